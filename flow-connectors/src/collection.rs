@@ -1,0 +1,70 @@
+//! `from_collection` / `from_iter`: the elements of any `IntoIterator`, in order, from one
+//! subtask (Flink's collection source is non-parallel too).
+
+use flow_runtime::{Collector, Poll, Result, Source, SourceReader, Watermarks};
+
+/// A bounded source over an iterator's elements.
+pub struct CollectionSource<I> {
+    iter: I,
+}
+
+impl<I> CollectionSource<I> {
+    /// A source of `items`' elements.
+    pub fn new<C: IntoIterator<IntoIter = I>>(items: C) -> Self {
+        CollectionSource {
+            iter: items.into_iter(),
+        }
+    }
+}
+
+/// The reader of a [`CollectionSource`].
+pub struct CollectionReader<I> {
+    iter: Option<I>,
+}
+
+impl<I> Source for CollectionSource<I>
+where
+    I: Iterator + Send + 'static,
+    I::Item: Send + 'static,
+{
+    type Row = I::Item;
+    type Reader = CollectionReader<I>;
+
+    fn is_bounded(&self) -> bool {
+        true
+    }
+    fn max_parallelism(&self) -> Option<usize> {
+        Some(1)
+    }
+    fn into_readers(self, parallelism: usize, _: &Watermarks) -> Result<Vec<Self::Reader>> {
+        let mut readers = vec![CollectionReader {
+            iter: Some(self.iter),
+        }];
+        readers.extend((1..parallelism).map(|_| CollectionReader { iter: None }));
+        Ok(readers)
+    }
+}
+
+impl<I> SourceReader for CollectionReader<I>
+where
+    I: Iterator + Send + 'static,
+    I::Item: Send + 'static,
+{
+    type Row = I::Item;
+
+    fn poll<C: Collector<I::Item>>(&mut self, out: &mut C, max_rows: usize) -> Result<Poll> {
+        let Some(iter) = self.iter.as_mut() else {
+            return Ok(Poll::Finished);
+        };
+        for _ in 0..max_rows {
+            match iter.next() {
+                Some(row) => out.collect(row),
+                None => {
+                    self.iter = None;
+                    return Ok(Poll::Finished);
+                }
+            }
+        }
+        Ok(Poll::Ready)
+    }
+}

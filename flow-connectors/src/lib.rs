@@ -1,0 +1,22 @@
+//! flow's sources and sinks. Each connector says what it guarantees.
+//!
+//! | connector | kind | guarantee |
+//! |---|---|---|
+//! | [`NumberSequence`] | bounded source, split across subtasks | every number exactly once |
+//! | [`CollectionSource`] | bounded source, parallelism 1 | every element exactly once, in order |
+//! | [`PrintSink`] | sink to stdout | at-least-once (no checkpoints yet) |
+//! | [`CollectSink`] | sink to the caller's [`CollectHandle`] | every row, once the job ends |
+//! | [`FileSink`] | row-format part files | finished files are complete; see its docs |
+
+pub mod collect;
+pub mod collection;
+pub mod print;
+pub mod sequence;
+
+pub use collect::{CollectHandle, CollectSink};
+pub use collection::CollectionSource;
+pub use print::PrintSink;
+pub use sequence::NumberSequence;
+
+pub mod file;
+pub use file::FileSink;

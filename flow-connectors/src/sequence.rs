@@ -1,0 +1,132 @@
+//! `NumberSequence`: the numbers `from..=to` as `i64`, split into one contiguous range per
+//! subtask (Flink's `NumberSequenceSource`).
+
+use flow_runtime::{Collector, Poll, Result, Source, SourceReader, Watermarks};
+
+/// The numbers `from..=to`, bounded.
+///
+/// # Examples
+/// ```
+/// use flow_connectors::NumberSequence;
+/// use flow_runtime::{Source, Watermarks};
+/// let readers = NumberSequence::new(1, 10).into_readers(3, &Watermarks::None).unwrap();
+/// assert_eq!(readers.len(), 3);
+/// ```
+#[derive(Clone, Debug)]
+pub struct NumberSequence {
+    from: i64,
+    to: i64,
+}
+
+impl NumberSequence {
+    /// The numbers `from..=to` (empty when `from > to`).
+    pub fn new(from: i64, to: i64) -> Self {
+        NumberSequence { from, to }
+    }
+}
+
+/// One subtask's range of a [`NumberSequence`].
+#[derive(Debug)]
+pub struct SequenceReader {
+    next: i64,
+    /// Exclusive end, as i128 so that `to = i64::MAX` fits.
+    end: i128,
+}
+
+impl Source for NumberSequence {
+    type Row = i64;
+    type Reader = SequenceReader;
+
+    fn is_bounded(&self) -> bool {
+        true
+    }
+
+    fn into_readers(self, parallelism: usize, _: &Watermarks) -> Result<Vec<SequenceReader>> {
+        let start = self.from as i128;
+        let count = (self.to as i128 - start + 1).max(0);
+        let p = parallelism.max(1) as i128;
+        Ok((0..p)
+            .map(|i| {
+                let lo = start + count * i / p;
+                let hi = start + count * (i + 1) / p;
+                SequenceReader {
+                    next: lo as i64,
+                    end: hi,
+                }
+            })
+            .collect())
+    }
+}
+
+impl SourceReader for SequenceReader {
+    type Row = i64;
+
+    #[inline]
+    fn poll<C: Collector<i64>>(&mut self, out: &mut C, max_rows: usize) -> Result<Poll> {
+        let remaining = self.end - self.next as i128;
+        let n = remaining.min(max_rows as i128) as i64;
+        let start = self.next;
+        for v in start..start + n {
+            out.collect(v);
+        }
+        self.next = start + n;
+        Ok(if (self.next as i128) < self.end {
+            Poll::Ready
+        } else {
+            Poll::Finished
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flow_runtime::collector::Collector;
+    use flow_runtime::exec::TaskMetrics;
+
+    struct Sink(Vec<i64>);
+    impl Collector<i64> for Sink {
+        fn collect(&mut self, row: i64) {
+            self.0.push(row)
+        }
+        fn watermark(&mut self, _: i64) -> Result<()> {
+            Ok(())
+        }
+        fn finish(&mut self) -> Result<()> {
+            Ok(())
+        }
+        fn report(&self, _: &mut TaskMetrics) {}
+    }
+
+    fn drain(r: &mut SequenceReader) -> Vec<i64> {
+        let mut s = Sink(Vec::new());
+        while r.poll(&mut s, 3).unwrap() == Poll::Ready {}
+        s.0
+    }
+
+    #[test]
+    fn splits_cover_the_range_exactly_once() {
+        for p in 1..6 {
+            let mut all = Vec::new();
+            for mut r in NumberSequence::new(1, 10)
+                .into_readers(p, &Watermarks::None)
+                .unwrap()
+            {
+                all.extend(drain(&mut r));
+            }
+            assert_eq!(all, (1..=10).collect::<Vec<_>>(), "parallelism {p}");
+        }
+    }
+
+    #[test]
+    fn extreme_bounds_do_not_overflow() {
+        let mut r = NumberSequence::new(i64::MAX - 2, i64::MAX)
+            .into_readers(1, &Watermarks::None)
+            .unwrap();
+        assert_eq!(drain(&mut r[0]), vec![i64::MAX - 2, i64::MAX - 1, i64::MAX]);
+        let empty = NumberSequence::new(5, 1)
+            .into_readers(2, &Watermarks::None)
+            .unwrap();
+        assert!(empty.into_iter().all(|mut r| drain(&mut r).is_empty()));
+    }
+}

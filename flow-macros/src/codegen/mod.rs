@@ -1,0 +1,240 @@
+//! Code generation for `flow!`: the typed walk over the graph, the static plan, and one task
+//! per stage subtask whose chain is the stage's operators nested into one generic type.
+//!
+//! Generated code names only `::flow::__private` (and `::flow` re-exports).
+
+mod plan_static;
+
+use crate::graph::{Graph, Node};
+use crate::ops::{self, OpKind};
+use crate::parse::FlowInput;
+use crate::plan::{Edge, Plan};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+use std::collections::BTreeSet;
+use syn::Ident;
+
+pub fn expand(input: &FlowInput, g: &Graph, plan: &Plan) -> TokenStream {
+    let env = &input.env;
+    let handles = g
+        .nodes
+        .iter()
+        .filter(|n| n.spec.kind == OpKind::Collect)
+        .map(ops::collect::handle);
+    let ports = g.nodes.iter().map(|n| ops::port(g, n));
+    let plan_static = plan_static::emit(g, plan);
+    let par = plan.stages.iter().map(|s| {
+        let head = g.node(s.head);
+        let declared = match plan.declared[s.head].literal() {
+            Some(p) => quote!(::core::option::Option::Some(#p)),
+            None => quote!(::core::option::Option::None),
+        };
+        if head.is_source() {
+            let sv = head.spec_var();
+            quote!(#sv.parallelism(__env, #declared))
+        } else {
+            quote!(::flow::__private::parallelism(__env, #declared))
+        }
+    });
+    let bounded = g.nodes.iter().filter(|n| n.is_source()).map(|n| {
+        let sv = n.spec_var();
+        quote!(&& #sv.is_bounded())
+    });
+    let fused = if plan.fusable {
+        fused_tasks(g, plan)
+    } else {
+        quote!()
+    };
+    let staged = staged_tasks(g, plan);
+    quote! {
+        #(#handles)*
+        {
+            let __env: &::flow::StreamEnv = &(#env);
+            #(#ports)*
+            #plan_static
+            let __par: ::std::vec::Vec<usize> = ::std::vec![#(#par),*];
+            let __bounded = true #(#bounded)*;
+            let mut __job = ::flow::__private::JobBuilder::new(&__PLAN, __par, __bounded);
+            if __job.fused() {
+                #fused
+            } else {
+                #staged
+            }
+            __env.register(__job.build());
+        }
+    }
+}
+
+/// What a stage's chain needs moved into its task.
+#[derive(Default)]
+struct Captures {
+    specs: BTreeSet<usize>,
+    /// Exchange edges (consumer node, input index) whose senders the task owns.
+    senders: Vec<(usize, usize)>,
+}
+
+struct ChainGen<'a> {
+    g: &'a Graph,
+    plan: &'a Plan,
+    fused: bool,
+    caps: Captures,
+}
+
+fn edge_var(c: usize, k: usize) -> Ident {
+    format_ident!("__e{}_{}", c, k)
+}
+fn sender_var(c: usize, k: usize) -> Ident {
+    format_ident!("__snd{}_{}", c, k)
+}
+
+impl ChainGen<'_> {
+    /// The collector receiving node `n`'s output rows.
+    fn downstream(&mut self, n: usize) -> TokenStream {
+        let node = self.g.node(n);
+        let mut exprs = Vec::new();
+        for &c in &node.outputs {
+            let child = self.g.node(c);
+            for (k, _) in child.inputs.iter().enumerate().filter(|(_, &i)| i == n) {
+                let local = self.fused || !self.plan.is_boundary(c);
+                exprs.push(if local {
+                    self.build(c)
+                } else {
+                    self.exchange(n, c, k)
+                });
+            }
+        }
+        let mut it = exprs.into_iter().rev();
+        let last = it
+            .next()
+            .unwrap_or_else(|| quote!(::flow::__private::Discard));
+        it.fold(last, |acc, e| quote!(::flow::__private::Tee::new(#e, #acc)))
+    }
+
+    /// The collector receiving node `c`'s input rows.
+    fn build(&mut self, c: usize) -> TokenStream {
+        let node = self.g.node(c);
+        if !matches!(
+            node.spec.kind,
+            OpKind::KeyBy | OpKind::Rebalance | OpKind::Union | OpKind::Source
+        ) {
+            self.caps.specs.insert(c);
+        }
+        if let Some(&i) = node.inputs.first() {
+            if self.g.node(i).spec.keyed_output && node.spec.kind != OpKind::KeyBy {
+                self.caps.specs.insert(i);
+            }
+        }
+        let next = if node.spec.is_sink {
+            quote!()
+        } else {
+            self.downstream(c)
+        };
+        ops::chain(self.g, node, next)
+    }
+
+    /// The exchange sending node `n`'s rows over edge `k` into node `c`'s stage.
+    fn exchange(&mut self, n: usize, c: usize, k: usize) -> TokenStream {
+        let snd = sender_var(c, k);
+        self.caps.senders.push((c, k));
+        let name = self.g.node(n).label();
+        let partition = if self.plan.edge[c] == Edge::Hash {
+            self.caps.specs.insert(c);
+            let kv = self.g.node(c).spec_var();
+            quote!(::flow::__private::ByKey(::std::clone::Clone::clone(&#kv)))
+        } else {
+            quote!(::flow::__private::RoundRobin::starting_at(
+                __ctx.subtask_index()
+            ))
+        };
+        quote!(::flow::__private::Exchange::new(#partition, #snd, #name))
+    }
+
+    fn clones(&self) -> TokenStream {
+        let specs = self.caps.specs.iter().map(|&s| {
+            let v = self.g.node(s).spec_var();
+            quote!(let #v = ::std::clone::Clone::clone(&#v);)
+        });
+        let senders = self.caps.senders.iter().map(|&(c, k)| {
+            let (e, s) = (edge_var(c, k), sender_var(c, k));
+            quote!(let #s = ::flow::__private::take(&mut #e.senders, __i);)
+        });
+        quote!(#(#specs)* #(#senders)*)
+    }
+}
+
+fn source_task(g: &Graph, plan: &Plan, head: &Node, fused: bool) -> TokenStream {
+    let mut cg = ChainGen {
+        g,
+        plan,
+        fused,
+        caps: Captures::default(),
+    };
+    let chain = cg.downstream(head.id);
+    let clones = cg.clones();
+    let (sv, id, stage) = (head.spec_var(), head.id as u32, plan.stage_of[head.id]);
+    quote! {
+        let __wm = #sv.has_watermarks();
+        let __p = if __job.fused() { 1 } else { __job.parallelism(#stage) };
+        let __readers = #sv.readers(__p, &mut __job);
+        for (__i, __reader) in __readers.into_iter().enumerate() {
+            #clones
+            __job.task(#stage, __i, move |__ctx: &::flow::__private::RuntimeContext| -> ::flow::Result<::flow::__private::TaskMetrics> {
+                let __chain = #chain;
+                ::flow::__private::run_source(__ctx, __reader, __chain, #id, __wm)
+            });
+        }
+    }
+}
+
+fn fused_tasks(g: &Graph, plan: &Plan) -> TokenStream {
+    let tasks = g.nodes.iter().filter(|n| n.is_source()).map(|n| {
+        let t = source_task(g, plan, n, true);
+        quote!({ #t })
+    });
+    quote!(#(#tasks)*)
+}
+
+fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
+    // Channels of every edge that crosses stages, typed by the producing port.
+    let mut channels = Vec::new();
+    for s in &plan.stages {
+        let head = g.node(s.head);
+        for (k, &p) in head.inputs.iter().enumerate() {
+            let (e, port) = (edge_var(head.id, k), g.port_of(p, false));
+            let (up, down) = (plan.stage_of[p], s.id);
+            let pointwise = plan.edge[head.id] == crate::plan::Edge::Rebalance
+                && head.spec.kind != OpKind::Rebalance;
+            channels.push(quote! {
+                let mut #e = #port.channels(__job.parallelism(#up), __job.parallelism(#down), #pointwise);
+            });
+        }
+    }
+    let stages = plan.stages.iter().map(|s| {
+        let head = g.node(s.head);
+        if head.is_source() {
+            let t = source_task(g, plan, head, false);
+            return quote!({ #t });
+        }
+        let mut cg = ChainGen { g, plan, fused: false, caps: Captures::default() };
+        let chain = cg.build(head.id);
+        let clones = cg.clones();
+        let stage = s.id;
+        let inputs = (0..head.inputs.len()).map(|k| {
+            let e = edge_var(head.id, k);
+            quote!(__inputs.extend(::flow::__private::take(&mut #e.receivers, __i));)
+        });
+        quote! {
+            for __i in 0..__job.parallelism(#stage) {
+                let mut __inputs = ::std::vec::Vec::new();
+                #(#inputs)*
+                let __gate = ::flow::__private::InputGate::new(__inputs);
+                #clones
+                __job.task(#stage, __i, move |__ctx: &::flow::__private::RuntimeContext| -> ::flow::Result<::flow::__private::TaskMetrics> {
+                    let __chain = #chain;
+                    ::flow::__private::run_gate(__ctx, __gate, __chain)
+                });
+            }
+        }
+    });
+    quote!(#(#channels)* #(#stages)*)
+}

@@ -1,0 +1,46 @@
+//! `filter(f)`: keeps the rows for which `f(&row)` is `true`; with `#[state]` it needs a keyed
+//! stream.
+//!
+//! > 1 input stream, 1 output stream
+
+use super::{Exchange, OpKind, OpSpec};
+use crate::graph::{Graph, Node};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+
+pub const FILTER: OpSpec = OpSpec {
+    word: "filter",
+    kind: OpKind::Filter,
+    args: (1, 1),
+    signature: "filter(f)",
+    needs_keyed: false,
+    keyed_output: false,
+    is_sink: false,
+    exchange: Exchange::Forward,
+    one_to_one: false,
+};
+
+pub fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let method = if n.arg_is_closure(0) {
+        format_ident!("filter_closure", span = n.span)
+    } else {
+        format_ident!("filter", span = n.span)
+    };
+    let (f, t, input, arg) = (
+        n.spec_var(),
+        n.port_var(),
+        graph.input_port(n, true),
+        &n.args[0],
+    );
+    quote_spanned!(n.span=> let (#f, #t) = #input.#method(#arg);)
+}
+
+pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
+    let (f, name, id) = (n.spec_var(), n.label(), n.id as u32);
+    match graph.key_var(n) {
+        Some(k) => {
+            quote!(::flow::__private::KeyedFilter::new(#k.clone(), #f, #id, #name, __ctx, #next))
+        }
+        None => quote!(::flow::__private::Filter::new(#f, #id, #name, __ctx, #next)),
+    }
+}

@@ -1,0 +1,48 @@
+//! `flat_map(f)`: one row in, any number out. `f` is a closure returning an iterator
+//! (`|line| line.split(' ')...`), a closure pushing into a buffer (`|row, out| out.push(..)`),
+//! or a `#[flat_map_function]`.
+//!
+//! > 1 input stream, 1 output stream
+
+use super::{Exchange, OpKind, OpSpec};
+use crate::graph::{Graph, Node};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+
+pub const FLAT_MAP: OpSpec = OpSpec {
+    word: "flat_map",
+    kind: OpKind::FlatMap,
+    args: (1, 1),
+    signature: "flat_map(f)",
+    needs_keyed: false,
+    keyed_output: false,
+    is_sink: false,
+    exchange: Exchange::Forward,
+    one_to_one: false,
+};
+
+pub fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let method = match &n.args[0] {
+        syn::Expr::Closure(c) if c.inputs.len() == 2 => "flat_map_push",
+        syn::Expr::Closure(_) => "flat_map_iter",
+        _ => "flat_map",
+    };
+    let method = format_ident!("{}", method, span = n.span);
+    let (f, t, input, arg) = (
+        n.spec_var(),
+        n.port_var(),
+        graph.input_port(n, true),
+        &n.args[0],
+    );
+    quote_spanned!(n.span=> let (#f, #t) = #input.#method(#arg);)
+}
+
+pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
+    let (f, name, id) = (n.spec_var(), n.label(), n.id as u32);
+    match graph.key_var(n) {
+        Some(k) => {
+            quote!(::flow::__private::KeyedFlatMap::new(#k.clone(), #f, #id, #name, __ctx, #next))
+        }
+        None => quote!(::flow::__private::FlatMap::new(#f, #id, #name, __ctx, #next)),
+    }
+}

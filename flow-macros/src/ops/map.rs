@@ -1,0 +1,44 @@
+//! `map(f)`: one row in, one row out. `f` is a closure, a fn, or a `#[map_function]`; with
+//! `#[state]` it needs a keyed stream.
+//!
+//! > 1 input stream, 1 output stream
+
+use super::{Exchange, OpKind, OpSpec};
+use crate::graph::{Graph, Node};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+
+pub const MAP: OpSpec = OpSpec {
+    word: "map",
+    kind: OpKind::Map,
+    args: (1, 1),
+    signature: "map(f)",
+    needs_keyed: false,
+    keyed_output: false,
+    is_sink: false,
+    exchange: Exchange::Forward,
+    one_to_one: true,
+};
+
+pub fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let method = if n.arg_is_closure(0) {
+        format_ident!("map_closure", span = n.span)
+    } else {
+        format_ident!("map", span = n.span)
+    };
+    let (f, t, input, arg) = (
+        n.spec_var(),
+        n.port_var(),
+        graph.input_port(n, true),
+        &n.args[0],
+    );
+    quote_spanned!(n.span=> let (#f, #t) = #input.#method(#arg);)
+}
+
+pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
+    let (f, name) = (n.spec_var(), n.label());
+    match graph.key_var(n) {
+        Some(k) => quote!(::flow::__private::KeyedMap::new(#k.clone(), #f, #name, __ctx, #next)),
+        None => quote!(::flow::__private::Map::new(#f, #name, __ctx, #next)),
+    }
+}

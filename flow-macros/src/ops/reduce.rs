@@ -1,0 +1,44 @@
+//! `reduce(f)`: rolling reduce of a keyed stream, `f(acc, row) -> acc`. Streaming mode emits
+//! every update, batch mode each key's final value.
+//!
+//! > 1 keyed input stream, 1 output stream
+
+use super::{Exchange, OpKind, OpSpec};
+use crate::graph::{Graph, Node};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+
+pub const REDUCE: OpSpec = OpSpec {
+    word: "reduce",
+    kind: OpKind::Reduce,
+    args: (1, 1),
+    signature: "reduce(|acc, row| ...)",
+    needs_keyed: true,
+    keyed_output: false,
+    is_sink: false,
+    exchange: Exchange::Forward,
+    one_to_one: false,
+};
+
+pub fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let method = if n.arg_is_closure(0) {
+        format_ident!("reduce_closure", span = n.span)
+    } else {
+        format_ident!("reduce", span = n.span)
+    };
+    let (f, t, input, arg) = (
+        n.spec_var(),
+        n.port_var(),
+        graph.input_port(n, true),
+        &n.args[0],
+    );
+    quote_spanned!(n.span=> let (#f, #t) = #input.#method(#arg);)
+}
+
+pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
+    let (f, name, id) = (n.spec_var(), n.label(), n.id as u32);
+    let k = graph
+        .key_var(n)
+        .expect("reduce is checked to follow key_by");
+    quote!(::flow::__private::Reduce::new(#k.clone(), #f, #id, #name, __ctx, #next))
+}

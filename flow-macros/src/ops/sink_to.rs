@@ -1,0 +1,42 @@
+//! `sink_to(sink)`: writes the stream to a sink such as `FileSink`.
+//!
+//! > 1 input stream, 0 output streams
+
+use super::{Exchange, OpKind, OpSpec};
+use crate::graph::{Graph, Node};
+use proc_macro2::TokenStream;
+use quote::{quote, quote_spanned};
+
+pub const SINK_TO: OpSpec = OpSpec {
+    word: "sink_to",
+    kind: OpKind::SinkTo,
+    args: (1, 1),
+    signature: "sink_to(sink)",
+    needs_keyed: false,
+    keyed_output: false,
+    is_sink: true,
+    exchange: Exchange::Forward,
+    one_to_one: true,
+};
+
+pub fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let arg = &n.args[0];
+    sink_port(
+        graph,
+        n,
+        quote_spanned!(syn::spanned::Spanned::span(arg)=> #arg),
+    )
+}
+
+/// `let __fN = <input>.sink_to(<sink>);`
+pub fn sink_port(graph: &Graph, n: &Node, sink: TokenStream) -> TokenStream {
+    let (f, input) = (n.spec_var(), graph.input_port(n, false));
+    let method = syn::Ident::new("sink_to", n.span);
+    quote_spanned!(n.span=> let #f = #input.#method(#sink);)
+}
+
+/// The writer of sink node `n`, opened in the task.
+pub fn writer(n: &Node) -> TokenStream {
+    let (f, id) = (n.spec_var(), n.id as u32);
+    quote!(#f.writer(__ctx, #id)?)
+}

@@ -1,0 +1,132 @@
+//! Stages: maximal chains of operators fused into one loop per subtask.
+//!
+//! A new stage starts at every source, at every operator whose input crosses workers
+//! (`key_by`: hash; `rebalance`: round-robin; `union`: several inputs) and wherever the
+//! declared parallelism changes (round-robin, as Flink does on such edges). A partitioning
+//! word (`key_by`, `rebalance`, `union`) has no parallelism of its own: it takes that of the
+//! operator after it, so a keyed operator always runs in its `key_by`'s stage.
+
+use crate::check::parallelism_literal;
+use crate::diagnostic::Diagnostics;
+use crate::graph::Graph;
+use crate::ops::{Exchange, OpKind};
+
+/// A node's parallelism as far as the compiler knows it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Declared {
+    /// The env's `--parallelism`.
+    Default,
+    /// A literal, or 1 for a non-parallel source.
+    Fixed(usize),
+}
+
+impl Declared {
+    pub fn literal(self) -> Option<usize> {
+        match self {
+            Declared::Default => None,
+            Declared::Fixed(n) => Some(n),
+        }
+    }
+}
+
+/// How rows reach a node from its inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Edge {
+    Source,
+    Forward,
+    Hash,
+    Rebalance,
+}
+
+pub struct Stage {
+    pub id: usize,
+    pub head: usize,
+    pub nodes: Vec<usize>,
+}
+
+pub struct Plan {
+    pub declared: Vec<Declared>,
+    pub edge: Vec<Edge>,
+    pub stage_of: Vec<usize>,
+    pub stages: Vec<Stage>,
+    /// No multi-input operator: with every parallelism 1 the job runs as one fused thread per
+    /// source.
+    pub fusable: bool,
+}
+
+impl Plan {
+    /// Whether the edge into `node` crosses stages.
+    pub fn is_boundary(&self, node: usize) -> bool {
+        !matches!(self.edge[node], Edge::Forward | Edge::Source)
+    }
+}
+
+pub fn plan(g: &Graph, diag: &mut Diagnostics) -> Plan {
+    let n = g.nodes.len();
+    let mut declared = vec![Declared::Default; n];
+    for node in &g.nodes {
+        declared[node.id] = match node.parallelism.as_ref().and_then(parallelism_literal) {
+            Some(Ok(p)) => Declared::Fixed(p),
+            _ if node.source_func.as_deref().is_some_and(|f| f != "source") => Declared::Fixed(1),
+            _ => Declared::Default,
+        };
+    }
+    // Partitionings take their first consumer's parallelism (reverse order: consumers have
+    // larger ids).
+    for node in g.nodes.iter().rev() {
+        if matches!(
+            node.spec.kind,
+            OpKind::KeyBy | OpKind::Rebalance | OpKind::Union
+        ) {
+            if let Some(&c) = node.outputs.first() {
+                declared[node.id] = declared[c];
+            }
+        }
+    }
+    let mut edge = vec![Edge::Forward; n];
+    let mut stage_of = vec![0; n];
+    let mut stages: Vec<Stage> = Vec::new();
+    for node in &g.nodes {
+        let e = if node.is_source() {
+            Edge::Source
+        } else {
+            match node.spec.exchange {
+                Exchange::Hash => Edge::Hash,
+                Exchange::Rebalance | Exchange::Merge => Edge::Rebalance,
+                Exchange::Forward if declared[node.inputs[0]] != declared[node.id] => {
+                    let input = &g.nodes[node.inputs[0]];
+                    if input.spec.kind == OpKind::KeyBy {
+                        diag.error(node.span, format_args!(
+                            "`{}` reads a keyed stream, so it must have the parallelism of the operators sharing its `key_by`",
+                            node.spec.word
+                        ));
+                    }
+                    Edge::Rebalance
+                }
+                Exchange::Forward => Edge::Forward,
+            }
+        };
+        edge[node.id] = e;
+        if e == Edge::Forward {
+            let s = stage_of[node.inputs[0]];
+            stage_of[node.id] = s;
+            stages[s].nodes.push(node.id);
+        } else {
+            let s = stages.len();
+            stage_of[node.id] = s;
+            stages.push(Stage {
+                id: s,
+                head: node.id,
+                nodes: vec![node.id],
+            });
+        }
+    }
+    let fusable = !g.nodes.iter().any(|n| n.spec.kind == OpKind::Union);
+    Plan {
+        declared,
+        edge,
+        stage_of,
+        stages,
+        fusable,
+    }
+}

@@ -1,0 +1,119 @@
+//! The end of a stage: partitions rows among the next stage's subtasks, in batches.
+
+use super::{Message, BATCH_SIZE};
+use crate::collector::Collector;
+use crate::exec::TaskMetrics;
+use crate::time::Timestamp;
+use crate::{Error, Result};
+use crossbeam_channel::Sender;
+use std::time::{Duration, Instant};
+
+/// How long a partial batch may wait before it is sent anyway.
+const FLUSH_INTERVAL: Duration = Duration::from_millis(10);
+
+/// Which downstream subtask a row goes to.
+pub trait Partition<T>: Send {
+    /// The target among `n` channels.
+    fn route(&mut self, row: &T, n: usize) -> usize;
+}
+
+/// Sends a stage's output to the next stage: a [`Collector`] that buffers rows per target and
+/// sends full batches (or partial ones after [`FLUSH_INTERVAL`]).
+pub struct Exchange<T, P> {
+    partition: P,
+    senders: Vec<Sender<Message<T>>>,
+    buffers: Vec<Vec<T>>,
+    last_flush: Instant,
+    task: &'static str,
+    closed: bool,
+}
+
+impl<T, P: Partition<T>> Exchange<T, P> {
+    /// An exchange over `senders` (one per downstream subtask it reaches).
+    pub fn new(partition: P, senders: Vec<Sender<Message<T>>>, task: &'static str) -> Self {
+        let buffers = senders
+            .iter()
+            .map(|_| Vec::with_capacity(BATCH_SIZE))
+            .collect();
+        Exchange {
+            partition,
+            senders,
+            buffers,
+            last_flush: Instant::now(),
+            task,
+            closed: false,
+        }
+    }
+
+    #[cold]
+    fn send_full(&mut self, i: usize) {
+        let batch = std::mem::replace(&mut self.buffers[i], Vec::with_capacity(BATCH_SIZE));
+        if self.senders[i].send(Message::Rows(batch)).is_err() {
+            self.closed = true;
+        }
+    }
+
+    fn send_all(&mut self) -> Result<()> {
+        for i in 0..self.senders.len() {
+            if !self.buffers[i].is_empty() {
+                self.send_full(i);
+            }
+        }
+        self.last_flush = Instant::now();
+        self.check()
+    }
+
+    fn broadcast(&mut self, make: impl Fn() -> Message<T>) -> Result<()> {
+        for s in &self.senders {
+            if s.send(make()).is_err() {
+                self.closed = true;
+            }
+        }
+        self.check()
+    }
+
+    fn check(&self) -> Result<()> {
+        if self.closed {
+            Err(Error::Cancelled(self.task.to_string()))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<T, P: Partition<T>> Collector<T> for Exchange<T, P> {
+    #[inline]
+    fn collect(&mut self, row: T) {
+        let i = if self.senders.len() == 1 {
+            0
+        } else {
+            self.partition.route(&row, self.senders.len())
+        };
+        let buf = &mut self.buffers[i];
+        buf.push(row);
+        if buf.len() >= BATCH_SIZE {
+            self.send_full(i);
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if self.last_flush.elapsed() >= FLUSH_INTERVAL {
+            self.send_all()
+        } else {
+            self.check()
+        }
+    }
+
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        // Rows before a watermark must arrive before it.
+        self.send_all()?;
+        self.broadcast(|| Message::Watermark(watermark))
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.send_all()?;
+        self.broadcast(|| Message::End)
+    }
+
+    fn report(&self, _: &mut TaskMetrics) {}
+}

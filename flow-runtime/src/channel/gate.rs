@@ -1,0 +1,142 @@
+//! The start of a stage: merges the channels from every upstream subtask.
+
+use super::Message;
+use crate::time::{Timestamp, MIN_WATERMARK};
+use crossbeam_channel::{Receiver, Select};
+use std::time::Duration;
+
+/// What the gate hands the stage next.
+pub enum GateEvent<T> {
+    /// A batch of rows.
+    Rows(Vec<T>),
+    /// The minimum watermark over all inputs advanced.
+    Watermark(Timestamp),
+    /// Nothing arrived within the poll timeout.
+    Idle,
+    /// Every input ended.
+    End,
+    /// An input closed without ending: its sender failed.
+    Broken,
+}
+
+/// Receives from every upstream subtask of a stage's inputs, tracking per-channel watermarks
+/// and ends.
+pub struct InputGate<T> {
+    inputs: Vec<Receiver<Message<T>>>,
+    watermarks: Vec<Timestamp>,
+    open: Vec<bool>,
+    open_count: usize,
+    current: Timestamp,
+}
+
+impl<T> InputGate<T> {
+    /// A gate over `inputs`.
+    pub fn new(inputs: Vec<Receiver<Message<T>>>) -> Self {
+        let n = inputs.len();
+        InputGate {
+            inputs,
+            watermarks: vec![MIN_WATERMARK; n],
+            open: vec![true; n],
+            open_count: n,
+            current: MIN_WATERMARK,
+        }
+    }
+
+    /// Waits up to `timeout` for the next event.
+    pub fn next(&mut self, timeout: Duration) -> GateEvent<T> {
+        loop {
+            if self.open_count == 0 {
+                return GateEvent::End;
+            }
+            let (i, msg) = {
+                let mut sel = Select::new();
+                let mut ids = Vec::with_capacity(self.open_count);
+                for (i, r) in self.inputs.iter().enumerate() {
+                    if self.open[i] {
+                        sel.recv(r);
+                        ids.push(i);
+                    }
+                }
+                let op = match sel.select_timeout(timeout) {
+                    Ok(op) => op,
+                    Err(_) => return GateEvent::Idle,
+                };
+                let k = op.index();
+                let i = ids[k];
+                (i, op.recv(&self.inputs[i]))
+            };
+            match msg {
+                Ok(Message::Rows(rows)) => return GateEvent::Rows(rows),
+                Ok(Message::Watermark(w)) => {
+                    if let Some(w) = self.advance(i, w) {
+                        return GateEvent::Watermark(w);
+                    }
+                }
+                Ok(Message::Barrier(_)) => {}
+                Ok(Message::End) => {
+                    self.open[i] = false;
+                    self.open_count -= 1;
+                    // A finished input no longer holds the watermark back.
+                    if let Some(w) = self.advance(i, Timestamp::MAX) {
+                        if self.open_count > 0 {
+                            return GateEvent::Watermark(w);
+                        }
+                    }
+                }
+                Err(_) => return GateEvent::Broken,
+            }
+        }
+    }
+
+    /// Records input `i`'s watermark; returns the new minimum if it advanced.
+    fn advance(&mut self, i: usize, w: Timestamp) -> Option<Timestamp> {
+        if w <= self.watermarks[i] {
+            return None;
+        }
+        self.watermarks[i] = w;
+        let min = self
+            .watermarks
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(Timestamp::MAX);
+        if min > self.current {
+            self.current = min;
+            Some(min)
+        } else {
+            None
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::channel::EdgeChannels;
+
+    #[test]
+    fn watermark_is_the_minimum_over_inputs() {
+        let mut edge = EdgeChannels::<u8>::new(2, 1, false);
+        let mut gate = InputGate::new(edge.receivers.pop().unwrap());
+        let t = Duration::from_millis(100);
+        edge.senders[0][0].send(Message::Watermark(10)).unwrap();
+        assert!(matches!(gate.next(t), GateEvent::Idle));
+        edge.senders[1][0].send(Message::Watermark(5)).unwrap();
+        assert!(matches!(gate.next(t), GateEvent::Watermark(5)));
+        edge.senders[1][0].send(Message::End).unwrap();
+        assert!(matches!(gate.next(t), GateEvent::Watermark(10)));
+        edge.senders[0][0].send(Message::End).unwrap();
+        assert!(matches!(gate.next(t), GateEvent::End));
+    }
+
+    #[test]
+    fn a_dropped_sender_is_broken_not_ended() {
+        let mut edge = EdgeChannels::<u8>::new(1, 1, false);
+        let mut gate = InputGate::new(edge.receivers.pop().unwrap());
+        edge.senders.clear();
+        assert!(matches!(
+            gate.next(Duration::from_millis(10)),
+            GateEvent::Broken
+        ));
+    }
+}

@@ -1,0 +1,100 @@
+//! The push interface every fused operator, exchange and sink writer implements.
+//!
+//! A stage is a chain of `Collector`s nested as generic types: `Map<F, Filter<G, Sink>>`.
+//! `collect` is the per-row path and returns nothing, so it inlines into a tight loop;
+//! everything that can fail (I/O, a closed channel) is reported at the next batch boundary
+//! through [`Collector::flush`], [`Collector::watermark`] or [`Collector::finish`].
+
+use crate::exec::TaskMetrics;
+use crate::time::Timestamp;
+use crate::Result;
+
+/// Receives the rows of one stream, one by one, inside a fused stage.
+pub trait Collector<T> {
+    /// Handles one row.
+    fn collect(&mut self, row: T);
+
+    /// Called after every input batch: forward buffered output, report deferred errors.
+    ///
+    /// # Errors
+    /// An error recorded since the last call (a failed write, a closed channel).
+    #[inline]
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The event-time clock advanced to `watermark`.
+    ///
+    /// # Errors
+    /// As for [`Collector::flush`].
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()>;
+
+    /// End of input: emit final results (batch mode), close user functions, commit files.
+    ///
+    /// # Errors
+    /// The first error of this operator or the ones after it.
+    fn finish(&mut self) -> Result<()>;
+
+    /// Adds this operator's and its successors' counters to `metrics`.
+    fn report(&self, metrics: &mut TaskMetrics);
+}
+
+/// Sends each row to two collectors: a stream consumed twice. The row is cloned here, and only
+/// here, once per extra consumer.
+pub struct Tee<A, B> {
+    first: A,
+    second: B,
+}
+
+impl<A, B> Tee<A, B> {
+    /// A fan-out to `first` and `second`.
+    pub fn new(first: A, second: B) -> Self {
+        Tee { first, second }
+    }
+}
+
+impl<T: Clone, A: Collector<T>, B: Collector<T>> Collector<T> for Tee<A, B> {
+    #[inline]
+    fn collect(&mut self, row: T) {
+        self.first.collect(row.clone());
+        self.second.collect(row);
+    }
+    #[inline]
+    fn flush(&mut self) -> Result<()> {
+        let a = self.first.flush();
+        let b = self.second.flush();
+        a.and(b)
+    }
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        let a = self.first.watermark(watermark);
+        let b = self.second.watermark(watermark);
+        a.and(b)
+    }
+    fn finish(&mut self) -> Result<()> {
+        let a = self.first.finish();
+        let b = self.second.finish();
+        a.and(b)
+    }
+    fn report(&self, metrics: &mut TaskMetrics) {
+        self.first.report(metrics);
+        self.second.report(metrics);
+    }
+}
+
+/// Discards every row: the end of a chain that feeds nothing (benchmarks use it as a sink).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Discard;
+
+impl<T> Collector<T> for Discard {
+    #[inline(always)]
+    fn collect(&mut self, row: T) {
+        std::hint::black_box(row);
+    }
+    fn watermark(&mut self, _: Timestamp) -> Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn report(&self, _: &mut TaskMetrics) {}
+}

@@ -1,0 +1,275 @@
+//! The job's environment: the standard command-line flags, the registered `flow!` blocks, and
+//! `execute`.
+
+use crate::exec::{JobGraph, JobResult};
+use crate::{Error, Result};
+use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
+use std::sync::Mutex;
+
+/// Flink's `execution.runtime-mode`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RuntimeMode {
+    /// Every update is emitted as it happens.
+    Streaming,
+    /// Bounded input only; keyed aggregations emit their final result at the end.
+    Batch,
+    /// Batch when every source is bounded, streaming otherwise.
+    Auto,
+}
+
+impl std::str::FromStr for RuntimeMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "streaming" => Ok(RuntimeMode::Streaming),
+            "batch" => Ok(RuntimeMode::Batch),
+            "auto" | "automatic" => Ok(RuntimeMode::Auto),
+            _ => Err(format!(
+                "unknown mode `{s}`: expected streaming, batch or auto"
+            )),
+        }
+    }
+}
+
+/// What `--explain` prints instead of running the job.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExplainFormat {
+    /// Stages and operators as text.
+    Text,
+    /// A Graphviz digraph.
+    Dot,
+}
+
+/// The environment a job is declared in and executed by (Flink's
+/// `StreamExecutionEnvironment`).
+///
+/// # Examples
+/// ```
+/// use flow_runtime::StreamEnv;
+/// let env = StreamEnv::new().with_parallelism(2);
+/// assert_eq!(env.parallelism(), 2);
+/// ```
+pub struct StreamEnv {
+    parallelism: usize,
+    mode: RuntimeMode,
+    explain: Option<ExplainFormat>,
+    graphs: Mutex<Vec<JobGraph>>,
+}
+
+impl Default for StreamEnv {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl StreamEnv {
+    /// An environment with parallelism 1 and streaming mode, ignoring the command line.
+    pub fn new() -> Self {
+        StreamEnv {
+            parallelism: 1,
+            mode: RuntimeMode::Streaming,
+            explain: None,
+            graphs: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The standard flags as a clap command, to add a job's own flags to:
+    ///
+    /// ```
+    /// use flow_runtime::{clap::Arg, StreamEnv};
+    /// let cmd = StreamEnv::command("my_job").arg(Arg::new("output").long("output"));
+    /// let m = cmd.try_get_matches_from(["my_job", "--parallelism", "2", "--output", "o"]).unwrap();
+    /// let env = StreamEnv::from_matches(&m);
+    /// assert_eq!(env.parallelism(), 2);
+    /// ```
+    pub fn command(name: &'static str) -> Command {
+        Command::new(name)
+            .about("A flow job. Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=info) to see more.")
+            .arg(
+                Arg::new("parallelism")
+                    .long("parallelism")
+                    .short('p')
+                    .value_name("N")
+                    .value_parser(value_parser!(u32).range(1..=1024))
+                    .default_value("1")
+                    .help("Parallel instances of each operator (workers per stage)"),
+            )
+            .arg(
+                Arg::new("mode")
+                    .long("mode")
+                    .value_name("MODE")
+                    .value_parser(["streaming", "batch", "auto"])
+                    .default_value("streaming")
+                    .help("Runtime mode: streaming emits every update; batch only final results (bounded sources only); auto picks batch when every source is bounded"),
+            )
+            .arg(
+                Arg::new("explain")
+                    .long("explain")
+                    .value_name("FORMAT")
+                    .num_args(0..=1)
+                    .default_missing_value("text")
+                    .value_parser(["text", "dot"])
+                    .action(ArgAction::Set)
+                    .help("Print the job's plan (stages, operators, partitioning) instead of running it"),
+            )
+    }
+
+    /// Parses the process's arguments with [`StreamEnv::command`]; on a bad flag prints the
+    /// error with usage and exits with status 2, on `--help` prints help and exits 0.
+    pub fn from_args() -> Self {
+        let name = std::env::args()
+            .next()
+            .and_then(|a| {
+                std::path::Path::new(&a)
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+            })
+            .unwrap_or_else(|| "flow-job".into());
+        let name: &'static str = Box::leak(name.into_boxed_str());
+        Self::from_matches(&Self::command(name).get_matches())
+    }
+
+    /// An environment from flags parsed with (an extension of) [`StreamEnv::command`].
+    pub fn from_matches(m: &ArgMatches) -> Self {
+        init_logging();
+        let parallelism = m.get_one::<u32>("parallelism").copied().unwrap_or(1) as usize;
+        let mode = m
+            .get_one::<String>("mode")
+            .map(|s| s.parse().expect("validated by clap"))
+            .unwrap_or(RuntimeMode::Streaming);
+        let explain = m.get_one::<String>("explain").map(|s| {
+            if s == "dot" {
+                ExplainFormat::Dot
+            } else {
+                ExplainFormat::Text
+            }
+        });
+        StreamEnv {
+            parallelism,
+            mode,
+            explain,
+            graphs: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Sets the default parallelism.
+    ///
+    /// # Panics
+    /// If `parallelism` is 0 (use [`StreamEnv::try_with_parallelism`] for untrusted values).
+    pub fn with_parallelism(self, parallelism: usize) -> Self {
+        match self.try_with_parallelism(parallelism) {
+            Ok(env) => env,
+            Err(e) => zero_parallelism(e),
+        }
+    }
+
+    /// Sets the default parallelism.
+    ///
+    /// # Errors
+    /// If `parallelism` is 0.
+    pub fn try_with_parallelism(mut self, parallelism: usize) -> Result<Self> {
+        if parallelism == 0 {
+            return Err(Error::Config("parallelism must be at least 1".into()));
+        }
+        self.parallelism = parallelism;
+        Ok(self)
+    }
+
+    /// Sets the runtime mode.
+    pub fn with_mode(mut self, mode: RuntimeMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The default parallelism of every operator.
+    pub fn parallelism(&self) -> usize {
+        self.parallelism
+    }
+
+    /// The configured runtime mode (`Auto` is resolved at `execute`).
+    pub fn mode(&self) -> RuntimeMode {
+        self.mode
+    }
+
+    /// Registers a job graph; the code `flow!` generates calls this.
+    pub fn register(&self, graph: JobGraph) {
+        self.graphs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(graph);
+    }
+
+    /// The plan of every registered `flow!` block, as text (or DOT).
+    pub fn explain(&self, format: ExplainFormat) -> String {
+        let graphs = self.graphs.lock().unwrap_or_else(|e| e.into_inner());
+        graphs
+            .iter()
+            .map(|g| match format {
+                ExplainFormat::Text => g.plan.explain(&g.stage_parallelism, g.fused),
+                ExplainFormat::Dot => g.plan.explain_dot(&g.stage_parallelism),
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    /// Runs every registered `flow!` block as one job named `name` and waits for it to end.
+    ///
+    /// With `--explain`, prints the plan instead and returns an empty result.
+    ///
+    /// # Errors
+    /// The first failure of any task: a source or sink error, a user function's panic (naming
+    /// the operator), or batch mode with an unbounded source.
+    pub fn execute(&self, name: &str) -> Result<JobResult> {
+        if let Some(format) = self.explain {
+            print!("{}", self.explain(format));
+            let graphs =
+                std::mem::take(&mut *self.graphs.lock().unwrap_or_else(|e| e.into_inner()));
+            drop(graphs);
+            return Ok(JobResult {
+                job_name: name.to_string(),
+                wall_time: Default::default(),
+                mode: self.mode,
+                operators: Vec::new(),
+            });
+        }
+        let graphs = std::mem::take(&mut *self.graphs.lock().unwrap_or_else(|e| e.into_inner()));
+        if graphs.is_empty() {
+            return Err(Error::Config(
+                "no job declared: `flow!` was not called on this environment".into(),
+            ));
+        }
+        let bounded = graphs.iter().all(|g| g.bounded);
+        let mode = match self.mode {
+            RuntimeMode::Auto if bounded => RuntimeMode::Batch,
+            RuntimeMode::Auto => RuntimeMode::Streaming,
+            RuntimeMode::Batch if !bounded => {
+                return Err(Error::Config(
+                    "batch mode needs bounded sources, and this job has an unbounded one: use --mode streaming".into(),
+                ))
+            }
+            m => m,
+        };
+        tracing::info!(
+            job = name,
+            ?mode,
+            parallelism = self.parallelism,
+            "job starting"
+        );
+        crate::exec::run_job_entry(name, mode, graphs)
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn zero_parallelism(e: Error) -> ! {
+    panic!("{e}")
+}
+
+fn init_logging() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

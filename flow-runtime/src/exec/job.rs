@@ -1,0 +1,240 @@
+//! A job: the tasks the `flow!` macro built, their threads, and what the run produced.
+
+use super::task::{Task, TaskFn, TaskMetrics};
+use crate::context::RuntimeContext;
+use crate::env::RuntimeMode;
+use crate::operator::take_panicked_operator;
+use crate::plan::Plan;
+use crate::{Error, Result};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Arc};
+use std::time::{Duration, Instant};
+
+/// The runnable form of one `flow!` block: its static plan, the parallelism each stage got,
+/// and one task per stage subtask.
+pub struct JobGraph {
+    pub(crate) plan: &'static Plan,
+    pub(crate) stage_parallelism: Vec<usize>,
+    pub(crate) fused: bool,
+    pub(crate) bounded: bool,
+    pub(crate) tasks: Vec<Task>,
+    pub(crate) errors: Vec<Error>,
+}
+
+/// Assembles a [`JobGraph`]; used by the code `flow!` generates.
+pub struct JobBuilder {
+    graph: JobGraph,
+}
+
+impl JobBuilder {
+    /// A job for `plan` with the given per-stage parallelism.
+    pub fn new(plan: &'static Plan, stage_parallelism: Vec<usize>, bounded: bool) -> Self {
+        let fusable = plan.fusable;
+        let fused = fusable && stage_parallelism.iter().all(|&p| p == 1);
+        JobBuilder {
+            graph: JobGraph {
+                plan,
+                stage_parallelism,
+                fused,
+                bounded,
+                tasks: Vec::new(),
+                errors: Vec::new(),
+            },
+        }
+    }
+    /// Whether every stage runs in one thread per source (all parallelism 1, no multi-input
+    /// operator): `key_by` and `rebalance` then need no exchange at all.
+    pub fn fused(&self) -> bool {
+        self.graph.fused
+    }
+    /// The parallelism of stage `stage`.
+    pub fn parallelism(&self, stage: usize) -> usize {
+        self.graph.stage_parallelism[stage]
+    }
+    /// Adds the task of `stage`'s subtask `subtask`.
+    pub fn task(
+        &mut self,
+        stage: usize,
+        subtask: usize,
+        run: impl FnOnce(&RuntimeContext) -> Result<TaskMetrics> + Send + 'static,
+    ) {
+        let parallelism = if self.graph.fused {
+            1
+        } else {
+            self.graph.stage_parallelism[stage]
+        };
+        let run: TaskFn = Box::new(run);
+        self.graph.tasks.push(Task {
+            stage,
+            subtask,
+            parallelism,
+            run,
+        });
+    }
+    /// Records an error found while building (a source that cannot be split); `execute`
+    /// returns it.
+    pub fn fail(&mut self, error: Error) {
+        self.graph.errors.push(error);
+    }
+    /// The finished graph.
+    pub fn build(self) -> JobGraph {
+        self.graph
+    }
+}
+
+/// Rows in and out of one operator, summed over its subtasks.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OperatorMetrics {
+    /// The operator's name.
+    pub name: &'static str,
+    /// Rows it received.
+    pub rows_in: u64,
+    /// Rows it emitted (for a sink: rows written).
+    pub rows_out: u64,
+}
+
+/// What a finished job reports.
+#[derive(Clone, Debug)]
+pub struct JobResult {
+    /// The name passed to `execute`.
+    pub job_name: String,
+    /// Wall-clock time from start to the last task's end.
+    pub wall_time: Duration,
+    /// Streaming or batch, as resolved.
+    pub mode: RuntimeMode,
+    /// Per operator, in plan order.
+    pub operators: Vec<OperatorMetrics>,
+}
+
+impl JobResult {
+    /// The metrics of the operator named `name`.
+    pub fn operator(&self, name: &str) -> Option<&OperatorMetrics> {
+        self.operators.iter().find(|m| m.name == name)
+    }
+}
+
+struct TaskOutcome {
+    graph: usize,
+    result: Result<TaskMetrics>,
+}
+
+/// Runs every task of `graphs` on its own thread and waits for all of them.
+pub(crate) fn run_job(
+    job_name: &str,
+    mode: RuntimeMode,
+    graphs: Vec<JobGraph>,
+) -> Result<JobResult> {
+    let start = Instant::now();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpsc::channel::<TaskOutcome>();
+    let mut plans = Vec::new();
+    let mut threads = Vec::new();
+    let mut build_errors = Vec::new();
+    for (g, graph) in graphs.into_iter().enumerate() {
+        plans.push(graph.plan);
+        build_errors.extend(graph.errors);
+        for task in graph.tasks {
+            let ctx = RuntimeContext {
+                job_name: job_name.to_string(),
+                operator: "",
+                subtask: task.subtask,
+                parallelism: task.parallelism,
+                mode,
+                stage: task.stage,
+                cancel: cancel.clone(),
+            };
+            let tx = tx.clone();
+            let cancel_on_error = cancel.clone();
+            let thread_name = format!("flow-s{}-{}", task.stage, task.subtask);
+            let spawned = std::thread::Builder::new()
+                .name(thread_name.clone())
+                .spawn(move || {
+                    tracing::debug!(task = %ctx.task_name(), "task started");
+                    let result = match catch_unwind(AssertUnwindSafe(|| (task.run)(&ctx))) {
+                        Ok(r) => r,
+                        Err(payload) => Err(Error::UserPanic {
+                            operator: take_panicked_operator()
+                                .map(str::to_string)
+                                .unwrap_or_else(|| ctx.task_name()),
+                            subtask: ctx.subtask,
+                            message: panic_message(&*payload),
+                        }),
+                    };
+                    if let Err(e) = &result {
+                        if !e.is_secondary() {
+                            tracing::error!(task = %ctx.task_name(), error = %e, "task failed");
+                        }
+                        cancel_on_error.store(true, Ordering::Relaxed);
+                    }
+                    let _ = tx.send(TaskOutcome { graph: g, result });
+                });
+            match spawned {
+                Ok(h) => threads.push(h),
+                Err(e) => {
+                    cancel.store(true, Ordering::Relaxed);
+                    build_errors.push(Error::Worker {
+                        task: thread_name,
+                        message: e.to_string(),
+                    });
+                }
+            }
+        }
+    }
+    drop(tx);
+    if !build_errors.is_empty() {
+        cancel.store(true, Ordering::Relaxed);
+    }
+    let mut first_error: Option<Error> = build_errors.into_iter().next();
+    let mut secondary: Option<Error> = None;
+    let mut out: Vec<Vec<u64>> = plans.iter().map(|p| vec![0; p.nodes.len()]).collect();
+    let mut reported: Vec<Vec<bool>> = plans.iter().map(|p| vec![false; p.nodes.len()]).collect();
+    for outcome in rx {
+        match outcome.result {
+            Ok(m) => {
+                for (node, rows) in m.out {
+                    out[outcome.graph][node as usize] += rows;
+                    reported[outcome.graph][node as usize] = true;
+                }
+            }
+            Err(e) if e.is_secondary() => {
+                secondary.get_or_insert(e);
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    for t in threads {
+        let _ = t.join();
+    }
+    if let Some(e) = first_error.or(secondary) {
+        return Err(e);
+    }
+    let mut operators = Vec::new();
+    for (g, plan) in plans.iter().enumerate() {
+        operators.extend(plan.metrics(&out[g], &reported[g]));
+    }
+    let result = JobResult {
+        job_name: job_name.to_string(),
+        wall_time: start.elapsed(),
+        mode,
+        operators,
+    };
+    tracing::info!(
+        job = job_name,
+        wall_ms = result.wall_time.as_millis() as u64,
+        "job finished"
+    );
+    Ok(result)
+}
+
+fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "non-string panic payload".to_string()
+    }
+}

@@ -1,0 +1,9 @@
+//! Running a job: one thread per stage subtask, the source and input-gate loops that drive a
+//! stage's fused chain, and the job result.
+
+mod job;
+mod task;
+
+pub(crate) use job::run_job as run_job_entry;
+pub use job::{JobBuilder, JobGraph, JobResult, OperatorMetrics};
+pub use task::{run_gate, run_source, Task, TaskFn, TaskMetrics};

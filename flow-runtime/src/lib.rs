@@ -1,0 +1,38 @@
+//! The flow runtime: fused operator chains, workers and channels, keyed state, the
+//! environment and its command line.
+//!
+//! Users depend on the `flow` facade crate, which re-exports this crate with the connectors
+//! and the `flow!` macro.
+
+pub mod channel;
+pub mod collector;
+pub mod context;
+pub mod env;
+pub mod error;
+pub mod exec;
+pub mod function;
+pub mod hash;
+pub mod operator;
+pub mod plan;
+pub mod row;
+pub mod state;
+pub mod time;
+
+#[doc(hidden)]
+pub mod __private;
+
+pub use clap;
+pub use collector::Collector;
+pub use context::RuntimeContext;
+pub use env::{ExplainFormat, RuntimeMode, StreamEnv};
+pub use error::{Error, Result};
+pub use exec::{JobResult, OperatorMetrics};
+pub use function::{
+    FilterFunction, FlatMapFunction, KeySelector, KeyedFilterFunction, KeyedFlatMapFunction,
+    KeyedMapFunction, MapFunction, ReduceFunction,
+};
+pub use operator::sink::Sink;
+pub use operator::source::{Poll, Source, SourceReader};
+pub use row::{DisplayRow, Field, Row, RowText, Schema};
+pub use state::{FunctionState, ListState, MapState, ValueState};
+pub use time::{Timestamp, Watermarks};

@@ -1,0 +1,61 @@
+//! Sources: split into one reader per parallel subtask; each reader pushes rows into its
+//! stage's fused chain, a batch per poll.
+
+use crate::collector::Collector;
+use crate::context::RuntimeContext;
+use crate::time::Watermarks;
+use crate::Result;
+
+/// What a reader's poll found.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Poll {
+    /// Rows were emitted; poll again.
+    Ready,
+    /// Nothing available now (an unbounded source waiting for data).
+    Idle,
+    /// The reader's splits are exhausted.
+    Finished,
+}
+
+/// A source of rows (Flink's unified `Source`): it splits into readers, one per subtask.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is not a flow source",
+    label = "expected a source such as `NumberSequence::new(1, 100)`",
+    note = "for a collection or iterator use `from_collection(..)` or `from_iter(..)`"
+)]
+pub trait Source: Send + 'static {
+    /// The row type it produces.
+    type Row: Send + 'static;
+    /// The per-subtask reader.
+    type Reader: SourceReader<Row = Self::Row>;
+    /// Whether the source ends by itself (`auto` mode picks batch when every source does).
+    fn is_bounded(&self) -> bool;
+    /// The largest parallelism the source supports (`None`: any).
+    fn max_parallelism(&self) -> Option<usize> {
+        None
+    }
+    /// Splits the source into `parallelism` readers.
+    ///
+    /// # Errors
+    /// The source cannot be opened (missing file, unreachable broker, ...).
+    fn into_readers(self, parallelism: usize, watermarks: &Watermarks)
+        -> Result<Vec<Self::Reader>>;
+}
+
+/// One subtask's share of a source.
+pub trait SourceReader: Send + 'static {
+    /// The row type.
+    type Row;
+    /// Called in the worker thread before the first poll.
+    ///
+    /// # Errors
+    /// The reader cannot start.
+    fn open(&mut self, _ctx: &RuntimeContext) -> Result<()> {
+        Ok(())
+    }
+    /// Pushes up to `max_rows` rows into `out`.
+    ///
+    /// # Errors
+    /// Reading failed in a way the source's bad-record policy does not cover.
+    fn poll<C: Collector<Self::Row>>(&mut self, out: &mut C, max_rows: usize) -> Result<Poll>;
+}

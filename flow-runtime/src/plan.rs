@@ -1,0 +1,171 @@
+//! The static description of a job that `flow!` emits: operators with names and source
+//! locations, stages, partitioning. `explain` renders it as text or Graphviz DOT; the job
+//! result's per-operator metrics are laid over it.
+
+use std::fmt::Write;
+
+/// How rows reach an operator from its inputs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Partitioning {
+    /// A source: no input.
+    Source,
+    /// In the same fused stage: a function call, no exchange.
+    Forward,
+    /// Across workers by the stable hash of the key (`key_by`).
+    Hash,
+    /// Across workers round-robin (`rebalance`, a parallelism change, `union` inputs).
+    Rebalance,
+}
+
+impl Partitioning {
+    fn label(self) -> &'static str {
+        match self {
+            Partitioning::Source => "source",
+            Partitioning::Forward => "forward",
+            Partitioning::Hash => "hash",
+            Partitioning::Rebalance => "rebalance",
+        }
+    }
+}
+
+/// One operator of the plan.
+#[derive(Debug)]
+pub struct PlanNode {
+    /// Its index in [`Plan::nodes`] (topological order).
+    pub id: u32,
+    /// The DSL word (`map`, `key_by`, ...).
+    pub op: &'static str,
+    /// Its name: `.name("...")`, or the DSL word with the function's name.
+    pub name: &'static str,
+    /// The operators it reads from.
+    pub inputs: &'static [u32],
+    /// The stage it runs in.
+    pub stage: u32,
+    /// How its input rows reach it.
+    pub partitioning: Partitioning,
+    /// Where the user wrote it: `file:line:column`.
+    pub location: &'static str,
+    /// `.parallelism(n)`, if set.
+    pub parallelism: Option<u32>,
+    /// Whether it emits exactly one row per input row (its output count is its input count).
+    pub one_to_one: bool,
+}
+
+/// One stage: operators fused into one loop per subtask.
+#[derive(Debug)]
+pub struct PlanStage {
+    /// Its index in [`Plan::stages`].
+    pub id: u32,
+    /// Its operators, head first.
+    pub nodes: &'static [u32],
+}
+
+/// The plan of one `flow!` block.
+#[derive(Debug)]
+pub struct Plan {
+    /// Operators in topological order.
+    pub nodes: &'static [PlanNode],
+    /// Stages in topological order.
+    pub stages: &'static [PlanStage],
+    /// Whether the job can run as one fused thread per source when every stage has
+    /// parallelism 1 (no multi-input operator).
+    pub fusable: bool,
+}
+
+impl Plan {
+    pub(crate) fn metrics(
+        &self,
+        out: &[u64],
+        reported: &[bool],
+    ) -> Vec<crate::exec::OperatorMetrics> {
+        let mut rows_out = vec![0u64; self.nodes.len()];
+        let mut result = Vec::with_capacity(self.nodes.len());
+        for n in self.nodes {
+            let i = n.id as usize;
+            let rows_in: u64 = n.inputs.iter().map(|&p| rows_out[p as usize]).sum();
+            rows_out[i] = if reported[i] || !n.one_to_one {
+                out[i]
+            } else {
+                rows_in
+            };
+            result.push(crate::exec::OperatorMetrics {
+                name: n.name,
+                rows_in,
+                rows_out: rows_out[i],
+            });
+        }
+        result
+    }
+
+    /// The plan as text: stages with their parallelism, operators with names, locations and
+    /// partitioning.
+    pub fn explain(&self, stage_parallelism: &[usize], fused: bool) -> String {
+        let mut s = String::new();
+        let _ = writeln!(
+            s,
+            "{} stage(s){}",
+            self.stages.len(),
+            if fused {
+                ", fused into one thread per source (every parallelism is 1)"
+            } else {
+                ""
+            }
+        );
+        for st in self.stages {
+            let p = stage_parallelism.get(st.id as usize).copied().unwrap_or(1);
+            let _ = writeln!(s, "stage {} (parallelism {p})", st.id);
+            for &id in st.nodes {
+                let n = &self.nodes[id as usize];
+                let inputs: Vec<String> = n.inputs.iter().map(|i| format!("#{i}")).collect();
+                let from = if inputs.is_empty() {
+                    String::new()
+                } else {
+                    format!(" <- {} ({})", inputs.join(", "), n.partitioning.label())
+                };
+                let _ = writeln!(s, "  #{} {}{}  at {}", n.id, n.name, from, n.location);
+            }
+        }
+        s
+    }
+
+    /// The plan as a Graphviz DOT digraph, one cluster per stage.
+    pub fn explain_dot(&self, stage_parallelism: &[usize]) -> String {
+        let mut s = String::from("digraph flow {\n  rankdir=LR;\n  node [shape=box];\n");
+        for st in self.stages {
+            let p = stage_parallelism.get(st.id as usize).copied().unwrap_or(1);
+            let _ = writeln!(
+                s,
+                "  subgraph cluster_{} {{\n    label=\"stage {} (parallelism {p})\";",
+                st.id, st.id
+            );
+            for &id in st.nodes {
+                let n = &self.nodes[id as usize];
+                let _ = writeln!(
+                    s,
+                    "    n{} [label=\"{}\\n{}\"];",
+                    n.id,
+                    n.name.replace('"', "\\\""),
+                    n.location
+                );
+            }
+            s.push_str("  }\n");
+        }
+        for n in self.nodes {
+            for &i in n.inputs {
+                let style = if n.partitioning == Partitioning::Forward {
+                    "solid"
+                } else {
+                    "dashed"
+                };
+                let _ = writeln!(
+                    s,
+                    "  n{i} -> n{} [label=\"{}\", style={style}];",
+                    n.id,
+                    n.partitioning.label()
+                );
+            }
+        }
+        s.push_str("}\n");
+        s
+    }
+}

@@ -1,0 +1,43 @@
+//! # flow
+//!
+//! Stream processing for Rust with the power of Apache Flink's DataStream API, compiled.
+//! Declare a job with [`flow!`]; the macro checks it, plans it into stages and generates fused
+//! operator chains; [`StreamEnv::execute`] runs them on worker threads.
+//!
+//! ```
+//! use flow::prelude::*;
+//!
+//! let env = StreamEnv::new();
+//! flow! { env =>
+//!     let rows = from_collection(vec![(1, "aaa|bb"), (2, "bb|a")])
+//!         .flat_map(|(n, s): (i32, &str)| s.split('|').map(move |w| (n, w.to_string())).collect::<Vec<_>>())
+//!         .collect();
+//! }
+//! env.execute("doc")?;
+//! assert_eq!(rows.take().len(), 4);
+//! # Ok::<(), flow::Error>(())
+//! ```
+
+pub use flow_connectors as connectors;
+pub use flow_macros::{
+    filter_function, flat_map_function, flow, map_function, reduce_function, KeyedState, Row,
+};
+pub use flow_runtime::*;
+
+pub use flow_connectors::{CollectHandle, FileSink, NumberSequence, PrintSink};
+
+/// Everything a job usually needs: `use flow::prelude::*;`.
+pub mod prelude {
+    pub use crate::connectors::file::RollingPolicy;
+    pub use crate::{
+        filter_function, flat_map_function, flow, map_function, reduce_function, CollectHandle,
+        FileSink, KeyedState, ListState, MapState, NumberSequence, PrintSink, Row, RuntimeContext,
+        RuntimeMode, StreamEnv, ValueState, Watermarks,
+    };
+}
+
+#[doc(hidden)]
+pub mod __private {
+    pub use flow_connectors::{CollectHandle, CollectionSource, PrintSink};
+    pub use flow_runtime::__private::*;
+}
