@@ -24,14 +24,14 @@ pub use flow_macros::{
 };
 pub use flow_runtime::*;
 
-pub use flow_connectors::{CollectHandle, FileSink, NumberSequence, PrintSink};
+pub use flow_connectors::{CollectHandle, DiscardSink, FileSink, NumberSequence, PrintSink};
 
 /// Everything a job usually needs: `use flow::prelude::*;`.
 pub mod prelude {
     pub use crate::connectors::file::RollingPolicy;
     pub use crate::{
         filter_function, flat_map_function, flow, map_function, reduce_function, CollectHandle,
-        FileSink, KeyedState, ListState, MapState, NumberSequence, PrintSink, Row, RuntimeContext,
+        DiscardSink, FileSink, KeyedState, ListState, MapState, NumberSequence, PrintSink, Row, RuntimeContext,
         RuntimeMode, StreamEnv, ValueState, Watermarks,
     };
 }

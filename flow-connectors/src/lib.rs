@@ -6,15 +6,18 @@
 //! | [`CollectionSource`] | bounded source, parallelism 1 | every element exactly once, in order |
 //! | [`PrintSink`] | sink to stdout | at-least-once (no checkpoints yet) |
 //! | [`CollectSink`] | sink to the caller's [`CollectHandle`] | every row, once the job ends |
+//! | [`DiscardSink`] | discards every row; for benchmarks and dry runs | none needed |
 //! | [`FileSink`] | row-format part files | finished files are complete; see its docs |
 
 pub mod collect;
 pub mod collection;
+pub mod discard;
 pub mod print;
 pub mod sequence;
 
 pub use collect::{CollectHandle, CollectSink};
 pub use collection::CollectionSource;
+pub use discard::DiscardSink;
 pub use print::PrintSink;
 pub use sequence::NumberSequence;
 

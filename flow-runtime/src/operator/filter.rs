@@ -8,9 +8,11 @@ use crate::function::{FilterFunction, KeySelector, KeyedFilterFunction};
 use crate::state::KeyedState;
 use crate::time::Timestamp;
 use crate::Result;
+use std::marker::PhantomData;
 
 /// A stateless filter.
-pub struct Filter<F, N> {
+pub struct Filter<F, In, N> {
+    _in: PhantomData<fn(In)>,
     f: F,
     next: N,
     name: &'static str,
@@ -18,15 +20,13 @@ pub struct Filter<F, N> {
     kept: u64,
 }
 
-impl<F, N> Filter<F, N> {
+impl<F: FilterFunction<In>, In, N> Filter<F, In, N> {
     /// Opens `f` and chains it before `next`.
-    pub fn new<In>(mut f: F, node: u32, name: &'static str, ctx: &RuntimeContext, next: N) -> Self
-    where
-        F: FilterFunction<In>,
-    {
+    pub fn new(mut f: F, node: u32, name: &'static str, ctx: &RuntimeContext, next: N) -> Self {
         let ctx = ctx.for_operator(name);
         user_call(name, || f.open(&ctx));
         Filter {
+            _in: PhantomData,
             f,
             next,
             name,
@@ -36,7 +36,7 @@ impl<F, N> Filter<F, N> {
     }
 }
 
-impl<In, F: FilterFunction<In>, N: Collector<In>> Collector<In> for Filter<F, N> {
+impl<In, F: FilterFunction<In>, N: Collector<In>> Collector<In> for Filter<F, In, N> {
     #[inline(always)]
     fn collect(&mut self, row: In) {
         if user_call(self.name, || self.f.filter(&row)) {

@@ -8,26 +8,26 @@ use crate::function::{FlatMapFunction, KeySelector, KeyedFlatMapFunction};
 use crate::state::KeyedState;
 use crate::time::Timestamp;
 use crate::Result;
+use std::marker::PhantomData;
 
 /// A stateless flat-map. Output rows go through a buffer reused for every input row.
-pub struct FlatMap<F, O, N> {
+pub struct FlatMap<F: FlatMapFunction<In>, In, N> {
+    _in: PhantomData<fn(In)>,
     f: F,
-    buf: Vec<O>,
+    buf: Vec<F::Out>,
     next: N,
     name: &'static str,
     node: u32,
     emitted: u64,
 }
 
-impl<F, O, N> FlatMap<F, O, N> {
+impl<F: FlatMapFunction<In>, In, N> FlatMap<F, In, N> {
     /// Opens `f` and chains it before `next`.
-    pub fn new<In>(mut f: F, node: u32, name: &'static str, ctx: &RuntimeContext, next: N) -> Self
-    where
-        F: FlatMapFunction<In, Out = O>,
-    {
+    pub fn new(mut f: F, node: u32, name: &'static str, ctx: &RuntimeContext, next: N) -> Self {
         let ctx = ctx.for_operator(name);
         user_call(name, || f.open(&ctx));
         FlatMap {
+            _in: PhantomData,
             f,
             buf: Vec::new(),
             next,
@@ -38,7 +38,7 @@ impl<F, O, N> FlatMap<F, O, N> {
     }
 }
 
-impl<In, F: FlatMapFunction<In>, N: Collector<F::Out>> Collector<In> for FlatMap<F, F::Out, N> {
+impl<In, F: FlatMapFunction<In>, N: Collector<F::Out>> Collector<In> for FlatMap<F, In, N> {
     #[inline(always)]
     fn collect(&mut self, row: In) {
         let (f, buf) = (&mut self.f, &mut self.buf);

@@ -8,27 +8,26 @@ use crate::function::{KeySelector, KeyedMapFunction, MapFunction};
 use crate::state::KeyedState;
 use crate::time::Timestamp;
 use crate::Result;
+use std::marker::PhantomData;
 
 /// A stateless map.
-pub struct Map<F, N> {
+pub struct Map<F, In, N> {
     f: F,
     next: N,
     name: &'static str,
+    _in: PhantomData<fn(In)>,
 }
 
-impl<F, N> Map<F, N> {
+impl<F: MapFunction<In>, In, N> Map<F, In, N> {
     /// Opens `f` and chains it before `next`.
-    pub fn new<In>(mut f: F, name: &'static str, ctx: &RuntimeContext, next: N) -> Self
-    where
-        F: MapFunction<In>,
-    {
+    pub fn new(mut f: F, name: &'static str, ctx: &RuntimeContext, next: N) -> Self {
         let ctx = ctx.for_operator(name);
         user_call(name, || f.open(&ctx));
-        Map { f, next, name }
+        Map { f, next, name, _in: PhantomData }
     }
 }
 
-impl<In, F: MapFunction<In>, N: Collector<F::Out>> Collector<In> for Map<F, N> {
+impl<In, F: MapFunction<In>, N: Collector<F::Out>> Collector<In> for Map<F, In, N> {
     #[inline(always)]
     fn collect(&mut self, row: In) {
         let out = user_call(self.name, || self.f.map(row));

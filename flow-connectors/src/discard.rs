@@ -1,0 +1,46 @@
+//! `DiscardSink`: drops every row. For benchmarks and dry runs: the job does all of its work
+//! except writing anything.
+
+use flow_runtime::exec::TaskMetrics;
+use flow_runtime::{Collector, Result, RuntimeContext, Sink, Timestamp};
+
+/// A sink that discards every row (each row is passed through [`std::hint::black_box`] so the
+/// compiler cannot optimise away the work that produced it).
+///
+/// # Examples
+/// ```
+/// use flow_connectors::DiscardSink;
+/// use flow_runtime::{Collector, RuntimeContext, Sink};
+/// let ctx = RuntimeContext::standalone("sink_to", 0, 1);
+/// let mut writer = Sink::<i64>::create_writer(&DiscardSink, &ctx, 0)?;
+/// writer.collect(42);
+/// Collector::<i64>::finish(&mut writer)?;
+/// # Ok::<(), flow_runtime::Error>(())
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DiscardSink;
+
+/// One subtask's writer of a [`DiscardSink`]: `black_box`es each row, counts nothing.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct DiscardWriter;
+
+impl<T: Send + 'static> Sink<T> for DiscardSink {
+    type Writer = DiscardWriter;
+    fn create_writer(&self, _: &RuntimeContext, _: u32) -> Result<DiscardWriter> {
+        Ok(DiscardWriter)
+    }
+}
+
+impl<T> Collector<T> for DiscardWriter {
+    #[inline(always)]
+    fn collect(&mut self, row: T) {
+        std::hint::black_box(row);
+    }
+    fn watermark(&mut self, _: Timestamp) -> Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn report(&self, _: &mut TaskMetrics) {}
+}

@@ -1,0 +1,202 @@
+//! Keyed state in user functions: `#[state]` on fn parameters and on struct fields, every
+//! state kind, and the `open`/`close` lifecycle with its `RuntimeContext`.
+
+mod common;
+
+use common::sorted;
+use flow::prelude::*;
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+fn env(p: usize) -> StreamEnv {
+    StreamEnv::new().with_parallelism(p)
+}
+
+/// Three states of one function, all served by one lookup of the row's key.
+#[map_function]
+fn running_stats(
+    row: (u8, i64),
+    #[state] count: &mut ValueState<u64>,
+    #[state] history: &mut ListState<i64>,
+    #[state] seen: &mut MapState<i64, u32>,
+) -> (u8, u64, usize, usize) {
+    let n = count.value().unwrap_or(0) + 1;
+    count.update(n);
+    history.add(row.1);
+    *seen.entry_or_default(row.1 % 3) += 1;
+    (row.0, n, history.len(), seen.len())
+}
+
+fn value_list_and_map_state(p: usize) {
+    let env = env(p);
+    flow! { env =>
+        let out = source(NumberSequence::new(0, 599), Watermarks::no_watermarks())
+            .map(|n| ((n % 6) as u8, n))
+            .key_by(|r| r.0)
+            .map(running_stats)
+            .collect();
+    }
+    env.execute("stats").unwrap();
+    let rows = out.take();
+    assert_eq!(rows.len(), 600);
+    let mut per_key: BTreeMap<u8, Vec<(u64, usize, usize)>> = BTreeMap::new();
+    for (k, n, h, s) in rows {
+        per_key.entry(k).or_default().push((n, h, s));
+    }
+    assert_eq!(per_key.len(), 6);
+    for (k, mut v) in per_key {
+        v.sort();
+        // Each key sees its own 100 rows, counted 1..=100, never another key's.
+        assert_eq!(v.iter().map(|r| r.0).collect::<Vec<_>>(), (1..=100).collect::<Vec<_>>(), "key {k}");
+        assert!(v.iter().all(|r| r.0 as usize == r.1), "list length follows the count");
+        // Keys are n % 6 and n % 3 is fixed per key: one map entry per key.
+        assert!(v.iter().all(|r| r.2 == 1), "key {k}: {v:?}");
+    }
+}
+
+/// Keeps the first row of every key: a stateful filter (deduplication).
+#[filter_function]
+fn first_of_key(row: &(i64, i64), #[state] seen: &mut ValueState<bool>) -> bool {
+    let first = seen.get().is_none();
+    seen.update(true);
+    let _ = row;
+    first
+}
+
+fn stateful_filter(p: usize) {
+    let env = env(p);
+    flow! { env =>
+        let out = source(NumberSequence::new(1, 1000), Watermarks::no_watermarks())
+            .map(|n| (n % 10, n))
+            .key_by(|r| r.0)
+            .filter(first_of_key)
+            .collect();
+    }
+    env.execute("dedup").unwrap();
+    let rows = sorted(out.take());
+    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+}
+
+/// Emits a row every time a key has been seen a multiple of `3` times.
+#[flat_map_function]
+fn every_third(row: (i64, i64), #[state] n: &mut ValueState<u32>, out: &mut Vec<(i64, u32)>) {
+    let c = n.get_mut_or_default();
+    *c += 1;
+    if *c % 3 == 0 {
+        out.push((row.0, *c));
+    }
+}
+
+fn stateful_flat_map(p: usize) {
+    let env = env(p);
+    flow! { env =>
+        let out = source(NumberSequence::new(1, 90), Watermarks::no_watermarks())
+            .map(|n| (n % 3, n))
+            .key_by(|r| r.0)
+            .flat_map(every_third)
+            .collect();
+    }
+    env.execute("every third").unwrap();
+    let rows = sorted(out.take());
+    assert_eq!(rows.len(), 30);
+    for k in 0..3 {
+        let counts: Vec<u32> = rows.iter().filter(|r| r.0 == k).map(|r| r.1).collect();
+        assert_eq!(counts, (1..=10).map(|i| i * 3).collect::<Vec<_>>());
+    }
+}
+
+static OPENED: AtomicUsize = AtomicUsize::new(0);
+static CLOSED: AtomicUsize = AtomicUsize::new(0);
+
+/// The seed's `MyMapFunction`: an impl block with `open`, a `#[state]` field and a plain one.
+#[derive(Clone, Default, KeyedState)]
+struct MyMapFunction {
+    #[state]
+    cnt: ValueState<u32>,
+    job: String,
+    subtask: usize,
+    calls: u64,
+}
+
+#[map_function]
+impl MyMapFunction {
+    fn open(&mut self, ctx: &RuntimeContext) {
+        OPENED.fetch_add(1, Ordering::SeqCst);
+        self.job = ctx.job_name().to_string();
+        self.subtask = ctx.subtask_index();
+    }
+
+    fn map(&mut self, value: (i64, i64)) -> (i64, i64, String, u64) {
+        self.calls += 1;
+        let cnt = self.cnt.value().unwrap_or(0);
+        let v = if cnt < 2 {
+            self.cnt.update(cnt + 1);
+            value.1 + 1
+        } else {
+            value.1
+        };
+        (value.0, v, self.job.clone(), self.calls)
+    }
+
+    fn close(&mut self) {
+        CLOSED.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+fn impl_block_with_state_fields(p: usize) {
+    let (opened, closed) = (OPENED.load(Ordering::SeqCst), CLOSED.load(Ordering::SeqCst));
+    let env = env(p);
+    flow! { env =>
+        let out = source(NumberSequence::new(1, 1000), Watermarks::monotonous())
+            .map(|a| (a % 4, 1))
+            .key_by(|r| r.0)
+            .map(MyMapFunction::default())
+            .collect();
+    }
+    env.execute("state_access_demo").unwrap();
+    let rows = out.take();
+    assert_eq!(rows.len(), 1000);
+    let bumped = rows.iter().filter(|r| r.1 == 2).count();
+    assert_eq!(bumped, 8, "first two rows of each of 4 keys");
+    assert!(rows.iter().all(|r| r.2 == "state_access_demo"), "open saw the job name");
+    // `calls` is a plain field: it counts every row of its instance, across keys.
+    if p == 1 {
+        assert_eq!(rows.iter().map(|r| r.3).max(), Some(1000));
+    }
+    // `open` and `close` ran once per parallel instance (other tests may run concurrently).
+    assert!(OPENED.load(Ordering::SeqCst) - opened >= p);
+    assert!(CLOSED.load(Ordering::SeqCst) - closed >= p);
+}
+
+/// Stateless impl-block functions work on streams that are not keyed.
+#[derive(Clone, Default, KeyedState)]
+struct Scale {
+    factor: i64,
+}
+
+#[map_function]
+impl Scale {
+    fn open(&mut self, _ctx: &RuntimeContext) {
+        self.factor = 3;
+    }
+    fn map(&mut self, n: i64) -> i64 {
+        n * self.factor
+    }
+}
+
+fn stateless_impl_block(p: usize) {
+    let env = env(p);
+    flow! { env =>
+        let out = source(NumberSequence::new(1, 10), Watermarks::no_watermarks()).map(Scale::default()).collect();
+    }
+    env.execute("scale").unwrap();
+    assert_eq!(sorted(out.take()), (1..=10).map(|n| n * 3).collect::<Vec<_>>());
+}
+
+at_parallelism!(
+    value_list_and_map_state,
+    stateful_filter,
+    stateful_flat_map,
+    impl_block_with_state_fields,
+    stateless_impl_block,
+);
