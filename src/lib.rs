@@ -31,13 +31,14 @@ pub mod prelude {
     pub use crate::connectors::file::RollingPolicy;
     pub use crate::{
         filter_function, flat_map_function, flow, map_function, reduce_function, CollectHandle,
-        DiscardSink, FileSink, KeyedState, ListState, MapState, NumberSequence, PrintSink, Row, RuntimeContext,
-        RuntimeMode, StreamEnv, ValueState, Watermarks,
+        DiscardSink, FileSink, KeyedState, ListState, MapState, NumberSequence, PrintSink, Row,
+        RuntimeContext, RuntimeMode, StreamEnv, ValueState, Watermarks,
     };
 }
 
 #[doc(hidden)]
 pub mod __private {
+    pub use flow_connectors::collection::from_collection as collection_source;
     pub use flow_connectors::{CollectHandle, CollectionSource, PrintSink};
     pub use flow_runtime::__private::*;
 }

@@ -7,20 +7,34 @@ use std::process::{Command, Output};
 /// An example binary built by `cargo test` next to this test's binary.
 fn example(name: &str) -> Command {
     let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe.parent().and_then(Path::parent).expect("target profile directory");
+    let dir = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target profile directory");
     let bin = dir.join("examples").join(name);
-    assert!(bin.exists(), "{} is not built: run `cargo test` (which builds examples) or `cargo build --examples`", bin.display());
+    assert!(
+        bin.exists(),
+        "{} is not built: run `cargo test` (which builds examples) or `cargo build --examples`",
+        bin.display()
+    );
     Command::new(bin)
 }
 
 fn golden(name: &str) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/golden").join(name);
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/golden")
+        .join(name);
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 fn run(cmd: &mut Command) -> Output {
     let out = cmd.output().expect("example starts");
-    assert!(out.status.success(), "{:?} failed: {}", cmd, String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{:?} failed: {}",
+        cmd,
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -33,7 +47,12 @@ fn sorted_lines(s: &str) -> Vec<String> {
 fn state_access_demo(parallelism: usize) {
     let dir = tempfile::tempdir().unwrap();
     let out_dir: PathBuf = dir.path().join("out");
-    run(example("state_access_demo").args(["--output", out_dir.to_str().unwrap(), "--parallelism", &parallelism.to_string()]));
+    run(example("state_access_demo").args([
+        "--output",
+        out_dir.to_str().unwrap(),
+        "--parallelism",
+        &parallelism.to_string(),
+    ]));
     let mut rows = String::new();
     let mut names = Vec::new();
     for e in std::fs::read_dir(&out_dir).unwrap() {
@@ -44,8 +63,12 @@ fn state_access_demo(parallelism: usize) {
     }
     // Flink's part names: <prefix>-<uuid>-<subtask>-<count><suffix>.
     for name in &names {
-        let rest = name.strip_prefix("pre-").unwrap_or_else(|| panic!("{name}: no prefix"));
-        let rest = rest.strip_suffix("suf").unwrap_or_else(|| panic!("{name}: no suffix"));
+        let rest = name
+            .strip_prefix("pre-")
+            .unwrap_or_else(|| panic!("{name}: no prefix"));
+        let rest = rest
+            .strip_suffix("suf")
+            .unwrap_or_else(|| panic!("{name}: no suffix"));
         let parts: Vec<&str> = rest.rsplitn(3, '-').collect();
         assert_eq!(parts.len(), 3, "{name}");
         let (count, subtask, uuid) = (parts[0], parts[1], parts[2]);
@@ -54,7 +77,10 @@ fn state_access_demo(parallelism: usize) {
         assert_eq!(uuid.len(), 36, "{name}: uuid");
     }
     assert!(!names.is_empty() && names.len() <= parallelism);
-    assert_eq!(sorted_lines(&rows), sorted_lines(&golden("state_access_demo.txt")));
+    assert_eq!(
+        sorted_lines(&rows),
+        sorted_lines(&golden("state_access_demo.txt"))
+    );
 }
 
 #[test]
@@ -75,14 +101,20 @@ fn state_access_demo_p4() {
 #[test]
 fn word_count_streaming_prints_every_update_in_order() {
     let out = run(example("word_count").args(["--mode", "streaming"]));
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), golden("word_split_reduce.streaming.txt"));
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        golden("word_split_reduce.streaming.txt")
+    );
 }
 
 #[test]
 fn word_count_batch_prints_the_final_row_per_key() {
     let out = run(example("word_count").args(["--mode", "batch"]));
     let stdout = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(sorted_lines(&stdout), sorted_lines(&golden("word_split_reduce.batch.txt")));
+    assert_eq!(
+        sorted_lines(&stdout),
+        sorted_lines(&golden("word_split_reduce.batch.txt"))
+    );
 }
 
 #[test]
@@ -92,7 +124,9 @@ fn word_count_at_parallelism_2_prefixes_the_subtask() {
     let rows: Vec<String> = stdout
         .lines()
         .map(|l| {
-            let (subtask, row) = l.split_once("> ").unwrap_or_else(|| panic!("no `N> ` prefix: {l}"));
+            let (subtask, row) = l
+                .split_once("> ")
+                .unwrap_or_else(|| panic!("no `N> ` prefix: {l}"));
             assert!(["1", "2"].contains(&subtask), "{l}");
             row.to_string()
         })
@@ -112,17 +146,42 @@ fn fails(cmd: &mut Command, code: i32, needle: &str) {
 
 #[test]
 fn bad_flags_exit_with_a_clear_error() {
-    fails(example("state_access_demo").args(["--parallelism", "0"]), 2, "0 is not in 1..=1024");
-    fails(example("state_access_demo").args(["--parallelism", "two"]), 2, "invalid value 'two'");
-    fails(example("word_count").args(["--mode", "fast"]), 2, "invalid value 'fast'");
-    fails(example("word_count").arg("--paralelism"), 2, "--parallelism");
+    fails(
+        example("state_access_demo").args(["--parallelism", "0"]),
+        2,
+        "0 is not in 1..=1024",
+    );
+    fails(
+        example("state_access_demo").args(["--parallelism", "two"]),
+        2,
+        "invalid value 'two'",
+    );
+    fails(
+        example("word_count").args(["--mode", "fast"]),
+        2,
+        "invalid value 'fast'",
+    );
+    fails(
+        example("word_count").arg("--paralelism"),
+        2,
+        "--parallelism",
+    );
 }
 
 #[test]
 fn an_output_directory_that_cannot_be_created_is_an_error() {
     let file = tempfile::NamedTempFile::new().unwrap();
     let below = file.path().join("out");
-    fails(example("state_access_demo").args(["--output", below.to_str().unwrap(), "--parallelism", "2"]), 1, "create directory");
+    fails(
+        example("state_access_demo").args([
+            "--output",
+            below.to_str().unwrap(),
+            "--parallelism",
+            "2",
+        ]),
+        1,
+        "create directory",
+    );
 }
 
 #[test]
@@ -137,7 +196,9 @@ fn help_lists_the_flags() {
 #[test]
 fn explain_prints_the_plan_instead_of_running() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(example("state_access_demo").args(["--explain", "--parallelism", "2", "--output"]).arg(dir.path().join("o")));
+    let out = run(example("state_access_demo")
+        .args(["--explain", "--parallelism", "2", "--output"])
+        .arg(dir.path().join("o")));
     let plan = String::from_utf8(out.stdout).unwrap();
     assert!(plan.contains("stage 1 (parallelism 2)"), "{plan}");
     assert!(plan.contains("map(count_first_two)"), "{plan}");
@@ -145,5 +206,7 @@ fn explain_prints_the_plan_instead_of_running() {
     assert!(plan.contains("examples/state_access_demo.rs:"), "{plan}");
     assert!(!dir.path().join("o").exists(), "nothing ran");
     let dot = run(example("word_count").args(["--explain", "dot"]));
-    assert!(String::from_utf8(dot.stdout).unwrap().starts_with("digraph flow {"));
+    assert!(String::from_utf8(dot.stdout)
+        .unwrap()
+        .starts_with("digraph flow {"));
 }

@@ -39,7 +39,9 @@ fn user_panic_fails_the_job_naming_the_operator(p: usize) {
     }
     let err = env.execute("panics").expect_err("the job must fail");
     match &err {
-        Error::UserPanic { operator, message, .. } => {
+        Error::UserPanic {
+            operator, message, ..
+        } => {
             assert_eq!(operator, "exploding map");
             assert_eq!(message, "boom at 60000");
         }
@@ -47,14 +49,22 @@ fn user_panic_fails_the_job_naming_the_operator(p: usize) {
     }
     assert!(err.to_string().contains("exploding map"), "{err}");
     let (finished, in_progress) = files(dir.path());
-    assert!(!finished.is_empty(), "parts rolled before the panic stay finished");
-    assert!(!in_progress.is_empty(), "the open part is not passed off as finished");
+    assert!(
+        !finished.is_empty(),
+        "parts rolled before the panic stay finished"
+    );
+    assert!(
+        !in_progress.is_empty(),
+        "the open part is not passed off as finished"
+    );
     // Every finished row is whole and from before the failure point of its subtask.
     for f in &finished {
         let text = std::fs::read_to_string(dir.path().join(f)).unwrap();
         assert!(text.ends_with('\n'), "{f} ends mid-line");
         for line in text.lines() {
-            let n: i64 = line.parse().unwrap_or_else(|_| panic!("{f}: bad line {line:?}"));
+            let n: i64 = line
+                .parse()
+                .unwrap_or_else(|_| panic!("{f}: bad line {line:?}"));
             assert!((1..=100_000).contains(&n));
         }
     }
@@ -82,10 +92,15 @@ fn unwritable_output_directory(p: usize) {
         source(NumberSequence::new(1, 10), Watermarks::no_watermarks())
             .sink_to(FileSink::row_format(&below_a_file));
     }
-    let err = env.execute("bad dir").expect_err("cannot create a directory below a file");
+    let err = env
+        .execute("bad dir")
+        .expect_err("cannot create a directory below a file");
     assert!(matches!(err, Error::Io { .. }), "{err:?}");
     let msg = err.to_string();
-    assert!(msg.contains("create directory") && msg.contains(&below_a_file.display().to_string()), "{msg}");
+    assert!(
+        msg.contains("create directory") && msg.contains(&below_a_file.display().to_string()),
+        "{msg}"
+    );
 }
 
 /// An unbounded source: counts up until the job is torn down.
@@ -119,7 +134,9 @@ fn batch_mode_rejects_unbounded_sources(p: usize) {
     flow! { env =>
         source(Endless, Watermarks::no_watermarks()).print();
     }
-    let err = env.execute("unbounded batch").expect_err("batch needs bounded sources");
+    let err = env
+        .execute("unbounded batch")
+        .expect_err("batch needs bounded sources");
     assert!(matches!(err, Error::Config(_)), "{err:?}");
     assert!(err.to_string().contains("unbounded"), "{err}");
 }
@@ -157,7 +174,10 @@ impl SourceReader for FailingReader {
     fn poll<C: Collector<i64>>(&mut self, out: &mut C, _: usize) -> flow::Result<Poll> {
         self.0 += 1;
         if self.0 > 3 {
-            return Err(Error::Connector { connector: "failing".into(), message: "disk on fire".into() });
+            return Err(Error::Connector {
+                connector: "failing".into(),
+                message: "disk on fire".into(),
+            });
         }
         out.collect(self.0);
         Ok(Poll::Ready)
@@ -200,7 +220,11 @@ impl SourceReader for CountedReader {
             out.collect(self.1);
         }
         self.0.fetch_add(n, Ordering::SeqCst);
-        Ok(if self.1 < self.2 { Poll::Ready } else { Poll::Finished })
+        Ok(if self.1 < self.2 {
+            Poll::Ready
+        } else {
+            Poll::Finished
+        })
     }
 }
 
@@ -216,7 +240,12 @@ struct SlowWriter(Arc<AtomicI64>, Arc<AtomicI64>, Arc<AtomicI64>, i64);
 impl Sink<i64> for Slow {
     type Writer = SlowWriter;
     fn create_writer(&self, _: &RuntimeContext, _: u32) -> flow::Result<SlowWriter> {
-        Ok(SlowWriter(self.produced.clone(), self.consumed.clone(), self.max_in_flight.clone(), 0))
+        Ok(SlowWriter(
+            self.produced.clone(),
+            self.consumed.clone(),
+            self.max_in_flight.clone(),
+            0,
+        ))
     }
 }
 
@@ -247,7 +276,11 @@ fn a_slow_sink_slows_the_source_and_memory_stays_bounded() {
     let produced = Arc::new(AtomicI64::new(0));
     let consumed = Arc::new(AtomicI64::new(0));
     let max_in_flight = Arc::new(AtomicI64::new(0));
-    let sink = Slow { produced: produced.clone(), consumed: consumed.clone(), max_in_flight: max_in_flight.clone() };
+    let sink = Slow {
+        produced: produced.clone(),
+        consumed: consumed.clone(),
+        max_in_flight: max_in_flight.clone(),
+    };
     let env = env(2);
     flow! { env =>
         source(Counted(produced.clone(), rows), Watermarks::no_watermarks())
@@ -266,13 +299,18 @@ fn a_slow_sink_slows_the_source_and_memory_stays_bounded() {
 
 #[test]
 fn execute_without_a_job_is_an_error() {
-    let err = StreamEnv::new().execute("nothing").expect_err("no flow! block");
+    let err = StreamEnv::new()
+        .execute("nothing")
+        .expect_err("no flow! block");
     assert!(err.to_string().contains("no job declared"), "{err}");
 }
 
 #[test]
 fn zero_parallelism_is_an_error() {
-    let err = StreamEnv::new().try_with_parallelism(0).err().expect("rejected");
+    let err = StreamEnv::new()
+        .try_with_parallelism(0)
+        .err()
+        .expect("rejected");
     assert!(err.to_string().contains("at least 1"), "{err}");
 }
 

@@ -20,7 +20,10 @@ fn map(p: usize) {
         let out = source(seq(1000), Watermarks::no_watermarks()).map(|n| n * 2).collect();
     }
     env.execute("map").unwrap();
-    assert_eq!(sorted(out.take()), (1..=1000).map(|n| n * 2).collect::<Vec<_>>());
+    assert_eq!(
+        sorted(out.take()),
+        (1..=1000).map(|n| n * 2).collect::<Vec<_>>()
+    );
 }
 
 fn filter(p: usize) {
@@ -29,8 +32,13 @@ fn filter(p: usize) {
         let out = source(seq(1000), Watermarks::no_watermarks()).filter(|n| n % 3 == 0).name("thirds").collect();
     }
     let result = env.execute("filter").unwrap();
-    assert_eq!(sorted(out.take()), (1..=1000).filter(|n| n % 3 == 0).collect::<Vec<_>>());
-    let m = result.operator("thirds").expect("named operator in the result");
+    assert_eq!(
+        sorted(out.take()),
+        (1..=1000).filter(|n| n % 3 == 0).collect::<Vec<_>>()
+    );
+    let m = result
+        .operator("thirds")
+        .expect("named operator in the result");
     assert_eq!((m.rows_in, m.rows_out), (1000, 333));
 }
 
@@ -40,7 +48,12 @@ fn split_words(line: String, out: &mut Vec<String>) {
 }
 
 fn flat_map(p: usize) {
-    let lines = vec!["a b".to_string(), "c".to_string(), String::new(), "d e f".to_string()];
+    let lines = vec![
+        "a b".to_string(),
+        "c".to_string(),
+        String::new(),
+        "d e f".to_string(),
+    ];
     let env = env(p);
     flow! { env =>
         let lines = from_collection(lines);
@@ -49,7 +62,12 @@ fn flat_map(p: usize) {
         let by_fn = lines.flat_map(split_words).collect();
     }
     env.execute("flat_map").unwrap();
-    let expected = sorted(vec!["a", "b", "c", "", "d", "e", "f"].into_iter().map(String::from).collect::<Vec<_>>());
+    let expected = sorted(
+        vec!["a", "b", "c", "", "d", "e", "f"]
+            .into_iter()
+            .map(String::from)
+            .collect::<Vec<_>>(),
+    );
     assert_eq!(sorted(by_iter.take()), expected);
     assert_eq!(sorted(by_push.take()), expected);
     assert_eq!(sorted(by_fn.take()), expected);
@@ -92,8 +110,14 @@ fn reduce_batch(p: usize) {
     }
     let result = env.execute("reduce-batch").unwrap();
     assert_eq!(result.mode, RuntimeMode::Batch);
-    let expected: Vec<(i64, i64)> = (0..7).map(|k| (k, (1..=10_000).filter(|n| n % 7 == k).sum())).collect();
-    assert_eq!(sorted(out.take()), expected, "batch emits only the final row per key");
+    let expected: Vec<(i64, i64)> = (0..7)
+        .map(|k| (k, (1..=10_000).filter(|n| n % 7 == k).sum()))
+        .collect();
+    assert_eq!(
+        sorted(out.take()),
+        expected,
+        "batch emits only the final row per key"
+    );
 }
 
 fn auto_mode_picks_batch_for_bounded_sources(p: usize) {
@@ -111,10 +135,15 @@ fn auto_mode_picks_batch_for_bounded_sources(p: usize) {
 
 #[reduce_function]
 fn longest(a: String, b: String) -> String {
-    if b.len() > a.len() { b } else { a }
+    if b.len() > a.len() {
+        b
+    } else {
+        a
+    }
 }
 
 fn key_selector_and_reduce_as_fns(p: usize) {
+    #[allow(clippy::ptr_arg)] // a key selector takes `&Row`, and the row is a `String`
     fn first_char(s: &String) -> char {
         s.chars().next().unwrap_or(' ')
     }
@@ -155,9 +184,16 @@ fn rebalance(p: usize) {
     }
     env.execute("rebalance").unwrap();
     let rows = out.take();
-    assert_eq!(sorted(rows.iter().map(|r| r.0).collect()), (1..=4000).collect::<Vec<_>>());
+    assert_eq!(
+        sorted(rows.iter().map(|r| r.0).collect()),
+        (1..=4000).collect::<Vec<_>>()
+    );
     let subtasks: BTreeSet<usize> = rows.iter().map(|r| r.1).collect();
-    assert_eq!(subtasks, (0..p).collect(), "round-robin reaches every subtask");
+    assert_eq!(
+        subtasks,
+        (0..p).collect(),
+        "round-robin reaches every subtask"
+    );
     for s in 0..p {
         let n = rows.iter().filter(|r| r.1 == s).count();
         assert_eq!(n, 4000 / p, "subtask {s} got an unfair share");
@@ -178,7 +214,10 @@ fn key_by_routes_each_key_to_one_subtask(p: usize) {
         owner.entry(n % 50).or_default().insert(s);
     }
     assert_eq!(owner.len(), 50);
-    assert!(owner.values().all(|s| s.len() == 1), "a key went to two subtasks: {owner:?}");
+    assert!(
+        owner.values().all(|s| s.len() == 1),
+        "a key went to two subtasks: {owner:?}"
+    );
     let used: BTreeSet<usize> = owner.values().flatten().copied().collect();
     assert_eq!(used.len(), p, "50 keys spread over every subtask");
 }
@@ -193,8 +232,14 @@ fn explicit_parallelism(p: usize) {
     env.execute("parallelism").unwrap();
     let rows = out.take();
     assert_eq!(rows.len(), 300);
-    assert!(rows.iter().all(|r| r.2 == 3), "every instance reports parallelism 3");
-    assert_eq!(rows.iter().map(|r| r.1).collect::<BTreeSet<_>>(), (0..3).collect());
+    assert!(
+        rows.iter().all(|r| r.2 == 3),
+        "every instance reports parallelism 3"
+    );
+    assert_eq!(
+        rows.iter().map(|r| r.1).collect::<BTreeSet<_>>(),
+        (0..3).collect()
+    );
 }
 
 fn union(p: usize) {
@@ -208,7 +253,11 @@ fn union(p: usize) {
             .collect();
     }
     env.execute("union").unwrap();
-    let mut expected: Vec<i64> = (-5..=-1).chain((1..=1000).filter(|n| n % 2 == 1)).chain([10_000, 20_000]).map(|n| n + 1).collect();
+    let mut expected: Vec<i64> = (-5..=-1)
+        .chain((1..=1000).filter(|n| n % 2 == 1))
+        .chain([10_000, 20_000])
+        .map(|n| n + 1)
+        .collect();
     expected.sort();
     assert_eq!(sorted(out.take()), expected);
 }
@@ -222,8 +271,14 @@ fn fan_out_and_several_sinks(p: usize) {
         let keyed = nums.key_by(|n| n % 3).reduce(|a, b| a.max(b)).collect();
     }
     env.execute("fan-out").unwrap();
-    assert_eq!(sorted(all.take()), (1..=100).map(|n| n * 10).collect::<Vec<_>>());
-    assert_eq!(sorted(big.take()), (51..=100).map(|n| n * 10).collect::<Vec<_>>());
+    assert_eq!(
+        sorted(all.take()),
+        (1..=100).map(|n| n * 10).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        sorted(big.take()),
+        (51..=100).map(|n| n * 10).collect::<Vec<_>>()
+    );
     assert_eq!(keyed.take().len(), 100);
 }
 

@@ -47,8 +47,15 @@ fn value_list_and_map_state(p: usize) {
     for (k, mut v) in per_key {
         v.sort();
         // Each key sees its own 100 rows, counted 1..=100, never another key's.
-        assert_eq!(v.iter().map(|r| r.0).collect::<Vec<_>>(), (1..=100).collect::<Vec<_>>(), "key {k}");
-        assert!(v.iter().all(|r| r.0 as usize == r.1), "list length follows the count");
+        assert_eq!(
+            v.iter().map(|r| r.0).collect::<Vec<_>>(),
+            (1..=100).collect::<Vec<_>>(),
+            "key {k}"
+        );
+        assert!(
+            v.iter().all(|r| r.0 as usize == r.1),
+            "list length follows the count"
+        );
         // Keys are n % 6 and n % 3 is fixed per key: one map entry per key.
         assert!(v.iter().all(|r| r.2 == 1), "key {k}: {v:?}");
     }
@@ -74,7 +81,10 @@ fn stateful_filter(p: usize) {
     }
     env.execute("dedup").unwrap();
     let rows = sorted(out.take());
-    assert_eq!(rows.iter().map(|r| r.0).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+    assert_eq!(
+        rows.iter().map(|r| r.0).collect::<Vec<_>>(),
+        (0..10).collect::<Vec<_>>()
+    );
 }
 
 /// Emits a row every time a key has been seen a multiple of `3` times.
@@ -158,7 +168,10 @@ fn impl_block_with_state_fields(p: usize) {
     assert_eq!(rows.len(), 1000);
     let bumped = rows.iter().filter(|r| r.1 == 2).count();
     assert_eq!(bumped, 8, "first two rows of each of 4 keys");
-    assert!(rows.iter().all(|r| r.2 == "state_access_demo"), "open saw the job name");
+    assert!(
+        rows.iter().all(|r| r.2 == "state_access_demo"),
+        "open saw the job name"
+    );
     // `calls` is a plain field: it counts every row of its instance, across keys.
     if p == 1 {
         assert_eq!(rows.iter().map(|r| r.3).max(), Some(1000));
@@ -190,7 +203,10 @@ fn stateless_impl_block(p: usize) {
         let out = source(NumberSequence::new(1, 10), Watermarks::no_watermarks()).map(Scale::default()).collect();
     }
     env.execute("scale").unwrap();
-    assert_eq!(sorted(out.take()), (1..=10).map(|n| n * 3).collect::<Vec<_>>());
+    assert_eq!(
+        sorted(out.take()),
+        (1..=10).map(|n| n * 3).collect::<Vec<_>>()
+    );
 }
 
 at_parallelism!(

@@ -17,6 +17,16 @@ impl<I> CollectionSource<I> {
     }
 }
 
+/// [`CollectionSource::new`] for the code `flow!` generates (`from_collection`, `from_iter`):
+/// when `items` is not a collection, the source's type is left unknown, so that only that
+/// error is reported, on the user's argument.
+#[doc(hidden)]
+pub fn from_collection<C: IntoIterator>(
+    items: C,
+) -> flow_runtime::__private::Checked<C::Item, CollectionSource<C::IntoIter>> {
+    CollectionSource::new(items)
+}
+
 /// The reader of a [`CollectionSource`].
 pub struct CollectionReader<I> {
     iter: Option<I>,

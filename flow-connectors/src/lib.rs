@@ -6,7 +6,7 @@
 //! | [`CollectionSource`] | bounded source, parallelism 1 | every element exactly once, in order |
 //! | [`PrintSink`] | sink to stdout | at-least-once (no checkpoints yet) |
 //! | [`CollectSink`] | sink to the caller's [`CollectHandle`] | every row, once the job ends |
-//! | [`DiscardSink`] | discards every row; for benchmarks and dry runs | none needed |
+//! | [`DiscardSink`] | sink that discards every row; for benchmarks and dry runs | nothing is written |
 //! | [`FileSink`] | row-format part files | finished files are complete; see its docs |
 
 pub mod collect;

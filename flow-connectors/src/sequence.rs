@@ -66,10 +66,22 @@ impl SourceReader for SequenceReader {
         let remaining = self.end - self.next as i128;
         let n = remaining.min(max_rows as i128) as i64;
         let start = self.next;
-        for v in start..start + n {
-            out.collect(v);
+        match start.checked_add(n) {
+            // The hot path: a plain exclusive range the compiler turns into a counted loop.
+            Some(end) => {
+                for v in start..end {
+                    out.collect(v);
+                }
+                self.next = end;
+            }
+            // The last batch of a sequence ending at `i64::MAX`.
+            None => {
+                for v in start..=i64::MAX {
+                    out.collect(v);
+                }
+                return Ok(Poll::Finished);
+            }
         }
-        self.next = start + n;
         Ok(if (self.next as i128) < self.end {
             Poll::Ready
         } else {

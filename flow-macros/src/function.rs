@@ -68,10 +68,16 @@ fn is_state_attr(a: &syn::Attribute) -> bool {
     a.path().is_ident("state")
 }
 
+/// `U` of a `&mut Vec<U>` type.
 fn vec_elem(ty: &Type) -> Option<Type> {
     let Type::Reference(r) = ty else { return None };
     r.mutability?;
-    let Type::Path(p) = &*r.elem else { return None };
+    vec_elem_of(&r.elem)
+}
+
+/// `X` of a `Vec<X>` type.
+fn vec_elem_of(ty: &Type) -> Option<Type> {
+    let Type::Path(p) = ty else { return None };
     let seg = p.path.segments.last()?;
     if seg.ident != "Vec" {
         return None;
@@ -83,6 +89,26 @@ fn vec_elem(ty: &Type) -> Option<Type> {
         syn::GenericArgument::Type(t) => Some(t.clone()),
         _ => None,
     }
+}
+
+/// Tokens as a user would write them (`Vec<String>`, not `Vec < String >`), for messages.
+fn tidy(tokens: &impl quote::ToTokens) -> String {
+    let mut s = quote!(#tokens).to_string();
+    for (from, to) in [
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("& ", "&"),
+        (" :: ", "::"),
+        (" : ", ": "),
+        ("( ", "("),
+        (" )", ")"),
+    ] {
+        s = s.replace(from, to);
+    }
+    s
 }
 
 fn expand_fn(kind: Kind, mut f: ItemFn) -> syn::Result<TokenStream> {
@@ -173,10 +199,25 @@ fn expand_fn(kind: Kind, mut f: ItemFn) -> syn::Result<TokenStream> {
         _ => None,
     });
     if kind == Kind::FlatMap && out_elem.is_none() && !diag.has_errors() {
-        diag.error_spanned(
-            &f.sig,
-            "a flat-map function emits into `out: &mut Vec<U>`: add that parameter",
-        );
+        match &f.sig.output {
+            // Returning the rows is the natural first try: show the signature that works.
+            ReturnType::Type(_, ret) => {
+                let elem = vec_elem_of(ret).map_or_else(|| "U".to_string(), |t| tidy(&t));
+                let params: Vec<String> = f.sig.inputs.iter().map(tidy).collect();
+                diag.error_spanned(
+                    ret,
+                    format!(
+                        "a flat-map function pushes its rows into `out` instead of returning them: `fn {}({}, out: &mut Vec<{elem}>)`",
+                        f.sig.ident,
+                        params.join(", ")
+                    ),
+                );
+            }
+            ReturnType::Default => diag.error_spanned(
+                &f.sig.ident,
+                "a flat-map function pushes its rows into an `out: &mut Vec<U>` parameter: add it after the row",
+            ),
+        }
     }
     let ret = match &f.sig.output {
         ReturnType::Type(_, t) => Some((**t).clone()),
@@ -291,6 +332,7 @@ fn expand_fn(kind: Kind, mut f: ItemFn) -> syn::Result<TokenStream> {
             },
             quote_spanned! {fn_span=>
                 impl ::flow::FilterFunction<#in_ty> for #name {
+                    type Out = bool;
                     #[inline(always)]
                     fn filter(&mut self, __row1: &#in_ty) -> bool {
                         #name::call(#(#call_args),*)
@@ -327,6 +369,7 @@ fn expand_fn(kind: Kind, mut f: ItemFn) -> syn::Result<TokenStream> {
             quote!(),
             quote_spanned! {fn_span=>
                 impl ::flow::ReduceFunction<#in_ty> for #name {
+                    type Out = #in_ty;
                     #[inline(always)]
                     fn reduce(&mut self, __row1: #in_ty, __row2: #in_ty) -> #in_ty {
                         #name::call(__row1, __row2)
@@ -445,6 +488,7 @@ fn expand_impl(kind: Kind, imp: ItemImpl) -> syn::Result<TokenStream> {
                         __out
                     }
                 }
+                #[diagnostic::do_not_recommend]
                 impl<__T: ::flow::__private::Same<#in_ty>> ::flow::MapFunction<__T> for #self_ty
                 where (#self_ty, __T): ::flow::__private::Stateless
                 {
@@ -475,9 +519,11 @@ fn expand_impl(kind: Kind, imp: ItemImpl) -> syn::Result<TokenStream> {
                         __keep
                     }
                 }
+                #[diagnostic::do_not_recommend]
                 impl<__T: ::flow::__private::Same<#in_ty>> ::flow::FilterFunction<__T> for #self_ty
                 where (#self_ty, __T): ::flow::__private::Stateless
                 {
+                    type Out = bool;
                     #open #close
                     #[inline(always)]
                     fn filter(&mut self, row: &__T) -> bool {
@@ -506,6 +552,7 @@ fn expand_impl(kind: Kind, imp: ItemImpl) -> syn::Result<TokenStream> {
                         #swap
                     }
                 }
+                #[diagnostic::do_not_recommend]
                 impl<__T: ::flow::__private::Same<#in_ty>> ::flow::FlatMapFunction<__T> for #self_ty
                 where (#self_ty, __T): ::flow::__private::Stateless
                 {
@@ -525,6 +572,7 @@ fn expand_impl(kind: Kind, imp: ItemImpl) -> syn::Result<TokenStream> {
             let in_ty = &a.ty;
             quote_spanned! {span=>
                 impl ::flow::ReduceFunction<#in_ty> for #self_ty {
+                    type Out = #in_ty;
                     #open #close
                     #[inline(always)]
                     fn reduce(&mut self, acc: #in_ty, row: #in_ty) -> #in_ty {
@@ -534,6 +582,9 @@ fn expand_impl(kind: Kind, imp: ItemImpl) -> syn::Result<TokenStream> {
             }
         }
     };
+    // One span for every generated token: an error about the struct (no `KeyedState`, a row
+    // type that cannot be sent) is then reported once, on the method's name.
+    let generated = crate::codegen::respan(generated, span);
     Ok(quote! {
         #imp
         #generated

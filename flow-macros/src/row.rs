@@ -60,14 +60,17 @@ pub fn derive(input: syn::DeriveInput) -> syn::Result<TokenStream> {
                     ::core::result::Result::Ok(())
                 }
             }
-            impl ::flow::RowText for #name {
-                fn fmt_row(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                    ::core::fmt::Display::fmt(self, f)
-                }
-            }
         }
     } else {
         quote!()
+    };
+    // The text form is always `Display`: derived above, or the user's with `no_display`.
+    let row_text = quote! {
+        impl ::flow::RowText for #name {
+            fn fmt_row(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                ::core::fmt::Display::fmt(self, f)
+            }
+        }
     };
     Ok(quote! {
         impl ::flow::Row for #name {
@@ -77,6 +80,7 @@ pub fn derive(input: syn::DeriveInput) -> syn::Result<TokenStream> {
             };
         }
         #display_impl
+        #row_text
         const _: () = {
             #[derive(::flow::__private::serde::Serialize, ::flow::__private::serde::Deserialize)]
             #[serde(crate = "::flow::__private::serde", remote = #name_str)]

@@ -4,6 +4,10 @@
 //! [`KeyedStream`]) so that rustc infers every row type and checks every function against the
 //! rows it receives, with errors on the user's tokens; then it nests the operators of each
 //! stage into one generic chain per subtask.
+//!
+//! A port method returns the function it checked as [`Checked`]: when the check fails, the
+//! function's type is left unknown, so the chains built from it are not checked again and the
+//! user sees one error, at the port (see [`Checked`]).
 
 pub use crate::channel::{EdgeChannels, Exchange, InputGate};
 pub use crate::collector::{Collector, Discard, Tee};
@@ -17,6 +21,7 @@ pub use crate::operator::map::{KeyedMap, Map};
 pub use crate::operator::rebalance::RoundRobin;
 pub use crate::operator::reduce::Reduce;
 pub use crate::plan::{Partitioning, Plan, PlanNode, PlanStage};
+pub use crate::row::SameRow;
 pub use crate::state::{FunctionState, HasState, NoState, Stateless};
 pub use crate::Result;
 pub use serde;
@@ -24,6 +29,8 @@ pub use serde;
 use crate::function::*;
 use crate::operator::sink::Sink;
 use crate::operator::source::Source;
+use crate::row::text::HasText;
+use crate::row::RowText;
 use crate::time::Watermarks;
 use crate::StreamEnv;
 use std::marker::PhantomData;
@@ -39,14 +46,35 @@ fn port<T>() -> Stream<T> {
     Stream(PhantomData)
 }
 
-/// Rows of a `union` input must have the stream's row type.
-#[diagnostic::on_unimplemented(
-    message = "cannot union a stream of `{T}` with a stream of `{Self}`",
-    label = "this stream's rows are `{Self}`",
-    note = "`union` merges streams of one row type: map the inputs to the same type first"
-)]
-pub trait SameRow<T> {}
-impl<T> SameRow<T> for T {}
+/// Hands a checked `union` input's receivers to the union's input gate.
+#[derive(Clone, Copy)]
+pub struct UnionInput;
+
+impl UnionInput {
+    /// The receivers, now known to carry the union's row type.
+    pub fn cast<R>(&self, receivers: R) -> R {
+        receivers
+    }
+}
+
+/// `F`, once `O` is known. A port method returns its function as `Checked<O, F>`, where `O` is
+/// an associated type of the trait the function must implement: if the function does not fit
+/// the stream, `O` stays unknown, so does the function's type, and the chain built from it
+/// raises no second error. Only the port's error, on the user's tokens, is reported.
+///
+/// The output port's row type is then read from the checked function
+/// (`<Checked<F::Out, F> as MapFunction<T>>::Out`), not from `F::Out` itself: a later operator
+/// that fixes the row type (`union`, a typed sink) must not make the function known again.
+pub type Checked<O, F> = <O as Pass<F>>::Is;
+
+/// See [`Checked`].
+pub trait Pass<F> {
+    /// `F`.
+    type Is;
+}
+impl<O: ?Sized, F> Pass<F> for O {
+    type Is = F;
+}
 
 /// A source with its watermark strategy, until it is split into readers.
 pub struct SourceSpec<S> {
@@ -55,7 +83,11 @@ pub struct SourceSpec<S> {
 }
 
 /// The source node: `source(expr, watermarks)`.
-pub fn source<S: Source>(source: S, watermarks: Watermarks) -> (SourceSpec<S>, Stream<S::Row>) {
+#[allow(clippy::type_complexity)]
+pub fn source<S: Source>(
+    source: S,
+    watermarks: Watermarks,
+) -> (Checked<S::Reader, SourceSpec<S>>, Stream<S::Row>) {
     (
         SourceSpec {
             source: Some(source),
@@ -102,20 +134,31 @@ pub fn parallelism(env: &StreamEnv, declared: Option<usize>) -> usize {
     declared.unwrap_or(env.parallelism())
 }
 
+// The port types spell out how each function is checked (see `Checked`).
+#[allow(clippy::type_complexity)]
 impl<T: Send + 'static> Stream<T> {
     /// `map` with a function or impl-block function.
-    pub fn map<F: MapFunction<T>>(&self, f: F) -> (F, Stream<F::Out>) {
+    pub fn map<F: MapFunction<T>>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<F::Out, F>,
+        Stream<<Checked<F::Out, F> as MapFunction<T>>::Out>,
+    ) {
         (f, port())
     }
     /// `map` with a closure (its parameter type is inferred from the stream).
     pub fn map_closure<O: Send + 'static, F: FnMut(T) -> O + Clone + Send + 'static>(
         &self,
         f: F,
-    ) -> (F, Stream<O>) {
+    ) -> (
+        Checked<O, F>,
+        Stream<<Checked<O, F> as MapFunction<T>>::Out>,
+    ) {
         (f, port())
     }
     /// `filter` with a function.
-    pub fn filter<F: FilterFunction<T>>(&self, f: F) -> (F, Stream<T>) {
+    pub fn filter<F: FilterFunction<T>>(&self, f: F) -> (Checked<F::Out, F>, Stream<T>) {
         (f, port())
     }
     /// `filter` with a closure.
@@ -126,11 +169,23 @@ impl<T: Send + 'static> Stream<T> {
         (f, port())
     }
     /// `flat_map` with a function.
-    pub fn flat_map<F: FlatMapFunction<T>>(&self, f: F) -> (F, Stream<F::Out>) {
+    pub fn flat_map<F: FlatMapFunction<T>>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<F::Out, F>,
+        Stream<<Checked<F::Out, F> as FlatMapFunction<T>>::Out>,
+    ) {
         (f, port())
     }
     /// `flat_map` with a closure returning an iterator.
-    pub fn flat_map_iter<I, F>(&self, f: F) -> (IterFn<F>, Stream<I::Item>)
+    pub fn flat_map_iter<I, F>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<I::Item, IterFn<F>>,
+        Stream<<Checked<I::Item, IterFn<F>> as FlatMapFunction<T>>::Out>,
+    )
     where
         I: IntoIterator,
         I::Item: Send + 'static,
@@ -139,18 +194,24 @@ impl<T: Send + 'static> Stream<T> {
         (IterFn(f), port())
     }
     /// `flat_map` with a closure pushing into an output buffer.
-    pub fn flat_map_push<O: Send + 'static, F>(&self, f: F) -> (PushFn<F, O>, Stream<O>)
+    pub fn flat_map_push<O: Send + 'static, F>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<O, PushFn<F, O>>,
+        Stream<<Checked<O, PushFn<F, O>> as FlatMapFunction<T>>::Out>,
+    )
     where
         F: FnMut(T, &mut Vec<O>) + Clone + Send + 'static,
     {
         (PushFn(f, PhantomData), port())
     }
     /// `key_by` with a function.
-    pub fn key_by<KS: KeySelector<T>>(&self, ks: KS) -> (KS, KeyedStream<T>) {
+    pub fn key_by<KS: KeySelector<T>>(&self, ks: KS) -> (Checked<KS::Key, KS>, KeyedStream<T>) {
         (ks, KeyedStream(PhantomData))
     }
     /// `key_by` with a closure.
-    pub fn key_by_closure<K, F>(&self, f: F) -> (F, KeyedStream<T>)
+    pub fn key_by_closure<K, F>(&self, f: F) -> (Checked<K, F>, KeyedStream<T>)
     where
         K: std::hash::Hash + Eq + Clone + Send + 'static,
         F: Fn(&T) -> K + Clone + Send + 'static,
@@ -162,9 +223,19 @@ impl<T: Send + 'static> Stream<T> {
         port()
     }
     /// Checks a `union` input's row type.
-    pub fn union_input<U: SameRow<T>>(&self, _other: &Stream<U>) {}
+    pub fn union_input<U: SameRow<T>>(&self, _other: &Stream<U>) -> Checked<U::Row, UnionInput> {
+        UnionInput
+    }
     /// `sink_to`: the sink, shared by its subtasks' writers.
-    pub fn sink_to<S: Sink<T>>(&self, sink: S) -> SinkSpec<S, T> {
+    pub fn sink_to<S: Sink<T>>(&self, sink: S) -> Checked<S::Writer, SinkSpec<S, T>> {
+        SinkSpec(Arc::new(sink), PhantomData)
+    }
+    /// `print`: `sink_to` for a sink that writes the rows' text form. A row type without one
+    /// is reported once, here.
+    pub fn print<S: Sink<T>, M, P>(&self, sink: S) -> Checked<P, SinkSpec<S, T>>
+    where
+        T: RowText + HasText<M, Is = P>,
+    {
         SinkSpec(Arc::new(sink), PhantomData)
     }
     /// The channels of an edge carrying this stream's rows.
@@ -173,24 +244,35 @@ impl<T: Send + 'static> Stream<T> {
     }
 }
 
+// The port types spell out how each function is checked (see `Checked`).
+#[allow(clippy::type_complexity)]
 impl<T: Send + 'static> KeyedStream<T> {
     /// The keyed stream as a plain stream (for sinks, `rebalance`, `union`, `key_by`).
     pub fn stream(&self) -> Stream<T> {
         port()
     }
     /// `map` with keyed state.
-    pub fn map<F: KeyedMapFunction<T>>(&self, f: F) -> (F, Stream<F::Out>) {
+    pub fn map<F: KeyedMapFunction<T>>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<F::Out, F>,
+        Stream<<Checked<F::Out, F> as KeyedMapFunction<T>>::Out>,
+    ) {
         (f, port())
     }
     /// `map` with a closure.
     pub fn map_closure<O: Send + 'static, F: FnMut(T) -> O + Clone + Send + 'static>(
         &self,
         f: F,
-    ) -> (F, Stream<O>) {
+    ) -> (
+        Checked<O, F>,
+        Stream<<Checked<O, F> as KeyedMapFunction<T>>::Out>,
+    ) {
         (f, port())
     }
     /// `filter` with keyed state.
-    pub fn filter<F: KeyedFilterFunction<T>>(&self, f: F) -> (F, Stream<T>) {
+    pub fn filter<F: KeyedFilterFunction<T>>(&self, f: F) -> (Checked<F::State, F>, Stream<T>) {
         (f, port())
     }
     /// `filter` with a closure.
@@ -201,11 +283,23 @@ impl<T: Send + 'static> KeyedStream<T> {
         (f, port())
     }
     /// `flat_map` with keyed state.
-    pub fn flat_map<F: KeyedFlatMapFunction<T>>(&self, f: F) -> (F, Stream<F::Out>) {
+    pub fn flat_map<F: KeyedFlatMapFunction<T>>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<F::Out, F>,
+        Stream<<Checked<F::Out, F> as KeyedFlatMapFunction<T>>::Out>,
+    ) {
         (f, port())
     }
     /// `flat_map` with a closure returning an iterator.
-    pub fn flat_map_iter<I, F>(&self, f: F) -> (IterFn<F>, Stream<I::Item>)
+    pub fn flat_map_iter<I, F>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<I::Item, IterFn<F>>,
+        Stream<<Checked<I::Item, IterFn<F>> as KeyedFlatMapFunction<T>>::Out>,
+    )
     where
         I: IntoIterator,
         I::Item: Send + 'static,
@@ -214,14 +308,20 @@ impl<T: Send + 'static> KeyedStream<T> {
         (IterFn(f), port())
     }
     /// `flat_map` with a closure pushing into an output buffer.
-    pub fn flat_map_push<O: Send + 'static, F>(&self, f: F) -> (PushFn<F, O>, Stream<O>)
+    pub fn flat_map_push<O: Send + 'static, F>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<O, PushFn<F, O>>,
+        Stream<<Checked<O, PushFn<F, O>> as KeyedFlatMapFunction<T>>::Out>,
+    )
     where
         F: FnMut(T, &mut Vec<O>) + Clone + Send + 'static,
     {
         (PushFn(f, PhantomData), port())
     }
     /// Rolling `reduce` with a function.
-    pub fn reduce<F: ReduceFunction<T>>(&self, f: F) -> (F, Stream<T>)
+    pub fn reduce<F: ReduceFunction<T>>(&self, f: F) -> (Checked<F::Out, F>, Stream<T>)
     where
         T: Clone,
     {

@@ -10,8 +10,9 @@ use std::hash::Hash;
 /// A one-row-in, one-row-out function without keyed state.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot map rows of type `{In}`",
-    label = "expects other input rows, or uses keyed state",
-    note = "a map function takes one row of the stream's type; a function with `#[state]` needs a keyed stream: add `key_by` before `map`"
+    label = "this function takes other rows, or keeps keyed state",
+    note = "a map function takes one row of the stream's type",
+    note = "a function with `#[state]` keeps state per key, so it needs a keyed stream: add `key_by` before `map`"
 )]
 pub trait MapFunction<In>: Clone + Send + 'static {
     /// The output row type.
@@ -24,6 +25,7 @@ pub trait MapFunction<In>: Clone + Send + 'static {
     fn close(&mut self) {}
 }
 
+#[diagnostic::do_not_recommend]
 impl<In, Out: Send + 'static, F: FnMut(In) -> Out + Clone + Send + 'static> MapFunction<In> for F {
     type Out = Out;
     #[inline(always)]
@@ -36,7 +38,8 @@ impl<In, Out: Send + 'static, F: FnMut(In) -> Out + Clone + Send + 'static> MapF
 /// key, so one lookup per row serves them all.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot map rows of type `{In}`",
-    label = "expects other input rows"
+    label = "this function takes other rows",
+    note = "a map function takes one row of the stream's type"
 )]
 pub trait KeyedMapFunction<In>: Clone + Send + 'static {
     /// The output row type.
@@ -51,6 +54,7 @@ pub trait KeyedMapFunction<In>: Clone + Send + 'static {
     fn close(&mut self) {}
 }
 
+#[diagnostic::do_not_recommend]
 impl<In, Out: Send + 'static, F: FnMut(In) -> Out + Clone + Send + 'static> KeyedMapFunction<In>
     for F
 {
@@ -65,10 +69,14 @@ impl<In, Out: Send + 'static, F: FnMut(In) -> Out + Clone + Send + 'static> Keye
 /// A predicate: keeps the rows for which it returns `true`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot filter rows of type `{In}`",
-    label = "expects other input rows, or uses keyed state",
-    note = "a filter takes `&row` and returns `bool`; a filter with `#[state]` needs a keyed stream: add `key_by` before `filter`"
+    label = "this function takes other rows, or keeps keyed state",
+    note = "a filter takes `&row` of the stream's type and returns `bool`",
+    note = "a function with `#[state]` keeps state per key, so it needs a keyed stream: add `key_by` before `filter`"
 )]
 pub trait FilterFunction<In>: Clone + Send + 'static {
+    /// What [`filter`](Self::filter) returns: `bool`. The code `flow!` generates reads it to
+    /// report a function that does not fit its stream once, where it is used.
+    type Out;
     /// Called once per instance before the first row.
     fn open(&mut self, _ctx: &RuntimeContext) {}
     /// Whether to keep `row`.
@@ -77,17 +85,22 @@ pub trait FilterFunction<In>: Clone + Send + 'static {
     fn close(&mut self) {}
 }
 
-impl<In, F: FnMut(&In) -> bool + Clone + Send + 'static> FilterFunction<In> for F {
+// `Out` comes from the closure's signature, not from the trait's, so that it is unknown for a
+// value that is not such a closure (see `__private::Checked`).
+#[diagnostic::do_not_recommend]
+impl<In, O: Is<bool>, F: FnMut(&In) -> O + Clone + Send + 'static> FilterFunction<In> for F {
+    type Out = O;
     #[inline(always)]
     fn filter(&mut self, row: &In) -> bool {
-        self(row)
+        self(row).is()
     }
 }
 
 /// A filter on a keyed stream, with per-key state.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot filter rows of type `{In}`",
-    label = "expects other input rows"
+    label = "this function takes other rows",
+    note = "a filter takes `&row` of the stream's type and returns `bool`"
 )]
 pub trait KeyedFilterFunction<In>: Clone + Send + 'static {
     /// The per-key state.
@@ -100,11 +113,13 @@ pub trait KeyedFilterFunction<In>: Clone + Send + 'static {
     fn close(&mut self) {}
 }
 
-impl<In, F: FnMut(&In) -> bool + Clone + Send + 'static> KeyedFilterFunction<In> for F {
-    type State = ();
+// `State` comes from the closure's signature (see `FilterFunction`'s impl): `()`.
+#[diagnostic::do_not_recommend]
+impl<In, O: Is<bool>, F: FnMut(&In) -> O + Clone + Send + 'static> KeyedFilterFunction<In> for F {
+    type State = <O as Is<bool>>::Unit;
     #[inline(always)]
-    fn filter(&mut self, row: &In, _: &mut ()) -> bool {
-        self(row)
+    fn filter(&mut self, row: &In, _: &mut Self::State) -> bool {
+        self(row).is()
     }
 }
 
@@ -112,8 +127,9 @@ impl<In, F: FnMut(&In) -> bool + Clone + Send + 'static> KeyedFilterFunction<In>
 /// operator drains after each call (no allocation per row once it has grown).
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot flat-map rows of type `{In}`",
-    label = "expects other input rows, or uses keyed state",
-    note = "a flat_map closure takes a row and returns an iterator (or takes `(row, out: &mut Vec<_>)`); with `#[state]` it needs a keyed stream: add `key_by` before `flat_map`"
+    label = "this function takes other rows, or keeps keyed state",
+    note = "a flat-map function takes one row of the stream's type (and `out: &mut Vec<_>`); a closure may return an iterator instead",
+    note = "a function with `#[state]` keeps state per key, so it needs a keyed stream: add `key_by` before `flat_map`"
 )]
 pub trait FlatMapFunction<In>: Clone + Send + 'static {
     /// The output row type.
@@ -129,7 +145,8 @@ pub trait FlatMapFunction<In>: Clone + Send + 'static {
 /// A flat-map function on a keyed stream, with per-key state.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot flat-map rows of type `{In}`",
-    label = "expects other input rows"
+    label = "this function takes other rows",
+    note = "a flat-map function takes one row of the stream's type (and `out: &mut Vec<_>`)"
 )]
 pub trait KeyedFlatMapFunction<In>: Clone + Send + 'static {
     /// The output row type.
@@ -210,9 +227,13 @@ where
 /// Combines two rows of the same key into one: the rolling `reduce` of a keyed stream.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot reduce rows of type `{T}`",
-    label = "a reduce function takes two rows of the stream's type and returns one"
+    label = "this function takes other rows",
+    note = "a reduce function takes two rows of the stream's type and returns one of that type"
 )]
 pub trait ReduceFunction<T>: Clone + Send + 'static {
+    /// What [`reduce`](Self::reduce) returns: `T`. The code `flow!` generates reads it to
+    /// report a function that does not fit its stream once, where it is used.
+    type Out;
     /// Called once per instance before the first row.
     fn open(&mut self, _ctx: &RuntimeContext) {}
     /// Combines the accumulated row with a new one.
@@ -221,10 +242,13 @@ pub trait ReduceFunction<T>: Clone + Send + 'static {
     fn close(&mut self) {}
 }
 
-impl<T, F: FnMut(T, T) -> T + Clone + Send + 'static> ReduceFunction<T> for F {
+// `Out` comes from the closure's signature (see `FilterFunction`'s impl).
+#[diagnostic::do_not_recommend]
+impl<T, O: Is<T>, F: FnMut(T, T) -> O + Clone + Send + 'static> ReduceFunction<T> for F {
+    type Out = O;
     #[inline(always)]
     fn reduce(&mut self, acc: T, row: T) -> T {
-        self(acc, row)
+        self(acc, row).is()
     }
 }
 
@@ -240,6 +264,7 @@ pub trait KeySelector<In>: Clone + Send + 'static {
     fn key(&self, row: &In) -> Self::Key;
 }
 
+#[diagnostic::do_not_recommend]
 impl<In, K, F> KeySelector<In> for F
 where
     K: Hash + Eq + Clone + Send + 'static,
@@ -249,5 +274,23 @@ where
     #[inline(always)]
     fn key(&self, row: &In) -> K {
         self(row)
+    }
+}
+
+/// `Self` is `T`: the return type of a closure that implements a function trait through its
+/// blanket impl (`bool` for a filter, the row for a reduce).
+#[doc(hidden)]
+pub trait Is<T> {
+    /// `()`.
+    type Unit: Default + Send + 'static;
+    /// `self`.
+    fn is(self) -> T;
+}
+
+impl<T> Is<T> for T {
+    type Unit = ();
+    #[inline(always)]
+    fn is(self) -> T {
+        self
     }
 }

@@ -83,7 +83,7 @@ impl Hasher for StableHasher {
     }
 }
 
-/// Builds [`StableHasher`]s; the hasher of every keyed-state map.
+/// Builds [`StableHasher`]s.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct StableBuildHasher;
 
@@ -110,8 +110,79 @@ pub fn key_to_subtask<K: Hash + ?Sized>(key: &K, parallelism: usize) -> usize {
     ((stable_hash(key) as u128 * parallelism as u128) >> 64) as usize
 }
 
-/// A `HashMap` with the stable hasher.
-pub type FlowHashMap<K, V> = std::collections::HashMap<K, V, StableBuildHasher>;
+/// The hasher of keyed-state maps: FxHash's multiply-rotate step, finished with a rotation so
+/// that hashbrown's bucket index (low bits) and tag (top 7 bits) both come from well-mixed
+/// bits (rustc-hash 2's choice).
+///
+/// It runs once per row on every keyed operator, so it is one multiply per word, not
+/// [`StableHasher`]'s three: a state map needs no stability, since routing and checkpoint key
+/// groups use [`stable_hash`] and the map is never iterated in an order anyone relies on.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StateHasher {
+    state: u64,
+}
+
+impl StateHasher {
+    #[inline(always)]
+    fn add(&mut self, word: u64) {
+        self.state = (self.state.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+    }
+}
+
+impl Hasher for StateHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        let mut chunks = bytes.chunks_exact(8);
+        for c in &mut chunks {
+            self.add(u64::from_le_bytes(c.try_into().expect("8-byte chunk")));
+        }
+        let rest = chunks.remainder();
+        if !rest.is_empty() {
+            let mut buf = [0u8; 8];
+            buf[..rest.len()].copy_from_slice(rest);
+            self.add(u64::from_le_bytes(buf));
+        }
+    }
+    #[inline(always)]
+    fn write_u8(&mut self, i: u8) {
+        self.add(i as u64);
+    }
+    #[inline(always)]
+    fn write_u16(&mut self, i: u16) {
+        self.add(i as u64);
+    }
+    #[inline(always)]
+    fn write_u32(&mut self, i: u32) {
+        self.add(i as u64);
+    }
+    #[inline(always)]
+    fn write_u64(&mut self, i: u64) {
+        self.add(i);
+    }
+    #[inline(always)]
+    fn write_usize(&mut self, i: usize) {
+        self.add(i as u64);
+    }
+    #[inline(always)]
+    fn finish(&self) -> u64 {
+        self.state.rotate_left(26)
+    }
+}
+
+/// Builds [`StateHasher`]s; the hasher of every keyed-state map.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct StateBuildHasher;
+
+impl BuildHasher for StateBuildHasher {
+    type Hasher = StateHasher;
+    #[inline(always)]
+    fn build_hasher(&self) -> StateHasher {
+        StateHasher::default()
+    }
+}
+
+/// A `HashMap` with the state hasher: keyed state and `MapState`.
+pub type FlowHashMap<K, V> = std::collections::HashMap<K, V, StateBuildHasher>;
 
 #[cfg(test)]
 mod tests {
@@ -139,6 +210,20 @@ mod tests {
         for k in 0..10_000i64 {
             counts[key_to_subtask(&k, 4)] += 1;
         }
-        assert!(counts.iter().all(|&c| (2_000..3_000).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (2_000..3_000).contains(&c)),
+            "{counts:?}"
+        );
+    }
+
+    #[test]
+    fn state_hash_spreads_keys_with_equal_low_bits() {
+        // Keys that differ only in high bits must still reach different buckets (low bits of
+        // the hash) and tags (top 7 bits), or a map of such keys degrades to a list.
+        let hash = |k: i64| StateBuildHasher.hash_one(k << 20);
+        let buckets: std::collections::HashSet<u64> = (0..1024).map(|k| hash(k) & 1023).collect();
+        let tags: std::collections::HashSet<u64> = (0..1024).map(|k| hash(k) >> 57).collect();
+        assert!(buckets.len() > 500, "{} buckets", buckets.len());
+        assert!(tags.len() > 100, "{} tags", tags.len());
     }
 }

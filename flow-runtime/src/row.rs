@@ -32,9 +32,65 @@ pub trait Row: Send + 'static {
 /// The text form of a row, as `print` and `FileSink`'s row format write it.
 ///
 /// `Display` types write themselves; tuples write `(a, b)` from their fields' text forms.
-pub trait RowText {
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` has no text form to print or write",
+    label = "this sink writes each row's text form",
+    note = "add `#[derive(Row)]` to the row struct (its text form is its fields separated by spaces), or implement `RowText` for it"
+)]
+pub trait RowText: text::HasText<text::Yes> {
     /// Writes the row's text form.
     fn fmt_row(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result;
+}
+
+/// How `print` tells a row type without a text form from one with it *before* it builds its
+/// writer, so that such a row type is reported once, at `print`.
+///
+/// `T: HasText<M>` has two impls: `M = Yes` for the [`RowText`] types, and `M = No`, which no
+/// type satisfies. `print` takes `M` from inference: for a row type without a text form neither
+/// applies, the sink's type stays unknown and its writer raises no further error. The error
+/// reported is `RowText`'s own (`HasText<Yes>` is a supertrait of `RowText`, so it is implied).
+#[doc(hidden)]
+pub mod text {
+    /// See the [module](self).
+    pub trait HasText<M> {
+        /// `()`, or unknown when `Self` has no text form.
+        type Is;
+    }
+
+    /// [`HasText`]'s selector for the [`RowText`](super::RowText) types.
+    pub enum Yes {}
+    /// [`HasText`]'s selector that never applies.
+    pub enum No {}
+
+    impl<T: super::RowText + ?Sized> HasText<Yes> for T {
+        type Is = ();
+    }
+
+    impl<T: Never + ?Sized> HasText<No> for T {
+        type Is = ();
+    }
+
+    mod sealed {
+        pub trait Sealed {}
+    }
+
+    /// Implemented by no type: the bound of [`HasText`]'s `No` impl.
+    pub trait Never: sealed::Sealed {}
+}
+
+/// Holds when `Self` is the row type `T`: `union` checks its inputs with it.
+#[diagnostic::on_unimplemented(
+    message = "cannot union a stream of `{T}` with a stream of `{Self}`",
+    label = "this stream's rows are `{Self}`",
+    note = "`union` merges streams of one row type: map the inputs to the same type first"
+)]
+pub trait SameRow<T> {
+    /// `T`.
+    type Row;
+}
+
+impl<T> SameRow<T> for T {
+    type Row = T;
 }
 
 /// Adapts a [`RowText`] to `Display`.

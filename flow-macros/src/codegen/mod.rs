@@ -80,6 +80,24 @@ struct ChainGen<'a> {
     caps: Captures,
 }
 
+/// `tokens` with every span set to `span`, so that rustc's errors about them land on the user's
+/// token that `span` comes from.
+pub fn respan(tokens: TokenStream, span: proc_macro2::Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tt| {
+            if let proc_macro2::TokenTree::Group(g) = &tt {
+                let mut ng = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                ng.set_span(span);
+                tt = proc_macro2::TokenTree::Group(ng);
+            } else {
+                tt.set_span(span);
+            }
+            tt
+        })
+        .collect()
+}
+
 fn edge_var(c: usize, k: usize) -> Ident {
     format_ident!("__e{}_{}", c, k)
 }
@@ -221,7 +239,13 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
         let stage = s.id;
         let inputs = (0..head.inputs.len()).map(|k| {
             let e = edge_var(head.id, k);
-            quote!(__inputs.extend(::flow::__private::take(&mut #e.receivers, __i));)
+            let receivers = quote!(::flow::__private::take(&mut #e.receivers, __i));
+            if head.spec.kind == OpKind::Union && k > 0 {
+                let proof = ops::union::input_var(head, k);
+                quote!(__inputs.extend(#proof.cast(#receivers));)
+            } else {
+                quote!(__inputs.extend(#receivers);)
+            }
         });
         quote! {
             for __i in 0..__job.parallelism(#stage) {

@@ -123,7 +123,8 @@ fn root_name(e: &Expr) -> String {
 /// A stream bound with `let`.
 pub struct Binding {
     pub name: Ident,
-    pub node: usize,
+    /// `None` when its chain has an error (already reported): its uses are not reported again.
+    pub node: Option<usize>,
     pub used: bool,
 }
 
@@ -184,6 +185,11 @@ pub fn build(input: &FlowInput, diag: &mut Diagnostics) -> Graph {
         match stmt {
             FlowStmt::Let { name, chain } => {
                 let Some(end) = build_chain(&mut g, chain, diag) else {
+                    g.bindings.push(Binding {
+                        name: name.clone(),
+                        node: None,
+                        used: true,
+                    });
                     continue;
                 };
                 if g.nodes[end].spec.kind == OpKind::Collect {
@@ -216,7 +222,7 @@ pub fn build(input: &FlowInput, diag: &mut Diagnostics) -> Graph {
                     }
                     g.bindings.push(Binding {
                         name: name.clone(),
-                        node: end,
+                        node: Some(end),
                         used: false,
                     });
                 }
@@ -309,12 +315,19 @@ fn build_chain(g: &mut Graph, chain: &Chain, diag: &mut Diagnostics) -> Option<u
         Root::Stream(name) => match g.bindings.iter_mut().rev().find(|b| b.name == *name) {
             Some(b) => {
                 b.used = true;
-                b.node
+                b.node?
             }
             None => {
                 let names: Vec<String> = g.bindings.iter().map(|b| b.name.to_string()).collect();
                 let hint = match did_you_mean(&name.to_string(), names.iter().map(String::as_str)) {
-                    Some(s) => format!(": did you mean `{s}`?"),
+                    Some(s) => {
+                        // The misspelled stream is meant to be used here: do not also report
+                        // it as never consumed.
+                        if let Some(b) = g.bindings.iter_mut().rev().find(|b| b.name == s) {
+                            b.used = true;
+                        }
+                        format!(": did you mean `{s}`?")
+                    }
                     None => ": bind it first with `let name = ...;`".into(),
                 };
                 diag.error(name.span(), format_args!("unknown stream `{name}`{hint}"));

@@ -34,5 +34,5 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
         .collect_var
         .as_ref()
         .expect("collect is checked to be bound");
-    super::sink_to::sink_port(graph, n, quote_spanned!(n.span=> #name.sink()))
+    super::sink_to::sink_port(graph, n, "sink_to", quote_spanned!(n.span=> #name.sink()))
 }

@@ -7,7 +7,7 @@
 use super::{Exchange, OpKind, OpSpec};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::quote;
 
 pub const FLAT_MAP: OpSpec = OpSpec {
     word: "flat_map",
@@ -27,14 +27,7 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
         syn::Expr::Closure(_) => "flat_map_iter",
         _ => "flat_map",
     };
-    let method = format_ident!("{}", method, span = n.span);
-    let (f, t, input, arg) = (
-        n.spec_var(),
-        n.port_var(),
-        graph.input_port(n, true),
-        &n.args[0],
-    );
-    quote_spanned!(n.span=> let (#f, #t) = #input.#method(#arg);)
+    super::function_port(graph, n, true, method)
 }
 
 pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {

@@ -7,7 +7,6 @@
 use super::{Exchange, OpKind, OpSpec};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote_spanned};
 
 pub const KEY_BY: OpSpec = OpSpec {
     word: "key_by",
@@ -23,15 +22,9 @@ pub const KEY_BY: OpSpec = OpSpec {
 
 pub fn port(graph: &Graph, n: &Node) -> TokenStream {
     let method = if n.arg_is_closure(0) {
-        format_ident!("key_by_closure", span = n.span)
+        "key_by_closure"
     } else {
-        format_ident!("key_by", span = n.span)
+        "key_by"
     };
-    let (f, t, input, arg) = (
-        n.spec_var(),
-        n.port_var(),
-        graph.input_port(n, false),
-        &n.args[0],
-    );
-    quote_spanned!(n.span=> let (#f, #t) = #input.#method(#arg);)
+    super::function_port(graph, n, false, method)
 }

@@ -15,6 +15,7 @@ pub mod union;
 
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
+use quote::{format_ident, quote_spanned};
 
 /// What an operator is, for planning and codegen.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -101,6 +102,33 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
         OpKind::SinkTo => sink_to::port(graph, n),
         OpKind::Print => print::port(graph, n),
         OpKind::Collect => collect::port(graph, n),
+    }
+}
+
+/// `let (__fN, __tN) = <input>.<method>(<function>);`: the port of an operator that takes a
+/// function (`map`, `filter`, `flat_map`, `reduce`, `key_by`).
+///
+/// A closure keeps its own spans, so that rustc checks its signature against the stream's row
+/// type where the user wrote it. Any other function (a `#[map_function]`, a fn, a value) is
+/// bound to a variable first, and the call is spanned at it: rustc then reports a function
+/// that does not fit the stream once, on the function's name.
+pub fn function_port(graph: &Graph, n: &Node, keyed_ok: bool, method: &str) -> TokenStream {
+    let (f, t, input, arg) = (
+        n.spec_var(),
+        n.port_var(),
+        graph.input_port(n, keyed_ok),
+        &n.args[0],
+    );
+    if matches!(arg, syn::Expr::Closure(_)) {
+        let method = format_ident!("{}", method, span = n.span);
+        return quote_spanned!(n.span=> let (#f, #t) = #input.#method(#arg););
+    }
+    let span = syn::spanned::Spanned::span(arg);
+    let method = format_ident!("{}", method, span = span);
+    let value = format_ident!("__a{}", n.id, span = span);
+    quote_spanned! {span=>
+        let #value = #arg;
+        let (#f, #t) = #input.#method(#value);
     }
 }
 

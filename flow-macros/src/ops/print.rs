@@ -24,5 +24,5 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
         Some(id) => quote_spanned!(n.span=> ::flow::__private::PrintSink::with_identifier(#id)),
         None => quote_spanned!(n.span=> ::flow::__private::PrintSink::new()),
     };
-    super::sink_to::sink_port(graph, n, sink)
+    super::sink_to::sink_port(graph, n, "print", sink)
 }

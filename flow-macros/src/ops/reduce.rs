@@ -6,7 +6,7 @@
 use super::{Exchange, OpKind, OpSpec};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
-use quote::{format_ident, quote, quote_spanned};
+use quote::quote;
 
 pub const REDUCE: OpSpec = OpSpec {
     word: "reduce",
@@ -22,17 +22,11 @@ pub const REDUCE: OpSpec = OpSpec {
 
 pub fn port(graph: &Graph, n: &Node) -> TokenStream {
     let method = if n.arg_is_closure(0) {
-        format_ident!("reduce_closure", span = n.span)
+        "reduce_closure"
     } else {
-        format_ident!("reduce", span = n.span)
+        "reduce"
     };
-    let (f, t, input, arg) = (
-        n.spec_var(),
-        n.port_var(),
-        graph.input_port(n, true),
-        &n.args[0],
-    );
-    quote_spanned!(n.span=> let (#f, #t) = #input.#method(#arg);)
+    super::function_port(graph, n, true, method)
 }
 
 pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {

@@ -24,14 +24,18 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
     sink_port(
         graph,
         n,
+        "sink_to",
         quote_spanned!(syn::spanned::Spanned::span(arg)=> #arg),
     )
 }
 
-/// `let __fN = <input>.sink_to(<sink>);`
-pub fn sink_port(graph: &Graph, n: &Node, sink: TokenStream) -> TokenStream {
-    let (f, input) = (n.spec_var(), graph.input_port(n, false));
-    let method = syn::Ident::new("sink_to", n.span);
+/// `let __fN = <input>.<method>(<sink>);` (`method`: `sink_to`, or `print` which also checks
+/// that the rows have a text form). Every token but the sink's carries the operator's span, so
+/// that rustc's errors about the stream's rows land on the operator.
+pub fn sink_port(graph: &Graph, n: &Node, method: &str, sink: TokenStream) -> TokenStream {
+    let f = n.spec_var();
+    let input = crate::codegen::respan(graph.input_port(n, false), n.span);
+    let method = syn::Ident::new(method, n.span);
     quote_spanned!(n.span=> let #f = #input.#method(#sink);)
 }
 

@@ -23,7 +23,12 @@ impl<F: MapFunction<In>, In, N> Map<F, In, N> {
     pub fn new(mut f: F, name: &'static str, ctx: &RuntimeContext, next: N) -> Self {
         let ctx = ctx.for_operator(name);
         user_call(name, || f.open(&ctx));
-        Map { f, next, name, _in: PhantomData }
+        Map {
+            f,
+            next,
+            name,
+            _in: PhantomData,
+        }
     }
 }
 

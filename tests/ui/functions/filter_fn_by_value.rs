@@ -1,0 +1,8 @@
+use flow::prelude::*;
+
+#[filter_function]
+fn is_positive(row: i64) -> bool {
+    row > 0
+}
+
+fn main() {}

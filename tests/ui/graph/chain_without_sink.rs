@@ -1,0 +1,10 @@
+use flow::prelude::*;
+
+fn main() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        from_collection(vec![1, 2, 3])
+            .map(|x| x * 2)
+            .filter(|x| *x > 2);
+    }
+}

@@ -1,0 +1,12 @@
+use flow::prelude::*;
+
+fn main() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        from_collection(vec![(1, "a"), (2, "b")])
+            .key_by(|r| r.1)
+            .parallelism(2)
+            .reduce(|a, b| (a.0 + b.0, a.1))
+            .print();
+    }
+}

@@ -1,0 +1,6 @@
+use flow::prelude::*;
+
+#[derive(Row, Clone, Debug)]
+struct WordCount(String, i64);
+
+fn main() {}
