@@ -17,7 +17,8 @@ pub const REDUCE: OpSpec = OpSpec {
     keyed_output: false,
     is_sink: false,
     exchange: Exchange::Forward,
-    one_to_one: false,
+    // In streaming mode; in batch mode the operator reports its count.
+    one_to_one: true,
 };
 
 pub fn port(graph: &Graph, n: &Node) -> TokenStream {

@@ -178,6 +178,23 @@ impl<K, S> Default for KeyedState<K, S> {
     }
 }
 
+impl<K: Hash + Eq, S> KeyedState<K, S> {
+    /// The state of `key`, if it has any.
+    #[inline(always)]
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut S> {
+        self.map.get_mut(key)
+    }
+    /// Sets the state of `key`.
+    #[inline]
+    pub fn insert(&mut self, key: K, state: S) {
+        self.map.insert(key, state);
+    }
+    /// Takes every key's state out (batch-mode final emission).
+    pub fn drain(&mut self) -> impl Iterator<Item = (K, S)> + '_ {
+        self.map.drain()
+    }
+}
+
 impl<K: Hash + Eq, S: Default> KeyedState<K, S> {
     /// The state of `key`, created empty on first use.
     #[inline(always)]
@@ -199,10 +216,6 @@ impl<K: Hash + Eq, S: Default> KeyedState<K, S> {
     /// Whether no key has state.
     pub fn is_empty(&self) -> bool {
         self.map.is_empty()
-    }
-    /// Takes every key's state out (batch-mode final emission).
-    pub fn drain(&mut self) -> impl Iterator<Item = (K, S)> + '_ {
-        self.map.drain()
     }
 }
 
