@@ -4,7 +4,7 @@
 mod common;
 
 use flow::prelude::*;
-use flow::{Collector, Error, Poll, Sink, Source, SourceReader};
+use flow::{Collector, Error, Poll, Sink, Source, SourceOutput, SourceReader};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -120,7 +120,7 @@ impl Source for Endless {
 
 impl SourceReader for EndlessReader {
     type Row = i64;
-    fn poll<C: Collector<i64>>(&mut self, out: &mut C, max: usize) -> flow::Result<Poll> {
+    fn poll<O: SourceOutput<i64>>(&mut self, out: &mut O, max: usize) -> flow::Result<Poll> {
         for _ in 0..max {
             self.0 += 1;
             out.collect(self.0);
@@ -171,7 +171,7 @@ impl Source for Failing {
 
 impl SourceReader for FailingReader {
     type Row = i64;
-    fn poll<C: Collector<i64>>(&mut self, out: &mut C, _: usize) -> flow::Result<Poll> {
+    fn poll<O: SourceOutput<i64>>(&mut self, out: &mut O, _: usize) -> flow::Result<Poll> {
         self.0 += 1;
         if self.0 > 3 {
             return Err(Error::Connector {
@@ -213,7 +213,7 @@ impl Source for Counted {
 
 impl SourceReader for CountedReader {
     type Row = i64;
-    fn poll<C: Collector<i64>>(&mut self, out: &mut C, max: usize) -> flow::Result<Poll> {
+    fn poll<O: SourceOutput<i64>>(&mut self, out: &mut O, max: usize) -> flow::Result<Poll> {
         let n = (self.2 - self.1).min(max as i64);
         for _ in 0..n {
             self.1 += 1;
@@ -250,7 +250,7 @@ impl Sink<i64> for Slow {
 }
 
 impl Collector<i64> for SlowWriter {
-    fn collect(&mut self, _: i64) {
+    fn collect(&mut self, _: i64, _: i64) {
         self.3 += 1;
     }
     fn flush(&mut self) -> flow::Result<()> {

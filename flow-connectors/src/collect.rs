@@ -60,7 +60,7 @@ impl<T: Send + 'static> Sink<T> for CollectSink<T> {
 
 impl<T> Collector<T> for CollectWriter<T> {
     #[inline]
-    fn collect(&mut self, row: T) {
+    fn collect(&mut self, row: T, _ts: Timestamp) {
         self.buf.push(row);
     }
     fn watermark(&mut self, _: Timestamp) -> Result<()> {

@@ -1,7 +1,7 @@
 //! `from_collection` / `from_iter`: the elements of any `IntoIterator`, in order, from one
 //! subtask (Flink's collection source is non-parallel too).
 
-use flow_runtime::{Collector, Poll, Result, Source, SourceReader, Watermarks};
+use flow_runtime::{Poll, Result, Source, SourceOutput, SourceReader, Watermarks};
 
 /// A bounded source over an iterator's elements.
 pub struct CollectionSource<I> {
@@ -62,7 +62,7 @@ where
 {
     type Row = I::Item;
 
-    fn poll<C: Collector<I::Item>>(&mut self, out: &mut C, max_rows: usize) -> Result<Poll> {
+    fn poll<O: SourceOutput<I::Item>>(&mut self, out: &mut O, max_rows: usize) -> Result<Poll> {
         let Some(iter) = self.iter.as_mut() else {
             return Ok(Poll::Finished);
         };

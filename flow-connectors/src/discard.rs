@@ -13,7 +13,7 @@ use flow_runtime::{Collector, Result, RuntimeContext, Sink, Timestamp};
 /// use flow_runtime::{Collector, RuntimeContext, Sink};
 /// let ctx = RuntimeContext::standalone("sink_to", 0, 1);
 /// let mut writer = Sink::<i64>::create_writer(&DiscardSink, &ctx, 0)?;
-/// writer.collect(42);
+/// writer.collect(42, flow_runtime::NO_TIMESTAMP);
 /// Collector::<i64>::finish(&mut writer)?;
 /// # Ok::<(), flow_runtime::Error>(())
 /// ```
@@ -33,7 +33,7 @@ impl<T: Send + 'static> Sink<T> for DiscardSink {
 
 impl<T> Collector<T> for DiscardWriter {
     #[inline(always)]
-    fn collect(&mut self, row: T) {
+    fn collect(&mut self, row: T, _ts: Timestamp) {
         std::hint::black_box(row);
     }
     fn watermark(&mut self, _: Timestamp) -> Result<()> {

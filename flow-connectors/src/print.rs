@@ -65,7 +65,7 @@ impl PrintWriter {
 
 impl<T: RowText> Collector<T> for PrintWriter {
     #[inline]
-    fn collect(&mut self, row: T) {
+    fn collect(&mut self, row: T, _ts: Timestamp) {
         if self.error.is_none() {
             if let Err(e) = writeln!(self.out, "{}{}", self.prefix, DisplayRow(&row)) {
                 self.error = Some(e);

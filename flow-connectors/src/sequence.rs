@@ -1,7 +1,7 @@
 //! `NumberSequence`: the numbers `from..=to` as `i64`, split into one contiguous range per
 //! subtask (Flink's `NumberSequenceSource`).
 
-use flow_runtime::{Collector, Poll, Result, Source, SourceReader, Watermarks};
+use flow_runtime::{Poll, Result, Source, SourceOutput, SourceReader, Watermarks};
 
 /// The numbers `from..=to`, bounded.
 ///
@@ -9,7 +9,7 @@ use flow_runtime::{Collector, Poll, Result, Source, SourceReader, Watermarks};
 /// ```
 /// use flow_connectors::NumberSequence;
 /// use flow_runtime::{Source, Watermarks};
-/// let readers = NumberSequence::new(1, 10).into_readers(3, &Watermarks::None).unwrap();
+/// let readers = NumberSequence::new(1, 10).into_readers(3, &Watermarks::no_watermarks()).unwrap();
 /// assert_eq!(readers.len(), 3);
 /// ```
 #[derive(Clone, Debug)]
@@ -62,7 +62,7 @@ impl SourceReader for SequenceReader {
     type Row = i64;
 
     #[inline]
-    fn poll<C: Collector<i64>>(&mut self, out: &mut C, max_rows: usize) -> Result<Poll> {
+    fn poll<O: SourceOutput<i64>>(&mut self, out: &mut O, max_rows: usize) -> Result<Poll> {
         let remaining = self.end - self.next as i128;
         let n = remaining.min(max_rows as i128) as i64;
         let start = self.next;
@@ -93,21 +93,15 @@ impl SourceReader for SequenceReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use flow_runtime::collector::Collector;
-    use flow_runtime::exec::TaskMetrics;
 
     struct Sink(Vec<i64>);
-    impl Collector<i64> for Sink {
+    impl SourceOutput<i64> for Sink {
         fn collect(&mut self, row: i64) {
             self.0.push(row)
         }
-        fn watermark(&mut self, _: i64) -> Result<()> {
-            Ok(())
+        fn collect_with_timestamp(&mut self, row: i64, _: i64) {
+            self.0.push(row)
         }
-        fn finish(&mut self) -> Result<()> {
-            Ok(())
-        }
-        fn report(&self, _: &mut TaskMetrics) {}
     }
 
     fn drain(r: &mut SequenceReader) -> Vec<i64> {
@@ -121,7 +115,7 @@ mod tests {
         for p in 1..6 {
             let mut all = Vec::new();
             for mut r in NumberSequence::new(1, 10)
-                .into_readers(p, &Watermarks::None)
+                .into_readers(p, &Watermarks::no_watermarks())
                 .unwrap()
             {
                 all.extend(drain(&mut r));
@@ -133,11 +127,11 @@ mod tests {
     #[test]
     fn extreme_bounds_do_not_overflow() {
         let mut r = NumberSequence::new(i64::MAX - 2, i64::MAX)
-            .into_readers(1, &Watermarks::None)
+            .into_readers(1, &Watermarks::no_watermarks())
             .unwrap();
         assert_eq!(drain(&mut r[0]), vec![i64::MAX - 2, i64::MAX - 1, i64::MAX]);
         let empty = NumberSequence::new(5, 1)
-            .into_readers(2, &Watermarks::None)
+            .into_readers(2, &Watermarks::no_watermarks())
             .unwrap();
         assert!(empty.into_iter().all(|mut r| drain(&mut r).is_empty()));
     }

@@ -31,7 +31,8 @@ use crate::operator::sink::Sink;
 use crate::operator::source::Source;
 use crate::row::text::HasText;
 use crate::row::RowText;
-use crate::time::Watermarks;
+pub use crate::time::SourceTimestamps;
+use crate::time::{Timestamp, TimestampAssigner, Watermarks};
 use crate::StreamEnv;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -104,7 +105,11 @@ impl<S: Source> SourceSpec<S> {
     }
     /// Whether the stream carries watermarks.
     pub fn has_watermarks(&self) -> bool {
-        self.watermarks != Watermarks::None
+        self.watermarks.has_event_time()
+    }
+    /// The source's watermark strategy, for its split tasks.
+    pub fn watermarks(&self) -> Watermarks {
+        self.watermarks.clone()
     }
     /// The stage parallelism: `declared` or the env's, capped by the source.
     pub fn parallelism(&self, env: &StreamEnv, declared: Option<usize>) -> usize {
@@ -155,6 +160,17 @@ impl<T: Send + 'static> Stream<T> {
         Checked<O, F>,
         Stream<<Checked<O, F> as MapFunction<T>>::Out>,
     ) {
+        (f, port())
+    }
+    /// `timestamps` with a function.
+    pub fn timestamps<A: TimestampAssigner<T>>(&self, a: A) -> (A, Stream<T>) {
+        (a, port())
+    }
+    /// `timestamps` with a closure.
+    pub fn timestamps_closure<F: FnMut(&T) -> Timestamp + Clone + Send + 'static>(
+        &self,
+        f: F,
+    ) -> (F, Stream<T>) {
         (f, port())
     }
     /// `filter` with a function.

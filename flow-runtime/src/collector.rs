@@ -11,8 +11,10 @@ use crate::Result;
 
 /// Receives the rows of one stream, one by one, inside a fused stage.
 pub trait Collector<T> {
-    /// Handles one row.
-    fn collect(&mut self, row: T);
+    /// Handles one row with its event timestamp ([`NO_TIMESTAMP`](crate::time::NO_TIMESTAMP)
+    /// when the job has no event time). Operators pass the timestamp on with the rows they
+    /// derive from it, as Flink's records keep theirs.
+    fn collect(&mut self, row: T, ts: Timestamp);
 
     /// Called after every input batch: forward buffered output, report deferred errors.
     ///
@@ -28,6 +30,15 @@ pub trait Collector<T> {
     /// # Errors
     /// As for [`Collector::flush`].
     fn watermark(&mut self, watermark: Timestamp) -> Result<()>;
+
+    /// Whether the upstream is idle (emits no rows for a while): an idle input does not hold
+    /// back the watermark of the operators after it.
+    ///
+    /// # Errors
+    /// As for [`Collector::flush`].
+    fn idle(&mut self, _idle: bool) -> Result<()> {
+        Ok(())
+    }
 
     /// End of input: emit final results (batch mode), close user functions, commit files.
     ///
@@ -55,9 +66,9 @@ impl<A, B> Tee<A, B> {
 
 impl<T: Clone, A: Collector<T>, B: Collector<T>> Collector<T> for Tee<A, B> {
     #[inline]
-    fn collect(&mut self, row: T) {
-        self.first.collect(row.clone());
-        self.second.collect(row);
+    fn collect(&mut self, row: T, ts: Timestamp) {
+        self.first.collect(row.clone(), ts);
+        self.second.collect(row, ts);
     }
     #[inline]
     fn flush(&mut self) -> Result<()> {
@@ -68,6 +79,11 @@ impl<T: Clone, A: Collector<T>, B: Collector<T>> Collector<T> for Tee<A, B> {
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         let a = self.first.watermark(watermark);
         let b = self.second.watermark(watermark);
+        a.and(b)
+    }
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        let a = self.first.idle(idle);
+        let b = self.second.idle(idle);
         a.and(b)
     }
     fn finish(&mut self) -> Result<()> {
@@ -87,7 +103,7 @@ pub struct Discard;
 
 impl<T> Collector<T> for Discard {
     #[inline(always)]
-    fn collect(&mut self, row: T) {
+    fn collect(&mut self, row: T, _: Timestamp) {
         std::hint::black_box(row);
     }
     fn watermark(&mut self, _: Timestamp) -> Result<()> {

@@ -15,6 +15,7 @@ pub struct RuntimeContext {
     pub(crate) mode: RuntimeMode,
     pub(crate) stage: usize,
     pub(crate) cancel: Arc<AtomicBool>,
+    pub(crate) watermark_interval: std::time::Duration,
 }
 
 impl RuntimeContext {
@@ -28,6 +29,7 @@ impl RuntimeContext {
             mode: RuntimeMode::Streaming,
             stage: 0,
             cancel: Arc::default(),
+            watermark_interval: std::time::Duration::ZERO,
         }
     }
     /// The name passed to `execute`.
@@ -49,6 +51,11 @@ impl RuntimeContext {
     /// Streaming or batch, as resolved for this run.
     pub fn mode(&self) -> RuntimeMode {
         self.mode
+    }
+    /// How often sources emit watermarks (Flink's `pipeline.auto-watermark-interval`); zero
+    /// means after every row.
+    pub fn watermark_interval(&self) -> std::time::Duration {
+        self.watermark_interval
     }
     /// Whether the job is being torn down because a task failed.
     pub fn is_cancelled(&self) -> bool {

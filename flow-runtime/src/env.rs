@@ -5,6 +5,10 @@ use crate::exec::{JobGraph, JobResult};
 use crate::{Error, Result};
 use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
 use std::sync::Mutex;
+use std::time::Duration;
+
+/// Flink's default `pipeline.auto-watermark-interval`.
+const DEFAULT_WATERMARK_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Flink's `execution.runtime-mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,6 +57,7 @@ pub struct StreamEnv {
     parallelism: usize,
     mode: RuntimeMode,
     explain: Option<ExplainFormat>,
+    watermark_interval: Duration,
     graphs: Mutex<Vec<JobGraph>>,
 }
 
@@ -69,6 +74,7 @@ impl StreamEnv {
             parallelism: 1,
             mode: RuntimeMode::Streaming,
             explain: None,
+            watermark_interval: DEFAULT_WATERMARK_INTERVAL,
             graphs: Mutex::new(Vec::new()),
         }
     }
@@ -101,6 +107,14 @@ impl StreamEnv {
                     .value_parser(["streaming", "batch", "auto"])
                     .default_value("streaming")
                     .help("Runtime mode: streaming emits every update; batch only final results (bounded sources only); auto picks batch when every source is bounded"),
+            )
+            .arg(
+                Arg::new("auto-watermark-interval")
+                    .long("auto-watermark-interval")
+                    .value_name("MS")
+                    .value_parser(value_parser!(u64))
+                    .default_value("200")
+                    .help("How often sources emit watermarks, in milliseconds of processing time (0: after every row)"),
             )
             .arg(
                 Arg::new("explain")
@@ -144,10 +158,14 @@ impl StreamEnv {
                 ExplainFormat::Text
             }
         });
+        let watermark_interval = m
+            .get_one::<u64>("auto-watermark-interval")
+            .map_or(DEFAULT_WATERMARK_INTERVAL, |ms| Duration::from_millis(*ms));
         StreamEnv {
             parallelism,
             mode,
             explain,
+            watermark_interval,
             graphs: Mutex::new(Vec::new()),
         }
     }
@@ -178,6 +196,15 @@ impl StreamEnv {
     /// Sets the runtime mode.
     pub fn with_mode(mut self, mode: RuntimeMode) -> Self {
         self.mode = mode;
+        self
+    }
+
+    /// Sets how often sources emit watermarks (Flink's `pipeline.auto-watermark-interval`).
+    ///
+    /// # Default
+    /// 200 ms. Zero emits a watermark after every row, which makes small tests deterministic.
+    pub fn with_auto_watermark_interval(mut self, interval: Duration) -> Self {
+        self.watermark_interval = interval;
         self
     }
 
@@ -255,7 +282,7 @@ impl StreamEnv {
             parallelism = self.parallelism,
             "job starting"
         );
-        crate::exec::run_job_entry(name, mode, graphs)
+        crate::exec::run_job_entry(name, mode, self.watermark_interval, graphs)
     }
 }
 

@@ -32,7 +32,7 @@ pub use function::{
     KeyedMapFunction, MapFunction, ReduceFunction,
 };
 pub use operator::sink::Sink;
-pub use operator::source::{Poll, Source, SourceReader};
+pub use operator::source::{Poll, Source, SourceOutput, SourceReader};
 pub use row::{DisplayRow, Field, Row, RowText, Schema};
 pub use state::{FunctionState, ListState, MapState, ValueState};
-pub use time::{Timestamp, Watermarks};
+pub use time::{Timestamp, TimestampAssigner, Watermarks, NO_TIMESTAMP};

@@ -1,9 +1,13 @@
-//! Event time: timestamps, watermarks and the strategies sources generate them with.
+//! Event time: timestamps, watermark strategies, timestamp assigners, and the per-split
+//! watermark generator sources run.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Milliseconds since the Unix epoch, as in Flink.
 pub type Timestamp = i64;
+
+/// The timestamp of a row that has none (the job has no event time, or the source gave none).
+pub const NO_TIMESTAMP: Timestamp = Timestamp::MIN;
 
 /// The watermark that ends a bounded stream: every window and timer may fire.
 pub const MAX_WATERMARK: Timestamp = Timestamp::MAX;
@@ -11,30 +15,243 @@ pub const MAX_WATERMARK: Timestamp = Timestamp::MAX;
 /// The watermark before any input: nothing is known yet.
 pub const MIN_WATERMARK: Timestamp = Timestamp::MIN;
 
-/// How a source derives watermarks from its rows (Flink's `WatermarkStrategy`).
-///
-/// Every strategy ends a bounded source with [`MAX_WATERMARK`].
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Watermarks {
+/// How watermarks follow the timestamps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WatermarkKind {
     /// No event time: the job runs on processing time.
     None,
     /// Timestamps never decrease; the watermark trails the largest one by 1 ms.
     Monotonous,
-    /// Rows may arrive up to the given delay out of order.
-    BoundedOutOfOrderness(Duration),
+    /// Rows may arrive up to this many milliseconds out of order.
+    BoundedOutOfOrderness(i64),
+}
+
+/// How a source derives watermarks from its rows' timestamps (Flink's `WatermarkStrategy`).
+/// Each source split (subtask) generates its own; operators with several inputs take the
+/// minimum. Every strategy ends a bounded source with [`MAX_WATERMARK`].
+///
+/// Timestamps come from `.timestamps(|row| ..)` right after the source in `flow!`, or from
+/// the source itself (a Kafka message's timestamp).
+///
+/// # Examples
+/// ```
+/// use flow_runtime::Watermarks;
+/// use std::time::Duration;
+/// let w = Watermarks::bounded_out_of_orderness(Duration::from_millis(500))
+///     .with_idleness(Duration::from_secs(10));
+/// assert!(w.has_event_time());
+/// assert!(!Watermarks::no_watermarks().has_event_time());
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Watermarks {
+    kind: WatermarkKind,
+    idleness: Option<Duration>,
 }
 
 impl Watermarks {
     /// `WatermarkStrategy.for_monotonous_timestamps()`.
     pub fn monotonous() -> Self {
-        Watermarks::Monotonous
+        Watermarks {
+            kind: WatermarkKind::Monotonous,
+            idleness: None,
+        }
     }
     /// `WatermarkStrategy.for_bounded_out_of_orderness(max_delay)`.
     pub fn bounded_out_of_orderness(max_delay: Duration) -> Self {
-        Watermarks::BoundedOutOfOrderness(max_delay)
+        Watermarks {
+            kind: WatermarkKind::BoundedOutOfOrderness(max_delay.as_millis() as i64),
+            idleness: None,
+        }
     }
     /// `WatermarkStrategy.no_watermarks()`: processing time only.
     pub fn no_watermarks() -> Self {
-        Watermarks::None
+        Watermarks {
+            kind: WatermarkKind::None,
+            idleness: None,
+        }
+    }
+    /// `with_idleness(timeout)`: a split that emits no row for `timeout` (processing time)
+    /// is marked idle and stops holding back the watermark downstream until it emits again.
+    pub fn with_idleness(mut self, timeout: Duration) -> Self {
+        self.idleness = Some(timeout);
+        self
+    }
+    /// Whether the stream carries event time.
+    pub fn has_event_time(&self) -> bool {
+        self.kind != WatermarkKind::None
+    }
+    /// The strategy's kind.
+    pub fn kind(&self) -> WatermarkKind {
+        self.kind
+    }
+    /// The idleness timeout, if any.
+    pub fn idleness(&self) -> Option<Duration> {
+        self.idleness
+    }
+}
+
+/// Gives a row its event timestamp (Flink's `TimestampAssigner`). Closures
+/// `|row: &T| -> i64` implement it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot assign timestamps to rows of type `{T}`",
+    label = "a timestamp assigner takes `&row` and returns its timestamp in milliseconds (`i64`)"
+)]
+pub trait TimestampAssigner<T>: Clone + Send + 'static {
+    /// The timestamp of `row`; `previous` is the one the source gave it, or [`NO_TIMESTAMP`].
+    fn timestamp(&mut self, row: &T, previous: Timestamp) -> Timestamp;
+}
+
+impl<T, F: FnMut(&T) -> Timestamp + Clone + Send + 'static> TimestampAssigner<T> for F {
+    #[inline(always)]
+    fn timestamp(&mut self, row: &T, _: Timestamp) -> Timestamp {
+        self(row)
+    }
+}
+
+/// Keeps the source's timestamps (the default when no `.timestamps(..)` is given).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SourceTimestamps;
+
+impl<T> TimestampAssigner<T> for SourceTimestamps {
+    #[inline(always)]
+    fn timestamp(&mut self, _: &T, previous: Timestamp) -> Timestamp {
+        previous
+    }
+}
+
+/// One split's watermark generator: tracks the largest timestamp and says when to emit.
+#[derive(Debug)]
+pub(crate) struct WatermarkGenerator {
+    kind: WatermarkKind,
+    max_ts: Timestamp,
+    emitted: Timestamp,
+    interval: Duration,
+    last_emit: Instant,
+    idleness: Option<Duration>,
+    last_row: Instant,
+    idle: bool,
+}
+
+impl WatermarkGenerator {
+    pub(crate) fn new(strategy: &Watermarks, interval: Duration) -> Self {
+        let now = Instant::now();
+        WatermarkGenerator {
+            kind: strategy.kind,
+            max_ts: MIN_WATERMARK,
+            emitted: MIN_WATERMARK,
+            interval,
+            last_emit: now,
+            idleness: strategy.idleness,
+            last_row: now,
+            idle: false,
+        }
+    }
+
+    /// Whether the job has event time here.
+    pub(crate) fn active(&self) -> bool {
+        self.kind != WatermarkKind::None
+    }
+
+    /// Records a row's timestamp; with a zero interval returns the watermark to emit now.
+    #[inline(always)]
+    pub(crate) fn on_row(&mut self, ts: Timestamp) -> Option<Timestamp> {
+        if ts > self.max_ts {
+            self.max_ts = ts;
+        }
+        if self.interval.is_zero() && self.active() {
+            self.take_advance()
+        } else {
+            None
+        }
+    }
+
+    /// After a poll: rows were seen or not; returns (watermark to emit, idle status change).
+    pub(crate) fn on_poll(&mut self, saw_rows: bool) -> (Option<Timestamp>, Option<bool>) {
+        if !self.active() {
+            return (None, None);
+        }
+        let now = Instant::now();
+        let mut status = None;
+        if saw_rows {
+            self.last_row = now;
+            if self.idle {
+                self.idle = false;
+                status = Some(false);
+            }
+        } else if let Some(timeout) = self.idleness {
+            if !self.idle && now.duration_since(self.last_row) >= timeout {
+                self.idle = true;
+                status = Some(true);
+            }
+        }
+        let wm = if now.duration_since(self.last_emit) >= self.interval {
+            self.last_emit = now;
+            self.take_advance()
+        } else {
+            None
+        };
+        (wm, status)
+    }
+
+    fn take_advance(&mut self) -> Option<Timestamp> {
+        if self.max_ts == MIN_WATERMARK {
+            return None;
+        }
+        let wm = match self.kind {
+            WatermarkKind::None => return None,
+            WatermarkKind::Monotonous => self.max_ts.saturating_sub(1),
+            WatermarkKind::BoundedOutOfOrderness(d) => {
+                self.max_ts.saturating_sub(d).saturating_sub(1)
+            }
+        };
+        (wm > self.emitted).then(|| {
+            self.emitted = wm;
+            wm
+        })
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch: processing time.
+pub fn now_millis() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as Timestamp)
+        .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bounded_watermark_trails_the_largest_timestamp() {
+        let w = Watermarks::bounded_out_of_orderness(Duration::from_millis(100));
+        let mut g = WatermarkGenerator::new(&w, Duration::ZERO);
+        assert_eq!(g.on_row(1000), Some(899));
+        assert_eq!(
+            g.on_row(950),
+            None,
+            "an older row does not move the watermark"
+        );
+        assert_eq!(g.on_row(1001), Some(900));
+        let mut m = WatermarkGenerator::new(&Watermarks::monotonous(), Duration::ZERO);
+        assert_eq!(m.on_row(5), Some(4));
+    }
+
+    #[test]
+    fn periodic_emission_waits_for_the_interval() {
+        let mut g = WatermarkGenerator::new(&Watermarks::monotonous(), Duration::from_secs(3600));
+        assert_eq!(g.on_row(10), None);
+        assert_eq!(g.on_poll(true), (None, None));
+    }
+
+    #[test]
+    fn a_quiet_split_turns_idle_and_back() {
+        let w = Watermarks::monotonous().with_idleness(Duration::from_millis(1));
+        let mut g = WatermarkGenerator::new(&w, Duration::from_secs(3600));
+        std::thread::sleep(Duration::from_millis(3));
+        assert_eq!(g.on_poll(false).1, Some(true));
+        assert_eq!(g.on_poll(false).1, None);
+        assert_eq!(g.on_poll(true).1, Some(false));
     }
 }

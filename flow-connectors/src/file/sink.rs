@@ -374,7 +374,7 @@ impl PartWriter {
 
 impl<T: RowText> Collector<T> for FileSinkWriter<T> {
     #[inline]
-    fn collect(&mut self, row: T) {
+    fn collect(&mut self, row: T, _ts: Timestamp) {
         let w = &mut self.parts;
         if !matches!(w.health, Health::Ok) {
             return;
@@ -491,7 +491,7 @@ mod tests {
             4
         );
         let mut w = writer(&sink);
-        w.collect((1i64, 2i64));
+        w.collect((1i64, 2i64), 0);
         w.finish().unwrap();
         assert_eq!(names(dir.path()), [format!("pre-{}-0-0suf", sink.uuid())]);
     }
@@ -501,7 +501,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sink = FileSink::row_format(dir.path());
         let mut w = writer(&sink);
-        w.collect("a".to_string());
+        w.collect("a".to_string(), 0);
         w.finish().unwrap();
         assert_eq!(names(dir.path()), [format!("part-{}-0-0", sink.uuid())]);
     }
@@ -511,8 +511,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sink = FileSink::row_format(dir.path());
         let mut w = writer(&sink);
-        w.collect((1i64, 2i64));
-        w.collect((-3i64, 40i64));
+        w.collect((1i64, 2i64), 0);
+        w.collect((-3i64, 40i64), 0);
         w.flush().unwrap();
         w.finish().unwrap();
         let file = format!("part-{}-0-0", sink.uuid());
@@ -522,7 +522,7 @@ mod tests {
         let sink = FileSink::row_format(dir.path());
         let mut w = writer(&sink);
         for s in ["hello", "", "wörld"] {
-            w.collect(s.to_string());
+            w.collect(s.to_string(), 0);
         }
         w.finish().unwrap();
         assert_eq!(
@@ -548,7 +548,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sink = FileSink::row_format(dir.path()).part_suffix(".txt");
         let mut w = writer(&sink);
-        w.collect(7i64);
+        w.collect(7i64, 0);
         w.flush().unwrap();
         let open = in_progress(dir.path());
         assert_eq!(open.len(), 1, "{open:?}");
@@ -572,7 +572,7 @@ mod tests {
         let mut w = writer(&sink);
         let rows: Vec<(i64, i64)> = (0..100).map(|i| (i, i * i)).collect();
         for &r in &rows {
-            w.collect(r);
+            w.collect(r, 0);
         }
         w.finish().unwrap();
 
@@ -603,7 +603,7 @@ mod tests {
             .rolling_policy(RollingPolicy::default_policy().max_part_size(0));
         let mut w = writer(&sink);
         for i in 0..3i32 {
-            w.collect(i);
+            w.collect(i, 0);
             assert_eq!(in_progress(dir.path()), Vec::<String>::new());
         }
         w.finish().unwrap();
@@ -623,7 +623,7 @@ mod tests {
             .inactivity_interval(Duration::from_millis(1))
             .rollover_interval(Duration::from_secs(3600));
         let mut w = writer(&sink);
-        w.collect("a".to_string());
+        w.collect("a".to_string(), 0);
         // A row was written in this batch: the part is active now.
         w.flush().unwrap();
         assert_eq!(in_progress(dir.path()).len(), 1);
@@ -636,7 +636,7 @@ mod tests {
         assert_eq!(finished(dir.path()), [first.clone()]);
         assert_eq!(read(dir.path(), &first), "a\n");
 
-        w.collect("b".to_string());
+        w.collect("b".to_string(), 0);
         let open = in_progress(dir.path());
         assert_eq!(
             in_progress_part(&open[0]),
@@ -659,7 +659,7 @@ mod tests {
                 .inactivity_interval(Duration::from_secs(3600)),
         );
         let mut w = writer(&sink);
-        w.collect(1u8);
+        w.collect(1u8, 0);
         w.flush().unwrap();
         assert_eq!(
             finished(dir.path()),
@@ -668,7 +668,7 @@ mod tests {
         );
 
         sleep(Duration::from_millis(400));
-        w.collect(2u8);
+        w.collect(2u8, 0);
         w.flush().unwrap();
         assert_eq!(in_progress(dir.path()), Vec::<String>::new());
         let first = format!("part-{}-0-0", sink.uuid());
@@ -683,8 +683,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sink = FileSink::row_format(dir.path()).max_part_size(10);
         let mut w = writer(&sink);
-        w.collect("0123456789".to_string()); // 11 bytes: rolls part 0
-        w.collect("x".to_string()); // part 1, in progress
+        w.collect("0123456789".to_string(), 0); // 11 bytes: rolls part 0
+        w.collect("x".to_string(), 0); // part 1, in progress
         w.flush().unwrap();
         drop(w);
 
@@ -724,8 +724,8 @@ mod tests {
         let sink = FileSink::row_format(&dir);
         let mut w = writer(&sink);
         fs::remove_dir(&dir).unwrap();
-        w.collect(1i64); // cannot create the part file: recorded, not panicked
-        w.collect(2i64);
+        w.collect(1i64, 0); // cannot create the part file: recorded, not panicked
+        w.collect(2i64, 0);
         let err = w.flush().unwrap_err();
         assert!(
             matches!(
@@ -743,7 +743,7 @@ mod tests {
         );
         // Nothing is written after the error, even once the directory is back.
         fs::create_dir(&dir).unwrap();
-        w.collect(3i64);
+        w.collect(3i64, 0);
         assert!(w.finish().is_err());
         assert_eq!(names(&dir), Vec::<String>::new());
     }
@@ -754,9 +754,9 @@ mod tests {
         let sink = FileSink::row_format(dir.path()).max_part_size(1);
         let mut w0 = Sink::create_writer(&sink, &ctx(0, 2), 0).unwrap();
         let mut w1 = Sink::create_writer(&sink, &ctx(1, 2), 0).unwrap();
-        w1.collect(10i64);
-        w1.collect(11i64);
-        w0.collect(0i64);
+        w1.collect(10i64, 0);
+        w1.collect(11i64, 0);
+        w0.collect(0i64, 0);
         w0.finish().unwrap();
         w1.finish().unwrap();
         let u = sink.uuid();

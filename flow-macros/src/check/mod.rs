@@ -14,6 +14,7 @@ pub fn check(g: &Graph, diag: &mut Diagnostics) {
     check_collect_bound(g, diag);
     check_parallelism(g, diag);
     check_name(g, diag);
+    check_timestamps_at_source(g, diag);
 }
 
 // A job reads from at least one source.
@@ -129,5 +130,24 @@ pub fn parallelism_literal(e: &Expr) -> Option<syn::Result<usize>> {
             ..
         }) => Some(i.base10_parse::<usize>()),
         _ => None,
+    }
+}
+
+// Timestamps are assigned where watermarks are generated: in the source's split, so
+// `.timestamps(..)` comes right after `source(..)` and is its only consumer.
+fn check_timestamps_at_source(g: &Graph, diag: &mut Diagnostics) {
+    for n in &g.nodes {
+        if n.spec.kind != OpKind::Timestamps {
+            continue;
+        }
+        let input = g.node(n.inputs[0]);
+        if !input.is_source() {
+            diag.error(
+                n.span,
+                "`timestamps` assigns event time at the source: put it right after `source(..)`",
+            );
+        } else if input.outputs.len() > 1 {
+            diag.error(n.span, "`timestamps` must be the only consumer of its source: bind the stream after it with `let` and use that twice");
+        }
     }
 }

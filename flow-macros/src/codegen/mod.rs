@@ -40,6 +40,10 @@ pub fn expand(input: &FlowInput, g: &Graph, plan: &Plan) -> TokenStream {
         let sv = n.spec_var();
         quote!(&& #sv.is_bounded())
     });
+    let event_time = g.nodes.iter().filter(|n| n.is_source()).map(|n| {
+        let sv = n.spec_var();
+        quote!(|| #sv.has_watermarks())
+    });
     let fused = if plan.fusable {
         fused_tasks(g, plan)
     } else {
@@ -54,6 +58,7 @@ pub fn expand(input: &FlowInput, g: &Graph, plan: &Plan) -> TokenStream {
             #plan_static
             let __par: ::std::vec::Vec<usize> = ::std::vec![#(#par),*];
             let __bounded = true #(#bounded)*;
+            let __event_time = false #(#event_time)*;
             let mut __job = ::flow::__private::JobBuilder::new(&__PLAN, __par, __bounded);
             if __job.fused() {
                 #fused
@@ -164,7 +169,7 @@ impl ChainGen<'_> {
                 __ctx.subtask_index()
             ))
         };
-        quote!(::flow::__private::Exchange::new(#partition, #snd, #name))
+        quote!(::flow::__private::Exchange::new(#partition, #snd, #name, __event_time))
     }
 
     fn clones(&self) -> TokenStream {
@@ -190,15 +195,24 @@ fn source_task(g: &Graph, plan: &Plan, head: &Node, fused: bool) -> TokenStream 
     let chain = cg.downstream(head.id);
     let clones = cg.clones();
     let (sv, id, stage) = (head.spec_var(), head.id as u32, plan.stage_of[head.id]);
+    // `.timestamps(f)` right after the source is run by the source loop itself.
+    let assigner = match head.outputs.first().map(|&c| g.node(c)) {
+        Some(t) if t.spec.kind == OpKind::Timestamps => {
+            let v = t.spec_var();
+            quote!(::std::clone::Clone::clone(&#v))
+        }
+        _ => quote!(::flow::__private::SourceTimestamps),
+    };
     quote! {
-        let __wm = #sv.has_watermarks();
+        let __wm = #sv.watermarks();
         let __p = if __job.fused() { 1 } else { __job.parallelism(#stage) };
         let __readers = #sv.readers(__p, &mut __job);
         for (__i, __reader) in __readers.into_iter().enumerate() {
+            let __wm = ::std::clone::Clone::clone(&__wm);
             #clones
             __job.task(#stage, __i, move |__ctx: &::flow::__private::RuntimeContext| -> ::flow::Result<::flow::__private::TaskMetrics> {
                 let __chain = #chain;
-                ::flow::__private::run_source(__ctx, __reader, __chain, #id, __wm)
+                ::flow::__private::run_source(__ctx, __reader, __chain, #id, &__wm, #assigner)
             });
         }
     }

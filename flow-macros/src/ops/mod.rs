@@ -11,6 +11,7 @@ pub mod rebalance;
 pub mod reduce;
 pub mod sink_to;
 pub mod source;
+pub mod timestamps;
 pub mod union;
 
 use crate::graph::{Graph, Node};
@@ -31,6 +32,7 @@ pub enum OpKind {
     SinkTo,
     Print,
     Collect,
+    Timestamps,
 }
 
 /// How an operator's input rows reach it.
@@ -78,6 +80,7 @@ pub const OPS: &[&OpSpec] = &[
     &sink_to::SINK_TO,
     &print::PRINT,
     &collect::COLLECT,
+    &timestamps::TIMESTAMPS,
 ];
 
 /// Words that modify the operator before them instead of adding one.
@@ -102,6 +105,7 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
         OpKind::SinkTo => sink_to::port(graph, n),
         OpKind::Print => print::port(graph, n),
         OpKind::Collect => collect::port(graph, n),
+        OpKind::Timestamps => timestamps::port(graph, n),
     }
 }
 
@@ -142,6 +146,8 @@ pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
         OpKind::FlatMap => flat_map::chain(graph, n, next),
         OpKind::Reduce => reduce::chain(graph, n, next),
         OpKind::SinkTo | OpKind::Print | OpKind::Collect => sink_to::writer(n),
-        OpKind::Source | OpKind::KeyBy | OpKind::Rebalance | OpKind::Union => next,
+        OpKind::Source | OpKind::KeyBy | OpKind::Rebalance | OpKind::Union | OpKind::Timestamps => {
+            next
+        }
     }
 }

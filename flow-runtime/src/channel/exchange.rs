@@ -1,6 +1,6 @@
 //! The end of a stage: partitions rows among the next stage's subtasks, in batches.
 
-use super::{Message, BATCH_SIZE};
+use super::{Batch, Message, BATCH_SIZE};
 use crate::collector::Collector;
 use crate::exec::TaskMetrics;
 use crate::time::Timestamp;
@@ -22,7 +22,8 @@ pub trait Partition<T>: Send {
 pub struct Exchange<T, P> {
     partition: P,
     senders: Vec<Sender<Message<T>>>,
-    buffers: Vec<Vec<T>>,
+    buffers: Vec<Batch<T>>,
+    timestamps: bool,
     last_flush: Instant,
     task: &'static str,
     closed: bool,
@@ -30,15 +31,23 @@ pub struct Exchange<T, P> {
 
 impl<T, P: Partition<T>> Exchange<T, P> {
     /// An exchange over `senders` (one per downstream subtask it reaches).
-    pub fn new(partition: P, senders: Vec<Sender<Message<T>>>, task: &'static str) -> Self {
+    ///
+    /// With `timestamps`, each row's timestamp travels with it (the job has event time).
+    pub fn new(
+        partition: P,
+        senders: Vec<Sender<Message<T>>>,
+        task: &'static str,
+        timestamps: bool,
+    ) -> Self {
         let buffers = senders
             .iter()
-            .map(|_| Vec::with_capacity(BATCH_SIZE))
+            .map(|_| Batch::with_capacity(timestamps))
             .collect();
         Exchange {
             partition,
             senders,
             buffers,
+            timestamps,
             last_flush: Instant::now(),
             task,
             closed: false,
@@ -47,7 +56,7 @@ impl<T, P: Partition<T>> Exchange<T, P> {
 
     #[cold]
     fn send_full(&mut self, i: usize) {
-        let batch = std::mem::replace(&mut self.buffers[i], Vec::with_capacity(BATCH_SIZE));
+        let batch = std::mem::replace(&mut self.buffers[i], Batch::with_capacity(self.timestamps));
         if self.senders[i].send(Message::Rows(batch)).is_err() {
             self.closed = true;
         }
@@ -55,7 +64,7 @@ impl<T, P: Partition<T>> Exchange<T, P> {
 
     fn send_all(&mut self) -> Result<()> {
         for i in 0..self.senders.len() {
-            if !self.buffers[i].is_empty() {
+            if !self.buffers[i].rows.is_empty() {
                 self.send_full(i);
             }
         }
@@ -83,15 +92,18 @@ impl<T, P: Partition<T>> Exchange<T, P> {
 
 impl<T, P: Partition<T>> Collector<T> for Exchange<T, P> {
     #[inline]
-    fn collect(&mut self, row: T) {
+    fn collect(&mut self, row: T, ts: Timestamp) {
         let i = if self.senders.len() == 1 {
             0
         } else {
             self.partition.route(&row, self.senders.len())
         };
         let buf = &mut self.buffers[i];
-        buf.push(row);
-        if buf.len() >= BATCH_SIZE {
+        buf.rows.push(row);
+        if self.timestamps {
+            buf.timestamps.push(ts);
+        }
+        if buf.rows.len() >= BATCH_SIZE {
             self.send_full(i);
         }
     }
@@ -108,6 +120,11 @@ impl<T, P: Partition<T>> Collector<T> for Exchange<T, P> {
         // Rows before a watermark must arrive before it.
         self.send_all()?;
         self.broadcast(|| Message::Watermark(watermark))
+    }
+
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.send_all()?;
+        self.broadcast(|| Message::Idle(idle))
     }
 
     fn finish(&mut self) -> Result<()> {

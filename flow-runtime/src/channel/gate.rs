@@ -1,6 +1,6 @@
 //! The start of a stage: merges the channels from every upstream subtask.
 
-use super::Message;
+use super::{Batch, Message};
 use crate::time::{Timestamp, MIN_WATERMARK};
 use crossbeam_channel::{Receiver, Select};
 use std::time::Duration;
@@ -8,9 +8,11 @@ use std::time::Duration;
 /// What the gate hands the stage next.
 pub enum GateEvent<T> {
     /// A batch of rows.
-    Rows(Vec<T>),
-    /// The minimum watermark over all inputs advanced.
+    Rows(Batch<T>),
+    /// The minimum watermark over all active inputs advanced.
     Watermark(Timestamp),
+    /// Every open input turned idle (`true`), or one turned active again (`false`).
+    Status(bool),
     /// Nothing arrived within the poll timeout.
     Idle,
     /// Every input ended.
@@ -25,8 +27,11 @@ pub struct InputGate<T> {
     inputs: Vec<Receiver<Message<T>>>,
     watermarks: Vec<Timestamp>,
     open: Vec<bool>,
+    idle: Vec<bool>,
+    all_idle: bool,
     open_count: usize,
     current: Timestamp,
+    pending: Option<GateEvent<T>>,
 }
 
 impl<T> InputGate<T> {
@@ -37,13 +42,19 @@ impl<T> InputGate<T> {
             inputs,
             watermarks: vec![MIN_WATERMARK; n],
             open: vec![true; n],
+            idle: vec![false; n],
+            all_idle: false,
             open_count: n,
             current: MIN_WATERMARK,
+            pending: None,
         }
     }
 
     /// Waits up to `timeout` for the next event.
     pub fn next(&mut self, timeout: Duration) -> GateEvent<T> {
+        if let Some(e) = self.pending.take() {
+            return e;
+        }
         loop {
             if self.open_count == 0 {
                 return GateEvent::End;
@@ -66,8 +77,37 @@ impl<T> InputGate<T> {
                 (i, op.recv(&self.inputs[i]))
             };
             match msg {
-                Ok(Message::Rows(rows)) => return GateEvent::Rows(rows),
+                Ok(Message::Rows(rows)) => {
+                    if self.idle[i] {
+                        // Rows from an idle input make it active again; its watermark counts
+                        // from now on.
+                        self.idle[i] = false;
+                        if self.all_idle {
+                            self.all_idle = false;
+                            self.pending = Some(GateEvent::Rows(rows));
+                            return GateEvent::Status(false);
+                        }
+                    }
+                    return GateEvent::Rows(rows);
+                }
+                Ok(Message::Idle(idle)) => {
+                    self.idle[i] = idle;
+                    let all = (0..self.inputs.len())
+                        .filter(|&j| self.open[j])
+                        .all(|j| self.idle[j]);
+                    // An input turning idle may let the minimum advance.
+                    let wm = if idle { self.recompute() } else { None };
+                    if all != self.all_idle {
+                        self.all_idle = all;
+                        self.pending = wm.map(GateEvent::Watermark);
+                        return GateEvent::Status(all);
+                    }
+                    if let Some(w) = wm {
+                        return GateEvent::Watermark(w);
+                    }
+                }
                 Ok(Message::Watermark(w)) => {
+                    self.idle[i] = false;
                     if let Some(w) = self.advance(i, w) {
                         return GateEvent::Watermark(w);
                     }
@@ -94,12 +134,16 @@ impl<T> InputGate<T> {
             return None;
         }
         self.watermarks[i] = w;
-        let min = self
-            .watermarks
-            .iter()
-            .copied()
-            .min()
-            .unwrap_or(Timestamp::MAX);
+        self.recompute()
+    }
+
+    /// The minimum over inputs that are neither idle nor ended (ended ones sit at the
+    /// maximum); returns it if it advanced.
+    fn recompute(&mut self) -> Option<Timestamp> {
+        let min = (0..self.inputs.len())
+            .filter(|&j| !self.idle[j] || !self.open[j])
+            .map(|j| self.watermarks[j])
+            .min()?;
         if min > self.current {
             self.current = min;
             Some(min)
@@ -127,6 +171,29 @@ mod tests {
         assert!(matches!(gate.next(t), GateEvent::Watermark(10)));
         edge.senders[0][0].send(Message::End).unwrap();
         assert!(matches!(gate.next(t), GateEvent::End));
+    }
+
+    #[test]
+    fn an_idle_input_does_not_hold_the_watermark_back() {
+        let mut edge = EdgeChannels::<u8>::new(2, 1, false);
+        let mut gate = InputGate::new(edge.receivers.pop().unwrap());
+        let t = Duration::from_millis(100);
+        edge.senders[0][0].send(Message::Watermark(100)).unwrap();
+        assert!(
+            matches!(gate.next(t), GateEvent::Idle),
+            "input 1 has no watermark yet"
+        );
+        edge.senders[1][0].send(Message::Idle(true)).unwrap();
+        assert!(matches!(gate.next(t), GateEvent::Watermark(100)));
+        edge.senders[0][0].send(Message::Idle(true)).unwrap();
+        assert!(matches!(gate.next(t), GateEvent::Status(true)));
+        let batch = Batch {
+            rows: vec![1],
+            timestamps: vec![5],
+        };
+        edge.senders[1][0].send(Message::Rows(batch)).unwrap();
+        assert!(matches!(gate.next(t), GateEvent::Status(false)));
+        assert!(matches!(gate.next(t), GateEvent::Rows(_)));
     }
 
     #[test]

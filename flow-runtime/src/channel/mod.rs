@@ -19,13 +19,38 @@ pub const BATCH_SIZE: usize = 1024;
 /// Batches a channel holds before the sender blocks.
 pub const CHANNEL_CAPACITY: usize = 16;
 
+/// Rows in order, with their timestamps when the job has event time.
+#[derive(Debug)]
+pub struct Batch<T> {
+    /// The rows.
+    pub rows: Vec<T>,
+    /// One timestamp per row, or empty when the job has no event time.
+    pub timestamps: Vec<Timestamp>,
+}
+
+impl<T> Batch<T> {
+    /// An empty batch with room for [`BATCH_SIZE`] rows.
+    pub fn with_capacity(timestamps: bool) -> Self {
+        Batch {
+            rows: Vec::with_capacity(BATCH_SIZE),
+            timestamps: if timestamps {
+                Vec::with_capacity(BATCH_SIZE)
+            } else {
+                Vec::new()
+            },
+        }
+    }
+}
+
 /// What travels on every channel between two workers.
 #[derive(Debug)]
 pub enum Message<T> {
     /// A batch of rows, in order.
-    Rows(Vec<T>),
+    Rows(Batch<T>),
     /// The sender's event-time clock reached this watermark.
     Watermark(Timestamp),
+    /// The sender turned idle (`true`) or active again (`false`).
+    Idle(bool),
     /// A checkpoint barrier (aligned snapshots; carried, not yet produced).
     Barrier(u64),
     /// The sender finished; nothing follows.

@@ -123,6 +123,7 @@ struct TaskOutcome {
 pub(crate) fn run_job(
     job_name: &str,
     mode: RuntimeMode,
+    watermark_interval: Duration,
     graphs: Vec<JobGraph>,
 ) -> Result<JobResult> {
     let start = Instant::now();
@@ -143,6 +144,7 @@ pub(crate) fn run_job(
                 mode,
                 stage: task.stage,
                 cancel: cancel.clone(),
+                watermark_interval,
             };
             let tx = tx.clone();
             let cancel_on_error = cancel.clone();

@@ -3,8 +3,10 @@
 use crate::channel::{GateEvent, InputGate, BATCH_SIZE};
 use crate::collector::Collector;
 use crate::context::RuntimeContext;
-use crate::operator::source::{Poll, SourceReader};
-use crate::time::{Timestamp, MAX_WATERMARK};
+use crate::operator::source::{Poll, SourceOutput, SourceReader};
+use crate::time::{
+    Timestamp, TimestampAssigner, WatermarkGenerator, Watermarks, MAX_WATERMARK, NO_TIMESTAMP,
+};
 use crate::{Error, Result};
 use std::time::Duration;
 
@@ -41,56 +43,89 @@ pub struct Task {
     pub run: TaskFn,
 }
 
-/// Counts the rows a source reader pushes; the count stays in a register in the poll loop.
-struct Counted<'a, C> {
-    inner: &'a mut C,
+/// What a source reader pushes into: assigns each row its timestamp, counts it, feeds the chain
+/// and, with a zero watermark interval, emits the watermark after every row.
+struct Emitter<'a, C, A> {
+    chain: &'a mut C,
+    assigner: &'a mut A,
+    generator: &'a mut WatermarkGenerator,
+    event_time: bool,
     rows: u64,
+    error: Option<Error>,
 }
 
-impl<T, C: Collector<T>> Collector<T> for Counted<'_, C> {
+impl<T, C: Collector<T>, A: TimestampAssigner<T>> SourceOutput<T> for Emitter<'_, C, A> {
     #[inline(always)]
     fn collect(&mut self, row: T) {
+        self.collect_with_timestamp(row, NO_TIMESTAMP);
+    }
+    #[inline(always)]
+    fn collect_with_timestamp(&mut self, row: T, timestamp: Timestamp) {
         self.rows += 1;
-        self.inner.collect(row);
-    }
-    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.inner.watermark(watermark)
-    }
-    fn finish(&mut self) -> Result<()> {
-        self.inner.finish()
-    }
-    fn report(&self, metrics: &mut super::TaskMetrics) {
-        self.inner.report(metrics)
+        let ts = self.assigner.timestamp(&row, timestamp);
+        self.chain.collect(row, ts);
+        if self.event_time {
+            if let Some(wm) = self.generator.on_row(ts) {
+                if let Err(e) = self.chain.watermark(wm) {
+                    self.error.get_or_insert(e);
+                }
+            }
+        }
     }
 }
 
 /// Drives `chain` from a source reader until the reader finishes, then ends the stream.
 ///
+/// Timestamps come from `assigner` (or the source); watermarks follow `watermarks`, emitted
+/// every `ctx.watermark_interval()` of processing time (after every row when it is zero),
+/// with [`MAX_WATERMARK`] at the end of a bounded split.
+///
 /// # Errors
 /// The reader's or the chain's first error, or [`Error::Cancelled`] when another task failed.
-pub fn run_source<R, C>(
+pub fn run_source<R, C, A>(
     ctx: &RuntimeContext,
     mut reader: R,
     mut chain: C,
     source_node: u32,
-    watermarks: bool,
+    watermarks: &Watermarks,
+    mut assigner: A,
 ) -> Result<TaskMetrics>
 where
     R: SourceReader,
     C: Collector<R::Row>,
+    A: TimestampAssigner<R::Row>,
 {
     reader.open(ctx)?;
+    let mut generator = WatermarkGenerator::new(watermarks, ctx.watermark_interval());
+    let event_time = generator.active();
     let mut rows = 0u64;
     loop {
         if ctx.is_cancelled() {
             return Err(Error::Cancelled(ctx.task_name()));
         }
-        let mut counted = Counted {
-            inner: &mut chain,
+        let mut out = Emitter {
+            chain: &mut chain,
+            assigner: &mut assigner,
+            generator: &mut generator,
+            event_time,
             rows: 0,
+            error: None,
         };
-        let poll = reader.poll(&mut counted, BATCH_SIZE)?;
-        rows += counted.rows;
+        let poll = reader.poll(&mut out, BATCH_SIZE)?;
+        let (polled, error) = (out.rows, out.error.take());
+        if let Some(e) = error {
+            return Err(e);
+        }
+        rows += polled;
+        if event_time {
+            let (wm, status) = generator.on_poll(polled > 0);
+            if let Some(idle) = status {
+                chain.idle(idle)?;
+            }
+            if let Some(wm) = wm {
+                chain.watermark(wm)?;
+            }
+        }
         chain.flush()?;
         match poll {
             Poll::Ready => {}
@@ -98,7 +133,7 @@ where
             Poll::Finished => break,
         }
     }
-    if watermarks {
+    if event_time {
         chain.watermark(MAX_WATERMARK)?;
     }
     chain.finish()?;
@@ -120,13 +155,20 @@ pub fn run_gate<T, C: Collector<T>>(
 ) -> Result<TaskMetrics> {
     loop {
         match gate.next(IDLE_POLL) {
-            GateEvent::Rows(rows) => {
-                for row in rows {
-                    chain.collect(row);
+            GateEvent::Rows(batch) => {
+                if batch.timestamps.is_empty() {
+                    for row in batch.rows {
+                        chain.collect(row, NO_TIMESTAMP);
+                    }
+                } else {
+                    for (row, ts) in batch.rows.into_iter().zip(batch.timestamps) {
+                        chain.collect(row, ts);
+                    }
                 }
                 chain.flush()?;
             }
             GateEvent::Watermark(w) => chain.watermark(w)?,
+            GateEvent::Status(idle) => chain.idle(idle)?,
             GateEvent::Idle => {
                 if ctx.is_cancelled() {
                     return Err(Error::Cancelled(ctx.task_name()));

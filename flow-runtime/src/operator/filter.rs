@@ -38,10 +38,10 @@ impl<F: FilterFunction<In>, In, N> Filter<F, In, N> {
 
 impl<In, F: FilterFunction<In>, N: Collector<In>> Collector<In> for Filter<F, In, N> {
     #[inline(always)]
-    fn collect(&mut self, row: In) {
+    fn collect(&mut self, row: In, ts: Timestamp) {
         if user_call(self.name, || self.f.filter(&row)) {
             self.kept += 1;
-            self.next.collect(row);
+            self.next.collect(row, ts);
         }
     }
     #[inline]
@@ -50,6 +50,9 @@ impl<In, F: FilterFunction<In>, N: Collector<In>> Collector<In> for Filter<F, In
     }
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.next.watermark(watermark)
+    }
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.next.idle(idle)
     }
     fn finish(&mut self) -> Result<()> {
         user_call(self.name, || self.f.close());
@@ -103,12 +106,12 @@ where
     N: Collector<In>,
 {
     #[inline(always)]
-    fn collect(&mut self, row: In) {
+    fn collect(&mut self, row: In, ts: Timestamp) {
         let state = self.state.get_or_default(self.key.key(&row));
         let f = &mut self.f;
         if user_call(self.name, || f.filter(&row, state)) {
             self.kept += 1;
-            self.next.collect(row);
+            self.next.collect(row, ts);
         }
     }
     #[inline]
@@ -117,6 +120,9 @@ where
     }
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.next.watermark(watermark)
+    }
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.next.idle(idle)
     }
     fn finish(&mut self) -> Result<()> {
         user_call(self.name, || self.f.close());

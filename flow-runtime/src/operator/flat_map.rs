@@ -40,12 +40,12 @@ impl<F: FlatMapFunction<In>, In, N> FlatMap<F, In, N> {
 
 impl<In, F: FlatMapFunction<In>, N: Collector<F::Out>> Collector<In> for FlatMap<F, In, N> {
     #[inline(always)]
-    fn collect(&mut self, row: In) {
+    fn collect(&mut self, row: In, ts: Timestamp) {
         let (f, buf) = (&mut self.f, &mut self.buf);
         user_call(self.name, || f.flat_map(row, buf));
         self.emitted += self.buf.len() as u64;
         for out in self.buf.drain(..) {
-            self.next.collect(out);
+            self.next.collect(out, ts);
         }
     }
     #[inline]
@@ -54,6 +54,9 @@ impl<In, F: FlatMapFunction<In>, N: Collector<F::Out>> Collector<In> for FlatMap
     }
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.next.watermark(watermark)
+    }
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.next.idle(idle)
     }
     fn finish(&mut self) -> Result<()> {
         user_call(self.name, || self.f.close());
@@ -109,13 +112,13 @@ where
     N: Collector<F::Out>,
 {
     #[inline(always)]
-    fn collect(&mut self, row: In) {
+    fn collect(&mut self, row: In, ts: Timestamp) {
         let state = self.state.get_or_default(self.key.key(&row));
         let (f, buf) = (&mut self.f, &mut self.buf);
         user_call(self.name, || f.flat_map(row, state, buf));
         self.emitted += self.buf.len() as u64;
         for out in self.buf.drain(..) {
-            self.next.collect(out);
+            self.next.collect(out, ts);
         }
     }
     #[inline]
@@ -124,6 +127,9 @@ where
     }
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.next.watermark(watermark)
+    }
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.next.idle(idle)
     }
     fn finish(&mut self) -> Result<()> {
         user_call(self.name, || self.f.close());

@@ -34,9 +34,9 @@ impl<F: MapFunction<In>, In, N> Map<F, In, N> {
 
 impl<In, F: MapFunction<In>, N: Collector<F::Out>> Collector<In> for Map<F, In, N> {
     #[inline(always)]
-    fn collect(&mut self, row: In) {
+    fn collect(&mut self, row: In, ts: Timestamp) {
         let out = user_call(self.name, || self.f.map(row));
-        self.next.collect(out);
+        self.next.collect(out, ts);
     }
     #[inline]
     fn flush(&mut self) -> Result<()> {
@@ -44,6 +44,9 @@ impl<In, F: MapFunction<In>, N: Collector<F::Out>> Collector<In> for Map<F, In, 
     }
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.next.watermark(watermark)
+    }
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.next.idle(idle)
     }
     fn finish(&mut self) -> Result<()> {
         user_call(self.name, || self.f.close());
@@ -85,11 +88,11 @@ where
     N: Collector<F::Out>,
 {
     #[inline(always)]
-    fn collect(&mut self, row: In) {
+    fn collect(&mut self, row: In, ts: Timestamp) {
         let state = self.state.get_or_default(self.key.key(&row));
         let f = &mut self.f;
         let out = user_call(self.name, || f.map(row, state));
-        self.next.collect(out);
+        self.next.collect(out, ts);
     }
     #[inline]
     fn flush(&mut self) -> Result<()> {
@@ -97,6 +100,9 @@ where
     }
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.next.watermark(watermark)
+    }
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.next.idle(idle)
     }
     fn finish(&mut self) -> Result<()> {
         user_call(self.name, || self.f.close());

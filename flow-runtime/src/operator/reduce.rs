@@ -74,7 +74,7 @@ where
     N: Collector<T>,
 {
     #[inline(always)]
-    fn collect(&mut self, row: T) {
+    fn collect(&mut self, row: T, ts: Timestamp) {
         let key = self.key.key(&row);
         let state: *mut KeyedState<KS::Key, T> = &mut self.state;
         // The accumulator is stored as `T`, not `Option<T>`: read out, reduced, written back
@@ -94,11 +94,11 @@ where
             if !self.batch {
                 // SAFETY: written just above.
                 let out = unsafe { (*slot).clone() };
-                self.next.collect(out);
+                self.next.collect(out, ts);
             }
         } else {
             if !self.batch {
-                self.next.collect(row.clone());
+                self.next.collect(row.clone(), ts);
             }
             self.state.insert(key, row);
         }
@@ -110,12 +110,15 @@ where
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.next.watermark(watermark)
     }
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.next.idle(idle)
+    }
     fn finish(&mut self) -> Result<()> {
         if self.batch {
             let mut n = 0;
             for (_, row) in self.state.drain() {
                 n += 1;
-                self.next.collect(row);
+                self.next.collect(row, crate::time::NO_TIMESTAMP);
             }
             self.emitted += n;
         }

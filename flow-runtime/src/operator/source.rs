@@ -1,9 +1,8 @@
 //! Sources: split into one reader per parallel subtask; each reader pushes rows into its
 //! stage's fused chain, a batch per poll.
 
-use crate::collector::Collector;
 use crate::context::RuntimeContext;
-use crate::time::Watermarks;
+use crate::time::{Timestamp, Watermarks};
 use crate::Result;
 
 /// What a reader's poll found.
@@ -42,6 +41,15 @@ pub trait Source: Send + 'static {
         -> Result<Vec<Self::Reader>>;
 }
 
+/// Where a source reader pushes its rows: the run loop assigns timestamps, generates the
+/// split's watermarks and feeds the stage's chain.
+pub trait SourceOutput<T> {
+    /// A row without a timestamp of its own.
+    fn collect(&mut self, row: T);
+    /// A row with the timestamp the source knows for it (a Kafka message's timestamp).
+    fn collect_with_timestamp(&mut self, row: T, timestamp: Timestamp);
+}
+
 /// One subtask's share of a source.
 pub trait SourceReader: Send + 'static {
     /// The row type.
@@ -57,5 +65,5 @@ pub trait SourceReader: Send + 'static {
     ///
     /// # Errors
     /// Reading failed in a way the source's bad-record policy does not cover.
-    fn poll<C: Collector<Self::Row>>(&mut self, out: &mut C, max_rows: usize) -> Result<Poll>;
+    fn poll<O: SourceOutput<Self::Row>>(&mut self, out: &mut O, max_rows: usize) -> Result<Poll>;
 }
