@@ -30,9 +30,12 @@ pub use flow_connectors::{CollectHandle, DiscardSink, FileSink, NumberSequence, 
 pub mod prelude {
     pub use crate::connectors::file::RollingPolicy;
     pub use crate::{
-        filter_function, flat_map_function, flow, map_function, reduce_function, CollectHandle,
-        DiscardSink, FileSink, KeyedState, ListState, MapState, NumberSequence, PrintSink, Row,
-        RuntimeContext, RuntimeMode, StreamEnv, ValueState, Watermarks,
+        filter_function, flat_map_function, flow, map_function, reduce_function, AggregateFunction,
+        CollectHandle, DiscardSink, EventTimeSessionWindows, FileSink, KeyedState, ListState,
+        MapState, NumberSequence, PrintSink, ProcessWindowFunction, ProcessingTimeSessionWindows,
+        Row, RuntimeContext, RuntimeMode, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
+        StreamEnv, TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, ValueState,
+        Watermarks,
     };
 }
 

@@ -29,6 +29,11 @@ pub use serde;
 use crate::function::*;
 use crate::operator::sink::Sink;
 use crate::operator::source::Source;
+use crate::operator::window::{
+    AggregateFunction, ProcessWindowFunction, TimeWindow, WindowAggregate, WindowProcess,
+    WindowReduce, Windows,
+};
+pub use crate::operator::window::{AllRows, Window};
 use crate::row::text::HasText;
 use crate::row::RowText;
 pub use crate::time::SourceTimestamps;
@@ -41,7 +46,10 @@ use std::sync::Arc;
 pub struct Stream<T>(PhantomData<fn() -> T>);
 
 /// A typed port of a keyed stream.
-pub struct KeyedStream<T>(PhantomData<fn() -> T>);
+pub struct KeyedStream<T, K>(PhantomData<fn() -> (T, K)>);
+
+/// A typed port of a windowed stream: rows `T` grouped by key `K` into windows.
+pub struct WindowedStream<T, K>(PhantomData<fn() -> (T, K)>);
 
 fn port<T>() -> Stream<T> {
     Stream(PhantomData)
@@ -223,11 +231,18 @@ impl<T: Send + 'static> Stream<T> {
         (PushFn(f, PhantomData), port())
     }
     /// `key_by` with a function.
-    pub fn key_by<KS: KeySelector<T>>(&self, ks: KS) -> (Checked<KS::Key, KS>, KeyedStream<T>) {
+    pub fn key_by<KS: KeySelector<T>>(
+        &self,
+        ks: KS,
+    ) -> (Checked<KS::Key, KS>, KeyedStream<T, KS::Key>) {
         (ks, KeyedStream(PhantomData))
     }
+    /// `window_all`: windows over the whole stream, in one subtask.
+    pub fn window_all(&self, windows: Windows) -> (Windows, WindowedStream<T, ()>) {
+        (windows, WindowedStream(PhantomData))
+    }
     /// `key_by` with a closure.
-    pub fn key_by_closure<K, F>(&self, f: F) -> (Checked<K, F>, KeyedStream<T>)
+    pub fn key_by_closure<K, F>(&self, f: F) -> (Checked<K, F>, KeyedStream<T, K>)
     where
         K: std::hash::Hash + Eq + Clone + Send + 'static,
         F: Fn(&T) -> K + Clone + Send + 'static,
@@ -262,7 +277,53 @@ impl<T: Send + 'static> Stream<T> {
 
 // The port types spell out how each function is checked (see `Checked`).
 #[allow(clippy::type_complexity)]
-impl<T: Send + 'static> KeyedStream<T> {
+impl<T: Send + 'static, K> WindowedStream<T, K> {
+    /// A window `reduce` with a function.
+    pub fn reduce<F: ReduceFunction<T>>(&self, f: F) -> (WindowReduce<F>, Stream<T>)
+    where
+        T: Clone,
+    {
+        (WindowReduce(f), port())
+    }
+    /// A window `reduce` with a closure.
+    pub fn reduce_closure<F: FnMut(T, T) -> T + Clone + Send + 'static>(
+        &self,
+        f: F,
+    ) -> (WindowReduce<F>, Stream<T>)
+    where
+        T: Clone,
+    {
+        (WindowReduce(f), port())
+    }
+    /// A window `aggregate`.
+    pub fn aggregate<A: AggregateFunction<T>>(&self, a: A) -> (WindowAggregate<A>, Stream<A::Out>) {
+        (WindowAggregate(a), port())
+    }
+    /// A window `process` with a function.
+    pub fn process<O: Send + 'static, F: ProcessWindowFunction<K, T, O>>(
+        &self,
+        f: F,
+    ) -> (WindowProcess<F, O>, Stream<O>) {
+        (WindowProcess(f, PhantomData), port())
+    }
+    /// A window `process` with a closure `|key, window, rows, out| ..`.
+    pub fn process_closure<O: Send + 'static, F>(&self, f: F) -> (WindowProcess<F, O>, Stream<O>)
+    where
+        F: FnMut(&K, &TimeWindow, &[T], &mut Vec<O>) + Clone + Send + 'static,
+    {
+        (WindowProcess(f, PhantomData), port())
+    }
+}
+
+impl<T: Send + 'static, K> KeyedStream<T, K> {
+    /// `window`: groups each key's rows into windows.
+    pub fn window(&self, windows: Windows) -> (Windows, WindowedStream<T, K>) {
+        (windows, WindowedStream(PhantomData))
+    }
+    /// `count_window(size)` or `count_window(size, slide)`.
+    pub fn count_window(&self, size: u64, slide: u64) -> (Windows, WindowedStream<T, K>) {
+        (Windows::count(size, slide), WindowedStream(PhantomData))
+    }
     /// The keyed stream as a plain stream (for sinks, `rebalance`, `union`, `key_by`).
     pub fn stream(&self) -> Stream<T> {
         port()

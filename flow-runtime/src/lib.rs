@@ -33,6 +33,11 @@ pub use function::{
 };
 pub use operator::sink::Sink;
 pub use operator::source::{Poll, Source, SourceOutput, SourceReader};
+pub use operator::window::{
+    AggregateFunction, EventTimeSessionWindows, ProcessWindowFunction,
+    ProcessingTimeSessionWindows, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
+    TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, Windows,
+};
 pub use row::{DisplayRow, Field, Row, RowText, Schema};
 pub use state::{FunctionState, ListState, MapState, ValueState};
 pub use time::{Timestamp, TimestampAssigner, Watermarks, NO_TIMESTAMP};

@@ -77,6 +77,7 @@ impl Plan {
         &self,
         out: &[u64],
         reported: &[bool],
+        late: &[u64],
     ) -> Vec<crate::exec::OperatorMetrics> {
         let mut rows_out = vec![0u64; self.nodes.len()];
         let mut result = Vec::with_capacity(self.nodes.len());
@@ -92,6 +93,7 @@ impl Plan {
                 name: n.name,
                 rows_in,
                 rows_out: rows_out[i],
+                late_rows: late[i],
             });
         }
         result

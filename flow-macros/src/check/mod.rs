@@ -15,6 +15,9 @@ pub fn check(g: &Graph, diag: &mut Diagnostics) {
     check_parallelism(g, diag);
     check_name(g, diag);
     check_timestamps_at_source(g, diag);
+    check_window_function(g, diag);
+    check_event_time_windows(g, diag);
+    check_window_sizes(g, diag);
 }
 
 // A job reads from at least one source.
@@ -28,7 +31,7 @@ fn check_has_source(g: &Graph, diag: &mut Diagnostics) {
 // Functions with `#[state]` are checked by the type system (their trait only has keyed impls).
 fn check_keyed_input(g: &Graph, diag: &mut Diagnostics) {
     for n in &g.nodes {
-        if n.spec.needs_keyed && !g.keyed_input(n) {
+        if n.spec.needs_keyed && !g.keyed_input(n) && g.window_of(n).is_none() {
             let word = n.spec.word;
             diag.error(
                 n.span,
@@ -82,7 +85,12 @@ fn check_parallelism(g: &Graph, diag: &mut Diagnostics) {
         let Some(p) = &n.parallelism else { continue };
         if matches!(
             n.spec.kind,
-            OpKind::KeyBy | OpKind::Rebalance | OpKind::Union
+            OpKind::KeyBy
+                | OpKind::Rebalance
+                | OpKind::Union
+                | OpKind::Window
+                | OpKind::CountWindow
+                | OpKind::WindowAll
         ) {
             diag.error_spanned(
                 p,
@@ -149,5 +157,111 @@ fn check_timestamps_at_source(g: &Graph, diag: &mut Diagnostics) {
         } else if input.outputs.len() > 1 {
             diag.error(n.span, "`timestamps` must be the only consumer of its source: bind the stream after it with `let` and use that twice");
         }
+    }
+}
+
+// A window is followed by the function that computes its result, and `aggregate` and
+// `process` only compute windows.
+fn check_window_function(g: &Graph, diag: &mut Diagnostics) {
+    for n in &g.nodes {
+        let windowed = g.window_of(n).is_some();
+        if matches!(n.spec.kind, OpKind::Aggregate | OpKind::Process) && !windowed {
+            diag.error(n.span, format_args!(
+                "`{}` computes a window's result: add `.window(..)` (after `key_by`) or `.window_all(..)` before it",
+                n.spec.word
+            ));
+        }
+        if windowed
+            && !matches!(
+                n.spec.kind,
+                OpKind::Reduce | OpKind::Aggregate | OpKind::Process
+            )
+        {
+            diag.error(
+                n.span,
+                format_args!(
+                    "a window is followed by `reduce`, `aggregate` or `process`, not `{}`",
+                    n.spec.word
+                ),
+            );
+        }
+    }
+    for n in g.nodes.iter().filter(|n| n.is_window()) {
+        if n.outputs.is_empty() {
+            diag.error(n.span, "this window has no function: follow it with `.reduce(..)`, `.aggregate(..)` or `.process(..)`");
+        }
+    }
+}
+
+fn mentions(e: &syn::Expr, word: &str) -> bool {
+    quote::ToTokens::to_token_stream(e)
+        .to_string()
+        .contains(word)
+}
+
+/// Whether source node `s` is declared without watermarks.
+fn source_without_watermarks(s: &crate::graph::Node) -> bool {
+    match s.args.get(1) {
+        None => true,
+        Some(w) => mentions(w, "no_watermarks"),
+    }
+}
+
+// Event-time windows need event time: every source upstream must have a watermark strategy.
+fn check_event_time_windows(g: &Graph, diag: &mut Diagnostics) {
+    for n in g.nodes.iter().filter(|n| n.is_window()) {
+        let Some(arg) = n.args.first() else { continue };
+        if n.spec.kind == OpKind::CountWindow || !mentions(arg, "EventTime") {
+            continue;
+        }
+        let mut stack = vec![n.id];
+        let mut seen = vec![false; g.nodes.len()];
+        while let Some(i) = stack.pop() {
+            if std::mem::replace(&mut seen[i], true) {
+                continue;
+            }
+            let node = g.node(i);
+            if node.is_source() && source_without_watermarks(node) {
+                diag.error_spanned(arg, "event-time windows need watermarks: give the source a strategy such as `Watermarks::monotonous()` and `.timestamps(..)`, or use processing-time windows (1/2)");
+                diag.error(node.span, "this source has no watermarks (2/2)");
+                break;
+            }
+            stack.extend(node.inputs.iter().copied());
+        }
+    }
+}
+
+// A window's size, slide and gap are positive: a literal zero is an error here (other values
+// are checked when the job starts).
+fn check_window_sizes(g: &Graph, diag: &mut Diagnostics) {
+    for n in g.nodes.iter().filter(|n| n.is_window()) {
+        for arg in &n.args {
+            let mut zero = ZeroFinder(None);
+            syn::visit::Visit::visit_expr(&mut zero, arg);
+            if let Some(span) = zero.0 {
+                diag.error(span, "a window's size, slide and gap must be positive");
+            }
+        }
+    }
+}
+
+/// Finds a literal `0` given as a count or as a `Duration::from_*` argument.
+struct ZeroFinder(Option<proc_macro2::Span>);
+
+fn is_zero(e: &syn::Expr) -> bool {
+    matches!(e, syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) if i.base10_digits() == "0")
+}
+
+impl<'a> syn::visit::Visit<'a> for ZeroFinder {
+    fn visit_expr(&mut self, e: &'a syn::Expr) {
+        if self.0.is_none() && is_zero(e) {
+            self.0 = Some(syn::spanned::Spanned::span(e));
+        }
+        if let syn::Expr::Path(p) = e {
+            if p.path.segments.last().is_some_and(|s| s.ident == "ZERO") {
+                self.0.get_or_insert(syn::spanned::Spanned::span(e));
+            }
+        }
+        syn::visit::visit_expr(self, e);
     }
 }

@@ -136,15 +136,32 @@ impl ChainGen<'_> {
     /// The collector receiving node `c`'s input rows.
     fn build(&mut self, c: usize) -> TokenStream {
         let node = self.g.node(c);
+        // Partitionings, windows and sources do nothing per row: nothing of theirs is moved.
         if !matches!(
             node.spec.kind,
-            OpKind::KeyBy | OpKind::Rebalance | OpKind::Union | OpKind::Source
+            OpKind::KeyBy
+                | OpKind::Rebalance
+                | OpKind::Union
+                | OpKind::Source
+                | OpKind::Window
+                | OpKind::WindowAll
+                | OpKind::CountWindow
         ) {
             self.caps.specs.insert(c);
         }
         if let Some(&i) = node.inputs.first() {
-            if self.g.node(i).spec.keyed_output && node.spec.kind != OpKind::KeyBy {
+            let input = self.g.node(i);
+            if input.spec.keyed_output && node.spec.kind != OpKind::KeyBy {
                 self.caps.specs.insert(i);
+            }
+            // A window function needs the window's spec and its key selector.
+            if input.is_window() {
+                self.caps.specs.insert(i);
+                if let Some(&k) = input.inputs.first() {
+                    if self.g.node(k).spec.keyed_output {
+                        self.caps.specs.insert(k);
+                    }
+                }
             }
         }
         let next = if node.spec.is_sink {

@@ -25,6 +25,8 @@ pub struct Node {
     pub name: Option<Expr>,
     /// `.parallelism(..)`'s argument.
     pub parallelism: Option<Expr>,
+    /// `.allowed_lateness(..)`'s argument (windows).
+    pub lateness: Option<Expr>,
     /// The name a `collect()` is bound to.
     pub collect_var: Option<Ident>,
     /// Calls written after this sink, which cannot be (checked).
@@ -39,6 +41,16 @@ impl Node {
     }
     pub fn port_var(&self) -> Ident {
         format_ident!("__t{}", self.id)
+    }
+    pub fn lateness_var(&self) -> Ident {
+        format_ident!("__l{}", self.id)
+    }
+    /// Whether this is `window`, `window_all` or `count_window`.
+    pub fn is_window(&self) -> bool {
+        matches!(
+            self.spec.kind,
+            OpKind::Window | OpKind::WindowAll | OpKind::CountWindow
+        )
     }
     pub fn arg_is_closure(&self, i: usize) -> bool {
         matches!(self.args.get(i), Some(Expr::Closure(_)))
@@ -165,6 +177,12 @@ impl Graph {
         input.spec.keyed_output.then(|| input.spec_var())
     }
 
+    /// The window node `n` reads, if it reads one.
+    pub fn window_of(&self, n: &Node) -> Option<&Node> {
+        let input = &self.nodes[*n.inputs.first()?];
+        input.is_window().then_some(input)
+    }
+
     /// Whether `n`'s input is keyed.
     pub fn keyed_input(&self, n: &Node) -> bool {
         n.inputs
@@ -264,6 +282,7 @@ fn new_node(
         source_func: None,
         name: None,
         parallelism: None,
+        lateness: None,
         collect_var: None,
         after_sink: Vec::new(),
         collect_bound: false,
@@ -342,7 +361,14 @@ fn build_chain(g: &mut Graph, chain: &Chain, diag: &mut Diagnostics) -> Option<u
             continue;
         }
         match word.as_str() {
-            "parallelism" | "name" => {
+            "parallelism" | "name" | "allowed_lateness" => {
+                if word == "allowed_lateness" && !g.nodes[cur].is_window() {
+                    diag.error(
+                        call.method.span(),
+                        "`allowed_lateness` applies to a window: put it right after `window(..)`",
+                    );
+                    continue;
+                }
                 if call.args.len() != 1 {
                     diag.error(
                         call.method.span(),
@@ -350,10 +376,10 @@ fn build_chain(g: &mut Graph, chain: &Chain, diag: &mut Diagnostics) -> Option<u
                     );
                     continue;
                 }
-                let slot = if word == "name" {
-                    &mut g.nodes[cur].name
-                } else {
-                    &mut g.nodes[cur].parallelism
+                let slot = match word.as_str() {
+                    "name" => &mut g.nodes[cur].name,
+                    "allowed_lateness" => &mut g.nodes[cur].lateness,
+                    _ => &mut g.nodes[cur].parallelism,
                 };
                 if slot.is_some() {
                     diag.error(

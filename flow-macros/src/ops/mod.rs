@@ -1,18 +1,21 @@
 //! The DSL's words: one file per operator with its spec (arguments, what input it needs, how
 //! rows reach it) and its codegen. The runtime has the same file names under `operator/`.
 
+pub mod aggregate;
 pub mod collect;
 pub mod filter;
 pub mod flat_map;
 pub mod key_by;
 pub mod map;
 pub mod print;
+pub mod process;
 pub mod rebalance;
 pub mod reduce;
 pub mod sink_to;
 pub mod source;
 pub mod timestamps;
 pub mod union;
+pub mod window;
 
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
@@ -33,6 +36,11 @@ pub enum OpKind {
     Print,
     Collect,
     Timestamps,
+    Window,
+    WindowAll,
+    CountWindow,
+    Aggregate,
+    Process,
 }
 
 /// How an operator's input rows reach it.
@@ -81,10 +89,15 @@ pub const OPS: &[&OpSpec] = &[
     &print::PRINT,
     &collect::COLLECT,
     &timestamps::TIMESTAMPS,
+    &window::WINDOW,
+    &window::WINDOW_ALL,
+    &window::COUNT_WINDOW,
+    &aggregate::AGGREGATE,
+    &process::PROCESS,
 ];
 
 /// Words that modify the operator before them instead of adding one.
-pub const MODIFIERS: &[&str] = &["parallelism", "name"];
+pub const MODIFIERS: &[&str] = &["parallelism", "name", "allowed_lateness"];
 
 pub fn lookup(word: &str) -> Option<&'static OpSpec> {
     OPS.iter().copied().find(|op| op.word == word)
@@ -106,6 +119,9 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
         OpKind::Print => print::port(graph, n),
         OpKind::Collect => collect::port(graph, n),
         OpKind::Timestamps => timestamps::port(graph, n),
+        OpKind::Window | OpKind::WindowAll | OpKind::CountWindow => window::port(graph, n),
+        OpKind::Aggregate => aggregate::port(graph, n),
+        OpKind::Process => process::port(graph, n),
     }
 }
 
@@ -137,17 +153,27 @@ pub fn function_port(graph: &Graph, n: &Node, keyed_ok: bool, method: &str) -> T
 }
 
 /// The collector expression for node `n` in a stage's chain, given `next`, the expression
-/// that receives its output. `None` for operators that do nothing per row (their rows are
-/// already where they need to be).
+/// that receives its output; operators that do nothing per row (partitionings, windows) are
+/// `next` itself.
 pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
+    if let Some(w) = graph.window_of(n) {
+        return window::chain(graph, w, n, next);
+    }
     match n.spec.kind {
         OpKind::Map => map::chain(graph, n, next),
         OpKind::Filter => filter::chain(graph, n, next),
         OpKind::FlatMap => flat_map::chain(graph, n, next),
         OpKind::Reduce => reduce::chain(graph, n, next),
         OpKind::SinkTo | OpKind::Print | OpKind::Collect => sink_to::writer(n),
-        OpKind::Source | OpKind::KeyBy | OpKind::Rebalance | OpKind::Union | OpKind::Timestamps => {
-            next
-        }
+        OpKind::Source
+        | OpKind::KeyBy
+        | OpKind::Rebalance
+        | OpKind::Union
+        | OpKind::Timestamps
+        | OpKind::Window
+        | OpKind::WindowAll
+        | OpKind::CountWindow => next,
+        // Only ever after a window (checked), handled above.
+        OpKind::Aggregate | OpKind::Process => next,
     }
 }

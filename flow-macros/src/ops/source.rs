@@ -22,8 +22,8 @@ pub const SOURCE: OpSpec = OpSpec {
 /// The source functions a chain may start with.
 pub const SOURCE_FUNCTIONS: &[(&str, usize, usize)] = &[
     ("source", 1, 2),
-    ("from_collection", 1, 1),
-    ("from_iter", 1, 1),
+    ("from_collection", 1, 2),
+    ("from_iter", 1, 2),
 ];
 
 pub fn port(n: &Node) -> TokenStream {

@@ -71,12 +71,31 @@ pub fn plan(g: &Graph, diag: &mut Diagnostics) -> Plan {
             _ => Declared::Default,
         };
     }
-    // Partitionings take their first consumer's parallelism (reverse order: consumers have
-    // larger ids).
+    // Timestamps are assigned in the source's split: same stage, same parallelism.
+    for node in &g.nodes {
+        if node.spec.kind == OpKind::Timestamps {
+            declared[node.id] = declared[node.inputs[0]];
+        }
+    }
+    // `window_all` runs in one subtask, and so does its window function.
+    for node in &g.nodes {
+        if node.spec.kind == OpKind::WindowAll {
+            declared[node.id] = Declared::Fixed(1);
+            for &c in &node.outputs {
+                declared[c] = Declared::Fixed(1);
+            }
+        }
+    }
+    // Partitionings and windows take their first consumer's parallelism (reverse order:
+    // consumers have larger ids).
     for node in g.nodes.iter().rev() {
         if matches!(
             node.spec.kind,
-            OpKind::KeyBy | OpKind::Rebalance | OpKind::Union
+            OpKind::KeyBy
+                | OpKind::Rebalance
+                | OpKind::Union
+                | OpKind::Window
+                | OpKind::CountWindow
         ) {
             if let Some(&c) = node.outputs.first() {
                 declared[node.id] = declared[c];
@@ -95,7 +114,7 @@ pub fn plan(g: &Graph, diag: &mut Diagnostics) -> Plan {
                 Exchange::Rebalance | Exchange::Merge => Edge::Rebalance,
                 Exchange::Forward if declared[node.inputs[0]] != declared[node.id] => {
                     let input = &g.nodes[node.inputs[0]];
-                    if input.spec.kind == OpKind::KeyBy {
+                    if input.spec.kind == OpKind::KeyBy || input.is_window() {
                         diag.error(node.span, format_args!(
                             "`{}` reads a keyed stream, so it must have the parallelism of the operators sharing its `key_by`",
                             node.spec.word

@@ -92,6 +92,9 @@ pub struct OperatorMetrics {
     pub rows_in: u64,
     /// Rows it emitted (for a sink: rows written).
     pub rows_out: u64,
+    /// Rows a window dropped because they came after their window closed (plus the allowed
+    /// lateness).
+    pub late_rows: u64,
 }
 
 /// What a finished job reports.
@@ -191,12 +194,16 @@ pub(crate) fn run_job(
     let mut secondary: Option<Error> = None;
     let mut out: Vec<Vec<u64>> = plans.iter().map(|p| vec![0; p.nodes.len()]).collect();
     let mut reported: Vec<Vec<bool>> = plans.iter().map(|p| vec![false; p.nodes.len()]).collect();
+    let mut late: Vec<Vec<u64>> = plans.iter().map(|p| vec![0; p.nodes.len()]).collect();
     for outcome in rx {
         match outcome.result {
             Ok(m) => {
                 for (node, rows) in m.out {
                     out[outcome.graph][node as usize] += rows;
                     reported[outcome.graph][node as usize] = true;
+                }
+                for (node, rows) in m.late {
+                    late[outcome.graph][node as usize] += rows;
                 }
             }
             Err(e) if e.is_secondary() => {
@@ -215,7 +222,7 @@ pub(crate) fn run_job(
     }
     let mut operators = Vec::new();
     for (g, plan) in plans.iter().enumerate() {
-        operators.extend(plan.metrics(&out[g], &reported[g]));
+        operators.extend(plan.metrics(&out[g], &reported[g], &late[g]));
     }
     let result = JobResult {
         job_name: job_name.to_string(),

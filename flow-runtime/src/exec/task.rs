@@ -19,12 +19,20 @@ const IDLE_POLL: Duration = Duration::from_millis(50);
 #[derive(Clone, Debug, Default)]
 pub struct TaskMetrics {
     pub(crate) out: Vec<(u32, u64)>,
+    pub(crate) late: Vec<(u32, u64)>,
 }
 
 impl TaskMetrics {
     /// Adds `rows` to node `node`'s output count.
     pub fn add_out(&mut self, node: u32, rows: u64) {
         self.out.push((node, rows));
+    }
+
+    /// Adds `rows` to node `node`'s count of late rows it dropped.
+    pub fn add_late(&mut self, node: u32, rows: u64) {
+        if rows > 0 {
+            self.late.push((node, rows));
+        }
     }
 }
 
@@ -97,7 +105,10 @@ where
 {
     reader.open(ctx)?;
     let mut generator = WatermarkGenerator::new(watermarks, ctx.watermark_interval());
-    let event_time = generator.active();
+    let has_event_time = generator.active();
+    // Batch mode has no intermediate watermarks (as Flink's BATCH runtime mode): every window
+    // and timer fires at the end of input, and no row is late.
+    let event_time = has_event_time && ctx.mode() != crate::env::RuntimeMode::Batch;
     let mut rows = 0u64;
     loop {
         if ctx.is_cancelled() {
@@ -133,7 +144,7 @@ where
             Poll::Finished => break,
         }
     }
-    if event_time {
+    if has_event_time {
         chain.watermark(MAX_WATERMARK)?;
     }
     chain.finish()?;

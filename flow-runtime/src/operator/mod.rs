@@ -11,6 +11,7 @@ pub mod reduce;
 pub mod sink;
 pub mod source;
 pub mod union;
+pub mod window;
 
 use std::cell::Cell;
 

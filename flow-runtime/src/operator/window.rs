@@ -1,0 +1,759 @@
+//! `window` / `window_all` / `count_window`, with `reduce`, `aggregate` or `process`: groups a
+//! keyed stream's rows into windows and emits one result per key and window when the window
+//! closes (Flink's `WindowedStream` with its default triggers).
+//!
+//! - Event-time windows close when the watermark passes their end; rows later than that (plus
+//!   `allowed_lateness`) are late: dropped and counted in the job result. A row that arrives
+//!   after its window fired but within the allowed lateness updates the window, which fires
+//!   again with the new result (Flink's `EventTimeTrigger`).
+//! - Processing-time windows use the wall clock when a row arrives, and close when the clock
+//!   passes their end (checked after every input batch and at least every 50 ms).
+//! - Count windows fire every `slide` rows of a key over its last `size` rows; an incomplete
+//!   count window never fires (as in Flink, also at the end of input).
+//! - At the end of a bounded input every open time window fires (the final watermark), so
+//!   batch mode gives the streaming results' final values.
+//!
+//! Results carry the window's last millisecond (`end - 1`) as their timestamp.
+
+use super::user_call;
+use crate::collector::Collector;
+use crate::context::RuntimeContext;
+use crate::exec::TaskMetrics;
+use crate::function::KeySelector;
+use crate::hash::FlowHashMap;
+use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
+use crate::{Error, Result};
+use std::collections::{BTreeMap, VecDeque};
+use std::hash::Hash;
+use std::time::Duration;
+
+/// A window `[start, end)` in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TimeWindow {
+    /// First millisecond in the window.
+    pub start: Timestamp,
+    /// First millisecond after the window.
+    pub end: Timestamp,
+}
+
+impl TimeWindow {
+    /// The last millisecond in the window: the timestamp of its result.
+    pub fn max_timestamp(&self) -> Timestamp {
+        self.end - 1
+    }
+    fn intersects(&self, other: &TimeWindow) -> bool {
+        self.start <= other.end && self.end >= other.start
+    }
+    fn cover(&self, other: &TimeWindow) -> TimeWindow {
+        TimeWindow {
+            start: self.start.min(other.start),
+            end: self.end.max(other.end),
+        }
+    }
+}
+
+/// How rows are grouped into windows: the argument of `window`, `window_all` or
+/// `count_window`. Build it with the assigner types named as in Flink.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Windows {
+    /// Fixed-size, non-overlapping windows.
+    Tumbling {
+        /// Window length in ms.
+        size: i64,
+        /// Offset of the window starts from the epoch, in ms.
+        offset: i64,
+        /// Event time (`true`) or processing time.
+        event_time: bool,
+    },
+    /// Fixed-size windows starting every `slide`.
+    Sliding {
+        /// Window length in ms.
+        size: i64,
+        /// Distance between window starts, in ms.
+        slide: i64,
+        /// Offset of the window starts from the epoch, in ms.
+        offset: i64,
+        /// Event time (`true`) or processing time.
+        event_time: bool,
+    },
+    /// Windows of activity separated by gaps of at least `gap`.
+    Session {
+        /// The inactivity gap in ms.
+        gap: i64,
+        /// Event time (`true`) or processing time.
+        event_time: bool,
+    },
+    /// The last `size` rows of a key, every `slide` rows.
+    Count {
+        /// Rows per window.
+        size: u64,
+        /// Rows between firings.
+        slide: u64,
+    },
+}
+
+fn millis(d: Duration) -> i64 {
+    d.as_millis().min(i64::MAX as u128) as i64
+}
+
+/// Tumbling event-time windows (Flink's `TumblingEventTimeWindows`).
+pub struct TumblingEventTimeWindows;
+impl TumblingEventTimeWindows {
+    /// Windows of `size`.
+    pub fn of(size: Duration) -> Windows {
+        Windows::Tumbling {
+            size: millis(size),
+            offset: 0,
+            event_time: true,
+        }
+    }
+    /// Windows of `size`, starting `offset` after the epoch's multiples of `size`.
+    pub fn of_with_offset(size: Duration, offset: Duration) -> Windows {
+        Windows::Tumbling {
+            size: millis(size),
+            offset: millis(offset),
+            event_time: true,
+        }
+    }
+}
+/// Tumbling processing-time windows (Flink's `TumblingProcessingTimeWindows`).
+pub struct TumblingProcessingTimeWindows;
+impl TumblingProcessingTimeWindows {
+    /// Windows of `size`.
+    pub fn of(size: Duration) -> Windows {
+        Windows::Tumbling {
+            size: millis(size),
+            offset: 0,
+            event_time: false,
+        }
+    }
+}
+/// Sliding event-time windows (Flink's `SlidingEventTimeWindows`).
+pub struct SlidingEventTimeWindows;
+impl SlidingEventTimeWindows {
+    /// Windows of `size` starting every `slide`.
+    pub fn of(size: Duration, slide: Duration) -> Windows {
+        Windows::Sliding {
+            size: millis(size),
+            slide: millis(slide),
+            offset: 0,
+            event_time: true,
+        }
+    }
+}
+/// Sliding processing-time windows (Flink's `SlidingProcessingTimeWindows`).
+pub struct SlidingProcessingTimeWindows;
+impl SlidingProcessingTimeWindows {
+    /// Windows of `size` starting every `slide`.
+    pub fn of(size: Duration, slide: Duration) -> Windows {
+        Windows::Sliding {
+            size: millis(size),
+            slide: millis(slide),
+            offset: 0,
+            event_time: false,
+        }
+    }
+}
+/// Event-time session windows (Flink's `EventTimeSessionWindows`).
+pub struct EventTimeSessionWindows;
+impl EventTimeSessionWindows {
+    /// Sessions separated by at least `gap` without rows.
+    pub fn with_gap(gap: Duration) -> Windows {
+        Windows::Session {
+            gap: millis(gap),
+            event_time: true,
+        }
+    }
+}
+/// Processing-time session windows (Flink's `ProcessingTimeSessionWindows`).
+pub struct ProcessingTimeSessionWindows;
+impl ProcessingTimeSessionWindows {
+    /// Sessions separated by at least `gap` without rows.
+    pub fn with_gap(gap: Duration) -> Windows {
+        Windows::Session {
+            gap: millis(gap),
+            event_time: false,
+        }
+    }
+}
+
+impl Windows {
+    /// Count windows: the last `size` rows, every `slide` rows (`slide == size`: tumbling).
+    pub fn count(size: u64, slide: u64) -> Windows {
+        Windows::Count { size, slide }
+    }
+
+    /// Whether the windows follow event time.
+    pub fn is_event_time(&self) -> bool {
+        match self {
+            Windows::Tumbling { event_time, .. }
+            | Windows::Sliding { event_time, .. }
+            | Windows::Session { event_time, .. } => *event_time,
+            Windows::Count { .. } => false,
+        }
+    }
+
+    /// Checks sizes, slides and gaps: all must be positive.
+    ///
+    /// # Errors
+    /// [`Error::Config`] naming the operator and the bad value.
+    pub fn validate(&self, operator: &str) -> Result<()> {
+        let bad = |what: &str, v: i128| {
+            Err(Error::Config(format!(
+                "`{operator}`: the window {what} must be positive, got {v}"
+            )))
+        };
+        match *self {
+            Windows::Tumbling { size, .. } if size <= 0 => bad("size", size as i128),
+            Windows::Sliding { size, .. } if size <= 0 => bad("size", size as i128),
+            Windows::Sliding { slide, .. } if slide <= 0 => bad("slide", slide as i128),
+            Windows::Session { gap, .. } if gap <= 0 => bad("gap", gap as i128),
+            Windows::Count { size, .. } if size == 0 => bad("size", 0),
+            Windows::Count { slide, .. } if slide == 0 => bad("slide", 0),
+            _ => Ok(()),
+        }
+    }
+
+    /// The fixed windows `t` falls into, appended to `out`.
+    fn assign(&self, t: Timestamp, out: &mut Vec<TimeWindow>) {
+        match *self {
+            Windows::Tumbling { size, offset, .. } => {
+                let start = t - (t - offset).rem_euclid(size);
+                out.push(TimeWindow {
+                    start,
+                    end: start + size,
+                });
+            }
+            Windows::Sliding {
+                size,
+                slide,
+                offset,
+                ..
+            } => {
+                let last = t - (t - offset).rem_euclid(slide);
+                let mut start = last;
+                while start > t - size {
+                    out.push(TimeWindow {
+                        start,
+                        end: start + size,
+                    });
+                    start -= slide;
+                }
+            }
+            Windows::Session { gap, .. } => out.push(TimeWindow {
+                start: t,
+                end: t + gap,
+            }),
+            Windows::Count { .. } => {}
+        }
+    }
+}
+
+/// What a window computes: `reduce`, `aggregate` or `process` as an accumulator.
+pub trait WindowFunction<K, T>: Clone + Send + 'static {
+    /// The per-window accumulator.
+    type Acc: Send + 'static;
+    /// The result row type.
+    type Out: Send + 'static;
+    /// An empty accumulator.
+    fn create(&mut self) -> Self::Acc;
+    /// Adds a row.
+    fn add(&mut self, acc: &mut Self::Acc, row: T);
+    /// Merges two accumulators (session windows).
+    fn merge(&mut self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
+    /// The results of a window.
+    fn emit(&mut self, key: &K, window: &TimeWindow, acc: &Self::Acc, out: &mut Vec<Self::Out>);
+}
+
+/// `aggregate`'s function: an accumulator with create/add/get_result/merge (Flink's
+/// `AggregateFunction`).
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot aggregate rows of type `{In}`",
+    label = "an aggregate function implements `AggregateFunction<Row>`"
+)]
+pub trait AggregateFunction<In>: Clone + Send + 'static {
+    /// The accumulator.
+    type Acc: Clone + Send + 'static;
+    /// The result.
+    type Out: Send + 'static;
+    /// A new, empty accumulator.
+    fn create_accumulator(&mut self) -> Self::Acc;
+    /// Adds a row to the accumulator.
+    fn add(&mut self, value: In, acc: &mut Self::Acc);
+    /// The result for an accumulator.
+    fn get_result(&mut self, acc: &Self::Acc) -> Self::Out;
+    /// Merges two accumulators (session windows).
+    fn merge(&mut self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
+}
+
+/// `process`'s function: every row of the window at once, with its key and bounds (Flink's
+/// `ProcessWindowFunction`), emitting rows of type `Out`. Closures and fns
+/// `|key, window, rows, out| ..` are ones.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot process windows of rows of type `{In}` keyed by `{K}`",
+    label = "a window process function takes `(&key, &TimeWindow, &[row], &mut Vec<out>)`"
+)]
+pub trait ProcessWindowFunction<K, In, Out>: Clone + Send + 'static {
+    /// Emits the results of one window into `out`.
+    fn process(&mut self, key: &K, window: &TimeWindow, rows: &[In], out: &mut Vec<Out>);
+}
+
+impl<K, In, O, F> ProcessWindowFunction<K, In, O> for F
+where
+    F: FnMut(&K, &TimeWindow, &[In], &mut Vec<O>) + Clone + Send + 'static,
+{
+    fn process(&mut self, key: &K, window: &TimeWindow, rows: &[In], out: &mut Vec<O>) {
+        self(key, window, rows, out)
+    }
+}
+
+/// A window `reduce`.
+#[derive(Clone)]
+pub struct WindowReduce<F>(pub F);
+
+impl<K, T: Clone + Send + 'static, F: crate::function::ReduceFunction<T>> WindowFunction<K, T>
+    for WindowReduce<F>
+{
+    type Acc = Option<T>;
+    type Out = T;
+    fn create(&mut self) -> Option<T> {
+        None
+    }
+    #[inline]
+    fn add(&mut self, acc: &mut Option<T>, row: T) {
+        *acc = Some(match acc.take() {
+            Some(prev) => self.0.reduce(prev, row),
+            None => row,
+        });
+    }
+    fn merge(&mut self, a: Option<T>, b: Option<T>) -> Option<T> {
+        match (a, b) {
+            (Some(a), Some(b)) => Some(self.0.reduce(a, b)),
+            (a, b) => a.or(b),
+        }
+    }
+    fn emit(&mut self, _: &K, _: &TimeWindow, acc: &Option<T>, out: &mut Vec<T>) {
+        out.extend(acc.iter().cloned());
+    }
+}
+
+/// A window `aggregate`.
+#[derive(Clone)]
+pub struct WindowAggregate<A>(pub A);
+
+impl<K, T, A: AggregateFunction<T>> WindowFunction<K, T> for WindowAggregate<A> {
+    type Acc = A::Acc;
+    type Out = A::Out;
+    fn create(&mut self) -> A::Acc {
+        self.0.create_accumulator()
+    }
+    #[inline]
+    fn add(&mut self, acc: &mut A::Acc, row: T) {
+        self.0.add(row, acc);
+    }
+    fn merge(&mut self, a: A::Acc, b: A::Acc) -> A::Acc {
+        self.0.merge(a, b)
+    }
+    fn emit(&mut self, _: &K, _: &TimeWindow, acc: &A::Acc, out: &mut Vec<A::Out>) {
+        out.push(self.0.get_result(acc));
+    }
+}
+
+/// A window `process`: keeps every row of the window.
+pub struct WindowProcess<F, O>(pub F, pub std::marker::PhantomData<fn() -> O>);
+
+impl<F: Clone, O> Clone for WindowProcess<F, O> {
+    fn clone(&self) -> Self {
+        WindowProcess(self.0.clone(), std::marker::PhantomData)
+    }
+}
+
+impl<K, T, O, F> WindowFunction<K, T> for WindowProcess<F, O>
+where
+    T: Send + 'static,
+    O: Send + 'static,
+    F: ProcessWindowFunction<K, T, O>,
+{
+    type Acc = Vec<T>;
+    type Out = O;
+    fn create(&mut self) -> Vec<T> {
+        Vec::new()
+    }
+    #[inline]
+    fn add(&mut self, acc: &mut Vec<T>, row: T) {
+        acc.push(row);
+    }
+    fn merge(&mut self, mut a: Vec<T>, b: Vec<T>) -> Vec<T> {
+        a.extend(b);
+        a
+    }
+    fn emit(&mut self, key: &K, window: &TimeWindow, acc: &Vec<T>, out: &mut Vec<O>) {
+        self.0.process(key, window, acc, out);
+    }
+}
+
+/// The key of `window_all`: every row in one group.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct AllRows;
+
+impl<T> KeySelector<T> for AllRows {
+    type Key = ();
+    #[inline(always)]
+    fn key(&self, _: &T) {}
+}
+
+/// A count window's rows of one key.
+struct CountPane<T> {
+    rows: VecDeque<T>,
+    since_fire: u64,
+}
+
+/// The window operator.
+pub struct Window<KS, K, F: WindowFunction<K, T>, T, N> {
+    key: KS,
+    windows: Windows,
+    lateness: i64,
+    f: F,
+    event_time: bool,
+    /// Fixed windows' accumulators.
+    panes: FlowHashMap<(K, TimeWindow), F::Acc>,
+    /// Session windows per key, sorted by start.
+    sessions: FlowHashMap<K, Vec<(TimeWindow, F::Acc)>>,
+    counts: FlowHashMap<K, CountPane<T>>,
+    /// When to fire (`false`) or drop (`true`) a window's state.
+    timers: BTreeMap<Timestamp, Vec<(K, TimeWindow, bool)>>,
+    watermark: Timestamp,
+    assigned: Vec<TimeWindow>,
+    out: Vec<F::Out>,
+    late: u64,
+    emitted: u64,
+    error: Option<Error>,
+    next: N,
+    name: &'static str,
+    node: u32,
+}
+
+impl<KS, K, F, T, N> Window<KS, K, F, T, N>
+where
+    K: Hash + Eq + Clone,
+    F: WindowFunction<K, T>,
+    N: Collector<F::Out>,
+{
+    /// A window operator keyed by `key`.
+    ///
+    /// # Errors
+    /// A window size, slide or gap that is not positive.
+    pub fn new(
+        key: KS,
+        windows: Windows,
+        allowed_lateness: Duration,
+        f: F,
+        node: u32,
+        name: &'static str,
+        _ctx: &RuntimeContext,
+        next: N,
+    ) -> Result<Self> {
+        windows.validate(name)?;
+        Ok(Window {
+            key,
+            event_time: windows.is_event_time(),
+            windows,
+            lateness: millis(allowed_lateness),
+            f,
+            panes: FlowHashMap::default(),
+            sessions: FlowHashMap::default(),
+            counts: FlowHashMap::default(),
+            timers: BTreeMap::new(),
+            watermark: MIN_WATERMARK,
+            assigned: Vec::new(),
+            out: Vec::new(),
+            late: 0,
+            emitted: 0,
+            error: None,
+            next,
+            name,
+            node,
+        })
+    }
+
+    fn emit(&mut self, key: &K, window: &TimeWindow, acc: &F::Acc) {
+        let (f, out) = (&mut self.f, &mut self.out);
+        user_call(self.name, || f.emit(key, window, acc, out));
+        self.emitted += self.out.len() as u64;
+        for row in self.out.drain(..) {
+            self.next.collect(row, window.max_timestamp());
+        }
+    }
+
+    fn timer(&mut self, at: Timestamp, key: K, window: TimeWindow, cleanup: bool) {
+        self.timers
+            .entry(at)
+            .or_default()
+            .push((key, window, cleanup));
+    }
+
+    /// Whether a window closes for good (its state may go) by `time`.
+    fn expired(&self, w: &TimeWindow, time: Timestamp) -> bool {
+        w.max_timestamp().saturating_add(self.lateness) <= time
+    }
+
+    /// Fires and cleans up every window due at `time`.
+    fn advance(&mut self, time: Timestamp) {
+        while let Some(entry) = self.timers.first_entry() {
+            if *entry.key() > time {
+                break;
+            }
+            for (key, window, cleanup) in entry.remove() {
+                if matches!(self.windows, Windows::Session { .. }) {
+                    let Some(list) = self.sessions.get_mut(&key) else {
+                        continue;
+                    };
+                    // A merged session's old timers find no window: skip them.
+                    let Some(i) = list.iter().position(|(w, _)| *w == window) else {
+                        continue;
+                    };
+                    if cleanup || self.lateness == 0 {
+                        let (w, acc) = list.remove(i);
+                        if list.is_empty() {
+                            self.sessions.remove(&key);
+                        }
+                        if !cleanup {
+                            self.emit(&key, &w, &acc);
+                        }
+                    } else {
+                        let acc = std::mem::replace(&mut list[i].1, self.f.create());
+                        self.emit(&key, &window, &acc);
+                        if let Some(list) = self.sessions.get_mut(&key) {
+                            list[i].1 = acc;
+                        }
+                    }
+                    continue;
+                }
+                let k = (key, window);
+                if cleanup || self.lateness == 0 {
+                    if let Some(acc) = self.panes.remove(&k) {
+                        if !cleanup {
+                            self.emit(&k.0, &k.1, &acc);
+                        }
+                    }
+                } else if let Some(acc) = self.panes.remove(&k) {
+                    self.emit(&k.0, &k.1, &acc);
+                    self.panes.insert(k, acc);
+                }
+            }
+        }
+    }
+
+    fn add_fixed(&mut self, key: K, row: T, time: Timestamp)
+    where
+        T: Clone,
+    {
+        self.assigned.clear();
+        self.windows.assign(time, &mut self.assigned);
+        let wm = if self.event_time {
+            self.watermark
+        } else {
+            MIN_WATERMARK
+        };
+        let windows = std::mem::take(&mut self.assigned);
+        let mut placed = false;
+        let n = windows.len();
+        let mut row = Some(row);
+        for (i, w) in windows.iter().enumerate() {
+            if self.event_time && self.expired(w, wm) {
+                continue;
+            }
+            placed = true;
+            let r = if i + 1 == n {
+                row.take().expect("row")
+            } else {
+                row.clone().expect("row")
+            };
+            let k = (key.clone(), *w);
+            let acc = match self.panes.get_mut(&k) {
+                Some(acc) => acc,
+                None => {
+                    let acc = self.f.create();
+                    self.timer(w.max_timestamp(), key.clone(), *w, false);
+                    if self.lateness > 0 {
+                        self.timer(
+                            w.max_timestamp().saturating_add(self.lateness),
+                            key.clone(),
+                            *w,
+                            true,
+                        );
+                    }
+                    self.panes.entry(k.clone()).or_insert(acc)
+                }
+            };
+            let f = &mut self.f;
+            user_call(self.name, || f.add(acc, r));
+            // Late but within the allowed lateness: the window fires again at once.
+            if self.event_time && w.max_timestamp() <= wm {
+                if let Some(acc) = self.panes.remove(&k) {
+                    self.emit(&k.0, &k.1, &acc);
+                    self.panes.insert(k, acc);
+                }
+            }
+        }
+        self.assigned = windows;
+        if !placed {
+            self.late += 1;
+        }
+    }
+
+    fn add_session(&mut self, key: K, row: T, time: Timestamp, gap: i64) {
+        let wm = if self.event_time {
+            self.watermark
+        } else {
+            MIN_WATERMARK
+        };
+        let mut window = TimeWindow {
+            start: time,
+            end: time.saturating_add(gap),
+        };
+        if self.event_time && self.expired(&window, wm) {
+            self.late += 1;
+            return;
+        }
+        let mut acc = self.f.create();
+        let f = &mut self.f;
+        user_call(self.name, || f.add(&mut acc, row));
+        let list = self.sessions.entry(key.clone()).or_default();
+        let mut i = 0;
+        while i < list.len() {
+            if list[i].0.intersects(&window) {
+                let (w, other) = list.remove(i);
+                window = window.cover(&w);
+                let f = &mut self.f;
+                acc = user_call(self.name, || f.merge(other, acc));
+            } else {
+                i += 1;
+            }
+        }
+        let pos = list
+            .iter()
+            .position(|(w, _)| w.start > window.start)
+            .unwrap_or(list.len());
+        list.insert(pos, (window, acc));
+        self.timer(window.max_timestamp(), key.clone(), window, false);
+        if self.lateness > 0 {
+            self.timer(
+                window.max_timestamp().saturating_add(self.lateness),
+                key.clone(),
+                window,
+                true,
+            );
+        }
+        if self.event_time && window.max_timestamp() <= wm {
+            self.advance(wm);
+        }
+    }
+
+    fn add_count(&mut self, key: K, row: T, size: u64, slide: u64)
+    where
+        T: Clone,
+    {
+        let pane = self.counts.entry(key.clone()).or_insert_with(|| CountPane {
+            rows: VecDeque::new(),
+            since_fire: 0,
+        });
+        pane.rows.push_back(row);
+        if pane.rows.len() as u64 > size {
+            pane.rows.pop_front();
+        }
+        pane.since_fire += 1;
+        if pane.since_fire < slide {
+            return;
+        }
+        pane.since_fire = 0;
+        let rows: Vec<T> = if slide >= size {
+            pane.rows.drain(..).collect()
+        } else {
+            pane.rows.iter().cloned().collect()
+        };
+        let mut acc = self.f.create();
+        for r in rows {
+            let f = &mut self.f;
+            user_call(self.name, || f.add(&mut acc, r));
+        }
+        let window = TimeWindow {
+            start: MIN_WATERMARK,
+            end: MAX_WATERMARK,
+        };
+        let (f, out) = (&mut self.f, &mut self.out);
+        user_call(self.name, || f.emit(&key, &window, &acc, out));
+        self.emitted += self.out.len() as u64;
+        for r in self.out.drain(..) {
+            self.next.collect(r, NO_TIMESTAMP);
+        }
+    }
+}
+
+impl<T, KS, F, N> Collector<T> for Window<KS, KS::Key, F, T, N>
+where
+    T: Clone,
+    KS: KeySelector<T>,
+    F: WindowFunction<KS::Key, T>,
+    N: Collector<F::Out>,
+{
+    fn collect(&mut self, row: T, ts: Timestamp) {
+        let key = self.key.key(&row);
+        let time = if self.event_time {
+            if ts == NO_TIMESTAMP {
+                if self.error.is_none() {
+                    self.error = Some(Error::Config(format!(
+                        "`{}` uses event-time windows, but its rows have no timestamps: add `.timestamps(|row| ..)` after the source, or use processing-time windows",
+                        self.name
+                    )));
+                }
+                return;
+            }
+            ts
+        } else {
+            now_millis()
+        };
+        match self.windows {
+            Windows::Count { size, slide } => self.add_count(key, row, size, slide),
+            Windows::Session { gap, .. } => self.add_session(key, row, time, gap),
+            _ => self.add_fixed(key, row, time),
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if !self.event_time && !matches!(self.windows, Windows::Count { .. }) {
+            self.advance(now_millis());
+        }
+        self.next.flush()
+    }
+
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        if self.event_time && watermark > self.watermark {
+            self.watermark = watermark;
+            self.advance(watermark);
+        }
+        self.next.watermark(watermark)
+    }
+
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.next.idle(idle)
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        // The end of input closes every time window (processing-time ones too).
+        self.advance(MAX_WATERMARK);
+        self.next.finish()
+    }
+
+    fn report(&self, metrics: &mut TaskMetrics) {
+        metrics.add_out(self.node, self.emitted);
+        metrics.add_late(self.node, self.late);
+        self.next.report(metrics)
+    }
+}

@@ -1,0 +1,13 @@
+use flow::prelude::*;
+use std::time::Duration;
+
+fn main() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        from_collection(vec![("a", 1000i64)], Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .reduce(|a, b| (a.0, a.1 + b.1))
+            .print();
+    }
+}

@@ -1,0 +1,351 @@
+//! Windows, with expected results worked out by hand from Flink's documented semantics
+//! (default triggers, watermark = max timestamp - out-of-orderness - 1, windows fire when the
+//! watermark reaches their last millisecond, results stamped `end - 1`).
+
+mod common;
+
+use common::sorted;
+use flow::prelude::*;
+use flow::{AggregateFunction, TimeWindow};
+use std::time::Duration;
+
+fn env(p: usize) -> StreamEnv {
+    // A watermark after every row makes the firing points deterministic.
+    StreamEnv::new()
+        .with_parallelism(p)
+        .with_auto_watermark_interval(Duration::ZERO)
+}
+
+/// (key, timestamp ms)
+type Event = (&'static str, i64);
+
+/// Per key and window: (key, start, end, rows), from a `process` window function.
+fn describe(
+    key: &&'static str,
+    w: &TimeWindow,
+    rows: &[Event],
+    out: &mut Vec<(String, i64, i64, usize)>,
+) {
+    out.push((key.to_string(), w.start, w.end, rows.len()));
+}
+
+fn tumbling_with_out_of_order_and_late_rows(p: usize) {
+    // delay 500 ms: the watermark trails the largest timestamp by 501 ms.
+    let events: Vec<Event> = vec![
+        ("a", 1000),
+        ("a", 1500),
+        ("b", 1200),
+        ("a", 2100),
+        ("a", 1900),
+        ("a", 3000),
+        ("a", 500),
+        ("b", 3100),
+    ];
+    let env = env(p);
+    flow! { env =>
+        let out = from_collection(events, Watermarks::bounded_out_of_orderness(Duration::from_millis(500)))
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .process(describe)
+            .name("windows")
+            .collect();
+    }
+    let result = env.execute("tumbling").unwrap();
+    // ("a", 1900) is out of order but not late: the watermark was 1599 < 1999.
+    // ("a", 500) is late: its window [0, 1000) closed when the watermark passed 999.
+    assert_eq!(
+        sorted(out.take()),
+        vec![
+            ("a".into(), 1000, 2000, 3),
+            ("a".into(), 2000, 3000, 1),
+            ("a".into(), 3000, 4000, 1),
+            ("b".into(), 1000, 2000, 1),
+            ("b".into(), 3000, 4000, 1),
+        ]
+    );
+    assert_eq!(result.operator("windows").unwrap().late_rows, 1);
+}
+
+fn batch_mode_fires_every_window_at_the_end(p: usize) {
+    let events: Vec<Event> = vec![
+        ("a", 1000),
+        ("a", 1500),
+        ("b", 1200),
+        ("a", 2100),
+        ("a", 1900),
+        ("a", 3000),
+        ("a", 500),
+        ("b", 3100),
+    ];
+    let env = env(p).with_mode(RuntimeMode::Batch);
+    flow! { env =>
+        let out = from_collection(events, Watermarks::bounded_out_of_orderness(Duration::from_millis(500)))
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .process(describe)
+            .collect();
+    }
+    env.execute("tumbling batch").unwrap();
+    // No watermarks before the end: nothing is late, ("a", 500) gets its window.
+    assert_eq!(
+        sorted(out.take()),
+        vec![
+            ("a".into(), 0, 1000, 1),
+            ("a".into(), 1000, 2000, 3),
+            ("a".into(), 2000, 3000, 1),
+            ("a".into(), 3000, 4000, 1),
+            ("b".into(), 1000, 2000, 1),
+            ("b".into(), 3000, 4000, 1),
+        ]
+    );
+}
+
+fn sliding(p: usize) {
+    // ("b", 100) comes after the watermark passed 2499: both of its windows closed, so it is
+    // late and dropped; ("b", 2600) lands in [1000, 3000) and [2000, 4000).
+    let events: Vec<Event> = vec![("a", 1000), ("a", 2500), ("b", 100), ("b", 2600)];
+    let env = env(p);
+    flow! { env =>
+        let out = from_collection(events, Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0)
+            .window(SlidingEventTimeWindows::of(Duration::from_secs(2), Duration::from_secs(1)))
+            .process(describe)
+            .name("sliding")
+            .collect();
+    }
+    let result = env.execute("sliding").unwrap();
+    assert_eq!(
+        sorted(out.take()),
+        vec![
+            ("a".into(), 0, 2000, 1),
+            ("a".into(), 1000, 3000, 2),
+            ("a".into(), 2000, 4000, 1),
+            ("b".into(), 1000, 3000, 1),
+            ("b".into(), 2000, 4000, 1),
+        ]
+    );
+    assert_eq!(result.operator("sliding").unwrap().late_rows, 1);
+}
+
+fn sessions_merge_out_of_order(p: usize) {
+    // gap 1 s: a's first rows make [1000, 2500) and [3000, 4200); the late-arriving 2400
+    // bridges them into one session. Within the 2 s delay, so not late.
+    let events: Vec<Event> = vec![
+        ("a", 1000),
+        ("a", 1500),
+        ("a", 3000),
+        ("a", 3200),
+        ("a", 2400),
+        ("b", 1000),
+    ];
+    let env = env(p);
+    flow! { env =>
+        let out = from_collection(events, Watermarks::bounded_out_of_orderness(Duration::from_secs(2)))
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0)
+            .window(EventTimeSessionWindows::with_gap(Duration::from_secs(1)))
+            .process(describe)
+            .collect();
+    }
+    env.execute("sessions").unwrap();
+    assert_eq!(
+        sorted(out.take()),
+        vec![("a".into(), 1000, 4200, 5), ("b".into(), 1000, 2000, 1)]
+    );
+}
+
+fn allowed_lateness_refires_and_then_drops(p: usize) {
+    let events: Vec<Event> = vec![
+        ("a", 1000),
+        ("a", 2500),
+        ("a", 1800),
+        ("a", 3500),
+        ("a", 1900),
+    ];
+    let env = env(p);
+    flow! { env =>
+        let out = from_collection(events, Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .allowed_lateness(Duration::from_secs(1))
+            .process(describe)
+            .name("late windows")
+            .collect();
+    }
+    let result = env.execute("lateness").unwrap();
+    // 2500 fires [1000, 2000) with 1 row; 1800 is late but within the lateness: it fires
+    // again with 2; 3500 moves the watermark past 2999, so [1000, 2000) is gone and 1900 is
+    // dropped as late.
+    assert_eq!(
+        out.take(),
+        vec![
+            ("a".into(), 1000, 2000, 1),
+            ("a".into(), 1000, 2000, 2),
+            ("a".into(), 2000, 3000, 1),
+            ("a".into(), 3000, 4000, 1),
+        ]
+    );
+    assert_eq!(result.operator("late windows").unwrap().late_rows, 1);
+}
+
+/// Average of the second field: an `AggregateFunction` with (sum, count).
+#[derive(Clone)]
+struct Average;
+
+impl AggregateFunction<(&'static str, i64)> for Average {
+    type Acc = (i64, i64);
+    type Out = f64;
+    fn create_accumulator(&mut self) -> (i64, i64) {
+        (0, 0)
+    }
+    fn add(&mut self, value: (&'static str, i64), acc: &mut (i64, i64)) {
+        acc.0 += value.1;
+        acc.1 += 1;
+    }
+    fn get_result(&mut self, acc: &(i64, i64)) -> f64 {
+        acc.0 as f64 / acc.1 as f64
+    }
+    fn merge(&mut self, a: (i64, i64), b: (i64, i64)) -> (i64, i64) {
+        (a.0 + b.0, a.1 + b.1)
+    }
+}
+
+fn reduce_and_aggregate(p: usize) {
+    let events: Vec<Event> = vec![("a", 100), ("a", 300), ("b", 500), ("a", 1500)];
+    let env = env(p);
+    flow! { env =>
+        let keyed = from_collection(events, Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0);
+        let sums = keyed
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .reduce(|a, b| (a.0, a.1 + b.1))
+            .collect();
+        let averages = keyed
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .aggregate(Average)
+            .map(|avg| (avg * 10.0) as i64)
+            .collect();
+    }
+    env.execute("reduce and aggregate").unwrap();
+    assert_eq!(
+        sorted(sums.take()),
+        vec![("a", 400), ("a", 1500), ("b", 500)]
+    );
+    assert_eq!(sorted(averages.take()), vec![2000, 5000, 15000]);
+}
+
+fn count_windows(p: usize) {
+    let rows: Vec<(&str, i64)> = (1..=5)
+        .map(|v| ("a", v))
+        .chain((1..=2).map(|v| ("b", v * 100)))
+        .collect();
+    let env = env(p);
+    flow! { env =>
+        let keyed = from_collection(rows).key_by(|r| r.0);
+        let tumbling = keyed.count_window(2).reduce(|a, b| (a.0, a.1 + b.1)).collect();
+        let sliding = keyed.count_window(3, 1).reduce(|a, b| (a.0, a.1 + b.1)).collect();
+    }
+    env.execute("count windows").unwrap();
+    // Every 2 rows of a key; a's fifth row is an incomplete window and never fires.
+    assert_eq!(
+        sorted(tumbling.take()),
+        vec![("a", 3), ("a", 7), ("b", 300)]
+    );
+    // Every row, over the key's last 3.
+    assert_eq!(
+        sorted(sliding.take()),
+        vec![
+            ("a", 1),
+            ("a", 3),
+            ("a", 6),
+            ("a", 9),
+            ("a", 12),
+            ("b", 100),
+            ("b", 300)
+        ]
+    );
+}
+
+fn window_all_counts_everything_in_one_subtask(p: usize) {
+    let env = env(p);
+    flow! { env =>
+        let out = source(NumberSequence::new(0, 2999), Watermarks::monotonous())
+            .timestamps(|n| *n)
+            .window_all(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .process(|_key, w, rows, out| out.push((w.start, rows.len())))
+            .collect();
+    }
+    env.execute("window_all").unwrap();
+    assert_eq!(
+        sorted(out.take()),
+        vec![(0, 1000), (1000, 1000), (2000, 1000)]
+    );
+}
+
+fn processing_time_windows_count_every_row_once(p: usize) {
+    let env = env(p);
+    flow! { env =>
+        let out = source(NumberSequence::new(1, 20_000), Watermarks::no_watermarks())
+            .key_by(|n| n % 3)
+            .window(TumblingProcessingTimeWindows::of(Duration::from_millis(5)))
+            .process(|k, _w, rows, out| out.push((*k, rows.len())))
+            .collect();
+    }
+    env.execute("processing time").unwrap();
+    let rows = out.take();
+    for k in 0..3 {
+        let n: usize = rows.iter().filter(|r| r.0 == k).map(|r| r.1).sum();
+        assert_eq!(n, (1..=20_000).filter(|n| n % 3 == k).count(), "key {k}");
+    }
+}
+
+fn event_time_windows_on_rows_without_timestamps_fail_clearly(p: usize) {
+    // A source without a strategy is a compile error; here the strategy exists but the rows
+    // carry no timestamps.
+    let env = env(p);
+    flow! { env =>
+        from_collection(vec![("a", 1i64)], Watermarks::monotonous())
+            .key_by(|e| e.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .reduce(|a, b| (a.0, a.1 + b.1))
+            .print();
+    }
+    let err = env
+        .execute("no timestamps")
+        .expect_err("rows without timestamps");
+    assert!(err.to_string().contains("no timestamps"), "{err}");
+}
+
+fn zero_window_size_fails_at_job_start(p: usize) {
+    let size = Duration::from_millis(std::hint::black_box(0));
+    let env = env(p);
+    flow! { env =>
+        source(NumberSequence::new(1, 10), Watermarks::monotonous())
+            .timestamps(|n| *n)
+            .key_by(|n| n % 2)
+            .window(TumblingEventTimeWindows::of(size))
+            .reduce(|a, b| a + b)
+            .print();
+    }
+    let err = env.execute("zero size").expect_err("a zero window size");
+    assert!(err.to_string().contains("must be positive"), "{err}");
+}
+
+at_parallelism!(
+    tumbling_with_out_of_order_and_late_rows,
+    batch_mode_fires_every_window_at_the_end,
+    sliding,
+    sessions_merge_out_of_order,
+    allowed_lateness_refires_and_then_drops,
+    reduce_and_aggregate,
+    count_windows,
+    window_all_counts_everything_in_one_subtask,
+    processing_time_windows_count_every_row_once,
+    event_time_windows_on_rows_without_timestamps_fail_clearly,
+    zero_window_size_fails_at_job_start,
+);
