@@ -210,3 +210,46 @@ fn explain_prints_the_plan_instead_of_running() {
         .unwrap()
         .starts_with("digraph flow {"));
 }
+
+fn windowed_word_count(parallelism: usize) {
+    let out = run(example("windowed_word_count").args([
+        "--events",
+        "3000",
+        "--parallelism",
+        &parallelism.to_string(),
+    ]));
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let mut total = 0u64;
+    let mut windows = std::collections::BTreeSet::new();
+    for line in stdout.lines() {
+        let line = line.split_once("> ").map_or(line, |(_, row)| row);
+        let f: Vec<&str> = line.split(' ').collect();
+        assert_eq!(f.len(), 4, "`start end word count`: {line}");
+        let (start, end): (i64, i64) = (f[0].parse().unwrap(), f[1].parse().unwrap());
+        assert_eq!(end - start, 1000, "1-second windows: {line}");
+        assert_eq!(start % 1000, 0, "aligned windows: {line}");
+        windows.insert(start);
+        total += f[3].parse::<u64>().unwrap();
+    }
+    assert_eq!(
+        total, 3000,
+        "every event counted once (none is late: 200 ms jitter, 200 ms delay)"
+    );
+    assert_eq!(
+        windows.len(),
+        31,
+        "3000 events 10 ms apart, jittered up to 200 ms: 31 windows"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("0 late rows"), "{stderr}");
+}
+
+#[test]
+fn windowed_word_count_p1() {
+    windowed_word_count(1);
+}
+
+#[test]
+fn windowed_word_count_p2() {
+    windowed_word_count(2);
+}

@@ -402,6 +402,12 @@ impl<T> KeySelector<T> for AllRows {
     fn key(&self, _: &T) {}
 }
 
+/// One fixed window's accumulators, per key.
+struct Pane<K, A> {
+    fired: bool,
+    keys: FlowHashMap<K, A>,
+}
+
 /// A count window's rows of one key.
 struct CountPane<T> {
     rows: VecDeque<T>,
@@ -415,8 +421,11 @@ pub struct Window<KS, K, F: WindowFunction<K, T>, T, N> {
     lateness: i64,
     f: F,
     event_time: bool,
-    /// Fixed windows' accumulators.
-    panes: FlowHashMap<(K, TimeWindow), F::Acc>,
+    /// Fixed (tumbling, sliding) windows by (end, start), each with its keys' accumulators:
+    /// the order is the firing order, so fixed windows need no timers.
+    fixed: BTreeMap<(Timestamp, Timestamp), Pane<K, F::Acc>>,
+    /// Emptied per-window maps, reused with their capacity for the next windows.
+    spare: Vec<FlowHashMap<K, F::Acc>>,
     /// Session windows per key, sorted by start.
     sessions: FlowHashMap<K, Vec<(TimeWindow, F::Acc)>>,
     counts: FlowHashMap<K, CountPane<T>>,
@@ -460,7 +469,8 @@ where
             windows,
             lateness: millis(allowed_lateness),
             f,
-            panes: FlowHashMap::default(),
+            fixed: BTreeMap::new(),
+            spare: Vec::new(),
             sessions: FlowHashMap::default(),
             counts: FlowHashMap::default(),
             timers: BTreeMap::new(),
@@ -497,14 +507,15 @@ where
         w.max_timestamp().saturating_add(self.lateness) <= time
     }
 
-    /// Fires and cleans up every window due at `time`.
+    /// Fires and cleans up every window due at `time`. Only session windows have timers;
+    /// fixed windows fire in the order of their ends.
     fn advance(&mut self, time: Timestamp) {
         while let Some(entry) = self.timers.first_entry() {
             if *entry.key() > time {
                 break;
             }
             for (key, window, cleanup) in entry.remove() {
-                if matches!(self.windows, Windows::Session { .. }) {
+                {
                     let Some(list) = self.sessions.get_mut(&key) else {
                         continue;
                     };
@@ -529,17 +540,39 @@ where
                     }
                     continue;
                 }
-                let k = (key, window);
-                if cleanup || self.lateness == 0 {
-                    if let Some(acc) = self.panes.remove(&k) {
-                        if !cleanup {
-                            self.emit(&k.0, &k.1, &acc);
-                        }
-                    }
-                } else if let Some(acc) = self.panes.remove(&k) {
-                    self.emit(&k.0, &k.1, &acc);
-                    self.panes.insert(k, acc);
+            }
+        }
+        self.advance_fixed(time);
+    }
+
+    /// Fires the fixed windows whose last millisecond is `time` or earlier, and drops those
+    /// past their allowed lateness.
+    fn advance_fixed(&mut self, time: Timestamp) {
+        let due: Vec<(Timestamp, Timestamp)> = self
+            .fixed
+            .range(..=(time.saturating_add(1), Timestamp::MAX))
+            .map(|(k, _)| *k)
+            .collect();
+        for k in due {
+            let window = TimeWindow {
+                start: k.1,
+                end: k.0,
+            };
+            let expired = self.expired(&window, time);
+            let Some(mut pane) = self.fixed.remove(&k) else {
+                continue;
+            };
+            if !pane.fired {
+                for (key, acc) in &pane.keys {
+                    self.emit(key, &window, acc);
                 }
+                pane.fired = true;
+            }
+            if expired {
+                pane.keys.clear();
+                self.spare.push(pane.keys);
+            } else {
+                self.fixed.insert(k, pane);
             }
         }
     }
@@ -569,30 +602,32 @@ where
             } else {
                 row.clone().expect("row")
             };
-            let k = (key.clone(), *w);
-            let acc = match self.panes.get_mut(&k) {
-                Some(acc) => acc,
+            let pane = match self.fixed.get_mut(&(w.end, w.start)) {
+                Some(p) => p,
                 None => {
-                    let acc = self.f.create();
-                    self.timer(w.max_timestamp(), key.clone(), *w, false);
-                    if self.lateness > 0 {
-                        self.timer(
-                            w.max_timestamp().saturating_add(self.lateness),
-                            key.clone(),
-                            *w,
-                            true,
-                        );
-                    }
-                    self.panes.entry(k.clone()).or_insert(acc)
+                    let keys = self.spare.pop().unwrap_or_default();
+                    self.fixed
+                        .entry((w.end, w.start))
+                        .or_insert(Pane { fired: false, keys })
                 }
+            };
+            let acc = match pane.keys.get_mut(&key) {
+                Some(acc) => acc,
+                None => pane
+                    .keys
+                    .entry(key.clone())
+                    .or_insert_with(|| self.f.create()),
             };
             let f = &mut self.f;
             user_call(self.name, || f.add(acc, r));
-            // Late but within the allowed lateness: the window fires again at once.
-            if self.event_time && w.max_timestamp() <= wm {
-                if let Some(acc) = self.panes.remove(&k) {
-                    self.emit(&k.0, &k.1, &acc);
-                    self.panes.insert(k, acc);
+            // Late but within the allowed lateness: the window already fired, so this key's
+            // result fires again at once.
+            if pane.fired {
+                if let Some(acc) = pane.keys.remove(&key) {
+                    self.emit(&key, w, &acc);
+                    if let Some(p) = self.fixed.get_mut(&(w.end, w.start)) {
+                        p.keys.insert(key.clone(), acc);
+                    }
                 }
             }
         }
