@@ -25,6 +25,9 @@ pub struct Node {
     pub name: Option<Expr>,
     /// `.parallelism(..)`'s argument.
     pub parallelism: Option<Expr>,
+    /// What the default name shows in parentheses, when not the first argument (the field of
+    /// `sum(1)`).
+    pub detail: Option<String>,
     /// `.allowed_lateness(..)`'s argument (windows).
     pub lateness: Option<Expr>,
     /// The name a `collect()` is bound to.
@@ -68,6 +71,9 @@ impl Node {
             return s.value();
         }
         let word = self.source_func.as_deref().unwrap_or(self.spec.word);
+        if let Some(d) = &self.detail {
+            return format!("{word}({d})");
+        }
         let detail = match self.args.first() {
             Some(Expr::Path(p)) => p.path.segments.last().map(|s| s.ident.to_string()),
             Some(Expr::Call(c)) => match &*c.func {
@@ -283,6 +289,7 @@ fn new_node(
         name: None,
         parallelism: None,
         lateness: None,
+        detail: None,
         collect_var: None,
         after_sink: Vec::new(),
         collect_bound: false,
@@ -435,7 +442,22 @@ fn build_chain(g: &mut Graph, chain: &Chain, diag: &mut Diagnostics) -> Option<u
                 inputs.push(build_chain(g, &other, diag)?);
             }
         }
-        cur = new_node(g, spec, call.method.span(), call.args.clone(), inputs);
+        let mut args = call.args.clone();
+        let mut detail = None;
+        if ops::aggregations::is_aggregation(&word) {
+            match ops::aggregations::desugar(&word, &args[0]) {
+                Ok(closure) => {
+                    detail = Some(quote::ToTokens::to_token_stream(&args[0]).to_string());
+                    args = vec![closure];
+                }
+                Err(e) => {
+                    diag.push(e);
+                    return None;
+                }
+            }
+        }
+        cur = new_node(g, spec, call.method.span(), args, inputs);
+        g.nodes[cur].detail = detail;
     }
     Some(cur)
 }

@@ -2,6 +2,7 @@
 //! rows reach it) and its codegen. The runtime has the same file names under `operator/`.
 
 pub mod aggregate;
+pub mod aggregations;
 pub mod collect;
 pub mod filter;
 pub mod flat_map;
@@ -94,6 +95,11 @@ pub const OPS: &[&OpSpec] = &[
     &window::COUNT_WINDOW,
     &aggregate::AGGREGATE,
     &process::PROCESS,
+    &aggregations::SUM,
+    &aggregations::MIN,
+    &aggregations::MAX,
+    &aggregations::MIN_BY,
+    &aggregations::MAX_BY,
 ];
 
 /// Words that modify the operator before them instead of adding one.

@@ -1,0 +1,115 @@
+//! `sum(field)`, `min(field)`, `max(field)`, `min_by(field)`, `max_by(field)`: Flink's rolling
+//! aggregations of a keyed (or windowed) stream, on a tuple position (`sum(1)`) or a named
+//! field (`sum(count)` or `sum("count")`). Each is a `reduce` whose function the macro writes:
+//! `sum`/`min`/`max` change that field of the first row (as Flink does, the other fields stay
+//! those of the first row); `min_by`/`max_by` keep the whole row with the smallest/largest
+//! value (the first one on ties). The field access carries the user's tokens, so a missing
+//! field is an error on them; a field that is not a number (for `sum`) or not ordered (for the
+//! others) is reported by the helper traits.
+//!
+//! > 1 keyed input stream, 1 output stream
+
+use super::{Exchange, OpKind, OpSpec};
+use proc_macro2::Span;
+use quote::quote_spanned;
+use syn::spanned::Spanned;
+use syn::{Expr, Lit, Member};
+
+const fn aggregation(word: &'static str, signature: &'static str) -> OpSpec {
+    OpSpec {
+        word,
+        kind: OpKind::Reduce,
+        args: (1, 1),
+        signature,
+        needs_keyed: true,
+        keyed_output: false,
+        is_sink: false,
+        exchange: Exchange::Forward,
+        one_to_one: true,
+    }
+}
+
+pub const SUM: OpSpec = aggregation(
+    "sum",
+    "sum(field): a tuple position like `1` or a field name",
+);
+pub const MIN: OpSpec = aggregation(
+    "min",
+    "min(field): a tuple position like `1` or a field name",
+);
+pub const MAX: OpSpec = aggregation(
+    "max",
+    "max(field): a tuple position like `1` or a field name",
+);
+pub const MIN_BY: OpSpec = aggregation(
+    "min_by",
+    "min_by(field): a tuple position like `1` or a field name",
+);
+pub const MAX_BY: OpSpec = aggregation(
+    "max_by",
+    "max_by(field): a tuple position like `1` or a field name",
+);
+
+/// Whether `word` is one of the aggregations.
+pub fn is_aggregation(word: &str) -> bool {
+    matches!(word, "sum" | "min" | "max" | "min_by" | "max_by")
+}
+
+/// The field an aggregation names.
+fn member(arg: &Expr) -> syn::Result<Member> {
+    let err = || {
+        syn::Error::new_spanned(
+            arg,
+            "expected a field: a tuple position such as `1`, or a field name such as `count` or `\"count\"`",
+        )
+    };
+    match arg {
+        Expr::Lit(l) => match &l.lit {
+            Lit::Int(i) => Ok(Member::Unnamed(syn::Index {
+                index: i.base10_parse()?,
+                span: i.span(),
+            })),
+            Lit::Str(s) => syn::parse_str::<syn::Ident>(&s.value())
+                .map(|mut ident| {
+                    ident.set_span(s.span());
+                    Member::Named(ident)
+                })
+                .map_err(|_| err()),
+            _ => Err(err()),
+        },
+        Expr::Path(p) if p.qself.is_none() => p
+            .path
+            .get_ident()
+            .cloned()
+            .map(Member::Named)
+            .ok_or_else(err),
+        _ => Err(err()),
+    }
+}
+
+/// The reduce closure for aggregation `word` over the field `arg`, spanned at the field.
+pub fn desugar(word: &str, arg: &Expr) -> syn::Result<Expr> {
+    let field = member(arg)?;
+    let span: Span = arg.span();
+    let body = match word {
+        "sum" => quote_spanned!(span=> |mut acc, row| {
+            ::flow::__private::aggregate::sum(&mut acc.#field, row.#field);
+            acc
+        }),
+        "min" => quote_spanned!(span=> |mut acc, row| {
+            ::flow::__private::aggregate::min(&mut acc.#field, row.#field);
+            acc
+        }),
+        "max" => quote_spanned!(span=> |mut acc, row| {
+            ::flow::__private::aggregate::max(&mut acc.#field, row.#field);
+            acc
+        }),
+        "min_by" => quote_spanned!(span=> |acc, row| {
+            if ::flow::__private::aggregate::less(&row.#field, &acc.#field) { row } else { acc }
+        }),
+        _ => quote_spanned!(span=> |acc, row| {
+            if ::flow::__private::aggregate::less(&acc.#field, &row.#field) { row } else { acc }
+        }),
+    };
+    syn::parse2(body)
+}

@@ -1,0 +1,94 @@
+//! `sum`, `min`, `max`, `min_by`, `max_by` on keyed and windowed streams, with Flink's
+//! semantics: `sum`/`min`/`max` change one field of the first row; `min_by`/`max_by` keep the
+//! whole row (the first one on ties).
+
+mod common;
+
+use common::sorted;
+use flow::prelude::*;
+use std::time::Duration;
+
+#[derive(Row, Clone, Debug, PartialEq, PartialOrd)]
+struct Reading {
+    sensor: String,
+    value: f64,
+    at: i64,
+}
+
+fn reading(sensor: &str, value: f64, at: i64) -> Reading {
+    Reading {
+        sensor: sensor.into(),
+        value,
+        at,
+    }
+}
+
+fn tuples(p: usize) {
+    let rows = vec![
+        ("a", 3, 100),
+        ("b", 5, 200),
+        ("a", 1, 300),
+        ("a", 4, 400),
+        ("b", 5, 500),
+    ];
+    let env = StreamEnv::new()
+        .with_parallelism(p)
+        .with_mode(RuntimeMode::Batch);
+    flow! { env =>
+        let keyed = from_collection(rows).key_by(|r| r.0);
+        let sum = keyed.sum(1).name("total").collect();
+        let min = keyed.min(1).collect();
+        let max = keyed.max(1).collect();
+        let min_by = keyed.min_by(1).collect();
+        let max_by = keyed.max_by(1).collect();
+    }
+    let result = env.execute("tuple aggregations").unwrap();
+    assert!(result.operator("total").is_some(), "named");
+    // sum/min/max keep the first row's other fields (here: the third field 100 / 200).
+    assert_eq!(sorted(sum.take()), vec![("a", 8, 100), ("b", 10, 200)]);
+    assert_eq!(sorted(min.take()), vec![("a", 1, 100), ("b", 5, 200)]);
+    assert_eq!(sorted(max.take()), vec![("a", 4, 100), ("b", 5, 200)]);
+    // min_by/max_by keep the whole row; b's tie keeps the first one (200).
+    assert_eq!(sorted(min_by.take()), vec![("a", 1, 300), ("b", 5, 200)]);
+    assert_eq!(sorted(max_by.take()), vec![("a", 4, 400), ("b", 5, 200)]);
+}
+
+fn named_fields_streaming(p: usize) {
+    let rows = vec![
+        reading("s1", 2.5, 1),
+        reading("s1", 1.0, 2),
+        reading("s1", 4.0, 3),
+    ];
+    let env = StreamEnv::new().with_parallelism(p);
+    flow! { env =>
+        let keyed = from_collection(rows).key_by(|r| r.sensor.clone());
+        let sums = keyed.sum(value).map(|r| r.value).collect();
+        let max_by = keyed.max_by("value").map(|r| r.at).collect();
+    }
+    env.execute("named aggregations").unwrap();
+    // Streaming: every update.
+    assert_eq!(sums.take(), vec![2.5, 3.5, 7.5]);
+    assert_eq!(max_by.take(), vec![1, 1, 3]);
+}
+
+fn windowed_sum(p: usize) {
+    let env = StreamEnv::new()
+        .with_parallelism(p)
+        .with_auto_watermark_interval(Duration::ZERO);
+    flow! { env =>
+        let out = source(NumberSequence::new(0, 2999), Watermarks::monotonous())
+            .timestamps(|n| *n)
+            .map(|n| (n % 2, 1i64))
+            .key_by(|r| r.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .sum(1)
+            .collect();
+    }
+    env.execute("windowed sum").unwrap();
+    assert_eq!(
+        sorted(out.take()),
+        vec![(0, 500), (0, 500), (0, 500), (1, 500), (1, 500), (1, 500)]
+    );
+}
+
+at_parallelism!(tuples, named_fields_streaming, windowed_sum);

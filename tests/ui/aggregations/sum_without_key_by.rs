@@ -1,0 +1,8 @@
+use flow::prelude::*;
+
+fn main() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        from_collection(vec![(1, 2)]).sum(1).print();
+    }
+}
