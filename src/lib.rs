@@ -32,10 +32,10 @@ pub mod prelude {
     pub use crate::{
         filter_function, flat_map_function, flow, map_function, reduce_function, AggregateFunction,
         CollectHandle, DiscardSink, EventTimeSessionWindows, FileSink, KeyedState, ListState,
-        MapState, NumberSequence, PrintSink, ProcessWindowFunction, ProcessingTimeSessionWindows,
-        Row, RuntimeContext, RuntimeMode, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
-        StreamEnv, TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, ValueState,
-        Watermarks,
+        MapState, NumberSequence, OutputTag, PrintSink, ProcessWindowFunction,
+        ProcessingTimeSessionWindows, Row, RuntimeContext, RuntimeMode, SlidingEventTimeWindows,
+        SlidingProcessingTimeWindows, StreamEnv, TimeWindow, TumblingEventTimeWindows,
+        TumblingProcessingTimeWindows, ValueState, Watermarks,
     };
 }
 

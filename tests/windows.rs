@@ -6,7 +6,7 @@ mod common;
 
 use common::sorted;
 use flow::prelude::*;
-use flow::{AggregateFunction, TimeWindow};
+use flow::{AggregateFunction, OutputTag, TimeWindow};
 use std::time::Duration;
 
 fn env(p: usize) -> StreamEnv {
@@ -336,7 +336,43 @@ fn zero_window_size_fails_at_job_start(p: usize) {
     assert!(err.to_string().contains("must be positive"), "{err}");
 }
 
+fn late_rows_go_to_the_side_output(p: usize) {
+    // As `allowed_lateness_refires_and_then_drops`, but the late row is kept.
+    let late = OutputTag::<Event>::new("late");
+    let events: Vec<Event> = vec![
+        ("a", 1000),
+        ("a", 2500),
+        ("a", 1800),
+        ("a", 3500),
+        ("a", 1900),
+        ("b", 10),
+    ];
+    let env = env(p);
+    flow! { env =>
+        let counts = from_collection(events, Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .allowed_lateness(Duration::from_secs(1))
+            .side_output_late_data(&late)
+            .process(describe)
+            .name("late windows");
+        let on_time = counts.collect();
+        let late_rows = counts.side_output(&late).map(|e| (e.0, e.1 + 1)).collect();
+    }
+    let result = env.execute("late side output").unwrap();
+    assert_eq!(on_time.take().len(), 4, "the same four firings");
+    // 1900 came after its window's lateness; ("b", 10) after the watermark passed 3499.
+    assert_eq!(sorted(late_rows.take()), vec![("a", 1901), ("b", 11)]);
+    assert_eq!(
+        result.operator("late windows").unwrap().late_rows,
+        0,
+        "kept, not dropped"
+    );
+}
+
 at_parallelism!(
+    late_rows_go_to_the_side_output,
     tumbling_with_out_of_order_and_late_rows,
     batch_mode_fires_every_window_at_the_end,
     sliding,

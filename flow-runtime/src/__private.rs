@@ -277,7 +277,14 @@ impl<T: Send + 'static> Stream<T> {
 
 // The port types spell out how each function is checked (see `Checked`).
 #[allow(clippy::type_complexity)]
+/// The port of `.side_output(&tag)`: a stream of the tag's row type.
+pub fn side_output<T>(_tag: &crate::operator::window::OutputTag<T>) -> Stream<T> {
+    port()
+}
+
 impl<T: Send + 'static, K> WindowedStream<T, K> {
+    /// Checks that the late-data tag carries the window's input rows.
+    pub fn late_data(&self, _tag: &crate::operator::window::OutputTag<T>) {}
     /// A window `reduce` with a function.
     pub fn reduce<F: ReduceFunction<T>>(&self, f: F) -> (WindowReduce<F>, Stream<T>)
     where

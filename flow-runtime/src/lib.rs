@@ -34,7 +34,7 @@ pub use function::{
 pub use operator::sink::Sink;
 pub use operator::source::{Poll, Source, SourceOutput, SourceReader};
 pub use operator::window::{
-    AggregateFunction, EventTimeSessionWindows, ProcessWindowFunction,
+    AggregateFunction, EventTimeSessionWindows, OutputTag, ProcessWindowFunction,
     ProcessingTimeSessionWindows, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
     TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, Windows,
 };

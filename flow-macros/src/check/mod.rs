@@ -18,6 +18,7 @@ pub fn check(g: &Graph, diag: &mut Diagnostics) {
     check_window_function(g, diag);
     check_event_time_windows(g, diag);
     check_window_sizes(g, diag);
+    check_side_output_source(g, diag);
 }
 
 // A job reads from at least one source.
@@ -263,5 +264,23 @@ impl<'a> syn::visit::Visit<'a> for ZeroFinder {
             }
         }
         syn::visit::visit_expr(self, e);
+    }
+}
+
+// `side_output(&tag)` reads the late rows of the window whose function it follows, declared
+// with `.side_output_late_data(&tag)` (the same tag expression).
+fn check_side_output_source(g: &Graph, diag: &mut Diagnostics) {
+    let text = |e: &syn::Expr| quote::ToTokens::to_token_stream(e).to_string();
+    for n in g.nodes.iter().filter(|n| n.spec.kind == OpKind::SideOutput) {
+        let input = g.node(n.inputs[0]);
+        let declared = g.window_of(input).and_then(|w| w.late_tag.as_ref());
+        match declared {
+            Some(tag) if text(tag) == text(&n.args[0]) => {}
+            Some(tag) => diag.error_spanned(&n.args[0], format_args!(
+                "the window before this operator sends its late rows to `{}`, not to this tag",
+                text(tag)
+            )),
+            None => diag.error_spanned(&n.args[0], "no operator here emits to this side output: declare it on the window with `.side_output_late_data(&tag)`, then read it from the window function's stream"),
+        }
     }
 }

@@ -117,6 +117,10 @@ impl ChainGen<'_> {
         let mut exprs = Vec::new();
         for &c in &node.outputs {
             let child = self.g.node(c);
+            // Side outputs are fed by the operator's side channel, not its main output.
+            if child.spec.kind == OpKind::SideOutput {
+                continue;
+            }
             for (k, _) in child.inputs.iter().enumerate().filter(|(_, &i)| i == n) {
                 let local = self.fused || !self.plan.is_boundary(c);
                 exprs.push(if local {
@@ -146,6 +150,7 @@ impl ChainGen<'_> {
                 | OpKind::Window
                 | OpKind::WindowAll
                 | OpKind::CountWindow
+                | OpKind::SideOutput
         ) {
             self.caps.specs.insert(c);
         }
@@ -163,6 +168,25 @@ impl ChainGen<'_> {
                     }
                 }
             }
+        }
+        if let Some(w) = self.g.window_of(node) {
+            let next = self.downstream(c);
+            let late = match node
+                .outputs
+                .iter()
+                .find(|&&s| self.g.node(s).spec.kind == OpKind::SideOutput)
+            {
+                Some(&s) => {
+                    let collector = if self.fused || !self.plan.is_boundary(s) {
+                        self.build(s)
+                    } else {
+                        self.exchange(c, s, 0)
+                    };
+                    quote!(::core::option::Option::Some(#collector))
+                }
+                None => quote!(::core::option::Option::None::<::flow::__private::Discard>),
+            };
+            return ops::window::chain(self.g, w, node, next, late);
         }
         let next = if node.spec.is_sink {
             quote!()
@@ -249,7 +273,14 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
     for s in &plan.stages {
         let head = g.node(s.head);
         for (k, &p) in head.inputs.iter().enumerate() {
-            let (e, port) = (edge_var(head.id, k), g.port_of(p, false));
+            let e = edge_var(head.id, k);
+            // A side output's channel carries the side output's rows, not its operator's.
+            let port = if head.spec.kind == OpKind::SideOutput {
+                let t = head.port_var();
+                quote!(#t)
+            } else {
+                g.port_of(p, false)
+            };
             let (up, down) = (plan.stage_of[p], s.id);
             let pointwise = plan.edge[head.id] == crate::plan::Edge::Rebalance
                 && head.spec.kind != OpKind::Rebalance;

@@ -30,6 +30,8 @@ pub struct Node {
     pub detail: Option<String>,
     /// `.allowed_lateness(..)`'s argument (windows).
     pub lateness: Option<Expr>,
+    /// `.side_output_late_data(..)`'s argument (windows).
+    pub late_tag: Option<Expr>,
     /// The name a `collect()` is bound to.
     pub collect_var: Option<Ident>,
     /// Calls written after this sink, which cannot be (checked).
@@ -289,6 +291,7 @@ fn new_node(
         name: None,
         parallelism: None,
         lateness: None,
+        late_tag: None,
         detail: None,
         collect_var: None,
         after_sink: Vec::new(),
@@ -368,11 +371,13 @@ fn build_chain(g: &mut Graph, chain: &Chain, diag: &mut Diagnostics) -> Option<u
             continue;
         }
         match word.as_str() {
-            "parallelism" | "name" | "allowed_lateness" => {
-                if word == "allowed_lateness" && !g.nodes[cur].is_window() {
+            "parallelism" | "name" | "allowed_lateness" | "side_output_late_data" => {
+                if word != "parallelism" && word != "name" && !g.nodes[cur].is_window() {
                     diag.error(
                         call.method.span(),
-                        "`allowed_lateness` applies to a window: put it right after `window(..)`",
+                        format_args!(
+                            "`{word}` applies to a window: put it right after `window(..)`"
+                        ),
                     );
                     continue;
                 }
@@ -386,6 +391,7 @@ fn build_chain(g: &mut Graph, chain: &Chain, diag: &mut Diagnostics) -> Option<u
                 let slot = match word.as_str() {
                     "name" => &mut g.nodes[cur].name,
                     "allowed_lateness" => &mut g.nodes[cur].lateness,
+                    "side_output_late_data" => &mut g.nodes[cur].late_tag,
                     _ => &mut g.nodes[cur].parallelism,
                 };
                 if slot.is_some() {

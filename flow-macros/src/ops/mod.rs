@@ -12,6 +12,7 @@ pub mod print;
 pub mod process;
 pub mod rebalance;
 pub mod reduce;
+pub mod side_output;
 pub mod sink_to;
 pub mod source;
 pub mod timestamps;
@@ -42,6 +43,7 @@ pub enum OpKind {
     CountWindow,
     Aggregate,
     Process,
+    SideOutput,
 }
 
 /// How an operator's input rows reach it.
@@ -100,10 +102,16 @@ pub const OPS: &[&OpSpec] = &[
     &aggregations::MAX,
     &aggregations::MIN_BY,
     &aggregations::MAX_BY,
+    &side_output::SIDE_OUTPUT,
 ];
 
 /// Words that modify the operator before them instead of adding one.
-pub const MODIFIERS: &[&str] = &["parallelism", "name", "allowed_lateness"];
+pub const MODIFIERS: &[&str] = &[
+    "parallelism",
+    "name",
+    "allowed_lateness",
+    "side_output_late_data",
+];
 
 pub fn lookup(word: &str) -> Option<&'static OpSpec> {
     OPS.iter().copied().find(|op| op.word == word)
@@ -128,6 +136,7 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
         OpKind::Window | OpKind::WindowAll | OpKind::CountWindow => window::port(graph, n),
         OpKind::Aggregate => aggregate::port(graph, n),
         OpKind::Process => process::port(graph, n),
+        OpKind::SideOutput => side_output::port(n),
     }
 }
 
@@ -163,7 +172,8 @@ pub fn function_port(graph: &Graph, n: &Node, keyed_ok: bool, method: &str) -> T
 /// `next` itself.
 pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
     if let Some(w) = graph.window_of(n) {
-        return window::chain(graph, w, n, next);
+        let none = quote::quote!(::core::option::Option::None::<::flow::__private::Discard>);
+        return window::chain(graph, w, n, next, none);
     }
     match n.spec.kind {
         OpKind::Map => map::chain(graph, n, next),
@@ -178,7 +188,8 @@ pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
         | OpKind::Timestamps
         | OpKind::Window
         | OpKind::WindowAll
-        | OpKind::CountWindow => next,
+        | OpKind::CountWindow
+        | OpKind::SideOutput => next,
         // Only ever after a window (checked), handled above.
         OpKind::Aggregate | OpKind::Process => next,
     }

@@ -71,15 +71,30 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
             quote_spanned!(span=> #input.count_window(#size, #slide))
         }
     };
+    // The late-data tag must carry the window's input rows.
+    let late_check = match &n.late_tag {
+        Some(tag) => {
+            let span = syn::spanned::Spanned::span(tag);
+            quote_spanned!(span=> #t.late_data(#tag);)
+        }
+        None => quote!(),
+    };
     quote! {
         let (#f, #t) = #windows;
         let #lateness: ::std::time::Duration = #lateness_value;
+        #late_check
     }
 }
 
 /// The window operator for function node `n` (a `reduce`, `aggregate` or `process` reading
 /// window node `w`).
-pub fn chain(graph: &Graph, w: &Node, n: &Node, next: TokenStream) -> TokenStream {
+pub fn chain(
+    graph: &Graph,
+    w: &Node,
+    n: &Node,
+    next: TokenStream,
+    late: TokenStream,
+) -> TokenStream {
     let key = match graph.key_var(w) {
         Some(k) => quote!(::std::clone::Clone::clone(&#k)),
         None => quote!(::flow::__private::AllRows),
@@ -93,7 +108,7 @@ pub fn chain(graph: &Graph, w: &Node, n: &Node, next: TokenStream) -> TokenStrea
     );
     quote! {
         ::flow::__private::Window::new(
-            #key, ::std::clone::Clone::clone(&#wv), #lateness, #f, #id, #name, __ctx, #next,
+            #key, ::std::clone::Clone::clone(&#wv), #lateness, #f, #id, #name, __ctx, #next, #late,
         )?
     }
 }

@@ -71,9 +71,12 @@ pub fn plan(g: &Graph, diag: &mut Diagnostics) -> Plan {
             _ => Declared::Default,
         };
     }
-    // Timestamps are assigned in the source's split: same stage, same parallelism.
+    // Timestamps are assigned in the source's split, and a side output leaves its operator
+    // in the same subtask: same stage, same parallelism (unless set explicitly).
     for node in &g.nodes {
-        if node.spec.kind == OpKind::Timestamps {
+        if node.spec.kind == OpKind::Timestamps
+            || (node.spec.kind == OpKind::SideOutput && node.parallelism.is_none())
+        {
             declared[node.id] = declared[node.inputs[0]];
         }
     }

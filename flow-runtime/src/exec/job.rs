@@ -93,7 +93,7 @@ pub struct OperatorMetrics {
     /// Rows it emitted (for a sink: rows written).
     pub rows_out: u64,
     /// Rows a window dropped because they came after their window closed (plus the allowed
-    /// lateness).
+    /// lateness); rows sent to a late-data side output are not counted here.
     pub late_rows: u64,
 }
 

@@ -392,6 +392,40 @@ where
     }
 }
 
+/// A typed name for a side output (Flink's `OutputTag`): rows of type `T` an operator emits
+/// besides its main output, read with `.side_output(&tag)` in `flow!`.
+///
+/// # Examples
+/// ```
+/// use flow_runtime::OutputTag;
+/// let late = OutputTag::<(String, i64)>::new("late-events");
+/// assert_eq!(late.id(), "late-events");
+/// ```
+pub struct OutputTag<T> {
+    id: String,
+    _rows: std::marker::PhantomData<fn() -> T>,
+}
+
+impl<T> OutputTag<T> {
+    /// A tag named `id`.
+    pub fn new(id: impl Into<String>) -> Self {
+        OutputTag {
+            id: id.into(),
+            _rows: std::marker::PhantomData,
+        }
+    }
+    /// The tag's name.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl<T> Clone for OutputTag<T> {
+    fn clone(&self) -> Self {
+        OutputTag::new(self.id.clone())
+    }
+}
+
 /// The key of `window_all`: every row in one group.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AllRows;
@@ -415,7 +449,7 @@ struct CountPane<T> {
 }
 
 /// The window operator.
-pub struct Window<KS, K, F: WindowFunction<K, T>, T, N> {
+pub struct Window<KS, K, F: WindowFunction<K, T>, T, N, L = crate::collector::Discard> {
     key: KS,
     windows: Windows,
     lateness: i64,
@@ -438,17 +472,20 @@ pub struct Window<KS, K, F: WindowFunction<K, T>, T, N> {
     emitted: u64,
     error: Option<Error>,
     next: N,
+    /// Where late rows go (`side_output_late_data`); dropped and counted without it.
+    late_output: Option<L>,
     name: &'static str,
     node: u32,
 }
 
-impl<KS, K, F, T, N> Window<KS, K, F, T, N>
+impl<KS, K, F, T, N, L> Window<KS, K, F, T, N, L>
 where
     K: Hash + Eq + Clone,
     F: WindowFunction<K, T>,
     N: Collector<F::Out>,
+    L: Collector<T>,
 {
-    /// A window operator keyed by `key`.
+    /// A window operator keyed by `key`; late rows go to `late_output` if given.
     ///
     /// # Errors
     /// A window size, slide or gap that is not positive.
@@ -461,6 +498,7 @@ where
         name: &'static str,
         _ctx: &RuntimeContext,
         next: N,
+        late_output: Option<L>,
     ) -> Result<Self> {
         windows.validate(name)?;
         Ok(Window {
@@ -481,6 +519,7 @@ where
             emitted: 0,
             error: None,
             next,
+            late_output,
             name,
             node,
         })
@@ -492,6 +531,14 @@ where
         self.emitted += self.out.len() as u64;
         for row in self.out.drain(..) {
             self.next.collect(row, window.max_timestamp());
+        }
+    }
+
+    /// A row too late for all of its windows: to the late side output, or dropped and counted.
+    fn on_late(&mut self, row: T, ts: Timestamp) {
+        match &mut self.late_output {
+            Some(out) => out.collect(row, ts),
+            None => self.late += 1,
         }
     }
 
@@ -633,7 +680,7 @@ where
         }
         self.assigned = windows;
         if !placed {
-            self.late += 1;
+            self.on_late(row.take().expect("a late row was not placed"), time);
         }
     }
 
@@ -648,7 +695,7 @@ where
             end: time.saturating_add(gap),
         };
         if self.event_time && self.expired(&window, wm) {
-            self.late += 1;
+            self.on_late(row, time);
             return;
         }
         let mut acc = self.f.create();
@@ -725,12 +772,13 @@ where
     }
 }
 
-impl<T, KS, F, N> Collector<T> for Window<KS, KS::Key, F, T, N>
+impl<T, KS, F, N, L> Collector<T> for Window<KS, KS::Key, F, T, N, L>
 where
     T: Clone,
     KS: KeySelector<T>,
     F: WindowFunction<KS::Key, T>,
     N: Collector<F::Out>,
+    L: Collector<T>,
 {
     fn collect(&mut self, row: T, ts: Timestamp) {
         let key = self.key.key(&row);
@@ -762,6 +810,9 @@ where
         if !self.event_time && !matches!(self.windows, Windows::Count { .. }) {
             self.advance(now_millis());
         }
+        if let Some(late) = &mut self.late_output {
+            late.flush()?;
+        }
         self.next.flush()
     }
 
@@ -770,10 +821,16 @@ where
             self.watermark = watermark;
             self.advance(watermark);
         }
+        if let Some(late) = &mut self.late_output {
+            late.watermark(watermark)?;
+        }
         self.next.watermark(watermark)
     }
 
     fn idle(&mut self, idle: bool) -> Result<()> {
+        if let Some(late) = &mut self.late_output {
+            late.idle(idle)?;
+        }
         self.next.idle(idle)
     }
 
@@ -783,12 +840,18 @@ where
         }
         // The end of input closes every time window (processing-time ones too).
         self.advance(MAX_WATERMARK);
+        if let Some(late) = &mut self.late_output {
+            late.finish()?;
+        }
         self.next.finish()
     }
 
     fn report(&self, metrics: &mut TaskMetrics) {
         metrics.add_out(self.node, self.emitted);
         metrics.add_late(self.node, self.late);
+        if let Some(late) = &self.late_output {
+            late.report(metrics);
+        }
         self.next.report(metrics)
     }
 }
