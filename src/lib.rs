@@ -20,7 +20,8 @@
 
 pub use flow_connectors as connectors;
 pub use flow_macros::{
-    filter_function, flat_map_function, flow, map_function, reduce_function, KeyedState, Row,
+    filter_function, flat_map_function, flow, map_function, process_function, reduce_function,
+    KeyedState, Row,
 };
 pub use flow_runtime::*;
 
@@ -30,12 +31,13 @@ pub use flow_connectors::{CollectHandle, DiscardSink, FileSink, NumberSequence, 
 pub mod prelude {
     pub use crate::connectors::file::RollingPolicy;
     pub use crate::{
-        filter_function, flat_map_function, flow, map_function, reduce_function, AggregateFunction,
-        CollectHandle, DiscardSink, EventTimeSessionWindows, FileSink, KeyedState, ListState,
-        MapState, NumberSequence, OutputTag, PrintSink, ProcessWindowFunction,
-        ProcessingTimeSessionWindows, Row, RuntimeContext, RuntimeMode, SlidingEventTimeWindows,
-        SlidingProcessingTimeWindows, StreamEnv, TimeWindow, TumblingEventTimeWindows,
-        TumblingProcessingTimeWindows, ValueState, Watermarks,
+        filter_function, flat_map_function, flow, map_function, process_function, reduce_function,
+        AggregateFunction, CollectHandle, DiscardSink, EventTimeSessionWindows, FileSink,
+        KeyedProcessFunction, KeyedState, ListState, MapState, NumberSequence, OutputTag,
+        PrintSink, ProcessContext, ProcessWindowFunction, ProcessingTimeSessionWindows, Row,
+        RuntimeContext, RuntimeMode, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
+        StreamEnv, TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, ValueState,
+        Watermarks,
     };
 }
 

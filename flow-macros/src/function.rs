@@ -652,3 +652,130 @@ pub fn derive_keyed_state(input: syn::DeriveInput) -> syn::Result<TokenStream> {
         }
     })
 }
+
+/// `#[process_function]` on an impl block with `fn process(&mut self, row: T, ctx: &mut
+/// ProcessContext<'_, K>, out: &mut Vec<U>)`, an optional `fn on_timer(&mut self, timestamp:
+/// i64, ctx: &mut ProcessContext<'_, K>, out: &mut Vec<U>)`, `open` and `close`; its struct
+/// derives `KeyedState` (its `#[state]` fields are per key, as in `#[map_function]`).
+pub fn expand_process(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    if !attr.is_empty() {
+        return Err(syn::Error::new_spanned(
+            attr,
+            "`#[process_function]` takes no arguments",
+        ));
+    }
+    let imp = match syn::parse2::<Item>(item)? {
+        Item::Impl(i) if i.trait_.is_none() && i.generics.params.is_empty() => i,
+        other => {
+            return Err(syn::Error::new_spanned(
+                other,
+                "`#[process_function]` goes on an inherent impl block with `fn process(&mut self, row, ctx, out)`",
+            ))
+        }
+    };
+    let self_ty = &imp.self_ty;
+    let mut process = None;
+    let (mut has_open, mut has_close, mut has_timer) = (false, false, false);
+    for item in &imp.items {
+        if let ImplItem::Fn(m) = item {
+            match m.sig.ident.to_string().as_str() {
+                "process" => process = Some(m.sig.clone()),
+                "on_timer" => has_timer = true,
+                "open" => has_open = true,
+                "close" => has_close = true,
+                _ => {}
+            }
+        }
+    }
+    let expected = "expected `fn process(&mut self, row: T, ctx: &mut ProcessContext<'_, K>, out: &mut Vec<U>)`";
+    let Some(sig) = process else {
+        return Err(syn::Error::new(
+            imp.self_ty.span(),
+            format!("`#[process_function]` needs a `process` method: {expected}"),
+        ));
+    };
+    let typed: Vec<&syn::PatType> = sig
+        .inputs
+        .iter()
+        .filter_map(|a| match a {
+            FnArg::Typed(t) => Some(t),
+            _ => None,
+        })
+        .collect();
+    let [row, ctx, out] = typed[..] else {
+        return Err(syn::Error::new_spanned(&sig, expected));
+    };
+    let in_ty = &row.ty;
+    // K from `&mut ProcessContext<'_, K>`.
+    let key_ty = (|| {
+        let Type::Reference(r) = &*ctx.ty else {
+            return None;
+        };
+        let Type::Path(p) = &*r.elem else { return None };
+        let syn::PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
+            return None;
+        };
+        args.args.iter().rev().find_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t.clone()),
+            _ => None,
+        })
+    })()
+    .ok_or_else(|| {
+        syn::Error::new_spanned(
+            &ctx.ty,
+            "the context is `&mut ProcessContext<'_, Key>`, with the stream's key type",
+        )
+    })?;
+    let out_ty = vec_elem(&out.ty)
+        .ok_or_else(|| syn::Error::new_spanned(&out.ty, "the output is `out: &mut Vec<Row>`"))?;
+    let open = if has_open {
+        quote!(fn open(&mut self, ctx: &::flow::RuntimeContext) { #self_ty::open(self, ctx) })
+    } else {
+        quote!()
+    };
+    let close = if has_close {
+        quote!(fn close(&mut self) { #self_ty::close(self) })
+    } else {
+        quote!()
+    };
+    let swap = quote!(::flow::FunctionState::swap_state(self, state););
+    let on_timer = if has_timer {
+        quote! {
+            fn on_timer(
+                &mut self,
+                timestamp: i64,
+                state: &mut Self::State,
+                ctx: &mut ::flow::ProcessContext<'_, #key_ty>,
+                out: &mut ::std::vec::Vec<#out_ty>,
+            ) {
+                #swap
+                #self_ty::on_timer(self, timestamp, ctx, out);
+                #swap
+            }
+        }
+    } else {
+        quote!()
+    };
+    let span = sig.ident.span();
+    Ok(quote_spanned! {span=>
+        #imp
+        impl ::flow::KeyedProcessFunction<#key_ty, #in_ty> for #self_ty {
+            type Out = #out_ty;
+            type State = <#self_ty as ::flow::FunctionState>::State;
+            #open
+            #close
+            fn process_element(
+                &mut self,
+                row: #in_ty,
+                state: &mut Self::State,
+                ctx: &mut ::flow::ProcessContext<'_, #key_ty>,
+                out: &mut ::std::vec::Vec<#out_ty>,
+            ) {
+                #swap
+                #self_ty::process(self, row, ctx, out);
+                #swap
+            }
+            #on_timer
+        }
+    })
+}

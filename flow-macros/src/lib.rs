@@ -85,6 +85,16 @@ function_attr!(
     reduce_function, Reduce
 );
 
+/// Makes an impl block with `fn process(&mut self, row, ctx: &mut ProcessContext<'_, K>, out:
+/// &mut Vec<U>)` and an optional `fn on_timer(&mut self, timestamp, ctx, out)` a keyed process
+/// function with timers (its struct derives `KeyedState`).
+#[proc_macro_attribute]
+pub fn process_function(attr: TokenStream, item: TokenStream) -> TokenStream {
+    function::expand_process(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Derives a row's schema, text form and serde impls.
 #[proc_macro_derive(Row, attributes(row))]
 pub fn derive_row(input: TokenStream) -> TokenStream {

@@ -27,6 +27,7 @@ pub use crate::Result;
 pub use serde;
 
 use crate::function::*;
+pub use crate::operator::process::KeyedProcess;
 use crate::operator::sink::Sink;
 use crate::operator::source::Source;
 use crate::operator::window::{
@@ -323,6 +324,13 @@ impl<T: Send + 'static, K> WindowedStream<T, K> {
 }
 
 impl<T: Send + 'static, K> KeyedStream<T, K> {
+    /// `process` with a keyed process function (timers, keyed state).
+    pub fn process<F: crate::operator::process::KeyedProcessFunction<K, T>>(
+        &self,
+        f: F,
+    ) -> (F, Stream<F::Out>) {
+        (f, port())
+    }
     /// `window`: groups each key's rows into windows.
     pub fn window(&self, windows: Windows) -> (Windows, WindowedStream<T, K>) {
         (windows, WindowedStream(PhantomData))

@@ -166,11 +166,12 @@ fn check_timestamps_at_source(g: &Graph, diag: &mut Diagnostics) {
 fn check_window_function(g: &Graph, diag: &mut Diagnostics) {
     for n in &g.nodes {
         let windowed = g.window_of(n).is_some();
-        if matches!(n.spec.kind, OpKind::Aggregate | OpKind::Process) && !windowed {
-            diag.error(n.span, format_args!(
-                "`{}` computes a window's result: add `.window(..)` (after `key_by`) or `.window_all(..)` before it",
-                n.spec.word
-            ));
+        if n.spec.kind == OpKind::Aggregate && !windowed {
+            diag.error(n.span, "`aggregate` computes a window's result: add `.window(..)` (after `key_by`) or `.window_all(..)` before it");
+        }
+        // Timers and keyed state need a key.
+        if n.spec.kind == OpKind::Process && !windowed && !g.keyed_input(n) {
+            diag.error(n.span, "`process` needs a keyed stream (timers and state are per key): add `key_by` before `process`, or a window");
         }
         if windowed
             && !matches!(

@@ -190,7 +190,8 @@ pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
         | OpKind::WindowAll
         | OpKind::CountWindow
         | OpKind::SideOutput => next,
+        OpKind::Process => process::chain(graph, n, next),
         // Only ever after a window (checked), handled above.
-        OpKind::Aggregate | OpKind::Process => next,
+        OpKind::Aggregate => next,
     }
 }

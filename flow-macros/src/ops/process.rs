@@ -1,11 +1,14 @@
-//! `process(f)`: a window's results from all of its rows at once, with the key and the
-//! window's bounds: `|key, window, rows, out| out.push(..)` or a `ProcessWindowFunction`.
+//! `process(f)`: after a window, the window's results from all of its rows at once, with the
+//! key and the window's bounds: `|key, window, rows, out| out.push(..)` or a
+//! `ProcessWindowFunction`. On a keyed stream, a `#[process_function]` with keyed state and
+//! timers (Flink's `KeyedProcessFunction`).
 //!
-//! > 1 windowed input stream, 1 output stream
+//! > 1 windowed or keyed input stream, 1 output stream
 
 use super::{Exchange, OpKind, OpSpec};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
+use quote::quote;
 
 pub const PROCESS: OpSpec = OpSpec {
     word: "process",
@@ -26,4 +29,13 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
         "process"
     };
     super::function_port(graph, n, true, method)
+}
+
+/// The keyed process operator (the windowed `process` is built by `window.rs`).
+pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
+    let (f, name, id) = (n.spec_var(), n.label(), n.id as u32);
+    let k = graph
+        .key_var(n)
+        .expect("keyed `process` is checked to follow key_by");
+    quote!(::flow::__private::KeyedProcess::new(#k.clone(), #f, #id, #name, __ctx, __event_time, #next))
 }

@@ -6,6 +6,7 @@ pub mod filter;
 pub mod flat_map;
 pub mod key_by;
 pub mod map;
+pub mod process;
 pub mod rebalance;
 pub mod reduce;
 pub mod sink;

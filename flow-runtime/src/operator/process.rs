@@ -1,0 +1,305 @@
+//! `process(f)` on a keyed stream: a `#[process_function]` with keyed state and timers
+//! (Flink's `KeyedProcessFunction`). Timers are per key and timestamp: registering the same
+//! one twice fires it once. Event-time timers fire in timestamp order when the watermark
+//! reaches them; processing-time timers when the wall clock does (checked after every input
+//! batch and at least every 50 ms). At the end of input every remaining timer fires.
+
+use super::user_call;
+use crate::collector::Collector;
+use crate::context::RuntimeContext;
+use crate::exec::TaskMetrics;
+use crate::function::KeySelector;
+use crate::state::KeyedState;
+use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
+use crate::{Error, Result};
+use std::collections::{BTreeMap, HashSet};
+use std::hash::Hash;
+
+/// What a process function sees of its operator: the current key, the row's timestamp, the
+/// watermark, and the timer service.
+pub struct ProcessContext<'a, K> {
+    key: &'a K,
+    timestamp: Timestamp,
+    watermark: Timestamp,
+    requests: &'a mut Vec<(Timestamp, bool, bool)>,
+}
+
+impl<K> ProcessContext<'_, K> {
+    /// The key of the row (or of the firing timer).
+    pub fn key(&self) -> &K {
+        self.key
+    }
+    /// The row's event timestamp (the timer's, in `on_timer`), if it has one.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        (self.timestamp != NO_TIMESTAMP).then_some(self.timestamp)
+    }
+    /// The operator's current watermark.
+    pub fn current_watermark(&self) -> Timestamp {
+        self.watermark
+    }
+    /// The wall clock, in milliseconds since the epoch.
+    pub fn current_processing_time(&self) -> Timestamp {
+        now_millis()
+    }
+    /// Calls `on_timer` for the current key when the watermark reaches `time`.
+    pub fn register_event_time_timer(&mut self, time: Timestamp) {
+        self.requests.push((time, true, true));
+    }
+    /// Calls `on_timer` for the current key when the wall clock reaches `time`.
+    pub fn register_processing_time_timer(&mut self, time: Timestamp) {
+        self.requests.push((time, false, true));
+    }
+    /// Removes the current key's event-time timer at `time`, if any.
+    pub fn delete_event_time_timer(&mut self, time: Timestamp) {
+        self.requests.push((time, true, false));
+    }
+    /// Removes the current key's processing-time timer at `time`, if any.
+    pub fn delete_processing_time_timer(&mut self, time: Timestamp) {
+        self.requests.push((time, false, false));
+    }
+}
+
+/// A keyed process function: `#[process_function]` on an impl block implements it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot process rows of type `{In}` keyed by `{K}`",
+    label = "a process function takes the stream's rows and a `ProcessContext` of its key type"
+)]
+pub trait KeyedProcessFunction<K, In>: Clone + Send + 'static {
+    /// The output row type.
+    type Out: Send + 'static;
+    /// The per-key state (`#[state]` fields).
+    type State: Default + Send + 'static;
+    /// Called once per instance before the first row.
+    fn open(&mut self, _ctx: &RuntimeContext) {}
+    /// Handles one row.
+    fn process_element(
+        &mut self,
+        row: In,
+        state: &mut Self::State,
+        ctx: &mut ProcessContext<'_, K>,
+        out: &mut Vec<Self::Out>,
+    );
+    /// A timer of the current key fired at `timestamp`.
+    fn on_timer(
+        &mut self,
+        _timestamp: Timestamp,
+        _state: &mut Self::State,
+        _ctx: &mut ProcessContext<'_, K>,
+        _out: &mut Vec<Self::Out>,
+    ) {
+    }
+    /// Called once per instance after the last row.
+    fn close(&mut self) {}
+}
+
+/// Timers of one time domain, deduplicated per key and timestamp.
+struct Timers<K> {
+    by_time: BTreeMap<Timestamp, Vec<K>>,
+    set: HashSet<(K, Timestamp), crate::hash::StableBuildHasher>,
+}
+
+impl<K: Hash + Eq + Clone> Timers<K> {
+    fn new() -> Self {
+        Timers {
+            by_time: BTreeMap::new(),
+            set: HashSet::default(),
+        }
+    }
+    fn add(&mut self, key: &K, t: Timestamp) {
+        if self.set.insert((key.clone(), t)) {
+            self.by_time.entry(t).or_default().push(key.clone());
+        }
+    }
+    fn delete(&mut self, key: &K, t: Timestamp) {
+        // Removed lazily: `pop` skips timers no longer in the set.
+        self.set.remove(&(key.clone(), t));
+    }
+    /// The next timer due at `time` or earlier.
+    fn pop(&mut self, time: Timestamp) -> Option<(Timestamp, K)> {
+        loop {
+            let mut entry = self.by_time.first_entry()?;
+            let t = *entry.key();
+            if t > time {
+                return None;
+            }
+            let key = entry.get_mut().pop();
+            if entry.get().is_empty() {
+                entry.remove();
+            }
+            if let Some(key) = key {
+                if self.set.remove(&(key.clone(), t)) {
+                    return Some((t, key));
+                }
+            }
+        }
+    }
+}
+
+/// The keyed process operator.
+pub struct KeyedProcess<KS, K, F: KeyedProcessFunction<K, In>, In, N> {
+    key: KS,
+    f: F,
+    state: KeyedState<K, F::State>,
+    event_timers: Timers<K>,
+    processing_timers: Timers<K>,
+    watermark: Timestamp,
+    event_time: bool,
+    requests: Vec<(Timestamp, bool, bool)>,
+    out: Vec<F::Out>,
+    emitted: u64,
+    error: Option<Error>,
+    next: N,
+    name: &'static str,
+    node: u32,
+    _in: std::marker::PhantomData<fn(In)>,
+}
+
+impl<KS, K, F, In, N> KeyedProcess<KS, K, F, In, N>
+where
+    K: Hash + Eq + Clone,
+    F: KeyedProcessFunction<K, In>,
+    N: Collector<F::Out>,
+{
+    /// Opens `f`; `event_time` tells whether the stream has watermarks (event-time timers need
+    /// them).
+    pub fn new(
+        key: KS,
+        mut f: F,
+        node: u32,
+        name: &'static str,
+        ctx: &RuntimeContext,
+        event_time: bool,
+        next: N,
+    ) -> Self {
+        let ctx = ctx.for_operator(name);
+        user_call(name, || f.open(&ctx));
+        KeyedProcess {
+            key,
+            f,
+            state: KeyedState::default(),
+            event_timers: Timers::new(),
+            processing_timers: Timers::new(),
+            watermark: MIN_WATERMARK,
+            event_time,
+            requests: Vec::new(),
+            out: Vec::new(),
+            emitted: 0,
+            error: None,
+            next,
+            name,
+            node,
+            _in: std::marker::PhantomData,
+        }
+    }
+
+    fn apply_requests(&mut self, key: &K) {
+        for (t, event, add) in self.requests.drain(..) {
+            let timers = if event {
+                &mut self.event_timers
+            } else {
+                &mut self.processing_timers
+            };
+            if event && add && !self.event_time && self.error.is_none() {
+                self.error = Some(Error::Config(format!(
+                    "`{}` registers an event-time timer, but its stream has no watermarks: give the source a watermark strategy and `.timestamps(..)`",
+                    self.name
+                )));
+            }
+            if add {
+                timers.add(key, t);
+            } else {
+                timers.delete(key, t);
+            }
+        }
+    }
+
+    fn emit(&mut self, ts: Timestamp) {
+        self.emitted += self.out.len() as u64;
+        for row in self.out.drain(..) {
+            self.next.collect(row, ts);
+        }
+    }
+
+    /// Fires the timers of one domain due at `time`, in timestamp order.
+    fn fire(&mut self, event: bool, time: Timestamp) {
+        loop {
+            let timers = if event {
+                &mut self.event_timers
+            } else {
+                &mut self.processing_timers
+            };
+            let Some((t, key)) = timers.pop(time) else {
+                break;
+            };
+            let state = self.state.get_or_default(key.clone());
+            let mut ctx = ProcessContext {
+                key: &key,
+                timestamp: t,
+                watermark: self.watermark,
+                requests: &mut self.requests,
+            };
+            let (f, out) = (&mut self.f, &mut self.out);
+            user_call(self.name, || f.on_timer(t, state, &mut ctx, out));
+            self.apply_requests(&key);
+            self.emit(if event { t } else { NO_TIMESTAMP });
+        }
+    }
+}
+
+impl<In, KS, F, N> Collector<In> for KeyedProcess<KS, KS::Key, F, In, N>
+where
+    KS: KeySelector<In>,
+    F: KeyedProcessFunction<KS::Key, In>,
+    N: Collector<F::Out>,
+{
+    fn collect(&mut self, row: In, ts: Timestamp) {
+        let key = self.key.key(&row);
+        let state = self.state.get_or_default(key.clone());
+        let mut ctx = ProcessContext {
+            key: &key,
+            timestamp: ts,
+            watermark: self.watermark,
+            requests: &mut self.requests,
+        };
+        let (f, out) = (&mut self.f, &mut self.out);
+        user_call(self.name, || f.process_element(row, state, &mut ctx, out));
+        if !self.requests.is_empty() {
+            self.apply_requests(&key);
+        }
+        self.emit(ts);
+    }
+    fn flush(&mut self) -> Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if !self.processing_timers.set.is_empty() {
+            self.fire(false, now_millis());
+        }
+        self.next.flush()
+    }
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        if watermark > self.watermark {
+            self.watermark = watermark;
+            self.fire(true, watermark);
+        }
+        self.next.watermark(watermark)
+    }
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        self.next.idle(idle)
+    }
+    fn finish(&mut self) -> Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        // The end of input: every remaining timer fires (event time ones already did with the
+        // final watermark, if the stream has event time).
+        self.fire(true, MAX_WATERMARK);
+        self.fire(false, MAX_WATERMARK);
+        user_call(self.name, || self.f.close());
+        self.next.finish()
+    }
+    fn report(&self, metrics: &mut TaskMetrics) {
+        metrics.add_out(self.node, self.emitted);
+        self.next.report(metrics)
+    }
+}
