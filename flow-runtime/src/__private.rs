@@ -323,6 +323,7 @@ impl<T: Send + 'static, K> WindowedStream<T, K> {
     }
 }
 
+#[allow(clippy::type_complexity)]
 impl<T: Send + 'static, K> KeyedStream<T, K> {
     /// `process` with a keyed process function (timers, keyed state).
     pub fn process<F: crate::operator::process::KeyedProcessFunction<K, T>>(

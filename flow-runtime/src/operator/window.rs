@@ -208,8 +208,8 @@ impl Windows {
             Windows::Sliding { size, .. } if size <= 0 => bad("size", size as i128),
             Windows::Sliding { slide, .. } if slide <= 0 => bad("slide", slide as i128),
             Windows::Session { gap, .. } if gap <= 0 => bad("gap", gap as i128),
-            Windows::Count { size, .. } if size == 0 => bad("size", 0),
-            Windows::Count { slide, .. } if slide == 0 => bad("slide", 0),
+            Windows::Count { size: 0, .. } => bad("size", 0),
+            Windows::Count { slide: 0, .. } => bad("slide", 0),
             _ => Ok(()),
         }
     }
@@ -486,6 +486,8 @@ where
     L: Collector<T>,
 {
     /// A window operator keyed by `key`; late rows go to `late_output` if given.
+    // Called by generated code only, with every piece of the plan it needs.
+    #[allow(clippy::too_many_arguments)]
     ///
     /// # Errors
     /// A window size, slide or gap that is not positive.
