@@ -12,8 +12,9 @@
 pub use crate::channel::{EdgeChannels, Exchange, InputGate};
 pub use crate::collector::{Collector, Discard, Tee};
 pub use crate::context::RuntimeContext;
-pub use crate::exec::{run_gate, run_source, JobBuilder, TaskMetrics};
+pub use crate::exec::{run_gate, run_source, run_two_gates, JobBuilder, TaskMetrics};
 pub use crate::function::{IterFn, PushFn};
+pub use crate::operator::connect::{CoFlatMap, CoMap};
 pub use crate::operator::filter::{Filter, KeyedFilter};
 pub use crate::operator::flat_map::{FlatMap, KeyedFlatMap};
 pub use crate::operator::key_by::ByKey;
@@ -278,6 +279,41 @@ impl<T: Send + 'static> Stream<T> {
 
 // The port types spell out how each function is checked (see `Checked`).
 #[allow(clippy::type_complexity)]
+/// A typed port of two connected streams.
+pub struct ConnectedStreams<A, B>(PhantomData<fn() -> (A, B)>);
+
+impl<A: Send + 'static, B: Send + 'static> ConnectedStreams<A, B> {
+    /// `co_map(f1, f2)`.
+    pub fn co_map<O: Send + 'static, F1, F2>(&self, f1: F1, f2: F2) -> ((F1, F2), Stream<O>)
+    where
+        F1: FnMut(A) -> O + Clone + Send + 'static,
+        F2: FnMut(B) -> O + Clone + Send + 'static,
+    {
+        ((f1, f2), port())
+    }
+    /// `co_flat_map(f1, f2)`, each returning an iterator.
+    pub fn co_flat_map<O: Send + 'static, I1, I2, F1, F2>(
+        &self,
+        f1: F1,
+        f2: F2,
+    ) -> ((F1, F2), Stream<O>)
+    where
+        I1: IntoIterator<Item = O>,
+        I2: IntoIterator<Item = O>,
+        F1: FnMut(A) -> I1 + Clone + Send + 'static,
+        F2: FnMut(B) -> I2 + Clone + Send + 'static,
+    {
+        ((f1, f2), port())
+    }
+}
+
+impl<T: Send + 'static> Stream<T> {
+    /// `connect(other)`.
+    pub fn connect<B>(&self, _other: &Stream<B>) -> ConnectedStreams<T, B> {
+        ConnectedStreams(PhantomData)
+    }
+}
+
 /// The port of `.side_output(&tag)`: a stream of the tag's row type.
 pub fn side_output<T>(_tag: &crate::operator::window::OutputTag<T>) -> Stream<T> {
     port()

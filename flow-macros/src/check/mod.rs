@@ -19,6 +19,7 @@ pub fn check(g: &Graph, diag: &mut Diagnostics) {
     check_event_time_windows(g, diag);
     check_window_sizes(g, diag);
     check_side_output_source(g, diag);
+    check_connect(g, diag);
 }
 
 // A job reads from at least one source.
@@ -89,6 +90,7 @@ fn check_parallelism(g: &Graph, diag: &mut Diagnostics) {
             OpKind::KeyBy
                 | OpKind::Rebalance
                 | OpKind::Union
+                | OpKind::Connect
                 | OpKind::Window
                 | OpKind::CountWindow
                 | OpKind::WindowAll
@@ -282,6 +284,39 @@ fn check_side_output_source(g: &Graph, diag: &mut Diagnostics) {
                 text(tag)
             )),
             None => diag.error_spanned(&n.args[0], "no operator here emits to this side output: declare it on the window with `.side_output_late_data(&tag)`, then read it from the window function's stream"),
+        }
+    }
+}
+
+// `connect` pairs two streams for one two-input function: `co_map` or `co_flat_map` follows
+// it, and only they read connected streams.
+fn check_connect(g: &Graph, diag: &mut Diagnostics) {
+    for n in &g.nodes {
+        let co = matches!(n.spec.kind, OpKind::CoMap | OpKind::CoFlatMap);
+        let after_connect = n
+            .inputs
+            .first()
+            .is_some_and(|&i| g.node(i).spec.kind == OpKind::Connect);
+        if co && !after_connect {
+            diag.error(
+                n.span,
+                format_args!(
+                    "`{}` needs two connected streams: `a.connect(b).{}(..)`",
+                    n.spec.word, n.spec.word
+                ),
+            );
+        }
+        if !co && after_connect {
+            diag.error(
+                n.span,
+                format_args!(
+                    "connected streams are read by `co_map` or `co_flat_map`, not `{}`",
+                    n.spec.word
+                ),
+            );
+        }
+        if n.spec.kind == OpKind::Connect && n.outputs.len() > 1 {
+            diag.error(n.span, "connected streams feed one `co_map` or `co_flat_map`: bind its result with `let` to use it twice");
         }
     }
 }

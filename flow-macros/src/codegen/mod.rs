@@ -151,6 +151,7 @@ impl ChainGen<'_> {
                 | OpKind::WindowAll
                 | OpKind::CountWindow
                 | OpKind::SideOutput
+                | OpKind::Connect
         ) {
             self.caps.specs.insert(c);
         }
@@ -299,6 +300,21 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
         let chain = cg.build(head.id);
         let clones = cg.clones();
         let stage = s.id;
+        // After `connect`: two gates, one per input, into the two-input operator.
+        if head.spec.kind == OpKind::Connect {
+            let (e0, e1) = (edge_var(head.id, 0), edge_var(head.id, 1));
+            return quote! {
+                for __i in 0..__job.parallelism(#stage) {
+                    let __gate0 = ::flow::__private::InputGate::new(::flow::__private::take(&mut #e0.receivers, __i));
+                    let __gate1 = ::flow::__private::InputGate::new(::flow::__private::take(&mut #e1.receivers, __i));
+                    #clones
+                    __job.task(#stage, __i, move |__ctx: &::flow::__private::RuntimeContext| -> ::flow::Result<::flow::__private::TaskMetrics> {
+                        let __chain = #chain;
+                        ::flow::__private::run_two_gates(__ctx, __gate0, __gate1, __chain)
+                    });
+                }
+            };
+        }
         let inputs = (0..head.inputs.len()).map(|k| {
             let e = edge_var(head.id, k);
             let receivers = quote!(::flow::__private::take(&mut #e.receivers, __i));

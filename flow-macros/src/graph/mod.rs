@@ -440,7 +440,7 @@ fn build_chain(g: &mut Graph, chain: &Chain, diag: &mut Diagnostics) -> Option<u
             return None;
         }
         let mut inputs = vec![cur];
-        if spec.kind == OpKind::Union {
+        if matches!(spec.kind, OpKind::Union | OpKind::Connect) {
             for arg in &call.args {
                 let other = crate::parse::parse_chain(arg.clone())
                     .map_err(|e| diag.push(e))

@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod aggregations;
 pub mod collect;
+pub mod connect;
 pub mod filter;
 pub mod flat_map;
 pub mod key_by;
@@ -44,6 +45,9 @@ pub enum OpKind {
     Aggregate,
     Process,
     SideOutput,
+    Connect,
+    CoMap,
+    CoFlatMap,
 }
 
 /// How an operator's input rows reach it.
@@ -103,6 +107,9 @@ pub const OPS: &[&OpSpec] = &[
     &aggregations::MIN_BY,
     &aggregations::MAX_BY,
     &side_output::SIDE_OUTPUT,
+    &connect::CONNECT,
+    &connect::CO_MAP,
+    &connect::CO_FLAT_MAP,
 ];
 
 /// Words that modify the operator before them instead of adding one.
@@ -137,6 +144,7 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
         OpKind::Aggregate => aggregate::port(graph, n),
         OpKind::Process => process::port(graph, n),
         OpKind::SideOutput => side_output::port(n),
+        OpKind::Connect | OpKind::CoMap | OpKind::CoFlatMap => connect::port(graph, n),
     }
 }
 
@@ -189,7 +197,9 @@ pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
         | OpKind::Window
         | OpKind::WindowAll
         | OpKind::CountWindow
-        | OpKind::SideOutput => next,
+        | OpKind::SideOutput
+        | OpKind::Connect => next,
+        OpKind::CoMap | OpKind::CoFlatMap => connect::chain(n, next),
         OpKind::Process => process::chain(graph, n, next),
         // Only ever after a window (checked), handled above.
         OpKind::Aggregate => next,

@@ -143,7 +143,10 @@ pub fn plan(g: &Graph, diag: &mut Diagnostics) -> Plan {
             });
         }
     }
-    let fusable = !g.nodes.iter().any(|n| n.spec.kind == OpKind::Union);
+    let fusable = !g
+        .nodes
+        .iter()
+        .any(|n| matches!(n.spec.kind, OpKind::Union | OpKind::Connect));
     Plan {
         declared,
         edge,

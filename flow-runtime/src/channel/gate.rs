@@ -76,56 +76,88 @@ impl<T> InputGate<T> {
                 let i = ids[k];
                 (i, op.recv(&self.inputs[i]))
             };
-            match msg {
-                Ok(Message::Rows(rows)) => {
-                    if self.idle[i] {
-                        // Rows from an idle input make it active again; its watermark counts
-                        // from now on.
-                        self.idle[i] = false;
-                        if self.all_idle {
-                            self.all_idle = false;
-                            self.pending = Some(GateEvent::Rows(rows));
-                            return GateEvent::Status(false);
-                        }
-                    }
-                    return GateEvent::Rows(rows);
-                }
-                Ok(Message::Idle(idle)) => {
-                    self.idle[i] = idle;
-                    let all = (0..self.inputs.len())
-                        .filter(|&j| self.open[j])
-                        .all(|j| self.idle[j]);
-                    // An input turning idle may let the minimum advance.
-                    let wm = if idle { self.recompute() } else { None };
-                    if all != self.all_idle {
-                        self.all_idle = all;
-                        self.pending = wm.map(GateEvent::Watermark);
-                        return GateEvent::Status(all);
-                    }
-                    if let Some(w) = wm {
-                        return GateEvent::Watermark(w);
-                    }
-                }
-                Ok(Message::Watermark(w)) => {
-                    self.idle[i] = false;
-                    if let Some(w) = self.advance(i, w) {
-                        return GateEvent::Watermark(w);
-                    }
-                }
-                Ok(Message::Barrier(_)) => {}
-                Ok(Message::End) => {
-                    self.open[i] = false;
-                    self.open_count -= 1;
-                    // A finished input no longer holds the watermark back.
-                    if let Some(w) = self.advance(i, Timestamp::MAX) {
-                        if self.open_count > 0 {
-                            return GateEvent::Watermark(w);
-                        }
-                    }
-                }
-                Err(_) => return GateEvent::Broken,
+            if let Some(e) = self.handle(i, msg) {
+                return e;
             }
         }
+    }
+
+    /// The receivers of the inputs still open, with their indices (for a select over several
+    /// gates).
+    pub fn open_inputs(&self) -> impl Iterator<Item = (usize, &Receiver<Message<T>>)> {
+        self.inputs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| self.open[*i])
+    }
+
+    /// An event `handle` held back to report after the one it returned.
+    pub fn take_pending(&mut self) -> Option<GateEvent<T>> {
+        self.pending.take()
+    }
+
+    /// Whether every input ended.
+    pub fn is_done(&self) -> bool {
+        self.open_count == 0
+    }
+
+    /// Handles one message (or a disconnect) from input `i`; returns what the stage should see,
+    /// if anything.
+    pub fn handle(
+        &mut self,
+        i: usize,
+        msg: Result<Message<T>, crossbeam_channel::RecvError>,
+    ) -> Option<GateEvent<T>> {
+        match msg {
+            Ok(Message::Rows(rows)) => {
+                if self.idle[i] {
+                    // Rows from an idle input make it active again; its watermark counts
+                    // from now on.
+                    self.idle[i] = false;
+                    if self.all_idle {
+                        self.all_idle = false;
+                        self.pending = Some(GateEvent::Rows(rows));
+                        return Some(GateEvent::Status(false));
+                    }
+                }
+                return Some(GateEvent::Rows(rows));
+            }
+            Ok(Message::Idle(idle)) => {
+                self.idle[i] = idle;
+                let all = (0..self.inputs.len())
+                    .filter(|&j| self.open[j])
+                    .all(|j| self.idle[j]);
+                // An input turning idle may let the minimum advance.
+                let wm = if idle { self.recompute() } else { None };
+                if all != self.all_idle {
+                    self.all_idle = all;
+                    self.pending = wm.map(GateEvent::Watermark);
+                    return Some(GateEvent::Status(all));
+                }
+                if let Some(w) = wm {
+                    return Some(GateEvent::Watermark(w));
+                }
+            }
+            Ok(Message::Watermark(w)) => {
+                self.idle[i] = false;
+                if let Some(w) = self.advance(i, w) {
+                    return Some(GateEvent::Watermark(w));
+                }
+            }
+            Ok(Message::Barrier(_)) => {}
+            Ok(Message::End) => {
+                self.open[i] = false;
+                self.open_count -= 1;
+                // A finished input no longer holds the watermark back.
+                if let Some(w) = self.advance(i, Timestamp::MAX) {
+                    if self.open_count > 0 {
+                        return Some(GateEvent::Watermark(w));
+                    }
+                }
+            }
+            Err(_) => return Some(GateEvent::Broken),
+        }
+        None
     }
 
     /// Records input `i`'s watermark; returns the new minimum if it advanced.

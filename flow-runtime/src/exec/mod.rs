@@ -6,4 +6,4 @@ mod task;
 
 pub(crate) use job::run_job as run_job_entry;
 pub use job::{JobBuilder, JobGraph, JobResult, OperatorMetrics};
-pub use task::{run_gate, run_source, Task, TaskFn, TaskMetrics};
+pub use task::{run_gate, run_source, run_two_gates, Task, TaskFn, TaskMetrics};

@@ -195,3 +195,112 @@ pub fn run_gate<T, C: Collector<T>>(
     chain.report(&mut metrics);
     Ok(metrics)
 }
+
+/// Drives a two-input operator from two input gates (the stage after `connect`) until both
+/// ended. The watermark is the minimum of the two gates'.
+///
+/// # Errors
+/// As [`run_gate`].
+pub fn run_two_gates<A, B, C: crate::operator::connect::TwoInput<A, B>>(
+    ctx: &RuntimeContext,
+    mut first: InputGate<A>,
+    mut second: InputGate<B>,
+    mut chain: C,
+) -> Result<TaskMetrics> {
+    use crate::time::MIN_WATERMARK;
+    use crossbeam_channel::Select;
+    let (mut wm_first, mut wm_second, mut current) = (MIN_WATERMARK, MIN_WATERMARK, MIN_WATERMARK);
+    // Which side an event came from.
+    enum Side<A, B> {
+        First(GateEvent<A>),
+        Second(GateEvent<B>),
+    }
+    loop {
+        let event = if let Some(e) = first.take_pending() {
+            Side::First(e)
+        } else if let Some(e) = second.take_pending() {
+            Side::Second(e)
+        } else if first.is_done() && second.is_done() {
+            break;
+        } else {
+            // The receivers are cloned (a reference count each) so that the gates can be
+            // updated while the select's borrows are alive.
+            let firsts: Vec<_> = first.open_inputs().map(|(i, r)| (i, r.clone())).collect();
+            let seconds: Vec<_> = second.open_inputs().map(|(i, r)| (i, r.clone())).collect();
+            let mut sel = Select::new();
+            for (_, r) in &firsts {
+                sel.recv(r);
+            }
+            for (_, r) in &seconds {
+                sel.recv(r);
+            }
+            let selected = sel.select_timeout(IDLE_POLL);
+            let side = match selected {
+                Err(_) => {
+                    if ctx.is_cancelled() {
+                        return Err(Error::Cancelled(ctx.task_name()));
+                    }
+                    chain.flush()?;
+                    continue;
+                }
+                Ok(op) => {
+                    let k = op.index();
+                    if k < firsts.len() {
+                        let (i, r) = &firsts[k];
+                        match first.handle(*i, op.recv(r)) {
+                            Some(e) => Side::First(e),
+                            None => continue,
+                        }
+                    } else {
+                        let (i, r) = &seconds[k - firsts.len()];
+                        match second.handle(*i, op.recv(r)) {
+                            Some(e) => Side::Second(e),
+                            None => continue,
+                        }
+                    }
+                }
+            };
+            side
+        };
+        match event {
+            Side::First(GateEvent::Rows(batch)) => {
+                let ts = batch
+                    .timestamps
+                    .into_iter()
+                    .chain(std::iter::repeat(NO_TIMESTAMP));
+                for (row, t) in batch.rows.into_iter().zip(ts) {
+                    chain.collect_first(row, t);
+                }
+                chain.flush()?;
+            }
+            Side::Second(GateEvent::Rows(batch)) => {
+                let ts = batch
+                    .timestamps
+                    .into_iter()
+                    .chain(std::iter::repeat(NO_TIMESTAMP));
+                for (row, t) in batch.rows.into_iter().zip(ts) {
+                    chain.collect_second(row, t);
+                }
+                chain.flush()?;
+            }
+            Side::First(GateEvent::Watermark(w)) => wm_first = w,
+            Side::Second(GateEvent::Watermark(w)) => wm_second = w,
+            Side::First(GateEvent::End) => wm_first = Timestamp::MAX,
+            Side::Second(GateEvent::End) => wm_second = Timestamp::MAX,
+            Side::First(GateEvent::Broken) | Side::Second(GateEvent::Broken) => {
+                return Err(Error::Cancelled(ctx.task_name()))
+            }
+            // Idle inputs are already left out of each gate's watermark.
+            _ => {}
+        }
+        let min = wm_first.min(wm_second);
+        if min > current {
+            current = min;
+            chain.watermark(min)?;
+        }
+    }
+    chain.finish()?;
+    let mut metrics = TaskMetrics::default();
+    chain.report(&mut metrics);
+    Ok(metrics)
+}

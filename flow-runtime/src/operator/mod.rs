@@ -2,6 +2,7 @@
 //! `flow-macros/src/ops/`). Each is a [`Collector`](crate::collector::Collector) wrapping the
 //! next one, so a stage is one nested generic type the compiler inlines into a single loop.
 
+pub mod connect;
 pub mod filter;
 pub mod flat_map;
 pub mod key_by;

@@ -1,0 +1,78 @@
+//! `connect(other)` with `co_map(f1, f2)` / `co_flat_map(f1, f2)`: two streams of any row
+//! types into one operator with a function per input (Flink's `ConnectedStreams`). The stage
+//! reads both inputs through two input gates; the watermark is their minimum.
+//!
+//! > 2 input streams, 1 output stream
+
+use super::{Exchange, OpKind, OpSpec};
+use crate::graph::{Graph, Node};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+
+pub const CONNECT: OpSpec = OpSpec {
+    word: "connect",
+    kind: OpKind::Connect,
+    args: (1, 1),
+    signature: "connect(other_stream)",
+    needs_keyed: false,
+    keyed_output: false,
+    is_sink: false,
+    exchange: Exchange::Merge,
+    one_to_one: true,
+};
+
+pub const CO_MAP: OpSpec = OpSpec {
+    word: "co_map",
+    kind: OpKind::CoMap,
+    args: (2, 2),
+    signature: "co_map(|first| .., |second| ..)",
+    needs_keyed: false,
+    keyed_output: false,
+    is_sink: false,
+    exchange: Exchange::Forward,
+    one_to_one: true,
+};
+
+pub const CO_FLAT_MAP: OpSpec = OpSpec {
+    word: "co_flat_map",
+    kind: OpKind::CoFlatMap,
+    args: (2, 2),
+    signature: "co_flat_map(|first| iter, |second| iter)",
+    needs_keyed: false,
+    keyed_output: false,
+    is_sink: false,
+    exchange: Exchange::Forward,
+    one_to_one: false,
+};
+
+pub fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let t = n.port_var();
+    match n.spec.kind {
+        OpKind::Connect => {
+            let (first, second) = (
+                graph.port_of(n.inputs[0], false),
+                graph.port_of(n.inputs[1], false),
+            );
+            quote_spanned!(n.span=> let #t = #first.connect(&#second);)
+        }
+        _ => {
+            let (f, input, a, b) = (
+                n.spec_var(),
+                graph.input_port(n, false),
+                &n.args[0],
+                &n.args[1],
+            );
+            let method = format_ident!("{}", n.spec.word, span = n.span);
+            quote_spanned!(n.span=> let (#f, #t) = #input.#method(#a, #b);)
+        }
+    }
+}
+
+/// The two-input operator of function node `n` (after a `connect`).
+pub fn chain(n: &Node, next: TokenStream) -> TokenStream {
+    let (f, name, id) = (n.spec_var(), n.label(), n.id as u32);
+    match n.spec.kind {
+        OpKind::CoMap => quote!(::flow::__private::CoMap::new(#f.0, #f.1, #name, __ctx, #next)),
+        _ => quote!(::flow::__private::CoFlatMap::new(#f.0, #f.1, #id, #name, __ctx, #next)),
+    }
+}

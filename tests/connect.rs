@@ -1,0 +1,85 @@
+//! `connect` with `co_map` / `co_flat_map`: two streams of different row types into one
+//! operator; the watermark after it is the minimum of both inputs'.
+
+mod common;
+
+use common::sorted;
+use flow::prelude::*;
+use std::time::Duration;
+
+#[derive(Row, Clone, Debug, PartialEq, PartialOrd)]
+struct Order {
+    id: i64,
+    amount: f64,
+}
+
+fn co_map(p: usize) {
+    let env = StreamEnv::new().with_parallelism(p);
+    flow! { env =>
+        let orders = from_collection(vec![Order { id: 1, amount: 9.5 }, Order { id: 2, amount: 20.0 }]);
+        let refunds = source(NumberSequence::new(10, 12), Watermarks::no_watermarks());
+        let out = orders
+            .connect(refunds)
+            .co_map(|o| format!("order {} {}", o.id, o.amount), |r| format!("refund {r}"))
+            .collect();
+    }
+    env.execute("co_map").unwrap();
+    assert_eq!(
+        sorted(out.take()),
+        vec![
+            "order 1 9.5",
+            "order 2 20",
+            "refund 10",
+            "refund 11",
+            "refund 12"
+        ]
+    );
+}
+
+fn co_flat_map(p: usize) {
+    let env = StreamEnv::new().with_parallelism(p);
+    flow! { env =>
+        let words = from_collection(vec!["a b", "c"]);
+        let counts = from_collection(vec![2usize, 0]);
+        let out = words
+            .connect(counts)
+            .co_flat_map(|s| s.split(' ').map(String::from).collect::<Vec<_>>(), |n| vec!["x".to_string(); n])
+            .collect();
+    }
+    env.execute("co_flat_map").unwrap();
+    assert_eq!(sorted(out.take()), vec!["a", "b", "c", "x", "x"]);
+}
+
+fn watermark_is_the_minimum_of_both_inputs(p: usize) {
+    // Windows after the connect fire only when both inputs' event time passed them.
+    let env = StreamEnv::new()
+        .with_parallelism(p)
+        .with_auto_watermark_interval(Duration::ZERO);
+    flow! { env =>
+        let fast = source(NumberSequence::new(0, 2999), Watermarks::monotonous()).timestamps(|n| *n);
+        let slow = from_collection(vec![500i64, 1500], Watermarks::monotonous()).timestamps(|n| *n);
+        let out = fast
+            .connect(slow)
+            .co_map(|n| ("fast", n), |n| ("slow", n))
+            .key_by(|r| r.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .process(|k, w, rows, out| out.push((k.to_string(), w.start, rows.len())))
+            .name("windows")
+            .collect();
+    }
+    let result = env.execute("connected watermarks").unwrap();
+    assert_eq!(
+        sorted(out.take()),
+        vec![
+            ("fast".to_string(), 0, 1000),
+            ("fast".to_string(), 1000, 1000),
+            ("fast".to_string(), 2000, 1000),
+            ("slow".to_string(), 0, 1),
+            ("slow".to_string(), 1000, 1),
+        ]
+    );
+    // Nothing is late: the slow input held the watermark back until it ended.
+    assert_eq!(result.operator("windows").unwrap().late_rows, 0);
+}
+
+at_parallelism!(co_map, co_flat_map, watermark_is_the_minimum_of_both_inputs);
