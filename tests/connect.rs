@@ -82,4 +82,59 @@ fn watermark_is_the_minimum_of_both_inputs(p: usize) {
     assert_eq!(result.operator("windows").unwrap().late_rows, 0);
 }
 
-at_parallelism!(co_map, co_flat_map, watermark_is_the_minimum_of_both_inputs);
+mod basic {
+    use super::*;
+    at_parallelism!(co_map, co_flat_map, watermark_is_the_minimum_of_both_inputs);
+}
+
+fn interval_join_bounds_are_inclusive(p: usize) {
+    // Flink's example: second.ts in [first.ts - 2, first.ts + 1].
+    let firsts = vec![("a", 10i64), ("b", 10), ("a", 20)];
+    let seconds = vec![
+        ("b", 7i64),
+        ("a", 8),
+        ("b", 9),
+        ("a", 11),
+        ("a", 12),
+        ("a", 21),
+    ];
+    let env = StreamEnv::new()
+        .with_parallelism(p)
+        .with_auto_watermark_interval(Duration::ZERO);
+    flow! { env =>
+        let left = from_collection(firsts, Watermarks::bounded_out_of_orderness(Duration::from_millis(100)))
+            .timestamps(|r| r.1)
+            .key_by(|r| r.0);
+        let right = from_collection(seconds, Watermarks::bounded_out_of_orderness(Duration::from_millis(100)))
+            .timestamps(|r| r.1)
+            .key_by(|r| r.0);
+        let out = left
+            .interval_join(right)
+            .between(-2, 1)
+            .process(|a, b, out| out.push((a.0, a.1, b.1)))
+            .collect();
+    }
+    env.execute("interval join").unwrap();
+    assert_eq!(
+        sorted(out.take()),
+        vec![("a", 10, 8), ("a", 10, 11), ("a", 20, 21), ("b", 10, 9)]
+    );
+}
+
+fn keyed_connect_partitions_both_inputs_by_key(p: usize) {
+    let env = StreamEnv::new().with_parallelism(p);
+    flow! { env =>
+        let a = source(NumberSequence::new(1, 100), Watermarks::no_watermarks()).key_by(|n| n % 5);
+        let b = source(NumberSequence::new(101, 200), Watermarks::no_watermarks()).key_by(|n| n % 5);
+        let out = a.connect(b).co_map(|n| n % 5, |n| n % 5).collect();
+    }
+    env.execute("keyed connect").unwrap();
+    let rows = out.take();
+    assert_eq!(rows.len(), 200);
+    assert_eq!(sorted(rows).iter().filter(|&&k| k == 0).count(), 40);
+}
+
+at_parallelism!(
+    interval_join_bounds_are_inclusive,
+    keyed_connect_partitions_both_inputs_by_key
+);

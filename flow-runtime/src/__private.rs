@@ -14,7 +14,7 @@ pub use crate::collector::{Collector, Discard, Tee};
 pub use crate::context::RuntimeContext;
 pub use crate::exec::{run_gate, run_source, run_two_gates, JobBuilder, TaskMetrics};
 pub use crate::function::{IterFn, PushFn};
-pub use crate::operator::connect::{CoFlatMap, CoMap};
+pub use crate::operator::connect::{CoFlatMap, CoMap, IntervalJoin};
 pub use crate::operator::filter::{Filter, KeyedFilter};
 pub use crate::operator::flat_map::{FlatMap, KeyedFlatMap};
 pub use crate::operator::key_by::ByKey;
@@ -304,6 +304,30 @@ impl<A: Send + 'static, B: Send + 'static> ConnectedStreams<A, B> {
         F2: FnMut(B) -> I2 + Clone + Send + 'static,
     {
         ((f1, f2), port())
+    }
+}
+
+/// A typed port of an interval join of two keyed streams.
+pub struct IntervalJoined<A, B>(PhantomData<fn() -> (A, B)>);
+
+impl<A: Send + 'static, B: Send + 'static> IntervalJoined<A, B> {
+    /// `process(|first, second, out| ..)` for each joined pair.
+    pub fn process_closure<O: Send + 'static, F>(&self, f: F) -> (F, Stream<O>)
+    where
+        F: FnMut(&A, &B, &mut Vec<O>) + Clone + Send + 'static,
+    {
+        (f, port())
+    }
+}
+
+impl<T: Send + 'static, K> KeyedStream<T, K> {
+    /// `interval_join(other)`: both streams keyed by the same key type.
+    pub fn interval_join<B>(&self, _other: &KeyedStream<B, K>) -> IntervalJoined<T, B> {
+        IntervalJoined(PhantomData)
+    }
+    /// `connect(other)` of two keyed streams with the same key type.
+    pub fn connect<B>(&self, _other: &KeyedStream<B, K>) -> ConnectedStreams<T, B> {
+        ConnectedStreams(PhantomData)
     }
 }
 

@@ -33,7 +33,8 @@ fn check_has_source(g: &Graph, diag: &mut Diagnostics) {
 // Functions with `#[state]` are checked by the type system (their trait only has keyed impls).
 fn check_keyed_input(g: &Graph, diag: &mut Diagnostics) {
     for n in &g.nodes {
-        if n.spec.needs_keyed && !g.keyed_input(n) && g.window_of(n).is_none() {
+        let all_keyed = n.inputs.iter().all(|&i| g.node(i).spec.keyed_output);
+        if n.spec.needs_keyed && !all_keyed && g.window_of(n).is_none() {
             let word = n.spec.word;
             diag.error(
                 n.span,
@@ -172,7 +173,11 @@ fn check_window_function(g: &Graph, diag: &mut Diagnostics) {
             diag.error(n.span, "`aggregate` computes a window's result: add `.window(..)` (after `key_by`) or `.window_all(..)` before it");
         }
         // Timers and keyed state need a key.
-        if n.spec.kind == OpKind::Process && !windowed && !g.keyed_input(n) {
+        let joined = n
+            .inputs
+            .first()
+            .is_some_and(|&i| g.node(i).spec.kind == OpKind::IntervalJoin);
+        if n.spec.kind == OpKind::Process && !windowed && !joined && !g.keyed_input(n) {
             diag.error(n.span, "`process` needs a keyed stream (timers and state are per key): add `key_by` before `process`, or a window");
         }
         if windowed
@@ -317,6 +322,19 @@ fn check_connect(g: &Graph, diag: &mut Diagnostics) {
         }
         if n.spec.kind == OpKind::Connect && n.outputs.len() > 1 {
             diag.error(n.span, "connected streams feed one `co_map` or `co_flat_map`: bind its result with `let` to use it twice");
+        }
+        if n.spec.kind == OpKind::IntervalJoin {
+            if n.lateness.is_none() {
+                diag.error(n.span, "an interval join needs its bounds: `.interval_join(other).between(lower_ms, upper_ms)`");
+            }
+            for &c in &n.outputs {
+                if g.node(c).spec.kind != OpKind::Process {
+                    diag.error(
+                        g.node(c).span,
+                        "an interval join is followed by `.process(|first, second, out| ..)`",
+                    );
+                }
+            }
         }
     }
 }

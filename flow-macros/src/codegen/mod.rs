@@ -152,6 +152,7 @@ impl ChainGen<'_> {
                 | OpKind::CountWindow
                 | OpKind::SideOutput
                 | OpKind::Connect
+                | OpKind::IntervalJoin
         ) {
             self.caps.specs.insert(c);
         }
@@ -159,6 +160,12 @@ impl ChainGen<'_> {
             let input = self.g.node(i);
             if input.spec.keyed_output && node.spec.kind != OpKind::KeyBy {
                 self.caps.specs.insert(i);
+            }
+            // An interval join needs both inputs' key selectors.
+            if input.spec.kind == OpKind::IntervalJoin {
+                for &k in &input.inputs {
+                    self.caps.specs.insert(k);
+                }
             }
             // A window function needs the window's spec and its key selector.
             if input.is_window() {
@@ -203,8 +210,15 @@ impl ChainGen<'_> {
         self.caps.senders.push((c, k));
         let name = self.g.node(n).label();
         let partition = if self.plan.edge[c] == Edge::Hash {
-            self.caps.specs.insert(c);
-            let kv = self.g.node(c).spec_var();
+            // Into a two-input operator the key is the sending `key_by`'s; otherwise the
+            // receiving `key_by`'s.
+            let key_node = if self.g.node(c).spec.kind == OpKind::KeyBy {
+                c
+            } else {
+                n
+            };
+            self.caps.specs.insert(key_node);
+            let kv = self.g.node(key_node).spec_var();
             quote!(::flow::__private::ByKey(::std::clone::Clone::clone(&#kv)))
         } else {
             quote!(::flow::__private::RoundRobin::starting_at(
@@ -301,7 +315,7 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
         let clones = cg.clones();
         let stage = s.id;
         // After `connect`: two gates, one per input, into the two-input operator.
-        if head.spec.kind == OpKind::Connect {
+        if matches!(head.spec.kind, OpKind::Connect | OpKind::IntervalJoin) {
             let (e0, e1) = (edge_var(head.id, 0), edge_var(head.id, 1));
             return quote! {
                 for __i in 0..__job.parallelism(#stage) {

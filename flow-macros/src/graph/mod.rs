@@ -371,7 +371,20 @@ fn build_chain(g: &mut Graph, chain: &Chain, diag: &mut Diagnostics) -> Option<u
             continue;
         }
         match word.as_str() {
-            "parallelism" | "name" | "allowed_lateness" | "side_output_late_data" => {
+            "parallelism" | "name" | "allowed_lateness" | "side_output_late_data" | "between" => {
+                if word == "between" && g.nodes[cur].spec.kind != OpKind::IntervalJoin {
+                    diag.error(call.method.span(), "`between` gives an interval join's bounds: put it right after `interval_join(..)`");
+                    continue;
+                }
+                if word == "between" {
+                    if call.args.len() != 2 {
+                        diag.error(call.method.span(), format_args!("`between` takes 2 arguments (lower and upper bound in ms), found {}", call.args.len()));
+                    } else {
+                        let (lo, hi) = (&call.args[0], &call.args[1]);
+                        g.nodes[cur].lateness = Some(syn::parse_quote!((#lo, #hi)));
+                    }
+                    continue;
+                }
                 if word != "parallelism" && word != "name" && !g.nodes[cur].is_window() {
                     diag.error(
                         call.method.span(),
@@ -440,7 +453,10 @@ fn build_chain(g: &mut Graph, chain: &Chain, diag: &mut Diagnostics) -> Option<u
             return None;
         }
         let mut inputs = vec![cur];
-        if matches!(spec.kind, OpKind::Union | OpKind::Connect) {
+        if matches!(
+            spec.kind,
+            OpKind::Union | OpKind::Connect | OpKind::IntervalJoin
+        ) {
             for arg in &call.args {
                 let other = crate::parse::parse_chain(arg.clone())
                     .map_err(|e| diag.push(e))

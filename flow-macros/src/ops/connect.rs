@@ -76,3 +76,50 @@ pub fn chain(n: &Node, next: TokenStream) -> TokenStream {
         _ => quote!(::flow::__private::CoFlatMap::new(#f.0, #f.1, #id, #name, __ctx, #next)),
     }
 }
+
+pub const INTERVAL_JOIN: OpSpec = OpSpec {
+    word: "interval_join",
+    kind: OpKind::IntervalJoin,
+    args: (1, 1),
+    signature: "interval_join(other_keyed_stream).between(lower_ms, upper_ms)",
+    needs_keyed: true,
+    keyed_output: false,
+    is_sink: false,
+    exchange: Exchange::Merge,
+    one_to_one: false,
+};
+
+/// `let (__fJ, __tJ)`-style port of an interval join, with its bounds evaluated once.
+pub fn interval_join_port(graph: &Graph, n: &Node) -> TokenStream {
+    let (t, first, second) = (
+        n.port_var(),
+        graph.port_of(n.inputs[0], true),
+        graph.port_of(n.inputs[1], true),
+    );
+    let bounds = n.lateness_var();
+    let value = match &n.lateness {
+        Some(e) => {
+            let span = syn::spanned::Spanned::span(e);
+            quote_spanned!(span=> { let __b: (i64, i64) = #e; __b })
+        }
+        None => quote!((0i64, 0i64)),
+    };
+    quote_spanned! {n.span=>
+        let #t = #first.interval_join(&#second);
+        let #bounds: (i64, i64) = #value;
+    }
+}
+
+/// The interval join operator for `process` node `n` after join node `j`.
+pub fn interval_join_chain(graph: &Graph, j: &Node, n: &Node, next: TokenStream) -> TokenStream {
+    let (ka, kb) = (
+        graph.node(j.inputs[0]).spec_var(),
+        graph.node(j.inputs[1]).spec_var(),
+    );
+    let (bounds, f, name, id) = (j.lateness_var(), n.spec_var(), n.label(), n.id as u32);
+    quote! {
+        ::flow::__private::IntervalJoin::new(
+            ::std::clone::Clone::clone(&#ka), ::std::clone::Clone::clone(&#kb), #bounds, #f, #id, #name, __ctx, #next,
+        )?
+    }
+}

@@ -48,6 +48,7 @@ pub enum OpKind {
     Connect,
     CoMap,
     CoFlatMap,
+    IntervalJoin,
 }
 
 /// How an operator's input rows reach it.
@@ -110,6 +111,7 @@ pub const OPS: &[&OpSpec] = &[
     &connect::CONNECT,
     &connect::CO_MAP,
     &connect::CO_FLAT_MAP,
+    &connect::INTERVAL_JOIN,
 ];
 
 /// Words that modify the operator before them instead of adding one.
@@ -145,6 +147,7 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
         OpKind::Process => process::port(graph, n),
         OpKind::SideOutput => side_output::port(n),
         OpKind::Connect | OpKind::CoMap | OpKind::CoFlatMap => connect::port(graph, n),
+        OpKind::IntervalJoin => connect::interval_join_port(graph, n),
     }
 }
 
@@ -198,9 +201,15 @@ pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
         | OpKind::WindowAll
         | OpKind::CountWindow
         | OpKind::SideOutput
-        | OpKind::Connect => next,
+        | OpKind::Connect
+        | OpKind::IntervalJoin => next,
         OpKind::CoMap | OpKind::CoFlatMap => connect::chain(n, next),
-        OpKind::Process => process::chain(graph, n, next),
+        OpKind::Process => match n.inputs.first().map(|&i| graph.node(i)) {
+            Some(j) if j.spec.kind == OpKind::IntervalJoin => {
+                connect::interval_join_chain(graph, j, n, next)
+            }
+            _ => process::chain(graph, n, next),
+        },
         // Only ever after a window (checked), handled above.
         OpKind::Aggregate => next,
     }

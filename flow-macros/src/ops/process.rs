@@ -23,7 +23,11 @@ pub const PROCESS: OpSpec = OpSpec {
 };
 
 pub fn port(graph: &Graph, n: &Node) -> TokenStream {
-    let method = if n.arg_is_closure(0) {
+    let after_join = n
+        .inputs
+        .first()
+        .is_some_and(|&i| graph.node(i).spec.kind == super::OpKind::IntervalJoin);
+    let method = if n.arg_is_closure(0) || after_join {
         "process_closure"
     } else {
         "process"

@@ -112,8 +112,39 @@ pub fn plan(g: &Graph, diag: &mut Diagnostics) -> Plan {
         let e = if node.is_source() {
             Edge::Source
         } else {
+            // A `key_by` read only by a two-input operator partitions on that operator's input
+            // edge (hash by this key) instead of starting a stage of its own.
+            let absorbed = |k: &crate::graph::Node| {
+                k.spec.kind == OpKind::KeyBy
+                    && !k.outputs.is_empty()
+                    && k.outputs.iter().all(|&c| {
+                        matches!(g.nodes[c].spec.kind, OpKind::Connect | OpKind::IntervalJoin)
+                    })
+            };
+            let two_input = matches!(node.spec.kind, OpKind::Connect | OpKind::IntervalJoin);
             match node.spec.exchange {
+                Exchange::Hash if absorbed(node) => {
+                    if declared[node.inputs[0]] == declared[node.id] {
+                        Edge::Forward
+                    } else {
+                        Edge::Rebalance
+                    }
+                }
                 Exchange::Hash => Edge::Hash,
+                Exchange::Merge
+                    if two_input && node.inputs.iter().all(|&i| absorbed(&g.nodes[i])) =>
+                {
+                    Edge::Hash
+                }
+                Exchange::Merge
+                    if two_input && node.inputs.iter().any(|&i| g.nodes[i].spec.keyed_output) =>
+                {
+                    diag.error(node.span, format_args!(
+                        "`{}` joins two keyed streams or two streams that are not keyed: add `key_by` to both inputs, or to neither",
+                        node.spec.word
+                    ));
+                    Edge::Rebalance
+                }
                 Exchange::Rebalance | Exchange::Merge => Edge::Rebalance,
                 Exchange::Forward if declared[node.inputs[0]] != declared[node.id] => {
                     let input = &g.nodes[node.inputs[0]];
@@ -143,10 +174,12 @@ pub fn plan(g: &Graph, diag: &mut Diagnostics) -> Plan {
             });
         }
     }
-    let fusable = !g
-        .nodes
-        .iter()
-        .any(|n| matches!(n.spec.kind, OpKind::Union | OpKind::Connect));
+    let fusable = !g.nodes.iter().any(|n| {
+        matches!(
+            n.spec.kind,
+            OpKind::Union | OpKind::Connect | OpKind::IntervalJoin
+        )
+    });
     Plan {
         declared,
         edge,

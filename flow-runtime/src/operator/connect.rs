@@ -151,3 +151,144 @@ where
         self.next.report(metrics)
     }
 }
+
+/// `interval_join(other).between(lower, upper).process(f)`: joins two keyed streams on their
+/// key where the second row's timestamp lies in `[first + lower, first + upper]` (both bounds
+/// inclusive, as in Flink). Each pair calls `f(&first, &second, out)`; results carry the larger
+/// of the two timestamps. Rows are kept until the watermark says no partner can come; rows
+/// behind the watermark are late and dropped (counted).
+pub struct IntervalJoin<K1, K2, K, A, B, F, O, N> {
+    key_first: K1,
+    key_second: K2,
+    lower: i64,
+    upper: i64,
+    f: F,
+    firsts: crate::hash::FlowHashMap<K, Vec<(Timestamp, A)>>,
+    seconds: crate::hash::FlowHashMap<K, Vec<(Timestamp, B)>>,
+    watermark: Timestamp,
+    out: Vec<O>,
+    next: N,
+    name: &'static str,
+    node: u32,
+    emitted: u64,
+    late: u64,
+}
+
+impl<K1, K2, K, A, B, F, O, N> IntervalJoin<K1, K2, K, A, B, F, O, N> {
+    /// A join of rows whose timestamps differ by `lower..=upper` milliseconds (second minus
+    /// first).
+    ///
+    /// # Errors
+    /// `lower > upper`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        key_first: K1,
+        key_second: K2,
+        (lower, upper): (i64, i64),
+        f: F,
+        node: u32,
+        name: &'static str,
+        _ctx: &RuntimeContext,
+        next: N,
+    ) -> Result<Self> {
+        if lower > upper {
+            return Err(crate::Error::Config(format!(
+                "`{name}`: the lower bound ({lower} ms) is above the upper bound ({upper} ms)"
+            )));
+        }
+        Ok(IntervalJoin {
+            key_first,
+            key_second,
+            lower,
+            upper,
+            f,
+            firsts: Default::default(),
+            seconds: Default::default(),
+            watermark: crate::time::MIN_WATERMARK,
+            out: Vec::new(),
+            next,
+            name,
+            node,
+            emitted: 0,
+            late: 0,
+        })
+    }
+}
+
+impl<K1, K2, K, A, B, F, O, N> TwoInput<A, B> for IntervalJoin<K1, K2, K, A, B, F, O, N>
+where
+    K1: crate::function::KeySelector<A, Key = K>,
+    K2: crate::function::KeySelector<B, Key = K>,
+    K: std::hash::Hash + Eq + Clone,
+    F: FnMut(&A, &B, &mut Vec<O>),
+    N: Collector<O>,
+{
+    fn collect_first(&mut self, row: A, ts: Timestamp) {
+        if ts < self.watermark {
+            self.late += 1;
+            return;
+        }
+        let key = self.key_first.key(&row);
+        if let Some(seconds) = self.seconds.get(&key) {
+            for (t2, b) in seconds {
+                if *t2 >= ts.saturating_add(self.lower) && *t2 <= ts.saturating_add(self.upper) {
+                    let (f, out) = (&mut self.f, &mut self.out);
+                    user_call(self.name, || f(&row, b, out));
+                    let at = ts.max(*t2);
+                    self.emitted += self.out.len() as u64;
+                    for r in self.out.drain(..) {
+                        self.next.collect(r, at);
+                    }
+                }
+            }
+        }
+        self.firsts.entry(key).or_default().push((ts, row));
+    }
+    fn collect_second(&mut self, row: B, ts: Timestamp) {
+        if ts < self.watermark {
+            self.late += 1;
+            return;
+        }
+        let key = self.key_second.key(&row);
+        if let Some(firsts) = self.firsts.get(&key) {
+            for (t1, a) in firsts {
+                if ts >= t1.saturating_add(self.lower) && ts <= t1.saturating_add(self.upper) {
+                    let (f, out) = (&mut self.f, &mut self.out);
+                    user_call(self.name, || f(a, &row, out));
+                    let at = ts.max(*t1);
+                    self.emitted += self.out.len() as u64;
+                    for r in self.out.drain(..) {
+                        self.next.collect(r, at);
+                    }
+                }
+            }
+        }
+        self.seconds.entry(key).or_default().push((ts, row));
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.next.flush()
+    }
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.watermark = watermark;
+        // A first row can still meet seconds at or after the watermark only if
+        // ts + upper >= watermark; a second row only firsts with ts - lower >= watermark.
+        let (lower, upper) = (self.lower, self.upper);
+        self.firsts.retain(|_, rows| {
+            rows.retain(|(t, _)| t.saturating_add(upper) >= watermark);
+            !rows.is_empty()
+        });
+        self.seconds.retain(|_, rows| {
+            rows.retain(|(t, _)| t.saturating_sub(lower) >= watermark);
+            !rows.is_empty()
+        });
+        self.next.watermark(watermark)
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.next.finish()
+    }
+    fn report(&self, metrics: &mut TaskMetrics) {
+        metrics.add_out(self.node, self.emitted);
+        metrics.add_late(self.node, self.late);
+        self.next.report(metrics)
+    }
+}
