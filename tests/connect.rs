@@ -138,3 +138,40 @@ at_parallelism!(
     interval_join_bounds_are_inclusive,
     keyed_connect_partitions_both_inputs_by_key
 );
+
+fn window_join_pairs_rows_of_one_key_and_window(p: usize) {
+    let orders = vec![("a", 100i64), ("a", 900), ("b", 500), ("a", 1200)];
+    let payments = vec![("a", 300i64), ("b", 1100), ("a", 1500), ("a", 1600)];
+    let env = StreamEnv::new()
+        .with_parallelism(p)
+        .with_auto_watermark_interval(Duration::ZERO);
+    flow! { env =>
+        let left = from_collection(orders, Watermarks::bounded_out_of_orderness(Duration::from_secs(1)))
+            .timestamps(|r| r.1)
+            .key_by(|r| r.0);
+        let right = from_collection(payments, Watermarks::bounded_out_of_orderness(Duration::from_secs(1)))
+            .timestamps(|r| r.1)
+            .key_by(|r| r.0);
+        let out = left
+            .window_join(right, TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .process(|o, pay, out| out.push((o.0, o.1, pay.1)))
+            .collect();
+    }
+    env.execute("window join").unwrap();
+    // [0, 1000): a has orders 100, 900 and payment 300 -> 2 pairs; b's order 500 has no
+    // payment there (b's is at 1100). [1000, 2000): a's order 1200 with payments 1500, 1600.
+    assert_eq!(
+        sorted(out.take()),
+        vec![
+            ("a", 100, 300),
+            ("a", 900, 300),
+            ("a", 1200, 1500),
+            ("a", 1200, 1600)
+        ]
+    );
+}
+
+mod joins {
+    use super::*;
+    at_parallelism!(window_join_pairs_rows_of_one_key_and_window);
+}

@@ -14,7 +14,7 @@ pub use crate::collector::{Collector, Discard, Tee};
 pub use crate::context::RuntimeContext;
 pub use crate::exec::{run_gate, run_source, run_two_gates, JobBuilder, TaskMetrics};
 pub use crate::function::{IterFn, PushFn};
-pub use crate::operator::connect::{CoFlatMap, CoMap, IntervalJoin};
+pub use crate::operator::connect::{CoFlatMap, CoMap, IntervalJoin, WindowJoin};
 pub use crate::operator::filter::{Filter, KeyedFilter};
 pub use crate::operator::flat_map::{FlatMap, KeyedFlatMap};
 pub use crate::operator::key_by::ByKey;
@@ -324,6 +324,14 @@ impl<T: Send + 'static, K> KeyedStream<T, K> {
     /// `interval_join(other)`: both streams keyed by the same key type.
     pub fn interval_join<B>(&self, _other: &KeyedStream<B, K>) -> IntervalJoined<T, B> {
         IntervalJoined(PhantomData)
+    }
+    /// `window_join(other, windows)`: both streams keyed by the same key type.
+    pub fn window_join<B>(
+        &self,
+        _other: &KeyedStream<B, K>,
+        windows: Windows,
+    ) -> (Windows, IntervalJoined<T, B>) {
+        (windows, IntervalJoined(PhantomData))
     }
     /// `connect(other)` of two keyed streams with the same key type.
     pub fn connect<B>(&self, _other: &KeyedStream<B, K>) -> ConnectedStreams<T, B> {

@@ -173,10 +173,12 @@ fn check_window_function(g: &Graph, diag: &mut Diagnostics) {
             diag.error(n.span, "`aggregate` computes a window's result: add `.window(..)` (after `key_by`) or `.window_all(..)` before it");
         }
         // Timers and keyed state need a key.
-        let joined = n
-            .inputs
-            .first()
-            .is_some_and(|&i| g.node(i).spec.kind == OpKind::IntervalJoin);
+        let joined = n.inputs.first().is_some_and(|&i| {
+            matches!(
+                g.node(i).spec.kind,
+                OpKind::IntervalJoin | OpKind::WindowJoin
+            )
+        });
         if n.spec.kind == OpKind::Process && !windowed && !joined && !g.keyed_input(n) {
             diag.error(n.span, "`process` needs a keyed stream (timers and state are per key): add `key_by` before `process`, or a window");
         }
@@ -322,6 +324,16 @@ fn check_connect(g: &Graph, diag: &mut Diagnostics) {
         }
         if n.spec.kind == OpKind::Connect && n.outputs.len() > 1 {
             diag.error(n.span, "connected streams feed one `co_map` or `co_flat_map`: bind its result with `let` to use it twice");
+        }
+        if n.spec.kind == OpKind::WindowJoin {
+            for &c in &n.outputs {
+                if g.node(c).spec.kind != OpKind::Process {
+                    diag.error(
+                        g.node(c).span,
+                        "a window join is followed by `.process(|first, second, out| ..)`",
+                    );
+                }
+            }
         }
         if n.spec.kind == OpKind::IntervalJoin {
             if n.lateness.is_none() {

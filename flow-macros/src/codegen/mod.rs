@@ -153,6 +153,7 @@ impl ChainGen<'_> {
                 | OpKind::SideOutput
                 | OpKind::Connect
                 | OpKind::IntervalJoin
+                | OpKind::WindowJoin
         ) {
             self.caps.specs.insert(c);
         }
@@ -162,9 +163,12 @@ impl ChainGen<'_> {
                 self.caps.specs.insert(i);
             }
             // An interval join needs both inputs' key selectors.
-            if input.spec.kind == OpKind::IntervalJoin {
+            if matches!(input.spec.kind, OpKind::IntervalJoin | OpKind::WindowJoin) {
                 for &k in &input.inputs {
                     self.caps.specs.insert(k);
+                }
+                if input.spec.kind == OpKind::WindowJoin {
+                    self.caps.specs.insert(i);
                 }
             }
             // A window function needs the window's spec and its key selector.
@@ -315,7 +319,10 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
         let clones = cg.clones();
         let stage = s.id;
         // After `connect`: two gates, one per input, into the two-input operator.
-        if matches!(head.spec.kind, OpKind::Connect | OpKind::IntervalJoin) {
+        if matches!(
+            head.spec.kind,
+            OpKind::Connect | OpKind::IntervalJoin | OpKind::WindowJoin
+        ) {
             let (e0, e1) = (edge_var(head.id, 0), edge_var(head.id, 1));
             return quote! {
                 for __i in 0..__job.parallelism(#stage) {

@@ -455,9 +455,15 @@ fn build_chain(g: &mut Graph, chain: &Chain, diag: &mut Diagnostics) -> Option<u
         let mut inputs = vec![cur];
         if matches!(
             spec.kind,
-            OpKind::Union | OpKind::Connect | OpKind::IntervalJoin
+            OpKind::Union | OpKind::Connect | OpKind::IntervalJoin | OpKind::WindowJoin
         ) {
-            for arg in &call.args {
+            // A window join's second argument is its windows, not a stream.
+            let streams = if spec.kind == OpKind::WindowJoin {
+                &call.args[..1]
+            } else {
+                &call.args[..]
+            };
+            for arg in streams {
                 let other = crate::parse::parse_chain(arg.clone())
                     .map_err(|e| diag.push(e))
                     .ok()?;

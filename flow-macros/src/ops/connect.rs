@@ -123,3 +123,40 @@ pub fn interval_join_chain(graph: &Graph, j: &Node, n: &Node, next: TokenStream)
         )?
     }
 }
+
+pub const WINDOW_JOIN: OpSpec = OpSpec {
+    word: "window_join",
+    kind: OpKind::WindowJoin,
+    args: (2, 2),
+    signature: "window_join(other_keyed_stream, TumblingEventTimeWindows::of(..))",
+    needs_keyed: true,
+    keyed_output: false,
+    is_sink: false,
+    exchange: Exchange::Merge,
+    one_to_one: false,
+};
+
+/// The port of a window join: checks both key types, keeps the windows spec.
+pub fn window_join_port(graph: &Graph, n: &Node) -> TokenStream {
+    let (f, t) = (n.spec_var(), n.port_var());
+    let (first, second, windows) = (
+        graph.port_of(n.inputs[0], true),
+        graph.port_of(n.inputs[1], true),
+        &n.args[1],
+    );
+    quote_spanned!(n.span=> let (#f, #t) = #first.window_join(&#second, #windows);)
+}
+
+/// The window join operator for `process` node `n` after join node `j`.
+pub fn window_join_chain(graph: &Graph, j: &Node, n: &Node, next: TokenStream) -> TokenStream {
+    let (ka, kb) = (
+        graph.node(j.inputs[0]).spec_var(),
+        graph.node(j.inputs[1]).spec_var(),
+    );
+    let (w, f, name, id) = (j.spec_var(), n.spec_var(), n.label(), n.id as u32);
+    quote! {
+        ::flow::__private::WindowJoin::new(
+            ::std::clone::Clone::clone(&#ka), ::std::clone::Clone::clone(&#kb), ::std::clone::Clone::clone(&#w), #f, #id, #name, __ctx, #next,
+        )?
+    }
+}

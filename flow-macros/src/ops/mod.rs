@@ -49,6 +49,7 @@ pub enum OpKind {
     CoMap,
     CoFlatMap,
     IntervalJoin,
+    WindowJoin,
 }
 
 /// How an operator's input rows reach it.
@@ -112,6 +113,7 @@ pub const OPS: &[&OpSpec] = &[
     &connect::CO_MAP,
     &connect::CO_FLAT_MAP,
     &connect::INTERVAL_JOIN,
+    &connect::WINDOW_JOIN,
 ];
 
 /// Words that modify the operator before them instead of adding one.
@@ -148,6 +150,7 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
         OpKind::SideOutput => side_output::port(n),
         OpKind::Connect | OpKind::CoMap | OpKind::CoFlatMap => connect::port(graph, n),
         OpKind::IntervalJoin => connect::interval_join_port(graph, n),
+        OpKind::WindowJoin => connect::window_join_port(graph, n),
     }
 }
 
@@ -202,11 +205,15 @@ pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
         | OpKind::CountWindow
         | OpKind::SideOutput
         | OpKind::Connect
-        | OpKind::IntervalJoin => next,
+        | OpKind::IntervalJoin
+        | OpKind::WindowJoin => next,
         OpKind::CoMap | OpKind::CoFlatMap => connect::chain(n, next),
         OpKind::Process => match n.inputs.first().map(|&i| graph.node(i)) {
             Some(j) if j.spec.kind == OpKind::IntervalJoin => {
                 connect::interval_join_chain(graph, j, n, next)
+            }
+            Some(j) if j.spec.kind == OpKind::WindowJoin => {
+                connect::window_join_chain(graph, j, n, next)
             }
             _ => process::chain(graph, n, next),
         },

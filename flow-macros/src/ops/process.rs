@@ -23,10 +23,12 @@ pub const PROCESS: OpSpec = OpSpec {
 };
 
 pub fn port(graph: &Graph, n: &Node) -> TokenStream {
-    let after_join = n
-        .inputs
-        .first()
-        .is_some_and(|&i| graph.node(i).spec.kind == super::OpKind::IntervalJoin);
+    let after_join = n.inputs.first().is_some_and(|&i| {
+        matches!(
+            graph.node(i).spec.kind,
+            super::OpKind::IntervalJoin | super::OpKind::WindowJoin
+        )
+    });
     let method = if n.arg_is_closure(0) || after_join {
         "process_closure"
     } else {

@@ -97,6 +97,9 @@ pub fn plan(g: &Graph, diag: &mut Diagnostics) -> Plan {
             OpKind::KeyBy
                 | OpKind::Rebalance
                 | OpKind::Union
+                | OpKind::Connect
+                | OpKind::IntervalJoin
+                | OpKind::WindowJoin
                 | OpKind::Window
                 | OpKind::CountWindow
         ) {
@@ -118,10 +121,16 @@ pub fn plan(g: &Graph, diag: &mut Diagnostics) -> Plan {
                 k.spec.kind == OpKind::KeyBy
                     && !k.outputs.is_empty()
                     && k.outputs.iter().all(|&c| {
-                        matches!(g.nodes[c].spec.kind, OpKind::Connect | OpKind::IntervalJoin)
+                        matches!(
+                            g.nodes[c].spec.kind,
+                            OpKind::Connect | OpKind::IntervalJoin | OpKind::WindowJoin
+                        )
                     })
             };
-            let two_input = matches!(node.spec.kind, OpKind::Connect | OpKind::IntervalJoin);
+            let two_input = matches!(
+                node.spec.kind,
+                OpKind::Connect | OpKind::IntervalJoin | OpKind::WindowJoin
+            );
             match node.spec.exchange {
                 Exchange::Hash if absorbed(node) => {
                     if declared[node.inputs[0]] == declared[node.id] {
@@ -177,7 +186,7 @@ pub fn plan(g: &Graph, diag: &mut Diagnostics) -> Plan {
     let fusable = !g.nodes.iter().any(|n| {
         matches!(
             n.spec.kind,
-            OpKind::Union | OpKind::Connect | OpKind::IntervalJoin
+            OpKind::Union | OpKind::Connect | OpKind::IntervalJoin | OpKind::WindowJoin
         )
     });
     Plan {

@@ -292,3 +292,179 @@ where
         self.next.report(metrics)
     }
 }
+
+/// `window_join(other, windows).process(f)`: joins two keyed streams per key and window
+/// (Flink's `join(..).where(..).equal_to(..).window(..)`): when a window fires, `f(&first,
+/// &second, out)` runs for every pair of its rows of one key. Tumbling and sliding windows;
+/// results carry the window's last millisecond; rows behind the watermark are late and
+/// dropped (counted).
+pub struct WindowJoin<K1, K2, K, A, B, F, O, N> {
+    key_first: K1,
+    key_second: K2,
+    windows: crate::operator::window::Windows,
+    f: F,
+    #[allow(clippy::type_complexity)]
+    panes: std::collections::BTreeMap<
+        (Timestamp, Timestamp),
+        crate::hash::FlowHashMap<K, (Vec<A>, Vec<B>)>,
+    >,
+    assigned: Vec<crate::operator::window::TimeWindow>,
+    watermark: Timestamp,
+    out: Vec<O>,
+    next: N,
+    name: &'static str,
+    node: u32,
+    emitted: u64,
+    late: u64,
+}
+
+impl<K1, K2, K, A, B, F, O, N> WindowJoin<K1, K2, K, A, B, F, O, N> {
+    /// A join of rows of one key in the same window of `windows`.
+    ///
+    /// # Errors
+    /// Session or count windows, or a size or slide that is not positive.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        key_first: K1,
+        key_second: K2,
+        windows: crate::operator::window::Windows,
+        f: F,
+        node: u32,
+        name: &'static str,
+        _ctx: &RuntimeContext,
+        next: N,
+    ) -> Result<Self> {
+        use crate::operator::window::Windows;
+        windows.validate(name)?;
+        if matches!(windows, Windows::Session { .. } | Windows::Count { .. }) {
+            return Err(crate::Error::Config(format!(
+                "`{name}`: a window join takes tumbling or sliding windows"
+            )));
+        }
+        Ok(WindowJoin {
+            key_first,
+            key_second,
+            windows,
+            f,
+            panes: Default::default(),
+            assigned: Vec::new(),
+            watermark: crate::time::MIN_WATERMARK,
+            out: Vec::new(),
+            next,
+            name,
+            node,
+            emitted: 0,
+            late: 0,
+        })
+    }
+}
+
+impl<K1, K2, K, A, B, F, O, N> WindowJoin<K1, K2, K, A, B, F, O, N>
+where
+    K: std::hash::Hash + Eq + Clone,
+    A: Clone,
+    B: Clone,
+    F: FnMut(&A, &B, &mut Vec<O>),
+    N: Collector<O>,
+{
+    fn time(&self, ts: Timestamp) -> Timestamp {
+        if self.windows.is_event_time() {
+            ts
+        } else {
+            crate::time::now_millis()
+        }
+    }
+
+    /// Adds a row to each of its windows; `first` picks the side. Returns whether it was late.
+    fn add(&mut self, key: K, ts: Timestamp, first: Option<A>, second: Option<B>) {
+        let t = self.time(ts);
+        self.assigned.clear();
+        self.windows.assign(t, &mut self.assigned);
+        let mut placed = false;
+        for w in std::mem::take(&mut self.assigned) {
+            if self.windows.is_event_time() && w.max_timestamp() <= self.watermark {
+                continue;
+            }
+            placed = true;
+            let pane = self.panes.entry((w.end, w.start)).or_default();
+            let (firsts, seconds) = pane.entry(key.clone()).or_default();
+            if let Some(a) = &first {
+                firsts.push(a.clone());
+            }
+            if let Some(b) = &second {
+                seconds.push(b.clone());
+            }
+        }
+        if !placed {
+            self.late += 1;
+        }
+    }
+
+    fn fire(&mut self, time: Timestamp) {
+        while let Some(entry) = self.panes.first_entry() {
+            let (end, start) = *entry.key();
+            if end - 1 > time {
+                break;
+            }
+            let keys = entry.remove();
+            let at = end - 1;
+            let _ = start;
+            for (_, (firsts, seconds)) in keys {
+                for a in &firsts {
+                    for b in &seconds {
+                        let (f, out) = (&mut self.f, &mut self.out);
+                        user_call(self.name, || f(a, b, out));
+                    }
+                }
+                self.emitted += self.out.len() as u64;
+                for row in self.out.drain(..) {
+                    self.next.collect(row, at);
+                }
+            }
+        }
+    }
+}
+
+impl<K1, K2, K, A, B, F, O, N> TwoInput<A, B> for WindowJoin<K1, K2, K, A, B, F, O, N>
+where
+    K1: crate::function::KeySelector<A, Key = K>,
+    K2: crate::function::KeySelector<B, Key = K>,
+    K: std::hash::Hash + Eq + Clone,
+    A: Clone,
+    B: Clone,
+    F: FnMut(&A, &B, &mut Vec<O>),
+    N: Collector<O>,
+{
+    fn collect_first(&mut self, row: A, ts: Timestamp) {
+        let key = self.key_first.key(&row);
+        self.add(key, ts, Some(row), None);
+    }
+    fn collect_second(&mut self, row: B, ts: Timestamp) {
+        let key = self.key_second.key(&row);
+        self.add(key, ts, None, Some(row));
+    }
+    fn flush(&mut self) -> Result<()> {
+        if !self.windows.is_event_time() {
+            self.fire(crate::time::now_millis());
+        }
+        self.next.flush()
+    }
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        if watermark > self.watermark {
+            self.watermark = watermark;
+            if self.windows.is_event_time() {
+                self.fire(watermark);
+            }
+        }
+        self.next.watermark(watermark)
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.fire(crate::time::MAX_WATERMARK);
+        self.next.finish()
+    }
+    fn report(&self, metrics: &mut TaskMetrics) {
+        metrics.add_out(self.node, self.emitted);
+        metrics.add_late(self.node, self.late);
+        self.next.report(metrics)
+    }
+}

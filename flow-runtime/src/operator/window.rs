@@ -215,7 +215,7 @@ impl Windows {
     }
 
     /// The fixed windows `t` falls into, appended to `out`.
-    fn assign(&self, t: Timestamp, out: &mut Vec<TimeWindow>) {
+    pub(crate) fn assign(&self, t: Timestamp, out: &mut Vec<TimeWindow>) {
         match *self {
             Windows::Tumbling { size, offset, .. } => {
                 let start = t - (t - offset).rem_euclid(size);
