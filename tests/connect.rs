@@ -5,6 +5,7 @@ mod common;
 
 use common::sorted;
 use flow::prelude::*;
+use flow::BroadcastProcessFunction;
 use std::time::Duration;
 
 #[derive(Row, Clone, Debug, PartialEq, PartialOrd)]
@@ -174,4 +175,67 @@ fn window_join_pairs_rows_of_one_key_and_window(p: usize) {
 mod joins {
     use super::*;
     at_parallelism!(window_join_pairs_rows_of_one_key_and_window);
+}
+
+/// Alerts on readings above the threshold the broadcast "rules" stream last set.
+#[derive(Clone)]
+struct Threshold;
+
+impl BroadcastProcessFunction<(&'static str, i64), i64> for Threshold {
+    type State = Option<i64>;
+    type Out = String;
+    fn process_element(
+        &mut self,
+        row: (&'static str, i64),
+        limit: &Option<i64>,
+        out: &mut Vec<String>,
+    ) {
+        if let Some(limit) = limit {
+            if row.1 > *limit {
+                out.push(format!("{} {}", row.0, row.1));
+            }
+        }
+    }
+    fn process_broadcast_element(
+        &mut self,
+        rule: i64,
+        limit: &mut Option<i64>,
+        _out: &mut Vec<String>,
+    ) {
+        *limit = Some(rule);
+    }
+}
+
+fn broadcast_state_reaches_every_subtask(p: usize) {
+    // As in Flink, the broadcast input is not ordered against the other: readings that arrive
+    // before the rule see no limit and pass silently. The one-row rule stream arrives within
+    // a millisecond; the readings that matter come at the end of 2M rows.
+    let env = StreamEnv::new().with_parallelism(p);
+    flow! { env =>
+        let rules = from_collection(vec![500i64]).broadcast();
+        let readings = source(NumberSequence::new(1, 2_000_000), Watermarks::no_watermarks())
+            .filter(|n| n % 100_000 == 0)
+            .map(|n| (if n % 200_000 == 0 { "even" } else { "odd" }, n / 1000))
+            .key_by(|r| r.0);
+        let out = readings.connect(rules).process(Threshold).collect();
+    }
+    env.execute("broadcast").unwrap();
+    let rows = sorted(out.take());
+    // Only readings above the broadcast limit alert; both keys (on both subtasks at p2) got
+    // the rule.
+    for r in &rows {
+        assert!(
+            r.split(' ').nth(1).unwrap().parse::<i64>().unwrap() > 500,
+            "{rows:?}"
+        );
+    }
+    assert!(
+        rows.contains(&"even 2000".to_string()) && rows.contains(&"odd 1900".to_string()),
+        "{rows:?}"
+    );
+}
+
+mod broadcast {
+    use super::*;
+    at_parallelism!(broadcast_state_reaches_every_subtask);
 }

@@ -9,12 +9,12 @@
 //! function's type is left unknown, so the chains built from it are not checked again and the
 //! user sees one error, at the port (see [`Checked`]).
 
-pub use crate::channel::{EdgeChannels, Exchange, InputGate};
+pub use crate::channel::{BroadcastExchange, EdgeChannels, Exchange, InputGate};
 pub use crate::collector::{Collector, Discard, Tee};
 pub use crate::context::RuntimeContext;
 pub use crate::exec::{run_gate, run_source, run_two_gates, JobBuilder, TaskMetrics};
 pub use crate::function::{IterFn, PushFn};
-pub use crate::operator::connect::{CoFlatMap, CoMap, IntervalJoin, WindowJoin};
+pub use crate::operator::connect::{BroadcastProcess, CoFlatMap, CoMap, IntervalJoin, WindowJoin};
 pub use crate::operator::filter::{Filter, KeyedFilter};
 pub use crate::operator::flat_map::{FlatMap, KeyedFlatMap};
 pub use crate::operator::key_by::ByKey;
@@ -283,6 +283,13 @@ impl<T: Send + 'static> Stream<T> {
 pub struct ConnectedStreams<A, B>(PhantomData<fn() -> (A, B)>);
 
 impl<A: Send + 'static, B: Send + 'static> ConnectedStreams<A, B> {
+    /// `process(f)` with a broadcast process function (the second input is broadcast).
+    pub fn process<F: crate::operator::connect::BroadcastProcessFunction<A, B>>(
+        &self,
+        f: F,
+    ) -> (F, Stream<F::Out>) {
+        (f, port())
+    }
     /// `co_map(f1, f2)`.
     pub fn co_map<O: Send + 'static, F1, F2>(&self, f1: F1, f2: F2) -> ((F1, F2), Stream<O>)
     where
@@ -333,6 +340,10 @@ impl<T: Send + 'static, K> KeyedStream<T, K> {
     ) -> (Windows, IntervalJoined<T, B>) {
         (windows, IntervalJoined(PhantomData))
     }
+    /// `connect(broadcast)`: a keyed stream with a broadcast one.
+    pub fn connect_broadcast<B>(&self, _other: &Stream<B>) -> ConnectedStreams<T, B> {
+        ConnectedStreams(PhantomData)
+    }
     /// `connect(other)` of two keyed streams with the same key type.
     pub fn connect<B>(&self, _other: &KeyedStream<B, K>) -> ConnectedStreams<T, B> {
         ConnectedStreams(PhantomData)
@@ -340,6 +351,13 @@ impl<T: Send + 'static, K> KeyedStream<T, K> {
 }
 
 impl<T: Send + 'static> Stream<T> {
+    /// `broadcast()`: every row to every subtask of the next operator.
+    pub fn broadcast(&self) -> Stream<T>
+    where
+        T: Clone,
+    {
+        port()
+    }
     /// `connect(other)`.
     pub fn connect<B>(&self, _other: &Stream<B>) -> ConnectedStreams<T, B> {
         ConnectedStreams(PhantomData)

@@ -31,6 +31,7 @@ pub use function::{
     FilterFunction, FlatMapFunction, KeySelector, KeyedFilterFunction, KeyedFlatMapFunction,
     KeyedMapFunction, MapFunction, ReduceFunction,
 };
+pub use operator::connect::BroadcastProcessFunction;
 pub use operator::process::{KeyedProcessFunction, ProcessContext};
 pub use operator::sink::Sink;
 pub use operator::source::{Poll, Source, SourceOutput, SourceReader};

@@ -176,7 +176,7 @@ fn check_window_function(g: &Graph, diag: &mut Diagnostics) {
         let joined = n.inputs.first().is_some_and(|&i| {
             matches!(
                 g.node(i).spec.kind,
-                OpKind::IntervalJoin | OpKind::WindowJoin
+                OpKind::IntervalJoin | OpKind::WindowJoin | OpKind::Connect
             )
         });
         if n.spec.kind == OpKind::Process && !windowed && !joined && !g.keyed_input(n) {
@@ -313,7 +313,14 @@ fn check_connect(g: &Graph, diag: &mut Diagnostics) {
                 ),
             );
         }
-        if !co && after_connect {
+        // `connect(b.broadcast()).process(f)`: a broadcast process function.
+        let broadcast_process = n.spec.kind == OpKind::Process
+            && after_connect
+            && g.node(n.inputs[0])
+                .inputs
+                .get(1)
+                .is_some_and(|&b| g.node(b).spec.kind == OpKind::Broadcast);
+        if !co && after_connect && !broadcast_process {
             diag.error(
                 n.span,
                 format_args!(

@@ -154,6 +154,7 @@ impl ChainGen<'_> {
                 | OpKind::Connect
                 | OpKind::IntervalJoin
                 | OpKind::WindowJoin
+                | OpKind::Broadcast
         ) {
             self.caps.specs.insert(c);
         }
@@ -213,6 +214,9 @@ impl ChainGen<'_> {
         let snd = sender_var(c, k);
         self.caps.senders.push((c, k));
         let name = self.g.node(n).label();
+        if self.g.node(n).spec.kind == OpKind::Broadcast {
+            return quote!(::flow::__private::BroadcastExchange::new(#snd, #name, __event_time));
+        }
         let partition = if self.plan.edge[c] == Edge::Hash {
             // Into a two-input operator the key is the sending `key_by`'s; otherwise the
             // receiving `key_by`'s.
@@ -301,8 +305,11 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
                 g.port_of(p, false)
             };
             let (up, down) = (plan.stage_of[p], s.id);
+            // All-to-all for `rebalance` and broadcast inputs; one-to-one where a parallelism
+            // change or a merge turns out equal at run time.
             let pointwise = plan.edge[head.id] == crate::plan::Edge::Rebalance
-                && head.spec.kind != OpKind::Rebalance;
+                && head.spec.kind != OpKind::Rebalance
+                && g.node(p).spec.kind != OpKind::Broadcast;
             channels.push(quote! {
                 let mut #e = #port.channels(__job.parallelism(#up), __job.parallelism(#down), #pointwise);
             });

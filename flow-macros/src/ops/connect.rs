@@ -160,3 +160,27 @@ pub fn window_join_chain(graph: &Graph, j: &Node, n: &Node, next: TokenStream) -
         )?
     }
 }
+
+pub const BROADCAST: OpSpec = OpSpec {
+    word: "broadcast",
+    kind: OpKind::Broadcast,
+    args: (0, 0),
+    signature: "broadcast()",
+    needs_keyed: false,
+    keyed_output: false,
+    is_sink: false,
+    exchange: Exchange::Forward,
+    one_to_one: true,
+};
+
+/// `let __tB = __tX.broadcast();`
+pub fn broadcast_port(graph: &Graph, n: &Node) -> TokenStream {
+    let (t, input) = (n.port_var(), graph.input_port(n, false));
+    quote_spanned!(n.span=> let #t = #input.broadcast();)
+}
+
+/// The broadcast-process operator for `process` node `n` after a `connect`.
+pub fn broadcast_process_chain(n: &Node, next: TokenStream) -> TokenStream {
+    let (f, name, id) = (n.spec_var(), n.label(), n.id as u32);
+    quote!(::flow::__private::BroadcastProcess::new(#f, #id, #name, __ctx, #next))
+}

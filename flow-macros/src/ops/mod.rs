@@ -50,6 +50,7 @@ pub enum OpKind {
     CoFlatMap,
     IntervalJoin,
     WindowJoin,
+    Broadcast,
 }
 
 /// How an operator's input rows reach it.
@@ -114,6 +115,7 @@ pub const OPS: &[&OpSpec] = &[
     &connect::CO_FLAT_MAP,
     &connect::INTERVAL_JOIN,
     &connect::WINDOW_JOIN,
+    &connect::BROADCAST,
 ];
 
 /// Words that modify the operator before them instead of adding one.
@@ -151,6 +153,7 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
         OpKind::Connect | OpKind::CoMap | OpKind::CoFlatMap => connect::port(graph, n),
         OpKind::IntervalJoin => connect::interval_join_port(graph, n),
         OpKind::WindowJoin => connect::window_join_port(graph, n),
+        OpKind::Broadcast => connect::broadcast_port(graph, n),
     }
 }
 
@@ -206,7 +209,8 @@ pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
         | OpKind::SideOutput
         | OpKind::Connect
         | OpKind::IntervalJoin
-        | OpKind::WindowJoin => next,
+        | OpKind::WindowJoin
+        | OpKind::Broadcast => next,
         OpKind::CoMap | OpKind::CoFlatMap => connect::chain(n, next),
         OpKind::Process => match n.inputs.first().map(|&i| graph.node(i)) {
             Some(j) if j.spec.kind == OpKind::IntervalJoin => {
@@ -215,6 +219,7 @@ pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
             Some(j) if j.spec.kind == OpKind::WindowJoin => {
                 connect::window_join_chain(graph, j, n, next)
             }
+            Some(j) if j.spec.kind == OpKind::Connect => connect::broadcast_process_chain(n, next),
             _ => process::chain(graph, n, next),
         },
         // Only ever after a window (checked), handled above.

@@ -75,6 +75,7 @@ pub fn plan(g: &Graph, diag: &mut Diagnostics) -> Plan {
     // in the same subtask: same stage, same parallelism (unless set explicitly).
     for node in &g.nodes {
         if node.spec.kind == OpKind::Timestamps
+            || node.spec.kind == OpKind::Broadcast
             || (node.spec.kind == OpKind::SideOutput && node.parallelism.is_none())
         {
             declared[node.id] = declared[node.inputs[0]];
@@ -140,13 +141,23 @@ pub fn plan(g: &Graph, diag: &mut Diagnostics) -> Plan {
                     }
                 }
                 Exchange::Hash => Edge::Hash,
+                // A broadcast input reaches every subtask whatever this edge's partitioning.
                 Exchange::Merge
-                    if two_input && node.inputs.iter().all(|&i| absorbed(&g.nodes[i])) =>
+                    if two_input
+                        && absorbed(&g.nodes[node.inputs[0]])
+                        && node.inputs.iter().all(|&i| {
+                            absorbed(&g.nodes[i]) || g.nodes[i].spec.kind == OpKind::Broadcast
+                        }) =>
                 {
                     Edge::Hash
                 }
                 Exchange::Merge
-                    if two_input && node.inputs.iter().any(|&i| g.nodes[i].spec.keyed_output) =>
+                    if two_input
+                        && node.inputs.iter().any(|&i| g.nodes[i].spec.keyed_output)
+                        && !node
+                            .inputs
+                            .iter()
+                            .any(|&i| g.nodes[i].spec.kind == OpKind::Broadcast) =>
                 {
                     diag.error(node.span, format_args!(
                         "`{}` joins two keyed streams or two streams that are not keyed: add `key_by` to both inputs, or to neither",

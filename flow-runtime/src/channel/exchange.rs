@@ -134,3 +134,53 @@ impl<T, P: Partition<T>> Collector<T> for Exchange<T, P> {
 
     fn report(&self, _: &mut TaskMetrics) {}
 }
+
+/// Sends every row to every downstream subtask (`broadcast()`), in batches.
+pub struct BroadcastExchange<T> {
+    inner: Exchange<T, crate::operator::rebalance::RoundRobin>,
+}
+
+impl<T: Clone> BroadcastExchange<T> {
+    /// A broadcast over `senders` (one per downstream subtask).
+    pub fn new(senders: Vec<Sender<Message<T>>>, task: &'static str, timestamps: bool) -> Self {
+        BroadcastExchange {
+            inner: Exchange::new(
+                crate::operator::rebalance::RoundRobin::default(),
+                senders,
+                task,
+                timestamps,
+            ),
+        }
+    }
+}
+
+impl<T: Clone> Collector<T> for BroadcastExchange<T> {
+    #[inline]
+    fn collect(&mut self, row: T, ts: Timestamp) {
+        let n = self.inner.senders.len();
+        for i in 0..n {
+            let r = row.clone();
+            let buf = &mut self.inner.buffers[i];
+            buf.rows.push(r);
+            if self.inner.timestamps {
+                buf.timestamps.push(ts);
+            }
+            if buf.rows.len() >= BATCH_SIZE {
+                self.inner.send_full(i);
+            }
+        }
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.inner.flush()
+    }
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.inner.watermark(watermark)
+    }
+    fn idle(&mut self, idle: bool) -> Result<()> {
+        Collector::<T>::idle(&mut self.inner, idle)
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.inner.finish()
+    }
+    fn report(&self, _: &mut TaskMetrics) {}
+}

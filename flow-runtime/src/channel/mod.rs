@@ -7,7 +7,7 @@
 mod exchange;
 mod gate;
 
-pub use exchange::{Exchange, Partition};
+pub use exchange::{BroadcastExchange, Exchange, Partition};
 pub use gate::{GateEvent, InputGate};
 
 use crate::time::Timestamp;

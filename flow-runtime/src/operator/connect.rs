@@ -468,3 +468,86 @@ where
         self.next.report(metrics)
     }
 }
+
+/// The function of `a.connect(b.broadcast()).process(f)` (Flink's `BroadcastProcessFunction`):
+/// every subtask receives every row of the broadcast input and keeps `State` from them (rules,
+/// thresholds, ...), which the rows of the other input read.
+pub trait BroadcastProcessFunction<A, B>: Clone + Send + 'static {
+    /// The broadcast state of one subtask.
+    type State: Default + Send + 'static;
+    /// The output row type.
+    type Out: Send + 'static;
+    /// A row of the first (non-broadcast) input, with read access to the broadcast state.
+    fn process_element(&mut self, row: A, state: &Self::State, out: &mut Vec<Self::Out>);
+    /// A row of the broadcast input, updating the broadcast state.
+    fn process_broadcast_element(
+        &mut self,
+        row: B,
+        state: &mut Self::State,
+        out: &mut Vec<Self::Out>,
+    );
+}
+
+/// The broadcast-process operator.
+pub struct BroadcastProcess<F: BroadcastProcessFunction<A, B>, A, B, N> {
+    f: F,
+    state: F::State,
+    out: Vec<F::Out>,
+    next: N,
+    name: &'static str,
+    node: u32,
+    emitted: u64,
+    _in: std::marker::PhantomData<fn(A, B)>,
+}
+
+impl<F: BroadcastProcessFunction<A, B>, A, B, N> BroadcastProcess<F, A, B, N> {
+    /// Chains `f` before `next`.
+    pub fn new(f: F, node: u32, name: &'static str, _ctx: &RuntimeContext, next: N) -> Self {
+        BroadcastProcess {
+            f,
+            state: F::State::default(),
+            out: Vec::new(),
+            next,
+            name,
+            node,
+            emitted: 0,
+            _in: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<F, A, B, N> TwoInput<A, B> for BroadcastProcess<F, A, B, N>
+where
+    F: BroadcastProcessFunction<A, B>,
+    N: Collector<F::Out>,
+{
+    fn collect_first(&mut self, row: A, ts: Timestamp) {
+        let (f, state, out) = (&mut self.f, &self.state, &mut self.out);
+        user_call(self.name, || f.process_element(row, state, out));
+        self.emitted += self.out.len() as u64;
+        for r in self.out.drain(..) {
+            self.next.collect(r, ts);
+        }
+    }
+    fn collect_second(&mut self, row: B, ts: Timestamp) {
+        let (f, state, out) = (&mut self.f, &mut self.state, &mut self.out);
+        user_call(self.name, || f.process_broadcast_element(row, state, out));
+        self.emitted += self.out.len() as u64;
+        for r in self.out.drain(..) {
+            self.next.collect(r, ts);
+        }
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.next.flush()
+    }
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.next.watermark(watermark)
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.next.finish()
+    }
+    fn report(&self, metrics: &mut TaskMetrics) {
+        metrics.add_out(self.node, self.emitted);
+        self.next.report(metrics)
+    }
+}
