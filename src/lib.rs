@@ -21,7 +21,7 @@
 pub use flow_connectors as connectors;
 pub use flow_macros::{
     filter_function, flat_map_function, flow, map_function, process_function, reduce_function,
-    KeyedState, Row,
+    timestamp_assigner, KeyedState, Row,
 };
 pub use flow_runtime::*;
 
@@ -32,8 +32,8 @@ pub mod prelude {
     pub use crate::connectors::file::RollingPolicy;
     pub use crate::{
         filter_function, flat_map_function, flow, map_function, process_function, reduce_function,
-        AggregateFunction, CollectHandle, DiscardSink, EventTimeSessionWindows, FileSink,
-        KeyedProcessFunction, KeyedState, ListState, MapState, NumberSequence, OutputTag,
+        timestamp_assigner, AggregateFunction, CollectHandle, DiscardSink, EventTimeSessionWindows,
+        FileSink, KeyedProcessFunction, KeyedState, ListState, MapState, NumberSequence, OutputTag,
         PrintSink, ProcessContext, ProcessWindowFunction, ProcessingTimeSessionWindows, Row,
         RuntimeContext, RuntimeMode, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
         StreamEnv, TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, ValueState,

@@ -195,3 +195,28 @@ at_parallelism!(
     timestamps_travel_with_their_rows,
     bounded_out_of_orderness_trails_by_the_delay
 );
+
+#[timestamp_assigner]
+fn seconds_to_millis(row: &(String, i64)) -> i64 {
+    row.1 * 1000
+}
+
+#[test]
+fn a_timestamp_assigner_fn() {
+    let env = StreamEnv::new().with_auto_watermark_interval(Duration::ZERO);
+    flow! { env =>
+        let out = from_collection(vec![("a".to_string(), 1i64), ("b".to_string(), 3)], Watermarks::monotonous())
+            .timestamps(seconds_to_millis)
+            .key_by(|r| r.0.clone())
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(2)))
+            .process(|k: &String, w: &TimeWindow, _rows: &[(String, i64)], out: &mut Vec<(String, i64)>| {
+                out.push((k.clone(), w.start))
+            })
+            .collect();
+    }
+    env.execute("assigner fn").unwrap();
+    assert_eq!(
+        common::sorted(out.take()),
+        vec![("a".to_string(), 0), ("b".to_string(), 2000)]
+    );
+}

@@ -779,3 +779,40 @@ pub fn expand_process(attr: TokenStream, item: TokenStream) -> syn::Result<Token
         }
     })
 }
+
+/// `#[timestamp_assigner]`: checks `fn f(row: &T) -> i64` and leaves it as it is.
+pub fn expand_timestamp_assigner(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    if !attr.is_empty() {
+        return Err(syn::Error::new_spanned(
+            attr,
+            "`#[timestamp_assigner]` takes no arguments",
+        ));
+    }
+    let f: ItemFn = syn::parse2(item)?;
+    let expected = "a timestamp assigner is `fn f(row: &Row) -> i64` (milliseconds)";
+    let [FnArg::Typed(row)] = f.sig.inputs.iter().collect::<Vec<_>>()[..] else {
+        return Err(syn::Error::new_spanned(&f.sig, expected));
+    };
+    if !matches!(&*row.ty, Type::Reference(r) if r.mutability.is_none()) {
+        return Err(syn::Error::new_spanned(
+            &row.ty,
+            format!("{expected}: take the row by reference"),
+        ));
+    }
+    match &f.sig.output {
+        ReturnType::Type(_, t) if quote!(#t).to_string() == "i64" => {}
+        other => {
+            return Err(syn::Error::new_spanned(
+                other,
+                format!("{expected}: return `i64`"),
+            ))
+        }
+    }
+    if !f.sig.generics.params.is_empty() {
+        return Err(syn::Error::new_spanned(
+            &f.sig.generics,
+            "timestamp assigners cannot be generic",
+        ));
+    }
+    Ok(quote!(#f))
+}

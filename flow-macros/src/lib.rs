@@ -95,6 +95,15 @@ pub fn process_function(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Marks `fn f(row: &T) -> i64` as a timestamp assigner for `.timestamps(f)` (a plain fn of
+/// that shape works too; the attribute checks the signature where it is written).
+#[proc_macro_attribute]
+pub fn timestamp_assigner(attr: TokenStream, item: TokenStream) -> TokenStream {
+    function::expand_timestamp_assigner(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Derives a row's schema, text form and serde impls.
 #[proc_macro_derive(Row, attributes(row))]
 pub fn derive_row(input: TokenStream) -> TokenStream {
