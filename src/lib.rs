@@ -20,8 +20,8 @@
 
 pub use flow_connectors as connectors;
 pub use flow_macros::{
-    filter_function, flat_map_function, flow, map_function, process_function, reduce_function,
-    timestamp_assigner, KeyedState, Row,
+    co_process_function, filter_function, flat_map_function, flow, map_function, process_function,
+    reduce_function, timestamp_assigner, KeyedState, Row,
 };
 pub use flow_runtime::*;
 
@@ -31,13 +31,13 @@ pub use flow_connectors::{CollectHandle, DiscardSink, FileSink, NumberSequence, 
 pub mod prelude {
     pub use crate::connectors::file::RollingPolicy;
     pub use crate::{
-        filter_function, flat_map_function, flow, map_function, process_function, reduce_function,
-        timestamp_assigner, AggregateFunction, CollectHandle, DiscardSink, EventTimeSessionWindows,
-        FileSink, KeyedProcessFunction, KeyedState, ListState, MapState, NumberSequence, OutputTag,
-        PrintSink, ProcessContext, ProcessWindowFunction, ProcessingTimeSessionWindows, Row,
-        RuntimeContext, RuntimeMode, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
-        StreamEnv, TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, ValueState,
-        Watermarks,
+        co_process_function, filter_function, flat_map_function, flow, map_function,
+        process_function, reduce_function, timestamp_assigner, AggregateFunction, CollectHandle,
+        DiscardSink, EventTimeSessionWindows, FileSink, KeyedProcessFunction, KeyedState,
+        ListState, MapState, NumberSequence, OutputTag, PrintSink, ProcessContext,
+        ProcessWindowFunction, ProcessingTimeSessionWindows, Row, RuntimeContext, RuntimeMode,
+        SlidingEventTimeWindows, SlidingProcessingTimeWindows, StreamEnv, TimeWindow,
+        TumblingEventTimeWindows, TumblingProcessingTimeWindows, ValueState, Watermarks,
     };
 }
 

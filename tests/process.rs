@@ -130,3 +130,59 @@ at_parallelism!(
     processing_time_timers,
     event_time_timer_without_watermarks_is_an_error,
 );
+
+/// Orders and payments of one order id share state: a payment marks its order paid; an
+/// order still unpaid 1 s (event time) after it was placed is reported.
+#[derive(Clone, Default, KeyedState)]
+struct PaymentCheck {
+    #[state]
+    paid: ValueState<bool>,
+}
+
+#[co_process_function]
+impl PaymentCheck {
+    fn process1(
+        &mut self,
+        order: (u32, i64),
+        ctx: &mut ProcessContext<'_, u32>,
+        _out: &mut Vec<String>,
+    ) {
+        ctx.register_event_time_timer(order.1 + 1000);
+    }
+    fn process2(
+        &mut self,
+        payment: (u32, i64),
+        _ctx: &mut ProcessContext<'_, u32>,
+        out: &mut Vec<String>,
+    ) {
+        self.paid.update(true);
+        out.push(format!("paid {}", payment.0));
+    }
+    fn on_timer(&mut self, _at: i64, ctx: &mut ProcessContext<'_, u32>, out: &mut Vec<String>) {
+        if self.paid.value() != Some(true) {
+            out.push(format!("unpaid {}", ctx.key()));
+        }
+    }
+}
+
+fn co_process_shares_state_and_timers(p: usize) {
+    let orders = vec![(1u32, 100i64), (2, 200), (3, 300)];
+    let payments = vec![(1u32, 150i64), (3, 1500)];
+    let env = StreamEnv::new()
+        .with_parallelism(p)
+        .with_auto_watermark_interval(Duration::ZERO);
+    flow! { env =>
+        let orders = from_collection(orders, Watermarks::monotonous()).timestamps(|o| o.1).key_by(|o| o.0);
+        let payments = from_collection(payments, Watermarks::monotonous()).timestamps(|p| p.1).key_by(|p| p.0);
+        let out = orders.connect(payments).process(PaymentCheck::default()).collect();
+    }
+    env.execute("payments").unwrap();
+    // The timers of orders 1 and 3 fire only once the payments' watermark passes them, after
+    // their payments; order 2 has none.
+    assert_eq!(sorted(out.take()), vec!["paid 1", "paid 3", "unpaid 2"]);
+}
+
+mod co_process {
+    use super::*;
+    at_parallelism!(co_process_shares_state_and_timers);
+}

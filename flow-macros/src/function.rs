@@ -816,3 +816,117 @@ pub fn expand_timestamp_assigner(attr: TokenStream, item: TokenStream) -> syn::R
     }
     Ok(quote!(#f))
 }
+
+/// `#[co_process_function]` on an impl block with `fn process1(&mut self, row: A, ctx: &mut
+/// ProcessContext<'_, K>, out: &mut Vec<U>)`, `fn process2(&mut self, row: B, ctx, out)`, an
+/// optional `on_timer`, `open` and `close`; its struct derives `KeyedState` (state shared by
+/// both inputs of one key).
+pub fn expand_co_process(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    if !attr.is_empty() {
+        return Err(syn::Error::new_spanned(
+            attr,
+            "`#[co_process_function]` takes no arguments",
+        ));
+    }
+    let imp = match syn::parse2::<Item>(item)? {
+        Item::Impl(i) if i.trait_.is_none() && i.generics.params.is_empty() => i,
+        other => {
+            return Err(syn::Error::new_spanned(
+                other,
+                "`#[co_process_function]` goes on an inherent impl block with `process1` and `process2`",
+            ))
+        }
+    };
+    let self_ty = &imp.self_ty;
+    let method = |name: &str| {
+        imp.items.iter().find_map(|i| match i {
+            ImplItem::Fn(m) if m.sig.ident == name => Some(m.sig.clone()),
+            _ => None,
+        })
+    };
+    let expected = "expected `fn process1(&mut self, row: A, ctx: &mut ProcessContext<'_, K>, out: &mut Vec<U>)` and `fn process2(&mut self, row: B, ctx, out)`";
+    let (Some(p1), Some(p2)) = (method("process1"), method("process2")) else {
+        return Err(syn::Error::new(
+            imp.self_ty.span(),
+            format!("`#[co_process_function]` needs both methods: {expected}"),
+        ));
+    };
+    let typed = |sig: &syn::Signature| -> Vec<syn::PatType> {
+        sig.inputs
+            .iter()
+            .filter_map(|a| match a {
+                FnArg::Typed(t) => Some(t.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let (t1, t2) = (typed(&p1), typed(&p2));
+    let ([a, ctx, out], [b, _, _]) = (&t1[..], &t2[..]) else {
+        return Err(syn::Error::new_spanned(&p1, expected));
+    };
+    let (a_ty, b_ty) = (&a.ty, &b.ty);
+    let key_ty = (|| {
+        let Type::Reference(r) = &*ctx.ty else {
+            return None;
+        };
+        let Type::Path(p) = &*r.elem else { return None };
+        let syn::PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
+            return None;
+        };
+        args.args.iter().rev().find_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t.clone()),
+            _ => None,
+        })
+    })()
+    .ok_or_else(|| {
+        syn::Error::new_spanned(
+            &ctx.ty,
+            "the context is `&mut ProcessContext<'_, Key>`, with the streams' key type",
+        )
+    })?;
+    let out_ty = vec_elem(&out.ty)
+        .ok_or_else(|| syn::Error::new_spanned(&out.ty, "the output is `out: &mut Vec<Row>`"))?;
+    let open = if method("open").is_some() {
+        quote!(fn open(&mut self, ctx: &::flow::RuntimeContext) { #self_ty::open(self, ctx) })
+    } else {
+        quote!()
+    };
+    let close = if method("close").is_some() {
+        quote!(fn close(&mut self) { #self_ty::close(self) })
+    } else {
+        quote!()
+    };
+    let swap = quote!(::flow::FunctionState::swap_state(self, state););
+    let on_timer = if method("on_timer").is_some() {
+        quote! {
+            fn on_timer(&mut self, timestamp: i64, state: &mut Self::State, ctx: &mut ::flow::ProcessContext<'_, #key_ty>, out: &mut ::std::vec::Vec<#out_ty>) {
+                #swap
+                #self_ty::on_timer(self, timestamp, ctx, out);
+                #swap
+            }
+        }
+    } else {
+        quote!()
+    };
+    let span = p1.ident.span();
+    Ok(quote_spanned! {span=>
+        #imp
+        impl ::flow::KeyedCoProcessFunction<#key_ty, #a_ty, #b_ty> for #self_ty {
+            type Out = #out_ty;
+            type State = <#self_ty as ::flow::FunctionState>::State;
+            #open
+            #close
+            fn process_element1(&mut self, row: #a_ty, state: &mut Self::State, ctx: &mut ::flow::ProcessContext<'_, #key_ty>, out: &mut ::std::vec::Vec<#out_ty>) {
+                #swap
+                #self_ty::process1(self, row, ctx, out);
+                #swap
+            }
+            fn process_element2(&mut self, row: #b_ty, state: &mut Self::State, ctx: &mut ::flow::ProcessContext<'_, #key_ty>, out: &mut ::std::vec::Vec<#out_ty>) {
+                #swap
+                #self_ty::process2(self, row, ctx, out);
+                #swap
+            }
+            #on_timer
+        }
+    })
+}

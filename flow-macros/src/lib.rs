@@ -95,6 +95,15 @@ pub fn process_function(attr: TokenStream, item: TokenStream) -> TokenStream {
         .into()
 }
 
+/// Makes an impl block with `process1`/`process2` (and optional `on_timer`) a keyed
+/// co-process function over two connected keyed streams (its struct derives `KeyedState`).
+#[proc_macro_attribute]
+pub fn co_process_function(attr: TokenStream, item: TokenStream) -> TokenStream {
+    function::expand_co_process(attr.into(), item.into())
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
 /// Marks `fn f(row: &T) -> i64` as a timestamp assigner for `.timestamps(f)` (a plain fn of
 /// that shape works too; the attribute checks the signature where it is written).
 #[proc_macro_attribute]

@@ -28,7 +28,7 @@ pub use crate::Result;
 pub use serde;
 
 use crate::function::*;
-pub use crate::operator::process::KeyedProcess;
+pub use crate::operator::process::{KeyedCoProcess, KeyedProcess};
 use crate::operator::sink::Sink;
 use crate::operator::source::Source;
 use crate::operator::window::{
@@ -314,6 +314,41 @@ impl<A: Send + 'static, B: Send + 'static> ConnectedStreams<A, B> {
     }
 }
 
+/// A typed port of two connected keyed streams.
+pub struct KeyedConnected<A, B, K>(PhantomData<fn() -> (A, B, K)>);
+
+impl<A: Send + 'static, B: Send + 'static, K> KeyedConnected<A, B, K> {
+    /// `process(f)` with a keyed co-process function.
+    pub fn co_process<F: crate::operator::process::KeyedCoProcessFunction<K, A, B>>(
+        &self,
+        f: F,
+    ) -> (F, Stream<F::Out>) {
+        (f, port())
+    }
+    /// `co_map(f1, f2)` on keyed streams.
+    pub fn co_map<O: Send + 'static, F1, F2>(&self, f1: F1, f2: F2) -> ((F1, F2), Stream<O>)
+    where
+        F1: FnMut(A) -> O + Clone + Send + 'static,
+        F2: FnMut(B) -> O + Clone + Send + 'static,
+    {
+        ((f1, f2), port())
+    }
+    /// `co_flat_map(f1, f2)` on keyed streams.
+    pub fn co_flat_map<O: Send + 'static, I1, I2, F1, F2>(
+        &self,
+        f1: F1,
+        f2: F2,
+    ) -> ((F1, F2), Stream<O>)
+    where
+        I1: IntoIterator<Item = O>,
+        I2: IntoIterator<Item = O>,
+        F1: FnMut(A) -> I1 + Clone + Send + 'static,
+        F2: FnMut(B) -> I2 + Clone + Send + 'static,
+    {
+        ((f1, f2), port())
+    }
+}
+
 /// A typed port of an interval join of two keyed streams.
 pub struct IntervalJoined<A, B>(PhantomData<fn() -> (A, B)>);
 
@@ -343,6 +378,10 @@ impl<T: Send + 'static, K> KeyedStream<T, K> {
     /// `connect(broadcast)`: a keyed stream with a broadcast one.
     pub fn connect_broadcast<B>(&self, _other: &Stream<B>) -> ConnectedStreams<T, B> {
         ConnectedStreams(PhantomData)
+    }
+    /// `connect(other)` of two keyed streams with the same key type, for a co-process function.
+    pub fn connect_keyed<B>(&self, _other: &KeyedStream<B, K>) -> KeyedConnected<T, B, K> {
+        KeyedConnected(PhantomData)
     }
     /// `connect(other)` of two keyed streams with the same key type.
     pub fn connect<B>(&self, _other: &KeyedStream<B, K>) -> ConnectedStreams<T, B> {

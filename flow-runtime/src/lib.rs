@@ -32,7 +32,7 @@ pub use function::{
     KeyedMapFunction, MapFunction, ReduceFunction,
 };
 pub use operator::connect::BroadcastProcessFunction;
-pub use operator::process::{KeyedProcessFunction, ProcessContext};
+pub use operator::process::{KeyedCoProcessFunction, KeyedProcessFunction, ProcessContext};
 pub use operator::sink::Sink;
 pub use operator::source::{Poll, Source, SourceOutput, SourceReader};
 pub use operator::window::{

@@ -320,7 +320,13 @@ fn check_connect(g: &Graph, diag: &mut Diagnostics) {
                 .inputs
                 .get(1)
                 .is_some_and(|&b| g.node(b).spec.kind == OpKind::Broadcast);
-        if !co && after_connect && !broadcast_process {
+        let co_process = n.spec.kind == OpKind::Process
+            && after_connect
+            && g.node(n.inputs[0])
+                .inputs
+                .iter()
+                .all(|&i| g.node(i).spec.keyed_output);
+        if !co && after_connect && !broadcast_process && !co_process {
             diag.error(
                 n.span,
                 format_args!(

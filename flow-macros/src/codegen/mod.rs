@@ -164,9 +164,14 @@ impl ChainGen<'_> {
                 self.caps.specs.insert(i);
             }
             // An interval join needs both inputs' key selectors.
-            if matches!(input.spec.kind, OpKind::IntervalJoin | OpKind::WindowJoin) {
+            if matches!(
+                input.spec.kind,
+                OpKind::IntervalJoin | OpKind::WindowJoin | OpKind::Connect
+            ) {
                 for &k in &input.inputs {
-                    self.caps.specs.insert(k);
+                    if self.g.node(k).spec.keyed_output {
+                        self.caps.specs.insert(k);
+                    }
                 }
                 if input.spec.kind == OpKind::WindowJoin {
                     self.caps.specs.insert(i);

@@ -49,6 +49,13 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
     let t = n.port_var();
     match n.spec.kind {
         OpKind::Connect => {
+            if keyed_connect(graph, n) {
+                let (first, second) = (
+                    graph.port_of(n.inputs[0], true),
+                    graph.port_of(n.inputs[1], true),
+                );
+                return quote_spanned!(n.span=> let #t = #first.connect_keyed(&#second););
+            }
             let (first, second) = (
                 graph.port_of(n.inputs[0], false),
                 graph.port_of(n.inputs[1], false),
@@ -183,4 +190,23 @@ pub fn broadcast_port(graph: &Graph, n: &Node) -> TokenStream {
 pub fn broadcast_process_chain(n: &Node, next: TokenStream) -> TokenStream {
     let (f, name, id) = (n.spec_var(), n.label(), n.id as u32);
     quote!(::flow::__private::BroadcastProcess::new(#f, #id, #name, __ctx, #next))
+}
+
+/// Whether connect node `c` joins two keyed streams.
+pub fn keyed_connect(graph: &Graph, c: &Node) -> bool {
+    c.spec.kind == OpKind::Connect && c.inputs.iter().all(|&i| graph.node(i).spec.keyed_output)
+}
+
+/// The keyed co-process operator for `process` node `n` after keyed connect `c`.
+pub fn co_process_chain(graph: &Graph, c: &Node, n: &Node, next: TokenStream) -> TokenStream {
+    let (ka, kb) = (
+        graph.node(c.inputs[0]).spec_var(),
+        graph.node(c.inputs[1]).spec_var(),
+    );
+    let (f, name, id) = (n.spec_var(), n.label(), n.id as u32);
+    quote! {
+        ::flow::__private::KeyedCoProcess::new(
+            ::std::clone::Clone::clone(&#ka), ::std::clone::Clone::clone(&#kb), #f, #id, #name, __ctx, __event_time, #next,
+        )
+    }
 }

@@ -219,6 +219,9 @@ pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
             Some(j) if j.spec.kind == OpKind::WindowJoin => {
                 connect::window_join_chain(graph, j, n, next)
             }
+            Some(j) if connect::keyed_connect(graph, j) => {
+                connect::co_process_chain(graph, j, n, next)
+            }
             Some(j) if j.spec.kind == OpKind::Connect => connect::broadcast_process_chain(n, next),
             _ => process::chain(graph, n, next),
         },

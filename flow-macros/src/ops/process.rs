@@ -29,7 +29,13 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
             super::OpKind::IntervalJoin | super::OpKind::WindowJoin
         )
     });
-    let method = if n.arg_is_closure(0) || after_join {
+    let keyed_connect = n
+        .inputs
+        .first()
+        .is_some_and(|&i| super::connect::keyed_connect(graph, graph.node(i)));
+    let method = if keyed_connect {
+        "co_process"
+    } else if n.arg_is_closure(0) || after_join {
         "process_closure"
     } else {
         "process"

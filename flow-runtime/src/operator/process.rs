@@ -303,3 +303,220 @@ where
         self.next.report(metrics)
     }
 }
+
+/// A keyed process function over two connected keyed streams (Flink's
+/// `KeyedCoProcessFunction`): both inputs share the key's state and timers.
+/// `#[co_process_function]` on an impl block implements it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot process connected rows `{A}` and `{B}` keyed by `{K}`",
+    label = "a co-process function takes both streams' rows and a `ProcessContext` of their key type"
+)]
+pub trait KeyedCoProcessFunction<K, A, B>: Clone + Send + 'static {
+    /// The output row type.
+    type Out: Send + 'static;
+    /// The per-key state shared by both inputs (`#[state]` fields).
+    type State: Default + Send + 'static;
+    /// Called once per instance before the first row.
+    fn open(&mut self, _ctx: &RuntimeContext) {}
+    /// A row of the first input.
+    fn process_element1(
+        &mut self,
+        row: A,
+        state: &mut Self::State,
+        ctx: &mut ProcessContext<'_, K>,
+        out: &mut Vec<Self::Out>,
+    );
+    /// A row of the second input.
+    fn process_element2(
+        &mut self,
+        row: B,
+        state: &mut Self::State,
+        ctx: &mut ProcessContext<'_, K>,
+        out: &mut Vec<Self::Out>,
+    );
+    /// A timer of the current key fired at `timestamp`.
+    fn on_timer(
+        &mut self,
+        _timestamp: Timestamp,
+        _state: &mut Self::State,
+        _ctx: &mut ProcessContext<'_, K>,
+        _out: &mut Vec<Self::Out>,
+    ) {
+    }
+    /// Called once per instance after the last row.
+    fn close(&mut self) {}
+}
+
+/// The keyed co-process operator.
+pub struct KeyedCoProcess<K1, K2, K, F: KeyedCoProcessFunction<K, A, B>, A, B, N> {
+    key_first: K1,
+    key_second: K2,
+    f: F,
+    state: KeyedState<K, F::State>,
+    event_timers: Timers<K>,
+    processing_timers: Timers<K>,
+    watermark: Timestamp,
+    event_time: bool,
+    requests: Vec<(Timestamp, bool, bool)>,
+    out: Vec<F::Out>,
+    emitted: u64,
+    error: Option<Error>,
+    next: N,
+    name: &'static str,
+    node: u32,
+    _in: std::marker::PhantomData<fn(A, B)>,
+}
+
+impl<K1, K2, K, F, A, B, N> KeyedCoProcess<K1, K2, K, F, A, B, N>
+where
+    K: Hash + Eq + Clone,
+    F: KeyedCoProcessFunction<K, A, B>,
+    N: Collector<F::Out>,
+{
+    /// Opens `f`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        key_first: K1,
+        key_second: K2,
+        mut f: F,
+        node: u32,
+        name: &'static str,
+        ctx: &RuntimeContext,
+        event_time: bool,
+        next: N,
+    ) -> Self {
+        let ctx = ctx.for_operator(name);
+        user_call(name, || f.open(&ctx));
+        KeyedCoProcess {
+            key_first,
+            key_second,
+            f,
+            state: KeyedState::default(),
+            event_timers: Timers::new(),
+            processing_timers: Timers::new(),
+            watermark: MIN_WATERMARK,
+            event_time,
+            requests: Vec::new(),
+            out: Vec::new(),
+            emitted: 0,
+            error: None,
+            next,
+            name,
+            node,
+            _in: std::marker::PhantomData,
+        }
+    }
+
+    fn settle(&mut self, key: &K, ts: Timestamp) {
+        for (t, event, add) in self.requests.drain(..) {
+            if event && add && !self.event_time && self.error.is_none() {
+                self.error = Some(Error::Config(format!(
+                    "`{}` registers an event-time timer, but its streams have no watermarks: give the sources a watermark strategy and `.timestamps(..)`",
+                    self.name
+                )));
+            }
+            let timers = if event {
+                &mut self.event_timers
+            } else {
+                &mut self.processing_timers
+            };
+            if add {
+                timers.add(key, t);
+            } else {
+                timers.delete(key, t);
+            }
+        }
+        self.emitted += self.out.len() as u64;
+        for row in self.out.drain(..) {
+            self.next.collect(row, ts);
+        }
+    }
+
+    fn fire(&mut self, event: bool, time: Timestamp) {
+        loop {
+            let timers = if event {
+                &mut self.event_timers
+            } else {
+                &mut self.processing_timers
+            };
+            let Some((t, key)) = timers.pop(time) else {
+                break;
+            };
+            let state = self.state.get_or_default(key.clone());
+            let mut ctx = ProcessContext {
+                key: &key,
+                timestamp: t,
+                watermark: self.watermark,
+                requests: &mut self.requests,
+            };
+            let (f, out) = (&mut self.f, &mut self.out);
+            user_call(self.name, || f.on_timer(t, state, &mut ctx, out));
+            self.settle(&key, if event { t } else { NO_TIMESTAMP });
+        }
+    }
+}
+
+impl<K1, K2, F, A, B, N> crate::operator::connect::TwoInput<A, B>
+    for KeyedCoProcess<K1, K2, K1::Key, F, A, B, N>
+where
+    K1: KeySelector<A>,
+    K2: KeySelector<B, Key = K1::Key>,
+    F: KeyedCoProcessFunction<K1::Key, A, B>,
+    N: Collector<F::Out>,
+{
+    fn collect_first(&mut self, row: A, ts: Timestamp) {
+        let key = self.key_first.key(&row);
+        let state = self.state.get_or_default(key.clone());
+        let mut ctx = ProcessContext {
+            key: &key,
+            timestamp: ts,
+            watermark: self.watermark,
+            requests: &mut self.requests,
+        };
+        let (f, out) = (&mut self.f, &mut self.out);
+        user_call(self.name, || f.process_element1(row, state, &mut ctx, out));
+        self.settle(&key, ts);
+    }
+    fn collect_second(&mut self, row: B, ts: Timestamp) {
+        let key = self.key_second.key(&row);
+        let state = self.state.get_or_default(key.clone());
+        let mut ctx = ProcessContext {
+            key: &key,
+            timestamp: ts,
+            watermark: self.watermark,
+            requests: &mut self.requests,
+        };
+        let (f, out) = (&mut self.f, &mut self.out);
+        user_call(self.name, || f.process_element2(row, state, &mut ctx, out));
+        self.settle(&key, ts);
+    }
+    fn flush(&mut self) -> Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if !self.processing_timers.set.is_empty() {
+            self.fire(false, now_millis());
+        }
+        self.next.flush()
+    }
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        if watermark > self.watermark {
+            self.watermark = watermark;
+            self.fire(true, watermark);
+        }
+        self.next.watermark(watermark)
+    }
+    fn finish(&mut self) -> Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.fire(true, MAX_WATERMARK);
+        self.fire(false, MAX_WATERMARK);
+        user_call(self.name, || self.f.close());
+        self.next.finish()
+    }
+    fn report(&self, metrics: &mut TaskMetrics) {
+        metrics.add_out(self.node, self.emitted);
+        self.next.report(metrics)
+    }
+}
