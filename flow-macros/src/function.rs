@@ -757,8 +757,10 @@ pub fn expand_process(attr: TokenStream, item: TokenStream) -> syn::Result<Token
         quote!()
     };
     let span = sig.ident.span();
+    let marker = without_event_timers_marker(&imp);
     Ok(quote_spanned! {span=>
         #imp
+        #marker
         impl ::flow::KeyedProcessFunction<#key_ty, #in_ty> for #self_ty {
             type Out = #out_ty;
             type State = <#self_ty as ::flow::FunctionState>::State;
@@ -909,8 +911,10 @@ pub fn expand_co_process(attr: TokenStream, item: TokenStream) -> syn::Result<To
         quote!()
     };
     let span = p1.ident.span();
+    let marker = without_event_timers_marker(&imp);
     Ok(quote_spanned! {span=>
         #imp
+        #marker
         impl ::flow::KeyedCoProcessFunction<#key_ty, #a_ty, #b_ty> for #self_ty {
             type Out = #out_ty;
             type State = <#self_ty as ::flow::FunctionState>::State;
@@ -929,4 +933,17 @@ pub fn expand_co_process(attr: TokenStream, item: TokenStream) -> syn::Result<To
             #on_timer
         }
     })
+}
+
+/// `impl WithoutEventTimers` unless the impl block's code mentions
+/// `register_event_time_timer` (so `flow!` can reject it on a stream without watermarks).
+fn without_event_timers_marker(imp: &ItemImpl) -> TokenStream {
+    if quote!(#imp)
+        .to_string()
+        .contains("register_event_time_timer")
+    {
+        return quote!();
+    }
+    let self_ty = &imp.self_ty;
+    quote!(impl ::flow::__private::WithoutEventTimers for #self_ty {})
 }

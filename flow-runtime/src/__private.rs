@@ -28,7 +28,10 @@ pub use crate::Result;
 pub use serde;
 
 use crate::function::*;
-pub use crate::operator::process::{KeyedCoProcess, KeyedProcess};
+pub use crate::operator::process::{KeyedCoProcess, KeyedProcess, WithoutEventTimers};
+
+/// Checks that a process function on a stream without watermarks uses no event-time timers.
+pub fn without_event_timers<F: WithoutEventTimers>(_f: &F) {}
 use crate::operator::sink::Sink;
 use crate::operator::source::Source;
 use crate::operator::window::{

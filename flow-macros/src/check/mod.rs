@@ -363,3 +363,20 @@ fn check_connect(g: &Graph, diag: &mut Diagnostics) {
         }
     }
 }
+
+/// Whether every source upstream of `n` has a watermark strategy.
+pub fn has_event_time(g: &Graph, n: &crate::graph::Node) -> bool {
+    let mut stack = vec![n.id];
+    let mut seen = vec![false; g.nodes.len()];
+    while let Some(i) = stack.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        let node = g.node(i);
+        if node.is_source() && source_without_watermarks(node) {
+            return false;
+        }
+        stack.extend(node.inputs.iter().copied());
+    }
+    true
+}

@@ -40,7 +40,21 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
     } else {
         "process"
     };
-    super::function_port(graph, n, true, method)
+    let port = super::function_port(graph, n, true, method);
+    // A keyed (co-)process function on a stream whose sources have no watermarks must not
+    // register event-time timers: checked on the user's argument.
+    let keyed = graph.keyed_input(n) || keyed_connect;
+    if keyed && !after_join && !crate::check::has_event_time(graph, n) {
+        let arg = &n.args[0];
+        let span = syn::spanned::Spanned::span(arg);
+        let f = n.spec_var();
+        let target = crate::codegen::respan(quote::quote!(&#f), span);
+        return quote::quote_spanned! {span=>
+            #port
+            ::flow::__private::without_event_timers(#target);
+        };
+    }
+    port
 }
 
 /// The keyed process operator (the windowed `process` is built by `window.rs`).

@@ -520,3 +520,12 @@ where
         self.next.report(metrics)
     }
 }
+
+/// Implemented by `#[process_function]` / `#[co_process_function]` for functions that do not
+/// call `register_event_time_timer`: the only ones a stream without watermarks accepts.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` registers event-time timers, but this stream has no watermarks",
+    label = "its timers would never fire",
+    note = "give the source a watermark strategy such as `Watermarks::monotonous()` and `.timestamps(..)`, or use processing-time timers"
+)]
+pub trait WithoutEventTimers {}
