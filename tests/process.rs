@@ -183,3 +183,46 @@ mod co_process {
     use super::*;
     at_parallelism!(co_process_shares_state_and_timers);
 }
+
+/// Sends negative readings to one side output and huge ones (as text) to another.
+#[derive(Clone, KeyedState)]
+struct Router {
+    negative: flow::OutputTag<i64>,
+    huge: flow::OutputTag<String>,
+}
+
+#[process_function]
+impl Router {
+    fn process(&mut self, row: (u8, i64), ctx: &mut ProcessContext<'_, u8>, out: &mut Vec<i64>) {
+        if row.1 < 0 {
+            ctx.output(&self.negative, row.1);
+        } else if row.1 > 1000 {
+            ctx.output(&self.huge, format!("huge {}", row.1));
+        } else {
+            out.push(row.1);
+        }
+    }
+}
+
+fn side_outputs_from_a_process_function(p: usize) {
+    let negative = flow::OutputTag::<i64>::new("negative");
+    let huge = flow::OutputTag::<String>::new("huge");
+    let env = StreamEnv::new().with_parallelism(p);
+    flow! { env =>
+        let routed = from_collection(vec![(1u8, 5i64), (2, -3), (1, 5000), (2, 7), (1, -1)])
+            .key_by(|r| r.0)
+            .process(Router { negative: negative.clone(), huge: huge.clone() });
+        let main = routed.collect();
+        let negatives = routed.side_output(&negative).collect();
+        let huges = routed.side_output(&huge).collect();
+    }
+    env.execute("side outputs").unwrap();
+    assert_eq!(sorted(main.take()), vec![5, 7]);
+    assert_eq!(sorted(negatives.take()), vec![-3, -1]);
+    assert_eq!(huges.take(), vec!["huge 5000".to_string()]);
+}
+
+mod side_outputs {
+    use super::*;
+    at_parallelism!(side_outputs_from_a_process_function);
+}

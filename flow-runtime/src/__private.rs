@@ -28,7 +28,14 @@ pub use crate::Result;
 pub use serde;
 
 use crate::function::*;
-pub use crate::operator::process::{KeyedCoProcess, KeyedProcess, WithoutEventTimers};
+pub use crate::operator::process::{
+    KeyedCoProcess, KeyedProcess, NoSideOutputs, SideOutput, WithoutEventTimers,
+};
+
+/// The name of a side-output tag, for the operators that emit to it.
+pub fn tag_id<T>(tag: &crate::operator::window::OutputTag<T>) -> String {
+    tag.id().to_string()
+}
 
 /// Checks that a process function on a stream without watermarks uses no event-time timers.
 pub fn without_event_timers<F: WithoutEventTimers>(_f: &F) {}

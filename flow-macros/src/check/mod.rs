@@ -283,6 +283,13 @@ fn check_side_output_source(g: &Graph, diag: &mut Diagnostics) {
     let text = |e: &syn::Expr| quote::ToTokens::to_token_stream(e).to_string();
     for n in g.nodes.iter().filter(|n| n.spec.kind == OpKind::SideOutput) {
         let input = g.node(n.inputs[0]);
+        // A keyed process function emits to any tag with `ctx.output(&tag, row)`.
+        if input.spec.kind == OpKind::Process
+            && g.window_of(input).is_none()
+            && g.keyed_input(input)
+        {
+            continue;
+        }
         let declared = g.window_of(input).and_then(|w| w.late_tag.as_ref());
         match declared {
             Some(tag) if text(tag) == text(&n.args[0]) => {}
@@ -290,7 +297,7 @@ fn check_side_output_source(g: &Graph, diag: &mut Diagnostics) {
                 "the window before this operator sends its late rows to `{}`, not to this tag",
                 text(tag)
             )),
-            None => diag.error_spanned(&n.args[0], "no operator here emits to this side output: declare it on the window with `.side_output_late_data(&tag)`, then read it from the window function's stream"),
+            None => diag.error_spanned(&n.args[0], "no operator here emits to this side output: read it after a keyed `process` function (which emits with `ctx.output(&tag, row)`), or after a window declared with `.side_output_late_data(&tag)`"),
         }
     }
 }

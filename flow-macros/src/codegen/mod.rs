@@ -187,6 +187,32 @@ impl ChainGen<'_> {
                 }
             }
         }
+        // A keyed process function with side outputs read after it.
+        let keyed_process = node.spec.kind == OpKind::Process
+            && self.g.window_of(node).is_none()
+            && self.g.keyed_input(node);
+        if keyed_process {
+            let next = self.downstream(c);
+            let sides: Vec<usize> = node
+                .outputs
+                .iter()
+                .copied()
+                .filter(|&s| self.g.node(s).spec.kind == OpKind::SideOutput)
+                .collect();
+            let mut side = quote!(::flow::__private::NoSideOutputs);
+            for s in sides.into_iter().rev() {
+                self.caps.specs.insert(s);
+                let collector = if self.fused || !self.plan.is_boundary(s) {
+                    self.build(s)
+                } else {
+                    self.exchange(c, s, 0)
+                };
+                let tag = self.g.node(s).spec_var();
+                side = quote!(::flow::__private::SideOutput::new(::std::clone::Clone::clone(&#tag), #collector, #side));
+            }
+            let side = quote!(::std::boxed::Box::new(#side));
+            return ops::process::chain_with_side(self.g, node, next, side);
+        }
         if let Some(w) = self.g.window_of(node) {
             let next = self.downstream(c);
             let late = match node

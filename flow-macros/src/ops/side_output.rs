@@ -22,7 +22,10 @@ pub const SIDE_OUTPUT: OpSpec = OpSpec {
 };
 
 pub fn port(n: &Node) -> TokenStream {
-    let (t, tag) = (n.port_var(), &n.args[0]);
+    let (t, f, tag) = (n.port_var(), n.spec_var(), &n.args[0]);
     let span = syn::spanned::Spanned::span(tag);
-    quote_spanned!(span=> let #t = ::flow::__private::side_output(#tag);)
+    quote_spanned! {span=>
+        let #t = ::flow::__private::side_output(#tag);
+        let #f: ::std::string::String = ::flow::__private::tag_id(#tag);
+    }
 }

@@ -22,6 +22,7 @@ pub struct ProcessContext<'a, K> {
     timestamp: Timestamp,
     watermark: Timestamp,
     requests: &'a mut Vec<(Timestamp, bool, bool)>,
+    side: &'a mut dyn SideOutputs,
 }
 
 impl<K> ProcessContext<'_, K> {
@@ -53,9 +54,104 @@ impl<K> ProcessContext<'_, K> {
     pub fn delete_event_time_timer(&mut self, time: Timestamp) {
         self.requests.push((time, true, false));
     }
+    /// Emits `row` to the side output `tag` (read with `.side_output(&tag)` after this
+    /// operator in `flow!`); dropped when nothing reads that tag, as in Flink.
+    pub fn output<T: 'static>(&mut self, tag: &crate::operator::window::OutputTag<T>, row: T) {
+        let mut slot = Some(row);
+        self.side.emit(tag.id(), &mut slot, self.timestamp);
+    }
     /// Removes the current key's processing-time timer at `time`, if any.
     pub fn delete_processing_time_timer(&mut self, time: Timestamp) {
         self.requests.push((time, false, false));
+    }
+}
+
+/// The side outputs of one operator: rows go by tag name to the collectors that read them.
+pub trait SideOutputs {
+    /// Emits the row in `slot` (an `Option<T>`) to `tag`, if a collector of that tag and row
+    /// type reads it.
+    fn emit(&mut self, tag: &str, slot: &mut dyn std::any::Any, ts: Timestamp);
+    /// See [`Collector::flush`].
+    ///
+    /// # Errors
+    /// As [`Collector::flush`].
+    fn flush(&mut self) -> Result<()>;
+    /// See [`Collector::watermark`].
+    ///
+    /// # Errors
+    /// As [`Collector::watermark`].
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()>;
+    /// See [`Collector::finish`].
+    ///
+    /// # Errors
+    /// As [`Collector::finish`].
+    fn finish(&mut self) -> Result<()>;
+    /// See [`Collector::report`].
+    fn report(&self, metrics: &mut TaskMetrics);
+}
+
+/// No side outputs: emitted rows are dropped.
+pub struct NoSideOutputs;
+
+impl SideOutputs for NoSideOutputs {
+    fn emit(&mut self, _: &str, _: &mut dyn std::any::Any, _: Timestamp) {}
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn watermark(&mut self, _: Timestamp) -> Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn report(&self, _: &mut TaskMetrics) {}
+}
+
+/// One side output (tag name and the chain reading it), then the others.
+pub struct SideOutput<T, C, Rest> {
+    tag: String,
+    collector: C,
+    rest: Rest,
+    _rows: std::marker::PhantomData<fn(T)>,
+}
+
+impl<T, C, Rest> SideOutput<T, C, Rest> {
+    /// `collector` reads tag `tag`; `rest` the other tags.
+    pub fn new(tag: String, collector: C, rest: Rest) -> Self {
+        SideOutput {
+            tag,
+            collector,
+            rest,
+            _rows: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<T: 'static, C: Collector<T>, Rest: SideOutputs> SideOutputs for SideOutput<T, C, Rest> {
+    fn emit(&mut self, tag: &str, slot: &mut dyn std::any::Any, ts: Timestamp) {
+        if tag == self.tag {
+            if let Some(row) = slot.downcast_mut::<Option<T>>().and_then(Option::take) {
+                self.collector.collect(row, ts);
+                return;
+            }
+        }
+        self.rest.emit(tag, slot, ts);
+    }
+    fn flush(&mut self) -> Result<()> {
+        self.collector.flush()?;
+        self.rest.flush()
+    }
+    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.collector.watermark(watermark)?;
+        self.rest.watermark(watermark)
+    }
+    fn finish(&mut self) -> Result<()> {
+        self.collector.finish()?;
+        self.rest.finish()
+    }
+    fn report(&self, metrics: &mut TaskMetrics) {
+        self.collector.report(metrics);
+        self.rest.report(metrics)
     }
 }
 
@@ -137,6 +233,8 @@ impl<K: Hash + Eq + Clone> Timers<K> {
 
 /// The keyed process operator.
 pub struct KeyedProcess<KS, K, F: KeyedProcessFunction<K, In>, In, N> {
+    /// Side outputs: a dyn call per side-output row only (they are off the main path).
+    side: Box<dyn SideOutputs>,
     key: KS,
     f: F,
     state: KeyedState<K, F::State>,
@@ -161,7 +259,8 @@ where
     N: Collector<F::Out>,
 {
     /// Opens `f`; `event_time` tells whether the stream has watermarks (event-time timers need
-    /// them).
+    /// them); `side` reads the side outputs.
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         key: KS,
         mut f: F,
@@ -170,10 +269,12 @@ where
         ctx: &RuntimeContext,
         event_time: bool,
         next: N,
+        side: Box<dyn SideOutputs>,
     ) -> Self {
         let ctx = ctx.for_operator(name);
         user_call(name, || f.open(&ctx));
         KeyedProcess {
+            side,
             key,
             f,
             state: KeyedState::default(),
@@ -237,6 +338,7 @@ where
                 timestamp: t,
                 watermark: self.watermark,
                 requests: &mut self.requests,
+                side: &mut *self.side,
             };
             let (f, out) = (&mut self.f, &mut self.out);
             user_call(self.name, || f.on_timer(t, state, &mut ctx, out));
@@ -260,6 +362,7 @@ where
             timestamp: ts,
             watermark: self.watermark,
             requests: &mut self.requests,
+            side: &mut *self.side,
         };
         let (f, out) = (&mut self.f, &mut self.out);
         user_call(self.name, || f.process_element(row, state, &mut ctx, out));
@@ -275,6 +378,7 @@ where
         if !self.processing_timers.set.is_empty() {
             self.fire(false, now_millis());
         }
+        self.side.flush()?;
         self.next.flush()
     }
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
@@ -282,6 +386,7 @@ where
             self.watermark = watermark;
             self.fire(true, watermark);
         }
+        self.side.watermark(watermark)?;
         self.next.watermark(watermark)
     }
     fn idle(&mut self, idle: bool) -> Result<()> {
@@ -296,10 +401,12 @@ where
         self.fire(true, MAX_WATERMARK);
         self.fire(false, MAX_WATERMARK);
         user_call(self.name, || self.f.close());
+        self.side.finish()?;
         self.next.finish()
     }
     fn report(&self, metrics: &mut TaskMetrics) {
         metrics.add_out(self.node, self.emitted);
+        self.side.report(metrics);
         self.next.report(metrics)
     }
 }
@@ -349,6 +456,7 @@ pub trait KeyedCoProcessFunction<K, A, B>: Clone + Send + 'static {
 
 /// The keyed co-process operator.
 pub struct KeyedCoProcess<K1, K2, K, F: KeyedCoProcessFunction<K, A, B>, A, B, N> {
+    side: NoSideOutputs,
     key_first: K1,
     key_second: K2,
     f: F,
@@ -388,6 +496,7 @@ where
         let ctx = ctx.for_operator(name);
         user_call(name, || f.open(&ctx));
         KeyedCoProcess {
+            side: NoSideOutputs,
             key_first,
             key_second,
             f,
@@ -448,6 +557,7 @@ where
                 timestamp: t,
                 watermark: self.watermark,
                 requests: &mut self.requests,
+                side: &mut self.side,
             };
             let (f, out) = (&mut self.f, &mut self.out);
             user_call(self.name, || f.on_timer(t, state, &mut ctx, out));
@@ -472,6 +582,7 @@ where
             timestamp: ts,
             watermark: self.watermark,
             requests: &mut self.requests,
+            side: &mut self.side,
         };
         let (f, out) = (&mut self.f, &mut self.out);
         user_call(self.name, || f.process_element1(row, state, &mut ctx, out));
@@ -485,6 +596,7 @@ where
             timestamp: ts,
             watermark: self.watermark,
             requests: &mut self.requests,
+            side: &mut self.side,
         };
         let (f, out) = (&mut self.f, &mut self.out);
         user_call(self.name, || f.process_element2(row, state, &mut ctx, out));
