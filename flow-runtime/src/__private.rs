@@ -325,6 +325,7 @@ impl<A: Send + 'static, B: Send + 'static> ConnectedStreams<A, B> {
 }
 
 /// A typed port of two connected keyed streams.
+#[allow(clippy::type_complexity)]
 pub struct KeyedConnected<A, B, K>(PhantomData<fn() -> (A, B, K)>);
 
 impl<A: Send + 'static, B: Send + 'static, K> KeyedConnected<A, B, K> {

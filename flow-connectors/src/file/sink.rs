@@ -633,7 +633,7 @@ mod tests {
         w.flush().unwrap();
         assert_eq!(in_progress(dir.path()), Vec::<String>::new());
         let first = format!("part-{}-0-0", sink.uuid());
-        assert_eq!(finished(dir.path()), [first.clone()]);
+        assert_eq!(finished(dir.path()), std::slice::from_ref(&first));
         assert_eq!(read(dir.path(), &first), "a\n");
 
         w.collect("b".to_string(), 0);
@@ -672,7 +672,7 @@ mod tests {
         w.flush().unwrap();
         assert_eq!(in_progress(dir.path()), Vec::<String>::new());
         let first = format!("part-{}-0-0", sink.uuid());
-        assert_eq!(finished(dir.path()), [first.clone()]);
+        assert_eq!(finished(dir.path()), std::slice::from_ref(&first));
         assert_eq!(read(dir.path(), &first), "1\n2\n");
         w.finish().unwrap();
         assert_eq!(names(dir.path()), [first]);
@@ -689,7 +689,7 @@ mod tests {
         drop(w);
 
         let first = format!("part-{}-0-0", sink.uuid());
-        assert_eq!(finished(dir.path()), [first.clone()]);
+        assert_eq!(finished(dir.path()), std::slice::from_ref(&first));
         assert_eq!(read(dir.path(), &first), "0123456789\n");
         let open = in_progress(dir.path());
         assert_eq!(open.len(), 1, "{open:?}");

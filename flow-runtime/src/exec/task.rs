@@ -235,6 +235,8 @@ pub fn run_two_gates<A, B, C: crate::operator::connect::TwoInput<A, B>>(
                 sel.recv(r);
             }
             let selected = sel.select_timeout(IDLE_POLL);
+            // Bound to a local so that the select's borrows end before the receivers drop.
+            #[allow(clippy::let_and_return)]
             let side = match selected {
                 Err(_) => {
                     if ctx.is_cancelled() {
