@@ -23,3 +23,8 @@ pub use sequence::NumberSequence;
 
 pub mod file;
 pub use file::FileSink;
+
+pub mod format;
+
+#[cfg(feature = "kafka")]
+pub mod kafka;

@@ -1,0 +1,236 @@
+//! Kafka source -> map -> Kafka sink against a bare rdkafka consume/produce loop doing the
+//! same work on the same broker (DESIGN.md §6: flow reaches >= 90 % of the loop).
+//!
+//! Both read the same pre-filled 4-partition topic of JSON rows `{"id":..,"name":..}` from
+//! the beginning, decode each row with serde_json, upper-case the name, encode it again and
+//! produce it to a fresh topic with the same producer settings (idempotent, `acks=all`,
+//! `linger.ms=5`), until every input row was read and every output row acknowledged.
+//! flow runs with parallelism 1 (one consumer, one producer), as the loop does.
+//!
+//! ```text
+//! scripts/kafka-broker start     # the bench starts it too when it is not running
+//! cargo bench --bench kafka
+//! FLOW_BENCH_KAFKA_ROWS=50000 FLOW_BENCH_RUNS=1 cargo bench --bench kafka   # quick check
+//! ```
+
+use flow::connectors::format::Json;
+use flow::connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+use flow::connectors::kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use flow::connectors::kafka::rdkafka::message::Message;
+use flow::connectors::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
+use flow::connectors::kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
+use flow::connectors::kafka::{KafkaAdmin, KafkaSink, KafkaSource, StartingOffsets};
+use flow::prelude::*;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+const TARGET: f64 = 0.90;
+const PARTITIONS: i32 = 4;
+const BROKER: &str = "127.0.0.1:9092";
+
+#[derive(Row, Clone, Debug)]
+struct Person {
+    id: i32,
+    name: String,
+}
+
+fn transform(p: Person) -> Person {
+    Person {
+        id: p.id,
+        name: p.name.to_uppercase(),
+    }
+}
+
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("{prefix}-{nanos}")
+}
+
+fn producer() -> BaseProducer {
+    ClientConfig::new()
+        .set("bootstrap.servers", BROKER)
+        .set("enable.idempotence", "true")
+        .set("acks", "all")
+        .set("message.timeout.ms", "30000")
+        .set("linger.ms", "5")
+        .create()
+        .expect("producer")
+}
+
+fn send(p: &BaseProducer, topic: &str, key: &[u8], value: &[u8]) {
+    let mut record = BaseRecord::to(topic).key(key).payload(value);
+    loop {
+        match p.send(record) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                record = r;
+                p.poll(Duration::from_millis(10));
+            }
+            Err((e, _)) => panic!("send: {e}"),
+        }
+    }
+}
+
+/// Fills `topic` with `rows` JSON rows.
+fn fill(topic: &str, rows: usize) {
+    let p = producer();
+    for i in 0..rows {
+        let v = serde_json::to_vec(&Person {
+            id: i as i32,
+            name: format!("name-{i}"),
+        })
+        .unwrap();
+        send(&p, topic, i.to_string().as_bytes(), &v);
+    }
+    p.flush(Duration::from_secs(120)).expect("fill flush");
+}
+
+/// The bare loop: consume every partition from the beginning, decode, map, encode, produce.
+fn by_hand(input: &str, output: &str, rows: usize) -> Duration {
+    let start = Instant::now();
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", BROKER)
+        .set("group.id", unique("bench-loop"))
+        .set("enable.auto.commit", "false")
+        .set("enable.partition.eof", "false")
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..PARTITIONS {
+        tpl.add_partition_offset(input, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let producer = producer();
+    let mut buf = Vec::new();
+    let mut key = Vec::new();
+    let mut n = 0;
+    while n < rows {
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = match m {
+            Ok(m) => m,
+            Err(e) => {
+                eprintln!("  loop: consumer error (retried): {e}");
+                continue;
+            }
+        };
+        let p: Person = serde_json::from_slice(m.payload().unwrap_or(&[])).expect("decode");
+        let p = transform(p);
+        buf.clear();
+        serde_json::to_writer(&mut buf, &p).unwrap();
+        key.clear();
+        key.extend_from_slice(p.id.to_string().as_bytes());
+        send(&producer, output, &key, &buf);
+        n += 1;
+        if n % 1024 == 0 {
+            producer.poll(Duration::ZERO);
+        }
+    }
+    producer.flush(Duration::from_secs(120)).expect("flush");
+    start.elapsed()
+}
+
+/// The flow job: bounded Kafka source -> map -> Kafka sink, parallelism 1.
+fn flow_job(input: &str, output: &str, rows: usize) -> Duration {
+    let start = Instant::now();
+    let env = StreamEnv::new().with_parallelism(1);
+    let src = KafkaSource::builder()
+        .bootstrap_servers(BROKER)
+        .topic(input)
+        .starting_offsets(StartingOffsets::Earliest)
+        .format(Json::<Person>::new())
+        .bounded()
+        .build()
+        .unwrap();
+    let sink = KafkaSink::builder()
+        .bootstrap_servers(BROKER)
+        .topic(output)
+        .format(Json::<Person>::new())
+        .key(flow::connectors::format::Utf8, |p: &Person| {
+            p.id.to_string()
+        })
+        .build()
+        .unwrap();
+    flow! { env =>
+        source(src, Watermarks::no_watermarks())
+            .map(transform)
+            .name("transform")
+            .sink_to(sink);
+    }
+    let result = env.execute("kafka bench").expect("the job runs");
+    let elapsed = start.elapsed();
+    assert_eq!(result.operator("transform").unwrap().rows_out, rows as u64);
+    elapsed
+}
+
+fn main() {
+    let status = Command::new("bash")
+        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker"))
+        .arg("start")
+        .status()
+        .expect("run scripts/kafka-broker");
+    assert!(status.success(), "the Kafka broker could not be started");
+    let rows = env_num("FLOW_BENCH_KAFKA_ROWS", 200_000);
+    let runs = env_num("FLOW_BENCH_RUNS", 3);
+    let admin = KafkaAdmin::connect(BROKER).unwrap();
+    let input = unique("bench-in");
+    admin.create_topic(&input, PARTITIONS).unwrap();
+    let t = Instant::now();
+    fill(&input, rows);
+    eprintln!(
+        "kafka bench: {rows} rows written to {input} in {:.1?}",
+        t.elapsed()
+    );
+
+    let (mut best_flow, mut best_loop) = (Duration::MAX, Duration::MAX);
+    for run in 0..runs {
+        // Alternate the order so neither side always meets a warmer broker.
+        let order = if run % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for is_flow in order {
+            let output = unique("bench-out");
+            admin.create_topic(&output, PARTITIONS).unwrap();
+            let d = if is_flow {
+                flow_job(&input, &output, rows)
+            } else {
+                by_hand(&input, &output, rows)
+            };
+            let (name, best) = if is_flow {
+                ("flow", &mut best_flow)
+            } else {
+                ("loop", &mut best_loop)
+            };
+            eprintln!(
+                "  run {}: {name} {:.2} s ({:.0} rows/s)",
+                run + 1,
+                d.as_secs_f64(),
+                rows as f64 / d.as_secs_f64()
+            );
+            *best = (*best).min(d);
+        }
+    }
+    let flow_rate = rows as f64 / best_flow.as_secs_f64();
+    let loop_rate = rows as f64 / best_loop.as_secs_f64();
+    let ratio = flow_rate / loop_rate;
+    println!(
+        "kafka source -> map -> kafka sink, {rows} JSON rows, p1 (best of {runs}): flow {:.0} rows/s, bare rdkafka loop {:.0} rows/s, ratio {ratio:.2} (target >= {TARGET:.2}) {}",
+        flow_rate,
+        loop_rate,
+        if ratio >= TARGET { "OK" } else { "BELOW TARGET" }
+    );
+}

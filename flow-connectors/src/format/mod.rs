@@ -1,0 +1,93 @@
+//! Formats: how rows become bytes and bytes become rows (JSON, raw bytes, UTF-8 text, bincode).
+//!
+//! A format is a value handed to a connector (`KafkaSource::builder().format(Json::<Order>::new())`).
+//! Its row type is an associated type, so the connector's row type is the format's and a
+//! stream of the wrong rows does not compile. `#[derive(Row)]` structs are serde types, so
+//! [`Json`] and [`Bincode`] take them as they are.
+//!
+//! | format | row type | bytes |
+//! |---|---|---|
+//! | [`Json<T>`] | any serde type `T` | one JSON value per record (an object for a struct) |
+//! | [`Raw`] | `Vec<u8>` | the bytes as they are |
+//! | [`Utf8`] | `String` | UTF-8 text; invalid UTF-8 is a bad record |
+//! | [`Bincode<T>`] | any serde type `T` | bincode 1 (little-endian, fixed-width integers) |
+//!
+//! Decoding never panics: malformed input, a wrong type or a missing field is a
+//! [`FormatError`], which the source hands to its bad-record policy.
+
+mod bincode;
+mod json;
+mod raw;
+
+pub use self::bincode::Bincode;
+pub use self::json::Json;
+pub use self::raw::{Raw, Utf8};
+
+use std::fmt;
+
+/// A format: a value naming a row type and the bytes it is written as.
+pub trait Format: Clone + Send + Sync + 'static {
+    /// The rows this format reads or writes.
+    type Row: Send + 'static;
+    /// The format's name in errors and logs (`json`, `raw`, ...).
+    fn name(&self) -> &'static str;
+}
+
+/// A format that reads rows from bytes.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot read rows",
+    note = "a `Json<T>` or `Bincode<T>` row type must implement serde's `Deserialize`: add `#[derive(Row)]`"
+)]
+pub trait Decode: Format {
+    /// Reads one row from one record's bytes.
+    ///
+    /// # Errors
+    /// The bytes are not a valid encoding of a row: the error says why and where.
+    fn decode(&self, bytes: &[u8]) -> Result<Self::Row, FormatError>;
+}
+
+/// A format that writes rows as bytes.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot write rows",
+    note = "a `Json<T>` or `Bincode<T>` row type must implement serde's `Serialize`: add `#[derive(Row)]`"
+)]
+pub trait Encode: Format {
+    /// Appends the encoding of `row` to `out` (which the caller clears between rows).
+    ///
+    /// # Errors
+    /// The row cannot be encoded (a map with non-string keys in JSON, ...).
+    fn encode(&self, row: &Self::Row, out: &mut Vec<u8>) -> Result<(), FormatError>;
+}
+
+/// Why bytes could not be read as a row, or a row written as bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FormatError {
+    format: &'static str,
+    message: String,
+}
+
+impl FormatError {
+    /// An error of format `format`.
+    pub fn new(format: &'static str, message: impl Into<String>) -> Self {
+        FormatError {
+            format,
+            message: message.into(),
+        }
+    }
+    /// The format's name.
+    pub fn format(&self) -> &'static str {
+        self.format
+    }
+    /// What went wrong, with the position in the input where the format knows it.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+}
+
+impl fmt::Display for FormatError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.format, self.message)
+    }
+}
+
+impl std::error::Error for FormatError {}

@@ -1,0 +1,214 @@
+//! Kafka: [`KafkaSource`] and [`KafkaSink`] (rdkafka), behind the `kafka` feature.
+//!
+//! **Source.** Partitions are the splits. By default the source lists the partitions of its
+//! topics when the job starts and spreads them over its `P` readers (partition `i` of the
+//! sorted list goes to reader `i % P`, as Flink's enumerator does); each reader is one
+//! librdkafka consumer reading its partitions. With
+//! [`consumer_group_assignment`](KafkaSourceBuilder::consumer_group_assignment) the readers
+//! instead join the consumer group and Kafka assigns the partitions, so several instances of a
+//! job (on one machine or many) split the topic between them. Each row keeps its Kafka message
+//! timestamp (handed to the job's event-time clock). A reader's position per partition
+//! ([`KafkaSplit`]) is what a checkpoint will store.
+//!
+//! **Guarantees.** No Kafka connector here is exactly-once.
+//! - The source commits the offsets of the rows it handed to the job to its group, every
+//!   [`commit_interval`](KafkaSourceBuilder::commit_interval) and when it ends. After a clean
+//!   end nothing is read twice by the next run; after a crash the rows after the last commit
+//!   are read again (duplicates). Until checkpoints exist, rows that were handed to the job but
+//!   not yet written by its sinks when it crashed may be lost: the gap is at most the channel
+//!   buffers between the source and the sinks.
+//! - The sink is at-least-once: the idempotent producer (`enable.idempotence=true`,
+//!   `acks=all`, so retries write no duplicates within one producer session), every record
+//!   acknowledged before the job ends successfully, and a failed delivery fails the job.
+//!   A job restarted after a failure may write again what the failed run already wrote.
+//! - Transactions (Kafka exactly-once) are not used.
+
+mod config;
+mod sink;
+mod source;
+
+pub use config::{
+    BadRecordCounts, BadRecords, DeadLetter, DeadLetterSink, OffsetReset, StartingOffsets,
+};
+pub use sink::{KafkaSink, KafkaSinkBuilder, KafkaSinkWriter};
+pub use source::{KafkaSource, KafkaSourceBuilder, KafkaSourceReader, KafkaSplit, StopHandle};
+
+/// The rdkafka crate flow's Kafka connectors are built on, for what they do not cover.
+pub use rdkafka;
+
+use config::ClientSettings;
+use flow_runtime::{Error, Result};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::error::RDKafkaErrorCode;
+use rdkafka::metadata::Metadata;
+use std::time::Duration;
+
+/// Creates and deletes topics (the broker must allow it). Tests, examples and
+/// [`KafkaSourceBuilder::create_missing_topics`] use it.
+///
+/// # Examples
+/// ```no_run
+/// use flow_connectors::kafka::KafkaAdmin;
+///
+/// let admin = KafkaAdmin::connect("127.0.0.1:9092")?;
+/// admin.create_topic("orders", 4)?;
+/// # Ok::<(), flow_runtime::Error>(())
+/// ```
+pub struct KafkaAdmin {
+    client: AdminClient<DefaultClientContext>,
+    settings: ClientSettings,
+}
+
+impl KafkaAdmin {
+    /// An admin client for the brokers `bootstrap_servers` (`host:port,...`).
+    ///
+    /// # Errors
+    /// The client cannot be created (an invalid property).
+    pub fn connect(bootstrap_servers: &str) -> Result<Self> {
+        let mut settings = ClientSettings::new();
+        settings.bootstrap_servers = bootstrap_servers.to_owned();
+        Self::with_settings(settings)
+    }
+
+    pub(crate) fn with_settings(settings: ClientSettings) -> Result<Self> {
+        settings.validate("KafkaAdmin")?;
+        let client = settings
+            .client_config(&[])
+            .create()
+            .map_err(|e| connector_error("KafkaAdmin", format!("cannot create client: {e}")))?;
+        Ok(KafkaAdmin { client, settings })
+    }
+
+    /// Creates `topic` with `partitions` partitions (replication factor 1).
+    ///
+    /// # Errors
+    /// The broker is unreachable within the connect timeout, or refused (the topic exists).
+    pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
+        self.create_topic_inner(topic, partitions, false)
+    }
+
+    /// Creates `topic` unless it exists.
+    ///
+    /// # Errors
+    /// As for [`KafkaAdmin::create_topic`], except that an existing topic is no error.
+    pub fn ensure_topic(&self, topic: &str, partitions: i32) -> Result<()> {
+        self.create_topic_inner(topic, partitions, true)
+    }
+
+    fn create_topic_inner(&self, topic: &str, partitions: i32, exists_ok: bool) -> Result<()> {
+        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        let results =
+            futures_executor::block_on(self.client.create_topics([&new], &self.options()))
+                .map_err(|e| self.error(format!("create topic `{topic}`: {e}")))?;
+        for r in results {
+            match r {
+                Ok(_) => {}
+                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) if exists_ok => {}
+                Err((name, code)) => {
+                    return Err(self.error(format!("create topic `{name}`: {code}")));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes `topic`.
+    ///
+    /// # Errors
+    /// The broker is unreachable within the connect timeout, or refused (no such topic).
+    pub fn delete_topic(&self, topic: &str) -> Result<()> {
+        let results =
+            futures_executor::block_on(self.client.delete_topics(&[topic], &self.options()))
+                .map_err(|e| self.error(format!("delete topic `{topic}`: {e}")))?;
+        for r in results {
+            if let Err((name, code)) = r {
+                return Err(self.error(format!("delete topic `{name}`: {code}")));
+            }
+        }
+        Ok(())
+    }
+
+    fn options(&self) -> AdminOptions {
+        AdminOptions::new()
+            .request_timeout(Some(self.settings.connect_timeout))
+            .operation_timeout(Some(self.settings.connect_timeout))
+    }
+
+    fn error(&self, message: String) -> Error {
+        connector_error(
+            format!("KafkaAdmin({})", self.settings.bootstrap_servers),
+            message,
+        )
+    }
+}
+
+pub(crate) fn connector_error(connector: impl Into<String>, message: impl Into<String>) -> Error {
+    Error::Connector {
+        connector: connector.into(),
+        message: message.into(),
+    }
+}
+
+/// Fetches the cluster's metadata, turning "no answer" into an error that says so.
+pub(crate) fn fetch_metadata(
+    client: &rdkafka::client::Client<impl rdkafka::ClientContext>,
+    settings: &ClientSettings,
+    connector: &str,
+    topic: Option<&str>,
+) -> Result<Metadata> {
+    client
+        .fetch_metadata(topic, settings.connect_timeout)
+        .map_err(|e| {
+            connector_error(
+                connector,
+                format!(
+                    "cannot reach the Kafka broker at `{}` within {}: {e}",
+                    settings.bootstrap_servers,
+                    fmt_duration(settings.connect_timeout)
+                ),
+            )
+        })
+}
+
+/// Checks that `topic` exists in `metadata` and returns its partition ids, sorted.
+pub(crate) fn topic_partitions(
+    metadata: &Metadata,
+    topic: &str,
+    connector: &str,
+    hint: &str,
+) -> Result<Vec<i32>> {
+    let missing = || {
+        connector_error(
+            connector,
+            format!("topic `{topic}` does not exist (topics are not created automatically{hint})"),
+        )
+    };
+    let Some(t) = metadata.topics().iter().find(|t| t.name() == topic) else {
+        return Err(missing());
+    };
+    if let Some(err) = t.error() {
+        let code = RDKafkaErrorCode::from(err);
+        if code == RDKafkaErrorCode::UnknownTopicOrPartition {
+            return Err(missing());
+        }
+        return Err(connector_error(
+            connector,
+            format!("metadata of topic `{topic}`: {code}"),
+        ));
+    }
+    if t.partitions().is_empty() {
+        return Err(missing());
+    }
+    let mut ids: Vec<i32> = t.partitions().iter().map(|p| p.id()).collect();
+    ids.sort_unstable();
+    Ok(ids)
+}
+
+pub(crate) fn fmt_duration(d: Duration) -> String {
+    if d.subsec_millis() == 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
+    }
+}

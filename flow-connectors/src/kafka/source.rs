@@ -1,0 +1,976 @@
+//! The Kafka source: a builder, the source value, and the per-subtask reader.
+
+use super::config::{
+    BadRecordCounts, BadRecords, ClientSettings, DeadLetter, ErasedWriter, OffsetReset,
+    StartingOffsets,
+};
+use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions, KafkaAdmin};
+use crate::format::{Decode, Raw};
+use flow_runtime::{
+    Error, Poll, Result, RuntimeContext, Source, SourceOutput, SourceReader, Watermarks,
+    NO_TIMESTAMP,
+};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::Message;
+use rdkafka::{Offset, TopicPartitionList};
+use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// How long a reader waits in one poll for the first record before it reports itself idle.
+const POLL_WAIT: Duration = Duration::from_millis(100);
+
+/// Reads rows from Kafka topics, one reader per subtask (Flink's `KafkaSource`). See the
+/// [module documentation](super) for splits, commits and guarantees.
+///
+/// Build it with [`KafkaSource::builder`]; its row type is its format's.
+///
+/// # Examples
+/// ```no_run
+/// use flow_connectors::format::Json;
+/// use flow_connectors::kafka::{BadRecords, KafkaSource, StartingOffsets};
+///
+/// #[derive(serde::Deserialize)]
+/// struct Order { id: i64, amount: f64 }
+///
+/// let source = KafkaSource::builder()
+///     .bootstrap_servers("127.0.0.1:9092")
+///     .topic("orders")
+///     .group_id("billing")
+///     .starting_offsets(StartingOffsets::Earliest)
+///     .format(Json::<Order>::new())
+///     .bad_records(BadRecords::skip())
+///     .bounded()
+///     .build()?;
+/// # let _ = source;
+/// # Ok::<(), flow_runtime::Error>(())
+/// ```
+pub struct KafkaSource<F> {
+    cfg: SourceConfig,
+    format: F,
+}
+
+/// Everything but the format.
+#[derive(Clone, Debug)]
+struct SourceConfig {
+    settings: ClientSettings,
+    topics: Topics,
+    group_id: Option<String>,
+    starting: StartingOffsets,
+    bounded: bool,
+    group_assignment: bool,
+    commit_interval: Duration,
+    max_broker_downtime: Duration,
+    create_missing: Option<i32>,
+    bad_records: BadRecords,
+    counts: BadRecordCounts,
+    stop: StopHandle,
+}
+
+#[derive(Clone, Debug)]
+enum Topics {
+    List(Vec<String>),
+    Pattern(String),
+}
+
+/// Configures a [`KafkaSource`]; from [`KafkaSource::builder`].
+pub struct KafkaSourceBuilder<F> {
+    cfg: SourceConfig,
+    format: F,
+}
+
+impl KafkaSource<Raw> {
+    /// A builder; set at least the bootstrap servers, the topics and the format.
+    ///
+    /// # Default
+    /// Format [`Raw`] (rows are the records' bytes), unbounded, starting from the group's
+    /// committed offsets (earliest where none), [`BadRecords::Fail`], offsets committed every
+    /// 5 s, a 10 s connect timeout.
+    pub fn builder() -> KafkaSourceBuilder<Raw> {
+        KafkaSourceBuilder {
+            cfg: SourceConfig {
+                settings: ClientSettings::new(),
+                topics: Topics::List(Vec::new()),
+                group_id: None,
+                starting: StartingOffsets::default(),
+                bounded: false,
+                group_assignment: false,
+                commit_interval: Duration::from_secs(5),
+                max_broker_downtime: Duration::from_secs(60),
+                create_missing: None,
+                bad_records: BadRecords::Fail,
+                counts: BadRecordCounts::default(),
+                stop: StopHandle::default(),
+            },
+            format: Raw,
+        }
+    }
+}
+
+impl<F> KafkaSourceBuilder<F> {
+    /// The brokers to connect to first: `host:port[,host:port...]`.
+    #[must_use]
+    pub fn bootstrap_servers(mut self, servers: impl Into<String>) -> Self {
+        self.cfg.settings.bootstrap_servers = servers.into();
+        self
+    }
+
+    /// Adds a topic to read.
+    #[must_use]
+    pub fn topic(mut self, topic: impl Into<String>) -> Self {
+        match &mut self.cfg.topics {
+            Topics::List(list) => list.push(topic.into()),
+            t @ Topics::Pattern(_) => *t = Topics::List(vec![topic.into()]),
+        }
+        self
+    }
+
+    /// Adds topics to read.
+    #[must_use]
+    pub fn topics<I: IntoIterator<Item = S>, S: Into<String>>(mut self, topics: I) -> Self {
+        for t in topics {
+            self = self.topic(t);
+        }
+        self
+    }
+
+    /// Reads every topic whose whole name matches the regular expression `pattern`
+    /// (instead of a list). Topics are matched when the job starts; with
+    /// [`consumer_group_assignment`](Self::consumer_group_assignment) librdkafka also picks up
+    /// matching topics created later.
+    #[must_use]
+    pub fn topic_pattern(mut self, pattern: impl Into<String>) -> Self {
+        self.cfg.topics = Topics::Pattern(pattern.into());
+        self
+    }
+
+    /// The consumer group: offsets are committed to it and, by default, read from it.
+    ///
+    /// # Default
+    /// None: nothing is committed, and [`StartingOffsets::Committed`] cannot be used.
+    #[must_use]
+    pub fn group_id(mut self, group: impl Into<String>) -> Self {
+        self.cfg.group_id = Some(group.into());
+        self
+    }
+
+    /// Where reading starts.
+    ///
+    /// # Default
+    /// The group's committed offsets, the earliest where it has none.
+    #[must_use]
+    pub fn starting_offsets(mut self, starting: StartingOffsets) -> Self {
+        self.cfg.starting = starting;
+        self
+    }
+
+    /// Reads up to the end offsets the partitions have when the job starts, then finishes (a
+    /// batch job over a topic). Records produced after the start are left for the next run.
+    ///
+    /// # Default
+    /// Unbounded: the source never finishes by itself (see [`KafkaSource::stop_handle`]).
+    #[must_use]
+    pub fn bounded(mut self) -> Self {
+        self.cfg.bounded = true;
+        self
+    }
+
+    /// Lets the consumer group assign the partitions: every reader of every job instance that
+    /// uses this group id joins the group and Kafka spreads the partitions over all of them,
+    /// re-assigning them when an instance comes or goes. Needs a group id and
+    /// [`StartingOffsets::Committed`]; unbounded only.
+    ///
+    /// # Default
+    /// Off: the source assigns the partitions to its own readers when the job starts.
+    #[must_use]
+    pub fn consumer_group_assignment(mut self) -> Self {
+        self.cfg.group_assignment = true;
+        self
+    }
+
+    /// How often the offsets of the rows handed to the job are committed to the group (they
+    /// are also committed when a reader ends).
+    ///
+    /// # Default
+    /// 5 s, Kafka's `auto.commit.interval.ms`.
+    #[must_use]
+    pub fn commit_interval(mut self, interval: Duration) -> Self {
+        self.cfg.commit_interval = interval;
+        self
+    }
+
+    /// How long the broker must answer when the job starts (metadata, offsets).
+    ///
+    /// # Default
+    /// 10 s.
+    #[must_use]
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.cfg.settings.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a running reader tolerates the broker being unreachable (librdkafka retries
+    /// with backoff meanwhile) before it fails the job.
+    ///
+    /// # Default
+    /// 60 s.
+    #[must_use]
+    pub fn max_broker_downtime(mut self, downtime: Duration) -> Self {
+        self.cfg.max_broker_downtime = downtime;
+        self
+    }
+
+    /// Creates listed topics that do not exist, with `partitions` partitions, when the job
+    /// starts.
+    ///
+    /// # Default
+    /// Off: a missing topic is an error.
+    #[must_use]
+    pub fn create_missing_topics(mut self, partitions: i32) -> Self {
+        self.cfg.create_missing = Some(partitions);
+        self
+    }
+
+    /// Sets a librdkafka consumer property (`fetch.max.bytes`, `security.protocol`, ...),
+    /// passed through as is; it overrides flow's own settings of the same key.
+    #[must_use]
+    pub fn property(mut self, key: impl Into<String>, value: impl Into<String>) -> Self {
+        self.cfg
+            .settings
+            .properties
+            .push((key.into(), value.into()));
+        self
+    }
+
+    /// What to do with records the format cannot read.
+    ///
+    /// # Default
+    /// [`BadRecords::Fail`].
+    #[must_use]
+    pub fn bad_records(mut self, policy: BadRecords) -> Self {
+        self.cfg.bad_records = policy;
+        self
+    }
+
+    /// How records' values are read; the source's row type is the format's.
+    ///
+    /// # Default
+    /// [`Raw`]: rows are the values' bytes.
+    #[must_use]
+    pub fn format<G: Decode>(self, format: G) -> KafkaSourceBuilder<G> {
+        KafkaSourceBuilder {
+            cfg: self.cfg,
+            format,
+        }
+    }
+
+    /// The source.
+    ///
+    /// # Errors
+    /// [`Error::Config`] for settings that cannot work together: no bootstrap servers, no
+    /// topic, committed offsets without a group, group assignment without a group or in
+    /// bounded mode, an invalid topic pattern.
+    pub fn build(self) -> Result<KafkaSource<F>>
+    where
+        F: Decode,
+    {
+        let c = &self.cfg;
+        let name = c.connector_name();
+        c.settings.validate(&name)?;
+        let config = |m: String| Err(Error::Config(format!("{name}: {m}")));
+        match &c.topics {
+            Topics::List(l) if l.is_empty() => {
+                return config("no topic: call `.topic(..)` or `.topic_pattern(..)`".into())
+            }
+            Topics::List(l) if l.iter().any(|t| t.is_empty()) => {
+                return config("an empty topic name".into())
+            }
+            Topics::Pattern(p) => {
+                if let Err(e) = regex::Regex::new(p) {
+                    return config(format!("invalid topic pattern `{p}`: {e}"));
+                }
+            }
+            Topics::List(_) => {}
+        }
+        if c.group_id.is_none() && matches!(c.starting, StartingOffsets::Committed { .. }) {
+            return config(
+                "committed starting offsets need a group: call `.group_id(..)`, or choose other `.starting_offsets(..)`".into(),
+            );
+        }
+        if c.group_assignment {
+            if c.group_id.is_none() {
+                return config("consumer group assignment needs `.group_id(..)`".into());
+            }
+            if c.bounded {
+                return config("consumer group assignment cannot be bounded: the partitions a reader gets change while it runs".into());
+            }
+            if !matches!(c.starting, StartingOffsets::Committed { .. }) {
+                return config("consumer group assignment starts from the group's committed offsets: use `StartingOffsets::Committed { .. }`".into());
+            }
+        }
+        if c.commit_interval.is_zero() {
+            return config("the commit interval must be positive".into());
+        }
+        if c.create_missing.is_some_and(|p| p < 1) {
+            return config("`create_missing_topics` needs at least one partition".into());
+        }
+        Ok(KafkaSource {
+            cfg: self.cfg,
+            format: self.format,
+        })
+    }
+}
+
+impl<F> KafkaSource<F> {
+    /// The counts of bad records skipped or dead-lettered, live while the job runs (the job
+    /// result does not carry them yet).
+    pub fn bad_record_counts(&self) -> BadRecordCounts {
+        self.cfg.counts.clone()
+    }
+
+    /// A handle that ends an unbounded source cleanly: its readers commit their offsets and
+    /// finish, and the job ends as a bounded one would.
+    pub fn stop_handle(&self) -> StopHandle {
+        self.cfg.stop.clone()
+    }
+}
+
+impl<F> fmt::Debug for KafkaSource<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("KafkaSource")
+            .field("config", &self.cfg)
+            .field("format", &std::any::type_name::<F>())
+            .finish()
+    }
+}
+
+/// Ends an unbounded [`KafkaSource`] from outside the job; see [`KafkaSource::stop_handle`].
+#[derive(Clone, Debug, Default)]
+pub struct StopHandle(Arc<AtomicBool>);
+
+impl StopHandle {
+    /// Asks every reader of the source to commit and finish at its next poll.
+    pub fn stop(&self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+    /// Whether [`StopHandle::stop`] was called.
+    pub fn is_stopped(&self) -> bool {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+impl SourceConfig {
+    fn connector_name(&self) -> String {
+        match &self.topics {
+            Topics::List(l) => format!("KafkaSource({})", l.join(",")),
+            Topics::Pattern(p) => format!("KafkaSource(/{p}/)"),
+        }
+    }
+
+    /// The consumer configuration of a reader or of the start-up probe.
+    fn consumer(&self, name: &str) -> Result<BaseConsumer> {
+        let reset = match self.starting {
+            StartingOffsets::Committed {
+                fallback: OffsetReset::Latest,
+            }
+            | StartingOffsets::Latest => "latest",
+            _ => "earliest",
+        };
+        let interval = self.commit_interval.as_millis().max(1).to_string();
+        let private_group = format!("flow-private-{}", uuid::Uuid::new_v4());
+        let mut defaults: Vec<(&str, &str)> = vec![
+            ("enable.partition.eof", "false"),
+            ("auto.offset.reset", reset),
+            // Offsets are stored by the reader after it handed the rows to the job, and
+            // committed by librdkafka every interval, on rebalance and by the reader at its end.
+            ("enable.auto.offset.store", "false"),
+            ("socket.connection.setup.timeout.ms", "10000"),
+        ];
+        if let Some(group) = &self.group_id {
+            defaults.push(("group.id", group));
+            defaults.push(("enable.auto.commit", "true"));
+            defaults.push(("auto.commit.interval.ms", &interval));
+        } else {
+            // librdkafka assigns partitions through its group handle, which needs a group id:
+            // a private one that nothing is committed to.
+            defaults.push(("group.id", &private_group));
+            defaults.push(("enable.auto.commit", "false"));
+        }
+        self.settings
+            .client_config(&defaults)
+            .create()
+            .map_err(|e| connector_error(name, format!("cannot create a consumer: {e}")))
+    }
+
+    /// The partitions to read, sorted, creating missing topics if asked.
+    fn partitions(&self, probe: &BaseConsumer, name: &str) -> Result<Vec<(String, i32)>> {
+        let metadata = fetch_metadata(probe.client(), &self.settings, name, None)?;
+        let mut out = Vec::new();
+        match &self.topics {
+            Topics::List(list) => {
+                let mut created = false;
+                if let Some(partitions) = self.create_missing {
+                    for t in list {
+                        if topic_partitions(&metadata, t, name, "").is_err() {
+                            KafkaAdmin::with_settings(self.settings.clone())?
+                                .ensure_topic(t, partitions)?;
+                            created = true;
+                        }
+                    }
+                }
+                let metadata = if created {
+                    fetch_metadata(probe.client(), &self.settings, name, None)?
+                } else {
+                    metadata
+                };
+                let hint = ": create it first, or call `.create_missing_topics(partitions)`";
+                for t in list {
+                    for p in topic_partitions(&metadata, t, name, hint)? {
+                        out.push((t.clone(), p));
+                    }
+                }
+            }
+            Topics::Pattern(pattern) => {
+                let re = regex::Regex::new(&format!("^(?:{pattern})$"))
+                    .map_err(|e| Error::Config(format!("{name}: {e}")))?;
+                let mut names: Vec<&str> = metadata
+                    .topics()
+                    .iter()
+                    .map(|t| t.name())
+                    .filter(|t| re.is_match(t))
+                    .collect();
+                names.sort_unstable();
+                if names.is_empty() {
+                    return Err(connector_error(
+                        name,
+                        format!("no topic matches the pattern `{pattern}`"),
+                    ));
+                }
+                for t in names {
+                    for p in topic_partitions(&metadata, t, name, "")? {
+                        out.push((t.to_owned(), p));
+                    }
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
+    /// Each partition's start offset and, when bounded, its end offset.
+    fn resolve_splits(
+        &self,
+        probe: &BaseConsumer,
+        partitions: Vec<(String, i32)>,
+        name: &str,
+    ) -> Result<Vec<KafkaSplit>> {
+        let timeout = self.settings.connect_timeout;
+        let broker = |what: &str, e: KafkaError| {
+            connector_error(
+                name,
+                format!(
+                    "{what} (broker `{}`, timeout {}): {e}",
+                    self.settings.bootstrap_servers,
+                    fmt_duration(timeout)
+                ),
+            )
+        };
+        let mut committed = None;
+        if let StartingOffsets::Committed { .. } = self.starting {
+            let mut tpl = TopicPartitionList::new();
+            for (t, p) in &partitions {
+                tpl.add_partition(t, *p);
+            }
+            committed = Some(
+                probe
+                    .committed_offsets(tpl, timeout)
+                    .map_err(|e| broker("cannot read the group's committed offsets", e))?,
+            );
+        }
+        let mut by_time = None;
+        if let StartingOffsets::Timestamp(ts) = self.starting {
+            let mut tpl = TopicPartitionList::new();
+            for (t, p) in &partitions {
+                tpl.add_partition_offset(t, *p, Offset::Offset(ts))
+                    .map_err(|e| broker("offsets for a timestamp", e))?;
+            }
+            by_time = Some(
+                probe
+                    .offsets_for_times(tpl, timeout)
+                    .map_err(|e| broker("cannot look up offsets for a timestamp", e))?,
+            );
+        }
+        let mut splits = Vec::with_capacity(partitions.len());
+        for (topic, partition) in partitions {
+            let (low, high) = probe
+                .fetch_watermarks(&topic, partition, timeout)
+                .map_err(|e| {
+                    broker(
+                        &format!("cannot read the offsets of `{topic}` partition {partition}"),
+                        e,
+                    )
+                })?;
+            let found = |tpl: &Option<TopicPartitionList>| {
+                tpl.as_ref()
+                    .and_then(|l| l.find_partition(&topic, partition))
+                    .map(|e| e.offset())
+            };
+            let start = match self.starting {
+                StartingOffsets::Earliest => low,
+                StartingOffsets::Latest => high,
+                StartingOffsets::Committed { fallback } => match found(&committed) {
+                    Some(Offset::Offset(o)) => o.clamp(low, high),
+                    _ => match fallback {
+                        OffsetReset::Earliest => low,
+                        OffsetReset::Latest => high,
+                    },
+                },
+                StartingOffsets::Timestamp(_) => match found(&by_time) {
+                    Some(Offset::Offset(o)) => o.clamp(low, high),
+                    _ => high,
+                },
+            };
+            splits.push(KafkaSplit {
+                topic,
+                partition,
+                next_offset: start,
+                end_offset: self.bounded.then_some(high),
+            });
+        }
+        Ok(splits)
+    }
+}
+
+impl<F: Decode> Source for KafkaSource<F> {
+    type Row = F::Row;
+    type Reader = KafkaSourceReader<F>;
+
+    fn is_bounded(&self) -> bool {
+        self.cfg.bounded
+    }
+
+    /// Connects to the broker, lists the partitions and (unless the group assigns them)
+    /// resolves each partition's start and end offsets and spreads them over the readers.
+    ///
+    /// # Errors
+    /// The broker does not answer within the connect timeout, a topic is missing, offsets
+    /// cannot be read, a consumer cannot be created.
+    fn into_readers(self, parallelism: usize, _: &Watermarks) -> Result<Vec<KafkaSourceReader<F>>> {
+        let cfg = self.cfg;
+        let name = cfg.connector_name();
+        let probe = cfg.consumer(&name)?;
+        let partitions = cfg.partitions(&probe, &name)?;
+        let mut shares: Vec<Vec<KafkaSplit>> = (0..parallelism).map(|_| Vec::new()).collect();
+        if !cfg.group_assignment {
+            let splits = cfg.resolve_splits(&probe, partitions, &name)?;
+            for (i, s) in splits.into_iter().enumerate() {
+                shares[i % parallelism].push(s);
+            }
+        }
+        drop(probe);
+        let subscription = match &cfg.topics {
+            Topics::List(l) => l.clone(),
+            // librdkafka takes a leading `^` as "regular expression".
+            Topics::Pattern(p) => vec![format!("^(?:{p})$")],
+        };
+        let mut readers = Vec::with_capacity(parallelism);
+        for splits in shares {
+            readers.push(KafkaSourceReader {
+                consumer: cfg.consumer(&name)?,
+                state: ReaderState {
+                    connector: name.clone(),
+                    splits,
+                    last_split: 0,
+                    subscription: subscription.clone(),
+                    group_assignment: cfg.group_assignment,
+                    bounded: cfg.bounded,
+                    commits: cfg.group_id.is_some(),
+                    bad_records: cfg.bad_records.clone(),
+                    dead_letters: None,
+                    counts: cfg.counts.clone(),
+                    stop: cfg.stop.clone(),
+                    max_broker_downtime: cfg.max_broker_downtime,
+                    connect_timeout: cfg.settings.connect_timeout,
+                    down_since: None,
+                    last_probe: Instant::now(),
+                    last_error: String::new(),
+                    dirty: false,
+                    finished: false,
+                },
+                format: self.format.clone(),
+            });
+        }
+        Ok(readers)
+    }
+}
+
+/// A partition a reader reads and how far it got: the position a checkpoint will store.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KafkaSplit {
+    /// The topic.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset of the next record to hand to the job (all before it were handed).
+    pub next_offset: i64,
+    /// In bounded mode, the partition's end offset when the job started: the reader stops
+    /// there.
+    pub end_offset: Option<i64>,
+}
+
+impl KafkaSplit {
+    fn is_done(&self) -> bool {
+        self.end_offset.is_some_and(|end| self.next_offset >= end)
+    }
+}
+
+/// One subtask's reader of a [`KafkaSource`]: one librdkafka consumer for its partitions.
+pub struct KafkaSourceReader<F> {
+    consumer: BaseConsumer<DefaultConsumerContext>,
+    state: ReaderState,
+    format: F,
+}
+
+/// The reader's state apart from the consumer, so a polled message (which borrows the
+/// consumer) and the state can be used together.
+struct ReaderState {
+    connector: String,
+    /// Assigned mode: the reader's partitions. Group mode: the partitions it has read from.
+    splits: Vec<KafkaSplit>,
+    /// The split of the last record: consecutive records mostly share a partition.
+    last_split: usize,
+    subscription: Vec<String>,
+    group_assignment: bool,
+    bounded: bool,
+    commits: bool,
+    bad_records: BadRecords,
+    dead_letters: Option<Box<dyn ErasedWriter>>,
+    counts: BadRecordCounts,
+    stop: StopHandle,
+    max_broker_downtime: Duration,
+    connect_timeout: Duration,
+    /// Since when the broker has been unreachable, if it is.
+    down_since: Option<Instant>,
+    last_probe: Instant,
+    /// The last connection error, for the message when the reader gives up.
+    last_error: String,
+    /// Whether positions advanced since they were last stored for commit.
+    dirty: bool,
+    finished: bool,
+}
+
+impl<F> KafkaSourceReader<F> {
+    /// The reader's partitions and positions (in group mode: the partitions it has read from
+    /// so far, some of which may since have moved to another reader).
+    pub fn splits(&self) -> &[KafkaSplit] {
+        &self.state.splits
+    }
+}
+
+impl<F: Decode> SourceReader for KafkaSourceReader<F> {
+    type Row = F::Row;
+
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
+        let s = &mut self.state;
+        if let BadRecords::DeadLetter(sink) = &s.bad_records {
+            s.dead_letters = Some(sink.create_writer(ctx)?);
+        }
+        if s.group_assignment {
+            let topics: Vec<&str> = s.subscription.iter().map(String::as_str).collect();
+            self.consumer.subscribe(&topics).map_err(|e| {
+                connector_error(&s.connector, format!("cannot subscribe to {topics:?}: {e}"))
+            })?;
+        } else {
+            let mut tpl = TopicPartitionList::new();
+            for split in s.splits.iter().filter(|s| !s.is_done()) {
+                tpl.add_partition_offset(
+                    &split.topic,
+                    split.partition,
+                    Offset::Offset(split.next_offset),
+                )
+                .map_err(|e| connector_error(&s.connector, e.to_string()))?;
+            }
+            self.consumer.assign(&tpl).map_err(|e| {
+                connector_error(&s.connector, format!("cannot assign partitions: {e}"))
+            })?;
+        }
+        tracing::debug!(
+            connector = %s.connector,
+            subtask = ctx.subtask_index(),
+            splits = ?s.splits,
+            "kafka reader opened"
+        );
+        Ok(())
+    }
+
+    fn poll<O: SourceOutput<F::Row>>(&mut self, out: &mut O, max_rows: usize) -> Result<Poll> {
+        let s = &mut self.state;
+        if s.finished {
+            return Ok(Poll::Finished);
+        }
+        if s.stop.is_stopped() || (s.bounded && s.splits.iter().all(KafkaSplit::is_done)) {
+            s.end(&self.consumer)?;
+            return Ok(Poll::Finished);
+        }
+        let mut rows = 0;
+        let mut wait = POLL_WAIT;
+        while rows < max_rows {
+            let Some(next) = self.consumer.poll(wait) else {
+                break;
+            };
+            wait = Duration::ZERO;
+            let msg = match next {
+                Ok(msg) => msg,
+                Err(e) => {
+                    s.consumer_error(e, &self.consumer)?;
+                    continue;
+                }
+            };
+            s.down_since = None;
+            let i = s.split_index(msg.topic(), msg.partition());
+            let split = &mut s.splits[i];
+            let offset = msg.offset();
+            if offset < split.next_offset {
+                // A record before the position (a rebalance replay): already handed on.
+                continue;
+            }
+            if split.end_offset.is_some_and(|end| offset >= end) {
+                // Past the end seen at start: left for the next run.
+                split.next_offset = split.end_offset.unwrap_or(offset);
+                continue;
+            }
+            split.next_offset = offset + 1;
+            s.dirty = true;
+            let payload = msg.payload().unwrap_or(&[]);
+            match self.format.decode(payload) {
+                Ok(row) => {
+                    match msg.timestamp().to_millis() {
+                        Some(ts) if ts != NO_TIMESTAMP => out.collect_with_timestamp(row, ts),
+                        _ => out.collect(row),
+                    }
+                    rows += 1;
+                }
+                Err(e) => {
+                    let ts = msg.timestamp().to_millis().unwrap_or(NO_TIMESTAMP);
+                    s.bad_record(
+                        msg.topic(),
+                        msg.partition(),
+                        offset,
+                        ts,
+                        payload,
+                        e.to_string(),
+                    )?
+                }
+            }
+        }
+        if let Some(dlq) = &mut s.dead_letters {
+            dlq.flush()?;
+        }
+        s.store_positions(&self.consumer)?;
+        if rows == 0 {
+            s.check_down(&self.consumer)?;
+        }
+        Ok(if rows > 0 { Poll::Ready } else { Poll::Idle })
+    }
+}
+
+impl ReaderState {
+    #[inline]
+    fn split_index(&mut self, topic: &str, partition: i32) -> usize {
+        let hit = |s: &KafkaSplit| s.partition == partition && s.topic == topic;
+        if self.splits.get(self.last_split).is_some_and(hit) {
+            return self.last_split;
+        }
+        let i = match self.splits.iter().position(hit) {
+            Some(i) => i,
+            None => {
+                // Group mode: a partition newly assigned to this reader.
+                self.splits.push(KafkaSplit {
+                    topic: topic.to_owned(),
+                    partition,
+                    next_offset: 0,
+                    end_offset: None,
+                });
+                self.splits.len() - 1
+            }
+        };
+        self.last_split = i;
+        i
+    }
+
+    /// Applies the bad-record policy to the record at `topic`/`partition`/`offset`.
+    #[cold]
+    fn bad_record(
+        &mut self,
+        topic: &str,
+        partition: i32,
+        offset: i64,
+        ts: i64,
+        payload: &[u8],
+        error: String,
+    ) -> Result<()> {
+        match &self.bad_records {
+            BadRecords::Fail => Err(connector_error(
+                &self.connector,
+                format!(
+                    "bad record at topic `{topic}` partition {partition} offset {offset}: {error} (set `.bad_records(BadRecords::skip())` or `dead_letter(..)` to go on)"
+                ),
+            )),
+            BadRecords::Skip => {
+                tracing::warn!(
+                    connector = %self.connector,
+                    topic,
+                    partition,
+                    offset,
+                    error = %error,
+                    "skipped a bad record"
+                );
+                self.counts.add_skipped(1);
+                Ok(())
+            }
+            BadRecords::DeadLetter(_) => {
+                tracing::debug!(
+                    connector = %self.connector,
+                    topic,
+                    partition,
+                    offset,
+                    error = %error,
+                    "bad record sent to the dead-letter sink"
+                );
+                let dlq = self
+                    .dead_letters
+                    .as_mut()
+                    .expect("the dead-letter writer is created in `open`");
+                dlq.collect(
+                    DeadLetter {
+                        topic: topic.to_owned(),
+                        partition,
+                        offset,
+                        error,
+                        payload: payload.to_vec(),
+                    },
+                    ts,
+                );
+                self.counts.add_dead_lettered(1);
+                Ok(())
+            }
+        }
+    }
+
+    /// An error from the consumer: fatal ones end the job; a broker that stays unreachable
+    /// longer than `max_broker_downtime` too; others are logged (librdkafka retries).
+    #[cold]
+    fn consumer_error(&mut self, e: KafkaError, consumer: &BaseConsumer) -> Result<()> {
+        let code = e.rdkafka_error_code();
+        match code {
+            Some(RDKafkaErrorCode::UnknownTopicOrPartition)
+            | Some(RDKafkaErrorCode::UnknownTopic)
+            | Some(RDKafkaErrorCode::UnknownPartition)
+            | Some(RDKafkaErrorCode::TopicAuthorizationFailed)
+            | Some(RDKafkaErrorCode::GroupAuthorizationFailed)
+            | Some(RDKafkaErrorCode::Fatal) => {
+                return Err(connector_error(
+                    &self.connector,
+                    format!("consumer error: {e}"),
+                ))
+            }
+            Some(RDKafkaErrorCode::BrokerTransportFailure)
+            | Some(RDKafkaErrorCode::AllBrokersDown)
+            | Some(RDKafkaErrorCode::Resolve)
+            | Some(RDKafkaErrorCode::OperationTimedOut)
+            | Some(RDKafkaErrorCode::RequestTimedOut) => {
+                self.down_since.get_or_insert_with(Instant::now);
+                tracing::warn!(connector = %self.connector, error = %e, "broker unreachable; librdkafka retries");
+                self.last_error = e.to_string();
+                self.check_down(consumer)?;
+            }
+            _ => tracing::warn!(connector = %self.connector, error = %e, "consumer error"),
+        }
+        Ok(())
+    }
+
+    /// While the broker is unreachable: whether it answers again (probed every 2 s), or has
+    /// been away longer than `max_broker_downtime`, which fails the job.
+    #[cold]
+    fn check_down(&mut self, consumer: &BaseConsumer) -> Result<()> {
+        let Some(since) = self.down_since else {
+            return Ok(());
+        };
+        let now = Instant::now();
+        if now.duration_since(self.last_probe) >= Duration::from_secs(2) {
+            self.last_probe = now;
+            let probe = self.connect_timeout.min(Duration::from_secs(2));
+            if consumer.client().fetch_metadata(None, probe).is_ok() {
+                self.down_since = None;
+                return Ok(());
+            }
+        }
+        if now.duration_since(since) >= self.max_broker_downtime {
+            return Err(connector_error(
+                &self.connector,
+                format!(
+                    "the broker has been unreachable for {} (librdkafka retried meanwhile): {}",
+                    fmt_duration(self.max_broker_downtime),
+                    self.last_error
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    /// Hands the positions of the rows handed to the job to librdkafka, which commits them.
+    fn store_positions(&mut self, consumer: &BaseConsumer) -> Result<()> {
+        if !self.commits || !std::mem::take(&mut self.dirty) {
+            return Ok(());
+        }
+        let tpl = self.positions()?;
+        match consumer.store_offsets(&tpl) {
+            Ok(()) => Ok(()),
+            // A partition revoked meanwhile (group mode): its new owner resumes it.
+            Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::State) => Ok(()),
+            Err(e) => Err(connector_error(
+                &self.connector,
+                format!("cannot store offsets for commit: {e}"),
+            )),
+        }
+    }
+
+    fn positions(&self) -> Result<TopicPartitionList> {
+        let mut tpl = TopicPartitionList::new();
+        for s in &self.splits {
+            tpl.add_partition_offset(&s.topic, s.partition, Offset::Offset(s.next_offset))
+                .map_err(|e| connector_error(&self.connector, e.to_string()))?;
+        }
+        Ok(tpl)
+    }
+
+    /// The end of the input: finish the dead-letter writer, then commit the final positions.
+    fn end(&mut self, consumer: &BaseConsumer) -> Result<()> {
+        self.finished = true;
+        if let Some(dlq) = &mut self.dead_letters {
+            dlq.finish()?;
+        }
+        if !self.commits {
+            return Ok(());
+        }
+        let result = if self.group_assignment {
+            self.store_positions(consumer)?;
+            consumer.commit_consumer_state(CommitMode::Sync)
+        } else {
+            if self.splits.is_empty() {
+                return Ok(());
+            }
+            consumer.commit(&self.positions()?, CommitMode::Sync)
+        };
+        match result {
+            Ok(()) => Ok(()),
+            Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => Ok(()),
+            Err(e) => Err(connector_error(
+                &self.connector,
+                format!("cannot commit the final offsets: {e}"),
+            )),
+        }
+    }
+}

@@ -1,0 +1,156 @@
+//! Shared by the `kafka_*` tests: the broker (started with `scripts/kafka-broker` when it is
+//! not running; a broker that cannot start fails the test, it never skips it), fresh topic
+//! names, and producing and reading rows.
+#![allow(dead_code)]
+
+use flow::connectors::format::{Decode, Json};
+use flow::connectors::kafka::{KafkaAdmin, KafkaSink, KafkaSource, StartingOffsets};
+use flow::prelude::*;
+use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// The seed's row: `id: i32, name: String`, as one JSON object.
+#[derive(Row, Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Person {
+    pub id: i32,
+    pub name: String,
+}
+
+/// The broker's address: `FLOW_KAFKA_BOOTSTRAP`, or the script's default `127.0.0.1:9092`.
+pub fn bootstrap() -> &'static str {
+    static BROKER: OnceLock<String> = OnceLock::new();
+    BROKER.get_or_init(|| {
+        if let Ok(b) = std::env::var("FLOW_KAFKA_BOOTSTRAP") {
+            return b;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker");
+        let out = Command::new("bash")
+            .arg(script)
+            .arg("start")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+        assert!(
+            out.status.success(),
+            "the Kafka broker could not be started by `scripts/kafka-broker start` ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        "127.0.0.1:9092".to_string()
+    })
+}
+
+/// A topic name no other test or run uses.
+pub fn unique(prefix: &str) -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}-{}-{nanos}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// Creates a fresh topic with `partitions` partitions and returns its name.
+pub fn topic(prefix: &str, partitions: i32) -> String {
+    let name = unique(prefix);
+    KafkaAdmin::connect(bootstrap())
+        .expect("admin client")
+        .create_topic(&name, partitions)
+        .unwrap_or_else(|e| panic!("create topic {name}: {e}"));
+    name
+}
+
+pub fn person(n: i64) -> Person {
+    Person {
+        id: n as i32,
+        name: format!("p{n}"),
+    }
+}
+
+/// Writes `Person` rows `from..=to` as JSON to `topic` with a flow job (keyed by id).
+pub fn produce_people(topic: &str, from: i64, to: i64) {
+    let env = StreamEnv::new().with_parallelism(2);
+    let sink = KafkaSink::builder()
+        .bootstrap_servers(bootstrap())
+        .topic(topic)
+        .format(Json::<Person>::new())
+        .key_field("id")
+        .build()
+        .unwrap();
+    flow! { env =>
+        source(NumberSequence::new(from, to), Watermarks::no_watermarks())
+            .map(person)
+            .sink_to(sink);
+    }
+    env.execute("produce people").expect("produce");
+}
+
+/// Writes `values` (in order) to `topic` as raw records.
+pub fn produce_raw(topic: &str, values: Vec<Vec<u8>>) {
+    let env = StreamEnv::new();
+    let sink = KafkaSink::builder()
+        .bootstrap_servers(bootstrap())
+        .topic(topic)
+        .build()
+        .unwrap();
+    flow! { env =>
+        from_collection(values).sink_to(sink);
+    }
+    env.execute("produce raw").expect("produce raw");
+}
+
+/// Every row of `topic` (bounded read from the earliest offsets, no group).
+pub fn read_all<F>(topic: &str, format: F, parallelism: usize) -> Vec<F::Row>
+where
+    F: Decode,
+    F::Row: Clone,
+{
+    let env = StreamEnv::new().with_parallelism(parallelism);
+    let src = KafkaSource::builder()
+        .bootstrap_servers(bootstrap())
+        .topic(topic)
+        .starting_offsets(StartingOffsets::Earliest)
+        .format(format)
+        .bounded()
+        .build()
+        .unwrap();
+    flow! { env =>
+        let rows = source(src, Watermarks::no_watermarks()).collect();
+    }
+    env.execute("read all").expect("read all");
+    rows.take()
+}
+
+/// Panics unless `ids` is exactly `from..=to`, each once.
+pub fn assert_exactly_once(mut ids: Vec<i32>, from: i32, to: i32) {
+    ids.sort_unstable();
+    let expected: Vec<i32> = (from..=to).collect();
+    if ids != expected {
+        let mut dups = Vec::new();
+        for w in ids.windows(2) {
+            if w[0] == w[1] {
+                dups.push(w[0]);
+            }
+        }
+        let set: std::collections::HashSet<i32> = ids.iter().copied().collect();
+        let missing: Vec<i32> = expected
+            .iter()
+            .copied()
+            .filter(|i| !set.contains(i))
+            .take(10)
+            .collect();
+        panic!(
+            "expected ids {from}..={to} once each: got {} rows, {} duplicates (first {:?}), missing (first) {:?}",
+            ids.len(),
+            dups.len(),
+            &dups[..dups.len().min(10)],
+            missing
+        );
+    }
+}
