@@ -105,11 +105,13 @@ fn skip_counts_every_bad_record(p: usize) {
     flow! { env =>
         let rows = source(src, Watermarks::no_watermarks()).collect();
     }
-    env.execute("skip").expect("skip goes on");
+    let result = env.execute("skip").expect("skip goes on");
     let mut ids: Vec<i32> = rows.take().into_iter().map(|p| p.id).collect();
     ids.sort_unstable();
     assert_eq!(ids, (0..1000).collect::<Vec<_>>());
     assert_eq!(counts.skipped(), bad.len() as u64);
+    // The job result counts them too, on the source.
+    assert_eq!(result.operators[0].skipped_records, bad.len() as u64);
     assert_eq!(counts.dead_lettered(), 0);
 }
 
@@ -135,7 +137,8 @@ fn dead_letter_gets_the_bytes_and_the_error() {
     flow! { env =>
         let rows = source(src, Watermarks::no_watermarks()).collect();
     }
-    env.execute("dead letter").expect("dead letters go on");
+    let result = env.execute("dead letter").expect("dead letters go on");
+    assert_eq!(result.operators[0].dead_lettered_records, bad.len() as u64);
     assert_eq!(rows.take().len(), 1000);
     let mut dead = dead.take();
     dead.sort_by_key(|d| d.offset);

@@ -94,6 +94,8 @@ impl Plan {
                 rows_in,
                 rows_out: rows_out[i],
                 late_rows: late[i],
+                skipped_records: 0,
+                dead_lettered_records: 0,
             });
         }
         result

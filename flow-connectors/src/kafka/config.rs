@@ -128,7 +128,8 @@ pub enum BadRecords {
     /// The job stops with an error naming the topic, partition, offset and the format's error.
     #[default]
     Fail,
-    /// The record is skipped, logged (warn) with the same coordinates, and counted: see
+    /// The record is skipped, logged (warn) with the same coordinates, and counted: in the job
+    /// result (the source's `OperatorMetrics::skipped_records`) and, live, by
     /// [`KafkaSource::bad_record_counts`](super::KafkaSource::bad_record_counts).
     Skip,
     /// The record goes, as a [`DeadLetter`] row, to a sink whose writers the source's readers

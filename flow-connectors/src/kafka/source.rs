@@ -590,6 +590,8 @@ impl<F: Decode> Source for KafkaSource<F> {
                     bad_records: cfg.bad_records.clone(),
                     dead_letters: None,
                     counts: cfg.counts.clone(),
+                    skipped_here: 0,
+                    dead_lettered_here: 0,
                     stop: cfg.stop.clone(),
                     max_broker_downtime: cfg.max_broker_downtime,
                     connect_timeout: cfg.settings.connect_timeout,
@@ -648,6 +650,9 @@ struct ReaderState {
     bad_records: BadRecords,
     dead_letters: Option<Box<dyn ErasedWriter>>,
     counts: BadRecordCounts,
+    /// This reader's share of `counts`, for the job result.
+    skipped_here: u64,
+    dead_lettered_here: u64,
     stop: StopHandle,
     max_broker_downtime: Duration,
     connect_timeout: Duration,
@@ -671,6 +676,11 @@ impl<F> KafkaSourceReader<F> {
 
 impl<F: Decode> SourceReader for KafkaSourceReader<F> {
     type Row = F::Row;
+
+    fn report(&self, metrics: &mut flow_runtime::exec::TaskMetrics, node: u32) {
+        metrics.add_skipped(node, self.state.skipped_here);
+        metrics.add_dead_lettered(node, self.state.dead_lettered_here);
+    }
 
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
         let s = &mut self.state;
@@ -828,6 +838,7 @@ impl ReaderState {
                     "skipped a bad record"
                 );
                 self.counts.add_skipped(1);
+                self.skipped_here += 1;
                 Ok(())
             }
             BadRecords::DeadLetter(_) => {
@@ -854,6 +865,7 @@ impl ReaderState {
                     ts,
                 );
                 self.counts.add_dead_lettered(1);
+                self.dead_lettered_here += 1;
                 Ok(())
             }
         }

@@ -95,6 +95,10 @@ pub struct OperatorMetrics {
     /// Rows a window dropped because they came after their window closed (plus the allowed
     /// lateness); rows sent to a late-data side output are not counted here.
     pub late_rows: u64,
+    /// Bad records a source skipped under its `skip` policy.
+    pub skipped_records: u64,
+    /// Bad records a source sent to its dead-letter sink.
+    pub dead_lettered_records: u64,
 }
 
 /// What a finished job reports.
@@ -195,6 +199,8 @@ pub(crate) fn run_job(
     let mut out: Vec<Vec<u64>> = plans.iter().map(|p| vec![0; p.nodes.len()]).collect();
     let mut reported: Vec<Vec<bool>> = plans.iter().map(|p| vec![false; p.nodes.len()]).collect();
     let mut late: Vec<Vec<u64>> = plans.iter().map(|p| vec![0; p.nodes.len()]).collect();
+    let mut skipped = late.clone();
+    let mut dead_lettered = late.clone();
     for outcome in rx {
         match outcome.result {
             Ok(m) => {
@@ -204,6 +210,12 @@ pub(crate) fn run_job(
                 }
                 for (node, rows) in m.late {
                     late[outcome.graph][node as usize] += rows;
+                }
+                for (node, n) in m.skipped {
+                    skipped[outcome.graph][node as usize] += n;
+                }
+                for (node, n) in m.dead_lettered {
+                    dead_lettered[outcome.graph][node as usize] += n;
                 }
             }
             Err(e) if e.is_secondary() => {
@@ -222,7 +234,12 @@ pub(crate) fn run_job(
     }
     let mut operators = Vec::new();
     for (g, plan) in plans.iter().enumerate() {
-        operators.extend(plan.metrics(&out[g], &reported[g], &late[g]));
+        let mut ms = plan.metrics(&out[g], &reported[g], &late[g]);
+        for (i, m) in ms.iter_mut().enumerate() {
+            m.skipped_records = skipped[g][i];
+            m.dead_lettered_records = dead_lettered[g][i];
+        }
+        operators.extend(ms);
     }
     let result = JobResult {
         job_name: job_name.to_string(),

@@ -20,12 +20,29 @@ const IDLE_POLL: Duration = Duration::from_millis(50);
 pub struct TaskMetrics {
     pub(crate) out: Vec<(u32, u64)>,
     pub(crate) late: Vec<(u32, u64)>,
+    pub(crate) skipped: Vec<(u32, u64)>,
+    pub(crate) dead_lettered: Vec<(u32, u64)>,
 }
 
 impl TaskMetrics {
     /// Adds `rows` to node `node`'s output count.
     pub fn add_out(&mut self, node: u32, rows: u64) {
         self.out.push((node, rows));
+    }
+
+    /// Adds `records` to source node `node`'s count of bad records it skipped.
+    pub fn add_skipped(&mut self, node: u32, records: u64) {
+        if records > 0 {
+            self.skipped.push((node, records));
+        }
+    }
+
+    /// Adds `records` to source node `node`'s count of bad records it sent to a dead-letter
+    /// sink.
+    pub fn add_dead_lettered(&mut self, node: u32, records: u64) {
+        if records > 0 {
+            self.dead_lettered.push((node, records));
+        }
     }
 
     /// Adds `rows` to node `node`'s count of late rows it dropped.
@@ -150,6 +167,7 @@ where
     chain.finish()?;
     let mut metrics = TaskMetrics::default();
     metrics.add_out(source_node, rows);
+    reader.report(&mut metrics, source_node);
     chain.report(&mut metrics);
     Ok(metrics)
 }

@@ -66,4 +66,8 @@ pub trait SourceReader: Send + 'static {
     /// # Errors
     /// Reading failed in a way the source's bad-record policy does not cover.
     fn poll<O: SourceOutput<Self::Row>>(&mut self, out: &mut O, max_rows: usize) -> Result<Poll>;
+
+    /// Adds the reader's counters (bad records skipped or dead-lettered) to `metrics` under
+    /// the source's plan node `node`; called when the reader finished.
+    fn report(&self, _metrics: &mut crate::exec::TaskMetrics, _node: u32) {}
 }
