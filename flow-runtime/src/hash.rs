@@ -9,6 +9,33 @@ use std::hash::{BuildHasher, Hash, Hasher};
 
 const SEED: u64 = 0x51_7c_c1_b7_27_22_0a_95;
 
+/// FxHash's step, the one multiply per word both hashers are built on.
+#[inline(always)]
+fn fx_step(state: u64, word: u64) -> u64 {
+    (state.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95)
+}
+
+/// Feeds `bytes` to `add` as little-endian 64-bit words; the last partial word is zero-padded
+/// and, with `mark_len`, carries its length in its top byte (so `"a"` and `"a\0"` differ).
+#[inline]
+fn words(bytes: &[u8], mark_len: bool, mut add: impl FnMut(u64)) {
+    let mut chunks = bytes.chunks_exact(8);
+    for c in &mut chunks {
+        add(u64::from_le_bytes(c.try_into().expect("8-byte chunk")));
+    }
+    let rest = chunks.remainder();
+    if !rest.is_empty() {
+        let mut buf = [0u8; 8];
+        buf[..rest.len()].copy_from_slice(rest);
+        let len = if mark_len {
+            (rest.len() as u64) << 56
+        } else {
+            0
+        };
+        add(u64::from_le_bytes(buf) ^ len);
+    }
+}
+
 /// A seeded, endian- and width-independent 64-bit hasher (FxHash's multiply-rotate step with a
 /// murmur3 finaliser, so low bits are usable for `% n`).
 #[derive(Clone, Copy, Debug)]
@@ -25,23 +52,14 @@ impl Default for StableHasher {
 impl StableHasher {
     #[inline(always)]
     fn add(&mut self, word: u64) {
-        self.state = (self.state.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        self.state = fx_step(self.state, word);
     }
 }
 
 impl Hasher for StableHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().expect("8-byte chunk")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf) ^ ((rest.len() as u64) << 56));
-        }
+        words(bytes, true, |w| self.add(w));
     }
     #[inline(always)]
     fn write_u8(&mut self, i: u8) {
@@ -125,23 +143,14 @@ pub struct StateHasher {
 impl StateHasher {
     #[inline(always)]
     fn add(&mut self, word: u64) {
-        self.state = (self.state.rotate_left(5) ^ word).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
+        self.state = fx_step(self.state, word);
     }
 }
 
 impl Hasher for StateHasher {
     #[inline]
     fn write(&mut self, bytes: &[u8]) {
-        let mut chunks = bytes.chunks_exact(8);
-        for c in &mut chunks {
-            self.add(u64::from_le_bytes(c.try_into().expect("8-byte chunk")));
-        }
-        let rest = chunks.remainder();
-        if !rest.is_empty() {
-            let mut buf = [0u8; 8];
-            buf[..rest.len()].copy_from_slice(rest);
-            self.add(u64::from_le_bytes(buf));
-        }
+        words(bytes, false, |w| self.add(w));
     }
     #[inline(always)]
     fn write_u8(&mut self, i: u8) {
