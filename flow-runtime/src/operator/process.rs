@@ -231,6 +231,63 @@ impl<K: Hash + Eq + Clone> Timers<K> {
     }
 }
 
+/// The timers of a keyed operator (both time domains) and the registrations its function
+/// made during the current call, applied to the call's key afterwards.
+struct TimerService<K> {
+    event: Timers<K>,
+    processing: Timers<K>,
+    /// (time, event-time, add) per `register_*`/`delete_*` call of the current function call.
+    requests: Vec<(Timestamp, bool, bool)>,
+    /// Whether the stream has watermarks, which event-time timers need.
+    event_time: bool,
+}
+
+impl<K: Hash + Eq + Clone> TimerService<K> {
+    fn new(event_time: bool) -> Self {
+        TimerService {
+            event: Timers::new(),
+            processing: Timers::new(),
+            requests: Vec::new(),
+            event_time,
+        }
+    }
+
+    /// Applies the current call's registrations to `key`; an event-time timer on a stream
+    /// without watermarks records an error naming `operator` (it would never fire).
+    fn apply(&mut self, key: &K, operator: &str, error: &mut Option<Error>) {
+        for (t, event, add) in self.requests.drain(..) {
+            if event && add && !self.event_time && error.is_none() {
+                *error = Some(Error::Config(format!(
+                    "`{operator}` registers an event-time timer, but its input has no watermarks: give the source a watermark strategy and `.timestamps(..)`"
+                )));
+            }
+            let timers = if event {
+                &mut self.event
+            } else {
+                &mut self.processing
+            };
+            if add {
+                timers.add(key, t);
+            } else {
+                timers.delete(key, t);
+            }
+        }
+    }
+
+    /// The next timer of one domain due at `time`.
+    fn pop(&mut self, event: bool, time: Timestamp) -> Option<(Timestamp, K)> {
+        if event {
+            self.event.pop(time)
+        } else {
+            self.processing.pop(time)
+        }
+    }
+
+    fn has_processing_timers(&self) -> bool {
+        !self.processing.set.is_empty()
+    }
+}
+
 /// The keyed process operator.
 pub struct KeyedProcess<KS, K, F: KeyedProcessFunction<K, In>, In, N> {
     /// Side outputs: a dyn call per side-output row only (they are off the main path).
@@ -238,11 +295,8 @@ pub struct KeyedProcess<KS, K, F: KeyedProcessFunction<K, In>, In, N> {
     key: KS,
     f: F,
     state: KeyedState<K, F::State>,
-    event_timers: Timers<K>,
-    processing_timers: Timers<K>,
+    timers: TimerService<K>,
     watermark: Timestamp,
-    event_time: bool,
-    requests: Vec<(Timestamp, bool, bool)>,
     out: Vec<F::Out>,
     emitted: u64,
     error: Option<Error>,
@@ -278,11 +332,8 @@ where
             key,
             f,
             state: KeyedState::default(),
-            event_timers: Timers::new(),
-            processing_timers: Timers::new(),
+            timers: TimerService::new(event_time),
             watermark: MIN_WATERMARK,
-            event_time,
-            requests: Vec::new(),
             out: Vec::new(),
             emitted: 0,
             error: None,
@@ -294,24 +345,7 @@ where
     }
 
     fn apply_requests(&mut self, key: &K) {
-        for (t, event, add) in self.requests.drain(..) {
-            let timers = if event {
-                &mut self.event_timers
-            } else {
-                &mut self.processing_timers
-            };
-            if event && add && !self.event_time && self.error.is_none() {
-                self.error = Some(Error::Config(format!(
-                    "`{}` registers an event-time timer, but its stream has no watermarks: give the source a watermark strategy and `.timestamps(..)`",
-                    self.name
-                )));
-            }
-            if add {
-                timers.add(key, t);
-            } else {
-                timers.delete(key, t);
-            }
-        }
+        self.timers.apply(key, self.name, &mut self.error);
     }
 
     fn emit(&mut self, ts: Timestamp) {
@@ -324,12 +358,7 @@ where
     /// Fires the timers of one domain due at `time`, in timestamp order.
     fn fire(&mut self, event: bool, time: Timestamp) {
         loop {
-            let timers = if event {
-                &mut self.event_timers
-            } else {
-                &mut self.processing_timers
-            };
-            let Some((t, key)) = timers.pop(time) else {
+            let Some((t, key)) = self.timers.pop(event, time) else {
                 break;
             };
             let state = self.state.get_or_default(key.clone());
@@ -337,7 +366,7 @@ where
                 key: &key,
                 timestamp: t,
                 watermark: self.watermark,
-                requests: &mut self.requests,
+                requests: &mut self.timers.requests,
                 side: &mut *self.side,
             };
             let (f, out) = (&mut self.f, &mut self.out);
@@ -361,12 +390,12 @@ where
             key: &key,
             timestamp: ts,
             watermark: self.watermark,
-            requests: &mut self.requests,
+            requests: &mut self.timers.requests,
             side: &mut *self.side,
         };
         let (f, out) = (&mut self.f, &mut self.out);
         user_call(self.name, || f.process_element(row, state, &mut ctx, out));
-        if !self.requests.is_empty() {
+        if !self.timers.requests.is_empty() {
             self.apply_requests(&key);
         }
         self.emit(ts);
@@ -375,7 +404,7 @@ where
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        if !self.processing_timers.set.is_empty() {
+        if self.timers.has_processing_timers() {
             self.fire(false, now_millis());
         }
         self.side.flush()?;
@@ -461,11 +490,8 @@ pub struct KeyedCoProcess<K1, K2, K, F: KeyedCoProcessFunction<K, A, B>, A, B, N
     key_second: K2,
     f: F,
     state: KeyedState<K, F::State>,
-    event_timers: Timers<K>,
-    processing_timers: Timers<K>,
+    timers: TimerService<K>,
     watermark: Timestamp,
-    event_time: bool,
-    requests: Vec<(Timestamp, bool, bool)>,
     out: Vec<F::Out>,
     emitted: u64,
     error: Option<Error>,
@@ -501,11 +527,8 @@ where
             key_second,
             f,
             state: KeyedState::default(),
-            event_timers: Timers::new(),
-            processing_timers: Timers::new(),
+            timers: TimerService::new(event_time),
             watermark: MIN_WATERMARK,
-            event_time,
-            requests: Vec::new(),
             out: Vec::new(),
             emitted: 0,
             error: None,
@@ -517,24 +540,7 @@ where
     }
 
     fn settle(&mut self, key: &K, ts: Timestamp) {
-        for (t, event, add) in self.requests.drain(..) {
-            if event && add && !self.event_time && self.error.is_none() {
-                self.error = Some(Error::Config(format!(
-                    "`{}` registers an event-time timer, but its streams have no watermarks: give the sources a watermark strategy and `.timestamps(..)`",
-                    self.name
-                )));
-            }
-            let timers = if event {
-                &mut self.event_timers
-            } else {
-                &mut self.processing_timers
-            };
-            if add {
-                timers.add(key, t);
-            } else {
-                timers.delete(key, t);
-            }
-        }
+        self.timers.apply(key, self.name, &mut self.error);
         self.emitted += self.out.len() as u64;
         for row in self.out.drain(..) {
             self.next.collect(row, ts);
@@ -543,12 +549,7 @@ where
 
     fn fire(&mut self, event: bool, time: Timestamp) {
         loop {
-            let timers = if event {
-                &mut self.event_timers
-            } else {
-                &mut self.processing_timers
-            };
-            let Some((t, key)) = timers.pop(time) else {
+            let Some((t, key)) = self.timers.pop(event, time) else {
                 break;
             };
             let state = self.state.get_or_default(key.clone());
@@ -556,7 +557,7 @@ where
                 key: &key,
                 timestamp: t,
                 watermark: self.watermark,
-                requests: &mut self.requests,
+                requests: &mut self.timers.requests,
                 side: &mut self.side,
             };
             let (f, out) = (&mut self.f, &mut self.out);
@@ -581,7 +582,7 @@ where
             key: &key,
             timestamp: ts,
             watermark: self.watermark,
-            requests: &mut self.requests,
+            requests: &mut self.timers.requests,
             side: &mut self.side,
         };
         let (f, out) = (&mut self.f, &mut self.out);
@@ -595,7 +596,7 @@ where
             key: &key,
             timestamp: ts,
             watermark: self.watermark,
-            requests: &mut self.requests,
+            requests: &mut self.timers.requests,
             side: &mut self.side,
         };
         let (f, out) = (&mut self.f, &mut self.out);
@@ -606,7 +607,7 @@ where
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        if !self.processing_timers.set.is_empty() {
+        if self.timers.has_processing_timers() {
             self.fire(false, now_millis());
         }
         self.next.flush()
