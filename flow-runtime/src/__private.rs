@@ -289,10 +289,10 @@ impl<T: Send + 'static> Stream<T> {
 
 // The port types spell out how each function is checked (see `Checked`).
 #[allow(clippy::type_complexity)]
-/// A typed port of two connected streams.
-pub struct ConnectedStreams<A, B>(PhantomData<fn() -> (A, B)>);
+/// A typed port of two connected streams; `K` is their key type when both are keyed.
+pub struct ConnectedStreams<A, B, K = ()>(PhantomData<fn() -> (A, B, K)>);
 
-impl<A: Send + 'static, B: Send + 'static> ConnectedStreams<A, B> {
+impl<A: Send + 'static, B: Send + 'static, K> ConnectedStreams<A, B, K> {
     /// `process(f)` with a broadcast process function (the second input is broadcast).
     pub fn process<F: crate::operator::connect::BroadcastProcessFunction<A, B>>(
         &self,
@@ -324,39 +324,13 @@ impl<A: Send + 'static, B: Send + 'static> ConnectedStreams<A, B> {
     }
 }
 
-/// A typed port of two connected keyed streams.
-#[allow(clippy::type_complexity)]
-pub struct KeyedConnected<A, B, K>(PhantomData<fn() -> (A, B, K)>);
-
-impl<A: Send + 'static, B: Send + 'static, K> KeyedConnected<A, B, K> {
-    /// `process(f)` with a keyed co-process function.
+impl<A: Send + 'static, B: Send + 'static, K> ConnectedStreams<A, B, K> {
+    /// `process(f)` with a keyed co-process function (both inputs keyed by `K`).
     pub fn co_process<F: crate::operator::process::KeyedCoProcessFunction<K, A, B>>(
         &self,
         f: F,
     ) -> (F, Stream<F::Out>) {
         (f, port())
-    }
-    /// `co_map(f1, f2)` on keyed streams.
-    pub fn co_map<O: Send + 'static, F1, F2>(&self, f1: F1, f2: F2) -> ((F1, F2), Stream<O>)
-    where
-        F1: FnMut(A) -> O + Clone + Send + 'static,
-        F2: FnMut(B) -> O + Clone + Send + 'static,
-    {
-        ((f1, f2), port())
-    }
-    /// `co_flat_map(f1, f2)` on keyed streams.
-    pub fn co_flat_map<O: Send + 'static, I1, I2, F1, F2>(
-        &self,
-        f1: F1,
-        f2: F2,
-    ) -> ((F1, F2), Stream<O>)
-    where
-        I1: IntoIterator<Item = O>,
-        I2: IntoIterator<Item = O>,
-        F1: FnMut(A) -> I1 + Clone + Send + 'static,
-        F2: FnMut(B) -> I2 + Clone + Send + 'static,
-    {
-        ((f1, f2), port())
     }
 }
 
@@ -391,8 +365,8 @@ impl<T: Send + 'static, K> KeyedStream<T, K> {
         ConnectedStreams(PhantomData)
     }
     /// `connect(other)` of two keyed streams with the same key type, for a co-process function.
-    pub fn connect_keyed<B>(&self, _other: &KeyedStream<B, K>) -> KeyedConnected<T, B, K> {
-        KeyedConnected(PhantomData)
+    pub fn connect_keyed<B>(&self, _other: &KeyedStream<B, K>) -> ConnectedStreams<T, B, K> {
+        ConnectedStreams(PhantomData)
     }
     /// `connect(other)` of two keyed streams with the same key type.
     pub fn connect<B>(&self, _other: &KeyedStream<B, K>) -> ConnectedStreams<T, B> {
