@@ -50,6 +50,21 @@ pub trait Collector<T> {
     fn report(&self, metrics: &mut TaskMetrics);
 }
 
+/// Moves the rows a function emitted into `next`, all with timestamp `ts`; returns how many,
+/// for the operator's output count. `rows` keeps its capacity for the next call.
+#[inline]
+pub(crate) fn drain_into<T, N: Collector<T>>(
+    rows: &mut Vec<T>,
+    next: &mut N,
+    ts: Timestamp,
+) -> u64 {
+    let n = rows.len() as u64;
+    for row in rows.drain(..) {
+        next.collect(row, ts);
+    }
+    n
+}
+
 /// Sends each row to two collectors: a stream consumed twice. The row is cloned here, and only
 /// here, once per extra consumer.
 pub struct Tee<A, B> {

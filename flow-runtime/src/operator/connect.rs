@@ -235,10 +235,7 @@ where
                     let (f, out) = (&mut self.f, &mut self.out);
                     user_call(self.name, || f(&row, b, out));
                     let at = ts.max(*t2);
-                    self.emitted += self.out.len() as u64;
-                    for r in self.out.drain(..) {
-                        self.next.collect(r, at);
-                    }
+                    self.emitted += crate::collector::drain_into(&mut self.out, &mut self.next, at);
                 }
             }
         }
@@ -256,10 +253,7 @@ where
                     let (f, out) = (&mut self.f, &mut self.out);
                     user_call(self.name, || f(a, &row, out));
                     let at = ts.max(*t1);
-                    self.emitted += self.out.len() as u64;
-                    for r in self.out.drain(..) {
-                        self.next.collect(r, at);
-                    }
+                    self.emitted += crate::collector::drain_into(&mut self.out, &mut self.next, at);
                 }
             }
         }
@@ -416,10 +410,7 @@ where
                         user_call(self.name, || f(a, b, out));
                     }
                 }
-                self.emitted += self.out.len() as u64;
-                for row in self.out.drain(..) {
-                    self.next.collect(row, at);
-                }
+                self.emitted += crate::collector::drain_into(&mut self.out, &mut self.next, at);
             }
         }
     }
@@ -524,18 +515,12 @@ where
     fn collect_first(&mut self, row: A, ts: Timestamp) {
         let (f, state, out) = (&mut self.f, &self.state, &mut self.out);
         user_call(self.name, || f.process_element(row, state, out));
-        self.emitted += self.out.len() as u64;
-        for r in self.out.drain(..) {
-            self.next.collect(r, ts);
-        }
+        self.emitted += crate::collector::drain_into(&mut self.out, &mut self.next, ts);
     }
     fn collect_second(&mut self, row: B, ts: Timestamp) {
         let (f, state, out) = (&mut self.f, &mut self.state, &mut self.out);
         user_call(self.name, || f.process_broadcast_element(row, state, out));
-        self.emitted += self.out.len() as u64;
-        for r in self.out.drain(..) {
-            self.next.collect(r, ts);
-        }
+        self.emitted += crate::collector::drain_into(&mut self.out, &mut self.next, ts);
     }
     fn flush(&mut self) -> Result<()> {
         self.next.flush()

@@ -349,10 +349,7 @@ where
     }
 
     fn emit(&mut self, ts: Timestamp) {
-        self.emitted += self.out.len() as u64;
-        for row in self.out.drain(..) {
-            self.next.collect(row, ts);
-        }
+        self.emitted += crate::collector::drain_into(&mut self.out, &mut self.next, ts);
     }
 
     /// Fires the timers of one domain due at `time`, in timestamp order.
@@ -541,10 +538,7 @@ where
 
     fn settle(&mut self, key: &K, ts: Timestamp) {
         self.timers.apply(key, self.name, &mut self.error);
-        self.emitted += self.out.len() as u64;
-        for row in self.out.drain(..) {
-            self.next.collect(row, ts);
-        }
+        self.emitted += crate::collector::drain_into(&mut self.out, &mut self.next, ts);
     }
 
     fn fire(&mut self, event: bool, time: Timestamp) {

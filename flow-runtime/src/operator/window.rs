@@ -530,10 +530,8 @@ where
     fn emit(&mut self, key: &K, window: &TimeWindow, acc: &F::Acc) {
         let (f, out) = (&mut self.f, &mut self.out);
         user_call(self.name, || f.emit(key, window, acc, out));
-        self.emitted += self.out.len() as u64;
-        for row in self.out.drain(..) {
-            self.next.collect(row, window.max_timestamp());
-        }
+        self.emitted +=
+            crate::collector::drain_into(&mut self.out, &mut self.next, window.max_timestamp());
     }
 
     /// A row too late for all of its windows: to the late side output, or dropped and counted.
@@ -767,10 +765,7 @@ where
         };
         let (f, out) = (&mut self.f, &mut self.out);
         user_call(self.name, || f.emit(&key, &window, &acc, out));
-        self.emitted += self.out.len() as u64;
-        for r in self.out.drain(..) {
-            self.next.collect(r, NO_TIMESTAMP);
-        }
+        self.emitted += crate::collector::drain_into(&mut self.out, &mut self.next, NO_TIMESTAMP);
     }
 }
 
