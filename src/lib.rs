@@ -30,6 +30,9 @@ pub use flow_connectors::{CollectHandle, DiscardSink, FileSink, NumberSequence, 
 /// Everything a job usually needs: `use flow::prelude::*;`.
 pub mod prelude {
     pub use crate::connectors::file::RollingPolicy;
+    pub use crate::connectors::format::Json;
+    #[cfg(feature = "kafka")]
+    pub use crate::connectors::kafka::{BadRecords, KafkaSink, KafkaSource, StartingOffsets};
     pub use crate::{
         co_process_function, filter_function, flat_map_function, flow, map_function,
         process_function, reduce_function, timestamp_assigner, AggregateFunction, CollectHandle,

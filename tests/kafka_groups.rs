@@ -53,7 +53,6 @@ fn group_source(topic: &str, group: &str) -> KafkaSource<Json<Person>> {
         .topic(topic)
         .group_id(group)
         .consumer_group_assignment()
-        .commit_interval(Duration::from_millis(200))
         .format(Json::<Person>::new())
         .build()
         .unwrap()

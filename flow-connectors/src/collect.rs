@@ -2,7 +2,7 @@
 //! (Flink's `execute_and_collect`).
 
 use flow_runtime::exec::TaskMetrics;
-use flow_runtime::{Collector, Result, RuntimeContext, Sink, Timestamp};
+use flow_runtime::{CheckpointId, Collector, Result, RuntimeContext, Sink, Snapshot, Timestamp};
 use std::sync::{Arc, Mutex};
 
 /// The caller's end of a `collect()` sink: after `execute`, [`CollectHandle::take`] returns
@@ -65,6 +65,11 @@ impl<T> Collector<T> for CollectWriter<T> {
     }
     fn watermark(&mut self, _: Timestamp) -> Result<()> {
         Ok(())
+    }
+    /// Hands the rows so far to the handle.
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Collector::<T>::finish(self)?;
+        Ok(Snapshot::Taken)
     }
     fn finish(&mut self) -> Result<()> {
         self.rows

@@ -2,7 +2,7 @@
 //! except writing anything.
 
 use flow_runtime::exec::TaskMetrics;
-use flow_runtime::{Collector, Result, RuntimeContext, Sink, Timestamp};
+use flow_runtime::{CheckpointId, Collector, Result, RuntimeContext, Sink, Snapshot, Timestamp};
 
 /// A sink that discards every row (each row is passed through [`std::hint::black_box`] so the
 /// compiler cannot optimise away the work that produced it).
@@ -38,6 +38,9 @@ impl<T> Collector<T> for DiscardWriter {
     }
     fn watermark(&mut self, _: Timestamp) -> Result<()> {
         Ok(())
+    }
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Taken)
     }
     fn finish(&mut self) -> Result<()> {
         Ok(())

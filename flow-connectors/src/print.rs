@@ -2,7 +2,9 @@
 //! sink runs with parallelism > 1 (Flink's `PrintSink`).
 
 use flow_runtime::exec::TaskMetrics;
-use flow_runtime::{Collector, DisplayRow, Result, RowText, RuntimeContext, Sink, Timestamp};
+use flow_runtime::{
+    CheckpointId, Collector, DisplayRow, Result, RowText, RuntimeContext, Sink, Snapshot, Timestamp,
+};
 use std::io::{self, BufWriter, Stdout, Write};
 
 /// Writes rows to stdout.
@@ -80,6 +82,10 @@ impl<T: RowText> Collector<T> for PrintWriter {
     }
     fn watermark(&mut self, _: Timestamp) -> Result<()> {
         Ok(())
+    }
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Collector::<T>::flush(self)?;
+        Ok(Snapshot::Taken)
     }
     fn finish(&mut self) -> Result<()> {
         Collector::<T>::flush(self)

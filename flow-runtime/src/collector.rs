@@ -5,9 +5,31 @@
 //! everything that can fail (I/O, a closed channel) is reported at the next batch boundary
 //! through [`Collector::flush`], [`Collector::watermark`] or [`Collector::finish`].
 
-use crate::exec::TaskMetrics;
+use crate::exec::{CheckpointId, TaskMetrics};
 use crate::time::Timestamp;
 use crate::Result;
+
+/// What an operator did with a checkpoint barrier ([`Collector::barrier`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[must_use]
+pub enum Snapshot {
+    /// The operator took its part of the checkpoint (a sink made everything before the barrier
+    /// durable) and passed the barrier on.
+    Taken,
+    /// The operator holds state it cannot snapshot, so the checkpoint cannot complete; names
+    /// the operator (or type) for the log.
+    Declined(&'static str),
+}
+
+impl Snapshot {
+    /// Both parts taken, or the first decline.
+    pub fn and(self, other: Snapshot) -> Snapshot {
+        match self {
+            Snapshot::Taken => other,
+            declined => declined,
+        }
+    }
+}
 
 /// Receives the rows of one stream, one by one, inside a fused stage.
 pub trait Collector<T> {
@@ -38,6 +60,21 @@ pub trait Collector<T> {
     /// As for [`Collector::flush`].
     fn idle(&mut self, _idle: bool) -> Result<()> {
         Ok(())
+    }
+
+    /// A checkpoint barrier: every row before it has been collected. The operator takes its
+    /// part of checkpoint `id` and passes the barrier on; a sink makes everything it was given
+    /// durable first (the sources commit their positions once every task took its part).
+    ///
+    /// The default declines: a collector that does not know how to take part keeps the job's
+    /// checkpoints from completing, which is safe (sources then commit only at a successful
+    /// end).
+    ///
+    /// # Errors
+    /// As for [`Collector::flush`] (a sink that cannot make its rows durable).
+    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
+        let _ = id;
+        Ok(Snapshot::Declined(std::any::type_name::<Self>()))
     }
 
     /// End of input: emit final results (batch mode), close user functions, commit files.
@@ -101,6 +138,11 @@ impl<T: Clone, A: Collector<T>, B: Collector<T>> Collector<T> for Tee<A, B> {
         let b = self.second.idle(idle);
         a.and(b)
     }
+    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
+        let a = self.first.barrier(id)?;
+        let b = self.second.barrier(id)?;
+        Ok(a.and(b))
+    }
     fn finish(&mut self) -> Result<()> {
         let a = self.first.finish();
         let b = self.second.finish();
@@ -123,6 +165,9 @@ impl<T> Collector<T> for Discard {
     }
     fn watermark(&mut self, _: Timestamp) -> Result<()> {
         Ok(())
+    }
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Taken)
     }
     fn finish(&mut self) -> Result<()> {
         Ok(())

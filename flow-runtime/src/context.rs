@@ -1,6 +1,7 @@
 //! What a user function can ask about where it runs.
 
 use crate::env::RuntimeMode;
+use crate::exec::Coordinator;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -16,6 +17,9 @@ pub struct RuntimeContext {
     pub(crate) stage: usize,
     pub(crate) cancel: Arc<AtomicBool>,
     pub(crate) watermark_interval: std::time::Duration,
+    /// The job's checkpoint coordinator and this task's index in it.
+    pub(crate) checkpoints: Arc<Coordinator>,
+    pub(crate) task: usize,
 }
 
 impl RuntimeContext {
@@ -30,6 +34,8 @@ impl RuntimeContext {
             stage: 0,
             cancel: Arc::default(),
             watermark_interval: std::time::Duration::ZERO,
+            checkpoints: Arc::new(Coordinator::new(1)),
+            task: 0,
         }
     }
     /// The name passed to `execute`.

@@ -10,6 +10,10 @@ use std::time::Duration;
 /// Flink's default `pipeline.auto-watermark-interval`.
 const DEFAULT_WATERMARK_INTERVAL: Duration = Duration::from_millis(200);
 
+/// How often a streaming job takes a checkpoint unless told otherwise: Kafka's default
+/// `auto.commit.interval.ms`, since for now a checkpoint is what commits source offsets.
+const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
+
 /// Flink's `execution.runtime-mode`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum RuntimeMode {
@@ -58,6 +62,7 @@ pub struct StreamEnv {
     mode: RuntimeMode,
     explain: Option<ExplainFormat>,
     watermark_interval: Duration,
+    checkpoint_interval: Option<Duration>,
     graphs: Mutex<Vec<JobGraph>>,
 }
 
@@ -75,6 +80,7 @@ impl StreamEnv {
             mode: RuntimeMode::Streaming,
             explain: None,
             watermark_interval: DEFAULT_WATERMARK_INTERVAL,
+            checkpoint_interval: Some(DEFAULT_CHECKPOINT_INTERVAL),
             graphs: Mutex::new(Vec::new()),
         }
     }
@@ -115,6 +121,14 @@ impl StreamEnv {
                     .value_parser(value_parser!(u64))
                     .default_value("200")
                     .help("How often sources emit watermarks, in milliseconds of processing time (0: after every row)"),
+            )
+            .arg(
+                Arg::new("checkpoint-interval")
+                    .long("checkpoint-interval")
+                    .value_name("MS")
+                    .value_parser(value_parser!(u64))
+                    .default_value("5000")
+                    .help("How often a streaming job takes a checkpoint, in milliseconds (0: never). A completed checkpoint lets sources commit their positions (Kafka offsets): every row before it reached the sinks' durable output. Jobs whose operators keep state (windows, keyed state, timers) take none yet and commit at a successful end only"),
             )
             .arg(
                 Arg::new("explain")
@@ -161,11 +175,17 @@ impl StreamEnv {
         let watermark_interval = m
             .get_one::<u64>("auto-watermark-interval")
             .map_or(DEFAULT_WATERMARK_INTERVAL, |ms| Duration::from_millis(*ms));
+        let checkpoint_interval = m
+            .get_one::<u64>("checkpoint-interval")
+            .map_or(Some(DEFAULT_CHECKPOINT_INTERVAL), |ms| {
+                (*ms > 0).then(|| Duration::from_millis(*ms))
+            });
         StreamEnv {
             parallelism,
             mode,
             explain,
             watermark_interval,
+            checkpoint_interval,
             graphs: Mutex::new(Vec::new()),
         }
     }
@@ -205,6 +225,21 @@ impl StreamEnv {
     /// 200 ms. Zero emits a watermark after every row, which makes small tests deterministic.
     pub fn with_auto_watermark_interval(mut self, interval: Duration) -> Self {
         self.watermark_interval = interval;
+        self
+    }
+
+    /// Sets how often a streaming job takes a checkpoint (Flink's `enable_checkpointing`);
+    /// `None` takes none. Batch jobs take none: they commit at their end.
+    ///
+    /// A checkpoint is what lets sources commit their positions (Kafka offsets to the group):
+    /// it completes when every row before its barrier reached the sinks' durable output.
+    /// Operator state is not snapshot yet, so a job with stateful operators (windows, keyed
+    /// state, timers) declines its first checkpoint and takes no more.
+    ///
+    /// # Default
+    /// Every 5 s (Kafka's `auto.commit.interval.ms`).
+    pub fn with_checkpoint_interval(mut self, interval: Option<Duration>) -> Self {
+        self.checkpoint_interval = interval.filter(|i| !i.is_zero());
         self
     }
 
@@ -282,7 +317,11 @@ impl StreamEnv {
             parallelism = self.parallelism,
             "job starting"
         );
-        crate::exec::run_job_entry(name, mode, self.watermark_interval, graphs)
+        let checkpoints = match mode {
+            RuntimeMode::Batch => None,
+            _ => self.checkpoint_interval,
+        };
+        crate::exec::run_job_entry(name, mode, self.watermark_interval, checkpoints, graphs)
     }
 }
 

@@ -22,11 +22,11 @@ pub mod time;
 pub mod __private;
 
 pub use clap;
-pub use collector::Collector;
+pub use collector::{Collector, Snapshot};
 pub use context::RuntimeContext;
 pub use env::{ExplainFormat, RuntimeMode, StreamEnv};
 pub use error::{Error, Result};
-pub use exec::{JobResult, OperatorMetrics};
+pub use exec::{CheckpointId, JobResult, OperatorMetrics, FINAL_CHECKPOINT};
 pub use function::{
     FilterFunction, FlatMapFunction, KeySelector, KeyedFilterFunction, KeyedFlatMapFunction,
     KeyedMapFunction, MapFunction, ReduceFunction,

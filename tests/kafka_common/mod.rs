@@ -75,9 +75,14 @@ pub fn person(n: i64) -> Person {
 
 /// Writes `Person` rows `from..=to` as JSON to `topic` with a flow job (keyed by id).
 pub fn produce_people(topic: &str, from: i64, to: i64) {
+    produce_people_to(bootstrap(), topic, from, to)
+}
+
+/// [`produce_people`] to the broker at `servers`.
+pub fn produce_people_to(servers: &str, topic: &str, from: i64, to: i64) {
     let env = StreamEnv::new().with_parallelism(2);
     let sink = KafkaSink::builder()
-        .bootstrap_servers(bootstrap())
+        .bootstrap_servers(servers)
         .topic(topic)
         .format(Json::<Person>::new())
         .key_field("id")
@@ -111,9 +116,18 @@ where
     F: Decode,
     F::Row: Clone,
 {
+    read_all_from(bootstrap(), topic, format, parallelism)
+}
+
+/// [`read_all`] from the broker at `servers`.
+pub fn read_all_from<F>(servers: &str, topic: &str, format: F, parallelism: usize) -> Vec<F::Row>
+where
+    F: Decode,
+    F::Row: Clone,
+{
     let env = StreamEnv::new().with_parallelism(parallelism);
     let src = KafkaSource::builder()
-        .bootstrap_servers(bootstrap())
+        .bootstrap_servers(servers)
         .topic(topic)
         .starting_offsets(StartingOffsets::Earliest)
         .format(format)
@@ -152,5 +166,122 @@ pub fn assert_exactly_once(mut ids: Vec<i32>, from: i32, to: i32) {
             &dups[..dups.len().min(10)],
             missing
         );
+    }
+}
+
+/// Panics unless every id of `from..=to` is in `ids` (and nothing else); returns how many
+/// were there more than once.
+pub fn assert_at_least_once(mut ids: Vec<i32>, from: i32, to: i32) -> usize {
+    ids.sort_unstable();
+    let before = ids.len();
+    ids.dedup();
+    let duplicates = before - ids.len();
+    let expected: Vec<i32> = (from..=to).collect();
+    if ids != expected {
+        let set: std::collections::HashSet<i32> = ids.iter().copied().collect();
+        let missing: Vec<i32> = expected
+            .iter()
+            .copied()
+            .filter(|i| !set.contains(i))
+            .take(10)
+            .collect();
+        panic!(
+            "expected every id of {from}..={to} at least once: {} distinct, missing (first) {missing:?}",
+            ids.len()
+        );
+    }
+    duplicates
+}
+
+/// The offsets `group` committed for `topic`'s partitions `0..partitions`, summed (a partition
+/// without a commit counts 0).
+pub fn committed_sum(servers: &str, group: &str, topic: &str, partitions: i32) -> i64 {
+    use flow::connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+    use flow::connectors::kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition(topic, p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, std::time::Duration::from_secs(10))
+        .expect("committed offsets");
+    committed
+        .elements()
+        .iter()
+        .map(|e| match e.offset() {
+            Offset::Offset(o) => o,
+            _ => 0,
+        })
+        .sum()
+}
+
+/// A second broker this test starts, stops and restarts itself (through
+/// `scripts/kafka-broker` with its own port and state directory); stopped when dropped.
+pub struct OwnBroker {
+    port: u16,
+    dir: std::path::PathBuf,
+}
+
+impl OwnBroker {
+    /// Starts a broker with an empty database on `port`.
+    pub fn start(port: u16, name: &str) -> Self {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("target")
+            .join(format!("kafka-broker-{name}"));
+        let b = OwnBroker { port, dir };
+        b.run("start", false);
+        b
+    }
+
+    /// `127.0.0.1:port`.
+    pub fn servers(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Stops the broker (SIGTERM, as an operator would).
+    pub fn stop(&self) {
+        self.run("stop", false);
+    }
+
+    /// Starts it again on the data it had.
+    pub fn restart(&self) {
+        self.run("start", true);
+    }
+
+    fn run(&self, command: &str, keep_data: bool) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker");
+        let out = Command::new("bash")
+            .arg(script)
+            .arg(command)
+            .env("FLOW_KAFKA_PORT", self.port.to_string())
+            .env("FLOW_KAFKA_STATE_DIR", &self.dir)
+            .env("FLOW_KAFKA_KEEP_DATA", if keep_data { "1" } else { "0" })
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+        assert!(
+            out.status.success(),
+            "`scripts/kafka-broker {command}` on port {} failed ({}):\n{}\n{}",
+            self.port,
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for OwnBroker {
+    fn drop(&mut self) {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker");
+        let _ = Command::new("bash")
+            .arg(script)
+            .arg("stop")
+            .env("FLOW_KAFKA_PORT", self.port.to_string())
+            .env("FLOW_KAFKA_STATE_DIR", &self.dir)
+            .output();
     }
 }

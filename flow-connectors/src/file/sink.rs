@@ -3,7 +3,8 @@
 use super::config::{PartConfig, RollingPolicy};
 use flow_runtime::exec::TaskMetrics;
 use flow_runtime::{
-    Collector, DisplayRow, Error, Result, RowText, RuntimeContext, Sink, Timestamp,
+    CheckpointId, Collector, DisplayRow, Error, Result, RowText, RuntimeContext, Sink, Snapshot,
+    Timestamp,
 };
 use std::fmt;
 use std::fs::{self, File, OpenOptions};
@@ -396,6 +397,14 @@ impl<T: RowText> Collector<T> for FileSinkWriter<T> {
 
     fn watermark(&mut self, _: Timestamp) -> Result<()> {
         self.parts.check()
+    }
+
+    /// Declines: rows in an in-progress part file become visible only when the part is
+    /// committed (rolled or at the end), and committing parts on checkpoints (Flink's
+    /// two-phase commit) is not built yet.
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        self.parts.check()?;
+        Ok(Snapshot::Declined("FileSink"))
     }
 
     fn finish(&mut self) -> Result<()> {

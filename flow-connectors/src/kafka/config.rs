@@ -2,7 +2,8 @@
 //! client properties shared by sources, sinks and the admin client.
 
 use flow_runtime::{
-    Collector, Field, Result, Row, RowText, RuntimeContext, Schema, Sink, Timestamp,
+    CheckpointId, Collector, Field, Result, Row, RowText, RuntimeContext, Schema, Sink, Snapshot,
+    Timestamp,
 };
 use rdkafka::ClientConfig;
 use std::fmt;
@@ -184,6 +185,7 @@ pub(crate) trait ErasedSink: Send + Sync {
 pub(crate) trait ErasedWriter: Send {
     fn collect(&mut self, row: DeadLetter, ts: Timestamp);
     fn flush(&mut self) -> Result<()>;
+    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot>;
     fn finish(&mut self) -> Result<()>;
 }
 
@@ -205,6 +207,9 @@ impl<W: Collector<DeadLetter> + Send> ErasedWriter for WriterBox<W> {
     }
     fn flush(&mut self) -> Result<()> {
         self.0.flush()
+    }
+    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
+        self.0.barrier(id)
     }
     fn finish(&mut self) -> Result<()> {
         self.0.finish()

@@ -8,18 +8,22 @@
 //! instead join the consumer group and Kafka assigns the partitions, so several instances of a
 //! job (on one machine or many) split the topic between them. Each row keeps its Kafka message
 //! timestamp (handed to the job's event-time clock). A reader's position per partition
-//! ([`KafkaSplit`]) is what a checkpoint will store.
+//! ([`KafkaSplit`]) is what it records for a checkpoint (and will store in one once
+//! checkpoints save state).
 //!
-//! **Guarantees.** No Kafka connector here is exactly-once.
-//! - The source commits the offsets of the rows it handed to the job to its group, every
-//!   [`commit_interval`](KafkaSourceBuilder::commit_interval) and when it ends. After a clean
-//!   end nothing is read twice by the next run; after a crash the rows after the last commit
-//!   are read again (duplicates). Until checkpoints exist, rows that were handed to the job but
-//!   not yet written by its sinks when it crashed may be lost: the gap is at most the channel
-//!   buffers between the source and the sinks.
+//! **Guarantees.** At-least-once end to end; nothing here is exactly-once.
+//! - The source commits offsets to its group only for rows that reached the sinks' durable
+//!   output: when a job checkpoint completes (every row before the checkpoint's barrier was
+//!   acknowledged by the Kafka sinks; see `StreamEnv::with_checkpoint_interval`, default
+//!   every 5 s) and at the end of a job that finished successfully. After a crash the next run
+//!   reads again from the last completed checkpoint: rows may be written twice, none is lost.
+//!   Operator state is not snapshot yet, so a job with stateful operators (windows, keyed
+//!   state, timers) or with sinks that cannot take part (a file sink) takes no checkpoints
+//!   and commits only at a successful end.
 //! - The sink is at-least-once: the idempotent producer (`enable.idempotence=true`,
 //!   `acks=all`, so retries write no duplicates within one producer session), every record
-//!   acknowledged before the job ends successfully, and a failed delivery fails the job.
+//!   acknowledged by the broker at each checkpoint and before the job ends successfully, and a
+//!   failed delivery fails the job.
 //!   A job restarted after a failure may write again what the failed run already wrote.
 //! - Transactions (Kafka exactly-once) are not used.
 

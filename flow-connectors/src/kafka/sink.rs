@@ -4,7 +4,9 @@ use super::config::ClientSettings;
 use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions};
 use crate::format::{Encode, FormatError, Raw};
 use flow_runtime::exec::TaskMetrics;
-use flow_runtime::{Collector, Error, Result, RuntimeContext, Sink, Timestamp, NO_TIMESTAMP};
+use flow_runtime::{
+    CheckpointId, Collector, Error, Result, RuntimeContext, Sink, Snapshot, Timestamp, NO_TIMESTAMP,
+};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::producer::{BaseProducer, BaseRecord, DeliveryResult, Producer, ProducerContext};
@@ -506,8 +508,25 @@ impl<F: Encode> Collector<F::Row> for KafkaSinkWriter<F> {
         Ok(())
     }
 
-    /// Waits until every record is acknowledged (at most the delivery timeout and a margin).
+    /// Waits until every record written so far is acknowledged by the broker: the sources may
+    /// then commit the positions of the rows before the barrier.
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        self.wait_for_acks()?;
+        Ok(Snapshot::Taken)
+    }
+
     fn finish(&mut self) -> Result<()> {
+        self.wait_for_acks()
+    }
+
+    fn report(&self, metrics: &mut TaskMetrics) {
+        metrics.add_out(self.node, self.sent);
+    }
+}
+
+impl<F: Encode> KafkaSinkWriter<F> {
+    /// Waits until every record is acknowledged (at most the delivery timeout and a margin).
+    fn wait_for_acks(&mut self) -> Result<()> {
         self.take_error()?;
         let wait = self.delivery_timeout + Duration::from_secs(5);
         let flushed = self.producer.flush(wait);
@@ -534,9 +553,5 @@ impl<F: Encode> Collector<F::Row> for KafkaSinkWriter<F> {
             ));
         }
         Ok(())
-    }
-
-    fn report(&self, metrics: &mut TaskMetrics) {
-        metrics.add_out(self.node, self.sent);
     }
 }

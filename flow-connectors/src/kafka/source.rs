@@ -7,8 +7,8 @@ use super::config::{
 use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions, KafkaAdmin};
 use crate::format::{Decode, Raw};
 use flow_runtime::{
-    Error, Poll, Result, RuntimeContext, Source, SourceOutput, SourceReader, Watermarks,
-    NO_TIMESTAMP,
+    CheckpointId, Error, Poll, Result, RuntimeContext, Snapshot, Source, SourceOutput,
+    SourceReader, Watermarks, FINAL_CHECKPOINT, NO_TIMESTAMP,
 };
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
@@ -61,7 +61,6 @@ struct SourceConfig {
     starting: StartingOffsets,
     bounded: bool,
     group_assignment: bool,
-    commit_interval: Duration,
     max_broker_downtime: Duration,
     create_missing: Option<i32>,
     bad_records: BadRecords,
@@ -86,8 +85,9 @@ impl KafkaSource<Raw> {
     ///
     /// # Default
     /// Format [`Raw`] (rows are the records' bytes), unbounded, starting from the group's
-    /// committed offsets (earliest where none), [`BadRecords::Fail`], offsets committed every
-    /// 5 s, a 10 s connect timeout.
+    /// committed offsets (earliest where none), [`BadRecords::Fail`], a 10 s connect timeout.
+    /// Offsets are committed to the group when a checkpoint completes and at a successful end
+    /// (see the [module documentation](super)).
     pub fn builder() -> KafkaSourceBuilder<Raw> {
         KafkaSourceBuilder {
             cfg: SourceConfig {
@@ -97,7 +97,6 @@ impl KafkaSource<Raw> {
                 starting: StartingOffsets::default(),
                 bounded: false,
                 group_assignment: false,
-                commit_interval: Duration::from_secs(5),
                 max_broker_downtime: Duration::from_secs(60),
                 create_missing: None,
                 bad_records: BadRecords::Fail,
@@ -187,17 +186,6 @@ impl<F> KafkaSourceBuilder<F> {
     #[must_use]
     pub fn consumer_group_assignment(mut self) -> Self {
         self.cfg.group_assignment = true;
-        self
-    }
-
-    /// How often the offsets of the rows handed to the job are committed to the group (they
-    /// are also committed when a reader ends).
-    ///
-    /// # Default
-    /// 5 s, Kafka's `auto.commit.interval.ms`.
-    #[must_use]
-    pub fn commit_interval(mut self, interval: Duration) -> Self {
-        self.cfg.commit_interval = interval;
         self
     }
 
@@ -310,9 +298,6 @@ impl<F> KafkaSourceBuilder<F> {
                 return config("consumer group assignment starts from the group's committed offsets: use `StartingOffsets::Committed { .. }`".into());
             }
         }
-        if c.commit_interval.is_zero() {
-            return config("the commit interval must be positive".into());
-        }
         if c.create_missing.is_some_and(|p| p < 1) {
             return config("`create_missing_topics` needs at least one partition".into());
         }
@@ -370,7 +355,7 @@ impl SourceConfig {
     }
 
     /// The consumer configuration of a reader or of the start-up probe.
-    fn consumer(&self, name: &str) -> Result<BaseConsumer> {
+    fn consumer(&self, name: &str) -> Result<ReaderConsumer> {
         let reset = match self.starting {
             StartingOffsets::Committed {
                 fallback: OffsetReset::Latest,
@@ -378,25 +363,26 @@ impl SourceConfig {
             | StartingOffsets::Latest => "latest",
             _ => "earliest",
         };
-        let interval = self.commit_interval.as_millis().max(1).to_string();
         let private_group = format!("flow-private-{}", uuid::Uuid::new_v4());
         let mut defaults: Vec<(&str, &str)> = vec![
             ("enable.partition.eof", "false"),
             ("auto.offset.reset", reset),
-            // Offsets are stored by the reader after it handed the rows to the job, and
-            // committed by librdkafka every interval, on rebalance and by the reader at its end.
+            // The reader commits itself, and only positions whose rows reached the sinks'
+            // durable output: those of a completed checkpoint, or the end of a successful job.
+            ("enable.auto.commit", "false"),
             ("enable.auto.offset.store", "false"),
             ("socket.connection.setup.timeout.ms", "10000"),
         ];
-        if let Some(group) = &self.group_id {
-            defaults.push(("group.id", group));
-            defaults.push(("enable.auto.commit", "true"));
-            defaults.push(("auto.commit.interval.ms", &interval));
-        } else {
-            // librdkafka assigns partitions through its group handle, which needs a group id:
-            // a private one that nothing is committed to.
-            defaults.push(("group.id", &private_group));
-            defaults.push(("enable.auto.commit", "false"));
+        // librdkafka assigns partitions through its group handle, which needs a group id:
+        // without one, a private one that nothing is committed to.
+        defaults.push((
+            "group.id",
+            self.group_id.as_deref().unwrap_or(&private_group),
+        ));
+        if !self.group_assignment {
+            // Not a group member, so the session timeout only bounds how long a commit waits
+            // for an unreachable coordinator (librdkafka's default: 45 s).
+            defaults.push(("session.timeout.ms", "10000"));
         }
         self.settings
             .client_config(&defaults)
@@ -405,7 +391,7 @@ impl SourceConfig {
     }
 
     /// The partitions to read, sorted, creating missing topics if asked.
-    fn partitions(&self, probe: &BaseConsumer, name: &str) -> Result<Vec<(String, i32)>> {
+    fn partitions(&self, probe: &ReaderConsumer, name: &str) -> Result<Vec<(String, i32)>> {
         let metadata = fetch_metadata(probe.client(), &self.settings, name, None)?;
         let mut out = Vec::new();
         match &self.topics {
@@ -462,7 +448,7 @@ impl SourceConfig {
     /// Each partition's start offset and, when bounded, its end offset.
     fn resolve_splits(
         &self,
-        probe: &BaseConsumer,
+        probe: &ReaderConsumer,
         partitions: Vec<(String, i32)>,
         name: &str,
     ) -> Result<Vec<KafkaSplit>> {
@@ -578,7 +564,10 @@ impl<F: Decode> Source for KafkaSource<F> {
         let mut readers = Vec::with_capacity(parallelism);
         for splits in shares {
             readers.push(KafkaSourceReader {
-                consumer: cfg.consumer(&name)?,
+                consumer: Closing {
+                    consumer: Some(cfg.consumer(&name)?),
+                    at_once: false,
+                },
                 state: ReaderState {
                     connector: name.clone(),
                     splits,
@@ -598,13 +587,50 @@ impl<F: Decode> Source for KafkaSource<F> {
                     down_since: None,
                     last_probe: Instant::now(),
                     last_error: String::new(),
-                    dirty: false,
+                    pending_commits: Vec::new(),
                     finished: false,
                 },
                 format: self.format.clone(),
             });
         }
         Ok(readers)
+    }
+}
+
+/// A reader's consumer. Commits are asynchronous, so a broker that is away never blocks the
+/// reader (librdkafka logs a failed one, and the next commit covers its positions); the final
+/// commit is read back from the broker, with a time limit.
+type ReaderConsumer = BaseConsumer<DefaultConsumerContext>;
+
+/// A reader's consumer, closed in the background unless the job ended successfully:
+/// librdkafka's close waits for pending commits, which a broker that is gone leaves hanging
+/// for up to `session.timeout.ms`, and a failed job should report its error at once.
+struct Closing {
+    consumer: Option<ReaderConsumer>,
+    /// Close in the dropping thread (the job succeeded: nothing hangs, and a group member
+    /// leaves its group before the process exits).
+    at_once: bool,
+}
+
+impl std::ops::Deref for Closing {
+    type Target = ReaderConsumer;
+    fn deref(&self) -> &ReaderConsumer {
+        self.consumer
+            .as_ref()
+            .expect("the consumer is only taken when dropped")
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        if let Some(consumer) = self.consumer.take() {
+            if !self.at_once {
+                // If the thread cannot start, the closure and the consumer drop here.
+                let _ = std::thread::Builder::new()
+                    .name("flow-kafka-close".into())
+                    .spawn(move || drop(consumer));
+            }
+        }
     }
 }
 
@@ -630,7 +656,7 @@ impl KafkaSplit {
 
 /// One subtask's reader of a [`KafkaSource`]: one librdkafka consumer for its partitions.
 pub struct KafkaSourceReader<F> {
-    consumer: BaseConsumer<DefaultConsumerContext>,
+    consumer: Closing,
     state: ReaderState,
     format: F,
 }
@@ -661,8 +687,8 @@ struct ReaderState {
     last_probe: Instant,
     /// The last connection error, for the message when the reader gives up.
     last_error: String,
-    /// Whether positions advanced since they were last stored for commit.
-    dirty: bool,
+    /// Positions recorded for checkpoints not yet known complete, oldest first.
+    pending_commits: Vec<(CheckpointId, Vec<KafkaSplit>)>,
     finished: bool,
 }
 
@@ -721,7 +747,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             return Ok(Poll::Finished);
         }
         if s.stop.is_stopped() || (s.bounded && s.splits.iter().all(KafkaSplit::is_done)) {
-            s.end(&self.consumer)?;
+            s.end()?;
             return Ok(Poll::Finished);
         }
         let mut rows = 0;
@@ -752,7 +778,6 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
                 continue;
             }
             split.next_offset = offset + 1;
-            s.dirty = true;
             let payload = msg.payload().unwrap_or(&[]);
             match self.format.decode(payload) {
                 Ok(row) => {
@@ -778,11 +803,45 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         if let Some(dlq) = &mut s.dead_letters {
             dlq.flush()?;
         }
-        s.store_positions(&self.consumer)?;
         if rows == 0 {
             s.check_down(&self.consumer)?;
         }
         Ok(if rows > 0 { Poll::Ready } else { Poll::Idle })
+    }
+
+    /// Makes the dead-letter output durable (it belongs to the rows before the barrier) and
+    /// records the positions to commit when checkpoint `id` completes.
+    fn snapshot(&mut self, id: CheckpointId) -> Result<Snapshot> {
+        let s = &mut self.state;
+        let dead_letters = match &mut s.dead_letters {
+            Some(dlq) if !s.finished => dlq.barrier(id)?,
+            _ => Snapshot::Taken,
+        };
+        if s.commits && !s.splits.is_empty() {
+            s.pending_commits.push((id, s.splits.clone()));
+        }
+        Ok(dead_letters)
+    }
+
+    /// Commits the positions of checkpoint `id` (or the newest earlier one recorded) to the
+    /// group.
+    fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
+        let s = &mut self.state;
+        if id == FINAL_CHECKPOINT {
+            self.consumer.at_once = true;
+        }
+        let Some(last) = s.pending_commits.iter().rposition(|(c, _)| *c <= id) else {
+            return Ok(());
+        };
+        let (_, splits) = s
+            .pending_commits
+            .drain(..=last)
+            .last()
+            .expect("index checked");
+        match s.commit(&self.consumer, &splits)? {
+            Some(committed) if id == FINAL_CHECKPOINT => s.await_commit(&self.consumer, &committed),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -874,7 +933,7 @@ impl ReaderState {
     /// An error from the consumer: fatal ones end the job; a broker that stays unreachable
     /// longer than `max_broker_downtime` too; others are logged (librdkafka retries).
     #[cold]
-    fn consumer_error(&mut self, e: KafkaError, consumer: &BaseConsumer) -> Result<()> {
+    fn consumer_error(&mut self, e: KafkaError, consumer: &ReaderConsumer) -> Result<()> {
         let code = e.rdkafka_error_code();
         match code {
             Some(RDKafkaErrorCode::UnknownTopicOrPartition)
@@ -906,7 +965,7 @@ impl ReaderState {
     /// While the broker is unreachable: whether it answers again (probed every 2 s), or has
     /// been away longer than `max_broker_downtime`, which fails the job.
     #[cold]
-    fn check_down(&mut self, consumer: &BaseConsumer) -> Result<()> {
+    fn check_down(&mut self, consumer: &ReaderConsumer) -> Result<()> {
         let Some(since) = self.down_since else {
             return Ok(());
         };
@@ -932,57 +991,93 @@ impl ReaderState {
         Ok(())
     }
 
-    /// Hands the positions of the rows handed to the job to librdkafka, which commits them.
-    fn store_positions(&mut self, consumer: &BaseConsumer) -> Result<()> {
-        if !self.commits || !std::mem::take(&mut self.dirty) {
-            return Ok(());
-        }
-        let tpl = self.positions()?;
-        match consumer.store_offsets(&tpl) {
-            Ok(()) => Ok(()),
-            // A partition revoked meanwhile (group mode): its new owner resumes it.
-            Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::State) => Ok(()),
-            Err(e) => Err(connector_error(
-                &self.connector,
-                format!("cannot store offsets for commit: {e}"),
-            )),
-        }
-    }
-
-    fn positions(&self) -> Result<TopicPartitionList> {
+    /// Starts committing `splits`' positions to the group (in group mode only the partitions
+    /// this reader still owns: the others' new owners commit theirs); returns the positions
+    /// committed, if any.
+    fn commit(
+        &self,
+        consumer: &ReaderConsumer,
+        splits: &[KafkaSplit],
+    ) -> Result<Option<TopicPartitionList>> {
+        let owned = if self.group_assignment {
+            Some(consumer.assignment().map_err(|e| {
+                connector_error(&self.connector, format!("cannot read the assignment: {e}"))
+            })?)
+        } else {
+            None
+        };
         let mut tpl = TopicPartitionList::new();
-        for s in &self.splits {
+        for s in splits {
+            if owned
+                .as_ref()
+                .is_some_and(|o| o.find_partition(&s.topic, s.partition).is_none())
+            {
+                continue;
+            }
             tpl.add_partition_offset(&s.topic, s.partition, Offset::Offset(s.next_offset))
                 .map_err(|e| connector_error(&self.connector, e.to_string()))?;
         }
-        Ok(tpl)
+        if tpl.count() == 0 {
+            return Ok(None);
+        }
+        tracing::debug!(connector = %self.connector, offsets = ?tpl, "committing offsets");
+        consumer
+            .commit(&tpl, CommitMode::Async)
+            .map_err(|e| connector_error(&self.connector, format!("cannot commit offsets: {e}")))?;
+        Ok(Some(tpl))
     }
 
-    /// The end of the input: finish the dead-letter writer, then commit the final positions.
-    fn end(&mut self, consumer: &BaseConsumer) -> Result<()> {
+    /// Reads the group's offsets back until they are `committed`, committing them again every
+    /// second meanwhile (an asynchronous commit's failure is not reported back); gives up after
+    /// `max_broker_downtime`.
+    fn await_commit(
+        &self,
+        consumer: &ReaderConsumer,
+        committed: &TopicPartitionList,
+    ) -> Result<()> {
+        let start = Instant::now();
+        let deadline = start + self.max_broker_downtime;
+        let expected = committed.to_topic_map();
+        let mut last_commit = start;
+        let mut last = String::from("no answer");
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Err(connector_error(
+                    &self.connector,
+                    format!(
+                        "the final offsets were not committed within {} ({last})",
+                        fmt_duration(self.max_broker_downtime)
+                    ),
+                ));
+            }
+            match consumer.committed_offsets(committed.clone(), left.min(Duration::from_secs(2))) {
+                Ok(now) if now.to_topic_map() == expected => return Ok(()),
+                Ok(now) => {
+                    last = format!(
+                        "the group has {:?}, expected {expected:?}",
+                        now.to_topic_map()
+                    )
+                }
+                Err(e) => last = e.to_string(),
+            }
+            if last_commit.elapsed() >= Duration::from_secs(1) {
+                last_commit = Instant::now();
+                if let Err(e) = consumer.commit(committed, CommitMode::Async) {
+                    last = e.to_string();
+                }
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// The end of the input: finish the dead-letter writer. The final positions are
+    /// committed once the whole job ended successfully ([`FINAL_CHECKPOINT`]).
+    fn end(&mut self) -> Result<()> {
         self.finished = true;
         if let Some(dlq) = &mut self.dead_letters {
             dlq.finish()?;
         }
-        if !self.commits {
-            return Ok(());
-        }
-        let result = if self.group_assignment {
-            self.store_positions(consumer)?;
-            consumer.commit_consumer_state(CommitMode::Sync)
-        } else {
-            if self.splits.is_empty() {
-                return Ok(());
-            }
-            consumer.commit(&self.positions()?, CommitMode::Sync)
-        };
-        match result {
-            Ok(()) => Ok(()),
-            Err(e) if e.rdkafka_error_code() == Some(RDKafkaErrorCode::NoOffset) => Ok(()),
-            Err(e) => Err(connector_error(
-                &self.connector,
-                format!("cannot commit the final offsets: {e}"),
-            )),
-        }
+        Ok(())
     }
 }

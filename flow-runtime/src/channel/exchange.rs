@@ -1,8 +1,8 @@
 //! The end of a stage: partitions rows among the next stage's subtasks, in batches.
 
 use super::{Batch, Message, BATCH_SIZE};
-use crate::collector::Collector;
-use crate::exec::TaskMetrics;
+use crate::collector::{Collector, Snapshot};
+use crate::exec::{CheckpointId, TaskMetrics};
 use crate::time::Timestamp;
 use crate::{Error, Result};
 use crossbeam_channel::Sender;
@@ -127,6 +127,14 @@ impl<T, P: Partition<T>> Collector<T> for Exchange<T, P> {
         self.broadcast(|| Message::Idle(idle))
     }
 
+    /// Sends the rows before the barrier, then the barrier to every downstream subtask: the
+    /// checkpoint's part of this stage is done when they have it.
+    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
+        self.send_all()?;
+        self.broadcast(|| Message::Barrier(id))?;
+        Ok(Snapshot::Taken)
+    }
+
     fn finish(&mut self) -> Result<()> {
         self.send_all()?;
         self.broadcast(|| Message::End)
@@ -178,6 +186,9 @@ impl<T: Clone> Collector<T> for BroadcastExchange<T> {
     }
     fn idle(&mut self, idle: bool) -> Result<()> {
         Collector::<T>::idle(&mut self.inner, idle)
+    }
+    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
+        Collector::<T>::barrier(&mut self.inner, id)
     }
     fn finish(&mut self) -> Result<()> {
         self.inner.finish()

@@ -1,6 +1,7 @@
 //! The start of a stage: merges the channels from every upstream subtask.
 
 use super::{Batch, Message};
+use crate::exec::CheckpointId;
 use crate::time::{Timestamp, MIN_WATERMARK};
 use crossbeam_channel::{Receiver, Select};
 use std::time::Duration;
@@ -11,6 +12,8 @@ pub enum GateEvent<T> {
     Rows(Batch<T>),
     /// The minimum watermark over all active inputs advanced.
     Watermark(Timestamp),
+    /// Every open input delivered this checkpoint barrier (or a later one).
+    Barrier(CheckpointId),
     /// Every open input turned idle (`true`), or one turned active again (`false`).
     Status(bool),
     /// Nothing arrived within the poll timeout.
@@ -31,6 +34,10 @@ pub struct InputGate<T> {
     all_idle: bool,
     open_count: usize,
     current: Timestamp,
+    /// Per input, the newest checkpoint barrier it delivered.
+    barriers: Vec<CheckpointId>,
+    /// The newest barrier passed on: the minimum over open inputs.
+    barrier: CheckpointId,
     pending: Option<GateEvent<T>>,
 }
 
@@ -46,6 +53,8 @@ impl<T> InputGate<T> {
             all_idle: false,
             open_count: n,
             current: MIN_WATERMARK,
+            barriers: vec![0; n],
+            barrier: 0,
             pending: None,
         }
     }
@@ -144,10 +153,20 @@ impl<T> InputGate<T> {
                     return Some(GateEvent::Watermark(w));
                 }
             }
-            Ok(Message::Barrier(_)) => {}
+            Ok(Message::Barrier(id)) => {
+                self.barriers[i] = self.barriers[i].max(id);
+                return self.next_barrier().map(GateEvent::Barrier);
+            }
             Ok(Message::End) => {
                 self.open[i] = false;
                 self.open_count -= 1;
+                // A finished input no longer holds barriers back either.
+                if self.open_count > 0 {
+                    if let Some(b) = self.next_barrier() {
+                        self.pending = self.advance(i, Timestamp::MAX).map(GateEvent::Watermark);
+                        return Some(GateEvent::Barrier(b));
+                    }
+                }
                 // A finished input no longer holds the watermark back.
                 if let Some(w) = self.advance(i, Timestamp::MAX) {
                     if self.open_count > 0 {
@@ -158,6 +177,18 @@ impl<T> InputGate<T> {
             Err(_) => return Some(GateEvent::Broken),
         }
         None
+    }
+
+    /// The minimum barrier over open inputs, if it advanced.
+    fn next_barrier(&mut self) -> Option<CheckpointId> {
+        let min = (0..self.inputs.len())
+            .filter(|&j| self.open[j])
+            .map(|j| self.barriers[j])
+            .min()?;
+        (min > self.barrier).then(|| {
+            self.barrier = min;
+            min
+        })
     }
 
     /// Records input `i`'s watermark; returns the new minimum if it advanced.
@@ -226,6 +257,20 @@ mod tests {
         edge.senders[1][0].send(Message::Rows(batch)).unwrap();
         assert!(matches!(gate.next(t), GateEvent::Status(false)));
         assert!(matches!(gate.next(t), GateEvent::Rows(_)));
+    }
+
+    #[test]
+    fn a_barrier_passes_once_every_open_input_delivered_it() {
+        let mut edge = EdgeChannels::<u8>::new(3, 1, false);
+        let mut gate = InputGate::new(edge.receivers.pop().unwrap());
+        let t = Duration::from_millis(10);
+        edge.senders[0][0].send(Message::Barrier(1)).unwrap();
+        edge.senders[1][0].send(Message::Barrier(2)).unwrap();
+        assert!(matches!(gate.next(t), GateEvent::Idle));
+        edge.senders[2][0].send(Message::End).unwrap();
+        assert!(matches!(gate.next(t), GateEvent::Barrier(1)));
+        edge.senders[0][0].send(Message::Barrier(2)).unwrap();
+        assert!(matches!(gate.next(t), GateEvent::Barrier(2)));
     }
 
     #[test]

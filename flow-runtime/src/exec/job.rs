@@ -1,5 +1,6 @@
 //! A job: the tasks the `flow!` macro built, their threads, and what the run produced.
 
+use super::checkpoint::Coordinator;
 use super::task::{Task, TaskFn, TaskMetrics};
 use crate::context::RuntimeContext;
 use crate::env::RuntimeMode;
@@ -126,15 +127,20 @@ struct TaskOutcome {
     result: Result<TaskMetrics>,
 }
 
-/// Runs every task of `graphs` on its own thread and waits for all of them.
+/// Runs every task of `graphs` on its own thread and waits for all of them, triggering a
+/// checkpoint every `checkpoint_interval` meanwhile (never with `None`).
 pub(crate) fn run_job(
     job_name: &str,
     mode: RuntimeMode,
     watermark_interval: Duration,
+    checkpoint_interval: Option<Duration>,
     graphs: Vec<JobGraph>,
 ) -> Result<JobResult> {
     let start = Instant::now();
     let cancel = Arc::new(AtomicBool::new(false));
+    let task_count = graphs.iter().map(|g| g.tasks.len()).sum();
+    let checkpoints = Arc::new(Coordinator::new(task_count));
+    let mut task_index = 0;
     let (tx, rx) = mpsc::channel::<TaskOutcome>();
     let mut plans = Vec::new();
     let mut threads = Vec::new();
@@ -152,9 +158,13 @@ pub(crate) fn run_job(
                 stage: task.stage,
                 cancel: cancel.clone(),
                 watermark_interval,
+                checkpoints: checkpoints.clone(),
+                task: task_index,
             };
+            task_index += 1;
             let tx = tx.clone();
             let cancel_on_error = cancel.clone();
+            let checkpoints_on_error = checkpoints.clone();
             let thread_name = format!("flow-s{}-{}", task.stage, task.subtask);
             let spawned = std::thread::Builder::new()
                 .name(thread_name.clone())
@@ -175,6 +185,7 @@ pub(crate) fn run_job(
                             tracing::error!(task = %ctx.task_name(), error = %e, "task failed");
                         }
                         cancel_on_error.store(true, Ordering::Relaxed);
+                        checkpoints_on_error.failed();
                     }
                     let _ = tx.send(TaskOutcome { graph: g, result });
                 });
@@ -182,6 +193,7 @@ pub(crate) fn run_job(
                 Ok(h) => threads.push(h),
                 Err(e) => {
                     cancel.store(true, Ordering::Relaxed);
+                    checkpoints.failed();
                     build_errors.push(Error::Worker {
                         task: thread_name,
                         message: e.to_string(),
@@ -193,6 +205,7 @@ pub(crate) fn run_job(
     drop(tx);
     if !build_errors.is_empty() {
         cancel.store(true, Ordering::Relaxed);
+        checkpoints.failed();
     }
     let mut first_error: Option<Error> = build_errors.into_iter().next();
     let mut secondary: Option<Error> = None;
@@ -201,7 +214,23 @@ pub(crate) fn run_job(
     let mut late: Vec<Vec<u64>> = plans.iter().map(|p| vec![0; p.nodes.len()]).collect();
     let mut skipped = late.clone();
     let mut dead_lettered = late.clone();
-    for outcome in rx {
+    let mut next_checkpoint = checkpoint_interval.map(|i| Instant::now() + i);
+    loop {
+        let outcome = match next_checkpoint {
+            None => match rx.recv() {
+                Ok(o) => o,
+                Err(_) => break,
+            },
+            Some(due) => match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
+                Ok(o) => o,
+                Err(mpsc::RecvTimeoutError::Timeout) => {
+                    checkpoints.trigger();
+                    next_checkpoint = checkpoint_interval.map(|i| Instant::now() + i);
+                    continue;
+                }
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            },
+        };
         match outcome.result {
             Ok(m) => {
                 for (node, rows) in m.out {

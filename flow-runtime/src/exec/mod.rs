@@ -1,9 +1,12 @@
 //! Running a job: one thread per stage subtask, the source and input-gate loops that drive a
-//! stage's fused chain, and the job result.
+//! stage's fused chain, checkpoints, and the job result.
 
+mod checkpoint;
 mod job;
 mod task;
 
+pub(crate) use checkpoint::Coordinator;
+pub use checkpoint::{CheckpointId, FINAL_CHECKPOINT};
 pub(crate) use job::run_job as run_job_entry;
 pub use job::{JobBuilder, JobGraph, JobResult, OperatorMetrics};
 pub use task::{run_gate, run_source, run_two_gates, Task, TaskFn, TaskMetrics};

@@ -3,6 +3,7 @@
 use crate::channel::{GateEvent, InputGate, BATCH_SIZE};
 use crate::collector::Collector;
 use crate::context::RuntimeContext;
+use crate::exec::FINAL_CHECKPOINT;
 use crate::operator::source::{Poll, SourceOutput, SourceReader};
 use crate::time::{
     Timestamp, TimestampAssigner, WatermarkGenerator, Watermarks, MAX_WATERMARK, NO_TIMESTAMP,
@@ -126,10 +127,24 @@ where
     // Batch mode has no intermediate watermarks (as Flink's BATCH runtime mode): every window
     // and timer fires at the end of input, and no row is late.
     let event_time = has_event_time && ctx.mode() != crate::env::RuntimeMode::Batch;
+    let checkpoints = &ctx.checkpoints;
+    let (mut taken, mut committed) = (0, 0);
     let mut rows = 0u64;
     loop {
         if ctx.is_cancelled() {
             return Err(Error::Cancelled(ctx.task_name()));
+        }
+        let triggered = checkpoints.triggered();
+        if triggered > taken {
+            // The position first, then the barrier: the rows before it are the rows polled.
+            taken = triggered;
+            let snapshot = reader.snapshot(taken)?.and(chain.barrier(taken)?);
+            checkpoints.ack(ctx.task, taken, snapshot);
+        }
+        let completed = checkpoints.completed();
+        if completed > committed {
+            committed = completed;
+            reader.checkpoint_complete(completed)?;
         }
         let mut out = Emitter {
             chain: &mut chain,
@@ -165,6 +180,13 @@ where
         chain.watermark(MAX_WATERMARK)?;
     }
     chain.finish()?;
+    // The final position is committed once the whole job ended well: until then the rows
+    // before it may still be on their way to a sink in another task.
+    let _ = reader.snapshot(FINAL_CHECKPOINT)?;
+    checkpoints.finished(ctx.task);
+    if checkpoints.wait_for_job_end() {
+        reader.checkpoint_complete(FINAL_CHECKPOINT)?;
+    }
     let mut metrics = TaskMetrics::default();
     metrics.add_out(source_node, rows);
     reader.report(&mut metrics, source_node);
@@ -197,6 +219,10 @@ pub fn run_gate<T, C: Collector<T>>(
                 chain.flush()?;
             }
             GateEvent::Watermark(w) => chain.watermark(w)?,
+            GateEvent::Barrier(id) => {
+                let snapshot = chain.barrier(id)?;
+                ctx.checkpoints.ack(ctx.task, id, snapshot);
+            }
             GateEvent::Status(idle) => chain.idle(idle)?,
             GateEvent::Idle => {
                 if ctx.is_cancelled() {
@@ -209,6 +235,7 @@ pub fn run_gate<T, C: Collector<T>>(
         }
     }
     chain.finish()?;
+    ctx.checkpoints.finished(ctx.task);
     let mut metrics = TaskMetrics::default();
     chain.report(&mut metrics);
     Ok(metrics)
@@ -228,6 +255,8 @@ pub fn run_two_gates<A, B, C: crate::operator::connect::TwoInput<A, B>>(
     use crate::time::MIN_WATERMARK;
     use crossbeam_channel::Select;
     let (mut wm_first, mut wm_second, mut current) = (MIN_WATERMARK, MIN_WATERMARK, MIN_WATERMARK);
+    // The newest barrier of each side (an ended side holds none back), and the one passed on.
+    let (mut b_first, mut b_second, mut barrier) = (0, 0, 0);
     // Which side an event came from.
     enum Side<A, B> {
         First(GateEvent<A>),
@@ -305,8 +334,16 @@ pub fn run_two_gates<A, B, C: crate::operator::connect::TwoInput<A, B>>(
             }
             Side::First(GateEvent::Watermark(w)) => wm_first = w,
             Side::Second(GateEvent::Watermark(w)) => wm_second = w,
-            Side::First(GateEvent::End) => wm_first = Timestamp::MAX,
-            Side::Second(GateEvent::End) => wm_second = Timestamp::MAX,
+            Side::First(GateEvent::Barrier(id)) => b_first = id,
+            Side::Second(GateEvent::Barrier(id)) => b_second = id,
+            Side::First(GateEvent::End) => {
+                wm_first = Timestamp::MAX;
+                b_first = FINAL_CHECKPOINT;
+            }
+            Side::Second(GateEvent::End) => {
+                wm_second = Timestamp::MAX;
+                b_second = FINAL_CHECKPOINT;
+            }
             Side::First(GateEvent::Broken) | Side::Second(GateEvent::Broken) => {
                 return Err(Error::Cancelled(ctx.task_name()))
             }
@@ -318,8 +355,15 @@ pub fn run_two_gates<A, B, C: crate::operator::connect::TwoInput<A, B>>(
             current = min;
             chain.watermark(min)?;
         }
+        let b = b_first.min(b_second);
+        if b > barrier && b != FINAL_CHECKPOINT {
+            barrier = b;
+            let snapshot = chain.barrier(b)?;
+            ctx.checkpoints.ack(ctx.task, b, snapshot);
+        }
     }
     chain.finish()?;
+    ctx.checkpoints.finished(ctx.task);
     let mut metrics = TaskMetrics::default();
     chain.report(&mut metrics);
     Ok(metrics)

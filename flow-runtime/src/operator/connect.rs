@@ -3,8 +3,9 @@
 //! two input gates; its watermark is the minimum of the two.
 
 use super::user_call;
-use crate::collector::Collector;
+use crate::collector::{Collector, Snapshot};
 use crate::context::RuntimeContext;
+use crate::exec::CheckpointId;
 use crate::exec::TaskMetrics;
 use crate::time::Timestamp;
 use crate::Result;
@@ -25,6 +26,11 @@ pub trait TwoInput<A, B> {
     /// # Errors
     /// As for [`Collector::watermark`].
     fn watermark(&mut self, watermark: Timestamp) -> Result<()>;
+    /// Both inputs delivered checkpoint barrier `id` (see [`Collector::barrier`]).
+    ///
+    /// # Errors
+    /// As for [`Collector::barrier`].
+    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot>;
     /// Both inputs ended.
     ///
     /// # Errors
@@ -75,6 +81,9 @@ where
     }
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.next.watermark(watermark)
+    }
+    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
+        self.next.barrier(id)
     }
     fn finish(&mut self) -> Result<()> {
         self.next.finish()
@@ -142,6 +151,9 @@ where
     }
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.next.watermark(watermark)
+    }
+    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
+        self.next.barrier(id)
     }
     fn finish(&mut self) -> Result<()> {
         self.next.finish()
@@ -276,6 +288,10 @@ where
             !rows.is_empty()
         });
         self.next.watermark(watermark)
+    }
+    /// Declines: the operator's state is not snapshot yet.
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Declined(self.name))
     }
     fn finish(&mut self) -> Result<()> {
         self.next.finish()
@@ -449,6 +465,10 @@ where
         }
         self.next.watermark(watermark)
     }
+    /// Declines: the operator's state is not snapshot yet.
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Declined(self.name))
+    }
     fn finish(&mut self) -> Result<()> {
         self.fire(crate::time::MAX_WATERMARK);
         self.next.finish()
@@ -527,6 +547,10 @@ where
     }
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.next.watermark(watermark)
+    }
+    /// Declines: the operator's state is not snapshot yet.
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Declined(self.name))
     }
     fn finish(&mut self) -> Result<()> {
         self.next.finish()

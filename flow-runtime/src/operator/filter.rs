@@ -1,8 +1,9 @@
 //! `filter`: keeps the rows a predicate accepts; with keyed state on a keyed stream.
 
 use super::user_call;
-use crate::collector::Collector;
+use crate::collector::{Collector, Snapshot};
 use crate::context::RuntimeContext;
+use crate::exec::CheckpointId;
 use crate::exec::TaskMetrics;
 use crate::function::{FilterFunction, KeySelector, KeyedFilterFunction};
 use crate::state::KeyedState;
@@ -53,6 +54,9 @@ impl<In, F: FilterFunction<In>, N: Collector<In>> Collector<In> for Filter<F, In
     }
     fn idle(&mut self, idle: bool) -> Result<()> {
         self.next.idle(idle)
+    }
+    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
+        self.next.barrier(id)
     }
     fn finish(&mut self) -> Result<()> {
         user_call(self.name, || self.f.close());
@@ -123,6 +127,10 @@ where
     }
     fn idle(&mut self, idle: bool) -> Result<()> {
         self.next.idle(idle)
+    }
+    /// Declines: the operator's state is not snapshot yet.
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Declined(self.name))
     }
     fn finish(&mut self) -> Result<()> {
         user_call(self.name, || self.f.close());

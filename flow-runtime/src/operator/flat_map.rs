@@ -1,8 +1,9 @@
 //! `flat_map`: one row in, any number out; with keyed state on a keyed stream.
 
 use super::user_call;
-use crate::collector::Collector;
+use crate::collector::{Collector, Snapshot};
 use crate::context::RuntimeContext;
+use crate::exec::CheckpointId;
 use crate::exec::TaskMetrics;
 use crate::function::{FlatMapFunction, KeySelector, KeyedFlatMapFunction};
 use crate::state::KeyedState;
@@ -57,6 +58,9 @@ impl<In, F: FlatMapFunction<In>, N: Collector<F::Out>> Collector<In> for FlatMap
     }
     fn idle(&mut self, idle: bool) -> Result<()> {
         self.next.idle(idle)
+    }
+    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
+        self.next.barrier(id)
     }
     fn finish(&mut self) -> Result<()> {
         user_call(self.name, || self.f.close());
@@ -130,6 +134,10 @@ where
     }
     fn idle(&mut self, idle: bool) -> Result<()> {
         self.next.idle(idle)
+    }
+    /// Declines: the operator's state is not snapshot yet.
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Declined(self.name))
     }
     fn finish(&mut self) -> Result<()> {
         user_call(self.name, || self.f.close());

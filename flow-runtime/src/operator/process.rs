@@ -5,8 +5,9 @@
 //! batch and at least every 50 ms). At the end of input every remaining timer fires.
 
 use super::user_call;
-use crate::collector::Collector;
+use crate::collector::{Collector, Snapshot};
 use crate::context::RuntimeContext;
+use crate::exec::CheckpointId;
 use crate::exec::TaskMetrics;
 use crate::function::KeySelector;
 use crate::state::KeyedState;
@@ -418,6 +419,10 @@ where
     fn idle(&mut self, idle: bool) -> Result<()> {
         self.next.idle(idle)
     }
+    /// Declines: the operator's state is not snapshot yet.
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Declined(self.name))
+    }
     fn finish(&mut self) -> Result<()> {
         if let Some(e) = self.error.take() {
             return Err(e);
@@ -612,6 +617,10 @@ where
             self.fire(true, watermark);
         }
         self.next.watermark(watermark)
+    }
+    /// Declines: the operator's state and timers are not snapshot yet.
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Declined(self.name))
     }
     fn finish(&mut self) -> Result<()> {
         if let Some(e) = self.error.take() {

@@ -4,9 +4,10 @@
 //! emits only each key's final aggregate at the end of input, as Flink's BATCH runtime mode.
 
 use super::user_call;
-use crate::collector::Collector;
+use crate::collector::{Collector, Snapshot};
 use crate::context::RuntimeContext;
 use crate::env::RuntimeMode;
+use crate::exec::CheckpointId;
 use crate::exec::TaskMetrics;
 use crate::function::{KeySelector, ReduceFunction};
 use crate::state::KeyedState;
@@ -112,6 +113,10 @@ where
     }
     fn idle(&mut self, idle: bool) -> Result<()> {
         self.next.idle(idle)
+    }
+    /// Declines: the operator's state is not snapshot yet.
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Declined(self.name))
     }
     fn finish(&mut self) -> Result<()> {
         if self.batch {

@@ -1,7 +1,9 @@
 //! Sources: split into one reader per parallel subtask; each reader pushes rows into its
 //! stage's fused chain, a batch per poll.
 
+use crate::collector::Snapshot;
 use crate::context::RuntimeContext;
+use crate::exec::CheckpointId;
 use crate::time::{Timestamp, Watermarks};
 use crate::Result;
 
@@ -66,6 +68,32 @@ pub trait SourceReader: Send + 'static {
     /// # Errors
     /// Reading failed in a way the source's bad-record policy does not cover.
     fn poll<O: SourceOutput<Self::Row>>(&mut self, out: &mut O, max_rows: usize) -> Result<Poll>;
+
+    /// Records the reader's position for checkpoint `id`: every row polled so far comes before
+    /// the checkpoint's barrier. Positions are committed when [`SourceReader::checkpoint_complete`]
+    /// reports the checkpoint complete (and, in a later version, saved in it). Called after the
+    /// last poll too, with [`FINAL_CHECKPOINT`](crate::exec::FINAL_CHECKPOINT).
+    ///
+    /// The default records nothing: a source that is read again from its start (a
+    /// collection, a number sequence) has no position to commit.
+    ///
+    /// # Errors
+    /// The reader cannot record its position (a dead-letter output it cannot flush).
+    fn snapshot(&mut self, _id: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Taken)
+    }
+
+    /// Checkpoint `id` completed: every row before its barrier reached the sinks' durable
+    /// output, so the positions recorded for it (or for the newest earlier one) can be
+    /// committed. [`FINAL_CHECKPOINT`](crate::exec::FINAL_CHECKPOINT) follows the end of
+    /// input once the whole job ended successfully.
+    ///
+    /// # Errors
+    /// Committing the final positions failed; a failed periodic commit is only logged (the
+    /// next one covers it).
+    fn checkpoint_complete(&mut self, _id: CheckpointId) -> Result<()> {
+        Ok(())
+    }
 
     /// Adds the reader's counters (bad records skipped or dead-lettered) to `metrics` under
     /// the source's plan node `node`; called when the reader finished.

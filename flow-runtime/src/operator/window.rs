@@ -16,8 +16,9 @@
 //! Results carry the window's last millisecond (`end - 1`) as their timestamp.
 
 use super::user_call;
-use crate::collector::Collector;
+use crate::collector::{Collector, Snapshot};
 use crate::context::RuntimeContext;
+use crate::exec::CheckpointId;
 use crate::exec::TaskMetrics;
 use crate::function::KeySelector;
 use crate::hash::FlowHashMap;
@@ -831,6 +832,10 @@ where
         self.next.idle(idle)
     }
 
+    /// Declines: the operator's state is not snapshot yet.
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Declined(self.name))
+    }
     fn finish(&mut self) -> Result<()> {
         if let Some(e) = self.error.take() {
             return Err(e);
