@@ -1,0 +1,162 @@
+//! Kafka options against a real broker: bincode rows, a topic and a key per row, and where
+//! reading starts (latest, a timestamp).
+#![cfg(feature = "kafka")]
+
+mod kafka_common;
+
+use flow::connectors::format::{Bincode, Utf8};
+use flow::prelude::*;
+use flow::{Collector, Sink, Timestamp};
+use kafka_common::{
+    assert_exactly_once, bootstrap, person, produce_people, read_all, topic, Person,
+};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+fn ids(rows: Vec<Person>) -> Vec<i32> {
+    rows.into_iter().map(|p| p.id).collect()
+}
+
+#[test]
+fn bincode_rows_go_to_the_topic_each_row_names() {
+    let (even, odd) = (topic("options-even", 2), topic("options-odd", 2));
+    let env = StreamEnv::new().with_parallelism(2);
+    let (e, o) = (even.clone(), odd.clone());
+    let sink = KafkaSink::builder()
+        .bootstrap_servers(bootstrap())
+        .format(Bincode::<Person>::new())
+        .topic_fn(move |p: &Person| if p.id % 2 == 0 { e.clone() } else { o.clone() })
+        .key(Utf8, |p: &Person| p.name.clone())
+        .build()
+        .unwrap();
+    flow! { env =>
+        source(NumberSequence::new(1, 2_000), Watermarks::no_watermarks())
+            .map(person)
+            .sink_to(sink);
+    }
+    env.execute("bincode per-row topics").unwrap();
+    let evens = read_all(&even, Bincode::<Person>::new(), 2);
+    assert!(evens.iter().all(|p| p.name == format!("p{}", p.id)));
+    let mut got: Vec<i32> = ids(evens).into_iter().map(|id| id / 2).collect();
+    got.sort_unstable();
+    assert_exactly_once(got, 1, 1_000);
+    let mut odds: Vec<i32> = ids(read_all(&odd, Bincode::<Person>::new(), 1))
+        .into_iter()
+        .map(|id| (id + 1) / 2)
+        .collect();
+    odds.sort_unstable();
+    assert_exactly_once(odds, 1, 1_000);
+}
+
+/// A sink that shares its rows at once.
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<i32>>>);
+
+struct SharedWriter(Arc<Mutex<Vec<i32>>>);
+
+impl Sink<Person> for Shared {
+    type Writer = SharedWriter;
+    fn create_writer(&self, _: &RuntimeContext, _: u32) -> flow::Result<SharedWriter> {
+        Ok(SharedWriter(self.0.clone()))
+    }
+}
+
+impl Collector<Person> for SharedWriter {
+    fn collect(&mut self, row: Person, _: Timestamp) {
+        self.0.lock().unwrap().push(row.id);
+    }
+    fn watermark(&mut self, _: Timestamp) -> flow::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> flow::Result<()> {
+        Ok(())
+    }
+    fn report(&self, _: &mut flow::exec::TaskMetrics) {}
+}
+
+#[test]
+fn latest_reads_only_what_is_produced_after_the_start() {
+    let t = topic("options-latest", 4);
+    produce_people(&t, 1, 100);
+    let source = |bounded: bool| {
+        let b = KafkaSource::builder()
+            .bootstrap_servers(bootstrap())
+            .topic(&t)
+            .starting_offsets(StartingOffsets::Latest)
+            .format(Json::<Person>::new());
+        if bounded { b.bounded() } else { b }.build().unwrap()
+    };
+
+    // Bounded from the latest offsets: nothing to read.
+    let env = StreamEnv::new();
+    let src = source(true);
+    flow! { env =>
+        let rows = source(src, Watermarks::no_watermarks()).collect();
+    }
+    env.execute("latest, bounded").unwrap();
+    assert_eq!(rows.take(), Vec::<Person>::new());
+
+    // Unbounded: the rows produced after the start, and only those.
+    let rows = Shared::default();
+    let src = source(false);
+    let stop = src.stop_handle();
+    let job = {
+        let rows = rows.clone();
+        std::thread::spawn(move || {
+            let env = StreamEnv::new().with_parallelism(2);
+            flow! { env =>
+                source(src, Watermarks::no_watermarks()).sink_to(rows);
+            }
+            env.execute("latest")
+        })
+    };
+    std::thread::sleep(Duration::from_secs(2));
+    produce_people(&t, 101, 150);
+    let start = Instant::now();
+    while rows.0.lock().unwrap().len() < 50 {
+        assert!(!job.is_finished(), "the job ended early");
+        assert!(start.elapsed() < Duration::from_secs(60), "timed out");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    stop.stop();
+    job.join().unwrap().unwrap();
+    assert_exactly_once(rows.0.lock().unwrap().clone(), 101, 150);
+}
+
+#[test]
+fn a_timestamp_start_skips_older_records() {
+    const BASE: i64 = 1_700_000_000_000;
+    let t = topic("options-timestamp", 4);
+    // Row n gets the event time BASE + n s, which the sink writes as its record timestamp.
+    let env = StreamEnv::new();
+    let sink = KafkaSink::builder()
+        .bootstrap_servers(bootstrap())
+        .topic(&t)
+        .format(Json::<Person>::new())
+        .key_field("id")
+        .build()
+        .unwrap();
+    flow! { env =>
+        source(NumberSequence::new(1, 100), Watermarks::monotonous())
+            .timestamps(|n| BASE + n * 1000)
+            .map(person)
+            .sink_to(sink);
+    }
+    env.execute("timestamped").unwrap();
+
+    let env = StreamEnv::new().with_parallelism(2);
+    let src = KafkaSource::builder()
+        .bootstrap_servers(bootstrap())
+        .topic(&t)
+        .starting_offsets(StartingOffsets::Timestamp(BASE + 51_000))
+        .format(Json::<Person>::new())
+        .bounded()
+        .build()
+        .unwrap();
+    flow! { env =>
+        let rows = source(src, Watermarks::no_watermarks()).collect();
+    }
+    env.execute("from a timestamp").unwrap();
+    assert_exactly_once(ids(rows.take()), 51, 100);
+}
