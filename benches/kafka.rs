@@ -5,11 +5,18 @@
 //! the beginning, decode each row with serde_json, upper-case the name, encode it again and
 //! produce it to a fresh topic with the same producer settings (idempotent, `acks=all`,
 //! `linger.ms=5`), until every input row was read and every output row acknowledged.
-//! flow runs with parallelism 1 (one consumer, one producer), as the loop does.
+//! flow runs with parallelism 1 (one consumer, one producer), as the loop does; its source is
+//! unbounded and stopped (with its stop handle) once the map saw every row, as the loop stops
+//! once it read every row.
+//!
+//! Two brokers: `FLOW_BENCH_KAFKA_ENGINE=sqlite` (default) uses the tests' broker on
+//! 127.0.0.1:9092, whose sqlite store bounds both sides at ~10k records/s;
+//! `FLOW_BENCH_KAFKA_ENGINE=memory` starts a broker of its own with tansu's memory engine on
+//! 127.0.0.1:19292 (stopped at the end), fast enough for flow's own cost to show.
 //!
 //! ```text
-//! scripts/kafka-broker start     # the bench starts it too when it is not running
 //! cargo bench --bench kafka
+//! FLOW_BENCH_KAFKA_ENGINE=memory cargo bench --bench kafka
 //! FLOW_BENCH_KAFKA_ROWS=50000 FLOW_BENCH_RUNS=1 cargo bench --bench kafka   # quick check
 //! ```
 
@@ -19,14 +26,22 @@ use flow::connectors::kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use flow::connectors::kafka::rdkafka::message::Message;
 use flow::connectors::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use flow::connectors::kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use flow::connectors::kafka::{KafkaAdmin, KafkaSink, KafkaSource, StartingOffsets};
+use flow::connectors::kafka::KafkaAdmin;
 use flow::prelude::*;
 use std::process::Command;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 const TARGET: f64 = 0.90;
 const PARTITIONS: i32 = 4;
-const BROKER: &str = "127.0.0.1:9092";
+
+/// The broker's address, set once in `main`.
+static BROKER: OnceLock<String> = OnceLock::new();
+
+fn broker() -> &'static str {
+    BROKER.get().expect("set in main")
+}
 
 #[derive(Row, Clone, Debug)]
 struct Person {
@@ -58,7 +73,7 @@ fn unique(prefix: &str) -> String {
 
 fn producer() -> BaseProducer {
     ClientConfig::new()
-        .set("bootstrap.servers", BROKER)
+        .set("bootstrap.servers", broker())
         .set("enable.idempotence", "true")
         .set("acks", "all")
         .set("message.timeout.ms", "30000")
@@ -99,7 +114,7 @@ fn fill(topic: &str, rows: usize) {
 fn by_hand(input: &str, output: &str, rows: usize) -> Duration {
     let start = Instant::now();
     let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", BROKER)
+        .set("bootstrap.servers", broker())
         .set("group.id", unique("bench-loop"))
         .set("enable.auto.commit", "false")
         .set("enable.partition.eof", "false")
@@ -142,20 +157,21 @@ fn by_hand(input: &str, output: &str, rows: usize) -> Duration {
     start.elapsed()
 }
 
-/// The flow job: bounded Kafka source -> map -> Kafka sink, parallelism 1.
+/// The flow job: Kafka source -> map -> Kafka sink, parallelism 1, stopped once the map saw
+/// every row.
 fn flow_job(input: &str, output: &str, rows: usize) -> Duration {
     let start = Instant::now();
     let env = StreamEnv::new().with_parallelism(1);
     let src = KafkaSource::builder()
-        .bootstrap_servers(BROKER)
+        .bootstrap_servers(broker())
         .topic(input)
         .starting_offsets(StartingOffsets::Earliest)
         .format(Json::<Person>::new())
-        .bounded()
         .build()
         .unwrap();
+    let (stop, seen) = (src.stop_handle(), Arc::new(AtomicUsize::new(0)));
     let sink = KafkaSink::builder()
-        .bootstrap_servers(BROKER)
+        .bootstrap_servers(broker())
         .topic(output)
         .format(Json::<Person>::new())
         .key(flow::connectors::format::Utf8, |p: &Person| {
@@ -165,7 +181,12 @@ fn flow_job(input: &str, output: &str, rows: usize) -> Duration {
         .unwrap();
     flow! { env =>
         source(src, Watermarks::no_watermarks())
-            .map(transform)
+            .map(move |p| {
+                if seen.fetch_add(1, Ordering::Relaxed) + 1 == rows {
+                    stop.stop();
+                }
+                transform(p)
+            })
             .name("transform")
             .sink_to(sink);
     }
@@ -175,16 +196,47 @@ fn flow_job(input: &str, output: &str, rows: usize) -> Duration {
     elapsed
 }
 
+/// Runs `scripts/kafka-broker <command>`, with its own port and state for the memory engine.
+fn broker_script(command: &str, memory: bool) {
+    let mut cmd = Command::new("bash");
+    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker"))
+        .arg(command);
+    if memory {
+        cmd.env("FLOW_KAFKA_ENGINE", "memory")
+            .env("FLOW_KAFKA_PORT", "19292")
+            .env(
+                "FLOW_KAFKA_STATE_DIR",
+                concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/target/kafka-broker-bench-memory"
+                ),
+            );
+    }
+    let status = cmd.status().expect("run scripts/kafka-broker");
+    assert!(status.success(), "scripts/kafka-broker {command} failed");
+}
+
 fn main() {
-    let status = Command::new("bash")
-        .arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker"))
-        .arg("start")
-        .status()
-        .expect("run scripts/kafka-broker");
-    assert!(status.success(), "the Kafka broker could not be started");
+    let engine = std::env::var("FLOW_BENCH_KAFKA_ENGINE").unwrap_or_else(|_| "sqlite".into());
+    let memory = match engine.as_str() {
+        "sqlite" => false,
+        "memory" => true,
+        other => panic!("FLOW_BENCH_KAFKA_ENGINE must be sqlite or memory, not {other}"),
+    };
+    broker_script("start", memory);
+    BROKER
+        .set(
+            if memory {
+                "127.0.0.1:19292"
+            } else {
+                "127.0.0.1:9092"
+            }
+            .to_string(),
+        )
+        .unwrap();
     let rows = env_num("FLOW_BENCH_KAFKA_ROWS", 200_000);
     let runs = env_num("FLOW_BENCH_RUNS", 3);
-    let admin = KafkaAdmin::connect(BROKER).unwrap();
+    let admin = KafkaAdmin::connect(broker()).unwrap();
     let input = unique("bench-in");
     admin.create_topic(&input, PARTITIONS).unwrap();
     let t = Instant::now();
@@ -227,8 +279,11 @@ fn main() {
     let flow_rate = rows as f64 / best_flow.as_secs_f64();
     let loop_rate = rows as f64 / best_loop.as_secs_f64();
     let ratio = flow_rate / loop_rate;
+    if memory {
+        broker_script("stop", true);
+    }
     println!(
-        "kafka source -> map -> kafka sink, {rows} JSON rows, p1 (best of {runs}): flow {:.0} rows/s, bare rdkafka loop {:.0} rows/s, ratio {ratio:.2} (target >= {TARGET:.2}) {}",
+        "kafka source -> map -> kafka sink, {engine} broker, {rows} JSON rows, p1 (best of {runs}): flow {:.0} rows/s, bare rdkafka loop {:.0} rows/s, ratio {ratio:.2} (target >= {TARGET:.2}) {}",
         flow_rate,
         loop_rate,
         if ratio >= TARGET { "OK" } else { "BELOW TARGET" }
