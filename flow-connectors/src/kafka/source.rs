@@ -836,7 +836,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         let (_, splits) = s
             .pending_commits
             .drain(..=last)
-            .last()
+            .next_back()
             .expect("index checked");
         match s.commit(&self.consumer, &splits)? {
             Some(committed) if id == FINAL_CHECKPOINT => s.await_commit(&self.consumer, &committed),
