@@ -315,8 +315,8 @@ impl<F> KafkaSource<F> {
         self.cfg.counts.clone()
     }
 
-    /// A handle that ends an unbounded source cleanly: its readers commit their offsets and
-    /// finish, and the job ends as a bounded one would.
+    /// A handle that ends an unbounded source cleanly: its readers finish, the job ends as a
+    /// bounded one would, and the final offsets are committed once it ended successfully.
     pub fn stop_handle(&self) -> StopHandle {
         self.cfg.stop.clone()
     }
@@ -336,7 +336,8 @@ impl<F> fmt::Debug for KafkaSource<F> {
 pub struct StopHandle(Arc<AtomicBool>);
 
 impl StopHandle {
-    /// Asks every reader of the source to commit and finish at its next poll.
+    /// Asks every reader of the source to finish at its next poll; their final offsets are
+    /// committed when the job ended successfully.
     pub fn stop(&self) {
         self.0.store(true, Ordering::Relaxed);
     }
