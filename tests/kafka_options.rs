@@ -160,3 +160,54 @@ fn a_timestamp_start_skips_older_records() {
     env.execute("from a timestamp").unwrap();
     assert_exactly_once(ids(rows.take()), 51, 100);
 }
+
+/// Writes `Person` rows `from..=to` to `topic`, row n with the record timestamp
+/// `base + n * 10` ms.
+fn produce_timestamped(topic: &str, from: i64, to: i64, base: i64) {
+    let env = StreamEnv::new();
+    let sink = KafkaSink::builder()
+        .bootstrap_servers(bootstrap())
+        .topic(topic)
+        .format(Json::<Person>::new())
+        .build()
+        .unwrap();
+    flow! { env =>
+        source(NumberSequence::new(from, to), Watermarks::monotonous())
+            .timestamps(move |n| base + n * 10)
+            .map(person)
+            .sink_to(sink);
+    }
+    env.execute("timestamped").unwrap();
+}
+
+/// One reader of two partitions, one far ahead of the other in event time: the watermark
+/// follows the slower partition, so none of its rows is late.
+#[test]
+fn each_partition_has_its_own_watermark() {
+    const BASE: i64 = 1_700_000_000_000;
+    let (ahead, behind) = (topic("options-ahead", 1), topic("options-behind", 1));
+    produce_timestamped(&ahead, 1, 2_000, BASE + 600_000);
+    produce_timestamped(&behind, 1, 2_000, BASE);
+
+    let env = StreamEnv::new().with_auto_watermark_interval(Duration::ZERO);
+    let src = KafkaSource::builder()
+        .bootstrap_servers(bootstrap())
+        .topics([&ahead, &behind])
+        .starting_offsets(StartingOffsets::Earliest)
+        .format(Json::<Person>::new())
+        .bounded()
+        .build()
+        .unwrap();
+    flow! { env =>
+        let counts = source(src, Watermarks::monotonous())
+            .map(|_p: Person| 1u64)
+            .key_by(|_| 0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .reduce(|a, b| a + b)
+            .name("per second")
+            .collect();
+    }
+    let result = env.execute("per-partition watermarks").unwrap();
+    assert_eq!(result.operator("per second").unwrap().late_rows, 0);
+    assert_eq!(counts.take().iter().sum::<u64>(), 4_000);
+}

@@ -119,11 +119,17 @@ impl<T> TimestampAssigner<T> for SourceTimestamps {
     }
 }
 
-/// One split's watermark generator: tracks the largest timestamp and says when to emit.
+/// One reader's watermark generator: tracks the largest timestamp and says when to emit.
+///
+/// A reader of several splits (Kafka partitions) that reports each row's split gets one clock
+/// per split, and its watermark follows the slowest split that is not idle (Flink's
+/// per-split watermarks): a partition that lags behind does not make its rows late.
 #[derive(Debug)]
 pub(crate) struct WatermarkGenerator {
     kind: WatermarkKind,
     max_ts: Timestamp,
+    /// Per split that delivered a row, its clock; empty for a reader that reports no splits.
+    splits: Vec<SplitClock>,
     emitted: Timestamp,
     interval: Duration,
     last_emit: Instant,
@@ -144,7 +150,61 @@ impl WatermarkGenerator {
             idleness: strategy.idleness,
             last_row: now,
             idle: false,
+            splits: Vec::new(),
         }
+    }
+
+    /// Records the timestamp of a row of split `split`; with a zero interval returns the
+    /// watermark to emit now.
+    #[inline]
+    pub(crate) fn on_split_row(&mut self, split: usize, ts: Timestamp) -> Option<Timestamp> {
+        if split >= self.splits.len() {
+            self.grow(split);
+        }
+        let clock = &mut self.splits[split];
+        clock.seen = true;
+        clock.holds = !clock.done;
+        if ts > clock.max_ts {
+            clock.max_ts = ts;
+        }
+        if self.interval.is_zero() && self.active() {
+            self.take_advance()
+        } else {
+            None
+        }
+    }
+
+    /// Split `split` is read from now on: it holds the watermark back until its rows move it.
+    pub(crate) fn start_split(&mut self, split: usize) {
+        if split >= self.splits.len() {
+            self.grow(split);
+        }
+        let clock = &mut self.splits[split];
+        clock.holds = !clock.done;
+        clock.last_row = Instant::now();
+    }
+
+    /// Split `split` ended: it holds nothing back any more.
+    pub(crate) fn finish_split(&mut self, split: usize) {
+        if split >= self.splits.len() {
+            self.grow(split);
+        }
+        let clock = &mut self.splits[split];
+        clock.done = true;
+        clock.holds = false;
+    }
+
+    #[cold]
+    fn grow(&mut self, split: usize) {
+        let now = Instant::now();
+        // A split holds nothing back until it delivers a row.
+        self.splits.resize_with(split + 1, || SplitClock {
+            max_ts: MIN_WATERMARK,
+            seen: false,
+            last_row: now,
+            holds: false,
+            done: false,
+        });
     }
 
     /// Whether the job has event time here.
@@ -171,6 +231,11 @@ impl WatermarkGenerator {
             return (None, None);
         }
         let now = Instant::now();
+        for clock in &mut self.splits {
+            if std::mem::take(&mut clock.seen) {
+                clock.last_row = now;
+            }
+        }
         let mut status = None;
         if saw_rows {
             self.last_row = now;
@@ -193,22 +258,66 @@ impl WatermarkGenerator {
         (wm, status)
     }
 
+    /// The largest timestamp the watermark may follow: the reader's, or with splits the
+    /// smallest over the splits that are not idle.
+    fn progress(&self) -> Timestamp {
+        if self.splits.is_empty() {
+            return self.max_ts;
+        }
+        let now = Instant::now();
+        self.splits
+            .iter()
+            .filter(|c| {
+                c.holds
+                    && (c.seen
+                        || self
+                            .idleness
+                            .is_none_or(|t| now.duration_since(c.last_row) < t))
+            })
+            .map(|c| c.max_ts)
+            .min()
+            // Every split idle: no advance (the reader reports itself idle instead); every
+            // split ended: up to the largest timestamp seen.
+            .unwrap_or_else(|| {
+                if self.splits.iter().all(|c| c.done) {
+                    self.splits
+                        .iter()
+                        .map(|c| c.max_ts)
+                        .max()
+                        .unwrap_or(MIN_WATERMARK)
+                } else {
+                    MIN_WATERMARK
+                }
+            })
+    }
+
     fn take_advance(&mut self) -> Option<Timestamp> {
-        if self.max_ts == MIN_WATERMARK {
+        let max_ts = self.progress();
+        if max_ts == MIN_WATERMARK || max_ts == Timestamp::MAX {
             return None;
         }
         let wm = match self.kind {
             WatermarkKind::None => return None,
-            WatermarkKind::Monotonous => self.max_ts.saturating_sub(1),
-            WatermarkKind::BoundedOutOfOrderness(d) => {
-                self.max_ts.saturating_sub(d).saturating_sub(1)
-            }
+            WatermarkKind::Monotonous => max_ts.saturating_sub(1),
+            WatermarkKind::BoundedOutOfOrderness(d) => max_ts.saturating_sub(d).saturating_sub(1),
         };
         (wm > self.emitted).then(|| {
             self.emitted = wm;
             wm
         })
     }
+}
+
+/// The event-time progress of one split of a reader.
+#[derive(Debug)]
+struct SplitClock {
+    max_ts: Timestamp,
+    /// Whether a row came since the last poll ended.
+    seen: bool,
+    last_row: Instant,
+    /// Whether it holds the watermark back: it delivered a row and has not ended.
+    holds: bool,
+    done: bool,
 }
 
 /// Wall-clock milliseconds since the Unix epoch: processing time.
@@ -243,6 +352,47 @@ mod tests {
         let mut g = WatermarkGenerator::new(&Watermarks::monotonous(), Duration::from_secs(3600));
         assert_eq!(g.on_row(10), None);
         assert_eq!(g.on_poll(true), (None, None));
+    }
+
+    #[test]
+    fn the_watermark_follows_the_slowest_split() {
+        let mut g = WatermarkGenerator::new(&Watermarks::monotonous(), Duration::ZERO);
+        assert_eq!(g.on_split_row(1, 10), Some(9));
+        assert_eq!(g.on_split_row(0, 1000), None, "held back by split 1");
+        assert_eq!(g.on_split_row(1, 500), Some(499));
+        assert_eq!(
+            g.on_split_row(1, 3000),
+            Some(999),
+            "now split 0 is the slowest"
+        );
+        assert_eq!(g.on_split_row(0, 2000), Some(1999));
+        g.finish_split(0);
+        assert_eq!(g.on_split_row(1, 4000), Some(3999), "split 0 ended");
+    }
+
+    #[test]
+    fn a_started_split_holds_the_watermark_back_before_its_first_row() {
+        let mut g = WatermarkGenerator::new(&Watermarks::monotonous(), Duration::ZERO);
+        g.start_split(0);
+        g.start_split(1);
+        assert_eq!(g.on_split_row(0, 1000), None, "split 1 has no row yet");
+        assert_eq!(g.on_split_row(1, 10), Some(9));
+    }
+
+    #[test]
+    fn an_idle_split_does_not_hold_the_watermark_back() {
+        let w = Watermarks::monotonous().with_idleness(Duration::from_millis(1));
+        let mut g = WatermarkGenerator::new(&w, Duration::ZERO);
+        assert_eq!(g.on_split_row(0, 10), Some(9));
+        g.on_poll(true);
+        assert_eq!(g.on_split_row(1, 1000), None);
+        g.on_poll(true);
+        std::thread::sleep(Duration::from_millis(3));
+        assert_eq!(
+            g.on_split_row(1, 1001),
+            Some(1000),
+            "split 0 went quiet for longer than the idleness timeout"
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! [`consumer_group_assignment`](KafkaSourceBuilder::consumer_group_assignment) the readers
 //! instead join the consumer group and Kafka assigns the partitions, so several instances of a
 //! job (on one machine or many) split the topic between them. Each row keeps its Kafka message
-//! timestamp (handed to the job's event-time clock). A reader's position per partition
+//! timestamp (handed to the job's event-time clock), and each partition has its own watermark
+//! clock: a reader's watermark follows its slowest partition that is not idle. A reader's position per partition
 //! ([`KafkaSplit`]) is what it records for a checkpoint (and will store in one once
 //! checkpoints save state).
 //!

@@ -589,6 +589,7 @@ impl<F: Decode> Source for KafkaSource<F> {
                     last_probe: Instant::now(),
                     last_error: String::new(),
                     pending_commits: Vec::new(),
+                    announced: false,
                     finished: false,
                 },
                 format: self.format.clone(),
@@ -690,6 +691,8 @@ struct ReaderState {
     last_error: String,
     /// Positions recorded for checkpoints not yet known complete, oldest first.
     pending_commits: Vec<(CheckpointId, Vec<KafkaSplit>)>,
+    /// Whether the splits were announced to the output (for per-split watermarks).
+    announced: bool,
     finished: bool,
 }
 
@@ -751,6 +754,18 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             s.end()?;
             return Ok(Poll::Finished);
         }
+        if !s.announced {
+            // Every partition holds the watermark back from the start (Flink's per-split
+            // watermarks), not from its first record: one fetched late is not late itself.
+            s.announced = true;
+            for (i, split) in s.splits.iter().enumerate() {
+                if split.is_done() {
+                    out.split_finished(i);
+                } else {
+                    out.split_started(i);
+                }
+            }
+        }
         let mut rows = 0;
         let mut wait = POLL_WAIT;
         while rows < max_rows {
@@ -779,13 +794,12 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
                 continue;
             }
             split.next_offset = offset + 1;
+            let split_done = split.is_done();
             let payload = msg.payload().unwrap_or(&[]);
             match self.format.decode(payload) {
                 Ok(row) => {
-                    match msg.timestamp().to_millis() {
-                        Some(ts) if ts != NO_TIMESTAMP => out.collect_with_timestamp(row, ts),
-                        _ => out.collect(row),
-                    }
+                    let ts = msg.timestamp().to_millis().unwrap_or(NO_TIMESTAMP);
+                    out.collect_in_split(i, row, ts);
                     rows += 1;
                 }
                 Err(e) => {
@@ -799,6 +813,10 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
                         e.to_string(),
                     )?
                 }
+            }
+            if split_done {
+                // A bounded partition that reached its end no longer holds the watermark back.
+                out.split_finished(i);
             }
         }
         if let Some(dlq) = &mut s.dead_letters {

@@ -92,10 +92,37 @@ impl<T, C: Collector<T>, A: TimestampAssigner<T>> SourceOutput<T> for Emitter<'_
         self.chain.collect(row, ts);
         if self.event_time {
             if let Some(wm) = self.generator.on_row(ts) {
-                if let Err(e) = self.chain.watermark(wm) {
-                    self.error.get_or_insert(e);
-                }
+                self.emit::<T>(wm);
             }
+        }
+    }
+    #[inline(always)]
+    fn collect_in_split(&mut self, split: usize, row: T, timestamp: Timestamp) {
+        self.rows += 1;
+        let ts = self.assigner.timestamp(&row, timestamp);
+        self.chain.collect(row, ts);
+        if self.event_time {
+            if let Some(wm) = self.generator.on_split_row(split, ts) {
+                self.emit::<T>(wm);
+            }
+        }
+    }
+    fn split_started(&mut self, split: usize) {
+        self.generator.start_split(split);
+    }
+    fn split_finished(&mut self, split: usize) {
+        self.generator.finish_split(split);
+    }
+}
+
+impl<C, A> Emitter<'_, C, A> {
+    #[cold]
+    fn emit<T>(&mut self, wm: Timestamp)
+    where
+        C: Collector<T>,
+    {
+        if let Err(e) = self.chain.watermark(wm) {
+            self.error.get_or_insert(e);
         }
     }
 }

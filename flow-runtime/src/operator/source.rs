@@ -50,6 +50,26 @@ pub trait SourceOutput<T> {
     fn collect(&mut self, row: T);
     /// A row with the timestamp the source knows for it (a Kafka message's timestamp).
     fn collect_with_timestamp(&mut self, row: T, timestamp: Timestamp);
+    /// A row of the reader's split `split` (0, 1, ...: a Kafka partition), with its timestamp
+    /// ([`NO_TIMESTAMP`](crate::time::NO_TIMESTAMP) if none). With event time each split gets
+    /// its own watermark clock and the reader's watermark follows the slowest split that is
+    /// not idle (Flink's per-split watermarks), so rows of a partition that lags behind the
+    /// others are not late.
+    fn collect_in_split(&mut self, split: usize, row: T, timestamp: Timestamp) {
+        let _ = split;
+        self.collect_with_timestamp(row, timestamp);
+    }
+    /// The reader reads split `split`: with event time it holds the reader's watermark back
+    /// from now on (until it ends or, with idleness, goes quiet), even before its first row.
+    /// A split that delivers a row without having been started starts then.
+    fn split_started(&mut self, split: usize) {
+        let _ = split;
+    }
+    /// Split `split` has no more rows (a bounded partition reached its end): it no longer
+    /// holds the reader's watermark back.
+    fn split_finished(&mut self, split: usize) {
+        let _ = split;
+    }
 }
 
 /// One subtask's share of a source.
