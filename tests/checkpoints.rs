@@ -308,3 +308,53 @@ fn a_failed_job_commits_no_end_position() {
         log.completed
     );
 }
+
+#[map_function]
+fn running_count(n: i64, #[state] count: &mut ValueState<u64>) -> i64 {
+    count.update(count.value().unwrap_or(0) + 1);
+    n
+}
+
+/// A keyed map without state passes barriers on; with `#[state]` it declines.
+#[test]
+fn a_keyed_map_declines_only_when_it_keeps_state() {
+    let shared = Shared::default();
+    let job = env(2);
+    let (src, sink) = (
+        Numbers {
+            per_reader: PER_READER,
+            shared: shared.clone(),
+        },
+        Buffered(shared.clone()),
+    );
+    flow! { job =>
+        source(src, Watermarks::no_watermarks())
+            .key_by(|n| n % 7)
+            .map(|n| n)
+            .sink_to(sink);
+    }
+    job.execute("keyed, stateless").unwrap();
+    assert!(check_log(&shared, 2) >= 3, "checkpoints completed mid-run");
+
+    let shared = Shared::default();
+    let job = env(2);
+    let (src, sink) = (
+        Numbers {
+            per_reader: PER_READER,
+            shared: shared.clone(),
+        },
+        Buffered(shared.clone()),
+    );
+    flow! { job =>
+        source(src, Watermarks::no_watermarks())
+            .key_by(|n| n % 7)
+            .map(running_count)
+            .sink_to(sink);
+    }
+    job.execute("keyed, with state").unwrap();
+    assert_eq!(
+        check_log(&shared, 2),
+        0,
+        "declined: only the end is committed"
+    );
+}

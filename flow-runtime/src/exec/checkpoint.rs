@@ -121,9 +121,13 @@ impl Coordinator {
         }
     }
 
-    /// Task `task` finished: everything it emitted is durable or handed on.
+    /// Task `task` finished: everything it emitted is durable or handed on. Called by the
+    /// task's run loop, and again (a no-op then) by the job when the task returned `Ok`.
     pub(crate) fn finished(&self, task: usize) {
         let mut p = self.lock();
+        if p.acked[task] == FINAL_CHECKPOINT {
+            return;
+        }
         p.acked[task] = FINAL_CHECKPOINT;
         p.running -= 1;
         self.advance(&p);
@@ -177,6 +181,7 @@ mod tests {
         c.ack(0, 1, Snapshot::Taken);
         c.ack(1, 1, Snapshot::Taken);
         assert_eq!(c.completed(), 0);
+        c.finished(2);
         c.finished(2);
         assert_eq!(c.completed(), 1, "a finished task counts as acknowledged");
         assert_eq!(c.trigger(), Some(2));

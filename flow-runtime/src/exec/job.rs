@@ -161,10 +161,11 @@ pub(crate) fn run_job(
                 checkpoints: checkpoints.clone(),
                 task: task_index,
             };
+            let this_task = task_index;
             task_index += 1;
             let tx = tx.clone();
             let cancel_on_error = cancel.clone();
-            let checkpoints_on_error = checkpoints.clone();
+            let task_checkpoints = checkpoints.clone();
             let thread_name = format!("flow-s{}-{}", task.stage, task.subtask);
             let spawned = std::thread::Builder::new()
                 .name(thread_name.clone())
@@ -180,12 +181,16 @@ pub(crate) fn run_job(
                             message: panic_message(&*payload),
                         }),
                     };
+                    if result.is_ok() {
+                        // A task built by hand may not have said so itself.
+                        task_checkpoints.finished(this_task);
+                    }
                     if let Err(e) = &result {
                         if !e.is_secondary() {
                             tracing::error!(task = %ctx.task_name(), error = %e, "task failed");
                         }
                         cancel_on_error.store(true, Ordering::Relaxed);
-                        checkpoints_on_error.failed();
+                        task_checkpoints.failed();
                     }
                     let _ = tx.send(TaskOutcome { graph: g, result });
                 });
