@@ -157,6 +157,16 @@ impl Collector<i64> for BufferedWriter {
 
 const PER_READER: usize = 10_000;
 
+/// A fresh log, a source of `per_reader` rows per reader and a buffering sink sharing it.
+fn parts(per_reader: usize) -> (Shared, Numbers, Buffered) {
+    let shared = Shared::default();
+    let source = Numbers {
+        per_reader,
+        shared: shared.clone(),
+    };
+    (shared.clone(), source, Buffered(shared))
+}
+
 fn env(p: usize) -> StreamEnv {
     StreamEnv::new()
         .with_parallelism(p)
@@ -188,15 +198,8 @@ fn check_log(shared: &Shared, readers: usize) -> usize {
 }
 
 fn stateless_job_completes_checkpoints_on_durable_rows_only(p: usize) {
-    let shared = Shared::default();
+    let (shared, src, sink) = parts(PER_READER);
     let env = env(p);
-    let (src, sink) = (
-        Numbers {
-            per_reader: PER_READER,
-            shared: shared.clone(),
-        },
-        Buffered(shared.clone()),
-    );
     flow! { env =>
         source(src, Watermarks::no_watermarks())
             .rebalance()
@@ -225,15 +228,8 @@ fn stateless_job_completes_checkpoints_on_durable_rows_only_p2() {
 
 #[test]
 fn a_stateful_operator_declines_and_only_the_end_is_committed() {
-    let shared = Shared::default();
+    let (shared, src, sink) = parts(PER_READER);
     let env = env(2);
-    let (src, sink) = (
-        Numbers {
-            per_reader: PER_READER,
-            shared: shared.clone(),
-        },
-        Buffered(shared.clone()),
-    );
     flow! { env =>
         source(src, Watermarks::no_watermarks())
             .key_by(|n| n % 7)
@@ -263,15 +259,8 @@ fn a_stateful_operator_declines_and_only_the_end_is_committed() {
 
 #[test]
 fn without_a_checkpoint_interval_only_the_end_is_committed() {
-    let shared = Shared::default();
+    let (shared, src, sink) = parts(2_000);
     let env = StreamEnv::new().with_checkpoint_interval(None);
-    let (src, sink) = (
-        Numbers {
-            per_reader: 2_000,
-            shared: shared.clone(),
-        },
-        Buffered(shared.clone()),
-    );
     flow! { env =>
         source(src, Watermarks::no_watermarks()).sink_to(sink);
     }
@@ -283,15 +272,8 @@ fn without_a_checkpoint_interval_only_the_end_is_committed() {
 
 #[test]
 fn a_failed_job_commits_no_end_position() {
-    let shared = Shared::default();
+    let (shared, src, sink) = parts(PER_READER);
     let env = env(2);
-    let (src, sink) = (
-        Numbers {
-            per_reader: PER_READER,
-            shared: shared.clone(),
-        },
-        Buffered(shared.clone()),
-    );
     flow! { env =>
         source(src, Watermarks::no_watermarks())
             .rebalance()
@@ -318,15 +300,8 @@ fn running_count(n: i64, #[state] count: &mut ValueState<u64>) -> i64 {
 /// A keyed map without state passes barriers on; with `#[state]` it declines.
 #[test]
 fn a_keyed_map_declines_only_when_it_keeps_state() {
-    let shared = Shared::default();
+    let (shared, src, sink) = parts(PER_READER);
     let job = env(2);
-    let (src, sink) = (
-        Numbers {
-            per_reader: PER_READER,
-            shared: shared.clone(),
-        },
-        Buffered(shared.clone()),
-    );
     flow! { job =>
         source(src, Watermarks::no_watermarks())
             .key_by(|n| n % 7)
@@ -336,15 +311,8 @@ fn a_keyed_map_declines_only_when_it_keeps_state() {
     job.execute("keyed, stateless").unwrap();
     assert!(check_log(&shared, 2) >= 3, "checkpoints completed mid-run");
 
-    let shared = Shared::default();
+    let (shared, src, sink) = parts(PER_READER);
     let job = env(2);
-    let (src, sink) = (
-        Numbers {
-            per_reader: PER_READER,
-            shared: shared.clone(),
-        },
-        Buffered(shared.clone()),
-    );
     flow! { job =>
         source(src, Watermarks::no_watermarks())
             .key_by(|n| n % 7)

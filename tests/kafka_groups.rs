@@ -7,45 +7,10 @@ mod kafka_common;
 use flow::connectors::format::Json;
 use flow::connectors::kafka::{KafkaSource, StartingOffsets};
 use flow::prelude::*;
-use flow::{Collector, Sink, Timestamp};
-use kafka_common::{assert_exactly_once, bootstrap, produce_people, topic, unique, Person};
-use std::sync::{Arc, Mutex};
+use kafka_common::{
+    assert_exactly_once, bootstrap, produce_people, topic, unique, Person, SharedIds,
+};
 use std::time::{Duration, Instant};
-
-/// A sink that shares its rows at once (a `collect()` hands them over only at the end).
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<i32>>>);
-
-impl Shared {
-    fn len(&self) -> usize {
-        self.0.lock().unwrap().len()
-    }
-    fn ids(&self) -> Vec<i32> {
-        self.0.lock().unwrap().clone()
-    }
-}
-
-struct SharedWriter(Arc<Mutex<Vec<i32>>>);
-
-impl Sink<Person> for Shared {
-    type Writer = SharedWriter;
-    fn create_writer(&self, _: &RuntimeContext, _: u32) -> flow::Result<SharedWriter> {
-        Ok(SharedWriter(self.0.clone()))
-    }
-}
-
-impl Collector<Person> for SharedWriter {
-    fn collect(&mut self, row: Person, _: Timestamp) {
-        self.0.lock().unwrap().push(row.id);
-    }
-    fn watermark(&mut self, _: Timestamp) -> flow::Result<()> {
-        Ok(())
-    }
-    fn finish(&mut self) -> flow::Result<()> {
-        Ok(())
-    }
-    fn report(&self, _: &mut flow::exec::TaskMetrics) {}
-}
 
 fn group_source(topic: &str, group: &str) -> KafkaSource<Json<Person>> {
     KafkaSource::builder()
@@ -72,7 +37,7 @@ fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
 /// Runs an unbounded job reading `src` into `rows` on its own thread.
 fn spawn_job(
     src: KafkaSource<Json<Person>>,
-    rows: Shared,
+    rows: SharedIds,
 ) -> std::thread::JoinHandle<flow::Result<flow::JobResult>> {
     std::thread::spawn(move || {
         let env = StreamEnv::new();
@@ -88,7 +53,7 @@ fn two_instances_in_one_group_split_the_partitions() {
     const N: i64 = 20_000;
     let t = topic("groups-split", 4);
     let group = unique("groups-split");
-    let (a_rows, b_rows) = (Shared::default(), Shared::default());
+    let (a_rows, b_rows) = (SharedIds::default(), SharedIds::default());
     let a = group_source(&t, &group);
     let b = group_source(&t, &group);
     let (a_stop, b_stop) = (a.stop_handle(), b.stop_handle());
@@ -157,7 +122,7 @@ fn a_stopped_group_member_commits_and_a_new_one_resumes() {
     let t = topic("groups-resume", 4);
     let group = unique("groups-resume");
     produce_people(&t, 1, 3_000);
-    let rows = Shared::default();
+    let rows = SharedIds::default();
     let src = group_source(&t, &group);
     let stop = src.stop_handle();
     let job = spawn_job(src, rows.clone());
@@ -169,7 +134,7 @@ fn a_stopped_group_member_commits_and_a_new_one_resumes() {
     assert_exactly_once(rows.ids(), 1, 3_000);
 
     produce_people(&t, 3_001, 4_000);
-    let rows = Shared::default();
+    let rows = SharedIds::default();
     let src = group_source(&t, &group);
     let stop = src.stop_handle();
     let job = spawn_job(src, rows.clone());

@@ -6,11 +6,9 @@ mod kafka_common;
 
 use flow::connectors::format::{Bincode, Utf8};
 use flow::prelude::*;
-use flow::{Collector, Sink, Timestamp};
 use kafka_common::{
-    assert_exactly_once, bootstrap, person, produce_people, read_all, topic, Person,
+    assert_exactly_once, bootstrap, person, produce_people, read_all, topic, Person, SharedIds,
 };
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 fn ids(rows: Vec<Person>) -> Vec<i32> {
@@ -48,32 +46,6 @@ fn bincode_rows_go_to_the_topic_each_row_names() {
     assert_exactly_once(odds, 1, 1_000);
 }
 
-/// A sink that shares its rows at once.
-#[derive(Clone, Default)]
-struct Shared(Arc<Mutex<Vec<i32>>>);
-
-struct SharedWriter(Arc<Mutex<Vec<i32>>>);
-
-impl Sink<Person> for Shared {
-    type Writer = SharedWriter;
-    fn create_writer(&self, _: &RuntimeContext, _: u32) -> flow::Result<SharedWriter> {
-        Ok(SharedWriter(self.0.clone()))
-    }
-}
-
-impl Collector<Person> for SharedWriter {
-    fn collect(&mut self, row: Person, _: Timestamp) {
-        self.0.lock().unwrap().push(row.id);
-    }
-    fn watermark(&mut self, _: Timestamp) -> flow::Result<()> {
-        Ok(())
-    }
-    fn finish(&mut self) -> flow::Result<()> {
-        Ok(())
-    }
-    fn report(&self, _: &mut flow::exec::TaskMetrics) {}
-}
-
 #[test]
 fn latest_reads_only_what_is_produced_after_the_start() {
     let t = topic("options-latest", 4);
@@ -97,7 +69,7 @@ fn latest_reads_only_what_is_produced_after_the_start() {
     assert_eq!(rows.take(), Vec::<Person>::new());
 
     // Unbounded: the rows produced after the start, and only those.
-    let rows = Shared::default();
+    let rows = SharedIds::default();
     let src = source(false);
     let stop = src.stop_handle();
     let job = {
@@ -113,7 +85,7 @@ fn latest_reads_only_what_is_produced_after_the_start() {
     std::thread::sleep(Duration::from_secs(2));
     produce_people(&t, 101, 150);
     let start = Instant::now();
-    while rows.0.lock().unwrap().len() < 50 {
+    while rows.len() < 50 {
         assert!(!job.is_finished(), "the job ended early");
         assert!(start.elapsed() < Duration::from_secs(60), "timed out");
         std::thread::sleep(Duration::from_millis(20));
@@ -121,7 +93,7 @@ fn latest_reads_only_what_is_produced_after_the_start() {
     std::thread::sleep(Duration::from_millis(500));
     stop.stop();
     job.join().unwrap().unwrap();
-    assert_exactly_once(rows.0.lock().unwrap().clone(), 101, 150);
+    assert_exactly_once(rows.ids(), 101, 150);
 }
 
 #[test]

@@ -6,9 +6,10 @@
 use flow::connectors::format::{Decode, Json};
 use flow::connectors::kafka::{KafkaAdmin, KafkaSink, KafkaSource, StartingOffsets};
 use flow::prelude::*;
+use flow::{Collector, Sink, Timestamp};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// The seed's row: `id: i32, name: String`, as one JSON object.
@@ -152,13 +153,7 @@ pub fn assert_exactly_once(mut ids: Vec<i32>, from: i32, to: i32) {
                 dups.push(w[0]);
             }
         }
-        let set: std::collections::HashSet<i32> = ids.iter().copied().collect();
-        let missing: Vec<i32> = expected
-            .iter()
-            .copied()
-            .filter(|i| !set.contains(i))
-            .take(10)
-            .collect();
+        let missing = first_missing(&ids, &expected);
         panic!(
             "expected ids {from}..={to} once each: got {} rows, {} duplicates (first {:?}), missing (first) {:?}",
             ids.len(),
@@ -167,6 +162,17 @@ pub fn assert_exactly_once(mut ids: Vec<i32>, from: i32, to: i32) {
             missing
         );
     }
+}
+
+/// The first ten of `expected` that `ids` lacks.
+fn first_missing(ids: &[i32], expected: &[i32]) -> Vec<i32> {
+    let set: std::collections::HashSet<i32> = ids.iter().copied().collect();
+    expected
+        .iter()
+        .copied()
+        .filter(|i| !set.contains(i))
+        .take(10)
+        .collect()
 }
 
 /// Panics unless every id of `from..=to` is in `ids` (and nothing else); returns how many
@@ -178,13 +184,7 @@ pub fn assert_at_least_once(mut ids: Vec<i32>, from: i32, to: i32) -> usize {
     let duplicates = before - ids.len();
     let expected: Vec<i32> = (from..=to).collect();
     if ids != expected {
-        let set: std::collections::HashSet<i32> = ids.iter().copied().collect();
-        let missing: Vec<i32> = expected
-            .iter()
-            .copied()
-            .filter(|i| !set.contains(i))
-            .take(10)
-            .collect();
+        let missing = first_missing(&ids, &expected);
         panic!(
             "expected every id of {from}..={to} at least once: {} distinct, missing (first) {missing:?}",
             ids.len()
@@ -253,16 +253,22 @@ impl OwnBroker {
         self.run("start", true);
     }
 
-    fn run(&self, command: &str, keep_data: bool) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker");
-        let out = Command::new("bash")
-            .arg(script)
+    /// `scripts/kafka-broker <command>` for this broker.
+    fn script(&self, command: &str, keep_data: bool) -> Command {
+        let mut cmd = Command::new("bash");
+        cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker"))
             .arg(command)
             .env("FLOW_KAFKA_PORT", self.port.to_string())
             .env("FLOW_KAFKA_STATE_DIR", &self.dir)
-            .env("FLOW_KAFKA_KEEP_DATA", if keep_data { "1" } else { "0" })
+            .env("FLOW_KAFKA_KEEP_DATA", if keep_data { "1" } else { "0" });
+        cmd
+    }
+
+    fn run(&self, command: &str, keep_data: bool) {
+        let out = self
+            .script(command, keep_data)
             .output()
-            .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+            .unwrap_or_else(|e| panic!("cannot run scripts/kafka-broker: {e}"));
         assert!(
             out.status.success(),
             "`scripts/kafka-broker {command}` on port {} failed ({}):\n{}\n{}",
@@ -276,12 +282,42 @@ impl OwnBroker {
 
 impl Drop for OwnBroker {
     fn drop(&mut self) {
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker");
-        let _ = Command::new("bash")
-            .arg(script)
-            .arg("stop")
-            .env("FLOW_KAFKA_PORT", self.port.to_string())
-            .env("FLOW_KAFKA_STATE_DIR", &self.dir)
-            .output();
+        let _ = self.script("stop", false).output();
     }
+}
+
+/// A sink that shares the ids of its rows at once (a `collect()` hands rows over only at the
+/// end), for tests that watch an unbounded job.
+#[derive(Clone, Default)]
+pub struct SharedIds(Arc<Mutex<Vec<i32>>>);
+
+impl SharedIds {
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap().len()
+    }
+    pub fn ids(&self) -> Vec<i32> {
+        self.0.lock().unwrap().clone()
+    }
+}
+
+pub struct SharedIdsWriter(Arc<Mutex<Vec<i32>>>);
+
+impl Sink<Person> for SharedIds {
+    type Writer = SharedIdsWriter;
+    fn create_writer(&self, _: &RuntimeContext, _: u32) -> flow::Result<SharedIdsWriter> {
+        Ok(SharedIdsWriter(self.0.clone()))
+    }
+}
+
+impl Collector<Person> for SharedIdsWriter {
+    fn collect(&mut self, row: Person, _: Timestamp) {
+        self.0.lock().unwrap().push(row.id);
+    }
+    fn watermark(&mut self, _: Timestamp) -> flow::Result<()> {
+        Ok(())
+    }
+    fn finish(&mut self) -> flow::Result<()> {
+        Ok(())
+    }
+    fn report(&self, _: &mut flow::exec::TaskMetrics) {}
 }
