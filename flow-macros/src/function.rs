@@ -707,25 +707,7 @@ pub fn expand_process(attr: TokenStream, item: TokenStream) -> syn::Result<Token
     };
     let in_ty = &row.ty;
     // K from `&mut ProcessContext<'_, K>`.
-    let key_ty = (|| {
-        let Type::Reference(r) = &*ctx.ty else {
-            return None;
-        };
-        let Type::Path(p) = &*r.elem else { return None };
-        let syn::PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
-            return None;
-        };
-        args.args.iter().rev().find_map(|a| match a {
-            syn::GenericArgument::Type(t) => Some(t.clone()),
-            _ => None,
-        })
-    })()
-    .ok_or_else(|| {
-        syn::Error::new_spanned(
-            &ctx.ty,
-            "the context is `&mut ProcessContext<'_, Key>`, with the stream's key type",
-        )
-    })?;
+    let key_ty = context_key(&ctx.ty, "stream's")?;
     let out_ty = vec_elem(&out.ty)
         .ok_or_else(|| syn::Error::new_spanned(&out.ty, "the output is `out: &mut Vec<Row>`"))?;
     let open = if has_open {
@@ -867,25 +849,7 @@ pub fn expand_co_process(attr: TokenStream, item: TokenStream) -> syn::Result<To
         return Err(syn::Error::new_spanned(&p1, expected));
     };
     let (a_ty, b_ty) = (&a.ty, &b.ty);
-    let key_ty = (|| {
-        let Type::Reference(r) = &*ctx.ty else {
-            return None;
-        };
-        let Type::Path(p) = &*r.elem else { return None };
-        let syn::PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
-            return None;
-        };
-        args.args.iter().rev().find_map(|a| match a {
-            syn::GenericArgument::Type(t) => Some(t.clone()),
-            _ => None,
-        })
-    })()
-    .ok_or_else(|| {
-        syn::Error::new_spanned(
-            &ctx.ty,
-            "the context is `&mut ProcessContext<'_, Key>`, with the streams' key type",
-        )
-    })?;
+    let key_ty = context_key(&ctx.ty, "streams'")?;
     let out_ty = vec_elem(&out.ty)
         .ok_or_else(|| syn::Error::new_spanned(&out.ty, "the output is `out: &mut Vec<Row>`"))?;
     let open = if method("open").is_some() {
@@ -946,4 +910,28 @@ fn without_event_timers_marker(imp: &ItemImpl) -> TokenStream {
     }
     let self_ty = &imp.self_ty;
     quote!(impl ::flow::__private::WithoutEventTimers for #self_ty {})
+}
+
+/// The key type `K` of a process function's `&mut ProcessContext<'_, K>` parameter; `streams`
+/// names whose key it is in the error.
+fn context_key(ty: &Type, streams: &str) -> syn::Result<Type> {
+    let key = (|| {
+        let Type::Reference(r) = ty else {
+            return None;
+        };
+        let Type::Path(p) = &*r.elem else { return None };
+        let syn::PathArguments::AngleBracketed(args) = &p.path.segments.last()?.arguments else {
+            return None;
+        };
+        args.args.iter().rev().find_map(|a| match a {
+            syn::GenericArgument::Type(t) => Some(t.clone()),
+            _ => None,
+        })
+    })();
+    key.ok_or_else(|| {
+        syn::Error::new_spanned(
+            ty,
+            format!("the context is `&mut ProcessContext<'_, Key>`, with the {streams} key type"),
+        )
+    })
 }

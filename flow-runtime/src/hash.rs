@@ -36,6 +36,32 @@ fn words(bytes: &[u8], mark_len: bool, mut add: impl FnMut(u64)) {
     }
 }
 
+/// The `Hasher` methods for integers of both hashers: each integer is one word.
+macro_rules! integer_words {
+    () => {
+        #[inline(always)]
+        fn write_u8(&mut self, i: u8) {
+            self.add(i as u64);
+        }
+        #[inline(always)]
+        fn write_u16(&mut self, i: u16) {
+            self.add(i as u64);
+        }
+        #[inline(always)]
+        fn write_u32(&mut self, i: u32) {
+            self.add(i as u64);
+        }
+        #[inline(always)]
+        fn write_u64(&mut self, i: u64) {
+            self.add(i);
+        }
+        #[inline(always)]
+        fn write_usize(&mut self, i: usize) {
+            self.add(i as u64);
+        }
+    };
+}
+
 /// A seeded, endian- and width-independent 64-bit hasher (FxHash's multiply-rotate step with a
 /// murmur3 finaliser, so low bits are usable for `% n`).
 #[derive(Clone, Copy, Debug)]
@@ -61,30 +87,11 @@ impl Hasher for StableHasher {
     fn write(&mut self, bytes: &[u8]) {
         words(bytes, true, |w| self.add(w));
     }
-    #[inline(always)]
-    fn write_u8(&mut self, i: u8) {
-        self.add(i as u64);
-    }
-    #[inline(always)]
-    fn write_u16(&mut self, i: u16) {
-        self.add(i as u64);
-    }
-    #[inline(always)]
-    fn write_u32(&mut self, i: u32) {
-        self.add(i as u64);
-    }
-    #[inline(always)]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
+    integer_words!();
     #[inline(always)]
     fn write_u128(&mut self, i: u128) {
         self.add(i as u64);
         self.add((i >> 64) as u64);
-    }
-    #[inline(always)]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
     }
     #[inline(always)]
     fn write_i64(&mut self, i: i64) {
@@ -152,26 +159,7 @@ impl Hasher for StateHasher {
     fn write(&mut self, bytes: &[u8]) {
         words(bytes, false, |w| self.add(w));
     }
-    #[inline(always)]
-    fn write_u8(&mut self, i: u8) {
-        self.add(i as u64);
-    }
-    #[inline(always)]
-    fn write_u16(&mut self, i: u16) {
-        self.add(i as u64);
-    }
-    #[inline(always)]
-    fn write_u32(&mut self, i: u32) {
-        self.add(i as u64);
-    }
-    #[inline(always)]
-    fn write_u64(&mut self, i: u64) {
-        self.add(i);
-    }
-    #[inline(always)]
-    fn write_usize(&mut self, i: usize) {
-        self.add(i as u64);
-    }
+    integer_words!();
     #[inline(always)]
     fn finish(&self) -> u64 {
         self.state.rotate_left(26)

@@ -264,15 +264,17 @@ impl WatermarkGenerator {
         if self.splits.is_empty() {
             return self.max_ts;
         }
-        let now = Instant::now();
+        // The clock is read only when idleness is configured (it may be per row).
+        let now = self.idleness.map(|_| Instant::now());
         self.splits
             .iter()
             .filter(|c| {
                 c.holds
                     && (c.seen
-                        || self
-                            .idleness
-                            .is_none_or(|t| now.duration_since(c.last_row) < t))
+                        || match (self.idleness, now) {
+                            (Some(t), Some(now)) => now.duration_since(c.last_row) < t,
+                            _ => true,
+                        })
             })
             .map(|c| c.max_ts)
             .min()

@@ -108,14 +108,8 @@ where
     fn idle(&mut self, idle: bool) -> Result<()> {
         self.next.idle(idle)
     }
-    /// Passes the barrier on when the function keeps no state (a zero-sized state type);
-    /// declines otherwise: keyed state is not snapshot yet.
     fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
-        if std::mem::size_of::<F::State>() == 0 {
-            self.next.barrier(id)
-        } else {
-            Ok(Snapshot::Declined(self.name))
-        }
+        super::keyed_barrier::<F::State, _, _>(&mut self.next, id, self.name)
     }
     fn finish(&mut self) -> Result<()> {
         user_call(self.name, || self.f.close());

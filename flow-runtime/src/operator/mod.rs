@@ -15,6 +15,8 @@ pub mod source;
 pub mod union;
 pub mod window;
 
+use crate::collector::{Collector, Snapshot};
+use crate::exec::CheckpointId;
 use std::cell::Cell;
 
 thread_local! {
@@ -34,6 +36,21 @@ impl Drop for PanicGuard {
                 c.set(Some(self.0));
             }
         });
+    }
+}
+
+/// A checkpoint barrier at a keyed `map`/`filter`/`flat_map` whose per-key state is `S`:
+/// passed on to `next` when `S` is zero-sized (the function keeps no state), declined
+/// otherwise (keyed state is not snapshot yet).
+pub(crate) fn keyed_barrier<S, T, N: Collector<T>>(
+    next: &mut N,
+    id: CheckpointId,
+    operator: &'static str,
+) -> crate::Result<Snapshot> {
+    if std::mem::size_of::<S>() == 0 {
+        next.barrier(id)
+    } else {
+        Ok(Snapshot::Declined(operator))
     }
 }
 

@@ -289,21 +289,144 @@ impl<K: Hash + Eq + Clone> TimerService<K> {
     }
 }
 
-/// The keyed process operator.
-pub struct KeyedProcess<KS, K, F: KeyedProcessFunction<K, In>, In, N> {
+/// What the keyed process and co-process operators share: per-key state, timers, the
+/// watermark, the function's output buffer and the side outputs. The operators add their key
+/// selectors and call the function's own methods through it.
+struct ProcessCore<K, S, O> {
     /// Side outputs: a dyn call per side-output row only (they are off the main path).
     side: Box<dyn SideOutputs>,
-    key: KS,
-    f: F,
-    state: KeyedState<K, F::State>,
+    state: KeyedState<K, S>,
     timers: TimerService<K>,
     watermark: Timestamp,
-    out: Vec<F::Out>,
+    out: Vec<O>,
     emitted: u64,
     error: Option<Error>,
-    next: N,
     name: &'static str,
     node: u32,
+}
+
+impl<K: Hash + Eq + Clone, S: Default, O> ProcessCore<K, S, O> {
+    fn new(name: &'static str, node: u32, event_time: bool, side: Box<dyn SideOutputs>) -> Self {
+        ProcessCore {
+            side,
+            state: KeyedState::default(),
+            timers: TimerService::new(event_time),
+            watermark: MIN_WATERMARK,
+            out: Vec::new(),
+            emitted: 0,
+            error: None,
+            name,
+            node,
+        }
+    }
+
+    /// Calls the function (`body`) for `key` at `ts` (a row's timestamp, or a firing timer's),
+    /// applies the timers it registered and emits its rows with timestamp `emit_ts`.
+    #[inline]
+    fn call<N: Collector<O>>(
+        &mut self,
+        key: K,
+        ts: Timestamp,
+        emit_ts: Timestamp,
+        next: &mut N,
+        body: impl FnOnce(&mut S, &mut ProcessContext<'_, K>, &mut Vec<O>),
+    ) {
+        let state = self.state.get_or_default(key.clone());
+        let mut ctx = ProcessContext {
+            key: &key,
+            timestamp: ts,
+            watermark: self.watermark,
+            requests: &mut self.timers.requests,
+            side: &mut *self.side,
+        };
+        let out = &mut self.out;
+        user_call(self.name, || body(state, &mut ctx, out));
+        if !self.timers.requests.is_empty() {
+            self.timers.apply(&key, self.name, &mut self.error);
+        }
+        self.emitted += crate::collector::drain_into(&mut self.out, next, emit_ts);
+    }
+
+    /// Fires the timers of one domain due at `time`, in timestamp order.
+    fn fire<N: Collector<O>>(
+        &mut self,
+        event: bool,
+        time: Timestamp,
+        next: &mut N,
+        on_timer: &mut impl FnMut(Timestamp, &mut S, &mut ProcessContext<'_, K>, &mut Vec<O>),
+    ) {
+        while let Some((t, key)) = self.timers.pop(event, time) {
+            let emit_ts = if event { t } else { NO_TIMESTAMP };
+            self.call(key, t, emit_ts, next, |s, ctx, out| {
+                on_timer(t, s, ctx, out)
+            });
+        }
+    }
+
+    /// After an input batch: a deferred error, then the processing-time timers now due.
+    fn flush<N: Collector<O>>(
+        &mut self,
+        next: &mut N,
+        mut on_timer: impl FnMut(Timestamp, &mut S, &mut ProcessContext<'_, K>, &mut Vec<O>),
+    ) -> Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.timers.has_processing_timers() {
+            self.fire(false, now_millis(), next, &mut on_timer);
+        }
+        self.side.flush()?;
+        next.flush()
+    }
+
+    /// The watermark advanced: the event-time timers it passed fire.
+    fn watermark<N: Collector<O>>(
+        &mut self,
+        watermark: Timestamp,
+        next: &mut N,
+        mut on_timer: impl FnMut(Timestamp, &mut S, &mut ProcessContext<'_, K>, &mut Vec<O>),
+    ) -> Result<()> {
+        if watermark > self.watermark {
+            self.watermark = watermark;
+            self.fire(true, watermark, next, &mut on_timer);
+        }
+        self.side.watermark(watermark)?;
+        next.watermark(watermark)
+    }
+
+    /// The end of input: every remaining timer fires (event-time ones already did with the
+    /// final watermark, if the stream has event time). The function closes after this.
+    fn fire_all<N: Collector<O>>(
+        &mut self,
+        next: &mut N,
+        mut on_timer: impl FnMut(Timestamp, &mut S, &mut ProcessContext<'_, K>, &mut Vec<O>),
+    ) -> Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.fire(true, MAX_WATERMARK, next, &mut on_timer);
+        self.fire(false, MAX_WATERMARK, next, &mut on_timer);
+        Ok(())
+    }
+
+    /// After the function closed: the outputs end.
+    fn finish<N: Collector<O>>(&mut self, next: &mut N) -> Result<()> {
+        self.side.finish()?;
+        next.finish()
+    }
+
+    fn report(&self, metrics: &mut TaskMetrics) {
+        metrics.add_out(self.node, self.emitted);
+        self.side.report(metrics);
+    }
+}
+
+/// The keyed process operator.
+pub struct KeyedProcess<KS, K, F: KeyedProcessFunction<K, In>, In, N> {
+    core: ProcessCore<K, F::State, F::Out>,
+    key: KS,
+    f: F,
+    next: N,
     _in: std::marker::PhantomData<fn(In)>,
 }
 
@@ -329,48 +452,11 @@ where
         let ctx = ctx.for_operator(name);
         user_call(name, || f.open(&ctx));
         KeyedProcess {
-            side,
+            core: ProcessCore::new(name, node, event_time, side),
             key,
             f,
-            state: KeyedState::default(),
-            timers: TimerService::new(event_time),
-            watermark: MIN_WATERMARK,
-            out: Vec::new(),
-            emitted: 0,
-            error: None,
             next,
-            name,
-            node,
             _in: std::marker::PhantomData,
-        }
-    }
-
-    fn apply_requests(&mut self, key: &K) {
-        self.timers.apply(key, self.name, &mut self.error);
-    }
-
-    fn emit(&mut self, ts: Timestamp) {
-        self.emitted += crate::collector::drain_into(&mut self.out, &mut self.next, ts);
-    }
-
-    /// Fires the timers of one domain due at `time`, in timestamp order.
-    fn fire(&mut self, event: bool, time: Timestamp) {
-        loop {
-            let Some((t, key)) = self.timers.pop(event, time) else {
-                break;
-            };
-            let state = self.state.get_or_default(key.clone());
-            let mut ctx = ProcessContext {
-                key: &key,
-                timestamp: t,
-                watermark: self.watermark,
-                requests: &mut self.timers.requests,
-                side: &mut *self.side,
-            };
-            let (f, out) = (&mut self.f, &mut self.out);
-            user_call(self.name, || f.on_timer(t, state, &mut ctx, out));
-            self.apply_requests(&key);
-            self.emit(if event { t } else { NO_TIMESTAMP });
         }
     }
 }
@@ -383,61 +469,39 @@ where
 {
     fn collect(&mut self, row: In, ts: Timestamp) {
         let key = self.key.key(&row);
-        let state = self.state.get_or_default(key.clone());
-        let mut ctx = ProcessContext {
-            key: &key,
-            timestamp: ts,
-            watermark: self.watermark,
-            requests: &mut self.timers.requests,
-            side: &mut *self.side,
-        };
-        let (f, out) = (&mut self.f, &mut self.out);
-        user_call(self.name, || f.process_element(row, state, &mut ctx, out));
-        if !self.timers.requests.is_empty() {
-            self.apply_requests(&key);
-        }
-        self.emit(ts);
+        let f = &mut self.f;
+        self.core.call(key, ts, ts, &mut self.next, |s, ctx, out| {
+            f.process_element(row, s, ctx, out)
+        });
     }
     fn flush(&mut self) -> Result<()> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        if self.timers.has_processing_timers() {
-            self.fire(false, now_millis());
-        }
-        self.side.flush()?;
-        self.next.flush()
+        let f = &mut self.f;
+        self.core
+            .flush(&mut self.next, |t, s, ctx, out| f.on_timer(t, s, ctx, out))
     }
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        if watermark > self.watermark {
-            self.watermark = watermark;
-            self.fire(true, watermark);
-        }
-        self.side.watermark(watermark)?;
-        self.next.watermark(watermark)
+        let f = &mut self.f;
+        self.core
+            .watermark(watermark, &mut self.next, |t, s, ctx, out| {
+                f.on_timer(t, s, ctx, out)
+            })
     }
     fn idle(&mut self, idle: bool) -> Result<()> {
         self.next.idle(idle)
     }
     /// Declines: the operator's state is not snapshot yet.
     fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Ok(Snapshot::Declined(self.name))
+        Ok(Snapshot::Declined(self.core.name))
     }
     fn finish(&mut self) -> Result<()> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        // The end of input: every remaining timer fires (event time ones already did with the
-        // final watermark, if the stream has event time).
-        self.fire(true, MAX_WATERMARK);
-        self.fire(false, MAX_WATERMARK);
-        user_call(self.name, || self.f.close());
-        self.side.finish()?;
-        self.next.finish()
+        let f = &mut self.f;
+        self.core
+            .fire_all(&mut self.next, |t, s, ctx, out| f.on_timer(t, s, ctx, out))?;
+        user_call(self.core.name, || self.f.close());
+        self.core.finish(&mut self.next)
     }
     fn report(&self, metrics: &mut TaskMetrics) {
-        metrics.add_out(self.node, self.emitted);
-        self.side.report(metrics);
+        self.core.report(metrics);
         self.next.report(metrics)
     }
 }
@@ -487,19 +551,11 @@ pub trait KeyedCoProcessFunction<K, A, B>: Clone + Send + 'static {
 
 /// The keyed co-process operator.
 pub struct KeyedCoProcess<K1, K2, K, F: KeyedCoProcessFunction<K, A, B>, A, B, N> {
-    side: NoSideOutputs,
+    core: ProcessCore<K, F::State, F::Out>,
     key_first: K1,
     key_second: K2,
     f: F,
-    state: KeyedState<K, F::State>,
-    timers: TimerService<K>,
-    watermark: Timestamp,
-    out: Vec<F::Out>,
-    emitted: u64,
-    error: Option<Error>,
     next: N,
-    name: &'static str,
-    node: u32,
     _in: std::marker::PhantomData<fn(A, B)>,
 }
 
@@ -524,44 +580,13 @@ where
         let ctx = ctx.for_operator(name);
         user_call(name, || f.open(&ctx));
         KeyedCoProcess {
-            side: NoSideOutputs,
+            // A zero-sized box: no allocation.
+            core: ProcessCore::new(name, node, event_time, Box::new(NoSideOutputs)),
             key_first,
             key_second,
             f,
-            state: KeyedState::default(),
-            timers: TimerService::new(event_time),
-            watermark: MIN_WATERMARK,
-            out: Vec::new(),
-            emitted: 0,
-            error: None,
             next,
-            name,
-            node,
             _in: std::marker::PhantomData,
-        }
-    }
-
-    fn settle(&mut self, key: &K, ts: Timestamp) {
-        self.timers.apply(key, self.name, &mut self.error);
-        self.emitted += crate::collector::drain_into(&mut self.out, &mut self.next, ts);
-    }
-
-    fn fire(&mut self, event: bool, time: Timestamp) {
-        loop {
-            let Some((t, key)) = self.timers.pop(event, time) else {
-                break;
-            };
-            let state = self.state.get_or_default(key.clone());
-            let mut ctx = ProcessContext {
-                key: &key,
-                timestamp: t,
-                watermark: self.watermark,
-                requests: &mut self.timers.requests,
-                side: &mut self.side,
-            };
-            let (f, out) = (&mut self.f, &mut self.out);
-            user_call(self.name, || f.on_timer(t, state, &mut ctx, out));
-            self.settle(&key, if event { t } else { NO_TIMESTAMP });
         }
     }
 }
@@ -576,63 +601,43 @@ where
 {
     fn collect_first(&mut self, row: A, ts: Timestamp) {
         let key = self.key_first.key(&row);
-        let state = self.state.get_or_default(key.clone());
-        let mut ctx = ProcessContext {
-            key: &key,
-            timestamp: ts,
-            watermark: self.watermark,
-            requests: &mut self.timers.requests,
-            side: &mut self.side,
-        };
-        let (f, out) = (&mut self.f, &mut self.out);
-        user_call(self.name, || f.process_element1(row, state, &mut ctx, out));
-        self.settle(&key, ts);
+        let f = &mut self.f;
+        self.core.call(key, ts, ts, &mut self.next, |s, ctx, out| {
+            f.process_element1(row, s, ctx, out)
+        });
     }
     fn collect_second(&mut self, row: B, ts: Timestamp) {
         let key = self.key_second.key(&row);
-        let state = self.state.get_or_default(key.clone());
-        let mut ctx = ProcessContext {
-            key: &key,
-            timestamp: ts,
-            watermark: self.watermark,
-            requests: &mut self.timers.requests,
-            side: &mut self.side,
-        };
-        let (f, out) = (&mut self.f, &mut self.out);
-        user_call(self.name, || f.process_element2(row, state, &mut ctx, out));
-        self.settle(&key, ts);
+        let f = &mut self.f;
+        self.core.call(key, ts, ts, &mut self.next, |s, ctx, out| {
+            f.process_element2(row, s, ctx, out)
+        });
     }
     fn flush(&mut self) -> Result<()> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        if self.timers.has_processing_timers() {
-            self.fire(false, now_millis());
-        }
-        self.next.flush()
+        let f = &mut self.f;
+        self.core
+            .flush(&mut self.next, |t, s, ctx, out| f.on_timer(t, s, ctx, out))
     }
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        if watermark > self.watermark {
-            self.watermark = watermark;
-            self.fire(true, watermark);
-        }
-        self.next.watermark(watermark)
+        let f = &mut self.f;
+        self.core
+            .watermark(watermark, &mut self.next, |t, s, ctx, out| {
+                f.on_timer(t, s, ctx, out)
+            })
     }
     /// Declines: the operator's state and timers are not snapshot yet.
     fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Ok(Snapshot::Declined(self.name))
+        Ok(Snapshot::Declined(self.core.name))
     }
     fn finish(&mut self) -> Result<()> {
-        if let Some(e) = self.error.take() {
-            return Err(e);
-        }
-        self.fire(true, MAX_WATERMARK);
-        self.fire(false, MAX_WATERMARK);
-        user_call(self.name, || self.f.close());
-        self.next.finish()
+        let f = &mut self.f;
+        self.core
+            .fire_all(&mut self.next, |t, s, ctx, out| f.on_timer(t, s, ctx, out))?;
+        user_call(self.core.name, || self.f.close());
+        self.core.finish(&mut self.next)
     }
     fn report(&self, metrics: &mut TaskMetrics) {
-        metrics.add_out(self.node, self.emitted);
+        self.core.report(metrics);
         self.next.report(metrics)
     }
 }
