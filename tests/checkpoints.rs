@@ -4,7 +4,7 @@
 
 use flow::prelude::*;
 use flow::{
-    CheckpointId, Collector, Poll, Sink, Snapshot, Source, SourceOutput, SourceReader, Timestamp,
+    CheckpointId, Poll, Sink, SinkWriter, Snapshot, Source, SourceOutput, SourceReader, Timestamp,
     FINAL_CHECKPOINT,
 };
 use std::collections::HashSet;
@@ -129,7 +129,7 @@ impl BufferedWriter {
 
 impl Sink<i64> for Buffered {
     type Writer = BufferedWriter;
-    fn create_writer(&self, _: &RuntimeContext, _: u32) -> flow::Result<BufferedWriter> {
+    fn create_writer(&self, _: &RuntimeContext) -> flow::Result<BufferedWriter> {
         Ok(BufferedWriter {
             buf: Vec::new(),
             shared: self.0.clone(),
@@ -137,14 +137,11 @@ impl Sink<i64> for Buffered {
     }
 }
 
-impl Collector<i64> for BufferedWriter {
-    fn collect(&mut self, row: i64, _: Timestamp) {
+impl SinkWriter<i64> for BufferedWriter {
+    fn write(&mut self, row: i64, _: Timestamp) {
         self.buf.push(row);
     }
-    fn watermark(&mut self, _: Timestamp) -> flow::Result<()> {
-        Ok(())
-    }
-    fn barrier(&mut self, _: CheckpointId) -> flow::Result<Snapshot> {
+    fn checkpoint(&mut self, _: CheckpointId) -> flow::Result<Snapshot> {
         self.make_durable();
         Ok(Snapshot::Taken)
     }
@@ -152,7 +149,6 @@ impl Collector<i64> for BufferedWriter {
         self.make_durable();
         Ok(())
     }
-    fn report(&self, _: &mut flow::exec::TaskMetrics) {}
 }
 
 const PER_READER: usize = 10_000;

@@ -5,7 +5,7 @@
 mod common;
 
 use flow::prelude::*;
-use flow::{Collector, Poll, Sink, Source, SourceOutput, SourceReader, Timestamp};
+use flow::{Poll, Sink, SinkWriter, Source, SourceOutput, SourceReader, Timestamp};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -34,16 +34,16 @@ impl Probe {
 
 impl Sink<i64> for Probe {
     type Writer = ProbeWriter;
-    fn create_writer(&self, ctx: &RuntimeContext, _: u32) -> flow::Result<ProbeWriter> {
+    fn create_writer(&self, ctx: &RuntimeContext) -> flow::Result<ProbeWriter> {
         Ok(ProbeWriter(self.clone(), ctx.subtask_index()))
     }
 }
 
-impl Collector<i64> for ProbeWriter {
-    fn collect(&mut self, row: i64, ts: Timestamp) {
+impl SinkWriter<i64> for ProbeWriter {
+    fn write(&mut self, row: i64, ts: Timestamp) {
         self.0.rows.lock().unwrap().push((row, ts));
     }
-    fn watermark(&mut self, wm: Timestamp) -> flow::Result<()> {
+    fn on_watermark(&mut self, wm: Timestamp) -> flow::Result<()> {
         self.0
             .watermarks
             .lock()
@@ -54,7 +54,6 @@ impl Collector<i64> for ProbeWriter {
     fn finish(&mut self) -> flow::Result<()> {
         Ok(())
     }
-    fn report(&self, _: &mut flow::exec::TaskMetrics) {}
 }
 
 fn env(p: usize) -> StreamEnv {

@@ -4,7 +4,7 @@
 mod common;
 
 use flow::prelude::*;
-use flow::{Collector, Error, Poll, Sink, Source, SourceOutput, SourceReader};
+use flow::{Error, Poll, Sink, SinkWriter, Source, SourceOutput, SourceReader};
 use std::path::Path;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -239,7 +239,7 @@ struct SlowWriter(Arc<AtomicI64>, Arc<AtomicI64>, Arc<AtomicI64>, i64);
 
 impl Sink<i64> for Slow {
     type Writer = SlowWriter;
-    fn create_writer(&self, _: &RuntimeContext, _: u32) -> flow::Result<SlowWriter> {
+    fn create_writer(&self, _: &RuntimeContext) -> flow::Result<SlowWriter> {
         Ok(SlowWriter(
             self.produced.clone(),
             self.consumed.clone(),
@@ -249,8 +249,8 @@ impl Sink<i64> for Slow {
     }
 }
 
-impl Collector<i64> for SlowWriter {
-    fn collect(&mut self, _: i64, _: i64) {
+impl SinkWriter<i64> for SlowWriter {
+    fn write(&mut self, _: i64, _: i64) {
         self.3 += 1;
     }
     fn flush(&mut self) -> flow::Result<()> {
@@ -261,13 +261,9 @@ impl Collector<i64> for SlowWriter {
         std::thread::sleep(Duration::from_micros(300));
         Ok(())
     }
-    fn watermark(&mut self, _: i64) -> flow::Result<()> {
-        Ok(())
-    }
     fn finish(&mut self) -> flow::Result<()> {
         self.flush()
     }
-    fn report(&self, _: &mut flow::exec::TaskMetrics) {}
 }
 
 #[test]

@@ -1,8 +1,7 @@
 //! `collect`: hands a stream's rows back to the program that runs the job
 //! (Flink's `execute_and_collect`).
 
-use flow_runtime::exec::TaskMetrics;
-use flow_runtime::{CheckpointId, Collector, Result, RuntimeContext, Sink, Snapshot, Timestamp};
+use flow_runtime::{CheckpointId, Result, RuntimeContext, Sink, SinkWriter, Snapshot, Timestamp};
 use std::sync::{Arc, Mutex};
 
 /// The caller's end of a `collect()` sink: after `execute`, [`CollectHandle::take`] returns
@@ -50,7 +49,7 @@ pub struct CollectWriter<T> {
 
 impl<T: Send + 'static> Sink<T> for CollectSink<T> {
     type Writer = CollectWriter<T>;
-    fn create_writer(&self, _: &RuntimeContext, _: u32) -> Result<CollectWriter<T>> {
+    fn create_writer(&self, _: &RuntimeContext) -> Result<CollectWriter<T>> {
         Ok(CollectWriter {
             buf: Vec::new(),
             rows: self.rows.clone(),
@@ -58,17 +57,14 @@ impl<T: Send + 'static> Sink<T> for CollectSink<T> {
     }
 }
 
-impl<T> Collector<T> for CollectWriter<T> {
+impl<T> SinkWriter<T> for CollectWriter<T> {
     #[inline]
-    fn collect(&mut self, row: T, _ts: Timestamp) {
+    fn write(&mut self, row: T, _ts: Timestamp) {
         self.buf.push(row);
     }
-    fn watermark(&mut self, _: Timestamp) -> Result<()> {
-        Ok(())
-    }
     /// Hands the rows so far to the handle.
-    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Collector::<T>::finish(self)?;
+    fn checkpoint(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        SinkWriter::<T>::finish(self)?;
         Ok(Snapshot::Taken)
     }
     fn finish(&mut self) -> Result<()> {
@@ -78,5 +74,4 @@ impl<T> Collector<T> for CollectWriter<T> {
             .append(&mut self.buf);
         Ok(())
     }
-    fn report(&self, _: &mut TaskMetrics) {}
 }

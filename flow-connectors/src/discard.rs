@@ -1,8 +1,7 @@
 //! `DiscardSink`: drops every row. For benchmarks and dry runs: the job does all of its work
 //! except writing anything.
 
-use flow_runtime::exec::TaskMetrics;
-use flow_runtime::{CheckpointId, Collector, Result, RuntimeContext, Sink, Snapshot, Timestamp};
+use flow_runtime::{CheckpointId, Result, RuntimeContext, Sink, SinkWriter, Snapshot, Timestamp};
 
 /// A sink that discards every row (each row is passed through [`std::hint::black_box`] so the
 /// compiler cannot optimise away the work that produced it).
@@ -10,11 +9,11 @@ use flow_runtime::{CheckpointId, Collector, Result, RuntimeContext, Sink, Snapsh
 /// # Examples
 /// ```
 /// use flow_connectors::DiscardSink;
-/// use flow_runtime::{Collector, RuntimeContext, Sink};
+/// use flow_runtime::{RuntimeContext, Sink, SinkWriter};
 /// let ctx = RuntimeContext::standalone("sink_to", 0, 1);
-/// let mut writer = Sink::<i64>::create_writer(&DiscardSink, &ctx, 0)?;
-/// writer.collect(42, flow_runtime::NO_TIMESTAMP);
-/// Collector::<i64>::finish(&mut writer)?;
+/// let mut writer = Sink::<i64>::create_writer(&DiscardSink, &ctx)?;
+/// writer.write(42, flow_runtime::NO_TIMESTAMP);
+/// SinkWriter::<i64>::finish(&mut writer)?;
 /// # Ok::<(), flow_runtime::Error>(())
 /// ```
 #[derive(Clone, Copy, Debug, Default)]
@@ -26,24 +25,17 @@ pub struct DiscardWriter;
 
 impl<T: Send + 'static> Sink<T> for DiscardSink {
     type Writer = DiscardWriter;
-    fn create_writer(&self, _: &RuntimeContext, _: u32) -> Result<DiscardWriter> {
+    fn create_writer(&self, _: &RuntimeContext) -> Result<DiscardWriter> {
         Ok(DiscardWriter)
     }
 }
 
-impl<T> Collector<T> for DiscardWriter {
+impl<T> SinkWriter<T> for DiscardWriter {
     #[inline(always)]
-    fn collect(&mut self, row: T, _ts: Timestamp) {
+    fn write(&mut self, row: T, _ts: Timestamp) {
         std::hint::black_box(row);
     }
-    fn watermark(&mut self, _: Timestamp) -> Result<()> {
-        Ok(())
-    }
-    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+    fn checkpoint(&mut self, _: CheckpointId) -> Result<Snapshot> {
         Ok(Snapshot::Taken)
     }
-    fn finish(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn report(&self, _: &mut TaskMetrics) {}
 }

@@ -1,9 +1,9 @@
 //! `print`: each row's text form on stdout, prefixed `N> ` with the 1-based subtask when the
 //! sink runs with parallelism > 1 (Flink's `PrintSink`).
 
-use flow_runtime::exec::TaskMetrics;
 use flow_runtime::{
-    CheckpointId, Collector, DisplayRow, Result, RowText, RuntimeContext, Sink, Snapshot, Timestamp,
+    CheckpointId, DisplayRow, Result, RowText, RuntimeContext, Sink, SinkWriter, Snapshot,
+    Timestamp,
 };
 use std::io::{self, BufWriter, Stdout, Write};
 
@@ -37,7 +37,7 @@ pub struct PrintWriter {
 impl<T: RowText + Send + 'static> Sink<T> for PrintSink {
     type Writer = PrintWriter;
 
-    fn create_writer(&self, ctx: &RuntimeContext, _node: u32) -> Result<PrintWriter> {
+    fn create_writer(&self, ctx: &RuntimeContext) -> Result<PrintWriter> {
         let subtask = (ctx.parallelism() > 1).then(|| ctx.subtask_index() + 1);
         let prefix = match (&self.prefix, subtask) {
             (Some(id), Some(i)) => format!("{id}:{i}> "),
@@ -65,9 +65,9 @@ impl PrintWriter {
     }
 }
 
-impl<T: RowText> Collector<T> for PrintWriter {
+impl<T: RowText> SinkWriter<T> for PrintWriter {
     #[inline]
-    fn collect(&mut self, row: T, _ts: Timestamp) {
+    fn write(&mut self, row: T, _ts: Timestamp) {
         if self.error.is_none() {
             if let Err(e) = writeln!(self.out, "{}{}", self.prefix, DisplayRow(&row)) {
                 self.error = Some(e);
@@ -80,15 +80,11 @@ impl<T: RowText> Collector<T> for PrintWriter {
         }
         self.result()
     }
-    fn watermark(&mut self, _: Timestamp) -> Result<()> {
-        Ok(())
-    }
-    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Collector::<T>::flush(self)?;
+    fn checkpoint(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        SinkWriter::<T>::flush(self)?;
         Ok(Snapshot::Taken)
     }
     fn finish(&mut self) -> Result<()> {
-        Collector::<T>::flush(self)
+        SinkWriter::<T>::flush(self)
     }
-    fn report(&self, _: &mut TaskMetrics) {}
 }

@@ -9,18 +9,27 @@
 //! function's type is left unknown, so the chains built from it are not checked again and the
 //! user sees one error, at the port (see [`Checked`]).
 
+pub use crate::chain::{Collector, Control, Discard, Tee};
 pub use crate::channel::{BroadcastExchange, EdgeChannels, Exchange, InputGate};
-pub use crate::collector::{Collector, Discard, Tee};
 pub use crate::context::RuntimeContext;
 pub use crate::exec::{run_gate, run_source, run_two_gates, JobBuilder, TaskMetrics};
 pub use crate::function::{IterFn, PushFn};
-pub use crate::operator::connect::{BroadcastProcess, CoFlatMap, CoMap, IntervalJoin, WindowJoin};
-pub use crate::operator::filter::{Filter, KeyedFilter};
-pub use crate::operator::flat_map::{FlatMap, KeyedFlatMap};
+pub use crate::operator::broadcast_process::BroadcastProcess;
+pub use crate::operator::co_flat_map::CoFlatMap;
+pub use crate::operator::co_map::CoMap;
+pub use crate::operator::co_process::{CoProcess, EitherKey};
+pub use crate::operator::filter::Filter;
+pub use crate::operator::flat_map::FlatMap;
+pub use crate::operator::interval_join::IntervalJoin;
 pub use crate::operator::key_by::ByKey;
-pub use crate::operator::map::{KeyedMap, Map};
+pub use crate::operator::keyed_process::KeyedProcess;
+pub use crate::operator::map::Map;
 pub use crate::operator::rebalance::RoundRobin;
 pub use crate::operator::reduce::Reduce;
+pub use crate::operator::side_output::{NoSideOutputs, SideOutput};
+pub use crate::operator::sink::SinkOp;
+pub use crate::operator::window_join::WindowJoin;
+pub use crate::operator::Chained;
 pub use crate::plan::{Partitioning, Plan, PlanNode, PlanStage};
 pub use crate::row::SameRow;
 pub use crate::state::{FunctionState, HasState, NoState, Stateless};
@@ -28,13 +37,17 @@ pub use crate::Result;
 pub use serde;
 
 use crate::function::*;
-pub use crate::operator::process::{
-    KeyedCoProcess, KeyedProcess, NoSideOutputs, SideOutput, WithoutEventTimers,
-};
+pub use crate::operator::keyed_process::WithoutEventTimers;
+use crate::operator::side_output::OutputTag;
 
 /// The name of a side-output tag, for the operators that emit to it.
-pub fn tag_id<T>(tag: &crate::operator::window::OutputTag<T>) -> String {
+pub fn tag_id<T>(tag: &OutputTag<T>) -> String {
     tag.id().to_string()
+}
+
+/// A side output's tag, kept for the operator that emits to it.
+pub fn side_tag<T>(tag: &OutputTag<T>) -> OutputTag<T> {
+    tag.clone()
 }
 
 /// Checks that a process function on a stream without watermarks uses no event-time timers.
@@ -294,7 +307,7 @@ pub struct ConnectedStreams<A, B, K = ()>(PhantomData<fn() -> (A, B, K)>);
 
 impl<A: Send + 'static, B: Send + 'static, K> ConnectedStreams<A, B, K> {
     /// `process(f)` with a broadcast process function (the second input is broadcast).
-    pub fn process<F: crate::operator::connect::BroadcastProcessFunction<A, B>>(
+    pub fn process<F: crate::operator::broadcast_process::BroadcastProcessFunction<A, B>>(
         &self,
         f: F,
     ) -> (F, Stream<F::Out>) {
@@ -326,7 +339,7 @@ impl<A: Send + 'static, B: Send + 'static, K> ConnectedStreams<A, B, K> {
 
 impl<A: Send + 'static, B: Send + 'static, K> ConnectedStreams<A, B, K> {
     /// `process(f)` with a keyed co-process function (both inputs keyed by `K`).
-    pub fn co_process<F: crate::operator::process::KeyedCoProcessFunction<K, A, B>>(
+    pub fn co_process<F: crate::operator::co_process::KeyedCoProcessFunction<K, A, B>>(
         &self,
         f: F,
     ) -> (F, Stream<F::Out>) {
@@ -389,13 +402,13 @@ impl<T: Send + 'static> Stream<T> {
 }
 
 /// The port of `.side_output(&tag)`: a stream of the tag's row type.
-pub fn side_output<T>(_tag: &crate::operator::window::OutputTag<T>) -> Stream<T> {
+pub fn side_output<T>(_tag: &OutputTag<T>) -> Stream<T> {
     port()
 }
 
 impl<T: Send + 'static, K> WindowedStream<T, K> {
     /// Checks that the late-data tag carries the window's input rows.
-    pub fn late_data(&self, _tag: &crate::operator::window::OutputTag<T>) {}
+    pub fn late_data(&self, _tag: &OutputTag<T>) {}
     /// A window `reduce` with a function.
     pub fn reduce<F: ReduceFunction<T>>(&self, f: F) -> (WindowReduce<F>, Stream<T>)
     where
@@ -436,7 +449,7 @@ impl<T: Send + 'static, K> WindowedStream<T, K> {
 #[allow(clippy::type_complexity)]
 impl<T: Send + 'static, K> KeyedStream<T, K> {
     /// `process` with a keyed process function (timers, keyed state).
-    pub fn process<F: crate::operator::process::KeyedProcessFunction<K, T>>(
+    pub fn process<F: crate::operator::keyed_process::KeyedProcessFunction<K, T>>(
         &self,
         f: F,
     ) -> (F, Stream<F::Out>) {
@@ -552,9 +565,9 @@ impl<S, T> Clone for SinkSpec<S, T> {
 }
 
 impl<T, S: Sink<T>> SinkSpec<S, T> {
-    /// Opens the writer of the task's subtask.
-    pub fn writer(&self, ctx: &RuntimeContext, node: u32) -> Result<S::Writer> {
-        self.0.create_writer(ctx, node)
+    /// The sink operator of the task's subtask, with its writer opened.
+    pub fn writer(&self, ctx: &RuntimeContext) -> Result<SinkOp<S::Writer>> {
+        Ok(SinkOp::new(self.0.create_writer(ctx)?))
     }
 }
 

@@ -4,8 +4,8 @@
 //! Users depend on the `flow` facade crate, which re-exports this crate with the connectors
 //! and the `flow!` macro.
 
+mod chain;
 pub mod channel;
-pub mod collector;
 pub mod context;
 pub mod env;
 pub mod error;
@@ -21,8 +21,8 @@ pub mod time;
 #[doc(hidden)]
 pub mod __private;
 
+pub use chain::Snapshot;
 pub use clap;
-pub use collector::{Collector, Snapshot};
 pub use context::RuntimeContext;
 pub use env::{ExplainFormat, RuntimeMode, StreamEnv};
 pub use error::{Error, Result};
@@ -31,12 +31,14 @@ pub use function::{
     FilterFunction, FlatMapFunction, KeySelector, KeyedFilterFunction, KeyedFlatMapFunction,
     KeyedMapFunction, MapFunction, ReduceFunction,
 };
-pub use operator::connect::BroadcastProcessFunction;
-pub use operator::process::{KeyedCoProcessFunction, KeyedProcessFunction, ProcessContext};
-pub use operator::sink::Sink;
+pub use operator::broadcast_process::BroadcastProcessFunction;
+pub use operator::co_process::KeyedCoProcessFunction;
+pub use operator::keyed_process::{KeyedProcessFunction, ProcessContext};
+pub use operator::side_output::OutputTag;
+pub use operator::sink::{Sink, SinkWriter};
 pub use operator::source::{Poll, Source, SourceOutput, SourceReader};
 pub use operator::window::{
-    AggregateFunction, EventTimeSessionWindows, OutputTag, ProcessWindowFunction,
+    AggregateFunction, EventTimeSessionWindows, ProcessWindowFunction,
     ProcessingTimeSessionWindows, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
     TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, Windows,
 };

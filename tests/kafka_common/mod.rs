@@ -6,7 +6,7 @@
 use flow::connectors::format::{Decode, Json};
 use flow::connectors::kafka::{KafkaAdmin, KafkaSink, KafkaSource, StartingOffsets};
 use flow::prelude::*;
-use flow::{Collector, Sink, Timestamp};
+use flow::{Sink, SinkWriter, Timestamp};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -304,20 +304,16 @@ pub struct SharedIdsWriter(Arc<Mutex<Vec<i32>>>);
 
 impl Sink<Person> for SharedIds {
     type Writer = SharedIdsWriter;
-    fn create_writer(&self, _: &RuntimeContext, _: u32) -> flow::Result<SharedIdsWriter> {
+    fn create_writer(&self, _: &RuntimeContext) -> flow::Result<SharedIdsWriter> {
         Ok(SharedIdsWriter(self.0.clone()))
     }
 }
 
-impl Collector<Person> for SharedIdsWriter {
-    fn collect(&mut self, row: Person, _: Timestamp) {
+impl SinkWriter<Person> for SharedIdsWriter {
+    fn write(&mut self, row: Person, _: Timestamp) {
         self.0.lock().unwrap().push(row.id);
-    }
-    fn watermark(&mut self, _: Timestamp) -> flow::Result<()> {
-        Ok(())
     }
     fn finish(&mut self) -> flow::Result<()> {
         Ok(())
     }
-    fn report(&self, _: &mut flow::exec::TaskMetrics) {}
 }

@@ -1,9 +1,8 @@
 //! The row-format file sink and its per-subtask writer.
 
 use super::config::{PartConfig, RollingPolicy};
-use flow_runtime::exec::TaskMetrics;
 use flow_runtime::{
-    CheckpointId, Collector, DisplayRow, Error, Result, RowText, RuntimeContext, Sink, Snapshot,
+    CheckpointId, DisplayRow, Error, Result, RowText, RuntimeContext, Sink, SinkWriter, Snapshot,
     Timestamp,
 };
 use std::fmt;
@@ -173,7 +172,7 @@ impl<T: RowText + Send + 'static> Sink<T> for FileSink<T> {
     ///
     /// # Errors
     /// The base directory cannot be created.
-    fn create_writer(&self, ctx: &RuntimeContext, _node: u32) -> Result<FileSinkWriter<T>> {
+    fn create_writer(&self, ctx: &RuntimeContext) -> Result<FileSinkWriter<T>> {
         let operator = self.operator();
         if let Err(e) = fs::create_dir_all(&self.path) {
             return Err(Error::io(operator, "create directory", &self.path, e));
@@ -199,7 +198,7 @@ impl<T: RowText + Send + 'static> Sink<T> for FileSink<T> {
 
 /// One subtask's writer of a [`FileSink`]: owns at most one in-progress part file.
 ///
-/// Dropping the writer without [`finish`](Collector::finish) (a failed job) leaves the open
+/// Dropping the writer without [`finish`](SinkWriter::finish) (a failed job) leaves the open
 /// part in-progress under its hidden name; finished parts stay.
 pub struct FileSinkWriter<T> {
     parts: PartWriter,
@@ -373,9 +372,9 @@ impl PartWriter {
     }
 }
 
-impl<T: RowText> Collector<T> for FileSinkWriter<T> {
+impl<T: RowText> SinkWriter<T> for FileSinkWriter<T> {
     #[inline]
-    fn collect(&mut self, row: T, _ts: Timestamp) {
+    fn write(&mut self, row: T, _ts: Timestamp) {
         let w = &mut self.parts;
         if !matches!(w.health, Health::Ok) {
             return;
@@ -395,14 +394,10 @@ impl<T: RowText> Collector<T> for FileSinkWriter<T> {
         Ok(())
     }
 
-    fn watermark(&mut self, _: Timestamp) -> Result<()> {
-        self.parts.check()
-    }
-
     /// Declines: rows in an in-progress part file become visible only when the part is
     /// committed (rolled or at the end), and committing parts on checkpoints (Flink's
     /// two-phase commit) is not built yet.
-    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+    fn checkpoint(&mut self, _: CheckpointId) -> Result<Snapshot> {
         self.parts.check()?;
         Ok(Snapshot::Declined("FileSink"))
     }
@@ -416,8 +411,6 @@ impl<T: RowText> Collector<T> for FileSinkWriter<T> {
         }
         Ok(())
     }
-
-    fn report(&self, _: &mut TaskMetrics) {}
 }
 
 impl<T> fmt::Debug for FileSinkWriter<T> {
@@ -442,7 +435,7 @@ mod tests {
     }
 
     fn writer<T: RowText + Send + 'static>(sink: &FileSink<T>) -> FileSinkWriter<T> {
-        Sink::create_writer(sink, &ctx(0, 1), 0).expect("create writer")
+        Sink::create_writer(sink, &ctx(0, 1)).expect("create writer")
     }
 
     /// The file names in `dir`, sorted.
@@ -500,7 +493,7 @@ mod tests {
             4
         );
         let mut w = writer(&sink);
-        w.collect((1i64, 2i64), 0);
+        w.write((1i64, 2i64), 0);
         w.finish().unwrap();
         assert_eq!(names(dir.path()), [format!("pre-{}-0-0suf", sink.uuid())]);
     }
@@ -510,7 +503,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sink = FileSink::row_format(dir.path());
         let mut w = writer(&sink);
-        w.collect("a".to_string(), 0);
+        w.write("a".to_string(), 0);
         w.finish().unwrap();
         assert_eq!(names(dir.path()), [format!("part-{}-0-0", sink.uuid())]);
     }
@@ -520,8 +513,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sink = FileSink::row_format(dir.path());
         let mut w = writer(&sink);
-        w.collect((1i64, 2i64), 0);
-        w.collect((-3i64, 40i64), 0);
+        w.write((1i64, 2i64), 0);
+        w.write((-3i64, 40i64), 0);
         w.flush().unwrap();
         w.finish().unwrap();
         let file = format!("part-{}-0-0", sink.uuid());
@@ -531,7 +524,7 @@ mod tests {
         let sink = FileSink::row_format(dir.path());
         let mut w = writer(&sink);
         for s in ["hello", "", "wörld"] {
-            w.collect(s.to_string(), 0);
+            w.write(s.to_string(), 0);
         }
         w.finish().unwrap();
         assert_eq!(
@@ -557,7 +550,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sink = FileSink::row_format(dir.path()).part_suffix(".txt");
         let mut w = writer(&sink);
-        w.collect(7i64, 0);
+        w.write(7i64, 0);
         w.flush().unwrap();
         let open = in_progress(dir.path());
         assert_eq!(open.len(), 1, "{open:?}");
@@ -581,7 +574,7 @@ mod tests {
         let mut w = writer(&sink);
         let rows: Vec<(i64, i64)> = (0..100).map(|i| (i, i * i)).collect();
         for &r in &rows {
-            w.collect(r, 0);
+            w.write(r, 0);
         }
         w.finish().unwrap();
 
@@ -612,7 +605,7 @@ mod tests {
             .rolling_policy(RollingPolicy::default_policy().max_part_size(0));
         let mut w = writer(&sink);
         for i in 0..3i32 {
-            w.collect(i, 0);
+            w.write(i, 0);
             assert_eq!(in_progress(dir.path()), Vec::<String>::new());
         }
         w.finish().unwrap();
@@ -632,7 +625,7 @@ mod tests {
             .inactivity_interval(Duration::from_millis(1))
             .rollover_interval(Duration::from_secs(3600));
         let mut w = writer(&sink);
-        w.collect("a".to_string(), 0);
+        w.write("a".to_string(), 0);
         // A row was written in this batch: the part is active now.
         w.flush().unwrap();
         assert_eq!(in_progress(dir.path()).len(), 1);
@@ -645,7 +638,7 @@ mod tests {
         assert_eq!(finished(dir.path()), std::slice::from_ref(&first));
         assert_eq!(read(dir.path(), &first), "a\n");
 
-        w.collect("b".to_string(), 0);
+        w.write("b".to_string(), 0);
         let open = in_progress(dir.path());
         assert_eq!(
             in_progress_part(&open[0]),
@@ -668,7 +661,7 @@ mod tests {
                 .inactivity_interval(Duration::from_secs(3600)),
         );
         let mut w = writer(&sink);
-        w.collect(1u8, 0);
+        w.write(1u8, 0);
         w.flush().unwrap();
         assert_eq!(
             finished(dir.path()),
@@ -677,7 +670,7 @@ mod tests {
         );
 
         sleep(Duration::from_millis(400));
-        w.collect(2u8, 0);
+        w.write(2u8, 0);
         w.flush().unwrap();
         assert_eq!(in_progress(dir.path()), Vec::<String>::new());
         let first = format!("part-{}-0-0", sink.uuid());
@@ -692,8 +685,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let sink = FileSink::row_format(dir.path()).max_part_size(10);
         let mut w = writer(&sink);
-        w.collect("0123456789".to_string(), 0); // 11 bytes: rolls part 0
-        w.collect("x".to_string(), 0); // part 1, in progress
+        w.write("0123456789".to_string(), 0); // 11 bytes: rolls part 0
+        w.write("x".to_string(), 0); // part 1, in progress
         w.flush().unwrap();
         drop(w);
 
@@ -716,7 +709,7 @@ mod tests {
         fs::write(&file, "x").unwrap();
         let dir = file.join("out");
         let sink = FileSink::<String>::row_format(&dir);
-        let err = Sink::create_writer(&sink, &ctx(0, 1), 0).unwrap_err();
+        let err = Sink::create_writer(&sink, &ctx(0, 1)).unwrap_err();
         assert!(matches!(&err, Error::Io { action: "create directory", path, .. } if *path == dir));
         let msg = err.to_string();
         assert!(msg.contains(&dir.display().to_string()), "{msg}");
@@ -733,8 +726,8 @@ mod tests {
         let sink = FileSink::row_format(&dir);
         let mut w = writer(&sink);
         fs::remove_dir(&dir).unwrap();
-        w.collect(1i64, 0); // cannot create the part file: recorded, not panicked
-        w.collect(2i64, 0);
+        w.write(1i64, 0); // cannot create the part file: recorded, not panicked
+        w.write(2i64, 0);
         let err = w.flush().unwrap_err();
         assert!(
             matches!(
@@ -752,7 +745,7 @@ mod tests {
         );
         // Nothing is written after the error, even once the directory is back.
         fs::create_dir(&dir).unwrap();
-        w.collect(3i64, 0);
+        w.write(3i64, 0);
         assert!(w.finish().is_err());
         assert_eq!(names(&dir), Vec::<String>::new());
     }
@@ -761,11 +754,11 @@ mod tests {
     fn subtask_index_is_in_the_names_and_the_uuid_is_shared() {
         let dir = tempfile::tempdir().unwrap();
         let sink = FileSink::row_format(dir.path()).max_part_size(1);
-        let mut w0 = Sink::create_writer(&sink, &ctx(0, 2), 0).unwrap();
-        let mut w1 = Sink::create_writer(&sink, &ctx(1, 2), 0).unwrap();
-        w1.collect(10i64, 0);
-        w1.collect(11i64, 0);
-        w0.collect(0i64, 0);
+        let mut w0 = Sink::create_writer(&sink, &ctx(0, 2)).unwrap();
+        let mut w1 = Sink::create_writer(&sink, &ctx(1, 2)).unwrap();
+        w1.write(10i64, 0);
+        w1.write(11i64, 0);
+        w0.write(0i64, 0);
         w0.finish().unwrap();
         w1.finish().unwrap();
         let u = sink.uuid();

@@ -2,8 +2,7 @@
 //! client properties shared by sources, sinks and the admin client.
 
 use flow_runtime::{
-    CheckpointId, Collector, Field, Result, Row, RowText, RuntimeContext, Schema, Sink, Snapshot,
-    Timestamp,
+    Field, Result, Row, RowText, RuntimeContext, Schema, Sink, SinkWriter, Timestamp,
 };
 use rdkafka::ClientConfig;
 use std::fmt;
@@ -173,46 +172,24 @@ impl fmt::Debug for BadRecords {
 pub struct DeadLetterSink(Arc<dyn ErasedSink>);
 
 impl DeadLetterSink {
-    pub(crate) fn create_writer(&self, ctx: &RuntimeContext) -> Result<Box<dyn ErasedWriter>> {
+    pub(crate) fn create_writer(&self, ctx: &RuntimeContext) -> Result<Box<DeadLetterWriter>> {
         self.0.create_erased(ctx)
     }
 }
 
-pub(crate) trait ErasedSink: Send + Sync {
-    fn create_erased(&self, ctx: &RuntimeContext) -> Result<Box<dyn ErasedWriter>>;
-}
+/// A dead-letter sink's writer, type-erased.
+pub(crate) type DeadLetterWriter = dyn SinkWriter<DeadLetter> + Send;
 
-pub(crate) trait ErasedWriter: Send {
-    fn collect(&mut self, row: DeadLetter, ts: Timestamp);
-    fn flush(&mut self) -> Result<()>;
-    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot>;
-    fn finish(&mut self) -> Result<()>;
+pub(crate) trait ErasedSink: Send + Sync {
+    fn create_erased(&self, ctx: &RuntimeContext) -> Result<Box<DeadLetterWriter>>;
 }
 
 impl<S: Sink<DeadLetter>> ErasedSink for S
 where
     S::Writer: Send + 'static,
 {
-    fn create_erased(&self, ctx: &RuntimeContext) -> Result<Box<dyn ErasedWriter>> {
-        // The dead-letter writer is no node of the job's plan: `u32::MAX` marks it as such.
-        Ok(Box::new(WriterBox(self.create_writer(ctx, u32::MAX)?)))
-    }
-}
-
-struct WriterBox<W>(W);
-
-impl<W: Collector<DeadLetter> + Send> ErasedWriter for WriterBox<W> {
-    fn collect(&mut self, row: DeadLetter, ts: Timestamp) {
-        self.0.collect(row, ts)
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.0.flush()
-    }
-    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
-        self.0.barrier(id)
-    }
-    fn finish(&mut self) -> Result<()> {
-        self.0.finish()
+    fn create_erased(&self, ctx: &RuntimeContext) -> Result<Box<DeadLetterWriter>> {
+        Ok(Box::new(self.create_writer(ctx)?))
     }
 }
 

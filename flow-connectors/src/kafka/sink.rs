@@ -3,9 +3,9 @@
 use super::config::ClientSettings;
 use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions};
 use crate::format::{Encode, FormatError, Raw};
-use flow_runtime::exec::TaskMetrics;
 use flow_runtime::{
-    CheckpointId, Collector, Error, Result, RuntimeContext, Sink, Snapshot, Timestamp, NO_TIMESTAMP,
+    CheckpointId, Error, Result, RuntimeContext, Sink, SinkWriter, Snapshot, Timestamp,
+    NO_TIMESTAMP,
 };
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
@@ -282,7 +282,7 @@ impl<F: Encode> Sink<F::Row> for KafkaSink<F> {
     /// # Errors
     /// The producer cannot be created, the broker does not answer within the connect timeout,
     /// the topic does not exist.
-    fn create_writer(&self, _ctx: &RuntimeContext, node: u32) -> Result<KafkaSinkWriter<F>> {
+    fn create_writer(&self, _ctx: &RuntimeContext) -> Result<KafkaSinkWriter<F>> {
         let name = self.connector_name();
         let timeout_ms = self.delivery_timeout.as_millis().max(1).to_string();
         let deliveries = Arc::new(Deliveries::default());
@@ -325,7 +325,6 @@ impl<F: Encode> Sink<F::Row> for KafkaSink<F> {
             sent: 0,
             since_poll: 0,
             error: None,
-            node,
         })
     }
 }
@@ -370,7 +369,7 @@ impl ProducerContext for DeliveryContext {
 
 /// One subtask's writer of a [`KafkaSink`]: an idempotent producer.
 ///
-/// Dropping it without [`finish`](Collector::finish) (a failed job) drops the records not yet
+/// Dropping it without [`finish`](SinkWriter::finish) (a failed job) drops the records not yet
 /// delivered; those delivered stay in the topic.
 pub struct KafkaSinkWriter<F: Encode> {
     producer: BaseProducer<DeliveryContext>,
@@ -386,13 +385,12 @@ pub struct KafkaSinkWriter<F: Encode> {
     topic_buf: String,
     sent: u64,
     since_poll: u32,
-    /// The first error of a row (`collect` cannot fail), reported by the next flush.
+    /// The first error of a row (`write` cannot fail), reported by the next flush.
     error: Option<Error>,
-    node: u32,
 }
 
 impl<F: Encode> KafkaSinkWriter<F> {
-    fn write(&mut self, row: &F::Row, ts: Timestamp) -> Result<()> {
+    fn send(&mut self, row: &F::Row, ts: Timestamp) -> Result<()> {
         self.value.clear();
         self.format
             .encode(row, &mut self.value)
@@ -485,13 +483,13 @@ impl<F: Encode> KafkaSinkWriter<F> {
     }
 }
 
-impl<F: Encode> Collector<F::Row> for KafkaSinkWriter<F> {
+impl<F: Encode> SinkWriter<F::Row> for KafkaSinkWriter<F> {
     #[inline]
-    fn collect(&mut self, row: F::Row, ts: Timestamp) {
+    fn write(&mut self, row: F::Row, ts: Timestamp) {
         if self.error.is_some() {
             return;
         }
-        if let Err(e) = self.write(&row, ts) {
+        if let Err(e) = self.send(&row, ts) {
             tracing::warn!(connector = %self.connector, error = %e, "kafka sink failed");
             self.error = Some(e);
         }
@@ -504,23 +502,15 @@ impl<F: Encode> Collector<F::Row> for KafkaSinkWriter<F> {
         self.check_deliveries()
     }
 
-    fn watermark(&mut self, _: Timestamp) -> Result<()> {
-        Ok(())
-    }
-
     /// Waits until every record written so far is acknowledged by the broker: the sources may
     /// then commit the positions of the rows before the barrier.
-    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+    fn checkpoint(&mut self, _: CheckpointId) -> Result<Snapshot> {
         self.wait_for_acks()?;
         Ok(Snapshot::Taken)
     }
 
     fn finish(&mut self) -> Result<()> {
         self.wait_for_acks()
-    }
-
-    fn report(&self, metrics: &mut TaskMetrics) {
-        metrics.add_out(self.node, self.sent);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The Kafka source: a builder, the source value, and the per-subtask reader.
 
 use super::config::{
-    BadRecordCounts, BadRecords, ClientSettings, DeadLetter, ErasedWriter, OffsetReset,
+    BadRecordCounts, BadRecords, ClientSettings, DeadLetter, DeadLetterWriter, OffsetReset,
     StartingOffsets,
 };
 use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions, KafkaAdmin};
@@ -676,7 +676,7 @@ struct ReaderState {
     bounded: bool,
     commits: bool,
     bad_records: BadRecords,
-    dead_letters: Option<Box<dyn ErasedWriter>>,
+    dead_letters: Option<Box<DeadLetterWriter>>,
     counts: BadRecordCounts,
     /// This reader's share of `counts`, for the job result.
     skipped_here: u64,
@@ -833,7 +833,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
     fn snapshot(&mut self, id: CheckpointId) -> Result<Snapshot> {
         let s = &mut self.state;
         let dead_letters = match &mut s.dead_letters {
-            Some(dlq) if !s.finished => dlq.barrier(id)?,
+            Some(dlq) if !s.finished => dlq.checkpoint(id)?,
             _ => Snapshot::Taken,
         };
         if s.commits && !s.splits.is_empty() {
@@ -940,7 +940,7 @@ impl ReaderState {
                     .dead_letters
                     .as_mut()
                     .expect("the dead-letter writer is created in `open`");
-                dlq.collect(
+                dlq.write(
                     DeadLetter {
                         topic: topic.to_owned(),
                         partition,

@@ -199,37 +199,20 @@ impl ChainGen<'_> {
                 .copied()
                 .filter(|&s| self.g.node(s).spec.kind == OpKind::SideOutput)
                 .collect();
-            let mut side = quote!(::flow::__private::NoSideOutputs);
-            for s in sides.into_iter().rev() {
-                self.caps.specs.insert(s);
-                let collector = if self.fused || !self.plan.is_boundary(s) {
-                    self.build(s)
-                } else {
-                    self.exchange(c, s, 0)
-                };
-                let tag = self.g.node(s).spec_var();
-                side = quote!(::flow::__private::SideOutput::new(::std::clone::Clone::clone(&#tag), #collector, #side));
-            }
-            let side = quote!(::std::boxed::Box::new(#side));
+            let side = sides
+                .into_iter()
+                .map(|s| (self.g.node(s).spec_var(), self.side_output(c, s)))
+                .collect::<Vec<_>>();
+            let side = ops::side_outputs(side);
             return ops::process::chain_with_side(self.g, node, next, side);
         }
         if let Some(w) = self.g.window_of(node) {
             let next = self.downstream(c);
-            let late = match node
+            let late = node
                 .outputs
                 .iter()
                 .find(|&&s| self.g.node(s).spec.kind == OpKind::SideOutput)
-            {
-                Some(&s) => {
-                    let collector = if self.fused || !self.plan.is_boundary(s) {
-                        self.build(s)
-                    } else {
-                        self.exchange(c, s, 0)
-                    };
-                    quote!(::core::option::Option::Some(#collector))
-                }
-                None => quote!(::core::option::Option::None::<::flow::__private::Discard>),
-            };
+                .map(|&s| (self.g.node(s).spec_var(), self.side_output(c, s)));
             return ops::window::chain(self.g, w, node, next, late);
         }
         let next = if node.spec.is_sink {
@@ -238,6 +221,16 @@ impl ChainGen<'_> {
             self.downstream(c)
         };
         ops::chain(self.g, node, next)
+    }
+
+    /// The collector reading side output `s` of node `c`.
+    fn side_output(&mut self, c: usize, s: usize) -> TokenStream {
+        self.caps.specs.insert(s);
+        if self.fused || !self.plan.is_boundary(s) {
+            self.build(s)
+        } else {
+            self.exchange(c, s, 0)
+        }
     }
 
     /// The exchange sending node `n`'s rows over edge `k` into node `c`'s stage.

@@ -77,11 +77,12 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
 
 /// The two-input operator of function node `n` (after a `connect`).
 pub fn chain(n: &Node, next: TokenStream) -> TokenStream {
-    let (f, name, id) = (n.spec_var(), n.label(), n.id as u32);
-    match n.spec.kind {
-        OpKind::CoMap => quote!(::flow::__private::CoMap::new(#f.0, #f.1, #name, __ctx, #next)),
-        _ => quote!(::flow::__private::CoFlatMap::new(#f.0, #f.1, #id, #name, __ctx, #next)),
-    }
+    let f = n.spec_var();
+    let op = match n.spec.kind {
+        OpKind::CoMap => quote!(::flow::__private::CoMap::new(#f.0, #f.1)),
+        _ => quote!(::flow::__private::CoFlatMap::new(#f.0, #f.1)),
+    };
+    super::chained(n, op, next)
 }
 
 pub const INTERVAL_JOIN: OpSpec = OpSpec {
@@ -123,12 +124,13 @@ pub fn interval_join_chain(graph: &Graph, j: &Node, n: &Node, next: TokenStream)
         graph.node(j.inputs[0]).spec_var(),
         graph.node(j.inputs[1]).spec_var(),
     );
-    let (bounds, f, name, id) = (j.lateness_var(), n.spec_var(), n.label(), n.id as u32);
-    quote! {
+    let (bounds, f) = (j.lateness_var(), n.spec_var());
+    let op = quote! {
         ::flow::__private::IntervalJoin::new(
-            ::std::clone::Clone::clone(&#ka), ::std::clone::Clone::clone(&#kb), #bounds, #f, #id, #name, __ctx, #next,
-        )?
-    }
+            ::std::clone::Clone::clone(&#ka), ::std::clone::Clone::clone(&#kb), #bounds, #f,
+        )
+    };
+    super::chained(n, op, next)
 }
 
 pub const WINDOW_JOIN: OpSpec = OpSpec {
@@ -160,12 +162,13 @@ pub fn window_join_chain(graph: &Graph, j: &Node, n: &Node, next: TokenStream) -
         graph.node(j.inputs[0]).spec_var(),
         graph.node(j.inputs[1]).spec_var(),
     );
-    let (w, f, name, id) = (j.spec_var(), n.spec_var(), n.label(), n.id as u32);
-    quote! {
+    let (w, f) = (j.spec_var(), n.spec_var());
+    let op = quote! {
         ::flow::__private::WindowJoin::new(
-            ::std::clone::Clone::clone(&#ka), ::std::clone::Clone::clone(&#kb), ::std::clone::Clone::clone(&#w), #f, #id, #name, __ctx, #next,
-        )?
-    }
+            ::std::clone::Clone::clone(&#ka), ::std::clone::Clone::clone(&#kb), ::std::clone::Clone::clone(&#w), #f,
+        )
+    };
+    super::chained(n, op, next)
 }
 
 pub const BROADCAST: OpSpec = OpSpec {
@@ -188,8 +191,12 @@ pub fn broadcast_port(graph: &Graph, n: &Node) -> TokenStream {
 
 /// The broadcast-process operator for `process` node `n` after a `connect`.
 pub fn broadcast_process_chain(n: &Node, next: TokenStream) -> TokenStream {
-    let (f, name, id) = (n.spec_var(), n.label(), n.id as u32);
-    quote!(::flow::__private::BroadcastProcess::new(#f, #id, #name, __ctx, #next))
+    let f = n.spec_var();
+    super::chained(
+        n,
+        quote!(::flow::__private::BroadcastProcess::new(#f)),
+        next,
+    )
 }
 
 /// Whether connect node `c` joins two keyed streams.
@@ -203,10 +210,13 @@ pub fn co_process_chain(graph: &Graph, c: &Node, n: &Node, next: TokenStream) ->
         graph.node(c.inputs[0]).spec_var(),
         graph.node(c.inputs[1]).spec_var(),
     );
-    let (f, name, id) = (n.spec_var(), n.label(), n.id as u32);
-    quote! {
-        ::flow::__private::KeyedCoProcess::new(
-            ::std::clone::Clone::clone(&#ka), ::std::clone::Clone::clone(&#kb), #f, #id, #name, __ctx, __event_time, #next,
+    let f = n.spec_var();
+    let op = quote! {
+        ::flow::__private::KeyedProcess::new(
+            ::flow::__private::EitherKey(::std::clone::Clone::clone(&#ka), ::std::clone::Clone::clone(&#kb)),
+            ::flow::__private::CoProcess(#f),
+            __event_time,
         )
-    }
+    };
+    super::chained(n, op, next)
 }

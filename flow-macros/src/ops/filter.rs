@@ -30,11 +30,10 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
 }
 
 pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
-    let (f, name, id) = (n.spec_var(), n.label(), n.id as u32);
-    match graph.key_var(n) {
-        Some(k) => {
-            quote!(::flow::__private::KeyedFilter::new(#k.clone(), #f, #id, #name, __ctx, #next))
-        }
-        None => quote!(::flow::__private::Filter::new(#f, #id, #name, __ctx, #next)),
-    }
+    let f = n.spec_var();
+    let op = match graph.key_var(n) {
+        Some(k) => quote!(::flow::__private::Filter::keyed(::std::clone::Clone::clone(&#k), #f)),
+        None => quote!(::flow::__private::Filter::new(#f)),
+    };
+    super::chained(n, op, next)
 }

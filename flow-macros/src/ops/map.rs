@@ -30,9 +30,10 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
 }
 
 pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
-    let (f, name) = (n.spec_var(), n.label());
-    match graph.key_var(n) {
-        Some(k) => quote!(::flow::__private::KeyedMap::new(#k.clone(), #f, #name, __ctx, #next)),
-        None => quote!(::flow::__private::Map::new(#f, #name, __ctx, #next)),
-    }
+    let f = n.spec_var();
+    let op = match graph.key_var(n) {
+        Some(k) => quote!(::flow::__private::Map::keyed(::std::clone::Clone::clone(&#k), #f)),
+        None => quote!(::flow::__private::Map::new(#f)),
+    };
+    super::chained(n, op, next)
 }

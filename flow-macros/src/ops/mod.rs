@@ -184,13 +184,39 @@ pub fn function_port(graph: &Graph, n: &Node, keyed_ok: bool, method: &str) -> T
     }
 }
 
+/// `op` (an operator expression) of node `n`, chained before `next`.
+pub fn chained(n: &Node, op: TokenStream, next: TokenStream) -> TokenStream {
+    chained_with_side(n, op, next, quote::quote!(::flow::__private::NoSideOutputs))
+}
+
+/// `op` of node `n` with side outputs `side`, chained before `next`.
+pub fn chained_with_side(
+    n: &Node,
+    op: TokenStream,
+    next: TokenStream,
+    side: TokenStream,
+) -> TokenStream {
+    let (id, name) = (n.id as u32, n.label());
+    quote::quote!(::flow::__private::Chained::with_side_outputs(#op, #id, #name, #next, #side))
+}
+
+/// The side outputs of an operator: each tag variable with the collector reading it.
+pub fn side_outputs(outputs: impl IntoIterator<Item = (syn::Ident, TokenStream)>) -> TokenStream {
+    let outputs: Vec<_> = outputs.into_iter().collect();
+    outputs
+        .into_iter()
+        .rev()
+        .fold(quote::quote!(::flow::__private::NoSideOutputs), |rest, (tag, collector)| {
+            quote::quote!(::flow::__private::SideOutput::new(&#tag, #collector, #rest))
+        })
+}
+
 /// The collector expression for node `n` in a stage's chain, given `next`, the expression
 /// that receives its output; operators that do nothing per row (partitionings, windows) are
 /// `next` itself.
 pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
     if let Some(w) = graph.window_of(n) {
-        let none = quote::quote!(::core::option::Option::None::<::flow::__private::Discard>);
-        return window::chain(graph, w, n, next, none);
+        return window::chain(graph, w, n, next, None);
     }
     match n.spec.kind {
         OpKind::Map => map::chain(graph, n, next),
@@ -223,7 +249,12 @@ pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
                 connect::co_process_chain(graph, j, n, next)
             }
             Some(j) if j.spec.kind == OpKind::Connect => connect::broadcast_process_chain(n, next),
-            _ => process::chain(graph, n, next),
+            _ => process::chain_with_side(
+                graph,
+                n,
+                next,
+                quote::quote!(::flow::__private::NoSideOutputs),
+            ),
         },
         // Only ever after a window (checked), handled above.
         OpKind::Aggregate => next,

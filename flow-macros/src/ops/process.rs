@@ -57,22 +57,18 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
     port
 }
 
-/// The keyed process operator (the windowed `process` is built by `window.rs`).
-pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
-    let side = quote!(::std::boxed::Box::new(::flow::__private::NoSideOutputs));
-    chain_with_side(graph, n, next, side)
-}
-
-/// The keyed process operator with its side outputs `side` (a boxed `SideOutputs`).
+/// The keyed process operator with its side outputs `side` (the windowed `process` is built by
+/// `window.rs`).
 pub fn chain_with_side(
     graph: &Graph,
     n: &Node,
     next: TokenStream,
     side: TokenStream,
 ) -> TokenStream {
-    let (f, name, id) = (n.spec_var(), n.label(), n.id as u32);
+    let f = n.spec_var();
     let k = graph
         .key_var(n)
         .expect("keyed `process` is checked to follow key_by");
-    quote!(::flow::__private::KeyedProcess::new(#k.clone(), #f, #id, #name, __ctx, __event_time, #next, #side))
+    let op = quote!(::flow::__private::KeyedProcess::new(::std::clone::Clone::clone(&#k), #f, __event_time));
+    super::chained_with_side(n, op, next, side)
 }

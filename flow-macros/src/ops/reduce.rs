@@ -31,9 +31,10 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
 }
 
 pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
-    let (f, name, id) = (n.spec_var(), n.label(), n.id as u32);
+    let f = n.spec_var();
     let k = graph
         .key_var(n)
         .expect("reduce is checked to follow key_by");
-    quote!(::flow::__private::Reduce::new(#k.clone(), #f, #id, #name, __ctx, #next))
+    let op = quote!(::flow::__private::Reduce::new(::std::clone::Clone::clone(&#k), #f));
+    super::chained(n, op, next)
 }

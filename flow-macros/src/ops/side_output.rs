@@ -26,6 +26,6 @@ pub fn port(n: &Node) -> TokenStream {
     let span = syn::spanned::Spanned::span(tag);
     quote_spanned! {span=>
         let #t = ::flow::__private::side_output(#tag);
-        let #f: ::std::string::String = ::flow::__private::tag_id(#tag);
+        let #f = ::flow::__private::side_tag(#tag);
     }
 }

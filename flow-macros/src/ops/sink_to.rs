@@ -39,8 +39,12 @@ pub fn sink_port(graph: &Graph, n: &Node, method: &str, sink: TokenStream) -> To
     quote_spanned!(n.span=> let #f = #input.#method(#sink);)
 }
 
-/// The writer of sink node `n`, opened in the task.
+/// The sink operator of node `n`, its writer opened in the task.
 pub fn writer(n: &Node) -> TokenStream {
-    let (f, id) = (n.spec_var(), n.id as u32);
-    quote!(#f.writer(__ctx, #id)?)
+    let f = n.spec_var();
+    super::chained(
+        n,
+        quote!(#f.writer(__ctx)?),
+        quote!(::flow::__private::Discard),
+    )
 }

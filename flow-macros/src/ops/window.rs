@@ -93,22 +93,25 @@ pub fn chain(
     w: &Node,
     n: &Node,
     next: TokenStream,
-    late: TokenStream,
+    late: Option<(syn::Ident, TokenStream)>,
 ) -> TokenStream {
     let key = match graph.key_var(w) {
         Some(k) => quote!(::std::clone::Clone::clone(&#k)),
         None => quote!(::flow::__private::AllRows),
     };
-    let (wv, lateness, f, id, name) = (
-        w.spec_var(),
-        w.lateness_var(),
-        n.spec_var(),
-        n.id as u32,
-        n.label(),
-    );
-    quote! {
+    let (wv, lateness, f) = (w.spec_var(), w.lateness_var(), n.spec_var());
+    let late_tag = match &late {
+        Some((tag, _)) => quote!(::core::option::Option::Some(::flow::__private::tag_id(&#tag))),
+        None => quote!(::core::option::Option::None),
+    };
+    let op = quote! {
         ::flow::__private::Window::new(
-            #key, ::std::clone::Clone::clone(&#wv), #lateness, #f, #id, #name, __ctx, #next, #late,
-        )?
-    }
+            #key, ::std::clone::Clone::clone(&#wv), #lateness, #f, #late_tag,
+        )
+    };
+    let side = match late {
+        Some((tag, collector)) => super::side_outputs([(tag, collector)]),
+        None => quote!(::flow::__private::NoSideOutputs),
+    };
+    super::chained_with_side(n, op, next, side)
 }

@@ -1,7 +1,8 @@
 //! The end of a stage: partitions rows among the next stage's subtasks, in batches.
 
 use super::{Batch, Message, BATCH_SIZE};
-use crate::collector::{Collector, Snapshot};
+use crate::chain::{Collector, Control, Snapshot};
+use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
 use crate::time::Timestamp;
 use crate::{Error, Result};
@@ -29,7 +30,7 @@ pub struct Exchange<T, P> {
     closed: bool,
 }
 
-impl<T, P: Partition<T>> Exchange<T, P> {
+impl<T, P> Exchange<T, P> {
     /// An exchange over `senders` (one per downstream subtask it reaches).
     ///
     /// With `timestamps`, each row's timestamp travels with it (the job has event time).
@@ -98,6 +99,14 @@ impl<T, P: Partition<T>> Collector<T> for Exchange<T, P> {
         } else {
             self.partition.route(&row, self.senders.len())
         };
+        self.push(i, row, ts);
+    }
+}
+
+impl<T, P> Exchange<T, P> {
+    /// Buffers `row` for channel `i`, sending the batch when it is full.
+    #[inline(always)]
+    fn push(&mut self, i: usize, row: T, ts: Timestamp) {
         let buf = &mut self.buffers[i];
         buf.rows.push(row);
         if self.timestamps {
@@ -106,6 +115,12 @@ impl<T, P: Partition<T>> Collector<T> for Exchange<T, P> {
         if buf.rows.len() >= BATCH_SIZE {
             self.send_full(i);
         }
+    }
+}
+
+impl<T, P> Control for Exchange<T, P> {
+    fn open(&mut self, _: &RuntimeContext) -> Result<()> {
+        Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {
@@ -165,18 +180,15 @@ impl<T: Clone> BroadcastExchange<T> {
 impl<T: Clone> Collector<T> for BroadcastExchange<T> {
     #[inline]
     fn collect(&mut self, row: T, ts: Timestamp) {
-        let n = self.inner.senders.len();
-        for i in 0..n {
-            let r = row.clone();
-            let buf = &mut self.inner.buffers[i];
-            buf.rows.push(r);
-            if self.inner.timestamps {
-                buf.timestamps.push(ts);
-            }
-            if buf.rows.len() >= BATCH_SIZE {
-                self.inner.send_full(i);
-            }
+        for i in 0..self.inner.senders.len() {
+            self.inner.push(i, row.clone(), ts);
         }
+    }
+}
+
+impl<T> Control for BroadcastExchange<T> {
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
+        self.inner.open(ctx)
     }
     fn flush(&mut self) -> Result<()> {
         self.inner.flush()
@@ -185,13 +197,15 @@ impl<T: Clone> Collector<T> for BroadcastExchange<T> {
         self.inner.watermark(watermark)
     }
     fn idle(&mut self, idle: bool) -> Result<()> {
-        Collector::<T>::idle(&mut self.inner, idle)
+        self.inner.idle(idle)
     }
     fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
-        Collector::<T>::barrier(&mut self.inner, id)
+        self.inner.barrier(id)
     }
     fn finish(&mut self) -> Result<()> {
         self.inner.finish()
     }
-    fn report(&self, _: &mut TaskMetrics) {}
+    fn report(&self, metrics: &mut TaskMetrics) {
+        self.inner.report(metrics)
+    }
 }

@@ -17,7 +17,7 @@
 //! timers) declines, and the job then takes no more checkpoints. Its sources commit their
 //! final positions only when the whole job ended successfully.
 
-use crate::collector::Snapshot;
+use crate::chain::Snapshot;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Condvar, Mutex, MutexGuard};
 

@@ -1,10 +1,11 @@
 //! The loops that drive one subtask's fused chain, from a source reader or an input gate.
 
+use crate::chain::Collector;
 use crate::channel::{GateEvent, InputGate, BATCH_SIZE};
-use crate::collector::Collector;
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, FINAL_CHECKPOINT};
 use crate::operator::source::{Poll, SourceOutput, SourceReader};
+use crate::operator::Either;
 use crate::time::{
     Timestamp, TimestampAssigner, WatermarkGenerator, Watermarks, MAX_WATERMARK, NO_TIMESTAMP,
 };
@@ -140,6 +141,7 @@ where
     C: Collector<R::Row>,
     A: TimestampAssigner<R::Row>,
 {
+    chain.open(ctx)?;
     reader.open(ctx)?;
     let mut generator = WatermarkGenerator::new(watermarks, ctx.watermark_interval());
     let has_event_time = generator.active();
@@ -288,6 +290,7 @@ pub fn run_gate<T, C: Collector<T>>(
     mut gate: InputGate<T>,
     mut chain: C,
 ) -> Result<TaskMetrics> {
+    chain.open(ctx)?;
     loop {
         match gate.next(IDLE_POLL) {
             GateEvent::Rows(batch) => {
@@ -326,16 +329,18 @@ pub fn run_gate<T, C: Collector<T>>(
 }
 
 /// Drives a two-input operator from two input gates (the stage after `connect`) until both
-/// ended. The watermark is the minimum of the two gates'.
+/// ended: each row goes in as [`Either::First`] or [`Either::Second`]. The watermark is the
+/// minimum of the two gates'.
 ///
 /// # Errors
 /// As [`run_gate`].
-pub fn run_two_gates<A, B, C: crate::operator::connect::TwoInput<A, B>>(
+pub fn run_two_gates<A, B, C: Collector<Either<A, B>>>(
     ctx: &RuntimeContext,
     mut first: InputGate<A>,
     mut second: InputGate<B>,
     mut chain: C,
 ) -> Result<TaskMetrics> {
+    chain.open(ctx)?;
     use crate::time::MIN_WATERMARK;
     use crossbeam_channel::Select;
     let (mut wm_first, mut wm_second, mut current) = (MIN_WATERMARK, MIN_WATERMARK, MIN_WATERMARK);
@@ -402,7 +407,7 @@ pub fn run_two_gates<A, B, C: crate::operator::connect::TwoInput<A, B>>(
                     .into_iter()
                     .chain(std::iter::repeat(NO_TIMESTAMP));
                 for (row, t) in batch.rows.into_iter().zip(ts) {
-                    chain.collect_first(row, t);
+                    chain.collect(Either::First(row), t);
                 }
                 chain.flush()?;
             }
@@ -412,7 +417,7 @@ pub fn run_two_gates<A, B, C: crate::operator::connect::TwoInput<A, B>>(
                     .into_iter()
                     .chain(std::iter::repeat(NO_TIMESTAMP));
                 for (row, t) in batch.rows.into_iter().zip(ts) {
-                    chain.collect_second(row, t);
+                    chain.collect(Either::Second(row), t);
                 }
                 chain.flush()?;
             }

@@ -1,55 +1,37 @@
-//! `reduce` on a keyed stream: a rolling aggregate per key.
+//! `reduce` on a keyed stream: a rolling aggregate per key (also `sum`, `min`, `max`,
+//! `min_by`, `max_by`, whose functions the macro writes).
 //!
 //! Streaming mode emits the new aggregate after every row (Flink's rolling reduce); batch mode
 //! emits only each key's final aggregate at the end of input, as Flink's BATCH runtime mode.
 
-use super::user_call;
-use crate::collector::{Collector, Snapshot};
+use super::{Operator, Output};
+use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::env::RuntimeMode;
-use crate::exec::CheckpointId;
-use crate::exec::TaskMetrics;
+use crate::exec::{CheckpointId, TaskMetrics};
 use crate::function::{KeySelector, ReduceFunction};
 use crate::state::KeyedState;
-use crate::time::Timestamp;
+use crate::time::{Timestamp, NO_TIMESTAMP};
 use crate::Result;
 
-/// A keyed rolling reduce.
-pub struct Reduce<KS, K, F, T, N> {
+/// A keyed rolling reduce of rows `T` with `f`, keyed by `key`.
+pub struct Reduce<KS, K, F, T> {
     key: KS,
     f: F,
     state: KeyedState<K, T>,
     batch: bool,
-    next: N,
-    name: &'static str,
-    node: u32,
+    /// Rows emitted at the end of input in batch mode.
     emitted: u64,
 }
 
-impl<KS, K, F, T, N> Reduce<KS, K, F, T, N> {
-    /// Opens `f` and chains it before `next`, keyed by `key`.
-    pub fn new(
-        key: KS,
-        mut f: F,
-        node: u32,
-        name: &'static str,
-        ctx: &RuntimeContext,
-        next: N,
-    ) -> Self
-    where
-        F: ReduceFunction<T>,
-    {
-        let batch = ctx.mode() == RuntimeMode::Batch;
-        let ctx = ctx.for_operator(name);
-        user_call(name, || f.open(&ctx));
+impl<KS, K, F, T> Reduce<KS, K, F, T> {
+    /// `f` per key of `key`.
+    pub fn new(key: KS, f: F) -> Self {
         Reduce {
             key,
             f,
             state: KeyedState::default(),
-            batch,
-            next,
-            name,
-            node,
+            batch: false,
             emitted: 0,
         }
     }
@@ -67,15 +49,18 @@ impl<K, T> Drop for LeakOnUnwind<K, T> {
     }
 }
 
-impl<T, KS, F, N> Collector<T> for Reduce<KS, KS::Key, F, T, N>
+impl<T, KS, F> Operator<T> for Reduce<KS, KS::Key, F, T>
 where
     T: Clone,
     KS: KeySelector<T>,
     F: ReduceFunction<T>,
-    N: Collector<T>,
 {
+    type Out = T;
+    /// In streaming mode; in batch mode the operator reports its count itself.
+    const ONE_TO_ONE: bool = true;
+
     #[inline(always)]
-    fn collect(&mut self, row: T, ts: Timestamp) {
+    fn process(&mut self, row: T, ts: Timestamp, out: &mut impl Output<T>) {
         let key = self.key.key(&row);
         let state: *mut KeyedState<KS::Key, T> = &mut self.state;
         // The accumulator is stored as `T`, not `Option<T>`: read out, reduced, written back
@@ -88,53 +73,50 @@ where
             // before anything can read it, and if `reduce` unwinds instead, the guard makes
             // sure it is never read or dropped.
             let prev = unsafe { std::ptr::read(slot) };
-            let f = &mut self.f;
-            let new = user_call(self.name, || f.reduce(prev, row));
+            let new = self.f.reduce(prev, row);
             unsafe { std::ptr::write(slot, new) };
             std::mem::forget(guard);
             if !self.batch {
                 // SAFETY: written just above.
-                let out = unsafe { (*slot).clone() };
-                self.next.collect(out, ts);
+                out.emit(unsafe { (*slot).clone() }, ts);
             }
         } else {
             if !self.batch {
-                self.next.collect(row.clone(), ts);
+                out.emit(row.clone(), ts);
             }
             self.state.insert(key, row);
         }
     }
-    #[inline]
-    fn flush(&mut self) -> Result<()> {
-        self.next.flush()
+
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
+        self.batch = ctx.mode() == RuntimeMode::Batch;
+        self.f.open(ctx);
+        Ok(())
     }
-    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.next.watermark(watermark)
-    }
-    fn idle(&mut self, idle: bool) -> Result<()> {
-        self.next.idle(idle)
-    }
+
     /// Declines: the operator's state is not snapshot yet.
-    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Ok(Snapshot::Declined(self.name))
+    fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Declined(""))
     }
-    fn finish(&mut self) -> Result<()> {
+
+    fn end_of_input(&mut self, out: &mut impl Output<T>) -> Result<()> {
         if self.batch {
-            let mut n = 0;
             for (_, row) in self.state.drain() {
-                n += 1;
-                self.next.collect(row, crate::time::NO_TIMESTAMP);
+                self.emitted += 1;
+                out.emit(row, NO_TIMESTAMP);
             }
-            self.emitted += n;
         }
-        user_call(self.name, || self.f.close());
-        self.next.finish()
+        Ok(())
     }
-    fn report(&self, metrics: &mut TaskMetrics) {
-        // Streaming emits one row per input row, which the plan derives (`one_to_one`).
+
+    fn close(&mut self) -> Result<()> {
+        self.f.close();
+        Ok(())
+    }
+
+    fn report(&self, node: u32, metrics: &mut TaskMetrics) {
         if self.batch {
-            metrics.add_out(self.node, self.emitted);
+            metrics.add_out(node, self.emitted);
         }
-        self.next.report(metrics)
     }
 }

@@ -1,7 +1,11 @@
-//! Sinks: one writer per parallel subtask, the last collector of its stage's chain.
+//! `sink_to(sink)`, `print()`, `collect()`: the end of a stream. A [`Sink`] creates one
+//! [`SinkWriter`] per parallel subtask, the last operator of its stage's chain.
 
-use crate::collector::Collector;
+use super::{Operator, Output};
+use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
+use crate::exec::CheckpointId;
+use crate::time::Timestamp;
 use crate::Result;
 
 /// Where a stream's rows end up (Flink's `Sink`): it creates one writer per subtask.
@@ -12,14 +16,135 @@ use crate::Result;
 )]
 pub trait Sink<T>: Send + Sync + 'static {
     /// The per-subtask writer.
-    type Writer: Collector<T>;
+    type Writer: SinkWriter<T>;
     /// The parallelism the sink insists on (`None`: the stream's).
     fn parallelism(&self) -> Option<usize> {
         None
     }
-    /// Opens the writer of subtask `ctx.subtask_index()`.
+    /// Opens the writer of subtask `ctx.subtask_index()`, in the subtask's thread.
     ///
     /// # Errors
     /// The sink cannot be opened (directory not creatable, ...).
-    fn create_writer(&self, ctx: &RuntimeContext, node: u32) -> Result<Self::Writer>;
+    fn create_writer(&self, ctx: &RuntimeContext) -> Result<Self::Writer>;
+}
+
+/// One subtask's writer of a [`Sink`] (Flink's `SinkWriter`).
+///
+/// [`write`](SinkWriter::write) is on the row path and returns nothing: a writer records a
+/// failure and reports it from the next [`flush`](SinkWriter::flush), which runs after every
+/// input batch.
+///
+/// # Examples
+/// A sink that counts its rows:
+/// ```
+/// use flow_runtime::{CheckpointId, Result, RuntimeContext, Sink, SinkWriter, Snapshot, Timestamp};
+/// use std::sync::atomic::{AtomicU64, Ordering};
+/// use std::sync::Arc;
+///
+/// struct Count(Arc<AtomicU64>);
+/// struct CountWriter(Arc<AtomicU64>, u64);
+///
+/// impl<T> Sink<T> for Count {
+///     type Writer = CountWriter;
+///     fn create_writer(&self, _: &RuntimeContext) -> Result<CountWriter> {
+///         Ok(CountWriter(self.0.clone(), 0))
+///     }
+/// }
+///
+/// impl<T> SinkWriter<T> for CountWriter {
+///     fn write(&mut self, _: T, _: Timestamp) {
+///         self.1 += 1;
+///     }
+///     /// Everything written so far is counted: the checkpoint may complete.
+///     fn checkpoint(&mut self, _: CheckpointId) -> Result<Snapshot> {
+///         SinkWriter::<T>::finish(self)?;
+///         Ok(Snapshot::Taken)
+///     }
+///     fn finish(&mut self) -> Result<()> {
+///         self.0.fetch_add(std::mem::take(&mut self.1), Ordering::Relaxed);
+///         Ok(())
+///     }
+/// }
+/// ```
+pub trait SinkWriter<T> {
+    /// Writes one row with its event timestamp.
+    fn write(&mut self, row: T, ts: Timestamp);
+
+    /// After every input batch, and at least every 50 ms while the input is quiet: hand
+    /// buffered rows on, roll files by time, report a failed write.
+    ///
+    /// # Errors
+    /// A write that failed since the last call.
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+
+    /// The event-time clock advanced to `watermark` (Flink's `writeWatermark`): every row
+    /// written after this has a later timestamp or is late.
+    ///
+    /// # Errors
+    /// A write that failed since the last call.
+    fn on_watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        let _ = watermark;
+        Ok(())
+    }
+
+    /// A checkpoint barrier: make every row written so far durable (wait for a broker's
+    /// acknowledgements, flush a file), so that the sources may commit the positions of the
+    /// rows before it. The default declines: a writer that cannot promise that keeps the job's
+    /// checkpoints from completing, which is safe (sources then commit only at a successful
+    /// end).
+    ///
+    /// # Errors
+    /// The rows cannot be made durable.
+    fn checkpoint(&mut self, id: CheckpointId) -> Result<Snapshot> {
+        let _ = id;
+        Ok(Snapshot::Declined(""))
+    }
+
+    /// The end of input: make everything written durable and visible (commit files).
+    ///
+    /// # Errors
+    /// Committing failed.
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// A sink writer as the last operator of a chain: emits nothing; its output count in the
+/// job's metrics is the rows it wrote, which is every row it received.
+pub struct SinkOp<W> {
+    writer: W,
+}
+
+impl<W> SinkOp<W> {
+    /// The operator writing with `writer`.
+    pub fn new(writer: W) -> Self {
+        SinkOp { writer }
+    }
+}
+
+/// What a sink emits: nothing (a type without values).
+#[derive(Clone, Copy, Debug)]
+pub enum NoRows {}
+
+impl<T, W: SinkWriter<T>> Operator<T> for SinkOp<W> {
+    type Out = NoRows;
+    const ONE_TO_ONE: bool = true;
+    #[inline(always)]
+    fn process(&mut self, row: T, ts: Timestamp, _: &mut impl Output<NoRows>) {
+        self.writer.write(row, ts);
+    }
+    fn on_tick(&mut self, _: &mut impl Output<NoRows>) -> Result<()> {
+        self.writer.flush()
+    }
+    fn on_watermark(&mut self, watermark: Timestamp, _: &mut impl Output<NoRows>) -> Result<()> {
+        self.writer.on_watermark(watermark)
+    }
+    fn snapshot(&mut self, id: CheckpointId) -> Result<Snapshot> {
+        self.writer.checkpoint(id)
+    }
+    fn end_of_input(&mut self, _: &mut impl Output<NoRows>) -> Result<()> {
+        self.writer.finish()
+    }
 }

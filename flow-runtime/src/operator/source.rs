@@ -1,7 +1,7 @@
 //! Sources: split into one reader per parallel subtask; each reader pushes rows into its
 //! stage's fused chain, a batch per poll.
 
-use crate::collector::Snapshot;
+use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::CheckpointId;
 use crate::time::{Timestamp, Watermarks};

@@ -15,11 +15,10 @@
 //!
 //! Results carry the window's last millisecond (`end - 1`) as their timestamp.
 
-use super::user_call;
-use crate::collector::{Collector, Snapshot};
+use super::{Operator, Output};
+use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
-use crate::exec::CheckpointId;
-use crate::exec::TaskMetrics;
+use crate::exec::{CheckpointId, TaskMetrics};
 use crate::function::KeySelector;
 use crate::hash::FlowHashMap;
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
@@ -393,40 +392,6 @@ where
     }
 }
 
-/// A typed name for a side output (Flink's `OutputTag`): rows of type `T` an operator emits
-/// besides its main output, read with `.side_output(&tag)` in `flow!`.
-///
-/// # Examples
-/// ```
-/// use flow_runtime::OutputTag;
-/// let late = OutputTag::<(String, i64)>::new("late-events");
-/// assert_eq!(late.id(), "late-events");
-/// ```
-pub struct OutputTag<T> {
-    id: String,
-    _rows: std::marker::PhantomData<fn() -> T>,
-}
-
-impl<T> OutputTag<T> {
-    /// A tag named `id`.
-    pub fn new(id: impl Into<String>) -> Self {
-        OutputTag {
-            id: id.into(),
-            _rows: std::marker::PhantomData,
-        }
-    }
-    /// The tag's name.
-    pub fn id(&self) -> &str {
-        &self.id
-    }
-}
-
-impl<T> Clone for OutputTag<T> {
-    fn clone(&self) -> Self {
-        OutputTag::new(self.id.clone())
-    }
-}
-
 /// The key of `window_all`: every row in one group.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct AllRows;
@@ -449,8 +414,8 @@ struct CountPane<T> {
     since_fire: u64,
 }
 
-/// The window operator.
-pub struct Window<KS, K, F: WindowFunction<K, T>, T, N, L = crate::collector::Discard> {
+/// The window operator: rows `T` keyed by `key`, grouped by `windows`, computed by `f`.
+pub struct Window<KS, K, F: WindowFunction<K, T>, T> {
     key: KS,
     windows: Windows,
     lateness: i64,
@@ -468,43 +433,29 @@ pub struct Window<KS, K, F: WindowFunction<K, T>, T, N, L = crate::collector::Di
     timers: BTreeMap<Timestamp, Vec<(K, TimeWindow, bool)>>,
     watermark: Timestamp,
     assigned: Vec<TimeWindow>,
-    out: Vec<F::Out>,
+    buf: Vec<F::Out>,
     late: u64,
-    emitted: u64,
     error: Option<Error>,
-    next: N,
-    /// Where late rows go (`side_output_late_data`); dropped and counted without it.
-    late_output: Option<L>,
+    /// The side output late rows go to (`side_output_late_data`); dropped and counted without.
+    late_tag: Option<String>,
     name: &'static str,
-    node: u32,
 }
 
-impl<KS, K, F, T, N, L> Window<KS, K, F, T, N, L>
+impl<KS, K, F, T> Window<KS, K, F, T>
 where
     K: Hash + Eq + Clone,
     F: WindowFunction<K, T>,
-    N: Collector<F::Out>,
-    L: Collector<T>,
 {
-    /// A window operator keyed by `key`; late rows go to `late_output` if given.
-    // Called by generated code only, with every piece of the plan it needs.
-    #[allow(clippy::too_many_arguments)]
-    ///
-    /// # Errors
-    /// A window size, slide or gap that is not positive.
+    /// A window operator keyed by `key`; late rows go to the side output `late_tag` if given.
+    /// Sizes are checked when it opens.
     pub fn new(
         key: KS,
         windows: Windows,
         allowed_lateness: Duration,
         f: F,
-        node: u32,
-        name: &'static str,
-        _ctx: &RuntimeContext,
-        next: N,
-        late_output: Option<L>,
-    ) -> Result<Self> {
-        windows.validate(name)?;
-        Ok(Window {
+        late_tag: Option<String>,
+    ) -> Self {
+        Window {
             key,
             event_time: windows.is_event_time(),
             windows,
@@ -517,28 +468,26 @@ where
             timers: BTreeMap::new(),
             watermark: MIN_WATERMARK,
             assigned: Vec::new(),
-            out: Vec::new(),
+            buf: Vec::new(),
             late: 0,
-            emitted: 0,
             error: None,
-            next,
-            late_output,
-            name,
-            node,
-        })
+            late_tag,
+            name: "window",
+        }
     }
 
-    fn emit(&mut self, key: &K, window: &TimeWindow, acc: &F::Acc) {
-        let (f, out) = (&mut self.f, &mut self.out);
-        user_call(self.name, || f.emit(key, window, acc, out));
-        self.emitted +=
-            crate::collector::drain_into(&mut self.out, &mut self.next, window.max_timestamp());
+    fn emit(&mut self, key: &K, window: &TimeWindow, acc: &F::Acc, out: &mut impl Output<F::Out>) {
+        self.f.emit(key, window, acc, &mut self.buf);
+        out.emit_all(&mut self.buf, window.max_timestamp());
     }
 
     /// A row too late for all of its windows: to the late side output, or dropped and counted.
-    fn on_late(&mut self, row: T, ts: Timestamp) {
-        match &mut self.late_output {
-            Some(out) => out.collect(row, ts),
+    fn on_late(&mut self, row: T, ts: Timestamp, out: &mut impl Output<F::Out>)
+    where
+        T: 'static,
+    {
+        match &self.late_tag {
+            Some(tag) => out.emit_to(tag, row, ts),
             None => self.late += 1,
         }
     }
@@ -557,45 +506,42 @@ where
 
     /// Fires and cleans up every window due at `time`. Only session windows have timers;
     /// fixed windows fire in the order of their ends.
-    fn advance(&mut self, time: Timestamp) {
+    fn advance(&mut self, time: Timestamp, out: &mut impl Output<F::Out>) {
         while let Some(entry) = self.timers.first_entry() {
             if *entry.key() > time {
                 break;
             }
             for (key, window, cleanup) in entry.remove() {
-                {
-                    let Some(list) = self.sessions.get_mut(&key) else {
-                        continue;
-                    };
-                    // A merged session's old timers find no window: skip them.
-                    let Some(i) = list.iter().position(|(w, _)| *w == window) else {
-                        continue;
-                    };
-                    if cleanup || self.lateness == 0 {
-                        let (w, acc) = list.remove(i);
-                        if list.is_empty() {
-                            self.sessions.remove(&key);
-                        }
-                        if !cleanup {
-                            self.emit(&key, &w, &acc);
-                        }
-                    } else {
-                        let acc = std::mem::replace(&mut list[i].1, self.f.create());
-                        self.emit(&key, &window, &acc);
-                        if let Some(list) = self.sessions.get_mut(&key) {
-                            list[i].1 = acc;
-                        }
-                    }
+                let Some(list) = self.sessions.get_mut(&key) else {
                     continue;
+                };
+                // A merged session's old timers find no window: skip them.
+                let Some(i) = list.iter().position(|(w, _)| *w == window) else {
+                    continue;
+                };
+                if cleanup || self.lateness == 0 {
+                    let (w, acc) = list.remove(i);
+                    if list.is_empty() {
+                        self.sessions.remove(&key);
+                    }
+                    if !cleanup {
+                        self.emit(&key, &w, &acc, out);
+                    }
+                } else {
+                    let acc = std::mem::replace(&mut list[i].1, self.f.create());
+                    self.emit(&key, &window, &acc, out);
+                    if let Some(list) = self.sessions.get_mut(&key) {
+                        list[i].1 = acc;
+                    }
                 }
             }
         }
-        self.advance_fixed(time);
+        self.advance_fixed(time, out);
     }
 
     /// Fires the fixed windows whose last millisecond is `time` or earlier, and drops those
     /// past their allowed lateness.
-    fn advance_fixed(&mut self, time: Timestamp) {
+    fn advance_fixed(&mut self, time: Timestamp, out: &mut impl Output<F::Out>) {
         let due: Vec<(Timestamp, Timestamp)> = self
             .fixed
             .range(..=(time.saturating_add(1), Timestamp::MAX))
@@ -612,7 +558,7 @@ where
             };
             if !pane.fired {
                 for (key, acc) in &pane.keys {
-                    self.emit(key, &window, acc);
+                    self.emit(key, &window, acc, out);
                 }
                 pane.fired = true;
             }
@@ -625,9 +571,9 @@ where
         }
     }
 
-    fn add_fixed(&mut self, key: K, row: T, time: Timestamp)
+    fn add_fixed(&mut self, key: K, row: T, time: Timestamp, out: &mut impl Output<F::Out>)
     where
-        T: Clone,
+        T: Clone + 'static,
     {
         self.assigned.clear();
         self.windows.assign(time, &mut self.assigned);
@@ -666,13 +612,12 @@ where
                     .entry(key.clone())
                     .or_insert_with(|| self.f.create()),
             };
-            let f = &mut self.f;
-            user_call(self.name, || f.add(acc, r));
+            self.f.add(acc, r);
             // Late but within the allowed lateness: the window already fired, so this key's
             // result fires again at once.
             if pane.fired {
                 if let Some(acc) = pane.keys.remove(&key) {
-                    self.emit(&key, w, &acc);
+                    self.emit(&key, w, &acc, out);
                     if let Some(p) = self.fixed.get_mut(&(w.end, w.start)) {
                         p.keys.insert(key.clone(), acc);
                     }
@@ -681,11 +626,20 @@ where
         }
         self.assigned = windows;
         if !placed {
-            self.on_late(row.take().expect("a late row was not placed"), time);
+            self.on_late(row.take().expect("a late row was not placed"), time, out);
         }
     }
 
-    fn add_session(&mut self, key: K, row: T, time: Timestamp, gap: i64) {
+    fn add_session(
+        &mut self,
+        key: K,
+        row: T,
+        time: Timestamp,
+        gap: i64,
+        out: &mut impl Output<F::Out>,
+    ) where
+        T: 'static,
+    {
         let wm = if self.event_time {
             self.watermark
         } else {
@@ -696,20 +650,18 @@ where
             end: time.saturating_add(gap),
         };
         if self.event_time && self.expired(&window, wm) {
-            self.on_late(row, time);
+            self.on_late(row, time, out);
             return;
         }
         let mut acc = self.f.create();
-        let f = &mut self.f;
-        user_call(self.name, || f.add(&mut acc, row));
+        self.f.add(&mut acc, row);
         let list = self.sessions.entry(key.clone()).or_default();
         let mut i = 0;
         while i < list.len() {
             if list[i].0.intersects(&window) {
                 let (w, other) = list.remove(i);
                 window = window.cover(&w);
-                let f = &mut self.f;
-                acc = user_call(self.name, || f.merge(other, acc));
+                acc = self.f.merge(other, acc);
             } else {
                 i += 1;
             }
@@ -729,11 +681,11 @@ where
             );
         }
         if self.event_time && window.max_timestamp() <= wm {
-            self.advance(wm);
+            self.advance(wm, out);
         }
     }
 
-    fn add_count(&mut self, key: K, row: T, size: u64, slide: u64)
+    fn add_count(&mut self, key: K, row: T, size: u64, slide: u64, out: &mut impl Output<F::Out>)
     where
         T: Clone,
     {
@@ -757,28 +709,26 @@ where
         };
         let mut acc = self.f.create();
         for r in rows {
-            let f = &mut self.f;
-            user_call(self.name, || f.add(&mut acc, r));
+            self.f.add(&mut acc, r);
         }
         let window = TimeWindow {
             start: MIN_WATERMARK,
             end: MAX_WATERMARK,
         };
-        let (f, out) = (&mut self.f, &mut self.out);
-        user_call(self.name, || f.emit(&key, &window, &acc, out));
-        self.emitted += crate::collector::drain_into(&mut self.out, &mut self.next, NO_TIMESTAMP);
+        self.f.emit(&key, &window, &acc, &mut self.buf);
+        out.emit_all(&mut self.buf, NO_TIMESTAMP);
     }
 }
 
-impl<T, KS, F, N, L> Collector<T> for Window<KS, KS::Key, F, T, N, L>
+impl<T, KS, F> Operator<T> for Window<KS, KS::Key, F, T>
 where
-    T: Clone,
+    T: Clone + 'static,
     KS: KeySelector<T>,
     F: WindowFunction<KS::Key, T>,
-    N: Collector<F::Out>,
-    L: Collector<T>,
 {
-    fn collect(&mut self, row: T, ts: Timestamp) {
+    type Out = F::Out;
+
+    fn process(&mut self, row: T, ts: Timestamp, out: &mut impl Output<F::Out>) {
         let key = self.key.key(&row);
         let time = if self.event_time {
             if ts == NO_TIMESTAMP {
@@ -795,65 +745,50 @@ where
             now_millis()
         };
         match self.windows {
-            Windows::Count { size, slide } => self.add_count(key, row, size, slide),
-            Windows::Session { gap, .. } => self.add_session(key, row, time, gap),
-            _ => self.add_fixed(key, row, time),
+            Windows::Count { size, slide } => self.add_count(key, row, size, slide, out),
+            Windows::Session { gap, .. } => self.add_session(key, row, time, gap, out),
+            _ => self.add_fixed(key, row, time, out),
         }
     }
 
-    fn flush(&mut self) -> Result<()> {
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
+        self.name = ctx.operator_name();
+        self.windows.validate(self.name)
+    }
+
+    fn on_tick(&mut self, out: &mut impl Output<F::Out>) -> Result<()> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         if !self.event_time && !matches!(self.windows, Windows::Count { .. }) {
-            self.advance(now_millis());
+            self.advance(now_millis(), out);
         }
-        if let Some(late) = &mut self.late_output {
-            late.flush()?;
-        }
-        self.next.flush()
+        Ok(())
     }
 
-    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+    fn on_watermark(&mut self, watermark: Timestamp, out: &mut impl Output<F::Out>) -> Result<()> {
         if self.event_time && watermark > self.watermark {
             self.watermark = watermark;
-            self.advance(watermark);
+            self.advance(watermark, out);
         }
-        if let Some(late) = &mut self.late_output {
-            late.watermark(watermark)?;
-        }
-        self.next.watermark(watermark)
-    }
-
-    fn idle(&mut self, idle: bool) -> Result<()> {
-        if let Some(late) = &mut self.late_output {
-            late.idle(idle)?;
-        }
-        self.next.idle(idle)
+        Ok(())
     }
 
     /// Declines: the operator's state is not snapshot yet.
-    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Ok(Snapshot::Declined(self.name))
+    fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Declined(""))
     }
-    fn finish(&mut self) -> Result<()> {
+
+    fn end_of_input(&mut self, out: &mut impl Output<F::Out>) -> Result<()> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
         // The end of input closes every time window (processing-time ones too).
-        self.advance(MAX_WATERMARK);
-        if let Some(late) = &mut self.late_output {
-            late.finish()?;
-        }
-        self.next.finish()
+        self.advance(MAX_WATERMARK, out);
+        Ok(())
     }
 
-    fn report(&self, metrics: &mut TaskMetrics) {
-        metrics.add_out(self.node, self.emitted);
-        metrics.add_late(self.node, self.late);
-        if let Some(late) = &self.late_output {
-            late.report(metrics);
-        }
-        self.next.report(metrics)
+    fn report(&self, node: u32, metrics: &mut TaskMetrics) {
+        metrics.add_late(node, self.late);
     }
 }

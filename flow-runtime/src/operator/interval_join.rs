@@ -1,0 +1,125 @@
+//! `a.key_by(..).interval_join(b.key_by(..)).between(lower, upper).process(f)`: joins two keyed
+//! streams on their key where the second row's timestamp lies in `[first + lower, first +
+//! upper]` (both bounds inclusive, as in Flink). Each pair calls `f(&first, &second, out)`;
+//! results carry the larger of the two timestamps. Rows are kept until the watermark says no
+//! partner can come; rows behind the watermark are late and dropped (counted).
+
+use super::{Either, Operator, Output};
+use crate::chain::Snapshot;
+use crate::context::RuntimeContext;
+use crate::exec::{CheckpointId, TaskMetrics};
+use crate::function::KeySelector;
+use crate::hash::FlowHashMap;
+use crate::time::{Timestamp, MIN_WATERMARK};
+use crate::{Error, Result};
+use std::hash::Hash;
+
+/// The interval join of rows `A` and `B` with `f`, keyed by `key_first` and `key_second`.
+pub struct IntervalJoin<K1, K2, K, A, B, F, O> {
+    key_first: K1,
+    key_second: K2,
+    lower: i64,
+    upper: i64,
+    f: F,
+    firsts: FlowHashMap<K, Vec<(Timestamp, A)>>,
+    seconds: FlowHashMap<K, Vec<(Timestamp, B)>>,
+    watermark: Timestamp,
+    buf: Vec<O>,
+    late: u64,
+}
+
+impl<K1, K2, K, A, B, F, O> IntervalJoin<K1, K2, K, A, B, F, O> {
+    /// A join of rows whose timestamps differ by `lower..=upper` milliseconds (second minus
+    /// first); the bounds are checked when it opens.
+    pub fn new(key_first: K1, key_second: K2, (lower, upper): (i64, i64), f: F) -> Self {
+        IntervalJoin {
+            key_first,
+            key_second,
+            lower,
+            upper,
+            f,
+            firsts: FlowHashMap::default(),
+            seconds: FlowHashMap::default(),
+            watermark: MIN_WATERMARK,
+            buf: Vec::new(),
+            late: 0,
+        }
+    }
+}
+
+impl<K1, K2, K, A, B, F, O> Operator<Either<A, B>> for IntervalJoin<K1, K2, K, A, B, F, O>
+where
+    K1: KeySelector<A, Key = K>,
+    K2: KeySelector<B, Key = K>,
+    K: Hash + Eq + Clone,
+    F: FnMut(&A, &B, &mut Vec<O>),
+{
+    type Out = O;
+
+    fn process(&mut self, row: Either<A, B>, ts: Timestamp, out: &mut impl Output<O>) {
+        if ts < self.watermark {
+            self.late += 1;
+            return;
+        }
+        let (lower, upper) = (self.lower, self.upper);
+        match row {
+            Either::First(a) => {
+                let key = self.key_first.key(&a);
+                for (t2, b) in self.seconds.get(&key).into_iter().flatten() {
+                    if *t2 >= ts.saturating_add(lower) && *t2 <= ts.saturating_add(upper) {
+                        (self.f)(&a, b, &mut self.buf);
+                        out.emit_all(&mut self.buf, ts.max(*t2));
+                    }
+                }
+                self.firsts.entry(key).or_default().push((ts, a));
+            }
+            Either::Second(b) => {
+                let key = self.key_second.key(&b);
+                for (t1, a) in self.firsts.get(&key).into_iter().flatten() {
+                    if ts >= t1.saturating_add(lower) && ts <= t1.saturating_add(upper) {
+                        (self.f)(a, &b, &mut self.buf);
+                        out.emit_all(&mut self.buf, ts.max(*t1));
+                    }
+                }
+                self.seconds.entry(key).or_default().push((ts, b));
+            }
+        }
+    }
+
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
+        if self.lower > self.upper {
+            return Err(Error::Config(format!(
+                "`{}`: the lower bound ({} ms) is above the upper bound ({} ms)",
+                ctx.operator_name(),
+                self.lower,
+                self.upper
+            )));
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Timestamp, _: &mut impl Output<O>) -> Result<()> {
+        self.watermark = watermark;
+        // A first row can still meet seconds at or after the watermark only if
+        // ts + upper >= watermark; a second row only firsts with ts - lower >= watermark.
+        let (lower, upper) = (self.lower, self.upper);
+        self.firsts.retain(|_, rows| {
+            rows.retain(|(t, _)| t.saturating_add(upper) >= watermark);
+            !rows.is_empty()
+        });
+        self.seconds.retain(|_, rows| {
+            rows.retain(|(t, _)| t.saturating_sub(lower) >= watermark);
+            !rows.is_empty()
+        });
+        Ok(())
+    }
+
+    /// Declines: the operator's buffered rows are not snapshot yet.
+    fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Declined(""))
+    }
+
+    fn report(&self, node: u32, metrics: &mut TaskMetrics) {
+        metrics.add_late(node, self.late);
+    }
+}

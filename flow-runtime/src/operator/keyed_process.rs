@@ -1,0 +1,345 @@
+//! `process(f)` on a keyed stream: a `#[process_function]` with keyed state and timers
+//! (Flink's `KeyedProcessFunction`). Timers are per key and timestamp: registering the same
+//! one twice fires it once. Event-time timers fire in timestamp order when the watermark
+//! reaches them; processing-time timers when the wall clock does (checked after every input
+//! batch and at least every 50 ms). At the end of input every remaining timer fires.
+//!
+//! `co_process` is this operator over the rows of two inputs.
+
+use super::side_output::SideOutputs;
+use super::{Operator, Output};
+use crate::chain::Snapshot;
+use crate::context::RuntimeContext;
+use crate::exec::CheckpointId;
+use crate::function::KeySelector;
+use crate::state::KeyedState;
+use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
+use crate::{Error, Result};
+use std::collections::{BTreeMap, HashSet};
+use std::hash::Hash;
+
+/// What a process function sees of its operator: the current key, the row's timestamp, the
+/// watermark, and the timer service.
+pub struct ProcessContext<'a, K> {
+    key: &'a K,
+    timestamp: Timestamp,
+    watermark: Timestamp,
+    requests: &'a mut Vec<(Timestamp, bool, bool)>,
+    side: &'a mut dyn SideOutputs,
+}
+
+impl<K> ProcessContext<'_, K> {
+    /// The key of the row (or of the firing timer).
+    pub fn key(&self) -> &K {
+        self.key
+    }
+    /// The row's event timestamp (the timer's, in `on_timer`), if it has one.
+    pub fn timestamp(&self) -> Option<Timestamp> {
+        (self.timestamp != NO_TIMESTAMP).then_some(self.timestamp)
+    }
+    /// The operator's current watermark.
+    pub fn current_watermark(&self) -> Timestamp {
+        self.watermark
+    }
+    /// The wall clock, in milliseconds since the epoch.
+    pub fn current_processing_time(&self) -> Timestamp {
+        now_millis()
+    }
+    /// Calls `on_timer` for the current key when the watermark reaches `time`.
+    pub fn register_event_time_timer(&mut self, time: Timestamp) {
+        self.requests.push((time, true, true));
+    }
+    /// Calls `on_timer` for the current key when the wall clock reaches `time`.
+    pub fn register_processing_time_timer(&mut self, time: Timestamp) {
+        self.requests.push((time, false, true));
+    }
+    /// Removes the current key's event-time timer at `time`, if any.
+    pub fn delete_event_time_timer(&mut self, time: Timestamp) {
+        self.requests.push((time, true, false));
+    }
+    /// Emits `row` to the side output `tag` (read with `.side_output(&tag)` after this
+    /// operator in `flow!`); dropped when nothing reads that tag, as in Flink.
+    pub fn output<T: 'static>(&mut self, tag: &super::side_output::OutputTag<T>, row: T) {
+        let mut slot = Some(row);
+        self.side.emit(tag.id(), &mut slot, self.timestamp);
+    }
+    /// Removes the current key's processing-time timer at `time`, if any.
+    pub fn delete_processing_time_timer(&mut self, time: Timestamp) {
+        self.requests.push((time, false, false));
+    }
+}
+
+/// A keyed process function: `#[process_function]` on an impl block implements it.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot process rows of type `{In}` keyed by `{K}`",
+    label = "a process function takes the stream's rows and a `ProcessContext` of its key type"
+)]
+pub trait KeyedProcessFunction<K, In>: Clone + Send + 'static {
+    /// The output row type.
+    type Out: Send + 'static;
+    /// The per-key state (`#[state]` fields).
+    type State: Default + Send + 'static;
+    /// Called once per instance before the first row.
+    fn open(&mut self, _ctx: &RuntimeContext) {}
+    /// Handles one row.
+    fn process_element(
+        &mut self,
+        row: In,
+        state: &mut Self::State,
+        ctx: &mut ProcessContext<'_, K>,
+        out: &mut Vec<Self::Out>,
+    );
+    /// A timer of the current key fired at `timestamp`.
+    fn on_timer(
+        &mut self,
+        _timestamp: Timestamp,
+        _state: &mut Self::State,
+        _ctx: &mut ProcessContext<'_, K>,
+        _out: &mut Vec<Self::Out>,
+    ) {
+    }
+    /// Called once per instance after the last row.
+    fn close(&mut self) {}
+}
+
+/// Timers of one time domain, deduplicated per key and timestamp.
+struct Timers<K> {
+    by_time: BTreeMap<Timestamp, Vec<K>>,
+    set: HashSet<(K, Timestamp), crate::hash::StableBuildHasher>,
+}
+
+impl<K: Hash + Eq + Clone> Timers<K> {
+    fn new() -> Self {
+        Timers {
+            by_time: BTreeMap::new(),
+            set: HashSet::default(),
+        }
+    }
+    fn add(&mut self, key: &K, t: Timestamp) {
+        if self.set.insert((key.clone(), t)) {
+            self.by_time.entry(t).or_default().push(key.clone());
+        }
+    }
+    fn delete(&mut self, key: &K, t: Timestamp) {
+        // Removed lazily: `pop` skips timers no longer in the set.
+        self.set.remove(&(key.clone(), t));
+    }
+    /// The next timer due at `time` or earlier.
+    fn pop(&mut self, time: Timestamp) -> Option<(Timestamp, K)> {
+        loop {
+            let mut entry = self.by_time.first_entry()?;
+            let t = *entry.key();
+            if t > time {
+                return None;
+            }
+            let key = entry.get_mut().pop();
+            if entry.get().is_empty() {
+                entry.remove();
+            }
+            if let Some(key) = key {
+                if self.set.remove(&(key.clone(), t)) {
+                    return Some((t, key));
+                }
+            }
+        }
+    }
+}
+
+/// The timers of a keyed operator (both time domains) and the registrations its function
+/// made during the current call, applied to the call's key afterwards.
+struct TimerService<K> {
+    event: Timers<K>,
+    processing: Timers<K>,
+    /// (time, event-time, add) per `register_*`/`delete_*` call of the current function call.
+    requests: Vec<(Timestamp, bool, bool)>,
+    /// Whether the stream has watermarks, which event-time timers need.
+    event_time: bool,
+}
+
+impl<K: Hash + Eq + Clone> TimerService<K> {
+    fn new(event_time: bool) -> Self {
+        TimerService {
+            event: Timers::new(),
+            processing: Timers::new(),
+            requests: Vec::new(),
+            event_time,
+        }
+    }
+
+    /// Applies the current call's registrations to `key`; an event-time timer on a stream
+    /// without watermarks records an error naming `operator` (it would never fire).
+    fn apply(&mut self, key: &K, operator: &str, error: &mut Option<Error>) {
+        for (t, event, add) in self.requests.drain(..) {
+            if event && add && !self.event_time && error.is_none() {
+                *error = Some(Error::Config(format!(
+                    "`{operator}` registers an event-time timer, but its input has no watermarks: give the source a watermark strategy and `.timestamps(..)`"
+                )));
+            }
+            let timers = if event {
+                &mut self.event
+            } else {
+                &mut self.processing
+            };
+            if add {
+                timers.add(key, t);
+            } else {
+                timers.delete(key, t);
+            }
+        }
+    }
+
+    /// The next timer of one domain due at `time`.
+    fn pop(&mut self, event: bool, time: Timestamp) -> Option<(Timestamp, K)> {
+        if event {
+            self.event.pop(time)
+        } else {
+            self.processing.pop(time)
+        }
+    }
+
+    fn has_processing_timers(&self) -> bool {
+        !self.processing.set.is_empty()
+    }
+}
+
+/// The keyed process operator: `f` on a stream keyed by `key`, with its state and timers per
+/// key.
+pub struct KeyedProcess<KS, K, F: KeyedProcessFunction<K, In>, In> {
+    key: KS,
+    f: F,
+    state: KeyedState<K, F::State>,
+    timers: TimerService<K>,
+    watermark: Timestamp,
+    buf: Vec<F::Out>,
+    error: Option<Error>,
+    name: &'static str,
+}
+
+impl<KS, K, F, In> KeyedProcess<KS, K, F, In>
+where
+    K: Hash + Eq + Clone,
+    F: KeyedProcessFunction<K, In>,
+{
+    /// `f` per key of `key`; `event_time` tells whether the stream has watermarks (event-time
+    /// timers need them).
+    pub fn new(key: KS, f: F, event_time: bool) -> Self {
+        KeyedProcess {
+            key,
+            f,
+            state: KeyedState::default(),
+            timers: TimerService::new(event_time),
+            watermark: MIN_WATERMARK,
+            buf: Vec::new(),
+            error: None,
+            name: "process",
+        }
+    }
+
+    /// Calls `body` (the function's `process_element` or `on_timer`) for `key` at `ts` (a
+    /// row's timestamp, or a firing timer's), applies the timers it registered and emits its
+    /// rows with timestamp `emit_ts`.
+    #[inline]
+    fn call(
+        &mut self,
+        key: K,
+        ts: Timestamp,
+        emit_ts: Timestamp,
+        out: &mut impl Output<F::Out>,
+        body: impl FnOnce(&mut F, &mut F::State, &mut ProcessContext<'_, K>, &mut Vec<F::Out>),
+    ) {
+        let state = self.state.get_or_default(key.clone());
+        let mut ctx = ProcessContext {
+            key: &key,
+            timestamp: ts,
+            watermark: self.watermark,
+            requests: &mut self.timers.requests,
+            side: out.side_outputs(),
+        };
+        body(&mut self.f, state, &mut ctx, &mut self.buf);
+        if !self.timers.requests.is_empty() {
+            self.timers.apply(&key, self.name, &mut self.error);
+        }
+        out.emit_all(&mut self.buf, emit_ts);
+    }
+
+    /// Fires the timers of one domain due at `time`, in timestamp order.
+    fn fire(&mut self, event: bool, time: Timestamp, out: &mut impl Output<F::Out>) {
+        while let Some((t, key)) = self.timers.pop(event, time) {
+            let emit_ts = if event { t } else { NO_TIMESTAMP };
+            self.call(key, t, emit_ts, out, |f, s, ctx, buf| {
+                f.on_timer(t, s, ctx, buf)
+            });
+        }
+    }
+}
+
+impl<In, KS, F> Operator<In> for KeyedProcess<KS, KS::Key, F, In>
+where
+    KS: KeySelector<In>,
+    F: KeyedProcessFunction<KS::Key, In>,
+{
+    type Out = F::Out;
+
+    fn process(&mut self, row: In, ts: Timestamp, out: &mut impl Output<F::Out>) {
+        let key = self.key.key(&row);
+        self.call(key, ts, ts, out, |f, s, ctx, buf| {
+            f.process_element(row, s, ctx, buf)
+        });
+    }
+
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
+        self.name = ctx.operator_name();
+        self.f.open(ctx);
+        Ok(())
+    }
+
+    /// A deferred error, then the processing-time timers now due.
+    fn on_tick(&mut self, out: &mut impl Output<F::Out>) -> Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        if self.timers.has_processing_timers() {
+            self.fire(false, now_millis(), out);
+        }
+        Ok(())
+    }
+
+    /// The event-time timers the watermark passed fire.
+    fn on_watermark(&mut self, watermark: Timestamp, out: &mut impl Output<F::Out>) -> Result<()> {
+        if watermark > self.watermark {
+            self.watermark = watermark;
+            self.fire(true, watermark, out);
+        }
+        Ok(())
+    }
+
+    /// Declines: the operator's state and timers are not snapshot yet.
+    fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Declined(""))
+    }
+
+    /// Every remaining timer fires (event-time ones already did with the final watermark, if
+    /// the stream has event time).
+    fn end_of_input(&mut self, out: &mut impl Output<F::Out>) -> Result<()> {
+        if let Some(e) = self.error.take() {
+            return Err(e);
+        }
+        self.fire(true, MAX_WATERMARK, out);
+        self.fire(false, MAX_WATERMARK, out);
+        Ok(())
+    }
+
+    fn close(&mut self) -> Result<()> {
+        self.f.close();
+        Ok(())
+    }
+}
+
+/// Implemented by `#[process_function]` / `#[co_process_function]` for functions that do not
+/// call `register_event_time_timer`: the only ones a stream without watermarks accepts.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` registers event-time timers, but this stream has no watermarks",
+    label = "its timers would never fire",
+    note = "give the source a watermark strategy such as `Watermarks::monotonous()` and `.timestamps(..)`, or use processing-time timers"
+)]
+pub trait WithoutEventTimers {}

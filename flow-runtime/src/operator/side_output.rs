@@ -1,0 +1,128 @@
+//! `side_output(&tag)`: the rows an operator emits besides its main output, by tag (Flink's
+//! `OutputTag`): a window's late rows (`side_output_late_data`), or what a process function
+//! sends with `ctx.output(&tag, row)`. An operator's side outputs travel with it in its
+//! [`Chained`](super::Chained) link, which passes watermarks, barriers and the end of input
+//! on to them as to the main output.
+
+use crate::chain::{Collector, Control, Snapshot};
+use crate::context::RuntimeContext;
+use crate::exec::{CheckpointId, TaskMetrics};
+use crate::time::Timestamp;
+use crate::Result;
+use std::any::Any;
+use std::marker::PhantomData;
+
+/// A typed name for a side output (Flink's `OutputTag`): rows of type `T` an operator emits
+/// besides its main output, read with `.side_output(&tag)` in `flow!`.
+///
+/// # Examples
+/// ```
+/// use flow_runtime::OutputTag;
+/// let late = OutputTag::<(String, i64)>::new("late-events");
+/// assert_eq!(late.id(), "late-events");
+/// ```
+pub struct OutputTag<T> {
+    id: String,
+    _rows: PhantomData<fn() -> T>,
+}
+
+impl<T> OutputTag<T> {
+    /// A tag named `id`.
+    pub fn new(id: impl Into<String>) -> Self {
+        OutputTag {
+            id: id.into(),
+            _rows: PhantomData,
+        }
+    }
+    /// The tag's name.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+}
+
+impl<T> Clone for OutputTag<T> {
+    fn clone(&self) -> Self {
+        OutputTag::new(self.id.clone())
+    }
+}
+
+impl<T> std::fmt::Debug for OutputTag<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("OutputTag").field(&self.id).finish()
+    }
+}
+
+/// The side outputs of one operator: rows go by tag name to the collectors that read them.
+pub trait SideOutputs: Control {
+    /// Emits the row in `slot` (an `Option<T>`) to `tag`, if a collector of that tag and row
+    /// type reads it.
+    fn emit(&mut self, tag: &str, slot: &mut dyn Any, ts: Timestamp);
+}
+
+/// No side outputs: emitted rows are dropped.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NoSideOutputs;
+
+impl SideOutputs for NoSideOutputs {
+    fn emit(&mut self, _: &str, _: &mut dyn Any, _: Timestamp) {}
+}
+
+impl Control for NoSideOutputs {
+    fn open(&mut self, _: &RuntimeContext) -> Result<()> {
+        Ok(())
+    }
+    #[inline(always)]
+    fn flush(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn watermark(&mut self, _: Timestamp) -> Result<()> {
+        Ok(())
+    }
+    fn idle(&mut self, _: bool) -> Result<()> {
+        Ok(())
+    }
+    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Taken)
+    }
+    fn finish(&mut self) -> Result<()> {
+        Ok(())
+    }
+    fn report(&self, _: &mut TaskMetrics) {}
+}
+
+/// One side output (tag name and the chain reading it), then the others.
+pub struct SideOutput<T, C, Rest> {
+    tag: String,
+    collector: C,
+    rest: Rest,
+    _rows: PhantomData<fn(T)>,
+}
+
+impl<T, C, Rest> SideOutput<T, C, Rest> {
+    /// `collector` reads tag `tag`; `rest` the other tags.
+    pub fn new(tag: &OutputTag<T>, collector: C, rest: Rest) -> Self {
+        SideOutput {
+            tag: tag.id().to_string(),
+            collector,
+            rest,
+            _rows: PhantomData,
+        }
+    }
+}
+
+impl<T: 'static, C: Collector<T>, Rest: SideOutputs> SideOutputs for SideOutput<T, C, Rest> {
+    fn emit(&mut self, tag: &str, slot: &mut dyn Any, ts: Timestamp) {
+        if tag == self.tag {
+            if let Some(row) = slot.downcast_mut::<Option<T>>().and_then(Option::take) {
+                self.collector.collect(row, ts);
+                return;
+            }
+        }
+        self.rest.emit(tag, slot, ts);
+    }
+}
+
+crate::chain::control_of_pair!(
+    impl<T, C, Rest> Control for SideOutput<T, C, Rest> { collector, rest }
+    where C: Control, Rest: Control
+);

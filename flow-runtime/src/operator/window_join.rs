@@ -1,0 +1,169 @@
+//! `a.key_by(..).window_join(b.key_by(..), windows).process(f)`: joins two keyed streams per
+//! key and window (Flink's `join(..).where(..).equal_to(..).window(..)`): when a window fires,
+//! `f(&first, &second, out)` runs for every pair of its rows of one key. Tumbling and sliding
+//! windows; results carry the window's last millisecond; rows behind the watermark are late
+//! and dropped (counted).
+
+use super::window::{TimeWindow, Windows};
+use super::{Either, Operator, Output};
+use crate::chain::Snapshot;
+use crate::context::RuntimeContext;
+use crate::exec::{CheckpointId, TaskMetrics};
+use crate::function::KeySelector;
+use crate::hash::FlowHashMap;
+use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK};
+use crate::{Error, Result};
+use std::collections::BTreeMap;
+use std::hash::Hash;
+
+/// Each window's rows of both sides, per key, by (end, start): the firing order.
+type Panes<K, A, B> = BTreeMap<(Timestamp, Timestamp), FlowHashMap<K, (Vec<A>, Vec<B>)>>;
+
+/// The window join of rows `A` and `B` with `f`, keyed by `key_first` and `key_second`.
+pub struct WindowJoin<K1, K2, K, A, B, F, O> {
+    key_first: K1,
+    key_second: K2,
+    windows: Windows,
+    f: F,
+    panes: Panes<K, A, B>,
+    assigned: Vec<TimeWindow>,
+    watermark: Timestamp,
+    buf: Vec<O>,
+    late: u64,
+}
+
+impl<K1, K2, K, A, B, F, O> WindowJoin<K1, K2, K, A, B, F, O> {
+    /// A join of rows of one key in the same window of `windows` (checked when it opens:
+    /// tumbling or sliding, positive sizes).
+    pub fn new(key_first: K1, key_second: K2, windows: Windows, f: F) -> Self {
+        WindowJoin {
+            key_first,
+            key_second,
+            windows,
+            f,
+            panes: BTreeMap::new(),
+            assigned: Vec::new(),
+            watermark: MIN_WATERMARK,
+            buf: Vec::new(),
+            late: 0,
+        }
+    }
+}
+
+impl<K1, K2, K, A, B, F, O> WindowJoin<K1, K2, K, A, B, F, O>
+where
+    K: Hash + Eq + Clone,
+    A: Clone,
+    B: Clone,
+    F: FnMut(&A, &B, &mut Vec<O>),
+{
+    /// Adds a row to each of its windows, or counts it late.
+    fn add(&mut self, key: K, ts: Timestamp, row: Either<A, B>) {
+        let t = if self.windows.is_event_time() {
+            ts
+        } else {
+            now_millis()
+        };
+        self.assigned.clear();
+        self.windows.assign(t, &mut self.assigned);
+        let mut placed = false;
+        for w in std::mem::take(&mut self.assigned) {
+            if self.windows.is_event_time() && w.max_timestamp() <= self.watermark {
+                continue;
+            }
+            placed = true;
+            let pane = self.panes.entry((w.end, w.start)).or_default();
+            let (firsts, seconds) = pane.entry(key.clone()).or_default();
+            match &row {
+                Either::First(a) => firsts.push(a.clone()),
+                Either::Second(b) => seconds.push(b.clone()),
+            }
+        }
+        if !placed {
+            self.late += 1;
+        }
+    }
+
+    /// Fires every window whose last millisecond is `time` or earlier.
+    fn fire(&mut self, time: Timestamp, out: &mut impl Output<O>) {
+        while let Some(entry) = self.panes.first_entry() {
+            let (end, _) = *entry.key();
+            if end - 1 > time {
+                break;
+            }
+            for (_, (firsts, seconds)) in entry.remove() {
+                for a in &firsts {
+                    for b in &seconds {
+                        (self.f)(a, b, &mut self.buf);
+                    }
+                }
+                out.emit_all(&mut self.buf, end - 1);
+            }
+        }
+    }
+}
+
+impl<K1, K2, K, A, B, F, O> Operator<Either<A, B>> for WindowJoin<K1, K2, K, A, B, F, O>
+where
+    K1: KeySelector<A, Key = K>,
+    K2: KeySelector<B, Key = K>,
+    K: Hash + Eq + Clone,
+    A: Clone,
+    B: Clone,
+    F: FnMut(&A, &B, &mut Vec<O>),
+{
+    type Out = O;
+
+    fn process(&mut self, row: Either<A, B>, ts: Timestamp, _: &mut impl Output<O>) {
+        let key = match &row {
+            Either::First(a) => self.key_first.key(a),
+            Either::Second(b) => self.key_second.key(b),
+        };
+        self.add(key, ts, row);
+    }
+
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
+        let name = ctx.operator_name();
+        self.windows.validate(name)?;
+        if matches!(
+            self.windows,
+            Windows::Session { .. } | Windows::Count { .. }
+        ) {
+            return Err(Error::Config(format!(
+                "`{name}`: a window join takes tumbling or sliding windows"
+            )));
+        }
+        Ok(())
+    }
+
+    fn on_tick(&mut self, out: &mut impl Output<O>) -> Result<()> {
+        if !self.windows.is_event_time() {
+            self.fire(now_millis(), out);
+        }
+        Ok(())
+    }
+
+    fn on_watermark(&mut self, watermark: Timestamp, out: &mut impl Output<O>) -> Result<()> {
+        if watermark > self.watermark {
+            self.watermark = watermark;
+            if self.windows.is_event_time() {
+                self.fire(watermark, out);
+            }
+        }
+        Ok(())
+    }
+
+    /// Declines: the operator's buffered rows are not snapshot yet.
+    fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
+        Ok(Snapshot::Declined(""))
+    }
+
+    fn end_of_input(&mut self, out: &mut impl Output<O>) -> Result<()> {
+        self.fire(MAX_WATERMARK, out);
+        Ok(())
+    }
+
+    fn report(&self, node: u32, metrics: &mut TaskMetrics) {
+        metrics.add_late(node, self.late);
+    }
+}
