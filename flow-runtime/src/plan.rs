@@ -15,6 +15,8 @@ pub enum Partitioning {
     Hash,
     /// Across workers round-robin (`rebalance`, a parallelism change, `union` inputs).
     Rebalance,
+    /// Every row to every subtask (`broadcast`).
+    Broadcast,
 }
 
 impl Partitioning {
@@ -24,6 +26,7 @@ impl Partitioning {
             Partitioning::Forward => "forward",
             Partitioning::Hash => "hash",
             Partitioning::Rebalance => "rebalance",
+            Partitioning::Broadcast => "broadcast",
         }
     }
 }

@@ -1,46 +1,31 @@
 //! The rules a job graph must follow, one `check_<rule>` per rule. Each reports spanned
-//! errors on the user's tokens; independent errors are reported together.
+//! errors on the user's tokens; independent errors are reported together. Which word may
+//! follow which is already settled when the graph is built (`ops::lookup`); these are the
+//! rules about the graph as a whole.
 
 use crate::diagnostic::Diagnostics;
-use crate::graph::Graph;
-use crate::ops::OpKind;
+use crate::graph::{Graph, Node};
+use crate::ops::{Port, Role, StreamArgs};
 use syn::Expr;
 
 pub fn check(g: &Graph, diag: &mut Diagnostics) {
     check_has_source(g, diag);
-    check_keyed_input(g, diag);
     check_consumed(g, diag);
     check_nothing_after_sink(g, diag);
     check_collect_bound(g, diag);
     check_parallelism(g, diag);
     check_name(g, diag);
     check_timestamps_at_source(g, diag);
-    check_window_function(g, diag);
+    check_two_inputs_keyed_alike(g, diag);
     check_event_time_windows(g, diag);
     check_window_sizes(g, diag);
     check_side_output_source(g, diag);
-    check_connect(g, diag);
 }
 
 // A job reads from at least one source.
 fn check_has_source(g: &Graph, diag: &mut Diagnostics) {
-    if !diag.has_errors() && !g.nodes.iter().any(|n| n.is_source()) {
+    if !diag.has_errors() && !g.nodes.iter().any(Node::is_source) {
         diag.error(g.body_span, "a job needs at least one source: `from_collection(..)`, `from_iter(..)` or `source(..)`");
-    }
-}
-
-// Keyed operators (`reduce`) read a keyed stream: `key_by` must come right before them.
-// Functions with `#[state]` are checked by the type system (their trait only has keyed impls).
-fn check_keyed_input(g: &Graph, diag: &mut Diagnostics) {
-    for n in &g.nodes {
-        let all_keyed = n.inputs.iter().all(|&i| g.node(i).spec.keyed_output);
-        if n.spec.needs_keyed && !all_keyed && g.window_of(n).is_none() {
-            let word = n.spec.word;
-            diag.error(
-                n.span,
-                format_args!("`{word}` needs a keyed stream: add `key_by` before `{word}`"),
-            );
-        }
     }
 }
 
@@ -66,7 +51,7 @@ fn check_nothing_after_sink(g: &Graph, diag: &mut Diagnostics) {
         for &span in &n.after_sink {
             diag.error(
                 span,
-                format_args!("`{}` ends the stream: nothing can follow it", n.spec.word),
+                format_args!("`{}` ends the stream: nothing can follow it", n.word),
             );
         }
     }
@@ -75,32 +60,24 @@ fn check_nothing_after_sink(g: &Graph, diag: &mut Diagnostics) {
 // `collect()` hands rows to the program, so its handle needs a name.
 fn check_collect_bound(g: &Graph, diag: &mut Diagnostics) {
     for n in &g.nodes {
-        if n.spec.kind == OpKind::Collect && !n.collect_bound {
+        if n.spec.name == "collect" && n.collect_var.is_none() {
             diag.error(n.span, "bind the rows of `collect()` to a name: `let rows = stream.collect();`, then `rows.take()` after `execute`");
         }
     }
 }
 
 // `.parallelism(n)` takes an integer literal >= 1, and only on operators that run code:
-// a partitioning (`key_by`, `rebalance`, `union`) has no parallelism of its own, as in Flink.
+// a partitioning (`key_by`, `rebalance`, `broadcast`, `union`) has no parallelism of its own,
+// as in Flink (prefix words such as `window` cannot take one: see `graph`).
 fn check_parallelism(g: &Graph, diag: &mut Diagnostics) {
     for n in &g.nodes {
         let Some(p) = &n.parallelism else { continue };
-        if matches!(
-            n.spec.kind,
-            OpKind::KeyBy
-                | OpKind::Rebalance
-                | OpKind::Union
-                | OpKind::Connect
-                | OpKind::Window
-                | OpKind::CountWindow
-                | OpKind::WindowAll
-        ) {
+        if matches!(n.spec.role, Role::Partition(_) | Role::Merge) {
             diag.error_spanned(
                 p,
                 format_args!(
                     "`{}` has no parallelism of its own: set it on the operator after it",
-                    n.spec.word
+                    n.word
                 ),
             );
             continue;
@@ -148,10 +125,7 @@ pub fn parallelism_literal(e: &Expr) -> Option<syn::Result<usize>> {
 // Timestamps are assigned where watermarks are generated: in the source's split, so
 // `.timestamps(..)` comes right after `source(..)` and is its only consumer.
 fn check_timestamps_at_source(g: &Graph, diag: &mut Diagnostics) {
-    for n in &g.nodes {
-        if n.spec.kind != OpKind::Timestamps {
-            continue;
-        }
+    for n in g.nodes.iter().filter(|n| n.spec.role == Role::Assigner) {
         let input = g.node(n.inputs[0]);
         if !input.is_source() {
             diag.error(
@@ -164,80 +138,59 @@ fn check_timestamps_at_source(g: &Graph, diag: &mut Diagnostics) {
     }
 }
 
-// A window is followed by the function that computes its result, and `aggregate` and
-// `process` only compute windows.
-fn check_window_function(g: &Graph, diag: &mut Diagnostics) {
+// The two inputs of a two-input operator are both keyed (partitioned by their keys, which
+// must be of one type) or neither; a broadcast input goes to every subtask whatever the
+// other one is.
+fn check_two_inputs_keyed_alike(g: &Graph, diag: &mut Diagnostics) {
     for n in &g.nodes {
-        let windowed = g.window_of(n).is_some();
-        if n.spec.kind == OpKind::Aggregate && !windowed {
-            diag.error(n.span, "`aggregate` computes a window's result: add `.window(..)` (after `key_by`) or `.window_all(..)` before it");
+        let Some(join) = n.prefixes.first() else {
+            continue;
+        };
+        if join.spec.stream_args != StreamArgs::First || n.port == Port::BroadcastConnected {
+            continue;
         }
-        // Timers and keyed state need a key.
-        let joined = n.inputs.first().is_some_and(|&i| {
-            matches!(
-                g.node(i).spec.kind,
-                OpKind::IntervalJoin | OpKind::WindowJoin | OpKind::Connect
-            )
-        });
-        if n.spec.kind == OpKind::Process && !windowed && !joined && !g.keyed_input(n) {
-            diag.error(n.span, "`process` needs a keyed stream (timers and state are per key): add `key_by` before `process`, or a window");
-        }
-        if windowed
-            && !matches!(
-                n.spec.kind,
-                OpKind::Reduce | OpKind::Aggregate | OpKind::Process
-            )
-        {
-            diag.error(
-                n.span,
-                format_args!(
-                    "a window is followed by `reduce`, `aggregate` or `process`, not `{}`",
-                    n.spec.word
-                ),
-            );
-        }
-    }
-    for n in g.nodes.iter().filter(|n| n.is_window()) {
-        if n.outputs.is_empty() {
-            diag.error(n.span, "this window has no function: follow it with `.reduce(..)`, `.aggregate(..)` or `.process(..)`");
+        let keyed: Vec<bool> = n
+            .inputs
+            .iter()
+            .map(|&i| g.node(i).spec.output() == Port::Keyed)
+            .collect();
+        if keyed.iter().any(|&k| k) && !keyed.iter().all(|&k| k) {
+            diag.error(join.span, format_args!(
+                "`{}` joins two keyed streams or two streams that are not keyed: add `key_by` to both inputs, or to neither",
+                join.spec.word()
+            ));
         }
     }
 }
 
-fn mentions(e: &syn::Expr, word: &str) -> bool {
+/// The windows node `n` groups its rows into (a window's assigner, a window join's windows),
+/// with the span to report them at.
+fn windows(n: &Node) -> Option<&[Expr]> {
+    n.prefixes.iter().find_map(|p| match p.spec.name {
+        "window" | "window_all" | "count_window" => Some(&p.args[..]),
+        "window_join" => Some(&p.args[1..]),
+        _ => None,
+    })
+}
+
+fn mentions(e: &Expr, word: &str) -> bool {
     quote::ToTokens::to_token_stream(e)
         .to_string()
         .contains(word)
 }
 
-/// Whether source node `s` is declared without watermarks.
-fn source_without_watermarks(s: &crate::graph::Node) -> bool {
-    match s.args.get(1) {
-        None => true,
-        Some(w) => mentions(w, "no_watermarks"),
-    }
-}
-
 // Event-time windows need event time: every source upstream must have a watermark strategy.
 fn check_event_time_windows(g: &Graph, diag: &mut Diagnostics) {
-    for n in g.nodes.iter().filter(|n| n.is_window()) {
-        let Some(arg) = n.args.first() else { continue };
-        if n.spec.kind == OpKind::CountWindow || !mentions(arg, "EventTime") {
+    for n in &g.nodes {
+        let Some(arg) = windows(n).and_then(<[Expr]>::first) else {
+            continue;
+        };
+        if !mentions(arg, "EventTime") {
             continue;
         }
-        let mut stack = vec![n.id];
-        let mut seen = vec![false; g.nodes.len()];
-        while let Some(i) = stack.pop() {
-            if std::mem::replace(&mut seen[i], true) {
-                continue;
-            }
-            let node = g.node(i);
-            if node.is_source() && source_without_watermarks(node) {
-                diag.error_spanned(arg, "event-time windows need watermarks: give the source a strategy such as `Watermarks::monotonous()` and `.timestamps(..)`, or use processing-time windows (1/2)");
-                diag.error(node.span, "this source has no watermarks (2/2)");
-                break;
-            }
-            stack.extend(node.inputs.iter().copied());
+        if let Some(source) = g.source_without_watermarks(n) {
+            diag.error_spanned(arg, "event-time windows need watermarks: give the source a strategy such as `Watermarks::monotonous()` and `.timestamps(..)`, or use processing-time windows (1/2)");
+            diag.error(source.span, "this source has no watermarks (2/2)");
         }
     }
 }
@@ -245,8 +198,8 @@ fn check_event_time_windows(g: &Graph, diag: &mut Diagnostics) {
 // A window's size, slide and gap are positive: a literal zero is an error here (other values
 // are checked when the job starts).
 fn check_window_sizes(g: &Graph, diag: &mut Diagnostics) {
-    for n in g.nodes.iter().filter(|n| n.is_window()) {
-        for arg in &n.args {
+    for n in &g.nodes {
+        for arg in windows(n).unwrap_or_default() {
             let mut zero = ZeroFinder(None);
             syn::visit::Visit::visit_expr(&mut zero, arg);
             if let Some(span) = zero.0 {
@@ -259,16 +212,16 @@ fn check_window_sizes(g: &Graph, diag: &mut Diagnostics) {
 /// Finds a literal `0` given as a count or as a `Duration::from_*` argument.
 struct ZeroFinder(Option<proc_macro2::Span>);
 
-fn is_zero(e: &syn::Expr) -> bool {
-    matches!(e, syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) if i.base10_digits() == "0")
+fn is_zero(e: &Expr) -> bool {
+    matches!(e, Expr::Lit(syn::ExprLit { lit: syn::Lit::Int(i), .. }) if i.base10_digits() == "0")
 }
 
 impl<'a> syn::visit::Visit<'a> for ZeroFinder {
-    fn visit_expr(&mut self, e: &'a syn::Expr) {
+    fn visit_expr(&mut self, e: &'a Expr) {
         if self.0.is_none() && is_zero(e) {
             self.0 = Some(syn::spanned::Spanned::span(e));
         }
-        if let syn::Expr::Path(p) = e {
+        if let Expr::Path(p) = e {
             if p.path.segments.last().is_some_and(|s| s.ident == "ZERO") {
                 self.0.get_or_insert(syn::spanned::Spanned::span(e));
             }
@@ -277,21 +230,17 @@ impl<'a> syn::visit::Visit<'a> for ZeroFinder {
     }
 }
 
-// `side_output(&tag)` reads the late rows of the window whose function it follows, declared
-// with `.side_output_late_data(&tag)` (the same tag expression).
+// `side_output(&tag)` reads what the operator before it sends to that tag: any tag for an
+// operator whose function emits by tag (a keyed `process`), the late rows of a window
+// declared with `.side_output_late_data(&tag)` (the same tag expression).
 fn check_side_output_source(g: &Graph, diag: &mut Diagnostics) {
-    let text = |e: &syn::Expr| quote::ToTokens::to_token_stream(e).to_string();
-    for n in g.nodes.iter().filter(|n| n.spec.kind == OpKind::SideOutput) {
+    let text = |e: &Expr| quote::ToTokens::to_token_stream(e).to_string();
+    for n in g.nodes.iter().filter(|n| n.spec.role == Role::SideOutput) {
         let input = g.node(n.inputs[0]);
-        // A keyed process function emits to any tag with `ctx.output(&tag, row)`.
-        if input.spec.kind == OpKind::Process
-            && g.window_of(input).is_none()
-            && g.keyed_input(input)
-        {
+        if input.spec.side_outputs {
             continue;
         }
-        let declared = g.window_of(input).and_then(|w| w.late_tag.as_ref());
-        match declared {
+        match input.prefix("side_output_late_data").map(|p| &p.args[0]) {
             Some(tag) if text(tag) == text(&n.args[0]) => {}
             Some(tag) => diag.error_spanned(&n.args[0], format_args!(
                 "the window before this operator sends its late rows to `{}`, not to this tag",
@@ -300,90 +249,4 @@ fn check_side_output_source(g: &Graph, diag: &mut Diagnostics) {
             None => diag.error_spanned(&n.args[0], "no operator here emits to this side output: read it after a keyed `process` function (which emits with `ctx.output(&tag, row)`), or after a window declared with `.side_output_late_data(&tag)`"),
         }
     }
-}
-
-// `connect` pairs two streams for one two-input function: `co_map` or `co_flat_map` follows
-// it, and only they read connected streams.
-fn check_connect(g: &Graph, diag: &mut Diagnostics) {
-    for n in &g.nodes {
-        let co = matches!(n.spec.kind, OpKind::CoMap | OpKind::CoFlatMap);
-        let after_connect = n
-            .inputs
-            .first()
-            .is_some_and(|&i| g.node(i).spec.kind == OpKind::Connect);
-        if co && !after_connect {
-            diag.error(
-                n.span,
-                format_args!(
-                    "`{}` needs two connected streams: `a.connect(b).{}(..)`",
-                    n.spec.word, n.spec.word
-                ),
-            );
-        }
-        // `connect(b.broadcast()).process(f)`: a broadcast process function.
-        let broadcast_process = n.spec.kind == OpKind::Process
-            && after_connect
-            && g.node(n.inputs[0])
-                .inputs
-                .get(1)
-                .is_some_and(|&b| g.node(b).spec.kind == OpKind::Broadcast);
-        let co_process = n.spec.kind == OpKind::Process
-            && after_connect
-            && g.node(n.inputs[0])
-                .inputs
-                .iter()
-                .all(|&i| g.node(i).spec.keyed_output);
-        if !co && after_connect && !broadcast_process && !co_process {
-            diag.error(
-                n.span,
-                format_args!(
-                    "connected streams are read by `co_map` or `co_flat_map`, not `{}`",
-                    n.spec.word
-                ),
-            );
-        }
-        if n.spec.kind == OpKind::Connect && n.outputs.len() > 1 {
-            diag.error(n.span, "connected streams feed one `co_map` or `co_flat_map`: bind its result with `let` to use it twice");
-        }
-        if n.spec.kind == OpKind::WindowJoin {
-            for &c in &n.outputs {
-                if g.node(c).spec.kind != OpKind::Process {
-                    diag.error(
-                        g.node(c).span,
-                        "a window join is followed by `.process(|first, second, out| ..)`",
-                    );
-                }
-            }
-        }
-        if n.spec.kind == OpKind::IntervalJoin {
-            if n.lateness.is_none() {
-                diag.error(n.span, "an interval join needs its bounds: `.interval_join(other).between(lower_ms, upper_ms)`");
-            }
-            for &c in &n.outputs {
-                if g.node(c).spec.kind != OpKind::Process {
-                    diag.error(
-                        g.node(c).span,
-                        "an interval join is followed by `.process(|first, second, out| ..)`",
-                    );
-                }
-            }
-        }
-    }
-}
-
-/// Whether every source upstream of `n` has a watermark strategy.
-pub fn has_event_time(g: &Graph, n: &crate::graph::Node) -> bool {
-    let mut stack = vec![n.id];
-    let mut seen = vec![false; g.nodes.len()];
-    while let Some(i) = stack.pop() {
-        if std::mem::replace(&mut seen[i], true) {
-            continue;
-        }
-        let node = g.node(i);
-        if node.is_source() && source_without_watermarks(node) {
-            return false;
-        }
-        stack.extend(node.inputs.iter().copied());
-    }
-    true
 }

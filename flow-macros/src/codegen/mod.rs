@@ -1,12 +1,13 @@
 //! Code generation for `flow!`: the typed walk over the graph, the static plan, and one task
 //! per stage subtask whose chain is the stage's operators nested into one generic type.
 //!
-//! Generated code names only `::flow::__private` (and `::flow` re-exports).
+//! Generated code names only `::flow::__private` (and `::flow` re-exports). What each
+//! operator emits comes from its spec (`ops/`); this module only walks the graph.
 
 mod plan_static;
 
 use crate::graph::{Graph, Node};
-use crate::ops::{self, OpKind};
+use crate::ops::{self, Role};
 use crate::parse::FlowInput;
 use crate::plan::{Edge, Plan};
 use proc_macro2::TokenStream;
@@ -16,12 +17,8 @@ use syn::Ident;
 
 pub fn expand(input: &FlowInput, g: &Graph, plan: &Plan) -> TokenStream {
     let env = &input.env;
-    let handles = g
-        .nodes
-        .iter()
-        .filter(|n| n.spec.kind == OpKind::Collect)
-        .map(ops::collect::handle);
-    let ports = g.nodes.iter().map(|n| ops::port(g, n));
+    let handles = g.nodes.iter().filter_map(ops::sink::collect_handle);
+    let ports = g.nodes.iter().map(|n| (n.spec.port)(g, n));
     let plan_static = plan_static::emit(g, plan);
     let par = plan.stages.iter().map(|s| {
         let head = g.node(s.head);
@@ -36,14 +33,9 @@ pub fn expand(input: &FlowInput, g: &Graph, plan: &Plan) -> TokenStream {
             quote!(::flow::__private::parallelism(__env, #declared))
         }
     });
-    let bounded = g.nodes.iter().filter(|n| n.is_source()).map(|n| {
-        let sv = n.spec_var();
-        quote!(&& #sv.is_bounded())
-    });
-    let event_time = g.nodes.iter().filter(|n| n.is_source()).map(|n| {
-        let sv = n.spec_var();
-        quote!(|| #sv.has_watermarks())
-    });
+    let sources = || g.nodes.iter().filter(|n| n.is_source()).map(Node::spec_var);
+    let bounded = sources().map(|sv| quote!(&& #sv.is_bounded()));
+    let event_time = sources().map(|sv| quote!(|| #sv.has_watermarks()));
     let fused = if plan.fusable {
         fused_tasks(g, plan)
     } else {
@@ -73,6 +65,7 @@ pub fn expand(input: &FlowInput, g: &Graph, plan: &Plan) -> TokenStream {
 /// What a stage's chain needs moved into its task.
 #[derive(Default)]
 struct Captures {
+    /// Nodes whose value variable the chain reads.
     specs: BTreeSet<usize>,
     /// Exchange edges (consumer node, input index) whose senders the task owns.
     senders: Vec<(usize, usize)>,
@@ -111,23 +104,18 @@ fn sender_var(c: usize, k: usize) -> Ident {
 }
 
 impl ChainGen<'_> {
-    /// The collector receiving node `n`'s output rows.
+    /// The collector receiving node `n`'s output rows: its consumers' chains in this stage, or
+    /// the exchanges into theirs (a fan-out to several is a `Tee`).
     fn downstream(&mut self, n: usize) -> TokenStream {
         let node = self.g.node(n);
         let mut exprs = Vec::new();
         for &c in &node.outputs {
-            let child = self.g.node(c);
             // Side outputs are fed by the operator's side channel, not its main output.
-            if child.spec.kind == OpKind::SideOutput {
+            if self.g.node(c).spec.role == Role::SideOutput {
                 continue;
             }
-            for (k, _) in child.inputs.iter().enumerate().filter(|(_, &i)| i == n) {
-                let local = self.fused || !self.plan.is_boundary(c);
-                exprs.push(if local {
-                    self.build(c)
-                } else {
-                    self.exchange(n, c, k)
-                });
+            for k in self.input_slots(n, c) {
+                exprs.push(self.input_link(n, c, k));
             }
         }
         let mut it = exprs.into_iter().rev();
@@ -137,125 +125,78 @@ impl ChainGen<'_> {
         it.fold(last, |acc, e| quote!(::flow::__private::Tee::new(#e, #acc)))
     }
 
+    /// The input slots of `c` that read `n`.
+    fn input_slots(&self, n: usize, c: usize) -> Vec<usize> {
+        let inputs = &self.g.node(c).inputs;
+        (0..inputs.len()).filter(|&k| inputs[k] == n).collect()
+    }
+
+    /// The collector of `n`'s rows into input `k` of `c`: `c`'s chain when it is in this
+    /// stage, the exchange into its stage otherwise.
+    fn input_link(&mut self, n: usize, c: usize, k: usize) -> TokenStream {
+        if self.fused || !self.plan.is_boundary(c, k) {
+            self.build(c)
+        } else {
+            self.exchange(n, c, k)
+        }
+    }
+
     /// The collector receiving node `c`'s input rows.
     fn build(&mut self, c: usize) -> TokenStream {
         let node = self.g.node(c);
-        // Partitionings, windows and sources do nothing per row: nothing of theirs is moved.
-        if !matches!(
-            node.spec.kind,
-            OpKind::KeyBy
-                | OpKind::Rebalance
-                | OpKind::Union
-                | OpKind::Source
-                | OpKind::Window
-                | OpKind::WindowAll
-                | OpKind::CountWindow
-                | OpKind::SideOutput
-                | OpKind::Connect
-                | OpKind::IntervalJoin
-                | OpKind::WindowJoin
-                | OpKind::Broadcast
-        ) {
-            self.caps.specs.insert(c);
+        match node.spec.role {
+            Role::Operator | Role::Sink => {}
+            // Sources, timestamps, partitionings, merges and side outputs do nothing per row.
+            _ => return self.downstream(c),
         }
-        if let Some(&i) = node.inputs.first() {
-            let input = self.g.node(i);
-            if input.spec.keyed_output && node.spec.kind != OpKind::KeyBy {
+        self.caps.specs.insert(c);
+        for &i in &node.inputs {
+            if self.g.node(i).spec.role == Role::Partition(ops::Exchange::Hash) {
+                // The key selector of a keyed operator.
                 self.caps.specs.insert(i);
             }
-            // An interval join needs both inputs' key selectors.
-            if matches!(
-                input.spec.kind,
-                OpKind::IntervalJoin | OpKind::WindowJoin | OpKind::Connect
-            ) {
-                for &k in &input.inputs {
-                    if self.g.node(k).spec.keyed_output {
-                        self.caps.specs.insert(k);
-                    }
-                }
-                if input.spec.kind == OpKind::WindowJoin {
-                    self.caps.specs.insert(i);
-                }
-            }
-            // A window function needs the window's spec and its key selector.
-            if input.is_window() {
-                self.caps.specs.insert(i);
-                if let Some(&k) = input.inputs.first() {
-                    if self.g.node(k).spec.keyed_output {
-                        self.caps.specs.insert(k);
-                    }
-                }
-            }
         }
-        // A keyed process function with side outputs read after it.
-        let keyed_process = node.spec.kind == OpKind::Process
-            && self.g.window_of(node).is_none()
-            && self.g.keyed_input(node);
-        if keyed_process {
-            let next = self.downstream(c);
-            let sides: Vec<usize> = node
-                .outputs
-                .iter()
-                .copied()
-                .filter(|&s| self.g.node(s).spec.kind == OpKind::SideOutput)
-                .collect();
-            let side = sides
-                .into_iter()
-                .map(|s| (self.g.node(s).spec_var(), self.side_output(c, s)))
-                .collect::<Vec<_>>();
-            let side = ops::side_outputs(side);
-            return ops::process::chain_with_side(self.g, node, next, side);
-        }
-        if let Some(w) = self.g.window_of(node) {
-            let next = self.downstream(c);
-            let late = node
-                .outputs
-                .iter()
-                .find(|&&s| self.g.node(s).spec.kind == OpKind::SideOutput)
-                .map(|&s| (self.g.node(s).spec_var(), self.side_output(c, s)));
-            return ops::window::chain(self.g, w, node, next, late);
-        }
-        let next = if node.spec.is_sink {
-            quote!()
+        let next = if node.spec.role == Role::Sink {
+            quote!(::flow::__private::Discard)
         } else {
             self.downstream(c)
         };
-        ops::chain(self.g, node, next)
+        let sides: Vec<usize> = self.g.side_output_readers(node).collect();
+        let sides = sides
+            .into_iter()
+            .map(|s| {
+                self.caps.specs.insert(s);
+                let tag = self.g.node(s).spec_var();
+                (tag, self.input_link(c, s, 0))
+            })
+            .collect();
+        ops::chained(self.g, node, next, ops::side_outputs(sides))
     }
 
-    /// The collector reading side output `s` of node `c`.
-    fn side_output(&mut self, c: usize, s: usize) -> TokenStream {
-        self.caps.specs.insert(s);
-        if self.fused || !self.plan.is_boundary(s) {
-            self.build(s)
-        } else {
-            self.exchange(c, s, 0)
-        }
-    }
-
-    /// The exchange sending node `n`'s rows over edge `k` into node `c`'s stage.
+    /// The exchange sending node `n`'s rows over input `k` into node `c`'s stage.
     fn exchange(&mut self, n: usize, c: usize, k: usize) -> TokenStream {
         let snd = sender_var(c, k);
         self.caps.senders.push((c, k));
         let name = self.g.node(n).label();
-        if self.g.node(n).spec.kind == OpKind::Broadcast {
-            return quote!(::flow::__private::BroadcastExchange::new(#snd, #name, __event_time));
-        }
-        let partition = if self.plan.edge[c] == Edge::Hash {
-            // Into a two-input operator the key is the sending `key_by`'s; otherwise the
-            // receiving `key_by`'s.
-            let key_node = if self.g.node(c).spec.kind == OpKind::KeyBy {
-                c
-            } else {
-                n
-            };
-            self.caps.specs.insert(key_node);
-            let kv = self.g.node(key_node).spec_var();
-            quote!(::flow::__private::ByKey(::std::clone::Clone::clone(&#kv)))
-        } else {
-            quote!(::flow::__private::RoundRobin::starting_at(
+        let partition = match self.plan.edges[c][k] {
+            Edge::Broadcast => {
+                return quote!(::flow::__private::BroadcastExchange::new(#snd, #name, __event_time))
+            }
+            Edge::Hash => {
+                // Into a `key_by`, its key; into a two-input operator, the key of the `key_by`
+                // it absorbed (the sender).
+                let key_node = if matches!(self.g.node(c).spec.role, Role::Partition(_)) {
+                    c
+                } else {
+                    n
+                };
+                self.caps.specs.insert(key_node);
+                let kv = self.g.node(key_node).spec_var();
+                quote!(::flow::__private::ByKey(::std::clone::Clone::clone(&#kv)))
+            }
+            _ => quote!(::flow::__private::RoundRobin::starting_at(
                 __ctx.subtask_index()
-            ))
+            )),
         };
         quote!(::flow::__private::Exchange::new(#partition, #snd, #name, __event_time))
     }
@@ -285,7 +226,7 @@ fn source_task(g: &Graph, plan: &Plan, head: &Node, fused: bool) -> TokenStream 
     let (sv, id, stage) = (head.spec_var(), head.id as u32, plan.stage_of[head.id]);
     // `.timestamps(f)` right after the source is run by the source loop itself.
     let assigner = match head.outputs.first().map(|&c| g.node(c)) {
-        Some(t) if t.spec.kind == OpKind::Timestamps => {
+        Some(t) if t.spec.role == Role::Assigner => {
             let v = t.spec_var();
             quote!(::std::clone::Clone::clone(&#v))
         }
@@ -322,18 +263,14 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
         for (k, &p) in head.inputs.iter().enumerate() {
             let e = edge_var(head.id, k);
             // A side output's channel carries the side output's rows, not its operator's.
-            let port = if head.spec.kind == OpKind::SideOutput {
+            let port = if head.spec.role == Role::SideOutput {
                 let t = head.port_var();
                 quote!(#t)
             } else {
                 g.port_of(p, false)
             };
             let (up, down) = (plan.stage_of[p], s.id);
-            // All-to-all for `rebalance` and broadcast inputs; one-to-one where a parallelism
-            // change or a merge turns out equal at run time.
-            let pointwise = plan.edge[head.id] == crate::plan::Edge::Rebalance
-                && head.spec.kind != OpKind::Rebalance
-                && g.node(p).spec.kind != OpKind::Broadcast;
+            let pointwise = plan.edges[head.id][k] == Edge::Rescale;
             channels.push(quote! {
                 let mut #e = #port.channels(__job.parallelism(#up), __job.parallelism(#down), #pointwise);
             });
@@ -349,16 +286,17 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
         let chain = cg.build(head.id);
         let clones = cg.clones();
         let stage = s.id;
-        // After `connect`: two gates, one per input, into the two-input operator.
-        if matches!(
-            head.spec.kind,
-            OpKind::Connect | OpKind::IntervalJoin | OpKind::WindowJoin
-        ) {
-            let (e0, e1) = (edge_var(head.id, 0), edge_var(head.id, 1));
+        let receivers = |k: usize| {
+            let e = edge_var(head.id, k);
+            quote!(::flow::__private::take(&mut #e.receivers, __i))
+        };
+        // A two-input operator: two gates, one per input.
+        if head.spec.role == Role::Operator && head.inputs.len() == 2 {
+            let (r0, r1) = (receivers(0), receivers(1));
             return quote! {
                 for __i in 0..__job.parallelism(#stage) {
-                    let __gate0 = ::flow::__private::InputGate::new(::flow::__private::take(&mut #e0.receivers, __i));
-                    let __gate1 = ::flow::__private::InputGate::new(::flow::__private::take(&mut #e1.receivers, __i));
+                    let __gate0 = ::flow::__private::InputGate::new(#r0);
+                    let __gate1 = ::flow::__private::InputGate::new(#r1);
                     #clones
                     __job.task(#stage, __i, move |__ctx: &::flow::__private::RuntimeContext| -> ::flow::Result<::flow::__private::TaskMetrics> {
                         let __chain = #chain;
@@ -368,13 +306,12 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
             };
         }
         let inputs = (0..head.inputs.len()).map(|k| {
-            let e = edge_var(head.id, k);
-            let receivers = quote!(::flow::__private::take(&mut #e.receivers, __i));
-            if head.spec.kind == OpKind::Union && k > 0 {
+            let r = receivers(k);
+            if head.spec.role == Role::Merge && k > 0 {
                 let proof = ops::union::input_var(head, k);
-                quote!(__inputs.extend(#proof.cast(#receivers));)
+                quote!(__inputs.extend(#proof.cast(#r));)
             } else {
-                quote!(__inputs.extend(#receivers);)
+                quote!(__inputs.extend(#r);)
             }
         });
         quote! {

@@ -9,18 +9,19 @@ pub fn emit(g: &Graph, plan: &Plan) -> TokenStream {
     let nodes = g.nodes.iter().map(|n| {
         let id = n.id as u32;
         let op = if n.is_source() {
-            n.source_func.clone().unwrap_or_default()
+            n.word.clone()
         } else {
-            n.spec.word.to_string()
+            n.spec.name.to_string()
         };
         let name = n.label();
         let inputs = n.inputs.iter().map(|&i| i as u32);
         let stage = plan.stage_of[n.id] as u32;
-        let partitioning = match plan.edge[n.id] {
+        let partitioning = match plan.edge(n.id) {
             Edge::Source => quote!(Source),
             Edge::Forward => quote!(Forward),
             Edge::Hash => quote!(Hash),
-            Edge::Rebalance => quote!(Rebalance),
+            Edge::Rebalance | Edge::Rescale => quote!(Rebalance),
+            Edge::Broadcast => quote!(Broadcast),
         };
         let location = n.location();
         let parallelism = match plan.declared[n.id].literal() {

@@ -7,48 +7,17 @@
 //! field is an error on them; a field that is not a number (for `sum`) or not ordered (for the
 //! others) is reported by the helper traits.
 //!
-//! > 1 keyed input stream, 1 output stream
+//! The words are `reduce`'s (on a keyed stream) and the window's (after a window).
 
-use super::{Exchange, OpKind, OpSpec};
 use proc_macro2::Span;
 use quote::quote_spanned;
 use syn::spanned::Spanned;
 use syn::{Expr, Lit, Member};
 
-const fn aggregation(word: &'static str, signature: &'static str) -> OpSpec {
-    OpSpec {
-        word,
-        kind: OpKind::Reduce,
-        args: (1, 1),
-        signature,
-        needs_keyed: true,
-        keyed_output: false,
-        is_sink: false,
-        exchange: Exchange::Forward,
-        one_to_one: true,
-    }
+/// How aggregation `word` reads, for error messages.
+pub fn signature(word: &str) -> String {
+    format!("{word}(field): a tuple position like `1` or a field name")
 }
-
-pub const SUM: OpSpec = aggregation(
-    "sum",
-    "sum(field): a tuple position like `1` or a field name",
-);
-pub const MIN: OpSpec = aggregation(
-    "min",
-    "min(field): a tuple position like `1` or a field name",
-);
-pub const MAX: OpSpec = aggregation(
-    "max",
-    "max(field): a tuple position like `1` or a field name",
-);
-pub const MIN_BY: OpSpec = aggregation(
-    "min_by",
-    "min_by(field): a tuple position like `1` or a field name",
-);
-pub const MAX_BY: OpSpec = aggregation(
-    "max_by",
-    "max_by(field): a tuple position like `1` or a field name",
-);
 
 /// Whether `word` is one of the aggregations.
 pub fn is_aggregation(word: &str) -> bool {

@@ -3,37 +3,37 @@
 //!
 //! > 1 input stream, 1 output stream
 
-use super::{Exchange, OpKind, OpSpec};
+use super::{function_port, key_of, method_for, OpSpec, Port, Role, StreamArgs};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote;
 
 pub const FILTER: OpSpec = OpSpec {
-    word: "filter",
-    kind: OpKind::Filter,
+    name: "filter",
+    words: &["filter"],
+    on: &[Port::Stream, Port::Keyed],
+    role: Role::Operator,
     args: (1, 1),
     signature: "filter(f)",
-    needs_keyed: false,
-    keyed_output: false,
-    is_sink: false,
-    exchange: Exchange::Forward,
+    stream_args: StreamArgs::None,
     one_to_one: false,
+    side_outputs: false,
+    port,
+    operator: Some(operator),
 };
 
-pub fn port(graph: &Graph, n: &Node) -> TokenStream {
-    let method = if n.arg_is_closure(0) {
-        "filter_closure"
-    } else {
-        "filter"
-    };
-    super::function_port(graph, n, true, method)
+fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let method = method_for(&n.args[0], "filter");
+    function_port(graph.input_port(n, true), n, &n.args[0], &method)
 }
 
-pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
+fn operator(graph: &Graph, n: &Node) -> TokenStream {
     let f = n.spec_var();
-    let op = match graph.key_var(n) {
-        Some(k) => quote!(::flow::__private::Filter::keyed(::std::clone::Clone::clone(&#k), #f)),
-        None => quote!(::flow::__private::Filter::new(#f)),
-    };
-    super::chained(n, op, next)
+    match n.port {
+        Port::Keyed => {
+            let k = key_of(graph, n.inputs[0]);
+            quote!(::flow::__private::Filter::keyed(#k, #f))
+        }
+        _ => quote!(::flow::__private::Filter::new(#f)),
+    }
 }

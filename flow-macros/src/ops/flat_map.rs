@@ -1,40 +1,44 @@
 //! `flat_map(f)`: one row in, any number out. `f` is a closure returning an iterator
 //! (`|line| line.split(' ')...`), a closure pushing into a buffer (`|row, out| out.push(..)`),
-//! or a `#[flat_map_function]`.
+//! or a `#[flat_map_function]`; with `#[state]` it needs a keyed stream.
 //!
 //! > 1 input stream, 1 output stream
 
-use super::{Exchange, OpKind, OpSpec};
+use super::{function_port, key_of, OpSpec, Port, Role, StreamArgs};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote;
 
 pub const FLAT_MAP: OpSpec = OpSpec {
-    word: "flat_map",
-    kind: OpKind::FlatMap,
+    name: "flat_map",
+    words: &["flat_map"],
+    on: &[Port::Stream, Port::Keyed],
+    role: Role::Operator,
     args: (1, 1),
     signature: "flat_map(f)",
-    needs_keyed: false,
-    keyed_output: false,
-    is_sink: false,
-    exchange: Exchange::Forward,
+    stream_args: StreamArgs::None,
     one_to_one: false,
+    side_outputs: false,
+    port,
+    operator: Some(operator),
 };
 
-pub fn port(graph: &Graph, n: &Node) -> TokenStream {
+fn port(graph: &Graph, n: &Node) -> TokenStream {
     let method = match &n.args[0] {
         syn::Expr::Closure(c) if c.inputs.len() == 2 => "flat_map_push",
         syn::Expr::Closure(_) => "flat_map_iter",
         _ => "flat_map",
     };
-    super::function_port(graph, n, true, method)
+    function_port(graph.input_port(n, true), n, &n.args[0], method)
 }
 
-pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
+fn operator(graph: &Graph, n: &Node) -> TokenStream {
     let f = n.spec_var();
-    let op = match graph.key_var(n) {
-        Some(k) => quote!(::flow::__private::FlatMap::keyed(::std::clone::Clone::clone(&#k), #f)),
-        None => quote!(::flow::__private::FlatMap::new(#f)),
-    };
-    super::chained(n, op, next)
+    match n.port {
+        Port::Keyed => {
+            let k = key_of(graph, n.inputs[0]);
+            quote!(::flow::__private::FlatMap::keyed(#k, #f))
+        }
+        _ => quote!(::flow::__private::FlatMap::new(#f)),
+    }
 }

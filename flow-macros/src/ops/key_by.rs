@@ -1,30 +1,29 @@
-//! `key_by(f)`: partitions the stream by `f(&row)`; keyed operators (`reduce`, functions with
-//! `#[state]`) may follow. Across workers rows go to the subtask of the key's stable hash; at
-//! parallelism 1 it costs nothing.
+//! `key_by(f)`: partitions the stream by `f(&row)`; keyed operators (`reduce`, `process`,
+//! windows, functions with `#[state]`) may follow. Across workers rows go to the subtask of
+//! the key's stable hash; at parallelism 1 it costs nothing (the keyed operators after it
+//! compute the key themselves).
 //!
 //! > 1 input stream, 1 keyed output stream
 
-use super::{Exchange, OpKind, OpSpec};
+use super::{function_port, method_for, Exchange, OpSpec, Port, Role, StreamArgs};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 
 pub const KEY_BY: OpSpec = OpSpec {
-    word: "key_by",
-    kind: OpKind::KeyBy,
+    name: "key_by",
+    words: &["key_by"],
+    on: &[Port::Stream, Port::Keyed],
+    role: Role::Partition(Exchange::Hash),
     args: (1, 1),
     signature: "key_by(|row| key)",
-    needs_keyed: false,
-    keyed_output: true,
-    is_sink: false,
-    exchange: Exchange::Hash,
+    stream_args: StreamArgs::None,
     one_to_one: true,
+    side_outputs: false,
+    port,
+    operator: None,
 };
 
-pub fn port(graph: &Graph, n: &Node) -> TokenStream {
-    let method = if n.arg_is_closure(0) {
-        "key_by_closure"
-    } else {
-        "key_by"
-    };
-    super::function_port(graph, n, false, method)
+fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let method = method_for(&n.args[0], "key_by");
+    function_port(graph.input_port(n, false), n, &n.args[0], &method)
 }

@@ -2,24 +2,26 @@
 //!
 //! > 1 input stream, 1 output stream
 
-use super::{Exchange, OpKind, OpSpec};
+use super::{Exchange, OpSpec, Port, Role, StreamArgs};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote_spanned;
 
 pub const REBALANCE: OpSpec = OpSpec {
-    word: "rebalance",
-    kind: OpKind::Rebalance,
+    name: "rebalance",
+    words: &["rebalance"],
+    on: &[Port::Stream, Port::Keyed],
+    role: Role::Partition(Exchange::Rebalance),
     args: (0, 0),
     signature: "rebalance()",
-    needs_keyed: false,
-    keyed_output: false,
-    is_sink: false,
-    exchange: Exchange::Rebalance,
+    stream_args: StreamArgs::None,
     one_to_one: true,
+    side_outputs: false,
+    port,
+    operator: None,
 };
 
-pub fn port(graph: &Graph, n: &Node) -> TokenStream {
+fn port(graph: &Graph, n: &Node) -> TokenStream {
     let (t, input) = (n.port_var(), graph.input_port(n, false));
     quote_spanned!(n.span=> let #t = #input.same();)
 }

@@ -1,40 +1,35 @@
-//! `reduce(f)`: rolling reduce of a keyed stream, `f(acc, row) -> acc`. Streaming mode emits
-//! every update, batch mode each key's final value.
+//! `reduce(f)`: rolling reduce of a keyed stream, `f(acc, row) -> acc`; also `sum`, `min`,
+//! `max`, `min_by` and `max_by`, whose function the macro writes (`aggregations.rs`).
+//! Streaming mode emits every update, batch mode each key's final value.
 //!
 //! > 1 keyed input stream, 1 output stream
 
-use super::{Exchange, OpKind, OpSpec};
+use super::{function_port, key_of, method_for, OpSpec, Port, Role, StreamArgs};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote;
 
 pub const REDUCE: OpSpec = OpSpec {
-    word: "reduce",
-    kind: OpKind::Reduce,
+    name: "reduce",
+    words: &["reduce", "sum", "min", "max", "min_by", "max_by"],
+    on: &[Port::Keyed],
+    role: Role::Operator,
     args: (1, 1),
     signature: "reduce(|acc, row| ...)",
-    needs_keyed: true,
-    keyed_output: false,
-    is_sink: false,
-    exchange: Exchange::Forward,
+    stream_args: StreamArgs::None,
     // In streaming mode; in batch mode the operator reports its count.
     one_to_one: true,
+    side_outputs: false,
+    port,
+    operator: Some(operator),
 };
 
-pub fn port(graph: &Graph, n: &Node) -> TokenStream {
-    let method = if n.arg_is_closure(0) {
-        "reduce_closure"
-    } else {
-        "reduce"
-    };
-    super::function_port(graph, n, true, method)
+fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let method = method_for(&n.args[0], "reduce");
+    function_port(graph.input_port(n, true), n, &n.args[0], &method)
 }
 
-pub fn chain(graph: &Graph, n: &Node, next: TokenStream) -> TokenStream {
-    let f = n.spec_var();
-    let k = graph
-        .key_var(n)
-        .expect("reduce is checked to follow key_by");
-    let op = quote!(::flow::__private::Reduce::new(::std::clone::Clone::clone(&#k), #f));
-    super::chained(n, op, next)
+fn operator(graph: &Graph, n: &Node) -> TokenStream {
+    let (f, k) = (n.spec_var(), key_of(graph, n.inputs[0]));
+    quote!(::flow::__private::Reduce::new(#k, #f))
 }

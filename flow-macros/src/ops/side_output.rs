@@ -1,27 +1,30 @@
 //! `side_output(&tag)`: the rows an operator sent to the side output `tag` besides its main
-//! output. Today: the late rows of a window declared with `.side_output_late_data(&tag)`, read
-//! from the stream of that window's function.
+//! output: a window's late rows (declared with `.side_output_late_data(&tag)`), or what a
+//! keyed process function emits with `ctx.output(&tag, row)`. Its rows leave the operator in
+//! the operator's own subtask.
 //!
 //! > 1 input stream (the operator's), 1 output stream (the tag's row type)
 
-use super::{Exchange, OpKind, OpSpec};
-use crate::graph::Node;
+use super::{OpSpec, Port, Role, StreamArgs};
+use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote_spanned;
 
 pub const SIDE_OUTPUT: OpSpec = OpSpec {
-    word: "side_output",
-    kind: OpKind::SideOutput,
+    name: "side_output",
+    words: &["side_output"],
+    on: &[Port::Stream, Port::Keyed],
+    role: Role::SideOutput,
     args: (1, 1),
     signature: "side_output(&tag)",
-    needs_keyed: false,
-    keyed_output: false,
-    is_sink: false,
-    exchange: Exchange::Forward,
+    stream_args: StreamArgs::None,
     one_to_one: false,
+    side_outputs: false,
+    port,
+    operator: None,
 };
 
-pub fn port(n: &Node) -> TokenStream {
+fn port(_: &Graph, n: &Node) -> TokenStream {
     let (t, f, tag) = (n.port_var(), n.spec_var(), &n.args[0]);
     let span = syn::spanned::Spanned::span(tag);
     quote_spanned! {span=>

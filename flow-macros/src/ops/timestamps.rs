@@ -1,30 +1,29 @@
 //! `timestamps(|row| ts)`: gives each row of a source its event timestamp (milliseconds), from
 //! which the source's watermark strategy generates watermarks per split. Right after the
-//! source, as its only consumer: that is where watermarks are generated.
+//! source, as its only consumer: that is where watermarks are generated, in the source's own
+//! loop, so it has no runtime operator.
 //!
 //! > 1 input stream, 1 output stream
 
-use super::{Exchange, OpKind, OpSpec};
+use super::{function_port, method_for, OpSpec, Port, Role, StreamArgs};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 
 pub const TIMESTAMPS: OpSpec = OpSpec {
-    word: "timestamps",
-    kind: OpKind::Timestamps,
+    name: "timestamps",
+    words: &["timestamps"],
+    on: &[Port::Stream, Port::Keyed],
+    role: Role::Assigner,
     args: (1, 1),
     signature: "timestamps(|row| row.event_time_millis)",
-    needs_keyed: false,
-    keyed_output: false,
-    is_sink: false,
-    exchange: Exchange::Forward,
+    stream_args: StreamArgs::None,
     one_to_one: true,
+    side_outputs: false,
+    port,
+    operator: None,
 };
 
-pub fn port(graph: &Graph, n: &Node) -> TokenStream {
-    let method = if n.arg_is_closure(0) {
-        "timestamps_closure"
-    } else {
-        "timestamps"
-    };
-    super::function_port(graph, n, false, method)
+fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let method = method_for(&n.args[0], "timestamps");
+    function_port(graph.input_port(n, false), n, &n.args[0], &method)
 }

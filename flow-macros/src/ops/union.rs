@@ -1,25 +1,28 @@
-//! `union(other, ...)`: merges streams of the same row type.
+//! `union(other, ...)`: merges streams of the same row type. It has no per-row work: the stage
+//! after it reads every input's channels through one input gate.
 //!
 //! > n input streams, 1 output stream
 
-use super::{Exchange, OpKind, OpSpec};
+use super::{OpSpec, Port, Role, StreamArgs};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote_spanned;
 
 pub const UNION: OpSpec = OpSpec {
-    word: "union",
-    kind: OpKind::Union,
+    name: "union",
+    words: &["union"],
+    on: &[Port::Stream, Port::Keyed],
+    role: Role::Merge,
     args: (1, usize::MAX),
     signature: "union(other, ...)",
-    needs_keyed: false,
-    keyed_output: false,
-    is_sink: false,
-    exchange: Exchange::Merge,
+    stream_args: StreamArgs::All,
     one_to_one: true,
+    side_outputs: false,
+    port,
+    operator: None,
 };
 
-pub fn port(graph: &Graph, n: &Node) -> TokenStream {
+fn port(graph: &Graph, n: &Node) -> TokenStream {
     let (t, first) = (n.port_var(), graph.port_of(n.inputs[0], false));
     let checks = n.inputs[1..]
         .iter()

@@ -1,117 +1,213 @@
-//! `window(assigner)`, `window_all(assigner)`, `count_window(size[, slide])`: group a stream's
-//! rows into windows for the `reduce`, `aggregate` or `process` after it. `window` and
-//! `count_window` need a keyed stream; `window_all` takes any stream and runs in one subtask,
-//! as in Flink. Modifier: `.allowed_lateness(duration)`.
+//! `window(assigner)`, `window_all(assigner)`, `count_window(size[, slide])`, then `reduce`,
+//! `aggregate`, `process` or an aggregation (`sum`, ...): groups a stream's rows into windows
+//! and computes each window's result (Flink's `WindowedStream`). `window` and `count_window`
+//! need a keyed stream; `window_all` takes any stream and runs in one subtask, as in Flink.
+//! Between the window and its function: `.allowed_lateness(duration)` and
+//! `.side_output_late_data(&tag)`.
 //!
-//! > 1 input stream, 1 windowed stream (consumed by `reduce`, `aggregate` or `process`)
+//! The prefix words are folded into one node with the function: one window operator.
+//!
+//! > 1 keyed (or, after `window_all`, any) input stream, 1 output stream
 
-use super::{Exchange, OpKind, OpSpec};
+use super::{function_port_as, key_of, method_for, no_port, OpSpec, Port, Role, StreamArgs};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
-use quote::{quote, quote_spanned};
+use quote::{format_ident, quote, quote_spanned};
 
+/// The window operator, created by its function word.
 pub const WINDOW: OpSpec = OpSpec {
-    word: "window",
-    kind: OpKind::Window,
+    name: "window",
+    words: &[
+        "reduce",
+        "aggregate",
+        "process",
+        "sum",
+        "min",
+        "max",
+        "min_by",
+        "max_by",
+    ],
+    on: &[Port::Windowed, Port::AllWindowed],
+    role: Role::Operator,
+    args: (1, 1),
+    signature: "reduce(f), aggregate(f) or process(|key, window, rows, out| ..)",
+    stream_args: StreamArgs::None,
+    one_to_one: false,
+    side_outputs: false,
+    port,
+    operator: Some(operator),
+};
+
+/// `window(assigner)` on a keyed stream.
+pub const WINDOW_ASSIGNER: OpSpec = OpSpec {
+    name: "window",
+    words: &["window"],
+    on: &[Port::Keyed],
+    role: Role::Builder {
+        yields: |_, _, _| Port::Windowed,
+    },
     args: (1, 1),
     signature: "window(TumblingEventTimeWindows::of(Duration::from_secs(1)))",
-    needs_keyed: true,
-    keyed_output: false,
-    is_sink: false,
-    exchange: Exchange::Forward,
-    one_to_one: true,
+    stream_args: StreamArgs::None,
+    one_to_one: false,
+    side_outputs: false,
+    port: no_port,
+    operator: None,
 };
 
+/// `window_all(assigner)`: one window operator over the whole stream.
 pub const WINDOW_ALL: OpSpec = OpSpec {
-    word: "window_all",
-    kind: OpKind::WindowAll,
+    name: "window_all",
+    words: &["window_all"],
+    on: &[Port::Stream, Port::Keyed],
+    role: Role::Builder {
+        yields: |_, _, _| Port::AllWindowed,
+    },
     args: (1, 1),
     signature: "window_all(TumblingEventTimeWindows::of(Duration::from_secs(1)))",
-    needs_keyed: false,
-    keyed_output: false,
-    is_sink: false,
-    exchange: Exchange::Rebalance,
-    one_to_one: true,
+    stream_args: StreamArgs::None,
+    one_to_one: false,
+    side_outputs: false,
+    port: no_port,
+    operator: None,
 };
 
+/// `count_window(size)` or `count_window(size, slide)` on a keyed stream.
 pub const COUNT_WINDOW: OpSpec = OpSpec {
-    word: "count_window",
-    kind: OpKind::CountWindow,
+    name: "count_window",
+    words: &["count_window"],
+    on: &[Port::Keyed],
+    role: Role::Builder {
+        yields: |_, _, _| Port::Windowed,
+    },
     args: (1, 2),
     signature: "count_window(size) or count_window(size, slide)",
-    needs_keyed: true,
-    keyed_output: false,
-    is_sink: false,
-    exchange: Exchange::Forward,
-    one_to_one: true,
+    stream_args: StreamArgs::None,
+    one_to_one: false,
+    side_outputs: false,
+    port: no_port,
+    operator: None,
 };
 
-pub fn port(graph: &Graph, n: &Node) -> TokenStream {
-    let (f, t, span) = (n.spec_var(), n.port_var(), n.span);
-    let lateness = n.lateness_var();
-    let lateness_value = match &n.lateness {
-        Some(e) => {
-            quote_spanned!(syn::spanned::Spanned::span(e)=> { let __d: ::std::time::Duration = #e; __d })
-        }
-        None => quote!(::std::time::Duration::ZERO),
-    };
-    let windows = match n.spec.kind {
-        OpKind::Window => {
-            let (input, arg) = (graph.input_port(n, true), &n.args[0]);
+/// `.allowed_lateness(duration)` after a window.
+pub const ALLOWED_LATENESS: OpSpec = OpSpec {
+    name: "allowed_lateness",
+    words: &["allowed_lateness"],
+    on: &[Port::Windowed, Port::AllWindowed],
+    role: Role::Builder {
+        yields: |port, _, _| port,
+    },
+    args: (1, 1),
+    signature: "allowed_lateness(Duration::from_secs(10))",
+    stream_args: StreamArgs::None,
+    one_to_one: false,
+    side_outputs: false,
+    port: no_port,
+    operator: None,
+};
+
+/// `.side_output_late_data(&tag)` after a window.
+pub const SIDE_OUTPUT_LATE_DATA: OpSpec = OpSpec {
+    name: "side_output_late_data",
+    words: &["side_output_late_data"],
+    on: &[Port::Windowed, Port::AllWindowed],
+    role: Role::Builder {
+        yields: |port, _, _| port,
+    },
+    args: (1, 1),
+    signature: "side_output_late_data(&tag)",
+    stream_args: StreamArgs::None,
+    one_to_one: false,
+    side_outputs: false,
+    port: no_port,
+    operator: None,
+};
+
+/// The assigner prefix of window node `n`: `window`, `window_all` or `count_window`.
+pub fn assigner(n: &Node) -> &crate::graph::Prefix {
+    n.prefixes
+        .iter()
+        .find(|p| matches!(p.spec.name, "window" | "window_all" | "count_window"))
+        .expect("a window node has its assigner")
+}
+
+/// `__fN` = (windows, allowed lateness, late-data tag, function), and the output port.
+fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let f = n.spec_var();
+    let (windows, windowed, lateness, late, function) = (
+        format_ident!("__w{}", n.id),
+        format_ident!("__ws{}", n.id),
+        format_ident!("__l{}", n.id),
+        format_ident!("__lt{}", n.id),
+        format_ident!("__g{}", n.id),
+    );
+    let a = assigner(n);
+    let span = a.span;
+    let assign = match a.spec.name {
+        "window" => {
+            let (input, arg) = (graph.input_port(n, true), &a.args[0]);
             quote_spanned!(span=> #input.window(#arg))
         }
-        OpKind::WindowAll => {
-            let (input, arg) = (graph.input_port(n, false), &n.args[0]);
+        "window_all" => {
+            let (input, arg) = (graph.input_port(n, false), &a.args[0]);
             quote_spanned!(span=> #input.window_all(#arg))
         }
         _ => {
             let input = graph.input_port(n, true);
-            let size = &n.args[0];
-            let slide = n.args.get(1).unwrap_or(size);
+            let size = &a.args[0];
+            let slide = a.args.get(1).unwrap_or(size);
             quote_spanned!(span=> #input.count_window(#size, #slide))
         }
     };
-    // The late-data tag must carry the window's input rows.
-    let late_check = match &n.late_tag {
-        Some(tag) => {
-            let span = syn::spanned::Spanned::span(tag);
-            quote_spanned!(span=> #t.late_data(#tag);)
+    let lateness_value = match n.prefix("allowed_lateness") {
+        Some(p) => {
+            let e = &p.args[0];
+            quote_spanned!(syn::spanned::Spanned::span(e)=> { let __d: ::std::time::Duration = #e; __d })
         }
-        None => quote!(),
+        None => quote!(::std::time::Duration::ZERO),
     };
+    // The late-data tag must carry the window's input rows; its rows go to a side output only
+    // if a `side_output(&tag)` reads it (else late rows are dropped and counted).
+    let late_value = match n.prefix("side_output_late_data") {
+        Some(p) => {
+            let tag = &p.args[0];
+            let span = syn::spanned::Spanned::span(tag);
+            let read = graph.side_output_readers(n).next().is_some();
+            quote_spanned! {span=>
+                #windowed.late_data(#tag);
+                let #late = #read.then(|| ::flow::__private::tag_id(#tag));
+            }
+        }
+        None => {
+            quote!(let #late: ::core::option::Option<::std::string::String> = ::core::option::Option::None;)
+        }
+    };
+    let arg = &n.args[0];
+    let method = match n.word.as_str() {
+        "aggregate" => "aggregate".to_string(),
+        "process" => method_for(arg, "process"),
+        // `reduce`, and the aggregations (desugared to closures).
+        _ => method_for(arg, "reduce"),
+    };
+    let call = function_port_as(quote!(#windowed), n, arg, &method, &function);
     quote! {
-        let (#f, #t) = #windows;
+        let (#windows, #windowed) = #assign;
         let #lateness: ::std::time::Duration = #lateness_value;
-        #late_check
+        #late_value
+        #call
+        let #f = (#windows, #lateness, #late, #function);
     }
 }
 
-/// The window operator for function node `n` (a `reduce`, `aggregate` or `process` reading
-/// window node `w`).
-pub fn chain(
-    graph: &Graph,
-    w: &Node,
-    n: &Node,
-    next: TokenStream,
-    late: Option<(syn::Ident, TokenStream)>,
-) -> TokenStream {
-    let key = match graph.key_var(w) {
-        Some(k) => quote!(::std::clone::Clone::clone(&#k)),
-        None => quote!(::flow::__private::AllRows),
+fn operator(graph: &Graph, n: &Node) -> TokenStream {
+    let f = n.spec_var();
+    let key = match n.port {
+        Port::Windowed => key_of(graph, n.inputs[0]),
+        _ => quote!(::flow::__private::AllRows),
     };
-    let (wv, lateness, f) = (w.spec_var(), w.lateness_var(), n.spec_var());
-    let late_tag = match &late {
-        Some((tag, _)) => quote!(::core::option::Option::Some(::flow::__private::tag_id(&#tag))),
-        None => quote!(::core::option::Option::None),
-    };
-    let op = quote! {
+    quote! {
         ::flow::__private::Window::new(
-            #key, ::std::clone::Clone::clone(&#wv), #lateness, #f, #late_tag,
+            #key, #f.0, #f.1, #f.3, #f.2,
         )
-    };
-    let side = match late {
-        Some((tag, collector)) => super::side_outputs([(tag, collector)]),
-        None => quote!(::flow::__private::NoSideOutputs),
-    };
-    super::chained_with_side(n, op, next, side)
+    }
 }

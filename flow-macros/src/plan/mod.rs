@@ -1,22 +1,24 @@
 //! Stages: maximal chains of operators fused into one loop per subtask.
 //!
-//! A new stage starts at every source, at every operator whose input crosses workers
-//! (`key_by`: hash; `rebalance`: round-robin; `union`: several inputs) and wherever the
-//! declared parallelism changes (round-robin, as Flink does on such edges). A partitioning
-//! word (`key_by`, `rebalance`, `union`) has no parallelism of its own: it takes that of the
-//! operator after it, so a keyed operator always runs in its `key_by`'s stage.
+//! A new stage starts at every source, at every partitioning (`key_by`: hash; `rebalance`:
+//! round-robin; `broadcast`: to every subtask), at every operator with several inputs (`union`,
+//! the two-input operators) and wherever the declared parallelism changes (round-robin, as
+//! Flink does). A partitioning has no parallelism of its own: it takes that of the operator
+//! after it, so a keyed operator always runs in its `key_by`'s stage. A partitioning read only
+//! by two-input operators stays at the end of its input's stage and partitions their input
+//! edge instead.
 
 use crate::check::parallelism_literal;
 use crate::diagnostic::Diagnostics;
-use crate::graph::Graph;
-use crate::ops::{Exchange, OpKind};
+use crate::graph::{Graph, Node};
+use crate::ops::{Exchange, Port, Role};
 
 /// A node's parallelism as far as the compiler knows it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Declared {
     /// The env's `--parallelism`.
     Default,
-    /// A literal, or 1 for a non-parallel source.
+    /// A literal, or 1 for a non-parallel source or `window_all`.
     Fixed(usize),
 }
 
@@ -29,13 +31,22 @@ impl Declared {
     }
 }
 
-/// How rows reach a node from its inputs.
+/// How rows reach a node from one of its inputs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Edge {
+    /// A source has no input.
     Source,
+    /// The same stage: a call.
     Forward,
+    /// To the subtask of the key's hash.
     Hash,
+    /// Round-robin over every subtask (`rebalance()`).
     Rebalance,
+    /// One-to-one when both sides have the same parallelism at run time, round-robin
+    /// otherwise (a parallelism change, the inputs of `union` and of two-input operators).
+    Rescale,
+    /// Every row to every subtask.
+    Broadcast,
 }
 
 pub struct Stage {
@@ -46,141 +57,58 @@ pub struct Stage {
 
 pub struct Plan {
     pub declared: Vec<Declared>,
-    pub edge: Vec<Edge>,
+    /// Per node, per input.
+    pub edges: Vec<Vec<Edge>>,
     pub stage_of: Vec<usize>,
     pub stages: Vec<Stage>,
-    /// No multi-input operator: with every parallelism 1 the job runs as one fused thread per
-    /// source.
+    /// No operator with several inputs: with every parallelism 1 the job runs as one fused
+    /// thread per source.
     pub fusable: bool,
 }
 
 impl Plan {
-    /// Whether the edge into `node` crosses stages.
-    pub fn is_boundary(&self, node: usize) -> bool {
-        !matches!(self.edge[node], Edge::Forward | Edge::Source)
+    /// Whether input `k` of `node` crosses stages.
+    pub fn is_boundary(&self, node: usize, k: usize) -> bool {
+        !matches!(self.edges[node][k], Edge::Forward | Edge::Source)
+    }
+
+    /// How rows reach `node` (its first input's edge), for the static plan.
+    pub fn edge(&self, node: usize) -> Edge {
+        self.edges[node].first().copied().unwrap_or(Edge::Source)
+    }
+}
+
+/// Whether `n` is a partitioning read only by operators with several inputs: it then
+/// partitions their input edge and stays in its input's stage.
+pub fn absorbed(g: &Graph, n: &Node) -> bool {
+    matches!(n.spec.role, Role::Partition(_))
+        && !n.outputs.is_empty()
+        && n.outputs.iter().all(|&c| two_input(g.node(c)))
+}
+
+/// An operator with two inputs (after `connect` or a join).
+fn two_input(n: &Node) -> bool {
+    n.spec.role == Role::Operator && n.inputs.len() > 1
+}
+
+fn partition_edge(exchange: Exchange) -> Edge {
+    match exchange {
+        Exchange::Hash => Edge::Hash,
+        Exchange::Rebalance => Edge::Rebalance,
+        Exchange::Broadcast => Edge::Broadcast,
     }
 }
 
 pub fn plan(g: &Graph, diag: &mut Diagnostics) -> Plan {
-    let n = g.nodes.len();
-    let mut declared = vec![Declared::Default; n];
-    for node in &g.nodes {
-        declared[node.id] = match node.parallelism.as_ref().and_then(parallelism_literal) {
-            Some(Ok(p)) => Declared::Fixed(p),
-            _ if node.source_func.as_deref().is_some_and(|f| f != "source") => Declared::Fixed(1),
-            _ => Declared::Default,
-        };
-    }
-    // Timestamps are assigned in the source's split, and a side output leaves its operator
-    // in the same subtask: same stage, same parallelism (unless set explicitly).
-    for node in &g.nodes {
-        if node.spec.kind == OpKind::Timestamps
-            || node.spec.kind == OpKind::Broadcast
-            || (node.spec.kind == OpKind::SideOutput && node.parallelism.is_none())
-        {
-            declared[node.id] = declared[node.inputs[0]];
-        }
-    }
-    // `window_all` runs in one subtask, and so does its window function.
-    for node in &g.nodes {
-        if node.spec.kind == OpKind::WindowAll {
-            declared[node.id] = Declared::Fixed(1);
-            for &c in &node.outputs {
-                declared[c] = Declared::Fixed(1);
-            }
-        }
-    }
-    // Partitionings and windows take their first consumer's parallelism (reverse order:
-    // consumers have larger ids).
-    for node in g.nodes.iter().rev() {
-        if matches!(
-            node.spec.kind,
-            OpKind::KeyBy
-                | OpKind::Rebalance
-                | OpKind::Union
-                | OpKind::Connect
-                | OpKind::IntervalJoin
-                | OpKind::WindowJoin
-                | OpKind::Window
-                | OpKind::CountWindow
-        ) {
-            if let Some(&c) = node.outputs.first() {
-                declared[node.id] = declared[c];
-            }
-        }
-    }
-    let mut edge = vec![Edge::Forward; n];
-    let mut stage_of = vec![0; n];
+    let declared = declare(g);
+    let mut edges = Vec::with_capacity(g.nodes.len());
+    let mut stage_of = vec![0; g.nodes.len()];
     let mut stages: Vec<Stage> = Vec::new();
     for node in &g.nodes {
-        let e = if node.is_source() {
-            Edge::Source
-        } else {
-            // A `key_by` read only by a two-input operator partitions on that operator's input
-            // edge (hash by this key) instead of starting a stage of its own.
-            let absorbed = |k: &crate::graph::Node| {
-                k.spec.kind == OpKind::KeyBy
-                    && !k.outputs.is_empty()
-                    && k.outputs.iter().all(|&c| {
-                        matches!(
-                            g.nodes[c].spec.kind,
-                            OpKind::Connect | OpKind::IntervalJoin | OpKind::WindowJoin
-                        )
-                    })
-            };
-            let two_input = matches!(
-                node.spec.kind,
-                OpKind::Connect | OpKind::IntervalJoin | OpKind::WindowJoin
-            );
-            match node.spec.exchange {
-                Exchange::Hash if absorbed(node) => {
-                    if declared[node.inputs[0]] == declared[node.id] {
-                        Edge::Forward
-                    } else {
-                        Edge::Rebalance
-                    }
-                }
-                Exchange::Hash => Edge::Hash,
-                // A broadcast input reaches every subtask whatever this edge's partitioning.
-                Exchange::Merge
-                    if two_input
-                        && absorbed(&g.nodes[node.inputs[0]])
-                        && node.inputs.iter().all(|&i| {
-                            absorbed(&g.nodes[i]) || g.nodes[i].spec.kind == OpKind::Broadcast
-                        }) =>
-                {
-                    Edge::Hash
-                }
-                Exchange::Merge
-                    if two_input
-                        && node.inputs.iter().any(|&i| g.nodes[i].spec.keyed_output)
-                        && !node
-                            .inputs
-                            .iter()
-                            .any(|&i| g.nodes[i].spec.kind == OpKind::Broadcast) =>
-                {
-                    diag.error(node.span, format_args!(
-                        "`{}` joins two keyed streams or two streams that are not keyed: add `key_by` to both inputs, or to neither",
-                        node.spec.word
-                    ));
-                    Edge::Rebalance
-                }
-                Exchange::Rebalance | Exchange::Merge => Edge::Rebalance,
-                Exchange::Forward if declared[node.inputs[0]] != declared[node.id] => {
-                    let input = &g.nodes[node.inputs[0]];
-                    if input.spec.kind == OpKind::KeyBy || input.is_window() {
-                        diag.error(node.span, format_args!(
-                            "`{}` reads a keyed stream, so it must have the parallelism of the operators sharing its `key_by`",
-                            node.spec.word
-                        ));
-                    }
-                    Edge::Rebalance
-                }
-                Exchange::Forward => Edge::Forward,
-            }
-        };
-        edge[node.id] = e;
-        if e == Edge::Forward {
+        let e = input_edges(g, node, &declared, diag);
+        let same_stage = e.len() == 1 && e[0] == Edge::Forward;
+        edges.push(e);
+        if same_stage {
             let s = stage_of[node.inputs[0]];
             stage_of[node.id] = s;
             stages[s].nodes.push(node.id);
@@ -194,17 +122,78 @@ pub fn plan(g: &Graph, diag: &mut Diagnostics) -> Plan {
             });
         }
     }
-    let fusable = !g.nodes.iter().any(|n| {
-        matches!(
-            n.spec.kind,
-            OpKind::Union | OpKind::Connect | OpKind::IntervalJoin | OpKind::WindowJoin
-        )
-    });
+    let fusable = !g.nodes.iter().any(|n| n.inputs.len() > 1);
     Plan {
         declared,
-        edge,
+        edges,
         stage_of,
         stages,
         fusable,
+    }
+}
+
+/// Each node's parallelism as declared.
+fn declare(g: &Graph) -> Vec<Declared> {
+    let mut declared = vec![Declared::Default; g.nodes.len()];
+    for node in &g.nodes {
+        declared[node.id] = match node.parallelism.as_ref().and_then(parallelism_literal) {
+            Some(Ok(p)) => Declared::Fixed(p),
+            _ if node.is_source() && node.word != "source" => Declared::Fixed(1),
+            // `window_all` runs in one subtask, as in Flink.
+            _ if node.port == Port::AllWindowed => Declared::Fixed(1),
+            _ => Declared::Default,
+        };
+    }
+    // Timestamps are assigned in the source's split, a side output leaves its operator in the
+    // same subtask, and an absorbed partitioning stays in its input's stage: same stage, same
+    // parallelism (unless set explicitly).
+    for node in &g.nodes {
+        let follows_input = node.spec.role == Role::Assigner
+            || (node.spec.role == Role::SideOutput && node.parallelism.is_none())
+            || absorbed(g, node);
+        if follows_input {
+            declared[node.id] = declared[node.inputs[0]];
+        }
+    }
+    // The other partitionings and merges take their first consumer's parallelism (reverse
+    // order: consumers have larger ids).
+    for node in g.nodes.iter().rev() {
+        if matches!(node.spec.role, Role::Partition(_) | Role::Merge) && !absorbed(g, node) {
+            if let Some(&c) = node.outputs.first() {
+                declared[node.id] = declared[c];
+            }
+        }
+    }
+    declared
+}
+
+/// How rows reach `node` from each of its inputs.
+fn input_edges(g: &Graph, node: &Node, declared: &[Declared], diag: &mut Diagnostics) -> Vec<Edge> {
+    if node.is_source() {
+        return vec![Edge::Source];
+    }
+    let same = |i: usize| declared[i] == declared[node.id];
+    match node.spec.role {
+        Role::Partition(exchange) if !absorbed(g, node) => vec![partition_edge(exchange)],
+        Role::Merge => vec![Edge::Rescale; node.inputs.len()],
+        _ if node.inputs.len() > 1 => node
+            .inputs
+            .iter()
+            .map(|&i| match g.node(i).spec.role {
+                Role::Partition(exchange) => partition_edge(exchange),
+                _ => Edge::Rescale,
+            })
+            .collect(),
+        _ if same(node.inputs[0]) => vec![Edge::Forward],
+        _ => {
+            let input = g.node(node.inputs[0]);
+            if input.spec.output() == Port::Keyed && !absorbed(g, input) {
+                diag.error(node.span, format_args!(
+                    "`{}` reads a keyed stream, so it must have the parallelism of the operators sharing its `key_by`",
+                    node.word
+                ));
+            }
+            vec![Edge::Rescale]
+        }
     }
 }

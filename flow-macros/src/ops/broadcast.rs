@@ -1,0 +1,28 @@
+//! `broadcast()`: every row to every subtask of the next operator (Flink's `broadcast()`);
+//! `a.connect(b.broadcast()).process(f)` keeps broadcast state.
+//!
+//! > 1 input stream, 1 output stream
+
+use super::{Exchange, OpSpec, Port, Role, StreamArgs};
+use crate::graph::{Graph, Node};
+use proc_macro2::TokenStream;
+use quote::quote_spanned;
+
+pub const BROADCAST: OpSpec = OpSpec {
+    name: "broadcast",
+    words: &["broadcast"],
+    on: &[Port::Stream, Port::Keyed],
+    role: Role::Partition(Exchange::Broadcast),
+    args: (0, 0),
+    signature: "broadcast()",
+    stream_args: StreamArgs::None,
+    one_to_one: true,
+    side_outputs: false,
+    port,
+    operator: None,
+};
+
+fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let (t, input) = (n.port_var(), graph.input_port(n, false));
+    quote_spanned!(n.span=> let #t = #input.broadcast();)
+}

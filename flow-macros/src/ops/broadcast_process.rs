@@ -1,0 +1,33 @@
+//! `a.connect(b.broadcast()).process(f)`: every subtask receives every row of `b` and keeps
+//! broadcast state from it that the rows of `a` read (Flink's `BroadcastProcessFunction`).
+//!
+//! > 2 input streams (the second broadcast), 1 output stream
+
+use super::{function_port, OpSpec, Port, Role, StreamArgs};
+use crate::graph::{Graph, Node};
+use proc_macro2::TokenStream;
+use quote::quote;
+
+pub const BROADCAST_PROCESS: OpSpec = OpSpec {
+    name: "broadcast_process",
+    words: &["process"],
+    on: &[Port::BroadcastConnected],
+    role: Role::Operator,
+    args: (1, 1),
+    signature: "process(my_broadcast_process_function)",
+    stream_args: StreamArgs::None,
+    one_to_one: false,
+    side_outputs: false,
+    port,
+    operator: Some(operator),
+};
+
+fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let connected = super::co_map::connected_port(graph, n);
+    function_port(connected, n, &n.args[0], "process")
+}
+
+fn operator(_: &Graph, n: &Node) -> TokenStream {
+    let f = n.spec_var();
+    quote!(::flow::__private::BroadcastProcess::new(#f))
+}

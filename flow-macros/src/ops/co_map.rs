@@ -1,0 +1,54 @@
+//! `a.connect(b).co_map(f1, f2)`: maps each input with its own function into one output type
+//! (Flink's `CoMapFunction`). With `key_by` on both inputs they are hash-partitioned by key.
+//!
+//! > 2 input streams, 1 output stream
+
+use super::{OpSpec, Port, Role, StreamArgs};
+use crate::graph::{Graph, Node};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+
+pub const CO_MAP: OpSpec = OpSpec {
+    name: "co_map",
+    words: &["co_map"],
+    on: &[Port::Connected, Port::KeyedConnected],
+    role: Role::Operator,
+    args: (2, 2),
+    signature: "co_map(|first| .., |second| ..)",
+    stream_args: StreamArgs::None,
+    one_to_one: true,
+    side_outputs: false,
+    port,
+    operator: Some(operator),
+};
+
+/// `let (__fN, __tN) = <first>.connect(&<second>).<method>(f1, f2);`
+pub fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let (f, t) = (n.spec_var(), n.port_var());
+    let connected = connected_port(graph, n);
+    let method = format_ident!("{}", n.word, span = n.span);
+    let (a, b) = (&n.args[0], &n.args[1]);
+    quote_spanned!(n.span=> let (#f, #t) = #connected.#method(#a, #b);)
+}
+
+/// The port of the two connected inputs of node `n`.
+pub fn connected_port(graph: &Graph, n: &Node) -> TokenStream {
+    let span = n.prefix("connect").map_or(n.span, |p| p.span);
+    if n.port == Port::KeyedConnected {
+        let (first, second) = (
+            graph.port_of(n.inputs[0], true),
+            graph.port_of(n.inputs[1], true),
+        );
+        return quote_spanned!(span=> #first.connect_keyed(&#second));
+    }
+    let (first, second) = (
+        graph.port_of(n.inputs[0], false),
+        graph.port_of(n.inputs[1], false),
+    );
+    quote_spanned!(span=> #first.connect(&#second))
+}
+
+fn operator(_: &Graph, n: &Node) -> TokenStream {
+    let f = n.spec_var();
+    quote!(::flow::__private::CoMap::new(#f.0, #f.1))
+}

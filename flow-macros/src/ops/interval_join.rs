@@ -1,0 +1,91 @@
+//! `a.key_by(..).interval_join(b.key_by(..)).between(lower, upper).process(f)`: every pair of
+//! one key whose timestamps differ by `lower..=upper` ms (second minus first), as Flink's
+//! interval join. The prefix words are folded into one node with `process`.
+//!
+//! > 2 keyed input streams, 1 output stream
+
+use super::{function_port_as, key_of, no_port, OpSpec, Port, Role, StreamArgs};
+use crate::graph::{Graph, Node};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+
+/// The interval join operator, created by `process` after `between`.
+pub const INTERVAL_JOIN: OpSpec = OpSpec {
+    name: "interval_join",
+    words: &["process"],
+    on: &[Port::IntervalJoined],
+    role: Role::Operator,
+    args: (1, 1),
+    signature: "process(|first, second, out| ..)",
+    stream_args: StreamArgs::None,
+    one_to_one: false,
+    side_outputs: false,
+    port,
+    operator: Some(operator),
+};
+
+/// `interval_join(other)` of two keyed streams.
+pub const INTERVAL_JOIN_BUILDER: OpSpec = OpSpec {
+    name: "interval_join",
+    words: &["interval_join"],
+    on: &[Port::Keyed],
+    role: Role::Builder {
+        yields: |_, _, _| Port::IntervalJoin,
+    },
+    args: (1, 1),
+    signature: "interval_join(other_keyed_stream).between(lower_ms, upper_ms)",
+    stream_args: StreamArgs::First,
+    one_to_one: false,
+    side_outputs: false,
+    port: no_port,
+    operator: None,
+};
+
+/// `.between(lower_ms, upper_ms)`: the interval join's bounds, both inclusive.
+pub const BETWEEN: OpSpec = OpSpec {
+    name: "between",
+    words: &["between"],
+    on: &[Port::IntervalJoin],
+    role: Role::Builder {
+        yields: |_, _, _| Port::IntervalJoined,
+    },
+    args: (2, 2),
+    signature: "between(lower_ms, upper_ms)",
+    stream_args: StreamArgs::None,
+    one_to_one: false,
+    side_outputs: false,
+    port: no_port,
+    operator: None,
+};
+
+/// `__fN` = ((lower, upper), function), its bounds evaluated once.
+fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let (f, bounds, function) = (
+        n.spec_var(),
+        format_ident!("__b{}", n.id),
+        format_ident!("__g{}", n.id),
+    );
+    let join = n.prefix("interval_join").expect("folded into the node");
+    let (first, second) = (
+        graph.port_of(n.inputs[0], true),
+        graph.port_of(n.inputs[1], true),
+    );
+    let joined = quote_spanned!(join.span=> #first.interval_join(&#second));
+    let between = n.prefix("between").expect("folded into the node");
+    let (lower, upper) = (&between.args[0], &between.args[1]);
+    let call = function_port_as(joined, n, &n.args[0], "process_closure", &function);
+    quote! {
+        let #bounds: (i64, i64) = (#lower, #upper);
+        #call
+        let #f = (#bounds, #function);
+    }
+}
+
+fn operator(graph: &Graph, n: &Node) -> TokenStream {
+    let (f, ka, kb) = (
+        n.spec_var(),
+        key_of(graph, n.inputs[0]),
+        key_of(graph, n.inputs[1]),
+    );
+    quote!(::flow::__private::IntervalJoin::new(#ka, #kb, #f.0, #f.1))
+}

@@ -1,0 +1,78 @@
+//! `a.key_by(..).window_join(b.key_by(..), windows).process(f)`: every pair of rows of one key
+//! in the same window, when the window fires (Flink's `join(..).where(..).equal_to(..)
+//! .window(..)`). Folded into one node with `process`.
+//!
+//! > 2 keyed input streams, 1 output stream
+
+use super::{function_port_as, key_of, no_port, OpSpec, Port, Role, StreamArgs};
+use crate::graph::{Graph, Node};
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+
+/// The window join operator, created by `process` after `window_join`.
+pub const WINDOW_JOIN: OpSpec = OpSpec {
+    name: "window_join",
+    words: &["process"],
+    on: &[Port::WindowJoined],
+    role: Role::Operator,
+    args: (1, 1),
+    signature: "process(|first, second, out| ..)",
+    stream_args: StreamArgs::None,
+    one_to_one: false,
+    side_outputs: false,
+    port,
+    operator: Some(operator),
+};
+
+/// `window_join(other, windows)` of two keyed streams.
+pub const WINDOW_JOIN_BUILDER: OpSpec = OpSpec {
+    name: "window_join",
+    words: &["window_join"],
+    on: &[Port::Keyed],
+    role: Role::Builder {
+        yields: |_, _, _| Port::WindowJoined,
+    },
+    args: (2, 2),
+    signature: "window_join(other_keyed_stream, TumblingEventTimeWindows::of(..))",
+    stream_args: StreamArgs::First,
+    one_to_one: false,
+    side_outputs: false,
+    port: no_port,
+    operator: None,
+};
+
+/// The windows of window join node `n`.
+pub fn windows(n: &Node) -> &syn::Expr {
+    &n.prefix("window_join").expect("folded into the node").args[1]
+}
+
+/// `__fN` = (windows, function).
+fn port(graph: &Graph, n: &Node) -> TokenStream {
+    let (f, windows_var, joined, function) = (
+        n.spec_var(),
+        format_ident!("__w{}", n.id),
+        format_ident!("__j{}", n.id),
+        format_ident!("__g{}", n.id),
+    );
+    let join = n.prefix("window_join").expect("folded into the node");
+    let (first, second) = (
+        graph.port_of(n.inputs[0], true),
+        graph.port_of(n.inputs[1], true),
+    );
+    let w = windows(n);
+    let call = function_port_as(quote!(#joined), n, &n.args[0], "process_closure", &function);
+    quote_spanned! {join.span=>
+        let (#windows_var, #joined) = #first.window_join(&#second, #w);
+        #call
+        let #f = (#windows_var, #function);
+    }
+}
+
+fn operator(graph: &Graph, n: &Node) -> TokenStream {
+    let (f, ka, kb) = (
+        n.spec_var(),
+        key_of(graph, n.inputs[0]),
+        key_of(graph, n.inputs[1]),
+    );
+    quote!(::flow::__private::WindowJoin::new(#ka, #kb, #f.0, #f.1))
+}
