@@ -327,7 +327,23 @@ fn metrics_count_rows_per_operator(p: usize) {
     assert_eq!(result.operators[0].rows_out, 1000, "source rows");
 }
 
+fn broadcast_sends_every_row_to_every_subtask(p: usize) {
+    let env = StreamEnv::new().with_parallelism(p);
+    flow! { env =>
+        // A parallel source: without the broadcast each row would stay in its subtask.
+        let out = source(NumberSequence::new(1, 3), Watermarks::no_watermarks())
+            .broadcast()
+            .map(|n| n * 10)
+            .collect();
+    }
+    env.execute("broadcast").unwrap();
+    // One copy of every row per subtask of the `map`.
+    let expected: Vec<i64> = (0..p).flat_map(|_| [10, 20, 30]).collect();
+    assert_eq!(sorted(out.take()), sorted(expected));
+}
+
 at_parallelism!(
+    broadcast_sends_every_row_to_every_subtask,
     map,
     filter,
     flat_map,

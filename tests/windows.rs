@@ -371,7 +371,30 @@ fn late_rows_go_to_the_side_output(p: usize) {
     );
 }
 
+fn a_windowed_stream_bound_with_let_feeds_two_functions(p: usize) {
+    let env = env(p);
+    flow! { env =>
+        let windowed = from_collection(vec![("a", 100i64), ("a", 200), ("b", 300), ("a", 1200)], Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)));
+        let counts = windowed.process(describe).collect();
+        let sums = windowed.reduce(|a, b| (a.0, a.1 + b.1)).collect();
+    }
+    env.execute("windowed twice").unwrap();
+    assert_eq!(
+        sorted(counts.take()),
+        vec![
+            ("a".into(), 0, 1000, 2),
+            ("a".into(), 1000, 2000, 1),
+            ("b".into(), 0, 1000, 1),
+        ]
+    );
+    assert_eq!(sorted(sums.take()), vec![("a", 300), ("a", 1200), ("b", 300)]);
+}
+
 at_parallelism!(
+    a_windowed_stream_bound_with_let_feeds_two_functions,
     late_rows_go_to_the_side_output,
     tumbling_with_out_of_order_and_late_rows,
     batch_mode_fires_every_window_at_the_end,
