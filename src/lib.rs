@@ -37,7 +37,7 @@ pub mod prelude {
         co_process_function, filter_function, flat_map_function, flow, map_function,
         process_function, reduce_function, timestamp_assigner, AggregateFunction, CollectHandle,
         DiscardSink, EventTimeSessionWindows, FileSink, KeyedProcessFunction, KeyedState,
-        ListState, MapState, NumberSequence, OutputTag, PrintSink, ProcessContext,
+        ListState, MapState, NumberSequence, OutputTag, PrintSink, ProcessContext, ProcessFunction,
         ProcessWindowFunction, ProcessingTimeSessionWindows, Row, RuntimeContext, RuntimeMode,
         SlidingEventTimeWindows, SlidingProcessingTimeWindows, StreamEnv, TimeWindow,
         TumblingEventTimeWindows, TumblingProcessingTimeWindows, ValueState, Watermarks,

@@ -226,3 +226,61 @@ mod side_outputs {
     use super::*;
     at_parallelism!(side_outputs_from_a_process_function);
 }
+
+/// Flink's `ProcessFunction` on a stream that is not keyed: splits lines into words, sends
+/// the empty ones to a side output, and tags each word with the row's timestamp.
+#[derive(Clone, KeyedState)]
+struct Words {
+    empty: flow::OutputTag<i64>,
+}
+
+#[process_function]
+impl Words {
+    fn process(
+        &mut self,
+        line: (i64, &'static str),
+        ctx: &mut ProcessContext<'_>,
+        out: &mut Vec<(String, Option<i64>)>,
+    ) {
+        if line.1.is_empty() {
+            ctx.output(&self.empty, line.0);
+            return;
+        }
+        for w in line.1.split(' ') {
+            out.push((w.to_string(), ctx.timestamp()));
+        }
+    }
+}
+
+fn process_on_a_stream_that_is_not_keyed(p: usize) {
+    let empty = flow::OutputTag::<i64>::new("empty");
+    let env = StreamEnv::new().with_parallelism(p);
+    flow! { env =>
+        let words = from_collection(vec![(10i64, "a b"), (20, ""), (30, "c")], Watermarks::monotonous())
+            .timestamps(|l| l.0)
+            .rebalance()
+            .process(Words { empty: empty.clone() });
+        let out = words.collect();
+        let empties = words.side_output(&empty).collect();
+        // A closure works too.
+        let lengths = source(NumberSequence::new(1, 4), Watermarks::no_watermarks())
+            .process(|n, _ctx, out| out.extend(std::iter::repeat_n(n, n as usize)))
+            .collect();
+    }
+    env.execute("process").unwrap();
+    assert_eq!(
+        sorted(out.take()),
+        vec![
+            ("a".to_string(), Some(10)),
+            ("b".to_string(), Some(10)),
+            ("c".to_string(), Some(30)),
+        ]
+    );
+    assert_eq!(empties.take(), vec![20]);
+    assert_eq!(sorted(lengths.take()), vec![1, 2, 2, 3, 3, 3, 4, 4, 4, 4]);
+}
+
+mod not_keyed {
+    use super::*;
+    at_parallelism!(process_on_a_stream_that_is_not_keyed);
+}

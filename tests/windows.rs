@@ -390,7 +390,10 @@ fn a_windowed_stream_bound_with_let_feeds_two_functions(p: usize) {
             ("b".into(), 0, 1000, 1),
         ]
     );
-    assert_eq!(sorted(sums.take()), vec![("a", 300), ("a", 1200), ("b", 300)]);
+    assert_eq!(
+        sorted(sums.take()),
+        vec![("a", 300), ("a", 1200), ("b", 300)]
+    );
 }
 
 at_parallelism!(

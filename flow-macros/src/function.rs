@@ -706,10 +706,15 @@ pub fn expand_process(attr: TokenStream, item: TokenStream) -> syn::Result<Token
         return Err(syn::Error::new_spanned(&sig, expected));
     };
     let in_ty = &row.ty;
-    // K from `&mut ProcessContext<'_, K>`.
-    let key_ty = context_key(&ctx.ty, "stream's")?;
     let out_ty = vec_elem(&out.ty)
         .ok_or_else(|| syn::Error::new_spanned(&out.ty, "the output is `out: &mut Vec<Row>`"))?;
+    // K from `&mut ProcessContext<'_, K>`; `ProcessContext<'_>`: a stream that is not keyed.
+    if !context_has_key(&ctx.ty) {
+        return Ok(expand_unkeyed_process(
+            &imp, &sig, in_ty, &out_ty, has_open, has_close,
+        ));
+    }
+    let key_ty = context_key(&ctx.ty, "stream's")?;
     let open = if has_open {
         quote!(fn open(&mut self, ctx: &::flow::RuntimeContext) { #self_ty::open(self, ctx) })
     } else {
@@ -762,6 +767,64 @@ pub fn expand_process(attr: TokenStream, item: TokenStream) -> syn::Result<Token
             #on_timer
         }
     })
+}
+
+/// Whether a `&mut ProcessContext<..>` type names a key type.
+fn context_has_key(ty: &Type) -> bool {
+    let Type::Reference(r) = ty else { return true };
+    let Type::Path(p) = &*r.elem else { return true };
+    match p.path.segments.last().map(|s| &s.arguments) {
+        Some(syn::PathArguments::AngleBracketed(args)) => args
+            .args
+            .iter()
+            .any(|a| matches!(a, syn::GenericArgument::Type(_))),
+        _ => false,
+    }
+}
+
+/// `#[process_function]` whose context is `ProcessContext<'_>`: a process function on a stream
+/// that is not keyed. Its struct must keep no `#[state]` (checked where it is used, as for the
+/// other impl-block functions).
+fn expand_unkeyed_process(
+    imp: &ItemImpl,
+    sig: &syn::Signature,
+    in_ty: &Type,
+    out_ty: &Type,
+    has_open: bool,
+    has_close: bool,
+) -> TokenStream {
+    let self_ty = &imp.self_ty;
+    let open = if has_open {
+        quote!(fn open(&mut self, ctx: &::flow::RuntimeContext) { #self_ty::open(self, ctx) })
+    } else {
+        quote!()
+    };
+    let close = if has_close {
+        quote!(fn close(&mut self) { #self_ty::close(self) })
+    } else {
+        quote!()
+    };
+    let span = sig.ident.span();
+    quote_spanned! {span=>
+        #imp
+        #[diagnostic::do_not_recommend]
+        impl<__T: ::flow::__private::Same<#in_ty>> ::flow::ProcessFunction<__T> for #self_ty
+        where
+            (#self_ty, __T): ::flow::__private::Stateless,
+        {
+            type Out = #out_ty;
+            #open
+            #close
+            fn process_element(
+                &mut self,
+                row: __T,
+                ctx: &mut ::flow::ProcessContext<'_>,
+                out: &mut ::std::vec::Vec<#out_ty>,
+            ) {
+                #self_ty::process(self, ::flow::__private::Same::same(row), ctx, out)
+            }
+        }
+    }
 }
 
 /// `#[timestamp_assigner]`: checks `fn f(row: &T) -> i64` and leaves it as it is.

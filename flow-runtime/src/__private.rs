@@ -24,6 +24,7 @@ pub use crate::operator::interval_join::IntervalJoin;
 pub use crate::operator::key_by::ByKey;
 pub use crate::operator::keyed_process::KeyedProcess;
 pub use crate::operator::map::Map;
+pub use crate::operator::process::Process;
 pub use crate::operator::rebalance::RoundRobin;
 pub use crate::operator::reduce::Reduce;
 pub use crate::operator::side_output::{NoSideOutputs, SideOutput};
@@ -76,7 +77,7 @@ pub struct KeyedStream<T, K>(PhantomData<fn() -> (T, K)>);
 /// A typed port of a windowed stream: rows `T` grouped by key `K` into windows.
 pub struct WindowedStream<T, K>(PhantomData<fn() -> (T, K)>);
 
-fn port<T>() -> Stream<T> {
+pub(crate) fn port<T>() -> Stream<T> {
     Stream(PhantomData)
 }
 

@@ -33,7 +33,8 @@ pub use function::{
 };
 pub use operator::broadcast_process::BroadcastProcessFunction;
 pub use operator::co_process::KeyedCoProcessFunction;
-pub use operator::keyed_process::{KeyedProcessFunction, ProcessContext};
+pub use operator::keyed_process::{Key, KeyedProcessFunction, NotKeyed, ProcessContext};
+pub use operator::process::ProcessFunction;
 pub use operator::side_output::OutputTag;
 pub use operator::sink::{Sink, SinkWriter};
 pub use operator::source::{Poll, Source, SourceOutput, SourceReader};

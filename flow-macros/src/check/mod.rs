@@ -231,7 +231,7 @@ impl<'a> syn::visit::Visit<'a> for ZeroFinder {
 }
 
 // `side_output(&tag)` reads what the operator before it sends to that tag: any tag for an
-// operator whose function emits by tag (a keyed `process`), the late rows of a window
+// operator whose function emits by tag (`process`), the late rows of a window
 // declared with `.side_output_late_data(&tag)` (the same tag expression).
 fn check_side_output_source(g: &Graph, diag: &mut Diagnostics) {
     let text = |e: &Expr| quote::ToTokens::to_token_stream(e).to_string();
@@ -246,7 +246,7 @@ fn check_side_output_source(g: &Graph, diag: &mut Diagnostics) {
                 "the window before this operator sends its late rows to `{}`, not to this tag",
                 text(tag)
             )),
-            None => diag.error_spanned(&n.args[0], "no operator here emits to this side output: read it after a keyed `process` function (which emits with `ctx.output(&tag, row)`), or after a window declared with `.side_output_late_data(&tag)`"),
+            None => diag.error_spanned(&n.args[0], "no operator here emits to this side output: read it after a `process` function (which emits with `ctx.output(&tag, row)`), or after a window declared with `.side_output_late_data(&tag)`"),
         }
     }
 }

@@ -17,6 +17,7 @@ pub mod interval_join;
 pub mod key_by;
 pub mod keyed_process;
 pub mod map;
+pub mod process;
 pub mod rebalance;
 pub mod reduce;
 pub mod side_output;
@@ -43,6 +44,7 @@ pub const OPS: &[&OpSpec] = &[
     &broadcast::BROADCAST,
     &union::UNION,
     &reduce::REDUCE,
+    &process::PROCESS,
     &keyed_process::KEYED_PROCESS,
     &window::WINDOW,
     &window::WINDOW_ASSIGNER,

@@ -18,9 +18,11 @@ use crate::{Error, Result};
 use std::collections::{BTreeMap, HashSet};
 use std::hash::Hash;
 
-/// What a process function sees of its operator: the current key, the row's timestamp, the
-/// watermark, and the timer service.
-pub struct ProcessContext<'a, K> {
+/// What a process function sees of its operator: the row's timestamp, the watermark, the
+/// side outputs and, on a keyed stream (`K` is the key type), the current key and the timer
+/// service. A process function on a stream that is not keyed takes a `ProcessContext<'_>`
+/// (`K` is [`NotKeyed`]): it has no key and no timers, as in Flink.
+pub struct ProcessContext<'a, K = NotKeyed> {
     key: &'a K,
     timestamp: Timestamp,
     watermark: Timestamp,
@@ -28,10 +30,23 @@ pub struct ProcessContext<'a, K> {
     side: &'a mut dyn SideOutputs,
 }
 
-impl<K> ProcessContext<'_, K> {
-    /// The key of the row (or of the firing timer).
-    pub fn key(&self) -> &K {
-        self.key
+impl<'a, K> ProcessContext<'a, K> {
+    /// A context for a call at `timestamp` (a row's or a timer's) with the operator's
+    /// `watermark`; timer registrations go to `requests`, side rows to `side`.
+    pub(crate) fn new(
+        key: &'a K,
+        timestamp: Timestamp,
+        watermark: Timestamp,
+        requests: &'a mut Vec<(Timestamp, bool, bool)>,
+        side: &'a mut dyn SideOutputs,
+    ) -> Self {
+        ProcessContext {
+            key,
+            timestamp,
+            watermark,
+            requests,
+            side,
+        }
     }
     /// The row's event timestamp (the timer's, in `on_timer`), if it has one.
     pub fn timestamp(&self) -> Option<Timestamp> {
@@ -45,6 +60,20 @@ impl<K> ProcessContext<'_, K> {
     pub fn current_processing_time(&self) -> Timestamp {
         now_millis()
     }
+    /// Emits `row` to the side output `tag` (read with `.side_output(&tag)` after this
+    /// operator in `flow!`); dropped when nothing reads that tag, as in Flink.
+    pub fn output<T: 'static>(&mut self, tag: &super::side_output::OutputTag<T>, row: T) {
+        let mut slot = Some(row);
+        self.side.emit(tag.id(), &mut slot, self.timestamp);
+    }
+}
+
+/// The key and the timers: on a keyed stream only ([`NotKeyed`] is no [`Key`]).
+impl<K: Key> ProcessContext<'_, K> {
+    /// The key of the row (or of the firing timer).
+    pub fn key(&self) -> &K {
+        self.key
+    }
     /// Calls `on_timer` for the current key when the watermark reaches `time`.
     pub fn register_event_time_timer(&mut self, time: Timestamp) {
         self.requests.push((time, true, true));
@@ -57,16 +86,25 @@ impl<K> ProcessContext<'_, K> {
     pub fn delete_event_time_timer(&mut self, time: Timestamp) {
         self.requests.push((time, true, false));
     }
-    /// Emits `row` to the side output `tag` (read with `.side_output(&tag)` after this
-    /// operator in `flow!`); dropped when nothing reads that tag, as in Flink.
-    pub fn output<T: 'static>(&mut self, tag: &super::side_output::OutputTag<T>, row: T) {
-        let mut slot = Some(row);
-        self.side.emit(tag.id(), &mut slot, self.timestamp);
-    }
     /// Removes the current key's processing-time timer at `time`, if any.
     pub fn delete_processing_time_timer(&mut self, time: Timestamp) {
         self.requests.push((time, false, false));
     }
+}
+
+/// What a key is: any hashable value (the key type of a keyed stream). Timers and the current
+/// key are for keys only: a [`ProcessContext`] on a stream that is not keyed has neither.
+pub trait Key: Hash + Eq {}
+impl<K: Hash + Eq> Key for K {}
+
+/// The key type of a [`ProcessContext`] on a stream that is not keyed: there is no key, and
+/// no timers.
+#[derive(Clone, Copy, Debug)]
+pub struct NotKeyed(());
+
+impl NotKeyed {
+    /// The one value.
+    pub(crate) const VALUE: &'static NotKeyed = &NotKeyed(());
 }
 
 /// A keyed process function: `#[process_function]` on an impl block implements it.
@@ -248,13 +286,13 @@ where
         body: impl FnOnce(&mut F, &mut F::State, &mut ProcessContext<'_, K>, &mut Vec<F::Out>),
     ) {
         let state = self.state.get_or_default(key.clone());
-        let mut ctx = ProcessContext {
-            key: &key,
-            timestamp: ts,
-            watermark: self.watermark,
-            requests: &mut self.timers.requests,
-            side: out.side_outputs(),
-        };
+        let mut ctx = ProcessContext::new(
+            &key,
+            ts,
+            self.watermark,
+            &mut self.timers.requests,
+            out.side_outputs(),
+        );
         body(&mut self.f, state, &mut ctx, &mut self.buf);
         if !self.timers.requests.is_empty() {
             self.timers.apply(&key, self.name, &mut self.error);

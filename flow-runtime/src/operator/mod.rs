@@ -22,6 +22,7 @@ pub mod interval_join;
 pub mod key_by;
 pub mod keyed_process;
 pub mod map;
+pub mod process;
 pub mod rebalance;
 pub mod reduce;
 pub mod side_output;
