@@ -299,6 +299,10 @@ impl<T: Send + 'static> Stream<T> {
     pub fn channels(&self, up: usize, down: usize, pointwise: bool) -> EdgeChannels<T> {
         EdgeChannels::new(up, down, pointwise)
     }
+    /// The input gate of a stage reading this stream's rows from `inputs`.
+    pub fn gate(&self, inputs: Vec<crate::channel::Receiver>) -> InputGate<T> {
+        InputGate::new(inputs)
+    }
 }
 
 // The port types spell out how each function is checked (see `Checked`).

@@ -290,13 +290,24 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
             let e = edge_var(head.id, k);
             quote!(::flow::__private::take(&mut #e.receivers, __i))
         };
+        // The gate is typed by the port of the rows it reads (its input's; a side output's
+        // own): the channels carry rows of any type.
+        let gate_port = |k: usize| {
+            if head.spec.role == Role::SideOutput {
+                let t = head.port_var();
+                quote!(#t)
+            } else {
+                g.port_of(head.inputs[k], false)
+            }
+        };
         // A two-input operator: two gates, one per input.
         if head.spec.role == Role::Operator && head.inputs.len() == 2 {
             let (r0, r1) = (receivers(0), receivers(1));
+            let (p0, p1) = (gate_port(0), gate_port(1));
             return quote! {
                 for __i in 0..__job.parallelism(#stage) {
-                    let __gate0 = ::flow::__private::InputGate::new(#r0);
-                    let __gate1 = ::flow::__private::InputGate::new(#r1);
+                    let __gate0 = #p0.gate(#r0);
+                    let __gate1 = #p1.gate(#r1);
                     #clones
                     __job.task(#stage, __i, move |__ctx: &::flow::__private::RuntimeContext| -> ::flow::Result<::flow::__private::TaskMetrics> {
                         let __chain = #chain;
@@ -314,11 +325,12 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
                 quote!(__inputs.extend(#r);)
             }
         });
+        let port = gate_port(0);
         quote! {
             for __i in 0..__job.parallelism(#stage) {
                 let mut __inputs = ::std::vec::Vec::new();
                 #(#inputs)*
-                let __gate = ::flow::__private::InputGate::new(__inputs);
+                let __gate = #port.gate(__inputs);
                 #clones
                 __job.task(#stage, __i, move |__ctx: &::flow::__private::RuntimeContext| -> ::flow::Result<::flow::__private::TaskMetrics> {
                     let __chain = #chain;

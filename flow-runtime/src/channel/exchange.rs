@@ -1,6 +1,6 @@
 //! The end of a stage: partitions rows among the next stage's subtasks, in batches.
 
-use super::{Batch, Message, BATCH_SIZE};
+use super::{Batch, Message, Rows, BATCH_SIZE};
 use crate::chain::{Collector, Control, Snapshot};
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
@@ -18,70 +18,30 @@ pub trait Partition<T>: Send {
     fn route(&mut self, row: &T, n: usize) -> usize;
 }
 
-/// Sends a stage's output to the next stage: a [`Collector`] that buffers rows per target and
-/// sends full batches (or partial ones after [`FLUSH_INTERVAL`]).
-pub struct Exchange<T, P> {
-    partition: P,
-    senders: Vec<Sender<Message<T>>>,
-    buffers: Vec<Batch<T>>,
-    timestamps: bool,
+/// The channels an exchange sends on, whatever its row type: compiled once.
+struct Outbox {
+    senders: Vec<Sender<Message>>,
     last_flush: Instant,
     task: &'static str,
     closed: bool,
 }
 
-impl<T, P> Exchange<T, P> {
-    /// An exchange over `senders` (one per downstream subtask it reaches).
-    ///
-    /// With `timestamps`, each row's timestamp travels with it (the job has event time).
-    pub fn new(
-        partition: P,
-        senders: Vec<Sender<Message<T>>>,
-        task: &'static str,
-        timestamps: bool,
-    ) -> Self {
-        let buffers = senders
-            .iter()
-            .map(|_| Batch::with_capacity(timestamps))
-            .collect();
-        Exchange {
-            partition,
-            senders,
-            buffers,
-            timestamps,
-            last_flush: Instant::now(),
-            task,
-            closed: false,
-        }
-    }
-
-    #[cold]
-    fn send_full(&mut self, i: usize) {
-        let batch = std::mem::replace(&mut self.buffers[i], Batch::with_capacity(self.timestamps));
-        if self.senders[i].send(Message::Rows(batch)).is_err() {
+impl Outbox {
+    fn send(&mut self, i: usize, message: Message) {
+        if self.senders[i].send(message).is_err() {
             self.closed = true;
         }
     }
 
-    fn send_all(&mut self) -> Result<()> {
+    /// `make()` to every channel.
+    fn broadcast(&mut self, make: impl Fn() -> Message) -> Result<()> {
         for i in 0..self.senders.len() {
-            if !self.buffers[i].rows.is_empty() {
-                self.send_full(i);
-            }
-        }
-        self.last_flush = Instant::now();
-        self.check()
-    }
-
-    fn broadcast(&mut self, make: impl Fn() -> Message<T>) -> Result<()> {
-        for s in &self.senders {
-            if s.send(make()).is_err() {
-                self.closed = true;
-            }
+            self.send(i, make());
         }
         self.check()
     }
 
+    /// Whether the receivers are still there.
     fn check(&self) -> Result<()> {
         if self.closed {
             Err(Error::Cancelled(self.task.to_string()))
@@ -91,19 +51,42 @@ impl<T, P> Exchange<T, P> {
     }
 }
 
-impl<T, P: Partition<T>> Collector<T> for Exchange<T, P> {
-    #[inline]
-    fn collect(&mut self, row: T, ts: Timestamp) {
-        let i = if self.senders.len() == 1 {
-            0
-        } else {
-            self.partition.route(&row, self.senders.len())
-        };
-        self.push(i, row, ts);
-    }
+/// Sends a stage's output to the next stage: a [`Collector`] that buffers rows per target and
+/// sends full batches (or partial ones after [`FLUSH_INTERVAL`]).
+pub struct Exchange<T, P> {
+    partition: P,
+    out: Outbox,
+    buffers: Vec<Batch<T>>,
+    timestamps: bool,
 }
 
-impl<T, P> Exchange<T, P> {
+impl<T: Send + 'static, P> Exchange<T, P> {
+    /// An exchange over `senders` (one per downstream subtask it reaches).
+    ///
+    /// With `timestamps`, each row's timestamp travels with it (the job has event time).
+    pub fn new(
+        partition: P,
+        senders: Vec<Sender<Message>>,
+        task: &'static str,
+        timestamps: bool,
+    ) -> Self {
+        let buffers = senders
+            .iter()
+            .map(|_| Batch::with_capacity(timestamps))
+            .collect();
+        Exchange {
+            partition,
+            out: Outbox {
+                senders,
+                last_flush: Instant::now(),
+                task,
+                closed: false,
+            },
+            buffers,
+            timestamps,
+        }
+    }
+
     /// Buffers `row` for channel `i`, sending the batch when it is full.
     #[inline(always)]
     fn push(&mut self, i: usize, row: T, ts: Timestamp) {
@@ -116,43 +99,73 @@ impl<T, P> Exchange<T, P> {
             self.send_full(i);
         }
     }
+
+    #[cold]
+    fn send_full(&mut self, i: usize) {
+        let batch = std::mem::replace(&mut self.buffers[i], Batch::with_capacity(self.timestamps));
+        self.out.send(i, Message::Rows(Rows::new(batch)));
+    }
+
+    /// Sends every partial batch.
+    fn send_all(&mut self) -> Result<()> {
+        for i in 0..self.buffers.len() {
+            if !self.buffers[i].rows.is_empty() {
+                self.send_full(i);
+            }
+        }
+        self.out.last_flush = Instant::now();
+        self.out.check()
+    }
 }
 
-impl<T, P> Control for Exchange<T, P> {
+impl<T: Send + 'static, P: Partition<T>> Collector<T> for Exchange<T, P> {
+    #[inline]
+    fn collect(&mut self, row: T, ts: Timestamp) {
+        let n = self.buffers.len();
+        let i = if n == 1 {
+            0
+        } else {
+            self.partition.route(&row, n)
+        };
+        self.push(i, row, ts);
+    }
+}
+
+impl<T: Send + 'static, P> Control for Exchange<T, P> {
     fn open(&mut self, _: &RuntimeContext) -> Result<()> {
         Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {
-        if self.last_flush.elapsed() >= FLUSH_INTERVAL {
+        if self.out.last_flush.elapsed() >= FLUSH_INTERVAL {
             self.send_all()
         } else {
-            self.check()
+            self.out.check()
         }
     }
 
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         // Rows before a watermark must arrive before it.
         self.send_all()?;
-        self.broadcast(|| Message::Watermark(watermark))
+        self.out.broadcast(|| Message::Watermark(watermark))
     }
 
     fn idle(&mut self, idle: bool) -> Result<()> {
         self.send_all()?;
-        self.broadcast(|| Message::Idle(idle))
+        self.out.broadcast(|| Message::Idle(idle))
     }
 
     /// Sends the rows before the barrier, then the barrier to every downstream subtask: the
     /// checkpoint's part of this stage is done when they have it.
     fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
         self.send_all()?;
-        self.broadcast(|| Message::Barrier(id))?;
+        self.out.broadcast(|| Message::Barrier(id))?;
         Ok(Snapshot::Taken)
     }
 
     fn finish(&mut self) -> Result<()> {
         self.send_all()?;
-        self.broadcast(|| Message::End)
+        self.out.broadcast(|| Message::End)
     }
 
     fn report(&self, _: &mut TaskMetrics) {}
@@ -163,9 +176,9 @@ pub struct BroadcastExchange<T> {
     inner: Exchange<T, crate::operator::rebalance::RoundRobin>,
 }
 
-impl<T: Clone> BroadcastExchange<T> {
+impl<T: Clone + Send + 'static> BroadcastExchange<T> {
     /// A broadcast over `senders` (one per downstream subtask).
-    pub fn new(senders: Vec<Sender<Message<T>>>, task: &'static str, timestamps: bool) -> Self {
+    pub fn new(senders: Vec<Sender<Message>>, task: &'static str, timestamps: bool) -> Self {
         BroadcastExchange {
             inner: Exchange::new(
                 crate::operator::rebalance::RoundRobin::default(),
@@ -177,16 +190,16 @@ impl<T: Clone> BroadcastExchange<T> {
     }
 }
 
-impl<T: Clone> Collector<T> for BroadcastExchange<T> {
+impl<T: Clone + Send + 'static> Collector<T> for BroadcastExchange<T> {
     #[inline]
     fn collect(&mut self, row: T, ts: Timestamp) {
-        for i in 0..self.inner.senders.len() {
+        for i in 0..self.inner.buffers.len() {
             self.inner.push(i, row.clone(), ts);
         }
     }
 }
 
-impl<T> Control for BroadcastExchange<T> {
+impl<T: Send + 'static> Control for BroadcastExchange<T> {
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
         self.inner.open(ctx)
     }

@@ -1,15 +1,16 @@
 //! The start of a stage: merges the channels from every upstream subtask.
 
-use super::{Batch, Message};
+use super::{Message, Rows};
 use crate::exec::CheckpointId;
 use crate::time::{Timestamp, MIN_WATERMARK};
 use crossbeam_channel::{Receiver, Select};
+use std::marker::PhantomData;
 use std::time::Duration;
 
 /// What the gate hands the stage next.
-pub enum GateEvent<T> {
+pub enum GateEvent {
     /// A batch of rows.
-    Rows(Batch<T>),
+    Rows(Rows),
     /// The minimum watermark over all active inputs advanced.
     Watermark(Timestamp),
     /// Every open input delivered this checkpoint barrier (or a later one).
@@ -24,10 +25,27 @@ pub enum GateEvent<T> {
     Broken,
 }
 
-/// Receives from every upstream subtask of a stage's inputs, tracking per-channel watermarks
-/// and ends.
+/// The input gate of a stage whose rows are of type `T`: the channels from every upstream
+/// subtask of its inputs.
 pub struct InputGate<T> {
-    inputs: Vec<Receiver<Message<T>>>,
+    pub(crate) gate: Gate,
+    _rows: PhantomData<fn() -> T>,
+}
+
+impl<T> InputGate<T> {
+    /// A gate over `inputs`, which carry rows of type `T`.
+    pub fn new(inputs: Vec<Receiver<Message>>) -> Self {
+        InputGate {
+            gate: Gate::new(inputs),
+            _rows: PhantomData,
+        }
+    }
+}
+
+/// Receives from every upstream subtask of a stage's inputs, tracking per-channel watermarks
+/// and ends; compiled once, whatever the row type.
+pub(crate) struct Gate {
+    inputs: Vec<Receiver<Message>>,
     watermarks: Vec<Timestamp>,
     open: Vec<bool>,
     idle: Vec<bool>,
@@ -38,14 +56,14 @@ pub struct InputGate<T> {
     barriers: Vec<CheckpointId>,
     /// The newest barrier passed on: the minimum over open inputs.
     barrier: CheckpointId,
-    pending: Option<GateEvent<T>>,
+    pending: Option<GateEvent>,
 }
 
-impl<T> InputGate<T> {
+impl Gate {
     /// A gate over `inputs`.
-    pub fn new(inputs: Vec<Receiver<Message<T>>>) -> Self {
+    pub fn new(inputs: Vec<Receiver<Message>>) -> Self {
         let n = inputs.len();
-        InputGate {
+        Gate {
             inputs,
             watermarks: vec![MIN_WATERMARK; n],
             open: vec![true; n],
@@ -60,7 +78,7 @@ impl<T> InputGate<T> {
     }
 
     /// Waits up to `timeout` for the next event.
-    pub fn next(&mut self, timeout: Duration) -> GateEvent<T> {
+    pub fn next(&mut self, timeout: Duration) -> GateEvent {
         if let Some(e) = self.pending.take() {
             return e;
         }
@@ -93,7 +111,7 @@ impl<T> InputGate<T> {
 
     /// The receivers of the inputs still open, with their indices (for a select over several
     /// gates).
-    pub fn open_inputs(&self) -> impl Iterator<Item = (usize, &Receiver<Message<T>>)> {
+    pub fn open_inputs(&self) -> impl Iterator<Item = (usize, &Receiver<Message>)> {
         self.inputs
             .iter()
             .enumerate()
@@ -101,7 +119,7 @@ impl<T> InputGate<T> {
     }
 
     /// An event `handle` held back to report after the one it returned.
-    pub fn take_pending(&mut self) -> Option<GateEvent<T>> {
+    pub fn take_pending(&mut self) -> Option<GateEvent> {
         self.pending.take()
     }
 
@@ -115,8 +133,8 @@ impl<T> InputGate<T> {
     pub fn handle(
         &mut self,
         i: usize,
-        msg: Result<Message<T>, crossbeam_channel::RecvError>,
-    ) -> Option<GateEvent<T>> {
+        msg: Result<Message, crossbeam_channel::RecvError>,
+    ) -> Option<GateEvent> {
         match msg {
             Ok(Message::Rows(rows)) => {
                 if self.idle[i] {
@@ -224,7 +242,7 @@ mod tests {
     #[test]
     fn watermark_is_the_minimum_over_inputs() {
         let mut edge = EdgeChannels::<u8>::new(2, 1, false);
-        let mut gate = InputGate::new(edge.receivers.pop().unwrap());
+        let mut gate = Gate::new(edge.receivers.pop().unwrap());
         let t = Duration::from_millis(100);
         edge.senders[0][0].send(Message::Watermark(10)).unwrap();
         assert!(matches!(gate.next(t), GateEvent::Idle));
@@ -239,7 +257,7 @@ mod tests {
     #[test]
     fn an_idle_input_does_not_hold_the_watermark_back() {
         let mut edge = EdgeChannels::<u8>::new(2, 1, false);
-        let mut gate = InputGate::new(edge.receivers.pop().unwrap());
+        let mut gate = Gate::new(edge.receivers.pop().unwrap());
         let t = Duration::from_millis(100);
         edge.senders[0][0].send(Message::Watermark(100)).unwrap();
         assert!(
@@ -250,11 +268,13 @@ mod tests {
         assert!(matches!(gate.next(t), GateEvent::Watermark(100)));
         edge.senders[0][0].send(Message::Idle(true)).unwrap();
         assert!(matches!(gate.next(t), GateEvent::Status(true)));
-        let batch = Batch {
-            rows: vec![1],
+        let batch = crate::channel::Batch {
+            rows: vec![1u8],
             timestamps: vec![5],
         };
-        edge.senders[1][0].send(Message::Rows(batch)).unwrap();
+        edge.senders[1][0]
+            .send(Message::Rows(Rows::new(batch)))
+            .unwrap();
         assert!(matches!(gate.next(t), GateEvent::Status(false)));
         assert!(matches!(gate.next(t), GateEvent::Rows(_)));
     }
@@ -262,7 +282,7 @@ mod tests {
     #[test]
     fn a_barrier_passes_once_every_open_input_delivered_it() {
         let mut edge = EdgeChannels::<u8>::new(3, 1, false);
-        let mut gate = InputGate::new(edge.receivers.pop().unwrap());
+        let mut gate = Gate::new(edge.receivers.pop().unwrap());
         let t = Duration::from_millis(10);
         edge.senders[0][0].send(Message::Barrier(1)).unwrap();
         edge.senders[1][0].send(Message::Barrier(2)).unwrap();
@@ -276,7 +296,7 @@ mod tests {
     #[test]
     fn a_dropped_sender_is_broken_not_ended() {
         let mut edge = EdgeChannels::<u8>::new(1, 1, false);
-        let mut gate = InputGate::new(edge.receivers.pop().unwrap());
+        let mut gate = Gate::new(edge.receivers.pop().unwrap());
         edge.senders.clear();
         assert!(matches!(
             gate.next(Duration::from_millis(10)),
