@@ -57,9 +57,7 @@ macro_rules! function_attr {
         $(#[$doc])*
         #[proc_macro_attribute]
         pub fn $name(attr: TokenStream, item: TokenStream) -> TokenStream {
-            function::expand(function::Kind::$kind, attr.into(), item.into())
-                .unwrap_or_else(syn::Error::into_compile_error)
-                .into()
+            function::expand(function::Kind::$kind, attr.into(), item.into()).into()
         }
     };
 }
@@ -84,33 +82,24 @@ function_attr!(
     /// `fn reduce(&mut self, acc: T, row: T) -> T`, a reduce function.
     reduce_function, Reduce
 );
-
-/// Makes an impl block with `fn process(&mut self, row, ctx: &mut ProcessContext<'_, K>, out:
-/// &mut Vec<U>)` and an optional `fn on_timer(&mut self, timestamp, ctx, out)` a keyed process
-/// function with timers (its struct derives `KeyedState`).
-#[proc_macro_attribute]
-pub fn process_function(attr: TokenStream, item: TokenStream) -> TokenStream {
-    function::expand_process(attr.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
-}
-
-/// Makes an impl block with `process1`/`process2` (and optional `on_timer`) a keyed
-/// co-process function over two connected keyed streams (its struct derives `KeyedState`).
-#[proc_macro_attribute]
-pub fn co_process_function(attr: TokenStream, item: TokenStream) -> TokenStream {
-    function::expand_co_process(attr.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
-}
+function_attr!(
+    /// Makes an impl block with `fn process(&mut self, row, ctx, out)` a process function: with
+    /// `ctx: &mut ProcessContext<'_, K>` a keyed one with state and timers (and an optional
+    /// `fn on_timer(&mut self, timestamp, ctx, out)`; its struct derives `KeyedState`), with
+    /// `ctx: &mut ProcessContext<'_>` one for a stream that is not keyed.
+    process_function, Process
+);
+function_attr!(
+    /// Makes an impl block with `process1`/`process2` (and optional `on_timer`) a keyed
+    /// co-process function over two connected keyed streams (its struct derives `KeyedState`).
+    co_process_function, CoProcess
+);
 
 /// Marks `fn f(row: &T) -> i64` as a timestamp assigner for `.timestamps(f)` (a plain fn of
 /// that shape works too; the attribute checks the signature where it is written).
 #[proc_macro_attribute]
 pub fn timestamp_assigner(attr: TokenStream, item: TokenStream) -> TokenStream {
-    function::expand_timestamp_assigner(attr.into(), item.into())
-        .unwrap_or_else(syn::Error::into_compile_error)
-        .into()
+    function::expand_timestamp_assigner(attr.into(), item.into()).into()
 }
 
 /// Derives a row's schema, text form and serde impls.
