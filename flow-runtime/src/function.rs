@@ -252,6 +252,22 @@ impl<T, O: Is<T>, F: FnMut(T, T) -> O + Clone + Send + 'static> ReduceFunction<T
     }
 }
 
+/// What a key is: a value `key_by` selects, hashed to pick a subtask and to find the key's
+/// state. Timers and the current key are for keys only: a
+/// [`ProcessContext`](crate::ProcessContext) on a stream that is not keyed has neither.
+pub trait Key: Hash + Eq + Clone + Send + 'static {}
+impl<K: Hash + Eq + Clone + Send + 'static> Key for K {}
+
+/// The key type of a stream that is not keyed (of its [`Stream`](crate::port::Stream) port and
+/// its [`ProcessContext`](crate::ProcessContext)): there is no key, and no timers.
+#[derive(Clone, Copy, Debug)]
+pub struct NotKeyed(());
+
+impl NotKeyed {
+    /// The one value.
+    pub(crate) const VALUE: &'static NotKeyed = &NotKeyed(());
+}
+
 /// Extracts the key of a row: the argument of `key_by`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot select a key from rows of type `{In}`",
@@ -259,7 +275,7 @@ impl<T, O: Is<T>, F: FnMut(T, T) -> O + Clone + Send + 'static> ReduceFunction<T
 )]
 pub trait KeySelector<In>: Clone + Send + 'static {
     /// The key type.
-    type Key: Hash + Eq + Clone + Send + 'static;
+    type Key: Key;
     /// The key of `row`.
     fn key(&self, row: &In) -> Self::Key;
 }

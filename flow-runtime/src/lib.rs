@@ -14,6 +14,7 @@ pub mod function;
 pub mod hash;
 pub mod operator;
 pub mod plan;
+pub mod port;
 pub mod row;
 pub mod state;
 pub mod time;
@@ -28,12 +29,12 @@ pub use env::{ExplainFormat, RuntimeMode, StreamEnv};
 pub use error::{Error, Result};
 pub use exec::{CheckpointId, JobResult, OperatorMetrics, FINAL_CHECKPOINT};
 pub use function::{
-    FilterFunction, FlatMapFunction, KeySelector, KeyedFilterFunction, KeyedFlatMapFunction,
-    KeyedMapFunction, MapFunction, ReduceFunction,
+    FilterFunction, FlatMapFunction, Key, KeySelector, KeyedFilterFunction, KeyedFlatMapFunction,
+    KeyedMapFunction, MapFunction, NotKeyed, ReduceFunction,
 };
 pub use operator::broadcast_process::BroadcastProcessFunction;
 pub use operator::co_process::KeyedCoProcessFunction;
-pub use operator::keyed_process::{Key, KeyedProcessFunction, NotKeyed, ProcessContext};
+pub use operator::keyed_process::{KeyedProcessFunction, ProcessContext};
 pub use operator::process::ProcessFunction;
 pub use operator::side_output::OutputTag;
 pub use operator::sink::{Sink, SinkWriter};

@@ -267,7 +267,7 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
                 let t = head.port_var();
                 quote!(#t)
             } else {
-                g.port_of(p, false)
+                g.port_of(p)
             };
             let (up, down) = (plan.stage_of[p], s.id);
             let pointwise = plan.edges[head.id][k] == Edge::Rescale;
@@ -297,7 +297,7 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
                 let t = head.port_var();
                 quote!(#t)
             } else {
-                g.port_of(head.inputs[k], false)
+                g.port_of(head.inputs[k])
             }
         };
         // A two-input operator: two gates, one per input.

@@ -190,21 +190,15 @@ impl Graph {
         &self.nodes[id]
     }
 
-    /// The port expression of node `id`'s output; a keyed port is turned into a plain one
-    /// unless `keyed_ok`.
-    pub fn port_of(&self, id: usize, keyed_ok: bool) -> TokenStream {
-        let n = &self.nodes[id];
-        let t = n.port_var();
-        if n.spec.output() == Port::Keyed && !keyed_ok {
-            quote!(#t.stream())
-        } else {
-            quote!(#t)
-        }
+    /// The port expression of node `id`'s output.
+    pub fn port_of(&self, id: usize) -> TokenStream {
+        let t = self.nodes[id].port_var();
+        quote!(#t)
     }
 
     /// The port of `n`'s (first) input.
-    pub fn input_port(&self, n: &Node, keyed_ok: bool) -> TokenStream {
-        self.port_of(n.inputs[0], keyed_ok)
+    pub fn input_port(&self, n: &Node) -> TokenStream {
+        self.port_of(n.inputs[0])
     }
 
     /// The side-output nodes reading node `n`.

@@ -23,6 +23,6 @@ pub const BROADCAST: OpSpec = OpSpec {
 };
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
-    let (t, input) = (n.port_var(), graph.input_port(n, false));
+    let (t, input) = (n.port_var(), graph.input_port(n));
     quote_spanned!(n.span=> let #t = #input.broadcast();)
 }

@@ -24,7 +24,7 @@ pub const BROADCAST_PROCESS: OpSpec = OpSpec {
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let connected = super::co_map::connected_port(graph, n);
-    function_port(connected, n, &n.args[0], "process")
+    function_port(connected, n, &n.args[0], "broadcast_process")
 }
 
 fn operator(_: &Graph, n: &Node) -> TokenStream {

@@ -35,16 +35,10 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
 pub fn connected_port(graph: &Graph, n: &Node) -> TokenStream {
     let span = n.prefix("connect").map_or(n.span, |p| p.span);
     if n.port == Port::KeyedConnected {
-        let (first, second) = (
-            graph.port_of(n.inputs[0], true),
-            graph.port_of(n.inputs[1], true),
-        );
+        let (first, second) = (graph.port_of(n.inputs[0]), graph.port_of(n.inputs[1]));
         return quote_spanned!(span=> #first.connect_keyed(&#second));
     }
-    let (first, second) = (
-        graph.port_of(n.inputs[0], false),
-        graph.port_of(n.inputs[1], false),
-    );
+    let (first, second) = (graph.port_of(n.inputs[0]), graph.port_of(n.inputs[1]));
     quote_spanned!(span=> #first.connect(&#second))
 }
 

@@ -27,9 +27,10 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
     let method = match &n.args[0] {
         syn::Expr::Closure(c) if c.inputs.len() == 2 => "flat_map_push",
         syn::Expr::Closure(_) => "flat_map_iter",
+        _ if n.port == Port::Keyed => "keyed_flat_map",
         _ => "flat_map",
     };
-    function_port(graph.input_port(n, true), n, &n.args[0], method)
+    function_port(graph.input_port(n), n, &n.args[0], method)
 }
 
 fn operator(graph: &Graph, n: &Node) -> TokenStream {

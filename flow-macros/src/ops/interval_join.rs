@@ -66,10 +66,7 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
         format_ident!("__g{}", n.id),
     );
     let join = n.prefix("interval_join").expect("folded into the node");
-    let (first, second) = (
-        graph.port_of(n.inputs[0], true),
-        graph.port_of(n.inputs[1], true),
-    );
+    let (first, second) = (graph.port_of(n.inputs[0]), graph.port_of(n.inputs[1]));
     let joined = quote_spanned!(join.span=> #first.interval_join(&#second));
     let between = n.prefix("between").expect("folded into the node");
     let (lower, upper) = (&between.args[0], &between.args[1]);

@@ -23,7 +23,7 @@ pub const KEYED_PROCESS: OpSpec = OpSpec {
 };
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
-    let call = function_port(graph.input_port(n, true), n, &n.args[0], "process");
+    let call = function_port(graph.input_port(n), n, &n.args[0], "keyed_process");
     let timers = without_event_timers(graph, n);
     quote!(#call #timers)
 }

@@ -3,7 +3,7 @@
 //!
 //! > 1 input stream, 1 output stream
 
-use super::{function_port, key_of, method_for, OpSpec, Port, Role, StreamArgs};
+use super::{function_port, key_of, keyed_method_for, OpSpec, Port, Role, StreamArgs};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote;
@@ -23,8 +23,8 @@ pub const MAP: OpSpec = OpSpec {
 };
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
-    let method = method_for(&n.args[0], "map");
-    function_port(graph.input_port(n, true), n, &n.args[0], &method)
+    let method = keyed_method_for(n, "map");
+    function_port(graph.input_port(n), n, &n.args[0], &method)
 }
 
 fn operator(graph: &Graph, n: &Node) -> TokenStream {

@@ -323,6 +323,17 @@ pub fn method_for(arg: &syn::Expr, method: &str) -> String {
     }
 }
 
+/// The port method of an operator that takes a function on a stream or a keyed stream:
+/// `<method>_closure` for a closure, `keyed_<method>` for any other function on a keyed stream
+/// (checked against the keyed trait), `<method>` otherwise (the stateless trait).
+pub fn keyed_method_for(n: &Node, method: &str) -> String {
+    match &n.args[0] {
+        syn::Expr::Closure(_) => format!("{method}_closure"),
+        _ if n.port == Port::Keyed => format!("keyed_{method}"),
+        _ => method.to_string(),
+    }
+}
+
 /// The key selector of a keyed input: a clone of its `key_by`'s checked function.
 pub fn key_of(graph: &Graph, input: usize) -> TokenStream {
     let k = graph.node(input).spec_var();

@@ -25,7 +25,7 @@ pub const PROCESS: OpSpec = OpSpec {
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let method = method_for(&n.args[0], "process");
-    function_port(graph.input_port(n, false), n, &n.args[0], &method)
+    function_port(graph.input_port(n), n, &n.args[0], &method)
 }
 
 fn operator(_: &Graph, n: &Node) -> TokenStream {

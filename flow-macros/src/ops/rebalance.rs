@@ -22,6 +22,6 @@ pub const REBALANCE: OpSpec = OpSpec {
 };
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
-    let (t, input) = (n.port_var(), graph.input_port(n, false));
-    quote_spanned!(n.span=> let #t = #input.same();)
+    let (t, input) = (n.port_var(), graph.input_port(n));
+    quote_spanned!(n.span=> let #t = #input.rebalance();)
 }

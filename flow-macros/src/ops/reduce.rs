@@ -26,7 +26,7 @@ pub const REDUCE: OpSpec = OpSpec {
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let method = method_for(&n.args[0], "reduce");
-    function_port(graph.input_port(n, true), n, &n.args[0], &method)
+    function_port(graph.input_port(n), n, &n.args[0], &method)
 }
 
 fn operator(graph: &Graph, n: &Node) -> TokenStream {

@@ -89,7 +89,7 @@ pub fn collect_handle(n: &Node) -> Option<TokenStream> {
 /// that rustc's errors about the stream's rows land on the operator.
 fn sink_port(graph: &Graph, n: &Node, method: &str, sink: TokenStream) -> TokenStream {
     let f = n.spec_var();
-    let input = crate::codegen::respan(graph.input_port(n, false), n.span);
+    let input = crate::codegen::respan(graph.input_port(n), n.span);
     let method = syn::Ident::new(method, n.span);
     quote_spanned!(n.span=> let #f = #input.#method(#sink);)
 }

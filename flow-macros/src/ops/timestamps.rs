@@ -25,5 +25,5 @@ pub const TIMESTAMPS: OpSpec = OpSpec {
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let method = method_for(&n.args[0], "timestamps");
-    function_port(graph.input_port(n, false), n, &n.args[0], &method)
+    function_port(graph.input_port(n), n, &n.args[0], &method)
 }

@@ -23,7 +23,7 @@ pub const UNION: OpSpec = OpSpec {
 };
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
-    let (t, first) = (n.port_var(), graph.port_of(n.inputs[0], false));
+    let (t, first) = (n.port_var(), graph.port_of(n.inputs[0]));
     let checks = n.inputs[1..]
         .iter()
         .zip(&n.args)
@@ -32,13 +32,13 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
             // Every token of the check carries the argument's span, so that a row type mismatch
             // points at the stream the user passed.
             let span = syn::spanned::Spanned::span(arg);
-            let other = crate::codegen::respan(graph.port_of(i, false), span);
+            let other = crate::codegen::respan(graph.port_of(i), span);
             let proof = input_var(n, k + 1);
             quote_spanned!(span=> let #proof = #first.union_input(&#other);)
         });
     quote_spanned! {n.span=>
         #(#checks)*
-        let #t = #first.same();
+        let #t = #first.union();
     }
 }
 

@@ -145,15 +145,15 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
     let span = a.span;
     let assign = match a.spec.name {
         "window" => {
-            let (input, arg) = (graph.input_port(n, true), &a.args[0]);
+            let (input, arg) = (graph.input_port(n), &a.args[0]);
             quote_spanned!(span=> #input.window(#arg))
         }
         "window_all" => {
-            let (input, arg) = (graph.input_port(n, false), &a.args[0]);
+            let (input, arg) = (graph.input_port(n), &a.args[0]);
             quote_spanned!(span=> #input.window_all(#arg))
         }
         _ => {
-            let input = graph.input_port(n, true);
+            let input = graph.input_port(n);
             let size = &a.args[0];
             let slide = a.args.get(1).unwrap_or(size);
             quote_spanned!(span=> #input.count_window(#size, #slide))

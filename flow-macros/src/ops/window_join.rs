@@ -55,10 +55,7 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
         format_ident!("__g{}", n.id),
     );
     let join = n.prefix("window_join").expect("folded into the node");
-    let (first, second) = (
-        graph.port_of(n.inputs[0], true),
-        graph.port_of(n.inputs[1], true),
-    );
+    let (first, second) = (graph.port_of(n.inputs[0]), graph.port_of(n.inputs[1]));
     let w = windows(n);
     let call = function_port_as(quote!(#joined), n, &n.args[0], "process_closure", &function);
     quote_spanned! {join.span=>

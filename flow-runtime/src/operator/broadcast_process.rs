@@ -6,6 +6,8 @@
 use super::{Either, Operator, Output};
 use crate::chain::Snapshot;
 use crate::exec::CheckpointId;
+use crate::operator::connect::Connected;
+use crate::port::Stream;
 use crate::time::Timestamp;
 use crate::Result;
 
@@ -68,5 +70,15 @@ where
     /// Declines: the broadcast state is not snapshot yet.
     fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
         Ok(Snapshot::Declined(""))
+    }
+}
+
+impl<A: Send + 'static, B: Send + 'static> Connected<A, B> {
+    /// `process(f)` after `connect(b.broadcast())`: a broadcast process function.
+    pub fn broadcast_process<F: BroadcastProcessFunction<A, B>>(
+        &self,
+        f: F,
+    ) -> (F, Stream<F::Out>) {
+        (f, Stream::new())
     }
 }

@@ -3,6 +3,8 @@
 //! `CoFlatMapFunction`).
 
 use super::{Either, Operator, Output};
+use crate::operator::connect::Connected;
+use crate::port::Stream;
 use crate::time::Timestamp;
 
 /// `co_flat_map(first, second)`.
@@ -32,5 +34,22 @@ where
             Either::First(a) => (self.first)(a).into_iter().for_each(|r| out.emit(r, ts)),
             Either::Second(b) => (self.second)(b).into_iter().for_each(|r| out.emit(r, ts)),
         }
+    }
+}
+
+impl<A: Send + 'static, B: Send + 'static, K> Connected<A, B, K> {
+    /// `co_flat_map(f1, f2)`, each returning an iterator.
+    pub fn co_flat_map<O: Send + 'static, I1, I2, F1, F2>(
+        &self,
+        f1: F1,
+        f2: F2,
+    ) -> ((F1, F2), Stream<O>)
+    where
+        I1: IntoIterator<Item = O>,
+        I2: IntoIterator<Item = O>,
+        F1: FnMut(A) -> I1 + Clone + Send + 'static,
+        F2: FnMut(B) -> I2 + Clone + Send + 'static,
+    {
+        ((f1, f2), Stream::new())
     }
 }

@@ -3,6 +3,8 @@
 //! through two input gates; its watermark is the minimum of the two.
 
 use super::{Either, Operator, Output};
+use crate::operator::connect::Connected;
+use crate::port::Stream;
 use crate::time::Timestamp;
 
 /// `co_map(first, second)`.
@@ -32,5 +34,16 @@ where
             Either::Second(b) => (self.second)(b),
         };
         out.emit(row, ts);
+    }
+}
+
+impl<A: Send + 'static, B: Send + 'static, K> Connected<A, B, K> {
+    /// `co_map(f1, f2)`.
+    pub fn co_map<O: Send + 'static, F1, F2>(&self, f1: F1, f2: F2) -> ((F1, F2), Stream<O>)
+    where
+        F1: FnMut(A) -> O + Clone + Send + 'static,
+        F2: FnMut(B) -> O + Clone + Send + 'static,
+    {
+        ((f1, f2), Stream::new())
     }
 }

@@ -7,7 +7,9 @@
 use super::keyed_process::{KeyedProcessFunction, ProcessContext};
 use super::Either;
 use crate::context::RuntimeContext;
-use crate::function::KeySelector;
+use crate::function::{Key, KeySelector};
+use crate::operator::connect::Connected;
+use crate::port::Stream;
 use crate::time::Timestamp;
 
 /// A keyed process function over two connected keyed streams (Flink's
@@ -110,5 +112,12 @@ where
             Either::First(a) => self.0.key(a),
             Either::Second(b) => self.1.key(b),
         }
+    }
+}
+
+impl<A: Send + 'static, B: Send + 'static, K: Key> Connected<A, B, K> {
+    /// `process(f)` on two keyed streams: a keyed co-process function.
+    pub fn co_process<F: KeyedCoProcessFunction<K, A, B>>(&self, f: F) -> (F, Stream<F::Out>) {
+        (f, Stream::new())
     }
 }

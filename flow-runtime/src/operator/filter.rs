@@ -4,7 +4,8 @@ use super::{KeyStates, Keyed, NoKey, Operator, Output};
 use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::CheckpointId;
-use crate::function::KeyedFilterFunction;
+use crate::function::{FilterFunction, Key, KeyedFilterFunction};
+use crate::port::{Checked, Stream};
 use crate::time::Timestamp;
 use crate::Result;
 
@@ -53,5 +54,34 @@ impl<In, F: KeyedFilterFunction<In>, K: KeyStates<In, F::State>> Operator<In> fo
     fn close(&mut self) -> Result<()> {
         self.f.close();
         Ok(())
+    }
+}
+
+// A named function is checked against the trait of its stream, a closure against the
+// stateless one (see `map.rs`).
+impl<T: Send + 'static> Stream<T> {
+    /// `filter` with a function.
+    pub fn filter<F: FilterFunction<T>>(&self, f: F) -> (Checked<F::Out, F>, Stream<T>) {
+        (f, Stream::new())
+    }
+}
+
+impl<T: Send + 'static, K: Key> Stream<T, K> {
+    /// `filter` with a function on a keyed stream.
+    pub fn keyed_filter<F: KeyedFilterFunction<T>>(
+        &self,
+        f: F,
+    ) -> (Checked<F::State, F>, Stream<T>) {
+        (f, Stream::new())
+    }
+}
+
+impl<T: Send + 'static, K> Stream<T, K> {
+    /// `filter` with a closure.
+    pub fn filter_closure<F: FnMut(&T) -> bool + Clone + Send + 'static>(
+        &self,
+        f: F,
+    ) -> (F, Stream<T>) {
+        (f, Stream::new())
     }
 }

@@ -5,7 +5,8 @@ use super::{KeyStates, Keyed, NoKey, Operator, Output};
 use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::CheckpointId;
-use crate::function::KeyedFlatMapFunction;
+use crate::function::{FlatMapFunction, IterFn, Key, KeyedFlatMapFunction, PushFn};
+use crate::port::{Checked, Stream};
 use crate::time::Timestamp;
 use crate::Result;
 
@@ -61,5 +62,67 @@ where
     fn close(&mut self) -> Result<()> {
         self.f.close();
         Ok(())
+    }
+}
+
+// A named function is checked against the trait of its stream, a closure against the
+// stateless one (see `map.rs`).
+#[allow(clippy::type_complexity)]
+impl<T: Send + 'static> Stream<T> {
+    /// `flat_map` with a function.
+    pub fn flat_map<F: FlatMapFunction<T>>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<F::Out, F>,
+        Stream<<Checked<F::Out, F> as FlatMapFunction<T>>::Out>,
+    ) {
+        (f, Stream::new())
+    }
+}
+
+#[allow(clippy::type_complexity)]
+impl<T: Send + 'static, K: Key> Stream<T, K> {
+    /// `flat_map` with a function on a keyed stream.
+    pub fn keyed_flat_map<F: KeyedFlatMapFunction<T>>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<F::Out, F>,
+        Stream<<Checked<F::Out, F> as KeyedFlatMapFunction<T>>::Out>,
+    ) {
+        (f, Stream::new())
+    }
+}
+
+#[allow(clippy::type_complexity)]
+impl<T: Send + 'static, K> Stream<T, K> {
+    /// `flat_map` with a closure returning an iterator.
+    pub fn flat_map_iter<I, F>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<I::Item, IterFn<F>>,
+        Stream<<Checked<I::Item, IterFn<F>> as FlatMapFunction<T>>::Out>,
+    )
+    where
+        I: IntoIterator,
+        I::Item: Send + 'static,
+        F: FnMut(T) -> I + Clone + Send + 'static,
+    {
+        (IterFn(f), Stream::new())
+    }
+    /// `flat_map` with a closure pushing into an output buffer.
+    pub fn flat_map_push<O: Send + 'static, F>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<O, PushFn<F, O>>,
+        Stream<<Checked<O, PushFn<F, O>> as FlatMapFunction<T>>::Out>,
+    )
+    where
+        F: FnMut(T, &mut Vec<O>) + Clone + Send + 'static,
+    {
+        (PushFn(f, std::marker::PhantomData), Stream::new())
     }
 }

@@ -8,8 +8,9 @@ use super::{Either, Operator, Output};
 use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
-use crate::function::KeySelector;
+use crate::function::{Key, KeySelector};
 use crate::hash::FlowHashMap;
+use crate::port::Stream;
 use crate::time::{Timestamp, MIN_WATERMARK};
 use crate::{Error, Result};
 use std::hash::Hash;
@@ -121,5 +122,32 @@ where
 
     fn report(&self, node: u32, metrics: &mut TaskMetrics) {
         metrics.add_late(node, self.late);
+    }
+}
+
+/// The port of two keyed streams joined by `interval_join(..).between(..)` or `window_join`,
+/// waiting for the function of each pair.
+pub struct Joined<A, B>(std::marker::PhantomData<fn() -> (A, B)>);
+
+impl<A, B> Joined<A, B> {
+    pub(crate) fn new() -> Self {
+        Joined(std::marker::PhantomData)
+    }
+}
+
+impl<A: Send + 'static, K: Key> Stream<A, K> {
+    /// `interval_join(other)`: both streams keyed by the same key type.
+    pub fn interval_join<B>(&self, _other: &Stream<B, K>) -> Joined<A, B> {
+        Joined::new()
+    }
+}
+
+impl<A: Send + 'static, B: Send + 'static> Joined<A, B> {
+    /// `process(|first, second, out| ..)` for each joined pair.
+    pub fn process_closure<O: Send + 'static, F>(&self, f: F) -> (F, Stream<O>)
+    where
+        F: FnMut(&A, &B, &mut Vec<O>) + Clone + Send + 'static,
+    {
+        (f, Stream::new())
     }
 }

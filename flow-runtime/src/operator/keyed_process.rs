@@ -11,7 +11,8 @@ use super::{Operator, Output};
 use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::CheckpointId;
-use crate::function::KeySelector;
+use crate::function::{Key, KeySelector, NotKeyed};
+use crate::port::Stream;
 use crate::state::KeyedState;
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use crate::{Error, Result};
@@ -90,21 +91,6 @@ impl<K: Key> ProcessContext<'_, K> {
     pub fn delete_processing_time_timer(&mut self, time: Timestamp) {
         self.requests.push((time, false, false));
     }
-}
-
-/// What a key is: any hashable value (the key type of a keyed stream). Timers and the current
-/// key are for keys only: a [`ProcessContext`] on a stream that is not keyed has neither.
-pub trait Key: Hash + Eq {}
-impl<K: Hash + Eq> Key for K {}
-
-/// The key type of a [`ProcessContext`] on a stream that is not keyed: there is no key, and
-/// no timers.
-#[derive(Clone, Copy, Debug)]
-pub struct NotKeyed(());
-
-impl NotKeyed {
-    /// The one value.
-    pub(crate) const VALUE: &'static NotKeyed = &NotKeyed(());
 }
 
 /// A keyed process function: `#[process_function]` on an impl block implements it.
@@ -381,3 +367,13 @@ where
     note = "give the source a watermark strategy such as `Watermarks::monotonous()` and `.timestamps(..)`, or use processing-time timers"
 )]
 pub trait WithoutEventTimers {}
+
+impl<T: Send + 'static, K: Key> Stream<T, K> {
+    /// `process` on a keyed stream: a keyed process function (timers, keyed state).
+    pub fn keyed_process<F: KeyedProcessFunction<K, T>>(&self, f: F) -> (F, Stream<F::Out>) {
+        (f, Stream::new())
+    }
+}
+
+/// Checks that a process function on a stream without watermarks uses no event-time timers.
+pub fn without_event_timers<F: WithoutEventTimers>(_f: &F) {}

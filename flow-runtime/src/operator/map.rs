@@ -4,7 +4,8 @@ use super::{KeyStates, Keyed, NoKey, Operator, Output};
 use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::CheckpointId;
-use crate::function::KeyedMapFunction;
+use crate::function::{Key, KeyedMapFunction, MapFunction};
+use crate::port::{Checked, Stream};
 use crate::time::Timestamp;
 use crate::Result;
 
@@ -52,5 +53,51 @@ impl<In, F: KeyedMapFunction<In>, K: KeyStates<In, F::State>> Operator<In> for M
     fn close(&mut self) -> Result<()> {
         self.f.close();
         Ok(())
+    }
+}
+
+// The port types spell out how each function is checked (see `Checked`). A named function
+// is checked against the trait of its stream: `MapFunction` on a stream that is not keyed (so
+// that one with `#[state]` is an error there, whose note says to add `key_by`),
+// `KeyedMapFunction` on a keyed one. A closure keeps no keyed state: one method for both.
+#[allow(clippy::type_complexity)]
+impl<T: Send + 'static> Stream<T> {
+    /// `map` with a function or impl-block function.
+    pub fn map<F: MapFunction<T>>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<F::Out, F>,
+        Stream<<Checked<F::Out, F> as MapFunction<T>>::Out>,
+    ) {
+        (f, Stream::new())
+    }
+}
+
+#[allow(clippy::type_complexity)]
+impl<T: Send + 'static, K: Key> Stream<T, K> {
+    /// `map` with a function or impl-block function on a keyed stream.
+    pub fn keyed_map<F: KeyedMapFunction<T>>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<F::Out, F>,
+        Stream<<Checked<F::Out, F> as KeyedMapFunction<T>>::Out>,
+    ) {
+        (f, Stream::new())
+    }
+}
+
+#[allow(clippy::type_complexity)]
+impl<T: Send + 'static, K> Stream<T, K> {
+    /// `map` with a closure (its parameter type is inferred from the stream).
+    pub fn map_closure<O: Send + 'static, F: FnMut(T) -> O + Clone + Send + 'static>(
+        &self,
+        f: F,
+    ) -> (
+        Checked<O, F>,
+        Stream<<Checked<O, F> as MapFunction<T>>::Out>,
+    ) {
+        (f, Stream::new())
     }
 }

@@ -12,10 +12,12 @@
 //! A two-input operator is an `Operator<Either<A, B>>`: the stage's loop tags each row with
 //! the input it came from, and the match in `process` inlines away.
 
+pub mod broadcast;
 pub mod broadcast_process;
 pub mod co_flat_map;
 pub mod co_map;
 pub mod co_process;
+pub mod connect;
 pub mod filter;
 pub mod flat_map;
 pub mod interval_join;
@@ -28,6 +30,7 @@ pub mod reduce;
 pub mod side_output;
 pub mod sink;
 pub mod source;
+pub mod timestamps;
 pub mod union;
 pub mod window;
 pub mod window_join;

@@ -2,10 +2,11 @@
 //! number of rows and send rows to side outputs by tag (`ctx.output(&tag, row)`); there is no
 //! key, no keyed state and no timer (those need `key_by`, as in Flink).
 
-use super::keyed_process::{NotKeyed, ProcessContext};
+use super::keyed_process::ProcessContext;
 use super::{Operator, Output};
-use crate::__private::{port, Checked, Stream};
 use crate::context::RuntimeContext;
+use crate::function::NotKeyed;
+use crate::port::{Checked, Stream};
 use crate::time::{Timestamp, MIN_WATERMARK};
 use crate::Result;
 use std::marker::PhantomData;
@@ -63,7 +64,7 @@ impl<T: Send + 'static> Stream<T> {
         Checked<F::Out, F>,
         Stream<<Checked<F::Out, F> as ProcessFunction<T>>::Out>,
     ) {
-        (f, port())
+        (f, Stream::new())
     }
     /// `process` with a closure `|row, ctx, out| ..`.
     pub fn process_closure<O, F>(
@@ -77,7 +78,7 @@ impl<T: Send + 'static> Stream<T> {
         O: Send + 'static,
         F: FnMut(T, &mut ProcessContext<'_>, &mut Vec<O>) + Clone + Send + 'static,
     {
-        (ProcessFn(f, PhantomData), port())
+        (ProcessFn(f, PhantomData), Stream::new())
     }
 }
 

@@ -2,6 +2,7 @@
 //! of any edge where the parallelism changes, as in Flink.
 
 use crate::channel::Partition;
+use crate::port::Stream;
 
 /// Round-robin partitioning.
 #[derive(Clone, Default)]
@@ -22,5 +23,12 @@ impl<T> Partition<T> for RoundRobin {
         let i = self.next % n;
         self.next = i + 1;
         i
+    }
+}
+
+impl<T: Send + 'static, K> Stream<T, K> {
+    /// `rebalance()`: the rows, no longer keyed.
+    pub fn rebalance(&self) -> Stream<T> {
+        Stream::new()
     }
 }

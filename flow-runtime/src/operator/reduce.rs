@@ -9,7 +9,8 @@ use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::env::RuntimeMode;
 use crate::exec::{CheckpointId, TaskMetrics};
-use crate::function::{KeySelector, ReduceFunction};
+use crate::function::{Key, KeySelector, ReduceFunction};
+use crate::port::{Checked, Stream};
 use crate::state::KeyedState;
 use crate::time::{Timestamp, NO_TIMESTAMP};
 use crate::Result;
@@ -118,5 +119,78 @@ where
         if self.batch {
             metrics.add_out(node, self.emitted);
         }
+    }
+}
+
+impl<T: Send + Clone + 'static, K: Key> Stream<T, K> {
+    /// Rolling `reduce` with a function.
+    pub fn reduce<F: ReduceFunction<T>>(&self, f: F) -> (Checked<F::Out, F>, Stream<T>) {
+        (f, Stream::new())
+    }
+    /// Rolling `reduce` with a closure (also `sum`, `min`, ..., whose closure the macro
+    /// writes).
+    pub fn reduce_closure<F: FnMut(T, T) -> T + Clone + Send + 'static>(
+        &self,
+        f: F,
+    ) -> (F, Stream<T>) {
+        (f, Stream::new())
+    }
+}
+
+/// The field operations of `sum`, `min`, `max`, `min_by` and `max_by`.
+pub mod aggregate {
+    /// A field `sum` can add up.
+    #[diagnostic::on_unimplemented(
+        message = "`sum` needs a numeric field, and this field is `{Self}`",
+        label = "not a number"
+    )]
+    pub trait Summable {
+        /// `self += other`.
+        fn add(&mut self, other: Self);
+    }
+
+    macro_rules! summable {
+        ($($t:ty)*) => {$(
+            impl Summable for $t {
+                #[inline(always)]
+                fn add(&mut self, other: Self) {
+                    *self += other;
+                }
+            }
+        )*};
+    }
+    summable!(i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize f32 f64);
+
+    /// A field `min`, `max`, `min_by` and `max_by` can compare.
+    #[diagnostic::on_unimplemented(
+        message = "`min`, `max`, `min_by` and `max_by` need a field that can be ordered, and this field is `{Self}`",
+        label = "cannot be compared"
+    )]
+    pub trait Comparable: PartialOrd {}
+    impl<T: PartialOrd> Comparable for T {}
+
+    /// `sum`: adds `row`'s field to the accumulator's.
+    #[inline(always)]
+    pub fn sum<T: Summable>(acc: &mut T, row: T) {
+        acc.add(row);
+    }
+    /// `min`: keeps the smaller field.
+    #[inline(always)]
+    pub fn min<T: Comparable>(acc: &mut T, row: T) {
+        if row < *acc {
+            *acc = row;
+        }
+    }
+    /// `max`: keeps the larger field.
+    #[inline(always)]
+    pub fn max<T: Comparable>(acc: &mut T, row: T) {
+        if row > *acc {
+            *acc = row;
+        }
+    }
+    /// `a < b` (for `min_by` and `max_by`: ties keep the first row).
+    #[inline(always)]
+    pub fn less<T: Comparable>(a: &T, b: &T) -> bool {
+        a < b
     }
 }

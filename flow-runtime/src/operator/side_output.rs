@@ -126,3 +126,18 @@ crate::chain::control_of_pair!(
     impl<T, C, Rest> Control for SideOutput<T, C, Rest> { collector, rest }
     where C: Control, Rest: Control
 );
+
+/// The port of `.side_output(&tag)`: a stream of the tag's row type.
+pub fn side_output<T>(_tag: &OutputTag<T>) -> crate::port::Stream<T> {
+    crate::port::Stream::new()
+}
+
+/// A side output's tag, kept for the operator that emits to it.
+pub fn side_tag<T>(tag: &OutputTag<T>) -> OutputTag<T> {
+    tag.clone()
+}
+
+/// The name of a side-output tag, for the operators that emit to it.
+pub fn tag_id<T>(tag: &OutputTag<T>) -> String {
+    tag.id().to_string()
+}

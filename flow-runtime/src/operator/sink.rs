@@ -5,8 +5,13 @@ use super::{Operator, Output};
 use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::CheckpointId;
+use crate::port::{Checked, Stream};
+use crate::row::text::HasText;
+use crate::row::RowText;
 use crate::time::Timestamp;
 use crate::Result;
+use std::marker::PhantomData;
+use std::sync::Arc;
 
 /// Where a stream's rows end up (Flink's `Sink`): it creates one writer per subtask.
 #[diagnostic::on_unimplemented(
@@ -146,5 +151,39 @@ impl<T, W: SinkWriter<T>> Operator<T> for SinkOp<W> {
     }
     fn end_of_input(&mut self, _: &mut impl Output<NoRows>) -> Result<()> {
         self.writer.finish()
+    }
+}
+
+/// A sink for rows of type `T`, shared by its subtasks: what the `sink_to` port returns.
+pub struct SinkSpec<S, T>(Arc<S>, PhantomData<fn(T)>);
+
+impl<S, T> Clone for SinkSpec<S, T> {
+    fn clone(&self) -> Self {
+        SinkSpec(self.0.clone(), PhantomData)
+    }
+}
+
+impl<T, S: Sink<T>> SinkSpec<S, T> {
+    /// The sink operator of the task's subtask, with its writer opened.
+    ///
+    /// # Errors
+    /// The sink cannot be opened.
+    pub fn writer(&self, ctx: &RuntimeContext) -> Result<SinkOp<S::Writer>> {
+        Ok(SinkOp::new(self.0.create_writer(ctx)?))
+    }
+}
+
+impl<T: Send + 'static, K> Stream<T, K> {
+    /// `sink_to`: the sink, shared by its subtasks' writers.
+    pub fn sink_to<S: Sink<T>>(&self, sink: S) -> Checked<S::Writer, SinkSpec<S, T>> {
+        SinkSpec(Arc::new(sink), PhantomData)
+    }
+    /// `print`: `sink_to` for a sink that writes the rows' text form. A row type without one
+    /// is reported once, here.
+    pub fn print<S: Sink<T>, M, P>(&self, sink: S) -> Checked<P, SinkSpec<S, T>>
+    where
+        T: RowText + HasText<M, Is = P>,
+    {
+        SinkSpec(Arc::new(sink), PhantomData)
     }
 }

@@ -4,8 +4,11 @@
 use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::CheckpointId;
+use crate::exec::JobBuilder;
+use crate::port::{Checked, Stream};
 use crate::time::{Timestamp, Watermarks};
 use crate::Result;
+use crate::StreamEnv;
 
 /// What a reader's poll found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -118,4 +121,61 @@ pub trait SourceReader: Send + 'static {
     /// Adds the reader's counters (bad records skipped or dead-lettered) to `metrics` under
     /// the source's plan node `node`; called when the reader finished.
     fn report(&self, _metrics: &mut crate::exec::TaskMetrics, _node: u32) {}
+}
+
+/// A source with its watermark strategy, until it is split into readers.
+pub struct SourceSpec<S> {
+    source: Option<S>,
+    watermarks: Watermarks,
+}
+
+/// The source node: `source(expr, watermarks)`.
+#[allow(clippy::type_complexity)]
+pub fn source<S: Source>(
+    source: S,
+    watermarks: Watermarks,
+) -> (Checked<S::Reader, SourceSpec<S>>, Stream<S::Row>) {
+    (
+        SourceSpec {
+            source: Some(source),
+            watermarks,
+        },
+        Stream::new(),
+    )
+}
+
+impl<S: Source> SourceSpec<S> {
+    /// Whether the source is bounded.
+    pub fn is_bounded(&self) -> bool {
+        self.source.as_ref().is_none_or(|s| s.is_bounded())
+    }
+    /// Whether the stream carries watermarks.
+    pub fn has_watermarks(&self) -> bool {
+        self.watermarks.has_event_time()
+    }
+    /// The source's watermark strategy, for its split tasks.
+    pub fn watermarks(&self) -> Watermarks {
+        self.watermarks.clone()
+    }
+    /// The stage parallelism: `declared` or the env's, capped by the source.
+    pub fn parallelism(&self, env: &StreamEnv, declared: Option<usize>) -> usize {
+        let p = declared.unwrap_or(env.parallelism());
+        match self.source.as_ref().and_then(|s| s.max_parallelism()) {
+            Some(max) => p.min(max).max(1),
+            None => p,
+        }
+    }
+    /// Splits into `parallelism` readers; on error records it in `job` and returns none.
+    pub fn readers(&mut self, parallelism: usize, job: &mut JobBuilder) -> Vec<S::Reader> {
+        let Some(source) = self.source.take() else {
+            return Vec::new();
+        };
+        match source.into_readers(parallelism, &self.watermarks) {
+            Ok(r) => r,
+            Err(e) => {
+                job.fail(e);
+                Vec::new()
+            }
+        }
+    }
 }

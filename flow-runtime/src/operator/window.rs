@@ -19,8 +19,10 @@ use super::{Operator, Output};
 use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
-use crate::function::KeySelector;
+use crate::function::{Key, KeySelector};
 use crate::hash::FlowHashMap;
+use crate::operator::side_output::OutputTag;
+use crate::port::Stream;
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use crate::{Error, Result};
 use std::collections::{BTreeMap, VecDeque};
@@ -790,5 +792,73 @@ where
 
     fn report(&self, node: u32, metrics: &mut TaskMetrics) {
         metrics.add_late(node, self.late);
+    }
+}
+
+/// The port of a windowed stream: rows `T` of key type `K` (`()` after `window_all`) grouped
+/// into windows, waiting for the function that computes each window's result.
+pub struct Windowed<T, K>(std::marker::PhantomData<fn() -> (T, K)>);
+
+impl<T: Send + 'static, K: Key> Stream<T, K> {
+    /// `window`: groups each key's rows into windows.
+    pub fn window(&self, windows: Windows) -> (Windows, Windowed<T, K>) {
+        (windows, Windowed(std::marker::PhantomData))
+    }
+    /// `count_window(size)` or `count_window(size, slide)`.
+    pub fn count_window(&self, size: u64, slide: u64) -> (Windows, Windowed<T, K>) {
+        (
+            Windows::count(size, slide),
+            Windowed(std::marker::PhantomData),
+        )
+    }
+}
+
+impl<T: Send + 'static, K> Stream<T, K> {
+    /// `window_all`: windows over the whole stream, in one subtask.
+    pub fn window_all(&self, windows: Windows) -> (Windows, Windowed<T, ()>) {
+        (windows, Windowed(std::marker::PhantomData))
+    }
+}
+
+impl<T: Send + 'static, K> Windowed<T, K> {
+    /// Checks that the late-data tag carries the window's input rows.
+    pub fn late_data(&self, _tag: &OutputTag<T>) {}
+    /// A window `reduce` with a function.
+    pub fn reduce<F: crate::function::ReduceFunction<T>>(
+        &self,
+        f: F,
+    ) -> (WindowReduce<F>, Stream<T>)
+    where
+        T: Clone,
+    {
+        (WindowReduce(f), Stream::new())
+    }
+    /// A window `reduce` with a closure.
+    pub fn reduce_closure<F: FnMut(T, T) -> T + Clone + Send + 'static>(
+        &self,
+        f: F,
+    ) -> (WindowReduce<F>, Stream<T>)
+    where
+        T: Clone,
+    {
+        (WindowReduce(f), Stream::new())
+    }
+    /// A window `aggregate`.
+    pub fn aggregate<A: AggregateFunction<T>>(&self, a: A) -> (WindowAggregate<A>, Stream<A::Out>) {
+        (WindowAggregate(a), Stream::new())
+    }
+    /// A window `process` with a function.
+    pub fn process<O: Send + 'static, F: ProcessWindowFunction<K, T, O>>(
+        &self,
+        f: F,
+    ) -> (WindowProcess<F, O>, Stream<O>) {
+        (WindowProcess(f, std::marker::PhantomData), Stream::new())
+    }
+    /// A window `process` with a closure `|key, window, rows, out| ..`.
+    pub fn process_closure<O: Send + 'static, F>(&self, f: F) -> (WindowProcess<F, O>, Stream<O>)
+    where
+        F: FnMut(&K, &TimeWindow, &[T], &mut Vec<O>) + Clone + Send + 'static,
+    {
+        (WindowProcess(f, std::marker::PhantomData), Stream::new())
     }
 }

@@ -9,8 +9,10 @@ use super::{Either, Operator, Output};
 use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
-use crate::function::KeySelector;
+use crate::function::{Key, KeySelector};
 use crate::hash::FlowHashMap;
+use crate::operator::interval_join::Joined;
+use crate::port::Stream;
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -165,5 +167,16 @@ where
 
     fn report(&self, node: u32, metrics: &mut TaskMetrics) {
         metrics.add_late(node, self.late);
+    }
+}
+
+impl<A: Send + 'static, K: Key> Stream<A, K> {
+    /// `window_join(other, windows)`: both streams keyed by the same key type.
+    pub fn window_join<B>(
+        &self,
+        _other: &Stream<B, K>,
+        windows: Windows,
+    ) -> (Windows, Joined<A, B>) {
+        (windows, Joined::new())
     }
 }
