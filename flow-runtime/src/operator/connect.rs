@@ -9,7 +9,10 @@ use std::marker::PhantomData;
 
 /// The port of two connected streams of rows `A` and `B`; `K` is their key type when both are
 /// keyed.
-pub struct Connected<A, B, K = NotKeyed>(PhantomData<fn() -> (A, B, K)>);
+pub struct Connected<A, B, K = NotKeyed>(PhantomData<Rows<A, B, K>>);
+
+/// What a [`Connected`] port carries at the type level.
+type Rows<A, B, K> = fn() -> (A, B, K);
 
 impl<A, B, K> Connected<A, B, K> {
     pub(crate) fn new() -> Self {
