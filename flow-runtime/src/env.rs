@@ -254,6 +254,7 @@ impl StreamEnv {
     }
 
     /// Registers a job graph; the code `flow!` generates calls this.
+    #[doc(hidden)]
     pub fn register(&self, graph: JobGraph) {
         self.graphs
             .lock()

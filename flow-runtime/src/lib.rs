@@ -2,22 +2,64 @@
 //! environment and its command line.
 //!
 //! Users depend on the `flow` facade crate, which re-exports this crate with the connectors
-//! and the `flow!` macro.
+//! and the `flow!` macro. What a program names is re-exported at the root (`flow::StreamEnv`,
+//! `flow::MapFunction`, ...) and grouped in the public modules below; the operators, channels
+//! and task loops are internal: the code `flow!` generates reaches them through `__private`.
+//!
+//! - [`function`]: the traits a user function implements (`#[map_function]` & co. implement
+//!   them), [`process`] the process functions and their context, [`window`] the window
+//!   assigners and window functions;
+//! - [`source`] and [`sink`]: what a connector implements;
+//! - [`state`]: keyed state; [`time`]: timestamps and watermark strategies; [`row`]: row
+//!   schemas and text forms;
+//! - [`port`]: how `flow!` type-checks a pipeline; [`plan`]: the static plan `explain` shows.
 
 mod chain;
-pub mod channel;
-pub mod context;
-pub mod env;
-pub mod error;
-pub mod exec;
+mod channel;
+mod context;
+mod env;
+mod error;
+mod exec;
 pub mod function;
 pub mod hash;
-pub mod operator;
+mod operator;
 pub mod plan;
 pub mod port;
 pub mod row;
 pub mod state;
 pub mod time;
+
+/// Process functions (Flink's `ProcessFunction`, `KeyedProcessFunction`,
+/// `KeyedCoProcessFunction`, `BroadcastProcessFunction`), their context and side outputs.
+pub mod process {
+    pub use crate::operator::broadcast_process::BroadcastProcessFunction;
+    pub use crate::operator::co_process::KeyedCoProcessFunction;
+    pub use crate::operator::keyed_process::{KeyedProcessFunction, ProcessContext};
+    pub use crate::operator::process::ProcessFunction;
+    pub use crate::operator::side_output::OutputTag;
+}
+
+/// Windows: the assigners (named as Flink's), the window a result belongs to, and the
+/// functions that compute a window's result.
+pub mod window {
+    pub use crate::operator::window::{
+        AggregateFunction, EventTimeSessionWindows, ProcessWindowFunction,
+        ProcessingTimeSessionWindows, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
+        TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, Windows,
+    };
+}
+
+/// What a source connector implements: a [`Source`] splits into one [`SourceReader`] per
+/// subtask, which pushes rows into a [`SourceOutput`].
+pub mod source {
+    pub use crate::operator::source::{Poll, Source, SourceOutput, SourceReader};
+}
+
+/// What a sink connector implements: a [`Sink`] creates one [`SinkWriter`] per subtask.
+pub mod sink {
+    pub use crate::chain::Snapshot;
+    pub use crate::operator::sink::{Sink, SinkWriter};
+}
 
 #[doc(hidden)]
 pub mod __private;
@@ -27,23 +69,22 @@ pub use clap;
 pub use context::RuntimeContext;
 pub use env::{ExplainFormat, RuntimeMode, StreamEnv};
 pub use error::{Error, Result};
-pub use exec::{CheckpointId, JobResult, OperatorMetrics, FINAL_CHECKPOINT};
+pub use exec::{CheckpointId, JobResult, OperatorMetrics, TaskMetrics, FINAL_CHECKPOINT};
 pub use function::{
     FilterFunction, FlatMapFunction, Key, KeySelector, KeyedFilterFunction, KeyedFlatMapFunction,
     KeyedMapFunction, MapFunction, NotKeyed, ReduceFunction,
 };
-pub use operator::broadcast_process::BroadcastProcessFunction;
-pub use operator::co_process::KeyedCoProcessFunction;
-pub use operator::keyed_process::{KeyedProcessFunction, ProcessContext};
-pub use operator::process::ProcessFunction;
-pub use operator::side_output::OutputTag;
-pub use operator::sink::{Sink, SinkWriter};
-pub use operator::source::{Poll, Source, SourceOutput, SourceReader};
-pub use operator::window::{
+pub use process::{
+    BroadcastProcessFunction, KeyedCoProcessFunction, KeyedProcessFunction, OutputTag,
+    ProcessContext, ProcessFunction,
+};
+pub use row::{DisplayRow, Field, Row, RowText, Schema};
+pub use sink::{Sink, SinkWriter};
+pub use source::{Poll, Source, SourceOutput, SourceReader};
+pub use state::{FunctionState, ListState, MapState, ValueState};
+pub use time::{Timestamp, TimestampAssigner, Watermarks, NO_TIMESTAMP};
+pub use window::{
     AggregateFunction, EventTimeSessionWindows, ProcessWindowFunction,
     ProcessingTimeSessionWindows, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
     TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, Windows,
 };
-pub use row::{DisplayRow, Field, Row, RowText, Schema};
-pub use state::{FunctionState, ListState, MapState, ValueState};
-pub use time::{Timestamp, TimestampAssigner, Watermarks, NO_TIMESTAMP};

@@ -707,7 +707,7 @@ impl<F> KafkaSourceReader<F> {
 impl<F: Decode> SourceReader for KafkaSourceReader<F> {
     type Row = F::Row;
 
-    fn report(&self, metrics: &mut flow_runtime::exec::TaskMetrics, node: u32) {
+    fn report(&self, metrics: &mut flow_runtime::TaskMetrics, node: u32) {
         metrics.add_skipped(node, self.state.skipped_here);
         metrics.add_dead_lettered(node, self.state.dead_lettered_here);
     }
