@@ -17,7 +17,7 @@ mod row;
 
 use proc_macro::TokenStream;
 
-/// Declares a job: `flow! { env => source(..).map(..).print(); }`. See the `flow` crate.
+#[doc = include_str!("reference.md")]
 #[proc_macro]
 pub fn flow(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as parse::FlowInput);
@@ -63,46 +63,43 @@ macro_rules! function_attr {
 }
 
 function_attr!(
-    /// Makes a fn `fn f(row: T, #[state] s: &mut ValueState<S>) -> U`, or an impl block with
-    /// `fn map(&mut self, row: T) -> U` (and optional `open`/`close`), a map function.
-    map_function, Map
+    #[doc = include_str!("docs/map_function.md")]
+    map_function,
+    Map
 );
 function_attr!(
-    /// Makes a fn `fn f(row: T, out: &mut Vec<U>)` (with optional `#[state]` parameters), or an
-    /// impl block with `fn flat_map(&mut self, row: T, out: &mut Vec<U>)`, a flat-map function.
-    flat_map_function, FlatMap
+    #[doc = include_str!("docs/flat_map_function.md")]
+    flat_map_function,
+    FlatMap
 );
 function_attr!(
-    /// Makes a fn `fn f(row: &T) -> bool` (with optional `#[state]` parameters), or an impl
-    /// block with `fn filter(&mut self, row: &T) -> bool`, a filter function.
-    filter_function, Filter
+    #[doc = include_str!("docs/filter_function.md")]
+    filter_function,
+    Filter
 );
 function_attr!(
-    /// Makes a fn `fn f(acc: T, row: T) -> T`, or an impl block with
-    /// `fn reduce(&mut self, acc: T, row: T) -> T`, a reduce function.
-    reduce_function, Reduce
+    #[doc = include_str!("docs/reduce_function.md")]
+    reduce_function,
+    Reduce
 );
 function_attr!(
-    /// Makes an impl block with `fn process(&mut self, row, ctx, out)` a process function: with
-    /// `ctx: &mut ProcessContext<'_, K>` a keyed one with state and timers (and an optional
-    /// `fn on_timer(&mut self, timestamp, ctx, out)`; its struct derives `KeyedState`), with
-    /// `ctx: &mut ProcessContext<'_>` one for a stream that is not keyed.
-    process_function, Process
+    #[doc = include_str!("docs/process_function.md")]
+    process_function,
+    Process
 );
 function_attr!(
-    /// Makes an impl block with `process1`/`process2` (and optional `on_timer`) a keyed
-    /// co-process function over two connected keyed streams (its struct derives `KeyedState`).
-    co_process_function, CoProcess
+    #[doc = include_str!("docs/co_process_function.md")]
+    co_process_function,
+    CoProcess
 );
 
-/// Marks `fn f(row: &T) -> i64` as a timestamp assigner for `.timestamps(f)` (a plain fn of
-/// that shape works too; the attribute checks the signature where it is written).
+#[doc = include_str!("docs/timestamp_assigner.md")]
 #[proc_macro_attribute]
 pub fn timestamp_assigner(attr: TokenStream, item: TokenStream) -> TokenStream {
     function::expand_timestamp_assigner(attr.into(), item.into()).into()
 }
 
-/// Derives a row's schema, text form and serde impls.
+#[doc = include_str!("docs/row.md")]
 #[proc_macro_derive(Row, attributes(row))]
 pub fn derive_row(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
@@ -111,7 +108,7 @@ pub fn derive_row(input: TokenStream) -> TokenStream {
         .into()
 }
 
-/// Derives the per-key state of an impl-block function from its `#[state]` fields.
+#[doc = include_str!("docs/keyed_state.md")]
 #[proc_macro_derive(KeyedState, attributes(state))]
 pub fn derive_keyed_state(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);

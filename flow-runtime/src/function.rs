@@ -260,8 +260,8 @@ impl<K: Hash + Eq + Clone + Send + 'static> Key for K {}
 
 /// The key type of a stream that is not keyed (of its [`Stream`](crate::port::Stream) port and
 /// its [`ProcessContext`](crate::ProcessContext)): there is no key, and no timers.
-#[derive(Clone, Copy, Debug)]
-pub struct NotKeyed(());
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NotKeyed(pub(crate) ());
 
 impl NotKeyed {
     /// The one value.

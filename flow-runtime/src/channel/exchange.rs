@@ -52,7 +52,7 @@ impl Outbox {
 }
 
 /// Sends a stage's output to the next stage: a [`Collector`] that buffers rows per target and
-/// sends full batches (or partial ones after [`FLUSH_INTERVAL`]).
+/// sends full batches (or partial ones after `FLUSH_INTERVAL`).
 pub struct Exchange<T, P> {
     partition: P,
     out: Outbox,

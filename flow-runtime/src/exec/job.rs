@@ -23,7 +23,7 @@ pub struct JobGraph {
     pub(crate) errors: Vec<Error>,
 }
 
-/// Assembles a [`JobGraph`]; used by the code `flow!` generates.
+/// Assembles a `JobGraph`; used by the code `flow!` generates.
 pub struct JobBuilder {
     graph: JobGraph,
 }

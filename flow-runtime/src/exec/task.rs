@@ -535,7 +535,7 @@ impl<A: 'static, B: 'static, C: Collector<Either<A, B>>> TwoGateStage for TwoTyp
 }
 
 /// Drives a two-input operator from two input gates (the stage after `connect`) until both
-/// ended: each row goes in as [`Either::First`] or [`Either::Second`]. The watermark is the
+/// ended: each row goes in as `Either::First` or `Either::Second`. The watermark is the
 /// minimum of the two gates'.
 ///
 /// # Errors

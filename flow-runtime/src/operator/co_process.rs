@@ -56,7 +56,7 @@ pub trait KeyedCoProcessFunction<K, A, B>: Clone + Send + 'static {
 }
 
 /// A co-process function as the keyed process function of its two inputs' rows: the keyed
-/// co-process operator is the keyed process operator over [`Either`] rows.
+/// co-process operator is the keyed process operator over `Either` rows.
 #[derive(Clone)]
 pub struct CoProcess<F>(pub F);
 

@@ -1,26 +1,26 @@
 //! `filter`: keeps the rows a predicate accepts; with keyed state on a keyed stream.
 
-use super::{KeyStates, Keyed, NoKey, Operator, Output};
+use super::{KeyStates, Keyed, Operator, Output};
 use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::CheckpointId;
-use crate::function::{FilterFunction, Key, KeyedFilterFunction};
+use crate::function::{FilterFunction, Key, KeyedFilterFunction, NotKeyed};
 use crate::port::{Checked, Stream};
 use crate::time::Timestamp;
 use crate::Result;
 
-/// A filter of `f`, with the per-key state `K` ([`Keyed`]) or none ([`NoKey`]).
+/// A filter of `f`, with the per-key state `K` (`Keyed`) or none (`NotKeyed`).
 pub struct Filter<F, K> {
     f: F,
     keys: K,
 }
 
-impl<F> Filter<F, NoKey> {
+impl<F> Filter<F, NotKeyed> {
     /// A filter on a stream that is not keyed.
     pub fn new(f: F) -> Self {
         Filter {
             f,
-            keys: NoKey::default(),
+            keys: NotKeyed::default(),
         }
     }
 }

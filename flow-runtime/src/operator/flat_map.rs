@@ -1,29 +1,29 @@
 //! `flat_map`: one row in, any number out; with keyed state on a keyed stream. The function
 //! pushes into a buffer reused for every row.
 
-use super::{KeyStates, Keyed, NoKey, Operator, Output};
+use super::{KeyStates, Keyed, Operator, Output};
 use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::CheckpointId;
-use crate::function::{FlatMapFunction, IterFn, Key, KeyedFlatMapFunction, PushFn};
+use crate::function::{FlatMapFunction, IterFn, Key, KeyedFlatMapFunction, NotKeyed, PushFn};
 use crate::port::{Checked, Stream};
 use crate::time::Timestamp;
 use crate::Result;
 
-/// A flat-map of `f` emitting rows `O`, with the per-key state `K` ([`Keyed`]) or none
-/// ([`NoKey`]).
+/// A flat-map of `f` emitting rows `O`, with the per-key state `K` (`Keyed`) or none
+/// (`NotKeyed`).
 pub struct FlatMap<F, K, O> {
     f: F,
     keys: K,
     buf: Vec<O>,
 }
 
-impl<F, O> FlatMap<F, NoKey, O> {
+impl<F, O> FlatMap<F, NotKeyed, O> {
     /// A flat-map on a stream that is not keyed.
     pub fn new(f: F) -> Self {
         FlatMap {
             f,
-            keys: NoKey::default(),
+            keys: NotKeyed::default(),
             buf: Vec::new(),
         }
     }

@@ -1,26 +1,26 @@
 //! `map`: one row in, one row out; with keyed state on a keyed stream.
 
-use super::{KeyStates, Keyed, NoKey, Operator, Output};
+use super::{KeyStates, Keyed, Operator, Output};
 use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::CheckpointId;
-use crate::function::{Key, KeyedMapFunction, MapFunction};
+use crate::function::{Key, KeyedMapFunction, MapFunction, NotKeyed};
 use crate::port::{Checked, Stream};
 use crate::time::Timestamp;
 use crate::Result;
 
-/// A map of `f`, with the per-key state `K` ([`Keyed`]) or none ([`NoKey`]).
+/// A map of `f`, with the per-key state `K` (`Keyed`) or none (`NotKeyed`).
 pub struct Map<F, K> {
     f: F,
     keys: K,
 }
 
-impl<F> Map<F, NoKey> {
+impl<F> Map<F, NotKeyed> {
     /// A map on a stream that is not keyed.
     pub fn new(f: F) -> Self {
         Map {
             f,
-            keys: NoKey::default(),
+            keys: NotKeyed::default(),
         }
     }
 }

@@ -38,6 +38,7 @@ pub mod window_join;
 use crate::chain::{Collector, Control, Snapshot};
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
+use crate::function::NotKeyed;
 use crate::time::Timestamp;
 use crate::Result;
 use side_output::{NoSideOutputs, SideOutputs};
@@ -361,7 +362,7 @@ where
 }
 
 /// Where a keyed operator finds the state of a row's key: [`Keyed`] on a keyed stream,
-/// [`NoKey`] (no state, no lookup) on one that is not.
+/// [`NotKeyed`] (no state, no lookup) on one that is not.
 pub trait KeyStates<In, S> {
     /// The state of `row`'s key, created empty on first use.
     fn state_of(&mut self, row: &In) -> &mut S;
@@ -403,11 +404,8 @@ where
     }
 }
 
-/// The per-key state of an operator on a stream that is not keyed: none.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoKey(());
-
-impl<In> KeyStates<In, ()> for NoKey {
+/// A stream that is not keyed has no per-key state.
+impl<In> KeyStates<In, ()> for NotKeyed {
     #[inline(always)]
     fn state_of(&mut self, _: &In) -> &mut () {
         &mut self.0
