@@ -55,6 +55,26 @@ impl Drop for Diagnostics {
     }
 }
 
+/// Tokens as a user would write them (`Vec<String>`, not `Vec < String >`), for messages.
+pub fn tidy(tokens: &impl quote::ToTokens) -> String {
+    let mut s = quote::quote!(#tokens).to_string();
+    for (from, to) in [
+        (" < ", "<"),
+        ("< ", "<"),
+        (" <", "<"),
+        (" >", ">"),
+        (" ,", ","),
+        ("& ", "&"),
+        (" :: ", "::"),
+        (" : ", ": "),
+        ("( ", "("),
+        (" )", ")"),
+    ] {
+        s = s.replace(from, to);
+    }
+    s
+}
+
 /// The closest candidate to `word`, if close enough to be a likely typo.
 pub fn did_you_mean<'a>(
     word: &str,

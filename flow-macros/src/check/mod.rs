@@ -3,7 +3,7 @@
 //! follow which is already settled when the graph is built (`ops::lookup`); these are the
 //! rules about the graph as a whole.
 
-use crate::diagnostic::Diagnostics;
+use crate::diagnostic::{tidy, Diagnostics};
 use crate::graph::{Graph, Node};
 use crate::ops::{Port, Role, StreamArgs};
 use syn::Expr;
@@ -19,6 +19,7 @@ pub fn check(g: &Graph, diag: &mut Diagnostics) {
     check_two_inputs_keyed_alike(g, diag);
     check_event_time_windows(g, diag);
     check_window_sizes(g, diag);
+    check_interval_bounds(g, diag);
     check_side_output_source(g, diag);
 }
 
@@ -209,6 +210,42 @@ fn check_window_sizes(g: &Graph, diag: &mut Diagnostics) {
     }
 }
 
+// An interval join's lower bound is not above its upper bound: checked here when both are
+// integer literals (other values when the job starts).
+fn check_interval_bounds(g: &Graph, diag: &mut Diagnostics) {
+    for n in g.nodes.iter() {
+        let Some(between) = n.prefix("between") else {
+            continue;
+        };
+        let (lower, upper) = (&between.args[0], &between.args[1]);
+        if let (Some(lo), Some(hi)) = (int_literal(lower), int_literal(upper)) {
+            if lo > hi {
+                diag.error_spanned(
+                    lower,
+                    format_args!("an interval join's lower bound ({lo} ms) is above its upper bound ({hi} ms): `between(lower, upper)`"),
+                );
+            }
+        }
+    }
+}
+
+/// The value of an integer literal, possibly negated.
+fn int_literal(e: &Expr) -> Option<i128> {
+    match e {
+        Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Int(i),
+            ..
+        }) => i.base10_parse().ok(),
+        Expr::Unary(syn::ExprUnary {
+            op: syn::UnOp::Neg(_),
+            expr,
+            ..
+        }) => int_literal(expr).map(|v| -v),
+        Expr::Paren(p) => int_literal(&p.expr),
+        _ => None,
+    }
+}
+
 /// Finds a literal `0` given as a count or as a `Duration::from_*` argument.
 struct ZeroFinder(Option<proc_macro2::Span>);
 
@@ -234,7 +271,7 @@ impl<'a> syn::visit::Visit<'a> for ZeroFinder {
 // operator whose function emits by tag (`process`), the late rows of a window
 // declared with `.side_output_late_data(&tag)` (the same tag expression).
 fn check_side_output_source(g: &Graph, diag: &mut Diagnostics) {
-    let text = |e: &Expr| quote::ToTokens::to_token_stream(e).to_string();
+    let text = |e: &Expr| tidy(e);
     for n in g.nodes.iter().filter(|n| n.spec.role == Role::SideOutput) {
         let input = g.node(n.inputs[0]);
         if input.spec.side_outputs {

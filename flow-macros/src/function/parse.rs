@@ -2,7 +2,7 @@
 //! on the user's tokens, collected.
 
 use super::{Form, Function, Hooks, Kind, Param};
-use crate::diagnostic::Diagnostics;
+use crate::diagnostic::{tidy, Diagnostics};
 use quote::quote;
 use syn::spanned::Spanned;
 use syn::{FnArg, ImplItem, Item, ItemFn, ItemImpl, Pat, PatType, ReturnType, Type};
@@ -52,26 +52,6 @@ fn vec_elem_of(ty: &Type) -> Option<Type> {
         syn::GenericArgument::Type(t) => Some(t.clone()),
         _ => None,
     }
-}
-
-/// Tokens as a user would write them (`Vec<String>`, not `Vec < String >`), for messages.
-fn tidy(tokens: &impl quote::ToTokens) -> String {
-    let mut s = quote!(#tokens).to_string();
-    for (from, to) in [
-        (" < ", "<"),
-        ("< ", "<"),
-        (" <", "<"),
-        (" >", ">"),
-        (" ,", ","),
-        ("& ", "&"),
-        (" :: ", "::"),
-        (" : ", ": "),
-        ("( ", "("),
-        (" )", ")"),
-    ] {
-        s = s.replace(from, to);
-    }
-    s
 }
 
 /// `()` for a missing return type.
