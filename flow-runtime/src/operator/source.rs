@@ -22,6 +22,45 @@ pub enum Poll {
 }
 
 /// A source of rows (Flink's unified `Source`): it splits into readers, one per subtask.
+///
+/// # Examples
+/// `n` copies of a word, split over the subtasks:
+/// ```
+/// use flow_runtime::{Poll, Result, Source, SourceOutput, SourceReader, Watermarks};
+///
+/// struct Repeat(&'static str, usize);
+/// struct RepeatReader(&'static str, usize);
+///
+/// impl Source for Repeat {
+///     type Row = &'static str;
+///     type Reader = RepeatReader;
+///     fn is_bounded(&self) -> bool {
+///         true
+///     }
+///     fn into_readers(self, parallelism: usize, _: &Watermarks) -> Result<Vec<RepeatReader>> {
+///         // Reader i gets the copies i, i + p, i + 2p, ...
+///         Ok((0..parallelism)
+///             .map(|i| RepeatReader(self.0, (self.1 + parallelism - 1 - i) / parallelism))
+///             .collect())
+///     }
+/// }
+///
+/// impl SourceReader for RepeatReader {
+///     type Row = &'static str;
+///     fn poll<O: SourceOutput<&'static str>>(&mut self, out: &mut O, max_rows: usize) -> Result<Poll> {
+///         let n = self.1.min(max_rows);
+///         for _ in 0..n {
+///             out.collect(self.0);
+///         }
+///         self.1 -= n;
+///         Ok(if self.1 == 0 { Poll::Finished } else { Poll::Ready })
+///     }
+/// }
+///
+/// let readers = Repeat("hi", 5).into_readers(2, &Watermarks::no_watermarks())?;
+/// assert_eq!(readers.iter().map(|r| r.1).sum::<usize>(), 5);
+/// # Ok::<(), flow_runtime::Error>(())
+/// ```
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is not a flow source",
     label = "expected a source such as `NumberSequence::new(1, 100)`",
