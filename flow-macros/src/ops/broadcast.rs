@@ -3,24 +3,20 @@
 //!
 //! > 1 input stream, 1 output stream
 
-use super::{Exchange, OpSpec, Port, Role, StreamArgs};
+use super::{Exchange, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote_spanned;
 
-pub const BROADCAST: OpSpec = OpSpec {
-    name: "broadcast",
-    words: &["broadcast"],
-    on: &[Port::Stream, Port::Keyed],
-    role: Role::Partition(Exchange::Broadcast),
-    args: (0, 0),
-    signature: "broadcast()",
-    stream_args: StreamArgs::None,
-    one_to_one: true,
-    side_outputs: false,
+pub const BROADCAST: OpSpec = OpSpec::new(
+    "broadcast",
+    &["broadcast"],
+    &[Port::Stream, Port::Keyed],
+    Role::Partition(Exchange::Broadcast),
     port,
-    operator: None,
-};
+)
+.args(0, 0, "broadcast()")
+.one_to_one();
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let (t, input) = (n.port_var(), graph.input_port(n));

@@ -3,24 +3,20 @@
 //!
 //! > 2 input streams (the second broadcast), 1 output stream
 
-use super::{function_port, OpSpec, Port, Role, StreamArgs};
+use super::{function_port, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote;
 
-pub const BROADCAST_PROCESS: OpSpec = OpSpec {
-    name: "broadcast_process",
-    words: &["process"],
-    on: &[Port::BroadcastConnected],
-    role: Role::Operator,
-    args: (1, 1),
-    signature: "process(my_broadcast_process_function)",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
+pub const BROADCAST_PROCESS: OpSpec = OpSpec::new(
+    "broadcast_process",
+    &["process"],
+    &[Port::BroadcastConnected],
+    Role::Operator,
     port,
-    operator: Some(operator),
-};
+)
+.args(1, 1, "process(my_broadcast_process_function)")
+.operator(operator);
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let connected = super::co_map::connected_port(graph, n);

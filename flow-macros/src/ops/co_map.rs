@@ -3,24 +3,21 @@
 //!
 //! > 2 input streams, 1 output stream
 
-use super::{OpSpec, Port, Role, StreamArgs};
+use super::{OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
-pub const CO_MAP: OpSpec = OpSpec {
-    name: "co_map",
-    words: &["co_map"],
-    on: &[Port::Connected, Port::KeyedConnected],
-    role: Role::Operator,
-    args: (2, 2),
-    signature: "co_map(|first| .., |second| ..)",
-    stream_args: StreamArgs::None,
-    one_to_one: true,
-    side_outputs: false,
+pub const CO_MAP: OpSpec = OpSpec::new(
+    "co_map",
+    &["co_map"],
+    &[Port::Connected, Port::KeyedConnected],
+    Role::Operator,
     port,
-    operator: Some(operator),
-};
+)
+.args(2, 2, "co_map(|first| .., |second| ..)")
+.operator(operator)
+.one_to_one();
 
 /// `let (__fN, __tN) = <first>.connect(&<second>).<method>(f1, f2);`
 pub fn port(graph: &Graph, n: &Node) -> TokenStream {

@@ -3,24 +3,20 @@
 //!
 //! > 2 keyed input streams, 1 output stream
 
-use super::{function_port, key_of, OpSpec, Port, Role, StreamArgs};
+use super::{function_port, key_of, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote;
 
-pub const CO_PROCESS: OpSpec = OpSpec {
-    name: "co_process",
-    words: &["process"],
-    on: &[Port::KeyedConnected],
-    role: Role::Operator,
-    args: (1, 1),
-    signature: "process(my_co_process_function)",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
+pub const CO_PROCESS: OpSpec = OpSpec::new(
+    "co_process",
+    &["process"],
+    &[Port::KeyedConnected],
+    Role::Operator,
     port,
-    operator: Some(operator),
-};
+)
+.args(1, 1, "process(my_co_process_function)")
+.operator(operator);
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let connected = super::co_map::connected_port(graph, n);

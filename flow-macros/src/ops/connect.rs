@@ -3,22 +3,12 @@
 //! keyed, a broadcast process function when `b` is `broadcast()`). Folded into that
 //! operator's node; its stage reads both inputs through two input gates.
 
-use super::{no_port, Exchange, OpSpec, Port, Role, StreamArgs};
+use super::{Exchange, OpSpec, Port, Role, StreamArgs};
 use crate::graph::Graph;
 
-pub const CONNECT: OpSpec = OpSpec {
-    name: "connect",
-    words: &["connect"],
-    on: &[Port::Stream, Port::Keyed],
-    role: Role::Builder { yields },
-    args: (1, 1),
-    signature: "connect(other_stream)",
-    stream_args: StreamArgs::First,
-    one_to_one: false,
-    side_outputs: false,
-    port: no_port,
-    operator: None,
-};
+pub const CONNECT: OpSpec = OpSpec::prefix(&["connect"], &[Port::Stream, Port::Keyed], yields)
+    .args(1, 1, "connect(other_stream)")
+    .stream_args(StreamArgs::First);
 
 /// Two keyed streams, a stream and a broadcast one, or two streams.
 fn yields(_: Port, graph: &Graph, inputs: &[usize]) -> Port {

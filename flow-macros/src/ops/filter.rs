@@ -3,24 +3,20 @@
 //!
 //! > 1 input stream, 1 output stream
 
-use super::{function_port, key_of, keyed_method_for, OpSpec, Port, Role, StreamArgs};
+use super::{function_port, key_of, keyed_method_for, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote;
 
-pub const FILTER: OpSpec = OpSpec {
-    name: "filter",
-    words: &["filter"],
-    on: &[Port::Stream, Port::Keyed],
-    role: Role::Operator,
-    args: (1, 1),
-    signature: "filter(f)",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
+pub const FILTER: OpSpec = OpSpec::new(
+    "filter",
+    &["filter"],
+    &[Port::Stream, Port::Keyed],
+    Role::Operator,
     port,
-    operator: Some(operator),
-};
+)
+.args(1, 1, "filter(f)")
+.operator(operator);
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let method = keyed_method_for(n, "filter");

@@ -4,24 +4,20 @@
 //!
 //! > 1 input stream, 1 output stream
 
-use super::{function_port, key_of, OpSpec, Port, Role, StreamArgs};
+use super::{function_port, key_of, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote;
 
-pub const FLAT_MAP: OpSpec = OpSpec {
-    name: "flat_map",
-    words: &["flat_map"],
-    on: &[Port::Stream, Port::Keyed],
-    role: Role::Operator,
-    args: (1, 1),
-    signature: "flat_map(f)",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
+pub const FLAT_MAP: OpSpec = OpSpec::new(
+    "flat_map",
+    &["flat_map"],
+    &[Port::Stream, Port::Keyed],
+    Role::Operator,
     port,
-    operator: Some(operator),
-};
+)
+.args(1, 1, "flat_map(f)")
+.operator(operator);
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let method = match &n.args[0] {

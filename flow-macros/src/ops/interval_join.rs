@@ -4,59 +4,39 @@
 //!
 //! > 2 keyed input streams, 1 output stream
 
-use super::{function_port_as, key_of, no_port, OpSpec, Port, Role, StreamArgs};
+use super::{function_port_as, key_of, OpSpec, Port, Role, StreamArgs};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
 /// The interval join operator, created by `process` after `between`.
-pub const INTERVAL_JOIN: OpSpec = OpSpec {
-    name: "interval_join",
-    words: &["process"],
-    on: &[Port::IntervalJoined],
-    role: Role::Operator,
-    args: (1, 1),
-    signature: "process(|first, second, out| ..)",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
+pub const INTERVAL_JOIN: OpSpec = OpSpec::new(
+    "interval_join",
+    &["process"],
+    &[Port::IntervalJoined],
+    Role::Operator,
     port,
-    operator: Some(operator),
-};
+)
+.args(1, 1, "process(|first, second, out| ..)")
+.operator(operator);
 
 /// `interval_join(other)` of two keyed streams.
-pub const INTERVAL_JOIN_BUILDER: OpSpec = OpSpec {
-    name: "interval_join",
-    words: &["interval_join"],
-    on: &[Port::Keyed],
-    role: Role::Builder {
-        yields: |_, _, _| Port::IntervalJoin,
-    },
-    args: (1, 1),
-    signature: "interval_join(other_keyed_stream).between(lower_ms, upper_ms)",
-    stream_args: StreamArgs::First,
-    one_to_one: false,
-    side_outputs: false,
-    port: no_port,
-    operator: None,
-};
+pub const INTERVAL_JOIN_BUILDER: OpSpec =
+    OpSpec::prefix(&["interval_join"], &[Port::Keyed], |_, _, _| {
+        Port::IntervalJoin
+    })
+    .args(
+        1,
+        1,
+        "interval_join(other_keyed_stream).between(lower_ms, upper_ms)",
+    )
+    .stream_args(StreamArgs::First);
 
 /// `.between(lower_ms, upper_ms)`: the interval join's bounds, both inclusive.
-pub const BETWEEN: OpSpec = OpSpec {
-    name: "between",
-    words: &["between"],
-    on: &[Port::IntervalJoin],
-    role: Role::Builder {
-        yields: |_, _, _| Port::IntervalJoined,
-    },
-    args: (2, 2),
-    signature: "between(lower_ms, upper_ms)",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
-    port: no_port,
-    operator: None,
-};
+pub const BETWEEN: OpSpec = OpSpec::prefix(&["between"], &[Port::IntervalJoin], |_, _, _| {
+    Port::IntervalJoined
+})
+.args(2, 2, "between(lower_ms, upper_ms)");
 
 /// `__fN` = ((lower, upper), function), its bounds evaluated once.
 fn port(graph: &Graph, n: &Node) -> TokenStream {

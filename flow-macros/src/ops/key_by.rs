@@ -5,23 +5,19 @@
 //!
 //! > 1 input stream, 1 keyed output stream
 
-use super::{function_port, method_for, Exchange, OpSpec, Port, Role, StreamArgs};
+use super::{function_port, method_for, Exchange, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 
-pub const KEY_BY: OpSpec = OpSpec {
-    name: "key_by",
-    words: &["key_by"],
-    on: &[Port::Stream, Port::Keyed],
-    role: Role::Partition(Exchange::Hash),
-    args: (1, 1),
-    signature: "key_by(|row| key)",
-    stream_args: StreamArgs::None,
-    one_to_one: true,
-    side_outputs: false,
+pub const KEY_BY: OpSpec = OpSpec::new(
+    "key_by",
+    &["key_by"],
+    &[Port::Stream, Port::Keyed],
+    Role::Partition(Exchange::Hash),
     port,
-    operator: None,
-};
+)
+.args(1, 1, "key_by(|row| key)")
+.one_to_one();
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let method = method_for(&n.args[0], "key_by");

@@ -3,24 +3,21 @@
 //!
 //! > 1 keyed input stream, 1 output stream (and side outputs)
 
-use super::{function_port, key_of, OpSpec, Port, Role, StreamArgs};
+use super::{function_port, key_of, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
-pub const KEYED_PROCESS: OpSpec = OpSpec {
-    name: "keyed_process",
-    words: &["process"],
-    on: &[Port::Keyed],
-    role: Role::Operator,
-    args: (1, 1),
-    signature: "process(my_process_function)",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: true,
+pub const KEYED_PROCESS: OpSpec = OpSpec::new(
+    "keyed_process",
+    &["process"],
+    &[Port::Keyed],
+    Role::Operator,
     port,
-    operator: Some(operator),
-};
+)
+.args(1, 1, "process(my_process_function)")
+.operator(operator)
+.side_outputs();
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let call = function_port(graph.input_port(n), n, &n.args[0], "keyed_process");

@@ -3,24 +3,21 @@
 //!
 //! > 1 input stream, 1 output stream
 
-use super::{function_port, key_of, keyed_method_for, OpSpec, Port, Role, StreamArgs};
+use super::{function_port, key_of, keyed_method_for, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote;
 
-pub const MAP: OpSpec = OpSpec {
-    name: "map",
-    words: &["map"],
-    on: &[Port::Stream, Port::Keyed],
-    role: Role::Operator,
-    args: (1, 1),
-    signature: "map(f)",
-    stream_args: StreamArgs::None,
-    one_to_one: true,
-    side_outputs: false,
+pub const MAP: OpSpec = OpSpec::new(
+    "map",
+    &["map"],
+    &[Port::Stream, Port::Keyed],
+    Role::Operator,
     port,
-    operator: Some(operator),
-};
+)
+.args(1, 1, "map(f)")
+.operator(operator)
+.one_to_one();
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let method = keyed_method_for(n, "map");

@@ -235,6 +235,72 @@ pub struct OpSpec {
 }
 
 impl OpSpec {
+    /// An operator (or source, partitioning, sink, ...) created by `words` on the kinds of
+    /// stream `on`: one argument, none of them a stream, no runtime operator, not one-to-one,
+    /// no side outputs until said otherwise.
+    pub const fn new(
+        name: &'static str,
+        words: &'static [&'static str],
+        on: &'static [Port],
+        role: Role,
+        port: fn(&Graph, &Node) -> TokenStream,
+    ) -> OpSpec {
+        OpSpec {
+            name,
+            words,
+            on,
+            role,
+            args: (1, 1),
+            signature: "",
+            stream_args: StreamArgs::None,
+            one_to_one: false,
+            side_outputs: false,
+            port,
+            operator: None,
+        }
+    }
+
+    /// A prefix word (its one word is its name), on the kinds of stream `on`, followed by the
+    /// kind `yields` says.
+    pub const fn prefix(
+        words: &'static [&'static str],
+        on: &'static [Port],
+        yields: Yields,
+    ) -> OpSpec {
+        OpSpec::new(words[0], words, on, Role::Builder { yields }, no_port)
+    }
+
+    /// Takes `min..=max` arguments (`usize::MAX`: any), reading as `signature`.
+    pub const fn args(mut self, min: usize, max: usize, signature: &'static str) -> OpSpec {
+        self.args = (min, max);
+        self.signature = signature;
+        self
+    }
+
+    /// Which of its arguments are streams.
+    pub const fn stream_args(mut self, stream_args: StreamArgs) -> OpSpec {
+        self.stream_args = stream_args;
+        self
+    }
+
+    /// Its runtime operator.
+    pub const fn operator(mut self, operator: fn(&Graph, &Node) -> TokenStream) -> OpSpec {
+        self.operator = Some(operator);
+        self
+    }
+
+    /// It emits exactly one row per input row.
+    pub const fn one_to_one(mut self) -> OpSpec {
+        self.one_to_one = true;
+        self
+    }
+
+    /// Its function may emit to any side output by tag.
+    pub const fn side_outputs(mut self) -> OpSpec {
+        self.side_outputs = true;
+        self
+    }
+
     /// The kind of stream a node of this spec leaves behind it: keyed after `key_by`, nothing
     /// after a sink, a plain stream otherwise (prefix words: see [`Role::Builder`]).
     pub fn output(&self) -> Port {

@@ -4,24 +4,25 @@
 //!
 //! > 1 input stream, 1 output stream (and side outputs)
 
-use super::{function_port, method_for, OpSpec, Port, Role, StreamArgs};
+use super::{function_port, method_for, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote;
 
-pub const PROCESS: OpSpec = OpSpec {
-    name: "process",
-    words: &["process"],
-    on: &[Port::Stream],
-    role: Role::Operator,
-    args: (1, 1),
-    signature: "process(my_process_function) or process(|row, ctx, out| ..)",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: true,
+pub const PROCESS: OpSpec = OpSpec::new(
+    "process",
+    &["process"],
+    &[Port::Stream],
+    Role::Operator,
     port,
-    operator: Some(operator),
-};
+)
+.args(
+    1,
+    1,
+    "process(my_process_function) or process(|row, ctx, out| ..)",
+)
+.operator(operator)
+.side_outputs();
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let method = method_for(&n.args[0], "process");

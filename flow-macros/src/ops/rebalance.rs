@@ -2,24 +2,20 @@
 //!
 //! > 1 input stream, 1 output stream
 
-use super::{Exchange, OpSpec, Port, Role, StreamArgs};
+use super::{Exchange, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote_spanned;
 
-pub const REBALANCE: OpSpec = OpSpec {
-    name: "rebalance",
-    words: &["rebalance"],
-    on: &[Port::Stream, Port::Keyed],
-    role: Role::Partition(Exchange::Rebalance),
-    args: (0, 0),
-    signature: "rebalance()",
-    stream_args: StreamArgs::None,
-    one_to_one: true,
-    side_outputs: false,
+pub const REBALANCE: OpSpec = OpSpec::new(
+    "rebalance",
+    &["rebalance"],
+    &[Port::Stream, Port::Keyed],
+    Role::Partition(Exchange::Rebalance),
     port,
-    operator: None,
-};
+)
+.args(0, 0, "rebalance()")
+.one_to_one();
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let (t, input) = (n.port_var(), graph.input_port(n));

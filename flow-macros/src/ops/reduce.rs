@@ -4,25 +4,22 @@
 //!
 //! > 1 keyed input stream, 1 output stream
 
-use super::{function_port, key_of, method_for, OpSpec, Port, Role, StreamArgs};
+use super::{function_port, key_of, method_for, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote;
 
-pub const REDUCE: OpSpec = OpSpec {
-    name: "reduce",
-    words: &["reduce", "sum", "min", "max", "min_by", "max_by"],
-    on: &[Port::Keyed],
-    role: Role::Operator,
-    args: (1, 1),
-    signature: "reduce(|acc, row| ...)",
-    stream_args: StreamArgs::None,
-    // In streaming mode; in batch mode the operator reports its count.
-    one_to_one: true,
-    side_outputs: false,
+pub const REDUCE: OpSpec = OpSpec::new(
+    "reduce",
+    &["reduce", "sum", "min", "max", "min_by", "max_by"],
+    &[Port::Keyed],
+    Role::Operator,
     port,
-    operator: Some(operator),
-};
+)
+.args(1, 1, "reduce(|acc, row| ...)")
+.operator(operator)
+// In streaming mode; in batch mode the operator reports its count.
+.one_to_one();
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let method = method_for(&n.args[0], "reduce");

@@ -5,24 +5,19 @@
 //!
 //! > 1 input stream (the operator's), 1 output stream (the tag's row type)
 
-use super::{OpSpec, Port, Role, StreamArgs};
+use super::{OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote_spanned;
 
-pub const SIDE_OUTPUT: OpSpec = OpSpec {
-    name: "side_output",
-    words: &["side_output"],
-    on: &[Port::Stream, Port::Keyed],
-    role: Role::SideOutput,
-    args: (1, 1),
-    signature: "side_output(&tag)",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
+pub const SIDE_OUTPUT: OpSpec = OpSpec::new(
+    "side_output",
+    &["side_output"],
+    &[Port::Stream, Port::Keyed],
+    Role::SideOutput,
     port,
-    operator: None,
-};
+)
+.args(1, 1, "side_output(&tag)");
 
 fn port(_: &Graph, n: &Node) -> TokenStream {
     let (t, f, tag) = (n.port_var(), n.spec_var(), &n.args[0]);

@@ -5,52 +5,43 @@
 //!
 //! > 1 input stream, 0 output streams
 
-use super::{OpSpec, Port, Role, StreamArgs};
+use super::{OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::{quote, quote_spanned};
 
-pub const SINK_TO: OpSpec = OpSpec {
-    name: "sink_to",
-    words: &["sink_to"],
-    on: &[Port::Stream, Port::Keyed],
-    role: Role::Sink,
-    args: (1, 1),
-    signature: "sink_to(sink)",
-    stream_args: StreamArgs::None,
-    one_to_one: true,
-    side_outputs: false,
-    port: sink_to_port,
-    operator: Some(operator),
-};
+pub const SINK_TO: OpSpec = OpSpec::new(
+    "sink_to",
+    &["sink_to"],
+    &[Port::Stream, Port::Keyed],
+    Role::Sink,
+    sink_to_port,
+)
+.args(1, 1, "sink_to(sink)")
+.operator(operator)
+.one_to_one();
 
-pub const PRINT: OpSpec = OpSpec {
-    name: "print",
-    words: &["print"],
-    on: &[Port::Stream, Port::Keyed],
-    role: Role::Sink,
-    args: (0, 1),
-    signature: "print() or print(\"identifier\")",
-    stream_args: StreamArgs::None,
-    one_to_one: true,
-    side_outputs: false,
-    port: print_port,
-    operator: Some(operator),
-};
+pub const PRINT: OpSpec = OpSpec::new(
+    "print",
+    &["print"],
+    &[Port::Stream, Port::Keyed],
+    Role::Sink,
+    print_port,
+)
+.args(0, 1, "print() or print(\"identifier\")")
+.operator(operator)
+.one_to_one();
 
-pub const COLLECT: OpSpec = OpSpec {
-    name: "collect",
-    words: &["collect"],
-    on: &[Port::Stream, Port::Keyed],
-    role: Role::Sink,
-    args: (0, 0),
-    signature: "collect()",
-    stream_args: StreamArgs::None,
-    one_to_one: true,
-    side_outputs: false,
-    port: collect_port,
-    operator: Some(operator),
-};
+pub const COLLECT: OpSpec = OpSpec::new(
+    "collect",
+    &["collect"],
+    &[Port::Stream, Port::Keyed],
+    Role::Sink,
+    collect_port,
+)
+.args(0, 0, "collect()")
+.operator(operator)
+.one_to_one();
 
 fn sink_to_port(graph: &Graph, n: &Node) -> TokenStream {
     let arg = &n.args[0];

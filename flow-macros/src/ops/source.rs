@@ -3,24 +3,19 @@
 //!
 //! > 0 input streams, 1 output stream
 
-use super::{OpSpec, Role, StreamArgs};
+use super::{OpSpec, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote_spanned};
 
-pub const SOURCE: OpSpec = OpSpec {
-    name: "source",
-    words: &["source", "from_collection", "from_iter"],
-    on: &[],
-    role: Role::Source,
-    args: (1, 2),
-    signature: "source(source, watermarks)",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
+pub const SOURCE: OpSpec = OpSpec::new(
+    "source",
+    &["source", "from_collection", "from_iter"],
+    &[],
+    Role::Source,
     port,
-    operator: None,
-};
+)
+.args(1, 2, "source(source, watermarks)");
 
 fn port(_: &Graph, n: &Node) -> TokenStream {
     let (s, t) = (n.spec_var(), n.port_var());

@@ -5,23 +5,19 @@
 //!
 //! > 1 input stream, 1 output stream
 
-use super::{function_port, method_for, OpSpec, Port, Role, StreamArgs};
+use super::{function_port, method_for, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 
-pub const TIMESTAMPS: OpSpec = OpSpec {
-    name: "timestamps",
-    words: &["timestamps"],
-    on: &[Port::Stream, Port::Keyed],
-    role: Role::Assigner,
-    args: (1, 1),
-    signature: "timestamps(|row| row.event_time_millis)",
-    stream_args: StreamArgs::None,
-    one_to_one: true,
-    side_outputs: false,
+pub const TIMESTAMPS: OpSpec = OpSpec::new(
+    "timestamps",
+    &["timestamps"],
+    &[Port::Stream, Port::Keyed],
+    Role::Assigner,
     port,
-    operator: None,
-};
+)
+.args(1, 1, "timestamps(|row| row.event_time_millis)")
+.one_to_one();
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let method = method_for(&n.args[0], "timestamps");

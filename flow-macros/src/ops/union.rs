@@ -8,19 +8,16 @@ use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::quote_spanned;
 
-pub const UNION: OpSpec = OpSpec {
-    name: "union",
-    words: &["union"],
-    on: &[Port::Stream, Port::Keyed],
-    role: Role::Merge,
-    args: (1, usize::MAX),
-    signature: "union(other, ...)",
-    stream_args: StreamArgs::All,
-    one_to_one: true,
-    side_outputs: false,
+pub const UNION: OpSpec = OpSpec::new(
+    "union",
+    &["union"],
+    &[Port::Stream, Port::Keyed],
+    Role::Merge,
     port,
-    operator: None,
-};
+)
+.args(1, usize::MAX, "union(other, ...)")
+.stream_args(StreamArgs::All)
+.one_to_one();
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let (t, first) = (n.port_var(), graph.port_of(n.inputs[0]));

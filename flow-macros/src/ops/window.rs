@@ -9,15 +9,15 @@
 //!
 //! > 1 keyed (or, after `window_all`, any) input stream, 1 output stream
 
-use super::{function_port_as, key_of, method_for, no_port, OpSpec, Port, Role, StreamArgs};
+use super::{function_port_as, key_of, method_for, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
 /// The window operator, created by its function word.
-pub const WINDOW: OpSpec = OpSpec {
-    name: "window",
-    words: &[
+pub const WINDOW: OpSpec = OpSpec::new(
+    "window",
+    &[
         "reduce",
         "aggregate",
         "process",
@@ -27,101 +27,59 @@ pub const WINDOW: OpSpec = OpSpec {
         "min_by",
         "max_by",
     ],
-    on: &[Port::Windowed, Port::AllWindowed],
-    role: Role::Operator,
-    args: (1, 1),
-    signature: "reduce(f), aggregate(f) or process(|key, window, rows, out| ..)",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
+    &[Port::Windowed, Port::AllWindowed],
+    Role::Operator,
     port,
-    operator: Some(operator),
-};
+)
+.args(
+    1,
+    1,
+    "reduce(f), aggregate(f) or process(|key, window, rows, out| ..)",
+)
+.operator(operator);
 
 /// `window(assigner)` on a keyed stream.
-pub const WINDOW_ASSIGNER: OpSpec = OpSpec {
-    name: "window",
-    words: &["window"],
-    on: &[Port::Keyed],
-    role: Role::Builder {
-        yields: |_, _, _| Port::Windowed,
-    },
-    args: (1, 1),
-    signature: "window(TumblingEventTimeWindows::of(Duration::from_secs(1)))",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
-    port: no_port,
-    operator: None,
-};
+pub const WINDOW_ASSIGNER: OpSpec =
+    OpSpec::prefix(&["window"], &[Port::Keyed], |_, _, _| Port::Windowed).args(
+        1,
+        1,
+        "window(TumblingEventTimeWindows::of(Duration::from_secs(1)))",
+    );
 
 /// `window_all(assigner)`: one window operator over the whole stream.
-pub const WINDOW_ALL: OpSpec = OpSpec {
-    name: "window_all",
-    words: &["window_all"],
-    on: &[Port::Stream, Port::Keyed],
-    role: Role::Builder {
-        yields: |_, _, _| Port::AllWindowed,
-    },
-    args: (1, 1),
-    signature: "window_all(TumblingEventTimeWindows::of(Duration::from_secs(1)))",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
-    port: no_port,
-    operator: None,
-};
+pub const WINDOW_ALL: OpSpec =
+    OpSpec::prefix(&["window_all"], &[Port::Stream, Port::Keyed], |_, _, _| {
+        Port::AllWindowed
+    })
+    .args(
+        1,
+        1,
+        "window_all(TumblingEventTimeWindows::of(Duration::from_secs(1)))",
+    );
 
 /// `count_window(size)` or `count_window(size, slide)` on a keyed stream.
-pub const COUNT_WINDOW: OpSpec = OpSpec {
-    name: "count_window",
-    words: &["count_window"],
-    on: &[Port::Keyed],
-    role: Role::Builder {
-        yields: |_, _, _| Port::Windowed,
-    },
-    args: (1, 2),
-    signature: "count_window(size) or count_window(size, slide)",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
-    port: no_port,
-    operator: None,
-};
+pub const COUNT_WINDOW: OpSpec =
+    OpSpec::prefix(&["count_window"], &[Port::Keyed], |_, _, _| Port::Windowed).args(
+        1,
+        2,
+        "count_window(size) or count_window(size, slide)",
+    );
 
 /// `.allowed_lateness(duration)` after a window.
-pub const ALLOWED_LATENESS: OpSpec = OpSpec {
-    name: "allowed_lateness",
-    words: &["allowed_lateness"],
-    on: &[Port::Windowed, Port::AllWindowed],
-    role: Role::Builder {
-        yields: |port, _, _| port,
-    },
-    args: (1, 1),
-    signature: "allowed_lateness(Duration::from_secs(10))",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
-    port: no_port,
-    operator: None,
-};
+pub const ALLOWED_LATENESS: OpSpec = OpSpec::prefix(
+    &["allowed_lateness"],
+    &[Port::Windowed, Port::AllWindowed],
+    |port, _, _| port,
+)
+.args(1, 1, "allowed_lateness(Duration::from_secs(10))");
 
 /// `.side_output_late_data(&tag)` after a window.
-pub const SIDE_OUTPUT_LATE_DATA: OpSpec = OpSpec {
-    name: "side_output_late_data",
-    words: &["side_output_late_data"],
-    on: &[Port::Windowed, Port::AllWindowed],
-    role: Role::Builder {
-        yields: |port, _, _| port,
-    },
-    args: (1, 1),
-    signature: "side_output_late_data(&tag)",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
-    port: no_port,
-    operator: None,
-};
+pub const SIDE_OUTPUT_LATE_DATA: OpSpec = OpSpec::prefix(
+    &["side_output_late_data"],
+    &[Port::Windowed, Port::AllWindowed],
+    |port, _, _| port,
+)
+.args(1, 1, "side_output_late_data(&tag)");
 
 /// The assigner prefix of window node `n`: `window`, `window_all` or `count_window`.
 pub fn assigner(n: &Node) -> &crate::graph::Prefix {

@@ -4,42 +4,33 @@
 //!
 //! > 2 keyed input streams, 1 output stream
 
-use super::{function_port_as, key_of, no_port, OpSpec, Port, Role, StreamArgs};
+use super::{function_port_as, key_of, OpSpec, Port, Role, StreamArgs};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote, quote_spanned};
 
 /// The window join operator, created by `process` after `window_join`.
-pub const WINDOW_JOIN: OpSpec = OpSpec {
-    name: "window_join",
-    words: &["process"],
-    on: &[Port::WindowJoined],
-    role: Role::Operator,
-    args: (1, 1),
-    signature: "process(|first, second, out| ..)",
-    stream_args: StreamArgs::None,
-    one_to_one: false,
-    side_outputs: false,
+pub const WINDOW_JOIN: OpSpec = OpSpec::new(
+    "window_join",
+    &["process"],
+    &[Port::WindowJoined],
+    Role::Operator,
     port,
-    operator: Some(operator),
-};
+)
+.args(1, 1, "process(|first, second, out| ..)")
+.operator(operator);
 
 /// `window_join(other, windows)` of two keyed streams.
-pub const WINDOW_JOIN_BUILDER: OpSpec = OpSpec {
-    name: "window_join",
-    words: &["window_join"],
-    on: &[Port::Keyed],
-    role: Role::Builder {
-        yields: |_, _, _| Port::WindowJoined,
-    },
-    args: (2, 2),
-    signature: "window_join(other_keyed_stream, TumblingEventTimeWindows::of(..))",
-    stream_args: StreamArgs::First,
-    one_to_one: false,
-    side_outputs: false,
-    port: no_port,
-    operator: None,
-};
+pub const WINDOW_JOIN_BUILDER: OpSpec =
+    OpSpec::prefix(&["window_join"], &[Port::Keyed], |_, _, _| {
+        Port::WindowJoined
+    })
+    .args(
+        2,
+        2,
+        "window_join(other_keyed_stream, TumblingEventTimeWindows::of(..))",
+    )
+    .stream_args(StreamArgs::First);
 
 /// The windows of window join node `n`.
 pub fn windows(n: &Node) -> &syn::Expr {

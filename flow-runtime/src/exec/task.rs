@@ -7,7 +7,7 @@
 //! of up to 1024 rows costs nothing measurable; the loops instantiated per stage were a
 //! quarter of a small job's generated code.
 
-use crate::chain::{Collector, Snapshot};
+use crate::chain::{Collector, Control, Snapshot};
 use crate::channel::{Gate, GateEvent, InputGate, Rows, BATCH_SIZE};
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, FINAL_CHECKPOINT};
@@ -384,17 +384,13 @@ impl SourceCheckpoints {
     }
 }
 
-/// A stage that reads one input gate, as its loop drives it: a batch at a time.
+/// A stage that reads one input gate, as its loop drives it: a batch of rows at a time, and
+/// everything else through the chain's [`Control`].
 trait GateStage {
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<()>;
     /// A batch of rows, then a flush.
     fn rows(&mut self, rows: Rows) -> Result<()>;
-    fn watermark(&mut self, watermark: Timestamp) -> Result<()>;
-    fn idle(&mut self, idle: bool) -> Result<()>;
-    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot>;
-    fn flush(&mut self) -> Result<()>;
-    fn finish(&mut self) -> Result<()>;
-    fn report(&self, metrics: &mut TaskMetrics);
+    /// The chain, for everything but rows.
+    fn control(&mut self) -> &mut dyn Control;
 }
 
 /// A chain `C` of rows `T`.
@@ -416,30 +412,12 @@ fn feed<T: 'static>(rows: Rows, mut collect: impl FnMut(T, Timestamp)) {
 }
 
 impl<T: 'static, C: Collector<T>> GateStage for Typed<T, C> {
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
-        self.0.open(ctx)
-    }
     fn rows(&mut self, rows: Rows) -> Result<()> {
         feed(rows, |row: T, ts| self.0.collect(row, ts));
         self.0.flush()
     }
-    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.0.watermark(watermark)
-    }
-    fn idle(&mut self, idle: bool) -> Result<()> {
-        self.0.idle(idle)
-    }
-    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
-        self.0.barrier(id)
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.0.flush()
-    }
-    fn finish(&mut self) -> Result<()> {
-        self.0.finish()
-    }
-    fn report(&self, metrics: &mut TaskMetrics) {
-        self.0.report(metrics)
+    fn control(&mut self) -> &mut dyn Control {
+        &mut self.0
     }
 }
 
@@ -462,30 +440,30 @@ fn drive_gate(
     mut gate: Gate,
     stage: &mut dyn GateStage,
 ) -> Result<TaskMetrics> {
-    stage.open(ctx)?;
+    stage.control().open(ctx)?;
     loop {
         match gate.next(IDLE_POLL) {
             GateEvent::Rows(rows) => stage.rows(rows)?,
-            GateEvent::Watermark(w) => stage.watermark(w)?,
+            GateEvent::Watermark(w) => stage.control().watermark(w)?,
             GateEvent::Barrier(id) => {
-                let snapshot = stage.barrier(id)?;
+                let snapshot = stage.control().barrier(id)?;
                 ctx.checkpoints.ack(ctx.task, id, snapshot);
             }
-            GateEvent::Status(idle) => stage.idle(idle)?,
+            GateEvent::Status(idle) => stage.control().idle(idle)?,
             GateEvent::Idle => {
                 if ctx.is_cancelled() {
                     return Err(Error::Cancelled(ctx.task_name()));
                 }
-                stage.flush()?;
+                stage.control().flush()?;
             }
             GateEvent::End => break,
             GateEvent::Broken => return Err(Error::Cancelled(ctx.task_name())),
         }
     }
-    stage.finish()?;
+    stage.control().finish()?;
     ctx.checkpoints.finished(ctx.task);
     let mut metrics = TaskMetrics::default();
-    stage.report(&mut metrics);
+    stage.control().report(&mut metrics);
     Ok(metrics)
 }
 
@@ -500,30 +478,12 @@ trait TwoGateStage: GateStage {
 struct TwoTyped<A, B, C>(C, PhantomData<fn(A, B)>);
 
 impl<A: 'static, B: 'static, C: Collector<Either<A, B>>> GateStage for TwoTyped<A, B, C> {
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
-        self.0.open(ctx)
-    }
     fn rows(&mut self, rows: Rows) -> Result<()> {
         feed(rows, |row: A, ts| self.0.collect(Either::First(row), ts));
         self.0.flush()
     }
-    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.0.watermark(watermark)
-    }
-    fn idle(&mut self, idle: bool) -> Result<()> {
-        self.0.idle(idle)
-    }
-    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
-        self.0.barrier(id)
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.0.flush()
-    }
-    fn finish(&mut self) -> Result<()> {
-        self.0.finish()
-    }
-    fn report(&self, metrics: &mut TaskMetrics) {
-        self.0.report(metrics)
+    fn control(&mut self) -> &mut dyn Control {
+        &mut self.0
     }
 }
 
@@ -563,7 +523,7 @@ fn drive_two_gates(
 ) -> Result<TaskMetrics> {
     use crate::time::MIN_WATERMARK;
     use crossbeam_channel::Select;
-    chain.open(ctx)?;
+    chain.control().open(ctx)?;
     let (mut wm_first, mut wm_second, mut current) = (MIN_WATERMARK, MIN_WATERMARK, MIN_WATERMARK);
     // The newest barrier of each side (an ended side holds none back), and the one passed on.
     let (mut b_first, mut b_second, mut barrier) = (0, 0, 0);
@@ -599,7 +559,7 @@ fn drive_two_gates(
                     if ctx.is_cancelled() {
                         return Err(Error::Cancelled(ctx.task_name()));
                     }
-                    chain.flush()?;
+                    chain.control().flush()?;
                     continue;
                 }
                 Ok(op) => {
@@ -645,18 +605,18 @@ fn drive_two_gates(
         let min = wm_first.min(wm_second);
         if min > current {
             current = min;
-            chain.watermark(min)?;
+            chain.control().watermark(min)?;
         }
         let b = b_first.min(b_second);
         if b > barrier && b != FINAL_CHECKPOINT {
             barrier = b;
-            let snapshot = chain.barrier(b)?;
+            let snapshot = chain.control().barrier(b)?;
             ctx.checkpoints.ack(ctx.task, b, snapshot);
         }
     }
-    chain.finish()?;
+    chain.control().finish()?;
     ctx.checkpoints.finished(ctx.task);
     let mut metrics = TaskMetrics::default();
-    chain.report(&mut metrics);
+    chain.control().report(&mut metrics);
     Ok(metrics)
 }

@@ -4,11 +4,8 @@
 //! [`Chained`](super::Chained) link, which passes watermarks, barriers and the end of input
 //! on to them as to the main output.
 
-use crate::chain::{Collector, Control, Snapshot};
-use crate::context::RuntimeContext;
-use crate::exec::{CheckpointId, TaskMetrics};
+use crate::chain::{Collector, Control, Discard};
 use crate::time::Timestamp;
-use crate::Result;
 use std::any::Any;
 use std::marker::PhantomData;
 
@@ -59,35 +56,12 @@ pub trait SideOutputs: Control {
     fn emit(&mut self, tag: &str, slot: &mut dyn Any, ts: Timestamp);
 }
 
-/// No side outputs: emitted rows are dropped.
-#[derive(Clone, Copy, Debug, Default)]
-pub struct NoSideOutputs;
+/// No side outputs: emitted rows are dropped (the end of a chain, [`Discard`], is the empty
+/// list of side outputs too).
+pub use crate::chain::Discard as NoSideOutputs;
 
-impl SideOutputs for NoSideOutputs {
+impl SideOutputs for Discard {
     fn emit(&mut self, _: &str, _: &mut dyn Any, _: Timestamp) {}
-}
-
-impl Control for NoSideOutputs {
-    fn open(&mut self, _: &RuntimeContext) -> Result<()> {
-        Ok(())
-    }
-    #[inline(always)]
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn watermark(&mut self, _: Timestamp) -> Result<()> {
-        Ok(())
-    }
-    fn idle(&mut self, _: bool) -> Result<()> {
-        Ok(())
-    }
-    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Ok(Snapshot::Taken)
-    }
-    fn finish(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn report(&self, _: &mut TaskMetrics) {}
 }
 
 /// One side output (tag name and the chain reading it), then the others.
