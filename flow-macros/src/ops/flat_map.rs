@@ -4,10 +4,9 @@
 //!
 //! > 1 input stream, 1 output stream
 
-use super::{function_port, key_of, OpSpec, Port, Role};
+use super::{function_operator, function_port, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
-use quote::quote;
 
 pub const FLAT_MAP: OpSpec = OpSpec::new(
     "flat_map",
@@ -30,12 +29,5 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
 }
 
 fn operator(graph: &Graph, n: &Node) -> TokenStream {
-    let f = n.spec_var();
-    match n.port {
-        Port::Keyed => {
-            let k = key_of(graph, n.inputs[0]);
-            quote!(::flow::__private::FlatMap::keyed(#k, #f))
-        }
-        _ => quote!(::flow::__private::FlatMap::new(#f)),
-    }
+    function_operator(graph, n, "FlatMap")
 }

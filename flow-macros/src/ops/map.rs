@@ -3,10 +3,9 @@
 //!
 //! > 1 input stream, 1 output stream
 
-use super::{function_port, key_of, keyed_method_for, OpSpec, Port, Role};
+use super::{function_operator, function_port, keyed_method_for, OpSpec, Port, Role};
 use crate::graph::{Graph, Node};
 use proc_macro2::TokenStream;
-use quote::quote;
 
 pub const MAP: OpSpec = OpSpec::new(
     "map",
@@ -25,12 +24,5 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
 }
 
 fn operator(graph: &Graph, n: &Node) -> TokenStream {
-    let f = n.spec_var();
-    match n.port {
-        Port::Keyed => {
-            let k = key_of(graph, n.inputs[0]);
-            quote!(::flow::__private::Map::keyed(#k, #f))
-        }
-        _ => quote!(::flow::__private::Map::new(#f)),
-    }
+    function_operator(graph, n, "Map")
 }

@@ -400,6 +400,20 @@ pub fn keyed_method_for(n: &Node, method: &str) -> String {
     }
 }
 
+/// The runtime operator `op` over the node's checked function: `op::keyed(key, f)` on a keyed
+/// stream (its function may keep per-key state), `op::new(f)` on one that is not.
+pub fn function_operator(graph: &Graph, n: &Node, op: &str) -> TokenStream {
+    let f = n.spec_var();
+    let op = format_ident!("{}", op);
+    match n.port {
+        Port::Keyed => {
+            let k = key_of(graph, n.inputs[0]);
+            quote!(::flow::__private::#op::keyed(#k, #f))
+        }
+        _ => quote!(::flow::__private::#op::new(#f)),
+    }
+}
+
 /// The key selector of a keyed input: a clone of its `key_by`'s checked function.
 pub fn key_of(graph: &Graph, input: usize) -> TokenStream {
     let k = graph.node(input).spec_var();

@@ -1,13 +1,9 @@
 //! `filter`: keeps the rows a predicate accepts; with keyed state on a keyed stream.
 
-use super::{KeyStates, Keyed, Operator, Output};
-use crate::chain::Snapshot;
-use crate::context::RuntimeContext;
-use crate::exec::CheckpointId;
+use super::{function_hooks, KeyStates, Keyed, Operator, Output};
 use crate::function::{FilterFunction, Key, KeyedFilterFunction, NotKeyed};
 use crate::port::{Checked, Stream};
 use crate::time::Timestamp;
-use crate::Result;
 
 /// A filter of `f`, with the per-key state `K` (`Keyed`) or none (`NotKeyed`).
 pub struct Filter<F, K> {
@@ -44,17 +40,7 @@ impl<In, F: KeyedFilterFunction<In>, K: KeyStates<In, F::State>> Operator<In> fo
             out.emit(row, ts);
         }
     }
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
-        self.f.open(ctx);
-        Ok(())
-    }
-    fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Ok(self.keys.snapshot())
-    }
-    fn close(&mut self) -> Result<()> {
-        self.f.close();
-        Ok(())
-    }
+    function_hooks!();
 }
 
 // A named function is checked against the trait of its stream, a closure against the

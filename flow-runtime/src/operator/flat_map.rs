@@ -1,14 +1,10 @@
 //! `flat_map`: one row in, any number out; with keyed state on a keyed stream. The function
 //! pushes into a buffer reused for every row.
 
-use super::{KeyStates, Keyed, Operator, Output};
-use crate::chain::Snapshot;
-use crate::context::RuntimeContext;
-use crate::exec::CheckpointId;
+use super::{function_hooks, KeyStates, Keyed, Operator, Output};
 use crate::function::{FlatMapFunction, IterFn, Key, KeyedFlatMapFunction, NotKeyed, PushFn};
 use crate::port::{Checked, Stream};
 use crate::time::Timestamp;
-use crate::Result;
 
 /// A flat-map of `f` emitting rows `O`, with the per-key state `K` (`Keyed`) or none
 /// (`NotKeyed`).
@@ -52,17 +48,7 @@ where
         self.f.flat_map(row, state, &mut self.buf);
         out.emit_all(&mut self.buf, ts);
     }
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
-        self.f.open(ctx);
-        Ok(())
-    }
-    fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Ok(self.keys.snapshot())
-    }
-    fn close(&mut self) -> Result<()> {
-        self.f.close();
-        Ok(())
-    }
+    function_hooks!();
 }
 
 // A named function is checked against the trait of its stream, a closure against the

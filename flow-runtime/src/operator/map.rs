@@ -1,13 +1,9 @@
 //! `map`: one row in, one row out; with keyed state on a keyed stream.
 
-use super::{KeyStates, Keyed, Operator, Output};
-use crate::chain::Snapshot;
-use crate::context::RuntimeContext;
-use crate::exec::CheckpointId;
+use super::{function_hooks, KeyStates, Keyed, Operator, Output};
 use crate::function::{Key, KeyedMapFunction, MapFunction, NotKeyed};
 use crate::port::{Checked, Stream};
 use crate::time::Timestamp;
-use crate::Result;
 
 /// A map of `f`, with the per-key state `K` (`Keyed`) or none (`NotKeyed`).
 pub struct Map<F, K> {
@@ -43,17 +39,7 @@ impl<In, F: KeyedMapFunction<In>, K: KeyStates<In, F::State>> Operator<In> for M
         let state = self.keys.state_of(&row);
         out.emit(self.f.map(row, state), ts);
     }
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
-        self.f.open(ctx);
-        Ok(())
-    }
-    fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Ok(self.keys.snapshot())
-    }
-    fn close(&mut self) -> Result<()> {
-        self.f.close();
-        Ok(())
-    }
+    function_hooks!();
 }
 
 // The port types spell out how each function is checked (see `Checked`). A named function

@@ -361,6 +361,29 @@ where
     }
 }
 
+/// The hooks of an operator over one user function `self.f` whose per-key state lives in
+/// `self.keys` (a [`KeyStates`]): the function's `open` and `close`, and the state's
+/// checkpoint. `map`, `filter` and `flat_map` differ only in `process`.
+macro_rules! function_hooks {
+    () => {
+        fn open(&mut self, ctx: &$crate::context::RuntimeContext) -> $crate::Result<()> {
+            self.f.open(ctx);
+            Ok(())
+        }
+        fn snapshot(
+            &mut self,
+            _: $crate::exec::CheckpointId,
+        ) -> $crate::Result<$crate::chain::Snapshot> {
+            Ok(self.keys.snapshot())
+        }
+        fn close(&mut self) -> $crate::Result<()> {
+            self.f.close();
+            Ok(())
+        }
+    };
+}
+pub(crate) use function_hooks;
+
 /// Where a keyed operator finds the state of a row's key: [`Keyed`] on a keyed stream,
 /// [`NotKeyed`] (no state, no lookup) on one that is not.
 pub trait KeyStates<In, S> {
