@@ -172,9 +172,38 @@ fn window_join_pairs_rows_of_one_key_and_window(p: usize) {
     );
 }
 
+fn sliding_window_join_pairs_rows_in_every_window_they_share(p: usize) {
+    let orders = vec![("a", 100i64), ("a", 700)];
+    let payments = vec![("a", 600i64), ("a", 1200)];
+    let env = StreamEnv::new().with_parallelism(p);
+    flow! { env =>
+        let left = from_collection(orders, Watermarks::monotonous())
+            .timestamps(|r| r.1)
+            .key_by(|r| r.0);
+        let right = from_collection(payments, Watermarks::monotonous())
+            .timestamps(|r| r.1)
+            .key_by(|r| r.0);
+        let out = left
+            .window_join(right, SlidingEventTimeWindows::of(Duration::from_secs(1), Duration::from_millis(500)))
+            .process(|o, pay, out| out.push((o.1, pay.1)))
+            .collect();
+    }
+    env.execute("sliding window join").unwrap();
+    // Every row is in two windows. [0, 1000): orders 100 and 700 with payment 600;
+    // [500, 1500): order 700 with payments 600 and 1200; [-500, 500) and [1000, 2000) have
+    // rows of one side only.
+    assert_eq!(
+        sorted(out.take()),
+        vec![(100, 600), (700, 600), (700, 600), (700, 1200)]
+    );
+}
+
 mod joins {
     use super::*;
-    at_parallelism!(window_join_pairs_rows_of_one_key_and_window);
+    at_parallelism!(
+        window_join_pairs_rows_of_one_key_and_window,
+        sliding_window_join_pairs_rows_in_every_window_they_share
+    );
 }
 
 /// Alerts on readings above the threshold the broadcast "rules" stream last set.

@@ -84,14 +84,9 @@ pub mod text {
     label = "this stream's rows are `{Self}`",
     note = "`union` merges streams of one row type: map the inputs to the same type first"
 )]
-pub trait SameRow<T> {
-    /// `T`.
-    type Row;
-}
+pub trait SameRow<T> {}
 
-impl<T> SameRow<T> for T {
-    type Row = T;
-}
+impl<T> SameRow<T> for T {}
 
 /// Adapts a [`RowText`] to `Display`.
 pub struct DisplayRow<'a, T: ?Sized>(pub &'a T);

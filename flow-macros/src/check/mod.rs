@@ -167,11 +167,10 @@ fn check_two_inputs_keyed_alike(g: &Graph, diag: &mut Diagnostics) {
 /// The windows node `n` groups its rows into (a window's assigner, a window join's windows),
 /// with the span to report them at.
 fn windows(n: &Node) -> Option<&[Expr]> {
-    n.prefixes.iter().find_map(|p| match p.spec.name {
-        "window" | "window_all" | "count_window" => Some(&p.args[..]),
-        "window_join" => Some(&p.args[1..]),
-        _ => None,
-    })
+    if let Some(assigner) = crate::ops::window::assigner(n) {
+        return Some(&assigner.args);
+    }
+    crate::ops::window_join::windows(n).map(std::slice::from_ref)
 }
 
 fn mentions(e: &Expr, word: &str) -> bool {

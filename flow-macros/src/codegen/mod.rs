@@ -262,13 +262,7 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
         let head = g.node(s.head);
         for (k, &p) in head.inputs.iter().enumerate() {
             let e = edge_var(head.id, k);
-            // A side output's channel carries the side output's rows, not its operator's.
-            let port = if head.spec.role == Role::SideOutput {
-                let t = head.port_var();
-                quote!(#t)
-            } else {
-                g.port_of(p)
-            };
+            let port = stage_input_port(g, head, k);
             let (up, down) = (plan.stage_of[p], s.id);
             let pointwise = plan.edges[head.id][k] == Edge::Rescale;
             channels.push(quote! {
@@ -290,16 +284,8 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
             let e = edge_var(head.id, k);
             quote!(::flow::__private::take(&mut #e.receivers, __i))
         };
-        // The gate is typed by the port of the rows it reads (its input's; a side output's
-        // own): the channels carry rows of any type.
-        let gate_port = |k: usize| {
-            if head.spec.role == Role::SideOutput {
-                let t = head.port_var();
-                quote!(#t)
-            } else {
-                g.port_of(head.inputs[k])
-            }
-        };
+        // The channels carry rows of any type: the gate is typed by the port of its rows.
+        let gate_port = |k: usize| stage_input_port(g, head, k);
         // A two-input operator: two gates, one per input.
         if head.spec.role == Role::Operator && head.inputs.len() == 2 {
             let (r0, r1) = (receivers(0), receivers(1));
@@ -318,12 +304,7 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
         }
         let inputs = (0..head.inputs.len()).map(|k| {
             let r = receivers(k);
-            if head.spec.role == Role::Merge && k > 0 {
-                let proof = ops::union::input_var(head, k);
-                quote!(__inputs.extend(#proof.cast(#r));)
-            } else {
-                quote!(__inputs.extend(#r);)
-            }
+            quote!(__inputs.extend(#r);)
         });
         let port = gate_port(0);
         quote! {
@@ -340,4 +321,15 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
         }
     });
     quote!(#(#channels)* #(#stages)*)
+}
+
+/// The port of the rows a stage headed by `head` reads on its input `k`: its input's, or a
+/// side output's own (its channel carries the side output's rows, not its operator's).
+fn stage_input_port(g: &Graph, head: &Node, k: usize) -> TokenStream {
+    if head.spec.role == Role::SideOutput {
+        let t = head.port_var();
+        quote!(#t)
+    } else {
+        g.port_of(head.inputs[k])
+    }
 }

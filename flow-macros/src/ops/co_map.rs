@@ -31,12 +31,13 @@ pub fn port(graph: &Graph, n: &Node) -> TokenStream {
 /// The port of the two connected inputs of node `n`.
 pub fn connected_port(graph: &Graph, n: &Node) -> TokenStream {
     let span = n.prefix("connect").map_or(n.span, |p| p.span);
-    if n.port == Port::KeyedConnected {
-        let (first, second) = (graph.port_of(n.inputs[0]), graph.port_of(n.inputs[1]));
-        return quote_spanned!(span=> #first.connect_keyed(&#second));
-    }
     let (first, second) = (graph.port_of(n.inputs[0]), graph.port_of(n.inputs[1]));
-    quote_spanned!(span=> #first.connect(&#second))
+    // Two keyed streams are connected with their key type (for a co-process function's key).
+    let method = match n.port {
+        Port::KeyedConnected => format_ident!("connect_keyed", span = span),
+        _ => format_ident!("connect", span = span),
+    };
+    quote_spanned!(span=> #first.#method(&#second))
 }
 
 fn operator(_: &Graph, n: &Node) -> TokenStream {

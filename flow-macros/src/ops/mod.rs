@@ -393,10 +393,11 @@ pub fn method_for(arg: &syn::Expr, method: &str) -> String {
 /// `<method>_closure` for a closure, `keyed_<method>` for any other function on a keyed stream
 /// (checked against the keyed trait), `<method>` otherwise (the stateless trait).
 pub fn keyed_method_for(n: &Node, method: &str) -> String {
-    match &n.args[0] {
-        syn::Expr::Closure(_) => format!("{method}_closure"),
-        _ if n.port == Port::Keyed => format!("keyed_{method}"),
-        _ => method.to_string(),
+    let arg = &n.args[0];
+    if n.port == Port::Keyed && !matches!(arg, syn::Expr::Closure(_)) {
+        format!("keyed_{method}")
+    } else {
+        method_for(arg, method)
     }
 }
 

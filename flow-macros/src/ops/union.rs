@@ -21,26 +21,15 @@ pub const UNION: OpSpec = OpSpec::new(
 
 fn port(graph: &Graph, n: &Node) -> TokenStream {
     let (t, first) = (n.port_var(), graph.port_of(n.inputs[0]));
-    let checks = n.inputs[1..]
-        .iter()
-        .zip(&n.args)
-        .enumerate()
-        .map(|(k, (&i, arg))| {
-            // Every token of the check carries the argument's span, so that a row type mismatch
-            // points at the stream the user passed.
-            let span = syn::spanned::Spanned::span(arg);
-            let other = crate::codegen::respan(graph.port_of(i), span);
-            let proof = input_var(n, k + 1);
-            quote_spanned!(span=> let #proof = #first.union_input(&#other);)
-        });
+    let checks = n.inputs[1..].iter().zip(&n.args).map(|(&i, arg)| {
+        // Every token of the check carries the argument's span, so that a row type mismatch
+        // points at the stream the user passed.
+        let span = syn::spanned::Spanned::span(arg);
+        let other = crate::codegen::respan(graph.port_of(i), span);
+        quote_spanned!(span=> #first.union_input(&#other);)
+    });
     quote_spanned! {n.span=>
         #(#checks)*
         let #t = #first.union();
     }
-}
-
-/// The checked handle of the union's input `k` (`k >= 1`): its receivers join the union's
-/// input gate through it, so that a mismatched input raises no second error.
-pub fn input_var(n: &Node, k: usize) -> syn::Ident {
-    quote::format_ident!("__u{}_{}", n.id, k)
 }

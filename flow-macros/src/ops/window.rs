@@ -81,12 +81,13 @@ pub const SIDE_OUTPUT_LATE_DATA: OpSpec = OpSpec::prefix(
 )
 .args(1, 1, "side_output_late_data(&tag)");
 
-/// The assigner prefix of window node `n`: `window`, `window_all` or `count_window`.
-pub fn assigner(n: &Node) -> &crate::graph::Prefix {
-    n.prefixes
-        .iter()
-        .find(|p| matches!(p.spec.name, "window" | "window_all" | "count_window"))
-        .expect("a window node has its assigner")
+/// The prefix that groups window node `n`'s rows: `window`, `window_all` or `count_window`.
+pub fn assigner(n: &Node) -> Option<&crate::graph::Prefix> {
+    n.prefixes.iter().find(|p| {
+        [&WINDOW_ASSIGNER, &WINDOW_ALL, &COUNT_WINDOW]
+            .iter()
+            .any(|spec| spec.name == p.spec.name)
+    })
 }
 
 /// `__fN` = (windows, allowed lateness, late-data tag, function), and the output port.
@@ -99,24 +100,15 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
         format_ident!("__lt{}", n.id),
         format_ident!("__g{}", n.id),
     );
-    let a = assigner(n);
-    let span = a.span;
-    let assign = match a.spec.name {
-        "window" => {
-            let (input, arg) = (graph.input_port(n), &a.args[0]);
-            quote_spanned!(span=> #input.window(#arg))
-        }
-        "window_all" => {
-            let (input, arg) = (graph.input_port(n), &a.args[0]);
-            quote_spanned!(span=> #input.window_all(#arg))
-        }
-        _ => {
-            let input = graph.input_port(n);
-            let size = &a.args[0];
-            let slide = a.args.get(1).unwrap_or(size);
-            quote_spanned!(span=> #input.count_window(#size, #slide))
-        }
+    let a = assigner(n).expect("a window node has its assigner");
+    // The port method of the assigner's name; `count_window(size)` slides by its size.
+    let (input, span) = (graph.input_port(n), a.span);
+    let method = format_ident!("{}", a.spec.name, span = span);
+    let args = match (a.spec.name, &a.args[..]) {
+        ("count_window", [size]) => quote_spanned!(span=> #size, #size),
+        (_, args) => quote_spanned!(span=> #(#args),*),
     };
+    let assign = quote_spanned!(span=> #input.#method(#args));
     let lateness_value = match n.prefix("allowed_lateness") {
         Some(p) => {
             let e = &p.args[0];

@@ -32,9 +32,9 @@ pub const WINDOW_JOIN_BUILDER: OpSpec =
     )
     .stream_args(StreamArgs::First);
 
-/// The windows of window join node `n`.
-pub fn windows(n: &Node) -> &syn::Expr {
-    &n.prefix("window_join").expect("folded into the node").args[1]
+/// The windows of a window join node `n` (`None` for any other node).
+pub fn windows(n: &Node) -> Option<&syn::Expr> {
+    n.prefix("window_join").map(|p| &p.args[1])
 }
 
 /// `__fN` = (windows, function).
@@ -47,7 +47,7 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
     );
     let join = n.prefix("window_join").expect("folded into the node");
     let (first, second) = (graph.port_of(n.inputs[0]), graph.port_of(n.inputs[1]));
-    let w = windows(n);
+    let w = windows(n).expect("folded into the node");
     let call = function_port_as(quote!(#joined), n, &n.args[0], "process_closure", &function);
     quote_spanned! {join.span=>
         let (#windows_var, #joined) = #first.window_join(&#second, #w);

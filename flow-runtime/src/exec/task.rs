@@ -145,10 +145,9 @@ trait SourceStage {
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()>;
     /// The final position (after the chain finished).
     fn snapshot_end(&mut self) -> Result<()>;
-    fn watermark(&mut self, watermark: Timestamp) -> Result<()>;
-    fn idle(&mut self, idle: bool) -> Result<()>;
-    fn flush(&mut self) -> Result<()>;
-    fn finish(&mut self) -> Result<()>;
+    /// The chain, for watermarks, idleness, flushes and the end of input.
+    fn control(&mut self) -> &mut dyn Control;
+    /// The reader's counters under the source's node `node`, then the chain's.
     fn report(&self, metrics: &mut TaskMetrics, node: u32);
 }
 
@@ -207,17 +206,8 @@ where
     fn snapshot_end(&mut self) -> Result<()> {
         self.reader.snapshot(FINAL_CHECKPOINT).map(|_| ())
     }
-    fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.chain().watermark(watermark)
-    }
-    fn idle(&mut self, idle: bool) -> Result<()> {
-        self.chain().idle(idle)
-    }
-    fn flush(&mut self) -> Result<()> {
-        self.chain().flush()
-    }
-    fn finish(&mut self) -> Result<()> {
-        self.chain().finish()
+    fn control(&mut self) -> &mut dyn Control {
+        self.chain()
     }
     fn report(&self, metrics: &mut TaskMetrics, node: u32) {
         self.reader.report(metrics, node);
@@ -283,13 +273,13 @@ fn drive_source(
         if event_time {
             let (wm, status) = generator.on_poll(polled > 0);
             if let Some(idle) = status {
-                task.idle(idle)?;
+                task.control().idle(idle)?;
             }
             if let Some(wm) = wm {
-                task.watermark(wm)?;
+                task.control().watermark(wm)?;
             }
         }
-        task.flush()?;
+        task.control().flush()?;
         match poll {
             Poll::Ready => {}
             Poll::Idle => std::thread::sleep(Duration::from_millis(1)),
@@ -297,9 +287,9 @@ fn drive_source(
         }
     }
     if has_event_time {
-        task.watermark(MAX_WATERMARK)?;
+        task.control().watermark(MAX_WATERMARK)?;
     }
-    task.finish()?;
+    task.control().finish()?;
     // The final position is committed once the whole job ended well: until then the rows
     // before it may still be on their way to a sink in another task.
     task.snapshot_end()?;

@@ -66,27 +66,40 @@ where
         } else {
             now_millis()
         };
-        self.assigned.clear();
-        self.windows.assign(t, &mut self.assigned);
-        let mut placed = false;
-        for w in std::mem::take(&mut self.assigned) {
-            if self.windows.is_event_time() && w.max_timestamp() <= self.watermark {
-                continue;
-            }
-            placed = true;
-            let pane = self.panes.entry((w.end, w.start)).or_default();
-            let (firsts, seconds) = pane.entry(key.clone()).or_default();
-            match &row {
-                Either::First(a) => firsts.push(a.clone()),
-                Either::Second(b) => seconds.push(b.clone()),
-            }
+        // The row's windows that are still open; the buffer is reused from row to row.
+        let mut windows = std::mem::take(&mut self.assigned);
+        windows.clear();
+        self.windows.assign(t, &mut windows);
+        if self.windows.is_event_time() {
+            let watermark = self.watermark;
+            windows.retain(|w| w.max_timestamp() > watermark);
         }
-        if !placed {
+        // Cloned into every window but the last, which takes the row itself.
+        if let Some((last, others)) = windows.split_last() {
+            for w in others {
+                self.place(key.clone(), w, row.clone());
+            }
+            self.place(key, last, row);
+        } else {
             self.late += 1;
+        }
+        self.assigned = windows;
+    }
+
+    /// Adds `row` to `key`'s rows of its input in window `w`.
+    fn place(&mut self, key: K, w: &TimeWindow, row: Either<A, B>) {
+        let (firsts, seconds) = self
+            .panes
+            .entry((w.end, w.start))
+            .or_default()
+            .entry(key)
+            .or_default();
+        match row {
+            Either::First(a) => firsts.push(a),
+            Either::Second(b) => seconds.push(b),
         }
     }
 
-    /// Fires every window whose last millisecond is `time` or earlier.
     fn fire(&mut self, time: Timestamp, out: &mut impl Output<O>) {
         while let Some(entry) = self.panes.first_entry() {
             let (end, _) = *entry.key();
