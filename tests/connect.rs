@@ -268,3 +268,62 @@ mod broadcast {
     use super::*;
     at_parallelism!(broadcast_state_reaches_every_subtask);
 }
+
+/// Join configurations that cannot run and that the compiler cannot see (the values are not
+/// literals) fail the job when it starts, naming the operator; no row is written.
+mod bad_join_configurations {
+    use super::*;
+
+    #[test]
+    fn interval_join_bounds_the_wrong_way_round() {
+        let (lower, upper) = (5i64, -5i64);
+        let env = StreamEnv::new();
+        flow! { env =>
+            let left = from_collection(vec![("a", 1i64)], Watermarks::monotonous())
+                .timestamps(|r| r.1)
+                .key_by(|r| r.0);
+            let right = from_collection(vec![("a", 2i64)], Watermarks::monotonous())
+                .timestamps(|r| r.1)
+                .key_by(|r| r.0);
+            let out = left
+                .interval_join(right)
+                .between(lower, upper)
+                .process(|a, b, out| out.push((a.1, b.1)))
+                .name("pairs")
+                .collect();
+        }
+        let err = env.execute("reversed bounds").unwrap_err().to_string();
+        assert!(
+            err.contains("`pairs`")
+                && err.contains("lower bound (5 ms) is above the upper bound (-5 ms)"),
+            "{err}"
+        );
+        assert_eq!(out.take(), Vec::<(i64, i64)>::new());
+    }
+
+    #[test]
+    fn window_join_over_session_windows() {
+        let gap = Duration::from_secs(1);
+        let env = StreamEnv::new();
+        flow! { env =>
+            let left = from_collection(vec![("a", 1i64)], Watermarks::monotonous())
+                .timestamps(|r| r.1)
+                .key_by(|r| r.0);
+            let right = from_collection(vec![("a", 2i64)], Watermarks::monotonous())
+                .timestamps(|r| r.1)
+                .key_by(|r| r.0);
+            let out = left
+                .window_join(right, EventTimeSessionWindows::with_gap(gap))
+                .process(|a, b, out| out.push((a.1, b.1)))
+                .name("sessions")
+                .collect();
+        }
+        let err = env.execute("session join").unwrap_err().to_string();
+        assert!(
+            err.contains("`sessions`")
+                && err.contains("a window join takes tumbling or sliding windows"),
+            "{err}"
+        );
+        assert_eq!(out.take(), Vec::<(i64, i64)>::new());
+    }
+}
