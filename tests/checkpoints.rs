@@ -3,6 +3,7 @@
 //! is committed only after the whole job succeeded.
 
 use flow::prelude::*;
+use flow::snapshot::StateWriter;
 use flow::{
     CheckpointId, Poll, Sink, SinkWriter, Snapshot, Source, SourceOutput, SourceReader, Timestamp,
     FINAL_CHECKPOINT,
@@ -82,7 +83,7 @@ impl SourceReader for NumbersReader {
         std::thread::sleep(Duration::from_millis(1));
         Ok(Poll::Ready)
     }
-    fn snapshot(&mut self, id: CheckpointId) -> flow::Result<Snapshot> {
+    fn snapshot(&mut self, id: CheckpointId, _: &mut StateWriter) -> flow::Result<Snapshot> {
         self.pending.push((id, self.next));
         self.shared.log.lock().unwrap().snapshots.push(id);
         Ok(Snapshot::Taken)
@@ -141,7 +142,7 @@ impl SinkWriter<i64> for BufferedWriter {
     fn write(&mut self, row: i64, _: Timestamp) {
         self.buf.push(row);
     }
-    fn checkpoint(&mut self, _: CheckpointId) -> flow::Result<Snapshot> {
+    fn checkpoint(&mut self, _: CheckpointId, _: &mut StateWriter) -> flow::Result<Snapshot> {
         self.make_durable();
         Ok(Snapshot::Taken)
     }

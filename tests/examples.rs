@@ -149,7 +149,7 @@ fn bad_flags_exit_with_a_clear_error() {
     fails(
         example("state_access_demo").args(["--parallelism", "0"]),
         2,
-        "0 is not in 1..=1024",
+        "0 is not in 1..=128",
     );
     fails(
         example("state_access_demo").args(["--parallelism", "two"]),

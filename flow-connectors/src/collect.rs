@@ -1,6 +1,7 @@
 //! `collect`: hands a stream's rows back to the program that runs the job
 //! (Flink's `execute_and_collect`).
 
+use flow_runtime::snapshot::StateWriter;
 use flow_runtime::{CheckpointId, Result, RuntimeContext, Sink, SinkWriter, Snapshot, Timestamp};
 use std::sync::{Arc, Mutex};
 
@@ -63,7 +64,7 @@ impl<T> SinkWriter<T> for CollectWriter<T> {
         self.buf.push(row);
     }
     /// Hands the rows so far to the handle.
-    fn checkpoint(&mut self, _: CheckpointId) -> Result<Snapshot> {
+    fn checkpoint(&mut self, _: CheckpointId, _: &mut StateWriter) -> Result<Snapshot> {
         SinkWriter::<T>::finish(self)?;
         Ok(Snapshot::Taken)
     }

@@ -1,7 +1,10 @@
 //! `from_collection` / `from_iter`: the elements of any `IntoIterator`, in order, from one
 //! subtask (Flink's collection source is non-parallel too).
 
-use flow_runtime::{Poll, Result, Source, SourceOutput, SourceReader, Watermarks};
+use flow_runtime::snapshot::{StateReader, StateWriter};
+use flow_runtime::{
+    CheckpointId, Poll, Result, Snapshot, Source, SourceOutput, SourceReader, Watermarks,
+};
 
 /// A bounded source over an iterator's elements.
 pub struct CollectionSource<I> {
@@ -30,6 +33,8 @@ pub fn from_collection<C: IntoIterator>(
 /// The reader of a [`CollectionSource`].
 pub struct CollectionReader<I> {
     iter: Option<I>,
+    /// Elements emitted so far: the position checkpoints save.
+    emitted: u64,
 }
 
 impl<I> Source for CollectionSource<I>
@@ -49,8 +54,12 @@ where
     fn into_readers(self, parallelism: usize, _: &Watermarks) -> Result<Vec<Self::Reader>> {
         let mut readers = vec![CollectionReader {
             iter: Some(self.iter),
+            emitted: 0,
         }];
-        readers.extend((1..parallelism).map(|_| CollectionReader { iter: None }));
+        readers.extend((1..parallelism).map(|_| CollectionReader {
+            iter: None,
+            emitted: 0,
+        }));
         Ok(readers)
     }
 }
@@ -68,7 +77,10 @@ where
         };
         for _ in 0..max_rows {
             match iter.next() {
-                Some(row) => out.collect(row),
+                Some(row) => {
+                    self.emitted += 1;
+                    out.collect(row)
+                }
                 None => {
                     self.iter = None;
                     return Ok(Poll::Finished);
@@ -76,5 +88,26 @@ where
             }
         }
         Ok(Poll::Ready)
+    }
+
+    /// How many elements were emitted: the program builds the same collection again.
+    fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        state.list("emitted", [&self.emitted])?;
+        Ok(Snapshot::Taken)
+    }
+
+    /// Skips the elements emitted before the checkpoint.
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        let skip: u64 = state.union::<u64>("emitted")?.into_iter().sum();
+        if let Some(iter) = self.iter.as_mut() {
+            for _ in 0..skip {
+                if iter.next().is_none() {
+                    self.iter = None;
+                    break;
+                }
+            }
+        }
+        self.emitted = skip;
+        Ok(())
     }
 }

@@ -1,6 +1,7 @@
 //! `DiscardSink`: drops every row. For benchmarks and dry runs: the job does all of its work
 //! except writing anything.
 
+use flow_runtime::snapshot::StateWriter;
 use flow_runtime::{CheckpointId, Result, RuntimeContext, Sink, SinkWriter, Snapshot, Timestamp};
 
 /// A sink that discards every row (each row is passed through [`std::hint::black_box`] so the
@@ -35,7 +36,7 @@ impl<T> SinkWriter<T> for DiscardWriter {
     fn write(&mut self, row: T, _ts: Timestamp) {
         std::hint::black_box(row);
     }
-    fn checkpoint(&mut self, _: CheckpointId) -> Result<Snapshot> {
+    fn checkpoint(&mut self, _: CheckpointId, _: &mut StateWriter) -> Result<Snapshot> {
         Ok(Snapshot::Taken)
     }
 }

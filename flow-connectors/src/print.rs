@@ -1,6 +1,7 @@
 //! `print`: each row's text form on stdout, prefixed `N> ` with the 1-based subtask when the
 //! sink runs with parallelism > 1 (Flink's `PrintSink`).
 
+use flow_runtime::snapshot::StateWriter;
 use flow_runtime::{
     CheckpointId, DisplayRow, Result, RowText, RuntimeContext, Sink, SinkWriter, Snapshot,
     Timestamp,
@@ -80,7 +81,7 @@ impl<T: RowText> SinkWriter<T> for PrintWriter {
         }
         self.result()
     }
-    fn checkpoint(&mut self, _: CheckpointId) -> Result<Snapshot> {
+    fn checkpoint(&mut self, _: CheckpointId, _: &mut StateWriter) -> Result<Snapshot> {
         SinkWriter::<T>::flush(self)?;
         Ok(Snapshot::Taken)
     }

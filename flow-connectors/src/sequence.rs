@@ -1,7 +1,10 @@
 //! `NumberSequence`: the numbers `from..=to` as `i64`, split into one contiguous range per
 //! subtask (Flink's `NumberSequenceSource`).
 
-use flow_runtime::{Poll, Result, Source, SourceOutput, SourceReader, Watermarks};
+use flow_runtime::snapshot::{StateReader, StateWriter};
+use flow_runtime::{
+    CheckpointId, Poll, Result, Snapshot, Source, SourceOutput, SourceReader, Watermarks,
+};
 
 /// The numbers `from..=to`, bounded.
 ///
@@ -31,6 +34,9 @@ pub struct SequenceReader {
     next: i64,
     /// Exclusive end, as i128 so that `to = i64::MAX` fits.
     end: i128,
+    /// Ranges `[next, end)` still to read after this one, last first: a reader restored at a
+    /// parallelism below the checkpoint's continues several old readers' ranges.
+    queued: Vec<(i64, i128)>,
 }
 
 impl Source for NumberSequence {
@@ -52,6 +58,7 @@ impl Source for NumberSequence {
                 SequenceReader {
                     next: lo as i64,
                     end: hi,
+                    queued: Vec::new(),
                 }
             })
             .collect())
@@ -79,14 +86,39 @@ impl SourceReader for SequenceReader {
                 for v in start..=i64::MAX {
                     out.collect(v);
                 }
-                return Ok(Poll::Finished);
+                self.next = i64::MAX;
+                self.end = i64::MAX as i128;
             }
         }
-        Ok(if (self.next as i128) < self.end {
-            Poll::Ready
-        } else {
-            Poll::Finished
+        if (self.next as i128) < self.end {
+            return Ok(Poll::Ready);
+        }
+        Ok(match self.queued.pop() {
+            Some((next, end)) => {
+                (self.next, self.end) = (next, end);
+                Poll::Ready
+            }
+            None => Poll::Finished,
         })
+    }
+
+    /// The ranges still to read.
+    fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        let current = (self.next, self.end);
+        state.list(
+            "ranges",
+            std::iter::once(&current).chain(self.queued.iter().rev()),
+        )?;
+        Ok(Snapshot::Taken)
+    }
+
+    /// Reads the ranges the checkpoint left to this subtask instead of its own split.
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        let mut ranges = state.list::<(i64, i128)>("ranges")?;
+        ranges.reverse();
+        (self.next, self.end) = ranges.pop().unwrap_or((0, 0));
+        self.queued = ranges;
+        Ok(())
     }
 }
 

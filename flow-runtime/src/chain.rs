@@ -10,6 +10,7 @@
 
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
+use crate::snapshot::TaskState;
 use crate::time::Timestamp;
 use crate::Result;
 
@@ -68,12 +69,20 @@ pub trait Control {
     fn idle(&mut self, idle: bool) -> Result<()>;
 
     /// A checkpoint barrier: every row before it has been collected. Each link takes its part
-    /// of checkpoint `id` and passes the barrier on; a sink makes everything it was given
-    /// durable first (the sources commit their positions once every task took its part).
+    /// of checkpoint `id` (its operator's state into `state`) and passes the barrier on; a
+    /// sink makes everything it was given durable first (the sources commit their positions
+    /// once every task took its part).
     ///
     /// # Errors
     /// As for [`Control::flush`] (a sink that cannot make its rows durable).
-    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot>;
+    fn barrier(&mut self, id: CheckpointId, state: &mut TaskState) -> Result<Snapshot>;
+
+    /// Checkpoint `id` completed (every task took its part, and with a checkpoint directory it
+    /// is on disk): sinks commit what they prepared for it (two-phase commit).
+    ///
+    /// # Errors
+    /// Committing failed.
+    fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()>;
 
     /// End of input: emit final results (batch mode, timers, windows), close user functions,
     /// commit files.
@@ -142,9 +151,17 @@ macro_rules! control_of_pair {
             fn barrier(
                 &mut self,
                 id: $crate::exec::CheckpointId,
+                state: &mut $crate::snapshot::TaskState,
             ) -> $crate::Result<$crate::chain::Snapshot> {
-                let a = self.$first.barrier(id)?;
-                Ok(a.and(self.$second.barrier(id)?))
+                let a = self.$first.barrier(id, state)?;
+                Ok(a.and(self.$second.barrier(id, state)?))
+            }
+            fn checkpoint_complete(
+                &mut self,
+                id: $crate::exec::CheckpointId,
+            ) -> $crate::Result<()> {
+                let a = self.$first.checkpoint_complete(id);
+                a.and(self.$second.checkpoint_complete(id))
             }
             fn finish(&mut self) -> $crate::Result<()> {
                 let a = self.$first.finish();
@@ -185,8 +202,11 @@ impl Control for Discard {
     fn idle(&mut self, _: bool) -> Result<()> {
         Ok(())
     }
-    fn barrier(&mut self, _: CheckpointId) -> Result<Snapshot> {
+    fn barrier(&mut self, _: CheckpointId, _: &mut TaskState) -> Result<Snapshot> {
         Ok(Snapshot::Taken)
+    }
+    fn checkpoint_complete(&mut self, _: CheckpointId) -> Result<()> {
+        Ok(())
     }
     fn finish(&mut self) -> Result<()> {
         Ok(())

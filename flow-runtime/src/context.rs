@@ -2,6 +2,9 @@
 
 use crate::env::RuntimeMode;
 use crate::exec::Coordinator;
+use crate::plan::Plan;
+use crate::snapshot::{Restore, StateReader, TaskState};
+use crate::{Error, Result};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
@@ -20,6 +23,14 @@ pub struct RuntimeContext {
     /// The job's checkpoint coordinator and this task's index in it.
     pub(crate) checkpoints: Arc<Coordinator>,
     pub(crate) task: usize,
+    /// The plan of the job's `flow!` block this task runs, and the block's index: what names
+    /// an operator's state ([`Plan::uid`]).
+    pub(crate) plan: Option<&'static Plan>,
+    pub(crate) graph: usize,
+    /// The checkpoint the job restarts from.
+    pub(crate) restore: Option<Arc<Restore>>,
+    /// Exactly-once checkpoints: input gates align barriers.
+    pub(crate) aligned: bool,
 }
 
 impl RuntimeContext {
@@ -36,6 +47,10 @@ impl RuntimeContext {
             watermark_interval: std::time::Duration::ZERO,
             checkpoints: Arc::new(Coordinator::new(1)),
             task: 0,
+            plan: None,
+            graph: 0,
+            restore: None,
+            aligned: true,
         }
     }
     /// The name passed to `execute`.
@@ -76,6 +91,44 @@ impl RuntimeContext {
             self.parallelism
         )
     }
+    /// The uid of plan node `node` ([`Plan::uid`]).
+    pub(crate) fn uid(&self, node: u32) -> String {
+        match self.plan {
+            Some(plan) => plan.uid(self.graph, node),
+            None => format!("{}-{node}", self.operator),
+        }
+    }
+
+    /// The state plan node `node` saved in the checkpoint the job restarts from, for this
+    /// subtask; `None` without a restore or when the checkpoint holds none for it.
+    pub(crate) fn state_of(&self, node: u32) -> Result<Option<StateReader>> {
+        match &self.restore {
+            Some(r) => r.reader(&self.uid(node), self.subtask, self.parallelism),
+            None => Ok(None),
+        }
+    }
+
+    /// `e`, with node `node`'s uid as the operator of a state error that names none.
+    pub(crate) fn state_error(&self, node: u32, e: Error) -> Error {
+        match e {
+            Error::State {
+                operator,
+                file,
+                message,
+            } if operator.is_empty() || operator == "detached" => Error::State {
+                operator: self.uid(node),
+                file,
+                message,
+            },
+            e => e,
+        }
+    }
+
+    /// Collects what the task's operators write at a barrier.
+    pub(crate) fn task_state(&self) -> TaskState {
+        TaskState::new(self.checkpoints.stored(), self.plan, self.graph)
+    }
+
     pub(crate) fn for_operator(&self, operator: &'static str) -> RuntimeContext {
         RuntimeContext {
             operator,

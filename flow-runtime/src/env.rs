@@ -1,7 +1,7 @@
 //! The job's environment: the standard command-line flags, the registered `flow!` blocks, and
 //! `execute`.
 
-use crate::exec::{JobGraph, JobResult};
+use crate::exec::{CheckpointConfig, CheckpointingMode, JobGraph, JobResult};
 use crate::{Error, Result};
 use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
 use std::sync::Mutex;
@@ -11,7 +11,7 @@ use std::time::Duration;
 const DEFAULT_WATERMARK_INTERVAL: Duration = Duration::from_millis(200);
 
 /// How often a streaming job takes a checkpoint unless told otherwise: Kafka's default
-/// `auto.commit.interval.ms`, since for now a checkpoint is what commits source offsets.
+/// `auto.commit.interval.ms`, since a checkpoint is also what commits source offsets.
 const DEFAULT_CHECKPOINT_INTERVAL: Duration = Duration::from_secs(5);
 
 /// Flink's `execution.runtime-mode`.
@@ -63,6 +63,7 @@ pub struct StreamEnv {
     explain: Option<ExplainFormat>,
     watermark_interval: Duration,
     checkpoint_interval: Option<Duration>,
+    checkpointing: CheckpointConfig,
     graphs: Mutex<Vec<JobGraph>>,
 }
 
@@ -81,6 +82,7 @@ impl StreamEnv {
             explain: None,
             watermark_interval: DEFAULT_WATERMARK_INTERVAL,
             checkpoint_interval: Some(DEFAULT_CHECKPOINT_INTERVAL),
+            checkpointing: CheckpointConfig::default(),
             graphs: Mutex::new(Vec::new()),
         }
     }
@@ -102,9 +104,9 @@ impl StreamEnv {
                     .long("parallelism")
                     .short('p')
                     .value_name("N")
-                    .value_parser(value_parser!(u32).range(1..=1024))
+                    .value_parser(value_parser!(u32).range(1..=crate::snapshot::KEY_GROUPS as i64))
                     .default_value("1")
-                    .help("Parallel instances of each operator (workers per stage)"),
+                    .help("Parallel instances of each operator (workers per stage); at most 128, the key groups keyed state is split into"),
             )
             .arg(
                 Arg::new("mode")
@@ -128,7 +130,36 @@ impl StreamEnv {
                     .value_name("MS")
                     .value_parser(value_parser!(u64))
                     .default_value("5000")
-                    .help("How often a streaming job takes a checkpoint, in milliseconds (0: never). A completed checkpoint lets sources commit their positions (Kafka offsets): every row before it reached the sinks' durable output. Jobs whose operators keep state (windows, keyed state, timers) take none yet and commit at a successful end only"),
+                    .help("How often a streaming job takes a checkpoint, in milliseconds (0: never). A completed checkpoint lets sources commit their positions (Kafka offsets) and sinks commit their output. Without --checkpoint-dir, a job whose operators keep state (windows, keyed state, timers) takes none and commits at a successful end only"),
+            )
+            .arg(
+                Arg::new("checkpoint-dir")
+                    .long("checkpoint-dir")
+                    .value_name("DIR")
+                    .value_parser(value_parser!(std::path::PathBuf))
+                    .help("Where checkpoints are written: DIR/chk-N/, one file per operator instance and a _metadata file written last. With it, a job keeps its state (keyed state, windows, timers, source positions) across a crash: restart it with --restore latest"),
+            )
+            .arg(
+                Arg::new("checkpoints-retained")
+                    .long("checkpoints-retained")
+                    .value_name("N")
+                    .value_parser(value_parser!(u32).range(1..))
+                    .default_value("1")
+                    .help("How many completed checkpoints to keep in --checkpoint-dir (older ones are removed)"),
+            )
+            .arg(
+                Arg::new("restore")
+                    .long("restore")
+                    .value_name("PATH|latest")
+                    .help("Start from a checkpoint or savepoint: its folder (DIR/chk-N), its _metadata file, or `latest` (the newest completed checkpoint in --checkpoint-dir). Operator state, source positions and sinks' pending output are restored; the parallelism may differ"),
+            )
+            .arg(
+                Arg::new("checkpointing-mode")
+                    .long("checkpointing-mode")
+                    .value_name("MODE")
+                    .value_parser(["exactly-once", "at-least-once"])
+                    .default_value("exactly-once")
+                    .help("exactly-once: an operator with several inputs aligns the checkpoint barriers (holds back an input that delivered one until all did), so state reflects each row exactly once; at-least-once: no alignment (no stall), and after a restore some rows may count twice"),
             )
             .arg(
                 Arg::new("explain")
@@ -180,12 +211,27 @@ impl StreamEnv {
             .map_or(Some(DEFAULT_CHECKPOINT_INTERVAL), |ms| {
                 (*ms > 0).then(|| Duration::from_millis(*ms))
             });
+        let checkpointing = CheckpointConfig {
+            dir: m.get_one::<std::path::PathBuf>("checkpoint-dir").cloned(),
+            retained: m
+                .get_one::<u32>("checkpoints-retained")
+                .map_or(1, |n| *n as usize),
+            restore: m.get_one::<String>("restore").cloned(),
+            mode: match m
+                .get_one::<String>("checkpointing-mode")
+                .map(String::as_str)
+            {
+                Some("at-least-once") => CheckpointingMode::AtLeastOnce,
+                _ => CheckpointingMode::ExactlyOnce,
+            },
+        };
         StreamEnv {
             parallelism,
             mode,
             explain,
             watermark_interval,
             checkpoint_interval,
+            checkpointing,
             graphs: Mutex::new(Vec::new()),
         }
     }
@@ -208,6 +254,12 @@ impl StreamEnv {
     pub fn try_with_parallelism(mut self, parallelism: usize) -> Result<Self> {
         if parallelism == 0 {
             return Err(Error::Config("parallelism must be at least 1".into()));
+        }
+        if parallelism > crate::snapshot::KEY_GROUPS {
+            return Err(Error::Config(format!(
+                "parallelism {parallelism} is above {}, the key groups keyed state is split into",
+                crate::snapshot::KEY_GROUPS
+            )));
         }
         self.parallelism = parallelism;
         Ok(self)
@@ -233,13 +285,37 @@ impl StreamEnv {
     ///
     /// A checkpoint is what lets sources commit their positions (Kafka offsets to the group):
     /// it completes when every row before its barrier reached the sinks' durable output.
-    /// Operator state is not snapshot yet, so a job with stateful operators (windows, keyed
-    /// state, timers) declines its first checkpoint and takes no more.
+    /// Operator state is saved only with a checkpoint directory
+    /// ([`StreamEnv::with_checkpoint_dir`]); without one, a job with stateful operators
+    /// (windows, keyed state, timers) declines its first checkpoint and takes no more.
     ///
     /// # Default
     /// Every 5 s (Kafka's `auto.commit.interval.ms`).
     pub fn with_checkpoint_interval(mut self, interval: Option<Duration>) -> Self {
         self.checkpoint_interval = interval.filter(|i| !i.is_zero());
+        self
+    }
+
+    /// Writes checkpoints under `dir` (`--checkpoint-dir`), keeping the newest `retained`.
+    pub fn with_checkpoint_dir(
+        mut self,
+        dir: impl Into<std::path::PathBuf>,
+        retained: usize,
+    ) -> Self {
+        self.checkpointing.dir = Some(dir.into());
+        self.checkpointing.retained = retained.max(1);
+        self
+    }
+
+    /// Starts from the checkpoint or savepoint at `path`, or `"latest"` (`--restore`).
+    pub fn with_restore(mut self, path: impl Into<String>) -> Self {
+        self.checkpointing.restore = Some(path.into());
+        self
+    }
+
+    /// Exactly-once (aligned barriers, the default) or at-least-once checkpoints.
+    pub fn with_checkpointing_mode(mut self, mode: CheckpointingMode) -> Self {
+        self.checkpointing.mode = mode;
         self
     }
 
@@ -293,6 +369,7 @@ impl StreamEnv {
                 wall_time: Default::default(),
                 mode: self.mode,
                 operators: Vec::new(),
+                last_checkpoint: None,
             });
         }
         let graphs = std::mem::take(&mut *self.graphs.lock().unwrap_or_else(|e| e.into_inner()));
@@ -322,7 +399,14 @@ impl StreamEnv {
             RuntimeMode::Batch => None,
             _ => self.checkpoint_interval,
         };
-        crate::exec::run_job_entry(name, mode, self.watermark_interval, checkpoints, graphs)
+        crate::exec::run_job_entry(
+            name,
+            mode,
+            self.watermark_interval,
+            checkpoints,
+            &self.checkpointing,
+            graphs,
+        )
     }
 }
 

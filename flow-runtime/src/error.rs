@@ -37,6 +37,17 @@ pub enum Error {
         /// What went wrong.
         message: String,
     },
+    /// A checkpoint or savepoint cannot be written or restored: missing, corrupt, of another
+    /// job, or holding state the job's operator cannot read.
+    #[error("{}operator `{operator}`: {message}", file.as_ref().map(|f| format!("checkpoint file `{}`: ", f.display())).unwrap_or_default())]
+    State {
+        /// The operator whose state it is (its uid), or `restore` for the checkpoint itself.
+        operator: String,
+        /// The file concerned, if one is.
+        file: Option<PathBuf>,
+        /// What is wrong, and what to do.
+        message: String,
+    },
     /// The job or its configuration is invalid.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -255,8 +255,8 @@ impl<T, O: Is<T>, F: FnMut(T, T) -> O + Clone + Send + 'static> ReduceFunction<T
 /// What a key is: a value `key_by` selects, hashed to pick a subtask and to find the key's
 /// state. Timers and the current key are for keys only: a
 /// [`ProcessContext`](crate::ProcessContext) on a stream that is not keyed has neither.
-pub trait Key: Hash + Eq + Clone + Send + 'static {}
-impl<K: Hash + Eq + Clone + Send + 'static> Key for K {}
+pub trait Key: Hash + Eq + Clone + Send + crate::snapshot::StateData {}
+impl<K: Hash + Eq + Clone + Send + crate::snapshot::StateData> Key for K {}
 
 /// The key type of a stream that is not keyed (of its [`Stream`](crate::port::Stream) port and
 /// its [`ProcessContext`](crate::ProcessContext)): there is no key, and no timers.
@@ -283,7 +283,7 @@ pub trait KeySelector<In>: Clone + Send + 'static {
 #[diagnostic::do_not_recommend]
 impl<In, K, F> KeySelector<In> for F
 where
-    K: Hash + Eq + Clone + Send + 'static,
+    K: Key,
     F: Fn(&In) -> K + Clone + Send + 'static,
 {
     type Key = K;

@@ -131,8 +131,10 @@ pub fn stable_hash<K: Hash + ?Sized>(key: &K) -> u64 {
 /// The worker (0-based) that owns `key` among `parallelism` workers.
 #[inline]
 pub fn key_to_subtask<K: Hash + ?Sized>(key: &K, parallelism: usize) -> usize {
-    // Multiply-shift instead of `%`: no division per row, same spread.
-    ((stable_hash(key) as u128 * parallelism as u128) >> 64) as usize
+    // By key group, as checkpoints split keyed state: a job restored at another parallelism
+    // finds each key's state where its rows go. A multiply and a shift per row, no division.
+    let group = crate::snapshot::key_group(stable_hash(key));
+    crate::snapshot::subtask_of_group(group, parallelism)
 }
 
 /// The hasher of keyed-state maps: FxHash's multiply-rotate step, finished with a rotation so

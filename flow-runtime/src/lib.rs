@@ -26,6 +26,7 @@ mod operator;
 pub mod plan;
 pub mod port;
 pub mod row;
+pub mod snapshot;
 pub mod state;
 pub mod time;
 
@@ -69,7 +70,10 @@ pub use clap;
 pub use context::RuntimeContext;
 pub use env::{ExplainFormat, RuntimeMode, StreamEnv};
 pub use error::{Error, Result};
-pub use exec::{CheckpointId, JobResult, OperatorMetrics, TaskMetrics, FINAL_CHECKPOINT};
+pub use exec::{
+    CheckpointConfig, CheckpointId, CheckpointingMode, JobResult, OperatorMetrics, TaskMetrics,
+    FINAL_CHECKPOINT,
+};
 pub use function::{
     FilterFunction, FlatMapFunction, Key, KeySelector, KeyedFilterFunction, KeyedFlatMapFunction,
     KeyedMapFunction, MapFunction, NotKeyed, ReduceFunction,

@@ -76,6 +76,18 @@ pub struct Plan {
 }
 
 impl Plan {
+    /// The stable id under which node `node` of this plan (the job's `graph`-th `flow!` block)
+    /// keeps its state in checkpoints: the DSL word and the node's index (`reduce-3`),
+    /// prefixed with the block's index after the first (`g1.reduce-3`).
+    pub fn uid(&self, graph: usize, node: u32) -> String {
+        let op = self.nodes.get(node as usize).map_or("node", |n| n.op);
+        if graph == 0 {
+            format!("{op}-{node}")
+        } else {
+            format!("g{graph}.{op}-{node}")
+        }
+    }
+
     pub(crate) fn metrics(
         &self,
         out: &[u64],

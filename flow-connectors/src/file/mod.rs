@@ -13,10 +13,15 @@
 //! - **Rolling.** A [`RollingPolicy`] (Flink's `DefaultRollingPolicy`) finishes a part by size,
 //!   age or inactivity; a subtask opens a part on its first row, so an idle subtask writes no
 //!   file.
-//! - **Commit.** flow has no checkpoints yet, so a rolled part is finished at once (flushed,
-//!   synced and renamed to its final name), and the last part is finished at the end of the
-//!   input. Once checkpoints exist, rolled parts will wait as pending files until the checkpoint
-//!   that covers them completes, as in Flink. A failed job leaves its open parts in-progress.
+//! - **Commit (two-phase, as Flink's).** A rolled part is closed (flushed and synced) and waits
+//!   under its hidden name. At a checkpoint barrier the open part is closed too, and every
+//!   closed part becomes *pending* for that checkpoint (recorded in it); when the checkpoint
+//!   completes, its pending parts are renamed to their final names. At the end of input the
+//!   last part is closed and committed once the whole job ended well. A job restored from a
+//!   checkpoint commits the parts that checkpoint recorded (it completed) and removes every
+//!   other hidden part an earlier run of the sink left in the directory: their rows come after
+//!   the checkpoint and are written again. So finished files hold each row exactly once; a
+//!   failed job leaves its uncommitted parts hidden.
 
 mod config;
 mod sink;

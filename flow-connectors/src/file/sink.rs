@@ -1,6 +1,7 @@
 //! The row-format file sink and its per-subtask writer.
 
 use super::config::{PartConfig, RollingPolicy};
+use flow_runtime::snapshot::{StateReader, StateWriter};
 use flow_runtime::{
     CheckpointId, DisplayRow, Error, Result, RowText, RuntimeContext, Sink, SinkWriter, Snapshot,
     Timestamp,
@@ -186,6 +187,8 @@ impl<T: RowText + Send + 'static> Sink<T> for FileSink<T> {
             subtask: ctx.subtask_index(),
             next_count: 0,
             part: None,
+            closed: Vec::new(),
+            pending: Vec::new(),
             active: false,
             health: Health::Ok,
         };
@@ -196,10 +199,12 @@ impl<T: RowText + Send + 'static> Sink<T> for FileSink<T> {
     }
 }
 
-/// One subtask's writer of a [`FileSink`]: owns at most one in-progress part file.
+/// One subtask's writer of a [`FileSink`]: owns at most one in-progress part file, and the
+/// parts it closed that wait for a checkpoint to complete (Flink's pending files).
 ///
-/// Dropping the writer without [`finish`](SinkWriter::finish) (a failed job) leaves the open
-/// part in-progress under its hidden name; finished parts stay.
+/// Dropping the writer (a failed job) leaves its open and pending parts under their hidden
+/// names; a job restored from a checkpoint commits the pending parts that checkpoint covers
+/// and removes the rest.
 pub struct FileSinkWriter<T> {
     parts: PartWriter,
     row: PhantomData<fn(T)>,
@@ -216,10 +221,21 @@ struct PartWriter {
     /// The count of the next part this subtask opens.
     next_count: u64,
     part: Option<InProgressPart>,
+    /// Parts closed (rolled) since the last checkpoint barrier: synced, still hidden.
+    closed: Vec<PendingPart>,
+    /// Parts prepared for a checkpoint, committed when it completes (oldest first).
+    pending: Vec<(CheckpointId, Vec<PendingPart>)>,
     /// Whether a row was written since the last `flush`: the hot path does not read the clock,
     /// so inactivity is measured at batch granularity.
     active: bool,
     health: Health,
+}
+
+/// A closed part waiting for its commit: its hidden and its final file name in the directory.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+struct PendingPart {
+    hidden: String,
+    finished: String,
 }
 
 /// The part file being written.
@@ -301,7 +317,7 @@ impl PartWriter {
         }
         self.active = true;
         if part.out.bytes >= self.policy.max_part_size {
-            self.commit_part()?;
+            self.close_part()?;
         }
         Ok(())
     }
@@ -333,9 +349,10 @@ impl PartWriter {
         })
     }
 
-    /// Finishes the open part, if any: flush, sync, rename to its final name.
+    /// Closes the open part, if any: flush and sync it; it waits, hidden, for the checkpoint
+    /// that covers it.
     #[cold]
-    fn commit_part(&mut self) -> Result<()> {
+    fn close_part(&mut self) -> Result<()> {
         let Some(part) = self.part.take() else {
             return Ok(());
         };
@@ -348,9 +365,48 @@ impl PartWriter {
         file.sync_all()
             .map_err(|e| Error::io(op, "sync", &part.in_progress, e))?;
         drop(file);
-        fs::rename(&part.in_progress, &part.finished)
-            .map_err(|e| Error::io(op, "rename", &part.in_progress, e))?;
-        tracing::debug!(operator = %op, file = %part.finished.display(), bytes = part.out.bytes, "finished part file");
+        let name = |p: &Path| p.file_name().map(|n| n.to_string_lossy().into_owned());
+        self.closed.push(PendingPart {
+            hidden: name(&part.in_progress).unwrap_or_default(),
+            finished: name(&part.finished).unwrap_or_default(),
+        });
+        Ok(())
+    }
+
+    /// Makes a pending part visible under its final name. Done already (a commit repeated
+    /// after a restore) when only the final name exists.
+    fn commit(&self, part: &PendingPart) -> Result<()> {
+        let hidden = self.dir.join(&part.hidden);
+        let finished = self.dir.join(&part.finished);
+        match fs::rename(&hidden, &finished) {
+            Ok(()) => {
+                if let Ok(d) = File::open(&self.dir) {
+                    let _ = d.sync_all();
+                }
+                tracing::debug!(operator = %self.operator, file = %finished.display(), "committed part file");
+                Ok(())
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound && finished.exists() => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::Connector {
+                connector: self.operator.clone(),
+                message: format!(
+                    "the pending part `{}` of a completed checkpoint is gone, and its rows \
+                     with it (was the directory cleaned while the job was down?)",
+                    hidden.display()
+                ),
+            }),
+            Err(e) => Err(Error::io(&self.operator, "rename", &hidden, e)),
+        }
+    }
+
+    /// Commits the parts prepared for checkpoint `id` and earlier ones.
+    fn commit_through(&mut self, id: CheckpointId) -> Result<()> {
+        let n = self.pending.partition_point(|(c, _)| *c <= id);
+        for (_, parts) in self.pending.drain(..n).collect::<Vec<_>>() {
+            for part in &parts {
+                self.commit(part)?;
+            }
+        }
         Ok(())
     }
 
@@ -366,7 +422,7 @@ impl PartWriter {
         let age = now.saturating_duration_since(part.opened);
         let idle = now.saturating_duration_since(part.last_active);
         if age >= self.policy.rollover_interval || idle >= self.policy.inactivity_interval {
-            self.commit_part()?;
+            self.close_part()?;
         }
         Ok(())
     }
@@ -394,18 +450,75 @@ impl<T: RowText> SinkWriter<T> for FileSinkWriter<T> {
         Ok(())
     }
 
-    /// Declines: rows in an in-progress part file become visible only when the part is
-    /// committed (rolled or at the end), and committing parts on checkpoints (Flink's
-    /// two-phase commit) is not built yet.
-    fn checkpoint(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        self.parts.check()?;
-        Ok(Snapshot::Declined("FileSink"))
+    /// Prepares checkpoint `id` (Flink's pre-commit): closes the open part, and records every
+    /// part not committed yet in `state`, to commit when the checkpoint completes (or when a
+    /// job restores it).
+    fn checkpoint(&mut self, id: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        let w = &mut self.parts;
+        w.check()?;
+        if let Err(e) = w.close_part() {
+            w.fail(e);
+            return w.check().map(|()| Snapshot::Taken);
+        }
+        if !w.closed.is_empty() {
+            let closed = mem::take(&mut w.closed);
+            w.pending.push((id, closed));
+        }
+        state.list("pending", w.pending.iter().flat_map(|(_, parts)| parts))?;
+        Ok(Snapshot::Taken)
     }
 
+    /// Makes the parts of checkpoint `id` and earlier visible.
+    fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
+        let w = &mut self.parts;
+        if let Err(e) = w.commit_through(id) {
+            w.fail(e);
+            return w.check();
+        }
+        Ok(())
+    }
+
+    /// Commits the parts this subtask's share of the checkpoint prepared (the checkpoint
+    /// completed), and removes every other hidden part of this sink's earlier runs in the
+    /// directory: they hold rows after the checkpoint, which the restored job writes again.
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        let w = &mut self.parts;
+        for part in state.list::<PendingPart>("pending")? {
+            w.commit(&part)?;
+        }
+        let keep: std::collections::HashSet<String> = state
+            .union::<PendingPart>("pending")?
+            .into_iter()
+            .map(|p| p.hidden)
+            .collect();
+        let ours = format!(".{}-", w.parts.prefix);
+        let entries = fs::read_dir(&w.dir)
+            .map_err(|e| Error::io(&w.operator, "list directory", &w.dir, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = name.starts_with(&ours)
+                && name.contains(".inprogress.")
+                && !name.contains(&w.uuid)
+                && !keep.contains(&name);
+            if stale {
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        tracing::info!(operator = %w.operator, file = %name, "removed a part written after the restored checkpoint")
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&w.operator, "remove", entry.path(), e)),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Closes the open part; the job commits it with the final checkpoint once every task
+    /// ended well (a job that fails leaves it hidden).
     fn finish(&mut self) -> Result<()> {
         let w = &mut self.parts;
         w.check()?;
-        if let Err(e) = w.commit_part() {
+        if let Err(e) = w.close_part() {
             w.fail(e);
             return w.check();
         }
@@ -436,6 +549,19 @@ mod tests {
 
     fn writer<T: RowText + Send + 'static>(sink: &FileSink<T>) -> FileSinkWriter<T> {
         Sink::create_writer(sink, &ctx(0, 1)).expect("create writer")
+    }
+
+    /// Checkpoint `id` prepared and completed: what a job does around a barrier.
+    fn commit<T: RowText>(w: &mut FileSinkWriter<T>, id: CheckpointId) {
+        let mut state = StateWriter::detached();
+        w.checkpoint(id, &mut state).unwrap();
+        w.checkpoint_complete(id).unwrap();
+    }
+
+    /// The end of input of a job that ended well: the final checkpoint commits.
+    fn end<T: RowText>(w: &mut FileSinkWriter<T>) {
+        w.finish().unwrap();
+        commit(w, flow_runtime::FINAL_CHECKPOINT);
     }
 
     /// The file names in `dir`, sorted.
@@ -494,7 +620,7 @@ mod tests {
         );
         let mut w = writer(&sink);
         w.write((1i64, 2i64), 0);
-        w.finish().unwrap();
+        end(&mut w);
         assert_eq!(names(dir.path()), [format!("pre-{}-0-0suf", sink.uuid())]);
     }
 
@@ -504,7 +630,7 @@ mod tests {
         let sink = FileSink::row_format(dir.path());
         let mut w = writer(&sink);
         w.write("a".to_string(), 0);
-        w.finish().unwrap();
+        end(&mut w);
         assert_eq!(names(dir.path()), [format!("part-{}-0-0", sink.uuid())]);
     }
 
@@ -516,7 +642,7 @@ mod tests {
         w.write((1i64, 2i64), 0);
         w.write((-3i64, 40i64), 0);
         w.flush().unwrap();
-        w.finish().unwrap();
+        end(&mut w);
         let file = format!("part-{}-0-0", sink.uuid());
         assert_eq!(read(dir.path(), &file), "(1, 2)\n(-3, 40)\n");
 
@@ -526,7 +652,7 @@ mod tests {
         for s in ["hello", "", "wörld"] {
             w.write(s.to_string(), 0);
         }
-        w.finish().unwrap();
+        end(&mut w);
         assert_eq!(
             read(dir.path(), &finished(dir.path())[0]),
             "hello\n\nwörld\n"
@@ -541,7 +667,7 @@ mod tests {
         let mut w = writer(&sink);
         assert!(dir.is_dir(), "create_writer creates the directory");
         w.flush().unwrap();
-        w.finish().unwrap();
+        end(&mut w);
         assert_eq!(names(&dir), Vec::<String>::new());
     }
 
@@ -561,6 +687,12 @@ mod tests {
         assert_eq!(finished(dir.path()), Vec::<String>::new());
 
         w.finish().unwrap();
+        assert_eq!(
+            finished(dir.path()),
+            Vec::<String>::new(),
+            "the end of input prepares; the job's final checkpoint commits"
+        );
+        commit(&mut w, flow_runtime::FINAL_CHECKPOINT);
         assert_eq!(in_progress(dir.path()), Vec::<String>::new());
         let done = finished(dir.path());
         assert_eq!(done, [format!("part-{}-0-0.txt", sink.uuid())]);
@@ -576,7 +708,7 @@ mod tests {
         for &r in &rows {
             w.write(r, 0);
         }
-        w.finish().unwrap();
+        end(&mut w);
 
         assert_eq!(in_progress(dir.path()), Vec::<String>::new());
         let files = finished(dir.path());
@@ -606,9 +738,13 @@ mod tests {
         let mut w = writer(&sink);
         for i in 0..3i32 {
             w.write(i, 0);
-            assert_eq!(in_progress(dir.path()), Vec::<String>::new());
+            assert_eq!(
+                in_progress(dir.path()).len(),
+                i as usize + 1,
+                "each row rolls a part, hidden until a checkpoint commits it"
+            );
         }
-        w.finish().unwrap();
+        end(&mut w);
         for i in 0..3 {
             assert_eq!(
                 read(dir.path(), &format!("part-{}-0-{i}", sink.uuid())),
@@ -633,6 +769,12 @@ mod tests {
 
         sleep(Duration::from_millis(20));
         w.flush().unwrap();
+        assert_eq!(
+            finished(dir.path()),
+            Vec::<String>::new(),
+            "rolled, not committed"
+        );
+        commit(&mut w, 1);
         assert_eq!(in_progress(dir.path()), Vec::<String>::new());
         let first = format!("part-{}-0-0", sink.uuid());
         assert_eq!(finished(dir.path()), std::slice::from_ref(&first));
@@ -644,7 +786,7 @@ mod tests {
             in_progress_part(&open[0]),
             format!("part-{}-0-1", sink.uuid())
         );
-        w.finish().unwrap();
+        end(&mut w);
         assert_eq!(
             read(dir.path(), &format!("part-{}-0-1", sink.uuid())),
             "b\n"
@@ -672,11 +814,12 @@ mod tests {
         sleep(Duration::from_millis(400));
         w.write(2u8, 0);
         w.flush().unwrap();
+        commit(&mut w, 1);
         assert_eq!(in_progress(dir.path()), Vec::<String>::new());
         let first = format!("part-{}-0-0", sink.uuid());
         assert_eq!(finished(dir.path()), std::slice::from_ref(&first));
         assert_eq!(read(dir.path(), &first), "1\n2\n");
-        w.finish().unwrap();
+        end(&mut w);
         assert_eq!(names(dir.path()), [first]);
     }
 
@@ -686,6 +829,7 @@ mod tests {
         let sink = FileSink::row_format(dir.path()).max_part_size(10);
         let mut w = writer(&sink);
         w.write("0123456789".to_string(), 0); // 11 bytes: rolls part 0
+        commit(&mut w, 1); // part 0 is committed by checkpoint 1
         w.write("x".to_string(), 0); // part 1, in progress
         w.flush().unwrap();
         drop(w);
@@ -747,6 +891,7 @@ mod tests {
         fs::create_dir(&dir).unwrap();
         w.write(3i64, 0);
         assert!(w.finish().is_err());
+        assert!(w.checkpoint(1, &mut StateWriter::detached()).is_err());
         assert_eq!(names(&dir), Vec::<String>::new());
     }
 
@@ -759,8 +904,8 @@ mod tests {
         w1.write(10i64, 0);
         w1.write(11i64, 0);
         w0.write(0i64, 0);
-        w0.finish().unwrap();
-        w1.finish().unwrap();
+        end(&mut w0);
+        end(&mut w1);
         let u = sink.uuid();
         assert_eq!(
             finished(dir.path()),
@@ -771,6 +916,39 @@ mod tests {
             ]
         );
         assert_eq!(read(dir.path(), &format!("part-{u}-1-1")), "11\n");
+    }
+
+    #[test]
+    fn a_restore_commits_the_checkpoint_s_parts_and_removes_later_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let sink = FileSink::row_format(dir.path()).max_part_size(1);
+        let mut w = writer(&sink);
+        w.write(1i64, 0);
+        let mut state = StateWriter::detached();
+        w.checkpoint(1, &mut state).unwrap();
+        // Checkpoint 1 completed, and the job crashed before its commit; a part written after
+        // the barrier is left too.
+        w.write(2i64, 0);
+        w.flush().unwrap();
+        drop(w);
+        assert_eq!(in_progress(dir.path()).len(), 2);
+        assert_eq!(finished(dir.path()), Vec::<String>::new());
+
+        let restored = flow_runtime::snapshot::StateReader::detached(state, 0, 1);
+        let sink2 = FileSink::<i64>::row_format(dir.path()).max_part_size(1);
+        let mut w2 = writer(&sink2);
+        w2.restore(&restored).unwrap();
+        assert_eq!(
+            in_progress(dir.path()),
+            Vec::<String>::new(),
+            "the later part is gone"
+        );
+        let first = format!("part-{}-0-0", sink.uuid());
+        assert_eq!(finished(dir.path()), std::slice::from_ref(&first));
+        assert_eq!(read(dir.path(), &first), "1\n");
+        // Restoring again (a second crash) commits nothing twice and loses nothing.
+        w2.restore(&restored).unwrap();
+        assert_eq!(finished(dir.path()), [first]);
     }
 
     #[test]

@@ -3,6 +3,7 @@
 use super::config::ClientSettings;
 use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions};
 use crate::format::{Encode, FormatError, Raw};
+use flow_runtime::snapshot::StateWriter;
 use flow_runtime::{
     CheckpointId, Error, Result, RuntimeContext, Sink, SinkWriter, Snapshot, Timestamp,
     NO_TIMESTAMP,
@@ -504,7 +505,7 @@ impl<F: Encode> SinkWriter<F::Row> for KafkaSinkWriter<F> {
 
     /// Waits until every record written so far is acknowledged by the broker: the sources may
     /// then commit the positions of the rows before the barrier.
-    fn checkpoint(&mut self, _: CheckpointId) -> Result<Snapshot> {
+    fn checkpoint(&mut self, _: CheckpointId, _: &mut StateWriter) -> Result<Snapshot> {
         self.wait_for_acks()?;
         Ok(Snapshot::Taken)
     }

@@ -6,6 +6,7 @@ use super::config::{
 };
 use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions, KafkaAdmin};
 use crate::format::{Decode, Raw};
+use flow_runtime::snapshot::StateWriter;
 use flow_runtime::{
     CheckpointId, Error, Poll, Result, RuntimeContext, Snapshot, Source, SourceOutput,
     SourceReader, Watermarks, FINAL_CHECKPOINT, NO_TIMESTAMP,
@@ -830,10 +831,10 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
 
     /// Makes the dead-letter output durable (it belongs to the rows before the barrier) and
     /// records the positions to commit when checkpoint `id` completes.
-    fn snapshot(&mut self, id: CheckpointId) -> Result<Snapshot> {
+    fn snapshot(&mut self, id: CheckpointId, _: &mut StateWriter) -> Result<Snapshot> {
         let s = &mut self.state;
         let dead_letters = match &mut s.dead_letters {
-            Some(dlq) if !s.finished => dlq.checkpoint(id)?,
+            Some(dlq) if !s.finished => dlq.checkpoint(id, &mut StateWriter::detached())?,
             _ => Snapshot::Taken,
         };
         if s.commits && !s.splits.is_empty() {

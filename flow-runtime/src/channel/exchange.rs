@@ -4,6 +4,7 @@ use super::{Batch, Message, Rows, BATCH_SIZE};
 use crate::chain::{Collector, Control, Snapshot};
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
+use crate::snapshot::TaskState;
 use crate::time::Timestamp;
 use crate::{Error, Result};
 use crossbeam_channel::Sender;
@@ -157,10 +158,18 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
 
     /// Sends the rows before the barrier, then the barrier to every downstream subtask: the
     /// checkpoint's part of this stage is done when they have it.
-    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
+    fn barrier(&mut self, id: CheckpointId, state: &mut TaskState) -> Result<Snapshot> {
+        if state.last {
+            return Ok(Snapshot::Taken);
+        }
         self.send_all()?;
         self.out.broadcast(|| Message::Barrier(id))?;
         Ok(Snapshot::Taken)
+    }
+
+    /// The next stage learns of it from its own task loop.
+    fn checkpoint_complete(&mut self, _: CheckpointId) -> Result<()> {
+        Ok(())
     }
 
     fn finish(&mut self) -> Result<()> {
@@ -212,8 +221,11 @@ impl<T: Send + 'static> Control for BroadcastExchange<T> {
     fn idle(&mut self, idle: bool) -> Result<()> {
         self.inner.idle(idle)
     }
-    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
-        self.inner.barrier(id)
+    fn barrier(&mut self, id: CheckpointId, state: &mut TaskState) -> Result<Snapshot> {
+        self.inner.barrier(id, state)
+    }
+    fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
+        self.inner.checkpoint_complete(id)
     }
     fn finish(&mut self) -> Result<()> {
         self.inner.finish()

@@ -56,6 +56,12 @@ pub(crate) struct Gate {
     barriers: Vec<CheckpointId>,
     /// The newest barrier passed on: the minimum over open inputs.
     barrier: CheckpointId,
+    /// Exactly-once: an input that delivered a barrier not yet passed on is not read until
+    /// every open input delivered it (barrier alignment).
+    aligned: bool,
+    /// Held by a two-input stage whose other gate has not delivered the barrier this one
+    /// passed on: no input is read.
+    held: bool,
     pending: Option<GateEvent>,
 }
 
@@ -73,8 +79,27 @@ impl Gate {
             current: MIN_WATERMARK,
             barriers: vec![0; n],
             barrier: 0,
+            aligned: false,
+            held: false,
             pending: None,
         }
+    }
+
+    /// Aligns barriers (exactly-once checkpoints) or not (at-least-once).
+    pub fn set_aligned(&mut self, aligned: bool) {
+        self.aligned = aligned;
+    }
+
+    /// Holds every input back (`true`) until released: the other gate of a two-input stage
+    /// has not delivered the barrier this one passed on.
+    pub fn hold(&mut self, held: bool) {
+        self.held = held;
+    }
+
+    /// Whether input `i` can be read: open, and not blocked by barrier alignment.
+    #[inline]
+    fn readable(&self, i: usize) -> bool {
+        self.open[i] && !(self.aligned && (self.held || self.barriers[i] > self.barrier))
     }
 
     /// Waits up to `timeout` for the next event.
@@ -90,7 +115,7 @@ impl Gate {
                 let mut sel = Select::new();
                 let mut ids = Vec::with_capacity(self.open_count);
                 for (i, r) in self.inputs.iter().enumerate() {
-                    if self.open[i] {
+                    if self.readable(i) {
                         sel.recv(r);
                         ids.push(i);
                     }
@@ -109,13 +134,13 @@ impl Gate {
         }
     }
 
-    /// The receivers of the inputs still open, with their indices (for a select over several
-    /// gates).
+    /// The receivers of the inputs that can be read (open, not blocked by barrier
+    /// alignment), with their indices (for a select over several gates).
     pub fn open_inputs(&self) -> impl Iterator<Item = (usize, &Receiver<Message>)> {
         self.inputs
             .iter()
             .enumerate()
-            .filter(|(i, _)| self.open[*i])
+            .filter(|(i, _)| self.readable(*i))
     }
 
     /// An event `handle` held back to report after the one it returned.
@@ -291,6 +316,38 @@ mod tests {
         assert!(matches!(gate.next(t), GateEvent::Barrier(1)));
         edge.senders[0][0].send(Message::Barrier(2)).unwrap();
         assert!(matches!(gate.next(t), GateEvent::Barrier(2)));
+    }
+
+    #[test]
+    fn an_aligned_gate_holds_back_an_input_that_delivered_the_barrier() {
+        let mut edge = EdgeChannels::<u8>::new(2, 1, false);
+        let mut gate = Gate::new(edge.receivers.pop().unwrap());
+        gate.set_aligned(true);
+        let t = Duration::from_millis(10);
+        let batch = |v: u8| {
+            Message::Rows(Rows::new(crate::channel::Batch {
+                rows: vec![v],
+                timestamps: vec![],
+            }))
+        };
+        edge.senders[0][0].send(Message::Barrier(1)).unwrap();
+        edge.senders[0][0].send(batch(1)).unwrap();
+        assert!(matches!(gate.next(t), GateEvent::Idle));
+        assert!(
+            matches!(gate.next(t), GateEvent::Idle),
+            "the row after input 0's barrier waits for input 1's"
+        );
+        edge.senders[1][0].send(batch(2)).unwrap();
+        let GateEvent::Rows(rows) = gate.next(t) else {
+            panic!("input 1's row before its barrier passes");
+        };
+        assert_eq!(rows.into_batch::<u8>().rows, [2]);
+        edge.senders[1][0].send(Message::Barrier(1)).unwrap();
+        assert!(matches!(gate.next(t), GateEvent::Barrier(1)));
+        let GateEvent::Rows(rows) = gate.next(t) else {
+            panic!("input 0 is read again once the barrier passed");
+        };
+        assert_eq!(rows.into_batch::<u8>().rows, [1]);
     }
 
     #[test]

@@ -18,8 +18,12 @@
 //! final positions only when the whole job ended successfully.
 
 use crate::chain::Snapshot;
+use crate::snapshot::{CheckpointStorage, FileEntry, FinishedTask, TaskState};
+use crate::Error;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 
 /// A checkpoint's number: 1, 2, ... in the order they were triggered.
 pub type CheckpointId = u64;
@@ -27,6 +31,42 @@ pub type CheckpointId = u64;
 /// The checkpoint a source records at the end of its input; it completes when the whole job
 /// ended successfully.
 pub const FINAL_CHECKPOINT: CheckpointId = u64::MAX;
+
+/// Flink's checkpointing mode.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum CheckpointingMode {
+    /// Operators with several inputs align barriers: state and output reflect every row
+    /// exactly once after a restore.
+    #[default]
+    ExactlyOnce,
+    /// No alignment: no input is held back, but after a restore rows that came after a
+    /// barrier on a fast input may be counted twice.
+    AtLeastOnce,
+}
+
+/// Where and how a job checkpoints (the `--checkpoint-*` and `--restore` flags).
+#[derive(Clone, Debug)]
+pub struct CheckpointConfig {
+    /// `--checkpoint-dir`.
+    pub dir: Option<PathBuf>,
+    /// `--checkpoints-retained`.
+    pub retained: usize,
+    /// `--restore`: a checkpoint folder, its `_metadata`, or `latest`.
+    pub restore: Option<String>,
+    /// `--checkpointing-mode`.
+    pub mode: CheckpointingMode,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        CheckpointConfig {
+            dir: None,
+            retained: 1,
+            restore: None,
+            mode: CheckpointingMode::ExactlyOnce,
+        }
+    }
+}
 
 /// One per job: shared by the job's driver (which triggers) and every task (which acknowledge).
 #[derive(Debug)]
@@ -37,6 +77,19 @@ pub(crate) struct Coordinator {
     completed: AtomicU64,
     progress: Mutex<Progress>,
     changed: Condvar,
+    /// Where checkpoints are written (`--checkpoint-dir`); without it operators that keep
+    /// state decline.
+    storage: Option<CheckpointStorage>,
+    /// To the thread that writes the tasks' state files, off their row path.
+    writer: Mutex<Option<crossbeam_channel::Sender<Write>>>,
+}
+
+/// One task's state for one checkpoint, on its way to the storage.
+struct Write {
+    id: CheckpointId,
+    subtask: u32,
+    parallelism: u32,
+    operators: Vec<(String, crate::snapshot::OperatorState)>,
 }
 
 #[derive(Debug)]
@@ -47,26 +100,89 @@ struct Progress {
     failed: bool,
     /// The operator that declined a checkpoint: no more are triggered.
     declined: Option<&'static str>,
+    /// Per checkpoint in flight: the state files written so far, and writes still running.
+    files: BTreeMap<CheckpointId, Vec<FileEntry>>,
+    writing: BTreeMap<CheckpointId, usize>,
+    /// The final source positions of finished tasks, written into every later checkpoint.
+    finished: Vec<FinishedTask>,
+    /// A checkpoint that could not be written: the job fails with it.
+    error: Option<Error>,
+    /// The folder of the newest completed checkpoint.
+    last: Option<PathBuf>,
 }
 
 impl Coordinator {
-    /// A coordinator for a job of `tasks` tasks.
+    /// A coordinator for a job of `tasks` tasks, without checkpoint storage.
     pub(crate) fn new(tasks: usize) -> Self {
+        Coordinator::with_storage(tasks, None, 0)
+    }
+
+    /// A coordinator writing checkpoints to `storage`, numbered after `last` (the newest
+    /// already in its directory).
+    pub(crate) fn with_storage(
+        tasks: usize,
+        storage: Option<CheckpointStorage>,
+        last: CheckpointId,
+    ) -> Self {
         Coordinator {
-            triggered: AtomicU64::new(0),
-            completed: AtomicU64::new(0),
+            triggered: AtomicU64::new(last),
+            completed: AtomicU64::new(last),
             progress: Mutex::new(Progress {
-                acked: vec![0; tasks],
+                acked: vec![last; tasks],
                 running: tasks,
                 failed: false,
                 declined: None,
+                files: BTreeMap::new(),
+                writing: BTreeMap::new(),
+                finished: Vec::new(),
+                error: None,
+                last: None,
             }),
             changed: Condvar::new(),
+            storage,
+            writer: Mutex::new(None),
         }
+    }
+
+    /// Starts the thread that writes state files (with storage only); it ends when
+    /// [`Coordinator::stop_writer`] is called.
+    pub(crate) fn start_writer(self: &Arc<Self>) -> Option<std::thread::JoinHandle<()>> {
+        self.storage.as_ref()?;
+        let (tx, rx) = crossbeam_channel::unbounded::<Write>();
+        *self.writer.lock().unwrap_or_else(|e| e.into_inner()) = Some(tx);
+        let this = self.clone();
+        std::thread::Builder::new()
+            .name("flow-checkpoints".into())
+            .spawn(move || {
+                for w in rx {
+                    let storage = this.storage.as_ref().expect("a writer has storage");
+                    let written = storage.write_task(w.id, w.subtask, w.parallelism, w.operators);
+                    let mut p = this.lock();
+                    match written {
+                        Ok(files) => p.files.entry(w.id).or_default().extend(files),
+                        Err(e) => this.fail_with(&mut p, e),
+                    }
+                    if let Some(n) = p.writing.get_mut(&w.id) {
+                        *n -= 1;
+                    }
+                    this.advance(&mut p);
+                }
+            })
+            .ok()
+    }
+
+    /// Lets the writer thread end once it wrote what it was given.
+    pub(crate) fn stop_writer(&self) {
+        self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 
     fn lock(&self) -> MutexGuard<'_, Progress> {
         self.progress.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Whether checkpoints are saved (a checkpoint directory is configured).
+    pub(crate) fn stored(&self) -> bool {
+        self.storage.is_some()
     }
 
     /// Starts the next checkpoint unless the last one is still running, one was declined or
@@ -99,8 +215,27 @@ impl Coordinator {
         self.completed.load(Ordering::Acquire)
     }
 
-    /// Task `task` took its part of checkpoint `id`, or declined.
-    pub(crate) fn ack(&self, task: usize, id: CheckpointId, snapshot: Snapshot) {
+    /// The folder of the newest completed checkpoint, if one was written.
+    pub(crate) fn last_checkpoint(&self) -> Option<PathBuf> {
+        self.lock().last.clone()
+    }
+
+    /// The error that stopped checkpointing (a file that could not be written), once.
+    pub(crate) fn take_error(&self) -> Option<Error> {
+        self.lock().error.take()
+    }
+
+    /// Task `task` (subtask `subtask` of `parallelism`) took its part of checkpoint `id`, with
+    /// the state its operators wrote, or declined.
+    pub(crate) fn ack(
+        &self,
+        task: usize,
+        id: CheckpointId,
+        snapshot: Snapshot,
+        state: TaskState,
+        subtask: usize,
+        parallelism: usize,
+    ) {
         let mut p = self.lock();
         if let Snapshot::Declined(operator) = snapshot {
             if p.declined.is_none() {
@@ -108,35 +243,92 @@ impl Coordinator {
                 tracing::info!(
                     checkpoint = id,
                     operator,
-                    "checkpoint declined: this operator keeps state that is not snapshot yet; \
-                     no more checkpoints are taken, and sources commit their positions only \
-                     when the job ends successfully"
+                    "checkpoint declined: this operator keeps state and no --checkpoint-dir is \
+                     set to save it; no more checkpoints are taken, and sources commit their \
+                     positions only when the job ends successfully"
                 );
             }
             return;
         }
-        if p.acked[task] < id {
-            p.acked[task] = id;
-            self.advance(&p);
+        if p.acked[task] >= id {
+            return;
         }
+        p.acked[task] = id;
+        if !state.operators.is_empty() {
+            let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(tx) = writer.as_ref() {
+                *p.writing.entry(id).or_default() += 1;
+                let sent = tx.send(Write {
+                    id,
+                    subtask: subtask as u32,
+                    parallelism: parallelism as u32,
+                    operators: state.operators,
+                });
+                if sent.is_err() {
+                    *p.writing.entry(id).or_default() -= 1;
+                }
+            }
+        }
+        self.advance(&mut p);
     }
 
-    /// Task `task` finished: everything it emitted is durable or handed on. Called by the
-    /// task's run loop, and again (a no-op then) by the job when the task returned `Ok`.
-    pub(crate) fn finished(&self, task: usize) {
+    /// Task `task` finished: everything it emitted is durable or handed on; `last` is its
+    /// source's final position, saved in every later checkpoint. Called by the task's run
+    /// loop, and again (a no-op then) by the job when the task returned `Ok`.
+    pub(crate) fn finished(&self, task: usize, last: Option<FinishedTask>) {
         let mut p = self.lock();
         if p.acked[task] == FINAL_CHECKPOINT {
             return;
         }
         p.acked[task] = FINAL_CHECKPOINT;
         p.running -= 1;
-        self.advance(&p);
+        if let Some(last) = last.filter(|l| !l.operators.is_empty()) {
+            p.finished.push(last);
+        }
+        self.advance(&mut p);
+        if p.running == 0 && !p.failed {
+            self.complete_final(&mut p);
+        }
         self.changed.notify_all();
+    }
+
+    /// Every task ended well: with storage, writes the final checkpoint (every source at its
+    /// end, every sink's parts about to be committed), before the tasks commit. A job
+    /// restarted from it (a crash between the commits and the process's exit) writes nothing
+    /// again and commits what was left.
+    fn complete_final(&self, p: &mut Progress) {
+        let Some(storage) = &self.storage else {
+            return;
+        };
+        let id = self.triggered.load(Ordering::Acquire) + 1;
+        self.triggered.store(id, Ordering::Release);
+        let mut files = Vec::new();
+        for f in &p.finished {
+            match storage.write_task(id, f.subtask, f.parallelism, f.operators.clone()) {
+                Ok(written) => files.extend(written),
+                Err(e) => return self.fail_with(p, e),
+            }
+        }
+        match storage.complete(id, false, files) {
+            Ok(dir) => {
+                tracing::info!(checkpoint = id, path = %dir.display(), "final checkpoint completed");
+                p.last = Some(dir);
+                self.completed.store(id, Ordering::Release);
+            }
+            Err(e) => self.fail_with(p, e),
+        }
     }
 
     /// A task failed: waiters give up.
     pub(crate) fn failed(&self) {
         self.lock().failed = true;
+        self.changed.notify_all();
+    }
+
+    fn fail_with(&self, p: &mut Progress, e: Error) {
+        tracing::error!(error = %e, "checkpoint failed");
+        p.error.get_or_insert(e);
+        p.failed = true;
         self.changed.notify_all();
     }
 
@@ -154,18 +346,41 @@ impl Coordinator {
         }
     }
 
-    /// Completes the checkpoints every task acknowledged.
-    fn advance(&self, p: &Progress) {
-        if p.declined.is_some() {
+    /// Completes the newest checkpoint every task acknowledged and whose state is written:
+    /// with storage, writes its metadata first (then it is complete on disk, too).
+    fn advance(&self, p: &mut Progress) {
+        if p.declined.is_some() || p.failed {
             return;
         }
         let triggered = self.triggered.load(Ordering::Acquire);
         let min = p.acked.iter().copied().min().unwrap_or(FINAL_CHECKPOINT);
         let done = min.min(triggered);
-        if done > self.completed.load(Ordering::Acquire) {
-            self.completed.store(done, Ordering::Release);
-            tracing::debug!(checkpoint = done, "checkpoint completed");
+        if done <= self.completed.load(Ordering::Acquire) {
+            return;
         }
+        if p.writing.range(..=done).any(|(_, &n)| n > 0) {
+            return;
+        }
+        if let Some(storage) = &self.storage {
+            let mut files: Vec<FileEntry> = p.files.remove(&done).unwrap_or_default();
+            for f in &p.finished {
+                match storage.write_task(done, f.subtask, f.parallelism, f.operators.clone()) {
+                    Ok(written) => files.extend(written),
+                    Err(e) => return self.fail_with(p, e),
+                }
+            }
+            match storage.complete(done, false, files) {
+                Ok(dir) => {
+                    tracing::info!(checkpoint = done, path = %dir.display(), "checkpoint completed");
+                    p.last = Some(dir);
+                }
+                Err(e) => return self.fail_with(p, e),
+            }
+            p.files = p.files.split_off(&(done + 1));
+            p.writing = p.writing.split_off(&(done + 1));
+        }
+        self.completed.store(done, Ordering::Release);
+        tracing::debug!(checkpoint = done, "checkpoint completed");
     }
 }
 
@@ -178,15 +393,15 @@ mod tests {
         let c = Coordinator::new(3);
         assert_eq!(c.trigger(), Some(1));
         assert_eq!(c.trigger(), None, "one checkpoint at a time");
-        c.ack(0, 1, Snapshot::Taken);
-        c.ack(1, 1, Snapshot::Taken);
+        c.ack(0, 1, Snapshot::Taken, TaskState::default(), 0, 1);
+        c.ack(1, 1, Snapshot::Taken, TaskState::default(), 0, 1);
         assert_eq!(c.completed(), 0);
-        c.finished(2);
-        c.finished(2);
+        c.finished(2, None);
+        c.finished(2, None);
         assert_eq!(c.completed(), 1, "a finished task counts as acknowledged");
         assert_eq!(c.trigger(), Some(2));
-        c.ack(0, 2, Snapshot::Taken);
-        c.ack(1, 2, Snapshot::Taken);
+        c.ack(0, 2, Snapshot::Taken, TaskState::default(), 0, 1);
+        c.ack(1, 2, Snapshot::Taken, TaskState::default(), 0, 1);
         assert_eq!(c.completed(), 2);
     }
 
@@ -194,11 +409,18 @@ mod tests {
     fn a_decline_stops_checkpoints() {
         let c = Coordinator::new(2);
         assert_eq!(c.trigger(), Some(1));
-        c.ack(0, 1, Snapshot::Taken);
-        c.ack(1, 1, Snapshot::Declined("window"));
+        c.ack(0, 1, Snapshot::Taken, TaskState::default(), 0, 1);
+        c.ack(
+            1,
+            1,
+            Snapshot::Declined("window"),
+            TaskState::default(),
+            0,
+            1,
+        );
         assert_eq!(c.completed(), 0);
-        c.finished(0);
-        c.finished(1);
+        c.finished(0, None);
+        c.finished(1, None);
         assert_eq!(c.completed(), 0, "a declined checkpoint never completes");
         assert_eq!(c.trigger(), None);
         assert!(c.wait_for_job_end());
@@ -207,7 +429,7 @@ mod tests {
     #[test]
     fn a_failure_wakes_the_waiters() {
         let c = std::sync::Arc::new(Coordinator::new(2));
-        c.finished(0);
+        c.finished(0, None);
         let waiter = {
             let c = c.clone();
             std::thread::spawn(move || c.wait_for_job_end())

@@ -1,11 +1,12 @@
 //! A job: the tasks the `flow!` macro built, their threads, and what the run produced.
 
-use super::checkpoint::Coordinator;
+use super::checkpoint::{CheckpointConfig, CheckpointingMode, Coordinator};
 use super::task::{Task, TaskFn, TaskMetrics};
 use crate::context::RuntimeContext;
 use crate::env::RuntimeMode;
 use crate::operator::take_panicked_operator;
 use crate::plan::Plan;
+use crate::snapshot::{CheckpointStorage, Restore};
 use crate::{Error, Result};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -113,6 +114,9 @@ pub struct JobResult {
     pub mode: RuntimeMode,
     /// Per operator, in plan order.
     pub operators: Vec<OperatorMetrics>,
+    /// The folder of the last checkpoint the job completed (with `--checkpoint-dir`): after
+    /// a successful end, its final checkpoint.
+    pub last_checkpoint: Option<std::path::PathBuf>,
 }
 
 impl JobResult {
@@ -134,12 +138,31 @@ pub(crate) fn run_job(
     mode: RuntimeMode,
     watermark_interval: Duration,
     checkpoint_interval: Option<Duration>,
+    config: &CheckpointConfig,
     graphs: Vec<JobGraph>,
 ) -> Result<JobResult> {
     let start = Instant::now();
     let cancel = Arc::new(AtomicBool::new(false));
     let task_count = graphs.iter().map(|g| g.tasks.len()).sum();
-    let checkpoints = Arc::new(Coordinator::new(task_count));
+    let restore = match &config.restore {
+        Some(path) => {
+            let r = Restore::load(path, config.dir.as_deref(), job_name)?;
+            check_restore_fits(&r, &graphs)?;
+            Some(Arc::new(r))
+        }
+        None => None,
+    };
+    let (storage, last) = match &config.dir {
+        Some(dir) => {
+            let (storage, last) = CheckpointStorage::open(dir, config.retained, job_name)?;
+            let restored = restore.as_ref().map_or(0, |r| r.checkpoint());
+            (Some(storage), last.max(restored))
+        }
+        None => (None, 0),
+    };
+    let checkpoints = Arc::new(Coordinator::with_storage(task_count, storage, last));
+    let writer = checkpoints.start_writer();
+    let aligned = config.mode == CheckpointingMode::ExactlyOnce;
     let mut task_index = 0;
     let (tx, rx) = mpsc::channel::<TaskOutcome>();
     let mut plans = Vec::new();
@@ -160,6 +183,10 @@ pub(crate) fn run_job(
                 watermark_interval,
                 checkpoints: checkpoints.clone(),
                 task: task_index,
+                plan: Some(graph.plan),
+                graph: g,
+                restore: restore.clone(),
+                aligned,
             };
             let this_task = task_index;
             task_index += 1;
@@ -183,7 +210,7 @@ pub(crate) fn run_job(
                     };
                     if result.is_ok() {
                         // A task built by hand may not have said so itself.
-                        task_checkpoints.finished(this_task);
+                        task_checkpoints.finished(this_task, None);
                     }
                     if let Err(e) = &result {
                         if !e.is_secondary() {
@@ -229,6 +256,10 @@ pub(crate) fn run_job(
             Some(due) => match rx.recv_timeout(due.saturating_duration_since(Instant::now())) {
                 Ok(o) => o,
                 Err(mpsc::RecvTimeoutError::Timeout) => {
+                    if let Some(e) = checkpoints.take_error() {
+                        cancel.store(true, Ordering::Relaxed);
+                        first_error.get_or_insert(e);
+                    }
                     checkpoints.trigger();
                     next_checkpoint = checkpoint_interval.map(|i| Instant::now() + i);
                     continue;
@@ -263,6 +294,13 @@ pub(crate) fn run_job(
     for t in threads {
         let _ = t.join();
     }
+    checkpoints.stop_writer();
+    if let Some(w) = writer {
+        let _ = w.join();
+    }
+    if let Some(e) = checkpoints.take_error() {
+        first_error.get_or_insert(e);
+    }
     if let Some(e) = first_error.or(secondary) {
         return Err(e);
     }
@@ -280,6 +318,7 @@ pub(crate) fn run_job(
         wall_time: start.elapsed(),
         mode,
         operators,
+        last_checkpoint: checkpoints.last_checkpoint(),
     };
     tracing::info!(
         job = job_name,
@@ -287,6 +326,31 @@ pub(crate) fn run_job(
         "job finished"
     );
     Ok(result)
+}
+
+/// Refuses a checkpoint holding state for an operator this job does not have: its state
+/// would be dropped without a word (give the operator its old uid back, or remove the state).
+fn check_restore_fits(restore: &Restore, graphs: &[JobGraph]) -> Result<()> {
+    let mut uids = std::collections::HashSet::new();
+    for (g, graph) in graphs.iter().enumerate() {
+        for n in graph.plan.nodes {
+            uids.insert(graph.plan.uid(g, n.id));
+        }
+    }
+    if let Some(unknown) = restore.uids().find(|u| !uids.contains(*u)) {
+        let mut known: Vec<_> = uids.into_iter().collect();
+        known.sort();
+        return Err(Error::State {
+            operator: unknown.to_string(),
+            file: Some(restore.dir().join("_metadata")),
+            message: format!(
+                "the checkpoint holds state for this operator, and the job has no operator \
+                 with that uid (its operators: {}); restoring would drop that state",
+                known.join(", ")
+            ),
+        });
+    }
+    Ok(())
 }
 
 fn panic_message(payload: &(dyn std::any::Any + Send)) -> String {

@@ -6,7 +6,7 @@ mod job;
 mod task;
 
 pub(crate) use checkpoint::Coordinator;
-pub use checkpoint::{CheckpointId, FINAL_CHECKPOINT};
+pub use checkpoint::{CheckpointConfig, CheckpointId, CheckpointingMode, FINAL_CHECKPOINT};
 pub(crate) use job::run_job as run_job_entry;
 pub use job::{JobBuilder, JobGraph, JobResult, OperatorMetrics};
 pub use task::{run_gate, run_source, run_two_gates, TaskMetrics};

@@ -13,6 +13,7 @@ use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, FINAL_CHECKPOINT};
 use crate::operator::source::{Poll, SourceOutput, SourceReader};
 use crate::operator::Either;
+use crate::snapshot::{FinishedTask, StateWriter, TaskState};
 use crate::time::{
     Timestamp, TimestampAssigner, WatermarkGenerator, Watermarks, MAX_WATERMARK, NO_TIMESTAMP,
 };
@@ -131,20 +132,26 @@ impl<T, C: Collector<T>, A: TimestampAssigner<T>> SourceOutput<T> for Emitter<'_
 /// A source stage as its loop drives it: the reader and the chain it feeds, one batch at a
 /// time.
 trait SourceStage {
-    /// Opens the chain, then the reader.
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<()>;
+    /// Opens the chain, then the reader (source node `node`), restoring its position.
+    fn open(&mut self, ctx: &RuntimeContext, node: u32) -> Result<()>;
     /// One poll of the reader into the chain; the poll's outcome and the rows it emitted.
     fn poll_batch(
         &mut self,
         generator: &mut WatermarkGenerator,
         event_time: bool,
     ) -> Result<(Poll, u64)>;
-    /// The reader's position for checkpoint `id`, then the barrier down the chain.
-    fn checkpoint(&mut self, id: CheckpointId) -> Result<Snapshot>;
+    /// The reader's position for checkpoint `id` (source node `node`), then the barrier down
+    /// the chain.
+    fn checkpoint(
+        &mut self,
+        id: CheckpointId,
+        node: u32,
+        state: &mut TaskState,
+    ) -> Result<Snapshot>;
     /// Checkpoint `id` completed: the reader may commit.
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()>;
     /// The final position (after the chain finished).
-    fn snapshot_end(&mut self) -> Result<()>;
+    fn snapshot_end(&mut self, node: u32, state: &mut TaskState) -> Result<()>;
     /// The chain, for watermarks, idleness, flushes and the end of input.
     fn control(&mut self) -> &mut dyn Control;
     /// The reader's counters under the source's node `node`, then the chain's.
@@ -173,9 +180,15 @@ where
     C: Collector<R::Row>,
     A: TimestampAssigner<R::Row>,
 {
-    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
+    fn open(&mut self, ctx: &RuntimeContext, node: u32) -> Result<()> {
         self.chain().open(ctx)?;
-        self.reader.open(ctx)
+        self.reader.open(ctx)?;
+        if let Some(state) = ctx.state_of(node)? {
+            self.reader
+                .restore(&state)
+                .map_err(|e| ctx.state_error(node, e))?;
+        }
+        Ok(())
     }
     fn poll_batch(
         &mut self,
@@ -196,15 +209,28 @@ where
         self.chain = Some(chain);
         outcome
     }
-    fn checkpoint(&mut self, id: CheckpointId) -> Result<Snapshot> {
-        let position = self.reader.snapshot(id)?;
-        Ok(position.and(self.chain().barrier(id)?))
+    fn checkpoint(
+        &mut self,
+        id: CheckpointId,
+        node: u32,
+        state: &mut TaskState,
+    ) -> Result<Snapshot> {
+        let mut writer = StateWriter::new("source");
+        let position = match self.reader.snapshot(id, &mut writer)? {
+            Snapshot::Taken => state.add(node, "source", writer),
+            declined => declined,
+        };
+        Ok(position.and(self.chain().barrier(id, state)?))
     }
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
         self.reader.checkpoint_complete(id)
     }
-    fn snapshot_end(&mut self) -> Result<()> {
-        self.reader.snapshot(FINAL_CHECKPOINT).map(|_| ())
+    fn snapshot_end(&mut self, node: u32, state: &mut TaskState) -> Result<()> {
+        let mut writer = StateWriter::new("source");
+        if self.reader.snapshot(FINAL_CHECKPOINT, &mut writer)? == Snapshot::Taken {
+            let _ = state.add(node, "source", writer);
+        }
+        Ok(())
     }
     fn control(&mut self) -> &mut dyn Control {
         self.chain()
@@ -253,20 +279,23 @@ fn drive_source(
     source_node: u32,
     watermarks: &Watermarks,
 ) -> Result<TaskMetrics> {
-    task.open(ctx)?;
+    task.open(ctx, source_node)?;
     let mut generator = WatermarkGenerator::new(watermarks, ctx.watermark_interval());
     let has_event_time = generator.active();
     // Batch mode has no intermediate watermarks (as Flink's BATCH runtime mode): every window
     // and timer fires at the end of input, and no row is late.
     let event_time = has_event_time && ctx.mode() != crate::env::RuntimeMode::Batch;
-    let mut progress = SourceCheckpoints::default();
+    let mut progress = SourceCheckpoints {
+        taken: ctx.checkpoints.triggered(),
+        committed: ctx.checkpoints.completed(),
+    };
     let mut rows = 0u64;
     loop {
         if ctx.is_cancelled() {
             return Err(Error::Cancelled(ctx.task_name()));
         }
         if progress.pending(ctx) {
-            progress.step(ctx, task)?;
+            progress.step(ctx, task, source_node)?;
         }
         let (poll, polled) = task.poll_batch(&mut generator, event_time)?;
         rows += polled;
@@ -292,9 +321,10 @@ fn drive_source(
     task.control().finish()?;
     // The final position is committed once the whole job ended well: until then the rows
     // before it may still be on their way to a sink in another task.
-    task.snapshot_end()?;
-    ctx.checkpoints.finished(ctx.task);
-    if ctx.checkpoints.wait_for_job_end() {
+    let mut last = ctx.task_state();
+    last.last = true;
+    task.snapshot_end(source_node, &mut last)?;
+    if end_task(ctx, task.control(), last)? {
         task.checkpoint_complete(FINAL_CHECKPOINT)?;
     }
     let mut metrics = TaskMetrics::default();
@@ -338,7 +368,6 @@ where
 }
 
 /// A source task's progress through the job's checkpoints.
-#[derive(Default)]
 struct SourceCheckpoints {
     /// The newest checkpoint whose barrier this source sent.
     taken: CheckpointId,
@@ -358,20 +387,28 @@ impl SourceCheckpoints {
     /// newest completed one.
     #[cold]
     #[inline(never)]
-    fn step(&mut self, ctx: &RuntimeContext, task: &mut dyn SourceStage) -> Result<()> {
+    fn step(&mut self, ctx: &RuntimeContext, task: &mut dyn SourceStage, node: u32) -> Result<()> {
         let triggered = ctx.checkpoints.triggered();
         if triggered > self.taken {
             self.taken = triggered;
-            let snapshot = task.checkpoint(triggered)?;
-            ctx.checkpoints.ack(ctx.task, triggered, snapshot);
+            let mut state = ctx.task_state();
+            let snapshot = task.checkpoint(triggered, node, &mut state)?;
+            ack(ctx, triggered, snapshot, state);
         }
         let completed = ctx.checkpoints.completed();
         if completed > self.committed {
             self.committed = completed;
             task.checkpoint_complete(completed)?;
+            task.control().checkpoint_complete(completed)?;
         }
         Ok(())
     }
+}
+
+/// Hands the task's part of checkpoint `id` to the coordinator.
+fn ack(ctx: &RuntimeContext, id: CheckpointId, snapshot: Snapshot, state: TaskState) {
+    ctx.checkpoints
+        .ack(ctx.task, id, snapshot, state, ctx.subtask, ctx.parallelism);
 }
 
 /// A stage that reads one input gate, as its loop drives it: a batch of rows at a time, and
@@ -431,13 +468,20 @@ fn drive_gate(
     stage: &mut dyn GateStage,
 ) -> Result<TaskMetrics> {
     stage.control().open(ctx)?;
+    gate.set_aligned(ctx.aligned);
+    let mut committed = ctx.checkpoints.completed();
     loop {
+        if ctx.checkpoints.completed() > committed {
+            committed = ctx.checkpoints.completed();
+            stage.control().checkpoint_complete(committed)?;
+        }
         match gate.next(IDLE_POLL) {
             GateEvent::Rows(rows) => stage.rows(rows)?,
             GateEvent::Watermark(w) => stage.control().watermark(w)?,
             GateEvent::Barrier(id) => {
-                let snapshot = stage.control().barrier(id)?;
-                ctx.checkpoints.ack(ctx.task, id, snapshot);
+                let mut state = ctx.task_state();
+                let snapshot = stage.control().barrier(id, &mut state)?;
+                ack(ctx, id, snapshot, state);
             }
             GateEvent::Status(idle) => stage.control().idle(idle)?,
             GateEvent::Idle => {
@@ -451,10 +495,33 @@ fn drive_gate(
         }
     }
     stage.control().finish()?;
-    ctx.checkpoints.finished(ctx.task);
+    let mut last = ctx.task_state();
+    last.last = true;
+    end_task(ctx, stage.control(), last)?;
     let mut metrics = TaskMetrics::default();
     stage.control().report(&mut metrics);
     Ok(metrics)
+}
+
+/// The end of a task whose chain finished: saves what its operators still hold (a sink's
+/// parts waiting for their commit, with the source's final position already in `last`) for
+/// every later checkpoint, waits until the whole job ended, and then, if it ended well,
+/// commits (the final checkpoint). Returns whether the job ended well.
+fn end_task(ctx: &RuntimeContext, chain: &mut dyn Control, mut last: TaskState) -> Result<bool> {
+    let _ = chain.barrier(FINAL_CHECKPOINT, &mut last)?;
+    ctx.checkpoints.finished(
+        ctx.task,
+        Some(FinishedTask {
+            subtask: ctx.subtask as u32,
+            parallelism: ctx.parallelism as u32,
+            operators: last.operators,
+        }),
+    );
+    if !ctx.checkpoints.wait_for_job_end() {
+        return Ok(false);
+    }
+    chain.checkpoint_complete(FINAL_CHECKPOINT)?;
+    Ok(true)
 }
 
 /// A stage reading two input gates (a two-input operator): a [`GateStage`] for its second
@@ -514,6 +581,9 @@ fn drive_two_gates(
     use crate::time::MIN_WATERMARK;
     use crossbeam_channel::Select;
     chain.control().open(ctx)?;
+    first.set_aligned(ctx.aligned);
+    second.set_aligned(ctx.aligned);
+    let mut committed = ctx.checkpoints.completed();
     let (mut wm_first, mut wm_second, mut current) = (MIN_WATERMARK, MIN_WATERMARK, MIN_WATERMARK);
     // The newest barrier of each side (an ended side holds none back), and the one passed on.
     let (mut b_first, mut b_second, mut barrier) = (0, 0, 0);
@@ -523,6 +593,10 @@ fn drive_two_gates(
         Second(GateEvent),
     }
     loop {
+        if ctx.checkpoints.completed() > committed {
+            committed = ctx.checkpoints.completed();
+            chain.control().checkpoint_complete(committed)?;
+        }
         let event = if let Some(e) = first.take_pending() {
             Side::First(e)
         } else if let Some(e) = second.take_pending() {
@@ -597,15 +671,23 @@ fn drive_two_gates(
             current = min;
             chain.control().watermark(min)?;
         }
+        // Exactly-once: a gate whose barrier the other has not delivered yet is held back.
+        first.hold(b_first > barrier && b_first > b_second);
+        second.hold(b_second > barrier && b_second > b_first);
         let b = b_first.min(b_second);
         if b > barrier && b != FINAL_CHECKPOINT {
             barrier = b;
-            let snapshot = chain.control().barrier(b)?;
-            ctx.checkpoints.ack(ctx.task, b, snapshot);
+            first.hold(false);
+            second.hold(false);
+            let mut state = ctx.task_state();
+            let snapshot = chain.control().barrier(b, &mut state)?;
+            ack(ctx, b, snapshot, state);
         }
     }
     chain.control().finish()?;
-    ctx.checkpoints.finished(ctx.task);
+    let mut last = ctx.task_state();
+    last.last = true;
+    end_task(ctx, chain.control(), last)?;
     let mut metrics = TaskMetrics::default();
     chain.control().report(&mut metrics);
     Ok(metrics)

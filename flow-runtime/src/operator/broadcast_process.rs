@@ -8,6 +8,7 @@ use crate::chain::Snapshot;
 use crate::exec::CheckpointId;
 use crate::operator::connect::Connected;
 use crate::port::Stream;
+use crate::snapshot::{StateData, StateReader, StateWriter};
 use crate::time::Timestamp;
 use crate::Result;
 
@@ -53,6 +54,7 @@ impl<F: BroadcastProcessFunction<A, B>, A, B> BroadcastProcess<F, A, B> {
 impl<F, A, B> Operator<Either<A, B>> for BroadcastProcess<F, A, B>
 where
     F: BroadcastProcessFunction<A, B>,
+    F::State: StateData,
 {
     type Out = F::Out;
 
@@ -67,9 +69,18 @@ where
         out.emit_all(&mut self.buf, ts);
     }
 
-    /// Declines: the broadcast state is not snapshot yet.
-    fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Ok(Snapshot::Declined(""))
+    /// The broadcast state (the same on every subtask: each saves its copy, as Flink's).
+    fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        state.list("broadcast", [&self.state])?;
+        Ok(Snapshot::Taken)
+    }
+
+    /// Any subtask's copy: every one saw the same broadcast rows.
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        if let Some(s) = state.union::<F::State>("broadcast")?.into_iter().next() {
+            self.state = s;
+        }
+        Ok(())
     }
 }
 

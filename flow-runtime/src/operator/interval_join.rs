@@ -11,6 +11,7 @@ use crate::exec::{CheckpointId, TaskMetrics};
 use crate::function::{Key, KeySelector};
 use crate::hash::FlowHashMap;
 use crate::port::Stream;
+use crate::snapshot::{StateData, StateReader, StateWriter};
 use crate::time::{Timestamp, MIN_WATERMARK};
 use crate::{Error, Result};
 use std::hash::Hash;
@@ -52,7 +53,9 @@ impl<K1, K2, K, A, B, F, O> Operator<Either<A, B>> for IntervalJoin<K1, K2, K, A
 where
     K1: KeySelector<A, Key = K>,
     K2: KeySelector<B, Key = K>,
-    K: Hash + Eq + Clone,
+    K: Hash + Eq + Clone + StateData,
+    A: StateData,
+    B: StateData,
     F: FnMut(&A, &B, &mut Vec<O>),
 {
     type Out = O;
@@ -115,9 +118,25 @@ where
         Ok(())
     }
 
-    /// Declines: the operator's buffered rows are not snapshot yet.
-    fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Ok(Snapshot::Declined(""))
+    /// The rows of both sides still waiting for a partner, by key, and the watermark.
+    fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        state.keyed("firsts", self.firsts.iter())?;
+        state.keyed("seconds", self.seconds.iter())?;
+        state.list("watermark", [&self.watermark])?;
+        Ok(Snapshot::Taken)
+    }
+
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        state.keyed("firsts", |k, rows: Vec<(Timestamp, A)>| {
+            self.firsts.entry(k).or_default().extend(rows)
+        })?;
+        state.keyed("seconds", |k, rows: Vec<(Timestamp, B)>| {
+            self.seconds.entry(k).or_default().extend(rows)
+        })?;
+        if let Some(w) = state.union::<Timestamp>("watermark")?.into_iter().min() {
+            self.watermark = w;
+        }
+        Ok(())
     }
 
     fn report(&self, node: u32, metrics: &mut TaskMetrics) {

@@ -13,6 +13,7 @@ use crate::context::RuntimeContext;
 use crate::exec::CheckpointId;
 use crate::function::{Key, KeySelector, NotKeyed};
 use crate::port::Stream;
+use crate::snapshot::{StateData, StateReader, StateWriter};
 use crate::state::KeyedState;
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use crate::{Error, Result};
@@ -147,6 +148,10 @@ impl<K: Hash + Eq + Clone> Timers<K> {
     fn delete(&mut self, key: &K, t: Timestamp) {
         // Removed lazily: `pop` skips timers no longer in the set.
         self.set.remove(&(key.clone(), t));
+    }
+    /// Every timer, as (key, time).
+    fn entries(&self) -> impl Iterator<Item = (&K, Timestamp)> {
+        self.set.iter().map(|(k, t)| (k, *t))
     }
     /// The next timer due at `time` or earlier.
     fn pop(&mut self, time: Timestamp) -> Option<(Timestamp, K)> {
@@ -300,7 +305,9 @@ where
 impl<In, KS, F> Operator<In> for KeyedProcess<KS, KS::Key, F, In>
 where
     KS: KeySelector<In>,
+    KS::Key: StateData,
     F: KeyedProcessFunction<KS::Key, In>,
+    F::State: StateData,
 {
     type Out = F::Out;
 
@@ -337,9 +344,29 @@ where
         Ok(())
     }
 
-    /// Declines: the operator's state and timers are not snapshot yet.
-    fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Ok(Snapshot::Declined(""))
+    /// Every key's state and timers, and the watermark the function has seen.
+    fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        if std::mem::size_of::<F::State>() != 0 {
+            state.keyed("state", self.state.iter())?;
+        }
+        state.keyed_as::<_, Timestamp, _>("event_timers", self.timers.event.entries())?;
+        state.keyed_as::<_, Timestamp, _>("processing_timers", self.timers.processing.entries())?;
+        state.list("watermark", [&self.watermark])?;
+        Ok(Snapshot::Taken)
+    }
+
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        state.keyed("state", |k, s| self.state.insert(k, s))?;
+        state.keyed("event_timers", |k, t| self.timers.event.add(&k, t))?;
+        state.keyed("processing_timers", |k, t| {
+            self.timers.processing.add(&k, t)
+        })?;
+        // At another parallelism a subtask's keys come from several old ones: the earliest
+        // of their watermarks fires nothing twice.
+        if let Some(w) = state.union::<Timestamp>("watermark")?.into_iter().min() {
+            self.watermark = w;
+        }
+        Ok(())
     }
 
     /// Every remaining timer fires (event-time ones already did with the final watermark, if

@@ -39,6 +39,7 @@ use crate::chain::{Collector, Control, Snapshot};
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
 use crate::function::NotKeyed;
+use crate::snapshot::{StateData, StateReader, StateWriter, TaskState};
 use crate::time::Timestamp;
 use crate::Result;
 use side_output::{NoSideOutputs, SideOutputs};
@@ -98,15 +99,41 @@ pub trait Operator<In> {
         Ok(())
     }
 
-    /// A checkpoint barrier reached the operator: every row before it was processed. Returns
-    /// whether the operator's part of checkpoint `id` is taken; an operator that keeps state it
-    /// cannot save yet declines (the barrier is passed on either way).
+    /// A checkpoint barrier reached the operator: every row before it was processed. The
+    /// operator writes its state to `state` (nothing if it keeps none) and says whether its
+    /// part of checkpoint `id` is taken; the barrier is passed on either way. This runs on the
+    /// row path: write a copy of the state and leave the slow part (files) to the job.
     ///
     /// # Errors
-    /// Saving failed (a sink that cannot make its rows durable).
-    fn snapshot(&mut self, id: CheckpointId) -> Result<Snapshot> {
-        let _ = id;
+    /// Saving failed (a sink that cannot make its rows durable, a value serde cannot encode).
+    fn snapshot(&mut self, id: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        let _ = (id, state);
         Ok(Snapshot::Taken)
+    }
+
+    /// The job restarts from a checkpoint that holds state for this operator: read it back
+    /// (after [`open`](Operator::open), before the first row). Called only when the checkpoint
+    /// has state for the operator; an operator that writes state in
+    /// [`snapshot`](Operator::snapshot) must read it here.
+    ///
+    /// # Errors
+    /// The state is of other types, or does not decode.
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        let _ = state;
+        Err(crate::Error::State {
+            operator: String::new(),
+            file: None,
+            message: "the checkpoint holds state for this operator, which keeps none".into(),
+        })
+    }
+
+    /// Checkpoint `id` completed: commit what was prepared for it (a sink's transaction).
+    ///
+    /// # Errors
+    /// Committing failed.
+    fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
+        let _ = id;
+        Ok(())
     }
 
     /// The end of input: emit what is still held (batch-mode results, open windows, pending
@@ -318,7 +345,13 @@ where
         self.side.open(ctx)?;
         let own = ctx.for_operator(self.name);
         let op = &mut self.op;
-        guarded(&self.name, || op.open(&own))
+        guarded(&self.name, || op.open(&own))?;
+        if let Some(state) = ctx.state_of(self.node)? {
+            let op = &mut self.op;
+            guarded(&self.name, || op.restore(&state))
+                .map_err(|e| ctx.state_error(self.node, e))?;
+        }
+        Ok(())
     }
     #[inline]
     fn flush(&mut self) -> Result<()> {
@@ -335,14 +368,21 @@ where
         self.side.idle(idle)?;
         self.next.idle(idle)
     }
-    fn barrier(&mut self, id: CheckpointId) -> Result<Snapshot> {
+    fn barrier(&mut self, id: CheckpointId, state: &mut TaskState) -> Result<Snapshot> {
         let op = &mut self.op;
-        let own = match guarded(&self.name, || op.snapshot(id))? {
+        let mut writer = StateWriter::new(self.name);
+        let own = match guarded(&self.name, || op.snapshot(id, &mut writer))? {
             Snapshot::Declined(_) => Snapshot::Declined(self.name),
-            taken => taken,
+            Snapshot::Taken => state.add(self.node, self.name, writer),
         };
-        let side = self.side.barrier(id)?;
-        Ok(own.and(side).and(self.next.barrier(id)?))
+        let side = self.side.barrier(id, state)?;
+        Ok(own.and(side).and(self.next.barrier(id, state)?))
+    }
+    fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
+        let op = &mut self.op;
+        guarded(&self.name, || op.checkpoint_complete(id))?;
+        self.side.checkpoint_complete(id)?;
+        self.next.checkpoint_complete(id)
     }
     fn finish(&mut self) -> Result<()> {
         self.with_output(|op, out| op.end_of_input(out))?;
@@ -363,7 +403,7 @@ where
 
 /// The hooks of an operator over one user function `self.f` whose per-key state lives in
 /// `self.keys` (a [`KeyStates`]): the function's `open` and `close`, and the state's
-/// checkpoint. `map`, `filter` and `flat_map` differ only in `process`.
+/// checkpoint and restore. `map`, `filter` and `flat_map` differ only in `process`.
 macro_rules! function_hooks {
     () => {
         fn open(&mut self, ctx: &$crate::context::RuntimeContext) -> $crate::Result<()> {
@@ -373,8 +413,13 @@ macro_rules! function_hooks {
         fn snapshot(
             &mut self,
             _: $crate::exec::CheckpointId,
+            state: &mut $crate::snapshot::StateWriter,
         ) -> $crate::Result<$crate::chain::Snapshot> {
-            Ok(self.keys.snapshot())
+            self.keys.snapshot(state)?;
+            Ok($crate::chain::Snapshot::Taken)
+        }
+        fn restore(&mut self, state: &$crate::snapshot::StateReader) -> $crate::Result<()> {
+            self.keys.restore(state)
         }
         fn close(&mut self) -> $crate::Result<()> {
             self.f.close();
@@ -389,15 +434,16 @@ pub(crate) use function_hooks;
 pub trait KeyStates<In, S> {
     /// The state of `row`'s key, created empty on first use.
     fn state_of(&mut self, row: &In) -> &mut S;
-    /// Whether the state can be part of a checkpoint: only when there is none (`S` is
-    /// zero-sized: a function without `#[state]`); saving keyed state comes with restore.
-    fn snapshot(&self) -> Snapshot {
-        if std::mem::size_of::<S>() == 0 {
-            Snapshot::Taken
-        } else {
-            Snapshot::Declined("")
-        }
-    }
+    /// Writes every key's state (nothing when there is none to keep).
+    ///
+    /// # Errors
+    /// A value serde cannot encode.
+    fn snapshot(&self, state: &mut StateWriter) -> Result<()>;
+    /// Reads back what [`KeyStates::snapshot`] wrote.
+    ///
+    /// # Errors
+    /// The state is of other types, or does not decode.
+    fn restore(&mut self, state: &StateReader) -> Result<()>;
 }
 
 /// The per-key state of a keyed operator: its key selector and one `S` per key (all the
@@ -417,13 +463,23 @@ impl<KS, K, S> Keyed<KS, K, S> {
     }
 }
 
-impl<In, KS, S: Default> KeyStates<In, S> for Keyed<KS, KS::Key, S>
+impl<In, KS, S: Default + StateData> KeyStates<In, S> for Keyed<KS, KS::Key, S>
 where
     KS: crate::function::KeySelector<In>,
 {
     #[inline(always)]
     fn state_of(&mut self, row: &In) -> &mut S {
         self.states.get_or_default(self.key.key(row))
+    }
+    fn snapshot(&self, state: &mut StateWriter) -> Result<()> {
+        // A function without `#[state]` has a zero-sized state struct: nothing to keep.
+        if std::mem::size_of::<S>() == 0 {
+            return Ok(());
+        }
+        state.keyed("state", self.states.iter())
+    }
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        state.keyed("state", |k, s| self.states.insert(k, s))
     }
 }
 
@@ -432,5 +488,11 @@ impl<In> KeyStates<In, ()> for NotKeyed {
     #[inline(always)]
     fn state_of(&mut self, _: &In) -> &mut () {
         &mut self.0
+    }
+    fn snapshot(&self, _: &mut StateWriter) -> Result<()> {
+        Ok(())
+    }
+    fn restore(&mut self, _: &StateReader) -> Result<()> {
+        Ok(())
     }
 }

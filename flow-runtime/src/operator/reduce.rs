@@ -11,6 +11,7 @@ use crate::env::RuntimeMode;
 use crate::exec::{CheckpointId, TaskMetrics};
 use crate::function::{Key, KeySelector, ReduceFunction};
 use crate::port::{Checked, Stream};
+use crate::snapshot::{StateData, StateReader, StateWriter};
 use crate::state::KeyedState;
 use crate::time::{Timestamp, NO_TIMESTAMP};
 use crate::Result;
@@ -52,7 +53,7 @@ impl<K, T> Drop for LeakOnUnwind<K, T> {
 
 impl<T, KS, F> Operator<T> for Reduce<KS, KS::Key, F, T>
 where
-    T: Clone,
+    T: Clone + StateData,
     KS: KeySelector<T>,
     F: ReduceFunction<T>,
 {
@@ -95,9 +96,14 @@ where
         Ok(())
     }
 
-    /// Declines: the operator's state is not snapshot yet.
-    fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Ok(Snapshot::Declined(""))
+    /// Every key's aggregate.
+    fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        state.keyed("aggregates", self.state.iter())?;
+        Ok(Snapshot::Taken)
+    }
+
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        state.keyed("aggregates", |k, row| self.state.insert(k, row))
     }
 
     fn end_of_input(&mut self, out: &mut impl Output<T>) -> Result<()> {
@@ -122,7 +128,7 @@ where
     }
 }
 
-impl<T: Send + Clone + 'static, K: Key> Stream<T, K> {
+impl<T: Send + Clone + StateData, K: Key> Stream<T, K> {
     /// Rolling `reduce` with a function.
     pub fn reduce<F: ReduceFunction<T>>(&self, f: F) -> (Checked<F::Out, F>, Stream<T>) {
         (f, Stream::new())

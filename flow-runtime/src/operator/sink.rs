@@ -8,6 +8,7 @@ use crate::exec::CheckpointId;
 use crate::port::{Checked, Stream};
 use crate::row::text::HasText;
 use crate::row::RowText;
+use crate::snapshot::{StateReader, StateWriter};
 use crate::time::Timestamp;
 use crate::Result;
 use std::marker::PhantomData;
@@ -42,6 +43,7 @@ pub trait Sink<T>: Send + Sync + 'static {
 /// # Examples
 /// A sink that counts its rows:
 /// ```
+/// use flow_runtime::snapshot::StateWriter;
 /// use flow_runtime::{CheckpointId, Result, RuntimeContext, Sink, SinkWriter, Snapshot, Timestamp};
 /// use std::sync::atomic::{AtomicU64, Ordering};
 /// use std::sync::Arc;
@@ -61,7 +63,7 @@ pub trait Sink<T>: Send + Sync + 'static {
 ///         self.1 += 1;
 ///     }
 ///     /// Everything written so far is counted: the checkpoint may complete.
-///     fn checkpoint(&mut self, _: CheckpointId) -> Result<Snapshot> {
+///     fn checkpoint(&mut self, _: CheckpointId, _: &mut StateWriter) -> Result<Snapshot> {
 ///         SinkWriter::<T>::finish(self)?;
 ///         Ok(Snapshot::Taken)
 ///     }
@@ -96,15 +98,38 @@ pub trait SinkWriter<T> {
 
     /// A checkpoint barrier: make every row written so far durable (wait for a broker's
     /// acknowledgements, flush a file), so that the sources may commit the positions of the
-    /// rows before it. The default declines: a writer that cannot promise that keeps the job's
-    /// checkpoints from completing, which is safe (sources then commit only at a successful
-    /// end).
+    /// rows before it. A transactional writer *prepares* here (Flink's `preCommit`: an
+    /// in-progress file becomes pending) and writes what it prepared to `state`, then commits
+    /// it in [`checkpoint_complete`](SinkWriter::checkpoint_complete). The default declines:
+    /// a writer that cannot promise durability keeps the job's checkpoints from completing,
+    /// which is safe (sources then commit only at a successful end).
     ///
     /// # Errors
     /// The rows cannot be made durable.
-    fn checkpoint(&mut self, id: CheckpointId) -> Result<Snapshot> {
-        let _ = id;
+    fn checkpoint(&mut self, id: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        let _ = (id, state);
         Ok(Snapshot::Declined(""))
+    }
+
+    /// Checkpoint `id` completed: commit what was prepared for it and for earlier ones (make
+    /// pending files visible, commit a transaction).
+    ///
+    /// # Errors
+    /// Committing failed.
+    fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
+        let _ = id;
+        Ok(())
+    }
+
+    /// The job restarts from a checkpoint in which this writer's subtask(s) wrote `state`:
+    /// commit what they prepared for that checkpoint (it completed) and discard anything
+    /// newer. Called after [`Sink::create_writer`], before the first row.
+    ///
+    /// # Errors
+    /// The state does not decode, or committing failed.
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        let _ = state;
+        Ok(())
     }
 
     /// The end of input: make everything written durable and visible (commit files).
@@ -146,8 +171,14 @@ impl<T, W: SinkWriter<T>> Operator<T> for SinkOp<W> {
     fn on_watermark(&mut self, watermark: Timestamp, _: &mut impl Output<NoRows>) -> Result<()> {
         self.writer.on_watermark(watermark)
     }
-    fn snapshot(&mut self, id: CheckpointId) -> Result<Snapshot> {
-        self.writer.checkpoint(id)
+    fn snapshot(&mut self, id: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        self.writer.checkpoint(id, state)
+    }
+    fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
+        self.writer.checkpoint_complete(id)
+    }
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        self.writer.restore(state)
     }
     fn end_of_input(&mut self, _: &mut impl Output<NoRows>) -> Result<()> {
         self.writer.finish()

@@ -6,6 +6,7 @@ use crate::context::RuntimeContext;
 use crate::exec::CheckpointId;
 use crate::exec::JobBuilder;
 use crate::port::{Checked, Stream};
+use crate::snapshot::{StateReader, StateWriter};
 use crate::time::{Timestamp, Watermarks};
 use crate::Result;
 use crate::StreamEnv;
@@ -132,17 +133,37 @@ pub trait SourceReader: Send + 'static {
     fn poll<O: SourceOutput<Self::Row>>(&mut self, out: &mut O, max_rows: usize) -> Result<Poll>;
 
     /// Records the reader's position for checkpoint `id`: every row polled so far comes before
-    /// the checkpoint's barrier. Positions are committed when [`SourceReader::checkpoint_complete`]
-    /// reports the checkpoint complete (and, in a later version, saved in it). Called after the
-    /// last poll too, with [`FINAL_CHECKPOINT`](crate::exec::FINAL_CHECKPOINT).
+    /// the checkpoint's barrier. A reader writes its position to `state` (saved with the
+    /// checkpoint, read back by [`SourceReader::restore`]) and may keep it to commit when
+    /// [`SourceReader::checkpoint_complete`] reports the checkpoint complete. Called after the
+    /// last poll too, with [`FINAL_CHECKPOINT`](crate::exec::FINAL_CHECKPOINT): a job restored
+    /// from a later checkpoint does not read a finished reader's rows again.
     ///
-    /// The default records nothing: a source that is read again from its start (a
-    /// collection, a number sequence) has no position to commit.
+    /// The default records nothing: the source is read again from its start after a restore.
     ///
     /// # Errors
     /// The reader cannot record its position (a dead-letter output it cannot flush).
-    fn snapshot(&mut self, _id: CheckpointId) -> Result<Snapshot> {
+    fn snapshot(&mut self, _id: CheckpointId, _state: &mut StateWriter) -> Result<Snapshot> {
         Ok(Snapshot::Taken)
+    }
+
+    /// The job restarts from a checkpoint holding positions of this source: continue from
+    /// them. Called after [`open`](SourceReader::open), before the first poll, only when the
+    /// checkpoint has state for the source. At the same parallelism
+    /// [`StateReader::list`] gives each reader its own positions back; at another, a reader
+    /// gets those of the old readers `j` with `j % parallelism == subtask` and reads them
+    /// instead of the split it was created with.
+    ///
+    /// # Errors
+    /// The positions do not decode, or the source cannot seek to them.
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        let _ = state;
+        Err(crate::Error::State {
+            operator: String::new(),
+            file: None,
+            message: "the checkpoint holds positions for this source, which cannot restore them"
+                .into(),
+        })
     }
 
     /// Checkpoint `id` completed: every row before its barrier reached the sinks' durable

@@ -23,6 +23,7 @@ use crate::function::{Key, KeySelector};
 use crate::hash::FlowHashMap;
 use crate::operator::side_output::OutputTag;
 use crate::port::Stream;
+use crate::snapshot::{StateData, StateReader, StateWriter};
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use crate::{Error, Result};
 use std::collections::{BTreeMap, VecDeque};
@@ -30,7 +31,9 @@ use std::hash::Hash;
 use std::time::Duration;
 
 /// A window `[start, end)` in milliseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub struct TimeWindow {
     /// First millisecond in the window.
     pub start: Timestamp,
@@ -724,9 +727,11 @@ where
 
 impl<T, KS, F> Operator<T> for Window<KS, KS::Key, F, T>
 where
-    T: Clone + 'static,
+    T: Clone + StateData,
     KS: KeySelector<T>,
+    KS::Key: StateData,
     F: WindowFunction<KS::Key, T>,
+    F::Acc: StateData,
 {
     type Out = F::Out;
 
@@ -776,9 +781,54 @@ where
         Ok(())
     }
 
-    /// Declines: the operator's state is not snapshot yet.
-    fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Ok(Snapshot::Declined(""))
+    /// Every open window's accumulators (fixed windows by key, sessions, count windows'
+    /// rows), the session timers and the watermark.
+    fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        let panes = self.fixed.iter().flat_map(|(&(end, start), pane)| {
+            pane.keys
+                .iter()
+                .map(move |(k, acc)| (k, (end, start, pane.fired, acc)))
+        });
+        state.keyed_as::<_, (Timestamp, Timestamp, bool, F::Acc), _>("panes", panes)?;
+        state.keyed("sessions", self.sessions.iter())?;
+        let counts = self
+            .counts
+            .iter()
+            .map(|(k, p)| (k, (&p.rows, p.since_fire)));
+        state.keyed_as::<_, (VecDeque<T>, u64), _>("counts", counts)?;
+        let timers = self
+            .timers
+            .iter()
+            .flat_map(|(&at, v)| v.iter().map(move |(k, w, c)| (k, (at, *w, *c))));
+        state.keyed_as::<_, (Timestamp, TimeWindow, bool), _>("timers", timers)?;
+        state.list("watermark", [&self.watermark])?;
+        Ok(Snapshot::Taken)
+    }
+
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        state.keyed(
+            "panes",
+            |k, (end, start, fired, acc): (Timestamp, Timestamp, bool, F::Acc)| {
+                let pane = self.fixed.entry((end, start)).or_insert_with(|| Pane {
+                    fired,
+                    keys: FlowHashMap::default(),
+                });
+                pane.keys.insert(k, acc);
+            },
+        )?;
+        state.keyed("sessions", |k, list| {
+            self.sessions.insert(k, list);
+        })?;
+        state.keyed("counts", |k, (rows, since_fire)| {
+            self.counts.insert(k, CountPane { rows, since_fire });
+        })?;
+        state.keyed("timers", |k, (at, w, cleanup)| {
+            self.timer(at, k, w, cleanup)
+        })?;
+        if let Some(w) = state.union::<Timestamp>("watermark")?.into_iter().min() {
+            self.watermark = w;
+        }
+        Ok(())
     }
 
     fn end_of_input(&mut self, out: &mut impl Output<F::Out>) -> Result<()> {

@@ -13,6 +13,7 @@ use crate::function::{Key, KeySelector};
 use crate::hash::FlowHashMap;
 use crate::operator::interval_join::Joined;
 use crate::port::Stream;
+use crate::snapshot::{StateData, StateReader, StateWriter};
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
@@ -122,9 +123,9 @@ impl<K1, K2, K, A, B, F, O> Operator<Either<A, B>> for WindowJoin<K1, K2, K, A, 
 where
     K1: KeySelector<A, Key = K>,
     K2: KeySelector<B, Key = K>,
-    K: Hash + Eq + Clone,
-    A: Clone,
-    B: Clone,
+    K: Hash + Eq + Clone + StateData,
+    A: Clone + StateData,
+    B: Clone + StateData,
     F: FnMut(&A, &B, &mut Vec<O>),
 {
     type Out = O;
@@ -168,9 +169,27 @@ where
         Ok(())
     }
 
-    /// Declines: the operator's buffered rows are not snapshot yet.
-    fn snapshot(&mut self, _: CheckpointId) -> Result<Snapshot> {
-        Ok(Snapshot::Declined(""))
+    /// Every open window's rows of both sides, by key, and the watermark.
+    fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        let panes = self.panes.iter().flat_map(|(&(end, start), keys)| {
+            keys.iter().map(move |(k, rows)| (k, (end, start, rows)))
+        });
+        state.keyed_as::<_, (Timestamp, Timestamp, (Vec<A>, Vec<B>)), _>("panes", panes)?;
+        state.list("watermark", [&self.watermark])?;
+        Ok(Snapshot::Taken)
+    }
+
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        state.keyed(
+            "panes",
+            |k, (end, start, rows): (Timestamp, Timestamp, (Vec<A>, Vec<B>))| {
+                self.panes.entry((end, start)).or_default().insert(k, rows);
+            },
+        )?;
+        if let Some(w) = state.union::<Timestamp>("watermark")?.into_iter().min() {
+            self.watermark = w;
+        }
+        Ok(())
     }
 
     fn end_of_input(&mut self, out: &mut impl Output<O>) -> Result<()> {

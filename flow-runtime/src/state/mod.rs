@@ -4,10 +4,11 @@
 //! `#[state]` fields), looks it up once per row, and hands the function `&mut` to the fields.
 
 use crate::hash::FlowHashMap;
+use serde::{Deserialize, Serialize};
 use std::hash::Hash;
 
 /// One value per key (Flink's `ValueState`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValueState<T> {
     value: Option<T>,
 }
@@ -67,7 +68,7 @@ impl<T> ValueState<T> {
 }
 
 /// A list of values per key (Flink's `ListState`).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ListState<T> {
     items: Vec<T>,
 }
@@ -110,7 +111,11 @@ impl<T> ListState<T> {
 }
 
 /// A map per key (Flink's `MapState`).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(bound(
+    serialize = "K: Serialize + Hash + Eq, V: Serialize",
+    deserialize = "K: Deserialize<'de> + Hash + Eq, V: Deserialize<'de>"
+))]
 pub struct MapState<K, V> {
     map: FlowHashMap<K, V>,
 }
@@ -188,6 +193,10 @@ impl<K: Hash + Eq, S> KeyedState<K, S> {
     #[inline]
     pub fn insert(&mut self, key: K, state: S) {
         self.map.insert(key, state);
+    }
+    /// Every key's state, in no particular order (for checkpoints).
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &S)> {
+        self.map.iter()
     }
     /// Takes every key's state out (batch-mode final emission).
     pub fn drain(&mut self) -> impl Iterator<Item = (K, S)> + '_ {

@@ -1,0 +1,160 @@
+//! Jobs that keep state, for trying (and testing) fault tolerance: run one with
+//! `--checkpoint-dir`, kill it at any moment, start it again with `--restore latest`, and the
+//! finished part files hold exactly the rows of a run that never crashed.
+//!
+//! - `--job state-access`: the seed's `state_access_demo` scaled up: `(n % 1000, 1)` keyed by
+//!   the first field, the first two rows of every key get +1 (keyed `ValueState`).
+//! - `--job keyed-reduce`: a rolling count per key `n % 100` (`reduce`).
+//! - `--job event-time-window`: counts per key `n % 10` in 1-second tumbling event-time
+//!   windows, with event time `n` milliseconds (window panes, watermarks).
+//!
+//! ```text
+//! cargo run --release --example fault_tolerance -- --job keyed-reduce --rows 2000000 \
+//!     --output out/ft --checkpoint-dir ckpt --checkpoint-interval 1000
+//! # kill it (Ctrl-C, kill -9), then:
+//! cargo run --release --example fault_tolerance -- --job keyed-reduce --rows 2000000 \
+//!     --output out/ft --checkpoint-dir ckpt --checkpoint-interval 1000 --restore latest
+//! ```
+
+use flow::clap::{value_parser, Arg};
+use flow::prelude::*;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+/// A key and a count; prints as `key count`.
+#[derive(Row, Clone, Debug)]
+struct KeyCount {
+    key: i64,
+    count: i64,
+}
+
+/// One window's count of one key; prints as `start key count`.
+#[derive(Row, Clone, Debug)]
+struct WindowCount {
+    start: i64,
+    key: i64,
+    count: i64,
+}
+
+/// The first two rows of every key get +1 (the seed's `MyMapFunction`).
+#[map_function]
+fn count_first_two(row: KeyCount, #[state] cnt: &mut ValueState<u32>) -> KeyCount {
+    let seen = cnt.value().unwrap_or(0);
+    if seen < 2 {
+        cnt.update(seen + 1);
+        KeyCount {
+            count: row.count + 1,
+            ..row
+        }
+    } else {
+        row
+    }
+}
+
+/// Sleeps a millisecond every `every` rows (0: never), so that a job runs long enough to be
+/// interrupted.
+fn pace(n: i64, every: i64) -> i64 {
+    if every > 0 && n % every == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    n
+}
+
+fn run() -> flow::Result<()> {
+    let args = StreamEnv::command("fault_tolerance")
+        .arg(
+            Arg::new("job")
+                .long("job")
+                .value_name("JOB")
+                .value_parser(["state-access", "keyed-reduce", "event-time-window"])
+                .default_value("state-access")
+                .help("Which job to run"),
+        )
+        .arg(
+            Arg::new("rows")
+                .long("rows")
+                .value_name("N")
+                .value_parser(value_parser!(i64).range(1..))
+                .default_value("100000")
+                .help("How many numbers the source emits (1..=N)"),
+        )
+        .arg(
+            Arg::new("pace")
+                .long("pace")
+                .value_name("ROWS")
+                .value_parser(value_parser!(i64).range(0..))
+                .default_value("0")
+                .help("Sleep 1 ms every ROWS rows (0: run at full speed)"),
+        )
+        .arg(
+            Arg::new("output")
+                .long("output")
+                .value_name("DIR")
+                .default_value("out/fault_tolerance")
+                .help("Directory for the part files (created if missing)"),
+        )
+        .get_matches();
+    let env = StreamEnv::from_matches(&args);
+    let rows = *args.get_one::<i64>("rows").expect("has a default");
+    let every = *args.get_one::<i64>("pace").expect("has a default");
+    let output = PathBuf::from(args.get_one::<String>("output").expect("has a default"));
+    let job = args
+        .get_one::<String>("job")
+        .expect("has a default")
+        .clone();
+
+    match job.as_str() {
+        "state-access" => {
+            flow! { env =>
+                source(NumberSequence::new(1, rows), Watermarks::no_watermarks())
+                    .map(move |n| pace(n, every))
+                    .map(|a| KeyCount { key: a % 1000, count: 1 })
+                    .key_by(|row| row.key)
+                    .map(count_first_two)
+                    .sink_to(FileSink::row_format(&output));
+            }
+        }
+        "keyed-reduce" => {
+            flow! { env =>
+                source(NumberSequence::new(1, rows), Watermarks::no_watermarks())
+                    .map(move |n| pace(n, every))
+                    .map(|a| KeyCount { key: a % 100, count: 1 })
+                    .key_by(|row| row.key)
+                    .reduce(|a, b| KeyCount { key: a.key, count: a.count + b.count })
+                    .sink_to(FileSink::row_format(&output));
+            }
+        }
+        _ => {
+            flow! { env =>
+                source(NumberSequence::new(1, rows), Watermarks::monotonous())
+                    .timestamps(|n| *n)
+                    .map(move |n| pace(n, every))
+                    .key_by(|n| n % 10)
+                    .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+                    .process(|key: &i64, window: &TimeWindow, rows: &[i64], out: &mut Vec<WindowCount>| {
+                        out.push(WindowCount { start: window.start, key: *key, count: rows.len() as i64 })
+                    })
+                    .sink_to(FileSink::row_format(&output));
+            }
+        }
+    }
+    let result = env.execute(&format!("fault_tolerance {job}"))?;
+    eprintln!(
+        "fault_tolerance: {job}: {} rows written to {} in {:.1?}",
+        result.operators.last().map_or(0, |m| m.rows_in),
+        output.display(),
+        result.wall_time
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

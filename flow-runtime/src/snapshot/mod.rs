@@ -1,0 +1,550 @@
+//! Operator state in checkpoints: what an operator writes at a barrier ([`StateWriter`]), what
+//! it reads back when a job restarts from a checkpoint ([`StateReader`]), and the key groups
+//! that let keyed state move between parallelisms.
+//!
+//! An operator's state is a few named *sections*, each one of two kinds:
+//! - **keyed** (`keyed`): entries `(key, value)`, split by the key's *key group* (one of
+//!   [`KEY_GROUPS`], Flink's max parallelism). A key group belongs to one subtask at any
+//!   parallelism ([`subtask_of_group`]), and `key_by` routes rows by the same rule, so a job
+//!   restored at another parallelism finds each key's state on the subtask its rows go to.
+//! - **list** (`list`): values of the operator instance (a source's positions, a sink's
+//!   pending files, a watermark). Restored at the same parallelism, each subtask gets its own
+//!   list back; at another, subtask `i` gets the lists of the old subtasks `j` with
+//!   `j % parallelism == i` ([`StateReader::list`]), or every list ([`StateReader::union`]).
+//!
+//! Values are encoded with serde + bincode; each section records its Rust types, and reading
+//! it as other types is an error naming the operator and the file, never a silent reset.
+
+mod storage;
+
+pub(crate) use storage::{CheckpointStorage, FileEntry, FinishedTask, Restore};
+
+use crate::hash::stable_hash;
+use crate::{Error, Result};
+use bincode::Options;
+use serde::{Deserialize, Serialize};
+use std::hash::Hash;
+use std::path::PathBuf;
+
+/// How many key groups keyed state is split into: the largest parallelism a keyed operator
+/// can be restored at (Flink's default max parallelism).
+pub const KEY_GROUPS: usize = 128;
+
+/// The key group of a key with [`stable_hash`] `hash`: its top 7 bits.
+#[inline(always)]
+pub fn key_group(hash: u64) -> usize {
+    ((hash as u128 * KEY_GROUPS as u128) >> 64) as usize
+}
+
+/// The subtask (of `parallelism`) that owns key group `group`: contiguous ranges, as Flink's.
+#[inline(always)]
+pub fn subtask_of_group(group: usize, parallelism: usize) -> usize {
+    group * parallelism / KEY_GROUPS
+}
+
+/// A value kept in operator state: saved by checkpoints, so it must be serializable.
+///
+/// `Deserialize<'static>` rather than `DeserializeOwned`, so that `&'static str` keys (string
+/// literals) qualify: a restored job keeps the checkpoint's bytes for its lifetime and such
+/// values borrow from them.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` is kept in operator state, which checkpoints save, but it cannot be serialized",
+    label = "kept in state here",
+    note = "derive `serde::Serialize` and `serde::Deserialize` for it (`#[derive(Row)]` does both)"
+)]
+pub trait StateData: Serialize + Deserialize<'static> + 'static {}
+impl<T: Serialize + Deserialize<'static> + 'static> StateData for T {}
+
+/// The one bincode configuration of state values: variable-length integers.
+fn options() -> impl Options {
+    bincode::DefaultOptions::new()
+}
+
+/// One section of an operator's state, as stored.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) struct Section {
+    pub(crate) name: String,
+    /// The Rust types of its values (`K => V` for keyed sections).
+    pub(crate) types: String,
+    pub(crate) data: SectionData,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub(crate) enum SectionData {
+    /// `count` values, encoded one after the other.
+    List { count: u64, bytes: Vec<u8> },
+    /// Per non-empty key group: the group, its entry count and the `(key, value)` pairs.
+    Keyed { groups: Vec<(u16, u64, Vec<u8>)> },
+}
+
+/// What an operator instance wrote for one checkpoint.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct OperatorState {
+    pub(crate) sections: Vec<Section>,
+}
+
+/// Where an operator writes its state at a checkpoint barrier.
+///
+/// # Examples
+/// ```
+/// use flow_runtime::snapshot::StateWriter;
+/// let mut w = StateWriter::detached();
+/// w.list("offsets", &[3u64, 7])?;
+/// w.keyed("counts", [(&"a", &1u32), (&"b", &2)])?;
+/// assert!(w.wrote());
+/// # Ok::<(), flow_runtime::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct StateWriter {
+    operator: String,
+    state: OperatorState,
+    wrote: bool,
+}
+
+fn encode<T: Serialize + ?Sized>(operator: &str, out: &mut Vec<u8>, value: &T) -> Result<()> {
+    options()
+        .serialize_into(out, value)
+        .map_err(|e| Error::State {
+            operator: operator.to_string(),
+            file: None,
+            message: format!("cannot encode a `{}`: {e}", std::any::type_name::<T>()),
+        })
+}
+
+impl StateWriter {
+    pub(crate) fn new(operator: &str) -> Self {
+        StateWriter {
+            operator: operator.to_string(),
+            state: OperatorState::default(),
+            wrote: false,
+        }
+    }
+
+    /// A writer outside a job (tests, examples).
+    pub fn detached() -> Self {
+        StateWriter::new("detached")
+    }
+
+    /// Whether anything was written (an operator without state writes nothing).
+    pub fn wrote(&self) -> bool {
+        self.wrote
+    }
+
+    pub(crate) fn into_state(self) -> OperatorState {
+        self.state
+    }
+
+    /// Writes the list section `name`: the instance's values (a source's positions).
+    ///
+    /// # Errors
+    /// A value serde cannot encode.
+    pub fn list<'a, T: Serialize + 'static>(
+        &mut self,
+        name: &str,
+        values: impl IntoIterator<Item = &'a T>,
+    ) -> Result<()> {
+        self.wrote = true;
+        let mut bytes = Vec::new();
+        let mut count = 0;
+        for v in values {
+            encode(&self.operator, &mut bytes, v)?;
+            count += 1;
+        }
+        self.state.sections.push(Section {
+            name: name.to_string(),
+            types: std::any::type_name::<T>().to_string(),
+            data: SectionData::List { count, bytes },
+        });
+        Ok(())
+    }
+
+    /// Writes the keyed section `name`: every key's value, split by key group.
+    ///
+    /// # Errors
+    /// A key or value serde cannot encode.
+    pub fn keyed<'a, K, V>(
+        &mut self,
+        name: &str,
+        entries: impl IntoIterator<Item = (&'a K, &'a V)>,
+    ) -> Result<()>
+    where
+        K: Hash + Serialize + 'static,
+        V: Serialize + 'static,
+    {
+        self.keyed_as::<K, V, &V>(name, entries)
+    }
+
+    /// Writes the keyed section `name` from entries whose values are encoded as `V` (a tuple
+    /// of references to the parts of a value, say): [`StateReader::keyed`] reads them as `V`.
+    ///
+    /// # Errors
+    /// A key or value serde cannot encode.
+    pub fn keyed_as<'a, K, V, E>(
+        &mut self,
+        name: &str,
+        entries: impl IntoIterator<Item = (&'a K, E)>,
+    ) -> Result<()>
+    where
+        K: Hash + Serialize + 'static,
+        V: 'static,
+        E: Serialize,
+    {
+        self.wrote = true;
+        let mut groups: Vec<(u64, Vec<u8>)> = vec![(0, Vec::new()); KEY_GROUPS];
+        for (k, v) in entries {
+            let g = &mut groups[key_group(stable_hash(k))];
+            g.0 += 1;
+            encode(&self.operator, &mut g.1, &(k, v))?;
+        }
+        let groups = groups
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (count, _))| *count > 0)
+            .map(|(g, (count, bytes))| (g as u16, count, bytes))
+            .collect();
+        self.state.sections.push(Section {
+            name: name.to_string(),
+            types: keyed_types::<K, V>(),
+            data: SectionData::Keyed { groups },
+        });
+        Ok(())
+    }
+}
+
+fn keyed_types<K: 'static, V: 'static>() -> String {
+    format!(
+        "{} => {}",
+        std::any::type_name::<K>(),
+        std::any::type_name::<V>()
+    )
+}
+
+/// One old subtask's state of an operator, as read from its file.
+#[derive(Debug)]
+pub(crate) struct StoredState {
+    pub(crate) file: PathBuf,
+    pub(crate) subtask: usize,
+    pub(crate) state: OperatorState,
+}
+
+/// Where a restored operator reads the state its instances wrote at the checkpoint.
+#[derive(Debug)]
+pub struct StateReader {
+    operator: String,
+    subtask: usize,
+    parallelism: usize,
+    /// Every old subtask's state, in subtask order (kept for the process's lifetime: restored
+    /// values may borrow from it).
+    stored: &'static [StoredState],
+}
+
+impl StateReader {
+    pub(crate) fn new(
+        operator: &str,
+        subtask: usize,
+        parallelism: usize,
+        stored: &'static [StoredState],
+    ) -> Self {
+        StateReader {
+            operator: operator.to_string(),
+            subtask,
+            parallelism,
+            stored,
+        }
+    }
+
+    /// A reader of what `writer` wrote, as subtask `subtask` of `parallelism` would read it
+    /// back (tests of an operator's or a connector's restore).
+    pub fn detached(writer: StateWriter, subtask: usize, parallelism: usize) -> Self {
+        let stored = vec![StoredState {
+            file: PathBuf::from("detached"),
+            subtask: 0,
+            state: writer.into_state(),
+        }];
+        StateReader::new("detached", subtask, parallelism, stored.leak())
+    }
+
+    /// The sections named `name` of every old subtask, with the file each came from; checks
+    /// their types.
+    fn sections<'a>(
+        &'a self,
+        name: &'a str,
+        types: &'a str,
+    ) -> impl Iterator<Item = Result<(&'static StoredState, &'static SectionData)>> + 'a {
+        self.stored.iter().filter_map(move |s| {
+            let section = s.state.sections.iter().find(|sec| sec.name == name)?;
+            if section.types != types {
+                return Some(Err(Error::State {
+                    operator: self.operator.clone(),
+                    file: Some(s.file.clone()),
+                    message: format!(
+                        "its state `{name}` was saved as `{}`, and this job keeps `{types}` \
+                         there; give the operator a new uid to start it with empty state",
+                        section.types
+                    ),
+                }));
+            }
+            Some(Ok((s, &section.data)))
+        })
+    }
+
+    fn decode_list<T: Deserialize<'static>>(
+        &self,
+        file: &std::path::Path,
+        count: u64,
+        bytes: &'static [u8],
+        out: &mut Vec<T>,
+    ) -> Result<()> {
+        let mut de = bincode::Deserializer::from_slice(bytes, options());
+        for _ in 0..count {
+            out.push(decode(&self.operator, file, &mut de)?);
+        }
+        Ok(())
+    }
+
+    /// This subtask's share of list section `name`: the values the old subtasks `j` with
+    /// `j % parallelism == subtask` wrote (its own at the same parallelism), in order.
+    ///
+    /// # Errors
+    /// The section was saved with other types, or its bytes do not decode.
+    pub fn list<T: StateData>(&self, name: &str) -> Result<Vec<T>> {
+        self.collect_list(name, |j| j % self.parallelism == self.subtask)
+    }
+
+    /// Every old subtask's values of list section `name` (Flink's union redistribution: a
+    /// watermark, broadcast state).
+    ///
+    /// # Errors
+    /// As [`StateReader::list`].
+    pub fn union<T: StateData>(&self, name: &str) -> Result<Vec<T>> {
+        self.collect_list(name, |_| true)
+    }
+
+    fn collect_list<T: StateData>(
+        &self,
+        name: &str,
+        mine: impl Fn(usize) -> bool,
+    ) -> Result<Vec<T>> {
+        let types = std::any::type_name::<T>();
+        let mut out = Vec::new();
+        for s in self.sections(name, types) {
+            let (stored, data) = s?;
+            if !mine(stored.subtask) {
+                continue;
+            }
+            match data {
+                SectionData::List { count, bytes } => {
+                    self.decode_list(&stored.file, *count, bytes, &mut out)?
+                }
+                SectionData::Keyed { .. } => {
+                    return Err(self.kind_error(&stored.file, name, "keyed", "list"))
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Calls `f` with every entry of keyed section `name` whose key belongs to this subtask.
+    ///
+    /// # Errors
+    /// As [`StateReader::list`].
+    pub fn keyed<K: StateData, V: StateData>(
+        &self,
+        name: &str,
+        mut f: impl FnMut(K, V),
+    ) -> Result<()> {
+        let types = keyed_types::<K, V>();
+        for s in self.sections(name, &types) {
+            let (stored, data) = s?;
+            let SectionData::Keyed { groups } = data else {
+                return Err(self.kind_error(&stored.file, name, "list", "keyed"));
+            };
+            for (group, count, bytes) in groups {
+                if subtask_of_group(*group as usize, self.parallelism) != self.subtask {
+                    continue;
+                }
+                let mut de = bincode::Deserializer::from_slice(bytes, options());
+                for _ in 0..*count {
+                    let (k, v): (K, V) = decode(&self.operator, &stored.file, &mut de)?;
+                    f(k, v);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn kind_error(&self, file: &std::path::Path, name: &str, was: &str, is: &str) -> Error {
+        Error::State {
+            operator: self.operator.clone(),
+            file: Some(file.to_path_buf()),
+            message: format!("its state `{name}` was saved as {was} state and is read as {is}"),
+        }
+    }
+}
+
+fn decode<'de, T: Deserialize<'de>, O: Options>(
+    operator: &str,
+    file: &std::path::Path,
+    de: &mut bincode::Deserializer<bincode::de::read::SliceReader<'de>, O>,
+) -> Result<T> {
+    T::deserialize(de).map_err(|e| Error::State {
+        operator: operator.to_string(),
+        file: Some(file.to_path_buf()),
+        message: format!(
+            "cannot decode a `{}`: {e} (the file is corrupt or was written by another version)",
+            std::any::type_name::<T>()
+        ),
+    })
+}
+
+/// What the operators of one task wrote at a barrier (the job passes it down the chain).
+#[derive(Debug)]
+pub struct TaskState {
+    /// Whether a checkpoint directory is configured: without one, an operator that keeps
+    /// state declines (its state would be saved nowhere).
+    stored: bool,
+    plan: Option<&'static crate::plan::Plan>,
+    graph: usize,
+    /// The state of a task that ended, taken after its end of input: exchanges send no
+    /// barrier (their channels are closed).
+    pub(crate) last: bool,
+    pub(crate) operators: Vec<(String, OperatorState)>,
+}
+
+impl Default for TaskState {
+    fn default() -> Self {
+        TaskState::new(false, None, 0)
+    }
+}
+
+impl TaskState {
+    pub(crate) fn new(
+        stored: bool,
+        plan: Option<&'static crate::plan::Plan>,
+        graph: usize,
+    ) -> Self {
+        TaskState {
+            stored,
+            plan,
+            graph,
+            last: false,
+            operators: Vec::new(),
+        }
+    }
+
+    /// Adds what plan node `node` (named `name`) wrote; an operator that wrote state declines
+    /// when there is nowhere to save it.
+    pub(crate) fn add(
+        &mut self,
+        node: u32,
+        name: &'static str,
+        writer: StateWriter,
+    ) -> crate::chain::Snapshot {
+        if !writer.wrote() {
+            return crate::chain::Snapshot::Taken;
+        }
+        if !self.stored {
+            return crate::chain::Snapshot::Declined(name);
+        }
+        let uid = match self.plan {
+            Some(plan) => plan.uid(self.graph, node),
+            None => format!("{name}-{node}"),
+        };
+        self.operators.push((uid, writer.into_state()));
+        crate::chain::Snapshot::Taken
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::key_to_subtask;
+
+    fn reader(writers: Vec<StateWriter>, subtask: usize, parallelism: usize) -> StateReader {
+        let stored: Vec<_> = writers
+            .into_iter()
+            .enumerate()
+            .map(|(j, w)| StoredState {
+                file: PathBuf::from(format!("op.{j}.state")),
+                subtask: j,
+                state: w.into_state(),
+            })
+            .collect();
+        StateReader::new("op", subtask, parallelism, stored.leak())
+    }
+
+    #[test]
+    fn routing_follows_key_groups() {
+        for p in 1..=8 {
+            for k in 0..1000i64 {
+                let g = key_group(stable_hash(&k));
+                assert_eq!(key_to_subtask(&k, p), subtask_of_group(g, p));
+            }
+        }
+    }
+
+    #[test]
+    fn keyed_state_moves_with_its_keys_between_parallelisms() {
+        // Taken at parallelism 2: each subtask holds the keys routed to it.
+        let mut writers = Vec::new();
+        for s in 0..2 {
+            let entries: Vec<(i64, i64)> = (0..100i64)
+                .filter(|k| key_to_subtask(k, 2) == s)
+                .map(|k| (k, k * 10))
+                .collect();
+            let mut w = StateWriter::detached();
+            w.keyed("sums", entries.iter().map(|(k, v)| (k, v)))
+                .unwrap();
+            writers.push(w);
+        }
+        let states: Vec<_> = writers.into_iter().map(StateWriter::into_state).collect();
+        for p in [1, 3, 4] {
+            let mut seen = 0;
+            for s in 0..p {
+                let stored: Vec<_> = states
+                    .iter()
+                    .enumerate()
+                    .map(|(j, st)| StoredState {
+                        file: PathBuf::from(format!("op.{j}.state")),
+                        subtask: j,
+                        state: OperatorState {
+                            sections: st.sections.clone(),
+                        },
+                    })
+                    .collect();
+                let r = StateReader::new("op", s, p, stored.leak());
+                r.keyed("sums", |k: i64, v: i64| {
+                    assert_eq!(key_to_subtask(&k, p), s, "key {k} restored on its subtask");
+                    assert_eq!(v, k * 10);
+                    seen += 1;
+                })
+                .unwrap();
+            }
+            assert_eq!(seen, 100, "every key restored once at parallelism {p}");
+        }
+    }
+
+    #[test]
+    fn lists_go_back_to_their_subtask_or_fold_when_rescaled() {
+        let writers = (0..4u64)
+            .map(|j| {
+                let mut w = StateWriter::detached();
+                w.list("pos", &[j]).unwrap();
+                w
+            })
+            .collect::<Vec<_>>();
+        let r = reader(writers, 1, 2);
+        assert_eq!(r.list::<u64>("pos").unwrap(), [1, 3]);
+        assert_eq!(r.union::<u64>("pos").unwrap(), [0, 1, 2, 3]);
+        assert!(r.list::<u64>("absent").unwrap().is_empty());
+    }
+
+    #[test]
+    fn another_type_is_an_error_naming_the_file() {
+        let mut w = StateWriter::detached();
+        w.list("pos", &[1u64]).unwrap();
+        let r = reader(vec![w], 0, 1);
+        let e = r.list::<String>("pos").unwrap_err().to_string();
+        assert!(e.contains("op.0.state") && e.contains("u64"), "{e}");
+    }
+}
