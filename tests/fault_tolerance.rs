@@ -243,6 +243,63 @@ fn a_checkpoint_restores_at_another_parallelism() {
     }
 }
 
+/// SIGTERM stops a streaming job with a savepoint (Flink's stop-with-savepoint): it exits
+/// successfully naming the savepoint, the output up to it is committed, and the job started
+/// again from it ends with the rows of a run that was never stopped.
+#[test]
+fn sigterm_stops_with_a_savepoint_that_restores_exactly() {
+    for job in &JOBS {
+        let root = tempfile::tempdir().unwrap();
+        let expected = job.reference(root.path(), 2);
+        let out = root.path().join("out");
+        let savepoints = root.path().join("savepoints");
+        let mut cmd = job.command(&out, &root.path().join("unused"), 2);
+        let child = cmd
+            .args(["--savepoint-dir", savepoints.to_str().unwrap()])
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let kill = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(kill.success());
+        let stopped = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&stopped.stderr);
+        assert!(stopped.status.success(), "{}: {stderr}", job.name);
+        let path = stderr
+            .lines()
+            .find_map(|l| {
+                l.split_once("stopped with a savepoint: ")
+                    .map(|(_, p)| p.to_string())
+            })
+            .unwrap_or_else(|| panic!("{}: no savepoint printed: {stderr}", job.name));
+        assert!(Path::new(&path).join("_metadata").is_file(), "{path}");
+        let partial = finished_rows(&out);
+        assert!(
+            partial.len() < expected.len(),
+            "{}: stopped too late",
+            job.name
+        );
+        let done = job
+            .command(&out, &root.path().join("unused"), 2)
+            .args(["--restore", &path])
+            .output()
+            .unwrap();
+        assert!(
+            done.status.success(),
+            "{}: {}",
+            job.name,
+            String::from_utf8_lossy(&done.stderr)
+        );
+        assert!(
+            finished_rows(&out) == expected,
+            "{}: restored from the savepoint, the rows differ",
+            job.name
+        );
+    }
+}
+
 /// A keyed sum over `rows` with a collect sink, checkpointing to `dir` (restoring `restore`),
 /// for rows of type `$t`: the same plan whatever the type, so only the state's type differs.
 macro_rules! run_sum {

@@ -124,9 +124,9 @@ impl RuntimeContext {
         }
     }
 
-    /// Collects what the task's operators write at a barrier.
-    pub(crate) fn task_state(&self) -> TaskState {
-        TaskState::new(self.checkpoints.stored(), self.plan, self.graph)
+    /// Collects what the task's operators write at checkpoint `id`'s barrier.
+    pub(crate) fn task_state(&self, id: crate::exec::CheckpointId) -> TaskState {
+        TaskState::new(self.checkpoints.stored(id), self.plan, self.graph)
     }
 
     pub(crate) fn for_operator(&self, operator: &'static str) -> RuntimeContext {

@@ -154,6 +154,13 @@ impl StreamEnv {
                     .help("Start from a checkpoint or savepoint: its folder (DIR/chk-N), its _metadata file, or `latest` (the newest completed checkpoint in --checkpoint-dir). Operator state, source positions and sinks' pending output are restored; the parallelism may differ"),
             )
             .arg(
+                Arg::new("savepoint-dir")
+                    .long("savepoint-dir")
+                    .value_name("DIR")
+                    .value_parser(value_parser!(std::path::PathBuf))
+                    .help("Stop a streaming job on SIGTERM or SIGINT (Ctrl-C) with a savepoint written to DIR/savepoint-N-TIME/, and print its path: restart from it with --restore PATH. Output up to the savepoint is committed; open windows stay in it. A second signal exits at once"),
+            )
+            .arg(
                 Arg::new("checkpointing-mode")
                     .long("checkpointing-mode")
                     .value_name("MODE")
@@ -224,6 +231,7 @@ impl StreamEnv {
                 Some("at-least-once") => CheckpointingMode::AtLeastOnce,
                 _ => CheckpointingMode::ExactlyOnce,
             },
+            savepoint_dir: m.get_one::<std::path::PathBuf>("savepoint-dir").cloned(),
         };
         StreamEnv {
             parallelism,
@@ -313,6 +321,12 @@ impl StreamEnv {
         self
     }
 
+    /// Stops the job with a savepoint under `dir` on SIGTERM or SIGINT (`--savepoint-dir`).
+    pub fn with_savepoint_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.checkpointing.savepoint_dir = Some(dir.into());
+        self
+    }
+
     /// Exactly-once (aligned barriers, the default) or at-least-once checkpoints.
     pub fn with_checkpointing_mode(mut self, mode: CheckpointingMode) -> Self {
         self.checkpointing.mode = mode;
@@ -370,6 +384,7 @@ impl StreamEnv {
                 mode: self.mode,
                 operators: Vec::new(),
                 last_checkpoint: None,
+                savepoint: None,
             });
         }
         let graphs = std::mem::take(&mut *self.graphs.lock().unwrap_or_else(|e| e.into_inner()));
@@ -399,14 +414,22 @@ impl StreamEnv {
             RuntimeMode::Batch => None,
             _ => self.checkpoint_interval,
         };
-        crate::exec::run_job_entry(
+        let result = crate::exec::run_job_entry(
             name,
             mode,
             self.watermark_interval,
             checkpoints,
             &self.checkpointing,
             graphs,
-        )
+        )?;
+        if let Some(path) = &result.savepoint {
+            eprintln!(
+                "flow: job `{name}` stopped with a savepoint: {}\nflow: restart it with --restore {}",
+                path.display(),
+                path.display()
+            );
+        }
+        Ok(result)
     }
 }
 

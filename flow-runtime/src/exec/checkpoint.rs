@@ -55,6 +55,8 @@ pub struct CheckpointConfig {
     pub restore: Option<String>,
     /// `--checkpointing-mode`.
     pub mode: CheckpointingMode,
+    /// `--savepoint-dir`: where a stop (SIGTERM, SIGINT) writes the job's savepoint.
+    pub savepoint_dir: Option<PathBuf>,
 }
 
 impl Default for CheckpointConfig {
@@ -64,6 +66,7 @@ impl Default for CheckpointConfig {
             retained: 1,
             restore: None,
             mode: CheckpointingMode::ExactlyOnce,
+            savepoint_dir: None,
         }
     }
 }
@@ -82,6 +85,8 @@ pub(crate) struct Coordinator {
     storage: Option<CheckpointStorage>,
     /// To the thread that writes the tasks' state files, off their row path.
     writer: Mutex<Option<crossbeam_channel::Sender<Write>>>,
+    /// The savepoint the job stops with (0: none): tasks end once it completed.
+    stop_at: AtomicU64,
 }
 
 /// One task's state for one checkpoint, on its way to the storage.
@@ -98,8 +103,11 @@ struct Progress {
     acked: Vec<CheckpointId>,
     running: usize,
     failed: bool,
-    /// The operator that declined a checkpoint: no more are triggered.
-    declined: Option<&'static str>,
+    /// The operator that declined a checkpoint, and the checkpoint: no more are triggered
+    /// (but for a savepoint, which every operator can take).
+    declined: Option<(&'static str, CheckpointId)>,
+    /// The job stopped with a savepoint: tasks waiting for the job's end do not commit.
+    stopped: bool,
     /// Per checkpoint in flight: the state files written so far, and writes still running.
     files: BTreeMap<CheckpointId, Vec<FileEntry>>,
     writing: BTreeMap<CheckpointId, usize>,
@@ -132,6 +140,7 @@ impl Coordinator {
                 running: tasks,
                 failed: false,
                 declined: None,
+                stopped: false,
                 files: BTreeMap::new(),
                 writing: BTreeMap::new(),
                 finished: Vec::new(),
@@ -141,6 +150,7 @@ impl Coordinator {
             changed: Condvar::new(),
             storage,
             writer: Mutex::new(None),
+            stop_at: AtomicU64::new(0),
         }
     }
 
@@ -180,9 +190,41 @@ impl Coordinator {
         self.progress.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Whether checkpoints are saved (a checkpoint directory is configured).
-    pub(crate) fn stored(&self) -> bool {
-        self.storage.is_some()
+    /// Whether checkpoint `id` is saved (a checkpoint directory is configured, or it is the
+    /// savepoint): without that, operators that keep state decline it.
+    pub(crate) fn stored(&self, id: CheckpointId) -> bool {
+        self.storage.as_ref().is_some_and(|s| s.stores(id))
+    }
+
+    /// Starts the savepoint the job stops with, once no checkpoint is in flight; returns its
+    /// id, or `None` to try again later (or when the job is ending anyway).
+    pub(crate) fn trigger_savepoint(&self) -> Option<CheckpointId> {
+        let mut p = self.lock();
+        let storage = self.storage.as_ref()?;
+        let triggered = self.triggered.load(Ordering::Acquire);
+        let in_flight = self.completed.load(Ordering::Acquire) < triggered
+            && p.declined.is_none_or(|(_, id)| id != triggered);
+        if p.failed || p.running == 0 || in_flight || self.stop_at() != 0 {
+            return None;
+        }
+        let id = triggered + 1;
+        if let Err(e) = storage.begin_savepoint(id) {
+            self.fail_with(&mut p, e);
+            return None;
+        }
+        self.stop_at.store(id, Ordering::Release);
+        self.triggered.store(id, Ordering::Release);
+        tracing::info!(
+            checkpoint = id,
+            "savepoint triggered: the job stops once it completed"
+        );
+        Some(id)
+    }
+
+    /// The savepoint the job stops with (0: none).
+    #[inline]
+    pub(crate) fn stop_at(&self) -> CheckpointId {
+        self.stop_at.load(Ordering::Acquire)
     }
 
     /// Starts the next checkpoint unless the last one is still running, one was declined or
@@ -191,6 +233,7 @@ impl Coordinator {
         let p = self.lock();
         let triggered = self.triggered.load(Ordering::Acquire);
         if p.declined.is_some()
+            || self.stop_at() != 0
             || p.failed
             || p.running == 0
             || self.completed.load(Ordering::Acquire) < triggered
@@ -220,6 +263,11 @@ impl Coordinator {
         self.lock().last.clone()
     }
 
+    /// Whether the job stopped with its savepoint.
+    pub(crate) fn stopped(&self) -> bool {
+        self.lock().stopped
+    }
+
     /// The error that stopped checkpointing (a file that could not be written), once.
     pub(crate) fn take_error(&self) -> Option<Error> {
         self.lock().error.take()
@@ -238,8 +286,18 @@ impl Coordinator {
     ) {
         let mut p = self.lock();
         if let Snapshot::Declined(operator) = snapshot {
+            if id == self.stop_at() {
+                let e = crate::Error::State {
+                    operator: operator.to_string(),
+                    file: None,
+                    message: "cannot take part in a savepoint (its writer declines \
+                              checkpoints); the job was not stopped with a savepoint"
+                        .into(),
+                };
+                return self.fail_with(&mut p, e);
+            }
             if p.declined.is_none() {
-                p.declined = Some(operator);
+                p.declined = Some((operator, id));
                 tracing::info!(
                     checkpoint = id,
                     operator,
@@ -286,7 +344,7 @@ impl Coordinator {
             p.finished.push(last);
         }
         self.advance(&mut p);
-        if p.running == 0 && !p.failed {
+        if p.running == 0 && !p.failed && !p.stopped {
             self.complete_final(&mut p);
         }
         self.changed.notify_all();
@@ -297,7 +355,7 @@ impl Coordinator {
     /// restarted from it (a crash between the commits and the process's exit) writes nothing
     /// again and commits what was left.
     fn complete_final(&self, p: &mut Progress) {
-        let Some(storage) = &self.storage else {
+        let Some(storage) = self.storage.as_ref().filter(|s| s.stores(FINAL_CHECKPOINT)) else {
             return;
         };
         let id = self.triggered.load(Ordering::Acquire) + 1;
@@ -309,10 +367,12 @@ impl Coordinator {
                 Err(e) => return self.fail_with(p, e),
             }
         }
-        match storage.complete(id, false, files) {
+        match storage.complete(id, files) {
             Ok(dir) => {
-                tracing::info!(checkpoint = id, path = %dir.display(), "final checkpoint completed");
-                p.last = Some(dir);
+                if let Some(dir) = &dir {
+                    tracing::info!(checkpoint = id, path = %dir.display(), "final checkpoint completed");
+                }
+                p.last = dir;
                 self.completed.store(id, Ordering::Release);
             }
             Err(e) => self.fail_with(p, e),
@@ -332,11 +392,12 @@ impl Coordinator {
         self.changed.notify_all();
     }
 
-    /// Waits until every task finished (`true`) or one failed (`false`).
+    /// Waits until every task finished (`true`), or one failed or the job stopped with a
+    /// savepoint (`false`).
     pub(crate) fn wait_for_job_end(&self) -> bool {
         let mut p = self.lock();
         loop {
-            if p.failed {
+            if p.failed || p.stopped {
                 return false;
             }
             if p.running == 0 {
@@ -349,7 +410,7 @@ impl Coordinator {
     /// Completes the newest checkpoint every task acknowledged and whose state is written:
     /// with storage, writes its metadata first (then it is complete on disk, too).
     fn advance(&self, p: &mut Progress) {
-        if p.declined.is_some() || p.failed {
+        if p.failed {
             return;
         }
         let triggered = self.triggered.load(Ordering::Acquire);
@@ -358,28 +419,43 @@ impl Coordinator {
         if done <= self.completed.load(Ordering::Acquire) {
             return;
         }
+        // A declined checkpoint never completes; only a later savepoint can.
+        if p.declined.is_some() && self.stop_at() != done {
+            return;
+        }
         if p.writing.range(..=done).any(|(_, &n)| n > 0) {
             return;
         }
         if let Some(storage) = &self.storage {
-            let mut files: Vec<FileEntry> = p.files.remove(&done).unwrap_or_default();
-            for f in &p.finished {
-                match storage.write_task(done, f.subtask, f.parallelism, f.operators.clone()) {
-                    Ok(written) => files.extend(written),
+            if storage.stores(done) {
+                let mut files: Vec<FileEntry> = p.files.remove(&done).unwrap_or_default();
+                for f in &p.finished {
+                    match storage.write_task(done, f.subtask, f.parallelism, f.operators.clone()) {
+                        Ok(written) => files.extend(written),
+                        Err(e) => return self.fail_with(p, e),
+                    }
+                }
+                match storage.complete(done, files) {
+                    Ok(Some(dir)) => {
+                        if self.stop_at() == done {
+                            tracing::info!(checkpoint = done, path = %dir.display(), "savepoint completed");
+                        } else {
+                            tracing::info!(checkpoint = done, path = %dir.display(), "checkpoint completed");
+                        }
+                        p.last = Some(dir);
+                    }
+                    Ok(None) => {}
                     Err(e) => return self.fail_with(p, e),
                 }
-            }
-            match storage.complete(done, false, files) {
-                Ok(dir) => {
-                    tracing::info!(checkpoint = done, path = %dir.display(), "checkpoint completed");
-                    p.last = Some(dir);
-                }
-                Err(e) => return self.fail_with(p, e),
             }
             p.files = p.files.split_off(&(done + 1));
             p.writing = p.writing.split_off(&(done + 1));
         }
         self.completed.store(done, Ordering::Release);
+        if self.stop_at() == done {
+            p.stopped = true;
+            self.changed.notify_all();
+        }
         tracing::debug!(checkpoint = done, "checkpoint completed");
     }
 }

@@ -117,6 +117,9 @@ pub struct JobResult {
     /// The folder of the last checkpoint the job completed (with `--checkpoint-dir`): after
     /// a successful end, its final checkpoint.
     pub last_checkpoint: Option<std::path::PathBuf>,
+    /// The savepoint the job stopped with (SIGTERM or SIGINT with `--savepoint-dir`): start
+    /// it again with `--restore` and this path.
+    pub savepoint: Option<std::path::PathBuf>,
 }
 
 impl JobResult {
@@ -125,6 +128,9 @@ impl JobResult {
         self.operators.iter().find(|m| m.name == name)
     }
 }
+
+/// How often a job with a savepoint directory looks for a stop request.
+const STOP_POLL: Duration = Duration::from_millis(50);
 
 struct TaskOutcome {
     graph: usize,
@@ -152,14 +158,26 @@ pub(crate) fn run_job(
         }
         None => None,
     };
-    let (storage, last) = match &config.dir {
-        Some(dir) => {
-            let (storage, last) = CheckpointStorage::open(dir, config.retained, job_name)?;
+    let savepoint_dir = config
+        .savepoint_dir
+        .as_deref()
+        .filter(|_| mode == RuntimeMode::Streaming);
+    let (storage, last) = match CheckpointStorage::open(
+        config.dir.as_deref(),
+        savepoint_dir,
+        config.retained,
+        job_name,
+    )? {
+        Some((storage, last)) => {
             let restored = restore.as_ref().map_or(0, |r| r.checkpoint());
             (Some(storage), last.max(restored))
         }
         None => (None, 0),
     };
+    let stoppable = savepoint_dir.is_some();
+    if stoppable {
+        super::signal::install();
+    }
     let checkpoints = Arc::new(Coordinator::with_storage(task_count, storage, last));
     let writer = checkpoints.start_writer();
     let aligned = config.mode == CheckpointingMode::ExactlyOnce;
@@ -246,9 +264,17 @@ pub(crate) fn run_job(
     let mut late: Vec<Vec<u64>> = plans.iter().map(|p| vec![0; p.nodes.len()]).collect();
     let mut skipped = late.clone();
     let mut dead_lettered = late.clone();
+    // With a savepoint directory the loop also wakes to look for a stop request.
+    let tick = match (checkpoint_interval, stoppable) {
+        (Some(i), true) => Some(i.min(STOP_POLL)),
+        (None, true) => Some(STOP_POLL),
+        (i, false) => i,
+    };
     let mut next_checkpoint = checkpoint_interval.map(|i| Instant::now() + i);
+    let mut next_tick = tick.map(|i| Instant::now() + i);
+    let mut stopping = false;
     loop {
-        let outcome = match next_checkpoint {
+        let outcome = match next_tick {
             None => match rx.recv() {
                 Ok(o) => o,
                 Err(_) => break,
@@ -260,8 +286,19 @@ pub(crate) fn run_job(
                         cancel.store(true, Ordering::Relaxed);
                         first_error.get_or_insert(e);
                     }
-                    checkpoints.trigger();
-                    next_checkpoint = checkpoint_interval.map(|i| Instant::now() + i);
+                    if stoppable && super::signal::stop_requested() {
+                        if !stopping {
+                            tracing::info!(job = job_name, "stop requested: taking a savepoint");
+                            stopping = true;
+                        }
+                        if checkpoints.stop_at() == 0 {
+                            checkpoints.trigger_savepoint();
+                        }
+                    } else if next_checkpoint.is_some_and(|c| Instant::now() >= c) {
+                        checkpoints.trigger();
+                        next_checkpoint = checkpoint_interval.map(|i| Instant::now() + i);
+                    }
+                    next_tick = tick.map(|i| Instant::now() + i);
                     continue;
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
@@ -319,7 +356,14 @@ pub(crate) fn run_job(
         mode,
         operators,
         last_checkpoint: checkpoints.last_checkpoint(),
+        savepoint: checkpoints
+            .stopped()
+            .then(|| checkpoints.last_checkpoint())
+            .flatten(),
     };
+    if let Some(path) = &result.savepoint {
+        tracing::info!(job = job_name, path = %path.display(), "job stopped with a savepoint");
+    }
     tracing::info!(
         job = job_name,
         wall_ms = result.wall_time.as_millis() as u64,

@@ -3,10 +3,12 @@
 
 mod checkpoint;
 mod job;
+mod signal;
 mod task;
 
 pub(crate) use checkpoint::Coordinator;
 pub use checkpoint::{CheckpointConfig, CheckpointId, CheckpointingMode, FINAL_CHECKPOINT};
 pub(crate) use job::run_job as run_job_entry;
 pub use job::{JobBuilder, JobGraph, JobResult, OperatorMetrics};
+pub use signal::request_stop;
 pub use task::{run_gate, run_source, run_two_gates, TaskMetrics};

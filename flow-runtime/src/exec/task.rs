@@ -297,6 +297,22 @@ fn drive_source(
         if progress.pending(ctx) {
             progress.step(ctx, task, source_node)?;
         }
+        let stop = ctx.checkpoints.stop_at();
+        if stop != 0 && progress.taken >= stop {
+            // The savepoint's barrier is out: no more rows. Once it completed, commit and end
+            // here, without the end of input (windows stay open in the savepoint).
+            while ctx.checkpoints.completed() < stop {
+                if ctx.is_cancelled() {
+                    return Err(Error::Cancelled(ctx.task_name()));
+                }
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            progress.step(ctx, task, source_node)?;
+            let mut metrics = TaskMetrics::default();
+            metrics.add_out(source_node, rows);
+            task.report(&mut metrics, source_node);
+            return Ok(metrics);
+        }
         let (poll, polled) = task.poll_batch(&mut generator, event_time)?;
         rows += polled;
         if event_time {
@@ -321,7 +337,7 @@ fn drive_source(
     task.control().finish()?;
     // The final position is committed once the whole job ended well: until then the rows
     // before it may still be on their way to a sink in another task.
-    let mut last = ctx.task_state();
+    let mut last = ctx.task_state(FINAL_CHECKPOINT);
     last.last = true;
     task.snapshot_end(source_node, &mut last)?;
     if end_task(ctx, task.control(), last)? {
@@ -391,7 +407,7 @@ impl SourceCheckpoints {
         let triggered = ctx.checkpoints.triggered();
         if triggered > self.taken {
             self.taken = triggered;
-            let mut state = ctx.task_state();
+            let mut state = ctx.task_state(triggered);
             let snapshot = task.checkpoint(triggered, node, &mut state)?;
             ack(ctx, triggered, snapshot, state);
         }
@@ -403,6 +419,30 @@ impl SourceCheckpoints {
         }
         Ok(())
     }
+}
+
+/// Tells `chain` of the checkpoint completed since `committed`, if any (sinks commit); returns
+/// whether the job stops with a savepoint it covers: the task then ends without its end of
+/// input.
+fn commit_completed(
+    ctx: &RuntimeContext,
+    chain: &mut dyn Control,
+    committed: &mut CheckpointId,
+) -> Result<bool> {
+    let completed = ctx.checkpoints.completed();
+    if completed > *committed {
+        *committed = completed;
+        chain.checkpoint_complete(completed)?;
+    }
+    let stop = ctx.checkpoints.stop_at();
+    Ok(stop != 0 && *committed >= stop)
+}
+
+/// The counters of a chain.
+fn report(chain: &mut dyn Control) -> TaskMetrics {
+    let mut metrics = TaskMetrics::default();
+    chain.report(&mut metrics);
+    metrics
 }
 
 /// Hands the task's part of checkpoint `id` to the coordinator.
@@ -471,15 +511,14 @@ fn drive_gate(
     gate.set_aligned(ctx.aligned);
     let mut committed = ctx.checkpoints.completed();
     loop {
-        if ctx.checkpoints.completed() > committed {
-            committed = ctx.checkpoints.completed();
-            stage.control().checkpoint_complete(committed)?;
+        if commit_completed(ctx, stage.control(), &mut committed)? {
+            return Ok(report(stage.control()));
         }
         match gate.next(IDLE_POLL) {
             GateEvent::Rows(rows) => stage.rows(rows)?,
             GateEvent::Watermark(w) => stage.control().watermark(w)?,
             GateEvent::Barrier(id) => {
-                let mut state = ctx.task_state();
+                let mut state = ctx.task_state(id);
                 let snapshot = stage.control().barrier(id, &mut state)?;
                 ack(ctx, id, snapshot, state);
             }
@@ -491,11 +530,15 @@ fn drive_gate(
                 stage.control().flush()?;
             }
             GateEvent::End => break,
+            // The upstream ended after the savepoint the job stops with, or failed.
+            GateEvent::Broken if commit_completed(ctx, stage.control(), &mut committed)? => {
+                return Ok(report(stage.control()))
+            }
             GateEvent::Broken => return Err(Error::Cancelled(ctx.task_name())),
         }
     }
     stage.control().finish()?;
-    let mut last = ctx.task_state();
+    let mut last = ctx.task_state(FINAL_CHECKPOINT);
     last.last = true;
     end_task(ctx, stage.control(), last)?;
     let mut metrics = TaskMetrics::default();
@@ -593,9 +636,8 @@ fn drive_two_gates(
         Second(GateEvent),
     }
     loop {
-        if ctx.checkpoints.completed() > committed {
-            committed = ctx.checkpoints.completed();
-            chain.control().checkpoint_complete(committed)?;
+        if commit_completed(ctx, chain.control(), &mut committed)? {
+            return Ok(report(chain.control()));
         }
         let event = if let Some(e) = first.take_pending() {
             Side::First(e)
@@ -661,7 +703,10 @@ fn drive_two_gates(
                 b_second = FINAL_CHECKPOINT;
             }
             Side::First(GateEvent::Broken) | Side::Second(GateEvent::Broken) => {
-                return Err(Error::Cancelled(ctx.task_name()))
+                if commit_completed(ctx, chain.control(), &mut committed)? {
+                    return Ok(report(chain.control()));
+                }
+                return Err(Error::Cancelled(ctx.task_name()));
             }
             // Idle inputs are already left out of each gate's watermark.
             _ => {}
@@ -679,13 +724,13 @@ fn drive_two_gates(
             barrier = b;
             first.hold(false);
             second.hold(false);
-            let mut state = ctx.task_state();
+            let mut state = ctx.task_state(b);
             let snapshot = chain.control().barrier(b, &mut state)?;
             ack(ctx, b, snapshot, state);
         }
     }
     chain.control().finish()?;
-    let mut last = ctx.task_state();
+    let mut last = ctx.task_state(FINAL_CHECKPOINT);
     last.last = true;
     end_task(ctx, chain.control(), last)?;
     let mut metrics = TaskMetrics::default();

@@ -62,10 +62,14 @@ pub(crate) struct FinishedTask {
     pub(crate) operators: Vec<(String, OperatorState)>,
 }
 
-/// Writes a job's checkpoints under one directory.
+/// Writes a job's checkpoints under one directory (`--checkpoint-dir`), and its savepoint
+/// under another (`--savepoint-dir`).
 #[derive(Debug)]
 pub(crate) struct CheckpointStorage {
-    dir: PathBuf,
+    dir: Option<PathBuf>,
+    savepoints: Option<PathBuf>,
+    /// The savepoint being taken: its id and folder.
+    savepoint: std::sync::Mutex<Option<(CheckpointId, PathBuf)>>,
     retained: usize,
     job: String,
     /// How long completing a checkpoint waits before its metadata is written: slow storage
@@ -160,14 +164,28 @@ fn list_checkpoints(dir: &Path) -> Result<Vec<(CheckpointId, PathBuf, bool)>> {
 }
 
 impl CheckpointStorage {
-    /// Checkpoints of job `job` under `dir`, keeping the newest `retained` completed ones.
-    /// Numbering continues after the newest checkpoint already there.
-    pub(crate) fn open(dir: &Path, retained: usize, job: &str) -> Result<(Self, CheckpointId)> {
-        fs::create_dir_all(dir).map_err(|e| io("create directory", dir, e))?;
-        let last = list_checkpoints(dir)?.last().map_or(0, |c| c.0);
-        Ok((
+    /// Checkpoints of job `job` under `dir`, keeping the newest `retained` completed ones,
+    /// and savepoints under `savepoints`; `None` when neither is given. Numbering continues
+    /// after the newest checkpoint already in `dir`.
+    pub(crate) fn open(
+        dir: Option<&Path>,
+        savepoints: Option<&Path>,
+        retained: usize,
+        job: &str,
+    ) -> Result<Option<(Self, CheckpointId)>> {
+        if dir.is_none() && savepoints.is_none() {
+            return Ok(None);
+        }
+        let mut last = 0;
+        if let Some(dir) = dir {
+            fs::create_dir_all(dir).map_err(|e| io("create directory", dir, e))?;
+            last = list_checkpoints(dir)?.last().map_or(0, |c| c.0);
+        }
+        Ok(Some((
             CheckpointStorage {
-                dir: dir.to_path_buf(),
+                dir: dir.map(Path::to_path_buf),
+                savepoints: savepoints.map(Path::to_path_buf),
+                savepoint: std::sync::Mutex::new(None),
                 retained: retained.max(1),
                 job: job.to_string(),
                 delay: std::env::var("FLOW_CHECKPOINT_STORAGE_DELAY_MS")
@@ -176,7 +194,47 @@ impl CheckpointStorage {
                     .map_or(std::time::Duration::ZERO, std::time::Duration::from_millis),
             },
             last,
-        ))
+        )))
+    }
+
+    fn savepoint(&self) -> std::sync::MutexGuard<'_, Option<(CheckpointId, PathBuf)>> {
+        self.savepoint.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Makes checkpoint `id` the savepoint: it goes to a folder of its own under the
+    /// savepoint directory.
+    pub(crate) fn begin_savepoint(&self, id: CheckpointId) -> Result<()> {
+        let Some(base) = &self.savepoints else {
+            return Err(Error::Config(
+                "no --savepoint-dir to write a savepoint to".into(),
+            ));
+        };
+        fs::create_dir_all(base).map_err(|e| io("create directory", base, e))?;
+        let millis = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis());
+        *self.savepoint() = Some((id, base.join(format!("savepoint-{id}-{millis}"))));
+        Ok(())
+    }
+
+    /// Whether checkpoint `id` is saved: any checkpoint with a checkpoint directory, the
+    /// savepoint always.
+    pub(crate) fn stores(&self, id: CheckpointId) -> bool {
+        self.dir.is_some() || self.is_savepoint(id)
+    }
+
+    fn is_savepoint(&self, id: CheckpointId) -> bool {
+        self.savepoint().as_ref().is_some_and(|(s, _)| *s == id)
+    }
+
+    /// The folder of checkpoint `id`, if it is saved.
+    fn folder(&self, id: CheckpointId) -> Option<PathBuf> {
+        if let Some((s, folder)) = self.savepoint().as_ref() {
+            if *s == id {
+                return Some(folder.clone());
+            }
+        }
+        self.dir.as_deref().map(|d| checkpoint_dir(d, id))
     }
 
     /// Writes the state of one task's operators for checkpoint `id`; returns what the
@@ -188,7 +246,9 @@ impl CheckpointStorage {
         parallelism: u32,
         operators: Vec<(String, OperatorState)>,
     ) -> Result<Vec<FileEntry>> {
-        let dir = checkpoint_dir(&self.dir, id);
+        let Some(dir) = self.folder(id) else {
+            return Ok(Vec::new());
+        };
         fs::create_dir_all(&dir).map_err(|e| io("create directory", &dir, e))?;
         let mut entries = Vec::with_capacity(operators.len());
         for (uid, state) in operators {
@@ -212,16 +272,18 @@ impl CheckpointStorage {
         Ok(entries)
     }
 
-    /// Completes checkpoint `id` (a savepoint if `savepoint`): writes its metadata, then
+    /// Completes checkpoint `id`: writes its metadata, then (a checkpoint, not the savepoint)
     /// removes the completed checkpoints beyond the newest `retained` and every unfinished one
-    /// before `id`. Returns the checkpoint's folder.
+    /// before `id`. Returns the checkpoint's folder, `None` if it is not saved.
     pub(crate) fn complete(
         &self,
         id: CheckpointId,
-        savepoint: bool,
         files: Vec<FileEntry>,
-    ) -> Result<PathBuf> {
-        let dir = checkpoint_dir(&self.dir, id);
+    ) -> Result<Option<PathBuf>> {
+        let Some(dir) = self.folder(id) else {
+            return Ok(None);
+        };
+        let savepoint = self.is_savepoint(id);
         fs::create_dir_all(&dir).map_err(|e| io("create directory", &dir, e))?;
         if !self.delay.is_zero() {
             std::thread::sleep(self.delay);
@@ -234,7 +296,10 @@ impl CheckpointStorage {
             files,
         })?;
         write_atomically(&dir.join(METADATA), &bytes)?;
-        let all = list_checkpoints(&self.dir)?;
+        let Some(base) = self.dir.as_deref().filter(|_| !savepoint) else {
+            return Ok(Some(dir));
+        };
+        let all = list_checkpoints(base)?;
         let completed: Vec<_> = all.iter().filter(|c| c.2 && c.0 <= id).collect();
         let keep_from = completed
             .len()
@@ -247,7 +312,7 @@ impl CheckpointStorage {
                 }
             }
         }
-        Ok(dir)
+        Ok(Some(dir))
     }
 }
 
