@@ -385,6 +385,7 @@ impl StreamEnv {
                 operators: Vec::new(),
                 last_checkpoint: None,
                 savepoint: None,
+                checkpoints: Default::default(),
             });
         }
         let graphs = std::mem::take(&mut *self.graphs.lock().unwrap_or_else(|e| e.into_inner()));

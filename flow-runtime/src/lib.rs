@@ -71,8 +71,8 @@ pub use context::RuntimeContext;
 pub use env::{ExplainFormat, RuntimeMode, StreamEnv};
 pub use error::{Error, Result};
 pub use exec::{
-    request_stop, CheckpointConfig, CheckpointId, CheckpointingMode, JobResult, OperatorMetrics,
-    TaskMetrics, FINAL_CHECKPOINT,
+    request_stop, CheckpointConfig, CheckpointId, CheckpointStats, CheckpointingMode, JobResult,
+    OperatorMetrics, TaskMetrics, FINAL_CHECKPOINT,
 };
 pub use function::{
     FilterFunction, FlatMapFunction, Key, KeySelector, KeyedFilterFunction, KeyedFlatMapFunction,

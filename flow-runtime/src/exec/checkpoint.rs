@@ -24,6 +24,7 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
 
 /// A checkpoint's number: 1, 2, ... in the order they were triggered.
 pub type CheckpointId = u64;
@@ -71,6 +72,24 @@ impl Default for CheckpointConfig {
     }
 }
 
+/// What a job's checkpoints cost, in its [`JobResult`](crate::JobResult).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct CheckpointStats {
+    /// Checkpoints completed (a savepoint and the final checkpoint included).
+    pub completed: u64,
+    /// From the trigger to the metadata on disk: the last completed checkpoint's.
+    pub last_duration: Duration,
+    /// The longest of them.
+    pub max_duration: Duration,
+    /// The longest a task's chain spent on a barrier (writing its operators' state to memory):
+    /// how long its rows stopped, barrier alignment aside.
+    pub max_sync: Duration,
+    /// The state files of the last completed checkpoint, in bytes.
+    pub last_bytes: u64,
+    /// The largest checkpoint, in bytes.
+    pub max_bytes: u64,
+}
+
 /// One per job: shared by the job's driver (which triggers) and every task (which acknowledge).
 #[derive(Debug)]
 pub(crate) struct Coordinator {
@@ -108,6 +127,9 @@ struct Progress {
     declined: Option<(&'static str, CheckpointId)>,
     /// The job stopped with a savepoint: tasks waiting for the job's end do not commit.
     stopped: bool,
+    /// Every task finished and the final checkpoint is written (or needs not be): tasks
+    /// waiting for the job's end commit.
+    ended: bool,
     /// Per checkpoint in flight: the state files written so far, and writes still running.
     files: BTreeMap<CheckpointId, Vec<FileEntry>>,
     writing: BTreeMap<CheckpointId, usize>,
@@ -117,6 +139,9 @@ struct Progress {
     error: Option<Error>,
     /// The folder of the newest completed checkpoint.
     last: Option<PathBuf>,
+    /// When each checkpoint in flight was triggered.
+    started: BTreeMap<CheckpointId, Instant>,
+    stats: CheckpointStats,
 }
 
 impl Coordinator {
@@ -141,11 +166,14 @@ impl Coordinator {
                 failed: false,
                 declined: None,
                 stopped: false,
+                ended: false,
                 files: BTreeMap::new(),
                 writing: BTreeMap::new(),
                 finished: Vec::new(),
                 error: None,
                 last: None,
+                started: BTreeMap::new(),
+                stats: CheckpointStats::default(),
             }),
             changed: Condvar::new(),
             storage,
@@ -176,6 +204,7 @@ impl Coordinator {
                         *n -= 1;
                     }
                     this.advance(&mut p);
+                    this.try_end(&mut p);
                 }
             })
             .ok()
@@ -214,6 +243,7 @@ impl Coordinator {
         }
         self.stop_at.store(id, Ordering::Release);
         self.triggered.store(id, Ordering::Release);
+        p.started.insert(id, Instant::now());
         tracing::info!(
             checkpoint = id,
             "savepoint triggered: the job stops once it completed"
@@ -242,6 +272,8 @@ impl Coordinator {
         }
         let id = triggered + 1;
         self.triggered.store(id, Ordering::Release);
+        drop(p);
+        self.lock().started.insert(id, Instant::now());
         tracing::debug!(checkpoint = id, "checkpoint triggered");
         Some(id)
     }
@@ -261,6 +293,11 @@ impl Coordinator {
     /// The folder of the newest completed checkpoint, if one was written.
     pub(crate) fn last_checkpoint(&self) -> Option<PathBuf> {
         self.lock().last.clone()
+    }
+
+    /// What the checkpoints cost so far.
+    pub(crate) fn stats(&self) -> CheckpointStats {
+        self.lock().stats.clone()
     }
 
     /// Whether the job stopped with its savepoint.
@@ -312,6 +349,7 @@ impl Coordinator {
             return;
         }
         p.acked[task] = id;
+        p.stats.max_sync = p.stats.max_sync.max(state.sync);
         if !state.operators.is_empty() {
             let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(tx) = writer.as_ref() {
@@ -344,8 +382,23 @@ impl Coordinator {
             p.finished.push(last);
         }
         self.advance(&mut p);
-        if p.running == 0 && !p.failed && !p.stopped {
-            self.complete_final(&mut p);
+        self.try_end(&mut p);
+        self.changed.notify_all();
+    }
+
+    /// Once every task finished and every state file is written: the final checkpoint, then
+    /// the tasks waiting for the job's end may commit.
+    fn try_end(&self, p: &mut Progress) {
+        if p.running != 0 || p.failed || p.stopped || p.ended {
+            return;
+        }
+        // A checkpoint's files still being written: the writer thread calls again.
+        if p.writing.values().any(|&n| n > 0) {
+            return;
+        }
+        self.complete_final(p);
+        if !p.failed {
+            p.ended = true;
         }
         self.changed.notify_all();
     }
@@ -400,7 +453,7 @@ impl Coordinator {
             if p.failed || p.stopped {
                 return false;
             }
-            if p.running == 0 {
+            if p.ended {
                 return true;
             }
             p = self.changed.wait(p).unwrap_or_else(|e| e.into_inner());
@@ -435,6 +488,9 @@ impl Coordinator {
                         Err(e) => return self.fail_with(p, e),
                     }
                 }
+                let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+                p.stats.last_bytes = bytes;
+                p.stats.max_bytes = p.stats.max_bytes.max(bytes);
                 match storage.complete(done, files) {
                     Ok(Some(dir)) => {
                         if self.stop_at() == done {
@@ -452,6 +508,13 @@ impl Coordinator {
             p.writing = p.writing.split_off(&(done + 1));
         }
         self.completed.store(done, Ordering::Release);
+        if let Some(start) = p.started.remove(&done) {
+            let took = start.elapsed();
+            p.stats.last_duration = took;
+            p.stats.max_duration = p.stats.max_duration.max(took);
+        }
+        p.started = p.started.split_off(&(done + 1));
+        p.stats.completed += 1;
         if self.stop_at() == done {
             p.stopped = true;
             self.changed.notify_all();

@@ -120,6 +120,8 @@ pub struct JobResult {
     /// The savepoint the job stopped with (SIGTERM or SIGINT with `--savepoint-dir`): start
     /// it again with `--restore` and this path.
     pub savepoint: Option<std::path::PathBuf>,
+    /// What its checkpoints cost.
+    pub checkpoints: super::CheckpointStats,
 }
 
 impl JobResult {
@@ -356,6 +358,7 @@ pub(crate) fn run_job(
         mode,
         operators,
         last_checkpoint: checkpoints.last_checkpoint(),
+        checkpoints: checkpoints.stats(),
         savepoint: checkpoints
             .stopped()
             .then(|| checkpoints.last_checkpoint())

@@ -7,7 +7,9 @@ mod signal;
 mod task;
 
 pub(crate) use checkpoint::Coordinator;
-pub use checkpoint::{CheckpointConfig, CheckpointId, CheckpointingMode, FINAL_CHECKPOINT};
+pub use checkpoint::{
+    CheckpointConfig, CheckpointId, CheckpointStats, CheckpointingMode, FINAL_CHECKPOINT,
+};
 pub(crate) use job::run_job as run_job_entry;
 pub use job::{JobBuilder, JobGraph, JobResult, OperatorMetrics};
 pub use signal::request_stop;

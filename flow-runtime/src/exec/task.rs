@@ -408,7 +408,9 @@ impl SourceCheckpoints {
         if triggered > self.taken {
             self.taken = triggered;
             let mut state = ctx.task_state(triggered);
+            let start = std::time::Instant::now();
             let snapshot = task.checkpoint(triggered, node, &mut state)?;
+            state.sync = start.elapsed();
             ack(ctx, triggered, snapshot, state);
         }
         let completed = ctx.checkpoints.completed();
@@ -519,7 +521,9 @@ fn drive_gate(
             GateEvent::Watermark(w) => stage.control().watermark(w)?,
             GateEvent::Barrier(id) => {
                 let mut state = ctx.task_state(id);
+                let start = std::time::Instant::now();
                 let snapshot = stage.control().barrier(id, &mut state)?;
+                state.sync = start.elapsed();
                 ack(ctx, id, snapshot, state);
             }
             GateEvent::Status(idle) => stage.control().idle(idle)?,
@@ -725,7 +729,9 @@ fn drive_two_gates(
             first.hold(false);
             second.hold(false);
             let mut state = ctx.task_state(b);
+            let start = std::time::Instant::now();
             let snapshot = chain.control().barrier(b, &mut state)?;
+            state.sync = start.elapsed();
             ack(ctx, b, snapshot, state);
         }
     }

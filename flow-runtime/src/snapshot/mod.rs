@@ -409,6 +409,8 @@ pub struct TaskState {
     /// barrier (their channels are closed).
     pub(crate) last: bool,
     pub(crate) operators: Vec<(String, OperatorState)>,
+    /// How long the task's chain took for the barrier (the rows waited that long).
+    pub(crate) sync: std::time::Duration,
 }
 
 impl Default for TaskState {
@@ -429,6 +431,7 @@ impl TaskState {
             graph,
             last: false,
             operators: Vec::new(),
+            sync: std::time::Duration::ZERO,
         }
     }
 

@@ -41,6 +41,7 @@ pub(crate) struct FileEntry {
     pub(crate) subtask: u32,
     pub(crate) parallelism: u32,
     pub(crate) file: String,
+    pub(crate) bytes: u64,
 }
 
 /// The metadata file: what makes a checkpoint complete.
@@ -267,6 +268,7 @@ impl CheckpointStorage {
                 subtask,
                 parallelism,
                 file,
+                bytes: bytes.len() as u64,
             });
         }
         Ok(entries)
