@@ -442,3 +442,74 @@ fn restored_state_continues_where_the_checkpoint_left_it() {
     again.sort();
     assert_eq!(again, [3, 4]);
 }
+
+/// A keyed sum with `.uid("sums")`, optionally with a `map` added before it.
+fn sums_with_uid(
+    dir: &Path,
+    restore: Option<&Path>,
+    rows: Vec<i64>,
+    extra_map: bool,
+) -> flow::Result<Vec<i64>> {
+    let mut env = StreamEnv::new().with_checkpoint_dir(dir, 1);
+    if let Some(r) = restore {
+        env = env.with_restore(r.to_str().unwrap());
+    }
+    if extra_map {
+        flow! { env =>
+            let out = from_collection(rows, Watermarks::no_watermarks())
+                .filter(|n| *n > 0)
+                .key_by(|n| *n)
+                .reduce(|a, b| a + b)
+                .uid("sums")
+                .collect();
+        }
+        env.execute("sums").map(|_| out.take())
+    } else {
+        flow! { env =>
+            let out = from_collection(rows, Watermarks::no_watermarks())
+                .key_by(|n| *n)
+                .reduce(|a, b| a + b)
+                .uid("sums")
+                .collect();
+        }
+        env.execute("sums").map(|_| out.take())
+    }
+}
+
+#[test]
+fn a_uid_keeps_an_operator_s_state_when_the_pipeline_before_it_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    sums_with_uid(dir.path(), None, vec![1, 1, 2], false).unwrap();
+    let chk = only_checkpoint(dir.path());
+    let files: Vec<String> = std::fs::read_dir(&chk)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(files.iter().any(|f| f.starts_with("sums.")), "{files:?}");
+    // A map added before the reduce moves it in the plan; its uid keeps its state.
+    let mut again = sums_with_uid(dir.path(), Some(&chk), vec![1, 1, 2, 1, 2], true).unwrap();
+    again.sort();
+    assert_eq!(again, [3, 4]);
+}
+
+#[test]
+fn state_for_an_operator_the_job_lacks_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    sums_with_uid(dir.path(), None, vec![1, 2], false).unwrap();
+    let chk = only_checkpoint(dir.path());
+    // The same job name, but a plan without the `sums` operator.
+    let env = StreamEnv::new().with_restore(chk.to_str().unwrap());
+    flow! { env =>
+        let out = from_collection(vec![1i64], Watermarks::no_watermarks())
+            .key_by(|n| *n)
+            .reduce(|a, b| a + b)
+            .collect();
+    }
+    let e = env.execute("sums").unwrap_err();
+    let msg = e.to_string();
+    let (operator, file, message) = state_error(e);
+    assert_eq!(operator, "sums", "{msg}");
+    assert_eq!(file, Some(chk.join("_metadata")), "{msg}");
+    assert!(message.contains("no operator"), "{msg}");
+    drop(out);
+}

@@ -50,6 +50,8 @@ pub struct PlanNode {
     pub location: &'static str,
     /// `.parallelism(n)`, if set.
     pub parallelism: Option<u32>,
+    /// `.uid("..")`, if set: the id of its state in checkpoints.
+    pub uid: Option<&'static str>,
     /// Whether it emits exactly one row per input row (its output count is its input count).
     pub one_to_one: bool,
 }
@@ -77,9 +79,12 @@ pub struct Plan {
 
 impl Plan {
     /// The stable id under which node `node` of this plan (the job's `graph`-th `flow!` block)
-    /// keeps its state in checkpoints: the DSL word and the node's index (`reduce-3`),
-    /// prefixed with the block's index after the first (`g1.reduce-3`).
+    /// keeps its state in checkpoints: its `.uid("..")`, or else the DSL word and the node's
+    /// index (`reduce-3`), prefixed with the block's index after the first (`g1.reduce-3`).
     pub fn uid(&self, graph: usize, node: u32) -> String {
+        if let Some(uid) = self.nodes.get(node as usize).and_then(|n| n.uid) {
+            return uid.to_string();
+        }
         let op = self.nodes.get(node as usize).map_or("node", |n| n.op);
         if graph == 0 {
             format!("{op}-{node}")

@@ -554,7 +554,7 @@ mod tests {
     /// Checkpoint `id` prepared and completed: what a job does around a barrier.
     fn commit<T: RowText>(w: &mut FileSinkWriter<T>, id: CheckpointId) {
         let mut state = StateWriter::detached();
-        w.checkpoint(id, &mut state).unwrap();
+        assert_eq!(w.checkpoint(id, &mut state).unwrap(), Snapshot::Taken);
         w.checkpoint_complete(id).unwrap();
     }
 
@@ -925,7 +925,7 @@ mod tests {
         let mut w = writer(&sink);
         w.write(1i64, 0);
         let mut state = StateWriter::detached();
-        w.checkpoint(1, &mut state).unwrap();
+        assert_eq!(w.checkpoint(1, &mut state).unwrap(), Snapshot::Taken);
         // Checkpoint 1 completed, and the job crashed before its commit; a part written after
         // the barrier is left too.
         w.write(2i64, 0);

@@ -15,6 +15,7 @@ pub fn check(g: &Graph, diag: &mut Diagnostics) {
     check_collect_bound(g, diag);
     check_parallelism(g, diag);
     check_name(g, diag);
+    check_uid(g, diag);
     check_timestamps_at_source(g, diag);
     check_two_inputs_keyed_alike(g, diag);
     check_event_time_windows(g, diag);
@@ -108,6 +109,52 @@ fn check_name(g: &Graph, diag: &mut Diagnostics) {
                     "an operator's name must be a string literal such as `\"tokenizer\"`",
                 );
             }
+        }
+    }
+}
+
+// `.uid(..)` takes a string literal of letters, digits, `-`, `_` and `.` (it names state files),
+// unique in the block: two operators with one uid would restore each other's state.
+fn check_uid(g: &Graph, diag: &mut Diagnostics) {
+    let mut seen: Vec<String> = Vec::new();
+    for n in &g.nodes {
+        let Some(uid) = &n.uid else {
+            continue;
+        };
+        let Expr::Lit(syn::ExprLit {
+            lit: syn::Lit::Str(s),
+            ..
+        }) = uid
+        else {
+            diag.error_spanned(
+                uid,
+                "an operator's uid must be a string literal such as `\"counts\"`: it names the operator's state in checkpoints",
+            );
+            continue;
+        };
+        let value = s.value();
+        let valid = !value.is_empty()
+            && value
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+        if !valid {
+            diag.error_spanned(
+                uid,
+                format_args!(
+                    "uid `{value}`: use letters, digits, `-`, `_` and `.` only (it names the operator's state files)"
+                ),
+            );
+            continue;
+        }
+        if seen.contains(&value) {
+            diag.error_spanned(
+                uid,
+                format_args!(
+                    "uid `{value}` is given to an earlier operator too: each operator's state needs its own uid"
+                ),
+            );
+        } else {
+            seen.push(value);
         }
     }
 }

@@ -4,6 +4,7 @@ use crate::graph::Graph;
 use crate::plan::{Edge, Plan};
 use proc_macro2::TokenStream;
 use quote::quote;
+use syn::Expr;
 
 pub fn emit(g: &Graph, plan: &Plan) -> TokenStream {
     let nodes = g.nodes.iter().map(|n| {
@@ -32,6 +33,16 @@ pub fn emit(g: &Graph, plan: &Plan) -> TokenStream {
             None => quote!(::core::option::Option::None),
         };
         let one_to_one = n.spec.one_to_one;
+        let uid = match &n.uid {
+            Some(Expr::Lit(syn::ExprLit {
+                lit: syn::Lit::Str(s),
+                ..
+            })) => {
+                let s = s.value();
+                quote!(::core::option::Option::Some(#s))
+            }
+            _ => quote!(::core::option::Option::None),
+        };
         quote! {
             ::flow::__private::PlanNode {
                 id: #id,
@@ -43,6 +54,7 @@ pub fn emit(g: &Graph, plan: &Plan) -> TokenStream {
                 location: #location,
                 parallelism: #parallelism,
                 one_to_one: #one_to_one,
+                uid: #uid,
             }
         }
     });

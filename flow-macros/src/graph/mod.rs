@@ -49,6 +49,8 @@ pub struct Node {
     pub name: Option<Expr>,
     /// `.parallelism(..)`'s argument.
     pub parallelism: Option<Expr>,
+    /// `.uid(..)`'s argument: the id its state has in checkpoints.
+    pub uid: Option<Expr>,
     /// What the default name shows in parentheses, when not the first argument (the field of
     /// `sum(1)`).
     pub detail: Option<String>,
@@ -330,6 +332,7 @@ fn new_node(g: &mut Graph, spec: &'static OpSpec, word: &Ident, port: Port) -> u
         outputs: Vec::new(),
         name: None,
         parallelism: None,
+        uid: None,
         detail: None,
         collect_var: None,
         after_sink: Vec::new(),
@@ -507,7 +510,7 @@ fn apply(g: &mut Graph, end: End, call: &Call, diag: &mut Diagnostics) -> Option
     Some(End::Node(id))
 }
 
-/// `.name(..)` or `.parallelism(..)` on the operator before it.
+/// `.name(..)`, `.parallelism(..)` or `.uid(..)` on the operator before it.
 fn modify(g: &mut Graph, end: &End, call: &Call, diag: &mut Diagnostics) {
     let word = call.method.to_string();
     let id = match end {
@@ -532,10 +535,10 @@ fn modify(g: &mut Graph, end: &End, call: &Call, diag: &mut Diagnostics) {
         return;
     }
     let node = &mut g.nodes[id];
-    let slot = if word == "name" {
-        &mut node.name
-    } else {
-        &mut node.parallelism
+    let slot = match word.as_str() {
+        "name" => &mut node.name,
+        "uid" => &mut node.uid,
+        _ => &mut node.parallelism,
     };
     if slot.is_some() {
         diag.error(

@@ -69,7 +69,7 @@ pub const OPS: &[&OpSpec] = &[
 ];
 
 /// Words that set a property of the operator before them instead of adding one.
-pub const MODIFIERS: &[&str] = &["parallelism", "name"];
+pub const MODIFIERS: &[&str] = &["parallelism", "name", "uid"];
 
 /// What kind of stream a word is called on: a word applies to the kinds its spec lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -415,7 +415,7 @@ impl Coordinator {
         self.triggered.store(id, Ordering::Release);
         let mut files = Vec::new();
         for f in &p.finished {
-            match storage.write_task(id, f.subtask, f.parallelism, f.operators.clone()) {
+            match storage.write_task(id, f.subtask, f.parallelism, f.operators()) {
                 Ok(written) => files.extend(written),
                 Err(e) => return self.fail_with(p, e),
             }
@@ -483,7 +483,7 @@ impl Coordinator {
             if storage.stores(done) {
                 let mut files: Vec<FileEntry> = p.files.remove(&done).unwrap_or_default();
                 for f in &p.finished {
-                    match storage.write_task(done, f.subtask, f.parallelism, f.operators.clone()) {
+                    match storage.write_task(done, f.subtask, f.parallelism, f.operators()) {
                         Ok(written) => files.extend(written),
                         Err(e) => return self.fail_with(p, e),
                     }

@@ -152,6 +152,7 @@ pub(crate) fn run_job(
     let start = Instant::now();
     let cancel = Arc::new(AtomicBool::new(false));
     let task_count = graphs.iter().map(|g| g.tasks.len()).sum();
+    check_unique_uids(&graphs)?;
     let restore = match &config.restore {
         Some(path) => {
             let r = Restore::load(path, config.dir.as_deref(), job_name)?;
@@ -373,6 +374,25 @@ pub(crate) fn run_job(
         "job finished"
     );
     Ok(result)
+}
+
+/// Refuses two operators of one job with the same uid (in two `flow!` blocks: the macro
+/// refuses it within one): they would restore each other's state.
+fn check_unique_uids(graphs: &[JobGraph]) -> Result<()> {
+    let mut seen = std::collections::HashSet::new();
+    for (g, graph) in graphs.iter().enumerate() {
+        for n in graph.plan.nodes {
+            let uid = graph.plan.uid(g, n.id);
+            if !seen.insert(uid.clone()) {
+                return Err(Error::Config(format!(
+                    "two operators of the job have the uid `{uid}` (`{}` at {}): each \
+                     operator's state needs its own",
+                    n.name, n.location
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Refuses a checkpoint holding state for an operator this job does not have: its state

@@ -556,12 +556,16 @@ fn drive_gate(
 /// commits (the final checkpoint). Returns whether the job ended well.
 fn end_task(ctx: &RuntimeContext, chain: &mut dyn Control, mut last: TaskState) -> Result<bool> {
     let _ = chain.barrier(FINAL_CHECKPOINT, &mut last)?;
+    let mut operators = Vec::with_capacity(last.operators.len());
+    for (uid, state) in last.operators {
+        operators.push((uid, state.materialize()?));
+    }
     ctx.checkpoints.finished(
         ctx.task,
         Some(FinishedTask {
             subtask: ctx.subtask as u32,
             parallelism: ctx.parallelism as u32,
-            operators: last.operators,
+            operators,
         }),
     );
     if !ctx.checkpoints.wait_for_job_end() {

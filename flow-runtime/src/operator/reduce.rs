@@ -53,7 +53,7 @@ impl<K, T> Drop for LeakOnUnwind<K, T> {
 
 impl<T, KS, F> Operator<T> for Reduce<KS, KS::Key, F, T>
 where
-    T: Clone + StateData,
+    T: Clone + Send + StateData,
     KS: KeySelector<T>,
     F: ReduceFunction<T>,
 {
@@ -96,9 +96,11 @@ where
         Ok(())
     }
 
-    /// Every key's aggregate.
+    /// Every key's aggregate: a copy now, encoded off the row path.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
-        state.keyed("aggregates", self.state.iter())?;
+        state.keyed_deferred::<KS::Key, T, _>("aggregates", self.state.clone(), |copy, out| {
+            copy.iter().try_for_each(|(k, row)| out.entry(k, row))
+        });
         Ok(Snapshot::Taken)
     }
 

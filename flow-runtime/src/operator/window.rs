@@ -256,8 +256,8 @@ impl Windows {
 
 /// What a window computes: `reduce`, `aggregate` or `process` as an accumulator.
 pub trait WindowFunction<K, T>: Clone + Send + 'static {
-    /// The per-window accumulator.
-    type Acc: Send + 'static;
+    /// The per-window accumulator (copied at checkpoints).
+    type Acc: Clone + Send + 'static;
     /// The result row type.
     type Out: Send + 'static;
     /// An empty accumulator.
@@ -375,7 +375,7 @@ impl<F: Clone, O> Clone for WindowProcess<F, O> {
 
 impl<K, T, O, F> WindowFunction<K, T> for WindowProcess<F, O>
 where
-    T: Send + 'static,
+    T: Clone + Send + 'static,
     O: Send + 'static,
     F: ProcessWindowFunction<K, T, O>,
 {
@@ -784,12 +784,25 @@ where
     /// Every open window's accumulators (fixed windows by key, sessions, count windows'
     /// rows), the session timers and the watermark.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
-        let panes = self.fixed.iter().flat_map(|(&(end, start), pane)| {
-            pane.keys
-                .iter()
-                .map(move |(k, acc)| (k, (end, start, pane.fired, acc)))
-        });
-        state.keyed_as::<_, (Timestamp, Timestamp, bool, F::Acc), _>("panes", panes)?;
+        // Fixed windows hold most of the state: copied now (a memory copy per pane for plain
+        // accumulators), encoded off the row path.
+        let panes: Vec<_> = self
+            .fixed
+            .iter()
+            .map(|(&(end, start), pane)| (end, start, pane.fired, pane.keys.clone()))
+            .collect();
+        state.keyed_deferred::<KS::Key, (Timestamp, Timestamp, bool, F::Acc), _>(
+            "panes",
+            panes,
+            |panes, out| {
+                for (end, start, fired, keys) in &panes {
+                    for (k, acc) in keys {
+                        out.entry(k, (end, start, fired, acc))?;
+                    }
+                }
+                Ok(())
+            },
+        );
         state.keyed("sessions", self.sessions.iter())?;
         let counts = self
             .counts

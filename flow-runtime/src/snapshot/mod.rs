@@ -77,10 +77,81 @@ pub(crate) enum SectionData {
     Keyed { groups: Vec<(u16, u64, Vec<u8>)> },
 }
 
+/// A section encoded later, on the checkpoint writer's thread, from a copy of the state.
+type Deferred = Box<dyn FnOnce() -> Result<Section> + Send>;
+
 /// What an operator instance wrote for one checkpoint.
-#[derive(Clone, Debug, Default)]
+#[derive(Default)]
 pub(crate) struct OperatorState {
     pub(crate) sections: Vec<Section>,
+    deferred: Vec<Deferred>,
+}
+
+impl std::fmt::Debug for OperatorState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OperatorState")
+            .field("sections", &self.sections)
+            .field("deferred", &self.deferred.len())
+            .finish()
+    }
+}
+
+impl OperatorState {
+    /// Every section, the deferred ones encoded now.
+    pub(crate) fn materialize(mut self) -> Result<Vec<Section>> {
+        for encode in self.deferred.drain(..) {
+            self.sections.push(encode()?);
+        }
+        Ok(self.sections)
+    }
+
+    pub(crate) fn from_sections(sections: Vec<Section>) -> Self {
+        OperatorState {
+            sections,
+            deferred: Vec::new(),
+        }
+    }
+}
+
+/// Encodes the entries of a keyed section, split by key group.
+pub struct KeyedEncoder {
+    operator: String,
+    groups: Vec<(u64, Vec<u8>)>,
+}
+
+impl KeyedEncoder {
+    fn new(operator: String) -> Self {
+        KeyedEncoder {
+            operator,
+            groups: vec![(0, Vec::new()); KEY_GROUPS],
+        }
+    }
+
+    /// Adds the entry `key => value`.
+    ///
+    /// # Errors
+    /// A key or value serde cannot encode.
+    #[inline]
+    pub fn entry<K: Hash + Serialize + ?Sized, E: Serialize>(
+        &mut self,
+        key: &K,
+        value: E,
+    ) -> Result<()> {
+        let g = &mut self.groups[key_group(stable_hash(key))];
+        g.0 += 1;
+        encode(&self.operator, &mut g.1, &(key, value))
+    }
+
+    fn finish(self) -> SectionData {
+        let groups = self
+            .groups
+            .into_iter()
+            .enumerate()
+            .filter(|(_, (count, _))| *count > 0)
+            .map(|(g, (count, bytes))| (g as u16, count, bytes))
+            .collect();
+        SectionData::Keyed { groups }
+    }
 }
 
 /// Where an operator writes its state at a checkpoint barrier.
@@ -190,24 +261,41 @@ impl StateWriter {
         E: Serialize,
     {
         self.wrote = true;
-        let mut groups: Vec<(u64, Vec<u8>)> = vec![(0, Vec::new()); KEY_GROUPS];
+        let mut encoder = KeyedEncoder::new(self.operator.clone());
         for (k, v) in entries {
-            let g = &mut groups[key_group(stable_hash(k))];
-            g.0 += 1;
-            encode(&self.operator, &mut g.1, &(k, v))?;
+            encoder.entry(k, v)?;
         }
-        let groups = groups
-            .into_iter()
-            .enumerate()
-            .filter(|(_, (count, _))| *count > 0)
-            .map(|(g, (count, bytes))| (g as u16, count, bytes))
-            .collect();
         self.state.sections.push(Section {
             name: name.to_string(),
             types: keyed_types::<K, V>(),
-            data: SectionData::Keyed { groups },
+            data: encoder.finish(),
         });
         Ok(())
+    }
+
+    /// Writes the keyed section `name` (read back as keys `K` and values `V`) later, off the
+    /// row path: `copy` is a copy of the state taken now (cloning a map of plain values is a
+    /// memory copy, far cheaper than encoding it), and `encode` adds its entries on the
+    /// checkpoint writer's thread. The rows wait only for the copy.
+    pub fn keyed_deferred<K: 'static, V: 'static, S: Send + 'static>(
+        &mut self,
+        name: &str,
+        copy: S,
+        encode: impl FnOnce(S, &mut KeyedEncoder) -> Result<()> + Send + 'static,
+    ) {
+        self.wrote = true;
+        let name = name.to_string();
+        let types = keyed_types::<K, V>();
+        let operator = self.operator.clone();
+        self.state.deferred.push(Box::new(move || {
+            let mut encoder = KeyedEncoder::new(operator);
+            encode(copy, &mut encoder)?;
+            Ok(Section {
+                name,
+                types,
+                data: encoder.finish(),
+            })
+        }));
     }
 }
 
@@ -224,7 +312,7 @@ fn keyed_types<K: 'static, V: 'static>() -> String {
 pub(crate) struct StoredState {
     pub(crate) file: PathBuf,
     pub(crate) subtask: usize,
-    pub(crate) state: OperatorState,
+    pub(crate) sections: Vec<Section>,
 }
 
 /// Where a restored operator reads the state its instances wrote at the checkpoint.
@@ -256,10 +344,14 @@ impl StateReader {
     /// A reader of what `writer` wrote, as subtask `subtask` of `parallelism` would read it
     /// back (tests of an operator's or a connector's restore).
     pub fn detached(writer: StateWriter, subtask: usize, parallelism: usize) -> Self {
+        let sections = writer
+            .into_state()
+            .materialize()
+            .expect("a detached writer's state encodes");
         let stored = vec![StoredState {
             file: PathBuf::from("detached"),
             subtask: 0,
-            state: writer.into_state(),
+            sections,
         }];
         StateReader::new("detached", subtask, parallelism, stored.leak())
     }
@@ -272,7 +364,7 @@ impl StateReader {
         types: &'a str,
     ) -> impl Iterator<Item = Result<(&'static StoredState, &'static SectionData)>> + 'a {
         self.stored.iter().filter_map(move |s| {
-            let section = s.state.sections.iter().find(|sec| sec.name == name)?;
+            let section = s.sections.iter().find(|sec| sec.name == name)?;
             if section.types != types {
                 return Some(Err(Error::State {
                     operator: self.operator.clone(),
@@ -470,7 +562,7 @@ mod tests {
             .map(|(j, w)| StoredState {
                 file: PathBuf::from(format!("op.{j}.state")),
                 subtask: j,
-                state: w.into_state(),
+                sections: w.into_state().materialize().unwrap(),
             })
             .collect();
         StateReader::new("op", subtask, parallelism, stored.leak())
@@ -500,7 +592,10 @@ mod tests {
                 .unwrap();
             writers.push(w);
         }
-        let states: Vec<_> = writers.into_iter().map(StateWriter::into_state).collect();
+        let states: Vec<_> = writers
+            .into_iter()
+            .map(|w| OperatorState::from_sections(w.into_state().materialize().unwrap()))
+            .collect();
         for p in [1, 3, 4] {
             let mut seen = 0;
             for s in 0..p {
@@ -510,9 +605,7 @@ mod tests {
                     .map(|(j, st)| StoredState {
                         file: PathBuf::from(format!("op.{j}.state")),
                         subtask: j,
-                        state: OperatorState {
-                            sections: st.sections.clone(),
-                        },
+                        sections: st.sections.clone(),
                     })
                     .collect();
                 let r = StateReader::new("op", s, p, stored.leak());

@@ -60,7 +60,17 @@ struct Metadata {
 pub(crate) struct FinishedTask {
     pub(crate) subtask: u32,
     pub(crate) parallelism: u32,
-    pub(crate) operators: Vec<(String, OperatorState)>,
+    pub(crate) operators: Vec<(String, Vec<Section>)>,
+}
+
+impl FinishedTask {
+    /// Its operators' state, to write into one more checkpoint.
+    pub(crate) fn operators(&self) -> Vec<(String, OperatorState)> {
+        self.operators
+            .iter()
+            .map(|(uid, sections)| (uid.clone(), OperatorState::from_sections(sections.clone())))
+            .collect()
+    }
 }
 
 /// Writes a job's checkpoints under one directory (`--checkpoint-dir`), and its savepoint
@@ -260,7 +270,7 @@ impl CheckpointStorage {
                 uid: uid.clone(),
                 subtask,
                 parallelism,
-                sections: state.sections,
+                sections: state.materialize()?,
             })?;
             write_atomically(&dir.join(&file), &bytes)?;
             entries.push(FileEntry {
@@ -437,9 +447,7 @@ impl Restore {
             stored.push(StoredState {
                 file: path,
                 subtask: file.subtask as usize,
-                state: OperatorState {
-                    sections: file.sections,
-                },
+                sections: file.sections,
             });
         }
         if stored.is_empty() {

@@ -171,6 +171,7 @@ impl<K: Hash + Eq, V> MapState<K, V> {
 }
 
 /// The per-key state of one keyed operator instance.
+#[derive(Clone)]
 pub struct KeyedState<K, S> {
     map: FlowHashMap<K, S>,
 }
