@@ -454,18 +454,7 @@ impl<T: RowText> SinkWriter<T> for FileSinkWriter<T> {
     /// part not committed yet in `state`, to commit when the checkpoint completes (or when a
     /// job restores it).
     fn checkpoint(&mut self, id: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
-        let w = &mut self.parts;
-        w.check()?;
-        if let Err(e) = w.close_part() {
-            w.fail(e);
-            return w.check().map(|()| Snapshot::Taken);
-        }
-        if !w.closed.is_empty() {
-            let closed = mem::take(&mut w.closed);
-            w.pending.push((id, closed));
-        }
-        state.list("pending", w.pending.iter().flat_map(|(_, parts)| parts))?;
-        Ok(Snapshot::Taken)
+        self.parts.prepare(id, state)
     }
 
     /// Makes the parts of checkpoint `id` and earlier visible.
@@ -482,35 +471,7 @@ impl<T: RowText> SinkWriter<T> for FileSinkWriter<T> {
     /// completed), and removes every other hidden part of this sink's earlier runs in the
     /// directory: they hold rows after the checkpoint, which the restored job writes again.
     fn restore(&mut self, state: &StateReader) -> Result<()> {
-        let w = &mut self.parts;
-        for part in state.list::<PendingPart>("pending")? {
-            w.commit(&part)?;
-        }
-        let keep: std::collections::HashSet<String> = state
-            .union::<PendingPart>("pending")?
-            .into_iter()
-            .map(|p| p.hidden)
-            .collect();
-        let ours = format!(".{}-", w.parts.prefix);
-        let entries = fs::read_dir(&w.dir)
-            .map_err(|e| Error::io(&w.operator, "list directory", &w.dir, e))?;
-        for entry in entries.flatten() {
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let stale = name.starts_with(&ours)
-                && name.contains(".inprogress.")
-                && !name.contains(&w.uuid)
-                && !keep.contains(&name);
-            if stale {
-                match fs::remove_file(entry.path()) {
-                    Ok(()) => {
-                        tracing::info!(operator = %w.operator, file = %name, "removed a part written after the restored checkpoint")
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(Error::io(&w.operator, "remove", entry.path(), e)),
-                }
-            }
-        }
-        Ok(())
+        self.parts.restore(state)
     }
 
     /// Closes the open part; the job commits it with the final checkpoint once every task
@@ -521,6 +482,54 @@ impl<T: RowText> SinkWriter<T> for FileSinkWriter<T> {
         if let Err(e) = w.close_part() {
             w.fail(e);
             return w.check();
+        }
+        Ok(())
+    }
+}
+
+/// The checkpoint hooks, compiled once whatever the row type.
+impl PartWriter {
+    fn prepare(&mut self, id: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        self.check()?;
+        if let Err(e) = self.close_part() {
+            self.fail(e);
+            return self.check().map(|()| Snapshot::Taken);
+        }
+        if !self.closed.is_empty() {
+            let closed = mem::take(&mut self.closed);
+            self.pending.push((id, closed));
+        }
+        state.list("pending", self.pending.iter().flat_map(|(_, parts)| parts))?;
+        Ok(Snapshot::Taken)
+    }
+
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        for part in state.list::<PendingPart>("pending")? {
+            self.commit(&part)?;
+        }
+        let keep: std::collections::HashSet<String> = state
+            .union::<PendingPart>("pending")?
+            .into_iter()
+            .map(|p| p.hidden)
+            .collect();
+        let ours = format!(".{}-", self.parts.prefix);
+        let entries = fs::read_dir(&self.dir)
+            .map_err(|e| Error::io(&self.operator, "list directory", &self.dir, e))?;
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            let stale = name.starts_with(&ours)
+                && name.contains(".inprogress.")
+                && !name.contains(&self.uuid)
+                && !keep.contains(&name);
+            if stale {
+                match fs::remove_file(entry.path()) {
+                    Ok(()) => {
+                        tracing::info!(operator = %self.operator, file = %name, "removed a part written after the restored checkpoint")
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(Error::io(&self.operator, "remove", entry.path(), e)),
+                }
+            }
         }
         Ok(())
     }

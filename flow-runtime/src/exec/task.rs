@@ -13,7 +13,8 @@ use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, FINAL_CHECKPOINT};
 use crate::operator::source::{Poll, SourceOutput, SourceReader};
 use crate::operator::Either;
-use crate::snapshot::{FinishedTask, StateWriter, TaskState};
+use crate::operator::{restore_with, snapshot_with};
+use crate::snapshot::{FinishedTask, TaskState};
 use crate::time::{
     Timestamp, TimestampAssigner, WatermarkGenerator, Watermarks, MAX_WATERMARK, NO_TIMESTAMP,
 };
@@ -183,12 +184,8 @@ where
     fn open(&mut self, ctx: &RuntimeContext, node: u32) -> Result<()> {
         self.chain().open(ctx)?;
         self.reader.open(ctx)?;
-        if let Some(state) = ctx.state_of(node)? {
-            self.reader
-                .restore(&state)
-                .map_err(|e| ctx.state_error(node, e))?;
-        }
-        Ok(())
+        let reader = &mut self.reader;
+        restore_with(ctx, "source", node, &mut |state| reader.restore(state))
     }
     fn poll_batch(
         &mut self,
@@ -215,21 +212,18 @@ where
         node: u32,
         state: &mut TaskState,
     ) -> Result<Snapshot> {
-        let mut writer = StateWriter::new("source");
-        let position = match self.reader.snapshot(id, &mut writer)? {
-            Snapshot::Taken => state.add(node, "source", writer),
-            declined => declined,
-        };
+        let reader = &mut self.reader;
+        let position = snapshot_with("source", node, state, &mut |w| reader.snapshot(id, w))?;
         Ok(position.and(self.chain().barrier(id, state)?))
     }
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
         self.reader.checkpoint_complete(id)
     }
     fn snapshot_end(&mut self, node: u32, state: &mut TaskState) -> Result<()> {
-        let mut writer = StateWriter::new("source");
-        if self.reader.snapshot(FINAL_CHECKPOINT, &mut writer)? == Snapshot::Taken {
-            let _ = state.add(node, "source", writer);
-        }
+        let reader = &mut self.reader;
+        let _ = snapshot_with("source", node, state, &mut |w| {
+            reader.snapshot(FINAL_CHECKPOINT, w)
+        })?;
         Ok(())
     }
     fn control(&mut self) -> &mut dyn Control {

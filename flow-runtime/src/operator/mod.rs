@@ -346,12 +346,8 @@ where
         let own = ctx.for_operator(self.name);
         let op = &mut self.op;
         guarded(&self.name, || op.open(&own))?;
-        if let Some(state) = ctx.state_of(self.node)? {
-            let op = &mut self.op;
-            guarded(&self.name, || op.restore(&state))
-                .map_err(|e| ctx.state_error(self.node, e))?;
-        }
-        Ok(())
+        let op = &mut self.op;
+        restore_with(ctx, self.name, self.node, &mut |state| op.restore(state))
     }
     #[inline]
     fn flush(&mut self) -> Result<()> {
@@ -370,11 +366,7 @@ where
     }
     fn barrier(&mut self, id: CheckpointId, state: &mut TaskState) -> Result<Snapshot> {
         let op = &mut self.op;
-        let mut writer = StateWriter::new(self.name);
-        let own = match guarded(&self.name, || op.snapshot(id, &mut writer))? {
-            Snapshot::Declined(_) => Snapshot::Declined(self.name),
-            Snapshot::Taken => state.add(self.node, self.name, writer),
-        };
+        let own = snapshot_with(self.name, self.node, state, &mut |w| op.snapshot(id, w))?;
         let side = self.side.barrier(id, state)?;
         Ok(own.and(side).and(self.next.barrier(id, state)?))
     }
@@ -399,6 +391,38 @@ where
         self.side.report(metrics);
         self.next.report(metrics);
     }
+}
+
+/// An operator's part of a checkpoint: `snapshot` writes its state, which goes into `state`
+/// under the operator's uid. Not generic (the adapter passes the operator's hook as a `dyn`
+/// closure), so that its bookkeeping compiles once and not per operator of every job.
+#[inline(never)]
+pub(crate) fn snapshot_with(
+    name: &'static str,
+    node: u32,
+    state: &mut TaskState,
+    snapshot: &mut dyn FnMut(&mut StateWriter) -> Result<Snapshot>,
+) -> Result<Snapshot> {
+    let mut writer = StateWriter::new(name);
+    Ok(match guarded(&name, || snapshot(&mut writer))? {
+        Snapshot::Declined(_) => Snapshot::Declined(name),
+        Snapshot::Taken => state.add(node, name, writer),
+    })
+}
+
+/// Restores an operator from the checkpoint the job starts from, if it holds state for it;
+/// not generic, as [`snapshot_with`].
+#[inline(never)]
+pub(crate) fn restore_with(
+    ctx: &RuntimeContext,
+    name: &'static str,
+    node: u32,
+    restore: &mut dyn FnMut(&StateReader) -> Result<()>,
+) -> Result<()> {
+    if let Some(state) = ctx.state_of(node)? {
+        guarded(&name, || restore(&state)).map_err(|e| ctx.state_error(node, e))?;
+    }
+    Ok(())
 }
 
 /// The hooks of an operator over one user function `self.f` whose per-key state lives in

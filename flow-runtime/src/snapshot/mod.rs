@@ -24,7 +24,7 @@ use crate::{Error, Result};
 use bincode::Options;
 use serde::{Deserialize, Serialize};
 use std::hash::Hash;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// How many key groups keyed state is split into: the largest parallelism a keyed operator
 /// can be restored at (Flink's default max parallelism).
@@ -175,11 +175,17 @@ pub struct StateWriter {
 fn encode<T: Serialize + ?Sized>(operator: &str, out: &mut Vec<u8>, value: &T) -> Result<()> {
     options()
         .serialize_into(out, value)
-        .map_err(|e| Error::State {
-            operator: operator.to_string(),
-            file: None,
-            message: format!("cannot encode a `{}`: {e}", std::any::type_name::<T>()),
-        })
+        .map_err(|e| encode_error(operator, std::any::type_name::<T>(), e))
+}
+
+#[cold]
+#[inline(never)]
+fn encode_error(operator: &str, type_name: &str, e: bincode::Error) -> Error {
+    Error::State {
+        operator: operator.to_string(),
+        file: None,
+        message: format!("cannot encode a `{type_name}`: {e}"),
+    }
 }
 
 impl StateWriter {
@@ -356,17 +362,21 @@ impl StateReader {
         StateReader::new("detached", subtask, parallelism, stored.leak())
     }
 
-    /// The sections named `name` of every old subtask, with the file each came from; checks
-    /// their types.
-    fn sections<'a>(
-        &'a self,
-        name: &'a str,
-        types: &'a str,
-    ) -> impl Iterator<Item = Result<(&'static StoredState, &'static SectionData)>> + 'a {
-        self.stored.iter().filter_map(move |s| {
-            let section = s.sections.iter().find(|sec| sec.name == name)?;
+    /// The sections named `name` of every old subtask whose subtask passes `mine`, with the
+    /// file each came from; checks their types. Not generic: compiled once.
+    fn sections(
+        &self,
+        name: &str,
+        types: &str,
+        mine: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<(&'static Path, &'static SectionData)>> {
+        let mut out = Vec::new();
+        for s in self.stored {
+            let Some(section) = s.sections.iter().find(|sec| sec.name == name) else {
+                continue;
+            };
             if section.types != types {
-                return Some(Err(Error::State {
+                return Err(Error::State {
                     operator: self.operator.clone(),
                     file: Some(s.file.clone()),
                     message: format!(
@@ -374,24 +384,54 @@ impl StateReader {
                          there; give the operator a new uid to start it with empty state",
                         section.types
                     ),
-                }));
+                });
             }
-            Some(Ok((s, &section.data)))
-        })
+            if mine(s.subtask) {
+                out.push((s.file.as_path(), &section.data));
+            }
+        }
+        Ok(out)
     }
 
-    fn decode_list<T: Deserialize<'static>>(
+    /// The encoded values of list section `name` of the old subtasks that pass `mine`: per
+    /// file, the count and the bytes.
+    fn list_bytes(
         &self,
-        file: &std::path::Path,
-        count: u64,
-        bytes: &'static [u8],
-        out: &mut Vec<T>,
-    ) -> Result<()> {
-        let mut de = bincode::Deserializer::from_slice(bytes, options());
-        for _ in 0..count {
-            out.push(decode(&self.operator, file, &mut de)?);
+        name: &str,
+        types: &str,
+        mine: &dyn Fn(usize) -> bool,
+    ) -> Result<Vec<(&'static Path, u64, &'static [u8])>> {
+        let mut out = Vec::new();
+        for (file, data) in self.sections(name, types, mine)? {
+            match data {
+                SectionData::List { count, bytes } => out.push((file, *count, &bytes[..])),
+                SectionData::Keyed { .. } => {
+                    return Err(self.kind_error(file, name, "keyed", "list"))
+                }
+            }
         }
-        Ok(())
+        Ok(out)
+    }
+
+    /// The encoded entries of keyed section `name` in this subtask's key groups: per group,
+    /// the file, the count and the bytes.
+    fn keyed_bytes(
+        &self,
+        name: &str,
+        types: &str,
+    ) -> Result<Vec<(&'static Path, u64, &'static [u8])>> {
+        let mut out = Vec::new();
+        for (file, data) in self.sections(name, types, &|_| true)? {
+            let SectionData::Keyed { groups } = data else {
+                return Err(self.kind_error(file, name, "list", "keyed"));
+            };
+            for (group, count, bytes) in groups {
+                if subtask_of_group(*group as usize, self.parallelism) == self.subtask {
+                    out.push((file, *count, &bytes[..]));
+                }
+            }
+        }
+        Ok(out)
     }
 
     /// This subtask's share of list section `name`: the values the old subtasks `j` with
@@ -400,7 +440,8 @@ impl StateReader {
     /// # Errors
     /// The section was saved with other types, or its bytes do not decode.
     pub fn list<T: StateData>(&self, name: &str) -> Result<Vec<T>> {
-        self.collect_list(name, |j| j % self.parallelism == self.subtask)
+        let (p, s) = (self.parallelism, self.subtask);
+        self.decode_values(self.list_bytes(name, std::any::type_name::<T>(), &|j| j % p == s)?)
     }
 
     /// Every old subtask's values of list section `name` (Flink's union redistribution: a
@@ -409,28 +450,18 @@ impl StateReader {
     /// # Errors
     /// As [`StateReader::list`].
     pub fn union<T: StateData>(&self, name: &str) -> Result<Vec<T>> {
-        self.collect_list(name, |_| true)
+        self.decode_values(self.list_bytes(name, std::any::type_name::<T>(), &|_| true)?)
     }
 
-    fn collect_list<T: StateData>(
+    fn decode_values<T: StateData>(
         &self,
-        name: &str,
-        mine: impl Fn(usize) -> bool,
+        parts: Vec<(&'static Path, u64, &'static [u8])>,
     ) -> Result<Vec<T>> {
-        let types = std::any::type_name::<T>();
         let mut out = Vec::new();
-        for s in self.sections(name, types) {
-            let (stored, data) = s?;
-            if !mine(stored.subtask) {
-                continue;
-            }
-            match data {
-                SectionData::List { count, bytes } => {
-                    self.decode_list(&stored.file, *count, bytes, &mut out)?
-                }
-                SectionData::Keyed { .. } => {
-                    return Err(self.kind_error(&stored.file, name, "keyed", "list"))
-                }
+        for (file, count, bytes) in parts {
+            let mut de = bincode::Deserializer::from_slice(bytes, options());
+            for _ in 0..count {
+                out.push(decode(&self.operator, file, &mut de)?);
             }
         }
         Ok(out)
@@ -445,21 +476,11 @@ impl StateReader {
         name: &str,
         mut f: impl FnMut(K, V),
     ) -> Result<()> {
-        let types = keyed_types::<K, V>();
-        for s in self.sections(name, &types) {
-            let (stored, data) = s?;
-            let SectionData::Keyed { groups } = data else {
-                return Err(self.kind_error(&stored.file, name, "list", "keyed"));
-            };
-            for (group, count, bytes) in groups {
-                if subtask_of_group(*group as usize, self.parallelism) != self.subtask {
-                    continue;
-                }
-                let mut de = bincode::Deserializer::from_slice(bytes, options());
-                for _ in 0..*count {
-                    let (k, v): (K, V) = decode(&self.operator, &stored.file, &mut de)?;
-                    f(k, v);
-                }
+        for (file, count, bytes) in self.keyed_bytes(name, &keyed_types::<K, V>())? {
+            let mut de = bincode::Deserializer::from_slice(bytes, options());
+            for _ in 0..count {
+                let (k, v): (K, V) = decode(&self.operator, file, &mut de)?;
+                f(k, v);
             }
         }
         Ok(())
@@ -479,14 +500,19 @@ fn decode<'de, T: Deserialize<'de>, O: Options>(
     file: &std::path::Path,
     de: &mut bincode::Deserializer<bincode::de::read::SliceReader<'de>, O>,
 ) -> Result<T> {
-    T::deserialize(de).map_err(|e| Error::State {
+    T::deserialize(de).map_err(|e| decode_error(operator, file, std::any::type_name::<T>(), e))
+}
+
+#[cold]
+#[inline(never)]
+fn decode_error(operator: &str, file: &Path, type_name: &str, e: bincode::Error) -> Error {
+    Error::State {
         operator: operator.to_string(),
         file: Some(file.to_path_buf()),
         message: format!(
-            "cannot decode a `{}`: {e} (the file is corrupt or was written by another version)",
-            std::any::type_name::<T>()
+            "cannot decode a `{type_name}`: {e} (the file is corrupt or was written by another version)"
         ),
-    })
+    }
 }
 
 /// What the operators of one task wrote at a barrier (the job passes it down the chain).
