@@ -6,6 +6,7 @@
 //! ```text
 //! cargo bench --bench checkpoints
 //! FLOW_BENCH_SCALE=0.2 cargo bench --bench checkpoints    # shorter runs (fewer checkpoints)
+//! FLOW_BENCH_CHECKPOINTING_MODE=at-least-once cargo bench --bench checkpoints   # no alignment
 //! ```
 //!
 //! Each case alternates a run without and a run with checkpoints, best of `FLOW_BENCH_RUNS`
@@ -14,7 +15,7 @@
 //! one (`sync`: writing its operators' state to memory at the barrier), and their size.
 
 use flow::prelude::*;
-use flow::{CheckpointStats, JobResult, Sink};
+use flow::{CheckpointStats, CheckpointingMode, JobResult, Sink};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -46,7 +47,15 @@ fn env(p: usize, dir: Option<&Path>) -> StreamEnv {
     match dir {
         Some(dir) => env
             .with_checkpoint_interval(Some(Duration::from_secs(1)))
-            .with_checkpoint_dir(dir, 1),
+            .with_checkpoint_dir(dir, 1)
+            .with_checkpointing_mode(
+                if std::env::var("FLOW_BENCH_CHECKPOINTING_MODE").as_deref() == Ok("at-least-once")
+                {
+                    CheckpointingMode::AtLeastOnce
+                } else {
+                    CheckpointingMode::ExactlyOnce
+                },
+            ),
         None => env.with_checkpoint_interval(None),
     }
 }
@@ -143,9 +152,39 @@ fn env_f64(name: &str, default: f64) -> f64 {
 
 fn describe(s: &CheckpointStats) -> String {
     format!(
-        "{} done, longest {:.0?}, sync {:.2?}, {} B",
-        s.completed, s.max_duration, s.max_sync, s.max_bytes
+        "{} done, longest {:.0?}, sync {:.2?}, alignment {:.1?}, {} B",
+        s.completed, s.max_duration, s.max_sync, s.max_alignment, s.max_bytes
     )
+}
+
+/// A sink that takes `per_row` per row: a slow downstream, so that the channels before it
+/// are full (backpressure) when a barrier comes.
+#[derive(Clone)]
+struct Slow(Duration);
+
+struct SlowWriter(Duration, u64);
+
+impl<T> Sink<T> for Slow {
+    type Writer = SlowWriter;
+    fn create_writer(&self, _: &flow::RuntimeContext) -> flow::Result<SlowWriter> {
+        Ok(SlowWriter(self.0, 0))
+    }
+}
+
+impl<T> flow::SinkWriter<T> for SlowWriter {
+    fn write(&mut self, _: T, _: flow::Timestamp) {
+        self.1 += 1;
+        if self.1 % 1000 == 0 {
+            std::thread::sleep(self.0 * 1000);
+        }
+    }
+    fn checkpoint(
+        &mut self,
+        _: flow::CheckpointId,
+        _: &mut flow::snapshot::StateWriter,
+    ) -> flow::Result<flow::Snapshot> {
+        Ok(flow::Snapshot::Taken)
+    }
 }
 
 fn main() {
@@ -196,6 +235,25 @@ fn main() {
                 rate(with),
                 (1.0 - rate(with) / rate(none)) * 100.0,
                 describe(&stats)
+            );
+        }
+    }
+
+    // Backpressure: W1 at parallelism 2 into a sink that takes 1 µs per row, so that the
+    // channels into the reduce are full when a barrier comes.
+    if wanted("backpressure") {
+        let rows = ((30_000_000.0 * scale) as i64).max(1);
+        for mode in [
+            CheckpointingMode::ExactlyOnce,
+            CheckpointingMode::AtLeastOnce,
+        ] {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let env = env(2, Some(dir.path())).with_checkpointing_mode(mode);
+            let (t, result) = w1(rows, env, Slow(Duration::from_micros(1)));
+            println!(
+                "backpressure {mode:?}: {:.1} Mrows/s, checkpoints: {}",
+                rows as f64 / t.as_secs_f64() / 1e6,
+                describe(&result.checkpoints)
             );
         }
     }

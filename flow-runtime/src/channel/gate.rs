@@ -62,6 +62,10 @@ pub(crate) struct Gate {
     /// Held by a two-input stage whose other gate has not delivered the barrier this one
     /// passed on: no input is read.
     held: bool,
+    /// Since when the barrier not yet passed on holds an input back.
+    aligning: Option<std::time::Instant>,
+    /// How long the last barrier passed on held inputs back (Flink's alignment duration).
+    alignment: Duration,
     pending: Option<GateEvent>,
 }
 
@@ -81,6 +85,8 @@ impl Gate {
             barrier: 0,
             aligned: false,
             held: false,
+            aligning: None,
+            alignment: Duration::ZERO,
             pending: None,
         }
     }
@@ -198,6 +204,9 @@ impl Gate {
             }
             Ok(Message::Barrier(id)) => {
                 self.barriers[i] = self.barriers[i].max(id);
+                if id > self.barrier && self.aligning.is_none() {
+                    self.aligning = Some(std::time::Instant::now());
+                }
                 return self.next_barrier().map(GateEvent::Barrier);
             }
             Ok(Message::End) => {
@@ -230,8 +239,15 @@ impl Gate {
             .min()?;
         (min > self.barrier).then(|| {
             self.barrier = min;
+            self.alignment = self.aligning.take().map_or(Duration::ZERO, |t| t.elapsed());
             min
         })
+    }
+
+    /// How long the last barrier passed on held inputs back: from the first input's barrier
+    /// to the last one's.
+    pub fn alignment(&self) -> Duration {
+        self.alignment
     }
 
     /// Records input `i`'s watermark; returns the new minimum if it advanced.

@@ -84,6 +84,9 @@ pub struct CheckpointStats {
     /// The longest a task's chain spent on a barrier (writing its operators' state to memory):
     /// how long its rows stopped, barrier alignment aside.
     pub max_sync: Duration,
+    /// The longest an input gate held an input back to align a barrier (exactly-once mode):
+    /// from the first input's barrier to the last one's.
+    pub max_alignment: Duration,
     /// The state files of the last completed checkpoint, in bytes.
     pub last_bytes: u64,
     /// The largest checkpoint, in bytes.
@@ -350,6 +353,7 @@ impl Coordinator {
         }
         p.acked[task] = id;
         p.stats.max_sync = p.stats.max_sync.max(state.sync);
+        p.stats.max_alignment = p.stats.max_alignment.max(state.alignment);
         if !state.operators.is_empty() {
             let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(tx) = writer.as_ref() {

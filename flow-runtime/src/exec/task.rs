@@ -518,6 +518,7 @@ fn drive_gate(
                 let start = std::time::Instant::now();
                 let snapshot = stage.control().barrier(id, &mut state)?;
                 state.sync = start.elapsed();
+                state.alignment = gate.alignment();
                 ack(ctx, id, snapshot, state);
             }
             GateEvent::Status(idle) => stage.control().idle(idle)?,
@@ -730,6 +731,7 @@ fn drive_two_gates(
             let start = std::time::Instant::now();
             let snapshot = chain.control().barrier(b, &mut state)?;
             state.sync = start.elapsed();
+            state.alignment = first.alignment().max(second.alignment());
             ack(ctx, b, snapshot, state);
         }
     }

@@ -529,6 +529,8 @@ pub struct TaskState {
     pub(crate) operators: Vec<(String, OperatorState)>,
     /// How long the task's chain took for the barrier (the rows waited that long).
     pub(crate) sync: std::time::Duration,
+    /// How long its input gate held inputs back to align the barrier.
+    pub(crate) alignment: std::time::Duration,
 }
 
 impl Default for TaskState {
@@ -550,6 +552,7 @@ impl TaskState {
             last: false,
             operators: Vec::new(),
             sync: std::time::Duration::ZERO,
+            alignment: std::time::Duration::ZERO,
         }
     }
 
