@@ -7,6 +7,9 @@
 //! - `--job keyed-reduce`: a rolling count per key `n % 100` (`reduce`).
 //! - `--job event-time-window`: counts per key `n % 10` in 1-second tumbling event-time
 //!   windows, with event time `n` milliseconds (window panes, watermarks).
+//! - `--job kafka-count` (with the `kafka` feature): a rolling count per `id % 100` of the JSON
+//!   rows `{"id":..,"name":..}` of `--topic`, read up to the end offsets at its first start
+//!   (Kafka positions in checkpoints).
 //!
 //! ```text
 //! cargo run --release --example fault_tolerance -- --job keyed-reduce --rows 2000000 \
@@ -27,6 +30,14 @@ use std::time::Duration;
 struct KeyCount {
     key: i64,
     count: i64,
+}
+
+/// A row of the topic `kafka-count` reads, as the Kafka tests write them.
+#[cfg(feature = "kafka")]
+#[derive(Row, Clone, Debug)]
+struct Person {
+    id: i32,
+    name: String,
 }
 
 /// One window's count of one key; prints as `start key count`.
@@ -67,7 +78,12 @@ fn run() -> flow::Result<()> {
             Arg::new("job")
                 .long("job")
                 .value_name("JOB")
-                .value_parser(["state-access", "keyed-reduce", "event-time-window"])
+                .value_parser([
+                    "state-access",
+                    "keyed-reduce",
+                    "event-time-window",
+                    "kafka-count",
+                ])
                 .default_value("state-access")
                 .help("Which job to run"),
         )
@@ -86,6 +102,19 @@ fn run() -> flow::Result<()> {
                 .value_parser(value_parser!(i64).range(0..))
                 .default_value("0")
                 .help("Sleep 1 ms every ROWS rows (0: run at full speed)"),
+        )
+        .arg(
+            Arg::new("topic")
+                .long("topic")
+                .value_name("TOPIC")
+                .help("The topic `kafka-count` reads"),
+        )
+        .arg(
+            Arg::new("bootstrap-servers")
+                .long("bootstrap-servers")
+                .value_name("HOST:PORT")
+                .default_value("127.0.0.1:9092")
+                .help("The Kafka brokers `kafka-count` reads from"),
         )
         .arg(
             Arg::new("output")
@@ -124,6 +153,39 @@ fn run() -> flow::Result<()> {
                     .reduce(|a, b| KeyCount { key: a.key, count: a.count + b.count })
                     .sink_to(FileSink::row_format(&output));
             }
+        }
+        "kafka-count" => {
+            #[cfg(feature = "kafka")]
+            {
+                use flow::connectors::format::Json;
+                use flow::connectors::kafka::{KafkaSource, StartingOffsets};
+                let Some(topic) = args.get_one::<String>("topic") else {
+                    return Err(flow::Error::Config(
+                        "`--job kafka-count` needs `--topic`".into(),
+                    ));
+                };
+                let src = KafkaSource::builder()
+                    .bootstrap_servers(
+                        args.get_one::<String>("bootstrap-servers")
+                            .expect("has a default"),
+                    )
+                    .topic(topic)
+                    .starting_offsets(StartingOffsets::Earliest)
+                    .format(Json::<Person>::new())
+                    .bounded()
+                    .build()?;
+                flow! { env =>
+                    source(src, Watermarks::no_watermarks())
+                        .map(move |p: Person| { pace(p.id as i64, every); KeyCount { key: p.id as i64 % 100, count: 1 } })
+                        .key_by(|row| row.key)
+                        .reduce(|a, b| KeyCount { key: a.key, count: a.count + b.count })
+                        .sink_to(FileSink::row_format(&output));
+                }
+            }
+            #[cfg(not(feature = "kafka"))]
+            return Err(flow::Error::Config(
+                "`--job kafka-count` needs the `kafka` feature".into(),
+            ));
         }
         _ => {
             flow! { env =>

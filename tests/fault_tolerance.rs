@@ -513,3 +513,47 @@ fn state_for_an_operator_the_job_lacks_is_refused() {
     assert!(message.contains("no operator"), "{msg}");
     drop(out);
 }
+
+fn slow(n: i64) -> i64 {
+    if n % 1000 == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    n
+}
+
+/// Without `--checkpoint-dir` a source's positions and a sink's pending files need no
+/// storage (they are committed when the checkpoint completes), so a stateless job still
+/// checkpoints; keyed state would be lost, so a stateful job's operator declines.
+#[test]
+fn without_a_checkpoint_dir_only_operators_with_state_decline() {
+    let out = tempfile::tempdir().unwrap();
+    let env = StreamEnv::new().with_checkpoint_interval(Some(Duration::from_millis(10)));
+    flow! { env =>
+        source(NumberSequence::new(1, 300_000), Watermarks::no_watermarks())
+            .map(slow)
+            .sink_to(FileSink::row_format(out.path()));
+    }
+    let stateless = env.execute("stateless").unwrap();
+    assert!(
+        stateless.checkpoints.completed > 0,
+        "{:?}",
+        stateless.checkpoints
+    );
+    assert_eq!(finished_rows(out.path()).len(), 300_000);
+
+    let env = StreamEnv::new().with_checkpoint_interval(Some(Duration::from_millis(10)));
+    flow! { env =>
+        let sums = source(NumberSequence::new(1, 300_000), Watermarks::no_watermarks())
+            .map(slow)
+            .key_by(|n| n % 7)
+            .reduce(|a, b| a + b)
+            .collect();
+    }
+    let stateful = env.execute("stateful").unwrap();
+    assert_eq!(
+        stateful.checkpoints.completed, 0,
+        "{:?}",
+        stateful.checkpoints
+    );
+    assert_eq!(sums.take().len(), 300_000);
+}

@@ -6,7 +6,7 @@ use super::config::{
 };
 use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions, KafkaAdmin};
 use crate::format::{Decode, Raw};
-use flow_runtime::snapshot::StateWriter;
+use flow_runtime::snapshot::{StateReader, StateWriter};
 use flow_runtime::{
     CheckpointId, Error, Poll, Result, RuntimeContext, Snapshot, Source, SourceOutput,
     SourceReader, Watermarks, FINAL_CHECKPOINT, NO_TIMESTAMP,
@@ -637,8 +637,8 @@ impl Drop for Closing {
     }
 }
 
-/// A partition a reader reads and how far it got: the position a checkpoint will store.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A partition a reader reads and how far it got: the position a checkpoint stores.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KafkaSplit {
     /// The topic.
     pub topic: String,
@@ -698,6 +698,23 @@ struct ReaderState {
 }
 
 impl<F> KafkaSourceReader<F> {
+    /// Assigns the reader's partitions that are not done to its consumer, at their positions.
+    fn assign(&mut self) -> Result<()> {
+        let s = &self.state;
+        let mut tpl = TopicPartitionList::new();
+        for split in s.splits.iter().filter(|s| !s.is_done()) {
+            tpl.add_partition_offset(
+                &split.topic,
+                split.partition,
+                Offset::Offset(split.next_offset),
+            )
+            .map_err(|e| connector_error(&s.connector, e.to_string()))?;
+        }
+        self.consumer
+            .assign(&tpl)
+            .map_err(|e| connector_error(&s.connector, format!("cannot assign partitions: {e}")))
+    }
+
     /// The reader's partitions and positions (in group mode: the partitions it has read from
     /// so far, some of which may since have moved to another reader).
     pub fn splits(&self) -> &[KafkaSplit] {
@@ -724,23 +741,12 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
                 connector_error(&s.connector, format!("cannot subscribe to {topics:?}: {e}"))
             })?;
         } else {
-            let mut tpl = TopicPartitionList::new();
-            for split in s.splits.iter().filter(|s| !s.is_done()) {
-                tpl.add_partition_offset(
-                    &split.topic,
-                    split.partition,
-                    Offset::Offset(split.next_offset),
-                )
-                .map_err(|e| connector_error(&s.connector, e.to_string()))?;
-            }
-            self.consumer.assign(&tpl).map_err(|e| {
-                connector_error(&s.connector, format!("cannot assign partitions: {e}"))
-            })?;
+            self.assign()?;
         }
         tracing::debug!(
-            connector = %s.connector,
+            connector = %self.state.connector,
             subtask = ctx.subtask_index(),
-            splits = ?s.splits,
+            splits = ?self.state.splits,
             "kafka reader opened"
         );
         Ok(())
@@ -829,9 +835,36 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         Ok(if rows > 0 { Poll::Ready } else { Poll::Idle })
     }
 
-    /// Makes the dead-letter output durable (it belongs to the rows before the barrier) and
-    /// records the positions to commit when checkpoint `id` completes.
-    fn snapshot(&mut self, id: CheckpointId, _: &mut StateWriter) -> Result<Snapshot> {
+    /// Continues from the positions the checkpoint saved for this reader's partitions (in
+    /// bounded mode, up to the end offsets the first run saw), whichever reader of the old job
+    /// read them. Group mode resumes from the group's committed offsets instead (they follow
+    /// the completed checkpoints).
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        let saved = state.union::<KafkaSplit>("splits")?;
+        let s = &mut self.state;
+        if s.group_assignment {
+            return Ok(());
+        }
+        for split in &mut s.splits {
+            if let Some(old) = saved
+                .iter()
+                .find(|o| o.topic == split.topic && o.partition == split.partition)
+            {
+                split.next_offset = old.next_offset;
+                if old.end_offset.is_some() {
+                    split.end_offset = old.end_offset;
+                }
+            }
+        }
+        tracing::debug!(connector = %s.connector, splits = ?s.splits, "kafka reader restored");
+        self.assign()
+    }
+
+    /// Makes the dead-letter output durable (it belongs to the rows before the barrier),
+    /// saves the positions in the checkpoint and records them to commit to the group when
+    /// checkpoint `id` completes.
+    fn snapshot(&mut self, id: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        state.list("splits", &self.state.splits)?;
         let s = &mut self.state;
         let dead_letters = match &mut s.dead_letters {
             Some(dlq) if !s.finished => dlq.checkpoint(id, &mut StateWriter::detached())?,

@@ -111,12 +111,16 @@ pub(crate) struct Coordinator {
     stop_at: AtomicU64,
 }
 
-/// One task's state for one checkpoint, on its way to the storage.
-struct Write {
-    id: CheckpointId,
-    subtask: u32,
-    parallelism: u32,
-    operators: Vec<(String, crate::snapshot::OperatorState)>,
+/// What the writer thread does: write one task's state for one checkpoint, or complete a
+/// checkpoint (its metadata), both off the tasks' row path.
+enum Write {
+    Task {
+        id: CheckpointId,
+        subtask: u32,
+        parallelism: u32,
+        operators: Vec<(String, crate::snapshot::OperatorState)>,
+    },
+    Complete(CheckpointId),
 }
 
 #[derive(Debug)]
@@ -142,6 +146,8 @@ struct Progress {
     error: Option<Error>,
     /// The folder of the newest completed checkpoint.
     last: Option<PathBuf>,
+    /// The checkpoint whose metadata the writer thread is writing.
+    completing: Option<CheckpointId>,
     /// When each checkpoint in flight was triggered.
     started: BTreeMap<CheckpointId, Instant>,
     stats: CheckpointStats,
@@ -175,6 +181,7 @@ impl Coordinator {
                 finished: Vec::new(),
                 error: None,
                 last: None,
+                completing: None,
                 started: BTreeMap::new(),
                 stats: CheckpointStats::default(),
             }),
@@ -195,19 +202,29 @@ impl Coordinator {
         std::thread::Builder::new()
             .name("flow-checkpoints".into())
             .spawn(move || {
+                let storage = this.storage.as_ref().expect("a writer has storage");
                 for w in rx {
-                    let storage = this.storage.as_ref().expect("a writer has storage");
-                    let written = storage.write_task(w.id, w.subtask, w.parallelism, w.operators);
-                    let mut p = this.lock();
-                    match written {
-                        Ok(files) => p.files.entry(w.id).or_default().extend(files),
-                        Err(e) => this.fail_with(&mut p, e),
+                    match w {
+                        Write::Task {
+                            id,
+                            subtask,
+                            parallelism,
+                            operators,
+                        } => {
+                            let written = storage.write_task(id, subtask, parallelism, operators);
+                            let mut p = this.lock();
+                            match written {
+                                Ok(files) => p.files.entry(id).or_default().extend(files),
+                                Err(e) => this.fail_with(&mut p, e),
+                            }
+                            if let Some(n) = p.writing.get_mut(&id) {
+                                *n -= 1;
+                            }
+                            this.advance(&mut p);
+                            this.try_end(&mut p);
+                        }
+                        Write::Complete(id) => this.complete_stored(storage, id),
                     }
-                    if let Some(n) = p.writing.get_mut(&w.id) {
-                        *n -= 1;
-                    }
-                    this.advance(&mut p);
-                    this.try_end(&mut p);
                 }
             })
             .ok()
@@ -358,7 +375,7 @@ impl Coordinator {
             let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
             if let Some(tx) = writer.as_ref() {
                 *p.writing.entry(id).or_default() += 1;
-                let sent = tx.send(Write {
+                let sent = tx.send(Write::Task {
                     id,
                     subtask: subtask as u32,
                     parallelism: parallelism as u32,
@@ -393,7 +410,7 @@ impl Coordinator {
     /// Once every task finished and every state file is written: the final checkpoint, then
     /// the tasks waiting for the job's end may commit.
     fn try_end(&self, p: &mut Progress) {
-        if p.running != 0 || p.failed || p.stopped || p.ended {
+        if p.running != 0 || p.failed || p.stopped || p.ended || p.completing.is_some() {
             return;
         }
         // A checkpoint's files still being written: the writer thread calls again.
@@ -480,37 +497,79 @@ impl Coordinator {
         if p.declined.is_some() && self.stop_at() != done {
             return;
         }
-        if p.writing.range(..=done).any(|(_, &n)| n > 0) {
+        if p.writing.range(..=done).any(|(_, &n)| n > 0) || p.completing.is_some() {
             return;
         }
-        if let Some(storage) = &self.storage {
-            if storage.stores(done) {
-                let mut files: Vec<FileEntry> = p.files.remove(&done).unwrap_or_default();
-                for f in &p.finished {
-                    match storage.write_task(done, f.subtask, f.parallelism, f.operators()) {
-                        Ok(written) => files.extend(written),
-                        Err(e) => return self.fail_with(p, e),
-                    }
-                }
-                let bytes: u64 = files.iter().map(|f| f.bytes).sum();
-                p.stats.last_bytes = bytes;
-                p.stats.max_bytes = p.stats.max_bytes.max(bytes);
-                match storage.complete(done, files) {
-                    Ok(Some(dir)) => {
-                        if self.stop_at() == done {
-                            tracing::info!(checkpoint = done, path = %dir.display(), "savepoint completed");
-                        } else {
-                            tracing::info!(checkpoint = done, path = %dir.display(), "checkpoint completed");
-                        }
-                        p.last = Some(dir);
-                    }
-                    Ok(None) => {}
-                    Err(e) => return self.fail_with(p, e),
+        if self.storage.as_ref().is_some_and(|s| s.stores(done)) {
+            // The metadata is written by the writer thread: not on a task's row path, and
+            // not under this lock.
+            let writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(tx) = writer.as_ref() {
+                if tx.send(Write::Complete(done)).is_ok() {
+                    p.completing = Some(done);
+                    return;
                 }
             }
-            p.files = p.files.split_off(&(done + 1));
-            p.writing = p.writing.split_off(&(done + 1));
+            drop(writer);
+            let e = crate::Error::Config("the checkpoint writer stopped".into());
+            return self.fail_with(p, e);
         }
+        self.completed_at(p, done);
+    }
+
+    /// Completes stored checkpoint `id` on the writer thread: writes the finished tasks'
+    /// state and the metadata without holding the lock, then records it complete.
+    fn complete_stored(&self, storage: &CheckpointStorage, id: CheckpointId) {
+        let (mut files, finished) = {
+            let mut p = self.lock();
+            let finished: Vec<_> = p
+                .finished
+                .iter()
+                .map(|f| (f.subtask, f.parallelism, f.operators()))
+                .collect();
+            (p.files.remove(&id).unwrap_or_default(), finished)
+        };
+        let mut outcome = Ok(None);
+        for (subtask, parallelism, operators) in finished {
+            match storage.write_task(id, subtask, parallelism, operators) {
+                Ok(written) => files.extend(written),
+                Err(e) => {
+                    outcome = Err(e);
+                    break;
+                }
+            }
+        }
+        let bytes: u64 = files.iter().map(|f| f.bytes).sum();
+        if outcome.is_ok() {
+            outcome = storage.complete(id, files);
+        }
+        let mut p = self.lock();
+        p.completing = None;
+        match outcome {
+            Ok(dir) => {
+                if let Some(dir) = &dir {
+                    let what = if self.stop_at() == id {
+                        "savepoint"
+                    } else {
+                        "checkpoint"
+                    };
+                    tracing::info!(checkpoint = id, path = %dir.display(), "{what} completed");
+                }
+                p.last = dir.or(p.last.take());
+                p.stats.last_bytes = bytes;
+                p.stats.max_bytes = p.stats.max_bytes.max(bytes);
+                self.completed_at(&mut p, id);
+                self.advance(&mut p);
+                self.try_end(&mut p);
+            }
+            Err(e) => self.fail_with(&mut p, e),
+        }
+    }
+
+    /// Records checkpoint `done` complete: sources and sinks see it on their next look.
+    fn completed_at(&self, p: &mut Progress, done: CheckpointId) {
+        p.files = p.files.split_off(&(done + 1));
+        p.writing = p.writing.split_off(&(done + 1));
         self.completed.store(done, Ordering::Release);
         if let Some(start) = p.started.remove(&done) {
             let took = start.elapsed();

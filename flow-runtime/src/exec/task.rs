@@ -213,7 +213,10 @@ where
         state: &mut TaskState,
     ) -> Result<Snapshot> {
         let reader = &mut self.reader;
-        let position = snapshot_with("source", node, state, &mut |w| reader.snapshot(id, w))?;
+        let position = snapshot_with("source", node, state, &mut |w| {
+            w.restore_only();
+            reader.snapshot(id, w)
+        })?;
         Ok(position.and(self.chain().barrier(id, state)?))
     }
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
@@ -222,6 +225,7 @@ where
     fn snapshot_end(&mut self, node: u32, state: &mut TaskState) -> Result<()> {
         let reader = &mut self.reader;
         let _ = snapshot_with("source", node, state, &mut |w| {
+            w.restore_only();
             reader.snapshot(FINAL_CHECKPOINT, w)
         })?;
         Ok(())

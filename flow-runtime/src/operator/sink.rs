@@ -171,7 +171,10 @@ impl<T, W: SinkWriter<T>> Operator<T> for SinkOp<W> {
     fn on_watermark(&mut self, watermark: Timestamp, _: &mut impl Output<NoRows>) -> Result<()> {
         self.writer.on_watermark(watermark)
     }
+    /// A sink's state (its pending output) is committed when the checkpoint completes, so a
+    /// checkpoint without storage completes too.
     fn snapshot(&mut self, id: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        state.restore_only();
         self.writer.checkpoint(id, state)
     }
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {

@@ -170,6 +170,8 @@ pub struct StateWriter {
     operator: String,
     state: OperatorState,
     wrote: bool,
+    /// Whether a checkpoint without storage must be declined when this was written.
+    required: bool,
 }
 
 fn encode<T: Serialize + ?Sized>(operator: &str, out: &mut Vec<u8>, value: &T) -> Result<()> {
@@ -194,6 +196,7 @@ impl StateWriter {
             operator: operator.to_string(),
             state: OperatorState::default(),
             wrote: false,
+            required: true,
         }
     }
 
@@ -205,6 +208,15 @@ impl StateWriter {
     /// Whether anything was written (an operator without state writes nothing).
     pub fn wrote(&self) -> bool {
         self.wrote
+    }
+
+    /// Says that what is written is needed only to restore the job, not to complete the
+    /// checkpoint correctly: a source's positions (it also commits them to the outside, a
+    /// Kafka group), a sink's pending output (committed when the checkpoint completes).
+    /// Without a checkpoint directory it is dropped and the checkpoint still completes, where
+    /// other state (keyed state, windows) makes the operator decline it.
+    pub fn restore_only(&mut self) {
+        self.required = false;
     }
 
     pub(crate) fn into_state(self) -> OperatorState {
@@ -568,7 +580,11 @@ impl TaskState {
             return crate::chain::Snapshot::Taken;
         }
         if !self.stored {
-            return crate::chain::Snapshot::Declined(name);
+            return if writer.required {
+                crate::chain::Snapshot::Declined(name)
+            } else {
+                crate::chain::Snapshot::Taken
+            };
         }
         let uid = match self.plan {
             Some(plan) => plan.uid(self.graph, node),
