@@ -718,6 +718,17 @@ fn drive_two_gates(
             // Idle inputs are already left out of each gate's watermark.
             _ => {}
         }
+        // A gate whose every input ended reports no event of its own for it: it no longer
+        // holds the watermark or the barriers back (without this, a checkpoint after one side
+        // ended would wait for that side forever, and with aligned barriers stall the other).
+        if first.is_done() {
+            wm_first = Timestamp::MAX;
+            b_first = FINAL_CHECKPOINT;
+        }
+        if second.is_done() {
+            wm_second = Timestamp::MAX;
+            b_second = FINAL_CHECKPOINT;
+        }
         let min = wm_first.min(wm_second);
         if min > current {
             current = min;

@@ -1,0 +1,263 @@
+//! Every stateful operator's snapshot and restore, end to end: a job fails (a user panic) after
+//! some checkpoints completed, is restored from the latest one and runs to its end; its
+//! finished files must hold exactly the rows of a run that never failed. (The killed-process
+//! tests in `fault_tolerance.rs` cover keyed state, reduce and fixed windows; these cover
+//! session and count windows, process functions' state and timers, the joins and broadcast
+//! state.)
+
+use flow::prelude::*;
+use std::path::Path;
+use std::time::Duration;
+
+const ROWS: i64 = 20_000;
+
+/// Row `n` as the source emits it: slowed down so that checkpoints (every 5 ms) fall between
+/// the rows, and a panic at row `crash_at`.
+fn row(n: i64, crash_at: Option<i64>) -> i64 {
+    if crash_at == Some(n) {
+        panic!("crash at row {n}");
+    }
+    if n % 100 == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    n
+}
+
+fn env(p: usize, checkpoints: &Path, restore: bool) -> StreamEnv {
+    let env = StreamEnv::new()
+        .with_parallelism(p)
+        .with_checkpoint_interval(Some(Duration::from_millis(5)))
+        .with_checkpoint_dir(checkpoints, 1)
+        .with_auto_watermark_interval(Duration::ZERO);
+    if restore {
+        env.with_restore("latest")
+    } else {
+        env
+    }
+}
+
+fn finished_rows(dir: &Path) -> Vec<String> {
+    let mut rows = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        let text = std::fs::read_to_string(e.path()).unwrap();
+        rows.extend(text.lines().map(str::to_string));
+    }
+    rows.sort();
+    rows
+}
+
+type Job = fn(StreamEnv, &Path, Option<i64>) -> flow::Result<flow::JobResult>;
+
+/// `job` uninterrupted, against `job` failing at row `ROWS / 2` and restored, at each of
+/// `parallelisms`.
+fn crash_and_restore(name: &str, parallelisms: &[usize], job: Job) {
+    for &p in parallelisms {
+        let root = tempfile::tempdir().unwrap();
+        let reference = root.path().join("reference");
+        job(env(p, &root.path().join("ck-ref"), false), &reference, None)
+            .unwrap_or_else(|e| panic!("{name} p{p}: {e}"));
+        let expected = finished_rows(&reference);
+        assert!(!expected.is_empty(), "{name}: no output");
+
+        let (out, checkpoints) = (root.path().join("out"), root.path().join("ck"));
+        let err = job(env(p, &checkpoints, false), &out, Some(ROWS / 2))
+            .expect_err("the first run fails");
+        assert!(err.to_string().contains("crash at row"), "{name}: {err}");
+        let restored_from = std::fs::read_dir(&checkpoints)
+            .unwrap()
+            .flatten()
+            .find(|e| e.path().join("_metadata").is_file())
+            .unwrap_or_else(|| panic!("{name} p{p}: no checkpoint completed before the crash"));
+        let before = finished_rows(&out).len();
+        job(env(p, &checkpoints, true), &out, None)
+            .unwrap_or_else(|e| panic!("{name} p{p} restored from {restored_from:?}: {e}"));
+        let got = finished_rows(&out);
+        assert_eq!(
+            got.len(),
+            expected.len(),
+            "{name} p{p}: {} rows ({before} before the crash), {} without it",
+            got.len(),
+            expected.len()
+        );
+        assert!(got == expected, "{name} p{p}: the rows differ");
+    }
+}
+
+#[test]
+fn session_windows() {
+    crash_and_restore("sessions", &[1, 2], |env, out, crash_at| {
+        flow! { env =>
+            source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
+                // Every 50th row starts a new session: a gap of 1 s of event time.
+                .timestamps(|n| n * 10 + (n / 50) * 1000)
+                .map(move |n| row(n, crash_at))
+                .key_by(|n| n % 3)
+                .window(EventTimeSessionWindows::with_gap(Duration::from_millis(500)))
+                .process(|k: &i64, w: &TimeWindow, rows: &[i64], out: &mut Vec<(i64, i64, i64, usize)>| {
+                    out.push((*k, w.start, w.end, rows.len()))
+                })
+                .sink_to(FileSink::row_format(out));
+        }
+        env.execute("sessions")
+    });
+}
+
+#[test]
+fn count_windows() {
+    // At parallelism 2 the rows of a key come from two source subtasks in an order that
+    // differs from run to run, and a count window's contents with it: parallelism 1 only.
+    crash_and_restore("count windows", &[1], |env, out, crash_at| {
+        flow! { env =>
+            source(NumberSequence::new(1, ROWS), Watermarks::no_watermarks())
+                .map(move |n| row(n, crash_at))
+                .map(|n| (n % 5, n))
+                .key_by(|r| r.0)
+                .count_window(10, 5)
+                .reduce(|a, b| (a.0, a.1 + b.1))
+                .sink_to(FileSink::row_format(out));
+        }
+        env.execute("count windows")
+    });
+}
+
+/// Counts rows per key and, 1 s of event time after every 10th, emits the key, the timer's
+/// time and the count then.
+#[derive(Clone, Default, KeyedState)]
+struct Delayed {
+    #[state]
+    count: ValueState<u32>,
+}
+
+#[process_function]
+impl Delayed {
+    fn process(
+        &mut self,
+        n: i64,
+        ctx: &mut ProcessContext<'_, i64>,
+        _out: &mut Vec<(i64, i64, u32)>,
+    ) {
+        *self.count.get_mut_or_default() += 1;
+        if n % 10 == 0 {
+            let at = ctx.timestamp().unwrap_or(0) + 1000;
+            ctx.register_event_time_timer(at);
+        }
+    }
+
+    fn on_timer(
+        &mut self,
+        timestamp: i64,
+        ctx: &mut ProcessContext<'_, i64>,
+        out: &mut Vec<(i64, i64, u32)>,
+    ) {
+        out.push((*ctx.key(), timestamp, self.count.value().unwrap_or(0)));
+    }
+}
+
+#[test]
+fn process_function_state_and_timers() {
+    // At parallelism 2 how many rows of a key are counted when its timer fires depends on
+    // how the two source subtasks interleave: parallelism 1 only.
+    crash_and_restore("timers", &[1], |env, out, crash_at| {
+        flow! { env =>
+            source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
+                .timestamps(|n| *n)
+                .map(move |n| row(n, crash_at))
+                .key_by(|n| n % 7)
+                .process(Delayed::default())
+                .sink_to(FileSink::row_format(out));
+        }
+        env.execute("timers")
+    });
+}
+
+#[test]
+fn interval_join() {
+    crash_and_restore("interval join", &[1, 2], |env, out, crash_at| {
+        flow! { env =>
+            let left = source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
+                .timestamps(|n| *n)
+                .map(move |n| row(n, crash_at))
+                .key_by(|n| n % 10);
+            let right = source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
+                .timestamps(|n| *n)
+                .map(|n| row(n, None))
+                .key_by(|n| n % 10);
+            left.interval_join(right)
+                .between(-20, 20)
+                .process(|a: &i64, b: &i64, out: &mut Vec<(i64, i64)>| out.push((*a, *b)))
+                .sink_to(FileSink::row_format(out));
+        }
+        env.execute("interval join")
+    });
+}
+
+#[test]
+fn window_join() {
+    crash_and_restore("window join", &[1, 2], |env, out, crash_at| {
+        flow! { env =>
+            let left = source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
+                .timestamps(|n| *n)
+                .map(move |n| row(n, crash_at))
+                .key_by(|n| n % 10);
+            let right = source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
+                .timestamps(|n| *n)
+                .map(|n| row(n, None))
+                .filter(|n| n % 7 == 0)
+                .key_by(|n| n % 10);
+            left.window_join(right, TumblingEventTimeWindows::of(Duration::from_millis(100)))
+                .process(|a: &i64, b: &i64, out: &mut Vec<(i64, i64)>| out.push((*a, *b)))
+                .sink_to(FileSink::row_format(out));
+        }
+        env.execute("window join")
+    });
+}
+
+/// Passes readings above the latest broadcast limit.
+#[derive(Clone)]
+struct Above;
+
+impl flow::BroadcastProcessFunction<(i64, i64), i64> for Above {
+    type State = Option<i64>;
+    type Out = (i64, i64, i64);
+    fn process_element(
+        &mut self,
+        r: (i64, i64),
+        limit: &Option<i64>,
+        out: &mut Vec<(i64, i64, i64)>,
+    ) {
+        if let Some(limit) = limit {
+            if r.1 % 1000 > *limit {
+                out.push((r.0, r.1, *limit));
+            }
+        }
+    }
+    fn process_broadcast_element(
+        &mut self,
+        rule: i64,
+        limit: &mut Option<i64>,
+        _: &mut Vec<(i64, i64, i64)>,
+    ) {
+        *limit = Some(rule);
+    }
+}
+
+#[test]
+fn broadcast_state() {
+    crash_and_restore("broadcast", &[1, 2], |env, out, crash_at| {
+        flow! { env =>
+            let rules = from_collection(vec![900i64]).broadcast();
+            let readings = source(NumberSequence::new(1, ROWS), Watermarks::no_watermarks())
+                // The rule arrives long before the first reading: no reading depends on the race.
+                .map(|n| { if n == 1 { std::thread::sleep(Duration::from_millis(50)); } n })
+                .map(move |n| row(n, crash_at))
+                .map(|n| (n % 4, n))
+                .key_by(|r| r.0);
+            readings.connect(rules).process(Above).sink_to(FileSink::row_format(out));
+        }
+        env.execute("broadcast")
+    });
+}
