@@ -512,6 +512,20 @@ fn state_for_an_operator_the_job_lacks_is_refused() {
     assert_eq!(file, Some(chk.join("_metadata")), "{msg}");
     assert!(message.contains("no operator"), "{msg}");
     drop(out);
+
+    // Allowed to drop it, the job starts: the source skips the 2 rows it had emitted, the
+    // reduce (not in the checkpoint) starts empty.
+    let env = StreamEnv::new()
+        .with_restore(chk.to_str().unwrap())
+        .with_allow_non_restored_state(true);
+    flow! { env =>
+        let out = from_collection(vec![1i64, 2, 5, 5], Watermarks::no_watermarks())
+            .key_by(|n| *n)
+            .reduce(|a, b| a + b)
+            .collect();
+    }
+    env.execute("sums").unwrap();
+    assert_eq!(out.take(), [5, 10]);
 }
 
 fn slow(n: i64) -> i64 {

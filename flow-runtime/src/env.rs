@@ -154,6 +154,12 @@ impl StreamEnv {
                     .help("Start from a checkpoint or savepoint: its folder (DIR/chk-N), its _metadata file, or `latest` (the newest completed checkpoint in --checkpoint-dir). Operator state, source positions and sinks' pending output are restored; the parallelism may differ"),
             )
             .arg(
+                Arg::new("allow-non-restored-state")
+                    .long("allow-non-restored-state")
+                    .action(ArgAction::SetTrue)
+                    .help("With --restore: start even when the checkpoint holds state for operators this job no longer has, dropping that state (without it, that is an error naming the operator)"),
+            )
+            .arg(
                 Arg::new("savepoint-dir")
                     .long("savepoint-dir")
                     .value_name("DIR")
@@ -232,6 +238,7 @@ impl StreamEnv {
                 _ => CheckpointingMode::ExactlyOnce,
             },
             savepoint_dir: m.get_one::<std::path::PathBuf>("savepoint-dir").cloned(),
+            allow_non_restored_state: m.get_flag("allow-non-restored-state"),
         };
         StreamEnv {
             parallelism,
@@ -318,6 +325,13 @@ impl StreamEnv {
     /// Starts from the checkpoint or savepoint at `path`, or `"latest"` (`--restore`).
     pub fn with_restore(mut self, path: impl Into<String>) -> Self {
         self.checkpointing.restore = Some(path.into());
+        self
+    }
+
+    /// Restores even when the checkpoint holds state for operators the job no longer has,
+    /// dropping it (`--allow-non-restored-state`).
+    pub fn with_allow_non_restored_state(mut self, allow: bool) -> Self {
+        self.checkpointing.allow_non_restored_state = allow;
         self
     }
 

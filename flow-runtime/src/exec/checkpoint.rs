@@ -58,6 +58,9 @@ pub struct CheckpointConfig {
     pub mode: CheckpointingMode,
     /// `--savepoint-dir`: where a stop (SIGTERM, SIGINT) writes the job's savepoint.
     pub savepoint_dir: Option<PathBuf>,
+    /// `--allow-non-restored-state`: restore even when the checkpoint holds state for
+    /// operators the job no longer has (that state is dropped, with a warning).
+    pub allow_non_restored_state: bool,
 }
 
 impl Default for CheckpointConfig {
@@ -68,6 +71,7 @@ impl Default for CheckpointConfig {
             restore: None,
             mode: CheckpointingMode::ExactlyOnce,
             savepoint_dir: None,
+            allow_non_restored_state: false,
         }
     }
 }

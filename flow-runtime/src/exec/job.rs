@@ -156,7 +156,7 @@ pub(crate) fn run_job(
     let restore = match &config.restore {
         Some(path) => {
             let r = Restore::load(path, config.dir.as_deref(), job_name)?;
-            check_restore_fits(&r, &graphs)?;
+            check_restore_fits(&r, &graphs, config.allow_non_restored_state)?;
             Some(Arc::new(r))
         }
         None => None,
@@ -397,12 +397,20 @@ fn check_unique_uids(graphs: &[JobGraph]) -> Result<()> {
 
 /// Refuses a checkpoint holding state for an operator this job does not have: its state
 /// would be dropped without a word (give the operator its old uid back, or remove the state).
-fn check_restore_fits(restore: &Restore, graphs: &[JobGraph]) -> Result<()> {
+fn check_restore_fits(restore: &Restore, graphs: &[JobGraph], allow_dropping: bool) -> Result<()> {
     let mut uids = std::collections::HashSet::new();
     for (g, graph) in graphs.iter().enumerate() {
         for n in graph.plan.nodes {
             uids.insert(graph.plan.uid(g, n.id));
         }
+    }
+    if allow_dropping {
+        let mut dropped: Vec<&str> = restore.uids().filter(|u| !uids.contains(*u)).collect();
+        dropped.dedup();
+        if !dropped.is_empty() {
+            tracing::warn!(operators = ?dropped, "--allow-non-restored-state: the state of operators this job does not have is dropped");
+        }
+        return Ok(());
     }
     if let Some(unknown) = restore.uids().find(|u| !uids.contains(*u)) {
         let mut known: Vec<_> = uids.into_iter().collect();
@@ -412,7 +420,8 @@ fn check_restore_fits(restore: &Restore, graphs: &[JobGraph]) -> Result<()> {
             file: Some(restore.dir().join("_metadata")),
             message: format!(
                 "the checkpoint holds state for this operator, and the job has no operator \
-                 with that uid (its operators: {}); restoring would drop that state",
+                 with that uid (its operators: {}); restoring would drop that state (give the \
+                 operator its uid back, or pass --allow-non-restored-state to drop it)",
                 known.join(", ")
             ),
         });
