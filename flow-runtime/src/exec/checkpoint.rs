@@ -284,7 +284,7 @@ impl Coordinator {
     /// Starts the next checkpoint unless the last one is still running, one was declined or
     /// the job is ending; returns its id.
     pub(crate) fn trigger(&self) -> Option<CheckpointId> {
-        let p = self.lock();
+        let mut p = self.lock();
         let triggered = self.triggered.load(Ordering::Acquire);
         if p.declined.is_some()
             || self.stop_at() != 0
@@ -296,8 +296,7 @@ impl Coordinator {
         }
         let id = triggered + 1;
         self.triggered.store(id, Ordering::Release);
-        drop(p);
-        self.lock().started.insert(id, Instant::now());
+        p.started.insert(id, Instant::now());
         tracing::debug!(checkpoint = id, "checkpoint triggered");
         Some(id)
     }
