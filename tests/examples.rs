@@ -98,6 +98,40 @@ fn state_access_demo_p4() {
     state_access_demo(4);
 }
 
+/// The seed's job with checkpoints every millisecond into a checkpoint directory: its keyed
+/// state and its FileSink take part in them, and the output is still Flink's.
+#[test]
+fn state_access_demo_with_checkpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let (out_dir, checkpoints) = (dir.path().join("out"), dir.path().join("ck"));
+    run(example("state_access_demo")
+        .args(["--output", out_dir.to_str().unwrap(), "--parallelism", "2"])
+        .args(["--checkpoint-dir", checkpoints.to_str().unwrap()])
+        .args(["--checkpoint-interval", "1"]));
+    let mut rows = String::new();
+    for e in std::fs::read_dir(&out_dir).unwrap() {
+        let e = e.unwrap();
+        assert!(
+            !e.file_name().to_string_lossy().starts_with('.'),
+            "a part left hidden"
+        );
+        rows.push_str(&std::fs::read_to_string(e.path()).unwrap());
+    }
+    assert_eq!(
+        sorted_lines(&rows),
+        sorted_lines(&golden("state_access_demo.txt"))
+    );
+    // The final checkpoint holds the keyed state of the stateful map.
+    let chk: Vec<_> = std::fs::read_dir(&checkpoints).unwrap().flatten().collect();
+    assert_eq!(chk.len(), 1, "one checkpoint retained");
+    let files: Vec<String> = std::fs::read_dir(chk[0].path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(files.iter().any(|f| f == "_metadata"), "{files:?}");
+    assert!(files.iter().any(|f| f.starts_with("map-3.")), "{files:?}");
+}
+
 #[test]
 fn word_count_streaming_prints_every_update_in_order() {
     let out = run(example("word_count").args(["--mode", "streaming"]));
