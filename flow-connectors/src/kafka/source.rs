@@ -843,6 +843,12 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         let saved = state.union::<KafkaSplit>("splits")?;
         let s = &mut self.state;
         if s.group_assignment {
+            tracing::warn!(
+                connector = %s.connector,
+                "consumer group assignment: resuming from the group's committed offsets, not \
+                 the checkpoint's positions (at-least-once: rows after the last committed \
+                 checkpoint may be read twice)"
+            );
             return Ok(());
         }
         for split in &mut s.splits {
