@@ -1,24 +1,11 @@
 //! The seed's programs, run as the example binaries users run, against Flink's golden outputs
 //! in `../shared/golden/`, and their command lines with bad flags.
 
+mod common;
+
+use common::example;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-
-/// An example binary built by `cargo test` next to this test's binary.
-fn example(name: &str) -> Command {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile directory");
-    let bin = dir.join("examples").join(name);
-    assert!(
-        bin.exists(),
-        "{} is not built: run `cargo test` (which builds examples) or `cargo build --examples`",
-        bin.display()
-    );
-    Command::new(bin)
-}
 
 fn golden(name: &str) -> String {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))

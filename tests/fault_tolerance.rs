@@ -3,71 +3,13 @@
 //! part files must equal, row for row, those of a run that never crashed. Also: restoring at
 //! another parallelism, and the errors of a restore that cannot work.
 
+mod common;
+
+use common::{finished_rows, has_checkpoint, Rng};
 use flow::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
-
-/// The `fault_tolerance` example, built by `cargo test` next to this test's binary.
-fn example() -> Command {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile directory");
-    let bin = dir.join("examples").join("fault_tolerance");
-    assert!(
-        bin.exists(),
-        "{} is not built: run `cargo test` (which builds examples)",
-        bin.display()
-    );
-    Command::new(bin)
-}
-
-/// A small deterministic generator (xorshift), so that a failing schedule can be replayed:
-/// the seed is printed, and `FLOW_CHAOS_SEED` sets it.
-struct Rng(u64);
-
-impl Rng {
-    fn between(&mut self, lo: u64, hi: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        lo + self.0 % (hi - lo)
-    }
-}
-
-/// Every line of the finished (not hidden) part files under `dir`, sorted.
-fn finished_rows(dir: &Path) -> Vec<String> {
-    let mut rows = Vec::new();
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return rows;
-    };
-    for e in entries {
-        let e = e.unwrap();
-        let name = e.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        let text = std::fs::read_to_string(e.path()).unwrap();
-        assert!(
-            text.is_empty() || text.ends_with('\n'),
-            "{name} ends mid-line"
-        );
-        rows.extend(text.lines().map(str::to_string));
-    }
-    rows.sort();
-    rows
-}
-
-/// Whether `dir` holds a completed checkpoint.
-fn has_checkpoint(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .any(|e| e.path().join("_metadata").is_file())
-    })
-}
 
 struct Job<'a> {
     name: &'a str,
@@ -77,7 +19,7 @@ struct Job<'a> {
 
 impl Job<'_> {
     fn command(&self, out: &Path, checkpoints: &Path, parallelism: usize) -> Command {
-        let mut cmd = example();
+        let mut cmd = common::example("fault_tolerance");
         cmd.args(["--job", self.name])
             .args(["--rows", &self.rows.to_string()])
             .args(["--pace", &self.pace.to_string()])

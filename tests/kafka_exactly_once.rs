@@ -4,50 +4,17 @@
 
 #![cfg(feature = "kafka")]
 
+mod common;
 mod kafka_common;
 
+use common::{finished_rows, has_checkpoint, Rng};
 use kafka_common::{bootstrap, produce_people, topic};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-fn example() -> Command {
-    let exe = std::env::current_exe().expect("test binary path");
-    let dir = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target profile directory");
-    Command::new(dir.join("examples").join("fault_tolerance"))
-}
-
-fn finished_rows(dir: &Path) -> Vec<String> {
-    let mut rows = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten() {
-        let e = e.unwrap();
-        if e.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        rows.extend(
-            std::fs::read_to_string(e.path())
-                .unwrap()
-                .lines()
-                .map(str::to_string),
-        );
-    }
-    rows.sort();
-    rows
-}
-
-fn has_checkpoint(dir: &Path) -> bool {
-    std::fs::read_dir(dir).is_ok_and(|entries| {
-        entries
-            .flatten()
-            .any(|e| e.path().join("_metadata").is_file())
-    })
-}
-
 fn run(topic: &str, out: &Path, checkpoints: &Path) -> Command {
-    let mut cmd = example();
+    let mut cmd = common::example("fault_tolerance");
     cmd.args(["--job", "kafka-count", "--topic", topic])
         .args(["--bootstrap-servers", bootstrap()])
         .args(["--pace", "20", "--parallelism", "2"])
@@ -79,7 +46,7 @@ fn a_killed_kafka_job_restored_from_checkpoints_writes_every_row_once() {
     assert!(!expected.is_empty());
 
     let (out, checkpoints) = (root.path().join("out"), root.path().join("ck"));
-    let mut seed = 0x5eed_u64;
+    let mut rng = Rng(0x5eed);
     let mut killed = 0;
     loop {
         let mut cmd = run(&t, &out, &checkpoints);
@@ -98,10 +65,7 @@ fn a_killed_kafka_job_restored_from_checkpoints_writes_every_row_once() {
             {
                 std::thread::sleep(Duration::from_millis(20));
             }
-            seed ^= seed << 13;
-            seed ^= seed >> 7;
-            seed ^= seed << 17;
-            std::thread::sleep(Duration::from_millis(seed % 600));
+            std::thread::sleep(Duration::from_millis(rng.between(0, 600)));
             if child.try_wait().unwrap().is_none() {
                 child.kill().unwrap();
                 child.wait().unwrap();

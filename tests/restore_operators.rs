@@ -5,6 +5,9 @@
 //! session and count windows, process functions' state and timers, the joins and broadcast
 //! state.)
 
+mod common;
+
+use common::finished_rows;
 use flow::prelude::*;
 use std::path::Path;
 use std::time::Duration;
@@ -34,20 +37,6 @@ fn env(p: usize, checkpoints: &Path, restore: bool) -> StreamEnv {
     } else {
         env
     }
-}
-
-fn finished_rows(dir: &Path) -> Vec<String> {
-    let mut rows = Vec::new();
-    for e in std::fs::read_dir(dir).into_iter().flatten() {
-        let e = e.unwrap();
-        if e.file_name().to_string_lossy().starts_with('.') {
-            continue;
-        }
-        let text = std::fs::read_to_string(e.path()).unwrap();
-        rows.extend(text.lines().map(str::to_string));
-    }
-    rows.sort();
-    rows
 }
 
 type Job = fn(StreamEnv, &Path, Option<i64>) -> flow::Result<flow::JobResult>;

@@ -219,11 +219,14 @@ impl Gate {
                         return Some(GateEvent::Barrier(b));
                     }
                 }
+                // The last input ended: so did the gate (a stage reading two gates learns it
+                // here, not from `next`).
+                if self.open_count == 0 {
+                    return Some(GateEvent::End);
+                }
                 // A finished input no longer holds the watermark back.
                 if let Some(w) = self.advance(i, Timestamp::MAX) {
-                    if self.open_count > 0 {
-                        return Some(GateEvent::Watermark(w));
-                    }
+                    return Some(GateEvent::Watermark(w));
                 }
             }
             Err(_) => return Some(GateEvent::Broken),
@@ -293,6 +296,16 @@ mod tests {
         assert!(matches!(gate.next(t), GateEvent::Watermark(10)));
         edge.senders[0][0].send(Message::End).unwrap();
         assert!(matches!(gate.next(t), GateEvent::End));
+    }
+
+    #[test]
+    fn the_last_input_s_end_is_an_event_of_its_own() {
+        let mut edge = EdgeChannels::<u8>::new(1, 1, false);
+        let mut gate = Gate::new(edge.receivers.pop().unwrap());
+        let r = gate.inputs[0].clone();
+        edge.senders[0][0].send(Message::End).unwrap();
+        assert!(matches!(gate.handle(0, r.recv()), Some(GateEvent::End)));
+        assert!(gate.is_done());
     }
 
     #[test]

@@ -1,21 +1,22 @@
-//! Checkpoints: the coordinator that triggers them, collects every task's acknowledgement and
-//! tells the sources which checkpoint completed.
+//! Checkpoints: the coordinator that triggers them, collects every task's part and completes
+//! them (on the writer thread, off the tasks' row path), then tells sources and sinks.
 //!
 //! A checkpoint `n` starts at the sources: each source task records its reader's position
 //! ([`SourceReader::snapshot`](crate::SourceReader::snapshot)) and sends barrier `n` down its
-//! chain, in order with the rows. Operators pass it on (exchanges to every channel); an input
-//! gate passes barrier `n` on once every open input delivered it (the minimum over inputs, as
-//! for watermarks); sinks make what they wrote durable when it reaches them. A task
-//! acknowledges `n` when its chain took the barrier; `n` is complete when every running task
-//! acknowledged it (finished tasks made all their output durable in `finish`). Then the
-//! sources learn it ([`SourceReader::checkpoint_complete`](crate::SourceReader::checkpoint_complete))
-//! and commit the positions they recorded for `n`: every row before them has reached the
-//! sinks' durable output. That is at-least-once delivery end to end.
+//! chain, in order with the rows. Operators write their state and pass it on (exchanges to
+//! every channel); an input gate passes barrier `n` on once every open input delivered it, and
+//! in exactly-once mode reads no input that delivered it until then (alignment); sinks make
+//! what they wrote durable or prepare it. A task acknowledges `n` with its operators' state;
+//! the writer thread writes it under `--checkpoint-dir`, and `n` is complete when every
+//! running task acknowledged it, its files are written and its metadata is on disk. Then the
+//! sinks commit what they prepared and the sources commit the positions they recorded for it.
 //!
-//! Barriers do not block inputs (Flink's at-least-once mode, which needs no alignment), and
-//! operator state is not snapshot yet: an operator that keeps state (keyed state, windows,
-//! timers) declines, and the job then takes no more checkpoints. Its sources commit their
-//! final positions only when the whole job ended successfully.
+//! Without a checkpoint directory, an operator that keeps keyed state declines (its state
+//! would be saved nowhere) and the job takes no more checkpoints; sources' positions and
+//! sinks' pending output are restore-only state and need none. A task that finished leaves its
+//! final state for every later checkpoint, and a job that ends well writes a final checkpoint
+//! before its sinks commit. A savepoint is a checkpoint into `--savepoint-dir` after which
+//! every task ends without its end of input.
 
 use crate::chain::Snapshot;
 use crate::snapshot::{CheckpointStorage, FileEntry, FinishedTask, TaskState};
@@ -437,15 +438,8 @@ impl Coordinator {
         };
         let id = self.triggered.load(Ordering::Acquire) + 1;
         self.triggered.store(id, Ordering::Release);
-        let mut files = Vec::new();
-        for f in &p.finished {
-            match storage.write_task(id, f.subtask, f.parallelism, f.operators()) {
-                Ok(written) => files.extend(written),
-                Err(e) => return self.fail_with(p, e),
-            }
-        }
-        match storage.complete(id, files) {
-            Ok(dir) => {
+        match storage.complete_with_finished(id, Vec::new(), &p.finished) {
+            Ok((dir, _)) => {
                 if let Some(dir) = &dir {
                     tracing::info!(checkpoint = id, path = %dir.display(), "final checkpoint completed");
                 }
@@ -523,33 +517,19 @@ impl Coordinator {
     /// Completes stored checkpoint `id` on the writer thread: writes the finished tasks'
     /// state and the metadata without holding the lock, then records it complete.
     fn complete_stored(&self, storage: &CheckpointStorage, id: CheckpointId) {
-        let (mut files, finished) = {
+        // Taken out under the lock, written without it (finished tasks are only ever added).
+        let (files, finished) = {
             let mut p = self.lock();
-            let finished: Vec<_> = p
-                .finished
-                .iter()
-                .map(|f| (f.subtask, f.parallelism, f.operators()))
-                .collect();
+            let finished = std::mem::take(&mut p.finished);
             (p.files.remove(&id).unwrap_or_default(), finished)
         };
-        let mut outcome = Ok(None);
-        for (subtask, parallelism, operators) in finished {
-            match storage.write_task(id, subtask, parallelism, operators) {
-                Ok(written) => files.extend(written),
-                Err(e) => {
-                    outcome = Err(e);
-                    break;
-                }
-            }
-        }
-        let bytes: u64 = files.iter().map(|f| f.bytes).sum();
-        if outcome.is_ok() {
-            outcome = storage.complete(id, files);
-        }
+        let outcome = storage.complete_with_finished(id, files, &finished);
         let mut p = self.lock();
+        let added = std::mem::replace(&mut p.finished, finished);
+        p.finished.extend(added);
         p.completing = None;
         match outcome {
-            Ok(dir) => {
+            Ok((dir, bytes)) => {
                 if let Some(dir) = &dir {
                     let what = if self.stop_at() == id {
                         "savepoint"

@@ -405,11 +405,9 @@ impl SourceCheckpoints {
         let triggered = ctx.checkpoints.triggered();
         if triggered > self.taken {
             self.taken = triggered;
-            let mut state = ctx.task_state(triggered);
-            let start = std::time::Instant::now();
-            let snapshot = task.checkpoint(triggered, node, &mut state)?;
-            state.sync = start.elapsed();
-            ack(ctx, triggered, snapshot, state);
+            take_part(ctx, triggered, Duration::ZERO, |state| {
+                task.checkpoint(triggered, node, state)
+            })?;
         }
         let completed = ctx.checkpoints.completed();
         if completed > self.committed {
@@ -445,10 +443,23 @@ fn report(chain: &mut dyn Control) -> TaskMetrics {
     metrics
 }
 
-/// Hands the task's part of checkpoint `id` to the coordinator.
-fn ack(ctx: &RuntimeContext, id: CheckpointId, snapshot: Snapshot, state: TaskState) {
+/// Takes the task's part of checkpoint `id` with `barrier` (its chain's operators write their
+/// state), timed, and hands it to the coordinator; `alignment` is how long the input gate
+/// held inputs back for it.
+fn take_part(
+    ctx: &RuntimeContext,
+    id: CheckpointId,
+    alignment: Duration,
+    barrier: impl FnOnce(&mut TaskState) -> Result<Snapshot>,
+) -> Result<()> {
+    let mut state = ctx.task_state(id);
+    let start = std::time::Instant::now();
+    let snapshot = barrier(&mut state)?;
+    state.sync = start.elapsed();
+    state.alignment = alignment;
     ctx.checkpoints
         .ack(ctx.task, id, snapshot, state, ctx.subtask, ctx.parallelism);
+    Ok(())
 }
 
 /// A stage that reads one input gate, as its loop drives it: a batch of rows at a time, and
@@ -517,14 +528,9 @@ fn drive_gate(
         match gate.next(IDLE_POLL) {
             GateEvent::Rows(rows) => stage.rows(rows)?,
             GateEvent::Watermark(w) => stage.control().watermark(w)?,
-            GateEvent::Barrier(id) => {
-                let mut state = ctx.task_state(id);
-                let start = std::time::Instant::now();
-                let snapshot = stage.control().barrier(id, &mut state)?;
-                state.sync = start.elapsed();
-                state.alignment = gate.alignment();
-                ack(ctx, id, snapshot, state);
-            }
+            GateEvent::Barrier(id) => take_part(ctx, id, gate.alignment(), |state| {
+                stage.control().barrier(id, state)
+            })?,
             GateEvent::Status(idle) => stage.control().idle(idle)?,
             GateEvent::Idle => {
                 if ctx.is_cancelled() {
@@ -718,17 +724,6 @@ fn drive_two_gates(
             // Idle inputs are already left out of each gate's watermark.
             _ => {}
         }
-        // A gate whose every input ended reports no event of its own for it: it no longer
-        // holds the watermark or the barriers back (without this, a checkpoint after one side
-        // ended would wait for that side forever, and with aligned barriers stall the other).
-        if first.is_done() {
-            wm_first = Timestamp::MAX;
-            b_first = FINAL_CHECKPOINT;
-        }
-        if second.is_done() {
-            wm_second = Timestamp::MAX;
-            b_second = FINAL_CHECKPOINT;
-        }
         let min = wm_first.min(wm_second);
         if min > current {
             current = min;
@@ -742,12 +737,8 @@ fn drive_two_gates(
             barrier = b;
             first.hold(false);
             second.hold(false);
-            let mut state = ctx.task_state(b);
-            let start = std::time::Instant::now();
-            let snapshot = chain.control().barrier(b, &mut state)?;
-            state.sync = start.elapsed();
-            state.alignment = first.alignment().max(second.alignment());
-            ack(ctx, b, snapshot, state);
+            let alignment = first.alignment().max(second.alignment());
+            take_part(ctx, b, alignment, |state| chain.control().barrier(b, state))?;
         }
     }
     chain.control().finish()?;

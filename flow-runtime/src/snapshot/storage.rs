@@ -284,6 +284,21 @@ impl CheckpointStorage {
         Ok(entries)
     }
 
+    /// Writes the final state of the tasks that `finished` into checkpoint `id` next to the
+    /// `files` the running tasks wrote, then completes it; returns its folder and its size.
+    pub(crate) fn complete_with_finished(
+        &self,
+        id: CheckpointId,
+        mut files: Vec<FileEntry>,
+        finished: &[FinishedTask],
+    ) -> Result<(Option<PathBuf>, u64)> {
+        for f in finished {
+            files.extend(self.write_task(id, f.subtask, f.parallelism, f.operators())?);
+        }
+        let bytes = files.iter().map(|f| f.bytes).sum();
+        Ok((self.complete(id, files)?, bytes))
+    }
+
     /// Completes checkpoint `id`: writes its metadata, then (a checkpoint, not the savepoint)
     /// removes the completed checkpoints beyond the newest `retained` and every unfinished one
     /// before `id`. Returns the checkpoint's folder, `None` if it is not saved.
