@@ -323,3 +323,31 @@ fn a_keyed_map_declines_only_when_it_keeps_state() {
         "declined: only the end is committed"
     );
 }
+
+/// A sink that takes a while to open, as one connecting to a broker does.
+struct SlowToOpen(Buffered);
+
+impl Sink<i64> for SlowToOpen {
+    type Writer = BufferedWriter;
+    fn create_writer(&self, ctx: &RuntimeContext) -> flow::Result<BufferedWriter> {
+        std::thread::sleep(Duration::from_millis(100));
+        self.0.create_writer(ctx)
+    }
+}
+
+#[test]
+fn a_checkpoint_triggered_while_the_tasks_open_completes() {
+    let (shared, src, sink) = parts(PER_READER);
+    let env = env(2).with_mode(RuntimeMode::Streaming);
+    let sink = SlowToOpen(sink);
+    flow! { env =>
+        source(src, Watermarks::no_watermarks()).sink_to(sink);
+    }
+    let result = env.execute("slow to open").unwrap();
+    let mid_run = check_log(&shared, 2);
+    assert!(
+        mid_run >= 3,
+        "expected checkpoints to complete while the job ran, got {mid_run} ({:?})",
+        result.checkpoints
+    );
+}

@@ -283,8 +283,10 @@ fn drive_source(
     // Batch mode has no intermediate watermarks (as Flink's BATCH runtime mode): every window
     // and timer fires at the end of input, and no row is late.
     let event_time = has_event_time && ctx.mode() != crate::env::RuntimeMode::Batch;
+    // A checkpoint triggered while the task was opening (its writers connecting to a
+    // broker, say) is taken at the first step: none completes without this source's barrier.
     let mut progress = SourceCheckpoints {
-        taken: ctx.checkpoints.triggered(),
+        taken: ctx.checkpoints.completed(),
         committed: ctx.checkpoints.completed(),
     };
     let mut rows = 0u64;
