@@ -4,7 +4,9 @@
 mod kafka_common;
 
 use flow::connectors::format::Json;
-use flow::connectors::kafka::{KafkaAdmin, KafkaSink, KafkaSource, StartingOffsets};
+use flow::connectors::kafka::{
+    DeliveryGuarantee, KafkaAdmin, KafkaSink, KafkaSource, StartingOffsets,
+};
 use flow::prelude::*;
 use flow::Error;
 use kafka_common::{bootstrap, produce_people, read_all, unique, Person};
@@ -178,7 +180,30 @@ fn settings_that_cannot_work_are_refused_by_build() {
         .property("transactional.id", "x")
         .build()
         .map(drop));
-    assert!(m.contains("transactions are not supported"), "{m}");
+    assert!(m.contains("`transactional.id` is set by the sink"), "{m}");
+    let exactly_once = || {
+        KafkaSink::builder()
+            .bootstrap_servers("h:1")
+            .topic("t")
+            .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
+    };
+    let m = e(exactly_once().build().map(drop));
+    assert!(m.contains("needs a transactional id prefix"), "{m}");
+    let m = e(exactly_once()
+        .transactional_id_prefix("a b")
+        .build()
+        .map(drop));
+    assert!(m.contains("may only have ASCII letters"), "{m}");
+    let m = e(exactly_once()
+        .transactional_id_prefix("job")
+        .topic_fn(|_: &Vec<u8>| "t")
+        .build()
+        .map(drop));
+    assert!(m.contains("needs a fixed topic"), "{m}");
+    assert!(exactly_once()
+        .transactional_id_prefix("job")
+        .build()
+        .is_ok());
 }
 
 #[test]

@@ -43,6 +43,49 @@ pub fn bootstrap() -> &'static str {
     })
 }
 
+/// The port of the broker that completes transactions (noida-db) in the transaction tests.
+pub const TRANSACTIONAL_PORT: u16 = 19392;
+
+/// The address of a broker that completes Kafka transactions, for the exactly-once tests:
+/// `FLOW_KAFKA_TXN_BOOTSTRAP`, or noida-db started on 127.0.0.1:19392 by
+/// `FLOW_KAFKA_BROKER=noida scripts/kafka-broker start` (tansu 0.6 does not complete
+/// transactions).
+pub fn transactional_bootstrap() -> &'static str {
+    static BROKER: OnceLock<String> = OnceLock::new();
+    BROKER.get_or_init(|| {
+        if let Ok(b) = std::env::var("FLOW_KAFKA_TXN_BOOTSTRAP") {
+            return b;
+        }
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker");
+        let out = Command::new("bash")
+            .arg(script)
+            .arg("start")
+            .env("FLOW_KAFKA_BROKER", "noida")
+            .env("FLOW_KAFKA_PORT", TRANSACTIONAL_PORT.to_string())
+            .env_remove("FLOW_KAFKA_STATE_DIR")
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+        assert!(
+            out.status.success(),
+            "the transactional Kafka broker could not be started by `FLOW_KAFKA_BROKER=noida scripts/kafka-broker start` ({}):\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        format!("127.0.0.1:{TRANSACTIONAL_PORT}")
+    })
+}
+
+/// Creates a fresh topic on the broker at `servers` and returns its name.
+pub fn topic_on(servers: &str, prefix: &str, partitions: i32) -> String {
+    let name = unique(prefix);
+    KafkaAdmin::connect(servers)
+        .expect("admin client")
+        .create_topic(&name, partitions)
+        .unwrap_or_else(|e| panic!("create topic {name}: {e}"));
+    name
+}
+
 /// A topic name no other test or run uses.
 pub fn unique(prefix: &str) -> String {
     static N: AtomicUsize = AtomicUsize::new(0);
@@ -126,15 +169,41 @@ where
     F: Decode,
     F::Row: Clone,
 {
+    read(servers, topic, format, parallelism, false)
+}
+
+/// Every committed row of `topic` (bounded `read_committed` read from the earliest offsets):
+/// what a consumer of an exactly-once sink's output sees.
+pub fn read_committed<F>(servers: &str, topic: &str, format: F) -> Vec<F::Row>
+where
+    F: Decode,
+    F::Row: Clone,
+{
+    read(servers, topic, format, 2, true)
+}
+
+fn read<F>(
+    servers: &str,
+    topic: &str,
+    format: F,
+    parallelism: usize,
+    committed: bool,
+) -> Vec<F::Row>
+where
+    F: Decode,
+    F::Row: Clone,
+{
     let env = StreamEnv::new().with_parallelism(parallelism);
-    let src = KafkaSource::builder()
+    let mut src = KafkaSource::builder()
         .bootstrap_servers(servers)
         .topic(topic)
         .starting_offsets(StartingOffsets::Earliest)
         .format(format)
-        .bounded()
-        .build()
-        .unwrap();
+        .bounded();
+    if committed {
+        src = src.read_committed();
+    }
+    let src = src.build().unwrap();
     flow! { env =>
         let rows = source(src, Watermarks::no_watermarks()).collect();
     }

@@ -40,6 +40,22 @@ impl Default for StartingOffsets {
     }
 }
 
+/// What a [`KafkaSink`](super::KafkaSink) promises about its rows after a failure (Flink's
+/// `DeliveryGuarantee`).
+///
+/// # Default
+/// [`DeliveryGuarantee::AtLeastOnce`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DeliveryGuarantee {
+    /// Every row is written; a job restarted from a checkpoint may write again rows the failed
+    /// run wrote after that checkpoint.
+    #[default]
+    AtLeastOnce,
+    /// Every row is written once, as seen by `read_committed` consumers: each checkpoint's
+    /// rows are one Kafka transaction, committed when the checkpoint completes.
+    ExactlyOnce,
+}
+
 /// Where to start in a partition without a committed offset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OffsetReset {

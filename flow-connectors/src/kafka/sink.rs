@@ -1,9 +1,10 @@
 //! The Kafka sink: a builder, the sink value, and the per-subtask writer.
 
-use super::config::ClientSettings;
+use super::config::{ClientSettings, DeliveryGuarantee};
+use super::transactions::Transactions;
 use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions};
 use crate::format::{Encode, FormatError, Raw};
-use flow_runtime::snapshot::StateWriter;
+use flow_runtime::snapshot::{StateReader, StateWriter};
 use flow_runtime::{
     CheckpointId, Error, Result, RuntimeContext, Sink, SinkWriter, Snapshot, Timestamp,
     NO_TIMESTAMP,
@@ -20,11 +21,16 @@ use std::time::Duration;
 /// How many records a writer sends between two polls of the producer's delivery reports.
 const POLL_EVERY: u32 = 1024;
 
+/// `transaction.timeout.ms` of an exactly-once sink unless set with `.property(..)`: a
+/// transaction stays open for a checkpoint interval and until the checkpoint completes.
+const DEFAULT_TRANSACTION_TIMEOUT_MS: &str = "60000";
+
 type KeyFn<T> = Arc<dyn Fn(&T, &mut Vec<u8>) -> Result<(), FormatError> + Send + Sync>;
 type TopicFn<T> = Arc<dyn Fn(&T, &mut String) + Send + Sync>;
 
-/// Writes rows to Kafka (Flink's `KafkaSink`), at least once: see the
-/// [module documentation](super) for the guarantee.
+/// Writes rows to Kafka (Flink's `KafkaSink`), at least once or, with
+/// [`DeliveryGuarantee::ExactlyOnce`], exactly once: see the [module documentation](super)
+/// for the guarantees.
 ///
 /// Each row's value is written with the sink's format; its key (optional) with a key format
 /// from a closure; its topic is fixed or chosen per row; a row with an event timestamp is
@@ -58,6 +64,8 @@ pub struct KafkaSink<F: Encode> {
     topic_fn: Option<TopicFn<F::Row>>,
     key: Option<KeyFn<F::Row>>,
     delivery_timeout: Duration,
+    guarantee: DeliveryGuarantee,
+    transactional_id_prefix: String,
     format: F,
 }
 
@@ -71,7 +79,7 @@ impl KafkaSink<Raw> {
     ///
     /// # Default
     /// Format [`Raw`] (rows are `Vec<u8>` values), no key, a 30 s delivery timeout, a 10 s
-    /// connect timeout.
+    /// connect timeout, [`DeliveryGuarantee::AtLeastOnce`].
     pub fn builder() -> KafkaSinkBuilder<Raw> {
         KafkaSinkBuilder {
             sink: KafkaSink {
@@ -80,6 +88,8 @@ impl KafkaSink<Raw> {
                 topic_fn: None,
                 key: None,
                 delivery_timeout: Duration::from_secs(30),
+                guarantee: DeliveryGuarantee::AtLeastOnce,
+                transactional_id_prefix: String::new(),
                 format: Raw,
             },
         }
@@ -131,6 +141,8 @@ impl<F: Encode> KafkaSinkBuilder<F> {
                 topic_fn: None,
                 key: None,
                 delivery_timeout: s.delivery_timeout,
+                guarantee: s.guarantee,
+                transactional_id_prefix: s.transactional_id_prefix,
                 format,
             },
         }
@@ -192,6 +204,30 @@ impl<F: Encode> KafkaSinkBuilder<F> {
         self
     }
 
+    /// The delivery guarantee (Flink's `setDeliveryGuarantee`). Exactly-once writes each
+    /// checkpoint's rows in a Kafka transaction committed when the checkpoint completes, and
+    /// needs [`transactional_id_prefix`](Self::transactional_id_prefix) and a fixed
+    /// [`topic`](Self::topic); consumers see the rows only with `isolation.level=read_committed`
+    /// (`KafkaSourceBuilder::read_committed`).
+    ///
+    /// # Default
+    /// [`DeliveryGuarantee::AtLeastOnce`].
+    #[must_use]
+    pub fn delivery_guarantee(mut self, guarantee: DeliveryGuarantee) -> Self {
+        self.sink.guarantee = guarantee;
+        self
+    }
+
+    /// The prefix of the exactly-once sink's transactional ids (Flink's
+    /// `setTransactionalIdPrefix`): subtask `i` uses `<prefix>-<i>`. It must be the same
+    /// across restarts of a job and unique among the jobs writing to the same brokers: a
+    /// producer with the same id fences the older one.
+    #[must_use]
+    pub fn transactional_id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.sink.transactional_id_prefix = prefix.into();
+        self
+    }
+
     /// How long the broker must answer when the job starts.
     ///
     /// # Default
@@ -218,7 +254,8 @@ impl<F: Encode> KafkaSinkBuilder<F> {
     ///
     /// # Errors
     /// [`Error::Config`]: no bootstrap servers, no topic, a zero timeout, a property that
-    /// would weaken at-least-once delivery or ask for transactions.
+    /// would weaken at-least-once delivery or set a transactional id; exactly-once without a
+    /// transactional id prefix or with a per-row topic.
     pub fn build(self) -> Result<KafkaSink<F>> {
         let s = self.sink;
         let name = s.connector_name();
@@ -246,8 +283,25 @@ impl<F: Encode> KafkaSinkBuilder<F> {
         }
         if s.settings.property("transactional.id").is_some() {
             return config(
-                "transactions are not supported: the Kafka sink is at-least-once".into(),
+                "`transactional.id` is set by the sink: use `.delivery_guarantee(DeliveryGuarantee::ExactlyOnce)` and `.transactional_id_prefix(..)`".into(),
             );
+        }
+        if s.guarantee == DeliveryGuarantee::ExactlyOnce {
+            let prefix = &s.transactional_id_prefix;
+            if prefix.is_empty() {
+                return config("exactly-once needs a transactional id prefix: call `.transactional_id_prefix(..)`".into());
+            }
+            if !prefix
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            {
+                return config(format!(
+                    "the transactional id prefix `{prefix}` may only have ASCII letters, digits, `.`, `_` and `-`"
+                ));
+            }
+            if s.topic.is_none() {
+                return config("exactly-once needs a fixed topic (`.topic(..)`): each transaction's commit marker goes to its partition 0".into());
+            }
         }
         Ok(s)
     }
@@ -269,6 +323,8 @@ impl<F: Encode> fmt::Debug for KafkaSink<F> {
             .field("topic", &self.topic)
             .field("keyed", &self.key.is_some())
             .field("delivery_timeout", &self.delivery_timeout)
+            .field("guarantee", &self.guarantee)
+            .field("transactional_id_prefix", &self.transactional_id_prefix)
             .field("format", &std::any::type_name::<F>())
             .finish()
     }
@@ -277,57 +333,57 @@ impl<F: Encode> fmt::Debug for KafkaSink<F> {
 impl<F: Encode> Sink<F::Row> for KafkaSink<F> {
     type Writer = KafkaSinkWriter<F>;
 
-    /// Creates the subtask's idempotent producer and checks that the broker answers and the
+    /// Creates the subtask's idempotent producer (transactional, with the id
+    /// `<prefix>-<subtask>`, when exactly-once) and checks that the broker answers and the
     /// (fixed) topic exists.
     ///
     /// # Errors
     /// The producer cannot be created, the broker does not answer within the connect timeout,
-    /// the topic does not exist.
-    fn create_writer(&self, _ctx: &RuntimeContext) -> Result<KafkaSinkWriter<F>> {
+    /// the topic does not exist, the broker refuses transactions.
+    fn create_writer(&self, ctx: &RuntimeContext) -> Result<KafkaSinkWriter<F>> {
         let name = self.connector_name();
-        let timeout_ms = self.delivery_timeout.as_millis().max(1).to_string();
-        let deliveries = Arc::new(Deliveries::default());
-        let producer: BaseProducer<DeliveryContext> = self
-            .settings
-            .client_config(&[
-                ("enable.idempotence", "true"),
-                ("acks", "all"),
-                ("message.timeout.ms", &timeout_ms),
-                ("linger.ms", "5"),
-                // Topics must exist: a missing one is an error, not a silent creation.
-                ("allow.auto.create.topics", "false"),
-                ("socket.connection.setup.timeout.ms", "10000"),
-            ])
-            .create_with_context(DeliveryContext {
-                deliveries: deliveries.clone(),
-            })
-            .map_err(|e| connector_error(&name, format!("cannot create a producer: {e}")))?;
-        let metadata = fetch_metadata(
-            producer.client(),
+        let transactional_id = match self.guarantee {
+            DeliveryGuarantee::AtLeastOnce => None,
+            DeliveryGuarantee::ExactlyOnce => Some(transactional_id(
+                &self.transactional_id_prefix,
+                ctx.subtask_index(),
+            )),
+        };
+        let out = Output::connect(
             &self.settings,
             &name,
+            self.delivery_timeout,
             self.topic.as_deref(),
+            transactional_id.as_deref(),
         )?;
-        if let Some(topic) = &self.topic {
-            topic_partitions(&metadata, topic, &name, ": create it first")?;
-        }
+        let transactions = match &transactional_id {
+            Some(id) => Some(Box::new(Transactions::new(
+                &out,
+                self.settings.clone(),
+                self.delivery_timeout,
+                id.clone(),
+                self.topic.clone().unwrap_or_default(),
+            )?)),
+            None => None,
+        };
         Ok(KafkaSinkWriter {
-            producer,
-            deliveries,
-            connector: name,
+            out,
+            transactions,
             topic: self.topic.clone().unwrap_or_default(),
             topic_fn: self.topic_fn.clone(),
             key: self.key.clone(),
-            delivery_timeout: self.delivery_timeout,
             format: self.format.clone(),
             value: Vec::with_capacity(256),
             key_buf: Vec::new(),
             topic_buf: String::new(),
-            sent: 0,
-            since_poll: 0,
             error: None,
         })
     }
+}
+
+/// A subtask's transactional id: `<prefix>-<subtask>`.
+pub(super) fn transactional_id(prefix: &str, subtask: usize) -> String {
+    format!("{prefix}-{subtask}")
 }
 
 /// Delivery reports, shared between the producer's callback and the writer.
@@ -338,7 +394,7 @@ struct Deliveries {
     first_error: Mutex<Option<String>>,
 }
 
-struct DeliveryContext {
+pub(super) struct DeliveryContext {
     deliveries: Arc<Deliveries>,
 }
 
@@ -368,52 +424,84 @@ impl ProducerContext for DeliveryContext {
     }
 }
 
-/// One subtask's writer of a [`KafkaSink`]: an idempotent producer.
-///
-/// Dropping it without [`finish`](SinkWriter::finish) (a failed job) drops the records not yet
-/// delivered; those delivered stay in the topic.
-pub struct KafkaSinkWriter<F: Encode> {
-    producer: BaseProducer<DeliveryContext>,
+/// A producer and its delivery reports: what every writer sends through, compiled once
+/// whatever the row type.
+pub(super) struct Output {
+    pub(super) producer: BaseProducer<DeliveryContext>,
     deliveries: Arc<Deliveries>,
-    connector: String,
-    topic: String,
-    topic_fn: Option<TopicFn<F::Row>>,
-    key: Option<KeyFn<F::Row>>,
+    pub(super) connector: String,
     delivery_timeout: Duration,
-    format: F,
-    value: Vec<u8>,
-    key_buf: Vec<u8>,
-    topic_buf: String,
     sent: u64,
     since_poll: u32,
-    /// The first error of a row (`write` cannot fail), reported by the next flush.
-    error: Option<Error>,
 }
 
-impl<F: Encode> KafkaSinkWriter<F> {
-    fn send(&mut self, row: &F::Row, ts: Timestamp) -> Result<()> {
-        self.value.clear();
-        self.format
-            .encode(row, &mut self.value)
-            .map_err(|e| connector_error(&self.connector, format!("cannot encode a row: {e}")))?;
-        let key = match &self.key {
-            Some(k) => {
-                self.key_buf.clear();
-                k(row, &mut self.key_buf).map_err(|e| {
-                    connector_error(&self.connector, format!("cannot encode a row's key: {e}"))
+impl Output {
+    /// An idempotent producer (with `transactional_id`: a transactional one, its
+    /// transactions initialised, which fences an older producer with the same id and aborts
+    /// its open transaction); checks that the broker answers and `topic` exists.
+    pub(super) fn connect(
+        settings: &ClientSettings,
+        connector: &str,
+        delivery_timeout: Duration,
+        topic: Option<&str>,
+        transactional_id: Option<&str>,
+    ) -> Result<Output> {
+        let timeout_ms = delivery_timeout.as_millis().max(1).to_string();
+        let deliveries = Arc::new(Deliveries::default());
+        let mut defaults = vec![
+            ("enable.idempotence", "true"),
+            ("acks", "all"),
+            ("message.timeout.ms", timeout_ms.as_str()),
+            ("linger.ms", "5"),
+            // Topics must exist: a missing one is an error, not a silent creation.
+            ("allow.auto.create.topics", "false"),
+            ("socket.connection.setup.timeout.ms", "10000"),
+        ];
+        if let Some(id) = transactional_id {
+            defaults.push(("transactional.id", id));
+            defaults.push(("transaction.timeout.ms", DEFAULT_TRANSACTION_TIMEOUT_MS));
+        }
+        let producer: BaseProducer<DeliveryContext> = settings
+            .client_config(&defaults)
+            .create_with_context(DeliveryContext {
+                deliveries: deliveries.clone(),
+            })
+            .map_err(|e| connector_error(connector, format!("cannot create a producer: {e}")))?;
+        let metadata = fetch_metadata(producer.client(), settings, connector, topic)?;
+        if let Some(topic) = topic {
+            topic_partitions(&metadata, topic, connector, ": create it first")?;
+        }
+        if let Some(id) = transactional_id {
+            producer
+                .init_transactions(settings.connect_timeout + delivery_timeout)
+                .map_err(|e| {
+                    connector_error(
+                        connector,
+                        format!(
+                            "cannot initialise the transactions of transactional id `{id}`: {e}"
+                        ),
+                    )
                 })?;
-                Some(self.key_buf.as_slice())
-            }
-            None => None,
-        };
-        let topic = match &self.topic_fn {
-            Some(f) => {
-                f(row, &mut self.topic_buf);
-                self.topic_buf.as_str()
-            }
-            None => self.topic.as_str(),
-        };
-        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(&self.value);
+        }
+        Ok(Output {
+            producer,
+            deliveries,
+            connector: connector.to_owned(),
+            delivery_timeout,
+            sent: 0,
+            since_poll: 0,
+        })
+    }
+
+    /// Hands one record to the producer, waiting while its local queue is full.
+    pub(super) fn send(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: &[u8],
+        ts: Timestamp,
+    ) -> Result<()> {
+        let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value);
         if let Some(key) = key {
             record = record.key(key);
         }
@@ -448,6 +536,12 @@ impl<F: Encode> KafkaSinkWriter<F> {
         Ok(())
     }
 
+    fn poll(&mut self) -> Result<()> {
+        self.producer.poll(Duration::ZERO);
+        self.since_poll = 0;
+        self.check_deliveries()
+    }
+
     fn check_deliveries(&self) -> Result<()> {
         let failed = self.deliveries.failed.load(Ordering::Relaxed);
         if failed == 0 {
@@ -469,57 +563,14 @@ impl<F: Encode> KafkaSinkWriter<F> {
         ))
     }
 
-    fn take_error(&mut self) -> Result<()> {
-        match self.error.take() {
-            Some(e) => {
-                // Keep failing: nothing is written after an error.
-                self.error = Some(connector_error(
-                    &self.connector,
-                    "the writer stopped after an earlier error",
-                ));
-                Err(e)
-            }
-            None => Ok(()),
-        }
-    }
-}
-
-impl<F: Encode> SinkWriter<F::Row> for KafkaSinkWriter<F> {
-    #[inline]
-    fn write(&mut self, row: F::Row, ts: Timestamp) {
-        if self.error.is_some() {
-            return;
-        }
-        if let Err(e) = self.send(&row, ts) {
-            tracing::warn!(connector = %self.connector, error = %e, "kafka sink failed");
-            self.error = Some(e);
-        }
+    /// How long a flush or a commit may take: the delivery timeout and a margin.
+    pub(super) fn wait(&self) -> Duration {
+        self.delivery_timeout + Duration::from_secs(5)
     }
 
-    fn flush(&mut self) -> Result<()> {
-        self.take_error()?;
-        self.producer.poll(Duration::ZERO);
-        self.since_poll = 0;
-        self.check_deliveries()
-    }
-
-    /// Waits until every record written so far is acknowledged by the broker: the sources may
-    /// then commit the positions of the rows before the barrier.
-    fn checkpoint(&mut self, _: CheckpointId, _: &mut StateWriter) -> Result<Snapshot> {
-        self.wait_for_acks()?;
-        Ok(Snapshot::Taken)
-    }
-
-    fn finish(&mut self) -> Result<()> {
-        self.wait_for_acks()
-    }
-}
-
-impl<F: Encode> KafkaSinkWriter<F> {
     /// Waits until every record is acknowledged (at most the delivery timeout and a margin).
-    fn wait_for_acks(&mut self) -> Result<()> {
-        self.take_error()?;
-        let wait = self.delivery_timeout + Duration::from_secs(5);
+    pub(super) fn wait_for_acks(&mut self) -> Result<()> {
+        let wait = self.wait();
         let flushed = self.producer.flush(wait);
         self.producer.poll(Duration::ZERO);
         self.check_deliveries()?;
@@ -544,5 +595,151 @@ impl<F: Encode> KafkaSinkWriter<F> {
             ));
         }
         Ok(())
+    }
+}
+
+/// One subtask's writer of a [`KafkaSink`]: an idempotent producer, transactional when the
+/// sink is exactly-once.
+///
+/// Dropping it without [`finish`](SinkWriter::finish) (a failed job) drops the records not yet
+/// delivered; at-least-once, those delivered stay in the topic; exactly-once, the open
+/// transaction is aborted.
+pub struct KafkaSinkWriter<F: Encode> {
+    out: Output,
+    transactions: Option<Box<Transactions>>,
+    topic: String,
+    topic_fn: Option<TopicFn<F::Row>>,
+    key: Option<KeyFn<F::Row>>,
+    format: F,
+    value: Vec<u8>,
+    key_buf: Vec<u8>,
+    topic_buf: String,
+    /// The first error of a row (`write` cannot fail), reported by the next flush.
+    error: Option<Error>,
+}
+
+impl<F: Encode> KafkaSinkWriter<F> {
+    fn send(&mut self, row: &F::Row, ts: Timestamp) -> Result<()> {
+        self.value.clear();
+        self.format.encode(row, &mut self.value).map_err(|e| {
+            connector_error(&self.out.connector, format!("cannot encode a row: {e}"))
+        })?;
+        let key = match &self.key {
+            Some(k) => {
+                self.key_buf.clear();
+                k(row, &mut self.key_buf).map_err(|e| {
+                    connector_error(
+                        &self.out.connector,
+                        format!("cannot encode a row's key: {e}"),
+                    )
+                })?;
+                Some(self.key_buf.as_slice())
+            }
+            None => None,
+        };
+        let topic = match &self.topic_fn {
+            Some(f) => {
+                f(row, &mut self.topic_buf);
+                self.topic_buf.as_str()
+            }
+            None => self.topic.as_str(),
+        };
+        match &mut self.transactions {
+            None => self.out.send(topic, key, &self.value, ts),
+            Some(t) => t.write(&mut self.out, topic, key, &self.value, ts),
+        }
+    }
+
+    fn take_error(&mut self) -> Result<()> {
+        match self.error.take() {
+            Some(e) => {
+                // Keep failing: nothing is written after an error.
+                self.error = Some(connector_error(
+                    &self.out.connector,
+                    "the writer stopped after an earlier error",
+                ));
+                Err(e)
+            }
+            None => Ok(()),
+        }
+    }
+
+    /// Runs `f`; an error it returns also stops the writer.
+    fn guard(&mut self, f: impl FnOnce(&mut Self) -> Result<()>) -> Result<()> {
+        self.take_error()?;
+        let result = f(self);
+        if let Err(e) = &result {
+            self.error = Some(connector_error(
+                &self.out.connector,
+                format!("the writer stopped after an earlier error: {e}"),
+            ));
+        }
+        result
+    }
+}
+
+impl<F: Encode> Drop for KafkaSinkWriter<F> {
+    fn drop(&mut self) {
+        if let Some(t) = &mut self.transactions {
+            t.abort(&self.out);
+        }
+    }
+}
+
+impl<F: Encode> SinkWriter<F::Row> for KafkaSinkWriter<F> {
+    #[inline]
+    fn write(&mut self, row: F::Row, ts: Timestamp) {
+        if self.error.is_some() {
+            return;
+        }
+        if let Err(e) = self.send(&row, ts) {
+            tracing::warn!(connector = %self.out.connector, error = %e, "kafka sink failed");
+            self.error = Some(e);
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.take_error()?;
+        self.out.poll()
+    }
+
+    /// At-least-once: waits until every record written so far is acknowledged by the broker,
+    /// so that the sources may commit the positions of the rows before the barrier.
+    /// Exactly-once: the records since the last barrier become the checkpoint's transaction,
+    /// and a copy of every transaction not yet committed goes into the checkpoint (see
+    /// [`checkpoint_complete`](SinkWriter::checkpoint_complete)).
+    fn checkpoint(&mut self, id: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        self.guard(|w| match &mut w.transactions {
+            None => w.out.wait_for_acks(),
+            Some(t) => t.prepare(&mut w.out, id, state),
+        })?;
+        Ok(Snapshot::Taken)
+    }
+
+    /// Exactly-once: commits the transaction of checkpoint `id` (and of earlier ones not
+    /// committed yet), with a marker that says so in the transactional id's consumer group.
+    fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
+        self.guard(|w| match &mut w.transactions {
+            None => Ok(()),
+            Some(t) => t.commit_through(&mut w.out, id),
+        })
+    }
+
+    /// Exactly-once: for each old subtask's transactional id in the checkpoint, fences its
+    /// producer (aborting an open transaction), then writes again, in one transaction, the
+    /// checkpoint's records that its marker says were not committed.
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        self.guard(|w| match &mut w.transactions {
+            None => Ok(()),
+            Some(t) => t.restore(&mut w.out, state),
+        })
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        self.guard(|w| match &w.transactions {
+            // The final checkpoint commits the last transaction once every task ended well.
+            Some(_) => w.out.poll(),
+            None => w.out.wait_for_acks(),
+        })
     }
 }

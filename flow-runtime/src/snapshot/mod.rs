@@ -362,15 +362,25 @@ impl StateReader {
     /// A reader of what `writer` wrote, as subtask `subtask` of `parallelism` would read it
     /// back (tests of an operator's or a connector's restore).
     pub fn detached(writer: StateWriter, subtask: usize, parallelism: usize) -> Self {
-        let sections = writer
-            .into_state()
-            .materialize()
-            .expect("a detached writer's state encodes");
-        let stored = vec![StoredState {
-            file: PathBuf::from("detached"),
-            subtask: 0,
-            sections,
-        }];
+        StateReader::detached_all(vec![writer], subtask, parallelism)
+    }
+
+    /// A reader of what `writers` wrote as old subtasks `0..writers.len()`, as subtask
+    /// `subtask` of `parallelism` would read it back (tests of a restore at another
+    /// parallelism).
+    pub fn detached_all(writers: Vec<StateWriter>, subtask: usize, parallelism: usize) -> Self {
+        let stored: Vec<StoredState> = writers
+            .into_iter()
+            .enumerate()
+            .map(|(old, writer)| StoredState {
+                file: PathBuf::from(format!("detached.{old}")),
+                subtask: old,
+                sections: writer
+                    .into_state()
+                    .materialize()
+                    .expect("a detached writer's state encodes"),
+            })
+            .collect();
         StateReader::new("detached", subtask, parallelism, stored.leak())
     }
 

@@ -1,0 +1,198 @@
+//! The exactly-once Kafka sink (a transaction per checkpoint) and `read_committed` reads,
+//! against a broker that completes transactions: noida-db, started on 127.0.0.1:19392 by
+//! `FLOW_KAFKA_BROKER=noida scripts/kafka-broker start` (tansu 0.6 does not).
+
+#![cfg(feature = "kafka")]
+
+mod kafka_common;
+
+use flow::connectors::format::Json;
+use flow::connectors::kafka::{DeliveryGuarantee, KafkaSink, KafkaSinkWriter};
+use flow::prelude::*;
+use flow::snapshot::{StateReader, StateWriter};
+use flow::{Sink, SinkWriter, FINAL_CHECKPOINT};
+use kafka_common::{
+    assert_exactly_once, committed_sum, person, read_all_from, read_committed, topic_on,
+    transactional_bootstrap, Person,
+};
+use std::time::Duration;
+
+fn sink(topic: &str, prefix: &str) -> KafkaSink<Json<Person>> {
+    KafkaSink::builder()
+        .bootstrap_servers(transactional_bootstrap())
+        .topic(topic)
+        .format(Json::<Person>::new())
+        .key_field("id")
+        .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
+        .transactional_id_prefix(prefix)
+        .build()
+        .unwrap()
+}
+
+fn writer(
+    sink: &KafkaSink<Json<Person>>,
+    subtask: usize,
+    parallelism: usize,
+) -> KafkaSinkWriter<Json<Person>> {
+    sink.create_writer(&RuntimeContext::standalone("sink", subtask, parallelism))
+        .expect("create writer")
+}
+
+fn write(w: &mut KafkaSinkWriter<Json<Person>>, ids: std::ops::Range<i64>) {
+    for n in ids {
+        w.write(person(n), 0);
+    }
+    w.flush().unwrap();
+}
+
+/// Barrier `id`: the writer's state for that checkpoint.
+fn barrier(w: &mut KafkaSinkWriter<Json<Person>>, id: u64) -> StateWriter {
+    let mut state = StateWriter::detached();
+    let _ = w.checkpoint(id, &mut state).unwrap();
+    state
+}
+
+/// The end of a job that ended well.
+fn end(w: &mut KafkaSinkWriter<Json<Person>>) {
+    w.finish().unwrap();
+    barrier(w, FINAL_CHECKPOINT);
+    w.checkpoint_complete(FINAL_CHECKPOINT).unwrap();
+}
+
+fn committed_ids(topic: &str) -> Vec<i32> {
+    read_committed(transactional_bootstrap(), topic, Json::<Person>::new())
+        .into_iter()
+        .map(|p| p.id)
+        .collect()
+}
+
+#[test]
+fn a_job_with_checkpoints_writes_every_row_once_in_committed_transactions() {
+    let servers = transactional_bootstrap();
+    let topic = topic_on(servers, "eo-job", 2);
+    let prefix = kafka_common::unique("eo-job");
+    let env = StreamEnv::new()
+        .with_parallelism(2)
+        .with_mode(RuntimeMode::Streaming)
+        .with_checkpoint_interval(Some(Duration::from_millis(20)));
+    let out = sink(&topic, &prefix);
+    flow! { env =>
+        source(NumberSequence::new(0, 59_999), Watermarks::no_watermarks())
+            .map(|n| { if n % 50 == 0 { std::thread::sleep(Duration::from_millis(1)); } person(n) })
+            .sink_to(out);
+    }
+    let result = env.execute("exactly-once kafka").expect("job");
+    assert!(
+        result.checkpoints.completed >= 2,
+        "only {} checkpoints completed: {:?} in {:?}",
+        result.checkpoints.completed,
+        result.checkpoints,
+        result.wall_time
+    );
+    assert_exactly_once(committed_ids(&topic), 0, 59_999);
+    // Each subtask's last transaction set its commit marker to the final checkpoint.
+    for subtask in 0..2 {
+        assert_eq!(
+            committed_sum(servers, &format!("{prefix}-{subtask}"), &topic, 1),
+            i64::MAX,
+            "the commit marker of subtask {subtask}"
+        );
+    }
+}
+
+#[test]
+fn rows_of_an_open_transaction_are_hidden_from_read_committed_and_aborted_by_the_next_writer() {
+    let servers = transactional_bootstrap();
+    let topic = topic_on(servers, "eo-open", 1);
+    let sink = sink(&topic, &kafka_common::unique("eo-open"));
+    let mut w = writer(&sink, 0, 1);
+    write(&mut w, 0..50);
+    let _ = barrier(&mut w, 1);
+    w.checkpoint_complete(1).unwrap();
+    write(&mut w, 50..80);
+    // Delivered, but in a transaction that is still open.
+    let _ = barrier(&mut w, 2);
+    assert_exactly_once(committed_ids(&topic), 0, 49);
+    let everything: Vec<i32> = read_all_from(servers, &topic, Json::<Person>::new(), 1)
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_exactly_once(everything, 0, 79);
+
+    // A new writer with the same transactional id (a restart without a checkpoint) fences
+    // the old one and aborts its open transaction.
+    let mut again = writer(&sink, 0, 1);
+    write(&mut again, 50..60);
+    end(&mut again);
+    drop(w);
+    assert_exactly_once(committed_ids(&topic), 0, 59);
+}
+
+/// A job crashed after checkpoint 2 completed; `committed` says whether its sink had
+/// committed checkpoint 2's transaction by then. The restored writer must make the committed
+/// output 0..200 either way, then go on.
+fn crash_after_checkpoint_2(committed: bool) {
+    let servers = transactional_bootstrap();
+    let topic = topic_on(servers, "eo-restore", 1);
+    let sink = sink(&topic, &kafka_common::unique("eo-restore"));
+    let mut w = writer(&sink, 0, 1);
+    write(&mut w, 0..100);
+    let _ = barrier(&mut w, 1);
+    w.checkpoint_complete(1).unwrap();
+    write(&mut w, 100..200);
+    let saved = barrier(&mut w, 2);
+    if committed {
+        w.checkpoint_complete(2).unwrap();
+    }
+    // Rows after the barrier: lost with the crash, written again by the restored job.
+    write(&mut w, 200..230);
+    drop(w);
+    let expected_before = if committed { 199 } else { 99 };
+    assert_exactly_once(committed_ids(&topic), 0, expected_before);
+
+    let mut restored = writer(&sink, 0, 1);
+    restored
+        .restore(&StateReader::detached(saved, 0, 1))
+        .expect("restore");
+    assert_exactly_once(committed_ids(&topic), 0, 199);
+    write(&mut restored, 200..300);
+    let _ = barrier(&mut restored, 3);
+    restored.checkpoint_complete(3).unwrap();
+    write(&mut restored, 300..310);
+    end(&mut restored);
+    assert_exactly_once(committed_ids(&topic), 0, 309);
+}
+
+#[test]
+fn a_restore_writes_again_a_completed_checkpoint_whose_commit_was_lost() {
+    crash_after_checkpoint_2(false);
+}
+
+#[test]
+fn a_restore_does_not_write_again_a_committed_checkpoint() {
+    crash_after_checkpoint_2(true);
+}
+
+#[test]
+fn a_restore_at_a_lower_parallelism_recovers_every_old_transactional_id() {
+    let servers = transactional_bootstrap();
+    let topic = topic_on(servers, "eo-rescale", 2);
+    let sink = sink(&topic, &kafka_common::unique("eo-rescale"));
+    let (mut a, mut b) = (writer(&sink, 0, 2), writer(&sink, 1, 2));
+    write(&mut a, 0..100);
+    write(&mut b, 100..200);
+    let (sa, sb) = (barrier(&mut a, 1), barrier(&mut b, 1));
+    // Checkpoint 1 completed; only subtask 0 committed before the crash.
+    a.checkpoint_complete(1).unwrap();
+    write(&mut b, 200..210);
+    drop((a, b));
+    assert_exactly_once(committed_ids(&topic), 0, 99);
+
+    let mut one = writer(&sink, 0, 1);
+    one.restore(&StateReader::detached_all(vec![sa, sb], 0, 1))
+        .expect("restore");
+    assert_exactly_once(committed_ids(&topic), 0, 199);
+    write(&mut one, 200..250);
+    end(&mut one);
+    assert_exactly_once(committed_ids(&topic), 0, 249);
+}
