@@ -10,6 +10,8 @@
 //! - `--job kafka-count` (with the `kafka` feature): a rolling count per `id % 100` of the JSON
 //!   rows `{"id":..,"name":..}` of `--topic`, read up to the end offsets at its first start
 //!   (Kafka positions in checkpoints).
+//! - `--job kafka-to-kafka` (with the `kafka` feature): the same count written to
+//!   `--output-topic` by an exactly-once Kafka sink (a transaction per checkpoint).
 //!
 //! ```text
 //! cargo run --release --example fault_tolerance -- --job keyed-reduce --rows 2000000 \
@@ -83,6 +85,7 @@ fn run() -> flow::Result<()> {
                     "keyed-reduce",
                     "event-time-window",
                     "kafka-count",
+                    "kafka-to-kafka",
                 ])
                 .default_value("state-access")
                 .help("Which job to run"),
@@ -107,14 +110,20 @@ fn run() -> flow::Result<()> {
             Arg::new("topic")
                 .long("topic")
                 .value_name("TOPIC")
-                .help("The topic `kafka-count` reads"),
+                .help("The topic `kafka-count` and `kafka-to-kafka` read"),
+        )
+        .arg(
+            Arg::new("output-topic")
+                .long("output-topic")
+                .value_name("TOPIC")
+                .help("The topic `kafka-to-kafka` writes (exactly once)"),
         )
         .arg(
             Arg::new("bootstrap-servers")
                 .long("bootstrap-servers")
                 .value_name("HOST:PORT")
                 .default_value("127.0.0.1:9092")
-                .help("The Kafka brokers `kafka-count` reads from"),
+                .help("The Kafka brokers of the Kafka jobs"),
         )
         .arg(
             Arg::new("output")
@@ -154,38 +163,63 @@ fn run() -> flow::Result<()> {
                     .sink_to(FileSink::row_format(&output));
             }
         }
-        "kafka-count" => {
+        "kafka-count" | "kafka-to-kafka" => {
             #[cfg(feature = "kafka")]
             {
                 use flow::connectors::format::Json;
-                use flow::connectors::kafka::{KafkaSource, StartingOffsets};
+                use flow::connectors::kafka::{
+                    DeliveryGuarantee, KafkaSink, KafkaSource, StartingOffsets,
+                };
+                let servers = args
+                    .get_one::<String>("bootstrap-servers")
+                    .expect("has a default");
                 let Some(topic) = args.get_one::<String>("topic") else {
-                    return Err(flow::Error::Config(
-                        "`--job kafka-count` needs `--topic`".into(),
-                    ));
+                    return Err(flow::Error::Config(format!(
+                        "`--job {job}` needs `--topic`"
+                    )));
                 };
                 let src = KafkaSource::builder()
-                    .bootstrap_servers(
-                        args.get_one::<String>("bootstrap-servers")
-                            .expect("has a default"),
-                    )
+                    .bootstrap_servers(servers)
                     .topic(topic)
                     .starting_offsets(StartingOffsets::Earliest)
                     .format(Json::<Person>::new())
                     .bounded()
                     .build()?;
-                flow! { env =>
-                    source(src, Watermarks::no_watermarks())
-                        .map(move |p: Person| { pace(p.id as i64, every); KeyCount { key: p.id as i64 % 100, count: 1 } })
-                        .key_by(|row| row.key)
-                        .reduce(|a, b| KeyCount { key: a.key, count: a.count + b.count })
-                        .sink_to(FileSink::row_format(&output));
+                if job == "kafka-count" {
+                    flow! { env =>
+                        source(src, Watermarks::no_watermarks())
+                            .map(move |p: Person| { pace(p.id as i64, every); KeyCount { key: p.id as i64 % 100, count: 1 } })
+                            .key_by(|row| row.key)
+                            .reduce(|a, b| KeyCount { key: a.key, count: a.count + b.count })
+                            .sink_to(FileSink::row_format(&output));
+                    }
+                } else {
+                    let Some(out_topic) = args.get_one::<String>("output-topic") else {
+                        return Err(flow::Error::Config(
+                            "`--job kafka-to-kafka` needs `--output-topic`".into(),
+                        ));
+                    };
+                    let sink = KafkaSink::builder()
+                        .bootstrap_servers(servers)
+                        .topic(out_topic)
+                        .format(Json::<KeyCount>::new())
+                        .key_field("key")
+                        .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
+                        .transactional_id_prefix(format!("fault-tolerance-{out_topic}"))
+                        .build()?;
+                    flow! { env =>
+                        source(src, Watermarks::no_watermarks())
+                            .map(move |p: Person| { pace(p.id as i64, every); KeyCount { key: p.id as i64 % 100, count: 1 } })
+                            .key_by(|row| row.key)
+                            .reduce(|a, b| KeyCount { key: a.key, count: a.count + b.count })
+                            .sink_to(sink);
+                    }
                 }
             }
             #[cfg(not(feature = "kafka"))]
-            return Err(flow::Error::Config(
-                "`--job kafka-count` needs the `kafka` feature".into(),
-            ));
+            return Err(flow::Error::Config(format!(
+                "`--job {job}` needs the `kafka` feature"
+            )));
         }
         _ => {
             flow! { env =>
@@ -203,9 +237,8 @@ fn run() -> flow::Result<()> {
     }
     let result = env.execute(&format!("fault_tolerance {job}"))?;
     eprintln!(
-        "fault_tolerance: {job}: {} rows written to {} in {:.1?}",
+        "fault_tolerance: {job}: {} rows written in {:.1?}",
         result.operators.last().map_or(0, |m| m.rows_in),
-        output.display(),
         result.wall_time
     );
     Ok(())

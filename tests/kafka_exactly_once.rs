@@ -1,14 +1,21 @@
 //! Kafka positions in checkpoints: a job reading a topic is killed with SIGKILL at random
 //! moments and restored with `--restore latest`; with the FileSink's two-phase commit its
-//! output equals, row for row, that of a run that was never killed.
+//! output equals, row for row, that of a run that was never killed. And Kafka to Kafka: the
+//! same job writing through the exactly-once Kafka sink (transactions, on the noida-db broker)
+//! is killed 20 times; a `read_committed` consumer then sees every output row once.
 
 #![cfg(feature = "kafka")]
 
 mod common;
 mod kafka_common;
 
-use common::{finished_rows, has_checkpoint, Rng};
-use kafka_common::{bootstrap, produce_people, topic};
+use common::{finished_rows, has_checkpoint, latest_checkpoint, Rng};
+use flow::connectors::format::Json;
+use flow::prelude::*;
+use kafka_common::{
+    bootstrap, produce_people, produce_people_to, read_committed, topic, topic_on,
+    transactional_bootstrap,
+};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -85,4 +92,102 @@ fn a_killed_kafka_job_restored_from_checkpoints_writes_every_row_once() {
     let got = finished_rows(&out);
     assert_eq!(got.len(), expected.len(), "rows after {killed} kills");
     assert!(got == expected, "the rows differ after {killed} kills");
+}
+
+/// The `kafka-to-kafka` job's output row.
+#[derive(Row, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct KeyCount {
+    key: i64,
+    count: i64,
+}
+
+fn kafka_to_kafka(input: &str, output: &str, checkpoints: &Path) -> Command {
+    let mut cmd = common::example("fault_tolerance");
+    cmd.args([
+        "--job",
+        "kafka-to-kafka",
+        "--topic",
+        input,
+        "--output-topic",
+        output,
+    ])
+    .args(["--bootstrap-servers", transactional_bootstrap()])
+    .args(["--pace", "5", "--parallelism", "2"])
+    .args(["--checkpoint-interval", "25"])
+    .env("FLOW_CHECKPOINT_STORAGE_DELAY_MS", "40")
+    .arg("--checkpoint-dir")
+    .arg(checkpoints)
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    cmd
+}
+
+#[test]
+fn a_killed_kafka_to_kafka_job_commits_every_output_row_once() {
+    const ROWS: i64 = 150_000;
+    const KILLS: usize = 20;
+    let servers = transactional_bootstrap();
+    let input = topic_on(servers, "k2k-in", 2);
+    let output = topic_on(servers, "k2k-out", 2);
+    produce_people_to(servers, &input, 0, ROWS - 1);
+    let root = tempfile::tempdir().unwrap();
+    let checkpoints = root.path().join("ck");
+    let mut rng = Rng(0x004b_324b);
+    let mut killed = 0;
+    let started = std::time::Instant::now();
+    loop {
+        let mut cmd = kafka_to_kafka(&input, &output, &checkpoints);
+        if has_checkpoint(&checkpoints) {
+            cmd.args(["--restore", "latest"]);
+        }
+        let before = latest_checkpoint(&checkpoints);
+        let mut child = cmd.spawn().unwrap();
+        if killed < KILLS {
+            // Once the run completed two checkpoints of its own (its consumer fetches rows, and
+            // every run makes progress), after a random delay: mid-transaction,
+            // mid-checkpoint, between the two.
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while latest_checkpoint(&checkpoints) < before + 2
+                && child.try_wait().unwrap().is_none()
+                && std::time::Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            std::thread::sleep(Duration::from_millis(rng.between(0, 300)));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                killed += 1;
+                continue;
+            }
+        }
+        let done = child.wait_with_output().unwrap();
+        assert!(
+            done.status.success(),
+            "after {killed} kills: {}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        break;
+    }
+    let mut got = read_committed(servers, &output, Json::<KeyCount>::new());
+    got.sort();
+    // The rolling count of each key `id % 100`: 1, 2, ..., its number of rows.
+    let per_key = ROWS / 100;
+    let expected: Vec<KeyCount> = (0..100)
+        .flat_map(|key| (1..=per_key).map(move |count| KeyCount { key, count }))
+        .collect();
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "committed rows after {killed} kills (in {:?})",
+        started.elapsed()
+    );
+    assert!(
+        got == expected,
+        "the committed rows differ after {killed} kills"
+    );
+    assert!(
+        killed >= KILLS,
+        "only {killed} runs were killed mid-way (the job ended first)"
+    );
 }

@@ -62,6 +62,23 @@ pub fn has_checkpoint(dir: &std::path::Path) -> bool {
     })
 }
 
+/// The number of the newest completed checkpoint in `dir` (0: none).
+pub fn latest_checkpoint(dir: &std::path::Path) -> u64 {
+    std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|e| e.path().join("_metadata").is_file())
+        .filter_map(|e| {
+            e.file_name()
+                .to_str()
+                .and_then(|n| n.strip_prefix("chk-"))
+                .and_then(|n| n.parse().ok())
+        })
+        .max()
+        .unwrap_or(0)
+}
+
 /// A small deterministic generator (xorshift), so that a failing schedule can be replayed.
 pub struct Rng(pub u64);
 
