@@ -21,7 +21,7 @@
 pub use flow_connectors as connectors;
 pub use flow_macros::{
     co_process_function, filter_function, flat_map_function, flow, map_function, process_function,
-    reduce_function, timestamp_assigner, KeyedState, Row,
+    reduce_function, timestamp_assigner, KeyedState, Row, StateSchema,
 };
 pub use flow_runtime::*;
 

@@ -4,8 +4,18 @@
 //! Regenerate the expected output with `TRYBUILD=overwrite cargo test --test ui`, then read
 //! every changed `.stderr`: the error must point at the user's own tokens.
 
+///
+/// `tests/ui-lock` holds the cases of the state-schema lock, against its own lock file
+/// (`tests/ui-lock/flow.lock`, through `FLOW_LOCK_FILE`). Its check is evaluated when the job's
+/// code is compiled to machine code, so it needs `cargo build`, which trybuild runs (instead of
+/// `cargo check`) because there are `pass` cases.
 #[test]
 fn ui() {
+    let lock = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui-lock/flow.lock");
+    // SAFETY: the only test of this binary; trybuild's cargo inherits it.
+    unsafe { std::env::set_var("FLOW_LOCK_FILE", lock) };
     let t = trybuild::TestCases::new();
     t.compile_fail("tests/ui/*/*.rs");
+    t.pass("tests/ui-lock/pass/*.rs");
+    t.compile_fail("tests/ui-lock/fail/*.rs");
 }

@@ -10,10 +10,12 @@ mod codegen;
 mod diagnostic;
 mod function;
 mod graph;
+mod lock;
 mod ops;
 mod parse;
 mod plan;
 mod row;
+mod schema;
 
 use proc_macro::TokenStream;
 
@@ -104,6 +106,30 @@ pub fn timestamp_assigner(attr: TokenStream, item: TokenStream) -> TokenStream {
 pub fn derive_row(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as syn::DeriveInput);
     row::derive(input)
+        .unwrap_or_else(syn::Error::into_compile_error)
+        .into()
+}
+
+/// Implements `flow::StateSchema` for a type kept in operator state that is not a
+/// `#[derive(Row)]`: the fingerprint of its saved layout (its fields' types in order), which
+/// `flow.lock` records per stateful operator.
+///
+/// ```
+/// use flow::StateSchema;
+///
+/// #[derive(flow::StateSchema)] // with serde's `Serialize` and `Deserialize`, to be kept in state
+/// struct Totals {
+///     count: u64,
+///     sum: f64,
+/// }
+///
+/// // Saved as its field types in order: the layout of the tuple `(u64, f64)`.
+/// assert_eq!(Totals::FINGERPRINT, <(u64, f64)>::FINGERPRINT);
+/// ```
+#[proc_macro_derive(StateSchema)]
+pub fn derive_state_schema(input: TokenStream) -> TokenStream {
+    let input = syn::parse_macro_input!(input as syn::DeriveInput);
+    schema::derive(input)
         .unwrap_or_else(syn::Error::into_compile_error)
         .into()
 }

@@ -1,5 +1,6 @@
 //! `#[derive(Row)]`: a struct's field-named schema, its text form (`Display`: the fields'
-//! text forms separated by one space, opt out with `#[row(no_display)]`) and its serde impls.
+//! text forms separated by one space, opt out with `#[row(no_display)]`), its serde impls and
+//! its state schema (`StateSchema`).
 
 use proc_macro2::TokenStream;
 use quote::{format_ident, quote};
@@ -72,7 +73,9 @@ pub fn derive(input: syn::DeriveInput) -> syn::Result<TokenStream> {
             }
         }
     };
+    let schema = crate::schema::struct_impl(name, types.iter().copied());
     Ok(quote! {
+        #schema
         impl ::flow::Row for #name {
             const SCHEMA: ::flow::Schema = ::flow::Schema {
                 name: #name_str,

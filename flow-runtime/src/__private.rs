@@ -28,7 +28,7 @@ pub use crate::operator::sink::SinkOp;
 pub use crate::operator::source::source;
 pub use crate::operator::window::{AllRows, Window};
 pub use crate::operator::window_join::WindowJoin;
-pub use crate::operator::Chained;
+pub use crate::operator::{Chained, Operator};
 pub use crate::plan::{Partitioning, Plan, PlanNode, PlanStage};
 pub use crate::port::{Checked, Pass, Same, Stream};
 pub use crate::state::{FunctionState, HasState, NoState, Stateless};

@@ -75,6 +75,9 @@ pub struct Plan {
     /// Whether the job can run as one fused thread per source when every stage has
     /// parallelism 1 (no multi-input operator).
     pub fusable: bool,
+    /// The `flow.lock` this block's operators are checked against when built, and that a
+    /// debug build's run completes (README, "State-schema lock").
+    pub lock: &'static str,
 }
 
 impl Plan {

@@ -7,6 +7,7 @@
 mod plan_static;
 
 use crate::graph::{Graph, Node};
+use crate::lock::Lock;
 use crate::ops::{self, Role};
 use crate::parse::FlowInput;
 use crate::plan::{Edge, Plan};
@@ -19,7 +20,8 @@ pub fn expand(input: &FlowInput, g: &Graph, plan: &Plan) -> TokenStream {
     let env = &input.env;
     let handles = g.nodes.iter().filter_map(ops::sink::collect_handle);
     let ports = g.nodes.iter().map(|n| (n.spec.port)(g, n));
-    let plan_static = plan_static::emit(g, plan);
+    let lock = Lock::read();
+    let plan_static = plan_static::emit(g, plan, &lock);
     let par = plan.stages.iter().map(|s| {
         let head = g.node(s.head);
         let declared = match plan.declared[s.head].literal() {
@@ -37,11 +39,11 @@ pub fn expand(input: &FlowInput, g: &Graph, plan: &Plan) -> TokenStream {
     let bounded = sources().map(|sv| quote!(&& #sv.is_bounded()));
     let event_time = sources().map(|sv| quote!(|| #sv.has_watermarks()));
     let fused = if plan.fusable {
-        fused_tasks(g, plan)
+        fused_tasks(g, plan, &lock)
     } else {
         quote!()
     };
-    let staged = staged_tasks(g, plan);
+    let staged = staged_tasks(g, plan, &lock);
     quote! {
         #(#handles)*
         {
@@ -74,6 +76,7 @@ struct Captures {
 struct ChainGen<'a> {
     g: &'a Graph,
     plan: &'a Plan,
+    lock: &'a Lock,
     fused: bool,
     caps: Captures,
 }
@@ -170,7 +173,8 @@ impl ChainGen<'_> {
                 (tag, self.input_link(c, s, 0))
             })
             .collect();
-        ops::chained(self.g, node, next, ops::side_outputs(sides))
+        let link = ops::chained(self.g, node, next, ops::side_outputs(sides));
+        self.lock.check(node, link)
     }
 
     /// The exchange sending node `n`'s rows over input `k` into node `c`'s stage.
@@ -214,10 +218,11 @@ impl ChainGen<'_> {
     }
 }
 
-fn source_task(g: &Graph, plan: &Plan, head: &Node, fused: bool) -> TokenStream {
+fn source_task(g: &Graph, plan: &Plan, lock: &Lock, head: &Node, fused: bool) -> TokenStream {
     let mut cg = ChainGen {
         g,
         plan,
+        lock,
         fused,
         caps: Captures::default(),
     };
@@ -247,15 +252,15 @@ fn source_task(g: &Graph, plan: &Plan, head: &Node, fused: bool) -> TokenStream 
     }
 }
 
-fn fused_tasks(g: &Graph, plan: &Plan) -> TokenStream {
+fn fused_tasks(g: &Graph, plan: &Plan, lock: &Lock) -> TokenStream {
     let tasks = g.nodes.iter().filter(|n| n.is_source()).map(|n| {
-        let t = source_task(g, plan, n, true);
+        let t = source_task(g, plan, lock, n, true);
         quote!({ #t })
     });
     quote!(#(#tasks)*)
 }
 
-fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
+fn staged_tasks(g: &Graph, plan: &Plan, lock: &Lock) -> TokenStream {
     // Channels of every edge that crosses stages, typed by the producing port.
     let mut channels = Vec::new();
     for s in &plan.stages {
@@ -273,10 +278,10 @@ fn staged_tasks(g: &Graph, plan: &Plan) -> TokenStream {
     let stages = plan.stages.iter().map(|s| {
         let head = g.node(s.head);
         if head.is_source() {
-            let t = source_task(g, plan, head, false);
+            let t = source_task(g, plan, lock, head, false);
             return quote!({ #t });
         }
-        let mut cg = ChainGen { g, plan, fused: false, caps: Captures::default() };
+        let mut cg = ChainGen { g, plan, lock, fused: false, caps: Captures::default() };
         let chain = cg.build(head.id);
         let clones = cg.clones();
         let stage = s.id;

@@ -1,12 +1,13 @@
 //! The plan as a `static`: what `explain()` prints and the job result's metrics use.
 
 use crate::graph::Graph;
+use crate::lock::Lock;
 use crate::plan::{Edge, Plan};
 use proc_macro2::TokenStream;
 use quote::quote;
 use syn::Expr;
 
-pub fn emit(g: &Graph, plan: &Plan) -> TokenStream {
+pub fn emit(g: &Graph, plan: &Plan, lock: &Lock) -> TokenStream {
     let nodes = g.nodes.iter().map(|n| {
         let id = n.id as u32;
         let op = if n.is_source() {
@@ -64,11 +65,14 @@ pub fn emit(g: &Graph, plan: &Plan) -> TokenStream {
         quote!(::flow::__private::PlanStage { id: #id, nodes: &[#(#nodes),*] })
     });
     let fusable = plan.fusable;
+    let (lock_path, track) = (lock.path(), lock.track());
     quote! {
+        #track
         static __PLAN: ::flow::__private::Plan = ::flow::__private::Plan {
             nodes: &[#(#nodes),*],
             stages: &[#(#stages),*],
             fusable: #fusable,
+            lock: #lock_path,
         };
     }
 }

@@ -46,12 +46,14 @@ fn fn_function(f: &Function, item: &ItemFn, params: &[Param]) -> TokenStream {
     };
     let state_def = if keyed {
         let fields = states.iter().map(|(n, t)| quote!(#n: #t));
+        let schema = crate::schema::struct_impl(&state_struct, states.iter().map(|(_, t)| *t));
         quote! {
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
             #[derive(Default, ::flow::__private::serde::Serialize, ::flow::__private::serde::Deserialize)]
             #[serde(crate = "::flow::__private::serde")]
             #vis struct #state_struct { #(#fields),* }
+            #schema
         }
     } else {
         quote!()

@@ -49,6 +49,7 @@ pub fn derive_keyed_state(input: syn::DeriveInput) -> syn::Result<TokenStream> {
         let (n, t) = (&f.ident, &f.ty);
         quote!(#n: #t)
     });
+    let schema = crate::schema::struct_impl(&state, fields.iter().map(|f| &f.ty));
     let swaps = fields.iter().map(|f| {
         let n = &f.ident;
         quote!(::core::mem::swap(&mut self.#n, &mut state.#n);)
@@ -59,6 +60,7 @@ pub fn derive_keyed_state(input: syn::DeriveInput) -> syn::Result<TokenStream> {
         #[derive(Default, ::flow::__private::serde::Serialize, ::flow::__private::serde::Deserialize)]
             #[serde(crate = "::flow::__private::serde")]
         #vis struct #state { #(#decls),* }
+        #schema
 
         impl ::flow::FunctionState for #name {
             type State = #state;

@@ -114,6 +114,9 @@ pub(crate) struct Coordinator {
     writer: Mutex<Option<crossbeam_channel::Sender<Write>>>,
     /// The savepoint the job stops with (0: none): tasks end once it completed.
     stop_at: AtomicU64,
+    /// The state schemas the stateful operators reported when they opened: (flow! block,
+    /// plan node, fingerprint), for `flow.lock`.
+    schemas: Mutex<Vec<(usize, u32, u64)>>,
 }
 
 /// What the writer thread does: write one task's state for one checkpoint, or complete a
@@ -194,7 +197,24 @@ impl Coordinator {
             storage,
             writer: Mutex::new(None),
             stop_at: AtomicU64::new(0),
+            schemas: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Operator `node` of block `graph` saves state with the schema `fingerprint`.
+    pub(crate) fn report_schema(&self, graph: usize, node: u32, fingerprint: u64) {
+        let mut s = self.schemas.lock().unwrap_or_else(|e| e.into_inner());
+        if !s.iter().any(|&(g, n, _)| g == graph && n == node) {
+            s.push((graph, node, fingerprint));
+        }
+    }
+
+    /// The schemas reported so far.
+    pub(crate) fn schemas(&self) -> Vec<(usize, u32, u64)> {
+        self.schemas
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Starts the thread that writes state files (with storage only); it ends when

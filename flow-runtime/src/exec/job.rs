@@ -334,6 +334,7 @@ pub(crate) fn run_job(
     for t in threads {
         let _ = t.join();
     }
+    crate::snapshot::lock::record(&plans, &checkpoints.schemas());
     checkpoints.stop_writer();
     if let Some(w) = writer {
         let _ = w.join();

@@ -57,6 +57,10 @@ where
     F::State: StateData,
 {
     type Out = F::Out;
+    const STATE_SCHEMA: u64 = crate::snapshot::record(&[
+        crate::snapshot::fingerprint("broadcast_process"),
+        <F::State as crate::snapshot::StateSchema>::FINGERPRINT,
+    ]);
 
     fn process(&mut self, row: Either<A, B>, ts: Timestamp, out: &mut impl Output<F::Out>) {
         match row {

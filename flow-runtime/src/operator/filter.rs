@@ -33,6 +33,7 @@ impl<F, KS, K, S> Filter<F, Keyed<KS, K, S>> {
 
 impl<In, F: KeyedFilterFunction<In>, K: KeyStates<In, F::State>> Operator<In> for Filter<F, K> {
     type Out = In;
+    const STATE_SCHEMA: u64 = <K as super::KeyStates<In, F::State>>::SCHEMA;
     #[inline(always)]
     fn process(&mut self, row: In, ts: Timestamp, out: &mut impl Output<In>) {
         let state = self.keys.state_of(&row);

@@ -42,6 +42,7 @@ where
     K: KeyStates<In, F::State>,
 {
     type Out = F::Out;
+    const STATE_SCHEMA: u64 = <K as super::KeyStates<In, F::State>>::SCHEMA;
     #[inline(always)]
     fn process(&mut self, row: In, ts: Timestamp, out: &mut impl Output<F::Out>) {
         let state = self.keys.state_of(&row);

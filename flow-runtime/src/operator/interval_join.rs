@@ -59,6 +59,12 @@ where
     F: FnMut(&A, &B, &mut Vec<O>),
 {
     type Out = O;
+    const STATE_SCHEMA: u64 = crate::snapshot::record(&[
+        crate::snapshot::fingerprint("interval_join"),
+        <K as crate::snapshot::StateSchema>::FINGERPRINT,
+        <A as crate::snapshot::StateSchema>::FINGERPRINT,
+        <B as crate::snapshot::StateSchema>::FINGERPRINT,
+    ]);
 
     fn process(&mut self, row: Either<A, B>, ts: Timestamp, out: &mut impl Output<O>) {
         if ts < self.watermark {

@@ -310,6 +310,11 @@ where
     F::State: StateData,
 {
     type Out = F::Out;
+    const STATE_SCHEMA: u64 = crate::snapshot::record(&[
+        crate::snapshot::fingerprint("keyed_process"),
+        <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
+        <F::State as crate::snapshot::StateSchema>::FINGERPRINT,
+    ]);
 
     fn process(&mut self, row: In, ts: Timestamp, out: &mut impl Output<F::Out>) {
         let key = self.key.key(&row);

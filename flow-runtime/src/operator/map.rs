@@ -33,6 +33,7 @@ impl<F, KS, K, S> Map<F, Keyed<KS, K, S>> {
 
 impl<In, F: KeyedMapFunction<In>, K: KeyStates<In, F::State>> Operator<In> for Map<F, K> {
     type Out = F::Out;
+    const STATE_SCHEMA: u64 = <K as super::KeyStates<In, F::State>>::SCHEMA;
     const ONE_TO_ONE: bool = true;
     #[inline(always)]
     fn process(&mut self, row: In, ts: Timestamp, out: &mut impl Output<F::Out>) {

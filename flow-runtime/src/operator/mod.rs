@@ -62,6 +62,10 @@ pub trait Operator<In> {
     /// with four counters, 0.93x with one.)
     const ONE_TO_ONE: bool = false;
 
+    /// The fingerprint of the state this operator saves in checkpoints (0: it keeps none):
+    /// what `flow.lock` records for it and the build checks (README, "State-schema lock").
+    const STATE_SCHEMA: u64 = 0;
+
     /// Handles one row with its event timestamp, emitting any number of rows to `out`.
     fn process(&mut self, row: In, ts: Timestamp, out: &mut impl Output<Self::Out>);
 
@@ -343,6 +347,10 @@ where
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
         self.next.open(ctx)?;
         self.side.open(ctx)?;
+        if Op::STATE_SCHEMA != 0 {
+            ctx.checkpoints
+                .report_schema(ctx.graph, self.node, Op::STATE_SCHEMA);
+        }
         let own = ctx.for_operator(self.name);
         let op = &mut self.op;
         guarded(&self.name, || op.open(&own))?;
@@ -456,6 +464,8 @@ pub(crate) use function_hooks;
 /// Where a keyed operator finds the state of a row's key: [`Keyed`] on a keyed stream,
 /// [`NotKeyed`] (no state, no lookup) on one that is not.
 pub trait KeyStates<In, S> {
+    /// The fingerprint of what [`KeyStates::snapshot`] saves (0: nothing).
+    const SCHEMA: u64;
     /// The state of `row`'s key, created empty on first use.
     fn state_of(&mut self, row: &In) -> &mut S;
     /// Writes every key's state (nothing when there is none to keep).
@@ -491,6 +501,14 @@ impl<In, KS, S: Default + StateData> KeyStates<In, S> for Keyed<KS, KS::Key, S>
 where
     KS: crate::function::KeySelector<In>,
 {
+    const SCHEMA: u64 = if std::mem::size_of::<S>() == 0 {
+        0
+    } else {
+        crate::snapshot::record(&[
+            <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
+            S::FINGERPRINT,
+        ])
+    };
     #[inline(always)]
     fn state_of(&mut self, row: &In) -> &mut S {
         self.states.get_or_default(self.key.key(row))
@@ -509,6 +527,7 @@ where
 
 /// A stream that is not keyed has no per-key state.
 impl<In> KeyStates<In, ()> for NotKeyed {
+    const SCHEMA: u64 = 0;
     #[inline(always)]
     fn state_of(&mut self, _: &In) -> &mut () {
         &mut self.0

@@ -58,6 +58,11 @@ where
     F: ReduceFunction<T>,
 {
     type Out = T;
+    const STATE_SCHEMA: u64 = crate::snapshot::record(&[
+        crate::snapshot::fingerprint("reduce"),
+        <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
+        <T as crate::snapshot::StateSchema>::FINGERPRINT,
+    ]);
     /// In streaming mode; in batch mode the operator reports its count itself.
     const ONE_TO_ONE: bool = true;
 

@@ -41,6 +41,11 @@ pub struct TimeWindow {
     pub end: Timestamp,
 }
 
+impl crate::snapshot::StateSchema for TimeWindow {
+    const FINGERPRINT: u64 =
+        crate::snapshot::record(&[Timestamp::FINGERPRINT, Timestamp::FINGERPRINT]);
+}
+
 impl TimeWindow {
     /// The last millisecond in the window: the timestamp of its result.
     pub fn max_timestamp(&self) -> Timestamp {
@@ -734,6 +739,12 @@ where
     F::Acc: StateData,
 {
     type Out = F::Out;
+    const STATE_SCHEMA: u64 = crate::snapshot::record(&[
+        crate::snapshot::fingerprint("window"),
+        <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
+        <T as crate::snapshot::StateSchema>::FINGERPRINT,
+        <F::Acc as crate::snapshot::StateSchema>::FINGERPRINT,
+    ]);
 
     fn process(&mut self, row: T, ts: Timestamp, out: &mut impl Output<F::Out>) {
         let key = self.key.key(&row);

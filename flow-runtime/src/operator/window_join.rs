@@ -129,6 +129,12 @@ where
     F: FnMut(&A, &B, &mut Vec<O>),
 {
     type Out = O;
+    const STATE_SCHEMA: u64 = crate::snapshot::record(&[
+        crate::snapshot::fingerprint("window_join"),
+        <K as crate::snapshot::StateSchema>::FINGERPRINT,
+        <A as crate::snapshot::StateSchema>::FINGERPRINT,
+        <B as crate::snapshot::StateSchema>::FINGERPRINT,
+    ]);
 
     fn process(&mut self, row: Either<A, B>, ts: Timestamp, _: &mut impl Output<O>) {
         let key = match &row {

@@ -15,8 +15,11 @@
 //! Values are encoded with serde + bincode; each section records its Rust types, and reading
 //! it as other types is an error naming the operator and the file, never a silent reset.
 
+pub mod lock;
+mod schema;
 mod storage;
 
+pub use schema::{combine, fingerprint, record, variants, StateSchema};
 pub(crate) use storage::{CheckpointStorage, FileEntry, FinishedTask, Restore};
 
 use crate::hash::stable_hash;
@@ -42,7 +45,8 @@ pub fn subtask_of_group(group: usize, parallelism: usize) -> usize {
     group * parallelism / KEY_GROUPS
 }
 
-/// A value kept in operator state: saved by checkpoints, so it must be serializable.
+/// A value kept in operator state: saved by checkpoints, so it must be serializable, and its
+/// layout has a fingerprint for `flow.lock` ([`StateSchema`]).
 ///
 /// `Deserialize<'static>` rather than `DeserializeOwned`, so that `&'static str` keys (string
 /// literals) qualify: a restored job keeps the checkpoint's bytes for its lifetime and such
@@ -50,10 +54,10 @@ pub fn subtask_of_group(group: usize, parallelism: usize) -> usize {
 #[diagnostic::on_unimplemented(
     message = "`{Self}` is kept in operator state, which checkpoints save, but it cannot be serialized",
     label = "kept in state here",
-    note = "derive `serde::Serialize` and `serde::Deserialize` for it (`#[derive(Row)]` does both)"
+    note = "derive `serde::Serialize`, `serde::Deserialize` and `flow::StateSchema` for it (`#[derive(Row)]` does all three)"
 )]
-pub trait StateData: Serialize + Deserialize<'static> + 'static {}
-impl<T: Serialize + Deserialize<'static> + 'static> StateData for T {}
+pub trait StateData: Serialize + Deserialize<'static> + StateSchema + 'static {}
+impl<T: Serialize + Deserialize<'static> + StateSchema + 'static> StateData for T {}
 
 /// The one bincode configuration of state values: variable-length integers.
 fn options() -> impl Options {
@@ -461,7 +465,7 @@ impl StateReader {
     ///
     /// # Errors
     /// The section was saved with other types, or its bytes do not decode.
-    pub fn list<T: StateData>(&self, name: &str) -> Result<Vec<T>> {
+    pub fn list<T: Deserialize<'static> + 'static>(&self, name: &str) -> Result<Vec<T>> {
         let (p, s) = (self.parallelism, self.subtask);
         self.decode_values(self.list_bytes(name, std::any::type_name::<T>(), &|j| j % p == s)?)
     }
@@ -471,11 +475,11 @@ impl StateReader {
     ///
     /// # Errors
     /// As [`StateReader::list`].
-    pub fn union<T: StateData>(&self, name: &str) -> Result<Vec<T>> {
+    pub fn union<T: Deserialize<'static> + 'static>(&self, name: &str) -> Result<Vec<T>> {
         self.decode_values(self.list_bytes(name, std::any::type_name::<T>(), &|_| true)?)
     }
 
-    fn decode_values<T: StateData>(
+    fn decode_values<T: Deserialize<'static> + 'static>(
         &self,
         parts: Vec<(&'static Path, u64, &'static [u8])>,
     ) -> Result<Vec<T>> {

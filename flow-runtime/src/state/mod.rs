@@ -7,6 +7,25 @@ use crate::hash::FlowHashMap;
 use serde::{Deserialize, Serialize};
 use std::hash::Hash;
 
+impl<T: crate::snapshot::StateSchema> crate::snapshot::StateSchema for ValueState<T> {
+    const FINGERPRINT: u64 =
+        crate::snapshot::combine(crate::snapshot::fingerprint("option"), T::FINGERPRINT);
+}
+
+impl<T: crate::snapshot::StateSchema> crate::snapshot::StateSchema for ListState<T> {
+    const FINGERPRINT: u64 =
+        crate::snapshot::combine(crate::snapshot::fingerprint("seq"), T::FINGERPRINT);
+}
+
+impl<K: crate::snapshot::StateSchema, V: crate::snapshot::StateSchema> crate::snapshot::StateSchema
+    for MapState<K, V>
+{
+    const FINGERPRINT: u64 = crate::snapshot::combine(
+        crate::snapshot::combine(crate::snapshot::fingerprint("map"), K::FINGERPRINT),
+        V::FINGERPRINT,
+    );
+}
+
 /// One value per key (Flink's `ValueState`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValueState<T> {
