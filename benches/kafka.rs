@@ -9,14 +9,21 @@
 //! unbounded and stopped (with its stop handle) once the map saw every row, as the loop stops
 //! once it read every row.
 //!
-//! Two brokers: `FLOW_BENCH_KAFKA_ENGINE=sqlite` (default) uses the tests' broker on
+//! Three brokers: `FLOW_BENCH_KAFKA_ENGINE=sqlite` (default) uses the tests' broker on
 //! 127.0.0.1:9092, whose sqlite store bounds both sides at ~10k records/s;
 //! `FLOW_BENCH_KAFKA_ENGINE=memory` starts a broker of its own with tansu's memory engine on
-//! 127.0.0.1:19292 (stopped at the end), fast enough for flow's own cost to show.
+//! 127.0.0.1:19292 (stopped at the end), fast enough for flow's own cost to show;
+//! `FLOW_BENCH_KAFKA_ENGINE=noida` starts noida-db on 127.0.0.1:19393, the broker that
+//! completes transactions.
+//!
+//! `FLOW_BENCH_KAFKA_GUARANTEE=exactly-once` (noida only) compares the exactly-once sink (a
+//! transaction per checkpoint, a checkpoint every second, streaming mode) with a loop whose
+//! transactional producer commits once a second.
 //!
 //! ```text
 //! cargo bench --bench kafka
 //! FLOW_BENCH_KAFKA_ENGINE=memory cargo bench --bench kafka
+//! FLOW_BENCH_KAFKA_ENGINE=noida FLOW_BENCH_KAFKA_GUARANTEE=exactly-once cargo bench --bench kafka
 //! FLOW_BENCH_KAFKA_ROWS=50000 FLOW_BENCH_RUNS=1 cargo bench --bench kafka   # quick check
 //! ```
 
@@ -26,7 +33,7 @@ use flow::connectors::kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use flow::connectors::kafka::rdkafka::message::Message;
 use flow::connectors::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use flow::connectors::kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use flow::connectors::kafka::KafkaAdmin;
+use flow::connectors::kafka::{DeliveryGuarantee, KafkaAdmin};
 use flow::prelude::*;
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -38,6 +45,13 @@ const PARTITIONS: i32 = 4;
 
 /// The broker's address, set once in `main`.
 static BROKER: OnceLock<String> = OnceLock::new();
+
+/// Whether both sides write exactly once (transactions), set once in `main`.
+static EXACTLY_ONCE: OnceLock<bool> = OnceLock::new();
+
+fn exactly_once() -> bool {
+    *EXACTLY_ONCE.get().expect("set in main")
+}
 
 fn broker() -> &'static str {
     BROKER.get().expect("set in main")
@@ -126,7 +140,23 @@ fn by_hand(input: &str, output: &str, rows: usize) -> Duration {
             .unwrap();
     }
     consumer.assign(&tpl).unwrap();
-    let producer = producer();
+    let producer = if exactly_once() {
+        let p: BaseProducer = ClientConfig::new()
+            .set("bootstrap.servers", broker())
+            .set("enable.idempotence", "true")
+            .set("acks", "all")
+            .set("message.timeout.ms", "30000")
+            .set("linger.ms", "5")
+            .set("transactional.id", unique("bench-loop-txn"))
+            .create()
+            .expect("producer");
+        p.init_transactions(Duration::from_secs(30)).expect("init");
+        p.begin_transaction().expect("begin");
+        p
+    } else {
+        producer()
+    };
+    let mut last_commit = Instant::now();
     let mut buf = Vec::new();
     let mut key = Vec::new();
     let mut n = 0;
@@ -151,7 +181,19 @@ fn by_hand(input: &str, output: &str, rows: usize) -> Duration {
         n += 1;
         if n % 1024 == 0 {
             producer.poll(Duration::ZERO);
+            if exactly_once() && last_commit.elapsed() >= Duration::from_secs(1) {
+                producer
+                    .commit_transaction(Duration::from_secs(60))
+                    .expect("commit");
+                producer.begin_transaction().expect("begin");
+                last_commit = Instant::now();
+            }
         }
+    }
+    if exactly_once() {
+        producer
+            .commit_transaction(Duration::from_secs(60))
+            .expect("commit");
     }
     producer.flush(Duration::from_secs(120)).expect("flush");
     start.elapsed()
@@ -161,7 +203,12 @@ fn by_hand(input: &str, output: &str, rows: usize) -> Duration {
 /// every row.
 fn flow_job(input: &str, output: &str, rows: usize) -> Duration {
     let start = Instant::now();
-    let env = StreamEnv::new().with_parallelism(1);
+    let mut env = StreamEnv::new().with_parallelism(1);
+    if exactly_once() {
+        env = env
+            .with_mode(RuntimeMode::Streaming)
+            .with_checkpoint_interval(Some(Duration::from_secs(1)));
+    }
     let src = KafkaSource::builder()
         .bootstrap_servers(broker())
         .topic(input)
@@ -177,6 +224,12 @@ fn flow_job(input: &str, output: &str, rows: usize) -> Duration {
         .key(flow::connectors::format::Utf8, |p: &Person| {
             p.id.to_string()
         })
+        .delivery_guarantee(if exactly_once() {
+            DeliveryGuarantee::ExactlyOnce
+        } else {
+            DeliveryGuarantee::AtLeastOnce
+        })
+        .transactional_id_prefix(unique("bench-flow-txn"))
         .build()
         .unwrap();
     flow! { env =>
@@ -196,21 +249,36 @@ fn flow_job(input: &str, output: &str, rows: usize) -> Duration {
     elapsed
 }
 
-/// Runs `scripts/kafka-broker <command>`, with its own port and state for the memory engine.
-fn broker_script(command: &str, memory: bool) {
+/// Runs `scripts/kafka-broker <command>`; the memory engine and noida with their own port and
+/// state.
+fn broker_script(command: &str, engine: &str) {
     let mut cmd = Command::new("bash");
     cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker"))
         .arg(command);
-    if memory {
-        cmd.env("FLOW_KAFKA_ENGINE", "memory")
-            .env("FLOW_KAFKA_PORT", "19292")
-            .env(
-                "FLOW_KAFKA_STATE_DIR",
-                concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/target/kafka-broker-bench-memory"
-                ),
-            );
+    match engine {
+        "memory" => {
+            cmd.env("FLOW_KAFKA_ENGINE", "memory")
+                .env("FLOW_KAFKA_PORT", "19292")
+                .env(
+                    "FLOW_KAFKA_STATE_DIR",
+                    concat!(
+                        env!("CARGO_MANIFEST_DIR"),
+                        "/target/kafka-broker-bench-memory"
+                    ),
+                );
+        }
+        "noida" => {
+            cmd.env("FLOW_KAFKA_BROKER", "noida")
+                .env("FLOW_KAFKA_PORT", "19393")
+                .env(
+                    "FLOW_KAFKA_STATE_DIR",
+                    concat!(
+                        env!("CARGO_MANIFEST_DIR"),
+                        "/target/kafka-broker-bench-noida"
+                    ),
+                );
+        }
+        _ => {}
     }
     let status = cmd.status().expect("run scripts/kafka-broker");
     assert!(status.success(), "scripts/kafka-broker {command} failed");
@@ -218,22 +286,27 @@ fn broker_script(command: &str, memory: bool) {
 
 fn main() {
     let engine = std::env::var("FLOW_BENCH_KAFKA_ENGINE").unwrap_or_else(|_| "sqlite".into());
-    let memory = match engine.as_str() {
-        "sqlite" => false,
-        "memory" => true,
-        other => panic!("FLOW_BENCH_KAFKA_ENGINE must be sqlite or memory, not {other}"),
+    let address = match engine.as_str() {
+        "sqlite" => "127.0.0.1:9092",
+        "memory" => "127.0.0.1:19292",
+        "noida" => "127.0.0.1:19393",
+        other => panic!("FLOW_BENCH_KAFKA_ENGINE must be sqlite, memory or noida, not {other}"),
     };
-    broker_script("start", memory);
-    BROKER
-        .set(
-            if memory {
-                "127.0.0.1:19292"
-            } else {
-                "127.0.0.1:9092"
-            }
-            .to_string(),
-        )
-        .unwrap();
+    let guarantee =
+        std::env::var("FLOW_BENCH_KAFKA_GUARANTEE").unwrap_or_else(|_| "at-least-once".into());
+    let eo = match guarantee.as_str() {
+        "at-least-once" => false,
+        "exactly-once" if engine == "noida" => true,
+        "exactly-once" => {
+            panic!("exactly-once needs a broker with transactions: FLOW_BENCH_KAFKA_ENGINE=noida")
+        }
+        other => {
+            panic!("FLOW_BENCH_KAFKA_GUARANTEE must be at-least-once or exactly-once, not {other}")
+        }
+    };
+    EXACTLY_ONCE.set(eo).unwrap();
+    broker_script("start", &engine);
+    BROKER.set(address.to_string()).unwrap();
     let rows = env_num("FLOW_BENCH_KAFKA_ROWS", 200_000);
     let runs = env_num("FLOW_BENCH_RUNS", 3);
     let admin = KafkaAdmin::connect(broker()).unwrap();
@@ -279,11 +352,11 @@ fn main() {
     let flow_rate = rows as f64 / best_flow.as_secs_f64();
     let loop_rate = rows as f64 / best_loop.as_secs_f64();
     let ratio = flow_rate / loop_rate;
-    if memory {
-        broker_script("stop", true);
+    if engine != "sqlite" {
+        broker_script("stop", &engine);
     }
     println!(
-        "kafka source -> map -> kafka sink, {engine} broker, {rows} JSON rows, p1 (best of {runs}): flow {:.0} rows/s, bare rdkafka loop {:.0} rows/s, ratio {ratio:.2} (target >= {TARGET:.2}) {}",
+        "kafka source -> map -> kafka sink ({guarantee}), {engine} broker, {rows} JSON rows, p1 (best of {runs}): flow {:.0} rows/s, bare rdkafka loop {:.0} rows/s, ratio {ratio:.2} (target >= {TARGET:.2}) {}",
         flow_rate,
         loop_rate,
         if ratio >= TARGET { "OK" } else { "BELOW TARGET" }
