@@ -110,14 +110,27 @@ fn rows_of_an_open_transaction_are_hidden_from_read_committed_and_aborted_by_the
     let _ = barrier(&mut w, 1);
     w.checkpoint_complete(1).unwrap();
     write(&mut w, 50..80);
-    // Delivered, but in a transaction that is still open.
+    // Checkpoint 1 commits on a thread of its own; the rows after it wait, and the writer's
+    // first flush after the commit opens the next transaction with them.
+    let everything = || -> Vec<i32> {
+        read_all_from(servers, &topic, Json::<Person>::new(), 1)
+            .into_iter()
+            .map(|p| p.id)
+            .collect()
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while everything().len() < 80 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rows 50..80 never sent"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+        w.flush().unwrap();
+    }
     let _ = barrier(&mut w, 2);
+    // Delivered, but in a transaction that is still open.
     assert_exactly_once(committed_ids(&topic), 0, 49);
-    let everything: Vec<i32> = read_all_from(servers, &topic, Json::<Person>::new(), 1)
-        .into_iter()
-        .map(|p| p.id)
-        .collect();
-    assert_exactly_once(everything, 0, 79);
+    assert_exactly_once(everything(), 0, 79);
 
     // A new writer with the same transactional id (a restart without a checkpoint) fences
     // the old one and aborts its open transaction.

@@ -427,7 +427,8 @@ impl ProducerContext for DeliveryContext {
 /// A producer and its delivery reports: what every writer sends through, compiled once
 /// whatever the row type.
 pub(super) struct Output {
-    pub(super) producer: BaseProducer<DeliveryContext>,
+    /// Shared with the thread that commits a transaction while rows wait for the next one.
+    pub(super) producer: Arc<BaseProducer<DeliveryContext>>,
     deliveries: Arc<Deliveries>,
     pub(super) connector: String,
     delivery_timeout: Duration,
@@ -484,7 +485,7 @@ impl Output {
                 })?;
         }
         Ok(Output {
-            producer,
+            producer: Arc::new(producer),
             deliveries,
             connector: connector.to_owned(),
             delivery_timeout,
@@ -681,7 +682,7 @@ impl<F: Encode> KafkaSinkWriter<F> {
 impl<F: Encode> Drop for KafkaSinkWriter<F> {
     fn drop(&mut self) {
         if let Some(t) = &mut self.transactions {
-            t.abort(&self.out);
+            t.abort(&mut self.out);
         }
     }
 }
@@ -700,6 +701,16 @@ impl<F: Encode> SinkWriter<F::Row> for KafkaSinkWriter<F> {
 
     fn flush(&mut self) -> Result<()> {
         self.take_error()?;
+        if let Some(t) = &mut self.transactions {
+            let r = t.poll_commit(&mut self.out);
+            if let Err(e) = r {
+                self.error = Some(connector_error(
+                    &self.out.connector,
+                    format!("the writer stopped after an earlier error: {e}"),
+                ));
+                return Err(e);
+            }
+        }
         self.out.poll()
     }
 

@@ -17,14 +17,16 @@
 
 use super::config::ClientSettings;
 use super::connector_error;
-use super::sink::Output;
+use super::sink::{DeliveryContext, Output};
 use flow_runtime::snapshot::{StateReader, StateWriter};
 use flow_runtime::{CheckpointId, Result, Timestamp, FINAL_CHECKPOINT};
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
-use rdkafka::producer::Producer;
+use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::{Offset, TopicPartitionList};
 use serde::{Deserialize, Serialize};
 use std::mem;
+use std::sync::Arc;
+use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// `Rec::key` of a record without a key.
@@ -118,7 +120,12 @@ pub(super) struct Transactions {
     /// waits for its commit).
     sending: bool,
     /// The marker group of this subtask's transactional id.
-    group: ConsumerGroupMetadata,
+    group: Arc<ConsumerGroupMetadata>,
+    /// The commit of a completed checkpoint's transaction, on a thread of its own: the rows
+    /// that arrive meanwhile wait in `current`, as they do between a barrier and its commit.
+    committing: Option<JoinHandle<Result<()>>>,
+    /// How many of `pending.epochs` that commit covers.
+    in_commit: usize,
     marker_reader: BaseConsumer,
     /// What the first transaction sets this subtask's marker to: 0, or the restored
     /// checkpoint (a marker left by an earlier job with this prefix must not count).
@@ -149,7 +156,9 @@ impl Transactions {
             open: false,
             in_txn: 0,
             sending: false,
-            group,
+            group: Arc::new(group),
+            committing: None,
+            in_commit: 0,
             marker_reader,
             base: 0,
             recover: None,
@@ -200,12 +209,15 @@ impl Transactions {
         state.list("checkpoint", std::iter::once(&id))
     }
 
-    /// Checkpoint `id` completed: commits the epochs up to it, then opens the next
+    /// Checkpoint `id` completed: commits the epochs up to it, on a thread of its own (the
+    /// final checkpoint here, so that its outcome is the job's), then opens the next
     /// transaction.
     pub(super) fn commit_through(&mut self, out: &mut Output, id: CheckpointId) -> Result<()> {
         if !self.started {
             self.start(out)?;
         }
+        // One commit at a time: the transaction after it opens when it is done.
+        self.finish_commit(out)?;
         let done = self.pending.epochs.partition_point(|e| e.checkpoint <= id);
         if done == 0 || self.in_txn > done {
             return Ok(());
@@ -217,9 +229,57 @@ impl Transactions {
             epoch.send(out, &self.topic)?;
         }
         let marker = self.pending.epochs[done - 1].checkpoint;
-        self.commit(out, marker)?;
-        self.pending.epochs.drain(..done);
         self.in_txn = 0;
+        self.open = false;
+        // Until the commit is done its epochs stay pending: a checkpoint taken meanwhile must
+        // still hold them, in case the commit never finishes.
+        self.in_commit = done;
+        if id == FINAL_CHECKPOINT {
+            commit(out, &self.topic, &self.group, marker)?;
+            return self.committed(out);
+        }
+        let (producer, group) = (out.producer.clone(), self.group.clone());
+        let (connector, topic, wait) = (out.connector.clone(), self.topic.clone(), out.wait());
+        let spawned = std::thread::Builder::new()
+            .name(format!("{connector} commit"))
+            .spawn(move || commit_transaction(&producer, &connector, &topic, &group, marker, wait));
+        match spawned {
+            Ok(h) => self.committing = Some(h),
+            Err(e) => {
+                tracing::debug!(error = %e, "no commit thread: committing on the task");
+                commit(out, &self.topic, &self.group, marker)?;
+                return self.committed(out);
+            }
+        }
+        Ok(())
+    }
+
+    /// Opens the next transaction if the commit in flight is done.
+    pub(super) fn poll_commit(&mut self, out: &mut Output) -> Result<()> {
+        if self
+            .committing
+            .as_ref()
+            .is_some_and(JoinHandle::is_finished)
+        {
+            self.finish_commit(out)?;
+        }
+        Ok(())
+    }
+
+    /// Waits for the commit in flight, then opens the next transaction.
+    fn finish_commit(&mut self, out: &mut Output) -> Result<()> {
+        let Some(h) = self.committing.take() else {
+            return Ok(());
+        };
+        h.join()
+            .map_err(|_| connector_error(&out.connector, "the commit thread panicked"))??;
+        out.wait_for_acks()?;
+        self.committed(out)
+    }
+
+    /// The epochs being committed are: forgets them and opens the next transaction.
+    fn committed(&mut self, out: &mut Output) -> Result<()> {
+        self.pending.epochs.drain(..mem::take(&mut self.in_commit));
         self.open_next(out)
     }
 
@@ -298,8 +358,11 @@ impl Transactions {
         Ok(())
     }
 
-    /// Aborts the open transaction (a failed job), best effort.
-    pub(super) fn abort(&mut self, out: &Output) {
+    /// Aborts the open transaction (a failed job), best effort, after the commit in flight.
+    pub(super) fn abort(&mut self, out: &mut Output) {
+        if let Some(h) = self.committing.take() {
+            let _ = h.join();
+        }
         if mem::take(&mut self.open) {
             if let Err(e) = out.producer.abort_transaction(Duration::from_secs(2)) {
                 tracing::debug!(connector = %out.connector, error = %e, "abort on drop failed");
@@ -332,33 +395,52 @@ fn begin(out: &Output) -> Result<()> {
         .map_err(|e| connector_error(&out.connector, format!("cannot begin a transaction: {e}")))
 }
 
-/// Commits the open transaction with `marker` as the group's offset of `topic`'s partition 0.
+/// Commits the open transaction with `marker` as the group's offset of `topic`'s partition 0,
+/// and checks that every record was acknowledged.
 fn commit(
     out: &mut Output,
     topic: &str,
     group: &ConsumerGroupMetadata,
     marker: CheckpointId,
 ) -> Result<()> {
+    commit_transaction(
+        &out.producer,
+        &out.connector,
+        topic,
+        group,
+        marker,
+        out.wait(),
+    )?;
+    out.wait_for_acks()
+}
+
+/// Adds the marker to `producer`'s open transaction and commits it.
+fn commit_transaction(
+    producer: &BaseProducer<DeliveryContext>,
+    connector: &str,
+    topic: &str,
+    group: &ConsumerGroupMetadata,
+    marker: CheckpointId,
+    wait: Duration,
+) -> Result<()> {
     let mut offsets = TopicPartitionList::new();
     offsets
         .add_partition_offset(topic, 0, Offset::Offset(marker_offset(marker)))
-        .map_err(|e| connector_error(&out.connector, format!("commit marker: {e}")))?;
-    let wait = out.wait();
-    out.producer
+        .map_err(|e| connector_error(connector, format!("commit marker: {e}")))?;
+    producer
         .send_offsets_to_transaction(&offsets, group, wait)
         .map_err(|e| {
             connector_error(
-                &out.connector,
+                connector,
                 format!("cannot add the commit marker to the transaction: {e}"),
             )
         })?;
-    out.producer.commit_transaction(wait).map_err(|e| {
+    producer.commit_transaction(wait).map_err(|e| {
         connector_error(
-            &out.connector,
+            connector,
             format!("cannot commit the transaction of checkpoint {marker}: {e}"),
         )
-    })?;
-    out.wait_for_acks()
+    })
 }
 
 /// A consumer of the marker group `transactional_id` (never subscribed) and its metadata for
