@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{finished_rows, has_checkpoint, Rng};
+use common::{finished_rows, has_checkpoint, run_with_kills, Kills, Rng};
 use flow::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -59,32 +59,18 @@ impl Job<'_> {
     fn with_crashes(&self, root: &Path, kills: usize, rng: &mut Rng) -> (Vec<String>, usize) {
         let out = root.join("chaos");
         let checkpoints = root.join("chaos-checkpoints");
-        let mut killed = 0;
         let started = Instant::now();
-        loop {
-            let mut cmd = self.command(&out, &checkpoints, 2);
-            if has_checkpoint(&checkpoints) {
-                cmd.args(["--restore", "latest"]);
-            }
-            let mut child = cmd.spawn().unwrap();
-            if killed < kills {
-                std::thread::sleep(Duration::from_millis(rng.between(20, 400)));
-                if child.try_wait().unwrap().is_none() {
-                    child.kill().unwrap();
-                    child.wait().unwrap();
-                    killed += 1;
-                    continue;
-                }
-            }
-            let done = child.wait_with_output().unwrap();
-            assert!(
-                done.status.success(),
-                "{} after {killed} kills: {}",
-                self.name,
-                String::from_utf8_lossy(&done.stderr)
-            );
-            break;
-        }
+        let killed = run_with_kills(
+            &|| self.command(&out, &checkpoints, 2),
+            &checkpoints,
+            &Kills {
+                kills,
+                delay: (20, 400),
+                progress: &|| 0,
+                needed: 0,
+            },
+            rng,
+        );
         assert!(
             started.elapsed() < Duration::from_secs(240),
             "{} took {:?}",

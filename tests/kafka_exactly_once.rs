@@ -9,7 +9,7 @@
 mod common;
 mod kafka_common;
 
-use common::{finished_rows, has_checkpoint, latest_checkpoint, Rng};
+use common::{finished_rows, latest_checkpoint, run_with_kills, Kills, Rng};
 use flow::connectors::format::Json;
 use flow::prelude::*;
 use kafka_common::{
@@ -18,7 +18,6 @@ use kafka_common::{
 };
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
 
 fn run(topic: &str, out: &Path, checkpoints: &Path) -> Command {
     let mut cmd = common::example("fault_tolerance");
@@ -53,41 +52,19 @@ fn a_killed_kafka_job_restored_from_checkpoints_writes_every_row_once() {
     assert!(!expected.is_empty());
 
     let (out, checkpoints) = (root.path().join("out"), root.path().join("ck"));
-    let mut rng = Rng(0x5eed);
-    let mut killed = 0;
-    loop {
-        let mut cmd = run(&t, &out, &checkpoints);
-        if has_checkpoint(&checkpoints) {
-            cmd.args(["--restore", "latest"]);
-        }
-        let before = finished_rows(&out).len();
-        let mut child = cmd.spawn().unwrap();
-        if killed < 6 {
-            // Kill it mid-stream: once it committed output of its own (a Kafka consumer takes
-            // a second or two to fetch its first records), after a random delay.
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while finished_rows(&out).len() <= before
-                && child.try_wait().unwrap().is_none()
-                && std::time::Instant::now() < deadline
-            {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            std::thread::sleep(Duration::from_millis(rng.between(0, 600)));
-            if child.try_wait().unwrap().is_none() {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                killed += 1;
-                continue;
-            }
-        }
-        let done = child.wait_with_output().unwrap();
-        assert!(
-            done.status.success(),
-            "after {killed} kills: {}",
-            String::from_utf8_lossy(&done.stderr)
-        );
-        break;
-    }
+    // Kill it mid-stream: once it committed output of its own (a Kafka consumer takes a
+    // second or two to fetch its first records), after a random delay.
+    let killed = run_with_kills(
+        &|| run(&t, &out, &checkpoints),
+        &checkpoints,
+        &Kills {
+            kills: 6,
+            delay: (0, 600),
+            progress: &|| finished_rows(&out).len() as u64,
+            needed: 1,
+        },
+        &mut Rng(0x5eed),
+    );
     assert!(killed >= 4, "only {killed} runs were killed mid-way");
     let got = finished_rows(&out);
     assert_eq!(got.len(), expected.len(), "rows after {killed} kills");
@@ -132,43 +109,21 @@ fn a_killed_kafka_to_kafka_job_commits_every_output_row_once() {
     produce_people_to(servers, &input, 0, ROWS - 1);
     let root = tempfile::tempdir().unwrap();
     let checkpoints = root.path().join("ck");
-    let mut rng = Rng(0x004b_324b);
-    let mut killed = 0;
     let started = std::time::Instant::now();
-    loop {
-        let mut cmd = kafka_to_kafka(&input, &output, &checkpoints);
-        if has_checkpoint(&checkpoints) {
-            cmd.args(["--restore", "latest"]);
-        }
-        let before = latest_checkpoint(&checkpoints);
-        let mut child = cmd.spawn().unwrap();
-        if killed < KILLS {
-            // Once the run completed two checkpoints of its own (its consumer fetches rows, and
-            // every run makes progress), after a random delay: mid-transaction,
-            // mid-checkpoint, between the two.
-            let deadline = std::time::Instant::now() + Duration::from_secs(30);
-            while latest_checkpoint(&checkpoints) < before + 2
-                && child.try_wait().unwrap().is_none()
-                && std::time::Instant::now() < deadline
-            {
-                std::thread::sleep(Duration::from_millis(5));
-            }
-            std::thread::sleep(Duration::from_millis(rng.between(0, 300)));
-            if child.try_wait().unwrap().is_none() {
-                child.kill().unwrap();
-                child.wait().unwrap();
-                killed += 1;
-                continue;
-            }
-        }
-        let done = child.wait_with_output().unwrap();
-        assert!(
-            done.status.success(),
-            "after {killed} kills: {}",
-            String::from_utf8_lossy(&done.stderr)
-        );
-        break;
-    }
+    // Once the run completed two checkpoints of its own (its consumer fetches rows, and every
+    // run makes progress), after a random delay: mid-transaction, mid-checkpoint, between the
+    // two.
+    let killed = run_with_kills(
+        &|| kafka_to_kafka(&input, &output, &checkpoints),
+        &checkpoints,
+        &Kills {
+            kills: KILLS,
+            delay: (0, 300),
+            progress: &|| latest_checkpoint(&checkpoints),
+            needed: 2,
+        },
+        &mut Rng(0x004b_324b),
+    );
     let mut got = read_committed(servers, &output, Json::<KeyCount>::new());
     got.sort();
     // The rolling count of each key `id % 100`: 1, 2, ..., its number of rows.

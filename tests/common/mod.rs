@@ -79,6 +79,62 @@ pub fn latest_checkpoint(dir: &std::path::Path) -> u64 {
         .unwrap_or(0)
 }
 
+/// How [`run_with_kills`] kills a job.
+pub struct Kills<'a> {
+    /// How many runs to kill before letting one finish.
+    pub kills: usize,
+    /// The random delay before a kill, in milliseconds: `lo..hi`.
+    pub delay: (u64, u64),
+    /// A measure of the job's progress (finished rows, the latest checkpoint) and how much
+    /// it must grow in a run before the delay starts (0: none), so that every run gets on.
+    pub progress: &'a dyn Fn() -> u64,
+    pub needed: u64,
+}
+
+/// Runs `command()` until a run ends, adding `--restore latest` once `checkpoints` holds a
+/// checkpoint, and killing the run with SIGKILL `k.kills` times (see [`Kills`]); the run that
+/// is not killed must succeed. Returns how many runs were killed mid-way (not already done).
+pub fn run_with_kills(
+    command: &dyn Fn() -> std::process::Command,
+    checkpoints: &std::path::Path,
+    k: &Kills<'_>,
+    rng: &mut Rng,
+) -> usize {
+    use std::time::{Duration, Instant};
+    let mut killed = 0;
+    loop {
+        let mut cmd = command();
+        if has_checkpoint(checkpoints) {
+            cmd.args(["--restore", "latest"]);
+        }
+        let before = (k.progress)();
+        let mut child = cmd.spawn().unwrap();
+        if killed < k.kills {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while (k.progress)() < before + k.needed
+                && child.try_wait().unwrap().is_none()
+                && Instant::now() < deadline
+            {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            std::thread::sleep(Duration::from_millis(rng.between(k.delay.0, k.delay.1)));
+            if child.try_wait().unwrap().is_none() {
+                child.kill().unwrap();
+                child.wait().unwrap();
+                killed += 1;
+                continue;
+            }
+        }
+        let done = child.wait_with_output().unwrap();
+        assert!(
+            done.status.success(),
+            "after {killed} kills: {}",
+            String::from_utf8_lossy(&done.stderr)
+        );
+        return killed;
+    }
+}
+
 /// A small deterministic generator (xorshift), so that a failing schedule can be replayed.
 pub struct Rng(pub u64);
 
