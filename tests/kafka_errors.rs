@@ -200,6 +200,12 @@ fn settings_that_cannot_work_are_refused_by_build() {
         .build()
         .map(drop));
     assert!(m.contains("needs a fixed topic"), "{m}");
+    let m = e(exactly_once()
+        .transactional_id_prefix("job")
+        .delivery_timeout(Duration::from_secs(120))
+        .build()
+        .map(drop));
+    assert!(m.contains("must not exceed the transaction timeout"), "{m}");
     assert!(exactly_once()
         .transactional_id_prefix("job")
         .build()

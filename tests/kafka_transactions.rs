@@ -71,9 +71,11 @@ fn a_job_with_checkpoints_writes_every_row_once_in_committed_transactions() {
     let servers = transactional_bootstrap();
     let topic = topic_on(servers, "eo-job", 2);
     let prefix = kafka_common::unique("eo-job");
+    let checkpoints = tempfile::tempdir().unwrap();
     let env = StreamEnv::new()
         .with_parallelism(2)
         .with_mode(RuntimeMode::Streaming)
+        .with_checkpoint_dir(checkpoints.path(), 1)
         .with_checkpoint_interval(Some(Duration::from_millis(20)));
     let out = sink(&topic, &prefix);
     flow! { env =>
@@ -98,6 +100,33 @@ fn a_job_with_checkpoints_writes_every_row_once_in_committed_transactions() {
             "the commit marker of subtask {subtask}"
         );
     }
+}
+
+/// Without a checkpoint directory the sink's copy of its uncommitted rows would be saved
+/// nowhere, so it declines checkpoints: everything is committed once, at the end.
+#[test]
+fn without_a_checkpoint_dir_the_sink_commits_at_the_end_only() {
+    let servers = transactional_bootstrap();
+    let topic = topic_on(servers, "eo-no-dir", 2);
+    let env = StreamEnv::new()
+        .with_parallelism(2)
+        .with_mode(RuntimeMode::Streaming)
+        .with_checkpoint_interval(Some(Duration::from_millis(20)));
+    let out = sink(&topic, &kafka_common::unique("eo-no-dir"));
+    flow! { env =>
+        source(NumberSequence::new(0, 9_999), Watermarks::no_watermarks())
+            .map(|n| { if n % 50 == 0 { std::thread::sleep(Duration::from_millis(1)); } person(n) })
+            .sink_to(out);
+    }
+    let result = env
+        .execute("exactly-once kafka without storage")
+        .expect("job");
+    assert_eq!(
+        result.checkpoints.completed, 0,
+        "the first checkpoint is declined, and no other is taken: {:?}",
+        result.checkpoints
+    );
+    assert_exactly_once(committed_ids(&topic), 0, 9_999);
 }
 
 #[test]
@@ -208,4 +237,48 @@ fn a_restore_at_a_lower_parallelism_recovers_every_old_transactional_id() {
     write(&mut one, 200..250);
     end(&mut one);
     assert_exactly_once(committed_ids(&topic), 0, 249);
+}
+
+/// A subtask whose input ended saves its last epoch as the final checkpoint's, and that state
+/// is carried into every later checkpoint: a restore must still take the restored
+/// checkpoint's id as the markers' new base (taking FINAL lost the next lost commit's rows).
+#[test]
+fn a_finished_subtask_does_not_hide_later_lost_commits() {
+    let servers = transactional_bootstrap();
+    let topic = topic_on(servers, "eo-finished", 2);
+    let sink = sink(&topic, &kafka_common::unique("eo-finished"));
+    let (mut a, mut b) = (writer(&sink, 0, 2), writer(&sink, 1, 2));
+    write(&mut a, 0..10);
+    write(&mut b, 10..20);
+    let (_, _) = (barrier(&mut a, 1), barrier(&mut b, 1));
+    a.checkpoint_complete(1).unwrap();
+    b.checkpoint_complete(1).unwrap();
+    // b's input ends: its final state waits for the job's end to be committed.
+    write(&mut b, 20..25);
+    b.finish().unwrap();
+    let b_final = barrier(&mut b, FINAL_CHECKPOINT);
+    write(&mut a, 25..30);
+    let a2 = barrier(&mut a, 2);
+    // Checkpoint 2 (a's state and b's final one) completes; the process dies before a commit.
+    drop((a, b));
+    assert_exactly_once(committed_ids(&topic), 0, 19);
+
+    let (mut a, mut b) = (writer(&sink, 0, 2), writer(&sink, 1, 2));
+    let reader = StateReader::detached_all(vec![a2, b_final], 0, 2);
+    a.restore(&reader).expect("restore a");
+    b.restore(&reader.as_subtask(1)).expect("restore b");
+    assert_exactly_once(committed_ids(&topic), 0, 29);
+    // The restored b ends again at once; a goes on, and dies after checkpoint 3 completed but
+    // before its commit.
+    b.finish().unwrap();
+    let b_final = barrier(&mut b, FINAL_CHECKPOINT);
+    write(&mut a, 30..40);
+    let a3 = barrier(&mut a, 3);
+    drop((a, b));
+
+    let (mut a, mut b) = (writer(&sink, 0, 2), writer(&sink, 1, 2));
+    let reader = StateReader::detached_all(vec![a3, b_final], 0, 2);
+    a.restore(&reader).expect("restore a");
+    b.restore(&reader.as_subtask(1)).expect("restore b");
+    assert_exactly_once(committed_ids(&topic), 0, 39);
 }

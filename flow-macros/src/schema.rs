@@ -5,12 +5,23 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-/// `record(&[fields' fingerprints])`.
+/// `record(&[fields' fingerprints])`. A field whose type has no schema (a type of another
+/// crate) counts by its name, so that the struct still builds: the probe's fallback.
 pub fn record<'a>(types: impl IntoIterator<Item = &'a syn::Type>) -> TokenStream {
-    let fps = types
-        .into_iter()
-        .map(|t| quote!(<#t as ::flow::snapshot::StateSchema>::FINGERPRINT));
-    quote!(::flow::snapshot::record(&[#(#fps),*]))
+    let fps = types.into_iter().map(|t| {
+        let name = quote!(#t).to_string().replace(' ', "");
+        quote! {
+            match <::flow::snapshot::SchemaProbe<#t>>::FINGERPRINT {
+                0 => ::flow::snapshot::fingerprint(#name),
+                fp => fp,
+            }
+        }
+    });
+    quote!({
+        #[allow(unused_imports)]
+        use ::flow::snapshot::NoSchema as _;
+        ::flow::snapshot::record(&[#(#fps),*])
+    })
 }
 
 /// `impl StateSchema for #name` (no generics) with the fingerprint of a struct of `types`.

@@ -33,7 +33,9 @@
 //!   checkpoint id, as the offset of partition 0 of the topic in the consumer group named
 //!   like the transactional id) says which were committed. Rows become visible once per
 //!   checkpoint, and the transaction timeout (`transaction.timeout.ms`, 60 s unless set with
-//!   `.property(..)`) must be longer than a checkpoint interval.
+//!   `.property(..)`) must be longer than a checkpoint interval. The copy must be saved
+//!   somewhere: without a checkpoint directory the sink declines checkpoints and commits once,
+//!   at the end of the job.
 
 mod config;
 mod sink;

@@ -208,7 +208,9 @@ impl<F: Encode> KafkaSinkBuilder<F> {
     /// checkpoint's rows in a Kafka transaction committed when the checkpoint completes, and
     /// needs [`transactional_id_prefix`](Self::transactional_id_prefix) and a fixed
     /// [`topic`](Self::topic); consumers see the rows only with `isolation.level=read_committed`
-    /// (`KafkaSourceBuilder::read_committed`).
+    /// (`KafkaSourceBuilder::read_committed`). Run the job with a checkpoint directory: the
+    /// checkpoints keep a copy of the rows not committed yet, and without a directory the sink
+    /// declines them and commits once, at the end.
     ///
     /// # Default
     /// [`DeliveryGuarantee::AtLeastOnce`].
@@ -301,6 +303,24 @@ impl<F: Encode> KafkaSinkBuilder<F> {
             }
             if s.topic.is_none() {
                 return config("exactly-once needs a fixed topic (`.topic(..)`): each transaction's commit marker goes to its partition 0".into());
+            }
+            let txn_ms = s
+                .settings
+                .property("transaction.timeout.ms")
+                .unwrap_or(DEFAULT_TRANSACTION_TIMEOUT_MS);
+            match txn_ms.parse::<u128>() {
+                Ok(ms) if s.delivery_timeout.as_millis() <= ms => {}
+                Ok(ms) => {
+                    return config(format!(
+                        "the delivery timeout ({} ms) must not exceed the transaction timeout ({ms} ms): lower it, or raise `transaction.timeout.ms`",
+                        s.delivery_timeout.as_millis()
+                    ))
+                }
+                Err(_) => {
+                    return config(format!(
+                        "`transaction.timeout.ms={txn_ms}` is not a number of milliseconds"
+                    ))
+                }
             }
         }
         Ok(s)

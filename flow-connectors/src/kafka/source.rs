@@ -1057,9 +1057,6 @@ impl ReaderState {
         Ok(())
     }
 
-    /// While the broker is unreachable: whether it answers again (probed every 2 s), or has
-    /// been away longer than `max_broker_downtime`, which fails the job.
-    #[cold]
     /// A bounded partition whose consumer position reached its end offset is done even when
     /// the last records were not handed on: the markers that end transactions take offsets
     /// but are no records, so a topic an exactly-once sink wrote ends with one.
@@ -1093,6 +1090,9 @@ impl ReaderState {
         }
     }
 
+    /// While the broker is unreachable: whether it answers again (probed every 2 s), or has
+    /// been away longer than `max_broker_downtime`, which fails the job.
+    #[cold]
     fn check_down(&mut self, consumer: &ReaderConsumer) -> Result<()> {
         let Some(since) = self.down_since else {
             return Ok(());

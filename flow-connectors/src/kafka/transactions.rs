@@ -205,6 +205,10 @@ impl Transactions {
                 self.sending = false;
             }
         }
+        // Without this copy a crash between the checkpoint's completion (after which the
+        // sources commit their offsets) and the commit would lose the epoch: a checkpoint
+        // that saves it nowhere is declined.
+        state.required();
         state.list("transactions", std::iter::once(&self.pending))?;
         state.list("checkpoint", std::iter::once(&id))
     }
@@ -286,10 +290,16 @@ impl Transactions {
     /// Restores from a checkpoint: recovers the transactional ids of the old subtasks this one
     /// took over, its own last.
     pub(super) fn restore(&mut self, out: &mut Output, state: &StateReader) -> Result<()> {
-        self.base = state
-            .union::<CheckpointId>("checkpoint")?
-            .into_iter()
+        // The restored checkpoint's id, as its running subtasks saved it. A subtask that had
+        // finished saved FINAL, and its state is carried into every later checkpoint: it is
+        // the id only when every subtask had finished.
+        let saved = state.union::<CheckpointId>("checkpoint")?;
+        self.base = saved
+            .iter()
+            .copied()
+            .filter(|&id| id != FINAL_CHECKPOINT)
             .max()
+            .or_else(|| saved.first().copied())
             .unwrap_or(0);
         for saved in state.list::<Pending>("transactions")? {
             if saved.transactional_id == self.pending.transactional_id {

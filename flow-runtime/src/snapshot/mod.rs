@@ -19,7 +19,7 @@ pub mod lock;
 mod schema;
 mod storage;
 
-pub use schema::{combine, fingerprint, record, variants, StateSchema};
+pub use schema::{combine, fingerprint, record, variants, NoSchema, SchemaProbe, StateSchema};
 pub(crate) use storage::{CheckpointStorage, FileEntry, FinishedTask, Restore};
 
 use crate::hash::stable_hash;
@@ -223,6 +223,14 @@ impl StateWriter {
         self.required = false;
     }
 
+    /// Says that what is written is needed for the checkpoint to be correct after all, undoing
+    /// [`restore_only`](Self::restore_only) (which the sink adapter calls before a sink writes):
+    /// an exactly-once sink whose pending output would be lost if the checkpoint completed
+    /// without saving it. Without a checkpoint directory the checkpoint is then declined.
+    pub fn required(&mut self) {
+        self.required = true;
+    }
+
     pub(crate) fn into_state(self) -> OperatorState {
         self.state
     }
@@ -367,6 +375,11 @@ impl StateReader {
     /// back (tests of an operator's or a connector's restore).
     pub fn detached(writer: StateWriter, subtask: usize, parallelism: usize) -> Self {
         StateReader::detached_all(vec![writer], subtask, parallelism)
+    }
+
+    /// The same checkpoint as subtask `subtask` reads it (tests of several subtasks' restore).
+    pub fn as_subtask(&self, subtask: usize) -> Self {
+        StateReader::new(&self.operator, subtask, self.parallelism, self.stored)
     }
 
     /// A reader of what `writers` wrote as old subtasks `0..writers.len()`, as subtask

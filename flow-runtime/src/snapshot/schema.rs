@@ -95,6 +95,40 @@ named!(
     ()
 );
 
+named!(
+    std::time::Duration,
+    std::time::SystemTime,
+    std::net::IpAddr,
+    std::net::Ipv4Addr,
+    std::net::Ipv6Addr,
+    std::net::SocketAddr,
+    std::path::PathBuf,
+);
+
+impl StateSchema for Box<str> {
+    const FINGERPRINT: u64 = fingerprint("string");
+}
+
+/// `<SchemaProbe<T>>::FINGERPRINT` in code where `T` is a concrete type: `T`'s fingerprint, or
+/// 0 when `T` has none (a type of another crate, which cannot implement [`StateSchema`] here).
+/// The derives use it for fields, falling back to the field type's name, so that a row with
+/// such a field still builds (only a type kept in state *directly* needs a schema).
+#[doc(hidden)]
+pub struct SchemaProbe<T: ?Sized>(std::marker::PhantomData<T>);
+
+/// The fallback of [`SchemaProbe`]: bring it into scope to use the probe.
+#[doc(hidden)]
+pub trait NoSchema {
+    const FINGERPRINT: u64 = 0;
+}
+
+impl<T: ?Sized> NoSchema for SchemaProbe<T> {}
+
+impl<T: StateSchema + ?Sized> SchemaProbe<T> {
+    /// `T`'s fingerprint (an inherent const: it wins over [`NoSchema`]'s where it applies).
+    pub const FINGERPRINT: u64 = T::FINGERPRINT;
+}
+
 // A `&'static str` is saved as a string.
 impl StateSchema for String {
     const FINGERPRINT: u64 = fingerprint("string");
@@ -180,6 +214,13 @@ mod tests {
                 assert_ne!(a, b);
             }
         }
+    }
+
+    #[test]
+    fn the_probe_gives_a_schema_or_zero() {
+        struct Foreign;
+        assert_eq!(<SchemaProbe<i64>>::FINGERPRINT, i64::FINGERPRINT);
+        assert_eq!(<SchemaProbe<Vec<Foreign>>>::FINGERPRINT, 0);
     }
 
     #[test]
