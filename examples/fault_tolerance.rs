@@ -65,6 +65,26 @@ fn count_first_two(row: KeyCount, #[state] cnt: &mut ValueState<u32>) -> KeyCoun
     }
 }
 
+impl KeyCount {
+    /// The rolling count's step: `self` with `other`'s count added.
+    fn add(self, other: KeyCount) -> KeyCount {
+        KeyCount {
+            count: self.count + other.count,
+            ..self
+        }
+    }
+}
+
+/// A Kafka job's row: one count for the key `id % 100`, paced as `pace` does.
+#[cfg(feature = "kafka")]
+fn count_one(p: Person, every: i64) -> KeyCount {
+    pace(p.id as i64, every);
+    KeyCount {
+        key: p.id as i64 % 100,
+        count: 1,
+    }
+}
+
 /// Sleeps a millisecond every `every` rows (0: never), so that a job runs long enough to be
 /// interrupted.
 fn pace(n: i64, every: i64) -> i64 {
@@ -159,7 +179,7 @@ fn run() -> flow::Result<()> {
                     .map(move |n| pace(n, every))
                     .map(|a| KeyCount { key: a % 100, count: 1 })
                     .key_by(|row| row.key)
-                    .reduce(|a, b| KeyCount { key: a.key, count: a.count + b.count })
+                    .reduce(|a, b| a.add(b))
                     .sink_to(FileSink::row_format(&output));
             }
         }
@@ -188,9 +208,9 @@ fn run() -> flow::Result<()> {
                 if job == "kafka-count" {
                     flow! { env =>
                         source(src, Watermarks::no_watermarks())
-                            .map(move |p: Person| { pace(p.id as i64, every); KeyCount { key: p.id as i64 % 100, count: 1 } })
+                            .map(move |p: Person| count_one(p, every))
                             .key_by(|row| row.key)
-                            .reduce(|a, b| KeyCount { key: a.key, count: a.count + b.count })
+                            .reduce(|a, b| a.add(b))
                             .sink_to(FileSink::row_format(&output));
                     }
                 } else {
@@ -209,9 +229,9 @@ fn run() -> flow::Result<()> {
                         .build()?;
                     flow! { env =>
                         source(src, Watermarks::no_watermarks())
-                            .map(move |p: Person| { pace(p.id as i64, every); KeyCount { key: p.id as i64 % 100, count: 1 } })
+                            .map(move |p: Person| count_one(p, every))
                             .key_by(|row| row.key)
-                            .reduce(|a, b| KeyCount { key: a.key, count: a.count + b.count })
+                            .reduce(|a, b| a.add(b))
                             .sink_to(sink);
                     }
                 }

@@ -19,19 +19,26 @@ use kafka_common::{
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-fn run(topic: &str, out: &Path, checkpoints: &Path) -> Command {
+/// The `fault_tolerance` example's `job` at parallelism 2, reading `topic` of `servers`,
+/// slowed down by `pace`, with checkpoints every 25 ms into `checkpoints` (on storage slowed
+/// down, so that kills land while one is in flight too).
+fn chaos_job(job: &str, servers: &str, topic: &str, pace: &str, checkpoints: &Path) -> Command {
     let mut cmd = common::example("fault_tolerance");
-    cmd.args(["--job", "kafka-count", "--topic", topic])
-        .args(["--bootstrap-servers", bootstrap()])
-        .args(["--pace", "20", "--parallelism", "2"])
+    cmd.args(["--job", job, "--topic", topic])
+        .args(["--bootstrap-servers", servers])
+        .args(["--pace", pace, "--parallelism", "2"])
         .args(["--checkpoint-interval", "25"])
         .env("FLOW_CHECKPOINT_STORAGE_DELAY_MS", "40")
-        .arg("--output")
-        .arg(out)
         .arg("--checkpoint-dir")
         .arg(checkpoints)
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
+    cmd
+}
+
+fn run(topic: &str, out: &Path, checkpoints: &Path) -> Command {
+    let mut cmd = chaos_job("kafka-count", bootstrap(), topic, "20", checkpoints);
+    cmd.arg("--output").arg(out);
     cmd
 }
 
@@ -79,23 +86,9 @@ struct KeyCount {
 }
 
 fn kafka_to_kafka(input: &str, output: &str, checkpoints: &Path) -> Command {
-    let mut cmd = common::example("fault_tolerance");
-    cmd.args([
-        "--job",
-        "kafka-to-kafka",
-        "--topic",
-        input,
-        "--output-topic",
-        output,
-    ])
-    .args(["--bootstrap-servers", transactional_bootstrap()])
-    .args(["--pace", "5", "--parallelism", "2"])
-    .args(["--checkpoint-interval", "25"])
-    .env("FLOW_CHECKPOINT_STORAGE_DELAY_MS", "40")
-    .arg("--checkpoint-dir")
-    .arg(checkpoints)
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+    let servers = transactional_bootstrap();
+    let mut cmd = chaos_job("kafka-to-kafka", servers, input, "5", checkpoints);
+    cmd.args(["--output-topic", output]);
     cmd
 }
 

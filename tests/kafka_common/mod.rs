@@ -22,25 +22,7 @@ pub struct Person {
 /// The broker's address: `FLOW_KAFKA_BOOTSTRAP`, or the script's default `127.0.0.1:9092`.
 pub fn bootstrap() -> &'static str {
     static BROKER: OnceLock<String> = OnceLock::new();
-    BROKER.get_or_init(|| {
-        if let Ok(b) = std::env::var("FLOW_KAFKA_BOOTSTRAP") {
-            return b;
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker");
-        let out = Command::new("bash")
-            .arg(script)
-            .arg("start")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
-        assert!(
-            out.status.success(),
-            "the Kafka broker could not be started by `scripts/kafka-broker start` ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        "127.0.0.1:9092".to_string()
-    })
+    BROKER.get_or_init(|| started("FLOW_KAFKA_BOOTSTRAP", "tansu", 9092))
 }
 
 /// The port of the broker that completes transactions (noida-db) in the transaction tests.
@@ -52,28 +34,32 @@ pub const TRANSACTIONAL_PORT: u16 = 19392;
 /// transactions).
 pub fn transactional_bootstrap() -> &'static str {
     static BROKER: OnceLock<String> = OnceLock::new();
-    BROKER.get_or_init(|| {
-        if let Ok(b) = std::env::var("FLOW_KAFKA_TXN_BOOTSTRAP") {
-            return b;
-        }
-        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker");
-        let out = Command::new("bash")
-            .arg(script)
-            .arg("start")
-            .env("FLOW_KAFKA_BROKER", "noida")
-            .env("FLOW_KAFKA_PORT", TRANSACTIONAL_PORT.to_string())
-            .env_remove("FLOW_KAFKA_STATE_DIR")
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
-        assert!(
-            out.status.success(),
-            "the transactional Kafka broker could not be started by `FLOW_KAFKA_BROKER=noida scripts/kafka-broker start` ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        format!("127.0.0.1:{TRANSACTIONAL_PORT}")
-    })
+    BROKER.get_or_init(|| started("FLOW_KAFKA_TXN_BOOTSTRAP", "noida", TRANSACTIONAL_PORT))
+}
+
+/// `$var`, or the address of `broker` on `port`, started by `scripts/kafka-broker start` when
+/// it does not run; a broker that cannot start fails the test.
+fn started(var: &str, broker: &str, port: u16) -> String {
+    if let Ok(b) = std::env::var(var) {
+        return b;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker");
+    let out = Command::new("bash")
+        .arg(script)
+        .arg("start")
+        .env("FLOW_KAFKA_BROKER", broker)
+        .env("FLOW_KAFKA_PORT", port.to_string())
+        .env_remove("FLOW_KAFKA_STATE_DIR")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {script}: {e}"));
+    assert!(
+        out.status.success(),
+        "the Kafka broker ({broker}) could not be started by `FLOW_KAFKA_BROKER={broker} scripts/kafka-broker start` ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    format!("127.0.0.1:{port}")
 }
 
 /// Creates a fresh topic on the broker at `servers` and returns its name.
@@ -102,12 +88,7 @@ pub fn unique(prefix: &str) -> String {
 
 /// Creates a fresh topic with `partitions` partitions and returns its name.
 pub fn topic(prefix: &str, partitions: i32) -> String {
-    let name = unique(prefix);
-    KafkaAdmin::connect(bootstrap())
-        .expect("admin client")
-        .create_topic(&name, partitions)
-        .unwrap_or_else(|e| panic!("create topic {name}: {e}"));
-    name
+    topic_on(bootstrap(), prefix, partitions)
 }
 
 pub fn person(n: i64) -> Person {

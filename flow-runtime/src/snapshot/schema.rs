@@ -46,22 +46,21 @@ pub const fn combine(a: u64, b: u64) -> u64 {
 
 /// The fingerprint of a struct (or tuple) with fields of the fingerprints `fields`, in order.
 pub const fn record(fields: &[u64]) -> u64 {
-    let mut h = combine(fingerprint("record"), fields.len() as u64);
-    let mut i = 0;
-    while i < fields.len() {
-        h = combine(h, fields[i]);
-        i += 1;
-    }
-    h
+    sequence("record", fields)
 }
 
 /// The fingerprint of an enum whose variants have the fingerprints `variants` (each a
 /// [`record`] of its fields), in order.
 pub const fn variants(variants: &[u64]) -> u64 {
-    let mut h = combine(fingerprint("enum"), variants.len() as u64);
+    sequence("enum", variants)
+}
+
+/// `kind`, its number of parts, then the parts in order.
+const fn sequence(kind: &str, parts: &[u64]) -> u64 {
+    let mut h = combine(fingerprint(kind), parts.len() as u64);
     let mut i = 0;
-    while i < variants.len() {
-        h = combine(h, variants[i]);
+    while i < parts.len() {
+        h = combine(h, parts[i]);
         i += 1;
     }
     h
