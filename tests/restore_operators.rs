@@ -205,6 +205,17 @@ fn window_join() {
     });
 }
 
+/// Sleeps once per thread (a subtask of one run): long enough for the broadcast rule to
+/// reach every subtask of the operator before the first reading does.
+fn wait_for_the_rule() {
+    thread_local! {
+        static FIRST: std::cell::Cell<bool> = const { std::cell::Cell::new(true) };
+    }
+    if FIRST.with(|f| f.replace(false)) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
 /// Passes readings above the latest broadcast limit.
 #[derive(Clone)]
 struct Above;
@@ -240,8 +251,9 @@ fn broadcast_state() {
         flow! { env =>
             let rules = from_collection(vec![900i64]).broadcast();
             let readings = source(NumberSequence::new(1, ROWS), Watermarks::no_watermarks())
-                // The rule arrives long before the first reading: no reading depends on the race.
-                .map(|n| { if n == 1 { std::thread::sleep(Duration::from_millis(50)); } n })
+                // The rule arrives long before each subtask's first reading (of this run: a
+                // restored one starts mid-sequence): no reading depends on the race.
+                .map(|n| { wait_for_the_rule(); n })
                 .map(move |n| row(n, crash_at))
                 .map(|n| (n % 4, n))
                 .key_by(|r| r.0);

@@ -421,9 +421,10 @@ impl Coordinator {
         if p.acked[task] == FINAL_CHECKPOINT {
             return;
         }
-        p.acked[task] = FINAL_CHECKPOINT;
+        let after = std::mem::replace(&mut p.acked[task], FINAL_CHECKPOINT);
         p.running -= 1;
-        if let Some(last) = last.filter(|l| !l.operators.is_empty()) {
+        if let Some(mut last) = last.filter(|l| !l.operators.is_empty()) {
+            last.after = after;
             p.finished.push(last);
         }
         self.advance(&mut p);
@@ -629,6 +630,72 @@ mod tests {
         assert_eq!(c.completed(), 0, "a declined checkpoint never completes");
         assert_eq!(c.trigger(), None);
         assert!(c.wait_for_job_end());
+    }
+
+    /// Task `task`'s state for checkpoint `id`: operator `op` wrote `value`.
+    fn state(value: u32) -> TaskState {
+        let mut state = TaskState::new(true, None, 0);
+        let mut w = crate::snapshot::StateWriter::new("op");
+        w.list("v", [&value]).unwrap();
+        let _ = state.add(0, "op", w);
+        state
+    }
+
+    /// What checkpoint `id` under `dir` holds for subtask 0 of operator `op`.
+    fn restored(dir: &std::path::Path, id: CheckpointId) -> Vec<u32> {
+        let path = dir.join(format!("chk-{id}"));
+        let restore = crate::snapshot::Restore::load(path.to_str().unwrap(), None, "job").unwrap();
+        let reader = restore.reader("op-0", 0, 1).unwrap().expect("state of op");
+        reader.list::<u32>("v").unwrap()
+    }
+
+    /// Waits (a bounded while) until checkpoint `id` completed.
+    fn await_completed(c: &Coordinator, id: CheckpointId) {
+        for _ in 0..2000 {
+            if c.completed() >= id {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        panic!("checkpoint {id} did not complete");
+    }
+
+    #[test]
+    fn a_task_that_finished_after_a_barrier_keeps_its_acknowledged_state_in_that_checkpoint() {
+        // Task 0 (a source, say) takes checkpoint 1 at 10 and then finishes at 20 before
+        // task 1 (downstream) acknowledges 1: task 1's state covers only task 0's rows before
+        // the barrier, so checkpoint 1 must hold 10, and only checkpoint 2 the final 20.
+        let dir = tempfile::tempdir().unwrap();
+        let (storage, last) = CheckpointStorage::open(Some(dir.path()), None, 5, "job")
+            .unwrap()
+            .unwrap();
+        let c = Arc::new(Coordinator::with_storage(2, Some(storage), last));
+        let writer = c.start_writer().unwrap();
+        assert_eq!(c.trigger(), Some(1));
+        c.ack(0, 1, Snapshot::Taken, state(10), 0, 1);
+        let last = state(20);
+        c.finished(
+            0,
+            Some(FinishedTask {
+                subtask: 0,
+                parallelism: 1,
+                operators: last
+                    .operators
+                    .into_iter()
+                    .map(|(uid, s)| (uid, s.materialize().unwrap()))
+                    .collect(),
+                after: 0,
+            }),
+        );
+        c.ack(1, 1, Snapshot::Taken, TaskState::default(), 0, 1);
+        await_completed(&c, 1);
+        assert_eq!(restored(dir.path(), 1), [10]);
+        assert_eq!(c.trigger(), Some(2));
+        c.ack(1, 2, Snapshot::Taken, TaskState::default(), 0, 1);
+        await_completed(&c, 2);
+        assert_eq!(restored(dir.path(), 2), [20]);
+        c.stop_writer();
+        writer.join().unwrap();
     }
 
     #[test]

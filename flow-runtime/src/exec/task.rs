@@ -573,6 +573,7 @@ fn end_task(ctx: &RuntimeContext, chain: &mut dyn Control, mut last: TaskState) 
             subtask: ctx.subtask as u32,
             parallelism: ctx.parallelism as u32,
             operators,
+            after: 0,
         }),
     );
     if !ctx.checkpoints.wait_for_job_end() {
@@ -731,17 +732,18 @@ fn drive_two_gates(
             current = min;
             chain.control().watermark(min)?;
         }
-        // Exactly-once: a gate whose barrier the other has not delivered yet is held back.
-        first.hold(b_first > barrier && b_first > b_second);
-        second.hold(b_second > barrier && b_second > b_first);
         let b = b_first.min(b_second);
         if b > barrier && b != FINAL_CHECKPOINT {
             barrier = b;
-            first.hold(false);
-            second.hold(false);
             let alignment = first.alignment().max(second.alignment());
             take_part(ctx, b, alignment, |state| chain.control().barrier(b, state))?;
         }
+        // Exactly-once: a gate that delivered a barrier the stage has not passed on (the other
+        // gate has not delivered it yet) is held back. After a skipped checkpoint (a savepoint
+        // triggered while a declined checkpoint was in flight) one gate can be a barrier
+        // ahead even after the other's barrier passed.
+        first.hold(b_first > barrier);
+        second.hold(b_second > barrier);
     }
     chain.control().finish()?;
     let mut last = ctx.task_state(FINAL_CHECKPOINT);

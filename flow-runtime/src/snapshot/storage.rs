@@ -61,6 +61,11 @@ pub(crate) struct FinishedTask {
     pub(crate) subtask: u32,
     pub(crate) parallelism: u32,
     pub(crate) operators: Vec<(String, Vec<Section>)>,
+    /// The newest checkpoint the task took before it finished (set by the coordinator). That
+    /// one, and every earlier one, holds the state the task acknowledged: the tasks after it
+    /// snapshotted only the rows it sent before that barrier. Its final state belongs to the
+    /// checkpoints after.
+    pub(crate) after: CheckpointId,
 }
 
 impl FinishedTask {
@@ -292,7 +297,7 @@ impl CheckpointStorage {
         mut files: Vec<FileEntry>,
         finished: &[FinishedTask],
     ) -> Result<(Option<PathBuf>, u64)> {
-        for f in finished {
+        for f in finished.iter().filter(|f| f.after < id) {
             files.extend(self.write_task(id, f.subtask, f.parallelism, f.operators())?);
         }
         let bytes = files.iter().map(|f| f.bytes).sum();
