@@ -4,7 +4,8 @@
 //!
 //! The lock is `$CARGO_MANIFEST_DIR/flow.lock`, or the file `FLOW_LOCK_FILE` names. An
 //! operator with an entry gets its chain link wrapped in a function whose `const` block
-//! compares the operator's `STATE_SCHEMA` with the entry: evaluated when the job's code is
+//! compares the operator's `STATE_SCHEMA` (or the schema its `.migrate_state(..)` reads,
+//! `MIGRATES_FROM`) with the entry: evaluated when the job's code is
 //! compiled to machine code (`cargo build`, `cargo test`, `cargo run`; `cargo check` does not
 //! reach it), a mismatch is an error on the operator's tokens.
 
@@ -104,10 +105,17 @@ impl Lock {
             .path
             .file_name()
             .map_or_else(|| "flow.lock".into(), |f| f.to_string_lossy().into_owned());
-        let message = format!(
-            "the state of `{}` (uid `{uid}`) is not what {lock} recorded for it, so a checkpoint taken before cannot be restored into it: give the operator a new `.uid(..)` (then restore with --allow-non-restored-state), or delete its line from {lock} to drop its old state",
-            n.word
-        );
+        let message = if n.migrate.is_some() {
+            format!(
+                "the state of `{}` (uid `{uid}`) is not what {lock} recorded for it, and its `.migrate_state(..)` does not read that either: the closure's argument must have the layout the state had (the same field types in the same order)",
+                n.word
+            )
+        } else {
+            format!(
+                "the state of `{}` (uid `{uid}`) is not what {lock} recorded for it, so a checkpoint taken before cannot be restored into it: read the old state with `.migrate_state(|old: OldType| ..)` after the operator, or give the operator a new `.uid(..)` (then restore with --allow-non-restored-state)",
+                n.word
+            )
+        };
         // The check is in a function of the operator's type only, so that an error names
         // that type, not the whole chain after it.
         quote_spanned! {n.span=>
@@ -117,7 +125,8 @@ impl Lock {
                         // An operator without state (a sink given the uid another block of the
                         // file gave a stateful one) has nothing to restore.
                         let schema = <Op as ::flow::__private::Operator<In>>::STATE_SCHEMA;
-                        if schema != 0 && schema != #fp {
+                        let from = <Op as ::flow::__private::Operator<In>>::MIGRATES_FROM;
+                        if schema != 0 && schema != #fp && from != #fp {
                             ::core::panic!(#message)
                         }
                     }

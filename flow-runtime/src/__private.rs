@@ -20,6 +20,7 @@ pub use crate::operator::interval_join::IntervalJoin;
 pub use crate::operator::key_by::ByKey;
 pub use crate::operator::keyed_process::{without_event_timers, KeyedProcess, WithoutEventTimers};
 pub use crate::operator::map::Map;
+pub use crate::operator::migrate_state::{MigrateFrom, MigrateState};
 pub use crate::operator::process::Process;
 pub use crate::operator::rebalance::RoundRobin;
 pub use crate::operator::reduce::{aggregate, Reduce};

@@ -51,6 +51,9 @@ pub struct Node {
     pub parallelism: Option<Expr>,
     /// `.uid(..)`'s argument: the id its state has in checkpoints.
     pub uid: Option<Expr>,
+    /// `.migrate_state(..)`'s argument: how values a checkpoint saved as an older type
+    /// become the type the operator keeps now.
+    pub migrate: Option<Expr>,
     /// What the default name shows in parentheses, when not the first argument (the field of
     /// `sum(1)`).
     pub detail: Option<String>,
@@ -333,6 +336,7 @@ fn new_node(g: &mut Graph, spec: &'static OpSpec, word: &Ident, port: Port) -> u
         name: None,
         parallelism: None,
         uid: None,
+        migrate: None,
         detail: None,
         collect_var: None,
         after_sink: Vec::new(),
@@ -510,7 +514,8 @@ fn apply(g: &mut Graph, end: End, call: &Call, diag: &mut Diagnostics) -> Option
     Some(End::Node(id))
 }
 
-/// `.name(..)`, `.parallelism(..)` or `.uid(..)` on the operator before it.
+/// `.name(..)`, `.parallelism(..)`, `.uid(..)` or `.migrate_state(..)` on the operator before
+/// it.
 fn modify(g: &mut Graph, end: &End, call: &Call, diag: &mut Diagnostics) {
     let word = call.method.to_string();
     let id = match end {
@@ -538,6 +543,7 @@ fn modify(g: &mut Graph, end: &End, call: &Call, diag: &mut Diagnostics) {
     let slot = match word.as_str() {
         "name" => &mut node.name,
         "uid" => &mut node.uid,
+        "migrate_state" => &mut node.migrate,
         _ => &mut node.parallelism,
     };
     if slot.is_some() {

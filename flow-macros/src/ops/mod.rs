@@ -17,6 +17,7 @@ pub mod interval_join;
 pub mod key_by;
 pub mod keyed_process;
 pub mod map;
+pub mod migrate_state;
 pub mod process;
 pub mod rebalance;
 pub mod reduce;
@@ -69,7 +70,7 @@ pub const OPS: &[&OpSpec] = &[
 ];
 
 /// Words that set a property of the operator before them instead of adding one.
-pub const MODIFIERS: &[&str] = &["parallelism", "name", "uid"];
+pub const MODIFIERS: &[&str] = &["parallelism", "name", "uid", "migrate_state"];
 
 /// What kind of stream a word is called on: a word applies to the kinds its spec lists.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -427,7 +428,11 @@ pub fn chained(graph: &Graph, n: &Node, next: TokenStream, side: TokenStream) ->
     let operator = n.spec.operator.expect("only operator nodes are chained");
     let op = operator(graph, n);
     let (id, name) = (n.id as u32, n.label());
-    quote!(::flow::__private::Chained::with_side_outputs(#op, #id, #name, #next, #side))
+    let link = quote!(::flow::__private::Chained::with_side_outputs);
+    match &n.migrate {
+        Some(f) => migrate_state::chained(f, op, quote!(#id, #name, #next, #side)),
+        None => quote!(#link(#op, #id, #name, #next, #side)),
+    }
 }
 
 /// The side outputs of an operator: each tag variable with the collector reading it.

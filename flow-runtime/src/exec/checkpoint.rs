@@ -115,8 +115,8 @@ pub(crate) struct Coordinator {
     /// The savepoint the job stops with (0: none): tasks end once it completed.
     stop_at: AtomicU64,
     /// The state schemas the stateful operators reported when they opened: (flow! block,
-    /// plan node, fingerprint), for `flow.lock`.
-    schemas: Mutex<Vec<(usize, u32, u64)>>,
+    /// plan node, fingerprint, the one it migrates from or 0), for `flow.lock`.
+    schemas: Mutex<Vec<(usize, u32, u64, u64)>>,
 }
 
 /// What the writer thread does: write one task's state for one checkpoint, or complete a
@@ -202,15 +202,15 @@ impl Coordinator {
     }
 
     /// Operator `node` of block `graph` saves state with the schema `fingerprint`.
-    pub(crate) fn report_schema(&self, graph: usize, node: u32, fingerprint: u64) {
+    pub(crate) fn report_schema(&self, graph: usize, node: u32, fingerprint: u64, from: u64) {
         let mut s = self.schemas.lock().unwrap_or_else(|e| e.into_inner());
-        if !s.iter().any(|&(g, n, _)| g == graph && n == node) {
-            s.push((graph, node, fingerprint));
+        if !s.iter().any(|&(g, n, _, _)| g == graph && n == node) {
+            s.push((graph, node, fingerprint, from));
         }
     }
 
     /// The schemas reported so far.
-    pub(crate) fn schemas(&self) -> Vec<(usize, u32, u64)> {
+    pub(crate) fn schemas(&self) -> Vec<(usize, u32, u64, u64)> {
         self.schemas
             .lock()
             .unwrap_or_else(|e| e.into_inner())

@@ -31,6 +31,16 @@ impl<F, KS, K, S> Filter<F, Keyed<KS, K, S>> {
     }
 }
 
+impl<In, Old, F, K> super::migrate_state::MigrateFrom<In, Old> for Filter<F, K>
+where
+    F: KeyedFilterFunction<In>,
+    F::State: 'static,
+    K: super::KeyStatesFrom<In, F::State, Old>,
+{
+    type Value = F::State;
+    const MIGRATED_SCHEMA: u64 = K::MIGRATED;
+}
+
 impl<In, F: KeyedFilterFunction<In>, K: KeyStates<In, F::State>> Operator<In> for Filter<F, K> {
     type Out = In;
     const STATE_SCHEMA: u64 = <K as super::KeyStates<In, F::State>>::SCHEMA;

@@ -36,6 +36,16 @@ impl<F, KS, K, S, O> FlatMap<F, Keyed<KS, K, S>, O> {
     }
 }
 
+impl<In, Old, F, K> super::migrate_state::MigrateFrom<In, Old> for FlatMap<F, K, F::Out>
+where
+    F: KeyedFlatMapFunction<In>,
+    F::State: 'static,
+    K: super::KeyStatesFrom<In, F::State, Old>,
+{
+    type Value = F::State;
+    const MIGRATED_SCHEMA: u64 = K::MIGRATED;
+}
+
 impl<In, F, K> Operator<In> for FlatMap<F, K, F::Out>
 where
     F: KeyedFlatMapFunction<In>,

@@ -31,6 +31,16 @@ impl<F, KS, K, S> Map<F, Keyed<KS, K, S>> {
     }
 }
 
+impl<In, Old, F, K> super::migrate_state::MigrateFrom<In, Old> for Map<F, K>
+where
+    F: KeyedMapFunction<In>,
+    F::State: 'static,
+    K: super::KeyStatesFrom<In, F::State, Old>,
+{
+    type Value = F::State;
+    const MIGRATED_SCHEMA: u64 = K::MIGRATED;
+}
+
 impl<In, F: KeyedMapFunction<In>, K: KeyStates<In, F::State>> Operator<In> for Map<F, K> {
     type Out = F::Out;
     const STATE_SCHEMA: u64 = <K as super::KeyStates<In, F::State>>::SCHEMA;

@@ -24,6 +24,7 @@ pub mod interval_join;
 pub mod key_by;
 pub mod keyed_process;
 pub mod map;
+pub mod migrate_state;
 pub mod process;
 pub mod rebalance;
 pub mod reduce;
@@ -65,6 +66,10 @@ pub trait Operator<In> {
     /// The fingerprint of the state this operator saves in checkpoints (0: it keeps none):
     /// what `flow.lock` records for it and the build checks (README, "State-schema lock").
     const STATE_SCHEMA: u64 = 0;
+
+    /// The state schema whose checkpoints it also restores, through a `.migrate_state(..)`
+    /// (0: none): the build accepts it in `flow.lock` too, and a run records the new one.
+    const MIGRATES_FROM: u64 = 0;
 
     /// Handles one row with its event timestamp, emitting any number of rows to `out`.
     fn process(&mut self, row: In, ts: Timestamp, out: &mut impl Output<Self::Out>);
@@ -348,8 +353,12 @@ where
         self.next.open(ctx)?;
         self.side.open(ctx)?;
         if Op::STATE_SCHEMA != 0 {
-            ctx.checkpoints
-                .report_schema(ctx.graph, self.node, Op::STATE_SCHEMA);
+            ctx.checkpoints.report_schema(
+                ctx.graph,
+                self.node,
+                Op::STATE_SCHEMA,
+                Op::MIGRATES_FROM,
+            );
         }
         let own = ctx.for_operator(self.name);
         let op = &mut self.op;
@@ -497,7 +506,7 @@ impl<KS, K, S> Keyed<KS, K, S> {
     }
 }
 
-impl<In, KS, S: Default + StateData> KeyStates<In, S> for Keyed<KS, KS::Key, S>
+impl<In, KS, S: Default + Clone + Send + StateData> KeyStates<In, S> for Keyed<KS, KS::Key, S>
 where
     KS: crate::function::KeySelector<In>,
 {
@@ -518,11 +527,38 @@ where
         if std::mem::size_of::<S>() == 0 {
             return Ok(());
         }
-        state.keyed("state", self.states.iter())
+        // A copy now (the state structs' values are mostly plain data: a memory copy), encoded
+        // off the row path.
+        state.keyed_deferred::<KS::Key, S, _>("state", self.states.clone(), |copy, out| {
+            copy.iter().try_for_each(|(k, s)| out.entry(k, s))
+        });
+        Ok(())
     }
     fn restore(&mut self, state: &StateReader) -> Result<()> {
         state.keyed("state", |k, s| self.states.insert(k, s))
     }
+}
+
+/// Per-key state whose values a `.migrate_state(..)` can make from an older type `Old`.
+#[diagnostic::on_unimplemented(
+    message = "`migrate_state` needs keyed state to migrate",
+    label = "this function keeps no state per key",
+    note = "`.migrate_state(..)` follows a keyed operator whose function has `#[state]`"
+)]
+pub trait KeyStatesFrom<In, S, Old>: KeyStates<In, S> {
+    /// [`KeyStates::SCHEMA`] had each key kept an `Old`.
+    const MIGRATED: u64;
+}
+
+impl<In, KS, S: Default + Clone + Send + StateData, Old: StateData> KeyStatesFrom<In, S, Old>
+    for Keyed<KS, KS::Key, S>
+where
+    KS: crate::function::KeySelector<In>,
+{
+    const MIGRATED: u64 = crate::snapshot::record(&[
+        <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
+        Old::FINGERPRINT,
+    ]);
 }
 
 /// A stream that is not keyed has no per-key state.

@@ -51,6 +51,21 @@ impl<K, T> Drop for LeakOnUnwind<K, T> {
     }
 }
 
+impl<T, Old, KS, F> super::migrate_state::MigrateFrom<T, Old> for Reduce<KS, KS::Key, F, T>
+where
+    T: Clone + Send + StateData,
+    Old: StateData,
+    KS: KeySelector<T>,
+    F: ReduceFunction<T>,
+{
+    type Value = T;
+    const MIGRATED_SCHEMA: u64 = crate::snapshot::record(&[
+        crate::snapshot::fingerprint("reduce"),
+        <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
+        Old::FINGERPRINT,
+    ]);
+}
+
 impl<T, KS, F> Operator<T> for Reduce<KS, KS::Key, F, T>
 where
     T: Clone + Send + StateData,

@@ -24,7 +24,8 @@ use std::path::Path;
 const HEADER: &str = "\
 # flow.lock: the state schema of each stateful operator with a `.uid(..)`, by source file.
 # A debug build's job run adds missing lines; a build fails when an operator's state schema
-# changed since its line was written (give it a new uid, or delete the line). Commit this file.
+# changed since its line was written (give it a new uid, or migrate its old state with
+# `.migrate_state(..)`). Commit this file.
 ";
 
 /// An entry's fingerprint: a number, or `*` (two operators share the key: not checked).
@@ -85,15 +86,15 @@ fn render(entries: &BTreeMap<(String, String), Locked>) -> String {
 
 /// Adds the schemas the job's operators reported (`(block, node, fingerprint)`) that their
 /// blocks' lock files lack. Debug builds only; errors are logged, never fail the job.
-pub(crate) fn record(plans: &[&'static Plan], schemas: &[(usize, u32, u64)]) {
+pub(crate) fn record(plans: &[&'static Plan], schemas: &[(usize, u32, u64, u64)]) {
     if !cfg!(debug_assertions) || std::env::var("FLOW_LOCK").is_ok_and(|v| v == "off") {
         return;
     }
     // The lock the macro read (`FLOW_LOCK_FILE` when the job was built), or the one
     // `FLOW_LOCK_FILE` names now.
     let over = std::env::var("FLOW_LOCK_FILE").ok();
-    let mut by_lock: BTreeMap<String, Vec<(String, String, u64)>> = BTreeMap::new();
-    for &(graph, node, fp) in schemas {
+    let mut by_lock: BTreeMap<String, Vec<Found>> = BTreeMap::new();
+    for &(graph, node, fp, from) in schemas {
         let Some(plan) = plans.get(graph) else {
             continue;
         };
@@ -107,11 +108,12 @@ pub(crate) fn record(plans: &[&'static Plan], schemas: &[(usize, u32, u64)]) {
         }
         let file = n.location.rsplitn(3, ':').last().unwrap_or(n.location);
         let dir = Path::new(lock).parent().unwrap_or(Path::new("."));
-        by_lock.entry(lock.to_string()).or_default().push((
-            key_file(file, dir),
-            uid.to_string(),
-            fp,
-        ));
+        by_lock.entry(lock.to_string()).or_default().push(Found {
+            file: key_file(file, dir),
+            uid: uid.to_string(),
+            schema: fp,
+            migrated_from: from,
+        });
     }
     for (lock, found) in by_lock {
         if let Err(e) = merge(Path::new(&lock), &found) {
@@ -122,7 +124,16 @@ pub(crate) fn record(plans: &[&'static Plan], schemas: &[(usize, u32, u64)]) {
 
 /// Merges `found` into the lock at `path`, under an exclusive lock of its directory (tests
 /// and jobs of one repository may finish at once).
-fn merge(path: &Path, found: &[(String, String, u64)]) -> std::io::Result<()> {
+/// An operator's schema as a run found it.
+struct Found {
+    file: String,
+    uid: String,
+    schema: u64,
+    /// The schema its `.migrate_state(..)` reads (0: none).
+    migrated_from: u64,
+}
+
+fn merge(path: &Path, found: &[Found]) -> std::io::Result<()> {
     let Some(dir) = path.parent().filter(|d| d.is_dir()) else {
         // A binary run away from its source tree: nothing to record.
         return Ok(());
@@ -136,14 +147,20 @@ fn merge(path: &Path, found: &[(String, String, u64)]) -> std::io::Result<()> {
     };
     let mut entries = parse(&before);
     let mut changed = false;
-    for (file, uid, fp) in found {
-        let key = (file.clone(), uid.clone());
+    for f in found {
+        let key = (f.file.clone(), f.uid.clone());
         match entries.get(&key) {
             None => {
-                entries.insert(key, Locked::Schema(*fp));
+                entries.insert(key, Locked::Schema(f.schema));
                 changed = true;
             }
-            Some(Locked::Schema(v)) if v != fp => {
+            // Migrated (`.migrate_state(..)` reads the recorded schema): from now on its
+            // checkpoints hold the new one.
+            Some(Locked::Schema(v)) if *v != f.schema && *v == f.migrated_from => {
+                entries.insert(key, Locked::Schema(f.schema));
+                changed = true;
+            }
+            Some(Locked::Schema(v)) if *v != f.schema => {
                 // The build passed, so another block of the file gives this uid to an
                 // operator of another state: the key cannot tell them apart.
                 entries.insert(key, Locked::Ambiguous);
@@ -196,20 +213,35 @@ mod tests {
     fn merging_adds_missing_entries_and_marks_conflicts() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("flow.lock");
-        merge(&path, &[("a.rs".into(), "x".into(), 1)]).unwrap();
-        merge(
-            &path,
-            &[
-                ("a.rs".into(), "x".into(), 1),
-                ("a.rs".into(), "y".into(), 2),
-            ],
-        )
-        .unwrap();
+        merge(&path, &[found("x", 1, 0)]).unwrap();
+        merge(&path, &[found("x", 1, 0), found("y", 2, 0)]).unwrap();
         let entries = parse(&fs::read_to_string(&path).unwrap());
         assert_eq!(entries[&("a.rs".into(), "x".into())], Locked::Schema(1));
         assert_eq!(entries[&("a.rs".into(), "y".into())], Locked::Schema(2));
-        merge(&path, &[("a.rs".into(), "x".into(), 3)]).unwrap();
+        merge(&path, &[found("x", 3, 0)]).unwrap();
         let entries = parse(&fs::read_to_string(&path).unwrap());
         assert_eq!(entries[&("a.rs".into(), "x".into())], Locked::Ambiguous);
+    }
+
+    fn found(uid: &str, schema: u64, migrated_from: u64) -> Found {
+        Found {
+            file: "a.rs".into(),
+            uid: uid.into(),
+            schema,
+            migrated_from,
+        }
+    }
+
+    #[test]
+    fn a_migrated_operator_s_entry_takes_its_new_schema() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("flow.lock");
+        merge(&path, &[found("x", 1, 0), found("y", 5, 0)]).unwrap();
+        // `x` migrates from the recorded 1 to 2; `y`'s migration reads another schema than
+        // the recorded one (a second block of the file, say): ambiguous as before.
+        merge(&path, &[found("x", 2, 1), found("y", 6, 4)]).unwrap();
+        let entries = parse(&fs::read_to_string(&path).unwrap());
+        assert_eq!(entries[&("a.rs".into(), "x".into())], Locked::Schema(2));
+        assert_eq!(entries[&("a.rs".into(), "y".into())], Locked::Ambiguous);
     }
 }

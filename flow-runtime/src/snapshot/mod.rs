@@ -60,8 +60,25 @@ pub trait StateData: Serialize + Deserialize<'static> + StateSchema + 'static {}
 impl<T: Serialize + Deserialize<'static> + StateSchema + 'static> StateData for T {}
 
 /// The one bincode configuration of state values: variable-length integers.
-fn options() -> impl Options {
+fn options() -> bincode::DefaultOptions {
     bincode::DefaultOptions::new()
+}
+
+/// What state values are decoded from.
+pub(crate) type Decoder =
+    bincode::Deserializer<bincode::de::read::SliceReader<'static>, bincode::DefaultOptions>;
+
+/// Turns values a checkpoint saved as an older type into the type a job keeps now
+/// (`.migrate_state(..)`); type-erased, so that the reader stays one type.
+pub(crate) trait ValueMigration: Send + Sync {
+    /// The old type's layout ([`StateSchema::FINGERPRINT`]).
+    fn old_schema(&self) -> u64;
+    /// The old type's name, for messages.
+    fn old_name(&self) -> &'static str;
+    /// The type it makes.
+    fn to(&self) -> std::any::TypeId;
+    /// Decodes one old value and migrates it: the new value, boxed.
+    fn decode(&self, de: &mut Decoder) -> bincode::Result<Box<dyn std::any::Any>>;
 }
 
 /// One section of an operator's state, as stored.
@@ -70,6 +87,11 @@ pub(crate) struct Section {
     pub(crate) name: String,
     /// The Rust types of its values (`K => V` for keyed sections).
     pub(crate) types: String,
+    /// A keyed section's key and value layouts ([`StateSchema::FINGERPRINT`]): a value type
+    /// that kept its name but changed its fields is told apart by these, and a migration
+    /// (`.migrate_state(..)`) recognises the old value type by its layout. `[0, 0]` for list
+    /// sections, checked by their type names only.
+    pub(crate) schema: [u64; 2],
     pub(crate) data: SectionData,
 }
 
@@ -254,6 +276,7 @@ impl StateWriter {
         self.state.sections.push(Section {
             name: name.to_string(),
             types: std::any::type_name::<T>().to_string(),
+            schema: [0, 0],
             data: SectionData::List { count, bytes },
         });
         Ok(())
@@ -269,8 +292,8 @@ impl StateWriter {
         entries: impl IntoIterator<Item = (&'a K, &'a V)>,
     ) -> Result<()>
     where
-        K: Hash + Serialize + 'static,
-        V: Serialize + 'static,
+        K: Hash + Serialize + StateSchema + 'static,
+        V: Serialize + StateSchema + 'static,
     {
         self.keyed_as::<K, V, &V>(name, entries)
     }
@@ -286,8 +309,8 @@ impl StateWriter {
         entries: impl IntoIterator<Item = (&'a K, E)>,
     ) -> Result<()>
     where
-        K: Hash + Serialize + 'static,
-        V: 'static,
+        K: Hash + Serialize + StateSchema + 'static,
+        V: StateSchema + 'static,
         E: Serialize,
     {
         self.wrote = true;
@@ -298,6 +321,7 @@ impl StateWriter {
         self.state.sections.push(Section {
             name: name.to_string(),
             types: keyed_types::<K, V>(),
+            schema: [K::FINGERPRINT, V::FINGERPRINT],
             data: encoder.finish(),
         });
         Ok(())
@@ -307,7 +331,7 @@ impl StateWriter {
     /// row path: `copy` is a copy of the state taken now (cloning a map of plain values is a
     /// memory copy, far cheaper than encoding it), and `encode` adds its entries on the
     /// checkpoint writer's thread. The rows wait only for the copy.
-    pub fn keyed_deferred<K: 'static, V: 'static, S: Send + 'static>(
+    pub fn keyed_deferred<K: StateSchema + 'static, V: StateSchema + 'static, S: Send + 'static>(
         &mut self,
         name: &str,
         copy: S,
@@ -316,6 +340,7 @@ impl StateWriter {
         self.wrote = true;
         let name = name.to_string();
         let types = keyed_types::<K, V>();
+        let schema = [K::FINGERPRINT, V::FINGERPRINT];
         let operator = self.operator.clone();
         self.state.deferred.push(Box::new(move || {
             let mut encoder = KeyedEncoder::new(operator);
@@ -323,6 +348,7 @@ impl StateWriter {
             Ok(Section {
                 name,
                 types,
+                schema,
                 data: encoder.finish(),
             })
         }));
@@ -354,6 +380,22 @@ pub struct StateReader {
     /// Every old subtask's state, in subtask order (kept for the process's lifetime: restored
     /// values may borrow from it).
     stored: &'static [StoredState],
+    /// How values saved as an older type become the type the job keeps now.
+    migration: Option<Migration>,
+}
+
+/// One key group's entries of a keyed section: the file, the count, the bytes, and whether
+/// the values are of a migration's old type.
+type KeyedPart = (&'static Path, u64, &'static [u8], bool);
+
+/// A [`ValueMigration`] a reader carries.
+#[derive(Clone)]
+struct Migration(std::sync::Arc<dyn ValueMigration>);
+
+impl std::fmt::Debug for Migration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Migration(from {})", self.0.old_name())
+    }
 }
 
 impl StateReader {
@@ -368,6 +410,15 @@ impl StateReader {
             subtask,
             parallelism,
             stored,
+            migration: None,
+        }
+    }
+
+    /// The same state, with keyed values saved as `migration`'s old type read as its new one.
+    pub(crate) fn migrating(&self, migration: std::sync::Arc<dyn ValueMigration>) -> Self {
+        StateReader {
+            migration: Some(Migration(migration)),
+            ..self.as_subtask(self.subtask)
         }
     }
 
@@ -402,34 +453,76 @@ impl StateReader {
     }
 
     /// The sections named `name` of every old subtask whose subtask passes `mine`, with the
-    /// file each came from; checks their types. Not generic: compiled once.
+    /// file each came from and whether its values are read through the migration (saved as
+    /// its old type); checks their types: a list section's by name, a keyed one's by layout
+    /// (`schema`, so a renamed type with the same fields still reads). Not generic: compiled
+    /// once.
     fn sections(
         &self,
         name: &str,
         types: &str,
+        schema: [u64; 2],
+        migration: Option<&dyn ValueMigration>,
         mine: &dyn Fn(usize) -> bool,
-    ) -> Result<Vec<(&'static Path, &'static SectionData)>> {
+    ) -> Result<Vec<(&'static Path, &'static SectionData, bool)>> {
         let mut out = Vec::new();
         for s in self.stored {
             let Some(section) = s.sections.iter().find(|sec| sec.name == name) else {
                 continue;
             };
-            if section.types != types {
-                return Err(Error::State {
-                    operator: self.operator.clone(),
-                    file: Some(s.file.clone()),
-                    message: format!(
-                        "its state `{name}` was saved as `{}`, and this job keeps `{types}` \
-                         there; give the operator a new uid to start it with empty state",
-                        section.types
-                    ),
-                });
+            let fits = if schema == [0, 0] || section.schema == [0, 0] {
+                section.types == types
+            } else {
+                section.schema == schema
+            };
+            let migrated = !fits
+                && schema != [0, 0]
+                && migration.is_some_and(|m| section.schema == [schema[0], m.old_schema()]);
+            if !fits && !migrated {
+                return Err(self.type_error(&s.file, name, section, types, migration));
             }
             if mine(s.subtask) {
-                out.push((s.file.as_path(), &section.data));
+                out.push((s.file.as_path(), &section.data, migrated));
             }
         }
         Ok(out)
+    }
+
+    #[cold]
+    fn type_error(
+        &self,
+        file: &Path,
+        name: &str,
+        section: &Section,
+        types: &str,
+        migration: Option<&dyn ValueMigration>,
+    ) -> Error {
+        let saved = if section.types == types {
+            format!(
+                "was saved as `{types}` with other fields (the type changed since the checkpoint)"
+            )
+        } else {
+            format!(
+                "was saved as `{}`, and this job keeps `{types}` there",
+                section.types
+            )
+        };
+        let migration = match migration {
+            Some(m) => format!(
+                "; its `.migrate_state(..)` reads `{}`, which does not have the saved layout either",
+                m.old_name()
+            ),
+            None => String::new(),
+        };
+        Error::State {
+            operator: self.operator.clone(),
+            file: Some(file.to_path_buf()),
+            message: format!(
+                "its state `{name}` {saved}{migration}: give the operator a new uid to start it \
+                 with empty state, or (an operator keeping one value per key) read the old values \
+                 with `.migrate_state(|old: OldType| ..)`"
+            ),
+        }
     }
 
     /// The encoded values of list section `name` of the old subtasks that pass `mine`: per
@@ -441,7 +534,7 @@ impl StateReader {
         mine: &dyn Fn(usize) -> bool,
     ) -> Result<Vec<(&'static Path, u64, &'static [u8])>> {
         let mut out = Vec::new();
-        for (file, data) in self.sections(name, types, mine)? {
+        for (file, data, _) in self.sections(name, types, [0, 0], None, mine)? {
             match data {
                 SectionData::List { count, bytes } => out.push((file, *count, &bytes[..])),
                 SectionData::Keyed { .. } => {
@@ -453,20 +546,22 @@ impl StateReader {
     }
 
     /// The encoded entries of keyed section `name` in this subtask's key groups: per group,
-    /// the file, the count and the bytes.
+    /// the file, the count, the bytes and whether its values are of the migration's old type.
     fn keyed_bytes(
         &self,
         name: &str,
         types: &str,
-    ) -> Result<Vec<(&'static Path, u64, &'static [u8])>> {
+        schema: [u64; 2],
+        migration: Option<&dyn ValueMigration>,
+    ) -> Result<Vec<KeyedPart>> {
         let mut out = Vec::new();
-        for (file, data) in self.sections(name, types, &|_| true)? {
+        for (file, data, migrated) in self.sections(name, types, schema, migration, &|_| true)? {
             let SectionData::Keyed { groups } = data else {
                 return Err(self.kind_error(file, name, "list", "keyed"));
             };
             for (group, count, bytes) in groups {
                 if subtask_of_group(*group as usize, self.parallelism) == self.subtask {
-                    out.push((file, *count, &bytes[..]));
+                    out.push((file, *count, &bytes[..], migrated));
                 }
             }
         }
@@ -507,6 +602,8 @@ impl StateReader {
     }
 
     /// Calls `f` with every entry of keyed section `name` whose key belongs to this subtask.
+    /// Values saved as an older type are migrated when the operator has a
+    /// `.migrate_state(..)` from that type to `V`.
     ///
     /// # Errors
     /// As [`StateReader::list`].
@@ -515,11 +612,30 @@ impl StateReader {
         name: &str,
         mut f: impl FnMut(K, V),
     ) -> Result<()> {
-        for (file, count, bytes) in self.keyed_bytes(name, &keyed_types::<K, V>())? {
+        let migration = self
+            .migration
+            .as_ref()
+            .map(|m| &*m.0)
+            .filter(|m| m.to() == std::any::TypeId::of::<V>());
+        let schema = [K::FINGERPRINT, V::FINGERPRINT];
+        for (file, count, bytes, migrated) in
+            self.keyed_bytes(name, &keyed_types::<K, V>(), schema, migration)?
+        {
             let mut de = bincode::Deserializer::from_slice(bytes, options());
             for _ in 0..count {
-                let (k, v): (K, V) = decode(&self.operator, file, &mut de)?;
-                f(k, v);
+                if let (true, Some(m)) = (migrated, migration) {
+                    let k: K = decode(&self.operator, file, &mut de)?;
+                    let v = m
+                        .decode(&mut de)
+                        .map_err(|e| decode_error(&self.operator, file, m.old_name(), e))?;
+                    let v = v
+                        .downcast::<V>()
+                        .expect("a migration makes the type it was chosen for");
+                    f(k, *v);
+                } else {
+                    let (k, v): (K, V) = decode(&self.operator, file, &mut de)?;
+                    f(k, v);
+                }
             }
         }
         Ok(())
@@ -714,5 +830,44 @@ mod tests {
         let r = reader(vec![w], 0, 1);
         let e = r.list::<String>("pos").unwrap_err().to_string();
         assert!(e.contains("op.0.state") && e.contains("u64"), "{e}");
+    }
+
+    #[test]
+    fn a_keyed_value_of_the_same_name_and_other_fields_is_an_error() {
+        // A struct that kept its name but gained a field: its type name matches, its layout
+        // (recorded with the section) does not.
+        let mut w = StateWriter::detached();
+        w.keyed("state", [(&1i64, &(2i64, 3i64))]).unwrap();
+        let mut sections = w.into_state().materialize().unwrap();
+        sections[0].schema[1] ^= 1;
+        let stored = vec![StoredState {
+            file: PathBuf::from("op.0.state"),
+            subtask: 0,
+            sections,
+        }];
+        let r = StateReader::new("op", 0, 1, stored.leak());
+        let e = r.keyed::<i64, (i64, i64)>("state", |_, _| {}).unwrap_err();
+        let e = e.to_string();
+        assert!(
+            e.contains("with other fields") && e.contains("migrate_state"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_keyed_value_of_another_name_and_the_same_fields_reads() {
+        // A renamed type with the same fields: same layout, read as it is.
+        #[derive(serde::Serialize, serde::Deserialize)]
+        struct Pair(i64, i64);
+        impl StateSchema for Pair {
+            const FINGERPRINT: u64 = <(i64, i64)>::FINGERPRINT;
+        }
+        let mut w = StateWriter::detached();
+        w.keyed("state", [(&1i64, &(2i64, 3i64))]).unwrap();
+        let mut got = Vec::new();
+        reader(vec![w], 0, 1)
+            .keyed::<i64, Pair>("state", |k, v| got.push((k, v.0, v.1)))
+            .unwrap();
+        assert_eq!(got, [(1, 2, 3)]);
     }
 }
