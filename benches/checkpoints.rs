@@ -1,7 +1,7 @@
 //! What exactly-once checkpoints cost: W1 (keyed sum), W3 (keyed `ValueState` map) and W4
 //! (tumbling event-time windows) with a checkpoint every second into a checkpoint directory,
 //! against the same job without checkpoints; then the size and duration of a checkpoint of
-//! 1M keys and the time to restore them.
+//! 1M keys (of a `reduce`, and of a `#[state]` function) and the time to restore them.
 //!
 //! ```text
 //! cargo bench --bench checkpoints
@@ -143,6 +143,23 @@ fn many_keys<S: Sink<(i64, i64)>>(
     run(&env, "many keys")
 }
 
+/// W3 with `keys` distinct keys: a `#[state]` per key.
+fn many_states<S: Sink<(i64, i64)>>(
+    rows: i64,
+    keys: i64,
+    env: StreamEnv,
+    sink: S,
+) -> (Duration, JobResult) {
+    flow! { env =>
+        source(NumberSequence::new(1, rows), Watermarks::no_watermarks())
+            .map(move |n| (n % keys, 1))
+            .key_by(|r: &(i64, i64)| r.0)
+            .map(count_first_two)
+            .sink_to(sink);
+    }
+    run(&env, "many states")
+}
+
 fn env_f64(name: &str, default: f64) -> f64 {
     std::env::var(name)
         .ok()
@@ -253,6 +270,21 @@ fn main() {
             println!(
                 "backpressure {mode:?}: {:.1} Mrows/s, checkpoints: {}",
                 rows as f64 / t.as_secs_f64() / 1e6,
+                describe(&result.checkpoints)
+            );
+        }
+    }
+
+    // How long 1M keys of `#[state]` stop the rows at a barrier (`sync`: the copy; the
+    // encoding runs on the checkpoint writer's thread).
+    if wanted("states") {
+        let keys = 1_000_000;
+        let rows = ((200_000_000.0 * scale) as i64).max(keys);
+        for _ in 0..runs {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let (t, result) = many_states(rows, keys, env(1, Some(dir.path())), DiscardSink);
+            println!(
+                "1M #[state] keys: {rows} rows in {t:.1?}, checkpoints: {}",
                 describe(&result.checkpoints)
             );
         }

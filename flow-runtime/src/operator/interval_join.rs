@@ -53,9 +53,9 @@ impl<K1, K2, K, A, B, F, O> Operator<Either<A, B>> for IntervalJoin<K1, K2, K, A
 where
     K1: KeySelector<A, Key = K>,
     K2: KeySelector<B, Key = K>,
-    K: Hash + Eq + Clone + Send + StateData,
-    A: Clone + Send + StateData,
-    B: Clone + Send + StateData,
+    K: Hash + Eq + Clone + StateData,
+    A: StateData,
+    B: StateData,
     F: FnMut(&A, &B, &mut Vec<O>),
 {
     type Out = O;
@@ -126,17 +126,8 @@ where
 
     /// The rows of both sides still waiting for a partner, by key, and the watermark.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
-        // Copied now, encoded off the row path.
-        state.keyed_deferred::<K, Vec<(Timestamp, A)>, _>(
-            "firsts",
-            self.firsts.clone(),
-            |copy, out| copy.iter().try_for_each(|(k, rows)| out.entry(k, rows)),
-        );
-        state.keyed_deferred::<K, Vec<(Timestamp, B)>, _>(
-            "seconds",
-            self.seconds.clone(),
-            |copy, out| copy.iter().try_for_each(|(k, rows)| out.entry(k, rows)),
-        );
+        state.keyed("firsts", self.firsts.iter())?;
+        state.keyed("seconds", self.seconds.iter())?;
         state.list("watermark", [&self.watermark])?;
         Ok(Snapshot::Taken)
     }

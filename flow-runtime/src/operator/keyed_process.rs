@@ -308,7 +308,7 @@ where
     KS: KeySelector<In>,
     KS::Key: StateData,
     F: KeyedProcessFunction<KS::Key, In>,
-    F::State: Clone + Send + StateData,
+    F::State: StateData,
 {
     type Value = F::State;
     const MIGRATED_SCHEMA: u64 = crate::snapshot::record(&[
@@ -323,7 +323,7 @@ where
     KS: KeySelector<In>,
     KS::Key: StateData,
     F: KeyedProcessFunction<KS::Key, In>,
-    F::State: Clone + Send + StateData,
+    F::State: StateData,
 {
     type Out = F::Out;
     const STATE_SCHEMA: u64 = crate::snapshot::record(&[
@@ -365,26 +365,14 @@ where
         Ok(())
     }
 
-    /// Every key's state and timers (copied now, encoded off the row path), and the watermark
-    /// the function has seen.
+    /// Every key's state and timers, and the watermark the function has seen. Encoded at the
+    /// barrier, as `#[state]` (a copy to encode later cost as much).
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
         if std::mem::size_of::<F::State>() != 0 {
-            state.keyed_deferred::<KS::Key, F::State, _>(
-                "state",
-                self.state.clone(),
-                |copy, out| copy.iter().try_for_each(|(k, s)| out.entry(k, s)),
-            );
+            state.keyed("state", self.state.iter())?;
         }
-        for (name, timers) in [
-            ("event_timers", &self.timers.event),
-            ("processing_timers", &self.timers.processing),
-        ] {
-            let copy: Vec<(KS::Key, Timestamp)> =
-                timers.entries().map(|(k, t)| (k.clone(), t)).collect();
-            state.keyed_deferred::<KS::Key, Timestamp, _>(name, copy, |copy, out| {
-                copy.iter().try_for_each(|(k, t)| out.entry(k, t))
-            });
-        }
+        state.keyed_as::<_, Timestamp, _>("event_timers", self.timers.event.entries())?;
+        state.keyed_as::<_, Timestamp, _>("processing_timers", self.timers.processing.entries())?;
         state.list("watermark", [&self.watermark])?;
         Ok(Snapshot::Taken)
     }

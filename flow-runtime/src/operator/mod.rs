@@ -506,7 +506,7 @@ impl<KS, K, S> Keyed<KS, K, S> {
     }
 }
 
-impl<In, KS, S: Default + Clone + Send + StateData> KeyStates<In, S> for Keyed<KS, KS::Key, S>
+impl<In, KS, S: Default + StateData> KeyStates<In, S> for Keyed<KS, KS::Key, S>
 where
     KS: crate::function::KeySelector<In>,
 {
@@ -527,12 +527,9 @@ where
         if std::mem::size_of::<S>() == 0 {
             return Ok(());
         }
-        // A copy now (the state structs' values are mostly plain data: a memory copy), encoded
-        // off the row path.
-        state.keyed_deferred::<KS::Key, S, _>("state", self.states.clone(), |copy, out| {
-            copy.iter().try_for_each(|(k, s)| out.entry(k, s))
-        });
-        Ok(())
+        // Encoded at the barrier: copying a map of a million small states to encode it off
+        // the row path took as long as encoding it (BENCHMARKS.md, "1M #[state] keys").
+        state.keyed("state", self.states.iter())
     }
     fn restore(&mut self, state: &StateReader) -> Result<()> {
         state.keyed("state", |k, s| self.states.insert(k, s))
@@ -550,7 +547,7 @@ pub trait KeyStatesFrom<In, S, Old>: KeyStates<In, S> {
     const MIGRATED: u64;
 }
 
-impl<In, KS, S: Default + Clone + Send + StateData, Old: StateData> KeyStatesFrom<In, S, Old>
+impl<In, KS, S: Default + StateData, Old: StateData> KeyStatesFrom<In, S, Old>
     for Keyed<KS, KS::Key, S>
 where
     KS: crate::function::KeySelector<In>,

@@ -732,7 +732,7 @@ where
 
 impl<T, KS, F> Operator<T> for Window<KS, KS::Key, F, T>
 where
-    T: Clone + Send + StateData,
+    T: Clone + StateData,
     KS: KeySelector<T>,
     KS::Key: StateData,
     F: WindowFunction<KS::Key, T>,
@@ -814,40 +814,17 @@ where
                 Ok(())
             },
         );
-        if !self.sessions.is_empty() {
-            state.keyed_deferred::<KS::Key, Vec<(TimeWindow, F::Acc)>, _>(
-                "sessions",
-                self.sessions.clone(),
-                |copy, out| copy.iter().try_for_each(|(k, s)| out.entry(k, s)),
-            );
-        }
-        if !self.counts.is_empty() {
-            let counts: Vec<_> = self
-                .counts
-                .iter()
-                .map(|(k, p)| (k.clone(), p.rows.clone(), p.since_fire))
-                .collect();
-            state.keyed_deferred::<KS::Key, (VecDeque<T>, u64), _>(
-                "counts",
-                counts,
-                |copy, out| {
-                    copy.iter()
-                        .try_for_each(|(k, rows, since)| out.entry(k, (rows, since)))
-                },
-            );
-        }
-        if !self.timers.is_empty() {
-            let timers: Vec<_> = self
-                .timers
-                .iter()
-                .flat_map(|(&at, v)| v.iter().map(move |(k, w, c)| (k.clone(), (at, *w, *c))))
-                .collect();
-            state.keyed_deferred::<KS::Key, (Timestamp, TimeWindow, bool), _>(
-                "timers",
-                timers,
-                |copy, out| copy.iter().try_for_each(|(k, t)| out.entry(k, t)),
-            );
-        }
+        state.keyed("sessions", self.sessions.iter())?;
+        let counts = self
+            .counts
+            .iter()
+            .map(|(k, p)| (k, (&p.rows, p.since_fire)));
+        state.keyed_as::<_, (VecDeque<T>, u64), _>("counts", counts)?;
+        let timers = self
+            .timers
+            .iter()
+            .flat_map(|(&at, v)| v.iter().map(move |(k, w, c)| (k, (at, *w, *c))));
+        state.keyed_as::<_, (Timestamp, TimeWindow, bool), _>("timers", timers)?;
         state.list("watermark", [&self.watermark])?;
         Ok(Snapshot::Taken)
     }

@@ -123,9 +123,9 @@ impl<K1, K2, K, A, B, F, O> Operator<Either<A, B>> for WindowJoin<K1, K2, K, A, 
 where
     K1: KeySelector<A, Key = K>,
     K2: KeySelector<B, Key = K>,
-    K: Hash + Eq + Clone + Send + StateData,
-    A: Clone + Send + StateData,
-    B: Clone + Send + StateData,
+    K: Hash + Eq + Clone + StateData,
+    A: Clone + StateData,
+    B: Clone + StateData,
     F: FnMut(&A, &B, &mut Vec<O>),
 {
     type Out = O;
@@ -175,21 +175,12 @@ where
         Ok(())
     }
 
-    /// Every open window's rows of both sides, by key (copied now, encoded off the row path),
-    /// and the watermark.
+    /// Every open window's rows of both sides, by key, and the watermark.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
-        state.keyed_deferred::<K, (Timestamp, Timestamp, (Vec<A>, Vec<B>)), _>(
-            "panes",
-            self.panes.clone(),
-            |panes, out| {
-                for (&(end, start), keys) in &panes {
-                    for (k, rows) in keys {
-                        out.entry(k, (end, start, rows))?;
-                    }
-                }
-                Ok(())
-            },
-        );
+        let panes = self.panes.iter().flat_map(|(&(end, start), keys)| {
+            keys.iter().map(move |(k, rows)| (k, (end, start, rows)))
+        });
+        state.keyed_as::<_, (Timestamp, Timestamp, (Vec<A>, Vec<B>)), _>("panes", panes)?;
         state.list("watermark", [&self.watermark])?;
         Ok(Snapshot::Taken)
     }
