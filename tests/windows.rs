@@ -157,6 +157,60 @@ fn sessions_merge_out_of_order(p: usize) {
     );
 }
 
+/// One key's session rows through a 1 s gap session window with monotonous watermarks
+/// (`max timestamp - 1`); the sessions and the late-row count.
+fn sessions_of(p: usize, events: Vec<Event>) -> (Vec<(String, i64, i64, usize)>, u64) {
+    let env = env(p);
+    flow! { env =>
+        let out = from_collection(events, Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0)
+            .window(EventTimeSessionWindows::with_gap(Duration::from_secs(1)))
+            .process(describe)
+            .name("sessions")
+            .collect();
+    }
+    let result = env.execute("sessions").unwrap();
+    (
+        sorted(out.take()),
+        result.operator("sessions").unwrap().late_rows,
+    )
+}
+
+// Flink's `WindowOperator` merges a row's own session window `[t, t + gap)` into the key's
+// sessions first and then drops the row only if the *merged* window is late (its last
+// millisecond at or behind the watermark).
+
+fn a_row_late_on_its_own_falls_into_an_open_session(p: usize) {
+    // 1000, 1500, 2400 make [1000, 3400) with the watermark at 2399. 1300's own window
+    // [1300, 2300) ended at or before the watermark, but it lies in the open session: joined.
+    let events = vec![("a", 1000), ("a", 1500), ("a", 2400), ("a", 1300)];
+    assert_eq!(
+        sessions_of(p, events),
+        (vec![("a".into(), 1000, 3400, 4)], 0)
+    );
+}
+
+fn a_row_late_on_its_own_extends_an_open_session(p: usize) {
+    // 2000, 2600 make [2000, 3600) with the watermark at 2599. 1200's own window
+    // [1200, 2200) is late on its own but touches the session: merged into [1200, 3600).
+    let events = vec![("a", 2000), ("a", 2600), ("a", 1200)];
+    assert_eq!(
+        sessions_of(p, events),
+        (vec![("a".into(), 1200, 3600, 3)], 0)
+    );
+}
+
+fn a_row_whose_merged_session_is_late_is_dropped(p: usize) {
+    // 100's window [100, 1100) meets no session (the open one starts at 2000): the merged
+    // window is its own, late behind the watermark 2599: dropped and counted.
+    let events = vec![("a", 2000), ("a", 2600), ("a", 100)];
+    assert_eq!(
+        sessions_of(p, events),
+        (vec![("a".into(), 2000, 3600, 2)], 1)
+    );
+}
+
 fn allowed_lateness_refires_and_then_drops(p: usize) {
     let events: Vec<Event> = vec![
         ("a", 1000),
@@ -403,6 +457,9 @@ at_parallelism!(
     batch_mode_fires_every_window_at_the_end,
     sliding,
     sessions_merge_out_of_order,
+    a_row_late_on_its_own_falls_into_an_open_session,
+    a_row_late_on_its_own_extends_an_open_session,
+    a_row_whose_merged_session_is_late_is_dropped,
     allowed_lateness_refires_and_then_drops,
     reduce_and_aggregate,
     count_windows,

@@ -5,7 +5,9 @@
 //! - Event-time windows close when the watermark passes their end; rows later than that (plus
 //!   `allowed_lateness`) are late: dropped and counted in the job result. A row that arrives
 //!   after its window fired but within the allowed lateness updates the window, which fires
-//!   again with the new result (Flink's `EventTimeTrigger`).
+//!   again with the new result (Flink's `EventTimeTrigger`). A session row is late only when
+//!   the session it merges into is: its own `[t, t + gap)` may have ended behind the
+//!   watermark while it falls into, or extends, a session still open.
 //! - Processing-time windows use the wall clock when a row arrives, and close when the clock
 //!   passes their end (checked after every input batch and at least every 50 ms).
 //! - Count windows fire every `slide` rows of a key over its last `size` rows; an incomplete
@@ -659,9 +661,20 @@ where
             start: time,
             end: time.saturating_add(gap),
         };
-        if self.event_time && self.expired(&window, wm) {
-            self.on_late(row, time, out);
-            return;
+        // As Flink's `WindowOperator`: the row's window is merged into the key's sessions
+        // first, and the *merged* window is asked whether it is late. A row late on its own
+        // that falls into (or extends) a session still open joins it.
+        if self.event_time {
+            let mut merged = window;
+            for (w, _) in self.sessions.get(&key).into_iter().flatten() {
+                if w.intersects(&merged) {
+                    merged = merged.cover(w);
+                }
+            }
+            if self.expired(&merged, wm) {
+                self.on_late(row, time, out);
+                return;
+            }
         }
         let mut acc = self.f.create();
         self.f.add(&mut acc, row);
