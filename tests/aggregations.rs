@@ -1,6 +1,6 @@
 //! `sum`, `min`, `max`, `min_by`, `max_by` on keyed and windowed streams, with Flink's
 //! semantics: `sum`/`min`/`max` change one field of the first row; `min_by`/`max_by` keep the
-//! whole row (the first one on ties).
+//! whole row (the first one on ties, or the last with `first = false`).
 
 mod common;
 
@@ -41,6 +41,8 @@ fn tuples(p: usize) {
         let max = keyed.max(1).collect();
         let min_by = keyed.min_by(1).collect();
         let max_by = keyed.max_by(1).collect();
+        let min_by_last = keyed.min_by(1, false).collect();
+        let max_by_last = keyed.max_by(1, false).name("max_by last").collect();
     }
     let result = env.execute("tuple aggregations").unwrap();
     assert!(result.operator("total").is_some(), "named");
@@ -51,6 +53,15 @@ fn tuples(p: usize) {
     // min_by/max_by keep the whole row; b's tie keeps the first one (200).
     assert_eq!(sorted(min_by.take()), vec![("a", 1, 300), ("b", 5, 200)]);
     assert_eq!(sorted(max_by.take()), vec![("a", 4, 400), ("b", 5, 200)]);
+    // Flink's `minBy(1, false)` / `maxBy(1, false)`: on b's tie the last row (500) wins.
+    assert_eq!(
+        sorted(min_by_last.take()),
+        vec![("a", 1, 300), ("b", 5, 500)]
+    );
+    assert_eq!(
+        sorted(max_by_last.take()),
+        vec![("a", 4, 400), ("b", 5, 500)]
+    );
 }
 
 fn named_fields_streaming(p: usize) {

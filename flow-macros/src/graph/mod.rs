@@ -433,7 +433,11 @@ fn apply(g: &mut Graph, end: End, call: &Call, diag: &mut Diagnostics) -> Option
         misplaced(&word, call, port, diag);
         return None;
     };
-    let (min, max) = spec.args;
+    let (min, max) = if aggregations::is_aggregation(&word) {
+        aggregations::arity(&word)
+    } else {
+        spec.args
+    };
     if call.args.len() < min || call.args.len() > max {
         let signature = if aggregations::is_aggregation(&word) {
             aggregations::signature(&word)
@@ -494,7 +498,7 @@ fn apply(g: &mut Graph, end: End, call: &Call, diag: &mut Diagnostics) -> Option
     let mut args = call.args.clone();
     let mut detail = None;
     if aggregations::is_aggregation(&word) {
-        match aggregations::desugar(&word, &args[0]) {
+        match aggregations::desugar(&word, &args) {
             Ok(closure) => {
                 detail = Some(quote::ToTokens::to_token_stream(&args[0]).to_string());
                 args = vec![closure];

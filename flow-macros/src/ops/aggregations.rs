@@ -3,7 +3,8 @@
 //! field (`sum(count)` or `sum("count")`). Each is a `reduce` whose function the macro writes:
 //! `sum`/`min`/`max` change that field of the first row (as Flink does, the other fields stay
 //! those of the first row); `min_by`/`max_by` keep the whole row with the smallest/largest
-//! value (the first one on ties). The field access carries the user's tokens, so a missing
+//! value: the first one on ties, or the last with `min_by(field, false)` (Flink's
+//! `minBy(field, first)`). The field access carries the user's tokens, so a missing
 //! field is an error on them; a field that is not a number (for `sum`) or not ordered (for the
 //! others) is reported by the helper traits.
 //!
@@ -16,7 +17,35 @@ use syn::{Expr, Lit, Member};
 
 /// How aggregation `word` reads, for error messages.
 pub fn signature(word: &str) -> String {
-    format!("{word}(field): a tuple position like `1` or a field name")
+    match word {
+        "min_by" | "max_by" => format!(
+            "{word}(field) or {word}(field, first): a tuple position like `1` or a field name, \
+             and `false` to keep the last row on ties"
+        ),
+        _ => format!("{word}(field): a tuple position like `1` or a field name"),
+    }
+}
+
+/// How many arguments aggregation `word` takes.
+pub fn arity(word: &str) -> (usize, usize) {
+    match word {
+        "min_by" | "max_by" => (1, 2),
+        _ => (1, 1),
+    }
+}
+
+/// `min_by`/`max_by`'s `first`: a `true` or `false` literal.
+fn first(arg: Option<&Expr>) -> syn::Result<bool> {
+    match arg {
+        None => Ok(true),
+        Some(Expr::Lit(syn::ExprLit {
+            lit: Lit::Bool(b), ..
+        })) => Ok(b.value),
+        Some(other) => Err(syn::Error::new_spanned(
+            other,
+            "expected `true` (keep the first row on ties, the default) or `false` (keep the last)",
+        )),
+    }
 }
 
 /// Whether `word` is one of the aggregations.
@@ -56,9 +85,12 @@ fn member(arg: &Expr) -> syn::Result<Member> {
     }
 }
 
-/// The reduce closure for aggregation `word` over the field `arg`, spanned at the field.
-pub fn desugar(word: &str, arg: &Expr) -> syn::Result<Expr> {
+/// The reduce closure for aggregation `word` with arguments `args` (the field, and `min_by` and
+/// `max_by`'s `first`), spanned at the field.
+pub fn desugar(word: &str, args: &[Expr]) -> syn::Result<Expr> {
+    let arg = &args[0];
     let field = member(arg)?;
+    let first = first(args.get(1))?;
     let span: Span = arg.span();
     let body = match word {
         "sum" => quote_spanned!(span=> |mut acc, row| {
@@ -73,11 +105,19 @@ pub fn desugar(word: &str, arg: &Expr) -> syn::Result<Expr> {
             ::flow::__private::aggregate::max(&mut acc.#field, row.#field);
             acc
         }),
-        "min_by" => quote_spanned!(span=> |acc, row| {
+        // On a tie the first row stays (`less`), or the last one replaces it (`!less` the
+        // other way round).
+        "min_by" if first => quote_spanned!(span=> |acc, row| {
             if ::flow::__private::aggregate::less(&row.#field, &acc.#field) { row } else { acc }
         }),
-        _ => quote_spanned!(span=> |acc, row| {
+        "min_by" => quote_spanned!(span=> |acc, row| {
+            if ::flow::__private::aggregate::less(&acc.#field, &row.#field) { acc } else { row }
+        }),
+        _ if first => quote_spanned!(span=> |acc, row| {
             if ::flow::__private::aggregate::less(&acc.#field, &row.#field) { row } else { acc }
+        }),
+        _ => quote_spanned!(span=> |acc, row| {
+            if ::flow::__private::aggregate::less(&row.#field, &acc.#field) { acc } else { row }
         }),
     };
     syn::parse2(body)
