@@ -295,19 +295,100 @@ fn several_jobs_in_one_env(p: usize) {
     assert_eq!(sorted(b.take()), (1..=10).collect::<Vec<_>>());
 }
 
+fn two_executes_run_two_jobs(p: usize) {
+    // As Flink: `execute` runs what was declared since the last one.
+    let env = env(p);
+    flow! { env =>
+        let a = from_collection(vec![1, 2, 3]).map(|n| n * 2).collect();
+    }
+    let first = env.execute("first").unwrap();
+    flow! { env =>
+        let b = source(seq(10), Watermarks::no_watermarks()).map(|n| n + 100).name("second map").collect();
+    }
+    let second = env.execute("second").unwrap();
+    assert_eq!(sorted(a.take()), vec![2, 4, 6]);
+    assert_eq!(sorted(b.take()), (101..=110).collect::<Vec<_>>());
+    assert_eq!(
+        (first.job_name.as_str(), second.job_name.as_str()),
+        ("first", "second")
+    );
+    assert!(first.operator("second map").is_none());
+    assert_eq!(second.operator("second map").map(|m| m.rows_in), Some(10));
+    assert!(env.execute("third").is_err(), "nothing left to run");
+}
+
 fn collection_order_is_kept(p: usize) {
     let env = env(p);
     flow! { env =>
         let out = from_collection(vec!["c", "a", "b"]).collect();
     }
     env.execute("order").unwrap();
-    // A collection is read by one subtask; with parallelism 1 nothing reorders it.
-    let rows = out.take();
-    if p == 1 {
-        assert_eq!(rows, vec!["c", "a", "b"]);
-    } else {
-        assert_eq!(sorted(rows), vec!["a", "b", "c"]);
+    // A collection is read by one subtask, and `collect` runs in one (Flink's
+    // `execute_and_collect`): the rows of one upstream subtask keep their order.
+    assert_eq!(out.take(), vec!["c", "a", "b"]);
+}
+
+fn collect_keeps_the_order_of_one_upstream_subtask(p: usize) {
+    let env = env(p);
+    flow! { env =>
+        // One source subtask and one map subtask: before `collect` ran in one subtask, its
+        // rows were spread over `p` collect subtasks and came back reordered.
+        let out = source(seq(5000), Watermarks::no_watermarks()).parallelism(1)
+            .map(|n| n * 2).parallelism(1)
+            .collect();
     }
+    env.execute("order").unwrap();
+    assert_eq!(out.take(), (1..=5000).map(|n| n * 2).collect::<Vec<_>>());
+}
+
+fn a_sink_takes_its_own_parallelism_and_name(p: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let env = env(p);
+    flow! { env =>
+        source(seq(1000), Watermarks::no_watermarks())
+            .map(|n| n + 1)
+            .sink_to(FileSink::row_format(dir.path()))
+            .parallelism(1)
+            .name("files");
+    }
+    let result = env.execute("sink parallelism").unwrap();
+    assert_eq!(result.operator("files").map(|m| m.rows_in), Some(1000));
+    // One subtask wrote every part: `part-<uuid>-0-<n>`.
+    let names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.is_empty());
+    assert!(
+        names.iter().all(|n| n.rsplit('-').nth(1) == Some("0")),
+        "{names:?}"
+    );
+    let rows: usize = names
+        .iter()
+        .map(|n| {
+            std::fs::read_to_string(dir.path().join(n))
+                .unwrap()
+                .lines()
+                .count()
+        })
+        .sum();
+    assert_eq!(rows, 1000);
+}
+
+#[test]
+fn print_with_parallelism_1_runs_in_one_subtask() {
+    let env = env(2);
+    flow! { env =>
+        source(seq(10), Watermarks::no_watermarks())
+            .map(|n| n * 2)
+            .print()
+            .parallelism(1);
+    }
+    let plan = env.explain(flow::ExplainFormat::Text);
+    assert!(
+        plan.contains("stage 1 (parallelism 1)\n  #2 print <- #1 (rebalance)"),
+        "{plan}"
+    );
 }
 
 fn metrics_count_rows_per_operator(p: usize) {
@@ -357,6 +438,9 @@ at_parallelism!(
     union,
     fan_out_and_several_sinks,
     several_jobs_in_one_env,
+    two_executes_run_two_jobs,
     collection_order_is_kept,
+    collect_keeps_the_order_of_one_upstream_subtask,
+    a_sink_takes_its_own_parallelism_and_name,
     metrics_count_rows_per_operator,
 );

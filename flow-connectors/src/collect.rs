@@ -6,8 +6,9 @@ use flow_runtime::{CheckpointId, Result, RuntimeContext, Sink, SinkWriter, Snaps
 use std::sync::{Arc, Mutex};
 
 /// The caller's end of a `collect()` sink: after `execute`, [`CollectHandle::take`] returns
-/// the rows. With parallelism > 1 the rows of each subtask stay in order; subtasks are
-/// concatenated in the order they finished.
+/// the rows. `collect()` runs in one subtask unless given a parallelism; with several, the
+/// rows of each subtask stay in order and subtasks are concatenated in the order they
+/// finished.
 pub struct CollectHandle<T> {
     rows: Arc<Mutex<Vec<T>>>,
 }

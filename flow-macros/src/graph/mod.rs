@@ -416,7 +416,10 @@ fn build_chain(g: &mut Graph, chain: &Chain, diag: &mut Diagnostics) -> Option<E
 fn apply(g: &mut Graph, end: End, call: &Call, diag: &mut Diagnostics) -> Option<End> {
     let word = call.method.to_string();
     if let End::Node(id) = &end {
-        if g.nodes[*id].spec.role == Role::Sink {
+        // A sink takes a name, a parallelism and a uid (as Flink's `print().setParallelism(1)`
+        // and `sink_to(..).uid(..)`), and nothing else.
+        let modifier = matches!(word.as_str(), "name" | "parallelism" | "uid");
+        if g.nodes[*id].spec.role == Role::Sink && !modifier {
             g.nodes[*id].after_sink.push(call.method.span());
             return Some(end);
         }

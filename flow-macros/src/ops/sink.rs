@@ -1,7 +1,9 @@
 //! `sink_to(sink)`, `print()`, `collect()`: the end of a stream, one writer per subtask.
 //! `print` writes each row's text form to stdout (`N> row` when parallel, as Flink's print);
 //! `collect` hands the rows back to the program: `let rows = stream.collect();` binds a
-//! handle whose `take()` returns them after `execute`.
+//! handle whose `take()` returns them after `execute`; it runs in one subtask (as Flink's
+//! `execute_and_collect`), so the rows of one upstream subtask keep their order. A sink takes
+//! `.parallelism(n)`, `.name(..)` and `.uid(..)` after it, as any operator.
 //!
 //! > 1 input stream, 0 output streams
 

@@ -141,6 +141,9 @@ fn declare(g: &Graph) -> Vec<Declared> {
             _ if node.is_source() && node.word != "source" => Declared::Fixed(1),
             // `window_all` runs in one subtask, as in Flink.
             _ if node.port == Port::AllWindowed => Declared::Fixed(1),
+            // So does `collect` (Flink's `execute_and_collect`): the rows of one upstream
+            // subtask arrive in their order.
+            _ if node.word == "collect" => Declared::Fixed(1),
             _ => Declared::Default,
         };
     }
