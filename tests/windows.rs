@@ -293,6 +293,49 @@ fn reduce_and_aggregate(p: usize) {
     assert_eq!(sorted(averages.take()), vec![2000, 5000, 15000]);
 }
 
+fn aggregate_with_a_window_function(p: usize) {
+    // Flink's `aggregate(AggregateFunction, ProcessWindowFunction)`: the rows are averaged as
+    // they come, and each key's and window's one result reaches the function with the key and
+    // the window.
+    let events: Vec<Event> = vec![("a", 100), ("a", 300), ("b", 500), ("a", 1500)];
+    let env = env(p);
+    flow! { env =>
+        let out = from_collection(events, Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .aggregate(Average, |key, window, avg, out| {
+                out.push((key.to_string(), window.start, window.end, avg))
+            })
+            .collect();
+        let all = from_collection(vec![("a", 100), ("b", 300), ("a", 1500)], Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .window_all(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .aggregate(Average, |_, window, avg, out| out.push((window.start, avg)))
+            .collect();
+    }
+    env.execute("aggregate with a window function").unwrap();
+    assert_eq!(
+        sorted(
+            out.take()
+                .into_iter()
+                .map(|(k, s, e, avg)| (k, s, e, (avg * 10.0) as i64))
+                .collect()
+        ),
+        vec![
+            ("a".to_string(), 0, 1000, 2000),
+            ("a".to_string(), 1000, 2000, 15000),
+            ("b".to_string(), 0, 1000, 5000),
+        ]
+    );
+    let all: Vec<_> = all
+        .take()
+        .into_iter()
+        .map(|(s, avg)| (s, (avg * 10.0) as i64))
+        .collect();
+    assert_eq!(all, vec![(0, 2000), (1000, 15000)]);
+}
+
 fn count_windows(p: usize) {
     let rows: Vec<(&str, i64)> = (1..=5)
         .map(|v| ("a", v))
@@ -462,6 +505,7 @@ at_parallelism!(
     a_row_whose_merged_session_is_late_is_dropped,
     allowed_lateness_refires_and_then_drops,
     reduce_and_aggregate,
+    aggregate_with_a_window_function,
     count_windows,
     window_all_counts_everything_in_one_subtask,
     processing_time_windows_count_every_row_once,

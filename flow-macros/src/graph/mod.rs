@@ -438,6 +438,8 @@ fn apply(g: &mut Graph, end: End, call: &Call, diag: &mut Diagnostics) -> Option
     };
     let (min, max) = if aggregations::is_aggregation(&word) {
         aggregations::arity(&word)
+    } else if spec.name == ops::window::WINDOW.name {
+        ops::window::arity(&word)
     } else {
         spec.args
     };

@@ -33,10 +33,19 @@ pub const WINDOW: OpSpec = OpSpec::new(
 )
 .args(
     1,
-    1,
-    "reduce(f), aggregate(f) or process(|key, window, rows, out| ..)",
+    2,
+    "reduce(f), aggregate(f), aggregate(f, |key, window, result, out| ..) or process(|key, window, rows, out| ..)",
 )
 .operator(operator);
+
+/// How many arguments the window's function word `word` takes: `aggregate` a second, the
+/// window function of its results.
+pub fn arity(word: &str) -> (usize, usize) {
+    match word {
+        "aggregate" => (1, 2),
+        _ => (1, 1),
+    }
+}
 
 /// `window(assigner)` on a keyed stream.
 pub const WINDOW_ASSIGNER: OpSpec =
@@ -139,7 +148,19 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
         // `reduce`, and the aggregations (desugared to closures).
         _ => method_for(arg, "reduce"),
     };
-    let call = function_port_as(quote!(#windowed), n, arg, &method, &function);
+    let call = match &n.args[..] {
+        // `aggregate(f, |key, window, result, out| ..)`: the closure is typed by the port method.
+        [agg, window_fn] => {
+            let t = n.port_var();
+            let span = syn::spanned::Spanned::span(window_fn);
+            let value = format_ident!("__a{}", n.id, span = syn::spanned::Spanned::span(agg));
+            quote_spanned! {span=>
+                let #value = #agg;
+                let (#function, #t) = #windowed.aggregate_with(#value, #window_fn);
+            }
+        }
+        _ => function_port_as(quote!(#windowed), n, arg, &method, &function),
+    };
     quote! {
         let (#windows, #windowed) = #assign;
         let #lateness: ::std::time::Duration = #lateness_value;

@@ -371,6 +371,41 @@ impl<K, T, A: AggregateFunction<T>> WindowFunction<K, T> for WindowAggregate<A> 
     }
 }
 
+/// A window `aggregate` with a window function (Flink's `aggregate(AggregateFunction,
+/// ProcessWindowFunction)`): the rows are aggregated as they come, and each key's and
+/// window's result goes through `W` with the key and the window.
+pub struct WindowAggregateWith<A, W, O>(pub A, pub W, pub std::marker::PhantomData<fn() -> O>);
+
+impl<A: Clone, W: Clone, O> Clone for WindowAggregateWith<A, W, O> {
+    fn clone(&self) -> Self {
+        WindowAggregateWith(self.0.clone(), self.1.clone(), std::marker::PhantomData)
+    }
+}
+
+impl<K, T, A, W, O> WindowFunction<K, T> for WindowAggregateWith<A, W, O>
+where
+    A: AggregateFunction<T>,
+    W: FnMut(&K, &TimeWindow, A::Out, &mut Vec<O>) + Clone + Send + 'static,
+    O: Send + 'static,
+{
+    type Acc = A::Acc;
+    type Out = O;
+    fn create(&mut self) -> A::Acc {
+        self.0.create_accumulator()
+    }
+    #[inline]
+    fn add(&mut self, acc: &mut A::Acc, row: T) {
+        self.0.add(row, acc);
+    }
+    fn merge(&mut self, a: A::Acc, b: A::Acc) -> A::Acc {
+        self.0.merge(a, b)
+    }
+    fn emit(&mut self, key: &K, window: &TimeWindow, acc: &A::Acc, out: &mut Vec<O>) {
+        let result = self.0.get_result(acc);
+        (self.1)(key, window, result, out);
+    }
+}
+
 /// A window `process`: keeps every row of the window.
 pub struct WindowProcess<F, O>(pub F, pub std::marker::PhantomData<fn() -> O>);
 
@@ -933,6 +968,18 @@ impl<T: Send + 'static, K> Windowed<T, K> {
     /// A window `aggregate`.
     pub fn aggregate<A: AggregateFunction<T>>(&self, a: A) -> (WindowAggregate<A>, Stream<A::Out>) {
         (WindowAggregate(a), Stream::new())
+    }
+    /// A window `aggregate` whose results go through `|key, window, result, out| ..`.
+    pub fn aggregate_with<A, O, W>(&self, a: A, w: W) -> (WindowAggregateWith<A, W, O>, Stream<O>)
+    where
+        A: AggregateFunction<T>,
+        O: Send + 'static,
+        W: FnMut(&K, &TimeWindow, A::Out, &mut Vec<O>) + Clone + Send + 'static,
+    {
+        (
+            WindowAggregateWith(a, w, std::marker::PhantomData),
+            Stream::new(),
+        )
     }
     /// A window `process` with a function.
     pub fn process<O: Send + 'static, F: ProcessWindowFunction<K, T, O>>(
