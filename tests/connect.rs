@@ -122,6 +122,52 @@ fn interval_join_bounds_are_inclusive(p: usize) {
     );
 }
 
+fn interval_join_function_with_context(p: usize) {
+    // Flink's `ProcessJoinFunction.Context`: the two rows' timestamps, the result's (the larger
+    // one), and side outputs. The pairs of `interval_join_bounds_are_inclusive`; a pair whose
+    // second row comes first goes to a side output.
+    let early = OutputTag::<(&'static str, i64, i64)>::new("second-first");
+    let tag = early.clone();
+    let firsts = vec![("a", 10i64), ("b", 10), ("a", 20)];
+    let seconds = vec![
+        ("b", 7i64),
+        ("a", 8),
+        ("b", 9),
+        ("a", 11),
+        ("a", 12),
+        ("a", 21),
+    ];
+    let env = StreamEnv::new()
+        .with_parallelism(p)
+        .with_auto_watermark_interval(Duration::ZERO);
+    flow! { env =>
+        let left = from_collection(firsts, Watermarks::bounded_out_of_orderness(Duration::from_millis(100)))
+            .timestamps(|r| r.1)
+            .key_by(|r| r.0);
+        let right = from_collection(seconds, Watermarks::bounded_out_of_orderness(Duration::from_millis(100)))
+            .timestamps(|r| r.1)
+            .key_by(|r| r.0);
+        let joined = left
+            .interval_join(right)
+            .between(-2, 1)
+            .process(move |a, b, ctx, out| {
+                if ctx.right_timestamp() < ctx.left_timestamp() {
+                    ctx.output(&tag, (b.0, ctx.left_timestamp(), ctx.right_timestamp()));
+                } else {
+                    out.push((a.0, ctx.left_timestamp(), ctx.right_timestamp(), ctx.timestamp()));
+                }
+            });
+        let out = joined.collect();
+        let early_out = joined.side_output(&early).collect();
+    }
+    env.execute("interval join with context").unwrap();
+    assert_eq!(
+        sorted(out.take()),
+        vec![("a", 10, 11, 11), ("a", 20, 21, 21)]
+    );
+    assert_eq!(sorted(early_out.take()), vec![("a", 10, 8), ("b", 10, 9)]);
+}
+
 fn keyed_connect_partitions_both_inputs_by_key(p: usize) {
     let env = StreamEnv::new().with_parallelism(p);
     flow! { env =>
@@ -137,6 +183,7 @@ fn keyed_connect_partitions_both_inputs_by_key(p: usize) {
 
 at_parallelism!(
     interval_join_bounds_are_inclusive,
+    interval_join_function_with_context,
     keyed_connect_partitions_both_inputs_by_key
 );
 

@@ -35,6 +35,7 @@ pub mod time;
 pub mod process {
     pub use crate::operator::broadcast_process::BroadcastProcessFunction;
     pub use crate::operator::co_process::KeyedCoProcessFunction;
+    pub use crate::operator::interval_join::JoinContext;
     pub use crate::operator::keyed_process::{KeyedProcessFunction, ProcessContext};
     pub use crate::operator::process::ProcessFunction;
     pub use crate::operator::side_output::OutputTag;
@@ -79,7 +80,7 @@ pub use function::{
     KeyedMapFunction, MapFunction, NotKeyed, ReduceFunction,
 };
 pub use process::{
-    BroadcastProcessFunction, KeyedCoProcessFunction, KeyedProcessFunction, OutputTag,
+    BroadcastProcessFunction, JoinContext, KeyedCoProcessFunction, KeyedProcessFunction, OutputTag,
     ProcessContext, ProcessFunction,
 };
 pub use row::{DisplayRow, Field, Row, RowText, Schema};

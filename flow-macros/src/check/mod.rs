@@ -329,7 +329,7 @@ fn check_side_output_source(g: &Graph, diag: &mut Diagnostics) {
                 "the window before this operator sends its late rows to `{}`, not to this tag",
                 text(tag)
             )),
-            None => diag.error_spanned(&n.args[0], "no operator here emits to this side output: read it after a `process` function (which emits with `ctx.output(&tag, row)`), or after a window declared with `.side_output_late_data(&tag)`"),
+            None => diag.error_spanned(&n.args[0], "no operator here emits to this side output: read it after a `process` function or an interval join's `process` (which emit with `ctx.output(&tag, row)`), or after a window declared with `.side_output_late_data(&tag)`"),
         }
     }
 }

@@ -17,7 +17,13 @@ pub const INTERVAL_JOIN: OpSpec = OpSpec::new(
     Role::Operator,
     port,
 )
-.args(1, 1, "process(|first, second, out| ..)")
+.args(
+    1,
+    1,
+    "process(|first, second, out| ..) or process(|first, second, ctx, out| ..)",
+)
+// `ctx.output(&tag, row)` in a function with the context.
+.side_outputs()
 .operator(operator);
 
 /// `interval_join(other)` of two keyed streams.
@@ -50,7 +56,12 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
     let joined = quote_spanned!(join.span=> #first.interval_join(&#second));
     let between = n.prefix("between").expect("folded into the node");
     let (lower, upper) = (&between.args[0], &between.args[1]);
-    let call = function_port_as(joined, n, &n.args[0], "process_closure", &function);
+    // `|first, second, ctx, out|`: the function takes the join's context.
+    let method = match &n.args[0] {
+        syn::Expr::Closure(c) if c.inputs.len() == 4 => "process_with_context_closure",
+        _ => "process_closure",
+    };
+    let call = function_port_as(joined, n, &n.args[0], method, &function);
     quote! {
         let #bounds: (i64, i64) = (#lower, #upper);
         #call

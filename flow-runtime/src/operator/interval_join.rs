@@ -1,9 +1,12 @@
 //! `a.key_by(..).interval_join(b.key_by(..)).between(lower, upper).process(f)`: joins two keyed
 //! streams on their key where the second row's timestamp lies in `[first + lower, first +
-//! upper]` (both bounds inclusive, as in Flink). Each pair calls `f(&first, &second, out)`;
-//! results carry the larger of the two timestamps. Rows are kept until the watermark says no
+//! upper]` (both bounds inclusive, as in Flink). Each pair calls `f(&first, &second, out)`, or
+//! `f(&first, &second, ctx, out)` with a [`JoinContext`] (the two rows' timestamps, side
+//! outputs: Flink's `ProcessJoinFunction.Context`); results carry the larger of the two
+//! timestamps. Rows are kept until the watermark says no
 //! partner can come; rows behind the watermark are late and dropped (counted).
 
+use super::side_output::{OutputTag, SideOutputs};
 use super::{Either, Operator, Output};
 use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
@@ -15,6 +18,87 @@ use crate::snapshot::{StateData, StateReader, StateWriter};
 use crate::time::{Timestamp, MIN_WATERMARK};
 use crate::{Error, Result};
 use std::hash::Hash;
+
+/// What an interval join's function sees besides the pair (Flink's
+/// `ProcessJoinFunction.Context`): the two rows' timestamps, the result's, and the side
+/// outputs.
+pub struct JoinContext<'a> {
+    left: Timestamp,
+    right: Timestamp,
+    side: &'a mut dyn SideOutputs,
+}
+
+impl JoinContext<'_> {
+    /// The first (left) row's timestamp.
+    pub fn left_timestamp(&self) -> Timestamp {
+        self.left
+    }
+    /// The second (right) row's timestamp.
+    pub fn right_timestamp(&self) -> Timestamp {
+        self.right
+    }
+    /// The results' timestamp: the larger of the two, as in Flink.
+    pub fn timestamp(&self) -> Timestamp {
+        self.left.max(self.right)
+    }
+    /// Emits `row` to the side output `tag` (read with `.side_output(&tag)` after the join in
+    /// `flow!`), with the results' timestamp; dropped when nothing reads that tag.
+    pub fn output<T: 'static>(&mut self, tag: &OutputTag<T>, row: T) {
+        let mut slot = Some(row);
+        let ts = self.timestamp();
+        self.side.emit(tag.id(), &mut slot, ts);
+    }
+}
+
+/// The function of an interval join's pairs: a closure `|first, second, out| ..`, or one with
+/// the context, `|first, second, ctx, out| ..` (wrapped in [`WithContext`]).
+pub trait JoinFunction<A, B, O> {
+    /// Calls the function for the pair `a` and `b` at `timestamps` (first's, second's).
+    fn join(
+        &mut self,
+        a: &A,
+        b: &B,
+        timestamps: (Timestamp, Timestamp),
+        side: &mut dyn SideOutputs,
+        out: &mut Vec<O>,
+    );
+}
+
+impl<A, B, O, F: FnMut(&A, &B, &mut Vec<O>)> JoinFunction<A, B, O> for F {
+    #[inline(always)]
+    fn join(
+        &mut self,
+        a: &A,
+        b: &B,
+        _: (Timestamp, Timestamp),
+        _: &mut dyn SideOutputs,
+        out: &mut Vec<O>,
+    ) {
+        self(a, b, out)
+    }
+}
+
+/// A join function that takes a [`JoinContext`].
+#[derive(Clone)]
+pub struct WithContext<F>(pub F);
+
+impl<A, B, O, F> JoinFunction<A, B, O> for WithContext<F>
+where
+    F: FnMut(&A, &B, &mut JoinContext<'_>, &mut Vec<O>),
+{
+    #[inline(always)]
+    fn join(
+        &mut self,
+        a: &A,
+        b: &B,
+        (left, right): (Timestamp, Timestamp),
+        side: &mut dyn SideOutputs,
+        out: &mut Vec<O>,
+    ) {
+        let mut ctx = JoinContext { left, right, side };
+        (self.0)(a, b, &mut ctx, out)
+    }
+}
 
 /// The interval join of rows `A` and `B` with `f`, keyed by `key_first` and `key_second`.
 pub struct IntervalJoin<K1, K2, K, A, B, F, O> {
@@ -56,7 +140,7 @@ where
     K: Hash + Eq + Clone + StateData,
     A: StateData,
     B: StateData,
-    F: FnMut(&A, &B, &mut Vec<O>),
+    F: JoinFunction<A, B, O>,
 {
     type Out = O;
     const STATE_SCHEMA: u64 = crate::snapshot::record(&[
@@ -77,7 +161,8 @@ where
                 let key = self.key_first.key(&a);
                 for (t2, b) in self.seconds.get(&key).into_iter().flatten() {
                     if *t2 >= ts.saturating_add(lower) && *t2 <= ts.saturating_add(upper) {
-                        (self.f)(&a, b, &mut self.buf);
+                        self.f
+                            .join(&a, b, (ts, *t2), out.side_outputs(), &mut self.buf);
                         out.emit_all(&mut self.buf, ts.max(*t2));
                     }
                 }
@@ -87,7 +172,8 @@ where
                 let key = self.key_second.key(&b);
                 for (t1, a) in self.firsts.get(&key).into_iter().flatten() {
                     if ts >= t1.saturating_add(lower) && ts <= t1.saturating_add(upper) {
-                        (self.f)(a, &b, &mut self.buf);
+                        self.f
+                            .join(a, &b, (*t1, ts), out.side_outputs(), &mut self.buf);
                         out.emit_all(&mut self.buf, ts.max(*t1));
                     }
                 }
@@ -174,5 +260,16 @@ impl<A: Send + 'static, B: Send + 'static> Joined<A, B> {
         F: FnMut(&A, &B, &mut Vec<O>) + Clone + Send + 'static,
     {
         (f, Stream::new())
+    }
+    /// `process(|first, second, ctx, out| ..)` for each pair of an interval join, with its
+    /// [`JoinContext`].
+    pub fn process_with_context_closure<O: Send + 'static, F>(
+        &self,
+        f: F,
+    ) -> (WithContext<F>, Stream<O>)
+    where
+        F: FnMut(&A, &B, &mut JoinContext<'_>, &mut Vec<O>) + Clone + Send + 'static,
+    {
+        (WithContext(f), Stream::new())
     }
 }
