@@ -351,3 +351,68 @@ fn a_checkpoint_triggered_while_the_tasks_open_completes() {
         result.checkpoints
     );
 }
+
+#[test]
+fn a_sink_subtask_whose_input_ended_commits_with_the_next_checkpoint() {
+    // Subtask 0's split (1..=100,000) ends at once; subtask 1's (100,001..=200,000) takes
+    // about 1 s, a batch of 1024 rows every 10 ms or so (checkpoints fall between batches).
+    // As Flink, subtask 0's last part is committed by the first checkpoint that completes
+    // after it finished, while the job still runs, not at the job's end.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("out");
+    let env = StreamEnv::new()
+        .with_parallelism(2)
+        .with_mode(RuntimeMode::Streaming)
+        .with_checkpoint_interval(Some(Duration::from_millis(20)))
+        .with_checkpoint_dir(dir.path().join("ck"), 1);
+    flow! { env =>
+        source(NumberSequence::new(1, 200_000), Watermarks::no_watermarks())
+            .map(|n| {
+                if n > 100_000 && n % 100 == 0 {
+                    std::thread::sleep(Duration::from_millis(1));
+                }
+                n
+            })
+            .sink_to(FileSink::row_format(&out));
+    }
+    let job = std::thread::spawn(move || env.execute("finished subtask"));
+    // The rows in subtask 0's finished parts (its last part is committed only after it
+    // finished: the ones before may be committed by checkpoints while it runs).
+    let finished_rows_of_0 = || -> usize {
+        std::fs::read_dir(&out)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                !name.starts_with('.') && name.rsplit('-').nth(1) == Some("0")
+            })
+            .map(|e| {
+                std::fs::read_to_string(e.path())
+                    .unwrap_or_default()
+                    .lines()
+                    .count()
+            })
+            .sum()
+    };
+    let start = std::time::Instant::now();
+    while finished_rows_of_0() < 100_000 && start.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(
+        finished_rows_of_0(),
+        100_000,
+        "subtask 0's rows never all committed"
+    );
+    assert!(
+        !job.is_finished(),
+        "subtask 0's last part became visible only when the job ended"
+    );
+    job.join().unwrap().unwrap();
+    let rows: usize = std::fs::read_dir(&out)
+        .unwrap()
+        .flatten()
+        .map(|e| std::fs::read_to_string(e.path()).unwrap().lines().count())
+        .sum();
+    assert_eq!(rows, 200_000);
+}

@@ -282,3 +282,39 @@ fn a_finished_subtask_does_not_hide_later_lost_commits() {
     b.restore(&reader.as_subtask(1)).expect("restore b");
     assert_exactly_once(committed_ids(&topic), 0, 39);
 }
+
+/// A subtask whose input ended commits its last transaction with the next checkpoint that
+/// completes (as Flink's), while the others go on; a later restore writes none of it again.
+#[test]
+fn a_finished_subtask_commits_with_the_next_checkpoint() {
+    let servers = transactional_bootstrap();
+    let topic = topic_on(servers, "eo-early", 2);
+    let sink = sink(&topic, &kafka_common::unique("eo-early"));
+    let (mut a, mut b) = (writer(&sink, 0, 2), writer(&sink, 1, 2));
+    write(&mut a, 0..10);
+    write(&mut b, 10..20);
+    let (_, _) = (barrier(&mut a, 1), barrier(&mut b, 1));
+    a.checkpoint_complete(1).unwrap();
+    b.checkpoint_complete(1).unwrap();
+    // b's input ends; checkpoint 2 (a's barrier and b's final state) completes, and b commits.
+    write(&mut b, 20..25);
+    b.finish().unwrap();
+    let b_final = barrier(&mut b, FINAL_CHECKPOINT);
+    write(&mut a, 25..30);
+    let a2 = barrier(&mut a, 2);
+    b.checkpoint_complete(FINAL_CHECKPOINT).unwrap();
+    let ids = committed_ids(&topic);
+    assert!((20..25).all(|i| ids.contains(&i)), "b's last rows: {ids:?}");
+    drop(a2);
+    // a goes on and dies after checkpoint 3 completed, before its commit.
+    a.checkpoint_complete(2).unwrap();
+    write(&mut a, 30..40);
+    let a3 = barrier(&mut a, 3);
+    drop((a, b));
+
+    let (mut a, mut b) = (writer(&sink, 0, 2), writer(&sink, 1, 2));
+    let reader = StateReader::detached_all(vec![a3, b_final], 0, 2);
+    a.restore(&reader).expect("restore a");
+    b.restore(&reader.as_subtask(1)).expect("restore b");
+    assert_exactly_once(committed_ids(&topic), 0, 39);
+}

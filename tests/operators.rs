@@ -341,6 +341,20 @@ fn collect_keeps_the_order_of_one_upstream_subtask(p: usize) {
     assert_eq!(out.take(), (1..=5000).map(|n| n * 2).collect::<Vec<_>>());
 }
 
+fn collect_right_after_key_by(p: usize) {
+    // A keyed stream collected as it is (with a reduce sharing its `key_by`): `collect` then
+    // runs in the `key_by`'s stage.
+    let env = env(p);
+    flow! { env =>
+        let keyed = source(seq(10), Watermarks::no_watermarks()).key_by(|n| n % 2);
+        let sums = keyed.reduce(|a, b| a + b).collect();
+        let rows = keyed.collect();
+    }
+    env.execute("collect a keyed stream").unwrap();
+    assert_eq!(sorted(rows.take()), (1..=10).collect::<Vec<_>>());
+    assert_eq!(sums.take().len(), 10);
+}
+
 fn a_sink_takes_its_own_parallelism_and_name(p: usize) {
     let dir = tempfile::tempdir().unwrap();
     let env = env(p);
@@ -441,6 +455,7 @@ at_parallelism!(
     two_executes_run_two_jobs,
     collection_order_is_kept,
     collect_keeps_the_order_of_one_upstream_subtask,
+    collect_right_after_key_by,
     a_sink_takes_its_own_parallelism_and_name,
     metrics_count_rows_per_operator,
 );

@@ -474,8 +474,9 @@ impl<T: RowText> SinkWriter<T> for FileSinkWriter<T> {
         self.parts.restore(state)
     }
 
-    /// Closes the open part; the job commits it with the final checkpoint once every task
-    /// ended well (a job that fails leaves it hidden).
+    /// Closes the open part; it is committed with the first checkpoint that completes after
+    /// the task finished (which saves it as the task's final state), or at the job's end if
+    /// that comes first (a job that fails before either leaves it hidden).
     fn finish(&mut self) -> Result<()> {
         let w = &mut self.parts;
         w.check()?;

@@ -768,7 +768,8 @@ impl<F: Encode> SinkWriter<F::Row> for KafkaSinkWriter<F> {
 
     fn finish(&mut self) -> Result<()> {
         self.guard(|w| match &w.transactions {
-            // The final checkpoint commits the last transaction once every task ended well.
+            // The last transaction is committed with the first checkpoint that completes after
+            // the task finished, or at the job's end.
             Some(_) => w.out.poll(),
             None => w.out.wait_for_acks(),
         })

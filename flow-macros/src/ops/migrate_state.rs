@@ -11,7 +11,8 @@ use syn::Expr;
 /// (node id, name, next collector, side outputs).
 ///
 /// The link passes through a function that asks for the migration's bound, spanned on the
-/// closure: an operator that keeps no value per key is an error there, not on the block.
+/// closure: an operator that keeps no value per key is an error there, not on the block; so
+/// is a migration from a type of the layout the operator keeps now (it would never run).
 pub fn chained(f: &Expr, op: TokenStream, rest: TokenStream) -> TokenStream {
     quote_spanned! {f.span()=>
         {
@@ -22,6 +23,13 @@ pub fn chained(f: &Expr, op: TokenStream, rest: TokenStream) -> TokenStream {
             where
                 Op: ::flow::__private::MigrateFrom<In, Old, Value = New>,
             {
+                const {
+                    let now = <Op as ::flow::__private::Operator<In>>::STATE_SCHEMA;
+                    let old = <Op as ::flow::__private::MigrateFrom<In, Old>>::MIGRATED_SCHEMA;
+                    if now == old {
+                        ::core::panic!("`migrate_state` reads a type with the layout the operator keeps now (the same field types in the same order): a checkpoint's values are read as they are and the closure would never run; a migration is for a changed layout")
+                    }
+                }
                 link
             }
             __flow_migrate(::flow::__private::Chained::with_side_outputs(

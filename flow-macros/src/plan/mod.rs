@@ -142,8 +142,11 @@ fn declare(g: &Graph) -> Vec<Declared> {
             // `window_all` runs in one subtask, as in Flink.
             _ if node.port == Port::AllWindowed => Declared::Fixed(1),
             // So does `collect` (Flink's `execute_and_collect`): the rows of one upstream
-            // subtask arrive in their order.
-            _ if node.word == "collect" => Declared::Fixed(1),
+            // subtask arrive in their order. Right after a `key_by` it reads the keyed stream
+            // in its `key_by`'s stage, at that stage's parallelism.
+            _ if node.word == "collect" && g.node(node.inputs[0]).spec.output() != Port::Keyed => {
+                Declared::Fixed(1)
+            }
             _ => Declared::Default,
         };
     }

@@ -14,8 +14,9 @@
 //! Without a checkpoint directory, an operator that keeps keyed state declines (its state
 //! would be saved nowhere) and the job takes no more checkpoints; sources' positions and
 //! sinks' pending output are restore-only state and need none. A task that finished leaves its
-//! final state for every later checkpoint, and a job that ends well writes a final checkpoint
-//! before its sinks commit. A savepoint is a checkpoint into `--savepoint-dir` after which
+//! final state for every checkpoint after the newest it took, and its sinks commit with the
+//! first of those that completes (or when the job ends); a job that ends well writes a final
+//! checkpoint before its sinks commit. A savepoint is a checkpoint into `--savepoint-dir` after which
 //! every task ends without its end of input.
 
 use crate::chain::Snapshot;
@@ -26,6 +27,15 @@ use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
+
+/// What woke a finished task ([`Coordinator::wait_after_finish`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AfterFinish {
+    /// A checkpoint holding the task's final state completed: its sinks may commit.
+    Checkpoint,
+    /// The job ended: well (`true`), or failed or stopped with a savepoint.
+    JobEnded(bool),
+}
 
 /// A checkpoint's number: 1, 2, ... in the order they were triggered.
 pub type CheckpointId = u64;
@@ -148,7 +158,8 @@ struct Progress {
     /// Per checkpoint in flight: the state files written so far, and writes still running.
     files: BTreeMap<CheckpointId, Vec<FileEntry>>,
     writing: BTreeMap<CheckpointId, usize>,
-    /// The final source positions of finished tasks, written into every later checkpoint.
+    /// The final state of finished tasks (source positions, sinks' last output), written into
+    /// every checkpoint after the newest each took (`FinishedTask::after`).
     finished: Vec<FinishedTask>,
     /// A checkpoint that could not be written: the job fails with it.
     error: Option<Error>,
@@ -265,9 +276,13 @@ impl Coordinator {
     }
 
     /// Whether checkpoint `id` is saved (a checkpoint directory is configured, or it is the
-    /// savepoint): without that, operators that keep state decline it.
+    /// savepoint): without that, operators that keep state decline it. A finished task's
+    /// final state ([`FINAL_CHECKPOINT`]) is kept with any storage: it goes into every later
+    /// checkpoint and the savepoint.
     pub(crate) fn stored(&self, id: CheckpointId) -> bool {
-        self.storage.as_ref().is_some_and(|s| s.stores(id))
+        self.storage
+            .as_ref()
+            .is_some_and(|s| id == FINAL_CHECKPOINT || s.stores(id))
     }
 
     /// Starts the savepoint the job stops with, once no checkpoint is in flight; returns its
@@ -415,11 +430,12 @@ impl Coordinator {
 
     /// Task `task` finished: everything it emitted is durable or handed on; `last` is its
     /// source's final position, saved in every later checkpoint. Called by the task's run
-    /// loop, and again (a no-op then) by the job when the task returned `Ok`.
-    pub(crate) fn finished(&self, task: usize, last: Option<FinishedTask>) {
+    /// loop, and again (a no-op then) by the job when the task returned `Ok`. Returns the
+    /// newest checkpoint the task took before: the checkpoints after it hold `last`.
+    pub(crate) fn finished(&self, task: usize, last: Option<FinishedTask>) -> CheckpointId {
         let mut p = self.lock();
         if p.acked[task] == FINAL_CHECKPOINT {
-            return;
+            return FINAL_CHECKPOINT;
         }
         let after = std::mem::replace(&mut p.acked[task], FINAL_CHECKPOINT);
         p.running -= 1;
@@ -430,6 +446,36 @@ impl Coordinator {
         self.advance(&mut p);
         self.try_end(&mut p);
         self.changed.notify_all();
+        after
+    }
+
+    /// What a finished task waits for: a saved checkpoint completed after `after` (the newest
+    /// it took; `committed`: it already saw one), which holds the task's final state, so its
+    /// sinks may commit (the savepoint the job stops with too); or the job's end. Without a
+    /// checkpoint directory regular checkpoints save nothing: a task commits at a completed
+    /// checkpoint then only if there is no storage at all (nothing could be restored).
+    pub(crate) fn wait_after_finish(&self, after: CheckpointId, committed: bool) -> AfterFinish {
+        let saved = |id: CheckpointId| match self.storage.as_ref() {
+            None => true,
+            Some(s) => s.stores(id),
+        };
+        let mut p = self.lock();
+        loop {
+            if p.failed {
+                return AfterFinish::JobEnded(false);
+            }
+            let completed = self.completed.load(Ordering::Acquire);
+            if !committed && completed > after && saved(completed) {
+                return AfterFinish::Checkpoint;
+            }
+            if p.stopped {
+                return AfterFinish::JobEnded(false);
+            }
+            if p.ended {
+                return AfterFinish::JobEnded(true);
+            }
+            p = self.changed.wait(p).unwrap_or_else(|e| e.into_inner());
+        }
     }
 
     /// Once every task finished and every state file is written: the final checkpoint, then
@@ -482,21 +528,6 @@ impl Coordinator {
         p.error.get_or_insert(e);
         p.failed = true;
         self.changed.notify_all();
-    }
-
-    /// Waits until every task finished (`true`), or one failed or the job stopped with a
-    /// savepoint (`false`).
-    pub(crate) fn wait_for_job_end(&self) -> bool {
-        let mut p = self.lock();
-        loop {
-            if p.failed || p.stopped {
-                return false;
-            }
-            if p.ended {
-                return true;
-            }
-            p = self.changed.wait(p).unwrap_or_else(|e| e.into_inner());
-        }
     }
 
     /// Completes the newest checkpoint every task acknowledged and whose state is written:
@@ -584,8 +615,9 @@ impl Coordinator {
         p.stats.completed += 1;
         if self.stop_at() == done {
             p.stopped = true;
-            self.changed.notify_all();
         }
+        // Finished tasks commit with the first checkpoint after their end.
+        self.changed.notify_all();
         tracing::debug!(checkpoint = done, "checkpoint completed");
     }
 }
@@ -629,7 +661,10 @@ mod tests {
         c.finished(1, None);
         assert_eq!(c.completed(), 0, "a declined checkpoint never completes");
         assert_eq!(c.trigger(), None);
-        assert!(c.wait_for_job_end());
+        assert_eq!(
+            c.wait_after_finish(FINAL_CHECKPOINT, true),
+            AfterFinish::JobEnded(true)
+        );
     }
 
     /// Task `task`'s state for checkpoint `id`: operator `op` wrote `value`.
@@ -699,14 +734,45 @@ mod tests {
     }
 
     #[test]
+    fn a_finished_task_commits_with_the_first_checkpoint_after_it() {
+        // Task 0 took checkpoint 1 and finished; checkpoint 1 completing must not wake it to
+        // commit (its final state is not in 1), checkpoint 2 must.
+        let c = std::sync::Arc::new(Coordinator::new(2));
+        assert_eq!(c.trigger(), Some(1));
+        c.ack(0, 1, Snapshot::Taken, TaskState::default(), 0, 1);
+        let after = c.finished(0, None);
+        assert_eq!(after, 1);
+        c.ack(1, 1, Snapshot::Taken, TaskState::default(), 0, 1);
+        assert_eq!(c.completed(), 1);
+        let waiter = {
+            let c = c.clone();
+            std::thread::spawn(move || c.wait_after_finish(after, false))
+        };
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        assert!(
+            !waiter.is_finished(),
+            "woken by the checkpoint it took itself"
+        );
+        assert_eq!(c.trigger(), Some(2));
+        c.ack(1, 2, Snapshot::Taken, TaskState::default(), 0, 1);
+        assert_eq!(waiter.join().unwrap(), AfterFinish::Checkpoint);
+        // Once committed, only the job's end wakes it.
+        c.finished(1, None);
+        assert_eq!(
+            c.wait_after_finish(after, true),
+            AfterFinish::JobEnded(true)
+        );
+    }
+
+    #[test]
     fn a_failure_wakes_the_waiters() {
         let c = std::sync::Arc::new(Coordinator::new(2));
         c.finished(0, None);
         let waiter = {
             let c = c.clone();
-            std::thread::spawn(move || c.wait_for_job_end())
+            std::thread::spawn(move || c.wait_after_finish(0, false))
         };
         c.failed();
-        assert!(!waiter.join().unwrap());
+        assert_eq!(waiter.join().unwrap(), AfterFinish::JobEnded(false));
     }
 }

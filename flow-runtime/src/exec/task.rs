@@ -10,6 +10,7 @@
 use crate::chain::{Collector, Control, Snapshot};
 use crate::channel::{Gate, GateEvent, InputGate, Rows, BATCH_SIZE};
 use crate::context::RuntimeContext;
+use crate::exec::checkpoint::AfterFinish;
 use crate::exec::{CheckpointId, FINAL_CHECKPOINT};
 use crate::operator::source::{Poll, SourceOutput, SourceReader};
 use crate::operator::Either;
@@ -558,16 +559,18 @@ fn drive_gate(
 }
 
 /// The end of a task whose chain finished: saves what its operators still hold (a sink's
-/// parts waiting for their commit, with the source's final position already in `last`) for
-/// every later checkpoint, waits until the whole job ended, and then, if it ended well,
-/// commits (the final checkpoint). Returns whether the job ended well.
+/// parts or transaction waiting for their commit, with the source's final position already in
+/// `last`) for every later checkpoint, and commits it with the first checkpoint that completes
+/// after (it holds that state: as Flink commits a finished task's output), or when the whole
+/// job ended well, whichever comes first. Waits for the job's end; returns whether it ended
+/// well.
 fn end_task(ctx: &RuntimeContext, chain: &mut dyn Control, mut last: TaskState) -> Result<bool> {
     let _ = chain.barrier(FINAL_CHECKPOINT, &mut last)?;
     let mut operators = Vec::with_capacity(last.operators.len());
     for (uid, state) in last.operators {
         operators.push((uid, state.materialize()?));
     }
-    ctx.checkpoints.finished(
+    let after = ctx.checkpoints.finished(
         ctx.task,
         Some(FinishedTask {
             subtask: ctx.subtask as u32,
@@ -576,11 +579,21 @@ fn end_task(ctx: &RuntimeContext, chain: &mut dyn Control, mut last: TaskState) 
             after: 0,
         }),
     );
-    if !ctx.checkpoints.wait_for_job_end() {
-        return Ok(false);
+    let mut committed = false;
+    loop {
+        match ctx.checkpoints.wait_after_finish(after, committed) {
+            AfterFinish::Checkpoint => {
+                chain.checkpoint_complete(FINAL_CHECKPOINT)?;
+                committed = true;
+            }
+            AfterFinish::JobEnded(well) => {
+                if well && !committed {
+                    chain.checkpoint_complete(FINAL_CHECKPOINT)?;
+                }
+                return Ok(well);
+            }
+        }
     }
-    chain.checkpoint_complete(FINAL_CHECKPOINT)?;
-    Ok(true)
 }
 
 /// A stage reading two input gates (a two-input operator): a [`GateStage`] for its second

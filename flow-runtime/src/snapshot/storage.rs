@@ -18,8 +18,9 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-/// Bumped when the layout of the files changes: a checkpoint of another format is refused.
-const FORMAT: u32 = 1;
+/// Bumped when the layout of the files changes. Format 1 (before each keyed section recorded
+/// its layout) is still read; another is refused.
+const FORMAT: u32 = 2;
 const MAGIC: [u8; 8] = *b"FLOWCHK\0";
 const METADATA: &str = "_metadata";
 
@@ -32,6 +33,59 @@ struct OperatorFile {
     subtask: u32,
     parallelism: u32,
     sections: Vec<Section>,
+}
+
+/// An operator file of format 1: its sections had no layouts.
+#[derive(Deserialize)]
+struct OperatorFileV1 {
+    job: String,
+    checkpoint: CheckpointId,
+    uid: String,
+    subtask: u32,
+    parallelism: u32,
+    sections: Vec<SectionV1>,
+}
+
+#[derive(Deserialize)]
+struct SectionV1 {
+    name: String,
+    types: String,
+    data: super::SectionData,
+}
+
+/// A file's contents as an older format wrote them.
+trait Versioned: Sized + for<'de> Deserialize<'de> {
+    /// Decodes format-1 bytes.
+    fn decode_v1(bytes: &[u8]) -> bincode::Result<Self> {
+        bincode::deserialize(bytes)
+    }
+}
+
+/// The metadata's layout did not change.
+impl Versioned for Metadata {}
+
+impl Versioned for OperatorFile {
+    /// Sections without a layout (`[0, 0]`): read by their type names, as format 1 was.
+    fn decode_v1(bytes: &[u8]) -> bincode::Result<Self> {
+        let v1: OperatorFileV1 = bincode::deserialize(bytes)?;
+        Ok(OperatorFile {
+            job: v1.job,
+            checkpoint: v1.checkpoint,
+            uid: v1.uid,
+            subtask: v1.subtask,
+            parallelism: v1.parallelism,
+            sections: v1
+                .sections
+                .into_iter()
+                .map(|s| Section {
+                    name: s.name,
+                    types: s.types,
+                    schema: [0, 0],
+                    data: s.data,
+                })
+                .collect(),
+        })
+    }
 }
 
 /// One state file of a checkpoint, as the metadata lists it.
@@ -124,7 +178,7 @@ fn encode_file<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn decode_file<T: for<'de> Deserialize<'de>>(path: &Path, operator: &str) -> Result<T> {
+fn decode_file<T: Versioned>(path: &Path, operator: &str) -> Result<T> {
     let bytes = fs::read(path).map_err(|e| Error::State {
         operator: operator.to_string(),
         file: Some(path.to_path_buf()),
@@ -139,13 +193,16 @@ fn decode_file<T: for<'de> Deserialize<'de>>(path: &Path, operator: &str) -> Res
         return Err(corrupt("not a flow checkpoint file".into()));
     }
     let format = u32::from_le_bytes(bytes[8..12].try_into().expect("4 bytes"));
-    if format != FORMAT {
-        return Err(corrupt(format!(
-            "written in checkpoint format {format}; this flow reads format {FORMAT}"
-        )));
-    }
-    bincode::deserialize(&bytes[12..])
-        .map_err(|e| corrupt(format!("the file is corrupt or truncated: {e}")))
+    let decoded = match format {
+        FORMAT => bincode::deserialize(&bytes[12..]),
+        1 => T::decode_v1(&bytes[12..]),
+        _ => {
+            return Err(corrupt(format!(
+                "written in checkpoint format {format}; this flow reads formats 1 and {FORMAT}"
+            )))
+        }
+    };
+    decoded.map_err(|e| corrupt(format!("the file is corrupt or truncated: {e}")))
 }
 
 /// The folder of checkpoint `id` under `dir`.
@@ -477,5 +534,81 @@ impl Restore {
         let stored: &'static [StoredState] = stored.leak();
         cache.insert(uid.to_string(), stored);
         Ok(Some(StateReader::new(uid, subtask, parallelism, stored)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::StateWriter;
+
+    /// `value` in a file of format `format`.
+    fn with_header<T: Serialize>(format: u32, value: &T) -> Vec<u8> {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&format.to_le_bytes());
+        bincode::serialize_into(&mut bytes, value).unwrap();
+        bytes
+    }
+
+    #[test]
+    fn a_checkpoint_of_format_1_is_read_by_its_type_names() {
+        #[derive(Serialize)]
+        struct SectionV1<'a> {
+            name: &'a str,
+            types: &'a str,
+            data: &'a super::super::SectionData,
+        }
+        #[derive(Serialize)]
+        struct FileV1<'a> {
+            job: &'a str,
+            checkpoint: CheckpointId,
+            uid: &'a str,
+            subtask: u32,
+            parallelism: u32,
+            sections: Vec<SectionV1<'a>>,
+        }
+        let mut w = StateWriter::detached();
+        w.keyed("state", [(&1i64, &7u32)]).unwrap();
+        let section = w.into_state().materialize().unwrap().remove(0);
+        let dir = tempfile::tempdir().unwrap();
+        let chk = dir.path().join("chk-3");
+        fs::create_dir_all(&chk).unwrap();
+        let file = with_header(
+            1,
+            &FileV1 {
+                job: "job",
+                checkpoint: 3,
+                uid: "op",
+                subtask: 0,
+                parallelism: 1,
+                sections: vec![SectionV1 {
+                    name: &section.name,
+                    types: &section.types,
+                    data: &section.data,
+                }],
+            },
+        );
+        fs::write(chk.join("op.0.state"), &file).unwrap();
+        let metadata = Metadata {
+            job: "job".into(),
+            checkpoint: 3,
+            savepoint: false,
+            key_groups: KEY_GROUPS as u32,
+            files: vec![FileEntry {
+                uid: "op".into(),
+                subtask: 0,
+                parallelism: 1,
+                file: "op.0.state".into(),
+                bytes: file.len() as u64,
+            }],
+        };
+        fs::write(chk.join(METADATA), with_header(1, &metadata)).unwrap();
+        let restore = Restore::load(chk.to_str().unwrap(), None, "job").unwrap();
+        let reader = restore.reader("op", 0, 1).unwrap().expect("op's state");
+        let mut got = Vec::new();
+        reader
+            .keyed::<i64, u32>("state", |k, v| got.push((k, v)))
+            .unwrap();
+        assert_eq!(got, [(1, 7)]);
     }
 }
