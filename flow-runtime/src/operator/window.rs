@@ -349,43 +349,49 @@ impl<K, T: Clone + Send + 'static, F: crate::function::ReduceFunction<T>> Window
     }
 }
 
-/// A window `aggregate`.
-#[derive(Clone)]
-pub struct WindowAggregate<A>(pub A);
+/// What a window `aggregate` makes of a key's and window's result: the result itself
+/// ([`AsIs`], `aggregate(f)`), or what a closure `|key, window, result, out| ..` emits for it
+/// (`aggregate(f, window_fn)`: Flink's `aggregate(AggregateFunction, ProcessWindowFunction)`).
+pub trait ResultFunction<K, R, O>: Clone + Send + 'static {
+    /// Emits the rows for `result`, the aggregate of `key` in `window`.
+    fn emit(&mut self, key: &K, window: &TimeWindow, result: R, out: &mut Vec<O>);
+}
 
-impl<K, T, A: AggregateFunction<T>> WindowFunction<K, T> for WindowAggregate<A> {
-    type Acc = A::Acc;
-    type Out = A::Out;
-    fn create(&mut self) -> A::Acc {
-        self.0.create_accumulator()
-    }
+/// `aggregate(f)`: each result as it is.
+#[derive(Clone, Copy, Debug)]
+pub struct AsIs;
+
+impl<K, R> ResultFunction<K, R, R> for AsIs {
     #[inline]
-    fn add(&mut self, acc: &mut A::Acc, row: T) {
-        self.0.add(row, acc);
-    }
-    fn merge(&mut self, a: A::Acc, b: A::Acc) -> A::Acc {
-        self.0.merge(a, b)
-    }
-    fn emit(&mut self, _: &K, _: &TimeWindow, acc: &A::Acc, out: &mut Vec<A::Out>) {
-        out.push(self.0.get_result(acc));
+    fn emit(&mut self, _: &K, _: &TimeWindow, result: R, out: &mut Vec<R>) {
+        out.push(result);
     }
 }
 
-/// A window `aggregate` with a window function (Flink's `aggregate(AggregateFunction,
-/// ProcessWindowFunction)`): the rows are aggregated as they come, and each key's and
-/// window's result goes through `W` with the key and the window.
-pub struct WindowAggregateWith<A, W, O>(pub A, pub W, pub std::marker::PhantomData<fn() -> O>);
+impl<K, R, O, F> ResultFunction<K, R, O> for F
+where
+    F: FnMut(&K, &TimeWindow, R, &mut Vec<O>) + Clone + Send + 'static,
+{
+    #[inline]
+    fn emit(&mut self, key: &K, window: &TimeWindow, result: R, out: &mut Vec<O>) {
+        self(key, window, result, out)
+    }
+}
 
-impl<A: Clone, W: Clone, O> Clone for WindowAggregateWith<A, W, O> {
+/// A window `aggregate`: the rows are aggregated as they come (one accumulator per key and
+/// window), and each result goes through `W` (see [`ResultFunction`]).
+pub struct WindowAggregate<A, W, O>(pub A, pub W, pub std::marker::PhantomData<fn() -> O>);
+
+impl<A: Clone, W: Clone, O> Clone for WindowAggregate<A, W, O> {
     fn clone(&self) -> Self {
-        WindowAggregateWith(self.0.clone(), self.1.clone(), std::marker::PhantomData)
+        WindowAggregate(self.0.clone(), self.1.clone(), std::marker::PhantomData)
     }
 }
 
-impl<K, T, A, W, O> WindowFunction<K, T> for WindowAggregateWith<A, W, O>
+impl<K, T, A, W, O> WindowFunction<K, T> for WindowAggregate<A, W, O>
 where
     A: AggregateFunction<T>,
-    W: FnMut(&K, &TimeWindow, A::Out, &mut Vec<O>) + Clone + Send + 'static,
+    W: ResultFunction<K, A::Out, O>,
     O: Send + 'static,
 {
     type Acc = A::Acc;
@@ -402,7 +408,7 @@ where
     }
     fn emit(&mut self, key: &K, window: &TimeWindow, acc: &A::Acc, out: &mut Vec<O>) {
         let result = self.0.get_result(acc);
-        (self.1)(key, window, result, out);
+        self.1.emit(key, window, result, out);
     }
 }
 
@@ -966,18 +972,24 @@ impl<T: Send + 'static, K> Windowed<T, K> {
         (WindowReduce(f), Stream::new())
     }
     /// A window `aggregate`.
-    pub fn aggregate<A: AggregateFunction<T>>(&self, a: A) -> (WindowAggregate<A>, Stream<A::Out>) {
-        (WindowAggregate(a), Stream::new())
+    pub fn aggregate<A: AggregateFunction<T>>(
+        &self,
+        a: A,
+    ) -> (WindowAggregate<A, AsIs, A::Out>, Stream<A::Out>) {
+        (
+            WindowAggregate(a, AsIs, std::marker::PhantomData),
+            Stream::new(),
+        )
     }
     /// A window `aggregate` whose results go through `|key, window, result, out| ..`.
-    pub fn aggregate_with<A, O, W>(&self, a: A, w: W) -> (WindowAggregateWith<A, W, O>, Stream<O>)
+    pub fn aggregate_with<A, O, W>(&self, a: A, w: W) -> (WindowAggregate<A, W, O>, Stream<O>)
     where
         A: AggregateFunction<T>,
         O: Send + 'static,
         W: FnMut(&K, &TimeWindow, A::Out, &mut Vec<O>) + Clone + Send + 'static,
     {
         (
-            WindowAggregateWith(a, w, std::marker::PhantomData),
+            WindowAggregate(a, w, std::marker::PhantomData),
             Stream::new(),
         )
     }
