@@ -14,11 +14,25 @@ use std::time::Duration;
 
 const ROWS: i64 = 20_000;
 
+/// Where the first run fails: at row `ROWS / 2` (the last of the first split at parallelism
+/// 2, so the second split often ends around the crash), with the rows from `ROWS / 4` on slowed
+/// down until a checkpoint completed under `checkpoints` (so that one has, on a loaded machine
+/// too).
+#[derive(Clone, Copy)]
+struct Crash {
+    checkpoints: &'static Path,
+}
+
 /// Row `n` as the source emits it: slowed down so that checkpoints (every 5 ms) fall between
-/// the rows, and a panic at row `crash_at`.
-fn row(n: i64, crash_at: Option<i64>) -> i64 {
-    if crash_at == Some(n) {
-        panic!("crash at row {n}");
+/// the rows, and with `crash`, a user panic (see [`Crash`]).
+fn row(n: i64, crash: Option<Crash>) -> i64 {
+    if let Some(c) = crash {
+        if n == ROWS / 2 {
+            panic!("crash at row {n}");
+        }
+        if n >= ROWS / 4 && n % 10 == 0 && !common::has_checkpoint(c.checkpoints) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
     }
     if n % 100 == 0 {
         std::thread::sleep(Duration::from_millis(1));
@@ -39,10 +53,10 @@ fn env(p: usize, checkpoints: &Path, restore: bool) -> StreamEnv {
     }
 }
 
-type Job = fn(StreamEnv, &Path, Option<i64>) -> flow::Result<flow::JobResult>;
+type Job = fn(StreamEnv, &Path, Option<Crash>) -> flow::Result<flow::JobResult>;
 
-/// `job` uninterrupted, against `job` failing at row `ROWS / 2` and restored, at each of
-/// `parallelisms`.
+/// `job` uninterrupted, against `job` failing after a checkpoint (see [`Crash`]) and
+/// restored, at each of `parallelisms`.
 fn crash_and_restore(name: &str, parallelisms: &[usize], job: Job) {
     for &p in parallelisms {
         let root = tempfile::tempdir().unwrap();
@@ -53,8 +67,11 @@ fn crash_and_restore(name: &str, parallelisms: &[usize], job: Job) {
         assert!(!expected.is_empty(), "{name}: no output");
 
         let (out, checkpoints) = (root.path().join("out"), root.path().join("ck"));
-        let err = job(env(p, &checkpoints, false), &out, Some(ROWS / 2))
-            .expect_err("the first run fails");
+        let crash = Crash {
+            checkpoints: Box::leak(checkpoints.clone().into_boxed_path()),
+        };
+        let err =
+            job(env(p, &checkpoints, false), &out, Some(crash)).expect_err("the first run fails");
         assert!(err.to_string().contains("crash at row"), "{name}: {err}");
         let restored_from = std::fs::read_dir(&checkpoints)
             .unwrap()
@@ -78,12 +95,12 @@ fn crash_and_restore(name: &str, parallelisms: &[usize], job: Job) {
 
 #[test]
 fn session_windows() {
-    crash_and_restore("sessions", &[1, 2], |env, out, crash_at| {
+    crash_and_restore("sessions", &[1, 2], |env, out, crash| {
         flow! { env =>
             source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
                 // Every 50th row starts a new session: a gap of 1 s of event time.
                 .timestamps(|n| n * 10 + (n / 50) * 1000)
-                .map(move |n| row(n, crash_at))
+                .map(move |n| row(n, crash))
                 .key_by(|n| n % 3)
                 .window(EventTimeSessionWindows::with_gap(Duration::from_millis(500)))
                 .process(|k: &i64, w: &TimeWindow, rows: &[i64], out: &mut Vec<(i64, i64, i64, usize)>| {
@@ -99,10 +116,10 @@ fn session_windows() {
 fn count_windows() {
     // At parallelism 2 the rows of a key come from two source subtasks in an order that
     // differs from run to run, and a count window's contents with it: parallelism 1 only.
-    crash_and_restore("count windows", &[1], |env, out, crash_at| {
+    crash_and_restore("count windows", &[1], |env, out, crash| {
         flow! { env =>
             source(NumberSequence::new(1, ROWS), Watermarks::no_watermarks())
-                .map(move |n| row(n, crash_at))
+                .map(move |n| row(n, crash))
                 .map(|n| (n % 5, n))
                 .key_by(|r| r.0)
                 .count_window(10, 5)
@@ -150,11 +167,11 @@ impl Delayed {
 fn process_function_state_and_timers() {
     // At parallelism 2 how many rows of a key are counted when its timer fires depends on
     // how the two source subtasks interleave: parallelism 1 only.
-    crash_and_restore("timers", &[1], |env, out, crash_at| {
+    crash_and_restore("timers", &[1], |env, out, crash| {
         flow! { env =>
             source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
                 .timestamps(|n| *n)
-                .map(move |n| row(n, crash_at))
+                .map(move |n| row(n, crash))
                 .key_by(|n| n % 7)
                 .process(Delayed::default())
                 .sink_to(FileSink::row_format(out));
@@ -165,11 +182,11 @@ fn process_function_state_and_timers() {
 
 #[test]
 fn interval_join() {
-    crash_and_restore("interval join", &[1, 2], |env, out, crash_at| {
+    crash_and_restore("interval join", &[1, 2], |env, out, crash| {
         flow! { env =>
             let left = source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
                 .timestamps(|n| *n)
-                .map(move |n| row(n, crash_at))
+                .map(move |n| row(n, crash))
                 .key_by(|n| n % 10);
             let right = source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
                 .timestamps(|n| *n)
@@ -186,11 +203,11 @@ fn interval_join() {
 
 #[test]
 fn window_join() {
-    crash_and_restore("window join", &[1, 2], |env, out, crash_at| {
+    crash_and_restore("window join", &[1, 2], |env, out, crash| {
         flow! { env =>
             let left = source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
                 .timestamps(|n| *n)
-                .map(move |n| row(n, crash_at))
+                .map(move |n| row(n, crash))
                 .key_by(|n| n % 10);
             let right = source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
                 .timestamps(|n| *n)
@@ -247,14 +264,14 @@ impl flow::BroadcastProcessFunction<(i64, i64), i64> for Above {
 
 #[test]
 fn broadcast_state() {
-    crash_and_restore("broadcast", &[1, 2], |env, out, crash_at| {
+    crash_and_restore("broadcast", &[1, 2], |env, out, crash| {
         flow! { env =>
             let rules = from_collection(vec![900i64]).broadcast();
             let readings = source(NumberSequence::new(1, ROWS), Watermarks::no_watermarks())
                 // The rule arrives long before each subtask's first reading (of this run: a
                 // restored one starts mid-sequence): no reading depends on the race.
                 .map(|n| { wait_for_the_rule(); n })
-                .map(move |n| row(n, crash_at))
+                .map(move |n| row(n, crash))
                 .map(|n| (n % 4, n))
                 .key_by(|r| r.0);
             readings.connect(rules).process(Above).sink_to(FileSink::row_format(out));
