@@ -311,11 +311,11 @@ where
     F::State: StateData,
 {
     type Value = F::State;
-    const MIGRATED_SCHEMA: u64 = crate::snapshot::record(&[
-        crate::snapshot::fingerprint("keyed_process"),
+    const MIGRATED_SCHEMA: u64 = super::migrate_state::per_key_schema(
+        "keyed_process",
         <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
         Old::FINGERPRINT,
-    ]);
+    );
 }
 
 impl<In, KS, F> Operator<In> for KeyedProcess<KS, KS::Key, F, In>
@@ -326,11 +326,11 @@ where
     F::State: StateData,
 {
     type Out = F::Out;
-    const STATE_SCHEMA: u64 = crate::snapshot::record(&[
-        crate::snapshot::fingerprint("keyed_process"),
+    const STATE_SCHEMA: u64 = super::migrate_state::per_key_schema(
+        "keyed_process",
         <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
         <F::State as crate::snapshot::StateSchema>::FINGERPRINT,
-    ]);
+    );
 
     fn process(&mut self, row: In, ts: Timestamp, out: &mut impl Output<F::Out>) {
         let key = self.key.key(&row);

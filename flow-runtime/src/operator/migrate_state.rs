@@ -20,6 +20,14 @@ use std::any::{Any, TypeId};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
+/// The state schema of operator `operator` keeping one `value` per `key` (fingerprints): its
+/// `STATE_SCHEMA`, and with the old value's fingerprint its
+/// [`MIGRATED_SCHEMA`](MigrateFrom::MIGRATED_SCHEMA). One formula for both, so that a
+/// migration is checked against the schema the operator really recorded.
+pub(crate) const fn per_key_schema(operator: &str, key: u64, value: u64) -> u64 {
+    crate::snapshot::record(&[crate::snapshot::fingerprint(operator), key, value])
+}
+
 /// An operator that keeps one value per key, whose values a migration can make from an older
 /// type `Old`.
 #[diagnostic::on_unimplemented(

@@ -513,10 +513,10 @@ where
     const SCHEMA: u64 = if std::mem::size_of::<S>() == 0 {
         0
     } else {
-        crate::snapshot::record(&[
+        keyed_states_schema(
             <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
             S::FINGERPRINT,
-        ])
+        )
     };
     #[inline(always)]
     fn state_of(&mut self, row: &In) -> &mut S {
@@ -552,10 +552,16 @@ impl<In, KS, S: Default + StateData, Old: StateData> KeyStatesFrom<In, S, Old>
 where
     KS: crate::function::KeySelector<In>,
 {
-    const MIGRATED: u64 = crate::snapshot::record(&[
+    const MIGRATED: u64 = keyed_states_schema(
         <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
         Old::FINGERPRINT,
-    ]);
+    );
+}
+
+/// [`KeyStates::SCHEMA`] of per-key state structs `value` under keys `key` (fingerprints), and
+/// with an old struct's fingerprint [`KeyStatesFrom::MIGRATED`]: one formula for both.
+const fn keyed_states_schema(key: u64, value: u64) -> u64 {
+    crate::snapshot::record(&[key, value])
 }
 
 /// A stream that is not keyed has no per-key state.

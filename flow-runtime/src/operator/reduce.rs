@@ -59,11 +59,11 @@ where
     F: ReduceFunction<T>,
 {
     type Value = T;
-    const MIGRATED_SCHEMA: u64 = crate::snapshot::record(&[
-        crate::snapshot::fingerprint("reduce"),
+    const MIGRATED_SCHEMA: u64 = super::migrate_state::per_key_schema(
+        "reduce",
         <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
         Old::FINGERPRINT,
-    ]);
+    );
 }
 
 impl<T, KS, F> Operator<T> for Reduce<KS, KS::Key, F, T>
@@ -73,11 +73,11 @@ where
     F: ReduceFunction<T>,
 {
     type Out = T;
-    const STATE_SCHEMA: u64 = crate::snapshot::record(&[
-        crate::snapshot::fingerprint("reduce"),
+    const STATE_SCHEMA: u64 = super::migrate_state::per_key_schema(
+        "reduce",
         <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
         <T as crate::snapshot::StateSchema>::FINGERPRINT,
-    ]);
+    );
     /// In streaming mode; in batch mode the operator reports its count itself.
     const ONE_TO_ONE: bool = true;
 

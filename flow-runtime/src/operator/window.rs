@@ -702,20 +702,19 @@ where
             start: time,
             end: time.saturating_add(gap),
         };
-        // As Flink's `WindowOperator`: the row's window is merged into the key's sessions
-        // first, and the *merged* window is asked whether it is late. A row late on its own
-        // that falls into (or extends) a session still open joins it.
-        if self.event_time {
-            let mut merged = window;
-            for (w, _) in self.sessions.get(&key).into_iter().flatten() {
-                if w.intersects(&merged) {
-                    merged = merged.cover(w);
-                }
+        // As Flink's `WindowOperator`: the row's window is merged with the key's sessions it
+        // meets first, and the *merged* window is asked whether it is late. A row late on its
+        // own that falls into (or extends) a session still open joins it. The key's sessions
+        // never meet one another, so one pass in start order finds every one the merged
+        // window covers.
+        for (w, _) in self.sessions.get(&key).into_iter().flatten() {
+            if w.intersects(&window) {
+                window = window.cover(w);
             }
-            if self.expired(&merged, wm) {
-                self.on_late(row, time, out);
-                return;
-            }
+        }
+        if self.event_time && self.expired(&window, wm) {
+            self.on_late(row, time, out);
+            return;
         }
         let mut acc = self.f.create();
         self.f.add(&mut acc, row);
@@ -723,8 +722,7 @@ where
         let mut i = 0;
         while i < list.len() {
             if list[i].0.intersects(&window) {
-                let (w, other) = list.remove(i);
-                window = window.cover(&w);
+                let (_, other) = list.remove(i);
                 acc = self.f.merge(other, acc);
             } else {
                 i += 1;

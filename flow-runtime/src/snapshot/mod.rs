@@ -328,9 +328,10 @@ impl StateWriter {
     }
 
     /// Writes the keyed section `name` (read back as keys `K` and values `V`) later, off the
-    /// row path: `copy` is a copy of the state taken now (cloning a map of plain values is a
-    /// memory copy, far cheaper than encoding it), and `encode` adds its entries on the
-    /// checkpoint writer's thread. The rows wait only for the copy.
+    /// row path: `copy` is a copy of the state taken now, and `encode` adds its entries on the
+    /// checkpoint writer's thread. The rows wait only for the copy: worth it where copying is
+    /// cheaper than encoding (a window pane's accumulators); a hash map of a million small
+    /// values took as long to clone as to encode (BENCHMARKS.md, "1M keys of `#[state]`").
     pub fn keyed_deferred<K: StateSchema + 'static, V: StateSchema + 'static, S: Send + 'static>(
         &mut self,
         name: &str,
