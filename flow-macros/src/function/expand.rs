@@ -50,7 +50,7 @@ fn fn_function(f: &Function, item: &ItemFn, params: &[Param]) -> TokenStream {
         quote! {
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
-            #[derive(Default, ::flow::__private::serde::Serialize, ::flow::__private::serde::Deserialize)]
+            #[derive(Default, Clone, ::flow::__private::serde::Serialize, ::flow::__private::serde::Deserialize)]
             #[serde(crate = "::flow::__private::serde")]
             #vis struct #state_struct { #(#fields),* }
             #schema

@@ -57,7 +57,7 @@ pub fn derive_keyed_state(input: syn::DeriveInput) -> syn::Result<TokenStream> {
     Ok(quote! {
         #[doc(hidden)]
         #[allow(non_camel_case_types)]
-        #[derive(Default, ::flow::__private::serde::Serialize, ::flow::__private::serde::Deserialize)]
+        #[derive(Default, Clone, ::flow::__private::serde::Serialize, ::flow::__private::serde::Deserialize)]
             #[serde(crate = "::flow::__private::serde")]
         #vis struct #state { #(#decls),* }
         #schema

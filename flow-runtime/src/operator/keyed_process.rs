@@ -103,7 +103,7 @@ pub trait KeyedProcessFunction<K, In>: Clone + Send + 'static {
     /// The output row type.
     type Out: Send + 'static;
     /// The per-key state (`#[state]` fields).
-    type State: Default + Send + 'static;
+    type State: Default + Clone + Send + Sync + 'static;
     /// Called once per instance before the first row.
     fn open(&mut self, _ctx: &RuntimeContext) {}
     /// Handles one row.
@@ -308,7 +308,8 @@ where
     KS: KeySelector<In>,
     KS::Key: StateData,
     F: KeyedProcessFunction<KS::Key, In>,
-    F::State: StateData,
+    F::State: StateData + Clone + Sync,
+    KS::Key: Sync,
 {
     type Value = F::State;
     const MIGRATED_SCHEMA: u64 = super::migrate_state::per_key_schema(
@@ -323,7 +324,8 @@ where
     KS: KeySelector<In>,
     KS::Key: StateData,
     F: KeyedProcessFunction<KS::Key, In>,
-    F::State: StateData,
+    F::State: StateData + Clone + Sync,
+    KS::Key: Sync,
 {
     type Out = F::Out;
     const STATE_SCHEMA: u64 = super::migrate_state::per_key_schema(
@@ -365,11 +367,11 @@ where
         Ok(())
     }
 
-    /// Every key's state and timers, and the watermark the function has seen. Encoded at the
-    /// barrier, as `#[state]` (a copy to encode later cost as much).
+    /// Every key's state (frozen now, copy-on-write, encoded off the row path) and timers
+    /// (encoded now), and the watermark the function has seen.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
         if std::mem::size_of::<F::State>() != 0 {
-            state.keyed("state", self.state.iter())?;
+            self.state.write("state", state);
         }
         state.keyed_as::<_, Timestamp, _>("event_timers", self.timers.event.entries())?;
         state.keyed_as::<_, Timestamp, _>("processing_timers", self.timers.processing.entries())?;

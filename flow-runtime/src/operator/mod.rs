@@ -481,7 +481,7 @@ pub trait KeyStates<In, S> {
     ///
     /// # Errors
     /// A value serde cannot encode.
-    fn snapshot(&self, state: &mut StateWriter) -> Result<()>;
+    fn snapshot(&mut self, state: &mut StateWriter) -> Result<()>;
     /// Reads back what [`KeyStates::snapshot`] wrote.
     ///
     /// # Errors
@@ -506,9 +506,11 @@ impl<KS, K, S> Keyed<KS, K, S> {
     }
 }
 
-impl<In, KS, S: Default + StateData> KeyStates<In, S> for Keyed<KS, KS::Key, S>
+impl<In, KS, S: Default + Clone + Send + Sync + StateData> KeyStates<In, S>
+    for Keyed<KS, KS::Key, S>
 where
     KS: crate::function::KeySelector<In>,
+    KS::Key: Sync,
 {
     const SCHEMA: u64 = if std::mem::size_of::<S>() == 0 {
         0
@@ -522,14 +524,12 @@ where
     fn state_of(&mut self, row: &In) -> &mut S {
         self.states.get_or_default(self.key.key(row))
     }
-    fn snapshot(&self, state: &mut StateWriter) -> Result<()> {
+    fn snapshot(&mut self, state: &mut StateWriter) -> Result<()> {
         // A function without `#[state]` has a zero-sized state struct: nothing to keep.
-        if std::mem::size_of::<S>() == 0 {
-            return Ok(());
+        if std::mem::size_of::<S>() != 0 {
+            self.states.write("state", state);
         }
-        // Encoded at the barrier: copying a map of a million small states to encode it off
-        // the row path took as long as encoding it (BENCHMARKS.md, "1M #[state] keys").
-        state.keyed("state", self.states.iter())
+        Ok(())
     }
     fn restore(&mut self, state: &StateReader) -> Result<()> {
         state.keyed("state", |k, s| self.states.insert(k, s))
@@ -547,10 +547,11 @@ pub trait KeyStatesFrom<In, S, Old>: KeyStates<In, S> {
     const MIGRATED: u64;
 }
 
-impl<In, KS, S: Default + StateData, Old: StateData> KeyStatesFrom<In, S, Old>
+impl<In, KS, S: Default + Clone + Send + Sync + StateData, Old: StateData> KeyStatesFrom<In, S, Old>
     for Keyed<KS, KS::Key, S>
 where
     KS: crate::function::KeySelector<In>,
+    KS::Key: Sync,
 {
     const MIGRATED: u64 = keyed_states_schema(
         <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
@@ -571,7 +572,7 @@ impl<In> KeyStates<In, ()> for NotKeyed {
     fn state_of(&mut self, _: &In) -> &mut () {
         &mut self.0
     }
-    fn snapshot(&self, _: &mut StateWriter) -> Result<()> {
+    fn snapshot(&mut self, _: &mut StateWriter) -> Result<()> {
         Ok(())
     }
     fn restore(&mut self, _: &StateReader) -> Result<()> {

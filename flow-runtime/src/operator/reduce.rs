@@ -53,9 +53,10 @@ impl<K, T> Drop for LeakOnUnwind<K, T> {
 
 impl<T, Old, KS, F> super::migrate_state::MigrateFrom<T, Old> for Reduce<KS, KS::Key, F, T>
 where
-    T: Clone + Send + StateData,
+    T: Clone + Send + Sync + StateData,
     Old: StateData,
     KS: KeySelector<T>,
+    KS::Key: Sync,
     F: ReduceFunction<T>,
 {
     type Value = T;
@@ -68,8 +69,9 @@ where
 
 impl<T, KS, F> Operator<T> for Reduce<KS, KS::Key, F, T>
 where
-    T: Clone + Send + StateData,
+    T: Clone + Send + Sync + StateData,
     KS: KeySelector<T>,
+    KS::Key: Sync,
     F: ReduceFunction<T>,
 {
     type Out = T;
@@ -116,11 +118,9 @@ where
         Ok(())
     }
 
-    /// Every key's aggregate: a copy now, encoded off the row path.
+    /// Every key's aggregate: frozen now (copy-on-write), encoded off the row path.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
-        state.keyed_deferred::<KS::Key, T, _>("aggregates", self.state.clone(), |copy, out| {
-            copy.iter().try_for_each(|(k, row)| out.entry(k, row))
-        });
+        self.state.write("aggregates", state);
         Ok(Snapshot::Taken)
     }
 
