@@ -41,6 +41,7 @@ pub mod prelude {
         ProcessFunction, ProcessWindowFunction, ProcessingTimeSessionWindows, Row, RuntimeContext,
         RuntimeMode, SlidingEventTimeWindows, SlidingProcessingTimeWindows, StreamEnv, TimeWindow,
         TumblingEventTimeWindows, TumblingProcessingTimeWindows, ValueState, Watermarks,
+        WindowContext,
     };
 }
 

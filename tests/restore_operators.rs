@@ -2,8 +2,8 @@
 //! some checkpoints completed, is restored from the latest one and runs to its end; its
 //! finished files must hold exactly the rows of a run that never failed. (The killed-process
 //! tests in `fault_tolerance.rs` cover keyed state, reduce and fixed windows; these cover
-//! session and count windows, process functions' state and timers, the joins and broadcast
-//! state.)
+//! session and count windows, window functions' state, process functions' state and timers,
+//! the joins and broadcast state.)
 
 mod common;
 
@@ -109,6 +109,30 @@ fn session_windows() {
                 .sink_to(FileSink::row_format(out));
         }
         env.execute("sessions")
+    });
+}
+
+#[test]
+fn window_function_state() {
+    // A window function's state per key across windows (a running count of its windows) and
+    // per key and window (its firings; kept for the allowed lateness): both restored, or the
+    // counts after the crash start over.
+    crash_and_restore("window state", &[1, 2], |env, out, crash| {
+        flow! { env =>
+            source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
+                .timestamps(|n| *n)
+                .map(move |n| row(n, crash))
+                .key_by(|n| n % 3)
+                .window(TumblingEventTimeWindows::of(Duration::from_millis(100)))
+                .allowed_lateness(Duration::from_secs(1))
+                .process(|k: &i64, ctx: &mut WindowContext<'_, u64, u32>, rows: &[i64], out: &mut Vec<(i64, i64, usize, u64, u32)>| {
+                    *ctx.global_state() += 1;
+                    *ctx.window_state() += 1;
+                    out.push((*k, ctx.window().start, rows.len(), *ctx.global_state(), *ctx.window_state()))
+                })
+                .sink_to(FileSink::row_format(out));
+        }
+        env.execute("window state")
     });
 }
 

@@ -493,6 +493,114 @@ fn a_windowed_stream_bound_with_let_feeds_two_functions(p: usize) {
     );
 }
 
+/// (key, window start, rows, the key's firings so far, this window's firings, watermark)
+type Fired = (String, i64, usize, u32, u32, i64);
+
+fn a_window_function_with_context(p: usize) {
+    // As `allowed_lateness_refires_and_then_drops`, with a second key. The context gives the
+    // window, the watermark when it fires, state per key across windows (Flink's
+    // `globalState()`), state per key and window kept across its late firings and dropped
+    // with it (`windowState()`), and side outputs.
+    let refired = OutputTag::<(String, i64)>::new("refired");
+    let tag = refired.clone();
+    let events: Vec<Event> = vec![
+        ("a", 1000),
+        ("b", 1100),
+        ("a", 2500),
+        ("a", 1800),
+        ("a", 3500),
+        ("a", 1900),
+    ];
+    let env = env(p);
+    flow! { env =>
+        let fired = from_collection(events, Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .allowed_lateness(Duration::from_secs(1))
+            .process(move |key, ctx: &mut WindowContext<'_, u32, u32>, rows, out| {
+                *ctx.global_state() += 1;
+                *ctx.window_state() += 1;
+                let (start, firings) = (ctx.window().start, *ctx.window_state());
+                if firings > 1 {
+                    ctx.output(&tag, (key.to_string(), start));
+                }
+                out.push((key.to_string(), start, rows.len(), *ctx.global_state(), firings, ctx.current_watermark()))
+            });
+        let all = fired.collect();
+        let again = fired.side_output(&refired).collect();
+    }
+    env.execute("window context").unwrap();
+    let all: Vec<Fired> = all.take();
+    // Monotonous watermarks trail the largest timestamp by 1 ms. 2500 fires [1000, 2000) of
+    // both keys at 2499; 1800 is late within the lateness: "a"'s window fires again at once,
+    // its window state now 2; 3500 fires [2000, 3000) at 3499 (a new window: its state starts
+    // at 0) and drops [1000, 2000), so 1900 is late; the end of input's final watermark
+    // fires [3000, 4000). The per-key count goes on across windows.
+    assert_eq!(
+        sorted(all),
+        vec![
+            ("a".into(), 1000, 1, 1, 1, 2499),
+            ("a".into(), 1000, 2, 2, 2, 2499),
+            ("a".into(), 2000, 1, 3, 1, 3499),
+            ("a".into(), 3000, 1, 4, 1, i64::MAX),
+            ("b".into(), 1000, 1, 1, 1, 2499),
+        ]
+    );
+    assert_eq!(again.take(), vec![("a".to_string(), 1000)]);
+}
+
+fn aggregate_with_a_window_function_with_context(p: usize) {
+    let events: Vec<Event> = vec![("a", 100), ("a", 300), ("b", 500), ("a", 1500), ("a", 2500)];
+    let env = env(p);
+    flow! { env =>
+        let out = from_collection(events, Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .aggregate(Average, |key, ctx: &mut WindowContext<'_, f64>, avg, out| {
+                // The running total of the key's averages, across windows.
+                *ctx.global_state() += avg;
+                out.push((key.to_string(), ctx.window().start, *ctx.global_state() as i64))
+            })
+            .collect();
+    }
+    env.execute("aggregate with context").unwrap();
+    assert_eq!(
+        sorted(out.take()),
+        vec![
+            ("a".to_string(), 0, 200),
+            ("a".to_string(), 1000, 1700),
+            ("a".to_string(), 2000, 4200),
+            ("b".to_string(), 0, 500),
+        ]
+    );
+}
+
+fn per_window_state_on_session_windows_fails_at_job_start(p: usize) {
+    let env = env(p);
+    flow! { env =>
+        from_collection(vec![("a", 100i64)], Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0)
+            .window(EventTimeSessionWindows::with_gap(Duration::from_secs(1)))
+            .process(|_, ctx: &mut WindowContext<'_, (), u32>, rows: &[Event], out| {
+                *ctx.window_state() += 1;
+                out.push(rows.len())
+            })
+            .name("sessions")
+            .print();
+    }
+    let e = env
+        .execute("per-window state of sessions")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("sessions") && e.contains("per-window state"),
+        "the error names the operator and the cause: {e}"
+    );
+}
+
 at_parallelism!(
     a_windowed_stream_bound_with_let_feeds_two_functions,
     late_rows_go_to_the_side_output,
@@ -506,6 +614,9 @@ at_parallelism!(
     allowed_lateness_refires_and_then_drops,
     reduce_and_aggregate,
     aggregate_with_a_window_function,
+    a_window_function_with_context,
+    aggregate_with_a_window_function_with_context,
+    per_window_state_on_session_windows_fails_at_job_start,
     count_windows,
     window_all_counts_everything_in_one_subtask,
     processing_time_windows_count_every_row_once,

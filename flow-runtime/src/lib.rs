@@ -47,7 +47,8 @@ pub mod window {
     pub use crate::operator::window::{
         AggregateFunction, EventTimeSessionWindows, ProcessWindowFunction,
         ProcessingTimeSessionWindows, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
-        TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, Windows,
+        TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowContext,
+        WindowState, Windows, WithWindowContext,
     };
 }
 
@@ -92,5 +93,5 @@ pub use time::{Timestamp, TimestampAssigner, Watermarks, NO_TIMESTAMP};
 pub use window::{
     AggregateFunction, EventTimeSessionWindows, ProcessWindowFunction,
     ProcessingTimeSessionWindows, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
-    TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, Windows,
+    TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowContext, Windows,
 };

@@ -320,7 +320,7 @@ fn check_side_output_source(g: &Graph, diag: &mut Diagnostics) {
     let text = |e: &Expr| tidy(e);
     for n in g.nodes.iter().filter(|n| n.spec.role == Role::SideOutput) {
         let input = g.node(n.inputs[0]);
-        if input.spec.side_outputs {
+        if input.spec.side_outputs || crate::ops::window::function_takes_context(input) {
             continue;
         }
         match input.prefix("side_output_late_data").map(|p| &p.args[0]) {
@@ -329,7 +329,7 @@ fn check_side_output_source(g: &Graph, diag: &mut Diagnostics) {
                 "the window before this operator sends its late rows to `{}`, not to this tag",
                 text(tag)
             )),
-            None => diag.error_spanned(&n.args[0], "no operator here emits to this side output: read it after a `process` function or an interval join's `process` (which emit with `ctx.output(&tag, row)`), or after a window declared with `.side_output_late_data(&tag)`"),
+            None => diag.error_spanned(&n.args[0], "no operator here emits to this side output: read it after a `process` function, an interval join's `process` or a window function with a `WindowContext` (which emit with `ctx.output(&tag, row)`), or after a window declared with `.side_output_late_data(&tag)`"),
         }
     }
 }

@@ -144,6 +144,7 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
     let arg = &n.args[0];
     let method = match n.word.as_str() {
         "aggregate" => "aggregate".to_string(),
+        "process" if takes_context(arg) => "process_closure_with_context".to_string(),
         "process" => method_for(arg, "process"),
         // `reduce`, and the aggregations (desugared to closures).
         _ => method_for(arg, "reduce"),
@@ -154,9 +155,14 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
             let t = n.port_var();
             let span = syn::spanned::Spanned::span(window_fn);
             let value = format_ident!("__a{}", n.id, span = syn::spanned::Spanned::span(agg));
+            let method = if takes_context(window_fn) {
+                format_ident!("aggregate_with_context", span = span)
+            } else {
+                format_ident!("aggregate_with", span = span)
+            };
             quote_spanned! {span=>
                 let #value = #agg;
-                let (#function, #t) = #windowed.aggregate_with(#value, #window_fn);
+                let (#function, #t) = #windowed.#method(#value, #window_fn);
             }
         }
         _ => function_port_as(quote!(#windowed), n, arg, &method, &function),
@@ -168,6 +174,41 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
         #call
         let #f = (#windows, #lateness, #late, #function);
     }
+}
+
+/// Whether `f` is a closure whose second parameter is annotated as a `WindowContext` (`|key,
+/// ctx: &mut WindowContext<'_>, rows, out| ..`): its function gets the context in place of the
+/// window (Flink's `ProcessWindowFunction.Context`). Decided from the tokens, as the two kinds
+/// of closure have the same arity and rustc infers a closure's parameters only from the one
+/// signature the port method names.
+fn takes_context(f: &syn::Expr) -> bool {
+    fn names_context(ty: &syn::Type) -> bool {
+        match ty {
+            syn::Type::Reference(r) => names_context(&r.elem),
+            syn::Type::Paren(p) => names_context(&p.elem),
+            syn::Type::Path(p) => p
+                .path
+                .segments
+                .last()
+                .is_some_and(|s| s.ident == "WindowContext"),
+            _ => false,
+        }
+    }
+    let syn::Expr::Closure(c) = f else {
+        return false;
+    };
+    matches!(c.inputs.iter().nth(1), Some(syn::Pat::Type(p)) if names_context(&p.ty))
+}
+
+/// Whether window node `n`'s function takes a `WindowContext` (and so may emit to side
+/// outputs): `process(|key, ctx: &mut WindowContext<..>, rows, out| ..)` or `aggregate(f,
+/// |key, ctx: &mut WindowContext<..>, result, out| ..)`.
+pub fn function_takes_context(n: &Node) -> bool {
+    n.spec.name == WINDOW.name
+        && match (n.word.as_str(), &n.args[..]) {
+            ("process", [f]) | ("aggregate", [_, f]) => takes_context(f),
+            _ => false,
+        }
 }
 
 fn operator(graph: &Graph, n: &Node) -> TokenStream {

@@ -23,9 +23,10 @@ use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
 use crate::function::{Key, KeySelector};
 use crate::hash::FlowHashMap;
-use crate::operator::side_output::OutputTag;
+use crate::operator::side_output::{OutputTag, SideOutputs};
 use crate::port::Stream;
 use crate::snapshot::{StateData, StateReader, StateWriter};
+use crate::state::KeyedState;
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use crate::{Error, Result};
 use std::collections::{BTreeMap, VecDeque};
@@ -261,20 +262,93 @@ impl Windows {
     }
 }
 
+/// What a window function sees besides the window's rows or result (Flink's
+/// `ProcessWindowFunction.Context`): the window, the watermark and the clock, state kept per
+/// key across windows (`G`) and per key and window (`P`), and the side outputs. A closure
+/// gets it by naming it as its second parameter: `|key, ctx: &mut WindowContext<'_>, rows,
+/// out| ..`, or with state `WindowContext<'_, Global, PerWindow>`.
+pub struct WindowContext<'a, G = (), P = ()> {
+    window: TimeWindow,
+    watermark: Timestamp,
+    global: &'a mut G,
+    per_window: &'a mut P,
+    side: &'a mut dyn SideOutputs,
+}
+
+impl<G, P> WindowContext<'_, G, P> {
+    /// The window whose result this is.
+    pub fn window(&self) -> &TimeWindow {
+        &self.window
+    }
+    /// The operator's current event-time watermark (the lowest possible before the first).
+    pub fn current_watermark(&self) -> Timestamp {
+        self.watermark
+    }
+    /// The wall clock, in milliseconds since the epoch.
+    pub fn current_processing_time(&self) -> Timestamp {
+        now_millis()
+    }
+    /// The key's state across all its windows (Flink's `globalState()`), `G::default()` at
+    /// first; saved in checkpoints.
+    pub fn global_state(&mut self) -> &mut G {
+        self.global
+    }
+    /// The state of this key and window (Flink's `windowState()`), `P::default()` at first;
+    /// kept across the window's firings (late rows within the allowed lateness fire it again)
+    /// and dropped with the window; saved in checkpoints. Not with session windows, whose
+    /// windows merge (as in Flink): such a job fails when it starts.
+    pub fn window_state(&mut self) -> &mut P {
+        self.per_window
+    }
+    /// Emits `row` to the side output `tag` (read with `.side_output(&tag)` after the window
+    /// in `flow!`) with the window's last millisecond as its timestamp; dropped when nothing
+    /// reads that tag.
+    pub fn output<T: 'static>(&mut self, tag: &OutputTag<T>, row: T) {
+        let mut slot = Some(row);
+        self.side
+            .emit(tag.id(), &mut slot, self.window.max_timestamp());
+    }
+}
+
+/// The bounds of the state a window function keeps through its [`WindowContext`]: saved in
+/// checkpoints, and copied on write as keyed state is.
+pub trait WindowState: Default + Clone + Send + Sync + StateData {}
+impl<T: Default + Clone + Send + Sync + StateData> WindowState for T {}
+
+/// A window function that takes a [`WindowContext`] (`G` and `P` its state types): what the
+/// macro wraps a closure whose second parameter is a `&mut WindowContext` in.
+pub struct WithWindowContext<F, G, P>(pub F, pub std::marker::PhantomData<fn() -> (G, P)>);
+
+impl<F: Clone, G, P> Clone for WithWindowContext<F, G, P> {
+    fn clone(&self) -> Self {
+        WithWindowContext(self.0.clone(), std::marker::PhantomData)
+    }
+}
+
 /// What a window computes: `reduce`, `aggregate` or `process` as an accumulator.
 pub trait WindowFunction<K, T>: Clone + Send + 'static {
     /// The per-window accumulator (copied at checkpoints).
     type Acc: Clone + Send + 'static;
     /// The result row type.
     type Out: Send + 'static;
+    /// The state kept per key across windows (`()`: none).
+    type Global: WindowState;
+    /// The state kept per key and window (`()`: none).
+    type PerWindow: WindowState;
     /// An empty accumulator.
     fn create(&mut self) -> Self::Acc;
     /// Adds a row.
     fn add(&mut self, acc: &mut Self::Acc, row: T);
     /// Merges two accumulators (session windows).
     fn merge(&mut self, a: Self::Acc, b: Self::Acc) -> Self::Acc;
-    /// The results of a window.
-    fn emit(&mut self, key: &K, window: &TimeWindow, acc: &Self::Acc, out: &mut Vec<Self::Out>);
+    /// The results of a window (`ctx.window()`).
+    fn emit(
+        &mut self,
+        key: &K,
+        ctx: &mut WindowContext<'_, Self::Global, Self::PerWindow>,
+        acc: &Self::Acc,
+        out: &mut Vec<Self::Out>,
+    );
 }
 
 /// `aggregate`'s function: an accumulator with create/add/get_result/merge (Flink's
@@ -300,22 +374,53 @@ pub trait AggregateFunction<In>: Clone + Send + 'static {
 
 /// `process`'s function: every row of the window at once, with its key and bounds (Flink's
 /// `ProcessWindowFunction`), emitting rows of type `Out`. Closures and fns
-/// `|key, window, rows, out| ..` are ones.
+/// `|key, window, rows, out| ..` are ones, and closures `|key, ctx, rows, out| ..` whose `ctx`
+/// is a `&mut WindowContext`.
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot process windows of rows of type `{In}` keyed by `{K}`",
     label = "a window process function takes `(&key, &TimeWindow, &[row], &mut Vec<out>)`"
 )]
 pub trait ProcessWindowFunction<K, In, Out>: Clone + Send + 'static {
+    /// The state kept per key across windows.
+    type Global: WindowState;
+    /// The state kept per key and window.
+    type PerWindow: WindowState;
     /// Emits the results of one window into `out`.
-    fn process(&mut self, key: &K, window: &TimeWindow, rows: &[In], out: &mut Vec<Out>);
+    fn process(
+        &mut self,
+        key: &K,
+        ctx: &mut WindowContext<'_, Self::Global, Self::PerWindow>,
+        rows: &[In],
+        out: &mut Vec<Out>,
+    );
 }
 
 impl<K, In, O, F> ProcessWindowFunction<K, In, O> for F
 where
     F: FnMut(&K, &TimeWindow, &[In], &mut Vec<O>) + Clone + Send + 'static,
 {
-    fn process(&mut self, key: &K, window: &TimeWindow, rows: &[In], out: &mut Vec<O>) {
-        self(key, window, rows, out)
+    type Global = ();
+    type PerWindow = ();
+    fn process(&mut self, key: &K, ctx: &mut WindowContext<'_>, rows: &[In], out: &mut Vec<O>) {
+        self(key, ctx.window(), rows, out)
+    }
+}
+
+impl<K, In, O, F, G: WindowState, P: WindowState> ProcessWindowFunction<K, In, O>
+    for WithWindowContext<F, G, P>
+where
+    F: FnMut(&K, &mut WindowContext<'_, G, P>, &[In], &mut Vec<O>) + Clone + Send + 'static,
+{
+    type Global = G;
+    type PerWindow = P;
+    fn process(
+        &mut self,
+        key: &K,
+        ctx: &mut WindowContext<'_, G, P>,
+        rows: &[In],
+        out: &mut Vec<O>,
+    ) {
+        (self.0)(key, ctx, rows, out)
     }
 }
 
@@ -328,6 +433,8 @@ impl<K, T: Clone + Send + 'static, F: crate::function::ReduceFunction<T>> Window
 {
     type Acc = Option<T>;
     type Out = T;
+    type Global = ();
+    type PerWindow = ();
     fn create(&mut self) -> Option<T> {
         None
     }
@@ -344,7 +451,7 @@ impl<K, T: Clone + Send + 'static, F: crate::function::ReduceFunction<T>> Window
             (a, b) => a.or(b),
         }
     }
-    fn emit(&mut self, _: &K, _: &TimeWindow, acc: &Option<T>, out: &mut Vec<T>) {
+    fn emit(&mut self, _: &K, _: &mut WindowContext<'_>, acc: &Option<T>, out: &mut Vec<T>) {
         out.extend(acc.iter().cloned());
     }
 }
@@ -353,8 +460,18 @@ impl<K, T: Clone + Send + 'static, F: crate::function::ReduceFunction<T>> Window
 /// ([`AsIs`], `aggregate(f)`), or what a closure `|key, window, result, out| ..` emits for it
 /// (`aggregate(f, window_fn)`: Flink's `aggregate(AggregateFunction, ProcessWindowFunction)`).
 pub trait ResultFunction<K, R, O>: Clone + Send + 'static {
-    /// Emits the rows for `result`, the aggregate of `key` in `window`.
-    fn emit(&mut self, key: &K, window: &TimeWindow, result: R, out: &mut Vec<O>);
+    /// The state kept per key across windows.
+    type Global: WindowState;
+    /// The state kept per key and window.
+    type PerWindow: WindowState;
+    /// Emits the rows for `result`, the aggregate of `key` in `ctx.window()`.
+    fn emit(
+        &mut self,
+        key: &K,
+        ctx: &mut WindowContext<'_, Self::Global, Self::PerWindow>,
+        result: R,
+        out: &mut Vec<O>,
+    );
 }
 
 /// `aggregate(f)`: each result as it is.
@@ -362,8 +479,10 @@ pub trait ResultFunction<K, R, O>: Clone + Send + 'static {
 pub struct AsIs;
 
 impl<K, R> ResultFunction<K, R, R> for AsIs {
+    type Global = ();
+    type PerWindow = ();
     #[inline]
-    fn emit(&mut self, _: &K, _: &TimeWindow, result: R, out: &mut Vec<R>) {
+    fn emit(&mut self, _: &K, _: &mut WindowContext<'_>, result: R, out: &mut Vec<R>) {
         out.push(result);
     }
 }
@@ -372,9 +491,24 @@ impl<K, R, O, F> ResultFunction<K, R, O> for F
 where
     F: FnMut(&K, &TimeWindow, R, &mut Vec<O>) + Clone + Send + 'static,
 {
+    type Global = ();
+    type PerWindow = ();
     #[inline]
-    fn emit(&mut self, key: &K, window: &TimeWindow, result: R, out: &mut Vec<O>) {
-        self(key, window, result, out)
+    fn emit(&mut self, key: &K, ctx: &mut WindowContext<'_>, result: R, out: &mut Vec<O>) {
+        self(key, ctx.window(), result, out)
+    }
+}
+
+impl<K, R, O, F, G: WindowState, P: WindowState> ResultFunction<K, R, O>
+    for WithWindowContext<F, G, P>
+where
+    F: FnMut(&K, &mut WindowContext<'_, G, P>, R, &mut Vec<O>) + Clone + Send + 'static,
+{
+    type Global = G;
+    type PerWindow = P;
+    #[inline]
+    fn emit(&mut self, key: &K, ctx: &mut WindowContext<'_, G, P>, result: R, out: &mut Vec<O>) {
+        (self.0)(key, ctx, result, out)
     }
 }
 
@@ -396,6 +530,8 @@ where
 {
     type Acc = A::Acc;
     type Out = O;
+    type Global = W::Global;
+    type PerWindow = W::PerWindow;
     fn create(&mut self) -> A::Acc {
         self.0.create_accumulator()
     }
@@ -406,9 +542,15 @@ where
     fn merge(&mut self, a: A::Acc, b: A::Acc) -> A::Acc {
         self.0.merge(a, b)
     }
-    fn emit(&mut self, key: &K, window: &TimeWindow, acc: &A::Acc, out: &mut Vec<O>) {
+    fn emit(
+        &mut self,
+        key: &K,
+        ctx: &mut WindowContext<'_, W::Global, W::PerWindow>,
+        acc: &A::Acc,
+        out: &mut Vec<O>,
+    ) {
         let result = self.0.get_result(acc);
-        self.1.emit(key, window, result, out);
+        self.1.emit(key, ctx, result, out);
     }
 }
 
@@ -429,6 +571,8 @@ where
 {
     type Acc = Vec<T>;
     type Out = O;
+    type Global = F::Global;
+    type PerWindow = F::PerWindow;
     fn create(&mut self) -> Vec<T> {
         Vec::new()
     }
@@ -440,8 +584,14 @@ where
         a.extend(b);
         a
     }
-    fn emit(&mut self, key: &K, window: &TimeWindow, acc: &Vec<T>, out: &mut Vec<O>) {
-        self.0.process(key, window, acc, out);
+    fn emit(
+        &mut self,
+        key: &K,
+        ctx: &mut WindowContext<'_, F::Global, F::PerWindow>,
+        acc: &Vec<T>,
+        out: &mut Vec<O>,
+    ) {
+        self.0.process(key, ctx, acc, out);
     }
 }
 
@@ -484,6 +634,10 @@ pub struct Window<KS, K, F: WindowFunction<K, T>, T> {
     counts: FlowHashMap<K, CountPane<T>>,
     /// When to fire (`false`) or drop (`true`) a window's state.
     timers: BTreeMap<Timestamp, Vec<(K, TimeWindow, bool)>>,
+    /// The function's state per key across windows ([`WindowContext::global_state`]).
+    global: KeyedState<K, F::Global>,
+    /// The function's state per key and window ([`WindowContext::window_state`]).
+    per_window: FlowHashMap<(K, TimeWindow), F::PerWindow>,
     watermark: Timestamp,
     assigned: Vec<TimeWindow>,
     buf: Vec<F::Out>,
@@ -519,6 +673,8 @@ where
             sessions: FlowHashMap::default(),
             counts: FlowHashMap::default(),
             timers: BTreeMap::new(),
+            global: KeyedState::default(),
+            per_window: FlowHashMap::default(),
             watermark: MIN_WATERMARK,
             assigned: Vec::new(),
             buf: Vec::new(),
@@ -530,8 +686,39 @@ where
     }
 
     fn emit(&mut self, key: &K, window: &TimeWindow, acc: &F::Acc, out: &mut impl Output<F::Out>) {
-        self.f.emit(key, window, acc, &mut self.buf);
-        out.emit_all(&mut self.buf, window.max_timestamp());
+        self.emit_at(key, window, acc, window.max_timestamp(), out);
+    }
+
+    /// Calls the function for `key`'s `window` with its context, and emits its rows at `ts`.
+    fn emit_at(
+        &mut self,
+        key: &K,
+        window: &TimeWindow,
+        acc: &F::Acc,
+        ts: Timestamp,
+        out: &mut impl Output<F::Out>,
+    ) {
+        // Functions without state (zero-sized `()`) look nothing up.
+        let (mut no_global, mut no_window_state) = Default::default();
+        let global = if std::mem::size_of::<F::Global>() == 0 {
+            &mut no_global
+        } else {
+            self.global.get_or_default(key.clone())
+        };
+        let per_window = if std::mem::size_of::<F::PerWindow>() == 0 {
+            &mut no_window_state
+        } else {
+            self.per_window.entry((key.clone(), *window)).or_default()
+        };
+        let mut ctx = WindowContext {
+            window: *window,
+            watermark: self.watermark,
+            global,
+            per_window,
+            side: out.side_outputs(),
+        };
+        self.f.emit(key, &mut ctx, acc, &mut self.buf);
+        out.emit_all(&mut self.buf, ts);
     }
 
     /// A row too late for all of its windows: to the late side output, or dropped and counted.
@@ -616,6 +803,11 @@ where
                 pane.fired = true;
             }
             if expired {
+                if std::mem::size_of::<F::PerWindow>() != 0 {
+                    for key in pane.keys.keys() {
+                        self.per_window.remove(&(key.clone(), window));
+                    }
+                }
                 pane.keys.clear();
                 self.spare.push(pane.keys);
             } else {
@@ -777,8 +969,7 @@ where
             start: MIN_WATERMARK,
             end: MAX_WATERMARK,
         };
-        self.f.emit(&key, &window, &acc, &mut self.buf);
-        out.emit_all(&mut self.buf, NO_TIMESTAMP);
+        self.emit_at(&key, &window, &acc, NO_TIMESTAMP, out);
     }
 }
 
@@ -787,16 +978,30 @@ where
     T: Clone + StateData,
     KS: KeySelector<T>,
     KS::Key: StateData,
+    KS::Key: Sync,
     F: WindowFunction<KS::Key, T>,
     F::Acc: StateData,
 {
     type Out = F::Out;
-    const STATE_SCHEMA: u64 = crate::snapshot::record(&[
-        crate::snapshot::fingerprint("window"),
-        <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
-        <T as crate::snapshot::StateSchema>::FINGERPRINT,
-        <F::Acc as crate::snapshot::StateSchema>::FINGERPRINT,
-    ]);
+    /// The function's own state joins the record only when it keeps some, so that windows
+    /// without it keep the schema they always had.
+    const STATE_SCHEMA: u64 = {
+        let windows = crate::snapshot::record(&[
+            crate::snapshot::fingerprint("window"),
+            <KS::Key as crate::snapshot::StateSchema>::FINGERPRINT,
+            <T as crate::snapshot::StateSchema>::FINGERPRINT,
+            <F::Acc as crate::snapshot::StateSchema>::FINGERPRINT,
+        ]);
+        if std::mem::size_of::<F::Global>() == 0 && std::mem::size_of::<F::PerWindow>() == 0 {
+            windows
+        } else {
+            crate::snapshot::record(&[
+                windows,
+                <F::Global as crate::snapshot::StateSchema>::FINGERPRINT,
+                <F::PerWindow as crate::snapshot::StateSchema>::FINGERPRINT,
+            ])
+        }
+    };
 
     fn process(&mut self, row: T, ts: Timestamp, out: &mut impl Output<F::Out>) {
         let key = self.key.key(&row);
@@ -823,6 +1028,16 @@ where
 
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
         self.name = ctx.operator_name();
+        if std::mem::size_of::<F::PerWindow>() != 0
+            && matches!(self.windows, Windows::Session { .. })
+        {
+            return Err(Error::Config(format!(
+                "{}: session windows merge, so their function cannot keep per-window state \
+                 (`WindowContext::window_state`, as in Flink); keep it per key with \
+                 `global_state`",
+                self.name
+            )));
+        }
         self.windows.validate(self.name)
     }
 
@@ -837,9 +1052,11 @@ where
     }
 
     fn on_watermark(&mut self, watermark: Timestamp, out: &mut impl Output<F::Out>) -> Result<()> {
-        if self.event_time && watermark > self.watermark {
+        if watermark > self.watermark {
             self.watermark = watermark;
-            self.advance(watermark, out);
+            if self.event_time {
+                self.advance(watermark, out);
+            }
         }
         Ok(())
     }
@@ -878,10 +1095,25 @@ where
             .flat_map(|(&at, v)| v.iter().map(move |(k, w, c)| (k, (at, *w, *c))));
         state.keyed_as::<_, (Timestamp, TimeWindow, bool), _>("timers", timers)?;
         state.list("watermark", [&self.watermark])?;
+        if std::mem::size_of::<F::Global>() != 0 {
+            self.global.write("global_state", state);
+        }
+        if std::mem::size_of::<F::PerWindow>() != 0 {
+            let states = self.per_window.iter().map(|((k, w), s)| (k, (w, s)));
+            state.keyed_as::<_, (TimeWindow, F::PerWindow), _>("window_state", states)?;
+        }
         Ok(Snapshot::Taken)
     }
 
     fn restore(&mut self, state: &StateReader) -> Result<()> {
+        if std::mem::size_of::<F::Global>() != 0 {
+            state.keyed("global_state", |k, s| self.global.insert(k, s))?;
+        }
+        if std::mem::size_of::<F::PerWindow>() != 0 {
+            state.keyed("window_state", |k, (w, s): (TimeWindow, F::PerWindow)| {
+                self.per_window.insert((k, w), s);
+            })?;
+        }
         state.keyed(
             "panes",
             |k, (end, start, fired, acc): (Timestamp, Timestamp, bool, F::Acc)| {
@@ -991,6 +1223,28 @@ impl<T: Send + 'static, K> Windowed<T, K> {
             Stream::new(),
         )
     }
+    /// A window `aggregate` whose results go through `|key, ctx: &mut WindowContext<..>,
+    /// result, out| ..`.
+    #[allow(clippy::type_complexity)]
+    pub fn aggregate_with_context<A, O, G: WindowState, P: WindowState, W>(
+        &self,
+        a: A,
+        w: W,
+    ) -> (WindowAggregate<A, WithWindowContext<W, G, P>, O>, Stream<O>)
+    where
+        A: AggregateFunction<T>,
+        O: Send + 'static,
+        W: FnMut(&K, &mut WindowContext<'_, G, P>, A::Out, &mut Vec<O>) + Clone + Send + 'static,
+    {
+        (
+            WindowAggregate(
+                a,
+                WithWindowContext(w, std::marker::PhantomData),
+                std::marker::PhantomData,
+            ),
+            Stream::new(),
+        )
+    }
     /// A window `process` with a function.
     pub fn process<O: Send + 'static, F: ProcessWindowFunction<K, T, O>>(
         &self,
@@ -1004,5 +1258,22 @@ impl<T: Send + 'static, K> Windowed<T, K> {
         F: FnMut(&K, &TimeWindow, &[T], &mut Vec<O>) + Clone + Send + 'static,
     {
         (WindowProcess(f, std::marker::PhantomData), Stream::new())
+    }
+    /// A window `process` with a closure `|key, ctx: &mut WindowContext<..>, rows, out| ..`.
+    #[allow(clippy::type_complexity)]
+    pub fn process_closure_with_context<O: Send + 'static, G: WindowState, P: WindowState, F>(
+        &self,
+        f: F,
+    ) -> (WindowProcess<WithWindowContext<F, G, P>, O>, Stream<O>)
+    where
+        F: FnMut(&K, &mut WindowContext<'_, G, P>, &[T], &mut Vec<O>) + Clone + Send + 'static,
+    {
+        (
+            WindowProcess(
+                WithWindowContext(f, std::marker::PhantomData),
+                std::marker::PhantomData,
+            ),
+            Stream::new(),
+        )
     }
 }
