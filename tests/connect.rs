@@ -245,11 +245,54 @@ fn sliding_window_join_pairs_rows_in_every_window_they_share(p: usize) {
     );
 }
 
+fn window_join_function_with_context(p: usize) {
+    // As `window_join_pairs_rows_of_one_key_and_window`, with the context: the two rows'
+    // timestamps, the results' (the window's last millisecond, as Flink stamps a window
+    // join's results), and a side output for pairs whose payment came before the order.
+    let early = OutputTag::<(&'static str, i64, i64)>::new("paid before ordered");
+    let tag = early.clone();
+    let orders = vec![("a", 100i64), ("a", 900), ("b", 500), ("a", 1200)];
+    let payments = vec![("a", 300i64), ("b", 1100), ("a", 1500), ("a", 1600)];
+    let env = StreamEnv::new()
+        .with_parallelism(p)
+        .with_auto_watermark_interval(Duration::ZERO);
+    flow! { env =>
+        let left = from_collection(orders, Watermarks::bounded_out_of_orderness(Duration::from_secs(1)))
+            .timestamps(|r| r.1)
+            .key_by(|r| r.0);
+        let right = from_collection(payments, Watermarks::bounded_out_of_orderness(Duration::from_secs(1)))
+            .timestamps(|r| r.1)
+            .key_by(|r| r.0);
+        let joined = left
+            .window_join(right, TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .process(move |o, _pay, ctx, out| {
+                if ctx.right_timestamp() < ctx.left_timestamp() {
+                    ctx.output(&tag, (o.0, ctx.left_timestamp(), ctx.right_timestamp()));
+                } else {
+                    out.push((o.0, ctx.left_timestamp(), ctx.right_timestamp(), ctx.timestamp()));
+                }
+            });
+        let out = joined.collect();
+        let early_out = joined.side_output(&early).collect();
+    }
+    env.execute("window join with context").unwrap();
+    assert_eq!(
+        sorted(out.take()),
+        vec![
+            ("a", 100, 300, 999),
+            ("a", 1200, 1500, 1999),
+            ("a", 1200, 1600, 1999)
+        ]
+    );
+    assert_eq!(early_out.take(), vec![("a", 900, 300)]);
+}
+
 mod joins {
     use super::*;
     at_parallelism!(
         window_join_pairs_rows_of_one_key_and_window,
-        sliding_window_join_pairs_rows_in_every_window_they_share
+        sliding_window_join_pairs_rows_in_every_window_they_share,
+        window_join_function_with_context
     );
 }
 

@@ -246,6 +246,30 @@ fn window_join() {
     });
 }
 
+#[test]
+fn window_join_with_context() {
+    // The rows' timestamps are kept only for a function that reads them: restored with them.
+    crash_and_restore("window join with context", &[1, 2], |env, out, crash| {
+        flow! { env =>
+            let left = source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
+                .timestamps(|n| *n)
+                .map(move |n| row(n, crash))
+                .key_by(|n| n % 10);
+            let right = source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
+                .timestamps(|n| *n)
+                .map(|n| row(n, None))
+                .filter(|n| n % 7 == 0)
+                .key_by(|n| n % 10);
+            left.window_join(right, TumblingEventTimeWindows::of(Duration::from_millis(100)))
+                .process(|a: &i64, b: &i64, ctx, out: &mut Vec<(i64, i64, i64, i64)>| {
+                    out.push((*a, *b, ctx.left_timestamp(), ctx.right_timestamp()))
+                })
+                .sink_to(FileSink::row_format(out));
+        }
+        env.execute("window join with context")
+    });
+}
+
 /// Sleeps once per thread (a subtask of one run): long enough for the broadcast rule to
 /// reach every subtask of the operator before the first reading does.
 fn wait_for_the_rule() {

@@ -1,6 +1,7 @@
 //! `a.key_by(..).window_join(b.key_by(..), windows).process(f)`: every pair of rows of one key
 //! in the same window, when the window fires (Flink's `join(..).where(..).equal_to(..)
-//! .window(..)`). Folded into one node with `process`.
+//! .window(..)`); `process(|first, second, ctx, out| ..)` also gets a `JoinContext` (the rows'
+//! timestamps, side outputs). Folded into one node with `process`.
 //!
 //! > 2 keyed input streams, 1 output stream
 
@@ -17,7 +18,12 @@ pub const WINDOW_JOIN: OpSpec = OpSpec::new(
     Role::Operator,
     port,
 )
-.args(1, 1, "process(|first, second, out| ..)")
+.args(
+    1,
+    1,
+    "process(|first, second, out| ..) or process(|first, second, ctx, out| ..)",
+)
+.side_outputs()
 .operator(operator);
 
 /// `window_join(other, windows)` of two keyed streams.
@@ -48,7 +54,12 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
     let join = n.prefix("window_join").expect("folded into the node");
     let (first, second) = (graph.port_of(n.inputs[0]), graph.port_of(n.inputs[1]));
     let w = windows(n).expect("folded into the node");
-    let call = function_port_as(quote!(#joined), n, &n.args[0], "process_closure", &function);
+    // `|first, second, ctx, out|`: the function takes a `JoinContext`.
+    let method = match &n.args[0] {
+        syn::Expr::Closure(c) if c.inputs.len() == 4 => "process_with_context_closure",
+        _ => "process_closure",
+    };
+    let call = function_port_as(quote!(#joined), n, &n.args[0], method, &function);
     quote_spanned! {join.span=>
         let (#windows_var, #joined) = #first.window_join(&#second, #w);
         #call

@@ -19,12 +19,12 @@ use crate::time::{Timestamp, MIN_WATERMARK};
 use crate::{Error, Result};
 use std::hash::Hash;
 
-/// What an interval join's function sees besides the pair (Flink's
-/// `ProcessJoinFunction.Context`): the two rows' timestamps, the result's, and the side
-/// outputs.
+/// What a join's function sees besides the pair (Flink's `ProcessJoinFunction.Context`): the
+/// two rows' timestamps, the result's, and the side outputs.
 pub struct JoinContext<'a> {
     left: Timestamp,
     right: Timestamp,
+    result: Timestamp,
     side: &'a mut dyn SideOutputs,
 }
 
@@ -37,9 +37,10 @@ impl JoinContext<'_> {
     pub fn right_timestamp(&self) -> Timestamp {
         self.right
     }
-    /// The results' timestamp: the larger of the two, as in Flink.
+    /// The results' timestamp: in an interval join the larger of the two rows', in a window
+    /// join the window's last millisecond (as in Flink).
     pub fn timestamp(&self) -> Timestamp {
-        self.left.max(self.right)
+        self.result
     }
     /// Emits `row` to the side output `tag` (read with `.side_output(&tag)` after the join in
     /// `flow!`), with the results' timestamp; dropped when nothing reads that tag.
@@ -50,27 +51,33 @@ impl JoinContext<'_> {
     }
 }
 
-/// The function of an interval join's pairs: a closure `|first, second, out| ..`, or one with
-/// the context, `|first, second, ctx, out| ..` (wrapped in [`WithContext`]).
+/// The function of a join's pairs: a closure `|first, second, out| ..`, or one with the
+/// context, `|first, second, ctx, out| ..` (wrapped in [`WithContext`]).
 pub trait JoinFunction<A, B, O> {
-    /// Calls the function for the pair `a` and `b` at `timestamps` (first's, second's).
+    /// Whether the function reads the rows' timestamps (a window join keeps them only then).
+    const TIMESTAMPS: bool;
+    /// Calls the function for the pair `a` and `b` at `timestamps` (first's, second's), whose
+    /// results carry `result`.
     fn join(
         &mut self,
         a: &A,
         b: &B,
         timestamps: (Timestamp, Timestamp),
+        result: Timestamp,
         side: &mut dyn SideOutputs,
         out: &mut Vec<O>,
     );
 }
 
 impl<A, B, O, F: FnMut(&A, &B, &mut Vec<O>)> JoinFunction<A, B, O> for F {
+    const TIMESTAMPS: bool = false;
     #[inline(always)]
     fn join(
         &mut self,
         a: &A,
         b: &B,
         _: (Timestamp, Timestamp),
+        _: Timestamp,
         _: &mut dyn SideOutputs,
         out: &mut Vec<O>,
     ) {
@@ -86,16 +93,23 @@ impl<A, B, O, F> JoinFunction<A, B, O> for WithContext<F>
 where
     F: FnMut(&A, &B, &mut JoinContext<'_>, &mut Vec<O>),
 {
+    const TIMESTAMPS: bool = true;
     #[inline(always)]
     fn join(
         &mut self,
         a: &A,
         b: &B,
         (left, right): (Timestamp, Timestamp),
+        result: Timestamp,
         side: &mut dyn SideOutputs,
         out: &mut Vec<O>,
     ) {
-        let mut ctx = JoinContext { left, right, side };
+        let mut ctx = JoinContext {
+            left,
+            right,
+            result,
+            side,
+        };
         (self.0)(a, b, &mut ctx, out)
     }
 }
@@ -161,8 +175,14 @@ where
                 let key = self.key_first.key(&a);
                 for (t2, b) in self.seconds.get(&key).into_iter().flatten() {
                     if *t2 >= ts.saturating_add(lower) && *t2 <= ts.saturating_add(upper) {
-                        self.f
-                            .join(&a, b, (ts, *t2), out.side_outputs(), &mut self.buf);
+                        self.f.join(
+                            &a,
+                            b,
+                            (ts, *t2),
+                            ts.max(*t2),
+                            out.side_outputs(),
+                            &mut self.buf,
+                        );
                         out.emit_all(&mut self.buf, ts.max(*t2));
                     }
                 }
@@ -172,8 +192,14 @@ where
                 let key = self.key_second.key(&b);
                 for (t1, a) in self.firsts.get(&key).into_iter().flatten() {
                     if ts >= t1.saturating_add(lower) && ts <= t1.saturating_add(upper) {
-                        self.f
-                            .join(a, &b, (*t1, ts), out.side_outputs(), &mut self.buf);
+                        self.f.join(
+                            a,
+                            &b,
+                            (*t1, ts),
+                            ts.max(*t1),
+                            out.side_outputs(),
+                            &mut self.buf,
+                        );
                         out.emit_all(&mut self.buf, ts.max(*t1));
                     }
                 }

@@ -1,8 +1,9 @@
 //! `a.key_by(..).window_join(b.key_by(..), windows).process(f)`: joins two keyed streams per
 //! key and window (Flink's `join(..).where(..).equal_to(..).window(..)`): when a window fires,
-//! `f(&first, &second, out)` runs for every pair of its rows of one key. Tumbling and sliding
-//! windows; results carry the window's last millisecond; rows behind the watermark are late
-//! and dropped (counted).
+//! `f(&first, &second, out)` runs for every pair of its rows of one key, or `f(&first, &second,
+//! ctx, out)` with a [`JoinContext`] (the two rows' timestamps, side outputs). Tumbling and
+//! sliding windows; results carry the window's last millisecond; rows behind the watermark are
+//! late and dropped (counted).
 
 use super::window::{TimeWindow, Windows};
 use super::{Either, Operator, Output};
@@ -11,16 +12,32 @@ use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
 use crate::function::{Key, KeySelector};
 use crate::hash::FlowHashMap;
-use crate::operator::interval_join::Joined;
+use crate::operator::interval_join::{JoinFunction, Joined};
 use crate::port::Stream;
 use crate::snapshot::{StateData, StateReader, StateWriter};
-use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK};
+use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::hash::Hash;
 
 /// Each window's rows of both sides, per key, by (end, start): the firing order.
-type Panes<K, A, B> = BTreeMap<(Timestamp, Timestamp), FlowHashMap<K, (Vec<A>, Vec<B>)>>;
+type Panes<K, A, B> = BTreeMap<(Timestamp, Timestamp), FlowHashMap<K, Pane<A, B>>>;
+
+/// One key's rows of both sides in one window, and their timestamps if the function reads
+/// them (else empty).
+struct Pane<A, B> {
+    rows: (Vec<A>, Vec<B>),
+    timestamps: (Vec<Timestamp>, Vec<Timestamp>),
+}
+
+impl<A, B> Default for Pane<A, B> {
+    fn default() -> Self {
+        Pane {
+            rows: (Vec::new(), Vec::new()),
+            timestamps: (Vec::new(), Vec::new()),
+        }
+    }
+}
 
 /// The window join of rows `A` and `B` with `f`, keyed by `key_first` and `key_second`.
 pub struct WindowJoin<K1, K2, K, A, B, F, O> {
@@ -58,7 +75,7 @@ where
     K: Hash + Eq + Clone,
     A: Clone,
     B: Clone,
-    F: FnMut(&A, &B, &mut Vec<O>),
+    F: JoinFunction<A, B, O>,
 {
     /// Adds a row to each of its windows, or counts it late.
     fn add(&mut self, key: K, ts: Timestamp, row: Either<A, B>) {
@@ -78,26 +95,36 @@ where
         // Cloned into every window but the last, which takes the row itself.
         if let Some((last, others)) = windows.split_last() {
             for w in others {
-                self.place(key.clone(), w, row.clone());
+                self.place(key.clone(), w, row.clone(), ts);
             }
-            self.place(key, last, row);
+            self.place(key, last, row, ts);
         } else {
             self.late += 1;
         }
         self.assigned = windows;
     }
 
-    /// Adds `row` to `key`'s rows of its input in window `w`.
-    fn place(&mut self, key: K, w: &TimeWindow, row: Either<A, B>) {
-        let (firsts, seconds) = self
+    /// Adds `row` (timestamp `ts`) to `key`'s rows of its input in window `w`.
+    fn place(&mut self, key: K, w: &TimeWindow, row: Either<A, B>, ts: Timestamp) {
+        let pane = self
             .panes
             .entry((w.end, w.start))
             .or_default()
             .entry(key)
             .or_default();
         match row {
-            Either::First(a) => firsts.push(a),
-            Either::Second(b) => seconds.push(b),
+            Either::First(a) => {
+                pane.rows.0.push(a);
+                if F::TIMESTAMPS {
+                    pane.timestamps.0.push(ts);
+                }
+            }
+            Either::Second(b) => {
+                pane.rows.1.push(b);
+                if F::TIMESTAMPS {
+                    pane.timestamps.1.push(ts);
+                }
+            }
         }
     }
 
@@ -107,10 +134,17 @@ where
             if end - 1 > time {
                 break;
             }
-            for (_, (firsts, seconds)) in entry.remove() {
-                for a in &firsts {
-                    for b in &seconds {
-                        (self.f)(a, b, &mut self.buf);
+            for (_, pane) in entry.remove() {
+                let ((firsts, seconds), (t1, t2)) = (&pane.rows, &pane.timestamps);
+                for (i, a) in firsts.iter().enumerate() {
+                    for (j, b) in seconds.iter().enumerate() {
+                        let timestamps = if F::TIMESTAMPS {
+                            (t1[i], t2[j])
+                        } else {
+                            (NO_TIMESTAMP, NO_TIMESTAMP)
+                        };
+                        let side = out.side_outputs();
+                        self.f.join(a, b, timestamps, end - 1, side, &mut self.buf);
                     }
                 }
                 out.emit_all(&mut self.buf, end - 1);
@@ -126,15 +160,24 @@ where
     K: Hash + Eq + Clone + StateData,
     A: Clone + StateData,
     B: Clone + StateData,
-    F: FnMut(&A, &B, &mut Vec<O>),
+    F: JoinFunction<A, B, O>,
 {
     type Out = O;
-    const STATE_SCHEMA: u64 = crate::snapshot::record(&[
-        crate::snapshot::fingerprint("window_join"),
-        <K as crate::snapshot::StateSchema>::FINGERPRINT,
-        <A as crate::snapshot::StateSchema>::FINGERPRINT,
-        <B as crate::snapshot::StateSchema>::FINGERPRINT,
-    ]);
+    /// With the rows' timestamps only when the function reads them, so that joins without
+    /// keep the schema they always had.
+    const STATE_SCHEMA: u64 = {
+        let rows = crate::snapshot::record(&[
+            crate::snapshot::fingerprint("window_join"),
+            <K as crate::snapshot::StateSchema>::FINGERPRINT,
+            <A as crate::snapshot::StateSchema>::FINGERPRINT,
+            <B as crate::snapshot::StateSchema>::FINGERPRINT,
+        ]);
+        if F::TIMESTAMPS {
+            crate::snapshot::record(&[rows, crate::snapshot::fingerprint("timestamps")])
+        } else {
+            rows
+        }
+    };
 
     fn process(&mut self, row: Either<A, B>, ts: Timestamp, _: &mut impl Output<O>) {
         let key = match &row {
@@ -178,9 +221,19 @@ where
     /// Every open window's rows of both sides, by key, and the watermark.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
         let panes = self.panes.iter().flat_map(|(&(end, start), keys)| {
-            keys.iter().map(move |(k, rows)| (k, (end, start, rows)))
+            keys.iter().map(move |(k, p)| (k, (end, start, &p.rows)))
         });
         state.keyed_as::<_, (Timestamp, Timestamp, (Vec<A>, Vec<B>)), _>("panes", panes)?;
+        if F::TIMESTAMPS {
+            let timestamps = self.panes.iter().flat_map(|(&(end, start), keys)| {
+                keys.iter()
+                    .map(move |(k, p)| (k, (end, start, &p.timestamps)))
+            });
+            state.keyed_as::<_, (Timestamp, Timestamp, (Vec<Timestamp>, Vec<Timestamp>)), _>(
+                "timestamps",
+                timestamps,
+            )?;
+        }
         state.list("watermark", [&self.watermark])?;
         Ok(Snapshot::Taken)
     }
@@ -189,9 +242,29 @@ where
         state.keyed(
             "panes",
             |k, (end, start, rows): (Timestamp, Timestamp, (Vec<A>, Vec<B>))| {
-                self.panes.entry((end, start)).or_default().insert(k, rows);
+                let pane = self
+                    .panes
+                    .entry((end, start))
+                    .or_default()
+                    .entry(k)
+                    .or_default();
+                pane.rows = rows;
             },
         )?;
+        if F::TIMESTAMPS {
+            state.keyed(
+                "timestamps",
+                |k, (end, start, t): (Timestamp, Timestamp, (Vec<Timestamp>, Vec<Timestamp>))| {
+                    let pane = self
+                        .panes
+                        .entry((end, start))
+                        .or_default()
+                        .entry(k)
+                        .or_default();
+                    pane.timestamps = t;
+                },
+            )?;
+        }
         if let Some(w) = state.union::<Timestamp>("watermark")?.into_iter().min() {
             self.watermark = w;
         }
