@@ -35,11 +35,12 @@ pub mod prelude {
     pub use crate::connectors::kafka::{BadRecords, KafkaSink, KafkaSource, StartingOffsets};
     pub use crate::{
         co_process_function, filter_function, flat_map_function, flow, map_function,
-        process_function, reduce_function, timestamp_assigner, AggregateFunction, CollectHandle,
-        DiscardSink, EventTimeSessionWindows, FileSink, JoinContext, KeyedProcessFunction,
-        KeyedState, ListState, MapState, NumberSequence, OutputTag, PrintSink, ProcessContext,
-        ProcessFunction, ProcessWindowFunction, ProcessingTimeSessionWindows, Row, RuntimeContext,
-        RuntimeMode, SlidingEventTimeWindows, SlidingProcessingTimeWindows, StreamEnv, TimeWindow,
+        process_function, reduce_function, timestamp_assigner, AggregateFunction, AggregatingState,
+        CollectHandle, DiscardSink, EventTimeSessionWindows, FileSink, JoinContext,
+        KeyedProcessFunction, KeyedState, ListState, MapState, NumberSequence, OutputTag,
+        PrintSink, ProcessContext, ProcessFunction, ProcessWindowFunction,
+        ProcessingTimeSessionWindows, ReducingState, Row, RuntimeContext, RuntimeMode,
+        SlidingEventTimeWindows, SlidingProcessingTimeWindows, StreamEnv, TimeWindow,
         TumblingEventTimeWindows, TumblingProcessingTimeWindows, ValueState, Watermarks,
         WindowContext,
     };

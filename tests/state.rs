@@ -209,8 +209,69 @@ fn stateless_impl_block(p: usize) {
     );
 }
 
+#[reduce_function]
+fn larger(a: i64, b: i64) -> i64 {
+    a.max(b)
+}
+
+/// Mean of the values added: (sum, count) accumulated, `sum / count` read.
+#[derive(Clone, Default)]
+struct Mean;
+
+impl AggregateFunction<i64> for Mean {
+    type Acc = (i64, i64);
+    type Out = i64;
+    fn create_accumulator(&mut self) -> (i64, i64) {
+        (0, 0)
+    }
+    fn add(&mut self, value: i64, acc: &mut (i64, i64)) {
+        *acc = (acc.0 + value, acc.1 + 1);
+    }
+    fn get_result(&mut self, acc: &(i64, i64)) -> i64 {
+        acc.0 / acc.1
+    }
+    fn merge(&mut self, a: (i64, i64), b: (i64, i64)) -> (i64, i64) {
+        (a.0 + b.0, a.1 + b.1)
+    }
+}
+
+/// The key's largest value so far (Flink's `ReducingState`) and its mean (`AggregatingState`).
+#[map_function]
+fn max_and_mean(
+    row: (i64, i64),
+    #[state] max: &mut ReducingState<i64, larger>,
+    #[state] mean: &mut AggregatingState<i64, Mean>,
+) -> (i64, i64, i64, i64) {
+    max.add(row.1);
+    mean.add(row.1);
+    (row.0, row.1, *max.get().unwrap(), mean.get().unwrap())
+}
+
+fn reducing_and_aggregating_state(p: usize) {
+    let env = env(p);
+    flow! { env =>
+        let out = from_collection(vec![(1, 4), (2, 10), (1, 2), (1, 9), (2, 20)], Watermarks::no_watermarks())
+            .key_by(|r| r.0)
+            .map(max_and_mean)
+            .collect();
+    }
+    env.execute("reducing and aggregating").unwrap();
+    // Key 1: 4 -> (4, 4); 2 -> (4, 3); 9 -> (9, 5). Key 2: 10 -> (10, 10); 20 -> (20, 15).
+    assert_eq!(
+        sorted(out.take()),
+        vec![
+            (1, 2, 4, 3),
+            (1, 4, 4, 4),
+            (1, 9, 9, 5),
+            (2, 10, 10, 10),
+            (2, 20, 20, 15),
+        ]
+    );
+}
+
 at_parallelism!(
     value_list_and_map_state,
+    reducing_and_aggregating_state,
     stateful_filter,
     stateful_flat_map,
     impl_block_with_state_fields,

@@ -88,7 +88,7 @@ pub use row::{DisplayRow, Field, Row, RowText, Schema};
 pub use sink::{Sink, SinkWriter};
 pub use snapshot::StateSchema;
 pub use source::{Poll, Source, SourceOutput, SourceReader};
-pub use state::{FunctionState, ListState, MapState, ValueState};
+pub use state::{AggregatingState, FunctionState, ListState, MapState, ReducingState, ValueState};
 pub use time::{Timestamp, TimestampAssigner, Watermarks, NO_TIMESTAMP};
 pub use window::{
     AggregateFunction, EventTimeSessionWindows, ProcessWindowFunction,

@@ -190,6 +190,161 @@ impl<K: Hash + Eq, V> MapState<K, V> {
     }
 }
 
+/// A value per key that added values are folded into with the reduce function `F` (Flink's
+/// `ReducingState`): a `#[reduce_function]` fn, or a `Default` type implementing
+/// [`ReduceFunction`](crate::function::ReduceFunction). Saved as its value alone.
+///
+/// # Examples
+/// ```
+/// use flow_runtime::state::ReducingState;
+/// #[derive(Clone, Default)]
+/// struct Max;
+/// impl flow_runtime::function::ReduceFunction<i64> for Max {
+///     type Out = i64;
+///     fn reduce(&mut self, a: i64, b: i64) -> i64 { a.max(b) }
+/// }
+/// let mut max = ReducingState::<i64, Max>::default();
+/// assert_eq!(max.get(), None);
+/// max.add(3);
+/// max.add(7);
+/// max.add(5);
+/// assert_eq!(max.get(), Some(&7));
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ReducingState<T, F> {
+    value: Option<T>,
+    f: F,
+}
+
+impl<T, F: crate::function::ReduceFunction<T>> ReducingState<T, F> {
+    /// Folds `value` into the key's value (the first one becomes it).
+    pub fn add(&mut self, value: T) {
+        self.value = Some(match self.value.take() {
+            Some(acc) => self.f.reduce(acc, value),
+            None => value,
+        });
+    }
+}
+
+impl<T, F> ReducingState<T, F> {
+    /// The key's folded value, if any value was added.
+    pub fn get(&self) -> Option<&T> {
+        self.value.as_ref()
+    }
+    /// Removes the key's value.
+    pub fn clear(&mut self) {
+        self.value = None;
+    }
+}
+
+impl<T: Serialize, F> Serialize for ReducingState<T, F> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.value.serialize(s)
+    }
+}
+
+impl<'de, T: Deserialize<'de>, F: Default> Deserialize<'de> for ReducingState<T, F> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(ReducingState {
+            value: Option::deserialize(d)?,
+            f: F::default(),
+        })
+    }
+}
+
+impl<T: crate::snapshot::StateSchema, F> crate::snapshot::StateSchema for ReducingState<T, F> {
+    const FINGERPRINT: u64 =
+        crate::snapshot::combine(crate::snapshot::fingerprint("reducing"), T::FINGERPRINT);
+}
+
+/// An accumulator per key that added values go into with the aggregate function `A`, read as
+/// its result (Flink's `AggregatingState`): `A` is a `Default` type implementing
+/// [`AggregateFunction`](crate::window::AggregateFunction). Saved as its accumulator.
+pub struct AggregatingState<In, A: crate::window::AggregateFunction<In>> {
+    acc: Option<A::Acc>,
+    f: A,
+}
+
+impl<In, A: crate::window::AggregateFunction<In> + Default> Default for AggregatingState<In, A> {
+    fn default() -> Self {
+        AggregatingState {
+            acc: None,
+            f: A::default(),
+        }
+    }
+}
+
+impl<In, A: crate::window::AggregateFunction<In>> Clone for AggregatingState<In, A> {
+    fn clone(&self) -> Self {
+        AggregatingState {
+            acc: self.acc.clone(),
+            f: self.f.clone(),
+        }
+    }
+}
+
+impl<In, A: crate::window::AggregateFunction<In>> std::fmt::Debug for AggregatingState<In, A>
+where
+    A::Acc: std::fmt::Debug,
+{
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AggregatingState")
+            .field("acc", &self.acc)
+            .finish()
+    }
+}
+
+impl<In, A: crate::window::AggregateFunction<In>> AggregatingState<In, A> {
+    /// Adds `value` to the key's accumulator (created empty first).
+    pub fn add(&mut self, value: In) {
+        let f = &mut self.f;
+        let acc = self.acc.get_or_insert_with(|| f.create_accumulator());
+        self.f.add(value, acc);
+    }
+    /// The result of the key's accumulator, if any value was added.
+    pub fn get(&mut self) -> Option<A::Out> {
+        let acc = self.acc.as_ref()?;
+        Some(self.f.get_result(acc))
+    }
+    /// Removes the key's accumulator.
+    pub fn clear(&mut self) {
+        self.acc = None;
+    }
+}
+
+impl<In, A: crate::window::AggregateFunction<In>> Serialize for AggregatingState<In, A>
+where
+    A::Acc: Serialize,
+{
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.acc.serialize(s)
+    }
+}
+
+impl<'de, In, A: crate::window::AggregateFunction<In> + Default> Deserialize<'de>
+    for AggregatingState<In, A>
+where
+    A::Acc: Deserialize<'de>,
+{
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(AggregatingState {
+            acc: Option::deserialize(d)?,
+            f: A::default(),
+        })
+    }
+}
+
+impl<In, A: crate::window::AggregateFunction<In>> crate::snapshot::StateSchema
+    for AggregatingState<In, A>
+where
+    A::Acc: crate::snapshot::StateSchema,
+{
+    const FINGERPRINT: u64 = crate::snapshot::combine(
+        crate::snapshot::fingerprint("aggregating"),
+        <A::Acc as crate::snapshot::StateSchema>::FINGERPRINT,
+    );
+}
+
 /// One table of per-key states.
 type Table<K, S> = FlowHashMap<K, S>;
 
@@ -501,6 +656,63 @@ mod tests {
         state.snapshot(); // nothing changed: the merge is the one table
         assert_eq!(state.frozen.len(), 1);
         assert_eq!(*state.get_or_default(2), 2);
+    }
+
+    #[derive(Clone, Default)]
+    struct Sum;
+    impl crate::function::ReduceFunction<u64> for Sum {
+        type Out = u64;
+        fn reduce(&mut self, a: u64, b: u64) -> u64 {
+            a + b
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Count;
+    impl crate::window::AggregateFunction<&'static str> for Count {
+        type Acc = u32;
+        type Out = String;
+        fn create_accumulator(&mut self) -> u32 {
+            0
+        }
+        fn add(&mut self, _: &'static str, acc: &mut u32) {
+            *acc += 1;
+        }
+        fn get_result(&mut self, acc: &u32) -> String {
+            format!("{acc} rows")
+        }
+        fn merge(&mut self, a: u32, b: u32) -> u32 {
+            a + b
+        }
+    }
+
+    #[test]
+    fn reducing_and_aggregating_state_save_their_value_alone() {
+        use bincode::Options;
+        let mut sum = ReducingState::<u64, Sum>::default();
+        sum.add(2);
+        sum.add(40);
+        let mut count = AggregatingState::<&'static str, Count>::default();
+        assert_eq!(count.get(), None);
+        count.add("a");
+        count.add("b");
+        let o = bincode::DefaultOptions::new();
+        // As a `ValueState` of the value (the accumulator): `Option<u64>`, `Option<u32>`.
+        assert_eq!(
+            o.serialize(&sum).unwrap(),
+            o.serialize(&Some(42u64)).unwrap()
+        );
+        assert_eq!(
+            o.serialize(&count).unwrap(),
+            o.serialize(&Some(2u32)).unwrap()
+        );
+        let back: ReducingState<u64, Sum> = o.deserialize(&o.serialize(&sum).unwrap()).unwrap();
+        assert_eq!(back.get(), Some(&42));
+        let mut back: AggregatingState<&'static str, Count> =
+            o.deserialize(&o.serialize(&count).unwrap()).unwrap();
+        assert_eq!(back.get().as_deref(), Some("2 rows"));
+        back.clear();
+        assert_eq!(back.get(), None);
     }
 
     #[test]
