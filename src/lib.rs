@@ -41,8 +41,8 @@ pub mod prelude {
         PrintSink, ProcessContext, ProcessFunction, ProcessWindowFunction,
         ProcessingTimeSessionWindows, ReducingState, Row, RuntimeContext, RuntimeMode,
         SlidingEventTimeWindows, SlidingProcessingTimeWindows, StreamEnv, TimeWindow,
-        TumblingEventTimeWindows, TumblingProcessingTimeWindows, ValueState, Watermarks,
-        WindowContext,
+        TumblingEventTimeWindows, TumblingProcessingTimeWindows, ValueState, WatermarkGenerator,
+        WatermarkOutput, Watermarks, WindowContext,
     };
 }
 

@@ -190,10 +190,118 @@ fn without_idleness_the_quiet_source_holds_the_watermark_back() {
     assert_eq!(wms.last().map(|w| w.1), Some(Timestamp::MAX));
 }
 
+fn watermarks_assigned_mid_stream_replace_the_ones_before(p: usize) {
+    // The source's timestamps are n * 1000 and its watermarks follow them; the rows get n as
+    // their timestamp mid-stream. Were the source's watermarks passed on (n * 1000 - 1),
+    // almost every row would be late for its 10 ms window.
+    let env = env(p);
+    flow! { env =>
+        let out = source(NumberSequence::new(1, 100), Watermarks::monotonous())
+            .timestamps(|n| n * 1000)
+            .map(|n| n)
+            .assign_timestamps_and_watermarks(Watermarks::monotonous(), |n| *n)
+            .window_all(TumblingEventTimeWindows::of(Duration::from_millis(10)))
+            .process(|_, w, rows, out| out.push((w.start, rows.len())))
+            .name("windows")
+            .collect();
+    }
+    let result = env.execute("mid-stream watermarks").unwrap();
+    let mut expected = vec![(0, 9)];
+    expected.extend((1..10).map(|i| (i * 10, 10)));
+    expected.push((100, 1));
+    assert_eq!(common::sorted(out.take()), expected);
+    assert_eq!(result.operator("windows").unwrap().late_rows, 0);
+}
+
 at_parallelism!(
     timestamps_travel_with_their_rows,
-    bounded_out_of_orderness_trails_by_the_delay
+    bounded_out_of_orderness_trails_by_the_delay,
+    watermarks_assigned_mid_stream_replace_the_ones_before
 );
+
+/// Punctuated watermarks: a row that closes a batch (`.0`) says no earlier row will come.
+#[derive(Clone)]
+struct EndOfBatch;
+
+impl flow::WatermarkGenerator<(bool, i64)> for EndOfBatch {
+    fn on_event(&mut self, row: &(bool, i64), ts: Timestamp, out: &mut flow::WatermarkOutput) {
+        if row.0 {
+            out.emit_watermark(ts);
+        }
+    }
+    fn on_periodic_emit(&mut self, _: &mut flow::WatermarkOutput) {}
+}
+
+#[test]
+fn a_punctuated_watermark_generator() {
+    let probe = Probe::default();
+    let env = env(1);
+    let rows = vec![
+        (false, 5i64),
+        (true, 10),
+        (false, 12),
+        (false, 8),
+        (true, 20),
+        (false, 25),
+    ];
+    flow! { env =>
+        // No watermarks at the source: the generator's are the stream's.
+        from_collection(rows, Watermarks::no_watermarks())
+            .assign_timestamps_and_watermarks(Watermarks::for_generator(EndOfBatch), |r| r.1)
+            .map(|r| r.1)
+            .sink_to(probe.clone());
+    }
+    env.execute("punctuated").unwrap();
+    assert_eq!(probe.watermarks_of(0), vec![10, 20, Timestamp::MAX]);
+    let rows = probe.rows.lock().unwrap().clone();
+    assert!(
+        rows.iter().all(|(row, ts)| row == ts),
+        "each row has its new timestamp"
+    );
+}
+
+/// Periodic watermarks of the user's: the largest timestamp minus 100 ms, every interval.
+#[derive(Clone)]
+struct Lagging(i64);
+
+impl flow::WatermarkGenerator<i64> for Lagging {
+    fn on_event(&mut self, _: &i64, ts: Timestamp, _: &mut flow::WatermarkOutput) {
+        self.0 = self.0.max(ts);
+    }
+    fn on_periodic_emit(&mut self, out: &mut flow::WatermarkOutput) {
+        PERIODIC_CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        out.emit_watermark(self.0 - 100);
+    }
+}
+
+static PERIODIC_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+#[test]
+fn a_periodic_watermark_generator_feeds_event_time_windows() {
+    // A 20 ms interval: the generator is asked every interval, not after every row.
+    let env = StreamEnv::new().with_auto_watermark_interval(Duration::from_millis(20));
+    flow! { env =>
+        let out = from_collection((1..=50i64).map(|n| n * 10).collect::<Vec<_>>(), Watermarks::no_watermarks())
+            .map(|t| { std::thread::sleep(Duration::from_millis(2)); t })
+            .assign_timestamps_and_watermarks(Watermarks::for_generator(Lagging(i64::MIN + 100)), |t| *t)
+            .key_by(|t| t % 2)
+            .window(TumblingEventTimeWindows::of(Duration::from_millis(100)))
+            .reduce(|a, b| a + b)
+            .collect();
+    }
+    env.execute("periodic").unwrap();
+    // Keys are all 0 (every timestamp is a multiple of 10); [0, 100) holds 10..90.
+    let sums: i64 = (1..10).map(|n| n * 10).sum();
+    let out = out.take();
+    assert_eq!(out.len(), 6, "{out:?}");
+    assert!(out.contains(&sums), "{out:?}");
+    // 50 rows over at least 100 ms: asked a few times, not after every row.
+    let calls = PERIODIC_CALLS.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        (2..50).contains(&calls),
+        "on_periodic_emit called {calls} times"
+    );
+}
 
 #[timestamp_assigner]
 fn seconds_to_millis(row: &(String, i64)) -> i64 {

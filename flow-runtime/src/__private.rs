@@ -10,6 +10,7 @@ pub use crate::channel::{BroadcastExchange, EdgeChannels, Exchange, InputGate};
 pub use crate::context::RuntimeContext;
 pub use crate::exec::{run_gate, run_source, run_two_gates, JobBuilder, TaskMetrics};
 pub use crate::function::{IterFn, PushFn};
+pub use crate::operator::assign_timestamps_and_watermarks::AssignTimestampsAndWatermarks;
 pub use crate::operator::broadcast_process::BroadcastProcess;
 pub use crate::operator::co_flat_map::CoFlatMap;
 pub use crate::operator::co_map::CoMap;

@@ -80,6 +80,9 @@ pub use function::{
     FilterFunction, FlatMapFunction, Key, KeySelector, KeyedFilterFunction, KeyedFlatMapFunction,
     KeyedMapFunction, MapFunction, NotKeyed, ReduceFunction,
 };
+pub use operator::assign_timestamps_and_watermarks::{
+    WatermarkGenerator, WatermarkOutput, WatermarkStrategy,
+};
 pub use process::{
     BroadcastProcessFunction, JoinContext, KeyedCoProcessFunction, KeyedProcessFunction, OutputTag,
     ProcessContext, ProcessFunction,

@@ -125,7 +125,7 @@ impl<T> TimestampAssigner<T> for SourceTimestamps {
 /// per split, and its watermark follows the slowest split that is not idle (Flink's
 /// per-split watermarks): a partition that lags behind does not make its rows late.
 #[derive(Debug)]
-pub(crate) struct WatermarkGenerator {
+pub(crate) struct SourceWatermarks {
     kind: WatermarkKind,
     max_ts: Timestamp,
     /// Per split that delivered a row, its clock; empty for a reader that reports no splits.
@@ -138,10 +138,10 @@ pub(crate) struct WatermarkGenerator {
     idle: bool,
 }
 
-impl WatermarkGenerator {
+impl SourceWatermarks {
     pub(crate) fn new(strategy: &Watermarks, interval: Duration) -> Self {
         let now = Instant::now();
-        WatermarkGenerator {
+        SourceWatermarks {
             kind: strategy.kind,
             max_ts: MIN_WATERMARK,
             emitted: MIN_WATERMARK,
@@ -337,7 +337,7 @@ mod tests {
     #[test]
     fn bounded_watermark_trails_the_largest_timestamp() {
         let w = Watermarks::bounded_out_of_orderness(Duration::from_millis(100));
-        let mut g = WatermarkGenerator::new(&w, Duration::ZERO);
+        let mut g = SourceWatermarks::new(&w, Duration::ZERO);
         assert_eq!(g.on_row(1000), Some(899));
         assert_eq!(
             g.on_row(950),
@@ -345,20 +345,20 @@ mod tests {
             "an older row does not move the watermark"
         );
         assert_eq!(g.on_row(1001), Some(900));
-        let mut m = WatermarkGenerator::new(&Watermarks::monotonous(), Duration::ZERO);
+        let mut m = SourceWatermarks::new(&Watermarks::monotonous(), Duration::ZERO);
         assert_eq!(m.on_row(5), Some(4));
     }
 
     #[test]
     fn periodic_emission_waits_for_the_interval() {
-        let mut g = WatermarkGenerator::new(&Watermarks::monotonous(), Duration::from_secs(3600));
+        let mut g = SourceWatermarks::new(&Watermarks::monotonous(), Duration::from_secs(3600));
         assert_eq!(g.on_row(10), None);
         assert_eq!(g.on_poll(true), (None, None));
     }
 
     #[test]
     fn the_watermark_follows_the_slowest_split() {
-        let mut g = WatermarkGenerator::new(&Watermarks::monotonous(), Duration::ZERO);
+        let mut g = SourceWatermarks::new(&Watermarks::monotonous(), Duration::ZERO);
         assert_eq!(g.on_split_row(1, 10), Some(9));
         assert_eq!(g.on_split_row(0, 1000), None, "held back by split 1");
         assert_eq!(g.on_split_row(1, 500), Some(499));
@@ -374,7 +374,7 @@ mod tests {
 
     #[test]
     fn a_started_split_holds_the_watermark_back_before_its_first_row() {
-        let mut g = WatermarkGenerator::new(&Watermarks::monotonous(), Duration::ZERO);
+        let mut g = SourceWatermarks::new(&Watermarks::monotonous(), Duration::ZERO);
         g.start_split(0);
         g.start_split(1);
         assert_eq!(g.on_split_row(0, 1000), None, "split 1 has no row yet");
@@ -384,7 +384,7 @@ mod tests {
     #[test]
     fn an_idle_split_does_not_hold_the_watermark_back() {
         let w = Watermarks::monotonous().with_idleness(Duration::from_millis(1));
-        let mut g = WatermarkGenerator::new(&w, Duration::ZERO);
+        let mut g = SourceWatermarks::new(&w, Duration::ZERO);
         assert_eq!(g.on_split_row(0, 10), Some(9));
         g.on_poll(true);
         assert_eq!(g.on_split_row(1, 1000), None);
@@ -400,7 +400,7 @@ mod tests {
     #[test]
     fn a_quiet_split_turns_idle_and_back() {
         let w = Watermarks::monotonous().with_idleness(Duration::from_millis(1));
-        let mut g = WatermarkGenerator::new(&w, Duration::from_secs(3600));
+        let mut g = SourceWatermarks::new(&w, Duration::from_secs(3600));
         std::thread::sleep(Duration::from_millis(3));
         assert_eq!(g.on_poll(false).1, Some(true));
         assert_eq!(g.on_poll(false).1, None);

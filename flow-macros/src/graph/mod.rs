@@ -231,6 +231,12 @@ impl Graph {
             if node.is_source() && ops::source::without_watermarks(node) {
                 return Some(node);
             }
+            // Watermarks generated here: what comes before does not matter.
+            match node.spec.watermarks {
+                Some(has_event_time) if has_event_time(node) => continue,
+                Some(_) => return Some(node),
+                None => {}
+            }
             stack.extend(node.inputs.iter().copied());
         }
         None

@@ -5,6 +5,7 @@
 //! operators by name.
 
 pub mod aggregations;
+pub mod assign_timestamps_and_watermarks;
 pub mod broadcast;
 pub mod broadcast_process;
 pub mod co_flat_map;
@@ -37,6 +38,7 @@ use quote::{format_ident, quote, quote_spanned};
 pub const OPS: &[&OpSpec] = &[
     &source::SOURCE,
     &timestamps::TIMESTAMPS,
+    &assign_timestamps_and_watermarks::ASSIGN_TIMESTAMPS_AND_WATERMARKS,
     &map::MAP,
     &filter::FILTER,
     &flat_map::FLAT_MAP,
@@ -228,6 +230,10 @@ pub struct OpSpec {
     pub one_to_one: bool,
     /// Whether its function may emit to any side output by tag (`ctx.output(&tag, row)`).
     pub side_outputs: bool,
+    /// Whether it generates the watermarks of the stream after it, dropping those before
+    /// (`assign_timestamps_and_watermarks`); the function says whether a node's strategy has
+    /// event time at all.
+    pub watermarks: Option<fn(&Node) -> bool>,
     /// The typed walk: `let (__fN, __tN) = <input port>.<method>(args);`, which lets rustc
     /// infer every row type and check every function on the user's tokens.
     pub port: fn(&Graph, &Node) -> TokenStream,
@@ -256,6 +262,7 @@ impl OpSpec {
             stream_args: StreamArgs::None,
             one_to_one: false,
             side_outputs: false,
+            watermarks: None,
             port,
             operator: None,
         }
@@ -299,6 +306,13 @@ impl OpSpec {
     /// Its function may emit to any side output by tag.
     pub const fn side_outputs(mut self) -> OpSpec {
         self.side_outputs = true;
+        self
+    }
+
+    /// It generates the watermarks after it; `has_event_time` tells whether a node's strategy
+    /// has event time.
+    pub const fn watermarks(mut self, has_event_time: fn(&Node) -> bool) -> OpSpec {
+        self.watermarks = Some(has_event_time);
         self
     }
 

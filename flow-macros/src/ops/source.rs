@@ -42,10 +42,12 @@ fn port(_: &Graph, n: &Node) -> TokenStream {
 
 /// Whether source node `s` is declared without watermarks.
 pub fn without_watermarks(s: &Node) -> bool {
-    match s.args.get(1) {
-        None => true,
-        Some(w) => quote::ToTokens::to_token_stream(w)
-            .to_string()
-            .contains("no_watermarks"),
-    }
+    s.args.get(1).is_none_or(names_no_watermarks)
+}
+
+/// Whether a watermark strategy's tokens say `no_watermarks`.
+pub fn names_no_watermarks(strategy: &syn::Expr) -> bool {
+    quote::ToTokens::to_token_stream(strategy)
+        .to_string()
+        .contains("no_watermarks")
 }

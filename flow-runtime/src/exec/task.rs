@@ -17,7 +17,7 @@ use crate::operator::Either;
 use crate::operator::{restore_with, snapshot_with};
 use crate::snapshot::{FinishedTask, TaskState};
 use crate::time::{
-    Timestamp, TimestampAssigner, WatermarkGenerator, Watermarks, MAX_WATERMARK, NO_TIMESTAMP,
+    SourceWatermarks, Timestamp, TimestampAssigner, Watermarks, MAX_WATERMARK, NO_TIMESTAMP,
 };
 use crate::{Error, Result};
 use std::marker::PhantomData;
@@ -86,7 +86,7 @@ pub struct Task {
 struct Emitter<'a, C, A> {
     chain: &'a mut C,
     assigner: &'a mut A,
-    generator: &'a mut WatermarkGenerator,
+    generator: &'a mut SourceWatermarks,
     event_time: bool,
     rows: u64,
     error: Option<Error>,
@@ -139,7 +139,7 @@ trait SourceStage {
     /// One poll of the reader into the chain; the poll's outcome and the rows it emitted.
     fn poll_batch(
         &mut self,
-        generator: &mut WatermarkGenerator,
+        generator: &mut SourceWatermarks,
         event_time: bool,
     ) -> Result<(Poll, u64)>;
     /// The reader's position for checkpoint `id` (source node `node`), then the barrier down
@@ -190,7 +190,7 @@ where
     }
     fn poll_batch(
         &mut self,
-        generator: &mut WatermarkGenerator,
+        generator: &mut SourceWatermarks,
         event_time: bool,
     ) -> Result<(Poll, u64)> {
         let chain = self
@@ -279,7 +279,7 @@ fn drive_source(
     watermarks: &Watermarks,
 ) -> Result<TaskMetrics> {
     task.open(ctx, source_node)?;
-    let mut generator = WatermarkGenerator::new(watermarks, ctx.watermark_interval());
+    let mut generator = SourceWatermarks::new(watermarks, ctx.watermark_interval());
     let has_event_time = generator.active();
     // Batch mode has no intermediate watermarks (as Flink's BATCH runtime mode): every window
     // and timer fires at the end of input, and no row is late.
@@ -361,7 +361,7 @@ fn poll_batch<R, C, A>(
     reader: &mut R,
     mut chain: C,
     assigner: &mut A,
-    generator: &mut WatermarkGenerator,
+    generator: &mut SourceWatermarks,
     event_time: bool,
 ) -> (C, Result<(Poll, u64)>)
 where

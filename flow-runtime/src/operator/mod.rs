@@ -12,6 +12,7 @@
 //! A two-input operator is an `Operator<Either<A, B>>`: the stage's loop tags each row with
 //! the input it came from, and the match in `process` inlines away.
 
+pub mod assign_timestamps_and_watermarks;
 pub mod broadcast;
 pub mod broadcast_process;
 pub mod co_flat_map;
@@ -70,6 +71,12 @@ pub trait Operator<In> {
     /// The state schema whose checkpoints it also restores, through a `.migrate_state(..)`
     /// (0: none): the build accepts it in `flow.lock` too, and a run records the new one.
     const MIGRATES_FROM: u64 = 0;
+
+    /// Whether it generates the watermarks of its output itself (`assign_timestamps_and_
+    /// watermarks`): its link then passes on only the final watermark of its input (the end
+    /// of input), not the others; the operator sends its own with
+    /// [`Output::emit_watermark`].
+    const GENERATES_WATERMARKS: bool = false;
 
     /// Handles one row with its event timestamp, emitting any number of rows to `out`.
     fn process(&mut self, row: In, ts: Timestamp, out: &mut impl Output<Self::Out>);
@@ -196,6 +203,13 @@ pub trait Output<T> {
         let mut slot = Some(row);
         self.side_outputs().emit(tag, &mut slot, ts);
     }
+
+    /// Sends the event-time clock `watermark` on, after the rows emitted so far (an operator
+    /// that generates watermarks: [`Operator::GENERATES_WATERMARKS`]).
+    ///
+    /// # Errors
+    /// What the operators after it fail with on the watermark (firing windows, timers).
+    fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()>;
 }
 
 /// A row of a two-input operator, tagged with the input it came from.
@@ -299,6 +313,10 @@ impl<T, N: Collector<T>, S: SideOutputs> Output<T> for Emit<'_, N, S> {
     fn side_outputs(&mut self) -> &mut dyn SideOutputs {
         self.side
     }
+    fn emit_watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.side.watermark(watermark)?;
+        self.next.watermark(watermark)
+    }
 }
 
 impl<In, Op, N, S> Chained<In, Op, N, S>
@@ -374,6 +392,9 @@ where
     }
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.with_output(|op, out| op.on_watermark(watermark, out))?;
+        if Op::GENERATES_WATERMARKS && watermark != crate::time::MAX_WATERMARK {
+            return Ok(());
+        }
         self.side.watermark(watermark)?;
         self.next.watermark(watermark)
     }
