@@ -5,6 +5,7 @@ mod common;
 use common::sorted;
 use flow::prelude::*;
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 fn env(p: usize) -> StreamEnv {
     StreamEnv::new().with_parallelism(p)
@@ -118,6 +119,98 @@ fn reduce_batch(p: usize) {
         expected,
         "batch emits only the final row per key"
     );
+}
+
+/// Every row with the sink subtask that wrote it, in the order it came.
+#[derive(Default)]
+struct BySubtask<T>(std::sync::Arc<std::sync::Mutex<Vec<(usize, T)>>>);
+
+impl<T> Clone for BySubtask<T> {
+    fn clone(&self) -> Self {
+        BySubtask(self.0.clone())
+    }
+}
+
+struct BySubtaskWriter<T>(BySubtask<T>, usize);
+
+impl<T: Send + 'static> flow::Sink<T> for BySubtask<T> {
+    type Writer = BySubtaskWriter<T>;
+    fn create_writer(&self, ctx: &RuntimeContext) -> flow::Result<BySubtaskWriter<T>> {
+        Ok(BySubtaskWriter(self.clone(), ctx.subtask_index()))
+    }
+}
+
+impl<T: Send + 'static> flow::SinkWriter<T> for BySubtaskWriter<T> {
+    fn write(&mut self, row: T, _: flow::Timestamp) {
+        self.0 .0.lock().unwrap().push((self.1, row));
+    }
+    fn finish(&mut self) -> flow::Result<()> {
+        Ok(())
+    }
+}
+
+impl<T: Clone> BySubtask<T> {
+    /// The rows of each subtask, in the order it wrote them.
+    fn per_subtask(&self) -> BTreeMap<usize, Vec<T>> {
+        let mut out: BTreeMap<usize, Vec<T>> = BTreeMap::new();
+        for (s, row) in self.0.lock().unwrap().iter() {
+            out.entry(*s).or_default().push(row.clone());
+        }
+        out
+    }
+}
+
+fn batch_results_come_grouped_by_key(p: usize) {
+    // Flink's batch execution sorts a keyed operator's input by key: each subtask emits its
+    // keys' results together, keys ascending (numbers by value, strings by their bytes), a
+    // key's windows by time.
+    let env = env(p).with_mode(RuntimeMode::Batch);
+    let sums = BySubtask::<(i64, i64)>::default();
+    let windows = BySubtask::<(String, i64, usize)>::default();
+    let words = [
+        "pear", "apple", "fig", "apple", "kiwi", "fig", "pear", "date", "apple",
+    ];
+    let events: Vec<(String, i64)> = (0..90)
+        .map(|i| (words[i % words.len()].to_string(), (i as i64 * 7919) % 3000))
+        .collect();
+    flow! { env =>
+        source(seq(2000), Watermarks::no_watermarks())
+            .map(|n| ((n * 37) % 11 - 5, 1))
+            .key_by(|r| r.0)
+            .sum(1)
+            .sink_to(sums.clone());
+        from_collection(events, Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0.clone())
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .process(|k: &String, w: &TimeWindow, rows: &[(String, i64)], out: &mut Vec<(String, i64, usize)>| {
+                out.push((k.clone(), w.start, rows.len()))
+            })
+            .sink_to(windows.clone());
+    }
+    env.execute("batch order").unwrap();
+    let mut keys = BTreeSet::new();
+    for (subtask, rows) in sums.per_subtask() {
+        let got: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let mut ascending = got.clone();
+        ascending.sort();
+        ascending.dedup();
+        assert_eq!(
+            got, ascending,
+            "subtask {subtask}: one row per key, keys ascending"
+        );
+        keys.extend(got);
+    }
+    assert_eq!(keys, (-5..=5).collect::<BTreeSet<_>>());
+    let mut results = 0;
+    for (subtask, rows) in windows.per_subtask() {
+        let order: Vec<(String, i64)> = rows.iter().map(|r| (r.0.clone(), r.1)).collect();
+        let mut by_key_then_time = order.clone();
+        by_key_then_time.sort();
+        assert_eq!(order, by_key_then_time, "subtask {subtask}");
+        results += rows.len();
+    }
+    assert_eq!(results, 15, "5 words, 3 windows each");
 }
 
 fn auto_mode_picks_batch_for_bounded_sources(p: usize) {
@@ -444,6 +537,7 @@ at_parallelism!(
     flat_map,
     reduce_streaming,
     reduce_batch,
+    batch_results_come_grouped_by_key,
     auto_mode_picks_batch_for_bounded_sources,
     key_selector_and_reduce_as_fns,
     rebalance,

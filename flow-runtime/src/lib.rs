@@ -27,6 +27,7 @@ pub mod plan;
 pub mod port;
 pub mod row;
 pub mod snapshot;
+pub mod sort_key;
 pub mod state;
 pub mod time;
 

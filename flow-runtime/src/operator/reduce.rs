@@ -2,7 +2,8 @@
 //! `min_by`, `max_by`, whose functions the macro writes).
 //!
 //! Streaming mode emits the new aggregate after every row (Flink's rolling reduce); batch mode
-//! emits only each key's final aggregate at the end of input, as Flink's BATCH runtime mode.
+//! emits only each key's final aggregate at the end of input, as Flink's BATCH runtime mode,
+//! keys in ascending order (see [`sort_key`](crate::sort_key)).
 
 use super::{Operator, Output};
 use crate::chain::Snapshot;
@@ -128,9 +129,17 @@ where
         state.keyed("aggregates", |k, row| self.state.insert(k, row))
     }
 
+    /// Batch mode: each key's final aggregate, keys in [`sort_key`](crate::sort_key) order
+    /// (as Flink's sort-based batch execution groups its input by key).
     fn end_of_input(&mut self, out: &mut impl Output<T>) -> Result<()> {
         if self.batch {
-            for (_, row) in self.state.drain() {
+            let mut rows: Vec<(Vec<u8>, T)> = self
+                .state
+                .drain()
+                .map(|(k, row)| (crate::sort_key::sort_key(&k), row))
+                .collect();
+            rows.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+            for (_, row) in rows {
                 self.emitted += 1;
                 out.emit(row, NO_TIMESTAMP);
             }

@@ -617,6 +617,9 @@ struct CountPane<T> {
     since_fire: u64,
 }
 
+/// A result held in batch mode: (key's sort bytes, window end, window start, row, timestamp).
+type Held<O> = (Vec<u8>, Timestamp, Timestamp, O, Timestamp);
+
 /// The window operator: rows `T` keyed by `key`, grouped by `windows`, computed by `f`.
 pub struct Window<KS, K, F: WindowFunction<K, T>, T> {
     key: KS,
@@ -646,11 +649,15 @@ pub struct Window<KS, K, F: WindowFunction<K, T>, T> {
     /// The side output late rows go to (`side_output_late_data`); dropped and counted without.
     late_tag: Option<String>,
     name: &'static str,
+    /// Batch mode: the results are held until the end of input, to be emitted by key.
+    batch: bool,
+    /// Batch mode's results, until the end of input.
+    held: Vec<Held<F::Out>>,
 }
 
 impl<KS, K, F, T> Window<KS, K, F, T>
 where
-    K: Hash + Eq + Clone,
+    K: Hash + Eq + Clone + serde::Serialize,
     F: WindowFunction<K, T>,
 {
     /// A window operator keyed by `key`; late rows go to the side output `late_tag` if given.
@@ -682,6 +689,8 @@ where
             error: None,
             late_tag,
             name: "window",
+            batch: false,
+            held: Vec::new(),
         }
     }
 
@@ -718,7 +727,15 @@ where
             side: out.side_outputs(),
         };
         self.f.emit(key, &mut ctx, acc, &mut self.buf);
-        out.emit_all(&mut self.buf, ts);
+        if self.batch && !self.buf.is_empty() {
+            let sort_key = crate::sort_key::sort_key(key);
+            for row in self.buf.drain(..) {
+                self.held
+                    .push((sort_key.clone(), window.end, window.start, row, ts));
+            }
+        } else {
+            out.emit_all(&mut self.buf, ts);
+        }
     }
 
     /// A row too late for all of its windows: to the late side output, or dropped and counted.
@@ -1028,6 +1045,7 @@ where
 
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
         self.name = ctx.operator_name();
+        self.batch = ctx.mode() == crate::env::RuntimeMode::Batch;
         if std::mem::size_of::<F::PerWindow>() != 0
             && matches!(self.windows, Windows::Session { .. })
         {
@@ -1145,6 +1163,14 @@ where
         }
         // The end of input closes every time window (processing-time ones too).
         self.advance(MAX_WATERMARK, out);
+        // Batch mode: every result of one key together, keys in `sort_key` order, each key's
+        // windows by end then start (Flink's batch execution sorts by key, then time); results
+        // of one window in the order they were emitted.
+        let mut held = std::mem::take(&mut self.held);
+        held.sort_by(|a, b| (&a.0, a.1, a.2).cmp(&(&b.0, b.1, b.2)));
+        for (_, _, _, row, ts) in held {
+            out.emit(row, ts);
+        }
         Ok(())
     }
 
