@@ -201,7 +201,7 @@ fn watermarks_assigned_mid_stream_replace_the_ones_before(p: usize) {
             .map(|n| n)
             .assign_timestamps_and_watermarks(Watermarks::monotonous(), |n| *n)
             .window_all(TumblingEventTimeWindows::of(Duration::from_millis(10)))
-            .process(|_, w, rows, out| out.push((w.start, rows.len())))
+            .process(|w, rows, out| out.push((w.start, rows.len())))
             .name("windows")
             .collect();
     }

@@ -6,7 +6,7 @@ mod common;
 
 use common::sorted;
 use flow::prelude::*;
-use flow::{AggregateFunction, OutputTag, TimeWindow};
+use flow::{AggregateFunction, GlobalWindow, OutputTag, TimeWindow};
 use std::time::Duration;
 
 fn env(p: usize) -> StreamEnv {
@@ -311,7 +311,7 @@ fn aggregate_with_a_window_function(p: usize) {
         let all = from_collection(vec![("a", 100), ("b", 300), ("a", 1500)], Watermarks::monotonous())
             .timestamps(|e| e.1)
             .window_all(TumblingEventTimeWindows::of(Duration::from_secs(1)))
-            .aggregate(Average, |_, window, avg, out| out.push((window.start, avg)))
+            .aggregate(Average, |window, avg, out| out.push((window.start, avg)))
             .collect();
     }
     env.execute("aggregate with a window function").unwrap();
@@ -346,12 +346,23 @@ fn count_windows(p: usize) {
         let keyed = from_collection(rows).key_by(|r| r.0);
         let tumbling = keyed.count_window(2).reduce(|a, b| (a.0, a.1 + b.1)).collect();
         let sliding = keyed.count_window(3, 1).reduce(|a, b| (a.0, a.1 + b.1)).collect();
+        // A count window is a `GlobalWindow` (no bounds in time), as in Flink.
+        let described = keyed
+            .count_window(2)
+            .process(|key: &&str, _: &GlobalWindow, rows: &[(&str, i64)], out: &mut Vec<(String, usize)>| {
+                out.push((key.to_string(), rows.len()))
+            })
+            .collect();
     }
     env.execute("count windows").unwrap();
     // Every 2 rows of a key; a's fifth row is an incomplete window and never fires.
     assert_eq!(
         sorted(tumbling.take()),
         vec![("a", 3), ("a", 7), ("b", 300)]
+    );
+    assert_eq!(
+        sorted(described.take()),
+        vec![("a".into(), 2), ("a".into(), 2), ("b".into(), 2)]
     );
     // Every row, over the key's last 3.
     assert_eq!(
@@ -374,13 +385,27 @@ fn window_all_counts_everything_in_one_subtask(p: usize) {
         let out = source(NumberSequence::new(0, 2999), Watermarks::monotonous())
             .timestamps(|n| *n)
             .window_all(TumblingEventTimeWindows::of(Duration::from_secs(1)))
-            .process(|_key, w, rows, out| out.push((w.start, rows.len())))
+            .process(|w, rows, out| out.push((w.start, rows.len())))
+            .collect();
+        // With the context: no key either, the window and the watermark from the context.
+        let with_context = source(NumberSequence::new(0, 2999), Watermarks::monotonous())
+            .timestamps(|n| *n)
+            .window_all(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .process(|ctx: &mut WindowContext<'_, u32>, rows, out| {
+                *ctx.global_state() += 1;
+                out.push((ctx.window().start, rows.len(), *ctx.global_state()))
+            })
             .collect();
     }
     env.execute("window_all").unwrap();
     assert_eq!(
         sorted(out.take()),
         vec![(0, 1000), (1000, 1000), (2000, 1000)]
+    );
+    // The one group's state counts its windows.
+    assert_eq!(
+        sorted(with_context.take()),
+        vec![(0, 1000, 1), (1000, 1000, 2), (2000, 1000, 3)]
     );
 }
 

@@ -46,7 +46,7 @@ pub mod process {
 /// functions that compute a window's result.
 pub mod window {
     pub use crate::operator::window::{
-        AggregateFunction, EventTimeSessionWindows, ProcessWindowFunction,
+        AggregateFunction, EventTimeSessionWindows, GlobalWindow, ProcessWindowFunction,
         ProcessingTimeSessionWindows, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
         TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowContext,
         WindowState, Windows, WithWindowContext,
@@ -95,7 +95,7 @@ pub use source::{Poll, Source, SourceOutput, SourceReader};
 pub use state::{AggregatingState, FunctionState, ListState, MapState, ReducingState, ValueState};
 pub use time::{Timestamp, TimestampAssigner, Watermarks, NO_TIMESTAMP};
 pub use window::{
-    AggregateFunction, EventTimeSessionWindows, ProcessWindowFunction,
+    AggregateFunction, EventTimeSessionWindows, GlobalWindow, ProcessWindowFunction,
     ProcessingTimeSessionWindows, SlidingEventTimeWindows, SlidingProcessingTimeWindows,
     TimeWindow, TumblingEventTimeWindows, TumblingProcessingTimeWindows, WindowContext, Windows,
 };

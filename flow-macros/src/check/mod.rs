@@ -20,6 +20,7 @@ pub fn check(g: &Graph, diag: &mut Diagnostics) {
     check_two_inputs_keyed_alike(g, diag);
     check_event_time_windows(g, diag);
     check_window_sizes(g, diag);
+    check_window_function_params(g, diag);
     check_interval_bounds(g, diag);
     check_side_output_source(g, diag);
 }
@@ -253,6 +254,30 @@ fn check_window_sizes(g: &Graph, diag: &mut Diagnostics) {
                 diag.error(span, "a window's size, slide and gap must be positive");
             }
         }
+    }
+}
+
+// A window function closure takes the key, the window (or its context), the rows (or the
+// result) and the output; after `window_all` there is no key, so one parameter less.
+fn check_window_function_params(g: &Graph, diag: &mut Diagnostics) {
+    for n in &g.nodes {
+        let Some((c, params)) = crate::ops::window::window_closure(n) else {
+            continue;
+        };
+        if c.inputs.len() == params {
+            continue;
+        }
+        let rows = if n.word == "aggregate" {
+            "result"
+        } else {
+            "rows"
+        };
+        let message = if params == 3 {
+            format!("`window_all` has no key: its function takes `|window, {rows}, out|` (or `|ctx: &mut WindowContext<'_>, {rows}, out|`)")
+        } else {
+            format!("a window function takes `|key, window, {rows}, out|` (or `|key, ctx: &mut WindowContext<'_>, {rows}, out|`)")
+        };
+        diag.error_spanned(&c.inputs, message);
     }
 }
 

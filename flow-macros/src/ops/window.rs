@@ -142,9 +142,16 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
         }
     };
     let arg = &n.args[0];
+    // `window_all` has no key: its closures take one parameter less.
+    let all = n.port == Port::AllWindowed;
+    let ctx = context_param(n);
     let method = match n.word.as_str() {
         "aggregate" => "aggregate".to_string(),
-        "process" if takes_context(arg) => "process_closure_with_context".to_string(),
+        "process" if is_closure(arg) && all && takes_context(arg, ctx) => {
+            "process_all_closure_with_context".to_string()
+        }
+        "process" if is_closure(arg) && all => "process_all_closure".to_string(),
+        "process" if takes_context(arg, ctx) => "process_closure_with_context".to_string(),
         "process" => method_for(arg, "process"),
         // `reduce`, and the aggregations (desugared to closures).
         _ => method_for(arg, "reduce"),
@@ -155,11 +162,13 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
             let t = n.port_var();
             let span = syn::spanned::Spanned::span(window_fn);
             let value = format_ident!("__a{}", n.id, span = syn::spanned::Spanned::span(agg));
-            let method = if takes_context(window_fn) {
-                format_ident!("aggregate_with_context", span = span)
-            } else {
-                format_ident!("aggregate_with", span = span)
+            let method = match (all, takes_context(window_fn, ctx)) {
+                (true, true) => "aggregate_all_with_context",
+                (true, false) => "aggregate_all_with",
+                (false, true) => "aggregate_with_context",
+                (false, false) => "aggregate_with",
             };
+            let method = format_ident!("{}", method, span = span);
             quote_spanned! {span=>
                 let #value = #agg;
                 let (#function, #t) = #windowed.#method(#value, #window_fn);
@@ -176,12 +185,12 @@ fn port(graph: &Graph, n: &Node) -> TokenStream {
     }
 }
 
-/// Whether `f` is a closure whose second parameter is annotated as a `WindowContext` (`|key,
-/// ctx: &mut WindowContext<'_>, rows, out| ..`): its function gets the context in place of the
-/// window (Flink's `ProcessWindowFunction.Context`). Decided from the tokens, as the two kinds
-/// of closure have the same arity and rustc infers a closure's parameters only from the one
-/// signature the port method names.
-fn takes_context(f: &syn::Expr) -> bool {
+/// Whether `f` is a closure whose parameter `index` (the window's) is annotated as a
+/// `WindowContext` (`|key, ctx: &mut WindowContext<'_>, rows, out| ..`): its function gets the
+/// context in place of the window (Flink's `ProcessWindowFunction.Context`). Decided from the
+/// tokens, as the two kinds of closure have the same arity and rustc infers a closure's
+/// parameters only from the one signature the port method names.
+fn takes_context(f: &syn::Expr, index: usize) -> bool {
     fn names_context(ty: &syn::Type) -> bool {
         match ty {
             syn::Type::Reference(r) => names_context(&r.elem),
@@ -197,7 +206,7 @@ fn takes_context(f: &syn::Expr) -> bool {
     let syn::Expr::Closure(c) = f else {
         return false;
     };
-    matches!(c.inputs.iter().nth(1), Some(syn::Pat::Type(p)) if names_context(&p.ty))
+    matches!(c.inputs.iter().nth(index), Some(syn::Pat::Type(p)) if names_context(&p.ty))
 }
 
 /// Whether window node `n`'s function takes a `WindowContext` (and so may emit to side
@@ -206,9 +215,40 @@ fn takes_context(f: &syn::Expr) -> bool {
 pub fn function_takes_context(n: &Node) -> bool {
     n.spec.name == WINDOW.name
         && match (n.word.as_str(), &n.args[..]) {
-            ("process", [f]) | ("aggregate", [_, f]) => takes_context(f),
+            ("process", [f]) | ("aggregate", [_, f]) => takes_context(f, context_param(n)),
             _ => false,
         }
+}
+
+/// The window function closure of node `n` (`process`'s, or `aggregate`'s second argument),
+/// if it has one, and the number of parameters it must have: `|key, window, rows, out|`, or
+/// without the key after `window_all`.
+pub fn window_closure(n: &Node) -> Option<(&syn::ExprClosure, usize)> {
+    if n.spec.name != WINDOW.name {
+        return None;
+    }
+    let f = match (n.word.as_str(), &n.args[..]) {
+        ("process", [f]) | ("aggregate", [_, f]) => f,
+        _ => return None,
+    };
+    let syn::Expr::Closure(c) = f else {
+        return None;
+    };
+    Some((c, if n.port == Port::AllWindowed { 3 } else { 4 }))
+}
+
+/// Which parameter of the window function is the window or its context: the second, or the
+/// first after `window_all` (no key).
+fn context_param(n: &Node) -> usize {
+    if n.port == Port::AllWindowed {
+        0
+    } else {
+        1
+    }
+}
+
+fn is_closure(f: &syn::Expr) -> bool {
+    matches!(f, syn::Expr::Closure(_))
 }
 
 fn operator(graph: &Graph, n: &Node) -> TokenStream {

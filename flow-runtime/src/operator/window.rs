@@ -65,6 +65,46 @@ impl TimeWindow {
     }
 }
 
+/// The one window of count windows (Flink's `GlobalWindow`): it has no bounds in time.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct GlobalWindow;
+
+/// What a window function's window parameter is: [`TimeWindow`] after `window` and
+/// `window_all`, [`GlobalWindow`] after `count_window`.
+pub trait WindowType: Copy + Send + 'static {
+    /// The window of an operator's (time-ranged) window.
+    fn of(window: &TimeWindow) -> Self;
+}
+
+impl WindowType for TimeWindow {
+    #[inline(always)]
+    fn of(window: &TimeWindow) -> Self {
+        *window
+    }
+}
+
+impl WindowType for GlobalWindow {
+    #[inline(always)]
+    fn of(_: &TimeWindow) -> Self {
+        GlobalWindow
+    }
+}
+
+/// A closure over the window as its kind `W` ([`TimeWindow`], [`GlobalWindow`]): `|key,
+/// window, rows, out|` and `|key, window, result, out|`, or without the key after
+/// `window_all` ([`NoKey`]).
+pub struct Typed<F, W>(pub F, pub std::marker::PhantomData<fn() -> W>);
+
+impl<F: Clone, W> Clone for Typed<F, W> {
+    fn clone(&self) -> Self {
+        Typed(self.0.clone(), std::marker::PhantomData)
+    }
+}
+
+/// A `window_all` function: it takes no key (there is none).
+#[derive(Clone)]
+pub struct NoKey<F>(pub F);
+
 /// How rows are grouped into windows: the argument of `window`, `window_all` or
 /// `count_window`. Build it with the assigner types named as in Flink.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -424,6 +464,48 @@ where
     }
 }
 
+impl<K, In, O, F, W> ProcessWindowFunction<K, In, O> for Typed<F, W>
+where
+    F: FnMut(&K, &W, &[In], &mut Vec<O>) + Clone + Send + 'static,
+    W: WindowType,
+{
+    type Global = ();
+    type PerWindow = ();
+    fn process(&mut self, key: &K, ctx: &mut WindowContext<'_>, rows: &[In], out: &mut Vec<O>) {
+        (self.0)(key, &W::of(ctx.window()), rows, out)
+    }
+}
+
+impl<In, O, F, W> ProcessWindowFunction<(), In, O> for NoKey<Typed<F, W>>
+where
+    F: FnMut(&W, &[In], &mut Vec<O>) + Clone + Send + 'static,
+    W: WindowType,
+{
+    type Global = ();
+    type PerWindow = ();
+    fn process(&mut self, _: &(), ctx: &mut WindowContext<'_>, rows: &[In], out: &mut Vec<O>) {
+        (self.0 .0)(&W::of(ctx.window()), rows, out)
+    }
+}
+
+impl<In, O, F, G: WindowState, P: WindowState> ProcessWindowFunction<(), In, O>
+    for NoKey<WithWindowContext<F, G, P>>
+where
+    F: FnMut(&mut WindowContext<'_, G, P>, &[In], &mut Vec<O>) + Clone + Send + 'static,
+{
+    type Global = G;
+    type PerWindow = P;
+    fn process(
+        &mut self,
+        _: &(),
+        ctx: &mut WindowContext<'_, G, P>,
+        rows: &[In],
+        out: &mut Vec<O>,
+    ) {
+        (self.0 .0)(ctx, rows, out)
+    }
+}
+
 /// A window `reduce`.
 #[derive(Clone)]
 pub struct WindowReduce<F>(pub F);
@@ -509,6 +591,45 @@ where
     #[inline]
     fn emit(&mut self, key: &K, ctx: &mut WindowContext<'_, G, P>, result: R, out: &mut Vec<O>) {
         (self.0)(key, ctx, result, out)
+    }
+}
+
+impl<K, R, O, F, W> ResultFunction<K, R, O> for Typed<F, W>
+where
+    F: FnMut(&K, &W, R, &mut Vec<O>) + Clone + Send + 'static,
+    W: WindowType,
+{
+    type Global = ();
+    type PerWindow = ();
+    #[inline]
+    fn emit(&mut self, key: &K, ctx: &mut WindowContext<'_>, result: R, out: &mut Vec<O>) {
+        (self.0)(key, &W::of(ctx.window()), result, out)
+    }
+}
+
+impl<R, O, F, W> ResultFunction<(), R, O> for NoKey<Typed<F, W>>
+where
+    F: FnMut(&W, R, &mut Vec<O>) + Clone + Send + 'static,
+    W: WindowType,
+{
+    type Global = ();
+    type PerWindow = ();
+    #[inline]
+    fn emit(&mut self, _: &(), ctx: &mut WindowContext<'_>, result: R, out: &mut Vec<O>) {
+        (self.0 .0)(&W::of(ctx.window()), result, out)
+    }
+}
+
+impl<R, O, F, G: WindowState, P: WindowState> ResultFunction<(), R, O>
+    for NoKey<WithWindowContext<F, G, P>>
+where
+    F: FnMut(&mut WindowContext<'_, G, P>, R, &mut Vec<O>) + Clone + Send + 'static,
+{
+    type Global = G;
+    type PerWindow = P;
+    #[inline]
+    fn emit(&mut self, _: &(), ctx: &mut WindowContext<'_, G, P>, result: R, out: &mut Vec<O>) {
+        (self.0 .0)(ctx, result, out)
     }
 }
 
@@ -1180,8 +1301,10 @@ where
 }
 
 /// The port of a windowed stream: rows `T` of key type `K` (`()` after `window_all`) grouped
-/// into windows, waiting for the function that computes each window's result.
-pub struct Windowed<T, K>(std::marker::PhantomData<fn() -> (T, K)>);
+/// into windows of kind `W` ([`TimeWindow`], [`GlobalWindow`] after `count_window`), waiting
+/// for the function that computes each window's result.
+#[allow(clippy::type_complexity)]
+pub struct Windowed<T, K, W = TimeWindow>(std::marker::PhantomData<fn() -> (T, K, W)>);
 
 impl<T: Send + 'static, K: Key> Stream<T, K> {
     /// `window`: groups each key's rows into windows.
@@ -1189,7 +1312,7 @@ impl<T: Send + 'static, K: Key> Stream<T, K> {
         (windows, Windowed(std::marker::PhantomData))
     }
     /// `count_window(size)` or `count_window(size, slide)`.
-    pub fn count_window(&self, size: u64, slide: u64) -> (Windows, Windowed<T, K>) {
+    pub fn count_window(&self, size: u64, slide: u64) -> (Windows, Windowed<T, K, GlobalWindow>) {
         (
             Windows::count(size, slide),
             Windowed(std::marker::PhantomData),
@@ -1204,7 +1327,86 @@ impl<T: Send + 'static, K> Stream<T, K> {
     }
 }
 
-impl<T: Send + 'static, K> Windowed<T, K> {
+/// `window_all`'s functions: no key.
+impl<T: Send + 'static> Windowed<T, ()> {
+    /// A `window_all` `process` with a closure `|window, rows, out| ..`.
+    #[allow(clippy::type_complexity)]
+    pub fn process_all_closure<O: Send + 'static, F>(
+        &self,
+        f: F,
+    ) -> (WindowProcess<NoKey<Typed<F, TimeWindow>>, O>, Stream<O>)
+    where
+        F: FnMut(&TimeWindow, &[T], &mut Vec<O>) + Clone + Send + 'static,
+    {
+        let f = NoKey(Typed(f, std::marker::PhantomData));
+        (WindowProcess(f, std::marker::PhantomData), Stream::new())
+    }
+    /// A `window_all` `process` with a closure `|ctx: &mut WindowContext<..>, rows, out| ..`.
+    #[allow(clippy::type_complexity)]
+    pub fn process_all_closure_with_context<O, G, P, F>(
+        &self,
+        f: F,
+    ) -> (
+        WindowProcess<NoKey<WithWindowContext<F, G, P>>, O>,
+        Stream<O>,
+    )
+    where
+        O: Send + 'static,
+        G: WindowState,
+        P: WindowState,
+        F: FnMut(&mut WindowContext<'_, G, P>, &[T], &mut Vec<O>) + Clone + Send + 'static,
+    {
+        let f = NoKey(WithWindowContext(f, std::marker::PhantomData));
+        (WindowProcess(f, std::marker::PhantomData), Stream::new())
+    }
+    /// A `window_all` `aggregate` whose results go through `|window, result, out| ..`.
+    #[allow(clippy::type_complexity)]
+    pub fn aggregate_all_with<A, O, F>(
+        &self,
+        a: A,
+        f: F,
+    ) -> (
+        WindowAggregate<A, NoKey<Typed<F, TimeWindow>>, O>,
+        Stream<O>,
+    )
+    where
+        A: AggregateFunction<T>,
+        O: Send + 'static,
+        F: FnMut(&TimeWindow, A::Out, &mut Vec<O>) + Clone + Send + 'static,
+    {
+        let f = NoKey(Typed(f, std::marker::PhantomData));
+        (
+            WindowAggregate(a, f, std::marker::PhantomData),
+            Stream::new(),
+        )
+    }
+    /// A `window_all` `aggregate` whose results go through `|ctx: &mut WindowContext<..>,
+    /// result, out| ..`.
+    #[allow(clippy::type_complexity)]
+    pub fn aggregate_all_with_context<A, O, G, P, F>(
+        &self,
+        a: A,
+        f: F,
+    ) -> (
+        WindowAggregate<A, NoKey<WithWindowContext<F, G, P>>, O>,
+        Stream<O>,
+    )
+    where
+        A: AggregateFunction<T>,
+        O: Send + 'static,
+        G: WindowState,
+        P: WindowState,
+        F: FnMut(&mut WindowContext<'_, G, P>, A::Out, &mut Vec<O>) + Clone + Send + 'static,
+    {
+        let f = NoKey(WithWindowContext(f, std::marker::PhantomData));
+        (
+            WindowAggregate(a, f, std::marker::PhantomData),
+            Stream::new(),
+        )
+    }
+}
+
+impl<T: Send + 'static, K, W: WindowType> Windowed<T, K, W> {
     /// Checks that the late-data tag carries the window's input rows.
     pub fn late_data(&self, _tag: &OutputTag<T>) {}
     /// A window `reduce` with a function.
@@ -1238,34 +1440,43 @@ impl<T: Send + 'static, K> Windowed<T, K> {
         )
     }
     /// A window `aggregate` whose results go through `|key, window, result, out| ..`.
-    pub fn aggregate_with<A, O, W>(&self, a: A, w: W) -> (WindowAggregate<A, W, O>, Stream<O>)
+    #[allow(clippy::type_complexity)]
+    pub fn aggregate_with<A, O, F>(
+        &self,
+        a: A,
+        f: F,
+    ) -> (WindowAggregate<A, Typed<F, W>, O>, Stream<O>)
     where
         A: AggregateFunction<T>,
         O: Send + 'static,
-        W: FnMut(&K, &TimeWindow, A::Out, &mut Vec<O>) + Clone + Send + 'static,
+        F: FnMut(&K, &W, A::Out, &mut Vec<O>) + Clone + Send + 'static,
     {
         (
-            WindowAggregate(a, w, std::marker::PhantomData),
+            WindowAggregate(
+                a,
+                Typed(f, std::marker::PhantomData),
+                std::marker::PhantomData,
+            ),
             Stream::new(),
         )
     }
     /// A window `aggregate` whose results go through `|key, ctx: &mut WindowContext<..>,
     /// result, out| ..`.
     #[allow(clippy::type_complexity)]
-    pub fn aggregate_with_context<A, O, G: WindowState, P: WindowState, W>(
+    pub fn aggregate_with_context<A, O, G: WindowState, P: WindowState, F>(
         &self,
         a: A,
-        w: W,
-    ) -> (WindowAggregate<A, WithWindowContext<W, G, P>, O>, Stream<O>)
+        f: F,
+    ) -> (WindowAggregate<A, WithWindowContext<F, G, P>, O>, Stream<O>)
     where
         A: AggregateFunction<T>,
         O: Send + 'static,
-        W: FnMut(&K, &mut WindowContext<'_, G, P>, A::Out, &mut Vec<O>) + Clone + Send + 'static,
+        F: FnMut(&K, &mut WindowContext<'_, G, P>, A::Out, &mut Vec<O>) + Clone + Send + 'static,
     {
         (
             WindowAggregate(
                 a,
-                WithWindowContext(w, std::marker::PhantomData),
+                WithWindowContext(f, std::marker::PhantomData),
                 std::marker::PhantomData,
             ),
             Stream::new(),
@@ -1279,11 +1490,18 @@ impl<T: Send + 'static, K> Windowed<T, K> {
         (WindowProcess(f, std::marker::PhantomData), Stream::new())
     }
     /// A window `process` with a closure `|key, window, rows, out| ..`.
-    pub fn process_closure<O: Send + 'static, F>(&self, f: F) -> (WindowProcess<F, O>, Stream<O>)
+    #[allow(clippy::type_complexity)]
+    pub fn process_closure<O: Send + 'static, F>(
+        &self,
+        f: F,
+    ) -> (WindowProcess<Typed<F, W>, O>, Stream<O>)
     where
-        F: FnMut(&K, &TimeWindow, &[T], &mut Vec<O>) + Clone + Send + 'static,
+        F: FnMut(&K, &W, &[T], &mut Vec<O>) + Clone + Send + 'static,
     {
-        (WindowProcess(f, std::marker::PhantomData), Stream::new())
+        (
+            WindowProcess(Typed(f, std::marker::PhantomData), std::marker::PhantomData),
+            Stream::new(),
+        )
     }
     /// A window `process` with a closure `|key, ctx: &mut WindowContext<..>, rows, out| ..`.
     #[allow(clippy::type_complexity)]
