@@ -40,7 +40,7 @@ pub mod prelude {
         KeyedProcessFunction, KeyedState, ListState, MapState, NumberSequence, OutputTag,
         PrintSink, ProcessContext, ProcessFunction, ProcessWindowFunction,
         ProcessingTimeSessionWindows, ReducingState, Row, RuntimeContext, RuntimeMode,
-        SlidingEventTimeWindows, SlidingProcessingTimeWindows, StreamEnv, TimeWindow,
+        SlidingEventTimeWindows, SlidingProcessingTimeWindows, StreamEnv, TimeWindow, Ttl,
         TumblingEventTimeWindows, TumblingProcessingTimeWindows, ValueState, WatermarkGenerator,
         WatermarkOutput, Watermarks, WindowContext,
     };

@@ -33,7 +33,7 @@ pub use crate::operator::window_join::WindowJoin;
 pub use crate::operator::{Chained, Operator};
 pub use crate::plan::{Partitioning, Plan, PlanNode, PlanStage};
 pub use crate::port::{Checked, Pass, Same, Stream};
-pub use crate::state::{FunctionState, HasState, NoState, Stateless};
+pub use crate::state::{expire_ttl, FunctionState, HasState, NoState, StateFields, Stateless};
 pub use crate::time::SourceTimestamps;
 pub use crate::Result;
 pub use serde;

@@ -45,7 +45,7 @@ pub trait KeyedMapFunction<In>: Clone + Send + 'static {
     /// The output row type.
     type Out: Send + 'static;
     /// The per-key state.
-    type State: Default + Clone + Send + Sync + 'static;
+    type State: crate::state::StateFields;
     /// Called once per instance before the first row.
     fn open(&mut self, _ctx: &RuntimeContext) {}
     /// Maps one row with its key's state.
@@ -104,7 +104,7 @@ impl<In, O: Is<bool>, F: FnMut(&In) -> O + Clone + Send + 'static> FilterFunctio
 )]
 pub trait KeyedFilterFunction<In>: Clone + Send + 'static {
     /// The per-key state.
-    type State: Default + Clone + Send + Sync + 'static;
+    type State: crate::state::StateFields;
     /// Called once per instance before the first row.
     fn open(&mut self, _ctx: &RuntimeContext) {}
     /// Whether to keep `row`.
@@ -152,7 +152,7 @@ pub trait KeyedFlatMapFunction<In>: Clone + Send + 'static {
     /// The output row type.
     type Out: Send + 'static;
     /// The per-key state.
-    type State: Default + Clone + Send + Sync + 'static;
+    type State: crate::state::StateFields;
     /// Called once per instance before the first row.
     fn open(&mut self, _ctx: &RuntimeContext) {}
     /// Emits the rows for one input row into `out`.
@@ -298,7 +298,7 @@ where
 #[doc(hidden)]
 pub trait Is<T> {
     /// `()`.
-    type Unit: Default + Clone + Send + Sync + 'static;
+    type Unit: crate::state::StateFields;
     /// `self`.
     fn is(self) -> T;
 }

@@ -92,7 +92,10 @@ pub use row::{DisplayRow, Field, Row, RowText, Schema};
 pub use sink::{Sink, SinkWriter};
 pub use snapshot::StateSchema;
 pub use source::{Poll, Source, SourceOutput, SourceReader};
-pub use state::{AggregatingState, FunctionState, ListState, MapState, ReducingState, ValueState};
+pub use state::{
+    AggregatingState, Expirable, FunctionState, ListState, MapState, OnCreateAndWrite,
+    OnReadAndWrite, ReducingState, Ttl, ValueState,
+};
 pub use time::{Timestamp, TimestampAssigner, Watermarks, NO_TIMESTAMP};
 pub use window::{
     AggregateFunction, EventTimeSessionWindows, GlobalWindow, ProcessWindowFunction,

@@ -47,6 +47,8 @@ fn fn_function(f: &Function, item: &ItemFn, params: &[Param]) -> TokenStream {
     let state_def = if keyed {
         let fields = states.iter().map(|(n, t)| quote!(#n: #t));
         let schema = crate::schema::struct_impl(&state_struct, states.iter().map(|(_, t)| *t));
+        let state_fields =
+            super::state_fields_impl(&state_struct, states.iter().map(|(n, t)| (*n, *t)));
         quote! {
             #[doc(hidden)]
             #[allow(non_camel_case_types)]
@@ -54,6 +56,7 @@ fn fn_function(f: &Function, item: &ItemFn, params: &[Param]) -> TokenStream {
             #[serde(crate = "::flow::__private::serde")]
             #vis struct #state_struct { #(#fields),* }
             #schema
+            #state_fields
         }
     } else {
         quote!()

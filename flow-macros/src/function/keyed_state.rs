@@ -50,6 +50,12 @@ pub fn derive_keyed_state(input: syn::DeriveInput) -> syn::Result<TokenStream> {
         quote!(#n: #t)
     });
     let schema = crate::schema::struct_impl(&state, fields.iter().map(|f| &f.ty));
+    let state_fields = super::state_fields_impl(
+        &state,
+        fields
+            .iter()
+            .map(|f| (f.ident.as_ref().expect("checked: named"), &f.ty)),
+    );
     let swaps = fields.iter().map(|f| {
         let n = &f.ident;
         quote!(::core::mem::swap(&mut self.#n, &mut state.#n);)
@@ -61,6 +67,7 @@ pub fn derive_keyed_state(input: syn::DeriveInput) -> syn::Result<TokenStream> {
             #[serde(crate = "::flow::__private::serde")]
         #vis struct #state { #(#decls),* }
         #schema
+        #state_fields
 
         impl ::flow::FunctionState for #name {
             type State = #state;

@@ -180,3 +180,36 @@ pub fn expand_timestamp_assigner(attr: TokenStream, item: TokenStream) -> TokenS
     let errors = errors(diag);
     quote!(#errors #item)
 }
+
+/// `impl StateFields` for the per-key struct `name` of the `#[state]` fields `fields`: the
+/// fields whose type is a `Ttl<..>` expire before each call (named by their type's last
+/// segment, as written; the check that the state kind can expire points at that type).
+fn state_fields_impl<'a>(
+    name: &Ident,
+    fields: impl Iterator<Item = (&'a Ident, &'a Type)>,
+) -> TokenStream {
+    fn is_ttl(ty: &Type) -> bool {
+        match ty {
+            Type::Path(p) => p.path.segments.last().is_some_and(|s| s.ident == "Ttl"),
+            Type::Paren(p) => is_ttl(&p.elem),
+            _ => false,
+        }
+    }
+    let expiring: Vec<TokenStream> = fields
+        .filter(|(_, ty)| is_ttl(ty))
+        .map(|(n, ty)| {
+            quote::quote_spanned!(syn::spanned::Spanned::span(ty)=> ::flow::__private::expire_ttl(&mut self.#n, __now);)
+        })
+        .collect();
+    let ttl = !expiring.is_empty();
+    quote! {
+        impl ::flow::__private::StateFields for #name {
+            const TTL: bool = #ttl;
+            #[inline]
+            fn expire(&mut self, __now: ::flow::Timestamp) {
+                let _ = __now;
+                #(#expiring)*
+            }
+        }
+    }
+}

@@ -23,7 +23,7 @@ pub trait KeyedCoProcessFunction<K, A, B>: Clone + Send + 'static {
     /// The output row type.
     type Out: Send + 'static;
     /// The per-key state shared by both inputs (`#[state]` fields).
-    type State: Default + Clone + Send + Sync + 'static;
+    type State: crate::state::StateFields;
     /// Called once per instance before the first row.
     fn open(&mut self, _ctx: &RuntimeContext) {}
     /// A row of the first input.

@@ -103,7 +103,7 @@ pub trait KeyedProcessFunction<K, In>: Clone + Send + 'static {
     /// The output row type.
     type Out: Send + 'static;
     /// The per-key state (`#[state]` fields).
-    type State: Default + Clone + Send + Sync + 'static;
+    type State: crate::state::StateFields;
     /// Called once per instance before the first row.
     fn open(&mut self, _ctx: &RuntimeContext) {}
     /// Handles one row.
@@ -277,6 +277,9 @@ where
         body: impl FnOnce(&mut F, &mut F::State, &mut ProcessContext<'_, K>, &mut Vec<F::Out>),
     ) {
         let state = self.state.get_or_default(key.clone());
+        if <F::State as crate::state::StateFields>::TTL {
+            crate::state::StateFields::expire(state, now_millis());
+        }
         let mut ctx = ProcessContext::new(
             &key,
             ts,

@@ -527,8 +527,7 @@ impl<KS, K, S> Keyed<KS, K, S> {
     }
 }
 
-impl<In, KS, S: Default + Clone + Send + Sync + StateData> KeyStates<In, S>
-    for Keyed<KS, KS::Key, S>
+impl<In, KS, S: crate::state::StateFields + StateData> KeyStates<In, S> for Keyed<KS, KS::Key, S>
 where
     KS: crate::function::KeySelector<In>,
     KS::Key: Sync,
@@ -543,7 +542,11 @@ where
     };
     #[inline(always)]
     fn state_of(&mut self, row: &In) -> &mut S {
-        self.states.get_or_default(self.key.key(row))
+        let state = self.states.get_or_default(self.key.key(row));
+        if S::TTL {
+            state.expire(crate::time::now_millis());
+        }
+        state
     }
     fn snapshot(&mut self, state: &mut StateWriter) -> Result<()> {
         // A function without `#[state]` has a zero-sized state struct: nothing to keep.
@@ -568,7 +571,7 @@ pub trait KeyStatesFrom<In, S, Old>: KeyStates<In, S> {
     const MIGRATED: u64;
 }
 
-impl<In, KS, S: Default + Clone + Send + Sync + StateData, Old: StateData> KeyStatesFrom<In, S, Old>
+impl<In, KS, S: crate::state::StateFields + StateData, Old: StateData> KeyStatesFrom<In, S, Old>
     for Keyed<KS, KS::Key, S>
 where
     KS: crate::function::KeySelector<In>,
