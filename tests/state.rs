@@ -269,48 +269,39 @@ fn reducing_and_aggregating_state(p: usize) {
     );
 }
 
-/// Counts a key's rows; the count lives 1 s after its last write (Flink's `StateTtlConfig`
-/// with `OnCreateAndWrite`).
+/// A count that lives 1 s after its last write (Flink's `StateTtlConfig`,
+/// `OnCreateAndWrite`), and the key's first value, written once and read on every row, kept
+/// alive by each read with `OnReadAndWrite` and expiring 1 s after its write without.
 #[map_function]
-fn count_within_a_second(
+fn ttl_states(
     row: (&'static str, u64),
     #[state] count: &mut Ttl<ValueState<u32>, 1000>,
-) -> (&'static str, u32) {
+    #[state] first_read: &mut Ttl<ValueState<u64>, 1000, flow::OnReadAndWrite>,
+    #[state] first: &mut Ttl<ValueState<u64>, 1000>,
+) -> (&'static str, u32, u64, u64) {
     let n = count.value().unwrap_or(0) + 1;
     count.update(n);
-    (row.0, n)
-}
-
-/// Writes a key's first row only and reads it on every row: with `OnReadAndWrite` each read
-/// keeps it alive, with the default it expires 1 s after that write.
-#[map_function]
-fn first_seen_read_refreshes(
-    row: (&'static str, u64),
-    #[state] first: &mut Ttl<ValueState<u64>, 1000, flow::OnReadAndWrite>,
-) -> (&'static str, u64) {
+    if first_read.value().is_none() {
+        first_read.update(row.1);
+    }
     if first.value().is_none() {
         first.update(row.1);
     }
-    (row.0, first.value().unwrap())
-}
-
-#[map_function]
-fn first_seen(
-    row: (&'static str, u64),
-    #[state] first: &mut Ttl<ValueState<u64>, 1000>,
-) -> (&'static str, u64) {
-    if first.value().is_none() {
-        first.update(row.1);
-    }
-    (row.0, first.value().unwrap())
+    (
+        row.0,
+        n,
+        first_read.value().unwrap(),
+        first.value().unwrap(),
+    )
 }
 
 #[test]
 fn state_with_a_time_to_live_expires() {
-    // Processing time drives expiry, so the rows are paced by sleeps at parallelism 1 (one
-    // fused chain: no exchange buffers them). The gaps are wide (TTL 1 s, reads every 0.3 s,
-    // a 1.6 s pause) so that a loaded machine does not change the outcome.
-    // (key, n, milliseconds to wait before the row goes on)
+    // Processing time drives expiry: the rows are paced by sleeps in a map before the
+    // stateful one, at parallelism 1, where the job is one fused chain (at 2 an exchange
+    // would batch the paced rows and hand them over together). The gaps are wide (TTL 1 s,
+    // rows 0.3 s apart, 1.6 s pauses) so that a loaded machine does not change the outcome.
+    // (key, n, milliseconds to wait first)
     let rows: Vec<(&'static str, u64, u64)> = vec![
         ("a", 1, 0),
         ("a", 2, 300),
@@ -319,64 +310,41 @@ fn state_with_a_time_to_live_expires() {
         ("a", 5, 300),
         ("a", 6, 300),
         ("a", 7, 1600),
-        ("b", 8, 0),
+        ("b", 8, 1600),
     ];
-    let env = StreamEnv::new();
+    let env = env(1);
     flow! { env =>
-        let keyed = from_collection(rows, Watermarks::no_watermarks())
+        let out = from_collection(rows, Watermarks::no_watermarks())
             .map(|r| {
                 std::thread::sleep(std::time::Duration::from_millis(r.2));
                 (r.0, r.1)
             })
-            .key_by(|r| r.0);
-        let counts = keyed.map(count_within_a_second).collect();
-        let refreshed = keyed.map(first_seen_read_refreshes).collect();
-        let written_only = keyed.map(first_seen).collect();
+            .key_by(|r| r.0)
+            .map(ttl_states)
+            .collect();
     }
     env.execute("ttl").unwrap();
-    // "a" is written every 0.3 s up to row 6 (1.2 s in), then pauses 1.6 s: row 7 counts
-    // from 1 again; "b" pauses about 2.5 s: gone too.
+    let mut per_key: BTreeMap<&str, Vec<(u32, u64, u64)>> = BTreeMap::new();
+    for (k, n, first_read, first) in out.take() {
+        per_key.entry(k).or_default().push((n, first_read, first));
+    }
+    // "a" is written every 0.3 s up to row 6 (1.2 s after row 1), then pauses 1.6 s: row 7
+    // counts from 1 again and finds both first values gone. Its first value, read every
+    // 0.3 s, lives on with OnReadAndWrite until the pause; without it, it expires 1 s after
+    // its only write, so row 6 writes its own.
     assert_eq!(
-        counts.take(),
+        per_key["a"],
         vec![
-            ("a", 1),
-            ("a", 2),
-            ("b", 1),
-            ("a", 3),
-            ("a", 4),
-            ("a", 5),
-            ("a", 1),
-            ("b", 1)
+            (1, 1, 1),
+            (2, 1, 1),
+            (3, 1, 1),
+            (4, 1, 1),
+            (5, 1, 6),
+            (1, 7, 7)
         ]
     );
-    // Read every 0.3 s, "a"'s first value lives on with OnReadAndWrite until the pause ...
-    assert_eq!(
-        refreshed.take(),
-        vec![
-            ("a", 1),
-            ("a", 1),
-            ("b", 3),
-            ("a", 1),
-            ("a", 1),
-            ("a", 1),
-            ("a", 7),
-            ("b", 8)
-        ]
-    );
-    // ... and without it expires 1 s after its only write (row 6 comes 1.2 s after row 1).
-    assert_eq!(
-        written_only.take(),
-        vec![
-            ("a", 1),
-            ("a", 1),
-            ("b", 3),
-            ("a", 1),
-            ("a", 1),
-            ("a", 6),
-            ("a", 7),
-            ("b", 8)
-        ]
-    );
+    // "b" pauses 1.6 s between its rows: everything expired.
+    assert_eq!(per_key["b"], vec![(1, 3, 3), (1, 8, 8)]);
 }
 
 at_parallelism!(
