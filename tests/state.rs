@@ -5,6 +5,7 @@ mod common;
 
 use common::sorted;
 use flow::prelude::*;
+use flow::{Poll, Source, SourceOutput, SourceReader};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -295,11 +296,59 @@ fn ttl_states(
     )
 }
 
-#[test]
-fn state_with_a_time_to_live_expires() {
-    // Processing time drives expiry: the rows are paced by sleeps in a map before the
-    // stateful one, at parallelism 1, where the job is one fused chain (at 2 an exchange
-    // would batch the paced rows and hand them over together). The gaps are wide (TTL 1 s,
+/// A source that emits each row once its delay after the previous row has passed, and is idle
+/// in between, as rows arrive from a broker: a paced row reaches the next stage within the
+/// exchange's flush interval, whatever the parallelism.
+struct Paced(Vec<(&'static str, u64, u64)>);
+
+struct PacedReader {
+    rows: std::vec::IntoIter<(&'static str, u64, u64)>,
+    next: Option<(&'static str, u64, u64)>,
+    last: std::time::Instant,
+}
+
+impl Source for Paced {
+    type Row = (&'static str, u64);
+    type Reader = PacedReader;
+    fn is_bounded(&self) -> bool {
+        true
+    }
+    fn max_parallelism(&self) -> Option<usize> {
+        Some(1)
+    }
+    fn into_readers(self, _: usize, _: &Watermarks) -> flow::Result<Vec<PacedReader>> {
+        let mut rows = self.0.into_iter();
+        let next = rows.next();
+        Ok(vec![PacedReader {
+            rows,
+            next,
+            last: std::time::Instant::now(),
+        }])
+    }
+}
+
+impl SourceReader for PacedReader {
+    type Row = (&'static str, u64);
+    fn poll<O: SourceOutput<(&'static str, u64)>>(
+        &mut self,
+        out: &mut O,
+        _: usize,
+    ) -> flow::Result<Poll> {
+        let Some((key, n, wait)) = self.next else {
+            return Ok(Poll::Finished);
+        };
+        if self.last.elapsed() < std::time::Duration::from_millis(wait) {
+            return Ok(Poll::Idle);
+        }
+        out.collect((key, n));
+        self.last = std::time::Instant::now();
+        self.next = self.rows.next();
+        Ok(Poll::Ready)
+    }
+}
+
+fn state_with_a_time_to_live_expires(p: usize) {
+    // Processing time drives expiry: the source paces the rows. The gaps are wide (TTL 1 s,
     // rows 0.3 s apart, 1.6 s pauses) so that a loaded machine does not change the outcome.
     // (key, n, milliseconds to wait first)
     let rows: Vec<(&'static str, u64, u64)> = vec![
@@ -312,13 +361,9 @@ fn state_with_a_time_to_live_expires() {
         ("a", 7, 1600),
         ("b", 8, 1600),
     ];
-    let env = env(1);
+    let env = env(p);
     flow! { env =>
-        let out = from_collection(rows, Watermarks::no_watermarks())
-            .map(|r| {
-                std::thread::sleep(std::time::Duration::from_millis(r.2));
-                (r.0, r.1)
-            })
+        let out = source(Paced(rows), Watermarks::no_watermarks())
             .key_by(|r| r.0)
             .map(ttl_states)
             .collect();
@@ -349,6 +394,7 @@ fn state_with_a_time_to_live_expires() {
 
 at_parallelism!(
     value_list_and_map_state,
+    state_with_a_time_to_live_expires,
     reducing_and_aggregating_state,
     stateful_filter,
     stateful_flat_map,
