@@ -25,18 +25,22 @@ pub use flow_macros::{
 };
 pub use flow_runtime::*;
 
-pub use flow_connectors::{CollectHandle, DiscardSink, FileSink, NumberSequence, PrintSink};
+pub use flow_connectors::{
+    CollectHandle, DiscardSink, FileSink, FileSource, NumberSequence, PrintSink, StopHandle,
+};
 
 /// Everything a job usually needs: `use flow::prelude::*;`.
 pub mod prelude {
+    pub use crate::connectors::bad_records::BadRecords;
+    pub use crate::connectors::datagen::{DataGeneratorSource, FieldGen, RowGenerator};
     pub use crate::connectors::file::RollingPolicy;
-    pub use crate::connectors::format::Json;
+    pub use crate::connectors::format::{Csv, Json};
     #[cfg(feature = "kafka")]
-    pub use crate::connectors::kafka::{BadRecords, KafkaSink, KafkaSource, StartingOffsets};
+    pub use crate::connectors::kafka::{KafkaSink, KafkaSource, StartingOffsets};
     pub use crate::{
         co_process_function, filter_function, flat_map_function, flow, map_function,
         process_function, reduce_function, timestamp_assigner, AggregateFunction, AggregatingState,
-        CollectHandle, DiscardSink, EventTimeSessionWindows, FileSink, JoinContext,
+        CollectHandle, DiscardSink, EventTimeSessionWindows, FileSink, FileSource, JoinContext,
         KeyedProcessFunction, KeyedState, ListState, MapState, NumberSequence, OutputTag,
         PrintSink, ProcessContext, ProcessFunction, ProcessWindowFunction,
         ProcessingTimeSessionWindows, ReducingState, Row, RuntimeContext, RuntimeMode,

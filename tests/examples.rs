@@ -274,3 +274,67 @@ fn windowed_word_count_p1() {
 fn windowed_word_count_p2() {
     windowed_word_count(2);
 }
+
+/// `file_word_count` over a directory (a gzip file too) in batch mode: the final count of
+/// every word, once, whatever the parallelism.
+fn file_word_count(parallelism: usize) {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(input.join("sub")).unwrap();
+    std::fs::write(
+        input.join("a.txt"),
+        "To be, or not to be:\nthat is the question.\n",
+    )
+    .unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, b"Be quick.\n\nTHE END").unwrap();
+    std::fs::write(input.join("sub/b.txt.gz"), gz.finish().unwrap()).unwrap();
+    std::fs::write(input.join("_ignored.txt"), "ignored words\n").unwrap();
+    let out = dir.path().join("out");
+    let run_out = run(example("file_word_count").args([
+        "--input".as_ref(),
+        input.as_os_str(),
+        "--output".as_ref(),
+        out.as_os_str(),
+        "--mode".as_ref(),
+        "batch".as_ref(),
+        "--parallelism".as_ref(),
+        parallelism.to_string().as_ref(),
+    ]));
+    assert_eq!(
+        common::finished_rows(&out),
+        vec![
+            "be 3",
+            "end 1",
+            "is 1",
+            "not 1",
+            "or 1",
+            "question 1",
+            "quick 1",
+            "that 1",
+            "the 2",
+            "to 2"
+        ]
+    );
+    let stderr = String::from_utf8_lossy(&run_out.stderr);
+    assert!(stderr.contains("5 lines read"), "{stderr}");
+}
+
+#[test]
+fn file_word_count_p1() {
+    file_word_count(1);
+}
+
+#[test]
+fn file_word_count_p2() {
+    file_word_count(2);
+}
+
+#[test]
+fn file_word_count_names_a_missing_input() {
+    fails(
+        example("file_word_count").args(["--input", "/nonexistent/words"]),
+        1,
+        "/nonexistent/words` does not exist",
+    );
+}

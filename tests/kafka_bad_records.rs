@@ -144,7 +144,7 @@ fn dead_letter_gets_the_bytes_and_the_error() {
     dead.sort_by_key(|d| d.offset);
     assert_eq!(dead.len(), bad.len());
     for (d, (offset, why)) in dead.iter().zip(&bad) {
-        assert_eq!(d.topic, t);
+        assert_eq!(d.source, t);
         assert_eq!(d.partition, 0);
         assert_eq!(d.offset, *offset);
         assert!(d.error.contains(why), "{d:?}");

@@ -1,6 +1,8 @@
-//! Files: the row-format [`FileSink`], writing one text line per row into rolling part files.
+//! Files: [`FileSource`], reading the lines of files and directories as rows (text, CSV, JSON
+//! lines, gzip or not), and the row-format [`FileSink`], writing one text line per row into
+//! rolling part files.
 //!
-//! This mirrors Apache Flink's `FileSink.forRowFormat(path, new SimpleStringEncoder<>())`:
+//! The sink mirrors Apache Flink's `FileSink.forRowFormat(path, new SimpleStringEncoder<>())`:
 //!
 //! - **Layout.** Flink's default bucket assigner puts rows into date-time buckets
 //!   (`yyyy-MM-dd--HH` sub-directories). flow has no bucket assigner yet: every subtask writes
@@ -24,7 +26,11 @@
 //!   failed job leaves its uncommitted parts hidden.
 
 mod config;
+mod format;
 mod sink;
+mod source;
 
 pub use config::RollingPolicy;
+pub use format::LineFormat;
 pub use sink::{FileSink, FileSinkWriter};
+pub use source::{FileSource, FileSourceReader, FileSplit};

@@ -11,15 +11,18 @@
 //! | [`Raw`] | `Vec<u8>` | the bytes as they are |
 //! | [`Utf8`] | `String` | UTF-8 text; invalid UTF-8 is a bad record |
 //! | [`Bincode<T>`] | any serde type `T` | bincode 1 (little-endian, fixed-width integers) |
+//! | [`Csv<T>`] | any serde type `T` | one CSV record per line (files only: a [`LineFormat`](crate::file::LineFormat)) |
 //!
 //! Decoding never panics: malformed input, a wrong type or a missing field is a
 //! [`FormatError`], which the source hands to its bad-record policy.
 
 mod bincode;
+mod csv;
 mod json;
 mod raw;
 
 pub use self::bincode::Bincode;
+pub use self::csv::Csv;
 pub use self::json::Json;
 pub use self::raw::{Raw, Utf8};
 

@@ -1,13 +1,8 @@
 //! The Kafka connectors' settings: where reading starts, what happens to bad records, and the
 //! client properties shared by sources, sinks and the admin client.
 
-use flow_runtime::{
-    Field, Result, Row, RowText, RuntimeContext, Schema, Sink, SinkWriter, Timestamp,
-};
+use flow_runtime::{Result, Timestamp};
 use rdkafka::ClientConfig;
-use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
 use std::time::Duration;
 
 /// Where a [`KafkaSource`](super::KafkaSource) starts reading each partition (Flink's
@@ -63,178 +58,6 @@ pub enum OffsetReset {
     Earliest,
     /// The end of the partition.
     Latest,
-}
-
-/// A record the source's format could not read, as sent to a dead-letter sink: where it was,
-/// why it was rejected, and its bytes as they were.
-///
-/// It is a row like any other (schema, serde, text form), so any sink that accepts it can be
-/// the dead-letter sink: a [`KafkaSink`](super::KafkaSink) with [`Json`](crate::format::Json)
-/// to a dead-letter topic, a `FileSink`, a `CollectHandle`'s sink.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct DeadLetter {
-    /// The record's topic.
-    pub topic: String,
-    /// The record's partition.
-    pub partition: i32,
-    /// The record's offset.
-    pub offset: i64,
-    /// Why the format rejected it.
-    pub error: String,
-    /// The record's value, unchanged (empty for a record without a value).
-    pub payload: Vec<u8>,
-}
-
-impl Row for DeadLetter {
-    const SCHEMA: Schema = Schema {
-        name: "DeadLetter",
-        fields: &[
-            Field {
-                name: "topic",
-                type_name: "String",
-            },
-            Field {
-                name: "partition",
-                type_name: "i32",
-            },
-            Field {
-                name: "offset",
-                type_name: "i64",
-            },
-            Field {
-                name: "error",
-                type_name: "String",
-            },
-            Field {
-                name: "payload",
-                type_name: "Vec<u8>",
-            },
-        ],
-    };
-}
-
-/// The text form: `topic partition offset error payload`, the payload lossily as UTF-8.
-impl fmt::Display for DeadLetter {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} {} {} {}",
-            self.topic,
-            self.partition,
-            self.offset,
-            self.error,
-            String::from_utf8_lossy(&self.payload)
-        )
-    }
-}
-
-impl RowText for DeadLetter {
-    fn fmt_row(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        fmt::Display::fmt(self, f)
-    }
-}
-
-/// What a source does with a record its format cannot read (malformed JSON, a wrong type, a
-/// missing field, invalid UTF-8). No policy panics or drops a record without a trace.
-///
-/// # Default
-/// [`BadRecords::fail`].
-#[derive(Clone, Default)]
-pub enum BadRecords {
-    /// The job stops with an error naming the topic, partition, offset and the format's error.
-    #[default]
-    Fail,
-    /// The record is skipped, logged (warn) with the same coordinates, and counted: in the job
-    /// result (the source's `OperatorMetrics::skipped_records`) and, live, by
-    /// [`KafkaSource::bad_record_counts`](super::KafkaSource::bad_record_counts).
-    Skip,
-    /// The record goes, as a [`DeadLetter`] row, to a sink whose writers the source's readers
-    /// own (one per reader, flushed with every batch and finished with the reader).
-    DeadLetter(DeadLetterSink),
-}
-
-impl BadRecords {
-    /// [`BadRecords::Fail`].
-    pub fn fail() -> Self {
-        BadRecords::Fail
-    }
-    /// [`BadRecords::Skip`].
-    pub fn skip() -> Self {
-        BadRecords::Skip
-    }
-    /// [`BadRecords::DeadLetter`] to `sink`.
-    pub fn dead_letter<S>(sink: S) -> Self
-    where
-        S: Sink<DeadLetter>,
-        S::Writer: Send + 'static,
-    {
-        BadRecords::DeadLetter(DeadLetterSink(Arc::new(sink)))
-    }
-}
-
-impl fmt::Debug for BadRecords {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            BadRecords::Fail => f.write_str("Fail"),
-            BadRecords::Skip => f.write_str("Skip"),
-            BadRecords::DeadLetter(_) => f.write_str("DeadLetter(..)"),
-        }
-    }
-}
-
-/// A sink of [`DeadLetter`] rows, type-erased so that the source's type does not depend on it.
-/// Dead letters are rare, so one virtual call per bad record costs nothing that matters.
-#[derive(Clone)]
-pub struct DeadLetterSink(Arc<dyn ErasedSink>);
-
-impl DeadLetterSink {
-    pub(crate) fn create_writer(&self, ctx: &RuntimeContext) -> Result<Box<DeadLetterWriter>> {
-        self.0.create_erased(ctx)
-    }
-}
-
-/// A dead-letter sink's writer, type-erased.
-pub(crate) type DeadLetterWriter = dyn SinkWriter<DeadLetter> + Send;
-
-pub(crate) trait ErasedSink: Send + Sync {
-    fn create_erased(&self, ctx: &RuntimeContext) -> Result<Box<DeadLetterWriter>>;
-}
-
-impl<S: Sink<DeadLetter>> ErasedSink for S
-where
-    S::Writer: Send + 'static,
-{
-    fn create_erased(&self, ctx: &RuntimeContext) -> Result<Box<DeadLetterWriter>> {
-        Ok(Box::new(self.create_writer(ctx)?))
-    }
-}
-
-/// How many bad records a source's readers skipped or sent to the dead-letter sink, summed
-/// over its readers; live while the job runs.
-#[derive(Clone, Debug, Default)]
-pub struct BadRecordCounts(Arc<Counts>);
-
-#[derive(Debug, Default)]
-struct Counts {
-    skipped: AtomicU64,
-    dead_lettered: AtomicU64,
-}
-
-impl BadRecordCounts {
-    /// Records skipped under [`BadRecords::Skip`].
-    pub fn skipped(&self) -> u64 {
-        self.0.skipped.load(Ordering::Relaxed)
-    }
-    /// Records sent to the dead-letter sink under [`BadRecords::DeadLetter`].
-    pub fn dead_lettered(&self) -> u64 {
-        self.0.dead_lettered.load(Ordering::Relaxed)
-    }
-    pub(crate) fn add_skipped(&self, n: u64) {
-        self.0.skipped.fetch_add(n, Ordering::Relaxed);
-    }
-    pub(crate) fn add_dead_lettered(&self, n: u64) {
-        self.0.dead_lettered.fetch_add(n, Ordering::Relaxed);
-    }
 }
 
 /// The client settings every Kafka connector has: brokers, extra librdkafka properties and how
@@ -312,20 +135,5 @@ mod tests {
         s.bootstrap_servers = " ".into();
         let e = s.validate("KafkaSource").unwrap_err().to_string();
         assert!(e.contains("no bootstrap servers"), "{e}");
-    }
-
-    #[test]
-    fn dead_letters_are_rows() {
-        let d = DeadLetter {
-            topic: "t".into(),
-            partition: 2,
-            offset: 40,
-            error: "json: EOF".into(),
-            payload: b"{\"i".to_vec(),
-        };
-        assert_eq!(d.to_string(), "t 2 40 json: EOF {\"i");
-        assert_eq!(DeadLetter::SCHEMA.fields.len(), 5);
-        let j = serde_json::to_string(&d).unwrap();
-        assert_eq!(serde_json::from_str::<DeadLetter>(&j).unwrap(), d);
     }
 }

@@ -42,12 +42,11 @@ mod sink;
 mod source;
 mod transactions;
 
-pub use config::{
-    BadRecordCounts, BadRecords, DeadLetter, DeadLetterSink, DeliveryGuarantee, OffsetReset,
-    StartingOffsets,
-};
+pub use crate::bad_records::{BadRecordCounts, BadRecords, DeadLetter, DeadLetterSink};
+pub use crate::StopHandle;
+pub use config::{DeliveryGuarantee, OffsetReset, StartingOffsets};
 pub use sink::{KafkaSink, KafkaSinkBuilder, KafkaSinkWriter};
-pub use source::{KafkaSource, KafkaSourceBuilder, KafkaSourceReader, KafkaSplit, StopHandle};
+pub use source::{KafkaSource, KafkaSourceBuilder, KafkaSourceReader, KafkaSplit};
 
 /// The rdkafka crate flow's Kafka connectors are built on, for what they do not cover.
 pub use rdkafka;

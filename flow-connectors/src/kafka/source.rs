@@ -1,11 +1,10 @@
 //! The Kafka source: a builder, the source value, and the per-subtask reader.
 
-use super::config::{
-    BadRecordCounts, BadRecords, ClientSettings, DeadLetter, DeadLetterWriter, OffsetReset,
-    StartingOffsets,
-};
+use super::config::{ClientSettings, OffsetReset, StartingOffsets};
 use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions, KafkaAdmin};
+use crate::bad_records::{BadRecordCounts, BadRecordHandler, BadRecords, DeadLetter};
 use crate::format::{Decode, Raw};
+use crate::StopHandle;
 use flow_runtime::snapshot::{StateReader, StateWriter};
 use flow_runtime::{
     CheckpointId, Error, Poll, Result, RuntimeContext, Snapshot, Source, SourceOutput,
@@ -16,8 +15,6 @@ use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::{Offset, TopicPartitionList};
 use std::fmt;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// How long a reader waits in one poll for the first record before it reports itself idle.
@@ -348,22 +345,6 @@ impl<F> fmt::Debug for KafkaSource<F> {
     }
 }
 
-/// Ends an unbounded [`KafkaSource`] from outside the job; see [`KafkaSource::stop_handle`].
-#[derive(Clone, Debug, Default)]
-pub struct StopHandle(Arc<AtomicBool>);
-
-impl StopHandle {
-    /// Asks every reader of the source to finish at its next poll; their final offsets are
-    /// committed when the job ended successfully.
-    pub fn stop(&self) {
-        self.0.store(true, Ordering::Relaxed);
-    }
-    /// Whether [`StopHandle::stop`] was called.
-    pub fn is_stopped(&self) -> bool {
-        self.0.load(Ordering::Relaxed)
-    }
-}
-
 impl SourceConfig {
     fn connector_name(&self) -> String {
         match &self.topics {
@@ -603,11 +584,11 @@ impl<F: Decode> Source for KafkaSource<F> {
                     group_assignment: cfg.group_assignment,
                     bounded: cfg.bounded,
                     commits: cfg.group_id.is_some(),
-                    bad_records: cfg.bad_records.clone(),
-                    dead_letters: None,
-                    counts: cfg.counts.clone(),
-                    skipped_here: 0,
-                    dead_lettered_here: 0,
+                    bad_records: BadRecordHandler::new(
+                        cfg.bad_records.clone(),
+                        name.clone(),
+                        cfg.counts.clone(),
+                    ),
                     stop: cfg.stop.clone(),
                     max_broker_downtime: cfg.max_broker_downtime,
                     connect_timeout: cfg.settings.connect_timeout,
@@ -701,12 +682,7 @@ struct ReaderState {
     group_assignment: bool,
     bounded: bool,
     commits: bool,
-    bad_records: BadRecords,
-    dead_letters: Option<Box<DeadLetterWriter>>,
-    counts: BadRecordCounts,
-    /// This reader's share of `counts`, for the job result.
-    skipped_here: u64,
-    dead_lettered_here: u64,
+    bad_records: BadRecordHandler,
     stop: StopHandle,
     max_broker_downtime: Duration,
     connect_timeout: Duration,
@@ -751,15 +727,12 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
     type Row = F::Row;
 
     fn report(&self, metrics: &mut flow_runtime::TaskMetrics, node: u32) {
-        metrics.add_skipped(node, self.state.skipped_here);
-        metrics.add_dead_lettered(node, self.state.dead_lettered_here);
+        self.state.bad_records.report(metrics, node);
     }
 
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
         let s = &mut self.state;
-        if let BadRecords::DeadLetter(sink) = &s.bad_records {
-            s.dead_letters = Some(sink.create_writer(ctx)?);
-        }
+        s.bad_records.open(ctx)?;
         if s.group_assignment {
             let topics: Vec<&str> = s.subscription.iter().map(String::as_str).collect();
             self.consumer.subscribe(&topics).map_err(|e| {
@@ -851,9 +824,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
                 out.split_finished(i);
             }
         }
-        if let Some(dlq) = &mut s.dead_letters {
-            dlq.flush()?;
-        }
+        s.bad_records.flush()?;
         if rows == 0 {
             s.check_down(&self.consumer)?;
             if s.bounded {
@@ -900,10 +871,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
     fn snapshot(&mut self, id: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
         state.list("splits", &self.state.splits)?;
         let s = &mut self.state;
-        let dead_letters = match &mut s.dead_letters {
-            Some(dlq) if !s.finished => dlq.checkpoint(id, &mut StateWriter::detached())?,
-            _ => Snapshot::Taken,
-        };
+        let dead_letters = s.bad_records.checkpoint(id)?;
         if s.commits && !s.splits.is_empty() {
             s.pending_commits.push((id, s.splits.clone()));
         }
@@ -975,54 +943,15 @@ impl ReaderState {
         payload: &[u8],
         error: String,
     ) -> Result<()> {
-        match &self.bad_records {
-            BadRecords::Fail => Err(connector_error(
-                &self.connector,
-                format!(
-                    "bad record at topic `{topic}` partition {partition} offset {offset}: {error} (set `.bad_records(BadRecords::skip())` or `dead_letter(..)` to go on)"
-                ),
-            )),
-            BadRecords::Skip => {
-                tracing::warn!(
-                    connector = %self.connector,
-                    topic,
-                    partition,
-                    offset,
-                    error = %error,
-                    "skipped a bad record"
-                );
-                self.counts.add_skipped(1);
-                self.skipped_here += 1;
-                Ok(())
-            }
-            BadRecords::DeadLetter(_) => {
-                tracing::debug!(
-                    connector = %self.connector,
-                    topic,
-                    partition,
-                    offset,
-                    error = %error,
-                    "bad record sent to the dead-letter sink"
-                );
-                let dlq = self
-                    .dead_letters
-                    .as_mut()
-                    .expect("the dead-letter writer is created in `open`");
-                dlq.write(
-                    DeadLetter {
-                        topic: topic.to_owned(),
-                        partition,
-                        offset,
-                        error,
-                        payload: payload.to_vec(),
-                    },
-                    ts,
-                );
-                self.counts.add_dead_lettered(1);
-                self.dead_lettered_here += 1;
-                Ok(())
-            }
-        }
+        let at = format!("topic `{topic}` partition {partition} offset {offset}");
+        let letter = DeadLetter {
+            source: topic.to_owned(),
+            partition,
+            offset,
+            error,
+            payload: payload.to_vec(),
+        };
+        self.bad_records.handle(letter, ts, &at)
     }
 
     /// An error from the consumer: fatal ones end the job; a broker that stays unreachable
@@ -1203,9 +1132,6 @@ impl ReaderState {
     /// committed once the whole job ended successfully ([`FINAL_CHECKPOINT`]).
     fn end(&mut self) -> Result<()> {
         self.finished = true;
-        if let Some(dlq) = &mut self.dead_letters {
-            dlq.finish()?;
-        }
-        Ok(())
+        self.bad_records.finish()
     }
 }
