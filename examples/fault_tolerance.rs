@@ -12,6 +12,10 @@
 //!   (Kafka positions in checkpoints).
 //! - `--job kafka-to-kafka` (with the `kafka` feature): the same count written to
 //!   `--output-topic` by an exactly-once Kafka sink (a transaction per checkpoint).
+//! - `--job files-to-postgres` (with the `postgres` feature): the numbers of the text files
+//!   under `--input`, a rolling count per `n % 100`, every update written to the table
+//!   `--table (key BIGINT, count BIGINT)` of `--jdbc-url` by an exactly-once `JdbcSink`
+//!   (file positions, keyed state and prepared transactions in checkpoints).
 //!
 //! ```text
 //! cargo run --release --example fault_tolerance -- --job keyed-reduce --rows 2000000 \
@@ -106,6 +110,7 @@ fn run() -> flow::Result<()> {
                     "event-time-window",
                     "kafka-count",
                     "kafka-to-kafka",
+                    "files-to-postgres",
                 ])
                 .default_value("state-access")
                 .help("Which job to run"),
@@ -146,6 +151,25 @@ fn run() -> flow::Result<()> {
                 .help("The Kafka brokers of the Kafka jobs"),
         )
         .arg(
+            Arg::new("input")
+                .long("input")
+                .value_name("DIR")
+                .help("The text files of numbers `files-to-postgres` reads"),
+        )
+        .arg(
+            Arg::new("jdbc-url")
+                .long("jdbc-url")
+                .value_name("URL")
+                .default_value("postgresql://flow:flow@127.0.0.1:15432/flow")
+                .help("The PostgreSQL database `files-to-postgres` writes"),
+        )
+        .arg(
+            Arg::new("table")
+                .long("table")
+                .value_name("NAME")
+                .help("The table (key BIGINT, count BIGINT) `files-to-postgres` writes"),
+        )
+        .arg(
             Arg::new("output")
                 .long("output")
                 .value_name("DIR")
@@ -182,6 +206,44 @@ fn run() -> flow::Result<()> {
                     .reduce(|a, b| a.add(b))
                     .sink_to(FileSink::row_format(&output));
             }
+        }
+        "files-to-postgres" => {
+            #[cfg(feature = "postgres")]
+            {
+                let (Some(input), Some(table)) = (
+                    args.get_one::<String>("input"),
+                    args.get_one::<String>("table"),
+                ) else {
+                    return Err(flow::Error::Config(
+                        "`--job files-to-postgres` needs `--input` and `--table`".into(),
+                    ));
+                };
+                let url = args.get_one::<String>("jdbc-url").expect("has a default");
+                let sink = JdbcSink::<KeyCount>::insert_into(
+                    table,
+                    JdbcExecutionOptions::default(),
+                    JdbcConnectionOptions::new(url.as_str()),
+                )
+                .exactly_once(
+                    JdbcExactlyOnceOptions::default()
+                        .transaction_id_prefix(format!("fault-tolerance-{table}")),
+                );
+                // Split small, so that both readers share each file and stop mid-file.
+                let files = FileSource::text_lines(input).split_size(64 << 10);
+                flow! { env =>
+                    source(files, Watermarks::no_watermarks())
+                        .map(|line| line.trim().parse::<i64>().unwrap_or(-1))
+                        .map(move |n| pace(n, every))
+                        .map(|a| KeyCount { key: a % 100, count: 1 })
+                        .key_by(|row| row.key)
+                        .reduce(|a, b| a.add(b))
+                        .sink_to(sink);
+                }
+            }
+            #[cfg(not(feature = "postgres"))]
+            return Err(flow::Error::Config(format!(
+                "`--job {job}` needs the `postgres` feature"
+            )));
         }
         "kafka-count" | "kafka-to-kafka" => {
             #[cfg(feature = "kafka")]

@@ -35,6 +35,10 @@ pub mod prelude {
     pub use crate::connectors::datagen::{DataGeneratorSource, FieldGen, RowGenerator};
     pub use crate::connectors::file::RollingPolicy;
     pub use crate::connectors::format::{Csv, Json};
+    #[cfg(feature = "postgres")]
+    pub use crate::connectors::jdbc::{
+        JdbcConnectionOptions, JdbcExactlyOnceOptions, JdbcExecutionOptions, JdbcSink, Params,
+    };
     #[cfg(feature = "kafka")]
     pub use crate::connectors::kafka::{KafkaSink, KafkaSource, StartingOffsets};
     pub use crate::{

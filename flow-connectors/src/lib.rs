@@ -10,6 +10,7 @@
 //! | [`DiscardSink`] | sink that discards every row; for benchmarks and dry runs | nothing is written |
 //! | [`FileSource`] | lines of files and directories (text, CSV, JSON lines; gzip) | every line exactly once, with checkpoints too |
 //! | [`FileSink`] | row-format part files | finished files are complete; see its docs |
+//! | `jdbc::JdbcSink` (feature `postgres`) | rows into a PostgreSQL table | at least once (batches written at every checkpoint), idempotent as an upsert, or exactly once with prepared transactions |
 
 pub mod collect;
 pub mod collection;
@@ -32,6 +33,9 @@ pub use file::{FileSink, FileSource};
 
 pub mod bad_records;
 pub mod format;
+
+#[cfg(feature = "postgres")]
+pub mod jdbc;
 
 #[cfg(feature = "kafka")]
 pub mod kafka;

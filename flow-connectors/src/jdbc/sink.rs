@@ -1,0 +1,756 @@
+//! The sink, its options and its per-subtask writer.
+
+use super::params::{values_of, Params, Value};
+use flow_runtime::snapshot::{StateReader, StateWriter};
+use flow_runtime::{
+    CheckpointId, Error, Result, Row, RuntimeContext, Sink, SinkWriter, Snapshot, Timestamp,
+};
+use futures_util::future::try_join_all;
+use serde::Serialize;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, NoTls, Statement};
+
+/// How rows are written: batch size and age, retries (Flink's `JdbcExecutionOptions`).
+///
+/// # Default
+/// Batches of 5,000 rows or 1 s, 3 retries with a backoff from 100 ms.
+#[derive(Clone, Debug)]
+pub struct JdbcExecutionOptions {
+    batch_size: usize,
+    batch_interval: Duration,
+    max_retries: u32,
+    retry_backoff: Duration,
+}
+
+impl Default for JdbcExecutionOptions {
+    fn default() -> Self {
+        JdbcExecutionOptions {
+            batch_size: 5_000,
+            batch_interval: Duration::from_secs(1),
+            max_retries: 3,
+            retry_backoff: Duration::from_millis(100),
+        }
+    }
+}
+
+impl JdbcExecutionOptions {
+    /// Writes a batch once it has `rows` rows (at least 1).
+    pub fn batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = rows.max(1);
+        self
+    }
+    /// Writes a batch once its first row waited `interval`.
+    pub fn batch_interval(mut self, interval: Duration) -> Self {
+        self.batch_interval = interval;
+        self
+    }
+    /// Retries a batch that failed for a transient reason up to `n` times.
+    pub fn max_retries(mut self, n: u32) -> Self {
+        self.max_retries = n;
+        self
+    }
+    /// Waits `backoff` before the first retry, twice as long before each next one.
+    pub fn retry_backoff(mut self, backoff: Duration) -> Self {
+        self.retry_backoff = backoff;
+        self
+    }
+}
+
+/// Where the database is (Flink's `JdbcConnectionOptions`): a PostgreSQL connection URL,
+/// `postgresql://user:password@host:port/database` (or key-value, `host=.. user=..`).
+#[derive(Clone)]
+pub struct JdbcConnectionOptions {
+    url: String,
+    connect_timeout: Duration,
+}
+
+impl JdbcConnectionOptions {
+    /// The database at `url`; a 10 s connect timeout.
+    pub fn new(url: impl Into<String>) -> Self {
+        JdbcConnectionOptions {
+            url: url.into(),
+            connect_timeout: Duration::from_secs(10),
+        }
+    }
+    /// How long a connection attempt may take.
+    pub fn connect_timeout(mut self, timeout: Duration) -> Self {
+        self.connect_timeout = timeout;
+        self
+    }
+
+    /// The URL without its password, for messages.
+    fn display(&self) -> String {
+        match self.url.parse::<tokio_postgres::Config>() {
+            Ok(c) => {
+                let host = match c.get_hosts().first() {
+                    Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+                    #[cfg(unix)]
+                    Some(tokio_postgres::config::Host::Unix(p)) => p.display().to_string(),
+                    None => "localhost".into(),
+                };
+                let port = c.get_ports().first().copied().unwrap_or(5432);
+                format!(
+                    "postgresql://{}@{host}:{port}/{}",
+                    c.get_user().unwrap_or(""),
+                    c.get_dbname().unwrap_or("")
+                )
+            }
+            Err(_) => "(an invalid connection URL)".into(),
+        }
+    }
+}
+
+impl fmt::Debug for JdbcConnectionOptions {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JdbcConnectionOptions")
+            .field("url", &self.display())
+            .field("connect_timeout", &self.connect_timeout)
+            .finish()
+    }
+}
+
+/// Exactly-once writing with PostgreSQL's prepared transactions (Flink's
+/// `JdbcExactlyOnceOptions`).
+#[derive(Clone, Debug, Default)]
+pub struct JdbcExactlyOnceOptions {
+    prefix: Option<String>,
+}
+
+impl JdbcExactlyOnceOptions {
+    /// Names the sink's prepared transactions `<prefix>-<subtask>-<checkpoint>` (default:
+    /// `flow-` and a hash of the statement). Two jobs writing to one database need different
+    /// prefixes: a restored job rolls back the prepared transactions of its prefix that its
+    /// checkpoint does not hold.
+    pub fn transaction_id_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = Some(prefix.into());
+        self
+    }
+}
+
+/// A typed binder: fills a row's statement parameters.
+type BindFn<T> = dyn for<'a> Fn(&'a T, &mut Params<'a>) + Send + Sync;
+
+enum Binder<T> {
+    /// The user's.
+    Typed(Arc<BindFn<T>>),
+    /// The row's fields in order, serialized into [`Value`]s.
+    Fields(fn(&T, &mut Vec<Value>) -> std::result::Result<(), String>),
+}
+
+impl<T> Clone for Binder<T> {
+    fn clone(&self) -> Self {
+        match self {
+            Binder::Typed(f) => Binder::Typed(f.clone()),
+            Binder::Fields(f) => Binder::Fields(*f),
+        }
+    }
+}
+
+/// Writes rows to PostgreSQL with a parameterised statement; see the [module](super) docs.
+///
+/// # Examples
+/// ```no_run
+/// use flow_connectors::jdbc::{JdbcConnectionOptions, JdbcExecutionOptions, JdbcSink, Params};
+///
+/// struct Book { id: i64, title: String }
+///
+/// let books = JdbcSink::sink(
+///     "INSERT INTO books (id, title) VALUES ($1, $2)",
+///     |b: &Book, p: &mut Params<'_>| {
+///         p.add(&b.id).add(&b.title);
+///     },
+///     JdbcExecutionOptions::default().batch_size(1_000),
+///     JdbcConnectionOptions::new("postgresql://flow:flow@127.0.0.1:5432/shop"),
+/// );
+/// ```
+pub struct JdbcSink<T> {
+    sql: String,
+    binder: Binder<T>,
+    execution: JdbcExecutionOptions,
+    connection: JdbcConnectionOptions,
+    exactly_once: Option<JdbcExactlyOnceOptions>,
+    /// For a derived statement: the table and its columns, to rewrite it as an upsert.
+    derived: Option<(String, Vec<&'static str>)>,
+    /// A misuse of the builder, reported when the job starts.
+    invalid: Option<String>,
+}
+
+impl<T: Send + Sync + 'static> JdbcSink<T> {
+    /// Writes every row with `sql`, its parameters bound by `binder` (Flink's `JdbcSink.sink`).
+    pub fn sink(
+        sql: impl Into<String>,
+        binder: impl for<'a> Fn(&'a T, &mut Params<'a>) + Send + Sync + 'static,
+        execution: JdbcExecutionOptions,
+        connection: JdbcConnectionOptions,
+    ) -> Self {
+        JdbcSink {
+            sql: sql.into(),
+            binder: Binder::Typed(Arc::new(binder)),
+            execution,
+            connection,
+            exactly_once: None,
+            derived: None,
+            invalid: None,
+        }
+    }
+
+    /// [`JdbcSink::sink`], exactly once (Flink's `JdbcSink.exactlyOnceSink`): see
+    /// [`exactly_once`](JdbcSink::exactly_once).
+    pub fn exactly_once_sink(
+        sql: impl Into<String>,
+        binder: impl for<'a> Fn(&'a T, &mut Params<'a>) + Send + Sync + 'static,
+        execution: JdbcExecutionOptions,
+        connection: JdbcConnectionOptions,
+        options: JdbcExactlyOnceOptions,
+    ) -> Self {
+        Self::sink(sql, binder, execution, connection).exactly_once(options)
+    }
+
+    /// Each checkpoint's rows in one transaction, prepared at the barrier and committed when
+    /// the checkpoint completes: a restored job leaves the table as a run without failure.
+    /// Rows reach the table only when a checkpoint completes (or the job ends), and are kept
+    /// in memory until their checkpoint's barrier.
+    pub fn exactly_once(mut self, options: JdbcExactlyOnceOptions) -> Self {
+        self.exactly_once = Some(options);
+        self
+    }
+
+    /// The statement.
+    pub fn sql(&self) -> &str {
+        &self.sql
+    }
+}
+
+impl<T: Row + Serialize + Send + Sync + 'static> JdbcSink<T> {
+    /// `INSERT INTO table (field1, field2, ..) VALUES ($1, $2, ..)` for the fields of the
+    /// `#[derive(Row)]` struct `T`, each bound from its field (integers convert to the column's
+    /// integer type when they fit).
+    pub fn insert_into(
+        table: &str,
+        execution: JdbcExecutionOptions,
+        connection: JdbcConnectionOptions,
+    ) -> Self {
+        let columns: Vec<&'static str> = T::SCHEMA.fields.iter().map(|f| f.name).collect();
+        JdbcSink {
+            sql: insert_sql(table, &columns),
+            binder: Binder::Fields(|row, out| values_of(row, out)),
+            execution,
+            connection,
+            exactly_once: None,
+            derived: Some((table.to_string(), columns)),
+            invalid: None,
+        }
+    }
+
+    /// Turns [`insert_into`](JdbcSink::insert_into)'s statement into an upsert:
+    /// `.. ON CONFLICT (keys) DO UPDATE SET` every other column (or `DO NOTHING` when all are
+    /// keys). Writing a row again leaves the table as it was, so replays after a restore are
+    /// harmless. The keys must be a unique constraint of the table.
+    ///
+    /// A key that is not one of `T`'s fields, or no key, fails the job at start.
+    pub fn upsert_on(mut self, keys: &[&str]) -> Self {
+        let Some((table, columns)) = &self.derived else {
+            self.invalid = Some("upsert_on applies to JdbcSink::insert_into".into());
+            return self;
+        };
+        if keys.is_empty() {
+            self.invalid = Some("upsert_on needs at least one key column".into());
+            return self;
+        }
+        if let Some(k) = keys.iter().find(|k| !columns.contains(k)) {
+            self.invalid = Some(format!(
+                "upsert_on: `{k}` is not a field of {} (its fields: {})",
+                T::SCHEMA.name,
+                columns.join(", ")
+            ));
+            return self;
+        }
+        let updates: Vec<String> = columns
+            .iter()
+            .filter(|c| !keys.contains(c))
+            .map(|c| format!("{c} = EXCLUDED.{c}"))
+            .collect();
+        let action = if updates.is_empty() {
+            "DO NOTHING".to_string()
+        } else {
+            format!("DO UPDATE SET {}", updates.join(", "))
+        };
+        self.sql = format!(
+            "{} ON CONFLICT ({}) {action}",
+            insert_sql(table, columns),
+            keys.join(", ")
+        );
+        self
+    }
+}
+
+fn insert_sql(table: &str, columns: &[&str]) -> String {
+    let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
+    format!(
+        "INSERT INTO {table} ({}) VALUES ({})",
+        columns.join(", "),
+        params.join(", ")
+    )
+}
+
+impl<T> fmt::Debug for JdbcSink<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JdbcSink")
+            .field("sql", &self.sql)
+            .field("execution", &self.execution)
+            .field("connection", &self.connection)
+            .field("exactly_once", &self.exactly_once)
+            .finish()
+    }
+}
+
+/// The server's message for `e` (with its detail), or the client's.
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(d) => format!("{}: {} ({d})", db.severity(), db.message()),
+            None => format!("{}: {}", db.severity(), db.message()),
+        },
+        None => {
+            let mut s = e.to_string();
+            let mut source = std::error::Error::source(e);
+            while let Some(inner) = source {
+                s.push_str(": ");
+                s.push_str(&inner.to_string());
+                source = inner.source();
+            }
+            s
+        }
+    }
+}
+
+/// Whether `e` may go away by trying again: a lost connection, a server starting or stopping,
+/// a serialization failure or deadlock.
+fn transient(e: &tokio_postgres::Error) -> bool {
+    let Some(code) = e.code() else {
+        return true; // no answer from the server: I/O, closed connection, timeout
+    };
+    [
+        SqlState::T_R_SERIALIZATION_FAILURE,
+        SqlState::T_R_DEADLOCK_DETECTED,
+        SqlState::ADMIN_SHUTDOWN,
+        SqlState::CRASH_SHUTDOWN,
+        SqlState::CANNOT_CONNECT_NOW,
+        SqlState::TOO_MANY_CONNECTIONS,
+        SqlState::CONNECTION_EXCEPTION,
+        SqlState::CONNECTION_FAILURE,
+        SqlState::SQLCLIENT_UNABLE_TO_ESTABLISH_SQLCONNECTION,
+    ]
+    .contains(code)
+}
+
+impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
+    type Writer = JdbcSinkWriter<T>;
+
+    /// Connects and prepares the statement: a database that cannot be reached, a wrong
+    /// password or a statement the server rejects (a missing table) fails the job here.
+    fn create_writer(&self, ctx: &RuntimeContext) -> Result<JdbcSinkWriter<T>> {
+        let name = format!("JdbcSink({})", self.connection.display());
+        if let Some(e) = &self.invalid {
+            return Err(Error::Connector {
+                connector: name,
+                message: e.clone(),
+            });
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Connector {
+                connector: name.clone(),
+                message: format!("cannot start the client runtime: {e}"),
+            })?;
+        let prefix = self.exactly_once.as_ref().map(|o| {
+            o.prefix.clone().unwrap_or_else(|| {
+                format!("flow-{:016x}", flow_runtime::hash::stable_hash(&self.sql))
+            })
+        });
+        let mut w = JdbcSinkWriter {
+            name,
+            sql: self.sql.clone(),
+            binder: self.binder.clone(),
+            execution: self.execution.clone(),
+            connection: self.connection.clone(),
+            rt,
+            conn: None,
+            rows: Vec::new(),
+            first_row: None,
+            failed: None,
+            exactly_once: prefix.map(|prefix| Transactions {
+                prefix,
+                prepared: Vec::new(),
+                recovered: false,
+            }),
+            subtask: ctx.subtask_index(),
+            parallelism: ctx.parallelism(),
+            finished: false,
+        };
+        w.connect()
+            .map_err(|e| w.error(format!("cannot start: {e}")))?;
+        Ok(w)
+    }
+}
+
+/// An open connection with the prepared statement.
+struct Connection {
+    client: Client,
+    statement: Statement,
+}
+
+/// Exactly-once state: the transactions prepared and not yet committed.
+struct Transactions {
+    prefix: String,
+    /// (checkpoint, transaction id), oldest first.
+    prepared: Vec<(CheckpointId, String)>,
+    /// Whether the prepared transactions an earlier run left were dealt with.
+    recovered: bool,
+}
+
+/// One subtask's writer of a [`JdbcSink`].
+pub struct JdbcSinkWriter<T> {
+    name: String,
+    sql: String,
+    binder: Binder<T>,
+    execution: JdbcExecutionOptions,
+    connection: JdbcConnectionOptions,
+    rt: tokio::runtime::Runtime,
+    conn: Option<Connection>,
+    /// Rows not written yet (exactly once: since the last barrier).
+    rows: Vec<T>,
+    /// When the oldest row of `rows` arrived.
+    first_row: Option<Instant>,
+    /// A write that failed, for the next flush to report.
+    failed: Option<Error>,
+    exactly_once: Option<Transactions>,
+    subtask: usize,
+    parallelism: usize,
+    finished: bool,
+}
+
+impl<T> JdbcSinkWriter<T> {
+    fn error(&self, message: String) -> Error {
+        Error::Connector {
+            connector: self.name.clone(),
+            message,
+        }
+    }
+
+    /// (Re)connects and prepares the statement; the server's message on failure.
+    fn connect(&mut self) -> std::result::Result<(), String> {
+        self.conn = None;
+        let mut config: tokio_postgres::Config = self
+            .connection
+            .url
+            .parse()
+            .map_err(|e| format!("invalid connection URL: {e}"))?;
+        config.connect_timeout(self.connection.connect_timeout);
+        let sql = self.sql.clone();
+        let conn = self.rt.block_on(async {
+            let (client, connection) = config.connect(NoTls).await?;
+            tokio::spawn(async move {
+                let _ = connection.await;
+            });
+            let statement = client.prepare(&sql).await?;
+            Ok::<_, tokio_postgres::Error>(Connection { client, statement })
+        });
+        match conn {
+            Ok(c) => {
+                self.conn = Some(c);
+                Ok(())
+            }
+            Err(e) => Err(pg_message(&e)),
+        }
+    }
+
+    /// Runs `work` on the connection, retrying transient failures with backoff (reconnecting
+    /// when the connection is gone); a statement error fails at once.
+    fn with_retries<R>(
+        &mut self,
+        what: &str,
+        mut work: impl FnMut(
+            &tokio::runtime::Runtime,
+            &Connection,
+        ) -> std::result::Result<R, tokio_postgres::Error>,
+    ) -> Result<R> {
+        let mut attempt = 0;
+        loop {
+            let outcome = match &self.conn {
+                Some(c) if !c.client.is_closed() => match work(&self.rt, c) {
+                    Ok(r) => return Ok(r),
+                    Err(e) => {
+                        let retry = transient(&e);
+                        // Leave the failed transaction, if the connection still holds one.
+                        if !c.client.is_closed() {
+                            let _ = self.rt.block_on(c.client.batch_execute("ROLLBACK"));
+                        }
+                        (retry, pg_message(&e))
+                    }
+                },
+                _ => match self.connect() {
+                    Ok(()) => continue,
+                    Err(e) => (true, format!("cannot reconnect: {e}")),
+                },
+            };
+            let (retry, message) = outcome;
+            if !retry || attempt >= self.execution.max_retries {
+                let tries = if attempt == 0 {
+                    String::new()
+                } else {
+                    format!(" after {attempt} retries")
+                };
+                return Err(self.error(format!("{what} failed{tries}: {message}")));
+            }
+            let wait = self.execution.retry_backoff * 2u32.saturating_pow(attempt);
+            tracing::warn!(connector = %self.name, attempt = attempt + 1, error = %message, "{what} failed; retrying in {wait:?}");
+            std::thread::sleep(wait);
+            attempt += 1;
+            if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
+                self.conn = None;
+            }
+        }
+    }
+
+    /// Writes the buffered rows: one transaction, committed, or (exactly once) prepared as
+    /// `prepare`.
+    fn write_rows(&mut self, prepare: Option<&str>) -> Result<()> {
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        // Bind every row once; the attempts reuse the parameters, which borrow the rows: they
+        // leave the writer meanwhile, and come back if the write fails.
+        let rows = std::mem::take(&mut self.rows);
+        let binder = self.binder.clone();
+        let mut values: Vec<Vec<Value>> = Vec::new();
+        if let Binder::Fields(f) = &binder {
+            values.reserve(rows.len());
+            for row in &rows {
+                let mut v = Vec::new();
+                if let Err(e) = f(row, &mut v) {
+                    let e = self.error(format!("a row cannot be bound: {e}"));
+                    self.rows = rows;
+                    return Err(e);
+                }
+                values.push(v);
+            }
+        }
+        let params: Vec<Vec<&(dyn ToSql + Sync)>> = match &binder {
+            Binder::Typed(bind) => rows
+                .iter()
+                .map(|row| {
+                    let mut p = Params { values: Vec::new() };
+                    bind(row, &mut p);
+                    p.values
+                })
+                .collect(),
+            Binder::Fields(_) => values
+                .iter()
+                .map(|v| v.iter().map(|x| x as &(dyn ToSql + Sync)).collect())
+                .collect(),
+        };
+        let chunk = self.execution.batch_size;
+        let n = rows.len();
+        let what = match prepare {
+            Some(gid) => format!("writing {n} rows as transaction `{gid}`"),
+            None => format!("writing a batch of {n} rows"),
+        };
+        let result = self.with_retries(&what, |rt, c| {
+            rt.block_on(async {
+                c.client.batch_execute("BEGIN").await?;
+                for part in params.chunks(chunk) {
+                    // Pipelined: every statement is sent before the first answer is read.
+                    try_join_all(part.iter().map(|p| c.client.execute(&c.statement, p))).await?;
+                }
+                match prepare {
+                    Some(gid) => match c
+                        .client
+                        .batch_execute(&format!("PREPARE TRANSACTION '{gid}'"))
+                        .await
+                    {
+                        // A retry of a PREPARE whose answer was lost: it is prepared.
+                        Err(e) if e.code() == Some(&SqlState::DUPLICATE_OBJECT) => {
+                            c.client.batch_execute("ROLLBACK").await
+                        }
+                        r => r,
+                    },
+                    None => c.client.batch_execute("COMMIT").await,
+                }
+            })
+        });
+        drop(params);
+        drop(values);
+        match result {
+            Ok(()) => {
+                self.first_row = None;
+                Ok(())
+            }
+            Err(e) => {
+                self.rows = rows;
+                Err(e)
+            }
+        }
+    }
+
+    /// Runs `sql` (a `COMMIT PREPARED` or `ROLLBACK PREPARED`) on transaction `gid`; one
+    /// already gone (committed before a crash) is fine.
+    fn finish_prepared(&mut self, verb: &str, gid: &str) -> Result<()> {
+        let sql = format!("{verb} PREPARED '{gid}'");
+        self.with_retries(&format!("{verb} PREPARED `{gid}`"), |rt, c| {
+            match rt.block_on(c.client.batch_execute(&sql)) {
+                Err(e) if e.code() == Some(&SqlState::UNDEFINED_OBJECT) => Ok(()),
+                r => r,
+            }
+        })
+    }
+
+    /// Rolls back the prepared transactions an earlier run of this sink left that this
+    /// subtask owns (old subtask `j` with `j % parallelism == subtask`) and no checkpoint
+    /// being restored holds.
+    fn recover(&mut self) -> Result<()> {
+        let Some(t) = &self.exactly_once else {
+            return Ok(());
+        };
+        if t.recovered {
+            return Ok(());
+        }
+        let pattern = format!("{}-%", t.prefix.replace('%', "\\%").replace('_', "\\_"));
+        let prefix_len = t.prefix.len() + 1;
+        let gids: Vec<String> = self.with_retries("listing prepared transactions", |rt, c| {
+            rt.block_on(c.client.query(
+                "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE $1 AND database = current_database()",
+                &[&pattern],
+            ))
+            .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect())
+        })?;
+        for gid in gids {
+            let owner = gid
+                .get(prefix_len..)
+                .and_then(|rest| rest.split('-').next())
+                .and_then(|j| j.parse::<usize>().ok());
+            if owner.is_some_and(|j| j % self.parallelism == self.subtask) {
+                tracing::info!(connector = %self.name, gid, "rolling back a transaction an earlier run prepared");
+                self.finish_prepared("ROLLBACK", &gid)?;
+            }
+        }
+        if let Some(t) = &mut self.exactly_once {
+            t.recovered = true;
+        }
+        Ok(())
+    }
+
+    /// Writes the buffered rows if the batch is full or old enough (at least once), keeping
+    /// the error for the next flush.
+    fn maybe_write(&mut self, force: bool) -> Result<()> {
+        if self.exactly_once.is_some() {
+            return Ok(());
+        }
+        let due = self.rows.len() >= self.execution.batch_size
+            || self
+                .first_row
+                .is_some_and(|t| t.elapsed() >= self.execution.batch_interval);
+        if force || due {
+            self.write_rows(None)?;
+        }
+        Ok(())
+    }
+
+    fn take_failure(&mut self) -> Result<()> {
+        match self.failed.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<T: Send + Sync + 'static> SinkWriter<T> for JdbcSinkWriter<T> {
+    #[inline]
+    fn write(&mut self, row: T, _: Timestamp) {
+        if self.rows.is_empty() {
+            self.first_row = Some(Instant::now());
+        }
+        self.rows.push(row);
+        if self.exactly_once.is_none()
+            && self.rows.len() >= self.execution.batch_size
+            && self.failed.is_none()
+        {
+            if let Err(e) = self.write_rows(None) {
+                self.failed = Some(e);
+            }
+        }
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        self.take_failure()?;
+        self.maybe_write(false)
+    }
+
+    /// At least once: writes every buffered row. Exactly once: writes the rows since the last
+    /// barrier as one prepared transaction and records it in the checkpoint.
+    fn checkpoint(&mut self, id: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        self.take_failure()?;
+        if self.exactly_once.is_none() {
+            self.maybe_write(true)?;
+            return Ok(Snapshot::Taken);
+        }
+        self.recover()?;
+        if !self.rows.is_empty() {
+            let prefix = &self.exactly_once.as_ref().expect("exactly once").prefix;
+            let gid = format!("{prefix}-{}-{id}", self.subtask);
+            self.write_rows(Some(&gid))?;
+            if let Some(t) = &mut self.exactly_once {
+                t.prepared.push((id, gid));
+            }
+        }
+        let t = self.exactly_once.as_ref().expect("exactly once");
+        state.list("prepared", t.prepared.iter().map(|p| &p.1))?;
+        Ok(Snapshot::Taken)
+    }
+
+    /// Exactly once: commits the transactions prepared for checkpoint `id` and earlier.
+    fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
+        let Some(t) = &mut self.exactly_once else {
+            return Ok(());
+        };
+        let done: Vec<String> = t
+            .prepared
+            .iter()
+            .filter(|p| p.0 <= id)
+            .map(|p| p.1.clone())
+            .collect();
+        t.prepared.retain(|p| p.0 > id);
+        for gid in done {
+            self.finish_prepared("COMMIT", &gid)?;
+        }
+        Ok(())
+    }
+
+    /// Exactly once: commits the transactions the checkpoint holds for this subtask's share of
+    /// the old subtasks (the checkpoint completed), then rolls back what else they prepared.
+    fn restore(&mut self, state: &StateReader) -> Result<()> {
+        if self.exactly_once.is_none() {
+            return Ok(());
+        }
+        for gid in state.list::<String>("prepared")? {
+            self.finish_prepared("COMMIT", &gid)?;
+        }
+        self.recover()
+    }
+
+    fn finish(&mut self) -> Result<()> {
+        if self.finished {
+            return Ok(());
+        }
+        self.finished = true;
+        self.take_failure()?;
+        // At least once: the last rows now. Exactly once: they are prepared by the final
+        // checkpoint and committed when the job ended well.
+        self.maybe_write(true)
+    }
+}
