@@ -2,9 +2,11 @@
 //! (`scripts/postgres start`; `FLOW_PG_URL` to use another).
 //!
 //! 200,000 rows `(id BIGINT, name TEXT, price DOUBLE PRECISION)` into a fresh unlogged table:
-//! the sink at parallelism 1 (typed binder, batches of 5,000, one transaction each, statements
-//! pipelined) against (a) a loop doing exactly that with tokio-postgres, and (b) a loop that
-//! sends the same rows with `COPY .. FROM STDIN` (text), PostgreSQL's fastest way in.
+//! the sink at parallelism 1 with a typed binder (batches of 5,000, one transaction each, one
+//! statement per row, pipelined) and with the statement `insert_into` derives from a
+//! `#[derive(Row)]` struct (multi-row statements of 500 rows), against (a) a loop doing what the
+//! typed binder does with tokio-postgres, and (b) a loop that sends the same rows with
+//! `COPY .. FROM STDIN` (text), PostgreSQL's fastest way in.
 //!
 //! ```text
 //! scripts/postgres start && cargo bench --bench jdbc
@@ -96,6 +98,34 @@ fn flow_sink(db: &Db, n: i64) -> Duration {
     d
 }
 
+/// The same rows as a `#[derive(Row)]` struct, through the statement `insert_into` derives.
+#[derive(Row, Clone, Debug)]
+struct Item {
+    id: i64,
+    name: String,
+    price: f64,
+}
+
+fn flow_derived(db: &Db, n: i64) -> Duration {
+    db.fresh_table();
+    let env = StreamEnv::new();
+    let sink = JdbcSink::<Item>::insert_into(
+        "bench_jdbc",
+        JdbcExecutionOptions::default().batch_size(BATCH),
+        JdbcConnectionOptions::new(url()),
+    );
+    flow! { env =>
+        source(NumberSequence::new(0, n - 1), Watermarks::no_watermarks())
+            .map(|i| { let (id, name, price) = row(i); Item { id, name, price } })
+            .sink_to(sink);
+    }
+    let start = Instant::now();
+    env.execute("jdbc bench derived").unwrap();
+    let d = start.elapsed();
+    assert_eq!(db.count(), n, "the sink wrote every row");
+    d
+}
+
 fn insert_loop(db: &Db, n: i64) -> Duration {
     db.fresh_table();
     let start = Instant::now();
@@ -161,24 +191,35 @@ fn main() {
         url()
     );
     let (mut flow, mut insert, mut copy) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    let mut derived = Duration::MAX;
     for _ in 0..runs {
         flow = flow.min(flow_sink(&db, n));
+        derived = derived.min(flow_derived(&db, n));
         insert = insert.min(insert_loop(&db, n));
         copy = copy.min(copy_loop(&db, n));
     }
     db.exec("DROP TABLE IF EXISTS bench_jdbc");
     let rate = |d: Duration| n as f64 / d.as_secs_f64() / 1e3;
-    println!("{:<28} {:>12} {:>10}", "writer", "krows/s", "flow/it");
-    println!("{:<28} {:>12.1} {:>10}", "JdbcSink (flow)", rate(flow), "");
+    println!(
+        "{:<32} {:>10} {:>12} {:>14}",
+        "writer", "krows/s", "typed / it", "derived / it"
+    );
+    println!("{:<32} {:>10.1}", "JdbcSink, typed binder", rate(flow));
+    println!(
+        "{:<32} {:>10.1}",
+        "JdbcSink, insert_into (derived)",
+        rate(derived)
+    );
     for (name, d) in [
         ("pipelined INSERT loop", insert),
         ("COPY FROM STDIN loop", copy),
     ] {
         println!(
-            "{:<28} {:>12.1} {:>9.3}x",
+            "{:<32} {:>10.1} {:>11.3}x {:>13.3}x",
             name,
             rate(d),
-            d.as_secs_f64() / flow.as_secs_f64()
+            d.as_secs_f64() / flow.as_secs_f64(),
+            d.as_secs_f64() / derived.as_secs_f64()
         );
     }
 }

@@ -130,7 +130,8 @@ fn an_upsert_replay_leaves_the_table_unchanged(p: usize) {
 
 at_parallelism!(
     every_row_in_the_table,
-    an_upsert_replay_leaves_the_table_unchanged
+    an_upsert_replay_leaves_the_table_unchanged,
+    an_upsert_keeps_the_last_value_of_each_key,
 );
 
 fn start_error(sink: JdbcSink<Book>) -> String {
@@ -339,4 +340,42 @@ fn the_database_going_away_fails_the_job_after_retries_and_loses_no_row() {
     );
     slow_job(&server.url(), schema, ck, 1, false, true, false).unwrap();
     assert!(table(&db, schema) == expected(ROWS), "rows were lost");
+}
+
+#[derive(Row, Clone, Debug)]
+struct Latest {
+    key: i64,
+    value: i64,
+}
+
+/// An upsert whose batches hold the same key many times: the statement that takes many rows at
+/// once is cut where a key repeats (PostgreSQL refuses to update a row twice in one statement),
+/// and the last value of every key wins, as with one statement per row.
+fn an_upsert_keeps_the_last_value_of_each_key(p: usize) {
+    let schema = format!("latest_p{p}");
+    let db = Db::fresh(&schema);
+    db.exec(&format!(
+        "CREATE TABLE {schema}.latest (key BIGINT PRIMARY KEY, value BIGINT NOT NULL)"
+    ));
+    let env = StreamEnv::new().with_parallelism(p);
+    let sink = JdbcSink::<Latest>::insert_into(
+        &format!("{schema}.latest"),
+        JdbcExecutionOptions::default().batch_size(3_000),
+        JdbcConnectionOptions::new(url()),
+    )
+    .upsert_on(&["key"]);
+    flow! { env =>
+        // One source subtask, and each key in one sink subtask: each key's rows in order.
+        from_collection((0..20_000i64).map(|i| Latest { key: i % 250, value: i }).collect::<Vec<_>>())
+            .key_by(|r| r.key)
+            .sink_to(sink);
+    }
+    env.execute("latest").unwrap();
+    let rows = db.rows(&format!(
+        "SELECT key, value FROM {schema}.latest ORDER BY key"
+    ));
+    let want: Vec<Vec<String>> = (0..250)
+        .map(|k| vec![k.to_string(), (19_750 + k).to_string()])
+        .collect();
+    assert_eq!(rows, want);
 }

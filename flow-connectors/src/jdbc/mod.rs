@@ -8,7 +8,7 @@
 //!   replays after a restore leave the table as it was.
 //! - **Batches.** Rows are buffered and written by batch ([`JdbcExecutionOptions`]: by size,
 //!   default 5,000, and by age, default 1 s), each batch one transaction whose statements are
-//!   pipelined on the connection; every row is written at each checkpoint barrier and at the end
+//!   pipelined on the connection (a derived statement takes up to 500 rows at once); every row is written at each checkpoint barrier and at the end
 //!   of input, so a checkpoint completes only when its rows are in the table (at least once).
 //! - **Retries.** A batch that fails for a transient reason (the connection lost, the server
 //!   restarting, a serialization failure or deadlock) is retried, reconnecting first, with

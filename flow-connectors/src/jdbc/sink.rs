@@ -175,8 +175,53 @@ pub struct JdbcSink<T> {
     exactly_once: Option<JdbcExactlyOnceOptions>,
     /// For a derived statement: the table and its columns, to rewrite it as an upsert.
     derived: Option<(String, Vec<&'static str>)>,
+    /// For a derived statement: how to write many rows in one statement.
+    multi: Option<MultiRow>,
     /// A misuse of the builder, reported when the job starts.
     invalid: Option<String>,
+}
+
+/// A derived statement written for many rows at once: `INSERT INTO t (a, b) VALUES ($1, $2),
+/// ($3, $4), ..` and its `ON CONFLICT` clause, with the key columns' positions (an upsert cannot
+/// touch one key twice in one statement, so a batch is cut where a key repeats).
+#[derive(Clone, Debug)]
+struct MultiRow {
+    head: String,
+    tail: String,
+    columns: usize,
+    keys: Vec<usize>,
+}
+
+/// At most this many rows in one statement (and never more than 65,535 parameters).
+const ROWS_PER_STATEMENT: usize = 500;
+
+impl MultiRow {
+    fn rows_per_statement(&self) -> usize {
+        ROWS_PER_STATEMENT.min(65_535 / self.columns.max(1)).max(1)
+    }
+
+    /// The statement for `rows` rows.
+    fn sql(&self, rows: usize) -> String {
+        let mut sql = String::with_capacity(self.head.len() + rows * self.columns * 5);
+        sql.push_str(&self.head);
+        sql.push_str(" VALUES ");
+        for r in 0..rows {
+            if r > 0 {
+                sql.push_str(", ");
+            }
+            sql.push('(');
+            for c in 0..self.columns {
+                if c > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push('$');
+                sql.push_str(&(r * self.columns + c + 1).to_string());
+            }
+            sql.push(')');
+        }
+        sql.push_str(&self.tail);
+        sql
+    }
 }
 
 impl<T: Send + Sync + 'static> JdbcSink<T> {
@@ -194,6 +239,7 @@ impl<T: Send + Sync + 'static> JdbcSink<T> {
             connection,
             exactly_once: None,
             derived: None,
+            multi: None,
             invalid: None,
         }
     }
@@ -241,6 +287,12 @@ impl<T: Row + Serialize + Send + Sync + 'static> JdbcSink<T> {
             execution,
             connection,
             exactly_once: None,
+            multi: Some(MultiRow {
+                head: format!("INSERT INTO {table} ({})", columns.join(", ")),
+                tail: String::new(),
+                columns: columns.len(),
+                keys: Vec::new(),
+            }),
             derived: Some((table.to_string(), columns)),
             invalid: None,
         }
@@ -279,12 +331,54 @@ impl<T: Row + Serialize + Send + Sync + 'static> JdbcSink<T> {
         } else {
             format!("DO UPDATE SET {}", updates.join(", "))
         };
-        self.sql = format!(
-            "{} ON CONFLICT ({}) {action}",
-            insert_sql(table, columns),
-            keys.join(", ")
-        );
+        let tail = format!(" ON CONFLICT ({}) {action}", keys.join(", "));
+        self.sql = format!("{}{tail}", insert_sql(table, columns));
+        let key_positions = keys
+            .iter()
+            .filter_map(|k| columns.iter().position(|c| c == k))
+            .collect();
+        if let Some(m) = &mut self.multi {
+            m.tail = tail;
+            m.keys = key_positions;
+        }
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_row_statements_cut_where_a_key_repeats() {
+        let m = MultiRow {
+            head: "INSERT INTO t (k, v)".into(),
+            tail: " ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v".into(),
+            columns: 2,
+            keys: vec![0],
+        };
+        assert_eq!(
+            m.sql(2),
+            "INSERT INTO t (k, v) VALUES ($1, $2), ($3, $4) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+        );
+        let row = |k: i128, v: i128| vec![Value::Int(k), Value::Int(v)];
+        let values = vec![row(1, 1), row(2, 2), row(1, 3), row(3, 4)];
+        let sizes: Vec<usize> = multi_row_statements(&m, &values)
+            .iter()
+            .map(|s| s.0)
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![2, 2],
+            "the second row of key 1 starts a statement"
+        );
+        let plain = MultiRow { keys: vec![], ..m };
+        let many: Vec<Vec<Value>> = (0..1_201).map(|i| row(i % 3, i)).collect();
+        let sizes: Vec<usize> = multi_row_statements(&plain, &many)
+            .iter()
+            .map(|s| s.0)
+            .collect();
+        assert_eq!(sizes, vec![500, 500, 201]);
     }
 }
 
@@ -376,6 +470,7 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
         let mut w = JdbcSinkWriter {
             name,
             sql: self.sql.clone(),
+            multi: self.multi.clone(),
             binder: self.binder.clone(),
             execution: self.execution.clone(),
             connection: self.connection.clone(),
@@ -399,10 +494,11 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
     }
 }
 
-/// An open connection with the prepared statement.
+/// An open connection with the prepared statement (and the multi-row ones, by row count).
 struct Connection {
     client: Client,
     statement: Statement,
+    multi: std::cell::RefCell<std::collections::HashMap<usize, Statement>>,
 }
 
 /// Exactly-once state: the transactions prepared and not yet committed.
@@ -418,6 +514,7 @@ struct Transactions {
 pub struct JdbcSinkWriter<T> {
     name: String,
     sql: String,
+    multi: Option<MultiRow>,
     binder: Binder<T>,
     execution: JdbcExecutionOptions,
     connection: JdbcConnectionOptions,
@@ -459,7 +556,11 @@ impl<T> JdbcSinkWriter<T> {
                 let _ = connection.await;
             });
             let statement = client.prepare(&sql).await?;
-            Ok::<_, tokio_postgres::Error>(Connection { client, statement })
+            Ok::<_, tokio_postgres::Error>(Connection {
+                client,
+                statement,
+                multi: Default::default(),
+            })
         });
         match conn {
             Ok(c) => {
@@ -541,20 +642,23 @@ impl<T> JdbcSinkWriter<T> {
                 values.push(v);
             }
         }
-        let params: Vec<Vec<&(dyn ToSql + Sync)>> = match &binder {
-            Binder::Typed(bind) => rows
+        // Each statement to run: its row count (0: the one-row statement) and its parameters.
+        let statements: Vec<(usize, Vec<&(dyn ToSql + Sync)>)> = match (&binder, &self.multi) {
+            (Binder::Typed(bind), _) => rows
                 .iter()
                 .map(|row| {
                     let mut p = Params { values: Vec::new() };
                     bind(row, &mut p);
-                    p.values
+                    (0, p.values)
                 })
                 .collect(),
-            Binder::Fields(_) => values
+            (Binder::Fields(_), Some(multi)) => multi_row_statements(multi, &values),
+            (Binder::Fields(_), None) => values
                 .iter()
-                .map(|v| v.iter().map(|x| x as &(dyn ToSql + Sync)).collect())
+                .map(|v| (0, v.iter().map(|x| x as &(dyn ToSql + Sync)).collect()))
                 .collect(),
         };
+        let multi = self.multi.clone();
         let chunk = self.execution.batch_size;
         let n = rows.len();
         let what = match prepare {
@@ -564,9 +668,27 @@ impl<T> JdbcSinkWriter<T> {
         let result = self.with_retries(&what, |rt, c| {
             rt.block_on(async {
                 c.client.batch_execute("BEGIN").await?;
-                for part in params.chunks(chunk) {
+                // The multi-row statements this batch needs, prepared once per connection.
+                if let Some(m) = &multi {
+                    for (size, _) in &statements {
+                        if *size > 0 && !c.multi.borrow().contains_key(size) {
+                            let st = c.client.prepare(&m.sql(*size)).await?;
+                            c.multi.borrow_mut().insert(*size, st);
+                        }
+                    }
+                }
+                let prepared = c.multi.borrow().clone();
+                for part in statements.chunks(chunk) {
                     // Pipelined: every statement is sent before the first answer is read.
-                    try_join_all(part.iter().map(|p| c.client.execute(&c.statement, p))).await?;
+                    try_join_all(part.iter().map(|(size, p)| {
+                        let st = if *size == 0 {
+                            &c.statement
+                        } else {
+                            &prepared[size]
+                        };
+                        c.client.execute(st, p)
+                    }))
+                    .await?;
                 }
                 match prepare {
                     Some(gid) => match c
@@ -584,7 +706,7 @@ impl<T> JdbcSinkWriter<T> {
                 }
             })
         });
-        drop(params);
+        drop(statements);
         drop(values);
         match result {
             Ok(()) => {
@@ -667,6 +789,40 @@ impl<T> JdbcSinkWriter<T> {
             None => Ok(()),
         }
     }
+}
+
+/// The rows' values as multi-row statements of at most [`MultiRow::rows_per_statement`] rows,
+/// in order; for an upsert, a statement ends before a row whose key it already has.
+fn multi_row_statements<'a>(
+    multi: &MultiRow,
+    values: &'a [Vec<Value>],
+) -> Vec<(usize, Vec<&'a (dyn ToSql + Sync)>)> {
+    let most = multi.rows_per_statement();
+    let mut out = Vec::with_capacity(values.len() / most + 1);
+    let mut params: Vec<&(dyn ToSql + Sync)> = Vec::new();
+    let mut rows = 0;
+    let mut keys: std::collections::HashSet<String> = std::collections::HashSet::new();
+    for v in values {
+        let key = (!multi.keys.is_empty()).then(|| {
+            let k: Vec<&Value> = multi.keys.iter().map(|&i| &v[i]).collect();
+            format!("{k:?}")
+        });
+        let repeat = key.as_ref().is_some_and(|k| keys.contains(k));
+        if rows == most || repeat {
+            out.push((rows, std::mem::take(&mut params)));
+            rows = 0;
+            keys.clear();
+        }
+        if let Some(k) = key {
+            keys.insert(k);
+        }
+        params.extend(v.iter().map(|x| x as &(dyn ToSql + Sync)));
+        rows += 1;
+    }
+    if rows > 0 {
+        out.push((rows, params));
+    }
+    out
 }
 
 impl<T: Send + Sync + 'static> SinkWriter<T> for JdbcSinkWriter<T> {
