@@ -216,6 +216,33 @@ fn bad_lines_dead_lettered(p: usize) {
     }
 }
 
+/// Dead letters into a `FileSink`: the sink's parts are committed with the source's
+/// checkpoints and at the end, as any sink's, so the bad lines are in finished files.
+#[test]
+fn dead_letters_into_a_file_sink_are_committed() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    let bad = bad_csv_lines(&input);
+    let dead = dir.path().join("dead");
+    let env = env(2);
+    let src = csv_source(&input, BadRecords::dead_letter(FileSink::row_format(&dead)));
+    flow! { env =>
+        let rows = source(src, Watermarks::no_watermarks()).collect();
+    }
+    env.execute("dead letters to files").unwrap();
+    assert_eq!(rows.take().len(), 6000 - bad.len());
+    let letters = finished_rows(&dead);
+    assert_eq!(letters.len(), bad.len(), "{letters:?}");
+    for (file, line, why) in &bad {
+        assert!(
+            letters
+                .iter()
+                .any(|l| l.contains(&format!("{file} 0 {line} ")) && l.contains(why)),
+            "{file} line {line} not in {letters:?}"
+        );
+    }
+}
+
 #[test]
 fn a_missing_path_fails_at_start() {
     let env = env(1);

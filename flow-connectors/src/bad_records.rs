@@ -260,11 +260,22 @@ impl BadRecordHandler {
         }
     }
 
-    /// Makes the dead-letter output durable: it belongs to the rows before the barrier.
+    /// Makes the dead-letter output durable (it belongs to the rows before the barrier), or
+    /// prepares it for its commit: also after [`finish`](Self::finish), for the final
+    /// checkpoint, as a sink task's writer gets it.
     pub(crate) fn checkpoint(&mut self, id: CheckpointId) -> Result<Snapshot> {
         match &mut self.dead_letters {
-            Some(dlq) if !self.finished => dlq.checkpoint(id, &mut StateWriter::detached()),
-            _ => Ok(Snapshot::Taken),
+            Some(dlq) => dlq.checkpoint(id, &mut StateWriter::detached()),
+            None => Ok(Snapshot::Taken),
+        }
+    }
+
+    /// Checkpoint `id` completed: the dead-letter writer commits what it prepared (a
+    /// `FileSink`'s parts become visible).
+    pub(crate) fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
+        match &mut self.dead_letters {
+            Some(dlq) => dlq.checkpoint_complete(id),
+            None => Ok(()),
         }
     }
 

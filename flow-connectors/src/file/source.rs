@@ -397,6 +397,7 @@ impl<F: LineFormat> FileSourceReader<F> {
                 self.read_header(&path)?;
             }
             let header = trim_line(&self.buf);
+            let header = header.strip_prefix(b"\xef\xbb\xbf").unwrap_or(header);
             if !header.is_empty() {
                 self.format.header(header).map_err(|e| Error::Connector {
                     connector: self.connector.clone(),
@@ -472,12 +473,14 @@ impl<F: LineFormat> FileSourceReader<F> {
                 path.as_os_str().as_encoded_bytes(),
                 m.parallelism,
             );
+            // Only the files this reader queues count as seen: a checkpoint's seen files are
+            // then all in some reader's splits (or read), whatever the readers' pace.
             if owner == m.subtask {
                 tracing::debug!(connector = %self.connector, path = %path.display(), "new file");
                 self.queued.insert(0, FileSplit::whole(path.clone()));
+                m.seen.insert(path);
                 found = true;
             }
-            m.seen.insert(path);
         }
         Ok(found)
     }
@@ -507,8 +510,9 @@ impl<F: LineFormat> SourceReader for FileSourceReader<F> {
         if self.finished {
             return Ok(Poll::Finished);
         }
-        let mut rows = 0;
-        while rows < max_rows {
+        // Lines read, rows or not (blank, bad): a run of bad lines does not hold a barrier back.
+        let (mut rows, mut lines) = (0, 0);
+        while lines < max_rows {
             let Some(open) = &mut self.current else {
                 match self.queued.pop() {
                     Some(split) => self.current = Some(self.open_split(split)?),
@@ -519,7 +523,7 @@ impl<F: LineFormat> SourceReader for FileSourceReader<F> {
                     }
                     None => {
                         self.bad_records.flush()?;
-                        return if rows > 0 {
+                        return if lines > 0 {
                             Ok(Poll::Ready)
                         } else {
                             self.end()
@@ -543,6 +547,7 @@ impl<F: LineFormat> SourceReader for FileSourceReader<F> {
             }
             open.split.offset += n as u64;
             open.lines += 1;
+            lines += 1;
             let line = trim_line(&self.buf);
             if F::SKIPS_BLANK_LINES && line.iter().all(u8::is_ascii_whitespace) {
                 continue;
@@ -570,7 +575,8 @@ impl<F: LineFormat> SourceReader for FileSourceReader<F> {
             }
         }
         self.bad_records.flush()?;
-        Ok(if rows > 0 { Poll::Ready } else { Poll::Idle })
+        let _ = rows;
+        Ok(if lines > 0 { Poll::Ready } else { Poll::Idle })
     }
 
     /// The splits still to read (the open one at its position) and, when monitoring, the
@@ -600,6 +606,12 @@ impl<F: LineFormat> SourceReader for FileSourceReader<F> {
             m.seen = state.union::<PathBuf>("seen")?.into_iter().collect();
         }
         Ok(())
+    }
+
+    /// Commits the dead letters written before checkpoint `id` (a transactional dead-letter
+    /// sink, such as a `FileSink`).
+    fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
+        self.bad_records.checkpoint_complete(id)
     }
 
     fn report(&self, metrics: &mut flow_runtime::TaskMetrics, node: u32) {

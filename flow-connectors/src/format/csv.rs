@@ -73,9 +73,11 @@ impl<T> Csv<T> {
     }
 
     fn parser(delimiter: u8, quote: u8) -> csv_core::Reader {
+        // Only `\n` ends a record (a lone `\r` inside a line is data; `\r\n` was trimmed).
         csv_core::ReaderBuilder::new()
             .delimiter(delimiter)
             .quote(quote)
+            .terminator(csv_core::Terminator::Any(b'\n'))
             .build()
     }
 
@@ -97,10 +99,10 @@ impl<T> Csv<T> {
         if self.ends.len() < self.line.len() + 1 {
             self.ends.resize(self.line.len() + 1, 0);
         }
-        let (result, _, _, n_ends) =
+        let (result, consumed, _, n_ends) =
             self.parser
                 .read_record(&self.line, &mut self.fields, &mut self.ends);
-        if result != csv_core::ReadRecordResult::Record {
+        if result != csv_core::ReadRecordResult::Record || consumed != self.line.len() {
             // An unterminated quote swallowed the line break: start afresh on the next line.
             self.parser = Self::parser(self.delimiter, self.quote);
             return Err(FormatError::new("csv", "unterminated quoted field"));
@@ -213,6 +215,8 @@ mod tests {
         assert!(e.message().contains("unterminated"), "{e}");
         // The parser starts afresh after an unterminated quote.
         assert_eq!(f.decode(b"cy,3,z").unwrap().age, 3);
+        // A lone carriage return is data, not the end of the record.
+        assert_eq!(f.decode(b"d\re,4,z").unwrap().name, "d\re");
         assert!(f.decode(b"ann").is_err(), "too few fields");
     }
 }

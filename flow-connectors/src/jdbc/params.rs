@@ -44,6 +44,20 @@ pub enum Value {
     Bytes(Vec<u8>),
 }
 
+impl Value {
+    /// What it is, for messages.
+    fn kind(&self) -> &'static str {
+        match self {
+            Value::Null => "NULL",
+            Value::Bool(_) => "a boolean",
+            Value::Int(_) => "an integer",
+            Value::Float(_) => "a float",
+            Value::Text(_) => "text",
+            Value::Bytes(_) => "bytes",
+        }
+    }
+}
+
 impl ToSql for Value {
     fn to_sql(
         &self,
@@ -60,20 +74,27 @@ impl ToSql for Value {
                 Err(_) => Err(format!("{v} does not fit a column of type {ty}").into()),
             }
         }
+        let text = matches!(
+            *ty,
+            Type::TEXT | Type::VARCHAR | Type::BPCHAR | Type::NAME | Type::UNKNOWN
+        );
         match (self, ty.clone()) {
             (Value::Null, _) => Ok(IsNull::Yes),
-            (Value::Bool(b), _) => b.to_sql(ty, out),
+            (Value::Bool(b), Type::BOOL) => b.to_sql(ty, out),
             (Value::Int(v), Type::INT2) => int::<i16>(*v, ty, out),
             (Value::Int(v), Type::INT4) => int::<i32>(*v, ty, out),
             (Value::Int(v), Type::INT8) => int::<i64>(*v, ty, out),
             (Value::Int(v), Type::FLOAT4) => (*v as f32).to_sql(ty, out),
             (Value::Int(v), Type::FLOAT8) => (*v as f64).to_sql(ty, out),
-            (Value::Int(v), _) => v.to_string().to_sql(ty, out),
             (Value::Float(v), Type::FLOAT4) => (*v as f32).to_sql(ty, out),
             (Value::Float(v), Type::FLOAT8) => v.to_sql(ty, out),
-            (Value::Float(v), _) => v.to_string().to_sql(ty, out),
-            (Value::Text(s), _) => s.as_str().to_sql(ty, out),
-            (Value::Bytes(b), _) => b.as_slice().to_sql(ty, out),
+            // A text column takes any scalar in its text form.
+            (Value::Bool(b), _) if text => b.to_string().as_str().to_sql(ty, out),
+            (Value::Int(v), _) if text => v.to_string().as_str().to_sql(ty, out),
+            (Value::Float(v), _) if text => v.to_string().as_str().to_sql(ty, out),
+            (Value::Text(s), _) if text => s.as_str().to_sql(ty, out),
+            (Value::Bytes(b), Type::BYTEA) => b.as_slice().to_sql(ty, out),
+            (v, _) => Err(format!("{} cannot go into a column of type {ty}", v.kind()).into()),
         }
     }
 
@@ -468,6 +489,35 @@ mod tests {
         };
         assert_eq!(e.to_string(), "70000 does not fit a column of type int2");
         assert!(Value::Float(1.5).to_sql(&Type::FLOAT4, &mut out).is_ok());
+        // No value goes into a column whose binary form it does not have.
+        for (v, ty, msg) in [
+            (
+                Value::Text("1234".into()),
+                Type::INT4,
+                "text cannot go into a column of type int4",
+            ),
+            (
+                Value::Float(1.0),
+                Type::INT4,
+                "a float cannot go into a column of type int4",
+            ),
+            (
+                Value::Int(0),
+                Type::BOOL,
+                "an integer cannot go into a column of type bool",
+            ),
+            (
+                Value::Text("f".into()),
+                Type::BOOL,
+                "text cannot go into a column of type bool",
+            ),
+        ] {
+            let Err(e) = v.to_sql(&ty, &mut out) else {
+                panic!("{v:?} into {ty}")
+            };
+            assert_eq!(e.to_string(), msg);
+        }
+        assert!(Value::Int(7).to_sql(&Type::TEXT, &mut out).is_ok());
         assert!(Value::accepts(&Type::VARCHAR) && !Value::accepts(&Type::JSONB));
     }
 }

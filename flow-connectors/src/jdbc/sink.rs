@@ -122,7 +122,8 @@ pub struct JdbcExactlyOnceOptions {
 
 impl JdbcExactlyOnceOptions {
     /// Names the sink's prepared transactions `<prefix>-<subtask>-<checkpoint>` (default:
-    /// `flow-` and a hash of the statement). Two jobs writing to one database need different
+    /// `flow-` and a hash of the job's name, the operator's and the statement; at most 150
+    /// letters, digits, `_`, `.` or `-`). Two jobs writing to one database need different
     /// prefixes: a restored job rolls back the prepared transactions of its prefix that its
     /// checkpoint does not hold.
     pub fn transaction_id_prefix(mut self, prefix: impl Into<String>) -> Self {
@@ -191,6 +192,9 @@ struct MultiRow {
     columns: usize,
     keys: Vec<usize>,
 }
+
+/// The longest wait between two attempts.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// At most this many rows in one statement (and never more than 65,535 parameters).
 const ROWS_PER_STATEMENT: usize = 500;
@@ -426,7 +430,19 @@ fn pg_message(e: &tokio_postgres::Error) -> String {
 /// a serialization failure or deadlock.
 fn transient(e: &tokio_postgres::Error) -> bool {
     let Some(code) = e.code() else {
-        return true; // no answer from the server: I/O, closed connection, timeout
+        // No answer from the server: a closed connection or an I/O error (a timeout) may pass;
+        // a value the client cannot encode will not.
+        if e.is_closed() {
+            return true;
+        }
+        let mut source = std::error::Error::source(e);
+        while let Some(inner) = source {
+            if inner.is::<std::io::Error>() {
+                return true;
+            }
+            source = inner.source();
+        }
+        return false;
     };
     [
         SqlState::T_R_SERIALIZATION_FAILURE,
@@ -464,9 +480,24 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
             })?;
         let prefix = self.exactly_once.as_ref().map(|o| {
             o.prefix.clone().unwrap_or_else(|| {
-                format!("flow-{:016x}", flow_runtime::hash::stable_hash(&self.sql))
+                let id = (ctx.job_name(), ctx.operator_name(), &self.sql);
+                format!("flow-{:016x}", flow_runtime::hash::stable_hash(&id))
             })
         });
+        if let Some(p) = &prefix {
+            let ok = p.len() <= 150
+                && !p.is_empty()
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+            if !ok {
+                return Err(Error::Connector {
+                    connector: name,
+                    message: format!(
+                        "the transaction id prefix `{p}` must be 1 to 150 letters, digits, `_`, `.` or `-`"
+                    ),
+                });
+            }
+        }
         let mut w = JdbcSinkWriter {
             name,
             sql: self.sql.clone(),
@@ -583,24 +614,29 @@ impl<T> JdbcSinkWriter<T> {
     ) -> Result<R> {
         let mut attempt = 0;
         loop {
-            let outcome = match &self.conn {
-                Some(c) if !c.client.is_closed() => match work(&self.rt, c) {
+            // One attempt: (re)connect if needed, then the work.
+            let outcome = if self.conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+                match self.connect() {
+                    Ok(()) => None,
+                    Err(e) => Some((true, format!("cannot reconnect: {e}"))),
+                }
+            } else {
+                None
+            };
+            let (retry, message) = match (outcome, &self.conn) {
+                (Some(failed), _) => failed,
+                (None, Some(c)) => match work(&self.rt, c) {
                     Ok(r) => return Ok(r),
                     Err(e) => {
-                        let retry = transient(&e);
                         // Leave the failed transaction, if the connection still holds one.
                         if !c.client.is_closed() {
                             let _ = self.rt.block_on(c.client.batch_execute("ROLLBACK"));
                         }
-                        (retry, pg_message(&e))
+                        (transient(&e), pg_message(&e))
                     }
                 },
-                _ => match self.connect() {
-                    Ok(()) => continue,
-                    Err(e) => (true, format!("cannot reconnect: {e}")),
-                },
+                (None, None) => (true, "no connection".to_string()),
             };
-            let (retry, message) = outcome;
             if !retry || attempt >= self.execution.max_retries {
                 let tries = if attempt == 0 {
                     String::new()
@@ -609,13 +645,11 @@ impl<T> JdbcSinkWriter<T> {
                 };
                 return Err(self.error(format!("{what} failed{tries}: {message}")));
             }
-            let wait = self.execution.retry_backoff * 2u32.saturating_pow(attempt);
+            let wait = (self.execution.retry_backoff * 2u32.saturating_pow(attempt.min(16)))
+                .min(MAX_BACKOFF);
             tracing::warn!(connector = %self.name, attempt = attempt + 1, error = %message, "{what} failed; retrying in {wait:?}");
             std::thread::sleep(wait);
             attempt += 1;
-            if self.conn.as_ref().is_some_and(|c| c.client.is_closed()) {
-                self.conn = None;
-            }
         }
     }
 
@@ -665,8 +699,21 @@ impl<T> JdbcSinkWriter<T> {
             Some(gid) => format!("writing {n} rows as transaction `{gid}`"),
             None => format!("writing a batch of {n} rows"),
         };
+        let mut tries = 0;
         let result = self.with_retries(&what, |rt, c| {
+            tries += 1;
             rt.block_on(async {
+                if let (Some(gid), true) = (prepare, tries > 1) {
+                    // A PREPARE whose answer was lost may have succeeded: then it holds the rows
+                    // (and their locks), and writing them again would wait on it.
+                    let found = c
+                        .client
+                        .query_opt("SELECT 1 FROM pg_prepared_xacts WHERE gid = $1", &[&gid])
+                        .await?;
+                    if found.is_some() {
+                        return Ok(());
+                    }
+                }
                 c.client.batch_execute("BEGIN").await?;
                 // The multi-row statements this batch needs, prepared once per connection.
                 if let Some(m) = &multi {
@@ -691,17 +738,12 @@ impl<T> JdbcSinkWriter<T> {
                     .await?;
                 }
                 match prepare {
-                    Some(gid) => match c
-                        .client
-                        .batch_execute(&format!("PREPARE TRANSACTION '{gid}'"))
-                        .await
-                    {
-                        // A retry of a PREPARE whose answer was lost: it is prepared.
-                        Err(e) if e.code() == Some(&SqlState::DUPLICATE_OBJECT) => {
-                            c.client.batch_execute("ROLLBACK").await
-                        }
-                        r => r,
-                    },
+                    // An id already in use is an error: another sink with the same prefix.
+                    Some(gid) => {
+                        c.client
+                            .batch_execute(&format!("PREPARE TRANSACTION '{gid}'"))
+                            .await
+                    }
                     None => c.client.batch_execute("COMMIT").await,
                 }
             })

@@ -881,6 +881,9 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
     /// Commits the positions of checkpoint `id` (or the newest earlier one recorded) to the
     /// group.
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
+        // The dead letters before the checkpoint are committed (a transactional dead-letter
+        // sink's output becomes visible).
+        self.state.bad_records.checkpoint_complete(id)?;
         let s = &mut self.state;
         if id == FINAL_CHECKPOINT {
             self.consumer.at_once = true;
