@@ -199,9 +199,14 @@ impl<G: Generator> SourceReader for DataGeneratorReader<G> {
     fn poll<O: SourceOutput<G::Row>>(&mut self, out: &mut O, max_rows: usize) -> Result<Poll> {
         let mut max = max_rows;
         if let Some(rate) = self.rate {
-            // As many rows as the time since the start allows, in total.
+            // As many rows as the time since the start allows, in total; after a stall
+            // (backpressure) at most one second's worth at once, as Flink's (Guava's) limiter.
             let started = *self.started.get_or_insert_with(Instant::now);
             let allowed = (started.elapsed().as_secs_f64() * rate) as u64;
+            let burst = (rate as u64).max(1);
+            if allowed.saturating_sub(self.emitted) > burst {
+                self.emitted = allowed - burst;
+            }
             max = max.min(allowed.saturating_sub(self.emitted) as usize);
             if max == 0 {
                 return Ok(Poll::Idle);
@@ -222,5 +227,39 @@ impl<G: Generator> SourceReader for DataGeneratorReader<G> {
 
     fn restore(&mut self, state: &StateReader) -> Result<()> {
         self.indices.restore(state)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    struct Count(u64);
+    impl SourceOutput<u64> for Count {
+        fn collect(&mut self, _: u64) {
+            self.0 += 1;
+        }
+        fn collect_with_timestamp(&mut self, _: u64, _: Timestamp) {
+            self.0 += 1;
+        }
+    }
+
+    #[test]
+    fn a_stall_allows_at_most_one_second_of_rows_at_once() {
+        let mut readers = DataGeneratorSource::new(|i| i, 1_000_000)
+            .rows_per_second(100.0)
+            .into_readers(1, &Watermarks::no_watermarks())
+            .unwrap();
+        let r = &mut readers[0];
+        // As if the reader had been held up for 10 s since its start.
+        r.started = Some(Instant::now() - Duration::from_secs(10));
+        let mut out = Count(0);
+        r.poll(&mut out, 100_000).unwrap();
+        assert!(
+            (100..=101).contains(&out.0),
+            "{} rows after a 10 s stall at 100 rows/s",
+            out.0
+        );
     }
 }
