@@ -174,6 +174,18 @@ fn is_gzip(path: &Path) -> bool {
     path.extension().is_some_and(|e| e == "gz")
 }
 
+/// The content of `file` (at `path`), decompressed when its name ends in `.gz`.
+fn content(path: &Path, file: File) -> Box<dyn BufRead + Send> {
+    if is_gzip(path) {
+        Box::new(BufReader::with_capacity(
+            READ_BUFFER,
+            flate2::read::MultiGzDecoder::new(BufReader::new(file)),
+        ))
+    } else {
+        Box::new(BufReader::with_capacity(READ_BUFFER, file))
+    }
+}
+
 /// Whether the walk skips `name` (Flink's `DefaultFileFilter`).
 fn is_hidden(name: &std::ffi::OsStr) -> bool {
     let b = name.as_encoded_bytes();
@@ -356,17 +368,14 @@ impl<F: LineFormat> FileSourceReader<F> {
         let err = |what: &str, e: std::io::Error| io_error(&self.connector, &path, what, &e);
         let file = File::open(&path).map_err(|e| err("open", e))?;
         let mut input: Box<dyn BufRead + Send> = if is_gzip(&path) {
-            let mut gz = BufReader::with_capacity(
-                READ_BUFFER,
-                flate2::read::MultiGzDecoder::new(BufReader::new(file)),
-            );
+            let mut gz = content(&path, file);
             // A restored position in compressed content: decompress up to it.
             let skipped = std::io::copy(&mut (&mut gz).take(split.offset), &mut std::io::sink())
                 .map_err(|e| err("read", e))?;
             if skipped < split.offset {
                 split.offset = skipped;
             }
-            Box::new(gz)
+            gz
         } else {
             let mut file = BufReader::with_capacity(READ_BUFFER, file);
             if split.aligned {
@@ -416,18 +425,13 @@ impl<F: LineFormat> FileSourceReader<F> {
     /// Reads the first line of `path` into `buf` (for a split that starts after it).
     fn read_header(&mut self, path: &Path) -> Result<()> {
         let err = |e: std::io::Error| io_error(&self.connector, path, "read", &e);
-        let file = File::open(path).map_err(err)?;
-        let mut input: Box<dyn BufRead> = if is_gzip(path) {
-            Box::new(BufReader::new(flate2::read::MultiGzDecoder::new(file)))
-        } else {
-            Box::new(BufReader::new(file))
-        };
+        let mut input = content(path, File::open(path).map_err(err)?);
         self.buf.clear();
         input.read_until(b'\n', &mut self.buf).map_err(err)?;
         Ok(())
     }
 
-    /// The number of the line that starts at byte `at` of the open split's file.
+    /// The number of the line `open` read last.
     #[cold]
     fn line_number(&self, open: &OpenSplit) -> Result<u64> {
         if let Some(first) = open.split.line {
