@@ -16,6 +16,7 @@ mod parse;
 mod plan;
 mod row;
 mod schema;
+mod sql;
 
 use proc_macro::TokenStream;
 
@@ -23,8 +24,10 @@ use proc_macro::TokenStream;
 #[proc_macro]
 pub fn flow(input: TokenStream) -> TokenStream {
     let input = syn::parse_macro_input!(input as parse::FlowInput);
-    expand_flow(&input)
-        .unwrap_or_else(|e| fallback(&input, e))
+    let handles = collect_handles(&input);
+    sql::lower(input)
+        .and_then(|input| expand_flow(&input))
+        .unwrap_or_else(|e| fallback(e, handles))
         .into()
 }
 
@@ -41,8 +44,13 @@ fn expand_flow(input: &parse::FlowInput) -> syn::Result<proc_macro2::TokenStream
 
 /// On error: the errors, plus the `collect()` handles the user's later code refers to, so
 /// that only the real mistakes are reported.
-fn fallback(input: &parse::FlowInput, err: syn::Error) -> proc_macro2::TokenStream {
+fn fallback(err: syn::Error, handles: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     let errors = err.to_compile_error();
+    quote::quote!(#errors #handles)
+}
+
+/// Stand-ins for the `collect()` handles the body binds.
+fn collect_handles(input: &parse::FlowInput) -> proc_macro2::TokenStream {
     let handles = input.stmts.iter().filter_map(|s| match s {
         parse::FlowStmt::Let { name, chain }
             if chain.calls.last().is_some_and(|c| c.method == "collect") =>
@@ -51,7 +59,7 @@ fn fallback(input: &parse::FlowInput, err: syn::Error) -> proc_macro2::TokenStre
         }
         _ => None,
     });
-    quote::quote!(#errors #(#handles)*)
+    quote::quote!(#(#handles)*)
 }
 
 macro_rules! function_attr {

@@ -82,6 +82,13 @@ pub fn derive(input: syn::DeriveInput) -> syn::Result<TokenStream> {
                 fields: &[#(::flow::Field { name: #field_strs, type_name: #type_strs }),*],
             };
         }
+        impl ::flow::table::IntoColumns for #name {
+            type Columns = (#(#types,)*);
+            #[inline]
+            fn into_columns(self) -> Self::Columns {
+                (#(self.#field_names,)*)
+            }
+        }
         #display_impl
         #row_text
         const _: () = {

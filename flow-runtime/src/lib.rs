@@ -29,6 +29,7 @@ pub mod row;
 pub mod snapshot;
 pub mod sort_key;
 pub mod state;
+pub mod table;
 pub mod time;
 
 /// Process functions (Flink's `ProcessFunction`, `KeyedProcessFunction`,

@@ -413,6 +413,13 @@ fn build_chain(g: &mut Graph, chain: &Chain, diag: &mut Diagnostics) -> Option<E
         },
     };
     for call in &chain.calls {
+        if let Some(tf) = &call.turbofish {
+            diag.error_spanned(
+                tf,
+                "operators take no type arguments: the row types are inferred",
+            );
+            return None;
+        }
         end = apply(g, end, call, diag)?;
     }
     Some(end)

@@ -43,6 +43,8 @@ pub enum Root {
 pub struct Call {
     pub method: Ident,
     pub args: Vec<Expr>,
+    /// `::<T>`: only the table words take one (`to_append_stream::<Order>()`).
+    pub turbofish: Option<syn::AngleBracketedGenericArguments>,
 }
 
 impl Chain {
@@ -125,10 +127,7 @@ pub fn parse_chain(expr: Expr) -> syn::Result<Chain> {
     loop {
         match cur {
             Expr::MethodCall(mc) => {
-                if let Some(tf) = &mc.turbofish {
-                    return Err(syn::Error::new_spanned(tf, "operators take no type arguments: the row types are inferred"));
-                }
-                calls.push(Call { method: mc.method, args: mc.args.into_iter().collect() });
+                calls.push(Call { method: mc.method, args: mc.args.into_iter().collect(), turbofish: mc.turbofish });
                 cur = *mc.receiver;
             }
             Expr::Call(call) => {

@@ -1,0 +1,336 @@
+//! Tables and SQL inside `flow!`: DDL connectors, queries planned at build time, conversions
+//! between DataStreams and tables, inserts, NULL semantics, and errors at run time.
+
+use flow::prelude::*;
+use flow::table::{Changelog, RowKind};
+
+#[derive(Row, Clone, Debug, PartialEq)]
+struct Order {
+    id: i64,
+    product: String,
+    amount: i32,
+    note: Option<String>,
+}
+
+fn orders() -> Vec<Order> {
+    vec![
+        Order {
+            id: 1,
+            product: "apple".into(),
+            amount: 3,
+            note: None,
+        },
+        Order {
+            id: 2,
+            product: "banana".into(),
+            amount: 0,
+            note: Some("ripe".into()),
+        },
+        Order {
+            id: 3,
+            product: "cherry".into(),
+            amount: 12,
+            note: Some("".into()),
+        },
+        Order {
+            id: 4,
+            product: "avocado".into(),
+            amount: 7,
+            note: None,
+        },
+    ]
+}
+
+#[test]
+fn projection_and_where_over_named_columns() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        let t = from_data_stream(from_collection(orders()), "id BIGINT, product STRING, amount INT, note STRING NULL");
+        let out = sql_query("
+            SELECT id * 2 + 1 AS x, UPPER(product) AS p, amount / 2 AS half, amount % 5 AS m,
+                   CHAR_LENGTH(product) AS len, product || '!' AS bang,
+                   CAST(amount AS DOUBLE) / 4 AS quarter, CAST(id AS STRING) AS s
+            FROM t
+            WHERE amount > 0 AND product LIKE 'a%'
+        ").to_append_stream().collect();
+    }
+    env.execute("projection").unwrap();
+    assert_eq!(
+        out.take(),
+        vec![
+            (
+                3i64,
+                "APPLE".to_string(),
+                1i32,
+                3i32,
+                5i32,
+                "apple!".to_string(),
+                0.75f64,
+                "1".to_string()
+            ),
+            (
+                9,
+                "AVOCADO".into(),
+                3,
+                2,
+                7,
+                "avocado!".into(),
+                1.75,
+                "4".into()
+            ),
+        ]
+    );
+}
+
+#[test]
+fn nulls_follow_three_valued_logic() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        let t = from_data_stream(from_collection(orders()), "id BIGINT, product STRING, amount INT, note STRING NULL");
+        let out = sql_query("
+            SELECT id,
+                   note IS NULL AS missing,
+                   CHAR_LENGTH(note) AS len,
+                   COALESCE(note, 'none') AS note,
+                   note = 'ripe' OR amount > 10 AS flag,
+                   note = 'ripe' AND amount > 10 AS both,
+                   CASE WHEN amount > 5 THEN 'big' WHEN amount > 0 THEN 'small' END AS size
+            FROM t
+        ").to_append_stream().collect();
+        // NULL is not true: a row whose condition is NULL is dropped.
+        let kept = sql_query("SELECT id FROM t WHERE note <> 'ripe'").to_append_stream().collect();
+    }
+    env.execute("nulls").unwrap();
+    assert_eq!(
+        out.take(),
+        vec![
+            (
+                1i64,
+                true,
+                None,
+                "none".to_string(),
+                None,
+                Some(false),
+                Some("small".to_string())
+            ),
+            (
+                2,
+                false,
+                Some(4i32),
+                "ripe".into(),
+                Some(true),
+                Some(false),
+                None
+            ),
+            (
+                3,
+                false,
+                Some(0),
+                "".into(),
+                Some(true),
+                Some(false),
+                Some("big".into())
+            ),
+            (
+                4,
+                true,
+                None,
+                "none".into(),
+                None,
+                Some(false),
+                Some("big".into())
+            ),
+        ]
+    );
+    assert_eq!(kept.take(), vec![(3i64,)]);
+}
+
+#[test]
+fn in_between_substring_cast_and_math() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        let t = from_data_stream(from_collection(orders()), "id BIGINT, product STRING, amount INT, note STRING NULL");
+        let out = sql_query("
+            SELECT SUBSTRING(product FROM 2 FOR 3), TRIM(LEADING FROM CONCAT('  ', product)),
+                   REPLACE(product, 'a', 'A'), POSITION('an' IN product), ABS(amount - 10),
+                   MOD(amount, 4), POWER(amount, 2), CAST('42' AS INT) + amount,
+                   TRY_CAST(product AS INT), -amount
+            FROM t
+            WHERE id IN (1, 3) OR amount BETWEEN 5 AND 8
+        ").to_append_stream().collect();
+    }
+    env.execute("functions").unwrap();
+    let rows = out.take();
+    assert_eq!(rows.len(), 3);
+    assert_eq!(
+        rows[0],
+        (
+            "ppl".to_string(),
+            "apple".to_string(),
+            "Apple".to_string(),
+            0i32,
+            7i32,
+            3i32,
+            9.0f64,
+            45i32,
+            None::<i32>,
+            -3i32
+        )
+    );
+    assert_eq!(rows[1].0, "her");
+    assert_eq!(rows[1].4, 2);
+    assert_eq!(rows[2].2, "AvocAdo");
+    assert_eq!(rows[2].3, 0);
+}
+
+#[test]
+fn data_stream_rows_by_field_name_and_star() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        let ds = from_collection(orders());
+        let t = from_data_stream(ds);
+        // Without column names the row's own fields are read by name; `*` keeps the rows.
+        let cheap = sql_query("SELECT product, amount * 2 AS twice FROM t WHERE amount < 5").to_append_stream().collect();
+        let all = sql_query("SELECT * FROM t WHERE id > 2").to_append_stream().collect();
+        let tuples = from_data_stream(from_collection(vec![(1, "a"), (2, "b")]));
+        let firsts = sql_query("SELECT f1, f0 + 1 FROM tuples").to_append_stream().collect();
+    }
+    env.execute("fields").unwrap();
+    assert_eq!(
+        cheap.take(),
+        vec![("apple".to_string(), 6), ("banana".to_string(), 0)]
+    );
+    assert_eq!(all.take(), orders()[2..].to_vec());
+    assert_eq!(firsts.take(), vec![("a", 2), ("b", 3)]);
+}
+
+#[derive(Row, Clone, Debug, PartialEq)]
+struct Sale {
+    product: String,
+    total: i64,
+}
+
+#[test]
+fn views_union_all_and_conversions() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        let t = from_data_stream(from_collection(orders()), "id, product, amount, note");
+        execute_sql("CREATE VIEW big AS SELECT product, amount FROM t WHERE amount > 5");
+        execute_sql("CREATE VIEW small AS SELECT product, amount FROM t WHERE amount <= 5");
+        let both = sql_query("SELECT product, CAST(amount AS BIGINT) AS total FROM big UNION ALL SELECT product, CAST(amount AS BIGINT) AS total FROM small");
+        let sales = both.to_append_stream::<Sale>().collect();
+        let retract = both.to_retract_stream().collect();
+        let changes = both.to_changelog_stream().collect();
+    }
+    env.execute("views").unwrap();
+    let mut sales = sales.take();
+    sales.sort_by_key(|s| s.total);
+    assert_eq!(
+        sales.iter().map(|s| s.total).collect::<Vec<_>>(),
+        vec![0, 3, 7, 12]
+    );
+    assert_eq!(
+        sales[2],
+        Sale {
+            product: "avocado".into(),
+            total: 7
+        }
+    );
+    let retract = retract.take();
+    assert_eq!(retract.len(), 4);
+    assert!(retract.iter().all(|(add, _)| *add));
+    let changes = changes.take();
+    assert!(changes.iter().all(|c| c.kind == RowKind::Insert));
+    let mut text: Vec<String> = changes.iter().map(|c| c.to_string()).collect();
+    text.sort();
+    assert_eq!(
+        text,
+        vec![
+            "+I[apple, 3]",
+            "+I[avocado, 7]",
+            "+I[banana, 0]",
+            "+I[cherry, 12]"
+        ]
+    );
+}
+
+#[test]
+fn datagen_tables_follow_their_options() {
+    let env = StreamEnv::new().with_parallelism(2);
+    flow! { env =>
+        execute_sql("
+            CREATE TABLE gen (
+              id BIGINT NOT NULL,
+              score INT,
+              name STRING,
+              ratio DOUBLE
+            ) WITH (
+              'connector' = 'datagen',
+              'rows-per-second' = '100000',
+              'fields.id.kind' = 'sequence',
+              'fields.id.start' = '1',
+              'fields.id.end' = '500',
+              'fields.score.min' = '-5',
+              'fields.score.max' = '5',
+              'fields.name.length' = '6',
+              'fields.ratio.min' = '10',
+              'fields.ratio.max' = '20'
+            )
+        ");
+        let rows = sql_query("SELECT id, score, name, ratio FROM gen").to_append_stream().collect();
+        execute_sql("CREATE TABLE limited (a INT) WITH ('connector' = 'datagen', 'number-of-rows' = '7')");
+        let limited = sql_query("SELECT a FROM limited").to_append_stream().collect();
+    }
+    env.execute("datagen").unwrap();
+    let mut rows = rows.take();
+    rows.sort_by_key(|r| r.0);
+    assert_eq!(
+        rows.iter().map(|r| r.0).collect::<Vec<i64>>(),
+        (1..=500).collect::<Vec<_>>()
+    );
+    for (_, score, name, ratio) in &rows {
+        assert!((-5..=5).contains(&score.unwrap()));
+        assert_eq!(name.as_ref().unwrap().len(), 6);
+        assert!((10.0..=20.0).contains(&ratio.unwrap()));
+    }
+    assert_eq!(limited.take().len(), 7);
+}
+
+#[test]
+fn insert_into_fills_columns_by_name_and_widens() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        execute_sql("CREATE TABLE src (a INT NOT NULL, b STRING) WITH ('connector' = 'datagen', 'number-of-rows' = '3', 'fields.a.kind' = 'sequence', 'fields.a.start' = '1', 'fields.a.end' = '3')");
+        execute_sql("CREATE TABLE out (x BIGINT, label STRING, extra INT) WITH ('connector' = 'print', 'print-identifier' = 'sql')");
+        execute_sql("INSERT INTO out (label, x) SELECT 'row', a * 100 FROM src WHERE a <> 2");
+    }
+    let result = env.execute("insert").unwrap();
+    assert_eq!(
+        result
+            .operator("insert into out")
+            .expect("the sink")
+            .rows_in,
+        2
+    );
+}
+
+#[test]
+fn a_bad_cast_fails_the_job_naming_the_value() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        let t = from_data_stream(from_collection(vec!["1".to_string(), "x".to_string()]), "s STRING");
+        let out = sql_query("SELECT CAST(s AS INT) FROM t").to_append_stream().collect();
+    }
+    let err = env.execute("bad cast").unwrap_err().to_string();
+    assert!(err.contains("CAST('x' AS INT)"), "{err}");
+    let _ = out;
+}
+
+#[test]
+fn changelog_rows_print_as_flink_prints_them() {
+    let row = Changelog {
+        kind: RowKind::UpdateAfter,
+        row: (Some(1.0f64), "a".to_string(), None::<i32>),
+    };
+    assert_eq!(row.to_string(), "+U[1.0, a, null]");
+}
