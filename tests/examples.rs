@@ -388,3 +388,90 @@ fn jdbc_sink_writes_the_filtered_orders_and_a_rerun_changes_nothing() {
     assert_eq!(count(&db), written, "a rerun wrote other rows");
     assert_eq!(db.value(digest), before, "a rerun changed rows");
 }
+
+/// Flink's print connector writes a row `2 aaa` of the golden file as `+I[2, aaa]`.
+fn as_table_rows(golden_text: &str) -> Vec<String> {
+    golden_text
+        .lines()
+        .map(|l| {
+            let (n, w) = l.split_once(' ').expect("`count word`");
+            format!("+I[{n}, {w}]")
+        })
+        .collect()
+}
+
+#[test]
+fn table_sink_prints_every_update_as_flink_prints_rows() {
+    let out = run(example("table_sink").args(["--mode", "streaming"]));
+    let lines: Vec<String> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(
+        lines,
+        as_table_rows(&golden("word_split_reduce.streaming.txt"))
+    );
+}
+
+#[test]
+fn table_sink_in_batch_mode_and_in_parallel() {
+    let out = run(example("table_sink").args(["--mode", "batch"]));
+    let mut expected = as_table_rows(&golden("word_split_reduce.batch.txt"));
+    expected.sort();
+    assert_eq!(
+        sorted_lines(&String::from_utf8(out.stdout).unwrap()),
+        expected
+    );
+    // A parallel print sink puts the 1-based subtask in front, as Flink's.
+    let out = run(example("table_sink").args(["--mode", "batch", "--parallelism", "2"]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let mut rows: Vec<String> = text
+        .lines()
+        .map(|l| {
+            let (subtask, row) = l
+                .split_once("> ")
+                .unwrap_or_else(|| panic!("no subtask: {l}"));
+            assert!(subtask == "1" || subtask == "2", "{l}");
+            row.to_string()
+        })
+        .collect();
+    rows.sort();
+    assert_eq!(rows, expected);
+}
+
+#[test]
+fn table_source_reads_ten_generated_rows() {
+    let out = run(example("table_source").args(["--parallelism", "2"]));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let rows: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_once("> ").map_or(l, |x| x.1))
+        .collect();
+    assert_eq!(rows.len(), 10, "{text}");
+    for row in rows {
+        // `a b`: a random INT and a random 100-character string, as Flink's datagen.
+        let (a, b) = row.split_once(' ').unwrap_or_else(|| panic!("{row}"));
+        a.parse::<i32>().unwrap_or_else(|_| panic!("{row}"));
+        assert_eq!(b.len(), 100, "{row}");
+        assert!(b.bytes().all(|c| c.is_ascii_hexdigit()), "{row}");
+    }
+}
+
+#[test]
+fn table_conversion_gives_append_retract_and_changelog_streams() {
+    let out = run(&mut example("table_conversion"));
+    let mut lines = sorted_lines(&String::from_utf8(out.stdout).unwrap());
+    lines.dedup();
+    assert_eq!(
+        lines,
+        vec![
+            "+I[10, HI]",
+            "+I[20, HELLO]",
+            "append: 10 HI",
+            "append: 20 HELLO",
+            "retract: true 10 HI",
+            "retract: true 20 HELLO",
+        ]
+    );
+}
