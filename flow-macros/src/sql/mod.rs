@@ -688,14 +688,20 @@ impl Lowering {
             } => {
                 let cols = columns.as_deref().expect("named");
                 let vars = pattern(cols.len());
-                let ty = if *typed {
-                    let t = connector::row_type(cols);
-                    quote!(: #t)
+                // Typed columns: each field converted into its column's type (a `&str` into a
+                // STRING, an `i32` into a BIGINT); rustc reports a field that does not fit.
+                let out = if *typed {
+                    let values = cols.iter().enumerate().map(|(i, c)| {
+                        let v = format_ident!("__c{}", i);
+                        let rust = c.ty.rust();
+                        quote!(::flow::table::IntoColumn::<#rust>::into_column(#v))
+                    });
+                    quote!((#(#values,)*))
                 } else {
-                    quote!()
+                    vars.clone()
                 };
                 (
-                    quote!(#stream.map(move |row| { let #vars #ty = ::flow::table::IntoColumns::into_columns(row); #vars })),
+                    quote!(#stream.map(move |row| { let #vars = ::flow::table::IntoColumns::into_columns(row); #out })),
                     *span,
                 )
             }
