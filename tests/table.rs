@@ -2,7 +2,7 @@
 //! between DataStreams and tables, inserts, NULL semantics, and errors at run time.
 
 use flow::prelude::*;
-use flow::table::{Changelog, RowKind};
+use flow::table::{Changelog, RowKind, SqlTimestamp};
 
 #[derive(Row, Clone, Debug, PartialEq)]
 struct Order {
@@ -333,4 +333,257 @@ fn changelog_rows_print_as_flink_prints_them() {
         row: (Some(1.0f64), "a".to_string(), None::<i32>),
     };
     assert_eq!(row.to_string(), "+U[1.0, a, null]");
+}
+
+#[test]
+fn group_by_emits_a_changelog_with_retractions() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        let words = from_data_stream(from_collection(vec!["a", "b", "a", "c", "a", "b"]), "w STRING");
+        let counts = sql_query("SELECT w, COUNT(*) AS n FROM words GROUP BY w");
+        let changes = counts.to_changelog_stream().collect();
+        let retract = counts.to_retract_stream().collect();
+    }
+    env.execute("group by").unwrap();
+    let text: Vec<String> = changes.take().iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        text,
+        vec![
+            "+I[a, 1]", "+I[b, 1]", "-U[a, 1]", "+U[a, 2]", "+I[c, 1]", "-U[a, 2]", "+U[a, 3]",
+            "-U[b, 1]", "+U[b, 2]",
+        ]
+    );
+    let retract = retract.take();
+    assert_eq!(retract.len(), 9);
+    assert_eq!(retract[2], (false, ("a".to_string(), 1i64)));
+    assert_eq!(retract[3], (true, ("a".to_string(), 2i64)));
+}
+
+#[test]
+fn aggregates_having_and_a_global_group() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        let t = from_data_stream(from_collection(orders()), "id BIGINT, product STRING, amount INT, note STRING NULL");
+        execute_sql("
+            CREATE VIEW by_letter AS
+            SELECT SUBSTRING(product FROM 1 FOR 1) AS letter, COUNT(*) AS n, SUM(amount) AS total,
+                   MIN(amount) AS lo, MAX(product) AS last, AVG(amount) AS mean,
+                   COUNT(note) AS notes, COUNT(DISTINCT amount % 2) AS parities
+            FROM t
+            GROUP BY SUBSTRING(product FROM 1 FOR 1)
+        ");
+        let all = sql_query("SELECT * FROM by_letter").to_changelog_stream().collect();
+        // HAVING drops a group that stops passing: -D.
+        let small = sql_query("SELECT letter, total FROM by_letter WHERE letter <> 'b'").to_changelog_stream().collect();
+        let having = sql_query("SELECT product, SUM(amount) AS s FROM t GROUP BY product HAVING SUM(amount) < 10").to_changelog_stream().collect();
+        let global = sql_query("SELECT COUNT(*), MAX(amount) + 1 FROM t WHERE amount > 0").to_retract_stream().collect();
+    }
+    env.execute("aggregates").unwrap();
+    let all: Vec<String> = all.take().iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        all,
+        vec![
+            "+I[a, 1, 3, 3, apple, 3, 0, 1]",
+            "+I[b, 1, 0, 0, banana, 0, 1, 1]",
+            "+I[c, 1, 12, 12, cherry, 12, 1, 1]",
+            "-U[a, 1, 3, 3, apple, 3, 0, 1]",
+            "+U[a, 2, 10, 3, avocado, 5, 0, 1]",
+        ]
+    );
+    let small: Vec<String> = small.take().iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        small,
+        vec!["+I[a, 3]", "+I[c, 12]", "-U[a, 3]", "+U[a, 10]"]
+    );
+    let having: Vec<String> = having.take().iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        having,
+        vec!["+I[apple, 3]", "+I[banana, 0]", "+I[avocado, 7]"]
+    );
+    let global = global.take();
+    assert_eq!(global.last(), Some(&(true, (3i64, 13i32))));
+    assert_eq!(global.len(), 5); // +I, then -U/+U twice
+}
+
+#[test]
+fn an_updating_table_prints_its_changes() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        execute_sql("CREATE TABLE src (k INT NOT NULL) WITH ('connector' = 'datagen', 'number-of-rows' = '4', 'fields.k.kind' = 'sequence', 'fields.k.start' = '1', 'fields.k.end' = '4')");
+        execute_sql("CREATE TABLE out (parity INT, n BIGINT) WITH ('connector' = 'print')");
+        execute_sql("INSERT INTO out SELECT k % 2, COUNT(*) FROM src GROUP BY k % 2");
+    }
+    let result = env.execute("updating insert").unwrap();
+    // +I, +I, -U, +U, -U, +U
+    assert_eq!(
+        result
+            .operator("insert into out")
+            .expect("the sink")
+            .rows_in,
+        6
+    );
+}
+
+/// (auction, price, time in ms): bids in event time.
+fn bids() -> Vec<(i64, i64, i64)> {
+    vec![
+        (1, 10, 1_000),
+        (2, 20, 1_500),
+        (1, 5, 4_000),
+        (1, 7, 11_000),
+        (2, 1, 12_000),
+    ]
+}
+
+fn ts(ms: i64) -> SqlTimestamp {
+    SqlTimestamp(ms)
+}
+
+#[test]
+fn window_functions_aggregate_each_window_once() {
+    let env = StreamEnv::new().with_parallelism(2);
+    flow! { env =>
+        let stream = from_collection(bids(), Watermarks::monotonous()).timestamps(|b| b.2);
+        let t = from_data_stream(stream, "auction BIGINT, price BIGINT, ts.rowtime");
+        let tumble = sql_query("
+            SELECT window_start, window_end, auction, COUNT(*) AS n, SUM(price) AS total
+            FROM TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND))
+            GROUP BY window_start, window_end, auction
+        ").to_append_stream().collect();
+        let hop = sql_query("
+            SELECT window_start, window_end, MAX(price) AS top
+            FROM TABLE(HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '5' SECOND, INTERVAL '10' SECOND))
+            GROUP BY window_start, window_end
+        ").to_append_stream().collect();
+        let session = sql_query("
+            SELECT auction, window_start, window_end, COUNT(*) AS n
+            FROM TABLE(SESSION(TABLE t, DESCRIPTOR(ts), INTERVAL '2' SECOND))
+            GROUP BY auction, window_start, window_end
+            HAVING COUNT(*) >= 1
+        ").to_append_stream().collect();
+    }
+    env.execute("windows").unwrap();
+    let mut tumble = tumble.take();
+    tumble.sort_by_key(|r| (r.0, r.2));
+    assert_eq!(
+        tumble,
+        vec![
+            (ts(0), ts(10_000), 1i64, 2i64, 15i64),
+            (ts(0), ts(10_000), 2, 1, 20),
+            (ts(10_000), ts(20_000), 1, 1, 7),
+            (ts(10_000), ts(20_000), 2, 1, 1),
+        ]
+    );
+    let mut hop = hop.take();
+    hop.sort();
+    assert_eq!(
+        hop,
+        vec![
+            (ts(-5_000), ts(5_000), 20i64),
+            (ts(0), ts(10_000), 20),
+            (ts(5_000), ts(15_000), 7),
+            (ts(10_000), ts(20_000), 7),
+        ]
+    );
+    let mut session = session.take();
+    session.sort();
+    assert_eq!(
+        session,
+        vec![
+            (1i64, ts(1_000), ts(3_000), 1i64),
+            (1, ts(4_000), ts(6_000), 1),
+            (1, ts(11_000), ts(13_000), 1),
+            (2, ts(1_500), ts(3_500), 1),
+            (2, ts(12_000), ts(14_000), 1),
+        ]
+    );
+}
+
+#[test]
+fn a_watermarked_datagen_table_is_windowed_to_the_last_row() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        execute_sql("
+            CREATE TABLE events (
+              id BIGINT NOT NULL,
+              ts TIMESTAMP(3) NOT NULL,
+              WATERMARK FOR ts AS ts - INTERVAL '1' SECOND
+            ) WITH (
+              'connector' = 'datagen',
+              'number-of-rows' = '2000',
+              'rows-per-second' = '20000',
+              'fields.id.kind' = 'sequence',
+              'fields.id.start' = '1',
+              'fields.id.end' = '2000'
+            )
+        ");
+        let counts = sql_query("
+            SELECT window_start, COUNT(*) AS n, COUNT(DISTINCT id) AS ids
+            FROM TABLE(TUMBLE(TABLE events, DESCRIPTOR(ts), INTERVAL '20' MILLISECOND))
+            GROUP BY window_start, window_end
+        ").to_append_stream().collect();
+    }
+    env.execute("datagen windows").unwrap();
+    let counts = counts.take();
+    // Every row is in one window, each window is emitted once, at its end or the input's.
+    assert_eq!(counts.iter().map(|r| r.1).sum::<i64>(), 2000);
+    assert_eq!(counts.iter().map(|r| r.2).sum::<i64>(), 2000);
+    let mut starts: Vec<SqlTimestamp> = counts.iter().map(|r| r.0).collect();
+    starts.sort();
+    starts.dedup();
+    assert_eq!(starts.len(), counts.len());
+    assert!(
+        counts.len() > 1,
+        "2000 rows at 20000 per second span more than one 20 ms window"
+    );
+}
+
+#[test]
+fn filesystem_tables_read_csv_and_json_files() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("csv")).unwrap();
+    std::fs::create_dir(dir.path().join("json")).unwrap();
+    std::fs::write(
+        dir.path().join("csv/a.csv"),
+        "1,apple,2026-12-02 07:30:00.000\n2,banana,2026-12-02 07:30:05.500\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("json/a.json"),
+        "{\"id\": 1, \"name\": \"apple\"}\n{\"id\": 2}\nnot json\n{\"id\": 3, \"name\": \"cherry\", \"x\": 1}\n",
+    )
+    .unwrap();
+    // The paths are SQL text fixed when the program is built: the test runs in this directory.
+    std::env::set_current_dir(dir.path()).unwrap();
+    let env = StreamEnv::new();
+    flow! { env =>
+        execute_sql("CREATE TABLE fruit (id INT NOT NULL, name STRING, at TIMESTAMP(3)) WITH ('connector' = 'filesystem', 'path' = 'csv', 'format' = 'csv')");
+        execute_sql("CREATE TABLE things (id INT NOT NULL, name STRING) WITH ('connector' = 'filesystem', 'path' = 'json', 'format' = 'json', 'json.ignore-parse-errors' = 'true')");
+        let fruit = sql_query("SELECT id, name, CAST(at AS STRING) FROM fruit").to_append_stream().collect();
+        let things = sql_query("SELECT id, COALESCE(name, '?') FROM things").to_append_stream().collect();
+    }
+    env.execute("filesystem").unwrap();
+    assert_eq!(
+        fruit.take(),
+        vec![
+            (
+                1,
+                Some("apple".to_string()),
+                Some("2026-12-02 07:30:00.000".to_string())
+            ),
+            (
+                2,
+                Some("banana".to_string()),
+                Some("2026-12-02 07:30:05.500".to_string())
+            ),
+        ]
+    );
+    assert_eq!(
+        things.take(),
+        vec![
+            (1, "apple".to_string()),
+            (2, "?".to_string()),
+            (3, "cherry".to_string())
+        ]
+    );
 }

@@ -7,9 +7,13 @@
 //! rows into columns ([`IntoColumns`]) and of values into a sink's column types
 //! ([`IntoColumn`]), and the SQL functions ([`func`]).
 
+use crate::operator::keyed_process::{KeyedProcessFunction, ProcessContext};
 use crate::row::RowText;
+use crate::snapshot::{combine, fingerprint, StateSchema};
+use crate::state::StateFields;
 use serde::{Deserialize, Serialize};
 use std::fmt;
+use std::marker::PhantomData;
 
 /// The kind of change a row of a changelog stream is (Flink's `RowKind`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -79,6 +83,151 @@ impl<T: SqlRow> RowText for Changelog<T> {
     fn fmt_row(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Display::fmt(self, f)
     }
+}
+
+/// A `TIMESTAMP(3)` value: milliseconds since 1970-01-01 00:00:00, without a time zone (Flink's
+/// `TIMESTAMP`). Printed as Flink prints one: `2026-12-02 07:30:00.000`.
+///
+/// In state and checkpoints it is its milliseconds; in text formats (JSON, CSV) its text, and
+/// read from its text (`2026-12-02 07:30:00.000`, `T` between date and time, seconds and
+/// fractions optional) or from a number of milliseconds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SqlTimestamp(pub i64);
+
+impl Serialize for SqlTimestamp {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            s.serialize_i64(self.0)
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SqlTimestamp {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl serde::de::Visitor<'_> for V {
+            type Value = SqlTimestamp;
+            fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str("a timestamp `YYYY-MM-DD HH:MM:SS.sss` or milliseconds")
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<SqlTimestamp, E> {
+                Ok(SqlTimestamp(v))
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<SqlTimestamp, E> {
+                i64::try_from(v).map(SqlTimestamp).map_err(E::custom)
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<SqlTimestamp, E> {
+                v.parse().map_err(E::custom)
+            }
+        }
+        if d.is_human_readable() {
+            d.deserialize_any(V)
+        } else {
+            d.deserialize_i64(V)
+        }
+    }
+}
+
+impl std::str::FromStr for SqlTimestamp {
+    type Err = String;
+    /// `YYYY-MM-DD[ |T]HH:MM[:SS[.fff]]` or `YYYY-MM-DD`.
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a timestamp `YYYY-MM-DD HH:MM:SS.sss`");
+        let t = s.trim();
+        let (date, time) = match t.split_once([' ', 'T']) {
+            Some((d, t)) => (d, t),
+            None => (t, "00:00"),
+        };
+        let mut d = date.splitn(3, '-');
+        let num = |p: Option<&str>| p.and_then(|x| x.parse::<i64>().ok()).ok_or_else(bad);
+        let (y, m, day) = (num(d.next())?, num(d.next())?, num(d.next())?);
+        let (hms, frac) = time.split_once('.').unwrap_or((time, ""));
+        let mut h = hms.splitn(3, ':');
+        let (hh, mm) = (num(h.next())?, num(h.next())?);
+        let ss = match h.next() {
+            Some(x) => num(Some(x))?,
+            None => 0,
+        };
+        let ms = if frac.is_empty() {
+            0
+        } else {
+            let digits: String = frac.chars().chain("000".chars()).take(3).collect();
+            num(Some(&digits))?
+        };
+        if !(1..=12).contains(&m) || !(1..=31).contains(&day) || hh > 23 || mm > 59 || ss > 60 {
+            return Err(bad());
+        }
+        let days = days_from_civil(y, m as u32, day as u32);
+        Ok(SqlTimestamp(
+            ((days * 24 + hh) * 60 + mm) * 60_000 + ss * 1000 + ms,
+        ))
+    }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let m = i64::from(m);
+    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
+}
+
+impl SqlTimestamp {
+    /// Its milliseconds since the epoch.
+    pub fn millis(self) -> i64 {
+        self.0
+    }
+}
+
+impl StateSchema for SqlTimestamp {
+    const FINGERPRINT: u64 = combine(fingerprint("sql-timestamp"), i64::FINGERPRINT);
+}
+
+impl fmt::Display for SqlTimestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.rem_euclid(1000);
+        let secs = self.0.div_euclid(1000);
+        let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+        let (y, m, d) = civil_from_days(days);
+        write!(
+            f,
+            "{y:04}-{m:02}-{d:02} {:02}:{:02}:{:02}.{ms:03}",
+            rest / 3600,
+            rest % 3600 / 60,
+            rest % 60
+        )
+    }
+}
+
+impl SqlValue for SqlTimestamp {
+    fn fmt_sql(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+impl RowText for SqlTimestamp {
+    fn fmt_row(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01 (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    (y, m, d)
 }
 
 /// A SQL value's text, as Flink prints it: numbers and strings as they are, `null` for NULL,
@@ -274,7 +423,21 @@ macro_rules! into_column {
         }
     )*};
 }
-into_column!(i8, i16, i32, i64, f32, f64, bool, String);
+into_column!(i8, i16, i32, i64, f32, f64, bool, String, SqlTimestamp);
+
+impl IntoColumn<SqlTimestamp> for i64 {
+    #[inline]
+    fn into_column(self) -> SqlTimestamp {
+        SqlTimestamp(self)
+    }
+}
+
+impl IntoColumn<Option<SqlTimestamp>> for i64 {
+    #[inline]
+    fn into_column(self) -> Option<SqlTimestamp> {
+        Some(SqlTimestamp(self))
+    }
+}
 
 macro_rules! widen {
     ($($from:ty => $($to:ty),+;)*) => {$($(
@@ -342,7 +505,21 @@ macro_rules! copy_ref {
         }
     )*};
 }
-copy_ref!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, bool, char);
+copy_ref!(
+    i8,
+    i16,
+    i32,
+    i64,
+    u8,
+    u16,
+    u32,
+    u64,
+    f32,
+    f64,
+    bool,
+    char,
+    SqlTimestamp
+);
 
 impl SqlRef for String {
     type Ref<'a> = &'a str;
@@ -374,6 +551,160 @@ impl<T: SqlRef> SqlRef for Option<T> {
     }
 }
 
+/// The per-key state of an unbounded `GROUP BY`: the group's accumulator, none before its
+/// first row.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct GroupState<A>(pub Option<A>);
+
+impl<A> Default for GroupState<A> {
+    fn default() -> Self {
+        GroupState(None)
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<A: Clone + Send + Sync + 'static> StateFields for GroupState<A> {}
+
+impl<A: StateSchema> StateSchema for GroupState<A> {
+    const FINGERPRINT: u64 = combine(fingerprint("sql-group"), A::FINGERPRINT);
+}
+
+/// An unbounded `GROUP BY` (Flink's group aggregate): per key, `add` folds each row into the
+/// group's accumulator and `result` gives the group's row (`None` when `HAVING` rejects it).
+/// Each row emits the change of its group: `+I` for a new group, `-U` of the old row and `+U`
+/// of the new one for an update (nothing when the row is unchanged), `-D` when `HAVING` drops a
+/// group that passed before.
+pub struct GroupAggregate<Acc, Out, A, R> {
+    add: A,
+    result: R,
+    types: PhantomData<fn() -> (Acc, Out)>,
+}
+
+impl<Acc, Out, A: Clone, R: Clone> Clone for GroupAggregate<Acc, Out, A, R> {
+    fn clone(&self) -> Self {
+        GroupAggregate {
+            add: self.add.clone(),
+            result: self.result.clone(),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<Acc, Out, A, R> GroupAggregate<Acc, Out, A, R> {
+    /// The aggregate of `add(acc, row)` and `result(key, acc)` for keys `K` and rows `In`.
+    pub fn new<K, In>(add: A, result: R) -> Self
+    where
+        A: Fn(&mut Acc, In),
+        R: Fn(&K, &Acc) -> Option<Out>,
+    {
+        GroupAggregate {
+            add,
+            result,
+            types: PhantomData,
+        }
+    }
+}
+
+impl<K, In, Acc, Out, A, R> KeyedProcessFunction<K, In> for GroupAggregate<Acc, Out, A, R>
+where
+    K: crate::function::Key,
+    Acc: Default + Clone + Send + Sync + 'static,
+    Out: PartialEq + Send + 'static,
+    A: Fn(&mut Acc, In) + Clone + Send + 'static,
+    R: Fn(&K, &Acc) -> Option<Out> + Clone + Send + 'static,
+{
+    type Out = Changelog<Out>;
+    type State = GroupState<Acc>;
+
+    fn process_element(
+        &mut self,
+        row: In,
+        state: &mut GroupState<Acc>,
+        ctx: &mut ProcessContext<'_, K>,
+        out: &mut Vec<Changelog<Out>>,
+    ) {
+        let key = ctx.key();
+        let old = state.0.as_ref().and_then(|acc| (self.result)(key, acc));
+        let acc = state.0.get_or_insert_with(Acc::default);
+        (self.add)(acc, row);
+        let new = (self.result)(key, acc);
+        let change = |kind, row| Changelog { kind, row };
+        match (old, new) {
+            (None, Some(new)) => out.push(change(RowKind::Insert, new)),
+            (Some(old), Some(new)) if old != new => {
+                out.push(change(RowKind::UpdateBefore, old));
+                out.push(change(RowKind::UpdateAfter, new));
+            }
+            (Some(old), None) => out.push(change(RowKind::Delete, old)),
+            _ => {}
+        }
+    }
+}
+
+/// A group aggregate sets no timers: it runs on streams without watermarks too.
+#[diagnostic::do_not_recommend]
+impl<Acc, Out, A, R> crate::operator::keyed_process::WithoutEventTimers
+    for GroupAggregate<Acc, Out, A, R>
+{
+}
+
+/// A windowed `GROUP BY`'s aggregate (the window's rows folded as they come): `add` folds a
+/// row into the accumulator, `merge` joins two (session windows); the window function makes
+/// the result row.
+pub struct SqlAggregate<Acc, In, A, M> {
+    add: A,
+    merge: M,
+    types: PhantomData<fn(In) -> Acc>,
+}
+
+impl<Acc, In, A: Clone, M: Clone> Clone for SqlAggregate<Acc, In, A, M> {
+    fn clone(&self) -> Self {
+        SqlAggregate {
+            add: self.add.clone(),
+            merge: self.merge.clone(),
+            types: PhantomData,
+        }
+    }
+}
+
+impl<Acc, In, A, M> SqlAggregate<Acc, In, A, M> {
+    /// The aggregate of `add(acc, row)` and `merge(a, b)`.
+    pub fn new(add: A, merge: M) -> Self
+    where
+        A: Fn(&mut Acc, In),
+        M: Fn(Acc, Acc) -> Acc,
+    {
+        SqlAggregate {
+            add,
+            merge,
+            types: PhantomData,
+        }
+    }
+}
+
+impl<Acc, In, A, M> crate::window::AggregateFunction<In> for SqlAggregate<Acc, In, A, M>
+where
+    Acc: Default + Clone + Send + 'static,
+    In: 'static,
+    A: Fn(&mut Acc, In) + Clone + Send + 'static,
+    M: Fn(Acc, Acc) -> Acc + Clone + Send + 'static,
+{
+    type Acc = Acc;
+    type Out = Acc;
+    fn create_accumulator(&mut self) -> Acc {
+        Acc::default()
+    }
+    fn add(&mut self, value: In, acc: &mut Acc) {
+        (self.add)(acc, value)
+    }
+    fn get_result(&mut self, acc: &Acc) -> Acc {
+        acc.clone()
+    }
+    fn merge(&mut self, a: Acc, b: Acc) -> Acc {
+        (self.merge)(a, b)
+    }
+}
+
 /// Whether a value of a DataStream's table is NULL (`x IS NULL`): a `None`; never a value of
 /// a type that is not an `Option`.
 pub fn is_null<T: SqlNull + ?Sized>(v: &T) -> bool {
@@ -401,7 +732,24 @@ macro_rules! never_null {
         }
     )*};
 }
-never_null!(i8, i16, i32, i64, u8, u16, u32, u64, f32, f64, bool, char, String, str, &str);
+never_null!(
+    i8,
+    i16,
+    i32,
+    i64,
+    u8,
+    u16,
+    u32,
+    u64,
+    f32,
+    f64,
+    bool,
+    char,
+    String,
+    str,
+    &str,
+    SqlTimestamp
+);
 
 /// The SQL functions and operators that are more than one Rust operator.
 pub mod func {
@@ -577,6 +925,31 @@ mod tests {
             row: (Some(1), Some("a".to_string()), None::<bool>),
         };
         assert_eq!(row.to_string(), "-U[1, a, null]");
+        assert_eq!(SqlTimestamp(0).to_string(), "1970-01-01 00:00:00.000");
+        assert_eq!(
+            SqlTimestamp(1_796_196_600_123).to_string(),
+            "2026-12-02 07:30:00.123"
+        );
+        assert_eq!(SqlTimestamp(-1).to_string(), "1969-12-31 23:59:59.999");
+        assert_eq!(
+            SqlTimestamp(951_782_400_000).to_string(),
+            "2000-02-29 00:00:00.000"
+        );
+        for ms in [
+            0,
+            1_796_196_600_123,
+            -1,
+            951_782_400_000,
+            -62_135_596_800_000,
+        ] {
+            let t = SqlTimestamp(ms);
+            assert_eq!(t.to_string().parse::<SqlTimestamp>(), Ok(t), "{t}");
+        }
+        assert_eq!(
+            "2026-12-02T07:30".parse::<SqlTimestamp>(),
+            Ok(SqlTimestamp(1_796_196_600_000))
+        );
+        assert!("2026-13-02 07:30".parse::<SqlTimestamp>().is_err());
     }
 
     #[test]

@@ -367,3 +367,15 @@ impl SinkWriter<Person> for SharedIdsWriter {
         Ok(())
     }
 }
+
+/// Creates topic `name` on the test broker unless it exists (the fixed topics SQL tables name).
+pub fn ensure_topic(name: &str, partitions: i32) {
+    let admin = KafkaAdmin::connect(bootstrap()).expect("admin client");
+    if let Err(e) = admin.create_topic(name, partitions) {
+        let m = e.to_string();
+        assert!(
+            m.to_lowercase().contains("exist"),
+            "create topic {name}: {m}"
+        );
+    }
+}

@@ -516,6 +516,12 @@ macro_rules! ints {
 impl<'de> de::Deserializer<'de> for ValueDe {
     type Error = GenError;
 
+    /// Values are generated, not read from text: a type with a text form (a SQL timestamp)
+    /// takes its binary one.
+    fn is_human_readable(&self) -> bool {
+        false
+    }
+
     fn deserialize_any<V: Visitor<'de>>(self, _: V) -> Result<V::Value, GenError> {
         Err(GenError(format!(
             "cannot generate a `{}` (numbers, String, bool, char and Option of them can be)",

@@ -79,6 +79,18 @@ impl<T: DeserializeOwned + Send + 'static> LineFormat for Json<T> {
     }
 }
 
+impl<T: DeserializeOwned + Send + 'static> LineFormat for crate::format::JsonColumns<T> {
+    type Row = T;
+    const SKIPS_BLANK_LINES: bool = true;
+    fn name(&self) -> &'static str {
+        "json"
+    }
+    #[inline]
+    fn decode(&mut self, line: &[u8]) -> Result<T, FormatError> {
+        crate::format::Decode::decode(self, line)
+    }
+}
+
 impl<T: DeserializeOwned + Send + 'static> LineFormat for Csv<T> {
     type Row = T;
     const SKIPS_BLANK_LINES: bool = true;

@@ -74,6 +74,112 @@ impl<T: Serialize + Send + 'static> Encode for Json<T> {
     }
 }
 
+/// Rows of a SQL table as JSON objects, its columns by name (Flink's `json` format of a table):
+/// the row is a tuple of the columns, in order. Reading, a missing field or `null` is NULL
+/// (a bad record for a NOT NULL column) and other fields are ignored; writing, every column is
+/// a field.
+///
+/// # Examples
+/// ```
+/// use flow_connectors::format::{Decode, Encode, JsonColumns};
+///
+/// let f = JsonColumns::<(i32, Option<String>)>::new(&["id", "name"]);
+/// assert_eq!(f.decode(br#"{"name": "a", "id": 1, "x": true}"#).unwrap(), (1, Some("a".to_string())));
+/// assert_eq!(f.decode(br#"{"id": 2}"#).unwrap(), (2, None));
+/// assert!(f.decode(br#"{"name": "a"}"#).is_err(), "id is NOT NULL");
+/// let mut buf = Vec::new();
+/// f.encode(&(3, None), &mut buf).unwrap();
+/// assert_eq!(buf, br#"{"id":3,"name":null}"#);
+/// let g = JsonColumns::<(i32, i32)>::new(&["z", "a"]);
+/// buf.clear();
+/// g.encode(&(1, 2), &mut buf).unwrap();
+/// assert_eq!(buf, br#"{"z":1,"a":2}"#, "the columns in the table's order");
+/// ```
+pub struct JsonColumns<T> {
+    names: std::sync::Arc<[String]>,
+    row: PhantomData<fn() -> T>,
+}
+
+impl<T> JsonColumns<T> {
+    /// The format of a table with the columns `names`, in the row's order.
+    pub fn new(names: &[&str]) -> Self {
+        JsonColumns {
+            names: names.iter().map(|n| n.to_string()).collect(),
+            row: PhantomData,
+        }
+    }
+}
+
+impl<T> Clone for JsonColumns<T> {
+    fn clone(&self) -> Self {
+        JsonColumns {
+            names: self.names.clone(),
+            row: PhantomData,
+        }
+    }
+}
+
+impl<T> fmt::Debug for JsonColumns<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JsonColumns")
+            .field("names", &self.names)
+            .finish()
+    }
+}
+
+impl<T: Send + 'static> Format for JsonColumns<T> {
+    type Row = T;
+    fn name(&self) -> &'static str {
+        "json"
+    }
+}
+
+impl<T: DeserializeOwned + Send + 'static> Decode for JsonColumns<T> {
+    fn decode(&self, bytes: &[u8]) -> Result<T, FormatError> {
+        let err = |m: String| FormatError::new("json", m);
+        let value: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| err(e.to_string()))?;
+        let serde_json::Value::Object(mut fields) = value else {
+            return Err(err("expected a JSON object".into()));
+        };
+        let columns: Vec<serde_json::Value> = self
+            .names
+            .iter()
+            .map(|n| fields.remove(n).unwrap_or(serde_json::Value::Null))
+            .collect();
+        serde_json::from_value(serde_json::Value::Array(columns)).map_err(|e| {
+            // serde names the tuple position: name the column.
+            let m = e.to_string();
+            match (0..self.names.len()).find(|i| m.contains(&format!("at index {i}"))) {
+                Some(i) => err(format!("column `{}`: {m}", self.names[i])),
+                None => err(m),
+            }
+        })
+    }
+}
+
+impl<T: Serialize + Send + 'static> Encode for JsonColumns<T> {
+    fn encode(&self, row: &T, out: &mut Vec<u8>) -> Result<(), FormatError> {
+        let err = |m: String| FormatError::new("json", m);
+        let value = serde_json::to_value(row).map_err(|e| err(e.to_string()))?;
+        let serde_json::Value::Array(columns) = value else {
+            return Err(err("a table's row is a tuple of its columns".into()));
+        };
+        // Written field by field: the columns in the table's order.
+        out.push(b'{');
+        for (i, (name, value)) in self.names.iter().zip(&columns).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            serde_json::to_writer(&mut *out, name).map_err(|e| err(e.to_string()))?;
+            out.push(b':');
+            serde_json::to_writer(&mut *out, value).map_err(|e| err(e.to_string()))?;
+        }
+        out.push(b'}');
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ mod raw;
 
 pub use self::bincode::Bincode;
 pub use self::csv::Csv;
-pub use self::json::Json;
+pub use self::json::{Json, JsonColumns};
 pub use self::raw::{Raw, Utf8};
 
 use std::fmt;

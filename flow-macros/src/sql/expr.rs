@@ -128,9 +128,6 @@ const FUNCTIONS: &[&str] = &[
     "POSITION",
 ];
 
-/// Aggregate functions, which need `GROUP BY` (a later step).
-const AGGREGATES: &[&str] = &["COUNT", "SUM", "MIN", "MAX", "AVG"];
-
 impl TExpr {
     fn new(kind: Kind, ty: Ty) -> TExpr {
         TExpr { kind, ty }
@@ -151,10 +148,17 @@ const fn t(sql: SqlType, nullable: bool) -> Ty {
 pub struct Binder<'a> {
     pub sql: &'a SqlText,
     pub scope: &'a mut Scope,
+    /// In a grouped query: the group keys and aggregate calls `scope` (the group's row) holds.
+    pub group: Option<super::aggregate::Group>,
 }
 
 impl Binder<'_> {
     pub fn bind(&mut self, e: &Expr) -> syn::Result<TExpr> {
+        if self.group.is_some() {
+            if let Some(x) = self.grouped(e)? {
+                return Ok(x);
+            }
+        }
         match e {
             Expr::Identifier(id) => self.column(None, id),
             Expr::CompoundIdentifier(ids) if ids.len() == 2 => self.column(Some(&ids[0]), &ids[1]),
@@ -281,6 +285,15 @@ impl Binder<'_> {
                     return Err(self
                         .sql
                         .error_on(e, format!("cannot cast STRING to {}", to.name())));
+                }
+                if (to == SqlType::Timestamp || x.ty.sql == SqlType::Timestamp)
+                    && to != x.ty.sql
+                    && to != SqlType::String
+                {
+                    return Err(self.sql.error_on(
+                        e,
+                        format!("cannot cast {} to {}", x.ty.sql.name(), to.name()),
+                    ));
                 }
                 let nullable = x.ty.nullable
                     || (is_try && x.ty.sql == SqlType::String && to != SqlType::String);
@@ -655,8 +668,8 @@ impl Binder<'_> {
 
     fn function(&mut self, e: &Expr, f: &ast::Function) -> syn::Result<TExpr> {
         let name = f.name.to_string().to_ascii_uppercase();
-        if AGGREGATES.contains(&name.as_str()) || name == "COUNT" {
-            return Err(self.sql.error_on(e, format!("`{name}` is an aggregate: `GROUP BY` and aggregates are not supported yet (window TVFs and unbounded GROUP BY come next)")));
+        if super::aggregate::AGGREGATES.contains(&name.as_str()) {
+            return Err(self.sql.error_on(e, format!("`{name}` is an aggregate: it goes in the SELECT list or HAVING of a query, not here")));
         }
         if f.over.is_some() || f.filter.is_some() {
             return Err(self.unsupported(e));

@@ -13,6 +13,7 @@
 //! Generated code is spanned at the SQL literal it comes from: what rustc reports about it
 //! (a DataStream's types against the columns named for it) points there.
 
+mod aggregate;
 mod connector;
 mod expr;
 mod query;
@@ -52,6 +53,10 @@ struct Table {
     /// `None`: a DataStream's table without column names (its rows read by field name).
     columns: Option<Vec<Column>>,
     def: Def,
+    /// Its rows are a changelog (a view of a `GROUP BY`).
+    updating: bool,
+    /// Its time attribute, which window functions read.
+    rowtime: Option<Rowtime>,
     /// The stream of its rows once a statement read it.
     stream: Option<syn::Ident>,
 }
@@ -78,10 +83,22 @@ enum Def {
     Alias(usize),
 }
 
-/// A table's rows as a stream: tuples of `columns`, or (`None`) a DataStream's own rows.
+/// A table's event-time column.
+#[derive(Clone, Copy, Debug)]
+pub struct Rowtime {
+    /// The column.
+    pub column: usize,
+    /// `WATERMARK FOR column AS column - INTERVAL ..`: the watermark's delay in ms, which the
+    /// table's source generates. `None`: a DataStream's (its own timestamps and watermarks).
+    pub delay: Option<i64>,
+}
+
+/// A table's rows as a stream: tuples of `columns`, or (`None`) a DataStream's own rows;
+/// `Changelog`s of them when `updating`.
 pub struct Lowered {
     pub stream: syn::Ident,
     pub columns: Option<Vec<Column>>,
+    pub updating: bool,
 }
 
 /// Rewrites the table statements of `input` into DSL chains; a body without any is returned
@@ -223,14 +240,14 @@ impl Lowering {
                         name
                     }
                 };
-                let (columns, typed) = match args.next() {
+                let (columns, typed, rowtime) = match args.next() {
                     Some(list) => {
                         let text =
                             SqlText::from_expr(&list, "the column list of `from_data_stream`")?;
-                        let (cols, typed) = column_list(&text)?;
-                        (Some(cols), typed)
+                        let (cols, typed, rowtime) = column_list(&text)?;
+                        (Some(cols), typed, rowtime)
                     }
-                    None => (None, false),
+                    None => (None, false, None),
                 };
                 let named = columns.is_some();
                 Ok(self.register(
@@ -243,6 +260,11 @@ impl Lowering {
                             named,
                             typed,
                         },
+                        updating: false,
+                        rowtime: rowtime.map(|column| Rowtime {
+                            column,
+                            delay: None,
+                        }),
                         stream: None,
                     },
                     span,
@@ -282,6 +304,8 @@ impl Lowering {
                                 name: sql_name,
                                 columns: None,
                                 def: Def::Alias(target),
+                                updating: false,
+                                rowtime: None,
                                 stream: None,
                             },
                             span,
@@ -294,12 +318,14 @@ impl Lowering {
                     Statement::Query(q) => q,
                     _ => return Err(sql.error("`sql_query` takes a query (`SELECT ..`); other statements go to `execute_sql`")),
                 };
-                let columns = query::columns_of(self, &sql, &query)?;
+                let (columns, updating) = query::columns_of(self, &sql, &query)?;
                 self.register(
                     Table {
                         name: sql_name,
                         columns,
                         def: Def::View { sql, query },
+                        updating,
+                        rowtime: None,
                         stream: None,
                     },
                     span,
@@ -388,9 +414,15 @@ impl Lowering {
                 _ => return Err(syn::Error::new_spanned(tf, "one row type: `::<Row>`")),
             },
         };
-        let chain = match (word.as_str(), &target, &rows.columns) {
-            ("to_append_stream", None, _) => None,
-            (_, Some(t), Some(cols)) => {
+        if rows.updating && word == "to_append_stream" {
+            return Err(syn::Error::new_spanned(
+                &first.method,
+                "the table is updated as rows arrive (a `GROUP BY` retracts its earlier results), so it is not an append stream: use `.to_retract_stream()` or `.to_changelog_stream()`",
+            ));
+        }
+        // The row of each element: a struct filled by column name, or the tuple as it is.
+        let (row_of, struct_row) = match (&target, &rows.columns) {
+            (Some(t), Some(cols)) => {
                 // The columns by name into the row struct: rustc checks every field's type.
                 let vars = pattern(cols.len());
                 let fields = cols.iter().enumerate().map(|(i, c)| {
@@ -398,22 +430,30 @@ impl Lowering {
                     let v = format_ident!("__c{}", i);
                     quote!(#f: #v)
                 });
-                let row = quote!(#t { #(#fields),* });
-                Some(match word.as_str() {
-                    "to_append_stream" => quote!(#stream.map(move |row| { let #vars = row; #row })),
-                    "to_retract_stream" => {
-                        quote!(#stream.map(move |row| { let #vars = row; (true, #row) }))
-                    }
-                    _ => {
-                        quote!(#stream.map(move |row| { let #vars = row; ::flow::table::Changelog::insert(#row) }))
-                    }
-                })
+                (quote!({ let #vars = __row; #t { #(#fields),* } }), true)
             }
-            (_, Some(t), None) => {
+            (Some(t), None) => {
                 return Err(syn::Error::new_spanned(t, "the table's rows are the DataStream's own: name its columns in `from_data_stream(ds, \"a, b\")` to read them into another struct"));
             }
-            ("to_retract_stream", None, _) => Some(quote!(#stream.map(move |row| (true, row)))),
-            (_, None, _) => Some(quote!(#stream.map(::flow::table::Changelog::insert))),
+            (None, _) => (quote!(__row), false),
+        };
+        let chain = match (word.as_str(), rows.updating) {
+            ("to_append_stream", _) if !struct_row => None,
+            ("to_append_stream", _) => Some(quote!(#stream.map(move |__row| #row_of))),
+            ("to_retract_stream", false) => Some(quote!(#stream.map(move |__row| (true, #row_of)))),
+            ("to_retract_stream", true) => Some(
+                quote!(#stream.map(move |__c| { let __add = __c.kind.is_accumulate(); let __row = __c.row; (__add, #row_of) })),
+            ),
+            (_, false) if !struct_row => {
+                Some(quote!(#stream.map(::flow::table::Changelog::insert)))
+            }
+            (_, false) => {
+                Some(quote!(#stream.map(move |__row| ::flow::table::Changelog::insert(#row_of))))
+            }
+            (_, true) if !struct_row => None,
+            (_, true) => Some(
+                quote!(#stream.map(move |__c| { let kind = __c.kind; let __row = __c.row; ::flow::table::Changelog { kind, row: #row_of } })),
+            ),
         };
         let root = match chain {
             None => Root::Stream(stream),
@@ -485,7 +525,14 @@ impl Lowering {
                     _ => return Err(sql.error("a table's options go in `WITH ('connector' = '..', ..)`")),
                 };
                 let connector = Connector::new(&sql, &columns, &options)?;
-                self.register(Table { name, columns: Some(columns), def: Def::Connector { sql: sql.clone(), connector }, stream: None }, sql.span())?;
+                let rowtime = match sql.watermark()? {
+                    None => None,
+                    Some(w) => Some(watermark(&sql, &columns, &w)?),
+                };
+                if rowtime.is_some() && connector.source(&name, &columns).is_none() {
+                    return Err(sql.error(format!("the {} connector only writes: a watermark applies to a table that is read", connector.name())));
+                }
+                self.register(Table { name, columns: Some(columns), def: Def::Connector { sql: sql.clone(), connector }, updating: false, rowtime, stream: None }, sql.span())?;
                 Ok(())
             }
             Statement::CreateView(v) => {
@@ -493,8 +540,8 @@ impl Lowering {
                 if !v.columns.is_empty() {
                     return Err(sql.error("name a view's columns with aliases in its query (`SELECT a AS x ..`)"));
                 }
-                let columns = query::columns_of(self, &sql, &v.query)?;
-                self.register(Table { name, columns, def: Def::View { sql: sql.clone(), query: v.query }, stream: None }, sql.span())?;
+                let (columns, updating) = query::columns_of(self, &sql, &v.query)?;
+                self.register(Table { name, columns, def: Def::View { sql: sql.clone(), query: v.query }, updating, rowtime: None, stream: None }, sql.span())?;
                 Ok(())
             }
             Statement::Insert(ins) => {
@@ -535,14 +582,22 @@ impl Lowering {
         let Def::Connector { connector, .. } = &t.def else {
             return Err(sql.error(format!("`{}` is not a connector table: only a `CREATE TABLE .. WITH ('connector' = ..)` table can be written", t.name)));
         };
-        let Some((sink_expr, parallelism)) = connector.sink() else {
+        let sink_cols = t.columns.clone().expect("connector tables have columns");
+        let Some((sink_expr, parallelism)) = connector.sink(&sink_cols) else {
             return Err(sql.error(format!(
                 "the {} connector of `{}` only reads: it cannot be written",
                 connector.name(),
                 t.name
             )));
         };
-        let sink_cols = t.columns.clone().expect("connector tables have columns");
+        if rows.updating && !connector.takes_changes() {
+            return Err(sql.error(format!(
+                "the query updates its results (a `GROUP BY` retracts earlier rows), and the {} connector of `{}` writes inserts only: write it to a `print` table, or aggregate per window (TUMBLE, HOP, SESSION) for final rows",
+                connector.name(),
+                t.name
+            )));
+        }
+        let changelog = connector.takes_changes();
         let table_name = t.name.clone();
         // Which query column goes into each sink column.
         let n_in = match (&columns, &rows.columns) {
@@ -629,15 +684,29 @@ impl Lowering {
         } else {
             quote!(::flow::table::IntoColumns::into_columns(row))
         };
+        // A changelog keeps each row's kind; an append-only table inserts.
+        let (take, kind) = if rows.updating {
+            (
+                quote!(let __kind = row.kind; let row = row.row;),
+                quote!(__kind),
+            )
+        } else {
+            (quote!(), quote!(::flow::table::RowKind::Insert))
+        };
         let parallelism = parallelism.map(|p| {
             let p = proc_macro2::Literal::usize_unsuffixed(p);
             quote!(.parallelism(#p))
         });
+        let out = if changelog {
+            quote!(::flow::table::Changelog { kind: #kind, row: (#(#values,)*) })
+        } else {
+            quote!((#(#values,)*))
+        };
         let span = sql.span();
         let name = format!("insert into {table_name}");
         let tokens = quote! {
             #stream
-                .map(move |row| { let #vars = #read; ::flow::table::Changelog::insert((#(#values,)*)) })
+                .map(move |row| { #take let #vars = #read; #out })
                 .sink_to(#sink_expr)
                 .name(#name)
                 #parallelism
@@ -654,6 +723,7 @@ impl Lowering {
             return Ok(Lowered {
                 stream: s.clone(),
                 columns: self.tables[i].columns.clone(),
+                updating: self.tables[i].updating,
             });
         }
         let columns = self.tables[i].columns.clone();
@@ -662,6 +732,9 @@ impl Lowering {
         let (tokens, at) = match &self.tables[i].def {
             Def::Connector { sql, connector } => {
                 let cols = columns.as_deref().expect("connector tables have columns");
+                if let Some(m) = connector.read_error() {
+                    return Err(sql.error(m));
+                }
                 let Some(src) = connector.source(&table_name, cols) else {
                     return Err(sql.error(format!(
                         "the {} connector of `{table_name}` only writes: it cannot be read",
@@ -669,7 +742,32 @@ impl Lowering {
                     )));
                 };
                 let label = format!("{}: {table_name}", connector.name());
-                (quote!(source(#src).name(#label)), sql.span())
+                match self.tables[i].rowtime {
+                    Some(Rowtime {
+                        column,
+                        delay: Some(delay),
+                    }) => {
+                        let strategy = if delay == 0 {
+                            quote!(::flow::Watermarks::monotonous())
+                        } else {
+                            {
+                                let delay = delay as u64;
+                                quote!(::flow::Watermarks::bounded_out_of_orderness(::std::time::Duration::from_millis(#delay)))
+                            }
+                        };
+                        let c = syn::Index::from(column);
+                        let ts = if cols[column].ty.nullable {
+                            quote!(row.#c.map_or(i64::MIN, |t| t.0))
+                        } else {
+                            quote!(row.#c.0)
+                        };
+                        (
+                            quote!(source(#src, #strategy).name(#label).timestamps(|row| #ts)),
+                            sql.span(),
+                        )
+                    }
+                    _ => (quote!(source(#src).name(#label)), sql.span()),
+                }
             }
             Def::DataStream {
                 stream,
@@ -678,7 +776,11 @@ impl Lowering {
             } => {
                 let stream = stream.clone();
                 self.tables[i].stream = Some(stream.clone());
-                return Ok(Lowered { stream, columns });
+                return Ok(Lowered {
+                    stream,
+                    columns,
+                    updating: false,
+                });
             }
             Def::DataStream {
                 stream,
@@ -689,10 +791,14 @@ impl Lowering {
                 let cols = columns.as_deref().expect("named");
                 let vars = pattern(cols.len());
                 // Typed columns: each field converted into its column's type (a `&str` into a
-                // STRING, an `i32` into a BIGINT); rustc reports a field that does not fit.
-                let out = if *typed {
+                // STRING, an `i32` into a BIGINT, milliseconds into a TIMESTAMP); rustc reports
+                // a field that does not fit.
+                let out = if *typed || self.tables[i].rowtime.is_some() {
                     let values = cols.iter().enumerate().map(|(i, c)| {
                         let v = format_ident!("__c{}", i);
+                        if c.ty.sql == SqlType::Unknown {
+                            return quote!(#v);
+                        }
                         let rust = c.ty.rust();
                         quote!(::flow::table::IntoColumn::<#rust>::into_column(#v))
                     });
@@ -717,7 +823,11 @@ impl Lowering {
         self.emit(stream.clone(), tokens, at)?;
         let _ = span;
         self.tables[i].stream = Some(stream.clone());
-        Ok(Lowered { stream, columns })
+        Ok(Lowered {
+            stream,
+            columns,
+            updating: false,
+        })
     }
 
     fn register(&mut self, table: Table, span: Span) -> syn::Result<usize> {
@@ -749,6 +859,21 @@ impl Lowering {
         self.tables[self.resolve(i)].columns.clone()
     }
 
+    /// Table `i`'s event-time column.
+    fn rowtime(&self, i: usize) -> Option<Rowtime> {
+        self.tables[self.resolve(i)].rowtime
+    }
+
+    /// Table `i`'s name.
+    fn table_name(&self, i: usize) -> String {
+        self.tables[i].name.clone()
+    }
+
+    /// Whether table `i`'s rows are a changelog.
+    fn updating(&self, i: usize) -> bool {
+        self.tables[self.resolve(i)].updating
+    }
+
     fn suggest_table(&self, name: &str) -> String {
         expr::suggest(
             name,
@@ -772,6 +897,48 @@ impl Lowering {
     }
 }
 
+/// The event time of a DDL table: its `WATERMARK FOR col AS col [- INTERVAL ..]`.
+fn watermark(sql: &SqlText, columns: &[Column], w: &text::Watermark) -> syn::Result<Rowtime> {
+    let Some(col) = columns
+        .iter()
+        .position(|c| c.name.eq_ignore_ascii_case(&w.column))
+    else {
+        return Err(sql.error(format!(
+            "the watermark's column `{}` is not a column of the table{}",
+            w.column,
+            expr::suggest(&w.column, columns.iter().map(|c| c.name.as_str()))
+        )));
+    };
+    if columns[col].ty.sql != SqlType::Timestamp {
+        return Err(sql.error(format!(
+            "the watermark's column `{}` is {}: event time is a TIMESTAMP(3) column",
+            w.column,
+            columns[col].ty.sql.name()
+        )));
+    }
+    let is_col = |e: &ast::Expr| matches!(e, ast::Expr::Identifier(i) if i.value.eq_ignore_ascii_case(&w.column));
+    let delay = match &w.expr {
+        e if is_col(e) => Some(0),
+        ast::Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::Minus,
+            right,
+        } if is_col(left) => text::interval_ms(right),
+        _ => None,
+    };
+    let Some(delay) = delay else {
+        return Err(sql.error(format!(
+            "the watermark `{}` is not supported: use `{c}` (ascending) or `{c} - INTERVAL 'n' SECOND` (bounded out of orderness)",
+            w.text,
+            c = w.column
+        )));
+    };
+    Ok(Rowtime {
+        column: col,
+        delay: Some(delay),
+    })
+}
+
 /// `(__c0, __c1, ..)`.
 fn pattern(n: usize) -> TokenStream {
     let vars = (0..n).map(|i| format_ident!("__c{}", i));
@@ -780,23 +947,38 @@ fn pattern(n: usize) -> TokenStream {
 
 /// `"a, b"` or `"a INT, b STRING NOT NULL"`: the columns of a DataStream's table, and whether
 /// they have types (all or none). Typed columns are NOT NULL unless followed by `NULL`.
-fn column_list(text: &SqlText) -> syn::Result<(Vec<Column>, bool)> {
+///
+/// `ts.rowtime` makes `ts` the table's event time (Flink's legacy expression): a TIMESTAMP(3)
+/// column (from milliseconds) holding each row's event time, as the stream's timestamps and
+/// watermarks do.
+fn column_list(text: &SqlText) -> syn::Result<(Vec<Column>, bool, Option<usize>)> {
     let mut cols: Vec<Column> = Vec::new();
     let mut typed = None;
+    let mut rowtime = None;
     for part in text.text.split(',') {
         let mut words = part.split_whitespace();
-        let Some(name) = words.next() else {
+        let Some(mut name) = words.next() else {
             return Err(text.error("an empty column name"));
         };
+        if let Some(n) = name.strip_suffix(".rowtime") {
+            if rowtime.is_some() {
+                return Err(text.error("a table has one `.rowtime` column"));
+            }
+            rowtime = Some(cols.len());
+            name = n;
+        }
         if syn::parse_str::<syn::Ident>(name).is_err() {
             return Err(text.error(format!("`{name}` is not a column name")));
         }
         let rest: Vec<&str> = words.collect();
         let this_typed = !rest.is_empty();
-        if typed.is_some_and(|t| t != this_typed) {
-            return Err(text.error("give every column a type, or none"));
+        // The `.rowtime` column is a TIMESTAMP(3) with or without its type written.
+        if rowtime != Some(cols.len()) {
+            if typed.is_some_and(|t| t != this_typed) {
+                return Err(text.error("give every column a type, or none"));
+            }
+            typed = Some(this_typed);
         }
-        typed = Some(this_typed);
         let ty = if this_typed {
             let mut rest = rest.join(" ");
             let mut nullable = false;
@@ -816,9 +998,17 @@ fn column_list(text: &SqlText) -> syn::Result<(Vec<Column>, bool)> {
                     .map_err(|m| text.error(format!("column `{name}`: {m}")))?,
                 nullable,
             )
+        } else if rowtime == Some(cols.len()) {
+            Ty::new(SqlType::Timestamp, false)
         } else {
             Ty::new(SqlType::Unknown, false)
         };
+        if rowtime == Some(cols.len()) && ty.sql != SqlType::Timestamp {
+            return Err(text.error(format!(
+                "the `.rowtime` column `{name}` is a TIMESTAMP(3), not {}",
+                ty.sql.name()
+            )));
+        }
         if cols.iter().any(|c| c.name.eq_ignore_ascii_case(name)) {
             return Err(text.error(format!("column `{name}` is named twice")));
         }
@@ -827,7 +1017,7 @@ fn column_list(text: &SqlText) -> syn::Result<(Vec<Column>, bool)> {
             ty,
         });
     }
-    Ok((cols, typed.unwrap_or(false)))
+    Ok((cols, typed.unwrap_or(false), rowtime))
 }
 
 fn object_name(sql: &SqlText, name: &ast::ObjectName) -> syn::Result<String> {

@@ -1,10 +1,12 @@
 //! Queries: `SELECT .. FROM .. WHERE ..` and `UNION ALL`, bound to the catalog and lowered to
 //! DSL operators (one `map`, or one `flat_map` with a `WHERE`, per `SELECT`).
 
+use super::aggregate::{self, has_aggregate, Group};
 use super::expr::{suggest, Binder, Gen, Kind, Read, Scope, ScopeCol, TExpr};
-use super::text::SqlText;
+use super::text::{self, SqlText};
 use super::types::{SqlType, Ty};
 use super::{pattern, Column, Lowered, Lowering};
+use proc_macro2::TokenStream;
 use quote::quote;
 use sqlparser::ast::{
     self, GroupByExpr, SelectItem, SetExpr, SetOperator, SetQuantifier, Spanned, TableFactor,
@@ -15,15 +17,19 @@ use sqlparser::ast::{
 struct Planned {
     columns: Option<Vec<Column>>,
     stream: Option<syn::Ident>,
+    /// Its rows are `Changelog`s (a `GROUP BY` updates its results).
+    updating: bool,
 }
 
 /// The columns `query` gives, without emitting it (a view's columns, known when declared).
+/// Also whether its rows are a changelog (a `GROUP BY`).
 pub fn columns_of(
     l: &mut Lowering,
     sql: &SqlText,
     query: &ast::Query,
-) -> syn::Result<Option<Vec<Column>>> {
-    Ok(plan_query(l, sql, query, false)?.columns)
+) -> syn::Result<(Option<Vec<Column>>, bool)> {
+    let p = plan_query(l, sql, query, false)?;
+    Ok((p.columns, p.updating))
 }
 
 /// Emits `query` and gives its stream.
@@ -32,6 +38,7 @@ pub fn lower(l: &mut Lowering, sql: &SqlText, query: &ast::Query) -> syn::Result
     Ok(Lowered {
         stream: p.stream.expect("emitted"),
         columns: p.columns,
+        updating: p.updating,
     })
 }
 
@@ -87,6 +94,7 @@ fn union_all(
             ),
         ));
     }
+    let updating = a.updating || b.updating;
     let mut columns = Vec::new();
     for (x, y) in ac.iter().zip(bc) {
         let sql_ty = match (x.ty.sql, y.ty.sql) {
@@ -114,12 +122,14 @@ fn union_all(
         return Ok(Planned {
             columns: Some(columns),
             stream: None,
+            updating,
         });
     }
     let span = sql.span();
+    // Each side in the union's column types (and as changelog rows when the other side is).
     let side = |l: &mut Lowering, p: &Planned, cols: &[Column]| -> syn::Result<syn::Ident> {
         let stream = p.stream.clone().expect("emitted");
-        if cols.iter().zip(&columns).all(|(c, u)| c.ty == u.ty) {
+        if cols.iter().zip(&columns).all(|(c, u)| c.ty == u.ty) && p.updating == updating {
             return Ok(stream);
         }
         let vars = pattern(cols.len());
@@ -128,12 +138,17 @@ fn union_all(
             let rust = u.ty.rust();
             quote!(::flow::table::IntoColumn::<#rust>::into_column(#v))
         });
+        let body = match (p.updating, updating) {
+            (true, _) => {
+                quote!({ let kind = row.kind; let #vars = row.row; ::flow::table::Changelog { kind, row: (#(#values,)*) } })
+            }
+            (false, true) => {
+                quote!({ let #vars = row; ::flow::table::Changelog::insert((#(#values,)*)) })
+            }
+            (false, false) => quote!({ let #vars = row; (#(#values,)*) }),
+        };
         let name = l.fresh(span);
-        l.emit(
-            name.clone(),
-            quote!(#stream.map(move |row| { let #vars = row; (#(#values,)*) })),
-            span,
-        )?;
+        l.emit(name.clone(), quote!(#stream.map(move |row| #body)), span)?;
         Ok(name)
     };
     let left = side(l, &a, ac)?;
@@ -143,6 +158,7 @@ fn union_all(
     Ok(Planned {
         columns: Some(columns),
         stream: Some(name),
+        updating,
     })
 }
 
@@ -158,17 +174,11 @@ fn plan_select(
             format!("`{d}` needs state to drop duplicates: not supported yet"),
         ));
     }
-    match &s.group_by {
-        GroupByExpr::Expressions(e, _) if e.is_empty() => {}
-        _ => {
-            return Err(sql.error_on(
-                s,
-                "`GROUP BY` is not supported yet (window TVFs and unbounded GROUP BY come next)",
-            ))
-        }
-    }
-    if s.having.is_some()
-        || s.qualify.is_some()
+    let group_by: &[ast::Expr] = match &s.group_by {
+        GroupByExpr::Expressions(e, modifiers) if modifiers.is_empty() => e,
+        _ => return Err(sql.error_on(s, "`GROUP BY ALL` and grouping sets are not supported yet")),
+    };
+    if s.qualify.is_some()
         || !s.named_window.is_empty()
         || !s.sort_by.is_empty()
         || s.top.is_some()
@@ -190,7 +200,29 @@ fn plan_select(
         }
     };
     // The input: a table of the catalog, or a query in parentheses.
+    let mut window: Option<TokenStream> = None;
     let (qualifier, input) = match from {
+        TableFactor::TableFunction { expr, alias } => {
+            let (i, assigner) = window_tvf(l, sql, expr)?;
+            window = Some(assigner);
+            let tname = l.table_name(i);
+            let q = alias.as_ref().map_or(tname, |a| a.name.value.clone());
+            let planned = if emit {
+                let rows = l.materialize(i, sql.span())?;
+                Planned {
+                    columns: rows.columns,
+                    stream: Some(rows.stream),
+                    updating: rows.updating,
+                }
+            } else {
+                Planned {
+                    columns: l.columns(i),
+                    stream: None,
+                    updating: l.updating(i),
+                }
+            };
+            (q, planned)
+        }
         TableFactor::Table {
             name,
             alias,
@@ -210,21 +242,21 @@ fn plan_select(
                 Planned {
                     columns: rows.columns,
                     stream: Some(rows.stream),
+                    updating: rows.updating,
                 }
             } else {
                 Planned {
                     columns: l.columns(i),
                     stream: None,
+                    updating: l.updating(i),
                 }
             };
             (q, planned)
         }
-        TableFactor::Table { args: Some(_), .. }
-        | TableFactor::TableFunction { .. }
-        | TableFactor::Function { .. } => {
+        TableFactor::Table { args: Some(_), .. } | TableFactor::Function { .. } => {
             return Err(sql.error_on(
                 from,
-                "table functions (the window TVFs TUMBLE, HOP, SESSION) are not supported yet",
+                "a window function is read as `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND))`",
             ));
         }
         TableFactor::Derived {
@@ -266,9 +298,20 @@ fn plan_select(
         None => scope.open = Some(qualifier.clone()),
     }
     let n_input = scope.cols.len();
+    let aggregates = s.projection.iter().any(|item| match item {
+        SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => has_aggregate(e),
+        _ => false,
+    });
+    if !group_by.is_empty() || aggregates || s.having.is_some() {
+        return plan_grouped(l, sql, s, group_by, scope, input, window, emit);
+    }
+    if window.is_some() {
+        return Err(sql.error_on(s, "a window function's rows are aggregated per window: `GROUP BY window_start, window_end, ..` (other uses are not supported yet)"));
+    }
     let mut b = Binder {
         sql,
         scope: &mut scope,
+        group: None,
     };
     let cond = match &s.selection {
         Some(w) => {
@@ -372,6 +415,7 @@ fn plan_select(
         return Ok(Planned {
             columns,
             stream: None,
+            updating: input.updating,
         });
     }
     let input_stream = input.stream.clone().expect("emitted");
@@ -391,14 +435,24 @@ fn plan_select(
         return Ok(Planned {
             columns,
             stream: Some(input_stream),
+            updating: input.updating,
         });
     }
+    // A changelog's rows keep their kind through the projection.
+    let (take, wrap) = if input.updating {
+        (
+            quote!(let kind = row.kind; let row = row.row;),
+            quote!(::flow::table::Changelog { kind, row: __out }),
+        )
+    } else {
+        (quote!(), quote!(__out))
+    };
     let destructure = match &input.columns {
         Some(cols) => {
             let vars = pattern(cols.len());
-            quote!(let #vars = row;)
+            quote!(#take let #vars = row;)
         }
-        None => quote!(),
+        None => take,
     };
     let output = match &items {
         Some(items) if !(identity && input.columns.is_none()) => {
@@ -424,11 +478,13 @@ fn plan_select(
             .collect::<String>()
     );
     let tokens = match &cond {
-        None => quote!(#input_stream.map(move |row| { #destructure #output }).name(#label)),
+        None => {
+            quote!(#input_stream.map(move |row| { #destructure let __out = #output; #wrap }).name(#label))
+        }
         Some(c) => {
             let g = Gen::new(&scope, &[c], false);
             let test = g.condition(c);
-            quote!(#input_stream.flat_map(move |row, out| { #destructure if #test { out.push(#output); } }).name(#label))
+            quote!(#input_stream.flat_map(move |row, out| { #destructure if #test { let __out = #output; out.push(#wrap); } }).name(#label))
         }
     };
     let name = l.fresh(sql.span());
@@ -436,5 +492,434 @@ fn plan_select(
     Ok(Planned {
         columns,
         stream: Some(name),
+        updating: input.updating,
     })
+}
+
+/// A grouped query (`GROUP BY`, or aggregates over the whole input): the rows keyed by their
+/// group, each group's aggregates kept in keyed state, and every change of a group's row
+/// emitted as a changelog (`+I`, `-U`/`+U`, `-D`).
+#[allow(clippy::too_many_arguments)]
+fn plan_grouped(
+    l: &mut Lowering,
+    sql: &SqlText,
+    s: &ast::Select,
+    group_by: &[ast::Expr],
+    mut input_scope: Scope,
+    input: Planned,
+    window: Option<TokenStream>,
+    emit: bool,
+) -> syn::Result<Planned> {
+    if input.updating {
+        return Err(sql.error_on(
+            s,
+            "a `GROUP BY` over the changelog of another `GROUP BY` is not supported yet",
+        ));
+    }
+    if input.columns.is_none() {
+        return Err(sql.error_on(s, "`GROUP BY` over a DataStream table needs its columns named with types: `from_data_stream(ds, \"a INT, b STRING\")`"));
+    }
+    let mut b = Binder {
+        sql,
+        scope: &mut input_scope,
+        group: None,
+    };
+    let cond = match &s.selection {
+        Some(w) => {
+            if has_aggregate(w) {
+                return Err(sql.error_on(w, "aggregates go in `HAVING`, not in `WHERE`"));
+            }
+            let c = b.bind(w)?;
+            if c.ty.sql != SqlType::Boolean {
+                return Err(sql.error_on(
+                    w,
+                    format!(
+                        "`WHERE` needs a BOOLEAN condition, this is {}",
+                        c.ty.sql.name()
+                    ),
+                ));
+            }
+            Some(c)
+        }
+        None => None,
+    };
+    let mut keys = Vec::new();
+    let mut post = Scope {
+        cols: Vec::new(),
+        open: None,
+    };
+    // The keys that are the window's bounds (`window_start`, `window_end`, `window_time`):
+    // each key's place among the group's keys, or the bound it is.
+    let mut window_keys: Vec<(usize, WindowCol)> = Vec::new();
+    for (i, k) in group_by.iter().enumerate() {
+        if has_aggregate(k) {
+            return Err(sql.error_on(k, "`GROUP BY` cannot hold an aggregate"));
+        }
+        if let (Some(_), Some(w)) = (&window, window_col(k)) {
+            let ty = Ty::new(SqlType::Timestamp, false);
+            post.cols.push(ScopeCol {
+                table: String::new(),
+                name: k.to_string(),
+                ty,
+                read: Read::Var(i),
+            });
+            window_keys.push((i, w));
+            // A placeholder the key tuple leaves out.
+            keys.push((
+                k.clone(),
+                TExpr {
+                    kind: Kind::Bool(true),
+                    ty,
+                },
+            ));
+            continue;
+        }
+        let x = b.bind(k)?;
+        if x.ty.sql == SqlType::Unknown {
+            return Err(sql.error_on(
+                k,
+                "a group key needs its SQL type: give the DataStream's columns types",
+            ));
+        }
+        post.cols.push(ScopeCol {
+            table: String::new(),
+            name: k.to_string(),
+            ty: x.ty,
+            read: Read::Var(i),
+        });
+        keys.push((k.clone(), x));
+    }
+    let mut b = Binder {
+        sql,
+        scope: &mut post,
+        group: Some(Group {
+            input: input_scope,
+            keys,
+            calls: Vec::new(),
+        }),
+    };
+    let mut items: Vec<(String, TExpr)> = Vec::new();
+    for (k, item) in s.projection.iter().enumerate() {
+        match item {
+            SelectItem::UnnamedExpr(e) => {
+                let x = b.bind(e)?;
+                let name = match e {
+                    ast::Expr::Identifier(id) => id.value.clone(),
+                    ast::Expr::CompoundIdentifier(ids) => {
+                        ids.last().map_or_else(String::new, |i| i.value.clone())
+                    }
+                    _ => format!("EXPR${k}"),
+                };
+                items.push((name, x));
+            }
+            SelectItem::ExprWithAlias { expr, alias } => {
+                let x = b.bind(expr)?;
+                items.push((alias.value.clone(), x));
+            }
+            other => {
+                return Err(sql.error_on(
+                    other,
+                    "a grouped query names its columns: `*` is not allowed with `GROUP BY`",
+                ))
+            }
+        }
+    }
+    let having = match &s.having {
+        Some(h) => {
+            let x = b.bind(h)?;
+            if x.ty.sql != SqlType::Boolean {
+                return Err(sql.error_on(
+                    h,
+                    format!(
+                        "`HAVING` needs a BOOLEAN condition, this is {}",
+                        x.ty.sql.name()
+                    ),
+                ));
+            }
+            Some(x)
+        }
+        None => None,
+    };
+    let group = b.group.take().expect("set above");
+    if group.calls.len() > 12 {
+        return Err(sql.error_on(s, "a query keeps at most 12 aggregates"));
+    }
+    let columns: Vec<Column> = items
+        .iter()
+        .map(|(n, x)| Column {
+            name: n.clone(),
+            ty: x.ty,
+        })
+        .collect();
+    for (i, c) in columns.iter().enumerate() {
+        if columns[..i]
+            .iter()
+            .any(|d| d.name.eq_ignore_ascii_case(&c.name))
+        {
+            return Err(sql.error_on(
+                s,
+                format!(
+                    "the query gives two columns named `{}`: rename one with `AS`",
+                    c.name
+                ),
+            ));
+        }
+    }
+    if window.is_some() {
+        let has = |w: WindowCol| window_keys.iter().any(|(_, k)| *k == w);
+        if !(has(WindowCol::Start) && has(WindowCol::End)) {
+            return Err(sql.error_on(
+                s,
+                "a window aggregation groups by `window_start, window_end` (and any other keys)",
+            ));
+        }
+    }
+    // A window aggregation emits each window's rows once: append-only.
+    let updating = window.is_none();
+    if !emit {
+        return Ok(Planned {
+            columns: Some(columns),
+            stream: None,
+            updating,
+        });
+    }
+    let input_stream = input.stream.clone().expect("emitted");
+    let n_input = input.columns.as_ref().map_or(0, Vec::len);
+    let is_window_key = |i: usize| window_keys.iter().any(|(j, _)| *j == i);
+    // The keys of the rows' partitioning: the group's keys but the window's bounds.
+    let row_keys: Vec<usize> = (0..group.keys.len())
+        .filter(|&i| !is_window_key(i))
+        .collect();
+    // Each row as (its group's key, the values its aggregates read).
+    let vars = pattern(n_input);
+    let mut read: Vec<&TExpr> = row_keys.iter().map(|&i| &group.keys[i].1).collect();
+    read.extend(group.calls.iter().filter_map(|c| c.arg.as_ref()));
+    let g = Gen::new(&group.input, &read, true);
+    let key_vals = row_keys.iter().map(|&i| g.value(&group.keys[i].1));
+    let in_vals = group.calls.iter().map(|c| match &c.arg {
+        Some(a) => g.value(a),
+        None => quote!(()),
+    });
+    let pair = quote!(((#(#key_vals,)*), (#(#in_vals,)*)));
+    let pre = match &cond {
+        None => quote!(#input_stream.map(move |row| { let #vars = row; #pair })),
+        Some(c) => {
+            let gc = Gen::new(&group.input, &[c], false);
+            let test = gc.condition(c);
+            quote!(#input_stream.flat_map(move |row, out| { let #vars = row; if #test { out.push(#pair); } }))
+        }
+    };
+    let code = aggregate::code(&group, &row_keys);
+    let (key_type, acc_type, row_type, add, results) = (
+        &code.key_type,
+        &code.acc_type,
+        &code.row_type,
+        &code.add,
+        &code.results,
+    );
+    let key_vars: Vec<syn::Ident> = row_keys
+        .iter()
+        .map(|i| quote::format_ident!("__c{}", i))
+        .collect();
+    let key_vars = quote!((#(#key_vars,)*));
+    let exprs: Vec<&TExpr> = items.iter().map(|(_, x)| x).collect();
+    let gi = Gen::new(&post, &exprs, true);
+    let out_vals = exprs.iter().map(|x| gi.value(x));
+    let out_row = quote!((#(#out_vals,)*));
+    let body = match &having {
+        None => quote!(::core::option::Option::Some(#out_row)),
+        Some(h) => {
+            let gh = Gen::new(&post, &[h], false);
+            let test = gh.condition(h);
+            quote!(if #test { ::core::option::Option::Some(#out_row) } else { ::core::option::Option::None })
+        }
+    };
+    let label = format!(
+        "group: {}",
+        sql.snippet(s.span())
+            .unwrap_or_default()
+            .chars()
+            .take(60)
+            .collect::<String>()
+    );
+    if let Some(assigner) = &window {
+        let bounds = window_keys.iter().map(|(i, w)| {
+            let v = quote::format_ident!("__c{}", i);
+            let t = match w {
+                WindowCol::Start => quote!(window.start),
+                WindowCol::End => quote!(window.end),
+                WindowCol::Time => quote!(window.end - 1),
+            };
+            quote!(let #v = ::flow::table::SqlTimestamp(#t);)
+        });
+        let merge = &code.merge;
+        let tokens = quote! {
+            #pre
+                .key_by(|r| ::core::clone::Clone::clone(&r.0))
+                .window(#assigner)
+                .aggregate(
+                    ::flow::table::SqlAggregate::<#acc_type, #row_type, _, _>::new(#add, #merge),
+                    move |key, window, acc, out| {
+                        let #key_vars = ::core::clone::Clone::clone(key);
+                        #(#bounds)*
+                        let acc = &acc;
+                        #results
+                        if let ::core::option::Option::Some(__row) = #body { out.push(__row); }
+                    },
+                )
+                .name(#label)
+        };
+        let name = l.fresh(sql.span());
+        l.emit(name.clone(), tokens, sql.span())?;
+        return Ok(Planned {
+            columns: Some(columns),
+            stream: Some(name),
+            updating,
+        });
+    }
+    let tokens = quote! {
+        #pre
+            .key_by(|r| ::core::clone::Clone::clone(&r.0))
+            .process(::flow::table::GroupAggregate::<#acc_type, _, _, _>::new::<#key_type, #row_type>(
+                #add,
+                move |key, acc| { let #key_vars = ::core::clone::Clone::clone(key); #results #body },
+            ))
+            .name(#label)
+    };
+    let name = l.fresh(sql.span());
+    l.emit(name.clone(), tokens, sql.span())?;
+    Ok(Planned {
+        columns: Some(columns),
+        stream: Some(name),
+        updating,
+    })
+}
+
+/// A bound of a window, as a column of a window function's table.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum WindowCol {
+    Start,
+    End,
+    Time,
+}
+
+fn window_col(e: &ast::Expr) -> Option<WindowCol> {
+    let id = match e {
+        ast::Expr::Identifier(id) => id,
+        ast::Expr::CompoundIdentifier(ids) => ids.last()?,
+        _ => return None,
+    };
+    match id.value.to_ascii_lowercase().as_str() {
+        "window_start" => Some(WindowCol::Start),
+        "window_end" => Some(WindowCol::End),
+        "window_time" => Some(WindowCol::Time),
+        _ => None,
+    }
+}
+
+/// `TUMBLE(TABLE t, DESCRIPTOR(ts), size)`, `HOP(.., slide, size)`, `SESSION(.., gap)`: the
+/// table read and the window assigner.
+fn window_tvf(l: &Lowering, sql: &SqlText, expr: &ast::Expr) -> syn::Result<(usize, TokenStream)> {
+    let ast::Expr::Function(f) = expr else {
+        return Err(sql.error_on(expr, "expected a window function: TUMBLE, HOP or SESSION"));
+    };
+    let name = f.name.to_string().to_ascii_uppercase();
+    let args: Vec<&ast::Expr> = match &f.args {
+        ast::FunctionArguments::List(list) => list
+            .args
+            .iter()
+            .map(|a| match a {
+                ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(x)) => Ok(x),
+                _ => Err(sql.error_on(expr, format!("`{name}` takes `TABLE t, DESCRIPTOR(column), INTERVAL ..` (named arguments are not supported yet)"))),
+            })
+            .collect::<syn::Result<_>>()?,
+        _ => return Err(sql.error_on(expr, format!("`{name}` takes arguments"))),
+    };
+    let (n_intervals, usage) = match name.as_str() {
+        "TUMBLE" => (1, "TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND)"),
+        "HOP" => (2, "HOP(TABLE t, DESCRIPTOR(ts), INTERVAL '2' SECOND, INTERVAL '10' SECOND): the slide, then the size"),
+        "SESSION" => (1, "SESSION(TABLE t, DESCRIPTOR(ts), INTERVAL '5' MINUTE)"),
+        "CUMULATE" => return Err(sql.error_on(expr, "`CUMULATE` windows are not supported yet (TUMBLE, HOP and SESSION are)")),
+        other => return Err(sql.error_on(expr, format!("unknown window function `{other}`{}", suggest(other, ["TUMBLE", "HOP", "SESSION"])))),
+    };
+    if args.len() != 2 + n_intervals {
+        return Err(sql.error_on(expr, format!("`{name}` reads `{usage}`")));
+    }
+    let table = match args[0] {
+        ast::Expr::Identifier(id) => id.value.clone(),
+        other => {
+            return Err(sql.error_on(
+                other,
+                format!("`{name}`'s first argument is a table: `{usage}`"),
+            ))
+        }
+    };
+    let Some(i) = l.find(&table) else {
+        return Err(sql.error_on(
+            args[0],
+            format!("unknown table `{table}`{}", l.suggest_table(&table)),
+        ));
+    };
+    let column = match args[1] {
+        ast::Expr::Function(d) if d.name.to_string().eq_ignore_ascii_case("DESCRIPTOR") => {
+            match &d.args {
+                ast::FunctionArguments::List(list) => match list.args.as_slice() {
+                    [ast::FunctionArg::Unnamed(ast::FunctionArgExpr::Expr(
+                        ast::Expr::Identifier(c),
+                    ))] => c.value.clone(),
+                    _ => return Err(sql.error_on(args[1], "`DESCRIPTOR` names one column")),
+                },
+                _ => return Err(sql.error_on(args[1], "`DESCRIPTOR` names one column")),
+            }
+        }
+        other => {
+            return Err(sql.error_on(
+                other,
+                format!("`{name}`'s second argument is the time column: `DESCRIPTOR(ts)`"),
+            ))
+        }
+    };
+    let Some(rowtime) = l.rowtime(i) else {
+        return Err(sql.error_on(args[0], format!(
+            "`{table}` has no event time: declare it with `WATERMARK FOR {column} AS {column} - INTERVAL '5' SECOND` in its CREATE TABLE (or `{column}.rowtime` in `from_data_stream`)"
+        )));
+    };
+    let cols = l.columns(i).unwrap_or_default();
+    let time_col = &cols[rowtime.column].name;
+    if !time_col.eq_ignore_ascii_case(&column) {
+        return Err(sql.error_on(
+            args[1],
+            format!(
+                "`{column}` is not the event time of `{table}`: its time attribute is `{time_col}`"
+            ),
+        ));
+    }
+    let mut ms = Vec::new();
+    for a in &args[2..] {
+        match text::interval_ms(a) {
+            Some(m) if m > 0 => ms.push(m),
+            _ => return Err(sql.error_on(*a, "a window's size is a positive `INTERVAL 'n' SECOND` (or MILLISECOND, MINUTE, HOUR, DAY)")),
+        }
+    }
+    let d = |m: i64| quote!(::std::time::Duration::from_millis(#m as u64));
+    let assigner = match name.as_str() {
+        "TUMBLE" => {
+            let size = d(ms[0]);
+            quote!(::flow::TumblingEventTimeWindows::of(#size))
+        }
+        "HOP" => {
+            if ms[1] % ms[0] != 0 {
+                return Err(
+                    sql.error_on(expr, "a HOP window's size is a whole multiple of its slide")
+                );
+            }
+            let (slide, size) = (d(ms[0]), d(ms[1]));
+            quote!(::flow::SlidingEventTimeWindows::of(#size, #slide))
+        }
+        _ => {
+            let gap = d(ms[0]);
+            quote!(::flow::EventTimeSessionWindows::with_gap(#gap))
+        }
+    };
+    Ok((i, assigner))
 }

@@ -2,7 +2,7 @@
 
 use proc_macro2::TokenStream;
 use quote::quote;
-use sqlparser::ast::DataType;
+use sqlparser::ast::{self, DataType};
 
 /// A column's SQL type. `Unknown`: a column of a DataStream's table named without a type, whose
 /// Rust type only rustc knows.
@@ -16,6 +16,8 @@ pub enum SqlType {
     Float,
     Double,
     String,
+    /// `TIMESTAMP(3)`: milliseconds, no time zone.
+    Timestamp,
     Unknown,
 }
 
@@ -37,18 +39,21 @@ impl SqlType {
             | DataType::Text
             | DataType::Char(_)
             | DataType::Character(_) => SqlType::String,
+            DataType::Timestamp(
+                p,
+                ast::TimezoneInfo::None | ast::TimezoneInfo::WithoutTimeZone,
+            ) if p.is_none_or(|p| p <= 3) => SqlType::Timestamp,
             other => {
                 let later = match other {
                     DataType::Decimal(_) | DataType::Numeric(_) | DataType::Dec(_) => {
                         " (DECIMAL: use DOUBLE for now)"
                     }
-                    DataType::Timestamp(..) | DataType::Date | DataType::Time(..) => {
-                        " (time types come with the window functions)"
-                    }
+                    DataType::Timestamp(..) => " (TIMESTAMP(3) without a time zone is)",
+                    DataType::Date | DataType::Time(..) => " (TIMESTAMP(3) is)",
                     _ => "",
                 };
                 return Err(format!(
-                    "the type `{other}` is not supported yet{later}: BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, VARCHAR/STRING are"
+                    "the type `{other}` is not supported yet{later}: BOOLEAN, TINYINT, SMALLINT, INT, BIGINT, FLOAT, DOUBLE, VARCHAR/STRING, TIMESTAMP(3) are"
                 ));
             }
         })
@@ -65,6 +70,7 @@ impl SqlType {
             SqlType::Float => "FLOAT",
             SqlType::Double => "DOUBLE",
             SqlType::String => "STRING",
+            SqlType::Timestamp => "TIMESTAMP(3)",
             SqlType::Unknown => "the DataStream's type",
         }
     }
@@ -80,6 +86,7 @@ impl SqlType {
             SqlType::Float => quote!(f32),
             SqlType::Double => quote!(f64),
             SqlType::String => quote!(::std::string::String),
+            SqlType::Timestamp => quote!(::flow::table::SqlTimestamp),
             SqlType::Unknown => quote!(_),
         }
     }

@@ -34,6 +34,22 @@ pub trait Sink<T>: Send + Sync + 'static {
     fn create_writer(&self, ctx: &RuntimeContext) -> Result<Self::Writer>;
 }
 
+/// A sink that could not be built fails the job when its writers open, with the error it was
+/// built with (the sinks of SQL tables, which `flow!` builds, report a configuration error so).
+#[diagnostic::do_not_recommend]
+impl<T, S: Sink<T>> Sink<T> for std::result::Result<S, crate::Error> {
+    type Writer = S::Writer;
+    fn parallelism(&self) -> Option<usize> {
+        self.as_ref().ok().and_then(S::parallelism)
+    }
+    fn create_writer(&self, ctx: &RuntimeContext) -> Result<S::Writer> {
+        match self {
+            Ok(sink) => sink.create_writer(ctx),
+            Err(e) => Err(crate::Error::Config(e.to_string())),
+        }
+    }
+}
+
 /// One subtask's writer of a [`Sink`] (Flink's `SinkWriter`).
 ///
 /// [`write`](SinkWriter::write) is on the row path and returns nothing: a writer records a

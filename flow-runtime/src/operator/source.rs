@@ -86,6 +86,24 @@ pub trait Source: Send + 'static {
         -> Result<Vec<Self::Reader>>;
 }
 
+/// A source that could not be built is one that fails the job when it starts, with the error
+/// it was built with (the sources of SQL tables, which `flow!` builds, report a configuration
+/// error so).
+#[diagnostic::do_not_recommend]
+impl<S: Source> Source for std::result::Result<S, crate::Error> {
+    type Row = S::Row;
+    type Reader = S::Reader;
+    fn is_bounded(&self) -> bool {
+        self.as_ref().map_or(true, S::is_bounded)
+    }
+    fn max_parallelism(&self) -> Option<usize> {
+        self.as_ref().ok().and_then(S::max_parallelism)
+    }
+    fn into_readers(self, parallelism: usize, watermarks: &Watermarks) -> Result<Vec<S::Reader>> {
+        self?.into_readers(parallelism, watermarks)
+    }
+}
+
 /// Where a source reader pushes its rows: the run loop assigns timestamps, generates the
 /// split's watermarks and feeds the stage's chain.
 pub trait SourceOutput<T> {

@@ -4,7 +4,6 @@ fn main() {
     let env = StreamEnv::new();
     flow! { env =>
         execute_sql("CREATE TABLE orders (id BIGINT, product STRING) WITH ('connector' = 'datagen')");
-        sql_query("SELECT product, COUNT(*) FROM orders GROUP BY product").to_append_stream().print();
-        sql_query("SELECT product FROM orders ORDER BY product").to_append_stream().print();
+        sql_query("SELECT product, id, COUNT(*) FROM orders GROUP BY product").to_changelog_stream().print();
     }
 }
