@@ -103,7 +103,9 @@ fn bad_generator_options_fail_at_start() {
     assert!(e.contains("the rate must be a positive number"), "{e}");
 }
 
-/// Crashes after a checkpoint, restores at `p2`: every index once in the finished files.
+/// Crashes after a checkpoint, restores at `p2`: every index once in the finished files. The
+/// rows take half a second, so that a checkpoint completes before the end even on a loaded
+/// machine (one took 360 ms while other builds ran).
 fn restore(p1: usize, p2: usize) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -118,7 +120,7 @@ fn restore(p1: usize, p2: usize) {
         }
         let out = out.clone();
         flow! { env =>
-            source(DataGeneratorSource::new(|i| i as i64, 4_000).rows_per_second(40_000.0), Watermarks::no_watermarks())
+            source(DataGeneratorSource::new(|i| i as i64, 4_000).rows_per_second(8_000.0), Watermarks::no_watermarks())
                 .map(move |i| {
                     if crash && i > 1_000 && i % 7 == 0 && has_checkpoint(ck) {
                         panic!("crash at {i}");

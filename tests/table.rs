@@ -587,3 +587,49 @@ fn filesystem_tables_read_csv_and_json_files() {
         ]
     );
 }
+
+#[test]
+fn inner_joins_pair_rows_with_equal_keys() {
+    let env = StreamEnv::new().with_parallelism(2);
+    flow! { env =>
+        let people = from_data_stream(
+            from_collection(vec![(1i64, "ann".to_string(), "NY".to_string()), (2, "bob".into(), "SF".into()), (3, "cy".into(), "NY".into())]),
+            "id BIGINT, name STRING, city STRING",
+        );
+        let auctions = from_data_stream(
+            from_collection(vec![(10i64, 1i32, "lamp".to_string()), (11, 3, "desk".into()), (12, 1, "pen".into()), (13, 9, "cup".into())]),
+            "id BIGINT, seller INT, item STRING",
+        );
+        // The seller (an INT) is compared with the person's id (a BIGINT): both join as BIGINT.
+        let joined = sql_query("
+            SELECT p.name, a.item, a.id AS auction
+            FROM auctions AS a JOIN people AS p ON a.seller = p.id
+            WHERE p.city = 'NY' AND a.id <> 12
+        ").to_append_stream().collect();
+        let comma = sql_query("SELECT people.name, COUNT(*) AS n FROM people, auctions WHERE people.id = auctions.seller GROUP BY people.name")
+            .to_changelog_stream()
+            .collect();
+    }
+    env.execute("joins").unwrap();
+    let mut joined = joined.take();
+    joined.sort();
+    assert_eq!(
+        joined,
+        vec![
+            ("ann".to_string(), "lamp".to_string(), 10i64),
+            ("cy".to_string(), "desk".to_string(), 11)
+        ]
+    );
+    let mut last: std::collections::BTreeMap<String, i64> = Default::default();
+    for c in comma.take() {
+        if c.kind.is_accumulate() {
+            last.insert(c.row.0.clone(), c.row.1);
+        }
+    }
+    assert_eq!(
+        last,
+        [("ann".to_string(), 2i64), ("cy".to_string(), 1)]
+            .into_iter()
+            .collect()
+    );
+}

@@ -648,6 +648,98 @@ impl<Acc, Out, A, R> crate::operator::keyed_process::WithoutEventTimers
 {
 }
 
+/// The per-key state of a SQL join: the rows of each side with the key so far.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct JoinState<L, R> {
+    /// The left side's rows.
+    pub left: Vec<L>,
+    /// The right side's rows.
+    pub right: Vec<R>,
+}
+
+impl<L, R> Default for JoinState<L, R> {
+    fn default() -> Self {
+        JoinState {
+            left: Vec::new(),
+            right: Vec::new(),
+        }
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<L: Clone + Send + Sync + 'static, R: Clone + Send + Sync + 'static> StateFields
+    for JoinState<L, R>
+{
+}
+
+impl<L: StateSchema, R: StateSchema> StateSchema for JoinState<L, R> {
+    const FINGERPRINT: u64 = combine(
+        combine(fingerprint("sql-join"), L::FINGERPRINT),
+        R::FINGERPRINT,
+    );
+}
+
+/// An inner equi-join (Flink's regular join) of two keyed streams of `(key, row)`: each row is
+/// kept in its key's state and paired with every row of the other side with that key so far,
+/// so each matching pair is emitted once, when its later row arrives. The state grows with
+/// both inputs.
+pub struct SqlJoin<L, R>(PhantomData<fn() -> (L, R)>);
+
+impl<L, R> SqlJoin<L, R> {
+    /// The join.
+    pub fn new() -> Self {
+        SqlJoin(PhantomData)
+    }
+}
+
+impl<L, R> Default for SqlJoin<L, R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<L, R> Clone for SqlJoin<L, R> {
+    fn clone(&self) -> Self {
+        Self::new()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<L, R> crate::operator::keyed_process::WithoutEventTimers for SqlJoin<L, R> {}
+
+impl<K, L, R> crate::operator::co_process::KeyedCoProcessFunction<K, (K, L), (K, R)>
+    for SqlJoin<L, R>
+where
+    K: crate::function::Key,
+    L: Clone + Send + Sync + 'static,
+    R: Clone + Send + Sync + 'static,
+{
+    type Out = (L, R);
+    type State = JoinState<L, R>;
+
+    fn process_element1(
+        &mut self,
+        row: (K, L),
+        state: &mut JoinState<L, R>,
+        _ctx: &mut ProcessContext<'_, K>,
+        out: &mut Vec<(L, R)>,
+    ) {
+        out.extend(state.right.iter().map(|r| (row.1.clone(), r.clone())));
+        state.left.push(row.1);
+    }
+
+    fn process_element2(
+        &mut self,
+        row: (K, R),
+        state: &mut JoinState<L, R>,
+        _ctx: &mut ProcessContext<'_, K>,
+        out: &mut Vec<(L, R)>,
+    ) {
+        out.extend(state.left.iter().map(|l| (l.clone(), row.1.clone())));
+        state.right.push(row.1);
+    }
+}
+
 /// A windowed `GROUP BY`'s aggregate (the window's rows folded as they come): `add` folds a
 /// row into the accumulator, `merge` joins two (session windows); the window function makes
 /// the result row.

@@ -829,9 +829,20 @@ pub struct Gen<'a> {
     /// How often each column is read in what is generated: a column read once is moved, a
     /// column read more often is cloned where it is taken whole.
     pub reads: Vec<usize>,
+    /// The row's columns are references (`filter`'s `&row` destructured): read through `*`.
+    pub by_ref: bool,
 }
 
 impl<'a> Gen<'a> {
+    /// A generator of conditions on a borrowed row (in `filter`): columns are never taken.
+    pub fn borrowed(scope: &'a Scope) -> Gen<'a> {
+        Gen {
+            scope,
+            reads: vec![2; scope.cols.len()],
+            by_ref: true,
+        }
+    }
+
     /// A generator for `exprs`, which are all evaluated on one row and may take its columns
     /// (`consume`; otherwise every column taken whole is cloned, as in a `WHERE` evaluated
     /// before the projection).
@@ -840,14 +851,22 @@ impl<'a> Gen<'a> {
         for e in exprs {
             count(e, &mut reads);
         }
-        Gen { scope, reads }
+        Gen {
+            scope,
+            reads,
+            by_ref: false,
+        }
     }
 
     fn col_place(&self, i: usize) -> TokenStream {
         match &self.scope.cols[i].read {
             Read::Var(v) => {
                 let v = format_ident!("__c{}", v);
-                quote!(#v)
+                if self.by_ref {
+                    quote!((*#v))
+                } else {
+                    quote!(#v)
+                }
             }
             Read::Field(f) => match f.parse::<usize>() {
                 Ok(n) => {

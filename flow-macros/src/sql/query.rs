@@ -188,97 +188,51 @@ fn plan_select(
     {
         return Err(sql.error_on(s, "this SELECT uses clauses that are not supported yet (supported: SELECT .. FROM one table WHERE ..)"));
     }
-    let from = match s.from.as_slice() {
-        [one] if one.joins.is_empty() => &one.relation,
-        [one] => return Err(sql.error_on(&one.joins[0], "joins are not supported yet")),
-        [] => return Err(sql.error_on(s, "a SELECT reads a table: add `FROM t`")),
-        [_, second, ..] => {
-            return Err(sql.error_on(
-                second,
-                "joins are not supported yet (a FROM of several tables is one)",
-            ))
-        }
-    };
-    // The input: a table of the catalog, or a query in parentheses.
+    // The input: a table of the catalog, a window function of one, a query in parentheses, or
+    // an equi-join of two of them.
     let mut window: Option<TokenStream> = None;
-    let (qualifier, input) = match from {
-        TableFactor::TableFunction { expr, alias } => {
-            let (i, assigner) = window_tvf(l, sql, expr)?;
-            window = Some(assigner);
-            let tname = l.table_name(i);
-            let q = alias.as_ref().map_or(tname, |a| a.name.value.clone());
-            let planned = if emit {
-                let rows = l.materialize(i, sql.span())?;
-                Planned {
-                    columns: rows.columns,
-                    stream: Some(rows.stream),
-                    updating: rows.updating,
+    let mut selection: Option<ast::Expr> = s.selection.clone();
+    let (quals, input) = match s.from.as_slice() {
+        [one] if one.joins.is_empty() => {
+            let (q, planned) = plan_relation(l, sql, &one.relation, emit, &mut window)?;
+            let n = planned.columns.as_ref().map_or(0, Vec::len);
+            (vec![q; n.max(1)], planned)
+        }
+        [one] if one.joins.len() == 1 => {
+            let j = &one.joins[0];
+            let on = match &j.join_operator {
+                ast::JoinOperator::Inner(ast::JoinConstraint::On(e)) | ast::JoinOperator::Join(ast::JoinConstraint::On(e)) => e.clone(),
+                ast::JoinOperator::Inner(_) | ast::JoinOperator::Join(_) => {
+                    return Err(sql.error_on(j, "a join names its condition: `JOIN b ON a.k = b.k` (USING and NATURAL are not supported yet)"))
                 }
-            } else {
-                Planned {
-                    columns: l.columns(i),
-                    stream: None,
-                    updating: l.updating(i),
-                }
+                _ => return Err(sql.error_on(j, "only inner joins are supported yet (LEFT, RIGHT, FULL, CROSS and lateral joins are not)")),
             };
-            (q, planned)
+            let left = plan_relation(l, sql, &one.relation, emit, &mut window)?;
+            let right = plan_relation(l, sql, &j.relation, emit, &mut window)?;
+            let mut conds = Vec::new();
+            conjuncts(&on, &mut conds);
+            if let Some(w) = &selection {
+                conjuncts(w, &mut conds);
+            }
+            let (quals, planned, rest) =
+                plan_join(l, sql, s, left, right, conds, window.is_some(), emit)?;
+            selection = rest;
+            (quals, planned)
         }
-        TableFactor::Table {
-            name,
-            alias,
-            args: None,
-            ..
-        } => {
-            let tname = super::object_name(sql, name)?;
-            let Some(i) = l.find(&tname) else {
-                return Err(sql.error_on(
-                    name,
-                    format!("unknown table `{tname}`{}", l.suggest_table(&tname)),
-                ));
-            };
-            let q = alias.as_ref().map_or(tname, |a| a.name.value.clone());
-            let planned = if emit {
-                let rows = l.materialize(i, sql.span())?;
-                Planned {
-                    columns: rows.columns,
-                    stream: Some(rows.stream),
-                    updating: rows.updating,
-                }
-            } else {
-                Planned {
-                    columns: l.columns(i),
-                    stream: None,
-                    updating: l.updating(i),
-                }
-            };
-            (q, planned)
+        [a, b] if a.joins.is_empty() && b.joins.is_empty() => {
+            let left = plan_relation(l, sql, &a.relation, emit, &mut window)?;
+            let right = plan_relation(l, sql, &b.relation, emit, &mut window)?;
+            let mut conds = Vec::new();
+            if let Some(w) = &selection {
+                conjuncts(w, &mut conds);
+            }
+            let (quals, planned, rest) =
+                plan_join(l, sql, s, left, right, conds, window.is_some(), emit)?;
+            selection = rest;
+            (quals, planned)
         }
-        TableFactor::Table { args: Some(_), .. } | TableFactor::Function { .. } => {
-            return Err(sql.error_on(
-                from,
-                "a window function is read as `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND))`",
-            ));
-        }
-        TableFactor::Derived {
-            lateral: false,
-            subquery,
-            alias,
-            sample: None,
-        } => {
-            let planned = plan_query(l, sql, subquery, emit)?;
-            (
-                alias
-                    .as_ref()
-                    .map_or_else(String::new, |a| a.name.value.clone()),
-                planned,
-            )
-        }
-        other => {
-            return Err(sql.error_on(
-                other,
-                "this FROM is not supported: name a table or a query in parentheses",
-            ))
-        }
+        [] => return Err(sql.error_on(s, "a SELECT reads a table: add `FROM t`")),
+        _ => return Err(sql.error_on(s, "a query joins two tables at most yet")),
     };
     let mut scope = Scope {
         cols: Vec::new(),
@@ -288,14 +242,14 @@ fn plan_select(
         Some(cols) => {
             for (i, c) in cols.iter().enumerate() {
                 scope.cols.push(ScopeCol {
-                    table: qualifier.clone(),
+                    table: quals[i].clone(),
                     name: c.name.clone(),
                     ty: c.ty,
                     read: Read::Var(i),
                 });
             }
         }
-        None => scope.open = Some(qualifier.clone()),
+        None => scope.open = Some(quals[0].clone()),
     }
     let n_input = scope.cols.len();
     let aggregates = s.projection.iter().any(|item| match item {
@@ -303,7 +257,17 @@ fn plan_select(
         _ => false,
     });
     if !group_by.is_empty() || aggregates || s.having.is_some() {
-        return plan_grouped(l, sql, s, group_by, scope, input, window, emit);
+        return plan_grouped(
+            l,
+            sql,
+            s,
+            selection.as_ref(),
+            group_by,
+            scope,
+            input,
+            window,
+            emit,
+        );
     }
     if window.is_some() {
         return Err(sql.error_on(s, "a window function's rows are aggregated per window: `GROUP BY window_start, window_end, ..` (other uses are not supported yet)"));
@@ -313,7 +277,7 @@ fn plan_select(
         scope: &mut scope,
         group: None,
     };
-    let cond = match &s.selection {
+    let cond = match &selection {
         Some(w) => {
             let c = b.bind(w)?;
             if !matches!(c.ty.sql, SqlType::Boolean | SqlType::Unknown) {
@@ -353,18 +317,22 @@ fn plan_select(
                 out.push((alias.value.clone(), x));
             }
             SelectItem::Wildcard(_) | SelectItem::QualifiedWildcard(..) => {
-                if let SelectItem::QualifiedWildcard(kind, _) = item {
-                    let q = kind.to_string();
-                    if !q.eq_ignore_ascii_case(&qualifier) {
-                        return Err(sql.error_on(
-                            item,
-                            format!(
-                                "unknown table `{q}` in this query{}",
-                                suggest(&q, [qualifier.as_str()])
-                            ),
-                        ));
+                let only = match item {
+                    SelectItem::QualifiedWildcard(kind, _) => {
+                        let q = kind.to_string();
+                        if !quals.iter().any(|x| x.eq_ignore_ascii_case(&q)) {
+                            return Err(sql.error_on(
+                                item,
+                                format!(
+                                    "unknown table `{q}` in this query{}",
+                                    suggest(&q, quals.iter().map(String::as_str))
+                                ),
+                            ));
+                        }
+                        Some(q)
                     }
-                }
+                    _ => None,
+                };
                 if b.scope.open.is_some() {
                     if n_items > 1 {
                         return Err(sql.error_on(item, "`*` of a DataStream table without column names stands alone: name its columns in `from_data_stream(ds, \"a, b\")`"));
@@ -374,13 +342,18 @@ fn plan_select(
                 }
                 for i in 0..n_input {
                     let c = &b.scope.cols[i];
-                    out.push((
-                        c.name.clone(),
-                        TExpr {
-                            kind: Kind::Col(i),
-                            ty: c.ty,
-                        },
-                    ));
+                    if only
+                        .as_ref()
+                        .is_none_or(|q| c.table.eq_ignore_ascii_case(q))
+                    {
+                        out.push((
+                            c.name.clone(),
+                            TExpr {
+                                kind: Kind::Col(i),
+                                ty: c.ty,
+                            },
+                        ));
+                    }
                 }
             }
             other => return Err(sql.error_on(other, "this SELECT item is not supported")),
@@ -477,16 +450,30 @@ fn plan_select(
             .take(60)
             .collect::<String>()
     );
-    let tokens = match &cond {
-        None => {
-            quote!(#input_stream.map(move |row| { #destructure let __out = #output; #wrap }).name(#label))
-        }
-        Some(c) => {
-            let g = Gen::new(&scope, &[c], false);
-            let test = g.condition(c);
-            quote!(#input_stream.flat_map(move |row, out| { #destructure if #test { let __out = #output; out.push(#wrap); } }).name(#label))
-        }
+    // `WHERE` is a `filter` on the borrowed row, the projection a `map` (none for `*`): both
+    // fused in the stage.
+    let filter = cond.as_ref().map(|c| {
+        let test = Gen::borrowed(&scope).condition(c);
+        let fields = if input.updating {
+            quote!(&row.row)
+        } else {
+            quote!(row)
+        };
+        let vars = match &input.columns {
+            Some(cols) => {
+                let v = pattern(cols.len());
+                quote!(let #v = #fields;)
+            }
+            None => quote!(),
+        };
+        quote!(.filter(move |row| { #vars #test }))
+    });
+    let map = if identity {
+        quote!()
+    } else {
+        quote!(.map(move |row| { #destructure let __out = #output; #wrap }))
     };
+    let tokens = quote!(#input_stream #filter #map .name(#label));
     let name = l.fresh(sql.span());
     l.emit(name.clone(), tokens, sql.span())?;
     Ok(Planned {
@@ -504,6 +491,7 @@ fn plan_grouped(
     l: &mut Lowering,
     sql: &SqlText,
     s: &ast::Select,
+    selection: Option<&ast::Expr>,
     group_by: &[ast::Expr],
     mut input_scope: Scope,
     input: Planned,
@@ -524,7 +512,7 @@ fn plan_grouped(
         scope: &mut input_scope,
         group: None,
     };
-    let cond = match &s.selection {
+    let cond = match selection {
         Some(w) => {
             if has_aggregate(w) {
                 return Err(sql.error_on(w, "aggregates go in `HAVING`, not in `WHERE`"));
@@ -922,4 +910,360 @@ fn window_tvf(l: &Lowering, sql: &SqlText, expr: &ast::Expr) -> syn::Result<(usi
         }
     };
     Ok((i, assigner))
+}
+
+/// One table of a FROM: its name in the query and its rows; a window function sets `window`.
+fn plan_relation(
+    l: &mut Lowering,
+    sql: &SqlText,
+    from: &TableFactor,
+    emit: bool,
+    window: &mut Option<TokenStream>,
+) -> syn::Result<(String, Planned)> {
+    Ok(match from {
+        TableFactor::TableFunction { expr, alias } => {
+            let (i, assigner) = window_tvf(l, sql, expr)?;
+            *window = Some(assigner);
+            let tname = l.table_name(i);
+            let q = alias.as_ref().map_or(tname, |a| a.name.value.clone());
+            let planned = if emit {
+                let rows = l.materialize(i, sql.span())?;
+                Planned {
+                    columns: rows.columns,
+                    stream: Some(rows.stream),
+                    updating: rows.updating,
+                }
+            } else {
+                Planned {
+                    columns: l.columns(i),
+                    stream: None,
+                    updating: l.updating(i),
+                }
+            };
+            (q, planned)
+        }
+        TableFactor::Table {
+            name,
+            alias,
+            args: None,
+            ..
+        } => {
+            let tname = super::object_name(sql, name)?;
+            let Some(i) = l.find(&tname) else {
+                return Err(sql.error_on(
+                    name,
+                    format!("unknown table `{tname}`{}", l.suggest_table(&tname)),
+                ));
+            };
+            let q = alias.as_ref().map_or(tname, |a| a.name.value.clone());
+            let planned = if emit {
+                let rows = l.materialize(i, sql.span())?;
+                Planned {
+                    columns: rows.columns,
+                    stream: Some(rows.stream),
+                    updating: rows.updating,
+                }
+            } else {
+                Planned {
+                    columns: l.columns(i),
+                    stream: None,
+                    updating: l.updating(i),
+                }
+            };
+            (q, planned)
+        }
+        TableFactor::Table { args: Some(_), .. } | TableFactor::Function { .. } => {
+            return Err(sql.error_on(
+                from,
+                "a window function is read as `TABLE(TUMBLE(TABLE t, DESCRIPTOR(ts), INTERVAL '10' SECOND))`",
+            ));
+        }
+        TableFactor::Derived {
+            lateral: false,
+            subquery,
+            alias,
+            sample: None,
+        } => {
+            let planned = plan_query(l, sql, subquery, emit)?;
+            (
+                alias
+                    .as_ref()
+                    .map_or_else(String::new, |a| a.name.value.clone()),
+                planned,
+            )
+        }
+        other => {
+            return Err(sql.error_on(
+                other,
+                "this FROM is not supported: name a table or a query in parentheses",
+            ))
+        }
+    })
+}
+
+/// The conditions `e` requires all of (`a AND b AND c`).
+fn conjuncts(e: &ast::Expr, out: &mut Vec<ast::Expr>) {
+    match e {
+        ast::Expr::BinaryOp {
+            left,
+            op: ast::BinaryOperator::And,
+            right,
+        } => {
+            conjuncts(left, out);
+            conjuncts(right, out);
+        }
+        ast::Expr::Nested(x) => conjuncts(x, out),
+        other => out.push(other.clone()),
+    }
+}
+
+/// An inner equi-join of two append-only tables (Flink's regular join): each side keyed by its
+/// side of the `a.x = b.y` conditions, both kept in keyed state, each row joined with the other
+/// side's rows of its key as it comes. Gives the joined rows' qualifiers and stream (the left
+/// table's columns, then the right's) and the conditions left to the `WHERE`.
+#[allow(clippy::too_many_arguments)]
+fn plan_join(
+    l: &mut Lowering,
+    sql: &SqlText,
+    s: &ast::Select,
+    (lq, left): (String, Planned),
+    (rq, right): (String, Planned),
+    conds: Vec<ast::Expr>,
+    windowed: bool,
+    emit: bool,
+) -> syn::Result<(Vec<String>, Planned, Option<ast::Expr>)> {
+    if windowed {
+        return Err(sql.error_on(
+            s,
+            "a join of window functions (window join) is not supported yet",
+        ));
+    }
+    let (Some(lc), Some(rc)) = (left.columns.clone(), right.columns.clone()) else {
+        return Err(sql.error_on(s, "a join of a DataStream table needs its columns named: `from_data_stream(ds, \"a INT, b STRING\")`"));
+    };
+    if left.updating || right.updating {
+        return Err(sql.error_on(
+            s,
+            "a join of an updating table (a `GROUP BY`) is not supported yet",
+        ));
+    }
+    if lq.eq_ignore_ascii_case(&rq) {
+        return Err(sql.error_on(
+            s,
+            format!("both sides of the join are named `{lq}`: give one an alias, `{lq} AS x`"),
+        ));
+    }
+    let scope_of = |cols: &[Column], q: &str, from: usize| Scope {
+        cols: cols
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ScopeCol {
+                table: q.to_string(),
+                name: c.name.clone(),
+                ty: c.ty,
+                read: Read::Var(from + i),
+            })
+            .collect(),
+        open: None,
+    };
+    let nl = lc.len();
+    let mut both = scope_of(&lc, &lq, 0);
+    both.cols.extend(scope_of(&rc, &rq, nl).cols);
+    // Which side of the join each condition reads.
+    let mut keys: Vec<(ast::Expr, ast::Expr)> = Vec::new();
+    let mut rest: Vec<ast::Expr> = Vec::new();
+    // The conditions on one side only, checked before the join keeps the side's rows (Flink's
+    // filter push-down): (left, right).
+    let (mut lonly, mut ronly): (Vec<ast::Expr>, Vec<ast::Expr>) = (Vec::new(), Vec::new());
+    let side = |e: &ast::Expr, both: &mut Scope| -> syn::Result<Option<bool>> {
+        let x = Binder {
+            sql,
+            scope: both,
+            group: None,
+        }
+        .bind(e)?;
+        let mut reads = vec![0; both.cols.len()];
+        super::expr::count(&x, &mut reads);
+        let (lr, rr) = (
+            reads[..nl].iter().any(|&n| n > 0),
+            reads[nl..].iter().any(|&n| n > 0),
+        );
+        Ok(match (lr, rr) {
+            (true, false) => Some(true),
+            (false, true) => Some(false),
+            _ => None,
+        })
+    };
+    for c in conds {
+        if !has_aggregate(&c) {
+            match side(&c, &mut both)? {
+                Some(true) => {
+                    lonly.push(c);
+                    continue;
+                }
+                Some(false) => {
+                    ronly.push(c);
+                    continue;
+                }
+                None => {}
+            }
+        }
+        if let ast::Expr::BinaryOp {
+            left: a,
+            op: ast::BinaryOperator::Eq,
+            right: b,
+        } = &c
+        {
+            match (side(a, &mut both)?, side(b, &mut both)?) {
+                (Some(true), Some(false)) => {
+                    keys.push(((**a).clone(), (**b).clone()));
+                    continue;
+                }
+                (Some(false), Some(true)) => {
+                    keys.push(((**b).clone(), (**a).clone()));
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        rest.push(c);
+    }
+    if keys.is_empty() {
+        return Err(sql.error_on(s, format!("a join needs an equality of a `{lq}` column and a `{rq}` column (`ON {lq}.k = {rq}.k`): a join without one would pair every row with every row")));
+    }
+    let residual = rest.into_iter().reduce(|a, b| ast::Expr::BinaryOp {
+        left: Box::new(a),
+        op: ast::BinaryOperator::And,
+        right: Box::new(b),
+    });
+    let mut quals = vec![lq.clone(); nl];
+    quals.extend(vec![rq.clone(); rc.len()]);
+    let mut columns = lc.clone();
+    columns.extend(rc.iter().cloned());
+    if !emit {
+        return Ok((
+            quals,
+            Planned {
+                columns: Some(columns),
+                stream: None,
+                updating: false,
+            },
+            residual,
+        ));
+    }
+    // Each side keyed by its key values (NULL keys join nothing: such rows are dropped).
+    let mut lscope = scope_of(&lc, &lq, 0);
+    let mut rscope = scope_of(&rc, &rq, 0);
+    let mut lk = Vec::new();
+    let mut rk = Vec::new();
+    for (a, b) in &keys {
+        let x = Binder {
+            sql,
+            scope: &mut lscope,
+            group: None,
+        }
+        .bind(a)?;
+        let y = Binder {
+            sql,
+            scope: &mut rscope,
+            group: None,
+        }
+        .bind(b)?;
+        let (xs, ys) = (x.ty.sql, y.ty.sql);
+        let ok = xs == ys
+            || xs == SqlType::Unknown
+            || ys == SqlType::Unknown
+            || (xs.is_numeric() && ys.is_numeric());
+        if !ok {
+            return Err(sql.error_on(
+                s,
+                format!(
+                    "the join compares {} with {} in `{a} = {b}`",
+                    xs.name(),
+                    ys.name()
+                ),
+            ));
+        }
+        lk.push(x);
+        rk.push(y);
+    }
+    let bind_all = |scope: &mut Scope, conds: &[ast::Expr]| -> syn::Result<Vec<TExpr>> {
+        conds
+            .iter()
+            .map(|c| {
+                Binder {
+                    sql,
+                    scope,
+                    group: None,
+                }
+                .bind(c)
+            })
+            .collect()
+    };
+    let lf = bind_all(&mut lscope, &lonly)?;
+    let rf = bind_all(&mut rscope, &ronly)?;
+    let side_stream = |l: &mut Lowering,
+                       p: &Planned,
+                       scope: &Scope,
+                       ks: &[TExpr],
+                       others: &[TExpr],
+                       filters: &[TExpr]|
+     -> syn::Result<syn::Ident> {
+        let stream = p.stream.clone().expect("emitted");
+        let n = scope.cols.len();
+        let vars = pattern(n);
+        let frefs: Vec<&TExpr> = filters.iter().collect();
+        let gf = Gen::new(scope, &frefs, false);
+        let tests = filters.iter().map(|f| {
+            let t = gf.condition(f);
+            quote!(if !#t { return; })
+        });
+        let refs: Vec<&TExpr> = ks.iter().collect();
+        let g = Gen::new(scope, &refs, false);
+        let keys = ks.iter().zip(others).enumerate().map(|(i, (k, o))| {
+            let to = Ty::new(if k.ty.sql.is_numeric() && o.ty.sql.is_numeric() { SqlType::wider(k.ty.sql, o.ty.sql) } else { k.ty.sql }, false);
+            let v = quote::format_ident!("__k{}", i);
+            let value = g.convert(k, Ty::new(to.sql, k.ty.nullable));
+            if k.ty.nullable {
+                quote!(let #v = match #value { ::core::option::Option::Some(v) => v, ::core::option::Option::None => return };)
+            } else {
+                quote!(let #v = #value;)
+            }
+        });
+        let kvars = (0..ks.len()).map(|i| quote::format_ident!("__k{}", i));
+        let name = l.fresh(sql.span());
+        l.emit(
+            name.clone(),
+            quote!(#stream.flat_map(move |row, out| { let #vars = row; #(#tests)* #(#keys)* out.push(((#(#kvars,)*), #vars)); }).key_by(|r| ::core::clone::Clone::clone(&r.0))),
+            sql.span(),
+        )?;
+        Ok(name)
+    };
+    let ls = side_stream(l, &left, &lscope, &lk, &rk, &lf)?;
+    let rs = side_stream(l, &right, &rscope, &rk, &lk, &rf)?;
+    let (lv, rv) = (pattern(nl), pattern(rc.len()));
+    let all: Vec<syn::Ident> = (0..nl)
+        .map(|i| quote::format_ident!("__c{}", i))
+        .chain((0..rc.len()).map(|j| quote::format_ident!("__d{}", j)))
+        .collect();
+    let rv_d: Vec<syn::Ident> = (0..rc.len())
+        .map(|j| quote::format_ident!("__d{}", j))
+        .collect();
+    let _ = rv;
+    let label = format!("join: {lq} and {rq}");
+    let name = l.fresh(sql.span());
+    l.emit(
+        name.clone(),
+        quote!(#ls.connect(#rs).process(::flow::table::SqlJoin::new()).name(#label).map(move |(l, r)| { let #lv = l; let (#(#rv_d,)*) = r; (#(#all,)*) })),
+        sql.span(),
+    )?;
+    Ok((
+        quals,
+        Planned {
+            columns: Some(columns),
+            stream: Some(name),
+            updating: false,
+        },
+        residual,
+    ))
 }

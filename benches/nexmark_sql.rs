@@ -1,0 +1,251 @@
+//! Nexmark q0-q3 in flow SQL, the same queries in the flow DSL (q0-q2), and as hand-written
+//! loops, over pre-generated events (generating them is slower than the queries).
+//!
+//! Every run starts from its own copy of the events (made before the clock starts); flow
+//! reads them with `from_collection` at parallelism 1 into a `DiscardSink`, the loop consumes
+//! its copy and `black_box`es each output row. Each SQL query's output is first checked
+//! against the loop's.
+//!
+//! ```text
+//! cargo bench --bench nexmark_sql
+//! FLOW_BENCH_SCALE=0.1 FLOW_BENCH_RUNS=1 cargo bench --bench nexmark_sql   # quick check
+//! ```
+
+#[path = "../tests/nexmark_common/mod.rs"]
+mod nexmark_common;
+
+use flow::prelude::*;
+use flow::table::SqlTimestamp;
+use flow::Sink;
+use nexmark_common::{events, AuctionRow, BidRow, PersonRow};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+const EVENTS: f64 = 4_000_000.0;
+
+type Q0 = (i64, i64, i64, SqlTimestamp, String);
+type Q1 = (i64, i64, f64, SqlTimestamp, String);
+type Q3 = (String, String, String, i64);
+
+fn sql_q0<S: Sink<Q0>>(bids: Vec<BidRow>, sink: S) -> Duration {
+    let env = StreamEnv::new().with_parallelism(1);
+    flow! { env =>
+        let bid = from_data_stream(from_collection(bids), "auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING, dateTime TIMESTAMP(3), extra STRING");
+        sql_query("SELECT auction, bidder, price, dateTime, extra FROM bid").to_append_stream().sink_to(sink);
+    }
+    timed(&env)
+}
+
+fn sql_q1<S: Sink<Q1>>(bids: Vec<BidRow>, sink: S) -> Duration {
+    let env = StreamEnv::new().with_parallelism(1);
+    flow! { env =>
+        let bid = from_data_stream(from_collection(bids), "auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING, dateTime TIMESTAMP(3), extra STRING");
+        sql_query("SELECT auction, bidder, 0.908 * price AS price, dateTime, extra FROM bid").to_append_stream().sink_to(sink);
+    }
+    timed(&env)
+}
+
+fn sql_q2<S: Sink<(i64, i64)>>(bids: Vec<BidRow>, sink: S) -> Duration {
+    let env = StreamEnv::new().with_parallelism(1);
+    flow! { env =>
+        let bid = from_data_stream(from_collection(bids), "auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING, dateTime TIMESTAMP(3), extra STRING");
+        sql_query("SELECT auction, price FROM bid WHERE MOD(auction, 123) = 0").to_append_stream().sink_to(sink);
+    }
+    timed(&env)
+}
+
+fn sql_q3<S: Sink<Q3>>(people: Vec<PersonRow>, auctions: Vec<AuctionRow>, sink: S) -> Duration {
+    let env = StreamEnv::new().with_parallelism(1);
+    flow! { env =>
+        let person = from_data_stream(from_collection(people), "id BIGINT, name STRING, emailAddress STRING, creditCard STRING, city STRING, state STRING, dateTime TIMESTAMP(3), extra STRING");
+        let auction = from_data_stream(from_collection(auctions), "id BIGINT, itemName STRING, description STRING, initialBid BIGINT, reserve BIGINT, dateTime TIMESTAMP(3), expires TIMESTAMP(3), seller BIGINT, category BIGINT, extra STRING");
+        sql_query("
+            SELECT P.name, P.city, P.state, A.id
+            FROM auction AS A INNER JOIN person AS P ON A.seller = P.id
+            WHERE A.category = 10 AND (P.state = 'or' OR P.state = 'id' OR P.state = 'ca')
+        ").to_append_stream().sink_to(sink);
+    }
+    timed(&env)
+}
+
+fn dsl_q0(bids: Vec<BidRow>) -> Duration {
+    let env = StreamEnv::new().with_parallelism(1);
+    flow! { env =>
+        from_collection(bids).map(|b: BidRow| (b.0, b.1, b.2, b.5, b.6)).sink_to(DiscardSink);
+    }
+    timed(&env)
+}
+
+fn dsl_q1(bids: Vec<BidRow>) -> Duration {
+    let env = StreamEnv::new().with_parallelism(1);
+    flow! { env =>
+        from_collection(bids).map(|b: BidRow| (b.0, b.1, 0.908 * b.2 as f64, b.5, b.6)).sink_to(DiscardSink);
+    }
+    timed(&env)
+}
+
+fn dsl_q2(bids: Vec<BidRow>) -> Duration {
+    let env = StreamEnv::new().with_parallelism(1);
+    flow! { env =>
+        from_collection(bids).filter(|b: &BidRow| b.0 % 123 == 0).map(|b: BidRow| (b.0, b.2)).sink_to(DiscardSink);
+    }
+    timed(&env)
+}
+
+fn timed(env: &StreamEnv) -> Duration {
+    let start = Instant::now();
+    env.execute("nexmark").expect("the query runs");
+    start.elapsed()
+}
+
+/// The loops, each on a new thread as flow runs a job (see `stateless_chain`).
+fn on_thread(f: impl FnOnce() + Send) -> Duration {
+    let start = Instant::now();
+    std::thread::scope(|s| s.spawn(f).join().expect("the loop runs"));
+    start.elapsed()
+}
+
+#[inline(never)]
+fn loop_q0(bids: Vec<BidRow>) {
+    for b in bids {
+        black_box((b.0, b.1, b.2, b.5, b.6));
+    }
+}
+
+#[inline(never)]
+fn loop_q1(bids: Vec<BidRow>) {
+    for b in bids {
+        black_box((b.0, b.1, 0.908 * b.2 as f64, b.5, b.6));
+    }
+}
+
+#[inline(never)]
+fn loop_q2(bids: Vec<BidRow>) {
+    for b in bids {
+        if b.0 % 123 == 0 {
+            black_box((b.0, b.2));
+        }
+    }
+}
+
+/// q3 as a streaming loop: the events in their order, each side kept by key as the join
+/// keeps it.
+#[inline(never)]
+fn loop_q3(people: Vec<PersonRow>, auctions: Vec<AuctionRow>) {
+    use std::collections::HashMap;
+    let mut sellers: HashMap<i64, Vec<(String, String, String)>> = HashMap::new();
+    let mut pending: HashMap<i64, Vec<i64>> = HashMap::new();
+    for p in people {
+        if ["or", "id", "ca"].contains(&p.5.as_str()) {
+            for a in pending.get(&p.0).into_iter().flatten() {
+                black_box((p.1.clone(), p.4.clone(), p.5.clone(), *a));
+            }
+            sellers.entry(p.0).or_default().push((p.1, p.4, p.5));
+        }
+    }
+    for a in auctions {
+        if a.8 == 10 {
+            for (name, city, state) in sellers.get(&a.7).into_iter().flatten() {
+                black_box((name.clone(), city.clone(), state.clone(), a.0));
+            }
+            pending.entry(a.7).or_default().push(a.0);
+        }
+    }
+}
+
+fn env_f64(name: &str, default: f64) -> f64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+fn sorted<T: PartialOrd>(mut v: Vec<T>) -> Vec<T> {
+    v.sort_by(|a, b| a.partial_cmp(b).expect("comparable"));
+    v
+}
+
+fn main() {
+    let scale = env_f64("FLOW_BENCH_SCALE", 1.0);
+    let runs = env_f64("FLOW_BENCH_RUNS", 3.0).max(1.0) as usize;
+    let n = ((EVENTS * scale) as usize).max(1000);
+    let start = Instant::now();
+    let (people, auctions, bids) = events(n);
+    println!(
+        "nexmark_sql: {n} events ({} people, {} auctions, {} bids) generated in {:.1} s",
+        people.len(),
+        auctions.len(),
+        bids.len(),
+        start.elapsed().as_secs_f64()
+    );
+
+    // Each SQL query computes what its loop computes before its speed means anything.
+    let check = |name: &str, ok: bool| {
+        assert!(ok, "{name}: the SQL query's output differs from the loop's")
+    };
+    let c = CollectHandle::new();
+    sql_q0(bids.clone(), c.sink());
+    check("q0", sorted(c.take()) == sorted(nexmark_common::q0(&bids)));
+    let c = CollectHandle::new();
+    sql_q1(bids.clone(), c.sink());
+    check("q1", sorted(c.take()) == sorted(nexmark_common::q1(&bids)));
+    let c = CollectHandle::new();
+    sql_q2(bids.clone(), c.sink());
+    check("q2", sorted(c.take()) == sorted(nexmark_common::q2(&bids)));
+    let c = CollectHandle::new();
+    sql_q3(people.clone(), auctions.clone(), c.sink());
+    check(
+        "q3",
+        sorted(c.take()) == sorted(nexmark_common::q3(&people, &auctions)),
+    );
+    println!("nexmark_sql: q0-q3 checked against the loops; parallelism 1, best of {runs} runs");
+
+    println!(
+        "{:<6} {:>10} {:>14} {:>14} {:>14} {:>9} {:>9}",
+        "query", "events", "SQL Mev/s", "DSL Mev/s", "loop Mev/s", "SQL/loop", "DSL/loop"
+    );
+    let best = |f: &mut dyn FnMut() -> Duration| (0..runs).map(|_| f()).min().expect("a run");
+    let report = |q: &str, events: usize, sql: Duration, dsl: Option<Duration>, hand: Duration| {
+        let rate = |d: Duration| events as f64 / d.as_secs_f64() / 1e6;
+        let ratio = |d: Duration| hand.as_secs_f64() / d.as_secs_f64();
+        println!(
+            "{:<6} {:>10} {:>14.2} {:>14} {:>14.2} {:>8.2}x {:>9}",
+            q,
+            events,
+            rate(sql),
+            dsl.map_or("-".into(), |d| format!("{:.2}", rate(d))),
+            rate(hand),
+            ratio(sql),
+            dsl.map_or("-".into(), |d| format!("{:.2}x", ratio(d))),
+        );
+    };
+    let nb = bids.len();
+    let sql = best(&mut || sql_q0(bids.clone(), DiscardSink));
+    let dsl = best(&mut || dsl_q0(bids.clone()));
+    let hand = best(&mut || {
+        let b = bids.clone();
+        on_thread(move || loop_q0(b))
+    });
+    report("q0", nb, sql, Some(dsl), hand);
+    let sql = best(&mut || sql_q1(bids.clone(), DiscardSink));
+    let dsl = best(&mut || dsl_q1(bids.clone()));
+    let hand = best(&mut || {
+        let b = bids.clone();
+        on_thread(move || loop_q1(b))
+    });
+    report("q1", nb, sql, Some(dsl), hand);
+    let sql = best(&mut || sql_q2(bids.clone(), DiscardSink));
+    let dsl = best(&mut || dsl_q2(bids.clone()));
+    let hand = best(&mut || {
+        let b = bids.clone();
+        on_thread(move || loop_q2(b))
+    });
+    report("q2", nb, sql, Some(dsl), hand);
+    let n3 = people.len() + auctions.len();
+    let sql = best(&mut || sql_q3(people.clone(), auctions.clone(), DiscardSink));
+    let hand = best(&mut || {
+        let (p, a) = (people.clone(), auctions.clone());
+        on_thread(move || loop_q3(p, a))
+    });
+    report("q3", n3, sql, None, hand);
+}
