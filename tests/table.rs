@@ -633,3 +633,33 @@ fn inner_joins_pair_rows_with_equal_keys() {
             .collect()
     );
 }
+
+#[test]
+fn an_aggregate_of_an_aggregate_takes_its_retractions() {
+    let env = StreamEnv::new();
+    flow! { env =>
+        let words = from_data_stream(from_collection(vec!["a", "b", "a", "b"]), "w STRING");
+        // How many words were seen n times, and the greatest of them: its input is updated.
+        let by_count = sql_query("
+            SELECT n, COUNT(*) AS words, MAX(w) AS top
+            FROM (SELECT w, COUNT(*) AS n FROM words GROUP BY w)
+            GROUP BY n
+        ").to_changelog_stream().collect();
+    }
+    env.execute("retractions").unwrap();
+    let text: Vec<String> = by_count.take().iter().map(|c| c.to_string()).collect();
+    assert_eq!(
+        text,
+        vec![
+            "+I[1, 1, a]",
+            "-U[1, 1, a]",
+            "+U[1, 2, b]", // a once, then b once
+            "-U[1, 2, b]",
+            "+U[1, 1, b]",
+            "+I[2, 1, a]", // a twice
+            "-D[1, 1, b]",
+            "-U[2, 1, a]",
+            "+U[2, 2, b]", // b twice: nothing is seen once
+        ]
+    );
+}

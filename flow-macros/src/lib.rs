@@ -1,9 +1,9 @@
 //! The `flow!` macro and the function attributes. Entry points only: each parses, expands,
 //! and turns errors into `compile_error!`s on the user's tokens.
 //!
-//! `flow!` runs its phases in order: parse (syntax tree) -> graph (nodes, names) -> check
-//! (rules) -> plan (stages) -> codegen. Errors within a phase are collected; a phase with
-//! errors stops the pipeline.
+//! `flow!` runs its phases in order: parse (syntax tree) -> sql (tables and SQL planned into
+//! DSL chains) -> graph (nodes, names) -> check (rules) -> plan (stages) -> codegen. Errors
+//! within a phase are collected; a phase with errors stops the pipeline.
 
 mod check;
 mod codegen;

@@ -740,6 +740,104 @@ where
     }
 }
 
+/// A SQL join of two tables of which one or both are updated (their rows come with whether
+/// they add to the table or retract from it, `(key, row, adds)`): a row that adds is kept and
+/// joined as [`SqlJoin`] does, each pair emitted as `+I`; a row that retracts removes one equal
+/// row from its side's state and retracts each pair it made (`-D`). The output is a changelog.
+pub struct RetractJoin<L, R>(PhantomData<fn() -> (L, R)>);
+
+impl<L, R> RetractJoin<L, R> {
+    /// The join.
+    pub fn new() -> Self {
+        RetractJoin(PhantomData)
+    }
+}
+
+impl<L, R> Default for RetractJoin<L, R> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<L, R> Clone for RetractJoin<L, R> {
+    fn clone(&self) -> Self {
+        Self::new()
+    }
+}
+
+#[diagnostic::do_not_recommend]
+impl<L, R> crate::operator::keyed_process::WithoutEventTimers for RetractJoin<L, R> {}
+
+/// Removes one row equal to `row` from `rows`; whether there was one.
+fn remove_one<T: PartialEq>(rows: &mut Vec<T>, row: &T) -> bool {
+    match rows.iter().position(|r| r == row) {
+        Some(i) => {
+            rows.swap_remove(i);
+            true
+        }
+        None => false,
+    }
+}
+
+impl<K, L, R> crate::operator::co_process::KeyedCoProcessFunction<K, (K, L, bool), (K, R, bool)>
+    for RetractJoin<L, R>
+where
+    K: crate::function::Key,
+    L: Clone + PartialEq + Send + Sync + 'static,
+    R: Clone + PartialEq + Send + Sync + 'static,
+{
+    type Out = Changelog<(L, R)>;
+    type State = JoinState<L, R>;
+
+    fn process_element1(
+        &mut self,
+        (_, row, adds): (K, L, bool),
+        state: &mut JoinState<L, R>,
+        _ctx: &mut ProcessContext<'_, K>,
+        out: &mut Vec<Changelog<(L, R)>>,
+    ) {
+        if !adds && !remove_one(&mut state.left, &row) {
+            return; // a retraction of a row never added: nothing to retract
+        }
+        let kind = if adds {
+            RowKind::Insert
+        } else {
+            RowKind::Delete
+        };
+        out.extend(state.right.iter().map(|r| Changelog {
+            kind,
+            row: (row.clone(), r.clone()),
+        }));
+        if adds {
+            state.left.push(row);
+        }
+    }
+
+    fn process_element2(
+        &mut self,
+        (_, row, adds): (K, R, bool),
+        state: &mut JoinState<L, R>,
+        _ctx: &mut ProcessContext<'_, K>,
+        out: &mut Vec<Changelog<(L, R)>>,
+    ) {
+        if !adds && !remove_one(&mut state.right, &row) {
+            return;
+        }
+        let kind = if adds {
+            RowKind::Insert
+        } else {
+            RowKind::Delete
+        };
+        out.extend(state.left.iter().map(|l| Changelog {
+            kind,
+            row: (l.clone(), row.clone()),
+        }));
+        if adds {
+            state.right.push(row);
+        }
+    }
+}
+
 /// A windowed `GROUP BY`'s aggregate (the window's rows folded as they come): `add` folds a
 /// row into the accumulator, `merge` joins two (session windows); the window function makes
 /// the result row.

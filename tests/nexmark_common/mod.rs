@@ -117,3 +117,88 @@ pub fn q3(people: &[PersonRow], auctions: &[AuctionRow]) -> Vec<(String, String,
     }
     out
 }
+
+/// q4, by hand: per category, the average of the auctions' winning bids (each auction's
+/// highest bid between its start and its end), as the final state of the query's changelog.
+pub fn q4(auctions: &[AuctionRow], bids: &[BidRow]) -> std::collections::BTreeMap<i64, i64> {
+    use std::collections::{BTreeMap, HashMap};
+    let mut best: HashMap<i64, (i64, i64)> = HashMap::new(); // auction -> (category, max price)
+    let by_id: HashMap<i64, &AuctionRow> = auctions.iter().map(|a| (a.0, a)).collect();
+    for b in bids {
+        if let Some(a) = by_id.get(&b.0) {
+            if a.5 <= b.5 && b.5 <= a.6 {
+                let e = best.entry(a.0).or_insert((a.8, b.2));
+                e.1 = e.1.max(b.2);
+            }
+        }
+    }
+    let mut sums: BTreeMap<i64, (i64, i64)> = BTreeMap::new();
+    for (category, price) in best.values() {
+        let s = sums.entry(*category).or_insert((0, 0));
+        s.0 += price;
+        s.1 += 1;
+    }
+    sums.into_iter().map(|(c, (sum, n))| (c, sum / n)).collect()
+}
+
+/// q7, by hand: the bids whose price is the highest of a 10-second tumbling window, paired
+/// with every window they fall in by `dateTime BETWEEN window_end - 10 s AND window_end`.
+pub fn q7(bids: &[BidRow]) -> Vec<(i64, i64, i64, SqlTimestamp, String)> {
+    use std::collections::BTreeMap;
+    let mut max: BTreeMap<i64, i64> = BTreeMap::new(); // window end -> max price
+    for b in bids {
+        let end = b.5 .0.div_euclid(10_000) * 10_000 + 10_000;
+        let m = max.entry(end).or_insert(b.2);
+        *m = (*m).max(b.2);
+    }
+    let mut out = Vec::new();
+    for (end, price) in &max {
+        for b in bids {
+            if b.2 == *price && end - 10_000 <= b.5 .0 && b.5 .0 <= *end {
+                out.push((b.0, b.2, b.1, b.5, b.6.clone()));
+            }
+        }
+    }
+    out
+}
+
+/// q8, by hand: the people who opened an auction in the 10-second window they registered in.
+pub fn q8(people: &[PersonRow], auctions: &[AuctionRow]) -> Vec<(i64, String, SqlTimestamp)> {
+    use std::collections::BTreeSet;
+    let start = |t: SqlTimestamp| t.0.div_euclid(10_000) * 10_000;
+    let people: BTreeSet<(i64, String, i64)> = people
+        .iter()
+        .map(|p| (p.0, p.1.clone(), start(p.6)))
+        .collect();
+    let sellers: BTreeSet<(i64, i64)> = auctions.iter().map(|a| (a.7, start(a.5))).collect();
+    people
+        .into_iter()
+        .filter(|(id, _, s)| sellers.contains(&(*id, *s)))
+        .map(|(id, name, s)| (id, name, SqlTimestamp(s)))
+        .collect()
+}
+
+/// q5, by hand: per 10-second window sliding by 2 seconds, the auctions with the most bids, as
+/// the multiset of (auction, bids) the query's changelog ends with.
+pub fn q5(bids: &[BidRow]) -> std::collections::BTreeMap<(i64, i64), usize> {
+    use std::collections::{BTreeMap, HashMap};
+    let mut counts: HashMap<(i64, i64), i64> = HashMap::new(); // (window start, auction) -> bids
+    for b in bids {
+        let last = b.5 .0.div_euclid(2_000) * 2_000;
+        for k in 0..5 {
+            *counts.entry((last - k * 2_000, b.0)).or_insert(0) += 1;
+        }
+    }
+    let mut max: HashMap<i64, i64> = HashMap::new();
+    for ((start, _), n) in &counts {
+        let m = max.entry(*start).or_insert(*n);
+        *m = (*m).max(*n);
+    }
+    let mut out = BTreeMap::new();
+    for ((start, auction), n) in &counts {
+        if *n >= max[start] {
+            *out.entry((*auction, *n)).or_insert(0) += 1;
+        }
+    }
+    out
+}

@@ -248,6 +248,16 @@ fn bind_call(
 }
 
 impl AggCall {
+    /// An `AVG`'s input `x` in the accumulator's type (`i64` or `f64`), cast only when it is
+    /// another.
+    fn avg_wide(&self, x: TokenStream) -> TokenStream {
+        match self.ty.sql {
+            SqlType::BigInt | SqlType::Double => x,
+            t if t.is_integer() => quote!((#x as i64)),
+            _ => quote!((#x as f64)),
+        }
+    }
+
     /// The accumulator's Rust type.
     pub fn acc_type(&self) -> TokenStream {
         let arg = self.arg.as_ref().map(|a| a.ty.sql.rust());
@@ -288,8 +298,10 @@ impl AggCall {
                 AggFunc::Max => {
                     quote!(if #acc.as_ref().is_none_or(|m| #x > *m) { #acc = ::core::option::Option::Some(#x); })
                 }
-                AggFunc::Avg if int => quote!({ (#acc).0 += #x as i64; (#acc).1 += 1; }),
-                AggFunc::Avg => quote!({ (#acc).0 += #x as f64; (#acc).1 += 1; }),
+                AggFunc::Avg => {
+                    let wide = self.avg_wide(x);
+                    quote!({ (#acc).0 += #wide; (#acc).1 += 1; })
+                }
             }
         };
         match (self.func, nullable) {
@@ -338,10 +350,20 @@ impl AggCall {
                 quote!(::core::clone::Clone::clone(&#acc))
             }
             AggFunc::Avg if self.ty.sql.is_integer() => {
-                quote!(if (#acc).1 == 0 { ::core::option::Option::None } else { ::core::option::Option::Some(((#acc).0 / (#acc).1) as #rust) })
+                let back = if self.ty.sql == SqlType::BigInt {
+                    quote!()
+                } else {
+                    quote!(as #rust)
+                };
+                quote!(if (#acc).1 == 0 { ::core::option::Option::None } else { ::core::option::Option::Some(((#acc).0 / (#acc).1) #back) })
             }
             AggFunc::Avg => {
-                quote!(if (#acc).1 == 0 { ::core::option::Option::None } else { ::core::option::Option::Some(((#acc).0 / (#acc).1 as f64) as #rust) })
+                let back = if self.ty.sql == SqlType::Double {
+                    quote!()
+                } else {
+                    quote!(as #rust)
+                };
+                quote!(if (#acc).1 == 0 { ::core::option::Option::None } else { ::core::option::Option::Some(((#acc).0 / (#acc).1 as f64) #back) })
             }
         };
         if self.ty.nullable {
@@ -387,12 +409,20 @@ pub fn code(group: &Group, keys: &[usize]) -> AggCode {
         c.add(quote!(acc.#idx), &vars[j])
     });
     let row_type = quote!((#key_type, #input_type));
-    let add = quote!(move |acc, row| { let (_, (#(#vars,)*)) = row; #(#adds)* });
+    let add = if group.calls.is_empty() {
+        quote!(move |_, _| {})
+    } else {
+        quote!(move |acc, row| { let (_, (#(#vars,)*)) = row; #(#adds)* })
+    };
     let merges = group.calls.iter().enumerate().map(|(j, c)| {
         let idx = syn::Index::from(j);
         c.merge(quote!(a.#idx), quote!(b.#idx))
     });
-    let merge = quote!(move |a, b| (#(#merges,)*));
+    let merge = if group.calls.is_empty() {
+        quote!(move |_, _| {})
+    } else {
+        quote!(move |a, b| (#(#merges,)*))
+    };
     let nkeys = group.keys.len();
     let results = group.calls.iter().enumerate().map(|(j, c)| {
         let idx = syn::Index::from(j);
@@ -407,6 +437,172 @@ pub fn code(group: &Group, keys: &[usize]) -> AggCode {
         row_type,
         add,
         merge,
+        results,
+    }
+}
+
+impl AggCall {
+    /// Whether the aggregate can take retractions (its accumulator can subtract a row).
+    pub fn retractable(&self) -> Result<(), String> {
+        let float = self
+            .arg
+            .as_ref()
+            .is_some_and(|a| matches!(a.ty.sql, SqlType::Float | SqlType::Double));
+        match self.func {
+            AggFunc::Min | AggFunc::Max if float => Err(format!(
+                "`{}` of a FLOAT or DOUBLE over an updating table is not supported yet",
+                self.text
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// The accumulator's Rust type when rows may be retracted.
+    fn retracting_acc_type(&self) -> TokenStream {
+        let arg = self.arg.as_ref().map(|a| a.ty.sql.rust());
+        match self.func {
+            AggFunc::CountStar | AggFunc::Count => quote!(i64),
+            AggFunc::CountDistinct => quote!(::std::collections::HashMap<#arg, i64>),
+            AggFunc::Sum => quote!((#arg, i64)),
+            AggFunc::Min | AggFunc::Max => quote!(::std::collections::BTreeMap<#arg, i64>),
+            AggFunc::Avg if self.ty.sql.is_integer() => quote!((i64, i64)),
+            AggFunc::Avg => quote!((f64, i64)),
+        }
+    }
+
+    /// Adds (`__s` = 1) or retracts (`__s` = -1) the input `v` in `acc` (a place).
+    fn retract_or_add(&self, acc: TokenStream, v: &syn::Ident) -> TokenStream {
+        let nullable = self.arg.as_ref().is_some_and(|a| a.ty.nullable);
+        let int = self.ty.sql.is_integer();
+        let body = |x: TokenStream| -> TokenStream {
+            match self.func {
+                AggFunc::CountStar | AggFunc::Count => quote!(#acc += __s;),
+                AggFunc::CountDistinct | AggFunc::Min | AggFunc::Max => quote! {
+                    match #acc.get_mut(&#x) {
+                        ::core::option::Option::Some(c) => {
+                            *c += __s;
+                            if *c <= 0 {
+                                #acc.remove(&#x);
+                            }
+                        }
+                        ::core::option::Option::None => {
+                            if __s > 0 {
+                                #acc.insert(#x, 1);
+                            }
+                        }
+                    }
+                },
+                AggFunc::Sum if int => {
+                    quote!({ (#acc).0 = if __s > 0 { (#acc).0.wrapping_add(#x) } else { (#acc).0.wrapping_sub(#x) }; (#acc).1 += __s; })
+                }
+                AggFunc::Sum => {
+                    quote!({ if __s > 0 { (#acc).0 += #x } else { (#acc).0 -= #x }; (#acc).1 += __s; })
+                }
+                AggFunc::Avg if int => {
+                    let wide = self.avg_wide(x);
+                    quote!({ (#acc).0 += __s * #wide; (#acc).1 += __s; })
+                }
+                AggFunc::Avg => {
+                    let wide = self.avg_wide(x);
+                    quote!({ (#acc).0 += __s as f64 * #wide; (#acc).1 += __s; })
+                }
+            }
+        };
+        match (self.func, nullable) {
+            (AggFunc::CountStar, _) | (AggFunc::Count, false) => body(quote!(#v)),
+            (AggFunc::Count, true) => {
+                let b = body(quote!(#v));
+                quote!(if #v.is_some() { #b })
+            }
+            (_, true) => {
+                let b = body(quote!(__x));
+                quote!(if let ::core::option::Option::Some(__x) = #v { #b })
+            }
+            (_, false) => body(quote!(#v)),
+        }
+    }
+
+    /// The aggregate's value from a retracting accumulator `acc` (a place, borrowed).
+    fn retracting_result(&self, acc: TokenStream) -> TokenStream {
+        let rust = self.ty.sql.rust();
+        let value = match self.func {
+            AggFunc::CountStar | AggFunc::Count => return quote!(#acc),
+            AggFunc::CountDistinct => return quote!((#acc.len() as i64)),
+            AggFunc::Sum => {
+                quote!(if (#acc).1 == 0 { ::core::option::Option::None } else { ::core::option::Option::Some((#acc).0) })
+            }
+            AggFunc::Min => quote!(#acc.keys().next().cloned()),
+            AggFunc::Max => quote!(#acc.keys().next_back().cloned()),
+            AggFunc::Avg if self.ty.sql.is_integer() => {
+                let back = if self.ty.sql == SqlType::BigInt {
+                    quote!()
+                } else {
+                    quote!(as #rust)
+                };
+                quote!(if (#acc).1 == 0 { ::core::option::Option::None } else { ::core::option::Option::Some(((#acc).0 / (#acc).1) #back) })
+            }
+            AggFunc::Avg => {
+                let back = if self.ty.sql == SqlType::Double {
+                    quote!()
+                } else {
+                    quote!(as #rust)
+                };
+                quote!(if (#acc).1 == 0 { ::core::option::Option::None } else { ::core::option::Option::Some(((#acc).0 / (#acc).1 as f64) #back) })
+            }
+        };
+        if self.ty.nullable {
+            value
+        } else {
+            quote!((#value).unwrap_or_default())
+        }
+    }
+}
+
+/// [`code`] for an updating input: each row comes with whether it adds to the table (`+I`,
+/// `+U`) or retracts from it (`-U`, `-D`), as `(key, inputs, adds)`; the accumulators subtract
+/// retracted rows, and a hidden count of the group's rows, last in the accumulator, ends the
+/// group (`-D`) when it falls to zero.
+pub fn code_retracting(group: &Group, keys: &[usize]) -> AggCode {
+    let key_tys = keys.iter().map(|&i| group.keys[i].1.ty.rust());
+    let key_type = quote!((#(#key_tys,)*));
+    let in_tys = group.calls.iter().map(AggCall::input_type);
+    let input_type = quote!((#(#in_tys,)*));
+    let acc_tys = group.calls.iter().map(AggCall::retracting_acc_type);
+    let acc_type = quote!((#(#acc_tys,)* i64,));
+    let vars: Vec<syn::Ident> = (0..group.calls.len())
+        .map(|j| format_ident!("__i{}", j))
+        .collect();
+    let adds = group.calls.iter().enumerate().map(|(j, c)| {
+        let idx = syn::Index::from(j);
+        c.retract_or_add(quote!(acc.#idx), &vars[j])
+    });
+    let rows = syn::Index::from(group.calls.len());
+    let row_type = quote!((#key_type, #input_type, bool));
+    let add = quote!(move |acc, row| {
+        let (_, (#(#vars,)*), __adds) = row;
+        let __s: i64 = if __adds { 1 } else { -1 };
+        #(#adds)*
+        acc.#rows += __s;
+    });
+    let nkeys = group.keys.len();
+    let results = group.calls.iter().enumerate().map(|(j, c)| {
+        let idx = syn::Index::from(j);
+        let v = format_ident!("__c{}", nkeys + j);
+        let r = c.retracting_result(quote!(acc.#idx));
+        quote!(let #v = #r;)
+    });
+    let results = quote! {
+        if acc.#rows <= 0 {
+            return ::core::option::Option::None;
+        }
+        #(#results)*
+    };
+    AggCode {
+        key_type,
+        acc_type,
+        row_type,
+        add,
+        merge: quote!(move |a, _b| a),
         results,
     }
 }

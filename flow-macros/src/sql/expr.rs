@@ -64,6 +64,8 @@ pub enum Kind {
     Coalesce(Vec<TExpr>),
     Like(Box<TExpr>, Box<TExpr>, Option<char>, bool),
     Func(Func, Vec<TExpr>),
+    /// A timestamp plus (or minus) an interval of milliseconds.
+    AddMillis(Box<TExpr>, i64),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -190,6 +192,28 @@ impl Binder<'_> {
                     }
                     _ => Err(self.unsupported(e)),
                 }
+            }
+            Expr::BinaryOp {
+                left,
+                op: op @ (B::Plus | B::Minus),
+                right,
+            } if matches!(**right, Expr::Interval(_)) => {
+                let l = self.bind(left)?;
+                self.want(
+                    e,
+                    &l,
+                    l.ty.sql == SqlType::Timestamp,
+                    "a TIMESTAMP(3) before the interval",
+                )?;
+                let Some(ms) = super::text::interval_ms(right) else {
+                    return Err(self.sql.error_on(
+                        right.as_ref(),
+                        "an interval is `INTERVAL 'n' SECOND` (or MILLISECOND, MINUTE, HOUR, DAY)",
+                    ));
+                };
+                let ms = if matches!(op, B::Minus) { -ms } else { ms };
+                let ty = l.ty;
+                Ok(TExpr::new(Kind::AddMillis(l.boxed(), ms), ty))
             }
             Expr::BinaryOp { left, op, right } => {
                 let (l, r) = (self.bind(left)?, self.bind(right)?);
@@ -1118,6 +1142,10 @@ impl<'a> Gen<'a> {
                 }
                 out
             }
+            Kind::AddMillis(x, ms) => self.lift(&[x], false, |v| {
+                let v = &v[0];
+                quote!(::flow::table::SqlTimestamp(#v.0 + #ms))
+            }),
             Kind::Like(x, p, escape, negated) => {
                 let esc = match escape {
                     Some(c) => quote!(::core::option::Option::Some(#c)),
@@ -1277,7 +1305,11 @@ pub fn count(e: &TExpr, reads: &mut [usize]) {
     match &e.kind {
         Kind::Col(i) => reads[*i] += 1,
         Kind::Int(_) | Kind::Float(_) | Kind::Str(_) | Kind::Bool(_) | Kind::Null => {}
-        Kind::Neg(x) | Kind::Not(x) | Kind::IsNull(x, _) | Kind::Cast(x, _) => count(x, reads),
+        Kind::Neg(x)
+        | Kind::Not(x)
+        | Kind::IsNull(x, _)
+        | Kind::Cast(x, _)
+        | Kind::AddMillis(x, _) => count(x, reads),
         Kind::Arith(_, l, r)
         | Kind::Cmp(_, l, r)
         | Kind::And(l, r)

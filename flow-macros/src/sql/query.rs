@@ -498,10 +498,10 @@ fn plan_grouped(
     window: Option<TokenStream>,
     emit: bool,
 ) -> syn::Result<Planned> {
-    if input.updating {
+    if input.updating && window.is_some() {
         return Err(sql.error_on(
             s,
-            "a `GROUP BY` over the changelog of another `GROUP BY` is not supported yet",
+            "a window function over an updating table is not supported",
         ));
     }
     if input.columns.is_none() {
@@ -688,16 +688,33 @@ fn plan_grouped(
         Some(a) => g.value(a),
         None => quote!(()),
     });
-    let pair = quote!(((#(#key_vals,)*), (#(#in_vals,)*)));
+    // Over a changelog, each row also says whether it adds to the input or retracts from it.
+    let (take, pair) = if input.updating {
+        (
+            quote!(let __adds = row.kind.is_accumulate(); let row = row.row;),
+            quote!(((#(#key_vals,)*), (#(#in_vals,)*), __adds)),
+        )
+    } else {
+        (quote!(), quote!(((#(#key_vals,)*), (#(#in_vals,)*))))
+    };
     let pre = match &cond {
-        None => quote!(#input_stream.map(move |row| { let #vars = row; #pair })),
+        None => quote!(#input_stream.map(move |row| { #take let #vars = row; #pair })),
         Some(c) => {
             let gc = Gen::new(&group.input, &[c], false);
             let test = gc.condition(c);
-            quote!(#input_stream.flat_map(move |row, out| { let #vars = row; if #test { out.push(#pair); } }))
+            quote!(#input_stream.flat_map(move |row, out| { #take let #vars = row; if #test { out.push(#pair); } }))
         }
     };
-    let code = aggregate::code(&group, &row_keys);
+    if input.updating {
+        if let Some(c) = group.calls.iter().find_map(|c| c.retractable().err()) {
+            return Err(sql.error_on(s, c));
+        }
+    }
+    let code = if input.updating {
+        aggregate::code_retracting(&group, &row_keys)
+    } else {
+        aggregate::code(&group, &row_keys)
+    };
     let (key_type, acc_type, row_type, add, results) = (
         &code.key_type,
         &code.acc_type,
@@ -741,6 +758,11 @@ fn plan_grouped(
             quote!(let #v = ::flow::table::SqlTimestamp(#t);)
         });
         let merge = &code.merge;
+        let borrow_acc = if group.calls.is_empty() {
+            quote!()
+        } else {
+            quote!(let acc = &acc;)
+        };
         let tokens = quote! {
             #pre
                 .key_by(|r| ::core::clone::Clone::clone(&r.0))
@@ -748,9 +770,10 @@ fn plan_grouped(
                 .aggregate(
                     ::flow::table::SqlAggregate::<#acc_type, #row_type, _, _>::new(#add, #merge),
                     move |key, window, acc, out| {
+                        let _ = (&window, &acc);
                         let #key_vars = ::core::clone::Clone::clone(key);
                         #(#bounds)*
-                        let acc = &acc;
+                        #borrow_acc
                         #results
                         if let ::core::option::Option::Some(__row) = #body { out.push(__row); }
                     },
@@ -1041,12 +1064,8 @@ fn plan_join(
     let (Some(lc), Some(rc)) = (left.columns.clone(), right.columns.clone()) else {
         return Err(sql.error_on(s, "a join of a DataStream table needs its columns named: `from_data_stream(ds, \"a INT, b STRING\")`"));
     };
-    if left.updating || right.updating {
-        return Err(sql.error_on(
-            s,
-            "a join of an updating table (a `GROUP BY`) is not supported yet",
-        ));
-    }
+    // A join of an updated table is one too: its retractions retract the pairs they made.
+    let updating = left.updating || right.updating;
     if lq.eq_ignore_ascii_case(&rq) {
         return Err(sql.error_on(
             s,
@@ -1146,7 +1165,7 @@ fn plan_join(
             Planned {
                 columns: Some(columns),
                 stream: None,
-                updating: false,
+                updating,
             },
             residual,
         ));
@@ -1234,7 +1253,11 @@ fn plan_join(
         let name = l.fresh(sql.span());
         l.emit(
             name.clone(),
-            quote!(#stream.flat_map(move |row, out| { let #vars = row; #(#tests)* #(#keys)* out.push(((#(#kvars,)*), #vars)); }).key_by(|r| ::core::clone::Clone::clone(&r.0))),
+            match (updating, p.updating) {
+                (false, _) => quote!(#stream.flat_map(move |row, out| { let #vars = row; #(#tests)* #(#keys)* out.push(((#(#kvars,)*), #vars)); }).key_by(|r| ::core::clone::Clone::clone(&r.0))),
+                (true, false) => quote!(#stream.flat_map(move |row, out| { let #vars = row; #(#tests)* #(#keys)* out.push(((#(#kvars,)*), #vars, true)); }).key_by(|r| ::core::clone::Clone::clone(&r.0))),
+                (true, true) => quote!(#stream.flat_map(move |row, out| { let __adds = row.kind.is_accumulate(); let row = row.row; let #vars = row; #(#tests)* #(#keys)* out.push(((#(#kvars,)*), #vars, __adds)); }).key_by(|r| ::core::clone::Clone::clone(&r.0))),
+            },
             sql.span(),
         )?;
         Ok(name)
@@ -1252,17 +1275,18 @@ fn plan_join(
     let _ = rv;
     let label = format!("join: {lq} and {rq}");
     let name = l.fresh(sql.span());
-    l.emit(
-        name.clone(),
-        quote!(#ls.connect(#rs).process(::flow::table::SqlJoin::new()).name(#label).map(move |(l, r)| { let #lv = l; let (#(#rv_d,)*) = r; (#(#all,)*) })),
-        sql.span(),
-    )?;
+    let tokens = if updating {
+        quote!(#ls.connect(#rs).process(::flow::table::RetractJoin::new()).name(#label).map(move |c| { let kind = c.kind; let (l, r) = c.row; let #lv = l; let (#(#rv_d,)*) = r; ::flow::table::Changelog { kind, row: (#(#all,)*) } }))
+    } else {
+        quote!(#ls.connect(#rs).process(::flow::table::SqlJoin::new()).name(#label).map(move |(l, r)| { let #lv = l; let (#(#rv_d,)*) = r; (#(#all,)*) }))
+    };
+    l.emit(name.clone(), tokens, sql.span())?;
     Ok((
         quals,
         Planned {
             columns: Some(columns),
             stream: Some(name),
-            updating: false,
+            updating,
         },
         residual,
     ))
