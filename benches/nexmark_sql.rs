@@ -1,5 +1,5 @@
-//! Nexmark q0-q3 in flow SQL, the same queries in the flow DSL (q0-q2), and as hand-written
-//! loops, over pre-generated events (generating them is slower than the queries).
+//! Nexmark q0-q5, q7, q8 in flow SQL, the same queries in the flow DSL (q0-q2), and as
+//! hand-written loops, over pre-generated events (generating them is slower than the queries).
 //!
 //! Every run starts from its own copy of the events (made before the clock starts); flow
 //! reads them with `from_collection` at parallelism 1 into a `DiscardSink`, the loop consumes
@@ -66,6 +66,123 @@ fn sql_q3<S: Sink<Q3>>(people: Vec<PersonRow>, auctions: Vec<AuctionRow>, sink: 
         ").to_append_stream().sink_to(sink);
     }
     timed(&env)
+}
+
+type Changes<T> = flow::table::Changelog<T>;
+
+fn sql_q4<S: Sink<Changes<(i64, i64)>>>(auctions: Vec<AuctionRow>, bids: Vec<BidRow>, sink: S) -> Duration {
+    let env = StreamEnv::new().with_parallelism(1);
+    flow! { env =>
+        let auction = from_data_stream(from_collection(auctions), "id BIGINT, itemName STRING, description STRING, initialBid BIGINT, reserve BIGINT, dateTime TIMESTAMP(3), expires TIMESTAMP(3), seller BIGINT, category BIGINT, extra STRING");
+        let bid = from_data_stream(from_collection(bids), "auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING, dateTime TIMESTAMP(3), extra STRING");
+        sql_query("
+            SELECT Q.category, AVG(Q.final)
+            FROM (
+                SELECT MAX(B.price) AS final, A.category
+                FROM auction A, bid B
+                WHERE A.id = B.auction AND B.dateTime BETWEEN A.dateTime AND A.expires
+                GROUP BY A.id, A.category
+            ) Q
+            GROUP BY Q.category
+        ").to_changelog_stream().sink_to(sink);
+    }
+    timed(&env)
+}
+
+fn sql_q5<S: Sink<Changes<(i64, i64)>>>(bids: Vec<BidRow>, sink: S) -> Duration {
+    let env = StreamEnv::new().with_parallelism(1);
+    flow! { env =>
+        let bid = from_data_stream(
+            from_collection(bids, Watermarks::monotonous()).timestamps(|b| b.5.millis()),
+            "auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING, dateTime.rowtime TIMESTAMP(3), extra STRING"
+        );
+        sql_query("
+            SELECT AuctionBids.auction, AuctionBids.num
+            FROM (
+                SELECT auction, count(*) AS num, window_start AS starttime, window_end AS endtime
+                FROM TABLE(HOP(TABLE bid, DESCRIPTOR(dateTime), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+                GROUP BY auction, window_start, window_end
+            ) AS AuctionBids
+            JOIN (
+                SELECT max(CountBids.num) AS maxn, CountBids.starttime, CountBids.endtime
+                FROM (
+                    SELECT count(*) AS num, window_start AS starttime, window_end AS endtime
+                    FROM TABLE(HOP(TABLE bid, DESCRIPTOR(dateTime), INTERVAL '2' SECOND, INTERVAL '10' SECOND))
+                    GROUP BY auction, window_start, window_end
+                ) AS CountBids
+                GROUP BY CountBids.starttime, CountBids.endtime
+            ) AS MaxBids
+            ON AuctionBids.starttime = MaxBids.starttime AND AuctionBids.endtime = MaxBids.endtime
+               AND AuctionBids.num >= MaxBids.maxn
+        ").to_changelog_stream().sink_to(sink);
+    }
+    timed(&env)
+}
+
+fn sql_q7<S: Sink<Q0>>(bids: Vec<BidRow>, sink: S) -> Duration {
+    let env = StreamEnv::new().with_parallelism(1);
+    flow! { env =>
+        let bid = from_data_stream(
+            from_collection(bids, Watermarks::monotonous()).timestamps(|b| b.5.millis()),
+            "auction BIGINT, bidder BIGINT, price BIGINT, channel STRING, url STRING, dateTime.rowtime TIMESTAMP(3), extra STRING"
+        );
+        sql_query("
+            SELECT B.auction, B.price, B.bidder, B.dateTime, B.extra
+            FROM bid B
+            JOIN (
+                SELECT MAX(price) AS maxprice, window_end AS dateTime
+                FROM TABLE(TUMBLE(TABLE bid, DESCRIPTOR(dateTime), INTERVAL '10' SECOND))
+                GROUP BY window_start, window_end
+            ) B1
+            ON B.price = B1.maxprice
+            WHERE B.dateTime BETWEEN B1.dateTime - INTERVAL '10' SECOND AND B1.dateTime
+        ").to_append_stream().sink_to(sink);
+    }
+    timed(&env)
+}
+
+fn sql_q8<S: Sink<(i64, String, SqlTimestamp)>>(people: Vec<PersonRow>, auctions: Vec<AuctionRow>, sink: S) -> Duration {
+    let env = StreamEnv::new().with_parallelism(1);
+    flow! { env =>
+        let person = from_data_stream(
+            from_collection(people, Watermarks::monotonous()).timestamps(|p| p.6.millis()),
+            "id BIGINT, name STRING, emailAddress STRING, creditCard STRING, city STRING, state STRING, dateTime.rowtime TIMESTAMP(3), extra STRING"
+        );
+        let auction = from_data_stream(
+            from_collection(auctions, Watermarks::monotonous()).timestamps(|a| a.5.millis()),
+            "id BIGINT, itemName STRING, description STRING, initialBid BIGINT, reserve BIGINT, dateTime.rowtime TIMESTAMP(3), expires TIMESTAMP(3), seller BIGINT, category BIGINT, extra STRING"
+        );
+        sql_query("
+            SELECT P.id, P.name, P.starttime
+            FROM (
+                SELECT id, name, window_start AS starttime, window_end AS endtime
+                FROM TABLE(TUMBLE(TABLE person, DESCRIPTOR(dateTime), INTERVAL '10' SECOND))
+                GROUP BY id, name, window_start, window_end
+            ) P
+            JOIN (
+                SELECT seller, window_start AS starttime, window_end AS endtime
+                FROM TABLE(TUMBLE(TABLE auction, DESCRIPTOR(dateTime), INTERVAL '10' SECOND))
+                GROUP BY seller, window_start, window_end
+            ) A
+            ON P.id = A.seller AND P.starttime = A.starttime AND P.endtime = A.endtime
+        ").to_append_stream().sink_to(sink);
+    }
+    timed(&env)
+}
+
+/// The final rows of a changelog, as a multiset.
+fn final_rows<T: Ord>(changes: Vec<Changes<T>>) -> std::collections::BTreeMap<T, usize> {
+    let mut rows = std::collections::BTreeMap::new();
+    for c in changes {
+        let n = rows.entry(c.row).or_insert(0usize);
+        if c.kind.is_accumulate() {
+            *n += 1;
+        } else {
+            *n -= 1;
+        }
+    }
+    rows.retain(|_, n| *n > 0);
+    rows
 }
 
 fn dsl_q0(bids: Vec<BidRow>) -> Duration {
@@ -198,7 +315,21 @@ fn main() {
         "q3",
         sorted(c.take()) == sorted(nexmark_common::q3(&people, &auctions)),
     );
-    println!("nexmark_sql: q0-q3 checked against the loops; parallelism 1, best of {runs} runs");
+    let c = CollectHandle::new();
+    sql_q4(auctions.clone(), bids.clone(), c.sink());
+    let q4: std::collections::BTreeMap<(i64, i64), usize> =
+        nexmark_common::q4(&auctions, &bids).into_iter().map(|r| (r, 1)).collect();
+    check("q4", final_rows(c.take()) == q4);
+    let c = CollectHandle::new();
+    sql_q5(bids.clone(), c.sink());
+    check("q5", final_rows(c.take()) == nexmark_common::q5(&bids));
+    let c = CollectHandle::new();
+    sql_q7(bids.clone(), c.sink());
+    check("q7", sorted(c.take()) == sorted(nexmark_common::q7(&bids)));
+    let c = CollectHandle::new();
+    sql_q8(people.clone(), auctions.clone(), c.sink());
+    check("q8", sorted(c.take()) == sorted(nexmark_common::q8(&people, &auctions)));
+    println!("nexmark_sql: q0-q5, q7, q8 checked against the loops; parallelism 1, best of {runs} runs");
 
     println!(
         "{:<6} {:>10} {:>14} {:>14} {:>14} {:>9} {:>9}",
@@ -248,4 +379,39 @@ fn main() {
         on_thread(move || loop_q3(p, a))
     });
     report("q3", n3, sql, None, hand);
+    // q4, q5, q7, q8: the loops compute the final result in one pass over all events (no
+    // changelog, no retractions), the SQL the changelog that ends in it.
+    let na = auctions.len() + bids.len();
+    let sql = best(&mut || sql_q4(auctions.clone(), bids.clone(), DiscardSink));
+    let hand = best(&mut || {
+        let (a, b) = (auctions.clone(), bids.clone());
+        on_thread(move || {
+            black_box(nexmark_common::q4(&a, &b));
+        })
+    });
+    report("q4", na, sql, None, hand);
+    let sql = best(&mut || sql_q5(bids.clone(), DiscardSink));
+    let hand = best(&mut || {
+        let b = bids.clone();
+        on_thread(move || {
+            black_box(nexmark_common::q5(&b));
+        })
+    });
+    report("q5", nb, sql, None, hand);
+    let sql = best(&mut || sql_q7(bids.clone(), DiscardSink));
+    let hand = best(&mut || {
+        let b = bids.clone();
+        on_thread(move || {
+            black_box(nexmark_common::q7(&b));
+        })
+    });
+    report("q7", nb, sql, None, hand);
+    let sql = best(&mut || sql_q8(people.clone(), auctions.clone(), DiscardSink));
+    let hand = best(&mut || {
+        let (p, a) = (people.clone(), auctions.clone());
+        on_thread(move || {
+            black_box(nexmark_common::q8(&p, &a));
+        })
+    });
+    report("q8", n3, sql, None, hand);
 }
