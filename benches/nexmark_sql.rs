@@ -70,7 +70,11 @@ fn sql_q3<S: Sink<Q3>>(people: Vec<PersonRow>, auctions: Vec<AuctionRow>, sink: 
 
 type Changes<T> = flow::table::Changelog<T>;
 
-fn sql_q4<S: Sink<Changes<(i64, i64)>>>(auctions: Vec<AuctionRow>, bids: Vec<BidRow>, sink: S) -> Duration {
+fn sql_q4<S: Sink<Changes<(i64, i64)>>>(
+    auctions: Vec<AuctionRow>,
+    bids: Vec<BidRow>,
+    sink: S,
+) -> Duration {
     let env = StreamEnv::new().with_parallelism(1);
     flow! { env =>
         let auction = from_data_stream(from_collection(auctions), "id BIGINT, itemName STRING, description STRING, initialBid BIGINT, reserve BIGINT, dateTime TIMESTAMP(3), expires TIMESTAMP(3), seller BIGINT, category BIGINT, extra STRING");
@@ -141,7 +145,11 @@ fn sql_q7<S: Sink<Q0>>(bids: Vec<BidRow>, sink: S) -> Duration {
     timed(&env)
 }
 
-fn sql_q8<S: Sink<(i64, String, SqlTimestamp)>>(people: Vec<PersonRow>, auctions: Vec<AuctionRow>, sink: S) -> Duration {
+fn sql_q8<S: Sink<(i64, String, SqlTimestamp)>>(
+    people: Vec<PersonRow>,
+    auctions: Vec<AuctionRow>,
+    sink: S,
+) -> Duration {
     let env = StreamEnv::new().with_parallelism(1);
     flow! { env =>
         let person = from_data_stream(
@@ -317,8 +325,10 @@ fn main() {
     );
     let c = CollectHandle::new();
     sql_q4(auctions.clone(), bids.clone(), c.sink());
-    let q4: std::collections::BTreeMap<(i64, i64), usize> =
-        nexmark_common::q4(&auctions, &bids).into_iter().map(|r| (r, 1)).collect();
+    let q4: std::collections::BTreeMap<(i64, i64), usize> = nexmark_common::q4(&auctions, &bids)
+        .into_iter()
+        .map(|r| (r, 1))
+        .collect();
     check("q4", final_rows(c.take()) == q4);
     let c = CollectHandle::new();
     sql_q5(bids.clone(), c.sink());
@@ -328,8 +338,13 @@ fn main() {
     check("q7", sorted(c.take()) == sorted(nexmark_common::q7(&bids)));
     let c = CollectHandle::new();
     sql_q8(people.clone(), auctions.clone(), c.sink());
-    check("q8", sorted(c.take()) == sorted(nexmark_common::q8(&people, &auctions)));
-    println!("nexmark_sql: q0-q5, q7, q8 checked against the loops; parallelism 1, best of {runs} runs");
+    check(
+        "q8",
+        sorted(c.take()) == sorted(nexmark_common::q8(&people, &auctions)),
+    );
+    println!(
+        "nexmark_sql: q0-q5, q7, q8 checked against the loops; parallelism 1, best of {runs} runs"
+    );
 
     println!(
         "{:<6} {:>10} {:>14} {:>14} {:>14} {:>9} {:>9}",

@@ -561,8 +561,37 @@ fn filesystem_tables_read_csv_and_json_files() {
         execute_sql("CREATE TABLE things (id INT NOT NULL, name STRING) WITH ('connector' = 'filesystem', 'path' = 'json', 'format' = 'json', 'json.ignore-parse-errors' = 'true')");
         let fruit = sql_query("SELECT id, name, CAST(at AS STRING) FROM fruit").to_append_stream().collect();
         let things = sql_query("SELECT id, COALESCE(name, '?') FROM things").to_append_stream().collect();
+        // Writing: each row a line of the table's format, in FileSink's part files.
+        execute_sql("CREATE TABLE out_json (id INT NOT NULL, name STRING, at TIMESTAMP(3)) WITH ('connector' = 'filesystem', 'path' = 'out_json', 'format' = 'json')");
+        execute_sql("CREATE TABLE out_csv (name STRING, id BIGINT) WITH ('connector' = 'filesystem', 'path' = 'out_csv', 'format' = 'csv')");
+        execute_sql("INSERT INTO out_json SELECT id, UPPER(name), at FROM fruit");
+        execute_sql("INSERT INTO out_csv SELECT name, id FROM things");
     }
     env.execute("filesystem").unwrap();
+    let lines = |dir: &str| {
+        let mut lines: Vec<String> = Vec::new();
+        for e in std::fs::read_dir(dir).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().to_string_lossy().into_owned();
+            assert!(!name.starts_with('.'), "{name} left in progress");
+            lines.extend(
+                std::fs::read_to_string(e.path())
+                    .unwrap()
+                    .lines()
+                    .map(str::to_string),
+            );
+        }
+        lines.sort();
+        lines
+    };
+    assert_eq!(
+        lines("out_json"),
+        vec![
+            r#"{"id":1,"name":"APPLE","at":"2026-12-02 07:30:00.000"}"#,
+            r#"{"id":2,"name":"BANANA","at":"2026-12-02 07:30:05.500"}"#,
+        ]
+    );
+    assert_eq!(lines("out_csv"), vec![",2", "apple,1", "cherry,3"]);
     assert_eq!(
         fruit.take(),
         vec![

@@ -22,7 +22,7 @@ mod json;
 mod raw;
 
 pub use self::bincode::Bincode;
-pub use self::csv::Csv;
+pub use self::csv::{Csv, CsvLine};
 pub use self::json::{Json, JsonColumns};
 pub use self::raw::{Raw, Utf8};
 
@@ -94,3 +94,15 @@ impl fmt::Display for FormatError {
 }
 
 impl std::error::Error for FormatError {}
+
+/// A row as the text line `format` writes (a SQL `filesystem` table's records).
+///
+/// # Panics
+/// When the row cannot be encoded (the job fails, naming the operator and the error).
+pub fn encode_line<F: Encode>(format: &F, row: &F::Row) -> String {
+    let mut buf = Vec::new();
+    if let Err(e) = format.encode(row, &mut buf) {
+        panic!("a row could not be written: {e}");
+    }
+    String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
+}

@@ -191,6 +191,9 @@ impl Connector {
         match name {
             "kafka" => {
                 let format = format()?;
+                if format == Format::Csv {
+                    return Err(sql.error("option `format`: the kafka connector reads and writes `json` (`csv` not yet)"));
+                }
                 let skip_bad = flag(if format == Format::Json {
                     "json.ignore-parse-errors"
                 } else {
@@ -569,7 +572,24 @@ impl Connector {
 
     /// The sink of a table written with this connector, and its parallelism; `None` when the
     /// connector only reads. Its rows are [`Changelog`](flow::table::Changelog)s of tuples.
-    pub fn sink(&self, columns: &[Column]) -> Option<(TokenStream, Option<usize>)> {
+    pub fn sink(&self, columns: &[Column]) -> Option<SinkSpec> {
+        if let Connector::Filesystem { path, format, .. } = self {
+            // Each row as its text line, into part files (FileSink: exactly once).
+            let f = match format {
+                Format::Csv => {
+                    let row = row_type(columns);
+                    quote!(::flow::connectors::format::CsvLine::<#row>::new())
+                }
+                Format::Json => record_format(Format::Json, columns),
+            };
+            return Some(SinkSpec {
+                sink: quote!(::flow::FileSink::row_format(#path)),
+                parallelism: None,
+                encode: Some(
+                    quote!({ let __f = #f; move |row| ::flow::connectors::format::encode_line(&__f, &row) }),
+                ),
+            });
+        }
         if let Connector::Kafka(k) = self {
             let (servers, topic) = (&k.servers, &k.topic);
             let format = record_format(k.format, columns);
@@ -583,7 +603,11 @@ impl Connector {
             for (key, v) in &k.properties {
                 b = quote!(#b.property(#key, #v));
             }
-            return Some((quote!(#b.build()), None));
+            return Some(SinkSpec {
+                sink: quote!(#b.build()),
+                parallelism: None,
+                encode: None,
+            });
         }
         let Connector::Print {
             identifier,
@@ -596,8 +620,20 @@ impl Connector {
             Some(id) => quote!(::flow::PrintSink::with_identifier(#id)),
             None => quote!(::flow::PrintSink::new()),
         };
-        Some((sink, *parallelism))
+        Some(SinkSpec {
+            sink,
+            parallelism: *parallelism,
+            encode: None,
+        })
     }
+}
+
+/// How a table's rows are written: the sink, its parallelism, and the function that turns
+/// each row into what the sink takes (none: the row itself).
+pub struct SinkSpec {
+    pub sink: TokenStream,
+    pub parallelism: Option<usize>,
+    pub encode: Option<TokenStream>,
 }
 
 /// The record format of rows of `columns`.

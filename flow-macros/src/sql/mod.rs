@@ -583,7 +583,12 @@ impl Lowering {
             return Err(sql.error(format!("`{}` is not a connector table: only a `CREATE TABLE .. WITH ('connector' = ..)` table can be written", t.name)));
         };
         let sink_cols = t.columns.clone().expect("connector tables have columns");
-        let Some((sink_expr, parallelism)) = connector.sink(&sink_cols) else {
+        let Some(connector::SinkSpec {
+            sink: sink_expr,
+            parallelism,
+            encode,
+        }) = connector.sink(&sink_cols)
+        else {
             return Err(sql.error(format!(
                 "the {} connector of `{}` only reads: it cannot be written",
                 connector.name(),
@@ -702,11 +707,13 @@ impl Lowering {
         } else {
             quote!((#(#values,)*))
         };
+        let encode = encode.map(|e| quote!(.map(#e)));
         let span = sql.span();
         let name = format!("insert into {table_name}");
         let tokens = quote! {
             #stream
                 .map(move |row| { #take let #vars = #read; #out })
+                #encode
                 .sink_to(#sink_expr)
                 .name(#name)
                 #parallelism
