@@ -692,3 +692,39 @@ fn an_aggregate_of_an_aggregate_takes_its_retractions() {
         ]
     );
 }
+
+#[test]
+fn a_join_bounded_by_event_times_is_an_interval_join() {
+    let env = StreamEnv::new().with_parallelism(2);
+    flow! { env =>
+        // (user, ms): clicks and buys, each in time order.
+        let clicks = from_collection(vec![(1i64, 1_000i64), (2, 2_000), (1, 10_000), (3, 20_000)], Watermarks::monotonous()).timestamps(|c| c.1);
+        let buys = from_collection(vec![(1i64, 1_500i64), (2, 9_000), (1, 10_200), (3, 19_000)], Watermarks::monotonous()).timestamps(|b| b.1);
+        let c = from_data_stream(clicks, "user BIGINT, ts.rowtime");
+        let b = from_data_stream(buys, "user BIGINT, ts.rowtime");
+        // A buy within a second after a click of the same user.
+        let converted = sql_query("
+            SELECT c.user, c.ts AS clicked, b.ts AS bought
+            FROM c JOIN b ON c.user = b.user
+            WHERE b.ts BETWEEN c.ts AND c.ts + INTERVAL '1' SECOND
+        ").to_append_stream().collect();
+    }
+    let result = env.execute("interval join").unwrap();
+    let mut converted = converted.take();
+    converted.sort();
+    assert_eq!(
+        converted,
+        vec![
+            (1i64, SqlTimestamp(1_000), SqlTimestamp(1_500)),
+            (1, SqlTimestamp(10_000), SqlTimestamp(10_200)),
+        ]
+    );
+    assert!(
+        result
+            .operators
+            .iter()
+            .any(|o| o.name.starts_with("interval join")),
+        "planned as an interval join: {:?}",
+        result.operators.iter().map(|o| o.name).collect::<Vec<_>>()
+    );
+}

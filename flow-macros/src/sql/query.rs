@@ -19,6 +19,9 @@ struct Planned {
     stream: Option<syn::Ident>,
     /// Its rows are `Changelog`s (a `GROUP BY` updates its results).
     updating: bool,
+    /// Its event-time column, whose values are its rows' timestamps (a table's `WATERMARK` or
+    /// `.rowtime` column, read directly).
+    rowtime: Option<usize>,
 }
 
 /// The columns `query` gives, without emitting it (a view's columns, known when declared).
@@ -123,6 +126,7 @@ fn union_all(
             columns: Some(columns),
             stream: None,
             updating,
+            rowtime: None,
         });
     }
     let span = sql.span();
@@ -159,6 +163,7 @@ fn union_all(
         columns: Some(columns),
         stream: Some(name),
         updating,
+        rowtime: None,
     })
 }
 
@@ -389,6 +394,7 @@ fn plan_select(
             columns,
             stream: None,
             updating: input.updating,
+            rowtime: None,
         });
     }
     let input_stream = input.stream.clone().expect("emitted");
@@ -409,6 +415,7 @@ fn plan_select(
             columns,
             stream: Some(input_stream),
             updating: input.updating,
+            rowtime: None,
         });
     }
     // A changelog's rows keep their kind through the projection.
@@ -480,6 +487,7 @@ fn plan_select(
         columns,
         stream: Some(name),
         updating: input.updating,
+        rowtime: None,
     })
 }
 
@@ -669,6 +677,7 @@ fn plan_grouped(
             columns: Some(columns),
             stream: None,
             updating,
+            rowtime: None,
         });
     }
     let input_stream = input.stream.clone().expect("emitted");
@@ -786,6 +795,7 @@ fn plan_grouped(
             columns: Some(columns),
             stream: Some(name),
             updating,
+            rowtime: None,
         });
     }
     let tokens = quote! {
@@ -803,6 +813,7 @@ fn plan_grouped(
         columns: Some(columns),
         stream: Some(name),
         updating,
+        rowtime: None,
     })
 }
 
@@ -955,12 +966,14 @@ fn plan_relation(
                     columns: rows.columns,
                     stream: Some(rows.stream),
                     updating: rows.updating,
+                    rowtime: None,
                 }
             } else {
                 Planned {
                     columns: l.columns(i),
                     stream: None,
                     updating: l.updating(i),
+                    rowtime: None,
                 }
             };
             (q, planned)
@@ -985,12 +998,14 @@ fn plan_relation(
                     columns: rows.columns,
                     stream: Some(rows.stream),
                     updating: rows.updating,
+                    rowtime: l.rowtime(i).map(|r| r.column),
                 }
             } else {
                 Planned {
                     columns: l.columns(i),
                     stream: None,
                     updating: l.updating(i),
+                    rowtime: l.rowtime(i).map(|r| r.column),
                 }
             };
             (q, planned)
@@ -1150,6 +1165,26 @@ fn plan_join(
     if keys.is_empty() {
         return Err(sql.error_on(s, format!("a join needs an equality of a `{lq}` column and a `{rq}` column (`ON {lq}.k = {rq}.k`): a join without one would pair every row with every row")));
     }
+    // Bounds on the two sides' event times (`b.ts BETWEEN a.ts - INTERVAL .. AND a.ts + ..`)
+    // make it an interval join: each row is kept only while the other side can still match it.
+    let mut bounds: (Option<i64>, Option<i64>) = (None, None);
+    if !updating {
+        if let (Some(lrt), Some(rrt)) = (left.rowtime, right.rowtime) {
+            for c in &rest {
+                let x = Binder {
+                    sql,
+                    scope: &mut both,
+                    group: None,
+                }
+                .bind(c)?;
+                time_bounds(&x, lrt, nl + rrt, &mut bounds);
+            }
+        }
+    }
+    let interval = match bounds {
+        (Some(lo), Some(hi)) if lo <= hi => Some((lo, hi)),
+        _ => None,
+    };
     let residual = rest.into_iter().reduce(|a, b| ast::Expr::BinaryOp {
         left: Box::new(a),
         op: ast::BinaryOperator::And,
@@ -1166,6 +1201,7 @@ fn plan_join(
                 columns: Some(columns),
                 stream: None,
                 updating,
+                rowtime: None,
             },
             residual,
         ));
@@ -1275,7 +1311,11 @@ fn plan_join(
     let _ = rv;
     let label = format!("join: {lq} and {rq}");
     let name = l.fresh(sql.span());
-    let tokens = if updating {
+    let tokens = if let Some((lo, hi)) = interval {
+        // The conditions stay in the `WHERE` after it too: the join only bounds the state.
+        let label = format!("interval join: {lq} and {rq}");
+        quote!(#ls.interval_join(#rs).between(#lo, #hi).process(move |l, r, out| out.push((::core::clone::Clone::clone(&l.1), ::core::clone::Clone::clone(&r.1)))).name(#label).map(move |(l, r)| { let #lv = l; let (#(#rv_d,)*) = r; (#(#all,)*) }))
+    } else if updating {
         quote!(#ls.connect(#rs).process(::flow::table::RetractJoin::new()).name(#label).map(move |c| { let kind = c.kind; let (l, r) = c.row; let #lv = l; let (#(#rv_d,)*) = r; ::flow::table::Changelog { kind, row: (#(#all,)*) } }))
     } else {
         quote!(#ls.connect(#rs).process(::flow::table::SqlJoin::new()).name(#label).map(move |(l, r)| { let #lv = l; let (#(#rv_d,)*) = r; (#(#all,)*) }))
@@ -1287,7 +1327,59 @@ fn plan_join(
             columns: Some(columns),
             stream: Some(name),
             updating,
+            rowtime: None,
         },
         residual,
     ))
+}
+
+/// The bounds a condition puts on the right side's event time relative to the left's
+/// (`right.ts` in `left.ts + lo ..= left.ts + hi`, in ms), from comparisons of the two
+/// event-time columns `lcol` and `rcol` (with `± INTERVAL`); each bound the tightest found.
+fn time_bounds(x: &TExpr, lcol: usize, rcol: usize, bounds: &mut (Option<i64>, Option<i64>)) {
+    use super::expr::Cmp;
+    let offset = |e: &TExpr| match &e.kind {
+        Kind::Col(i) => Some((*i, 0)),
+        Kind::AddMillis(c, ms) => match c.kind {
+            Kind::Col(i) => Some((i, *ms)),
+            _ => None,
+        },
+        _ => None,
+    };
+    match &x.kind {
+        Kind::And(a, b) => {
+            time_bounds(a, lcol, rcol, bounds);
+            time_bounds(b, lcol, rcol, bounds);
+        }
+        Kind::Cmp(op, a, b) => {
+            let (Some((ia, ma)), Some((ib, mb))) = (offset(a), offset(b)) else {
+                return;
+            };
+            // Written as `right <op> left + d`.
+            let (op, d) = if ia == lcol && ib == rcol {
+                // left + ma <op> right + mb  <=>  right <flipped op> left + (ma - mb)
+                let flipped = match op {
+                    Cmp::Lt => Cmp::Gt,
+                    Cmp::Le => Cmp::Ge,
+                    Cmp::Gt => Cmp::Lt,
+                    Cmp::Ge => Cmp::Le,
+                    other => *other,
+                };
+                (flipped, ma - mb)
+            } else if ia == rcol && ib == lcol {
+                (*op, mb - ma)
+            } else {
+                return;
+            };
+            let (lo, hi) = bounds;
+            match op {
+                Cmp::Ge => *lo = Some(lo.map_or(d, |l| l.max(d))),
+                Cmp::Gt => *lo = Some(lo.map_or(d + 1, |l| l.max(d + 1))),
+                Cmp::Le => *hi = Some(hi.map_or(d, |h| h.min(d))),
+                Cmp::Lt => *hi = Some(hi.map_or(d - 1, |h| h.min(d - 1))),
+                _ => {}
+            }
+        }
+        _ => {}
+    }
 }
