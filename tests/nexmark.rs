@@ -97,7 +97,16 @@ fn queries(p: usize) {
             ON P.id = A.seller AND P.starttime = A.starttime AND P.endtime = A.endtime
         ").to_append_stream().collect();
     }
-    env.execute("nexmark").unwrap();
+    let result = env.execute("nexmark").unwrap();
+    // q8 joins two window aggregations of one size on their windows: a window join.
+    assert!(
+        result
+            .operators
+            .iter()
+            .any(|o| o.name.starts_with("window join")),
+        "{:?}",
+        result.operators.iter().map(|o| o.name).collect::<Vec<_>>()
+    );
     assert!(!bids.is_empty() && !auctions.is_empty() && !people.is_empty());
     assert_eq!(sorted(q0.take()), sorted(nexmark_common::q0(&bids)));
     assert_eq!(sorted(q1.take()), sorted(nexmark_common::q1(&bids)));

@@ -22,7 +22,14 @@ struct Planned {
     /// Its event-time column, whose values are its rows' timestamps (a table's `WATERMARK` or
     /// `.rowtime` column, read directly).
     rowtime: Option<usize>,
+    /// A window aggregation's result: its windows' bucket (see [`window_tvf`]) and its
+    /// `window_start` and `window_end` columns.
+    windowed: Option<(i64, usize, usize)>,
 }
+
+/// A window function's assigner, and the length of the tumbling windows that hold each of its
+/// windows' results (none for SESSION).
+type Window = (TokenStream, Option<i64>);
 
 /// The columns `query` gives, without emitting it (a view's columns, known when declared).
 /// Also whether its rows are a changelog (a `GROUP BY`).
@@ -127,6 +134,7 @@ fn union_all(
             stream: None,
             updating,
             rowtime: None,
+            windowed: None,
         });
     }
     let span = sql.span();
@@ -164,6 +172,7 @@ fn union_all(
         stream: Some(name),
         updating,
         rowtime: None,
+        windowed: None,
     })
 }
 
@@ -195,7 +204,7 @@ fn plan_select(
     }
     // The input: a table of the catalog, a window function of one, a query in parentheses, or
     // an equi-join of two of them.
-    let mut window: Option<TokenStream> = None;
+    let mut window: Option<Window> = None;
     let mut selection: Option<ast::Expr> = s.selection.clone();
     let (quals, input) = match s.from.as_slice() {
         [one] if one.joins.is_empty() => {
@@ -395,6 +404,7 @@ fn plan_select(
             stream: None,
             updating: input.updating,
             rowtime: None,
+            windowed: None,
         });
     }
     let input_stream = input.stream.clone().expect("emitted");
@@ -416,6 +426,7 @@ fn plan_select(
             stream: Some(input_stream),
             updating: input.updating,
             rowtime: None,
+            windowed: None,
         });
     }
     // A changelog's rows keep their kind through the projection.
@@ -488,6 +499,7 @@ fn plan_select(
         stream: Some(name),
         updating: input.updating,
         rowtime: None,
+        windowed: None,
     })
 }
 
@@ -503,7 +515,7 @@ fn plan_grouped(
     group_by: &[ast::Expr],
     mut input_scope: Scope,
     input: Planned,
-    window: Option<TokenStream>,
+    window: Option<Window>,
     emit: bool,
 ) -> syn::Result<Planned> {
     if input.updating && window.is_some() {
@@ -672,12 +684,20 @@ fn plan_grouped(
     }
     // A window aggregation emits each window's rows once: append-only.
     let updating = window.is_none();
+    // A window aggregation's `window_start` and `window_end` columns, for a window join of it.
+    let windowed = window.as_ref().and_then(|(_, bucket)| {
+        let col = |w: WindowCol| {
+            items.iter().position(|(_, x)| matches!(x.kind, Kind::Col(i) if window_keys.iter().any(|(j, k)| *j == i && *k == w)))
+        };
+        Some(((*bucket)?, col(WindowCol::Start)?, col(WindowCol::End)?))
+    });
     if !emit {
         return Ok(Planned {
             columns: Some(columns),
             stream: None,
             updating,
             rowtime: None,
+            windowed,
         });
     }
     let input_stream = input.stream.clone().expect("emitted");
@@ -756,7 +776,7 @@ fn plan_grouped(
             .take(60)
             .collect::<String>()
     );
-    if let Some(assigner) = &window {
+    if let Some((assigner, _)) = &window {
         let bounds = window_keys.iter().map(|(i, w)| {
             let v = quote::format_ident!("__c{}", i);
             let t = match w {
@@ -796,6 +816,7 @@ fn plan_grouped(
             stream: Some(name),
             updating,
             rowtime: None,
+            windowed,
         });
     }
     let tokens = quote! {
@@ -814,6 +835,7 @@ fn plan_grouped(
         stream: Some(name),
         updating,
         rowtime: None,
+        windowed: None,
     })
 }
 
@@ -841,7 +863,7 @@ fn window_col(e: &ast::Expr) -> Option<WindowCol> {
 
 /// `TUMBLE(TABLE t, DESCRIPTOR(ts), size)`, `HOP(.., slide, size)`, `SESSION(.., gap)`: the
 /// table read and the window assigner.
-fn window_tvf(l: &Lowering, sql: &SqlText, expr: &ast::Expr) -> syn::Result<(usize, TokenStream)> {
+fn window_tvf(l: &Lowering, sql: &SqlText, expr: &ast::Expr) -> syn::Result<(usize, Window)> {
     let ast::Expr::Function(f) = expr else {
         return Err(sql.error_on(expr, "expected a window function: TUMBLE, HOP or SESSION"));
     };
@@ -943,7 +965,13 @@ fn window_tvf(l: &Lowering, sql: &SqlText, expr: &ast::Expr) -> syn::Result<(usi
             quote!(::flow::EventTimeSessionWindows::with_gap(#gap))
         }
     };
-    Ok((i, assigner))
+    // The windows' ends are multiples of the size (TUMBLE) or the slide (HOP): a tumbling
+    // window of that length holds the results of one window of both sides of a window join.
+    let bucket = match name.as_str() {
+        "TUMBLE" | "HOP" => Some(ms[0]),
+        _ => None,
+    };
+    Ok((i, (assigner, bucket)))
 }
 
 /// One table of a FROM: its name in the query and its rows; a window function sets `window`.
@@ -952,12 +980,12 @@ fn plan_relation(
     sql: &SqlText,
     from: &TableFactor,
     emit: bool,
-    window: &mut Option<TokenStream>,
+    window: &mut Option<Window>,
 ) -> syn::Result<(String, Planned)> {
     Ok(match from {
         TableFactor::TableFunction { expr, alias } => {
-            let (i, assigner) = window_tvf(l, sql, expr)?;
-            *window = Some(assigner);
+            let (i, w) = window_tvf(l, sql, expr)?;
+            *window = Some(w);
             let tname = l.table_name(i);
             let q = alias.as_ref().map_or(tname, |a| a.name.value.clone());
             let planned = if emit {
@@ -967,6 +995,7 @@ fn plan_relation(
                     stream: Some(rows.stream),
                     updating: rows.updating,
                     rowtime: None,
+                    windowed: None,
                 }
             } else {
                 Planned {
@@ -974,6 +1003,7 @@ fn plan_relation(
                     stream: None,
                     updating: l.updating(i),
                     rowtime: None,
+                    windowed: None,
                 }
             };
             (q, planned)
@@ -999,6 +1029,7 @@ fn plan_relation(
                     stream: Some(rows.stream),
                     updating: rows.updating,
                     rowtime: l.rowtime(i).map(|r| r.column),
+                    windowed: None,
                 }
             } else {
                 Planned {
@@ -1006,6 +1037,7 @@ fn plan_relation(
                     stream: None,
                     updating: l.updating(i),
                     rowtime: l.rowtime(i).map(|r| r.column),
+                    windowed: None,
                 }
             };
             (q, planned)
@@ -1202,6 +1234,7 @@ fn plan_join(
                 stream: None,
                 updating,
                 rowtime: None,
+                windowed: None,
             },
             residual,
         ));
@@ -1311,7 +1344,24 @@ fn plan_join(
     let _ = rv;
     let label = format!("join: {lq} and {rq}");
     let name = l.fresh(sql.span());
-    let tokens = if let Some((lo, hi)) = interval {
+    // Two window aggregations of one window size joined on their windows' bounds: a window
+    // join, whose state ends with each window (their rows carry the window's end - 1 as time).
+    let window_join = match (left.windowed, right.windowed) {
+        (Some((lb, lstart, lend)), Some((rb, rstart, rend)))
+            if lb == rb && !updating && interval.is_none() =>
+        {
+            let paired = |a: usize, b: usize| {
+                lk.iter().zip(&rk).any(|(x, y)| matches!((&x.kind, &y.kind), (Kind::Col(i), Kind::Col(j)) if *i == a && *j == b))
+            };
+            (paired(lstart, rstart) && paired(lend, rend)).then_some(lb)
+        }
+        _ => None,
+    };
+    let tokens = if let Some(bucket) = window_join {
+        let label = format!("window join: {lq} and {rq}");
+        let bucket = bucket as u64;
+        quote!(#ls.window_join(#rs, ::flow::TumblingEventTimeWindows::of(::std::time::Duration::from_millis(#bucket))).process(move |l, r, out| out.push((::core::clone::Clone::clone(&l.1), ::core::clone::Clone::clone(&r.1)))).name(#label).map(move |(l, r)| { let #lv = l; let (#(#rv_d,)*) = r; (#(#all,)*) }))
+    } else if let Some((lo, hi)) = interval {
         // The conditions stay in the `WHERE` after it too: the join only bounds the state.
         let label = format!("interval join: {lq} and {rq}");
         quote!(#ls.interval_join(#rs).between(#lo, #hi).process(move |l, r, out| out.push((::core::clone::Clone::clone(&l.1), ::core::clone::Clone::clone(&r.1)))).name(#label).map(move |(l, r)| { let #lv = l; let (#(#rv_d,)*) = r; (#(#all,)*) }))
@@ -1328,6 +1378,7 @@ fn plan_join(
             stream: Some(name),
             updating,
             rowtime: None,
+            windowed: None,
         },
         residual,
     ))
