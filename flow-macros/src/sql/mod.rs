@@ -5,8 +5,10 @@
 //! `from_path("t")`, and `.to_append_stream()` / `.to_retract_stream()` /
 //! `.to_changelog_stream()` / `.execute_insert("t")` on a table), binds and types the SQL
 //! against the tables' columns, and rewrites every table into ordinary DSL chains over tuple
-//! rows: a connector's `source(..)`, one `map` or `flat_map` per `SELECT` (projection and
-//! `WHERE` fused in one closure), `union` for `UNION ALL`, a `sink_to(..)` for an insert. The
+//! rows: a connector's `source(..)`, a `filter` and a `map` per `SELECT`, `union` for
+//! `UNION ALL`, `key_by` + a keyed aggregate for `GROUP BY`, `window` + `aggregate` for a
+//! window function, `connect` (or `interval_join`, `window_join`) for a join, a `sink_to(..)`
+//! for an insert. The
 //! phases after it see a DSL job and check, plan and generate it as any other, so SQL runs on
 //! the same fused operators; the only run-time pieces are in `flow::table`.
 //!

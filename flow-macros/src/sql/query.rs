@@ -1,5 +1,5 @@
-//! Queries: `SELECT .. FROM .. WHERE ..` and `UNION ALL`, bound to the catalog and lowered to
-//! DSL operators (one `map`, or one `flat_map` with a `WHERE`, per `SELECT`).
+//! Queries: `SELECT`, `WHERE`, `GROUP BY`/`HAVING`, window functions, joins and `UNION ALL`,
+//! bound to the catalog and lowered to DSL operators.
 
 use super::aggregate::{self, has_aggregate, Group};
 use super::expr::{suggest, Binder, Gen, Kind, Read, Scope, ScopeCol, TExpr};
