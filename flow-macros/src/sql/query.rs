@@ -317,13 +317,7 @@ fn plan_select(
         match item {
             SelectItem::UnnamedExpr(e) => {
                 let x = b.bind(e)?;
-                let name = match e {
-                    ast::Expr::Identifier(id) => id.value.clone(),
-                    ast::Expr::CompoundIdentifier(ids) => {
-                        ids.last().map_or_else(String::new, |i| i.value.clone())
-                    }
-                    _ => format!("EXPR${k}"),
-                };
+                let name = column_name(e, k);
                 out.push((name, x));
             }
             SelectItem::ExprWithAlias { expr, alias } => {
@@ -373,31 +367,10 @@ fn plan_select(
             other => return Err(sql.error_on(other, "this SELECT item is not supported")),
         }
     }
-    let columns = items.as_ref().map(|items| {
-        items
-            .iter()
-            .map(|(n, x)| Column {
-                name: n.clone(),
-                ty: x.ty,
-            })
-            .collect::<Vec<_>>()
-    });
-    if let Some(cols) = &columns {
-        for (i, c) in cols.iter().enumerate() {
-            if cols[..i]
-                .iter()
-                .any(|d| d.name.eq_ignore_ascii_case(&c.name))
-            {
-                return Err(sql.error_on(
-                    s,
-                    format!(
-                        "the query gives two columns named `{}`: rename one with `AS`",
-                        c.name
-                    ),
-                ));
-            }
-        }
-    }
+    let columns = items
+        .as_deref()
+        .map(|items| output_columns(sql, s, items))
+        .transpose()?;
     if !emit {
         return Ok(Planned {
             columns,
@@ -611,13 +584,7 @@ fn plan_grouped(
         match item {
             SelectItem::UnnamedExpr(e) => {
                 let x = b.bind(e)?;
-                let name = match e {
-                    ast::Expr::Identifier(id) => id.value.clone(),
-                    ast::Expr::CompoundIdentifier(ids) => {
-                        ids.last().map_or_else(String::new, |i| i.value.clone())
-                    }
-                    _ => format!("EXPR${k}"),
-                };
+                let name = column_name(e, k);
                 items.push((name, x));
             }
             SelectItem::ExprWithAlias { expr, alias } => {
@@ -652,27 +619,7 @@ fn plan_grouped(
     if group.calls.len() > 12 {
         return Err(sql.error_on(s, "a query keeps at most 12 aggregates"));
     }
-    let columns: Vec<Column> = items
-        .iter()
-        .map(|(n, x)| Column {
-            name: n.clone(),
-            ty: x.ty,
-        })
-        .collect();
-    for (i, c) in columns.iter().enumerate() {
-        if columns[..i]
-            .iter()
-            .any(|d| d.name.eq_ignore_ascii_case(&c.name))
-        {
-            return Err(sql.error_on(
-                s,
-                format!(
-                    "the query gives two columns named `{}`: rename one with `AS`",
-                    c.name
-                ),
-            ));
-        }
-    }
+    let columns = output_columns(sql, s, &items)?;
     if window.is_some() {
         let has = |w: WindowCol| window_keys.iter().any(|(_, k)| *k == w);
         if !(has(WindowCol::Start) && has(WindowCol::End)) {
@@ -1433,4 +1380,46 @@ fn time_bounds(x: &TExpr, lcol: usize, rcol: usize, bounds: &mut (Option<i64>, O
         }
         _ => {}
     }
+}
+
+/// The name of the `k`-th SELECT item `e` without an alias: a column keeps its name, anything
+/// else is `EXPR$k` (Flink's).
+fn column_name(e: &ast::Expr, k: usize) -> String {
+    match e {
+        ast::Expr::Identifier(id) => id.value.clone(),
+        ast::Expr::CompoundIdentifier(ids) => {
+            ids.last().map_or_else(String::new, |i| i.value.clone())
+        }
+        _ => format!("EXPR${k}"),
+    }
+}
+
+/// A query's columns from its named items; two of one name are an error.
+fn output_columns(
+    sql: &SqlText,
+    s: &ast::Select,
+    items: &[(String, TExpr)],
+) -> syn::Result<Vec<Column>> {
+    let columns: Vec<Column> = items
+        .iter()
+        .map(|(n, x)| Column {
+            name: n.clone(),
+            ty: x.ty,
+        })
+        .collect();
+    for (i, c) in columns.iter().enumerate() {
+        if columns[..i]
+            .iter()
+            .any(|d| d.name.eq_ignore_ascii_case(&c.name))
+        {
+            return Err(sql.error_on(
+                s,
+                format!(
+                    "the query gives two columns named `{}`: rename one with `AS`",
+                    c.name
+                ),
+            ));
+        }
+    }
+    Ok(columns)
 }
