@@ -728,3 +728,63 @@ fn a_join_bounded_by_event_times_is_an_interval_join() {
         result.operators.iter().map(|o| o.name).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn views_and_subqueries_keep_the_time_attribute_they_select() {
+    let env = StreamEnv::new().with_parallelism(2);
+    flow! { env =>
+        // (visitor, url, ms), in time order.
+        let clicks = from_collection(vec![
+            (1i64, "/shop/a", 100i64), (2, "/home", 200), (1, "/shop/b", 900),
+            (2, "/shop/c", 1_100), (1, "/home", 1_200), (1, "/shop/d", 2_500),
+        ], Watermarks::monotonous()).timestamps(|c| c.2);
+        let c = from_data_stream(clicks, "visitor BIGINT, url STRING, ts.rowtime");
+        // The view selects `ts` as it is: still the time attribute, so a window function reads
+        // the view.
+        execute_sql("CREATE VIEW shop AS SELECT visitor, ts FROM c WHERE url LIKE '/shop%'");
+        let per_second = sql_query("
+            SELECT visitor, window_start, COUNT(*) AS n
+            FROM TABLE(TUMBLE(TABLE shop, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+            GROUP BY visitor, window_start, window_end
+        ").to_append_stream().collect();
+        // A window aggregation's `window_time` is a time attribute too: the shop clicks of
+        // users who made more than one in a 1-second window, joined back to the window on
+        // time (an interval join).
+        let busiest = sql_query("
+            SELECT s.visitor, s.ts
+            FROM shop s
+            JOIN (
+                SELECT visitor, COUNT(*) AS n, window_time AS wt
+                FROM TABLE(TUMBLE(TABLE shop, DESCRIPTOR(ts), INTERVAL '1' SECOND))
+                GROUP BY visitor, window_start, window_end, window_time
+            ) w
+            ON s.visitor = w.visitor
+            WHERE s.ts BETWEEN w.wt - INTERVAL '999' MILLISECOND AND w.wt AND w.n > 1
+        ").to_append_stream().collect();
+    }
+    let result = env.execute("time attributes").unwrap();
+    let mut per_second = per_second.take();
+    per_second.sort();
+    assert_eq!(
+        per_second,
+        vec![
+            (1i64, SqlTimestamp(0), 2i64),
+            (1, SqlTimestamp(2_000), 1),
+            (2, SqlTimestamp(1_000), 1),
+        ]
+    );
+    let mut busiest = busiest.take();
+    busiest.sort();
+    assert_eq!(
+        busiest,
+        vec![(1i64, SqlTimestamp(100)), (1, SqlTimestamp(900))]
+    );
+    assert!(
+        result
+            .operators
+            .iter()
+            .any(|o| o.name.starts_with("interval join")),
+        "planned as an interval join: {:?}",
+        result.operators.iter().map(|o| o.name).collect::<Vec<_>>()
+    );
+}

@@ -57,7 +57,9 @@ struct Table {
     def: Def,
     /// Its rows are a changelog (a view of a `GROUP BY`).
     updating: bool,
-    /// Its time attribute, which window functions read.
+    /// Its time attribute, which window functions and interval joins read: a table's
+    /// `WATERMARK` or `.rowtime` column, or the column of a view that selects its input's time
+    /// attribute as it is (or a window aggregation's `window_time`).
     rowtime: Option<Rowtime>,
     /// The stream of its rows once a statement read it.
     stream: Option<syn::Ident>,
@@ -91,7 +93,8 @@ pub struct Rowtime {
     /// The column.
     pub column: usize,
     /// `WATERMARK FOR column AS column - INTERVAL ..`: the watermark's delay in ms, which the
-    /// table's source generates. `None`: a DataStream's (its own timestamps and watermarks).
+    /// table's source generates. `None`: a DataStream's or a view's (the rows' own timestamps
+    /// and watermarks).
     pub delay: Option<i64>,
 }
 
@@ -320,14 +323,14 @@ impl Lowering {
                     Statement::Query(q) => q,
                     _ => return Err(sql.error("`sql_query` takes a query (`SELECT ..`); other statements go to `execute_sql`")),
                 };
-                let (columns, updating) = query::columns_of(self, &sql, &query)?;
+                let (columns, updating, rowtime) = query::columns_of(self, &sql, &query)?;
                 self.register(
                     Table {
                         name: sql_name,
                         columns,
                         def: Def::View { sql, query },
                         updating,
-                        rowtime: None,
+                        rowtime,
                         stream: None,
                     },
                     span,
@@ -542,8 +545,8 @@ impl Lowering {
                 if !v.columns.is_empty() {
                     return Err(sql.error("name a view's columns with aliases in its query (`SELECT a AS x ..`)"));
                 }
-                let (columns, updating) = query::columns_of(self, &sql, &v.query)?;
-                self.register(Table { name, columns, def: Def::View { sql: sql.clone(), query: v.query }, updating, rowtime: None, stream: None }, sql.span())?;
+                let (columns, updating, rowtime) = query::columns_of(self, &sql, &v.query)?;
+                self.register(Table { name, columns, def: Def::View { sql: sql.clone(), query: v.query }, updating, rowtime, stream: None }, sql.span())?;
                 Ok(())
             }
             Statement::Insert(ins) => {
@@ -871,6 +874,11 @@ impl Lowering {
     /// Table `i`'s event-time column.
     fn rowtime(&self, i: usize) -> Option<Rowtime> {
         self.tables[self.resolve(i)].rowtime
+    }
+
+    /// Whether table `i` is a view (`CREATE VIEW`, `sql_query`).
+    fn is_view(&self, i: usize) -> bool {
+        matches!(self.tables[self.resolve(i)].def, Def::View { .. })
     }
 
     /// Table `i`'s name.

@@ -5,7 +5,7 @@ use super::aggregate::{self, has_aggregate, Group};
 use super::expr::{suggest, Binder, Gen, Kind, Read, Scope, ScopeCol, TExpr};
 use super::text::{self, SqlText};
 use super::types::{SqlType, Ty};
-use super::{pattern, Column, Lowered, Lowering};
+use super::{pattern, Column, Lowered, Lowering, Rowtime};
 use proc_macro2::TokenStream;
 use quote::quote;
 use sqlparser::ast::{
@@ -19,8 +19,9 @@ struct Planned {
     stream: Option<syn::Ident>,
     /// Its rows are `Changelog`s (a `GROUP BY` updates its results).
     updating: bool,
-    /// Its event-time column, whose values are its rows' timestamps (a table's `WATERMARK` or
-    /// `.rowtime` column, read directly).
+    /// Its event-time column, whose values are its rows' timestamps: a table's `WATERMARK` or
+    /// `.rowtime` column, selected as it is (no expression of it) by a query that does not
+    /// update, or a window aggregation's `window_time` (its rows carry the window's end - 1).
     rowtime: Option<usize>,
     /// A window aggregation's result: its windows' bucket (see [`window_tvf`]) and its
     /// `window_start` and `window_end` columns.
@@ -32,14 +33,18 @@ struct Planned {
 type Window = (TokenStream, Option<i64>);
 
 /// The columns `query` gives, without emitting it (a view's columns, known when declared).
-/// Also whether its rows are a changelog (a `GROUP BY`).
+/// Also whether its rows are a changelog (a `GROUP BY`), and its time attribute.
 pub fn columns_of(
     l: &mut Lowering,
     sql: &SqlText,
     query: &ast::Query,
-) -> syn::Result<(Option<Vec<Column>>, bool)> {
+) -> syn::Result<(Option<Vec<Column>>, bool, Option<Rowtime>)> {
     let p = plan_query(l, sql, query, false)?;
-    Ok((p.columns, p.updating))
+    let rowtime = p.rowtime.map(|column| Rowtime {
+        column,
+        delay: None,
+    });
+    Ok((p.columns, p.updating, rowtime))
 }
 
 /// Emits `query` and gives its stream.
@@ -105,6 +110,8 @@ fn union_all(
         ));
     }
     let updating = a.updating || b.updating;
+    // The time attribute stays one when both sides have it in the same place.
+    let rowtime = a.rowtime.filter(|r| b.rowtime == Some(*r) && !updating);
     let mut columns = Vec::new();
     for (x, y) in ac.iter().zip(bc) {
         let sql_ty = match (x.ty.sql, y.ty.sql) {
@@ -133,7 +140,7 @@ fn union_all(
             columns: Some(columns),
             stream: None,
             updating,
-            rowtime: None,
+            rowtime,
             windowed: None,
         });
     }
@@ -171,7 +178,7 @@ fn union_all(
         columns: Some(columns),
         stream: Some(name),
         updating,
-        rowtime: None,
+        rowtime,
         windowed: None,
     })
 }
@@ -371,12 +378,22 @@ fn plan_select(
         .as_deref()
         .map(|items| output_columns(sql, s, items))
         .transpose()?;
+    // The input's time attribute stays one where a column selects it as it is (the rows keep
+    // their timestamps through `filter` and `map`).
+    let rowtime = match (&items, input.rowtime) {
+        _ if input.updating => None,
+        (None, r) => r,
+        (Some(items), Some(r)) => items
+            .iter()
+            .position(|(_, x)| matches!(x.kind, Kind::Col(j) if j == r)),
+        (Some(_), None) => None,
+    };
     if !emit {
         return Ok(Planned {
             columns,
             stream: None,
             updating: input.updating,
-            rowtime: None,
+            rowtime,
             windowed: None,
         });
     }
@@ -398,7 +415,7 @@ fn plan_select(
             columns,
             stream: Some(input_stream),
             updating: input.updating,
-            rowtime: None,
+            rowtime,
             windowed: None,
         });
     }
@@ -471,7 +488,7 @@ fn plan_select(
         columns,
         stream: Some(name),
         updating: input.updating,
-        rowtime: None,
+        rowtime,
         windowed: None,
     })
 }
@@ -638,12 +655,19 @@ fn plan_grouped(
         };
         Some(((*bucket)?, col(WindowCol::Start)?, col(WindowCol::End)?))
     });
+    // A window aggregation's `window_time` is its time attribute: its rows carry the window's
+    // end - 1 as their timestamps.
+    let rowtime = window.as_ref().and_then(|_| {
+        items.iter().position(|(_, x)| {
+            matches!(x.kind, Kind::Col(i) if window_keys.iter().any(|(j, k)| *j == i && *k == WindowCol::Time))
+        })
+    });
     if !emit {
         return Ok(Planned {
             columns: Some(columns),
             stream: None,
             updating,
-            rowtime: None,
+            rowtime,
             windowed,
         });
     }
@@ -762,7 +786,7 @@ fn plan_grouped(
             columns: Some(columns),
             stream: Some(name),
             updating,
-            rowtime: None,
+            rowtime,
             windowed,
         });
     }
@@ -871,6 +895,11 @@ fn window_tvf(l: &Lowering, sql: &SqlText, expr: &ast::Expr) -> syn::Result<(usi
         }
     };
     let Some(rowtime) = l.rowtime(i) else {
+        if l.is_view(i) {
+            return Err(sql.error_on(args[0], format!(
+                "`{table}` has no event time: a view keeps its table's time attribute where it selects that column as it is (no expression of it, no `GROUP BY`), or a window aggregation's `window_time`"
+            )));
+        }
         return Err(sql.error_on(args[0], format!(
             "`{table}` has no event time: declare it with `WATERMARK FOR {column} AS {column} - INTERVAL '5' SECOND` in its CREATE TABLE (or `{column}.rowtime` in `from_data_stream`)"
         )));
