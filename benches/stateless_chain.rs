@@ -7,6 +7,7 @@
 //! ```text
 //! cargo bench --bench stateless_chain
 //! FLOW_BENCH_SCALE=0.1 FLOW_BENCH_RUNS=1 cargo bench --bench stateless_chain   # quick check
+//! FLOW_BENCH_METRICS=1 cargo bench --bench stateless_chain   # with the metrics endpoint on
 //! ```
 
 use flow::prelude::*;
@@ -31,7 +32,11 @@ fn second(n: i64) -> i64 {
 
 /// The chain, writing to `sink`.
 fn flow_chain<S: Sink<i64>>(rows: i64, sink: S) -> Duration {
-    let env = StreamEnv::new().with_parallelism(1);
+    let mut env = StreamEnv::new().with_parallelism(1);
+    // `FLOW_BENCH_METRICS=1`: the job serves its metrics, so its task publishes its counters.
+    if std::env::var("FLOW_BENCH_METRICS").as_deref() == Ok("1") {
+        env = env.with_metrics_addr(([127, 0, 0, 1], 0).into());
+    }
     flow! { env =>
         source(NumberSequence::new(1, rows), Watermarks::no_watermarks())
             .map(first)

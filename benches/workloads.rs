@@ -21,6 +21,7 @@
 //! cargo bench --bench workloads -- w2/                        # W2 only (`w2` also matches W2b)
 //! cargo bench --bench workloads -- w2/batch w3/streaming/p2   # several filters
 //! FLOW_BENCH_SCALE=0.1 cargo bench --bench workloads          # a tenth of the sizes
+//! FLOW_BENCH_METRICS=1 cargo bench --bench workloads -- w1    # with the metrics endpoint on
 //! ```
 
 use flow::prelude::*;
@@ -73,9 +74,16 @@ fn count_first_two(row: (i64, i64), #[state] cnt: &mut ValueState<u32>) -> (i64,
 // flow pipelines, generic over the sink: `DiscardSink` when timed, a collect sink when checked.
 
 fn env(parallelism: usize, mode: RuntimeMode) -> StreamEnv {
-    StreamEnv::new()
+    let env = StreamEnv::new()
         .with_parallelism(parallelism)
-        .with_mode(mode)
+        .with_mode(mode);
+    // `FLOW_BENCH_METRICS=1`: the job serves its metrics (`--metrics-addr`), so its tasks
+    // publish their counters: what watching a job costs.
+    if std::env::var("FLOW_BENCH_METRICS").as_deref() == Ok("1") {
+        env.with_metrics_addr(([127, 0, 0, 1], 0).into())
+    } else {
+        env
+    }
 }
 
 fn timed(env: &StreamEnv, name: &str) -> Duration {

@@ -31,6 +31,8 @@ pub struct RuntimeContext {
     pub(crate) restore: Option<Arc<Restore>>,
     /// Exactly-once checkpoints: input gates align barriers.
     pub(crate) aligned: bool,
+    /// Where the task publishes its counters while the job runs.
+    pub(crate) live: Arc<crate::exec::Live>,
 }
 
 impl RuntimeContext {
@@ -51,6 +53,7 @@ impl RuntimeContext {
             graph: 0,
             restore: None,
             aligned: true,
+            live: Arc::new(crate::exec::Live::unwatched()),
         }
     }
     /// The name passed to `execute`.

@@ -1,7 +1,7 @@
 //! The job's environment: the standard command-line flags, the registered `flow!` blocks, and
 //! `execute`.
 
-use crate::exec::{CheckpointConfig, CheckpointingMode, JobGraph, JobResult};
+use crate::exec::{CheckpointConfig, CheckpointingMode, JobGraph, JobResult, Observe};
 use crate::{Error, Result};
 use clap::{value_parser, Arg, ArgAction, ArgMatches, Command};
 use std::sync::Mutex;
@@ -64,6 +64,7 @@ pub struct StreamEnv {
     watermark_interval: Duration,
     checkpoint_interval: Option<Duration>,
     checkpointing: CheckpointConfig,
+    observe: Observe,
     graphs: Mutex<Vec<JobGraph>>,
 }
 
@@ -83,6 +84,7 @@ impl StreamEnv {
             watermark_interval: DEFAULT_WATERMARK_INTERVAL,
             checkpoint_interval: Some(DEFAULT_CHECKPOINT_INTERVAL),
             checkpointing: CheckpointConfig::default(),
+            observe: Observe::default(),
             graphs: Mutex::new(Vec::new()),
         }
     }
@@ -175,6 +177,13 @@ impl StreamEnv {
                     .help("exactly-once: an operator with several inputs aligns the checkpoint barriers (holds back an input that delivered one until all did), so state reflects each row exactly once; at-least-once: no alignment (no stall), and after a restore some rows may count twice"),
             )
             .arg(
+                Arg::new("metrics-addr")
+                    .long("metrics-addr")
+                    .value_name("HOST:PORT")
+                    .value_parser(crate::exec::parse_addr)
+                    .help("Serve the running job's metrics at http://HOST:PORT/metrics (Prometheus text format) and /api/metrics (JSON), e.g. 127.0.0.1:9249; a port alone listens on 127.0.0.1. Another host (0.0.0.0) exposes them to the network. An address in use fails the job at start"),
+            )
+            .arg(
                 Arg::new("explain")
                     .long("explain")
                     .value_name("FORMAT")
@@ -240,6 +249,9 @@ impl StreamEnv {
             savepoint_dir: m.get_one::<std::path::PathBuf>("savepoint-dir").cloned(),
             allow_non_restored_state: m.get_flag("allow-non-restored-state"),
         };
+        let observe = Observe {
+            metrics_addr: m.get_one::<std::net::SocketAddr>("metrics-addr").copied(),
+        };
         StreamEnv {
             parallelism,
             mode,
@@ -247,6 +259,7 @@ impl StreamEnv {
             watermark_interval,
             checkpoint_interval,
             checkpointing,
+            observe,
             graphs: Mutex::new(Vec::new()),
         }
     }
@@ -347,6 +360,13 @@ impl StreamEnv {
         self
     }
 
+    /// Serves the running job's metrics at `http://addr/metrics` (Prometheus) and
+    /// `/api/metrics` (JSON) while it runs (`--metrics-addr`; needs the `web` feature).
+    pub fn with_metrics_addr(mut self, addr: std::net::SocketAddr) -> Self {
+        self.observe.metrics_addr = Some(addr);
+        self
+    }
+
     /// The default parallelism of every operator.
     pub fn parallelism(&self) -> usize {
         self.parallelism
@@ -435,6 +455,7 @@ impl StreamEnv {
             self.watermark_interval,
             checkpoints,
             &self.checkpointing,
+            &self.observe,
             graphs,
         )?;
         if let Some(path) = &result.savepoint {

@@ -31,6 +31,8 @@ pub mod sort_key;
 pub mod state;
 pub mod table;
 pub mod time;
+#[cfg(feature = "web")]
+mod web;
 
 /// Process functions (Flink's `ProcessFunction`, `KeyedProcessFunction`,
 /// `KeyedCoProcessFunction`, `BroadcastProcessFunction`), their context and side outputs.

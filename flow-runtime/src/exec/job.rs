@@ -1,6 +1,8 @@
 //! A job: the tasks the `flow!` macro built, their threads, and what the run produced.
 
 use super::checkpoint::{CheckpointConfig, CheckpointingMode, Coordinator};
+use super::live::Live;
+use super::observe::Observe;
 use super::task::{Task, TaskFn, TaskMetrics};
 use crate::context::RuntimeContext;
 use crate::env::RuntimeMode;
@@ -135,7 +137,7 @@ impl JobResult {
 const STOP_POLL: Duration = Duration::from_millis(50);
 
 struct TaskOutcome {
-    graph: usize,
+    task: usize,
     result: Result<TaskMetrics>,
 }
 
@@ -147,6 +149,7 @@ pub(crate) fn run_job(
     watermark_interval: Duration,
     checkpoint_interval: Option<Duration>,
     config: &CheckpointConfig,
+    observe: &Observe,
     graphs: Vec<JobGraph>,
 ) -> Result<JobResult> {
     let start = Instant::now();
@@ -182,6 +185,17 @@ pub(crate) fn run_job(
         super::signal::install();
     }
     let checkpoints = Arc::new(Coordinator::with_storage(task_count, storage, last));
+    let live = Arc::new(Live::new(
+        job_name,
+        graphs.iter().map(|g| g.plan).collect(),
+        graphs
+            .iter()
+            .enumerate()
+            .flat_map(|(g, graph)| graph.tasks.iter().map(move |t| (g, t.stage, t.subtask))),
+        observe.watched(),
+    ));
+    // Bound before any task starts: an address in use fails the job here, naming it.
+    let _server = observe.serve(&live, &checkpoints)?;
     let writer = checkpoints.start_writer();
     let aligned = config.mode == CheckpointingMode::ExactlyOnce;
     let mut task_index = 0;
@@ -208,6 +222,7 @@ pub(crate) fn run_job(
                 graph: g,
                 restore: restore.clone(),
                 aligned,
+                live: live.clone(),
             };
             let this_task = task_index;
             task_index += 1;
@@ -240,7 +255,10 @@ pub(crate) fn run_job(
                         cancel_on_error.store(true, Ordering::Relaxed);
                         task_checkpoints.failed();
                     }
-                    let _ = tx.send(TaskOutcome { graph: g, result });
+                    let _ = tx.send(TaskOutcome {
+                        task: this_task,
+                        result,
+                    });
                 });
             match spawned {
                 Ok(h) => threads.push(h),
@@ -262,11 +280,6 @@ pub(crate) fn run_job(
     }
     let mut first_error: Option<Error> = build_errors.into_iter().next();
     let mut secondary: Option<Error> = None;
-    let mut out: Vec<Vec<u64>> = plans.iter().map(|p| vec![0; p.nodes.len()]).collect();
-    let mut reported: Vec<Vec<bool>> = plans.iter().map(|p| vec![false; p.nodes.len()]).collect();
-    let mut late: Vec<Vec<u64>> = plans.iter().map(|p| vec![0; p.nodes.len()]).collect();
-    let mut skipped = late.clone();
-    let mut dead_lettered = late.clone();
     // With a savepoint directory the loop also wakes to look for a stop request.
     let tick = match (checkpoint_interval, stoppable) {
         (Some(i), true) => Some(i.min(STOP_POLL)),
@@ -308,21 +321,7 @@ pub(crate) fn run_job(
             },
         };
         match outcome.result {
-            Ok(m) => {
-                for (node, rows) in m.out {
-                    out[outcome.graph][node as usize] += rows;
-                    reported[outcome.graph][node as usize] = true;
-                }
-                for (node, rows) in m.late {
-                    late[outcome.graph][node as usize] += rows;
-                }
-                for (node, n) in m.skipped {
-                    skipped[outcome.graph][node as usize] += n;
-                }
-                for (node, n) in m.dead_lettered {
-                    dead_lettered[outcome.graph][node as usize] += n;
-                }
-            }
+            Ok(m) => live.finish(outcome.task, &m),
             Err(e) if e.is_secondary() => {
                 secondary.get_or_insert(e);
             }
@@ -345,15 +344,8 @@ pub(crate) fn run_job(
     if let Some(e) = first_error.or(secondary) {
         return Err(e);
     }
-    let mut operators = Vec::new();
-    for (g, plan) in plans.iter().enumerate() {
-        let mut ms = plan.metrics(&out[g], &reported[g], &late[g]);
-        for (i, m) in ms.iter_mut().enumerate() {
-            m.skipped_records = skipped[g][i];
-            m.dead_lettered_records = dead_lettered[g][i];
-        }
-        operators.extend(ms);
-    }
+    // Every task ended well and left its final counters.
+    let operators = live.operators();
     let result = JobResult {
         job_name: job_name.to_string(),
         wall_time: start.elapsed(),

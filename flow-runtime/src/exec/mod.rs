@@ -3,6 +3,8 @@
 
 mod checkpoint;
 mod job;
+mod live;
+mod observe;
 mod signal;
 mod task;
 
@@ -12,5 +14,10 @@ pub use checkpoint::{
 };
 pub(crate) use job::run_job as run_job_entry;
 pub use job::{JobBuilder, JobGraph, JobResult, OperatorMetrics};
+#[cfg(feature = "web")]
+pub(crate) use live::JobMetrics;
+pub(crate) use live::Live;
+pub(crate) use observe::parse_addr;
+pub use observe::Observe;
 pub use signal::request_stop;
 pub use task::{run_gate, run_source, run_two_gates, TaskMetrics};

@@ -11,13 +11,15 @@ use crate::chain::{Collector, Control, Snapshot};
 use crate::channel::{Gate, GateEvent, InputGate, Rows, BATCH_SIZE};
 use crate::context::RuntimeContext;
 use crate::exec::checkpoint::AfterFinish;
+use crate::exec::live::Publisher;
 use crate::exec::{CheckpointId, FINAL_CHECKPOINT};
 use crate::operator::source::{Poll, SourceOutput, SourceReader};
 use crate::operator::Either;
 use crate::operator::{restore_with, snapshot_with};
 use crate::snapshot::{FinishedTask, TaskState};
 use crate::time::{
-    SourceWatermarks, Timestamp, TimestampAssigner, Watermarks, MAX_WATERMARK, NO_TIMESTAMP,
+    SourceWatermarks, Timestamp, TimestampAssigner, Watermarks, MAX_WATERMARK, MIN_WATERMARK,
+    NO_TIMESTAMP,
 };
 use crate::{Error, Result};
 use std::marker::PhantomData;
@@ -291,9 +293,14 @@ fn drive_source(
         committed: ctx.checkpoints.completed(),
     };
     let mut rows = 0u64;
+    let mut publisher = Publisher::new(&ctx.live);
+    let mut watermark = MIN_WATERMARK;
     loop {
         if ctx.is_cancelled() {
             return Err(Error::Cancelled(ctx.task_name()));
+        }
+        if publisher.due() {
+            publish_source(ctx, task, source_node, rows, watermark);
         }
         if progress.pending(ctx) {
             progress.step(ctx, task, source_node)?;
@@ -322,6 +329,7 @@ fn drive_source(
                 task.control().idle(idle)?;
             }
             if let Some(wm) = wm {
+                watermark = wm;
                 task.control().watermark(wm)?;
             }
         }
@@ -348,6 +356,29 @@ fn drive_source(
     metrics.add_out(source_node, rows);
     task.report(&mut metrics, source_node);
     Ok(metrics)
+}
+
+/// Publishes a source task's counters for the metrics endpoint.
+#[cold]
+#[inline(never)]
+fn publish_source(
+    ctx: &RuntimeContext,
+    task: &dyn SourceStage,
+    node: u32,
+    rows: u64,
+    watermark: Timestamp,
+) {
+    let mut metrics = TaskMetrics::default();
+    metrics.add_out(node, rows);
+    task.report(&mut metrics, node);
+    ctx.live.publish(ctx.task, metrics, watermark);
+}
+
+/// Publishes an input-gate task's counters for the metrics endpoint.
+#[cold]
+#[inline(never)]
+fn publish_chain(ctx: &RuntimeContext, chain: &mut dyn Control, watermark: Timestamp) {
+    ctx.live.publish(ctx.task, report(chain), watermark);
 }
 
 /// One batch from the reader into the chain; returns the poll's outcome and the rows it
@@ -524,13 +555,21 @@ fn drive_gate(
     stage.control().open(ctx)?;
     gate.set_aligned(ctx.aligned);
     let mut committed = ctx.checkpoints.completed();
+    let mut publisher = Publisher::new(&ctx.live);
+    let mut watermark = MIN_WATERMARK;
     loop {
         if commit_completed(ctx, stage.control(), &mut committed)? {
             return Ok(report(stage.control()));
         }
+        if publisher.due() {
+            publish_chain(ctx, stage.control(), watermark);
+        }
         match gate.next(IDLE_POLL) {
             GateEvent::Rows(rows) => stage.rows(rows)?,
-            GateEvent::Watermark(w) => stage.control().watermark(w)?,
+            GateEvent::Watermark(w) => {
+                watermark = w;
+                stage.control().watermark(w)?
+            }
             GateEvent::Barrier(id) => take_part(ctx, id, gate.alignment(), |state| {
                 stage.control().barrier(id, state)
             })?,
@@ -650,7 +689,6 @@ fn drive_two_gates(
     mut second: Gate,
     chain: &mut dyn TwoGateStage,
 ) -> Result<TaskMetrics> {
-    use crate::time::MIN_WATERMARK;
     use crossbeam_channel::Select;
     chain.control().open(ctx)?;
     first.set_aligned(ctx.aligned);
@@ -664,9 +702,13 @@ fn drive_two_gates(
         First(GateEvent),
         Second(GateEvent),
     }
+    let mut publisher = Publisher::new(&ctx.live);
     loop {
         if commit_completed(ctx, chain.control(), &mut committed)? {
             return Ok(report(chain.control()));
+        }
+        if publisher.due() {
+            publish_chain(ctx, chain.control(), current);
         }
         let event = if let Some(e) = first.take_pending() {
             Side::First(e)

@@ -1,0 +1,259 @@
+//! A running job's counters, as its tasks publish them: what `--metrics-addr` serves while the
+//! job runs, and (summed the same way) the [`JobResult`](super::JobResult) at its end.
+//!
+//! Operators count rows in plain fields of their own (no atomic or lock per row). A task hands
+//! a copy of its chain's counters to its slot here at most every [`PUBLISH_EVERY`], between
+//! batches, and only while somebody watches the job (a metrics endpoint is open); readers sum
+//! the slots per operator when asked.
+
+use super::job::OperatorMetrics;
+use super::task::TaskMetrics;
+use crate::plan::Plan;
+use crate::time::{Timestamp, MIN_WATERMARK};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How often a task publishes its counters while the job is watched.
+pub(crate) const PUBLISH_EVERY: Duration = Duration::from_millis(100);
+
+/// The published state of one job.
+#[derive(Debug)]
+pub(crate) struct Live {
+    job_name: String,
+    start: Instant,
+    /// Whether tasks publish (somebody reads): otherwise only the final counters are summed.
+    watched: bool,
+    plans: Vec<&'static Plan>,
+    tasks: Vec<TaskSlot>,
+}
+
+#[derive(Debug)]
+struct TaskSlot {
+    graph: usize,
+    stage: usize,
+    subtask: usize,
+    published: Mutex<Published>,
+}
+
+#[derive(Debug, Default)]
+struct Published {
+    metrics: TaskMetrics,
+    /// The newest watermark the task passed down its chain.
+    watermark: Option<Timestamp>,
+    finished: bool,
+}
+
+/// One subtask as the job's live metrics show it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(not(feature = "web"), allow(dead_code))]
+pub(crate) struct SubtaskMetrics {
+    /// The `flow!` block (0 for the first).
+    pub graph: usize,
+    /// The stage it runs (the first stage of its source when the job is fused).
+    pub stage: usize,
+    /// Its index among the stage's subtasks.
+    pub subtask: usize,
+    /// The newest watermark it passed on (`None`: none yet, or no event time).
+    pub watermark: Option<Timestamp>,
+    /// Whether it ended.
+    pub finished: bool,
+}
+
+/// A running job's metrics at one moment (what `/metrics` and `/api/metrics` serve).
+#[derive(Clone, Debug)]
+#[cfg_attr(not(feature = "web"), allow(dead_code))]
+pub(crate) struct JobMetrics {
+    /// The name passed to `execute`.
+    pub job_name: String,
+    /// Since the job started.
+    pub uptime: Duration,
+    /// Per operator, summed over its subtasks, in plan order (as in the `JobResult`): the
+    /// counters as of each subtask's last publication (at most 100 ms old).
+    pub operators: Vec<OperatorMetrics>,
+    /// Per subtask.
+    pub subtasks: Vec<SubtaskMetrics>,
+    /// The job's checkpoints so far.
+    pub checkpoints: super::CheckpointStats,
+    /// The plan of each `flow!` block: `operators` are their nodes, block after block.
+    pub plans: Vec<&'static Plan>,
+}
+
+impl Live {
+    /// The slots of a job whose tasks are `(graph, stage, subtask)`, in task order.
+    pub(crate) fn new(
+        job_name: &str,
+        plans: Vec<&'static Plan>,
+        tasks: impl IntoIterator<Item = (usize, usize, usize)>,
+        watched: bool,
+    ) -> Self {
+        Live {
+            job_name: job_name.to_string(),
+            start: Instant::now(),
+            watched,
+            plans,
+            tasks: tasks
+                .into_iter()
+                .map(|(graph, stage, subtask)| TaskSlot {
+                    graph,
+                    stage,
+                    subtask,
+                    published: Mutex::default(),
+                })
+                .collect(),
+        }
+    }
+
+    /// A job of one task outside any plan (a standalone context).
+    pub(crate) fn unwatched() -> Self {
+        Live::new("standalone", Vec::new(), [(0, 0, 0)], false)
+    }
+
+    /// Whether tasks should publish.
+    pub(crate) fn watched(&self) -> bool {
+        self.watched
+    }
+
+    /// Task `task`'s counters so far, and its newest watermark.
+    pub(crate) fn publish(&self, task: usize, metrics: TaskMetrics, watermark: Timestamp) {
+        if let Some(slot) = self.tasks.get(task) {
+            let mut p = slot.published.lock().unwrap_or_else(|e| e.into_inner());
+            p.metrics = metrics;
+            if watermark > MIN_WATERMARK {
+                p.watermark = Some(watermark);
+            }
+        }
+    }
+
+    /// Task `task` ended with `metrics`.
+    pub(crate) fn finish(&self, task: usize, metrics: &TaskMetrics) {
+        if let Some(slot) = self.tasks.get(task) {
+            let mut p = slot.published.lock().unwrap_or_else(|e| e.into_inner());
+            p.metrics = metrics.clone();
+            p.finished = true;
+        }
+    }
+
+    /// The operators' counters summed over the tasks' latest publications.
+    pub(crate) fn operators(&self) -> Vec<OperatorMetrics> {
+        let mut totals = Totals::new(&self.plans);
+        for slot in &self.tasks {
+            let p = slot.published.lock().unwrap_or_else(|e| e.into_inner());
+            totals.add(slot.graph, &p.metrics);
+        }
+        totals.operators(&self.plans)
+    }
+
+    /// Everything, now.
+    #[cfg_attr(not(feature = "web"), allow(dead_code))]
+    pub(crate) fn snapshot(&self, checkpoints: super::CheckpointStats) -> JobMetrics {
+        let subtasks = self
+            .tasks
+            .iter()
+            .map(|slot| {
+                let p = slot.published.lock().unwrap_or_else(|e| e.into_inner());
+                SubtaskMetrics {
+                    graph: slot.graph,
+                    stage: slot.stage,
+                    subtask: slot.subtask,
+                    watermark: p.watermark,
+                    finished: p.finished,
+                }
+            })
+            .collect();
+        JobMetrics {
+            job_name: self.job_name.clone(),
+            uptime: self.start.elapsed(),
+            operators: self.operators(),
+            subtasks,
+            checkpoints,
+            plans: self.plans.clone(),
+        }
+    }
+}
+
+/// Tasks' counters summed per `flow!` block and plan node.
+pub(crate) struct Totals {
+    out: Vec<Vec<u64>>,
+    reported: Vec<Vec<bool>>,
+    late: Vec<Vec<u64>>,
+    skipped: Vec<Vec<u64>>,
+    dead_lettered: Vec<Vec<u64>>,
+}
+
+impl Totals {
+    pub(crate) fn new(plans: &[&'static Plan]) -> Self {
+        let zeros: Vec<Vec<u64>> = plans.iter().map(|p| vec![0; p.nodes.len()]).collect();
+        Totals {
+            out: zeros.clone(),
+            reported: plans.iter().map(|p| vec![false; p.nodes.len()]).collect(),
+            late: zeros.clone(),
+            skipped: zeros.clone(),
+            dead_lettered: zeros,
+        }
+    }
+
+    /// Adds one task's counters (of block `graph`).
+    pub(crate) fn add(&mut self, graph: usize, m: &TaskMetrics) {
+        let Some(out) = self.out.get_mut(graph) else {
+            return;
+        };
+        for &(node, rows) in &m.out {
+            out[node as usize] += rows;
+            self.reported[graph][node as usize] = true;
+        }
+        for &(node, rows) in &m.late {
+            self.late[graph][node as usize] += rows;
+        }
+        for &(node, n) in &m.skipped {
+            self.skipped[graph][node as usize] += n;
+        }
+        for &(node, n) in &m.dead_lettered {
+            self.dead_lettered[graph][node as usize] += n;
+        }
+    }
+
+    /// Per operator of every block, in plan order.
+    pub(crate) fn operators(&self, plans: &[&'static Plan]) -> Vec<OperatorMetrics> {
+        let mut operators = Vec::new();
+        for (g, plan) in plans.iter().enumerate() {
+            let mut ms = plan.metrics(&self.out[g], &self.reported[g], &self.late[g]);
+            for (i, m) in ms.iter_mut().enumerate() {
+                m.skipped_records = self.skipped[g][i];
+                m.dead_lettered_records = self.dead_lettered[g][i];
+            }
+            operators.extend(ms);
+        }
+        operators
+    }
+}
+
+/// When a task next publishes.
+pub(crate) struct Publisher {
+    next: Option<Instant>,
+}
+
+impl Publisher {
+    /// Publishes only when the job is watched.
+    pub(crate) fn new(live: &Live) -> Self {
+        Publisher {
+            next: live.watched().then(Instant::now),
+        }
+    }
+
+    /// Whether it is time to publish again (at most every [`PUBLISH_EVERY`]).
+    #[inline]
+    pub(crate) fn due(&mut self) -> bool {
+        match &mut self.next {
+            None => false,
+            Some(next) => {
+                let now = Instant::now();
+                if now >= *next {
+                    *next = now + PUBLISH_EVERY;
+                    true
+                } else {
+                    false
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,279 @@
+//! The HTTP side of a watched job (feature `web`): axum on a current-thread tokio runtime in a
+//! thread of its own, serving
+//!
+//! - `GET /metrics`: the job's metrics in the Prometheus (OpenMetrics) text format, encoded by
+//!   the `prometheus-client` crate, with Flink's metric names;
+//! - `GET /api/metrics`: the same as JSON, for scripts and the dashboard.
+//!
+//! Each request reads the counters the tasks last published (at most 100 ms old); nothing is
+//! kept between requests, so a client that disconnects mid-request costs the job nothing.
+
+use crate::exec::JobMetrics;
+use crate::{Error, Result};
+use axum::http::header::CONTENT_TYPE;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use axum::Router;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+
+/// Reads the job's metrics now.
+pub(crate) type Snapshot = Arc<dyn Fn() -> JobMetrics + Send + Sync>;
+
+/// A running server; dropping it stops it (and waits for its thread).
+pub(crate) struct Server {
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    /// Binds `addr` now (an address in use is an error naming it) and serves from a thread.
+    pub(crate) fn start(addr: SocketAddr, snapshot: Snapshot) -> Result<Server> {
+        let listener = std::net::TcpListener::bind(addr).map_err(|e| {
+            Error::Config(format!(
+                "--metrics-addr {addr}: cannot serve the job's metrics there: {e}"
+            ))
+        })?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| Error::Config(format!("--metrics-addr {addr}: {e}")))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_io()
+            .build()
+            .map_err(|e| Error::Config(format!("--metrics-addr {addr}: {e}")))?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let app = Router::new()
+            .route(
+                "/metrics",
+                get({
+                    let snapshot = snapshot.clone();
+                    move || async move { prometheus(&snapshot()) }
+                }),
+            )
+            .route(
+                "/api/metrics",
+                get(move || async move { json(&snapshot()) }),
+            );
+        let thread = std::thread::Builder::new()
+            .name("flow-web".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let listener = match tokio::net::TcpListener::from_std(listener) {
+                        Ok(l) => l,
+                        Err(e) => {
+                            tracing::error!(%addr, error = %e, "metrics endpoint failed");
+                            return;
+                        }
+                    };
+                    let served = axum::serve(listener, app)
+                        .with_graceful_shutdown(async move {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                    if let Err(e) = served {
+                        tracing::error!(%addr, error = %e, "metrics endpoint failed");
+                    }
+                })
+            })
+            .map_err(|e| Error::Config(format!("--metrics-addr {addr}: {e}")))?;
+        tracing::info!(%addr, "serving the job's metrics at /metrics and /api/metrics");
+        Ok(Server {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The job's metrics in the Prometheus text format (OpenMetrics), named as Flink names them.
+fn prometheus(m: &JobMetrics) -> impl IntoResponse {
+    let mut registry = Registry::with_prefix("flow");
+    let job = || vec![("job", m.job_name.clone())];
+
+    let uptime = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    uptime.get_or_create(&job()).set(m.uptime.as_secs_f64());
+    registry.register("uptime_seconds", "Time since the job started", uptime);
+
+    let records_in = Family::<Labels, Counter>::default();
+    let records_out = Family::<Labels, Counter>::default();
+    let late = Family::<Labels, Counter>::default();
+    let skipped = Family::<Labels, Counter>::default();
+    let dead_lettered = Family::<Labels, Counter>::default();
+    for ((graph, node), op) in nodes(m).zip(&m.operators) {
+        let labels = vec![
+            ("job", m.job_name.clone()),
+            ("operator", op.name.to_string()),
+            ("uid", m.plans[graph].uid(graph, node.id)),
+        ];
+        records_in.get_or_create(&labels).inc_by(op.rows_in);
+        records_out.get_or_create(&labels).inc_by(op.rows_out);
+        if op.late_rows > 0 {
+            late.get_or_create(&labels).inc_by(op.late_rows);
+        }
+        if op.skipped_records > 0 {
+            skipped.get_or_create(&labels).inc_by(op.skipped_records);
+        }
+        if op.dead_lettered_records > 0 {
+            dead_lettered
+                .get_or_create(&labels)
+                .inc_by(op.dead_lettered_records);
+        }
+    }
+    registry.register(
+        "operator_numRecordsIn",
+        "Rows the operator received, over its subtasks",
+        records_in,
+    );
+    registry.register(
+        "operator_numRecordsOut",
+        "Rows the operator emitted (a sink: wrote), over its subtasks",
+        records_out,
+    );
+    registry.register(
+        "operator_numLateRecordsDropped",
+        "Rows a window dropped as late",
+        late,
+    );
+    registry.register(
+        "operator_numRecordsSkipped",
+        "Bad records a source skipped (skip policy)",
+        skipped,
+    );
+    registry.register(
+        "operator_numRecordsDeadLettered",
+        "Bad records a source sent to its dead-letter sink",
+        dead_lettered,
+    );
+
+    let watermark = Family::<Labels, Gauge>::default();
+    for s in &m.subtasks {
+        if let Some(w) = s.watermark {
+            watermark
+                .get_or_create(&vec![
+                    ("job", m.job_name.clone()),
+                    ("stage", format!("{}.{}", s.graph, s.stage)),
+                    ("subtask", s.subtask.to_string()),
+                ])
+                .set(w);
+        }
+    }
+    registry.register(
+        "task_currentOutputWatermark",
+        "The newest watermark the subtask passed on, in ms since 1970",
+        watermark,
+    );
+
+    let completed = Family::<Labels, Counter>::default();
+    completed
+        .get_or_create(&job())
+        .inc_by(m.checkpoints.completed);
+    registry.register(
+        "job_numberOfCompletedCheckpoints",
+        "Checkpoints completed",
+        completed,
+    );
+    let duration = Family::<Labels, Gauge>::default();
+    duration
+        .get_or_create(&job())
+        .set(m.checkpoints.last_duration.as_millis() as i64);
+    registry.register(
+        "job_lastCheckpointDuration",
+        "The last completed checkpoint's duration, in ms",
+        duration,
+    );
+    let size = Family::<Labels, Gauge>::default();
+    size.get_or_create(&job())
+        .set(m.checkpoints.last_bytes as i64);
+    registry.register(
+        "job_lastCheckpointSize",
+        "The last completed checkpoint's state files, in bytes",
+        size,
+    );
+
+    let mut body = String::new();
+    if let Err(e) = encode(&mut body, &registry) {
+        body = format!("# encoding failed: {e}\n");
+    }
+    (
+        [(
+            CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        body,
+    )
+}
+
+/// Each operator's block and plan node, in the order of `m.operators`.
+fn nodes(m: &JobMetrics) -> impl Iterator<Item = (usize, &'static crate::plan::PlanNode)> + '_ {
+    m.plans
+        .iter()
+        .enumerate()
+        .flat_map(|(g, p)| p.nodes.iter().map(move |n| (g, n)))
+}
+
+/// The job's metrics as JSON.
+fn json(m: &JobMetrics) -> impl IntoResponse {
+    let operators: Vec<serde_json::Value> = nodes(m)
+        .zip(&m.operators)
+        .map(|((graph, node), op)| {
+            serde_json::json!({
+                "graph": graph,
+                "node": node.id,
+                "uid": m.plans[graph].uid(graph, node.id),
+                "name": op.name,
+                "op": node.op,
+                "stage": node.stage,
+                "location": node.location,
+                "inputs": node.inputs,
+                "numRecordsIn": op.rows_in,
+                "numRecordsOut": op.rows_out,
+                "numLateRecordsDropped": op.late_rows,
+                "numRecordsSkipped": op.skipped_records,
+                "numRecordsDeadLettered": op.dead_lettered_records,
+            })
+        })
+        .collect();
+    let subtasks: Vec<serde_json::Value> = m
+        .subtasks
+        .iter()
+        .map(|s| {
+            serde_json::json!({
+                "graph": s.graph,
+                "stage": s.stage,
+                "subtask": s.subtask,
+                "currentOutputWatermark": s.watermark,
+                "finished": s.finished,
+            })
+        })
+        .collect();
+    let body = serde_json::json!({
+        "job": m.job_name,
+        "uptimeMs": m.uptime.as_millis() as u64,
+        "operators": operators,
+        "subtasks": subtasks,
+        "checkpoints": {
+            "numberOfCompletedCheckpoints": m.checkpoints.completed,
+            "lastCheckpointDurationMs": m.checkpoints.last_duration.as_millis() as u64,
+            "lastCheckpointSize": m.checkpoints.last_bytes,
+        },
+    });
+    ([(CONTENT_TYPE, "application/json")], body.to_string())
+}

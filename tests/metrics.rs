@@ -1,0 +1,217 @@
+//! `--metrics-addr`: a running job's metrics over HTTP, scraped while it runs and checked
+//! against the rows it was sent.
+#![cfg(feature = "web")]
+
+use flow::prelude::*;
+use flow::{Poll, Source, SourceOutput, SourceReader};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// The numbers `0..n`, then nothing until `release` is set: a job that stays up with counts
+/// known in advance.
+struct Gated {
+    n: u64,
+    release: Arc<AtomicBool>,
+}
+
+struct GatedReader {
+    next: u64,
+    end: u64,
+    release: Arc<AtomicBool>,
+}
+
+impl Source for Gated {
+    type Row = u64;
+    type Reader = GatedReader;
+    fn is_bounded(&self) -> bool {
+        true
+    }
+    fn into_readers(self, parallelism: usize, _: &Watermarks) -> flow::Result<Vec<GatedReader>> {
+        let p = parallelism as u64;
+        Ok((0..p)
+            .map(|i| GatedReader {
+                next: self.n * i / p,
+                end: self.n * (i + 1) / p,
+                release: self.release.clone(),
+            })
+            .collect())
+    }
+}
+
+impl SourceReader for GatedReader {
+    type Row = u64;
+    fn poll<O: SourceOutput<u64>>(&mut self, out: &mut O, max_rows: usize) -> flow::Result<Poll> {
+        let stop = self.end.min(self.next + max_rows as u64);
+        while self.next < stop {
+            out.collect(self.next);
+            self.next += 1;
+        }
+        Ok(if self.next < self.end {
+            Poll::Ready
+        } else if self.release.load(Ordering::Relaxed) {
+            Poll::Finished
+        } else {
+            Poll::Idle
+        })
+    }
+}
+
+/// A port nobody listens on now.
+fn free_addr() -> SocketAddr {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+}
+
+/// `GET path` over HTTP/1.1: the status line and the body.
+fn get(addr: SocketAddr, path: &str) -> std::io::Result<(String, String)> {
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(5)))?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )?;
+    let mut text = String::new();
+    s.read_to_string(&mut text)?;
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    Ok((
+        head.lines().next().unwrap_or("").to_string(),
+        body.to_string(),
+    ))
+}
+
+/// The value of the sample of `metric` whose labels contain `operator="name"`.
+fn sample(text: &str, metric: &str, operator: &str) -> Option<u64> {
+    let label = format!("operator=\"{operator}\"");
+    text.lines()
+        .find(|l| l.starts_with(&format!("{metric}{{")) && l.contains(&label))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+/// Scrapes `/metrics` until `done` says yes (or 20 s pass); gives the last text.
+fn scrape_until(addr: SocketAddr, done: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok((status, body)) = get(addr, "/metrics") {
+            assert_eq!(status, "HTTP/1.1 200 OK", "{body}");
+            if done(&body) || Instant::now() > deadline {
+                return body;
+            }
+        } else if Instant::now() > deadline {
+            panic!("the metrics endpoint at {addr} never answered");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn metrics_are_served_while_the_job_runs_and_count_every_row() {
+    let addr = free_addr();
+    let release = Arc::new(AtomicBool::new(false));
+    let env = StreamEnv::new().with_parallelism(2).with_metrics_addr(addr);
+    let gated = Gated {
+        n: 10_000,
+        release: release.clone(),
+    };
+    flow! { env =>
+        source(gated)
+            .name("numbers")
+            .map(|x: u64| x * 3)
+            .name("triple")
+            .filter(|x: &u64| x % 2 == 0)
+            .name("evens")
+            .key_by(|x| x % 7)
+            .map(|x: u64| x + 1)
+            .name("plus one")
+            .sink_to(DiscardSink)
+            .name("discard");
+    }
+    let job = std::thread::spawn(move || env.execute("watched"));
+
+    // The source sent all its rows and waits: every counter reaches its final value while the
+    // job still runs.
+    let text = scrape_until(addr, |t| {
+        sample(t, "flow_operator_numRecordsIn_total", "discard") == Some(5_000)
+    });
+    for (operator, rows_in, rows_out) in [
+        ("numbers", 0, 10_000),
+        ("triple", 10_000, 10_000),
+        ("evens", 10_000, 5_000),
+        ("plus one", 5_000, 5_000),
+        ("discard", 5_000, 5_000),
+    ] {
+        assert_eq!(
+            sample(&text, "flow_operator_numRecordsIn_total", operator),
+            Some(rows_in),
+            "rows into {operator}:\n{text}"
+        );
+        assert_eq!(
+            sample(&text, "flow_operator_numRecordsOut_total", operator),
+            Some(rows_out),
+            "rows out of {operator}:\n{text}"
+        );
+    }
+    assert!(text.contains("# TYPE flow_uptime_seconds gauge"), "{text}");
+    assert!(text.trim_end().ends_with("# EOF"), "{text}");
+
+    // The JSON endpoint says the same.
+    let (status, body) = get(addr, "/api/metrics").unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(json["job"], "watched");
+    let ops = json["operators"].as_array().unwrap();
+    let op = |name: &str| ops.iter().find(|o| o["name"] == name).unwrap().clone();
+    assert_eq!(op("evens")["numRecordsIn"], 10_000);
+    assert_eq!(op("evens")["numRecordsOut"], 5_000);
+    assert_eq!(op("discard")["numRecordsIn"], 5_000);
+    assert!(op("evens")["location"]
+        .as_str()
+        .unwrap()
+        .contains("metrics.rs"));
+    assert_eq!(json["subtasks"].as_array().unwrap().len(), 4);
+
+    // A client that leaves mid-request costs the job nothing.
+    let mut rude = TcpStream::connect(addr).unwrap();
+    rude.write_all(b"GET /metr").unwrap();
+    drop(rude);
+    assert_eq!(get(addr, "/metrics").unwrap().0, "HTTP/1.1 200 OK");
+
+    release.store(true, Ordering::Relaxed);
+    let result = job.join().unwrap().unwrap();
+    assert_eq!(result.operator("discard").unwrap().rows_in, 5_000);
+    // The endpoint ends with the job.
+    assert!(
+        get(addr, "/metrics").is_err(),
+        "still serving after the job"
+    );
+}
+
+#[test]
+fn an_address_in_use_fails_the_job_at_start_naming_it() {
+    let taken = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap();
+    let env = StreamEnv::new().with_metrics_addr(addr);
+    flow! { env =>
+        from_collection(vec![1, 2, 3]).sink_to(DiscardSink);
+    }
+    let err = env.execute("taken").unwrap_err().to_string();
+    assert!(
+        err.contains(&format!("--metrics-addr {addr}")),
+        "names the address: {err}"
+    );
+}
+
+#[test]
+fn the_metrics_flag_takes_an_address_or_a_port() {
+    let parse =
+        |v: &str| StreamEnv::command("job").try_get_matches_from(["job", "--metrics-addr", v]);
+    assert!(parse("127.0.0.1:9249").is_ok());
+    assert!(parse("9249").is_ok());
+    let err = parse("nine").unwrap_err().to_string();
+    assert!(err.contains("expected host:port"), "{err}");
+}
