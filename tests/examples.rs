@@ -475,3 +475,37 @@ fn table_conversion_gives_append_retract_and_changelog_streams() {
         ]
     );
 }
+
+/// `script` (util-linux) runs `command` on a pseudo-terminal and gives what the terminal
+/// showed; the example's stdout goes to /dev/null, so that is its stderr.
+fn on_a_terminal(example_args: &str) -> String {
+    let bin = PathBuf::from(example("windowed_word_count").get_program());
+    let command = format!("{} {example_args} > /dev/null", bin.display());
+    let out = Command::new("script")
+        .args(["-qec", &command, "/dev/null"])
+        .output()
+        .expect("`script` (util-linux) runs");
+    assert!(
+        out.status.success(),
+        "{command}: {}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn a_bounded_job_on_a_terminal_draws_its_progress_and_into_a_pipe_nothing() {
+    let args = "--events 2000000 --parallelism 2";
+    let shown = on_a_terminal(args);
+    assert!(
+        shown.contains("% ") && shown.contains(" rows/s") && shown.contains("ETA"),
+        "a progress bar on the terminal: {shown:?}"
+    );
+    assert!(
+        !on_a_terminal(&format!("{args} --no-progress")).contains("rows/s"),
+        "--no-progress draws none"
+    );
+    let piped = run(example("windowed_word_count").args(args.split(' ')));
+    let err = String::from_utf8_lossy(&piped.stderr);
+    assert!(!err.contains("rows/s"), "no bar into a pipe: {err}");
+}

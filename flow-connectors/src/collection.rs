@@ -35,6 +35,8 @@ pub struct CollectionReader<I> {
     iter: Option<I>,
     /// Elements emitted so far: the position checkpoints save.
     emitted: u64,
+    /// How many elements the collection has, when its iterator knows exactly.
+    len: Option<u64>,
 }
 
 impl<I> Source for CollectionSource<I>
@@ -52,13 +54,19 @@ where
         Some(1)
     }
     fn into_readers(self, parallelism: usize, _: &Watermarks) -> Result<Vec<Self::Reader>> {
+        let len = match self.iter.size_hint() {
+            (lo, Some(hi)) if lo == hi => Some(lo as u64),
+            _ => None,
+        };
         let mut readers = vec![CollectionReader {
             iter: Some(self.iter),
             emitted: 0,
+            len,
         }];
         readers.extend((1..parallelism).map(|_| CollectionReader {
             iter: None,
             emitted: 0,
+            len: Some(0),
         }));
         Ok(readers)
     }
@@ -88,6 +96,12 @@ where
             }
         }
         Ok(Poll::Ready)
+    }
+
+    /// Elements emitted of the collection's length (a vector's, say; none for an iterator
+    /// that does not know its length).
+    fn progress(&self) -> Option<(u64, u64)> {
+        self.len.map(|len| (self.emitted.min(len), len))
     }
 
     /// How many elements were emitted: the program builds the same collection again.

@@ -37,6 +37,18 @@ pub struct SequenceReader {
     /// Ranges `[next, end)` still to read after this one, last first: a reader restored at a
     /// parallelism below the checkpoint's continues several old readers' ranges.
     queued: Vec<(i64, i128)>,
+    /// The numbers this reader had to read when it started (or was restored): its progress.
+    total: u64,
+}
+
+impl SequenceReader {
+    /// The numbers still to read.
+    fn remaining(&self) -> u64 {
+        let ranges = std::iter::once((self.next, self.end)).chain(self.queued.iter().copied());
+        ranges
+            .map(|(next, end)| (end - next as i128).max(0) as u64)
+            .sum()
+    }
 }
 
 impl Source for NumberSequence {
@@ -59,6 +71,7 @@ impl Source for NumberSequence {
                     next: lo as i64,
                     end: hi,
                     queued: Vec::new(),
+                    total: (hi - lo) as u64,
                 }
             })
             .collect())
@@ -118,7 +131,13 @@ impl SourceReader for SequenceReader {
         ranges.reverse();
         (self.next, self.end) = ranges.pop().unwrap_or((0, 0));
         self.queued = ranges;
+        self.total = self.remaining();
         Ok(())
+    }
+
+    /// Numbers read of those this reader started with.
+    fn progress(&self) -> Option<(u64, u64)> {
+        Some((self.total - self.remaining().min(self.total), self.total))
     }
 }
 

@@ -184,6 +184,12 @@ impl StreamEnv {
                     .help("Serve the running job's metrics at http://HOST:PORT/metrics (Prometheus text format) and /api/metrics (JSON), e.g. 127.0.0.1:9249; a port alone listens on 127.0.0.1. Another host (0.0.0.0) exposes them to the network. An address in use fails the job at start"),
             )
             .arg(
+                Arg::new("no-progress")
+                    .long("no-progress")
+                    .action(ArgAction::SetTrue)
+                    .help("Draw no progress bar. A bounded job whose sources know their size (sequences, collections, generated data) draws one on stderr when stderr is a terminal, never into a pipe or file"),
+            )
+            .arg(
                 Arg::new("explain")
                     .long("explain")
                     .value_name("FORMAT")
@@ -251,6 +257,7 @@ impl StreamEnv {
         };
         let observe = Observe {
             metrics_addr: m.get_one::<std::net::SocketAddr>("metrics-addr").copied(),
+            progress: !m.get_flag("no-progress"),
         };
         StreamEnv {
             parallelism,
@@ -364,6 +371,14 @@ impl StreamEnv {
     /// `/api/metrics` (JSON) while it runs (`--metrics-addr`; needs the `web` feature).
     pub fn with_metrics_addr(mut self, addr: std::net::SocketAddr) -> Self {
         self.observe.metrics_addr = Some(addr);
+        self
+    }
+
+    /// Whether a bounded job draws a progress bar on stderr when stderr is a terminal (needs
+    /// the `progress` feature). Off for an environment made with [`StreamEnv::new`]; on with
+    /// the command line unless `--no-progress`.
+    pub fn with_progress(mut self, progress: bool) -> Self {
+        self.observe.progress = progress;
         self
     }
 

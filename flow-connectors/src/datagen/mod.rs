@@ -154,6 +154,7 @@ impl<G: Generator> Source for DataGeneratorSource<G> {
                 rate: self.rate.map(|r| r / p as f64),
                 started: None,
                 emitted: 0,
+                bounded: self.bounded,
             })
             .collect())
     }
@@ -168,6 +169,8 @@ pub struct DataGeneratorReader<G> {
     started: Option<Instant>,
     /// Rows emitted since `started`.
     emitted: u64,
+    /// Whether the source ends (an unbounded one has no progress to show).
+    bounded: bool,
 }
 
 /// Turns the indices a [`SequenceReader`] emits into generated rows.
@@ -227,6 +230,11 @@ impl<G: Generator> SourceReader for DataGeneratorReader<G> {
 
     fn restore(&mut self, state: &StateReader) -> Result<()> {
         self.indices.restore(state)
+    }
+
+    /// Rows generated of this reader's share of `count`.
+    fn progress(&self) -> Option<(u64, u64)> {
+        self.bounded.then(|| self.indices.progress()).flatten()
     }
 }
 

@@ -185,6 +185,7 @@ pub(crate) fn run_job(
         super::signal::install();
     }
     let checkpoints = Arc::new(Coordinator::with_storage(task_count, storage, last));
+    let bounded = graphs.iter().all(|g| g.bounded);
     let live = Arc::new(Live::new(
         job_name,
         graphs.iter().map(|g| g.plan).collect(),
@@ -192,10 +193,10 @@ pub(crate) fn run_job(
             .iter()
             .enumerate()
             .flat_map(|(g, graph)| graph.tasks.iter().map(move |t| (g, t.stage, t.subtask))),
-        observe.watched(),
+        observe.watched(bounded),
     ));
     // Bound before any task starts: an address in use fails the job here, naming it.
-    let _server = observe.serve(&live, &checkpoints)?;
+    let watching = observe.start(&live, &checkpoints, bounded)?;
     let writer = checkpoints.start_writer();
     let aligned = config.mode == CheckpointingMode::ExactlyOnce;
     let mut task_index = 0;
@@ -333,6 +334,9 @@ pub(crate) fn run_job(
     for t in threads {
         let _ = t.join();
     }
+    // The bar is cleared (and the endpoint closed) before anything is printed about the end.
+    #[allow(clippy::drop_non_drop)] // empty without the `web` and `progress` features
+    drop(watching);
     crate::snapshot::lock::record(&plans, &checkpoints.schemas());
     checkpoints.stop_writer();
     if let Some(w) = writer {

@@ -41,6 +41,19 @@ struct Published {
     /// The newest watermark the task passed down its chain.
     watermark: Option<Timestamp>,
     finished: bool,
+    /// A source task's reader's progress, `(done, total)` (`Some(None)`: it cannot tell);
+    /// `None` for other tasks.
+    progress: Option<Option<(u64, u64)>>,
+}
+
+/// How far a bounded job's sources are.
+#[derive(Clone, Copy, Debug, PartialEq)]
+#[cfg_attr(not(feature = "progress"), allow(dead_code))]
+pub(crate) struct Progress {
+    /// Of 1.0: the sources' readers' done over their total, summed.
+    pub(crate) fraction: f64,
+    /// Rows the sources emitted.
+    pub(crate) rows: u64,
 }
 
 /// One subtask as the job's live metrics show it.
@@ -122,6 +135,59 @@ impl Live {
                 p.watermark = Some(watermark);
             }
         }
+    }
+
+    /// Source task `task`'s counters so far, its newest watermark and its reader's progress.
+    pub(crate) fn publish_source(
+        &self,
+        task: usize,
+        metrics: TaskMetrics,
+        watermark: Timestamp,
+        progress: Option<(u64, u64)>,
+    ) {
+        if let Some(slot) = self.tasks.get(task) {
+            slot.published
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .progress = Some(progress);
+        }
+        self.publish(task, metrics, watermark);
+    }
+
+    /// How far the sources are: `None` until every source task published a progress it can
+    /// tell (a Kafka or file reader, say, cannot yet).
+    #[cfg_attr(not(feature = "progress"), allow(dead_code))]
+    pub(crate) fn progress(&self) -> Option<Progress> {
+        let (mut done, mut total, mut sources) = (0u64, 0u64, 0);
+        for slot in &self.tasks {
+            let p = slot.published.lock().unwrap_or_else(|e| e.into_inner());
+            match p.progress {
+                None => {}
+                Some(None) => return None,
+                Some(Some((d, t))) => {
+                    sources += 1;
+                    (done, total) = (done + if p.finished { t } else { d }, total + t);
+                }
+            }
+        }
+        if sources == 0 {
+            return None;
+        }
+        let fraction = if total == 0 {
+            1.0
+        } else {
+            done as f64 / total as f64
+        };
+        // The sources' rows: the output of the plan nodes without inputs.
+        let rows = self
+            .plans
+            .iter()
+            .flat_map(|p| p.nodes.iter())
+            .zip(self.operators())
+            .filter(|(n, _)| n.inputs.is_empty())
+            .map(|(_, m)| m.rows_out)
+            .sum();
+        Some(Progress { fraction, rows })
     }
 
     /// Task `task` ended with `metrics`.

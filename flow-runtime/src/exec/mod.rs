@@ -5,6 +5,8 @@ mod checkpoint;
 mod job;
 mod live;
 mod observe;
+#[cfg(feature = "progress")]
+mod progress;
 mod signal;
 mod task;
 

@@ -1,5 +1,7 @@
-//! Watching a running job from outside: `--metrics-addr` serves its metrics over HTTP while it
-//! runs (the server itself is [`crate::web`], built with the `web` feature).
+//! Watching a running job: `--metrics-addr` serves its metrics over HTTP while it runs (the
+//! server itself is `crate::web`, built with the `web` feature), and a bounded job on a
+//! terminal draws a progress bar on stderr (`progress.rs`, feature `progress`) unless
+//! `--no-progress`.
 
 use super::checkpoint::Coordinator;
 use super::live::Live;
@@ -12,45 +14,70 @@ use std::sync::Arc;
 pub struct Observe {
     /// `--metrics-addr`: where `/metrics` (Prometheus) and `/api/metrics` (JSON) are served.
     pub(crate) metrics_addr: Option<SocketAddr>,
+    /// A progress bar for a bounded job when stderr is a terminal (off: `--no-progress`).
+    pub(crate) progress: bool,
 }
 
-/// What serves a watched job; stops serving when dropped (at the job's end).
-pub(crate) struct Serving {
+/// What watches a job; stops when dropped (at the job's end): the server stops serving, the
+/// bar is cleared.
+pub(crate) struct Watching {
     #[cfg(feature = "web")]
-    _server: crate::web::Server,
+    _server: Option<crate::web::Server>,
+    #[cfg(feature = "progress")]
+    _bar: Option<super::progress::Bar>,
 }
 
 impl Observe {
-    /// Whether anything reads the job's counters while it runs (tasks publish them only then).
-    pub(crate) fn watched(&self) -> bool {
-        self.metrics_addr.is_some()
+    /// Whether a job (`bounded` or not) gets a progress bar: asked for, bounded, stderr a
+    /// terminal, and the bar built in (feature `progress`).
+    fn bar(&self, bounded: bool) -> bool {
+        use std::io::IsTerminal;
+        cfg!(feature = "progress") && self.progress && bounded && std::io::stderr().is_terminal()
     }
 
-    /// Starts serving `live` (bound before it returns: an address in use is an error here).
-    pub(crate) fn serve(
+    /// Whether anything reads the job's counters while it runs (tasks publish them only then).
+    pub(crate) fn watched(&self, bounded: bool) -> bool {
+        self.metrics_addr.is_some() || self.bar(bounded)
+    }
+
+    /// Starts serving `live` (bound before it returns: an address in use is an error here)
+    /// and drawing its progress.
+    pub(crate) fn start(
         &self,
         live: &Arc<Live>,
         checkpoints: &Arc<Coordinator>,
-    ) -> Result<Option<Serving>> {
-        let Some(addr) = self.metrics_addr else {
-            return Ok(None);
-        };
+        bounded: bool,
+    ) -> Result<Watching> {
         #[cfg(feature = "web")]
-        {
-            let (live, checkpoints) = (live.clone(), checkpoints.clone());
-            let snapshot = Arc::new(move || live.snapshot(checkpoints.stats()));
-            Ok(Some(Serving {
-                _server: crate::web::Server::start(addr, snapshot)?,
-            }))
-        }
+        let server = match self.metrics_addr {
+            Some(addr) => {
+                let (live, checkpoints) = (live.clone(), checkpoints.clone());
+                let snapshot = Arc::new(move || live.snapshot(checkpoints.stats()));
+                Some(crate::web::Server::start(addr, snapshot)?)
+            }
+            None => None,
+        };
         #[cfg(not(feature = "web"))]
-        {
-            let _ = (live, checkpoints);
-            Err(crate::Error::Config(format!(
+        if let Some(addr) = self.metrics_addr {
+            let _ = checkpoints;
+            return Err(crate::Error::Config(format!(
                 "--metrics-addr {addr}: this program was built without flow's `web` feature \
                  (on by default), which serves the metrics"
-            )))
+            )));
         }
+        #[cfg(feature = "progress")]
+        let bar = if self.bar(bounded) {
+            super::progress::Bar::start(live.clone())
+        } else {
+            None
+        };
+        let _ = (live, bounded);
+        Ok(Watching {
+            #[cfg(feature = "web")]
+            _server: server,
+            #[cfg(feature = "progress")]
+            _bar: bar,
+        })
     }
 }
 

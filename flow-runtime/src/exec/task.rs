@@ -160,6 +160,8 @@ trait SourceStage {
     fn control(&mut self) -> &mut dyn Control;
     /// The reader's counters under the source's node `node`, then the chain's.
     fn report(&self, metrics: &mut TaskMetrics, node: u32);
+    /// How far the reader is (see [`SourceReader::progress`]).
+    fn progress(&self) -> Option<(u64, u64)>;
 }
 
 /// A reader `R` feeding chain `C`, its rows timestamped by `A`.
@@ -241,6 +243,9 @@ where
         if let Some(chain) = &self.chain {
             chain.report(metrics);
         }
+    }
+    fn progress(&self) -> Option<(u64, u64)> {
+        self.reader.progress()
     }
 }
 
@@ -371,7 +376,8 @@ fn publish_source(
     let mut metrics = TaskMetrics::default();
     metrics.add_out(node, rows);
     task.report(&mut metrics, node);
-    ctx.live.publish(ctx.task, metrics, watermark);
+    ctx.live
+        .publish_source(ctx.task, metrics, watermark, task.progress());
 }
 
 /// Publishes an input-gate task's counters for the metrics endpoint.

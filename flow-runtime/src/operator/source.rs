@@ -196,6 +196,13 @@ pub trait SourceReader: Send + 'static {
         Ok(())
     }
 
+    /// How far a bounded reader is, as `(done, total)` in a unit of its choosing (rows of a
+    /// sequence or a collection, bytes of files): what the progress bar of a bounded job shows.
+    /// `None` (the default): it cannot tell.
+    fn progress(&self) -> Option<(u64, u64)> {
+        None
+    }
+
     /// Adds the reader's counters (bad records skipped or dead-lettered) to `metrics` under
     /// the source's plan node `node`; called when the reader finished.
     fn report(&self, _metrics: &mut crate::exec::TaskMetrics, _node: u32) {}
