@@ -195,23 +195,28 @@ fn metrics_are_served_while_the_job_runs_and_count_every_row() {
 fn an_address_in_use_fails_the_job_at_start_naming_it() {
     let taken = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = taken.local_addr().unwrap();
-    let env = StreamEnv::new().with_metrics_addr(addr);
-    flow! { env =>
-        from_collection(vec![1, 2, 3]).sink_to(DiscardSink);
+    for (flag, env) in [
+        ("--metrics-addr", StreamEnv::new().with_metrics_addr(addr)),
+        ("--web-ui", StreamEnv::new().with_web_ui(addr)),
+    ] {
+        flow! { env =>
+            from_collection(vec![1, 2, 3]).sink_to(DiscardSink);
+        }
+        let err = env.execute("taken").unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("{flag} {addr}")),
+            "names the flag and the address: {err}"
+        );
     }
-    let err = env.execute("taken").unwrap_err().to_string();
-    assert!(
-        err.contains(&format!("--metrics-addr {addr}")),
-        "names the address: {err}"
-    );
 }
 
 #[test]
-fn the_metrics_flag_takes_an_address_or_a_port() {
-    let parse =
-        |v: &str| StreamEnv::command("job").try_get_matches_from(["job", "--metrics-addr", v]);
-    assert!(parse("127.0.0.1:9249").is_ok());
-    assert!(parse("9249").is_ok());
-    let err = parse("nine").unwrap_err().to_string();
-    assert!(err.contains("expected host:port"), "{err}");
+fn the_web_flags_take_an_address_or_a_port() {
+    for flag in ["--metrics-addr", "--web-ui"] {
+        let parse = |v: &str| StreamEnv::command("job").try_get_matches_from(["job", flag, v]);
+        assert!(parse("127.0.0.1:9249").is_ok());
+        assert!(parse("9249").is_ok());
+        let err = parse("nine").unwrap_err().to_string();
+        assert!(err.contains("expected host:port"), "{flag}: {err}");
+    }
 }

@@ -184,6 +184,13 @@ impl StreamEnv {
                     .help("Serve the running job's metrics at http://HOST:PORT/metrics (Prometheus text format) and /api/metrics (JSON), e.g. 127.0.0.1:9249; a port alone listens on 127.0.0.1. Another host (0.0.0.0) exposes them to the network. An address in use fails the job at start"),
             )
             .arg(
+                Arg::new("web-ui")
+                    .long("web-ui")
+                    .value_name("HOST:PORT")
+                    .value_parser(crate::exec::parse_addr)
+                    .help("Serve a dashboard of the running job at http://HOST:PORT/ (the job graph with live rates, watermarks and checkpoints; /metrics and /api/metrics too), e.g. 127.0.0.1:8081; a port alone listens on 127.0.0.1. Another host (0.0.0.0) exposes it to the network. An address in use fails the job at start"),
+            )
+            .arg(
                 Arg::new("no-progress")
                     .long("no-progress")
                     .action(ArgAction::SetTrue)
@@ -257,6 +264,7 @@ impl StreamEnv {
         };
         let observe = Observe {
             metrics_addr: m.get_one::<std::net::SocketAddr>("metrics-addr").copied(),
+            web_ui: m.get_one::<std::net::SocketAddr>("web-ui").copied(),
             progress: !m.get_flag("no-progress"),
         };
         StreamEnv {
@@ -371,6 +379,13 @@ impl StreamEnv {
     /// `/api/metrics` (JSON) while it runs (`--metrics-addr`; needs the `web` feature).
     pub fn with_metrics_addr(mut self, addr: std::net::SocketAddr) -> Self {
         self.observe.metrics_addr = Some(addr);
+        self
+    }
+
+    /// Serves a dashboard of the running job at `http://addr/` (`--web-ui`; needs the `web`
+    /// feature): the job graph with live rates, watermarks and checkpoints.
+    pub fn with_web_ui(mut self, addr: std::net::SocketAddr) -> Self {
+        self.observe.web_ui = Some(addr);
         self
     }
 

@@ -20,7 +20,8 @@ pub enum Partitioning {
 }
 
 impl Partitioning {
-    fn label(self) -> &'static str {
+    /// Its name in `--explain` and the dashboard: `hash`, `forward`, ...
+    pub fn label(self) -> &'static str {
         match self {
             Partitioning::Source => "source",
             Partitioning::Forward => "forward",

@@ -188,7 +188,10 @@ pub(crate) fn run_job(
     let bounded = graphs.iter().all(|g| g.bounded);
     let live = Arc::new(Live::new(
         job_name,
-        graphs.iter().map(|g| g.plan).collect(),
+        graphs
+            .iter()
+            .map(|g| (g.plan, g.stage_parallelism.clone()))
+            .collect(),
         graphs
             .iter()
             .enumerate()

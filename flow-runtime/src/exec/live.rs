@@ -24,8 +24,23 @@ pub(crate) struct Live {
     /// Whether tasks publish (somebody reads): otherwise only the final counters are summed.
     watched: bool,
     plans: Vec<&'static Plan>,
+    /// Each block's stages' parallelism.
+    parallelism: Vec<Vec<usize>>,
     tasks: Vec<TaskSlot>,
+    /// The operators' counters a second or more ago, for their rates.
+    sample: Mutex<Option<Sample>>,
 }
+
+/// The operators' rows in and out at one moment, and the rates measured up to it.
+#[derive(Debug)]
+struct Sample {
+    at: Instant,
+    rows: Vec<(u64, u64)>,
+    rates: Vec<(f64, f64)>,
+}
+
+/// How long the rates are measured over (at least).
+const RATE_WINDOW: Duration = Duration::from_secs(1);
 
 #[derive(Debug)]
 struct TaskSlot {
@@ -89,21 +104,29 @@ pub(crate) struct JobMetrics {
     pub checkpoints: super::CheckpointStats,
     /// The plan of each `flow!` block: `operators` are their nodes, block after block.
     pub plans: Vec<&'static Plan>,
+    /// Each block's stages' parallelism.
+    pub parallelism: Vec<Vec<usize>>,
+    /// Per operator (as `operators`), rows in and out per second over the last second or so
+    /// (zero until a second passed).
+    pub rates: Vec<(f64, f64)>,
 }
 
 impl Live {
     /// The slots of a job whose tasks are `(graph, stage, subtask)`, in task order.
     pub(crate) fn new(
         job_name: &str,
-        plans: Vec<&'static Plan>,
+        plans: Vec<(&'static Plan, Vec<usize>)>,
         tasks: impl IntoIterator<Item = (usize, usize, usize)>,
         watched: bool,
     ) -> Self {
+        let (plans, parallelism) = plans.into_iter().unzip();
         Live {
             job_name: job_name.to_string(),
             start: Instant::now(),
             watched,
             plans,
+            parallelism,
+            sample: Mutex::new(None),
             tasks: tasks
                 .into_iter()
                 .map(|(graph, stage, subtask)| TaskSlot {
@@ -226,13 +249,49 @@ impl Live {
                 }
             })
             .collect();
+        let operators = self.operators();
+        let rates = self.rates(&operators);
         JobMetrics {
             job_name: self.job_name.clone(),
             uptime: self.start.elapsed(),
-            operators: self.operators(),
+            operators,
             subtasks,
             checkpoints,
             plans: self.plans.clone(),
+            parallelism: self.parallelism.clone(),
+            rates,
+        }
+    }
+
+    /// Rows in and out per second of each operator: measured against the sample a second or
+    /// more old, which is then replaced (readers polling more often see the same rates).
+    fn rates(&self, operators: &[OperatorMetrics]) -> Vec<(f64, f64)> {
+        let now = Instant::now();
+        let rows: Vec<(u64, u64)> = operators.iter().map(|o| (o.rows_in, o.rows_out)).collect();
+        let mut sample = self.sample.lock().unwrap_or_else(|e| e.into_inner());
+        match sample.as_mut() {
+            Some(s) if now.duration_since(s.at) < RATE_WINDOW => s.rates.clone(),
+            Some(s) => {
+                let secs = now.duration_since(s.at).as_secs_f64();
+                let per_sec = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
+                s.rates = rows
+                    .iter()
+                    .zip(&s.rows)
+                    .map(|(n, o)| (per_sec(n.0, o.0), per_sec(n.1, o.1)))
+                    .collect();
+                s.rows = rows;
+                s.at = now;
+                s.rates.clone()
+            }
+            None => {
+                let rates = vec![(0.0, 0.0); rows.len()];
+                *sample = Some(Sample {
+                    at: now,
+                    rows,
+                    rates: rates.clone(),
+                });
+                rates
+            }
         }
     }
 }

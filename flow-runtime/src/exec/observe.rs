@@ -1,5 +1,5 @@
-//! Watching a running job: `--metrics-addr` serves its metrics over HTTP while it runs (the
-//! server itself is `crate::web`, built with the `web` feature), and a bounded job on a
+//! Watching a running job: `--metrics-addr` serves its metrics over HTTP while it runs and
+//! `--web-ui` a dashboard (the server itself is `crate::web`, built with the `web` feature), and a bounded job on a
 //! terminal draws a progress bar on stderr (`progress.rs`, feature `progress`) unless
 //! `--no-progress`.
 
@@ -14,6 +14,8 @@ use std::sync::Arc;
 pub struct Observe {
     /// `--metrics-addr`: where `/metrics` (Prometheus) and `/api/metrics` (JSON) are served.
     pub(crate) metrics_addr: Option<SocketAddr>,
+    /// `--web-ui`: where the dashboard is served (and `/metrics`, `/api/metrics` too).
+    pub(crate) web_ui: Option<SocketAddr>,
     /// A progress bar for a bounded job when stderr is a terminal (off: `--no-progress`).
     pub(crate) progress: bool,
 }
@@ -22,7 +24,7 @@ pub struct Observe {
 /// bar is cleared.
 pub(crate) struct Watching {
     #[cfg(feature = "web")]
-    _server: Option<crate::web::Server>,
+    _servers: Vec<crate::web::Server>,
     #[cfg(feature = "progress")]
     _bar: Option<super::progress::Bar>,
 }
@@ -37,7 +39,7 @@ impl Observe {
 
     /// Whether anything reads the job's counters while it runs (tasks publish them only then).
     pub(crate) fn watched(&self, bounded: bool) -> bool {
-        self.metrics_addr.is_some() || self.bar(bounded)
+        self.metrics_addr.is_some() || self.web_ui.is_some() || self.bar(bounded)
     }
 
     /// Starts serving `live` (bound before it returns: an address in use is an error here)
@@ -48,22 +50,28 @@ impl Observe {
         checkpoints: &Arc<Coordinator>,
         bounded: bool,
     ) -> Result<Watching> {
+        let wanted = [
+            (self.metrics_addr, "--metrics-addr", false),
+            (self.web_ui, "--web-ui", true),
+        ];
         #[cfg(feature = "web")]
-        let server = match self.metrics_addr {
-            Some(addr) => {
+        let mut servers = Vec::new();
+        for (addr, flag, dashboard) in wanted {
+            let Some(addr) = addr else { continue };
+            #[cfg(feature = "web")]
+            {
                 let (live, checkpoints) = (live.clone(), checkpoints.clone());
                 let snapshot = Arc::new(move || live.snapshot(checkpoints.stats()));
-                Some(crate::web::Server::start(addr, snapshot)?)
+                servers.push(crate::web::Server::start(addr, flag, snapshot, dashboard)?);
             }
-            None => None,
-        };
-        #[cfg(not(feature = "web"))]
-        if let Some(addr) = self.metrics_addr {
-            let _ = checkpoints;
-            return Err(crate::Error::Config(format!(
-                "--metrics-addr {addr}: this program was built without flow's `web` feature \
-                 (on by default), which serves the metrics"
-            )));
+            #[cfg(not(feature = "web"))]
+            {
+                let _ = (checkpoints, dashboard);
+                return Err(crate::Error::Config(format!(
+                    "{flag} {addr}: this program was built without flow's `web` feature \
+                     (on by default), which serves it"
+                )));
+            }
         }
         #[cfg(feature = "progress")]
         let bar = if self.bar(bounded) {
@@ -74,7 +82,7 @@ impl Observe {
         let _ = (live, bounded);
         Ok(Watching {
             #[cfg(feature = "web")]
-            _server: server,
+            _servers: servers,
             #[cfg(feature = "progress")]
             _bar: bar,
         })

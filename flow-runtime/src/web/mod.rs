@@ -3,7 +3,11 @@
 //!
 //! - `GET /metrics`: the job's metrics in the Prometheus (OpenMetrics) text format, encoded by
 //!   the `prometheus-client` crate, with Flink's metric names;
-//! - `GET /api/metrics`: the same as JSON, for scripts and the dashboard.
+//! - `GET /api/metrics`: the same as JSON, with each operator's plan node, for scripts and the
+//!   dashboard;
+//! - `GET /` (with `--web-ui`): the dashboard, `dashboard.html`, built into the binary (no
+//!   CDN): the job graph drawn as SVG from the plan, with live rates, watermarks and
+//!   checkpoints, polling `/api/metrics`.
 //!
 //! Each request reads the counters the tasks last published (at most 100 ms old); nothing is
 //! kept between requests, so a client that disconnects mid-request costs the job nothing.
@@ -33,22 +37,40 @@ pub(crate) struct Server {
 }
 
 impl Server {
-    /// Binds `addr` now (an address in use is an error naming it) and serves from a thread.
-    pub(crate) fn start(addr: SocketAddr, snapshot: Snapshot) -> Result<Server> {
+    /// Binds `addr` now (an address in use is an error naming it and `flag`) and serves from a
+    /// thread; with `dashboard`, the dashboard at `/` too.
+    pub(crate) fn start(
+        addr: SocketAddr,
+        flag: &'static str,
+        snapshot: Snapshot,
+        dashboard: bool,
+    ) -> Result<Server> {
         let listener = std::net::TcpListener::bind(addr).map_err(|e| {
             Error::Config(format!(
-                "--metrics-addr {addr}: cannot serve the job's metrics there: {e}"
+                "{flag} {addr}: cannot serve the job's metrics there: {e}"
             ))
         })?;
         listener
             .set_nonblocking(true)
-            .map_err(|e| Error::Config(format!("--metrics-addr {addr}: {e}")))?;
+            .map_err(|e| Error::Config(format!("{flag} {addr}: {e}")))?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .build()
-            .map_err(|e| Error::Config(format!("--metrics-addr {addr}: {e}")))?;
+            .map_err(|e| Error::Config(format!("{flag} {addr}: {e}")))?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let app = Router::new()
+        let mut app = Router::new();
+        if dashboard {
+            app = app.route(
+                "/",
+                get(|| async {
+                    (
+                        [(CONTENT_TYPE, "text/html; charset=utf-8")],
+                        include_str!("dashboard.html"),
+                    )
+                }),
+            );
+        }
+        let app = app
             .route(
                 "/metrics",
                 get({
@@ -81,8 +103,12 @@ impl Server {
                     }
                 })
             })
-            .map_err(|e| Error::Config(format!("--metrics-addr {addr}: {e}")))?;
-        tracing::info!(%addr, "serving the job's metrics at /metrics and /api/metrics");
+            .map_err(|e| Error::Config(format!("{flag} {addr}: {e}")))?;
+        if dashboard {
+            tracing::info!(%addr, "serving the job's dashboard at http://{addr}/");
+        } else {
+            tracing::info!(%addr, "serving the job's metrics at /metrics and /api/metrics");
+        }
         Ok(Server {
             stop: Some(stop),
             thread: Some(thread),
@@ -137,6 +163,27 @@ fn prometheus(m: &JobMetrics) -> impl IntoResponse {
                 .inc_by(op.dead_lettered_records);
         }
     }
+    let in_rate = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    let out_rate = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    for (((graph, node), op), (i, o)) in nodes(m).zip(&m.operators).zip(&m.rates) {
+        let labels = vec![
+            ("job", m.job_name.clone()),
+            ("operator", op.name.to_string()),
+            ("uid", m.plans[graph].uid(graph, node.id)),
+        ];
+        in_rate.get_or_create(&labels).set(*i);
+        out_rate.get_or_create(&labels).set(*o);
+    }
+    registry.register(
+        "operator_numRecordsInPerSecond",
+        "Rows in per second over the last second or so",
+        in_rate,
+    );
+    registry.register(
+        "operator_numRecordsOutPerSecond",
+        "Rows out per second over the last second or so",
+        out_rate,
+    );
     registry.register(
         "operator_numRecordsIn",
         "Rows the operator received, over its subtasks",
@@ -233,7 +280,8 @@ fn nodes(m: &JobMetrics) -> impl Iterator<Item = (usize, &'static crate::plan::P
 fn json(m: &JobMetrics) -> impl IntoResponse {
     let operators: Vec<serde_json::Value> = nodes(m)
         .zip(&m.operators)
-        .map(|((graph, node), op)| {
+        .zip(&m.rates)
+        .map(|(((graph, node), op), (in_rate, out_rate))| {
             serde_json::json!({
                 "graph": graph,
                 "node": node.id,
@@ -241,10 +289,14 @@ fn json(m: &JobMetrics) -> impl IntoResponse {
                 "name": op.name,
                 "op": node.op,
                 "stage": node.stage,
+                "parallelism": m.parallelism[graph].get(node.stage as usize),
+                "partitioning": node.partitioning.label(),
                 "location": node.location,
                 "inputs": node.inputs,
                 "numRecordsIn": op.rows_in,
                 "numRecordsOut": op.rows_out,
+                "numRecordsInPerSecond": in_rate,
+                "numRecordsOutPerSecond": out_rate,
                 "numLateRecordsDropped": op.late_rows,
                 "numRecordsSkipped": op.skipped_records,
                 "numRecordsDeadLettered": op.dead_lettered_records,
