@@ -175,6 +175,17 @@ fn metrics_are_served_while_the_job_runs_and_count_every_row() {
         .contains("metrics.rs"));
     assert_eq!(json["subtasks"].as_array().unwrap().len(), 4);
 
+    // The source has nothing more to send and the rest nothing to do: over a second, every
+    // subtask says it was idle most of it.
+    std::thread::sleep(Duration::from_millis(1_200));
+    let (_, body) = get(addr, "/api/metrics").unwrap();
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    for s in json["subtasks"].as_array().unwrap() {
+        let idle = s["idleTimeMsPerSecond"].as_f64().unwrap();
+        assert!(idle > 500.0, "an idle subtask: {s}");
+        assert!(s["busyTimeMsPerSecond"].as_f64().unwrap() < 500.0, "{s}");
+    }
+
     // A client that leaves mid-request costs the job nothing.
     let mut rude = TcpStream::connect(addr).unwrap();
     rude.write_all(b"GET /metr").unwrap();
@@ -219,4 +230,72 @@ fn the_web_flags_take_an_address_or_a_port() {
         let err = parse("nine").unwrap_err().to_string();
         assert!(err.contains("expected host:port"), "{flag}: {err}");
     }
+}
+
+#[test]
+fn a_slow_operator_backpressures_its_upstream_and_the_metrics_say_so() {
+    let addr = free_addr();
+    let release = Arc::new(AtomicBool::new(true));
+    let slow = Arc::new(AtomicBool::new(true));
+    let env = StreamEnv::new().with_parallelism(2).with_metrics_addr(addr);
+    let numbers = Gated {
+        n: 1_000_000,
+        release,
+    };
+    let slowly = slow.clone();
+    flow! { env =>
+        source(numbers)
+            .name("numbers")
+            .key_by(|x| *x)
+            .map(move |x: u64| {
+                if slowly.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_micros(50));
+                }
+                x
+            })
+            .name("slow")
+            .sink_to(DiscardSink);
+    }
+    let job = std::thread::spawn(move || env.execute("backpressure"));
+    // The source's channels fill up: it spends its time waiting for room, the slow map
+    // working. Rates are measured between reads a second or more apart.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (source, keyed) = loop {
+        // Refused until the job has bound its address.
+        let Ok((_, body)) = get(addr, "/api/metrics") else {
+            assert!(Instant::now() < deadline, "the endpoint never answered");
+            std::thread::sleep(Duration::from_millis(50));
+            continue;
+        };
+        let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+        let subtasks = json["subtasks"].as_array().unwrap().clone();
+        let stage = |st: u64| -> Vec<serde_json::Value> {
+            subtasks
+                .iter()
+                .filter(|s| s["stage"] == st)
+                .cloned()
+                .collect()
+        };
+        let (source, keyed) = (stage(0), stage(1));
+        let backpressured =
+            |s: &serde_json::Value| s["backPressuredTimeMsPerSecond"].as_f64().unwrap();
+        if source.iter().all(|s| backpressured(s) > 500.0) || Instant::now() > deadline {
+            break (source, keyed);
+        }
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    slow.store(false, Ordering::Relaxed);
+    for s in &source {
+        assert!(
+            s["backPressuredTimeMsPerSecond"].as_f64().unwrap() > 500.0,
+            "the source waits for the slow map: {s}"
+        );
+    }
+    for s in &keyed {
+        assert!(
+            s["busyTimeMsPerSecond"].as_f64().unwrap() > 500.0,
+            "the slow map works: {s}"
+        );
+    }
+    job.join().unwrap().unwrap();
 }

@@ -7,7 +7,7 @@ use crate::exec::{CheckpointId, TaskMetrics};
 use crate::snapshot::TaskState;
 use crate::time::Timestamp;
 use crate::{Error, Result};
-use crossbeam_channel::Sender;
+use crossbeam_channel::{Sender, TrySendError};
 use std::time::{Duration, Instant};
 
 /// How long a partial batch may wait before it is sent anyway.
@@ -25,13 +25,28 @@ struct Outbox {
     last_flush: Instant,
     task: &'static str,
     closed: bool,
+    /// How long sends waited for room in a full channel: the task's backpressured time.
+    blocked: Duration,
 }
 
 impl Outbox {
     fn send(&mut self, i: usize, message: Message) {
+        match self.senders[i].try_send(message) {
+            Ok(()) => {}
+            Err(TrySendError::Full(message)) => self.wait_and_send(i, message),
+            Err(TrySendError::Disconnected(_)) => self.closed = true,
+        }
+    }
+
+    /// Sends into a full channel: waits for the receiver to make room (backpressure), timed.
+    #[cold]
+    #[inline(never)]
+    fn wait_and_send(&mut self, i: usize, message: Message) {
+        let start = Instant::now();
         if self.senders[i].send(message).is_err() {
             self.closed = true;
         }
+        self.blocked += start.elapsed();
     }
 
     /// `make()` to every channel.
@@ -80,6 +95,7 @@ impl<T: Send + 'static, P> Exchange<T, P> {
             out: Outbox {
                 senders,
                 last_flush: Instant::now(),
+                blocked: Duration::ZERO,
                 task,
                 closed: false,
             },
@@ -177,7 +193,9 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
         self.out.broadcast(|| Message::End)
     }
 
-    fn report(&self, _: &mut TaskMetrics) {}
+    fn report(&self, metrics: &mut TaskMetrics) {
+        metrics.add_backpressured(self.out.blocked);
+    }
 }
 
 /// Sends every row to every downstream subtask (`broadcast()`), in batches.

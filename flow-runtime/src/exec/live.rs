@@ -37,6 +37,10 @@ struct Sample {
     at: Instant,
     rows: Vec<(u64, u64)>,
     rates: Vec<(f64, f64)>,
+    /// Per task: the time it was idle and backpressured so far.
+    times: Vec<(Duration, Duration)>,
+    /// Per task: idle and backpressured ms per second.
+    time_rates: Vec<(f64, f64)>,
 }
 
 /// How long the rates are measured over (at least).
@@ -72,7 +76,7 @@ pub(crate) struct Progress {
 }
 
 /// One subtask as the job's live metrics show it.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(not(feature = "web"), allow(dead_code))]
 pub(crate) struct SubtaskMetrics {
     /// The `flow!` block (0 for the first).
@@ -85,6 +89,14 @@ pub(crate) struct SubtaskMetrics {
     pub watermark: Option<Timestamp>,
     /// Whether it ended.
     pub finished: bool,
+    /// Milliseconds per second it waited for input, over the last second or so (Flink's
+    /// `idleTimeMsPerSecond`).
+    pub idle_ms_per_s: f64,
+    /// Milliseconds per second its output waited for room downstream (Flink's
+    /// `backPressuredTimeMsPerSecond`).
+    pub backpressured_ms_per_s: f64,
+    /// The rest of each second (Flink's `busyTimeMsPerSecond`).
+    pub busy_ms_per_s: f64,
 }
 
 /// A running job's metrics at one moment (what `/metrics` and `/api/metrics` serve).
@@ -235,22 +247,36 @@ impl Live {
     /// Everything, now.
     #[cfg_attr(not(feature = "web"), allow(dead_code))]
     pub(crate) fn snapshot(&self, checkpoints: super::CheckpointStats) -> JobMetrics {
-        let subtasks = self
+        let mut times = Vec::with_capacity(self.tasks.len());
+        let mut subtasks: Vec<SubtaskMetrics> = self
             .tasks
             .iter()
             .map(|slot| {
                 let p = slot.published.lock().unwrap_or_else(|e| e.into_inner());
+                times.push((p.metrics.idle, p.metrics.backpressured));
                 SubtaskMetrics {
                     graph: slot.graph,
                     stage: slot.stage,
                     subtask: slot.subtask,
                     watermark: p.watermark,
                     finished: p.finished,
+                    idle_ms_per_s: 0.0,
+                    backpressured_ms_per_s: 0.0,
+                    busy_ms_per_s: 0.0,
                 }
             })
             .collect();
         let operators = self.operators();
-        let rates = self.rates(&operators);
+        let (rates, time_rates) = self.rates(&operators, times);
+        for (s, (idle, bp)) in subtasks.iter_mut().zip(time_rates) {
+            s.idle_ms_per_s = idle;
+            s.backpressured_ms_per_s = bp;
+            s.busy_ms_per_s = if s.finished {
+                0.0
+            } else {
+                (1000.0 - idle - bp).clamp(0.0, 1000.0)
+            };
+        }
         JobMetrics {
             job_name: self.job_name.clone(),
             uptime: self.start.elapsed(),
@@ -263,34 +289,58 @@ impl Live {
         }
     }
 
-    /// Rows in and out per second of each operator: measured against the sample a second or
+    /// Rows in and out per second of each operator, and idle and backpressured ms per second
+    /// of each task (from its cumulative `times`): measured against the sample a second or
     /// more old, which is then replaced (readers polling more often see the same rates).
-    fn rates(&self, operators: &[OperatorMetrics]) -> Vec<(f64, f64)> {
+    #[allow(clippy::type_complexity)]
+    fn rates(
+        &self,
+        operators: &[OperatorMetrics],
+        times: Vec<(Duration, Duration)>,
+    ) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
         let now = Instant::now();
         let rows: Vec<(u64, u64)> = operators.iter().map(|o| (o.rows_in, o.rows_out)).collect();
         let mut sample = self.sample.lock().unwrap_or_else(|e| e.into_inner());
         match sample.as_mut() {
-            Some(s) if now.duration_since(s.at) < RATE_WINDOW => s.rates.clone(),
+            Some(s) if now.duration_since(s.at) < RATE_WINDOW => {
+                (s.rates.clone(), s.time_rates.clone())
+            }
             Some(s) => {
                 let secs = now.duration_since(s.at).as_secs_f64();
                 let per_sec = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
+                let ms_per_sec =
+                    |a: Duration, b: Duration| a.saturating_sub(b).as_secs_f64() * 1000.0 / secs;
                 s.rates = rows
                     .iter()
                     .zip(&s.rows)
                     .map(|(n, o)| (per_sec(n.0, o.0), per_sec(n.1, o.1)))
                     .collect();
+                s.time_rates = times
+                    .iter()
+                    .zip(&s.times)
+                    .map(|(n, o)| {
+                        (
+                            ms_per_sec(n.0, o.0).min(1000.0),
+                            ms_per_sec(n.1, o.1).min(1000.0),
+                        )
+                    })
+                    .collect();
                 s.rows = rows;
+                s.times = times;
                 s.at = now;
-                s.rates.clone()
+                (s.rates.clone(), s.time_rates.clone())
             }
             None => {
                 let rates = vec![(0.0, 0.0); rows.len()];
+                let time_rates = vec![(0.0, 0.0); times.len()];
                 *sample = Some(Sample {
                     at: now,
                     rows,
                     rates: rates.clone(),
+                    times,
+                    time_rates: time_rates.clone(),
                 });
-                rates
+                (rates, time_rates)
             }
         }
     }

@@ -37,9 +37,18 @@ pub struct TaskMetrics {
     pub(crate) late: Vec<(u32, u64)>,
     pub(crate) skipped: Vec<(u32, u64)>,
     pub(crate) dead_lettered: Vec<(u32, u64)>,
+    /// Time the task waited for input (Flink's idle time).
+    pub(crate) idle: Duration,
+    /// Time the task's output waited for room downstream (Flink's backpressured time).
+    pub(crate) backpressured: Duration,
 }
 
 impl TaskMetrics {
+    /// Adds time the task's output waited for room in a full channel downstream.
+    pub fn add_backpressured(&mut self, waited: Duration) {
+        self.backpressured += waited;
+    }
+
     /// Adds `rows` to node `node`'s output count.
     pub fn add_out(&mut self, node: u32, rows: u64) {
         self.out.push((node, rows));
@@ -300,12 +309,13 @@ fn drive_source(
     let mut rows = 0u64;
     let mut publisher = Publisher::new(&ctx.live);
     let mut watermark = MIN_WATERMARK;
+    let mut idle = Duration::ZERO;
     loop {
         if ctx.is_cancelled() {
             return Err(Error::Cancelled(ctx.task_name()));
         }
         if publisher.due() {
-            publish_source(ctx, task, source_node, rows, watermark);
+            publish_source(ctx, task, source_node, rows, watermark, idle);
         }
         if progress.pending(ctx) {
             progress.step(ctx, task, source_node)?;
@@ -341,7 +351,11 @@ fn drive_source(
         task.control().flush()?;
         match poll {
             Poll::Ready => {}
-            Poll::Idle => std::thread::sleep(Duration::from_millis(1)),
+            Poll::Idle => {
+                let start = std::time::Instant::now();
+                std::thread::sleep(Duration::from_millis(1));
+                idle += start.elapsed();
+            }
             Poll::Finished => break,
         }
     }
@@ -372,9 +386,11 @@ fn publish_source(
     node: u32,
     rows: u64,
     watermark: Timestamp,
+    idle: Duration,
 ) {
     let mut metrics = TaskMetrics::default();
     metrics.add_out(node, rows);
+    metrics.idle = idle;
     task.report(&mut metrics, node);
     ctx.live
         .publish_source(ctx.task, metrics, watermark, task.progress());
@@ -383,8 +399,15 @@ fn publish_source(
 /// Publishes an input-gate task's counters for the metrics endpoint.
 #[cold]
 #[inline(never)]
-fn publish_chain(ctx: &RuntimeContext, chain: &mut dyn Control, watermark: Timestamp) {
-    ctx.live.publish(ctx.task, report(chain), watermark);
+fn publish_chain(
+    ctx: &RuntimeContext,
+    chain: &mut dyn Control,
+    watermark: Timestamp,
+    idle: Duration,
+) {
+    let mut metrics = report(chain);
+    metrics.idle = idle;
+    ctx.live.publish(ctx.task, metrics, watermark);
 }
 
 /// One batch from the reader into the chain; returns the poll's outcome and the rows it
@@ -563,14 +586,18 @@ fn drive_gate(
     let mut committed = ctx.checkpoints.completed();
     let mut publisher = Publisher::new(&ctx.live);
     let mut watermark = MIN_WATERMARK;
+    let mut idle = Duration::ZERO;
     loop {
         if commit_completed(ctx, stage.control(), &mut committed)? {
             return Ok(report(stage.control()));
         }
         if publisher.due() {
-            publish_chain(ctx, stage.control(), watermark);
+            publish_chain(ctx, stage.control(), watermark, idle);
         }
-        match gate.next(IDLE_POLL) {
+        let waiting = std::time::Instant::now();
+        let event = gate.next(IDLE_POLL);
+        idle += waiting.elapsed();
+        match event {
             GateEvent::Rows(rows) => stage.rows(rows)?,
             GateEvent::Watermark(w) => {
                 watermark = w;
@@ -709,12 +736,13 @@ fn drive_two_gates(
         Second(GateEvent),
     }
     let mut publisher = Publisher::new(&ctx.live);
+    let mut idle = Duration::ZERO;
     loop {
         if commit_completed(ctx, chain.control(), &mut committed)? {
             return Ok(report(chain.control()));
         }
         if publisher.due() {
-            publish_chain(ctx, chain.control(), current);
+            publish_chain(ctx, chain.control(), current, idle);
         }
         let event = if let Some(e) = first.take_pending() {
             Side::First(e)
@@ -734,7 +762,9 @@ fn drive_two_gates(
             for (_, r) in &seconds {
                 sel.recv(r);
             }
+            let waiting = std::time::Instant::now();
             let selected = sel.select_timeout(IDLE_POLL);
+            idle += waiting.elapsed();
             // Bound to a local so that the select's borrows end before the receivers drop.
             #[allow(clippy::let_and_return)]
             let side = match selected {

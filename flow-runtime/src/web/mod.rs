@@ -222,6 +222,36 @@ fn prometheus(m: &JobMetrics) -> impl IntoResponse {
                 .set(w);
         }
     }
+    let idle = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    let backpressured = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    let busy = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    for s in &m.subtasks {
+        let labels = vec![
+            ("job", m.job_name.clone()),
+            ("stage", format!("{}.{}", s.graph, s.stage)),
+            ("subtask", s.subtask.to_string()),
+        ];
+        idle.get_or_create(&labels).set(s.idle_ms_per_s);
+        backpressured
+            .get_or_create(&labels)
+            .set(s.backpressured_ms_per_s);
+        busy.get_or_create(&labels).set(s.busy_ms_per_s);
+    }
+    registry.register(
+        "task_idleTimeMsPerSecond",
+        "Milliseconds per second the subtask waited for input",
+        idle,
+    );
+    registry.register(
+        "task_backPressuredTimeMsPerSecond",
+        "Milliseconds per second the subtask's output waited for room downstream",
+        backpressured,
+    );
+    registry.register(
+        "task_busyTimeMsPerSecond",
+        "Milliseconds per second the subtask worked",
+        busy,
+    );
     registry.register(
         "task_currentOutputWatermark",
         "The newest watermark the subtask passed on, in ms since 1970",
@@ -313,6 +343,9 @@ fn json(m: &JobMetrics) -> impl IntoResponse {
                 "subtask": s.subtask,
                 "currentOutputWatermark": s.watermark,
                 "finished": s.finished,
+                "idleTimeMsPerSecond": s.idle_ms_per_s,
+                "backPressuredTimeMsPerSecond": s.backpressured_ms_per_s,
+                "busyTimeMsPerSecond": s.busy_ms_per_s,
             })
         })
         .collect();
