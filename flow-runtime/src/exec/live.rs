@@ -65,6 +65,15 @@ struct Published {
     progress: Option<Option<(u64, u64)>>,
 }
 
+impl Published {
+    fn record(&mut self, metrics: TaskMetrics, watermark: Timestamp) {
+        self.metrics = metrics;
+        if watermark > MIN_WATERMARK {
+            self.watermark = Some(watermark);
+        }
+    }
+}
+
 /// How far a bounded job's sources are.
 #[derive(Clone, Copy, Debug, PartialEq)]
 #[cfg_attr(not(feature = "progress"), allow(dead_code))]
@@ -165,10 +174,7 @@ impl Live {
     pub(crate) fn publish(&self, task: usize, metrics: TaskMetrics, watermark: Timestamp) {
         if let Some(slot) = self.tasks.get(task) {
             let mut p = slot.published.lock().unwrap_or_else(|e| e.into_inner());
-            p.metrics = metrics;
-            if watermark > MIN_WATERMARK {
-                p.watermark = Some(watermark);
-            }
+            p.record(metrics, watermark);
         }
     }
 
@@ -181,12 +187,10 @@ impl Live {
         progress: Option<(u64, u64)>,
     ) {
         if let Some(slot) = self.tasks.get(task) {
-            slot.published
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .progress = Some(progress);
+            let mut p = slot.published.lock().unwrap_or_else(|e| e.into_inner());
+            p.record(metrics, watermark);
+            p.progress = Some(progress);
         }
-        self.publish(task, metrics, watermark);
     }
 
     /// How far the sources are: `None` until every source task published a progress it can

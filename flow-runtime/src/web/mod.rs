@@ -143,7 +143,9 @@ fn prometheus(m: &JobMetrics) -> impl IntoResponse {
     let late = Family::<Labels, Counter>::default();
     let skipped = Family::<Labels, Counter>::default();
     let dead_lettered = Family::<Labels, Counter>::default();
-    for ((graph, node), op) in nodes(m).zip(&m.operators) {
+    let in_rate = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    let out_rate = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    for (((graph, node), op), (in_per_s, out_per_s)) in nodes(m).zip(&m.operators).zip(&m.rates) {
         let labels = vec![
             ("job", m.job_name.clone()),
             ("operator", op.name.to_string()),
@@ -151,6 +153,8 @@ fn prometheus(m: &JobMetrics) -> impl IntoResponse {
         ];
         records_in.get_or_create(&labels).inc_by(op.rows_in);
         records_out.get_or_create(&labels).inc_by(op.rows_out);
+        in_rate.get_or_create(&labels).set(*in_per_s);
+        out_rate.get_or_create(&labels).set(*out_per_s);
         if op.late_rows > 0 {
             late.get_or_create(&labels).inc_by(op.late_rows);
         }
@@ -162,17 +166,6 @@ fn prometheus(m: &JobMetrics) -> impl IntoResponse {
                 .get_or_create(&labels)
                 .inc_by(op.dead_lettered_records);
         }
-    }
-    let in_rate = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    let out_rate = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    for (((graph, node), op), (i, o)) in nodes(m).zip(&m.operators).zip(&m.rates) {
-        let labels = vec![
-            ("job", m.job_name.clone()),
-            ("operator", op.name.to_string()),
-            ("uid", m.plans[graph].uid(graph, node.id)),
-        ];
-        in_rate.get_or_create(&labels).set(*i);
-        out_rate.get_or_create(&labels).set(*o);
     }
     registry.register(
         "operator_numRecordsInPerSecond",
