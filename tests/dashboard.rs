@@ -76,11 +76,13 @@ fn the_dashboard_draws_every_operator_and_its_rates_move() {
     let browser = chromium();
     let addr = free_addr();
     let env = StreamEnv::new().with_parallelism(2).with_web_ui(addr);
-    // About 6 s of rows at 10,000 rows/s.
-    let numbers = DataGeneratorSource::new(|i: u64| i as i64, 60_000).rows_per_second(10_000.0);
+    // About 8 s of rows at 10,000 rows/s, 10 ms of event time apart from 2026-01-01 on.
+    let numbers = DataGeneratorSource::new(|i: u64| i as i64, 80_000).rows_per_second(10_000.0);
     flow! { env =>
         source(numbers, Watermarks::no_watermarks())
             .name("numbers")
+            .assign_timestamps_and_watermarks(Watermarks::monotonous(), |n| 1_767_225_600_000 + n * 10)
+            .name("event time")
             .map(|n: i64| (n % 10, 1i64))
             .name("pair")
             .key_by(|p| p.0)
@@ -97,13 +99,32 @@ fn the_dashboard_draws_every_operator_and_its_rates_move() {
     std::thread::sleep(Duration::from_millis(1500));
     let second = browse(&browser, &url, &["--dump-dom"]);
     let svg = &second[second.find("<svg").expect("the graph")..];
-    for name in ["numbers", "pair", "count per digit", "discard"] {
+    for name in [
+        "numbers",
+        "event time",
+        "pair",
+        "count per digit",
+        "discard",
+    ] {
         assert!(
             svg.contains(&format!(">{name}</text>")),
             "`{name}` is drawn in the graph:\n{second}"
         );
     }
     assert!(second.contains("stage 1"), "the keyed stage is shown");
+    // Each operator's rows per subtask, each subtask's watermarks in and out.
+    let table = &second[second
+        .find("id=\"operators\"")
+        .expect("the operators table")..];
+    let row = &table[table.find(">count per digit<").expect("its row")..];
+    let row = &row[..row.find("</tr>").unwrap()];
+    assert!(row.contains(">0: ") && row.contains(" · 1: "), "{row}");
+    assert!(second.contains("input watermark") && second.contains("output watermark"));
+    assert!(second.contains(">2026-01-01 "), "a watermark is shown");
+    assert!(
+        second.contains("href=\"/api/plan.dot\""),
+        "links the plan as DOT"
+    );
     let (out1, _) = box_of(&first, "source-0");
     let (out2, rate2) = box_of(&second, "source-0");
     assert!(out2 > out1, "the source's rows grow: {out1} then {out2}");

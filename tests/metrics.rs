@@ -2,6 +2,9 @@
 //! against the rows it was sent.
 #![cfg(feature = "web")]
 
+#[cfg(feature = "kafka")]
+mod kafka_common;
+
 use flow::prelude::*;
 use flow::{Poll, Source, SourceOutput, SourceReader};
 use std::io::{Read, Write};
@@ -84,13 +87,19 @@ fn get(addr: SocketAddr, path: &str) -> std::io::Result<(String, String)> {
     ))
 }
 
-/// The value of the sample of `metric` whose labels contain `operator="name"`.
-fn sample(text: &str, metric: &str, operator: &str) -> Option<u64> {
-    let label = format!("operator=\"{operator}\"");
+/// The values of the samples of `metric` whose labels contain `label` (`operator="name"`),
+/// in the order served.
+fn samples(text: &str, metric: &str, label: &str) -> Vec<u64> {
     text.lines()
-        .find(|l| l.starts_with(&format!("{metric}{{")) && l.contains(&label))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
+        .filter(|l| l.starts_with(&format!("{metric}{{")) && l.contains(label))
+        .filter_map(|l| l.rsplit(' ').next()?.parse().ok())
+        .collect()
+}
+
+/// The sum of the samples of `metric` over the subtasks of the operator named `operator`.
+fn sample(text: &str, metric: &str, operator: &str) -> Option<u64> {
+    let values = samples(text, metric, &format!("operator=\"{operator}\""));
+    (!values.is_empty()).then(|| values.iter().sum())
 }
 
 /// Scrapes `/metrics` until `done` says yes (or 20 s pass); gives the last text.
@@ -156,7 +165,19 @@ fn metrics_are_served_while_the_job_runs_and_count_every_row() {
             "rows out of {operator}:\n{text}"
         );
     }
+    // One series per subtask (Flink's `subtask_index`), which add up to the operator's rows.
+    let discard = samples(
+        &text,
+        "flow_operator_numRecordsIn_total",
+        "operator=\"discard\"",
+    );
+    assert_eq!(discard.len(), 2, "{text}");
+    assert!(text.contains("subtask_index=\"1\""), "{text}");
     assert!(text.contains("# TYPE flow_uptime_seconds gauge"), "{text}");
+    assert!(
+        text.contains("flow_job_numberOfFailedCheckpoints_total{job=\"watched\"} 0"),
+        "{text}"
+    );
     assert!(text.trim_end().ends_with("# EOF"), "{text}");
 
     // The JSON endpoint says the same.
@@ -173,7 +194,35 @@ fn metrics_are_served_while_the_job_runs_and_count_every_row() {
         .as_str()
         .unwrap()
         .contains("metrics.rs"));
-    assert_eq!(json["subtasks"].as_array().unwrap().len(), 4);
+    let subtasks = json["subtasks"].as_array().unwrap();
+    assert_eq!(subtasks.len(), 4);
+    // Per subtask, each operator's share: the keyed stage's subtasks split the rows the
+    // source's subtasks sent between them.
+    for (name, total) in [("numbers", 10_000), ("evens", 5_000), ("plus one", 5_000)] {
+        let shares: Vec<u64> = subtasks
+            .iter()
+            .flat_map(|s| s["operators"].as_array().unwrap())
+            .filter(|o| o["name"] == name)
+            .map(|o| o["numRecordsOut"].as_u64().unwrap())
+            .collect();
+        assert_eq!(shares.len(), 2, "{name}: {shares:?}");
+        assert_eq!(shares.iter().sum::<u64>(), total, "{name}: {shares:?}");
+    }
+    let plus_one_in: Vec<u64> = subtasks
+        .iter()
+        .flat_map(|s| s["operators"].as_array().unwrap())
+        .filter(|o| o["name"] == "plus one")
+        .map(|o| o["numRecordsIn"].as_u64().unwrap())
+        .collect();
+    assert!(plus_one_in.iter().all(|&n| n > 0), "{plus_one_in:?}");
+    assert_eq!(plus_one_in.iter().sum::<u64>(), 5_000);
+    // The plan as `--explain dot` prints it.
+    let (status, dot) = get(addr, "/api/plan.dot").unwrap();
+    assert_eq!(status, "HTTP/1.1 200 OK");
+    assert!(
+        dot.starts_with("digraph flow {") && dot.contains("plus one"),
+        "{dot}"
+    );
 
     // The source has nothing more to send and the rest nothing to do: over a second, every
     // subtask says it was idle most of it.
@@ -298,4 +347,197 @@ fn a_slow_operator_backpressures_its_upstream_and_the_metrics_say_so() {
         );
     }
     job.join().unwrap().unwrap();
+}
+
+#[test]
+fn watermarks_in_and_out_of_each_subtask_and_failed_checkpoints() {
+    let addr = free_addr();
+    let release = Arc::new(AtomicBool::new(false));
+    // A keyed reduce keeps state and no checkpoint directory saves it: its subtasks decline
+    // the first checkpoint, which fails (and no more are taken).
+    let env = StreamEnv::new()
+        .with_parallelism(2)
+        .with_metrics_addr(addr)
+        .with_checkpoint_interval(Some(Duration::from_millis(100)));
+    let numbers = Gated {
+        n: 10_000,
+        release: release.clone(),
+    };
+    flow! { env =>
+        source(numbers)
+            .name("numbers")
+            .assign_timestamps_and_watermarks(Watermarks::monotonous(), |x: &u64| *x as i64)
+            .key_by(|x| x % 10)
+            .reduce(|a, b| a + b)
+            .name("sum")
+            .sink_to(DiscardSink);
+    }
+    let job = std::thread::spawn(move || env.execute("watermarks"));
+    // Every row and the watermark after the last one reached the keyed stage (the tasks
+    // publish independently: until then one may show a watermark the other has not yet).
+    let text = scrape_until(addr, |t| {
+        let input = samples(t, "flow_task_currentInputWatermark", "stage=\"0.1\"");
+        sample(t, "flow_operator_numRecordsIn_total", "sum") == Some(10_000)
+            && input.len() == 2
+            && input.iter().all(|&w| w >= 4_000)
+            && samples(t, "flow_task_currentOutputWatermark", "stage=\"0.0\"").len() == 2
+            && t.contains("flow_job_numberOfFailedCheckpoints_total{job=\"watermarks\"} 1")
+    });
+    assert!(
+        text.contains("flow_job_numberOfFailedCheckpoints_total{job=\"watermarks\"} 1"),
+        "{text}"
+    );
+    // The sources generated watermarks up to their last row (the lowest over both: the
+    // first subtask's numbers are 0..5000), and the keyed subtasks got the lowest of them.
+    let out = samples(&text, "flow_task_currentOutputWatermark", "stage=\"0.0\"");
+    assert_eq!(out.len(), 2, "{text}");
+    assert!(out.iter().all(|&w| w >= 4_000), "{out:?}");
+    let input = samples(&text, "flow_task_currentInputWatermark", "stage=\"0.1\"");
+    assert!(
+        input
+            .iter()
+            .all(|&w| w > 0 && w <= *out.iter().min().unwrap()),
+        "{input:?} of {out:?}"
+    );
+    assert!(
+        samples(&text, "flow_task_currentInputWatermark", "stage=\"0.0\"").is_empty(),
+        "a source has no input watermark:\n{text}"
+    );
+    release.store(true, Ordering::Relaxed);
+    let result = job.join().unwrap().unwrap();
+    assert_eq!(result.checkpoints.failed, 1);
+}
+
+/// `/api/metrics` as JSON, once the endpoint answers.
+fn json_metrics(addr: SocketAddr) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        match get(addr, "/api/metrics") {
+            Ok((_, body)) => return serde_json::from_str(&body).unwrap(),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("the endpoint at {addr} never answered: {e}"),
+        }
+    }
+}
+
+/// The source subtasks' partitions in `json`: `(offset, pending)` each.
+fn partitions(json: &serde_json::Value) -> Vec<(i64, i64)> {
+    json["subtasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["partitions"].as_array().unwrap())
+        .map(|p| {
+            (
+                p["currentOffset"].as_i64().unwrap(),
+                p["pendingRecords"].as_i64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// A map that takes 200 µs a row while `hold` is set: the Kafka reader in the same thread
+/// falls behind (and still publishes its metrics between batches).
+#[cfg(feature = "kafka")]
+fn held(hold: &Arc<AtomicBool>) -> impl Fn(kafka_common::Person) -> i32 + Clone {
+    let hold = hold.clone();
+    move |p: kafka_common::Person| {
+        if hold.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        p.id
+    }
+}
+
+#[cfg(feature = "kafka")]
+#[test]
+fn kafka_consumer_lag_per_partition_and_the_progress_of_a_bounded_read() {
+    use flow::connectors::kafka::{KafkaSource, StartingOffsets};
+    use kafka_common::{bootstrap, produce_people, topic, Person};
+    let t = topic("metrics-lag", 2);
+    produce_people(&t, 1, 20_000);
+
+    // Unbounded: the lag is the end the consumer last fetched minus its position.
+    let addr = free_addr();
+    let hold = Arc::new(AtomicBool::new(true));
+    let src = KafkaSource::builder()
+        .bootstrap_servers(bootstrap())
+        .topic(&t)
+        .format(Json::<Person>::new())
+        .starting_offsets(StartingOffsets::Earliest)
+        .build()
+        .unwrap();
+    let stop = src.stop_handle();
+    let env = StreamEnv::new().with_metrics_addr(addr);
+    let wait = held(&hold);
+    flow! { env =>
+        source(src, Watermarks::no_watermarks()).map(wait).sink_to(DiscardSink);
+    }
+    let job = std::thread::spawn(move || env.execute("kafka lag"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let behind = loop {
+        let p = partitions(&json_metrics(addr));
+        if p.len() == 2 && p.iter().map(|(o, l)| o + l).sum::<i64>() == 20_000 {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no lag of both partitions: {p:?}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert!(
+        behind.iter().map(|(_, lag)| lag).sum::<i64>() > 10_000,
+        "the held job is behind: {behind:?}"
+    );
+    let text = get(addr, "/metrics").unwrap().1;
+    assert!(
+        text.contains("flow_source_pendingRecords{") && text.contains("partition=\"1\""),
+        "{text}"
+    );
+    hold.store(false, Ordering::Relaxed);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let p = partitions(&json_metrics(addr));
+        if p.iter().all(|(_, lag)| *lag == 0) && p.iter().map(|(o, _)| o).sum::<i64>() == 20_000 {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the lag never went to 0: {p:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    stop.stop();
+    job.join().unwrap().unwrap();
+
+    // Bounded: records handed on of those up to the end offsets seen at the start.
+    let addr = free_addr();
+    hold.store(true, Ordering::Relaxed);
+    let src = KafkaSource::builder()
+        .bootstrap_servers(bootstrap())
+        .topic(&t)
+        .format(Json::<Person>::new())
+        .starting_offsets(StartingOffsets::Earliest)
+        .bounded()
+        .build()
+        .unwrap();
+    let env = StreamEnv::new().with_metrics_addr(addr);
+    let wait = held(&hold);
+    flow! { env =>
+        source(src, Watermarks::no_watermarks()).map(wait).sink_to(DiscardSink);
+    }
+    let job = std::thread::spawn(move || env.execute("kafka progress"));
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let progress = loop {
+        let json = json_metrics(addr);
+        let progress = json["subtasks"][0]["progress"].clone();
+        if progress.is_object() && partitions(&json).len() == 2 {
+            break progress;
+        }
+        assert!(Instant::now() < deadline, "no progress: {json}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(progress["total"], 20_000, "{progress}");
+    assert!(progress["done"].as_u64().unwrap() < 20_000, "{progress}");
+    hold.store(false, Ordering::Relaxed);
+    let result = job.join().unwrap().unwrap();
+    assert_eq!(result.operators[0].rows_out, 20_000);
 }

@@ -59,7 +59,7 @@ pub mod window {
 /// What a source connector implements: a [`Source`] splits into one [`SourceReader`] per
 /// subtask, which pushes rows into a [`SourceOutput`].
 pub mod source {
-    pub use crate::operator::source::{Poll, Source, SourceOutput, SourceReader};
+    pub use crate::operator::source::{PartitionLag, Poll, Source, SourceOutput, SourceReader};
 }
 
 /// What a sink connector implements: a [`Sink`] creates one [`SinkWriter`] per subtask.
@@ -94,7 +94,7 @@ pub use process::{
 pub use row::{DisplayRow, Field, Row, RowText, Schema};
 pub use sink::{Sink, SinkWriter};
 pub use snapshot::StateSchema;
-pub use source::{Poll, Source, SourceOutput, SourceReader};
+pub use source::{PartitionLag, Poll, Source, SourceOutput, SourceReader};
 pub use state::{
     AggregatingState, Expirable, FunctionState, ListState, MapState, OnCreateAndWrite,
     OnReadAndWrite, ReducingState, Ttl, ValueState,

@@ -97,30 +97,78 @@ impl Plan {
         }
     }
 
+    /// Per operator, summed over its subtasks: rows out as the subtasks counted them (`out`,
+    /// for the nodes that report, `reported`), rows in as the sum of the inputs' rows out.
     pub(crate) fn metrics(
         &self,
         out: &[u64],
         reported: &[bool],
         late: &[u64],
     ) -> Vec<crate::exec::OperatorMetrics> {
+        self.count(None, out, reported, late, 0)
+            .into_iter()
+            .map(|(_, m)| m)
+            .collect()
+    }
+
+    /// The nodes one subtask of stage `stage` runs: the stage's own, and when the job is
+    /// `fused` (one thread per source) every node downstream of them too.
+    pub(crate) fn task_nodes(&self, stage: usize, fused: bool) -> Vec<bool> {
+        let mut runs = vec![false; self.nodes.len()];
+        for n in self.nodes {
+            runs[n.id as usize] =
+                n.stage as usize == stage || (fused && n.inputs.iter().any(|&i| runs[i as usize]));
+        }
+        runs
+    }
+
+    /// Per operator one subtask runs (`runs`, from [`Plan::task_nodes`]), with its plan node:
+    /// as [`Plan::metrics`], but an operator whose input comes from another stage received
+    /// `received` rows (what the subtask's input gates delivered).
+    pub(crate) fn subtask_metrics(
+        &self,
+        runs: &[bool],
+        out: &[u64],
+        reported: &[bool],
+        late: &[u64],
+        received: u64,
+    ) -> Vec<(u32, crate::exec::OperatorMetrics)> {
+        self.count(Some(runs), out, reported, late, received)
+    }
+
+    fn count(
+        &self,
+        runs: Option<&[bool]>,
+        out: &[u64],
+        reported: &[bool],
+        late: &[u64],
+        received: u64,
+    ) -> Vec<(u32, crate::exec::OperatorMetrics)> {
         let mut rows_out = vec![0u64; self.nodes.len()];
         let mut result = Vec::with_capacity(self.nodes.len());
         for n in self.nodes {
             let i = n.id as usize;
-            let rows_in: u64 = n.inputs.iter().map(|&p| rows_out[p as usize]).sum();
+            let rows_in: u64 = match runs {
+                Some(runs) if !runs[i] => continue,
+                Some(runs) if n.inputs.iter().any(|&p| !runs[p as usize]) => received,
+                _ => n.inputs.iter().map(|&p| rows_out[p as usize]).sum(),
+            };
             rows_out[i] = if reported[i] || !n.one_to_one {
                 out[i]
             } else {
                 rows_in
             };
-            result.push(crate::exec::OperatorMetrics {
-                name: n.name,
-                rows_in,
-                rows_out: rows_out[i],
-                late_rows: late[i],
-                skipped_records: 0,
-                dead_lettered_records: 0,
-            });
+            result.push((
+                n.id,
+                crate::exec::OperatorMetrics {
+                    name: n.name,
+                    rows_in,
+                    rows_out: rows_out[i],
+                    late_rows: late[i],
+                    skipped_records: 0,
+                    dead_lettered_records: 0,
+                },
+            ));
         }
         result
     }

@@ -296,6 +296,7 @@ impl<F: LineFormat> Source for FileSource<F> {
             .map(|(subtask, (_, mut splits))| {
                 // Read in path order; `pop` takes the next.
                 splits.sort_by(|a, b| (&b.path, b.offset).cmp(&(&a.path, a.offset)));
+                let splits_bytes = splits.iter().map(split_bytes).sum();
                 FileSourceReader {
                     connector: name.clone(),
                     format: self.format.clone(),
@@ -318,6 +319,8 @@ impl<F: LineFormat> Source for FileSource<F> {
                         stopped: false,
                     }),
                     finished: false,
+                    bytes_total: splits_bytes,
+                    bytes_done: 0,
                 }
             })
             .collect())
@@ -341,6 +344,9 @@ struct Monitor {
 /// The split being read: its file, open at `split.offset`.
 struct OpenSplit {
     split: FileSplit,
+    /// Its bytes when it was opened ([`split_bytes`]), and its offset then.
+    bytes: u64,
+    from: u64,
     input: Box<dyn BufRead + Send>,
     /// Lines read since `start` (whose line number is `split.line` when known, else counted
     /// when needed).
@@ -359,11 +365,32 @@ pub struct FileSourceReader<F> {
     bad_records: BadRecordHandler,
     monitor: Option<Monitor>,
     finished: bool,
+    /// The bytes of the splits this reader had to read when it started (or restored), and
+    /// of those it finished since: its progress.
+    bytes_total: u64,
+    bytes_done: u64,
+}
+
+/// The bytes left to read in `split`, for progress: of a plain file from its offset to its
+/// end; of a compressed one its compressed size when read from the start (0 when restored in
+/// the middle, where the offset counts decompressed bytes).
+fn split_bytes(split: &FileSplit) -> u64 {
+    let len = std::fs::metadata(&split.path).map_or(0, |m| m.len());
+    if is_gzip(&split.path) {
+        if split.offset == 0 {
+            len
+        } else {
+            0
+        }
+    } else {
+        split.end.min(len).saturating_sub(split.offset)
+    }
 }
 
 impl<F: LineFormat> FileSourceReader<F> {
     /// Opens `split` where it goes on, aligned to a line, with the file's header read.
     fn open_split(&mut self, mut split: FileSplit) -> Result<OpenSplit> {
+        let (bytes, from) = (split_bytes(&split), split.offset);
         let path = split.path.clone();
         let err = |what: &str, e: std::io::Error| io_error(&self.connector, &path, what, &e);
         let file = File::open(&path).map_err(|e| err("open", e))?;
@@ -417,6 +444,8 @@ impl<F: LineFormat> FileSourceReader<F> {
         Ok(OpenSplit {
             start: split.offset,
             split,
+            bytes,
+            from,
             input,
             lines: 0,
         })
@@ -489,6 +518,13 @@ impl<F: LineFormat> FileSourceReader<F> {
         Ok(found)
     }
 
+    /// The open split is read to its end.
+    fn close_split(&mut self) {
+        if let Some(open) = self.current.take() {
+            self.bytes_done += open.bytes;
+        }
+    }
+
     fn end(&mut self) -> Result<Poll> {
         self.finished = true;
         self.bad_records.finish()?;
@@ -537,7 +573,7 @@ impl<F: LineFormat> SourceReader for FileSourceReader<F> {
                 continue;
             };
             if open.split.offset >= open.split.end {
-                self.current = None;
+                self.close_split();
                 continue;
             }
             self.buf.clear();
@@ -546,7 +582,7 @@ impl<F: LineFormat> SourceReader for FileSourceReader<F> {
                 .read_until(b'\n', &mut self.buf)
                 .map_err(|e| io_error(&self.connector, &open.split.path, "read", &e))?;
             if n == 0 {
-                self.current = None;
+                self.close_split();
                 continue;
             }
             open.split.offset += n as u64;
@@ -604,6 +640,8 @@ impl<F: LineFormat> SourceReader for FileSourceReader<F> {
     fn restore(&mut self, state: &StateReader) -> Result<()> {
         let mut splits = state.list::<FileSplit>("splits")?;
         splits.reverse();
+        self.bytes_total = splits.iter().map(split_bytes).sum();
+        self.bytes_done = 0;
         self.queued = splits;
         self.current = None;
         if let Some(m) = &mut self.monitor {
@@ -620,6 +658,22 @@ impl<F: LineFormat> SourceReader for FileSourceReader<F> {
 
     fn report(&self, metrics: &mut flow_runtime::TaskMetrics, node: u32) {
         self.bad_records.report(metrics, node);
+    }
+
+    /// Bytes read of the files (or parts of files) this reader had to read; none when it
+    /// monitors its paths for new files (it never ends).
+    fn progress(&self) -> Option<(u64, u64)> {
+        if self.monitor.is_some() {
+            return None;
+        }
+        let open = self.current.as_ref().map_or(0, |o| {
+            if is_gzip(&o.split.path) {
+                0
+            } else {
+                o.split.offset.saturating_sub(o.from).min(o.bytes)
+            }
+        });
+        Some((self.bytes_done + open, self.bytes_total))
     }
 }
 
@@ -669,6 +723,39 @@ mod tests {
             want.sort();
             assert_eq!(all, want, "parallelism {p}, split size {size}");
         }
+    }
+
+    #[test]
+    fn a_reader_tells_the_bytes_it_read_of_its_splits() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..300).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(dir.path().join("a.txt"), &text).unwrap();
+        std::fs::write(dir.path().join("b.txt"), &text).unwrap();
+        let size = 2 * text.len() as u64;
+        let mut readers = FileSource::text_lines(dir.path())
+            .split_size(500)
+            .into_readers(2, &Watermarks::no_watermarks())
+            .unwrap();
+        let totals: Vec<u64> = readers.iter().map(|r| r.progress().unwrap().1).collect();
+        assert_eq!(totals.iter().sum::<u64>(), size, "{totals:?}");
+        for r in &mut readers {
+            let total = r.progress().unwrap().1;
+            assert_eq!(r.progress(), Some((0, total)));
+            let mut rows = Rows(Vec::new());
+            let mut last = 0;
+            while r.poll(&mut rows, 7).unwrap() == Poll::Ready {
+                let (done, t) = r.progress().unwrap();
+                assert!(done >= last && done <= t, "{done} of {t} after {last}");
+                last = done;
+            }
+            assert_eq!(r.progress(), Some((total, total)));
+        }
+        // A monitoring reader never ends: it cannot tell.
+        let monitoring = FileSource::text_lines(dir.path())
+            .monitor_continuously(Duration::from_secs(1))
+            .into_readers(1, &Watermarks::no_watermarks())
+            .unwrap();
+        assert_eq!(monitoring[0].progress(), None);
     }
 
     #[test]

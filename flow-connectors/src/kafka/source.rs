@@ -597,6 +597,7 @@ impl<F: Decode> Source for KafkaSource<F> {
                     last_error: String::new(),
                     pending_commits: Vec::new(),
                     announced: false,
+                    first_offsets: Vec::new(),
                     finished: false,
                 },
                 format: self.format.clone(),
@@ -695,6 +696,9 @@ struct ReaderState {
     pending_commits: Vec<(CheckpointId, Vec<KafkaSplit>)>,
     /// Whether the splits were announced to the output (for per-split watermarks).
     announced: bool,
+    /// Each split's position at the first poll (after a restore): where its progress counts
+    /// from.
+    first_offsets: Vec<i64>,
     finished: bool,
 }
 
@@ -723,8 +727,81 @@ impl<F> KafkaSourceReader<F> {
     }
 }
 
+/// The end of `topic`'s `partition` as `consumer` last learned it from a fetch (librdkafka's
+/// cached high watermark; the last stable offset when it reads committed records only),
+/// without a request to the broker; `None` before the first fetch.
+fn cached_end(consumer: &ReaderConsumer, topic: &str, partition: i32) -> Option<i64> {
+    use rdkafka::bindings::{rd_kafka_get_watermark_offsets, rd_kafka_resp_err_t};
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: the client's pointer is valid while `consumer` is borrowed; `topic` is a
+    // NUL-terminated string that outlives the call; librdkafka reads its cached offsets under
+    // its own lock and writes only `low` and `high`.
+    let err = unsafe {
+        rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0).then_some(high)
+}
+
 impl<F: Decode> SourceReader for KafkaSourceReader<F> {
     type Row = F::Row;
+
+    /// Bounded (assigned partitions): records handed on of those between each partition's
+    /// position at the start and its end offset. Unbounded or group-assigned: `None`.
+    fn progress(&self) -> Option<(u64, u64)> {
+        let s = &self.state;
+        if !s.bounded || s.group_assignment {
+            return None;
+        }
+        let (mut done, mut total) = (0u64, 0u64);
+        for (i, split) in s.splits.iter().enumerate() {
+            let end = split.end_offset?;
+            let first = s.first_offsets.get(i).copied().unwrap_or(split.next_offset);
+            total += end.saturating_sub(first).max(0) as u64;
+            done += split.next_offset.min(end).saturating_sub(first).max(0) as u64;
+        }
+        Some((done, total))
+    }
+
+    /// Each partition the reader reads now, its position and the records after it: up to the
+    /// end offset in bounded mode, else up to the end the consumer last fetched (a partition
+    /// not fetched yet is left out).
+    fn partition_lag(&self, lag: &mut Vec<flow_runtime::PartitionLag>) {
+        let s = &self.state;
+        let assigned = if s.group_assignment {
+            match self.consumer.assignment() {
+                Ok(tpl) => Some(tpl),
+                Err(_) => return,
+            }
+        } else {
+            None
+        };
+        for split in &s.splits {
+            if let Some(tpl) = &assigned {
+                if tpl.find_partition(&split.topic, split.partition).is_none() {
+                    continue;
+                }
+            }
+            let end = match split.end_offset {
+                Some(end) => Some(end),
+                None => cached_end(&self.consumer, &split.topic, split.partition),
+            };
+            if let Some(end) = end {
+                lag.push(flow_runtime::PartitionLag {
+                    topic: split.topic.clone(),
+                    partition: split.partition,
+                    offset: split.next_offset,
+                    lag: end.saturating_sub(split.next_offset).max(0),
+                });
+            }
+        }
+    }
 
     fn report(&self, metrics: &mut flow_runtime::TaskMetrics, node: u32) {
         self.state.bad_records.report(metrics, node);
@@ -763,6 +840,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             // Every partition holds the watermark back from the start (Flink's per-split
             // watermarks), not from its first record: one fetched late is not late itself.
             s.announced = true;
+            s.first_offsets = s.splits.iter().map(|s| s.next_offset).collect();
             for (i, split) in s.splits.iter().enumerate() {
                 if split.is_done() {
                     out.split_finished(i);

@@ -27,6 +27,8 @@ struct Outbox {
     closed: bool,
     /// How long sends waited for room in a full channel: the task's backpressured time.
     blocked: Duration,
+    /// The last watermark sent (the task's output watermark).
+    watermark: Option<Timestamp>,
 }
 
 impl Outbox {
@@ -96,6 +98,7 @@ impl<T: Send + 'static, P> Exchange<T, P> {
                 senders,
                 last_flush: Instant::now(),
                 blocked: Duration::ZERO,
+                watermark: None,
                 task,
                 closed: false,
             },
@@ -164,6 +167,7 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         // Rows before a watermark must arrive before it.
         self.send_all()?;
+        self.out.watermark = Some(watermark);
         self.out.broadcast(|| Message::Watermark(watermark))
     }
 
@@ -195,6 +199,9 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
 
     fn report(&self, metrics: &mut TaskMetrics) {
         metrics.add_backpressured(self.out.blocked);
+        if let Some(w) = self.out.watermark {
+            metrics.add_output_watermark(w);
+        }
     }
 }
 

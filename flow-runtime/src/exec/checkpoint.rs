@@ -92,6 +92,15 @@ impl Default for CheckpointConfig {
 pub struct CheckpointStats {
     /// Checkpoints completed (a savepoint and the final checkpoint included).
     pub completed: u64,
+    /// Checkpoints that failed: declined (an operator that keeps state, and no
+    /// `--checkpoint-dir` to save it in: no more are triggered after it) or not written (the
+    /// job fails with it).
+    pub failed: u64,
+    /// Whether a checkpoint is being taken now (triggered, neither completed nor failed).
+    pub in_progress: bool,
+    /// The operator that declined a checkpoint (it keeps state, and no `--checkpoint-dir` is
+    /// set to save it in): from then on no checkpoints are taken.
+    pub declined_by: Option<&'static str>,
     /// From the trigger to the metadata on disk: the last completed checkpoint's.
     pub last_duration: Duration,
     /// The longest of them.
@@ -356,7 +365,15 @@ impl Coordinator {
 
     /// What the checkpoints cost so far.
     pub(crate) fn stats(&self) -> CheckpointStats {
-        self.lock().stats.clone()
+        let p = self.lock();
+        let triggered = self.triggered.load(Ordering::Acquire);
+        CheckpointStats {
+            in_progress: !p.failed
+                && self.completed.load(Ordering::Acquire) < triggered
+                && p.declined.is_none_or(|(_, id)| id != triggered),
+            declined_by: p.declined.map(|(operator, _)| operator),
+            ..p.stats.clone()
+        }
     }
 
     /// Whether the job stopped with its savepoint.
@@ -394,6 +411,7 @@ impl Coordinator {
             }
             if p.declined.is_none() {
                 p.declined = Some((operator, id));
+                p.stats.failed += 1;
                 tracing::info!(
                     checkpoint = id,
                     operator,
@@ -525,6 +543,9 @@ impl Coordinator {
 
     fn fail_with(&self, p: &mut Progress, e: Error) {
         tracing::error!(error = %e, "checkpoint failed");
+        if !p.failed {
+            p.stats.failed += 1;
+        }
         p.error.get_or_insert(e);
         p.failed = true;
         self.changed.notify_all();
@@ -634,9 +655,12 @@ mod tests {
         c.ack(0, 1, Snapshot::Taken, TaskState::default(), 0, 1);
         c.ack(1, 1, Snapshot::Taken, TaskState::default(), 0, 1);
         assert_eq!(c.completed(), 0);
+        assert!(c.stats().in_progress);
         c.finished(2, None);
         c.finished(2, None);
         assert_eq!(c.completed(), 1, "a finished task counts as acknowledged");
+        assert!(!c.stats().in_progress);
+        assert_eq!(c.stats().failed, 0);
         assert_eq!(c.trigger(), Some(2));
         c.ack(0, 2, Snapshot::Taken, TaskState::default(), 0, 1);
         c.ack(1, 2, Snapshot::Taken, TaskState::default(), 0, 1);
@@ -657,6 +681,9 @@ mod tests {
             1,
         );
         assert_eq!(c.completed(), 0);
+        assert_eq!(c.stats().failed, 1, "a declined checkpoint failed");
+        assert_eq!(c.stats().declined_by, Some("window"));
+        assert!(!c.stats().in_progress);
         c.finished(0, None);
         c.finished(1, None);
         assert_eq!(c.completed(), 0, "a declined checkpoint never completes");

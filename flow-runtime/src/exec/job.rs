@@ -190,7 +190,7 @@ pub(crate) fn run_job(
         job_name,
         graphs
             .iter()
-            .map(|g| (g.plan, g.stage_parallelism.clone()))
+            .map(|g| (g.plan, g.stage_parallelism.clone(), g.fused))
             .collect(),
         graphs
             .iter()

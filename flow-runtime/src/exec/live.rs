@@ -8,6 +8,7 @@
 
 use super::job::OperatorMetrics;
 use super::task::TaskMetrics;
+use crate::operator::source::PartitionLag;
 use crate::plan::Plan;
 use crate::time::{Timestamp, MIN_WATERMARK};
 use std::sync::Mutex;
@@ -26,17 +27,20 @@ pub(crate) struct Live {
     plans: Vec<&'static Plan>,
     /// Each block's stages' parallelism.
     parallelism: Vec<Vec<usize>>,
+    /// Where each block's operators start in the job's list of operators.
+    first_operator: Vec<usize>,
     tasks: Vec<TaskSlot>,
-    /// The operators' counters a second or more ago, for their rates.
+    /// The counters a second or more ago, for the rates.
     sample: Mutex<Option<Sample>>,
 }
 
-/// The operators' rows in and out at one moment, and the rates measured up to it.
+/// Each subtask's operators' rows in and out at one moment, and the rates measured up to it.
 #[derive(Debug)]
 struct Sample {
     at: Instant,
-    rows: Vec<(u64, u64)>,
-    rates: Vec<(f64, f64)>,
+    /// Per task, per operator it runs.
+    rows: Vec<Vec<(u64, u64)>>,
+    rates: Vec<Vec<(f64, f64)>>,
     /// Per task: the time it was idle and backpressured so far.
     times: Vec<(Duration, Duration)>,
     /// Per task: idle and backpressured ms per second.
@@ -51,26 +55,38 @@ struct TaskSlot {
     graph: usize,
     stage: usize,
     subtask: usize,
+    /// The plan nodes it runs.
+    runs: Vec<bool>,
     published: Mutex<Published>,
 }
 
 #[derive(Debug, Default)]
 struct Published {
     metrics: TaskMetrics,
-    /// The newest watermark the task passed down its chain.
-    watermark: Option<Timestamp>,
+    /// The newest watermark the task's inputs passed to its chain (none for a source).
+    input_watermark: Option<Timestamp>,
+    /// The newest watermark it passed downstream.
+    output_watermark: Option<Timestamp>,
     finished: bool,
     /// A source task's reader's progress, `(done, total)` (`Some(None)`: it cannot tell);
     /// `None` for other tasks.
     progress: Option<Option<(u64, u64)>>,
+    /// A source task's reader's partitions and their lag.
+    lag: Vec<PartitionLag>,
 }
 
 impl Published {
-    fn record(&mut self, metrics: TaskMetrics, watermark: Timestamp) {
+    /// Records the task's counters; `input` is the watermark its inputs gave its chain (none
+    /// for a source), `generated` the one a source generated.
+    fn record(&mut self, metrics: TaskMetrics, input: Timestamp, generated: Timestamp) {
+        let seen = |w: Timestamp| (w > MIN_WATERMARK).then_some(w);
+        self.input_watermark = seen(input).or(self.input_watermark);
+        self.output_watermark = metrics
+            .output_watermark
+            .or(seen(generated))
+            .or(seen(input))
+            .or(self.output_watermark);
         self.metrics = metrics;
-        if watermark > MIN_WATERMARK {
-            self.watermark = Some(watermark);
-        }
     }
 }
 
@@ -84,6 +100,19 @@ pub(crate) struct Progress {
     pub(crate) rows: u64,
 }
 
+/// One operator's share in one subtask.
+#[derive(Clone, Debug, PartialEq)]
+#[cfg_attr(not(feature = "web"), allow(dead_code))]
+pub(crate) struct SubtaskOperator {
+    /// Its index in [`JobMetrics::operators`].
+    pub operator: usize,
+    /// Its counters in this subtask: rows in are what this subtask's operator received (for
+    /// the first operator of a stage: what its input gates delivered).
+    pub metrics: OperatorMetrics,
+    /// Rows in and out per second over the last second or so.
+    pub rates: (f64, f64),
+}
+
 /// One subtask as the job's live metrics show it.
 #[derive(Clone, Debug, PartialEq)]
 #[cfg_attr(not(feature = "web"), allow(dead_code))]
@@ -94,8 +123,11 @@ pub(crate) struct SubtaskMetrics {
     pub stage: usize,
     /// Its index among the stage's subtasks.
     pub subtask: usize,
+    /// The newest watermark its inputs gave its chain, the lowest over its inputs (`None`: a
+    /// source, none yet, or no event time).
+    pub input_watermark: Option<Timestamp>,
     /// The newest watermark it passed on (`None`: none yet, or no event time).
-    pub watermark: Option<Timestamp>,
+    pub output_watermark: Option<Timestamp>,
     /// Whether it ended.
     pub finished: bool,
     /// Milliseconds per second it waited for input, over the last second or so (Flink's
@@ -106,6 +138,12 @@ pub(crate) struct SubtaskMetrics {
     pub backpressured_ms_per_s: f64,
     /// The rest of each second (Flink's `busyTimeMsPerSecond`).
     pub busy_ms_per_s: f64,
+    /// The operators it runs.
+    pub operators: Vec<SubtaskOperator>,
+    /// A source subtask's progress, `(done, total)`, when its reader can tell.
+    pub progress: Option<(u64, u64)>,
+    /// A source subtask's partitions and how far behind their ends it is.
+    pub lag: Vec<PartitionLag>,
 }
 
 /// A running job's metrics at one moment (what `/metrics` and `/api/metrics` serve).
@@ -128,35 +166,47 @@ pub(crate) struct JobMetrics {
     /// Each block's stages' parallelism.
     pub parallelism: Vec<Vec<usize>>,
     /// Per operator (as `operators`), rows in and out per second over the last second or so
-    /// (zero until a second passed).
+    /// (zero until a second passed): the sum of its subtasks'.
     pub rates: Vec<(f64, f64)>,
 }
 
 impl Live {
-    /// The slots of a job whose tasks are `(graph, stage, subtask)`, in task order.
+    /// The slots of a job whose blocks are `(plan, stage parallelism, fused)` and whose tasks
+    /// are `(graph, stage, subtask)`, in task order.
     pub(crate) fn new(
         job_name: &str,
-        plans: Vec<(&'static Plan, Vec<usize>)>,
+        plans: Vec<(&'static Plan, Vec<usize>, bool)>,
         tasks: impl IntoIterator<Item = (usize, usize, usize)>,
         watched: bool,
     ) -> Self {
-        let (plans, parallelism) = plans.into_iter().unzip();
+        let mut first_operator = Vec::with_capacity(plans.len());
+        let mut operators = 0;
+        for (plan, _, _) in &plans {
+            first_operator.push(operators);
+            operators += plan.nodes.len();
+        }
+        let tasks = tasks
+            .into_iter()
+            .map(|(graph, stage, subtask)| TaskSlot {
+                graph,
+                stage,
+                subtask,
+                runs: plans
+                    .get(graph)
+                    .map_or_else(Vec::new, |(plan, _, fused)| plan.task_nodes(stage, *fused)),
+                published: Mutex::default(),
+            })
+            .collect();
+        let (plans, parallelism) = plans.into_iter().map(|(p, par, _)| (p, par)).unzip();
         Live {
             job_name: job_name.to_string(),
             start: Instant::now(),
             watched,
             plans,
             parallelism,
+            first_operator,
             sample: Mutex::new(None),
-            tasks: tasks
-                .into_iter()
-                .map(|(graph, stage, subtask)| TaskSlot {
-                    graph,
-                    stage,
-                    subtask,
-                    published: Mutex::default(),
-                })
-                .collect(),
+            tasks,
         }
     }
 
@@ -170,31 +220,34 @@ impl Live {
         self.watched
     }
 
-    /// Task `task`'s counters so far, and its newest watermark.
+    /// Task `task`'s counters so far, and the newest watermark its inputs gave its chain.
     pub(crate) fn publish(&self, task: usize, metrics: TaskMetrics, watermark: Timestamp) {
         if let Some(slot) = self.tasks.get(task) {
             let mut p = slot.published.lock().unwrap_or_else(|e| e.into_inner());
-            p.record(metrics, watermark);
+            p.record(metrics, watermark, MIN_WATERMARK);
         }
     }
 
-    /// Source task `task`'s counters so far, its newest watermark and its reader's progress.
+    /// Source task `task`'s counters so far, the newest watermark it generated, its reader's
+    /// progress and its partitions' lag.
     pub(crate) fn publish_source(
         &self,
         task: usize,
         metrics: TaskMetrics,
         watermark: Timestamp,
         progress: Option<(u64, u64)>,
+        lag: Vec<PartitionLag>,
     ) {
         if let Some(slot) = self.tasks.get(task) {
             let mut p = slot.published.lock().unwrap_or_else(|e| e.into_inner());
-            p.record(metrics, watermark);
+            p.record(metrics, MIN_WATERMARK, watermark);
             p.progress = Some(progress);
+            p.lag = lag;
         }
     }
 
     /// How far the sources are: `None` until every source task published a progress it can
-    /// tell (a Kafka or file reader, say, cannot yet).
+    /// tell (an unbounded Kafka reader, say, cannot).
     #[cfg_attr(not(feature = "progress"), allow(dead_code))]
     pub(crate) fn progress(&self) -> Option<Progress> {
         let (mut done, mut total, mut sources) = (0u64, 0u64, 0);
@@ -233,7 +286,7 @@ impl Live {
     pub(crate) fn finish(&self, task: usize, metrics: &TaskMetrics) {
         if let Some(slot) = self.tasks.get(task) {
             let mut p = slot.published.lock().unwrap_or_else(|e| e.into_inner());
-            p.metrics = metrics.clone();
+            p.record(metrics.clone(), MIN_WATERMARK, MIN_WATERMARK);
             p.finished = true;
         }
     }
@@ -246,6 +299,34 @@ impl Live {
             totals.add(slot.graph, &p.metrics);
         }
         totals.operators(&self.plans)
+    }
+
+    /// The operators one task runs, with their counters in it.
+    fn task_operators(&self, slot: &TaskSlot, m: &TaskMetrics) -> Vec<SubtaskOperator> {
+        let Some(plan) = self.plans.get(slot.graph) else {
+            return Vec::new();
+        };
+        let mut counts = Totals::new(&[plan]);
+        counts.add(0, m);
+        let first = self.first_operator[slot.graph];
+        plan.subtask_metrics(
+            &slot.runs,
+            &counts.out[0],
+            &counts.reported[0],
+            &counts.late[0],
+            m.received,
+        )
+        .into_iter()
+        .map(|(node, mut metrics)| {
+            metrics.skipped_records = counts.skipped[0][node as usize];
+            metrics.dead_lettered_records = counts.dead_lettered[0][node as usize];
+            SubtaskOperator {
+                operator: first + node as usize,
+                metrics,
+                rates: (0.0, 0.0),
+            }
+        })
+        .collect()
     }
 
     /// Everything, now.
@@ -262,16 +343,21 @@ impl Live {
                     graph: slot.graph,
                     stage: slot.stage,
                     subtask: slot.subtask,
-                    watermark: p.watermark,
+                    input_watermark: p.input_watermark,
+                    output_watermark: p.output_watermark,
                     finished: p.finished,
                     idle_ms_per_s: 0.0,
                     backpressured_ms_per_s: 0.0,
                     busy_ms_per_s: 0.0,
+                    operators: self.task_operators(slot, &p.metrics),
+                    progress: p.progress.flatten(),
+                    lag: p.lag.clone(),
                 }
             })
             .collect();
         let operators = self.operators();
-        let (rates, time_rates) = self.rates(&operators, times);
+        let time_rates = self.rates(&mut subtasks, times);
+        let mut rates = vec![(0.0, 0.0); operators.len()];
         for (s, (idle, bp)) in subtasks.iter_mut().zip(time_rates) {
             s.idle_ms_per_s = idle;
             s.backpressured_ms_per_s = bp;
@@ -280,6 +366,12 @@ impl Live {
             } else {
                 (1000.0 - idle - bp).clamp(0.0, 1000.0)
             };
+            for o in &s.operators {
+                if let Some(r) = rates.get_mut(o.operator) {
+                    r.0 += o.rates.0;
+                    r.1 += o.rates.1;
+                }
+            }
         }
         JobMetrics {
             job_name: self.job_name.clone(),
@@ -293,22 +385,28 @@ impl Live {
         }
     }
 
-    /// Rows in and out per second of each operator, and idle and backpressured ms per second
-    /// of each task (from its cumulative `times`): measured against the sample a second or
-    /// more old, which is then replaced (readers polling more often see the same rates).
-    #[allow(clippy::type_complexity)]
+    /// Sets each subtask operator's rows in and out per second, and returns each task's idle
+    /// and backpressured ms per second (from its cumulative `times`): measured against the
+    /// sample a second or more old, which is then replaced (readers polling more often see
+    /// the same rates).
     fn rates(
         &self,
-        operators: &[OperatorMetrics],
+        subtasks: &mut [SubtaskMetrics],
         times: Vec<(Duration, Duration)>,
-    ) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
+    ) -> Vec<(f64, f64)> {
         let now = Instant::now();
-        let rows: Vec<(u64, u64)> = operators.iter().map(|o| (o.rows_in, o.rows_out)).collect();
+        let rows: Vec<Vec<(u64, u64)>> = subtasks
+            .iter()
+            .map(|s| {
+                s.operators
+                    .iter()
+                    .map(|o| (o.metrics.rows_in, o.metrics.rows_out))
+                    .collect()
+            })
+            .collect();
         let mut sample = self.sample.lock().unwrap_or_else(|e| e.into_inner());
-        match sample.as_mut() {
-            Some(s) if now.duration_since(s.at) < RATE_WINDOW => {
-                (s.rates.clone(), s.time_rates.clone())
-            }
+        let s = match sample.as_mut() {
+            Some(s) if now.duration_since(s.at) < RATE_WINDOW => s,
             Some(s) => {
                 let secs = now.duration_since(s.at).as_secs_f64();
                 let per_sec = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
@@ -317,7 +415,12 @@ impl Live {
                 s.rates = rows
                     .iter()
                     .zip(&s.rows)
-                    .map(|(n, o)| (per_sec(n.0, o.0), per_sec(n.1, o.1)))
+                    .map(|(new, old)| {
+                        new.iter()
+                            .zip(old)
+                            .map(|(n, o)| (per_sec(n.0, o.0), per_sec(n.1, o.1)))
+                            .collect()
+                    })
                     .collect();
                 s.time_rates = times
                     .iter()
@@ -332,21 +435,22 @@ impl Live {
                 s.rows = rows;
                 s.times = times;
                 s.at = now;
-                (s.rates.clone(), s.time_rates.clone())
+                s
             }
-            None => {
-                let rates = vec![(0.0, 0.0); rows.len()];
-                let time_rates = vec![(0.0, 0.0); times.len()];
-                *sample = Some(Sample {
-                    at: now,
-                    rows,
-                    rates: rates.clone(),
-                    times,
-                    time_rates: time_rates.clone(),
-                });
-                (rates, time_rates)
+            None => sample.insert(Sample {
+                at: now,
+                rates: rows.iter().map(|r| vec![(0.0, 0.0); r.len()]).collect(),
+                rows,
+                time_rates: vec![(0.0, 0.0); times.len()],
+                times,
+            }),
+        };
+        for (sub, rates) in subtasks.iter_mut().zip(&s.rates) {
+            for (o, r) in sub.operators.iter_mut().zip(rates) {
+                o.rates = *r;
             }
         }
+        s.time_rates.clone()
     }
 }
 

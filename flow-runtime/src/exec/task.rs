@@ -13,7 +13,7 @@ use crate::context::RuntimeContext;
 use crate::exec::checkpoint::AfterFinish;
 use crate::exec::live::Publisher;
 use crate::exec::{CheckpointId, FINAL_CHECKPOINT};
-use crate::operator::source::{Poll, SourceOutput, SourceReader};
+use crate::operator::source::{PartitionLag, Poll, SourceOutput, SourceReader};
 use crate::operator::Either;
 use crate::operator::{restore_with, snapshot_with};
 use crate::snapshot::{FinishedTask, TaskState};
@@ -41,12 +41,25 @@ pub struct TaskMetrics {
     pub(crate) idle: Duration,
     /// Time the task's output waited for room downstream (Flink's backpressured time).
     pub(crate) backpressured: Duration,
+    /// Rows the task's input gates delivered (its first operator's rows in).
+    pub(crate) received: u64,
+    /// The lowest of the watermarks its exchanges last sent downstream (`None`: it has no
+    /// exchange, or none sent one yet).
+    pub(crate) output_watermark: Option<Timestamp>,
 }
 
 impl TaskMetrics {
     /// Adds time the task's output waited for room in a full channel downstream.
     pub fn add_backpressured(&mut self, waited: Duration) {
         self.backpressured += waited;
+    }
+
+    /// An exchange of the task last sent `watermark` downstream.
+    pub fn add_output_watermark(&mut self, watermark: Timestamp) {
+        self.output_watermark = Some(
+            self.output_watermark
+                .map_or(watermark, |w| w.min(watermark)),
+        );
     }
 
     /// Adds `rows` to node `node`'s output count.
@@ -171,6 +184,9 @@ trait SourceStage {
     fn report(&self, metrics: &mut TaskMetrics, node: u32);
     /// How far the reader is (see [`SourceReader::progress`]).
     fn progress(&self) -> Option<(u64, u64)>;
+    /// How far behind its partitions' ends the reader is (see
+    /// [`SourceReader::partition_lag`]).
+    fn partition_lag(&self) -> Vec<PartitionLag>;
 }
 
 /// A reader `R` feeding chain `C`, its rows timestamped by `A`.
@@ -255,6 +271,11 @@ where
     }
     fn progress(&self) -> Option<(u64, u64)> {
         self.reader.progress()
+    }
+    fn partition_lag(&self) -> Vec<PartitionLag> {
+        let mut lag = Vec::new();
+        self.reader.partition_lag(&mut lag);
+        lag
     }
 }
 
@@ -392,11 +413,17 @@ fn publish_source(
     metrics.add_out(node, rows);
     metrics.idle = idle;
     task.report(&mut metrics, node);
-    ctx.live
-        .publish_source(ctx.task, metrics, watermark, task.progress());
+    ctx.live.publish_source(
+        ctx.task,
+        metrics,
+        watermark,
+        task.progress(),
+        task.partition_lag(),
+    );
 }
 
-/// Publishes an input-gate task's counters for the metrics endpoint.
+/// Publishes an input-gate task's counters for the metrics endpoint; `watermark` is the one
+/// its inputs passed to its chain.
 #[cold]
 #[inline(never)]
 fn publish_chain(
@@ -404,8 +431,9 @@ fn publish_chain(
     chain: &mut dyn Control,
     watermark: Timestamp,
     idle: Duration,
+    received: u64,
 ) {
-    let mut metrics = report(chain);
+    let mut metrics = report(chain, received);
     metrics.idle = idle;
     ctx.live.publish(ctx.task, metrics, watermark);
 }
@@ -499,9 +527,12 @@ fn commit_completed(
     Ok(stop != 0 && *committed >= stop)
 }
 
-/// The counters of a chain.
-fn report(chain: &mut dyn Control) -> TaskMetrics {
-    let mut metrics = TaskMetrics::default();
+/// The counters of a chain whose input gates delivered `received` rows.
+fn report(chain: &mut dyn Control, received: u64) -> TaskMetrics {
+    let mut metrics = TaskMetrics {
+        received,
+        ..TaskMetrics::default()
+    };
     chain.report(&mut metrics);
     metrics
 }
@@ -528,8 +559,8 @@ fn take_part(
 /// A stage that reads one input gate, as its loop drives it: a batch of rows at a time, and
 /// everything else through the chain's [`Control`].
 trait GateStage {
-    /// A batch of rows, then a flush.
-    fn rows(&mut self, rows: Rows) -> Result<()>;
+    /// A batch of rows, then a flush; returns how many rows it held.
+    fn rows(&mut self, rows: Rows) -> Result<u64>;
     /// The chain, for everything but rows.
     fn control(&mut self) -> &mut dyn Control;
 }
@@ -537,10 +568,12 @@ trait GateStage {
 /// A chain `C` of rows `T`.
 struct Typed<T, C>(C, PhantomData<fn(T)>);
 
-/// Hands a batch's rows of type `T` to `collect`, with their timestamps when they have them.
+/// Hands a batch's rows of type `T` to `collect`, with their timestamps when they have them;
+/// returns how many.
 #[inline(always)]
-fn feed<T: 'static>(rows: Rows, mut collect: impl FnMut(T, Timestamp)) {
+fn feed<T: 'static>(rows: Rows, mut collect: impl FnMut(T, Timestamp)) -> u64 {
     let batch = rows.into_batch::<T>();
+    let n = batch.rows.len() as u64;
     if batch.timestamps.is_empty() {
         for row in batch.rows {
             collect(row, NO_TIMESTAMP);
@@ -550,12 +583,14 @@ fn feed<T: 'static>(rows: Rows, mut collect: impl FnMut(T, Timestamp)) {
             collect(row, ts);
         }
     }
+    n
 }
 
 impl<T: 'static, C: Collector<T>> GateStage for Typed<T, C> {
-    fn rows(&mut self, rows: Rows) -> Result<()> {
-        feed(rows, |row: T, ts| self.0.collect(row, ts));
-        self.0.flush()
+    fn rows(&mut self, rows: Rows) -> Result<u64> {
+        let n = feed(rows, |row: T, ts| self.0.collect(row, ts));
+        self.0.flush()?;
+        Ok(n)
     }
     fn control(&mut self) -> &mut dyn Control {
         &mut self.0
@@ -587,18 +622,19 @@ fn drive_gate(
     let mut publisher = Publisher::new(&ctx.live);
     let mut watermark = MIN_WATERMARK;
     let mut idle = Duration::ZERO;
+    let mut received = 0u64;
     loop {
         if commit_completed(ctx, stage.control(), &mut committed)? {
-            return Ok(report(stage.control()));
+            return Ok(report(stage.control(), received));
         }
         if publisher.due() {
-            publish_chain(ctx, stage.control(), watermark, idle);
+            publish_chain(ctx, stage.control(), watermark, idle, received);
         }
         let waiting = std::time::Instant::now();
         let event = gate.next(IDLE_POLL);
         idle += waiting.elapsed();
         match event {
-            GateEvent::Rows(rows) => stage.rows(rows)?,
+            GateEvent::Rows(rows) => received += stage.rows(rows)?,
             GateEvent::Watermark(w) => {
                 watermark = w;
                 stage.control().watermark(w)?
@@ -616,7 +652,7 @@ fn drive_gate(
             GateEvent::End => break,
             // The upstream ended after the savepoint the job stops with, or failed.
             GateEvent::Broken if commit_completed(ctx, stage.control(), &mut committed)? => {
-                return Ok(report(stage.control()))
+                return Ok(report(stage.control(), received))
             }
             GateEvent::Broken => return Err(Error::Cancelled(ctx.task_name())),
         }
@@ -625,9 +661,7 @@ fn drive_gate(
     let mut last = ctx.task_state(FINAL_CHECKPOINT);
     last.last = true;
     end_task(ctx, stage.control(), last)?;
-    let mut metrics = TaskMetrics::default();
-    stage.control().report(&mut metrics);
-    Ok(metrics)
+    Ok(report(stage.control(), received))
 }
 
 /// The end of a task whose chain finished: saves what its operators still hold (a sink's
@@ -671,17 +705,18 @@ fn end_task(ctx: &RuntimeContext, chain: &mut dyn Control, mut last: TaskState) 
 /// A stage reading two input gates (a two-input operator): a [`GateStage`] for its second
 /// input's batches too.
 trait TwoGateStage: GateStage {
-    /// A batch of the second input, then a flush.
-    fn rows_second(&mut self, rows: Rows) -> Result<()>;
+    /// A batch of the second input, then a flush; returns how many rows it held.
+    fn rows_second(&mut self, rows: Rows) -> Result<u64>;
 }
 
 /// A chain of a two-input operator over rows `A` and `B`.
 struct TwoTyped<A, B, C>(C, PhantomData<fn(A, B)>);
 
 impl<A: 'static, B: 'static, C: Collector<Either<A, B>>> GateStage for TwoTyped<A, B, C> {
-    fn rows(&mut self, rows: Rows) -> Result<()> {
-        feed(rows, |row: A, ts| self.0.collect(Either::First(row), ts));
-        self.0.flush()
+    fn rows(&mut self, rows: Rows) -> Result<u64> {
+        let n = feed(rows, |row: A, ts| self.0.collect(Either::First(row), ts));
+        self.0.flush()?;
+        Ok(n)
     }
     fn control(&mut self) -> &mut dyn Control {
         &mut self.0
@@ -689,9 +724,10 @@ impl<A: 'static, B: 'static, C: Collector<Either<A, B>>> GateStage for TwoTyped<
 }
 
 impl<A: 'static, B: 'static, C: Collector<Either<A, B>>> TwoGateStage for TwoTyped<A, B, C> {
-    fn rows_second(&mut self, rows: Rows) -> Result<()> {
-        feed(rows, |row: B, ts| self.0.collect(Either::Second(row), ts));
-        self.0.flush()
+    fn rows_second(&mut self, rows: Rows) -> Result<u64> {
+        let n = feed(rows, |row: B, ts| self.0.collect(Either::Second(row), ts));
+        self.0.flush()?;
+        Ok(n)
     }
 }
 
@@ -737,12 +773,13 @@ fn drive_two_gates(
     }
     let mut publisher = Publisher::new(&ctx.live);
     let mut idle = Duration::ZERO;
+    let mut received = 0u64;
     loop {
         if commit_completed(ctx, chain.control(), &mut committed)? {
-            return Ok(report(chain.control()));
+            return Ok(report(chain.control(), received));
         }
         if publisher.due() {
-            publish_chain(ctx, chain.control(), current, idle);
+            publish_chain(ctx, chain.control(), current, idle, received);
         }
         let event = if let Some(e) = first.take_pending() {
             Side::First(e)
@@ -795,8 +832,8 @@ fn drive_two_gates(
             side
         };
         match event {
-            Side::First(GateEvent::Rows(rows)) => chain.rows(rows)?,
-            Side::Second(GateEvent::Rows(rows)) => chain.rows_second(rows)?,
+            Side::First(GateEvent::Rows(rows)) => received += chain.rows(rows)?,
+            Side::Second(GateEvent::Rows(rows)) => received += chain.rows_second(rows)?,
             Side::First(GateEvent::Watermark(w)) => wm_first = w,
             Side::Second(GateEvent::Watermark(w)) => wm_second = w,
             Side::First(GateEvent::Barrier(id)) => b_first = id,
@@ -811,7 +848,7 @@ fn drive_two_gates(
             }
             Side::First(GateEvent::Broken) | Side::Second(GateEvent::Broken) => {
                 if commit_completed(ctx, chain.control(), &mut committed)? {
-                    return Ok(report(chain.control()));
+                    return Ok(report(chain.control(), received));
                 }
                 return Err(Error::Cancelled(ctx.task_name()));
             }
@@ -840,7 +877,5 @@ fn drive_two_gates(
     let mut last = ctx.task_state(FINAL_CHECKPOINT);
     last.last = true;
     end_task(ctx, chain.control(), last)?;
-    let mut metrics = TaskMetrics::default();
-    chain.control().report(&mut metrics);
-    Ok(metrics)
+    Ok(report(chain.control(), received))
 }

@@ -22,6 +22,21 @@ pub enum Poll {
     Finished,
 }
 
+/// One partition a source reader reads, and how far behind its end the reader is (what
+/// [`SourceReader::partition_lag`] reports).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartitionLag {
+    /// The topic (or stream, or file) the partition belongs to.
+    pub topic: String,
+    /// The partition.
+    pub partition: i32,
+    /// The offset of the next record the reader hands to the job.
+    pub offset: i64,
+    /// Records after it, up to the partition's end as the reader last learned it (its high
+    /// watermark; the last stable offset when reading committed transactions only).
+    pub lag: i64,
+}
+
 /// A source of rows (Flink's unified `Source`): it splits into readers, one per subtask.
 ///
 /// # Examples
@@ -202,6 +217,11 @@ pub trait SourceReader: Send + 'static {
     fn progress(&self) -> Option<(u64, u64)> {
         None
     }
+
+    /// How far behind its partitions' ends the reader is, one entry per partition it reads (a
+    /// Kafka reader: its consumer lag), for the metrics of a running job. Called at most every
+    /// 100 ms while the job is watched, never on the row path. The default tells nothing.
+    fn partition_lag(&self, _lag: &mut Vec<PartitionLag>) {}
 
     /// Adds the reader's counters (bad records skipped or dead-lettered) to `metrics` under
     /// the source's plan node `node`; called when the reader finished.

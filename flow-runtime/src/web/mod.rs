@@ -5,6 +5,7 @@
 //!   the `prometheus-client` crate, with Flink's metric names;
 //! - `GET /api/metrics`: the same as JSON, with each operator's plan node, for scripts and the
 //!   dashboard;
+//! - `GET /api/plan.dot`: the job's plan as Graphviz DOT (what `--explain dot` prints);
 //! - `GET /` (with `--web-ui`): the dashboard, `dashboard.html`, built into the binary (no
 //!   CDN): the job graph drawn as SVG from the plan, with live rates, watermarks and
 //!   checkpoints, polling `/api/metrics`.
@@ -79,6 +80,13 @@ impl Server {
                 }),
             )
             .route(
+                "/api/plan.dot",
+                get({
+                    let snapshot = snapshot.clone();
+                    move || async move { dot(&snapshot()) }
+                }),
+            )
+            .route(
                 "/api/metrics",
                 get(move || async move { json(&snapshot()) }),
             );
@@ -128,13 +136,16 @@ impl Drop for Server {
 }
 
 type Labels = Vec<(&'static str, String)>;
+type Gauge64 = Gauge<f64, AtomicU64>;
 
-/// The job's metrics in the Prometheus text format (OpenMetrics), named as Flink names them.
+/// The job's metrics in the Prometheus text format (OpenMetrics), named as Flink names them:
+/// operators and tasks per subtask (label `subtask_index`; sum them for an operator's total),
+/// the job's uptime and checkpoints.
 fn prometheus(m: &JobMetrics) -> impl IntoResponse {
     let mut registry = Registry::with_prefix("flow");
     let job = || vec![("job", m.job_name.clone())];
 
-    let uptime = Family::<Labels, Gauge<f64, AtomicU64>>::default();
+    let uptime = Family::<Labels, Gauge64>::default();
     uptime.get_or_create(&job()).set(m.uptime.as_secs_f64());
     registry.register("uptime_seconds", "Time since the job started", uptime);
 
@@ -143,30 +154,79 @@ fn prometheus(m: &JobMetrics) -> impl IntoResponse {
     let late = Family::<Labels, Counter>::default();
     let skipped = Family::<Labels, Counter>::default();
     let dead_lettered = Family::<Labels, Counter>::default();
-    let in_rate = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    let out_rate = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    for (((graph, node), op), (in_per_s, out_per_s)) in nodes(m).zip(&m.operators).zip(&m.rates) {
+    let in_rate = Family::<Labels, Gauge64>::default();
+    let out_rate = Family::<Labels, Gauge64>::default();
+    let input_watermark = Family::<Labels, Gauge>::default();
+    let output_watermark = Family::<Labels, Gauge>::default();
+    let idle = Family::<Labels, Gauge64>::default();
+    let backpressured = Family::<Labels, Gauge64>::default();
+    let busy = Family::<Labels, Gauge64>::default();
+    let pending = Family::<Labels, Gauge>::default();
+    let offset = Family::<Labels, Gauge>::default();
+    let nodes: Vec<_> = nodes(m).collect();
+    for s in &m.subtasks {
+        let subtask = s.subtask.to_string();
+        for o in &s.operators {
+            let (graph, node) = nodes[o.operator];
+            let labels = vec![
+                ("job", m.job_name.clone()),
+                ("operator", o.metrics.name.to_string()),
+                ("uid", m.plans[graph].uid(graph, node.id)),
+                ("subtask_index", subtask.clone()),
+            ];
+            records_in.get_or_create(&labels).inc_by(o.metrics.rows_in);
+            records_out
+                .get_or_create(&labels)
+                .inc_by(o.metrics.rows_out);
+            in_rate.get_or_create(&labels).set(o.rates.0);
+            out_rate.get_or_create(&labels).set(o.rates.1);
+            let counters = [
+                (&late, o.metrics.late_rows),
+                (&skipped, o.metrics.skipped_records),
+                (&dead_lettered, o.metrics.dead_lettered_records),
+            ];
+            for (family, n) in counters {
+                if n > 0 {
+                    family.get_or_create(&labels).inc_by(n);
+                }
+            }
+            if node.inputs.is_empty() {
+                for p in &s.lag {
+                    let mut labels = labels.clone();
+                    labels.push(("topic", p.topic.clone()));
+                    labels.push(("partition", p.partition.to_string()));
+                    pending.get_or_create(&labels).set(p.lag);
+                    offset.get_or_create(&labels).set(p.offset);
+                }
+            }
+        }
         let labels = vec![
             ("job", m.job_name.clone()),
-            ("operator", op.name.to_string()),
-            ("uid", m.plans[graph].uid(graph, node.id)),
+            ("stage", format!("{}.{}", s.graph, s.stage)),
+            ("subtask_index", subtask),
         ];
-        records_in.get_or_create(&labels).inc_by(op.rows_in);
-        records_out.get_or_create(&labels).inc_by(op.rows_out);
-        in_rate.get_or_create(&labels).set(*in_per_s);
-        out_rate.get_or_create(&labels).set(*out_per_s);
-        if op.late_rows > 0 {
-            late.get_or_create(&labels).inc_by(op.late_rows);
+        if let Some(w) = s.input_watermark {
+            input_watermark.get_or_create(&labels).set(w);
         }
-        if op.skipped_records > 0 {
-            skipped.get_or_create(&labels).inc_by(op.skipped_records);
+        if let Some(w) = s.output_watermark {
+            output_watermark.get_or_create(&labels).set(w);
         }
-        if op.dead_lettered_records > 0 {
-            dead_lettered
-                .get_or_create(&labels)
-                .inc_by(op.dead_lettered_records);
-        }
+        idle.get_or_create(&labels).set(s.idle_ms_per_s);
+        backpressured
+            .get_or_create(&labels)
+            .set(s.backpressured_ms_per_s);
+        busy.get_or_create(&labels).set(s.busy_ms_per_s);
     }
+    registry.register(
+        "operator_numRecordsIn",
+        "Rows the operator's subtask received",
+        records_in,
+    );
+    registry.register(
+        "operator_numRecordsOut",
+        "Rows the operator's subtask emitted (a sink: wrote)",
+        records_out,
+    );
     registry.register(
         "operator_numRecordsInPerSecond",
         "Rows in per second over the last second or so",
@@ -176,16 +236,6 @@ fn prometheus(m: &JobMetrics) -> impl IntoResponse {
         "operator_numRecordsOutPerSecond",
         "Rows out per second over the last second or so",
         out_rate,
-    );
-    registry.register(
-        "operator_numRecordsIn",
-        "Rows the operator received, over its subtasks",
-        records_in,
-    );
-    registry.register(
-        "operator_numRecordsOut",
-        "Rows the operator emitted (a sink: wrote), over its subtasks",
-        records_out,
     );
     registry.register(
         "operator_numLateRecordsDropped",
@@ -202,34 +252,28 @@ fn prometheus(m: &JobMetrics) -> impl IntoResponse {
         "Bad records a source sent to its dead-letter sink",
         dead_lettered,
     );
-
-    let watermark = Family::<Labels, Gauge>::default();
-    for s in &m.subtasks {
-        if let Some(w) = s.watermark {
-            watermark
-                .get_or_create(&vec![
-                    ("job", m.job_name.clone()),
-                    ("stage", format!("{}.{}", s.graph, s.stage)),
-                    ("subtask", s.subtask.to_string()),
-                ])
-                .set(w);
-        }
-    }
-    let idle = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    let backpressured = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    let busy = Family::<Labels, Gauge<f64, AtomicU64>>::default();
-    for s in &m.subtasks {
-        let labels = vec![
-            ("job", m.job_name.clone()),
-            ("stage", format!("{}.{}", s.graph, s.stage)),
-            ("subtask", s.subtask.to_string()),
-        ];
-        idle.get_or_create(&labels).set(s.idle_ms_per_s);
-        backpressured
-            .get_or_create(&labels)
-            .set(s.backpressured_ms_per_s);
-        busy.get_or_create(&labels).set(s.busy_ms_per_s);
-    }
+    registry.register(
+        "source_pendingRecords",
+        "Records after the source's position in a partition, up to the partition's end \
+         (Kafka: the consumer lag)",
+        pending,
+    );
+    registry.register(
+        "source_currentOffset",
+        "The offset of the next record the source hands to the job, per partition",
+        offset,
+    );
+    registry.register(
+        "task_currentInputWatermark",
+        "The newest watermark the subtask's inputs gave it (the lowest over its inputs), in \
+         ms since 1970",
+        input_watermark,
+    );
+    registry.register(
+        "task_currentOutputWatermark",
+        "The newest watermark the subtask passed on, in ms since 1970",
+        output_watermark,
+    );
     registry.register(
         "task_idleTimeMsPerSecond",
         "Milliseconds per second the subtask waited for input",
@@ -245,37 +289,42 @@ fn prometheus(m: &JobMetrics) -> impl IntoResponse {
         "Milliseconds per second the subtask worked",
         busy,
     );
-    registry.register(
-        "task_currentOutputWatermark",
-        "The newest watermark the subtask passed on, in ms since 1970",
-        watermark,
-    );
 
-    let completed = Family::<Labels, Counter>::default();
-    completed
-        .get_or_create(&job())
-        .inc_by(m.checkpoints.completed);
+    let c = &m.checkpoints;
+    let counter = |n: u64| {
+        let f = Family::<Labels, Counter>::default();
+        f.get_or_create(&job()).inc_by(n);
+        f
+    };
+    let gauge = |n: i64| {
+        let f = Family::<Labels, Gauge>::default();
+        f.get_or_create(&job()).set(n);
+        f
+    };
     registry.register(
         "job_numberOfCompletedCheckpoints",
         "Checkpoints completed",
-        completed,
+        counter(c.completed),
     );
-    let duration = Family::<Labels, Gauge>::default();
-    duration
-        .get_or_create(&job())
-        .set(m.checkpoints.last_duration.as_millis() as i64);
+    registry.register(
+        "job_numberOfFailedCheckpoints",
+        "Checkpoints that failed (declined, or not written)",
+        counter(c.failed),
+    );
+    registry.register(
+        "job_numberOfInProgressCheckpoints",
+        "Checkpoints being taken now",
+        gauge(i64::from(c.in_progress)),
+    );
     registry.register(
         "job_lastCheckpointDuration",
         "The last completed checkpoint's duration, in ms",
-        duration,
+        gauge(c.last_duration.as_millis() as i64),
     );
-    let size = Family::<Labels, Gauge>::default();
-    size.get_or_create(&job())
-        .set(m.checkpoints.last_bytes as i64);
     registry.register(
         "job_lastCheckpointSize",
         "The last completed checkpoint's state files, in bytes",
-        size,
+        gauge(c.last_bytes as i64),
     );
 
     let mut body = String::new();
@@ -297,6 +346,20 @@ fn nodes(m: &JobMetrics) -> impl Iterator<Item = (usize, &'static crate::plan::P
         .iter()
         .enumerate()
         .flat_map(|(g, p)| p.nodes.iter().map(move |n| (g, n)))
+}
+
+/// The job's plan as Graphviz DOT, as `--explain dot` prints it.
+fn dot(m: &JobMetrics) -> impl IntoResponse {
+    let body: Vec<String> = m
+        .plans
+        .iter()
+        .zip(&m.parallelism)
+        .map(|(plan, parallelism)| plan.explain_dot(parallelism))
+        .collect();
+    (
+        [(CONTENT_TYPE, "text/vnd.graphviz; charset=utf-8")],
+        body.join("\n"),
+    )
 }
 
 /// The job's metrics as JSON.
@@ -330,27 +393,67 @@ fn json(m: &JobMetrics) -> impl IntoResponse {
         .subtasks
         .iter()
         .map(|s| {
+            let operators: Vec<serde_json::Value> = s
+                .operators
+                .iter()
+                .map(|o| {
+                    serde_json::json!({
+                        "operator": o.operator,
+                        "name": o.metrics.name,
+                        "numRecordsIn": o.metrics.rows_in,
+                        "numRecordsOut": o.metrics.rows_out,
+                        "numRecordsInPerSecond": o.rates.0,
+                        "numRecordsOutPerSecond": o.rates.1,
+                        "numLateRecordsDropped": o.metrics.late_rows,
+                        "numRecordsSkipped": o.metrics.skipped_records,
+                        "numRecordsDeadLettered": o.metrics.dead_lettered_records,
+                    })
+                })
+                .collect();
+            let partitions: Vec<serde_json::Value> = s
+                .lag
+                .iter()
+                .map(|p| {
+                    serde_json::json!({
+                        "topic": p.topic,
+                        "partition": p.partition,
+                        "currentOffset": p.offset,
+                        "pendingRecords": p.lag,
+                    })
+                })
+                .collect();
             serde_json::json!({
                 "graph": s.graph,
                 "stage": s.stage,
                 "subtask": s.subtask,
-                "currentOutputWatermark": s.watermark,
+                "currentInputWatermark": s.input_watermark,
+                "currentOutputWatermark": s.output_watermark,
                 "finished": s.finished,
                 "idleTimeMsPerSecond": s.idle_ms_per_s,
                 "backPressuredTimeMsPerSecond": s.backpressured_ms_per_s,
                 "busyTimeMsPerSecond": s.busy_ms_per_s,
+                "operators": operators,
+                "progress": s.progress.map(|(done, total)| serde_json::json!({
+                    "done": done,
+                    "total": total,
+                })),
+                "partitions": partitions,
             })
         })
         .collect();
+    let c = &m.checkpoints;
     let body = serde_json::json!({
         "job": m.job_name,
         "uptimeMs": m.uptime.as_millis() as u64,
         "operators": operators,
         "subtasks": subtasks,
         "checkpoints": {
-            "numberOfCompletedCheckpoints": m.checkpoints.completed,
-            "lastCheckpointDurationMs": m.checkpoints.last_duration.as_millis() as u64,
-            "lastCheckpointSize": m.checkpoints.last_bytes,
+            "numberOfCompletedCheckpoints": c.completed,
+            "numberOfFailedCheckpoints": c.failed,
+            "numberOfInProgressCheckpoints": u64::from(c.in_progress),
+            "declinedBy": c.declined_by,
+            "lastCheckpointDurationMs": c.last_duration.as_millis() as u64,
+            "lastCheckpointSize": c.last_bytes,
         },
     });
     ([(CONTENT_TYPE, "application/json")], body.to_string())
