@@ -6,6 +6,8 @@
 //!   words from `from_iter` -> flat_map split on spaces -> key_by word -> reduce count.
 //! - W3 stateful map: 1..=50M -> `(n % 4, 1)` -> key_by -> `#[map_function]` with a
 //!   `ValueState` count (the first two rows per key get +1).
+//! - W2s: W2 with the words as `SmallString`s (rows `(SmallString, i64)`), which keep a word of
+//!   up to 22 bytes inline: rows a user would write that allocate nothing per word.
 //! - W2b, not one of DESIGN.md's workloads: W2 on the same text with borrowed words (lines
 //!   are `&'static str`, rows `(&str, i64)`), so no row allocates. Next to W2 it separates
 //!   what flow itself costs from what owned `String` rows cost.
@@ -18,7 +20,7 @@
 //! ```text
 //! cargo bench --bench workloads                               # everything
 //! cargo bench --bench workloads -- w1                         # cases whose name contains `w1`
-//! cargo bench --bench workloads -- w2/                        # W2 only (`w2` also matches W2b)
+//! cargo bench --bench workloads -- w2/                        # W2 only (`w2` also matches W2s, W2b)
 //! cargo bench --bench workloads -- w2/batch w3/streaming/p2   # several filters
 //! FLOW_BENCH_SCALE=0.1 cargo bench --bench workloads          # a tenth of the sizes
 //! FLOW_BENCH_METRICS=1 cargo bench --bench workloads -- w1    # with the metrics endpoint on
@@ -51,6 +53,10 @@ fn sum(a: (i64, i64), b: (i64, i64)) -> (i64, i64) {
 }
 
 fn count_words(a: (String, i64), b: (String, i64)) -> (String, i64) {
+    (a.0, a.1 + b.1)
+}
+
+fn count_small(a: (SmallString, i64), b: (SmallString, i64)) -> (SmallString, i64) {
     (a.0, a.1 + b.1)
 }
 
@@ -123,6 +129,27 @@ fn w2_flow<S: Sink<(String, i64)>>(
             .sink_to(sink);
     }
     timed(&env, "w2")
+}
+
+fn w2s_flow<S: Sink<(SmallString, i64)>>(
+    lines: Vec<String>,
+    p: usize,
+    mode: RuntimeMode,
+    sink: S,
+) -> Duration {
+    let env = env(p, mode);
+    flow! { env =>
+        from_iter(lines)
+            .flat_map(|line: String, out: &mut Vec<(SmallString, i64)>| {
+                for word in line.split(' ') {
+                    out.push((SmallString::from(word), 1));
+                }
+            })
+            .key_by(|r| r.0.clone())
+            .reduce(count_small)
+            .sink_to(sink);
+    }
+    timed(&env, "w2s")
 }
 
 fn w2b_flow<S: Sink<(&'static str, i64)>>(
@@ -393,6 +420,7 @@ fn text(bytes: usize) -> Vec<String> {
 enum Workload {
     W1,
     W2,
+    W2s,
     W2b,
     W3,
 }
@@ -408,6 +436,7 @@ impl Case {
         let w = match self.workload {
             Workload::W1 => "w1",
             Workload::W2 => "w2",
+            Workload::W2s => "w2s",
             Workload::W2b => "w2b",
             Workload::W3 => "w3",
         };
@@ -416,7 +445,7 @@ impl Case {
     fn target(&self) -> f64 {
         match self.workload {
             Workload::W1 | Workload::W3 => 0.8,
-            Workload::W2 | Workload::W2b => 0.7,
+            Workload::W2 | Workload::W2s | Workload::W2b => 0.7,
         }
     }
 }
@@ -459,6 +488,15 @@ fn check(case: &Case, rows: i64, lines: &'static [String]) {
             w2_flow(lines.to_vec(), p, mode, got.sink());
             let mut want = Vec::new();
             w2_by_hand(lines.to_vec(), batch, |w, c| want.push((w.to_string(), c)));
+            !want.is_empty() && by_key(got.take()) == by_key(want)
+        }
+        Workload::W2s => {
+            let got = CollectHandle::new();
+            w2s_flow(lines.to_vec(), p, mode, got.sink());
+            let mut want = Vec::new();
+            w2_by_hand(lines.to_vec(), batch, |w, c| {
+                want.push((SmallString::from(w), c))
+            });
             !want.is_empty() && by_key(got.take()) == by_key(want)
         }
         Workload::W2b => {
@@ -506,6 +544,7 @@ fn main() {
             &[RuntimeMode::Streaming, RuntimeMode::Batch][..],
         ),
         (Workload::W2, &[RuntimeMode::Streaming, RuntimeMode::Batch]),
+        (Workload::W2s, &[RuntimeMode::Streaming, RuntimeMode::Batch]),
         (Workload::W2b, &[RuntimeMode::Streaming, RuntimeMode::Batch]),
         (Workload::W3, &[RuntimeMode::Streaming]),
     ] {
@@ -524,7 +563,9 @@ fn main() {
         }
     }
     if cases.is_empty() {
-        eprintln!("no case matches {filters:?}; cases are w1|w2|w2b|w3 / streaming|batch / p1|p2");
+        eprintln!(
+            "no case matches {filters:?}; cases are w1|w2|w2s|w2b|w3 / streaming|batch / p1|p2"
+        );
         std::process::exit(2);
     }
 
@@ -533,7 +574,7 @@ fn main() {
     // Leaked: W2b's rows borrow from it for the whole run.
     let lines: &'static [String] = if cases
         .iter()
-        .any(|c| matches!(c.workload, Workload::W2 | Workload::W2b))
+        .any(|c| matches!(c.workload, Workload::W2 | Workload::W2s | Workload::W2b))
     {
         let start = Instant::now();
         let lines = text((200_000_000.0 * scale) as usize);
@@ -565,7 +606,7 @@ fn main() {
         let (p, mode) = (case.parallelism, case.mode);
         let n = match case.workload {
             Workload::W1 | Workload::W3 => rows as u64,
-            Workload::W2 | Workload::W2b => (lines.len() * WORDS_PER_LINE) as u64,
+            Workload::W2 | Workload::W2s | Workload::W2b => (lines.len() * WORDS_PER_LINE) as u64,
         };
         // Flow and the loop take turns, so that a burst of load on the machine hits both.
         let (mut flow, mut hand) = (Duration::MAX, Duration::MAX);
@@ -573,12 +614,13 @@ fn main() {
             let f = match case.workload {
                 Workload::W1 => w1_flow(rows, p, mode, DiscardSink),
                 Workload::W2 => w2_flow(lines.to_vec(), p, mode, DiscardSink),
+                Workload::W2s => w2s_flow(lines.to_vec(), p, mode, DiscardSink),
                 Workload::W2b => w2b_flow(lines, p, mode, DiscardSink),
                 Workload::W3 => w3_flow(rows, p, mode, DiscardSink),
             };
             let h = match case.workload {
                 Workload::W1 => on_thread(|| w1_by_hand(rows, batch, discard)),
-                Workload::W2 => {
+                Workload::W2 | Workload::W2s => {
                     let input = lines.to_vec();
                     on_thread(|| w2_by_hand(input, batch, |w, c| discard((w, c))))
                 }

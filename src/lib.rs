@@ -48,9 +48,9 @@ pub mod prelude {
         KeyedProcessFunction, KeyedState, ListState, MapState, NumberSequence, OutputTag,
         PrintSink, ProcessContext, ProcessFunction, ProcessWindowFunction,
         ProcessingTimeSessionWindows, ReducingState, Row, RuntimeContext, RuntimeMode,
-        SlidingEventTimeWindows, SlidingProcessingTimeWindows, StreamEnv, TimeWindow, Ttl,
-        TumblingEventTimeWindows, TumblingProcessingTimeWindows, ValueState, WatermarkGenerator,
-        WatermarkOutput, Watermarks, WindowContext,
+        SlidingEventTimeWindows, SlidingProcessingTimeWindows, SmallString, StreamEnv, TimeWindow,
+        Ttl, TumblingEventTimeWindows, TumblingProcessingTimeWindows, ValueState,
+        WatermarkGenerator, WatermarkOutput, Watermarks, WindowContext,
     };
 }
 

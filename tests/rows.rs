@@ -102,3 +102,63 @@ fn derived_rows_flow_through_a_job_and_print() {
     rows.sort();
     assert_eq!(rows, vec!["7 ada 12.5 [new, eu]", "8 ada 25 [new, eu]"]);
 }
+
+/// A word and its count, the word kept inline when short.
+#[derive(Row, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct WordCount {
+    word: SmallString,
+    count: i64,
+}
+
+#[test]
+fn small_string_rows_count_words_as_string_rows_do() {
+    let lines: Vec<String> = (0..200)
+        .map(|i| {
+            format!(
+                "to be or not to be word{} a-word-far-longer-than-twenty-two-bytes-{}",
+                i % 7,
+                i % 3
+            )
+        })
+        .collect();
+    let env = StreamEnv::new().with_parallelism(2);
+    let small_lines = lines.clone();
+    flow! { env =>
+        let small = from_collection(small_lines)
+            .flat_map(|line: String, out: &mut Vec<WordCount>| {
+                for w in line.split(' ') {
+                    out.push(WordCount { word: SmallString::from(w), count: 1 });
+                }
+            })
+            .key_by(|w| w.word.clone())
+            .reduce(|a, b| WordCount { count: a.count + b.count, ..a })
+            .map(|w| w.to_string())
+            .collect();
+        let owned = from_collection(lines)
+            .flat_map(|line: String, out: &mut Vec<(String, i64)>| {
+                for w in line.split(' ') {
+                    out.push((w.to_string(), 1));
+                }
+            })
+            .key_by(|w| w.0.clone())
+            .reduce(|a, b| (a.0, a.1 + b.1))
+            .map(|(w, n)| format!("{w} {n}"))
+            .collect();
+    }
+    env.execute("small strings").unwrap();
+    let (mut small, mut owned) = (small.take(), owned.take());
+    small.sort();
+    owned.sort();
+    assert_eq!(small.len(), 200 * 8);
+    assert_eq!(small, owned);
+    assert!(small.contains(&"a-word-far-longer-than-twenty-two-bytes-2 66".to_string()));
+
+    // Serialized as a string: JSON (and state) of one reads as the other.
+    let row = WordCount {
+        word: "stream".into(),
+        count: 3,
+    };
+    let json = serde_json::to_string(&row).unwrap();
+    assert_eq!(json, r#"{"word":"stream","count":3}"#);
+    assert_eq!(serde_json::from_str::<WordCount>(&json).unwrap(), row);
+}

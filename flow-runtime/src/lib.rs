@@ -26,6 +26,7 @@ mod operator;
 pub mod plan;
 pub mod port;
 pub mod row;
+mod small_string;
 pub mod snapshot;
 pub mod sort_key;
 pub mod state;
@@ -93,6 +94,7 @@ pub use process::{
 };
 pub use row::{DisplayRow, Field, Row, RowText, Schema};
 pub use sink::{Sink, SinkWriter};
+pub use small_string::SmallString;
 pub use snapshot::StateSchema;
 pub use source::{PartitionLag, Poll, Source, SourceOutput, SourceReader};
 pub use state::{
