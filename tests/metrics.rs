@@ -271,6 +271,38 @@ fn an_address_in_use_fails_the_job_at_start_naming_it() {
 }
 
 #[test]
+fn a_non_loopback_address_needs_web_public() {
+    for (flag, env) in [
+        (
+            "--metrics-addr",
+            StreamEnv::new().with_metrics_addr("0.0.0.0:0".parse().unwrap()),
+        ),
+        (
+            "--web-ui",
+            StreamEnv::new().with_web_ui("0.0.0.0:0".parse().unwrap()),
+        ),
+    ] {
+        flow! { env =>
+            from_collection(vec![1, 2, 3]).sink_to(DiscardSink);
+        }
+        let err = env.execute("exposed").unwrap_err().to_string();
+        assert!(
+            err.contains(&format!("{flag} 0.0.0.0:0")) && err.contains("--web-public"),
+            "{err}"
+        );
+    }
+    let env = StreamEnv::new()
+        .with_metrics_addr("0.0.0.0:0".parse().unwrap())
+        .with_web_public(true);
+    flow! { env =>
+        from_collection(vec![1, 2, 3]).sink_to(DiscardSink);
+    }
+    env.execute("public").unwrap();
+    let parsed = StreamEnv::command("job").try_get_matches_from(["job", "--web-public"]);
+    assert!(parsed.is_ok());
+}
+
+#[test]
 fn the_web_flags_take_an_address_or_a_port() {
     for flag in ["--metrics-addr", "--web-ui"] {
         let parse = |v: &str| StreamEnv::command("job").try_get_matches_from(["job", flag, v]);

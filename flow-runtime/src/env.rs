@@ -181,20 +181,26 @@ impl StreamEnv {
                     .long("metrics-addr")
                     .value_name("HOST:PORT")
                     .value_parser(crate::exec::parse_addr)
-                    .help("Serve the running job's metrics at http://HOST:PORT/metrics (Prometheus text format) and /api/metrics (JSON), e.g. 127.0.0.1:9249; a port alone listens on 127.0.0.1. Another host (0.0.0.0) exposes them to the network. An address in use fails the job at start"),
+                    .help("Serve the running job's metrics at http://HOST:PORT/metrics (Prometheus text format) and /api/metrics (JSON), e.g. 127.0.0.1:9249; a port alone listens on 127.0.0.1. A non-loopback host (0.0.0.0) needs --web-public. An address in use fails the job at start"),
             )
             .arg(
                 Arg::new("web-ui")
                     .long("web-ui")
                     .value_name("HOST:PORT")
                     .value_parser(crate::exec::parse_addr)
-                    .help("Serve a dashboard of the running job at http://HOST:PORT/ (the job graph with live rates, watermarks and checkpoints; /metrics and /api/metrics too), e.g. 127.0.0.1:8081; a port alone listens on 127.0.0.1. Another host (0.0.0.0) exposes it to the network. An address in use fails the job at start"),
+                    .help("Serve a dashboard of the running job at http://HOST:PORT/ (the job graph with live rates, watermarks and checkpoints; /metrics and /api/metrics too), e.g. 127.0.0.1:8081; a port alone listens on 127.0.0.1. A non-loopback host (0.0.0.0) needs --web-public. An address in use fails the job at start"),
+            )
+            .arg(
+                Arg::new("web-public")
+                    .long("web-public")
+                    .action(ArgAction::SetTrue)
+                    .help("Let --metrics-addr and --web-ui listen on an address other than loopback (127.0.0.1, ::1), which exposes them to the network: they have no authentication, so without this flag such an address fails the job at start"),
             )
             .arg(
                 Arg::new("no-progress")
                     .long("no-progress")
                     .action(ArgAction::SetTrue)
-                    .help("Draw no progress bar. A bounded job whose sources know their size (sequences, collections, generated data) draws one on stderr when stderr is a terminal, never into a pipe or file"),
+                    .help("Draw no progress bar. A bounded job whose sources know their size (sequences, collections, generated data, files, bounded Kafka topics) draws one on stderr when stderr is a terminal, never into a pipe or file"),
             )
             .arg(
                 Arg::new("explain")
@@ -265,6 +271,7 @@ impl StreamEnv {
         let observe = Observe {
             metrics_addr: m.get_one::<std::net::SocketAddr>("metrics-addr").copied(),
             web_ui: m.get_one::<std::net::SocketAddr>("web-ui").copied(),
+            public: m.get_flag("web-public"),
             progress: !m.get_flag("no-progress"),
         };
         StreamEnv {
@@ -386,6 +393,14 @@ impl StreamEnv {
     /// feature): the job graph with live rates, watermarks and checkpoints.
     pub fn with_web_ui(mut self, addr: std::net::SocketAddr) -> Self {
         self.observe.web_ui = Some(addr);
+        self
+    }
+
+    /// Lets [`with_metrics_addr`](Self::with_metrics_addr) and [`with_web_ui`](Self::with_web_ui)
+    /// listen on an address other than loopback (`--web-public`): they have no
+    /// authentication, so otherwise such an address fails the job at start.
+    pub fn with_web_public(mut self, public: bool) -> Self {
+        self.observe.public = public;
         self
     }
 

@@ -16,6 +16,8 @@ pub struct Observe {
     pub(crate) metrics_addr: Option<SocketAddr>,
     /// `--web-ui`: where the dashboard is served (and `/metrics`, `/api/metrics` too).
     pub(crate) web_ui: Option<SocketAddr>,
+    /// `--web-public`: the two may listen on a non-loopback address.
+    pub(crate) public: bool,
     /// A progress bar for a bounded job when stderr is a terminal (off: `--no-progress`).
     pub(crate) progress: bool,
 }
@@ -58,6 +60,13 @@ impl Observe {
         let mut servers = Vec::new();
         for (addr, flag, dashboard) in wanted {
             let Some(addr) = addr else { continue };
+            if !addr.ip().is_loopback() && !self.public {
+                return Err(crate::Error::Config(format!(
+                    "{flag} {addr}: not a loopback address, which would expose the job's \
+                     metrics to the network with no authentication; pass --web-public to \
+                     serve them there (or listen on 127.0.0.1)"
+                )));
+            }
             #[cfg(feature = "web")]
             {
                 let (live, checkpoints) = (live.clone(), checkpoints.clone());
