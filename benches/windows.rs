@@ -5,6 +5,7 @@
 //!
 //! ```text
 //! cargo bench --bench windows                  # W4 at parallelism 1 and 2
+//! cargo bench --bench windows -- p1/200ms       # the cases whose name contains a filter
 //! FLOW_BENCH_SCALE=0.1 cargo bench --bench windows
 //! ```
 //!
@@ -135,6 +136,14 @@ fn main() {
     let scale = env_f64("FLOW_BENCH_SCALE", 1.0);
     let runs = env_f64("FLOW_BENCH_RUNS", 3.0).max(1.0) as usize;
     let events = ((10_000_000.0 * scale) as i64).max(10_000);
+    // `cargo bench` passes `--bench`; everything else not starting with `-` is a filter on the
+    // case names (`aggregate/p1/200ms`, `process/p1`).
+    let filters: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let wanted =
+        |case: &str| filters.is_empty() || filters.iter().any(|f| case.contains(f.as_str()));
 
     // Correctness first: the same counts per key and window on a small input.
     let check = 200_000;
@@ -172,6 +181,9 @@ fn main() {
     println!("  loop                  {:>8.1} Mevents/s", rate(loop_time));
     for ms in [200u64, 10, 1, 0] {
         for p in [1, 2] {
+            if !wanted(&format!("aggregate/p{p}/{ms}ms")) {
+                continue;
+            }
             let t =
                 best(&mut || flow_w4_aggregate(events, p, Duration::from_millis(ms), DiscardSink));
             println!(
@@ -180,6 +192,9 @@ fn main() {
                 loop_time.as_secs_f64() / t.as_secs_f64()
             );
         }
+    }
+    if !wanted("process/p1") {
+        return;
     }
     let t = best(&mut || flow_w4(events, 1, DiscardSink));
     println!(

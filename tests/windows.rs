@@ -626,7 +626,65 @@ fn per_window_state_on_session_windows_fails_at_job_start(p: usize) {
     );
 }
 
+/// Many keys and windows, rows out of order by up to 300 ms (never late): every (key, window)
+/// count equals a model's, for tumbling and sliding windows (rows found in panes other than
+/// their key's newest, panes made between others, panes gone and keys coming back).
+fn many_windows_out_of_order_match_a_model(p: usize) {
+    // A fixed pseudo-random order: each row's time jitters back by up to 300 ms.
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut next = move || {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        x
+    };
+    let rows: Vec<(u32, i64)> = (0..20_000i64)
+        .map(|i| {
+            let r = next();
+            ((r % 37) as u32, (i * 3 - (r >> 8) as i64 % 300).max(0))
+        })
+        .collect();
+    let windows = [
+        (Duration::from_millis(100), Duration::from_millis(100)),
+        (Duration::from_millis(250), Duration::from_millis(100)),
+    ];
+    for (size, slide) in windows {
+        let (size_ms, slide_ms) = (size.as_millis() as i64, slide.as_millis() as i64);
+        let mut want = std::collections::BTreeMap::new();
+        for &(k, t) in &rows {
+            let last = t - t.rem_euclid(slide_ms);
+            let mut start = last;
+            while start > t - size_ms {
+                *want.entry((k, start, start + size_ms)).or_insert(0u64) += 1;
+                start -= slide_ms;
+            }
+        }
+        let want: Vec<(u32, i64, i64, u64)> = want
+            .into_iter()
+            .map(|((k, s, e), n)| (k, s, e, n))
+            .collect();
+        // A watermark after every row: windows fire and go all along.
+        let env = env(p);
+        let input = rows.clone();
+        flow! { env =>
+            let out = from_collection(input, Watermarks::bounded_out_of_orderness(Duration::from_millis(300)))
+                .timestamps(|r| r.1)
+                .key_by(|r| r.0)
+                .window(SlidingEventTimeWindows::of(size, slide))
+                .process(|k: &u32, w: &TimeWindow, rows: &[(u32, i64)], out: &mut Vec<(u32, i64, i64, u64)>| {
+                    out.push((*k, w.start, w.end, rows.len() as u64))
+                })
+                .name("windows")
+                .collect();
+        }
+        let result = env.execute("many windows").unwrap();
+        assert_eq!(result.operator("windows").unwrap().late_rows, 0);
+        assert_eq!(sorted(out.take()), want, "size {size:?} slide {slide:?}");
+    }
+}
+
 at_parallelism!(
+    many_windows_out_of_order_match_a_model,
     a_windowed_stream_bound_with_let_feeds_two_functions,
     late_rows_go_to_the_side_output,
     tumbling_with_out_of_order_and_late_rows,

@@ -26,6 +26,7 @@ use crate::hash::FlowHashMap;
 use crate::operator::side_output::{OutputTag, SideOutputs};
 use crate::port::Stream;
 use crate::snapshot::{StateData, StateReader, StateWriter};
+use crate::state::panes::Panes;
 use crate::state::KeyedState;
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use crate::{Error, Result};
@@ -726,12 +727,6 @@ impl<T> KeySelector<T> for AllRows {
     fn key(&self, _: &T) {}
 }
 
-/// One fixed window's accumulators, per key.
-struct Pane<K, A> {
-    fired: bool,
-    keys: FlowHashMap<K, A>,
-}
-
 /// A count window's rows of one key.
 struct CountPane<T> {
     rows: VecDeque<T>,
@@ -750,9 +745,7 @@ pub struct Window<KS, K, F: WindowFunction<K, T>, T> {
     event_time: bool,
     /// Fixed (tumbling, sliding) windows by (end, start), each with its keys' accumulators:
     /// the order is the firing order, so fixed windows need no timers.
-    fixed: BTreeMap<(Timestamp, Timestamp), Pane<K, F::Acc>>,
-    /// Emptied per-window maps, reused with their capacity for the next windows.
-    spare: Vec<FlowHashMap<K, F::Acc>>,
+    fixed: Panes<K, F::Acc>,
     /// Session windows per key, sorted by start.
     sessions: FlowHashMap<K, Vec<(TimeWindow, F::Acc)>>,
     counts: FlowHashMap<K, CountPane<T>>,
@@ -796,8 +789,7 @@ where
             windows,
             lateness: millis(allowed_lateness),
             f,
-            fixed: BTreeMap::new(),
-            spare: Vec::new(),
+            fixed: Panes::default(),
             sessions: FlowHashMap::default(),
             counts: FlowHashMap::default(),
             timers: BTreeMap::new(),
@@ -920,36 +912,33 @@ where
     /// Fires the fixed windows whose last millisecond is `time` or earlier, and drops those
     /// past their allowed lateness.
     fn advance_fixed(&mut self, time: Timestamp, out: &mut impl Output<F::Out>) {
-        let due: Vec<(Timestamp, Timestamp)> = self
-            .fixed
-            .range(..=(time.saturating_add(1), Timestamp::MAX))
-            .map(|(k, _)| *k)
-            .collect();
-        for k in due {
+        // The due panes are the first ones (sorted by end): those whose last millisecond is
+        // `time` or earlier.
+        let mut i = 0;
+        while i < self.fixed.len() && self.fixed.get(i).end <= time.saturating_add(1) {
+            let pane = self.fixed.get(i);
             let window = TimeWindow {
-                start: k.1,
-                end: k.0,
-            };
-            let expired = self.expired(&window, time);
-            let Some(mut pane) = self.fixed.remove(&k) else {
-                continue;
+                start: pane.start,
+                end: pane.end,
             };
             if !pane.fired {
-                for (key, acc) in &pane.keys {
+                let entries = std::mem::take(&mut self.fixed.get_mut(i).entries);
+                for (key, acc) in &entries {
                     self.emit(key, &window, acc, out);
                 }
+                let pane = self.fixed.get_mut(i);
+                pane.entries = entries;
                 pane.fired = true;
             }
-            if expired {
+            if self.expired(&window, time) {
                 if std::mem::size_of::<F::PerWindow>() != 0 {
-                    for key in pane.keys.keys() {
+                    for (key, _) in &self.fixed.get(i).entries {
                         self.per_window.remove(&(key.clone(), window));
                     }
                 }
-                pane.keys.clear();
-                self.spare.push(pane.keys);
+                self.fixed.remove(i);
             } else {
-                self.fixed.insert(k, pane);
+                i += 1;
             }
         }
     }
@@ -958,13 +947,27 @@ where
     where
         T: Clone + 'static,
     {
-        self.assigned.clear();
-        self.windows.assign(time, &mut self.assigned);
         let wm = if self.event_time {
             self.watermark
         } else {
             MIN_WATERMARK
         };
+        // A tumbling window is computed here, without the list of windows.
+        if let Windows::Tumbling { size, offset, .. } = self.windows {
+            let start = time - (time - offset).rem_euclid(size);
+            let w = TimeWindow {
+                start,
+                end: start + size,
+            };
+            if self.event_time && self.expired(&w, wm) {
+                self.on_late(row, time, out);
+            } else {
+                self.add_to(&key, &w, row, out);
+            }
+            return;
+        }
+        self.assigned.clear();
+        self.windows.assign(time, &mut self.assigned);
         let windows = std::mem::take(&mut self.assigned);
         let mut placed = false;
         let n = windows.len();
@@ -979,37 +982,30 @@ where
             } else {
                 row.clone().expect("row")
             };
-            let pane = match self.fixed.get_mut(&(w.end, w.start)) {
-                Some(p) => p,
-                None => {
-                    let keys = self.spare.pop().unwrap_or_default();
-                    self.fixed
-                        .entry((w.end, w.start))
-                        .or_insert(Pane { fired: false, keys })
-                }
-            };
-            let acc = match pane.keys.get_mut(&key) {
-                Some(acc) => acc,
-                None => pane
-                    .keys
-                    .entry(key.clone())
-                    .or_insert_with(|| self.f.create()),
-            };
-            self.f.add(acc, r);
-            // Late but within the allowed lateness: the window already fired, so this key's
-            // result fires again at once.
-            if pane.fired {
-                if let Some(acc) = pane.keys.remove(&key) {
-                    self.emit(&key, w, &acc, out);
-                    if let Some(p) = self.fixed.get_mut(&(w.end, w.start)) {
-                        p.keys.insert(key.clone(), acc);
-                    }
-                }
-            }
+            self.add_to(&key, w, r, out);
         }
         self.assigned = windows;
         if !placed {
             self.on_late(row.take().expect("a late row was not placed"), time, out);
+        }
+    }
+
+    /// Adds `row` to `key`'s accumulator in window `w`, which is open.
+    #[inline]
+    fn add_to(&mut self, key: &K, w: &TimeWindow, row: T, out: &mut impl Output<F::Out>) {
+        let f = &mut self.f;
+        let (acc, fired) = self.fixed.get_or_insert(w.end, w.start, key, || f.create());
+        f.add(acc, row);
+        // Late but within the allowed lateness: the window already fired, so this key's
+        // result fires again at once.
+        if fired {
+            let acc = std::mem::replace(acc, f.create());
+            self.emit(key, w, &acc, out);
+            let f = &mut self.f;
+            *self
+                .fixed
+                .get_or_insert(w.end, w.start, key, || f.create())
+                .0 = acc;
         }
     }
 
@@ -1208,7 +1204,7 @@ where
         let panes: Vec<_> = self
             .fixed
             .iter()
-            .map(|(&(end, start), pane)| (end, start, pane.fired, pane.keys.clone()))
+            .map(|pane| (pane.end, pane.start, pane.fired, pane.entries.clone()))
             .collect();
         state.keyed_deferred::<KS::Key, (Timestamp, Timestamp, bool, F::Acc), _>(
             "panes",
@@ -1256,11 +1252,7 @@ where
         state.keyed(
             "panes",
             |k, (end, start, fired, acc): (Timestamp, Timestamp, bool, F::Acc)| {
-                let pane = self.fixed.entry((end, start)).or_insert_with(|| Pane {
-                    fired,
-                    keys: FlowHashMap::default(),
-                });
-                pane.keys.insert(k, acc);
+                self.fixed.restore(end, start, fired, k, acc);
             },
         )?;
         state.keyed("sessions", |k, list| {

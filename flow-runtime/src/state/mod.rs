@@ -3,6 +3,8 @@
 //! The operator owns one map from key to the function's generated state struct (all of its
 //! `#[state]` fields), looks it up once per row, and hands the function `&mut` to the fields.
 
+pub(crate) mod panes;
+
 use crate::hash::FlowHashMap;
 use serde::{Deserialize, Serialize};
 use std::hash::Hash;
