@@ -663,6 +663,12 @@ fn many_windows_out_of_order_match_a_model(p: usize) {
             .into_iter()
             .map(|((k, s, e), n)| (k, s, e, n))
             .collect();
+        // Tumbling windows have a path of their own.
+        let assigner = if size == slide {
+            TumblingEventTimeWindows::of(size)
+        } else {
+            SlidingEventTimeWindows::of(size, slide)
+        };
         // A watermark after every row: windows fire and go all along.
         let env = env(p);
         let input = rows.clone();
@@ -670,7 +676,7 @@ fn many_windows_out_of_order_match_a_model(p: usize) {
             let out = from_collection(input, Watermarks::bounded_out_of_orderness(Duration::from_millis(300)))
                 .timestamps(|r| r.1)
                 .key_by(|r| r.0)
-                .window(SlidingEventTimeWindows::of(size, slide))
+                .window(assigner)
                 .process(|k: &u32, w: &TimeWindow, rows: &[(u32, i64)], out: &mut Vec<(u32, i64, i64, u64)>| {
                     out.push((*k, w.start, w.end, rows.len() as u64))
                 })

@@ -38,6 +38,9 @@ pub(crate) struct Live {
 #[derive(Debug)]
 struct Sample {
     at: Instant,
+    /// Per operator, summed over its subtasks (as the job's counts).
+    totals: Vec<(u64, u64)>,
+    total_rates: Vec<(f64, f64)>,
     /// Per task, per operator it runs.
     rows: Vec<Vec<(u64, u64)>>,
     rates: Vec<Vec<(f64, f64)>>,
@@ -166,7 +169,7 @@ pub(crate) struct JobMetrics {
     /// Each block's stages' parallelism.
     pub parallelism: Vec<Vec<usize>>,
     /// Per operator (as `operators`), rows in and out per second over the last second or so
-    /// (zero until a second passed): the sum of its subtasks'.
+    /// (zero until a second passed), from the same counts as `operators`.
     pub rates: Vec<(f64, f64)>,
 }
 
@@ -356,8 +359,7 @@ impl Live {
             })
             .collect();
         let operators = self.operators();
-        let time_rates = self.rates(&mut subtasks, times);
-        let mut rates = vec![(0.0, 0.0); operators.len()];
+        let (rates, time_rates) = self.rates(&operators, &mut subtasks, times);
         for (s, (idle, bp)) in subtasks.iter_mut().zip(time_rates) {
             s.idle_ms_per_s = idle;
             s.backpressured_ms_per_s = bp;
@@ -366,12 +368,6 @@ impl Live {
             } else {
                 (1000.0 - idle - bp).clamp(0.0, 1000.0)
             };
-            for o in &s.operators {
-                if let Some(r) = rates.get_mut(o.operator) {
-                    r.0 += o.rates.0;
-                    r.1 += o.rates.1;
-                }
-            }
         }
         JobMetrics {
             job_name: self.job_name.clone(),
@@ -385,16 +381,20 @@ impl Live {
         }
     }
 
-    /// Sets each subtask operator's rows in and out per second, and returns each task's idle
-    /// and backpressured ms per second (from its cumulative `times`): measured against the
-    /// sample a second or more old, which is then replaced (readers polling more often see
-    /// the same rates).
+    /// Sets each subtask operator's rows in and out per second, and returns each operator's
+    /// (from the job's counts: a broadcast input counts each row once, not once per subtask)
+    /// and each task's idle and backpressured ms per second (from its cumulative `times`):
+    /// measured against the sample a second or more old, which is then replaced (readers
+    /// polling more often see the same rates).
+    #[allow(clippy::type_complexity)]
     fn rates(
         &self,
+        operators: &[OperatorMetrics],
         subtasks: &mut [SubtaskMetrics],
         times: Vec<(Duration, Duration)>,
-    ) -> Vec<(f64, f64)> {
+    ) -> (Vec<(f64, f64)>, Vec<(f64, f64)>) {
         let now = Instant::now();
+        let totals: Vec<(u64, u64)> = operators.iter().map(|o| (o.rows_in, o.rows_out)).collect();
         let rows: Vec<Vec<(u64, u64)>> = subtasks
             .iter()
             .map(|s| {
@@ -412,6 +412,12 @@ impl Live {
                 let per_sec = |a: u64, b: u64| a.saturating_sub(b) as f64 / secs;
                 let ms_per_sec =
                     |a: Duration, b: Duration| a.saturating_sub(b).as_secs_f64() * 1000.0 / secs;
+                s.total_rates = totals
+                    .iter()
+                    .zip(&s.totals)
+                    .map(|(n, o)| (per_sec(n.0, o.0), per_sec(n.1, o.1)))
+                    .collect();
+                s.totals = totals;
                 s.rates = rows
                     .iter()
                     .zip(&s.rows)
@@ -439,6 +445,8 @@ impl Live {
             }
             None => sample.insert(Sample {
                 at: now,
+                total_rates: vec![(0.0, 0.0); totals.len()],
+                totals,
                 rates: rows.iter().map(|r| vec![(0.0, 0.0); r.len()]).collect(),
                 rows,
                 time_rates: vec![(0.0, 0.0); times.len()],
@@ -450,7 +458,7 @@ impl Live {
                 o.rates = *r;
             }
         }
-        s.time_rates.clone()
+        (s.total_rates.clone(), s.time_rates.clone())
     }
 }
 

@@ -921,10 +921,20 @@ where
                 start: pane.start,
                 end: pane.end,
             };
-            if !pane.fired {
-                let entries = std::mem::take(&mut self.fixed.get_mut(i).entries);
-                for (key, acc) in &entries {
-                    self.emit(key, &window, acc, out);
+            if !pane.fired || !pane.unfired.is_empty() {
+                let pane = self.fixed.get_mut(i);
+                let entries = std::mem::take(&mut pane.entries);
+                let unfired = std::mem::take(&mut pane.unfired);
+                if pane.fired {
+                    // Restored keys that had not fired, in a pane whose other keys had.
+                    for &slot in &unfired {
+                        let (key, acc) = &entries[slot as usize];
+                        self.emit(key, &window, acc, out);
+                    }
+                } else {
+                    for (key, acc) in &entries {
+                        self.emit(key, &window, acc, out);
+                    }
                 }
                 let pane = self.fixed.get_mut(i);
                 pane.entries = entries;

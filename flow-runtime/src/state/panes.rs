@@ -30,6 +30,10 @@ pub(crate) struct Pane<K, A> {
     pub(crate) entries: Vec<(K, A)>,
     /// Key to slot in `entries`; only built when needed (see the module).
     index: Option<FlowHashMap<K, u32>>,
+    /// Restored only: the slots of keys that had not fired in their old subtask, in a pane
+    /// another old subtask had fired (a restore at another parallelism merges them): they
+    /// fire when the pane is due.
+    pub(crate) unfired: Vec<u32>,
 }
 
 impl<K: Hash + Eq + Clone, A> Pane<K, A> {
@@ -106,6 +110,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
                         fired: false,
                         entries,
                         index: None,
+                        unfired: Vec::new(),
                     },
                 );
                 i
@@ -188,6 +193,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         };
         self.entries -= pane.entries.len();
         pane.entries.clear();
+        pane.unfired.clear();
         self.spare.push(pane.entries);
         // Entries pointing to gone panes: swept when they outnumber the live ones.
         if self.newest.len() > 2 * self.entries + 1024 {
@@ -205,7 +211,10 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         }
     }
 
-    /// Adds a restored accumulator (a checkpoint's, of any order).
+    /// Adds a restored accumulator (a checkpoint's, of any order; a key appears once per
+    /// window in a checkpoint, since its old subtasks held disjoint keys) and whether it
+    /// fired. A pane counts as fired when any of its keys did; the keys that did not are
+    /// remembered, to fire when it is due.
     pub(crate) fn restore(
         &mut self,
         end: Timestamp,
@@ -216,17 +225,12 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
     ) {
         let p = self.pane(end, start);
         let pane = &mut self.panes[p];
+        self.entries += 1;
+        let slot = pane.push(key.clone(), acc);
         pane.fired |= fired;
-        let slot = match pane.find(&key) {
-            Some(slot) => {
-                pane.entries[slot].1 = acc;
-                slot
-            }
-            None => {
-                self.entries += 1;
-                pane.push(key.clone(), acc)
-            }
-        };
+        if !fired {
+            pane.unfired.push(slot as u32);
+        }
         let newest = self.newest.entry(key).or_insert((end, start, slot as u32));
         if (newest.0, newest.1) <= (end, start) {
             *newest = (end, start, slot as u32);
@@ -318,7 +322,11 @@ mod tests {
         let mut panes = Panes::default();
         panes.restore(20, 10, false, 7, 5);
         panes.restore(10, 0, true, 7, 2);
-        panes.restore(10, 0, true, 8, 1);
+        panes.restore(10, 0, false, 8, 1);
+        assert!(
+            panes.iter().all(|p| p.index.is_none()),
+            "a restore builds no index"
+        );
         add(&mut panes, 10, 7);
         add(&mut panes, 20, 7);
         add(&mut panes, 20, 8);
@@ -327,5 +335,7 @@ mod tests {
             vec![(10, vec![(7, 3), (8, 1)]), (20, vec![(7, 6), (8, 1)])]
         );
         assert!(panes.get(0).fired && !panes.get(1).fired);
+        // Key 8 had not fired where it was (another old subtask): it fires when due.
+        assert_eq!(panes.get(0).unfired, vec![1]);
     }
 }
