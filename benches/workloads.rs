@@ -52,11 +52,7 @@ fn sum(a: (i64, i64), b: (i64, i64)) -> (i64, i64) {
     (a.0, a.1 + b.1)
 }
 
-fn count_words(a: (String, i64), b: (String, i64)) -> (String, i64) {
-    (a.0, a.1 + b.1)
-}
-
-fn count_small(a: (SmallString, i64), b: (SmallString, i64)) -> (SmallString, i64) {
+fn count_words<W>(a: (W, i64), b: (W, i64)) -> (W, i64) {
     (a.0, a.1 + b.1)
 }
 
@@ -110,46 +106,26 @@ fn w1_flow<S: Sink<(i64, i64)>>(rows: i64, p: usize, mode: RuntimeMode, sink: S)
     timed(&env, "w1")
 }
 
-fn w2_flow<S: Sink<(String, i64)>>(
-    lines: Vec<String>,
-    p: usize,
-    mode: RuntimeMode,
-    sink: S,
-) -> Duration {
+/// W2 with words of type `W`: `String` (W2) or `SmallString` (W2s).
+fn w2_flow<W, S>(lines: Vec<String>, p: usize, mode: RuntimeMode, sink: S) -> Duration
+where
+    W: for<'a> From<&'a str> + Clone + Eq + std::hash::Hash + flow::snapshot::StateData,
+    W: Send + Sync + std::fmt::Debug,
+    S: Sink<(W, i64)>,
+{
     let env = env(p, mode);
     flow! { env =>
         from_iter(lines)
-            .flat_map(|line: String, out: &mut Vec<(String, i64)>| {
+            .flat_map(|line: String, out: &mut Vec<(W, i64)>| {
                 for word in line.split(' ') {
-                    out.push((word.to_string(), 1));
+                    out.push((W::from(word), 1));
                 }
             })
             .key_by(|r| r.0.clone())
-            .reduce(count_words)
+            .reduce(count_words::<W>)
             .sink_to(sink);
     }
     timed(&env, "w2")
-}
-
-fn w2s_flow<S: Sink<(SmallString, i64)>>(
-    lines: Vec<String>,
-    p: usize,
-    mode: RuntimeMode,
-    sink: S,
-) -> Duration {
-    let env = env(p, mode);
-    flow! { env =>
-        from_iter(lines)
-            .flat_map(|line: String, out: &mut Vec<(SmallString, i64)>| {
-                for word in line.split(' ') {
-                    out.push((SmallString::from(word), 1));
-                }
-            })
-            .key_by(|r| r.0.clone())
-            .reduce(count_small)
-            .sink_to(sink);
-    }
-    timed(&env, "w2s")
 }
 
 fn w2b_flow<S: Sink<(&'static str, i64)>>(
@@ -485,14 +461,14 @@ fn check(case: &Case, rows: i64, lines: &'static [String]) {
         }
         Workload::W2 => {
             let got = CollectHandle::new();
-            w2_flow(lines.to_vec(), p, mode, got.sink());
+            w2_flow::<String, _>(lines.to_vec(), p, mode, got.sink());
             let mut want = Vec::new();
             w2_by_hand(lines.to_vec(), batch, |w, c| want.push((w.to_string(), c)));
             !want.is_empty() && by_key(got.take()) == by_key(want)
         }
         Workload::W2s => {
             let got = CollectHandle::new();
-            w2s_flow(lines.to_vec(), p, mode, got.sink());
+            w2_flow::<SmallString, _>(lines.to_vec(), p, mode, got.sink());
             let mut want = Vec::new();
             w2_by_hand(lines.to_vec(), batch, |w, c| {
                 want.push((SmallString::from(w), c))
@@ -613,8 +589,8 @@ fn main() {
         for _ in 0..runs {
             let f = match case.workload {
                 Workload::W1 => w1_flow(rows, p, mode, DiscardSink),
-                Workload::W2 => w2_flow(lines.to_vec(), p, mode, DiscardSink),
-                Workload::W2s => w2s_flow(lines.to_vec(), p, mode, DiscardSink),
+                Workload::W2 => w2_flow::<String, _>(lines.to_vec(), p, mode, DiscardSink),
+                Workload::W2s => w2_flow::<SmallString, _>(lines.to_vec(), p, mode, DiscardSink),
                 Workload::W2b => w2b_flow(lines, p, mode, DiscardSink),
                 Workload::W3 => w3_flow(rows, p, mode, DiscardSink),
             };

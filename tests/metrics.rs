@@ -481,31 +481,48 @@ fn held(hold: &Arc<AtomicBool>) -> impl Fn(kafka_common::Person) -> i32 + Clone 
     }
 }
 
+/// A job reading `topic` from its start (to its end offsets when `bounded`) through
+/// [`held`], serving its metrics at `addr`; with the source's stop handle.
+#[cfg(feature = "kafka")]
+fn held_kafka_job(
+    topic: &str,
+    bounded: bool,
+    addr: SocketAddr,
+    hold: &Arc<AtomicBool>,
+) -> (
+    std::thread::JoinHandle<flow::Result<flow::JobResult>>,
+    flow::StopHandle,
+) {
+    use flow::connectors::kafka::{KafkaSource, StartingOffsets};
+    use kafka_common::{bootstrap, Person};
+    let builder = KafkaSource::builder()
+        .bootstrap_servers(bootstrap())
+        .topic(topic)
+        .format(Json::<Person>::new())
+        .starting_offsets(StartingOffsets::Earliest);
+    let src = if bounded { builder.bounded() } else { builder }
+        .build()
+        .unwrap();
+    let stop = src.stop_handle();
+    let env = StreamEnv::new().with_metrics_addr(addr);
+    let wait = held(hold);
+    flow! { env =>
+        source(src, Watermarks::no_watermarks()).map(wait).sink_to(DiscardSink);
+    }
+    (std::thread::spawn(move || env.execute("held kafka")), stop)
+}
+
 #[cfg(feature = "kafka")]
 #[test]
 fn kafka_consumer_lag_per_partition_and_the_progress_of_a_bounded_read() {
-    use flow::connectors::kafka::{KafkaSource, StartingOffsets};
-    use kafka_common::{bootstrap, produce_people, topic, Person};
+    use kafka_common::{produce_people, topic};
     let t = topic("metrics-lag", 2);
     produce_people(&t, 1, 20_000);
 
     // Unbounded: the lag is the end the consumer last fetched minus its position.
     let addr = free_addr();
     let hold = Arc::new(AtomicBool::new(true));
-    let src = KafkaSource::builder()
-        .bootstrap_servers(bootstrap())
-        .topic(&t)
-        .format(Json::<Person>::new())
-        .starting_offsets(StartingOffsets::Earliest)
-        .build()
-        .unwrap();
-    let stop = src.stop_handle();
-    let env = StreamEnv::new().with_metrics_addr(addr);
-    let wait = held(&hold);
-    flow! { env =>
-        source(src, Watermarks::no_watermarks()).map(wait).sink_to(DiscardSink);
-    }
-    let job = std::thread::spawn(move || env.execute("kafka lag"));
+    let (job, stop) = held_kafka_job(&t, false, addr, &hold);
     let deadline = Instant::now() + Duration::from_secs(30);
     let behind = loop {
         let p = partitions(&json_metrics(addr));
@@ -543,20 +560,7 @@ fn kafka_consumer_lag_per_partition_and_the_progress_of_a_bounded_read() {
     // Bounded: records handed on of those up to the end offsets seen at the start.
     let addr = free_addr();
     hold.store(true, Ordering::Relaxed);
-    let src = KafkaSource::builder()
-        .bootstrap_servers(bootstrap())
-        .topic(&t)
-        .format(Json::<Person>::new())
-        .starting_offsets(StartingOffsets::Earliest)
-        .bounded()
-        .build()
-        .unwrap();
-    let env = StreamEnv::new().with_metrics_addr(addr);
-    let wait = held(&hold);
-    flow! { env =>
-        source(src, Watermarks::no_watermarks()).map(wait).sink_to(DiscardSink);
-    }
-    let job = std::thread::spawn(move || env.execute("kafka progress"));
+    let (job, _) = held_kafka_job(&t, true, addr, &hold);
     let deadline = Instant::now() + Duration::from_secs(30);
     let progress = loop {
         let json = json_metrics(addr);
