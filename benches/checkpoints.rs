@@ -160,6 +160,77 @@ fn many_states<S: Sink<(i64, i64)>>(
     run(&env, "many states")
 }
 
+/// Session windows of `keys` keys that stay open to the end (a gap of an hour of event time):
+/// one session per key, every row merging into it.
+fn open_sessions<S: Sink<u64>>(
+    rows: i64,
+    keys: i64,
+    env: StreamEnv,
+    sink: S,
+) -> (Duration, JobResult) {
+    flow! { env =>
+        source(NumberSequence::new(1, rows), Watermarks::monotonous())
+            .timestamps(|n| n / 1000)
+            .key_by(move |n| n % keys)
+            .window(EventTimeSessionWindows::with_gap(Duration::from_secs(3600)))
+            .aggregate(Count)
+            .sink_to(sink);
+    }
+    run(&env, "open sessions")
+}
+
+/// An interval join of two streams of `rows` rows over `keys` keys whose bounds (an hour)
+/// keep every row to the end: `2 * rows` rows buffered.
+fn open_join<S: Sink<i64>>(rows: i64, keys: i64, env: StreamEnv, sink: S) -> (Duration, JobResult) {
+    flow! { env =>
+        let left = source(NumberSequence::new(1, rows), Watermarks::monotonous())
+            .timestamps(|n| n / 1000)
+            .key_by(move |n| n % keys);
+        let right = source(NumberSequence::new(1, rows), Watermarks::monotonous())
+            .timestamps(|n| n / 1000)
+            .key_by(move |n| n % keys);
+        left.interval_join(right)
+            .between(-3_600_000, 3_600_000)
+            .process(|a: &i64, b: &i64, out: &mut Vec<i64>| out.push(a ^ b))
+            .sink_to(sink);
+    }
+    run(&env, "open join")
+}
+
+/// A process function that keeps one event-time timer per key, an hour ahead (never due
+/// before the end): `keys` timers.
+#[derive(Clone, Default, KeyedState)]
+struct Remind;
+
+#[process_function]
+impl Remind {
+    fn process(&mut self, n: i64, ctx: &mut ProcessContext<'_, i64>, out: &mut Vec<i64>) {
+        ctx.register_event_time_timer(3_600_000 + *ctx.key() % 1000);
+        if n % 1024 == 0 {
+            out.push(n);
+        }
+    }
+    fn on_timer(&mut self, _: i64, ctx: &mut ProcessContext<'_, i64>, out: &mut Vec<i64>) {
+        out.push(*ctx.key());
+    }
+}
+
+fn many_timers<S: Sink<i64>>(
+    rows: i64,
+    keys: i64,
+    env: StreamEnv,
+    sink: S,
+) -> (Duration, JobResult) {
+    flow! { env =>
+        source(NumberSequence::new(1, rows), Watermarks::monotonous())
+            .timestamps(|n| n / 1000)
+            .key_by(move |n| n % keys)
+            .process(Remind)
+            .sink_to(sink);
+    }
+    run(&env, "many timers")
+}
+
 fn env_f64(name: &str, default: f64) -> f64 {
     std::env::var(name)
         .ok()
@@ -285,6 +356,36 @@ fn main() {
             let (t, result) = many_states(rows, keys, env(1, Some(dir.path())), DiscardSink);
             println!(
                 "1M #[state] keys: {rows} rows in {t:.1?}, checkpoints: {}",
+                describe(&result.checkpoints)
+            );
+        }
+    }
+
+    // How long other keyed structures stop the rows at a barrier: 1M open session windows
+    // (one per key), 8M interval-join rows per side over 1M keys, 1M process-function timers.
+    type Keyed = fn(i64, i64, StreamEnv) -> (Duration, JobResult);
+    let structures: [(&str, i64, Keyed); 3] = [
+        ("sessions", 20_000_000, |r, k, env| {
+            open_sessions(r, k, env, DiscardSink)
+        }),
+        ("join", 8_000_000, |r, k, env| {
+            open_join(r, k, env, DiscardSink)
+        }),
+        ("timers", 20_000_000, |r, k, env| {
+            many_timers(r, k, env, DiscardSink)
+        }),
+    ];
+    for (name, rows, job) in structures {
+        if !wanted(name) {
+            continue;
+        }
+        let keys = 1_000_000;
+        let rows = ((rows as f64 * scale) as i64).max(keys);
+        for _ in 0..runs {
+            let dir = tempfile::tempdir().expect("a temporary directory");
+            let (t, result) = job(rows, keys, env(1, Some(dir.path())));
+            println!(
+                "{name}, 1M keys: {rows} rows in {t:.1?}, checkpoints: {}",
                 describe(&result.checkpoints)
             );
         }

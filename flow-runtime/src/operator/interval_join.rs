@@ -12,11 +12,12 @@ use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
 use crate::function::{Key, KeySelector};
-use crate::hash::FlowHashMap;
 use crate::port::Stream;
 use crate::snapshot::{StateData, StateReader, StateWriter};
+use crate::state::KeyedState;
 use crate::time::{Timestamp, MIN_WATERMARK};
 use crate::{Error, Result};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 
 /// What a join's function sees besides the pair (Flink's `ProcessJoinFunction.Context`): the
@@ -121,8 +122,8 @@ pub struct IntervalJoin<K1, K2, K, A, B, F, O> {
     lower: i64,
     upper: i64,
     f: F,
-    firsts: FlowHashMap<K, Vec<(Timestamp, A)>>,
-    seconds: FlowHashMap<K, Vec<(Timestamp, B)>>,
+    firsts: Side<K, A>,
+    seconds: Side<K, B>,
     watermark: Timestamp,
     buf: Vec<O>,
     late: u64,
@@ -138,11 +139,95 @@ impl<K1, K2, K, A, B, F, O> IntervalJoin<K1, K2, K, A, B, F, O> {
             lower,
             upper,
             f,
-            firsts: FlowHashMap::default(),
-            seconds: FlowHashMap::default(),
+            // A first row meets seconds up to `upper` after it; a second row firsts up to
+            // `-lower` after it.
+            firsts: Side::new(upper),
+            seconds: Side::new(lower.saturating_neg()),
             watermark: MIN_WATERMARK,
             buf: Vec::new(),
             late: 0,
+        }
+    }
+}
+
+/// One side's rows waiting for partners, by key (copy-on-write across checkpoints), and when
+/// each key's rows are next looked at for expiry.
+struct Side<K, T> {
+    rows: KeyedState<K, Vec<(Timestamp, T)>>,
+    /// Keys by the time (a row's timestamp plus `keep`) after which the row that scheduled
+    /// them can meet no partner: a key is listed once while it has rows, so a watermark
+    /// visits only the keys with something to drop, not every key.
+    expiry: BTreeMap<Timestamp, Vec<K>>,
+    /// How long after its timestamp a row can still meet a partner.
+    keep: i64,
+}
+
+impl<K, T> Side<K, T> {
+    fn new(keep: i64) -> Self {
+        Side {
+            rows: KeyedState::default(),
+            expiry: BTreeMap::new(),
+            keep,
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, T: Clone> Side<K, T> {
+    /// The rows of `key`.
+    fn of(&self, key: &K) -> impl Iterator<Item = &(Timestamp, T)> {
+        self.rows.get(key).into_iter().flatten()
+    }
+
+    fn push(&mut self, key: K, ts: Timestamp, row: T) {
+        match self.rows.get_mut(&key) {
+            Some(rows) => rows.push((ts, row)),
+            None => {
+                self.schedule(key.clone(), ts);
+                self.rows.insert(key, vec![(ts, row)]);
+            }
+        }
+    }
+
+    /// Restores `key`'s rows.
+    fn extend(&mut self, key: K, rows: Vec<(Timestamp, T)>) {
+        let Some(earliest) = rows.iter().map(|(t, _)| *t).min() else {
+            return;
+        };
+        if !self.rows.contains_key(&key) {
+            self.schedule(key.clone(), earliest);
+        }
+        self.rows.get_or_insert_with(key, Vec::new).extend(rows);
+    }
+
+    fn schedule(&mut self, key: K, ts: Timestamp) {
+        self.expiry
+            .entry(ts.saturating_add(self.keep))
+            .or_default()
+            .push(key);
+    }
+
+    /// Drops the rows the watermark leaves without partners: a row whose timestamp plus
+    /// `keep` is behind it. A key whose scheduling row went but others stay is scheduled
+    /// again by its earliest one (a row that came out of order may stay a little past its
+    /// time; it cannot meet a row at or after the watermark, so no pair changes).
+    fn expire(&mut self, watermark: Timestamp) {
+        let keep = self.keep;
+        while let Some(entry) = self.expiry.first_entry() {
+            if *entry.key() >= watermark {
+                break;
+            }
+            for key in entry.remove() {
+                let Some(rows) = self.rows.get_mut(&key) else {
+                    continue;
+                };
+                rows.retain(|(t, _)| t.saturating_add(keep) >= watermark);
+                match rows.iter().map(|(t, _)| *t).min() {
+                    Some(earliest) => self.schedule(key, earliest),
+                    None => {
+                        self.rows.remove(&key);
+                    }
+                }
+            }
         }
     }
 }
@@ -151,9 +236,9 @@ impl<K1, K2, K, A, B, F, O> Operator<Either<A, B>> for IntervalJoin<K1, K2, K, A
 where
     K1: KeySelector<A, Key = K>,
     K2: KeySelector<B, Key = K>,
-    K: Hash + Eq + Clone + StateData,
-    A: StateData,
-    B: StateData,
+    K: Key + Sync,
+    A: Clone + Send + Sync + StateData,
+    B: Clone + Send + Sync + StateData,
     F: JoinFunction<A, B, O>,
 {
     type Out = O;
@@ -173,7 +258,7 @@ where
         match row {
             Either::First(a) => {
                 let key = self.key_first.key(&a);
-                for (t2, b) in self.seconds.get(&key).into_iter().flatten() {
+                for (t2, b) in self.seconds.of(&key) {
                     if *t2 >= ts.saturating_add(lower) && *t2 <= ts.saturating_add(upper) {
                         self.f.join(
                             &a,
@@ -186,11 +271,11 @@ where
                         out.emit_all(&mut self.buf, ts.max(*t2));
                     }
                 }
-                self.firsts.entry(key).or_default().push((ts, a));
+                self.firsts.push(key, ts, a);
             }
             Either::Second(b) => {
                 let key = self.key_second.key(&b);
-                for (t1, a) in self.firsts.get(&key).into_iter().flatten() {
+                for (t1, a) in self.firsts.of(&key) {
                     if ts >= t1.saturating_add(lower) && ts <= t1.saturating_add(upper) {
                         self.f.join(
                             a,
@@ -203,7 +288,7 @@ where
                         out.emit_all(&mut self.buf, ts.max(*t1));
                     }
                 }
-                self.seconds.entry(key).or_default().push((ts, b));
+                self.seconds.push(key, ts, b);
             }
         }
     }
@@ -224,33 +309,23 @@ where
         self.watermark = watermark;
         // A first row can still meet seconds at or after the watermark only if
         // ts + upper >= watermark; a second row only firsts with ts - lower >= watermark.
-        let (lower, upper) = (self.lower, self.upper);
-        self.firsts.retain(|_, rows| {
-            rows.retain(|(t, _)| t.saturating_add(upper) >= watermark);
-            !rows.is_empty()
-        });
-        self.seconds.retain(|_, rows| {
-            rows.retain(|(t, _)| t.saturating_sub(lower) >= watermark);
-            !rows.is_empty()
-        });
+        self.firsts.expire(watermark);
+        self.seconds.expire(watermark);
         Ok(())
     }
 
-    /// The rows of both sides still waiting for a partner, by key, and the watermark.
+    /// The rows of both sides still waiting for a partner, by key (frozen now, encoded off
+    /// the row path), and the watermark.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
-        state.keyed("firsts", self.firsts.iter())?;
-        state.keyed("seconds", self.seconds.iter())?;
+        self.firsts.rows.write("firsts", state);
+        self.seconds.rows.write("seconds", state);
         state.list("watermark", [&self.watermark])?;
         Ok(Snapshot::Taken)
     }
 
     fn restore(&mut self, state: &StateReader) -> Result<()> {
-        state.keyed("firsts", |k, rows: Vec<(Timestamp, A)>| {
-            self.firsts.entry(k).or_default().extend(rows)
-        })?;
-        state.keyed("seconds", |k, rows: Vec<(Timestamp, B)>| {
-            self.seconds.entry(k).or_default().extend(rows)
-        })?;
+        state.keyed("firsts", |k, rows| self.firsts.extend(k, rows))?;
+        state.keyed("seconds", |k, rows| self.seconds.extend(k, rows))?;
         if let Some(w) = state.union::<Timestamp>("watermark")?.into_iter().min() {
             self.watermark = w;
         }

@@ -17,7 +17,7 @@ use crate::snapshot::{StateData, StateReader, StateWriter};
 use crate::state::KeyedState;
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use crate::{Error, Result};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::hash::Hash;
 
 /// What a process function sees of its operator: the row's timestamp, the watermark, the
@@ -130,28 +130,34 @@ pub trait KeyedProcessFunction<K, In>: Clone + Send + 'static {
 /// Timers of one time domain, deduplicated per key and timestamp.
 struct Timers<K> {
     by_time: BTreeMap<Timestamp, Vec<K>>,
-    set: HashSet<(K, Timestamp), crate::hash::StableBuildHasher>,
+    /// Every timer, copy-on-write across checkpoints (a barrier freezes it, the checkpoint
+    /// writer encodes it).
+    set: KeyedState<(K, Timestamp), ()>,
+    /// How many timers `set` has.
+    len: usize,
 }
 
 impl<K: Hash + Eq + Clone> Timers<K> {
     fn new() -> Self {
         Timers {
             by_time: BTreeMap::new(),
-            set: HashSet::default(),
+            set: KeyedState::default(),
+            len: 0,
         }
     }
     fn add(&mut self, key: &K, t: Timestamp) {
-        if self.set.insert((key.clone(), t)) {
+        let timer = (key.clone(), t);
+        if !self.set.contains_key(&timer) {
+            self.set.insert(timer, ());
+            self.len += 1;
             self.by_time.entry(t).or_default().push(key.clone());
         }
     }
     fn delete(&mut self, key: &K, t: Timestamp) {
-        // Removed lazily: `pop` skips timers no longer in the set.
-        self.set.remove(&(key.clone(), t));
-    }
-    /// Every timer, as (key, time).
-    fn entries(&self) -> impl Iterator<Item = (&K, Timestamp)> {
-        self.set.iter().map(|(k, t)| (k, *t))
+        // Removed lazily from `by_time`: `pop` skips timers no longer in the set.
+        if self.set.remove(&(key.clone(), t)) {
+            self.len -= 1;
+        }
     }
     /// The next timer due at `time` or earlier.
     fn pop(&mut self, time: Timestamp) -> Option<(Timestamp, K)> {
@@ -167,10 +173,24 @@ impl<K: Hash + Eq + Clone> Timers<K> {
             }
             if let Some(key) = key {
                 if self.set.remove(&(key.clone(), t)) {
+                    self.len -= 1;
                     return Some((t, key));
                 }
             }
         }
+    }
+}
+
+impl<K: Key + Sync> Timers<K> {
+    /// Writes every timer as the keyed section `name` (key, time): frozen now, encoded on the
+    /// checkpoint writer's thread.
+    fn write(&mut self, name: &str, state: &mut StateWriter) {
+        state.keyed_deferred::<K, Timestamp, _>(name, self.set.snapshot(), |timers, out| {
+            timers
+                .merge()
+                .iter()
+                .try_for_each(|((k, t), ())| out.entry(k, t))
+        });
     }
 }
 
@@ -227,7 +247,7 @@ impl<K: Hash + Eq + Clone> TimerService<K> {
     }
 
     fn has_processing_timers(&self) -> bool {
-        !self.processing.set.is_empty()
+        self.processing.len != 0
     }
 }
 
@@ -370,14 +390,14 @@ where
         Ok(())
     }
 
-    /// Every key's state (frozen now, copy-on-write, encoded off the row path) and timers
-    /// (encoded now), and the watermark the function has seen.
+    /// Every key's state and timers (frozen now, copy-on-write, encoded off the row path),
+    /// and the watermark the function has seen.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
         if std::mem::size_of::<F::State>() != 0 {
             self.state.write("state", state);
         }
-        state.keyed_as::<_, Timestamp, _>("event_timers", self.timers.event.entries())?;
-        state.keyed_as::<_, Timestamp, _>("processing_timers", self.timers.processing.entries())?;
+        self.timers.event.write("event_timers", state);
+        self.timers.processing.write("processing_timers", state);
         state.list("watermark", [&self.watermark])?;
         Ok(Snapshot::Taken)
     }

@@ -22,7 +22,6 @@ use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
 use crate::function::{Key, KeySelector};
-use crate::hash::FlowHashMap;
 use crate::operator::side_output::{OutputTag, SideOutputs};
 use crate::port::Stream;
 use crate::snapshot::{StateData, StateReader, StateWriter};
@@ -32,6 +31,7 @@ use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMEST
 use crate::{Error, Result};
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// A window `[start, end)` in milliseconds.
@@ -728,6 +728,7 @@ impl<T> KeySelector<T> for AllRows {
 }
 
 /// A count window's rows of one key.
+#[derive(Clone)]
 struct CountPane<T> {
     rows: VecDeque<T>,
     since_fire: u64,
@@ -747,14 +748,18 @@ pub struct Window<KS, K, F: WindowFunction<K, T>, T> {
     /// the order is the firing order, so fixed windows need no timers.
     fixed: Panes<K, F::Acc>,
     /// Session windows per key, sorted by start.
-    sessions: FlowHashMap<K, Vec<(TimeWindow, F::Acc)>>,
-    counts: FlowHashMap<K, CountPane<T>>,
-    /// When to fire (`false`) or drop (`true`) a window's state.
+    sessions: KeyedState<K, Vec<(TimeWindow, F::Acc)>>,
+    counts: KeyedState<K, CountPane<T>>,
+    /// When to fire (`false`) or drop (`true`) a session's state. Not saved in checkpoints:
+    /// a checkpoint derives them from the sessions and `advanced`.
     timers: BTreeMap<Timestamp, Vec<(K, TimeWindow, bool)>>,
+    /// The latest time the windows were advanced to (the watermark, or the wall clock for
+    /// processing time): every session that ends by it has fired.
+    advanced: Timestamp,
     /// The function's state per key across windows ([`WindowContext::global_state`]).
     global: KeyedState<K, F::Global>,
     /// The function's state per key and window ([`WindowContext::window_state`]).
-    per_window: FlowHashMap<(K, TimeWindow), F::PerWindow>,
+    per_window: KeyedState<(K, TimeWindow), F::PerWindow>,
     watermark: Timestamp,
     assigned: Vec<TimeWindow>,
     buf: Vec<F::Out>,
@@ -790,11 +795,12 @@ where
             lateness: millis(allowed_lateness),
             f,
             fixed: Panes::default(),
-            sessions: FlowHashMap::default(),
-            counts: FlowHashMap::default(),
+            sessions: KeyedState::default(),
+            counts: KeyedState::default(),
             timers: BTreeMap::new(),
+            advanced: MIN_WATERMARK,
             global: KeyedState::default(),
-            per_window: FlowHashMap::default(),
+            per_window: KeyedState::default(),
             watermark: MIN_WATERMARK,
             assigned: Vec::new(),
             buf: Vec::new(),
@@ -830,7 +836,7 @@ where
         let per_window = if std::mem::size_of::<F::PerWindow>() == 0 {
             &mut no_window_state
         } else {
-            self.per_window.entry((key.clone(), *window)).or_default()
+            self.per_window.get_or_default((key.clone(), *window))
         };
         let mut ctx = WindowContext {
             window: *window,
@@ -877,6 +883,7 @@ where
     /// Fires and cleans up every window due at `time`. Only session windows have timers;
     /// fixed windows fire in the order of their ends.
     fn advance(&mut self, time: Timestamp, out: &mut impl Output<F::Out>) {
+        self.advanced = self.advanced.max(time);
         while let Some(entry) = self.timers.first_entry() {
             if *entry.key() > time {
                 break;
@@ -1054,7 +1061,7 @@ where
         }
         let mut acc = self.f.create();
         self.f.add(&mut acc, row);
-        let list = self.sessions.entry(key.clone()).or_default();
+        let list = self.sessions.get_or_default(key.clone());
         let mut i = 0;
         while i < list.len() {
             if list[i].0.intersects(&window) {
@@ -1087,7 +1094,7 @@ where
     where
         T: Clone,
     {
-        let pane = self.counts.entry(key.clone()).or_insert_with(|| CountPane {
+        let pane = self.counts.get_or_insert_with(key.clone(), || CountPane {
             rows: VecDeque::new(),
             since_fire: 0,
         });
@@ -1119,12 +1126,12 @@ where
 
 impl<T, KS, F> Operator<T> for Window<KS, KS::Key, F, T>
 where
-    T: Clone + StateData,
+    T: Clone + Send + Sync + StateData,
     KS: KeySelector<T>,
     KS::Key: StateData,
     KS::Key: Sync,
     F: WindowFunction<KS::Key, T>,
-    F::Acc: StateData,
+    F::Acc: Sync + StateData,
 {
     type Out = F::Out;
     /// The function's own state joins the record only when it keeps some, so that windows
@@ -1228,24 +1235,64 @@ where
                 Ok(())
             },
         );
-        state.keyed("sessions", self.sessions.iter())?;
-        let counts = self
-            .counts
-            .iter()
-            .map(|(k, p)| (k, (&p.rows, p.since_fire)));
-        state.keyed_as::<_, (VecDeque<T>, u64), _>("counts", counts)?;
-        let timers = self
-            .timers
-            .iter()
-            .flat_map(|(&at, v)| v.iter().map(move |(k, w, c)| (k, (at, *w, *c))));
-        state.keyed_as::<_, (Timestamp, TimeWindow, bool), _>("timers", timers)?;
+        // Sessions, count windows and window states: frozen now (copy-on-write), encoded
+        // off the row path, as the session timers, which the writer derives from the frozen
+        // sessions: a session that ends after `advanced` has not fired, and with an allowed
+        // lateness each one still open waits for its cleanup.
+        let sessions = Arc::new(OnceLock::new());
+        let merged = sessions.clone();
+        state.keyed_deferred::<KS::Key, Vec<(TimeWindow, F::Acc)>, _>(
+            "sessions",
+            self.sessions.snapshot(),
+            move |snapshot, out| {
+                let layer = merged.get_or_init(|| snapshot.merge());
+                layer.iter().try_for_each(|(k, list)| out.entry(k, list))
+            },
+        );
+        let (advanced, lateness) = (self.advanced, self.lateness);
+        state.keyed_deferred::<KS::Key, (Timestamp, TimeWindow, bool), _>(
+            "timers",
+            sessions,
+            move |sessions, out| {
+                for (k, list) in sessions.get().into_iter().flat_map(|l| l.iter()) {
+                    for (w, _) in list {
+                        let end = w.max_timestamp();
+                        if end > advanced {
+                            out.entry(k, (end, w, false))?;
+                        }
+                        if lateness > 0 {
+                            out.entry(k, (end.saturating_add(lateness), w, true))?;
+                        }
+                    }
+                }
+                Ok(())
+            },
+        );
+        state.keyed_deferred::<KS::Key, (VecDeque<T>, u64), _>(
+            "counts",
+            self.counts.snapshot(),
+            |snapshot, out| {
+                snapshot
+                    .merge()
+                    .iter()
+                    .try_for_each(|(k, p)| out.entry(k, (&p.rows, p.since_fire)))
+            },
+        );
         state.list("watermark", [&self.watermark])?;
         if std::mem::size_of::<F::Global>() != 0 {
             self.global.write("global_state", state);
         }
         if std::mem::size_of::<F::PerWindow>() != 0 {
-            let states = self.per_window.iter().map(|((k, w), s)| (k, (w, s)));
-            state.keyed_as::<_, (TimeWindow, F::PerWindow), _>("window_state", states)?;
+            state.keyed_deferred::<KS::Key, (TimeWindow, F::PerWindow), _>(
+                "window_state",
+                self.per_window.snapshot(),
+                |snapshot, out| {
+                    snapshot
+                        .merge()
+                        .iter()
+                        .try_for_each(|((k, w), s)| out.entry(k, (w, s)))
+                },
+            );
         }
         Ok(Snapshot::Taken)
     }

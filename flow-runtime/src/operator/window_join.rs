@@ -11,20 +11,23 @@ use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
 use crate::function::{Key, KeySelector};
-use crate::hash::FlowHashMap;
 use crate::operator::interval_join::{JoinFunction, Joined};
 use crate::port::Stream;
 use crate::snapshot::{StateData, StateReader, StateWriter};
+use crate::state::{KeyedState, Layer};
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::hash::Hash;
+use std::sync::{Arc, OnceLock};
 
-/// Each window's rows of both sides, per key, by (end, start): the firing order.
-type Panes<K, A, B> = BTreeMap<(Timestamp, Timestamp), FlowHashMap<K, Pane<A, B>>>;
+/// Each window's rows of both sides, per key (copy-on-write across checkpoints), by (end,
+/// start): the firing order.
+type Panes<K, A, B> = BTreeMap<(Timestamp, Timestamp), KeyedState<K, Pane<A, B>>>;
 
 /// One key's rows of both sides in one window, and their timestamps if the function reads
 /// them (else empty).
+#[derive(Clone)]
 struct Pane<A, B> {
     rows: (Vec<A>, Vec<B>),
     timestamps: (Vec<Timestamp>, Vec<Timestamp>),
@@ -110,8 +113,7 @@ where
             .panes
             .entry((w.end, w.start))
             .or_default()
-            .entry(key)
-            .or_default();
+            .get_or_default(key);
         match row {
             Either::First(a) => {
                 pane.rows.0.push(a);
@@ -134,7 +136,7 @@ where
             if end - 1 > time {
                 break;
             }
-            for (_, pane) in entry.remove() {
+            for (_, pane) in entry.remove().drain() {
                 let ((firsts, seconds), (t1, t2)) = (&pane.rows, &pane.timestamps);
                 for (i, a) in firsts.iter().enumerate() {
                     for (j, b) in seconds.iter().enumerate() {
@@ -157,9 +159,9 @@ impl<K1, K2, K, A, B, F, O> Operator<Either<A, B>> for WindowJoin<K1, K2, K, A, 
 where
     K1: KeySelector<A, Key = K>,
     K2: KeySelector<B, Key = K>,
-    K: Hash + Eq + Clone + StateData,
-    A: Clone + StateData,
-    B: Clone + StateData,
+    K: Key + Sync,
+    A: Clone + Send + Sync + StateData,
+    B: Clone + Send + Sync + StateData,
     F: JoinFunction<A, B, O>,
 {
     type Out = O;
@@ -218,21 +220,50 @@ where
         Ok(())
     }
 
-    /// Every open window's rows of both sides, by key, and the watermark.
+    /// Every open window's rows of both sides, by key (frozen now, encoded off the row
+    /// path), and the watermark.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
-        let panes = self.panes.iter().flat_map(|(&(end, start), keys)| {
-            keys.iter().map(move |(k, p)| (k, (end, start, &p.rows)))
-        });
-        state.keyed_as::<_, (Timestamp, Timestamp, (Vec<A>, Vec<B>)), _>("panes", panes)?;
+        let panes: Vec<_> = self
+            .panes
+            .iter_mut()
+            .map(|(&(end, start), keys)| (end, start, keys.snapshot()))
+            .collect();
+        // Merged once, by the first section's writer; the second reads the same layers.
+        let merged = Arc::new(OnceLock::<
+            Vec<(Timestamp, Timestamp, Arc<Layer<K, Pane<A, B>>>)>,
+        >::new());
+        let layers = merged.clone();
+        state.keyed_deferred::<K, (Timestamp, Timestamp, (Vec<A>, Vec<B>)), _>(
+            "panes",
+            panes,
+            move |panes, out| {
+                let panes = layers.get_or_init(|| {
+                    panes
+                        .into_iter()
+                        .map(|(end, start, keys)| (end, start, keys.merge()))
+                        .collect()
+                });
+                for (end, start, keys) in panes {
+                    for (k, p) in keys.iter() {
+                        out.entry(k, (end, start, &p.rows))?;
+                    }
+                }
+                Ok(())
+            },
+        );
         if F::TIMESTAMPS {
-            let timestamps = self.panes.iter().flat_map(|(&(end, start), keys)| {
-                keys.iter()
-                    .map(move |(k, p)| (k, (end, start, &p.timestamps)))
-            });
-            state.keyed_as::<_, (Timestamp, Timestamp, (Vec<Timestamp>, Vec<Timestamp>)), _>(
+            state.keyed_deferred::<K, (Timestamp, Timestamp, (Vec<Timestamp>, Vec<Timestamp>)), _>(
                 "timestamps",
-                timestamps,
-            )?;
+                merged,
+                |panes, out| {
+                    for (end, start, keys) in panes.get().into_iter().flatten() {
+                        for (k, p) in keys.iter() {
+                            out.entry(k, (end, start, &p.timestamps))?;
+                        }
+                    }
+                    Ok(())
+                },
+            );
         }
         state.list("watermark", [&self.watermark])?;
         Ok(Snapshot::Taken)
@@ -246,8 +277,7 @@ where
                     .panes
                     .entry((end, start))
                     .or_default()
-                    .entry(k)
-                    .or_default();
+                    .get_or_default(k);
                 pane.rows = rows;
             },
         )?;
@@ -259,8 +289,7 @@ where
                         .panes
                         .entry((end, start))
                         .or_default()
-                        .entry(k)
-                        .or_default();
+                        .get_or_default(k);
                     pane.timestamps = t;
                 },
             )?;

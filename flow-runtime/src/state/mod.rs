@@ -3,12 +3,14 @@
 //! The operator owns one map from key to the function's generated state struct (all of its
 //! `#[state]` fields), looks it up once per row, and hands the function `&mut` to the fields.
 
+mod keyed;
 pub(crate) mod panes;
+
+pub use keyed::{KeyedSnapshot, KeyedState, Layer};
 
 use crate::hash::FlowHashMap;
 use serde::{Deserialize, Serialize};
 use std::hash::Hash;
-use std::sync::{Arc, Mutex, Weak};
 
 impl<T: crate::snapshot::StateSchema> crate::snapshot::StateSchema for ValueState<T> {
     const FINGERPRINT: u64 =
@@ -543,234 +545,6 @@ pub fn expire_ttl<S: Expirable, const MILLIS: u64, U: UpdateType>(
     state.expire(now);
 }
 
-/// One table of per-key states.
-type Table<K, S> = FlowHashMap<K, S>;
-
-/// The per-key state of one keyed operator instance, copy-on-write across checkpoints.
-///
-/// Between checkpoints every key's state lives in one hash map, found with one lookup per row.
-/// A checkpoint freezes that map as it is (it moves behind an `Arc`: no copy, whatever its
-/// size) and gives the frozen tables to the checkpoint writer; a new map takes the keys the
-/// rows after the barrier touch, each copied out of the frozen tables on its first touch
-/// (Flink's copy-on-write state map, by key). The writer merges the frozen tables into one,
-/// off the row path, and leaves the merge for the state to take at its next checkpoint.
-pub struct KeyedState<K, S> {
-    /// The keys touched since the last checkpoint (every key, before the first).
-    live: Table<K, S>,
-    /// The tables frozen at checkpoints, oldest first: a key not in `live` has its state in
-    /// the newest that has it.
-    frozen: Vec<Arc<Table<K, S>>>,
-    /// Where a checkpoint writer leaves its merge of frozen tables.
-    merged: Arc<Mutex<Option<Merged<K, S>>>>,
-}
-
-/// What a checkpoint writer leaves for the state: the frozen tables up to and including
-/// `upto` merged into one (`upto` is a `Weak`, so that its address is not reused while the
-/// merge waits), and an empty map with room for as many keys as `upto` has, to take the keys
-/// of the next interval.
-struct Merged<K, S> {
-    table: Arc<Table<K, S>>,
-    upto: Weak<Table<K, S>>,
-    next: Table<K, S>,
-}
-
-impl<K, S> Default for KeyedState<K, S> {
-    fn default() -> Self {
-        KeyedState {
-            live: Table::default(),
-            frozen: Vec::new(),
-            merged: Arc::default(),
-        }
-    }
-}
-
-impl<K: Hash + Eq + Clone, S: Clone> KeyedState<K, S> {
-    /// The state of `key`, if it has any.
-    #[inline(always)]
-    pub fn get_mut(&mut self, key: &K) -> Option<&mut S> {
-        if let Some(state) = self.live.get_mut(key) {
-            let state: *mut S = state;
-            // SAFETY: the borrow of `self.live` from `get_mut` ends here (rustc's borrow
-            // checker cannot see that the early return does not overlap the insert below).
-            return Some(unsafe { &mut *state });
-        }
-        if self.frozen.is_empty() {
-            return None;
-        }
-        let state = self.frozen_state(key)?;
-        Some(self.live.entry(key.clone()).or_insert(state))
-    }
-
-    /// Sets the state of `key`.
-    #[inline]
-    pub fn insert(&mut self, key: K, state: S) {
-        self.live.insert(key, state);
-    }
-
-    /// A copy of `key`'s state in the newest frozen table that has it (copy-on-write).
-    #[inline(never)]
-    fn frozen_state(&self, key: &K) -> Option<S> {
-        self.frozen.iter().rev().find_map(|t| t.get(key)).cloned()
-    }
-
-    /// Takes every key's state out (batch-mode final emission).
-    pub fn drain(&mut self) -> impl Iterator<Item = (K, S)> + '_ {
-        self.thaw();
-        self.live.drain()
-    }
-
-    /// Moves every frozen key's state back into `live`.
-    fn thaw(&mut self) {
-        for table in self.frozen.drain(..).rev() {
-            match Arc::try_unwrap(table) {
-                Ok(table) => {
-                    for (k, s) in table {
-                        self.live.entry(k).or_insert(s);
-                    }
-                }
-                Err(table) => {
-                    for (k, s) in table.iter() {
-                        if !self.live.contains_key(k) {
-                            self.live.insert(k.clone(), s.clone());
-                        }
-                    }
-                }
-            }
-        }
-    }
-
-    /// Freezes every key's state as it is now, for a checkpoint: no copy on the row path.
-    /// First takes in the merge a writer left, if any; the tables it replaces go with the
-    /// snapshot, to be freed on the writer's thread too.
-    pub fn snapshot(&mut self) -> KeyedSnapshot<K, S> {
-        let merged = self.merged.lock().unwrap_or_else(|e| e.into_inner()).take();
-        let mut retired = Vec::new();
-        let mut room = None;
-        if let Some(Merged { table, upto, next }) = merged {
-            if let Some(i) = self
-                .frozen
-                .iter()
-                .position(|t| Arc::as_ptr(t) == upto.as_ptr())
-            {
-                retired.extend(self.frozen.splice(..=i, [table]));
-            }
-            room = Some(next);
-        }
-        if !self.live.is_empty() || self.frozen.is_empty() {
-            // A map with room for as many keys as the last interval touched (the next one
-            // likely touches as many; growing would rehash on the row path), allocated by the
-            // writer if it could.
-            let room = room
-                .filter(|r| r.capacity() >= self.live.len())
-                .unwrap_or_else(|| {
-                    Table::with_capacity_and_hasher(self.live.len(), Default::default())
-                });
-            self.frozen
-                .push(Arc::new(std::mem::replace(&mut self.live, room)));
-        }
-        KeyedSnapshot {
-            tables: self.frozen.clone(),
-            merged: self.merged.clone(),
-            retired,
-            done: false,
-        }
-    }
-}
-
-impl<K: Hash + Eq + Clone, S: Default + Clone> KeyedState<K, S> {
-    /// The state of `key`, created empty on first use.
-    #[inline(always)]
-    pub fn get_or_default(&mut self, key: K) -> &mut S {
-        // Probe first: `entry` reserves and takes a slower path even when the key exists,
-        // which is almost every row (measured at half the speed of this in W1's loop).
-        if let Some(state) = self.live.get_mut(&key) {
-            let state: *mut S = state;
-            // SAFETY: as in `get_mut`.
-            return unsafe { &mut *state };
-        }
-        let state = if self.frozen.is_empty() {
-            S::default()
-        } else {
-            self.frozen_state(&key).unwrap_or_default()
-        };
-        self.live.entry(key).or_insert(state)
-    }
-}
-
-impl<K, S> KeyedState<K, S>
-where
-    K: crate::function::Key + Sync,
-    S: Clone + Send + Sync + Serialize + crate::snapshot::StateSchema + 'static,
-{
-    /// Writes every key's state as the keyed section `name`: frozen now, merged and encoded
-    /// on the checkpoint writer's thread.
-    pub fn write(&mut self, name: &str, state: &mut crate::snapshot::StateWriter) {
-        state.keyed_deferred::<K, S, _>(name, self.snapshot(), |snapshot, out| {
-            snapshot
-                .merge()
-                .iter()
-                .try_for_each(|(k, s)| out.entry(k, s))
-        });
-    }
-}
-
-/// Every key's state at a checkpoint: the frozen tables of a [`KeyedState`].
-pub struct KeyedSnapshot<K: Hash + Eq + Clone, S: Clone> {
-    /// Oldest first, as in the state.
-    tables: Vec<Arc<Table<K, S>>>,
-    merged: Arc<Mutex<Option<Merged<K, S>>>>,
-    /// Tables the state no longer needs (freed with the snapshot, off the row path).
-    retired: Vec<Arc<Table<K, S>>>,
-    /// Whether the merge was left for the state.
-    done: bool,
-}
-
-impl<K: Hash + Eq + Clone, S: Clone> KeyedSnapshot<K, S> {
-    /// The tables merged into one (copying every entry, on the caller's thread: the
-    /// checkpoint writer's), also left for the state to take in place of the tables.
-    pub fn merge(mut self) -> Arc<Table<K, S>> {
-        self.merge_tables();
-        self.tables[0].clone()
-    }
-
-    fn merge_tables(&mut self) {
-        if self.done {
-            return;
-        }
-        self.done = true;
-        // Freed here, on the writer's thread: unmapping a big table takes milliseconds.
-        self.retired.clear();
-        let newest = self
-            .tables
-            .last()
-            .expect("a snapshot freezes a table")
-            .clone();
-        if self.tables.len() > 1 {
-            let mut table = Table::clone(&self.tables[0]);
-            for newer in &self.tables[1..] {
-                table.extend(newer.iter().map(|(k, s)| (k.clone(), s.clone())));
-            }
-            self.tables = vec![Arc::new(table)];
-        }
-        let merged = Merged {
-            table: self.tables[0].clone(),
-            upto: Arc::downgrade(&newest),
-            next: Table::with_capacity_and_hasher(newest.len(), Default::default()),
-        };
-        *self.merged.lock().unwrap_or_else(|e| e.into_inner()) = Some(merged);
-    }
-}
-
-impl<K: Hash + Eq + Clone, S: Clone> Drop for KeyedSnapshot<K, S> {
-    /// A snapshot dropped unwritten (its checkpoint was declined or failed) merges all the
-    /// same, so that frozen tables do not pile up in the state.
-    fn drop(&mut self) {
-        if !std::thread::panicking() {
-            self.merge_tables();
-        }
-    }
-}
-
 /// Implemented by `#[derive(KeyedState)]`: moves a function struct's `#[state]` fields in and
 /// out of the per-key state struct around each call.
 ///
@@ -808,53 +582,6 @@ impl<F: FunctionState<Kind = NoState>, T> Stateless for (F, T) {}
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn sorted(table: &Table<u32, u64>) -> Vec<(u32, u64)> {
-        let mut v: Vec<_> = table.iter().map(|(k, s)| (*k, *s)).collect();
-        v.sort();
-        v
-    }
-
-    #[test]
-    fn a_snapshot_keeps_the_values_of_its_barrier_while_rows_change_them() {
-        let mut state = KeyedState::<u32, u64>::default();
-        for k in 0..4 {
-            *state.get_or_default(k) = 10 + k as u64;
-        }
-        let snapshot = state.snapshot();
-        *state.get_or_default(1) += 100; // copied out of the frozen table, then changed
-        *state.get_or_default(9) = 9; // a new key
-        *state.get_mut(&2).expect("key 2 has state") = 0;
-        assert_eq!(state.get_mut(&7), None);
-        assert_eq!(
-            sorted(&snapshot.merge()),
-            [(0, 10), (1, 11), (2, 12), (3, 13)]
-        );
-        assert_eq!(*state.get_or_default(1), 111);
-        assert_eq!(*state.get_or_default(3), 13);
-        let mut now: Vec<_> = state.drain().collect();
-        now.sort();
-        assert_eq!(now, [(0, 10), (1, 111), (2, 0), (3, 13), (9, 9)]);
-    }
-
-    #[test]
-    fn snapshots_stack_until_a_merge_is_taken_in() {
-        let mut state = KeyedState::<u32, u64>::default();
-        *state.get_or_default(1) = 1;
-        let first = state.snapshot();
-        *state.get_or_default(2) = 2;
-        let second = state.snapshot(); // the first was not merged yet: two frozen tables
-        assert_eq!(state.frozen.len(), 2);
-        *state.get_or_default(1) = 3;
-        assert_eq!(sorted(&first.merge()), [(1, 1)]);
-        assert_eq!(sorted(&second.merge()), [(1, 1), (2, 2)]);
-        let third = state.snapshot(); // takes in the second's merge, freezes key 1's change
-        assert_eq!(state.frozen.len(), 2);
-        assert_eq!(sorted(&third.merge()), [(1, 3), (2, 2)]);
-        state.snapshot(); // nothing changed: the merge is the one table
-        assert_eq!(state.frozen.len(), 1);
-        assert_eq!(*state.get_or_default(2), 2);
-    }
 
     #[derive(Clone, Default)]
     struct Sum;
@@ -946,22 +673,5 @@ mod tests {
         let back: Ttl<ValueState<u32>, 60_000> =
             o.deserialize(&o.serialize(&old).unwrap()).unwrap();
         assert_eq!(back.value(), None);
-    }
-
-    #[test]
-    fn a_snapshot_dropped_unwritten_still_merges() {
-        let mut state = KeyedState::<u32, u64>::default();
-        *state.get_or_default(1) = 1;
-        drop(state.snapshot());
-        *state.get_or_default(2) = 2;
-        drop(state.snapshot());
-        *state.get_or_default(3) = 3;
-        let last = state.snapshot();
-        assert_eq!(
-            state.frozen.len(),
-            2,
-            "the dropped snapshots' merge was taken in"
-        );
-        assert_eq!(sorted(&last.merge()), [(1, 1), (2, 2), (3, 3)]);
     }
 }

@@ -1,0 +1,471 @@
+//! [`KeyedState`]: one keyed map that a checkpoint freezes instead of copying. Every structure
+//! an operator keeps by key (`#[state]` structs, reduce values, session windows, join buffers,
+//! timers) lives in one, so that no barrier stops the rows for longer than a pointer swap.
+
+use crate::hash::FlowHashMap;
+use serde::Serialize;
+use std::hash::Hash;
+use std::sync::{Arc, Mutex, Weak};
+
+/// One table of per-key states.
+type Table<K, S> = FlowHashMap<K, S>;
+
+/// What one checkpoint interval changed: the states of the keys it touched, and the keys it
+/// removed that older layers may still have (a key in both was inserted again after its
+/// removal: its state is the one in `table`).
+pub struct Layer<K, S> {
+    table: Table<K, S>,
+    removed: FlowHashMap<K, ()>,
+}
+
+impl<K, S> Layer<K, S> {
+    /// Every key's state.
+    pub fn iter(&self) -> impl Iterator<Item = (&K, &S)> {
+        self.table.iter()
+    }
+    /// How many keys have state.
+    pub fn len(&self) -> usize {
+        self.table.len()
+    }
+    /// Whether no key has state.
+    pub fn is_empty(&self) -> bool {
+        self.table.is_empty()
+    }
+}
+
+/// The per-key state of one keyed operator instance, copy-on-write across checkpoints.
+///
+/// Between checkpoints every key's state lives in one hash map, found with one lookup per row.
+/// A checkpoint freezes that map as it is (it moves behind an `Arc`: no copy, whatever its
+/// size) and gives the frozen layers to the checkpoint writer; a new map takes the keys the
+/// rows after the barrier touch, each copied out of the frozen layers on its first touch
+/// (Flink's copy-on-write state map, by key). A key removed after a checkpoint leaves a
+/// tombstone that hides its frozen state. The writer merges the frozen layers into one, off
+/// the row path, and leaves the merge for the state to take at its next checkpoint.
+pub struct KeyedState<K, S> {
+    /// The keys touched since the last checkpoint (every key, before the first).
+    live: Table<K, S>,
+    /// Keys removed since the last checkpoint whose state a frozen layer still has.
+    removed: FlowHashMap<K, ()>,
+    /// The layers frozen at checkpoints, oldest first: a key not in `live` nor `removed` has
+    /// its state in the newest layer that has it, unless a newer layer removed it.
+    frozen: Vec<Arc<Layer<K, S>>>,
+    /// Where a checkpoint writer leaves its merge of frozen layers.
+    merged: Arc<Mutex<Option<Merged<K, S>>>>,
+}
+
+/// What a checkpoint writer leaves for the state: the frozen layers up to and including
+/// `upto` merged into one (`upto` is a `Weak`, so that its address is not reused while the
+/// merge waits), and an empty map with room for as many keys as `upto` has, to take the keys
+/// of the next interval.
+struct Merged<K, S> {
+    layer: Arc<Layer<K, S>>,
+    upto: Weak<Layer<K, S>>,
+    next: Table<K, S>,
+}
+
+impl<K, S> Default for KeyedState<K, S> {
+    fn default() -> Self {
+        KeyedState {
+            live: Table::default(),
+            removed: FlowHashMap::default(),
+            frozen: Vec::new(),
+            merged: Arc::default(),
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, S: Clone> KeyedState<K, S> {
+    /// The state of `key`, if it has any.
+    #[inline(always)]
+    pub fn get_mut(&mut self, key: &K) -> Option<&mut S> {
+        if let Some(state) = self.live.get_mut(key) {
+            let state: *mut S = state;
+            // SAFETY: the borrow of `self.live` from `get_mut` ends here (rustc's borrow
+            // checker cannot see that the early return does not overlap the insert below).
+            return Some(unsafe { &mut *state });
+        }
+        if self.frozen.is_empty() {
+            return None;
+        }
+        let state = self.frozen_state(key)?.clone();
+        Some(self.live.entry(key.clone()).or_insert(state))
+    }
+
+    /// The state of `key`, if it has any, to read (no copy out of a frozen layer).
+    #[inline]
+    pub fn get(&self, key: &K) -> Option<&S> {
+        match self.live.get(key) {
+            Some(state) => Some(state),
+            None if self.frozen.is_empty() => None,
+            None => self.frozen_state(key),
+        }
+    }
+
+    /// Whether `key` has state.
+    #[inline]
+    pub fn contains_key(&self, key: &K) -> bool {
+        self.get(key).is_some()
+    }
+
+    /// The state of `key`, made by `make` on first use.
+    #[inline(always)]
+    pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> S) -> &mut S {
+        // Probe first: `entry` reserves and takes a slower path even when the key exists,
+        // which is almost every row (measured at half the speed of this in W1's loop).
+        if let Some(state) = self.live.get_mut(&key) {
+            let state: *mut S = state;
+            // SAFETY: as in `get_mut`.
+            return unsafe { &mut *state };
+        }
+        let state = match self.frozen.is_empty() {
+            true => None,
+            false => self.frozen_state(&key).cloned(),
+        };
+        self.live
+            .entry(key)
+            .or_insert_with(|| state.unwrap_or_else(make))
+    }
+
+    /// Sets the state of `key`.
+    #[inline]
+    pub fn insert(&mut self, key: K, state: S) {
+        self.live.insert(key, state);
+    }
+
+    /// Removes the state of `key`; whether it had any.
+    #[inline]
+    pub fn remove(&mut self, key: &K) -> bool {
+        let live = self.live.remove(key).is_some();
+        if self.frozen.is_empty() {
+            return live;
+        }
+        // A frozen layer still has it: hide it there until the next checkpoint.
+        let frozen = self.frozen_state(key).is_some();
+        if frozen {
+            self.removed.insert(key.clone(), ());
+        }
+        live || frozen
+    }
+
+    /// `key`'s state in the frozen layers, unless removed since (copy-on-write reads it).
+    #[inline(never)]
+    fn frozen_state(&self, key: &K) -> Option<&S> {
+        if self.removed.contains_key(key) {
+            return None;
+        }
+        for layer in self.frozen.iter().rev() {
+            if let Some(state) = layer.table.get(key) {
+                return Some(state);
+            }
+            if layer.removed.contains_key(key) {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Takes every key's state out (batch-mode final emission).
+    pub fn drain(&mut self) -> impl Iterator<Item = (K, S)> + '_ {
+        self.thaw();
+        self.live.drain()
+    }
+
+    /// Moves every frozen key's state back into `live`, newest layer first (a key already
+    /// there, or removed by a newer layer, keeps what it has).
+    fn thaw(&mut self) {
+        let mut hidden = std::mem::take(&mut self.removed);
+        for layer in self.frozen.drain(..).rev() {
+            match Arc::try_unwrap(layer) {
+                Ok(layer) => {
+                    for (k, s) in layer.table {
+                        if !hidden.contains_key(&k) {
+                            self.live.entry(k).or_insert(s);
+                        }
+                    }
+                    hidden.extend(layer.removed);
+                }
+                Err(layer) => {
+                    for (k, s) in layer.table.iter() {
+                        if !hidden.contains_key(k) && !self.live.contains_key(k) {
+                            self.live.insert(k.clone(), s.clone());
+                        }
+                    }
+                    hidden.extend(layer.removed.keys().map(|k| (k.clone(), ())));
+                }
+            }
+        }
+    }
+
+    /// Freezes every key's state as it is now, for a checkpoint: no copy on the row path.
+    /// First takes in the merge a writer left, if any; the layers it replaces go with the
+    /// snapshot, to be freed on the writer's thread too.
+    pub fn snapshot(&mut self) -> KeyedSnapshot<K, S> {
+        let merged = self.merged.lock().unwrap_or_else(|e| e.into_inner()).take();
+        let mut retired = Vec::new();
+        let mut room = None;
+        if let Some(Merged { layer, upto, next }) = merged {
+            if let Some(i) = self
+                .frozen
+                .iter()
+                .position(|t| Arc::as_ptr(t) == upto.as_ptr())
+            {
+                retired.extend(self.frozen.splice(..=i, [layer]));
+            }
+            room = Some(next);
+        }
+        if !self.live.is_empty() || !self.removed.is_empty() || self.frozen.is_empty() {
+            // A map with room for as many keys as the last interval touched (the next one
+            // likely touches as many; growing would rehash on the row path), allocated by the
+            // writer if it could.
+            let room = room
+                .filter(|r| r.capacity() >= self.live.len())
+                .unwrap_or_else(|| {
+                    Table::with_capacity_and_hasher(self.live.len(), Default::default())
+                });
+            self.frozen.push(Arc::new(Layer {
+                table: std::mem::replace(&mut self.live, room),
+                removed: std::mem::take(&mut self.removed),
+            }));
+        }
+        KeyedSnapshot {
+            layers: self.frozen.clone(),
+            merged: self.merged.clone(),
+            retired,
+            done: false,
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, S: Default + Clone> KeyedState<K, S> {
+    /// The state of `key`, created empty on first use.
+    #[inline(always)]
+    pub fn get_or_default(&mut self, key: K) -> &mut S {
+        self.get_or_insert_with(key, S::default)
+    }
+}
+
+impl<K, S> KeyedState<K, S>
+where
+    K: crate::function::Key + Sync,
+    S: Clone + Send + Sync + Serialize + crate::snapshot::StateSchema + 'static,
+{
+    /// Writes every key's state as the keyed section `name`: frozen now, merged and encoded
+    /// on the checkpoint writer's thread.
+    pub fn write(&mut self, name: &str, state: &mut crate::snapshot::StateWriter) {
+        state.keyed_deferred::<K, S, _>(name, self.snapshot(), |snapshot, out| {
+            snapshot
+                .merge()
+                .iter()
+                .try_for_each(|(k, s)| out.entry(k, s))
+        });
+    }
+}
+
+/// Every key's state at a checkpoint: the frozen layers of a [`KeyedState`].
+pub struct KeyedSnapshot<K: Hash + Eq + Clone, S: Clone> {
+    /// Oldest first, as in the state.
+    layers: Vec<Arc<Layer<K, S>>>,
+    merged: Arc<Mutex<Option<Merged<K, S>>>>,
+    /// Layers the state no longer needs (freed with the snapshot, off the row path).
+    retired: Vec<Arc<Layer<K, S>>>,
+    /// Whether the merge was left for the state.
+    done: bool,
+}
+
+impl<K: Hash + Eq + Clone, S: Clone> KeyedSnapshot<K, S> {
+    /// The layers merged into one (copying every entry, on the caller's thread: the
+    /// checkpoint writer's), also left for the state to take in place of the layers.
+    pub fn merge(mut self) -> Arc<Layer<K, S>> {
+        self.merge_layers();
+        self.layers[0].clone()
+    }
+
+    fn merge_layers(&mut self) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        // Freed here, on the writer's thread: unmapping a big table takes milliseconds.
+        self.retired.clear();
+        let newest = self
+            .layers
+            .last()
+            .expect("a snapshot freezes a layer")
+            .clone();
+        if self.layers.len() > 1 {
+            // The oldest layer's removals hide nothing older: its table is the base.
+            let mut table = Table::clone(&self.layers[0].table);
+            for newer in &self.layers[1..] {
+                for k in newer.removed.keys() {
+                    table.remove(k);
+                }
+                table.extend(newer.table.iter().map(|(k, s)| (k.clone(), s.clone())));
+            }
+            self.layers = vec![Arc::new(Layer {
+                table,
+                removed: FlowHashMap::default(),
+            })];
+        }
+        let merged = Merged {
+            layer: self.layers[0].clone(),
+            upto: Arc::downgrade(&newest),
+            next: Table::with_capacity_and_hasher(newest.table.len(), Default::default()),
+        };
+        *self.merged.lock().unwrap_or_else(|e| e.into_inner()) = Some(merged);
+    }
+}
+
+impl<K: Hash + Eq + Clone, S: Clone> Drop for KeyedSnapshot<K, S> {
+    /// A snapshot dropped unwritten (its checkpoint was declined or failed) merges all the
+    /// same, so that frozen layers do not pile up in the state.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            self.merge_layers();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sorted(layer: &Layer<u32, u64>) -> Vec<(u32, u64)> {
+        let mut v: Vec<_> = layer.iter().map(|(k, s)| (*k, *s)).collect();
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn a_snapshot_keeps_the_values_of_its_barrier_while_rows_change_them() {
+        let mut state = KeyedState::<u32, u64>::default();
+        for k in 0..4 {
+            *state.get_or_default(k) = 10 + k as u64;
+        }
+        let snapshot = state.snapshot();
+        *state.get_or_default(1) += 100; // copied out of the frozen table, then changed
+        *state.get_or_default(9) = 9; // a new key
+        *state.get_mut(&2).expect("key 2 has state") = 0;
+        assert_eq!(state.get_mut(&7), None);
+        assert_eq!(
+            sorted(&snapshot.merge()),
+            [(0, 10), (1, 11), (2, 12), (3, 13)]
+        );
+        assert_eq!(*state.get_or_default(1), 111);
+        assert_eq!(*state.get_or_default(3), 13);
+        let mut now: Vec<_> = state.drain().collect();
+        now.sort();
+        assert_eq!(now, [(0, 10), (1, 111), (2, 0), (3, 13), (9, 9)]);
+    }
+
+    #[test]
+    fn snapshots_stack_until_a_merge_is_taken_in() {
+        let mut state = KeyedState::<u32, u64>::default();
+        *state.get_or_default(1) = 1;
+        let first = state.snapshot();
+        *state.get_or_default(2) = 2;
+        let second = state.snapshot(); // the first was not merged yet: two frozen layers
+        assert_eq!(state.frozen.len(), 2);
+        *state.get_or_default(1) = 3;
+        assert_eq!(sorted(&first.merge()), [(1, 1)]);
+        assert_eq!(sorted(&second.merge()), [(1, 1), (2, 2)]);
+        let third = state.snapshot(); // takes in the second's merge, freezes key 1's change
+        assert_eq!(state.frozen.len(), 2);
+        assert_eq!(sorted(&third.merge()), [(1, 3), (2, 2)]);
+        state.snapshot(); // nothing changed: the merge is the one layer
+        assert_eq!(state.frozen.len(), 1);
+        assert_eq!(*state.get_or_default(2), 2);
+    }
+
+    #[test]
+    fn a_snapshot_dropped_unwritten_still_merges() {
+        let mut state = KeyedState::<u32, u64>::default();
+        *state.get_or_default(1) = 1;
+        drop(state.snapshot());
+        *state.get_or_default(2) = 2;
+        drop(state.snapshot());
+        *state.get_or_default(3) = 3;
+        let last = state.snapshot();
+        assert_eq!(
+            state.frozen.len(),
+            2,
+            "the dropped snapshots' merge was taken in"
+        );
+        assert_eq!(sorted(&last.merge()), [(1, 1), (2, 2), (3, 3)]);
+    }
+
+    #[test]
+    fn a_removed_key_is_gone_now_and_from_later_snapshots_but_not_earlier_ones() {
+        let mut state = KeyedState::<u32, u64>::default();
+        for k in 0..4 {
+            state.insert(k, k as u64);
+        }
+        assert!(
+            state.remove(&3),
+            "before any checkpoint: removed from the map"
+        );
+        assert!(!state.remove(&3));
+        let first = state.snapshot();
+        assert!(state.remove(&0), "frozen only: hidden by a tombstone");
+        assert_eq!(state.get(&0), None);
+        assert_eq!(state.get_mut(&0), None);
+        *state.get_or_default(1) += 10; // copied, changed, then removed: both hidden
+        assert!(state.remove(&1));
+        assert!(!state.contains_key(&1));
+        assert!(!state.remove(&7), "a key that never had state");
+        state.insert(2, 20);
+        assert!(state.remove(&2));
+        assert_eq!(
+            *state.get_or_default(2),
+            0,
+            "a removed key starts again empty"
+        );
+        *state.get_or_default(2) = 22;
+        assert_eq!(sorted(&first.merge()), [(0, 0), (1, 1), (2, 2)]);
+        let second = state.snapshot();
+        assert_eq!(
+            state.get(&0),
+            None,
+            "removed in a frozen layer: still hidden"
+        );
+        assert_eq!(state.get(&2), Some(&22));
+        state.insert(0, 100); // back again after its removal was frozen
+        let third = state.snapshot();
+        assert_eq!(sorted(&second.merge()), [(2, 22)]);
+        assert_eq!(sorted(&third.merge()), [(0, 100), (2, 22)]);
+        assert!(state.remove(&2));
+        let mut now: Vec<_> = state.drain().collect();
+        now.sort();
+        assert_eq!(now, [(0, 100)]);
+    }
+
+    #[test]
+    fn removals_in_layers_not_yet_merged_hide_older_ones() {
+        let mut state = KeyedState::<u32, u64>::default();
+        state.insert(1, 1);
+        state.insert(2, 2);
+        let first = state.snapshot();
+        assert!(state.remove(&1));
+        let second = state.snapshot(); // two layers: {1, 2} and a removal of 1
+        assert_eq!(state.frozen.len(), 2);
+        assert_eq!(state.get(&1), None);
+        assert!(
+            !state.remove(&1),
+            "its removal is frozen: nothing to remove"
+        );
+        assert_eq!(state.get(&2), Some(&2));
+        let mut thawed: Vec<_> = {
+            let mut copy = KeyedState::<u32, u64>::default();
+            copy.frozen = state.frozen.clone();
+            copy.drain().collect()
+        };
+        thawed.sort();
+        assert_eq!(
+            thawed,
+            [(2, 2)],
+            "thawing applies the newer layer's removal"
+        );
+        drop(first);
+        assert_eq!(sorted(&second.merge()), [(2, 2)]);
+    }
+}
