@@ -346,25 +346,14 @@ fn main() {
         }
     }
 
-    // How long 1M keys of `#[state]` stop the rows at a barrier (`sync`: the copy; the
-    // encoding runs on the checkpoint writer's thread).
-    if wanted("states") {
-        let keys = 1_000_000;
-        let rows = ((200_000_000.0 * scale) as i64).max(keys);
-        for _ in 0..runs {
-            let dir = tempfile::tempdir().expect("a temporary directory");
-            let (t, result) = many_states(rows, keys, env(1, Some(dir.path())), DiscardSink);
-            println!(
-                "1M #[state] keys: {rows} rows in {t:.1?}, checkpoints: {}",
-                describe(&result.checkpoints)
-            );
-        }
-    }
-
-    // How long other keyed structures stop the rows at a barrier: 1M open session windows
-    // (one per key), 8M interval-join rows per side over 1M keys, 1M process-function timers.
+    // How long 1M keys of each keyed structure stop the rows at a barrier (`sync`: the freeze;
+    // the merge and encoding run on the checkpoint writer's thread): `#[state]`, open session
+    // windows (one per key), interval-join rows (8M a side), process-function timers.
     type Keyed = fn(i64, i64, StreamEnv) -> (Duration, JobResult);
-    let structures: [(&str, i64, Keyed); 3] = [
+    let structures: [(&str, i64, Keyed); 4] = [
+        ("states", 200_000_000, |r, k, env| {
+            many_states(r, k, env, DiscardSink)
+        }),
         ("sessions", 20_000_000, |r, k, env| {
             open_sessions(r, k, env, DiscardSink)
         }),

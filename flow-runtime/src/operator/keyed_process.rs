@@ -146,9 +146,7 @@ impl<K: Hash + Eq + Clone> Timers<K> {
         }
     }
     fn add(&mut self, key: &K, t: Timestamp) {
-        let timer = (key.clone(), t);
-        if !self.set.contains_key(&timer) {
-            self.set.insert(timer, ());
+        if self.set.insert_new((key.clone(), t), ()) {
             self.len += 1;
             self.by_time.entry(t).or_default().push(key.clone());
         }
@@ -185,12 +183,8 @@ impl<K: Key + Sync> Timers<K> {
     /// Writes every timer as the keyed section `name` (key, time): frozen now, encoded on the
     /// checkpoint writer's thread.
     fn write(&mut self, name: &str, state: &mut StateWriter) {
-        state.keyed_deferred::<K, Timestamp, _>(name, self.set.snapshot(), |timers, out| {
-            timers
-                .merge()
-                .iter()
-                .try_for_each(|((k, t), ())| out.entry(k, t))
-        });
+        self.set
+            .write_entries::<K, Timestamp>(name, state, |(k, t), (), out| out.entry(k, t));
     }
 }
 

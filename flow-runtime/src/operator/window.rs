@@ -1268,31 +1268,21 @@ where
                 Ok(())
             },
         );
-        state.keyed_deferred::<KS::Key, (VecDeque<T>, u64), _>(
-            "counts",
-            self.counts.snapshot(),
-            |snapshot, out| {
-                snapshot
-                    .merge()
-                    .iter()
-                    .try_for_each(|(k, p)| out.entry(k, (&p.rows, p.since_fire)))
-            },
-        );
+        self.counts
+            .write_entries::<KS::Key, (VecDeque<T>, u64)>("counts", state, |k, p, out| {
+                out.entry(k, (&p.rows, p.since_fire))
+            });
         state.list("watermark", [&self.watermark])?;
         if std::mem::size_of::<F::Global>() != 0 {
             self.global.write("global_state", state);
         }
         if std::mem::size_of::<F::PerWindow>() != 0 {
-            state.keyed_deferred::<KS::Key, (TimeWindow, F::PerWindow), _>(
-                "window_state",
-                self.per_window.snapshot(),
-                |snapshot, out| {
-                    snapshot
-                        .merge()
-                        .iter()
-                        .try_for_each(|((k, w), s)| out.entry(k, (w, s)))
-                },
-            );
+            self.per_window
+                .write_entries::<KS::Key, (TimeWindow, F::PerWindow)>(
+                    "window_state",
+                    state,
+                    |(k, w), s, out| out.entry(k, (w, s)),
+                );
         }
         Ok(Snapshot::Taken)
     }

@@ -3,6 +3,7 @@
 //! timers) lives in one, so that no barrier stops the rows for longer than a pointer swap.
 
 use crate::hash::FlowHashMap;
+use crate::snapshot::{KeyedEncoder, StateSchema, StateWriter};
 use serde::Serialize;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, Weak};
@@ -127,6 +128,26 @@ impl<K: Hash + Eq + Clone, S: Clone> KeyedState<K, S> {
             .or_insert_with(|| state.unwrap_or_else(make))
     }
 
+    /// Sets the state of `key` unless it has one; whether it set it (one probe when the key
+    /// is new and nothing is frozen).
+    #[inline]
+    pub fn insert_new(&mut self, key: K, state: S) -> bool {
+        use std::collections::hash_map::Entry;
+        let frozen = !self.frozen.is_empty();
+        match self.live.entry(key) {
+            Entry::Occupied(_) => false,
+            Entry::Vacant(v)
+                if frozen && frozen_state(&self.removed, &self.frozen, v.key()).is_some() =>
+            {
+                false
+            }
+            Entry::Vacant(v) => {
+                v.insert(state);
+                true
+            }
+        }
+    }
+
     /// Sets the state of `key`.
     #[inline]
     pub fn insert(&mut self, key: K, state: S) {
@@ -149,20 +170,8 @@ impl<K: Hash + Eq + Clone, S: Clone> KeyedState<K, S> {
     }
 
     /// `key`'s state in the frozen layers, unless removed since (copy-on-write reads it).
-    #[inline(never)]
     fn frozen_state(&self, key: &K) -> Option<&S> {
-        if self.removed.contains_key(key) {
-            return None;
-        }
-        for layer in self.frozen.iter().rev() {
-            if let Some(state) = layer.table.get(key) {
-                return Some(state);
-            }
-            if layer.removed.contains_key(key) {
-                return None;
-            }
-        }
-        None
+        frozen_state(&self.removed, &self.frozen, key)
     }
 
     /// Takes every key's state out (batch-mode final emission).
@@ -237,6 +246,28 @@ impl<K: Hash + Eq + Clone, S: Clone> KeyedState<K, S> {
     }
 }
 
+/// `key`'s state in `frozen` (oldest first), unless `removed` (the live interval's removals)
+/// or a layer newer than the one that has it removed it.
+#[inline(never)]
+fn frozen_state<'a, K: Hash + Eq, S>(
+    removed: &FlowHashMap<K, ()>,
+    frozen: &'a [Arc<Layer<K, S>>],
+    key: &K,
+) -> Option<&'a S> {
+    if removed.contains_key(key) {
+        return None;
+    }
+    for layer in frozen.iter().rev() {
+        if let Some(state) = layer.table.get(key) {
+            return Some(state);
+        }
+        if layer.removed.contains_key(key) {
+            return None;
+        }
+    }
+    None
+}
+
 impl<K: Hash + Eq + Clone, S: Default + Clone> KeyedState<K, S> {
     /// The state of `key`, created empty on first use.
     #[inline(always)]
@@ -247,18 +278,36 @@ impl<K: Hash + Eq + Clone, S: Default + Clone> KeyedState<K, S> {
 
 impl<K, S> KeyedState<K, S>
 where
-    K: crate::function::Key + Sync,
-    S: Clone + Send + Sync + Serialize + crate::snapshot::StateSchema + 'static,
+    K: Hash + Eq + Clone + Send + Sync + 'static,
+    S: Clone + Send + Sync + 'static,
 {
-    /// Writes every key's state as the keyed section `name`: frozen now, merged and encoded
-    /// on the checkpoint writer's thread.
-    pub fn write(&mut self, name: &str, state: &mut crate::snapshot::StateWriter) {
-        state.keyed_deferred::<K, S, _>(name, self.snapshot(), |snapshot, out| {
+    /// Writes the keyed section `name` (read back as keys `SK` and values `SV`) from every
+    /// key's state: frozen now, merged and encoded on the checkpoint writer's thread, where
+    /// `entry` adds each key's entries.
+    pub fn write_entries<SK: StateSchema + 'static, SV: StateSchema + 'static>(
+        &mut self,
+        name: &str,
+        state: &mut StateWriter,
+        entry: impl Fn(&K, &S, &mut KeyedEncoder) -> crate::Result<()> + Send + 'static,
+    ) {
+        state.keyed_deferred::<SK, SV, _>(name, self.snapshot(), move |snapshot, out| {
             snapshot
                 .merge()
                 .iter()
-                .try_for_each(|(k, s)| out.entry(k, s))
+                .try_for_each(|(k, s)| entry(k, s, out))
         });
+    }
+}
+
+impl<K, S> KeyedState<K, S>
+where
+    K: crate::function::Key + Sync,
+    S: Clone + Send + Sync + Serialize + StateSchema + 'static,
+{
+    /// Writes every key's state as the keyed section `name`: frozen now, merged and encoded
+    /// on the checkpoint writer's thread.
+    pub fn write(&mut self, name: &str, state: &mut StateWriter) {
+        self.write_entries::<K, S>(name, state, |k, s, out| out.entry(k, s));
     }
 }
 
@@ -437,6 +486,18 @@ mod tests {
         let mut now: Vec<_> = state.drain().collect();
         now.sort();
         assert_eq!(now, [(0, 100)]);
+    }
+
+    #[test]
+    fn insert_new_sets_only_keys_without_state() {
+        let mut state = KeyedState::<u32, u64>::default();
+        assert!(state.insert_new(1, 1));
+        assert!(!state.insert_new(1, 2), "live");
+        let _snapshot = state.snapshot();
+        assert!(!state.insert_new(1, 3), "frozen");
+        assert!(state.remove(&1));
+        assert!(state.insert_new(1, 4), "removed since the freeze");
+        assert_eq!(state.get(&1), Some(&4));
     }
 
     #[test]
