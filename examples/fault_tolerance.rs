@@ -5,6 +5,9 @@
 //! - `--job state-access`: the seed's `state_access_demo` scaled up: `(n % 1000, 1)` keyed by
 //!   the first field, the first two rows of every key get +1 (keyed `ValueState`).
 //! - `--job keyed-reduce`: a rolling count per key `n % 100` (`reduce`).
+//!
+//! `--keys N` counts those two by `n % N` instead: with `--state-backend disk` and a small
+//! `--state-cache-mb`, state larger than the cache.
 //! - `--job event-time-window`: counts per key `n % 10` in 1-second tumbling event-time
 //!   windows, with event time `n` milliseconds (window panes, watermarks).
 //! - `--job kafka-count` (with the `kafka` feature): a rolling count per `id % 100` of the JSON
@@ -132,6 +135,13 @@ fn run() -> flow::Result<()> {
                 .help("Sleep 1 ms every ROWS rows (0: run at full speed)"),
         )
         .arg(
+            Arg::new("keys")
+                .long("keys")
+                .value_name("N")
+                .value_parser(value_parser!(i64).range(1..))
+                .help("How many keys `state-access` and `keyed-reduce` count by (default 1000 and 100): many keys make state larger than --state-cache-mb"),
+        )
+        .arg(
             Arg::new("topic")
                 .long("topic")
                 .value_name("TOPIC")
@@ -180,6 +190,7 @@ fn run() -> flow::Result<()> {
     let env = StreamEnv::from_matches(&args);
     let rows = *args.get_one::<i64>("rows").expect("has a default");
     let every = *args.get_one::<i64>("pace").expect("has a default");
+    let keys = args.get_one::<i64>("keys").copied();
     let output = PathBuf::from(args.get_one::<String>("output").expect("has a default"));
     let job = args
         .get_one::<String>("job")
@@ -191,7 +202,7 @@ fn run() -> flow::Result<()> {
             flow! { env =>
                 source(NumberSequence::new(1, rows), Watermarks::no_watermarks())
                     .map(move |n| pace(n, every))
-                    .map(|a| KeyCount { key: a % 1000, count: 1 })
+                    .map(move |a| KeyCount { key: a % keys.unwrap_or(1000), count: 1 })
                     .key_by(|row| row.key)
                     .map(count_first_two)
                     .sink_to(FileSink::row_format(&output));
@@ -201,7 +212,7 @@ fn run() -> flow::Result<()> {
             flow! { env =>
                 source(NumberSequence::new(1, rows), Watermarks::no_watermarks())
                     .map(move |n| pace(n, every))
-                    .map(|a| KeyCount { key: a % 100, count: 1 })
+                    .map(move |a| KeyCount { key: a % keys.unwrap_or(100), count: 1 })
                     .key_by(|row| row.key)
                     .reduce(|a, b| a.add(b))
                     .sink_to(FileSink::row_format(&output));

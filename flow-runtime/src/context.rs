@@ -33,6 +33,8 @@ pub struct RuntimeContext {
     pub(crate) aligned: bool,
     /// Where the task publishes its counters while the job runs.
     pub(crate) live: Arc<crate::exec::Live>,
+    /// The disk state backend, when the job runs with one (`--state-backend disk`).
+    pub(crate) state_backend: Option<Arc<crate::state::DiskBackend>>,
 }
 
 impl RuntimeContext {
@@ -54,6 +56,7 @@ impl RuntimeContext {
             restore: None,
             aligned: true,
             live: Arc::new(crate::exec::Live::unwatched()),
+            state_backend: None,
         }
     }
     /// The name passed to `execute`.

@@ -65,6 +65,7 @@ pub struct StreamEnv {
     checkpoint_interval: Option<Duration>,
     checkpointing: CheckpointConfig,
     observe: Observe,
+    state_backend: crate::state::StateBackendConfig,
     graphs: Mutex<Vec<JobGraph>>,
 }
 
@@ -85,6 +86,7 @@ impl StreamEnv {
             checkpoint_interval: Some(DEFAULT_CHECKPOINT_INTERVAL),
             checkpointing: CheckpointConfig::default(),
             observe: Observe::default(),
+            state_backend: Default::default(),
             graphs: Mutex::new(Vec::new()),
         }
     }
@@ -175,6 +177,29 @@ impl StreamEnv {
                     .value_parser(["exactly-once", "at-least-once"])
                     .default_value("exactly-once")
                     .help("exactly-once: an operator with several inputs aligns the checkpoint barriers (holds back an input that delivered one until all did), so state reflects each row exactly once; at-least-once: no alignment (no stall), and after a restore some rows may count twice"),
+            )
+            .arg(
+                Arg::new("state-backend")
+                    .long("state-backend")
+                    .value_name("BACKEND")
+                    .value_parser(["memory", "disk"])
+                    .default_value("memory")
+                    .help("Where keyed state lives (the per-key state of functions, reduce values, windows, join buffers): memory, in hash maps (fastest; state must fit in memory); disk, in an embedded store under --state-dir behind a cache of hot keys (state larger than memory, slower). Checkpoints and --restore work the same with both, and a checkpoint of one restores into the other"),
+            )
+            .arg(
+                Arg::new("state-dir")
+                    .long("state-dir")
+                    .value_name("DIR")
+                    .value_parser(value_parser!(std::path::PathBuf))
+                    .help("With --state-backend disk: where the store lives while the job runs (DIR/flow-JOB-PID/, removed when the job ends). Default: the system's temporary directory. Put it on a local disk with room for the job's state"),
+            )
+            .arg(
+                Arg::new("state-cache-mb")
+                    .long("state-cache-mb")
+                    .value_name("MB")
+                    .value_parser(value_parser!(u64).range(1..))
+                    .default_value("64")
+                    .help("With --state-backend disk: the memory, in MiB, that the cache of hot keys of each keyed structure of each subtask may hold (an operator's per-key state, a window operator's sessions)"),
             )
             .arg(
                 Arg::new("metrics-addr")
@@ -274,6 +299,17 @@ impl StreamEnv {
             public: m.get_flag("web-public"),
             progress: !m.get_flag("no-progress"),
         };
+        let state_backend = crate::state::StateBackendConfig {
+            kind: match m.get_one::<String>("state-backend").map(String::as_str) {
+                Some("disk") => crate::state::StateBackendKind::Disk,
+                _ => crate::state::StateBackendKind::Memory,
+            },
+            dir: m.get_one::<std::path::PathBuf>("state-dir").cloned(),
+            cache_bytes: m
+                .get_one::<u64>("state-cache-mb")
+                .map_or(crate::state::DEFAULT_STATE_CACHE_MB, |mb| *mb)
+                .saturating_mul(1 << 20),
+        };
         StreamEnv {
             parallelism,
             mode,
@@ -282,8 +318,25 @@ impl StreamEnv {
             checkpoint_interval,
             checkpointing,
             observe,
+            state_backend,
             graphs: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Keeps keyed state in `backend` (`--state-backend`, `--state-dir`, `--state-cache-mb`).
+    ///
+    /// # Examples
+    /// ```
+    /// use flow_runtime::state::{StateBackendConfig, StateBackendKind};
+    /// let env = flow_runtime::StreamEnv::new().with_state_backend(StateBackendConfig {
+    ///     kind: StateBackendKind::Disk,
+    ///     dir: Some(std::env::temp_dir()),
+    ///     cache_bytes: 16 << 20,
+    /// });
+    /// ```
+    pub fn with_state_backend(mut self, backend: crate::state::StateBackendConfig) -> Self {
+        self.state_backend = backend;
+        self
     }
 
     /// Sets the default parallelism.
@@ -501,6 +554,7 @@ impl StreamEnv {
             checkpoints,
             &self.checkpointing,
             &self.observe,
+            &self.state_backend,
             graphs,
         )?;
         if let Some(path) = &result.savepoint {

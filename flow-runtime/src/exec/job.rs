@@ -143,6 +143,7 @@ struct TaskOutcome {
 
 /// Runs every task of `graphs` on its own thread and waits for all of them, triggering a
 /// checkpoint every `checkpoint_interval` meanwhile (never with `None`).
+#[allow(clippy::too_many_arguments)] // each is one of the env's settings, passed once
 pub(crate) fn run_job(
     job_name: &str,
     mode: RuntimeMode,
@@ -150,6 +151,7 @@ pub(crate) fn run_job(
     checkpoint_interval: Option<Duration>,
     config: &CheckpointConfig,
     observe: &Observe,
+    backend: &crate::state::StateBackendConfig,
     graphs: Vec<JobGraph>,
 ) -> Result<JobResult> {
     let start = Instant::now();
@@ -180,6 +182,7 @@ pub(crate) fn run_job(
         }
         None => (None, 0),
     };
+    let state_backend = crate::state::DiskBackend::for_job(backend, job_name)?.map(Arc::new);
     let stoppable = savepoint_dir.is_some();
     if stoppable {
         super::signal::install();
@@ -227,6 +230,7 @@ pub(crate) fn run_job(
                 restore: restore.clone(),
                 aligned,
                 live: live.clone(),
+                state_backend: state_backend.clone(),
             };
             let this_task = task_index;
             task_index += 1;

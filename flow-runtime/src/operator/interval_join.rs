@@ -174,7 +174,7 @@ impl<K, T> Side<K, T> {
 
 impl<K: Hash + Eq + Clone, T: Clone> Side<K, T> {
     /// The rows of `key`.
-    fn of(&self, key: &K) -> impl Iterator<Item = &(Timestamp, T)> {
+    fn of(&mut self, key: &K) -> impl Iterator<Item = &(Timestamp, T)> {
         self.rows.get(key).into_iter().flatten()
     }
 
@@ -302,7 +302,19 @@ where
                 self.upper
             )));
         }
-        Ok(())
+        self.firsts.rows.open(ctx)?;
+        self.seconds.rows.open(ctx)
+    }
+
+    /// The disk state backend's error, if a row of the batch met one.
+    fn on_tick(&mut self, _: &mut impl Output<O>) -> Result<()> {
+        self.firsts.rows.check()?;
+        self.seconds.rows.check()
+    }
+
+    fn end_of_input(&mut self, _: &mut impl Output<O>) -> Result<()> {
+        self.firsts.rows.check()?;
+        self.seconds.rows.check()
     }
 
     fn on_watermark(&mut self, watermark: Timestamp, _: &mut impl Output<O>) -> Result<()> {
@@ -317,6 +329,8 @@ where
     /// The rows of both sides still waiting for a partner, by key (frozen now, encoded off
     /// the row path), and the watermark.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        self.firsts.rows.check()?;
+        self.seconds.rows.check()?;
         self.firsts.rows.write("firsts", state);
         self.seconds.rows.write("seconds", state);
         state.list("watermark", [&self.watermark])?;

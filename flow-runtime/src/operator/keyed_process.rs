@@ -360,6 +360,9 @@ where
 
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
         self.name = ctx.operator_name();
+        if std::mem::size_of::<F::State>() != 0 {
+            self.state.open(ctx)?;
+        }
         self.f.open(ctx);
         Ok(())
     }
@@ -369,6 +372,7 @@ where
         if let Some(e) = self.error.take() {
             return Err(e);
         }
+        self.state.check()?;
         if self.timers.has_processing_timers() {
             self.fire(false, now_millis(), out);
         }
@@ -387,6 +391,7 @@ where
     /// Every key's state and timers (frozen now, copy-on-write, encoded off the row path),
     /// and the watermark the function has seen.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        self.state.check()?;
         if std::mem::size_of::<F::State>() != 0 {
             self.state.write("state", state);
         }
@@ -418,7 +423,7 @@ where
         }
         self.fire(true, MAX_WATERMARK, out);
         self.fire(false, MAX_WATERMARK, out);
-        Ok(())
+        self.state.check()
     }
 
     fn close(&mut self) -> Result<()> {

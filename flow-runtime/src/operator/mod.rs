@@ -469,8 +469,16 @@ pub(crate) fn restore_with(
 macro_rules! function_hooks {
     () => {
         fn open(&mut self, ctx: &$crate::context::RuntimeContext) -> $crate::Result<()> {
+            self.keys.open(ctx)?;
             self.f.open(ctx);
             Ok(())
+        }
+        /// The disk state backend's error, if a row of the batch met one.
+        fn on_tick(&mut self, _: &mut impl Output<Self::Out>) -> $crate::Result<()> {
+            self.keys.check()
+        }
+        fn end_of_input(&mut self, _: &mut impl Output<Self::Out>) -> $crate::Result<()> {
+            self.keys.check()
         }
         fn snapshot(
             &mut self,
@@ -498,6 +506,16 @@ pub trait KeyStates<In, S> {
     const SCHEMA: u64;
     /// The state of `row`'s key, created empty on first use.
     fn state_of(&mut self, row: &In) -> &mut S;
+    /// Moves the states to the job's disk backend if it has one (in the operator's `open`).
+    ///
+    /// # Errors
+    /// The store cannot be opened.
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<()>;
+    /// The disk backend's first error since the last call.
+    ///
+    /// # Errors
+    /// The store could not be read or written.
+    fn check(&mut self) -> Result<()>;
     /// Writes every key's state (nothing when there is none to keep).
     ///
     /// # Errors
@@ -548,7 +566,18 @@ where
         }
         state
     }
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
+        if std::mem::size_of::<S>() == 0 {
+            return Ok(());
+        }
+        self.states.open(ctx)
+    }
+    #[inline]
+    fn check(&mut self) -> Result<()> {
+        self.states.check()
+    }
     fn snapshot(&mut self, state: &mut StateWriter) -> Result<()> {
+        self.states.check()?;
         // A function without `#[state]` has a zero-sized state struct: nothing to keep.
         if std::mem::size_of::<S>() != 0 {
             self.states.write("state", state);
@@ -595,6 +624,13 @@ impl<In> KeyStates<In, ()> for NotKeyed {
     #[inline(always)]
     fn state_of(&mut self, _: &In) -> &mut () {
         &mut self.0
+    }
+    fn open(&mut self, _: &RuntimeContext) -> Result<()> {
+        Ok(())
+    }
+    #[inline]
+    fn check(&mut self) -> Result<()> {
+        Ok(())
     }
     fn snapshot(&mut self, _: &mut StateWriter) -> Result<()> {
         Ok(())

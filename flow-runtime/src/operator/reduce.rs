@@ -115,12 +115,19 @@ where
 
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
         self.batch = ctx.mode() == RuntimeMode::Batch;
+        self.state.open(ctx)?;
         self.f.open(ctx);
         Ok(())
     }
 
+    /// The disk state backend's error, if a row of the batch met one.
+    fn on_tick(&mut self, _: &mut impl Output<T>) -> Result<()> {
+        self.state.check()
+    }
+
     /// Every key's aggregate: frozen now (copy-on-write), encoded off the row path.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        self.state.check()?;
         self.state.write("aggregates", state);
         Ok(Snapshot::Taken)
     }
@@ -132,6 +139,7 @@ where
     /// Batch mode: each key's final aggregate, keys in [`sort_key`](crate::sort_key) order
     /// (as Flink's sort-based batch execution groups its input by key).
     fn end_of_input(&mut self, out: &mut impl Output<T>) -> Result<()> {
+        self.state.check()?;
         if self.batch {
             let mut rows: Vec<(Vec<u8>, T)> = self
                 .state

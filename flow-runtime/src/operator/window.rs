@@ -31,7 +31,7 @@ use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMEST
 use crate::{Error, Result};
 use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// A window `[start, end)` in milliseconds.
@@ -728,7 +728,7 @@ impl<T> KeySelector<T> for AllRows {
 }
 
 /// A count window's rows of one key.
-#[derive(Clone)]
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct CountPane<T> {
     rows: VecDeque<T>,
     since_fire: u64,
@@ -779,6 +779,14 @@ where
     K: Hash + Eq + Clone + serde::Serialize,
     F: WindowFunction<K, T>,
 {
+    /// The disk state backend's first error, if a row met one.
+    fn check_state(&mut self) -> Result<()> {
+        self.sessions.check()?;
+        self.counts.check()?;
+        self.global.check()?;
+        self.per_window.check()
+    }
+
     /// A window operator keyed by `key`; late rows go to the side output `late_tag` if given.
     /// Sizes are checked when it opens.
     pub fn new(
@@ -1190,13 +1198,26 @@ where
                 self.name
             )));
         }
-        self.windows.validate(self.name)
+        self.windows.validate(self.name)?;
+        match self.windows {
+            Windows::Session { .. } => self.sessions.open(ctx)?,
+            Windows::Count { .. } => self.counts.open(ctx)?,
+            _ => {}
+        }
+        if std::mem::size_of::<F::Global>() != 0 {
+            self.global.open(ctx)?;
+        }
+        if std::mem::size_of::<F::PerWindow>() != 0 {
+            self.per_window.open(ctx)?;
+        }
+        Ok(())
     }
 
     fn on_tick(&mut self, out: &mut impl Output<F::Out>) -> Result<()> {
         if let Some(e) = self.error.take() {
             return Err(e);
         }
+        self.check_state()?;
         if !self.event_time && !matches!(self.windows, Windows::Count { .. }) {
             self.advance(now_millis(), out);
         }
@@ -1216,6 +1237,7 @@ where
     /// Every open window's accumulators (fixed windows by key, sessions, count windows'
     /// rows), the session timers and the watermark.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
+        self.check_state()?;
         // Fixed windows hold most of the state: copied now (a memory copy per pane for plain
         // accumulators), encoded off the row path.
         let panes: Vec<_> = self
@@ -1239,22 +1261,22 @@ where
         // off the row path, as the session timers, which the writer derives from the frozen
         // sessions: a session that ends after `advanced` has not fired, and with an allowed
         // lateness each one still open waits for its cleanup.
-        let sessions = Arc::new(OnceLock::new());
-        let merged = sessions.clone();
+        let sessions = Arc::new(Mutex::new(self.sessions.snapshot()));
         state.keyed_deferred::<KS::Key, Vec<(TimeWindow, F::Acc)>, _>(
             "sessions",
-            self.sessions.snapshot(),
+            sessions.clone(),
             move |snapshot, out| {
-                let layer = merged.get_or_init(|| snapshot.merge());
-                layer.iter().try_for_each(|(k, list)| out.entry(k, list))
+                let mut snapshot = snapshot.lock().unwrap_or_else(|e| e.into_inner());
+                snapshot.try_for_each(|k, list| out.entry(k, list))
             },
         );
         let (advanced, lateness) = (self.advanced, self.lateness);
         state.keyed_deferred::<KS::Key, (Timestamp, TimeWindow, bool), _>(
             "timers",
             sessions,
-            move |sessions, out| {
-                for (k, list) in sessions.get().into_iter().flat_map(|l| l.iter()) {
+            move |snapshot, out| {
+                let mut snapshot = snapshot.lock().unwrap_or_else(|e| e.into_inner());
+                snapshot.try_for_each(|k, list| {
                     for (w, _) in list {
                         let end = w.max_timestamp();
                         if end > advanced {
@@ -1264,8 +1286,8 @@ where
                             out.entry(k, (end.saturating_add(lateness), w, true))?;
                         }
                     }
-                }
-                Ok(())
+                    Ok(())
+                })
             },
         );
         self.counts
@@ -1323,6 +1345,7 @@ where
         }
         // The end of input closes every time window (processing-time ones too).
         self.advance(MAX_WATERMARK, out);
+        self.check_state()?;
         // Batch mode: every result of one key together, keys in `sort_key` order, each key's
         // windows by end then start (Flink's batch execution sorts by key, then time); results
         // of one window in the order they were emitted.

@@ -14,12 +14,12 @@ use crate::function::{Key, KeySelector};
 use crate::operator::interval_join::{JoinFunction, Joined};
 use crate::port::Stream;
 use crate::snapshot::{StateData, StateReader, StateWriter};
-use crate::state::{KeyedState, Layer};
+use crate::state::KeyedState;
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use crate::{Error, Result};
 use std::collections::BTreeMap;
 use std::hash::Hash;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, Mutex};
 
 /// Each window's rows of both sides, per key (copy-on-write across checkpoints), by (end,
 /// start): the firing order.
@@ -228,25 +228,17 @@ where
             .iter_mut()
             .map(|(&(end, start), keys)| (end, start, keys.snapshot()))
             .collect();
-        // Merged once, by the first section's writer; the second reads the same layers.
-        let merged = Arc::new(OnceLock::<
-            Vec<(Timestamp, Timestamp, Arc<Layer<K, Pane<A, B>>>)>,
-        >::new());
-        let layers = merged.clone();
+        // Merged once, by the first section's writer; the second reads the same snapshots.
+        let panes = Arc::new(Mutex::new(panes));
+        let shared = panes.clone();
         state.keyed_deferred::<K, (Timestamp, Timestamp, (Vec<A>, Vec<B>)), _>(
             "panes",
             panes,
             move |panes, out| {
-                let panes = layers.get_or_init(|| {
-                    panes
-                        .into_iter()
-                        .map(|(end, start, keys)| (end, start, keys.merge()))
-                        .collect()
-                });
-                for (end, start, keys) in panes {
-                    for (k, p) in keys.iter() {
-                        out.entry(k, (end, start, &p.rows))?;
-                    }
+                let mut panes = panes.lock().unwrap_or_else(|e| e.into_inner());
+                for (end, start, keys) in panes.iter_mut() {
+                    let (end, start) = (*end, *start);
+                    keys.try_for_each(|k, p| out.entry(k, (end, start, &p.rows)))?;
                 }
                 Ok(())
             },
@@ -254,12 +246,12 @@ where
         if F::TIMESTAMPS {
             state.keyed_deferred::<K, (Timestamp, Timestamp, (Vec<Timestamp>, Vec<Timestamp>)), _>(
                 "timestamps",
-                merged,
+                shared,
                 |panes, out| {
-                    for (end, start, keys) in panes.get().into_iter().flatten() {
-                        for (k, p) in keys.iter() {
-                            out.entry(k, (end, start, &p.timestamps))?;
-                        }
+                    let mut panes = panes.lock().unwrap_or_else(|e| e.into_inner());
+                    for (end, start, keys) in panes.iter_mut() {
+                        let (end, start) = (*end, *start);
+                        keys.try_for_each(|k, p| out.entry(k, (end, start, &p.timestamps)))?;
                     }
                     Ok(())
                 },

@@ -2,9 +2,11 @@
 //! an operator keeps by key (`#[state]` structs, reduce values, session windows, join buffers,
 //! timers) lives in one, so that no barrier stops the rows for longer than a pointer swap.
 
+use super::{Cached, StoreView};
+use crate::context::RuntimeContext;
 use crate::hash::FlowHashMap;
 use crate::snapshot::{KeyedEncoder, StateSchema, StateWriter};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, Weak};
 
@@ -43,6 +45,9 @@ impl<K, S> Layer<K, S> {
 /// (Flink's copy-on-write state map, by key). A key removed after a checkpoint leaves a
 /// tombstone that hides its frozen state. The writer merges the frozen layers into one, off
 /// the row path, and leaves the merge for the state to take at its next checkpoint.
+///
+/// With the disk backend ([`KeyedState::open`] in a job run with `--state-backend disk`), the
+/// states live in the store instead, behind a bounded cache (see `cache.rs`).
 pub struct KeyedState<K, S> {
     /// The keys touched since the last checkpoint (every key, before the first).
     live: Table<K, S>,
@@ -53,6 +58,9 @@ pub struct KeyedState<K, S> {
     frozen: Vec<Arc<Layer<K, S>>>,
     /// Where a checkpoint writer leaves its merge of frozen layers.
     merged: Arc<Mutex<Option<Merged<K, S>>>>,
+    /// With the disk backend, the cache and store that hold the states instead (the fields
+    /// above stay empty).
+    disk: Option<Box<Cached<K, S>>>,
 }
 
 /// What a checkpoint writer leaves for the state: the frozen layers up to and including
@@ -72,7 +80,48 @@ impl<K, S> Default for KeyedState<K, S> {
             removed: FlowHashMap::default(),
             frozen: Vec::new(),
             merged: Arc::default(),
+            disk: None,
         }
+    }
+}
+
+impl<K, S> KeyedState<K, S> {
+    /// Whether the states live in the disk backend's store.
+    pub fn on_disk(&self) -> bool {
+        self.disk.is_some()
+    }
+
+    /// The first error of the disk backend's store since the last call (never one in
+    /// memory): an operator reports it after the batch whose row met it, which saw its key
+    /// as new.
+    ///
+    /// # Errors
+    /// The store could not be read or written (a full disk, a corrupt file).
+    #[inline]
+    pub fn check(&mut self) -> crate::Result<()> {
+        match self.disk.as_deref_mut() {
+            Some(disk) => disk.check(),
+            None => Ok(()),
+        }
+    }
+}
+
+impl<K, S> KeyedState<K, S>
+where
+    K: Hash + Eq + Clone + Serialize + Deserialize<'static>,
+    S: Clone + Serialize + Deserialize<'static>,
+{
+    /// Moves the states to the job's disk backend, if it runs with one (else does nothing):
+    /// called in the operator's `open`, before a restore or any row.
+    ///
+    /// # Errors
+    /// The store cannot be opened.
+    pub fn open(&mut self, ctx: &RuntimeContext) -> crate::Result<()> {
+        if let Some(backend) = &ctx.state_backend {
+            debug_assert!(self.live.is_empty() && self.frozen.is_empty());
+            self.disk = Some(Box::new(backend.cached(ctx.task, ctx.operator_name())?));
+        }
+        Ok(())
     }
 }
 
@@ -80,6 +129,9 @@ impl<K: Hash + Eq + Clone, S: Clone> KeyedState<K, S> {
     /// The state of `key`, if it has any.
     #[inline(always)]
     pub fn get_mut(&mut self, key: &K) -> Option<&mut S> {
+        if let Some(disk) = self.disk.as_deref_mut() {
+            return disk.get_mut(key);
+        }
         if let Some(state) = self.live.get_mut(key) {
             let state: *mut S = state;
             // SAFETY: the borrow of `self.live` from `get_mut` ends here (rustc's borrow
@@ -89,29 +141,36 @@ impl<K: Hash + Eq + Clone, S: Clone> KeyedState<K, S> {
         if self.frozen.is_empty() {
             return None;
         }
-        let state = self.frozen_state(key)?.clone();
+        let state = frozen_state(&self.removed, &self.frozen, key)?.clone();
         Some(self.live.entry(key.clone()).or_insert(state))
     }
 
-    /// The state of `key`, if it has any, to read (no copy out of a frozen layer).
+    /// The state of `key`, if it has any, to read (no copy out of a frozen layer; the disk
+    /// backend caches it).
     #[inline]
-    pub fn get(&self, key: &K) -> Option<&S> {
+    pub fn get(&mut self, key: &K) -> Option<&S> {
+        if let Some(disk) = self.disk.as_deref_mut() {
+            return disk.get(key);
+        }
         match self.live.get(key) {
             Some(state) => Some(state),
             None if self.frozen.is_empty() => None,
-            None => self.frozen_state(key),
+            None => frozen_state(&self.removed, &self.frozen, key),
         }
     }
 
     /// Whether `key` has state.
     #[inline]
-    pub fn contains_key(&self, key: &K) -> bool {
+    pub fn contains_key(&mut self, key: &K) -> bool {
         self.get(key).is_some()
     }
 
     /// The state of `key`, made by `make` on first use.
     #[inline(always)]
     pub fn get_or_insert_with(&mut self, key: K, make: impl FnOnce() -> S) -> &mut S {
+        if let Some(disk) = self.disk.as_deref_mut() {
+            return disk.get_or_insert_with(key, make);
+        }
         // Probe first: `entry` reserves and takes a slower path even when the key exists,
         // which is almost every row (measured at half the speed of this in W1's loop).
         if let Some(state) = self.live.get_mut(&key) {
@@ -121,7 +180,7 @@ impl<K: Hash + Eq + Clone, S: Clone> KeyedState<K, S> {
         }
         let state = match self.frozen.is_empty() {
             true => None,
-            false => self.frozen_state(&key).cloned(),
+            false => frozen_state(&self.removed, &self.frozen, &key).cloned(),
         };
         self.live
             .entry(key)
@@ -133,6 +192,9 @@ impl<K: Hash + Eq + Clone, S: Clone> KeyedState<K, S> {
     #[inline]
     pub fn insert_new(&mut self, key: K, state: S) -> bool {
         use std::collections::hash_map::Entry;
+        if let Some(disk) = self.disk.as_deref_mut() {
+            return disk.insert_new(key, state);
+        }
         let frozen = !self.frozen.is_empty();
         match self.live.entry(key) {
             Entry::Occupied(_) => false,
@@ -151,33 +213,38 @@ impl<K: Hash + Eq + Clone, S: Clone> KeyedState<K, S> {
     /// Sets the state of `key`.
     #[inline]
     pub fn insert(&mut self, key: K, state: S) {
+        if let Some(disk) = self.disk.as_deref_mut() {
+            return disk.insert(key, state);
+        }
         self.live.insert(key, state);
     }
 
     /// Removes the state of `key`; whether it had any.
     #[inline]
     pub fn remove(&mut self, key: &K) -> bool {
+        if let Some(disk) = self.disk.as_deref_mut() {
+            return disk.remove(key);
+        }
         let live = self.live.remove(key).is_some();
         if self.frozen.is_empty() {
             return live;
         }
         // A frozen layer still has it: hide it there until the next checkpoint.
-        let frozen = self.frozen_state(key).is_some();
+        let frozen = frozen_state(&self.removed, &self.frozen, key).is_some();
         if frozen {
             self.removed.insert(key.clone(), ());
         }
         live || frozen
     }
 
-    /// `key`'s state in the frozen layers, unless removed since (copy-on-write reads it).
-    fn frozen_state(&self, key: &K) -> Option<&S> {
-        frozen_state(&self.removed, &self.frozen, key)
-    }
-
     /// Takes every key's state out (batch-mode final emission).
     pub fn drain(&mut self) -> impl Iterator<Item = (K, S)> + '_ {
+        let disk = match self.disk.as_deref_mut() {
+            Some(disk) => disk.drain(),
+            None => Vec::new(),
+        };
         self.thaw();
-        self.live.drain()
+        disk.into_iter().chain(self.live.drain())
     }
 
     /// Moves every frozen key's state back into `live`, newest layer first (a key already
@@ -210,6 +277,15 @@ impl<K: Hash + Eq + Clone, S: Clone> KeyedState<K, S> {
     /// First takes in the merge a writer left, if any; the layers it replaces go with the
     /// snapshot, to be freed on the writer's thread too.
     pub fn snapshot(&mut self) -> KeyedSnapshot<K, S> {
+        if let Some(disk) = self.disk.as_deref_mut() {
+            return KeyedSnapshot {
+                layers: Vec::new(),
+                merged: self.merged.clone(),
+                retired: Vec::new(),
+                done: true,
+                disk: Some(disk.snapshot()),
+            };
+        }
         let merged = self.merged.lock().unwrap_or_else(|e| e.into_inner()).take();
         let mut retired = Vec::new();
         let mut room = None;
@@ -242,6 +318,7 @@ impl<K: Hash + Eq + Clone, S: Clone> KeyedState<K, S> {
             merged: self.merged.clone(),
             retired,
             done: false,
+            disk: None,
         }
     }
 }
@@ -290,11 +367,8 @@ where
         state: &mut StateWriter,
         entry: impl Fn(&K, &S, &mut KeyedEncoder) -> crate::Result<()> + Send + 'static,
     ) {
-        state.keyed_deferred::<SK, SV, _>(name, self.snapshot(), move |snapshot, out| {
-            snapshot
-                .merge()
-                .iter()
-                .try_for_each(|(k, s)| entry(k, s, out))
+        state.keyed_deferred::<SK, SV, _>(name, self.snapshot(), move |mut snapshot, out| {
+            snapshot.try_for_each(|k, s| entry(k, s, out))
         });
     }
 }
@@ -320,14 +394,33 @@ pub struct KeyedSnapshot<K: Hash + Eq + Clone, S: Clone> {
     retired: Vec<Arc<Layer<K, S>>>,
     /// Whether the merge was left for the state.
     done: bool,
+    /// With the disk backend: the store's snapshot (no layers), or why none could be taken.
+    disk: Option<Result<StoreView<K, S>, String>>,
 }
 
 impl<K: Hash + Eq + Clone, S: Clone> KeyedSnapshot<K, S> {
-    /// The layers merged into one (copying every entry, on the caller's thread: the
-    /// checkpoint writer's), also left for the state to take in place of the layers.
-    pub fn merge(mut self) -> Arc<Layer<K, S>> {
-        self.merge_layers();
-        self.layers[0].clone()
+    /// Every key's state at the barrier, on the caller's thread (the checkpoint writer's):
+    /// the frozen layers merged once (and left for the state to take in their place), or the
+    /// disk backend's store read from its snapshot. May be called again: the same entries.
+    ///
+    /// # Errors
+    /// `f`'s, or the store's (it could not write back or read its states).
+    pub fn try_for_each(
+        &mut self,
+        mut f: impl FnMut(&K, &S) -> crate::Result<()>,
+    ) -> crate::Result<()> {
+        match &self.disk {
+            Some(Ok(view)) => view.try_for_each(f),
+            Some(Err(e)) => Err(crate::Error::State {
+                operator: String::new(),
+                file: None,
+                message: e.clone(),
+            }),
+            None => {
+                self.merge_layers();
+                self.layers[0].iter().try_for_each(|(k, s)| f(k, s))
+            }
+        }
     }
 
     fn merge_layers(&mut self) {
@@ -379,8 +472,14 @@ impl<K: Hash + Eq + Clone, S: Clone> Drop for KeyedSnapshot<K, S> {
 mod tests {
     use super::*;
 
-    fn sorted(layer: &Layer<u32, u64>) -> Vec<(u32, u64)> {
-        let mut v: Vec<_> = layer.iter().map(|(k, s)| (*k, *s)).collect();
+    fn sorted(mut snapshot: KeyedSnapshot<u32, u64>) -> Vec<(u32, u64)> {
+        let mut v = Vec::new();
+        snapshot
+            .try_for_each(|k, s| {
+                v.push((*k, *s));
+                Ok(())
+            })
+            .expect("in memory");
         v.sort();
         v
     }
@@ -396,10 +495,7 @@ mod tests {
         *state.get_or_default(9) = 9; // a new key
         *state.get_mut(&2).expect("key 2 has state") = 0;
         assert_eq!(state.get_mut(&7), None);
-        assert_eq!(
-            sorted(&snapshot.merge()),
-            [(0, 10), (1, 11), (2, 12), (3, 13)]
-        );
+        assert_eq!(sorted(snapshot), [(0, 10), (1, 11), (2, 12), (3, 13)]);
         assert_eq!(*state.get_or_default(1), 111);
         assert_eq!(*state.get_or_default(3), 13);
         let mut now: Vec<_> = state.drain().collect();
@@ -416,11 +512,11 @@ mod tests {
         let second = state.snapshot(); // the first was not merged yet: two frozen layers
         assert_eq!(state.frozen.len(), 2);
         *state.get_or_default(1) = 3;
-        assert_eq!(sorted(&first.merge()), [(1, 1)]);
-        assert_eq!(sorted(&second.merge()), [(1, 1), (2, 2)]);
+        assert_eq!(sorted(first), [(1, 1)]);
+        assert_eq!(sorted(second), [(1, 1), (2, 2)]);
         let third = state.snapshot(); // takes in the second's merge, freezes key 1's change
         assert_eq!(state.frozen.len(), 2);
-        assert_eq!(sorted(&third.merge()), [(1, 3), (2, 2)]);
+        assert_eq!(sorted(third), [(1, 3), (2, 2)]);
         state.snapshot(); // nothing changed: the merge is the one layer
         assert_eq!(state.frozen.len(), 1);
         assert_eq!(*state.get_or_default(2), 2);
@@ -440,7 +536,7 @@ mod tests {
             2,
             "the dropped snapshots' merge was taken in"
         );
-        assert_eq!(sorted(&last.merge()), [(1, 1), (2, 2), (3, 3)]);
+        assert_eq!(sorted(last), [(1, 1), (2, 2), (3, 3)]);
     }
 
     #[test]
@@ -470,7 +566,7 @@ mod tests {
             "a removed key starts again empty"
         );
         *state.get_or_default(2) = 22;
-        assert_eq!(sorted(&first.merge()), [(0, 0), (1, 1), (2, 2)]);
+        assert_eq!(sorted(first), [(0, 0), (1, 1), (2, 2)]);
         let second = state.snapshot();
         assert_eq!(
             state.get(&0),
@@ -480,8 +576,8 @@ mod tests {
         assert_eq!(state.get(&2), Some(&22));
         state.insert(0, 100); // back again after its removal was frozen
         let third = state.snapshot();
-        assert_eq!(sorted(&second.merge()), [(2, 22)]);
-        assert_eq!(sorted(&third.merge()), [(0, 100), (2, 22)]);
+        assert_eq!(sorted(second), [(2, 22)]);
+        assert_eq!(sorted(third), [(0, 100), (2, 22)]);
         assert!(state.remove(&2));
         let mut now: Vec<_> = state.drain().collect();
         now.sort();
@@ -516,8 +612,10 @@ mod tests {
         );
         assert_eq!(state.get(&2), Some(&2));
         let mut thawed: Vec<_> = {
-            let mut copy = KeyedState::<u32, u64>::default();
-            copy.frozen = state.frozen.clone();
+            let mut copy = KeyedState::<u32, u64> {
+                frozen: state.frozen.clone(),
+                ..Default::default()
+            };
             copy.drain().collect()
         };
         thawed.sort();
@@ -527,6 +625,99 @@ mod tests {
             "thawing applies the newer layer's removal"
         );
         drop(first);
-        assert_eq!(sorted(&second.merge()), [(2, 2)]);
+        assert_eq!(sorted(second), [(2, 2)]);
+    }
+}
+
+#[cfg(all(test, feature = "disk"))]
+mod disk_tests {
+    use super::*;
+    use crate::state::{DiskBackend, StateBackendConfig, StateBackendKind};
+
+    /// A context whose job runs with the disk backend in a new directory, with `cache_bytes`
+    /// of cache per structure.
+    fn disk(cache_bytes: u64) -> (tempfile::TempDir, RuntimeContext) {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = StateBackendConfig {
+            kind: StateBackendKind::Disk,
+            dir: Some(dir.path().into()),
+            cache_bytes,
+        };
+        let backend = DiskBackend::for_job(&config, "test")
+            .expect("backend")
+            .expect("disk");
+        let mut ctx = RuntimeContext::standalone("test", 0, 1);
+        ctx.state_backend = Some(Arc::new(backend));
+        (dir, ctx)
+    }
+
+    fn all(mut snapshot: KeyedSnapshot<u32, u64>) -> Vec<(u32, u64)> {
+        let mut v = Vec::new();
+        snapshot
+            .try_for_each(|k, s| {
+                v.push((*k, *s));
+                Ok(())
+            })
+            .expect("store readable");
+        v.sort();
+        v
+    }
+
+    #[test]
+    fn more_keys_than_the_cache_holds_keep_every_state() {
+        let (_dir, ctx) = disk(64 << 10);
+        let mut state = KeyedState::<u32, u64>::default();
+        state.open(&ctx).expect("store opens");
+        assert!(state.on_disk());
+        let keys = 50_000u32;
+        for round in 0..3u64 {
+            for k in 0..keys {
+                *state.get_or_default(k) += u64::from(k) + round;
+            }
+        }
+        let cached = state.disk.as_ref().expect("on disk").len();
+        assert!(cached < 5_000, "the cache holds {cached} keys");
+        for k in (0..keys).step_by(997) {
+            assert_eq!(state.get(&k), Some(&(3 * u64::from(k) + 3)));
+        }
+        assert_eq!(state.get(&keys), None);
+        assert!(state.remove(&7));
+        assert!(!state.remove(&7));
+        assert!(!state.contains_key(&7));
+        let before = state.snapshot();
+        *state.get_or_default(8) = 0; // after the barrier: not in the snapshot
+        state.insert(keys + 1, 1);
+        let saved = all(before);
+        assert_eq!(saved.len(), keys as usize - 1);
+        assert!(saved
+            .iter()
+            .all(|&(k, s)| k != 7 && s == 3 * u64::from(k) + 3));
+        state.check().expect("no store error");
+        let mut drained: Vec<_> = state.drain().collect();
+        drained.sort();
+        assert_eq!(drained.len(), keys as usize);
+        assert_eq!(drained[7], (8, 0));
+        assert_eq!(drained.last(), Some(&(keys + 1, 1)));
+        assert_eq!(state.get(&9), None, "drained");
+    }
+
+    #[test]
+    fn hot_keys_stay_cached_while_cold_ones_pass_through() {
+        let (_dir, ctx) = disk(64 << 10);
+        let mut state = KeyedState::<u32, u64>::default();
+        state.open(&ctx).expect("store opens");
+        let capacity = state.disk.as_ref().expect("on disk").capacity();
+        // Every other row is one of 100 hot keys; the rest are 100k cold ones, seen once.
+        for i in 0..200_000u32 {
+            let k = if i % 2 == 0 { i % 200 } else { 1_000 + i };
+            *state.get_or_default(k) += 1;
+        }
+        let disk = state.disk.as_ref().expect("on disk");
+        let hot = (0..200).step_by(2).filter(|k| disk.is_cached(k)).count();
+        assert!(
+            hot >= 95,
+            "{hot} of 100 hot keys cached (capacity {capacity})"
+        );
+        assert_eq!(state.get(&0), Some(&1_000));
     }
 }

@@ -3,10 +3,26 @@
 //! The operator owns one map from key to the function's generated state struct (all of its
 //! `#[state]` fields), looks it up once per row, and hands the function `&mut` to the fields.
 
+mod backend;
+#[cfg(feature = "disk")]
+mod cache;
+#[cfg(feature = "disk")]
+mod disk;
 mod keyed;
+#[cfg(not(feature = "disk"))]
+mod no_disk;
 pub(crate) mod panes;
 
+pub use backend::{StateBackendConfig, StateBackendKind, DEFAULT_STATE_CACHE_MB};
+#[cfg(feature = "disk")]
+use cache::{Cached, StoreView};
+#[cfg(feature = "disk")]
+pub(crate) use disk::DiskBackend;
 pub use keyed::{KeyedSnapshot, KeyedState, Layer};
+#[cfg(not(feature = "disk"))]
+pub(crate) use no_disk::DiskBackend;
+#[cfg(not(feature = "disk"))]
+use no_disk::{Cached, StoreView};
 
 use crate::hash::FlowHashMap;
 use serde::{Deserialize, Serialize};
