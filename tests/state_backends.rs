@@ -231,3 +231,41 @@ fn a_full_disk_under_the_store_is_an_error_naming_it() {
     );
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+/// A store left behind by a killed run of the same job is removed by the next run; another
+/// job's, and a live run's, are left alone.
+#[test]
+fn a_killed_run_s_store_is_removed_by_the_next_run_of_the_job() {
+    let root = tempfile::tempdir().unwrap();
+    let state = root.path().join("state");
+    let mut gone = Command::new("true").spawn().unwrap();
+    gone.wait().unwrap();
+    let dead = gone.id();
+    let ours = state.join(format!("flow-fault_tolerance_keyed-reduce-{dead}"));
+    let other_job = state.join(format!("flow-other_job-{dead}"));
+    let alive = state.join(format!(
+        "flow-fault_tolerance_keyed-reduce-{}",
+        std::process::id()
+    ));
+    for dir in [&ours, &other_job, &alive] {
+        std::fs::create_dir_all(dir.join("keyspaces")).unwrap();
+        std::fs::write(dir.join("keyspaces/data"), "left behind").unwrap();
+    }
+    let run = job(
+        "keyed-reduce",
+        &root.path().join("out"),
+        &["--rows", "1000", "--state-backend", "disk"],
+    )
+    .arg("--state-dir")
+    .arg(&state)
+    .output()
+    .unwrap();
+    assert!(
+        run.status.success(),
+        "{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    assert!(!ours.exists(), "the killed run's store is still there");
+    assert!(other_job.exists(), "another job's store was removed");
+    assert!(alive.exists(), "a live process's store was removed");
+}

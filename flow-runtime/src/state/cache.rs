@@ -4,8 +4,11 @@
 //! A row's key is found in the cache with one lookup, as in the memory backend; a miss reads
 //! the store. When the cache is full, a sweep evicts a quarter of it, keys not used since the
 //! last sweep first (a clock: every use sets a bit, a sweep clears it), and writes the changed
-//! ones back in one batch. A checkpoint writes back every changed key, then takes an MVCC
-//! snapshot of the store that the checkpoint writer reads on its own thread.
+//! ones back in one batch. A checkpoint's barrier only encodes the changed keys into one batch
+//! (they stay cached, now clean); the checkpoint writer commits it and takes an MVCC snapshot
+//! of the store, which it reads on its own thread. The rows' next write to the store waits
+//! for that (or does it, if the writer has not got to it), so that the snapshot holds exactly
+//! the state at the barrier.
 //!
 //! Errors of the store (a full disk, a corrupt file) cannot be returned on the row path: the
 //! first is kept, the row sees its key as new, and the operator fails the job with the error
@@ -18,6 +21,7 @@ use bincode::Options;
 use serde::{Deserialize, Serialize};
 use std::collections::hash_map::Entry;
 use std::hash::Hash;
+use std::sync::{Arc, Mutex, OnceLock};
 
 /// A cached key's state.
 struct Slot<S> {
@@ -91,6 +95,8 @@ pub(crate) struct Cached<K, S> {
     puts: Vec<(usize, usize, usize)>,
     /// The first store error, reported by [`Cached::check`].
     error: Option<Error>,
+    /// The last checkpoint's write-back, until it is committed.
+    barrier: Option<Arc<Barrier>>,
 }
 
 impl<K, S> Cached<K, S> {
@@ -114,6 +120,9 @@ impl<K: Hash + Eq, S> Cached<K, S> {
     pub(crate) fn is_cached(&self, key: &K) -> bool {
         self.map.contains_key(key)
     }
+    pub(crate) fn store(&self) -> &Store {
+        &self.store
+    }
 }
 
 impl<K: Hash + Eq + Clone, S: Clone> Cached<K, S> {
@@ -130,6 +139,7 @@ impl<K: Hash + Eq + Clone, S: Clone> Cached<K, S> {
             batch: Vec::new(),
             puts: Vec::new(),
             error: None,
+            barrier: None,
         };
         cached.capacity = cached.capacity_for(0);
         cached
@@ -286,6 +296,7 @@ impl<K: Hash + Eq + Clone, S: Clone> Cached<K, S> {
         if !stored || !self.encode_key(key) {
             return had;
         }
+        self.settle();
         if !had {
             match self.store.contains(&self.key) {
                 Ok(true) => {}
@@ -306,6 +317,7 @@ impl<K: Hash + Eq + Clone, S: Clone> Cached<K, S> {
     /// changed ones back in one batch.
     #[inline(never)]
     fn evict(&mut self) {
+        self.settle();
         let target = (self.capacity / 4).max(1);
         let keep = self
             .map
@@ -368,12 +380,11 @@ impl<K: Hash + Eq + Clone, S: Clone> Cached<K, S> {
         self.capacity = self.capacity_for(heap);
     }
 
-    /// Writes back every changed key (they stay cached, now clean).
-    pub(crate) fn flush(&mut self) {
-        let mut batch = std::mem::take(&mut self.batch);
-        let mut puts = std::mem::take(&mut self.puts);
-        batch.clear();
-        puts.clear();
+    /// Every changed key's bytes in a new batch (they stay cached, now clean): what a
+    /// checkpoint's barrier leaves for the store.
+    fn encode_dirty(&mut self) -> (Vec<u8>, Vec<(usize, usize, usize)>) {
+        let mut batch = Vec::new();
+        let mut puts = Vec::new();
         let mut error = None;
         for (k, slot) in self.map.iter_mut() {
             if slot.dirty {
@@ -395,25 +406,51 @@ impl<K: Hash + Eq + Clone, S: Clone> Cached<K, S> {
                 }
             }
         }
-        self.write_back(&batch, &puts);
         if let Some(e) = error {
             let e = self.codec_error("encode a state", e);
             self.fail(e);
         }
-        self.batch = batch;
-        self.puts = puts;
+        self.written += puts.len() as u64;
+        self.written_bytes += batch.len() as u64;
+        (batch, puts)
     }
 
-    /// Every key's state as of now, for a checkpoint: the changed keys written back (on the
-    /// row path: at most the cache's size), then a snapshot of the store.
+    /// Every key's state as of now, for a checkpoint. On the row path only the changed keys
+    /// are encoded (into one batch, they stay cached, now clean); the checkpoint writer
+    /// commits the batch and takes the store's snapshot, off the row path, unless the rows
+    /// need to write to the store first ([`Cached::settle`]).
     pub(crate) fn snapshot(&mut self) -> std::result::Result<StoreView<K, S>, String> {
-        self.flush();
-        match &self.error {
-            Some(e) => Err(e.to_string()),
-            None => Ok(StoreView {
-                snapshot: self.store.snapshot(),
-                codec: self.codec,
-            }),
+        self.settle();
+        let (batch, puts) = self.encode_dirty();
+        if let Some(e) = &self.error {
+            return Err(e.to_string());
+        }
+        let barrier = Arc::new(Barrier {
+            batch: Mutex::new(Some((batch, puts))),
+            snapshot: OnceLock::new(),
+        });
+        self.barrier = Some(barrier.clone());
+        Ok(StoreView {
+            store: self.store.clone(),
+            barrier,
+            codec: self.codec,
+        })
+    }
+
+    /// Before the rows write to the store: the last barrier's batch committed and its
+    /// snapshot taken (by the checkpoint writer, or here if it has not got to it), so that the
+    /// snapshot holds nothing written after its barrier, and nothing the batch holds
+    /// overwrites a newer write.
+    fn settle(&mut self) {
+        if let Some(barrier) = self.barrier.take() {
+            if let Err(e) = barrier.complete(&self.store) {
+                let e = Error::State {
+                    operator: self.store.operator().into(),
+                    file: None,
+                    message: e.clone(),
+                };
+                self.fail(e);
+            }
         }
     }
 
@@ -425,6 +462,7 @@ impl<K: Hash + Eq + Clone, S: Clone> Cached<K, S> {
             Err(_) => return Vec::new(), // the error is reported by `check`
         };
         let mut all = Vec::new();
+        self.settle();
         if let Err(e) = view.try_for_each(|k, s| {
             all.push((k.clone(), s.clone()));
             Ok(())
@@ -471,17 +509,56 @@ fn encode<K, S>(
     }
 }
 
+/// A checkpoint barrier's write-back: the changed keys' batch, committed once, then the
+/// store's snapshot (by whichever comes first: the checkpoint writer, or the rows' next write
+/// to the store).
+struct Barrier {
+    batch: Mutex<Option<(Vec<u8>, Vec<(usize, usize, usize)>)>>,
+    snapshot: OnceLock<std::result::Result<StoreSnapshot, String>>,
+}
+
+impl Barrier {
+    fn complete(&self, store: &Store) -> std::result::Result<&StoreSnapshot, &String> {
+        self.snapshot
+            .get_or_init(|| {
+                let batch = self.batch.lock().unwrap_or_else(|e| e.into_inner()).take();
+                if let Some((bytes, puts)) = batch {
+                    store.write(&bytes, &puts).map_err(|e| e.to_string())?;
+                }
+                Ok(store.snapshot())
+            })
+            .as_ref()
+    }
+}
+
 /// A structure's states at a checkpoint's barrier, read on the checkpoint writer's thread.
 pub(crate) struct StoreView<K, S> {
-    snapshot: StoreSnapshot,
+    store: Store,
+    barrier: Arc<Barrier>,
     codec: Codec<K, S>,
+}
+
+impl<K, S> Drop for StoreView<K, S> {
+    /// A checkpoint declined or failed still writes its batch back: the cache holds those
+    /// keys as clean.
+    fn drop(&mut self) {
+        let _ = self.barrier.complete(&self.store);
+    }
 }
 
 impl<K, S> StoreView<K, S> {
     /// Every key's state, decoded, in the store's key order.
     pub(crate) fn try_for_each(&self, mut f: impl FnMut(&K, &S) -> Result<()>) -> Result<()> {
-        let (op, dir) = (self.snapshot.operator(), self.snapshot.dir());
-        self.snapshot.try_for_each(|k, v| {
+        let snapshot = self
+            .barrier
+            .complete(&self.store)
+            .map_err(|e| Error::State {
+                operator: self.store.operator().into(),
+                file: None,
+                message: e.clone(),
+            })?;
+        let (op, dir) = (snapshot.operator(), snapshot.dir());
+        snapshot.try_for_each(|k, v| {
             let key = (self.codec.read_key)(k)
                 .map_err(|e| super::disk::store_error(op, dir, "decode a key", e))?;
             let state = (self.codec.read_state)(v)

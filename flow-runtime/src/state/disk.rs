@@ -301,6 +301,12 @@ impl Store {
             .map_err(|e| store_error(&self.operator, &self.dir, "write", e))
     }
 
+    /// Writes the memtable to a table file (tests: to have something on disk to corrupt).
+    #[cfg(test)]
+    pub(crate) fn flush_to_disk(&self) {
+        self.ks.rotate_memtable_and_wait().expect("flush");
+    }
+
     /// A consistent view of the structure as it is now.
     pub(crate) fn snapshot(&self) -> StoreSnapshot {
         StoreSnapshot {

@@ -685,7 +685,12 @@ mod disk_tests {
         assert!(!state.remove(&7));
         assert!(!state.contains_key(&7));
         let before = state.snapshot();
-        *state.get_or_default(8) = 0; // after the barrier: not in the snapshot
+        // After the barrier, not in the snapshot: changes that evictions write to the store
+        // before the snapshot is read.
+        for k in (0..10_000).filter(|&k| k != 7) {
+            *state.get_or_default(k) += 1_000;
+        }
+        *state.get_or_default(8) = 0;
         state.insert(keys + 1, 1);
         let saved = all(before);
         assert_eq!(saved.len(), keys as usize - 1);
@@ -697,6 +702,8 @@ mod disk_tests {
         drained.sort();
         assert_eq!(drained.len(), keys as usize);
         assert_eq!(drained[7], (8, 0));
+        assert_eq!(drained[8], (9, 3 * 9 + 3 + 1_000));
+        assert_eq!(drained[20_000], (20_001, 3 * 20_001 + 3));
         assert_eq!(drained.last(), Some(&(keys + 1, 1)));
         assert_eq!(state.get(&9), None, "drained");
     }
@@ -719,5 +726,81 @@ mod disk_tests {
             "{hot} of 100 hot keys cached (capacity {capacity})"
         );
         assert_eq!(state.get(&0), Some(&1_000));
+    }
+}
+
+#[cfg(all(test, feature = "disk"))]
+mod corrupt_tests {
+    use super::*;
+    use crate::state::{DiskBackend, StateBackendConfig, StateBackendKind};
+
+    /// Every file under `dir`, recursively.
+    fn files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+        for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+            let path = e.path();
+            if path.is_dir() {
+                files(&path, out);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+
+    #[test]
+    fn a_corrupt_table_file_is_an_error_naming_the_store_not_a_reset() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = StateBackendConfig {
+            kind: StateBackendKind::Disk,
+            dir: Some(dir.path().into()),
+            cache_bytes: 64 << 10,
+        };
+        let backend = DiskBackend::for_job(&config, "corrupt")
+            .expect("backend")
+            .expect("disk");
+        let mut ctx = RuntimeContext::standalone("counts", 0, 1);
+        ctx.state_backend = Some(Arc::new(backend));
+        let mut state = KeyedState::<u64, u64>::default();
+        state.open(&ctx).expect("store opens");
+        let keys = 50_000u64;
+        for k in 0..keys {
+            state.insert(k, k);
+        }
+        drop(state.snapshot()); // every key written back
+        state
+            .disk
+            .as_ref()
+            .expect("on disk")
+            .store()
+            .flush_to_disk();
+        // Garbage over the middle of every table file (not the journal: it was flushed).
+        let mut all = Vec::new();
+        files(dir.path(), &mut all);
+        let mut corrupted = 0;
+        for path in all
+            .iter()
+            .filter(|p| p.components().any(|c| c.as_os_str() == "tables"))
+        {
+            let mut bytes = std::fs::read(path).expect("readable");
+            if bytes.len() > 4096 {
+                let mid = bytes.len() / 3;
+                bytes[mid..mid + 2048].fill(0xa5);
+                std::fs::write(path, bytes).expect("writable");
+                corrupted += 1;
+            }
+        }
+        assert!(corrupted > 0, "no table file to corrupt in {all:?}");
+        // Keys the cache no longer holds are read from the corrupt file.
+        let mut missing = 0;
+        for k in 0..keys {
+            if state.get(&k).is_none() {
+                missing += 1;
+            }
+        }
+        let e = state.check().expect_err("a corrupt store is an error");
+        let msg = e.to_string();
+        assert!(msg.contains("state store"), "{msg}");
+        assert!(msg.contains(&dir.path().display().to_string()), "{msg}");
+        assert!(msg.contains("counts"), "names the operator: {msg}");
+        assert!(missing > 0);
     }
 }
