@@ -5,6 +5,12 @@
 //!
 //! - `w1`: 1..=N -> `(n % 1024, 1)` -> key_by -> reduce sum (every key fits the cache).
 //! - `w3`: 1..=N -> `(n % 4, 1)` -> key_by -> `#[map_function]` with a `ValueState` count.
+//! - `w4`: 10M events 1 ms apart, `(n % 1000, 1)`, 1 s tumbling event-time windows, a sum
+//!   per key and window (a `reduce`), Flink's 200 ms watermark interval: the windows of 200 ms
+//!   of rows open at each watermark. On disk with the default 64 MiB cache (the panes fit) and
+//!   with 1 MiB (most panes move to the store, fire from it); the loops: one map per open
+//!   window, and fjall alone (a read and a write per event, a range read and delete per
+//!   window).
 //! - `wide`: W1 over 2M keys, each seen 5 times in turn, with a 16 MiB cache: state ~6x the
 //!   cache, so that nearly every row misses it (the disk backend's worst case).
 //! - `checkpoint`: a reduce over 10M keys with a checkpoint every 2 s: how long a barrier
@@ -98,6 +104,75 @@ fn w3<S: Sink<(i64, i64)>>(rows: i64, env: StreamEnv, sink: S) -> Duration {
     run(&env, "w3").0
 }
 
+fn w4<S: Sink<(i64, i64)>>(events: i64, env: StreamEnv, sink: S) -> Duration {
+    let env = env.with_auto_watermark_interval(Duration::from_millis(200));
+    flow! { env =>
+        source(NumberSequence::new(0, events - 1), Watermarks::monotonous())
+            .timestamps(|n| *n)
+            .map(|n| (n % W4_KEYS, 1))
+            .key_by(|r: &(i64, i64)| r.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+            .reduce(sum)
+            .sink_to(sink);
+    }
+    run(&env, "w4").0
+}
+
+const W4_KEYS: i64 = 1000;
+
+/// W4 by hand: one map of sums for the open window, emitted and cleared when the next opens.
+fn w4_loop(events: i64) -> Duration {
+    let start = Instant::now();
+    let mut sums: FlowHashMap<i64, i64> = FlowHashMap::default();
+    let mut open = 0;
+    for n in 0..events {
+        let window = n - n % 1000;
+        if window != open {
+            for kv in sums.drain() {
+                black_box((kv, open));
+            }
+            open = window;
+        }
+        *sums.entry(n % W4_KEYS).or_insert(0) += 1;
+    }
+    black_box(sums.len());
+    start.elapsed()
+}
+
+/// W4 with fjall alone, keyed by (window, key) as the disk backend's stored panes: per event
+/// a read and a write of the sum; per window a range read (the results) and deletes.
+fn w4_store_loop(events: i64, dir: &Path) -> Duration {
+    let (db, ks) = store(dir, "w4-loop");
+    let start = Instant::now();
+    let mut open = 0i64;
+    let fire = |window: i64| {
+        let mut batch = db.batch();
+        for kv in ks.prefix(window.to_be_bytes()) {
+            let (k, v) = kv.into_inner().expect("reads");
+            black_box(&v);
+            batch.remove(&ks, k);
+        }
+        batch.commit().expect("writes");
+    };
+    for n in 0..events {
+        let window = n - n % 1000;
+        if window != open {
+            fire(open);
+            open = window;
+        }
+        let mut k = [0u8; 16];
+        k[..8].copy_from_slice(&window.to_be_bytes());
+        k[8..].copy_from_slice(&(n % W4_KEYS).to_be_bytes());
+        let sum = match ks.get(k).expect("reads") {
+            Some(v) => i64::from_le_bytes(v[..8].try_into().expect("8 bytes")) + 1,
+            None => 1,
+        };
+        ks.insert(k, sum.to_le_bytes()).expect("writes");
+    }
+    fire(open);
+    start.elapsed()
+}
+
 /// The hand-written loops: a rolling sum (W1) and the first-two count (W3) in a `HashMap`.
 fn w1_loop(rows: i64, keys: i64) -> Duration {
     let start = Instant::now();
@@ -135,20 +210,7 @@ fn w3_loop(rows: i64) -> Duration {
 /// W1 over `keys` keys with fjall alone: per row a read and a write of the key's sum, with
 /// the store options the disk backend uses.
 fn w1_store_loop(rows: i64, keys: i64, dir: &Path) -> Duration {
-    use fjall::config::PartitioningPolicy;
-    let db = fjall::Database::builder(dir.join("loop"))
-        .cache_size(8 << 20)
-        .temporary(true)
-        .open()
-        .expect("fjall opens");
-    let ks = db
-        .keyspace("loop", || {
-            fjall::KeyspaceCreateOptions::default()
-                .max_memtable_size(4 << 20)
-                .filter_block_partitioning_policy(PartitioningPolicy::all(true))
-                .index_block_partitioning_policy(PartitioningPolicy::all(true))
-        })
-        .expect("a keyspace");
+    let (_db, ks) = store(dir, "loop");
     let start = Instant::now();
     for n in 1..=rows {
         let k = (n % keys).to_be_bytes();
@@ -160,6 +222,25 @@ fn w1_store_loop(rows: i64, keys: i64, dir: &Path) -> Duration {
         black_box(sum);
     }
     start.elapsed()
+}
+
+/// A fjall store under `dir` with the options the disk backend uses for a 16 MiB cache.
+fn store(dir: &Path, name: &str) -> (fjall::Database, fjall::Keyspace) {
+    use fjall::config::PartitioningPolicy;
+    let db = fjall::Database::builder(dir.join(name))
+        .cache_size(8 << 20)
+        .temporary(true)
+        .open()
+        .expect("fjall opens");
+    let ks = db
+        .keyspace(name, || {
+            fjall::KeyspaceCreateOptions::default()
+                .max_memtable_size(4 << 20)
+                .filter_block_partitioning_policy(PartitioningPolicy::all(true))
+                .index_block_partitioning_policy(PartitioningPolicy::all(true))
+        })
+        .expect("a keyspace");
+    (db, ks)
 }
 
 fn best(runs: usize, mut f: impl FnMut() -> Duration) -> Duration {
@@ -186,7 +267,7 @@ fn main() {
     let scale = env_f64("FLOW_BENCH_SCALE", 1.0);
     let runs = env_f64("FLOW_BENCH_RUNS", 3.0).max(1.0) as usize;
     let dir = tempfile::tempdir().expect("a temporary directory");
-    let disk = Some((dir.path(), 64));
+    let disk = Some((dir.path(), env_f64("FLOW_BENCH_CACHE_MB", 64.0) as u64));
     println!(
         "state backends, best of {runs}; ratios: to the hand-written HashMap loop (loop), to \
          the memory backend (mem)"
@@ -221,6 +302,28 @@ fn main() {
             mrows(rows, dsk),
             lp.as_secs_f64() / dsk.as_secs_f64(),
             mem.as_secs_f64() / dsk.as_secs_f64(),
+        );
+    }
+
+    if wanted("w4") {
+        let events = (10_000_000.0 * scale) as i64;
+        let lp = best(runs, || w4_loop(events));
+        let mem = best(runs, || w4(events, env(None), DiscardSink));
+        let dsk = best(runs, || w4(events, env(disk), DiscardSink));
+        let small = best(runs, || w4(events, env(Some((dir.path(), 1))), DiscardSink));
+        // One run, as `wide`'s.
+        let store = w4_store_loop(events, dir.path());
+        println!(
+            "w4   {events} events, 1000 keys, 1 s windows: loop {:.1} Mrows/s, memory {:.1} ({:.2}x loop), disk {:.1} ({:.2}x mem), disk 1 MiB cache {:.2} ({:.3}x mem), fjall loop {:.2}: disk 1 MiB {:.2}x the store loop",
+            mrows(events, lp),
+            mrows(events, mem),
+            lp.as_secs_f64() / mem.as_secs_f64(),
+            mrows(events, dsk),
+            mem.as_secs_f64() / dsk.as_secs_f64(),
+            mrows(events, small),
+            mem.as_secs_f64() / small.as_secs_f64(),
+            mrows(events, store),
+            store.as_secs_f64() / small.as_secs_f64(),
         );
     }
 

@@ -10,6 +10,10 @@
 //! `--state-cache-mb`, state larger than the cache.
 //! - `--job event-time-window`: counts per key `n % 10` in 1-second tumbling event-time
 //!   windows, with event time `n` milliseconds (window panes, watermarks).
+//! - `--job window-backlog`: counts per key `n % N` (`--keys`, default 1000) in 1-second
+//!   tumbling event-time windows, each key once per second of event time, with watermarks
+//!   60 s behind (out-of-order rows allowed): 61 windows of N keys open at once. With
+//!   `--state-backend disk` and a small `--state-cache-mb`, panes larger than the cache.
 //! - `--job kafka-count` (with the `kafka` feature): a rolling count per `id % 100` of the JSON
 //!   rows `{"id":..,"name":..}` of `--topic`, read up to the end offsets at its first start
 //!   (Kafka positions in checkpoints).
@@ -111,6 +115,7 @@ fn run() -> flow::Result<()> {
                     "state-access",
                     "keyed-reduce",
                     "event-time-window",
+                    "window-backlog",
                     "kafka-count",
                     "kafka-to-kafka",
                     "files-to-postgres",
@@ -139,7 +144,7 @@ fn run() -> flow::Result<()> {
                 .long("keys")
                 .value_name("N")
                 .value_parser(value_parser!(i64).range(1..))
-                .help("How many keys `state-access` and `keyed-reduce` count by (default 1000 and 100): many keys make state larger than --state-cache-mb"),
+                .help("How many keys `state-access`, `keyed-reduce` and `window-backlog` count by (default 1000, 100 and 1000): many keys make state larger than --state-cache-mb"),
         )
         .arg(
             Arg::new("topic")
@@ -314,6 +319,23 @@ fn run() -> flow::Result<()> {
                 "`--job {job}` needs the `kafka` feature"
             )));
         }
+        "window-backlog" => {
+            let keys = keys.unwrap_or(1000);
+            flow! { env =>
+                source(
+                    NumberSequence::new(1, rows),
+                    Watermarks::bounded_out_of_orderness(Duration::from_secs(60)),
+                )
+                    .timestamps(move |n| *n * 1000 / keys)
+                    .map(move |n| pace(n, every))
+                    .key_by(move |n| n % keys)
+                    .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+                    .process(|key: &i64, window: &TimeWindow, rows: &[i64], out: &mut Vec<WindowCount>| {
+                        out.push(WindowCount { start: window.start, key: *key, count: rows.len() as i64 })
+                    })
+                    .sink_to(FileSink::row_format(&output));
+            }
+        }
         _ => {
             flow! { env =>
                 source(NumberSequence::new(1, rows), Watermarks::monotonous())
@@ -330,11 +352,21 @@ fn run() -> flow::Result<()> {
     }
     let result = env.execute(&format!("fault_tolerance {job}"))?;
     eprintln!(
-        "fault_tolerance: {job}: {} rows written in {:.1?}",
+        "fault_tolerance: {job}: {} rows written in {:.1?}{}",
         result.operators.last().map_or(0, |m| m.rows_in),
-        result.wall_time
+        result.wall_time,
+        peak_memory_mib().map_or(String::new(), |m| format!(", peak memory {m} MiB")),
     );
     Ok(())
+}
+
+/// This process's peak resident memory (Linux: `VmHWM`, which, unlike `getrusage`, does not
+/// count the memory of the process that started it).
+fn peak_memory_mib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib / 1024)
 }
 
 fn main() -> ExitCode {

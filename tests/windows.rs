@@ -712,3 +712,78 @@ at_parallelism!(
     event_time_windows_on_rows_without_timestamps_fail_clearly,
     zero_window_size_fails_at_job_start,
 );
+
+/// (key, timestamp ms)
+type Keyed = (i64, i64);
+
+/// Per key and window: (key, start, end, rows).
+fn describe_window(
+    key: &i64,
+    w: &TimeWindow,
+    rows: &[Keyed],
+    out: &mut Vec<(i64, i64, i64, usize)>,
+) {
+    out.push((*key, w.start, w.end, rows.len()));
+}
+
+/// Tumbling windows with an allowed lateness and sliding windows, their panes moved to the
+/// store by the smallest cache (64 entries): late rows within the lateness fire a stored pane
+/// again, later ones are dropped, and the results and late counts equal the memory backend's.
+#[test]
+fn stored_panes_refire_late_rows_and_slide_as_in_memory() {
+    // 300 keys in each of 10 seconds, in order; then rows for second 8 (fired, within the
+    // lateness of 1 s), and for second 5 (gone: late); and again the newest second.
+    let mut events: Vec<Keyed> = Vec::new();
+    for second in 0..10 {
+        events.extend((0..300).map(|k| (k, second * 1000 + k)));
+    }
+    events.extend((0..300).step_by(7).map(|k| (k, 8000 + k)));
+    events.extend((0..300).step_by(11).map(|k| (k, 5000 + k)));
+    events.extend((0..300).step_by(3).map(|k| (k, 9500)));
+    let run = |backend: Option<&std::path::Path>| {
+        let mut env = StreamEnv::new().with_auto_watermark_interval(Duration::ZERO);
+        if let Some(dir) = backend {
+            env = env.with_state_backend(flow::state::StateBackendConfig {
+                kind: flow::state::StateBackendKind::Disk,
+                dir: Some(dir.into()),
+                cache_bytes: 1,
+            });
+        }
+        let events = events.clone();
+        flow! { env =>
+            let rows = from_collection(events, Watermarks::monotonous())
+                .timestamps(|e| e.1)
+                .key_by(|e| e.0);
+            let tumbling = rows
+                .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+                .allowed_lateness(Duration::from_secs(1))
+                .process(describe_window)
+                .name("tumbling")
+                .collect();
+            let sliding = rows
+                .window(SlidingEventTimeWindows::of(Duration::from_secs(3), Duration::from_secs(1)))
+                .process(describe_window)
+                .name("sliding")
+                .collect();
+        }
+        let result = env.execute("stored panes").unwrap();
+        let late = |name| result.operator(name).unwrap().late_rows;
+        (
+            sorted(tumbling.take()),
+            sorted(sliding.take()),
+            late("tumbling"),
+            late("sliding"),
+        )
+    };
+    let memory = run(None);
+    let dir = tempfile::tempdir().unwrap();
+    let disk = run(Some(dir.path()));
+    // 10 windows of 300 keys, 43 keys fired again; 28 rows late for both.
+    assert_eq!(memory.0.len(), 10 * 300 + 43);
+    assert_eq!((memory.2, memory.3), (28, 28));
+    assert!(memory.1.len() > 10 * 300);
+    assert!(
+        disk == memory,
+        "the disk backend's windows differ from the memory backend's"
+    );
+}

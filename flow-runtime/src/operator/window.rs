@@ -781,6 +781,7 @@ where
 {
     /// The disk state backend's first error, if a row met one.
     fn check_state(&mut self) -> Result<()> {
+        self.fixed.check()?;
         self.sessions.check()?;
         self.counts.check()?;
         self.global.check()?;
@@ -936,7 +937,13 @@ where
                 start: pane.start,
                 end: pane.end,
             };
-            if !pane.fired || !pane.unfired.is_empty() {
+            if pane.is_stored() {
+                // (A stored pane has no keys yet to fire but all or none.)
+                if !pane.fired {
+                    self.fire_stored(i, &window, out);
+                    self.fixed.get_mut(i).fired = true;
+                }
+            } else if !pane.fired || !pane.unfired.is_empty() {
                 let pane = self.fixed.get_mut(i);
                 let entries = std::mem::take(&mut pane.entries);
                 let unfired = std::mem::take(&mut pane.unfired);
@@ -956,7 +963,9 @@ where
                 pane.fired = true;
             }
             if self.expired(&window, time) {
-                if std::mem::size_of::<F::PerWindow>() != 0 {
+                if std::mem::size_of::<F::PerWindow>() != 0 && self.fixed.get(i).is_stored() {
+                    self.remove_stored_window_state(i, &window);
+                } else if std::mem::size_of::<F::PerWindow>() != 0 {
                     for (key, _) in &self.fixed.get(i).entries {
                         self.per_window.remove(&(key.clone(), window));
                     }
@@ -1019,7 +1028,10 @@ where
     #[inline]
     fn add_to(&mut self, key: &K, w: &TimeWindow, row: T, out: &mut impl Output<F::Out>) {
         let f = &mut self.f;
-        let (acc, fired) = self.fixed.get_or_insert(w.end, w.start, key, || f.create());
+        let Some((acc, fired)) = self.fixed.get_or_insert(w.end, w.start, key, || f.create())
+        else {
+            return self.add_stored(key, w, row, out);
+        };
         f.add(acc, row);
         // Late but within the allowed lateness: the window already fired, so this key's
         // result fires again at once.
@@ -1027,10 +1039,53 @@ where
             let acc = std::mem::replace(acc, f.create());
             self.emit(key, w, &acc, out);
             let f = &mut self.f;
-            *self
-                .fixed
-                .get_or_insert(w.end, w.start, key, || f.create())
-                .0 = acc;
+            if let Some((a, _)) = self.fixed.get_or_insert(w.end, w.start, key, || f.create()) {
+                *a = acc;
+            }
+        }
+    }
+
+    /// Adds `row` to `key`'s accumulator in window `w`, whose pane is in the store (disk
+    /// backend): read, added to, written.
+    #[inline(never)]
+    fn add_stored(&mut self, key: &K, w: &TimeWindow, row: T, out: &mut impl Output<F::Out>) {
+        let (acc, fired) = self.fixed.stored_get(w.end, w.start, key);
+        let new = acc.is_none();
+        let mut acc = acc.unwrap_or_else(|| self.f.create());
+        self.f.add(&mut acc, row);
+        if fired {
+            self.emit(key, w, &acc, out);
+        }
+        self.fixed.stored_put(w.end, w.start, key, &acc, new);
+    }
+
+    /// Fires stored pane `i` (disk backend): its accumulators read in chunks, in key order.
+    #[inline(never)]
+    fn fire_stored(&mut self, i: usize, window: &TimeWindow, out: &mut impl Output<F::Out>) {
+        let (mut cursor, mut chunk) = (Vec::new(), Vec::new());
+        loop {
+            let more = self.fixed.read_stored(i, &mut cursor, 1024, &mut chunk);
+            for (key, acc) in chunk.drain(..) {
+                self.emit(&key, window, &acc, out);
+            }
+            if !more {
+                break;
+            }
+        }
+    }
+
+    /// Drops the per-window state of stored pane `i`'s keys.
+    #[inline(never)]
+    fn remove_stored_window_state(&mut self, i: usize, window: &TimeWindow) {
+        let (mut cursor, mut chunk) = (Vec::new(), Vec::new());
+        loop {
+            let more = self.fixed.read_stored(i, &mut cursor, 1024, &mut chunk);
+            for (key, _) in chunk.drain(..) {
+                self.per_window.remove(&(key, *window));
+            }
+            if !more {
+                break;
+            }
         }
     }
 
@@ -1202,7 +1257,7 @@ where
         match self.windows {
             Windows::Session { .. } => self.sessions.open(ctx)?,
             Windows::Count { .. } => self.counts.open(ctx)?,
-            _ => {}
+            _ => self.fixed.open(ctx)?,
         }
         if std::mem::size_of::<F::Global>() != 0 {
             self.global.open(ctx)?;
@@ -1239,22 +1294,15 @@ where
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
         self.check_state()?;
         // Fixed windows hold most of the state: copied now (a memory copy per pane for plain
-        // accumulators), encoded off the row path.
-        let panes: Vec<_> = self
-            .fixed
-            .iter()
-            .map(|pane| (pane.end, pane.start, pane.fired, pane.entries.clone()))
-            .collect();
+        // accumulators; panes in the disk backend's store as an MVCC view), encoded off the
+        // row path.
         state.keyed_deferred::<KS::Key, (Timestamp, Timestamp, bool, F::Acc), _>(
             "panes",
-            panes,
+            self.fixed.snapshot(),
             |panes, out| {
-                for (end, start, fired, keys) in &panes {
-                    for (k, acc) in keys {
-                        out.entry(k, (end, start, fired, acc))?;
-                    }
-                }
-                Ok(())
+                panes.try_for_each(|k, end, start, fired, acc| {
+                    out.entry(k, (end, start, fired, acc))
+                })
             },
         );
         // Sessions, count windows and window states: frozen now (copy-on-write), encoded

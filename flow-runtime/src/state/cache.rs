@@ -38,10 +38,10 @@ struct Slot<S> {
 /// pointers: taken where the serde bounds hold (at open), so that `KeyedState`'s own methods
 /// need none.
 pub(crate) struct Codec<K, S> {
-    key: fn(&K, &mut Vec<u8>) -> bincode::Result<()>,
-    state: fn(&S, &mut Vec<u8>) -> bincode::Result<()>,
-    read_key: fn(&[u8]) -> bincode::Result<K>,
-    read_state: fn(&[u8]) -> bincode::Result<S>,
+    pub(super) key: fn(&K, &mut Vec<u8>) -> bincode::Result<()>,
+    pub(super) state: fn(&S, &mut Vec<u8>) -> bincode::Result<()>,
+    pub(super) read_key: fn(&[u8]) -> bincode::Result<K>,
+    pub(super) read_state: fn(&[u8]) -> bincode::Result<S>,
 }
 
 impl<K, S> Clone for Codec<K, S> {
@@ -382,7 +382,7 @@ impl<K: Hash + Eq + Clone, S: Clone> Cached<K, S> {
 
     /// Every changed key's bytes in a new batch (they stay cached, now clean): what a
     /// checkpoint's barrier leaves for the store.
-    fn encode_dirty(&mut self) -> (Vec<u8>, Vec<(usize, usize, usize)>) {
+    fn encode_dirty(&mut self) -> Batch {
         let mut batch = Vec::new();
         let mut puts = Vec::new();
         let mut error = None;
@@ -509,11 +509,14 @@ fn encode<K, S>(
     }
 }
 
+/// A write-back batch: the encoded keys and states, and each entry's (key, state, end) offsets.
+type Batch = (Vec<u8>, Vec<(usize, usize, usize)>);
+
 /// A checkpoint barrier's write-back: the changed keys' batch, committed once, then the
 /// store's snapshot (by whichever comes first: the checkpoint writer, or the rows' next write
 /// to the store).
 struct Barrier {
-    batch: Mutex<Option<(Vec<u8>, Vec<(usize, usize, usize)>)>>,
+    batch: Mutex<Option<Batch>>,
     snapshot: OnceLock<std::result::Result<StoreSnapshot, String>>,
 }
 

@@ -301,6 +301,46 @@ impl Store {
             .map_err(|e| store_error(&self.operator, &self.dir, "write", e))
     }
 
+    /// The entries whose key starts with `prefix`, in key order, from just after `after` (from
+    /// the first if `None`), until `f` returns `false`.
+    pub(crate) fn scan(
+        &self,
+        prefix: &[u8],
+        after: Option<&[u8]>,
+        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> crate::Result<()> {
+        use std::ops::Bound;
+        let iter = match after {
+            Some(after) => self
+                .ks
+                .range::<&[u8], _>((Bound::Excluded(after), Bound::Unbounded)),
+            None => self.ks.prefix(prefix),
+        };
+        for guard in iter {
+            let (k, v) = guard
+                .into_inner()
+                .map_err(|e| store_error(&self.operator, &self.dir, "read", e))?;
+            if !k.starts_with(prefix) || !f(&k, &v) {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Deletes `keys` (each a range of `bytes`) in one batch.
+    pub(crate) fn remove_all(&self, bytes: &[u8], keys: &[(usize, usize)]) -> crate::Result<()> {
+        if keys.is_empty() {
+            return Ok(());
+        }
+        let mut batch = self.db.batch();
+        for &(k, end) in keys {
+            batch.remove(&self.ks, &bytes[k..end]);
+        }
+        batch
+            .commit()
+            .map_err(|e| store_error(&self.operator, &self.dir, "write", e))
+    }
+
     /// Writes the memtable to a table file (tests: to have something on disk to corrupt).
     #[cfg(test)]
     pub(crate) fn flush_to_disk(&self) {

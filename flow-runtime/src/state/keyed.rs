@@ -630,13 +630,13 @@ mod tests {
 }
 
 #[cfg(all(test, feature = "disk"))]
-mod disk_tests {
+pub(crate) mod disk_tests {
     use super::*;
     use crate::state::{DiskBackend, StateBackendConfig, StateBackendKind};
 
     /// A context whose job runs with the disk backend in a new directory, with `cache_bytes`
     /// of cache per structure.
-    fn disk(cache_bytes: u64) -> (tempfile::TempDir, RuntimeContext) {
+    pub(crate) fn disk(cache_bytes: u64) -> (tempfile::TempDir, RuntimeContext) {
         let dir = tempfile::tempdir().expect("temp dir");
         let config = StateBackendConfig {
             kind: StateBackendKind::Disk,

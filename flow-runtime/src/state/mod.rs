@@ -11,6 +11,8 @@ mod disk;
 mod keyed;
 #[cfg(not(feature = "disk"))]
 mod no_disk;
+#[cfg(feature = "disk")]
+mod pane_store;
 pub(crate) mod panes;
 
 pub use backend::{StateBackendConfig, StateBackendKind, DEFAULT_STATE_CACHE_MB};
@@ -22,7 +24,9 @@ pub use keyed::{KeyedSnapshot, KeyedState, Layer};
 #[cfg(not(feature = "disk"))]
 pub(crate) use no_disk::DiskBackend;
 #[cfg(not(feature = "disk"))]
-use no_disk::{Cached, StoreView};
+use no_disk::{Cached, PaneStore, PaneStoreView, StoreView};
+#[cfg(feature = "disk")]
+use pane_store::{PaneStore, PaneStoreView};
 
 use crate::hash::FlowHashMap;
 use serde::{Deserialize, Serialize};

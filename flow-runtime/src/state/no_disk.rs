@@ -23,6 +23,10 @@ impl DiskBackend {
     pub(crate) fn cached<K, S>(&self, _task: usize, _operator: &str) -> Result<Cached<K, S>> {
         match *self {}
     }
+
+    pub(crate) fn pane_store<K, A>(&self, _: usize, _: &str) -> Result<PaneStore<K, A>> {
+        match *self {}
+    }
 }
 
 /// Never built.
@@ -77,6 +81,65 @@ impl<K, S> Cached<K, S> {
 
 impl<K, S> StoreView<K, S> {
     pub(crate) fn try_for_each(&self, _: impl FnMut(&K, &S) -> Result<()>) -> Result<()> {
+        never!(self)
+    }
+}
+
+/// Never built.
+#[allow(dead_code)] // never built
+pub(crate) enum PaneStore<K, A> {
+    Never(Infallible, PhantomData<fn() -> (K, A)>),
+}
+
+/// Never built.
+#[allow(dead_code)] // never built
+pub(crate) enum PaneStoreView<K, A> {
+    Never(Infallible, PhantomData<fn() -> (K, A)>),
+}
+
+impl<K, A> PaneStore<K, A> {
+    pub(crate) fn check(&mut self) -> Result<()> {
+        never!(self)
+    }
+    pub(crate) fn cache_bytes(&self) -> u64 {
+        never!(self)
+    }
+    pub(crate) fn heap_per_entry(&self, _: usize) -> u64 {
+        never!(self)
+    }
+    pub(crate) fn move_out<'a>(&mut self, _: i64, _: i64, _: impl IntoIterator<Item = &'a (K, A)>)
+    where
+        K: 'a,
+        A: 'a,
+    {
+        never!(self)
+    }
+    pub(crate) fn get(&mut self, _: i64, _: i64, _: &K) -> Option<A> {
+        never!(self)
+    }
+    pub(crate) fn put(&mut self, _: i64, _: i64, _: &K, _: &A) {
+        never!(self)
+    }
+    pub(crate) fn read(
+        &mut self,
+        _: i64,
+        _: i64,
+        _: &mut Vec<u8>,
+        _: usize,
+        _: &mut Vec<(K, A)>,
+    ) -> bool {
+        never!(self)
+    }
+    pub(crate) fn remove(&mut self, _: i64, _: i64) {
+        never!(self)
+    }
+    pub(crate) fn snapshot(&self) -> PaneStoreView<K, A> {
+        never!(self)
+    }
+}
+
+impl<K, A> PaneStoreView<K, A> {
+    pub(crate) fn try_for_each(&self, _: impl FnMut(i64, i64, K, A) -> Result<()>) -> Result<()> {
         never!(self)
     }
 }

@@ -14,7 +14,15 @@
 //!
 //! The panes are a `VecDeque` sorted by `(end, start)`: a row's window is nearly always the
 //! last one, and windows fire from the front.
+//!
+//! With the disk state backend, the panes' accumulators in memory are bounded by the state
+//! cache (`--state-cache-mb`): beyond it, whole panes move to the store, those that fire first
+//! first (the newest, where the rows go, last). A row for a moved pane reads and writes its
+//! accumulator in the store; a moved pane fires by reading its range of the store, in chunks.
+//! The map of each key's newest pane stays in memory (one entry per key).
 
+use super::{PaneStore, PaneStoreView};
+use crate::context::RuntimeContext;
 use crate::hash::FlowHashMap;
 use crate::time::Timestamp;
 use std::collections::VecDeque;
@@ -34,6 +42,16 @@ pub(crate) struct Pane<K, A> {
     /// another old subtask had fired (a restore at another parallelism merges them): they
     /// fire when the pane is due.
     pub(crate) unfired: Vec<u32>,
+    /// Moved to the store (disk backend): `entries` is empty, and this many accumulators
+    /// are there.
+    stored: Option<usize>,
+}
+
+impl<K, A> Pane<K, A> {
+    /// Whether its accumulators are in the store.
+    pub(crate) fn is_stored(&self) -> bool {
+        self.stored.is_some()
+    }
 }
 
 impl<K: Hash + Eq + Clone, A> Pane<K, A> {
@@ -70,8 +88,13 @@ pub(crate) struct Panes<K, A> {
     newest: FlowHashMap<K, (Timestamp, Timestamp, u32)>,
     /// Emptied entry vectors, reused with their capacity.
     spare: Vec<Vec<(K, A)>>,
-    /// The entries of all panes.
+    /// The entries of all panes in memory.
     entries: usize,
+    /// The accumulators of the panes in the store.
+    stored: usize,
+    /// The disk backend's store, where panes move when memory holds `budget` entries.
+    disk: Option<Box<PaneStore<K, A>>>,
+    budget: usize,
 }
 
 impl<K, A> Default for Panes<K, A> {
@@ -81,7 +104,49 @@ impl<K, A> Default for Panes<K, A> {
             newest: FlowHashMap::default(),
             spare: Vec::new(),
             entries: 0,
+            stored: 0,
+            disk: None,
+            budget: usize::MAX,
         }
+    }
+}
+
+impl<K, A> Panes<K, A>
+where
+    K: serde::Serialize + serde::Deserialize<'static>,
+    A: serde::Serialize + serde::Deserialize<'static>,
+{
+    /// Bounds the panes in memory by the job's disk backend, if it runs with one (else does
+    /// nothing): called in the operator's `open`, before a restore or any row.
+    ///
+    /// # Errors
+    /// The store cannot be opened.
+    pub(crate) fn open(&mut self, ctx: &RuntimeContext) -> crate::Result<()> {
+        if let Some(backend) = &ctx.state_backend {
+            self.disk = Some(Box::new(backend.pane_store(ctx.task, ctx.operator_name())?));
+            self.budget = self.budget_for(0);
+        }
+        Ok(())
+    }
+}
+
+impl<K, A> Panes<K, A> {
+    /// The disk backend's first error, if a row met one.
+    pub(crate) fn check(&mut self) -> crate::Result<()> {
+        match self.disk.as_deref_mut() {
+            Some(disk) => disk.check(),
+            None => Ok(()),
+        }
+    }
+
+    /// How many entries fit in the state cache with `heap` bytes each beyond their inline
+    /// size, counting half a vector's growth.
+    fn budget_for(&self, heap: u64) -> usize {
+        let Some(disk) = &self.disk else {
+            return usize::MAX;
+        };
+        let entry = (std::mem::size_of::<(K, A)>() as u64 + heap) * 3 / 2;
+        (disk.cache_bytes() / entry.max(1)).max(64) as usize
     }
 }
 
@@ -111,6 +176,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
                         entries,
                         index: None,
                         unfired: Vec::new(),
+                        stored: None,
                     },
                 );
                 i
@@ -119,7 +185,8 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
     }
 
     /// `key`'s accumulator in the window `[start, end)`, made with `create` if it has none
-    /// there; with whether the window already fired.
+    /// there; with whether the window already fired. `None` if the window's pane is in the
+    /// store: [`Panes::stored_get`] and [`Panes::stored_put`] then.
     #[inline]
     pub(crate) fn get_or_insert(
         &mut self,
@@ -127,9 +194,15 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         start: Timestamp,
         key: &K,
         create: impl FnOnce() -> A,
-    ) -> (&mut A, bool) {
+    ) -> Option<(&mut A, bool)> {
+        if self.entries >= self.budget {
+            self.make_room();
+        }
         let p = self.pane(end, start);
         let pane = &mut self.panes[p];
+        if pane.stored.is_some() {
+            return None;
+        }
         let newest = self.newest.get_mut(key);
         let slot = match newest.as_deref() {
             // The key's newest pane is this one.
@@ -163,7 +236,184 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
             }
         };
         let pane = &mut self.panes[p];
-        (&mut pane.entries[slot].1, pane.fired)
+        Some((&mut pane.entries[slot].1, pane.fired))
+    }
+
+    /// Moves panes to the store, those that fire first first, until memory holds a quarter
+    /// less than its budget. A restored pane with keys yet to fire stays.
+    #[inline(never)]
+    fn make_room(&mut self)
+    where
+        K: Clone,
+    {
+        let Some(disk) = self.disk.as_deref_mut() else {
+            return;
+        };
+        let target = self.budget / 4 * 3;
+        for pane in self.panes.iter_mut() {
+            if self.entries <= target {
+                break;
+            }
+            // A pane whose keys partly fired (after a restore) stays until it fires.
+            if pane.stored.is_some()
+                || pane.entries.is_empty()
+                || (pane.fired && !pane.unfired.is_empty())
+            {
+                continue;
+            }
+            disk.move_out(pane.end, pane.start, &pane.entries);
+            // (None of its keys fired, or all did.)
+            pane.unfired.clear();
+            self.entries -= pane.entries.len();
+            self.stored += pane.entries.len();
+            pane.stored = Some(pane.entries.len());
+            // Its memory goes back now.
+            pane.entries = Vec::new();
+            pane.index = None;
+        }
+        let inline = std::mem::size_of::<K>() + std::mem::size_of::<A>();
+        let heap = disk.heap_per_entry(inline);
+        self.budget = self.budget_for(heap);
+        // Emptied vectors hold the memory of the panes they were.
+        self.spare.clear();
+    }
+
+    /// `key`'s accumulator in the stored pane `[start, end)`, if it has one there; with whether
+    /// the pane fired.
+    pub(crate) fn stored_get(
+        &mut self,
+        end: Timestamp,
+        start: Timestamp,
+        key: &K,
+    ) -> (Option<A>, bool) {
+        let fired = self
+            .find_pane(end, start)
+            .is_some_and(|p| self.panes[p].fired);
+        let acc = self
+            .disk
+            .as_deref_mut()
+            .and_then(|d| d.get(end, start, key));
+        (acc, fired)
+    }
+
+    /// Writes `key`'s accumulator in the stored pane `[start, end)`; `new` if it had none there.
+    pub(crate) fn stored_put(
+        &mut self,
+        end: Timestamp,
+        start: Timestamp,
+        key: &K,
+        acc: &A,
+        new: bool,
+    ) where
+        K: Clone,
+    {
+        let Some(disk) = self.disk.as_deref_mut() else {
+            return;
+        };
+        disk.put(end, start, key, acc);
+        if !new {
+            return;
+        }
+        if let Some(p) = self.find_pane(end, start) {
+            if let Some(n) = &mut self.panes[p].stored {
+                *n += 1;
+                self.stored += 1;
+            }
+        }
+        // The key is in this pane now: its newest pane is this one or a newer one.
+        match self.newest.get_mut(key) {
+            Some(n) if (n.0, n.1) >= (end, start) => {}
+            Some(n) => *n = (end, start, u32::MAX),
+            None => {
+                self.newest.insert(key.clone(), (end, start, u32::MAX));
+            }
+        }
+    }
+
+    /// Up to `max` accumulators of the stored pane `i` after the key `cursor` holds (from the
+    /// first if it is empty), appended to `out`; whether there may be more.
+    pub(crate) fn read_stored(
+        &mut self,
+        i: usize,
+        cursor: &mut Vec<u8>,
+        max: usize,
+        out: &mut Vec<(K, A)>,
+    ) -> bool {
+        let (end, start) = (self.panes[i].end, self.panes[i].start);
+        match self.disk.as_deref_mut() {
+            Some(disk) => disk.read(end, start, cursor, max, out),
+            None => false,
+        }
+    }
+
+    /// Moves stored pane `p` back to memory (a restore that finds it partly fired): if it had
+    /// not fired, none of its keys had.
+    fn move_in(&mut self, p: usize)
+    where
+        K: Clone,
+    {
+        let (end, start) = (self.panes[p].end, self.panes[p].start);
+        let Some(disk) = self.disk.as_deref_mut() else {
+            return;
+        };
+        let mut entries = Vec::new();
+        let mut cursor = Vec::new();
+        while disk.read(end, start, &mut cursor, 4096, &mut entries) {}
+        disk.remove(end, start);
+        let pane = &mut self.panes[p];
+        self.stored -= pane.stored.take().unwrap_or(0);
+        self.entries += entries.len();
+        if !pane.fired {
+            pane.unfired = (0..entries.len() as u32).collect();
+        }
+        pane.entries = entries;
+        pane.index = None;
+    }
+
+    /// The panes as they are now, for a checkpoint: those in memory copied, those in the store
+    /// as an MVCC view of it (read off the row path).
+    pub(crate) fn snapshot(&self) -> PanesSnapshot<K, A>
+    where
+        K: Clone,
+        A: Clone,
+    {
+        let mut memory = Vec::new();
+        let mut stored = Vec::new();
+        for pane in &self.panes {
+            if pane.stored.is_some() {
+                stored.push((pane.end, pane.start, pane.fired));
+            } else if !pane.entries.is_empty() {
+                let unfired = if pane.fired {
+                    pane.unfired.clone()
+                } else {
+                    Vec::new()
+                };
+                memory.push((
+                    pane.end,
+                    pane.start,
+                    pane.fired,
+                    pane.entries.clone(),
+                    unfired,
+                ));
+            }
+        }
+        let view = if stored.is_empty() {
+            None
+        } else {
+            self.disk.as_deref().map(|d| d.snapshot())
+        };
+        PanesSnapshot {
+            memory,
+            stored,
+            view,
+        }
+    }
+
+    /// The index of the pane `[start, end)`, if it is open.
+    fn find_pane(&self, end: Timestamp, start: Timestamp) -> Option<usize> {
+        self.panes
+            .binary_search_by(|p| (p.end, p.start).cmp(&(end, start)))
+            .ok()
     }
 
     /// The number of open panes.
@@ -182,6 +432,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
     }
 
     /// Every pane, in firing order.
+    #[cfg(test)]
     pub(crate) fn iter(&self) -> impl Iterator<Item = &Pane<K, A>> {
         self.panes.iter()
     }
@@ -191,21 +442,31 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         let Some(mut pane) = self.panes.remove(i) else {
             return;
         };
+        if let Some(n) = pane.stored {
+            self.stored -= n;
+            if let Some(disk) = self.disk.as_deref_mut() {
+                disk.remove(pane.end, pane.start);
+            }
+        }
         self.entries -= pane.entries.len();
         pane.entries.clear();
         pane.unfired.clear();
-        self.spare.push(pane.entries);
-        // Entries pointing to gone panes: swept when they outnumber the live ones.
-        if self.newest.len() > 2 * self.entries + 1024 {
+        if pane.stored.is_none() {
+            self.spare.push(pane.entries);
+        }
+        // Entries pointing to gone panes: swept when they outnumber the live ones. (A stored
+        // pane's entries are kept: whether the key is there is not known in memory.)
+        if self.newest.len() > 2 * (self.entries + self.stored) + 1024 {
             let panes = &self.panes;
             self.newest.retain(|k, &mut (end, start, slot)| {
                 panes
                     .binary_search_by(|p| (p.end, p.start).cmp(&(end, start)))
                     .is_ok_and(|i| {
-                        panes[i]
-                            .entries
-                            .get(slot as usize)
-                            .is_some_and(|(key, _)| key == k)
+                        panes[i].stored.is_some()
+                            || panes[i]
+                                .entries
+                                .get(slot as usize)
+                                .is_some_and(|(key, _)| key == k)
                     })
             });
         }
@@ -223,7 +484,19 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         key: K,
         acc: A,
     ) {
+        if self.entries >= self.budget {
+            self.make_room();
+        }
         let p = self.pane(end, start);
+        if self.panes[p].stored.is_some() {
+            if self.panes[p].fired == fired {
+                // A pane moved out during the restore, whose keys all fired or none did.
+                self.stored_put(end, start, &key, &acc, true);
+                return;
+            }
+            // Some of its keys fired, some did not: back to memory, which remembers which.
+            self.move_in(p);
+        }
         let pane = &mut self.panes[p];
         self.entries += 1;
         let slot = pane.push(key.clone(), acc);
@@ -238,13 +511,53 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
     }
 }
 
+/// A window's end, start, whether it fired, its accumulators, and the slots of those that
+/// had not fired (in a fired pane, after a restore).
+type PaneCopy<K, A> = (Timestamp, Timestamp, bool, Vec<(K, A)>, Vec<u32>);
+
+/// The panes at a checkpoint's barrier ([`Panes::snapshot`]).
+pub(crate) struct PanesSnapshot<K, A> {
+    memory: Vec<PaneCopy<K, A>>,
+    /// The stored panes' windows and whether each fired, sorted.
+    stored: Vec<(Timestamp, Timestamp, bool)>,
+    view: Option<PaneStoreView<K, A>>,
+}
+
+impl<K, A> PanesSnapshot<K, A> {
+    /// Every accumulator, with its window's end and start, and whether it fired.
+    pub(crate) fn try_for_each(
+        &self,
+        mut f: impl FnMut(&K, Timestamp, Timestamp, bool, &A) -> crate::Result<()>,
+    ) -> crate::Result<()> {
+        for (end, start, fired, entries, unfired) in &self.memory {
+            for (i, (k, acc)) in entries.iter().enumerate() {
+                let fired = *fired && unfired.binary_search(&(i as u32)).is_err();
+                f(k, *end, *start, fired, acc)?;
+            }
+        }
+        if let Some(view) = &self.view {
+            let stored = &self.stored;
+            view.try_for_each(|end, start, k, acc| {
+                let fired = stored
+                    .binary_search_by(|w| (w.0, w.1).cmp(&(end, start)))
+                    .is_ok_and(|i| stored[i].2);
+                f(&k, end, start, fired, &acc)
+            })?;
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     /// Adds 1 to `key`'s count in the window ending at `end` (a tumbling window of 10).
     fn add(panes: &mut Panes<u32, u64>, end: i64, key: u32) {
-        *panes.get_or_insert(end, end - 10, &key, || 0).0 += 1;
+        *panes
+            .get_or_insert(end, end - 10, &key, || 0)
+            .expect("in memory")
+            .0 += 1;
     }
 
     fn contents(panes: &Panes<u32, u64>) -> Vec<(i64, Vec<(u32, u64)>)> {
@@ -337,5 +650,159 @@ mod tests {
         assert!(panes.get(0).fired && !panes.get(1).fired);
         // Key 8 had not fired where it was (another old subtask): it fires when due.
         assert_eq!(panes.get(0).unfired, vec![1]);
+    }
+}
+
+#[cfg(all(test, feature = "disk"))]
+mod disk_tests {
+    use super::*;
+    use crate::state::keyed::disk_tests::disk;
+
+    type Contents = Vec<(i64, i64, bool, u32, u64)>;
+
+    /// Every accumulator, as a checkpoint reads them: (end, start, fired, key, count), sorted.
+    fn contents(panes: &Panes<u32, u64>) -> Contents {
+        let mut all = Vec::new();
+        panes
+            .snapshot()
+            .try_for_each(|k, end, start, fired, acc| {
+                all.push((end, start, fired, *k, *acc));
+                Ok(())
+            })
+            .expect("store readable");
+        all.sort();
+        all
+    }
+
+    /// Adds 1 to `key`'s count in the tumbling window of 10 ending at `end`, in memory or in
+    /// the store, as the window operator does.
+    fn add(panes: &mut Panes<u32, u64>, end: i64, key: u32) {
+        if let Some((acc, _)) = panes.get_or_insert(end, end - 10, &key, || 0) {
+            *acc += 1;
+            return;
+        }
+        let (acc, _) = panes.stored_get(end, end - 10, &key);
+        let new = acc.is_none();
+        panes.stored_put(end, end - 10, &key, &(acc.unwrap_or(0) + 1), new);
+    }
+
+    /// Pane `i`'s accumulators, in memory or read from the store in chunks of 7.
+    fn pane(panes: &mut Panes<u32, u64>, i: usize) -> Vec<(u32, u64)> {
+        let mut all = if panes.get(i).is_stored() {
+            let (mut cursor, mut all) = (Vec::new(), Vec::new());
+            while panes.read_stored(i, &mut cursor, 7, &mut all) {}
+            all
+        } else {
+            panes.get(i).entries.clone()
+        };
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn panes_beyond_the_cache_move_to_the_store_and_keep_their_counts() {
+        let (_dir, ctx) = disk(4096);
+        let mut on_disk = Panes::default();
+        on_disk.open(&ctx).expect("store opens");
+        let mut memory = Panes::default();
+        // 30 windows of 50 keys in order, and now and then a row for an old window.
+        for end in (10..=300).step_by(10) {
+            for key in 0..50 {
+                for panes in [&mut on_disk, &mut memory] {
+                    add(panes, end, key);
+                    if key % 10 == 0 && end > 50 {
+                        add(panes, end - 40, key + 1000);
+                        add(panes, end - 40, key);
+                    }
+                }
+            }
+        }
+        assert!(on_disk.check().is_ok());
+        assert!(
+            on_disk.entries <= on_disk.budget && on_disk.budget < 1000,
+            "{} entries in memory, budget {}",
+            on_disk.entries,
+            on_disk.budget
+        );
+        assert!(on_disk.get(0).is_stored() && !on_disk.get(29).is_stored());
+        assert_eq!(contents(&on_disk), contents(&memory));
+        for i in [0, 5, 29] {
+            assert_eq!(pane(&mut on_disk, i), pane(&mut memory, i), "pane {i}");
+        }
+        // A stored pane that goes leaves nothing in the store.
+        for panes in [&mut on_disk, &mut memory] {
+            panes.remove(0);
+            panes.remove(0);
+        }
+        assert!(on_disk.check().is_ok());
+        assert_eq!(contents(&on_disk), contents(&memory));
+        assert_eq!(on_disk.stored + on_disk.entries, memory.entries);
+    }
+
+    #[test]
+    fn a_checkpoint_of_stored_panes_holds_them_as_at_its_barrier() {
+        let (_dir, ctx) = disk(4096);
+        let mut panes = Panes::default();
+        panes.open(&ctx).expect("store opens");
+        for end in (10..=200).step_by(10) {
+            for key in 0..40 {
+                add(&mut panes, end, key);
+            }
+        }
+        assert!(panes.get(0).is_stored());
+        let snapshot = panes.snapshot();
+        let before = contents(&panes);
+        // Changes after the barrier: a stored pane written and one gone.
+        add(&mut panes, 20, 7);
+        panes.remove(0);
+        let mut at_barrier = Vec::new();
+        snapshot
+            .try_for_each(|k, end, start, fired, acc| {
+                at_barrier.push((end, start, fired, *k, *acc));
+                Ok(())
+            })
+            .expect("store readable");
+        at_barrier.sort();
+        assert_eq!(at_barrier, before);
+        assert_ne!(contents(&panes), before);
+    }
+
+    #[test]
+    fn a_restore_into_stored_panes_keeps_which_keys_fired() {
+        let (_dir, ctx) = disk(4096);
+        let mut panes = Panes::default();
+        panes.open(&ctx).expect("store opens");
+        // A checkpoint of two old subtasks: window 10 fired in one (keys 0..200) and not in
+        // the other (keys 200..400); the others fired in neither.
+        for key in 0..400u32 {
+            panes.restore(10, 0, key < 200, key, 1);
+        }
+        for end in (20..=100).step_by(10) {
+            for key in 0..100u32 {
+                panes.restore(end, end - 10, false, key, 2);
+            }
+        }
+        assert!(panes.check().is_ok());
+        let first = panes.get(0);
+        assert!(
+            first.fired && !first.is_stored(),
+            "a partly fired pane stays in memory"
+        );
+        let unfired: Vec<u32> = first
+            .unfired
+            .iter()
+            .map(|&i| first.entries[i as usize].0)
+            .collect();
+        assert_eq!(unfired.len(), 200);
+        assert!(unfired.iter().all(|&k| k >= 200));
+        assert!(
+            (1..panes.len()).any(|i| panes.get(i).is_stored()),
+            "the restore moved panes to the store"
+        );
+        let all = contents(&panes);
+        assert_eq!(all.len(), 400 + 9 * 100);
+        assert!(all
+            .iter()
+            .all(|&(end, _, fired, key, _)| fired == (end == 10 && key < 200)));
     }
 }
