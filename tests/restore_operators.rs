@@ -40,12 +40,20 @@ fn row(n: i64, crash: Option<Crash>) -> i64 {
     n
 }
 
-fn env(p: usize, checkpoints: &Path, restore: bool) -> StreamEnv {
-    let env = StreamEnv::new()
+/// With `disk`, the disk state backend with the smallest cache, its store under `disk`.
+fn env(p: usize, checkpoints: &Path, restore: bool, disk: Option<&Path>) -> StreamEnv {
+    let mut env = StreamEnv::new()
         .with_parallelism(p)
         .with_checkpoint_interval(Some(Duration::from_millis(5)))
         .with_checkpoint_dir(checkpoints, 1)
         .with_auto_watermark_interval(Duration::ZERO);
+    if let Some(dir) = disk {
+        env = env.with_state_backend(flow::state::StateBackendConfig {
+            kind: flow::state::StateBackendKind::Disk,
+            dir: Some(dir.into()),
+            cache_bytes: 1,
+        });
+    }
     if restore {
         env.with_restore("latest")
     } else {
@@ -58,11 +66,23 @@ type Job = fn(StreamEnv, &Path, Option<Crash>) -> flow::Result<flow::JobResult>;
 /// `job` uninterrupted, against `job` failing after a checkpoint (see [`Crash`]) and
 /// restored, at each of `parallelisms`.
 fn crash_and_restore(name: &str, parallelisms: &[usize], job: Job) {
+    crash_and_restore_on(name, parallelisms, job, false);
+}
+
+/// As [`crash_and_restore`]; with `disk`, the failing and the restored runs on the disk
+/// backend (the uninterrupted one on the memory backend).
+fn crash_and_restore_on(name: &str, parallelisms: &[usize], job: Job, disk: bool) {
     for &p in parallelisms {
         let root = tempfile::tempdir().unwrap();
+        let state = root.path().join("state");
+        let disk = disk.then_some(state.as_path());
         let reference = root.path().join("reference");
-        job(env(p, &root.path().join("ck-ref"), false), &reference, None)
-            .unwrap_or_else(|e| panic!("{name} p{p}: {e}"));
+        job(
+            env(p, &root.path().join("ck-ref"), false, None),
+            &reference,
+            None,
+        )
+        .unwrap_or_else(|e| panic!("{name} p{p}: {e}"));
         let expected = finished_rows(&reference);
         assert!(!expected.is_empty(), "{name}: no output");
 
@@ -70,8 +90,8 @@ fn crash_and_restore(name: &str, parallelisms: &[usize], job: Job) {
         let crash = Crash {
             checkpoints: Box::leak(checkpoints.clone().into_boxed_path()),
         };
-        let err =
-            job(env(p, &checkpoints, false), &out, Some(crash)).expect_err("the first run fails");
+        let err = job(env(p, &checkpoints, false, disk), &out, Some(crash))
+            .expect_err("the first run fails");
         assert!(err.to_string().contains("crash at row"), "{name}: {err}");
         let restored_from = std::fs::read_dir(&checkpoints)
             .unwrap()
@@ -79,7 +99,7 @@ fn crash_and_restore(name: &str, parallelisms: &[usize], job: Job) {
             .find(|e| e.path().join("_metadata").is_file())
             .unwrap_or_else(|| panic!("{name} p{p}: no checkpoint completed before the crash"));
         let before = finished_rows(&out).len();
-        job(env(p, &checkpoints, true), &out, None)
+        job(env(p, &checkpoints, true, disk), &out, None)
             .unwrap_or_else(|e| panic!("{name} p{p} restored from {restored_from:?}: {e}"));
         let got = finished_rows(&out);
         assert_eq!(
@@ -204,6 +224,28 @@ fn process_function_state_and_timers() {
     });
 }
 
+/// As `process_function_state_and_timers`, on the disk backend with the smallest cache: of
+/// the ~100 timers pending at a time, the latest are in the store.
+#[test]
+fn process_function_timers_on_disk() {
+    crash_and_restore_on(
+        "timers on disk",
+        &[1],
+        |env, out, crash| {
+            flow! { env =>
+                source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
+                    .timestamps(|n| *n)
+                    .map(move |n| row(n, crash))
+                    .key_by(|n| n % 7)
+                    .process(Delayed::default())
+                    .sink_to(FileSink::row_format(out));
+            }
+            env.execute("timers on disk")
+        },
+        true,
+    );
+}
+
 #[test]
 fn interval_join() {
     crash_and_restore("interval join", &[1, 2], |env, out, crash| {
@@ -246,28 +288,52 @@ fn window_join() {
     });
 }
 
+/// A window join whose function reads the rows' timestamps, with watermarks `delay` behind.
+fn window_join_with_timestamps(
+    env: StreamEnv,
+    out: &Path,
+    crash: Option<Crash>,
+    delay: Duration,
+) -> flow::Result<flow::JobResult> {
+    let watermarks = || Watermarks::bounded_out_of_orderness(delay);
+    flow! { env =>
+        let left = source(NumberSequence::new(1, ROWS), watermarks())
+            .timestamps(|n| *n)
+            .map(move |n| row(n, crash))
+            .key_by(|n| n % 10);
+        let right = source(NumberSequence::new(1, ROWS), watermarks())
+            .timestamps(|n| *n)
+            .map(|n| row(n, None))
+            .filter(|n| n % 7 == 0)
+            .key_by(|n| n % 10);
+        left.window_join(right, TumblingEventTimeWindows::of(Duration::from_millis(100)))
+            .process(|a: &i64, b: &i64, ctx, out: &mut Vec<(i64, i64, i64, i64)>| {
+                out.push((*a, *b, ctx.left_timestamp(), ctx.right_timestamp()))
+            })
+            .sink_to(FileSink::row_format(out));
+    }
+    env.execute("window join with context")
+}
+
 #[test]
 fn window_join_with_context() {
     // The rows' timestamps are kept only for a function that reads them: restored with them.
     crash_and_restore("window join with context", &[1, 2], |env, out, crash| {
-        flow! { env =>
-            let left = source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
-                .timestamps(|n| *n)
-                .map(move |n| row(n, crash))
-                .key_by(|n| n % 10);
-            let right = source(NumberSequence::new(1, ROWS), Watermarks::monotonous())
-                .timestamps(|n| *n)
-                .map(|n| row(n, None))
-                .filter(|n| n % 7 == 0)
-                .key_by(|n| n % 10);
-            left.window_join(right, TumblingEventTimeWindows::of(Duration::from_millis(100)))
-                .process(|a: &i64, b: &i64, ctx, out: &mut Vec<(i64, i64, i64, i64)>| {
-                    out.push((*a, *b, ctx.left_timestamp(), ctx.right_timestamp()))
-                })
-                .sink_to(FileSink::row_format(out));
-        }
-        env.execute("window join with context")
+        window_join_with_timestamps(env, out, crash, Duration::ZERO)
     });
+}
+
+/// A window join whose watermarks trail by 2 s (20 windows of 10 keys open), on the disk
+/// backend with the smallest cache: most panes are in the store when the checkpoints are
+/// taken and when they are restored.
+#[test]
+fn window_join_on_disk() {
+    crash_and_restore_on(
+        "window join on disk",
+        &[1, 2],
+        |env, out, crash| window_join_with_timestamps(env, out, crash, Duration::from_secs(2)),
+        true,
+    );
 }
 
 /// Sleeps once per thread (a subtask of one run): long enough for the broadcast rule to

@@ -14,10 +14,10 @@ use crate::exec::CheckpointId;
 use crate::function::{Key, KeySelector, NotKeyed};
 use crate::port::Stream;
 use crate::snapshot::{StateData, StateReader, StateWriter};
+use crate::state::timers::Timers;
 use crate::state::KeyedState;
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use crate::{Error, Result};
-use std::collections::BTreeMap;
 use std::hash::Hash;
 
 /// What a process function sees of its operator: the row's timestamp, the watermark, the
@@ -127,67 +127,6 @@ pub trait KeyedProcessFunction<K, In>: Clone + Send + 'static {
     fn close(&mut self) {}
 }
 
-/// Timers of one time domain, deduplicated per key and timestamp.
-struct Timers<K> {
-    by_time: BTreeMap<Timestamp, Vec<K>>,
-    /// Every timer, copy-on-write across checkpoints (a barrier freezes it, the checkpoint
-    /// writer encodes it).
-    set: KeyedState<(K, Timestamp), ()>,
-    /// How many timers `set` has.
-    len: usize,
-}
-
-impl<K: Hash + Eq + Clone> Timers<K> {
-    fn new() -> Self {
-        Timers {
-            by_time: BTreeMap::new(),
-            set: KeyedState::default(),
-            len: 0,
-        }
-    }
-    fn add(&mut self, key: &K, t: Timestamp) {
-        if self.set.insert_new((key.clone(), t), ()) {
-            self.len += 1;
-            self.by_time.entry(t).or_default().push(key.clone());
-        }
-    }
-    fn delete(&mut self, key: &K, t: Timestamp) {
-        // Removed lazily from `by_time`: `pop` skips timers no longer in the set.
-        if self.set.remove(&(key.clone(), t)) {
-            self.len -= 1;
-        }
-    }
-    /// The next timer due at `time` or earlier.
-    fn pop(&mut self, time: Timestamp) -> Option<(Timestamp, K)> {
-        loop {
-            let mut entry = self.by_time.first_entry()?;
-            let t = *entry.key();
-            if t > time {
-                return None;
-            }
-            let key = entry.get_mut().pop();
-            if entry.get().is_empty() {
-                entry.remove();
-            }
-            if let Some(key) = key {
-                if self.set.remove(&(key.clone(), t)) {
-                    self.len -= 1;
-                    return Some((t, key));
-                }
-            }
-        }
-    }
-}
-
-impl<K: Key + Sync> Timers<K> {
-    /// Writes every timer as the keyed section `name` (key, time): frozen now, encoded on the
-    /// checkpoint writer's thread.
-    fn write(&mut self, name: &str, state: &mut StateWriter) {
-        self.set
-            .write_entries::<K, Timestamp>(name, state, |(k, t), (), out| out.entry(k, t));
-    }
-}
-
 /// The timers of a keyed operator (both time domains) and the registrations its function
 /// made during the current call, applied to the call's key afterwards.
 struct TimerService<K> {
@@ -202,8 +141,8 @@ struct TimerService<K> {
 impl<K: Hash + Eq + Clone> TimerService<K> {
     fn new(event_time: bool) -> Self {
         TimerService {
-            event: Timers::new(),
-            processing: Timers::new(),
+            event: Timers::default(),
+            processing: Timers::default(),
             requests: Vec::new(),
             event_time,
         }
@@ -241,7 +180,7 @@ impl<K: Hash + Eq + Clone> TimerService<K> {
     }
 
     fn has_processing_timers(&self) -> bool {
-        self.processing.len != 0
+        self.processing.len() != 0
     }
 }
 
@@ -308,6 +247,13 @@ where
         out.emit_all(&mut self.buf, emit_ts);
     }
 
+    /// The disk backend's first error, if a row or a timer met one.
+    fn check_state(&mut self) -> Result<()> {
+        self.state.check()?;
+        self.timers.event.check()?;
+        self.timers.processing.check()
+    }
+
     /// Fires the timers of one domain due at `time`, in timestamp order.
     fn fire(&mut self, event: bool, time: Timestamp, out: &mut impl Output<F::Out>) {
         while let Some((t, key)) = self.timers.pop(event, time) {
@@ -363,6 +309,8 @@ where
         if std::mem::size_of::<F::State>() != 0 {
             self.state.open(ctx)?;
         }
+        self.timers.event.open(ctx)?;
+        self.timers.processing.open(ctx)?;
         self.f.open(ctx);
         Ok(())
     }
@@ -372,7 +320,7 @@ where
         if let Some(e) = self.error.take() {
             return Err(e);
         }
-        self.state.check()?;
+        self.check_state()?;
         if self.timers.has_processing_timers() {
             self.fire(false, now_millis(), out);
         }
@@ -391,7 +339,7 @@ where
     /// Every key's state and timers (frozen now, copy-on-write, encoded off the row path),
     /// and the watermark the function has seen.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
-        self.state.check()?;
+        self.check_state()?;
         if std::mem::size_of::<F::State>() != 0 {
             self.state.write("state", state);
         }
@@ -423,7 +371,7 @@ where
         }
         self.fire(true, MAX_WATERMARK, out);
         self.fire(false, MAX_WATERMARK, out);
-        self.state.check()
+        self.check_state()
     }
 
     fn close(&mut self) -> Result<()> {

@@ -14,20 +14,17 @@ use crate::function::{Key, KeySelector};
 use crate::operator::interval_join::{JoinFunction, Joined};
 use crate::port::Stream;
 use crate::snapshot::{StateData, StateReader, StateWriter};
-use crate::state::KeyedState;
+use crate::state::panes::Panes;
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use crate::{Error, Result};
-use std::collections::BTreeMap;
 use std::hash::Hash;
-use std::sync::{Arc, Mutex};
-
-/// Each window's rows of both sides, per key (copy-on-write across checkpoints), by (end,
-/// start): the firing order.
-type Panes<K, A, B> = BTreeMap<(Timestamp, Timestamp), KeyedState<K, Pane<A, B>>>;
+use std::sync::Arc;
 
 /// One key's rows of both sides in one window, and their timestamps if the function reads
-/// them (else empty).
-#[derive(Clone)]
+/// them (else empty): the window's "accumulator" in the window operator's panes
+/// ([`Panes`]: in firing order, laid out for rows in order, and with the disk backend moved
+/// to the store beyond the state cache).
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
 struct Pane<A, B> {
     rows: (Vec<A>, Vec<B>),
     timestamps: (Vec<Timestamp>, Vec<Timestamp>),
@@ -48,7 +45,7 @@ pub struct WindowJoin<K1, K2, K, A, B, F, O> {
     key_second: K2,
     windows: Windows,
     f: F,
-    panes: Panes<K, A, B>,
+    panes: Panes<K, Pane<A, B>>,
     assigned: Vec<TimeWindow>,
     watermark: Timestamp,
     buf: Vec<O>,
@@ -64,7 +61,7 @@ impl<K1, K2, K, A, B, F, O> WindowJoin<K1, K2, K, A, B, F, O> {
             key_second,
             windows,
             f,
-            panes: BTreeMap::new(),
+            panes: Panes::default(),
             assigned: Vec::new(),
             watermark: MIN_WATERMARK,
             buf: Vec::new(),
@@ -109,11 +106,23 @@ where
 
     /// Adds `row` (timestamp `ts`) to `key`'s rows of its input in window `w`.
     fn place(&mut self, key: K, w: &TimeWindow, row: Either<A, B>, ts: Timestamp) {
-        let pane = self
+        match self
             .panes
-            .entry((w.end, w.start))
-            .or_default()
-            .get_or_default(key);
+            .get_or_insert(w.end, w.start, &key, Pane::default)
+        {
+            Some((pane, _)) => Self::push(pane, row, ts),
+            None => {
+                // The window's pane is in the store (disk backend).
+                let (pane, _) = self.panes.stored_get(w.end, w.start, &key);
+                let new = pane.is_none();
+                let mut pane = pane.unwrap_or_default();
+                Self::push(&mut pane, row, ts);
+                self.panes.stored_put(w.end, w.start, &key, &pane, new);
+            }
+        }
+    }
+
+    fn push(pane: &mut Pane<A, B>, row: Either<A, B>, ts: Timestamp) {
         match row {
             Either::First(a) => {
                 pane.rows.0.push(a);
@@ -130,28 +139,48 @@ where
         }
     }
 
+    /// Joins and drops every window whose last millisecond is `time` or earlier.
     fn fire(&mut self, time: Timestamp, out: &mut impl Output<O>) {
-        while let Some(entry) = self.panes.first_entry() {
-            let (end, _) = *entry.key();
-            if end - 1 > time {
-                break;
-            }
-            for (_, pane) in entry.remove().drain() {
-                let ((firsts, seconds), (t1, t2)) = (&pane.rows, &pane.timestamps);
-                for (i, a) in firsts.iter().enumerate() {
-                    for (j, b) in seconds.iter().enumerate() {
-                        let timestamps = if F::TIMESTAMPS {
-                            (t1[i], t2[j])
-                        } else {
-                            (NO_TIMESTAMP, NO_TIMESTAMP)
-                        };
-                        let side = out.side_outputs();
-                        self.f.join(a, b, timestamps, end - 1, side, &mut self.buf);
+        while !self.panes.is_empty() && self.panes.get(0).end - 1 <= time {
+            let end = self.panes.get(0).end;
+            if self.panes.get(0).is_stored() {
+                let (mut cursor, mut chunk) = (Vec::new(), Vec::new());
+                loop {
+                    let more = self.panes.read_stored(0, &mut cursor, 256, &mut chunk);
+                    for (_, pane) in chunk.drain(..) {
+                        self.join(&pane, end, out);
+                    }
+                    if !more {
+                        break;
                     }
                 }
-                out.emit_all(&mut self.buf, end - 1);
+            } else {
+                let entries = std::mem::take(&mut self.panes.get_mut(0).entries);
+                for (_, pane) in &entries {
+                    self.join(pane, end, out);
+                }
+                // Back, for `remove` to count them out.
+                self.panes.get_mut(0).entries = entries;
+            }
+            self.panes.remove(0);
+        }
+    }
+
+    /// Every pair of one key's rows in the window ending at `end`.
+    fn join(&mut self, pane: &Pane<A, B>, end: Timestamp, out: &mut impl Output<O>) {
+        let ((firsts, seconds), (t1, t2)) = (&pane.rows, &pane.timestamps);
+        for (i, a) in firsts.iter().enumerate() {
+            for (j, b) in seconds.iter().enumerate() {
+                let timestamps = if F::TIMESTAMPS {
+                    (t1[i], t2[j])
+                } else {
+                    (NO_TIMESTAMP, NO_TIMESTAMP)
+                };
+                let side = out.side_outputs();
+                self.f.join(a, b, timestamps, end - 1, side, &mut self.buf);
             }
         }
+        out.emit_all(&mut self.buf, end - 1);
     }
 }
 
@@ -200,10 +229,11 @@ where
                 "`{name}`: a window join takes tumbling or sliding windows"
             )));
         }
-        Ok(())
+        self.panes.open(ctx)
     }
 
     fn on_tick(&mut self, out: &mut impl Output<O>) -> Result<()> {
+        self.panes.check()?;
         if !self.windows.is_event_time() {
             self.fire(now_millis(), out);
         }
@@ -223,24 +253,16 @@ where
     /// Every open window's rows of both sides, by key (frozen now, encoded off the row
     /// path), and the watermark.
     fn snapshot(&mut self, _: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
-        let panes: Vec<_> = self
-            .panes
-            .iter_mut()
-            .map(|(&(end, start), keys)| (end, start, keys.snapshot()))
-            .collect();
-        // Merged once, by the first section's writer; the second reads the same snapshots.
-        let panes = Arc::new(Mutex::new(panes));
+        self.panes.check()?;
+        // Copied now (stored panes: an MVCC view of the store), encoded off the row path;
+        // both sections read the same copy.
+        let panes = Arc::new(self.panes.snapshot());
         let shared = panes.clone();
         state.keyed_deferred::<K, (Timestamp, Timestamp, (Vec<A>, Vec<B>)), _>(
             "panes",
             panes,
             move |panes, out| {
-                let mut panes = panes.lock().unwrap_or_else(|e| e.into_inner());
-                for (end, start, keys) in panes.iter_mut() {
-                    let (end, start) = (*end, *start);
-                    keys.try_for_each(|k, p| out.entry(k, (end, start, &p.rows)))?;
-                }
-                Ok(())
+                panes.try_for_each(|k, end, start, _, p| out.entry(k, (end, start, &p.rows)))
             },
         );
         if F::TIMESTAMPS {
@@ -248,12 +270,9 @@ where
                 "timestamps",
                 shared,
                 |panes, out| {
-                    let mut panes = panes.lock().unwrap_or_else(|e| e.into_inner());
-                    for (end, start, keys) in panes.iter_mut() {
-                        let (end, start) = (*end, *start);
-                        keys.try_for_each(|k, p| out.entry(k, (end, start, &p.timestamps)))?;
-                    }
-                    Ok(())
+                    panes.try_for_each(|k, end, start, _, p| {
+                        out.entry(k, (end, start, &p.timestamps))
+                    })
                 },
             );
         }
@@ -262,30 +281,36 @@ where
     }
 
     fn restore(&mut self, state: &StateReader) -> Result<()> {
+        // A key appears once per window in a checkpoint (its old subtasks held disjoint
+        // keys); its timestamps, in their own section, join its rows.
         state.keyed(
             "panes",
             |k, (end, start, rows): (Timestamp, Timestamp, (Vec<A>, Vec<B>))| {
-                let pane = self
-                    .panes
-                    .entry((end, start))
-                    .or_default()
-                    .get_or_default(k);
-                pane.rows = rows;
+                let pane = Pane {
+                    rows,
+                    timestamps: Default::default(),
+                };
+                self.panes.restore(end, start, false, k, pane);
             },
         )?;
         if F::TIMESTAMPS {
             state.keyed(
                 "timestamps",
                 |k, (end, start, t): (Timestamp, Timestamp, (Vec<Timestamp>, Vec<Timestamp>))| {
-                    let pane = self
-                        .panes
-                        .entry((end, start))
-                        .or_default()
-                        .get_or_default(k);
-                    pane.timestamps = t;
+                    match self.panes.get_or_insert(end, start, &k, Pane::default) {
+                        Some((pane, _)) => pane.timestamps = t,
+                        None => {
+                            let (pane, _) = self.panes.stored_get(end, start, &k);
+                            let new = pane.is_none();
+                            let mut pane = pane.unwrap_or_default();
+                            pane.timestamps = t;
+                            self.panes.stored_put(end, start, &k, &pane, new);
+                        }
+                    }
                 },
             )?;
         }
+        self.panes.check()?;
         if let Some(w) = state.union::<Timestamp>("watermark")?.into_iter().min() {
             self.watermark = w;
         }
@@ -294,7 +319,7 @@ where
 
     fn end_of_input(&mut self, out: &mut impl Output<O>) -> Result<()> {
         self.fire(MAX_WATERMARK, out);
-        Ok(())
+        self.panes.check()
     }
 
     fn report(&self, node: u32, metrics: &mut TaskMetrics) {

@@ -14,6 +14,7 @@ mod no_disk;
 #[cfg(feature = "disk")]
 mod pane_store;
 pub(crate) mod panes;
+pub(crate) mod timers;
 
 pub use backend::{StateBackendConfig, StateBackendKind, DEFAULT_STATE_CACHE_MB};
 #[cfg(feature = "disk")]

@@ -133,6 +133,13 @@ impl<K, A> PaneStore<K, A> {
     pub(crate) fn remove(&mut self, _: i64, _: i64) {
         never!(self)
     }
+    pub(crate) fn remove_entry(&mut self, _: i64, _: i64, _: &K) {
+        never!(self)
+    }
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn take_first(&mut self, _: usize, _: &mut Vec<(i64, i64, K, A)>) -> Option<i64> {
+        never!(self)
+    }
     pub(crate) fn snapshot(&self) -> PaneStoreView<K, A> {
         never!(self)
     }

@@ -7,6 +7,9 @@
 //! it fires and deleted when it expires; a row for a moved pane reads and writes its one
 //! accumulator (as Flink's RocksDB backend does for every row).
 //!
+//! The timers of a keyed process function use the same layout, with the timer's time as the
+//! window's end and 0 as its start, and no value ([`PaneStore::take_first`]).
+//!
 //! Errors of the store cannot be returned on the row path: the first is kept and reported by
 //! [`PaneStore::check`], as in [`Cached`](super::cache::Cached).
 
@@ -260,6 +263,67 @@ impl<K, A> PaneStore<K, A> {
         }
         self.key = prefix;
         self.batch = keys;
+    }
+
+    /// Deletes `key`'s accumulator in the window.
+    pub(crate) fn remove_entry(&mut self, end: Timestamp, start: Timestamp, key: &K) {
+        if !self.entry_key(end, start, key) {
+            return;
+        }
+        if let Err(e) = self.store.remove(&self.key) {
+            self.fail(e);
+        }
+    }
+
+    /// Takes the first entries out of the store, in (end, start, key) order: `max` at least,
+    /// and then the rest of the last window read, appended to `out`. The end of the next entry
+    /// left, if there is one.
+    pub(crate) fn take_first(
+        &mut self,
+        max: usize,
+        out: &mut Vec<(Timestamp, Timestamp, K, A)>,
+    ) -> Option<Timestamp> {
+        let (codec, prefix) = (self.codec, self.store.prefix().to_vec());
+        let (mut keys, mut ranges, mut next, mut error) =
+            (std::mem::take(&mut self.batch), Vec::new(), None, None);
+        keys.clear();
+        let mut last = None;
+        let r = self.store.scan(&prefix, None, |k, v| {
+            let Some((end, start, key)) = read_window(&k[prefix.len()..]) else {
+                error = Some("a key too short for its window".to_string());
+                return false;
+            };
+            if ranges.len() >= max && last != Some((end, start)) {
+                next = Some(end);
+                return false;
+            }
+            match (codec.read_key)(key).and_then(|key| Ok((key, (codec.read_state)(v)?))) {
+                Ok((key, acc)) => out.push((end, start, key, acc)),
+                Err(e) => {
+                    error = Some(e.to_string());
+                    return false;
+                }
+            }
+            last = Some((end, start));
+            ranges.push((keys.len(), keys.len() + k.len()));
+            keys.extend_from_slice(k);
+            true
+        });
+        let r = r.and_then(|()| match error {
+            Some(e) => Err(super::disk::store_error(
+                self.store.operator(),
+                self.store.dir(),
+                "decode an entry",
+                e,
+            )),
+            None => self.store.remove_all(&keys, &ranges),
+        });
+        self.batch = keys;
+        if let Err(e) = r {
+            self.fail(e);
+            return None;
+        }
+        next
     }
 
     /// The moved panes as they are now, for a checkpoint (read off the row path).

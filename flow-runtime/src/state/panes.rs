@@ -421,6 +421,11 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         self.panes.len()
     }
 
+    /// Whether no pane is open.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.panes.is_empty()
+    }
+
     /// Pane `i` (0: the first to fire).
     pub(crate) fn get(&self, i: usize) -> &Pane<K, A> {
         &self.panes[i]
