@@ -132,6 +132,34 @@ fn session_windows() {
     });
 }
 
+/// Session windows of 200 keys, watermarks 2 s behind and an allowed lateness: some 400
+/// timers pending (a firing and a cleanup per session), on the disk backend with the smallest
+/// cache: the latest are in the store at the checkpoints and the restore.
+#[test]
+fn session_windows_on_disk() {
+    crash_and_restore_on(
+        "sessions on disk",
+        &[1, 2],
+        |env, out, crash| {
+            flow! { env =>
+                source(NumberSequence::new(1, ROWS), Watermarks::bounded_out_of_orderness(Duration::from_secs(2)))
+                    // Every 1000th row starts a new session of each key.
+                    .timestamps(|n| n * 10 + (n / 1000) * 1000)
+                    .map(move |n| row(n, crash))
+                    .key_by(|n| n % 200)
+                    .window(EventTimeSessionWindows::with_gap(Duration::from_millis(500)))
+                    .allowed_lateness(Duration::from_secs(1))
+                    .process(|k: &i64, w: &TimeWindow, rows: &[i64], out: &mut Vec<(i64, i64, i64, usize)>| {
+                        out.push((*k, w.start, w.end, rows.len()))
+                    })
+                    .sink_to(FileSink::row_format(out));
+            }
+            env.execute("sessions on disk")
+        },
+        true,
+    );
+}
+
 #[test]
 fn window_function_state() {
     // A window function's state per key across windows (a running count of its windows) and

@@ -246,6 +246,38 @@ fn allowed_lateness_refires_and_then_drops(p: usize) {
     assert_eq!(result.operator("late windows").unwrap().late_rows, 1);
 }
 
+fn a_session_with_an_allowed_lateness_fires_once(p: usize) {
+    // 1000 and 1500 make the session [1000, 2500); 1200's own window [1200, 2200) lies in it,
+    // so the session stays the same: it still fires once when the watermark (3999) passes it,
+    // with the three rows (Flink's timers are one per key, window and time).
+    let events: Vec<Event> = vec![
+        ("a", 1000),
+        ("a", 1500),
+        ("a", 1200),
+        ("a", 4000),
+        ("a", 9000),
+    ];
+    let env = env(p);
+    flow! { env =>
+        let out = from_collection(events, Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0)
+            .window(EventTimeSessionWindows::with_gap(Duration::from_secs(1)))
+            .allowed_lateness(Duration::from_secs(1))
+            .process(describe)
+            .collect();
+    }
+    env.execute("session lateness").unwrap();
+    assert_eq!(
+        out.take(),
+        vec![
+            ("a".into(), 1000, 2500, 3),
+            ("a".into(), 4000, 5000, 1),
+            ("a".into(), 9000, 10000, 1),
+        ]
+    );
+}
+
 /// Average of the second field: an `AggregateFunction` with (sum, count).
 #[derive(Clone)]
 struct Average;
@@ -701,6 +733,7 @@ at_parallelism!(
     a_row_late_on_its_own_extends_an_open_session,
     a_row_whose_merged_session_is_late_is_dropped,
     allowed_lateness_refires_and_then_drops,
+    a_session_with_an_allowed_lateness_fires_once,
     reduce_and_aggregate,
     aggregate_with_a_window_function,
     a_window_function_with_context,

@@ -26,10 +26,11 @@ use crate::operator::side_output::{OutputTag, SideOutputs};
 use crate::port::Stream;
 use crate::snapshot::{StateData, StateReader, StateWriter};
 use crate::state::panes::Panes;
+use crate::state::timers::Timers;
 use crate::state::KeyedState;
 use crate::time::{now_millis, Timestamp, MAX_WATERMARK, MIN_WATERMARK, NO_TIMESTAMP};
 use crate::{Error, Result};
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::VecDeque;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -752,7 +753,7 @@ pub struct Window<KS, K, F: WindowFunction<K, T>, T> {
     counts: KeyedState<K, CountPane<T>>,
     /// When to fire (`false`) or drop (`true`) a session's state. Not saved in checkpoints:
     /// a checkpoint derives them from the sessions and `advanced`.
-    timers: BTreeMap<Timestamp, Vec<(K, TimeWindow, bool)>>,
+    timers: Timers<(K, TimeWindow, bool)>,
     /// The latest time the windows were advanced to (the watermark, or the wall clock for
     /// processing time): every session that ends by it has fired.
     advanced: Timestamp,
@@ -782,6 +783,7 @@ where
     /// The disk state backend's first error, if a row met one.
     fn check_state(&mut self) -> Result<()> {
         self.fixed.check()?;
+        self.timers.check()?;
         self.sessions.check()?;
         self.counts.check()?;
         self.global.check()?;
@@ -806,7 +808,7 @@ where
             fixed: Panes::default(),
             sessions: KeyedState::default(),
             counts: KeyedState::default(),
-            timers: BTreeMap::new(),
+            timers: Timers::fifo(),
             advanced: MIN_WATERMARK,
             global: KeyedState::default(),
             per_window: KeyedState::default(),
@@ -878,10 +880,7 @@ where
     }
 
     fn timer(&mut self, at: Timestamp, key: K, window: TimeWindow, cleanup: bool) {
-        self.timers
-            .entry(at)
-            .or_default()
-            .push((key, window, cleanup));
+        self.timers.add(&(key, window, cleanup), at);
     }
 
     /// Whether a window closes for good (its state may go) by `time`.
@@ -893,32 +892,27 @@ where
     /// fixed windows fire in the order of their ends.
     fn advance(&mut self, time: Timestamp, out: &mut impl Output<F::Out>) {
         self.advanced = self.advanced.max(time);
-        while let Some(entry) = self.timers.first_entry() {
-            if *entry.key() > time {
-                break;
-            }
-            for (key, window, cleanup) in entry.remove() {
-                let Some(list) = self.sessions.get_mut(&key) else {
-                    continue;
-                };
-                // A merged session's old timers find no window: skip them.
-                let Some(i) = list.iter().position(|(w, _)| *w == window) else {
-                    continue;
-                };
-                if cleanup || self.lateness == 0 {
-                    let (w, acc) = list.remove(i);
-                    if list.is_empty() {
-                        self.sessions.remove(&key);
-                    }
-                    if !cleanup {
-                        self.emit(&key, &w, &acc, out);
-                    }
-                } else {
-                    let acc = std::mem::replace(&mut list[i].1, self.f.create());
-                    self.emit(&key, &window, &acc, out);
-                    if let Some(list) = self.sessions.get_mut(&key) {
-                        list[i].1 = acc;
-                    }
+        while let Some((_, (key, window, cleanup))) = self.timers.pop(time) {
+            let Some(list) = self.sessions.get_mut(&key) else {
+                continue;
+            };
+            // A merged session's old timers find no window: skip them.
+            let Some(i) = list.iter().position(|(w, _)| *w == window) else {
+                continue;
+            };
+            if cleanup || self.lateness == 0 {
+                let (w, acc) = list.remove(i);
+                if list.is_empty() {
+                    self.sessions.remove(&key);
+                }
+                if !cleanup {
+                    self.emit(&key, &w, &acc, out);
+                }
+            } else {
+                let acc = std::mem::replace(&mut list[i].1, self.f.create());
+                self.emit(&key, &window, &acc, out);
+                if let Some(list) = self.sessions.get_mut(&key) {
+                    list[i].1 = acc;
                 }
             }
         }
@@ -1255,7 +1249,10 @@ where
         }
         self.windows.validate(self.name)?;
         match self.windows {
-            Windows::Session { .. } => self.sessions.open(ctx)?,
+            Windows::Session { .. } => {
+                self.sessions.open(ctx)?;
+                self.timers.open(ctx)?;
+            }
             Windows::Count { .. } => self.counts.open(ctx)?,
             _ => self.fixed.open(ctx)?,
         }

@@ -16,11 +16,13 @@ use super::{KeyedState, PaneStore};
 use crate::context::RuntimeContext;
 use crate::snapshot::{StateData, StateWriter};
 use crate::time::Timestamp;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::hash::Hash;
 
 pub(crate) struct Timers<K> {
-    by_time: BTreeMap<Timestamp, Vec<K>>,
+    by_time: BTreeMap<Timestamp, VecDeque<K>>,
+    /// The timers of one timestamp fire in the order they were added (else the last first).
+    fifo: bool,
     /// The timers in memory, copy-on-write across checkpoints (a barrier freezes it, the
     /// checkpoint writer encodes it).
     set: KeyedState<(K, Timestamp), ()>,
@@ -39,6 +41,7 @@ impl<K> Default for Timers<K> {
     fn default() -> Self {
         Timers {
             by_time: BTreeMap::new(),
+            fifo: false,
             set: KeyedState::default(),
             len: 0,
             in_memory: 0,
@@ -71,6 +74,14 @@ where
 }
 
 impl<K> Timers<K> {
+    /// Timers whose keys of one timestamp fire in the order they were added.
+    pub(crate) fn fifo() -> Self {
+        Timers {
+            fifo: true,
+            ..Timers::default()
+        }
+    }
+
     /// How many timers there are.
     pub(crate) fn len(&self) -> usize {
         self.len
@@ -99,7 +110,7 @@ impl<K: Hash + Eq + Clone> Timers<K> {
         if self.set.insert_new((key.clone(), t), ()) {
             self.len += 1;
             self.in_memory += 1;
-            self.by_time.entry(t).or_default().push(key.clone());
+            self.by_time.entry(t).or_default().push_back(key.clone());
             if self.in_memory > self.budget {
                 self.move_latest();
             }
@@ -134,7 +145,11 @@ impl<K: Hash + Eq + Clone> Timers<K> {
             if t > time {
                 return None;
             }
-            let key = entry.get_mut().pop();
+            let key = if self.fifo {
+                entry.get_mut().pop_front()
+            } else {
+                entry.get_mut().pop_back()
+            };
             if entry.get().is_empty() {
                 entry.remove();
             }
@@ -194,7 +209,7 @@ impl<K: Hash + Eq + Clone> Timers<K> {
         for (t, _, key, ()) in first {
             self.set.insert((key.clone(), t), ());
             self.in_memory += 1;
-            self.by_time.entry(t).or_default().push(key);
+            self.by_time.entry(t).or_default().push_back(key);
         }
         true
     }
