@@ -16,6 +16,9 @@
 //! - `checkpoint`: a reduce over 10M keys with a checkpoint every 2 s: how long a barrier
 //!   stops the rows (writing the cache's changed keys back) and the checkpoint's size and
 //!   duration; then the time to restore it into each backend.
+//! - `small`: a reduce over 1M keys, then 200 rows 10 ms apart (a few keys changed per
+//!   checkpoint, one every 500 ms): the size of a checkpoint after a small change, on each
+//!   backend (checkpoints are full: the whole state each time).
 //!
 //! ```text
 //! cargo bench --bench state_backends
@@ -347,6 +350,36 @@ fn main() {
             mrows(rows, store),
             store.as_secs_f64() / dsk.as_secs_f64(),
         );
+    }
+
+    if wanted("small") {
+        let keys = (1_000_000.0 * scale) as i64;
+        for (name, disk) in [("memory", None), ("disk", disk)] {
+            let checkpoints = tempfile::tempdir().expect("a temporary directory");
+            let env = env(disk)
+                .with_checkpoint_interval(Some(Duration::from_millis(500)))
+                .with_checkpoint_dir(checkpoints.path(), 1);
+            flow! { env =>
+                source(NumberSequence::new(1, keys + 200), Watermarks::no_watermarks())
+                    .map(move |n| {
+                        if n > keys {
+                            std::thread::sleep(Duration::from_millis(10));
+                        }
+                        (n % keys, 1)
+                    })
+                    .key_by(|r: &(i64, i64)| r.0)
+                    .reduce(sum)
+                    .sink_to(DiscardSink);
+            }
+            let (_, result) = run(&env, "small");
+            let s = &result.checkpoints;
+            println!(
+                "small change, {keys} keys, {name}: {} checkpoints; the last (after 200 rows changed at most 200 keys) {:.1} MB; the largest {:.1} MB",
+                s.completed,
+                s.last_bytes as f64 / 1e6,
+                s.max_bytes as f64 / 1e6,
+            );
+        }
     }
 
     if wanted("checkpoint") {
