@@ -1033,8 +1033,10 @@ where
             let acc = std::mem::replace(acc, f.create());
             self.emit(key, w, &acc, out);
             let f = &mut self.f;
-            if let Some((a, _)) = self.fixed.get_or_insert(w.end, w.start, key, || f.create()) {
-                *a = acc;
+            match self.fixed.get_or_insert(w.end, w.start, key, || f.create()) {
+                Some((a, _)) => *a = acc,
+                // Its pane moved to the store meanwhile (with the placeholder, counted).
+                None => self.fixed.stored_put(w.end, w.start, key, &acc, false),
             }
         }
     }
@@ -1381,7 +1383,7 @@ where
         if let Some(w) = state.union::<Timestamp>("watermark")?.into_iter().min() {
             self.watermark = w;
         }
-        Ok(())
+        self.check_state()
     }
 
     fn end_of_input(&mut self, out: &mut impl Output<F::Out>) -> Result<()> {

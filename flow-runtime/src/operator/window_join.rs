@@ -282,7 +282,8 @@ where
 
     fn restore(&mut self, state: &StateReader) -> Result<()> {
         // A key appears once per window in a checkpoint (its old subtasks held disjoint
-        // keys); its timestamps, in their own section, join its rows.
+        // keys); its timestamps, in their own section, join its rows. (Restored as fired: a
+        // join's panes have no firing to remember, and so keep no list of keys yet to fire.)
         state.keyed(
             "panes",
             |k, (end, start, rows): (Timestamp, Timestamp, (Vec<A>, Vec<B>))| {
@@ -290,7 +291,7 @@ where
                     rows,
                     timestamps: Default::default(),
                 };
-                self.panes.restore(end, start, false, k, pane);
+                self.panes.restore(end, start, true, k, pane);
             },
         )?;
         if F::TIMESTAMPS {

@@ -301,20 +301,18 @@ impl Store {
             .map_err(|e| store_error(&self.operator, &self.dir, "write", e))
     }
 
-    /// The entries whose key starts with `prefix`, in key order, from just after `after` (from
-    /// the first if `None`), until `f` returns `false`.
+    /// The entries whose key starts with `prefix`, in key order, from `from` on (from the
+    /// first if unbounded), until `f` returns `false`.
     pub(crate) fn scan(
         &self,
         prefix: &[u8],
-        after: Option<&[u8]>,
+        from: std::ops::Bound<&[u8]>,
         mut f: impl FnMut(&[u8], &[u8]) -> bool,
     ) -> crate::Result<()> {
         use std::ops::Bound;
-        let iter = match after {
-            Some(after) => self
-                .ks
-                .range::<&[u8], _>((Bound::Excluded(after), Bound::Unbounded)),
-            None => self.ks.prefix(prefix),
+        let iter = match from {
+            Bound::Unbounded => self.ks.prefix(prefix),
+            from => self.ks.range::<&[u8], _>((from, Bound::Unbounded)),
         };
         for guard in iter {
             let (k, v) = guard

@@ -137,7 +137,12 @@ impl<K, A> PaneStore<K, A> {
         never!(self)
     }
     #[allow(clippy::type_complexity)]
-    pub(crate) fn take_first(&mut self, _: usize, _: &mut Vec<(i64, i64, K, A)>) -> Option<i64> {
+    pub(crate) fn take_first(
+        &mut self,
+        _: i64,
+        _: usize,
+        _: &mut Vec<(i64, i64, K, A)>,
+    ) -> Option<i64> {
         never!(self)
     }
     pub(crate) fn snapshot(&self) -> PaneStoreView<K, A> {

@@ -17,6 +17,7 @@ use super::cache::Codec;
 use super::disk::{Store, StoreSnapshot};
 use crate::time::Timestamp;
 use crate::{Error, Result};
+use std::ops::Bound;
 
 /// The panes of one window operator moved to the store.
 pub(crate) struct PaneStore<K, A> {
@@ -207,9 +208,14 @@ impl<K, A> PaneStore<K, A> {
     ) -> bool {
         self.window_key(end, start);
         let (prefix, codec) = (std::mem::take(&mut self.key), self.codec);
-        let after = (!cursor.is_empty()).then(|| cursor.clone());
+        let after = cursor.clone();
+        let from = if after.is_empty() {
+            Bound::Unbounded
+        } else {
+            Bound::Excluded(after.as_slice())
+        };
         let (mut n, mut error) = (0, None);
-        let r = self.store.scan(&prefix, after.as_deref(), |k, v| {
+        let r = self.store.scan(&prefix, from, |k, v| {
             let entry = (codec.read_key)(&k[prefix.len()..])
                 .and_then(|key| Ok((key, (codec.read_state)(v)?)));
             match entry {
@@ -246,7 +252,8 @@ impl<K, A> PaneStore<K, A> {
         loop {
             keys.clear();
             ranges.clear();
-            let r = self.store.scan(&prefix, after.as_deref(), |k, _| {
+            let from = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+            let r = self.store.scan(&prefix, from, |k, _| {
                 ranges.push((keys.len(), keys.len() + k.len()));
                 keys.extend_from_slice(k);
                 ranges.len() < 4096
@@ -275,40 +282,46 @@ impl<K, A> PaneStore<K, A> {
         }
     }
 
-    /// Takes the first entries out of the store, in (end, start, key) order: `max` at least,
-    /// and then the rest of the last window read, appended to `out`. The end of the next entry
-    /// left, if there is one.
+    /// Takes the first entries out of the store, in (end, start, key) order, from the window
+    /// ending at `from` (there are none before it: the scan skips what earlier takes
+    /// deleted): `max` at least, and then the rest of the last window read, appended to
+    /// `out`. The end of the next entry left, if there is one.
     pub(crate) fn take_first(
         &mut self,
+        from: Timestamp,
         max: usize,
         out: &mut Vec<(Timestamp, Timestamp, K, A)>,
     ) -> Option<Timestamp> {
         let (codec, prefix) = (self.codec, self.store.prefix().to_vec());
+        let mut start = prefix.clone();
+        window_bytes(from, Timestamp::MIN, &mut start);
         let (mut keys, mut ranges, mut next, mut error) =
             (std::mem::take(&mut self.batch), Vec::new(), None, None);
         keys.clear();
         let mut last = None;
-        let r = self.store.scan(&prefix, None, |k, v| {
-            let Some((end, start, key)) = read_window(&k[prefix.len()..]) else {
-                error = Some("a key too short for its window".to_string());
-                return false;
-            };
-            if ranges.len() >= max && last != Some((end, start)) {
-                next = Some(end);
-                return false;
-            }
-            match (codec.read_key)(key).and_then(|key| Ok((key, (codec.read_state)(v)?))) {
-                Ok((key, acc)) => out.push((end, start, key, acc)),
-                Err(e) => {
-                    error = Some(e.to_string());
+        let r = self
+            .store
+            .scan(&prefix, Bound::Included(start.as_slice()), |k, v| {
+                let Some((end, start, key)) = read_window(&k[prefix.len()..]) else {
+                    error = Some("a key too short for its window".to_string());
+                    return false;
+                };
+                if ranges.len() >= max && last != Some((end, start)) {
+                    next = Some(end);
                     return false;
                 }
-            }
-            last = Some((end, start));
-            ranges.push((keys.len(), keys.len() + k.len()));
-            keys.extend_from_slice(k);
-            true
-        });
+                match (codec.read_key)(key).and_then(|key| Ok((key, (codec.read_state)(v)?))) {
+                    Ok((key, acc)) => out.push((end, start, key, acc)),
+                    Err(e) => {
+                        error = Some(e.to_string());
+                        return false;
+                    }
+                }
+                last = Some((end, start));
+                ranges.push((keys.len(), keys.len() + k.len()));
+                keys.extend_from_slice(k);
+                true
+            });
         let r = r.and_then(|()| match error {
             Some(e) => Err(super::disk::store_error(
                 self.store.operator(),

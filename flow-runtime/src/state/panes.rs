@@ -95,6 +95,8 @@ pub(crate) struct Panes<K, A> {
     /// The disk backend's store, where panes move when memory holds `budget` entries.
     disk: Option<Box<PaneStore<K, A>>>,
     budget: usize,
+    /// After a `make_room` that could move nothing: the entries at which to try again.
+    retry_at: usize,
 }
 
 impl<K, A> Default for Panes<K, A> {
@@ -107,6 +109,7 @@ impl<K, A> Default for Panes<K, A> {
             stored: 0,
             disk: None,
             budget: usize::MAX,
+            retry_at: 0,
         }
     }
 }
@@ -195,7 +198,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         key: &K,
         create: impl FnOnce() -> A,
     ) -> Option<(&mut A, bool)> {
-        if self.entries >= self.budget {
+        if self.entries >= self.budget && self.entries >= self.retry_at {
             self.make_room();
         }
         let p = self.pane(end, start);
@@ -204,7 +207,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
             return None;
         }
         let newest = self.newest.get_mut(key);
-        let slot = match newest.as_deref() {
+        let (slot, stale) = match newest.as_deref() {
             // The key's newest pane is this one.
             Some(&(e, s, slot))
                 if (e, s) == (end, start)
@@ -213,15 +216,21 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
                         .get(slot as usize)
                         .is_some_and(|(k, _)| k == key) =>
             {
-                Some(slot as usize)
+                (Some(slot as usize), false)
             }
             // It is in a newer pane (or this pane's slot is stale): it may be here too.
-            Some(&(e, s, _)) if (e, s) >= (end, start) => pane.find(key),
+            Some(&(e, s, _)) if (e, s) >= (end, start) => (pane.find(key), (e, s) == (end, start)),
             // Its newest pane is older, or it has none: it is not here.
-            _ => None,
+            _ => (None, false),
         };
         let slot = match slot {
-            Some(slot) => slot,
+            Some(slot) => {
+                // (A slot gone stale when its pane came back from the store.)
+                if let (true, Some(n)) = (stale, newest) {
+                    n.2 = slot as u32;
+                }
+                slot
+            }
             None => {
                 let slot = pane.push(key.clone(), create());
                 self.entries += 1;
@@ -250,6 +259,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
             return;
         };
         let target = self.budget / 4 * 3;
+        let mut moved = false;
         for pane in self.panes.iter_mut() {
             if self.entries <= target {
                 break;
@@ -262,6 +272,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
                 continue;
             }
             disk.move_out(pane.end, pane.start, &pane.entries);
+            moved = true;
             // (None of its keys fired, or all did.)
             pane.unfired.clear();
             self.entries -= pane.entries.len();
@@ -274,6 +285,13 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         let inline = std::mem::size_of::<K>() + std::mem::size_of::<A>();
         let heap = disk.heap_per_entry(inline);
         self.budget = self.budget_for(heap);
+        // Nothing could move (partly fired panes after a restore): not again on every row,
+        // only after an eighth more, or a pane gone.
+        self.retry_at = if moved {
+            0
+        } else {
+            self.entries + self.entries / 8 + 64
+        };
         // Emptied vectors hold the memory of the panes they were.
         self.spare.clear();
     }
@@ -366,6 +384,14 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         if !pane.fired {
             pane.unfired = (0..entries.len() as u32).collect();
         }
+        // Each key's slot, for those whose newest pane this is.
+        for (i, (k, _)) in entries.iter().enumerate() {
+            if let Some(n) = self.newest.get_mut(k) {
+                if (n.0, n.1) == (end, start) {
+                    n.2 = i as u32;
+                }
+            }
+        }
         pane.entries = entries;
         pane.index = None;
     }
@@ -447,6 +473,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         let Some(mut pane) = self.panes.remove(i) else {
             return;
         };
+        self.retry_at = 0;
         if let Some(n) = pane.stored {
             self.stored -= n;
             if let Some(disk) = self.disk.as_deref_mut() {
@@ -489,7 +516,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         key: K,
         acc: A,
     ) {
-        if self.entries >= self.budget {
+        if self.entries >= self.budget && self.entries >= self.retry_at {
             self.make_room();
         }
         let p = self.pane(end, start);
@@ -742,6 +769,34 @@ mod disk_tests {
         assert!(on_disk.check().is_ok());
         assert_eq!(contents(&on_disk), contents(&memory));
         assert_eq!(on_disk.stored + on_disk.entries, memory.entries);
+    }
+
+    #[test]
+    fn a_pane_back_from_the_store_keeps_its_keys_found_after_a_sweep() {
+        let (_dir, ctx) = disk(4096);
+        let mut panes = Panes::default();
+        panes.open(&ctx).expect("store opens");
+        // An old window of 2000 keys, fired; then window 20 of 300 keys not fired in one old
+        // subtask and one key fired in another: back to memory, partly fired.
+        for key in 1000..3000u32 {
+            panes.restore(10, 0, true, key, 1);
+        }
+        for key in 0..300u32 {
+            panes.restore(20, 10, false, key, 1);
+        }
+        panes.restore(20, 10, true, 300, 1);
+        assert!(panes.check().is_ok());
+        let w = panes.len() - 1;
+        assert!(!panes.get(w).is_stored() && panes.get(w).fired);
+        // The old window goes: the map of newest panes is swept (it holds 2301 keys).
+        panes.remove(0);
+        assert!(panes.newest.len() <= 301, "{}", panes.newest.len());
+        // Every key of window 20 is still found there, not added a second time.
+        for key in 0..=300u32 {
+            add(&mut panes, 20, key);
+        }
+        assert_eq!(panes.get(0).entries.len(), 301);
+        assert!(panes.get(0).entries.iter().all(|&(_, n)| n == 2));
     }
 
     #[test]

@@ -33,7 +33,8 @@ pub(crate) struct Timers<K> {
     /// The disk backend's store of the latest timers, and the most memory holds.
     disk: Option<Box<PaneStore<K, ()>>>,
     budget: usize,
-    /// Every timer at or after it is in the store (`Timestamp::MAX`: none is).
+    /// With the disk backend, every timer at or after it is in the store, every one before it
+    /// in memory (`Timestamp::MAX`: nothing is stored unless at that time).
     boundary: Timestamp,
 }
 
@@ -98,7 +99,7 @@ impl<K> Timers<K> {
 
 impl<K: Hash + Eq + Clone> Timers<K> {
     pub(crate) fn add(&mut self, key: &K, t: Timestamp) {
-        if t >= self.boundary {
+        if self.disk.is_some() && t >= self.boundary {
             if let Some(disk) = self.disk.as_deref_mut() {
                 if disk.get(t, 0, key).is_none() {
                     disk.put(t, 0, key, &());
@@ -118,7 +119,7 @@ impl<K: Hash + Eq + Clone> Timers<K> {
     }
 
     pub(crate) fn delete(&mut self, key: &K, t: Timestamp) {
-        if t >= self.boundary {
+        if self.disk.is_some() && t >= self.boundary {
             if let Some(disk) = self.disk.as_deref_mut() {
                 if disk.get(t, 0, key).is_some() {
                     disk.remove_entry(t, 0, key);
@@ -199,7 +200,7 @@ impl<K: Hash + Eq + Clone> Timers<K> {
             return false;
         };
         let mut first = Vec::new();
-        let next = disk.take_first((self.budget / 2).max(1), &mut first);
+        let next = disk.take_first(self.boundary, (self.budget / 2).max(1), &mut first);
         if first.is_empty() {
             // An error (reported by `check`), or nothing left: no timer is in the store.
             self.boundary = Timestamp::MAX;
@@ -319,5 +320,22 @@ mod disk_tests {
             .expect("readable");
         got.sort();
         assert_eq!(got, expected);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_timer_at_the_end_of_time_fires_at_the_end_of_input() {
+        let mut timers = Timers::default();
+        timers.add(&1u32, Timestamp::MAX);
+        timers.add(&2u32, 5);
+        assert_eq!(timers.len(), 2);
+        assert_eq!(timers.pop(Timestamp::MAX - 1), Some((5, 2)));
+        assert_eq!(timers.pop(Timestamp::MAX - 1), None);
+        assert_eq!(timers.pop(Timestamp::MAX), Some((Timestamp::MAX, 1)));
+        assert_eq!(timers.len(), 0);
     }
 }
