@@ -211,6 +211,31 @@ fn a_row_whose_merged_session_is_late_is_dropped(p: usize) {
     );
 }
 
+/// `describe` of each window of `windows` with an allowed lateness of 1 s (in emission
+/// order), and the late rows dropped.
+fn with_lateness(
+    p: usize,
+    events: Vec<Event>,
+    windows: flow::Windows,
+) -> (Vec<(String, i64, i64, usize)>, u64) {
+    let env = env(p);
+    flow! { env =>
+        let out = from_collection(events, Watermarks::monotonous())
+            .timestamps(|e| e.1)
+            .key_by(|e| e.0)
+            .window(windows)
+            .allowed_lateness(Duration::from_secs(1))
+            .process(describe)
+            .name("late windows")
+            .collect();
+    }
+    let result = env.execute("lateness").unwrap();
+    (
+        out.take(),
+        result.operator("late windows").unwrap().late_rows,
+    )
+}
+
 fn allowed_lateness_refires_and_then_drops(p: usize) {
     let events: Vec<Event> = vec![
         ("a", 1000),
@@ -219,31 +244,25 @@ fn allowed_lateness_refires_and_then_drops(p: usize) {
         ("a", 3500),
         ("a", 1900),
     ];
-    let env = env(p);
-    flow! { env =>
-        let out = from_collection(events, Watermarks::monotonous())
-            .timestamps(|e| e.1)
-            .key_by(|e| e.0)
-            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
-            .allowed_lateness(Duration::from_secs(1))
-            .process(describe)
-            .name("late windows")
-            .collect();
-    }
-    let result = env.execute("lateness").unwrap();
     // 2500 fires [1000, 2000) with 1 row; 1800 is late but within the lateness: it fires
     // again with 2; 3500 moves the watermark past 2999, so [1000, 2000) is gone and 1900 is
     // dropped as late.
     assert_eq!(
-        out.take(),
-        vec![
-            ("a".into(), 1000, 2000, 1),
-            ("a".into(), 1000, 2000, 2),
-            ("a".into(), 2000, 3000, 1),
-            ("a".into(), 3000, 4000, 1),
-        ]
+        with_lateness(
+            p,
+            events,
+            TumblingEventTimeWindows::of(Duration::from_secs(1))
+        ),
+        (
+            vec![
+                ("a".into(), 1000, 2000, 1),
+                ("a".into(), 1000, 2000, 2),
+                ("a".into(), 2000, 3000, 1),
+                ("a".into(), 3000, 4000, 1),
+            ],
+            1
+        )
     );
-    assert_eq!(result.operator("late windows").unwrap().late_rows, 1);
 }
 
 fn a_session_with_an_allowed_lateness_fires_once(p: usize) {
@@ -257,19 +276,13 @@ fn a_session_with_an_allowed_lateness_fires_once(p: usize) {
         ("a", 4000),
         ("a", 9000),
     ];
-    let env = env(p);
-    flow! { env =>
-        let out = from_collection(events, Watermarks::monotonous())
-            .timestamps(|e| e.1)
-            .key_by(|e| e.0)
-            .window(EventTimeSessionWindows::with_gap(Duration::from_secs(1)))
-            .allowed_lateness(Duration::from_secs(1))
-            .process(describe)
-            .collect();
-    }
-    env.execute("session lateness").unwrap();
     assert_eq!(
-        out.take(),
+        with_lateness(
+            p,
+            events,
+            EventTimeSessionWindows::with_gap(Duration::from_secs(1))
+        )
+        .0,
         vec![
             ("a".into(), 1000, 2500, 3),
             ("a".into(), 4000, 5000, 1),

@@ -932,9 +932,12 @@ where
                 end: pane.end,
             };
             if pane.is_stored() {
-                // (A stored pane has no keys yet to fire but all or none.)
+                // (A stored pane has no keys yet to fire but all or none.) Read from the store
+                // a chunk at a time, in key order.
                 if !pane.fired {
-                    self.fire_stored(i, &window, out);
+                    Panes::for_each_stored(self, Self::fixed, i, |w, key, acc| {
+                        w.emit(&key, &window, &acc, out)
+                    });
                     self.fixed.get_mut(i).fired = true;
                 }
             } else if !pane.fired || !pane.unfired.is_empty() {
@@ -957,11 +960,15 @@ where
                 pane.fired = true;
             }
             if self.expired(&window, time) {
-                if std::mem::size_of::<F::PerWindow>() != 0 && self.fixed.get(i).is_stored() {
-                    self.remove_stored_window_state(i, &window);
-                } else if std::mem::size_of::<F::PerWindow>() != 0 {
-                    for (key, _) in &self.fixed.get(i).entries {
-                        self.per_window.remove(&(key.clone(), window));
+                if std::mem::size_of::<F::PerWindow>() != 0 {
+                    if self.fixed.get(i).is_stored() {
+                        Panes::for_each_stored(self, Self::fixed, i, |w, key, _| {
+                            w.per_window.remove(&(key, window));
+                        });
+                    } else {
+                        for (key, _) in &self.fixed.get(i).entries {
+                            self.per_window.remove(&(key.clone(), window));
+                        }
                     }
                 }
                 self.fixed.remove(i);
@@ -1055,34 +1062,9 @@ where
         self.fixed.stored_put(w.end, w.start, key, &acc, new);
     }
 
-    /// Fires stored pane `i` (disk backend): its accumulators read in chunks, in key order.
-    #[inline(never)]
-    fn fire_stored(&mut self, i: usize, window: &TimeWindow, out: &mut impl Output<F::Out>) {
-        let (mut cursor, mut chunk) = (Vec::new(), Vec::new());
-        loop {
-            let more = self.fixed.read_stored(i, &mut cursor, 1024, &mut chunk);
-            for (key, acc) in chunk.drain(..) {
-                self.emit(&key, window, &acc, out);
-            }
-            if !more {
-                break;
-            }
-        }
-    }
-
-    /// Drops the per-window state of stored pane `i`'s keys.
-    #[inline(never)]
-    fn remove_stored_window_state(&mut self, i: usize, window: &TimeWindow) {
-        let (mut cursor, mut chunk) = (Vec::new(), Vec::new());
-        loop {
-            let more = self.fixed.read_stored(i, &mut cursor, 1024, &mut chunk);
-            for (key, _) in chunk.drain(..) {
-                self.per_window.remove(&(key, *window));
-            }
-            if !more {
-                break;
-            }
-        }
+    /// The fixed windows' panes (for [`Panes::for_each_stored`]).
+    fn fixed(&mut self) -> &mut Panes<K, F::Acc> {
+        &mut self.fixed
     }
 
     fn add_session(

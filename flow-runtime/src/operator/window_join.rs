@@ -106,20 +106,10 @@ where
 
     /// Adds `row` (timestamp `ts`) to `key`'s rows of its input in window `w`.
     fn place(&mut self, key: K, w: &TimeWindow, row: Either<A, B>, ts: Timestamp) {
-        match self
-            .panes
-            .get_or_insert(w.end, w.start, &key, Pane::default)
-        {
-            Some((pane, _)) => Self::push(pane, row, ts),
-            None => {
-                // The window's pane is in the store (disk backend).
-                let (pane, _) = self.panes.stored_get(w.end, w.start, &key);
-                let new = pane.is_none();
-                let mut pane = pane.unwrap_or_default();
-                Self::push(&mut pane, row, ts);
-                self.panes.stored_put(w.end, w.start, &key, &pane, new);
-            }
-        }
+        self.panes
+            .update(w.end, w.start, &key, Pane::default, |pane| {
+                Self::push(pane, row, ts)
+            });
     }
 
     fn push(pane: &mut Pane<A, B>, row: Either<A, B>, ts: Timestamp) {
@@ -144,16 +134,12 @@ where
         while !self.panes.is_empty() && self.panes.get(0).end - 1 <= time {
             let end = self.panes.get(0).end;
             if self.panes.get(0).is_stored() {
-                let (mut cursor, mut chunk) = (Vec::new(), Vec::new());
-                loop {
-                    let more = self.panes.read_stored(0, &mut cursor, 256, &mut chunk);
-                    for (_, pane) in chunk.drain(..) {
-                        self.join(&pane, end, out);
-                    }
-                    if !more {
-                        break;
-                    }
-                }
+                Panes::for_each_stored(
+                    self,
+                    |j| &mut j.panes,
+                    0,
+                    |j, _, pane| j.join(&pane, end, out),
+                );
             } else {
                 let entries = std::mem::take(&mut self.panes.get_mut(0).entries);
                 for (_, pane) in &entries {
@@ -298,16 +284,8 @@ where
             state.keyed(
                 "timestamps",
                 |k, (end, start, t): (Timestamp, Timestamp, (Vec<Timestamp>, Vec<Timestamp>))| {
-                    match self.panes.get_or_insert(end, start, &k, Pane::default) {
-                        Some((pane, _)) => pane.timestamps = t,
-                        None => {
-                            let (pane, _) = self.panes.stored_get(end, start, &k);
-                            let new = pane.is_none();
-                            let mut pane = pane.unwrap_or_default();
-                            pane.timestamps = t;
-                            self.panes.stored_put(end, start, &k, &pane, new);
-                        }
-                    }
+                    self.panes
+                        .update(end, start, &k, Pane::default, |pane| pane.timestamps = t);
                 },
             )?;
         }

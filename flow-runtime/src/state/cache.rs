@@ -66,6 +66,13 @@ fn read<T: Deserialize<'static>>(bytes: &[u8]) -> bincode::Result<T> {
     T::deserialize(&mut bincode::Deserializer::with_reader(bytes, options()))
 }
 
+impl<K, S> Codec<K, S> {
+    /// A key's and its state's bytes, decoded.
+    pub(super) fn read_entry(&self, key: &[u8], state: &[u8]) -> bincode::Result<(K, S)> {
+        Ok(((self.read_key)(key)?, (self.read_state)(state)?))
+    }
+}
+
 impl<K: Serialize + Deserialize<'static>, S: Serialize + Deserialize<'static>> Codec<K, S> {
     pub(crate) fn new() -> Self {
         Codec {
@@ -188,21 +195,13 @@ impl<K: Hash + Eq + Clone, S: Clone> Cached<K, S> {
         if !self.encode_key(key) {
             return None;
         }
-        match self.store.get(&self.key) {
-            Ok(Some(bytes)) => match (self.codec.read_state)(&bytes) {
-                Ok(state) => Some(state),
-                Err(e) => {
-                    let e = self.codec_error("decode a state", e);
-                    self.fail(e);
-                    None
-                }
-            },
-            Ok(None) => None,
-            Err(e) => {
-                self.fail(e);
-                None
-            }
-        }
+        let r = self
+            .store
+            .get_decoded(&self.key, "decode a state", self.codec.read_state);
+        r.unwrap_or_else(|e| {
+            self.fail(e);
+            None
+        })
     }
 
     /// `key`'s slot, read from the store on a miss (then clean).

@@ -274,6 +274,21 @@ impl Store {
             .map_err(|e| store_error(&self.operator, &self.dir, "read", e))
     }
 
+    /// `key`'s value, decoded by `decode` (a decode error names `what` it was).
+    pub(crate) fn get_decoded<T>(
+        &self,
+        key: &[u8],
+        what: &str,
+        decode: impl FnOnce(&[u8]) -> bincode::Result<T>,
+    ) -> crate::Result<Option<T>> {
+        match self.get(key)? {
+            Some(bytes) => decode(&bytes)
+                .map(Some)
+                .map_err(|e| store_error(&self.operator, &self.dir, what, e)),
+            None => Ok(None),
+        }
+    }
+
     pub(crate) fn contains(&self, key: &[u8]) -> crate::Result<bool> {
         self.ks
             .contains_key(key)

@@ -162,21 +162,15 @@ impl<K, A> PaneStore<K, A> {
         if !self.entry_key(end, start, key) {
             return None;
         }
-        match self.store.get(&self.key) {
-            Ok(Some(bytes)) => match (self.codec.read_state)(&bytes) {
-                Ok(acc) => Some(acc),
-                Err(e) => {
-                    let e = self.codec_error("decode a window's accumulator", e);
-                    self.fail(e);
-                    None
-                }
-            },
-            Ok(None) => None,
-            Err(e) => {
-                self.fail(e);
-                None
-            }
-        }
+        let r = self.store.get_decoded(
+            &self.key,
+            "decode a window's accumulator",
+            self.codec.read_state,
+        );
+        r.unwrap_or_else(|e| {
+            self.fail(e);
+            None
+        })
     }
 
     /// Writes `key`'s accumulator in the window.
@@ -216,9 +210,7 @@ impl<K, A> PaneStore<K, A> {
         };
         let (mut n, mut error) = (0, None);
         let r = self.store.scan(&prefix, from, |k, v| {
-            let entry = (codec.read_key)(&k[prefix.len()..])
-                .and_then(|key| Ok((key, (codec.read_state)(v)?)));
-            match entry {
+            match codec.read_entry(&k[prefix.len()..], v) {
                 Ok(entry) => out.push(entry),
                 Err(e) => {
                     error = Some(e);
@@ -310,7 +302,7 @@ impl<K, A> PaneStore<K, A> {
                     next = Some(end);
                     return false;
                 }
-                match (codec.read_key)(key).and_then(|key| Ok((key, (codec.read_state)(v)?))) {
+                match codec.read_entry(key, v) {
                     Ok((key, acc)) => out.push((end, start, key, acc)),
                     Err(e) => {
                         error = Some(e.to_string());

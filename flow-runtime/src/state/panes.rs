@@ -348,6 +348,26 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         }
     }
 
+    /// Applies `f` to `key`'s accumulator in the window `[start, end)` (made with `create` if
+    /// it has none there), in memory or, if the pane is stored, read and written back.
+    pub(crate) fn update(
+        &mut self,
+        end: Timestamp,
+        start: Timestamp,
+        key: &K,
+        create: impl Fn() -> A,
+        f: impl FnOnce(&mut A),
+    ) {
+        if let Some((acc, _)) = self.get_or_insert(end, start, key, &create) {
+            return f(acc);
+        }
+        let (acc, _) = self.stored_get(end, start, key);
+        let new = acc.is_none();
+        let mut acc = acc.unwrap_or_else(create);
+        f(&mut acc);
+        self.stored_put(end, start, key, &acc, new);
+    }
+
     /// Up to `max` accumulators of the stored pane `i` after the key `cursor` holds (from the
     /// first if it is empty), appended to `out`; whether there may be more.
     pub(crate) fn read_stored(
@@ -364,6 +384,27 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         }
     }
 
+    /// Calls `f` with the owner and each accumulator of stored pane `i` of the panes `panes`
+    /// finds in `owner`, read from the store a chunk at a time (so that `f` may use the
+    /// owner: emit results, drop other state).
+    pub(crate) fn for_each_stored<O>(
+        owner: &mut O,
+        panes: fn(&mut O) -> &mut Self,
+        i: usize,
+        mut f: impl FnMut(&mut O, K, A),
+    ) {
+        let (mut cursor, mut chunk) = (Vec::new(), Vec::new());
+        loop {
+            let more = panes(owner).read_stored(i, &mut cursor, 1024, &mut chunk);
+            for (key, acc) in chunk.drain(..) {
+                f(owner, key, acc);
+            }
+            if !more {
+                break;
+            }
+        }
+    }
+
     /// Moves stored pane `p` back to memory (a restore that finds it partly fired): if it had
     /// not fired, none of its keys had.
     fn move_in(&mut self, p: usize)
@@ -374,8 +415,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         let Some(disk) = self.disk.as_deref_mut() else {
             return;
         };
-        let mut entries = Vec::new();
-        let mut cursor = Vec::new();
+        let (mut entries, mut cursor) = (Vec::new(), Vec::new());
         while disk.read(end, start, &mut cursor, 4096, &mut entries) {}
         disk.remove(end, start);
         let pane = &mut self.panes[p];
@@ -709,13 +749,7 @@ mod disk_tests {
     /// Adds 1 to `key`'s count in the tumbling window of 10 ending at `end`, in memory or in
     /// the store, as the window operator does.
     fn add(panes: &mut Panes<u32, u64>, end: i64, key: u32) {
-        if let Some((acc, _)) = panes.get_or_insert(end, end - 10, &key, || 0) {
-            *acc += 1;
-            return;
-        }
-        let (acc, _) = panes.stored_get(end, end - 10, &key);
-        let new = acc.is_none();
-        panes.stored_put(end, end - 10, &key, &(acc.unwrap_or(0) + 1), new);
+        panes.update(end, end - 10, &key, || 0, |acc| *acc += 1);
     }
 
     /// Pane `i`'s accumulators, in memory or read from the store in chunks of 7.
