@@ -29,16 +29,18 @@
 
 use flow::connectors::format::Json;
 use flow::connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
-use flow::connectors::kafka::rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use flow::connectors::kafka::rdkafka::message::Message;
 use flow::connectors::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use flow::connectors::kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
 use flow::connectors::kafka::{DeliveryGuarantee, KafkaAdmin};
 use flow::prelude::*;
-use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
+
+#[path = "common/kafka_broker.rs"]
+mod kafka_broker;
+use kafka_broker::{broker_script, env_num, send_record, unique};
 
 const TARGET: f64 = 0.90;
 const PARTITIONS: i32 = 4;
@@ -70,44 +72,12 @@ fn transform(p: Person) -> Person {
     }
 }
 
-fn env_num(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    format!("{prefix}-{nanos}")
-}
-
 fn producer() -> BaseProducer {
-    ClientConfig::new()
-        .set("bootstrap.servers", broker())
-        .set("enable.idempotence", "true")
-        .set("acks", "all")
-        .set("message.timeout.ms", "30000")
-        .set("linger.ms", "5")
-        .create()
-        .expect("producer")
+    kafka_broker::producer(broker())
 }
 
 fn send(p: &BaseProducer, topic: &str, key: &[u8], value: &[u8]) {
-    let mut record = BaseRecord::to(topic).key(key).payload(value);
-    loop {
-        match p.send(record) {
-            Ok(()) => return,
-            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                record = r;
-                p.poll(Duration::from_millis(10));
-            }
-            Err((e, _)) => panic!("send: {e}"),
-        }
-    }
+    send_record(p, BaseRecord::to(topic).key(key).payload(value));
 }
 
 /// Fills `topic` with `rows` JSON rows.
@@ -251,41 +221,6 @@ fn flow_job(input: &str, output: &str, rows: usize) -> Duration {
     let _ = std::fs::remove_dir_all(&checkpoints);
     assert_eq!(result.operator("transform").unwrap().rows_out, rows as u64);
     elapsed
-}
-
-/// Runs `scripts/kafka-broker <command>`; the memory engine and noida with their own port and
-/// state.
-fn broker_script(command: &str, engine: &str) {
-    let mut cmd = Command::new("bash");
-    cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker"))
-        .arg(command);
-    match engine {
-        "memory" => {
-            cmd.env("FLOW_KAFKA_ENGINE", "memory")
-                .env("FLOW_KAFKA_PORT", "19292")
-                .env(
-                    "FLOW_KAFKA_STATE_DIR",
-                    concat!(
-                        env!("CARGO_MANIFEST_DIR"),
-                        "/target/kafka-broker-bench-memory"
-                    ),
-                );
-        }
-        "noida" => {
-            cmd.env("FLOW_KAFKA_BROKER", "noida")
-                .env("FLOW_KAFKA_PORT", "19393")
-                .env(
-                    "FLOW_KAFKA_STATE_DIR",
-                    concat!(
-                        env!("CARGO_MANIFEST_DIR"),
-                        "/target/kafka-broker-bench-noida"
-                    ),
-                );
-        }
-        _ => {}
-    }
-    let status = cmd.status().expect("run scripts/kafka-broker");
-    assert!(status.success(), "scripts/kafka-broker {command} failed");
 }
 
 fn main() {

@@ -59,4 +59,12 @@ pub mod __private {
     pub use flow_connectors::collection::from_collection as collection_source;
     pub use flow_connectors::{CollectHandle, CollectionSource, PrintSink};
     pub use flow_runtime::__private::*;
+
+    /// What moves rows between instances of a job (`--instance-group`).
+    #[cfg(feature = "kafka")]
+    pub const TRANSPORT: Option<&'static dyn Transport> =
+        Some(&flow_connectors::kafka::KafkaTransport);
+    /// What moves rows between instances of a job: nothing without the `kafka` feature.
+    #[cfg(not(feature = "kafka"))]
+    pub const TRANSPORT: Option<&'static dyn Transport> = None;
 }

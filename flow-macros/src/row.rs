@@ -76,6 +76,7 @@ pub fn derive(input: syn::DeriveInput) -> syn::Result<TokenStream> {
     let schema = crate::schema::struct_impl(name, types.iter().copied());
     Ok(quote! {
         #schema
+        impl ::flow::instances::WireRow for #name {}
         impl ::flow::Row for #name {
             const SCHEMA: ::flow::Schema = ::flow::Schema {
                 name: #name_str,

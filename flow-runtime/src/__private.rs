@@ -10,6 +10,7 @@ pub use crate::channel::{BroadcastExchange, EdgeChannels, Exchange, InputGate};
 pub use crate::context::RuntimeContext;
 pub use crate::exec::{run_gate, run_source, run_two_gates, JobBuilder, TaskMetrics};
 pub use crate::function::{IterFn, PushFn};
+pub use crate::instances::{NoCodec, RowCodecProbe, SerdeRows, Transport};
 pub use crate::operator::assign_timestamps_and_watermarks::AssignTimestampsAndWatermarks;
 pub use crate::operator::broadcast_process::BroadcastProcess;
 pub use crate::operator::co_flat_map::CoFlatMap;
@@ -46,6 +47,6 @@ pub fn parallelism(env: &StreamEnv, declared: Option<usize>) -> usize {
 }
 
 /// Takes the channels of one subtask out of an edge (each is taken exactly once).
-pub fn take<C>(v: &mut [Vec<C>], i: usize) -> Vec<C> {
+pub fn take<C: Default>(v: &mut [C], i: usize) -> C {
     std::mem::take(&mut v[i])
 }

@@ -66,6 +66,7 @@ pub struct StreamEnv {
     checkpointing: CheckpointConfig,
     observe: Observe,
     state_backend: crate::state::StateBackendConfig,
+    instances: Option<crate::instances::InstanceConfig>,
     graphs: Mutex<Vec<JobGraph>>,
 }
 
@@ -87,6 +88,7 @@ impl StreamEnv {
             checkpointing: CheckpointConfig::default(),
             observe: Observe::default(),
             state_backend: Default::default(),
+            instances: None,
             graphs: Mutex::new(Vec::new()),
         }
     }
@@ -228,6 +230,27 @@ impl StreamEnv {
                     .help("Draw no progress bar. A bounded job whose sources know their size (sequences, collections, generated data, files, bounded Kafka topics) draws one on stderr when stderr is a terminal, never into a pipe or file"),
             )
             .arg(
+                Arg::new("instance-group")
+                    .long("instance-group")
+                    .value_name("NAME")
+                    .requires("instance-brokers")
+                    .help("Run as one instance of a group of processes sharing the job through Kafka (README, \"Scaling out\"): Kafka sources split their partitions among the instances (consumer group NAME unless the source names one), and every key_by crosses instances through the topic NAME-<uid>-repartition. Start the same binary with the same NAME on every machine")
+            )
+            .arg(
+                Arg::new("instance-brokers")
+                    .long("instance-brokers")
+                    .value_name("HOST:PORT[,..]")
+                    .help("With --instance-group: the Kafka brokers that hold the repartition topics"),
+            )
+            .arg(
+                Arg::new("repartition-partitions")
+                    .long("repartition-partitions")
+                    .value_name("N")
+                    .value_parser(value_parser!(u32).range(1..=crate::snapshot::KEY_GROUPS as i64))
+                    .default_value("128")
+                    .help("With --instance-group: partitions of a repartition topic the job creates (one that exists keeps its own); at most 128, the key groups. Every instance of a group must use the same number"),
+            )
+            .arg(
                 Arg::new("explain")
                     .long("explain")
                     .value_name("FORMAT")
@@ -310,6 +333,20 @@ impl StreamEnv {
                 .map_or(crate::state::DEFAULT_STATE_CACHE_MB, |mb| *mb)
                 .saturating_mul(1 << 20),
         };
+        let instances =
+            m.get_one::<String>("instance-group")
+                .map(|group| crate::instances::InstanceConfig {
+                    group: group.clone(),
+                    brokers: m
+                        .get_one::<String>("instance-brokers")
+                        .cloned()
+                        .unwrap_or_default(),
+                    partitions: m
+                        .get_one::<u32>("repartition-partitions")
+                        .map_or(crate::instances::DEFAULT_REPARTITION_PARTITIONS, |n| {
+                            *n as usize
+                        }),
+                });
         StreamEnv {
             parallelism,
             mode,
@@ -319,8 +356,21 @@ impl StreamEnv {
             checkpointing,
             observe,
             state_backend,
+            instances,
             graphs: Mutex::new(Vec::new()),
         }
+    }
+
+    /// Runs this process as one instance of `config.group` (`--instance-group`): see
+    /// [`crate::instances`].
+    pub fn with_instance_group(mut self, config: crate::instances::InstanceConfig) -> Self {
+        self.instances = Some(config);
+        self
+    }
+
+    /// The instance group this process belongs to, if any.
+    pub fn instances(&self) -> Option<&crate::instances::InstanceConfig> {
+        self.instances.as_ref()
     }
 
     /// Keeps keyed state in `backend` (`--state-backend`, `--state-dir`, `--state-cache-mb`).
@@ -490,7 +540,23 @@ impl StreamEnv {
         graphs
             .iter()
             .map(|g| match format {
-                ExplainFormat::Text => g.plan.explain(&g.stage_parallelism, g.fused),
+                ExplainFormat::Text => {
+                    let remote: Vec<(u32, &str)> = g
+                        .remote
+                        .iter()
+                        .map(|(n, e)| (*n, e.topic.as_str()))
+                        .collect();
+                    let mut text = g.plan.explain_remote(&g.stage_parallelism, g.fused, &remote);
+                    if let Some(i) = &self.instances {
+                        text = format!(
+                            "instance group `{}` (plan fingerprint {:016x}): {} edge(s) cross instances\n{text}",
+                            i.group,
+                            g.plan.fingerprint(),
+                            remote.len()
+                        );
+                    }
+                    text
+                }
                 ExplainFormat::Dot => g.plan.explain_dot(&g.stage_parallelism),
             })
             .collect::<Vec<_>>()
@@ -543,10 +609,38 @@ impl StreamEnv {
             parallelism = self.parallelism,
             "job starting"
         );
-        let checkpoints = match mode {
+        // Held while the job runs: this process's membership of its instance group.
+        let mut memberships = Vec::new();
+        let mut checkpoints = match mode {
             RuntimeMode::Batch => None,
             _ => self.checkpoint_interval,
         };
+        if let Some(group) = &self.instances {
+            // Not yet: checkpoints of instances, which must commit their consumed offsets,
+            // repartition writes and state together (README, "Scaling out").
+            if self.checkpointing.dir.is_some()
+                || self.checkpointing.restore.is_some()
+                || self.checkpointing.savepoint_dir.is_some()
+            {
+                return Err(Error::Config(format!(
+                    "--instance-group `{}`: checkpoints of an instance group (--checkpoint-dir, --restore, --savepoint-dir) are not supported yet",
+                    group.group
+                )));
+            }
+            checkpoints = None;
+            for g in graphs.iter().filter(|g| g.errors.is_empty()) {
+                if let Some(transport) = g.transport {
+                    memberships.push(transport.join(
+                        group,
+                        g.plan.fingerprint(),
+                        &g.plan.describe(),
+                    )?);
+                    for (_, edge) in &g.remote {
+                        transport.prepare(edge)?;
+                    }
+                }
+            }
+        }
         let result = crate::exec::run_job_entry(
             name,
             mode,
@@ -556,7 +650,9 @@ impl StreamEnv {
             &self.observe,
             &self.state_backend,
             graphs,
-        )?;
+        );
+        drop(memberships);
+        let result = result?;
         if let Some(path) = &result.savepoint {
             eprintln!(
                 "flow: job `{name}` stopped with a savepoint: {}\nflow: restart it with --restore {}",

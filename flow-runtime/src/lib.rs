@@ -22,6 +22,7 @@ mod error;
 mod exec;
 pub mod function;
 pub mod hash;
+pub mod instances;
 mod operator;
 pub mod plan;
 pub mod port;

@@ -173,9 +173,46 @@ impl Plan {
         result
     }
 
+    /// The plan without what may differ between instances of one job (parallelism, source
+    /// locations): one line per operator with its word, name, uid, inputs and partitioning.
+    /// Instances of a group compare it (see [`Plan::fingerprint`]).
+    pub fn describe(&self) -> String {
+        let mut s = String::new();
+        for n in self.nodes {
+            let inputs: Vec<String> = n.inputs.iter().map(|i| format!("#{i}")).collect();
+            let _ = writeln!(
+                s,
+                "#{} {} `{}` uid={} <- [{}] {}",
+                n.id,
+                n.op,
+                n.name,
+                n.uid.unwrap_or("-"),
+                inputs.join(", "),
+                n.partitioning.label()
+            );
+        }
+        s
+    }
+
+    /// A stable 64-bit hash of [`Plan::describe`]: equal for instances of one job.
+    pub fn fingerprint(&self) -> u64 {
+        crate::hash::stable_hash(&self.describe())
+    }
+
     /// The plan as text: stages with their parallelism, operators with names, locations and
     /// partitioning.
     pub fn explain(&self, stage_parallelism: &[usize], fused: bool) -> String {
+        self.explain_remote(stage_parallelism, fused, &[])
+    }
+
+    /// [`Plan::explain`], marking the edges into the nodes of `remote` as crossing instances
+    /// through the named topics.
+    pub fn explain_remote(
+        &self,
+        stage_parallelism: &[usize],
+        fused: bool,
+        remote: &[(u32, &str)],
+    ) -> String {
         let mut s = String::new();
         let _ = writeln!(
             s,
@@ -199,6 +236,9 @@ impl Plan {
                     format!(" <- {} ({})", inputs.join(", "), n.partitioning.label())
                 };
                 let _ = writeln!(s, "  #{} {}{}  at {}", n.id, n.name, from, n.location);
+                if let Some((_, topic)) = remote.iter().find(|(r, _)| *r == n.id) {
+                    let _ = writeln!(s, "     crosses instances: through Kafka topic `{topic}`");
+                }
             }
         }
         s

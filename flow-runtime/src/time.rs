@@ -184,6 +184,18 @@ impl SourceWatermarks {
         clock.last_row = Instant::now();
     }
 
+    /// Split `split`, ended or released, is read again: it holds the watermark back as a
+    /// started one (from its last timestamp).
+    pub(crate) fn restart_split(&mut self, split: usize) {
+        if split >= self.splits.len() {
+            self.grow(split);
+        }
+        let clock = &mut self.splits[split];
+        clock.done = false;
+        clock.holds = true;
+        clock.last_row = Instant::now();
+    }
+
     /// Split `split` ended: it holds nothing back any more.
     pub(crate) fn finish_split(&mut self, split: usize) {
         if split >= self.splits.len() {

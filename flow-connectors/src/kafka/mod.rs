@@ -38,6 +38,7 @@
 //!   at the end of the job.
 
 mod config;
+mod instances;
 mod sink;
 mod source;
 mod transactions;
@@ -45,6 +46,7 @@ mod transactions;
 pub use crate::bad_records::{BadRecordCounts, BadRecords, DeadLetter, DeadLetterSink};
 pub use crate::StopHandle;
 pub use config::{DeliveryGuarantee, OffsetReset, StartingOffsets};
+pub use instances::KafkaTransport;
 pub use sink::{KafkaSink, KafkaSinkBuilder, KafkaSinkWriter};
 pub use source::{KafkaSource, KafkaSourceBuilder, KafkaSourceReader, KafkaSplit};
 

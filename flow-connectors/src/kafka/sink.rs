@@ -522,7 +522,22 @@ impl Output {
         value: &[u8],
         ts: Timestamp,
     ) -> Result<()> {
+        self.send_to(topic, None, key, value, ts)
+    }
+
+    /// [`Output::send`] into `partition` (the producer's partitioner picks one for `None`).
+    pub(super) fn send_to(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        key: Option<&[u8]>,
+        value: &[u8],
+        ts: Timestamp,
+    ) -> Result<()> {
         let mut record: BaseRecord<'_, [u8], [u8]> = BaseRecord::to(topic).payload(value);
+        if let Some(p) = partition {
+            record = record.partition(p);
+        }
         if let Some(key) = key {
             record = record.key(key);
         }
@@ -557,7 +572,7 @@ impl Output {
         Ok(())
     }
 
-    fn poll(&mut self) -> Result<()> {
+    pub(super) fn poll(&mut self) -> Result<()> {
         self.producer.poll(Duration::ZERO);
         self.since_poll = 0;
         self.check_deliveries()

@@ -60,6 +60,7 @@ struct SourceConfig {
     bounded: bool,
     read_committed: bool,
     group_assignment: bool,
+    stop_when_idle: Option<Duration>,
     max_broker_downtime: Duration,
     create_missing: Option<i32>,
     bad_records: BadRecords,
@@ -97,6 +98,7 @@ impl KafkaSource<Raw> {
                 bounded: false,
                 read_committed: false,
                 group_assignment: false,
+                stop_when_idle: None,
                 max_broker_downtime: Duration::from_secs(60),
                 create_missing: None,
                 bad_records: BadRecords::Fail,
@@ -200,6 +202,19 @@ impl<F> KafkaSourceBuilder<F> {
     #[must_use]
     pub fn consumer_group_assignment(mut self) -> Self {
         self.cfg.group_assignment = true;
+        self
+    }
+
+    /// Ends each reader once no record arrived for `idle` after its first one: for a job
+    /// that processes what a topic holds and exits, also with
+    /// [`consumer_group_assignment`](Self::consumer_group_assignment) (in an instance group,
+    /// each instance ends when its share went quiet). Positions are committed at the end.
+    ///
+    /// # Default
+    /// Off: an unbounded source runs until it is stopped.
+    #[must_use]
+    pub fn stop_when_idle(mut self, idle: Duration) -> Self {
+        self.cfg.stop_when_idle = Some(idle);
         self
     }
 
@@ -311,6 +326,9 @@ impl<F> KafkaSourceBuilder<F> {
             if !matches!(c.starting, StartingOffsets::Committed { .. }) {
                 return config("consumer group assignment starts from the group's committed offsets: use `StartingOffsets::Committed { .. }`".into());
             }
+        }
+        if c.stop_when_idle.is_some_and(|d| d.is_zero()) {
+            return config("`stop_when_idle` needs a positive duration".into());
         }
         if c.create_missing.is_some_and(|p| p < 1) {
             return config("`create_missing_topics` needs at least one partition".into());
@@ -545,6 +563,37 @@ impl<F: Decode> Source for KafkaSource<F> {
         self.cfg.bounded
     }
 
+    /// Reads through consumer-group assignment: the source's group, or the instance group's
+    /// name when it names none; starting where the group committed.
+    fn join_instance_group(&mut self, group: &str) -> Result<()> {
+        let c = &mut self.cfg;
+        let name = c.connector_name();
+        if c.bounded {
+            return Err(Error::Config(format!(
+                "{name}: a bounded Kafka source cannot be divided among the instances of group `{group}` (the partitions an instance reads change while it runs): use `.stop_when_idle(..)` to end when the topic went quiet"
+            )));
+        }
+        c.starting = match c.starting {
+            StartingOffsets::Committed { fallback } => StartingOffsets::Committed { fallback },
+            StartingOffsets::Earliest => StartingOffsets::Committed {
+                fallback: OffsetReset::Earliest,
+            },
+            StartingOffsets::Latest => StartingOffsets::Committed {
+                fallback: OffsetReset::Latest,
+            },
+            StartingOffsets::Timestamp(_) => {
+                return Err(Error::Config(format!(
+                    "{name}: in instance group `{group}` the source starts from its group's committed offsets, not from a timestamp"
+                )))
+            }
+        };
+        c.group_assignment = true;
+        if c.group_id.is_none() {
+            c.group_id = Some(group.to_owned());
+        }
+        Ok(())
+    }
+
     /// Connects to the broker, lists the partitions and (unless the group assigns them)
     /// resolves each partition's start and end offsets and spreads them over the readers.
     ///
@@ -590,6 +639,8 @@ impl<F: Decode> Source for KafkaSource<F> {
                         cfg.counts.clone(),
                     ),
                     stop: cfg.stop.clone(),
+                    stop_when_idle: cfg.stop_when_idle,
+                    last_record: None,
                     max_broker_downtime: cfg.max_broker_downtime,
                     connect_timeout: cfg.settings.connect_timeout,
                     down_since: None,
@@ -597,6 +648,8 @@ impl<F: Decode> Source for KafkaSource<F> {
                     last_error: String::new(),
                     pending_commits: Vec::new(),
                     announced: false,
+                    assigned: Vec::new(),
+                    assignment_checked: None,
                     first_offsets: Vec::new(),
                     finished: false,
                 },
@@ -685,6 +738,10 @@ struct ReaderState {
     commits: bool,
     bad_records: BadRecordHandler,
     stop: StopHandle,
+    /// End once no record arrived for this long after the first one.
+    stop_when_idle: Option<Duration>,
+    /// When the last record arrived.
+    last_record: Option<Instant>,
     max_broker_downtime: Duration,
     connect_timeout: Duration,
     /// Since when the broker has been unreachable, if it is.
@@ -696,6 +753,10 @@ struct ReaderState {
     pending_commits: Vec<(CheckpointId, Vec<KafkaSplit>)>,
     /// Whether the splits were announced to the output (for per-split watermarks).
     announced: bool,
+    /// Group mode: per split, whether the group assigns it to this reader now (it holds the
+    /// watermark back), and when the assignment was last looked at.
+    assigned: Vec<bool>,
+    assignment_checked: Option<Instant>,
     /// Each split's position at the first poll (after a restore): where its progress counts
     /// from.
     first_offsets: Vec<i64>,
@@ -832,7 +893,11 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         if s.finished {
             return Ok(Poll::Finished);
         }
-        if s.stop.is_stopped() || (s.bounded && s.splits.iter().all(KafkaSplit::is_done)) {
+        let quiet = s
+            .stop_when_idle
+            .zip(s.last_record)
+            .is_some_and(|(idle, last)| last.elapsed() >= idle);
+        if s.stop.is_stopped() || quiet || (s.bounded && s.splits.iter().all(KafkaSplit::is_done)) {
             s.end()?;
             return Ok(Poll::Finished);
         }
@@ -849,6 +914,9 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
                 }
             }
         }
+        if s.group_assignment {
+            s.track_assignment(&self.consumer, out);
+        }
         let mut rows = 0;
         let mut wait = POLL_WAIT;
         while rows < max_rows {
@@ -864,6 +932,9 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
                 }
             };
             s.down_since = None;
+            if s.stop_when_idle.is_some() {
+                s.last_record = Some(Instant::now());
+            }
             let i = s.split_index(msg.topic(), msg.partition());
             let split = &mut s.splits[i];
             let offset = msg.offset();
@@ -991,6 +1062,47 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
 
 impl ReaderState {
     #[inline]
+    /// Group mode: a partition the group assigns to this reader holds its watermark back from
+    /// the assignment on, before its first record (so rows of a partition fetched late are
+    /// not late); one revoked no longer does, until it comes back.
+    fn track_assignment<R>(&mut self, consumer: &ReaderConsumer, out: &mut impl SourceOutput<R>) {
+        const EVERY: Duration = Duration::from_millis(50);
+        if self.assignment_checked.is_some_and(|t| t.elapsed() < EVERY) {
+            return;
+        }
+        self.assignment_checked = Some(Instant::now());
+        let Ok(tpl) = consumer.assignment() else {
+            return;
+        };
+        let mut now = vec![false; self.splits.len()];
+        for e in tpl.elements() {
+            let known = self.splits.len();
+            let i = self.split_index(e.topic(), e.partition());
+            if self.splits.len() > known {
+                now.resize(self.splits.len(), false);
+            }
+            now[i] = true;
+        }
+        let seen = self.assigned.len();
+        self.assigned.resize(self.splits.len(), false);
+        if self.assigned != now {
+            tracing::info!(
+                connector = %self.connector,
+                partitions = tpl.count(),
+                "kafka group assignment"
+            );
+        }
+        for (i, (&was, &is)) in self.assigned.iter().zip(&now).enumerate() {
+            match (was, is) {
+                (false, true) if i < seen => out.split_reacquired(i),
+                (false, true) => out.split_started(i),
+                (true, false) => out.split_released(i),
+                _ => {}
+            }
+        }
+        self.assigned = now;
+    }
+
     fn split_index(&mut self, topic: &str, partition: i32) -> usize {
         let hit = |s: &KafkaSplit| s.partition == partition && s.topic == topic;
         if self.splits.get(self.last_split).is_some_and(hit) {

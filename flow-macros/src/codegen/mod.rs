@@ -54,6 +54,7 @@ pub fn expand(input: &FlowInput, g: &Graph, plan: &Plan) -> TokenStream {
             let __bounded = true #(#bounded)*;
             let __event_time = false #(#event_time)*;
             let mut __job = ::flow::__private::JobBuilder::new(&__PLAN, __par, __bounded);
+            __job.join_instances(__env, ::flow::__private::TRANSPORT);
             if __job.fused() {
                 #fused
             } else {
@@ -269,6 +270,19 @@ fn staged_tasks(g: &Graph, plan: &Plan, lock: &Lock) -> TokenStream {
             let e = edge_var(head.id, k);
             let port = stage_input_port(g, head, k);
             let (up, down) = (plan.stage_of[p], s.id);
+            if plan.edges[head.id][k] == Edge::Hash {
+                // In an instance group, through a repartition topic: its rows' codec, if any.
+                let node = head.id as u32;
+                channels.push(quote! {
+                    let mut #e = {
+                        use ::flow::__private::{NoCodec as _, SerdeRows as _};
+                        let __codec = (&&#port.codec_probe()).row_codec();
+                        let (__up, __down) = (__job.parallelism(#up), __job.parallelism(#down));
+                        #port.hash_channels(&mut __job, #node, __codec, __up, __down)
+                    };
+                });
+                continue;
+            }
             let pointwise = plan.edges[head.id][k] == Edge::Rescale;
             channels.push(quote! {
                 let mut #e = #port.channels(__job.parallelism(#up), __job.parallelism(#down), #pointwise);

@@ -1,6 +1,6 @@
 //! The end of a stage: partitions rows among the next stage's subtasks, in batches.
 
-use super::{Batch, Message, Rows, BATCH_SIZE};
+use super::{Batch, Message, Outlets, Rows, BATCH_SIZE};
 use crate::chain::{Collector, Control, Snapshot};
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
@@ -22,6 +22,10 @@ pub trait Partition<T>: Send {
 /// The channels an exchange sends on, whatever its row type: compiled once.
 struct Outbox {
     senders: Vec<Sender<Message>>,
+    /// On an edge across instances: the repartition topic's writer, instead of `senders`.
+    remote: Option<Box<dyn crate::instances::RemoteOut>>,
+    /// The remote writer's first error, reported by the next check.
+    failed: Option<Error>,
     last_flush: Instant,
     task: &'static str,
     closed: bool,
@@ -33,6 +37,16 @@ struct Outbox {
 
 impl Outbox {
     fn send(&mut self, i: usize, message: Message) {
+        if let Some(remote) = &mut self.remote {
+            if self.failed.is_none() {
+                let result = match message {
+                    Message::Rows(rows) => remote.rows(i, rows),
+                    other => remote.event(&other),
+                };
+                self.failed = result.err();
+            }
+            return;
+        }
         match self.senders[i].try_send(message) {
             Ok(()) => {}
             Err(TrySendError::Full(message)) => self.wait_and_send(i, message),
@@ -53,14 +67,23 @@ impl Outbox {
 
     /// `make()` to every channel.
     fn broadcast(&mut self, make: impl Fn() -> Message) -> Result<()> {
+        if self.remote.is_some() {
+            // A repartition topic's writer tells every partition itself.
+            self.send(0, make());
+            return self.check();
+        }
         for i in 0..self.senders.len() {
             self.send(i, make());
         }
         self.check()
     }
 
-    /// Whether the receivers are still there.
-    fn check(&self) -> Result<()> {
+    /// Whether the receivers are still there (and the remote writer did not fail).
+    fn check(&mut self) -> Result<()> {
+        if let Some(e) = self.failed.take() {
+            self.closed = true;
+            return Err(e);
+        }
         if self.closed {
             Err(Error::Cancelled(self.task.to_string()))
         } else {
@@ -79,23 +102,20 @@ pub struct Exchange<T, P> {
 }
 
 impl<T: Send + 'static, P> Exchange<T, P> {
-    /// An exchange over `senders` (one per downstream subtask it reaches).
+    /// An exchange over `outlets` (a channel per downstream subtask it reaches, or a
+    /// repartition topic's partitions).
     ///
     /// With `timestamps`, each row's timestamp travels with it (the job has event time).
-    pub fn new(
-        partition: P,
-        senders: Vec<Sender<Message>>,
-        task: &'static str,
-        timestamps: bool,
-    ) -> Self {
-        let buffers = senders
-            .iter()
+    pub fn new(partition: P, outlets: Outlets, task: &'static str, timestamps: bool) -> Self {
+        let buffers = (0..outlets.len())
             .map(|_| Batch::with_capacity(timestamps))
             .collect();
         Exchange {
             partition,
             out: Outbox {
-                senders,
+                senders: outlets.senders,
+                remote: outlets.remote,
+                failed: None,
                 last_flush: Instant::now(),
                 blocked: Duration::ZERO,
                 watermark: None,
@@ -152,13 +172,20 @@ impl<T: Send + 'static, P: Partition<T>> Collector<T> for Exchange<T, P> {
 }
 
 impl<T: Send + 'static, P> Control for Exchange<T, P> {
-    fn open(&mut self, _: &RuntimeContext) -> Result<()> {
-        Ok(())
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
+        match &mut self.out.remote {
+            Some(remote) => remote.open(ctx),
+            None => Ok(()),
+        }
     }
 
     fn flush(&mut self) -> Result<()> {
         if self.out.last_flush.elapsed() >= FLUSH_INTERVAL {
-            self.send_all()
+            self.send_all()?;
+            if let Some(remote) = &mut self.out.remote {
+                remote.flush()?;
+            }
+            Ok(())
         } else {
             self.out.check()
         }
@@ -211,12 +238,12 @@ pub struct BroadcastExchange<T> {
 }
 
 impl<T: Clone + Send + 'static> BroadcastExchange<T> {
-    /// A broadcast over `senders` (one per downstream subtask).
-    pub fn new(senders: Vec<Sender<Message>>, task: &'static str, timestamps: bool) -> Self {
+    /// A broadcast over `outlets` (one channel per downstream subtask).
+    pub fn new(outlets: Outlets, task: &'static str, timestamps: bool) -> Self {
         BroadcastExchange {
             inner: Exchange::new(
                 crate::operator::rebalance::RoundRobin::default(),
-                senders,
+                outlets,
                 task,
                 timestamps,
             ),

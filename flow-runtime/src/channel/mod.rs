@@ -101,11 +101,42 @@ pub enum Message {
     End,
 }
 
+/// Where one upstream subtask's exchange sends: a channel per downstream subtask, or, on an
+/// edge that crosses instances of the job, a [`RemoteOut`](crate::instances::RemoteOut)
+/// writing a repartition topic.
+#[derive(Default)]
+pub struct Outlets {
+    pub(crate) senders: Vec<Sender<Message>>,
+    pub(crate) remote: Option<Box<dyn crate::instances::RemoteOut>>,
+    /// With `remote`: the topic's partitions, which the exchange routes rows among.
+    pub(crate) partitions: usize,
+}
+
+impl Outlets {
+    /// Sends over `senders`, one per downstream subtask.
+    pub fn local(senders: Vec<Sender<Message>>) -> Self {
+        Outlets {
+            senders,
+            remote: None,
+            partitions: 0,
+        }
+    }
+
+    /// How many targets the exchange routes among.
+    pub(crate) fn len(&self) -> usize {
+        if self.remote.is_some() {
+            self.partitions
+        } else {
+            self.senders.len()
+        }
+    }
+}
+
 /// The channels of one edge between two stages, carrying rows of type `T`:
-/// `senders[up][down]`, `receivers[down][up]`.
+/// `senders[up]` (to every downstream subtask), `receivers[down][up]`.
 pub struct EdgeChannels<T> {
-    /// Per upstream subtask, one sender per downstream subtask.
-    pub senders: Vec<Vec<Sender<Message>>>,
+    /// Per upstream subtask, where it sends.
+    pub senders: Vec<Outlets>,
     /// Per downstream subtask, one receiver per upstream subtask.
     pub receivers: Vec<Vec<Receiver>>,
     _rows: PhantomData<fn(T)>,
@@ -116,6 +147,17 @@ impl<T> EdgeChannels<T> {
     /// only subtask `i` to subtask `i` (a forward edge).
     pub fn new(up: usize, down: usize, pointwise: bool) -> Self {
         let (senders, receivers) = channels(up, down, pointwise);
+        EdgeChannels {
+            senders: senders.into_iter().map(Outlets::local).collect(),
+            receivers,
+            _rows: PhantomData,
+        }
+    }
+}
+
+impl<T> EdgeChannels<T> {
+    /// An edge from its ends.
+    pub(crate) fn from_parts(senders: Vec<Outlets>, receivers: Vec<Vec<Receiver>>) -> Self {
         EdgeChannels {
             senders,
             receivers,

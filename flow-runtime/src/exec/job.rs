@@ -4,11 +4,14 @@ use super::checkpoint::{CheckpointConfig, CheckpointingMode, Coordinator};
 use super::live::Live;
 use super::observe::Observe;
 use super::task::{Task, TaskFn, TaskMetrics};
+use crate::channel::{EdgeChannels, Outlets};
 use crate::context::RuntimeContext;
 use crate::env::RuntimeMode;
+use crate::instances::{InstanceConfig, RemoteEdge, RowCodec, Transport};
 use crate::operator::take_panicked_operator;
 use crate::plan::Plan;
 use crate::snapshot::{CheckpointStorage, Restore};
+use crate::StreamEnv;
 use crate::{Error, Result};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -24,11 +27,16 @@ pub struct JobGraph {
     pub(crate) bounded: bool,
     pub(crate) tasks: Vec<Task>,
     pub(crate) errors: Vec<Error>,
+    /// In an instance group: the edges that cross instances, by the node they lead into.
+    pub(crate) remote: Vec<(u32, RemoteEdge)>,
+    /// In an instance group: the transport every remote edge goes through.
+    pub(crate) transport: Option<&'static dyn Transport>,
 }
 
 /// Assembles a `JobGraph`; used by the code `flow!` generates.
 pub struct JobBuilder {
     graph: JobGraph,
+    instances: Option<InstanceConfig>,
 }
 
 impl JobBuilder {
@@ -44,8 +52,97 @@ impl JobBuilder {
                 bounded,
                 tasks: Vec::new(),
                 errors: Vec::new(),
+                remote: Vec::new(),
+                transport: None,
             },
+            instances: None,
         }
+    }
+    /// Joins the instance group `env` names (`--instance-group`), if any: every hash edge
+    /// then crosses instances through `transport` (Kafka's; `None` when flow was built
+    /// without the `kafka` feature), and no stage is fused.
+    pub fn join_instances(&mut self, env: &StreamEnv, transport: Option<&'static dyn Transport>) {
+        let Some(config) = env.instances() else {
+            return;
+        };
+        match transport {
+            Some(t) => self.graph.transport = Some(t),
+            None => self.fail(Error::Config(
+                "--instance-group needs Kafka, and this binary was built without flow's `kafka` feature".into(),
+            )),
+        }
+        self.graph.fused = false;
+        self.instances = Some(config.clone());
+    }
+    /// The instance group the job runs in, if any.
+    pub fn instance_group(&self) -> Option<&str> {
+        self.instances.as_ref().map(|i| i.group.as_str())
+    }
+    /// The channels of the hash edge into node `node` (rows of type `row_type`, encoded by
+    /// `codec`): in-process, or in an instance group through the edge's repartition topic.
+    pub fn hash_channels<T>(
+        &mut self,
+        node: u32,
+        codec: Option<RowCodec>,
+        row_type: &'static str,
+        up: usize,
+        down: usize,
+    ) -> EdgeChannels<T> {
+        let Some(config) = self.instances.clone() else {
+            return EdgeChannels::new(up, down, false);
+        };
+        let plan = self.graph.plan;
+        let operator = plan.nodes[node as usize].name;
+        if plan.nodes[node as usize].inputs.len() > 1 {
+            self.fail(Error::Config(format!(
+                "`{operator}` joins two keyed streams, which cannot cross instances of a group yet: run it in one process (without --instance-group)"
+            )));
+            return EdgeChannels::new(up, down, false);
+        }
+        let Some(codec) = codec else {
+            self.fail(crate::instances::no_codec(operator, row_type));
+            return EdgeChannels::new(up, down, false);
+        };
+        let uid = plan.uid(0, node);
+        let edge = RemoteEdge {
+            topic: config.topic(&uid),
+            consumer_group: config.topic(&uid),
+            operator,
+            codec,
+            fingerprint: plan.fingerprint(),
+            plan: plan.describe(),
+            config,
+        };
+        // Each downstream subtask reads one channel, fed by its reader task.
+        let (to_readers, receivers): (Vec<_>, Vec<_>) = (0..down)
+            .map(|_| {
+                let (s, r) = crossbeam_channel::bounded(crate::channel::CHANNEL_CAPACITY);
+                (s, vec![r])
+            })
+            .unzip();
+        let senders = (0..up).map(|_| Outlets::default()).collect();
+        let mut channels = EdgeChannels::<T>::from_parts(senders, receivers);
+        let Some(transport) = self.graph.transport else {
+            return channels;
+        };
+        for (u, outlets) in channels.senders.iter_mut().enumerate() {
+            match transport.output(&edge, u) {
+                Ok(out) => {
+                    outlets.remote = Some(out);
+                    outlets.partitions = edge.config.partitions;
+                }
+                Err(e) => self.fail(e),
+            }
+        }
+        let stage = plan.nodes[node as usize].stage as usize;
+        for (d, to) in to_readers.into_iter().enumerate() {
+            let edge = edge.clone();
+            self.task(stage, d, move |ctx: &RuntimeContext| {
+                transport.read(&edge, d, ctx, to)
+            });
+        }
+        self.graph.remote.push((node, edge));
+        channels
     }
     /// Whether every stage runs in one thread per source (all parallelism 1, no multi-input
     /// operator): `key_by` and `rebalance` then need no exchange at all.

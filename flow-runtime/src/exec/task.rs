@@ -153,6 +153,12 @@ impl<T, C: Collector<T>, A: TimestampAssigner<T>> SourceOutput<T> for Emitter<'_
     fn split_finished(&mut self, split: usize) {
         self.generator.finish_split(split);
     }
+    fn split_released(&mut self, split: usize) {
+        self.generator.finish_split(split);
+    }
+    fn split_reacquired(&mut self, split: usize) {
+        self.generator.restart_split(split);
+    }
 }
 
 /// A source stage as its loop drives it: the reader and the chain it feeds, one batch at a

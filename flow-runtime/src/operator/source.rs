@@ -93,6 +93,20 @@ pub trait Source: Send + 'static {
     fn max_parallelism(&self) -> Option<usize> {
         None
     }
+    /// The job runs in instance group `group` (`--instance-group`): the source must read only
+    /// this instance's share of its input, the rest going to the other instances (a Kafka
+    /// source joins a consumer group). The default refuses: most sources would read
+    /// everything in every instance.
+    ///
+    /// # Errors
+    /// The source cannot be divided among instances.
+    fn join_instance_group(&mut self, group: &str) -> Result<()> {
+        let _ = group;
+        Err(crate::Error::Config(format!(
+            "{} cannot be divided among the instances of group `{group}`: every instance would read all of it (in an instance group, read from Kafka)",
+            std::any::type_name::<Self>()
+        )))
+    }
     /// Splits the source into `parallelism` readers.
     ///
     /// # Errors
@@ -113,6 +127,13 @@ impl<S: Source> Source for std::result::Result<S, crate::Error> {
     }
     fn max_parallelism(&self) -> Option<usize> {
         self.as_ref().ok().and_then(S::max_parallelism)
+    }
+    fn join_instance_group(&mut self, group: &str) -> Result<()> {
+        match self {
+            Ok(s) => s.join_instance_group(group),
+            // The build error is reported by `into_readers`.
+            Err(_) => Ok(()),
+        }
     }
     fn into_readers(self, parallelism: usize, watermarks: &Watermarks) -> Result<Vec<S::Reader>> {
         self?.into_readers(parallelism, watermarks)
@@ -145,6 +166,16 @@ pub trait SourceOutput<T> {
     /// holds the reader's watermark back.
     fn split_finished(&mut self, split: usize) {
         let _ = split;
+    }
+    /// Split `split` moved to another reader (a Kafka partition revoked from a consumer-group
+    /// member): it no longer holds the watermark back, until it comes back.
+    fn split_released(&mut self, split: usize) {
+        self.split_finished(split);
+    }
+    /// Split `split`, released before, is this reader's again: it holds the watermark back
+    /// from now on, as a started one.
+    fn split_reacquired(&mut self, split: usize) {
+        self.split_started(split);
     }
 }
 
@@ -272,9 +303,15 @@ impl<S: Source> SourceSpec<S> {
     }
     /// Splits into `parallelism` readers; on error records it in `job` and returns none.
     pub fn readers(&mut self, parallelism: usize, job: &mut JobBuilder) -> Vec<S::Reader> {
-        let Some(source) = self.source.take() else {
+        let Some(mut source) = self.source.take() else {
             return Vec::new();
         };
+        if let Some(group) = job.instance_group() {
+            if let Err(e) = source.join_instance_group(group) {
+                job.fail(e);
+                return Vec::new();
+            }
+        }
         match source.into_readers(parallelism, &self.watermarks) {
             Ok(r) => r,
             Err(e) => {

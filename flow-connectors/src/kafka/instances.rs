@@ -1,0 +1,778 @@
+//! Kafka as the transport between instances of a job (`--instance-group`): the repartition
+//! topics of the hash edges that cross instances. See [`flow_runtime::instances`].
+//!
+//! **Records.** Every upstream subtask of an edge is a *writer* with a random id. Its records
+//! carry a 16-byte key (writer id, plan fingerprint) and a value whose first byte says what
+//! it is: a batch of rows for the partition's key groups (the edge's [`RowCodec`]), the
+//! writer's watermark, its idleness, its end, or its hello (the plan as text, written to
+//! every partition when the writer opens, so that a reader knows every writer before it
+//! sees any of their rows and can say how another plan differs).
+//!
+//! **Readers.** Each downstream subtask reads the partitions the consumer group
+//! (`<topic>`) assigns it. A partition's watermark is the minimum over the writers it heard
+//! from that are neither idle nor ended; the reader's is the minimum over its partitions. It
+//! ends when every writer it heard from, on every partition it has, ended.
+
+use super::config::ClientSettings;
+use super::sink::Output;
+use super::{connector_error, KafkaAdmin};
+use flow_runtime::instances::{
+    Inbox, InstanceConfig, Membership, Message, RemoteEdge, RemoteOut, Transport,
+};
+use flow_runtime::{Error, Result, RuntimeContext, TaskMetrics, Timestamp, NO_TIMESTAMP};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::message::Message as _;
+use rdkafka::TopicPartitionList;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::time::Duration;
+
+/// The kinds of records on a repartition topic (the value's first byte).
+const ROWS: u8 = 0;
+const WATERMARK: u8 = 1;
+const IDLE: u8 = 2;
+const ACTIVE: u8 = 3;
+const END: u8 = 4;
+const HELLO: u8 = 5;
+
+/// A batch encodes into records of at most about this many bytes (Kafka's default limit is
+/// 1 MB).
+const MAX_RECORD_BYTES: usize = 512 << 10;
+
+/// How long a repartition record may take to be acknowledged.
+const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Kafka's [`Transport`]: repartition topics on the group's brokers.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct KafkaTransport;
+
+fn settings(edge: &RemoteEdge) -> ClientSettings {
+    let mut s = ClientSettings::new();
+    s.bootstrap_servers = edge.config.brokers.clone();
+    s
+}
+
+fn connector(edge: &RemoteEdge) -> String {
+    format!(
+        "repartition topic `{}` (into `{}`)",
+        edge.topic, edge.operator
+    )
+}
+
+/// How often a member renews its entry in the group's registry, and how long an entry
+/// counts as a live member.
+const HEARTBEAT: Duration = Duration::from_secs(5);
+const LEASE: Duration = Duration::from_secs(15);
+
+fn now_ms() -> Timestamp {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as Timestamp)
+}
+
+/// A live member's entry in the registry topic `<group>-instances`: key the member's id,
+/// value its plan's fingerprint, its start (ms) and its plan.
+struct Entry {
+    fingerprint: u64,
+    started: Timestamp,
+    plan: String,
+}
+
+fn entry_value(fingerprint: u64, started: Timestamp, plan: &str) -> Vec<u8> {
+    let mut v = Vec::with_capacity(16 + plan.len());
+    v.extend_from_slice(&fingerprint.to_be_bytes());
+    v.extend_from_slice(&started.to_be_bytes());
+    v.extend_from_slice(plan.as_bytes());
+    v
+}
+
+fn parse_entry(value: &[u8]) -> Option<Entry> {
+    let fingerprint = u64::from_be_bytes(value.get(..8)?.try_into().ok()?);
+    let started = Timestamp::from_be_bytes(value.get(8..16)?.try_into().ok()?);
+    let plan = String::from_utf8_lossy(value.get(16..)?).into_owned();
+    Some(Entry {
+        fingerprint,
+        started,
+        plan,
+    })
+}
+
+/// The member entries written to `topic` within the last [`LEASE`], latest per member.
+fn live_members(
+    settings: &ClientSettings,
+    topic: &str,
+    connector: &str,
+) -> Result<HashMap<u64, Entry>> {
+    let private = format!("flow-private-{}", uuid::Uuid::new_v4());
+    let consumer: BaseConsumer = settings
+        .client_config(&[
+            ("group.id", private.as_str()),
+            ("enable.auto.commit", "false"),
+        ])
+        .create()
+        .map_err(|e| connector_error(connector, format!("cannot create a consumer: {e}")))?;
+    let wait = settings.connect_timeout;
+    let (_, high) = consumer
+        .fetch_watermarks(topic, 0, wait)
+        .map_err(|e| connector_error(connector, format!("cannot read the registry's end: {e}")))?;
+    let mut since = TopicPartitionList::new();
+    since
+        .add_partition_offset(
+            topic,
+            0,
+            rdkafka::Offset::Offset(now_ms() - LEASE.as_millis() as i64),
+        )
+        .map_err(|e| connector_error(connector, e.to_string()))?;
+    let start = consumer
+        .offsets_for_times(since, wait)
+        .map_err(|e| connector_error(connector, format!("cannot look up the registry: {e}")))?;
+    consumer
+        .assign(&start)
+        .map_err(|e| connector_error(connector, format!("cannot read the registry: {e}")))?;
+    let mut members = HashMap::new();
+    let deadline = std::time::Instant::now() + wait;
+    let mut next = match start.elements().first().map(|e| e.offset()) {
+        Some(rdkafka::Offset::Offset(o)) => o,
+        _ => high,
+    };
+    while next < high {
+        if std::time::Instant::now() > deadline {
+            return Err(connector_error(
+                connector,
+                format!(
+                    "cannot read the registry to its end within {}",
+                    super::fmt_duration(wait)
+                ),
+            ));
+        }
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = m.map_err(|e| connector_error(connector, e.to_string()))?;
+        next = m.offset() + 1;
+        let fresh = m
+            .timestamp()
+            .to_millis()
+            .is_some_and(|t| t >= now_ms() - LEASE.as_millis() as i64);
+        let id = m
+            .key()
+            .and_then(|k| <[u8; 8]>::try_from(k).ok())
+            .map(u64::from_be_bytes);
+        if let (true, Some(id), Some(entry)) = (fresh, id, m.payload().and_then(parse_entry)) {
+            members.insert(id, entry);
+        }
+    }
+    Ok(members)
+}
+
+/// This instance's entry in its group's registry, renewed every [`HEARTBEAT`] by a thread
+/// until dropped.
+struct Member {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    heartbeat: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(h) = self.heartbeat.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+impl Transport for KafkaTransport {
+    /// Writes this instance's entry to `<group>-instances`, then reads the entries of the last
+    /// [`LEASE`]: a live member of another plan that started first refuses this one.
+    fn join(&self, config: &InstanceConfig, fingerprint: u64, plan: &str) -> Result<Membership> {
+        let mut settings = ClientSettings::new();
+        settings.bootstrap_servers = config.brokers.clone();
+        settings.validate("--instance-brokers")?;
+        let topic = format!("{}-instances", config.group);
+        let connector = format!("instance group `{}`", config.group);
+        KafkaAdmin::with_settings(settings.clone())?.ensure_topic(&topic, 1)?;
+        let mut out = Output::connect(&settings, &connector, DELIVERY_TIMEOUT, Some(&topic), None)?;
+        let id = uuid::Uuid::new_v4().as_u64_pair().0;
+        let started = now_ms();
+        let value = entry_value(fingerprint, started, plan);
+        out.send_to(
+            &topic,
+            Some(0),
+            Some(&id.to_be_bytes()),
+            &value,
+            NO_TIMESTAMP,
+        )?;
+        out.wait_for_acks()?;
+        let members = live_members(&settings, &topic, &connector)?;
+        for (other, e) in &members {
+            if e.fingerprint != fingerprint && (e.started, *other) < (started, id) {
+                return Err(connector_error(
+                    &connector,
+                    format!(
+                        "a running instance of the group (started {} ms before this one) runs another plan (fingerprint {:016x}, this one {fingerprint:016x}): {}. Every instance of a group must run the same job: stop the group's instances before starting another plan (an instance counts as running until {} s after its last heartbeat)",
+                        started - e.started,
+                        e.fingerprint,
+                        plan_difference(plan, &e.plan),
+                        LEASE.as_secs()
+                    ),
+                ));
+            }
+        }
+        let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        let heartbeat = std::thread::Builder::new()
+            .name("flow-instance-heartbeat".into())
+            .spawn(move || {
+                let mut last = std::time::Instant::now();
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(100));
+                    if last.elapsed() >= HEARTBEAT {
+                        last = std::time::Instant::now();
+                        let sent = out.send_to(
+                            &topic,
+                            Some(0),
+                            Some(&id.to_be_bytes()),
+                            &value,
+                            NO_TIMESTAMP,
+                        );
+                        if let Err(e) = sent.and_then(|()| out.poll()) {
+                            tracing::warn!(group = %topic, error = %e, "instance heartbeat failed");
+                        }
+                    }
+                }
+                let _ = out.wait_for_acks();
+            })
+            .map_err(|e| connector_error(&connector, format!("cannot start the heartbeat: {e}")))?;
+        Ok(Box::new(Member {
+            stop,
+            heartbeat: Some(heartbeat),
+        }))
+    }
+
+    fn prepare(&self, edge: &RemoteEdge) -> Result<()> {
+        let settings = settings(edge);
+        settings.validate("--instance-brokers")?;
+        let want = edge.config.partitions;
+        let admin = KafkaAdmin::with_settings(settings.clone())?;
+        admin.ensure_topic(&edge.topic, want as i32)?;
+        let consumer: BaseConsumer = settings.client_config(&[]).create().map_err(|e| {
+            connector_error(connector(edge), format!("cannot create a client: {e}"))
+        })?;
+        let metadata = super::fetch_metadata(
+            consumer.client(),
+            &settings,
+            &connector(edge),
+            Some(&edge.topic),
+        )?;
+        let have = super::topic_partitions(&metadata, &edge.topic, &connector(edge), "")?.len();
+        if have != want {
+            return Err(connector_error(
+                connector(edge),
+                format!(
+                    "the topic has {have} partitions and this instance routes keys to {want} (--repartition-partitions): every instance of group `{}` must use the topic's number",
+                    edge.config.group
+                ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn output(&self, edge: &RemoteEdge, _subtask: usize) -> Result<Box<dyn RemoteOut>> {
+        Ok(Box::new(Writer {
+            edge: edge.clone(),
+            out: None,
+            key: [0; 16],
+            buf: Vec::new(),
+        }))
+    }
+
+    fn read(
+        &self,
+        edge: &RemoteEdge,
+        subtask: usize,
+        ctx: &RuntimeContext,
+        to: Inbox,
+    ) -> Result<TaskMetrics> {
+        Reader::open(edge, subtask)?.run(ctx, to)
+    }
+}
+
+/// One upstream subtask's writer of a repartition topic.
+struct Writer {
+    edge: RemoteEdge,
+    out: Option<Output>,
+    /// Writer id and plan fingerprint.
+    key: [u8; 16],
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    fn out(&mut self) -> &mut Output {
+        self.out.as_mut().expect("opened before it writes")
+    }
+
+    fn send(&mut self, partition: usize, value: &[u8]) -> Result<()> {
+        let (topic, key) = (self.edge.topic.clone(), self.key);
+        self.out().send_to(
+            &topic,
+            Some(partition as i32),
+            Some(&key),
+            value,
+            NO_TIMESTAMP,
+        )
+    }
+
+    /// `value` to every partition.
+    fn send_to_every_partition(&mut self, value: &[u8]) -> Result<()> {
+        for p in 0..self.edge.config.partitions {
+            self.send(p, value)?;
+        }
+        Ok(())
+    }
+}
+
+impl RemoteOut for Writer {
+    fn open(&mut self, _: &RuntimeContext) -> Result<()> {
+        let out = Output::connect(
+            &settings(&self.edge),
+            &connector(&self.edge),
+            DELIVERY_TIMEOUT,
+            Some(&self.edge.topic),
+            None,
+        )?;
+        self.out = Some(out);
+        let id = uuid::Uuid::new_v4().as_u64_pair().0;
+        self.key[..8].copy_from_slice(&id.to_be_bytes());
+        self.key[8..].copy_from_slice(&self.edge.fingerprint.to_be_bytes());
+        let mut hello = vec![HELLO];
+        hello.extend_from_slice(self.edge.plan.as_bytes());
+        self.send_to_every_partition(&hello)
+    }
+
+    fn rows(&mut self, partition: usize, rows: flow_runtime::instances::Rows) -> Result<()> {
+        let mut chunks = Vec::new();
+        (self.edge.codec.encode)(rows, MAX_RECORD_BYTES, &mut |bytes: &[u8]| {
+            let mut value = Vec::with_capacity(bytes.len() + 1);
+            value.push(ROWS);
+            value.extend_from_slice(bytes);
+            chunks.push(value);
+        })?;
+        for value in chunks {
+            self.send(partition, &value)?;
+        }
+        Ok(())
+    }
+
+    fn event(&mut self, message: &Message) -> Result<()> {
+        self.buf.clear();
+        match message {
+            Message::Watermark(w) => {
+                self.buf.push(WATERMARK);
+                self.buf.extend_from_slice(&w.to_be_bytes());
+            }
+            Message::Idle(true) => self.buf.push(IDLE),
+            Message::Idle(false) => self.buf.push(ACTIVE),
+            Message::End => self.buf.push(END),
+            Message::Barrier(_) => {
+                return Err(Error::Config(format!(
+                    "{}: checkpoints of an instance group are not supported yet",
+                    connector(&self.edge)
+                )))
+            }
+            Message::Rows(_) => unreachable!("rows go through `rows`"),
+        }
+        let value = std::mem::take(&mut self.buf);
+        let sent = self.send_to_every_partition(&value);
+        self.buf = value;
+        sent?;
+        if matches!(message, Message::End) {
+            // Everything this writer wrote is acknowledged before its task ends.
+            self.out().wait_for_acks()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<()> {
+        match &mut self.out {
+            Some(out) => out.poll(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What a reader knows of one writer on one partition.
+#[derive(Clone, Copy, Debug)]
+struct WriterState {
+    watermark: Timestamp,
+    idle: bool,
+    ended: bool,
+}
+
+impl WriterState {
+    /// A writer not yet heard from on a partition: it holds the partition back.
+    const NEW: WriterState = WriterState {
+        watermark: Timestamp::MIN,
+        idle: false,
+        ended: false,
+    };
+}
+
+/// The commit metadata of a partition whose every writer ended: a reader that gets it later
+/// (its reader left the group) knows there is nothing more to wait for.
+const ENDED: &str = "flow:ended";
+
+/// One downstream subtask's reader of a repartition topic.
+struct Reader {
+    edge: RemoteEdge,
+    consumer: BaseConsumer,
+    /// Every writer heard from, on any partition (each writes its hello to all).
+    writers: HashSet<u64>,
+    /// Per partition, per writer id.
+    partitions: BTreeMap<i32, HashMap<u64, WriterState>>,
+    /// Partitions another reader finished and committed as [`ENDED`].
+    ended: HashSet<i32>,
+    /// The plans of writers whose fingerprint is not this instance's, by fingerprint.
+    foreign: HashMap<u64, String>,
+    /// Writers of another plan that joined after this reader started, whose records it skips.
+    ignored: HashSet<u64>,
+    /// When the reader started (ms since the epoch): a record of another plan written before
+    /// means this instance is the one that does not belong.
+    started: Timestamp,
+    watermark: Timestamp,
+    idle: bool,
+    connector: String,
+    /// The partitions the group assigned, as last seen.
+    assigned: Vec<i32>,
+}
+
+impl Reader {
+    fn open(edge: &RemoteEdge, subtask: usize) -> Result<Reader> {
+        let connector = format!("{} reader {subtask}", connector(edge));
+        let consumer: BaseConsumer = settings(edge)
+            .client_config(&[
+                ("group.id", edge.consumer_group.as_str()),
+                ("enable.auto.commit", "false"),
+                ("enable.auto.offset.store", "false"),
+                ("auto.offset.reset", "earliest"),
+                ("enable.partition.eof", "false"),
+                // Partition i of every repartition topic goes to the same instance.
+                ("partition.assignment.strategy", "range"),
+                ("socket.connection.setup.timeout.ms", "10000"),
+            ])
+            .create()
+            .map_err(|e| connector_error(&connector, format!("cannot create a consumer: {e}")))?;
+        consumer
+            .subscribe(&[edge.topic.as_str()])
+            .map_err(|e| connector_error(&connector, format!("cannot subscribe: {e}")))?;
+        Ok(Reader {
+            edge: edge.clone(),
+            consumer,
+            writers: HashSet::new(),
+            partitions: BTreeMap::new(),
+            ended: HashSet::new(),
+            foreign: HashMap::new(),
+            ignored: HashSet::new(),
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_millis() as Timestamp),
+            watermark: Timestamp::MIN,
+            idle: false,
+            connector,
+            assigned: Vec::new(),
+        })
+    }
+
+    fn run(mut self, ctx: &RuntimeContext, to: Inbox) -> Result<TaskMetrics> {
+        let send = |m: Message| to.send(m).map_err(|_| Error::Cancelled(ctx.task_name()));
+        loop {
+            if ctx.is_cancelled() {
+                return Err(Error::Cancelled(ctx.task_name()));
+            }
+            let Some(next) = self.consumer.poll(Duration::from_millis(100)) else {
+                // Nothing to read: a partition taken over from a reader that ended (its commit
+                // says so) may be all that was left.
+                if let Progress::Ended = self.progress()? {
+                    self.commit()?;
+                    send(Message::End)?;
+                    return Ok(TaskMetrics::default());
+                }
+                continue;
+            };
+            let msg = next.map_err(|e| connector_error(&self.connector, e.to_string()))?;
+            let partition = msg.partition();
+            let value = msg.payload().unwrap_or(&[]);
+            let key = msg.key().unwrap_or(&[]);
+            let (Some((&kind, body)), Ok(key)) = (value.split_first(), <[u8; 16]>::try_from(key))
+            else {
+                return Err(connector_error(
+                    &self.connector,
+                    format!(
+                        "partition {partition} offset {}: not a repartition record of flow",
+                        msg.offset()
+                    ),
+                ));
+            };
+            let writer = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
+            let fingerprint = u64::from_be_bytes(key[8..].try_into().expect("8 bytes"));
+            if fingerprint != self.edge.fingerprint {
+                let at = msg.timestamp().to_millis().unwrap_or(Timestamp::MIN);
+                if kind == HELLO {
+                    self.foreign
+                        .entry(fingerprint)
+                        .or_insert_with(|| String::from_utf8_lossy(body).into_owned());
+                }
+                if at <= self.started {
+                    // This instance joined a group that runs another plan: refused.
+                    return Err(self.other_plan(fingerprint));
+                }
+                // An instance of another plan joined after this one: it is refused on its
+                // side (it reads this instance's hello); its records are not this job's.
+                if self.ignored.insert(writer) {
+                    tracing::error!(
+                        reader = %self.connector,
+                        "{}; its records are ignored here",
+                        self.other_plan(fingerprint)
+                    );
+                }
+                continue;
+            }
+            self.writers.insert(writer);
+            let writers = self.partitions.entry(partition).or_default();
+            let w = writers.entry(writer).or_insert(WriterState::NEW);
+            match kind {
+                ROWS => {
+                    let rows = (self.edge.codec.decode)(body).map_err(|e| {
+                        connector_error(
+                            &self.connector,
+                            format!("partition {partition} offset {}: {e}", msg.offset()),
+                        )
+                    })?;
+                    if self.idle {
+                        self.idle = false;
+                        send(Message::Idle(false))?;
+                    }
+                    send(Message::Rows(rows))?;
+                    continue;
+                }
+                WATERMARK => {
+                    let bytes: [u8; 8] = body.try_into().map_err(|_| {
+                        connector_error(&self.connector, "a watermark record of the wrong size")
+                    })?;
+                    w.watermark = w.watermark.max(Timestamp::from_be_bytes(bytes));
+                    w.idle = false;
+                }
+                IDLE => w.idle = true,
+                ACTIVE => w.idle = false,
+                END => w.ended = true,
+                HELLO => {}
+                other => {
+                    return Err(connector_error(
+                        &self.connector,
+                        format!("partition {partition}: unknown record kind {other}"),
+                    ))
+                }
+            }
+            drop(msg);
+            let progress = self.progress()?;
+            if kind == END {
+                tracing::debug!(
+                    reader = %self.connector,
+                    partition,
+                    writers = self.writers.len(),
+                    ended = ?progress_name(&progress),
+                    "a writer ended"
+                );
+            }
+            match progress {
+                Progress::Ended => {
+                    self.commit()?;
+                    send(Message::End)?;
+                    return Ok(TaskMetrics::default());
+                }
+                Progress::Idle if !self.idle => {
+                    self.idle = true;
+                    send(Message::Idle(true))?;
+                }
+                Progress::Watermark(w) if w > self.watermark => {
+                    if self.idle {
+                        self.idle = false;
+                        send(Message::Idle(false))?;
+                    }
+                    self.watermark = w;
+                    send(Message::Watermark(w))?;
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// The partitions the group assigns to this reader now (logged when they change).
+    fn assignment(&mut self) -> Result<TopicPartitionList> {
+        let assigned = self
+            .consumer
+            .assignment()
+            .map_err(|e| connector_error(&self.connector, e.to_string()))?;
+        let now: Vec<i32> = assigned.elements().iter().map(|e| e.partition()).collect();
+        if now != self.assigned {
+            tracing::info!(
+                connector = %self.connector,
+                partitions = now.len(),
+                "kafka group assignment"
+            );
+            let mut new = TopicPartitionList::new();
+            for p in now.iter().filter(|p| !self.assigned.contains(p)) {
+                new.add_partition(&self.edge.topic, *p);
+            }
+            if new.count() > 0 {
+                let committed = self
+                    .consumer
+                    .committed_offsets(new, Duration::from_secs(10))
+                    .map_err(|e| {
+                        connector_error(
+                            &self.connector,
+                            format!("cannot read committed offsets: {e}"),
+                        )
+                    })?;
+                for e in committed.elements() {
+                    if e.metadata() == ENDED {
+                        self.ended.insert(e.partition());
+                    }
+                }
+            }
+            self.assigned = now;
+        }
+        Ok(assigned)
+    }
+
+    /// Where the reader's partitions stand: on each, every writer heard from anywhere counts
+    /// (one whose hello on it was not read yet holds it back).
+    fn progress(&mut self) -> Result<Progress> {
+        let assigned = self.assignment()?;
+        if assigned.count() == 0 {
+            return Ok(Progress::Waiting);
+        }
+        let mut min = Timestamp::MAX;
+        let (mut ended, mut active) = (true, false);
+        for e in assigned.elements() {
+            let p = e.partition();
+            if self.ended.contains(&p) {
+                continue;
+            }
+            if self.writers.is_empty() {
+                return Ok(Progress::Waiting);
+            }
+            let on = self.partitions.get(&p);
+            for id in &self.writers {
+                let w = on
+                    .and_then(|m| m.get(id))
+                    .copied()
+                    .unwrap_or(WriterState::NEW);
+                if !w.ended {
+                    ended = false;
+                    if !w.idle {
+                        active = true;
+                        min = min.min(w.watermark);
+                    }
+                }
+            }
+        }
+        Ok(if ended {
+            Progress::Ended
+        } else if !active {
+            Progress::Idle
+        } else {
+            Progress::Watermark(min)
+        })
+    }
+
+    /// Commits the positions reached on every partition as [`ENDED`], so a reader that gets
+    /// one of them later waits for nothing on it, and a later run of the group starts after.
+    fn commit(&self) -> Result<()> {
+        let positions = self
+            .consumer
+            .position()
+            .map_err(|e| connector_error(&self.connector, e.to_string()))?;
+        let mut tpl = TopicPartitionList::new();
+        for e in positions.elements() {
+            if let rdkafka::Offset::Offset(o) = e.offset() {
+                tpl.add_partition(e.topic(), e.partition())
+                    .set_offset(rdkafka::Offset::Offset(o))
+                    .map_err(|e| connector_error(&self.connector, e.to_string()))?;
+                if let Some(mut elem) = tpl.find_partition(e.topic(), e.partition()) {
+                    elem.set_metadata(ENDED);
+                }
+            }
+        }
+        if tpl.count() == 0 {
+            return Ok(());
+        }
+        self.consumer
+            .commit(&tpl, CommitMode::Sync)
+            .map_err(|e| connector_error(&self.connector, format!("cannot commit the end: {e}")))
+    }
+
+    fn other_plan(&self, fingerprint: u64) -> Error {
+        let diff = match self.foreign.get(&fingerprint) {
+            Some(theirs) => plan_difference(&self.edge.plan, theirs),
+            None => "(its plan was not seen)".to_owned(),
+        };
+        connector_error(
+            &self.connector,
+            format!(
+                "an instance of group `{}` runs another plan (fingerprint {fingerprint:016x}, this one {:016x}): {diff}. Every instance of a group must run the same job",
+                self.edge.config.group, self.edge.fingerprint
+            ),
+        )
+    }
+}
+
+enum Progress {
+    /// No partition assigned yet.
+    Waiting,
+    /// Every writer of every partition is idle.
+    Idle,
+    /// The minimum watermark.
+    Watermark(Timestamp),
+    /// Every writer of every partition ended.
+    Ended,
+}
+
+fn progress_name(p: &Progress) -> String {
+    match p {
+        Progress::Waiting => "waiting".into(),
+        Progress::Idle => "idle".into(),
+        Progress::Watermark(w) => format!("watermark {w}"),
+        Progress::Ended => "ended".into(),
+    }
+}
+
+/// The first line where two plans (from [`flow_runtime::plan::Plan::describe`]) differ.
+fn plan_difference(ours: &str, theirs: &str) -> String {
+    let (a, b): (Vec<&str>, Vec<&str>) = (ours.lines().collect(), theirs.lines().collect());
+    for i in 0..a.len().max(b.len()) {
+        match (a.get(i), b.get(i)) {
+            (Some(x), Some(y)) if x == y => {}
+            (Some(x), Some(y)) => return format!("this instance has `{x}` where it has `{y}`"),
+            (Some(x), None) => return format!("this instance has `{x}`, which it lacks"),
+            (None, Some(y)) => return format!("it has `{y}`, which this instance lacks"),
+            (None, None) => break,
+        }
+    }
+    "the plans read the same".to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plan_difference;
+
+    #[test]
+    fn the_difference_of_two_plans_is_their_first_differing_line() {
+        let a = "#0 source `s` uid=- <- [] source\n#1 map `m` uid=- <- [#0] forward\n";
+        let b = "#0 source `s` uid=- <- [] source\n#1 filter `f` uid=- <- [#0] forward\n";
+        assert_eq!(
+            plan_difference(a, b),
+            "this instance has `#1 map `m` uid=- <- [#0] forward` where it has `#1 filter `f` uid=- <- [#0] forward`"
+        );
+        assert!(plan_difference(a, "#0 source `s` uid=- <- [] source\n").contains("which it lacks"));
+        assert_eq!(plan_difference(a, a), "the plans read the same");
+    }
+}

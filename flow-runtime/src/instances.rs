@@ -1,0 +1,267 @@
+//! Instances of one job sharing the work (`--instance-group NAME`), the way Kafka Streams
+//! instances do: several processes run the same binary, Kafka's consumer-group protocol splits
+//! the source partitions between them, and every `key_by` crosses instances through a Kafka
+//! *repartition topic* (`<group>-<key_by uid>-repartition`) instead of the in-process exchange.
+//!
+//! The runtime knows edges, not brokers: a hash edge of a job in an instance group asks the
+//! [`Transport`] (Kafka's, from `flow-connectors`) for one [`RemoteOut`] per upstream subtask,
+//! which the stage's exchange writes its per-partition batches to, and one reader task per
+//! downstream subtask, which feeds that subtask's input gate with the batches of the
+//! repartition partitions the group assigned to it. Rows cross as bincode, typed again by a
+//! [`RowCodec`] made for the edge's row type by the code `flow!` generates.
+
+pub use crate::channel::{Batch, Message, Rows};
+use crate::context::RuntimeContext;
+use crate::exec::TaskMetrics;
+use crate::time::Timestamp;
+use crate::{Error, Result};
+
+/// Where a reader of a repartition topic sends what it read: the downstream subtask's input.
+pub type Inbox = crossbeam_channel::Sender<Message>;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::marker::PhantomData;
+
+/// The repartition topic of a hash edge has this many partitions unless
+/// `--repartition-partitions` says otherwise: one per key group, the most a keyed stage can
+/// be split into.
+pub const DEFAULT_REPARTITION_PARTITIONS: usize = crate::snapshot::KEY_GROUPS;
+
+/// What `--instance-group` and its companion flags configure.
+#[derive(Clone, Debug)]
+pub struct InstanceConfig {
+    /// The group's name: its members are the instances of one job. Names the consumer groups
+    /// and the repartition topics.
+    pub group: String,
+    /// The Kafka brokers the repartition topics live on (`--instance-brokers`).
+    pub brokers: String,
+    /// Partitions of each repartition topic (`--repartition-partitions`, at most the key
+    /// groups).
+    pub partitions: usize,
+}
+
+impl InstanceConfig {
+    /// The repartition topic of the hash edge into operator `uid`.
+    pub fn topic(&self, uid: &str) -> String {
+        format!("{}-{uid}-repartition", self.group)
+    }
+}
+
+/// See [`RowCodec::encode`].
+pub type EncodeFn = fn(Rows, usize, &mut dyn FnMut(&[u8])) -> Result<()>;
+
+/// Encodes and decodes batches of one row type for the wire; built by
+/// [`RowCodecProbe`] only for row types that serde can write.
+#[derive(Clone, Copy)]
+pub struct RowCodec {
+    /// The row type's name, for errors.
+    pub type_name: &'static str,
+    /// Encodes the batch (timestamps and rows), handing `out` chunks of at most about
+    /// `max_bytes` (a Kafka record has a size limit).
+    pub encode: EncodeFn,
+    /// A batch again from what `encode` wrote.
+    pub decode: fn(&[u8]) -> Result<Rows>,
+}
+
+impl std::fmt::Debug for RowCodec {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "RowCodec({})", self.type_name)
+    }
+}
+
+fn encode<T: Serialize + 'static>(
+    rows: Rows,
+    max_bytes: usize,
+    out: &mut dyn FnMut(&[u8]),
+) -> Result<()> {
+    let batch: Batch<T> = rows.into_batch();
+    encode_batch(
+        batch.timestamps,
+        batch.rows,
+        max_bytes,
+        &mut Vec::new(),
+        out,
+    )
+}
+
+/// Encodes `(timestamps, rows)` into chunks of at most about `max_bytes`, halving a batch
+/// that is larger (a single row larger than that is one chunk of its own).
+fn encode_batch<T: Serialize>(
+    mut timestamps: Vec<Timestamp>,
+    mut rows: Vec<T>,
+    max_bytes: usize,
+    buf: &mut Vec<u8>,
+    out: &mut dyn FnMut(&[u8]),
+) -> Result<()> {
+    let failed = |e: bincode::Error| {
+        Error::Config(format!(
+            "cannot encode rows of type `{}` for a repartition topic: {e}",
+            std::any::type_name::<T>()
+        ))
+    };
+    let size = bincode::serialized_size(&(&timestamps, &rows)).map_err(failed)?;
+    if size as usize > max_bytes && rows.len() > 1 {
+        let half = rows.len() / 2;
+        let rest = rows.split_off(half);
+        let rest_ts = if timestamps.is_empty() {
+            Vec::new()
+        } else {
+            timestamps.split_off(half)
+        };
+        encode_batch(timestamps, rows, max_bytes, buf, out)?;
+        return encode_batch(rest_ts, rest, max_bytes, buf, out);
+    }
+    buf.clear();
+    bincode::serialize_into(&mut *buf, &(&timestamps, &rows)).map_err(failed)?;
+    out(buf);
+    Ok(())
+}
+
+fn decode<T: DeserializeOwned + Send + 'static>(bytes: &[u8]) -> Result<Rows> {
+    let (timestamps, rows): (Vec<Timestamp>, Vec<T>) =
+        bincode::deserialize(bytes).map_err(|e| {
+            Error::Config(format!(
+                "does not decode as rows of type `{}`: {e} (was it written by another version of the job?)",
+                std::any::type_name::<T>()
+            ))
+        })?;
+    Ok(Rows::new(Batch { rows, timestamps }))
+}
+
+/// A row type that can cross instances: serde writes and reads it, owning its data. Rows of
+/// `#[derive(Row)]` structs are, and so are numbers, `bool`, `char`, `String`,
+/// [`SmallString`](crate::SmallString), and `Option`s, `Vec`s, `Box`es and tuples (up to 12)
+/// of them. A borrowed `&str` is not.
+pub trait WireRow: Serialize + DeserializeOwned {}
+
+macro_rules! wire_rows {
+    ($($t:ty)*) => {$( impl WireRow for $t {} )*};
+}
+wire_rows!(i8 i16 i32 i64 i128 isize u8 u16 u32 u64 u128 usize f32 f64 bool char String);
+impl WireRow for () {}
+impl WireRow for crate::SmallString {}
+impl<T: WireRow> WireRow for Option<T> {}
+impl<T: WireRow> WireRow for Vec<T> {}
+impl<T: WireRow> WireRow for Box<T> {}
+
+macro_rules! wire_tuples {
+    ($(($($t:ident),+))*) => {$( impl<$($t: WireRow),+> WireRow for ($($t,)+) {} )*};
+}
+wire_tuples! {
+    (A) (A, B) (A, B, C) (A, B, C, D) (A, B, C, D, E) (A, B, C, D, E, F) (A, B, C, D, E, F, G)
+    (A, B, C, D, E, F, G, H) (A, B, C, D, E, F, G, H, I) (A, B, C, D, E, F, G, H, I, J)
+    (A, B, C, D, E, F, G, H, I, J, K) (A, B, C, D, E, F, G, H, I, J, K, L)
+}
+
+/// The codec of an edge's row type `T`, if it is a [`WireRow`]: `flow!` calls
+/// `(&&RowCodecProbe::<T>::new()).row_codec()`, which picks [`SerdeRows`] for a `WireRow`
+/// and [`NoCodec`] otherwise (autoref specialization), so a job whose rows cannot cross
+/// instances still builds and runs in one process. (The probe asks for `WireRow`, a trait of
+/// listed types, rather than serde's traits: whether a type deserializes for every lifetime
+/// is not known when the probe is resolved, so `(&str, i64)` would pick the serde codec and
+/// then fail to build.)
+pub struct RowCodecProbe<T>(PhantomData<fn() -> T>);
+
+impl<T> RowCodecProbe<T> {
+    /// The probe of `T`.
+    pub fn new() -> Self {
+        RowCodecProbe(PhantomData)
+    }
+}
+
+impl<T> Default for RowCodecProbe<T> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The probe's choice for serde rows.
+pub trait SerdeRows {
+    /// The codec.
+    fn row_codec(&self) -> Option<RowCodec>;
+}
+
+impl<T: WireRow + Send + 'static> SerdeRows for &RowCodecProbe<T> {
+    fn row_codec(&self) -> Option<RowCodec> {
+        Some(RowCodec {
+            type_name: std::any::type_name::<T>(),
+            encode: encode::<T>,
+            decode: decode::<T>,
+        })
+    }
+}
+
+/// The probe's choice for other rows: none.
+pub trait NoCodec {
+    /// No codec.
+    fn row_codec(&self) -> Option<RowCodec>;
+}
+
+impl<T> NoCodec for RowCodecProbe<T> {
+    fn row_codec(&self) -> Option<RowCodec> {
+        None
+    }
+}
+
+/// One hash edge that crosses instances, as the transport sees it.
+#[derive(Clone, Debug)]
+pub struct RemoteEdge {
+    /// The group's configuration.
+    pub config: InstanceConfig,
+    /// The repartition topic.
+    pub topic: String,
+    /// The consumer group of the topic's readers.
+    pub consumer_group: String,
+    /// The operator the edge leads into, for errors.
+    pub operator: &'static str,
+    /// The rows' codec.
+    pub codec: RowCodec,
+    /// The fingerprint of the job's plan: every writer stamps it on its records, and a
+    /// reader refuses records of another plan.
+    pub fingerprint: u64,
+    /// The plan as text, written once by every writer so a reader can say what differs.
+    pub plan: String,
+}
+
+/// The sending end of a hash edge in one upstream subtask: batches for repartition
+/// partitions, and the stage's watermarks, idleness and end.
+pub trait RemoteOut: Send {
+    /// Connects (on the task's thread, when the task opens).
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<()>;
+    /// A batch of rows for `partition`.
+    fn rows(&mut self, partition: usize, rows: Rows) -> Result<()>;
+    /// A watermark, an idleness change or the end (a checkpoint barrier is refused for now).
+    fn event(&mut self, message: &Message) -> Result<()>;
+    /// Hands buffered records to the broker (called every few milliseconds).
+    fn flush(&mut self) -> Result<()>;
+}
+
+/// This instance's membership of its group while the job runs (dropped at the end).
+pub type Membership = Box<dyn std::any::Any + Send>;
+
+/// Moves rows between instances; Kafka's lives in `flow-connectors` (feature `kafka`).
+pub trait Transport: Send + Sync {
+    /// Joins `config`'s group with the job's plan (`describe`d, and its `fingerprint`)
+    /// before the job runs: refuses to when a live instance of the group runs another plan.
+    fn join(&self, config: &InstanceConfig, fingerprint: u64, plan: &str) -> Result<Membership>;
+    /// Creates the edge's topic unless it exists; called once per edge before the job runs.
+    fn prepare(&self, edge: &RemoteEdge) -> Result<()>;
+    /// The sending end of `edge` in upstream subtask `subtask`.
+    fn output(&self, edge: &RemoteEdge, subtask: usize) -> Result<Box<dyn RemoteOut>>;
+    /// Reads the partitions the group assigns to downstream subtask `subtask` and sends their
+    /// batches, watermarks and end to `to` until the edge ends or the receiver is gone.
+    fn read(
+        &self,
+        edge: &RemoteEdge,
+        subtask: usize,
+        ctx: &RuntimeContext,
+        to: Inbox,
+    ) -> Result<TaskMetrics>;
+}
+
+/// The error of a job in an instance group whose `key_by` rows serde cannot write.
+pub(crate) fn no_codec(operator: &str, row_type: &str) -> Error {
+    Error::Config(format!(
+        "`{operator}` crosses instances of the group through a Kafka topic, but its rows (`{row_type}`) are not serde: make them a `#[derive(Row)]` struct, or owned types (`String`, not `&str`) that implement `flow::instances::WireRow`"
+    ))
+}

@@ -1,0 +1,454 @@
+//! Instances of one job sharing the work through Kafka (`--instance-group`): separate
+//! processes of `examples/scale_out.rs` (a windowed word count) against a real broker, their
+//! output compared with one process's.
+#![cfg(feature = "kafka")]
+
+mod common;
+mod kafka_common;
+
+use flow::connectors::format::{Json, Utf8};
+use flow::connectors::kafka::KafkaSink;
+use flow::prelude::*;
+use kafka_common::{bootstrap, read_all, topic, unique};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The example's output row.
+#[derive(Row, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct WindowCount {
+    start: i64,
+    end: i64,
+    word: String,
+    count: u64,
+}
+
+const VOCABULARY: usize = 40;
+
+fn mix(n: i64) -> u64 {
+    (n as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// Line `n`: three words of the vocabulary, picked by a fixed hash.
+fn line(n: i64) -> String {
+    let h = mix(n);
+    (0..3)
+        .map(|i| format!("w{}", (h >> (i * 16)) as usize % VOCABULARY))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Writes `lines` lines to `topic`, 5 ms of event time apart (the record timestamps), spread
+/// over its partitions by key.
+fn produce_lines(topic: &str, lines: i64) {
+    const BASE: i64 = 1_700_000_000_000;
+    let env = StreamEnv::new();
+    let sink = KafkaSink::builder()
+        .bootstrap_servers(bootstrap())
+        .topic(topic)
+        .format(Utf8)
+        .key(Utf8, |l: &String| l.clone())
+        .build()
+        .unwrap();
+    flow! { env =>
+        source(NumberSequence::new(0, lines - 1), Watermarks::monotonous())
+            .timestamps(|n| BASE + n * 5)
+            .map(line)
+            .sink_to(sink);
+    }
+    env.execute("produce lines").expect("produce lines");
+}
+
+/// `scale_out` reading `input` into `output`, ending `idle` seconds after its input went
+/// quiet.
+fn scale_out(input: &str, output: &str, idle: u32, extra: &[&str]) -> std::process::Command {
+    let mut cmd = common::example("scale_out");
+    cmd.args([
+        "--brokers",
+        bootstrap(),
+        "--input",
+        input,
+        "--output",
+        output,
+    ])
+    .args(["--stop-when-idle", &idle.to_string()])
+    .args(extra)
+    .stdin(Stdio::null())
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    cmd
+}
+
+/// Waits for `child`; panics with its stderr unless it succeeded. Returns its stderr.
+fn finished(child: Child, what: &str) -> String {
+    let out = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{stderr}",
+        out.status
+    );
+    stderr
+}
+
+/// How many words an instance counted: its `scale_out: N words counted here` line.
+fn words_counted(stderr: &str) -> u64 {
+    stderr
+        .lines()
+        .find_map(|l| l.strip_prefix("scale_out: "))
+        .and_then(|l| l.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no summary line in:\n{stderr}"))
+}
+
+/// A running instance and what it has written to stderr so far.
+struct Instance {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+    reader: Option<std::thread::JoinHandle<()>>,
+}
+
+/// A test that fails leaves no instance behind.
+impl Drop for Instance {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Instance {
+    fn spawn(mut cmd: std::process::Command) -> Self {
+        let mut child = cmd
+            .env("RUST_LOG", "info")
+            .spawn()
+            .expect("start an instance");
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stderr.take().unwrap();
+        let sink = stderr.clone();
+        let reader = std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut s = sink.lock().unwrap();
+                s.push_str(&strip_ansi(&line));
+                s.push('\n');
+            }
+        });
+        Instance {
+            child,
+            stderr,
+            reader: Some(reader),
+        }
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// The number of partitions the last `kafka group assignment` line of a consumer whose
+    /// connector name contains `consumer` reported.
+    fn assigned(&self, consumer: &str) -> Option<usize> {
+        self.stderr()
+            .lines()
+            .filter(|l| l.contains("kafka group assignment") && l.contains(consumer))
+            .filter_map(|l| l.split("partitions=").nth(1))
+            .filter_map(|n| n.split_whitespace().next()?.parse().ok())
+            .next_back()
+    }
+
+    /// Waits for the end; panics with its stderr unless it succeeded.
+    fn finished(mut self, what: &str) -> String {
+        let status = self.child.wait().expect("wait");
+        if let Some(r) = self.reader.take() {
+            r.join().unwrap();
+        }
+        let stderr = self.stderr.lock().unwrap().clone();
+        assert!(status.success(), "{what} failed ({status}):\n{stderr}");
+        stderr
+    }
+}
+
+fn strip_ansi(line: &str) -> String {
+    let mut out = String::with_capacity(line.len());
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Waits until the group settled: the instances' source readers and repartition readers
+/// together hold all `partitions` of their topics, each instance some.
+fn await_assignment(instances: &mut [Instance], partitions: usize) {
+    let start = Instant::now();
+    loop {
+        let settled = ["KafkaSource", "repartition"].iter().all(|consumer| {
+            let counts: Vec<Option<usize>> =
+                instances.iter().map(|i| i.assigned(consumer)).collect();
+            counts.iter().all(|c| c.is_some_and(|n| n > 0))
+                && counts.iter().flatten().sum::<usize>() == partitions
+        });
+        if settled {
+            return;
+        }
+        for (i, inst) in instances.iter_mut().enumerate() {
+            if inst.child.try_wait().expect("try_wait").is_some() {
+                panic!(
+                    "instance {i} ended before the group settled:\n{}",
+                    inst.stderr()
+                );
+            }
+        }
+        if start.elapsed() > Duration::from_secs(90) {
+            let logs: Vec<String> = instances.iter().map(Instance::stderr).collect();
+            panic!(
+                "the group did not settle in 90 s:\n{}",
+                logs.join("\n---\n")
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn three_instances_count_what_one_process_counts() {
+    const LINES: i64 = 20_000;
+    let input = topic("scale-out-in", 12);
+    let (one, three) = (topic("scale-out-one", 4), topic("scale-out-three", 4));
+    let group = unique("wc");
+
+    // Three instances join the group before any line exists: no rebalance mid-read.
+    let mut instances: Vec<Instance> = (0..3)
+        .map(|_| {
+            Instance::spawn(scale_out(
+                &input,
+                &three,
+                10,
+                &[
+                    "--instance-group",
+                    &group,
+                    "--instance-brokers",
+                    bootstrap(),
+                    "--repartition-partitions",
+                    "12",
+                ],
+            ))
+        })
+        .collect();
+    await_assignment(&mut instances, 12);
+    produce_lines(&input, LINES);
+    // Watermarks cross instances: windows fire while the instances run, not only at their
+    // end (100 s of event time make about 4000 window counts; the last second's wait).
+    let start = Instant::now();
+    let early = loop {
+        let n = read_all(&three, Json::<WindowCount>::new(), 1).len();
+        if n >= 3_000 || start.elapsed() > Duration::from_secs(30) {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    for (i, inst) in instances.iter_mut().enumerate() {
+        assert!(
+            inst.child.try_wait().unwrap().is_none(),
+            "instance {i} ended before its windows were seen:\n{}",
+            inst.stderr()
+        );
+    }
+    assert!(
+        early >= 3_000,
+        "only {early} window counts while the instances ran"
+    );
+    let stderrs: Vec<String> = instances
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| c.finished(&format!("instance {i}")))
+        .collect();
+
+    let single = scale_out(&input, &one, 3, &["--source-group", &unique("wc-one")])
+        .spawn()
+        .expect("start the single process");
+    let single_stderr = finished(single, "the single process");
+
+    let mut expected = read_all(&one, Json::<WindowCount>::new(), 1);
+    let mut got = read_all(&three, Json::<WindowCount>::new(), 1);
+    expected.sort();
+    got.sort();
+    let words: u64 = expected.iter().map(|c| c.count).sum();
+    assert_eq!(
+        words,
+        3 * LINES as u64,
+        "the single process counted every word"
+    );
+    assert_eq!(words_counted(&single_stderr), 3 * LINES as u64);
+    if std::env::var("SCALE_OUT_DUMP").is_ok() {
+        std::fs::write("/tmp/got.txt", format!("{got:#?}")).unwrap();
+        std::fs::write("/tmp/expected.txt", format!("{expected:#?}")).unwrap();
+        for (i, s) in stderrs.iter().enumerate() {
+            std::fs::write(format!("/tmp/inst{i}.txt"), s).unwrap();
+        }
+    }
+    assert_eq!(got.len(), expected.len(), "window counts");
+    assert!(
+        got == expected,
+        "the group's window counts differ from one process's"
+    );
+    // Each instance counted its share: the work was divided.
+    let shares: Vec<u64> = stderrs.iter().map(|s| words_counted(s)).collect();
+    assert_eq!(shares.iter().sum::<u64>(), 3 * LINES as u64, "{shares:?}");
+    assert!(
+        shares.iter().all(|&n| n > 0),
+        "an idle instance: {shares:?}"
+    );
+}
+
+/// An environment in instance group `group` on the test broker, 12 repartition partitions.
+fn in_group(group: &str) -> StreamEnv {
+    StreamEnv::new().with_instance_group(flow::instances::InstanceConfig {
+        group: group.to_owned(),
+        brokers: bootstrap().to_owned(),
+        partitions: 12,
+    })
+}
+
+/// A Kafka source of text lines on `topic` (consumer group `group`), ending 3 s after its
+/// last record.
+fn lines(topic: &str, group: &str) -> flow::connectors::kafka::KafkaSource<Utf8> {
+    flow::connectors::kafka::KafkaSource::builder()
+        .bootstrap_servers(bootstrap())
+        .topic(topic)
+        .group_id(group)
+        .format(Utf8)
+        .stop_when_idle(Duration::from_secs(3))
+        .build()
+        .unwrap()
+}
+
+/// Runs a word count in `env` (group member) over `topic`; returns the error, if any.
+fn word_count(env: StreamEnv, topic: &str) -> flow::Result<Vec<(String, u64)>> {
+    let group = env.instances().map(|i| i.group.clone()).unwrap();
+    let src = lines(topic, &group);
+    flow! { env =>
+        let counts = source(src, Watermarks::no_watermarks())
+            .flat_map(|l: String, out: &mut Vec<(String, u64)>| {
+                out.extend(l.split_whitespace().map(|w| (w.to_owned(), 1)))
+            })
+            .key_by(|r| r.0.clone())
+            .reduce(|a, b| (a.0, a.1 + b.1))
+            .collect();
+    }
+    env.execute("word count")?;
+    Ok(counts.take())
+}
+
+#[test]
+fn a_source_that_cannot_be_divided_is_refused() {
+    let env = in_group(&unique("g-seq"));
+    flow! { env =>
+        source(NumberSequence::new(1, 10), Watermarks::no_watermarks())
+            .key_by(|n| n % 2)
+            .reduce(|a, b| a + b)
+            .sink_to(DiscardSink);
+    }
+    let e = env.execute("sequence").unwrap_err().to_string();
+    assert!(e.contains("cannot be divided among the instances"), "{e}");
+}
+
+/// Not serde: it cannot go through a repartition topic.
+#[derive(Clone, Debug)]
+struct Opaque(u64);
+
+#[test]
+fn rows_that_serde_cannot_write_do_not_cross_instances() {
+    let t = topic("scale-out-opaque", 1);
+    let group = unique("g-opaque");
+    let env = in_group(&group);
+    let src = lines(&t, &group);
+    flow! { env =>
+        source(src, Watermarks::no_watermarks())
+            .map(|l: String| Opaque(l.len() as u64))
+            .key_by(|o| o.0)
+            .map(|o: Opaque| o.0)
+            .sink_to(DiscardSink);
+    }
+    let e = env.execute("opaque").unwrap_err().to_string();
+    assert!(
+        e.contains("`key_by` crosses instances") && e.contains("Opaque") && e.contains("not serde"),
+        "{e}"
+    );
+}
+
+#[test]
+fn checkpoints_of_a_group_are_refused_until_they_are_supported() {
+    let t = topic("scale-out-chk", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let env = in_group(&unique("g-chk")).with_checkpoint_dir(dir.path(), 1);
+    let e = word_count(env, &t).unwrap_err().to_string();
+    assert!(e.contains("checkpoints of an instance group"), "{e}");
+}
+
+#[test]
+fn a_repartition_topic_with_another_partition_count_is_refused() {
+    let t = topic("scale-out-parts", 1);
+    let group = unique("g-parts");
+    flow::connectors::kafka::KafkaAdmin::connect(bootstrap())
+        .unwrap()
+        .create_topic(&format!("{group}-key_by-2-repartition"), 3)
+        .unwrap();
+    let e = word_count(in_group(&group), &t).unwrap_err().to_string();
+    assert!(
+        e.contains("the topic has 3 partitions") && e.contains("--repartition-partitions"),
+        "{e}"
+    );
+}
+
+#[test]
+fn unreachable_instance_brokers_fail_the_start() {
+    let t = topic("scale-out-down", 1);
+    let env = StreamEnv::new().with_instance_group(flow::instances::InstanceConfig {
+        group: unique("g-down"),
+        brokers: "127.0.0.1:1".into(),
+        partitions: 12,
+    });
+    let e = word_count(env, &t).unwrap_err().to_string();
+    assert!(e.contains("KafkaAdmin(127.0.0.1:1)"), "{e}");
+}
+
+/// A second instance whose plan differs joins a running group: it is refused, naming the
+/// difference, and the running instance goes on to count every word.
+#[test]
+fn an_instance_of_another_plan_is_refused() {
+    let t = topic("scale-out-plan", 4);
+    let group = unique("g-plan");
+    let first = {
+        let (t, group) = (t.clone(), group.clone());
+        std::thread::spawn(move || word_count(in_group(&group), &t))
+    };
+    // The first instance's writer says hello before the second starts.
+    std::thread::sleep(Duration::from_secs(3));
+    let env = in_group(&group);
+    let src = lines(&t, &group);
+    flow! { env =>
+        source(src, Watermarks::no_watermarks())
+            .filter(|l: &String| !l.is_empty())
+            .flat_map(|l: String, out: &mut Vec<(String, u64)>| {
+                out.extend(l.split_whitespace().map(|w| (w.to_owned(), 1)))
+            })
+            .key_by(|r| r.0.clone())
+            .reduce(|a, b| (a.0, a.1 + b.1))
+            .sink_to(DiscardSink);
+    }
+    let e = env.execute("another plan").unwrap_err().to_string();
+    assert!(e.contains("runs another plan"), "{e}");
+    assert!(e.contains("filter"), "the difference is named: {e}");
+    produce_lines(&t, 1_000);
+    let counts = first.join().unwrap().expect("the first instance");
+    let last: std::collections::HashMap<String, u64> = counts.into_iter().collect();
+    assert_eq!(last.values().sum::<u64>(), 3_000, "every word, once");
+}
