@@ -288,13 +288,17 @@ mod tests {
         let mut edge = EdgeChannels::<u8>::new(2, 1, false);
         let mut gate = Gate::new(edge.receivers.pop().unwrap());
         let t = Duration::from_millis(100);
-        edge.senders[0][0].send(Message::Watermark(10)).unwrap();
+        edge.senders[0].senders[0]
+            .send(Message::Watermark(10))
+            .unwrap();
         assert!(matches!(gate.next(t), GateEvent::Idle));
-        edge.senders[1][0].send(Message::Watermark(5)).unwrap();
+        edge.senders[1].senders[0]
+            .send(Message::Watermark(5))
+            .unwrap();
         assert!(matches!(gate.next(t), GateEvent::Watermark(5)));
-        edge.senders[1][0].send(Message::End).unwrap();
+        edge.senders[1].senders[0].send(Message::End).unwrap();
         assert!(matches!(gate.next(t), GateEvent::Watermark(10)));
-        edge.senders[0][0].send(Message::End).unwrap();
+        edge.senders[0].senders[0].send(Message::End).unwrap();
         assert!(matches!(gate.next(t), GateEvent::End));
     }
 
@@ -303,7 +307,7 @@ mod tests {
         let mut edge = EdgeChannels::<u8>::new(1, 1, false);
         let mut gate = Gate::new(edge.receivers.pop().unwrap());
         let r = gate.inputs[0].clone();
-        edge.senders[0][0].send(Message::End).unwrap();
+        edge.senders[0].senders[0].send(Message::End).unwrap();
         assert!(matches!(gate.handle(0, r.recv()), Some(GateEvent::End)));
         assert!(gate.is_done());
     }
@@ -313,20 +317,26 @@ mod tests {
         let mut edge = EdgeChannels::<u8>::new(2, 1, false);
         let mut gate = Gate::new(edge.receivers.pop().unwrap());
         let t = Duration::from_millis(100);
-        edge.senders[0][0].send(Message::Watermark(100)).unwrap();
+        edge.senders[0].senders[0]
+            .send(Message::Watermark(100))
+            .unwrap();
         assert!(
             matches!(gate.next(t), GateEvent::Idle),
             "input 1 has no watermark yet"
         );
-        edge.senders[1][0].send(Message::Idle(true)).unwrap();
+        edge.senders[1].senders[0]
+            .send(Message::Idle(true))
+            .unwrap();
         assert!(matches!(gate.next(t), GateEvent::Watermark(100)));
-        edge.senders[0][0].send(Message::Idle(true)).unwrap();
+        edge.senders[0].senders[0]
+            .send(Message::Idle(true))
+            .unwrap();
         assert!(matches!(gate.next(t), GateEvent::Status(true)));
         let batch = crate::channel::Batch {
             rows: vec![1u8],
             timestamps: vec![5],
         };
-        edge.senders[1][0]
+        edge.senders[1].senders[0]
             .send(Message::Rows(Rows::new(batch)))
             .unwrap();
         assert!(matches!(gate.next(t), GateEvent::Status(false)));
@@ -338,12 +348,18 @@ mod tests {
         let mut edge = EdgeChannels::<u8>::new(3, 1, false);
         let mut gate = Gate::new(edge.receivers.pop().unwrap());
         let t = Duration::from_millis(10);
-        edge.senders[0][0].send(Message::Barrier(1)).unwrap();
-        edge.senders[1][0].send(Message::Barrier(2)).unwrap();
+        edge.senders[0].senders[0]
+            .send(Message::Barrier(1))
+            .unwrap();
+        edge.senders[1].senders[0]
+            .send(Message::Barrier(2))
+            .unwrap();
         assert!(matches!(gate.next(t), GateEvent::Idle));
-        edge.senders[2][0].send(Message::End).unwrap();
+        edge.senders[2].senders[0].send(Message::End).unwrap();
         assert!(matches!(gate.next(t), GateEvent::Barrier(1)));
-        edge.senders[0][0].send(Message::Barrier(2)).unwrap();
+        edge.senders[0].senders[0]
+            .send(Message::Barrier(2))
+            .unwrap();
         assert!(matches!(gate.next(t), GateEvent::Barrier(2)));
     }
 
@@ -359,19 +375,23 @@ mod tests {
                 timestamps: vec![],
             }))
         };
-        edge.senders[0][0].send(Message::Barrier(1)).unwrap();
-        edge.senders[0][0].send(batch(1)).unwrap();
+        edge.senders[0].senders[0]
+            .send(Message::Barrier(1))
+            .unwrap();
+        edge.senders[0].senders[0].send(batch(1)).unwrap();
         assert!(matches!(gate.next(t), GateEvent::Idle));
         assert!(
             matches!(gate.next(t), GateEvent::Idle),
             "the row after input 0's barrier waits for input 1's"
         );
-        edge.senders[1][0].send(batch(2)).unwrap();
+        edge.senders[1].senders[0].send(batch(2)).unwrap();
         let GateEvent::Rows(rows) = gate.next(t) else {
             panic!("input 1's row before its barrier passes");
         };
         assert_eq!(rows.into_batch::<u8>().rows, [2]);
-        edge.senders[1][0].send(Message::Barrier(1)).unwrap();
+        edge.senders[1].senders[0]
+            .send(Message::Barrier(1))
+            .unwrap();
         assert!(matches!(gate.next(t), GateEvent::Barrier(1)));
         let GateEvent::Rows(rows) = gate.next(t) else {
             panic!("input 0 is read again once the barrier passed");
