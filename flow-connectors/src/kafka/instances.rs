@@ -471,9 +471,7 @@ impl Reader {
             ended: HashSet::new(),
             foreign: HashMap::new(),
             ignored: HashSet::new(),
-            started: std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |d| d.as_millis() as Timestamp),
+            started: now_ms(),
             watermark: Timestamp::MIN,
             idle: false,
             connector,
@@ -491,9 +489,7 @@ impl Reader {
                 // Nothing to read: a partition taken over from a reader that ended (its commit
                 // says so) may be all that was left.
                 if let Progress::Ended = self.progress()? {
-                    self.commit()?;
-                    send(Message::End)?;
-                    return Ok(TaskMetrics::default());
+                    return self.end(send);
                 }
                 continue;
             };
@@ -583,11 +579,7 @@ impl Reader {
                 );
             }
             match progress {
-                Progress::Ended => {
-                    self.commit()?;
-                    send(Message::End)?;
-                    return Ok(TaskMetrics::default());
-                }
+                Progress::Ended => return self.end(send),
                 Progress::Idle if !self.idle => {
                     self.idle = true;
                     send(Message::Idle(true))?;
@@ -682,6 +674,13 @@ impl Reader {
         } else {
             Progress::Watermark(min)
         })
+    }
+
+    /// Every partition ended: commits that, then ends the downstream subtask's input.
+    fn end(&self, send: impl Fn(Message) -> Result<()>) -> Result<TaskMetrics> {
+        self.commit()?;
+        send(Message::End)?;
+        Ok(TaskMetrics::default())
     }
 
     /// Commits the positions reached on every partition as [`ENDED`], so a reader that gets
