@@ -80,18 +80,6 @@ fn scale_out(input: &str, output: &str, idle: u32, extra: &[&str]) -> std::proce
     cmd
 }
 
-/// Waits for `child`; panics with its stderr unless it succeeded. Returns its stderr.
-fn finished(child: Child, what: &str) -> String {
-    let out = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{stderr}",
-        out.status
-    );
-    stderr
-}
-
 /// How many words an instance counted: its `scale_out: N words counted here` line.
 fn words_counted(stderr: &str) -> u64 {
     stderr
@@ -120,7 +108,10 @@ impl Drop for Instance {
 impl Instance {
     fn spawn(mut cmd: std::process::Command) -> Self {
         let mut child = cmd
-            .env("RUST_LOG", "info")
+            .env(
+                "RUST_LOG",
+                std::env::var("SCALE_OUT_LOG").unwrap_or_else(|_| "info".into()),
+            )
             .spawn()
             .expect("start an instance");
         let stderr = Arc::new(Mutex::new(String::new()));
@@ -155,15 +146,39 @@ impl Instance {
             .next_back()
     }
 
-    /// Waits for the end; panics with its stderr unless it succeeded.
+    /// Waits for the end (at most `WAIT`, then kills it); panics with its stderr unless it
+    /// succeeded.
     fn finished(mut self, what: &str) -> String {
-        let status = self.child.wait().expect("wait");
+        let status = wait_at_most(&mut self.child, WAIT);
         if let Some(r) = self.reader.take() {
             r.join().unwrap();
         }
         let stderr = self.stderr.lock().unwrap().clone();
-        assert!(status.success(), "{what} failed ({status}):\n{stderr}");
+        match status {
+            Some(status) => assert!(status.success(), "{what} failed ({status}):\n{stderr}"),
+            None => panic!("{what} did not end within {WAIT:?}; killed it:\n{stderr}"),
+        }
         stderr
+    }
+}
+
+/// How long a process of these tests may take to end once it should: a hang fails the test
+/// instead of holding the suite.
+const WAIT: Duration = Duration::from_secs(120);
+
+/// `child`'s exit status, or `None` (and `child` killed) when it has not ended within `limit`.
+fn wait_at_most(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let start = Instant::now();
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return Some(status);
+        }
+        if start.elapsed() > limit {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
     }
 }
 
@@ -271,10 +286,13 @@ fn three_instances_count_what_one_process_counts() {
         .map(|(i, c)| c.finished(&format!("instance {i}")))
         .collect();
 
-    let single = scale_out(&input, &one, 3, &["--source-group", &unique("wc-one")])
-        .spawn()
-        .expect("start the single process");
-    let single_stderr = finished(single, "the single process");
+    let single = Instance::spawn(scale_out(
+        &input,
+        &one,
+        3,
+        &["--source-group", &unique("wc-one")],
+    ));
+    let single_stderr = single.finished("the single process");
 
     let mut expected = read_all(&one, Json::<WindowCount>::new(), 1);
     let mut got = read_all(&three, Json::<WindowCount>::new(), 1);
@@ -426,10 +444,11 @@ fn unreachable_instance_brokers_fail_the_start() {
 fn an_instance_of_another_plan_is_refused() {
     let t = topic("scale-out-plan", 4);
     let group = unique("g-plan");
-    let first = {
+    let (done, first) = std::sync::mpsc::channel();
+    {
         let (t, group) = (t.clone(), group.clone());
-        std::thread::spawn(move || word_count(in_group(&group), &t))
-    };
+        std::thread::spawn(move || done.send(word_count(in_group(&group), &t)));
+    }
     // The first instance's writer says hello before the second starts.
     std::thread::sleep(Duration::from_secs(3));
     let env = in_group(&group);
@@ -448,7 +467,10 @@ fn an_instance_of_another_plan_is_refused() {
     assert!(e.contains("runs another plan"), "{e}");
     assert!(e.contains("filter"), "the difference is named: {e}");
     produce_lines(&t, 1_000);
-    let counts = first.join().unwrap().expect("the first instance");
+    let counts = first
+        .recv_timeout(WAIT)
+        .expect("the first instance ends")
+        .expect("the first instance");
     let last: std::collections::HashMap<String, u64> = counts.into_iter().collect();
     assert_eq!(last.values().sum::<u64>(), 3_000, "every word, once");
 }

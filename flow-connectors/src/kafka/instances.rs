@@ -12,6 +12,21 @@
 //! (`<topic>`) assigns it. A partition's watermark is the minimum over the writers it heard
 //! from that are neither idle nor ended; the reader's is the minimum over its partitions. It
 //! ends when every writer it heard from, on every partition it has, ended.
+//!
+//! **Handing a partition over.** A reader that gives a partition up (revoked in a rebalance,
+//! or at its end) commits its position and then writes a *state* record to the partition:
+//! what it knew of each writer there (watermark, idle, ended). The next reader starts at the
+//! commit, so no row is read twice, and the state record tells it what the records before
+//! the commit said — above all which writers already ended, which it could not learn
+//! otherwise. The record is in the log rather than in the commit's metadata, which not every
+//! broker keeps.
+//!
+//! **Ending together.** A reader whose partitions all ended does not leave the group yet: a
+//! member that leaves makes the group deal the partitions anew, and a partition still being
+//! read would move, rows and all, to an instance that holds none of its keys' state. It
+//! writes a *done* record to every partition instead (the partitions it finished, and the
+//! writers it knew, which tell this run from an earlier one), and ends once the done records
+//! it read cover the whole topic, or a state record says its writer saw that.
 
 use super::config::ClientSettings;
 use super::sink::Output;
@@ -20,10 +35,11 @@ use flow_runtime::instances::{
     Inbox, InstanceConfig, Membership, Message, RemoteEdge, RemoteOut, Transport,
 };
 use flow_runtime::{Error, Result, RuntimeContext, TaskMetrics, Timestamp, NO_TIMESTAMP};
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message as _;
-use rdkafka::TopicPartitionList;
+use rdkafka::{ClientContext, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// The kinds of records on a repartition topic (the value's first byte).
@@ -33,6 +49,11 @@ const IDLE: u8 = 2;
 const ACTIVE: u8 = 3;
 const END: u8 = 4;
 const HELLO: u8 = 5;
+/// A reader that gave the partition up: whether the whole topic ended (a byte), then what it
+/// knew of each writer there.
+const STATE: u8 = 6;
+/// A reader whose partitions all ended: the writers it knew, then those partitions.
+const DONE: u8 = 7;
 
 /// A batch encodes into records of at most about this many bytes (Kafka's default limit is
 /// 1 MB).
@@ -416,20 +437,96 @@ impl WriterState {
     };
 }
 
-/// The commit metadata of a partition whose every writer ended: a reader that gets it later
-/// (its reader left the group) knows there is nothing more to wait for.
-const ENDED: &str = "flow:ended";
+impl WriterState {
+    /// One entry of a [`STATE`] record: writer id, watermark, flags (1 idle, 2 ended).
+    const ENTRY: usize = 17;
+
+    fn encode(&self, writer: u64, out: &mut Vec<u8>) {
+        out.extend_from_slice(&writer.to_be_bytes());
+        out.extend_from_slice(&self.watermark.to_be_bytes());
+        out.push(u8::from(self.idle) | (u8::from(self.ended) << 1));
+    }
+
+    fn decode(entry: &[u8]) -> (u64, WriterState) {
+        let writer = u64::from_be_bytes(entry[..8].try_into().expect("8 bytes"));
+        let watermark = Timestamp::from_be_bytes(entry[8..16].try_into().expect("8 bytes"));
+        let flags = entry[16];
+        let state = WriterState {
+            watermark,
+            idle: flags & 1 != 0,
+            ended: flags & 2 != 0,
+        };
+        (writer, state)
+    }
+}
+
+/// The reader's consumer context: when the group takes partitions away, it commits the
+/// reader's position on them before they go (the next reader starts there), and leaves
+/// their state records to the reader, which writes them after the poll.
+#[derive(Default)]
+struct ReaderContext {
+    /// Partitions given up since the reader last looked, and the first commit that failed.
+    revoked: Mutex<(Vec<i32>, Option<String>)>,
+}
+
+impl ClientContext for ReaderContext {}
+
+impl ConsumerContext for ReaderContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Revoke(tpl) = rebalance else {
+            return;
+        };
+        let mut revoked = self.revoked.lock().expect("not poisoned");
+        let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        if let Err(e) = commit_positions(consumer, &partitions) {
+            revoked.1.get_or_insert(e);
+        }
+        revoked.0.extend(partitions);
+    }
+}
+
+/// Commits `consumer`'s positions on `partitions` (those it has read from).
+fn commit_positions(
+    consumer: &BaseConsumer<ReaderContext>,
+    partitions: &[i32],
+) -> std::result::Result<(), String> {
+    let positions = consumer.position().map_err(|e| e.to_string())?;
+    let mut tpl = TopicPartitionList::new();
+    for e in positions.elements() {
+        if let (true, rdkafka::Offset::Offset(o)) =
+            (partitions.contains(&e.partition()), e.offset())
+        {
+            tpl.add_partition_offset(e.topic(), e.partition(), rdkafka::Offset::Offset(o))
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    if tpl.count() == 0 {
+        return Ok(());
+    }
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .map_err(|e| format!("cannot commit its positions: {e}"))
+}
 
 /// One downstream subtask's reader of a repartition topic.
 struct Reader {
     edge: RemoteEdge,
-    consumer: BaseConsumer,
-    /// Every writer heard from, on any partition (each writes its hello to all).
+    consumer: BaseConsumer<ReaderContext>,
+    /// Writes [`STATE`] records: opened when the reader first gives a partition up.
+    out: Option<Output>,
+    /// This reader's id, the key of its state records.
+    id: u64,
+    /// Every writer heard from, on any partition (each writes its hello to all), and every
+    /// writer a state record names as not ended.
     writers: HashSet<u64>,
     /// Per partition, per writer id.
     partitions: BTreeMap<i32, HashMap<u64, WriterState>>,
-    /// Partitions another reader finished and committed as [`ENDED`].
-    ended: HashSet<i32>,
+    /// The partitions of the topic known to have ended, from this run's done records.
+    done: HashSet<i32>,
+    /// The partitions this reader wrote a done record for.
+    announced: HashSet<i32>,
+    /// A state record said every partition of the topic ended.
+    topic_ended: bool,
     /// The plans of writers whose fingerprint is not this instance's, by fingerprint.
     foreign: HashMap<u64, String>,
     /// Writers of another plan that joined after this reader started, whose records it skips.
@@ -447,18 +544,17 @@ struct Reader {
 impl Reader {
     fn open(edge: &RemoteEdge, subtask: usize) -> Result<Reader> {
         let connector = format!("{} reader {subtask}", connector(edge));
-        let consumer: BaseConsumer = settings(edge)
+        let consumer: BaseConsumer<ReaderContext> = settings(edge)
             .client_config(&[
                 ("group.id", edge.consumer_group.as_str()),
                 ("enable.auto.commit", "false"),
                 ("enable.auto.offset.store", "false"),
                 ("auto.offset.reset", "earliest"),
                 ("enable.partition.eof", "false"),
-                // Partition i of every repartition topic goes to the same instance.
                 ("partition.assignment.strategy", "range"),
                 ("socket.connection.setup.timeout.ms", "10000"),
             ])
-            .create()
+            .create_with_context(ReaderContext::default())
             .map_err(|e| connector_error(&connector, format!("cannot create a consumer: {e}")))?;
         consumer
             .subscribe(&[edge.topic.as_str()])
@@ -466,9 +562,13 @@ impl Reader {
         Ok(Reader {
             edge: edge.clone(),
             consumer,
+            out: None,
+            id: uuid::Uuid::new_v4().as_u64_pair().0,
             writers: HashSet::new(),
             partitions: BTreeMap::new(),
-            ended: HashSet::new(),
+            done: HashSet::new(),
+            announced: HashSet::new(),
+            topic_ended: false,
             foreign: HashMap::new(),
             ignored: HashSet::new(),
             started: now_ms(),
@@ -485,10 +585,11 @@ impl Reader {
             if ctx.is_cancelled() {
                 return Err(Error::Cancelled(ctx.task_name()));
             }
+            // The partitions the group took away in the last poll.
+            self.hand_over_revoked()?;
             let Some(next) = self.consumer.poll(Duration::from_millis(100)) else {
-                // Nothing to read: a partition taken over from a reader that ended (its commit
-                // says so) may be all that was left.
-                if let Progress::Ended = self.progress()? {
+                // Nothing to read: the group may have taken away all that was left.
+                if self.advance(&send)? {
                     return self.end(send);
                 }
                 continue;
@@ -531,6 +632,30 @@ impl Reader {
                 }
                 continue;
             }
+            if kind == STATE || kind == DONE {
+                let (body, offset) = (body.to_vec(), msg.offset());
+                // Written after this reader started: of this run, whatever writers it names.
+                let recent = msg
+                    .timestamp()
+                    .to_millis()
+                    .is_some_and(|t| t >= self.started);
+                drop(msg);
+                let taken = if kind == STATE {
+                    self.merge_state(partition, &body, recent)
+                } else {
+                    self.merge_done(&body, recent)
+                };
+                taken.map_err(|e| {
+                    connector_error(
+                        &self.connector,
+                        format!("partition {partition} offset {offset}: {e}"),
+                    )
+                })?;
+                if self.advance(&send)? {
+                    return self.end(send);
+                }
+                continue;
+            }
             self.writers.insert(writer);
             let writers = self.partitions.entry(partition).or_default();
             let w = writers.entry(writer).or_insert(WriterState::NEW);
@@ -568,33 +693,202 @@ impl Reader {
                 }
             }
             drop(msg);
-            let progress = self.progress()?;
             if kind == END {
                 tracing::debug!(
                     reader = %self.connector,
                     partition,
                     writers = self.writers.len(),
-                    ended = ?progress_name(&progress),
                     "a writer ended"
                 );
             }
-            match progress {
-                Progress::Ended => return self.end(send),
-                Progress::Idle if !self.idle => {
-                    self.idle = true;
-                    send(Message::Idle(true))?;
-                }
-                Progress::Watermark(w) if w > self.watermark => {
-                    if self.idle {
-                        self.idle = false;
-                        send(Message::Idle(false))?;
-                    }
-                    self.watermark = w;
-                    send(Message::Watermark(w))?;
-                }
-                _ => {}
+            if self.advance(&send)? {
+                return self.end(send);
             }
         }
+    }
+
+    /// Passes on what the partitions' progress now allows: idleness, a new watermark.
+    /// True when this reader's partitions and every other of the topic ended.
+    fn advance(&mut self, send: &impl Fn(Message) -> Result<()>) -> Result<bool> {
+        match self.progress()? {
+            Progress::Ended => {
+                self.announce()?;
+                let all = self.edge.config.partitions;
+                return Ok(self.topic_ended || (0..all as i32).all(|p| self.done.contains(&p)));
+            }
+            Progress::Waiting if self.topic_ended => return Ok(true),
+            Progress::Idle if !self.idle => {
+                self.idle = true;
+                send(Message::Idle(true))?;
+            }
+            Progress::Watermark(w) if w > self.watermark => {
+                if self.idle {
+                    self.idle = false;
+                    send(Message::Idle(false))?;
+                }
+                self.watermark = w;
+                send(Message::Watermark(w))?;
+            }
+            _ => {}
+        }
+        Ok(false)
+    }
+
+    /// Writes a [`DONE`] record to every partition for the assigned ones not announced yet
+    /// (all of them ended).
+    fn announce(&mut self) -> Result<()> {
+        let new: Vec<i32> = (self.assigned.iter())
+            .filter(|p| !self.announced.contains(p))
+            .copied()
+            .collect();
+        if new.is_empty() {
+            return Ok(());
+        }
+        let mut value = vec![DONE];
+        value.extend_from_slice(&(self.writers.len() as u32).to_be_bytes());
+        for w in &self.writers {
+            value.extend_from_slice(&w.to_be_bytes());
+        }
+        for p in &new {
+            value.extend_from_slice(&p.to_be_bytes());
+        }
+        let all: Vec<i32> = (0..self.edge.config.partitions as i32).collect();
+        self.send_own(&all, |_| value.clone())?;
+        self.announced.extend(&new);
+        self.done.extend(new);
+        Ok(())
+    }
+
+    /// Takes in a [`DONE`] record: its partitions ended, if it is of this run (`recent`, or
+    /// it names a writer this reader knows: writer ids are new in every run).
+    fn merge_done(&mut self, body: &[u8], recent: bool) -> std::result::Result<(), String> {
+        let bad = || "a done record of the wrong size".to_string();
+        let n = u32::from_be_bytes(body.get(..4).ok_or_else(bad)?.try_into().expect("4")) as usize;
+        let (writers, partitions) = body[4..].split_at_checked(n * 8).ok_or_else(bad)?;
+        if partitions.len() % 4 != 0 {
+            return Err(bad());
+        }
+        let this_run = recent
+            || writers.chunks_exact(8).any(|w| {
+                self.writers
+                    .contains(&u64::from_be_bytes(w.try_into().expect("8")))
+            });
+        if this_run {
+            for p in partitions.chunks_exact(4) {
+                self.done
+                    .insert(i32::from_be_bytes(p.try_into().expect("4")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes in a [`STATE`] record another reader (or this one, earlier) left on
+    /// `partition`: records read since its commit are newer, so a watermark only rises, an
+    /// end stays, and idleness counts only for a writer not heard from here yet.
+    fn merge_state(
+        &mut self,
+        partition: i32,
+        body: &[u8],
+        recent: bool,
+    ) -> std::result::Result<(), String> {
+        let Some((&topic_ended, body)) = body.split_first() else {
+            return Err("an empty state record".into());
+        };
+        if body.len() % WriterState::ENTRY != 0 {
+            return Err("a state record of the wrong size".into());
+        }
+        let here = self.partitions.entry(partition).or_default();
+        let mut this_run = recent;
+        for entry in body.chunks_exact(WriterState::ENTRY) {
+            let (writer, state) = WriterState::decode(entry);
+            if !state.ended {
+                self.writers.insert(writer);
+            }
+            this_run |= self.writers.contains(&writer);
+            here.entry(writer)
+                .and_modify(|w| {
+                    w.watermark = w.watermark.max(state.watermark);
+                    w.ended |= state.ended;
+                })
+                .or_insert(state);
+        }
+        // The final state record of a reader that saw the whole topic end (of this run).
+        self.topic_ended |= topic_ended == 1 && this_run;
+        Ok(())
+    }
+
+    /// Hands over the partitions the group took away in the last poll: their positions are
+    /// committed (by [`ReaderContext`]); their state records are written here.
+    fn hand_over_revoked(&mut self) -> Result<()> {
+        let (revoked, failed) = {
+            let mut r = self
+                .consumer
+                .context()
+                .revoked
+                .lock()
+                .expect("not poisoned");
+            if r.0.is_empty() && r.1.is_none() {
+                return Ok(());
+            }
+            (std::mem::take(&mut r.0), r.1.take())
+        };
+        if let Some(e) = failed {
+            // The next reader would read again what this one passed on.
+            return Err(connector_error(
+                &self.connector,
+                format!("giving partitions {revoked:?} up: {e}"),
+            ));
+        }
+        self.write_states(&revoked, false)?;
+        for p in &revoked {
+            self.partitions.remove(p);
+        }
+        Ok(())
+    }
+
+    /// Writes a [`STATE`] record to each of `partitions`: `topic_ended` at the reader's end.
+    fn write_states(&mut self, partitions: &[i32], topic_ended: bool) -> Result<()> {
+        let states = std::mem::take(&mut self.partitions);
+        let sent = self.send_own(partitions, |p| {
+            let mut value = vec![STATE, u8::from(topic_ended)];
+            for (writer, state) in states.get(&p).into_iter().flatten() {
+                state.encode(*writer, &mut value);
+            }
+            value
+        });
+        self.partitions = states;
+        sent
+    }
+
+    /// Writes `value(p)` to each partition `p` of `partitions`, keyed by this reader, and
+    /// waits for their acknowledgement.
+    fn send_own(&mut self, partitions: &[i32], value: impl Fn(i32) -> Vec<u8>) -> Result<()> {
+        if partitions.is_empty() {
+            return Ok(());
+        }
+        if self.out.is_none() {
+            self.out = Some(Output::connect(
+                &settings(&self.edge),
+                &self.connector,
+                DELIVERY_TIMEOUT,
+                Some(&self.edge.topic),
+                None,
+            )?);
+        }
+        let mut key = [0; 16];
+        key[..8].copy_from_slice(&self.id.to_be_bytes());
+        key[8..].copy_from_slice(&self.edge.fingerprint.to_be_bytes());
+        let out = self.out.as_mut().expect("opened above");
+        for &p in partitions {
+            out.send_to(
+                &self.edge.topic,
+                Some(p),
+                Some(&key),
+                &value(p),
+                NO_TIMESTAMP,
+            )?;
+        }
+        out.wait_for_acks()
     }
 
     /// The partitions the group assigns to this reader now (logged when they change).
@@ -610,26 +904,6 @@ impl Reader {
                 partitions = now.len(),
                 "kafka group assignment"
             );
-            let mut new = TopicPartitionList::new();
-            for p in now.iter().filter(|p| !self.assigned.contains(p)) {
-                new.add_partition(&self.edge.topic, *p);
-            }
-            if new.count() > 0 {
-                let committed = self
-                    .consumer
-                    .committed_offsets(new, Duration::from_secs(10))
-                    .map_err(|e| {
-                        connector_error(
-                            &self.connector,
-                            format!("cannot read committed offsets: {e}"),
-                        )
-                    })?;
-                for e in committed.elements() {
-                    if e.metadata() == ENDED {
-                        self.ended.insert(e.partition());
-                    }
-                }
-            }
             self.assigned = now;
         }
         Ok(assigned)
@@ -646,9 +920,6 @@ impl Reader {
         let (mut ended, mut active) = (true, false);
         for e in assigned.elements() {
             let p = e.partition();
-            if self.ended.contains(&p) {
-                continue;
-            }
             if self.writers.is_empty() {
                 return Ok(Progress::Waiting);
             }
@@ -676,37 +947,16 @@ impl Reader {
         })
     }
 
-    /// Every partition ended: commits that, then ends the downstream subtask's input.
-    fn end(&self, send: impl Fn(Message) -> Result<()>) -> Result<TaskMetrics> {
-        self.commit()?;
+    /// Every partition ended: hands them over as it would revoked ones (a reader that gets
+    /// one later, this one having left the group, reads that every writer ended there, and
+    /// a later run of the group starts after), then ends the downstream subtask's input.
+    fn end(&mut self, send: impl Fn(Message) -> Result<()>) -> Result<TaskMetrics> {
+        let partitions = self.assigned.clone();
+        commit_positions(&self.consumer, &partitions)
+            .map_err(|e| connector_error(&self.connector, format!("at its end: {e}")))?;
+        self.write_states(&partitions, true)?;
         send(Message::End)?;
         Ok(TaskMetrics::default())
-    }
-
-    /// Commits the positions reached on every partition as [`ENDED`], so a reader that gets
-    /// one of them later waits for nothing on it, and a later run of the group starts after.
-    fn commit(&self) -> Result<()> {
-        let positions = self
-            .consumer
-            .position()
-            .map_err(|e| connector_error(&self.connector, e.to_string()))?;
-        let mut tpl = TopicPartitionList::new();
-        for e in positions.elements() {
-            if let rdkafka::Offset::Offset(o) = e.offset() {
-                tpl.add_partition(e.topic(), e.partition())
-                    .set_offset(rdkafka::Offset::Offset(o))
-                    .map_err(|e| connector_error(&self.connector, e.to_string()))?;
-                if let Some(mut elem) = tpl.find_partition(e.topic(), e.partition()) {
-                    elem.set_metadata(ENDED);
-                }
-            }
-        }
-        if tpl.count() == 0 {
-            return Ok(());
-        }
-        self.consumer
-            .commit(&tpl, CommitMode::Sync)
-            .map_err(|e| connector_error(&self.connector, format!("cannot commit the end: {e}")))
     }
 
     fn other_plan(&self, fingerprint: u64) -> Error {
@@ -733,15 +983,6 @@ enum Progress {
     Watermark(Timestamp),
     /// Every writer of every partition ended.
     Ended,
-}
-
-fn progress_name(p: &Progress) -> String {
-    match p {
-        Progress::Waiting => "waiting".into(),
-        Progress::Idle => "idle".into(),
-        Progress::Watermark(w) => format!("watermark {w}"),
-        Progress::Ended => "ended".into(),
-    }
 }
 
 /// The first line where two plans (from [`flow_runtime::plan::Plan::describe`]) differ.
