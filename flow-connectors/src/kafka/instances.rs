@@ -508,32 +508,181 @@ fn commit_positions(
         .map_err(|e| format!("cannot commit its positions: {e}"))
 }
 
-/// One downstream subtask's reader of a repartition topic.
-struct Reader {
-    edge: RemoteEdge,
-    consumer: BaseConsumer<ReaderContext>,
-    /// Writes [`STATE`] records: opened when the reader first gives a partition up.
-    out: Option<Output>,
-    /// This reader's id, the key of its state records.
-    id: u64,
+/// What a reader knows from the records it read: the writers, each one's progress on each
+/// partition, and which partitions of the topic ended. No Kafka in here.
+struct Ledger {
+    /// The topic's number of partitions.
+    all: usize,
+    /// When the reader started (ms since the epoch): a record of another plan written before
+    /// means this instance is the one that does not belong; a state or done record written
+    /// after is of this run.
+    started: Timestamp,
     /// Every writer heard from, on any partition (each writes its hello to all), and every
     /// writer a state record names as not ended.
     writers: HashSet<u64>,
     /// Per partition, per writer id.
     partitions: BTreeMap<i32, HashMap<u64, WriterState>>,
-    /// The partitions of the topic known to have ended, from this run's done records.
+    /// The partitions of the topic known to have ended in this run, from done records.
     done: HashSet<i32>,
+    /// A final state record of this run said every partition of the topic ended.
+    topic_ended: bool,
+}
+
+impl Ledger {
+    fn new(all: usize, started: Timestamp) -> Ledger {
+        Ledger {
+            all,
+            started,
+            writers: HashSet::new(),
+            partitions: BTreeMap::new(),
+            done: HashSet::new(),
+            topic_ended: false,
+        }
+    }
+
+    /// A record of `writer` on `partition`: what is known of it there, to update.
+    fn heard(&mut self, partition: i32, writer: u64) -> &mut WriterState {
+        self.writers.insert(writer);
+        (self.partitions.entry(partition).or_default())
+            .entry(writer)
+            .or_insert(WriterState::NEW)
+    }
+
+    /// Where `assigned` stand: on each, every writer heard from anywhere counts (one whose
+    /// hello on it was not read yet holds it back).
+    fn progress(&self, assigned: &[i32]) -> Progress {
+        if assigned.is_empty() || self.writers.is_empty() {
+            return Progress::Waiting;
+        }
+        let mut min = Timestamp::MAX;
+        let (mut ended, mut active) = (true, false);
+        for p in assigned {
+            let on = self.partitions.get(p);
+            for id in &self.writers {
+                let w = on
+                    .and_then(|m| m.get(id))
+                    .copied()
+                    .unwrap_or(WriterState::NEW);
+                if !w.ended {
+                    ended = false;
+                    if !w.idle {
+                        active = true;
+                        min = min.min(w.watermark);
+                    }
+                }
+            }
+        }
+        if ended {
+            Progress::Ended
+        } else if !active {
+            Progress::Idle
+        } else {
+            Progress::Watermark(min)
+        }
+    }
+
+    /// Whether every partition of the topic ended in this run.
+    fn topic_done(&self) -> bool {
+        self.topic_ended || (0..self.all as i32).all(|p| self.done.contains(&p))
+    }
+
+    /// The [`STATE`] record for `partition`.
+    fn state_record(&self, partition: i32, topic_ended: bool) -> Vec<u8> {
+        let mut value = vec![STATE, u8::from(topic_ended)];
+        for (writer, state) in self.partitions.get(&partition).into_iter().flatten() {
+            state.encode(*writer, &mut value);
+        }
+        value
+    }
+
+    /// The [`DONE`] record for `partitions`, naming the writers known.
+    fn done_record(&self, partitions: &[i32]) -> Vec<u8> {
+        let mut value = vec![DONE];
+        value.extend_from_slice(&(self.writers.len() as u32).to_be_bytes());
+        for w in &self.writers {
+            value.extend_from_slice(&w.to_be_bytes());
+        }
+        for p in partitions {
+            value.extend_from_slice(&p.to_be_bytes());
+        }
+        value
+    }
+
+    /// Takes in the body of a [`DONE`] record written at `at`: its partitions ended, if it
+    /// is of this run (written after this reader started, or naming a writer it knows:
+    /// writer ids are new in every run).
+    fn merge_done(&mut self, body: &[u8], at: Timestamp) -> std::result::Result<(), String> {
+        let bad = || "a done record of the wrong size".to_string();
+        let n = body.get(..4).ok_or_else(bad)?;
+        let n = u32::from_be_bytes(n.try_into().expect("4 bytes")) as usize;
+        let (writers, partitions) = body[4..].split_at_checked(n * 8).ok_or_else(bad)?;
+        if partitions.len() % 4 != 0 {
+            return Err(bad());
+        }
+        let this_run = at >= self.started
+            || (writers.chunks_exact(8))
+                .any(|w| (self.writers).contains(&u64::from_be_bytes(w.try_into().expect("8"))));
+        if this_run {
+            for p in partitions.chunks_exact(4) {
+                self.done
+                    .insert(i32::from_be_bytes(p.try_into().expect("4")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Takes in the body of a [`STATE`] record written at `at` by a reader that gave
+    /// `partition` up: records read since its commit are newer, so a watermark only rises,
+    /// an end stays, and idleness counts only for a writer not heard from here yet.
+    fn merge_state(
+        &mut self,
+        partition: i32,
+        body: &[u8],
+        at: Timestamp,
+    ) -> std::result::Result<(), String> {
+        let Some((&topic_ended, body)) = body.split_first() else {
+            return Err("an empty state record".into());
+        };
+        if body.len() % WriterState::ENTRY != 0 {
+            return Err("a state record of the wrong size".into());
+        }
+        let here = self.partitions.entry(partition).or_default();
+        let mut this_run = at >= self.started;
+        for entry in body.chunks_exact(WriterState::ENTRY) {
+            let (writer, state) = WriterState::decode(entry);
+            this_run |= self.writers.contains(&writer);
+            if !state.ended {
+                self.writers.insert(writer);
+            }
+            here.entry(writer)
+                .and_modify(|w| {
+                    w.watermark = w.watermark.max(state.watermark);
+                    w.ended |= state.ended;
+                })
+                .or_insert(state);
+        }
+        // The final state record of a reader that saw the whole topic end.
+        self.topic_ended |= topic_ended == 1 && this_run;
+        Ok(())
+    }
+}
+
+/// One downstream subtask's reader of a repartition topic.
+struct Reader {
+    edge: RemoteEdge,
+    consumer: BaseConsumer<ReaderContext>,
+    /// Writes [`STATE`] and [`DONE`] records: opened when first needed.
+    out: Option<Output>,
+    /// This reader's id, the key of its state and done records.
+    id: u64,
+    /// What the records read so far say.
+    ledger: Ledger,
     /// The partitions this reader wrote a done record for.
     announced: HashSet<i32>,
-    /// A state record said every partition of the topic ended.
-    topic_ended: bool,
     /// The plans of writers whose fingerprint is not this instance's, by fingerprint.
     foreign: HashMap<u64, String>,
     /// Writers of another plan that joined after this reader started, whose records it skips.
     ignored: HashSet<u64>,
-    /// When the reader started (ms since the epoch): a record of another plan written before
-    /// means this instance is the one that does not belong.
-    started: Timestamp,
     watermark: Timestamp,
     idle: bool,
     connector: String,
@@ -564,14 +713,10 @@ impl Reader {
             consumer,
             out: None,
             id: uuid::Uuid::new_v4().as_u64_pair().0,
-            writers: HashSet::new(),
-            partitions: BTreeMap::new(),
-            done: HashSet::new(),
+            ledger: Ledger::new(edge.config.partitions, now_ms()),
             announced: HashSet::new(),
-            topic_ended: false,
             foreign: HashMap::new(),
             ignored: HashSet::new(),
-            started: now_ms(),
             watermark: Timestamp::MIN,
             idle: false,
             connector,
@@ -617,7 +762,7 @@ impl Reader {
                         .entry(fingerprint)
                         .or_insert_with(|| String::from_utf8_lossy(body).into_owned());
                 }
-                if at <= self.started {
+                if at <= self.ledger.started {
                     // This instance joined a group that runs another plan: refused.
                     return Err(self.other_plan(fingerprint));
                 }
@@ -633,32 +778,25 @@ impl Reader {
                 continue;
             }
             if kind == STATE || kind == DONE {
-                let (body, offset) = (body.to_vec(), msg.offset());
-                // Written after this reader started: of this run, whatever writers it names.
-                let recent = msg
-                    .timestamp()
-                    .to_millis()
-                    .is_some_and(|t| t >= self.started);
-                drop(msg);
+                let at = msg.timestamp().to_millis().unwrap_or(Timestamp::MIN);
                 let taken = if kind == STATE {
-                    self.merge_state(partition, &body, recent)
+                    self.ledger.merge_state(partition, body, at)
                 } else {
-                    self.merge_done(&body, recent)
+                    self.ledger.merge_done(body, at)
                 };
                 taken.map_err(|e| {
                     connector_error(
                         &self.connector,
-                        format!("partition {partition} offset {offset}: {e}"),
+                        format!("partition {partition} offset {}: {e}", msg.offset()),
                     )
                 })?;
+                drop(msg);
                 if self.advance(&send)? {
                     return self.end(send);
                 }
                 continue;
             }
-            self.writers.insert(writer);
-            let writers = self.partitions.entry(partition).or_default();
-            let w = writers.entry(writer).or_insert(WriterState::NEW);
+            let w = self.ledger.heard(partition, writer);
             match kind {
                 ROWS => {
                     let rows = (self.edge.codec.decode)(body).map_err(|e| {
@@ -697,7 +835,7 @@ impl Reader {
                 tracing::debug!(
                     reader = %self.connector,
                     partition,
-                    writers = self.writers.len(),
+                    writers = self.ledger.writers.len(),
                     "a writer ended"
                 );
             }
@@ -710,13 +848,13 @@ impl Reader {
     /// Passes on what the partitions' progress now allows: idleness, a new watermark.
     /// True when this reader's partitions and every other of the topic ended.
     fn advance(&mut self, send: &impl Fn(Message) -> Result<()>) -> Result<bool> {
-        match self.progress()? {
+        self.assignment()?;
+        match self.ledger.progress(&self.assigned) {
             Progress::Ended => {
                 self.announce()?;
-                let all = self.edge.config.partitions;
-                return Ok(self.topic_ended || (0..all as i32).all(|p| self.done.contains(&p)));
+                return Ok(self.ledger.topic_done());
             }
-            Progress::Waiting if self.topic_ended => return Ok(true),
+            Progress::Waiting if self.ledger.topic_ended => return Ok(true),
             Progress::Idle if !self.idle => {
                 self.idle = true;
                 send(Message::Idle(true))?;
@@ -744,76 +882,11 @@ impl Reader {
         if new.is_empty() {
             return Ok(());
         }
-        let mut value = vec![DONE];
-        value.extend_from_slice(&(self.writers.len() as u32).to_be_bytes());
-        for w in &self.writers {
-            value.extend_from_slice(&w.to_be_bytes());
-        }
-        for p in &new {
-            value.extend_from_slice(&p.to_be_bytes());
-        }
-        let all: Vec<i32> = (0..self.edge.config.partitions as i32).collect();
-        self.send_own(&all, |_| value.clone())?;
+        let value = self.ledger.done_record(&new);
+        let all = (0..self.edge.config.partitions as i32).map(|p| (p, value.clone()));
+        self.send_own(all.collect())?;
         self.announced.extend(&new);
-        self.done.extend(new);
-        Ok(())
-    }
-
-    /// Takes in a [`DONE`] record: its partitions ended, if it is of this run (`recent`, or
-    /// it names a writer this reader knows: writer ids are new in every run).
-    fn merge_done(&mut self, body: &[u8], recent: bool) -> std::result::Result<(), String> {
-        let bad = || "a done record of the wrong size".to_string();
-        let n = u32::from_be_bytes(body.get(..4).ok_or_else(bad)?.try_into().expect("4")) as usize;
-        let (writers, partitions) = body[4..].split_at_checked(n * 8).ok_or_else(bad)?;
-        if partitions.len() % 4 != 0 {
-            return Err(bad());
-        }
-        let this_run = recent
-            || writers.chunks_exact(8).any(|w| {
-                self.writers
-                    .contains(&u64::from_be_bytes(w.try_into().expect("8")))
-            });
-        if this_run {
-            for p in partitions.chunks_exact(4) {
-                self.done
-                    .insert(i32::from_be_bytes(p.try_into().expect("4")));
-            }
-        }
-        Ok(())
-    }
-
-    /// Takes in a [`STATE`] record another reader (or this one, earlier) left on
-    /// `partition`: records read since its commit are newer, so a watermark only rises, an
-    /// end stays, and idleness counts only for a writer not heard from here yet.
-    fn merge_state(
-        &mut self,
-        partition: i32,
-        body: &[u8],
-        recent: bool,
-    ) -> std::result::Result<(), String> {
-        let Some((&topic_ended, body)) = body.split_first() else {
-            return Err("an empty state record".into());
-        };
-        if body.len() % WriterState::ENTRY != 0 {
-            return Err("a state record of the wrong size".into());
-        }
-        let here = self.partitions.entry(partition).or_default();
-        let mut this_run = recent;
-        for entry in body.chunks_exact(WriterState::ENTRY) {
-            let (writer, state) = WriterState::decode(entry);
-            if !state.ended {
-                self.writers.insert(writer);
-            }
-            this_run |= self.writers.contains(&writer);
-            here.entry(writer)
-                .and_modify(|w| {
-                    w.watermark = w.watermark.max(state.watermark);
-                    w.ended |= state.ended;
-                })
-                .or_insert(state);
-        }
-        // The final state record of a reader that saw the whole topic end (of this run).
-        self.topic_ended |= topic_ended == 1 && this_run;
+        self.ledger.done.extend(new);
         Ok(())
     }
 
@@ -841,29 +914,23 @@ impl Reader {
         }
         self.write_states(&revoked, false)?;
         for p in &revoked {
-            self.partitions.remove(p);
+            self.ledger.partitions.remove(p);
         }
         Ok(())
     }
 
     /// Writes a [`STATE`] record to each of `partitions`: `topic_ended` at the reader's end.
     fn write_states(&mut self, partitions: &[i32], topic_ended: bool) -> Result<()> {
-        let states = std::mem::take(&mut self.partitions);
-        let sent = self.send_own(partitions, |p| {
-            let mut value = vec![STATE, u8::from(topic_ended)];
-            for (writer, state) in states.get(&p).into_iter().flatten() {
-                state.encode(*writer, &mut value);
-            }
-            value
-        });
-        self.partitions = states;
-        sent
+        let records = (partitions.iter())
+            .map(|&p| (p, self.ledger.state_record(p, topic_ended)))
+            .collect();
+        self.send_own(records)
     }
 
-    /// Writes `value(p)` to each partition `p` of `partitions`, keyed by this reader, and
-    /// waits for their acknowledgement.
-    fn send_own(&mut self, partitions: &[i32], value: impl Fn(i32) -> Vec<u8>) -> Result<()> {
-        if partitions.is_empty() {
+    /// Writes each (partition, value) of `records`, keyed by this reader, and waits for
+    /// their acknowledgement.
+    fn send_own(&mut self, records: Vec<(i32, Vec<u8>)>) -> Result<()> {
+        if records.is_empty() {
             return Ok(());
         }
         if self.out.is_none() {
@@ -879,20 +946,14 @@ impl Reader {
         key[..8].copy_from_slice(&self.id.to_be_bytes());
         key[8..].copy_from_slice(&self.edge.fingerprint.to_be_bytes());
         let out = self.out.as_mut().expect("opened above");
-        for &p in partitions {
-            out.send_to(
-                &self.edge.topic,
-                Some(p),
-                Some(&key),
-                &value(p),
-                NO_TIMESTAMP,
-            )?;
+        for (p, value) in records {
+            out.send_to(&self.edge.topic, Some(p), Some(&key), &value, NO_TIMESTAMP)?;
         }
         out.wait_for_acks()
     }
 
-    /// The partitions the group assigns to this reader now (logged when they change).
-    fn assignment(&mut self) -> Result<TopicPartitionList> {
+    /// Updates the partitions the group assigns to this reader (logged when they change).
+    fn assignment(&mut self) -> Result<()> {
         let assigned = self
             .consumer
             .assignment()
@@ -906,45 +967,7 @@ impl Reader {
             );
             self.assigned = now;
         }
-        Ok(assigned)
-    }
-
-    /// Where the reader's partitions stand: on each, every writer heard from anywhere counts
-    /// (one whose hello on it was not read yet holds it back).
-    fn progress(&mut self) -> Result<Progress> {
-        let assigned = self.assignment()?;
-        if assigned.count() == 0 {
-            return Ok(Progress::Waiting);
-        }
-        let mut min = Timestamp::MAX;
-        let (mut ended, mut active) = (true, false);
-        for e in assigned.elements() {
-            let p = e.partition();
-            if self.writers.is_empty() {
-                return Ok(Progress::Waiting);
-            }
-            let on = self.partitions.get(&p);
-            for id in &self.writers {
-                let w = on
-                    .and_then(|m| m.get(id))
-                    .copied()
-                    .unwrap_or(WriterState::NEW);
-                if !w.ended {
-                    ended = false;
-                    if !w.idle {
-                        active = true;
-                        min = min.min(w.watermark);
-                    }
-                }
-            }
-        }
-        Ok(if ended {
-            Progress::Ended
-        } else if !active {
-            Progress::Idle
-        } else {
-            Progress::Watermark(min)
-        })
+        Ok(())
     }
 
     /// Every partition ended: hands them over as it would revoked ones (a reader that gets
@@ -1002,7 +1025,135 @@ fn plan_difference(ours: &str, theirs: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::plan_difference;
+    use super::{plan_difference, Ledger, Progress, WriterState, DONE, STATE};
+
+    const STARTED: i64 = 1_000;
+
+    fn body(record: Vec<u8>, kind: u8) -> Vec<u8> {
+        assert_eq!(record[0], kind);
+        record[1..].to_vec()
+    }
+
+    /// Two writers (1, 2) on partitions 0 and 1 of a 2-partition topic.
+    fn two_writers() -> Ledger {
+        let mut l = Ledger::new(2, STARTED);
+        for p in 0..2 {
+            for w in [1, 2] {
+                l.heard(p, w);
+            }
+        }
+        l
+    }
+
+    #[test]
+    fn a_writer_not_heard_on_a_partition_holds_it_back_and_idle_ones_do_not() {
+        let mut l = two_writers();
+        l.heard(0, 1).watermark = 50;
+        l.heard(0, 2).watermark = 70;
+        l.heard(1, 1).watermark = 60;
+        // Writer 2 said nothing on partition 1 but its hello: it holds partition 1 back.
+        assert!(matches!(l.progress(&[0, 1]), Progress::Watermark(i64::MIN)));
+        l.heard(1, 2).idle = true;
+        assert!(matches!(l.progress(&[0, 1]), Progress::Watermark(50)));
+        assert!(matches!(l.progress(&[]), Progress::Waiting));
+        for p in 0..2 {
+            for w in [1, 2] {
+                l.heard(p, w).ended = true;
+            }
+        }
+        assert!(matches!(l.progress(&[0, 1]), Progress::Ended));
+    }
+
+    #[test]
+    fn a_state_record_hands_a_partition_over_without_undoing_newer_records() {
+        let mut from = two_writers();
+        *from.heard(1, 1) = WriterState {
+            watermark: 40,
+            idle: false,
+            ended: true,
+        };
+        *from.heard(1, 2) = WriterState {
+            watermark: 90,
+            idle: true,
+            ended: false,
+        };
+        let record = body(from.state_record(1, false), STATE);
+
+        // The taker read a newer watermark of writer 2 (past the commit) before the record.
+        let mut to = Ledger::new(2, STARTED);
+        to.heard(1, 1);
+        *to.heard(1, 2) = WriterState {
+            watermark: 95,
+            idle: false,
+            ended: true,
+        };
+        to.merge_state(1, &record, STARTED + 1).unwrap();
+        let got = &to.partitions[&1];
+        assert!(got[&1].ended && got[&2].ended, "an end stays");
+        assert_eq!(got[&2].watermark, 95, "a watermark only rises");
+        assert!(!got[&2].idle, "the newer record's activity stands");
+        assert!(!to.topic_ended);
+        // A writer that ended is not added to those a reader waits for; a live one is.
+        let mut fresh = Ledger::new(2, STARTED);
+        fresh.merge_state(1, &record, STARTED + 1).unwrap();
+        assert!(fresh.writers.contains(&2) && !fresh.writers.contains(&1));
+        assert!(
+            to.merge_state(1, &record[1..], STARTED).is_err(),
+            "wrong size"
+        );
+    }
+
+    #[test]
+    fn the_final_state_record_of_this_run_ends_a_reader_of_an_earlier_one_does_not() {
+        let mut last = two_writers();
+        for w in [1, 2] {
+            last.heard(0, w).ended = true;
+        }
+        let record = body(last.state_record(0, true), STATE);
+        // A reader that read nothing else (it had no partition until the others left).
+        let mut this_run = Ledger::new(2, STARTED);
+        this_run.merge_state(0, &record, STARTED + 5).unwrap();
+        assert!(this_run.topic_done());
+        assert!(matches!(this_run.progress(&[0]), Progress::Waiting));
+        // A later run reads it too (it lies past the last commit): written before it started,
+        // by writers it does not know.
+        let mut next_run = Ledger::new(2, STARTED);
+        next_run.heard(0, 7);
+        next_run.merge_state(0, &record, STARTED - 5).unwrap();
+        assert!(!next_run.topic_done());
+        assert!(matches!(
+            next_run.progress(&[0]),
+            Progress::Watermark(i64::MIN)
+        ));
+    }
+
+    #[test]
+    fn done_records_of_this_run_cover_the_topic() {
+        let a = two_writers();
+        let mut l = Ledger::new(2, STARTED);
+        l.heard(0, 2);
+        // Written before this reader started, but naming a writer it knows: this run.
+        l.merge_done(&body(a.done_record(&[0]), DONE), STARTED - 1)
+            .unwrap();
+        assert!(!l.topic_done());
+        // Of an earlier run: old and naming no writer it knows.
+        let old = {
+            let mut o = Ledger::new(2, 0);
+            o.heard(1, 9);
+            o.done_record(&[1])
+        };
+        l.merge_done(&body(old.clone(), DONE), STARTED - 1).unwrap();
+        assert!(!l.topic_done());
+        l.merge_done(&body(old, DONE), STARTED + 1).unwrap();
+        assert!(
+            l.topic_done(),
+            "a recent one counts whatever writers it names"
+        );
+        assert!(
+            l.merge_done(&[0, 0, 0, 9, 1], STARTED).is_err(),
+            "wrong size"
+        );
+    }
 
     #[test]
     fn the_difference_of_two_plans_is_their_first_differing_line() {
