@@ -526,6 +526,9 @@ struct Ledger {
     done: HashSet<i32>,
     /// A final state record of this run said every partition of the topic ended.
     topic_ended: bool,
+    /// Partitions taken over at a committed position whose state record was not read yet:
+    /// writers that wrote nothing there since may be unknown, so they count as unfinished.
+    awaiting: HashSet<i32>,
 }
 
 impl Ledger {
@@ -537,6 +540,7 @@ impl Ledger {
             partitions: BTreeMap::new(),
             done: HashSet::new(),
             topic_ended: false,
+            awaiting: HashSet::new(),
         }
     }
 
@@ -557,6 +561,10 @@ impl Ledger {
         let mut min = Timestamp::MAX;
         let (mut ended, mut active) = (true, false);
         for p in assigned {
+            if self.awaiting.contains(p) {
+                (ended, active, min) = (false, true, Timestamp::MIN);
+                continue;
+            }
             let on = self.partitions.get(p);
             for id in &self.writers {
                 let w = on
@@ -646,12 +654,17 @@ impl Ledger {
         if body.len() % WriterState::ENTRY != 0 {
             return Err("a state record of the wrong size".into());
         }
+        self.awaiting.remove(&partition);
+        let entries = body
+            .chunks_exact(WriterState::ENTRY)
+            .map(WriterState::decode);
+        let this_run = at >= self.started
+            || (entries.clone()).any(|(writer, _)| self.writers.contains(&writer));
         let here = self.partitions.entry(partition).or_default();
-        let mut this_run = at >= self.started;
-        for entry in body.chunks_exact(WriterState::ENTRY) {
-            let (writer, state) = WriterState::decode(entry);
-            this_run |= self.writers.contains(&writer);
-            if !state.ended {
+        for (writer, state) in entries {
+            // A writer an earlier run left unfinished (it stopped mid-stream) is not waited
+            // for; what the record says of the others stays (an end, a watermark).
+            if !state.ended && this_run {
                 self.writers.insert(writer);
             }
             here.entry(writer)
@@ -755,6 +768,15 @@ impl Reader {
             };
             let writer = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
             let fingerprint = u64::from_be_bytes(key[8..].try_into().expect("8 bytes"));
+            if fingerprint != self.edge.fingerprint && (kind == STATE || kind == DONE) {
+                // Left by readers of an earlier run of another plan, past their commits:
+                // nothing of this run, and no sign of a running instance (but the record a
+                // partition's commit is followed by).
+                if kind == STATE {
+                    self.ledger.awaiting.remove(&partition);
+                }
+                continue;
+            }
             if fingerprint != self.edge.fingerprint {
                 let at = msg.timestamp().to_millis().unwrap_or(Timestamp::MIN);
                 if kind == HELLO {
@@ -848,6 +870,8 @@ impl Reader {
     /// Passes on what the partitions' progress now allows: idleness, a new watermark.
     /// True when this reader's partitions and every other of the topic ended.
     fn advance(&mut self, send: &impl Fn(Message) -> Result<()>) -> Result<bool> {
+        // Partitions the last poll took away are handed over before this reader may end.
+        self.hand_over_revoked()?;
         self.assignment()?;
         match self.ledger.progress(&self.assigned) {
             Progress::Ended => {
@@ -912,9 +936,11 @@ impl Reader {
                 format!("giving partitions {revoked:?} up: {e}"),
             ));
         }
-        self.write_states(&revoked, false)?;
+        let topic_done = self.ledger.topic_done();
+        self.write_states(&revoked, topic_done)?;
         for p in &revoked {
             self.ledger.partitions.remove(p);
+            self.ledger.awaiting.remove(p);
         }
         Ok(())
     }
@@ -965,6 +991,28 @@ impl Reader {
                 partitions = now.len(),
                 "kafka group assignment"
             );
+            // A partition with a committed position was given up by a reader (revoked, or
+            // at its end), which writes a state record after the commit: until this reader
+            // read it, it may not know every writer there.
+            let mut new = TopicPartitionList::new();
+            for p in now.iter().filter(|p| !self.assigned.contains(p)) {
+                new.add_partition(&self.edge.topic, *p);
+            }
+            if new.count() > 0 {
+                let committed = (self.consumer)
+                    .committed_offsets(new, Duration::from_secs(10))
+                    .map_err(|e| {
+                        connector_error(
+                            &self.connector,
+                            format!("cannot read committed offsets: {e}"),
+                        )
+                    })?;
+                for e in committed.elements() {
+                    if let rdkafka::Offset::Offset(_) = e.offset() {
+                        self.ledger.awaiting.insert(e.partition());
+                    }
+                }
+            }
             self.assigned = now;
         }
         Ok(())
@@ -1125,6 +1173,33 @@ mod tests {
             next_run.progress(&[0]),
             Progress::Watermark(i64::MIN)
         ));
+    }
+
+    #[test]
+    fn a_partition_taken_over_at_a_commit_waits_for_its_state_record() {
+        // Writer 1 ended on partition 0 before the commit; writer 2 ends after it. The new
+        // reader has heard of writer 2 only.
+        let mut from = two_writers();
+        from.heard(0, 1).ended = true;
+        let record = body(from.state_record(0, false), STATE);
+        let mut to = Ledger::new(2, STARTED);
+        to.awaiting.insert(0);
+        to.heard(0, 2).ended = true;
+        assert!(matches!(to.progress(&[0]), Progress::Watermark(i64::MIN)));
+        to.merge_state(0, &record, STARTED + 1).unwrap();
+        assert!(matches!(to.progress(&[0]), Progress::Ended));
+    }
+
+    #[test]
+    fn a_writer_an_earlier_run_left_unfinished_is_not_waited_for() {
+        let mut crashed = two_writers();
+        crashed.heard(0, 1).watermark = 10;
+        let record = body(crashed.state_record(0, false), STATE);
+        let mut l = Ledger::new(2, STARTED);
+        l.heard(0, 7).ended = true;
+        l.merge_state(0, &record, STARTED - 1).unwrap();
+        assert!(!l.writers.contains(&1) && !l.writers.contains(&2));
+        assert!(matches!(l.progress(&[0]), Progress::Ended));
     }
 
     #[test]
