@@ -39,6 +39,7 @@ use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Reb
 use rdkafka::message::Message as _;
 use rdkafka::{ClientContext, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -463,10 +464,21 @@ impl WriterState {
 /// The reader's consumer context: when the group takes partitions away, it commits the
 /// reader's position on them before they go (the next reader starts there), and leaves
 /// their state records to the reader, which writes them after the poll.
-#[derive(Default)]
 struct ReaderContext {
     /// Partitions given up since the reader last looked, and the first commit that failed.
     revoked: Mutex<(Vec<i32>, Option<String>)>,
+    /// A rebalance happened since the reader last looked: its assignment may have changed.
+    /// Only then does it ask librdkafka (a lock and a copy of the list), not per record.
+    rebalanced: AtomicBool,
+}
+
+impl Default for ReaderContext {
+    fn default() -> Self {
+        ReaderContext {
+            revoked: Mutex::default(),
+            rebalanced: AtomicBool::new(true),
+        }
+    }
 }
 
 impl ClientContext for ReaderContext {}
@@ -482,6 +494,10 @@ impl ConsumerContext for ReaderContext {
             revoked.1.get_or_insert(e);
         }
         revoked.0.extend(partitions);
+    }
+
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {
+        self.rebalanced.store(true, Ordering::Release);
     }
 }
 
@@ -743,10 +759,9 @@ impl Reader {
             if ctx.is_cancelled() {
                 return Err(Error::Cancelled(ctx.task_name()));
             }
-            // The partitions the group took away in the last poll.
-            self.hand_over_revoked()?;
+            // A poll that served a rebalance returns nothing: `advance` hands over what the
+            // group took away.
             let Some(next) = self.consumer.poll(Duration::from_millis(100)) else {
-                // Nothing to read: the group may have taken away all that was left.
                 if self.advance(&send)? {
                     return self.end(send);
                 }
@@ -768,16 +783,16 @@ impl Reader {
             };
             let writer = u64::from_be_bytes(key[..8].try_into().expect("8 bytes"));
             let fingerprint = u64::from_be_bytes(key[8..].try_into().expect("8 bytes"));
-            if fingerprint != self.edge.fingerprint && (kind == STATE || kind == DONE) {
-                // Left by readers of an earlier run of another plan, past their commits:
-                // nothing of this run, and no sign of a running instance (but the record a
-                // partition's commit is followed by).
-                if kind == STATE {
-                    self.ledger.awaiting.remove(&partition);
-                }
-                continue;
-            }
             if fingerprint != self.edge.fingerprint {
+                if kind == STATE || kind == DONE {
+                    // Left by readers of an earlier run of another plan, past their commits:
+                    // nothing of this run, and no sign of a running instance (but the record
+                    // a partition's commit is followed by).
+                    if kind == STATE {
+                        self.ledger.awaiting.remove(&partition);
+                    }
+                    continue;
+                }
                 let at = msg.timestamp().to_millis().unwrap_or(Timestamp::MIN);
                 if kind == HELLO {
                     self.foreign
@@ -870,9 +885,16 @@ impl Reader {
     /// Passes on what the partitions' progress now allows: idleness, a new watermark.
     /// True when this reader's partitions and every other of the topic ended.
     fn advance(&mut self, send: &impl Fn(Message) -> Result<()>) -> Result<bool> {
-        // Partitions the last poll took away are handed over before this reader may end.
-        self.hand_over_revoked()?;
-        self.assignment()?;
+        if self
+            .consumer
+            .context()
+            .rebalanced
+            .swap(false, Ordering::Acquire)
+        {
+            // Partitions the last poll took away are handed over before this reader may end.
+            self.hand_over_revoked()?;
+            self.assignment()?;
+        }
         match self.ledger.progress(&self.assigned) {
             Progress::Ended => {
                 self.announce()?;
