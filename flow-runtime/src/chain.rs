@@ -77,6 +77,23 @@ pub trait Control {
     /// As for [`Control::flush`] (a sink that cannot make its rows durable).
     fn barrier(&mut self, id: CheckpointId, state: &mut TaskState) -> Result<Snapshot>;
 
+    /// In an instance group, the reader of the repartition partitions this stage reads
+    /// commits its positions: each operator that keeps keyed state writes all of it into
+    /// `state`, and with `clear` (the partitions were taken away in a rebalance) drops it
+    /// ([`Operator::clear_state`](crate::operator::Operator::clear_state)), for the instances
+    /// that get the partitions. Stops at the stage's end (an exchange).
+    ///
+    /// # Errors
+    /// An operator whose state cannot move, or that cannot save it.
+    fn release(&mut self, state: &mut TaskState, clear: bool) -> Result<()>;
+
+    /// In an instance group, this stage's reader got partitions: each operator adds the state
+    /// `state` holds for it (what the instance that had them saved).
+    ///
+    /// # Errors
+    /// The state is of other types, or does not decode.
+    fn adopt(&mut self, ctx: &RuntimeContext, state: &crate::snapshot::Adopted) -> Result<()>;
+
     /// Checkpoint `id` completed (every task took its part, and with a checkpoint directory it
     /// is on disk): sinks commit what they prepared for it (two-phase commit).
     ///
@@ -156,6 +173,22 @@ macro_rules! control_of_pair {
                 let a = self.$first.barrier(id, state)?;
                 Ok(a.and(self.$second.barrier(id, state)?))
             }
+            fn release(
+                &mut self,
+                state: &mut $crate::snapshot::TaskState,
+                clear: bool,
+            ) -> $crate::Result<()> {
+                self.$first.release(state, clear)?;
+                self.$second.release(state, clear)
+            }
+            fn adopt(
+                &mut self,
+                ctx: &$crate::context::RuntimeContext,
+                state: &$crate::snapshot::Adopted,
+            ) -> $crate::Result<()> {
+                self.$first.adopt(ctx, state)?;
+                self.$second.adopt(ctx, state)
+            }
             fn checkpoint_complete(
                 &mut self,
                 id: $crate::exec::CheckpointId,
@@ -188,28 +221,56 @@ impl<T> Collector<T> for Discard {
     fn collect(&mut self, _: T, _: Timestamp) {}
 }
 
-impl Control for Discard {
-    fn open(&mut self, _: &RuntimeContext) -> Result<()> {
-        Ok(())
-    }
-    #[inline(always)]
-    fn flush(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn watermark(&mut self, _: Timestamp) -> Result<()> {
-        Ok(())
-    }
-    fn idle(&mut self, _: bool) -> Result<()> {
-        Ok(())
-    }
-    fn barrier(&mut self, _: CheckpointId, _: &mut TaskState) -> Result<Snapshot> {
-        Ok(Snapshot::Taken)
-    }
-    fn checkpoint_complete(&mut self, _: CheckpointId) -> Result<()> {
-        Ok(())
-    }
-    fn finish(&mut self) -> Result<()> {
-        Ok(())
-    }
-    fn report(&self, _: &mut TaskMetrics) {}
+/// `impl Control` for a link that ends a chain and does nothing but take rows: no state,
+/// nothing to flush or commit.
+macro_rules! control_of_end {
+    ($ty:ty) => {
+        impl $crate::chain::Control for $ty {
+            fn open(&mut self, _: &$crate::context::RuntimeContext) -> $crate::Result<()> {
+                Ok(())
+            }
+            #[inline(always)]
+            fn flush(&mut self) -> $crate::Result<()> {
+                Ok(())
+            }
+            fn watermark(&mut self, _: $crate::time::Timestamp) -> $crate::Result<()> {
+                Ok(())
+            }
+            fn idle(&mut self, _: bool) -> $crate::Result<()> {
+                Ok(())
+            }
+            fn barrier(
+                &mut self,
+                _: $crate::exec::CheckpointId,
+                _: &mut $crate::snapshot::TaskState,
+            ) -> $crate::Result<$crate::chain::Snapshot> {
+                Ok($crate::chain::Snapshot::Taken)
+            }
+            fn release(
+                &mut self,
+                _: &mut $crate::snapshot::TaskState,
+                _: bool,
+            ) -> $crate::Result<()> {
+                Ok(())
+            }
+            fn adopt(
+                &mut self,
+                _: &$crate::context::RuntimeContext,
+                _: &$crate::snapshot::Adopted,
+            ) -> $crate::Result<()> {
+                Ok(())
+            }
+            fn checkpoint_complete(&mut self, _: $crate::exec::CheckpointId) -> $crate::Result<()> {
+                Ok(())
+            }
+            fn finish(&mut self) -> $crate::Result<()> {
+                Ok(())
+            }
+            fn report(&self, _: &mut $crate::exec::TaskMetrics) {}
+        }
+    };
 }
+#[cfg(test)]
+pub(crate) use control_of_end;
+
+control_of_end!(Discard);

@@ -130,6 +130,11 @@ impl RuntimeContext {
         }
     }
 
+    /// Collects what the task's operators give up at a rebalance of its instance group.
+    pub(crate) fn released_state(&self) -> TaskState {
+        TaskState::new(true, self.plan, self.graph)
+    }
+
     /// Collects what the task's operators write at checkpoint `id`'s barrier.
     pub(crate) fn task_state(&self, id: crate::exec::CheckpointId) -> TaskState {
         TaskState::new(self.checkpoints.stored(id), self.plan, self.graph)

@@ -143,7 +143,7 @@ impl StreamEnv {
                     .long("checkpoint-dir")
                     .value_name("DIR")
                     .value_parser(value_parser!(std::path::PathBuf))
-                    .help("Where checkpoints are written: DIR/chk-N/, one file per operator instance and a _metadata file written last. With it, a job keeps its state (keyed state, windows, timers, source positions) across a crash: restart it with --restore latest"),
+                    .help("Where checkpoints are written: DIR/chk-N/, one file per operator instance and a _metadata file written last. With it, a job keeps its state (keyed state, windows, timers, source positions) across a crash: restart it with --restore latest. With --instance-group: a directory every instance reaches, where the state of partitions moving between instances is kept (README, \"Scaling out\")"),
             )
             .arg(
                 Arg::new("checkpoints-retained")
@@ -371,6 +371,11 @@ impl StreamEnv {
     /// The instance group this process belongs to, if any.
     pub fn instances(&self) -> Option<&crate::instances::InstanceConfig> {
         self.instances.as_ref()
+    }
+
+    /// Where checkpoints are written (`--checkpoint-dir`), if anywhere.
+    pub fn checkpoint_dir(&self) -> Option<&std::path::Path> {
+        self.checkpointing.dir.as_deref()
     }
 
     /// Keeps keyed state in `backend` (`--state-backend`, `--state-dir`, `--state-cache-mb`).
@@ -615,19 +620,19 @@ impl StreamEnv {
             RuntimeMode::Batch => None,
             _ => self.checkpoint_interval,
         };
+        let mut checkpointing = std::borrow::Cow::Borrowed(&self.checkpointing);
         if let Some(group) = &self.instances {
             // Not yet: checkpoints of instances, which must commit their consumed offsets,
-            // repartition writes and state together (README, "Scaling out").
-            if self.checkpointing.dir.is_some()
-                || self.checkpointing.restore.is_some()
-                || self.checkpointing.savepoint_dir.is_some()
-            {
+            // repartition writes and state together (README, "Scaling out"). The checkpoint
+            // directory keeps the state of partitions that move between instances instead.
+            if self.checkpointing.restore.is_some() || self.checkpointing.savepoint_dir.is_some() {
                 return Err(Error::Config(format!(
-                    "--instance-group `{}`: checkpoints of an instance group (--checkpoint-dir, --restore, --savepoint-dir) are not supported yet",
+                    "--instance-group `{}`: checkpoints of an instance group (--restore, --savepoint-dir) are not supported yet; --checkpoint-dir alone keeps the state of partitions that move between instances",
                     group.group
                 )));
             }
             checkpoints = None;
+            checkpointing.to_mut().dir = None;
             for g in graphs.iter().filter(|g| g.errors.is_empty()) {
                 if let Some(transport) = g.transport {
                     memberships.push(transport.join(
@@ -646,7 +651,7 @@ impl StreamEnv {
             mode,
             self.watermark_interval,
             checkpoints,
-            &self.checkpointing,
+            &checkpointing,
             &self.observe,
             &self.state_backend,
             graphs,

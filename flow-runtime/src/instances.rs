@@ -13,6 +13,7 @@
 pub use crate::channel::{Batch, Message, Rows};
 use crate::context::RuntimeContext;
 use crate::exec::TaskMetrics;
+pub use crate::snapshot::{Adopted, PartitionStore, Released};
 use crate::time::Timestamp;
 use crate::{Error, Result};
 
@@ -221,6 +222,10 @@ pub struct RemoteEdge {
     pub fingerprint: u64,
     /// The plan as text, written once by every writer so a reader can say what differs.
     pub plan: String,
+    /// With `--checkpoint-dir`: where a reader saves the state of the partitions it gives up
+    /// and finds that of the partitions it gets (state follows partitions). Without, the
+    /// state of a key starts afresh where its partition lands.
+    pub partition_state: Option<PartitionStore>,
 }
 
 /// The sending end of a hash edge in one upstream subtask: batches for repartition
@@ -234,6 +239,46 @@ pub trait RemoteOut: Send {
     fn event(&mut self, message: &Message) -> Result<()>;
     /// Hands buffered records to the broker (called every few milliseconds).
     fn flush(&mut self) -> Result<()>;
+}
+
+/// What a reader of a repartition topic asks of the stage it feeds when the group moves
+/// partitions (with a checkpoint directory: state follows partitions, see
+/// [`PartitionStore`]). It travels in order with the rows.
+pub enum Handover {
+    /// The reader's partitions were taken away: every operator saves its state, sends it
+    /// here, and drops it (its keys are read elsewhere now). A stage that fails drops the
+    /// sender instead.
+    Release(crossbeam_channel::Sender<Released>),
+    /// The reader commits its positions (caught up, or now and then): every operator saves
+    /// its state and sends it here, keeping it.
+    Save(crossbeam_channel::Sender<Released>),
+    /// The reader got partitions: their saved state, to add before their first row.
+    Adopt(Adopted),
+}
+
+impl Handover {
+    /// A release request, and where the stage's answer arrives (nothing arrives when the
+    /// stage failed).
+    pub fn release() -> (Handover, crossbeam_channel::Receiver<Released>) {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        (Handover::Release(reply), answer)
+    }
+
+    /// A save request, and where the stage's answer arrives.
+    pub fn save() -> (Handover, crossbeam_channel::Receiver<Released>) {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        (Handover::Save(reply), answer)
+    }
+}
+
+impl std::fmt::Debug for Handover {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Handover::Release(_) => f.write_str("Release"),
+            Handover::Save(_) => f.write_str("Save"),
+            Handover::Adopt(a) => write!(f, "Adopt({} operators)", a.operators()),
+        }
+    }
 }
 
 /// This instance's membership of its group while the job runs (dropped at the end).

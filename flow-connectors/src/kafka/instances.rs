@@ -21,6 +21,15 @@
 //! otherwise. The record is in the log rather than in the commit's metadata, which not every
 //! broker keeps.
 //!
+//! **State follows partitions** (with `--checkpoint-dir`). Before it commits the positions
+//! of partitions it gives up, a reader asks the stage it feeds to release its keyed state
+//! (in order with the rows: the state is what the rows before the positions made it), and
+//! saves each partition's share at its position ([`PartitionStore`]); the stage drops it. A
+//! reader that gets a partition with a committed position adopts the share saved at that
+//! position before passing a row of it on. Eager rebalancing takes every partition from
+//! every reader, so each stage starts afresh at a rebalance with the state (and the lowest
+//! watermark) of exactly the partitions it reads now.
+//!
 //! **Ending together.** A reader whose partitions all ended does not leave the group yet: a
 //! member that leaves makes the group deal the partitions anew, and a partition still being
 //! read would move, rows and all, to an instance that holds none of its keys' state. It
@@ -32,7 +41,8 @@ use super::config::ClientSettings;
 use super::sink::Output;
 use super::{connector_error, KafkaAdmin};
 use flow_runtime::instances::{
-    Inbox, InstanceConfig, Membership, Message, RemoteEdge, RemoteOut, Transport,
+    Handover, Inbox, InstanceConfig, Membership, Message, PartitionStore, RemoteEdge, RemoteOut,
+    Transport,
 };
 use flow_runtime::{Error, Result, RuntimeContext, TaskMetrics, Timestamp, NO_TIMESTAMP};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -41,7 +51,10 @@ use rdkafka::{ClientContext, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// How often a reader that is caught up commits the positions that moved.
+const CAUGHT_UP_COMMIT: Duration = Duration::from_secs(1);
 
 /// The kinds of records on a repartition topic (the value's first byte).
 const ROWS: u8 = 0;
@@ -314,7 +327,7 @@ impl Transport for KafkaTransport {
         ctx: &RuntimeContext,
         to: Inbox,
     ) -> Result<TaskMetrics> {
-        Reader::open(edge, subtask)?.run(ctx, to)
+        Reader::open(edge, subtask, &to)?.run(ctx, to)
     }
 }
 
@@ -401,6 +414,7 @@ impl RemoteOut for Writer {
                 )))
             }
             Message::Rows(_) => unreachable!("rows go through `rows`"),
+            Message::Handover(_) => unreachable!("only readers send handovers, downstream"),
         }
         let value = std::mem::take(&mut self.buf);
         let sent = self.send_to_every_partition(&value);
@@ -461,24 +475,23 @@ impl WriterState {
     }
 }
 
-/// The reader's consumer context: when the group takes partitions away, it commits the
-/// reader's position on them before they go (the next reader starts there), and leaves
-/// their state records to the reader, which writes them after the poll.
+/// The reader's consumer context: when the group takes partitions away, it saves the
+/// stage's state of them (with a [`PartitionStore`]) and commits the reader's position on
+/// them before they go (the next reader starts there), and leaves their state records to the
+/// reader, which writes them after the poll.
 struct ReaderContext {
-    /// Partitions given up since the reader last looked, and the first commit that failed.
+    /// Partitions given up since the reader last looked, and the first error giving them up
+    /// (a commit, or their keyed state that could not be saved).
     revoked: Mutex<(Vec<i32>, Option<String>)>,
     /// A rebalance happened since the reader last looked: its assignment may have changed.
     /// Only then does it ask librdkafka (a lock and a copy of the list), not per record.
     rebalanced: AtomicBool,
-}
-
-impl Default for ReaderContext {
-    fn default() -> Self {
-        ReaderContext {
-            revoked: Mutex::default(),
-            rebalanced: AtomicBool::new(true),
-        }
-    }
+    /// With a checkpoint directory: the stage the reader feeds, and where partitions' state
+    /// is kept.
+    handover: Option<(Inbox, PartitionStore)>,
+    /// The reader is gone (its end committed what it read; a failed one commits nothing): the
+    /// consumer's close revokes its partitions without a handover.
+    closed: AtomicBool,
 }
 
 impl ClientContext for ReaderContext {}
@@ -488,9 +501,14 @@ impl ConsumerContext for ReaderContext {
         let Rebalance::Revoke(tpl) = rebalance else {
             return;
         };
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
         let mut revoked = self.revoked.lock().expect("not poisoned");
         let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
-        if let Err(e) = commit_positions(consumer, &partitions) {
+        // A state that could not be saved keeps the old commit: the next reader starts from
+        // the state saved there (this reader's job fails).
+        if let Err(e) = save_and_commit(consumer, &partitions, true) {
             revoked.1.get_or_insert(e);
         }
         revoked.0.extend(partitions);
@@ -501,20 +519,68 @@ impl ConsumerContext for ReaderContext {
     }
 }
 
-/// Commits `consumer`'s positions on `partitions` (those it has read from).
-fn commit_positions(
+/// The positions of `consumer` on `partitions`, those it has read from.
+fn positions_of(
     consumer: &BaseConsumer<ReaderContext>,
     partitions: &[i32],
-) -> std::result::Result<(), String> {
+) -> std::result::Result<Vec<(usize, i64)>, String> {
     let positions = consumer.position().map_err(|e| e.to_string())?;
+    Ok((positions.elements().iter())
+        .filter(|e| partitions.contains(&e.partition()))
+        .filter_map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => Some((e.partition() as usize, o)),
+            _ => None,
+        })
+        .collect())
+}
+
+/// Commits `consumer`'s positions on `partitions` (those it has read from); first, with a
+/// checkpoint directory, asks the stage it feeds for its keyed state (to drop it too, when
+/// `release`: the partitions go) and saves each partition's share at its position. Returns
+/// the positions committed.
+fn save_and_commit(
+    consumer: &BaseConsumer<ReaderContext>,
+    partitions: &[i32],
+    release: bool,
+) -> std::result::Result<Vec<(usize, i64)>, String> {
+    let at = positions_of(consumer, partitions)?;
+    if let Some((stage, store)) = &consumer.context().handover {
+        let (request, answer) = if release {
+            Handover::release()
+        } else {
+            Handover::save()
+        };
+        stage
+            .send(Message::Handover(request))
+            .map_err(|_| "the stage it feeds is gone".to_owned())?;
+        let state = answer
+            .recv()
+            .map_err(|_| "the stage it feeds failed saving its state".to_owned())?;
+        // Partitions it read nothing from keep the file of their committed position, which
+        // it adopted.
+        store
+            .save(state, &at)
+            .map_err(|e| format!("cannot save the state of its partitions: {e}"))?;
+    }
+    commit_positions(consumer, &at)?;
+    Ok(at)
+}
+
+/// Commits positions `at` (partition, offset) of `consumer`'s topic.
+fn commit_positions(
+    consumer: &BaseConsumer<ReaderContext>,
+    at: &[(usize, i64)],
+) -> std::result::Result<(), String> {
+    let Some(topic) = consumer.subscription().ok().and_then(|s| {
+        let elements = s.elements();
+        elements.first().map(|e| e.topic().to_owned())
+    }) else {
+        return Ok(());
+    };
     let mut tpl = TopicPartitionList::new();
-    for e in positions.elements() {
-        if let (true, rdkafka::Offset::Offset(o)) =
-            (partitions.contains(&e.partition()), e.offset())
-        {
-            tpl.add_partition_offset(e.topic(), e.partition(), rdkafka::Offset::Offset(o))
-                .map_err(|e| e.to_string())?;
-        }
+    for &(p, o) in at {
+        tpl.add_partition_offset(&topic, p as i32, rdkafka::Offset::Offset(o))
+            .map_err(|e| e.to_string())?;
     }
     if tpl.count() == 0 {
         return Ok(());
@@ -717,10 +783,25 @@ struct Reader {
     connector: String,
     /// The partitions the group assigned, as last seen.
     assigned: Vec<i32>,
+    /// The positions last committed while caught up, and when the reader last looked.
+    committed: Vec<(usize, i64)>,
+    last_commit: Instant,
+}
+
+/// A reader's consumer leaves the group when it drops, which revokes its partitions: the
+/// revocation must neither hand state over to a stage that ended nor commit for a reader
+/// that failed.
+impl Drop for Reader {
+    fn drop(&mut self) {
+        self.consumer
+            .context()
+            .closed
+            .store(true, Ordering::Release);
+    }
 }
 
 impl Reader {
-    fn open(edge: &RemoteEdge, subtask: usize) -> Result<Reader> {
+    fn open(edge: &RemoteEdge, subtask: usize, stage: &Inbox) -> Result<Reader> {
         let connector = format!("{} reader {subtask}", connector(edge));
         let consumer: BaseConsumer<ReaderContext> = settings(edge)
             .client_config(&[
@@ -732,7 +813,12 @@ impl Reader {
                 ("partition.assignment.strategy", "range"),
                 ("socket.connection.setup.timeout.ms", "10000"),
             ])
-            .create_with_context(ReaderContext::default())
+            .create_with_context(ReaderContext {
+                revoked: Mutex::default(),
+                rebalanced: AtomicBool::new(true),
+                handover: (edge.partition_state.clone()).map(|store| (stage.clone(), store)),
+                closed: AtomicBool::new(false),
+            })
             .map_err(|e| connector_error(&connector, format!("cannot create a consumer: {e}")))?;
         consumer
             .subscribe(&[edge.topic.as_str()])
@@ -750,6 +836,8 @@ impl Reader {
             idle: false,
             connector,
             assigned: Vec::new(),
+            committed: Vec::new(),
+            last_commit: Instant::now(),
         })
     }
 
@@ -765,6 +853,7 @@ impl Reader {
                 if self.advance(&send)? {
                     return self.end(send);
                 }
+                self.commit_caught_up()?;
                 continue;
             };
             let msg = next.map_err(|e| connector_error(&self.connector, e.to_string()))?;
@@ -893,7 +982,7 @@ impl Reader {
         {
             // Partitions the last poll took away are handed over before this reader may end.
             self.hand_over_revoked()?;
-            self.assignment()?;
+            self.assignment(send)?;
         }
         match self.ledger.progress(&self.assigned) {
             Progress::Ended => {
@@ -1000,8 +1089,10 @@ impl Reader {
         out.wait_for_acks()
     }
 
-    /// Updates the partitions the group assigns to this reader (logged when they change).
-    fn assignment(&mut self) -> Result<()> {
+    /// Updates the partitions the group assigns to this reader (logged when they change);
+    /// with a checkpoint directory, the stage adopts the state saved at the committed
+    /// positions of the new ones.
+    fn assignment(&mut self, send: &impl Fn(Message) -> Result<()>) -> Result<()> {
         let assigned = self
             .consumer
             .assignment()
@@ -1029,13 +1120,62 @@ impl Reader {
                             format!("cannot read committed offsets: {e}"),
                         )
                     })?;
+                let mut at = Vec::new();
                 for e in committed.elements() {
-                    if let rdkafka::Offset::Offset(_) = e.offset() {
+                    if let rdkafka::Offset::Offset(o) = e.offset() {
                         self.ledger.awaiting.insert(e.partition());
+                        at.push((e.partition() as usize, o));
                     }
                 }
+                self.adopt(&at, send)?;
             }
             self.assigned = now;
+        }
+        Ok(())
+    }
+
+    /// Caught up (a poll returned nothing): commits the positions that moved since the last
+    /// commit, at most every [`CAUGHT_UP_COMMIT`], with the stage's state of its partitions
+    /// saved at them first (with a checkpoint directory), as Kafka Streams commits every
+    /// `commit.interval.ms`. A rebalance while the input is quiet then moves no row twice
+    /// even on a broker that assigns a partition before its old owner gave it up (tansu 0.6).
+    fn commit_caught_up(&mut self) -> Result<()> {
+        if self.assigned.is_empty() || self.last_commit.elapsed() < CAUGHT_UP_COMMIT {
+            return Ok(());
+        }
+        self.last_commit = Instant::now();
+        let failed = |e: String| connector_error(&self.connector, format!("committing: {e}"));
+        let now = positions_of(&self.consumer, &self.assigned).map_err(failed)?;
+        if now.is_empty() || now == self.committed {
+            return Ok(());
+        }
+        let at = save_and_commit(&self.consumer, &self.assigned, false).map_err(failed)?;
+        if let Some(store) = &self.edge.partition_state {
+            for &(partition, offset) in &at {
+                store
+                    .remove_before(partition, offset)
+                    .map_err(|e| connector_error(&self.connector, format!("committing: {e}")))?;
+            }
+        }
+        self.committed = at;
+        Ok(())
+    }
+
+    /// Sends the stage the state saved for partitions `at` at their committed positions (no
+    /// row of theirs was passed on yet), and removes their older files.
+    fn adopt(&self, at: &[(usize, i64)], send: &impl Fn(Message) -> Result<()>) -> Result<()> {
+        let Some(store) = &self.edge.partition_state else {
+            return Ok(());
+        };
+        let failed =
+            |e: Error| connector_error(&self.connector, format!("taking partitions over: {e}"));
+        let adopted = store.load(at).map_err(failed)?;
+        if !adopted.is_empty() {
+            tracing::debug!(reader = %self.connector, partitions = ?at, "adopting their state");
+            send(Message::Handover(Handover::Adopt(adopted)))?;
+        }
+        for &(partition, offset) in at {
+            store.remove_before(partition, offset).map_err(failed)?;
         }
         Ok(())
     }
@@ -1045,9 +1185,20 @@ impl Reader {
     /// a later run of the group starts after), then ends the downstream subtask's input.
     fn end(&mut self, send: impl Fn(Message) -> Result<()>) -> Result<TaskMetrics> {
         let partitions = self.assigned.clone();
-        commit_positions(&self.consumer, &partitions)
+        positions_of(&self.consumer, &partitions)
+            .and_then(|at| commit_positions(&self.consumer, &at))
             .map_err(|e| connector_error(&self.connector, format!("at its end: {e}")))?;
         self.write_states(&partitions, true)?;
+        if let Some(store) = &self.edge.partition_state {
+            // The whole topic ended (every window fired): a later run starts its keys
+            // afresh. Every partition's files go, also those a rebalance at the end left of
+            // partitions this reader does not hold.
+            for p in 0..self.edge.config.partitions {
+                store
+                    .remove_before(p, i64::MAX)
+                    .map_err(|e| connector_error(&self.connector, format!("at its end: {e}")))?;
+            }
+        }
         send(Message::End)?;
         Ok(TaskMetrics::default())
     }

@@ -16,7 +16,9 @@
 //! **Guarantees.**
 //! - The source commits offsets to its group only for rows that reached the sinks' durable
 //!   output: when a job checkpoint completes and at the end of a job that finished
-//!   successfully. With checkpoints saved (`--checkpoint-dir`) and a job restored with
+//!   successfully. In an instance group (`--instance-group`), where its rows go on to a
+//!   repartition topic, it also commits the partitions the group takes away (before they go)
+//!   and, while caught up, every second. With checkpoints saved (`--checkpoint-dir`) and a job restored with
 //!   `--restore`, the source's positions come from the checkpoint, so every row reaches the
 //!   job's state exactly once. [`read_committed`](KafkaSourceBuilder::read_committed) reads only
 //!   records of committed transactions (the default, as Flink's, is `read_uncommitted`).

@@ -10,9 +10,10 @@ use flow_runtime::{
     CheckpointId, Error, Poll, Result, RuntimeContext, Snapshot, Source, SourceOutput,
     SourceReader, Watermarks, FINAL_CHECKPOINT, NO_TIMESTAMP,
 };
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, DefaultConsumerContext};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
+use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -60,6 +61,8 @@ struct SourceConfig {
     bounded: bool,
     read_committed: bool,
     group_assignment: bool,
+    /// Reads for an instance group (`--instance-group`): commits on giving partitions up.
+    instance_group: bool,
     stop_when_idle: Option<Duration>,
     max_broker_downtime: Duration,
     create_missing: Option<i32>,
@@ -98,6 +101,7 @@ impl KafkaSource<Raw> {
                 bounded: false,
                 read_committed: false,
                 group_assignment: false,
+                instance_group: false,
                 stop_when_idle: None,
                 max_broker_downtime: Duration::from_secs(60),
                 create_missing: None,
@@ -410,9 +414,13 @@ impl SourceConfig {
             // for an unreachable coordinator (librdkafka's default: 45 s).
             defaults.push(("session.timeout.ms", "10000"));
         }
+        let context = SourceContext {
+            commit_on_revoke: self.instance_group,
+            connector: name.to_owned(),
+        };
         self.settings
             .client_config(&defaults)
-            .create()
+            .create_with_context(context)
             .map_err(|e| connector_error(name, format!("cannot create a consumer: {e}")))
     }
 
@@ -588,6 +596,7 @@ impl<F: Decode> Source for KafkaSource<F> {
             }
         };
         c.group_assignment = true;
+        c.instance_group = true;
         if c.group_id.is_none() {
             c.group_id = Some(group.to_owned());
         }
@@ -633,6 +642,7 @@ impl<F: Decode> Source for KafkaSource<F> {
                     group_assignment: cfg.group_assignment,
                     bounded: cfg.bounded,
                     commits: cfg.group_id.is_some(),
+                    caught_up: cfg.instance_group.then(|| (Instant::now(), Vec::new())),
                     bad_records: BadRecordHandler::new(
                         cfg.bad_records.clone(),
                         name.clone(),
@@ -663,7 +673,50 @@ impl<F: Decode> Source for KafkaSource<F> {
 /// A reader's consumer. Commits are asynchronous, so a broker that is away never blocks the
 /// reader (librdkafka logs a failed one, and the next commit covers its positions); the final
 /// commit is read back from the broker, with a time limit.
-type ReaderConsumer = BaseConsumer<DefaultConsumerContext>;
+type ReaderConsumer = BaseConsumer<SourceContext>;
+
+/// A reader's consumer context. In an instance group, a reader that the group takes
+/// partitions from commits its positions on them before they go: the instance that gets them
+/// starts after every row this one handed on (to the repartition topic's writer, which
+/// delivers them), so a rebalance reads no row twice. Elsewhere commits follow completed
+/// checkpoints only.
+struct SourceContext {
+    commit_on_revoke: bool,
+    connector: String,
+}
+
+impl ClientContext for SourceContext {}
+
+impl ConsumerContext for SourceContext {
+    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let (true, Rebalance::Revoke(revoked)) = (self.commit_on_revoke, rebalance) else {
+            return;
+        };
+        // The positions after the last records polled: every one of them goes on downstream.
+        let Ok(positions) = consumer.position() else {
+            return;
+        };
+        let mut tpl = TopicPartitionList::new();
+        for e in positions.elements() {
+            let gone = revoked.find_partition(e.topic(), e.partition()).is_some();
+            if let (true, Offset::Offset(o)) = (gone, e.offset()) {
+                let _ = tpl.add_partition_offset(e.topic(), e.partition(), Offset::Offset(o));
+            }
+        }
+        if tpl.count() == 0 {
+            return;
+        }
+        match consumer.commit(&tpl, CommitMode::Sync) {
+            Ok(()) => {
+                tracing::debug!(connector = %self.connector, offsets = ?tpl, "committed partitions given up")
+            }
+            // The next owner starts at the last commit and reads these rows again.
+            Err(e) => {
+                tracing::warn!(connector = %self.connector, "cannot commit the positions of partitions given up (their new owner reads them again): {e}")
+            }
+        }
+    }
+}
 
 /// A reader's consumer, closed in the background unless the job ended successfully:
 /// librdkafka's close waits for pending commits, which a broker that is gone leaves hanging
@@ -736,6 +789,9 @@ struct ReaderState {
     group_assignment: bool,
     bounded: bool,
     commits: bool,
+    /// In an instance group: when the reader last committed while caught up, and the
+    /// positions it committed.
+    caught_up: Option<(Instant, Vec<i64>)>,
     bad_records: BadRecordHandler,
     stop: StopHandle,
     /// End once no record arrived for this long after the first one.
@@ -975,6 +1031,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         }
         s.bad_records.flush()?;
         if rows == 0 {
+            s.commit_caught_up(&self.consumer)?;
             s.check_down(&self.consumer)?;
             if s.bounded {
                 s.skip_control_records(&self.consumer, out);
@@ -1275,6 +1332,27 @@ impl ReaderState {
             .commit(&tpl, CommitMode::Async)
             .map_err(|e| connector_error(&self.connector, format!("cannot commit offsets: {e}")))?;
         Ok(Some(tpl))
+    }
+
+    /// In an instance group, when a poll found nothing: commits the positions that moved
+    /// since the last such commit, at most once a second (the rows before them went on to the
+    /// repartition topic's writer). A rebalance while the input is quiet then reads no row
+    /// twice, even on a broker that assigns a partition before its old owner gave it up.
+    fn commit_caught_up(&mut self, consumer: &ReaderConsumer) -> Result<()> {
+        let Some((last, committed)) = &self.caught_up else {
+            return Ok(());
+        };
+        if last.elapsed() < Duration::from_secs(1) {
+            return Ok(());
+        }
+        let now: Vec<i64> = self.splits.iter().map(|s| s.next_offset).collect();
+        if now == *committed {
+            self.caught_up = Some((Instant::now(), now));
+            return Ok(());
+        }
+        self.commit(consumer, &self.splits)?;
+        self.caught_up = Some((Instant::now(), now));
+        Ok(())
     }
 
     /// Reads the group's offsets back until they are `committed`, committing them again every

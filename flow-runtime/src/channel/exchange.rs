@@ -215,6 +215,13 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
     }
 
     /// The next stage learns of it from its own task loop.
+    /// The stage ends here: the stages after it keep no state that follows partitions.
+    fn release(&mut self, _: &mut TaskState, _: bool) -> Result<()> {
+        Ok(())
+    }
+    fn adopt(&mut self, _: &RuntimeContext, _: &crate::snapshot::Adopted) -> Result<()> {
+        Ok(())
+    }
     fn checkpoint_complete(&mut self, _: CheckpointId) -> Result<()> {
         Ok(())
     }
@@ -275,6 +282,12 @@ impl<T: Send + 'static> Control for BroadcastExchange<T> {
     }
     fn barrier(&mut self, id: CheckpointId, state: &mut TaskState) -> Result<Snapshot> {
         self.inner.barrier(id, state)
+    }
+    fn release(&mut self, state: &mut TaskState, clear: bool) -> Result<()> {
+        self.inner.release(state, clear)
+    }
+    fn adopt(&mut self, ctx: &RuntimeContext, state: &crate::snapshot::Adopted) -> Result<()> {
+        self.inner.adopt(ctx, state)
     }
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
         self.inner.checkpoint_complete(id)

@@ -23,6 +23,8 @@ pub enum GateEvent {
     End,
     /// An input closed without ending: its sender failed.
     Broken,
+    /// A repartition reader's request (state following partitions).
+    Handover(crate::instances::Handover),
 }
 
 /// The input gate of a stage whose rows are of type `T`: the channels from every upstream
@@ -229,6 +231,7 @@ impl Gate {
                     return Some(GateEvent::Watermark(w));
                 }
             }
+            Ok(Message::Handover(h)) => return Some(GateEvent::Handover(h)),
             Err(_) => return Some(GateEvent::Broken),
         }
         None

@@ -99,6 +99,9 @@ pub enum Message {
     Barrier(u64),
     /// The sender finished; nothing follows.
     End,
+    /// A repartition reader's request to the stage it feeds: its partitions were taken away,
+    /// or it got some (state following partitions between instances of a group).
+    Handover(crate::instances::Handover),
 }
 
 /// Where one upstream subtask's exchange sends: a channel per downstream subtask, or, on an

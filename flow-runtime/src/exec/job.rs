@@ -37,6 +37,9 @@ pub struct JobGraph {
 pub struct JobBuilder {
     graph: JobGraph,
     instances: Option<InstanceConfig>,
+    /// In an instance group with `--checkpoint-dir`: where the state of repartition
+    /// partitions moving between instances is kept.
+    partition_state: Option<std::path::PathBuf>,
 }
 
 impl JobBuilder {
@@ -56,6 +59,7 @@ impl JobBuilder {
                 transport: None,
             },
             instances: None,
+            partition_state: None,
         }
     }
     /// Joins the instance group `env` names (`--instance-group`), if any: every hash edge
@@ -73,6 +77,7 @@ impl JobBuilder {
         }
         self.graph.fused = false;
         self.instances = Some(config.clone());
+        self.partition_state = env.checkpoint_dir().map(|d| d.join("instances"));
     }
     /// The instance group the job runs in, if any.
     pub fn instance_group(&self) -> Option<&str> {
@@ -104,7 +109,11 @@ impl JobBuilder {
             return EdgeChannels::new(up, down, false);
         };
         let uid = plan.uid(0, node);
+        let partition_state = self.partition_state.as_ref().map(|dir| {
+            crate::snapshot::PartitionStore::new(dir.join(config.topic(&uid)), config.partitions)
+        });
         let edge = RemoteEdge {
+            partition_state,
             topic: config.topic(&uid),
             consumer_group: config.topic(&uid),
             operator,

@@ -13,10 +13,11 @@ use crate::context::RuntimeContext;
 use crate::exec::checkpoint::AfterFinish;
 use crate::exec::live::Publisher;
 use crate::exec::{CheckpointId, FINAL_CHECKPOINT};
+use crate::instances::Handover;
 use crate::operator::source::{PartitionLag, Poll, SourceOutput, SourceReader};
 use crate::operator::Either;
 use crate::operator::{restore_with, snapshot_with};
-use crate::snapshot::{FinishedTask, TaskState};
+use crate::snapshot::{FinishedTask, Released, TaskState};
 use crate::time::{
     SourceWatermarks, Timestamp, TimestampAssigner, Watermarks, MAX_WATERMARK, MIN_WATERMARK,
     NO_TIMESTAMP,
@@ -661,6 +662,7 @@ fn drive_gate(
                 return Ok(report(stage.control(), received))
             }
             GateEvent::Broken => return Err(Error::Cancelled(ctx.task_name())),
+            GateEvent::Handover(h) => hand_over(ctx, stage.control(), h)?,
         }
     }
     stage.control().finish()?;
@@ -668,6 +670,22 @@ fn drive_gate(
     last.last = true;
     end_task(ctx, stage.control(), last)?;
     Ok(report(stage.control(), received))
+}
+
+/// A repartition reader's request: the stage's keyed state saved and handed to the reader
+/// (and dropped, when released), or the state of partitions it got adopted.
+fn hand_over(ctx: &RuntimeContext, chain: &mut dyn Control, handover: Handover) -> Result<()> {
+    let clear = matches!(handover, Handover::Release(_));
+    match handover {
+        Handover::Release(reply) | Handover::Save(reply) => {
+            let mut state = ctx.released_state();
+            chain.release(&mut state, clear)?;
+            // A reader that went away (its job failing) needs no answer.
+            let _ = reply.send(Released::new(state));
+            Ok(())
+        }
+        Handover::Adopt(adopted) => chain.adopt(ctx, &adopted),
+    }
 }
 
 /// The end of a task whose chain finished: saves what its operators still hold (a sink's
@@ -851,6 +869,12 @@ fn drive_two_gates(
             Side::Second(GateEvent::End) => {
                 wm_second = Timestamp::MAX;
                 b_second = FINAL_CHECKPOINT;
+            }
+            Side::First(GateEvent::Handover(_)) | Side::Second(GateEvent::Handover(_)) => {
+                return Err(Error::Config(format!(
+                    "{}: a two-input operator cannot take keyed state over from another instance",
+                    ctx.task_name()
+                )));
             }
             Side::First(GateEvent::Broken) | Side::Second(GateEvent::Broken) => {
                 if commit_completed(ctx, chain.control(), &mut committed)? {

@@ -363,6 +363,16 @@ where
         Ok(())
     }
 
+    /// Every key's state and timers, and the watermark: as when the operator opened.
+    fn clear_state(&mut self) -> Result<bool> {
+        self.check_state()?;
+        self.state.clear()?;
+        self.timers.event.clear()?;
+        self.timers.processing.clear()?;
+        self.watermark = MIN_WATERMARK;
+        Ok(true)
+    }
+
     /// Every remaining timer fires (event-time ones already did with the final watermark, if
     /// the stream has event time).
     fn end_of_input(&mut self, out: &mut impl Output<F::Out>) -> Result<()> {

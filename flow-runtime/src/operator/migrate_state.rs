@@ -126,6 +126,9 @@ where
     fn restore(&mut self, state: &StateReader) -> Result<()> {
         self.op.restore(&state.migrating(self.migration.clone()))
     }
+    fn clear_state(&mut self) -> Result<bool> {
+        self.op.clear_state()
+    }
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
         self.op.checkpoint_complete(id)
     }

@@ -143,6 +143,19 @@ pub trait Operator<In> {
         })
     }
 
+    /// In an instance group, the partitions of the repartition topic this operator reads
+    /// were taken away (a rebalance): after [`snapshot`](Operator::snapshot) saved its state
+    /// for the instances that get them, drop every key's state and the watermark, as a fresh
+    /// operator has them; [`restore`](Operator::restore) then adds the state of the
+    /// partitions this instance gets. Returns `false` when the operator cannot (the default):
+    /// a job whose operator saved state and cannot drop it fails, naming it.
+    ///
+    /// # Errors
+    /// The state lives in the disk backend's store, which cannot be dropped yet.
+    fn clear_state(&mut self) -> Result<bool> {
+        Ok(false)
+    }
+
     /// Checkpoint `id` completed: commit what was prepared for it (a sink's transaction).
     ///
     /// # Errors
@@ -408,6 +421,30 @@ where
         let side = self.side.barrier(id, state)?;
         Ok(own.and(side).and(self.next.barrier(id, state)?))
     }
+    fn release(&mut self, state: &mut TaskState, clear: bool) -> Result<()> {
+        if Op::STATE_SCHEMA != 0 {
+            let op = &mut self.op;
+            release_with(self.name, self.node, state, &mut |w| {
+                // Not a checkpoint: no sink is asked (none keeps keyed state).
+                let _ = op.snapshot(0, w)?;
+                if clear {
+                    op.clear_state()
+                } else {
+                    Ok(true)
+                }
+            })?;
+        }
+        self.side.release(state, clear)?;
+        self.next.release(state, clear)
+    }
+    fn adopt(&mut self, ctx: &RuntimeContext, state: &crate::snapshot::Adopted) -> Result<()> {
+        if Op::STATE_SCHEMA != 0 {
+            let op = &mut self.op;
+            adopt_with(ctx, self.name, self.node, state, &mut |r| op.restore(r))?;
+        }
+        self.side.adopt(ctx, state)?;
+        self.next.adopt(ctx, state)
+    }
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
         let op = &mut self.op;
         guarded(&self.name, || op.checkpoint_complete(id))?;
@@ -446,6 +483,43 @@ pub(crate) fn snapshot_with(
         Snapshot::Declined(_) => Snapshot::Declined(name),
         Snapshot::Taken => state.add(node, name, writer),
     })
+}
+
+/// An operator's part of a release ([`Control::release`]): `save` writes its state (and drops
+/// it, when asked), returning whether it could; not generic, as [`snapshot_with`].
+#[inline(never)]
+pub(crate) fn release_with(
+    name: &'static str,
+    node: u32,
+    state: &mut TaskState,
+    save: &mut dyn FnMut(&mut StateWriter) -> Result<bool>,
+) -> Result<()> {
+    let mut writer = StateWriter::new(name);
+    let saved = guarded(&name, || save(&mut writer))
+        .map_err(|e| crate::Error::Config(format!("`{name}`: {e}")))?;
+    if !saved {
+        return Err(crate::Error::Config(format!(
+            "`{name}` keeps state that cannot move between instances of a group yet: run the job in one process, or the group without --checkpoint-dir (state then starts afresh where partitions land)"
+        )));
+    }
+    let _ = state.add(node, name, writer);
+    Ok(())
+}
+
+/// Adds to an operator the state of the partitions its stage took over, if they hold any
+/// for it; not generic, as [`snapshot_with`].
+#[inline(never)]
+pub(crate) fn adopt_with(
+    ctx: &RuntimeContext,
+    name: &'static str,
+    node: u32,
+    state: &crate::snapshot::Adopted,
+    restore: &mut dyn FnMut(&StateReader) -> Result<()>,
+) -> Result<()> {
+    if let Some(reader) = state.reader(&ctx.uid(node)) {
+        guarded(&name, || restore(&reader)).map_err(|e| ctx.state_error(node, e))?;
+    }
+    Ok(())
 }
 
 /// Restores an operator from the checkpoint the job starts from, if it holds state for it;
@@ -491,6 +565,10 @@ macro_rules! function_hooks {
         fn restore(&mut self, state: &$crate::snapshot::StateReader) -> $crate::Result<()> {
             self.keys.restore(state)
         }
+        fn clear_state(&mut self) -> $crate::Result<bool> {
+            self.keys.clear()?;
+            Ok(true)
+        }
         fn close(&mut self) -> $crate::Result<()> {
             self.f.close();
             Ok(())
@@ -498,6 +576,9 @@ macro_rules! function_hooks {
     };
 }
 pub(crate) use function_hooks;
+
+#[cfg(test)]
+mod handover_tests;
 
 /// Where a keyed operator finds the state of a row's key: [`Keyed`] on a keyed stream,
 /// [`NotKeyed`] (no state, no lookup) on one that is not.
@@ -511,6 +592,11 @@ pub trait KeyStates<In, S> {
     /// # Errors
     /// The store cannot be opened.
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()>;
+    /// Drops every key's state ([`Operator::clear_state`]).
+    ///
+    /// # Errors
+    /// The states live in the disk backend's store.
+    fn clear(&mut self) -> Result<()>;
     /// The disk backend's first error since the last call.
     ///
     /// # Errors
@@ -587,6 +673,9 @@ where
     fn restore(&mut self, state: &StateReader) -> Result<()> {
         state.keyed("state", |k, s| self.states.insert(k, s))
     }
+    fn clear(&mut self) -> Result<()> {
+        self.states.clear()
+    }
 }
 
 /// Per-key state whose values a `.migrate_state(..)` can make from an older type `Old`.
@@ -636,6 +725,9 @@ impl<In> KeyStates<In, ()> for NotKeyed {
         Ok(())
     }
     fn restore(&mut self, _: &StateReader) -> Result<()> {
+        Ok(())
+    }
+    fn clear(&mut self) -> Result<()> {
         Ok(())
     }
 }

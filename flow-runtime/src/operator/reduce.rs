@@ -136,6 +136,11 @@ where
         state.keyed("aggregates", |k, row| self.state.insert(k, row))
     }
 
+    fn clear_state(&mut self) -> Result<bool> {
+        self.state.clear()?;
+        Ok(true)
+    }
+
     /// Batch mode: each key's final aggregate, keys in [`sort_key`](crate::sort_key) order
     /// (as Flink's sort-based batch execution groups its input by key).
     fn end_of_input(&mut self, out: &mut impl Output<T>) -> Result<()> {

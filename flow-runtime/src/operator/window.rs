@@ -1368,6 +1368,20 @@ where
         self.check_state()
     }
 
+    /// Every window of every key, the timers and the watermark: as when the operator opened.
+    fn clear_state(&mut self) -> Result<bool> {
+        self.check_state()?;
+        self.fixed.clear()?;
+        self.sessions.clear()?;
+        self.counts.clear()?;
+        self.timers.clear()?;
+        self.global.clear()?;
+        self.per_window.clear()?;
+        self.advanced = MIN_WATERMARK;
+        self.watermark = MIN_WATERMARK;
+        Ok(true)
+    }
+
     fn end_of_input(&mut self, out: &mut impl Output<F::Out>) -> Result<()> {
         if let Some(e) = self.error.take() {
             return Err(e);

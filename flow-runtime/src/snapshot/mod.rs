@@ -16,9 +16,11 @@
 //! it as other types is an error naming the operator and the file, never a silent reset.
 
 pub mod lock;
+mod partitions;
 mod schema;
 mod storage;
 
+pub use partitions::{Adopted, PartitionStore, Released};
 pub use schema::{combine, fingerprint, record, variants, NoSchema, SchemaProbe, StateSchema};
 pub(crate) use storage::{CheckpointStorage, FileEntry, FinishedTask, Restore};
 
@@ -383,6 +385,9 @@ pub struct StateReader {
     stored: &'static [StoredState],
     /// How values saved as an older type become the type the job keeps now.
     migration: Option<Migration>,
+    /// The key groups whose keyed entries are read (bit `g` for group `g`), instead of the
+    /// subtask's: the partitions an instance of a group took over.
+    groups: Option<u128>,
 }
 
 /// One key group's entries of a keyed section: the file, the count, the bytes, and whether
@@ -412,6 +417,17 @@ impl StateReader {
             parallelism,
             stored,
             migration: None,
+            groups: None,
+        }
+    }
+
+    /// A reader of the keyed entries in key groups `groups` (bit `g` for group `g`) and of
+    /// every list value in `stored`: the state of the partitions an instance of a group takes
+    /// over.
+    pub(crate) fn of_groups(operator: &str, stored: &'static [StoredState], groups: u128) -> Self {
+        StateReader {
+            groups: Some(groups),
+            ..StateReader::new(operator, 0, 1, stored)
         }
     }
 
@@ -419,6 +435,7 @@ impl StateReader {
     pub(crate) fn migrating(&self, migration: std::sync::Arc<dyn ValueMigration>) -> Self {
         StateReader {
             migration: Some(Migration(migration)),
+            groups: self.groups,
             ..self.as_subtask(self.subtask)
         }
     }
@@ -561,7 +578,11 @@ impl StateReader {
                 return Err(self.kind_error(file, name, "list", "keyed"));
             };
             for (group, count, bytes) in groups {
-                if subtask_of_group(*group as usize, self.parallelism) == self.subtask {
+                let mine = match self.groups {
+                    Some(groups) => groups >> *group & 1 == 1,
+                    None => subtask_of_group(*group as usize, self.parallelism) == self.subtask,
+                };
+                if mine {
                     out.push((file, *count, &bytes[..], migrated));
                 }
             }

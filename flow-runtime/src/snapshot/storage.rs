@@ -54,7 +54,7 @@ struct SectionV1 {
 }
 
 /// A file's contents as an older format wrote them.
-trait Versioned: Sized + for<'de> Deserialize<'de> {
+pub(super) trait Versioned: Sized + for<'de> Deserialize<'de> {
     /// Decodes format-1 bytes.
     fn decode_v1(bytes: &[u8]) -> bincode::Result<Self> {
         bincode::deserialize(bytes)
@@ -154,7 +154,7 @@ fn io(action: &'static str, path: &Path, e: std::io::Error) -> Error {
 
 /// Writes `bytes` to `path` through a temporary file and a rename, synced, so that `path`
 /// holds either nothing or all of it.
-fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub(super) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("tmp");
     let mut f = fs::File::create(&tmp).map_err(|e| io("create", &tmp, e))?;
     f.write_all(bytes).map_err(|e| io("write", &tmp, e))?;
@@ -170,7 +170,7 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-fn encode_file<T: Serialize>(value: &T) -> Result<Vec<u8>> {
+pub(super) fn encode_file<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     let mut bytes = MAGIC.to_vec();
     bytes.extend_from_slice(&FORMAT.to_le_bytes());
     bincode::serialize_into(&mut bytes, value)
@@ -178,7 +178,7 @@ fn encode_file<T: Serialize>(value: &T) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
-fn decode_file<T: Versioned>(path: &Path, operator: &str) -> Result<T> {
+pub(super) fn decode_file<T: Versioned>(path: &Path, operator: &str) -> Result<T> {
     let bytes = fs::read(path).map_err(|e| Error::State {
         operator: operator.to_string(),
         file: Some(path.to_path_buf()),

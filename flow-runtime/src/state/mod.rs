@@ -8,7 +8,7 @@ mod backend;
 mod cache;
 #[cfg(feature = "disk")]
 mod disk;
-mod keyed;
+pub(crate) mod keyed;
 #[cfg(not(feature = "disk"))]
 mod no_disk;
 #[cfg(feature = "disk")]

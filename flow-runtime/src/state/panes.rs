@@ -134,6 +134,18 @@ where
 }
 
 impl<K, A> Panes<K, A> {
+    /// Drops every pane (the keys moved to another instance of the group).
+    ///
+    /// # Errors
+    /// Panes live in the disk backend's store.
+    pub(crate) fn clear(&mut self) -> crate::Result<()> {
+        if self.disk.is_some() {
+            return Err(super::keyed::on_disk_error());
+        }
+        *self = Panes::default();
+        Ok(())
+    }
+
     /// The disk backend's first error, if a row met one.
     pub(crate) fn check(&mut self) -> crate::Result<()> {
         match self.disk.as_deref_mut() {

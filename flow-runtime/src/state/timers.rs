@@ -88,6 +88,21 @@ impl<K> Timers<K> {
         self.len
     }
 
+    /// Drops every timer (the keys moved to another instance of the group).
+    ///
+    /// # Errors
+    /// The timers live in the disk backend's store.
+    pub(crate) fn clear(&mut self) -> crate::Result<()> {
+        if self.disk.is_some() {
+            return Err(super::keyed::on_disk_error());
+        }
+        *self = Timers {
+            fifo: self.fifo,
+            ..Timers::default()
+        };
+        Ok(())
+    }
+
     /// The disk backend's first error, if a timer met one.
     pub(crate) fn check(&mut self) -> crate::Result<()> {
         match self.disk.as_deref_mut() {

@@ -1,0 +1,333 @@
+//! State that follows the partitions of a repartition topic from one instance of a group to
+//! another (`--instance-group` with `--checkpoint-dir`), as Kafka Streams' tasks move with
+//! their partitions.
+//!
+//! A key's partition is a function of its key group (`subtask_of_group(group, partitions)`),
+//! so the keyed state of a stage that reads a repartition topic splits by partition. When a
+//! rebalance takes partitions from a reader, the stage it feeds saves its state
+//! ([`Released`]); the reader writes each partition's share, at the position it commits for
+//! the partition, to a file of shared storage, and only then commits. The instance that gets
+//! the partition reads the committed position and adopts the file at that position
+//! ([`Adopted`]) before it reads a row: its keys' state is what the rows before that position
+//! made it, and every row after it is read once.
+//!
+//! ```text
+//! DIR/<repartition topic>/p7/1234.state   partition 7's state at offset 1234
+//! ```
+
+use super::storage::{decode_file, encode_file, write_atomically, Versioned};
+use super::{subtask_of_group, KEY_GROUPS};
+use super::{OperatorState, Section, SectionData, StateReader, StoredState, TaskState};
+use crate::{Error, Result};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// The state a stage gave up at a rebalance: every operator's, all its keys.
+#[derive(Debug)]
+pub struct Released {
+    operators: Vec<(String, OperatorState)>,
+}
+
+impl Released {
+    pub(crate) fn new(state: TaskState) -> Self {
+        Released {
+            operators: state.operators,
+        }
+    }
+}
+
+/// The state of the partitions a stage takes over, read from their files.
+#[derive(Debug, Default)]
+pub struct Adopted {
+    /// Per operator uid, one entry per partition file that has state for it (kept for the
+    /// process's lifetime: restored values may borrow from them).
+    stored: HashMap<String, &'static [StoredState]>,
+    /// The key groups of the partitions the files are of.
+    groups: u128,
+}
+
+impl Adopted {
+    /// Whether no partition had state to adopt.
+    pub fn is_empty(&self) -> bool {
+        self.stored.is_empty()
+    }
+
+    /// How many operators have state to adopt.
+    pub fn operators(&self) -> usize {
+        self.stored.len()
+    }
+
+    /// The reader of operator `uid`'s state in the adopted partitions, if they hold any.
+    pub(crate) fn reader(&self, uid: &str) -> Option<StateReader> {
+        let stored = self.stored.get(uid)?;
+        Some(StateReader::of_groups(uid, stored, self.groups))
+    }
+}
+
+/// One partition's share of a released state.
+#[derive(Serialize, Deserialize)]
+struct PartitionFile {
+    partition: u32,
+    partitions: u32,
+    offset: i64,
+    operators: Vec<(String, Vec<Section>)>,
+}
+
+impl Versioned for PartitionFile {}
+
+/// The key groups of partition `partition` of `partitions` (bit `g` for group `g`).
+fn groups_of(partition: usize, partitions: usize) -> u128 {
+    (0..KEY_GROUPS)
+        .filter(|&g| subtask_of_group(g, partitions) == partition)
+        .fold(0, |mask, g| mask | 1 << g)
+}
+
+/// Section `section` with only the keyed entries of key groups `groups`.
+fn only(section: &Section, groups: u128) -> Section {
+    let data = match &section.data {
+        SectionData::Keyed { groups: all } => SectionData::Keyed {
+            groups: all
+                .iter()
+                .filter(|(g, _, _)| groups >> *g & 1 == 1)
+                .cloned()
+                .collect(),
+        },
+        list => list.clone(),
+    };
+    Section {
+        name: section.name.clone(),
+        types: section.types.clone(),
+        schema: section.schema,
+        data,
+    }
+}
+
+/// Where the partition files of one repartition topic live.
+#[derive(Clone, Debug)]
+pub struct PartitionStore {
+    dir: PathBuf,
+    partitions: usize,
+}
+
+impl PartitionStore {
+    /// The files of a topic of `partitions` partitions, under `dir`.
+    pub fn new(dir: PathBuf, partitions: usize) -> Self {
+        PartitionStore { dir, partitions }
+    }
+
+    fn file(&self, partition: usize, offset: i64) -> PathBuf {
+        self.dir
+            .join(format!("p{partition}"))
+            .join(format!("{offset}.state"))
+    }
+
+    /// Writes each partition's share of `released`, at the offset given with it, each file
+    /// complete or absent (a temporary file renamed, synced).
+    ///
+    /// # Errors
+    /// A state that does not encode, or a file that cannot be written.
+    pub fn save(&self, released: Released, at: &[(usize, i64)]) -> Result<()> {
+        let operators = released
+            .operators
+            .into_iter()
+            .map(|(uid, state)| Ok((uid, state.materialize()?)))
+            .collect::<Result<Vec<_>>>()?;
+        for &(partition, offset) in at {
+            let groups = groups_of(partition, self.partitions);
+            let file = PartitionFile {
+                partition: partition as u32,
+                partitions: self.partitions as u32,
+                offset,
+                operators: operators
+                    .iter()
+                    .map(|(uid, sections)| {
+                        (
+                            uid.clone(),
+                            sections.iter().map(|s| only(s, groups)).collect(),
+                        )
+                    })
+                    .collect(),
+            };
+            let path = self.file(partition, offset);
+            let parent = path.parent().expect("a partition file is in a folder");
+            std::fs::create_dir_all(parent)
+                .map_err(|e| Error::io("instance group state", "create", parent, e))?;
+            write_atomically(&path, &encode_file(&file)?)?;
+        }
+        Ok(())
+    }
+
+    /// The state saved for each partition at the offset given with it, if any.
+    ///
+    /// # Errors
+    /// A file that cannot be read, is corrupt, or is of another partition or topic.
+    pub fn load(&self, at: &[(usize, i64)]) -> Result<Adopted> {
+        let mut stored: HashMap<String, Vec<StoredState>> = HashMap::new();
+        let mut groups = 0;
+        for (i, &(partition, offset)) in at.iter().enumerate() {
+            let path = self.file(partition, offset);
+            if !path.exists() {
+                continue;
+            }
+            let file: PartitionFile = decode_file(&path, "instance group")?;
+            if (file.partition, file.partitions, file.offset)
+                != (partition as u32, self.partitions as u32, offset)
+            {
+                return Err(Error::State {
+                    operator: "instance group".into(),
+                    file: Some(path),
+                    message: format!(
+                        "holds partition {} of {} at offset {}, where partition {partition} of {} at offset {offset} was expected",
+                        file.partition, file.partitions, file.offset, self.partitions
+                    ),
+                });
+            }
+            groups |= groups_of(partition, self.partitions);
+            for (uid, sections) in file.operators {
+                stored.entry(uid).or_default().push(StoredState {
+                    file: path.clone(),
+                    subtask: i,
+                    sections,
+                });
+            }
+        }
+        Ok(Adopted {
+            stored: stored
+                .into_iter()
+                .map(|(uid, states)| (uid, &*states.leak()))
+                .collect(),
+            groups,
+        })
+    }
+
+    /// Removes partition `partition`'s files of offsets before `offset` (all of them with
+    /// `i64::MAX`): states no reader will start from again.
+    ///
+    /// # Errors
+    /// A file that cannot be removed.
+    pub fn remove_before(&self, partition: usize, offset: i64) -> Result<()> {
+        let dir = self.dir.join(format!("p{partition}"));
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let older = path
+                .file_name()
+                .and_then(|n| n.to_str())
+                .and_then(|n| n.strip_suffix(".state"))
+                .and_then(|n| n.parse::<i64>().ok())
+                .is_some_and(|o| o < offset);
+            if older {
+                remove(&path)?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn remove(path: &Path) -> Result<()> {
+    match std::fs::remove_file(path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+            Err(Error::io("instance group state", "remove", path, e))
+        }
+        _ => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::snapshot::StateWriter;
+
+    fn released(entries: &[(String, u32)], watermark: i64) -> Released {
+        let mut w = StateWriter::new("count");
+        w.keyed("counts", entries.iter().map(|(k, v)| (k, v)))
+            .unwrap();
+        w.list("watermark", [&watermark]).unwrap();
+        let mut state = TaskState::new(true, None, 0);
+        let _ = state.add(3, "count", w);
+        Released::new(state)
+    }
+
+    fn counts(adopted: &Adopted) -> Vec<(String, u32)> {
+        let mut out = Vec::new();
+        adopted
+            .reader("count-3")
+            .expect("state of count-3")
+            .keyed("counts", |k: String, v: u32| out.push((k, v)))
+            .unwrap();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn each_partition_gets_the_state_of_its_keys_at_its_offset() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PartitionStore::new(dir.path().to_path_buf(), 4);
+        let words: Vec<String> = (0..64).map(|i| format!("w{i}")).collect();
+        let entries: Vec<(String, u32)> = words.iter().map(|w| (w.clone(), 1)).collect();
+        store
+            .save(
+                released(&entries, 70),
+                &[(0, 10), (1, 11), (2, 12), (3, 13)],
+            )
+            .unwrap();
+        let partition_of = |k: &String| crate::hash::key_to_subtask(k, 4);
+        let mut all = Vec::new();
+        for (p, offset) in [(0, 10), (1, 11), (2, 12), (3, 13)] {
+            let adopted = store.load(&[(p, offset)]).unwrap();
+            let got = counts(&adopted);
+            assert!(!got.is_empty(), "partition {p} has keys");
+            assert!(got.iter().all(|(k, _)| partition_of(k) == p));
+            let wm: Vec<i64> = adopted
+                .reader("count-3")
+                .unwrap()
+                .union("watermark")
+                .unwrap();
+            assert_eq!(wm, vec![70]);
+            all.extend(got);
+        }
+        all.sort();
+        let mut expected = entries.clone();
+        expected.sort();
+        assert_eq!(all, expected);
+        // Another offset has no file: nothing to adopt.
+        assert!(store.load(&[(0, 9)]).unwrap().is_empty());
+        // Two partitions adopted at once: both shares, and the lowest watermark.
+        store.save(released(&entries, 50), &[(1, 20)]).unwrap();
+        let both = store.load(&[(0, 10), (1, 20)]).unwrap();
+        assert_eq!(
+            counts(&both).len(),
+            entries.iter().filter(|(k, _)| partition_of(k) < 2).count()
+        );
+        let wm: Vec<i64> = both.reader("count-3").unwrap().union("watermark").unwrap();
+        assert_eq!(wm.into_iter().min(), Some(50));
+    }
+
+    #[test]
+    fn older_files_are_removed_and_a_misplaced_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = PartitionStore::new(dir.path().to_path_buf(), 2);
+        for offset in [5, 9, 12] {
+            store
+                .save(released(&[("a".to_string(), 1)], 0), &[(1, offset)])
+                .unwrap();
+        }
+        store.remove_before(1, 12).unwrap();
+        let left: Vec<_> = std::fs::read_dir(dir.path().join("p1"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(left, vec!["12.state".to_string()]);
+        std::fs::create_dir_all(dir.path().join("p0")).unwrap();
+        std::fs::copy(
+            dir.path().join("p1/12.state"),
+            dir.path().join("p0/12.state"),
+        )
+        .unwrap();
+        let e = store.load(&[(0, 12)]).unwrap_err().to_string();
+        assert!(e.contains("holds partition 1 of 2"), "{e}");
+    }
+}
