@@ -577,9 +577,6 @@ macro_rules! function_hooks {
 }
 pub(crate) use function_hooks;
 
-#[cfg(test)]
-mod handover_tests;
-
 /// Where a keyed operator finds the state of a row's key: [`Keyed`] on a keyed stream,
 /// [`NotKeyed`] (no state, no lookup) on one that is not.
 pub trait KeyStates<In, S> {
