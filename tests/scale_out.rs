@@ -385,22 +385,7 @@ fn state_follows_partitions_to_an_instance_that_joins_mid_stream() {
     // again, but tansu 0.6, the test broker, answers a join at once and may assign a
     // partition before its old owner gave it up. Caught-up readers have committed (every
     // second) by the time the output stopped growing for 3 s.
-    let start = Instant::now();
-    let (mut seen, mut since) = (0, Instant::now());
-    loop {
-        let n = read_all(&got_topic, Json::<WindowCount>::new(), 1).len();
-        if n != seen {
-            (seen, since) = (n, Instant::now());
-        } else if n >= 1_000 && since.elapsed() >= Duration::from_secs(3) {
-            break;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "the first half's windows did not fire ({n} counts):\n{}",
-            instances[0].stderr()
-        );
-        std::thread::sleep(Duration::from_millis(300));
-    }
+    await_quiet(&got_topic, &instances[0]);
     instances.push(instance());
     await_assignment(&mut instances, 12);
     // Every instance holds partitions of the repartition topic, so state moved: the windows
@@ -439,6 +424,26 @@ fn state_follows_partitions_to_an_instance_that_joins_mid_stream() {
     // A clean end leaves no partition state behind for a later run.
     let left: Vec<_> = walk(state.path());
     assert!(left.is_empty(), "state files left: {left:?}");
+}
+
+/// Waits until `output` has at least 1,000 window counts and no more arrived for 3 s.
+fn await_quiet(output: &str, watched: &Instance) {
+    let start = Instant::now();
+    let (mut seen, mut since) = (0, Instant::now());
+    loop {
+        let n = read_all(output, Json::<WindowCount>::new(), 1).len();
+        if n != seen {
+            (seen, since) = (n, Instant::now());
+        } else if n >= 1_000 && since.elapsed() >= Duration::from_secs(3) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the first half's windows did not fire ({n} counts):\n{}",
+            watched.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
 }
 
 /// The files under `dir`, recursively.

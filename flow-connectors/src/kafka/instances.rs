@@ -68,6 +68,16 @@ const HELLO: u8 = 5;
 const STATE: u8 = 6;
 /// A reader whose partitions all ended: the writers it knew, then those partitions.
 const DONE: u8 = 7;
+/// A writer's sign of life, every [`ALIVE_EVERY`] to every partition: a writer that others
+/// outlive by [`SILENCE`] without one is taken as gone (its instance crashed) and no longer
+/// waited for.
+const ALIVE: u8 = 8;
+
+/// How often a writer writes an [`ALIVE`] record.
+const ALIVE_EVERY: Duration = Duration::from_secs(5);
+/// How long a writer may stay silent (in the record timestamps, while other writers write)
+/// before readers take it as gone.
+const SILENCE: Timestamp = 20_000;
 
 /// A batch encodes into records of at most about this many bytes (Kafka's default limit is
 /// 1 MB).
@@ -317,6 +327,7 @@ impl Transport for KafkaTransport {
             out: None,
             key: [0; 16],
             buf: Vec::new(),
+            beat: Instant::now(),
         }))
     }
 
@@ -338,6 +349,8 @@ struct Writer {
     /// Writer id and plan fingerprint.
     key: [u8; 16],
     buf: Vec<u8>,
+    /// When it last wrote an [`ALIVE`] record.
+    beat: Instant,
 }
 
 impl Writer {
@@ -428,10 +441,14 @@ impl RemoteOut for Writer {
     }
 
     fn flush(&mut self) -> Result<()> {
-        match &mut self.out {
-            Some(out) => out.poll(),
-            None => Ok(()),
+        if self.out.is_none() {
+            return Ok(());
         }
+        if self.beat.elapsed() >= ALIVE_EVERY {
+            self.beat = Instant::now();
+            self.send_to_every_partition(&[ALIVE])?;
+        }
+        self.out().poll()
     }
 }
 
@@ -611,6 +628,13 @@ struct Ledger {
     /// Partitions taken over at a committed position whose state record was not read yet:
     /// writers that wrote nothing there since may be unknown, so they count as unfinished.
     awaiting: HashSet<i32>,
+    /// Per writer, the newest timestamp of its records read (its producer's clock), or when
+    /// a state record named it.
+    last_heard: HashMap<u64, Timestamp>,
+    /// The newest timestamp of a record read from any writer.
+    newest: Timestamp,
+    /// Writers taken as gone ([`Ledger::silent`]): they count as ended everywhere.
+    gone: HashSet<u64>,
 }
 
 impl Ledger {
@@ -623,12 +647,25 @@ impl Ledger {
             done: HashSet::new(),
             topic_ended: false,
             awaiting: HashSet::new(),
+            last_heard: HashMap::new(),
+            newest: Timestamp::MIN,
+            gone: HashSet::new(),
         }
     }
 
-    /// A record of `writer` on `partition`: what is known of it there, to update.
-    fn heard(&mut self, partition: i32, writer: u64) -> &mut WriterState {
+    /// A record of `writer` on `partition`, written at `at`: what is known of it there, to
+    /// update.
+    fn heard(&mut self, partition: i32, writer: u64, at: Timestamp) -> &mut WriterState {
         self.writers.insert(writer);
+        let last = self.last_heard.entry(writer).or_insert(at);
+        *last = (*last).max(at);
+        self.newest = self.newest.max(at);
+        if self.gone.remove(&writer) {
+            tracing::warn!(
+                writer = format!("{writer:016x}"),
+                "a writer taken as gone wrote again: its rows are read, but a reader may have ended without them"
+            );
+        }
         (self.partitions.entry(partition).or_default())
             .entry(writer)
             .or_insert(WriterState::NEW)
@@ -648,7 +685,7 @@ impl Ledger {
                 continue;
             }
             let on = self.partitions.get(p);
-            for id in &self.writers {
+            for id in self.writers.difference(&self.gone) {
                 let w = on
                     .and_then(|m| m.get(id))
                     .copied()
@@ -671,6 +708,33 @@ impl Ledger {
         }
     }
 
+    /// Takes as gone, and returns, the writers that have not ended and were silent for a
+    /// [`SILENCE`]: in record time, while another writer wrote (so a broker outage, which
+    /// silences every writer, takes none); or, with every other writer ended and the reader
+    /// caught up (`now`, the wall clock, given), by the clock. A crashed instance's writers
+    /// never end: without this the others would wait for them forever.
+    fn silent(&mut self, now: Option<Timestamp>) -> Vec<u64> {
+        let ended = |w: &u64| (self.partitions.values()).all(|m| m.get(w).is_some_and(|s| s.ended));
+        let open: Vec<u64> = (self.writers.difference(&self.gone))
+            .filter(|w| !ended(w))
+            .copied()
+            .collect();
+        let mut gone = Vec::new();
+        for &w in &open {
+            let Some(&last) = self.last_heard.get(&w) else {
+                continue;
+            };
+            let outlived = self.newest.saturating_sub(last) > SILENCE;
+            let alone =
+                open.len() == 1 && now.is_some_and(|now| now.saturating_sub(last) > SILENCE);
+            if outlived || alone {
+                gone.push(w);
+            }
+        }
+        self.gone.extend(&gone);
+        gone
+    }
+
     /// Whether every partition of the topic ended in this run.
     fn topic_done(&self) -> bool {
         self.topic_ended || (0..self.all as i32).all(|p| self.done.contains(&p))
@@ -680,6 +744,9 @@ impl Ledger {
     fn state_record(&self, partition: i32, topic_ended: bool) -> Vec<u8> {
         let mut value = vec![STATE, u8::from(topic_ended)];
         for (writer, state) in self.partitions.get(&partition).into_iter().flatten() {
+            let mut state = *state;
+            // The next reader need not find out again that it is gone.
+            state.ended |= self.gone.contains(writer);
             state.encode(*writer, &mut value);
         }
         value
@@ -748,6 +815,8 @@ impl Ledger {
             // for; what the record says of the others stays (an end, a watermark).
             if !state.ended && this_run {
                 self.writers.insert(writer);
+                // Silent from here on, it is gone a lease after the record.
+                self.last_heard.entry(writer).or_insert(at);
             }
             here.entry(writer)
                 .and_modify(|w| {
@@ -812,6 +881,8 @@ impl Reader {
                 ("enable.partition.eof", "false"),
                 ("partition.assignment.strategy", "range"),
                 ("socket.connection.setup.timeout.ms", "10000"),
+                // A crashed instance's partitions move after 10 s, not librdkafka's 45.
+                ("session.timeout.ms", "10000"),
             ])
             .create_with_context(ReaderContext {
                 revoked: Mutex::default(),
@@ -850,6 +921,7 @@ impl Reader {
             // A poll that served a rebalance returns nothing: `advance` hands over what the
             // group took away.
             let Some(next) = self.consumer.poll(Duration::from_millis(100)) else {
+                self.forget_silent_writers();
                 if self.advance(&send)? {
                     return self.end(send);
                 }
@@ -922,7 +994,8 @@ impl Reader {
                 }
                 continue;
             }
-            let w = self.ledger.heard(partition, writer);
+            let at = msg.timestamp().to_millis().unwrap_or(Timestamp::MIN);
+            let w = self.ledger.heard(partition, writer, at);
             match kind {
                 ROWS => {
                     let rows = (self.edge.codec.decode)(body).map_err(|e| {
@@ -948,7 +1021,7 @@ impl Reader {
                 IDLE => w.idle = true,
                 ACTIVE => w.idle = false,
                 END => w.ended = true,
-                HELLO => {}
+                HELLO | ALIVE => {}
                 other => {
                     return Err(connector_error(
                         &self.connector,
@@ -1134,6 +1207,18 @@ impl Reader {
         Ok(())
     }
 
+    /// Caught up: stops waiting for writers that went silent ([`Ledger::silent`]).
+    fn forget_silent_writers(&mut self) {
+        for w in self.ledger.silent(Some(now_ms())) {
+            tracing::warn!(
+                reader = %self.connector,
+                writer = format!("{w:016x}"),
+                "a writer was silent for {} s while others wrote (its instance stopped?): no longer waited for",
+                SILENCE / 1000
+            );
+        }
+    }
+
     /// Caught up (a poll returned nothing): commits the positions that moved since the last
     /// commit, at most every [`CAUGHT_UP_COMMIT`], with the stage's state of its partitions
     /// saved at them first (with a checkpoint directory), as Kafka Streams commits every
@@ -1246,7 +1331,7 @@ fn plan_difference(ours: &str, theirs: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{plan_difference, Ledger, Progress, WriterState, DONE, STATE};
+    use super::{plan_difference, Ledger, Progress, WriterState, DONE, SILENCE, STATE};
 
     const STARTED: i64 = 1_000;
 
@@ -1260,7 +1345,7 @@ mod tests {
         let mut l = Ledger::new(2, STARTED);
         for p in 0..2 {
             for w in [1, 2] {
-                l.heard(p, w);
+                l.heard(p, w, 0);
             }
         }
         l
@@ -1269,17 +1354,17 @@ mod tests {
     #[test]
     fn a_writer_not_heard_on_a_partition_holds_it_back_and_idle_ones_do_not() {
         let mut l = two_writers();
-        l.heard(0, 1).watermark = 50;
-        l.heard(0, 2).watermark = 70;
-        l.heard(1, 1).watermark = 60;
+        l.heard(0, 1, 0).watermark = 50;
+        l.heard(0, 2, 0).watermark = 70;
+        l.heard(1, 1, 0).watermark = 60;
         // Writer 2 said nothing on partition 1 but its hello: it holds partition 1 back.
         assert!(matches!(l.progress(&[0, 1]), Progress::Watermark(i64::MIN)));
-        l.heard(1, 2).idle = true;
+        l.heard(1, 2, 0).idle = true;
         assert!(matches!(l.progress(&[0, 1]), Progress::Watermark(50)));
         assert!(matches!(l.progress(&[]), Progress::Waiting));
         for p in 0..2 {
             for w in [1, 2] {
-                l.heard(p, w).ended = true;
+                l.heard(p, w, 0).ended = true;
             }
         }
         assert!(matches!(l.progress(&[0, 1]), Progress::Ended));
@@ -1288,12 +1373,12 @@ mod tests {
     #[test]
     fn a_state_record_hands_a_partition_over_without_undoing_newer_records() {
         let mut from = two_writers();
-        *from.heard(1, 1) = WriterState {
+        *from.heard(1, 1, 0) = WriterState {
             watermark: 40,
             idle: false,
             ended: true,
         };
-        *from.heard(1, 2) = WriterState {
+        *from.heard(1, 2, 0) = WriterState {
             watermark: 90,
             idle: true,
             ended: false,
@@ -1302,8 +1387,8 @@ mod tests {
 
         // The taker read a newer watermark of writer 2 (past the commit) before the record.
         let mut to = Ledger::new(2, STARTED);
-        to.heard(1, 1);
-        *to.heard(1, 2) = WriterState {
+        to.heard(1, 1, 0);
+        *to.heard(1, 2, 0) = WriterState {
             watermark: 95,
             idle: false,
             ended: true,
@@ -1328,7 +1413,7 @@ mod tests {
     fn the_final_state_record_of_this_run_ends_a_reader_of_an_earlier_one_does_not() {
         let mut last = two_writers();
         for w in [1, 2] {
-            last.heard(0, w).ended = true;
+            last.heard(0, w, 0).ended = true;
         }
         let record = body(last.state_record(0, true), STATE);
         // A reader that read nothing else (it had no partition until the others left).
@@ -1339,7 +1424,7 @@ mod tests {
         // A later run reads it too (it lies past the last commit): written before it started,
         // by writers it does not know.
         let mut next_run = Ledger::new(2, STARTED);
-        next_run.heard(0, 7);
+        next_run.heard(0, 7, 0);
         next_run.merge_state(0, &record, STARTED - 5).unwrap();
         assert!(!next_run.topic_done());
         assert!(matches!(
@@ -1353,11 +1438,11 @@ mod tests {
         // Writer 1 ended on partition 0 before the commit; writer 2 ends after it. The new
         // reader has heard of writer 2 only.
         let mut from = two_writers();
-        from.heard(0, 1).ended = true;
+        from.heard(0, 1, 0).ended = true;
         let record = body(from.state_record(0, false), STATE);
         let mut to = Ledger::new(2, STARTED);
         to.awaiting.insert(0);
-        to.heard(0, 2).ended = true;
+        to.heard(0, 2, 0).ended = true;
         assert!(matches!(to.progress(&[0]), Progress::Watermark(i64::MIN)));
         to.merge_state(0, &record, STARTED + 1).unwrap();
         assert!(matches!(to.progress(&[0]), Progress::Ended));
@@ -1366,10 +1451,10 @@ mod tests {
     #[test]
     fn a_writer_an_earlier_run_left_unfinished_is_not_waited_for() {
         let mut crashed = two_writers();
-        crashed.heard(0, 1).watermark = 10;
+        crashed.heard(0, 1, 0).watermark = 10;
         let record = body(crashed.state_record(0, false), STATE);
         let mut l = Ledger::new(2, STARTED);
-        l.heard(0, 7).ended = true;
+        l.heard(0, 7, 0).ended = true;
         l.merge_state(0, &record, STARTED - 1).unwrap();
         assert!(!l.writers.contains(&1) && !l.writers.contains(&2));
         assert!(matches!(l.progress(&[0]), Progress::Ended));
@@ -1379,7 +1464,7 @@ mod tests {
     fn done_records_of_this_run_cover_the_topic() {
         let a = two_writers();
         let mut l = Ledger::new(2, STARTED);
-        l.heard(0, 2);
+        l.heard(0, 2, 0);
         // Written before this reader started, but naming a writer it knows: this run.
         l.merge_done(&body(a.done_record(&[0]), DONE), STARTED - 1)
             .unwrap();
@@ -1387,7 +1472,7 @@ mod tests {
         // Of an earlier run: old and naming no writer it knows.
         let old = {
             let mut o = Ledger::new(2, 0);
-            o.heard(1, 9);
+            o.heard(1, 9, 0);
             o.done_record(&[1])
         };
         l.merge_done(&body(old.clone(), DONE), STARTED - 1).unwrap();
@@ -1401,6 +1486,49 @@ mod tests {
             l.merge_done(&[0, 0, 0, 9, 1], STARTED).is_err(),
             "wrong size"
         );
+    }
+
+    #[test]
+    fn a_writer_silent_for_a_lease_while_others_write_is_taken_as_gone() {
+        let mut l = Ledger::new(2, 0);
+        for p in 0..2 {
+            l.heard(p, 1, 1_000).watermark = 500;
+            l.heard(p, 2, 1_000).watermark = 900;
+        }
+        // Writer 2 goes on; writer 1 falls silent.
+        l.heard(0, 2, 1_000 + SILENCE).watermark = 5_000;
+        assert!(
+            l.silent(Some(1_000_000)).is_empty(),
+            "not outlived by a lease yet"
+        );
+        assert!(matches!(l.progress(&[0]), Progress::Watermark(500)));
+        l.heard(1, 2, 1_001 + SILENCE).watermark = 6_000;
+        assert_eq!(l.silent(None), vec![1]);
+        // No longer holds the watermark back, nor the end; the state record says it ended.
+        assert!(matches!(l.progress(&[0, 1]), Progress::Watermark(5_000)));
+        let mut next = Ledger::new(2, 0);
+        next.merge_state(0, &l.state_record(0, false)[1..], 5)
+            .unwrap();
+        assert!(next.partitions[&0][&1].ended && !next.partitions[&0][&2].ended);
+        for p in 0..2 {
+            l.heard(p, 2, 2_000 + SILENCE).ended = true;
+        }
+        assert!(matches!(l.progress(&[0, 1]), Progress::Ended));
+    }
+
+    #[test]
+    fn a_broker_outage_takes_no_writer_as_gone_until_the_others_ended() {
+        let mut l = Ledger::new(1, 0);
+        l.heard(0, 1, 1_000);
+        l.heard(0, 2, 1_000);
+        // Nothing read for long (every writer silent): no record time passes.
+        assert!(l.silent(Some(1_000 + 10 * SILENCE)).is_empty());
+        // Writer 2 ended; writer 1 stays silent: by the clock, once the reader is caught up.
+        l.heard(0, 2, 1_500).ended = true;
+        assert!(l.silent(None).is_empty());
+        assert!(l.silent(Some(1_000 + SILENCE)).is_empty());
+        assert_eq!(l.silent(Some(1_001 + SILENCE)), vec![1]);
+        assert!(matches!(l.progress(&[0]), Progress::Ended));
     }
 
     #[test]

@@ -409,9 +409,10 @@ impl SourceConfig {
             "group.id",
             self.group_id.as_deref().unwrap_or(&private_group),
         ));
-        if !self.group_assignment {
+        if !self.group_assignment || self.instance_group {
             // Not a group member, so the session timeout only bounds how long a commit waits
-            // for an unreachable coordinator (librdkafka's default: 45 s).
+            // for an unreachable coordinator (librdkafka's default: 45 s); in an instance
+            // group, a crashed instance's partitions move after 10 s.
             defaults.push(("session.timeout.ms", "10000"));
         }
         let context = SourceContext {
