@@ -338,7 +338,7 @@ impl Transport for KafkaTransport {
         ctx: &RuntimeContext,
         to: Inbox,
     ) -> Result<TaskMetrics> {
-        Reader::open(edge, subtask, &to)?.run(ctx, to)
+        Reader::open(edge, subtask, &to, ctx)?.run(ctx, to)
     }
 }
 
@@ -509,6 +509,11 @@ struct ReaderContext {
     /// The reader is gone (its end committed what it read; a failed one commits nothing): the
     /// consumer's close revokes its partitions without a handover.
     closed: AtomicBool,
+    /// The reader's task: a handover stops waiting for the stage when the job is cancelled
+    /// (the stage failed, or another task did).
+    task: RuntimeContext,
+    /// The repartition topic.
+    topic: String,
 }
 
 impl ClientContext for ReaderContext {}
@@ -570,9 +575,17 @@ fn save_and_commit(
         stage
             .send(Message::Handover(request))
             .map_err(|_| "the stage it feeds is gone".to_owned())?;
-        let state = answer
-            .recv()
-            .map_err(|_| "the stage it feeds failed saving its state".to_owned())?;
+        let state = loop {
+            match answer.recv_timeout(Duration::from_millis(200)) {
+                Ok(state) => break state,
+                Err(e) if e.is_timeout() => {
+                    if consumer.context().task.is_cancelled() {
+                        return Err("the job stopped while its stage saved its state".into());
+                    }
+                }
+                Err(_) => return Err("the stage it feeds failed saving its state".into()),
+            }
+        };
         // Partitions it read nothing from keep the file of their committed position, which
         // it adopted.
         store
@@ -588,15 +601,10 @@ fn commit_positions(
     consumer: &BaseConsumer<ReaderContext>,
     at: &[(usize, i64)],
 ) -> std::result::Result<(), String> {
-    let Some(topic) = consumer.subscription().ok().and_then(|s| {
-        let elements = s.elements();
-        elements.first().map(|e| e.topic().to_owned())
-    }) else {
-        return Ok(());
-    };
+    let topic = &consumer.context().topic;
     let mut tpl = TopicPartitionList::new();
     for &(p, o) in at {
-        tpl.add_partition_offset(&topic, p as i32, rdkafka::Offset::Offset(o))
+        tpl.add_partition_offset(topic, p as i32, rdkafka::Offset::Offset(o))
             .map_err(|e| e.to_string())?;
     }
     if tpl.count() == 0 {
@@ -710,27 +718,25 @@ impl Ledger {
 
     /// Takes as gone, and returns, the writers that have not ended and were silent for a
     /// [`SILENCE`]: in record time, while another writer wrote (so a broker outage, which
-    /// silences every writer, takes none); or, with every other writer ended and the reader
-    /// caught up (`now`, the wall clock, given), by the clock. A crashed instance's writers
-    /// never end: without this the others would wait for them forever.
+    /// silences every writer, takes none); or, when every writer not ended is silent by the
+    /// clock (`now`, given when the reader is caught up and the broker answers). A crashed
+    /// instance's writers never end: without this the others would wait for them forever.
     fn silent(&mut self, now: Option<Timestamp>) -> Vec<u64> {
         let ended = |w: &u64| (self.partitions.values()).all(|m| m.get(w).is_some_and(|s| s.ended));
         let open: Vec<u64> = (self.writers.difference(&self.gone))
             .filter(|w| !ended(w))
             .copied()
             .collect();
-        let mut gone = Vec::new();
-        for &w in &open {
-            let Some(&last) = self.last_heard.get(&w) else {
-                continue;
-            };
-            let outlived = self.newest.saturating_sub(last) > SILENCE;
-            let alone =
-                open.len() == 1 && now.is_some_and(|now| now.saturating_sub(last) > SILENCE);
-            if outlived || alone {
-                gone.push(w);
-            }
-        }
+        let silent_since = |w: &u64, t: Timestamp| {
+            (self.last_heard.get(w)).is_some_and(|&last| t.saturating_sub(last) > SILENCE)
+        };
+        // By the clock: every writer still open silent (those that wrote lately are alive,
+        // and would have outlived the silent ones in record time).
+        let all_silent = now.is_some_and(|now| open.iter().all(|w| silent_since(w, now)));
+        let gone: Vec<u64> = (open.iter())
+            .filter(|w| all_silent || silent_since(w, self.newest))
+            .copied()
+            .collect();
         self.gone.extend(&gone);
         gone
     }
@@ -852,9 +858,16 @@ struct Reader {
     connector: String,
     /// The partitions the group assigned, as last seen.
     assigned: Vec<i32>,
-    /// The positions last committed while caught up, and when the reader last looked.
-    committed: Vec<(usize, i64)>,
+    /// When the reader last committed while caught up.
     last_commit: Instant,
+    /// A record that changes what the stage holds (rows, a watermark, idleness, an end) was
+    /// read since the last commit: its own state records and signs of life do not count.
+    moved: bool,
+    /// Since when a partition waits for the state record after its commit (see
+    /// [`Ledger::awaiting`]); a previous owner that crashed never writes one.
+    awaiting_since: Option<Instant>,
+    /// When the reader last looked for silent writers while records arrived.
+    last_silent_check: Instant,
 }
 
 /// A reader's consumer leaves the group when it drops, which revokes its partitions: the
@@ -870,7 +883,12 @@ impl Drop for Reader {
 }
 
 impl Reader {
-    fn open(edge: &RemoteEdge, subtask: usize, stage: &Inbox) -> Result<Reader> {
+    fn open(
+        edge: &RemoteEdge,
+        subtask: usize,
+        stage: &Inbox,
+        task: &RuntimeContext,
+    ) -> Result<Reader> {
         let connector = format!("{} reader {subtask}", connector(edge));
         let consumer: BaseConsumer<ReaderContext> = settings(edge)
             .client_config(&[
@@ -889,6 +907,8 @@ impl Reader {
                 rebalanced: AtomicBool::new(true),
                 handover: (edge.partition_state.clone()).map(|store| (stage.clone(), store)),
                 closed: AtomicBool::new(false),
+                task: task.clone(),
+                topic: edge.topic.clone(),
             })
             .map_err(|e| connector_error(&connector, format!("cannot create a consumer: {e}")))?;
         consumer
@@ -907,8 +927,10 @@ impl Reader {
             idle: false,
             connector,
             assigned: Vec::new(),
-            committed: Vec::new(),
             last_commit: Instant::now(),
+            moved: false,
+            awaiting_since: None,
+            last_silent_check: Instant::now(),
         })
     }
 
@@ -921,7 +943,7 @@ impl Reader {
             // A poll that served a rebalance returns nothing: `advance` hands over what the
             // group took away.
             let Some(next) = self.consumer.poll(Duration::from_millis(100)) else {
-                self.forget_silent_writers();
+                self.forget_silent_writers(true);
                 if self.advance(&send)? {
                     return self.end(send);
                 }
@@ -995,6 +1017,7 @@ impl Reader {
                 continue;
             }
             let at = msg.timestamp().to_millis().unwrap_or(Timestamp::MIN);
+            self.moved |= kind != HELLO && kind != ALIVE;
             let w = self.ledger.heard(partition, writer, at);
             match kind {
                 ROWS => {
@@ -1030,6 +1053,12 @@ impl Reader {
                 }
             }
             drop(msg);
+            if self.last_silent_check.elapsed() >= Duration::from_secs(1) {
+                // Records keep coming: a crashed writer must not hold the watermark back
+                // until they pause.
+                self.last_silent_check = Instant::now();
+                self.forget_silent_writers(false);
+            }
             if kind == END {
                 tracing::debug!(
                     reader = %self.connector,
@@ -1207,15 +1236,36 @@ impl Reader {
         Ok(())
     }
 
-    /// Caught up: stops waiting for writers that went silent ([`Ledger::silent`]).
-    fn forget_silent_writers(&mut self) {
-        for w in self.ledger.silent(Some(now_ms())) {
+    /// Stops waiting for writers that went silent ([`Ledger::silent`]; by the clock only when
+    /// `caught_up` and the broker answers), and, caught up, for the state record of a
+    /// partition whose previous owner stopped between its commit and that record.
+    fn forget_silent_writers(&mut self, caught_up: bool) {
+        let now = (caught_up
+            && (self.consumer.client())
+                .fetch_metadata(Some(&self.edge.topic), Duration::from_secs(2))
+                .is_ok())
+        .then(now_ms);
+        for w in self.ledger.silent(now) {
             tracing::warn!(
                 reader = %self.connector,
                 writer = format!("{w:016x}"),
-                "a writer was silent for {} s while others wrote (its instance stopped?): no longer waited for",
+                "a writer was silent for {} s (its instance stopped?): no longer waited for",
                 SILENCE / 1000
             );
+        }
+        if self.ledger.awaiting.is_empty() {
+            self.awaiting_since = None;
+        } else if caught_up
+            && (self.awaiting_since.get_or_insert_with(Instant::now)).elapsed()
+                >= Duration::from_millis(SILENCE as u64)
+        {
+            tracing::warn!(
+                reader = %self.connector,
+                partitions = ?self.ledger.awaiting,
+                "no state record followed the commit of these partitions (their previous reader stopped?): reading on without"
+            );
+            self.ledger.awaiting.clear();
+            self.awaiting_since = None;
         }
     }
 
@@ -1225,25 +1275,31 @@ impl Reader {
     /// `commit.interval.ms`. A rebalance while the input is quiet then moves no row twice
     /// even on a broker that assigns a partition before its old owner gave it up (tansu 0.6).
     fn commit_caught_up(&mut self) -> Result<()> {
-        if self.assigned.is_empty() || self.last_commit.elapsed() < CAUGHT_UP_COMMIT {
+        if !self.moved || self.assigned.is_empty() || self.last_commit.elapsed() < CAUGHT_UP_COMMIT
+        {
             return Ok(());
         }
         self.last_commit = Instant::now();
-        let failed = |e: String| connector_error(&self.connector, format!("committing: {e}"));
-        let now = positions_of(&self.consumer, &self.assigned).map_err(failed)?;
-        if now.is_empty() || now == self.committed {
-            return Ok(());
-        }
-        let at = save_and_commit(&self.consumer, &self.assigned, false).map_err(failed)?;
+        let at = match save_and_commit(&self.consumer, &self.assigned, false) {
+            Ok(at) => at,
+            Err(e) => {
+                // The next one covers these rows; a rebalance in between re-reads them.
+                tracing::warn!(reader = %self.connector, "cannot commit its positions (tries again in a second): {e}");
+                return Ok(());
+            }
+        };
+        self.moved = false;
         if let Some(store) = &self.edge.partition_state {
             for &(partition, offset) in &at {
-                store
-                    .remove_before(partition, offset)
-                    .map_err(|e| connector_error(&self.connector, format!("committing: {e}")))?;
+                if let Err(e) = store.remove_before(partition, offset) {
+                    tracing::warn!(reader = %self.connector, "{e}");
+                }
             }
         }
-        self.committed = at;
-        Ok(())
+        // Like a reader giving a partition up, a state record after the commit: a reader
+        // that takes the partition over after a crash learns from it which writers ended.
+        let partitions: Vec<i32> = at.iter().map(|&(p, _)| p as i32).collect();
+        self.write_states(&partitions, false)
     }
 
     /// Sends the stage the state saved for partitions `at` at their committed positions (no
@@ -1497,10 +1553,7 @@ mod tests {
         }
         // Writer 2 goes on; writer 1 falls silent.
         l.heard(0, 2, 1_000 + SILENCE).watermark = 5_000;
-        assert!(
-            l.silent(Some(1_000_000)).is_empty(),
-            "not outlived by a lease yet"
-        );
+        assert!(l.silent(None).is_empty(), "not outlived by a lease yet");
         assert!(matches!(l.progress(&[0]), Progress::Watermark(500)));
         l.heard(1, 2, 1_001 + SILENCE).watermark = 6_000;
         assert_eq!(l.silent(None), vec![1]);
@@ -1517,18 +1570,27 @@ mod tests {
     }
 
     #[test]
-    fn a_broker_outage_takes_no_writer_as_gone_until_the_others_ended() {
+    fn by_the_clock_only_when_every_open_writer_is_silent() {
         let mut l = Ledger::new(1, 0);
         l.heard(0, 1, 1_000);
         l.heard(0, 2, 1_000);
-        // Nothing read for long (every writer silent): no record time passes.
-        assert!(l.silent(Some(1_000 + 10 * SILENCE)).is_empty());
-        // Writer 2 ended; writer 1 stays silent: by the clock, once the reader is caught up.
-        l.heard(0, 2, 1_500).ended = true;
+        // A broker outage: no record time passes (the reader gives no clock then).
         assert!(l.silent(None).is_empty());
+        // Writer 2 still writes: writer 1 is not outlived yet, and the clock takes none.
+        l.heard(0, 2, 1_000 + SILENCE);
+        assert!(l.silent(Some(1_001 + SILENCE)).is_empty());
+        // Writer 2 ended; writer 1 stays silent: by the clock.
+        l.heard(0, 2, 1_000 + SILENCE).ended = true;
         assert!(l.silent(Some(1_000 + SILENCE)).is_empty());
         assert_eq!(l.silent(Some(1_001 + SILENCE)), vec![1]);
         assert!(matches!(l.progress(&[0]), Progress::Ended));
+        // Two writers silent by the clock (two crashed instances): both.
+        let mut two = Ledger::new(1, 0);
+        two.heard(0, 1, 1_000);
+        two.heard(0, 2, 2_000);
+        let mut gone = two.silent(Some(2_001 + SILENCE));
+        gone.sort();
+        assert_eq!(gone, vec![1, 2]);
     }
 
     #[test]

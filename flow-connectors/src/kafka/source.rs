@@ -16,6 +16,7 @@ use rdkafka::message::Message;
 use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 use std::fmt;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a reader waits in one poll for the first record before it reports itself idle.
@@ -418,6 +419,7 @@ impl SourceConfig {
         let context = SourceContext {
             commit_on_revoke: self.instance_group,
             connector: name.to_owned(),
+            closed: AtomicBool::new(false),
         };
         self.settings
             .client_config(&defaults)
@@ -684,6 +686,8 @@ type ReaderConsumer = BaseConsumer<SourceContext>;
 struct SourceContext {
     commit_on_revoke: bool,
     connector: String,
+    /// The reader is gone ([`Closing`]): no commit when the close revokes its partitions.
+    closed: AtomicBool,
 }
 
 impl ClientContext for SourceContext {}
@@ -693,6 +697,9 @@ impl ConsumerContext for SourceContext {
         let (true, Rebalance::Revoke(revoked)) = (self.commit_on_revoke, rebalance) else {
             return;
         };
+        if self.closed.load(Ordering::Acquire) {
+            return;
+        }
         // The positions after the last records polled: every one of them goes on downstream.
         let Ok(positions) = consumer.position() else {
             return;
@@ -741,6 +748,9 @@ impl std::ops::Deref for Closing {
 impl Drop for Closing {
     fn drop(&mut self) {
         if let Some(consumer) = self.consumer.take() {
+            // Leaving the group revokes the partitions: the end committed what a successful
+            // job read, and a failed one commits nothing.
+            consumer.context().closed.store(true, Ordering::Release);
             if !self.at_once {
                 // If the thread cannot start, the closure and the consumer drop here.
                 let _ = std::thread::Builder::new()
@@ -1346,12 +1356,24 @@ impl ReaderState {
         if last.elapsed() < Duration::from_secs(1) {
             return Ok(());
         }
-        let now: Vec<i64> = self.splits.iter().map(|s| s.next_offset).collect();
-        if now == *committed {
-            self.caught_up = Some((Instant::now(), now));
+        // The consumer's positions (after the last records polled, all passed on), not the
+        // splits': a partition assigned again has a split from before.
+        let Ok(positions) = consumer.position() else {
             return Ok(());
+        };
+        let mut tpl = TopicPartitionList::new();
+        let mut now = Vec::new();
+        for e in positions.elements() {
+            if let Offset::Offset(o) = e.offset() {
+                let _ = tpl.add_partition_offset(e.topic(), e.partition(), Offset::Offset(o));
+                now.push(o);
+            }
         }
-        self.commit(consumer, &self.splits)?;
+        if tpl.count() > 0 && now != *committed {
+            if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
+                tracing::warn!(connector = %self.connector, "cannot commit offsets (tries again in a second): {e}");
+            }
+        }
         self.caught_up = Some((Instant::now(), now));
         Ok(())
     }

@@ -214,7 +214,6 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
         Ok(Snapshot::Taken)
     }
 
-    /// The next stage learns of it from its own task loop.
     /// The stage ends here: the stages after it keep no state that follows partitions.
     fn release(&mut self, _: &mut TaskState, _: bool) -> Result<()> {
         Ok(())
@@ -222,6 +221,7 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
     fn adopt(&mut self, _: &RuntimeContext, _: &crate::snapshot::Adopted) -> Result<()> {
         Ok(())
     }
+    /// The next stage learns of it from its own task loop.
     fn checkpoint_complete(&mut self, _: CheckpointId) -> Result<()> {
         Ok(())
     }

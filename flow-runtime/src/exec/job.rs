@@ -110,7 +110,11 @@ impl JobBuilder {
         };
         let uid = plan.uid(0, node);
         let partition_state = self.partition_state.as_ref().map(|dir| {
-            crate::snapshot::PartitionStore::new(dir.join(config.topic(&uid)), config.partitions)
+            crate::snapshot::PartitionStore::new(
+                dir.join(config.topic(&uid)),
+                config.partitions,
+                plan.fingerprint(),
+            )
         });
         let edge = RemoteEdge {
             partition_state,

@@ -1364,6 +1364,11 @@ where
         })?;
         if let Some(w) = state.union::<Timestamp>("watermark")?.into_iter().min() {
             self.watermark = w;
+            // Every session that ended by it fired (its timers say so): the next snapshot
+            // must not derive a firing for them again.
+            if self.event_time {
+                self.advanced = self.advanced.max(w);
+            }
         }
         self.check_state()
     }

@@ -12,7 +12,7 @@
 //! made it, and every row after it is read once.
 //!
 //! ```text
-//! DIR/<repartition topic>/p7/1234.state   partition 7's state at offset 1234
+//! DIR/instances/<repartition topic>/p7/1234.state   partition 7's state at offset 1234
 //! ```
 
 use super::storage::{decode_file, encode_file, write_atomically, Versioned};
@@ -68,6 +68,8 @@ impl Adopted {
 /// One partition's share of a released state.
 #[derive(Serialize, Deserialize)]
 struct PartitionFile {
+    /// The fingerprint of the job's plan that wrote it.
+    plan: u64,
     partition: u32,
     partitions: u32,
     offset: i64,
@@ -108,12 +110,20 @@ fn only(section: &Section, groups: u128) -> Section {
 pub struct PartitionStore {
     dir: PathBuf,
     partitions: usize,
+    /// The fingerprint of the job's plan: files of another plan (a crashed run of an older
+    /// version of the job) are not adopted.
+    plan: u64,
 }
 
 impl PartitionStore {
-    /// The files of a topic of `partitions` partitions, under `dir`.
-    pub fn new(dir: PathBuf, partitions: usize) -> Self {
-        PartitionStore { dir, partitions }
+    /// The files of a topic of `partitions` partitions, under `dir`, of the plan with
+    /// fingerprint `plan`.
+    pub fn new(dir: PathBuf, partitions: usize, plan: u64) -> Self {
+        PartitionStore {
+            dir,
+            partitions,
+            plan,
+        }
     }
 
     fn file(&self, partition: usize, offset: i64) -> PathBuf {
@@ -136,6 +146,7 @@ impl PartitionStore {
         for &(partition, offset) in at {
             let groups = groups_of(partition, self.partitions);
             let file = PartitionFile {
+                plan: self.plan,
                 partition: partition as u32,
                 partitions: self.partitions as u32,
                 offset,
@@ -171,6 +182,15 @@ impl PartitionStore {
                 continue;
             }
             let file: PartitionFile = decode_file(&path, "instance group")?;
+            if file.plan != self.plan {
+                tracing::warn!(
+                    file = %path.display(),
+                    "state of another plan of the job (fingerprint {:016x}, this one {:016x}): not adopted, its keys start afresh",
+                    file.plan,
+                    self.plan
+                );
+                continue;
+            }
             if (file.partition, file.partitions, file.offset)
                 != (partition as u32, self.partitions as u32, offset)
             {
@@ -265,7 +285,7 @@ mod tests {
     #[test]
     fn each_partition_gets_the_state_of_its_keys_at_its_offset() {
         let dir = tempfile::tempdir().unwrap();
-        let store = PartitionStore::new(dir.path().to_path_buf(), 4);
+        let store = PartitionStore::new(dir.path().to_path_buf(), 4, 7);
         let words: Vec<String> = (0..64).map(|i| format!("w{i}")).collect();
         let entries: Vec<(String, u32)> = words.iter().map(|w| (w.clone(), 1)).collect();
         store
@@ -309,7 +329,7 @@ mod tests {
     #[test]
     fn older_files_are_removed_and_a_misplaced_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let store = PartitionStore::new(dir.path().to_path_buf(), 2);
+        let store = PartitionStore::new(dir.path().to_path_buf(), 2, 7);
         for offset in [5, 9, 12] {
             store
                 .save(released(&[("a".to_string(), 1)], 0), &[(1, offset)])
@@ -329,6 +349,10 @@ mod tests {
         .unwrap();
         let e = store.load(&[(0, 12)]).unwrap_err().to_string();
         assert!(e.contains("holds partition 1 of 2"), "{e}");
+        // Another plan's files are not adopted.
+        let other = PartitionStore::new(dir.path().to_path_buf(), 2, 8);
+        assert!(other.load(&[(1, 12)]).unwrap().is_empty());
+        assert!(!store.load(&[(1, 12)]).unwrap().is_empty());
     }
 }
 
@@ -396,7 +420,7 @@ mod handover {
     fn a_released_stage_starts_afresh_and_the_adopting_one_goes_on_from_its_state() {
         let ctx = RuntimeContext::standalone("sum", 0, 1);
         let dir = tempfile::tempdir().unwrap();
-        let store = PartitionStore::new(dir.path().to_path_buf(), 4);
+        let store = PartitionStore::new(dir.path().to_path_buf(), 4, 7);
         let words: Vec<String> = (0..16).map(|i| format!("w{i}")).collect();
         let words: Vec<&str> = words.iter().map(String::as_str).collect();
 
