@@ -514,6 +514,9 @@ struct ReaderContext {
     task: RuntimeContext,
     /// The repartition topic.
     topic: String,
+    /// Every partition the reader has ended: its stage keeps its keys' state to fire it at
+    /// its end, and no longer saves or hands any over.
+    finished: AtomicBool,
 }
 
 impl ClientContext for ReaderContext {}
@@ -529,8 +532,10 @@ impl ConsumerContext for ReaderContext {
         let mut revoked = self.revoked.lock().expect("not poisoned");
         let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
         // A state that could not be saved keeps the old commit: the next reader starts from
-        // the state saved there (this reader's job fails).
-        if let Err(e) = save_and_commit(consumer, &partitions, true) {
+        // the state saved there (this reader's job fails). Once every partition it had
+        // ended, the stage keeps its state and fires it at its own end: nothing moves.
+        let state = (!self.finished.load(Ordering::Acquire)).then_some(true);
+        if let Err(e) = save_and_commit(consumer, &partitions, state) {
             revoked.1.get_or_insert(e);
         }
         revoked.0.extend(partitions);
@@ -557,16 +562,16 @@ fn positions_of(
 }
 
 /// Commits `consumer`'s positions on `partitions` (those it has read from); first, with a
-/// checkpoint directory, asks the stage it feeds for its keyed state (to drop it too, when
-/// `release`: the partitions go) and saves each partition's share at its position. Returns
-/// the positions committed.
+/// checkpoint directory and `state` given, asks the stage it feeds for its keyed state (to
+/// drop it too, when `state` is `Some(true)`: the partitions go) and saves each partition's
+/// share at its position. Returns the positions committed.
 fn save_and_commit(
     consumer: &BaseConsumer<ReaderContext>,
     partitions: &[i32],
-    release: bool,
+    state: Option<bool>,
 ) -> std::result::Result<Vec<(usize, i64)>, String> {
     let at = positions_of(consumer, partitions)?;
-    if let Some((stage, store)) = &consumer.context().handover {
+    if let (Some((stage, store)), Some(release)) = (&consumer.context().handover, state) {
         let (request, answer) = if release {
             Handover::release()
         } else {
@@ -909,6 +914,7 @@ impl Reader {
                 closed: AtomicBool::new(false),
                 task: task.clone(),
                 topic: edge.topic.clone(),
+                finished: AtomicBool::new(false),
             })
             .map_err(|e| connector_error(&connector, format!("cannot create a consumer: {e}")))?;
         consumer
@@ -1088,6 +1094,10 @@ impl Reader {
         }
         match self.ledger.progress(&self.assigned) {
             Progress::Ended => {
+                self.consumer
+                    .context()
+                    .finished
+                    .store(true, Ordering::Release);
                 self.announce()?;
                 return Ok(self.ledger.topic_done());
             }
@@ -1230,6 +1240,11 @@ impl Reader {
                     }
                 }
                 self.adopt(&at, send)?;
+                // Partitions that have not ended (yet) until progress says so.
+                self.consumer
+                    .context()
+                    .finished
+                    .store(false, Ordering::Release);
             }
             self.assigned = now;
         }
@@ -1280,7 +1295,9 @@ impl Reader {
             return Ok(());
         }
         self.last_commit = Instant::now();
-        let at = match save_and_commit(&self.consumer, &self.assigned, false) {
+        let finished = self.consumer.context().finished.load(Ordering::Acquire);
+        let at = match save_and_commit(&self.consumer, &self.assigned, (!finished).then_some(false))
+        {
             Ok(at) => at,
             Err(e) => {
                 // The next one covers these rows; a rebalance in between re-reads them.
