@@ -534,7 +534,7 @@ impl ConsumerContext for ReaderContext {
         // A state that could not be saved keeps the old commit: the next reader starts from
         // the state saved there (this reader's job fails). Once every partition it had
         // ended, the stage keeps its state and fires it at its own end: nothing moves.
-        let state = (!self.finished.load(Ordering::Acquire)).then_some(true);
+        let state = (!self.finished.load(Ordering::Acquire)).then_some(StateAction::Release);
         if let Err(e) = save_and_commit(consumer, &partitions, state) {
             revoked.1.get_or_insert(e);
         }
@@ -561,21 +561,28 @@ fn positions_of(
         .collect())
 }
 
+/// What a commit does with the stage's keyed state (with a checkpoint directory).
+#[derive(Clone, Copy)]
+enum StateAction {
+    /// Saves it at the positions committed; the stage keeps it.
+    Save,
+    /// Saves it and the stage drops it: the partitions go.
+    Release,
+}
+
 /// Commits `consumer`'s positions on `partitions` (those it has read from); first, with a
-/// checkpoint directory and `state` given, asks the stage it feeds for its keyed state (to
-/// drop it too, when `state` is `Some(true)`: the partitions go) and saves each partition's
-/// share at its position. Returns the positions committed.
+/// checkpoint directory and a `state` action, asks the stage it feeds for its keyed state
+/// and saves each partition's share at its position. Returns the positions committed.
 fn save_and_commit(
     consumer: &BaseConsumer<ReaderContext>,
     partitions: &[i32],
-    state: Option<bool>,
+    state: Option<StateAction>,
 ) -> std::result::Result<Vec<(usize, i64)>, String> {
     let at = positions_of(consumer, partitions)?;
-    if let (Some((stage, store)), Some(release)) = (&consumer.context().handover, state) {
-        let (request, answer) = if release {
-            Handover::release()
-        } else {
-            Handover::save()
+    if let (Some((stage, store)), Some(action)) = (&consumer.context().handover, state) {
+        let (request, answer) = match action {
+            StateAction::Release => Handover::release(),
+            StateAction::Save => Handover::save(),
         };
         stage
             .send(Message::Handover(request))
@@ -673,7 +680,7 @@ impl Ledger {
         let last = self.last_heard.entry(writer).or_insert(at);
         *last = (*last).max(at);
         self.newest = self.newest.max(at);
-        if self.gone.remove(&writer) {
+        if !self.gone.is_empty() && self.gone.remove(&writer) {
             tracing::warn!(
                 writer = format!("{writer:016x}"),
                 "a writer taken as gone wrote again: its rows are read, but a reader may have ended without them"
@@ -727,23 +734,36 @@ impl Ledger {
     /// clock (`now`, given when the reader is caught up and the broker answers). A crashed
     /// instance's writers never end: without this the others would wait for them forever.
     fn silent(&mut self, now: Option<Timestamp>) -> Vec<u64> {
-        let ended = |w: &u64| (self.partitions.values()).all(|m| m.get(w).is_some_and(|s| s.ended));
-        let open: Vec<u64> = (self.writers.difference(&self.gone))
-            .filter(|w| !ended(w))
-            .copied()
-            .collect();
-        let silent_since = |w: &u64, t: Timestamp| {
-            (self.last_heard.get(w)).is_some_and(|&last| t.saturating_sub(last) > SILENCE)
-        };
+        let open = self.open_writers();
         // By the clock: every writer still open silent (those that wrote lately are alive,
         // and would have outlived the silent ones in record time).
-        let all_silent = now.is_some_and(|now| open.iter().all(|w| silent_since(w, now)));
+        let all_silent = now.is_some_and(|now| self.all_silent_at(&open, now));
         let gone: Vec<u64> = (open.iter())
-            .filter(|w| all_silent || silent_since(w, self.newest))
+            .filter(|w| all_silent || self.silent_at(w, self.newest))
             .copied()
             .collect();
         self.gone.extend(&gone);
         gone
+    }
+
+    /// The writers neither gone nor ended on every partition.
+    fn open_writers(&self) -> Vec<u64> {
+        let ended = |w: &u64| (self.partitions.values()).all(|m| m.get(w).is_some_and(|s| s.ended));
+        (self.writers.difference(&self.gone))
+            .filter(|w| !ended(w))
+            .copied()
+            .collect()
+    }
+
+    /// Whether `writer` was silent for a [`SILENCE`] at time `t`.
+    fn silent_at(&self, writer: &u64, t: Timestamp) -> bool {
+        (self.last_heard.get(writer)).is_some_and(|&last| t.saturating_sub(last) > SILENCE)
+    }
+
+    /// Whether every writer of `open` was silent for a [`SILENCE`] at `now` (the clock
+    /// rule of [`Ledger::silent`]).
+    fn all_silent_at(&self, open: &[u64], now: Timestamp) -> bool {
+        !open.is_empty() && open.iter().all(|w| self.silent_at(w, now))
     }
 
     /// Whether every partition of the topic ended in this run.
@@ -949,7 +969,10 @@ impl Reader {
             // A poll that served a rebalance returns nothing: `advance` hands over what the
             // group took away.
             let Some(next) = self.consumer.poll(Duration::from_millis(100)) else {
-                self.forget_silent_writers(true);
+                if self.last_silent_check.elapsed() >= Duration::from_secs(1) {
+                    self.last_silent_check = Instant::now();
+                    self.forget_silent_writers(true);
+                }
                 if self.advance(&send)? {
                     return self.end(send);
                 }
@@ -1255,11 +1278,16 @@ impl Reader {
     /// `caught_up` and the broker answers), and, caught up, for the state record of a
     /// partition whose previous owner stopped between its commit and that record.
     fn forget_silent_writers(&mut self, caught_up: bool) {
+        // Asks the broker only when the clock rule would take a writer as gone.
+        let clock = now_ms();
         let now = (caught_up
+            && self
+                .ledger
+                .all_silent_at(&self.ledger.open_writers(), clock)
             && (self.consumer.client())
                 .fetch_metadata(Some(&self.edge.topic), Duration::from_secs(2))
                 .is_ok())
-        .then(now_ms);
+        .then_some(clock);
         for w in self.ledger.silent(now) {
             tracing::warn!(
                 reader = %self.connector,
@@ -1296,8 +1324,11 @@ impl Reader {
         }
         self.last_commit = Instant::now();
         let finished = self.consumer.context().finished.load(Ordering::Acquire);
-        let at = match save_and_commit(&self.consumer, &self.assigned, (!finished).then_some(false))
-        {
+        let at = match save_and_commit(
+            &self.consumer,
+            &self.assigned,
+            (!finished).then_some(StateAction::Save),
+        ) {
             Ok(at) => at,
             Err(e) => {
                 // The next one covers these rows; a rebalance in between re-reads them.

@@ -690,6 +690,22 @@ struct SourceContext {
     closed: AtomicBool,
 }
 
+/// `consumer`'s valid positions on the partitions `keep` accepts (topic, partition); `None`
+/// when librdkafka has none to give.
+fn positions(
+    consumer: &BaseConsumer<SourceContext>,
+    keep: impl Fn(&str, i32) -> bool,
+) -> Option<TopicPartitionList> {
+    let positions = consumer.position().ok()?;
+    let mut tpl = TopicPartitionList::new();
+    for e in positions.elements() {
+        if let (true, Offset::Offset(o)) = (keep(e.topic(), e.partition()), e.offset()) {
+            let _ = tpl.add_partition_offset(e.topic(), e.partition(), Offset::Offset(o));
+        }
+    }
+    Some(tpl)
+}
+
 impl ClientContext for SourceContext {}
 
 impl ConsumerContext for SourceContext {
@@ -701,16 +717,11 @@ impl ConsumerContext for SourceContext {
             return;
         }
         // The positions after the last records polled: every one of them goes on downstream.
-        let Ok(positions) = consumer.position() else {
+        let Some(tpl) = positions(consumer, |topic, p| {
+            revoked.find_partition(topic, p).is_some()
+        }) else {
             return;
         };
-        let mut tpl = TopicPartitionList::new();
-        for e in positions.elements() {
-            let gone = revoked.find_partition(e.topic(), e.partition()).is_some();
-            if let (true, Offset::Offset(o)) = (gone, e.offset()) {
-                let _ = tpl.add_partition_offset(e.topic(), e.partition(), Offset::Offset(o));
-            }
-        }
         if tpl.count() == 0 {
             return;
         }
@@ -1358,17 +1369,12 @@ impl ReaderState {
         }
         // The consumer's positions (after the last records polled, all passed on), not the
         // splits': a partition assigned again has a split from before.
-        let Ok(positions) = consumer.position() else {
+        let Some(tpl) = positions(consumer, |_, _| true) else {
             return Ok(());
         };
-        let mut tpl = TopicPartitionList::new();
-        let mut now = Vec::new();
-        for e in positions.elements() {
-            if let Offset::Offset(o) = e.offset() {
-                let _ = tpl.add_partition_offset(e.topic(), e.partition(), Offset::Offset(o));
-                now.push(o);
-            }
-        }
+        let now: Vec<i64> = (tpl.elements().iter())
+            .filter_map(|e| e.offset().to_raw())
+            .collect();
         if tpl.count() > 0 && now != *committed {
             if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
                 tracing::warn!(connector = %self.connector, "cannot commit offsets (tries again in a second): {e}");
