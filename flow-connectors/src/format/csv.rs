@@ -168,59 +168,6 @@ impl<T> fmt::Debug for Csv<T> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::file::LineFormat;
-    use serde::Deserialize;
-
-    #[derive(Debug, PartialEq, Deserialize)]
-    struct Person {
-        name: String,
-        age: u32,
-        city: Option<String>,
-    }
-
-    #[test]
-    fn fields_in_order_or_by_header_name() {
-        let mut f = Csv::<Person>::new();
-        assert_eq!(
-            f.decode(b"ann,41,").unwrap(),
-            Person {
-                name: "ann".into(),
-                age: 41,
-                city: None
-            }
-        );
-        let mut f = Csv::<Person>::new().has_header(true).delimiter(b';');
-        f.header(b"city;age;name").unwrap();
-        assert_eq!(
-            f.decode(b"Oslo;7;\"bo; jr\"").unwrap(),
-            Person {
-                name: "bo; jr".into(),
-                age: 7,
-                city: Some("Oslo".into())
-            }
-        );
-    }
-
-    #[test]
-    fn bad_lines_say_which_field() {
-        let mut f = Csv::<Person>::new().has_header(true);
-        f.header(b"name,age,city").unwrap();
-        let e = f.decode(b"ann,old,x").unwrap_err();
-        assert_eq!(e.format(), "csv");
-        assert!(e.message().starts_with("field 2 (`age`): "), "{e}");
-        let e = f.decode(b"\"ann,4").unwrap_err();
-        assert!(e.message().contains("unterminated"), "{e}");
-        // The parser starts afresh after an unterminated quote.
-        assert_eq!(f.decode(b"cy,3,z").unwrap().age, 3);
-        // A lone carriage return is data, not the end of the record.
-        assert_eq!(f.decode(b"d\re,4,z").unwrap().name, "d\re");
-        assert!(f.decode(b"ann").is_err(), "too few fields");
-    }
-}
-
 /// Rows of type `T` written as CSV lines (the fields in order, quoted where needed, no line
 /// break): what a SQL `filesystem` table with `'format' = 'csv'` writes.
 ///
@@ -284,5 +231,58 @@ impl<T: serde::Serialize + Send + 'static> super::Encode for CsvLine<T> {
         }
         out.extend_from_slice(&line);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::file::LineFormat;
+    use serde::Deserialize;
+
+    #[derive(Debug, PartialEq, Deserialize)]
+    struct Person {
+        name: String,
+        age: u32,
+        city: Option<String>,
+    }
+
+    #[test]
+    fn fields_in_order_or_by_header_name() {
+        let mut f = Csv::<Person>::new();
+        assert_eq!(
+            f.decode(b"ann,41,").unwrap(),
+            Person {
+                name: "ann".into(),
+                age: 41,
+                city: None
+            }
+        );
+        let mut f = Csv::<Person>::new().has_header(true).delimiter(b';');
+        f.header(b"city;age;name").unwrap();
+        assert_eq!(
+            f.decode(b"Oslo;7;\"bo; jr\"").unwrap(),
+            Person {
+                name: "bo; jr".into(),
+                age: 7,
+                city: Some("Oslo".into())
+            }
+        );
+    }
+
+    #[test]
+    fn bad_lines_say_which_field() {
+        let mut f = Csv::<Person>::new().has_header(true);
+        f.header(b"name,age,city").unwrap();
+        let e = f.decode(b"ann,old,x").unwrap_err();
+        assert_eq!(e.format(), "csv");
+        assert!(e.message().starts_with("field 2 (`age`): "), "{e}");
+        let e = f.decode(b"\"ann,4").unwrap_err();
+        assert!(e.message().contains("unterminated"), "{e}");
+        // The parser starts afresh after an unterminated quote.
+        assert_eq!(f.decode(b"cy,3,z").unwrap().age, 3);
+        // A lone carriage return is data, not the end of the record.
+        assert_eq!(f.decode(b"d\re,4,z").unwrap().name, "d\re");
+        assert!(f.decode(b"ann").is_err(), "too few fields");
     }
 }

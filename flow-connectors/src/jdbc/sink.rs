@@ -349,43 +349,6 @@ impl<T: Row + Serialize + Send + Sync + 'static> JdbcSink<T> {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn multi_row_statements_cut_where_a_key_repeats() {
-        let m = MultiRow {
-            head: "INSERT INTO t (k, v)".into(),
-            tail: " ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v".into(),
-            columns: 2,
-            keys: vec![0],
-        };
-        assert_eq!(
-            m.sql(2),
-            "INSERT INTO t (k, v) VALUES ($1, $2), ($3, $4) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
-        );
-        let row = |k: i128, v: i128| vec![Value::Int(k), Value::Int(v)];
-        let values = vec![row(1, 1), row(2, 2), row(1, 3), row(3, 4)];
-        let sizes: Vec<usize> = multi_row_statements(&m, &values)
-            .iter()
-            .map(|s| s.0)
-            .collect();
-        assert_eq!(
-            sizes,
-            vec![2, 2],
-            "the second row of key 1 starts a statement"
-        );
-        let plain = MultiRow { keys: vec![], ..m };
-        let many: Vec<Vec<Value>> = (0..1_201).map(|i| row(i % 3, i)).collect();
-        let sizes: Vec<usize> = multi_row_statements(&plain, &many)
-            .iter()
-            .map(|s| s.0)
-            .collect();
-        assert_eq!(sizes, vec![500, 500, 201]);
-    }
-}
-
 fn insert_sql(table: &str, columns: &[&str]) -> String {
     let params: Vec<String> = (1..=columns.len()).map(|i| format!("${i}")).collect();
     format!(
@@ -950,5 +913,42 @@ impl<T: Send + Sync + 'static> SinkWriter<T> for JdbcSinkWriter<T> {
         // At least once: the last rows now. Exactly once: they are prepared by the final
         // checkpoint and committed when the job ended well.
         self.maybe_write(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn multi_row_statements_cut_where_a_key_repeats() {
+        let m = MultiRow {
+            head: "INSERT INTO t (k, v)".into(),
+            tail: " ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v".into(),
+            columns: 2,
+            keys: vec![0],
+        };
+        assert_eq!(
+            m.sql(2),
+            "INSERT INTO t (k, v) VALUES ($1, $2), ($3, $4) ON CONFLICT (k) DO UPDATE SET v = EXCLUDED.v"
+        );
+        let row = |k: i128, v: i128| vec![Value::Int(k), Value::Int(v)];
+        let values = vec![row(1, 1), row(2, 2), row(1, 3), row(3, 4)];
+        let sizes: Vec<usize> = multi_row_statements(&m, &values)
+            .iter()
+            .map(|s| s.0)
+            .collect();
+        assert_eq!(
+            sizes,
+            vec![2, 2],
+            "the second row of key 1 starts a statement"
+        );
+        let plain = MultiRow { keys: vec![], ..m };
+        let many: Vec<Vec<Value>> = (0..1_201).map(|i| row(i % 3, i)).collect();
+        let sizes: Vec<usize> = multi_row_statements(&plain, &many)
+            .iter()
+            .map(|s| s.0)
+            .collect();
+        assert_eq!(sizes, vec![500, 500, 201]);
     }
 }
