@@ -102,4 +102,67 @@ fn windowed_sum(p: usize) {
     );
 }
 
-at_parallelism!(tuples, named_fields_streaming, windowed_sum);
+/// Reduce calls of the test below, by parallelism and by whether a source thread made them.
+static REDUCE_CALLS: std::sync::Mutex<Vec<(usize, bool)>> = std::sync::Mutex::new(Vec::new());
+
+/// In batch mode the rows of a `key_by` read only by a `reduce` are reduced per key before
+/// the exchange (a combiner), in the source's threads: the result is the same, and the
+/// reduce's own subtasks reduce about one row per key and upstream subtask. In streaming mode
+/// every row goes through, every update out.
+fn batch_reduce_combines_before_the_exchange(p: usize) {
+    let run = |mode: RuntimeMode| {
+        REDUCE_CALLS.lock().unwrap().retain(|c| c.0 != p);
+        let env = StreamEnv::new().with_parallelism(p).with_mode(mode);
+        flow! { env =>
+            let sums = source(NumberSequence::new(1, 100_000), Watermarks::no_watermarks())
+                .map(|n: i64| (n % 97, n))
+                .key_by(|r| r.0)
+                .reduce(move |a: (i64, i64), b: (i64, i64)| {
+                    // The source's stage is stage 0: `flow-s0-<subtask>`.
+                    let name = std::thread::current().name().unwrap_or("").to_string();
+                    REDUCE_CALLS.lock().unwrap().push((p, name.starts_with("flow-s0-")));
+                    (a.0, a.1 + b.1)
+                })
+                .collect();
+        }
+        env.execute("sum by key").unwrap();
+        let calls = REDUCE_CALLS.lock().unwrap();
+        let upstream = calls.iter().filter(|c| c.0 == p && c.1).count();
+        let downstream = calls.iter().filter(|c| c.0 == p && !c.1).count();
+        (upstream, downstream, sorted(sums.take()))
+    };
+    let expected: Vec<(i64, i64)> = {
+        let mut sums = std::collections::BTreeMap::new();
+        for n in 1..=100_000i64 {
+            *sums.entry(n % 97).or_insert(0) += n;
+        }
+        sums.into_iter().collect()
+    };
+    let (upstream, downstream, sums) = run(RuntimeMode::Batch);
+    assert_eq!(sums, expected);
+    assert_eq!(upstream + downstream, 100_000 - 97);
+    if p > 1 {
+        // Each source subtask reduced its rows to one per key; the reduce merged those.
+        assert_eq!(downstream, 97 * (p - 1), "calls in the reduce's subtasks");
+    }
+    let (upstream, downstream, updates) = run(RuntimeMode::Streaming);
+    assert_eq!(upstream + downstream, 100_000 - 97);
+    assert_eq!(updates.len(), 100_000);
+    if p > 1 {
+        assert_eq!(upstream, 0, "streaming mode combines nothing");
+    }
+    // Each key's last update is its sum.
+    let mut last = std::collections::BTreeMap::new();
+    for (k, sum) in updates {
+        let top = last.entry(k).or_insert(sum);
+        *top = (*top).max(sum);
+    }
+    assert_eq!(last.into_iter().collect::<Vec<_>>(), expected);
+}
+
+at_parallelism!(
+    tuples,
+    named_fields_streaming,
+    windowed_sum,
+    batch_reduce_combines_before_the_exchange
+);

@@ -197,13 +197,42 @@ impl ChainGen<'_> {
                 };
                 self.caps.specs.insert(key_node);
                 let kv = self.g.node(key_node).spec_var();
-                quote!(::flow::__private::ByKey(::std::clone::Clone::clone(&#kv)))
+                let exchange = quote!(::flow::__private::Exchange::new(
+                    ::flow::__private::ByKey(::std::clone::Clone::clone(&#kv)), #snd, #name, __event_time
+                ));
+                // Into a `key_by` read only by a `reduce`: rows are reduced per key before
+                // they are sent, in batch mode (a combiner).
+                return match self.reduce_after(c) {
+                    Some(r) => {
+                        self.caps.specs.insert(r);
+                        let (fv, reduce) = (self.g.node(r).spec_var(), self.g.node(r).label());
+                        quote!(::flow::__private::Combine::new(
+                            ::std::clone::Clone::clone(&#kv),
+                            ::std::clone::Clone::clone(&#fv),
+                            #reduce,
+                            #exchange
+                        ))
+                    }
+                    None => exchange,
+                };
             }
             _ => quote!(::flow::__private::RoundRobin::starting_at(
                 __ctx.subtask_index()
             )),
         };
         quote!(::flow::__private::Exchange::new(#partition, #snd, #name, __event_time))
+    }
+
+    /// The `reduce` that is the only reader of `key_by` node `c`, if it is one.
+    fn reduce_after(&self, c: usize) -> Option<usize> {
+        let node = self.g.node(c);
+        if node.spec.role != Role::Partition(ops::Exchange::Hash) {
+            return None;
+        }
+        match node.outputs[..] {
+            [r] if self.g.node(r).spec.name == "reduce" && self.g.node(r).inputs == [c] => Some(r),
+            _ => None,
+        }
     }
 
     fn clones(&self) -> TokenStream {

@@ -8,9 +8,11 @@
 //! drive a stage are compiled once, in this crate, not once per row type in every job: one
 //! box per batch of 1024 rows buys a third less generated code per job.
 
+mod combine;
 mod exchange;
 mod gate;
 
+pub use combine::Combine;
 pub use exchange::{BroadcastExchange, Exchange, Partition};
 pub(crate) use gate::Gate;
 pub use gate::{GateEvent, InputGate};

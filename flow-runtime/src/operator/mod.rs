@@ -260,7 +260,7 @@ impl Drop for PanicGuard<'_> {
 
 /// Calls `f` as the code of `operator`.
 #[inline(always)]
-fn guarded<R>(operator: &&'static str, f: impl FnOnce() -> R) -> R {
+pub(crate) fn guarded<R>(operator: &&'static str, f: impl FnOnce() -> R) -> R {
     let guard = PanicGuard(operator);
     let r = f();
     std::mem::forget(guard);
