@@ -1,6 +1,6 @@
 //! The end of a stage: partitions rows among the next stage's subtasks, in batches.
 
-use super::{Batch, Message, Outlets, Rows, BATCH_SIZE};
+use super::{batch_rows, Batch, Message, Outlets, Rows};
 use crate::chain::{Collector, Control, Snapshot};
 use crate::context::RuntimeContext;
 use crate::exec::{CheckpointId, TaskMetrics};
@@ -98,6 +98,8 @@ pub struct Exchange<T, P> {
     partition: P,
     out: Outbox,
     buffers: Vec<Batch<T>>,
+    /// Rows per batch ([`batch_rows`]).
+    batch: usize,
     timestamps: bool,
 }
 
@@ -107,8 +109,9 @@ impl<T: Send + 'static, P> Exchange<T, P> {
     ///
     /// With `timestamps`, each row's timestamp travels with it (the job has event time).
     pub fn new(partition: P, outlets: Outlets, task: &'static str, timestamps: bool) -> Self {
+        let batch = batch_rows::<T>(timestamps);
         let buffers = (0..outlets.len())
-            .map(|_| Batch::with_capacity(timestamps))
+            .map(|_| Batch::with_capacity(batch, timestamps))
             .collect();
         Exchange {
             partition,
@@ -123,6 +126,7 @@ impl<T: Send + 'static, P> Exchange<T, P> {
                 closed: false,
             },
             buffers,
+            batch,
             timestamps,
         }
     }
@@ -135,14 +139,17 @@ impl<T: Send + 'static, P> Exchange<T, P> {
         if self.timestamps {
             buf.timestamps.push(ts);
         }
-        if buf.rows.len() >= BATCH_SIZE {
+        if buf.rows.len() >= self.batch {
             self.send_full(i);
         }
     }
 
     #[cold]
     fn send_full(&mut self, i: usize) {
-        let batch = std::mem::replace(&mut self.buffers[i], Batch::with_capacity(self.timestamps));
+        let batch = std::mem::replace(
+            &mut self.buffers[i],
+            Batch::with_capacity(self.batch, self.timestamps),
+        );
         self.out.send(i, Message::Rows(Rows::new(batch)));
     }
 
