@@ -21,7 +21,7 @@ use crate::exec::{CheckpointId, TaskMetrics};
 use crate::function::{KeySelector, ReduceFunction};
 use crate::hash::FlowHashMap;
 use crate::snapshot::TaskState;
-use crate::time::Timestamp;
+use crate::time::{Timestamp, NO_TIMESTAMP};
 use crate::Result;
 
 /// Keys a combiner holds before it sends them on.
@@ -37,8 +37,8 @@ pub struct Combine<KS: KeySelector<T>, F, T, E> {
     exchange: E,
     /// Batch mode, and combining still pays.
     on: bool,
-    /// Each key's reduced row and the newest timestamp among its rows.
-    held: FlowHashMap<KS::Key, (T, Timestamp)>,
+    /// Each key's reduced row.
+    held: FlowHashMap<KS::Key, T>,
     /// Rows reduced into `held` since the last time it was sent.
     rows: u64,
     /// Whether `held` was sent on because it was full.
@@ -69,8 +69,8 @@ where
 {
     /// Sends every key's reduced row on.
     fn send_held(&mut self) {
-        for (_, (row, ts)) in self.held.drain() {
-            self.exchange.collect(row, ts);
+        for (_, row) in self.held.drain() {
+            self.exchange.collect(row, NO_TIMESTAMP);
         }
         self.rows = 0;
     }
@@ -98,6 +98,26 @@ impl<K, V> Drop for LeakOnUnwind<K, V> {
     }
 }
 
+impl<KS, F, T, E> Combine<KS, F, T, E>
+where
+    KS: KeySelector<T>,
+    F: ReduceFunction<T>,
+    T: Send + 'static,
+    E: Collector<T>,
+{
+    /// The first row of a key since `held` was last sent.
+    #[inline(never)]
+    fn hold(&mut self, key: KS::Key, row: T) {
+        if self.held.len() >= MAX_KEYS {
+            self.send_full();
+            if !self.on {
+                return self.exchange.collect(row, NO_TIMESTAMP);
+            }
+        }
+        self.held.insert(key, row);
+    }
+}
+
 impl<KS, F, T, E> Collector<T> for Combine<KS, F, T, E>
 where
     KS: KeySelector<T>,
@@ -105,34 +125,31 @@ where
     T: Send + 'static,
     E: Collector<T>,
 {
-    #[inline]
+    /// In batch mode the row's timestamp is dropped: the reduce emits its final rows without
+    /// one (`NO_TIMESTAMP`), whatever its input's.
+    #[inline(always)]
     fn collect(&mut self, row: T, ts: Timestamp) {
         if !self.on {
             return self.exchange.collect(row, ts);
         }
         let key = self.key.key(&row);
         self.rows += 1;
-        let held: *mut FlowHashMap<KS::Key, (T, Timestamp)> = &mut self.held;
+        let held: *mut FlowHashMap<KS::Key, T> = &mut self.held;
         // SAFETY: `held` is `self.held`, borrowed by nothing else during this call.
-        if let Some(slot) = unsafe { (*held).get_mut(&key) } {
-            let acc: *mut T = &mut slot.0;
-            slot.1 = slot.1.max(ts);
-            let guard = LeakOnUnwind(held);
-            // SAFETY: `acc` is an initialised row; it is written back below before anything
-            // reads it, and if `reduce` unwinds instead, the guard forgets the whole map.
-            let prev = unsafe { std::ptr::read(acc) };
-            let f = &mut self.f;
-            let new = crate::operator::guarded(&self.name, || f.reduce(prev, row));
-            unsafe { std::ptr::write(acc, new) };
-            std::mem::forget(guard);
-        } else {
-            if self.held.len() >= MAX_KEYS {
-                self.send_full();
-                if !self.on {
-                    return self.exchange.collect(row, ts);
-                }
+        match unsafe { (*held).get_mut(&key) } {
+            Some(slot) => {
+                let acc: *mut T = slot;
+                let guard = LeakOnUnwind(held);
+                // SAFETY: `acc` is an initialised row; it is written back below before
+                // anything reads it, and if `reduce` unwinds instead, the guard forgets the
+                // whole map.
+                let prev = unsafe { std::ptr::read(acc) };
+                let f = &mut self.f;
+                let new = crate::operator::guarded(&self.name, || f.reduce(prev, row));
+                unsafe { std::ptr::write(acc, new) };
+                std::mem::forget(guard);
             }
-            self.held.insert(key, (row, ts));
+            None => self.hold(key, row),
         }
     }
 }
@@ -191,7 +208,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::time::NO_TIMESTAMP;
 
     /// Keeps what the combiner sends on.
     #[derive(Default)]
