@@ -288,9 +288,11 @@ fn a_slow_sink_slows_the_source_and_memory_stays_bounded() {
     }
     env.execute("backpressure").unwrap();
     assert_eq!(consumed.load(Ordering::SeqCst), rows, "no row lost");
-    // One upstream subtask, two downstream: 2 channels of 16 batches of 1024 rows, plus one
-    // partial batch per channel and one source batch in flight.
-    let bound = (2 * 16 * 1024 + 2 * 1024 + 1024) as i64;
+    // One upstream subtask, two downstream: 2 channels of 8 batches of 64 KiB of rows (8192
+    // rows of 8 bytes), plus one partial batch per channel and one source poll (1024 rows) in
+    // flight.
+    let batch = 64 * 1024 / std::mem::size_of::<i64>();
+    let bound = (2 * 8 * batch + 2 * batch + 1024) as i64;
     let seen = max_in_flight.load(Ordering::SeqCst);
     assert!(seen <= bound + 2048, "{seen} rows in flight, bound {bound}");
     assert!(seen > 0);
