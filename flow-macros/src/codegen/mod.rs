@@ -183,6 +183,9 @@ impl ChainGen<'_> {
         let snd = sender_var(c, k);
         self.caps.senders.push((c, k));
         let name = self.g.node(n).label();
+        // Into a `key_by` read only by a `reduce`: rows are reduced per key before they are
+        // sent, in batch mode (a combiner), with the key selector and the reduce's function.
+        let mut combine = None;
         let partition = match self.plan.edges[c][k] {
             Edge::Broadcast => {
                 return quote!(::flow::__private::BroadcastExchange::new(#snd, #name, __event_time))
@@ -197,30 +200,25 @@ impl ChainGen<'_> {
                 };
                 self.caps.specs.insert(key_node);
                 let kv = self.g.node(key_node).spec_var();
-                let exchange = quote!(::flow::__private::Exchange::new(
-                    ::flow::__private::ByKey(::std::clone::Clone::clone(&#kv)), #snd, #name, __event_time
-                ));
-                // Into a `key_by` read only by a `reduce`: rows are reduced per key before
-                // they are sent, in batch mode (a combiner).
-                return match self.reduce_after(c) {
-                    Some(r) => {
-                        self.caps.specs.insert(r);
-                        let (fv, reduce) = (self.g.node(r).spec_var(), self.g.node(r).label());
-                        quote!(::flow::__private::Combine::new(
-                            ::std::clone::Clone::clone(&#kv),
-                            ::std::clone::Clone::clone(&#fv),
-                            #reduce,
-                            #exchange
-                        ))
-                    }
-                    None => exchange,
-                };
+                if let Some(r) = self.reduce_after(c) {
+                    self.caps.specs.insert(r);
+                    let (fv, reduce) = (self.g.node(r).spec_var(), self.g.node(r).label());
+                    combine = Some(quote!(
+                        ::std::clone::Clone::clone(&#kv), ::std::clone::Clone::clone(&#fv), #reduce
+                    ));
+                }
+                quote!(::flow::__private::ByKey(::std::clone::Clone::clone(&#kv)))
             }
             _ => quote!(::flow::__private::RoundRobin::starting_at(
                 __ctx.subtask_index()
             )),
         };
-        quote!(::flow::__private::Exchange::new(#partition, #snd, #name, __event_time))
+        let exchange =
+            quote!(::flow::__private::Exchange::new(#partition, #snd, #name, __event_time));
+        match combine {
+            Some(args) => quote!(::flow::__private::Combine::new(#args, #exchange)),
+            None => exchange,
+        }
     }
 
     /// The `reduce` that is the only reader of `key_by` node `c`, if it is one.

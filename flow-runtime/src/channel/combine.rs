@@ -20,6 +20,7 @@ use crate::env::RuntimeMode;
 use crate::exec::{CheckpointId, TaskMetrics};
 use crate::function::{KeySelector, ReduceFunction};
 use crate::hash::FlowHashMap;
+use crate::operator::reduce::reduce_in_place;
 use crate::snapshot::TaskState;
 use crate::time::{Timestamp, NO_TIMESTAMP};
 use crate::Result;
@@ -87,17 +88,6 @@ where
     }
 }
 
-/// Forgets the combiner's map if the reduce function unwinds while a row is moved out of its
-/// slot, so that the slot is never dropped twice (the job is failing anyway).
-struct LeakOnUnwind<K, V>(*mut FlowHashMap<K, V>);
-
-impl<K, V> Drop for LeakOnUnwind<K, V> {
-    fn drop(&mut self) {
-        // SAFETY: the pointer is the combiner's map, alive for the whole call.
-        std::mem::forget(unsafe { std::mem::take(&mut *self.0) });
-    }
-}
-
 impl<KS, F, T, E> Combine<KS, F, T, E>
 where
     KS: KeySelector<T>,
@@ -138,16 +128,13 @@ where
         // SAFETY: `held` is `self.held`, borrowed by nothing else during this call.
         match unsafe { (*held).get_mut(&key) } {
             Some(slot) => {
-                let acc: *mut T = slot;
-                let guard = LeakOnUnwind(held);
-                // SAFETY: `acc` is an initialised row; it is written back below before
-                // anything reads it, and if `reduce` unwinds instead, the guard forgets the
-                // whole map.
-                let prev = unsafe { std::ptr::read(acc) };
-                let f = &mut self.f;
-                let new = crate::operator::guarded(&self.name, || f.reduce(prev, row));
-                unsafe { std::ptr::write(acc, new) };
-                std::mem::forget(guard);
+                let (f, name) = (&mut self.f, &self.name);
+                // SAFETY: `slot` is a row of `held`, which `f` cannot reach.
+                unsafe {
+                    reduce_in_place(held, slot, |prev| {
+                        crate::operator::guarded(name, || f.reduce(prev, row))
+                    })
+                };
             }
             None => self.hold(key, row),
         }
