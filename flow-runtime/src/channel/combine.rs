@@ -76,6 +76,12 @@ where
         self.rows = 0;
     }
 
+    /// A row past the combiner (streaming mode, or combining stopped).
+    #[inline(never)]
+    fn pass(&mut self, row: T, ts: Timestamp) {
+        self.exchange.collect(row, ts);
+    }
+
     /// `held` reached [`MAX_KEYS`]: sends it, and stops combining if it hardly reduced.
     #[cold]
     #[inline(never)]
@@ -120,7 +126,7 @@ where
     #[inline(always)]
     fn collect(&mut self, row: T, ts: Timestamp) {
         if !self.on {
-            return self.exchange.collect(row, ts);
+            return self.pass(row, ts);
         }
         let key = self.key.key(&row);
         self.rows += 1;
