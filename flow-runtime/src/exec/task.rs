@@ -577,18 +577,17 @@ struct Typed<T, C>(C, PhantomData<fn(T)>);
 
 /// Hands a batch's rows of type `T` to `collect`, with their timestamps when they have them;
 /// returns how many.
+///
+/// `collect` is called from one place only, so that it is inlined into the loop: with a loop
+/// per case (timestamps or not) the chain was a function called per row (measured: W1 and
+/// W3 at parallelism 2 spent a fifth of the receiving thread in that call's entry and exit).
 #[inline(always)]
 fn feed<T: 'static>(rows: Rows, mut collect: impl FnMut(T, Timestamp)) -> u64 {
     let batch = rows.into_batch::<T>();
     let n = batch.rows.len() as u64;
-    if batch.timestamps.is_empty() {
-        for row in batch.rows {
-            collect(row, NO_TIMESTAMP);
-        }
-    } else {
-        for (row, ts) in batch.rows.into_iter().zip(batch.timestamps) {
-            collect(row, ts);
-        }
+    let mut timestamps = batch.timestamps.into_iter();
+    for row in batch.rows {
+        collect(row, timestamps.next().unwrap_or(NO_TIMESTAMP));
     }
     n
 }
