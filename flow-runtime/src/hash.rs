@@ -23,16 +23,36 @@ fn words(bytes: &[u8], mark_len: bool, mut add: impl FnMut(u64)) {
     for c in &mut chunks {
         add(u64::from_le_bytes(c.try_into().expect("8-byte chunk")));
     }
-    let rest = chunks.remainder();
-    if !rest.is_empty() {
-        let mut buf = [0u8; 8];
-        buf[..rest.len()].copy_from_slice(rest);
-        let len = if mark_len {
-            (rest.len() as u64) << 56
-        } else {
-            0
-        };
-        add(u64::from_le_bytes(buf) ^ len);
+    let rest = chunks.remainder().len();
+    if rest > 0 {
+        let len = if mark_len { (rest as u64) << 56 } else { 0 };
+        add(tail_word(bytes, rest) ^ len);
+    }
+}
+
+/// The last `rest` (1 to 7) bytes of `bytes` as a little-endian word, zero-padded: the value
+/// of copying them into a zeroed `[u8; 8]`, read with at most two loads and no copy (the copy,
+/// a `memcpy` call of a variable length read back as a word, stalled every short string key:
+/// a quarter of W2's exchange).
+#[inline(always)]
+fn tail_word(bytes: &[u8], rest: usize) -> u64 {
+    let n = bytes.len();
+    if n >= 8 {
+        // The last 8 bytes, shifted down past those of the last whole word.
+        let last = u64::from_le_bytes(bytes[n - 8..].try_into().expect("8 bytes"));
+        return last >> (8 * (8 - rest));
+    }
+    // A short slice: two overlapping reads that cover it (the overlap ORs equal bytes).
+    if rest >= 4 {
+        let lo = u32::from_le_bytes(bytes[..4].try_into().expect("4 bytes")) as u64;
+        let hi = u32::from_le_bytes(bytes[n - 4..].try_into().expect("4 bytes")) as u64;
+        lo | hi << (8 * (rest - 4))
+    } else if rest >= 2 {
+        let lo = u16::from_le_bytes(bytes[..2].try_into().expect("2 bytes")) as u64;
+        let hi = u16::from_le_bytes(bytes[n - 2..].try_into().expect("2 bytes")) as u64;
+        lo | hi << (8 * (rest - 2))
+    } else {
+        bytes[0] as u64
     }
 }
 
@@ -201,6 +221,26 @@ mod tests {
         assert_eq!(stable_hash("aaa"), 7734505599875226699);
         let routed: Vec<usize> = (0..8i64).map(|k| key_to_subtask(&k, 4)).collect();
         assert_eq!(routed, [3, 3, 1, 0, 0, 0, 3, 2]);
+    }
+
+    #[test]
+    fn the_last_partial_word_is_the_zero_padded_bytes() {
+        // What `words` computed with a copy into a zeroed buffer, for every length of tail
+        // after 0 to 3 whole words: routing and checkpoint key groups depend on it.
+        let bytes: Vec<u8> = (0..40u32).map(|i| (i * 37 + 11) as u8 | 0x80).collect();
+        for n in 1..bytes.len() {
+            let rest = n % 8;
+            if rest == 0 {
+                continue;
+            }
+            let mut buf = [0u8; 8];
+            buf[..rest].copy_from_slice(&bytes[n - rest..n]);
+            assert_eq!(
+                tail_word(&bytes[..n], rest),
+                u64::from_le_bytes(buf),
+                "length {n}"
+            );
+        }
     }
 
     #[test]
