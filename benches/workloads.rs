@@ -12,6 +12,10 @@
 //!   are `&'static str`, rows `(&str, i64)`), so no row allocates. Next to W2 it separates
 //!   what flow itself costs from what owned `String` rows cost.
 //!
+//! With `w1/streaming/p2` among the cases, W1 streaming is also run on two threads by hand,
+//! without flow (a thread per stage, and a worker per core): what a keyed exchange costs on
+//! the machine, the ceiling for flow's parallelism 2.
+//!
 //! Streaming mode emits every update to a `DiscardSink`, and the loop `black_box`es every
 //! updated row; batch mode (W1, W2) emits each key's final row only, and so does the loop.
 //! Each case is checked against the loop on a small input before it is timed, then timed as
@@ -324,6 +328,177 @@ fn on_thread(work: impl FnOnce() + Send) -> Duration {
     let start = Instant::now();
     std::thread::scope(|s| s.spawn(work).join().expect("the loop runs"));
     start.elapsed()
+}
+
+// ---------------------------------------------------------------------------------------------
+// W1 in streaming mode on two threads by hand: what a keyed exchange costs on this machine,
+// without flow. Rows go to the thread that owns their key (`route`) in batches of 4096 rows
+// (64 KiB, as flow's exchange) over bounded channels of 8 batches.
+
+const HAND_BATCH: usize = 4096;
+
+/// The thread of two that owns key `k`.
+#[inline(always)]
+fn route(k: i64) -> usize {
+    ((k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 63) as usize
+}
+
+/// One row into a streaming sum by key, its update `black_box`ed.
+#[inline(always)]
+fn sum_into(state: &mut FxHashMap<i64, (i64, i64)>, row: (i64, i64)) {
+    let new = match state.get_mut(&row.0) {
+        Some(acc) => {
+            *acc = sum(*acc, row);
+            *acc
+        }
+        None => {
+            state.insert(row.0, row);
+            row
+        }
+    };
+    discard(new);
+}
+
+/// A thread per stage and subtask, as flow runs a job: two source threads route every row to
+/// one of two reducing threads.
+fn w1_p2_thread_per_stage(rows: i64) -> Duration {
+    use std::sync::mpsc::sync_channel;
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let (to0, from0) = sync_channel::<Vec<(i64, i64)>>(8);
+        let (to1, from1) = sync_channel::<Vec<(i64, i64)>>(8);
+        for (lo, hi) in [(1, rows / 2 + 1), (rows / 2 + 1, rows + 1)] {
+            let to = [to0.clone(), to1.clone()];
+            s.spawn(move || {
+                let mut out = [
+                    Vec::with_capacity(HAND_BATCH),
+                    Vec::with_capacity(HAND_BATCH),
+                ];
+                for n in lo..hi {
+                    let row = w1_map(n);
+                    let t = route(row.0);
+                    out[t].push(row);
+                    if out[t].len() == HAND_BATCH {
+                        let full = std::mem::replace(&mut out[t], Vec::with_capacity(HAND_BATCH));
+                        to[t].send(full).expect("the reducer runs");
+                    }
+                }
+                for (t, rest) in out.into_iter().enumerate() {
+                    to[t].send(rest).expect("the reducer runs");
+                }
+            });
+        }
+        drop((to0, to1));
+        for from in [from0, from1] {
+            s.spawn(move || {
+                let mut state = FxHashMap::default();
+                for batch in from {
+                    for row in batch {
+                        sum_into(&mut state, row);
+                    }
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+/// A worker per core, as timely runs a job: each of two threads reads half of the input,
+/// sums the rows of its own keys at once and sends the others to the other thread, whose
+/// rows it sums between two chunks of its input. A full channel never blocks it: it keeps the
+/// batch and sums its input meanwhile.
+fn w1_p2_worker_per_core(rows: i64) -> Duration {
+    use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+    fn worker(
+        me: usize,
+        lo: i64,
+        hi: i64,
+        to: SyncSender<Vec<(i64, i64)>>,
+        from: Receiver<Vec<(i64, i64)>>,
+    ) {
+        let mut state = FxHashMap::default();
+        let mut out = Vec::with_capacity(HAND_BATCH);
+        let mut pending: Option<Vec<(i64, i64)>> = None;
+        let mut n = lo;
+        loop {
+            for batch in from.try_iter() {
+                for row in batch {
+                    sum_into(&mut state, row);
+                }
+            }
+            if let Some(batch) = pending.take() {
+                match to.try_send(batch) {
+                    Ok(()) => {}
+                    Err(TrySendError::Full(batch)) => {
+                        pending = Some(batch);
+                        std::thread::yield_now();
+                        continue;
+                    }
+                    Err(TrySendError::Disconnected(_)) => panic!("the other worker ended early"),
+                }
+            }
+            if n >= hi {
+                if out.is_empty() {
+                    break;
+                }
+                pending = Some(std::mem::take(&mut out));
+                continue;
+            }
+            let end = (n + 1024).min(hi);
+            while n < end {
+                let row = w1_map(n);
+                n += 1;
+                if route(row.0) == me {
+                    sum_into(&mut state, row);
+                } else {
+                    out.push(row);
+                    if out.len() == HAND_BATCH {
+                        pending = Some(std::mem::replace(&mut out, Vec::with_capacity(HAND_BATCH)));
+                        break;
+                    }
+                }
+            }
+        }
+        drop(to);
+        for batch in from {
+            for row in batch {
+                sum_into(&mut state, row);
+            }
+        }
+    }
+    let start = Instant::now();
+    std::thread::scope(|s| {
+        let (to0, from0) = sync_channel(8);
+        let (to1, from1) = sync_channel(8);
+        s.spawn(move || worker(0, 1, rows / 2 + 1, to1, from0));
+        s.spawn(move || worker(1, rows / 2 + 1, rows + 1, to0, from1));
+    });
+    start.elapsed()
+}
+
+/// W1 streaming by hand at parallelism 2, both ways, against the one-thread loop: best of
+/// `runs`, in turns.
+fn exchange_by_hand(rows: i64, runs: usize) {
+    let (mut one, mut stages, mut workers) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    for _ in 0..runs {
+        one = one.min(on_thread(|| w1_by_hand(rows, false, discard)));
+        stages = stages.min(w1_p2_thread_per_stage(rows));
+        workers = workers.min(w1_p2_worker_per_core(rows));
+    }
+    let rate = |d: Duration| rows as f64 / d.as_secs_f64() / 1e6;
+    println!();
+    println!("w1/streaming on two threads by hand (no flow), best of {runs}, against the one-thread loop:");
+    for (name, d) in [
+        ("one thread (the loop)", one),
+        ("thread per stage", stages),
+        ("worker per core", workers),
+    ] {
+        println!(
+            "  {name:<22} {:>7.1} Mrows/s   {:.2}x",
+            rate(d),
+            rate(d) / rate(one)
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -671,5 +846,8 @@ fn main() {
             target,
             speedup
         );
+    }
+    if cases.iter().any(|c| c.name() == "w1/streaming/p2") {
+        exchange_by_hand(rows, runs);
     }
 }
