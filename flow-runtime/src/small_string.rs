@@ -181,9 +181,18 @@ impl Borrow<str> for SmallString {
 }
 
 impl PartialEq for SmallString {
+    /// Two inline strings compare as their fixed-size buffers, zero past the text (no
+    /// `memcmp` call of a variable length: a key compare per row in a word count); a text is
+    /// inline exactly when it is 22 bytes or fewer, so an inline and a heap string differ.
     #[inline]
     fn eq(&self, other: &Self) -> bool {
-        self.as_str() == other.as_str()
+        match (&self.0, &other.0) {
+            (Repr::Inline { len: a, bytes: x }, Repr::Inline { len: b, bytes: y }) => {
+                a == b && x == y
+            }
+            (Repr::Heap(a), Repr::Heap(b)) => a == b,
+            _ => false,
+        }
     }
 }
 
@@ -365,6 +374,36 @@ mod tests {
         small.sort();
         text.sort();
         assert_eq!(small, text);
+    }
+
+    #[test]
+    fn equal_texts_are_equal_however_made() {
+        // Lengths around the inline limit, made by every constructor: equal exactly when the
+        // texts are (the fast compare reads the whole inline buffer).
+        let texts: Vec<String> = (0..26).map(|n| "x".repeat(n)).collect();
+        for a in &texts {
+            for b in &texts {
+                let made = [
+                    SmallString::from(a.as_str()),
+                    SmallString::from(a.clone()),
+                    a.parse().unwrap(),
+                    a.chars()
+                        .map(|c| c.to_string())
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(|s| s.as_str())
+                        .collect(),
+                ];
+                let others = [SmallString::from(b.as_str()), SmallString::from(b.clone())];
+                for x in &made {
+                    for y in &others {
+                        assert_eq!(x == y, a == b, "{a:?} vs {b:?}");
+                    }
+                }
+            }
+        }
+        assert_ne!(SmallString::from("ab"), SmallString::from("ac"));
+        assert_ne!(SmallString::from("a"), SmallString::from("a\0"));
     }
 
     #[test]
