@@ -13,8 +13,10 @@
 //!   what flow itself costs from what owned `String` rows cost.
 //!
 //! With `w1/streaming/p2` among the cases, W1 streaming is also run on two threads by hand,
-//! without flow (a thread per stage, and a worker per core): what a keyed exchange costs on
-//! the machine, the ceiling for flow's parallelism 2.
+//! without flow, in two designs: a thread per stage (as flow runs a job) and a worker per core
+//! (as timely does; half the rows, those of the worker's own keys, never cross threads). What
+//! two threads can do with a keyed exchange on this machine; simpler than flow's (a one-multiply
+//! route instead of the stable key-group hash, no timestamps).
 //!
 //! Streaming mode emits every update to a `DiscardSink`, and the loop `black_box`es every
 //! updated row; batch mode (W1, W2) emits each key's final row only, and so does the loop.
@@ -359,12 +361,21 @@ fn sum_into(state: &mut FxHashMap<i64, (i64, i64)>, row: (i64, i64)) {
     discard(new);
 }
 
+/// The sums of both threads' maps, sorted by key (the end state, checked against the loop's).
+type Sums = Vec<(i64, (i64, i64))>;
+
+fn merged(states: Vec<FxHashMap<i64, (i64, i64)>>) -> Sums {
+    let mut all: Sums = states.into_iter().flatten().collect();
+    all.sort();
+    all
+}
+
 /// A thread per stage and subtask, as flow runs a job: two source threads route every row to
 /// one of two reducing threads.
-fn w1_p2_thread_per_stage(rows: i64) -> Duration {
+fn w1_p2_thread_per_stage(rows: i64) -> (Duration, Sums) {
     use std::sync::mpsc::sync_channel;
     let start = Instant::now();
-    std::thread::scope(|s| {
+    let states = std::thread::scope(|s| {
         let (to0, from0) = sync_channel::<Vec<(i64, i64)>>(8);
         let (to1, from1) = sync_channel::<Vec<(i64, i64)>>(8);
         for (lo, hi) in [(1, rows / 2 + 1), (rows / 2 + 1, rows + 1)] {
@@ -389,25 +400,33 @@ fn w1_p2_thread_per_stage(rows: i64) -> Duration {
             });
         }
         drop((to0, to1));
-        for from in [from0, from1] {
-            s.spawn(move || {
-                let mut state = FxHashMap::default();
-                for batch in from {
-                    for row in batch {
-                        sum_into(&mut state, row);
+        let reducers: Vec<_> = [from0, from1]
+            .into_iter()
+            .map(|from| {
+                s.spawn(move || {
+                    let mut state = FxHashMap::default();
+                    for batch in from {
+                        for row in batch {
+                            sum_into(&mut state, row);
+                        }
                     }
-                }
-            });
-        }
+                    state
+                })
+            })
+            .collect();
+        reducers
+            .into_iter()
+            .map(|r| r.join().expect("the reducer runs"))
+            .collect()
     });
-    start.elapsed()
+    (start.elapsed(), merged(states))
 }
 
 /// A worker per core, as timely runs a job: each of two threads reads half of the input,
 /// sums the rows of its own keys at once and sends the others to the other thread, whose
 /// rows it sums between two chunks of its input. A full channel never blocks it: it keeps the
 /// batch and sums its input meanwhile.
-fn w1_p2_worker_per_core(rows: i64) -> Duration {
+fn w1_p2_worker_per_core(rows: i64) -> (Duration, Sums) {
     use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
     fn worker(
         me: usize,
@@ -415,7 +434,7 @@ fn w1_p2_worker_per_core(rows: i64) -> Duration {
         hi: i64,
         to: SyncSender<Vec<(i64, i64)>>,
         from: Receiver<Vec<(i64, i64)>>,
-    ) {
+    ) -> FxHashMap<i64, (i64, i64)> {
         let mut state = FxHashMap::default();
         let mut out = Vec::with_capacity(HAND_BATCH);
         let mut pending: Option<Vec<(i64, i64)>> = None;
@@ -465,25 +484,44 @@ fn w1_p2_worker_per_core(rows: i64) -> Duration {
                 sum_into(&mut state, row);
             }
         }
+        state
     }
     let start = Instant::now();
-    std::thread::scope(|s| {
+    let states = std::thread::scope(|s| {
         let (to0, from0) = sync_channel(8);
         let (to1, from1) = sync_channel(8);
-        s.spawn(move || worker(0, 1, rows / 2 + 1, to1, from0));
-        s.spawn(move || worker(1, rows / 2 + 1, rows + 1, to0, from1));
+        let a = s.spawn(move || worker(0, 1, rows / 2 + 1, to1, from0));
+        let b = s.spawn(move || worker(1, rows / 2 + 1, rows + 1, to0, from1));
+        vec![
+            a.join().expect("worker 0 runs"),
+            b.join().expect("worker 1 runs"),
+        ]
     });
-    start.elapsed()
+    (start.elapsed(), merged(states))
 }
 
 /// W1 streaming by hand at parallelism 2, both ways, against the one-thread loop: best of
 /// `runs`, in turns.
-fn exchange_by_hand(rows: i64, runs: usize) {
+fn exchange_by_hand(rows: i64, check_rows: i64, runs: usize) {
+    // Both end with the loop's sums, on a small input first.
+    let mut want: Sums = Vec::new();
+    w1_by_hand(check_rows, true, |row| want.push((row.0, row)));
+    want.sort();
+    assert_eq!(
+        w1_p2_thread_per_stage(check_rows).1,
+        want,
+        "thread per stage by hand"
+    );
+    assert_eq!(
+        w1_p2_worker_per_core(check_rows).1,
+        want,
+        "worker per core by hand"
+    );
     let (mut one, mut stages, mut workers) = (Duration::MAX, Duration::MAX, Duration::MAX);
     for _ in 0..runs {
         one = one.min(on_thread(|| w1_by_hand(rows, false, discard)));
-        stages = stages.min(w1_p2_thread_per_stage(rows));
-        workers = workers.min(w1_p2_worker_per_core(rows));
+        stages = stages.min(w1_p2_thread_per_stage(rows).0);
+        workers = workers.min(w1_p2_worker_per_core(rows).0);
     }
     let rate = |d: Duration| rows as f64 / d.as_secs_f64() / 1e6;
     println!();
@@ -848,6 +886,6 @@ fn main() {
         );
     }
     if cases.iter().any(|c| c.name() == "w1/streaming/p2") {
-        exchange_by_hand(rows, runs);
+        exchange_by_hand(rows, check_rows, runs);
     }
 }

@@ -37,6 +37,7 @@ fn words(bytes: &[u8], mark_len: bool, mut add: impl FnMut(u64)) {
 #[inline(always)]
 fn tail_word(bytes: &[u8], rest: usize) -> u64 {
     let n = bytes.len();
+    debug_assert!(rest > 0 && rest == n % 8, "the tail of a slice");
     if n >= 8 {
         // The last 8 bytes, shifted down past those of the last whole word.
         let last = u64::from_le_bytes(bytes[n - 8..].try_into().expect("8 bytes"));
@@ -221,12 +222,45 @@ mod tests {
         assert_eq!(stable_hash("aaa"), 7734505599875226699);
         let routed: Vec<usize> = (0..8i64).map(|k| key_to_subtask(&k, 4)).collect();
         assert_eq!(routed, [3, 3, 1, 0, 0, 0, 3, 2]);
+        // Strings of 1 to 24 bytes (every length of a last partial word, after 0 to 2 whole
+        // words), as computed before the partial word was read without a copy (ad26943).
+        let text = "abcdefghijklmnopqrstuvwx";
+        let hashes: Vec<u64> = (1..=24).map(|n| stable_hash(&text[..n])).collect();
+        assert_eq!(
+            hashes,
+            [
+                8840491949981588021,
+                6674514439250914185,
+                13223131193376144321,
+                6539519812026847660,
+                6104430966068543284,
+                812525617123401011,
+                2589181427489456947,
+                6359405296523264533,
+                17022389247507857108,
+                6194582913961455982,
+                5234627234257747464,
+                10466175180679260612,
+                14576370177553183670,
+                7138157882300120169,
+                15405741157568088427,
+                277469001817672869,
+                8251213439310752615,
+                5614915898771766935,
+                13701057678609949,
+                1391326427477182476,
+                5579682262736932769,
+                524546019081771697,
+                1060650376380515520,
+                2785241243171496538,
+            ]
+        );
     }
 
     #[test]
     fn the_last_partial_word_is_the_zero_padded_bytes() {
         // What `words` computed with a copy into a zeroed buffer, for every length of tail
-        // after 0 to 3 whole words: routing and checkpoint key groups depend on it.
+        // after 0 to 4 whole words: routing and checkpoint key groups depend on it.
         let bytes: Vec<u8> = (0..40u32).map(|i| (i * 37 + 11) as u8 | 0x80).collect();
         for n in 1..bytes.len() {
             let rest = n % 8;

@@ -126,6 +126,16 @@ fn decode<T: DeserializeOwned + Send + 'static>(bytes: &[u8]) -> Result<Rows> {
                 std::any::type_name::<T>()
             ))
         })?;
+    // Each row has its timestamp, or none has one (what `encode_batch` writes): a record
+    // with any other count is not a batch of this job's.
+    if !timestamps.is_empty() && timestamps.len() != rows.len() {
+        return Err(Error::Config(format!(
+            "holds {} rows of type `{}` but {} timestamps (was it written by another version of the job?)",
+            rows.len(),
+            std::any::type_name::<T>(),
+            timestamps.len()
+        )));
+    }
     Ok(Rows::new(Batch { rows, timestamps }))
 }
 
@@ -309,4 +319,28 @@ pub(crate) fn no_codec(operator: &str, row_type: &str) -> Error {
     Error::Config(format!(
         "`{operator}` crosses instances of the group through a Kafka topic, but its rows (`{row_type}`) are not serde: make them a `#[derive(Row)]` struct, or owned types (`String`, not `&str`) that implement `flow::instances::WireRow`"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_record_with_other_counts_of_rows_and_timestamps_is_refused() {
+        let good = bincode::serialize(&(vec![1i64, 2], vec![10i64, 20])).unwrap();
+        let batch = decode::<i64>(&good).unwrap().into_batch::<i64>();
+        assert_eq!((batch.rows, batch.timestamps), (vec![10, 20], vec![1, 2]));
+        let untimed = bincode::serialize(&(Vec::<i64>::new(), vec![10i64, 20])).unwrap();
+        assert_eq!(
+            decode::<i64>(&untimed).unwrap().into_batch::<i64>().rows,
+            [10, 20]
+        );
+
+        let bad = bincode::serialize(&(vec![1i64], vec![10i64, 20])).unwrap();
+        let err = decode::<i64>(&bad).err().expect("refused").to_string();
+        assert!(
+            err.contains("2 rows of type `i64` but 1 timestamps"),
+            "{err}"
+        );
+    }
 }

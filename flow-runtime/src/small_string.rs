@@ -44,7 +44,9 @@ pub struct SmallString(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    /// `bytes[..len]` is valid UTF-8 (copied from a `str`).
+    /// `bytes[..len]` is valid UTF-8 (copied from a `str`) and every byte after it is zero;
+    /// a text is inline exactly when it has [`INLINE`] bytes or fewer (`PartialEq` compares
+    /// whole buffers and takes an inline and a heap string for different).
     Inline {
         len: u8,
         bytes: [u8; INLINE],

@@ -585,6 +585,10 @@ struct Typed<T, C>(C, PhantomData<fn(T)>);
 fn feed<T: 'static>(rows: Rows, mut collect: impl FnMut(T, Timestamp)) -> u64 {
     let batch = rows.into_batch::<T>();
     let n = batch.rows.len() as u64;
+    debug_assert!(
+        batch.timestamps.is_empty() || batch.timestamps.len() == batch.rows.len(),
+        "a batch has a timestamp for every row or for none"
+    );
     let mut timestamps = batch.timestamps.into_iter();
     for row in batch.rows {
         collect(row, timestamps.next().unwrap_or(NO_TIMESTAMP));
