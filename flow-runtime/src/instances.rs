@@ -337,7 +337,7 @@ mod tests {
         );
 
         let bad = bincode::serialize(&(vec![1i64], vec![10i64, 20])).unwrap();
-        let err = decode::<i64>(&bad).err().expect("refused").to_string();
+        let err = decode::<i64>(&bad).expect_err("refused").to_string();
         assert!(
             err.contains("2 rows of type `i64` but 1 timestamps"),
             "{err}"
