@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{finished_rows, has_checkpoint, sorted};
+use common::{crash_once_checkpointed, finished_rows, sorted};
 use flow::prelude::*;
 use std::path::Path;
 use std::time::Duration;
@@ -104,8 +104,8 @@ fn bad_generator_options_fail_at_start() {
 }
 
 /// Crashes after a checkpoint, restores at `p2`: every index once in the finished files. The
-/// rows take half a second, so that a checkpoint completes before the end even on a loaded
-/// machine (one took 360 ms while other builds ran).
+/// rows take half a second, and longer until a checkpoint completed (see
+/// `crash_once_checkpointed`).
 fn restore(p1: usize, p2: usize) {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");
@@ -122,8 +122,8 @@ fn restore(p1: usize, p2: usize) {
         flow! { env =>
             source(DataGeneratorSource::new(|i| i as i64, 4_000).rows_per_second(8_000.0), Watermarks::no_watermarks())
                 .map(move |i| {
-                    if crash && i > 1_000 && i % 7 == 0 && has_checkpoint(ck) {
-                        panic!("crash at {i}");
+                    if crash {
+                        crash_once_checkpointed(ck, i, 1_000);
                     }
                     i
                 })
@@ -132,7 +132,7 @@ fn restore(p1: usize, p2: usize) {
         env.execute("datagen")
     };
     let e = run(p1, true, false).expect_err("the first run crashes");
-    assert!(e.to_string().contains("crash at"), "{e}");
+    assert!(e.to_string().contains("crash at row"), "{e}");
     run(p2, false, true).unwrap();
     assert_eq!(
         finished_rows(&out),

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{finished_rows, has_checkpoint, sorted};
+use common::{crash_once_checkpointed, finished_rows, sorted};
 use flow::connectors::bad_records::DeadLetter;
 use flow::prelude::*;
 use flow::{Sink, SinkWriter};
@@ -329,14 +329,12 @@ fn monitoring_picks_up_new_files(p: usize) {
 const ROWS: usize = 6_000;
 
 /// Line `n` read by the job: slowed down so that checkpoints (every 5 ms) fall between the
-/// rows; with `crash`, a user panic at the first row past a third of the input once a
-/// checkpoint completed.
+/// rows; with `crash`, a user panic past a third of the input once a checkpoint completed
+/// (see `crash_once_checkpointed`).
 fn row(line: &str, crash: Option<&'static Path>) -> i64 {
     let n: i64 = line.parse().unwrap();
     if let Some(ck) = crash {
-        if n % 7 == 0 && n as usize > ROWS / 3 && has_checkpoint(ck) {
-            panic!("crash at row {n}");
-        }
+        crash_once_checkpointed(ck, n, (ROWS / 3) as i64);
     }
     if n % 20 == 0 {
         std::thread::sleep(Duration::from_millis(1));

@@ -5,7 +5,7 @@
 mod common;
 mod jdbc_common;
 
-use common::{has_checkpoint, latest_checkpoint};
+use common::{crash_once_checkpointed, latest_checkpoint};
 use flow::prelude::*;
 use jdbc_common::{url, Db, Server};
 use std::path::Path;
@@ -234,8 +234,8 @@ fn slow_job(
     flow! { env =>
         source(NumberSequence::new(0, ROWS - 1), Watermarks::no_watermarks())
             .map(move |i| {
-                if crash && i > ROWS / 3 && i % 7 == 0 && has_checkpoint(ck) {
-                    panic!("crash at row {i}");
+                if crash {
+                    crash_once_checkpointed(ck, i, ROWS / 3);
                 }
                 if i % 10 == 0 {
                     std::thread::sleep(Duration::from_millis(1));

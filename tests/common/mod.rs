@@ -62,6 +62,25 @@ pub fn has_checkpoint(dir: &std::path::Path) -> bool {
     })
 }
 
+/// A user failure for restore tests, called with each row `n`: past row `from`, once a
+/// checkpoint completed in `dir`, panics ("crash at row n") on a row divisible by 7; until
+/// then it slows every 4th row by a millisecond, so that a checkpoint completes before the
+/// input ends even when writing one is slow (a CI machine's fsync took half a second, and
+/// the job ended without the crash its test wanted).
+#[allow(dead_code)]
+pub fn crash_once_checkpointed(dir: &std::path::Path, n: i64, from: i64) {
+    if n <= from {
+        return;
+    }
+    if has_checkpoint(dir) {
+        if n % 7 == 0 {
+            panic!("crash at row {n}");
+        }
+    } else if n % 4 == 0 {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
 /// The number of the newest completed checkpoint in `dir` (0: none).
 pub fn latest_checkpoint(dir: &std::path::Path) -> u64 {
     std::fs::read_dir(dir)
