@@ -6,6 +6,7 @@ mod common;
 
 use common::sorted;
 use flow::prelude::*;
+use flow::Scheduling;
 use std::time::Duration;
 
 #[derive(Row, Clone, Debug, PartialEq, PartialOrd)]
@@ -112,7 +113,11 @@ static REDUCE_CALLS: std::sync::Mutex<Vec<(usize, bool)>> = std::sync::Mutex::ne
 fn batch_reduce_combines_before_the_exchange(p: usize) {
     let run = |mode: RuntimeMode| {
         REDUCE_CALLS.lock().unwrap().retain(|c| c.0 != p);
-        let env = StreamEnv::new().with_parallelism(p).with_mode(mode);
+        // A thread per task, named after its stage (on workers, stages share threads).
+        let env = StreamEnv::new()
+            .with_parallelism(p)
+            .with_mode(mode)
+            .with_scheduling(Scheduling::Threads);
         flow! { env =>
             let sums = source(NumberSequence::new(1, 100_000), Watermarks::no_watermarks())
                 .map(|n: i64| (n % 97, n))

@@ -84,6 +84,13 @@ impl RuntimeContext {
     pub fn watermark_interval(&self) -> std::time::Duration {
         self.watermark_interval
     }
+    /// Whether the task shares its thread with other tasks of the job (it runs on a worker:
+    /// [`Scheduling::Workers`](crate::Scheduling::Workers)): a connector should then not
+    /// block long waiting for data (a poll with a timeout), but report itself idle, and the
+    /// task lets the others run meanwhile.
+    pub fn shares_thread(&self) -> bool {
+        crate::exec::worker::cooperative()
+    }
     /// Whether the job is being torn down because a task failed.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)

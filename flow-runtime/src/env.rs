@@ -67,6 +67,7 @@ pub struct StreamEnv {
     observe: Observe,
     state_backend: crate::state::StateBackendConfig,
     instances: Option<crate::instances::InstanceConfig>,
+    scheduling: crate::exec::Scheduling,
     graphs: Mutex<Vec<JobGraph>>,
 }
 
@@ -89,6 +90,7 @@ impl StreamEnv {
             observe: Observe::default(),
             state_backend: Default::default(),
             instances: None,
+            scheduling: crate::exec::Scheduling::default(),
             graphs: Mutex::new(Vec::new()),
         }
     }
@@ -121,6 +123,14 @@ impl StreamEnv {
                     .value_parser(["streaming", "batch", "auto"])
                     .default_value("streaming")
                     .help("Runtime mode: streaming emits every update; batch only final results (bounded sources only); auto picks batch when every source is bounded"),
+            )
+            .arg(
+                Arg::new("scheduling")
+                    .long("scheduling")
+                    .value_name("HOW")
+                    .value_parser(["workers", "threads"])
+                    .default_value("workers")
+                    .help("How tasks (stage subtasks) get threads: workers runs one thread per core, each running subtask i of every stage and switching between them where one waits for input or room (fastest with parallelism); threads gives every task a thread of its own (for user functions that block until another task of the job progressed)"),
             )
             .arg(
                 Arg::new("auto-watermark-interval")
@@ -357,6 +367,10 @@ impl StreamEnv {
             observe,
             state_backend,
             instances,
+            scheduling: m
+                .get_one::<String>("scheduling")
+                .map(|s| s.parse().expect("validated by clap"))
+                .unwrap_or_default(),
             graphs: Mutex::new(Vec::new()),
         }
     }
@@ -421,6 +435,15 @@ impl StreamEnv {
         }
         self.parallelism = parallelism;
         Ok(self)
+    }
+
+    /// Sets how tasks get threads (`--scheduling`): see [`Scheduling`](crate::exec::Scheduling).
+    ///
+    /// # Default
+    /// [`Scheduling::Workers`](crate::exec::Scheduling::Workers): one thread per core.
+    pub fn with_scheduling(mut self, scheduling: crate::exec::Scheduling) -> Self {
+        self.scheduling = scheduling;
+        self
     }
 
     /// Sets the runtime mode.
@@ -649,6 +672,7 @@ impl StreamEnv {
         let result = crate::exec::run_job_entry(
             name,
             mode,
+            self.scheduling,
             self.watermark_interval,
             checkpoints,
             &checkpointing,

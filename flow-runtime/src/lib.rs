@@ -80,7 +80,7 @@ pub use env::{ExplainFormat, RuntimeMode, StreamEnv};
 pub use error::{Error, Result};
 pub use exec::{
     request_stop, CheckpointConfig, CheckpointId, CheckpointStats, CheckpointingMode, JobResult,
-    OperatorMetrics, TaskMetrics, FINAL_CHECKPOINT,
+    OperatorMetrics, Scheduling, TaskMetrics, FINAL_CHECKPOINT,
 };
 pub use function::{
     FilterFunction, FlatMapFunction, Key, KeySelector, KeyedFilterFunction, KeyedFlatMapFunction,

@@ -665,6 +665,7 @@ impl<F: Decode> Source for KafkaSource<F> {
                     assignment_checked: None,
                     first_offsets: Vec::new(),
                     finished: false,
+                    poll_wait: POLL_WAIT,
                 },
                 format: self.format.clone(),
             });
@@ -839,6 +840,9 @@ struct ReaderState {
     /// from.
     first_offsets: Vec<i64>,
     finished: bool,
+    /// How long a poll waits for the first record: [`POLL_WAIT`], or nothing when the reader
+    /// shares its thread with other tasks (it would hold them up).
+    poll_wait: Duration,
 }
 
 impl<F> KafkaSourceReader<F> {
@@ -948,6 +952,9 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
 
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
         let s = &mut self.state;
+        if ctx.shares_thread() {
+            s.poll_wait = Duration::ZERO;
+        }
         s.bad_records.open(ctx)?;
         if s.group_assignment {
             let topics: Vec<&str> = s.subscription.iter().map(String::as_str).collect();
@@ -996,7 +1003,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             s.track_assignment(&self.consumer, out);
         }
         let mut rows = 0;
-        let mut wait = POLL_WAIT;
+        let mut wait = s.poll_wait;
         while rows < max_rows {
             let Some(next) = self.consumer.poll(wait) else {
                 break;

@@ -3,7 +3,7 @@
 use super::{batch_rows, Batch, Message, Outlets, Rows};
 use crate::chain::{Collector, Control, Snapshot};
 use crate::context::RuntimeContext;
-use crate::exec::{CheckpointId, TaskMetrics};
+use crate::exec::{worker, CheckpointId, TaskMetrics};
 use crate::snapshot::TaskState;
 use crate::time::Timestamp;
 use crate::{Error, Result};
@@ -48,18 +48,36 @@ impl Outbox {
             return;
         }
         match self.senders[i].try_send(message) {
-            Ok(()) => {}
+            Ok(()) => worker::progress(),
             Err(TrySendError::Full(message)) => self.wait_and_send(i, message),
             Err(TrySendError::Disconnected(_)) => self.closed = true,
         }
     }
 
     /// Sends into a full channel: waits for the receiver to make room (backpressure), timed.
+    /// On a worker, its other tasks run meanwhile (the receiver may be one of them).
     #[cold]
     #[inline(never)]
-    fn wait_and_send(&mut self, i: usize, message: Message) {
+    fn wait_and_send(&mut self, i: usize, mut message: Message) {
         let start = Instant::now();
-        if self.senders[i].send(message).is_err() {
+        if worker::cooperative() {
+            loop {
+                worker::wait();
+                match self.senders[i].try_send(message) {
+                    Ok(()) => {
+                        worker::progress();
+                        break;
+                    }
+                    Err(TrySendError::Full(m)) => message = m,
+                    Err(TrySendError::Disconnected(_)) => {
+                        self.closed = true;
+                        break;
+                    }
+                }
+            }
+        } else if self.senders[i].send(message).is_ok() {
+            worker::progress();
+        } else {
             self.closed = true;
         }
         self.blocked += start.elapsed();

@@ -1,9 +1,10 @@
 //! The start of a stage: merges the channels from every upstream subtask.
 
 use super::{Message, Rows};
+use crate::exec::worker;
 use crate::exec::CheckpointId;
 use crate::time::{Timestamp, MIN_WATERMARK};
-use crossbeam_channel::{Receiver, Select};
+use crossbeam_channel::{Receiver, RecvError, Select, TryRecvError};
 use std::marker::PhantomData;
 use std::time::Duration;
 
@@ -69,6 +70,8 @@ pub(crate) struct Gate {
     /// How long the last barrier passed on held inputs back (Flink's alignment duration).
     alignment: Duration,
     pending: Option<GateEvent>,
+    /// On a worker: the input [`Gate::try_recv`] looks at first (the one after the last read).
+    next_input: usize,
 }
 
 impl Gate {
@@ -90,6 +93,7 @@ impl Gate {
             aligning: None,
             alignment: Duration::ZERO,
             pending: None,
+            next_input: 0,
         }
     }
 
@@ -115,6 +119,9 @@ impl Gate {
         if let Some(e) = self.pending.take() {
             return e;
         }
+        if worker::cooperative() {
+            return self.next_on_worker(timeout);
+        }
         loop {
             if self.open_count == 0 {
                 return GateEvent::End;
@@ -134,12 +141,62 @@ impl Gate {
                 };
                 let k = op.index();
                 let i = ids[k];
-                (i, op.recv(&self.inputs[i]))
+                let msg = op.recv(&self.inputs[i]);
+                worker::progress();
+                (i, msg)
             };
             if let Some(e) = self.handle(i, msg) {
                 return e;
             }
         }
+    }
+
+    /// [`Gate::next`] on a worker: the worker runs its other tasks while no input has a
+    /// message.
+    fn next_on_worker(&mut self, timeout: Duration) -> GateEvent {
+        let mut deadline = None;
+        loop {
+            if self.open_count == 0 {
+                return GateEvent::End;
+            }
+            match self.try_recv() {
+                Some((i, msg)) => {
+                    if let Some(e) = self.handle(i, msg) {
+                        return e;
+                    }
+                }
+                None => {
+                    let now = std::time::Instant::now();
+                    if now >= *deadline.get_or_insert(now + timeout) {
+                        return GateEvent::Idle;
+                    }
+                    worker::wait();
+                }
+            }
+        }
+    }
+
+    /// A message from an input that can be read and has one, if any (a disconnected input
+    /// gives its `Err`): the inputs in turn, starting after the one read last, so that none
+    /// starves. Tells the job's workers of the room it made ([`worker::progress`]).
+    pub(crate) fn try_recv(&mut self) -> Option<(usize, Result<Message, RecvError>)> {
+        let n = self.inputs.len();
+        for k in 0..n {
+            let i = (self.next_input + k) % n;
+            if !self.readable(i) {
+                continue;
+            }
+            match self.inputs[i].try_recv() {
+                Ok(m) => {
+                    self.next_input = (i + 1) % n;
+                    worker::progress();
+                    return Some((i, Ok(m)));
+                }
+                Err(TryRecvError::Empty) => {}
+                Err(TryRecvError::Disconnected) => return Some((i, Err(RecvError))),
+            }
+        }
+        None
     }
 
     /// The receivers of the inputs that can be read (open, not blocked by barrier

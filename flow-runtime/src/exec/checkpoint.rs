@@ -472,28 +472,52 @@ impl Coordinator {
     /// sinks may commit (the savepoint the job stops with too); or the job's end. Without a
     /// checkpoint directory regular checkpoints save nothing: a task commits at a completed
     /// checkpoint then only if there is no storage at all (nothing could be restored).
+    ///
+    /// On a worker ([`worker::cooperative`](super::worker::cooperative)) the worker runs its
+    /// other tasks meanwhile, looking again each time it comes back to this one.
     pub(crate) fn wait_after_finish(&self, after: CheckpointId, committed: bool) -> AfterFinish {
+        if super::worker::cooperative() {
+            loop {
+                if let Some(a) = self.after_finish(&self.lock(), after, committed) {
+                    return a;
+                }
+                super::worker::wait();
+            }
+        }
+        let mut p = self.lock();
+        loop {
+            if let Some(a) = self.after_finish(&p, after, committed) {
+                return a;
+            }
+            p = self.changed.wait(p).unwrap_or_else(|e| e.into_inner());
+        }
+    }
+
+    /// What [`Coordinator::wait_after_finish`] returns, if it is there yet.
+    fn after_finish(
+        &self,
+        p: &Progress,
+        after: CheckpointId,
+        committed: bool,
+    ) -> Option<AfterFinish> {
         let saved = |id: CheckpointId| match self.storage.as_ref() {
             None => true,
             Some(s) => s.stores(id),
         };
-        let mut p = self.lock();
-        loop {
-            if p.failed {
-                return AfterFinish::JobEnded(false);
-            }
-            let completed = self.completed.load(Ordering::Acquire);
-            if !committed && completed > after && saved(completed) {
-                return AfterFinish::Checkpoint;
-            }
-            if p.stopped {
-                return AfterFinish::JobEnded(false);
-            }
-            if p.ended {
-                return AfterFinish::JobEnded(true);
-            }
-            p = self.changed.wait(p).unwrap_or_else(|e| e.into_inner());
+        if p.failed {
+            return Some(AfterFinish::JobEnded(false));
         }
+        let completed = self.completed.load(Ordering::Acquire);
+        if !committed && completed > after && saved(completed) {
+            return Some(AfterFinish::Checkpoint);
+        }
+        if p.stopped {
+            return Some(AfterFinish::JobEnded(false));
+        }
+        if p.ended {
+            return Some(AfterFinish::JobEnded(true));
+        }
+        None
     }
 
     /// Once every task finished and every state file is written: the final checkpoint, then

@@ -4,6 +4,7 @@ use super::checkpoint::{CheckpointConfig, CheckpointingMode, Coordinator};
 use super::live::Live;
 use super::observe::Observe;
 use super::task::{Task, TaskFn, TaskMetrics};
+use super::worker::{self, Scheduling};
 use crate::channel::{EdgeChannels, Outlets};
 use crate::context::RuntimeContext;
 use crate::env::RuntimeMode;
@@ -150,9 +151,13 @@ impl JobBuilder {
         let stage = plan.nodes[node as usize].stage as usize;
         for (d, to) in to_readers.into_iter().enumerate() {
             let edge = edge.clone();
+            // The reader blocks on the broker and on its channel: a thread of its own.
             self.task(stage, d, move |ctx: &RuntimeContext| {
                 transport.read(&edge, d, ctx, to)
             });
+            if let Some(t) = self.graph.tasks.last_mut() {
+                t.dedicated = true;
+            }
         }
         self.graph.remote.push((node, edge));
         channels
@@ -184,6 +189,7 @@ impl JobBuilder {
             subtask,
             parallelism,
             run,
+            dedicated: false,
         });
     }
     /// Records an error found while building (a source that cannot be split); `execute`
@@ -251,12 +257,14 @@ struct TaskOutcome {
     result: Result<TaskMetrics>,
 }
 
-/// Runs every task of `graphs` on its own thread and waits for all of them, triggering a
-/// checkpoint every `checkpoint_interval` meanwhile (never with `None`).
+/// Runs every task of `graphs` as `scheduling` says (on workers, one thread per core, or on a
+/// thread each) and waits for all of them, triggering a checkpoint every
+/// `checkpoint_interval` meanwhile (never with `None`).
 #[allow(clippy::too_many_arguments)] // each is one of the env's settings, passed once
 pub(crate) fn run_job(
     job_name: &str,
     mode: RuntimeMode,
+    scheduling: Scheduling,
     watermark_interval: Duration,
     checkpoint_interval: Option<Duration>,
     config: &CheckpointConfig,
@@ -320,6 +328,9 @@ pub(crate) fn run_job(
     let mut plans = Vec::new();
     let mut threads = Vec::new();
     let mut build_errors = Vec::new();
+    // Each task as the work its thread or worker runs: (stage, subtask), a name, whether it
+    // needs a thread of its own, the work.
+    let mut works: Vec<((usize, usize), String, bool, worker::Work)> = Vec::new();
     for (g, graph) in graphs.into_iter().enumerate() {
         plans.push(graph.plan);
         build_errors.extend(graph.errors);
@@ -348,50 +359,89 @@ pub(crate) fn run_job(
             let cancel_on_error = cancel.clone();
             let task_checkpoints = checkpoints.clone();
             let thread_name = format!("flow-s{}-{}", task.stage, task.subtask);
-            let spawned = std::thread::Builder::new()
-                .name(thread_name.clone())
-                .spawn(move || {
-                    tracing::debug!(task = %ctx.task_name(), "task started");
-                    let result = match catch_unwind(AssertUnwindSafe(|| (task.run)(&ctx))) {
-                        Ok(r) => r,
-                        Err(payload) => Err(Error::UserPanic {
-                            operator: take_panicked_operator()
-                                .map(str::to_string)
-                                .unwrap_or_else(|| ctx.task_name()),
-                            subtask: ctx.subtask,
-                            message: panic_message(&*payload),
-                        }),
-                    };
-                    if result.is_ok() {
-                        // A task built by hand may not have said so itself.
-                        task_checkpoints.finished(this_task, None);
-                    }
-                    if let Err(e) = &result {
-                        if !e.is_secondary() {
-                            tracing::error!(task = %ctx.task_name(), error = %e, "task failed");
-                        }
-                        cancel_on_error.store(true, Ordering::Relaxed);
-                        task_checkpoints.failed();
-                    }
-                    let _ = tx.send(TaskOutcome {
-                        task: this_task,
-                        result,
-                    });
-                });
-            match spawned {
-                Ok(h) => threads.push(h),
-                Err(e) => {
-                    cancel.store(true, Ordering::Relaxed);
-                    checkpoints.failed();
-                    build_errors.push(Error::Worker {
-                        task: thread_name,
-                        message: e.to_string(),
-                    });
+            let (place, dedicated) = ((task.stage, task.subtask), task.dedicated);
+            let work: worker::Work = Box::new(move || {
+                tracing::debug!(task = %ctx.task_name(), "task started");
+                let result = match catch_unwind(AssertUnwindSafe(|| (task.run)(&ctx))) {
+                    Ok(r) => r,
+                    Err(payload) => Err(Error::UserPanic {
+                        operator: take_panicked_operator()
+                            .map(str::to_string)
+                            .unwrap_or_else(|| ctx.task_name()),
+                        subtask: ctx.subtask,
+                        message: panic_message(&*payload),
+                    }),
+                };
+                if result.is_ok() {
+                    // A task built by hand may not have said so itself.
+                    task_checkpoints.finished(this_task, None);
                 }
-            }
+                if let Err(e) = &result {
+                    if !e.is_secondary() {
+                        tracing::error!(task = %ctx.task_name(), error = %e, "task failed");
+                    }
+                    cancel_on_error.store(true, Ordering::Relaxed);
+                    task_checkpoints.failed();
+                }
+                let _ = tx.send(TaskOutcome {
+                    task: this_task,
+                    result,
+                });
+            });
+            works.push((place, thread_name, dedicated, work));
         }
     }
     drop(tx);
+    let mut spawn = |name: String, f: Box<dyn FnOnce() + Send>| match std::thread::Builder::new()
+        .name(name.clone())
+        .spawn(f)
+    {
+        Ok(h) => threads.push(h),
+        Err(e) => {
+            cancel.store(true, Ordering::Relaxed);
+            checkpoints.failed();
+            build_errors.push(Error::Worker {
+                task: name,
+                message: e.to_string(),
+            });
+        }
+    };
+    match scheduling {
+        Scheduling::Threads => {
+            for (_, name, _, work) in works {
+                spawn(name, work);
+            }
+        }
+        Scheduling::Workers => {
+            let (dedicated, shared_work): (Vec<_>, Vec<_>) = works.into_iter().partition(|w| w.2);
+            let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+            let workers = cores.min(shared_work.len()).max(1);
+            let pool = worker::Shared::new(workers);
+            for (_, name, _, work) in dedicated {
+                let pool = pool.clone();
+                spawn(name, Box::new(move || worker::enter(&pool, work)));
+            }
+            let places: Vec<_> = shared_work.iter().map(|w| w.0).collect();
+            let mut per_worker: Vec<Vec<(String, worker::Work)>> =
+                (0..workers).map(|_| Vec::new()).collect();
+            for (w, (_, name, _, work)) in worker::assign(&places, workers)
+                .into_iter()
+                .zip(shared_work)
+            {
+                per_worker[w].push((name, work));
+            }
+            for (me, tasks) in per_worker.into_iter().enumerate() {
+                if tasks.is_empty() {
+                    continue;
+                }
+                let pool = pool.clone();
+                spawn(
+                    format!("flow-w{me}"),
+                    Box::new(move || worker::run_worker(pool, me, tasks)),
+                );
+            }
+        }
+    }
     if !build_errors.is_empty() {
         cancel.store(true, Ordering::Relaxed);
         checkpoints.failed();

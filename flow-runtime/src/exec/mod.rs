@@ -1,5 +1,6 @@
-//! Running a job: one thread per stage subtask, the source and input-gate loops that drive a
-//! stage's fused chain, checkpoints, and the job result.
+//! Running a job: its tasks (stage subtasks) on workers, one thread per core, or a thread
+//! each; the source and input-gate loops that drive a stage's fused chain, checkpoints, and
+//! the job result.
 
 mod checkpoint;
 mod job;
@@ -9,6 +10,7 @@ mod observe;
 mod progress;
 mod signal;
 mod task;
+pub(crate) mod worker;
 
 pub(crate) use checkpoint::Coordinator;
 pub use checkpoint::{
@@ -23,3 +25,4 @@ pub(crate) use observe::parse_addr;
 pub use observe::Observe;
 pub use signal::request_stop;
 pub use task::{run_gate, run_source, run_two_gates, TaskMetrics};
+pub use worker::Scheduling;

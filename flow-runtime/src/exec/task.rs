@@ -12,6 +12,7 @@ use crate::channel::{Gate, GateEvent, InputGate, Rows, BATCH_SIZE};
 use crate::context::RuntimeContext;
 use crate::exec::checkpoint::AfterFinish;
 use crate::exec::live::Publisher;
+use crate::exec::worker;
 use crate::exec::{CheckpointId, FINAL_CHECKPOINT};
 use crate::instances::Handover;
 use crate::operator::source::{PartitionLag, Poll, SourceOutput, SourceReader};
@@ -104,6 +105,8 @@ pub struct Task {
     pub parallelism: usize,
     /// The work.
     pub run: TaskFn,
+    /// Whether it needs a thread of its own (it blocks outside the [`worker`] calls).
+    pub dedicated: bool,
 }
 
 /// What a source reader pushes into: assigns each row its timestamp, counts it, feeds the chain
@@ -356,7 +359,7 @@ fn drive_source(
                 if ctx.is_cancelled() {
                     return Err(Error::Cancelled(ctx.task_name()));
                 }
-                std::thread::sleep(Duration::from_millis(1));
+                worker::sleep(Duration::from_millis(1));
             }
             progress.step(ctx, task, source_node)?;
             let mut metrics = TaskMetrics::default();
@@ -378,10 +381,10 @@ fn drive_source(
         }
         task.control().flush()?;
         match poll {
-            Poll::Ready => {}
+            Poll::Ready => worker::tick(),
             Poll::Idle => {
                 let start = std::time::Instant::now();
-                std::thread::sleep(Duration::from_millis(1));
+                worker::sleep(Duration::from_millis(1));
                 idle += start.elapsed();
             }
             Poll::Finished => break,
@@ -644,7 +647,10 @@ fn drive_gate(
         let event = gate.next(IDLE_POLL);
         idle += waiting.elapsed();
         match event {
-            GateEvent::Rows(rows) => received += stage.rows(rows)?,
+            GateEvent::Rows(rows) => {
+                received += stage.rows(rows)?;
+                worker::tick();
+            }
             GateEvent::Watermark(w) => {
                 watermark = w;
                 stage.control().watermark(w)?
@@ -801,6 +807,10 @@ fn drive_two_gates(
     let mut publisher = Publisher::new(&ctx.live);
     let mut idle = Duration::ZERO;
     let mut received = 0u64;
+    // On a worker: which gate was looked at first last time, and since when neither had a
+    // message.
+    let mut prefer_second = false;
+    let mut waiting_since: Option<std::time::Instant> = None;
     loop {
         if commit_completed(ctx, chain.control(), &mut committed)? {
             return Ok(report(chain.control(), received));
@@ -814,6 +824,42 @@ fn drive_two_gates(
             Side::Second(e)
         } else if first.is_done() && second.is_done() {
             break;
+        } else if worker::cooperative() {
+            // On a worker: the gates in turn, the worker's other tasks while neither has a
+            // message.
+            prefer_second = !prefer_second;
+            let got = if prefer_second {
+                (second.try_recv().map(|m| (false, m)))
+                    .or_else(|| first.try_recv().map(|m| (true, m)))
+            } else {
+                (first.try_recv().map(|m| (true, m)))
+                    .or_else(|| second.try_recv().map(|m| (false, m)))
+            };
+            match got {
+                Some((true, (i, msg))) => match first.handle(i, msg) {
+                    Some(e) => Side::First(e),
+                    None => continue,
+                },
+                Some((false, (i, msg))) => match second.handle(i, msg) {
+                    Some(e) => Side::Second(e),
+                    None => continue,
+                },
+                None => {
+                    let now = std::time::Instant::now();
+                    let since = *waiting_since.get_or_insert(now);
+                    if now.duration_since(since) >= IDLE_POLL {
+                        idle += now.duration_since(since);
+                        waiting_since = None;
+                        if ctx.is_cancelled() {
+                            return Err(Error::Cancelled(ctx.task_name()));
+                        }
+                        chain.control().flush()?;
+                    } else {
+                        worker::wait();
+                    }
+                    continue;
+                }
+            }
         } else {
             // The receivers are cloned (a reference count each) so that the gates can be
             // updated while the select's borrows are alive.
@@ -858,9 +904,18 @@ fn drive_two_gates(
             };
             side
         };
+        if let Some(since) = waiting_since.take() {
+            idle += since.elapsed();
+        }
         match event {
-            Side::First(GateEvent::Rows(rows)) => received += chain.rows(rows)?,
-            Side::Second(GateEvent::Rows(rows)) => received += chain.rows_second(rows)?,
+            Side::First(GateEvent::Rows(rows)) => {
+                received += chain.rows(rows)?;
+                worker::tick();
+            }
+            Side::Second(GateEvent::Rows(rows)) => {
+                received += chain.rows_second(rows)?;
+                worker::tick();
+            }
             Side::First(GateEvent::Watermark(w)) => wm_first = w,
             Side::Second(GateEvent::Watermark(w)) => wm_second = w,
             Side::First(GateEvent::Barrier(id)) => b_first = id,
