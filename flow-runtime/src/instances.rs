@@ -18,7 +18,26 @@ use crate::time::Timestamp;
 use crate::{Error, Result};
 
 /// Where a reader of a repartition topic sends what it read: the downstream subtask's input.
-pub type Inbox = crossbeam_channel::Sender<Message>;
+///
+/// The reader runs on a thread of its own and the subtask it feeds perhaps on a worker
+/// ([`Scheduling::Workers`](crate::Scheduling::Workers)): each message sent wakes the job's
+/// parked workers, so the subtask reads it at once, not after the worker's next look.
+#[derive(Clone)]
+pub struct Inbox(crossbeam_channel::Sender<Message>);
+
+impl Inbox {
+    pub(crate) fn new(sender: crossbeam_channel::Sender<Message>) -> Self {
+        Inbox(sender)
+    }
+
+    /// Sends `message`, waiting for room in the channel; gives it back if the subtask is
+    /// gone.
+    pub fn send(&self, message: Message) -> std::result::Result<(), Message> {
+        self.0.send(message).map_err(|e| e.0)?;
+        crate::exec::worker::progress();
+        Ok(())
+    }
+}
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::marker::PhantomData;

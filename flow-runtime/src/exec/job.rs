@@ -131,7 +131,7 @@ impl JobBuilder {
         let (to_readers, receivers): (Vec<_>, Vec<_>) = (0..down)
             .map(|_| {
                 let (s, r) = crossbeam_channel::bounded(crate::channel::CHANNEL_CAPACITY);
-                (s, vec![r])
+                (crate::instances::Inbox::new(s), vec![r])
             })
             .unzip();
         let senders = (0..up).map(|_| Outlets::default()).collect();

@@ -451,6 +451,47 @@ mod tests {
         );
     }
 
+    /// A repartition reader on a thread of its own wakes the parked worker its messages are
+    /// for: 2,000 messages one at a time, each waiting a whole `PARK` unless woken, would
+    /// take two seconds and more.
+    #[test]
+    fn a_reader_on_its_own_thread_wakes_the_worker_it_feeds() {
+        use crate::channel::Message;
+        let (tx, rx) = crossbeam_channel::bounded::<Message>(1);
+        let (echo, answers) = crossbeam_channel::bounded::<()>(1);
+        let inbox = crate::instances::Inbox::new(tx);
+        let shared = Shared::new(1);
+        let reader = {
+            let shared = shared.clone();
+            std::thread::spawn(move || {
+                enter(&shared, || {
+                    for i in 0..2_000 {
+                        inbox.send(Message::Watermark(i)).unwrap();
+                        // The next only once the worker took this one: it parks in between.
+                        answers.recv().unwrap();
+                    }
+                })
+            })
+        };
+        let consumer: Work = Box::new(move || loop {
+            match rx.try_recv() {
+                Ok(_) => echo.send(()).unwrap(),
+                Err(crossbeam_channel::TryRecvError::Empty) => wait(),
+                Err(crossbeam_channel::TryRecvError::Disconnected) => break,
+            }
+        });
+        let start = Instant::now();
+        let worker =
+            std::thread::spawn(move || run_worker(shared, 0, vec![("c".into(), consumer)]));
+        reader.join().unwrap();
+        worker.join().unwrap();
+        assert!(
+            start.elapsed() < Duration::from_millis(1_500),
+            "{:?}",
+            start.elapsed()
+        );
+    }
+
     /// A sleeping task lets the others of its worker run; a busy one gives them turns.
     #[test]
     fn sleeping_and_busy_tasks_let_the_others_run() {
