@@ -13,8 +13,9 @@
 //!   what flow itself costs from what owned `String` rows cost.
 //!
 //! With `w1/streaming/p2` among the cases, W1 streaming is also run on two threads by hand,
-//! without flow, in two designs: a thread per stage (as flow runs a job) and a worker per core
-//! (as timely does; half the rows, those of the worker's own keys, never cross threads). What
+//! without flow, in two designs: a thread per stage (as flow runs a job with `--scheduling
+//! threads`) and a worker per core (as timely does; half the rows, those of the worker's own
+//! keys, never cross threads; flow's workers still send them through a channel). What
 //! two threads can do with a keyed exchange on this machine; simpler than flow's (a one-multiply
 //! route instead of the stable key-group hash, no timestamps).
 //!
@@ -370,8 +371,8 @@ fn merged(states: Vec<FxHashMap<i64, (i64, i64)>>) -> Sums {
     all
 }
 
-/// A thread per stage and subtask, as flow runs a job: two source threads route every row to
-/// one of two reducing threads.
+/// A thread per stage and subtask, as flow runs a job with `--scheduling threads`: two source
+/// threads route every row to one of two reducing threads.
 fn w1_p2_thread_per_stage(rows: i64) -> (Duration, Sums) {
     use std::sync::mpsc::sync_channel;
     let start = Instant::now();
