@@ -257,6 +257,17 @@ struct TaskOutcome {
     result: Result<TaskMetrics>,
 }
 
+/// A task as the work its thread or worker runs.
+struct TaskWork {
+    /// Its stage and subtask: which worker runs it.
+    place: (usize, usize),
+    /// Its thread's name, when it gets one.
+    name: String,
+    /// Whether it needs a thread of its own ([`Task::dedicated`]).
+    dedicated: bool,
+    work: worker::Work,
+}
+
 /// Runs every task of `graphs` as `scheduling` says (on workers, one thread per core, or on a
 /// thread each) and waits for all of them, triggering a checkpoint every
 /// `checkpoint_interval` meanwhile (never with `None`).
@@ -328,9 +339,7 @@ pub(crate) fn run_job(
     let mut plans = Vec::new();
     let mut threads = Vec::new();
     let mut build_errors = Vec::new();
-    // Each task as the work its thread or worker runs: (stage, subtask), a name, whether it
-    // needs a thread of its own, the work.
-    let mut works: Vec<((usize, usize), String, bool, worker::Work)> = Vec::new();
+    let mut works: Vec<TaskWork> = Vec::new();
     for (g, graph) in graphs.into_iter().enumerate() {
         plans.push(graph.plan);
         build_errors.extend(graph.errors);
@@ -388,7 +397,12 @@ pub(crate) fn run_job(
                     result,
                 });
             });
-            works.push((place, thread_name, dedicated, work));
+            works.push(TaskWork {
+                place,
+                name: thread_name,
+                dedicated,
+                work,
+            });
         }
     }
     drop(tx);
@@ -408,27 +422,28 @@ pub(crate) fn run_job(
     };
     match scheduling {
         Scheduling::Threads => {
-            for (_, name, _, work) in works {
-                spawn(name, work);
+            for w in works {
+                spawn(w.name, w.work);
             }
         }
         Scheduling::Workers => {
-            let (dedicated, shared_work): (Vec<_>, Vec<_>) = works.into_iter().partition(|w| w.2);
+            let (dedicated, shared_work): (Vec<_>, Vec<_>) =
+                works.into_iter().partition(|w| w.dedicated);
             let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
             let workers = cores.min(shared_work.len()).max(1);
             let pool = worker::Shared::new(workers);
-            for (_, name, _, work) in dedicated {
-                let pool = pool.clone();
-                spawn(name, Box::new(move || worker::enter(&pool, work)));
+            for w in dedicated {
+                let (pool, work) = (pool.clone(), w.work);
+                spawn(w.name, Box::new(move || worker::enter(&pool, work)));
             }
-            let places: Vec<_> = shared_work.iter().map(|w| w.0).collect();
+            let places: Vec<_> = shared_work.iter().map(|w| w.place).collect();
             let mut per_worker: Vec<Vec<(String, worker::Work)>> =
                 (0..workers).map(|_| Vec::new()).collect();
-            for (w, (_, name, _, work)) in worker::assign(&places, workers)
+            for (me, w) in worker::assign(&places, workers)
                 .into_iter()
                 .zip(shared_work)
             {
-                per_worker[w].push((name, work));
+                per_worker[me].push((w.name, w.work));
             }
             for (me, tasks) in per_worker.into_iter().enumerate() {
                 if tasks.is_empty() {

@@ -365,10 +365,9 @@ mod tests {
         }
     }
 
-    /// A producer and a consumer on one worker through a channel of one slot: each waits for
-    /// the other, which only the switch between them resolves.
-    #[test]
-    fn tasks_on_one_worker_take_turns_where_they_wait() {
+    /// A task sending 0..10,000 through a channel of one slot, one waiting for each number
+    /// and sending their sum on the receiver, as a worker's tasks wait: through [`wait`].
+    fn producer_and_consumer() -> (Work, Work, mpsc::Receiver<u64>) {
         let (tx, rx) = crossbeam_channel::bounded::<u64>(1);
         let (done, sum) = mpsc::channel();
         let producer: Work = Box::new(move || {
@@ -401,6 +400,14 @@ mod tests {
             }
             done.send(total).unwrap();
         });
+        (producer, consumer, sum)
+    }
+
+    /// A producer and a consumer on one worker through a channel of one slot: each waits for
+    /// the other, which only the switch between them resolves.
+    #[test]
+    fn tasks_on_one_worker_take_turns_where_they_wait() {
+        let (producer, consumer, sum) = producer_and_consumer();
         run(1, vec![producer, consumer]);
         assert_eq!(sum.recv().unwrap(), (0..10_000u64).sum::<u64>());
     }
@@ -409,38 +416,7 @@ mod tests {
     /// each message would wait a whole `PARK`: 10,000 of them, ten seconds).
     #[test]
     fn a_parked_worker_wakes_when_another_moves_a_message() {
-        let (tx, rx) = crossbeam_channel::bounded::<u64>(1);
-        let (done, sum) = mpsc::channel();
-        let producer: Work = Box::new(move || {
-            for i in 0..10_000u64 {
-                let mut m = i;
-                loop {
-                    match tx.try_send(m) {
-                        Ok(()) => break,
-                        Err(crossbeam_channel::TrySendError::Full(back)) => {
-                            m = back;
-                            wait();
-                        }
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                progress();
-            }
-        });
-        let consumer: Work = Box::new(move || {
-            let mut total = 0;
-            loop {
-                match rx.try_recv() {
-                    Ok(v) => {
-                        total += v;
-                        progress();
-                    }
-                    Err(crossbeam_channel::TryRecvError::Empty) => wait(),
-                    Err(crossbeam_channel::TryRecvError::Disconnected) => break,
-                }
-            }
-            done.send(total).unwrap();
-        });
+        let (producer, consumer, sum) = producer_and_consumer();
         let start = Instant::now();
         run(2, vec![producer, consumer]);
         assert_eq!(sum.recv().unwrap(), (0..10_000u64).sum::<u64>());
