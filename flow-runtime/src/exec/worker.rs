@@ -82,7 +82,7 @@ thread_local! {
     static POOL: Cell<*const Shared> = const { Cell::new(std::ptr::null()) };
     /// Whether a task of this worker moved a message since its worker last looked.
     static PROGRESSED: Cell<bool> = const { Cell::new(false) };
-    /// When the running task's turn started (at the latest: when its worker's round did).
+    /// When the running task's turn started (when its worker last resumed it).
     static TURN: Cell<Instant> = Cell::new(Instant::now());
 }
 
@@ -294,7 +294,10 @@ impl<'a> Worker<'a> {
                 }
                 slot.until = None;
             }
-            TURN.with(|t| t.set(start));
+            // From its resume, not the round's start: a task resumed after another ran long
+            // (a slow function's batch) gets its slice too, instead of giving the worker back
+            // at its first tick.
+            TURN.with(|t| t.set(Instant::now()));
             let result = slot.coroutine.resume(());
             CURRENT.with(|c| c.set(std::ptr::null()));
             match result {
