@@ -318,7 +318,12 @@ fn a_slow_operator_backpressures_its_upstream_and_the_metrics_say_so() {
     let addr = free_addr();
     let release = Arc::new(AtomicBool::new(true));
     let slow = Arc::new(AtomicBool::new(true));
-    let env = StreamEnv::new().with_parallelism(2).with_metrics_addr(addr);
+    // A thread per task: on workers a task's busy time also holds the turns its worker gave
+    // to the slow map between two of the source's batches (README, "Watching a job").
+    let env = StreamEnv::new()
+        .with_parallelism(2)
+        .with_scheduling(flow::Scheduling::Threads)
+        .with_metrics_addr(addr);
     let numbers = Gated {
         n: 1_000_000,
         release,
