@@ -97,6 +97,8 @@ pub(crate) struct Panes<K, A> {
     budget: usize,
     /// After a `make_room` that could move nothing: the entries at which to try again.
     retry_at: usize,
+    /// The pane the last row not for the newest pane went to (see [`Panes::pane`]).
+    hint: usize,
 }
 
 impl<K, A> Default for Panes<K, A> {
@@ -110,6 +112,7 @@ impl<K, A> Default for Panes<K, A> {
             disk: None,
             budget: usize::MAX,
             retry_at: 0,
+            hint: 0,
         }
     }
 }
@@ -175,10 +178,25 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
                 return n - 1;
             }
         }
-        match self
+        // Rows of an input behind the others (at parallelism above 1 a stage's inputs are
+        // seconds of event time apart, a batch at a time): at the pane the last such row
+        // went to, or the next. Checked, since panes come and go at the front.
+        let hint = self.hint;
+        for i in [hint, hint + 1] {
+            if let Some(p) = self.panes.get(i) {
+                if (p.end, p.start) == (end, start) {
+                    self.hint = i;
+                    return i;
+                }
+            }
+        }
+        let found = self
             .panes
-            .binary_search_by(|p| (p.end, p.start).cmp(&(end, start)))
-        {
+            .binary_search_by(|p| (p.end, p.start).cmp(&(end, start)));
+        self.hint = match found {
+            Ok(i) | Err(i) => i,
+        };
+        match found {
             Ok(i) => i,
             Err(i) => {
                 let entries = self.spare.pop().unwrap_or_default();
@@ -680,6 +698,51 @@ mod tests {
             panes.get(2).index.is_none(),
             "the newest pane needs no index"
         );
+    }
+
+    #[test]
+    fn two_inputs_apart_in_event_time_count_in_their_own_windows() {
+        // As a stage at parallelism 2 sees its inputs: each in order, a batch of a few windows
+        // at a time, the second 25 windows ahead; the oldest pane goes now and then (panes
+        // shift under the hint of the last pane used).
+        let mut panes = Panes::default();
+        let mut model = std::collections::BTreeMap::new();
+        let (mut a, mut b) = (10i64, 260i64);
+        let mut gone = 0;
+        while a <= 500 {
+            for (end, n) in [(&mut a, 3), (&mut b, 4)] {
+                for _ in 0..n {
+                    for key in 0..5u32 {
+                        add(&mut panes, *end, key);
+                        *model.entry((*end, key)).or_insert(0u64) += 1;
+                    }
+                    *end += 10;
+                }
+            }
+            if panes.len() > 1 {
+                let (end, entries) = contents(&panes).remove(0);
+                for (key, count) in entries {
+                    assert_eq!(
+                        model.remove(&(end, key)),
+                        Some(count),
+                        "window {end} key {key}"
+                    );
+                }
+                panes.remove(0);
+                gone += 1;
+            }
+        }
+        assert!(gone > 5);
+        for (end, entries) in contents(&panes) {
+            for (key, count) in entries {
+                assert_eq!(
+                    model.remove(&(end, key)),
+                    Some(count),
+                    "window {end} key {key}"
+                );
+            }
+        }
+        assert!(model.is_empty(), "rows lost: {model:?}");
     }
 
     #[test]
