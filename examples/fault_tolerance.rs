@@ -97,10 +97,11 @@ fn count_one(p: Person, every: i64) -> KeyCount {
 }
 
 /// Sleeps a millisecond every `every` rows (0: never), so that a job runs long enough to be
-/// interrupted.
+/// interrupted. `flow::sleep`, not `std::thread::sleep`: the worker runs the job's other
+/// tasks meanwhile.
 fn pace(n: i64, every: i64) -> i64 {
     if every > 0 && n % every == 0 {
-        std::thread::sleep(Duration::from_millis(1));
+        flow::sleep(Duration::from_millis(1));
     }
     n
 }

@@ -8,8 +8,9 @@ use common::sorted;
 use flow::prelude::*;
 use flow::Scheduling;
 use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Names of the threads that ran the test's functions, by test.
 static THREADS: Mutex<Vec<(&'static str, String)>> = Mutex::new(Vec::new());
@@ -136,4 +137,45 @@ fn the_scheduling_flag() {
     assert!(err.contains("workers") && err.contains("threads"), "{err}");
     let help = StreamEnv::command("job").render_long_help().to_string();
     assert!(help.contains("--scheduling"), "{help}");
+}
+
+/// Rows the second pipeline of `a_function_sleeping_with_flow_sleep_lets_its_worker_run_the_others`
+/// has seen.
+static COUNTED: AtomicU64 = AtomicU64::new(0);
+
+/// A map that waits, with `flow::sleep`, until another pipeline of its job has counted its
+/// 1,000 rows: on workers subtask 0 of both pipelines shares worker 0, so with
+/// `std::thread::sleep` the counting subtask never runs and the map gives up after 20 s.
+#[test]
+fn a_function_sleeping_with_flow_sleep_lets_its_worker_run_the_others() {
+    let env = StreamEnv::new()
+        .with_parallelism(2)
+        .with_scheduling(Scheduling::Workers);
+    flow! { env =>
+        let waited = source(NumberSequence::new(0, 1), Watermarks::no_watermarks())
+            .map(|n: i64| {
+                let start = Instant::now();
+                while COUNTED.load(Ordering::SeqCst) < 1_000 {
+                    if start.elapsed() > Duration::from_secs(20) {
+                        return -1;
+                    }
+                    flow::sleep(Duration::from_millis(1));
+                }
+                n
+            })
+            .collect();
+        let counted = source(NumberSequence::new(0, 999), Watermarks::no_watermarks())
+            .map(|n: i64| {
+                COUNTED.fetch_add(1, Ordering::SeqCst);
+                n
+            })
+            .collect();
+    }
+    env.execute("flow sleep").unwrap();
+    assert_eq!(counted.take().len(), 1_000);
+    assert_eq!(
+        sorted(waited.take()),
+        [0, 1],
+        "a map sleeping with flow::sleep held its worker: the other pipeline never ran"
+    );
 }

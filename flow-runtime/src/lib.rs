@@ -78,6 +78,7 @@ pub use clap;
 pub use context::RuntimeContext;
 pub use env::{ExplainFormat, RuntimeMode, StreamEnv};
 pub use error::{Error, Result};
+pub use exec::worker::sleep;
 pub use exec::{
     request_stop, CheckpointConfig, CheckpointId, CheckpointStats, CheckpointingMode, JobResult,
     OperatorMetrics, Scheduling, TaskMetrics, FINAL_CHECKPOINT,

@@ -611,7 +611,8 @@ impl<T> JdbcSinkWriter<T> {
             let wait = (self.execution.retry_backoff * 2u32.saturating_pow(attempt.min(16)))
                 .min(MAX_BACKOFF);
             tracing::warn!(connector = %self.name, attempt = attempt + 1, error = %message, "{what} failed; retrying in {wait:?}");
-            std::thread::sleep(wait);
+            // On a worker, its other tasks run meanwhile.
+            flow_runtime::sleep(wait);
             attempt += 1;
         }
     }

@@ -98,8 +98,33 @@ pub(crate) fn wait() {
     suspend(Suspend::Blocked);
 }
 
-/// Sleeps `d`: on a worker, runs its other tasks meanwhile.
-pub(crate) fn sleep(d: Duration) {
+/// Sleeps `d`, as [`std::thread::sleep`] does; but called by a task on a worker
+/// ([`Scheduling::Workers`], the default), the worker runs its other tasks meanwhile.
+///
+/// For functions and connectors that wait: a user function that paces its rows, retries after
+/// a backoff, or polls until something another task of the job does has happened. With
+/// `std::thread::sleep` such a function holds its worker, and every other task on it, until it
+/// returns; a function that waits for a task on its own worker that way never returns.
+/// Anywhere else (a thread of the job's own with [`Scheduling::Threads`], a thread the program
+/// started) it is `std::thread::sleep`.
+///
+/// # Examples
+/// ```
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::time::Duration;
+///
+/// static READY: AtomicBool = AtomicBool::new(true);
+///
+/// /// A map that waits until `READY` is set (by another operator of the job, say).
+/// fn wait_until_ready(n: i64) -> i64 {
+///     while !READY.load(Ordering::Acquire) {
+///         flow_runtime::sleep(Duration::from_millis(1));
+///     }
+///     n
+/// }
+/// assert_eq!(wait_until_ready(7), 7);
+/// ```
+pub fn sleep(d: Duration) {
     if cooperative() {
         suspend(Suspend::Until(Instant::now() + d));
     } else {
