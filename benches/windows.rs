@@ -55,10 +55,14 @@ fn key(n: &i64) -> i64 {
     n % KEYS
 }
 
-fn flow_w4<S: Sink<(i64, i64, u64)>>(events: i64, parallelism: usize, sink: S) -> Duration {
+fn flow_w4<Src, S>(input: Src, parallelism: usize, sink: S) -> Duration
+where
+    Src: flow::Source<Row = i64> + Clone + std::fmt::Debug + Send + 'static,
+    S: Sink<(i64, i64, u64)>,
+{
     let env = StreamEnv::new().with_parallelism(parallelism);
     flow! { env =>
-        source(NumberSequence::new(0, events - 1), Watermarks::monotonous())
+        source(input, Watermarks::monotonous())
             .timestamps(|n| *n)
             .key_by(key)
             .window(TumblingEventTimeWindows::of(Duration::from_millis(WINDOW_MS as u64)))
@@ -204,34 +208,47 @@ fn main() {
     let wanted =
         |case: &str| filters.is_empty() || filters.iter().any(|f| case.contains(f.as_str()));
 
-    // Correctness first: the same counts per key and window on a small input.
+    // Correctness first: the same counts per key and window on a small input, from both
+    // sources, and the aggregate's counts.
     let check = 200_000;
-    let handle = CollectHandle::new();
-    flow_w4(check, 2, handle.sink());
-    let mut got = handle.take();
-    got.sort();
     let mut want = Vec::new();
     by_hand(check, |k, s, c| want.push((k, s, c)));
     want.sort();
-    assert_eq!(got, want, "w4: flow's windows differ from the loop's");
+    for interleaved in [false, true] {
+        let handle = CollectHandle::new();
+        match interleaved {
+            false => flow_w4(NumberSequence::new(0, check - 1), 2, handle.sink()),
+            true => flow_w4(Interleaved(check), 2, handle.sink()),
+        };
+        let mut got = handle.take();
+        got.sort();
+        assert_eq!(
+            got, want,
+            "w4: flow's windows differ from the loop's (interleaved: {interleaved})"
+        );
+        let handle = CollectHandle::new();
+        let interval = Duration::from_millis(200);
+        match interleaved {
+            false => flow_w4_aggregate(
+                NumberSequence::new(0, check - 1),
+                2,
+                interval,
+                handle.sink(),
+            ),
+            true => flow_w4_aggregate(Interleaved(check), 2, interval, handle.sink()),
+        };
+        let mut got = handle.take();
+        got.sort();
+        let mut counts: Vec<u64> = want.iter().map(|&(_, _, c)| c).collect();
+        counts.sort();
+        assert_eq!(
+            got, counts,
+            "w4: the aggregate's counts differ from the loop's (interleaved: {interleaved})"
+        );
+    }
     println!(
         "w4: {check} events checked against the loop ({} windows)",
         want.len()
-    );
-    let handle = CollectHandle::new();
-    flow_w4_aggregate(
-        Interleaved(check),
-        2,
-        Duration::from_millis(200),
-        handle.sink(),
-    );
-    let mut got = handle.take();
-    got.sort();
-    let mut want: Vec<u64> = want.iter().map(|&(_, _, c)| c).collect();
-    want.sort();
-    assert_eq!(
-        got, want,
-        "w4: the interleaved source's counts differ from the loop's"
     );
 
     let best = |f: &mut dyn FnMut() -> Duration| (0..runs).map(|_| f()).min().expect("runs >= 1");
@@ -280,7 +297,7 @@ fn main() {
     if !wanted("process/p1") {
         return;
     }
-    let t = best(&mut || flow_w4(events, 1, DiscardSink));
+    let t = best(&mut || flow_w4(NumberSequence::new(0, events - 1), 1, DiscardSink));
     println!(
         "  flow process p1       {:>8.1} Mevents/s   {:.2}x the loop (keeps every row of a window)",
         rate(t),

@@ -19,8 +19,10 @@
 //! calls block the thread, as before.
 //!
 //! What a task's code does between those points runs to its end: a user function that sleeps
-//! or blocks on a lock holds its worker, and every task on it, meanwhile. A function that
-//! waits for another task of its job to progress must run with [`Scheduling::Threads`].
+//! with `std::thread::sleep` or blocks on a lock holds its worker, and every task on it,
+//! meanwhile. A function that has to wait sleeps with [`sleep`] instead, which gives the worker
+//! away; one that waits for another task of its job some other way (a blocking channel, a
+//! barrier) must run with [`Scheduling::Threads`].
 
 use std::cell::Cell;
 use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
@@ -99,34 +101,55 @@ pub(crate) fn wait() {
 }
 
 /// Sleeps `d`, as [`std::thread::sleep`] does; but called by a task on a worker
-/// ([`Scheduling::Workers`], the default), the worker runs its other tasks meanwhile.
+/// ([`Scheduling::Workers`], the default), the worker runs its other tasks meanwhile (so the
+/// task may sleep longer than `d`: it is resumed between their turns).
 ///
-/// For functions and connectors that wait: a user function that paces its rows, retries after
-/// a backoff, or polls until something another task of the job does has happened. With
-/// `std::thread::sleep` such a function holds its worker, and every other task on it, until it
-/// returns; a function that waits for a task on its own worker that way never returns.
-/// Anywhere else (a thread of the job's own with [`Scheduling::Threads`], a thread the program
-/// started) it is `std::thread::sleep`.
+/// For functions and connectors that wait: a user function that paces its rows, backs off
+/// before a retry, or polls until another task of the job has done something. With
+/// `std::thread::sleep` such a function holds its worker, and every other task on it, until
+/// it returns; one that polls for a task on its own worker that way never returns. Only
+/// another task's progress can be waited for, and only progress that needs nothing from the
+/// waiting task: the rows it emitted before sit in its output batch until its function
+/// returns, and the operators chained with it run in its task.
+///
+/// The other tasks run on the same thread meanwhile, so hold nothing across the call that one
+/// of them may want: a lock (another task locking it blocks the worker for good), a borrow of
+/// a thread-local `RefCell`, an entered async runtime (a tokio `block_on`). Not from `Drop`
+/// while unwinding. Anywhere else (a thread of the job's own with [`Scheduling::Threads`], a
+/// thread the program started) it is `std::thread::sleep`.
 ///
 /// # Examples
 /// ```
 /// use std::sync::atomic::{AtomicBool, Ordering};
 /// use std::time::Duration;
 ///
-/// static READY: AtomicBool = AtomicBool::new(true);
+/// static READY: AtomicBool = AtomicBool::new(false);
 ///
-/// /// A map that waits until `READY` is set (by another operator of the job, say).
+/// /// A map that waits until `READY` is set (by another pipeline of the job, say).
 /// fn wait_until_ready(n: i64) -> i64 {
 ///     while !READY.load(Ordering::Acquire) {
 ///         flow_runtime::sleep(Duration::from_millis(1));
 ///     }
 ///     n
 /// }
+/// let setter = std::thread::spawn(|| {
+///     std::thread::sleep(Duration::from_millis(20));
+///     READY.store(true, Ordering::Release);
+/// });
 /// assert_eq!(wait_until_ready(7), 7);
+/// setter.join().unwrap();
 /// ```
 pub fn sleep(d: Duration) {
     if cooperative() {
-        suspend(Suspend::Until(Instant::now() + d));
+        // A duration past the clock's range sleeps a year at a time.
+        let year = Duration::from_secs(365 * 24 * 3600);
+        let until = Instant::now()
+            .checked_add(d.min(year))
+            .unwrap_or_else(Instant::now);
+        suspend(Suspend::Until(until));
+        if d > year {
+            sleep(d - year);
+        }
     } else {
         std::thread::sleep(d);
     }

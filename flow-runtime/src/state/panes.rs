@@ -193,9 +193,12 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         let found = self
             .panes
             .binary_search_by(|p| (p.end, p.start).cmp(&(end, start)));
-        self.hint = match found {
-            Ok(i) | Err(i) => i,
-        };
+        // A new newest pane is found by the check above; the hint stays with the input
+        // behind.
+        match found {
+            Err(i) if i == n => {}
+            Ok(i) | Err(i) => self.hint = i,
+        }
         match found {
             Ok(i) => i,
             Err(i) => {
