@@ -75,7 +75,7 @@ pub trait Operator<In> {
     /// Whether it generates the watermarks of its output itself (`assign_timestamps_and_
     /// watermarks`): its link then passes on only the final watermark of its input (the end
     /// of input), not the others; the operator sends its own with
-    /// [`Output::emit_watermark`].
+    /// `Output::emit_watermark`.
     const GENERATES_WATERMARKS: bool = false;
 
     /// Handles one row with its event timestamp, emitting any number of rows to `out`.
