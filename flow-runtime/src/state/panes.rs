@@ -190,18 +190,20 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
                 }
             }
         }
-        let found = self
+        match self
             .panes
-            .binary_search_by(|p| (p.end, p.start).cmp(&(end, start)));
-        // A new newest pane is found by the check above; the hint stays with the input
-        // behind.
-        match found {
-            Err(i) if i == n => {}
-            Ok(i) | Err(i) => self.hint = i,
-        }
-        match found {
-            Ok(i) => i,
+            .binary_search_by(|p| (p.end, p.start).cmp(&(end, start)))
+        {
+            Ok(i) => {
+                self.hint = i;
+                i
+            }
             Err(i) => {
+                // A new newest pane is found by the check above: the hint stays with the
+                // input behind.
+                if i < n {
+                    self.hint = i;
+                }
                 let entries = self.spare.pop().unwrap_or_default();
                 self.panes.insert(
                     i,
