@@ -125,6 +125,38 @@ impl flow::SourceReader for InterleavedReader {
     }
 }
 
+/// `flow_w4` over `events` numbers from `NumberSequence`, or from `Interleaved`.
+fn flow_w4_of<S: Sink<(i64, i64, u64)>>(
+    interleaved: bool,
+    events: i64,
+    parallelism: usize,
+    sink: S,
+) -> Duration {
+    match interleaved {
+        false => flow_w4(NumberSequence::new(0, events - 1), parallelism, sink),
+        true => flow_w4(Interleaved(events), parallelism, sink),
+    }
+}
+
+/// `flow_w4_aggregate` over `events` numbers from `NumberSequence`, or from `Interleaved`.
+fn flow_w4_aggregate_of<S: Sink<u64>>(
+    interleaved: bool,
+    events: i64,
+    parallelism: usize,
+    interval: Duration,
+    sink: S,
+) -> Duration {
+    match interleaved {
+        false => flow_w4_aggregate(
+            NumberSequence::new(0, events - 1),
+            parallelism,
+            interval,
+            sink,
+        ),
+        true => flow_w4_aggregate(Interleaved(events), parallelism, interval, sink),
+    }
+}
+
 fn flow_w4_aggregate<Src, S>(
     input: Src,
     parallelism: usize,
@@ -214,12 +246,11 @@ fn main() {
     let mut want = Vec::new();
     by_hand(check, |k, s, c| want.push((k, s, c)));
     want.sort();
+    let mut counts: Vec<u64> = want.iter().map(|&(_, _, c)| c).collect();
+    counts.sort();
     for interleaved in [false, true] {
         let handle = CollectHandle::new();
-        match interleaved {
-            false => flow_w4(NumberSequence::new(0, check - 1), 2, handle.sink()),
-            true => flow_w4(Interleaved(check), 2, handle.sink()),
-        };
+        flow_w4_of(interleaved, check, 2, handle.sink());
         let mut got = handle.take();
         got.sort();
         assert_eq!(
@@ -227,20 +258,15 @@ fn main() {
             "w4: flow's windows differ from the loop's (interleaved: {interleaved})"
         );
         let handle = CollectHandle::new();
-        let interval = Duration::from_millis(200);
-        match interleaved {
-            false => flow_w4_aggregate(
-                NumberSequence::new(0, check - 1),
-                2,
-                interval,
-                handle.sink(),
-            ),
-            true => flow_w4_aggregate(Interleaved(check), 2, interval, handle.sink()),
-        };
+        flow_w4_aggregate_of(
+            interleaved,
+            check,
+            2,
+            Duration::from_millis(200),
+            handle.sink(),
+        );
         let mut got = handle.take();
         got.sort();
-        let mut counts: Vec<u64> = want.iter().map(|&(_, _, c)| c).collect();
-        counts.sort();
         assert_eq!(
             got, counts,
             "w4: the aggregate's counts differ from the loop's (interleaved: {interleaved})"
@@ -280,12 +306,8 @@ fn main() {
                 continue;
             }
             let interval = Duration::from_millis(ms);
-            let t = best(&mut || match interleaved {
-                false => {
-                    flow_w4_aggregate(NumberSequence::new(0, events - 1), p, interval, DiscardSink)
-                }
-                true => flow_w4_aggregate(Interleaved(events), p, interval, DiscardSink),
-            });
+            let t =
+                best(&mut || flow_w4_aggregate_of(interleaved, events, p, interval, DiscardSink));
             let source = if interleaved { " interleaved" } else { "" };
             println!(
                 "  flow aggregate p{p} wm {ms:>3} ms{source:<12} {:>8.1} Mevents/s   {:.2}x the loop (target >= 0.5x at p1)",
@@ -297,7 +319,7 @@ fn main() {
     if !wanted("process/p1") {
         return;
     }
-    let t = best(&mut || flow_w4(NumberSequence::new(0, events - 1), 1, DiscardSink));
+    let t = best(&mut || flow_w4_of(false, events, 1, DiscardSink));
     println!(
         "  flow process p1       {:>8.1} Mevents/s   {:.2}x the loop (keeps every row of a window)",
         rate(t),

@@ -141,14 +141,14 @@ pub(crate) fn wait() {
 /// ```
 pub fn sleep(d: Duration) {
     if cooperative() {
-        // A duration past the clock's range sleeps a year at a time.
-        let year = Duration::from_secs(365 * 24 * 3600);
-        let until = Instant::now()
-            .checked_add(d.min(year))
-            .unwrap_or_else(Instant::now);
-        suspend(Suspend::Until(until));
-        if d > year {
-            sleep(d - year);
+        match Instant::now().checked_add(d) {
+            Some(until) => suspend(Suspend::Until(until)),
+            // Past the clock's range: as good as forever, a year at a time.
+            None => loop {
+                suspend(Suspend::Until(
+                    Instant::now() + Duration::from_secs(365 * 24 * 3600),
+                ));
+            },
         }
     } else {
         std::thread::sleep(d);
