@@ -9,7 +9,9 @@ mod kafka_common;
 use flow::connectors::format::{Json, Utf8};
 use flow::connectors::kafka::KafkaSink;
 use flow::prelude::*;
-use kafka_common::{bootstrap, read_all, topic, unique};
+use kafka_common::{
+    bootstrap, group_bootstrap, read_all, read_until_idle, topic, topic_on, unique,
+};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
@@ -42,23 +44,17 @@ fn line(n: i64) -> String {
 /// Writes `lines` lines to `topic`, 5 ms of event time apart (the record timestamps), spread
 /// over its partitions by key.
 fn produce_lines(topic: &str, lines: i64) {
-    produce_range(topic, 0, lines);
+    produce_range(bootstrap(), topic, 0, lines);
 }
 
-/// Writes lines `from..to` to `topic`, line `n` at event time `base + 5 n` ms, `base` a
-/// whole second an hour before the test started (recent: a broker's retention keeps it).
-fn produce_range(topic: &str, from: i64, to: i64) {
-    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
-    let base = *BASE.get_or_init(|| {
-        let now = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis() as i64;
-        now / 1000 * 1000 - 3_600_000
-    });
+/// Writes lines `from..to` to `topic` on `servers`, line `n` at event time `base + 5 n` ms,
+/// `base` a whole second an hour before the test started (recent: a broker's retention keeps
+/// it).
+fn produce_range(servers: &str, topic: &str, from: i64, to: i64) {
+    let base = base();
     let env = StreamEnv::new();
     let sink = KafkaSink::builder()
-        .bootstrap_servers(bootstrap())
+        .bootstrap_servers(servers)
         .topic(topic)
         .format(Utf8)
         .key(Utf8, |l: &String| l.clone())
@@ -73,29 +69,81 @@ fn produce_range(topic: &str, from: i64, to: i64) {
     env.execute("produce lines").expect("produce lines");
 }
 
-/// `scale_out` reading `input` into `output`, ending `idle` seconds after its input went
-/// quiet.
+/// The event time of line 0: a whole second an hour before the test started.
+fn base() -> i64 {
+    static BASE: std::sync::OnceLock<i64> = std::sync::OnceLock::new();
+    *BASE.get_or_init(|| {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis() as i64;
+        now / 1000 * 1000 - 3_600_000
+    })
+}
+
+/// What the example must write for lines `0..lines` (as [`produce_range`] writes them),
+/// computed here without flow: each word's count per 1-second window, sorted.
+fn expected_counts(lines: i64) -> Vec<WindowCount> {
+    let mut counts = std::collections::BTreeMap::<(i64, String), u64>::new();
+    for n in 0..lines {
+        let t = base() + n * 5;
+        let start = t - t.rem_euclid(1000);
+        for word in line(n).split(' ') {
+            *counts.entry((start, word.to_owned())).or_default() += 1;
+        }
+    }
+    let mut out: Vec<WindowCount> = counts
+        .into_iter()
+        .map(|((start, word), count)| WindowCount {
+            start,
+            end: start + 1000,
+            word,
+            count,
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `scale_out` reading `input` into `output` on the test broker, ending `idle` seconds after
+/// its input went quiet.
 fn scale_out(input: &str, output: &str, idle: u32, extra: &[&str]) -> std::process::Command {
+    scale_out_on(bootstrap(), input, output, idle, extra)
+}
+
+/// [`scale_out`] on the broker at `servers`.
+fn scale_out_on(
+    servers: &str,
+    input: &str,
+    output: &str,
+    idle: u32,
+    extra: &[&str],
+) -> std::process::Command {
     let mut cmd = common::example("scale_out");
-    cmd.args([
-        "--brokers",
-        bootstrap(),
-        "--input",
-        input,
-        "--output",
-        output,
-    ])
-    .args(["--stop-when-idle", &idle.to_string()])
-    .args(extra)
-    .stdin(Stdio::null())
-    .stdout(Stdio::null())
-    .stderr(Stdio::piped());
+    cmd.args(["--brokers", servers, "--input", input, "--output", output])
+        .args(["--stop-when-idle", &idle.to_string()])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     cmd
 }
 
-/// `scale_out` as a member of instance group `group` (12 repartition partitions), with
-/// `extra` flags.
+/// `scale_out` as a member of instance group `group` (12 repartition partitions) on the test
+/// broker, with `extra` flags.
 fn member(
+    input: &str,
+    output: &str,
+    idle: u32,
+    group: &str,
+    extra: &[&str],
+) -> std::process::Command {
+    member_on(bootstrap(), input, output, idle, group, extra)
+}
+
+/// [`member`] on the broker at `servers`.
+fn member_on(
+    servers: &str,
     input: &str,
     output: &str,
     idle: u32,
@@ -106,12 +154,12 @@ fn member(
         "--instance-group",
         group,
         "--instance-brokers",
-        bootstrap(),
+        servers,
         "--repartition-partitions",
         "12",
     ];
     args.extend_from_slice(extra);
-    scale_out(input, output, idle, &args)
+    scale_out_on(servers, input, output, idle, &args)
 }
 
 /// How many words an instance counted: its `scale_out: N words counted here` line.
@@ -378,19 +426,22 @@ fn state_follows_partitions_to_an_instance_that_joins_mid_stream() {
     };
     let mut instances = vec![instance(), instance()];
     await_assignment(&mut instances, 12);
-    produce_range(&input, 0, LINES / 2);
+    produce_range(bootstrap(), &input, 0, LINES / 2);
     // The first half is counted (its windows fire while the instances run, the last ones stay
     // open) and the input went quiet before the third instance joins: Kafka's group protocol
     // has every member give its partitions up (commit, state saved) before any is assigned
     // again, but tansu 0.6, the test broker, answers a join at once and may assign a
     // partition before its old owner gave it up. Caught-up readers have committed (every
     // second) by the time the output stopped growing for 3 s.
-    await_quiet(&got_topic, &instances[0]);
+    await_quiet(
+        || read_all(&got_topic, Json::<WindowCount>::new(), 1).len(),
+        &instances[0],
+    );
     instances.push(instance());
     await_assignment(&mut instances, 12);
     // Every instance holds partitions of the repartition topic, so state moved: the windows
     // open at the rebalance were counted in one piece.
-    produce_range(&input, LINES / 2, LINES);
+    produce_range(bootstrap(), &input, LINES / 2, LINES);
     let stderrs: Vec<String> = instances
         .into_iter()
         .enumerate()
@@ -426,12 +477,142 @@ fn state_follows_partitions_to_an_instance_that_joins_mid_stream() {
     assert!(left.is_empty(), "state files left: {left:?}");
 }
 
-/// Waits until `output` has at least 1,000 window counts and no more arrived for 3 s.
-fn await_quiet(output: &str, watched: &Instance) {
+#[test]
+fn an_instance_killed_while_the_input_is_quiet_is_replaced_without_losing_a_count() {
+    // On tansu-main, which deals a dead member's partitions anew (tansu 0.6 does not). Its end
+    // offsets are short, so the output is read until idle rather than bounded.
+    let servers = group_bootstrap();
+    const LINES: i64 = 12_100;
+    let input = topic_on(servers, "scale-out-crash-in", 12);
+    let got_topic = topic_on(servers, "scale-out-crash", 4);
+    let group = unique("wc-crash");
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().to_str().unwrap().to_owned();
+    let counts = || read_until_idle(servers, &got_topic, Json::<WindowCount>::new()).len();
+    let instance = || {
+        // Quiet for 60 s: the sources must not end while the group replaces the dead member.
+        let chk = ["--checkpoint-dir", dir.as_str()];
+        Instance::spawn(member_on(servers, &input, &got_topic, 60, &group, &chk))
+    };
+    let mut instances = vec![instance(), instance(), instance()];
+    await_assignment(&mut instances, 12);
+    produce_range(servers, &input, 0, LINES / 2);
+    // The first half counted, its last windows open, and every reader committed (every second
+    // while caught up, its state saved at the position) before the kill: what a crashed
+    // instance leaves is then exactly its last commit and the state saved there.
+    await_quiet(counts, &instances[0]);
+    let mut killed = instances.remove(1);
+    killed.child.kill().expect("SIGKILL an instance");
+    let _ = killed.child.wait();
+    let killed_at = Instant::now();
+    // Its consumers' sessions expire and the survivors take its partitions (with the state
+    // saved at their commits); a new instance then joins and gets a share.
+    await_assignment(&mut instances, 12);
+    eprintln!(
+        "survivors hold every partition {:?} after the kill",
+        killed_at.elapsed()
+    );
+    instances.push(instance());
+    await_assignment(&mut instances, 12);
+    produce_range(servers, &input, LINES / 2, LINES);
+    let stderrs: Vec<String> = instances
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| c.finished(&format!("instance {i}")))
+        .collect();
+    let expected = expected_counts(LINES);
+    let mut got = read_until_idle(servers, &got_topic, Json::<WindowCount>::new());
+    got.sort();
+    if std::env::var("SCALE_OUT_DUMP").is_ok() {
+        std::fs::write("/tmp/got.txt", format!("{got:#?}")).unwrap();
+        std::fs::write("/tmp/expected.txt", format!("{expected:#?}")).unwrap();
+        for (i, s) in stderrs.iter().enumerate() {
+            std::fs::write(format!("/tmp/inst{i}.txt"), s).unwrap();
+        }
+    }
+    let late: u64 = stderrs.iter().map(|s| late_rows(s)).sum();
+    assert_eq!(late, 0, "late rows dropped: {stderrs:#?}");
+    assert_eq!(got.len(), expected.len(), "window counts");
+    assert!(
+        got == expected,
+        "the group's window counts differ from what the input holds"
+    );
+    assert!(words_counted(&stderrs[2]) > 0, "{}", stderrs[2]);
+    // The files the dead instance saved were adopted, and the clean end removed them.
+    let left: Vec<_> = walk(state.path());
+    assert!(left.is_empty(), "state files left: {left:?}");
+}
+
+#[test]
+fn state_follows_partitions_to_an_instance_that_joins_during_a_burst() {
+    // On tansu-main, which, as Kafka, has every member give its partitions up before any is
+    // assigned again (tansu 0.6 may assign a partition before its old owner gave it up).
+    let servers = group_bootstrap();
+    const LINES: i64 = 12_100;
+    let input = topic_on(servers, "scale-out-burst-in", 12);
+    let got_topic = topic_on(servers, "scale-out-burst", 4);
+    let group = unique("wc-burst");
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().to_str().unwrap().to_owned();
+    let instance = || {
+        let chk = ["--checkpoint-dir", dir.as_str()];
+        Instance::spawn(member_on(servers, &input, &got_topic, 20, &group, &chk))
+    };
+    let mut instances = vec![instance(), instance()];
+    await_assignment(&mut instances, 12);
+    // The input arrives over ~12 s, 100 lines every 100 ms; the third instance joins 3 s in,
+    // so partitions, positions and open windows move while rows flow.
+    let producer = {
+        let (servers, input) = (servers.to_owned(), input.clone());
+        std::thread::spawn(move || {
+            for from in (0..LINES).step_by(100) {
+                produce_range(&servers, &input, from, (from + 100).min(LINES));
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_secs(3));
+    instances.push(instance());
+    await_assignment(&mut instances, 12);
+    assert!(
+        !producer.is_finished(),
+        "the input ended before the third instance had its share: the rebalance was not during a burst"
+    );
+    producer.join().expect("producer");
+    let stderrs: Vec<String> = instances
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| c.finished(&format!("instance {i}")))
+        .collect();
+    let expected = expected_counts(LINES);
+    let mut got = read_until_idle(servers, &got_topic, Json::<WindowCount>::new());
+    got.sort();
+    if std::env::var("SCALE_OUT_DUMP").is_ok() {
+        std::fs::write("/tmp/got.txt", format!("{got:#?}")).unwrap();
+        std::fs::write("/tmp/expected.txt", format!("{expected:#?}")).unwrap();
+        for (i, s) in stderrs.iter().enumerate() {
+            std::fs::write(format!("/tmp/inst{i}.txt"), s).unwrap();
+        }
+    }
+    let late: u64 = stderrs.iter().map(|s| late_rows(s)).sum();
+    assert_eq!(late, 0, "late rows dropped: {stderrs:#?}");
+    assert_eq!(got.len(), expected.len(), "window counts");
+    assert!(
+        got == expected,
+        "the group's window counts differ from what the input holds"
+    );
+    assert!(words_counted(&stderrs[2]) > 0, "{}", stderrs[2]);
+    let left: Vec<_> = walk(state.path());
+    assert!(left.is_empty(), "state files left: {left:?}");
+}
+
+/// Waits until the output (`counts()` window counts) has at least 1,000 window counts and no
+/// more arrived for 3 s.
+fn await_quiet(counts: impl Fn() -> usize, watched: &Instance) {
     let start = Instant::now();
     let (mut seen, mut since) = (0, Instant::now());
     loop {
-        let n = read_all(output, Json::<WindowCount>::new(), 1).len();
+        let n = counts();
         if n != seen {
             (seen, since) = (n, Instant::now());
         } else if n >= 1_000 && since.elapsed() >= Duration::from_secs(3) {

@@ -37,6 +37,19 @@ pub fn transactional_bootstrap() -> &'static str {
     BROKER.get_or_init(|| started("FLOW_KAFKA_TXN_BOOTSTRAP", "noida", TRANSACTIONAL_PORT))
 }
 
+/// The port of the broker that re-forms a consumer group after a member dies (tansu-main).
+pub const GROUP_PORT: u16 = 19492;
+
+/// The address of a broker that deals a group's partitions anew when a member dies, for the
+/// crash tests of instance groups: `FLOW_KAFKA_GROUP_BOOTSTRAP`, or tansu-main started on
+/// 127.0.0.1:19492 by `FLOW_KAFKA_BROKER=tansu-main scripts/kafka-broker start` (tansu 0.6
+/// leaves a dead member's partitions unassigned). Its memory engine answers
+/// ListOffsets(LATEST) short, so read it with [`read_until_idle`], not bounded reads.
+pub fn group_bootstrap() -> &'static str {
+    static BROKER: OnceLock<String> = OnceLock::new();
+    BROKER.get_or_init(|| started("FLOW_KAFKA_GROUP_BOOTSTRAP", "tansu-main", GROUP_PORT))
+}
+
 /// `$var`, or the address of `broker` on `port`, started by `scripts/kafka-broker start` when
 /// it does not run; a broker that cannot start fails the test.
 fn started(var: &str, broker: &str, port: u16) -> String {
@@ -151,6 +164,30 @@ where
     F::Row: Clone,
 {
     read(servers, topic, format, parallelism, false)
+}
+
+/// Every row of `topic` on `servers`, read from the earliest offsets until no record came for
+/// 2 s: for a broker whose end offsets cannot be trusted (tansu-main).
+pub fn read_until_idle<F>(servers: &str, topic: &str, format: F) -> Vec<F::Row>
+where
+    F: Decode,
+    F::Row: Clone,
+{
+    let env = StreamEnv::new();
+    let src = KafkaSource::builder()
+        .bootstrap_servers(servers)
+        .topic(topic)
+        .group_id(unique("read-until-idle"))
+        .starting_offsets(StartingOffsets::Earliest)
+        .format(format)
+        .stop_when_idle(std::time::Duration::from_secs(2))
+        .build()
+        .unwrap();
+    flow! { env =>
+        let rows = source(src, Watermarks::no_watermarks()).collect();
+    }
+    env.execute("read until idle").expect("read until idle");
+    rows.take()
 }
 
 /// Every committed row of `topic` (bounded `read_committed` read from the earliest offsets):
