@@ -10,7 +10,8 @@ use flow::connectors::format::{Json, Utf8};
 use flow::connectors::kafka::KafkaSink;
 use flow::prelude::*;
 use kafka_common::{
-    bootstrap, group_bootstrap, read_all, read_until_idle, topic, topic_on, unique,
+    bootstrap, group_bootstrap, read_all, read_all_from, read_until_idle, topic, topic_on, unique,
+    OwnBroker,
 };
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
@@ -604,6 +605,121 @@ fn state_follows_partitions_to_an_instance_that_joins_during_a_burst() {
     assert!(words_counted(&stderrs[2]) > 0, "{}", stderrs[2]);
     let left: Vec<_> = walk(state.path());
     assert!(left.is_empty(), "state files left: {left:?}");
+}
+
+#[test]
+fn a_broker_outage_of_seconds_is_ridden_out() {
+    // A broker of this test's own (tansu 0.6 on its sqlite store), killed, and started again
+    // on its data 10 s later while the instances run.
+    let broker = OwnBroker::start(19292, "outage");
+    let servers = broker.servers();
+    const LINES: i64 = 12_100;
+    let input = topic_on(&servers, "scale-out-outage-in", 12);
+    let got_topic = topic_on(&servers, "scale-out-outage", 4);
+    let group = unique("wc-outage");
+    let state = tempfile::tempdir().unwrap();
+    let dir = state.path().to_str().unwrap().to_owned();
+    let instance = || {
+        let chk = ["--checkpoint-dir", dir.as_str()];
+        Instance::spawn(member_on(&servers, &input, &got_topic, 60, &group, &chk))
+    };
+    let mut instances = vec![instance(), instance()];
+    await_assignment(&mut instances, 12);
+    produce_range(&servers, &input, 0, LINES / 2);
+    await_quiet(
+        || read_all_from(&servers, &got_topic, Json::<WindowCount>::new(), 1).len(),
+        &instances[0],
+    );
+    broker.kill();
+    std::thread::sleep(Duration::from_secs(10));
+    for (i, inst) in instances.iter_mut().enumerate() {
+        if let Some(status) = inst.child.try_wait().expect("try_wait") {
+            panic!(
+                "instance {i} ended ({status}) during a 10 s outage:\n{}",
+                inst.stderr()
+            );
+        }
+    }
+    broker.restart();
+    produce_range(&servers, &input, LINES / 2, LINES);
+    let stderrs: Vec<String> = instances
+        .into_iter()
+        .enumerate()
+        .map(|(i, c)| c.finished(&format!("instance {i}")))
+        .collect();
+    let expected = expected_counts(LINES);
+    let mut got = read_all_from(&servers, &got_topic, Json::<WindowCount>::new(), 1);
+    got.sort();
+    if std::env::var("SCALE_OUT_DUMP").is_ok() {
+        std::fs::write("/tmp/got.txt", format!("{got:#?}")).unwrap();
+        std::fs::write("/tmp/expected.txt", format!("{expected:#?}")).unwrap();
+        for (i, s) in stderrs.iter().enumerate() {
+            std::fs::write(format!("/tmp/inst{i}.txt"), s).unwrap();
+        }
+    }
+    assert!(
+        stderrs.iter().all(|s| s.contains("broker unreachable")),
+        "the outage went unnoticed: {stderrs:#?}"
+    );
+    assert!(
+        !stderrs.iter().any(|s| s.contains("silent for")),
+        "the outage took a writer as gone: {stderrs:#?}"
+    );
+    let late: u64 = stderrs.iter().map(|s| late_rows(s)).sum();
+    assert_eq!(late, 0, "late rows dropped: {stderrs:#?}");
+    assert_eq!(got.len(), expected.len(), "window counts");
+    assert!(
+        got == expected,
+        "the group's window counts differ from what the input holds"
+    );
+    let left: Vec<_> = walk(state.path());
+    assert!(left.is_empty(), "state files left: {left:?}");
+}
+
+#[test]
+fn a_broker_outage_of_over_a_minute_stops_every_instance_naming_it() {
+    let broker = OwnBroker::start(19293, "outage-long");
+    let servers = broker.servers();
+    let input = topic_on(&servers, "scale-out-down-in", 12);
+    let got_topic = topic_on(&servers, "scale-out-down", 4);
+    let group = unique("wc-down");
+    let instance = || Instance::spawn(member_on(&servers, &input, &got_topic, 600, &group, &[]));
+    let mut instances = vec![instance(), instance()];
+    await_assignment(&mut instances, 12);
+    produce_range(&servers, &input, 0, 1_000);
+    broker.kill();
+    let killed = Instant::now();
+    for (i, mut inst) in instances.drain(..).enumerate() {
+        let status = wait_at_most(&mut inst.child, Duration::from_secs(150));
+        if let Some(r) = inst.reader.take() {
+            r.join().unwrap();
+        }
+        let stderr = inst.stderr();
+        match status {
+            Some(s) => assert!(
+                !s.success(),
+                "instance {i} succeeded without its broker:\n{stderr}"
+            ),
+            None => panic!("instance {i} still ran 150 s after its broker died:\n{stderr}"),
+        }
+        let error = stderr
+            .lines()
+            .find(|l| l.starts_with("error: "))
+            .unwrap_or_else(|| panic!("instance {i} ended without an error line:\n{stderr}"));
+        eprintln!(
+            "instance {i} stopped {:?} after its broker died: {error}",
+            killed.elapsed()
+        );
+        assert!(
+            error.contains("unreachable") || error.contains("not delivered"),
+            "instance {i}: {error}"
+        );
+        assert!(
+            killed.elapsed() >= Duration::from_secs(25),
+            "instance {i} gave up {:?} after the broker died, before the outage was long: {error}",
+            killed.elapsed()
+        );
+    }
 }
 
 /// Waits until the output (`counts()` window counts) has at least 1,000 window counts and no

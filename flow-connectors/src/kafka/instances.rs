@@ -38,6 +38,7 @@
 //! it read cover the whole topic, or a state record says its writer saw that.
 
 use super::config::ClientSettings;
+use super::downtime::Downtime;
 use super::sink::Output;
 use super::{connector_error, KafkaAdmin};
 use flow_runtime::instances::{
@@ -55,6 +56,10 @@ use std::time::{Duration, Instant};
 
 /// How often a reader that is caught up commits the positions that moved.
 const CAUGHT_UP_COMMIT: Duration = Duration::from_secs(1);
+
+/// How long a reader rides out a broker that does not answer before it fails the job: the
+/// default of a [`KafkaSource`](super::KafkaSource)'s `max_broker_downtime`.
+const MAX_BROKER_DOWNTIME: Duration = Duration::from_secs(60);
 
 /// The kinds of records on a repartition topic (the value's first byte).
 const ROWS: u8 = 0;
@@ -78,6 +83,9 @@ const ALIVE_EVERY: Duration = Duration::from_secs(5);
 /// How long a writer may stay silent (in the record timestamps, while other writers write)
 /// before readers take it as gone.
 const SILENCE: Timestamp = 20_000;
+/// A jump of the newest record time by more than this is a span in which no writer wrote
+/// (each writes every [`ALIVE_EVERY`]): a broker outage.
+const GAP: Timestamp = 2 * ALIVE_EVERY.as_millis() as Timestamp;
 
 /// A batch encodes into records of at most about this many bytes (Kafka's default limit is
 /// 1 MB).
@@ -497,9 +505,8 @@ impl WriterState {
 /// them before they go (the next reader starts there), and leaves their state records to the
 /// reader, which writes them after the poll.
 struct ReaderContext {
-    /// Partitions given up since the reader last looked, and the first error giving them up
-    /// (a commit, or their keyed state that could not be saved).
-    revoked: Mutex<(Vec<i32>, Option<String>)>,
+    /// Partitions given up since the reader last looked, and how that went.
+    revoked: Mutex<Revoked>,
     /// A rebalance happened since the reader last looked: its assignment may have changed.
     /// Only then does it ask librdkafka (a lock and a copy of the list), not per record.
     rebalanced: AtomicBool,
@@ -535,14 +542,52 @@ impl ConsumerContext for ReaderContext {
         // the state saved there (this reader's job fails). Once every partition it had
         // ended, the stage keeps its state and fires it at its own end: nothing moves.
         let state = (!self.finished.load(Ordering::Acquire)).then_some(StateAction::Release);
-        if let Err(e) = save_and_commit(consumer, &partitions, state) {
-            revoked.1.get_or_insert(e);
+        match save_and_commit(consumer, &partitions, state) {
+            Ok(_) => revoked.partitions.extend(partitions),
+            Err(HandoverError::Commit(e)) => {
+                revoked.uncommitted.get_or_insert(e);
+                revoked.lost.extend(partitions);
+            }
+            Err(HandoverError::Other(e)) => {
+                revoked.failed.get_or_insert(e);
+                revoked.partitions.extend(partitions);
+            }
         }
-        revoked.0.extend(partitions);
     }
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {
         self.rebalanced.store(true, Ordering::Release);
+    }
+}
+
+/// Partitions a reader gave up since it last looked.
+#[derive(Default)]
+struct Revoked {
+    /// Handed over: their positions committed, their state saved there.
+    partitions: Vec<i32>,
+    /// Given up without a commit (the group's coordinator did not answer, as after a broker
+    /// outage that outlasted the reader's session): the stage dropped their state, and the
+    /// next reader starts at their last commit with the state saved there, as after a crash.
+    lost: Vec<i32>,
+    /// Why the commit of `lost` failed (the first such error).
+    uncommitted: Option<String>,
+    /// The first error giving partitions up that fails the job: their state not saved.
+    failed: Option<String>,
+}
+
+/// Why a reader could not hand partitions over.
+enum HandoverError {
+    /// The commit of their positions failed: the partitions go as a crashed reader's would.
+    Commit(String),
+    /// Anything else: their keyed state was not saved, the stage is gone.
+    Other(String),
+}
+
+impl std::fmt::Display for HandoverError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            HandoverError::Commit(e) | HandoverError::Other(e) => f.write_str(e),
+        }
     }
 }
 
@@ -561,6 +606,16 @@ fn positions_of(
         .collect())
 }
 
+/// The broker answers a reader again after an outage that began at `down_from`: the outage,
+/// and [`GAP`] after it for the writers to write again, is no writer's silence.
+fn outage_ended(down_from: &mut Option<Timestamp>, ledger: &mut Ledger, connector: &str) {
+    if let Some(from) = down_from.take() {
+        let back = now_ms();
+        ledger.gaps.push((from, back + GAP));
+        tracing::info!(reader = %connector, "the broker answers again after {} s", (back - from) / 1000);
+    }
+}
+
 /// What a commit does with the stage's keyed state (with a checkpoint directory).
 #[derive(Clone, Copy)]
 enum StateAction {
@@ -577,8 +632,8 @@ fn save_and_commit(
     consumer: &BaseConsumer<ReaderContext>,
     partitions: &[i32],
     state: Option<StateAction>,
-) -> std::result::Result<Vec<(usize, i64)>, String> {
-    let at = positions_of(consumer, partitions)?;
+) -> std::result::Result<Vec<(usize, i64)>, HandoverError> {
+    let at = positions_of(consumer, partitions).map_err(HandoverError::Other)?;
     if let (Some((stage, store)), Some(action)) = (&consumer.context().handover, state) {
         let (request, answer) = match action {
             StateAction::Release => Handover::release(),
@@ -586,25 +641,31 @@ fn save_and_commit(
         };
         stage
             .send(Message::Handover(request))
-            .map_err(|_| "the stage it feeds is gone".to_owned())?;
+            .map_err(|_| HandoverError::Other("the stage it feeds is gone".to_owned()))?;
         let state = loop {
             match answer.recv_timeout(Duration::from_millis(200)) {
                 Ok(state) => break state,
                 Err(e) if e.is_timeout() => {
                     if consumer.context().task.is_cancelled() {
-                        return Err("the job stopped while its stage saved its state".into());
+                        return Err(HandoverError::Other(
+                            "the job stopped while its stage saved its state".into(),
+                        ));
                     }
                 }
-                Err(_) => return Err("the stage it feeds failed saving its state".into()),
+                Err(_) => {
+                    return Err(HandoverError::Other(
+                        "the stage it feeds failed saving its state".into(),
+                    ))
+                }
             }
         };
         // Partitions it read nothing from keep the file of their committed position, which
         // it adopted.
-        store
-            .save(state, &at)
-            .map_err(|e| format!("cannot save the state of its partitions: {e}"))?;
+        store.save(state, &at).map_err(|e| {
+            HandoverError::Other(format!("cannot save the state of its partitions: {e}"))
+        })?;
     }
-    commit_positions(consumer, &at)?;
+    commit_positions(consumer, &at).map_err(HandoverError::Commit)?;
     Ok(at)
 }
 
@@ -653,6 +714,10 @@ struct Ledger {
     last_heard: HashMap<u64, Timestamp>,
     /// The newest timestamp of a record read from any writer.
     newest: Timestamp,
+    /// Spans of record time in which no writer wrote (`newest` jumped by more than
+    /// [`GAP`]): a broker outage, which silences every writer. They do not count as a
+    /// writer's silence: after an outage the writers come back one record at a time.
+    gaps: Vec<(Timestamp, Timestamp)>,
     /// Writers taken as gone ([`Ledger::silent`]): they count as ended everywhere.
     gone: HashSet<u64>,
 }
@@ -669,6 +734,7 @@ impl Ledger {
             awaiting: HashSet::new(),
             last_heard: HashMap::new(),
             newest: Timestamp::MIN,
+            gaps: Vec::new(),
             gone: HashSet::new(),
         }
     }
@@ -679,6 +745,9 @@ impl Ledger {
         self.writers.insert(writer);
         let last = self.last_heard.entry(writer).or_insert(at);
         *last = (*last).max(at);
+        if self.newest != Timestamp::MIN && at.saturating_sub(self.newest) > GAP {
+            self.gaps.push((self.newest, at));
+        }
         self.newest = self.newest.max(at);
         if !self.gone.is_empty() && self.gone.remove(&writer) {
             tracing::warn!(
@@ -755,9 +824,15 @@ impl Ledger {
             .collect()
     }
 
-    /// Whether `writer` was silent for a [`SILENCE`] at time `t`.
+    /// Whether `writer` was silent for a [`SILENCE`] at time `t`, not counting the
+    /// [`gaps`](Ledger::gaps) in which every writer was.
     fn silent_at(&self, writer: &u64, t: Timestamp) -> bool {
-        (self.last_heard.get(writer)).is_some_and(|&last| t.saturating_sub(last) > SILENCE)
+        (self.last_heard.get(writer)).is_some_and(|&last| {
+            let everyone: Timestamp = (self.gaps.iter())
+                .map(|&(from, to)| to.min(t).saturating_sub(from.max(last)).max(0))
+                .sum();
+            t.saturating_sub(last).saturating_sub(everyone) > SILENCE
+        })
     }
 
     /// Whether every writer of `open` was silent for a [`SILENCE`] at `now` (the clock
@@ -893,6 +968,11 @@ struct Reader {
     awaiting_since: Option<Instant>,
     /// When the reader last looked for silent writers while records arrived.
     last_silent_check: Instant,
+    /// Whether, and since when, the broker is unreachable.
+    downtime: Downtime,
+    /// When the current outage began (ms since the epoch): when it ends, the span goes to
+    /// the ledger as one in which no writer could write.
+    down_from: Option<Timestamp>,
 }
 
 /// A reader's consumer leaves the group when it drops, which revokes its partitions: the
@@ -957,6 +1037,8 @@ impl Reader {
             moved: false,
             awaiting_since: None,
             last_silent_check: Instant::now(),
+            downtime: Downtime::new(MAX_BROKER_DOWNTIME, settings(edge).connect_timeout),
+            down_from: None,
         })
     }
 
@@ -977,9 +1059,24 @@ impl Reader {
                     return self.end(send);
                 }
                 self.commit_caught_up()?;
+                self.check_down()?;
                 continue;
             };
-            let msg = next.map_err(|e| connector_error(&self.connector, e.to_string()))?;
+            let msg = match next {
+                Ok(msg) => msg,
+                Err(e) if Downtime::is_unreachable(&e) => {
+                    if self.downtime.unreachable(&e) {
+                        self.down_from = Some(now_ms());
+                        tracing::warn!(reader = %self.connector, error = %e, "broker unreachable; librdkafka retries for up to {}", super::fmt_duration(MAX_BROKER_DOWNTIME));
+                    }
+                    self.check_down()?;
+                    continue;
+                }
+                Err(e) => return Err(connector_error(&self.connector, e.to_string())),
+            };
+            if self.downtime.answered() {
+                outage_ended(&mut self.down_from, &mut self.ledger, &self.connector);
+            }
             let partition = msg.partition();
             let value = msg.payload().unwrap_or(&[]);
             let key = msg.key().unwrap_or(&[]);
@@ -1102,6 +1199,20 @@ impl Reader {
         }
     }
 
+    /// While the broker is unreachable: fails once it has been away too long.
+    fn check_down(&mut self) -> Result<()> {
+        if !self.downtime.is_down() {
+            return Ok(());
+        }
+        self.downtime
+            .check(self.consumer.client())
+            .map_err(|e| connector_error(&self.connector, e))?;
+        if !self.downtime.is_down() {
+            outage_ended(&mut self.down_from, &mut self.ledger, &self.connector);
+        }
+        Ok(())
+    }
+
     /// Passes on what the partitions' progress now allows: idleness, a new watermark.
     /// True when this reader's partitions and every other of the topic ended.
     fn advance(&mut self, send: &impl Fn(Message) -> Result<()>) -> Result<bool> {
@@ -1163,18 +1274,19 @@ impl Reader {
     /// Hands over the partitions the group took away in the last poll: their positions are
     /// committed (by [`ReaderContext`]); their state records are written here.
     fn hand_over_revoked(&mut self) -> Result<()> {
-        let (revoked, failed) = {
-            let mut r = self
+        let Revoked {
+            partitions: revoked,
+            lost,
+            uncommitted,
+            failed,
+        } = std::mem::take(
+            &mut *self
                 .consumer
                 .context()
                 .revoked
                 .lock()
-                .expect("not poisoned");
-            if r.0.is_empty() && r.1.is_none() {
-                return Ok(());
-            }
-            (std::mem::take(&mut r.0), r.1.take())
-        };
+                .expect("not poisoned"),
+        );
         if let Some(e) = failed {
             // The next reader would read again what this one passed on.
             return Err(connector_error(
@@ -1182,9 +1294,18 @@ impl Reader {
                 format!("giving partitions {revoked:?} up: {e}"),
             ));
         }
+        if let Some(e) = uncommitted {
+            // No state record either: the next reader waits for one after the commit as
+            // for a crashed reader's, then reads on.
+            tracing::warn!(
+                reader = %self.connector,
+                partitions = ?lost,
+                "gave partitions up without committing its positions ({e}): the next reader starts at their last commit and reads what came after again"
+            );
+        }
         let topic_done = self.ledger.topic_done();
         self.write_states(&revoked, topic_done)?;
-        for p in &revoked {
+        for p in revoked.iter().chain(&lost) {
             self.ledger.partitions.remove(p);
             self.ledger.awaiting.remove(p);
         }
@@ -1435,7 +1556,7 @@ fn plan_difference(ours: &str, theirs: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{plan_difference, Ledger, Progress, WriterState, DONE, SILENCE, STATE};
+    use super::{plan_difference, Ledger, Progress, Timestamp, WriterState, DONE, SILENCE, STATE};
 
     const STARTED: i64 = 1_000;
 
@@ -1600,6 +1721,7 @@ mod tests {
             l.heard(p, 2, 1_000).watermark = 900;
         }
         // Writer 2 goes on; writer 1 falls silent.
+        writes(&mut l, 0, 2, 1_000, 1_000 + SILENCE);
         l.heard(0, 2, 1_000 + SILENCE).watermark = 5_000;
         assert!(l.silent(None).is_empty(), "not outlived by a lease yet");
         assert!(matches!(l.progress(&[0]), Progress::Watermark(500)));
@@ -1617,6 +1739,32 @@ mod tests {
         assert!(matches!(l.progress(&[0, 1]), Progress::Ended));
     }
 
+    /// Records of `writer` on `partition` from `from` to `to`, one every 4 s (a live writer
+    /// writes every [`ALIVE_EVERY`]).
+    fn writes(l: &mut Ledger, partition: i32, writer: u64, from: Timestamp, to: Timestamp) {
+        for at in (from..to).step_by(4_000).chain([to]) {
+            l.heard(partition, writer, at);
+        }
+    }
+
+    #[test]
+    fn a_broker_outage_is_no_writers_silence() {
+        let mut l = Ledger::new(1, 0);
+        l.heard(0, 1, 1_000);
+        l.heard(0, 2, 1_000);
+        // The broker was away for 40 s; writer 2's first record after it comes before
+        // writer 1's.
+        let back = 41_000;
+        writes(&mut l, 0, 2, back, back + 4_000);
+        assert!(l.silent(None).is_empty(), "the outage counted as silence");
+        // Writer 1 never comes back (its instance died in the outage): silent for a lease
+        // of record time after it.
+        writes(&mut l, 0, 2, back, back + SILENCE);
+        assert!(l.silent(None).is_empty(), "not outlived by a lease yet");
+        l.heard(0, 2, back + SILENCE + 2);
+        assert_eq!(l.silent(None), vec![1]);
+    }
+
     #[test]
     fn by_the_clock_only_when_every_open_writer_is_silent() {
         let mut l = Ledger::new(1, 0);
@@ -1625,7 +1773,7 @@ mod tests {
         // A broker outage: no record time passes (the reader gives no clock then).
         assert!(l.silent(None).is_empty());
         // Writer 2 still writes: writer 1 is not outlived yet, and the clock takes none.
-        l.heard(0, 2, 1_000 + SILENCE);
+        writes(&mut l, 0, 2, 1_000, 1_000 + SILENCE);
         assert!(l.silent(Some(1_001 + SILENCE)).is_empty());
         // Writer 2 ended; writer 1 stays silent: by the clock.
         l.heard(0, 2, 1_000 + SILENCE).ended = true;

@@ -40,6 +40,7 @@
 //!   at the end of the job.
 
 mod config;
+mod downtime;
 mod instances;
 mod sink;
 mod source;

@@ -1,6 +1,7 @@
 //! The Kafka source: a builder, the source value, and the per-subtask reader.
 
 use super::config::{ClientSettings, OffsetReset, StartingOffsets};
+use super::downtime::Downtime;
 use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions, KafkaAdmin};
 use crate::bad_records::{BadRecordCounts, BadRecordHandler, BadRecords, DeadLetter};
 use crate::format::{Decode, Raw};
@@ -654,11 +655,7 @@ impl<F: Decode> Source for KafkaSource<F> {
                     stop: cfg.stop.clone(),
                     stop_when_idle: cfg.stop_when_idle,
                     last_record: None,
-                    max_broker_downtime: cfg.max_broker_downtime,
-                    connect_timeout: cfg.settings.connect_timeout,
-                    down_since: None,
-                    last_probe: Instant::now(),
-                    last_error: String::new(),
+                    downtime: Downtime::new(cfg.max_broker_downtime, cfg.settings.connect_timeout),
                     pending_commits: Vec::new(),
                     announced: false,
                     assigned: Vec::new(),
@@ -821,13 +818,8 @@ struct ReaderState {
     stop_when_idle: Option<Duration>,
     /// When the last record arrived.
     last_record: Option<Instant>,
-    max_broker_downtime: Duration,
-    connect_timeout: Duration,
-    /// Since when the broker has been unreachable, if it is.
-    down_since: Option<Instant>,
-    last_probe: Instant,
-    /// The last connection error, for the message when the reader gives up.
-    last_error: String,
+    /// Whether, and since when, the broker is unreachable.
+    downtime: Downtime,
     /// Positions recorded for checkpoints not yet known complete, oldest first.
     pending_commits: Vec<(CheckpointId, Vec<KafkaSplit>)>,
     /// Whether the splits were announced to the output (for per-split watermarks).
@@ -1016,7 +1008,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
                     continue;
                 }
             };
-            s.down_since = None;
+            let _ = s.downtime.answered();
             if s.stop_when_idle.is_some() {
                 s.last_record = Some(Instant::now());
             }
@@ -1250,14 +1242,9 @@ impl ReaderState {
                     format!("consumer error: {e}"),
                 ))
             }
-            Some(RDKafkaErrorCode::BrokerTransportFailure)
-            | Some(RDKafkaErrorCode::AllBrokersDown)
-            | Some(RDKafkaErrorCode::Resolve)
-            | Some(RDKafkaErrorCode::OperationTimedOut)
-            | Some(RDKafkaErrorCode::RequestTimedOut) => {
-                self.down_since.get_or_insert_with(Instant::now);
+            _ if Downtime::is_unreachable(&e) => {
                 tracing::warn!(connector = %self.connector, error = %e, "broker unreachable; librdkafka retries");
-                self.last_error = e.to_string();
+                let _ = self.downtime.unreachable(&e);
                 self.check_down(consumer)?;
             }
             _ => tracing::warn!(connector = %self.connector, error = %e, "consumer error"),
@@ -1298,33 +1285,13 @@ impl ReaderState {
         }
     }
 
-    /// While the broker is unreachable: whether it answers again (probed every 2 s), or has
-    /// been away longer than `max_broker_downtime`, which fails the job.
+    /// While the broker is unreachable: whether it answers again, or has been away longer
+    /// than `max_broker_downtime`, which fails the job.
     #[cold]
     fn check_down(&mut self, consumer: &ReaderConsumer) -> Result<()> {
-        let Some(since) = self.down_since else {
-            return Ok(());
-        };
-        let now = Instant::now();
-        if now.duration_since(self.last_probe) >= Duration::from_secs(2) {
-            self.last_probe = now;
-            let probe = self.connect_timeout.min(Duration::from_secs(2));
-            if consumer.client().fetch_metadata(None, probe).is_ok() {
-                self.down_since = None;
-                return Ok(());
-            }
-        }
-        if now.duration_since(since) >= self.max_broker_downtime {
-            return Err(connector_error(
-                &self.connector,
-                format!(
-                    "the broker has been unreachable for {} (librdkafka retried meanwhile): {}",
-                    fmt_duration(self.max_broker_downtime),
-                    self.last_error
-                ),
-            ));
-        }
-        Ok(())
+        self.downtime
+            .check(consumer.client())
+            .map_err(|e| connector_error(&self.connector, e))
     }
 
     /// Starts committing `splits`' positions to the group (in group mode only the partitions
@@ -1400,7 +1367,7 @@ impl ReaderState {
         committed: &TopicPartitionList,
     ) -> Result<()> {
         let start = Instant::now();
-        let deadline = start + self.max_broker_downtime;
+        let deadline = start + self.downtime.limit();
         let expected = committed.to_topic_map();
         let mut last_commit = start;
         let mut last = String::from("no answer");
@@ -1411,7 +1378,7 @@ impl ReaderState {
                     &self.connector,
                     format!(
                         "the final offsets were not committed within {} ({last})",
-                        fmt_duration(self.max_broker_downtime)
+                        fmt_duration(self.downtime.limit())
                     ),
                 ));
             }
