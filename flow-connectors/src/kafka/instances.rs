@@ -91,8 +91,9 @@ const GAP: Timestamp = 2 * ALIVE_EVERY.as_millis() as Timestamp;
 /// 1 MB).
 const MAX_RECORD_BYTES: usize = 512 << 10;
 
-/// How long a repartition record may take to be acknowledged.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a repartition record may take to be acknowledged: as long as a reader rides out
+/// a broker outage, so that the writers ride it out too.
+const DELIVERY_TIMEOUT: Duration = MAX_BROKER_DOWNTIME;
 
 /// Kafka's [`Transport`]: repartition topics on the group's brokers.
 #[derive(Clone, Copy, Debug, Default)]
@@ -1294,6 +1295,19 @@ impl Reader {
                 format!("giving partitions {revoked:?} up: {e}"),
             ));
         }
+        // During an outage the state records cannot be written (opening the writer fails
+        // after its connect timeout): given up as after a failed commit.
+        let (revoked, lost) = if self.downtime.is_down() && !revoked.is_empty() {
+            tracing::warn!(
+                reader = %self.connector,
+                partitions = ?revoked,
+                "gave partitions up while the broker is unreachable: no state records after their commits (the next reader reads on without them after {} s)",
+                SILENCE / 1000
+            );
+            (Vec::new(), [lost, revoked].concat())
+        } else {
+            (revoked, lost)
+        };
         if let Some(e) = uncommitted {
             // No state record either: the next reader waits for one after the commit as
             // for a crashed reader's, then reads on.
