@@ -349,11 +349,7 @@ fn three_instances_count_what_one_process_counts() {
         early >= 3_000,
         "only {early} window counts while the instances ran"
     );
-    let stderrs: Vec<String> = instances
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| c.finished(&format!("instance {i}")))
-        .collect();
+    let stderrs = finished_all(instances);
 
     let single = Instance::spawn(scale_out(
         &input,
@@ -415,19 +411,13 @@ fn state_follows_partitions_to_an_instance_that_joins_mid_stream() {
     // 12,100 lines: 60.5 s of event time. The first 6,050 end in the middle of a window, so
     // windows are open, with counts, when the third instance joins.
     const LINES: i64 = 12_100;
-    let input = topic("scale-out-join-in", 12);
-    let got_topic = topic("scale-out-join", 4);
-    let group = unique("wc-join");
-    let state = tempfile::tempdir().unwrap();
-    let dir = state.path().to_str().unwrap().to_owned();
-    let instance = || {
-        // Quiet for 20 s: the sources must not end while the third instance joins.
-        let chk = ["--checkpoint-dir", dir.as_str()];
-        Instance::spawn(member(&input, &got_topic, 20, &group, &chk))
-    };
+    let run = GroupRun::new(bootstrap(), "join");
+    let (input, got_topic) = (&run.input, &run.output);
+    // Quiet for 20 s: the sources must not end while the third instance joins.
+    let instance = || run.member(20);
     let mut instances = vec![instance(), instance()];
     await_assignment(&mut instances, 12);
-    produce_range(bootstrap(), &input, 0, LINES / 2);
+    produce_range(bootstrap(), input, 0, LINES / 2);
     // The first half is counted (its windows fire while the instances run, the last ones stay
     // open) and the input went quiet before the third instance joins: Kafka's group protocol
     // has every member give its partitions up (commit, state saved) before any is assigned
@@ -435,31 +425,27 @@ fn state_follows_partitions_to_an_instance_that_joins_mid_stream() {
     // partition before its old owner gave it up. Caught-up readers have committed (every
     // second) by the time the output stopped growing for 3 s.
     await_quiet(
-        || read_all(&got_topic, Json::<WindowCount>::new(), 1).len(),
+        || read_all(got_topic, Json::<WindowCount>::new(), 1).len(),
         &instances[0],
     );
     instances.push(instance());
     await_assignment(&mut instances, 12);
     // Every instance holds partitions of the repartition topic, so state moved: the windows
     // open at the rebalance were counted in one piece.
-    produce_range(bootstrap(), &input, LINES / 2, LINES);
-    let stderrs: Vec<String> = instances
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| c.finished(&format!("instance {i}")))
-        .collect();
-    let expected = single_process(&input);
+    produce_range(bootstrap(), input, LINES / 2, LINES);
+    let stderrs = finished_all(instances);
+    let expected = single_process(input);
     let words: u64 = expected.iter().map(|c| c.count).sum();
     assert_eq!(
         words,
         3 * LINES as u64,
         "the single process counted every word"
     );
-    let got = read_all(&got_topic, Json::<WindowCount>::new(), 1);
+    let got = read_all(got_topic, Json::<WindowCount>::new(), 1);
     assert_counted(got, &expected, &stderrs);
     // The joiner counted a share after the rebalance.
     assert!(words_counted(&stderrs[2]) > 0, "{}", stderrs[2]);
-    assert_no_state_left(state.path());
+    assert_no_state_left(run.state.path());
 }
 
 #[test]
@@ -468,20 +454,14 @@ fn an_instance_killed_while_the_input_is_quiet_is_replaced_without_losing_a_coun
     // offsets are short, so the output is read until idle rather than bounded.
     let servers = group_bootstrap();
     const LINES: i64 = 12_100;
-    let input = topic_on(servers, "scale-out-crash-in", 12);
-    let got_topic = topic_on(servers, "scale-out-crash", 4);
-    let group = unique("wc-crash");
-    let state = tempfile::tempdir().unwrap();
-    let dir = state.path().to_str().unwrap().to_owned();
-    let counts = || read_until_idle(servers, &got_topic, Json::<WindowCount>::new()).len();
-    let instance = || {
-        // Quiet for 60 s: the sources must not end while the group replaces the dead member.
-        let chk = ["--checkpoint-dir", dir.as_str()];
-        Instance::spawn(member_on(servers, &input, &got_topic, 60, &group, &chk))
-    };
+    let run = GroupRun::new(servers, "crash");
+    let (input, got_topic) = (&run.input, &run.output);
+    let counts = || read_until_idle(servers, got_topic, Json::<WindowCount>::new()).len();
+    // Quiet for 60 s: the sources must not end while the group replaces the dead member.
+    let instance = || run.member(60);
     let mut instances = vec![instance(), instance(), instance()];
     await_assignment(&mut instances, 12);
-    produce_range(servers, &input, 0, LINES / 2);
+    produce_range(servers, input, 0, LINES / 2);
     // The first half counted, its last windows open, and every reader committed (every second
     // while caught up, its state saved at the position) before the kill: what a crashed
     // instance leaves is then exactly its last commit and the state saved there.
@@ -499,18 +479,14 @@ fn an_instance_killed_while_the_input_is_quiet_is_replaced_without_losing_a_coun
     );
     instances.push(instance());
     await_assignment(&mut instances, 12);
-    produce_range(servers, &input, LINES / 2, LINES);
-    let stderrs: Vec<String> = instances
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| c.finished(&format!("instance {i}")))
-        .collect();
+    produce_range(servers, input, LINES / 2, LINES);
+    let stderrs = finished_all(instances);
     let expected = expected_counts(LINES);
-    let got = read_until_idle(servers, &got_topic, Json::<WindowCount>::new());
+    let got = read_until_idle(servers, got_topic, Json::<WindowCount>::new());
     assert_counted(got, &expected, &stderrs);
     assert!(words_counted(&stderrs[2]) > 0, "{}", stderrs[2]);
     // The files the dead instance saved were adopted, and the clean end removed them.
-    assert_no_state_left(state.path());
+    assert_no_state_left(run.state.path());
 }
 
 #[test]
@@ -519,15 +495,9 @@ fn state_follows_partitions_to_an_instance_that_joins_during_a_burst() {
     // assigned again (tansu 0.6 may assign a partition before its old owner gave it up).
     let servers = group_bootstrap();
     const LINES: i64 = 12_100;
-    let input = topic_on(servers, "scale-out-burst-in", 12);
-    let got_topic = topic_on(servers, "scale-out-burst", 4);
-    let group = unique("wc-burst");
-    let state = tempfile::tempdir().unwrap();
-    let dir = state.path().to_str().unwrap().to_owned();
-    let instance = || {
-        let chk = ["--checkpoint-dir", dir.as_str()];
-        Instance::spawn(member_on(servers, &input, &got_topic, 20, &group, &chk))
-    };
+    let run = GroupRun::new(servers, "burst");
+    let (input, got_topic) = (&run.input, &run.output);
+    let instance = || run.member(20);
     let mut instances = vec![instance(), instance()];
     await_assignment(&mut instances, 12);
     // The input arrives over ~12 s, 100 lines every 100 ms; the third instance joins 3 s in,
@@ -549,16 +519,12 @@ fn state_follows_partitions_to_an_instance_that_joins_during_a_burst() {
         "the input ended before the third instance had its share: the rebalance was not during a burst"
     );
     producer.join().expect("producer");
-    let stderrs: Vec<String> = instances
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| c.finished(&format!("instance {i}")))
-        .collect();
+    let stderrs = finished_all(instances);
     let expected = expected_counts(LINES);
-    let got = read_until_idle(servers, &got_topic, Json::<WindowCount>::new());
+    let got = read_until_idle(servers, got_topic, Json::<WindowCount>::new());
     assert_counted(got, &expected, &stderrs);
     assert!(words_counted(&stderrs[2]) > 0, "{}", stderrs[2]);
-    assert_no_state_left(state.path());
+    assert_no_state_left(run.state.path());
 }
 
 #[test]
@@ -568,20 +534,14 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
     let broker = OwnBroker::start(19292, "outage");
     let servers = broker.servers();
     const LINES: i64 = 12_100;
-    let input = topic_on(&servers, "scale-out-outage-in", 12);
-    let got_topic = topic_on(&servers, "scale-out-outage", 4);
-    let group = unique("wc-outage");
-    let state = tempfile::tempdir().unwrap();
-    let dir = state.path().to_str().unwrap().to_owned();
-    let instance = || {
-        let chk = ["--checkpoint-dir", dir.as_str()];
-        Instance::spawn(member_on(&servers, &input, &got_topic, 60, &group, &chk))
-    };
+    let run = GroupRun::new(&servers, "outage");
+    let (input, got_topic) = (&run.input, &run.output);
+    let instance = || run.member(60);
     let mut instances = vec![instance(), instance()];
     await_assignment(&mut instances, 12);
-    produce_range(&servers, &input, 0, LINES / 2);
+    produce_range(&servers, input, 0, LINES / 2);
     await_quiet(
-        || read_all_from(&servers, &got_topic, Json::<WindowCount>::new(), 1).len(),
+        || read_all_from(&servers, got_topic, Json::<WindowCount>::new(), 1).len(),
         &instances[0],
     );
     broker.kill();
@@ -595,14 +555,10 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
         }
     }
     broker.restart();
-    produce_range(&servers, &input, LINES / 2, LINES);
-    let stderrs: Vec<String> = instances
-        .into_iter()
-        .enumerate()
-        .map(|(i, c)| c.finished(&format!("instance {i}")))
-        .collect();
+    produce_range(&servers, input, LINES / 2, LINES);
+    let stderrs = finished_all(instances);
     let expected = expected_counts(LINES);
-    let got = read_all_from(&servers, &got_topic, Json::<WindowCount>::new(), 1);
+    let got = read_all_from(&servers, got_topic, Json::<WindowCount>::new(), 1);
     assert!(
         stderrs.iter().all(|s| s.contains("broker unreachable")),
         "the outage went unnoticed: {stderrs:#?}"
@@ -612,20 +568,18 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
         "the outage took a writer as gone: {stderrs:#?}"
     );
     assert_counted(got, &expected, &stderrs);
-    assert_no_state_left(state.path());
+    assert_no_state_left(run.state.path());
 }
 
 #[test]
 fn a_broker_outage_of_over_a_minute_stops_every_instance_naming_it() {
     let broker = OwnBroker::start(19293, "outage-long");
     let servers = broker.servers();
-    let input = topic_on(&servers, "scale-out-down-in", 12);
-    let got_topic = topic_on(&servers, "scale-out-down", 4);
-    let group = unique("wc-down");
-    let instance = || Instance::spawn(member_on(&servers, &input, &got_topic, 600, &group, &[]));
+    let run = GroupRun::new(&servers, "down");
+    let instance = || run.member_without_state(600);
     let mut instances = vec![instance(), instance()];
     await_assignment(&mut instances, 12);
-    produce_range(&servers, &input, 0, 1_000);
+    produce_range(&servers, &run.input, 0, 1_000);
     broker.kill();
     let killed = Instant::now();
     for (i, mut inst) in instances.drain(..).enumerate() {
@@ -661,6 +615,53 @@ fn a_broker_outage_of_over_a_minute_stops_every_instance_naming_it() {
             killed.elapsed()
         );
     }
+}
+
+/// A run of a group under test: its input (12 partitions) and output (4) topics on
+/// `servers`, the group's name, and the checkpoint directory its members share.
+struct GroupRun {
+    servers: String,
+    input: String,
+    output: String,
+    group: String,
+    state: tempfile::TempDir,
+}
+
+impl GroupRun {
+    /// Topics `scale-out-<name>-in` and `scale-out-<name>`, group `wc-<name>` (made unique).
+    fn new(servers: &str, name: &str) -> Self {
+        GroupRun {
+            servers: servers.to_owned(),
+            input: topic_on(servers, &format!("scale-out-{name}-in"), 12),
+            output: topic_on(servers, &format!("scale-out-{name}"), 4),
+            group: unique(&format!("wc-{name}")),
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// A member with `--checkpoint-dir` (state follows partitions), ending `idle` seconds
+    /// after its input went quiet.
+    fn member(&self, idle: u32) -> Instance {
+        let dir = self.state.path().to_str().unwrap();
+        self.spawn(idle, &["--checkpoint-dir", dir])
+    }
+
+    /// A member without a checkpoint directory.
+    fn member_without_state(&self, idle: u32) -> Instance {
+        self.spawn(idle, &[])
+    }
+
+    fn spawn(&self, idle: u32, extra: &[&str]) -> Instance {
+        let (s, group) = (&self.servers, &self.group);
+        Instance::spawn(member_on(s, &self.input, &self.output, idle, group, extra))
+    }
+}
+
+/// Waits for every instance's end; their stderr, in order (panics as [`Instance::finished`]).
+fn finished_all(instances: Vec<Instance>) -> Vec<String> {
+    (instances.into_iter().enumerate())
+        .map(|(i, c)| c.finished(&format!("instance {i}")))
+        .collect()
 }
 
 /// Checks a group's output `got` (in any order) against `expected` (sorted), and that no
