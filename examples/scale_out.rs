@@ -12,9 +12,15 @@
 //! With `--instance-group`, Kafka splits the input's partitions among the instances and the
 //! `key_by` crosses them through the topic `wc-key_by-2-repartition`; without it, one process
 //! reads every partition (the reference the tests compare the group with).
+//!
+//! With `--join window`, a two-input job instead: each line's first word and its last word,
+//! two keyed streams, joined per word in 1-second tumbling event-time windows
+//! (`window_join`), one JSON row per pair of lines; with `--join interval`, lines at most
+//! 500 ms apart (`interval_join(..).between(-500, 500)`). In a group both inputs cross
+//! instances through the join's topic.
 
 use flow::clap::{value_parser, Arg};
-use flow::connectors::format::Json;
+use flow::connectors::format::{Json, Utf8};
 use flow::connectors::kafka::{KafkaSink, KafkaSource};
 use flow::prelude::*;
 use std::process::ExitCode;
@@ -33,6 +39,15 @@ struct WindowCount {
     end: i64,
     word: String,
     count: u64,
+}
+
+/// With `--join`: a line whose first word is `word` and a line of the same 1-second window
+/// (or at most 500 ms apart) whose last word is `word`, by their event times.
+#[derive(Row, Clone, Debug)]
+struct Pair {
+    word: String,
+    first: i64,
+    last: i64,
 }
 
 fn run() -> flow::Result<()> {
@@ -71,6 +86,13 @@ fn run() -> flow::Result<()> {
                 .value_parser(value_parser!(u64).range(1..))
                 .help("End once the input delivered nothing for SECS seconds (after its first record); without it the job runs until killed"),
         )
+        .arg(
+            Arg::new("join")
+                .long("join")
+                .value_name("KIND")
+                .value_parser(["window", "interval"])
+                .help("Run a two-input job instead: lines' first and last words joined per word, in 1-second windows (window) or at most 500 ms apart (interval), one JSON pair per two lines, to --output"),
+        )
         .get_matches();
     let env = StreamEnv::from_matches(&args);
     let get = |name: &str| args.get_one::<String>(name).cloned();
@@ -82,14 +104,18 @@ fn run() -> flow::Result<()> {
         .bootstrap_servers(&brokers)
         .topic(get("input").expect("has a default"))
         .group_id(group)
-        .format(flow::connectors::format::Utf8);
+        .format(Utf8);
     if let Some(secs) = args.get_one::<u64>("stop-when-idle") {
         lines = lines.stop_when_idle(Duration::from_secs(*secs));
     }
     let lines = lines.build()?;
+    let output = get("output").expect("has a default");
+    if let Some(kind) = get("join") {
+        return join(env, lines, &brokers, &output, kind == "window");
+    }
     let counts = KafkaSink::builder()
         .bootstrap_servers(&brokers)
-        .topic(get("output").expect("has a default"))
+        .topic(output)
         .format(Json::<WindowCount>::new())
         .build()?;
 
@@ -115,6 +141,71 @@ fn run() -> flow::Result<()> {
     if let Some(m) = result.operator("count per window") {
         eprintln!(
             "scale_out: {} words counted here, {} window counts, {} late rows dropped",
+            m.rows_in, m.rows_out, m.late_rows
+        );
+    }
+    Ok(())
+}
+
+/// The `--join` job: two keyed streams of one source, window-joined (`windows`) or
+/// interval-joined.
+fn join(
+    env: StreamEnv,
+    lines: KafkaSource<Utf8>,
+    brokers: &str,
+    output: &str,
+    windows: bool,
+) -> flow::Result<()> {
+    let pairs = KafkaSink::builder()
+        .bootstrap_servers(brokers)
+        .topic(output)
+        .format(Json::<Pair>::new())
+        .build()?;
+    let word = |line: &str, last: bool| {
+        let mut words = line.split_whitespace();
+        let w = if last {
+            words.next_back()
+        } else {
+            words.next()
+        };
+        Word {
+            word: w.unwrap_or_default().to_owned(),
+        }
+    };
+    // The pair of two lines, by their event times (a join function's context has them).
+    let pair = |a: &Word, first: i64, last: i64| Pair {
+        word: a.word.clone(),
+        first,
+        last,
+    };
+    if windows {
+        flow! { env =>
+            let lines = source(lines, Watermarks::bounded_out_of_orderness(Duration::from_secs(1)));
+            let firsts = lines.map(move |l: String| word(&l, false)).key_by(|w| w.word.clone());
+            let lasts = lines.map(move |l: String| word(&l, true)).key_by(|w| w.word.clone());
+            firsts
+                .window_join(lasts, TumblingEventTimeWindows::of(Duration::from_secs(1)))
+                .process(move |a, _b, ctx, out| out.push(pair(a, ctx.left_timestamp(), ctx.right_timestamp())))
+                .name("pairs")
+                .sink_to(pairs);
+        }
+    } else {
+        flow! { env =>
+            let lines = source(lines, Watermarks::bounded_out_of_orderness(Duration::from_secs(1)));
+            let firsts = lines.map(move |l: String| word(&l, false)).key_by(|w| w.word.clone());
+            let lasts = lines.map(move |l: String| word(&l, true)).key_by(|w| w.word.clone());
+            firsts
+                .interval_join(lasts)
+                .between(-500, 500)
+                .process(move |a, _b, ctx, out| out.push(pair(a, ctx.left_timestamp(), ctx.right_timestamp())))
+                .name("pairs")
+                .sink_to(pairs);
+        }
+    }
+    let result = env.execute("scale_out --join")?;
+    if let Some(m) = result.operator("pairs") {
+        eprintln!(
+            "scale_out: {} words joined here, {} pairs, {} late rows dropped",
             m.rows_in, m.rows_out, m.late_rows
         );
     }

@@ -664,10 +664,10 @@ fn finished_all(instances: Vec<Instance>) -> Vec<String> {
         .collect()
 }
 
-/// Checks a group's output `got` (in any order) against `expected` (sorted), and that no
-/// instance dropped a late row; with `SCALE_OUT_DUMP` set, first writes both and the
-/// instances' stderr to /tmp.
-fn assert_counted(mut got: Vec<WindowCount>, expected: &[WindowCount], stderrs: &[String]) {
+/// Checks a group's output `got` (window counts or pairs, in any order) against `expected`
+/// (sorted), and that no instance dropped a late row; with `SCALE_OUT_DUMP` set, first writes
+/// both and the instances' stderr to /tmp.
+fn assert_counted<R: Ord + std::fmt::Debug>(mut got: Vec<R>, expected: &[R], stderrs: &[String]) {
     got.sort();
     if std::env::var("SCALE_OUT_DUMP").is_ok() {
         std::fs::write("/tmp/got.txt", format!("{got:#?}")).unwrap();
@@ -678,10 +678,10 @@ fn assert_counted(mut got: Vec<WindowCount>, expected: &[WindowCount], stderrs: 
     }
     let late: u64 = stderrs.iter().map(|s| late_rows(s)).sum();
     assert_eq!(late, 0, "late rows dropped: {stderrs:#?}");
-    assert_eq!(got.len(), expected.len(), "window counts");
+    assert_eq!(got.len(), expected.len(), "rows written");
     assert!(
         got == expected,
-        "the group's window counts differ from the expected ones"
+        "the group's rows differ from the expected ones"
     );
 }
 
@@ -735,6 +735,109 @@ fn late_rows(stderr: &str) -> u64 {
         .and_then(|l| l.split(' ').next())
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("no summary line in:\n{stderr}"))
+}
+
+/// A row of `scale_out --join`: the event times of a line whose first word is `word` and of
+/// a line of the same 1-second window whose last word is `word`.
+#[derive(Row, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Pair {
+    word: String,
+    first: i64,
+    last: i64,
+}
+
+/// The event time of line `n` and its first and last words.
+fn line_words(n: i64) -> (i64, String, String) {
+    let line = line(n);
+    let words: Vec<&str> = line.split(' ').collect();
+    (base() + n * 5, words[0].to_owned(), words[2].to_owned())
+}
+
+/// What `scale_out --join window` must write for lines `0..lines`, computed here without
+/// flow: per 1-second window and word, every line that starts with it paired with every line
+/// that ends with it.
+fn expected_window_pairs(lines: i64) -> Vec<Pair> {
+    type Window = std::collections::BTreeMap<String, (Vec<i64>, Vec<i64>)>;
+    let mut windows = std::collections::BTreeMap::<i64, Window>::new();
+    for n in 0..lines {
+        let (t, first, last) = line_words(n);
+        let window = windows.entry(t - t.rem_euclid(1000)).or_default();
+        window.entry(first).or_default().0.push(t);
+        window.entry(last).or_default().1.push(t);
+    }
+    let mut out = Vec::new();
+    for words in windows.into_values() {
+        for (word, (firsts, lasts)) in words {
+            for &first in &firsts {
+                for &last in &lasts {
+                    let word = word.clone();
+                    out.push(Pair { word, first, last });
+                }
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// What `scale_out --join interval` must write for lines `0..lines`: every line that starts
+/// with a word paired with every line at most 500 ms before or after it (100 lines) that
+/// ends with it.
+fn expected_interval_pairs(lines: i64) -> Vec<Pair> {
+    let mut out = Vec::new();
+    for i in 0..lines {
+        let (first, word, _) = line_words(i);
+        for j in (i - 100).max(0)..(i + 101).min(lines) {
+            let (last, _, ends) = line_words(j);
+            if ends == word {
+                let word = word.clone();
+                out.push(Pair { word, first, last });
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// A two-input operator across instances (`scale_out --join kind`): both its inputs go
+/// through its repartition topic, and with `--checkpoint-dir` the state of both moves with
+/// their partitions when a third instance joins mid-stream; its pairs must be `expected`.
+fn join_across_instances(kind: &str, expected: fn(i64) -> Vec<Pair>) {
+    // As `state_follows_partitions_to_an_instance_that_joins_mid_stream`: the first half ends
+    // in the middle of a window, so windows are open, with rows of both inputs, at the join.
+    const LINES: i64 = 12_100;
+    let run = GroupRun::new(bootstrap(), &format!("{kind}-join"));
+    let (input, got_topic) = (&run.input, &run.output);
+    let dir = run.state.path().to_str().unwrap();
+    // Quiet for 40 s: the sources must not end while the third instance joins (two of
+    // these tests at once on two cores slow the rebalance down).
+    let instance = || run.spawn(40, &["--checkpoint-dir", dir, "--join", kind]);
+    let mut instances = vec![instance(), instance()];
+    await_assignment(&mut instances, 12);
+    produce_range(bootstrap(), input, 0, LINES / 2);
+    let pairs = || read_all(got_topic, Json::<Pair>::new(), 1).len();
+    await_quiet(pairs, &instances[0]);
+    instances.push(instance());
+    await_assignment(&mut instances, 12);
+    produce_range(bootstrap(), input, LINES / 2, LINES);
+    let stderrs = finished_all(instances);
+    let got = read_all(got_topic, Json::<Pair>::new(), 1);
+    assert_counted(got, &expected(LINES), &stderrs);
+    // Each line's two words went in once, somewhere; the joiner took a share.
+    let words: Vec<u64> = stderrs.iter().map(|s| words_counted(s)).collect();
+    assert_eq!(words.iter().sum::<u64>(), 2 * LINES as u64, "{words:?}");
+    assert!(words[2] > 0, "{}", stderrs[2]);
+    assert_no_state_left(run.state.path());
+}
+
+#[test]
+fn a_window_join_crosses_instances_and_its_state_follows_partitions() {
+    join_across_instances("window", expected_window_pairs);
+}
+
+#[test]
+fn an_interval_join_crosses_instances_and_its_state_follows_partitions() {
+    join_across_instances("interval", expected_interval_pairs);
 }
 
 /// An environment in instance group `group` on the test broker, 12 repartition partitions.
@@ -809,6 +912,56 @@ fn rows_that_serde_cannot_write_do_not_cross_instances() {
     let e = env.execute("opaque").unwrap_err().to_string();
     assert!(
         e.contains("`key_by` crosses instances") && e.contains("Opaque") && e.contains("not serde"),
+        "{e}"
+    );
+}
+
+/// The longest word seen on the broadcast input.
+#[derive(Clone)]
+struct LongerThan;
+
+impl flow::BroadcastProcessFunction<(String, u64), String> for LongerThan {
+    type State = Option<usize>;
+    type Out = String;
+    fn process_element(
+        &mut self,
+        row: (String, u64),
+        limit: &Option<usize>,
+        out: &mut Vec<String>,
+    ) {
+        if limit.is_some_and(|l| row.0.len() > l) {
+            out.push(row.0);
+        }
+    }
+    fn process_broadcast_element(
+        &mut self,
+        rule: String,
+        limit: &mut Option<usize>,
+        _: &mut Vec<String>,
+    ) {
+        *limit = Some(rule.len());
+    }
+}
+
+#[test]
+fn a_keyed_stream_connected_with_a_broadcast_one_is_refused() {
+    let (t, rules_topic) = (topic("scale-out-bc", 1), topic("scale-out-bc-rules", 1));
+    let group = unique("g-bc");
+    let env = in_group(&group);
+    let (src, rules) = (lines(&t, &group), lines(&rules_topic, &group));
+    flow! { env =>
+        let rules = source(rules, Watermarks::no_watermarks()).broadcast();
+        source(src, Watermarks::no_watermarks())
+            .map(|l: String| (l, 1u64))
+            .key_by(|r| r.0.clone())
+            .connect(rules)
+            .process(LongerThan)
+            .sink_to(DiscardSink);
+    }
+    let e = env.execute("broadcast").unwrap_err().to_string();
+    assert!(
+        e.contains("reads one keyed stream and one that is not")
+            && e.contains("without --instance-group"),
         "{e}"
     );
 }

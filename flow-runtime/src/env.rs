@@ -576,8 +576,12 @@ impl StreamEnv {
                         .collect();
                     let mut text = g.plan.explain_remote(&g.stage_parallelism, g.fused, &remote);
                     if let Some(i) = &self.instances {
+                        // Both inputs of a two-input operator share its topic.
+                        let edges: usize = (remote.iter())
+                            .map(|(n, _)| g.plan.nodes[*n as usize].inputs.len())
+                            .sum();
                         text = format!(
-                            "instance group `{}` (plan fingerprint {:016x}): {} edge(s) cross instances\n{text}",
+                            "instance group `{}` (plan fingerprint {:016x}): {edges} edge(s) cross instances, through {} repartition topic(s)\n{text}",
                             i.group,
                             g.plan.fingerprint(),
                             remote.len()

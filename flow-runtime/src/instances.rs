@@ -8,7 +8,9 @@
 //! which the stage's exchange writes its per-partition batches to, and one reader task per
 //! downstream subtask, which feeds that subtask's input gate with the batches of the
 //! repartition partitions the group assigned to it. Rows cross as bincode, typed again by a
-//! [`RowCodec`] made for the edge's row type by the code `flow!` generates.
+//! [`RowCodec`] made for the edge's row type by the code `flow!` generates. Both keyed inputs
+//! of a two-input operator (a keyed `connect`, a join) share one topic and one reader per
+//! subtask, which feeds both through the first input's channel ([`Message::SecondRows`]).
 
 pub use crate::channel::{Batch, Message, Rows};
 use crate::context::RuntimeContext;
@@ -244,8 +246,15 @@ pub struct RemoteEdge {
     pub consumer_group: String,
     /// The operator the edge leads into, for errors.
     pub operator: &'static str,
-    /// The rows' codec.
-    pub codec: RowCodec,
+    /// The codec of each input's rows of the operator the edge leads into: one, or two for a
+    /// two-input operator (`connect` of keyed streams, a join). Both inputs of one share its
+    /// topic, their records tagged by input: a key's rows of either input are in one
+    /// partition, read by one reader, which feeds both through one channel
+    /// ([`Message::SecondRows`]), so that a handover of their state is in order with both.
+    pub codecs: Vec<RowCodec>,
+    /// Which of them this end writes: the upstream stage's input of the operator (readers
+    /// read all).
+    pub input: usize,
     /// The fingerprint of the job's plan: every writer stamps it on its records, and a
     /// reader refuses records of another plan.
     pub fingerprint: u64,

@@ -237,7 +237,12 @@ impl Plan {
                 };
                 let _ = writeln!(s, "  #{} {}{}  at {}", n.id, n.name, from, n.location);
                 if let Some((_, topic)) = remote.iter().find(|(r, _)| *r == n.id) {
-                    let _ = writeln!(s, "     crosses instances: through Kafka topic `{topic}`");
+                    let what = if n.inputs.len() > 1 {
+                        "both inputs cross"
+                    } else {
+                        "crosses"
+                    };
+                    let _ = writeln!(s, "     {what} instances: through Kafka topic `{topic}`");
                 }
             }
         }

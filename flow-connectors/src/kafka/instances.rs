@@ -77,6 +77,9 @@ const DONE: u8 = 7;
 /// outlive by [`SILENCE`] without one is taken as gone (its instance crashed) and no longer
 /// waited for.
 const ALIVE: u8 = 8;
+/// Rows of a two-input operator's second input (its first input's are [`ROWS`]): both
+/// inputs share the operator's topic.
+const SECOND_ROWS: u8 = 9;
 
 /// How often a writer writes an [`ALIVE`] record.
 const ALIVE_EVERY: Duration = Duration::from_secs(5);
@@ -407,12 +410,21 @@ impl RemoteOut for Writer {
 
     fn rows(&mut self, partition: usize, rows: flow_runtime::instances::Rows) -> Result<()> {
         let mut chunks = Vec::new();
-        (self.edge.codec.encode)(rows, MAX_RECORD_BYTES, &mut |bytes: &[u8]| {
-            let mut value = Vec::with_capacity(bytes.len() + 1);
-            value.push(ROWS);
-            value.extend_from_slice(bytes);
-            chunks.push(value);
-        })?;
+        let kind = if self.edge.input == 0 {
+            ROWS
+        } else {
+            SECOND_ROWS
+        };
+        (self.edge.codecs[self.edge.input].encode)(
+            rows,
+            MAX_RECORD_BYTES,
+            &mut |bytes: &[u8]| {
+                let mut value = Vec::with_capacity(bytes.len() + 1);
+                value.push(kind);
+                value.extend_from_slice(bytes);
+                chunks.push(value);
+            },
+        )?;
         for value in chunks {
             self.send(partition, &value)?;
         }
@@ -435,7 +447,7 @@ impl RemoteOut for Writer {
                     connector(&self.edge)
                 )))
             }
-            Message::Rows(_) => unreachable!("rows go through `rows`"),
+            Message::Rows(_) | Message::SecondRows(_) => unreachable!("rows go through `rows`"),
             Message::Handover(_) => unreachable!("only readers send handovers, downstream"),
         }
         let value = std::mem::take(&mut self.buf);
@@ -1147,8 +1159,15 @@ impl Reader {
             self.moved |= kind != HELLO && kind != ALIVE;
             let w = self.ledger.heard(partition, writer, at);
             match kind {
-                ROWS => {
-                    let rows = (self.edge.codec.decode)(body).map_err(|e| {
+                ROWS | SECOND_ROWS => {
+                    let input = usize::from(kind == SECOND_ROWS);
+                    let decoded = match self.edge.codecs.get(input) {
+                        Some(codec) => (codec.decode)(body),
+                        None => Err(Error::Config(
+                            "rows of a second input, and the operator has one".into(),
+                        )),
+                    };
+                    let rows = decoded.map_err(|e| {
                         connector_error(
                             &self.connector,
                             format!("partition {partition} offset {}: {e}", msg.offset()),
@@ -1158,7 +1177,11 @@ impl Reader {
                         self.idle = false;
                         send(Message::Idle(false))?;
                     }
-                    send(Message::Rows(rows))?;
+                    send(if input == 0 {
+                        Message::Rows(rows)
+                    } else {
+                        Message::SecondRows(rows)
+                    })?;
                     continue;
                 }
                 WATERMARK => {

@@ -305,7 +305,7 @@ fn staged_tasks(g: &Graph, plan: &Plan, lock: &Lock) -> TokenStream {
                         use ::flow::__private::{NoCodec as _, SerdeRows as _};
                         let __codec = (&&#port.codec_probe()).row_codec();
                         let (__up, __down) = (__job.parallelism(#up), __job.parallelism(#down));
-                        #port.hash_channels(&mut __job, #node, __codec, __up, __down)
+                        #port.hash_channels(&mut __job, #node, #k, __codec, __up, __down)
                     };
                 });
                 continue;

@@ -12,6 +12,8 @@ use std::time::Duration;
 pub enum GateEvent {
     /// A batch of rows.
     Rows(Rows),
+    /// A batch of rows of the second input of a two-input stage (see [`Message::SecondRows`]).
+    SecondRows(Rows),
     /// The minimum watermark over all active inputs advanced.
     Watermark(Timestamp),
     /// Every open input delivered this checkpoint barrier (or a later one).
@@ -226,18 +228,9 @@ impl Gate {
         msg: Result<Message, crossbeam_channel::RecvError>,
     ) -> Option<GateEvent> {
         match msg {
-            Ok(Message::Rows(rows)) => {
-                if self.idle[i] {
-                    // Rows from an idle input make it active again; its watermark counts
-                    // from now on.
-                    self.idle[i] = false;
-                    if self.all_idle {
-                        self.all_idle = false;
-                        self.pending = Some(GateEvent::Rows(rows));
-                        return Some(GateEvent::Status(false));
-                    }
-                }
-                return Some(GateEvent::Rows(rows));
+            Ok(Message::Rows(rows)) => return Some(self.rows(i, GateEvent::Rows(rows))),
+            Ok(Message::SecondRows(rows)) => {
+                return Some(self.rows(i, GateEvent::SecondRows(rows)))
             }
             Ok(Message::Idle(idle)) => {
                 self.idle[i] = idle;
@@ -292,6 +285,20 @@ impl Gate {
             Err(_) => return Some(GateEvent::Broken),
         }
         None
+    }
+
+    /// Rows (`event`) from input `i`: from an idle input they make it active again, and its
+    /// watermark counts from now on.
+    fn rows(&mut self, i: usize, event: GateEvent) -> GateEvent {
+        if self.idle[i] {
+            self.idle[i] = false;
+            if self.all_idle {
+                self.all_idle = false;
+                self.pending = Some(event);
+                return GateEvent::Status(false);
+            }
+        }
+        event
     }
 
     /// The minimum barrier over open inputs, if it advanced.

@@ -110,6 +110,10 @@ pub type Receiver = crossbeam_channel::Receiver<Message>;
 pub enum Message {
     /// A batch of rows, in order.
     Rows(Rows),
+    /// A batch of rows of a two-input operator's second input, on its first input's channel:
+    /// the repartition reader of an instance group feeds both inputs through one channel, so
+    /// that a handover of state stays in order with the rows of both.
+    SecondRows(Rows),
     /// The sender's event-time clock reached this watermark.
     Watermark(Timestamp),
     /// The sender turned idle (`true`) or active again (`false`).

@@ -41,6 +41,24 @@ pub struct JobBuilder {
     /// In an instance group with `--checkpoint-dir`: where the state of repartition
     /// partitions moving between instances is kept.
     partition_state: Option<std::path::PathBuf>,
+    /// In an instance group: the first input of a two-input operator whose second input's
+    /// edge is not built yet.
+    pending: Vec<PendingEdge>,
+}
+
+/// The repartition topic of a two-input operator's first input, waiting for its second's.
+struct PendingEdge {
+    node: u32,
+    edge: RemoteEdge,
+    /// Where each downstream subtask's reader sends.
+    to_readers: Vec<crate::instances::Inbox>,
+}
+
+/// The error of a two-input operator in an instance group with only one keyed input.
+fn one_keyed_input(operator: &str) -> Error {
+    Error::Config(format!(
+        "`{operator}` reads one keyed stream and one that is not: in an instance group both inputs of a two-input operator must be keyed (key_by), or it must run in one process (without --instance-group)"
+    ))
 }
 
 impl JobBuilder {
@@ -61,6 +79,7 @@ impl JobBuilder {
             },
             instances: None,
             partition_state: None,
+            pending: Vec::new(),
         }
     }
     /// Joins the instance group `env` names (`--instance-group`), if any: every hash edge
@@ -84,11 +103,15 @@ impl JobBuilder {
     pub fn instance_group(&self) -> Option<&str> {
         self.instances.as_ref().map(|i| i.group.as_str())
     }
-    /// The channels of the hash edge into node `node` (rows of type `row_type`, encoded by
-    /// `codec`): in-process, or in an instance group through the edge's repartition topic.
+    /// The channels of the hash edge into input `input` of node `node` (rows of type
+    /// `row_type`, encoded by `codec`): in-process, or in an instance group through the
+    /// edge's repartition topic. Both inputs of a two-input operator share one topic and
+    /// one reader per subtask, which feeds both through the first input's channel: the
+    /// second's channels end at once.
     pub fn hash_channels<T>(
         &mut self,
         node: u32,
+        input: usize,
         codec: Option<RowCodec>,
         row_type: &'static str,
         up: usize,
@@ -99,42 +122,60 @@ impl JobBuilder {
         };
         let plan = self.graph.plan;
         let operator = plan.nodes[node as usize].name;
-        if plan.nodes[node as usize].inputs.len() > 1 {
-            self.fail(Error::Config(format!(
-                "`{operator}` joins two keyed streams, which cannot cross instances of a group yet: run it in one process (without --instance-group)"
-            )));
-            return EdgeChannels::new(up, down, false);
-        }
         let Some(codec) = codec else {
             self.fail(crate::instances::no_codec(operator, row_type));
             return EdgeChannels::new(up, down, false);
         };
-        let uid = plan.uid(0, node);
-        let partition_state = self.partition_state.as_ref().map(|dir| {
-            crate::snapshot::PartitionStore::new(
-                dir.join(config.topic(&uid)),
-                config.partitions,
-                plan.fingerprint(),
-            )
-        });
-        let edge = RemoteEdge {
-            partition_state,
-            topic: config.topic(&uid),
-            consumer_group: config.topic(&uid),
-            operator,
-            codec,
-            fingerprint: plan.fingerprint(),
-            plan: plan.describe(),
-            config,
+        let two_inputs = plan.nodes[node as usize].inputs.len() == 2;
+        let edge = if input == 0 {
+            let uid = plan.uid(0, node);
+            let partition_state = self.partition_state.as_ref().map(|dir| {
+                crate::snapshot::PartitionStore::new(
+                    dir.join(config.topic(&uid)),
+                    config.partitions,
+                    plan.fingerprint(),
+                )
+            });
+            RemoteEdge {
+                partition_state,
+                topic: config.topic(&uid),
+                consumer_group: config.topic(&uid),
+                operator,
+                codecs: vec![codec],
+                input,
+                fingerprint: plan.fingerprint(),
+                plan: plan.describe(),
+                config,
+            }
+        } else {
+            match self.pending.iter().position(|p| p.node == node) {
+                Some(i) if two_inputs && input == 1 => {
+                    let mut edge = self.pending[i].edge.clone();
+                    edge.codecs.push(codec);
+                    edge.input = input;
+                    edge
+                }
+                _ => {
+                    // (Unless the first input failed already: its rows cannot cross.)
+                    if self.graph.errors.is_empty() {
+                        self.fail(one_keyed_input(operator));
+                    }
+                    return EdgeChannels::new(up, down, false);
+                }
+            }
         };
-        // Each downstream subtask reads one channel, fed by its reader task.
+        let senders = (0..up).map(|_| Outlets::default()).collect();
+        // Each downstream subtask reads one channel, fed by its reader task; the second input
+        // of a two-input operator comes through the first's, and its own channels end.
         let (to_readers, receivers): (Vec<_>, Vec<_>) = (0..down)
             .map(|_| {
                 let (s, r) = crossbeam_channel::bounded(crate::channel::CHANNEL_CAPACITY);
+                if input == 1 {
+                    let _ = s.send(crate::channel::Message::End);
+                }
                 (crate::instances::Inbox::new(s), vec![r])
             })
             .unzip();
-        let senders = (0..up).map(|_| Outlets::default()).collect();
         let mut channels = EdgeChannels::<T>::from_parts(senders, receivers);
         let Some(transport) = self.graph.transport else {
             return channels;
@@ -148,6 +189,23 @@ impl JobBuilder {
                 Err(e) => self.fail(e),
             }
         }
+        if two_inputs && input == 0 {
+            // The readers start with the second input's codec.
+            self.pending.push(PendingEdge {
+                node,
+                edge,
+                to_readers,
+            });
+            return channels;
+        }
+        let to_readers = if input == 1 {
+            let i = (self.pending.iter().position(|p| p.node == node)).expect("found above");
+            self.pending.swap_remove(i).to_readers
+        } else {
+            to_readers
+        };
+        let mut edge = edge;
+        edge.input = 0;
         let stage = plan.nodes[node as usize].stage as usize;
         for (d, to) in to_readers.into_iter().enumerate() {
             let edge = edge.clone();
@@ -198,7 +256,15 @@ impl JobBuilder {
         self.graph.errors.push(error);
     }
     /// The finished graph.
-    pub fn build(self) -> JobGraph {
+    pub fn build(mut self) -> JobGraph {
+        // A two-input operator with one keyed input (the other broadcast, say): its keyed
+        // input's topic got no readers.
+        for p in std::mem::take(&mut self.pending) {
+            if self.graph.errors.is_empty() {
+                let operator = self.graph.plan.nodes[p.node as usize].name;
+                self.fail(one_keyed_input(operator));
+            }
+        }
         self.graph
     }
 }

@@ -672,6 +672,7 @@ fn drive_gate(
             }
             GateEvent::Broken => return Err(Error::Cancelled(ctx.task_name())),
             GateEvent::Handover(h) => hand_over(ctx, stage.control(), h)?,
+            GateEvent::SecondRows(_) => return Err(second_rows_astray(ctx)),
         }
     }
     stage.control().finish()?;
@@ -679,6 +680,15 @@ fn drive_gate(
     last.last = true;
     end_task(ctx, stage.control(), last)?;
     Ok(report(stage.control(), received))
+}
+
+/// A batch of a second input's rows, or a handover, where the stage does not expect one: a
+/// bug in how the job's channels were built.
+fn second_rows_astray(ctx: &RuntimeContext) -> Error {
+    Error::Config(format!(
+        "{}: rows of a second input, or a handover, on a gate that takes none (a bug in flow)",
+        ctx.task_name()
+    ))
 }
 
 /// A repartition reader's request: the stage's keyed state saved and handed to the reader
@@ -912,7 +922,7 @@ fn drive_two_gates(
                 received += chain.rows(rows)?;
                 worker::tick();
             }
-            Side::Second(GateEvent::Rows(rows)) => {
+            Side::Second(GateEvent::Rows(rows)) | Side::First(GateEvent::SecondRows(rows)) => {
                 received += chain.rows_second(rows)?;
                 worker::tick();
             }
@@ -928,11 +938,12 @@ fn drive_two_gates(
                 wm_second = Timestamp::MAX;
                 b_second = FINAL_CHECKPOINT;
             }
-            Side::First(GateEvent::Handover(_)) | Side::Second(GateEvent::Handover(_)) => {
-                return Err(Error::Config(format!(
-                    "{}: a two-input operator cannot take keyed state over from another instance",
-                    ctx.task_name()
-                )));
+            // In an instance group one repartition reader feeds both inputs through the
+            // first gate (`Message::SecondRows`): its handovers stay in order with the rows
+            // of both.
+            Side::First(GateEvent::Handover(h)) => hand_over(ctx, chain.control(), h)?,
+            Side::Second(GateEvent::Handover(_)) | Side::Second(GateEvent::SecondRows(_)) => {
+                return Err(second_rows_astray(ctx));
             }
             Side::First(GateEvent::Broken) | Side::Second(GateEvent::Broken) => {
                 if commit_completed(ctx, chain.control(), &mut committed)? {

@@ -188,6 +188,13 @@ impl<K: Hash + Eq + Clone, T: Clone> Side<K, T> {
         }
     }
 
+    /// Drops every key's rows.
+    fn clear(&mut self) -> Result<()> {
+        self.rows.clear()?;
+        self.expiry.clear();
+        Ok(())
+    }
+
     /// Restores `key`'s rows.
     fn extend(&mut self, key: K, rows: Vec<(Timestamp, T)>) {
         let Some(earliest) = rows.iter().map(|(t, _)| *t).min() else {
@@ -344,6 +351,15 @@ where
             self.watermark = w;
         }
         Ok(())
+    }
+
+    /// Both sides' rows and the watermark: as when the operator opened (the keys moved to
+    /// another instance of the group).
+    fn clear_state(&mut self) -> Result<bool> {
+        self.firsts.clear()?;
+        self.seconds.clear()?;
+        self.watermark = MIN_WATERMARK;
+        Ok(true)
     }
 
     fn report(&self, node: u32, metrics: &mut TaskMetrics) {

@@ -296,6 +296,15 @@ where
         Ok(())
     }
 
+    /// Every open window of every key, and the watermark: as when the operator opened (the
+    /// keys moved to another instance of the group).
+    fn clear_state(&mut self) -> Result<bool> {
+        self.panes.check()?;
+        self.panes.clear()?;
+        self.watermark = MIN_WATERMARK;
+        Ok(true)
+    }
+
     fn end_of_input(&mut self, out: &mut impl Output<O>) -> Result<()> {
         self.fire(MAX_WATERMARK, out);
         self.panes.check()

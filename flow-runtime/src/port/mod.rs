@@ -86,18 +86,19 @@ impl<T: Send + 'static, K> Stream<T, K> {
     pub fn channels(&self, up: usize, down: usize, pointwise: bool) -> EdgeChannels<T> {
         EdgeChannels::new(up, down, pointwise)
     }
-    /// The channels of a hash edge (`key_by`) into node `node`: in-process, or through a
-    /// repartition topic when the job runs in an instance group (`codec` encodes its rows,
-    /// when serde can).
+    /// The channels of a hash edge (`key_by`) into input `input` of node `node`: in-process,
+    /// or through a repartition topic when the job runs in an instance group (`codec`
+    /// encodes its rows, when serde can).
     pub fn hash_channels(
         &self,
         job: &mut crate::exec::JobBuilder,
         node: u32,
+        input: usize,
         codec: Option<crate::instances::RowCodec>,
         up: usize,
         down: usize,
     ) -> EdgeChannels<T> {
-        job.hash_channels(node, codec, std::any::type_name::<T>(), up, down)
+        job.hash_channels(node, input, codec, std::any::type_name::<T>(), up, down)
     }
     /// The probe that finds this stream's row codec (see
     /// [`RowCodecProbe`](crate::instances::RowCodecProbe)).
