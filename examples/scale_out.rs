@@ -16,8 +16,9 @@
 //! With `--join window`, a two-input job instead: each line's first word and its last word,
 //! two keyed streams, joined per word in 1-second tumbling event-time windows
 //! (`window_join`), one JSON row per pair of lines; with `--join interval`, lines at most
-//! 500 ms apart (`interval_join(..).between(-500, 500)`). In a group both inputs cross
-//! instances through the join's topic.
+//! 500 ms apart (`interval_join(..).between(-500, 500)`); with `--join connect`, the window
+//! join written by hand as a keyed co-process function over the connected streams. In a
+//! group both inputs cross instances through the operator's topic.
 
 use flow::clap::{value_parser, Arg};
 use flow::connectors::format::{Json, Utf8};
@@ -48,6 +49,65 @@ struct Pair {
     word: String,
     first: i64,
     last: i64,
+}
+
+/// With `--join connect`: the window join written by hand, a keyed co-process function over
+/// the two keyed streams (Flink's `KeyedCoProcessFunction`). Per word and open 1-second
+/// window it keeps the event times of the lines that start and that end with the word; a
+/// row pairs with the other side's rows of its window so far, and a timer drops the window
+/// once the watermark passed it.
+#[derive(Clone, Default, KeyedState)]
+struct PairsByHand {
+    #[state]
+    windows: MapState<i64, (Vec<i64>, Vec<i64>)>,
+}
+
+#[co_process_function]
+impl PairsByHand {
+    fn process1(&mut self, w: Word, ctx: &mut ProcessContext<'_, String>, out: &mut Vec<Pair>) {
+        pair_by_hand(&mut self.windows, w, true, ctx, out);
+    }
+    fn process2(&mut self, w: Word, ctx: &mut ProcessContext<'_, String>, out: &mut Vec<Pair>) {
+        pair_by_hand(&mut self.windows, w, false, ctx, out);
+    }
+    fn on_timer(&mut self, at: i64, _: &mut ProcessContext<'_, String>, _: &mut Vec<Pair>) {
+        self.windows.remove(&(at + 1 - 1000));
+    }
+}
+
+/// A line's first (`first`) or last word `w` in `PairsByHand`: paired with the other
+/// side's lines of its window, then kept for those to come.
+fn pair_by_hand(
+    windows: &mut MapState<i64, (Vec<i64>, Vec<i64>)>,
+    w: Word,
+    first: bool,
+    ctx: &mut ProcessContext<'_, String>,
+    out: &mut Vec<Pair>,
+) {
+    let Some(t) = ctx.timestamp() else {
+        return;
+    };
+    let start = t - t.rem_euclid(1000);
+    if start + 999 <= ctx.current_watermark() {
+        // Late: its window was dropped (as `window_join` drops such a row).
+        return;
+    }
+    if !windows.contains(&start) {
+        ctx.register_event_time_timer(start + 999);
+    }
+    let (firsts, lasts) = windows.entry_or_default(start);
+    let pair = |first, last| Pair {
+        word: w.word.clone(),
+        first,
+        last,
+    };
+    if first {
+        out.extend(lasts.iter().map(|&last| pair(t, last)));
+        firsts.push(t);
+    } else {
+        out.extend(firsts.iter().map(|&first| pair(first, t)));
+        lasts.push(t);
+    }
 }
 
 fn run() -> flow::Result<()> {
@@ -90,8 +150,8 @@ fn run() -> flow::Result<()> {
             Arg::new("join")
                 .long("join")
                 .value_name("KIND")
-                .value_parser(["window", "interval"])
-                .help("Run a two-input job instead: lines' first and last words joined per word, in 1-second windows (window) or at most 500 ms apart (interval), one JSON pair per two lines, to --output"),
+                .value_parser(["window", "interval", "connect"])
+                .help("Run a two-input job instead: lines' first and last words joined per word, in 1-second windows (window; connect: the same by a co-process function) or at most 500 ms apart (interval), one JSON pair per two lines, to --output"),
         )
         .get_matches();
     let env = StreamEnv::from_matches(&args);
@@ -111,7 +171,7 @@ fn run() -> flow::Result<()> {
     let lines = lines.build()?;
     let output = get("output").expect("has a default");
     if let Some(kind) = get("join") {
-        return join(env, lines, &brokers, &output, kind == "window");
+        return join(env, lines, &brokers, &output, &kind);
     }
     let counts = KafkaSink::builder()
         .bootstrap_servers(&brokers)
@@ -147,14 +207,14 @@ fn run() -> flow::Result<()> {
     Ok(())
 }
 
-/// The `--join` job: two keyed streams of one source, window-joined (`windows`) or
-/// interval-joined.
+/// The `--join kind` job: two keyed streams of one source, window-joined, interval-joined,
+/// or connected and paired by a co-process function.
 fn join(
     env: StreamEnv,
     lines: KafkaSource<Utf8>,
     brokers: &str,
     output: &str,
-    windows: bool,
+    kind: &str,
 ) -> flow::Result<()> {
     let pairs = KafkaSink::builder()
         .bootstrap_servers(brokers)
@@ -178,7 +238,18 @@ fn join(
         first,
         last,
     };
-    if windows {
+    if kind == "connect" {
+        flow! { env =>
+            let lines = source(lines, Watermarks::bounded_out_of_orderness(Duration::from_secs(1)));
+            let firsts = lines.map(move |l: String| word(&l, false)).key_by(|w| w.word.clone());
+            let lasts = lines.map(move |l: String| word(&l, true)).key_by(|w| w.word.clone());
+            firsts
+                .connect(lasts)
+                .process(PairsByHand::default())
+                .name("pairs")
+                .sink_to(pairs);
+        }
+    } else if kind == "window" {
         flow! { env =>
             let lines = source(lines, Watermarks::bounded_out_of_orderness(Duration::from_secs(1)));
             let firsts = lines.map(move |l: String| word(&l, false)).key_by(|w| w.word.clone());

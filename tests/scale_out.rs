@@ -490,6 +490,42 @@ fn an_instance_killed_while_the_input_is_quiet_is_replaced_without_losing_a_coun
 }
 
 #[test]
+fn a_group_whose_every_instance_was_killed_resumes_from_its_commits() {
+    // On tansu-main: tansu 0.6 often does not form a group again after all its members died.
+    let servers = group_bootstrap();
+    const LINES: i64 = 12_100;
+    let run = GroupRun::new(servers, "restart");
+    let (input, got_topic) = (&run.input, &run.output);
+    let counts = || read_until_idle(servers, got_topic, Json::<WindowCount>::new()).len();
+    // Quiet for 60 s: the new instances' sources must not end while the group forms again.
+    let instance = || run.member(60);
+    let mut instances = vec![instance(), instance()];
+    await_assignment(&mut instances, 12);
+    produce_range(servers, input, 0, LINES / 2);
+    // The first half counted, its last windows open, every reader committed with its state
+    // saved: then every instance dies at once.
+    await_quiet(counts, &instances[0]);
+    for mut dead in instances {
+        dead.child.kill().expect("SIGKILL an instance");
+        let _ = dead.child.wait();
+    }
+    let killed_at = Instant::now();
+    // Two new instances form the group again once the dead members' sessions expired, start
+    // at the commits of the sources and readers, and adopt the state saved there.
+    let mut instances = vec![instance(), instance()];
+    await_assignment(&mut instances, 12);
+    eprintln!(
+        "the new instances hold every partition {:?} after the kill",
+        killed_at.elapsed()
+    );
+    produce_range(servers, input, LINES / 2, LINES);
+    let stderrs = finished_all(instances);
+    let got = read_until_idle(servers, got_topic, Json::<WindowCount>::new());
+    assert_counted(got, &expected_counts(LINES), &stderrs);
+    assert_no_state_left(run.state.path());
+}
+
+#[test]
 fn state_follows_partitions_to_an_instance_that_joins_during_a_burst() {
     // On tansu-main, which, as Kafka, has every member give its partitions up before any is
     // assigned again (tansu 0.6 may assign a partition before its old owner gave it up).
@@ -838,6 +874,13 @@ fn a_window_join_crosses_instances_and_its_state_follows_partitions() {
 #[test]
 fn an_interval_join_crosses_instances_and_its_state_follows_partitions() {
     join_across_instances("interval", expected_interval_pairs);
+}
+
+/// A keyed `connect` with a co-process function (state and timers shared by both inputs)
+/// that pairs lines as the window join does.
+#[test]
+fn a_keyed_connect_crosses_instances_and_its_state_follows_partitions() {
+    join_across_instances("connect", expected_window_pairs);
 }
 
 /// An environment in instance group `group` on the test broker, 12 repartition partitions.
