@@ -169,6 +169,34 @@ fn an_idle_source_does_not_hold_back_the_watermark() {
 }
 
 #[test]
+fn an_idle_input_of_a_connect_does_not_hold_back_the_watermark() {
+    // As Flink's two-input operators: a side all of whose inputs are idle is left out of the
+    // operator's watermark.
+    let probe = Probe::default();
+    let env = env(2);
+    let start = Instant::now();
+    let quiet = Duration::from_millis(1500);
+    flow! { env =>
+        let busy = source(NumberSequence::new(1, 100), Watermarks::monotonous()).timestamps(|n| n * 1000);
+        let idle = source(Quiet(quiet), Watermarks::monotonous().with_idleness(Duration::from_millis(50)));
+        busy.connect(idle)
+            .co_map(|n| n, |q| q)
+            .sink_to(probe.clone());
+    }
+    env.execute("idle side").unwrap();
+    let wms = probe.watermarks.lock().unwrap().clone();
+    let early: Vec<Timestamp> = wms
+        .iter()
+        .filter(|w| w.2.duration_since(start) < quiet)
+        .map(|w| w.1)
+        .collect();
+    assert!(
+        early.iter().any(|&w| w >= 99_999),
+        "the busy input's watermark passed while the other input was idle: {early:?}"
+    );
+}
+
+#[test]
 fn without_idleness_the_quiet_source_holds_the_watermark_back() {
     let probe = Probe::default();
     let env = env(2);

@@ -10,7 +10,8 @@
 //! repartition partitions the group assigned to it. Rows cross as bincode, typed again by a
 //! [`RowCodec`] made for the edge's row type by the code `flow!` generates. Both keyed inputs
 //! of a two-input operator (a keyed `connect`, a join) share one topic and one reader per
-//! subtask, which feeds both through the first input's channel ([`Message::SecondRows`]).
+//! subtask, which feeds both through the first input's channel ([`Message::SecondRows`]; the
+//! second input's channel stays idle until it ends with the first).
 
 pub use crate::channel::{Batch, Message, Rows};
 use crate::context::RuntimeContext;
@@ -24,18 +25,40 @@ use crate::{Error, Result};
 /// The reader runs on a thread of its own and the subtask it feeds perhaps on a worker
 /// ([`Scheduling::Workers`](crate::Scheduling::Workers)): each message sent wakes the job's
 /// parked workers, so the subtask reads it at once, not after the worker's next look.
+///
+/// The reader of a two-input operator's topic feeds both inputs through the first input's
+/// channel; the second's is idle from the start (it holds no watermark back) and ends when
+/// the reader sends its end.
 #[derive(Clone)]
-pub struct Inbox(crossbeam_channel::Sender<Message>);
+pub struct Inbox {
+    to: crossbeam_channel::Sender<Message>,
+    second: Option<crossbeam_channel::Sender<Message>>,
+}
 
 impl Inbox {
     pub(crate) fn new(sender: crossbeam_channel::Sender<Message>) -> Self {
-        Inbox(sender)
+        Inbox {
+            to: sender,
+            second: None,
+        }
+    }
+
+    /// This inbox of a two-input operator's first input, with `second`, its second input's:
+    /// idle from now on, and ended with this one.
+    pub(crate) fn with_second(mut self, second: Inbox) -> Self {
+        let _ = second.to.send(Message::Idle(true));
+        self.second = Some(second.to);
+        self
     }
 
     /// Sends `message`, waiting for room in the channel; gives it back if the subtask is
     /// gone.
     pub fn send(&self, message: Message) -> std::result::Result<(), Message> {
-        self.0.send(message).map_err(|e| e.0)?;
+        let end = matches!(message, Message::End);
+        self.to.send(message).map_err(|e| e.0)?;
+        if let (true, Some(second)) = (end, &self.second) {
+            let _ = second.send(Message::End);
+        }
         crate::exec::worker::progress();
         Ok(())
     }

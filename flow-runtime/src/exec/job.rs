@@ -107,7 +107,7 @@ impl JobBuilder {
     /// `row_type`, encoded by `codec`): in-process, or in an instance group through the
     /// edge's repartition topic. Both inputs of a two-input operator share one topic and
     /// one reader per subtask, which feeds both through the first input's channel: the
-    /// second's channels end at once.
+    /// second's channels stay idle until they end with the first.
     pub fn hash_channels<T>(
         &mut self,
         node: u32,
@@ -166,13 +166,11 @@ impl JobBuilder {
         };
         let senders = (0..up).map(|_| Outlets::default()).collect();
         // Each downstream subtask reads one channel, fed by its reader task; the second input
-        // of a two-input operator comes through the first's, and its own channels end.
+        // of a two-input operator comes through the first's (its own channel is idle, and
+        // ends with the first: `Inbox::with_second`).
         let (to_readers, receivers): (Vec<_>, Vec<_>) = (0..down)
             .map(|_| {
                 let (s, r) = crossbeam_channel::bounded(crate::channel::CHANNEL_CAPACITY);
-                if input == 1 {
-                    let _ = s.send(crate::channel::Message::End);
-                }
                 (crate::instances::Inbox::new(s), vec![r])
             })
             .unzip();
@@ -200,7 +198,10 @@ impl JobBuilder {
         }
         let to_readers = if input == 1 {
             let i = (self.pending.iter().position(|p| p.node == node)).expect("found above");
-            self.pending.swap_remove(i).to_readers
+            let firsts = self.pending.swap_remove(i).to_readers;
+            (firsts.into_iter().zip(to_readers))
+                .map(|(first, second)| first.with_second(second))
+                .collect()
         } else {
             to_readers
         };

@@ -807,6 +807,8 @@ fn drive_two_gates(
     second.set_aligned(ctx.aligned);
     let mut committed = ctx.checkpoints.completed();
     let (mut wm_first, mut wm_second, mut current) = (MIN_WATERMARK, MIN_WATERMARK, MIN_WATERMARK);
+    // Whether every input of each gate is idle, and whether the stage told its chain it is.
+    let (mut idle_first, mut idle_second, mut idle_out) = (false, false, false);
     // The newest barrier of each side (an ended side holds none back), and the one passed on.
     let (mut b_first, mut b_second, mut barrier) = (0, 0, 0);
     // Which side an event came from.
@@ -928,14 +930,17 @@ fn drive_two_gates(
             }
             Side::First(GateEvent::Watermark(w)) => wm_first = w,
             Side::Second(GateEvent::Watermark(w)) => wm_second = w,
+            Side::First(GateEvent::Status(idle)) => idle_first = idle,
+            Side::Second(GateEvent::Status(idle)) => idle_second = idle,
             Side::First(GateEvent::Barrier(id)) => b_first = id,
             Side::Second(GateEvent::Barrier(id)) => b_second = id,
+            // An ended side sits at the maximum watermark, neither idle nor holding back.
             Side::First(GateEvent::End) => {
-                wm_first = Timestamp::MAX;
+                (wm_first, idle_first) = (Timestamp::MAX, false);
                 b_first = FINAL_CHECKPOINT;
             }
             Side::Second(GateEvent::End) => {
-                wm_second = Timestamp::MAX;
+                (wm_second, idle_second) = (Timestamp::MAX, false);
                 b_second = FINAL_CHECKPOINT;
             }
             // In an instance group one repartition reader feeds both inputs through the
@@ -951,13 +956,24 @@ fn drive_two_gates(
                 }
                 return Err(Error::Cancelled(ctx.task_name()));
             }
-            // Idle inputs are already left out of each gate's watermark.
             _ => {}
         }
-        let min = wm_first.min(wm_second);
+        // As Flink's combined watermark of a two-input operator: a side whose inputs are all
+        // idle holds the other back no longer (each gate leaves its own idle inputs out);
+        // both idle, the stage is idle downstream too.
+        let min = match (idle_first, idle_second) {
+            (false, false) => wm_first.min(wm_second),
+            (true, false) => wm_second,
+            (false, true) => wm_first,
+            (true, true) => current,
+        };
         if min > current {
             current = min;
             chain.control().watermark(min)?;
+        }
+        if (idle_first && idle_second) != idle_out {
+            idle_out = !idle_out;
+            chain.control().idle(idle_out)?;
         }
         let b = b_first.min(b_second);
         if b > barrier && b != FINAL_CHECKPOINT {
