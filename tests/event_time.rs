@@ -30,6 +30,17 @@ impl Probe {
             .map(|w| w.1)
             .collect()
     }
+
+    /// The watermarks any sink subtask received before `deadline`.
+    fn watermarks_before(&self, deadline: Instant) -> Vec<Timestamp> {
+        self.watermarks
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|w| w.2 < deadline)
+            .map(|w| w.1)
+            .collect()
+    }
 }
 
 impl Sink<i64> for Probe {
@@ -156,12 +167,7 @@ fn an_idle_source_does_not_hold_back_the_watermark() {
             .sink_to(probe.clone());
     }
     env.execute("idle").unwrap();
-    let wms = probe.watermarks.lock().unwrap().clone();
-    let early: Vec<Timestamp> = wms
-        .iter()
-        .filter(|w| w.2.duration_since(start) < quiet)
-        .map(|w| w.1)
-        .collect();
+    let early = probe.watermarks_before(start + quiet);
     assert!(
         early.iter().any(|&w| w >= 99_999),
         "the busy source's watermark passed while the other source was idle: {early:?}"
@@ -184,12 +190,7 @@ fn an_idle_input_of_a_connect_does_not_hold_back_the_watermark() {
             .sink_to(probe.clone());
     }
     env.execute("idle side").unwrap();
-    let wms = probe.watermarks.lock().unwrap().clone();
-    let early: Vec<Timestamp> = wms
-        .iter()
-        .filter(|w| w.2.duration_since(start) < quiet)
-        .map(|w| w.1)
-        .collect();
+    let early = probe.watermarks_before(start + quiet);
     assert!(
         early.iter().any(|&w| w >= 99_999),
         "the busy input's watermark passed while the other input was idle: {early:?}"

@@ -214,6 +214,12 @@ impl Instance {
         }
     }
 
+    /// SIGKILL, as a crash.
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL an instance");
+        let _ = self.child.wait();
+    }
+
     fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
@@ -448,6 +454,24 @@ fn state_follows_partitions_to_an_instance_that_joins_mid_stream() {
     assert_no_state_left(run.state.path());
 }
 
+/// How long the members of the crash tests wait for input before their sources end: the
+/// group must replace the dead before that (their sessions expire in 10 s, then a rebalance).
+const QUIET_FOR_A_CRASH: u32 = 60;
+
+/// `n` members of `run` (with `--checkpoint-dir`) that counted the first half of `lines`:
+/// the group settled, the lines written, and the output quiet. The last windows are open,
+/// and every reader has committed (every second while caught up, its state saved at the
+/// position): what an instance killed now leaves is exactly its last commit and the state
+/// saved there.
+fn counted_first_half(run: &GroupRun, n: usize, lines: i64) -> Vec<Instance> {
+    let counts = || read_until_idle(&run.servers, &run.output, Json::<WindowCount>::new()).len();
+    let mut instances: Vec<Instance> = (0..n).map(|_| run.member(QUIET_FOR_A_CRASH)).collect();
+    await_assignment(&mut instances, 12);
+    produce_range(&run.servers, &run.input, 0, lines / 2);
+    await_quiet(counts, &instances[0]);
+    instances
+}
+
 #[test]
 fn an_instance_killed_while_the_input_is_quiet_is_replaced_without_losing_a_count() {
     // On tansu-main, which deals a dead member's partitions anew (tansu 0.6 does not). Its end
@@ -456,19 +480,9 @@ fn an_instance_killed_while_the_input_is_quiet_is_replaced_without_losing_a_coun
     const LINES: i64 = 12_100;
     let run = GroupRun::new(servers, "crash");
     let (input, got_topic) = (&run.input, &run.output);
-    let counts = || read_until_idle(servers, got_topic, Json::<WindowCount>::new()).len();
-    // Quiet for 60 s: the sources must not end while the group replaces the dead member.
-    let instance = || run.member(60);
-    let mut instances = vec![instance(), instance(), instance()];
-    await_assignment(&mut instances, 12);
-    produce_range(servers, input, 0, LINES / 2);
-    // The first half counted, its last windows open, and every reader committed (every second
-    // while caught up, its state saved at the position) before the kill: what a crashed
-    // instance leaves is then exactly its last commit and the state saved there.
-    await_quiet(counts, &instances[0]);
-    let mut killed = instances.remove(1);
-    killed.child.kill().expect("SIGKILL an instance");
-    let _ = killed.child.wait();
+    let instance = || run.member(QUIET_FOR_A_CRASH);
+    let mut instances = counted_first_half(&run, 3, LINES);
+    instances.remove(1).kill();
     let killed_at = Instant::now();
     // Its consumers' sessions expire and the survivors take its partitions (with the state
     // saved at their commits); a new instance then joins and gets a share.
@@ -496,19 +510,11 @@ fn a_group_whose_every_instance_was_killed_resumes_from_its_commits() {
     const LINES: i64 = 12_100;
     let run = GroupRun::new(servers, "restart");
     let (input, got_topic) = (&run.input, &run.output);
-    let counts = || read_until_idle(servers, got_topic, Json::<WindowCount>::new()).len();
-    // Quiet for 60 s: the new instances' sources must not end while the group forms again.
-    let instance = || run.member(60);
-    let mut instances = vec![instance(), instance()];
-    await_assignment(&mut instances, 12);
-    produce_range(servers, input, 0, LINES / 2);
-    // The first half counted, its last windows open, every reader committed with its state
-    // saved: then every instance dies at once.
-    await_quiet(counts, &instances[0]);
-    for mut dead in instances {
-        dead.child.kill().expect("SIGKILL an instance");
-        let _ = dead.child.wait();
-    }
+    let instance = || run.member(QUIET_FOR_A_CRASH);
+    // Every instance dies at once.
+    counted_first_half(&run, 2, LINES)
+        .into_iter()
+        .for_each(Instance::kill);
     let killed_at = Instant::now();
     // Two new instances form the group again once the dead members' sessions expired, start
     // at the commits of the sources and readers, and adopt the state saved there.

@@ -127,33 +127,20 @@ impl JobBuilder {
             return EdgeChannels::new(up, down, false);
         };
         let two_inputs = plan.nodes[node as usize].inputs.len() == 2;
-        let edge = if input == 0 {
-            let uid = plan.uid(0, node);
-            let partition_state = self.partition_state.as_ref().map(|dir| {
-                crate::snapshot::PartitionStore::new(
-                    dir.join(config.topic(&uid)),
-                    config.partitions,
-                    plan.fingerprint(),
-                )
-            });
-            RemoteEdge {
-                partition_state,
-                topic: config.topic(&uid),
-                consumer_group: config.topic(&uid),
-                operator,
-                codecs: vec![codec],
-                input,
-                fingerprint: plan.fingerprint(),
-                plan: plan.describe(),
-                config,
-            }
+        // The second input of a two-input operator joins the first's edge and readers.
+        let (edge, firsts) = if input == 0 {
+            (self.remote_edge(config, node, codec), None)
         } else {
             match self.pending.iter().position(|p| p.node == node) {
                 Some(i) if two_inputs && input == 1 => {
-                    let mut edge = self.pending[i].edge.clone();
+                    let PendingEdge {
+                        mut edge,
+                        to_readers,
+                        ..
+                    } = self.pending.swap_remove(i);
                     edge.codecs.push(codec);
                     edge.input = input;
-                    edge
+                    (edge, Some(to_readers))
                 }
                 _ => {
                     // (Unless the first input failed already: its rows cannot cross.)
@@ -196,14 +183,11 @@ impl JobBuilder {
             });
             return channels;
         }
-        let to_readers = if input == 1 {
-            let i = (self.pending.iter().position(|p| p.node == node)).expect("found above");
-            let firsts = self.pending.swap_remove(i).to_readers;
-            (firsts.into_iter().zip(to_readers))
+        let to_readers = match firsts {
+            Some(firsts) => (firsts.into_iter().zip(to_readers))
                 .map(|(first, second)| first.with_second(second))
-                .collect()
-        } else {
-            to_readers
+                .collect(),
+            None => to_readers,
         };
         let mut edge = edge;
         edge.input = 0;
@@ -220,6 +204,30 @@ impl JobBuilder {
         }
         self.graph.remote.push((node, edge));
         channels
+    }
+    /// The repartition topic of the hash edge(s) into node `node`, as its first input's
+    /// writers see it (rows encoded by `codec`).
+    fn remote_edge(&self, config: InstanceConfig, node: u32, codec: RowCodec) -> RemoteEdge {
+        let plan = self.graph.plan;
+        let topic = config.topic(&plan.uid(0, node));
+        let partition_state = self.partition_state.as_ref().map(|dir| {
+            crate::snapshot::PartitionStore::new(
+                dir.join(&topic),
+                config.partitions,
+                plan.fingerprint(),
+            )
+        });
+        RemoteEdge {
+            partition_state,
+            consumer_group: topic.clone(),
+            topic,
+            operator: plan.nodes[node as usize].name,
+            codecs: vec![codec],
+            input: 0,
+            fingerprint: plan.fingerprint(),
+            plan: plan.describe(),
+            config,
+        }
     }
     /// Whether every stage runs in one thread per source (all parallelism 1, no multi-input
     /// operator): `key_by` and `rebalance` then need no exchange at all.
