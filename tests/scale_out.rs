@@ -220,6 +220,15 @@ impl Instance {
         let _ = self.child.wait();
     }
 
+    /// SIGTERM, as a request to stop.
+    fn terminate(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -TERM failed");
+    }
+
     fn stderr(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
@@ -544,15 +553,7 @@ fn state_follows_partitions_to_an_instance_that_joins_during_a_burst() {
     await_assignment(&mut instances, 12);
     // The input arrives over ~12 s, 100 lines every 100 ms; the third instance joins 3 s in,
     // so partitions, positions and open windows move while rows flow.
-    let producer = {
-        let (servers, input) = (servers.to_owned(), input.clone());
-        std::thread::spawn(move || {
-            for from in (0..LINES).step_by(100) {
-                produce_range(&servers, &input, from, (from + 100).min(LINES));
-                std::thread::sleep(Duration::from_millis(100));
-            }
-        })
-    };
+    let producer = burst(servers, input, LINES);
     std::thread::sleep(Duration::from_secs(3));
     instances.push(instance());
     await_assignment(&mut instances, 12);
@@ -567,6 +568,75 @@ fn state_follows_partitions_to_an_instance_that_joins_during_a_burst() {
     assert_counted(got, &expected, &stderrs);
     assert!(words_counted(&stderrs[2]) > 0, "{}", stderrs[2]);
     assert_no_state_left(run.state.path());
+}
+
+#[test]
+fn an_instance_stopped_with_sigterm_during_a_burst_hands_its_partitions_over() {
+    // A rolling restart while rows flow, on tansu-main (as the burst join test): one of three
+    // instances gets SIGTERM and leaves the group after handing its partitions over (positions
+    // committed, state saved there); the two others go on with them (the group shrank: the
+    // rows after the leaver's positions must not be late there), then a new instance joins.
+    let servers = group_bootstrap();
+    const LINES: i64 = 12_100;
+    let run = GroupRun::new(servers, "leave");
+    let (input, got_topic) = (&run.input, &run.output);
+    let instance = || run.member(20);
+    let mut instances = vec![instance(), instance(), instance()];
+    await_assignment(&mut instances, 12);
+    let producer = burst(servers, input, LINES);
+    std::thread::sleep(Duration::from_secs(3));
+    let mut leaving = instances.remove(1);
+    leaving.terminate();
+    let start = Instant::now();
+    while !leaving.stderr().contains("partitions handed over") {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "no handover 10 s after SIGTERM:\n{}",
+            leaving.stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // It ends once the others took its source partitions over (the group rebalanced).
+    let status = wait_at_most(&mut leaving.child, Duration::from_secs(40));
+    let left = leaving.stderr();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the instance stopped with SIGTERM did not end well ({status:?}):\n{left}"
+    );
+    eprintln!("the instance left {:?} after SIGTERM", start.elapsed());
+    await_assignment(&mut instances, 12);
+    instances.push(instance());
+    await_assignment(&mut instances, 12);
+    assert!(
+        !producer.is_finished(),
+        "the input ended before the new instance had its share: the restart was not during a burst"
+    );
+    eprintln!(
+        "the new instance has its share {:?} after SIGTERM",
+        start.elapsed()
+    );
+    producer.join().expect("producer");
+    let stderrs = finished_all(instances);
+    let expected = expected_counts(LINES);
+    let got = read_until_idle(servers, got_topic, Json::<WindowCount>::new());
+    let all: Vec<String> = std::iter::once(left).chain(stderrs).collect();
+    assert_counted(got, &expected, &all);
+    assert!(words_counted(&all[3]) > 0, "{}", all[3]);
+    assert_no_state_left(run.state.path());
+}
+
+/// Writes `lines` lines to `input` on `servers` in the background, 100 every 100 ms (and the
+/// time each write takes).
+fn burst(servers: &str, input: &str, lines: i64) -> std::thread::JoinHandle<()> {
+    let (servers, input) = (servers.to_owned(), input.to_owned());
+    std::thread::spawn(move || {
+        let start = Instant::now();
+        for from in (0..lines).step_by(100) {
+            produce_range(&servers, &input, from, (from + 100).min(lines));
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        eprintln!("the burst took {:?}", start.elapsed());
+    })
 }
 
 #[test]

@@ -244,7 +244,7 @@ impl StreamEnv {
                     .long("instance-group")
                     .value_name("NAME")
                     .requires("instance-brokers")
-                    .help("Run as one instance of a group of processes sharing the job through Kafka (README, \"Scaling out\"): Kafka sources split their partitions among the instances (consumer group NAME unless the source names one), and every key_by crosses instances through the topic NAME-<uid>-repartition. Start the same binary with the same NAME on every machine")
+                    .help("Run as one instance of a group of processes sharing the job through Kafka (README, \"Scaling out\"): Kafka sources split their partitions among the instances (consumer group NAME unless the source names one), and every key_by crosses instances through the topic NAME-<uid>-repartition. Start the same binary with the same NAME on every machine. SIGTERM or SIGINT makes an instance leave the group, handing its partitions over to the others; a second signal exits at once")
             )
             .arg(
                 Arg::new("instance-brokers")
@@ -660,6 +660,9 @@ impl StreamEnv {
             }
             checkpoints = None;
             checkpointing.to_mut().dir = None;
+            // SIGTERM and SIGINT make the instance leave the group, handing its partitions
+            // over (`instances::leave_requested`), rather than end it as a crash.
+            crate::exec::install_stop_signals();
             for g in graphs.iter().filter(|g| g.errors.is_empty()) {
                 if let Some(transport) = g.transport {
                     memberships.push(transport.join(

@@ -365,6 +365,16 @@ pub trait Transport: Send + Sync {
     ) -> Result<TaskMetrics>;
 }
 
+/// Whether this instance was asked to leave its group: SIGTERM or SIGINT (or
+/// [`request_stop`](crate::request_stop)) in a job with `--instance-group`. Its sources stop
+/// reading (their positions committed once what they read was written on) and its readers of
+/// repartition topics hand every partition over, as in a rebalance (position committed,
+/// keyed state saved there and dropped by the stage); then the job ends and the group deals
+/// the instance's partitions to the others. A second signal exits at once, as a crash.
+pub fn leave_requested() -> bool {
+    crate::exec::stop_requested()
+}
+
 /// The error of a job in an instance group whose `key_by` rows serde cannot write.
 pub(crate) fn no_codec(operator: &str, row_type: &str) -> Error {
     Error::Config(format!(

@@ -36,6 +36,11 @@
 //! writes a *done* record to every partition instead (the partitions it finished, and the
 //! writers it knew, which tell this run from an earlier one), and ends once the done records
 //! it read cover the whole topic, or a state record says its writer saw that.
+//!
+//! **Leaving** ([`flow_runtime::instances::leave_requested`], SIGTERM). A reader hands all its
+//! partitions over as in a rebalance and ends its stage's input; the instance's sources leave
+//! their group and end only once the others took their partitions over, so that the writers'
+//! watermarks hold the readers back until then (see `KafkaSource`'s `Leaving`).
 
 use super::config::ClientSettings;
 use super::downtime::Downtime;
@@ -1061,6 +1066,9 @@ impl Reader {
             if ctx.is_cancelled() {
                 return Err(Error::Cancelled(ctx.task_name()));
             }
+            if flow_runtime::instances::leave_requested() {
+                return self.leave(send);
+            }
             // A poll that served a rebalance returns nothing: `advance` hands over what the
             // group took away.
             let Some(next) = self.consumer.poll(Duration::from_millis(100)) else {
@@ -1546,6 +1554,41 @@ impl Reader {
                     .map_err(|e| connector_error(&self.connector, format!("at its end: {e}")))?;
             }
         }
+        send(Message::End)?;
+        Ok(TaskMetrics::default())
+    }
+
+    /// The instance leaves its group (SIGTERM): hands every partition over as a rebalance
+    /// takes them (the stage's state of them saved at the committed positions and dropped,
+    /// state records after the commits), then ends the downstream subtask's input, which has
+    /// nothing left to fire. The consumer's close then leaves the group, which deals the
+    /// partitions to the readers of the other instances.
+    fn leave(&mut self, send: impl Fn(Message) -> Result<()>) -> Result<TaskMetrics> {
+        // Partitions the last poll took away first; new ones are adopted, to be handed on.
+        if (self.consumer.context().rebalanced).swap(false, Ordering::Acquire) {
+            self.hand_over_revoked()?;
+            self.assignment(&send)?;
+        }
+        let partitions = self.assigned.clone();
+        // Once every partition ended the stage keeps its state, and fires it at its end.
+        let finished = self.consumer.context().finished.load(Ordering::Acquire);
+        save_and_commit(
+            &self.consumer,
+            &partitions,
+            (!finished).then_some(StateAction::Release),
+        )
+        .map_err(|e| {
+            connector_error(
+                &self.connector,
+                format!("leaving the group, giving partitions {partitions:?} up: {e} (their next reader starts at their last commit)"),
+            )
+        })?;
+        self.write_states(&partitions, false)?;
+        tracing::info!(
+            reader = %self.connector,
+            partitions = ?partitions,
+            "the instance leaves its group: partitions handed over"
+        );
         send(Message::End)?;
         Ok(TaskMetrics::default())
     }

@@ -23,6 +23,18 @@ use std::time::{Duration, Instant};
 /// How long a reader waits in one poll for the first record before it reports itself idle.
 const POLL_WAIT: Duration = Duration::from_millis(100);
 
+/// How long a source leaving its instance group (SIGTERM) waits at most for the others to take
+/// its partitions over before its writers end.
+const TAKEOVER_LIMIT: Duration = Duration::from_secs(60);
+
+/// After the others took a leaving source's partitions over: the rows they read meanwhile
+/// reach the repartition topic before the leaving instance's writers end.
+const TAKEOVER_MARGIN: Duration = Duration::from_secs(1);
+
+/// With a broker that does not describe consumer groups: when a leaving source takes the
+/// group as re-formed without it (a session timeout, a rebalance, and a margin).
+const UNDESCRIBED_REGROUP: Duration = Duration::from_secs(15);
+
 /// Reads rows from Kafka topics, one reader per subtask (Flink's `KafkaSource`). See the
 /// [module documentation](super) for splits, commits and guarantees.
 ///
@@ -658,6 +670,8 @@ impl<F: Decode> Source for KafkaSource<F> {
                     downtime: Downtime::new(cfg.max_broker_downtime, cfg.settings.connect_timeout),
                     pending_commits: Vec::new(),
                     announced: false,
+                    group: cfg.group_id.clone(),
+                    leaving: None,
                     assigned: Vec::new(),
                     assignment_checked: None,
                     first_offsets: Vec::new(),
@@ -770,6 +784,85 @@ impl Drop for Closing {
     }
 }
 
+/// A source reader leaving its instance group (SIGTERM).
+///
+/// Its writers' watermarks hold the repartition topics' readers back until they end. The
+/// others' sources, which take its partitions over, went on reading meanwhile: their
+/// watermarks are ahead of the rows after its positions. So it ends only once the others
+/// read past those positions, and those rows are not late where they are read.
+struct Leaving {
+    /// The partitions it gave up, at the positions it committed.
+    handed: TopicPartitionList,
+    since: Instant,
+    checked: Option<Instant>,
+    /// When every partition was found taken over.
+    taken: Option<Instant>,
+    /// Its member id in the consumer group.
+    member: Option<String>,
+}
+
+/// What a leaving reader's consumer group says of itself.
+struct Regrouped {
+    members: usize,
+    ids: Vec<String>,
+    /// Its rebalance is over: every partition is assigned.
+    stable: bool,
+}
+
+impl Regrouped {
+    fn of(group: &rdkafka::groups::GroupInfo) -> Self {
+        Regrouped {
+            members: group.members().len(),
+            ids: group.members().iter().map(|m| m.id().to_owned()).collect(),
+            stable: group.state() == "Stable",
+        }
+    }
+
+    /// Whether `member` (unknown: assumed) is still one of the group's.
+    fn has(&self, member: Option<&str>) -> bool {
+        member.is_none_or(|m| self.ids.iter().any(|id| id == m))
+    }
+}
+
+/// The consumer group's member id of `consumer` (librdkafka's), if it has one.
+fn member_id(consumer: &ReaderConsumer) -> Option<String> {
+    use rdkafka::bindings::{rd_kafka_mem_free, rd_kafka_memberid};
+    let rk = consumer.client().native_ptr();
+    // SAFETY: the client's pointer is valid while `consumer` is borrowed; librdkafka returns
+    // a NUL-terminated copy (or null), freed here with its own allocator after it is copied.
+    unsafe {
+        let id = rd_kafka_memberid(rk);
+        if id.is_null() {
+            return None;
+        }
+        let owned = std::ffi::CStr::from_ptr(id).to_string_lossy().into_owned();
+        rd_kafka_mem_free(rk as *mut _, id.cast());
+        (!owned.is_empty()).then_some(owned)
+    }
+}
+
+/// Whether the consumer group of `consumer` took the partitions in `handed` over: on each, a
+/// member committed a position past the handed one (it read on from there), or, once the
+/// group was `regrouped` (a rebalance without the leaving member completed), nothing came
+/// after it (what comes later is read at once by its new owner).
+fn taken_over(consumer: &ReaderConsumer, handed: &TopicPartitionList, regrouped: bool) -> bool {
+    const ASK: Duration = Duration::from_secs(2);
+    let Ok(now) = consumer.committed_offsets(handed.clone(), ASK) else {
+        return false;
+    };
+    handed.elements().iter().all(|e| {
+        let Offset::Offset(at) = e.offset() else {
+            return true;
+        };
+        let moved = (now.find_partition(e.topic(), e.partition()))
+            .is_some_and(|n| matches!(n.offset(), Offset::Offset(o) if o > at));
+        moved
+            || (regrouped
+                && (consumer.fetch_watermarks(e.topic(), e.partition(), ASK))
+                    .is_ok_and(|(_, high)| high <= at))
+    })
+}
+
 /// A partition a reader reads and how far it got: the position a checkpoint stores.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct KafkaSplit {
@@ -824,6 +917,10 @@ struct ReaderState {
     pending_commits: Vec<(CheckpointId, Vec<KafkaSplit>)>,
     /// Whether the splits were announced to the output (for per-split watermarks).
     announced: bool,
+    /// In an instance group: the consumer group, and the partitions handed over since the
+    /// instance began to leave it.
+    group: Option<String>,
+    leaving: Option<Leaving>,
     /// Group mode: per split, whether the group assigns it to this reader now (it holds the
     /// watermark back), and when the assignment was last looked at.
     assigned: Vec<bool>,
@@ -974,6 +1071,13 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             .stop_when_idle
             .zip(s.last_record)
             .is_some_and(|(idle, last)| last.elapsed() >= idle);
+        if s.caught_up.is_some() && flow_runtime::instances::leave_requested() {
+            if !s.leave(&self.consumer)? {
+                return Ok(Poll::Idle);
+            }
+            s.end()?;
+            return Ok(Poll::Finished);
+        }
         if s.stop.is_stopped() || quiet || (s.bounded && s.splits.iter().all(KafkaSplit::is_done)) {
             s.end()?;
             return Ok(Poll::Finished);
@@ -1400,6 +1504,87 @@ impl ReaderState {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
+    }
+
+    /// The instance leaves its group (SIGTERM): commits the positions after the rows passed
+    /// on (all are on their way to the repartition topic), leaves the consumer group, and waits
+    /// until the others took its partitions over ([`Leaving`]). True when the reader may end.
+    fn leave(&mut self, consumer: &ReaderConsumer) -> Result<bool> {
+        let leaving = match &mut self.leaving {
+            Some(leaving) => leaving,
+            None => {
+                let handed = positions(consumer, |_, _| true).unwrap_or_default();
+                if handed.count() > 0 {
+                    consumer.commit(&handed, CommitMode::Sync).map_err(|e| {
+                        connector_error(
+                            &self.connector,
+                            format!("leaving the group, cannot commit its positions (the next reader starts at the last commit): {e}"),
+                        )
+                    })?;
+                }
+                let member = member_id(consumer);
+                // The revocation that follows commits nothing more: no row was read since.
+                consumer.context().closed.store(true, Ordering::Release);
+                consumer.unsubscribe();
+                tracing::info!(
+                    connector = %self.connector,
+                    partitions = handed.count(),
+                    "the instance leaves its group: positions committed, waiting until the others took the partitions over"
+                );
+                self.leaving.insert(Leaving {
+                    handed,
+                    since: Instant::now(),
+                    checked: None,
+                    taken: None,
+                    member,
+                })
+            }
+        };
+        // Serves the revocation; no record comes, the consumer has no partition any more.
+        let _ = consumer.poll(Duration::ZERO);
+        if let Some(at) = leaving.taken {
+            return Ok(at.elapsed() >= TAKEOVER_MARGIN);
+        }
+        if leaving.since.elapsed() >= TAKEOVER_LIMIT {
+            tracing::warn!(
+                connector = %self.connector,
+                "the others did not take the partitions over within {} (is this the last instance?): rows after its positions may be late where they are read",
+                fmt_duration(TAKEOVER_LIMIT)
+            );
+            return Ok(true);
+        }
+        if leaving
+            .checked
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(200))
+        {
+            return Ok(false);
+        }
+        leaving.checked = Some(Instant::now());
+        let group = (self.group.as_deref())
+            .and_then(|g| {
+                consumer
+                    .fetch_group_list(Some(g), Duration::from_secs(2))
+                    .ok()
+            })
+            .and_then(|list| list.groups().first().map(Regrouped::of));
+        let (alone, regrouped) = match group {
+            Some(g) => (
+                g.members == 0,
+                g.stable && !g.has(leaving.member.as_deref()),
+            ),
+            // A broker that does not describe groups: the group re-formed after a session.
+            None => (false, leaving.since.elapsed() >= UNDESCRIBED_REGROUP),
+        };
+        if alone || taken_over(consumer, &leaving.handed, regrouped) {
+            tracing::info!(
+                connector = %self.connector,
+                "the partitions were taken over after {} ms{}",
+                leaving.since.elapsed().as_millis(),
+                if alone { " (no other member)" } else { "" }
+            );
+            leaving.taken = Some(Instant::now());
+        }
+        Ok(false)
     }
 
     /// The end of the input: finish the dead-letter writer. The final positions are

@@ -1,5 +1,6 @@
-//! SIGTERM and SIGINT as a request to stop a streaming job with a savepoint (Flink's
-//! stop-with-savepoint), when the job has a `--savepoint-dir`. A second signal exits at once.
+//! SIGTERM and SIGINT as a request to stop a streaming job: with a savepoint (Flink's
+//! stop-with-savepoint), when the job has a `--savepoint-dir`; in an instance group, by
+//! leaving the group ([`crate::instances::leave_requested`]). A second signal exits at once.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Once;
@@ -12,7 +13,8 @@ pub(crate) fn stop_requested() -> bool {
     SIGNALS.load(Ordering::Relaxed) > 0
 }
 
-/// Asks the running job to stop with a savepoint, as SIGTERM does.
+/// Asks the running job to stop as SIGTERM does: with a savepoint (`--savepoint-dir`), or, in
+/// an instance group, by leaving it.
 pub fn request_stop() {
     SIGNALS.fetch_add(1, Ordering::Relaxed);
 }
