@@ -125,9 +125,9 @@ fn bounded_out_of_orderness_trails_by_the_delay(p: usize) {
     }
 }
 
-/// Emits nothing for `quiet`, then ends.
+/// Emits nothing for `quiet`, then ends; polls say [`Poll::Idle`] meanwhile.
 struct Quiet(Duration);
-struct QuietReader(Instant, Duration);
+struct QuietReader(Instant, Duration, Poll);
 
 impl Source for Quiet {
     type Row = i64;
@@ -139,7 +139,24 @@ impl Source for Quiet {
         Some(1)
     }
     fn into_readers(self, _: usize, _: &Watermarks) -> flow::Result<Vec<QuietReader>> {
-        Ok(vec![QuietReader(Instant::now(), self.0)])
+        Ok(vec![QuietReader(Instant::now(), self.0, Poll::Idle)])
+    }
+}
+
+/// [`Quiet`], whose polls say [`Poll::Hold`].
+struct Holding(Duration);
+
+impl Source for Holding {
+    type Row = i64;
+    type Reader = QuietReader;
+    fn is_bounded(&self) -> bool {
+        true
+    }
+    fn max_parallelism(&self) -> Option<usize> {
+        Some(1)
+    }
+    fn into_readers(self, _: usize, _: &Watermarks) -> flow::Result<Vec<QuietReader>> {
+        Ok(vec![QuietReader(Instant::now(), self.0, Poll::Hold)])
     }
 }
 
@@ -149,7 +166,7 @@ impl SourceReader for QuietReader {
         Ok(if self.0.elapsed() >= self.1 {
             Poll::Finished
         } else {
-            Poll::Idle
+            self.2
         })
     }
 }
@@ -194,6 +211,28 @@ fn an_idle_input_of_a_connect_does_not_hold_back_the_watermark() {
     assert!(
         early.iter().any(|&w| w >= 99_999),
         "the busy input's watermark passed while the other input was idle: {early:?}"
+    );
+}
+
+#[test]
+fn a_holding_source_never_becomes_idle() {
+    // Poll::Hold (a Kafka source leaving its instance group until its partitions were taken
+    // over): no idleness timeout lets the other source's watermark pass.
+    let probe = Probe::default();
+    let env = env(2);
+    let start = Instant::now();
+    let quiet = Duration::from_millis(600);
+    flow! { env =>
+        let busy = source(NumberSequence::new(1, 100), Watermarks::monotonous()).timestamps(|n| n * 1000);
+        source(Holding(quiet), Watermarks::monotonous().with_idleness(Duration::from_millis(50)))
+            .union(busy)
+            .sink_to(probe.clone());
+    }
+    env.execute("holding").unwrap();
+    let early = probe.watermarks_before(start + quiet - Duration::from_millis(50));
+    assert!(
+        early.is_empty(),
+        "the watermark passed while a source held it back: {early:?}"
     );
 }
 

@@ -244,14 +244,21 @@ impl Instance {
             .next_back()
     }
 
-    /// Waits for the end (at most `WAIT`, then kills it); panics with its stderr unless it
-    /// succeeded.
-    fn finished(mut self, what: &str) -> String {
-        let status = wait_at_most(&mut self.child, WAIT);
+    /// Waits for the end (at most `limit`, then kills it); its exit status (`None`: killed)
+    /// and everything it wrote to stderr.
+    fn ended(mut self, limit: Duration) -> (Option<std::process::ExitStatus>, String) {
+        let status = wait_at_most(&mut self.child, limit);
         if let Some(r) = self.reader.take() {
             r.join().unwrap();
         }
         let stderr = self.stderr.lock().unwrap().clone();
+        (status, stderr)
+    }
+
+    /// Waits for the end (at most `WAIT`, then kills it); panics with its stderr unless it
+    /// succeeded.
+    fn finished(self, what: &str) -> String {
+        let (status, stderr) = self.ended(WAIT);
         match status {
             Some(status) => assert!(status.success(), "{what} failed ({status}):\n{stderr}"),
             None => panic!("{what} did not end within {WAIT:?}; killed it:\n{stderr}"),
@@ -585,7 +592,7 @@ fn an_instance_stopped_with_sigterm_during_a_burst_hands_its_partitions_over() {
     await_assignment(&mut instances, 12);
     let producer = burst(servers, input, LINES);
     std::thread::sleep(Duration::from_secs(3));
-    let mut leaving = instances.remove(1);
+    let leaving = instances.remove(1);
     leaving.terminate();
     let start = Instant::now();
     while !leaving.stderr().contains("partitions handed over") {
@@ -597,11 +604,14 @@ fn an_instance_stopped_with_sigterm_during_a_burst_hands_its_partitions_over() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // It ends once the others took its source partitions over (the group rebalanced).
-    let status = wait_at_most(&mut leaving.child, Duration::from_secs(40));
-    let left = leaving.stderr();
+    let (status, left) = leaving.ended(Duration::from_secs(40));
     assert!(
         status.is_some_and(|s| s.success()),
         "the instance stopped with SIGTERM did not end well ({status:?}):\n{left}"
+    );
+    assert!(
+        left.contains("the partitions were taken over after"),
+        "it ended without the others taking its partitions over:\n{left}"
     );
     eprintln!("the instance left {:?} after SIGTERM", start.elapsed());
     await_assignment(&mut instances, 12);
@@ -623,6 +633,32 @@ fn an_instance_stopped_with_sigterm_during_a_burst_hands_its_partitions_over() {
     assert_counted(got, &expected, &all);
     assert!(words_counted(&all[3]) > 0, "{}", all[3]);
     assert_no_state_left(run.state.path());
+}
+
+#[test]
+fn the_last_instance_of_a_group_leaves_at_once() {
+    // Nobody takes its partitions over: it does not wait for that.
+    let servers = group_bootstrap();
+    let run = GroupRun::new(servers, "last");
+    let mut instances = vec![run.member(60)];
+    await_assignment(&mut instances, 12);
+    let producer = burst(servers, &run.input, 2_000);
+    std::thread::sleep(Duration::from_secs(2));
+    let leaving = instances.remove(0);
+    leaving.terminate();
+    let start = Instant::now();
+    let (status, stderr) = leaving.ended(Duration::from_secs(30));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the last instance did not end well after SIGTERM ({status:?}):\n{stderr}"
+    );
+    assert!(stderr.contains("(no other member)"), "{stderr}");
+    assert!(
+        start.elapsed() < Duration::from_secs(10),
+        "the last instance took {:?} to leave:\n{stderr}",
+        start.elapsed()
+    );
+    producer.join().expect("producer");
 }
 
 /// Writes `lines` lines to `input` on `servers` in the background, 100 every 100 ms (and the

@@ -803,7 +803,8 @@ struct Leaving {
 
 /// What a leaving reader's consumer group says of itself.
 struct Regrouped {
-    members: usize,
+    /// No member left (the group's state says so: not an entry that failed).
+    empty: bool,
     ids: Vec<String>,
     /// Its rebalance is over: every partition is assigned.
     stable: bool,
@@ -812,7 +813,7 @@ struct Regrouped {
 impl Regrouped {
     fn of(group: &rdkafka::groups::GroupInfo) -> Self {
         Regrouped {
-            members: group.members().len(),
+            empty: group.members().is_empty() && matches!(group.state(), "Empty" | "Dead"),
             ids: group.members().iter().map(|m| m.id().to_owned()).collect(),
             stable: group.state() == "Stable",
         }
@@ -1073,7 +1074,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             .is_some_and(|(idle, last)| last.elapsed() >= idle);
         if s.caught_up.is_some() && flow_runtime::instances::leave_requested() {
             if !s.leave(&self.consumer)? {
-                return Ok(Poll::Idle);
+                return Ok(Poll::Hold);
             }
             s.end()?;
             return Ok(Poll::Finished);
@@ -1506,6 +1507,48 @@ impl ReaderState {
         }
     }
 
+    /// Commits the positions after the rows passed on, and returns them with the committed
+    /// positions of the partitions assigned and not read from yet: where the others take over.
+    /// A commit refused while the group rebalances is tried again for up to 10 s.
+    fn hand_over(&self, consumer: &ReaderConsumer) -> Result<TopicPartitionList> {
+        let mut handed = positions(consumer, |_, _| true).unwrap_or_default();
+        if handed.count() > 0 {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while let Err(e) = consumer.commit(&handed, CommitMode::Sync) {
+                if Instant::now() >= deadline {
+                    return Err(connector_error(
+                        &self.connector,
+                        format!("leaving the group, cannot commit its positions (the next reader starts at the last commit): {e}"),
+                    ));
+                }
+                tracing::debug!(connector = %self.connector, "leaving the group: commit refused ({e}), trying again");
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        }
+        let mut unread = TopicPartitionList::new();
+        for e in consumer.assignment().unwrap_or_default().elements() {
+            if handed.find_partition(e.topic(), e.partition()).is_none() {
+                unread.add_partition(e.topic(), e.partition());
+            }
+        }
+        if unread.count() > 0 {
+            let committed =
+                (consumer.committed_offsets(unread, Duration::from_secs(5))).map_err(|e| {
+                    connector_error(
+                        &self.connector,
+                        format!("leaving the group, cannot read its committed offsets: {e}"),
+                    )
+                })?;
+            for e in committed.elements() {
+                if let Offset::Offset(o) = e.offset() {
+                    let _ =
+                        handed.add_partition_offset(e.topic(), e.partition(), Offset::Offset(o));
+                }
+            }
+        }
+        Ok(handed)
+    }
+
     /// The instance leaves its group (SIGTERM): commits the positions after the rows passed
     /// on (all are on their way to the repartition topic), leaves the consumer group, and waits
     /// until the others took its partitions over ([`Leaving`]). True when the reader may end.
@@ -1513,15 +1556,7 @@ impl ReaderState {
         let leaving = match &mut self.leaving {
             Some(leaving) => leaving,
             None => {
-                let handed = positions(consumer, |_, _| true).unwrap_or_default();
-                if handed.count() > 0 {
-                    consumer.commit(&handed, CommitMode::Sync).map_err(|e| {
-                        connector_error(
-                            &self.connector,
-                            format!("leaving the group, cannot commit its positions (the next reader starts at the last commit): {e}"),
-                        )
-                    })?;
-                }
+                let handed = self.hand_over(consumer)?;
                 let member = member_id(consumer);
                 // The revocation that follows commits nothing more: no row was read since.
                 consumer.context().closed.store(true, Ordering::Release);
@@ -1568,10 +1603,7 @@ impl ReaderState {
             })
             .and_then(|list| list.groups().first().map(Regrouped::of));
         let (alone, regrouped) = match group {
-            Some(g) => (
-                g.members == 0,
-                g.stable && !g.has(leaving.member.as_deref()),
-            ),
+            Some(g) => (g.empty, g.stable && !g.has(leaving.member.as_deref())),
             // A broker that does not describe groups: the group re-formed after a session.
             None => (false, leaving.since.elapsed() >= UNDESCRIBED_REGROUP),
         };

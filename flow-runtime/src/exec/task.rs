@@ -369,7 +369,8 @@ fn drive_source(
         }
         let (poll, polled) = task.poll_batch(&mut generator, event_time)?;
         rows += polled;
-        if event_time {
+        // A holding source's watermark stays, and it does not become idle.
+        if event_time && poll != Poll::Hold {
             let (wm, status) = generator.on_poll(polled > 0);
             if let Some(idle) = status {
                 task.control().idle(idle)?;
@@ -382,7 +383,7 @@ fn drive_source(
         task.control().flush()?;
         match poll {
             Poll::Ready => worker::tick(),
-            Poll::Idle => {
+            Poll::Idle | Poll::Hold => {
                 let start = std::time::Instant::now();
                 worker::sleep(Duration::from_millis(1));
                 idle += start.elapsed();

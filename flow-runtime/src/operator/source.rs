@@ -18,6 +18,11 @@ pub enum Poll {
     Ready,
     /// Nothing available now (an unbounded source waiting for data).
     Idle,
+    /// Nothing to emit, and not idle either: the source's watermark stays where it is, holding
+    /// back what it holds back, however long the source waits (no idleness timeout applies).
+    /// A Kafka source leaving its instance group returns it until the others took its
+    /// partitions over.
+    Hold,
     /// The reader's splits are exhausted.
     Finished,
 }
