@@ -797,9 +797,12 @@ struct Leaving {
     checked: Option<Instant>,
     /// When every partition was found taken over.
     taken: Option<Instant>,
-    /// Its member id in the consumer group.
-    member: Option<String>,
 }
+
+/// The consumer-group member ids of this process's source readers that are leaving their
+/// groups. A group that re-formed with one of them still in it did not re-form without them:
+/// a reader's partitions may have gone to a sibling reader (`-p 2`) that leaves too.
+static LEAVING_MEMBERS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
 /// What a leaving reader's consumer group says of itself.
 struct Regrouped {
@@ -819,9 +822,9 @@ impl Regrouped {
         }
     }
 
-    /// Whether `member` (unknown: assumed) is still one of the group's.
-    fn has(&self, member: Option<&str>) -> bool {
-        member.is_none_or(|m| self.ids.iter().any(|id| id == m))
+    /// Whether one of `members` is still one of the group's.
+    fn has_any(&self, members: &[String]) -> bool {
+        members.iter().any(|m| self.ids.contains(m))
     }
 }
 
@@ -1509,7 +1512,7 @@ impl ReaderState {
 
     /// Commits the positions after the rows passed on, and returns them with the committed
     /// positions of the partitions assigned and not read from yet: where the others take over.
-    /// A commit refused while the group rebalances is tried again for up to 10 s.
+    /// A refused commit is tried again for up to 10 s.
     fn hand_over(&self, consumer: &ReaderConsumer) -> Result<TopicPartitionList> {
         let mut handed = positions(consumer, |_, _| true).unwrap_or_default();
         if handed.count() > 0 {
@@ -1557,7 +1560,9 @@ impl ReaderState {
             Some(leaving) => leaving,
             None => {
                 let handed = self.hand_over(consumer)?;
-                let member = member_id(consumer);
+                if let Some(member) = member_id(consumer) {
+                    LEAVING_MEMBERS.lock().expect("not poisoned").push(member);
+                }
                 // The revocation that follows commits nothing more: no row was read since.
                 consumer.context().closed.store(true, Ordering::Release);
                 consumer.unsubscribe();
@@ -1571,7 +1576,6 @@ impl ReaderState {
                     since: Instant::now(),
                     checked: None,
                     taken: None,
-                    member,
                 })
             }
         };
@@ -1603,7 +1607,10 @@ impl ReaderState {
             })
             .and_then(|list| list.groups().first().map(Regrouped::of));
         let (alone, regrouped) = match group {
-            Some(g) => (g.empty, g.stable && !g.has(leaving.member.as_deref())),
+            Some(g) => {
+                let leaving_here = LEAVING_MEMBERS.lock().expect("not poisoned");
+                (g.empty, g.stable && !g.has_any(&leaving_here))
+            }
             // A broker that does not describe groups: the group re-formed after a session.
             None => (false, leaving.since.elapsed() >= UNDESCRIBED_REGROUP),
         };
