@@ -125,8 +125,9 @@ fn bounded_out_of_orderness_trails_by_the_delay(p: usize) {
     }
 }
 
-/// Emits nothing for `quiet`, then ends; polls say [`Poll::Idle`] meanwhile.
-struct Quiet(Duration);
+/// Emits nothing for `.0`, then ends; its polls say `.1` meanwhile ([`Poll::Idle`] or
+/// [`Poll::Hold`]).
+struct Quiet(Duration, Poll);
 struct QuietReader(Instant, Duration, Poll);
 
 impl Source for Quiet {
@@ -139,24 +140,7 @@ impl Source for Quiet {
         Some(1)
     }
     fn into_readers(self, _: usize, _: &Watermarks) -> flow::Result<Vec<QuietReader>> {
-        Ok(vec![QuietReader(Instant::now(), self.0, Poll::Idle)])
-    }
-}
-
-/// [`Quiet`], whose polls say [`Poll::Hold`].
-struct Holding(Duration);
-
-impl Source for Holding {
-    type Row = i64;
-    type Reader = QuietReader;
-    fn is_bounded(&self) -> bool {
-        true
-    }
-    fn max_parallelism(&self) -> Option<usize> {
-        Some(1)
-    }
-    fn into_readers(self, _: usize, _: &Watermarks) -> flow::Result<Vec<QuietReader>> {
-        Ok(vec![QuietReader(Instant::now(), self.0, Poll::Hold)])
+        Ok(vec![QuietReader(Instant::now(), self.0, self.1)])
     }
 }
 
@@ -179,7 +163,7 @@ fn an_idle_source_does_not_hold_back_the_watermark() {
     let quiet = Duration::from_millis(1500);
     flow! { env =>
         let busy = source(NumberSequence::new(1, 100), Watermarks::monotonous()).timestamps(|n| n * 1000);
-        source(Quiet(quiet), Watermarks::monotonous().with_idleness(Duration::from_millis(50)))
+        source(Quiet(quiet, Poll::Idle), Watermarks::monotonous().with_idleness(Duration::from_millis(50)))
             .union(busy)
             .sink_to(probe.clone());
     }
@@ -201,7 +185,7 @@ fn an_idle_input_of_a_connect_does_not_hold_back_the_watermark() {
     let quiet = Duration::from_millis(1500);
     flow! { env =>
         let busy = source(NumberSequence::new(1, 100), Watermarks::monotonous()).timestamps(|n| n * 1000);
-        let idle = source(Quiet(quiet), Watermarks::monotonous().with_idleness(Duration::from_millis(50)));
+        let idle = source(Quiet(quiet, Poll::Idle), Watermarks::monotonous().with_idleness(Duration::from_millis(50)));
         busy.connect(idle)
             .co_map(|n| n, |q| q)
             .sink_to(probe.clone());
@@ -224,7 +208,7 @@ fn a_holding_source_never_becomes_idle() {
     let quiet = Duration::from_millis(600);
     flow! { env =>
         let busy = source(NumberSequence::new(1, 100), Watermarks::monotonous()).timestamps(|n| n * 1000);
-        source(Holding(quiet), Watermarks::monotonous().with_idleness(Duration::from_millis(50)))
+        source(Quiet(quiet, Poll::Hold), Watermarks::monotonous().with_idleness(Duration::from_millis(50)))
             .union(busy)
             .sink_to(probe.clone());
     }
@@ -244,7 +228,7 @@ fn without_idleness_the_quiet_source_holds_the_watermark_back() {
     let quiet = Duration::from_millis(600);
     flow! { env =>
         let busy = source(NumberSequence::new(1, 100), Watermarks::monotonous()).timestamps(|n| n * 1000);
-        source(Quiet(quiet), Watermarks::monotonous())
+        source(Quiet(quiet, Poll::Idle), Watermarks::monotonous())
             .union(busy)
             .sink_to(probe.clone());
     }
