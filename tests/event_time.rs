@@ -155,19 +155,27 @@ impl SourceReader for QuietReader {
     }
 }
 
-#[test]
-fn an_idle_source_does_not_hold_back_the_watermark() {
+/// A [`Quiet`] source (`quiet`, polls saying `poll`, `watermarks`) in a union with a busy one
+/// (timestamps 1 s to 100 s), into a probe: the probe, and when the job started.
+fn quiet_beside_busy(quiet: Duration, poll: Poll, watermarks: Watermarks) -> (Probe, Instant) {
     let probe = Probe::default();
     let env = env(2);
     let start = Instant::now();
-    let quiet = Duration::from_millis(1500);
     flow! { env =>
         let busy = source(NumberSequence::new(1, 100), Watermarks::monotonous()).timestamps(|n| n * 1000);
-        source(Quiet(quiet, Poll::Idle), Watermarks::monotonous().with_idleness(Duration::from_millis(50)))
+        source(Quiet(quiet, poll), watermarks)
             .union(busy)
             .sink_to(probe.clone());
     }
-    env.execute("idle").unwrap();
+    env.execute("quiet beside busy").unwrap();
+    (probe, start)
+}
+
+#[test]
+fn an_idle_source_does_not_hold_back_the_watermark() {
+    let quiet = Duration::from_millis(1500);
+    let idleness = Watermarks::monotonous().with_idleness(Duration::from_millis(50));
+    let (probe, start) = quiet_beside_busy(quiet, Poll::Idle, idleness);
     let early = probe.watermarks_before(start + quiet);
     assert!(
         early.iter().any(|&w| w >= 99_999),
@@ -202,17 +210,9 @@ fn an_idle_input_of_a_connect_does_not_hold_back_the_watermark() {
 fn a_holding_source_never_becomes_idle() {
     // Poll::Hold (a Kafka source leaving its instance group until its partitions were taken
     // over): no idleness timeout lets the other source's watermark pass.
-    let probe = Probe::default();
-    let env = env(2);
-    let start = Instant::now();
     let quiet = Duration::from_millis(600);
-    flow! { env =>
-        let busy = source(NumberSequence::new(1, 100), Watermarks::monotonous()).timestamps(|n| n * 1000);
-        source(Quiet(quiet, Poll::Hold), Watermarks::monotonous().with_idleness(Duration::from_millis(50)))
-            .union(busy)
-            .sink_to(probe.clone());
-    }
-    env.execute("holding").unwrap();
+    let idleness = Watermarks::monotonous().with_idleness(Duration::from_millis(50));
+    let (probe, start) = quiet_beside_busy(quiet, Poll::Hold, idleness);
     let early = probe.watermarks_before(start + quiet - Duration::from_millis(50));
     assert!(
         early.is_empty(),
@@ -222,17 +222,8 @@ fn a_holding_source_never_becomes_idle() {
 
 #[test]
 fn without_idleness_the_quiet_source_holds_the_watermark_back() {
-    let probe = Probe::default();
-    let env = env(2);
-    let start = Instant::now();
     let quiet = Duration::from_millis(600);
-    flow! { env =>
-        let busy = source(NumberSequence::new(1, 100), Watermarks::monotonous()).timestamps(|n| n * 1000);
-        source(Quiet(quiet, Poll::Idle), Watermarks::monotonous())
-            .union(busy)
-            .sink_to(probe.clone());
-    }
-    env.execute("not idle").unwrap();
+    let (probe, start) = quiet_beside_busy(quiet, Poll::Idle, Watermarks::monotonous());
     let wms = probe.watermarks.lock().unwrap().clone();
     assert!(
         wms.iter()
