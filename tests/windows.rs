@@ -734,7 +734,66 @@ fn many_windows_out_of_order_match_a_model(p: usize) {
     }
 }
 
+/// Counts rows.
+#[derive(Clone)]
+struct Count;
+
+impl AggregateFunction<(u32, i64)> for Count {
+    type Acc = u64;
+    type Out = u64;
+    fn create_accumulator(&mut self) -> u64 {
+        0
+    }
+    fn add(&mut self, _: (u32, i64), acc: &mut u64) {
+        *acc += 1;
+    }
+    fn get_result(&mut self, acc: &u64) -> u64 {
+        *acc
+    }
+    fn merge(&mut self, a: u64, b: u64) -> u64 {
+        a + b
+    }
+}
+
+fn a_window_of_many_keys_emits_its_results_in_the_order_its_keys_came(p: usize) {
+    // 1,000 keys a window (W4's shape), each window's keys in another order. A function that
+    // sees only the window emits a window's results together; one that uses its context one
+    // key at a time: both give every result, in the order the keys first came to the window
+    // (as at parallelism 1 in Flink, whose heap state keeps insertion order per key group).
+    let rows: Vec<(u32, i64)> = (0..5i64)
+        .flat_map(|w| (0..1000u32).map(move |k| ((k * 7 + w as u32 * 13) % 1000, w * 1000 + 1)))
+        .collect();
+    let env = env(p);
+    let input = rows.clone();
+    flow! { env =>
+        let keyed = from_collection(input, Watermarks::monotonous())
+            .timestamps(|r| r.1)
+            .key_by(|r| r.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)));
+        let plain = keyed
+            .aggregate(Count, |k: &u32, w: &TimeWindow, n: u64, out: &mut Vec<(u32, i64, u64)>| {
+                out.push((*k, w.start, n))
+            })
+            .collect();
+        let with_context = keyed
+            .aggregate(Count, |k, ctx: &mut WindowContext<'_>, n, out| {
+                out.push((*k, ctx.window().start, n))
+            })
+            .collect();
+    }
+    env.execute("many keys").unwrap();
+    let (plain, with_context) = (plain.take(), with_context.take());
+    assert_eq!(plain.len(), 5000);
+    assert_eq!(sorted(plain.clone()), sorted(with_context.clone()));
+    if p == 1 {
+        let want: Vec<(u32, i64, u64)> = rows.iter().map(|&(k, t)| (k, t - 1, 1)).collect();
+        assert_eq!(plain, want, "a window's results in the order of its keys");
+        assert_eq!(with_context, want);
+    }
+}
+
 at_parallelism!(
+    a_window_of_many_keys_emits_its_results_in_the_order_its_keys_came,
     many_windows_out_of_order_match_a_model,
     a_windowed_stream_bound_with_let_feeds_two_functions,
     late_rows_go_to_the_side_output,

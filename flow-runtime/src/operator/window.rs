@@ -377,6 +377,9 @@ pub trait WindowFunction<K, T>: Clone + Send + 'static {
     type Global: WindowState;
     /// The state kept per key and window (`()`: none).
     type PerWindow: WindowState;
+    /// Whether `emit` may use its context beyond the window (state, side outputs): if not,
+    /// a window's results are emitted together.
+    const CONTEXT: bool = true;
     /// An empty accumulator.
     fn create(&mut self) -> Self::Acc;
     /// Adds a row.
@@ -427,6 +430,8 @@ pub trait ProcessWindowFunction<K, In, Out>: Clone + Send + 'static {
     type Global: WindowState;
     /// The state kept per key and window.
     type PerWindow: WindowState;
+    /// Whether it may use its context beyond the window (state, side outputs).
+    const CONTEXT: bool = true;
     /// Emits the results of one window into `out`.
     fn process(
         &mut self,
@@ -443,6 +448,7 @@ where
 {
     type Global = ();
     type PerWindow = ();
+    const CONTEXT: bool = false;
     fn process(&mut self, key: &K, ctx: &mut WindowContext<'_>, rows: &[In], out: &mut Vec<O>) {
         self(key, ctx.window(), rows, out)
     }
@@ -473,6 +479,7 @@ where
 {
     type Global = ();
     type PerWindow = ();
+    const CONTEXT: bool = false;
     fn process(&mut self, key: &K, ctx: &mut WindowContext<'_>, rows: &[In], out: &mut Vec<O>) {
         (self.0)(key, &W::of(ctx.window()), rows, out)
     }
@@ -485,6 +492,7 @@ where
 {
     type Global = ();
     type PerWindow = ();
+    const CONTEXT: bool = false;
     fn process(&mut self, _: &(), ctx: &mut WindowContext<'_>, rows: &[In], out: &mut Vec<O>) {
         (self.0 .0)(&W::of(ctx.window()), rows, out)
     }
@@ -519,6 +527,7 @@ impl<K, T: Clone + Send + 'static, F: crate::function::ReduceFunction<T>> Window
     type Out = T;
     type Global = ();
     type PerWindow = ();
+    const CONTEXT: bool = false;
     fn create(&mut self) -> Option<T> {
         None
     }
@@ -548,6 +557,8 @@ pub trait ResultFunction<K, R, O>: Clone + Send + 'static {
     type Global: WindowState;
     /// The state kept per key and window.
     type PerWindow: WindowState;
+    /// Whether it may use its context beyond the window (state, side outputs).
+    const CONTEXT: bool = true;
     /// Emits the rows for `result`, the aggregate of `key` in `ctx.window()`.
     fn emit(
         &mut self,
@@ -565,6 +576,7 @@ pub struct AsIs;
 impl<K, R> ResultFunction<K, R, R> for AsIs {
     type Global = ();
     type PerWindow = ();
+    const CONTEXT: bool = false;
     #[inline]
     fn emit(&mut self, _: &K, _: &mut WindowContext<'_>, result: R, out: &mut Vec<R>) {
         out.push(result);
@@ -577,6 +589,7 @@ where
 {
     type Global = ();
     type PerWindow = ();
+    const CONTEXT: bool = false;
     #[inline]
     fn emit(&mut self, key: &K, ctx: &mut WindowContext<'_>, result: R, out: &mut Vec<O>) {
         self(key, ctx.window(), result, out)
@@ -603,6 +616,7 @@ where
 {
     type Global = ();
     type PerWindow = ();
+    const CONTEXT: bool = false;
     #[inline]
     fn emit(&mut self, key: &K, ctx: &mut WindowContext<'_>, result: R, out: &mut Vec<O>) {
         (self.0)(key, &W::of(ctx.window()), result, out)
@@ -616,6 +630,7 @@ where
 {
     type Global = ();
     type PerWindow = ();
+    const CONTEXT: bool = false;
     #[inline]
     fn emit(&mut self, _: &(), ctx: &mut WindowContext<'_>, result: R, out: &mut Vec<O>) {
         (self.0 .0)(&W::of(ctx.window()), result, out)
@@ -655,6 +670,7 @@ where
     type Out = O;
     type Global = W::Global;
     type PerWindow = W::PerWindow;
+    const CONTEXT: bool = W::CONTEXT;
     fn create(&mut self) -> A::Acc {
         self.0.create_accumulator()
     }
@@ -696,6 +712,7 @@ where
     type Out = O;
     type Global = F::Global;
     type PerWindow = F::PerWindow;
+    const CONTEXT: bool = F::CONTEXT;
     fn create(&mut self) -> Vec<T> {
         Vec::new()
     }
@@ -762,6 +779,8 @@ pub struct Window<KS, K, F: WindowFunction<K, T>, T> {
     /// The function's state per key and window ([`WindowContext::window_state`]).
     per_window: KeyedState<(K, TimeWindow), F::PerWindow>,
     watermark: Timestamp,
+    /// The tumbling window of the last row (empty at first).
+    tumbling: TimeWindow,
     assigned: Vec<TimeWindow>,
     buf: Vec<F::Out>,
     late: u64,
@@ -813,6 +832,7 @@ where
             global: KeyedState::default(),
             per_window: KeyedState::default(),
             watermark: MIN_WATERMARK,
+            tumbling: TimeWindow { start: 0, end: 0 },
             assigned: Vec::new(),
             buf: Vec::new(),
             late: 0,
@@ -864,6 +884,38 @@ where
                     .push((sort_key.clone(), window.end, window.start, row, ts));
             }
         } else {
+            out.emit_all(&mut self.buf, ts);
+        }
+    }
+
+    /// Calls the function for every key of a `window` that fires, and emits its rows.
+    fn emit_pane(
+        &mut self,
+        entries: &[(K, F::Acc)],
+        window: &TimeWindow,
+        out: &mut impl Output<F::Out>,
+    ) {
+        if F::CONTEXT || self.batch {
+            for (key, acc) in entries {
+                self.emit(key, window, acc, out);
+            }
+            return;
+        }
+        // A function that sees nothing of its context (no state, no side output): one
+        // context for the window, its rows emitted a chunk at a time.
+        let ts = window.max_timestamp();
+        for chunk in entries.chunks(256) {
+            let (mut global, mut per_window) = Default::default();
+            let mut ctx = WindowContext {
+                window: *window,
+                watermark: self.watermark,
+                global: &mut global,
+                per_window: &mut per_window,
+                side: out.side_outputs(),
+            };
+            for (key, acc) in chunk {
+                self.f.emit(key, &mut ctx, acc, &mut self.buf);
+            }
             out.emit_all(&mut self.buf, ts);
         }
     }
@@ -951,9 +1003,7 @@ where
                         self.emit(key, &window, acc, out);
                     }
                 } else {
-                    for (key, acc) in &entries {
-                        self.emit(key, &window, acc, out);
-                    }
+                    self.emit_pane(&entries, &window, out);
                 }
                 let pane = self.fixed.get_mut(i);
                 pane.entries = entries;
@@ -987,12 +1037,19 @@ where
         } else {
             MIN_WATERMARK
         };
-        // A tumbling window is computed here, without the list of windows.
+        // A tumbling window is computed here, without the list of windows: the last row's
+        // window again (rows come mostly in order) or, by a division, a new one.
         if let Windows::Tumbling { size, offset, .. } = self.windows {
-            let start = time - (time - offset).rem_euclid(size);
-            let w = TimeWindow {
-                start,
-                end: start + size,
+            let w = match self.tumbling {
+                w if w.start <= time && time < w.end => w,
+                _ => {
+                    let start = time - (time - offset).rem_euclid(size);
+                    self.tumbling = TimeWindow {
+                        start,
+                        end: start + size,
+                    };
+                    self.tumbling
+                }
             };
             if self.event_time && self.expired(&w, wm) {
                 self.on_late(row, time, out);
