@@ -233,15 +233,29 @@ impl Instance {
         self.stderr.lock().unwrap().clone()
     }
 
-    /// The number of partitions the last `kafka group assignment` line of a consumer whose
-    /// connector name contains `consumer` reported.
+    /// The number of partitions the readers (one a subtask) of the consumers whose connector
+    /// name contains `consumer` hold: the sum of each reader's last `kafka group assignment`
+    /// line (`None` before any).
     fn assigned(&self, consumer: &str) -> Option<usize> {
-        self.stderr()
-            .lines()
-            .filter(|l| l.contains("kafka group assignment") && l.contains(consumer))
-            .filter_map(|l| l.split("partitions=").nth(1))
-            .filter_map(|n| n.split_whitespace().next()?.parse().ok())
-            .next_back()
+        let mut last = std::collections::BTreeMap::new();
+        for l in self.stderr().lines() {
+            if !(l.contains("kafka group assignment") && l.contains(consumer)) {
+                continue;
+            }
+            // Source readers log `reader=N`, repartition readers' names end in `reader N`.
+            let reader: Option<usize> = l
+                .split("reader")
+                .nth(1)
+                .and_then(|r| r.get(1..)?.split([' ', ','].as_ref()).next()?.parse().ok());
+            let partitions: Option<usize> = l
+                .split("partitions=")
+                .nth(1)
+                .and_then(|n| n.split_whitespace().next()?.parse().ok());
+            if let Some(n) = partitions {
+                last.insert(reader, n);
+            }
+        }
+        (!last.is_empty()).then(|| last.values().sum())
     }
 
     /// Waits for the end (at most `limit`, then kills it); its exit status (`None`: killed)
@@ -636,6 +650,57 @@ fn an_instance_stopped_with_sigterm_during_a_burst_hands_its_partitions_over() {
 }
 
 #[test]
+fn instances_of_two_subtasks_share_the_work_and_one_leaves_with_sigterm_during_a_burst() {
+    // As the SIGTERM test above with every stage at parallelism 2: an instance's two source
+    // readers and two repartition readers are four members of the groups. Two instances split
+    // the partitions; one leaves with SIGTERM during the burst (its two source readers leave
+    // together: a group re-formed around the sibling that is leaving too is not a takeover);
+    // the other goes on with every partition, then a new one joins.
+    let servers = group_bootstrap();
+    const LINES: i64 = 12_100;
+    let run = GroupRun::new(servers, "leave-p2");
+    let instance = || run.member_with(20, &["--parallelism", "2"]);
+    let mut instances = vec![instance(), instance()];
+    await_assignment(&mut instances, 12);
+    let producer = burst(servers, &run.input, LINES);
+    std::thread::sleep(Duration::from_secs(3));
+    let leaving = instances.remove(1);
+    leaving.terminate();
+    let start = Instant::now();
+    let (status, left) = leaving.ended(Duration::from_secs(60));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the instance stopped with SIGTERM did not end well ({status:?}):\n{left}"
+    );
+    assert_eq!(
+        left.matches("the instance leaves its group: partitions handed over")
+            .count(),
+        2,
+        "both repartition readers hand over:\n{left}"
+    );
+    assert_eq!(
+        left.matches("the partitions were taken over after").count(),
+        2,
+        "both source readers end once the other instance took their partitions over:\n{left}"
+    );
+    eprintln!("the instance left {:?} after SIGTERM", start.elapsed());
+    await_assignment(&mut instances, 12);
+    instances.push(instance());
+    await_assignment(&mut instances, 12);
+    assert!(
+        !producer.is_finished(),
+        "the input ended before the new instance had its share: the restart was not during a burst"
+    );
+    producer.join().expect("producer");
+    let stderrs = finished_all(instances);
+    let got = read_until_idle(servers, &run.output, Json::<WindowCount>::new());
+    let all: Vec<String> = std::iter::once(left).chain(stderrs).collect();
+    assert_counted(got, &expected_counts(LINES), &all);
+    assert!(words_counted(&all[2]) > 0, "{}", all[2]);
+    assert_no_state_left(run.state.path());
+}
+
+#[test]
 fn the_last_instance_of_a_group_leaves_at_once() {
     // Nobody takes its partitions over: it does not wait for that.
     let servers = group_bootstrap();
@@ -792,6 +857,12 @@ impl GroupRun {
     fn member(&self, idle: u32) -> Instance {
         let dir = self.state.path().to_str().unwrap();
         self.spawn(idle, &["--checkpoint-dir", dir])
+    }
+
+    /// [`GroupRun::member`] with `extra` flags.
+    fn member_with(&self, idle: u32, extra: &[&str]) -> Instance {
+        let dir = self.state.path().to_str().unwrap();
+        self.spawn(idle, &[&["--checkpoint-dir", dir], extra].concat())
     }
 
     /// A member without a checkpoint directory.

@@ -644,7 +644,7 @@ impl<F: Decode> Source for KafkaSource<F> {
             Topics::Pattern(p) => vec![format!("^(?:{p})$")],
         };
         let mut readers = Vec::with_capacity(parallelism);
-        for splits in shares {
+        for (reader, splits) in shares.into_iter().enumerate() {
             readers.push(KafkaSourceReader {
                 consumer: Closing {
                     consumer: Some(cfg.consumer(&name)?),
@@ -652,6 +652,7 @@ impl<F: Decode> Source for KafkaSource<F> {
                 },
                 state: ReaderState {
                     connector: name.clone(),
+                    reader,
                     splits,
                     last_split: 0,
                     subscription: subscription.clone(),
@@ -898,6 +899,8 @@ pub struct KafkaSourceReader<F> {
 /// consumer) and the state can be used together.
 struct ReaderState {
     connector: String,
+    /// Its index among the source's readers (subtasks).
+    reader: usize,
     /// Assigned mode: the reader's partitions. Group mode: the partitions it has read from.
     splits: Vec<KafkaSplit>,
     /// The split of the last record: consecutive records mostly share a partition.
@@ -1274,6 +1277,7 @@ impl ReaderState {
         if self.assigned != now {
             tracing::info!(
                 connector = %self.connector,
+                reader = self.reader,
                 partitions = tpl.count(),
                 "kafka group assignment"
             );
