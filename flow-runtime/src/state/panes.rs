@@ -83,9 +83,12 @@ impl<K: Hash + Eq + Clone, A> Pane<K, A> {
 pub(crate) struct Panes<K, A> {
     /// Sorted by `(end, start)`.
     panes: VecDeque<Pane<K, A>>,
-    /// Each key's newest pane `(end, start)` and its slot there. An entry may point to a pane
+    /// Each key's newest pane, by its end, and its slot there. An entry may point to a pane
     /// that is gone (the oldest go first): it is checked before use and swept now and then.
-    newest: FlowHashMap<K, (Timestamp, Timestamp, u32)>,
+    /// (The end alone, to keep the map small: windows of one operator have one size, but
+    /// after a restore with another one two panes may end together, so a pane that ends as
+    /// a key's newest may hold the key or not: it is looked up there.)
+    newest: FlowHashMap<K, (Timestamp, u32)>,
     /// Emptied entry vectors, reused with their capacity.
     spare: Vec<Vec<(K, A)>>,
     /// The entries of all panes in memory.
@@ -250,8 +253,8 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         let newest = self.newest.get_mut(key);
         let (slot, stale) = match newest.as_deref() {
             // The key's newest pane is this one.
-            Some(&(e, s, slot))
-                if (e, s) == (end, start)
+            Some(&(e, slot))
+                if e == end
                     && pane
                         .entries
                         .get(slot as usize)
@@ -259,8 +262,9 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
             {
                 (Some(slot as usize), false)
             }
-            // It is in a newer pane (or this pane's slot is stale): it may be here too.
-            Some(&(e, s, _)) if (e, s) >= (end, start) => (pane.find(key), (e, s) == (end, start)),
+            // It is in a newer pane (or one that ends as this one, or this pane's slot is
+            // stale): it may be here too.
+            Some(&(e, _)) if e >= end => (pane.find(key), e == end),
             // Its newest pane is older, or it has none: it is not here.
             _ => (None, false),
         };
@@ -268,7 +272,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
             Some(slot) => {
                 // (A slot gone stale when its pane came back from the store.)
                 if let (true, Some(n)) = (stale, newest) {
-                    n.2 = slot as u32;
+                    n.1 = slot as u32;
                 }
                 slot
             }
@@ -276,10 +280,10 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
                 let slot = pane.push(key.clone(), create());
                 self.entries += 1;
                 match newest {
-                    Some(n) if (n.0, n.1) <= (end, start) => *n = (end, start, slot as u32),
+                    Some(n) if n.0 <= end => *n = (end, slot as u32),
                     Some(_) => {}
                     None => {
-                        self.newest.insert(key.clone(), (end, start, slot as u32));
+                        self.newest.insert(key.clone(), (end, slot as u32));
                     }
                 }
                 slot
@@ -380,10 +384,10 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         }
         // The key is in this pane now: its newest pane is this one or a newer one.
         match self.newest.get_mut(key) {
-            Some(n) if (n.0, n.1) >= (end, start) => {}
-            Some(n) => *n = (end, start, u32::MAX),
+            Some(n) if n.0 >= end => {}
+            Some(n) => *n = (end, u32::MAX),
             None => {
-                self.newest.insert(key.clone(), (end, start, u32::MAX));
+                self.newest.insert(key.clone(), (end, u32::MAX));
             }
         }
     }
@@ -467,8 +471,8 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         // Each key's slot, for those whose newest pane this is.
         for (i, (k, _)) in entries.iter().enumerate() {
             if let Some(n) = self.newest.get_mut(k) {
-                if (n.0, n.1) == (end, start) {
-                    n.2 = i as u32;
+                if n.0 == end {
+                    n.1 = i as u32;
                 }
             }
         }
@@ -592,10 +596,12 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         // pane's entries are kept: whether the key is there is not known in memory.)
         if self.newest.len() > 2 * (self.entries + self.stored) + 1024 {
             let panes = &self.panes;
-            self.newest.retain(|k, &mut (end, start, slot)| {
-                panes
-                    .binary_search_by(|p| (p.end, p.start).cmp(&(end, start)))
-                    .is_ok_and(|i| {
+            self.newest.retain(|k, &mut (end, slot)| {
+                // Every pane that ends there (one, unless window sizes changed at a restore).
+                let first = panes.partition_point(|p| p.end < end);
+                (first..panes.len())
+                    .take_while(|&i| panes[i].end == end)
+                    .any(|i| {
                         panes[i].stored.is_some()
                             || panes[i]
                                 .entries
@@ -638,9 +644,9 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         if !fired {
             pane.unfired.push(slot as u32);
         }
-        let newest = self.newest.entry(key).or_insert((end, start, slot as u32));
-        if (newest.0, newest.1) <= (end, start) {
-            *newest = (end, start, slot as u32);
+        let newest = self.newest.entry(key).or_insert((end, slot as u32));
+        if newest.0 <= end {
+            *newest = (end, slot as u32);
         }
     }
 }
@@ -776,6 +782,48 @@ mod tests {
                  of the same counts {map}"
             );
         }
+    }
+
+    #[test]
+    fn panes_that_end_together_keep_their_keys_apart() {
+        // A restore with another window size: [0, 10) of the old size and [5, 10) of the new
+        // one end together; a key's newest pane, known by its end, may be either.
+        // Key 1 sits at another slot in each.
+        let mut panes: Panes<u32, u64> = Panes::default();
+        panes.restore(10, 0, false, 2, 7);
+        panes.restore(10, 0, false, 1, 5);
+        for (end, start, key) in [
+            (10, 5, 1),
+            (10, 5, 1),
+            (10, 0, 1),
+            (10, 5, 2),
+            (10, 0, 2),
+            (15, 10, 1),
+            (10, 5, 1),
+            (10, 0, 1),
+            (10, 5, 3),
+        ] {
+            *panes
+                .get_or_insert(end, start, &key, || 0)
+                .expect("in memory")
+                .0 += 1;
+        }
+        let got: Vec<(i64, i64, Vec<(u32, u64)>)> = panes
+            .iter()
+            .map(|p| {
+                let mut e = p.entries.clone();
+                e.sort();
+                (p.end, p.start, e)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                (10, 0, vec![(1, 7), (2, 8)]),
+                (10, 5, vec![(1, 3), (2, 1), (3, 1)]),
+                (15, 10, vec![(1, 1)]),
+            ]
+        );
     }
 
     #[test]
