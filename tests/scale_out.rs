@@ -597,19 +597,41 @@ fn an_instance_stopped_with_sigterm_during_a_burst_hands_its_partitions_over() {
     // instances gets SIGTERM and leaves the group after handing its partitions over (positions
     // committed, state saved there); the two others go on with them (the group shrank: the
     // rows after the leaver's positions must not be late there), then a new instance joins.
+    one_leaves_with_sigterm_during_a_burst("leave", 3, 1);
+}
+
+#[test]
+fn instances_of_two_subtasks_share_the_work_and_one_leaves_with_sigterm_during_a_burst() {
+    // The same with every stage at parallelism 2: an instance's two source readers and two
+    // repartition readers are four members of the groups. Two instances split the
+    // partitions; the one that leaves has two readers of each kind leaving together (a group
+    // re-formed around the sibling that is leaving too is not a takeover).
+    one_leaves_with_sigterm_during_a_burst("leave-p2", 2, 2);
+}
+
+/// `instances` instances of `parallelism` subtasks (run `name`) split the partitions; one
+/// gets SIGTERM during a burst of input and must leave cleanly (each of its repartition
+/// readers hands over, each of its source readers ends once the others took over); a new
+/// instance joins while the input still arrives; every window count right, no late row, no
+/// state left.
+fn one_leaves_with_sigterm_during_a_burst(name: &str, instances: usize, parallelism: usize) {
     let servers = group_bootstrap();
     const LINES: i64 = 12_100;
-    let run = GroupRun::new(servers, "leave");
-    let (input, got_topic) = (&run.input, &run.output);
-    let instance = || run.member(20);
-    let mut instances = vec![instance(), instance(), instance()];
-    await_assignment(&mut instances, 12);
-    let producer = burst(servers, input, LINES);
+    let run = GroupRun::new(servers, name);
+    let p = parallelism.to_string();
+    let instance = || run.member_with(20, &["--parallelism", &p]);
+    let mut running: Vec<Instance> = (0..instances).map(|_| instance()).collect();
+    await_assignment(&mut running, 12);
+    let producer = burst(servers, &run.input, LINES);
     std::thread::sleep(Duration::from_secs(3));
-    let leaving = instances.remove(1);
+    let leaving = running.remove(1);
     leaving.terminate();
     let start = Instant::now();
-    while !leaving.stderr().contains("partitions handed over") {
+    let handed = |s: &str| {
+        s.matches("the instance leaves its group: partitions handed over")
+            .count()
+    };
+    while handed(&leaving.stderr()) < parallelism {
         assert!(
             start.elapsed() < Duration::from_secs(10),
             "no handover 10 s after SIGTERM:\n{}",
@@ -618,19 +640,21 @@ fn an_instance_stopped_with_sigterm_during_a_burst_hands_its_partitions_over() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // It ends once the others took its source partitions over (the group rebalanced).
-    let (status, left) = leaving.ended(Duration::from_secs(40));
+    let (status, left) = leaving.ended(Duration::from_secs(60));
     assert!(
         status.is_some_and(|s| s.success()),
         "the instance stopped with SIGTERM did not end well ({status:?}):\n{left}"
     );
-    assert!(
-        left.contains("the partitions were taken over after"),
-        "it ended without the others taking its partitions over:\n{left}"
+    assert_eq!(handed(&left), parallelism, "{left}");
+    assert_eq!(
+        left.matches("the partitions were taken over after").count(),
+        parallelism,
+        "each source reader ends once the others took its partitions over:\n{left}"
     );
     eprintln!("the instance left {:?} after SIGTERM", start.elapsed());
-    await_assignment(&mut instances, 12);
-    instances.push(instance());
-    await_assignment(&mut instances, 12);
+    await_assignment(&mut running, 12);
+    running.push(instance());
+    await_assignment(&mut running, 12);
     assert!(
         !producer.is_finished(),
         "the input ended before the new instance had its share: the restart was not during a burst"
@@ -640,63 +664,11 @@ fn an_instance_stopped_with_sigterm_during_a_burst_hands_its_partitions_over() {
         start.elapsed()
     );
     producer.join().expect("producer");
-    let stderrs = finished_all(instances);
-    let expected = expected_counts(LINES);
-    let got = read_until_idle(servers, got_topic, Json::<WindowCount>::new());
-    let all: Vec<String> = std::iter::once(left).chain(stderrs).collect();
-    assert_counted(got, &expected, &all);
-    assert!(words_counted(&all[3]) > 0, "{}", all[3]);
-    assert_no_state_left(run.state.path());
-}
-
-#[test]
-fn instances_of_two_subtasks_share_the_work_and_one_leaves_with_sigterm_during_a_burst() {
-    // As the SIGTERM test above with every stage at parallelism 2: an instance's two source
-    // readers and two repartition readers are four members of the groups. Two instances split
-    // the partitions; one leaves with SIGTERM during the burst (its two source readers leave
-    // together: a group re-formed around the sibling that is leaving too is not a takeover);
-    // the other goes on with every partition, then a new one joins.
-    let servers = group_bootstrap();
-    const LINES: i64 = 12_100;
-    let run = GroupRun::new(servers, "leave-p2");
-    let instance = || run.member_with(20, &["--parallelism", "2"]);
-    let mut instances = vec![instance(), instance()];
-    await_assignment(&mut instances, 12);
-    let producer = burst(servers, &run.input, LINES);
-    std::thread::sleep(Duration::from_secs(3));
-    let leaving = instances.remove(1);
-    leaving.terminate();
-    let start = Instant::now();
-    let (status, left) = leaving.ended(Duration::from_secs(60));
-    assert!(
-        status.is_some_and(|s| s.success()),
-        "the instance stopped with SIGTERM did not end well ({status:?}):\n{left}"
-    );
-    assert_eq!(
-        left.matches("the instance leaves its group: partitions handed over")
-            .count(),
-        2,
-        "both repartition readers hand over:\n{left}"
-    );
-    assert_eq!(
-        left.matches("the partitions were taken over after").count(),
-        2,
-        "both source readers end once the other instance took their partitions over:\n{left}"
-    );
-    eprintln!("the instance left {:?} after SIGTERM", start.elapsed());
-    await_assignment(&mut instances, 12);
-    instances.push(instance());
-    await_assignment(&mut instances, 12);
-    assert!(
-        !producer.is_finished(),
-        "the input ended before the new instance had its share: the restart was not during a burst"
-    );
-    producer.join().expect("producer");
-    let stderrs = finished_all(instances);
+    let stderrs = finished_all(running);
     let got = read_until_idle(servers, &run.output, Json::<WindowCount>::new());
     let all: Vec<String> = std::iter::once(left).chain(stderrs).collect();
     assert_counted(got, &expected_counts(LINES), &all);
-    assert!(words_counted(&all[2]) > 0, "{}", all[2]);
+    assert!(words_counted(&all[instances]) > 0, "{}", all[instances]);
     assert_no_state_left(run.state.path());
 }
 
