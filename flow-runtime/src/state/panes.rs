@@ -808,7 +808,8 @@ mod tests {
                 .expect("in memory")
                 .0 += 1;
         }
-        let got: Vec<(i64, i64, Vec<(u32, u64)>)> = panes
+        type Pane = (i64, i64, Vec<(u32, u64)>);
+        let got: Vec<Pane> = panes
             .iter()
             .map(|p| {
                 let mut e = p.entries.clone();
