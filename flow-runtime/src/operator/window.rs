@@ -895,7 +895,11 @@ where
         window: &TimeWindow,
         out: &mut impl Output<F::Out>,
     ) {
-        if F::CONTEXT || self.batch {
+        // (A function that says it sees nothing of its context but keeps state, as a user's
+        // own `WindowFunction` could, gets its state looked up per key all the same.)
+        let state =
+            std::mem::size_of::<F::Global>() != 0 || std::mem::size_of::<F::PerWindow>() != 0;
+        if F::CONTEXT || state || self.batch {
             for (key, acc) in entries {
                 self.emit(key, window, acc, out);
             }
