@@ -830,8 +830,7 @@ impl GroupRun {
     /// A member with `--checkpoint-dir` (state follows partitions), ending `idle` seconds
     /// after its input went quiet.
     fn member(&self, idle: u32) -> Instance {
-        let dir = self.state.path().to_str().unwrap();
-        self.spawn(idle, &["--checkpoint-dir", dir])
+        self.member_with(idle, &[])
     }
 
     /// [`GroupRun::member`] with `extra` flags.

@@ -752,6 +752,10 @@ struct CountPane<T> {
     since_fire: u64,
 }
 
+/// How many results of a firing window a function without context emits at a time
+/// ([`Window::emit_pane`]): a buffer that stays in the first-level cache.
+const EMIT_CHUNK: usize = 256;
+
 /// A result held in batch mode: (key's sort bytes, window end, window start, row, timestamp).
 type Held<O> = (Vec<u8>, Timestamp, Timestamp, O, Timestamp);
 
@@ -908,7 +912,7 @@ where
         // A function that sees nothing of its context (no state, no side output): one
         // context for the window, its rows emitted a chunk at a time.
         let ts = window.max_timestamp();
-        for chunk in entries.chunks(256) {
+        for chunk in entries.chunks(EMIT_CHUNK) {
             let (mut global, mut per_window) = Default::default();
             let mut ctx = WindowContext {
                 window: *window,
