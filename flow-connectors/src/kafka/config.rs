@@ -60,6 +60,10 @@ pub enum OffsetReset {
     Latest,
 }
 
+/// The environment variable whose value (librdkafka's `debug` contexts, e.g. `cgrp,fetch`)
+/// every Kafka client of the job takes: a diagnostic for group and broker troubles.
+pub(crate) const DEBUG_ENV: &str = "FLOW_KAFKA_DEBUG";
+
 /// The client settings every Kafka connector has: brokers, extra librdkafka properties and how
 /// long to wait for the broker at start.
 #[derive(Clone, Debug)]
@@ -87,6 +91,13 @@ impl ClientSettings {
         c.set("bootstrap.servers", &self.bootstrap_servers);
         for (k, v) in defaults {
             c.set(*k, *v);
+        }
+        // librdkafka's own logs for every client of the job (e.g. `cgrp` for consumer
+        // groups), shown with RUST_LOG=librdkafka=debug; a connector's `debug` property wins.
+        if let Ok(contexts) = std::env::var(DEBUG_ENV) {
+            if !contexts.is_empty() {
+                c.set("debug", contexts);
+            }
         }
         for (k, v) in &self.properties {
             c.set(k, v);

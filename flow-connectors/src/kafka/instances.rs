@@ -44,6 +44,7 @@
 
 use super::config::ClientSettings;
 use super::downtime::Downtime;
+use super::leave_turns::{self, Rebalances};
 use super::sink::Output;
 use super::{connector_error, KafkaAdmin};
 use flow_runtime::instances::{
@@ -539,9 +540,14 @@ struct ReaderContext {
     task: RuntimeContext,
     /// The repartition topic.
     topic: String,
+    /// Its consumer group.
+    group: String,
     /// Every partition the reader has ended: its stage keeps its keys' state to fire it at
     /// its end, and no longer saves or hands any over.
     finished: AtomicBool,
+    /// When the group last took partitions away and dealt them (a reader leaving the group
+    /// waits for it to re-form after a sibling's leave).
+    rebalances: Rebalances,
 }
 
 impl ClientContext for ReaderContext {}
@@ -573,7 +579,8 @@ impl ConsumerContext for ReaderContext {
         }
     }
 
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, _: &Rebalance<'_>) {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.rebalances.saw(rebalance);
         self.rebalanced.store(true, Ordering::Release);
     }
 }
@@ -958,7 +965,7 @@ impl Ledger {
 /// One downstream subtask's reader of a repartition topic.
 struct Reader {
     edge: RemoteEdge,
-    consumer: BaseConsumer<ReaderContext>,
+    consumer: GroupMember,
     /// Writes [`STATE`] and [`DONE`] records: opened when first needed.
     out: Option<Output>,
     /// This reader's id, the key of its state and done records.
@@ -991,17 +998,75 @@ struct Reader {
     /// When the current outage began (ms since the epoch): when it ends, the span goes to
     /// the ledger as one in which no writer could write.
     down_from: Option<Timestamp>,
+    /// Asked to leave, it waits for its turn ([`leave_turns`]): said once.
+    awaiting_turn: bool,
 }
 
-/// A reader's consumer leaves the group when it drops, which revokes its partitions: the
-/// revocation must neither hand state over to a stage that ended nor commit for a reader
-/// that failed.
-impl Drop for Reader {
-    fn drop(&mut self) {
+/// A reader's consumer, a member of the topic's group.
+///
+/// A reader that fails or leaves (SIGTERM) leaves the group when it drops, which revokes its
+/// partitions: the revocation must neither hand state over to a stage that ended nor commit
+/// for a reader that failed. A reader at the end of the topic [`stays`](GroupMember::stays) a
+/// member until the process exits: its leave would deal the partitions anew, and the other
+/// instances' readers, which may not have read the last done records on theirs yet, would
+/// have to wait for the group to re-form to read them. The group's coordinator expires it
+/// after `session.timeout.ms` (10 s) once the process is gone; a later job of this process
+/// that reads the topic makes it leave first ([`GroupMember::leave_stayed`]).
+struct GroupMember {
+    consumer: Option<BaseConsumer<ReaderContext>>,
+    /// The reader ended with its topic.
+    stays: bool,
+}
+
+/// The consumers of readers that ended with their topic, with their group: members until
+/// the process exits. Not polled, they would hold a later join to the group up for librdkafka's
+/// `max.poll.interval.ms` (5 min).
+static STAYING: Mutex<Vec<(String, BaseConsumer<ReaderContext>)>> = Mutex::new(Vec::new());
+
+impl GroupMember {
+    /// A reader of `group` opens: the readers of an earlier job of this process that stayed
+    /// in it leave it now.
+    fn leave_stayed(group: &str) {
+        let stayed: Vec<_> = {
+            let mut staying = STAYING.lock().expect("not poisoned");
+            let (stayed, others) = std::mem::take(&mut *staying)
+                .into_iter()
+                .partition(|(g, _)| g == group);
+            *staying = others;
+            stayed
+        };
+        if !stayed.is_empty() {
+            tracing::debug!(
+                group,
+                members = stayed.len(),
+                "readers of an earlier job leave the group"
+            );
+        }
+    }
+}
+
+impl std::ops::Deref for GroupMember {
+    type Target = BaseConsumer<ReaderContext>;
+    fn deref(&self) -> &Self::Target {
         self.consumer
-            .context()
-            .closed
-            .store(true, Ordering::Release);
+            .as_ref()
+            .expect("the consumer is only taken when dropped")
+    }
+}
+
+impl Drop for GroupMember {
+    fn drop(&mut self) {
+        let Some(consumer) = self.consumer.take() else {
+            return;
+        };
+        consumer.context().closed.store(true, Ordering::Release);
+        if self.stays {
+            let group = (consumer.context().group).clone();
+            STAYING
+                .lock()
+                .expect("not poisoned")
+                .push((group, consumer));
+        }
     }
 }
 
@@ -1013,6 +1078,7 @@ impl Reader {
         task: &RuntimeContext,
     ) -> Result<Reader> {
         let connector = format!("{} reader {subtask}", connector(edge));
+        GroupMember::leave_stayed(&edge.consumer_group);
         let consumer: BaseConsumer<ReaderContext> = settings(edge)
             .client_config(&[
                 ("group.id", edge.consumer_group.as_str()),
@@ -1032,7 +1098,9 @@ impl Reader {
                 closed: AtomicBool::new(false),
                 task: task.clone(),
                 topic: edge.topic.clone(),
+                group: edge.consumer_group.clone(),
                 finished: AtomicBool::new(false),
+                rebalances: Rebalances::default(),
             })
             .map_err(|e| connector_error(&connector, format!("cannot create a consumer: {e}")))?;
         consumer
@@ -1040,7 +1108,10 @@ impl Reader {
             .map_err(|e| connector_error(&connector, format!("cannot subscribe: {e}")))?;
         Ok(Reader {
             edge: edge.clone(),
-            consumer,
+            consumer: GroupMember {
+                consumer: Some(consumer),
+                stays: false,
+            },
             out: None,
             id: uuid::Uuid::new_v4().as_u64_pair().0,
             ledger: Ledger::new(edge.config.partitions, now_ms()),
@@ -1057,6 +1128,7 @@ impl Reader {
             last_silent_check: Instant::now(),
             downtime: Downtime::new(MAX_BROKER_DOWNTIME, settings(edge).connect_timeout),
             down_from: None,
+            awaiting_turn: false,
         })
     }
 
@@ -1066,7 +1138,7 @@ impl Reader {
             if ctx.is_cancelled() {
                 return Err(Error::Cancelled(ctx.task_name()));
             }
-            if flow_runtime::instances::leave_requested() {
+            if flow_runtime::instances::leave_requested() && self.turn_to_leave() {
                 return self.leave(send);
             }
             // A poll that served a rebalance returns nothing: `advance` hands over what the
@@ -1554,8 +1626,24 @@ impl Reader {
                     .map_err(|e| connector_error(&self.connector, format!("at its end: {e}")))?;
             }
         }
+        self.consumer.stays = true;
         send(Message::End)?;
         Ok(TaskMetrics::default())
+    }
+
+    /// Whether this reader leaves the group now ([`leave_turns`]: once the group re-formed
+    /// after a sibling reader of this instance left it); until then it reads on.
+    fn turn_to_leave(&mut self) -> bool {
+        let rebalances = &self.consumer.context().rebalances;
+        let turn = leave_turns::take_turn(&self.edge.consumer_group, rebalances);
+        if !turn && !self.awaiting_turn {
+            self.awaiting_turn = true;
+            tracing::info!(
+                reader = %self.connector,
+                "the instance leaves its group: this reader leaves once the group re-formed after its sibling's leave"
+            );
+        }
+        turn
     }
 
     /// The instance leaves its group (SIGTERM): hands every partition over as a rebalance

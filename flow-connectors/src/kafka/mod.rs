@@ -42,6 +42,7 @@
 mod config;
 mod downtime;
 mod instances;
+mod leave_turns;
 mod sink;
 mod source;
 mod transactions;

@@ -2,6 +2,7 @@
 
 use super::config::{ClientSettings, OffsetReset, StartingOffsets};
 use super::downtime::Downtime;
+use super::leave_turns::{self, Rebalances};
 use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions, KafkaAdmin};
 use crate::bad_records::{BadRecordCounts, BadRecordHandler, BadRecords, DeadLetter};
 use crate::format::{Decode, Raw};
@@ -433,6 +434,7 @@ impl SourceConfig {
             commit_on_revoke: self.instance_group,
             connector: name.to_owned(),
             closed: AtomicBool::new(false),
+            rebalances: Rebalances::default(),
         };
         self.settings
             .client_config(&defaults)
@@ -673,6 +675,7 @@ impl<F: Decode> Source for KafkaSource<F> {
                     announced: false,
                     group: cfg.group_id.clone(),
                     leaving: None,
+                    awaiting_turn: false,
                     assigned: Vec::new(),
                     assignment_checked: None,
                     first_offsets: Vec::new(),
@@ -701,6 +704,9 @@ struct SourceContext {
     connector: String,
     /// The reader is gone ([`Closing`]): no commit when the close revokes its partitions.
     closed: AtomicBool,
+    /// When the group last took partitions away and dealt them (a reader leaving its
+    /// instance group waits for the group to re-form after a sibling's leave).
+    rebalances: Rebalances,
 }
 
 /// `consumer`'s valid positions on the partitions `keep` accepts (topic, partition); `None`
@@ -722,6 +728,10 @@ fn positions(
 impl ClientContext for SourceContext {}
 
 impl ConsumerContext for SourceContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        self.rebalances.saw(rebalance);
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let (true, Rebalance::Revoke(revoked)) = (self.commit_on_revoke, rebalance) else {
             return;
@@ -928,6 +938,8 @@ struct ReaderState {
     /// instance began to leave it.
     group: Option<String>,
     leaving: Option<Leaving>,
+    /// Asked to leave, it waits for its turn ([`leave_turns`]): said once.
+    awaiting_turn: bool,
     /// Group mode: per split, whether the group assigns it to this reader now (it holds the
     /// watermark back), and when the assignment was last looked at.
     assigned: Vec<bool>,
@@ -1078,7 +1090,10 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             .stop_when_idle
             .zip(s.last_record)
             .is_some_and(|(idle, last)| last.elapsed() >= idle);
-        if s.caught_up.is_some() && flow_runtime::instances::leave_requested() {
+        if s.caught_up.is_some()
+            && flow_runtime::instances::leave_requested()
+            && s.turn_to_leave(&self.consumer)
+        {
             if !s.leave(&self.consumer)? {
                 return Ok(Poll::Hold);
             }
@@ -1554,6 +1569,24 @@ impl ReaderState {
             }
         }
         Ok(handed)
+    }
+
+    /// Whether this reader leaves its instance group now: once it began to, or when its turn
+    /// came ([`leave_turns`]: a sibling reader of this instance left the group before it);
+    /// until then it reads on.
+    fn turn_to_leave(&mut self, consumer: &ReaderConsumer) -> bool {
+        let (None, Some(group)) = (&self.leaving, &self.group) else {
+            return true;
+        };
+        let turn = leave_turns::take_turn(group, &consumer.context().rebalances);
+        if !turn && !self.awaiting_turn {
+            self.awaiting_turn = true;
+            tracing::info!(
+                connector = %self.connector,
+                "the instance leaves its group: this reader leaves once the group re-formed after its sibling's leave"
+            );
+        }
+        turn
     }
 
     /// The instance leaves its group (SIGTERM): commits the positions after the rows passed

@@ -1,0 +1,92 @@
+//! The members of one consumer group in this process leave it one at a time (an instance
+//! at `--parallelism N` leaving its instance group has N members in each of its groups).
+//!
+//! A member that leaves makes the group deal the partitions anew (eager rebalancing revokes
+//! every member's). A second member leaving before that rebalance is over meets a group in
+//! the middle of one, which brokers handle worst: tansu built from main (the test broker of
+//! instance groups) keeps a leader that leaves then as the group's leader, and nobody gets
+//! partitions again. So each next member leaves only once its own consumer saw the group
+//! re-form after the previous leave (its partitions revoked, then assigned), or after
+//! [`TURN_LIMIT`]; until then it goes on as a member.
+
+use rdkafka::consumer::Rebalance;
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// How long a member waits for the group to re-form after the previous leave before it
+/// leaves anyway (a group that does not re-form does not get better by waiting).
+const TURN_LIMIT: Duration = Duration::from_secs(30);
+
+/// Per group name, when a member in this process last took its turn to leave.
+static LAST_LEAVE: Mutex<BTreeMap<String, Instant>> = Mutex::new(BTreeMap::new());
+
+/// When a member's consumer was last revoked and last assigned partitions (kept by its
+/// consumer context's rebalance callbacks).
+#[derive(Debug, Default)]
+pub(crate) struct Rebalances(Mutex<Seen>);
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Seen {
+    revoked: Option<Instant>,
+    assigned: Option<Instant>,
+}
+
+impl Rebalances {
+    /// A rebalance callback ran.
+    pub(crate) fn saw(&self, rebalance: &Rebalance<'_>) {
+        let mut seen = self.0.lock().expect("not poisoned");
+        match rebalance {
+            Rebalance::Revoke(_) => seen.revoked = Some(Instant::now()),
+            Rebalance::Assign(_) => seen.assigned = Some(Instant::now()),
+            Rebalance::Error(_) => {}
+        }
+    }
+
+    /// Whether the group re-formed after `t`, as this member saw it: its partitions were
+    /// revoked after `t`, and assigned after that.
+    fn regrouped_since(&self, t: Instant) -> bool {
+        let seen = *self.0.lock().expect("not poisoned");
+        matches!((seen.revoked, seen.assigned), (Some(r), Some(a)) if r > t && a > r)
+    }
+}
+
+/// Whether the member of `group` with `rebalances` may leave now: no member of the group in
+/// this process left before it, or the group re-formed since the last did (or
+/// [`TURN_LIMIT`] passed). When it may, its leave becomes the group's last.
+pub(crate) fn take_turn(group: &str, rebalances: &Rebalances) -> bool {
+    let mut last = LAST_LEAVE.lock().expect("not poisoned");
+    let may = match last.get(group) {
+        None => true,
+        Some(&t) => rebalances.regrouped_since(t) || t.elapsed() >= TURN_LIMIT,
+    };
+    if may {
+        last.insert(group.to_owned(), Instant::now());
+    }
+    may
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rdkafka::TopicPartitionList;
+
+    #[test]
+    fn a_second_member_leaves_once_it_saw_the_group_re_form() {
+        let group = "leave-turns-test-group";
+        let (first, second) = (Rebalances::default(), Rebalances::default());
+        let tpl = TopicPartitionList::new();
+        // An assignment from before the first leave does not count.
+        second.saw(&Rebalance::Assign(&tpl));
+        assert!(take_turn(group, &first));
+        assert!(!take_turn(group, &second));
+        second.saw(&Rebalance::Assign(&tpl));
+        assert!(!take_turn(group, &second), "assigned without a revocation");
+        second.saw(&Rebalance::Revoke(&tpl));
+        assert!(!take_turn(group, &second), "revoked, not assigned yet");
+        second.saw(&Rebalance::Assign(&tpl));
+        assert!(take_turn(group, &second));
+        // Another group's members do not wait for this one's.
+        assert!(take_turn("leave-turns-test-other", &Rebalances::default()));
+    }
+}
