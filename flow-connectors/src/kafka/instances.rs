@@ -529,15 +529,11 @@ struct ReaderContext {
     /// A rebalance happened since the reader last looked: its assignment may have changed.
     /// Only then does it ask librdkafka (a lock and a copy of the list), not per record.
     rebalanced: AtomicBool,
-    /// With a checkpoint directory: the stage the reader feeds, and where partitions' state
-    /// is kept.
-    handover: Option<(Inbox, PartitionStore)>,
+    /// The reader's job: `None` once the consumer outlives the reader ([`GroupMember`]).
+    job: Mutex<Option<JobLink>>,
     /// The reader is gone (its end committed what it read; a failed one commits nothing): the
     /// consumer's close revokes its partitions without a handover.
     closed: AtomicBool,
-    /// The reader's task: a handover stops waiting for the stage when the job is cancelled
-    /// (the stage failed, or another task did).
-    task: RuntimeContext,
     /// The repartition topic.
     topic: String,
     /// Its consumer group.
@@ -548,6 +544,18 @@ struct ReaderContext {
     /// When the group last took partitions away and dealt them (a reader leaving the group
     /// waits for it to re-form after a sibling's leave).
     rebalances: Rebalances,
+}
+
+/// What ties a reader's consumer to its job. A consumer that stays in the group after its
+/// reader ended ([`GroupMember`]) drops it: it must not keep the job's stage, state store
+/// (whose directory goes when the last reference does) or checkpoints alive.
+struct JobLink {
+    /// The reader's task: a handover stops waiting for the stage when the job is cancelled
+    /// (the stage failed, or another task did).
+    task: RuntimeContext,
+    /// With a checkpoint directory: the stage the reader feeds, and where partitions' state
+    /// is kept.
+    handover: Option<(Inbox, PartitionStore)>,
 }
 
 impl ClientContext for ReaderContext {}
@@ -659,7 +667,11 @@ fn save_and_commit(
     state: Option<StateAction>,
 ) -> std::result::Result<Vec<(usize, i64)>, HandoverError> {
     let at = positions_of(consumer, partitions).map_err(HandoverError::Other)?;
-    if let (Some((stage, store)), Some(action)) = (&consumer.context().handover, state) {
+    let job = consumer.context().job.lock().expect("not poisoned");
+    let job = job
+        .as_ref()
+        .ok_or_else(|| HandoverError::Other("the reader is gone".to_owned()))?;
+    if let (Some((stage, store)), Some(action)) = (&job.handover, state) {
         let (request, answer) = match action {
             StateAction::Release => Handover::release(),
             StateAction::Save => Handover::save(),
@@ -671,7 +683,7 @@ fn save_and_commit(
             match answer.recv_timeout(Duration::from_millis(200)) {
                 Ok(state) => break state,
                 Err(e) if e.is_timeout() => {
-                    if consumer.context().task.is_cancelled() {
+                    if job.task.is_cancelled() {
                         return Err(HandoverError::Other(
                             "the job stopped while its stage saved its state".into(),
                         ));
@@ -1019,13 +1031,16 @@ struct GroupMember {
 }
 
 /// The consumers of readers that ended with their topic, with their group: members until
-/// the process exits. Not polled, they would hold a later join to the group up for librdkafka's
-/// `max.poll.interval.ms` (5 min).
+/// the process exits. Not polled, they hold a rebalance of their group up while the process
+/// lives, at most librdkafka's `max.poll.interval.ms` (5 min, then librdkafka leaves the
+/// group): a later job of this process that reads the group makes them leave first.
 static STAYING: Mutex<Vec<(String, BaseConsumer<ReaderContext>)>> = Mutex::new(Vec::new());
 
 impl GroupMember {
     /// A reader of `group` opens: the readers of an earlier job of this process that stayed
-    /// in it leave it now.
+    /// in it leave it now, one at a time as at a SIGTERM ([`leave_turns`]): each next one
+    /// serves its consumer's rebalances (without reading: its topic ended) until the group
+    /// re-formed after the previous leave.
     fn leave_stayed(group: &str) {
         let stayed: Vec<_> = {
             let mut staying = STAYING.lock().expect("not poisoned");
@@ -1035,12 +1050,12 @@ impl GroupMember {
             *staying = others;
             stayed
         };
-        if !stayed.is_empty() {
-            tracing::debug!(
-                group,
-                members = stayed.len(),
-                "readers of an earlier job leave the group"
-            );
+        for (_, consumer) in stayed {
+            while !leave_turns::take_turn(group, &consumer.context().rebalances) {
+                drop(consumer.poll(Duration::from_millis(100)));
+            }
+            drop(consumer);
+            leave_turns::left(group);
         }
     }
 }
@@ -1059,13 +1074,20 @@ impl Drop for GroupMember {
         let Some(consumer) = self.consumer.take() else {
             return;
         };
-        consumer.context().closed.store(true, Ordering::Release);
+        let context = consumer.context();
+        context.closed.store(true, Ordering::Release);
+        let group = context.group.clone();
         if self.stays {
-            let group = (consumer.context().group).clone();
+            context.job.lock().expect("not poisoned").take();
             STAYING
                 .lock()
                 .expect("not poisoned")
                 .push((group, consumer));
+        } else {
+            // The close sends the group a LeaveGroup: a sibling's turn to leave counts from
+            // here, not from when this reader began to hand its partitions over.
+            drop(consumer);
+            leave_turns::left(&group);
         }
     }
 }
@@ -1094,9 +1116,11 @@ impl Reader {
             .create_with_context(ReaderContext {
                 revoked: Mutex::default(),
                 rebalanced: AtomicBool::new(true),
-                handover: (edge.partition_state.clone()).map(|store| (stage.clone(), store)),
+                job: Mutex::new(Some(JobLink {
+                    task: task.clone(),
+                    handover: (edge.partition_state.clone()).map(|store| (stage.clone(), store)),
+                })),
                 closed: AtomicBool::new(false),
-                task: task.clone(),
                 topic: edge.topic.clone(),
                 group: edge.consumer_group.clone(),
                 finished: AtomicBool::new(false),
@@ -1626,8 +1650,8 @@ impl Reader {
                     .map_err(|e| connector_error(&self.connector, format!("at its end: {e}")))?;
             }
         }
-        self.consumer.stays = true;
         send(Message::End)?;
+        self.consumer.stays = true;
         Ok(TaskMetrics::default())
     }
 

@@ -7,7 +7,11 @@
 //! instance groups) keeps a leader that leaves then as the group's leader, and nobody gets
 //! partitions again. So each next member leaves only once its own consumer saw the group
 //! re-form after the previous leave (its partitions revoked, then assigned), or after
-//! [`TURN_LIMIT`]; until then it goes on as a member.
+//! [`TURN_LIMIT`]; until then it goes on as a member. (A source configured for cooperative
+//! rebalancing may lose no partition at a sibling's leave, and then waits the whole limit.)
+//!
+//! Only leaving on purpose takes turns: at SIGTERM, and stayed repartition readers before a
+//! later job of the process joins their group. A failed job's members leave together.
 
 use rdkafka::consumer::Rebalance;
 use std::collections::BTreeMap;
@@ -64,6 +68,16 @@ pub(crate) fn take_turn(group: &str, rebalances: &Rebalances) -> bool {
         last.insert(group.to_owned(), Instant::now());
     }
     may
+}
+
+/// A member of `group` in this process sent its LeaveGroup: the next member's turn counts
+/// from now (a rebalance for another reason between its turn and its leave is no re-forming
+/// after its leave).
+pub(crate) fn left(group: &str) {
+    LAST_LEAVE
+        .lock()
+        .expect("not poisoned")
+        .insert(group.to_owned(), Instant::now());
 }
 
 #[cfg(test)]

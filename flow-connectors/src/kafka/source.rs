@@ -1618,6 +1618,13 @@ impl ReaderState {
         };
         // Serves the revocation; no record comes, the consumer has no partition any more.
         let _ = consumer.poll(Duration::ZERO);
+        if leaving.checked.is_none() {
+            // The LeaveGroup is out once the revocation was served: a sibling's turn to
+            // leave counts from here ([`leave_turns`]).
+            if let Some(group) = &self.group {
+                leave_turns::left(group);
+            }
+        }
         if let Some(at) = leaving.taken {
             return Ok(at.elapsed() >= TAKEOVER_MARGIN);
         }
