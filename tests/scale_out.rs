@@ -1082,6 +1082,31 @@ fn word_count(env: StreamEnv, topic: &str) -> flow::Result<Vec<(String, u64)>> {
 }
 
 #[test]
+fn a_group_job_on_the_disk_backend_leaves_no_state_store_behind() {
+    // Its repartition readers stay members of their group after the end, until the process
+    // exits: what they keep must not hold the job's disk store, whose directory goes with it.
+    let t = topic("scale-out-disk", 4);
+    produce_lines(&t, 200);
+    let dir = tempfile::tempdir().unwrap();
+    let env = in_group(&unique("g-disk")).with_state_backend(flow::state::StateBackendConfig {
+        kind: flow::state::StateBackendKind::Disk,
+        dir: Some(dir.path().to_owned()),
+        cache_bytes: 16 << 20,
+    });
+    let counts = word_count(env, &t).expect("the job");
+    let last: std::collections::HashMap<String, u64> = counts.into_iter().collect();
+    assert_eq!(last.values().sum::<u64>(), 600);
+    let left: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert!(
+        left.is_empty(),
+        "the job left {left:?} in its state directory"
+    );
+}
+
+#[test]
 fn a_source_that_cannot_be_divided_is_refused() {
     let env = in_group(&unique("g-seq"));
     flow! { env =>
