@@ -22,7 +22,8 @@ use std::time::{Duration, Instant};
 /// leaves anyway (a group that does not re-form does not get better by waiting).
 const TURN_LIMIT: Duration = Duration::from_secs(30);
 
-/// Per group name, when a member in this process last took its turn to leave.
+/// Per group name, when a member in this process last took its turn to leave, or last sent
+/// its LeaveGroup.
 static LAST_LEAVE: Mutex<BTreeMap<String, Instant>> = Mutex::new(BTreeMap::new());
 
 /// When a member's consumer was last revoked and last assigned partitions (kept by its
