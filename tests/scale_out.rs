@@ -1064,6 +1064,12 @@ fn lines(topic: &str, group: &str) -> flow::connectors::kafka::KafkaSource<Utf8>
         .unwrap()
 }
 
+/// The words a word count's updates counted: the sum of each word's last count.
+fn total_count(counts: Vec<(String, u64)>) -> u64 {
+    let last: std::collections::HashMap<String, u64> = counts.into_iter().collect();
+    last.values().sum()
+}
+
 /// Runs a word count in `env` (group member) over `topic`; returns the error, if any.
 fn word_count(env: StreamEnv, topic: &str) -> flow::Result<Vec<(String, u64)>> {
     let group = env.instances().map(|i| i.group.clone()).unwrap();
@@ -1094,8 +1100,7 @@ fn a_group_job_on_the_disk_backend_leaves_no_state_store_behind() {
         cache_bytes: 16 << 20,
     });
     let counts = word_count(env, &t).expect("the job");
-    let last: std::collections::HashMap<String, u64> = counts.into_iter().collect();
-    assert_eq!(last.values().sum::<u64>(), 600);
+    assert_eq!(total_count(counts), 600);
     let left: Vec<_> = std::fs::read_dir(dir.path())
         .unwrap()
         .map(|e| e.unwrap().file_name())
@@ -1284,11 +1289,7 @@ fn another_plan_runs_after_the_old_one_ended() {
     let group = unique("g-replan");
     produce_lines(&t, 200);
     let first = word_count(in_group(&group), &t).expect("the first plan");
-    let total = |counts: Vec<(String, u64)>| {
-        let last: std::collections::HashMap<String, u64> = counts.into_iter().collect();
-        last.values().sum::<u64>()
-    };
-    assert_eq!(total(first), 600);
+    assert_eq!(total_count(first), 600);
     // The first plan's heartbeat lease (15 s).
     std::thread::sleep(Duration::from_secs(16));
     produce_lines(&t, 100);
@@ -1306,5 +1307,9 @@ fn another_plan_runs_after_the_old_one_ended() {
             .collect();
     }
     env.execute("another plan, later").expect("the second plan");
-    assert_eq!(total(counts.take()), 300, "the new lines' words, once");
+    assert_eq!(
+        total_count(counts.take()),
+        300,
+        "the new lines' words, once"
+    );
 }

@@ -1010,8 +1010,8 @@ struct Reader {
     /// When the current outage began (ms since the epoch): when it ends, the span goes to
     /// the ledger as one in which no writer could write.
     down_from: Option<Timestamp>,
-    /// Asked to leave, it waits for its turn ([`leave_turns`]): said once.
-    awaiting_turn: bool,
+    /// Asked to leave, it waits for its turn ([`leave_turns`]).
+    turn: leave_turns::Turn,
 }
 
 /// A reader's consumer, a member of the topic's group.
@@ -1042,14 +1042,9 @@ impl GroupMember {
     /// serves its consumer's rebalances (without reading: its topic ended) until the group
     /// re-formed after the previous leave.
     fn leave_stayed(group: &str) {
-        let stayed: Vec<_> = {
-            let mut staying = STAYING.lock().expect("not poisoned");
-            let (stayed, others) = std::mem::take(&mut *staying)
-                .into_iter()
-                .partition(|(g, _)| g == group);
-            *staying = others;
-            stayed
-        };
+        let stayed: Vec<_> = (STAYING.lock().expect("not poisoned"))
+            .extract_if(.., |(g, _)| g == group)
+            .collect();
         for (_, consumer) in stayed {
             while !leave_turns::take_turn(group, &consumer.context().rebalances) {
                 drop(consumer.poll(Duration::from_millis(100)));
@@ -1152,7 +1147,7 @@ impl Reader {
             last_silent_check: Instant::now(),
             downtime: Downtime::new(MAX_BROKER_DOWNTIME, settings(edge).connect_timeout),
             down_from: None,
-            awaiting_turn: false,
+            turn: leave_turns::Turn::default(),
         })
     }
 
@@ -1659,15 +1654,7 @@ impl Reader {
     /// after a sibling reader of this instance left it); until then it reads on.
     fn turn_to_leave(&mut self) -> bool {
         let rebalances = &self.consumer.context().rebalances;
-        let turn = leave_turns::take_turn(&self.edge.consumer_group, rebalances);
-        if !turn && !self.awaiting_turn {
-            self.awaiting_turn = true;
-            tracing::info!(
-                reader = %self.connector,
-                "the instance leaves its group: this reader leaves once the group re-formed after its sibling's leave"
-            );
-        }
-        turn
+        (self.turn).take(&self.edge.consumer_group, rebalances, &self.connector)
     }
 
     /// The instance leaves its group (SIGTERM): hands every partition over as a rebalance

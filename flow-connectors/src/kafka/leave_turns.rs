@@ -71,6 +71,28 @@ pub(crate) fn take_turn(group: &str, rebalances: &Rebalances) -> bool {
     may
 }
 
+/// A member asked to leave (SIGTERM) that waits for its turn: [`take_turn`], saying once
+/// (as `who`) that it waits.
+#[derive(Debug, Default)]
+pub(crate) struct Turn {
+    said: bool,
+}
+
+impl Turn {
+    /// Whether the member `who` of `group` leaves now ([`take_turn`]); until then it reads on.
+    pub(crate) fn take(&mut self, group: &str, rebalances: &Rebalances, who: &str) -> bool {
+        let turn = take_turn(group, rebalances);
+        if !turn && !self.said {
+            self.said = true;
+            tracing::info!(
+                member = who,
+                "the instance leaves its group: this reader leaves once the group re-formed after its sibling's leave"
+            );
+        }
+        turn
+    }
+}
+
 /// A member of `group` in this process sent its LeaveGroup: the next member's turn counts
 /// from now (a rebalance for another reason between its turn and its leave is no re-forming
 /// after its leave).

@@ -675,7 +675,7 @@ impl<F: Decode> Source for KafkaSource<F> {
                     announced: false,
                     group: cfg.group_id.clone(),
                     leaving: None,
-                    awaiting_turn: false,
+                    turn: leave_turns::Turn::default(),
                     assigned: Vec::new(),
                     assignment_checked: None,
                     first_offsets: Vec::new(),
@@ -938,8 +938,8 @@ struct ReaderState {
     /// instance began to leave it.
     group: Option<String>,
     leaving: Option<Leaving>,
-    /// Asked to leave, it waits for its turn ([`leave_turns`]): said once.
-    awaiting_turn: bool,
+    /// Asked to leave, it waits for its turn ([`leave_turns`]).
+    turn: leave_turns::Turn,
     /// Group mode: per split, whether the group assigns it to this reader now (it holds the
     /// watermark back), and when the assignment was last looked at.
     assigned: Vec<bool>,
@@ -1578,15 +1578,7 @@ impl ReaderState {
         let (None, Some(group)) = (&self.leaving, &self.group) else {
             return true;
         };
-        let turn = leave_turns::take_turn(group, &consumer.context().rebalances);
-        if !turn && !self.awaiting_turn {
-            self.awaiting_turn = true;
-            tracing::info!(
-                connector = %self.connector,
-                "the instance leaves its group: this reader leaves once the group re-formed after its sibling's leave"
-            );
-        }
-        turn
+        (self.turn).take(group, &consumer.context().rebalances, &self.connector)
     }
 
     /// The instance leaves its group (SIGTERM): commits the positions after the rows passed
