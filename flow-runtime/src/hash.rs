@@ -35,7 +35,7 @@ fn words(bytes: &[u8], mark_len: bool, mut add: impl FnMut(u64)) {
 /// a `memcpy` call of a variable length read back as a word, stalled every short string key:
 /// a quarter of W2's exchange).
 #[inline(always)]
-fn tail_word(bytes: &[u8], rest: usize) -> u64 {
+pub(crate) fn tail_word(bytes: &[u8], rest: usize) -> u64 {
     let n = bytes.len();
     debug_assert!(rest > 0 && rest == n % 8, "the tail of a slice");
     if n >= 8 {

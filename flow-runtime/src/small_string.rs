@@ -19,6 +19,8 @@ use std::borrow::Borrow;
 use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
+use std::mem::MaybeUninit;
+use std::num::NonZeroU8;
 use std::ops::Deref;
 
 /// The longest string kept inline.
@@ -39,50 +41,168 @@ const INLINE: usize = 22;
 /// *counts.entry(word.clone()).or_insert(0) += 1;
 /// assert_eq!(counts.get("stream"), Some(&1)); // looked up by `&str`
 /// ```
-#[derive(Clone)]
-pub struct SmallString(Repr);
-
-#[derive(Clone)]
-enum Repr {
-    /// `bytes[..len]` is valid UTF-8 (copied from a `str`) and every byte after it is zero;
-    /// a text is inline exactly when it has [`INLINE`] bytes or fewer (`PartialEq` compares
-    /// whole buffers and takes an inline and a heap string for different).
-    Inline {
-        len: u8,
-        bytes: [u8; INLINE],
-    },
-    Heap(Box<str>),
+//
+// Three words, laid out so that an inline string is made, cloned and compared as those words
+// (register moves, no `memcpy` of a variable length whose bytes are then read back, which
+// stalled W2s's source loop on every word): the first 23 bytes are the text, zero after it,
+// and the last is its length plus one; a heap string keeps its `Box<str>`'s pointer and
+// length in the first two words and [`HEAP`] in the last byte.
+#[repr(C, align(8))]
+pub struct SmallString {
+    /// Inline: the text's bytes (valid UTF-8, copied from a `str`), every byte after it zero.
+    /// Heap: the `Box<str>`'s data pointer, then its length (`usize`), then zeros.
+    buf: [MaybeUninit<u8>; INLINE + 1],
+    /// Inline: the text's length plus one (1 to 23); heap: [`HEAP`]. Never zero, so that an
+    /// `Option<SmallString>` is 24 bytes too.
+    tag: NonZeroU8,
 }
 
+/// The tag of a heap string.
+const HEAP: u8 = u8::MAX;
+
 const _: () = assert!(std::mem::size_of::<SmallString>() == 24);
+const _: () = assert!(std::mem::size_of::<Option<SmallString>>() == 24);
+const _: () = assert!(2 * std::mem::size_of::<usize>() <= INLINE + 1);
+
+// SAFETY: a `SmallString` owns its text (inline, or a `Box<str>` nothing else points to), as
+// a `String` does.
+unsafe impl Send for SmallString {}
+// SAFETY: as above; `&SmallString` only reads.
+unsafe impl Sync for SmallString {}
 
 impl SmallString {
     /// The empty string.
     pub const fn new() -> Self {
-        SmallString(Repr::Inline {
-            len: 0,
-            bytes: [0; INLINE],
-        })
+        SmallString {
+            buf: [MaybeUninit::new(0); INLINE + 1],
+            tag: NonZeroU8::MIN,
+        }
+    }
+
+    /// An inline string of the text `bytes` (at most [`INLINE`] bytes), built in three
+    /// words: the whole 8-byte chunks, then the rest read with at most two loads.
+    #[inline(always)]
+    fn inline(bytes: &[u8]) -> Self {
+        let n = bytes.len();
+        debug_assert!(n <= INLINE);
+        let mut words = [0u64; 3];
+        let full = n / 8;
+        for (i, word) in words.iter_mut().enumerate().take(full) {
+            let chunk = &bytes[8 * i..8 * i + 8];
+            *word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
+        }
+        let rest = n % 8;
+        if rest > 0 {
+            words[full] = crate::hash::tail_word(bytes, rest);
+        }
+        words[2] |= (n as u64 + 1) << 56;
+        let mut all = [0u8; 24];
+        for (i, word) in words.iter().enumerate() {
+            all[8 * i..8 * i + 8].copy_from_slice(&word.to_le_bytes());
+        }
+        // SAFETY: 24 initialised bytes; the last is the length plus one (1 to 23), a valid
+        // tag; the first `n` are the text (valid UTF-8, from a `str` by the callers) and the
+        // others zero, as an inline string's must be.
+        unsafe { std::mem::transmute::<[u8; 24], SmallString>(all) }
+    }
+
+    /// A heap string that owns `text`.
+    fn heap(text: Box<str>) -> Self {
+        let len = text.len();
+        let data = Box::into_raw(text) as *mut u8;
+        let mut s = SmallString {
+            buf: [MaybeUninit::new(0); INLINE + 1],
+            tag: NonZeroU8::new(HEAP).expect("not zero"),
+        };
+        let words = s.buf.as_mut_ptr();
+        // SAFETY: `buf` is 8-aligned (first field of an `align(8)` struct) and holds two
+        // words (asserted above); writing through `MaybeUninit` bytes keeps the pointer's
+        // provenance for `heap_parts`.
+        unsafe {
+            words.cast::<*mut u8>().write(data);
+            words
+                .add(std::mem::size_of::<usize>())
+                .cast::<usize>()
+                .write(len);
+        }
+        s
+    }
+
+    /// A heap string's pointer and length.
+    #[inline]
+    fn heap_parts(&self) -> (*mut u8, usize) {
+        debug_assert!(!self.is_inline());
+        let words = self.buf.as_ptr();
+        // SAFETY: a heap string's first two words, written by `heap`.
+        unsafe {
+            (
+                words.cast::<*mut u8>().read(),
+                words
+                    .add(std::mem::size_of::<usize>())
+                    .cast::<usize>()
+                    .read(),
+            )
+        }
+    }
+
+    /// An inline string's three words (all of its bytes, the tag in the last).
+    #[inline(always)]
+    fn inline_words(&self) -> [u64; 3] {
+        debug_assert!(self.is_inline());
+        // SAFETY: every byte of an inline string is initialised (zero after the text) and none
+        // is a pointer's.
+        unsafe { std::mem::transmute_copy::<SmallString, [u64; 3]>(self) }
     }
 
     /// The text.
     #[inline]
     pub fn as_str(&self) -> &str {
-        match &self.0 {
-            Repr::Inline { len, bytes } => {
-                let bytes = &bytes[..*len as usize];
-                // SAFETY: an inline string's first `len` bytes were copied from a `str`
-                // (`From<&str>`), so they are valid UTF-8; nothing else writes them.
-                unsafe { std::str::from_utf8_unchecked(bytes) }
+        let (data, len) = match self.is_inline() {
+            true => (
+                self.buf.as_ptr() as *const u8,
+                (self.tag.get() - 1) as usize,
+            ),
+            false => {
+                let (data, len) = self.heap_parts();
+                (data as *const u8, len)
             }
-            Repr::Heap(s) => s,
-        }
+        };
+        // SAFETY: an inline string's first `len` bytes were copied from a `str`, a heap
+        // string's are its `Box<str>`'s, alive as long as `self`: valid UTF-8 either way,
+        // and nothing writes them while `self` is borrowed.
+        unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(data, len)) }
     }
 
     /// Whether it is kept inline (22 bytes or fewer).
     #[inline]
     pub fn is_inline(&self) -> bool {
-        matches!(self.0, Repr::Inline { .. })
+        self.tag.get() != HEAP
+    }
+}
+
+impl Drop for SmallString {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.is_inline() {
+            let (data, len) = self.heap_parts();
+            // SAFETY: the `Box<str>` that `heap` took apart, owned by `self` alone.
+            drop(unsafe {
+                Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len) as *mut str)
+            });
+        }
+    }
+}
+
+impl Clone for SmallString {
+    /// An inline string is copied as its three words; a heap one clones its text.
+    #[inline]
+    fn clone(&self) -> Self {
+        match self.is_inline() {
+            // SAFETY: an inline string owns nothing outside its bytes, so its bitwise copy is
+            // a string of its own.
+            true => unsafe { std::ptr::read(self) },
+            false => SmallString::heap(self.as_str().into()),
+        }
     }
 }
 
@@ -96,14 +216,9 @@ impl From<&str> for SmallString {
     #[inline]
     fn from(s: &str) -> Self {
         if s.len() <= INLINE {
-            let mut bytes = [0; INLINE];
-            bytes[..s.len()].copy_from_slice(s.as_bytes());
-            SmallString(Repr::Inline {
-                len: s.len() as u8,
-                bytes,
-            })
+            SmallString::inline(s.as_bytes())
         } else {
-            SmallString(Repr::Heap(s.into()))
+            SmallString::heap(s.into())
         }
     }
 }
@@ -114,7 +229,7 @@ impl From<String> for SmallString {
         if s.len() <= INLINE {
             SmallString::from(s.as_str())
         } else {
-            SmallString(Repr::Heap(s.into_boxed_str()))
+            SmallString::heap(s.into_boxed_str())
         }
     }
 }
@@ -133,9 +248,18 @@ impl From<char> for SmallString {
 
 impl From<SmallString> for String {
     fn from(s: SmallString) -> Self {
-        match s.0 {
-            Repr::Heap(b) => b.into_string(),
-            Repr::Inline { .. } => s.as_str().to_string(),
+        match s.is_inline() {
+            true => s.as_str().to_string(),
+            false => {
+                let (data, len) = s.heap_parts();
+                std::mem::forget(s);
+                // SAFETY: the `Box<str>` that `heap` took apart; `s`, its only owner, is
+                // forgotten, so it is not freed twice.
+                let text = unsafe {
+                    Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len) as *mut str)
+                };
+                text.into_string()
+            }
         }
     }
 }
@@ -183,16 +307,15 @@ impl Borrow<str> for SmallString {
 }
 
 impl PartialEq for SmallString {
-    /// Two inline strings compare as their fixed-size buffers, zero past the text (no
-    /// `memcmp` call of a variable length: a key compare per row in a word count); a text is
-    /// inline exactly when it is 22 bytes or fewer, so an inline and a heap string differ.
+    /// Two inline strings compare as their three words (zero past the text, the length in the
+    /// last: no `memcmp` call of a variable length, a key compare per row in a word count); a
+    /// text is inline exactly when it is 22 bytes or fewer, so an inline and a heap string
+    /// differ.
     #[inline]
     fn eq(&self, other: &Self) -> bool {
-        match (&self.0, &other.0) {
-            (Repr::Inline { len: a, bytes: x }, Repr::Inline { len: b, bytes: y }) => {
-                a == b && x == y
-            }
-            (Repr::Heap(a), Repr::Heap(b)) => a == b,
+        match (self.is_inline(), other.is_inline()) {
+            (true, true) => self.inline_words() == other.inline_words(),
+            (false, false) => self.as_str() == other.as_str(),
             _ => false,
         }
     }
@@ -357,6 +480,25 @@ mod tests {
         assert!(!s.is_inline());
         assert_eq!(&*s, long);
         assert_eq!(s.clone(), SmallString::from(long.to_string()));
+    }
+
+    #[test]
+    fn a_heap_string_is_owned_once() {
+        // Clones own their own text, dropping one leaves the other intact, and `String::from`
+        // takes the text over (a double free or a use after free aborts the test binary).
+        let text = "a much longer word than inline, on the heap";
+        let a = SmallString::from(text);
+        let b = a.clone();
+        assert!(!a.is_inline() && !b.is_inline());
+        assert_ne!(a.as_ptr(), b.as_ptr(), "a clone has its own text");
+        drop(a);
+        assert_eq!(b, text);
+        let mut c = b.clone();
+        assert_eq!(String::from(b), text);
+        std::fmt::Write::write_str(&mut c, "!").unwrap();
+        assert_eq!(c, format!("{text}!"));
+        let short: Option<SmallString> = Some("inline".into());
+        assert_eq!(short.as_deref(), Some("inline"));
     }
 
     #[test]
