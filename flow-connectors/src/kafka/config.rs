@@ -124,7 +124,26 @@ impl ClientSettings {
                 "{connector}: the connect timeout must be positive"
             )));
         }
-        Ok(())
+        check_debug_contexts(connector, std::env::var(DEBUG_ENV).ok().as_deref())
+    }
+}
+
+/// Refuses a [`DEBUG_ENV`] value that librdkafka would refuse (an unknown debug context), with
+/// an error that names the variable: else the first client of the job fails with librdkafka's
+/// words about a `debug` property the user never set.
+fn check_debug_contexts(connector: &str, value: Option<&str>) -> Result<()> {
+    let Some(contexts) = value.filter(|v| !v.is_empty()) else {
+        return Ok(());
+    };
+    match ClientConfig::new()
+        .set("debug", contexts)
+        .create_native_config()
+    {
+        Ok(_) => Ok(()),
+        Err(e) => Err(flow_runtime::Error::Config(format!(
+            "{connector}: {DEBUG_ENV}={contexts:?} is not a list of librdkafka debug contexts \
+             (such as `cgrp,fetch` or `all`): {e}"
+        ))),
     }
 }
 
@@ -146,5 +165,20 @@ mod tests {
         s.bootstrap_servers = " ".into();
         let e = s.validate("KafkaSource").unwrap_err().to_string();
         assert!(e.contains("no bootstrap servers"), "{e}");
+    }
+
+    #[test]
+    fn a_debug_environment_value_librdkafka_refuses_is_named() {
+        // The variable itself is not set here: tests of this binary run in parallel.
+        assert!(check_debug_contexts("KafkaSource", None).is_ok());
+        assert!(check_debug_contexts("KafkaSource", Some("")).is_ok());
+        assert!(check_debug_contexts("KafkaSource", Some("cgrp,fetch")).is_ok());
+        let e = check_debug_contexts("KafkaSource", Some("cgrp,groups-please"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("KafkaSource") && e.contains("FLOW_KAFKA_DEBUG=\"cgrp,groups-please\""),
+            "{e}"
+        );
     }
 }
