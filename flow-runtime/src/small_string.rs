@@ -64,11 +64,8 @@ const _: () = assert!(std::mem::size_of::<SmallString>() == 24);
 const _: () = assert!(std::mem::size_of::<Option<SmallString>>() == 24);
 const _: () = assert!(2 * std::mem::size_of::<usize>() <= INLINE + 1);
 
-// SAFETY: a `SmallString` owns its text (inline, or a `Box<str>` nothing else points to), as
-// a `String` does.
-unsafe impl Send for SmallString {}
-// SAFETY: as above; `&SmallString` only reads.
-unsafe impl Sync for SmallString {}
+// `Send` and `Sync` come from the fields: a heap string's `Box<str>` is owned by it alone, as
+// a `String`'s buffer is.
 
 impl SmallString {
     /// The empty string.
@@ -84,7 +81,9 @@ impl SmallString {
     #[inline(always)]
     fn inline(bytes: &[u8]) -> Self {
         let n = bytes.len();
-        debug_assert!(n <= INLINE);
+        // Every caller checks the length first (so this costs nothing); a longer text would
+        // break "inline exactly when 22 bytes or fewer", which `eq` relies on.
+        assert!(n <= INLINE, "an inline string of {n} bytes");
         let mut words = [0u64; 3];
         let full = n / 8;
         for (i, word) in words.iter_mut().enumerate().take(full) {
@@ -483,9 +482,37 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::cmp_owned)] // the three-word compare of two `SmallString`s is under test
+    fn an_inline_string_is_its_text_zero_padded_and_its_length() {
+        // Distinct bytes at every length, from a slice of a longer buffer (the bytes after
+        // the slice must not leak in): the three words are the text, zeros, and the length
+        // plus one in the last byte, whatever the byte order.
+        let source: Vec<u8> = (1..=40).collect();
+        let text = std::str::from_utf8(&source).unwrap();
+        for n in 0..=INLINE {
+            let s = SmallString::from(&text[..n]);
+            let mut want = [0u8; 24];
+            want[..n].copy_from_slice(&source[..n]);
+            want[23] = n as u8 + 1;
+            let want: Vec<u64> = want
+                .chunks(8)
+                .map(|c| u64::from_ne_bytes(c.try_into().unwrap()))
+                .collect();
+            assert_eq!(s.inline_words().to_vec(), want, "{n} bytes");
+            assert_eq!(s.as_str(), &text[..n]);
+            if n > 0 {
+                assert_ne!(SmallString::from(&text[1..n + 1]), s, "{n} bytes, shifted");
+            }
+        }
+        let (empty, abc) = (SmallString::new(), SmallString::from(&"abcXYZ"[..3]));
+        assert!(empty == SmallString::default() && empty == SmallString::from(""));
+        assert!(abc == SmallString::from(&"abcQRS"[..3]));
+    }
+
+    #[test]
     fn a_heap_string_is_owned_once() {
         // Clones own their own text, dropping one leaves the other intact, and `String::from`
-        // takes the text over (a double free or a use after free aborts the test binary).
+        // takes the text over (glibc often, not always, aborts on a double free).
         let text = "a much longer word than inline, on the heap";
         let a = SmallString::from(text);
         let b = a.clone();

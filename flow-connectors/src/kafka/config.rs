@@ -113,7 +113,13 @@ impl ClientSettings {
             .map(|(_, v)| v.as_str())
     }
 
+    /// Checks the settings and the [`DEBUG_ENV`] environment variable.
     pub(crate) fn validate(&self, connector: &str) -> Result<()> {
+        self.validate_with(connector, std::env::var(DEBUG_ENV).ok().as_deref())
+    }
+
+    /// [`validate`](Self::validate) with `debug_env` as the variable's value.
+    fn validate_with(&self, connector: &str, debug_env: Option<&str>) -> Result<()> {
         if self.bootstrap_servers.trim().is_empty() {
             return Err(flow_runtime::Error::Config(format!(
                 "{connector}: no bootstrap servers: call `.bootstrap_servers(\"host:port\")`"
@@ -124,7 +130,11 @@ impl ClientSettings {
                 "{connector}: the connect timeout must be positive"
             )));
         }
-        check_debug_contexts(connector, std::env::var(DEBUG_ENV).ok().as_deref())
+        match self.property("debug") {
+            // The connector's own `debug` wins over the variable (`client_config`).
+            Some(_) => Ok(()),
+            None => check_debug_contexts(connector, debug_env),
+        }
     }
 }
 
@@ -161,9 +171,12 @@ mod tests {
         assert_eq!(c.get("acks"), Some("all"));
         assert_eq!(c.get("bootstrap.servers"), Some("127.0.0.1:9092"));
         assert_eq!(s.property("linger.ms"), Some("50"));
-        assert!(s.validate("KafkaSource").is_ok());
+        assert!(s.validate_with("KafkaSource", None).is_ok());
         s.bootstrap_servers = " ".into();
-        let e = s.validate("KafkaSource").unwrap_err().to_string();
+        let e = s
+            .validate_with("KafkaSource", None)
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("no bootstrap servers"), "{e}");
     }
 
@@ -180,5 +193,11 @@ mod tests {
             e.contains("KafkaSource") && e.contains("FLOW_KAFKA_DEBUG=\"cgrp,groups-please\""),
             "{e}"
         );
+        // Through the settings; a connector's own `debug` property is what librdkafka gets.
+        let mut s = ClientSettings::new();
+        s.bootstrap_servers = "127.0.0.1:9092".into();
+        assert!(s.validate_with("KafkaSink", Some("nonsense")).is_err());
+        s.properties.push(("debug".into(), "cgrp".into()));
+        assert!(s.validate_with("KafkaSink", Some("nonsense")).is_ok());
     }
 }

@@ -257,7 +257,8 @@ impl<F: Encode> KafkaSinkBuilder<F> {
     /// # Errors
     /// [`Error::Config`]: no bootstrap servers, no topic, a zero timeout, a property that
     /// would weaken at-least-once delivery or set a transactional id; exactly-once without a
-    /// transactional id prefix or with a per-row topic.
+    /// transactional id prefix or with a per-row topic; a `FLOW_KAFKA_DEBUG` value librdkafka
+    /// refuses.
     pub fn build(self) -> Result<KafkaSink<F>> {
         let s = self.sink;
         let name = s.connector_name();

@@ -307,7 +307,7 @@ impl<F> KafkaSourceBuilder<F> {
     /// # Errors
     /// [`Error::Config`] for settings that cannot work together: no bootstrap servers, no
     /// topic, committed offsets without a group, group assignment without a group or in
-    /// bounded mode, an invalid topic pattern.
+    /// bounded mode, an invalid topic pattern, a `FLOW_KAFKA_DEBUG` value librdkafka refuses.
     pub fn build(self) -> Result<KafkaSource<F>>
     where
         F: Decode,
