@@ -20,7 +20,7 @@ use std::cmp::Ordering;
 use std::fmt;
 use std::hash::{Hash, Hasher};
 use std::mem::MaybeUninit;
-use std::num::NonZeroU8;
+use std::num::NonZeroU64;
 use std::ops::Deref;
 
 /// The longest string kept inline.
@@ -42,19 +42,22 @@ const INLINE: usize = 22;
 /// assert_eq!(counts.get("stream"), Some(&1)); // looked up by `&str`
 /// ```
 //
-// Three words, laid out so that an inline string is made, cloned and compared as those words
-// (register moves, no `memcpy` of a variable length whose bytes are then read back, which
-// stalled W2s's source loop on every word): the first 23 bytes are the text, zero after it,
-// and the last is its length plus one; a heap string keeps its `Box<str>`'s pointer and
-// length in the first two words and [`HEAP`] in the last byte.
+// Three words, laid out so that an inline string is made, cloned, moved and compared as
+// those words (register moves, no `memcpy` of a variable length whose bytes are then read
+// back, which stalled W2s's source loop on every word; and whole-word fields, which the
+// compiler copies as words where a 23-byte array was split into 8-, 8-, 4- and 3-byte moves):
+// the first 23 bytes are the text, zero after it, and the last is its length plus one; a heap
+// string keeps its `Box<str>`'s pointer and length in the first two words and [`HEAP`] in the
+// last byte.
 #[repr(C, align(8))]
 pub struct SmallString {
-    /// Inline: the text's bytes (valid UTF-8, copied from a `str`), every byte after it zero.
-    /// Heap: the `Box<str>`'s data pointer, then its length (`usize`), then zeros.
-    buf: [MaybeUninit<u8>; INLINE + 1],
-    /// Inline: the text's length plus one (1 to 23); heap: [`HEAP`]. Never zero, so that an
-    /// `Option<SmallString>` is 24 bytes too.
-    tag: NonZeroU8,
+    /// Inline: the text's first 16 bytes (valid UTF-8, copied from a `str`), zero after it.
+    /// Heap: the `Box<str>`'s data pointer, then its length (`usize`).
+    lo: [MaybeUninit<u64>; 2],
+    /// The bytes 16 to 23 in memory order: inline, the rest of the text (zero after it), then
+    /// the tag: the text's length plus one (1 to 23); heap, zeros, then [`HEAP`]. Never zero
+    /// (the tag), so that an `Option<SmallString>` is 24 bytes too.
+    hi: NonZeroU64,
 }
 
 /// The tag of a heap string.
@@ -62,7 +65,7 @@ const HEAP: u8 = u8::MAX;
 
 const _: () = assert!(std::mem::size_of::<SmallString>() == 24);
 const _: () = assert!(std::mem::size_of::<Option<SmallString>>() == 24);
-const _: () = assert!(2 * std::mem::size_of::<usize>() <= INLINE + 1);
+const _: () = assert!(2 * std::mem::size_of::<usize>() <= 16);
 
 // `Send` and `Sync` come from the fields: a heap string's `Box<str>` is owned by it alone, as
 // a `String`'s buffer is.
@@ -70,10 +73,29 @@ const _: () = assert!(2 * std::mem::size_of::<usize>() <= INLINE + 1);
 impl SmallString {
     /// The empty string.
     pub const fn new() -> Self {
+        SmallString::from_words([0, 0, 1 << 56])
+    }
+
+    /// The string whose bytes are `words` as little-endian words (the tag in the top byte of
+    /// the last): each stored so that its bytes lie in memory in text order.
+    #[inline(always)]
+    const fn from_words(words: [u64; 3]) -> Self {
+        let Some(hi) = NonZeroU64::new(u64::from_ne_bytes(words[2].to_le_bytes())) else {
+            panic!("a SmallString's tag is never zero")
+        };
         SmallString {
-            buf: [MaybeUninit::new(0); INLINE + 1],
-            tag: NonZeroU8::MIN,
+            lo: [
+                MaybeUninit::new(u64::from_ne_bytes(words[0].to_le_bytes())),
+                MaybeUninit::new(u64::from_ne_bytes(words[1].to_le_bytes())),
+            ],
+            hi,
         }
+    }
+
+    /// The tag: the last byte.
+    #[inline(always)]
+    fn tag(&self) -> u8 {
+        self.hi.get().to_ne_bytes()[7]
     }
 
     /// An inline string of the text `bytes` (at most [`INLINE`] bytes), built in three
@@ -94,29 +116,22 @@ impl SmallString {
         if rest > 0 {
             words[full] = crate::hash::tail_word(bytes, rest);
         }
+        // The tag: the length plus one (1 to 23), so never zero. The first `n` bytes are the
+        // text (valid UTF-8, from a `str` by the callers) and the others zero, as an inline
+        // string's must be.
         words[2] |= (n as u64 + 1) << 56;
-        let mut all = [0u8; 24];
-        for (i, word) in words.iter().enumerate() {
-            all[8 * i..8 * i + 8].copy_from_slice(&word.to_le_bytes());
-        }
-        // SAFETY: 24 initialised bytes; the last is the length plus one (1 to 23), a valid
-        // tag; the first `n` are the text (valid UTF-8, from a `str` by the callers) and the
-        // others zero, as an inline string's must be.
-        unsafe { std::mem::transmute::<[u8; 24], SmallString>(all) }
+        SmallString::from_words(words)
     }
 
     /// A heap string that owns `text`.
     fn heap(text: Box<str>) -> Self {
         let len = text.len();
         let data = Box::into_raw(text) as *mut u8;
-        let mut s = SmallString {
-            buf: [MaybeUninit::new(0); INLINE + 1],
-            tag: NonZeroU8::new(HEAP).expect("not zero"),
-        };
-        let words = s.buf.as_mut_ptr();
-        // SAFETY: `buf` is 8-aligned (first field of an `align(8)` struct) and holds two
-        // words (asserted above); writing through `MaybeUninit` bytes keeps the pointer's
-        // provenance for `heap_parts`.
+        let mut s = SmallString::from_words([0, 0, (HEAP as u64) << 56]);
+        let words = s.lo.as_mut_ptr() as *mut u8;
+        // SAFETY: `lo` is 8-aligned (first field of an `align(8)` struct) and holds a pointer
+        // and a `usize` (asserted above); writing into `MaybeUninit` memory keeps the
+        // pointer's provenance for `heap_parts`.
         unsafe {
             words.cast::<*mut u8>().write(data);
             words
@@ -131,8 +146,8 @@ impl SmallString {
     #[inline]
     fn heap_parts(&self) -> (*mut u8, usize) {
         debug_assert!(!self.is_inline());
-        let words = self.buf.as_ptr();
-        // SAFETY: a heap string's first two words, written by `heap`.
+        let words = self.lo.as_ptr() as *const u8;
+        // SAFETY: a heap string's pointer and length, written by `heap`.
         unsafe {
             (
                 words.cast::<*mut u8>().read(),
@@ -144,23 +159,26 @@ impl SmallString {
         }
     }
 
-    /// An inline string's three words (all of its bytes, the tag in the last).
+    /// An inline string's three words (all of its bytes, the tag in the last), native-endian.
     #[inline(always)]
     fn inline_words(&self) -> [u64; 3] {
         debug_assert!(self.is_inline());
         // SAFETY: every byte of an inline string is initialised (zero after the text) and none
         // is a pointer's.
-        unsafe { std::mem::transmute_copy::<SmallString, [u64; 3]>(self) }
+        unsafe {
+            [
+                self.lo[0].assume_init(),
+                self.lo[1].assume_init(),
+                self.hi.get(),
+            ]
+        }
     }
 
     /// The text.
     #[inline]
     pub fn as_str(&self) -> &str {
         let (data, len) = match self.is_inline() {
-            true => (
-                self.buf.as_ptr() as *const u8,
-                (self.tag.get() - 1) as usize,
-            ),
+            true => (self as *const Self as *const u8, (self.tag() - 1) as usize),
             false => {
                 let (data, len) = self.heap_parts();
                 (data as *const u8, len)
@@ -175,7 +193,7 @@ impl SmallString {
     /// Whether it is kept inline (22 bytes or fewer).
     #[inline]
     pub fn is_inline(&self) -> bool {
-        self.tag.get() != HEAP
+        self.tag() != HEAP
     }
 }
 
