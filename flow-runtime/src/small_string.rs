@@ -52,7 +52,9 @@ const INLINE: usize = 22;
 #[repr(C, align(8))]
 pub struct SmallString {
     /// Inline: the text's first 16 bytes (valid UTF-8, copied from a `str`), zero after it.
-    /// Heap: the `Box<str>`'s data pointer, then its length (`usize`).
+    /// Heap: the `Box<str>`'s data pointer, then its length (`usize`), then zeros (on 32-bit
+    /// targets). `MaybeUninit`, not `u64`: a copy of a `u64` would drop the pointer's
+    /// provenance.
     lo: [MaybeUninit<u64>; 2],
     /// The bytes 16 to 23 in memory order: inline, the rest of the text (zero after it), then
     /// the tag: the text's length plus one (1 to 23); heap, zeros, then [`HEAP`]. Never zero
@@ -184,9 +186,10 @@ impl SmallString {
                 (data as *const u8, len)
             }
         };
-        // SAFETY: an inline string's first `len` bytes were copied from a `str`, a heap
-        // string's are its `Box<str>`'s, alive as long as `self`: valid UTF-8 either way,
-        // and nothing writes them while `self` is borrowed.
+        // SAFETY: an inline string's first `len` bytes were copied from a `str` (they run on
+        // from `lo` into `hi`, so the pointer is `self`'s, which covers all 24 bytes, not
+        // `lo`'s), a heap string's are its `Box<str>`'s, alive as long as `self`: valid UTF-8
+        // either way, and nothing writes them while `self` is borrowed.
         unsafe { std::str::from_utf8_unchecked(std::slice::from_raw_parts(data, len)) }
     }
 
