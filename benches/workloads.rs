@@ -17,7 +17,9 @@
 //! threads`) and a worker per core (as timely does; half the rows, those of the worker's own
 //! keys, never cross threads; flow's workers still send them through a channel). What
 //! two threads can do with a keyed exchange on this machine; simpler than flow's (a one-multiply
-//! route instead of the stable key-group hash, no timestamps).
+//! route instead of the stable key-group hash, no timestamps). The worker per core runs again
+//! with flow's route (`flow::hash::key_to_subtask`): what flow could reach if its workers
+//! summed their own keys' rows where they are made.
 //!
 //! Streaming mode emits every update to a `DiscardSink`, and the loop `black_box`es every
 //! updated row; batch mode (W1, W2) emits each key's final row only, and so does the loop.
@@ -346,6 +348,12 @@ fn route(k: i64) -> usize {
     ((k as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15) >> 63) as usize
 }
 
+/// The thread of two that owns key `k` as flow routes it: the stable hash, by key group.
+#[inline(always)]
+fn flow_route(k: i64) -> usize {
+    flow::hash::key_to_subtask(&k, 2)
+}
+
 /// One row into a streaming sum by key, its update `black_box`ed.
 #[inline(always)]
 fn sum_into(state: &mut FxHashMap<i64, (i64, i64)>, row: (i64, i64)) {
@@ -426,10 +434,13 @@ fn w1_p2_thread_per_stage(rows: i64) -> (Duration, Sums) {
 /// A worker per core, as timely runs a job: each of two threads reads half of the input,
 /// sums the rows of its own keys at once and sends the others to the other thread, whose
 /// rows it sums between two chunks of its input. A full channel never blocks it: it keeps the
-/// batch and sums its input meanwhile.
-fn w1_p2_worker_per_core(rows: i64) -> (Duration, Sums) {
+/// batch and sums its input meanwhile. Rows go by `route`: a multiply, or flow's
+/// (`flow_route`: what a flow whose workers kept their own keys' rows would pay to route).
+fn w1_p2_worker_per_core(rows: i64, route: fn(i64) -> usize) -> (Duration, Sums) {
     use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
+    #[inline(always)]
     fn worker(
+        route: fn(i64) -> usize,
         me: usize,
         lo: i64,
         hi: i64,
@@ -491,8 +502,8 @@ fn w1_p2_worker_per_core(rows: i64) -> (Duration, Sums) {
     let states = std::thread::scope(|s| {
         let (to0, from0) = sync_channel(8);
         let (to1, from1) = sync_channel(8);
-        let a = s.spawn(move || worker(0, 1, rows / 2 + 1, to1, from0));
-        let b = s.spawn(move || worker(1, rows / 2 + 1, rows + 1, to0, from1));
+        let a = s.spawn(move || worker(route, 0, 1, rows / 2 + 1, to1, from0));
+        let b = s.spawn(move || worker(route, 1, rows / 2 + 1, rows + 1, to0, from1));
         vec![
             a.join().expect("worker 0 runs"),
             b.join().expect("worker 1 runs"),
@@ -513,16 +524,20 @@ fn exchange_by_hand(rows: i64, check_rows: i64, runs: usize) {
         want,
         "thread per stage by hand"
     );
-    assert_eq!(
-        w1_p2_worker_per_core(check_rows).1,
-        want,
-        "worker per core by hand"
-    );
-    let (mut one, mut stages, mut workers) = (Duration::MAX, Duration::MAX, Duration::MAX);
+    for r in [route as fn(i64) -> usize, flow_route] {
+        assert_eq!(
+            w1_p2_worker_per_core(check_rows, r).1,
+            want,
+            "worker per core by hand"
+        );
+    }
+    let mut one = Duration::MAX;
+    let (mut stages, mut workers, mut flow_routed) = (one, one, one);
     for _ in 0..runs {
         one = one.min(on_thread(|| w1_by_hand(rows, false, discard)));
         stages = stages.min(w1_p2_thread_per_stage(rows).0);
-        workers = workers.min(w1_p2_worker_per_core(rows).0);
+        workers = workers.min(w1_p2_worker_per_core(rows, route).0);
+        flow_routed = flow_routed.min(w1_p2_worker_per_core(rows, flow_route).0);
     }
     let rate = |d: Duration| rows as f64 / d.as_secs_f64() / 1e6;
     println!();
@@ -531,6 +546,7 @@ fn exchange_by_hand(rows: i64, check_rows: i64, runs: usize) {
         ("one thread (the loop)", one),
         ("thread per stage", stages),
         ("worker per core", workers),
+        ("  with flow's route", flow_routed),
     ] {
         println!(
             "  {name:<22} {:>7.1} Mrows/s   {:.2}x",
