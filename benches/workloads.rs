@@ -436,11 +436,16 @@ fn w1_p2_thread_per_stage(rows: i64) -> (Duration, Sums) {
 /// rows it sums between two chunks of its input. A full channel never blocks it: it keeps the
 /// batch and sums its input meanwhile. Rows go by `route`: a multiply, or flow's
 /// (`flow_route`: what a flow whose workers kept their own keys' rows would pay to route).
-fn w1_p2_worker_per_core(rows: i64, route: fn(i64) -> usize) -> (Duration, Sums) {
+///
+/// Generic over the route, so that each is inlined into its loop (a `fn` pointer would be
+/// an indirect call per row).
+fn w1_p2_worker_per_core<R>(rows: i64, route: R) -> (Duration, Sums)
+where
+    R: Fn(i64) -> usize + Copy + Send,
+{
     use std::sync::mpsc::{sync_channel, Receiver, SyncSender, TrySendError};
-    #[inline(always)]
     fn worker(
-        route: fn(i64) -> usize,
+        route: impl Fn(i64) -> usize,
         me: usize,
         lo: i64,
         hi: i64,
@@ -524,13 +529,16 @@ fn exchange_by_hand(rows: i64, check_rows: i64, runs: usize) {
         want,
         "thread per stage by hand"
     );
-    for r in [route as fn(i64) -> usize, flow_route] {
-        assert_eq!(
-            w1_p2_worker_per_core(check_rows, r).1,
-            want,
-            "worker per core by hand"
-        );
-    }
+    assert_eq!(
+        w1_p2_worker_per_core(check_rows, route).1,
+        want,
+        "worker per core by hand"
+    );
+    assert_eq!(
+        w1_p2_worker_per_core(check_rows, flow_route).1,
+        want,
+        "worker per core by hand, flow's route"
+    );
     let mut one = Duration::MAX;
     let (mut stages, mut workers, mut flow_routed) = (one, one, one);
     for _ in 0..runs {
