@@ -18,7 +18,7 @@ fn fx_step(state: u64, word: u64) -> u64 {
 /// Feeds `bytes` to `add` as little-endian 64-bit words; the last partial word is zero-padded
 /// and, with `mark_len`, carries its length in its top byte (so `"a"` and `"a\0"` differ).
 #[inline]
-fn words(bytes: &[u8], mark_len: bool, mut add: impl FnMut(u64)) {
+pub(crate) fn words(bytes: &[u8], mark_len: bool, mut add: impl FnMut(u64)) {
     let mut chunks = bytes.chunks_exact(8);
     for c in &mut chunks {
         add(u64::from_le_bytes(c.try_into().expect("8-byte chunk")));
@@ -35,7 +35,7 @@ fn words(bytes: &[u8], mark_len: bool, mut add: impl FnMut(u64)) {
 /// a `memcpy` call of a variable length read back as a word, stalled every short string key:
 /// a quarter of W2's exchange).
 #[inline(always)]
-pub(crate) fn tail_word(bytes: &[u8], rest: usize) -> u64 {
+fn tail_word(bytes: &[u8], rest: usize) -> u64 {
     let n = bytes.len();
     debug_assert!(rest > 0 && rest == n % 8, "the tail of a slice");
     if n >= 8 {

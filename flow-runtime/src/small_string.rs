@@ -108,16 +108,13 @@ impl SmallString {
         // Every caller checks the length first (so this costs nothing); a longer text would
         // break "inline exactly when 22 bytes or fewer", which `eq` relies on.
         assert!(n <= INLINE, "an inline string of {n} bytes");
+        // The words the hashers read a text as: whole chunks, then the zero-padded rest.
         let mut words = [0u64; 3];
-        let full = n / 8;
-        for (i, word) in words.iter_mut().enumerate().take(full) {
-            let chunk = &bytes[8 * i..8 * i + 8];
-            *word = u64::from_le_bytes(chunk.try_into().expect("8 bytes"));
-        }
-        let rest = n % 8;
-        if rest > 0 {
-            words[full] = crate::hash::tail_word(bytes, rest);
-        }
+        let mut i = 0;
+        crate::hash::words(bytes, false, |word| {
+            words[i] = word;
+            i += 1;
+        });
         // The tag: the length plus one (1 to 23), so never zero. The first `n` bytes are the
         // text (valid UTF-8, from a `str` by the callers) and the others zero, as an inline
         // string's must be.
@@ -159,6 +156,17 @@ impl SmallString {
                     .read(),
             )
         }
+    }
+
+    /// A heap string's `Box<str>`, put back together.
+    ///
+    /// # Safety
+    /// Called once per heap string, which is not used nor dropped after (the `Box` owns the
+    /// text now).
+    unsafe fn heap_box(&self) -> Box<str> {
+        let (data, len) = self.heap_parts();
+        // SAFETY: the `Box<str>` that `heap` took apart; the caller takes it back once.
+        unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len) as *mut str) }
     }
 
     /// An inline string's three words (all of its bytes, the tag in the last), native-endian.
@@ -204,11 +212,8 @@ impl Drop for SmallString {
     #[inline]
     fn drop(&mut self) {
         if !self.is_inline() {
-            let (data, len) = self.heap_parts();
-            // SAFETY: the `Box<str>` that `heap` took apart, owned by `self` alone.
-            drop(unsafe {
-                Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len) as *mut str)
-            });
+            // SAFETY: `self` is dropped, so its text is taken back once.
+            drop(unsafe { self.heap_box() });
         }
     }
 }
@@ -271,13 +276,9 @@ impl From<SmallString> for String {
         match s.is_inline() {
             true => s.as_str().to_string(),
             false => {
-                let (data, len) = s.heap_parts();
+                // SAFETY: `s` is forgotten right after, so its text is taken back once.
+                let text = unsafe { s.heap_box() };
                 std::mem::forget(s);
-                // SAFETY: the `Box<str>` that `heap` took apart; `s`, its only owner, is
-                // forgotten, so it is not freed twice.
-                let text = unsafe {
-                    Box::from_raw(std::ptr::slice_from_raw_parts_mut(data, len) as *mut str)
-                };
                 text.into_string()
             }
         }
