@@ -194,10 +194,13 @@ fn metrics_are_served_while_the_job_runs_and_count_every_row() {
         .as_str()
         .unwrap()
         .contains("metrics.rs"));
+    // The job runs fused (one parallelism, only `key_by` between stages): a task per
+    // subtask, each running its source's split and its share of the keyed stage.
     let subtasks = json["subtasks"].as_array().unwrap();
-    assert_eq!(subtasks.len(), 4);
+    assert_eq!(subtasks.len(), 2, "{body}");
     // Per subtask, each operator's share: the keyed stage's subtasks split the rows the
-    // source's subtasks sent between them.
+    // source's subtasks sent between them (the `key_by`'s rows out in a subtask are the rows
+    // of its keys, from both).
     for (name, total) in [("numbers", 10_000), ("evens", 5_000), ("plus one", 5_000)] {
         let shares: Vec<u64> = subtasks
             .iter()
@@ -208,6 +211,16 @@ fn metrics_are_served_while_the_job_runs_and_count_every_row() {
         assert_eq!(shares.len(), 2, "{name}: {shares:?}");
         assert_eq!(shares.iter().sum::<u64>(), total, "{name}: {shares:?}");
     }
+    let key_by = |field: &str| -> Vec<u64> {
+        subtasks
+            .iter()
+            .flat_map(|s| s["operators"].as_array().unwrap())
+            .filter(|o| o["name"] == "key_by")
+            .map(|o| o[field].as_u64().unwrap())
+            .collect()
+    };
+    assert_eq!(key_by("numRecordsIn").iter().sum::<u64>(), 5_000);
+    assert_eq!(key_by("numRecordsOut").iter().sum::<u64>(), 5_000);
     let plus_one_in: Vec<u64> = subtasks
         .iter()
         .flat_map(|s| s["operators"].as_array().unwrap())
@@ -216,6 +229,7 @@ fn metrics_are_served_while_the_job_runs_and_count_every_row() {
         .collect();
     assert!(plus_one_in.iter().all(|&n| n > 0), "{plus_one_in:?}");
     assert_eq!(plus_one_in.iter().sum::<u64>(), 5_000);
+    assert_eq!(plus_one_in, key_by("numRecordsOut"));
     // The plan as `--explain dot` prints it.
     let (status, dot) = get(addr, "/api/plan.dot").unwrap();
     assert_eq!(status, "HTTP/1.1 200 OK");
@@ -329,17 +343,28 @@ fn a_slow_operator_backpressures_its_upstream_and_the_metrics_say_so() {
         release,
     };
     let slowly = slow.clone();
+    // One keyed subtask for two source subtasks: a stage of its own (a job whose stages
+    // all have one parallelism and only `key_by` between them runs fused, each source
+    // subtask and its share of the keyed rows in one task).
     flow! { env =>
         source(numbers)
             .name("numbers")
             .key_by(|x| *x)
             .map(move |x: u64| {
                 if slowly.load(Ordering::Relaxed) {
-                    std::thread::sleep(Duration::from_micros(50));
+                    // Spinning, not sleeping: a sleep of 50 us lasts as long as the host's
+                    // timer slack makes it, and at a few thousand rows a second a source
+                    // waits over a second for room in a channel of 8,192-row batches, and
+                    // tells its metrics only between two waits.
+                    let until = Instant::now() + Duration::from_micros(20);
+                    while Instant::now() < until {
+                        std::hint::spin_loop();
+                    }
                 }
                 x
             })
             .name("slow")
+            .parallelism(1)
             .sink_to(DiscardSink);
     }
     let job = std::thread::spawn(move || env.execute("backpressure"));

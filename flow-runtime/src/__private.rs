@@ -6,7 +6,9 @@
 //! ([`run_source`], [`run_gate`], [`run_two_gates`]).
 
 pub use crate::chain::{Collector, Control, Discard, Tee};
-pub use crate::channel::{BroadcastExchange, Combine, EdgeChannels, Exchange, InputGate};
+pub use crate::channel::{
+    BroadcastExchange, Combine, EdgeChannels, Exchange, FusedExchange, InputGate,
+};
 pub use crate::context::RuntimeContext;
 pub use crate::exec::{run_gate, run_source, run_two_gates, JobBuilder, TaskMetrics};
 pub use crate::function::{IterFn, PushFn};

@@ -73,8 +73,8 @@ pub struct Plan {
     pub nodes: &'static [PlanNode],
     /// Stages in topological order.
     pub stages: &'static [PlanStage],
-    /// Whether the job can run as one fused thread per source when every stage has
-    /// parallelism 1 (no multi-input operator).
+    /// Whether the job can run fused, one task per source subtask running every stage (no
+    /// multi-input operator; see [`JobBuilder::fused`](crate::exec::JobBuilder::fused)).
     pub fusable: bool,
     /// The `flow.lock` this block's operators are checked against when built, and that a
     /// debug build's run completes (README, "State-schema lock").
@@ -112,7 +112,7 @@ impl Plan {
     }
 
     /// The nodes one subtask of stage `stage` runs: the stage's own, and when the job is
-    /// `fused` (one thread per source) every node downstream of them too.
+    /// `fused` (one task per source subtask) every node downstream of them too.
     pub(crate) fn task_nodes(&self, stage: usize, fused: bool) -> Vec<bool> {
         let mut runs = vec![false; self.nodes.len()];
         for n in self.nodes {
@@ -219,7 +219,7 @@ impl Plan {
             "{} stage(s){}",
             self.stages.len(),
             if fused {
-                ", fused into one thread per source (every parallelism is 1)"
+                ", fused: one task per source subtask runs every stage (a `key_by` sends only the rows of other subtasks' keys)"
             } else {
                 ""
             }

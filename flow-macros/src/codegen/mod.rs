@@ -72,13 +72,19 @@ struct Captures {
     specs: BTreeSet<usize>,
     /// Exchange edges (consumer node, input index) whose senders the task owns.
     senders: Vec<(usize, usize)>,
+    /// Fused `key_by` edges (consumer node, input index) whose receivers the task owns too.
+    receivers: Vec<(usize, usize)>,
 }
 
 struct ChainGen<'a> {
     g: &'a Graph,
     plan: &'a Plan,
     lock: &'a Lock,
+    /// One task per source subtask runs every stage.
     fused: bool,
+    /// Fused above parallelism 1: a `key_by` between stages is a `FusedExchange` (at 1 it is
+    /// nothing).
+    keyed: bool,
     caps: Captures,
 }
 
@@ -105,6 +111,9 @@ fn edge_var(c: usize, k: usize) -> Ident {
 }
 fn sender_var(c: usize, k: usize) -> Ident {
     format_ident!("__snd{}_{}", c, k)
+}
+fn receiver_var(c: usize, k: usize) -> Ident {
+    format_ident!("__rcv{}_{}", c, k)
 }
 
 impl ChainGen<'_> {
@@ -138,10 +147,15 @@ impl ChainGen<'_> {
     /// The collector of `n`'s rows into input `k` of `c`: `c`'s chain when it is in this
     /// stage, the exchange into its stage otherwise.
     fn input_link(&mut self, n: usize, c: usize, k: usize) -> TokenStream {
-        if self.fused || !self.plan.is_boundary(c, k) {
+        if !self.plan.is_boundary(c, k) {
             self.build(c)
-        } else {
+        } else if !self.fused {
             self.exchange(n, c, k)
+        } else if self.keyed && self.plan.edges[c][k] == Edge::Hash {
+            self.fused_exchange(n, c, k)
+        } else {
+            // Fused at parallelism 1, or across a `key_by` above (`JobBuilder::fused`).
+            self.build(c)
         }
     }
 
@@ -221,6 +235,25 @@ impl ChainGen<'_> {
         }
     }
 
+    /// The `key_by` of a fused subtask above parallelism 1: node `n`'s rows over input `k`
+    /// into node `c`, kept for `c`'s chain in this task when the subtask owns their key, else
+    /// sent to the one that does.
+    fn fused_exchange(&mut self, n: usize, c: usize, k: usize) -> TokenStream {
+        let (snd, rcv) = (sender_var(c, k), receiver_var(c, k));
+        self.caps.senders.push((c, k));
+        self.caps.receivers.push((c, k));
+        let name = self.g.node(n).label();
+        // (A multi-input operator is never fused: the key is `c`'s, a `key_by`.)
+        self.caps.specs.insert(c);
+        let kv = self.g.node(c).spec_var();
+        let node = c as u32;
+        let local = self.build(c);
+        quote!(::flow::__private::FusedExchange::new(
+            ::flow::__private::ByKey(::std::clone::Clone::clone(&#kv)),
+            #snd, #rcv, __ctx.subtask_index(), #name, #node, __event_time, #local
+        ))
+    }
+
     /// The `reduce` that is the only reader of `key_by` node `c`, if it is one.
     fn reduce_after(&self, c: usize) -> Option<usize> {
         let node = self.g.node(c);
@@ -242,16 +275,28 @@ impl ChainGen<'_> {
             let (e, s) = (edge_var(c, k), sender_var(c, k));
             quote!(let #s = ::flow::__private::take(&mut #e.senders, __i);)
         });
-        quote!(#(#specs)* #(#senders)*)
+        let receivers = self.caps.receivers.iter().map(|&(c, k)| {
+            let (e, r) = (edge_var(c, k), receiver_var(c, k));
+            quote!(let #r = ::flow::__private::take(&mut #e.receivers, __i);)
+        });
+        quote!(#(#specs)* #(#senders)* #(#receivers)*)
     }
 }
 
-fn source_task(g: &Graph, plan: &Plan, lock: &Lock, head: &Node, fused: bool) -> TokenStream {
+fn source_task(
+    g: &Graph,
+    plan: &Plan,
+    lock: &Lock,
+    head: &Node,
+    fused: bool,
+    keyed: bool,
+) -> TokenStream {
     let mut cg = ChainGen {
         g,
         plan,
         lock,
         fused,
+        keyed,
         caps: Captures::default(),
     };
     let chain = cg.downstream(head.id);
@@ -267,7 +312,7 @@ fn source_task(g: &Graph, plan: &Plan, lock: &Lock, head: &Node, fused: bool) ->
     };
     quote! {
         let __wm = #sv.watermarks();
-        let __p = if __job.fused() { 1 } else { __job.parallelism(#stage) };
+        let __p = __job.parallelism(#stage);
         let __readers = #sv.readers(__p, &mut __job);
         for (__i, __reader) in __readers.into_iter().enumerate() {
             let __wm = ::std::clone::Clone::clone(&__wm);
@@ -281,11 +326,43 @@ fn source_task(g: &Graph, plan: &Plan, lock: &Lock, head: &Node, fused: bool) ->
 }
 
 fn fused_tasks(g: &Graph, plan: &Plan, lock: &Lock) -> TokenStream {
-    let tasks = g.nodes.iter().filter(|n| n.is_source()).map(|n| {
-        let t = source_task(g, plan, lock, n, true);
-        quote!({ #t })
-    });
-    quote!(#(#tasks)*)
+    // The channels of every `key_by` between stages, from each subtask to every other (and an
+    // idle one to itself), typed by the producing port.
+    let mut channels = Vec::new();
+    for s in &plan.stages {
+        let head = g.node(s.head);
+        for k in 0..head.inputs.len() {
+            if plan.edges[head.id][k] == Edge::Hash {
+                let (e, port, stage) = (edge_var(head.id, k), stage_input_port(g, head, k), s.id);
+                channels.push(quote! {
+                    let mut #e = #port.channels(__job.parallelism(#stage), __job.parallelism(#stage), false);
+                });
+            }
+        }
+    }
+    let tasks = |keyed: bool| {
+        let tasks = g.nodes.iter().filter(|n| n.is_source()).map(|n| {
+            let t = source_task(g, plan, lock, n, true, keyed);
+            quote!({ #t })
+        });
+        quote!(#(#tasks)*)
+    };
+    let direct = tasks(false);
+    if channels.is_empty() {
+        // No `key_by` between stages: the chains are the same at any parallelism.
+        return direct;
+    }
+    // At parallelism 1 a `key_by` is nothing (a second type of the chains, so that it costs
+    // nothing per row); above, a `FusedExchange`.
+    let keyed = tasks(true);
+    quote! {
+        if __job.parallelism(0) == 1 {
+            #direct
+        } else {
+            #(#channels)*
+            #keyed
+        }
+    }
 }
 
 fn staged_tasks(g: &Graph, plan: &Plan, lock: &Lock) -> TokenStream {
@@ -319,10 +396,10 @@ fn staged_tasks(g: &Graph, plan: &Plan, lock: &Lock) -> TokenStream {
     let stages = plan.stages.iter().map(|s| {
         let head = g.node(s.head);
         if head.is_source() {
-            let t = source_task(g, plan, lock, head, false);
+            let t = source_task(g, plan, lock, head, false, false);
             return quote!({ #t });
         }
-        let mut cg = ChainGen { g, plan, lock, fused: false, caps: Captures::default() };
+        let mut cg = ChainGen { g, plan, lock, fused: false, keyed: false, caps: Captures::default() };
         let chain = cg.build(head.id);
         let clones = cg.clones();
         let stage = s.id;

@@ -61,8 +61,8 @@ pub struct Plan {
     pub edges: Vec<Vec<Edge>>,
     pub stage_of: Vec<usize>,
     pub stages: Vec<Stage>,
-    /// No operator with several inputs: with every parallelism 1 the job runs as one fused
-    /// thread per source.
+    /// No operator with several inputs: with one parallelism for every stage (and only
+    /// `key_by` between stages above 1) the job runs fused, one task per source subtask.
     pub fusable: bool,
 }
 

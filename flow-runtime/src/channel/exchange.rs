@@ -20,8 +20,15 @@ pub trait Partition<T>: Send {
 }
 
 /// The channels an exchange sends on, whatever its row type: compiled once.
-struct Outbox {
+pub(super) struct Outbox {
     senders: Vec<Sender<Message>>,
+    /// In a fused subtask ([`FusedExchange`](super::FusedExchange)): the channel to the
+    /// subtask itself, never sent on (its rows go straight into its chain).
+    skip: Option<usize>,
+    /// In a fused subtask: messages a full channel did not take yet, in order. A fused
+    /// subtask must not block on a full channel (the subtask at the other end may be blocked
+    /// sending to it): it keeps them here and handles its own inputs until they go.
+    backlog: Option<std::collections::VecDeque<(usize, Message)>>,
     /// On an edge across instances: the repartition topic's writer, instead of `senders`.
     remote: Option<Box<dyn crate::instances::RemoteOut>>,
     /// The remote writer's first error, reported by the next check.
@@ -47,11 +54,44 @@ impl Outbox {
             }
             return;
         }
+        if let Some(backlog) = &mut self.backlog {
+            if !backlog.is_empty() {
+                backlog.push_back((i, message));
+                return;
+            }
+        }
         match self.senders[i].try_send(message) {
             Ok(()) => worker::progress(),
-            Err(TrySendError::Full(message)) => self.wait_and_send(i, message),
+            Err(TrySendError::Full(message)) => match &mut self.backlog {
+                Some(backlog) => backlog.push_back((i, message)),
+                None => self.wait_and_send(i, message),
+            },
             Err(TrySendError::Disconnected(_)) => self.closed = true,
         }
+    }
+
+    /// Sends what the backlog holds, in order, until a channel is full; returns whether some
+    /// is left.
+    pub(super) fn retry_backlog(&mut self) -> bool {
+        let Some(backlog) = &mut self.backlog else {
+            return false;
+        };
+        while let Some((i, message)) = backlog.pop_front() {
+            match self.senders[i].try_send(message) {
+                Ok(()) => worker::progress(),
+                Err(TrySendError::Full(message)) => {
+                    backlog.push_front((i, message));
+                    return true;
+                }
+                Err(TrySendError::Disconnected(_)) => self.closed = true,
+            }
+        }
+        false
+    }
+
+    /// Adds time a fused subtask waited for room in a full channel.
+    pub(super) fn add_blocked(&mut self, waited: Duration) {
+        self.blocked += waited;
     }
 
     /// Sends into a full channel: waits for the receiver to make room (backpressure), timed.
@@ -91,13 +131,15 @@ impl Outbox {
             return self.check();
         }
         for i in 0..self.senders.len() {
-            self.send(i, make());
+            if self.skip != Some(i) {
+                self.send(i, make());
+            }
         }
         self.check()
     }
 
     /// Whether the receivers are still there (and the remote writer did not fail).
-    fn check(&mut self) -> Result<()> {
+    pub(super) fn check(&mut self) -> Result<()> {
         if let Some(e) = self.failed.take() {
             self.closed = true;
             return Err(e);
@@ -113,9 +155,9 @@ impl Outbox {
 /// Sends a stage's output to the next stage: a [`Collector`] that buffers rows per target and
 /// sends full batches (or partial ones after `FLUSH_INTERVAL`).
 pub struct Exchange<T, P> {
-    partition: P,
-    out: Outbox,
-    buffers: Vec<Batch<T>>,
+    pub(super) partition: P,
+    pub(super) out: Outbox,
+    pub(super) buffers: Vec<Batch<T>>,
     /// Rows per batch ([`batch_rows`]).
     batch: usize,
     timestamps: bool,
@@ -135,6 +177,8 @@ impl<T: Send + 'static, P> Exchange<T, P> {
             partition,
             out: Outbox {
                 senders: outlets.senders,
+                skip: None,
+                backlog: None,
                 remote: outlets.remote,
                 failed: None,
                 last_flush: Instant::now(),
@@ -149,9 +193,18 @@ impl<T: Send + 'static, P> Exchange<T, P> {
         }
     }
 
-    /// Buffers `row` for channel `i`, sending the batch when it is full.
+    /// In a fused subtask `me`: never sends on channel `me`, and never blocks on a full
+    /// channel (see [`Outbox::retry_backlog`]).
+    pub(super) fn fused(mut self, me: usize) -> Self {
+        self.out.skip = Some(me);
+        self.out.backlog = Some(std::collections::VecDeque::new());
+        self
+    }
+
+    /// Buffers `row` for channel `i`, sending the batch when it is full; returns whether it
+    /// sent one.
     #[inline(always)]
-    fn push(&mut self, i: usize, row: T, ts: Timestamp) {
+    pub(super) fn push(&mut self, i: usize, row: T, ts: Timestamp) -> bool {
         let buf = &mut self.buffers[i];
         buf.rows.push(row);
         if self.timestamps {
@@ -159,7 +212,9 @@ impl<T: Send + 'static, P> Exchange<T, P> {
         }
         if buf.rows.len() >= self.batch {
             self.send_full(i);
+            return true;
         }
+        false
     }
 
     #[cold]
@@ -172,7 +227,7 @@ impl<T: Send + 'static, P> Exchange<T, P> {
     }
 
     /// Sends every partial batch.
-    fn send_all(&mut self) -> Result<()> {
+    pub(super) fn send_all(&mut self) -> Result<()> {
         for i in 0..self.buffers.len() {
             if !self.buffers[i].rows.is_empty() {
                 self.send_full(i);

@@ -14,10 +14,12 @@
 
 mod combine;
 mod exchange;
+mod fused;
 mod gate;
 
 pub use combine::Combine;
 pub use exchange::{BroadcastExchange, Exchange, Partition};
+pub use fused::FusedExchange;
 pub(crate) use gate::Gate;
 pub use gate::{GateEvent, InputGate};
 

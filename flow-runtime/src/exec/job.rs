@@ -64,8 +64,7 @@ fn one_keyed_input(operator: &str) -> Error {
 impl JobBuilder {
     /// A job for `plan` with the given per-stage parallelism.
     pub fn new(plan: &'static Plan, stage_parallelism: Vec<usize>, bounded: bool) -> Self {
-        let fusable = plan.fusable;
-        let fused = fusable && stage_parallelism.iter().all(|&p| p == 1);
+        let fused = fuses(plan, &stage_parallelism);
         JobBuilder {
             graph: JobGraph {
                 plan,
@@ -85,7 +84,18 @@ impl JobBuilder {
     /// Joins the instance group `env` names (`--instance-group`), if any: every hash edge
     /// then crosses instances through `transport` (Kafka's; `None` when flow was built
     /// without the `kafka` feature), and no stage is fused.
+    ///
+    /// Also settles whether the job runs fused above parallelism 1: not in batch mode, where
+    /// a `reduce` after a `key_by` combines before the exchange (see [`fuses`]).
     pub fn join_instances(&mut self, env: &StreamEnv, transport: Option<&'static dyn Transport>) {
+        let batch = match env.mode() {
+            RuntimeMode::Batch => true,
+            RuntimeMode::Auto => self.graph.bounded,
+            RuntimeMode::Streaming => false,
+        };
+        if batch && self.graph.stage_parallelism.iter().any(|&p| p > 1) {
+            self.graph.fused = false;
+        }
         let Some(config) = env.instances() else {
             return;
         };
@@ -229,8 +239,7 @@ impl JobBuilder {
             config,
         }
     }
-    /// Whether every stage runs in one thread per source (all parallelism 1, no multi-input
-    /// operator): `key_by` and `rebalance` then need no exchange at all.
+    /// Whether each subtask of the job is one task running every stage ([`fuses`]).
     pub fn fused(&self) -> bool {
         self.graph.fused
     }
@@ -245,11 +254,7 @@ impl JobBuilder {
         subtask: usize,
         run: impl FnOnce(&RuntimeContext) -> Result<TaskMetrics> + Send + 'static,
     ) {
-        let parallelism = if self.graph.fused {
-            1
-        } else {
-            self.graph.stage_parallelism[stage]
-        };
+        let parallelism = self.graph.stage_parallelism[stage];
         let run: TaskFn = Box::new(run);
         self.graph.tasks.push(Task {
             stage,
@@ -276,6 +281,27 @@ impl JobBuilder {
         }
         self.graph
     }
+}
+
+/// Whether the job runs fused, each subtask `i` one task that reads its source's split and
+/// runs subtask `i` of every stage after it: no multi-input operator (`plan.fusable`), every
+/// stage at one parallelism, and, above 1, every edge between stages a `key_by` (hash) and
+/// streaming mode ([`JobBuilder::join_instances`]). At parallelism 1 nothing crosses between
+/// tasks; above, a `key_by` keeps the rows of the subtask's own keys and sends only the
+/// others ([`FusedExchange`](crate::channel::FusedExchange)). Rebalance and broadcast edges,
+/// parallelism changes and batch mode keep a task per stage subtask.
+pub(crate) fn fuses(plan: &Plan, stage_parallelism: &[usize]) -> bool {
+    use crate::plan::Partitioning::{Forward, Hash, Source};
+    let Some(&p) = stage_parallelism.first() else {
+        return false;
+    };
+    plan.fusable
+        && stage_parallelism.iter().all(|&q| q == p)
+        && (p == 1
+            || plan
+                .nodes
+                .iter()
+                .all(|n| matches!(n.partitioning, Source | Forward | Hash)))
 }
 
 /// Rows in and out of one operator, summed over its subtasks.

@@ -1,0 +1,164 @@
+//! Fused jobs (README, "How a job runs"): one parallelism and only `key_by` between stages,
+//! each subtask one task that keeps its own keys' rows and sends the others'. The same rows,
+//! results and checkpoints as the staged run of the same job (a `rebalance` at the end keeps
+//! it staged), at parallelism 1 and 2, under both schedulings, with channels that fill up.
+
+mod common;
+
+use common::sorted;
+use flow::prelude::*;
+use flow::Scheduling;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+const ROWS: i64 = 300_000;
+
+/// A sum that sleeps now and then (`flow::sleep`, which gives its worker away): the keyed
+/// subtasks fall behind their sources, the channels between subtasks fill up and each
+/// subtask waits for room while the other sends to it.
+fn slow_sum(a: (i64, i64), b: (i64, i64)) -> (i64, i64) {
+    if b.1 % 50_000 == 0 {
+        flow::sleep(Duration::from_millis(20));
+    }
+    (a.0, a.1 + b.1)
+}
+
+/// Two `key_by`s in a row (two fused exchanges, the second fed from the first's chain), a
+/// rolling sum after each (the second counts the first's rows per key group); the last count
+/// per key of the second, and the rows it got.
+fn two_key_bys(p: usize, scheduling: Scheduling, staged: bool) -> (Vec<(i64, i64)>, u64) {
+    let env = StreamEnv::new()
+        .with_parallelism(p)
+        .with_scheduling(scheduling);
+    if staged {
+        flow! { env =>
+            let out = source(NumberSequence::new(1, ROWS), Watermarks::no_watermarks())
+                .map(|n: i64| (n % 1_009, n))
+                .key_by(|r| r.0)
+                .reduce(slow_sum)
+                .map(|r| (r.0 % 13, 1))
+                .key_by(|r| r.0)
+                .reduce(|a, b| (a.0, a.1 + b.1)).name("count")
+                .rebalance()
+                .collect();
+        }
+        // (At parallelism 1 every job without multi-input operators runs fused.)
+        assert_eq!(is_fused(&env), p == 1);
+        let result = env.execute("staged").unwrap();
+        (
+            last_per_key(out.take()),
+            result.operator("count").unwrap().rows_in,
+        )
+    } else {
+        // (`collect` runs in one subtask unless told otherwise: a `CollectHandle`'s sink at
+        // the job's parallelism.)
+        let out = flow::CollectHandle::new();
+        let sink = out.sink();
+        flow! { env =>
+            source(NumberSequence::new(1, ROWS), Watermarks::no_watermarks())
+                .map(|n: i64| (n % 1_009, n))
+                .key_by(|r| r.0)
+                .reduce(slow_sum)
+                .map(|r| (r.0 % 13, 1))
+                .key_by(|r| r.0)
+                .reduce(|a, b| (a.0, a.1 + b.1)).name("count")
+                .sink_to(sink);
+        }
+        assert!(is_fused(&env), "{}", env.explain(flow::ExplainFormat::Text));
+        let result = env.execute("fused").unwrap();
+        (
+            last_per_key(out.take()),
+            result.operator("count").unwrap().rows_in,
+        )
+    }
+}
+
+/// Whether `--explain` says the job runs fused (on its first line).
+fn is_fused(env: &StreamEnv) -> bool {
+    let plan = env.explain(flow::ExplainFormat::Text);
+    plan.lines().next().unwrap().contains(", fused")
+}
+
+/// The newest row per key of a rolling reduce's output (its counts only grow).
+fn last_per_key(rows: Vec<(i64, i64)>) -> Vec<(i64, i64)> {
+    let mut last = BTreeMap::new();
+    for (k, v) in rows {
+        let e = last.entry(k).or_insert(v);
+        *e = (*e).max(v);
+    }
+    last.into_iter().collect()
+}
+
+fn fused_and_staged_agree(p: usize) {
+    // The model: every row counted once, under the second `key_by`'s key (of the first's).
+    let mut model = BTreeMap::new();
+    for n in 1..=ROWS {
+        *model.entry(n % 1_009 % 13).or_insert(0i64) += 1;
+    }
+    let model: Vec<(i64, i64)> = model.into_iter().collect();
+    for scheduling in [Scheduling::Workers, Scheduling::Threads] {
+        let fused = two_key_bys(p, scheduling, false);
+        let staged = two_key_bys(p, scheduling, true);
+        assert_eq!(fused.1, ROWS as u64, "{scheduling:?}");
+        assert_eq!(fused, staged, "{scheduling:?}");
+        assert_eq!(fused.0, model, "{scheduling:?}");
+    }
+}
+
+/// Event time through a fused `key_by`: the window sees the minimum watermark over every
+/// subtask's, so no row is late and every window fires once, with all its rows.
+fn windows_see_every_subtask_s_watermark(p: usize) {
+    let env = StreamEnv::new().with_parallelism(p);
+    let out = flow::CollectHandle::new();
+    let sink = out.sink();
+    flow! { env =>
+        source(NumberSequence::new(0, 99_999), Watermarks::monotonous())
+            .timestamps(|n| *n)
+            .map(|n: i64| (n % 10, 1i64))
+            .key_by(|r| r.0)
+            .window(TumblingEventTimeWindows::of(Duration::from_millis(1_000)))
+            .reduce(|a, b| (a.0, a.1 + b.1)).name("per second")
+            .sink_to(sink);
+    }
+    assert!(is_fused(&env));
+    let result = env.execute("windows").unwrap();
+    assert_eq!(result.operator("per second").unwrap().late_rows, 0);
+    let rows = sorted(out.take());
+    assert_eq!(rows.len(), 10 * 100, "a window per key and second");
+    assert!(rows.iter().all(|r| r.1 == 100), "{:?}", &rows[..5]);
+}
+
+at_parallelism!(
+    fused_and_staged_agree,
+    windows_see_every_subtask_s_watermark
+);
+
+#[test]
+fn a_rebalance_or_a_parallelism_change_keeps_a_task_per_stage() {
+    let env = StreamEnv::new().with_parallelism(2);
+    flow! { env =>
+        source(NumberSequence::new(1, 10), Watermarks::no_watermarks())
+            .key_by(|n| *n % 3)
+            .reduce(|a, b| a + b)
+            .print()
+            .parallelism(1);
+    }
+    assert!(!is_fused(&env));
+    let env = StreamEnv::new().with_parallelism(2);
+    flow! { env =>
+        source(NumberSequence::new(1, 10), Watermarks::no_watermarks())
+            .key_by(|n| *n % 3)
+            .reduce(|a, b| a + b)
+            .rebalance()
+            .print();
+    }
+    assert!(!is_fused(&env));
+    let env = StreamEnv::new().with_parallelism(2);
+    flow! { env =>
+        source(NumberSequence::new(1, 10), Watermarks::no_watermarks())
+            .key_by(|n| *n % 3)
+            .reduce(|a, b| a + b)
+            .print();
+    }
+    assert!(is_fused(&env));
+}
