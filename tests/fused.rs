@@ -130,8 +130,66 @@ fn windows_see_every_subtask_s_watermark(p: usize) {
 
 at_parallelism!(
     fused_and_staged_agree,
-    windows_see_every_subtask_s_watermark
+    windows_see_every_subtask_s_watermark,
+    a_fork_into_two_key_bys
 );
+
+/// A fork whose two branches each reach a `key_by` is not fused above parallelism 1 (a
+/// subtask waiting in one branch's `key_by` would not read the other's), and gives the same
+/// rows as at parallelism 1.
+fn a_fork_into_two_key_bys(p: usize) {
+    let env = StreamEnv::new().with_parallelism(p);
+    let (by_3, by_5) = (flow::CollectHandle::new(), flow::CollectHandle::new());
+    let (sink_3, sink_5) = (by_3.sink(), by_5.sink());
+    flow! { env =>
+        let numbers = source(NumberSequence::new(1, 100_000), Watermarks::no_watermarks())
+            .map(|n: i64| (n, 1i64));
+        numbers.key_by(|r| r.0 % 3).reduce(|a, b| (a.0, a.1 + b.1)).sink_to(sink_3);
+        numbers.key_by(|r| r.0 % 5).reduce(|a, b| (a.0, a.1 + b.1)).sink_to(sink_5);
+    }
+    // At parallelism 1 it is fused all the same: nothing crosses between tasks.
+    assert_eq!(is_fused(&env), p == 1);
+    env.execute("fork").unwrap();
+    let counts = |rows: Vec<(i64, i64)>, m: i64| -> Vec<(i64, i64)> {
+        let rows = last_per_key(rows.into_iter().map(|(n, c)| (n % m, c)).collect());
+        assert_eq!(rows.len() as i64, m);
+        rows
+    };
+    let count = |m: i64, k: i64| (1..=100_000).filter(|n| n % m == k).count() as i64;
+    assert_eq!(
+        counts(by_3.take(), 3),
+        (0..3).map(|k| (k, count(3, k))).collect::<Vec<_>>()
+    );
+    assert_eq!(
+        counts(by_5.take(), 5),
+        (0..5).map(|k| (k, count(5, k))).collect::<Vec<_>>()
+    );
+}
+
+#[test]
+fn saved_checkpoints_keep_a_task_per_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = StreamEnv::new()
+        .with_parallelism(2)
+        .with_checkpoint_dir(dir.path(), 1);
+    flow! { env =>
+        source(NumberSequence::new(1, 10), Watermarks::no_watermarks())
+            .key_by(|n| *n % 3)
+            .reduce(|a, b| a + b)
+            .print();
+    }
+    assert!(!is_fused(&env));
+    let env = StreamEnv::new()
+        .with_parallelism(2)
+        .with_savepoint_dir(dir.path());
+    flow! { env =>
+        source(NumberSequence::new(1, 10), Watermarks::no_watermarks())
+            .key_by(|n| *n % 3)
+            .reduce(|a, b| a + b)
+            .print();
+    }
+    assert!(!is_fused(&env));
+}
 
 #[test]
 fn a_rebalance_or_a_parallelism_change_keeps_a_task_per_stage() {

@@ -203,8 +203,9 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> FusedExchange<T, P, L>
             // complete, and the keyed chain takes its part in the newer one.
             (Some(want), _) if id < want => {}
             // The others' barrier after this subtask's input ended: its source's position is
-            // gone with it, so its keyed chain cannot take a part that fits the others'. The
-            // checkpoint is declined; one after every subtask ended holds the final state.
+            // not at hand here, so its keyed chain cannot take a part that fits the others'.
+            // The checkpoint is declined (which ends the job's checkpoints: a job whose
+            // checkpoints are saved is not fused, `JobBuilder::join_instances`).
             _ => {
                 if let Some(ctx) = &self.ctx {
                     ctx.checkpoints.ack(

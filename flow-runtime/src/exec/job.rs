@@ -85,15 +85,20 @@ impl JobBuilder {
     /// then crosses instances through `transport` (Kafka's; `None` when flow was built
     /// without the `kafka` feature), and no stage is fused.
     ///
-    /// Also settles whether the job runs fused above parallelism 1: not in batch mode, where
-    /// a `reduce` after a `key_by` combines before the exchange (see [`fuses`]).
+    /// Also settles whether the job runs fused above parallelism 1 (see [`fuses`]): not in
+    /// batch mode, where a `reduce` after a `key_by` combines before the exchange, and not
+    /// when checkpoints are saved (`--checkpoint-dir`, `--savepoint-dir`): a fused subtask
+    /// whose source ended before the others' cannot take its part of a checkpoint yet (its
+    /// source's end position is not at hand where the others' barriers reach its keyed half),
+    /// and declines it, which stops the job's checkpoints.
     pub fn join_instances(&mut self, env: &StreamEnv, transport: Option<&'static dyn Transport>) {
         let batch = match env.mode() {
             RuntimeMode::Batch => true,
             RuntimeMode::Auto => self.graph.bounded,
             RuntimeMode::Streaming => false,
         };
-        if batch && self.graph.stage_parallelism.iter().any(|&p| p > 1) {
+        let saved = env.checkpoint_dir().is_some() || env.savepoint_dir().is_some();
+        if (batch || saved) && self.graph.stage_parallelism.iter().any(|&p| p > 1) {
             self.graph.fused = false;
         }
         let Some(config) = env.instances() else {
@@ -285,11 +290,12 @@ impl JobBuilder {
 
 /// Whether the job runs fused, each subtask `i` one task that reads its source's split and
 /// runs subtask `i` of every stage after it: no multi-input operator (`plan.fusable`), every
-/// stage at one parallelism, and, above 1, every edge between stages a `key_by` (hash) and
-/// streaming mode ([`JobBuilder::join_instances`]). At parallelism 1 nothing crosses between
-/// tasks; above, a `key_by` keeps the rows of the subtask's own keys and sends only the
-/// others ([`FusedExchange`](crate::channel::FusedExchange)). Rebalance and broadcast edges,
-/// parallelism changes and batch mode keep a task per stage subtask.
+/// stage at one parallelism, and, above 1, every edge between stages a `key_by` (hash), the
+/// `key_by`s after each source on one path (see [`key_bys_in_a_row`]), streaming mode and no
+/// saved checkpoints ([`JobBuilder::join_instances`]). At parallelism 1 nothing crosses
+/// between tasks; above, a `key_by` keeps the rows of the subtask's own keys and sends only
+/// the others ([`FusedExchange`](crate::channel::FusedExchange)). Otherwise a task per stage
+/// subtask.
 pub(crate) fn fuses(plan: &Plan, stage_parallelism: &[usize]) -> bool {
     use crate::plan::Partitioning::{Forward, Hash, Source};
     let Some(&p) = stage_parallelism.first() else {
@@ -298,10 +304,36 @@ pub(crate) fn fuses(plan: &Plan, stage_parallelism: &[usize]) -> bool {
     plan.fusable
         && stage_parallelism.iter().all(|&q| q == p)
         && (p == 1
-            || plan
+            || (plan
                 .nodes
                 .iter()
-                .all(|n| matches!(n.partitioning, Source | Forward | Hash)))
+                .all(|n| matches!(n.partitioning, Source | Forward | Hash))
+                && key_bys_in_a_row(plan)))
+}
+
+/// Whether no operator's output forks into two branches that each lead to a `key_by`: the
+/// `key_by`s after each source lie on one path. A fused `key_by` that waits (for room in a
+/// channel, for the others' barrier or end) handles what arrives for itself and for the
+/// `key_by`s after it, not for one on another branch: two subtasks waiting in the two
+/// branches' `key_by`s would wait for each other.
+fn key_bys_in_a_row(plan: &Plan) -> bool {
+    use crate::plan::Partitioning::Hash;
+    let n = plan.nodes.len();
+    let mut outputs: Vec<Vec<usize>> = vec![Vec::new(); n];
+    for node in plan.nodes {
+        for &i in node.inputs {
+            outputs[i as usize].push(node.id as usize);
+        }
+    }
+    // Whether node `v` or one after it is a `key_by` (nodes are in topological order).
+    let mut leads_to_key_by = vec![false; n];
+    for v in (0..n).rev() {
+        leads_to_key_by[v] =
+            plan.nodes[v].partitioning == Hash || outputs[v].iter().any(|&o| leads_to_key_by[o]);
+    }
+    outputs
+        .iter()
+        .all(|outs| outs.iter().filter(|&&o| leads_to_key_by[o]).count() <= 1)
 }
 
 /// Rows in and out of one operator, summed over its subtasks.
