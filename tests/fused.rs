@@ -73,6 +73,45 @@ fn two_key_bys(p: usize, scheduling: Scheduling, staged: bool) -> (Vec<(i64, i64
     }
 }
 
+/// Two `key_by`s in a row, no keyed state (so checkpoints without a directory complete), a
+/// checkpoint every 5 ms, and subtask 1's source much slower than subtask 0's: checkpoints
+/// are triggered while subtask 0 waits for subtask 1's end. Its first `key_by` declines them,
+/// and must still pass the barrier to its second, which subtask 1's second `key_by` waits
+/// for (else both wait for each other for good).
+fn checkpoints_after_a_subtask_s_source_ended(p: usize) {
+    const N: i64 = 20_000;
+    let env = StreamEnv::new()
+        .with_parallelism(p)
+        .with_checkpoint_interval(Some(Duration::from_millis(5)));
+    let out = flow::CollectHandle::new();
+    let sink = out.sink();
+    flow! { env =>
+        source(NumberSequence::new(1, N), Watermarks::no_watermarks())
+            .map(|n: i64| {
+                // The second half is subtask 1's split at parallelism 2.
+                if n > N / 2 && n % 100 == 0 {
+                    flow::sleep(Duration::from_millis(1));
+                }
+                n
+            })
+            .key_by(|n| *n % 7)
+            .map(|n: i64| n * 2)
+            .key_by(|n| *n % 5)
+            .map(|n: i64| n / 2)
+            .sink_to(sink);
+    }
+    assert!(is_fused(&env));
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(env.execute("tail"));
+    });
+    let result = wait
+        .recv_timeout(Duration::from_secs(60))
+        .expect("the job ends (its subtasks waited for each other)");
+    result.unwrap();
+    assert_eq!(sorted(out.take()), (1..=N).collect::<Vec<_>>());
+}
+
 /// Whether `--explain` says the job runs fused (on its first line).
 fn is_fused(env: &StreamEnv) -> bool {
     let plan = env.explain(flow::ExplainFormat::Text);
@@ -131,7 +170,8 @@ fn windows_see_every_subtask_s_watermark(p: usize) {
 at_parallelism!(
     fused_and_staged_agree,
     windows_see_every_subtask_s_watermark,
-    a_fork_into_two_key_bys
+    a_fork_into_two_key_bys,
+    checkpoints_after_a_subtask_s_source_ended
 );
 
 /// A fork whose two branches each reach a `key_by` is not fused above parallelism 1 (a

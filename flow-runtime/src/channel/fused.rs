@@ -205,18 +205,23 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> FusedExchange<T, P, L>
             // The others' barrier after this subtask's input ended: its source's position is
             // not at hand here, so its keyed chain cannot take a part that fits the others'.
             // The checkpoint is declined (which ends the job's checkpoints: a job whose
-            // checkpoints are saved is not fused, `JobBuilder::join_instances`).
+            // checkpoints are saved is not fused, `JobBuilder::join_instances`). The barrier
+            // still goes down the keyed chain, into a state that is thrown away: a fused
+            // `key_by` after it waits for this subtask's barrier in the other subtasks.
             _ => {
-                if let Some(ctx) = &self.ctx {
-                    ctx.checkpoints.ack(
-                        ctx.task,
-                        id,
-                        Snapshot::Declined(self.name),
-                        ctx.task_state(id),
-                        ctx.subtask,
-                        ctx.parallelism,
-                    );
-                }
+                let Some(ctx) = self.ctx.clone() else {
+                    return Ok(());
+                };
+                let mut state = ctx.task_state(id);
+                let _ = self.local.barrier(id, &mut state)?;
+                ctx.checkpoints.ack(
+                    ctx.task,
+                    id,
+                    Snapshot::Declined(self.name),
+                    state,
+                    ctx.subtask,
+                    ctx.parallelism,
+                );
             }
         }
         Ok(())
