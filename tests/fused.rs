@@ -209,26 +209,20 @@ fn a_fork_into_two_key_bys(p: usize) {
 #[test]
 fn saved_checkpoints_keep_a_task_per_stage() {
     let dir = tempfile::tempdir().unwrap();
-    let env = StreamEnv::new()
-        .with_parallelism(2)
-        .with_checkpoint_dir(dir.path(), 1);
-    flow! { env =>
-        source(NumberSequence::new(1, 10), Watermarks::no_watermarks())
-            .key_by(|n| *n % 3)
-            .reduce(|a, b| a + b)
-            .print();
+    let saved = [
+        StreamEnv::new().with_checkpoint_dir(dir.path(), 1),
+        StreamEnv::new().with_savepoint_dir(dir.path()),
+    ];
+    for env in saved {
+        let env = env.with_parallelism(2);
+        flow! { env =>
+            source(NumberSequence::new(1, 10), Watermarks::no_watermarks())
+                .key_by(|n| *n % 3)
+                .reduce(|a, b| a + b)
+                .print();
+        }
+        assert!(!is_fused(&env));
     }
-    assert!(!is_fused(&env));
-    let env = StreamEnv::new()
-        .with_parallelism(2)
-        .with_savepoint_dir(dir.path());
-    flow! { env =>
-        source(NumberSequence::new(1, 10), Watermarks::no_watermarks())
-            .key_by(|n| *n % 3)
-            .reduce(|a, b| a + b)
-            .print();
-    }
-    assert!(!is_fused(&env));
 }
 
 #[test]

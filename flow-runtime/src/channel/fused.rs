@@ -27,7 +27,7 @@ use crate::chain::{Collector, Control, Snapshot};
 use crate::context::RuntimeContext;
 use crate::exec::{worker, CheckpointId, TaskMetrics};
 use crate::snapshot::{Adopted, TaskState};
-use crate::time::{Timestamp, NO_TIMESTAMP};
+use crate::time::Timestamp;
 use crate::{Error, Result};
 use std::time::{Duration, Instant};
 
@@ -48,7 +48,7 @@ pub struct FusedExchange<T, P, L> {
     /// The `key_by` node: its rows out are the rows its chain got here.
     node: u32,
     name: &'static str,
-    /// Rows handed to `local`, from this subtask and from the others (above parallelism 1).
+    /// Rows handed to `local`, from this subtask and from the others.
     delivered: u64,
     /// The checkpoint whose barrier this subtask's source sent and the others' have not all
     /// come yet.
@@ -168,13 +168,8 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> FusedExchange<T, P, L>
         while let Some(e) = event {
             match e {
                 GateEvent::Rows(rows) => {
-                    let batch = rows.into_batch::<T>();
-                    self.delivered += batch.rows.len() as u64;
-                    let mut timestamps = batch.timestamps.into_iter();
-                    for row in batch.rows {
-                        self.local
-                            .collect(row, timestamps.next().unwrap_or(NO_TIMESTAMP));
-                    }
+                    let local = &mut self.local;
+                    self.delivered += rows.feed(|row: T, ts| local.collect(row, ts));
                 }
                 GateEvent::Watermark(w) => self.local.watermark(w)?,
                 GateEvent::Status(idle) => self.local.idle(idle)?,
@@ -237,18 +232,15 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> FusedExchange<T, P, L>
 impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> Collector<T> for FusedExchange<T, P, L> {
     #[inline(always)]
     fn collect(&mut self, row: T, ts: Timestamp) {
-        let n = self.inner.buffers.len();
-        if n > 1 {
-            let i = self.inner.partition.route(&row, n);
-            if i != self.me {
-                if self.inner.push(i, row, ts) {
-                    self.settle_later();
-                }
-                return;
+        // (Made above parallelism 1 only: at 1 the chains have no exchange at all.)
+        let i = self.inner.partition.route(&row, self.inner.buffers.len());
+        if i != self.me {
+            if self.inner.push(i, row, ts) {
+                self.settle_later();
             }
-            // (At parallelism 1 the `key_by`'s rows out are its rows in: not counted.)
-            self.delivered += 1;
+            return;
         }
+        self.delivered += 1;
         self.local.collect(row, ts);
     }
 }
@@ -332,9 +324,7 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> Control for FusedExcha
 
     fn report(&self, metrics: &mut TaskMetrics) {
         self.inner.report(metrics);
-        if self.inner.buffers.len() > 1 {
-            metrics.add_out(self.node, self.delivered);
-        }
+        metrics.add_out(self.node, self.delivered);
         self.local.report(metrics);
     }
 }

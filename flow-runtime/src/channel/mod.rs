@@ -90,6 +90,28 @@ impl Rows {
             Err(_) => wrong_row_type(std::any::type_name::<T>()),
         }
     }
+
+    /// Hands the batch's rows, of type `T`, to `collect`, with their timestamps when they
+    /// have them; returns how many.
+    ///
+    /// `collect` is called from one place only, so that it is inlined into the loop: with a
+    /// loop per case (timestamps or not) the chain was a function called per row (measured:
+    /// W1 and W3 at parallelism 2 spent a fifth of the receiving thread in that call's entry
+    /// and exit).
+    #[inline(always)]
+    pub(crate) fn feed<T: 'static>(self, mut collect: impl FnMut(T, Timestamp)) -> u64 {
+        let batch = self.into_batch::<T>();
+        let n = batch.rows.len() as u64;
+        debug_assert!(
+            batch.timestamps.is_empty() || batch.timestamps.len() == batch.rows.len(),
+            "a batch has a timestamp for every row or for none"
+        );
+        let mut timestamps = batch.timestamps.into_iter();
+        for row in batch.rows {
+            collect(row, timestamps.next().unwrap_or(crate::time::NO_TIMESTAMP));
+        }
+        n
+    }
 }
 
 #[cold]

@@ -579,30 +579,9 @@ trait GateStage {
 /// A chain `C` of rows `T`.
 struct Typed<T, C>(C, PhantomData<fn(T)>);
 
-/// Hands a batch's rows of type `T` to `collect`, with their timestamps when they have them;
-/// returns how many.
-///
-/// `collect` is called from one place only, so that it is inlined into the loop: with a loop
-/// per case (timestamps or not) the chain was a function called per row (measured: W1 and
-/// W3 at parallelism 2 spent a fifth of the receiving thread in that call's entry and exit).
-#[inline(always)]
-fn feed<T: 'static>(rows: Rows, mut collect: impl FnMut(T, Timestamp)) -> u64 {
-    let batch = rows.into_batch::<T>();
-    let n = batch.rows.len() as u64;
-    debug_assert!(
-        batch.timestamps.is_empty() || batch.timestamps.len() == batch.rows.len(),
-        "a batch has a timestamp for every row or for none"
-    );
-    let mut timestamps = batch.timestamps.into_iter();
-    for row in batch.rows {
-        collect(row, timestamps.next().unwrap_or(NO_TIMESTAMP));
-    }
-    n
-}
-
 impl<T: 'static, C: Collector<T>> GateStage for Typed<T, C> {
     fn rows(&mut self, rows: Rows) -> Result<u64> {
-        let n = feed(rows, |row: T, ts| self.0.collect(row, ts));
+        let n = rows.feed(|row: T, ts| self.0.collect(row, ts));
         self.0.flush()?;
         Ok(n)
     }
@@ -758,7 +737,7 @@ struct TwoTyped<A, B, C>(C, PhantomData<fn(A, B)>);
 
 impl<A: 'static, B: 'static, C: Collector<Either<A, B>>> GateStage for TwoTyped<A, B, C> {
     fn rows(&mut self, rows: Rows) -> Result<u64> {
-        let n = feed(rows, |row: A, ts| self.0.collect(Either::First(row), ts));
+        let n = rows.feed(|row: A, ts| self.0.collect(Either::First(row), ts));
         self.0.flush()?;
         Ok(n)
     }
@@ -769,7 +748,7 @@ impl<A: 'static, B: 'static, C: Collector<Either<A, B>>> GateStage for TwoTyped<
 
 impl<A: 'static, B: 'static, C: Collector<Either<A, B>>> TwoGateStage for TwoTyped<A, B, C> {
     fn rows_second(&mut self, rows: Rows) -> Result<u64> {
-        let n = feed(rows, |row: B, ts| self.0.collect(Either::Second(row), ts));
+        let n = rows.feed(|row: B, ts| self.0.collect(Either::Second(row), ts));
         self.0.flush()?;
         Ok(n)
     }
