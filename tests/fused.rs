@@ -5,10 +5,12 @@
 
 mod common;
 
-use common::sorted;
+use common::{finished_rows, sorted};
 use flow::prelude::*;
 use flow::Scheduling;
 use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 const ROWS: i64 = 300_000;
@@ -75,9 +77,9 @@ fn two_key_bys(p: usize, scheduling: Scheduling, staged: bool) -> (Vec<(i64, i64
 
 /// Two `key_by`s in a row, no keyed state (so checkpoints without a directory complete), a
 /// checkpoint every 5 ms, and subtask 1's source much slower than subtask 0's: checkpoints
-/// are triggered while subtask 0 waits for subtask 1's end. Its first `key_by` declines them,
-/// and must still pass the barrier to its second, which subtask 1's second `key_by` waits
-/// for (else both wait for each other for good).
+/// are triggered while subtask 0 waits for subtask 1's end. Its first `key_by` takes its part
+/// and must pass the barrier to its second, which subtask 1's second `key_by` waits for (else
+/// both wait for each other for good).
 fn checkpoints_after_a_subtask_s_source_ended(p: usize) {
     const N: i64 = 20_000;
     let env = StreamEnv::new()
@@ -108,8 +110,10 @@ fn checkpoints_after_a_subtask_s_source_ended(p: usize) {
     let result = wait
         .recv_timeout(Duration::from_secs(60))
         .expect("the job ends (its subtasks waited for each other)");
-    result.unwrap();
+    let result = result.unwrap();
     assert_eq!(sorted(out.take()), (1..=N).collect::<Vec<_>>());
+    // Subtask 0 took its part of every checkpoint after its source ended: none declined.
+    assert_eq!(result.checkpoints.failed, 0, "{:?}", result.checkpoints);
 }
 
 /// Whether `--explain` says the job runs fused (on its first line).
@@ -206,23 +210,157 @@ fn a_fork_into_two_key_bys(p: usize) {
     );
 }
 
-#[test]
-fn saved_checkpoints_keep_a_task_per_stage() {
-    let dir = tempfile::tempdir().unwrap();
-    let saved = [
-        StreamEnv::new().with_checkpoint_dir(dir.path(), 1),
-        StreamEnv::new().with_savepoint_dir(dir.path()),
-    ];
-    for env in saved {
-        let env = env.with_parallelism(2);
-        flow! { env =>
-            source(NumberSequence::new(1, 10), Watermarks::no_watermarks())
-                .key_by(|n| *n % 3)
-                .reduce(|a, b| a + b)
-                .print();
-        }
-        assert!(!is_fused(&env));
+const TAIL: i64 = 40_000;
+
+/// How a run of [`tail_counts`] ends early, once subtask 0's source ended and checkpoints
+/// completed since (see [`tail_row`]): subtask 1 crashes (a user panic), or asks the job to
+/// stop with a savepoint.
+#[derive(Clone, Copy)]
+enum Early {
+    Crash,
+    Stop,
+}
+
+#[derive(Clone, Copy)]
+struct Tail {
+    checkpoints: &'static Path,
+    early: Early,
+    /// The first checkpoint triggered after subtask 0's source ended (0: not yet).
+    after_end: &'static AtomicU64,
+    stop_requested: &'static AtomicBool,
+}
+
+/// Row `n`; subtask 1's rows (the second half) are slow, so subtask 0's source ends long
+/// before. With `tail`, subtask 1 ends the run early once a checkpoint completed that was
+/// triggered after subtask 0's source ended: its fused subtask took its part of it (its
+/// source's final position, its keyed stages' state) while waiting for subtask 1's rows.
+fn tail_row(n: i64, tail: Option<Tail>) -> i64 {
+    let Some(t) = tail else {
+        return n;
+    };
+    if n == TAIL / 2 {
+        // Subtask 0's last row. The checkpoint after the newest completed one may have been
+        // triggered before its source ended; the one after that cannot complete before.
+        let latest = common::latest_checkpoint(t.checkpoints);
+        t.after_end.store(latest + 2, Ordering::SeqCst);
     }
+    if n > TAIL / 2 {
+        let after_end = t.after_end.load(Ordering::SeqCst);
+        if after_end != 0 && common::latest_checkpoint(t.checkpoints) >= after_end {
+            match t.early {
+                Early::Crash if n % 7 == 0 => panic!("crash at row {n}"),
+                Early::Stop if !t.stop_requested.swap(true, Ordering::SeqCst) => {
+                    flow::request_stop()
+                }
+                _ => {}
+            }
+        }
+        if n % 20 == 0 {
+            flow::sleep(Duration::from_millis(1));
+        }
+    }
+    n
+}
+
+/// A rolling count per key after each of two `key_by`s, into part files: each input row gives
+/// one output row, and a key's outputs are 1, 2, ... whatever the order its rows come in.
+fn tail_counts(env: StreamEnv, out: &Path, tail: Option<Tail>) -> flow::Result<flow::JobResult> {
+    flow! { env =>
+        source(NumberSequence::new(1, TAIL), Watermarks::no_watermarks())
+            .map(move |n| tail_row(n, tail))
+            .map(|n: i64| (n % 1_009, 1i64))
+            .key_by(|r| r.0)
+            .reduce(|a, b| (a.0, a.1 + b.1))
+            .map(|r: (i64, i64)| (r.0 % 13, 1i64))
+            .key_by(|r| r.0)
+            .reduce(|a, b| (a.0, a.1 + b.1))
+            .sink_to(FileSink::row_format(out));
+    }
+    assert!(is_fused(&env), "{}", env.explain(flow::ExplainFormat::Text));
+    within(Duration::from_secs(120), move || env.execute("tail counts"))
+}
+
+/// `f()` on a thread of its own, failing the test if it takes longer than `limit` (a fused
+/// subtask waiting for the others for good).
+fn within<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (done, wait) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(f());
+    });
+    wait.recv_timeout(limit)
+        .expect("the job ends (its subtasks waited for each other)")
+}
+
+fn tail_env(checkpoints: &Path) -> StreamEnv {
+    StreamEnv::new()
+        .with_parallelism(2)
+        .with_checkpoint_interval(Some(Duration::from_millis(5)))
+        .with_checkpoint_dir(checkpoints, 1)
+}
+
+fn leak<T>(value: T) -> &'static T {
+    Box::leak(Box::new(value))
+}
+
+/// The rows of an uninterrupted run of [`tail_counts`].
+fn tail_reference(root: &Path) -> Vec<String> {
+    let reference = root.join("reference");
+    tail_counts(tail_env(&root.join("ck-ref")), &reference, None).unwrap();
+    let rows = finished_rows(&reference);
+    assert_eq!(rows.len(), TAIL as usize);
+    rows
+}
+
+/// A fused job with saved checkpoints crashes after subtask 0's source ended and checkpoints
+/// completed with subtask 0's part taken meanwhile; restored from the latest, it ends with the
+/// rows of a run that never crashed (subtask 0's keyed state was in its part: without it the
+/// counts of its keys start over). (Its source's final position is in the part too; a
+/// `NumberSequence` split missing from a checkpoint reads nothing, so this job would not tell.)
+#[test]
+fn a_crash_after_a_subtask_s_source_ended_restores_exactly_once() {
+    let root = tempfile::tempdir().unwrap();
+    let expected = tail_reference(root.path());
+    let (out, checkpoints) = (root.path().join("out"), root.path().join("ck"));
+    let tail = Tail {
+        checkpoints: Box::leak(checkpoints.clone().into_boxed_path()),
+        early: Early::Crash,
+        after_end: leak(AtomicU64::new(0)),
+        stop_requested: leak(AtomicBool::new(false)),
+    };
+    let err = tail_counts(tail_env(&checkpoints), &out, Some(tail))
+        .expect_err("the first run crashes (checkpoints went on after subtask 0's source ended)");
+    assert!(err.to_string().contains("crash at row"), "{err}");
+    let before = finished_rows(&out).len();
+    tail_counts(tail_env(&checkpoints).with_restore("latest"), &out, None).unwrap();
+    let got = finished_rows(&out);
+    assert_eq!(got.len(), expected.len(), "{before} rows before the crash");
+    assert!(got == expected, "the rows differ");
+}
+
+/// A stop with a savepoint while subtask 0's source has ended and its keyed stages wait for
+/// subtask 1's rows: both subtasks end without their end of input, and the job started from
+/// the savepoint ends with the rows of a run that was never stopped.
+#[test]
+fn a_stop_after_a_subtask_s_source_ended_takes_a_savepoint() {
+    let root = tempfile::tempdir().unwrap();
+    let expected = tail_reference(root.path());
+    let (out, checkpoints) = (root.path().join("out"), root.path().join("ck"));
+    let tail = Tail {
+        checkpoints: Box::leak(checkpoints.clone().into_boxed_path()),
+        early: Early::Stop,
+        after_end: leak(AtomicU64::new(0)),
+        stop_requested: leak(AtomicBool::new(false)),
+    };
+    let env = tail_env(&checkpoints).with_savepoint_dir(root.path().join("savepoints"));
+    let stopped = tail_counts(env, &out, Some(tail)).unwrap();
+    let savepoint = stopped.savepoint.expect("the job stopped with a savepoint");
+    let partial = finished_rows(&out).len();
+    assert!(partial < expected.len(), "stopped too late: {partial} rows");
+    let env = tail_env(&checkpoints).with_restore(savepoint.to_str().unwrap());
+    tail_counts(env, &out, None).unwrap();
+    let got = finished_rows(&out);
+    assert_eq!(got.len(), expected.len(), "{partial} rows at the savepoint");
+    assert!(got == expected, "the rows differ");
 }
 
 #[test]

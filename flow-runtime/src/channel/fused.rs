@@ -16,7 +16,10 @@
 //! own. A checkpoint barrier stops the subtask's source until the barrier came from every
 //! other subtask (their rows before it handled, under exactly-once their rows after it held
 //! back), then the keyed chain takes its part into the same task state as the source's
-//! position. The end of input waits for the other subtasks' ends in the same way.
+//! position. The end of input waits for the other subtasks' ends in the same way; meanwhile
+//! the subtask takes part in the checkpoints the others' barriers bring, with its source's
+//! final position ([`Coordinator::source_end`](crate::exec::Coordinator::source_end)) and its
+//! keyed chain's state, and tells the keyed chain of completed checkpoints (its sinks commit).
 //!
 //! A subtask never blocks on a full channel: the subtask at the other end may be blocked
 //! sending to it. It keeps the batch ([`Outbox::retry_backlog`](super::exchange)) and
@@ -55,6 +58,8 @@ pub struct FusedExchange<T, P, L> {
     waiting: Option<CheckpointId>,
     /// What `local` did with the barrier of `waiting`, once every producer sent it.
     taken: Option<Snapshot>,
+    /// The newest completed checkpoint `local` was told of.
+    committed: CheckpointId,
     /// The first error met where no caller could be told (a row sent while a channel was
     /// full), reported by the next flush.
     failed: Option<Error>,
@@ -86,6 +91,7 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> FusedExchange<T, P, L>
             delivered: 0,
             waiting: None,
             taken: None,
+            committed: 0,
             failed: None,
             ctx: None,
         }
@@ -197,29 +203,48 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> FusedExchange<T, P, L>
             // A checkpoint this subtask's source skipped (it took a newer one): it cannot
             // complete, and the keyed chain takes its part in the newer one.
             (Some(want), _) if id < want => {}
-            // The others' barrier after this subtask's input ended: its source's position is
-            // not at hand here, so its keyed chain cannot take a part that fits the others'.
-            // The checkpoint is declined (which ends the job's checkpoints: a job whose
-            // checkpoints are saved is not fused, `JobBuilder::join_instances`). The barrier
-            // still goes down the keyed chain, into a state that is thrown away: a fused
-            // `key_by` after it waits for this subtask's barrier in the other subtasks.
-            _ => {
-                let Some(ctx) = self.ctx.clone() else {
-                    return Ok(());
-                };
-                let mut state = ctx.task_state(id);
-                let _ = self.local.barrier(id, &mut state)?;
-                ctx.checkpoints.ack(
-                    ctx.task,
-                    id,
-                    Snapshot::Declined(self.name),
-                    state,
-                    ctx.subtask,
-                    ctx.parallelism,
-                );
-            }
+            // The others' barrier after this subtask's source ended.
+            _ => self.take_part_after_end(id)?,
         }
         Ok(())
+    }
+
+    /// The subtask's part of checkpoint `id` once its source ended: the source's final
+    /// position and the keyed chain's state at the barrier, as a staged job's finished source
+    /// task and running keyed task give them. (Without that position, which only a source that
+    /// ended leaves, the part is declined; the barrier still goes down the keyed chain, into a
+    /// state thrown away: a fused `key_by` after it waits for this subtask's barrier in the
+    /// other subtasks.)
+    #[cold]
+    fn take_part_after_end(&mut self, id: CheckpointId) -> Result<()> {
+        let Some(ctx) = self.ctx.clone() else {
+            return Ok(());
+        };
+        let start = Instant::now();
+        let mut state = ctx.task_state(id);
+        let position = match ctx.checkpoints.source_end(ctx.task) {
+            Some(operators) => {
+                state.operators = operators;
+                Snapshot::Taken
+            }
+            None => Snapshot::Declined(self.name),
+        };
+        let snapshot = position.and(self.local.barrier(id, &mut state)?);
+        state.sync = start.elapsed();
+        state.alignment = self.gate.alignment();
+        ctx.checkpoints
+            .ack(ctx.task, id, snapshot, state, ctx.subtask, ctx.parallelism);
+        Ok(())
+    }
+
+    /// Once this subtask's source ended (no source loop tells the keyed chain any more): tells
+    /// the keyed chain of the checkpoint completed since the last it heard of (its sinks
+    /// commit); returns whether the job stops with a savepoint that completed.
+    fn commit_completed(&mut self) -> Result<bool> {
+        match self.ctx.clone() {
+            Some(ctx) => crate::exec::commit_completed(&ctx, &mut self.local, &mut self.committed),
+            None => Ok(false),
+        }
     }
 
     fn task_name(&self) -> String {
@@ -250,6 +275,7 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> Control for FusedExcha
         self.local.open(ctx)?;
         self.inner.open(ctx)?;
         self.gate.set_aligned(ctx.aligned);
+        self.committed = ctx.checkpoints.completed();
         self.ctx = Some(ctx.clone());
         Ok(())
     }
@@ -307,17 +333,26 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> Control for FusedExcha
     }
 
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
+        self.committed = self.committed.max(id);
         self.local.checkpoint_complete(id)
     }
 
-    /// Sends the end to the other subtasks, handles their rows until each of them ended, then
-    /// ends the keyed chain.
+    /// Sends the end to the other subtasks, handles their rows (and takes part in checkpoints)
+    /// until each of them ended, then ends the keyed chain. When the job stops with a savepoint
+    /// meanwhile, the keyed chain ends without its end of input, as a gate task does.
     fn finish(&mut self) -> Result<()> {
         self.inner.finish()?;
         self.settle()?;
         self.local_event(Message::End, None)?;
         while !self.gate.is_done() {
-            self.wait_once(None)?;
+            if self.commit_completed()? {
+                return Ok(());
+            }
+            match self.wait_once(None) {
+                // The other subtasks ended after the savepoint, without their end of input.
+                Err(Error::Cancelled(_)) if self.commit_completed()? => return Ok(()),
+                outcome => outcome?,
+            }
         }
         self.local.finish()
     }

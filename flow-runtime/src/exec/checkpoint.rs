@@ -16,11 +16,15 @@
 //! sinks' pending output are restore-only state and need none. A task that finished leaves its
 //! final state for every checkpoint after the newest it took, and its sinks commit with the
 //! first of those that completes (or when the job ends); a job that ends well writes a final
-//! checkpoint before its sinks commit. A savepoint is a checkpoint into `--savepoint-dir` after which
+//! checkpoint before its sinks commit. A fused subtask whose source ended runs on until the
+//! other subtasks ended: its parts carry its source's final position
+//! ([`Coordinator::source_ended`]). A savepoint is a checkpoint into `--savepoint-dir` after which
 //! every task ends without its end of input.
 
 use crate::chain::Snapshot;
-use crate::snapshot::{CheckpointStorage, FileEntry, FinishedTask, TaskState};
+use crate::snapshot::{
+    CheckpointStorage, FileEntry, FinishedTask, OperatorState, Section, TaskState,
+};
 use crate::Error;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -170,6 +174,10 @@ struct Progress {
     /// The final state of finished tasks (source positions, sinks' last output), written into
     /// every checkpoint after the newest each took (`FinishedTask::after`).
     finished: Vec<FinishedTask>,
+    /// Per task whose source ended but which still runs (a fused subtask whose keyed stages
+    /// wait for the other subtasks' rows): the source's final position, part of each
+    /// checkpoint the task takes until it finished.
+    source_ends: BTreeMap<usize, Vec<(String, Vec<Section>)>>,
     /// A checkpoint that could not be written: the job fails with it.
     error: Option<Error>,
     /// The folder of the newest completed checkpoint.
@@ -207,6 +215,7 @@ impl Coordinator {
                 files: BTreeMap::new(),
                 writing: BTreeMap::new(),
                 finished: Vec::new(),
+                source_ends: BTreeMap::new(),
                 error: None,
                 last: None,
                 completing: None,
@@ -455,6 +464,7 @@ impl Coordinator {
         if p.acked[task] == FINAL_CHECKPOINT {
             return FINAL_CHECKPOINT;
         }
+        p.source_ends.remove(&task);
         let after = std::mem::replace(&mut p.acked[task], FINAL_CHECKPOINT);
         p.running -= 1;
         if let Some(mut last) = last.filter(|l| !l.operators.is_empty()) {
@@ -465,6 +475,28 @@ impl Coordinator {
         self.try_end(&mut p);
         self.changed.notify_all();
         after
+    }
+
+    /// The source of task `task` read its last row and ended at `position` (its reader's
+    /// state), while the task runs on: a fused subtask's keyed stages take part in later
+    /// checkpoints until the other subtasks ended ([`Coordinator::source_end`]).
+    pub(crate) fn source_ended(&self, task: usize, position: Vec<(String, Vec<Section>)>) {
+        self.lock().source_ends.insert(task, position);
+    }
+
+    /// The final position of task `task`'s source, if it ended ([`Coordinator::source_ended`]),
+    /// for a part of a checkpoint.
+    pub(crate) fn source_end(&self, task: usize) -> Option<Vec<(String, OperatorState)>> {
+        let p = self.lock();
+        let position = p.source_ends.get(&task)?;
+        Some(
+            position
+                .iter()
+                .map(|(uid, sections)| {
+                    (uid.clone(), OperatorState::from_sections(sections.clone()))
+                })
+                .collect(),
+        )
     }
 
     /// What a finished task waits for: a saved checkpoint completed after `after` (the newest

@@ -86,19 +86,14 @@ impl JobBuilder {
     /// without the `kafka` feature), and no stage is fused.
     ///
     /// Also settles whether the job runs fused above parallelism 1 (see [`fuses`]): not in
-    /// batch mode, where a `reduce` after a `key_by` combines before the exchange, and not
-    /// when checkpoints are saved (`--checkpoint-dir`, `--savepoint-dir`): a fused subtask
-    /// whose source ended before the others' cannot take its part of a checkpoint yet (its
-    /// source's end position is not at hand where the others' barriers reach its keyed half),
-    /// and declines it, which stops the job's checkpoints.
+    /// batch mode, where a `reduce` after a `key_by` combines before the exchange.
     pub fn join_instances(&mut self, env: &StreamEnv, transport: Option<&'static dyn Transport>) {
         let batch = match env.mode() {
             RuntimeMode::Batch => true,
             RuntimeMode::Auto => self.graph.bounded,
             RuntimeMode::Streaming => false,
         };
-        let saved = env.checkpoint_dir().is_some() || env.savepoint_dir().is_some();
-        if (batch || saved) && self.graph.stage_parallelism.iter().any(|&p| p > 1) {
+        if batch && self.graph.stage_parallelism.iter().any(|&p| p > 1) {
             self.graph.fused = false;
         }
         let Some(config) = env.instances() else {
@@ -291,8 +286,8 @@ impl JobBuilder {
 /// Whether the job runs fused, each subtask `i` one task that reads its source's split and
 /// runs subtask `i` of every stage after it: no multi-input operator (`plan.fusable`), every
 /// stage at one parallelism, and, above 1, every edge between stages a `key_by` (hash), the
-/// `key_by`s after each source on one path (see [`key_bys_in_a_row`]), streaming mode and no
-/// saved checkpoints ([`JobBuilder::join_instances`]). At parallelism 1 nothing crosses
+/// `key_by`s after each source on one path (see [`key_bys_in_a_row`]) and streaming mode
+/// ([`JobBuilder::join_instances`]). At parallelism 1 nothing crosses
 /// between tasks; above, a `key_by` keeps the rows of the subtask's own keys and sends only
 /// the others ([`FusedExchange`](crate::channel::FusedExchange)). Otherwise a task per stage
 /// subtask.

@@ -25,5 +25,6 @@ pub(crate) use observe::parse_addr;
 pub use observe::Observe;
 pub use signal::request_stop;
 pub(crate) use signal::{install as install_stop_signals, stop_requested};
+pub(crate) use task::commit_completed;
 pub use task::{run_gate, run_source, run_two_gates, TaskMetrics};
 pub use worker::Scheduling;

@@ -18,7 +18,7 @@ use crate::instances::Handover;
 use crate::operator::source::{PartitionLag, Poll, SourceOutput, SourceReader};
 use crate::operator::Either;
 use crate::operator::{restore_with, snapshot_with};
-use crate::snapshot::{FinishedTask, Released, TaskState};
+use crate::snapshot::{FinishedTask, OperatorState, Released, TaskState};
 use crate::time::{
     SourceWatermarks, Timestamp, TimestampAssigner, Watermarks, MAX_WATERMARK, MIN_WATERMARK,
     NO_TIMESTAMP,
@@ -362,10 +362,7 @@ fn drive_source(
                 worker::sleep(Duration::from_millis(1));
             }
             progress.step(ctx, task, source_node)?;
-            let mut metrics = TaskMetrics::default();
-            metrics.add_out(source_node, rows);
-            task.report(&mut metrics, source_node);
-            return Ok(metrics);
+            return Ok(source_metrics(task, source_node, rows));
         }
         let (poll, polled) = task.poll_batch(&mut generator, event_time)?;
         rows += polled;
@@ -391,22 +388,44 @@ fn drive_source(
             Poll::Finished => break,
         }
     }
+    // The final position, taken before the end of input goes down the chain: a fused
+    // subtask's keyed stages take part in checkpoints, with this position, until every other
+    // subtask ended too (`FusedExchange`). It is committed once the whole job ended well:
+    // until then the rows before it may still be on their way to a sink in another task.
+    let mut last = ctx.task_state(FINAL_CHECKPOINT);
+    last.last = true;
+    task.snapshot_end(source_node, &mut last)?;
+    let mut position = Vec::with_capacity(last.operators.len());
+    for (uid, state) in std::mem::take(&mut last.operators) {
+        position.push((uid, state.materialize()?));
+    }
+    last.operators = position
+        .iter()
+        .map(|(uid, sections)| (uid.clone(), OperatorState::from_sections(sections.clone())))
+        .collect();
+    ctx.checkpoints.source_ended(ctx.task, position);
     if has_event_time {
         task.control().watermark(MAX_WATERMARK)?;
     }
     task.control().finish()?;
-    // The final position is committed once the whole job ended well: until then the rows
-    // before it may still be on their way to a sink in another task.
-    let mut last = ctx.task_state(FINAL_CHECKPOINT);
-    last.last = true;
-    task.snapshot_end(source_node, &mut last)?;
+    let stop = ctx.checkpoints.stop_at();
+    if stop != 0 && ctx.checkpoints.completed() >= stop {
+        // The job stopped with a savepoint while a fused subtask's keyed stages waited for
+        // the others' rows: they end without their end of input, as a gate task does.
+        return Ok(source_metrics(task, source_node, rows));
+    }
     if end_task(ctx, task.control(), last)? {
         task.checkpoint_complete(FINAL_CHECKPOINT)?;
     }
+    Ok(source_metrics(task, source_node, rows))
+}
+
+/// A source task's counters when it ends: `rows` read by its reader, and its chain's.
+fn source_metrics(task: &dyn SourceStage, node: u32, rows: u64) -> TaskMetrics {
     let mut metrics = TaskMetrics::default();
-    metrics.add_out(source_node, rows);
-    task.report(&mut metrics, source_node);
-    Ok(metrics)
+    metrics.add_out(node, rows);
+    task.report(&mut metrics, node);
+    metrics
 }
 
 /// Publishes a source task's counters for the metrics endpoint.
@@ -524,7 +543,7 @@ impl SourceCheckpoints {
 /// Tells `chain` of the checkpoint completed since `committed`, if any (sinks commit); returns
 /// whether the job stops with a savepoint it covers: the task then ends without its end of
 /// input.
-fn commit_completed(
+pub(crate) fn commit_completed(
     ctx: &RuntimeContext,
     chain: &mut dyn Control,
     committed: &mut CheckpointId,
