@@ -340,6 +340,8 @@ fn a_crash_after_a_subtask_s_source_ended_restores_exactly_once() {
 /// A stop with a savepoint while subtask 0's source has ended and its keyed stages wait for
 /// subtask 1's rows: both subtasks end without their end of input, and the job started from
 /// the savepoint ends with the rows of a run that was never stopped.
+/// (`flow::request_stop` is for the whole process and stays: no other job in this test binary
+/// may have a savepoint directory and run.)
 #[test]
 fn a_stop_after_a_subtask_s_source_ended_takes_a_savepoint() {
     let root = tempfile::tempdir().unwrap();
@@ -361,6 +363,28 @@ fn a_stop_after_a_subtask_s_source_ended_takes_a_savepoint() {
     let got = finished_rows(&out);
     assert_eq!(got.len(), expected.len(), "{partial} rows at the savepoint");
     assert!(got == expected, "the rows differ");
+}
+
+/// With saved checkpoints, a sink before the `key_by` keeps a task per stage: a fused subtask
+/// whose source ended takes its later parts with its keyed chain only, and would leave the
+/// sink's state out. Without a directory (nothing to restore) it runs fused.
+#[test]
+fn a_sink_before_the_key_by_with_saved_checkpoints_keeps_a_task_per_stage() {
+    let dir = tempfile::tempdir().unwrap();
+    let envs = [
+        (StreamEnv::new().with_checkpoint_dir(dir.path(), 1), false),
+        (StreamEnv::new().with_savepoint_dir(dir.path()), false),
+        (StreamEnv::new(), true),
+    ];
+    for (env, fused) in envs {
+        let env = env.with_parallelism(2);
+        flow! { env =>
+            let numbers = source(NumberSequence::new(1, 10), Watermarks::no_watermarks());
+            numbers.print();
+            numbers.key_by(|n| *n % 3).reduce(|a, b| a + b).print();
+        }
+        assert_eq!(is_fused(&env), fused);
+    }
 }
 
 #[test]

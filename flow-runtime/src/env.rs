@@ -392,6 +392,11 @@ impl StreamEnv {
         self.checkpointing.dir.as_deref()
     }
 
+    /// Where a stop request writes its savepoint (`--savepoint-dir`), if anywhere.
+    pub(crate) fn savepoint_dir(&self) -> Option<&std::path::Path> {
+        self.checkpointing.savepoint_dir.as_deref()
+    }
+
     /// Keeps keyed state in `backend` (`--state-backend`, `--state-dir`, `--state-cache-mb`).
     ///
     /// # Examples

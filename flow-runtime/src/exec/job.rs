@@ -86,14 +86,21 @@ impl JobBuilder {
     /// without the `kafka` feature), and no stage is fused.
     ///
     /// Also settles whether the job runs fused above parallelism 1 (see [`fuses`]): not in
-    /// batch mode, where a `reduce` after a `key_by` combines before the exchange.
+    /// batch mode, where a `reduce` after a `key_by` combines before the exchange, and with
+    /// saved checkpoints only when nothing ends before a `key_by` ([`ends_after_key_bys`]).
     pub fn join_instances(&mut self, env: &StreamEnv, transport: Option<&'static dyn Transport>) {
         let batch = match env.mode() {
             RuntimeMode::Batch => true,
             RuntimeMode::Auto => self.graph.bounded,
             RuntimeMode::Streaming => false,
         };
-        if batch && self.graph.stage_parallelism.iter().any(|&p| p > 1) {
+        // A fused subtask whose source ended takes its part of later checkpoints with the
+        // source's final position and its keyed chain's state: a sink or a side branch that
+        // ends before the `key_by` (in a staged job, part of the finished source task) would
+        // be left out of it, so with saved checkpoints such a job keeps a task per stage.
+        let saved = env.checkpoint_dir().is_some() || env.savepoint_dir().is_some();
+        let unsaved_branch = saved && !ends_after_key_bys(self.graph.plan);
+        if (batch || unsaved_branch) && self.graph.stage_parallelism.iter().any(|&p| p > 1) {
             self.graph.fused = false;
         }
         let Some(config) = env.instances() else {
@@ -286,7 +293,8 @@ impl JobBuilder {
 /// Whether the job runs fused, each subtask `i` one task that reads its source's split and
 /// runs subtask `i` of every stage after it: no multi-input operator (`plan.fusable`), every
 /// stage at one parallelism, and, above 1, every edge between stages a `key_by` (hash), the
-/// `key_by`s after each source on one path (see [`key_bys_in_a_row`]) and streaming mode
+/// `key_by`s after each source on one path (see [`key_bys_in_a_row`]), streaming mode, and
+/// with saved checkpoints no sink or branch that ends before a `key_by`
 /// ([`JobBuilder::join_instances`]). At parallelism 1 nothing crosses
 /// between tasks; above, a `key_by` keeps the rows of the subtask's own keys and sends only
 /// the others ([`FusedExchange`](crate::channel::FusedExchange)). Otherwise a task per stage
@@ -312,6 +320,31 @@ pub(crate) fn fuses(plan: &Plan, stage_parallelism: &[usize]) -> bool {
 /// `key_by`s after it, not for one on another branch: two subtasks waiting in the two
 /// branches' `key_by`s would wait for each other.
 fn key_bys_in_a_row(plan: &Plan) -> bool {
+    let (outputs, leads_to_key_by) = leads_to_key_by(plan);
+    outputs
+        .iter()
+        .all(|outs| outs.iter().filter(|&&o| leads_to_key_by[o]).count() <= 1)
+}
+
+/// Whether the job has a `key_by` and every operator before one leads to one: no sink, and no
+/// branch or side output that ends, before a `key_by`. Then, between a source and its first
+/// `key_by`, only the source keeps state (the operators there cannot: keyed state needs a
+/// `key_by`).
+fn ends_after_key_bys(plan: &Plan) -> bool {
+    use crate::plan::Partitioning::Hash;
+    let (_, leads_to_key_by) = leads_to_key_by(plan);
+    let mut after_key_by = vec![false; plan.nodes.len()];
+    for (v, node) in plan.nodes.iter().enumerate() {
+        after_key_by[v] =
+            node.partitioning == Hash || node.inputs.iter().any(|&i| after_key_by[i as usize]);
+    }
+    after_key_by.iter().any(|&a| a)
+        && (0..plan.nodes.len()).all(|v| after_key_by[v] || leads_to_key_by[v])
+}
+
+/// Each operator's outputs, and whether it or one after it is a `key_by` (nodes are in
+/// topological order).
+fn leads_to_key_by(plan: &Plan) -> (Vec<Vec<usize>>, Vec<bool>) {
     use crate::plan::Partitioning::Hash;
     let n = plan.nodes.len();
     let mut outputs: Vec<Vec<usize>> = vec![Vec::new(); n];
@@ -320,15 +353,11 @@ fn key_bys_in_a_row(plan: &Plan) -> bool {
             outputs[i as usize].push(node.id as usize);
         }
     }
-    // Whether node `v` or one after it is a `key_by` (nodes are in topological order).
-    let mut leads_to_key_by = vec![false; n];
+    let mut leads = vec![false; n];
     for v in (0..n).rev() {
-        leads_to_key_by[v] =
-            plan.nodes[v].partitioning == Hash || outputs[v].iter().any(|&o| leads_to_key_by[o]);
+        leads[v] = plan.nodes[v].partitioning == Hash || outputs[v].iter().any(|&o| leads[o]);
     }
-    outputs
-        .iter()
-        .all(|outs| outs.iter().filter(|&&o| leads_to_key_by[o]).count() <= 1)
+    (outputs, leads)
 }
 
 /// Rows in and out of one operator, summed over its subtasks.

@@ -411,7 +411,9 @@ fn drive_source(
     let stop = ctx.checkpoints.stop_at();
     if stop != 0 && ctx.checkpoints.completed() >= stop {
         // The job stopped with a savepoint while a fused subtask's keyed stages waited for
-        // the others' rows: they end without their end of input, as a gate task does.
+        // the others' rows: they end without their end of input, as a gate task does, and the
+        // reader commits as at the savepoint in the loop above.
+        task.checkpoint_complete(stop)?;
         return Ok(source_metrics(task, source_node, rows));
     }
     if end_task(ctx, task.control(), last)? {
