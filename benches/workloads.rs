@@ -8,6 +8,11 @@
 //!   `ValueState` count (the first two rows per key get +1).
 //! - W2s: W2 with the words as `SmallString`s (rows `(SmallString, i64)`), which keep a word of
 //!   up to 22 bytes inline: rows a user would write that allocate nothing per word.
+//! - W2sp: W2s with its lines from a parallel source (a `NumberSequence` of line numbers, each
+//!   mapped to its line by the `flat_map`), as a job that reads a file in splits gets them:
+//!   `from_iter` is one subtask (Flink's collection sources are not parallel), so W2 and W2s
+//!   at parallelism 2 split and route every word on one thread, and run staged; W2sp runs
+//!   fused (README, "How a job runs").
 //! - W2b, not one of DESIGN.md's workloads: W2 on the same text with borrowed words (lines
 //!   are `&'static str`, rows `(&str, i64)`), so no row allocates. Next to W2 it separates
 //!   what flow itself costs from what owned `String` rows cost.
@@ -115,7 +120,8 @@ fn w1_flow<S: Sink<(i64, i64)>>(rows: i64, p: usize, mode: RuntimeMode, sink: S)
     timed(&env, "w1")
 }
 
-/// W2 with words of type `W`: `String` (W2) or `SmallString` (W2s).
+/// W2 with words of type `W`: `String` (W2) or `SmallString` (W2s), the lines from
+/// `from_iter` (one subtask).
 fn w2_flow<W, S>(lines: Vec<String>, p: usize, mode: RuntimeMode, sink: S) -> Duration
 where
     W: for<'a> From<&'a str> + Clone + Eq + std::hash::Hash + flow::snapshot::StateData,
@@ -135,6 +141,30 @@ where
             .sink_to(sink);
     }
     timed(&env, "w2")
+}
+
+/// W2 with words of type `W` and the lines from a parallel source (W2sp): subtask `i` reads
+/// split `i` of the line numbers.
+fn w2p_flow<W, S>(lines: &'static [String], p: usize, mode: RuntimeMode, sink: S) -> Duration
+where
+    W: for<'a> From<&'a str> + Clone + Eq + std::hash::Hash + flow::snapshot::StateData,
+    W: Send + Sync + std::fmt::Debug,
+    S: Sink<(W, i64)>,
+{
+    let env = env(p, mode);
+    let last = lines.len() as i64 - 1;
+    flow! { env =>
+        source(NumberSequence::new(0, last), Watermarks::no_watermarks())
+            .flat_map(move |i: i64, out: &mut Vec<(W, i64)>| {
+                for word in lines[i as usize].split(' ') {
+                    out.push((W::from(word), 1));
+                }
+            })
+            .key_by(|r| r.0.clone())
+            .reduce(count_words::<W>)
+            .sink_to(sink);
+    }
+    timed(&env, "w2p")
 }
 
 fn w2b_flow<S: Sink<(&'static str, i64)>>(
@@ -635,6 +665,7 @@ enum Workload {
     W1,
     W2,
     W2s,
+    W2sp,
     W2b,
     W3,
 }
@@ -651,6 +682,7 @@ impl Case {
             Workload::W1 => "w1",
             Workload::W2 => "w2",
             Workload::W2s => "w2s",
+            Workload::W2sp => "w2sp",
             Workload::W2b => "w2b",
             Workload::W3 => "w3",
         };
@@ -659,7 +691,7 @@ impl Case {
     fn target(&self) -> f64 {
         match self.workload {
             Workload::W1 | Workload::W3 => 0.8,
-            Workload::W2 | Workload::W2s | Workload::W2b => 0.7,
+            Workload::W2 | Workload::W2s | Workload::W2sp | Workload::W2b => 0.7,
         }
     }
 }
@@ -704,9 +736,13 @@ fn check(case: &Case, rows: i64, lines: &'static [String]) {
             w2_by_hand(lines.to_vec(), batch, |w, c| want.push((w.to_string(), c)));
             !want.is_empty() && by_key(got.take()) == by_key(want)
         }
-        Workload::W2s => {
+        Workload::W2s | Workload::W2sp => {
             let got = CollectHandle::new();
-            w2_flow::<SmallString, _>(lines.to_vec(), p, mode, got.sink());
+            if case.workload == Workload::W2s {
+                w2_flow::<SmallString, _>(lines.to_vec(), p, mode, got.sink());
+            } else {
+                w2p_flow::<SmallString, _>(lines, p, mode, got.sink());
+            }
             let mut want = Vec::new();
             w2_by_hand(lines.to_vec(), batch, |w, c| {
                 want.push((SmallString::from(w), c))
@@ -759,6 +795,10 @@ fn main() {
         ),
         (Workload::W2, &[RuntimeMode::Streaming, RuntimeMode::Batch]),
         (Workload::W2s, &[RuntimeMode::Streaming, RuntimeMode::Batch]),
+        (
+            Workload::W2sp,
+            &[RuntimeMode::Streaming, RuntimeMode::Batch],
+        ),
         (Workload::W2b, &[RuntimeMode::Streaming, RuntimeMode::Batch]),
         (Workload::W3, &[RuntimeMode::Streaming]),
     ] {
@@ -778,7 +818,7 @@ fn main() {
     }
     if cases.is_empty() {
         eprintln!(
-            "no case matches {filters:?}; cases are w1|w2|w2s|w2b|w3 / streaming|batch / p1|p2"
+            "no case matches {filters:?}; cases are w1|w2|w2s|w2sp|w2b|w3 / streaming|batch / p1|p2"
         );
         std::process::exit(2);
     }
@@ -786,10 +826,12 @@ fn main() {
     let rows = ((50_000_000.0 * scale) as i64).max(1);
     let check_rows = rows.min(200_000);
     // Leaked: W2b's rows borrow from it for the whole run.
-    let lines: &'static [String] = if cases
-        .iter()
-        .any(|c| matches!(c.workload, Workload::W2 | Workload::W2s | Workload::W2b))
-    {
+    let lines: &'static [String] = if cases.iter().any(|c| {
+        matches!(
+            c.workload,
+            Workload::W2 | Workload::W2s | Workload::W2sp | Workload::W2b
+        )
+    }) {
         let start = Instant::now();
         let lines = text((200_000_000.0 * scale) as usize);
         let bytes: usize = lines.iter().map(|l| l.len() + 1).sum();
@@ -820,7 +862,9 @@ fn main() {
         let (p, mode) = (case.parallelism, case.mode);
         let n = match case.workload {
             Workload::W1 | Workload::W3 => rows as u64,
-            Workload::W2 | Workload::W2s | Workload::W2b => (lines.len() * WORDS_PER_LINE) as u64,
+            Workload::W2 | Workload::W2s | Workload::W2sp | Workload::W2b => {
+                (lines.len() * WORDS_PER_LINE) as u64
+            }
         };
         // Flow and the loop take turns, so that a burst of load on the machine hits both.
         let (mut flow, mut hand) = (Duration::MAX, Duration::MAX);
@@ -829,12 +873,13 @@ fn main() {
                 Workload::W1 => w1_flow(rows, p, mode, DiscardSink),
                 Workload::W2 => w2_flow::<String, _>(lines.to_vec(), p, mode, DiscardSink),
                 Workload::W2s => w2_flow::<SmallString, _>(lines.to_vec(), p, mode, DiscardSink),
+                Workload::W2sp => w2p_flow::<SmallString, _>(lines, p, mode, DiscardSink),
                 Workload::W2b => w2b_flow(lines, p, mode, DiscardSink),
                 Workload::W3 => w3_flow(rows, p, mode, DiscardSink),
             };
             let h = match case.workload {
                 Workload::W1 => on_thread(|| w1_by_hand(rows, batch, discard)),
-                Workload::W2 | Workload::W2s => {
+                Workload::W2 | Workload::W2s | Workload::W2sp => {
                     let input = lines.to_vec();
                     on_thread(|| w2_by_hand(input, batch, |w, c| discard((w, c))))
                 }

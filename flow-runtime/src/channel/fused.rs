@@ -97,6 +97,19 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> FusedExchange<T, P, L>
         }
     }
 
+    /// After each batch sent: handles what the other subtasks sent (so that a subtask whose
+    /// source emits many rows per poll, as a `flat_map` does, keeps the channels to it
+    /// drained, and the others need not wait for its next flush), then, if a channel was
+    /// full, waits until the backlog went.
+    #[cold]
+    #[inline(never)]
+    fn sent_batch(&mut self) {
+        if let Err(e) = self.pump(None) {
+            self.failed.get_or_insert(e);
+        }
+        self.settle_later();
+    }
+
     /// Sends what waits in the backlog, handling this subtask's inputs meanwhile; records an
     /// error for the next flush (called from `collect`, which returns none).
     #[cold]
@@ -261,7 +274,7 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> Collector<T> for Fused
         let i = self.inner.partition.route(&row, self.inner.buffers.len());
         if i != self.me {
             if self.inner.push(i, row, ts) {
-                self.settle_later();
+                self.sent_batch();
             }
             return;
         }
