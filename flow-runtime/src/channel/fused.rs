@@ -104,10 +104,22 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> FusedExchange<T, P, L>
     #[cold]
     #[inline(never)]
     fn sent_batch(&mut self) {
-        if let Err(e) = self.pump(None) {
+        // This subtask's source is emitting rows: if the gate counts its input idle (the
+        // source tells it otherwise only after the poll), the others' watermarks must not
+        // pass ahead of the rows still to come from this poll.
+        let active = self.gate.activate(self.me);
+        if let Err(e) = self
+            .dispatch(active, None)
+            .and_then(|()| self.pump(None).map(drop))
+        {
             self.failed.get_or_insert(e);
         }
         self.settle_later();
+    }
+
+    /// The error recorded where no caller could be told, if any.
+    fn check_failed(&mut self) -> Result<()> {
+        self.failed.take().map_or(Ok(()), Err)
     }
 
     /// Sends what waits in the backlog, handling this subtask's inputs meanwhile; records an
@@ -296,9 +308,7 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> Control for FusedExcha
     /// Handles what the other subtasks sent, then flushes the keyed chain; sends partial
     /// batches as an exchange does.
     fn flush(&mut self) -> Result<()> {
-        if let Some(e) = self.failed.take() {
-            return Err(e);
-        }
+        self.check_failed()?;
         self.pump(None)?;
         self.local.flush()?;
         self.inner.flush()?;
@@ -306,12 +316,14 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> Control for FusedExcha
     }
 
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
+        self.check_failed()?;
         self.inner.watermark(watermark)?;
         self.settle()?;
         self.local_event(Message::Watermark(watermark), None)
     }
 
     fn idle(&mut self, idle: bool) -> Result<()> {
+        self.check_failed()?;
         self.inner.idle(idle)?;
         self.settle()?;
         self.local_event(Message::Idle(idle), None)
@@ -320,6 +332,7 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> Control for FusedExcha
     /// Sends the barrier to the other subtasks, then handles their rows until each of them
     /// sent it too; then the keyed chain takes its part.
     fn barrier(&mut self, id: CheckpointId, state: &mut TaskState) -> Result<Snapshot> {
+        self.check_failed()?;
         if state.last {
             return self.local.barrier(id, state);
         }
@@ -354,6 +367,7 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> Control for FusedExcha
     /// until each of them ended, then ends the keyed chain. When the job stops with a savepoint
     /// meanwhile, the keyed chain ends without its end of input, as a gate task does.
     fn finish(&mut self) -> Result<()> {
+        self.check_failed()?;
         self.inner.finish()?;
         self.settle()?;
         self.local_event(Message::End, None)?;
@@ -367,6 +381,7 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> Control for FusedExcha
                 outcome => outcome?,
             }
         }
+        self.check_failed()?;
         self.local.finish()
     }
 

@@ -301,6 +301,21 @@ impl Gate {
         event
     }
 
+    /// Input `i` has rows again that do not pass through the gate (a fused subtask's own):
+    /// as rows from it would, it makes an idle input active, its watermark counting from now
+    /// on; `Status(false)` when every input was idle.
+    pub fn activate(&mut self, i: usize) -> Option<GateEvent> {
+        if !self.idle[i] {
+            return None;
+        }
+        self.idle[i] = false;
+        if self.all_idle {
+            self.all_idle = false;
+            return Some(GateEvent::Status(false));
+        }
+        None
+    }
+
     /// The minimum barrier over open inputs, if it advanced.
     fn next_barrier(&mut self) -> Option<CheckpointId> {
         let min = (0..self.inputs.len())
@@ -408,6 +423,32 @@ mod tests {
             .unwrap();
         assert!(matches!(gate.next(t), GateEvent::Status(false)));
         assert!(matches!(gate.next(t), GateEvent::Rows(_)));
+    }
+
+    /// A fused subtask's own input, whose rows skip the gate: activated, it holds the
+    /// watermark back again, as rows through the gate would make it.
+    #[test]
+    fn an_activated_input_holds_the_watermark_back_again() {
+        let edge = EdgeChannels::<u8>::new(2, 1, false);
+        let mut gate = Gate::new(edge.receivers.into_iter().next().unwrap());
+        let mut handle = |i, m| gate.handle(i, Ok(m));
+        assert!(
+            handle(0, Message::Watermark(10)).is_none(),
+            "input 1 has none yet"
+        );
+        assert!(matches!(
+            handle(1, Message::Idle(true)),
+            Some(GateEvent::Watermark(10))
+        ));
+        assert!(gate.activate(0).is_none(), "input 0 was active");
+        assert!(gate.activate(1).is_none(), "not every input was idle");
+        assert!(
+            gate.handle(0, Ok(Message::Watermark(20))).is_none(),
+            "input 1, active again, holds the watermark back"
+        );
+        let _ = gate.handle(0, Ok(Message::Idle(true)));
+        let _ = gate.handle(1, Ok(Message::Idle(true)));
+        assert!(matches!(gate.activate(1), Some(GateEvent::Status(false))));
     }
 
     #[test]
