@@ -301,6 +301,11 @@ impl Gate {
         event
     }
 
+    /// Whether some input holds more than `n` messages not read yet.
+    pub fn fuller_than(&self, n: usize) -> bool {
+        self.inputs.iter().any(|r| r.len() > n)
+    }
+
     /// Input `i` has rows again that do not pass through the gate (a fused subtask's own):
     /// as rows from it would, it makes an idle input active, its watermark counting from now
     /// on; `Status(false)` when every input was idle.
