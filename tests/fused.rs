@@ -298,8 +298,22 @@ fn tail_env(checkpoints: &Path) -> StreamEnv {
         .with_checkpoint_dir(checkpoints, 1)
 }
 
-fn leak<T>(value: T) -> &'static T {
-    Box::leak(Box::new(value))
+impl Tail {
+    fn new(checkpoints: &Path, early: Early) -> Tail {
+        Tail {
+            checkpoints: Box::leak(checkpoints.to_path_buf().into_boxed_path()),
+            early,
+            after_end: Box::leak(Box::new(AtomicU64::new(0))),
+            stop_requested: Box::leak(Box::new(AtomicBool::new(false))),
+        }
+    }
+}
+
+/// The part files under `out` hold exactly the rows `expected` (`context`: for the message).
+fn assert_rows(out: &Path, expected: &[String], context: &str) {
+    let got = finished_rows(out);
+    assert_eq!(got.len(), expected.len(), "{context}");
+    assert!(got == expected, "the rows differ ({context})");
 }
 
 /// The rows of an uninterrupted run of [`tail_counts`].
@@ -321,20 +335,13 @@ fn a_crash_after_a_subtask_s_source_ended_restores_exactly_once() {
     let root = tempfile::tempdir().unwrap();
     let expected = tail_reference(root.path());
     let (out, checkpoints) = (root.path().join("out"), root.path().join("ck"));
-    let tail = Tail {
-        checkpoints: Box::leak(checkpoints.clone().into_boxed_path()),
-        early: Early::Crash,
-        after_end: leak(AtomicU64::new(0)),
-        stop_requested: leak(AtomicBool::new(false)),
-    };
+    let tail = Tail::new(&checkpoints, Early::Crash);
     let err = tail_counts(tail_env(&checkpoints), &out, Some(tail))
         .expect_err("the first run crashes (checkpoints went on after subtask 0's source ended)");
     assert!(err.to_string().contains("crash at row"), "{err}");
     let before = finished_rows(&out).len();
     tail_counts(tail_env(&checkpoints).with_restore("latest"), &out, None).unwrap();
-    let got = finished_rows(&out);
-    assert_eq!(got.len(), expected.len(), "{before} rows before the crash");
-    assert!(got == expected, "the rows differ");
+    assert_rows(&out, &expected, &format!("{before} rows before the crash"));
 }
 
 /// A stop with a savepoint while subtask 0's source has ended and its keyed stages wait for
@@ -347,12 +354,7 @@ fn a_stop_after_a_subtask_s_source_ended_takes_a_savepoint() {
     let root = tempfile::tempdir().unwrap();
     let expected = tail_reference(root.path());
     let (out, checkpoints) = (root.path().join("out"), root.path().join("ck"));
-    let tail = Tail {
-        checkpoints: Box::leak(checkpoints.clone().into_boxed_path()),
-        early: Early::Stop,
-        after_end: leak(AtomicU64::new(0)),
-        stop_requested: leak(AtomicBool::new(false)),
-    };
+    let tail = Tail::new(&checkpoints, Early::Stop);
     let env = tail_env(&checkpoints).with_savepoint_dir(root.path().join("savepoints"));
     let stopped = tail_counts(env, &out, Some(tail)).unwrap();
     let savepoint = stopped.savepoint.expect("the job stopped with a savepoint");
@@ -360,9 +362,7 @@ fn a_stop_after_a_subtask_s_source_ended_takes_a_savepoint() {
     assert!(partial < expected.len(), "stopped too late: {partial} rows");
     let env = tail_env(&checkpoints).with_restore(savepoint.to_str().unwrap());
     tail_counts(env, &out, None).unwrap();
-    let got = finished_rows(&out);
-    assert_eq!(got.len(), expected.len(), "{partial} rows at the savepoint");
-    assert!(got == expected, "the rows differ");
+    assert_rows(&out, &expected, &format!("{partial} rows at the savepoint"));
 }
 
 /// With saved checkpoints, a sink before the `key_by` keeps a task per stage: a fused subtask
