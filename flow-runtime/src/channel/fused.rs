@@ -270,8 +270,8 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> FusedExchange<T, P, L>
     /// the keyed chain of the checkpoint completed since the last it heard of (its sinks
     /// commit); returns whether the job stops with a savepoint that completed.
     fn commit_completed(&mut self) -> Result<bool> {
-        match self.ctx.clone() {
-            Some(ctx) => crate::exec::commit_completed(&ctx, &mut self.local, &mut self.committed),
+        match &self.ctx {
+            Some(ctx) => crate::exec::commit_completed(ctx, &mut self.local, &mut self.committed),
             None => Ok(false),
         }
     }

@@ -23,7 +23,7 @@
 
 use crate::chain::Snapshot;
 use crate::snapshot::{
-    CheckpointStorage, FileEntry, FinishedTask, OperatorState, Section, TaskState,
+    states_of, CheckpointStorage, FileEntry, FinishedTask, OperatorState, Section, TaskState,
 };
 use crate::Error;
 use std::collections::BTreeMap;
@@ -487,16 +487,7 @@ impl Coordinator {
     /// The final position of task `task`'s source, if it ended ([`Coordinator::source_ended`]),
     /// for a part of a checkpoint.
     pub(crate) fn source_end(&self, task: usize) -> Option<Vec<(String, OperatorState)>> {
-        let p = self.lock();
-        let position = p.source_ends.get(&task)?;
-        Some(
-            position
-                .iter()
-                .map(|(uid, sections)| {
-                    (uid.clone(), OperatorState::from_sections(sections.clone()))
-                })
-                .collect(),
-        )
+        self.lock().source_ends.get(&task).map(|p| states_of(p))
     }
 
     /// What a finished task waits for: a saved checkpoint completed after `after` (the newest

@@ -18,7 +18,7 @@ use crate::instances::Handover;
 use crate::operator::source::{PartitionLag, Poll, SourceOutput, SourceReader};
 use crate::operator::Either;
 use crate::operator::{restore_with, snapshot_with};
-use crate::snapshot::{FinishedTask, OperatorState, Released, TaskState};
+use crate::snapshot::{materialize_all, states_of, FinishedTask, Released, TaskState};
 use crate::time::{
     SourceWatermarks, Timestamp, TimestampAssigner, Watermarks, MAX_WATERMARK, MIN_WATERMARK,
     NO_TIMESTAMP,
@@ -395,14 +395,8 @@ fn drive_source(
     let mut last = ctx.task_state(FINAL_CHECKPOINT);
     last.last = true;
     task.snapshot_end(source_node, &mut last)?;
-    let mut position = Vec::with_capacity(last.operators.len());
-    for (uid, state) in std::mem::take(&mut last.operators) {
-        position.push((uid, state.materialize()?));
-    }
-    last.operators = position
-        .iter()
-        .map(|(uid, sections)| (uid.clone(), OperatorState::from_sections(sections.clone())))
-        .collect();
+    let position = materialize_all(std::mem::take(&mut last.operators))?;
+    last.operators = states_of(&position);
     ctx.checkpoints.source_ended(ctx.task, position);
     if has_event_time {
         task.control().watermark(MAX_WATERMARK)?;
@@ -716,10 +710,7 @@ fn hand_over(ctx: &RuntimeContext, chain: &mut dyn Control, handover: Handover) 
 /// well.
 fn end_task(ctx: &RuntimeContext, chain: &mut dyn Control, mut last: TaskState) -> Result<bool> {
     let _ = chain.barrier(FINAL_CHECKPOINT, &mut last)?;
-    let mut operators = Vec::with_capacity(last.operators.len());
-    for (uid, state) in last.operators {
-        operators.push((uid, state.materialize()?));
-    }
+    let operators = materialize_all(last.operators)?;
     let after = ctx.checkpoints.finished(
         ctx.task,
         Some(FinishedTask {

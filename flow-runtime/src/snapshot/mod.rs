@@ -141,6 +141,25 @@ impl OperatorState {
     }
 }
 
+/// Every operator's sections, the deferred ones encoded now: a task's state as it is kept
+/// past its checkpoint (a finished task's, a source's final position).
+pub(crate) fn materialize_all(
+    operators: Vec<(String, OperatorState)>,
+) -> crate::Result<Vec<(String, Vec<Section>)>> {
+    operators
+        .into_iter()
+        .map(|(uid, state)| Ok((uid, state.materialize()?)))
+        .collect()
+}
+
+/// Kept sections as operator states again, to write into one more checkpoint.
+pub(crate) fn states_of(operators: &[(String, Vec<Section>)]) -> Vec<(String, OperatorState)> {
+    operators
+        .iter()
+        .map(|(uid, sections)| (uid.clone(), OperatorState::from_sections(sections.clone())))
+        .collect()
+}
+
 /// Encodes the entries of a keyed section, split by key group.
 pub struct KeyedEncoder {
     operator: String,

@@ -125,10 +125,7 @@ pub(crate) struct FinishedTask {
 impl FinishedTask {
     /// Its operators' state, to write into one more checkpoint.
     pub(crate) fn operators(&self) -> Vec<(String, OperatorState)> {
-        self.operators
-            .iter()
-            .map(|(uid, sections)| (uid.clone(), OperatorState::from_sections(sections.clone())))
-            .collect()
+        super::states_of(&self.operators)
     }
 }
 
