@@ -143,34 +143,65 @@ def transactions():
                    "read_committed still stops at it after 40 s (6 s timeout)")
             break
 
+    # The same dead producer's transactional id started again (an instance restarted with its
+    # id): its first InitProducerId must fence the old producer and abort its open
+    # transaction, long before any timeout, so that read_committed readers go past it.
+    t = topic(1)
+    tid = "probe-restart-" + t
+    code = (
+        "import os\nfrom confluent_kafka import Producer\n"
+        f"p = Producer({{'bootstrap.servers': '{BS}', 'transactional.id': '{tid}', 'transaction.timeout.ms': 600000}})\n"
+        f"p.init_transactions(15); p.begin_transaction(); p.produce('{t}', value='dead', partition=0); p.flush(); os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+    start = time.time()
+    again = producer(tid, **{"transaction.timeout.ms": 600000})
+    took = time.time() - start
+    again.begin_transaction()
+    again.produce(t, value="after", partition=0)
+    again.commit_transaction(15)
+    committed = read(t, 1, "read_committed")
+    report("the dead producer's transactional id started again aborts its open transaction",
+           committed == ["after"], f"init took {took:.1f} s; read_committed read {committed}")
+
 
 MEMBER = """
 import sys, time
 from confluent_kafka import Consumer
 def assigned(c, parts): print(len(parts), flush=True)
-c = Consumer({'bootstrap.servers': sys.argv[1], 'group.id': sys.argv[2], 'session.timeout.ms': 10000,
-              'heartbeat.interval.ms': 1000})
+conf = {'bootstrap.servers': sys.argv[1], 'group.id': sys.argv[2], 'session.timeout.ms': 10000,
+        'heartbeat.interval.ms': 1000}
+if len(sys.argv) > 4:
+    conf['group.instance.id'] = sys.argv[4]
+c = Consumer(conf)
 c.subscribe([sys.argv[3]], on_assign=assigned, on_revoke=lambda c, p: print(0, flush=True))
 while True:
     c.poll(0.5)
 """
 
 
-def groups():
+def groups(static):
+    """Three members share 12 partitions; one is killed. Dynamic members: the survivors must
+    get its partitions. Static ones (`group.instance.id`): the member started again with the
+    killed one's id must get them back, the others keeping theirs."""
     t = topic(12)
     group = "probe-group-" + t
     members, counts = [], []
-    for i in range(3):
-        m = subprocess.Popen([sys.executable, "-c", MEMBER, BS, group, t], stdout=subprocess.PIPE, text=True)
-        members.append(m)
-        counts.append(0)
-        time.sleep(1)
     import os
     import selectors
     sel = selectors.DefaultSelector()
-    for i, m in enumerate(members):
+
+    def start(i, slot):
+        ident = [f"member-{slot}"] if static else []
+        m = subprocess.Popen([sys.executable, "-c", MEMBER, BS, group, t, *ident], stdout=subprocess.PIPE, text=True)
         os.set_blocking(m.stdout.fileno(), False)
         sel.register(m.stdout, selectors.EVENT_READ, i)
+        members.append(m)
+        counts.append(0)
+
+    for i in range(3):
+        start(i, i)
+        time.sleep(1)
 
     def settle(alive, limit):
         start = time.time()
@@ -184,13 +215,21 @@ def groups():
 
     try:
         first = settle([0, 1, 2], 60)
-        report("three members share 12 partitions", first is not None, f"{counts}")
+        kind = "static members" if static else "three members"
+        report(f"{kind} share 12 partitions", first is not None, f"{counts}")
         members[1].kill()
         members[1].wait()
         sel.unregister(members[1].stdout)
-        after = settle([0, 2], 60)
-        report("the survivors get a killed member's partitions", after is not None,
-               f"in {after:.0f} s" if after is not None else f"after 60 s they hold {counts[0]} + {counts[2]} of 12")
+        if static:
+            start(3, 1)
+            after = settle([0, 2, 3], 60)
+            report("a killed static member started again with its id gets its partitions back",
+                   after is not None,
+                   f"in {after:.0f} s" if after is not None else f"after 60 s the members hold {counts[0]}, {counts[2]}, {counts[3]} of 12")
+        else:
+            after = settle([0, 2], 60)
+            report("the survivors get a killed member's partitions", after is not None,
+                   f"in {after:.0f} s" if after is not None else f"after 60 s they hold {counts[0]} + {counts[2]} of 12")
     finally:
         for m in members:
             m.kill()
@@ -203,4 +242,5 @@ if __name__ == "__main__":
     except KafkaException as e:
         report("transactions (the checks after the last line above did not run)", False,
                f"{e.args[0].name()}: {e.args[0].str()}")
-    groups()
+    groups(static=False)
+    groups(static=True)
