@@ -224,6 +224,7 @@ fn flow_run(
                     group: group.clone(),
                     brokers: broker().to_owned(),
                     partitions: 12,
+                    id: None,
                 })
             })
             .collect()

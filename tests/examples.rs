@@ -187,6 +187,24 @@ fn bad_flags_exit_with_a_clear_error() {
         2,
         "--parallelism",
     );
+    // An instance id names Kafka group members: no spaces, and only in an instance group.
+    fails(
+        example("word_count").args([
+            "--instance-group",
+            "g",
+            "--instance-brokers",
+            "127.0.0.1:1",
+            "--instance-id",
+            "a b",
+        ]),
+        2,
+        "`a b` is not an instance id",
+    );
+    fails(
+        example("word_count").args(["--instance-id", "a"]),
+        2,
+        "--instance-group",
+    );
 }
 
 #[test]

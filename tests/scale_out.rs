@@ -534,6 +534,47 @@ fn an_instance_killed_while_the_input_is_quiet_is_replaced_without_losing_a_coun
 }
 
 #[test]
+fn an_instance_killed_and_started_again_with_its_id_takes_its_partitions_back() {
+    // `--instance-id`: every consumer of an instance is a static member of its group, so the
+    // instance started again with its id within the session timeout (10 s) is given its
+    // partitions back, the others keeping theirs; it starts at the commits and adopts the
+    // state saved there, as any new owner of a partition.
+    let servers = group_bootstrap();
+    const LINES: i64 = 12_100;
+    let run = GroupRun::new(servers, "static");
+    let instance = |id: &str| run.member_with(QUIET_FOR_A_CRASH, &["--instance-id", id]);
+    let counts = || read_until_idle(&run.servers, &run.output, Json::<WindowCount>::new()).len();
+    let mut instances: Vec<Instance> = ["a", "b", "c"].map(instance).into();
+    await_assignment(&mut instances, 12);
+    produce_range(servers, &run.input, 0, LINES / 2);
+    await_quiet(counts, &instances[0]);
+    let before: Vec<String> = instances.iter().map(Instance::stderr).collect();
+    instances.remove(1).kill();
+    let killed_at = Instant::now();
+    instances.insert(1, instance("b"));
+    await_assignment(&mut instances, 12);
+    let back = killed_at.elapsed();
+    eprintln!("the instance started again holds its partitions {back:?} after the kill");
+    // The survivors were not stopped for a rebalance: no assignment of theirs changed
+    // (without an id, they take the dead instance's partitions once its sessions expired,
+    // and give some up again when the new instance joins).
+    for i in [0, 2] {
+        let since = instances[i].stderr()[before[i].len()..].to_string();
+        assert_eq!(
+            since.matches("kafka group assignment").count(),
+            0,
+            "instance {i}'s assignment changed while the other was away:\n{since}"
+        );
+    }
+    produce_range(servers, &run.input, LINES / 2, LINES);
+    let stderrs = finished_all(instances);
+    let got = read_until_idle(servers, &run.output, Json::<WindowCount>::new());
+    assert_counted(got, &expected_counts(LINES), &stderrs);
+    assert!(words_counted(&stderrs[1]) > 0, "{}", stderrs[1]);
+    assert_no_state_left(run.state.path());
+}
+
+#[test]
 fn a_group_whose_every_instance_was_killed_resumes_from_its_commits() {
     // On tansu-main: tansu 0.6 often does not form a group again after all its members died.
     let servers = group_bootstrap();
@@ -597,7 +638,7 @@ fn an_instance_stopped_with_sigterm_during_a_burst_hands_its_partitions_over() {
     // instances gets SIGTERM and leaves the group after handing its partitions over (positions
     // committed, state saved there); the two others go on with them (the group shrank: the
     // rows after the leaver's positions must not be late there), then a new instance joins.
-    one_leaves_with_sigterm_during_a_burst("leave", 3, 1);
+    one_leaves_with_sigterm_during_a_burst("leave", 3, 1, false);
 }
 
 #[test]
@@ -607,7 +648,15 @@ fn instances_of_two_subtasks_share_the_work_and_one_leaves_with_sigterm_during_a
     // partitions; the one that leaves has two readers of each kind, which leave one after the
     // other (a second leave in the middle of the rebalance the first one started loses the
     // group's leader on tansu-main: nobody got partitions again).
-    one_leaves_with_sigterm_during_a_burst("leave-p2", 2, 2);
+    one_leaves_with_sigterm_during_a_burst("leave-p2", 2, 2, false);
+}
+
+#[test]
+fn an_instance_with_an_id_stopped_with_sigterm_during_a_burst_hands_its_partitions_over() {
+    // The same with `--instance-id`: static members send no LeaveGroup (Kafka's rule, which
+    // librdkafka keeps), so the group re-forms without the instance once its sessions expired
+    // (10 s) rather than at once; the handover is the same.
+    one_leaves_with_sigterm_during_a_burst("leave-ids", 3, 1, true);
 }
 
 /// `instances` instances of `parallelism` subtasks (run `name`) split the partitions; one
@@ -615,12 +664,26 @@ fn instances_of_two_subtasks_share_the_work_and_one_leaves_with_sigterm_during_a
 /// readers hands over, each of its source readers ends once the others took over); a new
 /// instance joins while the input still arrives; every window count right, no late row, no
 /// state left.
-fn one_leaves_with_sigterm_during_a_burst(name: &str, instances: usize, parallelism: usize) {
+fn one_leaves_with_sigterm_during_a_burst(
+    name: &str,
+    instances: usize,
+    parallelism: usize,
+    with_ids: bool,
+) {
     let servers = group_bootstrap();
     const LINES: i64 = 12_100;
     let run = GroupRun::new(servers, name);
     let p = parallelism.to_string();
-    let instance = || run.member_with(20, &["--parallelism", &p]);
+    let ids = std::cell::Cell::new(0);
+    let instance = || {
+        let mut flags = vec!["--parallelism".to_owned(), p.clone()];
+        if with_ids {
+            flags.extend(["--instance-id".to_owned(), format!("i{}", ids.get())]);
+            ids.set(ids.get() + 1);
+        }
+        let flags: Vec<&str> = flags.iter().map(String::as_str).collect();
+        run.member_with(20, &flags)
+    };
     let mut running: Vec<Instance> = (0..instances).map(|_| instance()).collect();
     await_assignment(&mut running, 12);
     let producer = burst(servers, &run.input, LINES);
@@ -1048,6 +1111,7 @@ fn in_group(group: &str) -> StreamEnv {
         group: group.to_owned(),
         brokers: bootstrap().to_owned(),
         partitions: 12,
+        id: None,
     })
 }
 
@@ -1238,6 +1302,7 @@ fn unreachable_instance_brokers_fail_the_start() {
         group: unique("g-down"),
         brokers: "127.0.0.1:1".into(),
         partitions: 12,
+        id: None,
     });
     let e = word_count(env, &t).unwrap_err().to_string();
     assert!(e.contains("KafkaAdmin(127.0.0.1:1)"), "{e}");

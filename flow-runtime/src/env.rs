@@ -247,6 +247,14 @@ impl StreamEnv {
                     .help("Run as one instance of a group of processes sharing the job through Kafka (README, \"Scaling out\"): Kafka sources split their partitions among the instances (consumer group NAME unless the source names one), and every key_by crosses instances through the topic NAME-<uid>-repartition. Start the same binary with the same NAME on every machine. SIGTERM or SIGINT makes an instance leave the group, handing its partitions over to the others; a second signal exits at once")
             )
             .arg(
+                Arg::new("instance-id")
+                    .long("instance-id")
+                    .value_name("ID")
+                    .requires("instance-group")
+                    .value_parser(parse_instance_id)
+                    .help("With --instance-group: this instance's id, the same across its restarts and different from every other instance's (letters, digits, '.', '_', '-'). Its Kafka consumers join their groups as static members (group.instance.id ID-...): an instance that crashed or stopped and starts again with its id within the session timeout (10 s) gets its partitions back without a rebalance of the group (README, \"Scaling out\")"),
+            )
+            .arg(
                 Arg::new("instance-brokers")
                     .long("instance-brokers")
                     .value_name("HOST:PORT[,..]")
@@ -356,6 +364,7 @@ impl StreamEnv {
                         .map_or(crate::instances::DEFAULT_REPARTITION_PARTITIONS, |n| {
                             *n as usize
                         }),
+                    id: m.get_one::<String>("instance-id").cloned(),
                 });
         StreamEnv {
             parallelism,
@@ -718,4 +727,16 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+/// `--instance-id`: one to 100 letters, digits, `.`, `_` or `-` (it names Kafka group members
+/// and, with exactly-once, transactional ids).
+fn parse_instance_id(s: &str) -> std::result::Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    if s.is_empty() || s.len() > 100 || !s.chars().all(ok) {
+        return Err(format!(
+            "`{s}` is not an instance id: use 1 to 100 letters, digits, '.', '_' or '-'"
+        ));
+    }
+    Ok(s.to_owned())
 }

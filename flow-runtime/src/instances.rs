@@ -83,9 +83,30 @@ pub struct InstanceConfig {
     /// Partitions of each repartition topic (`--repartition-partitions`, at most the key
     /// groups).
     pub partitions: usize,
+    /// This instance's id (`--instance-id`): its consumers join their groups as static
+    /// members named after it ([`InstanceConfig::static_member`]), so that the instance,
+    /// restarted with the same id, gets its partitions back without a rebalance of the group.
+    pub id: Option<String>,
 }
 
 impl InstanceConfig {
+    /// The `group.instance.id` of subtask `subtask` of this instance's consumer `what` (a
+    /// source's topics, a repartition topic's reader): a static member of its group, when the
+    /// instance has an id. Kafka takes the characters of topic names, at most 249 of them:
+    /// others in `what` become `_`, and a `what` too long for that becomes its hash.
+    pub fn static_member(&self, what: &str, subtask: usize) -> Option<String> {
+        let id = self.id.as_ref()?;
+        let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+        let mut what: String = what
+            .chars()
+            .map(|c| if legal(c) { c } else { '_' })
+            .collect();
+        if id.len() + what.len() + 22 > 249 {
+            what = format!("{:016x}", crate::hash::stable_hash(&what));
+        }
+        Some(format!("{id}-{what}-{subtask}"))
+    }
+
     /// The repartition topic of the hash edge into operator `uid`.
     pub fn topic(&self, uid: &str) -> String {
         format!("{}-{uid}-repartition", self.group)
@@ -385,6 +406,29 @@ pub(crate) fn no_codec(operator: &str, row_type: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn static_member_ids_use_only_characters_kafka_takes() {
+        let mut config = InstanceConfig {
+            group: "wc".into(),
+            brokers: String::new(),
+            partitions: 12,
+            id: None,
+        };
+        assert_eq!(config.static_member("lines", 0), None, "no id, no static member");
+        config.id = Some("wc-1".into());
+        assert_eq!(config.static_member("reader", 1).unwrap(), "wc-1-reader-1");
+        // A pattern of topics: its other characters become `_`.
+        assert_eq!(
+            config.static_member("^(?:in-.*)$", 0).unwrap(),
+            "wc-1-____in-.___-0"
+        );
+        let long = "t".repeat(300);
+        let member = config.static_member(&long, 3).unwrap();
+        assert!(member.len() <= 249, "{member}");
+        assert!(member.starts_with("wc-1-") && member.ends_with("-3"), "{member}");
+        assert_ne!(member, config.static_member(&"u".repeat(300), 3).unwrap());
+    }
 
     #[test]
     fn a_record_with_other_counts_of_rows_and_timestamps_is_refused() {

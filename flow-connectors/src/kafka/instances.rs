@@ -1028,6 +1028,11 @@ struct GroupMember {
     consumer: Option<BaseConsumer<ReaderContext>>,
     /// The reader ended with its topic.
     stays: bool,
+    /// A static member (`--instance-id`) of an instance that leaves the group (SIGTERM): it
+    /// leaves explicitly, which its close alone would not do (Kafka's rule for static
+    /// members, kept by librdkafka: they keep their partitions for an instance started again
+    /// with their id).
+    leaves: bool,
 }
 
 /// The consumers of readers that ended with their topic, with their group: members until
@@ -1051,6 +1056,21 @@ impl GroupMember {
             }
             drop(consumer);
             leave_turns::left(group);
+        }
+    }
+}
+
+/// Leaves the group before the consumer closes: a static member's close does not (Kafka's
+/// rule, kept by librdkafka, for a member started again with its id), an unsubscribe does,
+/// once its revocation was served (at most 5 s of polls; the revocation commits nothing, the
+/// consumer is closed for it).
+fn leave_explicitly(consumer: &BaseConsumer<ReaderContext>) {
+    consumer.unsubscribe();
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_secs(5) {
+        drop(consumer.poll(Duration::from_millis(100)));
+        if consumer.assignment().is_ok_and(|a| a.count() == 0) {
+            break;
         }
     }
 }
@@ -1079,8 +1099,12 @@ impl Drop for GroupMember {
                 .expect("not poisoned")
                 .push((group, consumer));
         } else {
-            // The close sends the group a LeaveGroup: a sibling's turn to leave counts from
-            // here, not from when this reader began to hand its partitions over.
+            // The close sends the group a LeaveGroup (a static member leaves first): a
+            // sibling's turn to leave counts from here, not from when this reader began to
+            // hand its partitions over.
+            if self.leaves {
+                leave_explicitly(&consumer);
+            }
             drop(consumer);
             leave_turns::left(&group);
         }
@@ -1096,18 +1120,23 @@ impl Reader {
     ) -> Result<Reader> {
         let connector = format!("{} reader {subtask}", connector(edge));
         GroupMember::leave_stayed(&edge.consumer_group);
+        let static_member = edge.config.static_member("reader", subtask);
+        let mut config = vec![
+            ("group.id", edge.consumer_group.as_str()),
+            ("enable.auto.commit", "false"),
+            ("enable.auto.offset.store", "false"),
+            ("auto.offset.reset", "earliest"),
+            ("enable.partition.eof", "false"),
+            ("partition.assignment.strategy", "range"),
+            ("socket.connection.setup.timeout.ms", "10000"),
+            // A crashed instance's partitions move after 10 s, not librdkafka's 45.
+            ("session.timeout.ms", "10000"),
+        ];
+        if let Some(member) = &static_member {
+            config.push(("group.instance.id", member));
+        }
         let consumer: BaseConsumer<ReaderContext> = settings(edge)
-            .client_config(&[
-                ("group.id", edge.consumer_group.as_str()),
-                ("enable.auto.commit", "false"),
-                ("enable.auto.offset.store", "false"),
-                ("auto.offset.reset", "earliest"),
-                ("enable.partition.eof", "false"),
-                ("partition.assignment.strategy", "range"),
-                ("socket.connection.setup.timeout.ms", "10000"),
-                // A crashed instance's partitions move after 10 s, not librdkafka's 45.
-                ("session.timeout.ms", "10000"),
-            ])
+            .client_config(&config)
             .create_with_context(ReaderContext {
                 revoked: Mutex::default(),
                 rebalanced: AtomicBool::new(true),
@@ -1130,6 +1159,7 @@ impl Reader {
             consumer: GroupMember {
                 consumer: Some(consumer),
                 stays: false,
+                leaves: false,
             },
             out: None,
             id: uuid::Uuid::new_v4().as_u64_pair().0,
@@ -1683,6 +1713,8 @@ impl Reader {
             )
         })?;
         self.write_states(&partitions, false)?;
+        // A dynamic member's close leaves the group; a static one's must leave first.
+        self.consumer.leaves = self.edge.config.id.is_some();
         tracing::info!(
             reader = %self.connector,
             partitions = ?partitions,

@@ -7,6 +7,7 @@ use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions, Kaf
 use crate::bad_records::{BadRecordCounts, BadRecordHandler, BadRecords, DeadLetter};
 use crate::format::{Decode, Raw};
 use crate::StopHandle;
+use flow_runtime::instances::InstanceConfig;
 use flow_runtime::snapshot::{StateReader, StateWriter};
 use flow_runtime::{
     CheckpointId, Error, Poll, Result, RuntimeContext, Snapshot, Source, SourceOutput,
@@ -78,6 +79,8 @@ struct SourceConfig {
     group_assignment: bool,
     /// Reads for an instance group (`--instance-group`): commits on giving partitions up.
     instance_group: bool,
+    /// The instance group's configuration (its id names the readers' static memberships).
+    instances: Option<InstanceConfig>,
     stop_when_idle: Option<Duration>,
     max_broker_downtime: Duration,
     create_missing: Option<i32>,
@@ -117,6 +120,7 @@ impl KafkaSource<Raw> {
                 read_committed: false,
                 group_assignment: false,
                 instance_group: false,
+                instances: None,
                 stop_when_idle: None,
                 max_broker_downtime: Duration::from_secs(60),
                 create_missing: None,
@@ -390,8 +394,8 @@ impl SourceConfig {
         }
     }
 
-    /// The consumer configuration of a reader or of the start-up probe.
-    fn consumer(&self, name: &str) -> Result<ReaderConsumer> {
+    /// The consumer configuration of reader `reader`, or of the start-up probe (`None`).
+    fn consumer(&self, name: &str, reader: Option<usize>) -> Result<ReaderConsumer> {
         let reset = match self.starting {
             StartingOffsets::Committed {
                 fallback: OffsetReset::Latest,
@@ -424,6 +428,18 @@ impl SourceConfig {
             "group.id",
             self.group_id.as_deref().unwrap_or(&private_group),
         ));
+        // An instance with an id (`--instance-id`): a static member, named after the id,
+        // the topics and the reader (two sources of one job may share the group).
+        let static_member = reader.and_then(|r| {
+            let what = match &self.topics {
+                Topics::List(l) => l.join(","),
+                Topics::Pattern(p) => p.clone(),
+            };
+            self.instances.as_ref()?.static_member(&what, r)
+        });
+        if let Some(member) = &static_member {
+            defaults.push(("group.instance.id", member));
+        }
         if !self.group_assignment || self.instance_group {
             // Not a group member, so the session timeout only bounds how long a commit waits
             // for an unreachable coordinator (librdkafka's default: 45 s); in an instance
@@ -591,7 +607,8 @@ impl<F: Decode> Source for KafkaSource<F> {
 
     /// Reads through consumer-group assignment: the source's group, or the instance group's
     /// name when it names none; starting where the group committed.
-    fn join_instance_group(&mut self, group: &str) -> Result<()> {
+    fn join_instance_group(&mut self, instances: &InstanceConfig) -> Result<()> {
+        let group = instances.group.as_str();
         let c = &mut self.cfg;
         let name = c.connector_name();
         if c.bounded {
@@ -618,6 +635,7 @@ impl<F: Decode> Source for KafkaSource<F> {
         if c.group_id.is_none() {
             c.group_id = Some(group.to_owned());
         }
+        c.instances = Some(instances.clone());
         Ok(())
     }
 
@@ -630,7 +648,7 @@ impl<F: Decode> Source for KafkaSource<F> {
     fn into_readers(self, parallelism: usize, _: &Watermarks) -> Result<Vec<KafkaSourceReader<F>>> {
         let cfg = self.cfg;
         let name = cfg.connector_name();
-        let probe = cfg.consumer(&name)?;
+        let probe = cfg.consumer(&name, None)?;
         let partitions = cfg.partitions(&probe, &name)?;
         let mut shares: Vec<Vec<KafkaSplit>> = (0..parallelism).map(|_| Vec::new()).collect();
         if !cfg.group_assignment {
@@ -649,7 +667,7 @@ impl<F: Decode> Source for KafkaSource<F> {
         for (reader, splits) in shares.into_iter().enumerate() {
             readers.push(KafkaSourceReader {
                 consumer: Closing {
-                    consumer: Some(cfg.consumer(&name)?),
+                    consumer: Some(cfg.consumer(&name, Some(reader))?),
                     at_once: false,
                 },
                 state: ReaderState {

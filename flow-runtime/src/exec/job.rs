@@ -120,6 +120,10 @@ impl JobBuilder {
     pub fn instance_group(&self) -> Option<&str> {
         self.instances.as_ref().map(|i| i.group.as_str())
     }
+    /// The configuration of the instance group the job runs in, if any.
+    pub fn instances(&self) -> Option<&crate::instances::InstanceConfig> {
+        self.instances.as_ref()
+    }
     /// The channels of the hash edge into input `input` of node `node` (rows of type
     /// `row_type`, encoded by `codec`): in-process, or in an instance group through the
     /// edge's repartition topic. Both inputs of a two-input operator share one topic and

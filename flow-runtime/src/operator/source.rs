@@ -98,18 +98,18 @@ pub trait Source: Send + 'static {
     fn max_parallelism(&self) -> Option<usize> {
         None
     }
-    /// The job runs in instance group `group` (`--instance-group`): the source must read only
-    /// this instance's share of its input, the rest going to the other instances (a Kafka
-    /// source joins a consumer group). The default refuses: most sources would read
-    /// everything in every instance.
+    /// The job runs in the instance group `instances` configures (`--instance-group`): the
+    /// source must read only this instance's share of its input, the rest going to the other
+    /// instances (a Kafka source joins a consumer group, as a static member when the instance
+    /// has an id). The default refuses: most sources would read everything in every instance.
     ///
     /// # Errors
     /// The source cannot be divided among instances.
-    fn join_instance_group(&mut self, group: &str) -> Result<()> {
-        let _ = group;
+    fn join_instance_group(&mut self, instances: &crate::instances::InstanceConfig) -> Result<()> {
         Err(crate::Error::Config(format!(
-            "{} cannot be divided among the instances of group `{group}`: every instance would read all of it (in an instance group, read from Kafka)",
-            std::any::type_name::<Self>()
+            "{} cannot be divided among the instances of group `{}`: every instance would read all of it (in an instance group, read from Kafka)",
+            std::any::type_name::<Self>(),
+            instances.group
         )))
     }
     /// Splits the source into `parallelism` readers.
@@ -133,9 +133,9 @@ impl<S: Source> Source for std::result::Result<S, crate::Error> {
     fn max_parallelism(&self) -> Option<usize> {
         self.as_ref().ok().and_then(S::max_parallelism)
     }
-    fn join_instance_group(&mut self, group: &str) -> Result<()> {
+    fn join_instance_group(&mut self, instances: &crate::instances::InstanceConfig) -> Result<()> {
         match self {
-            Ok(s) => s.join_instance_group(group),
+            Ok(s) => s.join_instance_group(instances),
             // The build error is reported by `into_readers`.
             Err(_) => Ok(()),
         }
@@ -311,8 +311,8 @@ impl<S: Source> SourceSpec<S> {
         let Some(mut source) = self.source.take() else {
             return Vec::new();
         };
-        if let Some(group) = job.instance_group() {
-            if let Err(e) = source.join_instance_group(group) {
+        if let Some(instances) = job.instances() {
+            if let Err(e) = source.join_instance_group(instances) {
                 job.fail(e);
                 return Vec::new();
             }
