@@ -252,7 +252,7 @@ impl StreamEnv {
                     .value_name("ID")
                     .requires("instance-group")
                     .value_parser(parse_instance_id)
-                    .help("With --instance-group: this instance's id, the same across its restarts and different from every other instance's (letters, digits, '.', '_', '-'). Its Kafka consumers join their groups as static members (group.instance.id ID-...): an instance that crashed or stopped and starts again with its id within the session timeout (10 s) gets its partitions back without a rebalance of the group (README, \"Scaling out\")"),
+                    .help("With --instance-group: this instance's id, the same across its restarts and different from every other instance's (letters, digits, '.', '_', '-'). Its Kafka consumers join their groups as static members (group.instance.id ID-...): an instance that crashed and starts again with its id within the session timeout (10 s) gets its partitions back without a rebalance of the group; SIGTERM still makes it leave the group (README, \"Scaling out\")"),
             )
             .arg(
                 Arg::new("instance-brokers")
@@ -729,8 +729,8 @@ fn init_logging() {
         .try_init();
 }
 
-/// `--instance-id`: one to 100 letters, digits, `.`, `_` or `-` (it names Kafka group members
-/// and, with exactly-once, transactional ids).
+/// `--instance-id`: one to 100 letters, digits, `.`, `_` or `-` (it names Kafka group
+/// members, whose names take those characters).
 fn parse_instance_id(s: &str) -> std::result::Result<String, String> {
     let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     if s.is_empty() || s.len() > 100 || !s.chars().all(ok) {

@@ -93,18 +93,23 @@ impl InstanceConfig {
     /// The `group.instance.id` of subtask `subtask` of this instance's consumer `what` (a
     /// source's topics, a repartition topic's reader): a static member of its group, when the
     /// instance has an id. Kafka takes the characters of topic names, at most 249 of them:
-    /// others in `what` become `_`, and a `what` too long for that becomes its hash.
+    /// others in `what` become `_` and the name gets a hash of `what` (so that `a,b` and
+    /// `a_b` differ), and a `what` too long for that becomes its hash.
     pub fn static_member(&self, what: &str, subtask: usize) -> Option<String> {
         let id = self.id.as_ref()?;
         let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-        let mut what: String = what
+        let hash = || format!("{:016x}", crate::hash::stable_hash(what));
+        let mut name: String = what
             .chars()
             .map(|c| if legal(c) { c } else { '_' })
             .collect();
-        if id.len() + what.len() + 22 > 249 {
-            what = format!("{:016x}", crate::hash::stable_hash(&what));
+        if !what.chars().all(legal) {
+            name = format!("{name}-{}", hash());
         }
-        Some(format!("{id}-{what}-{subtask}"))
+        if id.len() + name.len() + 22 > 249 {
+            name = hash();
+        }
+        Some(format!("{id}-{name}-{subtask}"))
     }
 
     /// The repartition topic of the hash edge into operator `uid`.
@@ -415,18 +420,30 @@ mod tests {
             partitions: 12,
             id: None,
         };
-        assert_eq!(config.static_member("lines", 0), None, "no id, no static member");
+        assert_eq!(
+            config.static_member("lines", 0),
+            None,
+            "no id, no static member"
+        );
         config.id = Some("wc-1".into());
         assert_eq!(config.static_member("reader", 1).unwrap(), "wc-1-reader-1");
-        // A pattern of topics: its other characters become `_`.
-        assert_eq!(
-            config.static_member("^(?:in-.*)$", 0).unwrap(),
-            "wc-1-____in-.___-0"
+        // A pattern of topics: its other characters become `_`, and a hash tells it from
+        // names that differ only there.
+        let pattern = config.static_member("^(?:in-.*)$", 0).unwrap();
+        assert!(pattern.starts_with("wc-1-____in-.___-"), "{pattern}");
+        assert_ne!(pattern, config.static_member("^(?:in-.+)$", 0).unwrap());
+        assert_ne!(
+            config.static_member("a,b", 0).unwrap(),
+            config.static_member("a_b", 0).unwrap()
         );
+        assert_eq!(config.static_member("a_b", 0).unwrap(), "wc-1-a_b-0");
         let long = "t".repeat(300);
         let member = config.static_member(&long, 3).unwrap();
         assert!(member.len() <= 249, "{member}");
-        assert!(member.starts_with("wc-1-") && member.ends_with("-3"), "{member}");
+        assert!(
+            member.starts_with("wc-1-") && member.ends_with("-3"),
+            "{member}"
+        );
         assert_ne!(member, config.static_member(&"u".repeat(300), 3).unwrap());
     }
 

@@ -1018,7 +1018,8 @@ struct Reader {
 ///
 /// A reader that fails or leaves (SIGTERM) leaves the group when it drops, which revokes its
 /// partitions: the revocation must neither hand state over to a stage that ended nor commit
-/// for a reader that failed. A reader at the end of the topic [`stays`](GroupMember::stays) a
+/// for a reader that failed. (A static member, `--instance-id`, leaves only at a SIGTERM:
+/// its close alone keeps its partitions for the instance started again with its id.) A reader at the end of the topic [`stays`](GroupMember::stays) a
 /// member until the process exits: its leave would deal the partitions anew, and the other
 /// instances' readers, which may not have read the last done records on theirs yet, would
 /// have to wait for the group to re-form to read them. The group's coordinator expires it
@@ -1028,10 +1029,11 @@ struct GroupMember {
     consumer: Option<BaseConsumer<ReaderContext>>,
     /// The reader ended with its topic.
     stays: bool,
-    /// A static member (`--instance-id`) of an instance that leaves the group (SIGTERM): it
-    /// leaves explicitly, which its close alone would not do (Kafka's rule for static
-    /// members, kept by librdkafka: they keep their partitions for an instance started again
-    /// with their id).
+    /// A static member (`--instance-id`): its close does not leave the group (Kafka's rule,
+    /// kept by librdkafka: it keeps its partitions for the instance started again with its
+    /// id), so at a SIGTERM ([`GroupMember::leaves`]) it leaves explicitly.
+    static_member: bool,
+    /// The instance leaves the group (SIGTERM).
     leaves: bool,
 }
 
@@ -1039,7 +1041,10 @@ struct GroupMember {
 /// the process exits. Not polled, they hold a rebalance of their group up while the process
 /// lives, at most librdkafka's `max.poll.interval.ms` (5 min, then librdkafka leaves the
 /// group): a later job of this process that reads the group makes them leave first.
-static STAYING: Mutex<Vec<(String, BaseConsumer<ReaderContext>)>> = Mutex::new(Vec::new());
+static STAYING: Mutex<Vec<Stayed>> = Mutex::new(Vec::new());
+
+/// A consumer in [`STAYING`]: its group, and whether it is a static member.
+type Stayed = (String, BaseConsumer<ReaderContext>, bool);
 
 impl GroupMember {
     /// A reader of `group` opens: the readers of an earlier job of this process that stayed
@@ -1048,9 +1053,15 @@ impl GroupMember {
     /// re-formed after the previous leave.
     fn leave_stayed(group: &str) {
         let stayed: Vec<_> = (STAYING.lock().expect("not poisoned"))
-            .extract_if(.., |(g, _)| g == group)
+            .extract_if(.., |(g, _, _)| g == group)
             .collect();
-        for (_, consumer) in stayed {
+        for (_, consumer, static_member) in stayed {
+            if static_member {
+                // It keeps its partitions for its name, which a reader of this job takes
+                // over as it joins: no leave, no turn to wait for.
+                drop(consumer);
+                continue;
+            }
             while !leave_turns::take_turn(group, &consumer.context().rebalances) {
                 drop(consumer.poll(Duration::from_millis(100)));
             }
@@ -1097,12 +1108,12 @@ impl Drop for GroupMember {
             STAYING
                 .lock()
                 .expect("not poisoned")
-                .push((group, consumer));
+                .push((group, consumer, self.static_member));
         } else {
             // The close sends the group a LeaveGroup (a static member leaves first): a
             // sibling's turn to leave counts from here, not from when this reader began to
             // hand its partitions over.
-            if self.leaves {
+            if self.leaves && self.static_member {
                 leave_explicitly(&consumer);
             }
             drop(consumer);
@@ -1159,6 +1170,7 @@ impl Reader {
             consumer: GroupMember {
                 consumer: Some(consumer),
                 stays: false,
+                static_member: static_member.is_some(),
                 leaves: false,
             },
             out: None,
@@ -1713,8 +1725,7 @@ impl Reader {
             )
         })?;
         self.write_states(&partitions, false)?;
-        // A dynamic member's close leaves the group; a static one's must leave first.
-        self.consumer.leaves = self.edge.config.id.is_some();
+        self.consumer.leaves = true;
         tracing::info!(
             reader = %self.connector,
             partitions = ?partitions,
