@@ -1019,7 +1019,8 @@ struct Reader {
 /// A reader that fails or leaves (SIGTERM) leaves the group when it drops, which revokes its
 /// partitions: the revocation must neither hand state over to a stage that ended nor commit
 /// for a reader that failed. (A static member, `--instance-id`, leaves only at a SIGTERM:
-/// its close alone keeps its partitions for the instance started again with its id.) A reader at the end of the topic [`stays`](GroupMember::stays) a
+/// its close alone keeps its partitions for the instance started again with its id.) A
+/// reader at the end of the topic [`stays`](GroupMember::stays) a
 /// member until the process exits: its leave would deal the partitions anew, and the other
 /// instances' readers, which may not have read the last done records on theirs yet, would
 /// have to wait for the group to re-form to read them. The group's coordinator expires it
