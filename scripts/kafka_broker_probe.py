@@ -42,6 +42,17 @@ def producer(tid, **extra):
     return p
 
 
+def die_in_transaction(t, tid, timeout_ms):
+    """A producer with transactional id `tid` (transaction timeout `timeout_ms`) that writes
+    `dead` to partition 0 of `t` in a transaction and exits without ending it."""
+    code = (
+        "import os\nfrom confluent_kafka import Producer\n"
+        f"p = Producer({{'bootstrap.servers': '{BS}', 'transactional.id': '{tid}', 'transaction.timeout.ms': {timeout_ms}}})\n"
+        f"p.init_transactions(15); p.begin_transaction(); p.produce('{t}', value='dead', partition=0); p.flush(); os._exit(0)\n"
+    )
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
 def report(name, ok, seen):
     print(f"{'yes' if ok else 'NO ':3}  {name}: {seen}", flush=True)
 
@@ -122,12 +133,7 @@ def transactions():
 
     # A producer that dies inside a transaction: the broker aborts it after
     # transaction.timeout.ms (6 s), and read_committed readers go past it.
-    code = (
-        "import os\nfrom confluent_kafka import Producer\n"
-        f"p = Producer({{'bootstrap.servers': '{BS}', 'transactional.id': 'probe-dead-{t}', 'transaction.timeout.ms': 6000}})\n"
-        f"p.init_transactions(15); p.begin_transaction(); p.produce('{t}', value='dead', partition=0); p.flush(); os._exit(0)\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    die_in_transaction(t, "probe-dead-" + t, 6000)
     q.begin_transaction()
     q.produce(t, value="after", partition=0)
     q.commit_transaction(15)
@@ -148,12 +154,7 @@ def transactions():
     # transaction, long before any timeout, so that read_committed readers go past it.
     t = topic(1)
     tid = "probe-restart-" + t
-    code = (
-        "import os\nfrom confluent_kafka import Producer\n"
-        f"p = Producer({{'bootstrap.servers': '{BS}', 'transactional.id': '{tid}', 'transaction.timeout.ms': 600000}})\n"
-        f"p.init_transactions(15); p.begin_transaction(); p.produce('{t}', value='dead', partition=0); p.flush(); os._exit(0)\n"
-    )
-    subprocess.run([sys.executable, "-c", code], check=True)
+    die_in_transaction(t, tid, 600000)
     start = time.time()
     again = producer(tid, **{"transaction.timeout.ms": 600000})
     took = time.time() - start

@@ -494,8 +494,13 @@ const QUIET_FOR_A_CRASH: u32 = 60;
 /// position): what an instance killed now leaves is exactly its last commit and the state
 /// saved there.
 fn counted_first_half(run: &GroupRun, n: usize, lines: i64) -> Vec<Instance> {
+    let instances = (0..n).map(|_| run.member(QUIET_FOR_A_CRASH)).collect();
+    count_first_half(run, instances, lines)
+}
+
+/// [`counted_first_half`] by the members `instances` of `run`.
+fn count_first_half(run: &GroupRun, mut instances: Vec<Instance>, lines: i64) -> Vec<Instance> {
     let counts = || read_until_idle(&run.servers, &run.output, Json::<WindowCount>::new()).len();
-    let mut instances: Vec<Instance> = (0..n).map(|_| run.member(QUIET_FOR_A_CRASH)).collect();
     await_assignment(&mut instances, 12);
     produce_range(&run.servers, &run.input, 0, lines / 2);
     await_quiet(counts, &instances[0]);
@@ -543,11 +548,7 @@ fn an_instance_killed_and_started_again_with_its_id_takes_its_partitions_back() 
     const LINES: i64 = 12_100;
     let run = GroupRun::new(servers, "static");
     let instance = |id: &str| run.member_with(QUIET_FOR_A_CRASH, &["--instance-id", id]);
-    let counts = || read_until_idle(&run.servers, &run.output, Json::<WindowCount>::new()).len();
-    let mut instances: Vec<Instance> = ["a", "b", "c"].map(instance).into();
-    await_assignment(&mut instances, 12);
-    produce_range(servers, &run.input, 0, LINES / 2);
-    await_quiet(counts, &instances[0]);
+    let mut instances = count_first_half(&run, ["a", "b", "c"].map(instance).into(), LINES);
     let before: Vec<String> = instances.iter().map(Instance::stderr).collect();
     instances.remove(1).kill();
     let killed_at = Instant::now();

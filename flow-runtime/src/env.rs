@@ -732,8 +732,7 @@ fn init_logging() {
 /// `--instance-id`: one to 100 letters, digits, `.`, `_` or `-` (it names Kafka group
 /// members, whose names take those characters).
 fn parse_instance_id(s: &str) -> std::result::Result<String, String> {
-    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
-    if s.is_empty() || s.len() > 100 || !s.chars().all(ok) {
+    if s.is_empty() || s.len() > 100 || !s.chars().all(crate::instances::kafka_name_char) {
         return Err(format!(
             "`{s}` is not an instance id: use 1 to 100 letters, digits, '.', '_' or '-'"
         ));

@@ -97,13 +97,12 @@ impl InstanceConfig {
     /// `a_b` differ), and a `what` too long for that becomes its hash.
     pub fn static_member(&self, what: &str, subtask: usize) -> Option<String> {
         let id = self.id.as_ref()?;
-        let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
         let hash = || format!("{:016x}", crate::hash::stable_hash(what));
         let mut name: String = what
             .chars()
-            .map(|c| if legal(c) { c } else { '_' })
+            .map(|c| if kafka_name_char(c) { c } else { '_' })
             .collect();
-        if !what.chars().all(legal) {
+        if !what.chars().all(kafka_name_char) {
             name = format!("{name}-{}", hash());
         }
         if id.len() + name.len() + 22 > 249 {
@@ -116,6 +115,12 @@ impl InstanceConfig {
     pub fn topic(&self, uid: &str) -> String {
         format!("{}-{uid}-repartition", self.group)
     }
+}
+
+/// Whether Kafka takes `c` in a topic name or a `group.instance.id`: ASCII letters and
+/// digits, `.`, `_`, `-`.
+pub(crate) fn kafka_name_char(c: char) -> bool {
+    c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-')
 }
 
 /// See [`RowCodec::encode`].

@@ -116,10 +116,6 @@ impl JobBuilder {
         self.instances = Some(config.clone());
         self.partition_state = env.checkpoint_dir().map(|d| d.join("instances"));
     }
-    /// The instance group the job runs in, if any.
-    pub fn instance_group(&self) -> Option<&str> {
-        self.instances.as_ref().map(|i| i.group.as_str())
-    }
     /// The configuration of the instance group the job runs in, if any.
     pub fn instances(&self) -> Option<&crate::instances::InstanceConfig> {
         self.instances.as_ref()
