@@ -221,10 +221,8 @@ fn flow_run(
         (0..instances)
             .map(|_| {
                 StreamEnv::new().with_instance_group(InstanceConfig {
-                    group: group.clone(),
-                    brokers: broker().to_owned(),
                     partitions: 12,
-                    id: None,
+                    ..InstanceConfig::new(group.clone(), broker())
                 })
             })
             .collect()

@@ -205,6 +205,19 @@ fn bad_flags_exit_with_a_clear_error() {
         2,
         "--instance-group",
     );
+    // Kafka brokers take session timeouts from 6 s (and at most 30 min by default).
+    fails(
+        example("word_count").args([
+            "--instance-group",
+            "g",
+            "--instance-brokers",
+            "127.0.0.1:1",
+            "--session-timeout",
+            "3",
+        ]),
+        2,
+        "--session-timeout",
+    );
 }
 
 #[test]

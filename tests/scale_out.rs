@@ -541,7 +541,7 @@ fn an_instance_killed_while_the_input_is_quiet_is_replaced_without_losing_a_coun
 #[test]
 fn an_instance_killed_and_started_again_with_its_id_takes_its_partitions_back() {
     // `--instance-id`: every consumer of an instance is a static member of its group, so the
-    // instance started again with its id within the session timeout (10 s) is given its
+    // instance started again with its id within the session timeout (30 s) is given its
     // partitions back, the others keeping theirs; it starts at the commits and adopts the
     // state saved there, as any new owner of a partition.
     let servers = group_bootstrap();
@@ -658,11 +658,14 @@ fn an_instance_with_an_id_leaves_its_group_on_sigterm() {
     // static members, which librdkafka keeps), so the leaving instance's repartition readers
     // leave explicitly: without that, a third of the repartition partitions stayed with the
     // gone member on tansu-main and the group never settled again. (Exactness is not checked
-    // here: the group re-forms only after the static members' sessions expired, 10 s, and a
-    // CI run with rows flowing saw 33 rows late; README, "Restarting an instance in place".)
+    // here: the group re-forms only after the static members' sessions expired, and a CI run
+    // with rows flowing saw 33 rows late; README, "Restarting an instance in place".) The
+    // session timeout is 10 s, not the 30 s of instances with ids, so that the group settles
+    // again well before the sources end, 20 s after the input went quiet.
     let servers = group_bootstrap();
     let run = GroupRun::new(servers, "leave-ids");
-    let instance = |id: &str| run.member_with(20, &["--instance-id", id]);
+    let instance =
+        |id: &str| run.member_with(20, &["--instance-id", id, "--session-timeout", "10"]);
     let mut running: Vec<Instance> = ["a", "b", "c"].map(instance).into();
     await_assignment(&mut running, 12);
     produce_range(servers, &run.input, 0, 1_000);
@@ -1118,10 +1121,8 @@ fn a_keyed_connect_crosses_instances_and_its_state_follows_partitions() {
 /// An environment in instance group `group` on the test broker, 12 repartition partitions.
 fn in_group(group: &str) -> StreamEnv {
     StreamEnv::new().with_instance_group(flow::instances::InstanceConfig {
-        group: group.to_owned(),
-        brokers: bootstrap().to_owned(),
         partitions: 12,
-        id: None,
+        ..flow::instances::InstanceConfig::new(group, bootstrap())
     })
 }
 
@@ -1309,10 +1310,8 @@ fn a_repartition_topic_with_another_partition_count_is_refused() {
 fn unreachable_instance_brokers_fail_the_start() {
     let t = topic("scale-out-down", 1);
     let env = StreamEnv::new().with_instance_group(flow::instances::InstanceConfig {
-        group: unique("g-down"),
-        brokers: "127.0.0.1:1".into(),
         partitions: 12,
-        id: None,
+        ..flow::instances::InstanceConfig::new(unique("g-down"), "127.0.0.1:1")
     });
     let e = word_count(env, &t).unwrap_err().to_string();
     assert!(e.contains("KafkaAdmin(127.0.0.1:1)"), "{e}");

@@ -252,7 +252,15 @@ impl StreamEnv {
                     .value_name("ID")
                     .requires("instance-group")
                     .value_parser(parse_instance_id)
-                    .help("With --instance-group: this instance's id, the same across its restarts and different from every other instance's (letters, digits, '.', '_', '-'). Its Kafka consumers join their groups as static members (group.instance.id ID-...): an instance that crashed and starts again with its id within the session timeout (10 s) gets its partitions back without a rebalance of the group; SIGTERM still makes it leave the group (README, \"Scaling out\")"),
+                    .help("With --instance-group: this instance's id, the same across its restarts and different from every other instance's (letters, digits, '.', '_', '-'). Its Kafka consumers join their groups as static members (group.instance.id ID-...): an instance that crashed and starts again with its id within the session timeout (30 s with an id, --session-timeout) gets its partitions back without a rebalance of the group; SIGTERM still makes it leave the group (README, \"Scaling out\")"),
+            )
+            .arg(
+                Arg::new("session-timeout")
+                    .long("session-timeout")
+                    .value_name("SECS")
+                    .requires("instance-group")
+                    .value_parser(value_parser!(u64).range(6..=1800))
+                    .help("With --instance-group: how long the group waits for a silent (crashed) instance before it deals its partitions to the others (the Kafka consumers' session.timeout.ms; the broker must allow it). Default 10 s; 30 s with --instance-id, the time a crashed instance has to start again and get its partitions back"),
             )
             .arg(
                 Arg::new("instance-brokers")
@@ -365,6 +373,9 @@ impl StreamEnv {
                             *n as usize
                         }),
                     id: m.get_one::<String>("instance-id").cloned(),
+                    session_timeout: m
+                        .get_one::<u64>("session-timeout")
+                        .map(|s| std::time::Duration::from_secs(*s)),
                 });
         StreamEnv {
             parallelism,

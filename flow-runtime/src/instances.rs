@@ -87,9 +87,44 @@ pub struct InstanceConfig {
     /// members named after it ([`InstanceConfig::static_member`]), so that the instance,
     /// restarted with the same id, gets its partitions back without a rebalance of the group.
     pub id: Option<String>,
+    /// How long the group waits for a silent (crashed) instance's consumers before it deals
+    /// their partitions to the others (`--session-timeout`); unset:
+    /// [`InstanceConfig::session_timeout`]'s default.
+    pub session_timeout: Option<std::time::Duration>,
 }
 
+/// A group's session timeout for instances without an id: a crashed instance's partitions
+/// move after 10 s (librdkafka's own default is 45 s).
+pub const SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A group's session timeout for instances with an id (static members, Kafka Streams' way):
+/// the time a crashed instance has to start again and get its partitions back before the
+/// group deals them anew. A broker may take seconds to answer a returning static member
+/// (tansu ~9 s), so 10 s would be a race.
+pub const STATIC_SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl InstanceConfig {
+    /// Instance group `group` with its repartition topics on `brokers`, the default number
+    /// of repartition partitions, no instance id and the default session timeout.
+    pub fn new(group: impl Into<String>, brokers: impl Into<String>) -> Self {
+        InstanceConfig {
+            group: group.into(),
+            brokers: brokers.into(),
+            partitions: DEFAULT_REPARTITION_PARTITIONS,
+            id: None,
+            session_timeout: None,
+        }
+    }
+
+    /// The `session.timeout.ms` of the instance's group members: the one set, else
+    /// [`STATIC_SESSION_TIMEOUT`] with an id and [`SESSION_TIMEOUT`] without.
+    pub fn session_timeout(&self) -> std::time::Duration {
+        self.session_timeout.unwrap_or(match self.id {
+            Some(_) => STATIC_SESSION_TIMEOUT,
+            None => SESSION_TIMEOUT,
+        })
+    }
+
     /// The `group.instance.id` of subtask `subtask` of this instance's consumer `what` (a
     /// source's topics, a repartition topic's reader): a static member of its group, when the
     /// instance has an id. Kafka takes the characters of topic names, at most 249 of them:
@@ -419,12 +454,7 @@ mod tests {
 
     #[test]
     fn static_member_ids_use_only_characters_kafka_takes() {
-        let mut config = InstanceConfig {
-            group: "wc".into(),
-            brokers: String::new(),
-            partitions: 12,
-            id: None,
-        };
+        let mut config = InstanceConfig::new("wc", "");
         assert_eq!(
             config.static_member("lines", 0),
             None,

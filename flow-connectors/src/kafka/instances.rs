@@ -1024,7 +1024,7 @@ struct Reader {
 /// member until the process exits: its leave would deal the partitions anew, and the other
 /// instances' readers, which may not have read the last done records on theirs yet, would
 /// have to wait for the group to re-form to read them. The group's coordinator expires it
-/// after `session.timeout.ms` (10 s) once the process is gone; a later job of this process
+/// after `session.timeout.ms` once the process is gone; a later job of this process
 /// that reads the topic makes it leave first ([`GroupMember::leave_stayed`]).
 struct GroupMember {
     consumer: Option<BaseConsumer<ReaderContext>>,
@@ -1133,6 +1133,7 @@ impl Reader {
         let connector = format!("{} reader {subtask}", connector(edge));
         GroupMember::leave_stayed(&edge.consumer_group);
         let static_member = edge.config.static_member("reader", subtask);
+        let session_ms = edge.config.session_timeout().as_millis().to_string();
         let mut config = vec![
             ("group.id", edge.consumer_group.as_str()),
             ("enable.auto.commit", "false"),
@@ -1141,8 +1142,9 @@ impl Reader {
             ("enable.partition.eof", "false"),
             ("partition.assignment.strategy", "range"),
             ("socket.connection.setup.timeout.ms", "10000"),
-            // A crashed instance's partitions move after 10 s, not librdkafka's 45.
-            ("session.timeout.ms", "10000"),
+            // A crashed instance's partitions move after the group's session timeout (10 s
+            // by default, not librdkafka's 45).
+            ("session.timeout.ms", &session_ms),
         ];
         if let Some(member) = &static_member {
             config.push(("group.instance.id", member));

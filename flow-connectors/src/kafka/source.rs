@@ -26,7 +26,8 @@ use std::time::{Duration, Instant};
 const POLL_WAIT: Duration = Duration::from_millis(100);
 
 /// How long a source leaving its instance group (SIGTERM) waits at most for the others to take
-/// its partitions over before its writers end.
+/// its partitions over before its writers end (or twice the group's session timeout, when
+/// longer: a group of static members may re-form only once the leaver's session expired).
 const TAKEOVER_LIMIT: Duration = Duration::from_secs(60);
 
 /// After the others took a leaving source's partitions over: the rows they read meanwhile
@@ -34,8 +35,9 @@ const TAKEOVER_LIMIT: Duration = Duration::from_secs(60);
 const TAKEOVER_MARGIN: Duration = Duration::from_secs(1);
 
 /// With a broker that does not describe consumer groups: when a leaving source takes the
-/// group as re-formed without it (a session timeout, a rebalance, and a margin).
-const UNDESCRIBED_REGROUP: Duration = Duration::from_secs(15);
+/// group as re-formed without it: this after the group's session timeout (a rebalance, and a
+/// margin).
+const UNDESCRIBED_REGROUP: Duration = Duration::from_secs(5);
 
 /// Reads rows from Kafka topics, one reader per subtask (Flink's `KafkaSource`). See the
 /// [module documentation](super) for splits, commits and guarantees.
@@ -387,6 +389,14 @@ impl<F> fmt::Debug for KafkaSource<F> {
 }
 
 impl SourceConfig {
+    /// The `session.timeout.ms` of its consumers (when it sets one): its instance group's, or
+    /// the default of a group without ids.
+    fn session_timeout(&self) -> Duration {
+        (self.instances.as_ref()).map_or(flow_runtime::instances::SESSION_TIMEOUT, |i| {
+            i.session_timeout()
+        })
+    }
+
     fn connector_name(&self) -> String {
         match &self.topics {
             Topics::List(l) => format!("KafkaSource({})", l.join(",")),
@@ -440,11 +450,12 @@ impl SourceConfig {
         if let Some(member) = &static_member {
             defaults.push(("group.instance.id", member));
         }
+        let session_ms = self.session_timeout().as_millis().to_string();
         if !self.group_assignment || self.instance_group {
             // Not a group member, so the session timeout only bounds how long a commit waits
             // for an unreachable coordinator (librdkafka's default: 45 s); in an instance
-            // group, a crashed instance's partitions move after 10 s.
-            defaults.push(("session.timeout.ms", "10000"));
+            // group, a crashed instance's partitions move after the group's session timeout.
+            defaults.push(("session.timeout.ms", &session_ms));
         }
         let context = SourceContext {
             commit_on_revoke: self.instance_group,
@@ -692,6 +703,7 @@ impl<F: Decode> Source for KafkaSource<F> {
                     pending_commits: Vec::new(),
                     announced: false,
                     group: cfg.group_id.clone(),
+                    session: cfg.session_timeout(),
                     leaving: None,
                     turn: leave_turns::Turn::default(),
                     assigned: Vec::new(),
@@ -955,6 +967,8 @@ struct ReaderState {
     /// In an instance group: the consumer group, and the partitions handed over since the
     /// instance began to leave it.
     group: Option<String>,
+    /// The group's session timeout ([`InstanceConfig::session_timeout`]).
+    session: Duration,
     leaving: Option<Leaving>,
     /// Asked to leave, it waits for its turn ([`leave_turns`]).
     turn: leave_turns::Turn,
@@ -1638,11 +1652,12 @@ impl ReaderState {
         if let Some(at) = leaving.taken {
             return Ok(at.elapsed() >= TAKEOVER_MARGIN);
         }
-        if leaving.since.elapsed() >= TAKEOVER_LIMIT {
+        let limit = TAKEOVER_LIMIT.max(2 * self.session);
+        if leaving.since.elapsed() >= limit {
             tracing::warn!(
                 connector = %self.connector,
                 "the others did not take the partitions over within {} (is this the last instance?): rows after its positions may be late where they are read",
-                fmt_duration(TAKEOVER_LIMIT)
+                fmt_duration(limit)
             );
             return Ok(true);
         }
@@ -1666,7 +1681,10 @@ impl ReaderState {
                 (g.empty, g.stable && !g.has_any(&leaving_here))
             }
             // A broker that does not describe groups: the group re-formed after a session.
-            None => (false, leaving.since.elapsed() >= UNDESCRIBED_REGROUP),
+            None => (
+                false,
+                leaving.since.elapsed() >= self.session + UNDESCRIBED_REGROUP,
+            ),
         };
         if alone || taken_over(consumer, &leaving.handed, regrouped) {
             tracing::info!(
