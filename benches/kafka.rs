@@ -9,10 +9,12 @@
 //! unbounded and stopped (with its stop handle) once the map saw every row, as the loop stops
 //! once it read every row.
 //!
-//! Three brokers: `FLOW_BENCH_KAFKA_ENGINE=sqlite` (default) uses the tests' broker on
-//! 127.0.0.1:9092, whose sqlite store bounds both sides at ~10k records/s;
+//! Three brokers, each started on a port of its own and stopped at the end:
+//! `FLOW_BENCH_KAFKA_ENGINE=sqlite` (default) starts tansu 0.6 with its sqlite store on
+//! 127.0.0.1:19294 (`scripts/kafka-broker` builds it with cargo when missing, ~20 min once),
+//! which bounds both sides at ~10k records/s;
 //! `FLOW_BENCH_KAFKA_ENGINE=memory` starts a broker of its own with tansu's memory engine on
-//! 127.0.0.1:19292 (stopped at the end), fast enough for flow's own cost to show;
+//! 127.0.0.1:19292, fast enough for flow's own cost to show;
 //! `FLOW_BENCH_KAFKA_ENGINE=noida` starts noida-db on 127.0.0.1:19393, the broker that
 //! completes transactions.
 //!
@@ -40,7 +42,7 @@ use std::time::{Duration, Instant};
 
 #[path = "common/kafka_broker.rs"]
 mod kafka_broker;
-use kafka_broker::{broker_script, env_num, send_record, unique};
+use kafka_broker::{address, broker_script, env_num, send_record, unique};
 
 const TARGET: f64 = 0.90;
 const PARTITIONS: i32 = 4;
@@ -225,12 +227,7 @@ fn flow_job(input: &str, output: &str, rows: usize) -> Duration {
 
 fn main() {
     let engine = std::env::var("FLOW_BENCH_KAFKA_ENGINE").unwrap_or_else(|_| "sqlite".into());
-    let address = match engine.as_str() {
-        "sqlite" => "127.0.0.1:9092",
-        "memory" => "127.0.0.1:19292",
-        "noida" => "127.0.0.1:19393",
-        other => panic!("FLOW_BENCH_KAFKA_ENGINE must be sqlite, memory or noida, not {other}"),
-    };
+    let address = address(&engine);
     let guarantee =
         std::env::var("FLOW_BENCH_KAFKA_GUARANTEE").unwrap_or_else(|_| "at-least-once".into());
     let eo = match guarantee.as_str() {
@@ -291,9 +288,7 @@ fn main() {
     let flow_rate = rows as f64 / best_flow.as_secs_f64();
     let loop_rate = rows as f64 / best_loop.as_secs_f64();
     let ratio = flow_rate / loop_rate;
-    if engine != "sqlite" {
-        broker_script("stop", &engine);
-    }
+    broker_script("stop", &engine);
     println!(
         "kafka source -> map -> kafka sink ({guarantee}), {engine} broker, {rows} JSON rows, p1 (best of {runs}): flow {:.0} rows/s, bare rdkafka loop {:.0} rows/s, ratio {ratio:.2} (target >= {TARGET:.2}) {}",
         flow_rate,

@@ -22,7 +22,8 @@
 //! then) and the jobs finished; the counts are checked against the loop's.
 //!
 //! The broker: `FLOW_BENCH_KAFKA_ENGINE=memory` (default) starts tansu's memory engine on
-//! 127.0.0.1:19292 (stopped at the end); `sqlite` uses the tests' broker on 127.0.0.1:9092.
+//! 127.0.0.1:19292; `sqlite`, tansu's sqlite store on 127.0.0.1:19294; `noida`, noida-db on
+//! 127.0.0.1:19393 (each stopped at the end).
 //!
 //! ```text
 //! cargo bench --bench scale_out
@@ -41,7 +42,7 @@ use flow::connectors::kafka::KafkaAdmin;
 use flow::instances::InstanceConfig;
 use flow::prelude::*;
 use flow::StopHandle;
-use kafka_broker::{broker_script, env_num, send_record, unique};
+use kafka_broker::{address, broker_script, env_num, send_record, unique};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -260,11 +261,7 @@ fn flow_run(
 
 fn main() {
     let engine = std::env::var("FLOW_BENCH_KAFKA_ENGINE").unwrap_or_else(|_| "memory".into());
-    let address = match engine.as_str() {
-        "sqlite" => "127.0.0.1:9092",
-        "memory" => "127.0.0.1:19292",
-        other => panic!("FLOW_BENCH_KAFKA_ENGINE must be memory or sqlite, not {other}"),
-    };
+    let address = address(&engine);
     if std::env::var("FLOW_BENCH_VERBOSE").is_ok() {
         // Logs to stderr as a job binary's (RUST_LOG).
         let _ = StreamEnv::from_matches(
@@ -311,9 +308,7 @@ fn main() {
             best[i] = best[i].min(d);
         }
     }
-    if engine != "sqlite" {
-        broker_script("stop", &engine);
-    }
+    broker_script("stop", &engine);
     let rate = |i: usize| lines as f64 / best[i].as_secs_f64();
     println!("windowed word count over Kafka, {engine} broker, {lines} lines, best of {runs} (lines/s, ratio to the loop):");
     for (i, (name, ..)) in cases.iter().enumerate() {

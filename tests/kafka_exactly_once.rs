@@ -12,10 +12,7 @@ mod kafka_common;
 use common::{finished_rows, latest_checkpoint, run_with_kills, Kills, Rng};
 use flow::connectors::format::Json;
 use flow::prelude::*;
-use kafka_common::{
-    bootstrap, produce_people, produce_people_to, read_committed, topic, topic_on,
-    transactional_bootstrap,
-};
+use kafka_common::{bootstrap, produce_people, produce_people_to, read_committed, topic, topic_on};
 use std::path::Path;
 use std::process::{Command, Stdio};
 
@@ -86,7 +83,7 @@ struct KeyCount {
 }
 
 fn kafka_to_kafka(input: &str, output: &str, checkpoints: &Path) -> Command {
-    let servers = transactional_bootstrap();
+    let servers = bootstrap();
     let mut cmd = chaos_job("kafka-to-kafka", servers, input, "5", checkpoints);
     cmd.args(["--output-topic", output]);
     cmd
@@ -96,7 +93,7 @@ fn kafka_to_kafka(input: &str, output: &str, checkpoints: &Path) -> Command {
 fn a_killed_kafka_to_kafka_job_commits_every_output_row_once() {
     const ROWS: i64 = 150_000;
     const KILLS: usize = 20;
-    let servers = transactional_bootstrap();
+    let servers = bootstrap();
     let input = topic_on(servers, "k2k-in", 2);
     let output = topic_on(servers, "k2k-out", 2);
     produce_people_to(servers, &input, 0, ROWS - 1);

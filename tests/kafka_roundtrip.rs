@@ -1,4 +1,4 @@
-//! Kafka against a real broker (tansu, started by `scripts/kafka-broker`): JSON rows through
+//! Kafka against a real broker (noida-db, started by `scripts/kafka-broker`): JSON rows through
 //! a source -> map -> sink job, every row exactly once in a bounded run.
 #![cfg(feature = "kafka")]
 

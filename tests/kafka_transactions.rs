@@ -1,6 +1,6 @@
 //! The exactly-once Kafka sink (a transaction per checkpoint) and `read_committed` reads,
-//! against a broker that completes transactions: noida-db, started on 127.0.0.1:19392 by
-//! `FLOW_KAFKA_BROKER=noida scripts/kafka-broker start` (tansu 0.6 does not).
+//! against the test broker, noida-db, which completes transactions (started on 127.0.0.1:9092
+//! by `scripts/kafka-broker start`; tansu 0.6 does not complete them).
 
 #![cfg(feature = "kafka")]
 
@@ -12,14 +12,14 @@ use flow::prelude::*;
 use flow::snapshot::{StateReader, StateWriter};
 use flow::{Sink, SinkWriter, FINAL_CHECKPOINT};
 use kafka_common::{
-    assert_exactly_once, committed_sum, person, read_all_from, read_committed, topic_on,
-    transactional_bootstrap, Person,
+    assert_exactly_once, bootstrap, committed_sum, person, read_all_from, read_committed, topic_on,
+    Person,
 };
 use std::time::Duration;
 
 fn sink(topic: &str, prefix: &str) -> KafkaSink<Json<Person>> {
     KafkaSink::builder()
-        .bootstrap_servers(transactional_bootstrap())
+        .bootstrap_servers(bootstrap())
         .topic(topic)
         .format(Json::<Person>::new())
         .key_field("id")
@@ -60,7 +60,7 @@ fn end(w: &mut KafkaSinkWriter<Json<Person>>) {
 }
 
 fn committed_ids(topic: &str) -> Vec<i32> {
-    read_committed(transactional_bootstrap(), topic, Json::<Person>::new())
+    read_committed(bootstrap(), topic, Json::<Person>::new())
         .into_iter()
         .map(|p| p.id)
         .collect()
@@ -68,7 +68,7 @@ fn committed_ids(topic: &str) -> Vec<i32> {
 
 #[test]
 fn a_job_with_checkpoints_writes_every_row_once_in_committed_transactions() {
-    let servers = transactional_bootstrap();
+    let servers = bootstrap();
     let topic = topic_on(servers, "eo-job", 2);
     let prefix = kafka_common::unique("eo-job");
     let checkpoints = tempfile::tempdir().unwrap();
@@ -106,7 +106,7 @@ fn a_job_with_checkpoints_writes_every_row_once_in_committed_transactions() {
 /// nowhere, so it declines checkpoints: everything is committed once, at the end.
 #[test]
 fn without_a_checkpoint_dir_the_sink_commits_at_the_end_only() {
-    let servers = transactional_bootstrap();
+    let servers = bootstrap();
     let topic = topic_on(servers, "eo-no-dir", 2);
     let env = StreamEnv::new()
         .with_parallelism(2)
@@ -131,7 +131,7 @@ fn without_a_checkpoint_dir_the_sink_commits_at_the_end_only() {
 
 #[test]
 fn rows_of_an_open_transaction_are_hidden_from_read_committed_and_aborted_by_the_next_writer() {
-    let servers = transactional_bootstrap();
+    let servers = bootstrap();
     let topic = topic_on(servers, "eo-open", 1);
     let sink = sink(&topic, &kafka_common::unique("eo-open"));
     let mut w = writer(&sink, 0, 1);
@@ -174,7 +174,7 @@ fn rows_of_an_open_transaction_are_hidden_from_read_committed_and_aborted_by_the
 /// committed checkpoint 2's transaction by then. The restored writer must make the committed
 /// output 0..200 either way, then go on.
 fn crash_after_checkpoint_2(committed: bool) {
-    let servers = transactional_bootstrap();
+    let servers = bootstrap();
     let topic = topic_on(servers, "eo-restore", 1);
     let sink = sink(&topic, &kafka_common::unique("eo-restore"));
     let mut w = writer(&sink, 0, 1);
@@ -217,7 +217,7 @@ fn a_restore_does_not_write_again_a_committed_checkpoint() {
 
 #[test]
 fn a_restore_at_a_lower_parallelism_recovers_every_old_transactional_id() {
-    let servers = transactional_bootstrap();
+    let servers = bootstrap();
     let topic = topic_on(servers, "eo-rescale", 2);
     let sink = sink(&topic, &kafka_common::unique("eo-rescale"));
     let (mut a, mut b) = (writer(&sink, 0, 2), writer(&sink, 1, 2));
@@ -249,7 +249,7 @@ fn a_restore_at_a_lower_parallelism_recovers_every_old_transactional_id() {
 /// checkpoint's id as the markers' new base (taking FINAL lost the next lost commit's rows).
 #[test]
 fn a_finished_subtask_does_not_hide_later_lost_commits() {
-    let servers = transactional_bootstrap();
+    let servers = bootstrap();
     let topic = topic_on(servers, "eo-finished", 2);
     let sink = sink(&topic, &kafka_common::unique("eo-finished"));
     let (mut a, mut b) = (writer(&sink, 0, 2), writer(&sink, 1, 2));
@@ -292,7 +292,7 @@ fn a_finished_subtask_does_not_hide_later_lost_commits() {
 /// completes (as Flink's), while the others go on; a later restore writes none of it again.
 #[test]
 fn a_finished_subtask_commits_with_the_next_checkpoint() {
-    let servers = transactional_bootstrap();
+    let servers = bootstrap();
     let topic = topic_on(servers, "eo-early", 2);
     let sink = sink(&topic, &kafka_common::unique("eo-early"));
     let (mut a, mut b) = (writer(&sink, 0, 2), writer(&sink, 1, 2));

@@ -50,15 +50,27 @@ pub fn unique(prefix: &str) -> String {
     format!("{prefix}-{nanos}")
 }
 
-/// Runs `scripts/kafka-broker <command>`; the memory engine and noida with their own port and
-/// state.
+/// Runs `scripts/kafka-broker <command>` for the broker of `engine` (tansu's sqlite or memory
+/// engine, or noida-db), each on a port and with state of its own: [`address`].
 pub fn broker_script(command: &str, engine: &str) {
     let mut cmd = Command::new("bash");
     cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker"))
         .arg(command);
     match engine {
+        "sqlite" => {
+            cmd.env("FLOW_KAFKA_BROKER", "tansu")
+                .env("FLOW_KAFKA_PORT", "19294")
+                .env(
+                    "FLOW_KAFKA_STATE_DIR",
+                    concat!(
+                        env!("CARGO_MANIFEST_DIR"),
+                        "/target/kafka-broker-bench-sqlite"
+                    ),
+                );
+        }
         "memory" => {
-            cmd.env("FLOW_KAFKA_ENGINE", "memory")
+            cmd.env("FLOW_KAFKA_BROKER", "tansu")
+                .env("FLOW_KAFKA_ENGINE", "memory")
                 .env("FLOW_KAFKA_PORT", "19292")
                 .env(
                     "FLOW_KAFKA_STATE_DIR",
@@ -79,8 +91,18 @@ pub fn broker_script(command: &str, engine: &str) {
                     ),
                 );
         }
-        _ => {}
+        other => panic!("FLOW_BENCH_KAFKA_ENGINE must be sqlite, memory or noida, not {other}"),
     }
     let status = cmd.status().expect("run scripts/kafka-broker");
     assert!(status.success(), "scripts/kafka-broker {command} failed");
+}
+
+/// The address of the broker [`broker_script`] starts for `engine`.
+pub fn address(engine: &str) -> &'static str {
+    match engine {
+        "sqlite" => "127.0.0.1:19294",
+        "memory" => "127.0.0.1:19292",
+        "noida" => "127.0.0.1:19393",
+        other => panic!("FLOW_BENCH_KAFKA_ENGINE must be sqlite, memory or noida, not {other}"),
+    }
 }

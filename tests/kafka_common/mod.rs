@@ -19,22 +19,11 @@ pub struct Person {
     pub name: String,
 }
 
-/// The broker's address: `FLOW_KAFKA_BOOTSTRAP`, or the script's default `127.0.0.1:9092`.
+/// The broker's address: `FLOW_KAFKA_BOOTSTRAP`, or the script's default broker (noida-db,
+/// which completes transactions) on `127.0.0.1:9092`.
 pub fn bootstrap() -> &'static str {
     static BROKER: OnceLock<String> = OnceLock::new();
-    BROKER.get_or_init(|| started("FLOW_KAFKA_BOOTSTRAP", "tansu", 9092))
-}
-
-/// The port of the broker that completes transactions (noida-db) in the transaction tests.
-pub const TRANSACTIONAL_PORT: u16 = 19392;
-
-/// The address of a broker that completes Kafka transactions, for the exactly-once tests:
-/// `FLOW_KAFKA_TXN_BOOTSTRAP`, or noida-db started on 127.0.0.1:19392 by
-/// `FLOW_KAFKA_BROKER=noida scripts/kafka-broker start` (tansu 0.6 does not complete
-/// transactions).
-pub fn transactional_bootstrap() -> &'static str {
-    static BROKER: OnceLock<String> = OnceLock::new();
-    BROKER.get_or_init(|| started("FLOW_KAFKA_TXN_BOOTSTRAP", "noida", TRANSACTIONAL_PORT))
+    BROKER.get_or_init(|| started("FLOW_KAFKA_BOOTSTRAP", "noida", 9092))
 }
 
 /// The port of the broker that re-forms a consumer group after a member dies (tansu-main).
@@ -43,7 +32,8 @@ pub const GROUP_PORT: u16 = 19492;
 /// The address of a broker that deals a group's partitions anew when a member dies, for the
 /// crash tests of instance groups: `FLOW_KAFKA_GROUP_BOOTSTRAP`, or tansu-main started on
 /// 127.0.0.1:19492 by `FLOW_KAFKA_BROKER=tansu-main scripts/kafka-broker start` (tansu 0.6
-/// leaves a dead member's partitions unassigned). Its memory engine answers
+/// leaves a dead member's partitions unassigned; noida-db never deals them anew, and answers
+/// the members that stay with ILLEGAL_GENERATION once one left). Its memory engine answers
 /// ListOffsets(LATEST) short, so read it with [`read_until_idle`], not bounded reads.
 pub fn group_bootstrap() -> &'static str {
     static BROKER: OnceLock<String> = OnceLock::new();
@@ -307,6 +297,9 @@ pub fn committed_sum(servers: &str, group: &str, topic: &str, partitions: i32) -
         .sum()
 }
 
+/// The broker [`OwnBroker`] runs: noida-db, which keeps its data across a restart.
+const OWN_BROKER: &str = "noida";
+
 /// A second broker this test starts, stops and restarts itself (through
 /// `scripts/kafka-broker` with its own port and state directory); stopped when dropped.
 pub struct OwnBroker {
@@ -338,7 +331,7 @@ impl OwnBroker {
     /// Kills the broker (SIGKILL): its connections drop at once, as in a crash or a network
     /// outage, and no request gets an answer (a stopping broker may answer with errors).
     pub fn kill(&self) {
-        let pid_file = self.dir.join("tansu.pid");
+        let pid_file = self.dir.join(format!("{OWN_BROKER}.pid"));
         let pid = std::fs::read_to_string(&pid_file)
             .unwrap_or_else(|e| panic!("{}: {e}", pid_file.display()));
         let status = Command::new("kill")
@@ -365,6 +358,7 @@ impl OwnBroker {
         let mut cmd = Command::new("bash");
         cmd.arg(concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/kafka-broker"))
             .arg(command)
+            .env("FLOW_KAFKA_BROKER", OWN_BROKER)
             .env("FLOW_KAFKA_PORT", self.port.to_string())
             .env("FLOW_KAFKA_STATE_DIR", &self.dir)
             .env("FLOW_KAFKA_KEEP_DATA", if keep_data { "1" } else { "0" });
