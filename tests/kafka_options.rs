@@ -98,9 +98,9 @@ fn latest_reads_only_what_is_produced_after_the_start() {
 
 #[test]
 fn a_timestamp_start_skips_older_records() {
-    const BASE: i64 = 1_700_000_000_000;
+    let base = recent_base();
     let t = topic("options-timestamp", 4);
-    // Row n gets the event time BASE + n s, which the sink writes as its record timestamp.
+    // Row n gets the event time base + n s, which the sink writes as its record timestamp.
     let env = StreamEnv::new();
     let sink = KafkaSink::builder()
         .bootstrap_servers(bootstrap())
@@ -111,7 +111,7 @@ fn a_timestamp_start_skips_older_records() {
         .unwrap();
     flow! { env =>
         source(NumberSequence::new(1, 100), Watermarks::monotonous())
-            .timestamps(|n| BASE + n * 1000)
+            .timestamps(move |n| base + n * 1000)
             .map(person)
             .sink_to(sink);
     }
@@ -121,7 +121,7 @@ fn a_timestamp_start_skips_older_records() {
     let src = KafkaSource::builder()
         .bootstrap_servers(bootstrap())
         .topic(&t)
-        .starting_offsets(StartingOffsets::Timestamp(BASE + 51_000))
+        .starting_offsets(StartingOffsets::Timestamp(base + 51_000))
         .format(Json::<Person>::new())
         .bounded()
         .build()
@@ -131,6 +131,16 @@ fn a_timestamp_start_skips_older_records() {
     }
     env.execute("from a timestamp").unwrap();
     assert_exactly_once(ids(rows.take()), 51, 100);
+}
+
+/// A whole second an hour ago: record timestamps the broker keeps (noida-db deletes records
+/// older than its 7-day retention at once).
+fn recent_base() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as i64;
+    (now - 3_600_000) / 1000 * 1000
 }
 
 /// Writes `Person` rows `from..=to` to `topic`, row n with the record timestamp
@@ -156,10 +166,10 @@ fn produce_timestamped(topic: &str, from: i64, to: i64, base: i64) {
 /// follows the slower partition, so none of its rows is late.
 #[test]
 fn each_partition_has_its_own_watermark() {
-    const BASE: i64 = 1_700_000_000_000;
+    let base = recent_base();
     let (ahead, behind) = (topic("options-ahead", 1), topic("options-behind", 1));
-    produce_timestamped(&ahead, 1, 2_000, BASE + 600_000);
-    produce_timestamped(&behind, 1, 2_000, BASE);
+    produce_timestamped(&ahead, 1, 2_000, base + 600_000);
+    produce_timestamped(&behind, 1, 2_000, base);
 
     let env = StreamEnv::new().with_auto_watermark_interval(Duration::ZERO);
     let src = KafkaSource::builder()

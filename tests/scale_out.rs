@@ -841,17 +841,21 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
 }
 
 #[test]
-fn a_broker_outage_of_over_a_minute_stops_every_instance_naming_it() {
+fn a_broker_outage_of_over_a_minute_stops_every_instance_and_a_new_group_resumes() {
+    // A broker of this test's own (noida-db), stopped (SIGTERM, see the test above) while the
+    // input is quiet and every reader committed, and started again on its data once both
+    // instances stopped with their error; two new instances then resume from the commits and
+    // the state saved there.
     let broker = OwnBroker::start(19293, "outage-long");
     let servers = broker.servers();
+    const LINES: i64 = 12_100;
     let run = GroupRun::new(&servers, "down");
-    let instance = || run.member_without_state(600);
-    let mut instances = vec![instance(), instance()];
-    await_assignment(&mut instances, 12);
-    produce_range(&servers, &run.input, 0, 1_000);
-    broker.kill();
-    let killed = Instant::now();
-    for (i, mut inst) in instances.drain(..).enumerate() {
+    // Their sources must not end for want of input during the outage.
+    let first = vec![run.member(600), run.member(600)];
+    let instances = count_first_half(&run, first, LINES);
+    broker.stop();
+    let stopped = Instant::now();
+    for (i, mut inst) in instances.into_iter().enumerate() {
         // The reader's limit (60 s), then the job's end waits for the writers' pending
         // records until their delivery timeout (60 s).
         let status = wait_at_most(&mut inst.child, Duration::from_secs(240));
@@ -864,26 +868,38 @@ fn a_broker_outage_of_over_a_minute_stops_every_instance_naming_it() {
                 !s.success(),
                 "instance {i} succeeded without its broker:\n{stderr}"
             ),
-            None => panic!("instance {i} still ran 240 s after its broker died:\n{stderr}"),
+            None => panic!("instance {i} still ran 240 s after its broker stopped:\n{stderr}"),
         }
         let error = stderr
             .lines()
             .find(|l| l.starts_with("error: "))
             .unwrap_or_else(|| panic!("instance {i} ended without an error line:\n{stderr}"));
         eprintln!(
-            "instance {i} stopped {:?} after its broker died: {error}",
-            killed.elapsed()
+            "instance {i} stopped {:?} after its broker: {error}",
+            stopped.elapsed()
         );
         assert!(
             error.contains("unreachable") || error.contains("not delivered"),
             "instance {i}: {error}"
         );
         assert!(
-            killed.elapsed() >= Duration::from_secs(25),
-            "instance {i} gave up {:?} after the broker died, before the outage was long: {error}",
-            killed.elapsed()
+            stopped.elapsed() >= Duration::from_secs(25),
+            "instance {i} gave up {:?} after the broker stopped, before the outage was long: {error}",
+            stopped.elapsed()
         );
     }
+    broker.restart();
+    let mut instances = vec![run.member(QUIET_FOR_A_CRASH), run.member(QUIET_FOR_A_CRASH)];
+    await_assignment(&mut instances, 12);
+    eprintln!(
+        "the new instances hold every partition {:?} after the broker stopped",
+        stopped.elapsed()
+    );
+    produce_range(&servers, &run.input, LINES / 2, LINES);
+    let stderrs = finished_all(instances);
+    let got = read_until_idle(&servers, &run.output, Json::<WindowCount>::new());
+    assert_counted(got, &expected_counts(LINES), &stderrs);
+    assert_no_state_left(run.state.path());
 }
 
 /// A run of a group under test: its input (12 partitions) and output (4) topics on
@@ -918,11 +934,6 @@ impl GroupRun {
     fn member_with(&self, idle: u32, extra: &[&str]) -> Instance {
         let dir = self.state.path().to_str().unwrap();
         self.spawn(idle, &[&["--checkpoint-dir", dir], extra].concat())
-    }
-
-    /// A member without a checkpoint directory.
-    fn member_without_state(&self, idle: u32) -> Instance {
-        self.spawn(idle, &[])
     }
 
     fn spawn(&self, idle: u32, extra: &[&str]) -> Instance {

@@ -328,26 +328,6 @@ impl OwnBroker {
         self.run("stop", false);
     }
 
-    /// Kills the broker (SIGKILL): its connections drop at once, as in a crash or a network
-    /// outage, and no request gets an answer (a stopping broker may answer with errors).
-    pub fn kill(&self) {
-        let pid_file = self.dir.join(format!("{OWN_BROKER}.pid"));
-        let pid = std::fs::read_to_string(&pid_file)
-            .unwrap_or_else(|e| panic!("{}: {e}", pid_file.display()));
-        let status = Command::new("kill")
-            .args(["-KILL", pid.trim()])
-            .status()
-            .expect("kill");
-        assert!(status.success(), "kill -KILL {pid} failed");
-        // The script finds the process gone and forgets it at the next start.
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        while std::path::Path::new(&format!("/proc/{}", pid.trim())).exists()
-            && std::time::Instant::now() < deadline
-        {
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-    }
-
     /// Starts it again on the data it had.
     pub fn restart(&self) {
         self.run("start", true);
