@@ -796,10 +796,10 @@ fn burst(servers: &str, input: &str, lines: i64) -> std::thread::JoinHandle<()> 
 #[test]
 fn a_broker_outage_of_seconds_is_ridden_out() {
     // A broker of this test's own (noida-db), stopped, and started again on its data 10 s
-    // later while the instances run. Stopped with SIGTERM, not killed: noida-db killed with
-    // SIGKILL comes back with its idempotent producers' sequence numbers lost (a repartition
-    // writer then fails with OutOfOrderSequenceNumber, or its retried records are written
-    // twice), which a Kafka broker, whose producer state survives a crash, does not do.
+    // later while the instances run. Stopped with SIGTERM, not killed: killed with SIGKILL,
+    // noida-db came back without its idempotent producers' sequence numbers (a repartition
+    // writer failed with OutOfOrderSequenceNumber) in one run, and with more output rows than
+    // the input makes in another; a Kafka broker keeps both across a crash.
     let broker = OwnBroker::start(19292, "outage");
     let servers = broker.servers();
     const LINES: i64 = 12_100;
