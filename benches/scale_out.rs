@@ -22,8 +22,8 @@
 //! then) and the jobs finished; the counts are checked against the loop's.
 //!
 //! The broker: `FLOW_BENCH_KAFKA_ENGINE=memory` (default) starts tansu's memory engine on
-//! 127.0.0.1:19292; `sqlite`, tansu's sqlite store on 127.0.0.1:19294; `noida`, noida-db on
-//! 127.0.0.1:19393 (each stopped at the end).
+//! 127.0.0.1:19292; `sqlite`, tansu's sqlite store on 127.0.0.1:19294 (each stopped at the
+//! end). Not noida-db: its groups deal the members that stay nothing more once one left.
 //!
 //! ```text
 //! cargo bench --bench scale_out

@@ -4,7 +4,9 @@
 //! to `--output`.
 //!
 //! ```text
-//! scripts/kafka-broker start
+//! # tansu-main: its consumer groups deal a leaving or dead instance's partitions to the others
+//! # (the default test broker, noida-db, deals the members that stay nothing more once one left)
+//! FLOW_KAFKA_BROKER=tansu-main scripts/kafka-broker start
 //! # in three terminals (or on three machines, with --brokers pointing at the cluster):
 //! cargo run --release --example scale_out -- --instance-group wc --instance-brokers 127.0.0.1:9092
 //! ```

@@ -59,6 +59,7 @@ pub fn broker_script(command: &str, engine: &str) {
     match engine {
         "sqlite" => {
             cmd.env("FLOW_KAFKA_BROKER", "tansu")
+                .env("FLOW_KAFKA_ENGINE", "sqlite")
                 .env("FLOW_KAFKA_PORT", "19294")
                 .env(
                     "FLOW_KAFKA_STATE_DIR",
@@ -93,6 +94,8 @@ pub fn broker_script(command: &str, engine: &str) {
         }
         other => panic!("FLOW_BENCH_KAFKA_ENGINE must be sqlite, memory or noida, not {other}"),
     }
+    // A fresh store every start: the benches write fresh topics.
+    cmd.env_remove("FLOW_KAFKA_KEEP_DATA");
     let status = cmd.status().expect("run scripts/kafka-broker");
     assert!(status.success(), "scripts/kafka-broker {command} failed");
 }

@@ -100,8 +100,15 @@ pub const SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// A group's session timeout for instances with an id (static members, Kafka Streams' way):
 /// the time a crashed instance has to start again and get its partitions back before the
 /// group deals them anew. A broker may take seconds to answer a returning static member
-/// (tansu ~9 s), so 10 s would be a race.
+/// (tansu-main answers after half the session timeout, and 3 s later: ~9 s of 10), so 10 s
+/// would be a race.
 pub const STATIC_SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The `max.poll.interval.ms` of a group member whose session times out after `session`:
+/// librdkafka refuses one below the session timeout (its default, 5 min, otherwise).
+pub fn max_poll_interval(session: std::time::Duration) -> std::time::Duration {
+    session.max(std::time::Duration::from_secs(300))
+}
 
 impl InstanceConfig {
     /// Instance group `group` with its repartition topics on `brokers`, the default number
@@ -123,6 +130,18 @@ impl InstanceConfig {
             Some(_) => STATIC_SESSION_TIMEOUT,
             None => SESSION_TIMEOUT,
         })
+    }
+
+    /// How long a group may take to re-form once a member of this instance left it (the
+    /// bound its leaving readers wait by): a static member's group may wait for the
+    /// member's session to expire (tansu-main does, although the member sent a
+    /// LeaveGroup); a dynamic member's LeaveGroup re-forms it at once, bounded by
+    /// [`SESSION_TIMEOUT`] whatever the session.
+    pub fn regroup_bound(&self) -> std::time::Duration {
+        match self.id {
+            Some(_) => self.session_timeout(),
+            None => SESSION_TIMEOUT,
+        }
     }
 
     /// The `group.instance.id` of subtask `subtask` of this instance's consumer `what` (a

@@ -1063,7 +1063,8 @@ impl GroupMember {
                 drop(consumer);
                 continue;
             }
-            while !leave_turns::take_turn(group, &consumer.context().rebalances) {
+            let regroup = flow_runtime::instances::SESSION_TIMEOUT;
+            while !leave_turns::take_turn(group, &consumer.context().rebalances, regroup) {
                 drop(consumer.poll(Duration::from_millis(100)));
             }
             drop(consumer);
@@ -1134,6 +1135,9 @@ impl Reader {
         GroupMember::leave_stayed(&edge.consumer_group);
         let static_member = edge.config.static_member("reader", subtask);
         let session_ms = edge.config.session_timeout().as_millis().to_string();
+        let max_poll_ms = flow_runtime::instances::max_poll_interval(edge.config.session_timeout())
+            .as_millis()
+            .to_string();
         let mut config = vec![
             ("group.id", edge.consumer_group.as_str()),
             ("enable.auto.commit", "false"),
@@ -1143,8 +1147,9 @@ impl Reader {
             ("partition.assignment.strategy", "range"),
             ("socket.connection.setup.timeout.ms", "10000"),
             // A crashed instance's partitions move after the group's session timeout (10 s
-            // by default, not librdkafka's 45).
+            // by default, 30 s with an instance id; librdkafka's is 45).
             ("session.timeout.ms", &session_ms),
+            ("max.poll.interval.ms", &max_poll_ms),
         ];
         if let Some(member) = &static_member {
             config.push(("group.instance.id", member));
@@ -1699,7 +1704,12 @@ impl Reader {
     /// after a sibling reader of this instance left it); until then it reads on.
     fn turn_to_leave(&mut self) -> bool {
         let rebalances = &self.consumer.context().rebalances;
-        (self.turn).take(&self.edge.consumer_group, rebalances, &self.connector)
+        (self.turn).take(
+            &self.edge.consumer_group,
+            rebalances,
+            self.edge.config.regroup_bound(),
+            &self.connector,
+        )
     }
 
     /// The instance leaves its group (SIGTERM): hands every partition over as a rebalance

@@ -3,11 +3,12 @@
 //!
 //! A member that leaves makes the group deal the partitions anew (eager rebalancing revokes
 //! every member's). A second member leaving before that rebalance is over meets a group in
-//! the middle of one, which brokers handle worst: tansu built from main (the test broker of
+//! the middle of one, which brokers handle worst: tansu built from main (a test broker of
 //! instance groups) keeps a leader that leaves then as the group's leader, and nobody gets
 //! partitions again. So each next member leaves only once its own consumer saw the group
 //! re-form after the previous leave (its partitions revoked, then assigned), or after
-//! [`TURN_LIMIT`]; until then it goes on as a member. (A source configured for cooperative
+//! [`TURN_LIMIT`] (longer for a group that may wait for a static member's session to
+//! expire); until then it goes on as a member. (A source configured for cooperative
 //! rebalancing may lose no partition at a sibling's leave, and then waits the whole limit.)
 //!
 //! Only leaving on purpose takes turns: at SIGTERM, and stayed repartition readers before a
@@ -19,8 +20,14 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// How long a member waits for the group to re-form after the previous leave before it
-/// leaves anyway (a group that does not re-form does not get better by waiting).
+/// leaves anyway (a group that does not re-form does not get better by waiting), or a
+/// margin more than the group's re-forming may take ([`InstanceConfig::regroup_bound`]).
+///
+/// [`InstanceConfig::regroup_bound`]: flow_runtime::instances::InstanceConfig::regroup_bound
 const TURN_LIMIT: Duration = Duration::from_secs(30);
+
+/// What [`TURN_LIMIT`] leaves to a rebalance after the group's re-forming began.
+const TURN_MARGIN: Duration = Duration::from_secs(15);
 
 /// Per group name, when a member in this process last took its turn to leave, or last sent
 /// its LeaveGroup.
@@ -58,12 +65,14 @@ impl Rebalances {
 
 /// Whether the member of `group` with `rebalances` may leave now: no member of the group in
 /// this process left before it, or the group re-formed since the last did (or
-/// [`TURN_LIMIT`] passed). When it may, its leave becomes the group's last.
-pub(crate) fn take_turn(group: &str, rebalances: &Rebalances) -> bool {
+/// [`TURN_LIMIT`] passed, or `regroup` and a margin, when longer). When it may, its leave
+/// becomes the group's last.
+pub(crate) fn take_turn(group: &str, rebalances: &Rebalances, regroup: Duration) -> bool {
+    let limit = TURN_LIMIT.max(regroup + TURN_MARGIN);
     let mut last = LAST_LEAVE.lock().expect("not poisoned");
     let may = match last.get(group) {
         None => true,
-        Some(&t) => rebalances.regrouped_since(t) || t.elapsed() >= TURN_LIMIT,
+        Some(&t) => rebalances.regrouped_since(t) || t.elapsed() >= limit,
     };
     if may {
         last.insert(group.to_owned(), Instant::now());
@@ -80,8 +89,14 @@ pub(crate) struct Turn {
 
 impl Turn {
     /// Whether the member `who` of `group` leaves now ([`take_turn`]); until then it reads on.
-    pub(crate) fn take(&mut self, group: &str, rebalances: &Rebalances, who: &str) -> bool {
-        let turn = take_turn(group, rebalances);
+    pub(crate) fn take(
+        &mut self,
+        group: &str,
+        rebalances: &Rebalances,
+        regroup: Duration,
+        who: &str,
+    ) -> bool {
+        let turn = take_turn(group, rebalances, regroup);
         if !turn && !self.said {
             self.said = true;
             tracing::info!(
@@ -108,6 +123,8 @@ mod tests {
     use super::*;
     use rdkafka::TopicPartitionList;
 
+    const R: Duration = Duration::from_secs(10);
+
     #[test]
     fn a_second_member_leaves_once_it_saw_the_group_re_form() {
         let group = "leave-turns-test-group";
@@ -115,15 +132,22 @@ mod tests {
         let tpl = TopicPartitionList::new();
         // An assignment from before the first leave does not count.
         second.saw(&Rebalance::Assign(&tpl));
-        assert!(take_turn(group, &first));
-        assert!(!take_turn(group, &second));
+        assert!(take_turn(group, &first, R));
+        assert!(!take_turn(group, &second, R));
         second.saw(&Rebalance::Assign(&tpl));
-        assert!(!take_turn(group, &second), "assigned without a revocation");
+        assert!(
+            !take_turn(group, &second, R),
+            "assigned without a revocation"
+        );
         second.saw(&Rebalance::Revoke(&tpl));
-        assert!(!take_turn(group, &second), "revoked, not assigned yet");
+        assert!(!take_turn(group, &second, R), "revoked, not assigned yet");
         second.saw(&Rebalance::Assign(&tpl));
-        assert!(take_turn(group, &second));
+        assert!(take_turn(group, &second, R));
         // Another group's members do not wait for this one's.
-        assert!(take_turn("leave-turns-test-other", &Rebalances::default()));
+        assert!(take_turn(
+            "leave-turns-test-other",
+            &Rebalances::default(),
+            R
+        ));
     }
 }

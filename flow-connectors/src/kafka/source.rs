@@ -397,6 +397,13 @@ impl SourceConfig {
         })
     }
 
+    /// [`InstanceConfig::regroup_bound`] of its instance group (the default without one).
+    fn regroup_bound(&self) -> Duration {
+        (self.instances.as_ref()).map_or(flow_runtime::instances::SESSION_TIMEOUT, |i| {
+            i.regroup_bound()
+        })
+    }
+
     fn connector_name(&self) -> String {
         match &self.topics {
             Topics::List(l) => format!("KafkaSource({})", l.join(",")),
@@ -451,11 +458,15 @@ impl SourceConfig {
             defaults.push(("group.instance.id", member));
         }
         let session_ms = self.session_timeout().as_millis().to_string();
+        let max_poll_ms = flow_runtime::instances::max_poll_interval(self.session_timeout())
+            .as_millis()
+            .to_string();
         if !self.group_assignment || self.instance_group {
             // Not a group member, so the session timeout only bounds how long a commit waits
             // for an unreachable coordinator (librdkafka's default: 45 s); in an instance
             // group, a crashed instance's partitions move after the group's session timeout.
             defaults.push(("session.timeout.ms", &session_ms));
+            defaults.push(("max.poll.interval.ms", &max_poll_ms));
         }
         let context = SourceContext {
             commit_on_revoke: self.instance_group,
@@ -703,7 +714,7 @@ impl<F: Decode> Source for KafkaSource<F> {
                     pending_commits: Vec::new(),
                     announced: false,
                     group: cfg.group_id.clone(),
-                    session: cfg.session_timeout(),
+                    regroup: cfg.regroup_bound(),
                     leaving: None,
                     turn: leave_turns::Turn::default(),
                     assigned: Vec::new(),
@@ -967,8 +978,8 @@ struct ReaderState {
     /// In an instance group: the consumer group, and the partitions handed over since the
     /// instance began to leave it.
     group: Option<String>,
-    /// The group's session timeout ([`InstanceConfig::session_timeout`]).
-    session: Duration,
+    /// How long its group may take to re-form once it left ([`InstanceConfig::regroup_bound`]).
+    regroup: Duration,
     leaving: Option<Leaving>,
     /// Asked to leave, it waits for its turn ([`leave_turns`]).
     turn: leave_turns::Turn,
@@ -1610,7 +1621,12 @@ impl ReaderState {
         let (None, Some(group)) = (&self.leaving, &self.group) else {
             return true;
         };
-        (self.turn).take(group, &consumer.context().rebalances, &self.connector)
+        (self.turn).take(
+            group,
+            &consumer.context().rebalances,
+            self.regroup,
+            &self.connector,
+        )
     }
 
     /// The instance leaves its group (SIGTERM): commits the positions after the rows passed
@@ -1652,7 +1668,7 @@ impl ReaderState {
         if let Some(at) = leaving.taken {
             return Ok(at.elapsed() >= TAKEOVER_MARGIN);
         }
-        let limit = TAKEOVER_LIMIT.max(2 * self.session);
+        let limit = TAKEOVER_LIMIT.max(2 * self.regroup);
         if leaving.since.elapsed() >= limit {
             tracing::warn!(
                 connector = %self.connector,
@@ -1683,7 +1699,7 @@ impl ReaderState {
             // A broker that does not describe groups: the group re-formed after a session.
             None => (
                 false,
-                leaving.since.elapsed() >= self.session + UNDESCRIBED_REGROUP,
+                leaving.since.elapsed() >= self.regroup + UNDESCRIBED_REGROUP,
             ),
         };
         if alone || taken_over(consumer, &leaving.handed, regrouped) {
