@@ -66,6 +66,20 @@ fn committed_ids(topic: &str) -> Vec<i32> {
         .collect()
 }
 
+/// Asserts that the committed rows of `topic` are ids `from..=to`, once each. A commit is
+/// visible on each partition once the broker wrote its marker there, which it may do after
+/// answering the commit (Kafka does: the markers follow the transaction log), so a read that
+/// finds fewer rows is tried again for up to 10 s; duplicates fail at once.
+fn assert_committed(topic: &str, from: i32, to: i32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut ids = committed_ids(topic);
+    while ids.len() < (to - from + 1) as usize && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        ids = committed_ids(topic);
+    }
+    assert_exactly_once(ids, from, to);
+}
+
 #[test]
 fn a_job_with_checkpoints_writes_every_row_once_in_committed_transactions() {
     let servers = bootstrap();
@@ -91,7 +105,7 @@ fn a_job_with_checkpoints_writes_every_row_once_in_committed_transactions() {
         result.checkpoints,
         result.wall_time
     );
-    assert_exactly_once(committed_ids(&topic), 0, 59_999);
+    assert_committed(&topic, 0, 59_999);
     // Each subtask's last transaction set its commit marker to the final checkpoint.
     for subtask in 0..2 {
         assert_eq!(
@@ -126,7 +140,7 @@ fn without_a_checkpoint_dir_the_sink_commits_at_the_end_only() {
         "the first checkpoint is declined, and no other is taken: {:?}",
         result.checkpoints
     );
-    assert_exactly_once(committed_ids(&topic), 0, 9_999);
+    assert_committed(&topic, 0, 9_999);
 }
 
 #[test]
@@ -158,7 +172,7 @@ fn rows_of_an_open_transaction_are_hidden_from_read_committed_and_aborted_by_the
     }
     let _ = barrier(&mut w, 2);
     // Delivered, but in a transaction that is still open.
-    assert_exactly_once(committed_ids(&topic), 0, 49);
+    assert_committed(&topic, 0, 49);
     assert_exactly_once(everything(), 0, 79);
 
     // A new writer with the same transactional id (a restart without a checkpoint) fences
@@ -167,7 +181,7 @@ fn rows_of_an_open_transaction_are_hidden_from_read_committed_and_aborted_by_the
     write(&mut again, 50..60);
     end(&mut again);
     drop(w);
-    assert_exactly_once(committed_ids(&topic), 0, 59);
+    assert_committed(&topic, 0, 59);
 }
 
 /// A job crashed after checkpoint 2 completed; `committed` says whether its sink had
@@ -190,19 +204,19 @@ fn crash_after_checkpoint_2(committed: bool) {
     write(&mut w, 200..230);
     drop(w);
     let expected_before = if committed { 199 } else { 99 };
-    assert_exactly_once(committed_ids(&topic), 0, expected_before);
+    assert_committed(&topic, 0, expected_before);
 
     let mut restored = writer(&sink, 0, 1);
     restored
         .restore(&StateReader::detached(saved, 0, 1))
         .expect("restore");
-    assert_exactly_once(committed_ids(&topic), 0, 199);
+    assert_committed(&topic, 0, 199);
     write(&mut restored, 200..300);
     let _ = barrier(&mut restored, 3);
     restored.checkpoint_complete(3).unwrap();
     write(&mut restored, 300..310);
     end(&mut restored);
-    assert_exactly_once(committed_ids(&topic), 0, 309);
+    assert_committed(&topic, 0, 309);
 }
 
 #[test]
@@ -233,15 +247,15 @@ fn a_restore_at_a_lower_parallelism_recovers_every_old_transactional_id() {
     a.checkpoint_complete(1).unwrap();
     write(&mut b, 200..210);
     drop((a, b));
-    assert_exactly_once(committed_ids(&topic), 0, 99);
+    assert_committed(&topic, 0, 99);
 
     let mut one = writer(&sink, 0, 1);
     one.restore(&StateReader::detached_all(vec![sa, sb], 0, 1))
         .expect("restore");
-    assert_exactly_once(committed_ids(&topic), 0, 199);
+    assert_committed(&topic, 0, 199);
     write(&mut one, 200..250);
     end(&mut one);
-    assert_exactly_once(committed_ids(&topic), 0, 249);
+    assert_committed(&topic, 0, 249);
 }
 
 /// A subtask whose input ended saves its last epoch as the final checkpoint's, and that state
@@ -266,13 +280,13 @@ fn a_finished_subtask_does_not_hide_later_lost_commits() {
     let a2 = barrier(&mut a, 2);
     // Checkpoint 2 (a's state and b's final one) completes; the process dies before a commit.
     drop((a, b));
-    assert_exactly_once(committed_ids(&topic), 0, 19);
+    assert_committed(&topic, 0, 19);
 
     let (mut a, mut b) = (writer(&sink, 0, 2), writer(&sink, 1, 2));
     let reader = StateReader::detached_all(vec![a2, b_final], 0, 2);
     a.restore(&reader).expect("restore a");
     b.restore(&reader.as_subtask(1)).expect("restore b");
-    assert_exactly_once(committed_ids(&topic), 0, 29);
+    assert_committed(&topic, 0, 29);
     // The restored b ends again at once; a goes on, and dies after checkpoint 3 completed but
     // before its commit.
     b.finish().unwrap();
@@ -285,7 +299,7 @@ fn a_finished_subtask_does_not_hide_later_lost_commits() {
     let reader = StateReader::detached_all(vec![a3, b_final], 0, 2);
     a.restore(&reader).expect("restore a");
     b.restore(&reader.as_subtask(1)).expect("restore b");
-    assert_exactly_once(committed_ids(&topic), 0, 39);
+    assert_committed(&topic, 0, 39);
 }
 
 /// A subtask whose input ended commits its last transaction with the next checkpoint that
@@ -308,7 +322,13 @@ fn a_finished_subtask_commits_with_the_next_checkpoint() {
     write(&mut a, 25..30);
     let a2 = barrier(&mut a, 2);
     b.checkpoint_complete(FINAL_CHECKPOINT).unwrap();
-    let ids = committed_ids(&topic);
+    // Visible once the markers are written (see `assert_committed`).
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut ids = committed_ids(&topic);
+    while !(20..25).all(|i| ids.contains(&i)) && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(200));
+        ids = committed_ids(&topic);
+    }
     assert!((20..25).all(|i| ids.contains(&i)), "b's last rows: {ids:?}");
     drop(a2);
     // a goes on and dies after checkpoint 3 completed, before its commit.
@@ -321,5 +341,5 @@ fn a_finished_subtask_commits_with_the_next_checkpoint() {
     let reader = StateReader::detached_all(vec![a3, b_final], 0, 2);
     a.restore(&reader).expect("restore a");
     b.restore(&reader.as_subtask(1)).expect("restore b");
-    assert_exactly_once(committed_ids(&topic), 0, 39);
+    assert_committed(&topic, 0, 39);
 }
