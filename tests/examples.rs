@@ -188,15 +188,11 @@ fn bad_flags_exit_with_a_clear_error() {
         "--parallelism",
     );
     // An instance id names Kafka group members: no spaces, and only in an instance group.
+    let in_group = ["--instance-group", "g", "--instance-brokers", "127.0.0.1:1"];
     fails(
-        example("word_count").args([
-            "--instance-group",
-            "g",
-            "--instance-brokers",
-            "127.0.0.1:1",
-            "--instance-id",
-            "a b",
-        ]),
+        example("word_count")
+            .args(in_group)
+            .args(["--instance-id", "a b"]),
         2,
         "`a b` is not an instance id",
     );
@@ -207,14 +203,9 @@ fn bad_flags_exit_with_a_clear_error() {
     );
     // Kafka brokers take session timeouts from 6 s (and at most 30 min by default).
     fails(
-        example("word_count").args([
-            "--instance-group",
-            "g",
-            "--instance-brokers",
-            "127.0.0.1:1",
-            "--session-timeout",
-            "3",
-        ]),
+        example("word_count")
+            .args(in_group)
+            .args(["--session-timeout", "3"]),
         2,
         "--session-timeout",
     );

@@ -104,12 +104,6 @@ pub const SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// would be a race.
 pub const STATIC_SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
-/// The `max.poll.interval.ms` of a group member whose session times out after `session`:
-/// librdkafka refuses one below the session timeout (its default, 5 min, otherwise).
-pub fn max_poll_interval(session: std::time::Duration) -> std::time::Duration {
-    session.max(std::time::Duration::from_secs(300))
-}
-
 impl InstanceConfig {
     /// Instance group `group` with its repartition topics on `brokers`, the default number
     /// of repartition partitions, no instance id and the default session timeout.

@@ -138,6 +138,17 @@ impl ClientSettings {
     }
 }
 
+/// The properties that make a group member's session time out after `session`:
+/// `session.timeout.ms`, and a `max.poll.interval.ms` of at least that (librdkafka refuses
+/// one below the session timeout; its default, 5 min, otherwise).
+pub(crate) fn session_properties(session: Duration) -> [(&'static str, String); 2] {
+    let max_poll = session.max(Duration::from_secs(300));
+    [
+        ("session.timeout.ms", session.as_millis().to_string()),
+        ("max.poll.interval.ms", max_poll.as_millis().to_string()),
+    ]
+}
+
 /// Refuses a [`DEBUG_ENV`] value that librdkafka would refuse (an unknown debug context), with
 /// an error that names the variable: else the first client of the job fails with librdkafka's
 /// words about a `debug` property the user never set.

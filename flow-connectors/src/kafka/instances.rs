@@ -1134,10 +1134,7 @@ impl Reader {
         let connector = format!("{} reader {subtask}", connector(edge));
         GroupMember::leave_stayed(&edge.consumer_group);
         let static_member = edge.config.static_member("reader", subtask);
-        let session_ms = edge.config.session_timeout().as_millis().to_string();
-        let max_poll_ms = flow_runtime::instances::max_poll_interval(edge.config.session_timeout())
-            .as_millis()
-            .to_string();
+        let session = super::config::session_properties(edge.config.session_timeout());
         let mut config = vec![
             ("group.id", edge.consumer_group.as_str()),
             ("enable.auto.commit", "false"),
@@ -1146,11 +1143,10 @@ impl Reader {
             ("enable.partition.eof", "false"),
             ("partition.assignment.strategy", "range"),
             ("socket.connection.setup.timeout.ms", "10000"),
-            // A crashed instance's partitions move after the group's session timeout (10 s
-            // by default, 30 s with an instance id; librdkafka's is 45).
-            ("session.timeout.ms", &session_ms),
-            ("max.poll.interval.ms", &max_poll_ms),
         ];
+        // A crashed instance's partitions move after the group's session timeout (10 s by
+        // default, 30 s with an instance id; librdkafka's is 45).
+        config.extend(session.iter().map(|(k, v)| (*k, v.as_str())));
         if let Some(member) = &static_member {
             config.push(("group.instance.id", member));
         }

@@ -457,16 +457,12 @@ impl SourceConfig {
         if let Some(member) = &static_member {
             defaults.push(("group.instance.id", member));
         }
-        let session_ms = self.session_timeout().as_millis().to_string();
-        let max_poll_ms = flow_runtime::instances::max_poll_interval(self.session_timeout())
-            .as_millis()
-            .to_string();
+        let session = super::config::session_properties(self.session_timeout());
         if !self.group_assignment || self.instance_group {
             // Not a group member, so the session timeout only bounds how long a commit waits
             // for an unreachable coordinator (librdkafka's default: 45 s); in an instance
             // group, a crashed instance's partitions move after the group's session timeout.
-            defaults.push(("session.timeout.ms", &session_ms));
-            defaults.push(("max.poll.interval.ms", &max_poll_ms));
+            defaults.extend(session.iter().map(|(k, v)| (*k, v.as_str())));
         }
         let context = SourceContext {
             commit_on_revoke: self.instance_group,
