@@ -209,6 +209,24 @@ fn bad_flags_exit_with_a_clear_error() {
         2,
         "--session-timeout",
     );
+    // Exactly-once names its transactional ids after the instance id.
+    fails(
+        example("word_count")
+            .args(in_group)
+            .args(["--processing-guarantee", "exactly-once"]),
+        2,
+        "--instance-id",
+    );
+    fails(
+        example("word_count").args(in_group).args([
+            "--instance-id",
+            "a",
+            "--processing-guarantee",
+            "once",
+        ]),
+        2,
+        "invalid value 'once'",
+    );
 }
 
 #[test]

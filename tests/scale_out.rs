@@ -581,6 +581,105 @@ fn an_instance_killed_and_started_again_with_its_id_takes_its_partitions_back() 
 }
 
 #[test]
+fn exactly_once_an_instance_killed_mid_stream_writes_every_row_to_the_repartition_topic_once() {
+    // `--processing-guarantee exactly-once`: the source writes its rows to the repartition
+    // topic in transactions that commit its positions. Killed while rows flow and started
+    // again with its id, the instance aborts its dead self's open transaction (it fences the
+    // transactional id the ledger names) and reads on from the committed positions: the
+    // topic's committed records hold every word of the input once. (At-least-once, the rows
+    // read after the source's last commit are written again: 12,600 words for 12,000 in a
+    // run here.) On noida-db, which completes transactions; a group of one, whose static
+    // members get their partitions back at once.
+    let servers = kafka_common::bootstrap();
+    const LINES: i64 = 4_000;
+    let run = GroupRun::new(servers, "eos");
+    let instance = || {
+        run.member_with(
+            10,
+            &[
+                "--instance-id",
+                "a",
+                "--processing-guarantee",
+                "exactly-once",
+            ],
+        )
+    };
+    let mut first = vec![instance()];
+    await_assignment(&mut first, 12);
+    let writing = burst(servers, &run.input, LINES);
+    std::thread::sleep(Duration::from_secs(2));
+    let before = first[0].stderr();
+    first.remove(0).kill();
+    let again = instance();
+    writing.join().unwrap();
+    let (status, stderr) = again.ended(WAIT);
+    if !status.is_some_and(|s| s.success()) {
+        std::fs::write("/tmp/eos-before.txt", &before).unwrap();
+        panic!("the instance started again failed or hung ({status:?}):\n{stderr}");
+    }
+    let topic = format!("{}-key_by-2-repartition", run.group);
+    let mut got = committed_words(servers, &topic, 12);
+    got.sort();
+    let mut expected: Vec<(i64, String)> = (0..LINES)
+        .flat_map(|n| {
+            line(n)
+                .split(' ')
+                .map(move |w| (base() + n * 5, w.to_owned()))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    expected.sort();
+    if got != expected {
+        std::fs::write("/tmp/eos-before.txt", &before).unwrap();
+        std::fs::write("/tmp/eos-after.txt", &stderr).unwrap();
+    }
+    // (A line may hold a word twice: the input's words are a multiset.)
+    assert_eq!(got.len(), expected.len(), "words written");
+    assert!(
+        got == expected,
+        "the repartition topic's words differ from the input's"
+    );
+}
+
+/// The rows (event time, word) of the committed `ROWS` records of the repartition topic
+/// `topic` (`partitions` partitions), read `read_committed` until none came for 5 s.
+fn committed_words(servers: &str, topic: &str, partitions: i32) -> Vec<(i64, String)> {
+    use flow::connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+    use flow::connectors::kafka::rdkafka::message::Message;
+    use flow::connectors::kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", unique("eos-check"))
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for p in 0..partitions {
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
+    }
+    consumer.assign(&tpl).unwrap();
+    let mut words = Vec::new();
+    let mut last = Instant::now();
+    while last.elapsed() < Duration::from_secs(5) {
+        let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
+            continue;
+        };
+        let msg = msg.unwrap();
+        last = Instant::now();
+        let value = msg.payload().unwrap_or(&[]);
+        // A batch of rows: the kind 0, then bincode's (timestamps, rows); a `Word` row is
+        // its one `String` field.
+        if let Some((0, batch)) = value.split_first() {
+            let (ts, rows): (Vec<i64>, Vec<String>) = bincode::deserialize(batch).unwrap();
+            words.extend(ts.into_iter().zip(rows));
+        }
+    }
+    words
+}
+
+#[test]
 fn a_group_whose_every_instance_was_killed_resumes_from_its_commits() {
     // On tansu-main: tansu 0.6 often does not form a group again after all its members died.
     let servers = group_bootstrap();
@@ -1337,6 +1436,55 @@ fn unreachable_instance_brokers_fail_the_start() {
     });
     let e = word_count(env, &t).unwrap_err().to_string();
     assert!(e.contains("KafkaAdmin(127.0.0.1:1)"), "{e}");
+}
+
+/// An exactly-once environment (`--processing-guarantee exactly-once`, instance id `a`) in a
+/// new group on noida-db, which completes transactions.
+fn exactly_once(name: &str) -> StreamEnv {
+    let mut config = flow::instances::InstanceConfig::new(unique(name), kafka_common::bootstrap());
+    (config.partitions, config.id, config.exactly_once) = (12, Some("a".into()), true);
+    StreamEnv::new().with_instance_group(config)
+}
+
+#[test]
+fn exactly_once_refuses_a_source_on_other_brokers() {
+    // One transaction holds the source's positions and the repartition writes.
+    let t = topic_on(group_bootstrap(), "scale-out-eos-brokers", 1);
+    let e = word_count(exactly_once("g-eos-brokers"), &t)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("must read from the instance brokers"), "{e}");
+}
+
+#[test]
+fn exactly_once_refuses_a_writer_outside_the_source_chain() {
+    // A `rebalance` before the `key_by`: its writer runs in another task than the source,
+    // whose transactions it cannot write in.
+    let servers = kafka_common::bootstrap();
+    let t = topic_on(servers, "scale-out-eos-chain", 1);
+    let env = exactly_once("g-eos-chain");
+    let src = flow::connectors::kafka::KafkaSource::builder()
+        .bootstrap_servers(servers)
+        .topic(&t)
+        .group_id(unique("eos-chain"))
+        .format(Utf8)
+        .stop_when_idle(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    flow! { env =>
+        let counts = source(src, Watermarks::no_watermarks())
+            .rebalance()
+            .flat_map(|l: String, out: &mut Vec<(String, u64)>| {
+                out.extend(l.split_whitespace().map(|w| (w.to_owned(), 1)))
+            })
+            .parallelism(2)
+            .key_by(|r| r.0.clone())
+            .reduce(|a, b| (a.0, a.1 + b.1))
+            .collect();
+    }
+    let e = env.execute("eos chain").unwrap_err().to_string();
+    assert!(e.contains("not in the chain of a Kafka source"), "{e}");
+    drop(counts);
 }
 
 /// A second instance whose plan differs joins a running group: it is refused, naming the

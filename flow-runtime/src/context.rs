@@ -35,6 +35,31 @@ pub struct RuntimeContext {
     pub(crate) live: Arc<crate::exec::Live>,
     /// The disk state backend, when the job runs with one (`--state-backend disk`).
     pub(crate) state_backend: Option<Arc<crate::state::DiskBackend>>,
+    /// This run of the job, unique in the process ([`SubtaskKey::run`]).
+    pub(crate) run: u64,
+}
+
+/// One subtask of one stage of one running job, unique in the process: what the connectors
+/// of a subtask find each other by. In an instance group's exactly-once mode a Kafka source
+/// and the repartition writers at the end of its chain share one transaction, and so will a
+/// repartition reader and the stage it feeds (the reader's task has its stage's index and
+/// subtask).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct SubtaskKey {
+    /// The job's run: a number no other job run of the process has.
+    pub run: u64,
+    /// The job's `flow!` block.
+    pub graph: usize,
+    /// The stage (the operators of one chain) in the block's plan.
+    pub stage: usize,
+    /// The subtask of the stage.
+    pub subtask: usize,
+}
+
+/// A new run number ([`SubtaskKey::run`]).
+pub(crate) fn next_run() -> u64 {
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+    RUNS.fetch_add(1, Ordering::Relaxed)
 }
 
 impl RuntimeContext {
@@ -57,6 +82,7 @@ impl RuntimeContext {
             aligned: true,
             live: Arc::new(crate::exec::Live::unwatched()),
             state_backend: None,
+            run: next_run(),
         }
     }
     /// The name passed to `execute`.
@@ -94,6 +120,15 @@ impl RuntimeContext {
     /// Whether the job is being torn down because a task failed.
     pub fn is_cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+    /// This subtask of this stage of this run of the job ([`SubtaskKey`]).
+    pub fn subtask_key(&self) -> SubtaskKey {
+        SubtaskKey {
+            run: self.run,
+            graph: self.graph,
+            stage: self.stage,
+            subtask: self.subtask,
+        }
     }
     /// The task's name for logs and errors: `stage S subtask I/P`.
     pub fn task_name(&self) -> String {

@@ -263,6 +263,14 @@ impl StreamEnv {
                     .help("With --instance-group: how long the group waits for a silent (crashed) instance before it deals its partitions to the others (the Kafka consumers' session.timeout.ms; the broker must allow it). Default 10 s; 30 s with --instance-id, the time a crashed instance has to start again and get its partitions back"),
             )
             .arg(
+                Arg::new("processing-guarantee")
+                    .long("processing-guarantee")
+                    .value_name("GUARANTEE")
+                    .requires("instance-id")
+                    .value_parser(["at-least-once", "exactly-once"])
+                    .help("With --instance-group and --instance-id: exactly-once makes every Kafka source subtask write its rows to the repartition topics in Kafka transactions that also commit the positions it read (Kafka Streams' exactly_once_v2), so the repartition topics hold every input row once, whatever crashed when; the instance restarted with its id fences its dead self's open transactions. The readers' side (keyed state, sinks) is at-least-once still (README, \"Scaling out\"). Default: at-least-once"),
+            )
+            .arg(
                 Arg::new("instance-brokers")
                     .long("instance-brokers")
                     .value_name("HOST:PORT[,..]")
@@ -376,6 +384,9 @@ impl StreamEnv {
                     session_timeout: m
                         .get_one::<u64>("session-timeout")
                         .map(|s| std::time::Duration::from_secs(*s)),
+                    exactly_once: m
+                        .get_one::<String>("processing-guarantee")
+                        .is_some_and(|g| g == "exactly-once"),
                 });
         StreamEnv {
             parallelism,
@@ -688,7 +699,11 @@ impl StreamEnv {
             // SIGTERM and SIGINT make the instance leave the group, handing its partitions
             // over (`instances::leave_requested`), rather than end it as a crash.
             crate::exec::install_stop_signals();
-            for g in graphs.iter().filter(|g| g.errors.is_empty()) {
+            for (i, g) in graphs
+                .iter()
+                .enumerate()
+                .filter(|(_, g)| g.errors.is_empty())
+            {
                 if let Some(transport) = g.transport {
                     memberships.push(transport.join(
                         group,
@@ -698,6 +713,15 @@ impl StreamEnv {
                     for (_, edge) in &g.remote {
                         transport.prepare(edge)?;
                     }
+                    let sources: Vec<(usize, usize, usize)> = (g.plan.nodes.iter())
+                        .filter(|n| n.inputs.is_empty())
+                        .flat_map(|n| {
+                            let stage = n.stage as usize;
+                            let p = g.stage_parallelism.get(stage).copied().unwrap_or(1);
+                            (0..p).map(move |s| (i, stage, s))
+                        })
+                        .collect();
+                    transport.prepare_sources(group, &sources)?;
                 }
             }
         }

@@ -91,6 +91,11 @@ pub struct InstanceConfig {
     /// their partitions to the others (`--session-timeout`); unset:
     /// [`InstanceConfig::session_timeout`]'s default.
     pub session_timeout: Option<std::time::Duration>,
+    /// `--processing-guarantee exactly-once`: each Kafka source subtask writes its rows to the
+    /// repartition topics in Kafka transactions that commit its consumed positions too. Needs
+    /// an [`id`](InstanceConfig::id): the transactional ids are named after it, so that the
+    /// instance started again fences its dead self's open transactions.
+    pub exactly_once: bool,
 }
 
 /// A group's session timeout for instances without an id: a crashed instance's partitions
@@ -114,6 +119,7 @@ impl InstanceConfig {
             partitions: DEFAULT_REPARTITION_PARTITIONS,
             id: None,
             session_timeout: None,
+            exactly_once: false,
         }
     }
 
@@ -431,6 +437,18 @@ pub trait Transport: Send + Sync {
     fn join(&self, config: &InstanceConfig, fingerprint: u64, plan: &str) -> Result<Membership>;
     /// Creates the edge's topic unless it exists; called once per edge before the job runs.
     fn prepare(&self, edge: &RemoteEdge) -> Result<()>;
+    /// Before the job's tasks start: prepares what its source subtasks `sources` (block,
+    /// stage, subtask) write through. An exactly-once group's transactions are initialised
+    /// here, which aborts what a dead predecessor of this instance left open before any of
+    /// its readers reads. The default prepares nothing.
+    fn prepare_sources(
+        &self,
+        config: &InstanceConfig,
+        sources: &[(usize, usize, usize)],
+    ) -> Result<()> {
+        let _ = (config, sources);
+        Ok(())
+    }
     /// The sending end of `edge` in upstream subtask `subtask`.
     fn output(&self, edge: &RemoteEdge, subtask: usize) -> Result<Box<dyn RemoteOut>>;
     /// Reads the partitions the group assigns to downstream subtask `subtask` and sends their

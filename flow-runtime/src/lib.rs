@@ -75,7 +75,7 @@ pub mod __private;
 
 pub use chain::Snapshot;
 pub use clap;
-pub use context::RuntimeContext;
+pub use context::{RuntimeContext, SubtaskKey};
 pub use env::{ExplainFormat, RuntimeMode, StreamEnv};
 pub use error::{Error, Result};
 pub use exec::worker::sleep;

@@ -8,6 +8,10 @@
 //! every partition when the writer opens, so that a reader knows every writer before it
 //! sees any of their rows and can say how another plan differs).
 //!
+//! **Exactly-once** (`--processing-guarantee exactly-once`): a writer at the end of a Kafka
+//! source's chain writes through the source subtask's transactions, which commit the source's
+//! positions with the records ([`super::origin`]); readers read `read_committed`.
+//!
 //! **Readers.** Each downstream subtask reads the partitions the consumer group
 //! (`<topic>`) assigns it. A partition's watermark is the minimum over the writers it heard
 //! from that are neither idle nor ended; the reader's is the minimum over its partitions. It
@@ -45,6 +49,7 @@
 use super::config::ClientSettings;
 use super::downtime::Downtime;
 use super::leave_turns::{self, Rebalances};
+use super::origin::SharedOrigin;
 use super::sink::Output;
 use super::{connector_error, KafkaAdmin};
 use flow_runtime::instances::{
@@ -339,6 +344,21 @@ impl Transport for KafkaTransport {
         Ok(())
     }
 
+    /// Exactly-once: initialises the transactions of the instance's source subtasks now,
+    /// before its readers read, so that a dead predecessor's open transactions are aborted
+    /// first (a reader waiting at such a transaction when it is aborted may not read on: seen
+    /// with noida-db).
+    fn prepare_sources(
+        &self,
+        config: &InstanceConfig,
+        sources: &[(usize, usize, usize)],
+    ) -> Result<()> {
+        if config.exactly_once {
+            super::origin::prepare(config, sources)?;
+        }
+        Ok(())
+    }
+
     fn output(&self, edge: &RemoteEdge, _subtask: usize) -> Result<Box<dyn RemoteOut>> {
         Ok(Box::new(Writer {
             edge: edge.clone(),
@@ -346,6 +366,7 @@ impl Transport for KafkaTransport {
             key: [0; 16],
             buf: Vec::new(),
             beat: Instant::now(),
+            checked: false,
         }))
     }
 
@@ -363,28 +384,35 @@ impl Transport for KafkaTransport {
 /// One upstream subtask's writer of a repartition topic.
 struct Writer {
     edge: RemoteEdge,
-    out: Option<Output>,
+    out: Option<WriterOut>,
     /// Writer id and plan fingerprint.
     key: [u8; 16],
     buf: Vec<u8>,
     /// When it last wrote an [`ALIVE`] record.
     beat: Instant,
+    /// Exactly-once: whether it checked that a source commits its origin's transactions.
+    checked: bool,
+}
+
+/// Where a writer's records go.
+enum WriterOut {
+    /// Its own idempotent producer (at-least-once).
+    Own(Output),
+    /// The transactions of the source whose chain it ends (`--processing-guarantee
+    /// exactly-once`).
+    Origin(SharedOrigin),
 }
 
 impl Writer {
-    fn out(&mut self) -> &mut Output {
-        self.out.as_mut().expect("opened before it writes")
-    }
-
     fn send(&mut self, partition: usize, value: &[u8]) -> Result<()> {
-        let (topic, key) = (self.edge.topic.clone(), self.key);
-        self.out().send_to(
-            &topic,
-            Some(partition as i32),
-            Some(&key),
-            value,
-            NO_TIMESTAMP,
-        )
+        let (topic, key) = (&self.edge.topic, Some(&self.key[..]));
+        let partition = Some(partition as i32);
+        match self.out.as_mut().expect("opened before it writes") {
+            WriterOut::Own(out) => out.send_to(topic, partition, key, value, NO_TIMESTAMP),
+            WriterOut::Origin(origin) => {
+                (origin.lock()).send_to(topic, partition, key, value, NO_TIMESTAMP)
+            }
+        }
     }
 
     /// `value` to every partition.
@@ -397,15 +425,21 @@ impl Writer {
 }
 
 impl RemoteOut for Writer {
-    fn open(&mut self, _: &RuntimeContext) -> Result<()> {
-        let out = Output::connect(
-            &settings(&self.edge),
-            &connector(&self.edge),
-            DELIVERY_TIMEOUT,
-            Some(&self.edge.topic),
-            None,
-        )?;
-        self.out = Some(out);
+    fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
+        self.out = Some(if self.edge.config.exactly_once {
+            let who = connector(&self.edge);
+            let origin = SharedOrigin::of(ctx.subtask_key(), &self.edge.config, &who)?;
+            origin.lock().writer_opened();
+            WriterOut::Origin(origin)
+        } else {
+            WriterOut::Own(Output::connect(
+                &settings(&self.edge),
+                &connector(&self.edge),
+                DELIVERY_TIMEOUT,
+                Some(&self.edge.topic),
+                None,
+            )?)
+        });
         let id = uuid::Uuid::new_v4().as_u64_pair().0;
         self.key[..8].copy_from_slice(&id.to_be_bytes());
         self.key[8..].copy_from_slice(&self.edge.fingerprint.to_be_bytes());
@@ -461,13 +495,20 @@ impl RemoteOut for Writer {
         self.buf = value;
         sent?;
         if matches!(message, Message::End) {
-            // Everything this writer wrote is acknowledged before its task ends.
-            self.out().wait_for_acks()?;
+            // Everything this writer wrote is acknowledged (committed) before its task ends.
+            match self.out.as_mut().expect("opened before it writes") {
+                WriterOut::Own(out) => out.wait_for_acks()?,
+                WriterOut::Origin(origin) => origin.lock().writer_ended()?,
+            }
         }
         Ok(())
     }
 
     fn flush(&mut self) -> Result<()> {
+        if let (Some(WriterOut::Origin(origin)), false) = (&self.out, self.checked) {
+            origin.lock().check_claimed(&connector(&self.edge))?;
+            self.checked = true;
+        }
         if self.out.is_none() {
             return Ok(());
         }
@@ -475,7 +516,10 @@ impl RemoteOut for Writer {
             self.beat = Instant::now();
             self.send_to_every_partition(&[ALIVE])?;
         }
-        self.out().poll()
+        match self.out.as_mut().expect("checked above") {
+            WriterOut::Own(out) => out.poll(),
+            WriterOut::Origin(origin) => origin.lock().poll(),
+        }
     }
 }
 
@@ -1143,6 +1187,8 @@ impl Reader {
             ("enable.partition.eof", "false"),
             ("partition.assignment.strategy", "range"),
             ("socket.connection.setup.timeout.ms", "10000"),
+            // Exactly-once writers' aborted transactions are never read.
+            ("isolation.level", "read_committed"),
         ];
         // A crashed instance's partitions move after the group's session timeout (10 s by
         // default, 30 s with an instance id; librdkafka's is 45).

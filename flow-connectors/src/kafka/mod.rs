@@ -43,6 +43,7 @@ mod config;
 mod downtime;
 mod instances;
 mod leave_turns;
+mod origin;
 mod sink;
 mod source;
 mod transactions;

@@ -3,6 +3,7 @@
 use super::config::{ClientSettings, OffsetReset, StartingOffsets};
 use super::downtime::Downtime;
 use super::leave_turns::{self, Rebalances};
+use super::origin::SharedOrigin;
 use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions, KafkaAdmin};
 use crate::bad_records::{BadRecordCounts, BadRecordHandler, BadRecords, DeadLetter};
 use crate::format::{Decode, Raw};
@@ -13,13 +14,17 @@ use flow_runtime::{
     CheckpointId, Error, Poll, Result, RuntimeContext, Snapshot, Source, SourceOutput,
     SourceReader, Watermarks, FINAL_CHECKPOINT, NO_TIMESTAMP,
 };
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{
+    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, RebalanceProtocol,
+};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
+use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
 use rdkafka::{Offset, TopicPartitionList};
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 /// How long a reader waits in one poll for the first record before it reports itself idle.
@@ -464,11 +469,21 @@ impl SourceConfig {
             // group, a crashed instance's partitions move after the group's session timeout.
             defaults.extend(session.iter().map(|(k, v)| (*k, v.as_str())));
         }
+        let eos = (self.instances.as_ref())
+            .filter(|i| i.exactly_once && reader.is_some())
+            .map(|i| {
+                Arc::new(Eos {
+                    config: i.clone(),
+                    origin: OnceLock::new(),
+                    revoke_pending: AtomicBool::new(false),
+                })
+            });
         let context = SourceContext {
-            commit_on_revoke: self.instance_group,
+            commit_on_revoke: self.instance_group && eos.is_none(),
             connector: name.to_owned(),
             closed: AtomicBool::new(false),
             rebalances: Rebalances::default(),
+            eos,
         };
         self.settings
             .client_config(&defaults)
@@ -648,6 +663,14 @@ impl<F: Decode> Source for KafkaSource<F> {
                 )))
             }
         };
+        if instances.exactly_once
+            && !same_brokers(&c.settings.bootstrap_servers, &instances.brokers)
+        {
+            return Err(Error::Config(format!(
+                "{name}: exactly-once in instance group `{group}` commits the source's positions in the transactions of the repartition topics' writers, so the source must read from the instance brokers ({}), not from `{}`",
+                instances.brokers, c.settings.bootstrap_servers
+            )));
+        }
         c.group_assignment = true;
         c.instance_group = true;
         if c.group_id.is_none() {
@@ -683,9 +706,11 @@ impl<F: Decode> Source for KafkaSource<F> {
         };
         let mut readers = Vec::with_capacity(parallelism);
         for (reader, splits) in shares.into_iter().enumerate() {
+            let consumer = cfg.consumer(&name, Some(reader))?;
+            let eos = consumer.context().eos.clone();
             readers.push(KafkaSourceReader {
                 consumer: Closing {
-                    consumer: Some(cfg.consumer(&name, Some(reader))?),
+                    consumer: Some(consumer),
                     at_once: false,
                 },
                 state: ReaderState {
@@ -696,8 +721,12 @@ impl<F: Decode> Source for KafkaSource<F> {
                     subscription: subscription.clone(),
                     group_assignment: cfg.group_assignment,
                     bounded: cfg.bounded,
-                    commits: cfg.group_id.is_some(),
+                    // Exactly-once: the transactions commit the positions.
+                    commits: cfg.group_id.is_some() && eos.is_none(),
                     caught_up: cfg.instance_group.then(|| (Instant::now(), Vec::new())),
+                    eos,
+                    moved: false,
+                    leave_commit: LeaveCommit::No,
                     bad_records: BadRecordHandler::new(
                         cfg.bad_records.clone(),
                         name.clone(),
@@ -744,6 +773,33 @@ struct SourceContext {
     /// When the group last took partitions away and dealt them (a reader leaving its
     /// instance group waits for the group to re-form after a sibling's leave).
     rebalances: Rebalances,
+    /// In an exactly-once instance group: the subtask's transactions.
+    eos: Option<Arc<Eos>>,
+}
+
+/// A source reader of an exactly-once instance group (see [`super::origin`]).
+struct Eos {
+    config: InstanceConfig,
+    /// Its subtask's transactions, taken when the reader opens.
+    origin: OnceLock<SharedOrigin>,
+    /// The group took the partitions away: the unassign waits for the next commit point,
+    /// which commits the rows polled so far with the positions after them.
+    revoke_pending: AtomicBool,
+}
+
+/// Whether two lists of bootstrap servers name the same brokers.
+fn same_brokers(a: &str, b: &str) -> bool {
+    fn set(s: &str) -> Vec<&str> {
+        let mut v: Vec<&str> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+    set(a) == set(b)
 }
 
 /// `consumer`'s valid positions on the partitions `keep` accepts (topic, partition); `None`
@@ -765,6 +821,46 @@ fn positions(
 impl ClientContext for SourceContext {}
 
 impl ConsumerContext for SourceContext {
+    /// librdkafka's rebalance, but that an exactly-once reader defers the unassign of
+    /// revoked partitions to its next commit point (librdkafka pauses them meanwhile, and the
+    /// group's rebalance waits for it): the rows it polled from them go into the transaction
+    /// that commits the positions after them.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let revoke = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS;
+        if let (true, Some(eos)) = (revoke, &self.eos) {
+            if !self.closed.load(Ordering::Acquire) {
+                tracing::debug!(connector = %self.connector, partitions = tpl.count(), "partitions revoked: committing before they go");
+                eos.revoke_pending.store(true, Ordering::Release);
+                return;
+            }
+        }
+        let rebalance = match err {
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(tpl),
+            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(tpl),
+            other => Rebalance::Error(KafkaError::Rebalance(other.into())),
+        };
+        self.pre_rebalance(consumer, &rebalance);
+        let cooperative = matches!(
+            consumer.rebalance_protocol(),
+            RebalanceProtocol::Cooperative
+        );
+        let done = match (&rebalance, cooperative) {
+            (Rebalance::Assign(tpl), true) => consumer.incremental_assign(tpl),
+            (Rebalance::Assign(tpl), false) => consumer.assign(tpl),
+            (Rebalance::Revoke(tpl), true) => consumer.incremental_unassign(tpl),
+            _ => consumer.unassign(),
+        };
+        if let Err(e) = done {
+            tracing::warn!(connector = %self.connector, error = %e, "cannot apply the group's assignment");
+        }
+        self.post_rebalance(consumer, &rebalance);
+    }
+
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.rebalances.saw(rebalance);
     }
@@ -795,6 +891,18 @@ impl ConsumerContext for SourceContext {
             }
         }
     }
+}
+
+/// The reader's input ended (or it left its group): with exactly-once, its last positions go
+/// to the final transaction, which its last writer's end record commits.
+fn end_reader(consumer: &ReaderConsumer, s: &mut ReaderState) -> Result<()> {
+    if let Some(origin) = s.eos.as_ref().and_then(|e| e.origin.get()) {
+        let offsets = positions(consumer, |_, _| true).unwrap_or_default();
+        origin
+            .lock()
+            .source_ended(offsets, consumer.group_metadata())?;
+    }
+    s.end()
 }
 
 /// A reader's consumer, closed in the background unless the job ended successfully:
@@ -990,6 +1098,22 @@ struct ReaderState {
     /// How long a poll waits for the first record: [`POLL_WAIT`], or nothing when the reader
     /// shares its thread with other tasks (it would hold them up).
     poll_wait: Duration,
+    /// In an exactly-once instance group: the subtask's transactions.
+    eos: Option<Arc<Eos>>,
+    /// Exactly-once: rows were polled since the last commit.
+    moved: bool,
+    /// Exactly-once: a leave (SIGTERM) commits at a commit point first.
+    leave_commit: LeaveCommit,
+}
+
+/// Where an exactly-once reader that leaves its group is with its last commit.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum LeaveCommit {
+    No,
+    /// It waits for a commit point.
+    Wanted,
+    /// Committed: it may leave.
+    Done,
 }
 
 impl<F> KafkaSourceReader<F> {
@@ -1103,6 +1227,12 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             s.poll_wait = Duration::ZERO;
         }
         s.bad_records.open(ctx)?;
+        if let Some(eos) = &s.eos {
+            // The writers of its chain opened it (the chain opens first), or it is made here.
+            let origin = SharedOrigin::of(ctx.subtask_key(), &eos.config, &s.connector)?;
+            origin.lock().claim();
+            let _ = eos.origin.set(origin);
+        }
         if s.group_assignment {
             let topics: Vec<&str> = s.subscription.iter().map(String::as_str).collect();
             self.consumer.subscribe(&topics).map_err(|e| {
@@ -1131,16 +1261,21 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             .is_some_and(|(idle, last)| last.elapsed() >= idle);
         if s.caught_up.is_some()
             && flow_runtime::instances::leave_requested()
-            && s.turn_to_leave(&self.consumer)
+            && (s.leave_commit != LeaveCommit::No || s.turn_to_leave(&self.consumer))
         {
+            if s.eos.is_some() && s.leave_commit != LeaveCommit::Done {
+                // Its last transaction first: the rows polled so far, with their positions.
+                s.leave_commit = LeaveCommit::Wanted;
+                return Ok(Poll::Hold);
+            }
             if !s.leave(&self.consumer)? {
                 return Ok(Poll::Hold);
             }
-            s.end()?;
+            end_reader(&self.consumer, s)?;
             return Ok(Poll::Finished);
         }
         if s.stop.is_stopped() || quiet || (s.bounded && s.splits.iter().all(KafkaSplit::is_done)) {
-            s.end()?;
+            end_reader(&self.consumer, s)?;
             return Ok(Poll::Finished);
         }
         if !s.announced {
@@ -1162,6 +1297,10 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         let mut rows = 0;
         let mut wait = s.poll_wait;
         while rows < max_rows {
+            if (s.eos.as_ref()).is_some_and(|e| e.revoke_pending.load(Ordering::Acquire)) {
+                // Exactly-once: the revoked partitions are paused until the commit point.
+                break;
+            }
             let Some(next) = self.consumer.poll(wait) else {
                 break;
             };
@@ -1173,6 +1312,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
                     continue;
                 }
             };
+            s.moved = true;
             let _ = s.downtime.answered();
             if s.stop_when_idle.is_some() {
                 s.last_record = Some(Instant::now());
@@ -1224,6 +1364,46 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             }
         }
         Ok(if rows > 0 { Poll::Ready } else { Poll::Idle })
+    }
+
+    /// Exactly-once: a revocation or a leave waits for its commit, or a periodic one is due.
+    fn wants_commit_point(&self) -> bool {
+        let s = &self.state;
+        let Some(eos) = &s.eos else {
+            return false;
+        };
+        eos.revoke_pending.load(Ordering::Acquire)
+            || s.leave_commit == LeaveCommit::Wanted
+            || (eos.origin.get()).is_some_and(|o| o.lock().due(s.moved))
+    }
+
+    /// Exactly-once: every row polled went through the chain to the repartition writers,
+    /// which handed them to the transaction: commit it with the positions after them. Then
+    /// the revoked partitions may go, or the reader leave.
+    fn commit_point(&mut self) -> Result<()> {
+        let s = &mut self.state;
+        let Some(eos) = &s.eos else {
+            return Ok(());
+        };
+        let Some(origin) = eos.origin.get() else {
+            return Ok(());
+        };
+        let offsets = positions(&self.consumer, |_, _| true).unwrap_or_default();
+        let group = self.consumer.group_metadata();
+        origin.lock().commit(&offsets, group.as_ref())?;
+        s.moved = false;
+        if s.leave_commit == LeaveCommit::Wanted {
+            s.leave_commit = LeaveCommit::Done;
+        }
+        if eos.revoke_pending.swap(false, Ordering::AcqRel) {
+            let revoked = self.consumer.assignment().unwrap_or_default();
+            tracing::debug!(connector = %s.connector, offsets = ?offsets, "committed the partitions given up");
+            self.consumer.unassign().map_err(|e| {
+                connector_error(&s.connector, format!("cannot give its partitions up: {e}"))
+            })?;
+            (self.consumer.context().rebalances).saw(&Rebalance::Revoke(&revoked));
+        }
+        Ok(())
     }
 
     /// Continues from the positions the checkpoint saved for this reader's partitions (in
@@ -1504,6 +1684,10 @@ impl ReaderState {
         let Some((last, committed)) = &self.caught_up else {
             return Ok(());
         };
+        if self.eos.is_some() {
+            // Its transactions commit the positions, at its commit points.
+            return Ok(());
+        }
         if last.elapsed() < Duration::from_secs(1) {
             return Ok(());
         }
@@ -1573,7 +1757,8 @@ impl ReaderState {
     /// A refused commit is tried again for up to 10 s.
     fn hand_over(&self, consumer: &ReaderConsumer) -> Result<TopicPartitionList> {
         let mut handed = positions(consumer, |_, _| true).unwrap_or_default();
-        if handed.count() > 0 {
+        // Exactly-once: its last transaction committed them (`LeaveCommit`).
+        if handed.count() > 0 && self.eos.is_none() {
             let deadline = Instant::now() + Duration::from_secs(10);
             while let Err(e) = consumer.commit(&handed, CommitMode::Sync) {
                 if Instant::now() >= deadline {

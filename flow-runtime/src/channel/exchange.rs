@@ -152,6 +152,27 @@ impl Outbox {
     }
 }
 
+thread_local! {
+    /// Set while [`flushing_all`] runs: every exchange flushes its partial batches, however
+    /// recently it last did.
+    static FLUSHING_ALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Runs `flush` (a chain's flush, on this thread) with every exchange sending its partial
+/// batches on, rather than only those older than [`FLUSH_INTERVAL`]: afterwards no row the
+/// chain was given waits in it (a source's commit point).
+pub(crate) fn flushing_all<R>(flush: impl FnOnce() -> R) -> R {
+    struct Reset;
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            FLUSHING_ALL.set(false);
+        }
+    }
+    FLUSHING_ALL.set(true);
+    let _reset = Reset;
+    flush()
+}
+
 /// Sends a stage's output to the next stage: a [`Collector`] that buffers rows per target and
 /// sends full batches (or partial ones after `FLUSH_INTERVAL`).
 pub struct Exchange<T, P> {
@@ -260,7 +281,7 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
     }
 
     fn flush(&mut self) -> Result<()> {
-        if self.out.last_flush.elapsed() >= FLUSH_INTERVAL {
+        if self.out.last_flush.elapsed() >= FLUSH_INTERVAL || FLUSHING_ALL.get() {
             self.send_all()?;
             if let Some(remote) = &mut self.out.remote {
                 remote.flush()?;

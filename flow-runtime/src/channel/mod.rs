@@ -18,6 +18,7 @@ mod fused;
 mod gate;
 
 pub use combine::Combine;
+pub(crate) use exchange::flushing_all;
 pub use exchange::{BroadcastExchange, Exchange, Partition};
 pub use fused::FusedExchange;
 pub(crate) use gate::Gate;

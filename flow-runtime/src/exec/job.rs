@@ -492,6 +492,7 @@ pub(crate) fn run_job(
     let writer = checkpoints.start_writer();
     let aligned = config.mode == CheckpointingMode::ExactlyOnce;
     let mut task_index = 0;
+    let run = crate::context::next_run();
     let (tx, rx) = mpsc::channel::<TaskOutcome>();
     let mut plans = Vec::new();
     let mut threads = Vec::new();
@@ -518,6 +519,7 @@ pub(crate) fn run_job(
                 aligned,
                 live: live.clone(),
                 state_backend: state_backend.clone(),
+                run,
             };
             let this_task = task_index;
             task_index += 1;

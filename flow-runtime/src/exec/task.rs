@@ -190,6 +190,10 @@ trait SourceStage {
     fn snapshot_end(&mut self, node: u32, state: &mut TaskState) -> Result<()>;
     /// The chain, for watermarks, idleness, flushes and the end of input.
     fn control(&mut self) -> &mut dyn Control;
+    /// Whether the reader wants a commit point ([`SourceReader::wants_commit_point`]).
+    fn wants_commit_point(&self) -> bool;
+    /// Flushes every exchange of the chain, then tells the reader: its commit point.
+    fn commit_point(&mut self) -> Result<()>;
     /// The reader's counters under the source's node `node`, then the chain's.
     fn report(&self, metrics: &mut TaskMetrics, node: u32);
     /// How far the reader is (see [`SourceReader::progress`]).
@@ -272,6 +276,15 @@ where
     }
     fn control(&mut self) -> &mut dyn Control {
         self.chain()
+    }
+    fn wants_commit_point(&self) -> bool {
+        self.reader.wants_commit_point()
+    }
+    #[cold]
+    fn commit_point(&mut self) -> Result<()> {
+        let chain = self.chain();
+        crate::channel::flushing_all(|| chain.flush())?;
+        self.reader.commit_point()
     }
     fn report(&self, metrics: &mut TaskMetrics, node: u32) {
         self.reader.report(metrics, node);
@@ -378,6 +391,9 @@ fn drive_source(
             }
         }
         task.control().flush()?;
+        if task.wants_commit_point() {
+            task.commit_point()?;
+        }
         match poll {
             Poll::Ready => worker::tick(),
             Poll::Idle | Poll::Hold => {

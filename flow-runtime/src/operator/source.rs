@@ -247,6 +247,24 @@ pub trait SourceReader: Send + 'static {
         Ok(())
     }
 
+    /// Whether the reader wants a *commit point* now: a moment when every row it polled has
+    /// left the task's chain (each exchange in it sent its buffered rows on, a repartition
+    /// topic's writer handed them to its producer), at which the task calls
+    /// [`SourceReader::commit_point`]. Asked after every poll; the default never wants one.
+    fn wants_commit_point(&self) -> bool {
+        false
+    }
+
+    /// Every row polled so far has left the task's chain: a Kafka source of an instance
+    /// group that runs exactly-once commits its Kafka transaction here (the rows its chain
+    /// wrote to the repartition topics, with the positions after them).
+    ///
+    /// # Errors
+    /// The commit failed: the job fails (its restart resumes from the last commit).
+    fn commit_point(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// How far a bounded reader is, as `(done, total)` in a unit of its choosing (rows of a
     /// sequence or a collection, bytes of files): what the progress bar of a bounded job shows.
     /// `None` (the default): it cannot tell.
