@@ -1457,6 +1457,30 @@ fn exactly_once_refuses_a_source_on_other_brokers() {
 }
 
 #[test]
+fn exactly_once_refuses_cooperative_rebalancing() {
+    // Its sources commit their partitions before an eager rebalance takes them all.
+    let servers = kafka_common::bootstrap();
+    let t = topic_on(servers, "scale-out-eos-coop", 1);
+    let env = exactly_once("g-eos-coop");
+    let src = flow::connectors::kafka::KafkaSource::builder()
+        .bootstrap_servers(servers)
+        .topic(&t)
+        .group_id(unique("eos-coop"))
+        .property("partition.assignment.strategy", "cooperative-sticky")
+        .format(Utf8)
+        .build()
+        .unwrap();
+    flow! { env =>
+        source(src, Watermarks::no_watermarks())
+            .key_by(|l| l.clone())
+            .reduce(|a, _| a)
+            .print();
+    }
+    let e = env.execute("eos coop").unwrap_err().to_string();
+    assert!(e.contains("cooperative rebalancing"), "{e}");
+}
+
+#[test]
 fn exactly_once_refuses_a_writer_outside_the_source_chain() {
     // A `rebalance` before the `key_by`: its writer runs in another task than the source,
     // whose transactions it cannot write in.
@@ -1483,7 +1507,7 @@ fn exactly_once_refuses_a_writer_outside_the_source_chain() {
             .collect();
     }
     let e = env.execute("eos chain").unwrap_err().to_string();
-    assert!(e.contains("not in the chain of a Kafka source"), "{e}");
+    assert!(e.contains("no transactions were prepared"), "{e}");
     drop(counts);
 }
 

@@ -268,7 +268,7 @@ impl StreamEnv {
                     .value_name("GUARANTEE")
                     .requires("instance-id")
                     .value_parser(["at-least-once", "exactly-once"])
-                    .help("With --instance-group and --instance-id: exactly-once makes every Kafka source subtask write its rows to the repartition topics in Kafka transactions that also commit the positions it read (Kafka Streams' exactly_once_v2), so the repartition topics hold every input row once, whatever crashed when; the instance restarted with its id fences its dead self's open transactions. The readers' side (keyed state, sinks) is at-least-once still (README, \"Scaling out\"). Default: at-least-once"),
+                    .help("With --instance-group and --instance-id: exactly-once makes every Kafka source subtask write its rows to the repartition topics in Kafka transactions that also commit the positions it read (Kafka Streams' exactly_once_v2), so the repartition topics hold every input row once, crash or rebalance; the instance restarted with its id fences its dead self's open transactions. The readers' side (keyed state, sinks) is at-least-once still (README, \"Scaling out\"). Default: at-least-once"),
             )
             .arg(
                 Arg::new("instance-brokers")

@@ -5,9 +5,10 @@
 //! **Origins.** An *origin* is a subtask that reads Kafka for the group: a Kafka source's
 //! subtask (and, next, a repartition topic's reader). It owns one transactional producer
 //! ([`Origin`]), shared with the repartition writers at the end of its chain, which find it by
-//! their task's [`SubtaskKey`]: the source's task runs its chain on its own thread, so every
-//! row the source polled has gone through the chain when the task reaches a *commit point*
-//! (`SourceReader::commit_point`, after a flush of every exchange). There the source sends
+//! their task's [`SubtaskKey`]: the source's task pushes each polled batch through its chain
+//! before it polls again, so every row the source polled has gone through the chain when the
+//! task reaches a *commit point* (`SourceReader::commit_point`, after a flush of every
+//! exchange of the chain). There the source sends
 //! its positions (after the last row it polled) to the transaction, with its consumer's
 //! group metadata, and commits: the repartition topics get the rows, watermarks and ends of
 //! its partitions' records exactly as far as the group's committed offsets say they were
@@ -56,8 +57,8 @@ pub(super) const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 /// repartition writer's records may take.
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
-/// Why a writer has no transactions to write in.
-const NOT_IN_A_SOURCE_CHAIN: &str = "exactly-once (--processing-guarantee): this writer is not in the chain of a Kafka source of the group, whose transactions it would write in (an exchange between them, or a second key_by, is not supported yet)";
+/// Why a subtask has no transactions to write in (a writer's, or a source's).
+const NOT_IN_A_SOURCE_CHAIN: &str = "exactly-once (--processing-guarantee): no transactions were prepared for this subtask: it is not a Kafka source of the group, nor in the chain of one, whose transactions it would write in (an exchange between a source and a repartition writer, or a second key_by, is not supported yet)";
 
 /// An origin's transactional producer, shared by the source and the writers of its chain.
 pub(super) struct Origin {
@@ -147,14 +148,27 @@ pub(super) fn prepare(config: &InstanceConfig, sources: &[(usize, usize, usize)]
     let ledger = read_ledger(&settings, &topic, &connector)?;
     let run = format!("{:08x}", uuid::Uuid::new_v4().as_u64_pair().0 as u32);
     let mut out = Output::connect(&settings, &connector, DELIVERY_TIMEOUT, Some(&topic), None)?;
+    // Every id this instance's earlier runs wrote with (also of subtasks it no longer has, at
+    // a lower parallelism): initialising one aborts what its dead run left open.
+    let own = base_id(config, 0, 0, 0)?;
+    let own = &own[..own.len() - "0-0-0".len()];
+    let ours = |base: &str| {
+        // `<own><block>-<stage>-<subtask>`, not another id's that starts with this one.
+        base.strip_prefix(own).is_some_and(|rest| {
+            let parts: Vec<&str> = rest.split('-').collect();
+            parts.len() == 3 && parts.iter().all(|p| p.parse::<usize>().is_ok())
+        })
+    };
+    for old in (ledger.iter())
+        .filter(|(base, _)| ours(base))
+        .map(|(_, id)| id)
+    {
+        drop(connect(config, old)?);
+        tracing::debug!(transactional_id = %old, "the previous run's transactions fenced");
+    }
     let mut ids = Vec::with_capacity(sources.len());
     for &(graph, stage, subtask) in sources {
         let base = base_id(config, graph, stage, subtask)?;
-        if let Some(old) = ledger.get(&base) {
-            // Initialising it aborts what the dead run left open.
-            drop(connect(config, old)?);
-            tracing::debug!(transactional_id = %old, "the previous run's transactions fenced");
-        }
         let id = format!("{base}.{run}");
         out.send_to(
             &topic,
@@ -383,6 +397,17 @@ impl Origin {
                 format!("{what}: {e} (the instance stops; started again it resumes from its last commit)")
             },
         )
+    }
+}
+
+impl Drop for Origin {
+    /// A job that failed aborts its open transaction: left open, it would hold back the
+    /// `read_committed` readers of every partition it wrote to (its signs of life go to all)
+    /// until the broker's transaction timeout.
+    fn drop(&mut self) {
+        if self.dirty {
+            let _ = (self.out.producer).abort_transaction(Duration::from_secs(5));
+        }
     }
 }
 

@@ -426,6 +426,12 @@ impl SourceConfig {
             _ => "earliest",
         };
         let private_group = format!("flow-private-{}", uuid::Uuid::new_v4());
+        // Exactly-once in an instance group: librdkafka asks for stable offsets only when it
+        // reads committed records (KIP-447), and a partition taken over right after its old
+        // owner's commit must start at that commit, not before it (the commit markers are
+        // written after the commit is answered).
+        let read_committed = self.read_committed
+            || (self.instances.as_ref()).is_some_and(|i| i.exactly_once && self.instance_group);
         let mut defaults: Vec<(&str, &str)> = vec![
             ("enable.partition.eof", "false"),
             ("auto.offset.reset", reset),
@@ -437,7 +443,7 @@ impl SourceConfig {
             // Flink's default; librdkafka's own is read_committed.
             (
                 "isolation.level",
-                if self.read_committed {
+                if read_committed {
                     "read_committed"
                 } else {
                     "read_uncommitted"
@@ -663,6 +669,14 @@ impl<F: Decode> Source for KafkaSource<F> {
                 )))
             }
         };
+        let cooperative = (c.settings.property("partition.assignment.strategy"))
+            .is_some_and(|s| s.contains("cooperative"))
+            || c.settings.property("group.protocol") == Some("consumer");
+        if instances.exactly_once && cooperative {
+            return Err(Error::Config(format!(
+                "{name}: exactly-once in instance group `{group}` commits a source's partitions before an eager rebalance takes them all; cooperative rebalancing (`partition.assignment.strategy` cooperative-sticky, `group.protocol=consumer`) is not supported with it"
+            )));
+        }
         if instances.exactly_once
             && !same_brokers(&c.settings.bootstrap_servers, &instances.brokers)
         {
@@ -897,12 +911,33 @@ impl ConsumerContext for SourceContext {
 /// to the final transaction, which its last writer's end record commits.
 fn end_reader(consumer: &ReaderConsumer, s: &mut ReaderState) -> Result<()> {
     if let Some(origin) = s.eos.as_ref().and_then(|e| e.origin.get()) {
-        let offsets = positions(consumer, |_, _| true).unwrap_or_default();
+        let offsets = positions(consumer, |_, _| true).ok_or_else(|| {
+            connector_error(
+                &s.connector,
+                "cannot read its last positions to commit them",
+            )
+        })?;
         origin
             .lock()
             .source_ended(offsets, consumer.group_metadata())?;
     }
     s.end()
+}
+
+/// Serves a rebalance of the reader's group without taking a row: a group that rebalances
+/// (its other members end too) refuses the final commit of a member that did not rejoin, and
+/// only a poll rejoins. The assignment is paused first; a row that comes anyway is sought
+/// back to, so that no commit passes it (a revocation commits the positions).
+fn serve_rebalance(consumer: &ReaderConsumer) {
+    if let Ok(assigned) = consumer.assignment() {
+        let _ = consumer.pause(&assigned);
+    }
+    if let Some(Ok(m)) = consumer.poll(Duration::ZERO) {
+        let at = Offset::Offset(m.offset());
+        let (topic, partition) = (m.topic().to_owned(), m.partition());
+        drop(m);
+        let _ = consumer.seek(&topic, partition, at, Duration::from_secs(1));
+    }
 }
 
 /// A reader's consumer, closed in the background unless the job ended successfully:
@@ -930,6 +965,13 @@ impl Drop for Closing {
             // Leaving the group revokes the partitions: the end committed what a successful
             // job read, and a failed one commits nothing.
             consumer.context().closed.store(true, Ordering::Release);
+            if let Some(eos) = &consumer.context().eos {
+                if eos.revoke_pending.swap(false, Ordering::AcqRel) {
+                    // A revocation deferred to a commit point that never came (the job
+                    // failed): librdkafka's close would wait for the unassign forever.
+                    let _ = consumer.unassign();
+                }
+            }
             if !self.at_once {
                 // If the thread cannot start, the closure and the consumer drop here.
                 let _ = std::thread::Builder::new()
@@ -1388,7 +1430,9 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         let Some(origin) = eos.origin.get() else {
             return Ok(());
         };
-        let offsets = positions(&self.consumer, |_, _| true).unwrap_or_default();
+        let offsets = positions(&self.consumer, |_, _| true).ok_or_else(|| {
+            connector_error(&s.connector, "cannot read its positions to commit them")
+        })?;
         let group = self.consumer.group_metadata();
         origin.lock().commit(&offsets, group.as_ref())?;
         s.moved = false;
@@ -1747,6 +1791,9 @@ impl ReaderState {
                 if let Err(e) = consumer.commit(committed, CommitMode::Async) {
                     last = e.to_string();
                 }
+            }
+            if self.group_assignment {
+                serve_rebalance(consumer);
             }
             std::thread::sleep(Duration::from_millis(20));
         }

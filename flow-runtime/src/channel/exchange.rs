@@ -153,9 +153,10 @@ impl Outbox {
 }
 
 thread_local! {
-    /// Set while [`flushing_all`] runs: every exchange flushes its partial batches, however
-    /// recently it last did.
-    static FLUSHING_ALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+    /// How many [`flushing_all`] run on this thread (tasks of one worker thread may nest them
+    /// when one waits for room in a channel): while any does, every exchange flushes its
+    /// partial batches, however recently it last did.
+    static FLUSHING_ALL: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
 }
 
 /// Runs `flush` (a chain's flush, on this thread) with every exchange sending its partial
@@ -165,10 +166,10 @@ pub(crate) fn flushing_all<R>(flush: impl FnOnce() -> R) -> R {
     struct Reset;
     impl Drop for Reset {
         fn drop(&mut self) {
-            FLUSHING_ALL.set(false);
+            FLUSHING_ALL.set(FLUSHING_ALL.get() - 1);
         }
     }
-    FLUSHING_ALL.set(true);
+    FLUSHING_ALL.set(FLUSHING_ALL.get() + 1);
     let _reset = Reset;
     flush()
 }
@@ -281,7 +282,7 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
     }
 
     fn flush(&mut self) -> Result<()> {
-        if self.out.last_flush.elapsed() >= FLUSH_INTERVAL || FLUSHING_ALL.get() {
+        if self.out.last_flush.elapsed() >= FLUSH_INTERVAL || FLUSHING_ALL.get() > 0 {
             self.send_all()?;
             if let Some(remote) = &mut self.out.remote {
                 remote.flush()?;
