@@ -170,57 +170,12 @@ fn live_members(
     topic: &str,
     connector: &str,
 ) -> Result<HashMap<u64, Entry>> {
-    let private = format!("flow-private-{}", uuid::Uuid::new_v4());
-    let consumer: BaseConsumer = settings
-        .client_config(&[
-            ("group.id", private.as_str()),
-            ("enable.auto.commit", "false"),
-        ])
-        .create()
-        .map_err(|e| connector_error(connector, format!("cannot create a consumer: {e}")))?;
-    let wait = settings.connect_timeout;
-    let (_, high) = consumer
-        .fetch_watermarks(topic, 0, wait)
-        .map_err(|e| connector_error(connector, format!("cannot read the registry's end: {e}")))?;
-    let mut since = TopicPartitionList::new();
-    since
-        .add_partition_offset(
-            topic,
-            0,
-            rdkafka::Offset::Offset(now_ms() - LEASE.as_millis() as i64),
-        )
-        .map_err(|e| connector_error(connector, e.to_string()))?;
-    let start = consumer
-        .offsets_for_times(since, wait)
-        .map_err(|e| connector_error(connector, format!("cannot look up the registry: {e}")))?;
-    consumer
-        .assign(&start)
-        .map_err(|e| connector_error(connector, format!("cannot read the registry: {e}")))?;
+    let lease = LEASE.as_millis() as i64;
     let mut members = HashMap::new();
-    let deadline = std::time::Instant::now() + wait;
-    let mut next = match start.elements().first().map(|e| e.offset()) {
-        Some(rdkafka::Offset::Offset(o)) => o,
-        _ => high,
-    };
-    while next < high {
-        if std::time::Instant::now() > deadline {
-            return Err(connector_error(
-                connector,
-                format!(
-                    "cannot read the registry to its end within {}",
-                    super::fmt_duration(wait)
-                ),
-            ));
-        }
-        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        let m = m.map_err(|e| connector_error(connector, e.to_string()))?;
-        next = m.offset() + 1;
-        let fresh = m
-            .timestamp()
-            .to_millis()
-            .is_some_and(|t| t >= now_ms() - LEASE.as_millis() as i64);
+    let since = Some(now_ms() - lease);
+    let wait = settings.connect_timeout;
+    super::read_own_topic(settings, topic, connector, "registry", since, wait, |m| {
+        let fresh = (m.timestamp().to_millis()).is_some_and(|t| t >= now_ms() - lease);
         let id = m
             .key()
             .and_then(|k| <[u8; 8]>::try_from(k).ok())
@@ -228,7 +183,7 @@ fn live_members(
         if let (true, Some(id), Some(entry)) = (fresh, id, m.payload().and_then(parse_entry)) {
             members.insert(id, entry);
         }
-    }
+    })?;
     Ok(members)
 }
 

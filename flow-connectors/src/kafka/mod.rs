@@ -234,3 +234,67 @@ pub(crate) fn fmt_duration(d: Duration) -> String {
         format!("{} ms", d.as_millis())
     }
 }
+
+/// Reads partition 0 of `topic`, one of an instance group's own one-partition topics (its
+/// registry, its exactly-once ledger), from the records of `since` (ms; `None`: its start)
+/// to the end it had when the read began, handing `each` every record; fails when that end
+/// is not reached within `limit`. `what` names the topic in errors.
+pub(crate) fn read_own_topic(
+    settings: &ClientSettings,
+    topic: &str,
+    connector: &str,
+    what: &str,
+    since: Option<flow_runtime::Timestamp>,
+    limit: Duration,
+    mut each: impl FnMut(&rdkafka::message::BorrowedMessage<'_>),
+) -> Result<()> {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    use rdkafka::message::Message;
+    use rdkafka::{Offset, TopicPartitionList};
+    let private = format!("flow-private-{}", uuid::Uuid::new_v4());
+    let consumer: BaseConsumer = settings
+        .client_config(&[
+            ("group.id", private.as_str()),
+            ("enable.auto.commit", "false"),
+        ])
+        .create()
+        .map_err(|e| connector_error(connector, format!("cannot create a consumer: {e}")))?;
+    let wait = settings.connect_timeout;
+    let (low, high) = consumer
+        .fetch_watermarks(topic, 0, wait)
+        .map_err(|e| connector_error(connector, format!("cannot read the {what}'s end: {e}")))?;
+    let mut from = TopicPartitionList::new();
+    from.add_partition_offset(topic, 0, Offset::Offset(since.unwrap_or(low)))
+        .map_err(|e| connector_error(connector, e.to_string()))?;
+    if since.is_some() {
+        from = consumer
+            .offsets_for_times(from, wait)
+            .map_err(|e| connector_error(connector, format!("cannot look up the {what}: {e}")))?;
+    }
+    consumer
+        .assign(&from)
+        .map_err(|e| connector_error(connector, format!("cannot read the {what}: {e}")))?;
+    let deadline = std::time::Instant::now() + limit;
+    let mut next = match from.elements().first().map(|e| e.offset()) {
+        Some(Offset::Offset(o)) => o,
+        _ => high,
+    };
+    while next < high {
+        if std::time::Instant::now() > deadline {
+            return Err(connector_error(
+                connector,
+                format!(
+                    "cannot read the {what} to its end within {}",
+                    fmt_duration(limit)
+                ),
+            ));
+        }
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = m.map_err(|e| connector_error(connector, e.to_string()))?;
+        next = m.offset() + 1;
+        each(&m);
+    }
+    Ok(())
+}

@@ -41,10 +41,10 @@ use super::connector_error;
 use super::sink::Output;
 use flow_runtime::instances::InstanceConfig;
 use flow_runtime::{Error, Result, SubtaskKey, Timestamp, NO_TIMESTAMP};
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerGroupMetadata};
+use rdkafka::consumer::ConsumerGroupMetadata;
 use rdkafka::message::Message;
 use rdkafka::producer::Producer;
-use rdkafka::{Offset, TopicPartitionList};
+use rdkafka::TopicPartitionList;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -63,7 +63,6 @@ const NOT_IN_A_SOURCE_CHAIN: &str = "exactly-once (--processing-guarantee): no t
 /// An origin's transactional producer, shared by the source and the writers of its chain.
 pub(super) struct Origin {
     out: Output,
-    transactional_id: String,
     /// A source took the origin: it commits the transactions. A writer whose origin no
     /// source took is not in a source's chain.
     claimed: bool,
@@ -197,46 +196,16 @@ fn read_ledger(
     topic: &str,
     connector: &str,
 ) -> Result<HashMap<String, String>> {
-    let private = format!("flow-private-{}", uuid::Uuid::new_v4());
-    let consumer: BaseConsumer = settings
-        .client_config(&[
-            ("group.id", private.as_str()),
-            ("enable.auto.commit", "false"),
-        ])
-        .create()
-        .map_err(|e| connector_error(connector, format!("cannot create a consumer: {e}")))?;
-    let wait = settings.connect_timeout;
-    let (low, high) = consumer
-        .fetch_watermarks(topic, 0, wait)
-        .map_err(|e| connector_error(connector, format!("cannot read the ledger's end: {e}")))?;
-    let mut from = TopicPartitionList::new();
-    from.add_partition_offset(topic, 0, Offset::Offset(low))
-        .map_err(|e| connector_error(connector, e.to_string()))?;
-    consumer
-        .assign(&from)
-        .map_err(|e| connector_error(connector, format!("cannot read the ledger: {e}")))?;
     let mut ledger = HashMap::new();
-    let deadline = Instant::now() + wait + Duration::from_secs(10);
-    let mut next = low;
-    while next < high {
-        if Instant::now() > deadline {
-            return Err(connector_error(
-                connector,
-                "cannot read the ledger to its end in time",
-            ));
-        }
-        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        let m = m.map_err(|e| connector_error(connector, e.to_string()))?;
-        next = m.offset() + 1;
+    let limit = settings.connect_timeout + Duration::from_secs(10);
+    super::read_own_topic(settings, topic, connector, "ledger", None, limit, |m| {
         if let (Some(k), Some(v)) = (m.key(), m.payload()) {
             ledger.insert(
                 String::from_utf8_lossy(k).into_owned(),
                 String::from_utf8_lossy(v).into_owned(),
             );
         }
-    }
+    })?;
     Ok(ledger)
 }
 
@@ -264,10 +233,8 @@ impl SharedOrigin {
         let Some(out) = prepared else {
             return Err(connector_error(who, NOT_IN_A_SOURCE_CHAIN));
         };
-        let transactional_id = out.connector.clone();
         let origin = Arc::new(Mutex::new(Origin {
             out,
-            transactional_id,
             claimed: false,
             writers: 0,
             dirty: false,
@@ -355,7 +322,7 @@ impl Origin {
         begin(&self.out)?;
         self.dirty = false;
         self.last_commit = Instant::now();
-        tracing::trace!(transactional_id = %self.transactional_id, offsets = offsets.count(), "transaction committed");
+        tracing::trace!(connector = %self.out.connector, offsets = offsets.count(), "transaction committed");
         Ok(())
     }
 
