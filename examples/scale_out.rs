@@ -24,7 +24,7 @@
 
 use flow::clap::{value_parser, Arg};
 use flow::connectors::format::{Json, Utf8};
-use flow::connectors::kafka::{KafkaSink, KafkaSource};
+use flow::connectors::kafka::{DeliveryGuarantee, KafkaSink, KafkaSource};
 use flow::prelude::*;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -175,11 +175,18 @@ fn run() -> flow::Result<()> {
     if let Some(kind) = get("join") {
         return join(env, lines, &brokers, &output, &kind);
     }
-    let counts = KafkaSink::builder()
+    let mut counts = KafkaSink::builder()
         .bootstrap_servers(&brokers)
         .topic(output)
-        .format(Json::<WindowCount>::new())
-        .build()?;
+        .format(Json::<WindowCount>::new());
+    if env.instances().is_some_and(|i| i.exactly_once) {
+        // `--processing-guarantee exactly-once`: the counts go into the transactions of the
+        // repartition topic's readers, which commit the rows they counted.
+        counts = counts
+            .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
+            .transactional_id_prefix("scale-out");
+    }
+    let counts = counts.build()?;
 
     flow! { env =>
         source(lines, Watermarks::bounded_out_of_orderness(Duration::from_secs(1)))

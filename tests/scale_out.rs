@@ -239,25 +239,7 @@ impl Instance {
     /// name contains `consumer` hold: the sum of each reader's last `kafka group assignment`
     /// line (`None` before any).
     fn assigned(&self, consumer: &str) -> Option<usize> {
-        let mut last = std::collections::BTreeMap::new();
-        for l in self.stderr().lines() {
-            if !(l.contains("kafka group assignment") && l.contains(consumer)) {
-                continue;
-            }
-            // Source readers log `reader=N`, repartition readers' names end in `reader N`.
-            let reader: Option<usize> = l
-                .split("reader")
-                .nth(1)
-                .and_then(|r| r.get(1..)?.split([' ', ','].as_ref()).next()?.parse().ok());
-            let partitions: Option<usize> = l
-                .split("partitions=")
-                .nth(1)
-                .and_then(|n| n.split_whitespace().next()?.parse().ok());
-            if let Some(n) = partitions {
-                last.insert(reader, n);
-            }
-        }
-        (!last.is_empty()).then(|| last.values().sum())
+        assigned_in(&self.stderr(), consumer)
     }
 
     /// Waits for the end (at most `limit`, then kills it); its exit status (`None`: killed)
@@ -318,6 +300,64 @@ fn strip_ansi(line: &str) -> String {
         }
     }
     out
+}
+
+/// [`Instance::assigned`] of the stderr text `log`.
+fn assigned_in(log: &str, consumer: &str) -> Option<usize> {
+    let mut last = std::collections::BTreeMap::new();
+    for l in log.lines() {
+        if !(l.contains("kafka group assignment") && l.contains(consumer)) {
+            continue;
+        }
+        // Source readers log `reader=N`, repartition readers' names end in `reader N`.
+        let reader: Option<usize> = l
+            .split("reader")
+            .nth(1)
+            .and_then(|r| r.get(1..)?.split([' ', ','].as_ref()).next()?.parse().ok());
+        let partitions: Option<usize> = l
+            .split("partitions=")
+            .nth(1)
+            .and_then(|n| n.split_whitespace().next()?.parse().ok());
+        if let Some(n) = partitions {
+            last.insert(reader, n);
+        }
+    }
+    (!last.is_empty()).then(|| last.values().sum())
+}
+
+/// Waits until the group re-formed after an outage: every instance logged a new assignment
+/// of its source and repartition readers since `marks` (the length of its stderr then), the
+/// instances hold all `partitions` of both topics, each some, and nothing changed for 5 s
+/// (a member that rejoins late makes the group deal its partitions once more).
+fn await_regrouped(instances: &[Instance], marks: &[usize], partitions: usize) {
+    let start = Instant::now();
+    let (mut seen, mut since) = (Vec::new(), Instant::now());
+    loop {
+        let logs: Vec<String> = instances.iter().map(Instance::stderr).collect();
+        let now: Vec<Option<usize>> = ["KafkaSource", "repartition"]
+            .iter()
+            .flat_map(|consumer| {
+                logs.iter()
+                    .zip(marks)
+                    .map(move |(log, &mark)| assigned_in(&log[mark..], consumer))
+            })
+            .collect();
+        let settled = now.chunks(instances.len()).all(|c| {
+            c.iter().all(|n| n.is_some_and(|n| n > 0))
+                && c.iter().flatten().sum::<usize>() == partitions
+        });
+        if now != seen {
+            (seen, since) = (now, Instant::now());
+        } else if settled && since.elapsed() >= Duration::from_secs(5) {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "the group did not re-form in 120 s:\n{}",
+            logs.join("\n---\n")
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
 }
 
 /// Waits until the group settled: the instances' source readers and repartition readers
@@ -411,13 +451,7 @@ fn three_instances_count_what_one_process_counts() {
         "the single process counted every word"
     );
     assert_eq!(words_counted(&single_stderr), 3 * LINES as u64);
-    if std::env::var("SCALE_OUT_DUMP").is_ok() {
-        std::fs::write("/tmp/got.txt", format!("{got:#?}")).unwrap();
-        std::fs::write("/tmp/expected.txt", format!("{expected:#?}")).unwrap();
-        for (i, s) in stderrs.iter().enumerate() {
-            std::fs::write(format!("/tmp/inst{i}.txt"), s).unwrap();
-        }
-    }
+    dump(&got, &expected, &stderrs);
     assert_eq!(got.len(), expected.len(), "window counts");
     assert!(
         got == expected,
@@ -639,6 +673,47 @@ fn exactly_once_an_instance_killed_mid_stream_writes_every_row_to_the_repartitio
         got == expected,
         "the repartition topic's words differ from the input's"
     );
+}
+
+#[test]
+fn exactly_once_an_instance_killed_mid_stream_counts_every_word_once() {
+    // `--processing-guarantee exactly-once` end to end: two instances with ids, the second
+    // killed while the input flows and started again with its id. Its sources' transactions
+    // commit what reached the repartition topic; its readers' transactions commit the window
+    // counts of the rows they read (through the exactly-once `KafkaSink`) with their
+    // positions, the state saved there, and its dead self's open transactions are aborted:
+    // the output, read `read_committed`, holds each window count once and right. On noida-db,
+    // which gives a static member its partitions back at once.
+    let servers = kafka_common::bootstrap();
+    const LINES: i64 = 6_000;
+    let run = GroupRun::new(servers, "eos-e2e");
+    let instance = |id: &str| {
+        run.member_with(
+            20,
+            &[
+                "--instance-id",
+                id,
+                "--processing-guarantee",
+                "exactly-once",
+            ],
+        )
+    };
+    let mut instances = vec![instance("a"), instance("b")];
+    await_assignment(&mut instances, 12);
+    let writing = burst(servers, &run.input, LINES);
+    std::thread::sleep(Duration::from_secs(3));
+    let before = instances[1].stderr();
+    instances.remove(1).kill();
+    instances.push(instance("b"));
+    writing.join().unwrap();
+    let stderrs = finished_all(instances);
+    let got = kafka_common::read_committed(servers, &run.output, Json::<WindowCount>::new());
+    if std::env::var("SCALE_OUT_DUMP").is_ok() {
+        std::fs::write("/tmp/eos-e2e-killed.txt", &before).unwrap();
+    }
+    assert!(words_counted(&stderrs[1]) > 0, "{}", stderrs[1]);
+    assert_counted(got, &expected_counts(LINES), &stderrs);
+    assert_no_state_left(run.state.path());
 }
 
 /// The rows (event time, word) of the committed `ROWS` records of the repartition topic
@@ -909,7 +984,8 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
     const LINES: i64 = 12_100;
     let run = GroupRun::new(&servers, "outage");
     let (input, got_topic) = (&run.input, &run.output);
-    let instance = || run.member(60);
+    // Quiet for the first half's windows, the outage and the group's re-forming (~30 s).
+    let instance = || run.member(75);
     let mut instances = vec![instance(), instance()];
     await_assignment(&mut instances, 12);
     produce_range(&servers, input, 0, LINES / 2);
@@ -927,7 +1003,13 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
             );
         }
     }
+    let marks: Vec<usize> = instances.iter().map(|i| i.stderr().len()).collect();
     broker.restart();
+    // The sessions expired meanwhile: the groups deal their partitions anew once the broker
+    // is back, and a member whose commit the broker refuses as it gives partitions up hands
+    // them over as a crashed one would. Rows that flowed meanwhile would be read again
+    // (at-least-once): the input stays quiet until the group re-formed.
+    await_regrouped(&instances, &marks, 12);
     produce_range(&servers, input, LINES / 2, LINES);
     let stderrs = finished_all(instances);
     let expected = expected_counts(LINES);
@@ -1058,13 +1140,7 @@ fn finished_all(instances: Vec<Instance>) -> Vec<String> {
 /// both and the instances' stderr to /tmp.
 fn assert_counted<R: Ord + std::fmt::Debug>(mut got: Vec<R>, expected: &[R], stderrs: &[String]) {
     got.sort();
-    if std::env::var("SCALE_OUT_DUMP").is_ok() {
-        std::fs::write("/tmp/got.txt", format!("{got:#?}")).unwrap();
-        std::fs::write("/tmp/expected.txt", format!("{expected:#?}")).unwrap();
-        for (i, s) in stderrs.iter().enumerate() {
-            std::fs::write(format!("/tmp/inst{i}.txt"), s).unwrap();
-        }
-    }
+    dump(&got, expected, stderrs);
     let late: u64 = stderrs.iter().map(|s| late_rows(s)).sum();
     assert_eq!(late, 0, "late rows dropped: {stderrs:#?}");
     assert_eq!(got.len(), expected.len(), "rows written");
@@ -1072,6 +1148,25 @@ fn assert_counted<R: Ord + std::fmt::Debug>(mut got: Vec<R>, expected: &[R], std
         got == expected,
         "the group's rows differ from the expected ones"
     );
+}
+
+/// With `SCALE_OUT_DUMP` set: writes a run's rows `got`, the `expected` ones and the
+/// instances' stderr to /tmp, named after the test (its thread's name: tests run side by
+/// side).
+fn dump<R: std::fmt::Debug>(got: &[R], expected: &[R], stderrs: &[String]) {
+    if std::env::var("SCALE_OUT_DUMP").is_err() {
+        return;
+    }
+    let test = std::thread::current().name().unwrap_or("test").to_owned();
+    std::fs::write(format!("/tmp/{test}-got.txt"), format!("{got:#?}")).unwrap();
+    std::fs::write(
+        format!("/tmp/{test}-expected.txt"),
+        format!("{expected:#?}"),
+    )
+    .unwrap();
+    for (i, s) in stderrs.iter().enumerate() {
+        std::fs::write(format!("/tmp/{test}-inst{i}.txt"), s).unwrap();
+    }
 }
 
 /// A clean end of a group leaves no partition state behind for a later run.
@@ -1247,8 +1342,13 @@ fn in_group(group: &str) -> StreamEnv {
 /// A Kafka source of text lines on `topic` (consumer group `group`), ending 3 s after its
 /// last record.
 fn lines(topic: &str, group: &str) -> flow::connectors::kafka::KafkaSource<Utf8> {
+    lines_on(group_bootstrap(), topic, group)
+}
+
+/// [`lines`] of `topic` on `servers`.
+fn lines_on(servers: &str, topic: &str, group: &str) -> flow::connectors::kafka::KafkaSource<Utf8> {
     flow::connectors::kafka::KafkaSource::builder()
-        .bootstrap_servers(group_bootstrap())
+        .bootstrap_servers(servers)
         .topic(topic)
         .group_id(group)
         .format(Utf8)
@@ -1487,14 +1587,7 @@ fn exactly_once_refuses_a_writer_outside_the_source_chain() {
     let servers = kafka_common::bootstrap();
     let t = topic_on(servers, "scale-out-eos-chain", 1);
     let env = exactly_once("g-eos-chain");
-    let src = flow::connectors::kafka::KafkaSource::builder()
-        .bootstrap_servers(servers)
-        .topic(&t)
-        .group_id(unique("eos-chain"))
-        .format(Utf8)
-        .stop_when_idle(Duration::from_secs(3))
-        .build()
-        .unwrap();
+    let src = lines_on(servers, &t, &unique("eos-chain"));
     flow! { env =>
         let counts = source(src, Watermarks::no_watermarks())
             .rebalance()
@@ -1509,6 +1602,63 @@ fn exactly_once_refuses_a_writer_outside_the_source_chain() {
     let e = env.execute("eos chain").unwrap_err().to_string();
     assert!(e.contains("no transactions were prepared"), "{e}");
     drop(counts);
+}
+
+#[test]
+fn exactly_once_a_second_key_by_writes_in_the_readers_transactions() {
+    // The writers at the end of a stage fed by a repartition reader write in the reader's
+    // transactions, which it commits with its positions: the second stage's readers, which
+    // read `read_committed`, see every row only through those commits.
+    let servers = kafka_common::bootstrap();
+    let t = topic_on(servers, "scale-out-eos-two", 4);
+    produce_range(servers, &t, 0, 400);
+    let env = exactly_once("g-eos-two");
+    let group = env.instances().map(|i| i.group.clone()).unwrap();
+    let src = lines_on(servers, &t, &group);
+    flow! { env =>
+        let counts = source(src, Watermarks::no_watermarks())
+            .flat_map(|l: String, out: &mut Vec<(String, u64)>| {
+                out.extend(l.split_whitespace().map(|w| (w.to_owned(), 1)))
+            })
+            .key_by(|r| r.0.clone())
+            .reduce(|a, b| (a.0, a.1 + b.1))
+            .map(|r: (String, u64)| (r.0.len().to_string(), 1u64))
+            .key_by(|r| r.0.clone())
+            .reduce(|a, b| (a.0, a.1 + b.1))
+            .collect();
+    }
+    env.execute("eos two key_bys").expect("the job");
+    // One update of the first count per word: the second counts them all.
+    assert_eq!(total_count(counts.take()), 3 * 400);
+}
+
+#[test]
+fn exactly_once_refuses_a_sink_behind_another_exchange() {
+    // An exactly-once `KafkaSink` writes in the transactions of the source or repartition
+    // reader that feeds its subtask: behind a `rebalance()` none does, and the sink's own
+    // transactions commit at checkpoints, which a group does not take.
+    let servers = kafka_common::bootstrap();
+    let t = topic_on(servers, "scale-out-eos-sink", 1);
+    let out = topic_on(servers, "scale-out-eos-sink-out", 1);
+    let env = exactly_once("g-eos-sink");
+    let src = lines_on(servers, &t, &unique("eos-sink"));
+    let sink = KafkaSink::builder()
+        .bootstrap_servers(servers)
+        .topic(&out)
+        .format(Utf8)
+        .delivery_guarantee(flow::connectors::kafka::DeliveryGuarantee::ExactlyOnce)
+        .transactional_id_prefix("eos-sink")
+        .build()
+        .unwrap();
+    flow! { env =>
+        source(src, Watermarks::no_watermarks())
+            .key_by(|l| l.clone())
+            .reduce(|a, _| a)
+            .rebalance()
+            .sink_to(sink);
+    }
+    let e = env.execute("eos sink").unwrap_err().to_string();
+    assert!(e.contains("not behind another exchange"), "{e}");
 }
 
 /// A second instance whose plan differs joins a running group: it is refused, naming the

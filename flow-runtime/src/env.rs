@@ -268,7 +268,7 @@ impl StreamEnv {
                     .value_name("GUARANTEE")
                     .requires("instance-id")
                     .value_parser(["at-least-once", "exactly-once"])
-                    .help("With --instance-group and --instance-id: exactly-once makes every Kafka source subtask write its rows to the repartition topics in Kafka transactions that also commit the positions it read (Kafka Streams' exactly_once_v2), so the repartition topics hold every input row once, crash or rebalance; the instance restarted with its id fences its dead self's open transactions. The readers' side (keyed state, sinks) is at-least-once still (README, \"Scaling out\"). Default: at-least-once"),
+                    .help("With --instance-group and --instance-id: exactly-once makes every Kafka source subtask and repartition reader commit what it read together with what came of it (repartition records, the rows of exactly-once KafkaSinks, with --checkpoint-dir the keyed state) in one Kafka transaction (Kafka Streams' exactly_once_v2), so the repartition topics and the output hold each row once, crash or rebalance; the instance restarted with its id fences its dead self's open transactions. Other sinks are not covered (README, \"Scaling out\"). Default: at-least-once"),
             )
             .arg(
                 Arg::new("instance-brokers")
@@ -679,6 +679,10 @@ impl StreamEnv {
         );
         // Held while the job runs: this process's membership of its instance group.
         let mut memberships = Vec::new();
+        // What its connectors of one subtask find each other by ([`crate::SubtaskKey`]).
+        let run = crate::context::next_run();
+        // The origins prepared for this run, forgotten when it ends (or fails to start).
+        let mut origins = Origins(None, run);
         let mut checkpoints = match mode {
             RuntimeMode::Batch => None,
             _ => self.checkpoint_interval,
@@ -699,6 +703,7 @@ impl StreamEnv {
             // SIGTERM and SIGINT make the instance leave the group, handing its partitions
             // over (`instances::leave_requested`), rather than end it as a crash.
             crate::exec::install_stop_signals();
+            let (mut sources, mut readers) = (Vec::new(), Vec::new());
             for (i, g) in graphs
                 .iter()
                 .enumerate()
@@ -713,16 +718,27 @@ impl StreamEnv {
                     for (_, edge) in &g.remote {
                         transport.prepare(edge)?;
                     }
-                    let sources: Vec<(usize, usize, usize)> = (g.plan.nodes.iter())
-                        .filter(|n| n.inputs.is_empty())
-                        .flat_map(|n| {
-                            let stage = n.stage as usize;
-                            let p = g.stage_parallelism.get(stage).copied().unwrap_or(1);
-                            (0..p).map(move |s| (i, stage, s))
-                        })
-                        .collect();
-                    transport.prepare_sources(group, &sources)?;
+                    let subtasks = |stage: usize| {
+                        let p = g.stage_parallelism.get(stage).copied().unwrap_or(1);
+                        (0..p).map(move |s| (i, stage, s))
+                    };
+                    sources.extend(
+                        (g.plan.nodes.iter())
+                            .filter(|n| n.inputs.is_empty())
+                            .flat_map(|n| subtasks(n.stage as usize)),
+                    );
+                    readers.extend((g.remote.iter()).flat_map(|(node, _)| {
+                        subtasks(g.plan.nodes[*node as usize].stage as usize)
+                    }));
+                    origins.0 = Some(transport);
                 }
+            }
+            readers.sort_unstable();
+            readers.dedup();
+            // Once for the whole job: a restart fences every id of this instance's earlier
+            // runs, which must not hit this run's.
+            if let Some(transport) = origins.0 {
+                transport.prepare_origins(group, run, &sources, &readers)?;
             }
         }
         let result = crate::exec::run_job_entry(
@@ -735,7 +751,9 @@ impl StreamEnv {
             &self.observe,
             &self.state_backend,
             graphs,
+            run,
         );
+        drop(origins);
         drop(memberships);
         let result = result?;
         if let Some(path) = &result.savepoint {
@@ -746,6 +764,18 @@ impl StreamEnv {
             );
         }
         Ok(result)
+    }
+}
+
+/// The transport that prepared the origins of job run `.1` (exactly-once instance groups):
+/// forgets them when dropped.
+struct Origins(Option<&'static dyn crate::instances::Transport>, u64);
+
+impl Drop for Origins {
+    fn drop(&mut self) {
+        if let Some(transport) = self.0 {
+            transport.end_origins(self.1);
+        }
     }
 }
 

@@ -389,17 +389,43 @@ pub trait RemoteOut: Send {
 
 /// What a reader of a repartition topic asks of the stage it feeds when the group moves
 /// partitions (with a checkpoint directory: state follows partitions, see
-/// [`PartitionStore`]). It travels in order with the rows.
+/// [`PartitionStore`]), or when it commits under exactly-once. It travels in order with the
+/// rows.
 pub enum Handover {
     /// The reader's partitions were taken away: every operator saves its state, sends it
     /// here, and drops it (its keys are read elsewhere now). A stage that fails drops the
     /// sender instead.
-    Release(crossbeam_channel::Sender<Released>),
+    Release(crossbeam_channel::Sender<Released>, Option<Hold>),
     /// The reader commits its positions (caught up, or now and then): every operator saves
     /// its state and sends it here, keeping it.
-    Save(crossbeam_channel::Sender<Released>),
+    Save(crossbeam_channel::Sender<Released>, Option<Hold>),
     /// The reader got partitions: their saved state, to add before their first row.
     Adopt(Adopted),
+    /// Exactly-once, no state wanted (no checkpoint directory, or every partition ended):
+    /// the stage flushes its chain, answers (no state) and holds ([`Hold`]).
+    Flush(crossbeam_channel::Sender<Released>, Hold),
+}
+
+/// Exactly-once (`--processing-guarantee exactly-once`): before it answers a [`Handover`],
+/// the stage flushes its chain, so that its sinks' and repartition writers' records of every
+/// row before the handover are in the reader's transaction; then it takes no input until
+/// the reader committed that transaction and dropped its [`Resume`].
+pub struct Hold(crossbeam_channel::Receiver<()>);
+
+/// The reader's end of a [`Hold`]: dropping it lets the stage go on.
+pub struct Resume(#[allow(dead_code)] crossbeam_channel::Sender<()>);
+
+impl Hold {
+    /// Waits until the reader dropped its [`Resume`], or `cancelled` says the job stops.
+    pub fn wait(&self, cancelled: impl Fn() -> bool) -> bool {
+        loop {
+            match self.0.recv_timeout(std::time::Duration::from_millis(200)) {
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) if cancelled() => return false,
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                _ => return true,
+            }
+        }
+    }
 }
 
 impl Handover {
@@ -407,22 +433,39 @@ impl Handover {
     /// stage failed).
     pub fn release() -> (Handover, crossbeam_channel::Receiver<Released>) {
         let (reply, answer) = crossbeam_channel::bounded(1);
-        (Handover::Release(reply), answer)
+        (Handover::Release(reply, None), answer)
     }
 
     /// A save request, and where the stage's answer arrives.
     pub fn save() -> (Handover, crossbeam_channel::Receiver<Released>) {
         let (reply, answer) = crossbeam_channel::bounded(1);
-        (Handover::Save(reply), answer)
+        (Handover::Save(reply, None), answer)
+    }
+
+    /// A request that holds the stage until the reader drops the [`Resume`] (see
+    /// [`Hold`]): a release (`Some(true)`), a save (`Some(false)`), or a flush alone (`None`).
+    pub fn held(
+        release: Option<bool>,
+    ) -> (Handover, crossbeam_channel::Receiver<Released>, Resume) {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        let (resume, hold) = crossbeam_channel::bounded(0);
+        let hold = Hold(hold);
+        let handover = match release {
+            Some(true) => Handover::Release(reply, Some(hold)),
+            Some(false) => Handover::Save(reply, Some(hold)),
+            None => Handover::Flush(reply, hold),
+        };
+        (handover, answer, Resume(resume))
     }
 }
 
 impl std::fmt::Debug for Handover {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            Handover::Release(_) => f.write_str("Release"),
-            Handover::Save(_) => f.write_str("Save"),
+            Handover::Release(..) => f.write_str("Release"),
+            Handover::Save(..) => f.write_str("Save"),
             Handover::Adopt(a) => write!(f, "Adopt({} operators)", a.operators()),
+            Handover::Flush(..) => f.write_str("Flush"),
         }
     }
 }
@@ -437,17 +480,25 @@ pub trait Transport: Send + Sync {
     fn join(&self, config: &InstanceConfig, fingerprint: u64, plan: &str) -> Result<Membership>;
     /// Creates the edge's topic unless it exists; called once per edge before the job runs.
     fn prepare(&self, edge: &RemoteEdge) -> Result<()>;
-    /// Before the job's tasks start: prepares what its source subtasks `sources` (block,
-    /// stage, subtask) write through. An exactly-once group's transactions are initialised
-    /// here, which aborts what a dead predecessor of this instance left open before any of
-    /// its readers reads. The default prepares nothing.
-    fn prepare_sources(
+    /// Before the job's tasks start: prepares what its source subtasks `sources` and the
+    /// subtasks of stages fed by repartition readers `readers` (block, stage, subtask) of job
+    /// run `run` ([`crate::SubtaskKey::run`]) write through. An exactly-once group's transactions are initialised here, which aborts what
+    /// a dead predecessor of this instance left open before any of its readers reads. The
+    /// default prepares nothing.
+    fn prepare_origins(
         &self,
         config: &InstanceConfig,
+        run: u64,
         sources: &[(usize, usize, usize)],
+        readers: &[(usize, usize, usize)],
     ) -> Result<()> {
-        let _ = (config, sources);
+        let _ = (config, run, sources, readers);
         Ok(())
+    }
+    /// Job run `run` ended (or failed to start): forgets what [`Transport::prepare_origins`]
+    /// prepared for it and no task took.
+    fn end_origins(&self, run: u64) {
+        let _ = run;
     }
     /// The sending end of `edge` in upstream subtask `subtask`.
     fn output(&self, edge: &RemoteEdge, subtask: usize) -> Result<Box<dyn RemoteOut>>;

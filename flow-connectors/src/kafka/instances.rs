@@ -54,7 +54,7 @@ use super::sink::Output;
 use super::{connector_error, KafkaAdmin};
 use flow_runtime::instances::{
     Handover, Inbox, InstanceConfig, Membership, Message, PartitionStore, RemoteEdge, RemoteOut,
-    Transport,
+    Resume, Transport,
 };
 use flow_runtime::{Error, Result, RuntimeContext, TaskMetrics, Timestamp, NO_TIMESTAMP};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -303,15 +303,21 @@ impl Transport for KafkaTransport {
     /// before its readers read, so that a dead predecessor's open transactions are aborted
     /// first (a reader waiting at such a transaction when it is aborted may not read on: seen
     /// with noida-db).
-    fn prepare_sources(
+    fn prepare_origins(
         &self,
         config: &InstanceConfig,
+        run: u64,
         sources: &[(usize, usize, usize)],
+        readers: &[(usize, usize, usize)],
     ) -> Result<()> {
         if config.exactly_once {
-            super::origin::prepare(config, sources)?;
+            super::origin::prepare(config, run, sources, readers)?;
         }
         Ok(())
+    }
+
+    fn end_origins(&self, run: u64) {
+        super::origin::forget(run);
     }
 
     fn output(&self, edge: &RemoteEdge, _subtask: usize) -> Result<Box<dyn RemoteOut>> {
@@ -383,7 +389,7 @@ impl RemoteOut for Writer {
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
         self.out = Some(if self.edge.config.exactly_once {
             let who = connector(&self.edge);
-            let origin = SharedOrigin::of(ctx.subtask_key(), &self.edge.config, &who)?;
+            let origin = SharedOrigin::of(ctx.subtask_key(), &who)?;
             origin.lock().writer_opened();
             WriterOut::Origin(origin)
         } else {
@@ -543,6 +549,10 @@ struct ReaderContext {
     /// When the group last took partitions away and dealt them (a reader leaving the group
     /// waits for it to re-form after a sibling's leave).
     rebalances: Rebalances,
+    /// Exactly-once: the group took the partitions away, and the unassign waits for the
+    /// reader's commit of them ([`Reader::give_up_revoked`]).
+    exactly_once: bool,
+    revoke_pending: AtomicBool,
 }
 
 /// What ties a reader's consumer to its job. A consumer that stays in the group after its
@@ -552,14 +562,33 @@ struct JobLink {
     /// The reader's task: a handover stops waiting for the stage when the job is cancelled
     /// (the stage failed, or another task did).
     task: RuntimeContext,
-    /// With a checkpoint directory: the stage the reader feeds, and where partitions' state
-    /// is kept.
-    handover: Option<(Inbox, PartitionStore)>,
+    /// The stage the reader feeds.
+    stage: Inbox,
+    /// With a checkpoint directory: where partitions' state is kept.
+    store: Option<PartitionStore>,
 }
 
 impl ClientContext for ReaderContext {}
 
 impl ConsumerContext for ReaderContext {
+    /// librdkafka's rebalance, but that an exactly-once reader defers the unassign of revoked
+    /// partitions until it committed them (librdkafka pauses them meanwhile; the group's
+    /// rebalance waits for it): their state records and the stage's records of their rows
+    /// go into the transaction that commits their positions.
+    fn rebalance(
+        &self,
+        consumer: &BaseConsumer<Self>,
+        err: rdkafka::types::RDKafkaRespErr,
+        tpl: &mut TopicPartitionList,
+    ) {
+        let revoke = err == rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS;
+        if revoke && self.exactly_once && !self.closed.load(Ordering::Acquire) {
+            self.revoke_pending.store(true, Ordering::Release);
+            return;
+        }
+        super::apply_rebalance(self, consumer, err, tpl, &self.topic);
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(tpl) = rebalance else {
             return;
@@ -670,7 +699,8 @@ fn save_and_commit(
     let job = job
         .as_ref()
         .ok_or_else(|| HandoverError::Other("the reader is gone".to_owned()))?;
-    if let (Some((stage, store)), Some(action)) = (&job.handover, state) {
+    if let (Some(store), Some(action)) = (&job.store, state) {
+        let stage = &job.stage;
         let (request, answer) = match action {
             StateAction::Release => Handover::release(),
             StateAction::Save => Handover::save(),
@@ -703,6 +733,45 @@ fn save_and_commit(
     }
     commit_positions(consumer, &at).map_err(HandoverError::Commit)?;
     Ok(at)
+}
+
+/// Exactly-once: holds the stage `consumer`'s reader feeds at the rows read so far ([`Hold`]:
+/// it flushes its chain into the reader's transaction first); with a checkpoint directory and
+/// a `state` action, saves its state of the reader's partitions at their positions `at`.
+/// The stage goes on once the returned [`Resume`] is dropped.
+fn hold_stage(
+    consumer: &BaseConsumer<ReaderContext>,
+    at: &[(usize, i64)],
+    state: Option<StateAction>,
+) -> std::result::Result<Resume, String> {
+    let job = consumer.context().job.lock().expect("not poisoned");
+    let job = job.as_ref().ok_or("the reader is gone")?;
+    // Without a checkpoint directory (or once every partition ended) the stage keeps its
+    // state: it only flushes.
+    let (request, answer, resume) = Handover::held(match (&job.store, state) {
+        (Some(_), Some(action)) => Some(matches!(action, StateAction::Release)),
+        _ => None,
+    });
+    (job.stage)
+        .send(Message::Handover(request))
+        .map_err(|_| "the stage it feeds is gone")?;
+    let released = loop {
+        match answer.recv_timeout(Duration::from_millis(200)) {
+            Ok(released) => break released,
+            Err(e) if e.is_timeout() => {
+                if job.task.is_cancelled() {
+                    return Err("the job stopped while its stage flushed its records".into());
+                }
+            }
+            Err(_) => return Err("the stage it feeds failed flushing its records".into()),
+        }
+    };
+    if let (Some(store), Some(_)) = (&job.store, state) {
+        store
+            .save(released, at)
+            .map_err(|e| format!("cannot save the state of its partitions: {e}"))?;
+    }
+    Ok(resume)
 }
 
 /// Commits positions `at` (partition, offset) of `consumer`'s topic.
@@ -1011,6 +1080,9 @@ struct Reader {
     down_from: Option<Timestamp>,
     /// Asked to leave, it waits for its turn ([`leave_turns`]).
     turn: leave_turns::Turn,
+    /// Exactly-once (`--processing-guarantee exactly-once`): the transactions of the stage
+    /// it feeds, which it commits with its positions (see [`super::origin`]).
+    origin: Option<SharedOrigin>,
 }
 
 /// A reader's consumer, a member of the topic's group.
@@ -1103,6 +1175,11 @@ impl Drop for GroupMember {
         };
         let context = consumer.context();
         context.closed.store(true, Ordering::Release);
+        if context.revoke_pending.swap(false, Ordering::AcqRel) {
+            // A revocation deferred to a commit that never came (the job failed):
+            // librdkafka's close would wait for the unassign forever.
+            let _ = consumer.unassign();
+        }
         let group = context.group.clone();
         if self.stays {
             context.job.lock().expect("not poisoned").take();
@@ -1158,18 +1235,26 @@ impl Reader {
                 rebalanced: AtomicBool::new(true),
                 job: Mutex::new(Some(JobLink {
                     task: task.clone(),
-                    handover: (edge.partition_state.clone()).map(|store| (stage.clone(), store)),
+                    stage: stage.clone(),
+                    store: edge.partition_state.clone(),
                 })),
                 closed: AtomicBool::new(false),
                 topic: edge.topic.clone(),
                 group: edge.consumer_group.clone(),
                 finished: AtomicBool::new(false),
                 rebalances: Rebalances::default(),
+                exactly_once: edge.config.exactly_once,
+                revoke_pending: AtomicBool::new(false),
             })
             .map_err(|e| connector_error(&connector, format!("cannot create a consumer: {e}")))?;
         consumer
             .subscribe(&[edge.topic.as_str()])
             .map_err(|e| connector_error(&connector, format!("cannot subscribe: {e}")))?;
+        let origin = if edge.config.exactly_once {
+            Some(SharedOrigin::of(task.subtask_key(), &connector)?)
+        } else {
+            None
+        };
         Ok(Reader {
             edge: edge.clone(),
             consumer: GroupMember {
@@ -1195,6 +1280,7 @@ impl Reader {
             downtime: Downtime::new(MAX_BROKER_DOWNTIME, settings(edge).connect_timeout),
             down_from: None,
             turn: leave_turns::Turn::default(),
+            origin,
         })
     }
 
@@ -1206,6 +1292,9 @@ impl Reader {
             }
             if flow_runtime::instances::leave_requested() && self.turn_to_leave() {
                 return self.leave(send);
+            }
+            if self.origin.is_some() {
+                self.exactly_once_commit_point()?;
             }
             // A poll that served a rebalance returns nothing: `advance` hands over what the
             // group took away.
@@ -1509,6 +1598,17 @@ impl Reader {
         if records.is_empty() {
             return Ok(());
         }
+        let mut key = [0; 16];
+        key[..8].copy_from_slice(&self.id.to_be_bytes());
+        key[8..].copy_from_slice(&self.edge.fingerprint.to_be_bytes());
+        if let Some(origin) = &self.origin {
+            // Exactly-once: in the transaction its next commit commits.
+            let mut origin = origin.lock();
+            for (p, value) in records {
+                origin.send_to(&self.edge.topic, Some(p), Some(&key), &value, NO_TIMESTAMP)?;
+            }
+            return Ok(());
+        }
         if self.out.is_none() {
             self.out = Some(Output::connect(
                 &settings(&self.edge),
@@ -1518,9 +1618,6 @@ impl Reader {
                 None,
             )?);
         }
-        let mut key = [0; 16];
-        key[..8].copy_from_slice(&self.id.to_be_bytes());
-        key[8..].copy_from_slice(&self.edge.fingerprint.to_be_bytes());
         let out = self.out.as_mut().expect("opened above");
         for (p, value) in records {
             out.send_to(&self.edge.topic, Some(p), Some(&key), &value, NO_TIMESTAMP)?;
@@ -1622,7 +1719,10 @@ impl Reader {
     /// `commit.interval.ms`. A rebalance while the input is quiet then moves no row twice
     /// even on a broker that assigns a partition before its old owner gave it up (tansu 0.6).
     fn commit_caught_up(&mut self) -> Result<()> {
-        if !self.moved || self.assigned.is_empty() || self.last_commit.elapsed() < CAUGHT_UP_COMMIT
+        if !self.moved
+            || self.assigned.is_empty()
+            || self.last_commit.elapsed() < CAUGHT_UP_COMMIT
+            || self.origin.is_some()
         {
             return Ok(());
         }
@@ -1654,6 +1754,125 @@ impl Reader {
         self.write_states(&partitions, false)
     }
 
+    /// Exactly-once: commits when the group took the partitions away (then gives them up),
+    /// or every [`COMMIT_INTERVAL`] while it read records or the stage wrote some.
+    fn exactly_once_commit_point(&mut self) -> Result<()> {
+        if self.give_up_if_revoked()? {
+            return Ok(());
+        }
+        // Also without partitions: the stage's writers' signs of life are in the transaction,
+        // which holds the readers of their partitions back until it is committed.
+        let due = (self.origin.as_ref()).is_some_and(|o| o.lock().due(self.moved));
+        if due {
+            self.commit_exactly_once(false)?;
+        }
+        Ok(())
+    }
+
+    /// Exactly-once: [`Reader::give_up_revoked`] if the group took the partitions away;
+    /// whether it did.
+    fn give_up_if_revoked(&mut self) -> Result<bool> {
+        let pending = self
+            .consumer
+            .context()
+            .revoke_pending
+            .load(Ordering::Acquire);
+        if pending {
+            self.give_up_revoked()?;
+        }
+        Ok(pending)
+    }
+
+    /// Exactly-once: the group took the partitions away: commits them (their state saved at
+    /// the positions and dropped by the stage), then unassigns them (also when that failed:
+    /// librdkafka waits for the unassign). A commit the broker refuses (the group moved on
+    /// without this member, as after a broker outage that outlasted its session) aborts the
+    /// transaction instead: the next reader starts at their last commit with the state saved
+    /// there, and the records of the rows after it are never read.
+    fn give_up_revoked(&mut self) -> Result<()> {
+        let partitions = self.assigned.clone();
+        let committed = self.commit_exactly_once(true);
+        let context = self.consumer.context();
+        context.revoke_pending.store(false, Ordering::Release);
+        let revoked = self.consumer.assignment().unwrap_or_default();
+        let unassigned = self.consumer.unassign();
+        context.rebalances.saw(&Rebalance::Revoke(&revoked));
+        context.rebalanced.store(true, Ordering::Release);
+        // The next assignment, the same partitions as often as not, is adopted afresh: the
+        // stage dropped their state.
+        self.assigned.clear();
+        for p in &partitions {
+            self.ledger.partitions.remove(p);
+            self.ledger.awaiting.remove(p);
+        }
+        if !committed? {
+            tracing::warn!(
+                reader = %self.connector,
+                partitions = ?partitions,
+                "gave partitions up without committing them: the transaction was aborted; the next reader starts at their last commit"
+            );
+        }
+        unassigned.map_err(|e| {
+            connector_error(
+                &self.connector,
+                format!("cannot give its partitions up: {e}"),
+            )
+        })
+    }
+
+    /// Exactly-once: a commit. Holds the stage at the rows read so far (it flushes its chain
+    /// into the transaction first; with a checkpoint directory its state of the reader's
+    /// partitions is saved at their positions, and dropped when `release`), writes their
+    /// state records into the transaction, and commits it with the positions and the
+    /// consumer's group metadata; then lets the stage go on. A failed commit fails the job
+    /// (the stage holds the rows' effects already), but for a `release`: then the
+    /// transaction is aborted (the stage dropped the partitions' state), and it returns
+    /// `false`.
+    fn commit_exactly_once(&mut self, release: bool) -> Result<bool> {
+        let Some(origin) = self.origin.clone() else {
+            return Ok(true);
+        };
+        let partitions = self.assigned.clone();
+        let connector = self.connector.clone();
+        let failed = |e: String| connector_error(&connector, e);
+        let at = positions_of(&self.consumer, &partitions).map_err(failed)?;
+        let finished = self.consumer.context().finished.load(Ordering::Acquire);
+        // Once every partition ended the stage keeps its state, and fires it at its end.
+        let state = (!finished).then_some(if release {
+            StateAction::Release
+        } else {
+            StateAction::Save
+        });
+        let resume = hold_stage(&self.consumer, &at, state).map_err(failed)?;
+        let topic_done = self.ledger.topic_done();
+        self.write_states(&partitions, topic_done)?;
+        let mut tpl = TopicPartitionList::new();
+        for &(p, o) in &at {
+            tpl.add_partition_offset(&self.edge.topic, p as i32, rdkafka::Offset::Offset(o))
+                .map_err(|e| failed(e.to_string()))?;
+        }
+        let group = self.consumer.group_metadata();
+        let committed = origin.lock().commit(&tpl, group.as_ref());
+        if let (Err(e), true) = (&committed, release) {
+            tracing::warn!(reader = %self.connector, "cannot commit the partitions it gives up: {e}");
+            // Nothing of the aborted transaction is read; the stage dropped the state.
+            origin.lock().abort()?;
+            return Ok(false);
+        }
+        drop(resume);
+        committed?;
+        self.moved = false;
+        self.last_commit = Instant::now();
+        if let Some(store) = &self.edge.partition_state {
+            for &(partition, offset) in &at {
+                if let Err(e) = store.remove_before(partition, offset) {
+                    tracing::warn!(reader = %self.connector, "{e}");
+                }
+            }
+        }
+        Ok(true)
+    }
+
     /// Sends the stage the state saved for partitions `at` at their committed positions (no
     /// row of theirs was passed on yet), and removes their older files.
     fn adopt(&self, at: &[(usize, i64)], send: &impl Fn(Message) -> Result<()>) -> Result<()> {
@@ -1677,11 +1896,28 @@ impl Reader {
     /// one later, this one having left the group, reads that every writer ended there, and
     /// a later run of the group starts after), then ends the downstream subtask's input.
     fn end(&mut self, send: impl Fn(Message) -> Result<()>) -> Result<TaskMetrics> {
+        // Exactly-once: the group took the partitions in the same turn; they go first
+        // (committed), and the end commits what is left, nothing.
+        self.give_up_if_revoked()?;
         let partitions = self.assigned.clone();
-        positions_of(&self.consumer, &partitions)
-            .and_then(|at| commit_positions(&self.consumer, &at))
+        let at = positions_of(&self.consumer, &partitions)
             .map_err(|e| connector_error(&self.connector, format!("at its end: {e}")))?;
+        if self.origin.is_none() {
+            commit_positions(&self.consumer, &at)
+                .map_err(|e| connector_error(&self.connector, format!("at its end: {e}")))?;
+        }
         self.write_states(&partitions, true)?;
+        if let Some(origin) = &self.origin {
+            // Exactly-once: the stage fires what it holds once its input ended; the end
+            // record of its last writer (or sink) commits that with these positions.
+            let mut tpl = TopicPartitionList::new();
+            for &(p, o) in &at {
+                tpl.add_partition_offset(&self.edge.topic, p as i32, rdkafka::Offset::Offset(o))
+                    .map_err(|e| connector_error(&self.connector, e.to_string()))?;
+            }
+            let group = self.consumer.group_metadata();
+            origin.lock().source_ended(tpl, group)?;
+        }
         if let Some(store) = &self.edge.partition_state {
             // The whole topic ended (every window fired): a later run starts its keys
             // afresh. Every partition's files go, also those a rebalance at the end left of
@@ -1715,12 +1951,22 @@ impl Reader {
     /// nothing left to fire. The consumer's close then leaves the group, which deals the
     /// partitions to the readers of the other instances.
     fn leave(&mut self, send: impl Fn(Message) -> Result<()>) -> Result<TaskMetrics> {
+        self.give_up_if_revoked()?;
         // Partitions the last poll took away first; new ones are adopted, to be handed on.
         if (self.consumer.context().rebalanced).swap(false, Ordering::Acquire) {
             self.hand_over_revoked()?;
             self.assignment(&send)?;
         }
         let partitions = self.assigned.clone();
+        if self.origin.is_some() {
+            self.commit_exactly_once(true).map_err(|e| {
+                connector_error(
+                    &self.connector,
+                    format!("leaving the group, giving partitions {partitions:?} up: {e} (their next reader starts at their last commit)"),
+                )
+            })?;
+            return self.left(&partitions, send);
+        }
         // Once every partition ended the stage keeps its state, and fires it at its end.
         let finished = self.consumer.context().finished.load(Ordering::Acquire);
         save_and_commit(
@@ -1735,6 +1981,16 @@ impl Reader {
             )
         })?;
         self.write_states(&partitions, false)?;
+        self.left(&partitions, send)
+    }
+
+    /// The reader handed `partitions` over as it leaves: the consumer's close leaves the
+    /// group; the stage's input ends.
+    fn left(
+        &mut self,
+        partitions: &[i32],
+        send: impl Fn(Message) -> Result<()>,
+    ) -> Result<TaskMetrics> {
         self.consumer.leaves = true;
         tracing::info!(
             reader = %self.connector,

@@ -227,6 +227,57 @@ pub(crate) fn topic_partitions(
     Ok(ids)
 }
 
+/// What rdkafka's default `ConsumerContext::rebalance` does, for a context that overrides it
+/// to defer a revocation in some cases: `pre_rebalance`, librdkafka's (incremental) assign or
+/// unassign, `post_rebalance`.
+pub(crate) fn apply_rebalance<C: rdkafka::consumer::ConsumerContext>(
+    context: &C,
+    consumer: &rdkafka::consumer::BaseConsumer<C>,
+    err: rdkafka::types::RDKafkaRespErr,
+    tpl: &mut rdkafka::TopicPartitionList,
+    connector: &str,
+) {
+    use rdkafka::consumer::{Consumer, Rebalance, RebalanceProtocol};
+    use rdkafka::types::RDKafkaRespErr as E;
+    let rebalance = match err {
+        E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(tpl),
+        E::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(tpl),
+        other => Rebalance::Error(rdkafka::error::KafkaError::Rebalance(other.into())),
+    };
+    context.pre_rebalance(consumer, &rebalance);
+    let cooperative = matches!(
+        consumer.rebalance_protocol(),
+        RebalanceProtocol::Cooperative
+    );
+    // As rdkafka's: anything but an assignment (a revocation, an error) gives up `tpl`.
+    let assign = err == E::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS;
+    let done = match (assign, cooperative) {
+        (true, true) => consumer.incremental_assign(tpl),
+        (true, false) => consumer.assign(tpl),
+        (false, true) => consumer.incremental_unassign(tpl),
+        (false, false) => consumer.unassign(),
+    };
+    if let Err(e) = done {
+        tracing::warn!(connector = %connector, error = %e, "cannot apply the group's assignment");
+    }
+    context.post_rebalance(consumer, &rebalance);
+}
+
+/// Whether two lists of bootstrap servers name the same brokers.
+pub(crate) fn same_brokers(a: &str, b: &str) -> bool {
+    fn set(s: &str) -> Vec<&str> {
+        let mut v: Vec<&str> = s
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    }
+    set(a) == set(b)
+}
+
 pub(crate) fn fmt_duration(d: Duration) -> String {
     if d.subsec_millis() == 0 {
         format!("{} s", d.as_secs())

@@ -3,38 +3,45 @@
 //! writes from it commit together, in one Kafka transaction.
 //!
 //! **Origins.** An *origin* is a subtask that reads Kafka for the group: a Kafka source's
-//! subtask (and, next, a repartition topic's reader). It owns one transactional producer
-//! ([`Origin`]), shared with the repartition writers at the end of its chain, which find it by
-//! their task's [`SubtaskKey`]: the source's task pushes each polled batch through its chain
-//! before it polls again, so every row the source polled has gone through the chain when the
-//! task reaches a *commit point* (`SourceReader::commit_point`, after a flush of every
-//! exchange of the chain). There the source sends
-//! its positions (after the last row it polled) to the transaction, with its consumer's
-//! group metadata, and commits: the repartition topics get the rows, watermarks and ends of
-//! its partitions' records exactly as far as the group's committed offsets say they were
-//! read. Readers read `read_committed`, so an aborted transaction's records are never read.
+//! subtask, or a subtask of a stage fed by a repartition topic's reader. It owns one
+//! transactional producer ([`Origin`]), which the connectors of the subtask that write to
+//! Kafka share, finding it by their task's [`SubtaskKey`] (a reader's task has the key of the
+//! stage subtask it feeds): the repartition writers at the end of its chain and exactly-once
+//! `KafkaSink`s in it.
 //!
-//! **When.** A source commits every [`COMMIT_INTERVAL`] while it read rows or its writers
+//! - A source's task pushes each polled batch through its chain before it polls again, so
+//!   every row the source polled has gone through the chain when the task reaches a *commit
+//!   point* (`SourceReader::commit_point`, after a flush of every exchange of the chain).
+//!   There the source sends its positions (after the last row it polled) to the
+//!   transaction, with its consumer's group metadata, and commits.
+//! - A reader runs on a thread of its own: at its commit points it sends the stage a held
+//!   handover (`Handover::held`), which the stage answers once it flushed its chain into the
+//!   transaction (with its keyed state, saved at the reader's positions with a checkpoint
+//!   directory); the stage then takes no input until the reader wrote its state records into
+//!   the transaction, committed it with its positions, and let it go on.
+//!
+//! So the repartition topics and the outputs get the records of exactly the rows the group's
+//! committed offsets say were read. Readers read `read_committed`: an aborted transaction's
+//! records are never read.
+//!
+//! **When.** An origin commits every [`COMMIT_INTERVAL`] while it read rows or its writers
 //! wrote (watermarks, signs of life); before the group takes its partitions away (it defers
-//! librdkafka's unassign until its commit point: the partitions' last rows go with it); before
-//! it leaves the group (SIGTERM); and at its end (the last writer's end record commits the
-//! final transaction).
+//! librdkafka's unassign until its commit: the partitions' last rows go with it); before it
+//! leaves the group (SIGTERM); and at its end (the last writer's or sink's end commits the
+//! final transaction: a stage fires what it holds after its input ended).
 //!
-//! **Crashes.** Each source subtask of an instance has a stable *base id*,
+//! **Crashes.** Each origin subtask of an instance has a stable *base id*,
 //! `<group>-<instance id>-eos-<block>-<stage>-<subtask>`, and each run of the instance writes
 //! with `<base>.<run>`, recorded in the group's ledger topic `<group>-transactions` before
 //! the job's tasks start ([`prepare`]). An instance started again with its `--instance-id`
 //! (and the same plan and parallelism) first initialises the ids its dead self wrote with,
 //! which fences their producers and aborts their open transactions, so that the readers read
-//! on; then it reads on from the committed offsets: no row is lost, and none is written to a
-//! repartition topic twice. (A new id per run, not one for every run: on noida-db, the test
-//! broker, a `read_committed` consumer skips the transactions that follow an aborted one of
-//! the same producer id as if they were aborted too.) A dead instance that does not come back
-//! leaves its open transactions to the broker's transaction timeout
+//! on; then it reads on from the committed offsets (with the state saved there): no row is
+//! lost, and none is written twice. (A new id per run, not one for every run: on noida-db,
+//! the test broker, a `read_committed` consumer skips the transactions that follow an
+//! aborted one of the same producer id as if they were aborted too.) A dead instance that
+//! does not come back leaves its open transactions to the broker's transaction timeout
 //! (`transaction.timeout.ms`, 60 s) on a Kafka broker; noida-db never aborts them.
-//!
-//! **Not yet.** The readers' side (keyed state saved with the readers' commits, the sinks'
-//! rows in the readers' transactions) is at-least-once still.
 
 use super::config::ClientSettings;
 use super::connector_error;
@@ -58,11 +65,13 @@ pub(super) const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Why a subtask has no transactions to write in (a writer's, or a source's).
-const NOT_IN_A_SOURCE_CHAIN: &str = "exactly-once (--processing-guarantee): no transactions were prepared for this subtask: it is not a Kafka source of the group, nor in the chain of one, whose transactions it would write in (an exchange between a source and a repartition writer, or a second key_by, is not supported yet)";
+const NOT_IN_A_SOURCE_CHAIN: &str = "exactly-once (--processing-guarantee): no transactions were prepared for this subtask: it is not a Kafka source of the group, nor in the chain of one or of a repartition topic's reader, whose transactions it would write in (an exchange between a source and a repartition writer is not supported yet)";
 
 /// An origin's transactional producer, shared by the source and the writers of its chain.
 pub(super) struct Origin {
     out: Output,
+    /// The instance brokers its transactions are on.
+    brokers: String,
     /// A source took the origin: it commits the transactions. A writer whose origin no
     /// source took is not in a source's chain.
     claimed: bool,
@@ -83,9 +92,22 @@ pub(super) struct SharedOrigin(Arc<Mutex<Origin>>);
 /// The origins of running subtasks: each lives as long as its source or a writer holds it.
 static ORIGINS: Mutex<Vec<(SubtaskKey, Weak<Mutex<Origin>>)>> = Mutex::new(Vec::new());
 
-/// Transactional producers initialised before the job's tasks started ([`prepare`]), by the
-/// base id of their source subtask ([`base_id`]), for the origins to take.
-static PREPARED: Mutex<Vec<(String, Output)>> = Mutex::new(Vec::new());
+/// Transactional producers initialised before the job's tasks started ([`prepare`]), by
+/// their subtask, for the origins to take; and the job runs of exactly-once groups, until
+/// they end ([`forget`]).
+static PREPARED: Mutex<Vec<Prepared>> = Mutex::new(Vec::new());
+static RUNS: Mutex<Vec<u64>> = Mutex::new(Vec::new());
+
+/// A transactional producer [`prepare`]d for an origin.
+struct Prepared {
+    subtask: SubtaskKey,
+    /// A repartition reader commits its transactions (a source stage's Kafka source claims
+    /// them when it opens: another source leaves them unclaimed).
+    reader: bool,
+    /// The instance brokers (a sink writes in the transactions only on them).
+    brokers: String,
+    out: Output,
+}
 
 /// The stable name of source subtask `subtask` of stage `stage` of block `graph` of this
 /// instance: `<group>-<instance id>-eos-<block>-<stage>-<subtask>`. A run writes with
@@ -128,16 +150,25 @@ fn connect(config: &InstanceConfig, transactional_id: &str) -> Result<Output> {
     )
 }
 
-/// Before the job's tasks start: for each of the instance's source subtasks `sources`
-/// (block, stage, subtask), aborts what the transactional id of its previous run (the
-/// ledger's) left open, records a new id for this run, and initialises its producer.
+/// Before the job's tasks start: for each of the instance's source subtasks `sources` and
+/// subtasks of stages fed by repartition readers `readers` (block, stage, subtask), aborts
+/// what the transactional id of its previous run (the ledger's) left open, records a new id
+/// for this run, and initialises its producer.
 ///
 /// A new id per run, rather than one id for every run: a broker aborts the dead run's open
 /// transaction when the id is initialised again, and Kafka's consumers read on past it, but
 /// on noida-db a `read_committed` consumer then skips the next transactions of that producer
 /// id as if aborted too. With the ledger, the dead run's id is still known to fence.
-pub(super) fn prepare(config: &InstanceConfig, sources: &[(usize, usize, usize)]) -> Result<()> {
-    if sources.is_empty() {
+pub(super) fn prepare(
+    config: &InstanceConfig,
+    run: u64,
+    sources: &[(usize, usize, usize)],
+    readers: &[(usize, usize, usize)],
+) -> Result<()> {
+    let all = (sources.iter().map(|s| (*s, false))).chain(readers.iter().map(|r| (*r, true)));
+    let all: Vec<_> = all.collect();
+    RUNS.lock().unwrap_or_else(|e| e.into_inner()).push(run);
+    if all.is_empty() {
         return Ok(());
     }
     let settings = instance_settings(config);
@@ -145,7 +176,7 @@ pub(super) fn prepare(config: &InstanceConfig, sources: &[(usize, usize, usize)]
     let connector = format!("exactly-once ledger `{topic}`");
     super::KafkaAdmin::with_settings(settings.clone())?.ensure_topic(&topic, 1)?;
     let ledger = read_ledger(&settings, &topic, &connector)?;
-    let run = format!("{:08x}", uuid::Uuid::new_v4().as_u64_pair().0 as u32);
+    let suffix = format!("{:08x}", uuid::Uuid::new_v4().as_u64_pair().0 as u32);
     let mut out = Output::connect(&settings, &connector, DELIVERY_TIMEOUT, Some(&topic), None)?;
     // Every id this instance's earlier runs wrote with (also of subtasks it no longer has, at
     // a lower parallelism): initialising one aborts what its dead run left open.
@@ -165,10 +196,10 @@ pub(super) fn prepare(config: &InstanceConfig, sources: &[(usize, usize, usize)]
         drop(connect(config, old)?);
         tracing::debug!(transactional_id = %old, "the previous run's transactions fenced");
     }
-    let mut ids = Vec::with_capacity(sources.len());
-    for &(graph, stage, subtask) in sources {
+    let mut ids = Vec::with_capacity(all.len());
+    for &((graph, stage, subtask), reader) in &all {
         let base = base_id(config, graph, stage, subtask)?;
-        let id = format!("{base}.{run}");
+        let id = format!("{base}.{suffix}");
         out.send_to(
             &topic,
             Some(0),
@@ -176,18 +207,47 @@ pub(super) fn prepare(config: &InstanceConfig, sources: &[(usize, usize, usize)]
             id.as_bytes(),
             NO_TIMESTAMP,
         )?;
-        ids.push((base, id));
+        ids.push(((graph, stage, subtask), reader, id));
     }
     out.wait_for_acks()?;
-    for (base, id) in ids {
+    for ((graph, stage, subtask), reader, id) in ids {
         let out = connect(config, &id)?;
         begin(&out)?;
         tracing::debug!(transactional_id = %id, "exactly-once transactions initialised");
+        let subtask = SubtaskKey {
+            run,
+            graph,
+            stage,
+            subtask,
+        };
         let mut prepared = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
-        prepared.retain(|(b, _)| *b != base);
-        prepared.push((base, out));
+        prepared.push(Prepared {
+            subtask,
+            reader,
+            brokers: config.brokers.clone(),
+            out,
+        });
     }
     Ok(())
+}
+
+/// Job run `run` ended: its origins no task took are dropped (their transactions, empty,
+/// with them), and it is no exactly-once run any more.
+pub(super) fn forget(run: u64) {
+    let left: Vec<Prepared> = (PREPARED.lock().unwrap_or_else(|e| e.into_inner()))
+        .extract_if(.., |p| p.subtask.run == run)
+        .collect();
+    drop(left);
+    RUNS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .retain(|r| *r != run);
+}
+
+/// Whether job run `run` is one of an exactly-once instance group.
+pub(super) fn is_exactly_once(run: u64) -> bool {
+    RUNS.lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .contains(&run)
 }
 
 /// The ledger: the last transactional id recorded per base id.
@@ -210,39 +270,46 @@ fn read_ledger(
 }
 
 impl SharedOrigin {
-    /// The origin of subtask `key` of instance group `config`, created (its transactional
-    /// producer connected, its transactions initialised) if it has none yet.
-    /// `who` (a writer, a source) names itself in the error when the subtask has no
-    /// transactions: it is no source subtask of the group.
-    pub(super) fn of(key: SubtaskKey, config: &InstanceConfig, who: &str) -> Result<SharedOrigin> {
+    /// The origin of subtask `key` (the transactions [`prepare`]d for it), created if it
+    /// has none yet. `who` (a writer, a source, a reader) names itself in the error when the
+    /// subtask has no transactions: it is no source subtask of the group, nor fed by a
+    /// repartition reader.
+    pub(super) fn of(key: SubtaskKey, who: &str) -> Result<SharedOrigin> {
+        Self::find(key).ok_or_else(|| connector_error(who, NOT_IN_A_SOURCE_CHAIN))
+    }
+
+    /// The origin of subtask `key`, if it has transactions: in an exactly-once group, a
+    /// source subtask or one fed by a repartition reader.
+    pub(super) fn find(key: SubtaskKey) -> Option<SharedOrigin> {
         let mut all = ORIGINS.lock().unwrap_or_else(|e| e.into_inner());
         all.retain(|(_, o)| o.strong_count() > 0);
         if let Some(origin) = (all.iter())
             .find(|(k, _)| *k == key)
             .and_then(|(_, o)| o.upgrade())
         {
-            return Ok(SharedOrigin(origin));
+            return Some(SharedOrigin(origin));
         }
-        let base = base_id(config, key.graph, key.stage, key.subtask)?;
-        let prepared = {
+        let Prepared {
+            reader,
+            brokers,
+            out,
+            ..
+        } = {
             let mut prepared = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
-            (prepared.iter())
-                .position(|(b, _)| *b == base)
-                .map(|at| prepared.swap_remove(at).1)
-        };
-        let Some(out) = prepared else {
-            return Err(connector_error(who, NOT_IN_A_SOURCE_CHAIN));
+            let at = prepared.iter().position(|p| p.subtask == key)?;
+            prepared.swap_remove(at)
         };
         let origin = Arc::new(Mutex::new(Origin {
             out,
-            claimed: false,
+            brokers,
+            claimed: reader,
             writers: 0,
             dirty: false,
             last: None,
             last_commit: Instant::now(),
         }));
         all.push((key, Arc::downgrade(&origin)));
-        Ok(SharedOrigin(origin))
+        Some(SharedOrigin(origin))
     }
 
     pub(super) fn lock(&self) -> MutexGuard<'_, Origin> {
@@ -256,7 +323,13 @@ impl Origin {
         self.claimed = true;
     }
 
-    /// A writer of the subtask's chain opened.
+    /// The brokers its transactions are on.
+    pub(super) fn brokers(&self) -> &str {
+        &self.brokers
+    }
+
+    /// A writer of the subtask's chain opened (a repartition writer, or an exactly-once
+    /// `KafkaSink`): the end of the last one commits the final transaction.
     pub(super) fn writer_opened(&mut self) {
         self.writers += 1;
     }
@@ -308,21 +381,36 @@ impl Origin {
                     "cannot commit its positions: the consumer is no member of its group",
                 )
             })?;
-            self.out
-                .producer
-                .send_offsets_to_transaction(offsets, group, wait)
-                .map_err(|e| self.failed("cannot add its positions to the transaction", e))?;
+            if let Err(e) = (self.out.producer).send_offsets_to_transaction(offsets, group, wait) {
+                // The transaction is in an error state: an abort must end it.
+                self.dirty = true;
+                return Err(self.failed("cannot add its positions to the transaction", e));
+            }
         } else if !self.dirty {
             self.last_commit = Instant::now();
             return Ok(());
         }
         (self.out.producer.commit_transaction(wait))
             .map_err(|e| self.failed("cannot commit the transaction", e))?;
-        self.out.wait_for_acks()?;
-        begin(&self.out)?;
+        // Committed: nothing to abort any more.
         self.dirty = false;
         self.last_commit = Instant::now();
+        self.out.wait_for_acks()?;
+        begin(&self.out)?;
         tracing::trace!(connector = %self.out.connector, offsets = offsets.count(), "transaction committed");
+        Ok(())
+    }
+
+    /// Aborts the open transaction (its records are never read) and begins the next: the
+    /// partitions whose rows made them were given up without their commit.
+    pub(super) fn abort(&mut self) -> Result<()> {
+        if self.dirty {
+            (self.out.producer.abort_transaction(self.out.wait()))
+                .map_err(|e| self.failed("cannot abort the transaction", e))?;
+            begin(&self.out)?;
+            self.dirty = false;
+        }
+        self.last_commit = Instant::now();
         Ok(())
     }
 

@@ -1,6 +1,7 @@
 //! The Kafka sink: a builder, the sink value, and the per-subtask writer.
 
 use super::config::{ClientSettings, DeliveryGuarantee};
+use super::origin::SharedOrigin;
 use super::transactions::Transactions;
 use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions};
 use crate::format::{Encode, FormatError, Raw};
@@ -363,13 +364,31 @@ impl<F: Encode> Sink<F::Row> for KafkaSink<F> {
     /// the topic does not exist, the broker refuses transactions.
     fn create_writer(&self, ctx: &RuntimeContext) -> Result<KafkaSinkWriter<F>> {
         let name = self.connector_name();
-        let transactional_id = match self.guarantee {
+        // In an exactly-once instance group: the rows go into the transactions of the source
+        // or repartition reader that feeds the subtask, which commit its input positions.
+        let key = ctx.subtask_key();
+        let origin = match self.guarantee {
+            DeliveryGuarantee::ExactlyOnce => SharedOrigin::find(key),
             DeliveryGuarantee::AtLeastOnce => None,
-            DeliveryGuarantee::ExactlyOnce => Some(transactional_id(
+        };
+        if self.guarantee == DeliveryGuarantee::ExactlyOnce
+            && origin.is_none()
+            && super::origin::is_exactly_once(key.run)
+        {
+            // Its own transactions commit at checkpoints, which a group does not take.
+            return Err(connector_error(
+                &name,
+                "exactly-once in an instance group: the sink must be in the chain of a Kafka source of the group or of the stage a repartition topic feeds (after a key_by), whose transactions it writes in, not behind another exchange (a rebalance, another parallelism)",
+            ));
+        }
+        let transactional_id = match self.guarantee {
+            DeliveryGuarantee::ExactlyOnce if origin.is_none() => Some(transactional_id(
                 &self.transactional_id_prefix,
                 ctx.subtask_index(),
             )),
+            _ => None,
         };
+        // With an origin, only to check the broker and the topic.
         let out = Output::connect(
             &self.settings,
             &name,
@@ -377,6 +396,22 @@ impl<F: Encode> Sink<F::Row> for KafkaSink<F> {
             self.topic.as_deref(),
             transactional_id.as_deref(),
         )?;
+        if let Some(origin) = origin {
+            let mut o = origin.lock();
+            if !super::same_brokers(&self.settings.bootstrap_servers, o.brokers()) {
+                return Err(connector_error(
+                    &name,
+                    format!(
+                        "exactly-once in an instance group writes the sink's rows in the transactions of the group's readers, on the instance brokers ({}), not on `{}`",
+                        o.brokers(),
+                        self.settings.bootstrap_servers
+                    ),
+                ));
+            }
+            o.writer_opened();
+            drop(o);
+            return Ok(self.writer(out, None, Some(origin)));
+        }
         let transactions = match &transactional_id {
             Some(id) => Some(Box::new(Transactions::new(
                 &out,
@@ -387,9 +422,22 @@ impl<F: Encode> Sink<F::Row> for KafkaSink<F> {
             )?)),
             None => None,
         };
-        Ok(KafkaSinkWriter {
+        Ok(self.writer(out, transactions, None))
+    }
+}
+
+impl<F: Encode> KafkaSink<F> {
+    fn writer(
+        &self,
+        out: Output,
+        transactions: Option<Box<Transactions>>,
+        origin: Option<SharedOrigin>,
+    ) -> KafkaSinkWriter<F> {
+        KafkaSinkWriter {
             out,
             transactions,
+            origin,
+            checked: false,
             topic: self.topic.clone().unwrap_or_default(),
             topic_fn: self.topic_fn.clone(),
             key: self.key.clone(),
@@ -398,7 +446,7 @@ impl<F: Encode> Sink<F::Row> for KafkaSink<F> {
             key_buf: Vec::new(),
             topic_buf: String::new(),
             error: None,
-        })
+        }
     }
 }
 
@@ -644,6 +692,11 @@ impl Output {
 pub struct KafkaSinkWriter<F: Encode> {
     out: Output,
     transactions: Option<Box<Transactions>>,
+    /// Exactly-once in an instance group: the transactions of the subtask's reader, which
+    /// commit with its positions (`out` then only checked the broker and topic).
+    origin: Option<SharedOrigin>,
+    /// Whether it checked that a reader commits the origin's transactions.
+    checked: bool,
     topic: String,
     topic_fn: Option<TopicFn<F::Row>>,
     key: Option<KeyFn<F::Row>>,
@@ -681,6 +734,9 @@ impl<F: Encode> KafkaSinkWriter<F> {
             }
             None => self.topic.as_str(),
         };
+        if let Some(origin) = &self.origin {
+            return origin.lock().send_to(topic, None, key, &self.value, ts);
+        }
         match &mut self.transactions {
             None => self.out.send(topic, key, &self.value, ts),
             Some(t) => t.write(&mut self.out, topic, key, &self.value, ts),
@@ -737,6 +793,14 @@ impl<F: Encode> SinkWriter<F::Row> for KafkaSinkWriter<F> {
 
     fn flush(&mut self) -> Result<()> {
         self.take_error()?;
+        if let Some(origin) = &self.origin {
+            let mut origin = origin.lock();
+            if !self.checked {
+                origin.check_claimed(&self.out.connector)?;
+                self.checked = true;
+            }
+            return origin.poll();
+        }
         if let Some(t) = &mut self.transactions {
             let r = t.poll_commit(&mut self.out);
             if let Err(e) = r {
@@ -783,6 +847,11 @@ impl<F: Encode> SinkWriter<F::Row> for KafkaSinkWriter<F> {
     }
 
     fn finish(&mut self) -> Result<()> {
+        if let Some(origin) = &self.origin {
+            // The last writer of the subtask to end commits the final transaction.
+            let origin = origin.clone();
+            return self.guard(|_| origin.lock().writer_ended());
+        }
         self.guard(|w| match &w.transactions {
             // The last transaction is committed with the first checkpoint that completes after
             // the task finished, or at the job's end.

@@ -14,9 +14,7 @@ use flow_runtime::{
     CheckpointId, Error, Poll, Result, RuntimeContext, Snapshot, Source, SourceOutput,
     SourceReader, Watermarks, FINAL_CHECKPOINT, NO_TIMESTAMP,
 };
-use rdkafka::consumer::{
-    BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance, RebalanceProtocol,
-};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
@@ -477,9 +475,8 @@ impl SourceConfig {
         }
         let eos = (self.instances.as_ref())
             .filter(|i| i.exactly_once && reader.is_some())
-            .map(|i| {
+            .map(|_| {
                 Arc::new(Eos {
-                    config: i.clone(),
                     origin: OnceLock::new(),
                     revoke_pending: AtomicBool::new(false),
                 })
@@ -678,7 +675,7 @@ impl<F: Decode> Source for KafkaSource<F> {
             )));
         }
         if instances.exactly_once
-            && !same_brokers(&c.settings.bootstrap_servers, &instances.brokers)
+            && !super::same_brokers(&c.settings.bootstrap_servers, &instances.brokers)
         {
             return Err(Error::Config(format!(
                 "{name}: exactly-once in instance group `{group}` commits the source's positions in the transactions of the repartition topics' writers, so the source must read from the instance brokers ({}), not from `{}`",
@@ -793,27 +790,11 @@ struct SourceContext {
 
 /// A source reader of an exactly-once instance group (see [`super::origin`]).
 struct Eos {
-    config: InstanceConfig,
     /// Its subtask's transactions, taken when the reader opens.
     origin: OnceLock<SharedOrigin>,
     /// The group took the partitions away: the unassign waits for the next commit point,
     /// which commits the rows polled so far with the positions after them.
     revoke_pending: AtomicBool,
-}
-
-/// Whether two lists of bootstrap servers name the same brokers.
-fn same_brokers(a: &str, b: &str) -> bool {
-    fn set(s: &str) -> Vec<&str> {
-        let mut v: Vec<&str> = s
-            .split(',')
-            .map(str::trim)
-            .filter(|x| !x.is_empty())
-            .collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    }
-    set(a) == set(b)
 }
 
 /// `consumer`'s valid positions on the partitions `keep` accepts (topic, partition); `None`
@@ -853,26 +834,7 @@ impl ConsumerContext for SourceContext {
                 return;
             }
         }
-        let rebalance = match err {
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS => Rebalance::Assign(tpl),
-            RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS => Rebalance::Revoke(tpl),
-            other => Rebalance::Error(KafkaError::Rebalance(other.into())),
-        };
-        self.pre_rebalance(consumer, &rebalance);
-        let cooperative = matches!(
-            consumer.rebalance_protocol(),
-            RebalanceProtocol::Cooperative
-        );
-        let done = match (&rebalance, cooperative) {
-            (Rebalance::Assign(tpl), true) => consumer.incremental_assign(tpl),
-            (Rebalance::Assign(tpl), false) => consumer.assign(tpl),
-            (Rebalance::Revoke(tpl), true) => consumer.incremental_unassign(tpl),
-            _ => consumer.unassign(),
-        };
-        if let Err(e) = done {
-            tracing::warn!(connector = %self.connector, error = %e, "cannot apply the group's assignment");
-        }
-        self.post_rebalance(consumer, &rebalance);
+        super::apply_rebalance(self, consumer, err, tpl, &self.connector);
     }
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -1271,7 +1233,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         s.bad_records.open(ctx)?;
         if let Some(eos) = &s.eos {
             // The writers of its chain opened it (the chain opens first), or it is made here.
-            let origin = SharedOrigin::of(ctx.subtask_key(), &eos.config, &s.connector)?;
+            let origin = SharedOrigin::of(ctx.subtask_key(), &s.connector)?;
             origin.lock().claim();
             let _ = eos.origin.set(origin);
         }

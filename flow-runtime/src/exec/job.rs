@@ -439,6 +439,7 @@ pub(crate) fn run_job(
     observe: &Observe,
     backend: &crate::state::StateBackendConfig,
     graphs: Vec<JobGraph>,
+    run: u64,
 ) -> Result<JobResult> {
     let start = Instant::now();
     let cancel = Arc::new(AtomicBool::new(false));
@@ -492,7 +493,6 @@ pub(crate) fn run_job(
     let writer = checkpoints.start_writer();
     let aligned = config.mode == CheckpointingMode::ExactlyOnce;
     let mut task_index = 0;
-    let run = crate::context::next_run();
     let (tx, rx) = mpsc::channel::<TaskOutcome>();
     let mut plans = Vec::new();
     let mut threads = Vec::new();

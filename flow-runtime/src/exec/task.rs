@@ -705,16 +705,34 @@ fn second_rows_astray(ctx: &RuntimeContext) -> Error {
 /// A repartition reader's request: the stage's keyed state saved and handed to the reader
 /// (and dropped, when released), or the state of partitions it got adopted.
 fn hand_over(ctx: &RuntimeContext, chain: &mut dyn Control, handover: Handover) -> Result<()> {
-    let clear = matches!(handover, Handover::Release(_));
+    let clear = matches!(handover, Handover::Release(..));
     match handover {
-        Handover::Release(reply) | Handover::Save(reply) => {
+        Handover::Release(reply, hold) | Handover::Save(reply, hold) => {
+            if hold.is_some() {
+                // Exactly-once: every record of the rows before the handover goes into the
+                // reader's transaction, which it commits next.
+                crate::channel::flushing_all(|| chain.flush())?;
+            }
             let mut state = ctx.released_state();
             chain.release(&mut state, clear)?;
             // A reader that went away (its job failing) needs no answer.
             let _ = reply.send(Released::new(state));
+            if let Some(hold) = hold {
+                if !hold.wait(|| ctx.is_cancelled()) {
+                    return Err(Error::Cancelled(ctx.task_name()));
+                }
+            }
             Ok(())
         }
         Handover::Adopt(adopted) => chain.adopt(ctx, &adopted),
+        Handover::Flush(reply, hold) => {
+            crate::channel::flushing_all(|| chain.flush())?;
+            let _ = reply.send(Released::new(ctx.released_state()));
+            if !hold.wait(|| ctx.is_cancelled()) {
+                return Err(Error::Cancelled(ctx.task_name()));
+            }
+            Ok(())
+        }
     }
 }
 
