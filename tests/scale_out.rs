@@ -716,6 +716,48 @@ fn exactly_once_an_instance_killed_mid_stream_counts_every_word_once() {
     assert_no_state_left(run.state.path());
 }
 
+#[test]
+fn exactly_once_an_instance_stopped_with_sigterm_mid_stream_resumes_where_it_committed() {
+    // SIGTERM while rows flow: the exactly-once readers commit what they read (the stage's
+    // output, the state saved and dropped) as they leave, the sources their positions; the
+    // instance started again with its id reads on from those commits: every window count
+    // once and right. A group of one on noida-db. (Before its readers counted their own
+    // instance's writers from the start, the ends of the stopped instance's writers ended
+    // the partitions for the new run: 80 window counts for 800, at-least-once too.)
+    let servers = kafka_common::bootstrap();
+    const LINES: i64 = 4_000;
+    let run = GroupRun::new(servers, "eos-term");
+    let instance = || {
+        run.member_with(
+            10,
+            &[
+                "--instance-id",
+                "a",
+                "--processing-guarantee",
+                "exactly-once",
+            ],
+        )
+    };
+    let mut first = vec![instance()];
+    await_assignment(&mut first, 12);
+    let writing = burst(servers, &run.input, LINES);
+    std::thread::sleep(Duration::from_secs(2));
+    let leaving = first.remove(0);
+    leaving.terminate();
+    let (status, left) = leaving.ended(Duration::from_secs(120));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the instance stopped with SIGTERM did not end well ({status:?}):\n{left}"
+    );
+    let again = instance();
+    writing.join().unwrap();
+    let stderrs = finished_all(vec![again]);
+    let got = kafka_common::read_committed(servers, &run.output, Json::<WindowCount>::new());
+    assert!(words_counted(&left) > 0, "{left}");
+    assert_counted(got, &expected_counts(LINES), &[left, stderrs[0].clone()]);
+    assert_no_state_left(run.state.path());
+}
+
 /// The rows (event time, word) of the committed `ROWS` records of the repartition topic
 /// `topic` (`partitions` partitions), read `read_committed` until none came for 5 s.
 fn committed_words(servers: &str, topic: &str, partitions: i32) -> Vec<(i64, String)> {

@@ -681,8 +681,9 @@ impl StreamEnv {
         let mut memberships = Vec::new();
         // What its connectors of one subtask find each other by ([`crate::SubtaskKey`]).
         let run = crate::context::next_run();
-        // The origins prepared for this run, forgotten when it ends (or fails to start).
-        let mut origins = Origins(None, run);
+        // What the group's transport keeps for this run, forgotten when it ends (or fails to
+        // start).
+        let mut origins = RunEnd(None, run);
         let mut checkpoints = match mode {
             RuntimeMode::Batch => None,
             _ => self.checkpoint_interval,
@@ -767,14 +768,14 @@ impl StreamEnv {
     }
 }
 
-/// The transport that prepared the origins of job run `.1` (exactly-once instance groups):
-/// forgets them when dropped.
-struct Origins(Option<&'static dyn crate::instances::Transport>, u64);
+/// The transport of job run `.1`'s instance group: forgets what it kept for the run when
+/// dropped ([`crate::instances::Transport::end_run`]).
+struct RunEnd(Option<&'static dyn crate::instances::Transport>, u64);
 
-impl Drop for Origins {
+impl Drop for RunEnd {
     fn drop(&mut self) {
         if let Some(transport) = self.0 {
-            transport.end_origins(self.1);
+            transport.end_run(self.1);
         }
     }
 }

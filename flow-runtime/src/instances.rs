@@ -495,9 +495,9 @@ pub trait Transport: Send + Sync {
         let _ = (config, run, sources, readers);
         Ok(())
     }
-    /// Job run `run` ended (or failed to start): forgets what [`Transport::prepare_origins`]
-    /// prepared for it and no task took.
-    fn end_origins(&self, run: u64) {
+    /// Job run `run` ended (or failed to start): forgets what the transport kept for it
+    /// (what [`Transport::prepare_origins`] prepared and no task took, its writers).
+    fn end_run(&self, run: u64) {
         let _ = run;
     }
     /// The sending end of `edge` in upstream subtask `subtask`.

@@ -316,8 +316,12 @@ impl Transport for KafkaTransport {
         Ok(())
     }
 
-    fn end_origins(&self, run: u64) {
+    fn end_run(&self, run: u64) {
         super::origin::forget(run);
+        LOCAL_WRITERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|w| w.run != run);
     }
 
     fn output(&self, edge: &RemoteEdge, _subtask: usize) -> Result<Box<dyn RemoteOut>> {
@@ -340,6 +344,29 @@ impl Transport for KafkaTransport {
     ) -> Result<TaskMetrics> {
         Reader::open(edge, subtask, &to, ctx)?.run(ctx, to)
     }
+}
+
+/// The repartition writers of this process, by job run and topic: a reader's partitions end
+/// only once its own instance's writers ended there too. They write to every partition, and
+/// without them an earlier run's writers' ends, read before this run's writers said hello
+/// (an instance that left with SIGTERM and was started again), would end the partitions.
+static LOCAL_WRITERS: Mutex<Vec<LocalWriter>> = Mutex::new(Vec::new());
+
+struct LocalWriter {
+    run: u64,
+    topic: String,
+    id: u64,
+}
+
+/// The writers of this process's job run `run` to `topic`.
+fn local_writers(run: u64, topic: &str) -> Vec<u64> {
+    (LOCAL_WRITERS
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter())
+    .filter(|w| w.run == run && w.topic == topic)
+    .map(|w| w.id)
+    .collect()
 }
 
 /// One upstream subtask's writer of a repartition topic.
@@ -402,6 +429,14 @@ impl RemoteOut for Writer {
             )?)
         });
         let id = uuid::Uuid::new_v4().as_u64_pair().0;
+        LOCAL_WRITERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(LocalWriter {
+                run: ctx.subtask_key().run,
+                topic: self.edge.topic.clone(),
+                id,
+            });
         self.key[..8].copy_from_slice(&id.to_be_bytes());
         self.key[8..].copy_from_slice(&self.edge.fingerprint.to_be_bytes());
         let mut hello = vec![HELLO];
@@ -1083,6 +1118,10 @@ struct Reader {
     /// Exactly-once (`--processing-guarantee exactly-once`): the transactions of the stage
     /// it feeds, which it commits with its positions (see [`super::origin`]).
     origin: Option<SharedOrigin>,
+    /// The job run ([`local_writers`]).
+    run: u64,
+    /// How many of this instance's writers it knows ([`Reader::know_local_writers`]).
+    local: usize,
 }
 
 /// A reader's consumer, a member of the topic's group.
@@ -1281,6 +1320,8 @@ impl Reader {
             down_from: None,
             turn: leave_turns::Turn::default(),
             origin,
+            run: task.subtask_key().run,
+            local: 0,
         })
     }
 
@@ -1485,7 +1526,15 @@ impl Reader {
             self.hand_over_revoked()?;
             self.assignment(send)?;
         }
-        match self.ledger.progress(&self.assigned) {
+        if !self.know_local_writers() {
+            return Ok(false);
+        }
+        let mut progress = self.ledger.progress(&self.assigned);
+        if matches!(progress, Progress::Ended) && self.more_local_writers() {
+            // One of them opened after the reader first looked: not ended after all.
+            progress = self.ledger.progress(&self.assigned);
+        }
+        match progress {
             Progress::Ended => {
                 self.consumer
                     .context()
@@ -1754,6 +1803,25 @@ impl Reader {
         self.write_states(&partitions, false)
     }
 
+    /// Whether it knows its own instance's writers (they opened): they count on every
+    /// partition from then on, heard from or not ([`LOCAL_WRITERS`]). Until then nothing
+    /// progresses.
+    fn know_local_writers(&mut self) -> bool {
+        if self.local == 0 {
+            self.more_local_writers();
+        }
+        self.local > 0
+    }
+
+    /// Whether this instance has writers the reader did not know yet (now it does).
+    fn more_local_writers(&mut self) -> bool {
+        let local = local_writers(self.run, &self.edge.topic);
+        let more = local.len() > self.local;
+        self.local = local.len();
+        self.ledger.writers.extend(local);
+        more
+    }
+
     /// Exactly-once: commits when the group took the partitions away (then gives them up),
     /// or every [`COMMIT_INTERVAL`] while it read records or the stage wrote some.
     fn exactly_once_commit_point(&mut self) -> Result<()> {
@@ -1844,8 +1912,8 @@ impl Reader {
             StateAction::Save
         });
         let resume = hold_stage(&self.consumer, &at, state).map_err(failed)?;
-        let topic_done = self.ledger.topic_done();
-        self.write_states(&partitions, topic_done)?;
+        // Not the final state records (`end` writes those): this run's readers read on.
+        self.write_states(&partitions, false)?;
         let mut tpl = TopicPartitionList::new();
         for &(p, o) in &at {
             tpl.add_partition_offset(&self.edge.topic, p as i32, rdkafka::Offset::Offset(o))
