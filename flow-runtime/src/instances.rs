@@ -372,6 +372,9 @@ pub struct RemoteEdge {
     /// and finds that of the partitions it gets (state follows partitions). Without, the
     /// state of a key starts afresh where its partition lands.
     pub partition_state: Option<PartitionStore>,
+    /// How many writers this instance has to the topic (the upstream subtasks of every
+    /// input): its readers count them on every partition from the start.
+    pub writers: usize,
 }
 
 /// The sending end of a hash edge in one upstream subtask: batches for repartition

@@ -355,18 +355,17 @@ static LOCAL_WRITERS: Mutex<Vec<LocalWriter>> = Mutex::new(Vec::new());
 struct LocalWriter {
     run: u64,
     topic: String,
+    fingerprint: u64,
     id: u64,
 }
 
-/// The writers of this process's job run `run` to `topic`.
-fn local_writers(run: u64, topic: &str) -> Vec<u64> {
-    (LOCAL_WRITERS
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .iter())
-    .filter(|w| w.run == run && w.topic == topic)
-    .map(|w| w.id)
-    .collect()
+/// The writers of this process's job run `run` to `edge`'s topic (of its plan).
+fn local_writers(run: u64, edge: &RemoteEdge) -> Vec<u64> {
+    let all = LOCAL_WRITERS.lock().unwrap_or_else(|e| e.into_inner());
+    (all.iter())
+        .filter(|w| w.run == run && w.topic == edge.topic && w.fingerprint == edge.fingerprint)
+        .map(|w| w.id)
+        .collect()
 }
 
 /// One upstream subtask's writer of a repartition topic.
@@ -414,6 +413,18 @@ impl Writer {
 
 impl RemoteOut for Writer {
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
+        // Known to this instance's readers before it connects (a failed connect fails the
+        // job): they count it on every partition.
+        let id = uuid::Uuid::new_v4().as_u64_pair().0;
+        LOCAL_WRITERS
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(LocalWriter {
+                run: ctx.subtask_key().run,
+                topic: self.edge.topic.clone(),
+                fingerprint: self.edge.fingerprint,
+                id,
+            });
         self.out = Some(if self.edge.config.exactly_once {
             let who = connector(&self.edge);
             let origin = SharedOrigin::of(ctx.subtask_key(), &who)?;
@@ -428,15 +439,6 @@ impl RemoteOut for Writer {
                 None,
             )?)
         });
-        let id = uuid::Uuid::new_v4().as_u64_pair().0;
-        LOCAL_WRITERS
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .push(LocalWriter {
-                run: ctx.subtask_key().run,
-                topic: self.edge.topic.clone(),
-                id,
-            });
         self.key[..8].copy_from_slice(&id.to_be_bytes());
         self.key[8..].copy_from_slice(&self.edge.fingerprint.to_be_bytes());
         let mut hello = vec![HELLO];
@@ -1529,12 +1531,7 @@ impl Reader {
         if !self.know_local_writers() {
             return Ok(false);
         }
-        let mut progress = self.ledger.progress(&self.assigned);
-        if matches!(progress, Progress::Ended) && self.more_local_writers() {
-            // One of them opened after the reader first looked: not ended after all.
-            progress = self.ledger.progress(&self.assigned);
-        }
-        match progress {
+        match self.ledger.progress(&self.assigned) {
             Progress::Ended => {
                 self.consumer
                     .context()
@@ -1803,50 +1800,49 @@ impl Reader {
         self.write_states(&partitions, false)
     }
 
-    /// Whether it knows its own instance's writers (they opened): they count on every
-    /// partition from then on, heard from or not ([`LOCAL_WRITERS`]). Until then nothing
-    /// progresses.
+    /// Whether it knows every writer of its own instance to the topic (they all opened):
+    /// they count on every partition from then on, heard from or not ([`LOCAL_WRITERS`]),
+    /// and are taken as gone after a silence as any other. Until then nothing progresses.
     fn know_local_writers(&mut self) -> bool {
-        if self.local == 0 {
-            self.more_local_writers();
+        let wanted = self.edge.writers.max(1);
+        if self.local < wanted {
+            let local = local_writers(self.run, &self.edge);
+            self.local = local.len();
+            let now = now_ms();
+            for id in local {
+                if self.ledger.writers.insert(id) {
+                    self.ledger.last_heard.entry(id).or_insert(now);
+                }
+            }
         }
-        self.local > 0
-    }
-
-    /// Whether this instance has writers the reader did not know yet (now it does).
-    fn more_local_writers(&mut self) -> bool {
-        let local = local_writers(self.run, &self.edge.topic);
-        let more = local.len() > self.local;
-        self.local = local.len();
-        self.ledger.writers.extend(local);
-        more
+        self.local >= wanted
     }
 
     /// Exactly-once: commits when the group took the partitions away (then gives them up),
     /// or every [`COMMIT_INTERVAL`] while it read records or the stage wrote some.
     fn exactly_once_commit_point(&mut self) -> Result<()> {
-        if self.give_up_if_revoked()? {
+        if self.give_up_if_revoked(false)? {
             return Ok(());
         }
         // Also without partitions: the stage's writers' signs of life are in the transaction,
         // which holds the readers of their partitions back until it is committed.
         let due = (self.origin.as_ref()).is_some_and(|o| o.lock().due(self.moved));
         if due {
-            self.commit_exactly_once(false)?;
+            self.commit_exactly_once(false, false)?;
         }
         Ok(())
     }
 
     /// Exactly-once: [`Reader::give_up_revoked`] if the group took the partitions away;
     /// whether it did.
-    fn give_up_if_revoked(&mut self) -> Result<bool> {
+    fn give_up_if_revoked(&mut self, topic_ended: bool) -> Result<bool> {
         let pending = self
             .consumer
             .context()
             .revoke_pending
             .load(Ordering::Acquire);
         if pending {
-            self.give_up_revoked()?;
+            self.give_up_revoked(topic_ended)?;
         }
         Ok(pending)
     }
@@ -1857,9 +1853,9 @@ impl Reader {
     /// without this member, as after a broker outage that outlasted its session) aborts the
     /// transaction instead: the next reader starts at their last commit with the state saved
     /// there, and the records of the rows after it are never read.
-    fn give_up_revoked(&mut self) -> Result<()> {
+    fn give_up_revoked(&mut self, topic_ended: bool) -> Result<()> {
         let partitions = self.assigned.clone();
-        let committed = self.commit_exactly_once(true);
+        let committed = self.commit_exactly_once(true, topic_ended);
         let context = self.consumer.context();
         context.revoke_pending.store(false, Ordering::Release);
         let revoked = self.consumer.assignment().unwrap_or_default();
@@ -1896,7 +1892,7 @@ impl Reader {
     /// (the stage holds the rows' effects already), but for a `release`: then the
     /// transaction is aborted (the stage dropped the partitions' state), and it returns
     /// `false`.
-    fn commit_exactly_once(&mut self, release: bool) -> Result<bool> {
+    fn commit_exactly_once(&mut self, release: bool, topic_ended: bool) -> Result<bool> {
         let Some(origin) = self.origin.clone() else {
             return Ok(true);
         };
@@ -1912,8 +1908,8 @@ impl Reader {
             StateAction::Save
         });
         let resume = hold_stage(&self.consumer, &at, state).map_err(failed)?;
-        // Not the final state records (`end` writes those): this run's readers read on.
-        self.write_states(&partitions, false)?;
+        // The final state records only at the end (`topic_ended`): this run's readers read on.
+        self.write_states(&partitions, topic_ended)?;
         let mut tpl = TopicPartitionList::new();
         for &(p, o) in &at {
             tpl.add_partition_offset(&self.edge.topic, p as i32, rdkafka::Offset::Offset(o))
@@ -1965,8 +1961,9 @@ impl Reader {
     /// a later run of the group starts after), then ends the downstream subtask's input.
     fn end(&mut self, send: impl Fn(Message) -> Result<()>) -> Result<TaskMetrics> {
         // Exactly-once: the group took the partitions in the same turn; they go first
-        // (committed), and the end commits what is left, nothing.
-        self.give_up_if_revoked()?;
+        // (committed, with the final state records), and the end commits what is left.
+        let topic_done = self.ledger.topic_done();
+        self.give_up_if_revoked(topic_done)?;
         let partitions = self.assigned.clone();
         let at = positions_of(&self.consumer, &partitions)
             .map_err(|e| connector_error(&self.connector, format!("at its end: {e}")))?;
@@ -2019,7 +2016,7 @@ impl Reader {
     /// nothing left to fire. The consumer's close then leaves the group, which deals the
     /// partitions to the readers of the other instances.
     fn leave(&mut self, send: impl Fn(Message) -> Result<()>) -> Result<TaskMetrics> {
-        self.give_up_if_revoked()?;
+        self.give_up_if_revoked(false)?;
         // Partitions the last poll took away first; new ones are adopted, to be handed on.
         if (self.consumer.context().rebalanced).swap(false, Ordering::Acquire) {
             self.hand_over_revoked()?;
@@ -2027,7 +2024,7 @@ impl Reader {
         }
         let partitions = self.assigned.clone();
         if self.origin.is_some() {
-            self.commit_exactly_once(true).map_err(|e| {
+            self.commit_exactly_once(true, false).map_err(|e| {
                 connector_error(
                     &self.connector,
                     format!("leaving the group, giving partitions {partitions:?} up: {e} (their next reader starts at their last commit)"),

@@ -145,7 +145,7 @@ impl JobBuilder {
         };
         let two_inputs = plan.nodes[node as usize].inputs.len() == 2;
         // The second input of a two-input operator joins the first's edge and readers.
-        let (edge, firsts) = if input == 0 {
+        let (mut edge, firsts) = if input == 0 {
             (self.remote_edge(config, node, codec), None)
         } else {
             match self.pending.iter().position(|p| p.node == node) {
@@ -168,6 +168,7 @@ impl JobBuilder {
                 }
             }
         };
+        edge.writers += up;
         let senders = (0..up).map(|_| Outlets::default()).collect();
         // Each downstream subtask reads one channel, fed by its reader task; the second input
         // of a two-input operator comes through the first's (its own channel is idle, and
@@ -206,7 +207,6 @@ impl JobBuilder {
                 .collect(),
             None => to_readers,
         };
-        let mut edge = edge;
         edge.input = 0;
         let stage = plan.nodes[node as usize].stage as usize;
         for (d, to) in to_readers.into_iter().enumerate() {
@@ -244,6 +244,7 @@ impl JobBuilder {
             fingerprint: plan.fingerprint(),
             plan: plan.describe(),
             config,
+            writers: 0,
         }
     }
     /// Whether each subtask of the job is one task running every stage ([`fuses`]).
