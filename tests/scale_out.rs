@@ -627,17 +627,7 @@ fn exactly_once_an_instance_killed_mid_stream_writes_every_row_to_the_repartitio
     let servers = kafka_common::bootstrap();
     const LINES: i64 = 4_000;
     let run = GroupRun::new(servers, "eos");
-    let instance = || {
-        run.member_with(
-            10,
-            &[
-                "--instance-id",
-                "a",
-                "--processing-guarantee",
-                "exactly-once",
-            ],
-        )
-    };
+    let instance = || exactly_once_member(&run, 10, "a");
     let mut first = vec![instance()];
     await_assignment(&mut first, 12);
     let writing = burst(servers, &run.input, LINES);
@@ -687,17 +677,7 @@ fn exactly_once_an_instance_killed_mid_stream_counts_every_word_once() {
     let servers = kafka_common::bootstrap();
     const LINES: i64 = 6_000;
     let run = GroupRun::new(servers, "eos-e2e");
-    let instance = |id: &str| {
-        run.member_with(
-            20,
-            &[
-                "--instance-id",
-                id,
-                "--processing-guarantee",
-                "exactly-once",
-            ],
-        )
-    };
+    let instance = |id: &str| exactly_once_member(&run, 20, id);
     let mut instances = vec![instance("a"), instance("b")];
     await_assignment(&mut instances, 12);
     let writing = burst(servers, &run.input, LINES);
@@ -727,17 +707,7 @@ fn exactly_once_an_instance_stopped_with_sigterm_mid_stream_resumes_where_it_com
     let servers = kafka_common::bootstrap();
     const LINES: i64 = 4_000;
     let run = GroupRun::new(servers, "eos-term");
-    let instance = || {
-        run.member_with(
-            10,
-            &[
-                "--instance-id",
-                "a",
-                "--processing-guarantee",
-                "exactly-once",
-            ],
-        )
-    };
+    let instance = || exactly_once_member(&run, 10, "a");
     let mut first = vec![instance()];
     await_assignment(&mut first, 12);
     let writing = burst(servers, &run.input, LINES);
@@ -756,6 +726,20 @@ fn exactly_once_an_instance_stopped_with_sigterm_mid_stream_resumes_where_it_com
     assert!(words_counted(&left) > 0, "{left}");
     assert_counted(got, &expected_counts(LINES), &[left, stderrs[0].clone()]);
     assert_no_state_left(run.state.path());
+}
+
+/// A member of `run` with instance id `id`, `--processing-guarantee exactly-once`, ending
+/// `idle` seconds after its input went quiet.
+fn exactly_once_member(run: &GroupRun, idle: u32, id: &str) -> Instance {
+    run.member_with(
+        idle,
+        &[
+            "--instance-id",
+            id,
+            "--processing-guarantee",
+            "exactly-once",
+        ],
+    )
 }
 
 /// The rows (event time, word) of the committed `ROWS` records of the repartition topic

@@ -483,11 +483,12 @@ pub trait Transport: Send + Sync {
     fn join(&self, config: &InstanceConfig, fingerprint: u64, plan: &str) -> Result<Membership>;
     /// Creates the edge's topic unless it exists; called once per edge before the job runs.
     fn prepare(&self, edge: &RemoteEdge) -> Result<()>;
-    /// Before the job's tasks start: prepares what its source subtasks `sources` and the
-    /// subtasks of stages fed by repartition readers `readers` (block, stage, subtask) of job
-    /// run `run` ([`crate::SubtaskKey::run`]) write through. An exactly-once group's transactions are initialised here, which aborts what
-    /// a dead predecessor of this instance left open before any of its readers reads. The
-    /// default prepares nothing.
+    /// Before the job's tasks start (once per job): prepares what its source subtasks
+    /// `sources` and the subtasks of stages fed by repartition readers `readers` (block,
+    /// stage, subtask) of job run `run` ([`crate::SubtaskKey::run`]) write through. An
+    /// exactly-once group's transactions are initialised here, which aborts what a dead
+    /// predecessor of this instance left open before any of its readers reads. The default
+    /// prepares nothing.
     fn prepare_origins(
         &self,
         config: &InstanceConfig,

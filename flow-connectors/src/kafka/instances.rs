@@ -299,8 +299,8 @@ impl Transport for KafkaTransport {
         Ok(())
     }
 
-    /// Exactly-once: initialises the transactions of the instance's source subtasks now,
-    /// before its readers read, so that a dead predecessor's open transactions are aborted
+    /// Exactly-once: initialises the transactions of the instance's source subtasks and
+    /// reader-fed stage subtasks now, before its readers read, so that a dead predecessor's open transactions are aborted
     /// first (a reader waiting at such a transaction when it is aborted may not read on: seen
     /// with noida-db).
     fn prepare_origins(
