@@ -457,6 +457,7 @@ fn three_instances_count_what_one_process_counts() {
         got == expected,
         "the group's window counts differ from one process's"
     );
+    assert_hellos_first(group_bootstrap(), &group);
     // Each instance counted its share: the work was divided.
     let shares: Vec<u64> = stderrs.iter().map(|s| words_counted(s)).collect();
     assert_eq!(shares.iter().sum::<u64>(), 3 * LINES as u64, "{shares:?}");
@@ -667,8 +668,9 @@ fn exactly_once_an_instance_killed_mid_stream_writes_every_row_to_the_repartitio
 
 #[test]
 fn exactly_once_an_instance_killed_mid_stream_counts_every_word_once() {
-    // `--processing-guarantee exactly-once` end to end: two instances with ids, the second
-    // killed while the input flows and started again with its id. Its sources' transactions
+    // `--processing-guarantee exactly-once` end to end, the test: three instances
+    // with ids over a 12-partition topic, the second killed with SIGKILL while the input
+    // flows and started again with its id. Its sources' transactions
     // commit what reached the repartition topic; its readers' transactions commit the window
     // counts of the rows they read (through the exactly-once `KafkaSink`) with their
     // positions, the state saved there, and its dead self's open transactions are aborted:
@@ -678,13 +680,13 @@ fn exactly_once_an_instance_killed_mid_stream_counts_every_word_once() {
     const LINES: i64 = 6_000;
     let run = GroupRun::new(servers, "eos-e2e");
     let instance = |id: &str| exactly_once_member(&run, 20, id);
-    let mut instances = vec![instance("a"), instance("b")];
+    let mut instances = vec![instance("a"), instance("b"), instance("c")];
     await_assignment(&mut instances, 12);
     let writing = burst(servers, &run.input, LINES);
     std::thread::sleep(Duration::from_secs(3));
     let before = instances[1].stderr();
     instances.remove(1).kill();
-    instances.push(instance("b"));
+    instances.insert(1, instance("b"));
     writing.join().unwrap();
     let stderrs = finished_all(instances);
     let got = kafka_common::read_committed(servers, &run.output, Json::<WindowCount>::new());
@@ -1048,6 +1050,7 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
         !stderrs.iter().any(|s| s.contains("silent for")),
         "the outage took a writer as gone: {stderrs:#?}"
     );
+    assert_hellos_first(&servers, &run.group);
     assert_counted(got, &expected, &stderrs);
     assert_no_state_left(run.state.path());
 }
@@ -1067,6 +1070,8 @@ fn a_broker_outage_of_over_a_minute_stops_every_instance_and_a_new_group_resumes
     let instances = count_first_half(&run, first, LINES);
     broker.stop();
     let stopped = Instant::now();
+    // The first group's, dumped with the rest (its failed jobs print no counts).
+    let mut first = Vec::new();
     for (i, mut inst) in instances.into_iter().enumerate() {
         // The reader's limit (60 s), then the job's end waits for the writers' pending
         // records until their delivery timeout (60 s).
@@ -1099,6 +1104,7 @@ fn a_broker_outage_of_over_a_minute_stops_every_instance_and_a_new_group_resumes
             "instance {i} gave up {:?} after the broker stopped, before the outage was long: {error}",
             stopped.elapsed()
         );
+        first.push(stderr);
     }
     broker.restart();
     let mut instances = vec![run.member(QUIET_FOR_A_CRASH), run.member(QUIET_FOR_A_CRASH)];
@@ -1110,6 +1116,7 @@ fn a_broker_outage_of_over_a_minute_stops_every_instance_and_a_new_group_resumes
     produce_range(&servers, &run.input, LINES / 2, LINES);
     let stderrs = finished_all(instances);
     let got = read_until_idle(&servers, &run.output, Json::<WindowCount>::new());
+    dump_repartition_records(&servers, &run.group, &first);
     assert_counted(got, &expected_counts(LINES), &stderrs);
     assert_no_state_left(run.state.path());
 }
@@ -1192,6 +1199,123 @@ fn dump<R: std::fmt::Debug>(got: &[R], expected: &[R], stderrs: &[String]) {
     .unwrap();
     for (i, s) in stderrs.iter().enumerate() {
         std::fs::write(format!("/tmp/{test}-inst{i}.txt"), s).unwrap();
+    }
+}
+
+/// A record of a repartition topic, as the instances wrote it.
+struct RepartitionRecord {
+    partition: i32,
+    offset: i64,
+    time: i64,
+    writer: u64,
+    /// The first byte of the value: 0 rows, 1 watermark, 5 hello, ...
+    kind: u8,
+    size: usize,
+}
+
+const ROWS: u8 = 0;
+const WATERMARK: u8 = 1;
+const HELLO: u8 = 5;
+
+/// Every record of the repartition topics of group `group`, in partition and offset order,
+/// read until none came for 3 s.
+fn repartition_records(servers: &str, group: &str) -> Vec<RepartitionRecord> {
+    use flow::connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+    use flow::connectors::kafka::rdkafka::message::Message;
+    use flow::connectors::kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", unique("records"))
+        .set("enable.auto.commit", "false")
+        .create()
+        .unwrap();
+    let metadata = consumer
+        .fetch_metadata(None, Duration::from_secs(10))
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    for t in metadata.topics() {
+        if t.name().starts_with(group) && t.name().ends_with("-repartition") {
+            for p in t.partitions() {
+                tpl.add_partition_offset(t.name(), p.id(), Offset::Beginning)
+                    .unwrap();
+            }
+        }
+    }
+    assert!(tpl.count() > 0, "no repartition topic of group {group}");
+    consumer.assign(&tpl).unwrap();
+    let mut records = Vec::new();
+    let mut last = Instant::now();
+    while last.elapsed() < Duration::from_secs(3) {
+        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        let m = m.unwrap();
+        last = Instant::now();
+        let key = m.key().unwrap_or_default();
+        let value = m.payload().unwrap_or_default();
+        records.push(RepartitionRecord {
+            partition: m.partition(),
+            offset: m.offset(),
+            time: m.timestamp().to_millis().unwrap_or(-1),
+            writer: key
+                .get(..8)
+                .map_or(0, |w| u64::from_be_bytes(w.try_into().unwrap())),
+            kind: value.first().copied().unwrap_or(u8::MAX),
+            size: value.len(),
+        });
+    }
+    records.sort_by_key(|r| (r.partition, r.offset));
+    records
+}
+
+/// Checks that in every partition of group `group`'s repartition topics (of one run of the
+/// group) each writer's hello comes before any other writer's rows and watermarks: a reader
+/// then knows every writer before a watermark can pass a row (a hello after them once made a
+/// window count of a second half what it should be).
+fn assert_hellos_first(servers: &str, group: &str) {
+    let records = repartition_records(servers, group);
+    let mut progressed: Vec<(i32, u64)> = Vec::new();
+    for r in &records {
+        match r.kind {
+            HELLO => {
+                let before: Vec<_> = (progressed.iter())
+                    .filter(|&&(p, w)| p == r.partition && w != r.writer)
+                    .collect();
+                assert!(
+                    before.is_empty(),
+                    "partition {} offset {}: the hello of writer {:016x} follows rows or watermarks of {before:x?}",
+                    r.partition,
+                    r.offset,
+                    r.writer
+                );
+            }
+            ROWS | WATERMARK => progressed.push((r.partition, r.writer)),
+            _ => {}
+        }
+    }
+}
+
+/// With `SCALE_OUT_DUMP` set: writes what the repartition topics of group `group` hold
+/// (partition, offset, record time, writer, kind, size: one record a line) and the stderr
+/// of the `first` instances to /tmp, named after the test.
+fn dump_repartition_records(servers: &str, group: &str, first: &[String]) {
+    use std::fmt::Write;
+    if std::env::var("SCALE_OUT_DUMP").is_err() {
+        return;
+    }
+    let mut out = String::new();
+    for r in repartition_records(servers, group) {
+        writeln!(
+            out,
+            "{} {} {} {:016x} {} {}",
+            r.partition, r.offset, r.time, r.writer, r.kind, r.size
+        )
+        .unwrap();
+    }
+    let test = std::thread::current().name().unwrap_or("test").to_owned();
+    std::fs::write(format!("/tmp/{test}-repartition.txt"), out).unwrap();
+    for (i, s) in first.iter().enumerate() {
+        std::fs::write(format!("/tmp/{test}-first{i}.txt"), s).unwrap();
     }
 }
 

@@ -5,8 +5,9 @@
 //! carry a 16-byte key (writer id, plan fingerprint) and a value whose first byte says what
 //! it is: a batch of rows for the partition's key groups (the edge's [`RowCodec`]), the
 //! writer's watermark, its idleness, its end, or its hello (the plan as text, written to
-//! every partition when the writer opens, so that a reader knows every writer before it
-//! sees any of their rows and can say how another plan differs).
+//! every partition when the writer opens and acknowledged before its source reads, so that a
+//! reader knows every writer of a group that formed before it sees any rows, and can say how
+//! another plan differs).
 //!
 //! **Exactly-once** (`--processing-guarantee exactly-once`): a writer at the end of a Kafka
 //! source's chain writes through the source subtask's transactions, which commit the source's
@@ -213,6 +214,7 @@ impl Transport for KafkaTransport {
         let topic = format!("{}-instances", config.group);
         let connector = format!("instance group `{}`", config.group);
         KafkaAdmin::with_settings(settings.clone())?.ensure_topic(&topic, 1)?;
+        tracing::debug!(registry = %topic, "instance registry topic ready");
         let mut out = Output::connect(&settings, &connector, DELIVERY_TIMEOUT, Some(&topic), None)?;
         let id = uuid::Uuid::new_v4().as_u64_pair().0;
         let started = now_ms();
@@ -225,7 +227,9 @@ impl Transport for KafkaTransport {
             NO_TIMESTAMP,
         )?;
         out.wait_for_acks()?;
+        tracing::debug!(registry = %topic, "instance entry written");
         let members = live_members(&settings, &topic, &connector)?;
+        tracing::debug!(registry = %topic, live = members.len(), "instance registry read");
         for (other, e) in &members {
             if e.fingerprint != fingerprint && (e.started, *other) < (started, id) {
                 return Err(connector_error(
@@ -277,6 +281,7 @@ impl Transport for KafkaTransport {
         let want = edge.config.partitions;
         let admin = KafkaAdmin::with_settings(settings.clone())?;
         admin.ensure_topic(&edge.topic, want as i32)?;
+        tracing::debug!(topic = %edge.topic, "repartition topic ready");
         let consumer: BaseConsumer = settings.client_config(&[]).create().map_err(|e| {
             connector_error(connector(edge), format!("cannot create a client: {e}"))
         })?;
@@ -443,7 +448,16 @@ impl RemoteOut for Writer {
         self.key[8..].copy_from_slice(&self.edge.fingerprint.to_be_bytes());
         let mut hello = vec![HELLO];
         hello.extend_from_slice(self.edge.plan.as_bytes());
-        self.send_to_every_partition(&hello)
+        self.send_to_every_partition(&hello)?;
+        // In the topic before its source reads (the source subscribes once its chain
+        // opened): a reader learns of a writer from its hello, and a writer it does not know
+        // of holds nothing back. Without this wait a slow producer's hello could follow
+        // another instance's rows and watermarks, which would pass this writer's first rows:
+        // late, and dropped.
+        match self.out.as_mut().expect("opened above") {
+            WriterOut::Own(out) => out.wait_for_acks(),
+            WriterOut::Origin(origin) => origin.lock().commit_records(),
+        }
     }
 
     fn rows(&mut self, partition: usize, rows: flow_runtime::instances::Rows) -> Result<()> {

@@ -334,6 +334,12 @@ impl Origin {
         self.writers += 1;
     }
 
+    /// Commits the records the open transaction holds, without positions: the hello of a
+    /// writer that just opened ([`super::instances`]), before its stage reads.
+    pub(super) fn commit_records(&mut self) -> Result<()> {
+        self.commit(&TopicPartitionList::new(), None)
+    }
+
     /// Fails unless a source took the origin: `writer` is not in a Kafka source's chain.
     pub(super) fn check_claimed(&self, writer: &str) -> Result<()> {
         if self.claimed {
