@@ -16,18 +16,26 @@
 //!   `key_by` costs nothing; p2 exchanges rows between threads);
 //! - `group xN`: N instances of the job in an instance group (threads of this process, each
 //!   its own `StreamEnv` at parallelism 1, as N processes would be): every word crosses the
-//!   repartition topic.
+//!   repartition topic;
+//! - `group xN state`: the same with a checkpoint directory (the readers save the windows'
+//!   state at their commits, which move it with the partitions);
+//! - `group xN eos` and `eos state`: `--processing-guarantee exactly-once` (the sources'
+//!   repartition writes and the readers' output and state records in Kafka transactions,
+//!   committed every 500 ms, with an exactly-once `KafkaSink`) without and with the
+//!   checkpoint directory. Only on a broker that completes transactions (noida-db:
+//!   `FLOW_BENCH_KAFKA_ENGINE=noida`); skipped on tansu.
 //!
 //! A run ends when the flat_maps of all instances saw every line (their sources are stopped
 //! then) and the jobs finished; the counts are checked against the loop's.
 //!
 //! The broker: `FLOW_BENCH_KAFKA_ENGINE=memory` (default) starts tansu's memory engine on
-//! 127.0.0.1:19292; `sqlite`, tansu's sqlite store on 127.0.0.1:19294 (each stopped at the
-//! end). Not noida-db: its groups deal the members that stay nothing more once one left.
+//! 127.0.0.1:19292; `sqlite`, tansu's sqlite store on 127.0.0.1:19294; `noida`, noida-db on
+//! 127.0.0.1:19393 (each stopped at the end).
 //!
 //! ```text
 //! cargo bench --bench scale_out
 //! FLOW_BENCH_LINES=50000 FLOW_BENCH_RUNS=1 cargo bench --bench scale_out   # quick check
+//! FLOW_BENCH_KAFKA_ENGINE=noida cargo bench --bench scale_out              # with exactly-once
 //! ```
 
 #[path = "common/kafka_broker.rs"]
@@ -38,7 +46,7 @@ use flow::connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
 use flow::connectors::kafka::rdkafka::message::Message;
 use flow::connectors::kafka::rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 use flow::connectors::kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
-use flow::connectors::kafka::KafkaAdmin;
+use flow::connectors::kafka::{DeliveryGuarantee, KafkaAdmin};
 use flow::instances::InstanceConfig;
 use flow::prelude::*;
 use flow::StopHandle;
@@ -165,7 +173,7 @@ fn job(
     input: &str,
     output: &str,
     group: &str,
-    lines: usize,
+    exactly_once: bool,
     seen: Arc<AtomicUsize>,
     stops: &mut Vec<StopHandle>,
 ) {
@@ -177,13 +185,16 @@ fn job(
         .build()
         .unwrap();
     stops.push(src.stop_handle());
-    let sink = KafkaSink::builder()
+    let mut sink = KafkaSink::builder()
         .bootstrap_servers(broker())
         .topic(output)
-        .format(Json::<WindowCount>::new())
-        .build()
-        .unwrap();
-    let _ = lines;
+        .format(Json::<WindowCount>::new());
+    if exactly_once {
+        sink = sink
+            .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
+            .transactional_id_prefix("bench");
+    }
+    let sink = sink.build().unwrap();
     flow! { env =>
         source(src, Watermarks::bounded_out_of_orderness(Duration::from_secs(1)))
             .flat_map(move |l: String, out: &mut Vec<String>| {
@@ -205,31 +216,68 @@ fn job(
     }
 }
 
-/// Runs `instances` instances of the job (0: one process, no group, at `parallelism`).
-fn flow_run(
-    input: &str,
-    output: &str,
-    lines: usize,
+/// One case: the loop, the job in one process, or a group of instances.
+struct Case {
+    name: &'static str,
+    /// Instances of the group; 0: one process, no group.
     instances: usize,
+    /// The one process's parallelism (a group's instances run at 1).
     parallelism: usize,
-) -> (Duration, u64) {
+    /// `--processing-guarantee exactly-once` (groups only).
+    exactly_once: bool,
+    /// A checkpoint directory for the group (state saved at the readers' commits).
+    state: bool,
+}
+
+const fn case(name: &'static str, instances: usize, parallelism: usize) -> Case {
+    Case {
+        name,
+        instances,
+        parallelism,
+        exactly_once: false,
+        state: false,
+    }
+}
+
+const fn group(name: &'static str, instances: usize, exactly_once: bool, state: bool) -> Case {
+    Case {
+        name,
+        instances,
+        parallelism: 1,
+        exactly_once,
+        state,
+    }
+}
+
+/// Runs `case`'s job (instances, or one process) over `input`.
+fn flow_run(input: &str, output: &str, lines: usize, case: &Case) -> (Duration, u64) {
     let seen = Arc::new(AtomicUsize::new(0));
     let mut stops = Vec::new();
     let group = unique("bench-group");
-    let envs: Vec<StreamEnv> = if instances == 0 {
-        vec![StreamEnv::new().with_parallelism(parallelism)]
+    let state = tempfile::tempdir().expect("a checkpoint directory");
+    let envs: Vec<StreamEnv> = if case.instances == 0 {
+        vec![StreamEnv::new().with_parallelism(case.parallelism)]
     } else {
-        (0..instances)
-            .map(|_| {
-                StreamEnv::new().with_instance_group(InstanceConfig {
+        (0..case.instances)
+            .map(|i| {
+                let env = StreamEnv::new().with_instance_group(InstanceConfig {
                     partitions: 12,
+                    // Exactly-once needs ids (the transactional ids are named after them).
+                    id: case.exactly_once.then(|| format!("i{i}")),
+                    exactly_once: case.exactly_once,
                     ..InstanceConfig::new(group.clone(), broker())
-                })
+                });
+                if case.state {
+                    env.with_checkpoint_dir(state.path(), 1)
+                } else {
+                    env
+                }
             })
             .collect()
     };
     for env in &envs {
-        job(env, input, output, &group, lines, seen.clone(), &mut stops);
+        let eos = case.exactly_once;
+        job(env, input, output, &group, eos, seen.clone(), &mut stops);
     }
     let handles: Vec<_> = envs
         .into_iter()
@@ -274,19 +322,29 @@ fn main() {
     let runs = env_num("FLOW_BENCH_RUNS", 3);
     let admin = KafkaAdmin::connect(broker()).unwrap();
     let words = 3 * lines as u64;
-    let cases: [(&str, usize, usize); 6] = [
-        ("loop", 0, 0),
-        ("process p1", 0, 1),
-        ("process p2", 0, 2),
-        ("group x1", 1, 1),
-        ("group x2", 2, 1),
-        ("group x3", 3, 1),
-    ];
+    let transactions = engine == "noida";
+    let cases: Vec<Case> = [
+        case("loop", 0, 0),
+        case("process p1", 0, 1),
+        case("process p2", 0, 2),
+        group("group x1", 1, false, false),
+        group("group x2", 2, false, false),
+        group("group x3", 3, false, false),
+        group("group x1 state", 1, false, true),
+        group("group x1 eos", 1, true, false),
+        group("group x1 eos state", 1, true, true),
+        group("group x2 state", 2, false, true),
+        group("group x2 eos state", 2, true, true),
+    ]
+    .into_iter()
+    .filter(|c| transactions || !c.exactly_once)
+    .collect();
     // `FLOW_BENCH_CASES=group` runs the cases whose name contains it (and the loop).
     let only = std::env::var("FLOW_BENCH_CASES").unwrap_or_default();
     let mut best = vec![Duration::MAX; cases.len()];
     for run in 0..runs {
-        for (i, &(name, instances, parallelism)) in cases.iter().enumerate() {
+        for (i, case) in cases.iter().enumerate() {
+            let name = case.name;
             if i > 0 && !name.contains(only.as_str()) {
                 continue;
             }
@@ -296,7 +354,7 @@ fn main() {
             let (d, counted) = if name == "loop" {
                 by_hand(&input, &output, lines)
             } else {
-                flow_run(&input, &output, lines, instances, parallelism)
+                flow_run(&input, &output, lines, case)
             };
             assert_eq!(counted, words, "{name}: every word counted once");
             eprintln!(
@@ -311,11 +369,45 @@ fn main() {
     broker_script("stop", &engine);
     let rate = |i: usize| lines as f64 / best[i].as_secs_f64();
     println!("windowed word count over Kafka, {engine} broker, {lines} lines, best of {runs} (lines/s, ratio to the loop):");
-    for (i, (name, ..)) in cases.iter().enumerate() {
-        println!("  {name:<12} {:>9.0}  {:.2}", rate(i), rate(i) / rate(0));
+    for (i, case) in cases.iter().enumerate() {
+        if best[i] == Duration::MAX {
+            continue;
+        }
+        println!(
+            "  {:<20} {:>9.0}  {:.2}",
+            case.name,
+            rate(i),
+            rate(i) / rate(0)
+        );
     }
-    println!(
-        "  repartition topic against the in-process exchange: group x1 / process p2 = {:.2}",
-        rate(3) / rate(2)
-    );
+    // Ratios of two cases that ran.
+    let ratio = |a: &str, b: &str| {
+        let at = |n: &str| cases.iter().position(|c| c.name == n);
+        let (a, b) = (at(a)?, at(b)?);
+        (best[a] != Duration::MAX && best[b] != Duration::MAX).then(|| rate(a) / rate(b))
+    };
+    let pairs = [
+        (
+            "repartition topic against the in-process exchange",
+            "group x1",
+            "process p2",
+        ),
+        ("saved state", "group x1 state", "group x1"),
+        ("exactly-once", "group x1 eos", "group x1"),
+        (
+            "exactly-once with saved state",
+            "group x1 eos state",
+            "group x1 state",
+        ),
+        (
+            "exactly-once with saved state, 2 instances",
+            "group x2 eos state",
+            "group x2 state",
+        ),
+    ];
+    for (what, a, b) in pairs {
+        if let Some(r) = ratio(a, b) {
+            println!("  {what}: {a} / {b} = {r:.2}");
+        }
+    }
 }
