@@ -764,13 +764,7 @@ fn committed_words(servers: &str, topic: &str, partitions: i32) -> Vec<(i64, Str
     }
     consumer.assign(&tpl).unwrap();
     let mut words = Vec::new();
-    let mut last = Instant::now();
-    while last.elapsed() < Duration::from_secs(5) {
-        let Some(msg) = consumer.poll(Duration::from_millis(200)) else {
-            continue;
-        };
-        let msg = msg.unwrap();
-        last = Instant::now();
+    poll_until_quiet(&consumer, Duration::from_secs(5), |msg| {
         let value = msg.payload().unwrap_or(&[]);
         // A batch of rows: the kind 0, then bincode's (timestamps, rows); a `Word` row is
         // its one `String` field.
@@ -778,8 +772,24 @@ fn committed_words(servers: &str, topic: &str, partitions: i32) -> Vec<(i64, Str
             let (ts, rows): (Vec<i64>, Vec<String>) = bincode::deserialize(batch).unwrap();
             words.extend(ts.into_iter().zip(rows));
         }
-    }
+    });
     words
+}
+
+/// Hands every record `consumer` reads to `each`, until none came for `quiet`.
+fn poll_until_quiet(
+    consumer: &flow::connectors::kafka::rdkafka::consumer::BaseConsumer,
+    quiet: Duration,
+    mut each: impl FnMut(&flow::connectors::kafka::rdkafka::message::BorrowedMessage<'_>),
+) {
+    let mut last = Instant::now();
+    while last.elapsed() < quiet {
+        let Some(msg) = consumer.poll(Duration::from_millis(100)) else {
+            continue;
+        };
+        last = Instant::now();
+        each(&msg.unwrap());
+    }
 }
 
 #[test]
@@ -1244,13 +1254,7 @@ fn repartition_records(servers: &str, group: &str) -> Vec<RepartitionRecord> {
     assert!(tpl.count() > 0, "no repartition topic of group {group}");
     consumer.assign(&tpl).unwrap();
     let mut records = Vec::new();
-    let mut last = Instant::now();
-    while last.elapsed() < Duration::from_secs(3) {
-        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
-        };
-        let m = m.unwrap();
-        last = Instant::now();
+    poll_until_quiet(&consumer, Duration::from_secs(3), |m| {
         let key = m.key().unwrap_or_default();
         let value = m.payload().unwrap_or_default();
         records.push(RepartitionRecord {
@@ -1263,7 +1267,7 @@ fn repartition_records(servers: &str, group: &str) -> Vec<RepartitionRecord> {
             kind: value.first().copied().unwrap_or(u8::MAX),
             size: value.len(),
         });
-    }
+    });
     records.sort_by_key(|r| (r.partition, r.offset));
     records
 }
