@@ -449,9 +449,10 @@ impl RemoteOut for Writer {
         let mut hello = vec![HELLO];
         hello.extend_from_slice(self.edge.plan.as_bytes());
         self.send_to_every_partition(&hello)?;
-        // In the topic before its source reads (the source subscribes once its chain
-        // opened): a reader learns of a writer from its hello, and a writer it does not know
-        // of holds nothing back. Without this wait a slow producer's hello could follow
+        // In the topic before its task passes a row on (a Kafka source subscribes only once
+        // its chain opened; a stage fed by a reader takes rows only once it opened): a
+        // reader learns of a writer from its hello, and a writer it does not know of holds
+        // nothing back. Without this wait a slow producer's hello could follow
         // another instance's rows and watermarks, which would pass this writer's first rows:
         // late, and dropped.
         match self.out.as_mut().expect("opened above") {

@@ -335,7 +335,7 @@ impl Origin {
     }
 
     /// Commits the records the open transaction holds, without positions: the hello of a
-    /// writer that just opened ([`super::instances`]), before its stage reads.
+    /// writer that just opened ([`super::instances`]), before its task passes a row on.
     pub(super) fn commit_records(&mut self) -> Result<()> {
         self.commit(&TopicPartitionList::new(), None)
     }
