@@ -628,14 +628,10 @@ fn exactly_once_an_instance_killed_mid_stream_writes_every_row_to_the_repartitio
     let servers = kafka_common::bootstrap();
     const LINES: i64 = 4_000;
     let run = GroupRun::new(servers, "eos");
-    let instance = || exactly_once_member(&run, 10, "a");
-    let mut first = vec![instance()];
-    await_assignment(&mut first, 12);
-    let writing = burst(servers, &run.input, LINES);
-    std::thread::sleep(Duration::from_secs(2));
+    let (mut first, writing) = exactly_once_mid_burst(&run, 10, &["a"], LINES, 2);
     let before = first[0].stderr();
     first.remove(0).kill();
-    let again = instance();
+    let again = exactly_once_member(&run, 10, "a");
     writing.join().unwrap();
     let (status, stderr) = again.ended(WAIT);
     if !status.is_some_and(|s| s.success()) {
@@ -679,14 +675,10 @@ fn exactly_once_an_instance_killed_mid_stream_counts_every_word_once() {
     let servers = kafka_common::bootstrap();
     const LINES: i64 = 6_000;
     let run = GroupRun::new(servers, "eos-e2e");
-    let instance = |id: &str| exactly_once_member(&run, 20, id);
-    let mut instances = vec![instance("a"), instance("b"), instance("c")];
-    await_assignment(&mut instances, 12);
-    let writing = burst(servers, &run.input, LINES);
-    std::thread::sleep(Duration::from_secs(3));
+    let (mut instances, writing) = exactly_once_mid_burst(&run, 20, &["a", "b", "c"], LINES, 3);
     let before = instances[1].stderr();
     instances.remove(1).kill();
-    instances.insert(1, instance("b"));
+    instances.insert(1, exactly_once_member(&run, 20, "b"));
     writing.join().unwrap();
     let stderrs = finished_all(instances);
     let got = kafka_common::read_committed(servers, &run.output, Json::<WindowCount>::new());
@@ -709,11 +701,7 @@ fn exactly_once_an_instance_stopped_with_sigterm_mid_stream_resumes_where_it_com
     let servers = kafka_common::bootstrap();
     const LINES: i64 = 4_000;
     let run = GroupRun::new(servers, "eos-term");
-    let instance = || exactly_once_member(&run, 10, "a");
-    let mut first = vec![instance()];
-    await_assignment(&mut first, 12);
-    let writing = burst(servers, &run.input, LINES);
-    std::thread::sleep(Duration::from_secs(2));
+    let (mut first, writing) = exactly_once_mid_burst(&run, 10, &["a"], LINES, 2);
     let leaving = first.remove(0);
     leaving.terminate();
     let (status, left) = leaving.ended(Duration::from_secs(120));
@@ -721,13 +709,32 @@ fn exactly_once_an_instance_stopped_with_sigterm_mid_stream_resumes_where_it_com
         status.is_some_and(|s| s.success()),
         "the instance stopped with SIGTERM did not end well ({status:?}):\n{left}"
     );
-    let again = instance();
+    let again = exactly_once_member(&run, 10, "a");
     writing.join().unwrap();
     let stderrs = finished_all(vec![again]);
     let got = kafka_common::read_committed(servers, &run.output, Json::<WindowCount>::new());
     assert!(words_counted(&left) > 0, "{left}");
     assert_counted(got, &expected_counts(LINES), &[left, stderrs[0].clone()]);
     assert_no_state_left(run.state.path());
+}
+
+/// Exactly-once members of `run` with the instance ids `ids` (ending `idle` seconds after
+/// their input went quiet), once they hold every partition, `secs` seconds into a burst of
+/// `lines` lines (its writing thread).
+fn exactly_once_mid_burst(
+    run: &GroupRun,
+    idle: u32,
+    ids: &[&str],
+    lines: i64,
+    secs: u64,
+) -> (Vec<Instance>, std::thread::JoinHandle<()>) {
+    let mut instances: Vec<Instance> = (ids.iter())
+        .map(|id| exactly_once_member(run, idle, id))
+        .collect();
+    await_assignment(&mut instances, 12);
+    let writing = burst(&run.servers, &run.input, lines);
+    std::thread::sleep(Duration::from_secs(secs));
+    (instances, writing)
 }
 
 /// A member of `run` with instance id `id`, `--processing-guarantee exactly-once`, ending
@@ -1278,7 +1285,7 @@ fn repartition_records(servers: &str, group: &str) -> Vec<RepartitionRecord> {
 /// window count of a second half what it should be).
 fn assert_hellos_first(servers: &str, group: &str) {
     let records = repartition_records(servers, group);
-    let mut progressed: Vec<(i32, u64)> = Vec::new();
+    let mut progressed = std::collections::HashSet::new();
     for r in &records {
         match r.kind {
             HELLO => {
@@ -1293,7 +1300,9 @@ fn assert_hellos_first(servers: &str, group: &str) {
                     r.writer
                 );
             }
-            ROWS | WATERMARK => progressed.push((r.partition, r.writer)),
+            ROWS | WATERMARK => {
+                progressed.insert((r.partition, r.writer));
+            }
             _ => {}
         }
     }
