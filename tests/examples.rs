@@ -209,6 +209,19 @@ fn bad_flags_exit_with_a_clear_error() {
         2,
         "--session-timeout",
     );
+    // The outage limit is whole seconds, at least one, and only in an instance group.
+    fails(
+        example("word_count")
+            .args(in_group)
+            .args(["--max-broker-downtime", "0"]),
+        2,
+        "--max-broker-downtime",
+    );
+    fails(
+        example("word_count").args(["--max-broker-downtime", "15"]),
+        2,
+        "--instance-group",
+    );
     // Exactly-once names its transactional ids after the instance id.
     fails(
         example("word_count")

@@ -263,6 +263,14 @@ impl StreamEnv {
                     .help("With --instance-group: how long the group waits for a silent (crashed) instance before it deals its partitions to the others (the Kafka consumers' session.timeout.ms; the broker must allow it). Default 10 s; 30 s with --instance-id, the time a crashed instance has to start again and get its partitions back"),
             )
             .arg(
+                Arg::new("max-broker-downtime")
+                    .long("max-broker-downtime")
+                    .value_name("SECS")
+                    .requires("instance-group")
+                    .value_parser(value_parser!(u64).range(1..=3600))
+                    .help("With --instance-group: how long the instance rides out Kafka brokers that do not answer (librdkafka retries meanwhile) before it stops with an error: the limit of its repartition readers and of Kafka sources that set none themselves, and the delivery timeout of its repartition records. Started again once the brokers are back, it resumes from its last commits. Default 60"),
+            )
+            .arg(
                 Arg::new("processing-guarantee")
                     .long("processing-guarantee")
                     .value_name("GUARANTEE")
@@ -387,6 +395,9 @@ impl StreamEnv {
                     exactly_once: m
                         .get_one::<String>("processing-guarantee")
                         .is_some_and(|g| g == "exactly-once"),
+                    max_broker_downtime: m
+                        .get_one::<u64>("max-broker-downtime")
+                        .map(|s| std::time::Duration::from_secs(*s)),
                 });
         StreamEnv {
             parallelism,

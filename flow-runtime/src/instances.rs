@@ -96,11 +96,21 @@ pub struct InstanceConfig {
     /// an [`id`](InstanceConfig::id): the transactional ids are named after it, so that the
     /// instance started again fences its dead self's open transactions.
     pub exactly_once: bool,
+    /// How long the instance rides out a broker that does not answer before it stops
+    /// (`--max-broker-downtime`): its repartition readers' limit, the delivery timeout of
+    /// its repartition records and transactions, and the default of its Kafka sources'
+    /// [`max_broker_downtime`](InstanceConfig::max_broker_downtime); unset:
+    /// [`MAX_BROKER_DOWNTIME`].
+    pub max_broker_downtime: Option<std::time::Duration>,
 }
 
 /// A group's session timeout for instances without an id: a crashed instance's partitions
 /// move after 10 s (librdkafka's own default is 45 s).
 pub const SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// How long an instance rides out a broker that does not answer, by default (a Kafka
+/// source's own default too).
+pub const MAX_BROKER_DOWNTIME: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// A group's session timeout for instances with an id (static members, Kafka Streams' way):
 /// the time a crashed instance has to start again and get its partitions back before the
@@ -120,7 +130,14 @@ impl InstanceConfig {
             id: None,
             session_timeout: None,
             exactly_once: false,
+            max_broker_downtime: None,
         }
+    }
+
+    /// How long the instance's Kafka clients ride out a broker that does not answer: the
+    /// one set, else [`MAX_BROKER_DOWNTIME`].
+    pub fn max_broker_downtime(&self) -> std::time::Duration {
+        self.max_broker_downtime.unwrap_or(MAX_BROKER_DOWNTIME)
     }
 
     /// The `session.timeout.ms` of the instance's group members: the one set, else

@@ -69,10 +69,6 @@ use std::time::{Duration, Instant};
 /// How often a reader that is caught up commits the positions that moved.
 const CAUGHT_UP_COMMIT: Duration = Duration::from_secs(1);
 
-/// How long a reader rides out a broker that does not answer before it fails the job: the
-/// default of a [`KafkaSource`](super::KafkaSource)'s `max_broker_downtime`.
-const MAX_BROKER_DOWNTIME: Duration = Duration::from_secs(60);
-
 /// The kinds of records on a repartition topic (the value's first byte).
 const ROWS: u8 = 0;
 const WATERMARK: u8 = 1;
@@ -106,10 +102,6 @@ const GAP: Timestamp = 2 * ALIVE_EVERY.as_millis() as Timestamp;
 /// 1 MB).
 const MAX_RECORD_BYTES: usize = 512 << 10;
 
-/// How long a repartition record may take to be acknowledged: as long as a reader rides out
-/// a broker outage, so that the writers ride it out too.
-const DELIVERY_TIMEOUT: Duration = MAX_BROKER_DOWNTIME;
-
 /// Kafka's [`Transport`]: repartition topics on the group's brokers.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct KafkaTransport;
@@ -118,6 +110,12 @@ fn settings(edge: &RemoteEdge) -> ClientSettings {
     let mut s = ClientSettings::new();
     s.bootstrap_servers = edge.config.brokers.clone();
     s
+}
+
+/// How long a repartition record may take to be acknowledged: as long as a reader rides out
+/// a broker outage (`--max-broker-downtime`), so that the writers ride it out too.
+fn delivery_timeout(edge: &RemoteEdge) -> Duration {
+    edge.config.max_broker_downtime()
 }
 
 fn connector(edge: &RemoteEdge) -> String {
@@ -215,7 +213,8 @@ impl Transport for KafkaTransport {
         let connector = format!("instance group `{}`", config.group);
         KafkaAdmin::with_settings(settings.clone())?.ensure_topic(&topic, 1)?;
         tracing::debug!(registry = %topic, "instance registry topic ready");
-        let mut out = Output::connect(&settings, &connector, DELIVERY_TIMEOUT, Some(&topic), None)?;
+        let downtime = config.max_broker_downtime();
+        let mut out = Output::connect(&settings, &connector, downtime, Some(&topic), None)?;
         let id = uuid::Uuid::new_v4().as_u64_pair().0;
         let started = now_ms();
         let value = entry_value(fingerprint, started, plan);
@@ -439,7 +438,7 @@ impl RemoteOut for Writer {
             WriterOut::Own(Output::connect(
                 &settings(&self.edge),
                 &connector(&self.edge),
-                DELIVERY_TIMEOUT,
+                delivery_timeout(&self.edge),
                 Some(&self.edge.topic),
                 None,
             )?)
@@ -1333,7 +1332,10 @@ impl Reader {
             moved: false,
             awaiting_since: None,
             last_silent_check: Instant::now(),
-            downtime: Downtime::new(MAX_BROKER_DOWNTIME, settings(edge).connect_timeout),
+            downtime: Downtime::new(
+                edge.config.max_broker_downtime(),
+                settings(edge).connect_timeout,
+            ),
             down_from: None,
             turn: leave_turns::Turn::default(),
             origin,
@@ -1373,7 +1375,7 @@ impl Reader {
                 Err(e) if Downtime::is_unreachable(&e) => {
                     if self.downtime.unreachable(&e) {
                         self.down_from = Some(now_ms());
-                        tracing::warn!(reader = %self.connector, error = %e, "broker unreachable; librdkafka retries for up to {}", super::fmt_duration(MAX_BROKER_DOWNTIME));
+                        tracing::warn!(reader = %self.connector, error = %e, "broker unreachable; librdkafka retries for up to {}", super::fmt_duration(self.downtime.limit()));
                     }
                     self.check_down()?;
                     continue;
@@ -1674,7 +1676,7 @@ impl Reader {
             self.out = Some(Output::connect(
                 &settings(&self.edge),
                 &self.connector,
-                DELIVERY_TIMEOUT,
+                delivery_timeout(&self.edge),
                 Some(&self.edge.topic),
                 None,
             )?);

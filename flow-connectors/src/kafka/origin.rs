@@ -60,10 +60,6 @@ use std::time::{Duration, Instant};
 /// exactly-once; rows become visible to the readers at the commits).
 pub(super) const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 
-/// How long a record may take to be acknowledged, and a commit to complete: as long as a
-/// repartition writer's records may take.
-const DELIVERY_TIMEOUT: Duration = Duration::from_secs(60);
-
 /// Why a subtask has no transactions to write in (a writer's, or a source's).
 const NOT_IN_A_SOURCE_CHAIN: &str = "exactly-once (--processing-guarantee): no transactions were prepared for this subtask: it is not a Kafka source of the group, nor in the chain of one or of a repartition topic's reader, whose transactions it would write in (an exchange between a source and a repartition writer is not supported yet)";
 
@@ -144,7 +140,9 @@ fn connect(config: &InstanceConfig, transactional_id: &str) -> Result<Output> {
     Output::connect(
         &instance_settings(config),
         &connector,
-        DELIVERY_TIMEOUT,
+        // A record may take as long to be acknowledged, and a commit to complete, as a
+        // repartition writer's records may take.
+        config.max_broker_downtime(),
         None,
         Some(transactional_id),
     )
@@ -177,7 +175,8 @@ pub(super) fn prepare(
     super::KafkaAdmin::with_settings(settings.clone())?.ensure_topic(&topic, 1)?;
     let ledger = read_ledger(&settings, &topic, &connector)?;
     let suffix = format!("{:08x}", uuid::Uuid::new_v4().as_u64_pair().0 as u32);
-    let mut out = Output::connect(&settings, &connector, DELIVERY_TIMEOUT, Some(&topic), None)?;
+    let downtime = config.max_broker_downtime();
+    let mut out = Output::connect(&settings, &connector, downtime, Some(&topic), None)?;
     // Every id this instance's earlier runs wrote with (also of subtasks it no longer has, at
     // a lower parallelism): initialising one aborts what its dead run left open.
     let own = base_id(config, 0, 0, 0)?;

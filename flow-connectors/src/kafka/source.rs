@@ -87,7 +87,9 @@ struct SourceConfig {
     /// The instance group's configuration (its id names the readers' static memberships).
     instances: Option<InstanceConfig>,
     stop_when_idle: Option<Duration>,
-    max_broker_downtime: Duration,
+    /// Set by [`KafkaSource::max_broker_downtime`]; unset: its instance group's
+    /// (`--max-broker-downtime`), or 60 s.
+    max_broker_downtime: Option<Duration>,
     create_missing: Option<i32>,
     bad_records: BadRecords,
     counts: BadRecordCounts,
@@ -127,7 +129,7 @@ impl KafkaSource<Raw> {
                 instance_group: false,
                 instances: None,
                 stop_when_idle: None,
-                max_broker_downtime: Duration::from_secs(60),
+                max_broker_downtime: None,
                 create_missing: None,
                 bad_records: BadRecords::Fail,
                 counts: BadRecordCounts::default(),
@@ -260,10 +262,10 @@ impl<F> KafkaSourceBuilder<F> {
     /// with backoff meanwhile) before it fails the job.
     ///
     /// # Default
-    /// 60 s.
+    /// 60 s; in an instance group, the group's `--max-broker-downtime`.
     #[must_use]
     pub fn max_broker_downtime(mut self, downtime: Duration) -> Self {
-        self.cfg.max_broker_downtime = downtime;
+        self.cfg.max_broker_downtime = Some(downtime);
         self
     }
 
@@ -397,6 +399,16 @@ impl SourceConfig {
     fn session_timeout(&self) -> Duration {
         (self.instances.as_ref()).map_or(flow_runtime::instances::SESSION_TIMEOUT, |i| {
             i.session_timeout()
+        })
+    }
+
+    /// How long a running reader rides out a broker that does not answer: its own limit,
+    /// else its instance group's.
+    fn max_broker_downtime(&self) -> Duration {
+        (self.max_broker_downtime).unwrap_or_else(|| {
+            (self.instances.as_ref()).map_or(flow_runtime::instances::MAX_BROKER_DOWNTIME, |i| {
+                i.max_broker_downtime()
+            })
         })
     }
 
@@ -746,7 +758,10 @@ impl<F: Decode> Source for KafkaSource<F> {
                     stop: cfg.stop.clone(),
                     stop_when_idle: cfg.stop_when_idle,
                     last_record: None,
-                    downtime: Downtime::new(cfg.max_broker_downtime, cfg.settings.connect_timeout),
+                    downtime: Downtime::new(
+                        cfg.max_broker_downtime(),
+                        cfg.settings.connect_timeout,
+                    ),
                     pending_commits: Vec::new(),
                     announced: false,
                     group: cfg.group_id.clone(),
