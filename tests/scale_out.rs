@@ -838,7 +838,7 @@ fn state_follows_partitions_to_an_instance_that_joins_during_a_burst() {
     let instance = || run.member(20);
     let mut instances = vec![instance(), instance()];
     await_assignment(&mut instances, 12);
-    // The input arrives over ~12 s, 100 lines every 100 ms; the third instance joins 3 s in,
+    // The input arrives over a minute, 100 lines every 500 ms; the third instance joins 3 s in,
     // so partitions, positions and open windows move while rows flow.
     let producer = burst(servers, input, LINES);
     std::thread::sleep(Duration::from_secs(3));
@@ -1003,16 +1003,34 @@ fn the_last_instance_of_a_group_leaves_at_once() {
     producer.join().expect("producer");
 }
 
-/// Writes `lines` lines to `input` on `servers` in the background, 100 every 100 ms (and the
-/// time each write takes).
+/// Writes `lines` lines to `input` on `servers` in the background, 100 every 500 ms (12,100
+/// in a minute), through one job: its idempotent producer rides out a broker outage shorter
+/// than its delivery timeout (30 s) without a line lost or written twice.
 fn burst(servers: &str, input: &str, lines: i64) -> std::thread::JoinHandle<()> {
     let (servers, input) = (servers.to_owned(), input.to_owned());
     std::thread::spawn(move || {
         let start = Instant::now();
-        for from in (0..lines).step_by(100) {
-            produce_range(&servers, &input, from, (from + 100).min(lines));
-            std::thread::sleep(Duration::from_millis(100));
+        let base = base();
+        let env = StreamEnv::new();
+        let sink = KafkaSink::builder()
+            .bootstrap_servers(&servers)
+            .topic(&input)
+            .format(Utf8)
+            .key(Utf8, |l: &String| l.clone())
+            .build()
+            .unwrap();
+        flow! { env =>
+            source(NumberSequence::new(0, lines - 1), Watermarks::monotonous())
+                .timestamps(move |n| base + n * 5)
+                .map(|n: i64| {
+                    if n % 100 == 0 && n > 0 {
+                        std::thread::sleep(Duration::from_millis(500));
+                    }
+                    line(n)
+                })
+                .sink_to(sink);
         }
+        env.execute("a burst of lines").expect("a burst of lines");
         eprintln!("the burst took {:?}", start.elapsed());
     })
 }
@@ -1069,6 +1087,32 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
     );
     assert_hellos_first(&servers, &run.group);
     assert_counted(got, &expected, &stderrs);
+    assert_no_state_left(run.state.path());
+}
+
+#[test]
+fn exactly_once_a_broker_frozen_for_seconds_while_rows_flow_counts_every_word_once() {
+    // A broker of this test's own (noida-db) frozen (SIGSTOP) for 10 s in the middle of a
+    // burst, as one cut off by the network, two exactly-once instances with ids reading:
+    // their open transactions wait for it and commit once it answers, and their sessions
+    // (30 s with ids) outlive the outage. The output, read `read_committed`, holds each
+    // window count once and right. (Not stopped and started again, as in the tests above:
+    // noida-db does not keep an open transaction across its restart: the records of one
+    // written before the restart stay hidden after its commit, where a Kafka broker keeps
+    // the transaction's state in a topic.)
+    let broker = OwnBroker::start(19295, "freeze-eos");
+    let servers = broker.servers();
+    const LINES: i64 = 6_000;
+    let run = GroupRun::new(&servers, "freeze-eos");
+    let (instances, writing) = exactly_once_mid_burst(&run, 20, &["a", "b"], LINES, 2);
+    assert!(!writing.is_finished(), "the burst ended before the outage");
+    broker.freeze();
+    std::thread::sleep(Duration::from_secs(10));
+    broker.thaw();
+    writing.join().unwrap();
+    let stderrs = finished_all(instances);
+    let got = kafka_common::read_committed(&servers, &run.output, Json::<WindowCount>::new());
+    assert_counted(got, &expected_counts(LINES), &stderrs);
     assert_no_state_left(run.state.path());
 }
 

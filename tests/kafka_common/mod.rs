@@ -333,6 +333,27 @@ impl OwnBroker {
         self.run("start", true);
     }
 
+    /// Freezes the broker (SIGSTOP): it keeps its connections and its state, and answers
+    /// nothing until [`OwnBroker::thaw`], as a broker cut off by the network or stalled.
+    pub fn freeze(&self) {
+        self.signal("-STOP");
+    }
+
+    /// Lets a frozen broker run on (SIGCONT).
+    pub fn thaw(&self) {
+        self.signal("-CONT");
+    }
+
+    fn signal(&self, signal: &str) {
+        let pid = std::fs::read_to_string(self.dir.join(format!("{OWN_BROKER}.pid")))
+            .unwrap_or_else(|e| panic!("the broker on port {} has no PID file: {e}", self.port));
+        let status = Command::new("kill")
+            .args([signal, pid.trim()])
+            .status()
+            .expect("kill");
+        assert!(status.success(), "kill {signal} {pid}");
+    }
+
     /// `scripts/kafka-broker <command>` for this broker.
     fn script(&self, command: &str, keep_data: bool) -> Command {
         let mut cmd = Command::new("bash");
@@ -363,6 +384,10 @@ impl OwnBroker {
 
 impl Drop for OwnBroker {
     fn drop(&mut self) {
+        // A frozen broker would not end on the SIGTERM of `stop`.
+        if let Ok(pid) = std::fs::read_to_string(self.dir.join(format!("{OWN_BROKER}.pid"))) {
+            let _ = Command::new("kill").args(["-CONT", pid.trim()]).status();
+        }
         let _ = self.script("stop", false).output();
     }
 }
