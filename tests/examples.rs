@@ -209,13 +209,13 @@ fn bad_flags_exit_with_a_clear_error() {
         2,
         "--session-timeout",
     );
-    // The outage limit is whole seconds, at least one, and only in an instance group.
+    // The outage limit is whole seconds, at least ten, and only in an instance group.
     fails(
         example("word_count")
             .args(in_group)
-            .args(["--max-broker-downtime", "0"]),
+            .args(["--max-broker-downtime", "5"]),
         2,
-        "--max-broker-downtime",
+        "5 is not in 10..=3600",
     );
     fails(
         example("word_count").args(["--max-broker-downtime", "15"]),

@@ -54,6 +54,13 @@ fn produce_lines(topic: &str, lines: i64) {
 /// `base` a whole second an hour before the test started (recent: a broker's retention keeps
 /// it).
 fn produce_range(servers: &str, topic: &str, from: i64, to: i64) {
+    produce_paced(servers, topic, from, to, Duration::ZERO);
+}
+
+/// [`produce_range`], pausing `pause` after every 100 lines, in one job: its idempotent
+/// producer rides out a broker outage shorter than its delivery timeout (30 s) without a
+/// line lost or written twice.
+fn produce_paced(servers: &str, topic: &str, from: i64, to: i64, pause: Duration) {
     let base = base();
     let env = StreamEnv::new();
     let sink = KafkaSink::builder()
@@ -66,7 +73,12 @@ fn produce_range(servers: &str, topic: &str, from: i64, to: i64) {
     flow! { env =>
         source(NumberSequence::new(from, to - 1), Watermarks::monotonous())
             .timestamps(move |n| base + n * 5)
-            .map(line)
+            .map(move |n: i64| {
+                if n > from && (n - from) % 100 == 0 && !pause.is_zero() {
+                    std::thread::sleep(pause);
+                }
+                line(n)
+            })
             .sink_to(sink);
     }
     env.execute("produce lines").expect("produce lines");
@@ -838,7 +850,7 @@ fn state_follows_partitions_to_an_instance_that_joins_during_a_burst() {
     let instance = || run.member(20);
     let mut instances = vec![instance(), instance()];
     await_assignment(&mut instances, 12);
-    // The input arrives over a minute, 100 lines every 500 ms; the third instance joins 3 s in,
+    // The input arrives in about a minute, 100 lines every 500 ms; the third instance joins 3 s in,
     // so partitions, positions and open windows move while rows flow.
     let producer = burst(servers, input, LINES);
     std::thread::sleep(Duration::from_secs(3));
@@ -1004,35 +1016,27 @@ fn the_last_instance_of_a_group_leaves_at_once() {
 }
 
 /// Writes `lines` lines to `input` on `servers` in the background, 100 every 500 ms (12,100
-/// in a minute), through one job: its idempotent producer rides out a broker outage shorter
-/// than its delivery timeout (30 s) without a line lost or written twice.
+/// in about a minute), riding out a short broker outage ([`produce_paced`]).
 fn burst(servers: &str, input: &str, lines: i64) -> std::thread::JoinHandle<()> {
     let (servers, input) = (servers.to_owned(), input.to_owned());
     std::thread::spawn(move || {
         let start = Instant::now();
-        let base = base();
-        let env = StreamEnv::new();
-        let sink = KafkaSink::builder()
-            .bootstrap_servers(&servers)
-            .topic(&input)
-            .format(Utf8)
-            .key(Utf8, |l: &String| l.clone())
-            .build()
-            .unwrap();
-        flow! { env =>
-            source(NumberSequence::new(0, lines - 1), Watermarks::monotonous())
-                .timestamps(move |n| base + n * 5)
-                .map(|n: i64| {
-                    if n % 100 == 0 && n > 0 {
-                        std::thread::sleep(Duration::from_millis(500));
-                    }
-                    line(n)
-                })
-                .sink_to(sink);
-        }
-        env.execute("a burst of lines").expect("a burst of lines");
+        produce_paced(&servers, &input, 0, lines, Duration::from_millis(500));
         eprintln!("the burst took {:?}", start.elapsed());
     })
+}
+
+/// Whether the broker at `servers` answers a metadata request within 2 s.
+fn answers(servers: &str) -> bool {
+    use flow::connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+    use flow::connectors::kafka::rdkafka::ClientConfig;
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .unwrap();
+    consumer
+        .fetch_metadata(None, Duration::from_secs(2))
+        .is_ok()
 }
 
 #[test]
@@ -1107,8 +1111,10 @@ fn exactly_once_a_broker_frozen_for_seconds_while_rows_flow_counts_every_word_on
     let (instances, writing) = exactly_once_mid_burst(&run, 20, &["a", "b"], LINES, 2);
     assert!(!writing.is_finished(), "the burst ended before the outage");
     broker.freeze();
-    std::thread::sleep(Duration::from_secs(10));
+    assert!(!answers(&servers), "the frozen broker answers");
+    std::thread::sleep(Duration::from_secs(8));
     broker.thaw();
+    assert!(answers(&servers), "the thawed broker does not answer");
     writing.join().unwrap();
     let stderrs = finished_all(instances);
     let got = kafka_common::read_committed(&servers, &run.output, Json::<WindowCount>::new());
@@ -1129,8 +1135,9 @@ fn a_broker_outage_longer_than_the_limit_stops_every_instance_and_a_new_group_re
     const LIMIT: Duration = Duration::from_secs(15);
     let run = GroupRun::new(&servers, "down");
     // Their sources must not end for want of input during the outage.
-    let limit = ["--max-broker-downtime", "15"];
-    let first = vec![run.member_with(600, &limit), run.member_with(600, &limit)];
+    let secs = LIMIT.as_secs().to_string();
+    let flags = ["--max-broker-downtime", secs.as_str()];
+    let first = vec![run.member_with(600, &flags), run.member_with(600, &flags)];
     let instances = count_first_half(&run, first, LINES);
     broker.stop();
     let stopped = Instant::now();
@@ -1166,6 +1173,16 @@ fn a_broker_outage_longer_than_the_limit_stops_every_instance_and_a_new_group_re
         assert!(
             stopped.elapsed() >= LIMIT,
             "instance {i} gave up {:?} after the broker stopped, before its limit ({LIMIT:?}): {error}",
+            stopped.elapsed()
+        );
+        // The readers' limit, then the writers' delivery timeout: both the flag's, not 60 s.
+        assert!(
+            error.contains(&format!("{secs} s")),
+            "instance {i}: {error}"
+        );
+        assert!(
+            stopped.elapsed() < 2 * LIMIT + Duration::from_secs(20),
+            "instance {i} stopped {:?} after the broker, beyond twice its limit ({LIMIT:?})",
             stopped.elapsed()
         );
         first.push(stderr);
@@ -1822,7 +1839,11 @@ fn exactly_once_a_second_key_by_writes_in_the_readers_transactions() {
     let servers = kafka_common::bootstrap();
     let t = topic_on(servers, "scale-out-eos-two", 4);
     produce_range(servers, &t, 0, 400);
-    let env = exactly_once("g-eos-two");
+    // A limit over Kafka's 60 s transaction timeout: the transactions' grows with it
+    // (librdkafka refuses a producer whose delivery timeout is longer).
+    let mut config = exactly_once("g-eos-two").instances().unwrap().clone();
+    config.max_broker_downtime = Some(Duration::from_secs(120));
+    let env = StreamEnv::new().with_instance_group(config);
     let group = env.instances().map(|i| i.group.clone()).unwrap();
     let src = lines_on(servers, &t, &group);
     flow! { env =>

@@ -98,8 +98,8 @@ pub struct InstanceConfig {
     pub exactly_once: bool,
     /// How long the instance rides out a broker that does not answer before it stops
     /// (`--max-broker-downtime`): its repartition readers' limit, the delivery timeout of
-    /// its repartition records and transactions, and the default of its Kafka sources'
-    /// [`max_broker_downtime`](InstanceConfig::max_broker_downtime); unset:
+    /// its repartition records and transactions, and the limit of its Kafka sources that set
+    /// none themselves (`KafkaSourceBuilder::max_broker_downtime`); unset:
     /// [`MAX_BROKER_DOWNTIME`].
     pub max_broker_downtime: Option<std::time::Duration>,
 }
@@ -554,6 +554,29 @@ pub(crate) fn no_codec(operator: &str, row_type: &str) -> Error {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_max_broker_downtime_flag_sets_the_instances_limit() {
+        let env = |args: &[&str]| {
+            let m = crate::env::StreamEnv::command("job")
+                .try_get_matches_from(["job", "--instance-group", "g"].iter().chain(args))
+                .map_err(|e| e.to_string())?;
+            Ok::<_, String>(crate::env::StreamEnv::from_matches(&m))
+        };
+        let limit = |args: &[&str]| {
+            let env = env(&[&["--instance-brokers", "b:9092"], args].concat()).unwrap();
+            env.instances().unwrap().max_broker_downtime()
+        };
+        assert_eq!(limit(&[]), MAX_BROKER_DOWNTIME);
+        assert_eq!(
+            limit(&["--max-broker-downtime", "15"]),
+            std::time::Duration::from_secs(15)
+        );
+        let e = env(&["--instance-brokers", "b", "--max-broker-downtime", "5"])
+            .err()
+            .expect("5 s is refused");
+        assert!(e.contains("5 is not in 10..=3600"), "{e}");
+    }
 
     #[test]
     fn static_member_ids_use_only_characters_kafka_takes() {

@@ -345,13 +345,20 @@ impl OwnBroker {
     }
 
     fn signal(&self, signal: &str) {
-        let pid = std::fs::read_to_string(self.dir.join(format!("{OWN_BROKER}.pid")))
-            .unwrap_or_else(|e| panic!("the broker on port {} has no PID file: {e}", self.port));
+        let pid = self
+            .pid()
+            .unwrap_or_else(|| panic!("no broker runs on port {}", self.port));
         let status = Command::new("kill")
-            .args([signal, pid.trim()])
+            .args([signal, &pid])
             .status()
             .expect("kill");
         assert!(status.success(), "kill {signal} {pid}");
+    }
+
+    /// The broker's PID, from the file `scripts/kafka-broker` writes.
+    fn pid(&self) -> Option<String> {
+        let file = self.dir.join(format!("{OWN_BROKER}.pid"));
+        Some(std::fs::read_to_string(file).ok()?.trim().to_owned())
     }
 
     /// `scripts/kafka-broker <command>` for this broker.
@@ -385,8 +392,8 @@ impl OwnBroker {
 impl Drop for OwnBroker {
     fn drop(&mut self) {
         // A frozen broker would not end on the SIGTERM of `stop`.
-        if let Ok(pid) = std::fs::read_to_string(self.dir.join(format!("{OWN_BROKER}.pid"))) {
-            let _ = Command::new("kill").args(["-CONT", pid.trim()]).status();
+        if let Some(pid) = self.pid() {
+            let _ = Command::new("kill").args(["-CONT", &pid]).status();
         }
         let _ = self.script("stop", false).output();
     }

@@ -137,15 +137,30 @@ fn instance_settings(config: &InstanceConfig) -> ClientSettings {
 /// fences an older producer of the id and aborts its open transaction).
 fn connect(config: &InstanceConfig, transactional_id: &str) -> Result<Output> {
     let connector = format!("transactions `{transactional_id}`");
+    let mut settings = instance_settings(config);
+    // A record may take as long to be acknowledged, and a commit to complete, as a
+    // repartition writer's records may take (`--max-broker-downtime`); librdkafka wants the
+    // transaction's timeout no shorter, and the broker aborts a transaction open longer.
+    let downtime = config.max_broker_downtime();
+    settings.properties.push((
+        "transaction.timeout.ms".into(),
+        transaction_timeout(downtime).as_millis().to_string(),
+    ));
     Output::connect(
-        &instance_settings(config),
+        &settings,
         &connector,
-        // A record may take as long to be acknowledged, and a commit to complete, as a
-        // repartition writer's records may take.
-        config.max_broker_downtime(),
+        downtime,
         None,
         Some(transactional_id),
     )
+}
+
+/// The `transaction.timeout.ms` of an instance's transactional producers: Kafka's 60 s, or
+/// longer when the instance rides out longer outages (its records' delivery timeout, then
+/// a commit interval and a margin). A Kafka broker refuses more than its
+/// `transaction.max.timeout.ms` (15 min by default).
+fn transaction_timeout(max_broker_downtime: Duration) -> Duration {
+    (max_broker_downtime + COMMIT_INTERVAL + Duration::from_secs(5)).max(Duration::from_secs(60))
 }
 
 /// Before the job's tasks start: for each of the instance's source subtasks `sources` and

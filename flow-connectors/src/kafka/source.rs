@@ -87,7 +87,7 @@ struct SourceConfig {
     /// The instance group's configuration (its id names the readers' static memberships).
     instances: Option<InstanceConfig>,
     stop_when_idle: Option<Duration>,
-    /// Set by [`KafkaSource::max_broker_downtime`]; unset: its instance group's
+    /// Set by [`KafkaSourceBuilder::max_broker_downtime`]; unset: its instance group's
     /// (`--max-broker-downtime`), or 60 s.
     max_broker_downtime: Option<Duration>,
     create_missing: Option<i32>,
@@ -1924,5 +1924,42 @@ impl ReaderState {
     fn end(&mut self) -> Result<()> {
         self.finished = true;
         self.bad_records.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::Utf8;
+
+    #[test]
+    fn a_source_rides_out_its_own_limit_else_its_instance_groups() {
+        let source = |own: Option<Duration>| {
+            let b = KafkaSource::builder()
+                .bootstrap_servers("127.0.0.1:1")
+                .topic("t")
+                .group_id("g")
+                .format(Utf8);
+            match own {
+                Some(d) => b.max_broker_downtime(d),
+                None => b,
+            }
+            .build()
+            .unwrap()
+        };
+        let group = InstanceConfig {
+            max_broker_downtime: Some(Duration::from_secs(15)),
+            ..InstanceConfig::new("g", "127.0.0.1:1")
+        };
+        assert_eq!(
+            source(None).cfg.max_broker_downtime(),
+            Duration::from_secs(60)
+        );
+        let mut in_group = source(None);
+        in_group.join_instance_group(&group).unwrap();
+        assert_eq!(in_group.cfg.max_broker_downtime(), Duration::from_secs(15));
+        let mut own = source(Some(Duration::from_secs(5)));
+        own.join_instance_group(&group).unwrap();
+        assert_eq!(own.cfg.max_broker_downtime(), Duration::from_secs(5));
     }
 }
