@@ -330,20 +330,30 @@ pub(crate) fn read_own_topic(
         Some(Offset::Offset(o)) => o,
         _ => high,
     };
+    let mut unreachable = None;
     while next < high {
         if std::time::Instant::now() > deadline {
+            let why = unreachable.map_or(String::new(), |e| format!(" (last: {e})"));
             return Err(connector_error(
                 connector,
                 format!(
-                    "cannot read the {what} to its end within {}",
+                    "cannot read the {what} to its end within {}{why}",
                     fmt_duration(limit)
                 ),
             ));
         }
-        let Some(m) = consumer.poll(Duration::from_millis(100)) else {
-            continue;
+        let m = match consumer.poll(Duration::from_millis(100)) {
+            None => continue,
+            Some(Ok(m)) => m,
+            // A connection dropped (a broker may close one, and librdkafka then says all
+            // brokers are down until it reconnected): librdkafka reconnects; wait for it.
+            Some(Err(e)) if downtime::Downtime::is_unreachable(&e) => {
+                tracing::debug!(connector, error = %e, "broker unreachable while reading the {what}; retrying");
+                unreachable = Some(e);
+                continue;
+            }
+            Some(Err(e)) => return Err(connector_error(connector, e.to_string())),
         };
-        let m = m.map_err(|e| connector_error(connector, e.to_string()))?;
         next = m.offset() + 1;
         each(&m);
     }
