@@ -268,7 +268,7 @@ impl StreamEnv {
                     .value_name("SECS")
                     .requires("instance-group")
                     .value_parser(value_parser!(u64).range(10..=3600))
-                    .help("With --instance-group: how long the instance rides out Kafka brokers that do not answer (librdkafka retries meanwhile) before it stops with an error: the limit of its repartition readers and of Kafka sources that set none themselves, and the delivery timeout of its repartition records and exactly-once transactions (whose transaction.timeout.ms is at least this and 5.5 s; a Kafka broker allows 15 min by default). Started again once the brokers are back, it resumes from its last commits. Default 60 s"),
+                    .help("With --instance-group: how long the instance rides out Kafka brokers that do not answer (librdkafka retries meanwhile) before it stops with an error: the limit of its repartition readers and of Kafka sources that set none themselves, and the delivery timeout of its repartition records and exactly-once transactions (whose transaction.timeout.ms is this plus 5.5 s, at least 60 s; a Kafka broker allows at most 15 min by default). Started again once the brokers are back, it resumes from its last commits. Default 60 s"),
             )
             .arg(
                 Arg::new("processing-guarantee")

@@ -43,13 +43,19 @@ impl Downtime {
     /// Whether `e` says the broker is unreachable (librdkafka retries), rather than that
     /// something is wrong with the request.
     pub(crate) fn is_unreachable(e: &KafkaError) -> bool {
+        e.rdkafka_error_code()
+            .is_some_and(Self::is_unreachable_code)
+    }
+
+    /// [`Downtime::is_unreachable`] of an error code.
+    pub(crate) fn is_unreachable_code(code: RDKafkaErrorCode) -> bool {
         matches!(
-            e.rdkafka_error_code(),
-            Some(RDKafkaErrorCode::BrokerTransportFailure)
-                | Some(RDKafkaErrorCode::AllBrokersDown)
-                | Some(RDKafkaErrorCode::Resolve)
-                | Some(RDKafkaErrorCode::OperationTimedOut)
-                | Some(RDKafkaErrorCode::RequestTimedOut)
+            code,
+            RDKafkaErrorCode::BrokerTransportFailure
+                | RDKafkaErrorCode::AllBrokersDown
+                | RDKafkaErrorCode::Resolve
+                | RDKafkaErrorCode::OperationTimedOut
+                | RDKafkaErrorCode::RequestTimedOut
         )
     }
 

@@ -120,19 +120,36 @@ impl KafkaAdmin {
 
     fn create_topic_inner(&self, topic: &str, partitions: i32, exists_ok: bool) -> Result<()> {
         let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
-        let results =
-            futures_executor::block_on(self.client.create_topics([&new], &self.options()))
-                .map_err(|e| self.error(format!("create topic `{topic}`: {e}")))?;
-        for r in results {
-            match r {
-                Ok(_) => {}
-                Err((_, RDKafkaErrorCode::TopicAlreadyExists)) if exists_ok => {}
-                Err((name, code)) => {
-                    return Err(self.error(format!("create topic `{name}`: {code}")));
-                }
+        // A connection that drops while the request is out fails it at once (admin requests
+        // are not retried by librdkafka): asked again until the connect timeout.
+        let deadline = std::time::Instant::now() + self.settings.connect_timeout;
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let options = AdminOptions::new()
+                .request_timeout(Some(left))
+                .operation_timeout(Some(left));
+            let code = match futures_executor::block_on(self.client.create_topics([&new], &options))
+            {
+                Ok(results) => match results.into_iter().next() {
+                    None | Some(Ok(_)) => return Ok(()),
+                    Some(Err((_, RDKafkaErrorCode::TopicAlreadyExists))) if exists_ok => {
+                        return Ok(())
+                    }
+                    Some(Err((_, code))) => code,
+                },
+                Err(e) => match e.rdkafka_error_code() {
+                    Some(code) => code,
+                    None => return Err(self.error(format!("create topic `{topic}`: {e}"))),
+                },
+            };
+            if !downtime::Downtime::is_unreachable_code(code)
+                || std::time::Instant::now() >= deadline
+            {
+                return Err(self.error(format!("create topic `{topic}`: {code}")));
             }
+            tracing::debug!(topic, error = %code, "broker unreachable while creating a topic; retrying");
+            std::thread::sleep(Duration::from_millis(200));
         }
-        Ok(())
     }
 
     /// Deletes `topic`.
@@ -333,7 +350,7 @@ pub(crate) fn read_own_topic(
     let mut unreachable = None;
     while next < high {
         if std::time::Instant::now() > deadline {
-            let why = unreachable.map_or(String::new(), |e| format!(" (last: {e})"));
+            let why = unreachable.map_or(String::new(), |e| format!(" (last broker error: {e})"));
             return Err(connector_error(
                 connector,
                 format!(
@@ -344,7 +361,10 @@ pub(crate) fn read_own_topic(
         }
         let m = match consumer.poll(Duration::from_millis(100)) {
             None => continue,
-            Some(Ok(m)) => m,
+            Some(Ok(m)) => {
+                unreachable = None;
+                m
+            }
             // A connection dropped (a broker may close one, and librdkafka then says all
             // brokers are down until it reconnected): librdkafka reconnects; wait for it.
             Some(Err(e)) if downtime::Downtime::is_unreachable(&e) => {

@@ -155,9 +155,9 @@ fn connect(config: &InstanceConfig, transactional_id: &str) -> Result<Output> {
     )
 }
 
-/// The `transaction.timeout.ms` of an instance's transactional producers: Kafka's 60 s, or
-/// longer when the instance rides out longer outages (its records' delivery timeout, then
-/// a commit interval and a margin). A Kafka broker refuses more than its
+/// The `transaction.timeout.ms` of an instance's transactional producers: its records'
+/// delivery timeout (`--max-broker-downtime`), then a commit interval and a margin, at least
+/// Kafka's 60 s (65.5 s by default). A Kafka broker refuses more than its
 /// `transaction.max.timeout.ms` (15 min by default).
 fn transaction_timeout(max_broker_downtime: Duration) -> Duration {
     (max_broker_downtime + COMMIT_INTERVAL + Duration::from_secs(5)).max(Duration::from_secs(60))
@@ -490,4 +490,17 @@ fn begin(out: &Output) -> Result<()> {
     out.producer
         .begin_transaction()
         .map_err(|e| connector_error(&out.connector, format!("cannot begin a transaction: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_transaction_timeout_outlasts_the_delivery_timeout() {
+        let secs = |s| transaction_timeout(Duration::from_secs(s));
+        assert_eq!(secs(15), Duration::from_secs(60));
+        assert_eq!(secs(60), Duration::from_millis(65_500));
+        assert_eq!(secs(120), Duration::from_millis(125_500));
+    }
 }
