@@ -125,9 +125,7 @@ impl KafkaAdmin {
         let deadline = std::time::Instant::now() + self.settings.connect_timeout;
         loop {
             let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let options = AdminOptions::new()
-                .request_timeout(Some(left))
-                .operation_timeout(Some(left));
+            let options = Self::options_within(left);
             let code = match futures_executor::block_on(self.client.create_topics([&new], &options))
             {
                 Ok(results) => match results.into_iter().next() {
@@ -169,9 +167,14 @@ impl KafkaAdmin {
     }
 
     fn options(&self) -> AdminOptions {
+        Self::options_within(self.settings.connect_timeout)
+    }
+
+    /// A request that must be answered, and its operation done, within `timeout`.
+    fn options_within(timeout: Duration) -> AdminOptions {
         AdminOptions::new()
-            .request_timeout(Some(self.settings.connect_timeout))
-            .operation_timeout(Some(self.settings.connect_timeout))
+            .request_timeout(Some(timeout))
+            .operation_timeout(Some(timeout))
     }
 
     fn error(&self, message: String) -> Error {
