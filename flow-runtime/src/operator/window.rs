@@ -929,6 +929,7 @@ where
     }
 
     /// A row too late for all of its windows: to the late side output, or dropped and counted.
+    #[inline(never)]
     fn on_late(&mut self, row: T, ts: Timestamp, out: &mut impl Output<F::Out>)
     where
         T: 'static,
@@ -1036,6 +1037,64 @@ where
         }
     }
 
+    /// A row for a tumbling window, computed here without the list of windows: the last
+    /// row's window again (rows come mostly in order) or, by a division, a new one.
+    #[inline(always)]
+    fn add_tumbling(
+        &mut self,
+        key: K,
+        row: T,
+        time: Timestamp,
+        size: i64,
+        offset: i64,
+        out: &mut impl Output<F::Out>,
+    ) where
+        T: 'static,
+    {
+        let w = match self.tumbling {
+            w if w.start <= time && time < w.end => w,
+            _ => {
+                let start = time - (time - offset).rem_euclid(size);
+                self.tumbling = TimeWindow {
+                    start,
+                    end: start + size,
+                };
+                self.tumbling
+            }
+        };
+        if self.event_time && self.expired(&w, self.watermark) {
+            self.on_late(row, time, out);
+        } else {
+            self.add_to(&key, &w, row, out);
+        }
+    }
+
+    /// A row for windows other than tumbling ones.
+    #[inline(never)]
+    fn add_other(&mut self, key: K, row: T, time: Timestamp, out: &mut impl Output<F::Out>)
+    where
+        T: Clone + 'static,
+    {
+        match self.windows {
+            Windows::Count { size, slide } => self.add_count(key, row, size, slide, out),
+            Windows::Session { gap, .. } => self.add_session(key, row, time, gap, out),
+            _ => self.add_fixed(key, row, time, out),
+        }
+    }
+
+    /// A row without a timestamp in event-time windows: the job's error at the next tick.
+    #[cold]
+    #[inline(never)]
+    fn no_timestamp(&mut self) {
+        if self.error.is_none() {
+            self.error = Some(Error::Config(format!(
+                "`{}` uses event-time windows, but its rows have no timestamps: add `.timestamps(|row| ..)` after the source, or use processing-time windows",
+                self.name
+            )));
+        }
+    }
+
+    /// A row for sliding windows: each window the row falls in.
     fn add_fixed(&mut self, key: K, row: T, time: Timestamp, out: &mut impl Output<F::Out>)
     where
         T: Clone + 'static,
@@ -1045,27 +1104,6 @@ where
         } else {
             MIN_WATERMARK
         };
-        // A tumbling window is computed here, without the list of windows: the last row's
-        // window again (rows come mostly in order) or, by a division, a new one.
-        if let Windows::Tumbling { size, offset, .. } = self.windows {
-            let w = match self.tumbling {
-                w if w.start <= time && time < w.end => w,
-                _ => {
-                    let start = time - (time - offset).rem_euclid(size);
-                    self.tumbling = TimeWindow {
-                        start,
-                        end: start + size,
-                    };
-                    self.tumbling
-                }
-            };
-            if self.event_time && self.expired(&w, wm) {
-                self.on_late(row, time, out);
-            } else {
-                self.add_to(&key, &w, row, out);
-            }
-            return;
-        }
         self.assigned.clear();
         self.windows.assign(time, &mut self.assigned);
         let windows = std::mem::take(&mut self.assigned);
@@ -1091,7 +1129,7 @@ where
     }
 
     /// Adds `row` to `key`'s accumulator in window `w`, which is open.
-    #[inline]
+    #[inline(always)]
     fn add_to(&mut self, key: &K, w: &TimeWindow, row: T, out: &mut impl Output<F::Out>) {
         let f = &mut self.f;
         let Some((acc, fired)) = self.fixed.get_or_insert(w.end, w.start, key, || f.create())
@@ -1260,26 +1298,25 @@ where
         }
     };
 
+    /// Inlined into the chain for tumbling windows, the common case: a row in order is a
+    /// probe of the newest-pane map and an append (see `add_tumbling`); every other kind of
+    /// window is a call.
+    #[inline]
     fn process(&mut self, row: T, ts: Timestamp, out: &mut impl Output<F::Out>) {
         let key = self.key.key(&row);
         let time = if self.event_time {
             if ts == NO_TIMESTAMP {
-                if self.error.is_none() {
-                    self.error = Some(Error::Config(format!(
-                        "`{}` uses event-time windows, but its rows have no timestamps: add `.timestamps(|row| ..)` after the source, or use processing-time windows",
-                        self.name
-                    )));
-                }
-                return;
+                return self.no_timestamp();
             }
             ts
         } else {
             now_millis()
         };
         match self.windows {
-            Windows::Count { size, slide } => self.add_count(key, row, size, slide, out),
-            Windows::Session { gap, .. } => self.add_session(key, row, time, gap, out),
-            _ => self.add_fixed(key, row, time, out),
+            Windows::Tumbling { size, offset, .. } => {
+                self.add_tumbling(key, row, time, size, offset, out)
+            }
+            _ => self.add_other(key, row, time, out),
         }
     }
 

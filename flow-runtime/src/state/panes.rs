@@ -213,7 +213,13 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
                 if i < n {
                     self.hint = i;
                 }
-                let entries = self.spare.pop().unwrap_or_default();
+                // A new pane is sized as the newest one was: windows of one operator
+                // hold about as many keys each, and a vector grown by doubling would copy
+                // its entries over and over.
+                let entries = match self.spare.pop() {
+                    Some(entries) => entries,
+                    None => Vec::with_capacity(self.panes.back().map_or(0, |p| p.entries.len())),
+                };
                 self.panes.insert(
                     i,
                     Pane {
