@@ -111,16 +111,21 @@ pub struct Task {
 
 /// What a source reader pushes into: assigns each row its timestamp, counts it, feeds the chain
 /// and, with a zero watermark interval, emits the watermark after every row.
-struct Emitter<'a, C, A> {
+///
+/// `EVENT_TIME` is a constant so that a job without event time has no watermark check in its
+/// row loop: read per row, the flag was a load and a branch the compiler could not hoist past
+/// the sink (measured: W3 at p1 +9 %, W1 +5 %, for a second instance of each source's poll).
+struct Emitter<'a, C, A, const EVENT_TIME: bool> {
     chain: &'a mut C,
     assigner: &'a mut A,
     generator: &'a mut SourceWatermarks,
-    event_time: bool,
     rows: u64,
     error: Option<Error>,
 }
 
-impl<T, C: Collector<T>, A: TimestampAssigner<T>> SourceOutput<T> for Emitter<'_, C, A> {
+impl<T, C: Collector<T>, A: TimestampAssigner<T>, const EVENT_TIME: bool> SourceOutput<T>
+    for Emitter<'_, C, A, EVENT_TIME>
+{
     #[inline(always)]
     fn collect(&mut self, row: T) {
         self.collect_with_timestamp(row, NO_TIMESTAMP);
@@ -130,7 +135,7 @@ impl<T, C: Collector<T>, A: TimestampAssigner<T>> SourceOutput<T> for Emitter<'_
         self.rows += 1;
         let ts = self.assigner.timestamp(&row, timestamp);
         self.chain.collect(row, ts);
-        if self.event_time {
+        if EVENT_TIME {
             if let Some(wm) = self.generator.on_row(ts) {
                 if let Err(e) = self.chain.watermark(wm) {
                     self.error.get_or_insert(e);
@@ -143,7 +148,7 @@ impl<T, C: Collector<T>, A: TimestampAssigner<T>> SourceOutput<T> for Emitter<'_
         self.rows += 1;
         let ts = self.assigner.timestamp(&row, timestamp);
         self.chain.collect(row, ts);
-        if self.event_time {
+        if EVENT_TIME {
             if let Some(wm) = self.generator.on_split_row(split, ts) {
                 if let Err(e) = self.chain.watermark(wm) {
                     self.error.get_or_insert(e);
@@ -499,17 +504,30 @@ where
     C: Collector<R::Row>,
     A: TimestampAssigner<R::Row>,
 {
-    let mut out = Emitter {
-        chain: &mut chain,
-        assigner,
-        generator,
-        event_time,
-        rows: 0,
-        error: None,
-    };
-    let outcome = match (reader.poll(&mut out, BATCH_SIZE), out.error) {
-        (Err(e), _) | (Ok(_), Some(e)) => Err(e),
-        (Ok(poll), None) => Ok((poll, out.rows)),
+    let outcome = if event_time {
+        let mut out = Emitter::<_, _, true> {
+            chain: &mut chain,
+            assigner,
+            generator,
+            rows: 0,
+            error: None,
+        };
+        match (reader.poll(&mut out, BATCH_SIZE), out.error) {
+            (Err(e), _) | (Ok(_), Some(e)) => Err(e),
+            (Ok(poll), None) => Ok((poll, out.rows)),
+        }
+    } else {
+        let mut out = Emitter::<_, _, false> {
+            chain: &mut chain,
+            assigner,
+            generator,
+            rows: 0,
+            error: None,
+        };
+        match (reader.poll(&mut out, BATCH_SIZE), out.error) {
+            (Err(e), _) | (Ok(_), Some(e)) => Err(e),
+            (Ok(poll), None) => Ok((poll, out.rows)),
+        }
     };
     (chain, outcome)
 }
