@@ -1591,6 +1591,38 @@ fn a_keyed_connect_crosses_instances_and_its_state_follows_partitions() {
     join_across_instances("connect", expected_window_pairs);
 }
 
+/// An instance group configured in code out of the flags' bounds fails the job at start,
+/// naming the field and its bounds, before it reaches for a broker (none runs here).
+#[test]
+fn an_instance_group_set_in_code_out_of_bounds_fails_at_start() {
+    for (config, says) in [
+        (
+            flow::instances::InstanceConfig {
+                max_broker_downtime: Some(Duration::ZERO),
+                ..flow::instances::InstanceConfig::new("bounds", "127.0.0.1:1")
+            },
+            "max broker downtime (--max-broker-downtime) is 0ns, where 10 to 3600 s are allowed",
+        ),
+        (
+            flow::instances::InstanceConfig {
+                exactly_once: true,
+                ..flow::instances::InstanceConfig::new("bounds", "127.0.0.1:1")
+            },
+            "exactly-once (--processing-guarantee) needs an instance id",
+        ),
+    ] {
+        let env = StreamEnv::new().with_instance_group(config);
+        flow! { env =>
+            from_collection(vec![1i64, 2, 3], Watermarks::no_watermarks())
+                .key_by(|n| n % 2)
+                .reduce(|a, b| a + b)
+                .print();
+        }
+        let e = env.execute("bounds").expect_err(says).to_string();
+        assert!(e.contains(says) && e.contains("`bounds`"), "{e}");
+    }
+}
+
 /// An environment in instance group `group` on the test broker, 12 repartition partitions.
 fn in_group(group: &str) -> StreamEnv {
     StreamEnv::new().with_instance_group(flow::instances::InstanceConfig {

@@ -259,7 +259,7 @@ impl StreamEnv {
                     .long("session-timeout")
                     .value_name("SECS")
                     .requires("instance-group")
-                    .value_parser(value_parser!(u64).range(6..=1800))
+                    .value_parser(value_parser!(u64).range(crate::instances::SESSION_TIMEOUT_SECS))
                     .help("With --instance-group: how long the group waits for a silent (crashed) instance before it deals its partitions to the others (the Kafka consumers' session.timeout.ms; the broker must allow it). Default 10 s; 30 s with --instance-id, the time a crashed instance has to start again and get its partitions back"),
             )
             .arg(
@@ -267,7 +267,7 @@ impl StreamEnv {
                     .long("max-broker-downtime")
                     .value_name("SECS")
                     .requires("instance-group")
-                    .value_parser(value_parser!(u64).range(10..=3600))
+                    .value_parser(value_parser!(u64).range(crate::instances::MAX_BROKER_DOWNTIME_SECS))
                     .help("With --instance-group: how long the instance rides out Kafka brokers that do not answer (librdkafka retries meanwhile) before it stops with an error: the limit of its repartition readers and of Kafka sources that set none themselves, and the delivery timeout of its repartition records and exactly-once transactions (whose transaction.timeout.ms is this plus 5.5 s, at least 60 s; a Kafka broker allows at most 15 min by default). Started again once the brokers are back, it resumes from its last commits. Default 60 s"),
             )
             .arg(
@@ -809,10 +809,6 @@ fn init_logging() {
 /// `--instance-id`: one to 100 letters, digits, `.`, `_` or `-` (it names Kafka group
 /// members, whose names take those characters).
 fn parse_instance_id(s: &str) -> std::result::Result<String, String> {
-    if s.is_empty() || s.len() > 100 || !s.chars().all(crate::instances::kafka_name_char) {
-        return Err(format!(
-            "`{s}` is not an instance id: use 1 to 100 letters, digits, '.', '_' or '-'"
-        ));
-    }
+    crate::instances::check_instance_id(s)?;
     Ok(s.to_owned())
 }

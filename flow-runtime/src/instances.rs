@@ -19,6 +19,8 @@ use crate::exec::TaskMetrics;
 pub use crate::snapshot::{Adopted, PartitionStore, Released};
 use crate::time::Timestamp;
 use crate::{Error, Result};
+use std::ops::RangeInclusive;
+use std::time::Duration;
 
 /// Where a reader of a repartition topic sends what it read: the downstream subtask's input.
 ///
@@ -112,6 +114,25 @@ pub const SESSION_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(
 /// source's own default too).
 pub const MAX_BROKER_DOWNTIME: std::time::Duration = std::time::Duration::from_secs(60);
 
+/// The seconds `--max-broker-downtime` allows: under 10 s a broker's restart stops every
+/// instance.
+pub const MAX_BROKER_DOWNTIME_SECS: RangeInclusive<u64> = 10..=3600;
+
+/// The seconds `--session-timeout` allows (a Kafka broker's default bounds are 6 s and 30
+/// min: `group.min.session.timeout.ms`, `group.max.session.timeout.ms`).
+pub const SESSION_TIMEOUT_SECS: RangeInclusive<u64> = 6..=1800;
+
+/// Whether `id` can be an instance id (`--instance-id`): it names consumer group members and
+/// transactional ids.
+pub fn check_instance_id(id: &str) -> std::result::Result<(), String> {
+    if id.is_empty() || id.len() > 100 || !id.chars().all(kafka_name_char) {
+        return Err(format!(
+            "`{id}` is not an instance id: use 1 to 100 letters, digits, '.', '_' or '-'"
+        ));
+    }
+    Ok(())
+}
+
 /// A group's session timeout for instances with an id (static members, Kafka Streams' way):
 /// the time a crashed instance has to start again and get its partitions back before the
 /// group deals them anew. A broker may take seconds to answer a returning static member
@@ -132,6 +153,62 @@ impl InstanceConfig {
             exactly_once: false,
             max_broker_downtime: None,
         }
+    }
+
+    /// Whether the configuration is one the flags could give (`--session-timeout`,
+    /// `--max-broker-downtime`, `--repartition-partitions`, `--instance-id`,
+    /// `--processing-guarantee`): set in code, it is checked when the job starts. The error
+    /// names the field and its bounds.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let within =
+            |what: &str, d: Option<std::time::Duration>, secs: &RangeInclusive<u64>| match d {
+                Some(d)
+                    if !(d >= Duration::from_secs(*secs.start())
+                        && d <= Duration::from_secs(*secs.end())) =>
+                {
+                    Err(format!(
+                        "instance group `{}`: {what} is {d:?}, where {} to {} s are allowed",
+                        self.group,
+                        secs.start(),
+                        secs.end()
+                    ))
+                }
+                _ => Ok(()),
+            };
+        within(
+            "the session timeout (--session-timeout)",
+            self.session_timeout,
+            &SESSION_TIMEOUT_SECS,
+        )?;
+        within(
+            "the max broker downtime (--max-broker-downtime)",
+            self.max_broker_downtime,
+            &MAX_BROKER_DOWNTIME_SECS,
+        )?;
+        if !(1..=crate::snapshot::KEY_GROUPS).contains(&self.partitions) {
+            return Err(format!(
+                "instance group `{}`: {} repartition partitions (--repartition-partitions), where 1 to {} (the key groups) are allowed",
+                self.group,
+                self.partitions,
+                crate::snapshot::KEY_GROUPS
+            ));
+        }
+        if self.group.is_empty() || self.brokers.is_empty() {
+            return Err(
+                "an instance group needs a name and its brokers (--instance-group, --instance-brokers)"
+                    .to_string(),
+            );
+        }
+        if let Some(id) = &self.id {
+            check_instance_id(id)?;
+        }
+        if self.exactly_once && self.id.is_none() {
+            return Err(format!(
+                "instance group `{}`: exactly-once (--processing-guarantee) needs an instance id (--instance-id), which names its transactions",
+                self.group
+            ));
+        }
+        Ok(())
     }
 
     /// How long the instance's Kafka clients ride out a broker that does not answer: the
@@ -576,6 +653,73 @@ mod tests {
             .err()
             .expect("5 s is refused");
         assert!(e.contains("5 is not in 10..=3600"), "{e}");
+    }
+
+    #[test]
+    fn a_configuration_set_in_code_is_held_to_the_flags_bounds() {
+        let base = || InstanceConfig::new("g", "b:9092");
+        assert_eq!(base().check(), Ok(()));
+        let refused = |config: InstanceConfig, says: &str| {
+            let e = config.check().expect_err(says);
+            assert!(e.contains(says) && e.contains("`g`"), "{says}: {e}");
+        };
+        let secs = |s: f64| Some(Duration::from_secs_f64(s));
+        refused(
+            InstanceConfig {
+                max_broker_downtime: secs(9.5),
+                ..base()
+            },
+            "max broker downtime (--max-broker-downtime) is 9.5s, where 10 to 3600 s",
+        );
+        refused(
+            InstanceConfig {
+                max_broker_downtime: secs(3601.0),
+                ..base()
+            },
+            "where 10 to 3600 s",
+        );
+        for ok in [10.0, 3600.0] {
+            let config = InstanceConfig {
+                max_broker_downtime: secs(ok),
+                ..base()
+            };
+            assert_eq!(config.check(), Ok(()), "{ok} s");
+        }
+        refused(
+            InstanceConfig {
+                session_timeout: secs(1.0),
+                ..base()
+            },
+            "session timeout (--session-timeout) is 1s, where 6 to 1800 s",
+        );
+        refused(
+            InstanceConfig {
+                partitions: 0,
+                ..base()
+            },
+            "0 repartition partitions",
+        );
+        refused(
+            InstanceConfig {
+                partitions: crate::snapshot::KEY_GROUPS + 1,
+                ..base()
+            },
+            "(the key groups)",
+        );
+        refused(
+            InstanceConfig {
+                exactly_once: true,
+                ..base()
+            },
+            "needs an instance id",
+        );
+        let e = InstanceConfig {
+            id: Some("a b".into()),
+            ..base()
+        }
+        .check()
+        .unwrap_err();
+        assert!(e.contains("`a b` is not an instance id"), "{e}");
     }
 
     #[test]

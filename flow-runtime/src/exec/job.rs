@@ -112,6 +112,9 @@ impl JobBuilder {
                 "--instance-group needs Kafka, and this binary was built without flow's `kafka` feature".into(),
             )),
         }
+        if let Err(e) = config.check() {
+            self.fail(Error::Config(e));
+        }
         self.graph.fused = false;
         self.instances = Some(config.clone());
         self.partition_state = env.checkpoint_dir().map(|d| d.join("instances"));
