@@ -501,6 +501,7 @@ impl RemoteOut for Writer {
             }
             Message::Rows(_) | Message::SecondRows(_) => unreachable!("rows go through `rows`"),
             Message::Handover(_) => unreachable!("only readers send handovers, downstream"),
+            Message::Many(_) => unreachable!("an exchange sends a repartition writer each message"),
         }
         let value = std::mem::take(&mut self.buf);
         let sent = self.send_to_every_partition(&value);

@@ -13,6 +13,14 @@ use std::time::{Duration, Instant};
 /// How long a partial batch may wait before it is sent anyway.
 const FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 
+/// The most messages a channel's packet of rows and watermarks holds before it is sent
+/// ([`Exchange::hold`]).
+const PACKET: usize = 256;
+
+/// Watermarks closer together than this ride with the rows (see [`Exchange::watermark`]):
+/// those of a zero watermark interval, not those of the shortest periodic one (1 ms).
+const WATERMARK_STORM: Duration = Duration::from_micros(500);
+
 /// Which downstream subtask a row goes to.
 pub trait Partition<T>: Send {
     /// The target among `n` channels.
@@ -40,6 +48,11 @@ pub(super) struct Outbox {
     blocked: Duration,
     /// The last watermark sent (the task's output watermark).
     watermark: Option<Timestamp>,
+    /// When a watermark last went out on its own (see [`Exchange::watermark`]).
+    watermark_sent: Option<Instant>,
+    /// Per channel: rows and watermarks held in order, to go as one [`Message::Many`] before
+    /// anything else on that channel.
+    packets: Vec<Vec<Message>>,
 }
 
 impl Outbox {
@@ -121,6 +134,24 @@ impl Outbox {
             self.closed = true;
         }
         self.blocked += start.elapsed();
+    }
+
+    /// Sends what channel `i`'s packet holds, if anything: before any other message on it.
+    fn send_packet(&mut self, i: usize) {
+        let Some(packet) = self.packets.get_mut(i) else {
+            return;
+        };
+        match packet.len() {
+            0 => {}
+            1 => {
+                let message = packet.pop().expect("one message");
+                self.send(i, message);
+            }
+            _ => {
+                let messages = std::mem::take(packet);
+                self.send(i, Message::Many(messages));
+            }
+        }
     }
 
     /// `make()` to every channel.
@@ -206,6 +237,8 @@ impl<T: Send + 'static, P> Exchange<T, P> {
                 last_flush: Instant::now(),
                 blocked: Duration::ZERO,
                 watermark: None,
+                watermark_sent: None,
+                packets: Vec::new(),
                 task,
                 closed: false,
             },
@@ -241,6 +274,7 @@ impl<T: Send + 'static, P> Exchange<T, P> {
 
     #[cold]
     fn send_full(&mut self, i: usize) {
+        self.out.send_packet(i);
         let batch = std::mem::replace(
             &mut self.buffers[i],
             Batch::with_capacity(self.batch, self.timestamps),
@@ -248,11 +282,37 @@ impl<T: Send + 'static, P> Exchange<T, P> {
         self.out.send(i, Message::Rows(Rows::new(batch)));
     }
 
-    /// Sends every partial batch.
+    /// Holds watermark `w` for channel `i` after the rows buffered for it: they go into the
+    /// channel's packet, then `w`.
+    #[cold]
+    #[inline(never)]
+    fn hold(&mut self, i: usize, w: Timestamp) {
+        if self.out.packets.is_empty() {
+            self.out.packets = (0..self.buffers.len()).map(|_| Vec::new()).collect();
+        }
+        let n = self.buffers[i].rows.len();
+        if n > 0 {
+            // Few rows come between two such watermarks: the next batch starts as small.
+            let next = Batch::with_capacity(n.min(self.batch), self.timestamps);
+            let rows = std::mem::replace(&mut self.buffers[i], next);
+            self.out.packets[i].push(Message::Rows(Rows::new(rows)));
+        }
+        // Every watermark, even one with no rows after the last: an operator sees each
+        // (its timers fire at each, with that watermark as the current one).
+        let packet = &mut self.out.packets[i];
+        packet.push(Message::Watermark(w));
+        if packet.len() >= PACKET {
+            self.out.send_packet(i);
+        }
+    }
+
+    /// Sends every partial batch (and what the packets hold).
     pub(super) fn send_all(&mut self) -> Result<()> {
         for i in 0..self.buffers.len() {
             if !self.buffers[i].rows.is_empty() {
                 self.send_full(i);
+            } else {
+                self.out.send_packet(i);
             }
         }
         self.out.last_flush = Instant::now();
@@ -293,10 +353,28 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
         }
     }
 
+    /// Rows before a watermark must arrive before it: the partial batches go, then the
+    /// watermark to every channel. Watermarks that come within [`WATERMARK_STORM`] of the
+    /// last one sent (a zero watermark interval: one after every row) would make every row
+    /// a message of its own, and every channel a queue of one-row messages its receiver
+    /// wakes for: those ride in order with the rows, in one message per channel per flush
+    /// (as Flink's network buffers carry watermarks among records), at most
+    /// [`FLUSH_INTERVAL`] later.
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        // Rows before a watermark must arrive before it.
-        self.send_all()?;
         self.out.watermark = Some(watermark);
+        let soon = (self.out.watermark_sent).is_some_and(|t| t.elapsed() < WATERMARK_STORM)
+            || self.out.packets.iter().any(|p| !p.is_empty());
+        // (A repartition topic's writer takes rows and events as they come.)
+        if soon && self.out.remote.is_none() {
+            for i in 0..self.buffers.len() {
+                if self.out.skip != Some(i) {
+                    self.hold(i, watermark);
+                }
+            }
+            return self.out.check();
+        }
+        self.send_all()?;
+        self.out.watermark_sent = Some(Instant::now());
         self.out.broadcast(|| Message::Watermark(watermark))
     }
 

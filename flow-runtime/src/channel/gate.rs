@@ -72,6 +72,9 @@ pub(crate) struct Gate {
     /// How long the last barrier passed on held inputs back (Flink's alignment duration).
     alignment: Duration,
     pending: Option<GateEvent>,
+    /// The messages of a [`Message::Many`] not handled yet, with their input: handled before
+    /// anything else is received.
+    queue: std::collections::VecDeque<(usize, Message)>,
     /// On a worker: the input [`Gate::try_recv`] looks at first (the one after the last read).
     next_input: usize,
 }
@@ -95,6 +98,7 @@ impl Gate {
             aligning: None,
             alignment: Duration::ZERO,
             pending: None,
+            queue: std::collections::VecDeque::new(),
             next_input: 0,
         }
     }
@@ -118,7 +122,7 @@ impl Gate {
 
     /// Waits up to `timeout` for the next event.
     pub fn next(&mut self, timeout: Duration) -> GateEvent {
-        if let Some(e) = self.pending.take() {
+        if let Some(e) = self.take_pending() {
             return e;
         }
         if worker::cooperative() {
@@ -210,9 +214,19 @@ impl Gate {
             .filter(|(i, _)| self.readable(*i))
     }
 
-    /// An event `handle` held back to report after the one it returned.
+    /// An event `handle` held back to report after the one it returned, or the next event of
+    /// a [`Message::Many`] received: every caller of `handle` takes these before it receives
+    /// again.
     pub fn take_pending(&mut self) -> Option<GateEvent> {
-        self.pending.take()
+        if let Some(e) = self.pending.take() {
+            return Some(e);
+        }
+        while let Some((i, message)) = self.queue.pop_front() {
+            if let Some(e) = self.handle(i, Ok(message)) {
+                return Some(e);
+            }
+        }
+        None
     }
 
     /// Whether every input ended.
@@ -282,6 +296,11 @@ impl Gate {
                 }
             }
             Ok(Message::Handover(h)) => return Some(GateEvent::Handover(h)),
+            Ok(Message::Many(messages)) => {
+                // (Received only once the queue is empty: see `take_pending`.)
+                self.queue.extend(messages.into_iter().map(|m| (i, m)));
+                return self.take_pending();
+            }
             Err(_) => return Some(GateEvent::Broken),
         }
         None
@@ -387,6 +406,63 @@ mod tests {
         assert!(matches!(gate.next(t), GateEvent::Watermark(10)));
         edge.senders[0].senders[0].send(Message::End).unwrap();
         assert!(matches!(gate.next(t), GateEvent::End));
+    }
+
+    /// Watermarks that come faster than an exchange flushes (one after every row, a zero
+    /// watermark interval) ride with the rows in one message per flush, and the gate hands
+    /// them on in order, as if each had come on its own.
+    #[test]
+    fn watermarks_after_every_row_arrive_in_order_with_the_rows() {
+        use crate::chain::{Collector, Control};
+        let mut edge = EdgeChannels::<u8>::new(1, 1, false);
+        let mut gate = Gate::new(edge.receivers.pop().unwrap());
+        let receiver = gate.inputs[0].clone();
+        let mut exchange = crate::channel::Exchange::new(
+            crate::operator::rebalance::RoundRobin::default(),
+            edge.senders.pop().unwrap(),
+            "test",
+            true,
+        );
+        let mut sent = Vec::new();
+        // (Read as it goes, so that the channel never fills, should the test be paused for
+        // longer than a flush interval now and then.)
+        let mut messages: Vec<Message> = Vec::new();
+        for v in 1..=100u8 {
+            exchange.collect(v, i64::from(v));
+            exchange.watermark(i64::from(v)).unwrap();
+            sent.push(format!("r{v}"));
+            sent.push(format!("w{v}"));
+            messages.extend(receiver.try_iter());
+        }
+        exchange.finish().unwrap();
+        messages.extend(receiver.try_iter());
+        assert!(
+            messages.len() < 40 && messages.iter().any(|m| matches!(m, Message::Many(_))),
+            "a message per flush, not two per row: {messages:?}"
+        );
+        let mut got = Vec::new();
+        let mut events: Vec<GateEvent> = Vec::new();
+        for m in messages {
+            events.extend(gate.handle(0, Ok(m)));
+            while let Some(e) = gate.take_pending() {
+                events.push(e);
+            }
+        }
+        for e in events {
+            match e {
+                GateEvent::Rows(rows) => {
+                    rows.feed(|v: u8, ts| {
+                        assert_eq!(ts, i64::from(v));
+                        got.push(format!("r{v}"));
+                    });
+                }
+                GateEvent::Watermark(w) => got.push(format!("w{w}")),
+                GateEvent::End => got.push("end".into()),
+                _ => panic!("unexpected event"),
+            }
+        }
+        sent.push("end".into());
+        assert_eq!(got, sent);
     }
 
     #[test]

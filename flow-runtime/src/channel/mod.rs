@@ -141,6 +141,10 @@ pub enum Message {
     SecondRows(Rows),
     /// The sender's event-time clock reached this watermark.
     Watermark(Timestamp),
+    /// Messages of one sender in order, sent as one: rows and the watermarks between them
+    /// when watermarks come faster than an exchange flushes (a zero watermark interval, one
+    /// after every row). Holds rows and watermarks only.
+    Many(Vec<Message>),
     /// The sender turned idle (`true`) or active again (`false`).
     Idle(bool),
     /// A checkpoint barrier (aligned snapshots; carried, not yet produced).
