@@ -513,12 +513,34 @@ pub struct Hold(crossbeam_channel::Receiver<()>);
 pub struct Resume(#[allow(dead_code)] crossbeam_channel::Sender<()>);
 
 impl Hold {
-    /// Waits until the reader dropped its [`Resume`], or `cancelled` says the job stops.
+    /// Waits until the reader dropped its [`Resume`] (`true`), or `cancelled` says the job
+    /// stops (`false`, asked every 200 ms). On a worker the worker's other tasks run
+    /// meanwhile (a transaction's commit takes a round trip to the broker or more).
     pub fn wait(&self, cancelled: impl Fn() -> bool) -> bool {
+        const ASK: Duration = Duration::from_millis(200);
+        if !crate::exec::worker::cooperative() {
+            loop {
+                match self.0.recv_timeout(ASK) {
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) if cancelled() => {
+                        return false
+                    }
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                    _ => return true,
+                }
+            }
+        }
+        let mut asked = std::time::Instant::now();
         loop {
-            match self.0.recv_timeout(std::time::Duration::from_millis(200)) {
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) if cancelled() => return false,
-                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+            match self.0.try_recv() {
+                Err(crossbeam_channel::TryRecvError::Empty) => {
+                    if asked.elapsed() >= ASK {
+                        if cancelled() {
+                            return false;
+                        }
+                        asked = std::time::Instant::now();
+                    }
+                    crate::exec::worker::sleep(Duration::from_millis(1));
+                }
                 _ => return true,
             }
         }

@@ -541,6 +541,32 @@ mod tests {
         assert_eq!(seen, ["sleep", "woke", "busy done"]);
     }
 
+    /// A stage held for a repartition reader's commit (exactly-once) lets the other tasks of
+    /// its worker run: here the one that ends the hold (on one worker, a hold that blocked the
+    /// thread would wait for good; `cancelled` ends it after 5 s).
+    #[test]
+    fn a_held_stage_lets_the_other_tasks_of_its_worker_run() {
+        let (handover, _answer, resume) = crate::instances::Handover::held(None);
+        let crate::instances::Handover::Flush(_, hold) = handover else {
+            panic!("a flush");
+        };
+        let (log, order) = mpsc::channel();
+        let log2 = log.clone();
+        let held: Work = Box::new(move || {
+            let start = Instant::now();
+            let resumed = hold.wait(|| start.elapsed() > Duration::from_secs(5));
+            log.send(if resumed { "resumed" } else { "gave up" })
+                .unwrap();
+        });
+        let committer: Work = Box::new(move || {
+            log2.send("committed").unwrap();
+            drop(resume);
+        });
+        run(1, vec![held, committer]);
+        let seen: Vec<_> = order.try_iter().collect();
+        assert_eq!(seen, ["committed", "resumed"]);
+    }
+
     /// Off a worker the same calls block the thread and do nothing else.
     #[test]
     fn off_a_worker_the_calls_block_the_thread() {
