@@ -89,8 +89,16 @@ impl SourceReader for SequenceReader {
         match start.checked_add(n) {
             // The hot path: a plain exclusive range the compiler turns into a counted loop.
             Some(end) => {
-                for v in start..end {
-                    out.collect(v);
+                if start >= 0 {
+                    // The same loop, where the compiler knows the numbers are not negative:
+                    // a user's `n % k` is then a mask or one multiply, not a signed division.
+                    for v in start..end {
+                        out.collect(v);
+                    }
+                } else {
+                    for v in start..end {
+                        out.collect(v);
+                    }
                 }
                 self.next = end;
             }
@@ -173,6 +181,26 @@ mod tests {
             }
             assert_eq!(all, (1..=10).collect::<Vec<_>>(), "parallelism {p}");
         }
+    }
+
+    /// Batches that start below zero, at zero and above (the reader's loop for numbers not
+    /// negative is a second copy).
+    #[test]
+    fn a_range_across_zero_comes_whole_and_in_order() {
+        for p in 1..4 {
+            let mut all = Vec::new();
+            for mut r in NumberSequence::new(-7, 7)
+                .into_readers(p, &Watermarks::no_watermarks())
+                .unwrap()
+            {
+                all.extend(drain(&mut r));
+            }
+            assert_eq!(all, (-7..=7).collect::<Vec<_>>(), "parallelism {p}");
+        }
+        let mut r = NumberSequence::new(i64::MIN, i64::MIN + 2)
+            .into_readers(1, &Watermarks::no_watermarks())
+            .unwrap();
+        assert_eq!(drain(&mut r[0]), vec![i64::MIN, i64::MIN + 1, i64::MIN + 2]);
     }
 
     #[test]
