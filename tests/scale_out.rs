@@ -1592,7 +1592,7 @@ fn a_keyed_connect_crosses_instances_and_its_state_follows_partitions() {
 }
 
 /// An instance group configured in code out of the flags' bounds fails the job at start,
-/// naming the field and its bounds, before it reaches for a broker (none runs here).
+/// naming the field and its bounds (no broker runs at the address given).
 #[test]
 fn an_instance_group_set_in_code_out_of_bounds_fails_at_start() {
     for (config, says) in [

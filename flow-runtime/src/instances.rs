@@ -155,10 +155,10 @@ impl InstanceConfig {
         }
     }
 
-    /// Whether the configuration is one the flags could give (`--session-timeout`,
-    /// `--max-broker-downtime`, `--repartition-partitions`, `--instance-id`,
-    /// `--processing-guarantee`): set in code, it is checked when the job starts. The error
-    /// names the field and its bounds.
+    /// Whether the configuration is one a group can run with: within the bounds of the flags
+    /// (`--session-timeout`, `--max-broker-downtime`, `--repartition-partitions`,
+    /// `--instance-id`, `--processing-guarantee`), with a name and brokers. Set in code, it is
+    /// checked when the job starts; the error names the field and its bounds.
     pub fn check(&self) -> std::result::Result<(), String> {
         let within =
             |what: &str, d: Option<std::time::Duration>, secs: &RangeInclusive<u64>| match d {

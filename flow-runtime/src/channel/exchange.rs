@@ -354,22 +354,32 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
     }
 
     /// Rows before a watermark must arrive before it: the partial batches go, then the
-    /// watermark to every channel. Watermarks that come within [`WATERMARK_STORM`] of the
-    /// last one sent (a zero watermark interval: one after every row) would make every row
-    /// a message of its own, and every channel a queue of one-row messages its receiver
-    /// wakes for: those ride in order with the rows, in one message per channel per flush
-    /// (as Flink's network buffers carry watermarks among records), at most
-    /// [`FLUSH_INTERVAL`] later.
+    /// watermark to every channel. Watermarks between rows that come within
+    /// [`WATERMARK_STORM`] of the last one sent (a zero watermark interval: one after every
+    /// row) would make every row a message of its own, and every channel a queue of one-row
+    /// messages its receiver wakes for: those ride in order with the rows, in one message
+    /// per channel per flush (as Flink's network buffers carry watermarks among records),
+    /// at most [`FLUSH_INTERVAL`] later.
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
         self.out.watermark = Some(watermark);
-        let soon = (self.out.watermark_sent).is_some_and(|t| t.elapsed() < WATERMARK_STORM)
-            || self.out.packets.iter().any(|p| !p.is_empty());
-        // (A repartition topic's writer takes rows and events as they come.)
-        if soon && self.out.remote.is_none() {
+        // Held while held ones wait, or between rows soon after the last one sent: not
+        // watermarks alone. (A repartition topic's writer takes rows and events as they
+        // come.)
+        let storm = self.out.remote.is_none()
+            && (self.out.packets.iter().any(|p| !p.is_empty())
+                || (self.buffers.iter().any(|b| !b.rows.is_empty())
+                    && (self.out.watermark_sent).is_some_and(|t| t.elapsed() < WATERMARK_STORM)));
+        if storm {
             for i in 0..self.buffers.len() {
                 if self.out.skip != Some(i) {
                     self.hold(i, watermark);
                 }
+            }
+            // Not longer than a partial batch waits while watermarks come; once they stop,
+            // the task's next flush sends them (every task loop flushes after a watermark,
+            // and when its inputs are quiet).
+            if self.out.last_flush.elapsed() >= FLUSH_INTERVAL {
+                return self.send_all();
             }
             return self.out.check();
         }

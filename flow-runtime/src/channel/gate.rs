@@ -128,6 +128,10 @@ impl Gate {
         if worker::cooperative() {
             return self.next_on_worker(timeout);
         }
+        // A deadline, not a timeout per message: messages that make no event (a watermark
+        // that does not advance the minimum) must not keep `Idle`, and the stage's flush
+        // with it, from coming.
+        let deadline = std::time::Instant::now() + timeout;
         loop {
             if self.open_count == 0 {
                 return GateEvent::End;
@@ -141,7 +145,7 @@ impl Gate {
                         ids.push(i);
                     }
                 }
-                let op = match sel.select_timeout(timeout) {
+                let op = match sel.select_deadline(deadline) {
                     Ok(op) => op,
                     Err(_) => return GateEvent::Idle,
                 };
@@ -463,6 +467,52 @@ mod tests {
         }
         sent.push("end".into());
         assert_eq!(got, sent);
+    }
+
+    /// Watermarks held between rows wait no longer than the exchange's flush interval: the
+    /// task's next flush due sends them (every task loop flushes after a watermark and when
+    /// its inputs are quiet). A watermark alone is not held.
+    #[test]
+    fn held_watermarks_go_with_the_next_flush_due() {
+        use crate::chain::{Collector, Control};
+        let mut edge = EdgeChannels::<u8>::new(1, 1, false);
+        let receiver = edge.receivers.pop().unwrap().pop().unwrap();
+        let mut exchange = crate::channel::Exchange::new(
+            crate::operator::rebalance::RoundRobin::default(),
+            edge.senders.pop().unwrap(),
+            "test",
+            true,
+        );
+        let kinds = |receiver: &Receiver<Message>| -> Vec<String> {
+            receiver
+                .try_iter()
+                .map(|m| match m {
+                    Message::Rows(_) => "rows".to_string(),
+                    Message::Watermark(w) => format!("w{w}"),
+                    Message::Many(ms) => format!("many({})", ms.len()),
+                    other => format!("{other:?}"),
+                })
+                .collect()
+        };
+        exchange.watermark(0).unwrap();
+        assert_eq!(kinds(&receiver), ["w0"], "a watermark alone goes at once");
+        exchange.collect(1u8, 1);
+        exchange.watermark(1).unwrap();
+        exchange.collect(2u8, 2);
+        exchange.watermark(2).unwrap();
+        exchange.watermark(3).unwrap();
+        let first = kinds(&receiver);
+        // (Held unless the test was paused for 0.5 ms after watermark 0 or for 10 ms since
+        // the exchange was made.)
+        if first.is_empty() {
+            exchange.flush().unwrap();
+            assert!(kinds(&receiver).is_empty(), "held until a flush is due");
+            std::thread::sleep(Duration::from_millis(11));
+            exchange.flush().unwrap();
+            assert_eq!(kinds(&receiver), ["many(5)"]);
+        } else {
+            assert_eq!(first.last().map(String::as_str), Some("w3"), "{first:?}");
+        }
     }
 
     #[test]

@@ -682,7 +682,9 @@ fn drive_gate(
             }
             GateEvent::Watermark(w) => {
                 watermark = w;
-                stage.control().watermark(w)?
+                stage.control().watermark(w)?;
+                // (Watermarks an exchange held go within its flush interval.)
+                stage.control().flush()?;
             }
             GateEvent::Barrier(id) => take_part(ctx, id, gate.alignment(), |state| {
                 stage.control().barrier(id, state)
@@ -1014,6 +1016,7 @@ fn drive_two_gates(
         if min > current {
             current = min;
             chain.control().watermark(min)?;
+            chain.control().flush()?;
         }
         if (idle_first && idle_second) != idle_out {
             idle_out = !idle_out;

@@ -213,12 +213,16 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
                 if i < n {
                     self.hint = i;
                 }
-                // A new pane is sized as the newest one was: windows of one operator
-                // hold about as many keys each, and a vector grown by doubling would copy
-                // its entries over and over.
+                // A new newest pane is sized as the newest one was: windows of one
+                // operator hold about as many keys each, and a vector grown by doubling
+                // would copy its entries over and over. (A pane for rows out of order,
+                // older than the newest, is small: it grows.)
                 let entries = match self.spare.pop() {
                     Some(entries) => entries,
-                    None => Vec::with_capacity(self.panes.back().map_or(0, |p| p.entries.len())),
+                    None if i == n => {
+                        Vec::with_capacity(self.panes.back().map_or(0, |p| p.entries.len()))
+                    }
+                    None => Vec::new(),
                 };
                 self.panes.insert(
                     i,
