@@ -222,7 +222,8 @@ impl PartitionStore {
     }
 
     /// Removes partition `partition`'s files of offsets before `offset` (all of them with
-    /// `i64::MAX`): states no reader will start from again.
+    /// `i64::MAX`): states no reader will start from again, and what an instance killed while
+    /// it wrote one left (`<offset>.tmp`: the file is written through it, then renamed).
     ///
     /// # Errors
     /// A file that cannot be removed.
@@ -236,7 +237,7 @@ impl PartitionStore {
             let older = path
                 .file_name()
                 .and_then(|n| n.to_str())
-                .and_then(|n| n.strip_suffix(".state"))
+                .and_then(|n| n.strip_suffix(".state").or_else(|| n.strip_suffix(".tmp")))
                 .and_then(|n| n.parse::<i64>().ok())
                 .is_some_and(|o| o < offset);
             if older {
@@ -335,7 +336,11 @@ mod tests {
                 .save(released(&[("a".to_string(), 1)], 0), &[(1, offset)])
                 .unwrap();
         }
+        // What an instance killed while it wrote a file left.
+        std::fs::write(dir.path().join("p1/7.tmp"), b"half a state").unwrap();
+        std::fs::write(dir.path().join("p1/13.tmp"), b"a write under way").unwrap();
         store.remove_before(1, 12).unwrap();
+        std::fs::remove_file(dir.path().join("p1/13.tmp")).expect("a newer write is left alone");
         let left: Vec<_> = std::fs::read_dir(dir.path().join("p1"))
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
