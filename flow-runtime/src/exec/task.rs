@@ -505,31 +505,37 @@ where
     A: TimestampAssigner<R::Row>,
 {
     let outcome = if event_time {
-        let mut out = Emitter::<_, _, true> {
-            chain: &mut chain,
-            assigner,
-            generator,
-            rows: 0,
-            error: None,
-        };
-        match (reader.poll(&mut out, BATCH_SIZE), out.error) {
-            (Err(e), _) | (Ok(_), Some(e)) => Err(e),
-            (Ok(poll), None) => Ok((poll, out.rows)),
-        }
+        poll_into::<_, _, _, true>(reader, &mut chain, assigner, generator)
     } else {
-        let mut out = Emitter::<_, _, false> {
-            chain: &mut chain,
-            assigner,
-            generator,
-            rows: 0,
-            error: None,
-        };
-        match (reader.poll(&mut out, BATCH_SIZE), out.error) {
-            (Err(e), _) | (Ok(_), Some(e)) => Err(e),
-            (Ok(poll), None) => Ok((poll, out.rows)),
-        }
+        poll_into::<_, _, _, false>(reader, &mut chain, assigner, generator)
     };
     (chain, outcome)
+}
+
+/// One poll of `reader` into `chain`, through an emitter with or without event time.
+#[inline(always)]
+fn poll_into<R, C, A, const EVENT_TIME: bool>(
+    reader: &mut R,
+    chain: &mut C,
+    assigner: &mut A,
+    generator: &mut SourceWatermarks,
+) -> Result<(Poll, u64)>
+where
+    R: SourceReader,
+    C: Collector<R::Row>,
+    A: TimestampAssigner<R::Row>,
+{
+    let mut out = Emitter::<_, _, EVENT_TIME> {
+        chain,
+        assigner,
+        generator,
+        rows: 0,
+        error: None,
+    };
+    match (reader.poll(&mut out, BATCH_SIZE), out.error) {
+        (Err(e), _) | (Ok(_), Some(e)) => Err(e),
+        (Ok(poll), None) => Ok((poll, out.rows)),
+    }
 }
 
 /// A source task's progress through the job's checkpoints.
