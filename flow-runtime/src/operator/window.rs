@@ -944,6 +944,15 @@ where
         self.timers.add(&(key, window, cleanup), at);
     }
 
+    /// The watermark a row's lateness is judged by: none (the minimum) in processing time.
+    fn lateness_clock(&self) -> Timestamp {
+        if self.event_time {
+            self.watermark
+        } else {
+            MIN_WATERMARK
+        }
+    }
+
     /// Whether a window closes for good (its state may go) by `time`.
     fn expired(&self, w: &TimeWindow, time: Timestamp) -> bool {
         w.max_timestamp().saturating_add(self.lateness) <= time
@@ -1099,11 +1108,7 @@ where
     where
         T: Clone + 'static,
     {
-        let wm = if self.event_time {
-            self.watermark
-        } else {
-            MIN_WATERMARK
-        };
+        let wm = self.lateness_clock();
         self.assigned.clear();
         self.windows.assign(time, &mut self.assigned);
         let windows = std::mem::take(&mut self.assigned);
@@ -1180,11 +1185,7 @@ where
     ) where
         T: 'static,
     {
-        let wm = if self.event_time {
-            self.watermark
-        } else {
-            MIN_WATERMARK
-        };
+        let wm = self.lateness_clock();
         let mut window = TimeWindow {
             start: time,
             end: time.saturating_add(gap),
