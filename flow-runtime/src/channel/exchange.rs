@@ -376,8 +376,8 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
                 }
             }
             // Not longer than a partial batch waits while watermarks come; once they stop,
-            // the task's next flush sends them (every task loop flushes after a watermark,
-            // and when its inputs are quiet).
+            // the task's next flush sends them (every task loop flushes after a batch of
+            // rows, and when its inputs are quiet: within 50 ms).
             if self.out.last_flush.elapsed() >= FLUSH_INTERVAL {
                 return self.send_all();
             }

@@ -470,8 +470,9 @@ mod tests {
     }
 
     /// Watermarks held between rows wait no longer than the exchange's flush interval: the
-    /// task's next flush due sends them (every task loop flushes after a watermark and when
-    /// its inputs are quiet). A watermark alone is not held.
+    /// exchange's next watermark or flush once that is due sends them (every task loop
+    /// flushes after a batch of rows and when its inputs are quiet). A watermark alone is not
+    /// held.
     #[test]
     fn held_watermarks_go_with_the_next_flush_due() {
         use crate::chain::{Collector, Control};

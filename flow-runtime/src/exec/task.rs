@@ -689,8 +689,6 @@ fn drive_gate(
             GateEvent::Watermark(w) => {
                 watermark = w;
                 stage.control().watermark(w)?;
-                // (Watermarks an exchange held go within its flush interval.)
-                stage.control().flush()?;
             }
             GateEvent::Barrier(id) => take_part(ctx, id, gate.alignment(), |state| {
                 stage.control().barrier(id, state)
@@ -875,6 +873,10 @@ fn drive_two_gates(
     // message.
     let mut prefer_second = false;
     let mut waiting_since: Option<std::time::Instant> = None;
+    // Off a worker: when the select gives up if no event comes. A deadline, not a timeout
+    // per message (as `Gate::next`): messages that make no event must not keep the idle
+    // flush from coming.
+    let mut deadline: Option<std::time::Instant> = None;
     loop {
         if commit_completed(ctx, chain.control(), &mut committed)? {
             return Ok(report(chain.control(), received));
@@ -937,12 +939,14 @@ fn drive_two_gates(
                 sel.recv(r);
             }
             let waiting = std::time::Instant::now();
-            let selected = sel.select_timeout(IDLE_POLL);
+            let selected =
+                sel.select_deadline(*deadline.get_or_insert_with(|| waiting + IDLE_POLL));
             idle += waiting.elapsed();
             // Bound to a local so that the select's borrows end before the receivers drop.
             #[allow(clippy::let_and_return)]
             let side = match selected {
                 Err(_) => {
+                    deadline = None;
                     if ctx.is_cancelled() {
                         return Err(Error::Cancelled(ctx.task_name()));
                     }
@@ -971,6 +975,7 @@ fn drive_two_gates(
         if let Some(since) = waiting_since.take() {
             idle += since.elapsed();
         }
+        deadline = None;
         match event {
             Side::First(GateEvent::Rows(rows)) => {
                 received += chain.rows(rows)?;
@@ -1022,7 +1027,6 @@ fn drive_two_gates(
         if min > current {
             current = min;
             chain.control().watermark(min)?;
-            chain.control().flush()?;
         }
         if (idle_first && idle_second) != idle_out {
             idle_out = !idle_out;
