@@ -994,7 +994,7 @@ where
     fn advance_fixed(&mut self, time: Timestamp, out: &mut impl Output<F::Out>) {
         // The due panes are the first ones (sorted by end): those whose last millisecond is
         // `time` or earlier.
-        let mut i = 0;
+        let (mut i, len) = (0, self.fixed.len());
         while i < self.fixed.len() && self.fixed.get(i).end <= time.saturating_add(1) {
             let pane = self.fixed.get(i);
             let window = TimeWindow {
@@ -1043,6 +1043,9 @@ where
             } else {
                 i += 1;
             }
+        }
+        if self.fixed.len() < len {
+            self.fixed.fired();
         }
     }
 
