@@ -48,6 +48,8 @@ pub(super) struct Outbox {
     blocked: Duration,
     /// The last watermark sent (the task's output watermark).
     watermark: Option<Timestamp>,
+    /// The newest watermark held in the packets, sent with them.
+    held: Option<Timestamp>,
     /// When a watermark last went out on its own (see [`Exchange::watermark`]).
     watermark_sent: Option<Instant>,
     /// Per channel: rows and watermarks held in order, to go as one [`Message::Many`] before
@@ -237,6 +239,7 @@ impl<T: Send + 'static, P> Exchange<T, P> {
                 last_flush: Instant::now(),
                 blocked: Duration::ZERO,
                 watermark: None,
+                held: None,
                 watermark_sent: None,
                 packets: Vec::new(),
                 task,
@@ -315,6 +318,9 @@ impl<T: Send + 'static, P> Exchange<T, P> {
                 self.out.send_packet(i);
             }
         }
+        if let Some(w) = self.out.held.take() {
+            self.out.watermark = Some(w);
+        }
         self.out.last_flush = Instant::now();
         self.out.check()
     }
@@ -361,7 +367,6 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
     /// per channel per flush (as Flink's network buffers carry watermarks among records),
     /// at most [`FLUSH_INTERVAL`] later.
     fn watermark(&mut self, watermark: Timestamp) -> Result<()> {
-        self.out.watermark = Some(watermark);
         // Held while held ones wait, or between rows soon after the last one sent: not
         // watermarks alone. (A repartition topic's writer takes rows and events as they
         // come.)
@@ -370,6 +375,8 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
                 || (self.buffers.iter().any(|b| !b.rows.is_empty())
                     && (self.out.watermark_sent).is_some_and(|t| t.elapsed() < WATERMARK_STORM)));
         if storm {
+            // (The task's output watermark once they went: `send_all`.)
+            self.out.held = Some(watermark);
             for i in 0..self.buffers.len() {
                 if self.out.skip != Some(i) {
                     self.hold(i, watermark);
@@ -384,6 +391,7 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
             return self.out.check();
         }
         self.send_all()?;
+        self.out.watermark = Some(watermark);
         self.out.watermark_sent = Some(Instant::now());
         self.out.broadcast(|| Message::Watermark(watermark))
     }

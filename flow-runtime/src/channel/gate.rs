@@ -505,12 +505,23 @@ mod tests {
         let first = kinds(&receiver);
         // (Held unless the test was paused for 0.5 ms after watermark 0 or for 10 ms since
         // the exchange was made.)
+        let output = |exchange: &crate::channel::Exchange<u8, _>| {
+            let mut metrics = crate::exec::TaskMetrics::default();
+            exchange.report(&mut metrics);
+            metrics.output_watermark
+        };
         if first.is_empty() {
             exchange.flush().unwrap();
             assert!(kinds(&receiver).is_empty(), "held until a flush is due");
+            assert_eq!(
+                output(&exchange),
+                Some(0),
+                "the output watermark: the last sent"
+            );
             std::thread::sleep(Duration::from_millis(11));
             exchange.flush().unwrap();
             assert_eq!(kinds(&receiver), ["many(5)"]);
+            assert_eq!(output(&exchange), Some(3));
         } else {
             assert_eq!(first.last().map(String::as_str), Some("w3"), "{first:?}");
         }
