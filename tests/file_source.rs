@@ -256,6 +256,44 @@ fn a_missing_path_fails_at_start() {
     );
 }
 
+/// A job with a source that cannot start fails before any of its tasks runs: the sink of
+/// another branch is not even opened (it would connect to its database, create its files).
+#[test]
+fn a_missing_path_fails_the_job_before_any_task_runs() {
+    let env = env(1);
+    let opened = Opened::default();
+    let sink = opened.clone();
+    flow! { env =>
+        source(FileSource::text_lines("/nonexistent/flow-input"), Watermarks::no_watermarks()).sink_to(DiscardSink);
+        source(NumberSequence::new(1, 1_000_000), Watermarks::no_watermarks()).sink_to(sink);
+    }
+    let e = env.execute("missing").unwrap_err().to_string();
+    assert!(e.contains("/nonexistent/flow-input"), "{e}");
+    // (Tasks that started would have opened it within the job's few milliseconds.)
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(
+        opened.0.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "a task ran"
+    );
+}
+
+/// A sink that counts its writers opened.
+#[derive(Clone, Default)]
+struct Opened(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Sink<i64> for Opened {
+    type Writer = Opened;
+    fn create_writer(&self, _: &RuntimeContext) -> flow::Result<Opened> {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(self.clone())
+    }
+}
+
+impl SinkWriter<i64> for Opened {
+    fn write(&mut self, _: i64, _: flow::Timestamp) {}
+}
+
 /// The rows a sink received so far, readable while the job runs.
 #[derive(Clone, Default)]
 struct Live(Arc<Mutex<Vec<String>>>);

@@ -665,11 +665,17 @@ impl StreamEnv {
                 checkpoints: Default::default(),
             });
         }
-        let graphs = std::mem::take(&mut *self.graphs.lock().unwrap_or_else(|e| e.into_inner()));
+        let mut graphs =
+            std::mem::take(&mut *self.graphs.lock().unwrap_or_else(|e| e.into_inner()));
         if graphs.is_empty() {
             return Err(Error::Config(
                 "no job declared: `flow!` was not called on this environment".into(),
             ));
+        }
+        // A graph that could not be built (a source that cannot be split, an instance group
+        // out of bounds, ...): the job fails before it joins a group or starts a task.
+        if let Some(e) = graphs.iter_mut().find_map(|g| g.errors.drain(..).next()) {
+            return Err(e);
         }
         let bounded = graphs.iter().all(|g| g.bounded);
         let mode = match self.mode {
@@ -716,11 +722,7 @@ impl StreamEnv {
             // over (`instances::leave_requested`), rather than end it as a crash.
             crate::exec::install_stop_signals();
             let (mut sources, mut readers) = (Vec::new(), Vec::new());
-            for (i, g) in graphs
-                .iter()
-                .enumerate()
-                .filter(|(_, g)| g.errors.is_empty())
-            {
+            for (i, g) in graphs.iter().enumerate() {
                 if let Some(transport) = g.transport {
                     memberships.push(transport.join(
                         group,

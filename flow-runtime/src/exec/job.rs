@@ -449,6 +449,10 @@ pub(crate) fn run_job(
     let cancel = Arc::new(AtomicBool::new(false));
     let task_count = graphs.iter().map(|g| g.tasks.len()).sum();
     check_unique_uids(&graphs)?;
+    debug_assert!(
+        graphs.iter().all(|g| g.errors.is_empty()),
+        "checked by execute"
+    );
     let restore = match &config.restore {
         Some(path) => {
             let r = Restore::load(path, config.dir.as_deref(), job_name)?;
@@ -500,11 +504,10 @@ pub(crate) fn run_job(
     let (tx, rx) = mpsc::channel::<TaskOutcome>();
     let mut plans = Vec::new();
     let mut threads = Vec::new();
-    let mut build_errors = Vec::new();
+    let mut spawn_errors = Vec::new();
     let mut works: Vec<TaskWork> = Vec::new();
     for (g, graph) in graphs.into_iter().enumerate() {
         plans.push(graph.plan);
-        build_errors.extend(graph.errors);
         for task in graph.tasks {
             let ctx = RuntimeContext {
                 job_name: job_name.to_string(),
@@ -577,7 +580,7 @@ pub(crate) fn run_job(
         Err(e) => {
             cancel.store(true, Ordering::Relaxed);
             checkpoints.failed();
-            build_errors.push(Error::Worker {
+            spawn_errors.push(Error::Worker {
                 task: name,
                 message: e.to_string(),
             });
@@ -620,11 +623,11 @@ pub(crate) fn run_job(
             }
         }
     }
-    if !build_errors.is_empty() {
+    if !spawn_errors.is_empty() {
         cancel.store(true, Ordering::Relaxed);
         checkpoints.failed();
     }
-    let mut first_error: Option<Error> = build_errors.into_iter().next();
+    let mut first_error: Option<Error> = spawn_errors.into_iter().next();
     let mut secondary: Option<Error> = None;
     // With a savepoint directory the loop also wakes to look for a stop request.
     let tick = match (checkpoint_interval, stoppable) {

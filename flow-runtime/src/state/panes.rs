@@ -827,7 +827,7 @@ mod tests {
                 add(&mut panes, end, key);
             }
         }
-        while panes.len() > 0 {
+        while !panes.is_empty() {
             panes.remove(0);
         }
         panes.fired();
