@@ -21,11 +21,16 @@
 //! 500 ms apart (`interval_join(..).between(-500, 500)`); with `--join connect`, the window
 //! join written by hand as a keyed co-process function over the connected streams. In a
 //! group both inputs cross instances through the operator's topic.
+//!
+//! With `--output-dir DIR`, the window counts go to part files in `DIR` (a `FileSink`, text
+//! lines `start end word count`) instead of `--output`: in a group, its parts are committed
+//! at the group's commits.
 
 use flow::clap::{value_parser, Arg};
 use flow::connectors::format::{Json, Utf8};
 use flow::connectors::kafka::{DeliveryGuarantee, KafkaSink, KafkaSource};
 use flow::prelude::*;
+use flow::Sink;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -136,6 +141,13 @@ fn run() -> flow::Result<()> {
                 .help("The topic the window counts go to, as JSON (it must exist)"),
         )
         .arg(
+            Arg::new("output-dir")
+                .long("output-dir")
+                .value_name("DIR")
+                .conflicts_with("join")
+                .help("Write the window counts to part files in DIR instead of --output (a FileSink: text lines `start end word count`; in a group its parts commit at the group's commits)"),
+        )
+        .arg(
             Arg::new("source-group")
                 .long("source-group")
                 .value_name("NAME")
@@ -175,6 +187,9 @@ fn run() -> flow::Result<()> {
     if let Some(kind) = get("join") {
         return join(env, lines, &brokers, &output, &kind);
     }
+    if let Some(dir) = get("output-dir") {
+        return count_words(env, lines, FileSink::row_format(dir));
+    }
     let mut counts = KafkaSink::builder()
         .bootstrap_servers(&brokers)
         .topic(output)
@@ -186,8 +201,16 @@ fn run() -> flow::Result<()> {
             .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
             .transactional_id_prefix("scale-out");
     }
-    let counts = counts.build()?;
+    count_words(env, lines, counts.build()?)
+}
 
+/// The word count: `lines` split into words, counted per word and 1-second window, into
+/// `counts`.
+fn count_words<S: Sink<WindowCount>>(
+    env: StreamEnv,
+    lines: KafkaSource<Utf8>,
+    counts: S,
+) -> flow::Result<()> {
     flow! { env =>
         source(lines, Watermarks::bounded_out_of_orderness(Duration::from_secs(1)))
             .flat_map(|line: String, out: &mut Vec<Word>| {

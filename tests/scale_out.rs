@@ -491,6 +491,79 @@ fn three_instances_count_what_one_process_counts() {
     );
 }
 
+/// A `FileSink` in an instance group (which takes no checkpoints) commits its parts at the
+/// group's commits, after the stage's output of the rows before them: the window counts are
+/// in finished part files while the instances run, and at their end each count is there once.
+/// (Without the group's commits its parts were committed at the job's end only.)
+#[test]
+fn a_file_sink_in_a_group_commits_its_parts_at_the_group_s_commits() {
+    const LINES: i64 = 6_000;
+    let input = topic_on(group_bootstrap(), "scale-out-files-in", 12);
+    let group = unique("wc-files");
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().to_str().unwrap().to_owned();
+    let mut instances: Vec<Instance> = (0..2)
+        .map(|_| {
+            Instance::spawn(member(
+                &input,
+                "unused",
+                20,
+                &group,
+                &["--output-dir", &out],
+            ))
+        })
+        .collect();
+    await_assignment(&mut instances, 12);
+    produce_lines(&input, LINES);
+    let expected = expected_counts(LINES);
+    // The last windows fire at the end (the watermark trails the input by a second).
+    let start = Instant::now();
+    let early = loop {
+        let n = finished_counts(dir.path()).len();
+        if n >= expected.len() * 3 / 4 || start.elapsed() > Duration::from_secs(15) {
+            break n;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    for (i, inst) in instances.iter_mut().enumerate() {
+        assert!(
+            inst.child.try_wait().unwrap().is_none(),
+            "instance {i} ended before its parts were seen:\n{}",
+            inst.stderr()
+        );
+    }
+    assert!(
+        early >= expected.len() * 3 / 4,
+        "only {early} of {} window counts committed while the instances ran",
+        expected.len()
+    );
+    let stderrs = finished_all(instances);
+    assert_counted(finished_counts(dir.path()), &expected, &stderrs);
+}
+
+/// The window counts in the finished part files under `dir` (a `FileSink`'s text lines
+/// `start end word count`; parts in progress are hidden files).
+fn finished_counts(dir: &std::path::Path) -> Vec<WindowCount> {
+    let mut counts = Vec::new();
+    for path in walk(dir) {
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if name.starts_with('.') {
+            continue;
+        }
+        for line in std::fs::read_to_string(&path).unwrap().lines() {
+            let f: Vec<&str> = line.split(' ').collect();
+            assert_eq!(f.len(), 4, "a line of {name}: {line:?}");
+            counts.push(WindowCount {
+                start: f[0].parse().unwrap(),
+                end: f[1].parse().unwrap(),
+                word: f[2].to_owned(),
+                count: f[3].parse().unwrap(),
+            });
+        }
+    }
+    counts
+}
+
 /// The window counts of one process reading all of `input`.
 fn single_process(input: &str) -> Vec<WindowCount> {
     let one = topic_on(group_bootstrap(), "scale-out-one", 4);

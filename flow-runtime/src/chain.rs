@@ -94,6 +94,18 @@ pub trait Control {
     /// The state is of other types, or does not decode.
     fn adopt(&mut self, ctx: &RuntimeContext, state: &crate::snapshot::Adopted) -> Result<()>;
 
+    /// In an instance group, the stage's Kafka source or repartition reader is about to
+    /// commit its positions (a group's commits are its sinks' checkpoints): each sink of the
+    /// stage makes what it was given durable and visible now
+    /// ([`Operator::commit_output`](crate::operator::Operator::commit_output)), so that no
+    /// row before the positions is lost if the instance dies after the commit. Called after
+    /// a flush with every exchange sending its partial batches. Stops at the stage's end (an
+    /// exchange): the stages after it are not asked.
+    ///
+    /// # Errors
+    /// A sink that cannot make its rows durable.
+    fn commit_output(&mut self) -> Result<()>;
+
     /// Checkpoint `id` completed (every task took its part, and with a checkpoint directory it
     /// is on disk): sinks commit what they prepared for it (two-phase commit).
     ///
@@ -189,6 +201,10 @@ macro_rules! control_of_pair {
                 self.$first.adopt(ctx, state)?;
                 self.$second.adopt(ctx, state)
             }
+            fn commit_output(&mut self) -> $crate::Result<()> {
+                let a = self.$first.commit_output();
+                a.and(self.$second.commit_output())
+            }
             fn checkpoint_complete(
                 &mut self,
                 id: $crate::exec::CheckpointId,
@@ -258,6 +274,9 @@ macro_rules! control_of_end {
                 _: &$crate::context::RuntimeContext,
                 _: &$crate::snapshot::Adopted,
             ) -> $crate::Result<()> {
+                Ok(())
+            }
+            fn commit_output(&mut self) -> $crate::Result<()> {
                 Ok(())
             }
             fn checkpoint_complete(&mut self, _: $crate::exec::CheckpointId) -> $crate::Result<()> {

@@ -37,6 +37,8 @@ pub struct RuntimeContext {
     pub(crate) state_backend: Option<Arc<crate::state::DiskBackend>>,
     /// This run of the job, unique in the process ([`SubtaskKey::run`]).
     pub(crate) run: u64,
+    /// Whether the job runs as an instance of a group (`--instance-group`).
+    pub(crate) instance_group: bool,
 }
 
 /// One subtask of one stage of one running job, unique in the process: what the connectors
@@ -83,7 +85,15 @@ impl RuntimeContext {
             live: Arc::new(crate::exec::Live::unwatched()),
             state_backend: None,
             run: next_run(),
+            instance_group: false,
         }
+    }
+
+    /// The same context, in an instance group (tests of connectors).
+    #[doc(hidden)]
+    pub fn as_instance_member(mut self) -> Self {
+        self.instance_group = true;
+        self
     }
     /// The name passed to `execute`.
     pub fn job_name(&self) -> &str {
@@ -116,6 +126,12 @@ impl RuntimeContext {
     /// task lets the others run meanwhile.
     pub fn shares_thread(&self) -> bool {
         crate::exec::worker::cooperative()
+    }
+    /// Whether the job runs as one instance of a group (`--instance-group`, README "Scaling
+    /// out"): it takes no checkpoints, and its sinks commit at the group's commits
+    /// ([`SinkWriter::checkpoint_complete`](crate::SinkWriter::checkpoint_complete)).
+    pub fn in_instance_group(&self) -> bool {
+        self.instance_group
     }
     /// Whether the job is being torn down because a task failed.
     pub fn is_cancelled(&self) -> bool {

@@ -482,6 +482,11 @@ pub trait RemoteOut: Send {
     fn event(&mut self, message: &Message) -> Result<()>;
     /// Hands buffered records to the broker (called every few milliseconds).
     fn flush(&mut self) -> Result<()>;
+    /// The stage's source or reader commits its positions next
+    /// ([`Control::commit_output`](crate::chain::Control::commit_output)): every record
+    /// handed over so far is written (at least once: acknowledged by the broker;
+    /// exactly-once: in the transaction that commits with them).
+    fn durable(&mut self) -> Result<()>;
 }
 
 /// What a reader of a repartition topic asks of the stage it feeds when the group moves
@@ -498,9 +503,11 @@ pub enum Handover {
     Save(crossbeam_channel::Sender<Released>, Option<Hold>),
     /// The reader got partitions: their saved state, to add before their first row.
     Adopt(Adopted),
-    /// Exactly-once, no state wanted (no checkpoint directory, or every partition ended):
-    /// the stage flushes its chain, answers (no state) and holds ([`Hold`]).
-    Flush(crossbeam_channel::Sender<Released>, Hold),
+    /// The reader commits its positions and wants no state (no checkpoint directory, or,
+    /// exactly-once, every partition ended): the stage makes its output of the rows before
+    /// durable (as for the others: [`Control::commit_output`](crate::chain::Control)),
+    /// answers (no state) and, exactly-once, holds ([`Hold`]).
+    Flush(crossbeam_channel::Sender<Released>, Option<Hold>),
 }
 
 /// Exactly-once (`--processing-guarantee exactly-once`): before it answers a [`Handover`],
@@ -561,6 +568,13 @@ impl Handover {
         (Handover::Save(reply, None), answer)
     }
 
+    /// A flush request (the stage's output made durable, no state), and where the stage's
+    /// answer arrives.
+    pub fn flush() -> (Handover, crossbeam_channel::Receiver<Released>) {
+        let (reply, answer) = crossbeam_channel::bounded(1);
+        (Handover::Flush(reply, None), answer)
+    }
+
     /// A request that holds the stage until the reader drops the [`Resume`] (see
     /// [`Hold`]): a release (`Some(true)`), a save (`Some(false)`), or a flush alone (`None`).
     pub fn held(
@@ -572,7 +586,7 @@ impl Handover {
         let handover = match release {
             Some(true) => Handover::Release(reply, Some(hold)),
             Some(false) => Handover::Save(reply, Some(hold)),
-            None => Handover::Flush(reply, hold),
+            None => Handover::Flush(reply, Some(hold)),
         };
         (handover, answer, Resume(resume))
     }

@@ -434,6 +434,14 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
                 message: e.clone(),
             });
         }
+        if self.exactly_once.is_some() && ctx.in_instance_group() {
+            // Its prepared transactions are named per subtask, and each instance of a group
+            // has a subtask 0: one instance's recovery would roll another's back.
+            return Err(Error::Connector {
+                connector: name,
+                message: "exactly-once is not supported in an instance group yet (its transaction ids are per subtask, which the group's instances share): use the at-least-once sink with an idempotent statement (an upsert), which writes its batch at each of the group's commits".into(),
+            });
+        }
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -920,6 +928,26 @@ impl<T: Send + Sync + 'static> SinkWriter<T> for JdbcSinkWriter<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Refused before it connects (the address is never reached).
+    #[test]
+    fn exactly_once_in_an_instance_group_is_refused() {
+        let sink = JdbcSink::<(i64,)>::exactly_once_sink(
+            "INSERT INTO t (v) VALUES ($1)",
+            |row, p| {
+                p.add(&row.0);
+            },
+            JdbcExecutionOptions::default(),
+            JdbcConnectionOptions::new("postgres://127.0.0.1:1/none"),
+            JdbcExactlyOnceOptions::default(),
+        );
+        let ctx = RuntimeContext::standalone("sink", 0, 1).as_instance_member();
+        let e = sink.create_writer(&ctx).err().expect("refused").to_string();
+        assert!(
+            e.contains("exactly-once is not supported in an instance group"),
+            "{e}"
+        );
+    }
 
     #[test]
     fn multi_row_statements_cut_where_a_key_repeats() {

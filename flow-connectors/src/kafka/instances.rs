@@ -534,6 +534,16 @@ impl RemoteOut for Writer {
             WriterOut::Origin(origin) => origin.lock().poll(),
         }
     }
+
+    /// At least once, waits for the broker's acknowledgements; exactly-once, the records
+    /// are in the transaction its source or reader commits next.
+    fn durable(&mut self) -> Result<()> {
+        match &mut self.out {
+            Some(WriterOut::Own(out)) => out.wait_for_acks(),
+            Some(WriterOut::Origin(origin)) => origin.lock().poll(),
+            None => Ok(()),
+        }
+    }
 }
 
 /// What a reader knows of one writer on one partition.
@@ -739,8 +749,10 @@ enum StateAction {
 }
 
 /// Commits `consumer`'s positions on `partitions` (those it has read from); first, with a
-/// checkpoint directory and a `state` action, asks the stage it feeds for its keyed state
-/// and saves each partition's share at its position. Returns the positions committed.
+/// `state` action (not once every partition ended), has the stage it feeds make its output
+/// of the rows before them durable (its sinks commit) and, with a checkpoint directory, asks
+/// it for its keyed state and saves each partition's share at its position. Returns the
+/// positions committed.
 fn save_and_commit(
     consumer: &BaseConsumer<ReaderContext>,
     partitions: &[i32],
@@ -751,37 +763,41 @@ fn save_and_commit(
     let job = job
         .as_ref()
         .ok_or_else(|| HandoverError::Other("the reader is gone".to_owned()))?;
-    if let (Some(store), Some(action)) = (&job.store, state) {
+    if let Some(action) = state {
         let stage = &job.stage;
-        let (request, answer) = match action {
-            StateAction::Release => Handover::release(),
-            StateAction::Save => Handover::save(),
+        let (request, answer) = match (&job.store, action) {
+            // No state kept: the output alone.
+            (None, _) => Handover::flush(),
+            (Some(_), StateAction::Release) => Handover::release(),
+            (Some(_), StateAction::Save) => Handover::save(),
         };
         stage
             .send(Message::Handover(request))
             .map_err(|_| HandoverError::Other("the stage it feeds is gone".to_owned()))?;
-        let state = loop {
-            match answer.recv_timeout(Duration::from_millis(200)) {
-                Ok(state) => break state,
-                Err(e) if e.is_timeout() => {
-                    if job.task.is_cancelled() {
-                        return Err(HandoverError::Other(
-                            "the job stopped while its stage saved its state".into(),
-                        ));
+        let state =
+            loop {
+                match answer.recv_timeout(Duration::from_millis(200)) {
+                    Ok(state) => break state,
+                    Err(e) if e.is_timeout() => {
+                        if job.task.is_cancelled() {
+                            return Err(HandoverError::Other(
+                                "the job stopped while its stage made its output durable".into(),
+                            ));
+                        }
                     }
+                    Err(_) => return Err(HandoverError::Other(
+                        "the stage it feeds failed making its output durable or saving its state"
+                            .into(),
+                    )),
                 }
-                Err(_) => {
-                    return Err(HandoverError::Other(
-                        "the stage it feeds failed saving its state".into(),
-                    ))
-                }
-            }
-        };
+            };
         // Partitions it read nothing from keep the file of their committed position, which
         // it adopted.
-        store.save(state, &at).map_err(|e| {
-            HandoverError::Other(format!("cannot save the state of its partitions: {e}"))
-        })?;
+        if let Some(store) = &job.store {
+            store.save(state, &at).map_err(|e| {
+                HandoverError::Other(format!("cannot save the state of its partitions: {e}"))
+            })?;
+        }
     }
     commit_positions(consumer, &at).map_err(HandoverError::Commit)?;
     Ok(at)

@@ -750,6 +750,7 @@ impl<F: Decode> Source for KafkaSource<F> {
                     eos,
                     moved: false,
                     leave_commit: LeaveCommit::No,
+                    commit_due: false,
                     bad_records: BadRecordHandler::new(
                         cfg.bad_records.clone(),
                         name.clone(),
@@ -1121,8 +1122,11 @@ struct ReaderState {
     eos: Option<Arc<Eos>>,
     /// Exactly-once: rows were polled since the last commit.
     moved: bool,
-    /// Exactly-once: a leave (SIGTERM) commits at a commit point first.
+    /// In an instance group: a leave (SIGTERM) commits at a commit point first.
     leave_commit: LeaveCommit,
+    /// In an instance group, at least once: a commit of its positions waits for the next
+    /// commit point ([`ReaderState::commit_caught_up`]).
+    commit_due: bool,
 }
 
 /// Where an exactly-once reader that leaves its group is with its last commit.
@@ -1282,8 +1286,9 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             && flow_runtime::instances::leave_requested()
             && (s.leave_commit != LeaveCommit::No || s.turn_to_leave(&self.consumer))
         {
-            if s.eos.is_some() && s.leave_commit != LeaveCommit::Done {
-                // Its last transaction first: the rows polled so far, with their positions.
+            if s.leave_commit != LeaveCommit::Done {
+                // Its last commit first, at a commit point: the rows polled so far, with their
+                // positions (exactly-once, its last transaction).
                 s.leave_commit = LeaveCommit::Wanted;
                 return Ok(Poll::Hold);
             }
@@ -1376,7 +1381,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         }
         s.bad_records.flush()?;
         if rows == 0 {
-            s.commit_caught_up(&self.consumer)?;
+            s.commit_caught_up(&self.consumer);
             s.check_down(&self.consumer)?;
             if s.bounded {
                 s.skip_control_records(&self.consumer, out);
@@ -1385,24 +1390,26 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         Ok(if rows > 0 { Poll::Ready } else { Poll::Idle })
     }
 
-    /// Exactly-once: a revocation or a leave waits for its commit, or a periodic one is due.
+    /// In an instance group: a leave waits for its commit, or a periodic one is due (while
+    /// caught up; exactly-once, also while rows flow), or, exactly-once, a revocation waits.
     fn wants_commit_point(&self) -> bool {
         let s = &self.state;
         let Some(eos) = &s.eos else {
-            return false;
+            return s.commit_due || s.leave_commit == LeaveCommit::Wanted;
         };
         eos.revoke_pending.load(Ordering::Acquire)
             || s.leave_commit == LeaveCommit::Wanted
             || (eos.origin.get()).is_some_and(|o| o.lock().due(s.moved))
     }
 
-    /// Exactly-once: every row polled went through the chain to the repartition writers,
-    /// which handed them to the transaction: commit it with the positions after them. Then
-    /// the revoked partitions may go, or the reader leave.
+    /// Every row polled went through the chain: to the repartition writers (exactly-once,
+    /// which handed them to the transaction), to its sinks, which made their output durable.
+    /// Commits the positions after them (exactly-once, the transaction with them). Then the
+    /// revoked partitions may go, or the reader leave.
     fn commit_point(&mut self) -> Result<()> {
         let s = &mut self.state;
         let Some(eos) = &s.eos else {
-            return Ok(());
+            return s.commit_positions(&self.consumer);
         };
         let Some(origin) = eos.origin.get() else {
             return Ok(());
@@ -1697,21 +1704,40 @@ impl ReaderState {
         Ok(Some(tpl))
     }
 
-    /// In an instance group, when a poll found nothing: commits the positions that moved
-    /// since the last such commit, at most once a second (the rows before them went on to the
-    /// repartition topic's writer). A rebalance while the input is quiet then reads no row
-    /// twice, even on a broker that assigns a partition before its old owner gave it up.
-    fn commit_caught_up(&mut self, consumer: &ReaderConsumer) -> Result<()> {
+    /// In an instance group, when a poll found nothing: a commit of the positions that moved
+    /// since the last one is due, at most once a second. A rebalance while the input is quiet
+    /// then reads no row twice, even on a broker that assigns a partition before its old
+    /// owner gave it up. (Exactly-once, its transactions commit the positions.)
+    fn commit_caught_up(&mut self, consumer: &ReaderConsumer) {
         let Some((last, committed)) = &self.caught_up else {
+            return;
+        };
+        if self.eos.is_some() || last.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        let moved = positions(consumer, |_, _| true).is_some_and(|tpl| {
+            tpl.count() > 0
+                && (tpl.elements().iter())
+                    .filter_map(|e| e.offset().to_raw())
+                    .ne(committed.iter().copied())
+        });
+        match moved {
+            true => self.commit_due = true,
+            false => self.caught_up = Some((Instant::now(), committed.clone())),
+        }
+    }
+
+    /// At a commit point (every row polled went through the chain, its sinks' output is
+    /// durable): commits the consumer's positions if they moved since the last commit.
+    fn commit_positions(&mut self, consumer: &ReaderConsumer) -> Result<()> {
+        self.commit_due = false;
+        if self.leave_commit == LeaveCommit::Wanted {
+            // (Leaving commits them itself, synchronously.)
+            self.leave_commit = LeaveCommit::Done;
+        }
+        let Some((_, committed)) = &self.caught_up else {
             return Ok(());
         };
-        if self.eos.is_some() {
-            // Its transactions commit the positions, at its commit points.
-            return Ok(());
-        }
-        if last.elapsed() < Duration::from_secs(1) {
-            return Ok(());
-        }
         // The consumer's positions (after the last records polled, all passed on), not the
         // splits': a partition assigned again has a split from before.
         let Some(tpl) = positions(consumer, |_, _| true) else {

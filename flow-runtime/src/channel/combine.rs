@@ -185,6 +185,10 @@ where
     fn adopt(&mut self, ctx: &RuntimeContext, state: &crate::snapshot::Adopted) -> Result<()> {
         self.exchange.adopt(ctx, state)
     }
+    fn commit_output(&mut self) -> Result<()> {
+        self.send_held();
+        self.exchange.commit_output()
+    }
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
         self.exchange.checkpoint_complete(id)
     }

@@ -419,6 +419,14 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
     fn adopt(&mut self, _: &RuntimeContext, _: &crate::snapshot::Adopted) -> Result<()> {
         Ok(())
     }
+    /// The stage ends here: a repartition topic's writer waits until its records are
+    /// written; the stages after an in-process exchange are not asked.
+    fn commit_output(&mut self) -> Result<()> {
+        match &mut self.out.remote {
+            Some(remote) => remote.durable(),
+            None => Ok(()),
+        }
+    }
     /// The next stage learns of it from its own task loop.
     fn checkpoint_complete(&mut self, _: CheckpointId) -> Result<()> {
         Ok(())
@@ -486,6 +494,9 @@ impl<T: Send + 'static> Control for BroadcastExchange<T> {
     }
     fn adopt(&mut self, ctx: &RuntimeContext, state: &crate::snapshot::Adopted) -> Result<()> {
         self.inner.adopt(ctx, state)
+    }
+    fn commit_output(&mut self) -> Result<()> {
+        self.inner.commit_output()
     }
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
         self.inner.checkpoint_complete(id)

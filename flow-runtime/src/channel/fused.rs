@@ -362,6 +362,11 @@ impl<T: Send + 'static, P: Partition<T>, L: Collector<T>> Control for FusedExcha
         Ok(())
     }
 
+    /// The subtask's own keys' chain: the rows of the other subtasks' keys went to them.
+    fn commit_output(&mut self) -> Result<()> {
+        self.local.commit_output()
+    }
+
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
         self.committed = self.committed.max(id);
         self.local.checkpoint_complete(id)

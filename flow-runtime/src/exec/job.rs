@@ -527,6 +527,7 @@ pub(crate) fn run_job(
                 live: live.clone(),
                 state_backend: state_backend.clone(),
                 run,
+                instance_group: graph.transport.is_some(),
             };
             let this_task = task_index;
             task_index += 1;

@@ -289,6 +289,7 @@ where
     fn commit_point(&mut self) -> Result<()> {
         let chain = self.chain();
         crate::channel::flushing_all(|| chain.flush())?;
+        chain.commit_output()?;
         self.reader.commit_point()
     }
     fn report(&self, metrics: &mut TaskMetrics, node: u32) {
@@ -726,17 +727,16 @@ fn second_rows_astray(ctx: &RuntimeContext) -> Error {
     ))
 }
 
-/// A repartition reader's request: the stage's keyed state saved and handed to the reader
-/// (and dropped, when released), or the state of partitions it got adopted.
+/// A repartition reader's request before it commits its positions: the stage's output of
+/// the rows before the request made durable (flushed; into the reader's transaction,
+/// exactly-once; each sink's output committed), and its keyed state saved and handed to the
+/// reader (and dropped, when released); or the state of partitions it got adopted.
 fn hand_over(ctx: &RuntimeContext, chain: &mut dyn Control, handover: Handover) -> Result<()> {
     let clear = matches!(handover, Handover::Release(..));
     match handover {
         Handover::Release(reply, hold) | Handover::Save(reply, hold) => {
-            if hold.is_some() {
-                // Exactly-once: every record of the rows before the handover goes into the
-                // reader's transaction, which it commits next.
-                crate::channel::flushing_all(|| chain.flush())?;
-            }
+            crate::channel::flushing_all(|| chain.flush())?;
+            chain.commit_output()?;
             let mut state = ctx.released_state();
             chain.release(&mut state, clear)?;
             // A reader that went away (its job failing) needs no answer.
@@ -751,9 +751,12 @@ fn hand_over(ctx: &RuntimeContext, chain: &mut dyn Control, handover: Handover) 
         Handover::Adopt(adopted) => chain.adopt(ctx, &adopted),
         Handover::Flush(reply, hold) => {
             crate::channel::flushing_all(|| chain.flush())?;
+            chain.commit_output()?;
             let _ = reply.send(Released::new(ctx.released_state()));
-            if !hold.wait(|| ctx.is_cancelled()) {
-                return Err(Error::Cancelled(ctx.task_name()));
+            if let Some(hold) = hold {
+                if !hold.wait(|| ctx.is_cancelled()) {
+                    return Err(Error::Cancelled(ctx.task_name()));
+                }
             }
             Ok(())
         }

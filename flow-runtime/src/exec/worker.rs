@@ -547,7 +547,7 @@ mod tests {
     #[test]
     fn a_held_stage_lets_the_other_tasks_of_its_worker_run() {
         let (handover, _answer, resume) = crate::instances::Handover::held(None);
-        let crate::instances::Handover::Flush(_, hold) = handover else {
+        let crate::instances::Handover::Flush(_, Some(hold)) = handover else {
             panic!("a flush");
         };
         let (log, order) = mpsc::channel();

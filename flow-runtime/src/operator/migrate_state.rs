@@ -132,6 +132,9 @@ where
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
         self.op.checkpoint_complete(id)
     }
+    fn commit_output(&mut self) -> Result<()> {
+        self.op.commit_output()
+    }
     fn end_of_input(&mut self, out: &mut impl Output<Self::Out>) -> Result<()> {
         self.op.end_of_input(out)
     }

@@ -165,6 +165,16 @@ pub trait Operator<In> {
         Ok(())
     }
 
+    /// In an instance group, the positions of the rows this operator was given are about to
+    /// be committed ([`Control::commit_output`]): a sink makes its output durable and
+    /// visible now. Nothing for other operators (the default).
+    ///
+    /// # Errors
+    /// The output cannot be made durable.
+    fn commit_output(&mut self) -> Result<()> {
+        Ok(())
+    }
+
     /// The end of input: emit what is still held (batch-mode results, open windows, pending
     /// timers). [`close`](Operator::close) follows.
     ///
@@ -444,6 +454,12 @@ where
         }
         self.side.adopt(ctx, state)?;
         self.next.adopt(ctx, state)
+    }
+    fn commit_output(&mut self) -> Result<()> {
+        let op = &mut self.op;
+        guarded(&self.name, || op.commit_output())?;
+        self.side.commit_output()?;
+        self.next.commit_output()
     }
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
         let op = &mut self.op;

@@ -130,6 +130,10 @@ pub trait SinkWriter<T> {
     /// Checkpoint `id` completed: commit what was prepared for it and for earlier ones (make
     /// pending files visible, commit a transaction).
     ///
+    /// In an instance group (which takes no checkpoints) each commit of the group's positions
+    /// calls [`checkpoint`](SinkWriter::checkpoint) with a state that is not kept, then this,
+    /// with ids 1, 2, ... of its own.
+    ///
     /// # Errors
     /// Committing failed.
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
@@ -161,12 +165,14 @@ pub trait SinkWriter<T> {
 /// job's metrics is the rows it wrote, which is every row it received.
 pub struct SinkOp<W> {
     writer: W,
+    /// The instance group's commits so far ([`Operator::commit_output`]).
+    commits: CheckpointId,
 }
 
 impl<W> SinkOp<W> {
     /// The operator writing with `writer`.
     pub fn new(writer: W) -> Self {
-        SinkOp { writer }
+        SinkOp { writer, commits: 0 }
     }
 }
 
@@ -195,6 +201,18 @@ impl<T, W: SinkWriter<T>> Operator<T> for SinkOp<W> {
     }
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
         self.writer.checkpoint_complete(id)
+    }
+    /// An instance group has no checkpoints: each of its commits is one for its sinks,
+    /// prepared and completed at once, before the positions commit (at least once: a sink
+    /// commits rows whose positions the instance may die before committing). A writer that
+    /// declines checkpoints cannot promise durability: its rows go as they go.
+    fn commit_output(&mut self) -> Result<()> {
+        self.commits += 1;
+        let id = self.commits;
+        match self.writer.checkpoint(id, &mut StateWriter::detached())? {
+            Snapshot::Taken => self.writer.checkpoint_complete(id),
+            Snapshot::Declined(_) => Ok(()),
+        }
     }
     fn restore(&mut self, state: &StateReader) -> Result<()> {
         self.writer.restore(state)
