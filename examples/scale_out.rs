@@ -148,6 +148,12 @@ fn run() -> flow::Result<()> {
                 .help("Write the window counts to part files in DIR instead of --output (a FileSink: text lines `start end word count`; in a group its parts commit at the group's commits)"),
         )
         .arg(
+            Arg::new("dead-letters")
+                .long("dead-letters")
+                .value_name("DIR")
+                .help("Write input records that are not UTF-8 to part files in DIR (a FileSink of dead letters: `topic partition offset error payload`) and go on; without it such a record fails the job"),
+        )
+        .arg(
             Arg::new("source-group")
                 .long("source-group")
                 .value_name("NAME")
@@ -181,6 +187,9 @@ fn run() -> flow::Result<()> {
         .format(Utf8);
     if let Some(secs) = args.get_one::<u64>("stop-when-idle") {
         lines = lines.stop_when_idle(Duration::from_secs(*secs));
+    }
+    if let Some(dir) = get("dead-letters") {
+        lines = lines.bad_records(BadRecords::dead_letter(FileSink::row_format(dir)));
     }
     let lines = lines.build()?;
     let output = get("output").expect("has a default");

@@ -14,7 +14,9 @@ mod kafka_common;
 use flow::connectors::format::{Json, Utf8};
 use flow::connectors::kafka::KafkaSink;
 use flow::prelude::*;
-use kafka_common::{group_bootstrap, read_all_from, read_until_idle, topic_on, unique, OwnBroker};
+use kafka_common::{
+    group_bootstrap, produce_raw_to, read_all_from, read_until_idle, topic_on, unique, OwnBroker,
+};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Stdio};
 use std::sync::{Arc, Mutex};
@@ -494,14 +496,17 @@ fn three_instances_count_what_one_process_counts() {
 /// A `FileSink` in an instance group (which takes no checkpoints) commits its parts at the
 /// group's commits, after the stage's output of the rows before them: the window counts are
 /// in finished part files while the instances run, and at their end each count is there once.
-/// (Without the group's commits its parts were committed at the job's end only.)
+/// So are the dead letters of the sources (records that are not UTF-8), committed at the
+/// sources' commits. (Without the group's commits both were committed at the job's end only.)
 #[test]
 fn a_file_sink_in_a_group_commits_its_parts_at_the_group_s_commits() {
     const LINES: i64 = 6_000;
+    const BAD: usize = 24;
     let input = topic_on(group_bootstrap(), "scale-out-files-in", 12);
     let group = unique("wc-files");
-    let dir = tempfile::tempdir().unwrap();
+    let (dir, dead) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let out = dir.path().to_str().unwrap().to_owned();
+    let dead_out = dead.path().to_str().unwrap().to_owned();
     let mut instances: Vec<Instance> = (0..2)
         .map(|_| {
             Instance::spawn(member(
@@ -509,19 +514,22 @@ fn a_file_sink_in_a_group_commits_its_parts_at_the_group_s_commits() {
                 "unused",
                 20,
                 &group,
-                &["--output-dir", &out],
+                &["--output-dir", &out, "--dead-letters", &dead_out],
             ))
         })
         .collect();
     await_assignment(&mut instances, 12);
+    let bad: Vec<Vec<u8>> = (0..BAD).map(|i| vec![0xff, 0xfe, b'a' + i as u8]).collect();
+    produce_raw_to(group_bootstrap(), &input, bad);
     produce_lines(&input, LINES);
     let expected = expected_counts(LINES);
     // The last windows fire at the end (the watermark trails the input by a second).
     let start = Instant::now();
-    let early = loop {
+    let (early, early_dead) = loop {
         let n = finished_counts(dir.path()).len();
-        if n >= expected.len() * 3 / 4 || start.elapsed() > Duration::from_secs(15) {
-            break n;
+        let d = finished_lines(dead.path()).len();
+        if (n >= expected.len() * 3 / 4 && d == BAD) || start.elapsed() > Duration::from_secs(15) {
+            break (n, d);
         }
         std::thread::sleep(Duration::from_millis(500));
     };
@@ -537,31 +545,46 @@ fn a_file_sink_in_a_group_commits_its_parts_at_the_group_s_commits() {
         "only {early} of {} window counts committed while the instances ran",
         expected.len()
     );
+    assert_eq!(
+        early_dead, BAD,
+        "dead letters committed while the instances ran"
+    );
     let stderrs = finished_all(instances);
     assert_counted(finished_counts(dir.path()), &expected, &stderrs);
+    let letters = finished_lines(dead.path());
+    assert_eq!(letters.len(), BAD, "{letters:?}");
+    assert!(letters.iter().all(|l| l.starts_with(&input)), "{letters:?}");
 }
 
 /// The window counts in the finished part files under `dir` (a `FileSink`'s text lines
-/// `start end word count`; parts in progress are hidden files).
+/// `start end word count`).
 fn finished_counts(dir: &std::path::Path) -> Vec<WindowCount> {
-    let mut counts = Vec::new();
-    for path in walk(dir) {
-        let name = path.file_name().unwrap().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        for line in std::fs::read_to_string(&path).unwrap().lines() {
+    finished_lines(dir)
+        .iter()
+        .map(|line| {
             let f: Vec<&str> = line.split(' ').collect();
-            assert_eq!(f.len(), 4, "a line of {name}: {line:?}");
-            counts.push(WindowCount {
+            assert_eq!(f.len(), 4, "a line of a part: {line:?}");
+            WindowCount {
                 start: f[0].parse().unwrap(),
                 end: f[1].parse().unwrap(),
                 word: f[2].to_owned(),
                 count: f[3].parse().unwrap(),
-            });
+            }
+        })
+        .collect()
+}
+
+/// The lines of the finished part files under `dir` (parts in progress are hidden files).
+fn finished_lines(dir: &std::path::Path) -> Vec<String> {
+    let mut lines = Vec::new();
+    for path in walk(dir) {
+        if path.file_name().unwrap().to_string_lossy().starts_with('.') {
+            continue;
         }
+        let bytes = std::fs::read(&path).unwrap();
+        lines.extend(String::from_utf8_lossy(&bytes).lines().map(str::to_owned));
     }
-    counts
+    lines
 }
 
 /// The window counts of one process reading all of `input`.

@@ -187,6 +187,10 @@ pub(crate) struct BadRecordHandler {
     skipped: u64,
     dead_lettered: u64,
     finished: bool,
+    /// The instance group's commits so far ([`BadRecordHandler::commit_output`]; a Kafka
+    /// source's only).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    commits: CheckpointId,
 }
 
 impl BadRecordHandler {
@@ -199,6 +203,7 @@ impl BadRecordHandler {
             skipped: 0,
             dead_lettered: 0,
             finished: false,
+            commits: 0,
         }
     }
 
@@ -276,6 +281,19 @@ impl BadRecordHandler {
         match &mut self.dead_letters {
             Some(dlq) => dlq.checkpoint_complete(id),
             None => Ok(()),
+        }
+    }
+
+    /// In an instance group, the reader commits its positions next: the dead letters of the
+    /// records before them are made durable and visible now, as the group's sinks' output is
+    /// (a checkpoint of the dead-letter writer's own, prepared and completed at once).
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(crate) fn commit_output(&mut self) -> Result<()> {
+        self.commits += 1;
+        let id = self.commits;
+        match self.checkpoint(id)? {
+            Snapshot::Taken => self.checkpoint_complete(id),
+            Snapshot::Declined(_) => Ok(()),
         }
     }
 

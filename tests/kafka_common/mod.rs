@@ -126,9 +126,14 @@ pub fn produce_people_to(servers: &str, topic: &str, from: i64, to: i64) {
 
 /// Writes `values` (in order) to `topic` as raw records.
 pub fn produce_raw(topic: &str, values: Vec<Vec<u8>>) {
+    produce_raw_to(bootstrap(), topic, values)
+}
+
+/// [`produce_raw`] on the broker at `servers`.
+pub fn produce_raw_to(servers: &str, topic: &str, values: Vec<Vec<u8>>) {
     let env = StreamEnv::new();
     let sink = KafkaSink::builder()
-        .bootstrap_servers(bootstrap())
+        .bootstrap_servers(servers)
         .topic(topic)
         .build()
         .unwrap();

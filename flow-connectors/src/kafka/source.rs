@@ -1408,6 +1408,8 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
     /// revoked partitions may go, or the reader leave.
     fn commit_point(&mut self) -> Result<()> {
         let s = &mut self.state;
+        // Its dead letters too (at least once, as the sinks' output).
+        s.bad_records.commit_output()?;
         let Some(eos) = &s.eos else {
             return s.commit_positions(&self.consumer);
         };
