@@ -205,10 +205,9 @@ fn run() -> flow::Result<()> {
         .format(Json::<WindowCount>::new());
     if env.instances().is_some_and(|i| i.exactly_once) {
         // `--processing-guarantee exactly-once`: the counts go into the transactions of the
-        // repartition topic's readers, which commit the rows they counted.
-        counts = counts
-            .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
-            .transactional_id_prefix("scale-out");
+        // repartition topic's readers, which commit the rows they counted (no transactional
+        // id prefix: the readers' transactions have their ids).
+        counts = counts.delivery_guarantee(DeliveryGuarantee::ExactlyOnce);
     }
     count_words(env, lines, counts.build()?)
 }

@@ -187,7 +187,14 @@ fn settings_that_cannot_work_are_refused_by_build() {
             .topic("t")
             .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
     };
-    let m = e(exactly_once().build().map(drop));
+    // Without a prefix it builds (in an instance group it writes in the group's
+    // transactions); outside one the job fails at start, before it connects.
+    let sink = exactly_once().build().expect("builds without a prefix");
+    let env = StreamEnv::new();
+    flow! { env =>
+        from_collection(vec![vec![1u8]]).sink_to(sink);
+    }
+    let m = env.execute("no prefix").unwrap_err().to_string();
     assert!(m.contains("needs a transactional id prefix"), "{m}");
     let m = e(exactly_once()
         .transactional_id_prefix("a b")

@@ -207,7 +207,8 @@ impl<F: Encode> KafkaSinkBuilder<F> {
 
     /// The delivery guarantee (Flink's `setDeliveryGuarantee`). Exactly-once writes each
     /// checkpoint's rows in a Kafka transaction committed when the checkpoint completes, and
-    /// needs [`transactional_id_prefix`](Self::transactional_id_prefix) and a fixed
+    /// needs [`transactional_id_prefix`](Self::transactional_id_prefix) (outside an instance
+    /// group, whose transactions it writes in then: refused when the job starts) and a fixed
     /// [`topic`](Self::topic); consumers see the rows only with `isolation.level=read_committed`
     /// (`KafkaSourceBuilder::read_committed`). Run the job with a checkpoint directory: the
     /// checkpoints keep a copy of the rows not committed yet, and without a directory the sink
@@ -291,10 +292,9 @@ impl<F: Encode> KafkaSinkBuilder<F> {
             );
         }
         if s.guarantee == DeliveryGuarantee::ExactlyOnce {
+            // (An empty prefix is refused when the job starts outside an instance group,
+            // whose transactions the sink then writes in.)
             let prefix = &s.transactional_id_prefix;
-            if prefix.is_empty() {
-                return config("exactly-once needs a transactional id prefix: call `.transactional_id_prefix(..)`".into());
-            }
             if !prefix
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
@@ -379,6 +379,15 @@ impl<F: Encode> Sink<F::Row> for KafkaSink<F> {
             return Err(connector_error(
                 &name,
                 "exactly-once in an instance group: the sink must be in the chain of a Kafka source of the group or of the stage a repartition topic feeds (after a key_by), whose transactions it writes in, not behind another exchange (a rebalance, another parallelism)",
+            ));
+        }
+        if self.guarantee == DeliveryGuarantee::ExactlyOnce
+            && origin.is_none()
+            && self.transactional_id_prefix.is_empty()
+        {
+            return Err(connector_error(
+                &name,
+                "exactly-once needs a transactional id prefix: call `.transactional_id_prefix(..)` (in an instance group the sink writes in the group's transactions and needs none)",
             ));
         }
         let transactional_id = match self.guarantee {
