@@ -196,6 +196,21 @@ fn settings_that_cannot_work_are_refused_by_build() {
     }
     let m = env.execute("no prefix").unwrap_err().to_string();
     assert!(m.contains("needs a transactional id prefix"), "{m}");
+    // In an at-least-once instance group (no transactions of the group's to write in, no
+    // checkpoints for its own): refused when it starts, before it connects.
+    let sink = exactly_once()
+        .transactional_id_prefix("job")
+        .build()
+        .unwrap();
+    let ctx = flow::RuntimeContext::standalone("sink", 0, 1).as_instance_member();
+    let m = flow::Sink::<Vec<u8>>::create_writer(&sink, &ctx)
+        .err()
+        .expect("refused")
+        .to_string();
+    assert!(
+        m.contains("exactly-once in an at-least-once instance group"),
+        "{m}"
+    );
     let m = e(exactly_once()
         .transactional_id_prefix("a b")
         .build()

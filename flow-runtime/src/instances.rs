@@ -510,6 +510,9 @@ pub enum Handover {
     Flush(crossbeam_channel::Sender<Released>, Option<Hold>),
 }
 
+/// Where the stage's answer to a [`Handover`] arrives (nothing arrives when it failed).
+pub type Answer = crossbeam_channel::Receiver<Released>;
+
 /// Exactly-once (`--processing-guarantee exactly-once`): before it answers a [`Handover`],
 /// the stage flushes its chain, so that its sinks' and repartition writers' records of every
 /// row before the handover are in the reader's transaction; then it takes no input until
@@ -557,29 +560,27 @@ impl Hold {
 impl Handover {
     /// A release request, and where the stage's answer arrives (nothing arrives when the
     /// stage failed).
-    pub fn release() -> (Handover, crossbeam_channel::Receiver<Released>) {
+    pub fn release() -> (Handover, Answer) {
         let (reply, answer) = crossbeam_channel::bounded(1);
         (Handover::Release(reply, None), answer)
     }
 
     /// A save request, and where the stage's answer arrives.
-    pub fn save() -> (Handover, crossbeam_channel::Receiver<Released>) {
+    pub fn save() -> (Handover, Answer) {
         let (reply, answer) = crossbeam_channel::bounded(1);
         (Handover::Save(reply, None), answer)
     }
 
     /// A flush request (the stage's output made durable, no state), and where the stage's
     /// answer arrives.
-    pub fn flush() -> (Handover, crossbeam_channel::Receiver<Released>) {
+    pub fn flush() -> (Handover, Answer) {
         let (reply, answer) = crossbeam_channel::bounded(1);
         (Handover::Flush(reply, None), answer)
     }
 
     /// A request that holds the stage until the reader drops the [`Resume`] (see
     /// [`Hold`]): a release (`Some(true)`), a save (`Some(false)`), or a flush alone (`None`).
-    pub fn held(
-        release: Option<bool>,
-    ) -> (Handover, crossbeam_channel::Receiver<Released>, Resume) {
+    pub fn held(release: Option<bool>) -> (Handover, Answer, Resume) {
         let (reply, answer) = crossbeam_channel::bounded(1);
         let (resume, hold) = crossbeam_channel::bounded(0);
         let hold = Hold(hold);

@@ -54,8 +54,8 @@ use super::origin::SharedOrigin;
 use super::sink::Output;
 use super::{connector_error, KafkaAdmin};
 use flow_runtime::instances::{
-    Handover, Inbox, InstanceConfig, Membership, Message, PartitionStore, RemoteEdge, RemoteOut,
-    Resume, Transport,
+    Answer, Handover, Inbox, InstanceConfig, Membership, Message, PartitionStore, Released,
+    RemoteEdge, RemoteOut, Resume, Transport,
 };
 use flow_runtime::{Error, Result, RuntimeContext, TaskMetrics, Timestamp, NO_TIMESTAMP};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -68,6 +68,11 @@ use std::time::{Duration, Instant};
 
 /// How often a reader that is caught up commits the positions that moved.
 const CAUGHT_UP_COMMIT: Duration = Duration::from_secs(1);
+
+/// How often an at-least-once reader commits while records keep coming: each commit waits
+/// for the stage's output to be durable and saves its state (with a checkpoint directory),
+/// a cost that grows with the state.
+const LOADED_COMMIT: Duration = Duration::from_secs(5);
 
 /// The kinds of records on a repartition topic (the value's first byte).
 const ROWS: u8 = 0;
@@ -748,9 +753,9 @@ enum StateAction {
     Release,
 }
 
-/// Commits `consumer`'s positions on `partitions` (those it has read from); first, with a
-/// `state` action (not once every partition ended), has the stage it feeds make its output
-/// of the rows before them durable (its sinks commit) and, with a checkpoint directory, asks
+/// Commits `consumer`'s positions on `partitions` (those it has read from); first has the
+/// stage it feeds make its output of the rows before them durable (its sinks commit) and,
+/// with a checkpoint directory and a `state` action (none once every partition ended), asks
 /// it for its keyed state and saves each partition's share at its position. Returns the
 /// positions committed.
 fn save_and_commit(
@@ -763,44 +768,52 @@ fn save_and_commit(
     let job = job
         .as_ref()
         .ok_or_else(|| HandoverError::Other("the reader is gone".to_owned()))?;
-    if let Some(action) = state {
-        let stage = &job.stage;
-        let (request, answer) = match (&job.store, action) {
-            // No state kept: the output alone.
-            (None, _) => Handover::flush(),
-            (Some(_), StateAction::Release) => Handover::release(),
-            (Some(_), StateAction::Save) => Handover::save(),
-        };
-        stage
-            .send(Message::Handover(request))
-            .map_err(|_| HandoverError::Other("the stage it feeds is gone".to_owned()))?;
-        let state =
-            loop {
-                match answer.recv_timeout(Duration::from_millis(200)) {
-                    Ok(state) => break state,
-                    Err(e) if e.is_timeout() => {
-                        if job.task.is_cancelled() {
-                            return Err(HandoverError::Other(
-                                "the job stopped while its stage made its output durable".into(),
-                            ));
-                        }
-                    }
-                    Err(_) => return Err(HandoverError::Other(
-                        "the stage it feeds failed making its output durable or saving its state"
-                            .into(),
-                    )),
-                }
-            };
+    let (request, answer) = match (&job.store, state) {
+        (Some(_), Some(StateAction::Release)) => Handover::release(),
+        (Some(_), Some(StateAction::Save)) => Handover::save(),
+        // No state moves: the output alone.
+        _ => Handover::flush(),
+    };
+    let released = ask_stage(job, request, answer)?;
+    if let (Some(store), Some(_)) = (&job.store, state) {
         // Partitions it read nothing from keep the file of their committed position, which
         // it adopted.
-        if let Some(store) = &job.store {
-            store.save(state, &at).map_err(|e| {
-                HandoverError::Other(format!("cannot save the state of its partitions: {e}"))
-            })?;
-        }
+        store.save(released, &at).map_err(|e| {
+            HandoverError::Other(format!("cannot save the state of its partitions: {e}"))
+        })?;
     }
     commit_positions(consumer, &at).map_err(HandoverError::Commit)?;
     Ok(at)
+}
+
+/// Sends `request` to the stage `job`'s reader feeds (in order with the rows: it answers once
+/// it handled every row before) and waits for its `answer`, while the job runs.
+fn ask_stage(
+    job: &JobLink,
+    request: Handover,
+    answer: Answer,
+) -> std::result::Result<Released, HandoverError> {
+    (job.stage)
+        .send(Message::Handover(request))
+        .map_err(|_| HandoverError::Other("the stage it feeds is gone".to_owned()))?;
+    loop {
+        match answer.recv_timeout(Duration::from_millis(200)) {
+            Ok(released) => return Ok(released),
+            Err(e) if e.is_timeout() => {
+                if job.task.is_cancelled() {
+                    return Err(HandoverError::Other(
+                        "the job stopped while its stage made its output durable".into(),
+                    ));
+                }
+            }
+            Err(_) => {
+                return Err(HandoverError::Other(
+                    "the stage it feeds failed making its output durable or saving its state"
+                        .into(),
+                ))
+            }
+        }
+    }
 }
 
 /// Exactly-once: holds the stage `consumer`'s reader feeds at the rows read so far ([`Hold`]:
@@ -1372,6 +1385,8 @@ impl Reader {
             }
             if self.origin.is_some() {
                 self.exactly_once_commit_point()?;
+            } else {
+                self.commit_caught_up(false)?;
             }
             // A poll that served a rebalance returns nothing: `advance` hands over what the
             // group took away.
@@ -1383,7 +1398,7 @@ impl Reader {
                 if self.advance(&send)? {
                     return self.end(send);
                 }
-                self.commit_caught_up()?;
+                self.commit_caught_up(true)?;
                 self.check_down()?;
                 continue;
             };
@@ -1793,15 +1808,22 @@ impl Reader {
         }
     }
 
-    /// Caught up (a poll returned nothing): commits the positions that moved since the last
-    /// commit, at most every [`CAUGHT_UP_COMMIT`], with the stage's state of its partitions
-    /// saved at them first (with a checkpoint directory), as Kafka Streams commits every
-    /// `commit.interval.ms`. A rebalance while the input is quiet then moves no row twice
-    /// even on a broker that assigns a partition before its old owner gave it up (tansu 0.6).
-    fn commit_caught_up(&mut self) -> Result<()> {
+    /// Commits the positions that moved since the last commit, at most every
+    /// [`CAUGHT_UP_COMMIT`] when `caught_up` (a poll returned nothing), every
+    /// [`LOADED_COMMIT`] while records keep coming, with the stage's output of the rows
+    /// before them made durable and its state of its partitions saved at them first (with a
+    /// checkpoint directory), as Kafka Streams commits every `commit.interval.ms`. A
+    /// rebalance while the input is quiet then moves no row twice even on a broker that
+    /// assigns a partition before its old owner gave it up (tansu 0.6).
+    fn commit_caught_up(&mut self, caught_up: bool) -> Result<()> {
+        let every = if caught_up {
+            CAUGHT_UP_COMMIT
+        } else {
+            LOADED_COMMIT
+        };
         if !self.moved
             || self.assigned.is_empty()
-            || self.last_commit.elapsed() < CAUGHT_UP_COMMIT
+            || self.last_commit.elapsed() < every
             || self.origin.is_some()
         {
             return Ok(());
@@ -2002,6 +2024,14 @@ impl Reader {
         let at = positions_of(&self.consumer, &partitions)
             .map_err(|e| connector_error(&self.connector, format!("at its end: {e}")))?;
         if self.origin.is_none() {
+            // The stage's output of every row read is made durable first.
+            let job = self.consumer.context().job.lock().expect("not poisoned");
+            if let Some(job) = job.as_ref() {
+                let (request, answer) = Handover::flush();
+                ask_stage(job, request, answer)
+                    .map_err(|e| connector_error(&self.connector, format!("at its end: {e}")))?;
+            }
+            drop(job);
             commit_positions(&self.consumer, &at)
                 .map_err(|e| connector_error(&self.connector, format!("at its end: {e}")))?;
         }

@@ -383,6 +383,17 @@ impl<F: Encode> Sink<F::Row> for KafkaSink<F> {
         }
         if self.guarantee == DeliveryGuarantee::ExactlyOnce
             && origin.is_none()
+            && ctx.in_instance_group()
+        {
+            // Its own transactions commit at checkpoints, which a group does not take, and
+            // every instance has a subtask 0 (the same transactional id).
+            return Err(connector_error(
+                &name,
+                "exactly-once in an at-least-once instance group: run the group with `--processing-guarantee exactly-once` (the sink then writes in the group's transactions), or make the sink at-least-once",
+            ));
+        }
+        if self.guarantee == DeliveryGuarantee::ExactlyOnce
+            && origin.is_none()
             && self.transactional_id_prefix.is_empty()
         {
             return Err(connector_error(

@@ -490,7 +490,6 @@ impl SourceConfig {
             .map(|_| {
                 Arc::new(Eos {
                     origin: OnceLock::new(),
-                    revoke_pending: AtomicBool::new(false),
                 })
             });
         let context = SourceContext {
@@ -499,6 +498,7 @@ impl SourceConfig {
             closed: AtomicBool::new(false),
             rebalances: Rebalances::default(),
             eos,
+            revoke_pending: AtomicBool::new(false),
         };
         self.settings
             .client_config(&defaults)
@@ -802,15 +802,17 @@ struct SourceContext {
     rebalances: Rebalances,
     /// In an exactly-once instance group: the subtask's transactions.
     eos: Option<Arc<Eos>>,
+    /// In an instance group (eager rebalancing): the group took the partitions away, and
+    /// the unassign waits for the next commit point, which commits the rows polled so far
+    /// (their output made durable; exactly-once, in the transaction) with the positions
+    /// after them.
+    revoke_pending: AtomicBool,
 }
 
 /// A source reader of an exactly-once instance group (see [`super::origin`]).
 struct Eos {
     /// Its subtask's transactions, taken when the reader opens.
     origin: OnceLock<SharedOrigin>,
-    /// The group took the partitions away: the unassign waits for the next commit point,
-    /// which commits the rows polled so far with the positions after them.
-    revoke_pending: AtomicBool,
 }
 
 /// `consumer`'s valid positions on the partitions `keep` accepts (topic, partition); `None`
@@ -843,12 +845,18 @@ impl ConsumerContext for SourceContext {
         tpl: &mut TopicPartitionList,
     ) {
         let revoke = err == RDKafkaRespErr::RD_KAFKA_RESP_ERR__REVOKE_PARTITIONS;
-        if let (true, Some(eos)) = (revoke, &self.eos) {
-            if !self.closed.load(Ordering::Acquire) {
-                tracing::debug!(connector = %self.connector, partitions = tpl.count(), "partitions revoked: committing before they go");
-                eos.revoke_pending.store(true, Ordering::Release);
-                return;
-            }
+        // (Exactly-once refuses cooperative rebalancing; at least once, a cooperative
+        // revocation is committed here, `pre_rebalance`.)
+        let defer = self.eos.is_some()
+            || (self.commit_on_revoke
+                && !matches!(
+                    consumer.rebalance_protocol(),
+                    rdkafka::consumer::RebalanceProtocol::Cooperative
+                ));
+        if revoke && defer && !self.closed.load(Ordering::Acquire) {
+            tracing::debug!(connector = %self.connector, partitions = tpl.count(), "partitions revoked: committing before they go");
+            self.revoke_pending.store(true, Ordering::Release);
+            return;
         }
         super::apply_rebalance(self, consumer, err, tpl, &self.connector);
     }
@@ -943,12 +951,14 @@ impl Drop for Closing {
             // Leaving the group revokes the partitions: the end committed what a successful
             // job read, and a failed one commits nothing.
             consumer.context().closed.store(true, Ordering::Release);
-            if let Some(eos) = &consumer.context().eos {
-                if eos.revoke_pending.swap(false, Ordering::AcqRel) {
-                    // A revocation deferred to a commit point that never came (the job
-                    // failed): librdkafka's close would wait for the unassign forever.
-                    let _ = consumer.unassign();
-                }
+            if consumer
+                .context()
+                .revoke_pending
+                .swap(false, Ordering::AcqRel)
+            {
+                // A revocation deferred to a commit point that never came (the job failed):
+                // librdkafka's close would wait for the unassign forever.
+                let _ = consumer.unassign();
             }
             if !self.at_once {
                 // If the thread cannot start, the closure and the consumer drop here.
@@ -1125,7 +1135,7 @@ struct ReaderState {
     /// In an instance group: a leave (SIGTERM) commits at a commit point first.
     leave_commit: LeaveCommit,
     /// In an instance group, at least once: a commit of its positions waits for the next
-    /// commit point ([`ReaderState::commit_caught_up`]).
+    /// commit point ([`ReaderState::note_commit_due`]).
     commit_due: bool,
 }
 
@@ -1321,8 +1331,13 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         let mut rows = 0;
         let mut wait = s.poll_wait;
         while rows < max_rows {
-            if (s.eos.as_ref()).is_some_and(|e| e.revoke_pending.load(Ordering::Acquire)) {
-                // Exactly-once: the revoked partitions are paused until the commit point.
+            if self
+                .consumer
+                .context()
+                .revoke_pending
+                .load(Ordering::Acquire)
+            {
+                // The revoked partitions are paused until the commit point.
                 break;
             }
             let Some(next) = self.consumer.poll(wait) else {
@@ -1380,8 +1395,8 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             }
         }
         s.bad_records.flush()?;
+        s.note_commit_due(&self.consumer);
         if rows == 0 {
-            s.commit_caught_up(&self.consumer);
             s.check_down(&self.consumer)?;
             if s.bounded {
                 s.skip_control_records(&self.consumer, out);
@@ -1394,12 +1409,19 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
     /// caught up; exactly-once, also while rows flow), or, exactly-once, a revocation waits.
     fn wants_commit_point(&self) -> bool {
         let s = &self.state;
-        let Some(eos) = &s.eos else {
-            return s.commit_due || s.leave_commit == LeaveCommit::Wanted;
-        };
-        eos.revoke_pending.load(Ordering::Acquire)
+        if self
+            .consumer
+            .context()
+            .revoke_pending
+            .load(Ordering::Acquire)
             || s.leave_commit == LeaveCommit::Wanted
-            || (eos.origin.get()).is_some_and(|o| o.lock().due(s.moved))
+        {
+            return true;
+        }
+        match &s.eos {
+            None => s.commit_due,
+            Some(eos) => (eos.origin.get()).is_some_and(|o| o.lock().due(s.moved)),
+        }
     }
 
     /// Every row polled went through the chain: to the repartition writers (exactly-once,
@@ -1411,7 +1433,18 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         // Its dead letters too (at least once, as the sinks' output).
         s.bad_records.commit_output()?;
         let Some(eos) = &s.eos else {
-            return s.commit_positions(&self.consumer);
+            // A revocation waits for this commit: the next owner starts after it.
+            let revoke = (self.consumer.context().revoke_pending).swap(false, Ordering::AcqRel);
+            s.commit_positions(&self.consumer, revoke)?;
+            if revoke {
+                let revoked = self.consumer.assignment().unwrap_or_default();
+                tracing::debug!(connector = %s.connector, partitions = revoked.count(), "committed the partitions given up");
+                self.consumer.unassign().map_err(|e| {
+                    connector_error(&s.connector, format!("cannot give its partitions up: {e}"))
+                })?;
+                (self.consumer.context().rebalances).saw(&Rebalance::Revoke(&revoked));
+            }
+            return Ok(());
         };
         let Some(origin) = eos.origin.get() else {
             return Ok(());
@@ -1425,7 +1458,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         if s.leave_commit == LeaveCommit::Wanted {
             s.leave_commit = LeaveCommit::Done;
         }
-        if eos.revoke_pending.swap(false, Ordering::AcqRel) {
+        if (self.consumer.context().revoke_pending).swap(false, Ordering::AcqRel) {
             let revoked = self.consumer.assignment().unwrap_or_default();
             tracing::debug!(connector = %s.connector, offsets = ?offsets, "committed the partitions given up");
             self.consumer.unassign().map_err(|e| {
@@ -1706,11 +1739,13 @@ impl ReaderState {
         Ok(Some(tpl))
     }
 
-    /// In an instance group, when a poll found nothing: a commit of the positions that moved
-    /// since the last one is due, at most once a second. A rebalance while the input is quiet
-    /// then reads no row twice, even on a broker that assigns a partition before its old
-    /// owner gave it up. (Exactly-once, its transactions commit the positions.)
-    fn commit_caught_up(&mut self, consumer: &ReaderConsumer) {
+    /// In an instance group, after a poll: a commit of the positions that moved since the
+    /// last one is due once a second, caught up or not (as Kafka Streams commits every
+    /// `commit.interval.ms`). Its sinks' output is then durable at least that often, and a
+    /// rebalance while the input is quiet reads no row twice, even on a broker that assigns
+    /// a partition before its old owner gave it up. (Exactly-once, its transactions commit
+    /// the positions.)
+    fn note_commit_due(&mut self, consumer: &ReaderConsumer) {
         let Some((last, committed)) = &self.caught_up else {
             return;
         };
@@ -1730,8 +1765,9 @@ impl ReaderState {
     }
 
     /// At a commit point (every row polled went through the chain, its sinks' output is
-    /// durable): commits the consumer's positions if they moved since the last commit.
-    fn commit_positions(&mut self, consumer: &ReaderConsumer) -> Result<()> {
+    /// durable): commits the consumer's positions if they moved since the last commit;
+    /// `sync`, waiting for the broker (partitions given up: their next owner starts there).
+    fn commit_positions(&mut self, consumer: &ReaderConsumer, sync: bool) -> Result<()> {
         self.commit_due = false;
         if self.leave_commit == LeaveCommit::Wanted {
             // (Leaving commits them itself, synchronously.)
@@ -1749,8 +1785,20 @@ impl ReaderState {
             .filter_map(|e| e.offset().to_raw())
             .collect();
         if tpl.count() > 0 && now != *committed {
-            if let Err(e) = consumer.commit(&tpl, CommitMode::Async) {
-                tracing::warn!(connector = %self.connector, "cannot commit offsets (tries again in a second): {e}");
+            let mode = if sync {
+                CommitMode::Sync
+            } else {
+                CommitMode::Async
+            };
+            match consumer.commit(&tpl, mode) {
+                Ok(()) => {}
+                // The next owner starts at the last commit and reads these rows again.
+                Err(e) if sync => {
+                    tracing::warn!(connector = %self.connector, "cannot commit the positions of partitions given up (their new owner reads them again): {e}")
+                }
+                Err(e) => {
+                    tracing::warn!(connector = %self.connector, "cannot commit offsets (tries again in a second): {e}")
+                }
             }
         }
         self.caught_up = Some((Instant::now(), now));

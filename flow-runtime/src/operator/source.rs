@@ -249,15 +249,17 @@ pub trait SourceReader: Send + 'static {
 
     /// Whether the reader wants a *commit point* now: a moment when every row it polled has
     /// left the task's chain (each exchange in it sent its buffered rows on, a repartition
-    /// topic's writer handed them to its producer), at which the task calls
-    /// [`SourceReader::commit_point`]. Asked after every poll; the default never wants one.
+    /// topic's writer had them acknowledged, each sink made its output durable:
+    /// [`Control::commit_output`](crate::chain::Control::commit_output)), at which the task
+    /// calls [`SourceReader::commit_point`]. Asked after every poll; the default never wants
+    /// one.
     fn wants_commit_point(&self) -> bool {
         false
     }
 
-    /// Every row polled so far has left the task's chain: a Kafka source of an instance
-    /// group that runs exactly-once commits its Kafka transaction here (the rows its chain
-    /// wrote to the repartition topics, with the positions after them).
+    /// Every row polled so far has left the task's chain, and its output is durable: a Kafka
+    /// source of an instance group commits its positions here (exactly-once: its Kafka
+    /// transaction, with the rows its chain wrote to the repartition topics).
     ///
     /// # Errors
     /// The commit failed: the job fails (its restart resumes from the last commit).
