@@ -499,6 +499,7 @@ impl SourceConfig {
             rebalances: Rebalances::default(),
             eos,
             revoke_pending: AtomicBool::new(false),
+            ended: AtomicBool::new(false),
         };
         self.settings
             .client_config(&defaults)
@@ -807,6 +808,10 @@ struct SourceContext {
     /// (their output made durable; exactly-once, in the transaction) with the positions
     /// after them.
     revoke_pending: AtomicBool,
+    /// The reader's input ended ([`end_reader`]): no commit point comes any more, so an
+    /// at-least-once revocation is committed at once (`pre_rebalance`), as the final
+    /// commit's polls serve the group's rebalances ([`serve_rebalance`]).
+    ended: AtomicBool,
 }
 
 /// A source reader of an exactly-once instance group (see [`super::origin`]).
@@ -849,6 +854,7 @@ impl ConsumerContext for SourceContext {
         // revocation is committed here, `pre_rebalance`.)
         let defer = self.eos.is_some()
             || (self.commit_on_revoke
+                && !self.ended.load(Ordering::Acquire)
                 && !matches!(
                     consumer.rebalance_protocol(),
                     rdkafka::consumer::RebalanceProtocol::Cooperative
@@ -896,6 +902,7 @@ impl ConsumerContext for SourceContext {
 /// The reader's input ended (or it left its group): with exactly-once, its last positions go
 /// to the final transaction, which its last writer's end record commits.
 fn end_reader(consumer: &ReaderConsumer, s: &mut ReaderState) -> Result<()> {
+    consumer.context().ended.store(true, Ordering::Release);
     if let Some(origin) = s.eos.as_ref().and_then(|e| e.origin.get()) {
         let offsets = positions(consumer, |_, _| true).ok_or_else(|| {
             connector_error(
@@ -1287,6 +1294,17 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         let s = &mut self.state;
         if s.finished {
             return Ok(Poll::Finished);
+        }
+        if self
+            .consumer
+            .context()
+            .revoke_pending
+            .load(Ordering::Acquire)
+        {
+            // A revocation is committed at the commit point after this poll before anything
+            // else (an end, a leave): the group's rebalance waits for it, and the partitions'
+            // next owner for its commit.
+            return Ok(Poll::Hold);
         }
         let quiet = s
             .stop_when_idle
