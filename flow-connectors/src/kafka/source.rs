@@ -1423,8 +1423,8 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         Ok(if rows > 0 { Poll::Ready } else { Poll::Idle })
     }
 
-    /// In an instance group: a leave waits for its commit, or a periodic one is due (while
-    /// caught up; exactly-once, also while rows flow), or, exactly-once, a revocation waits.
+    /// In an instance group: a revocation or a leave waits for its commit, or a periodic one
+    /// is due (every second; exactly-once, every 500 ms while rows flow).
     fn wants_commit_point(&self) -> bool {
         let s = &self.state;
         if self
