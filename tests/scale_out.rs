@@ -445,13 +445,7 @@ fn three_instances_count_what_one_process_counts() {
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    for (i, inst) in instances.iter_mut().enumerate() {
-        assert!(
-            inst.child.try_wait().unwrap().is_none(),
-            "instance {i} ended before its windows were seen:\n{}",
-            inst.stderr()
-        );
-    }
+    assert_all_running(&mut instances, "windows");
     assert!(
         early >= 3_000,
         "only {early} window counts while the instances ran"
@@ -533,13 +527,7 @@ fn a_file_sink_in_a_group_commits_its_parts_at_the_group_s_commits() {
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    for (i, inst) in instances.iter_mut().enumerate() {
-        assert!(
-            inst.child.try_wait().unwrap().is_none(),
-            "instance {i} ended before its parts were seen:\n{}",
-            inst.stderr()
-        );
-    }
+    assert_all_running(&mut instances, "parts");
     assert!(
         early >= expected.len() * 3 / 4,
         "only {early} of {} window counts committed while the instances ran",
@@ -585,6 +573,17 @@ fn finished_lines(dir: &std::path::Path) -> Vec<String> {
         lines.extend(String::from_utf8_lossy(&bytes).lines().map(str::to_owned));
     }
     lines
+}
+
+/// Checks that every one of `instances` still runs once its output (`seen`) was seen.
+fn assert_all_running(instances: &mut [Instance], seen: &str) {
+    for (i, inst) in instances.iter_mut().enumerate() {
+        assert!(
+            inst.child.try_wait().unwrap().is_none(),
+            "instance {i} ended before its {seen} were seen:\n{}",
+            inst.stderr()
+        );
+    }
 }
 
 /// The window counts of one process reading all of `input`.

@@ -7,8 +7,8 @@
 
 use flow_runtime::snapshot::StateWriter;
 use flow_runtime::{
-    CheckpointId, Field, Result, Row, RowText, RuntimeContext, Schema, Sink, SinkWriter, Snapshot,
-    Timestamp,
+    CheckpointId, Field, GroupCommits, Result, Row, RowText, RuntimeContext, Schema, Sink,
+    SinkWriter, Snapshot, Timestamp,
 };
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -187,10 +187,10 @@ pub(crate) struct BadRecordHandler {
     skipped: u64,
     dead_lettered: u64,
     finished: bool,
-    /// The instance group's commits so far ([`BadRecordHandler::commit_output`]; a Kafka
-    /// source's only).
+    /// The instance group's commits ([`BadRecordHandler::commit_output`]; a Kafka source's
+    /// only).
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
-    commits: CheckpointId,
+    commits: GroupCommits,
 }
 
 impl BadRecordHandler {
@@ -203,7 +203,7 @@ impl BadRecordHandler {
             skipped: 0,
             dead_lettered: 0,
             finished: false,
-            commits: 0,
+            commits: GroupCommits::default(),
         }
     }
 
@@ -286,14 +286,12 @@ impl BadRecordHandler {
 
     /// In an instance group, the reader commits its positions next: the dead letters of the
     /// records before them are made durable and visible now, as the group's sinks' output is
-    /// (a checkpoint of the dead-letter writer's own, prepared and completed at once).
+    /// ([`GroupCommits`]).
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub(crate) fn commit_output(&mut self) -> Result<()> {
-        self.commits += 1;
-        let id = self.commits;
-        match self.checkpoint(id)? {
-            Snapshot::Taken => self.checkpoint_complete(id),
-            Snapshot::Declined(_) => Ok(()),
+        match &mut self.dead_letters {
+            Some(dlq) => self.commits.commit(dlq.as_mut()),
+            None => Ok(()),
         }
     }
 

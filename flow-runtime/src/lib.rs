@@ -67,7 +67,7 @@ pub mod source {
 /// What a sink connector implements: a [`Sink`] creates one [`SinkWriter`] per subtask.
 pub mod sink {
     pub use crate::chain::Snapshot;
-    pub use crate::operator::sink::{Sink, SinkWriter};
+    pub use crate::operator::sink::{GroupCommits, Sink, SinkWriter};
 }
 
 #[doc(hidden)]
@@ -95,7 +95,7 @@ pub use process::{
     ProcessContext, ProcessFunction,
 };
 pub use row::{DisplayRow, Field, Row, RowText, Schema};
-pub use sink::{Sink, SinkWriter};
+pub use sink::{GroupCommits, Sink, SinkWriter};
 pub use small_string::SmallString;
 pub use snapshot::StateSchema;
 pub use source::{PartitionLag, Poll, Source, SourceOutput, SourceReader};

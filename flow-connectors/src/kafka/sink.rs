@@ -371,35 +371,21 @@ impl<F: Encode> Sink<F::Row> for KafkaSink<F> {
             DeliveryGuarantee::ExactlyOnce => SharedOrigin::find(key),
             DeliveryGuarantee::AtLeastOnce => None,
         };
-        if self.guarantee == DeliveryGuarantee::ExactlyOnce
-            && origin.is_none()
-            && super::origin::is_exactly_once(key.run)
-        {
-            // Its own transactions commit at checkpoints, which a group does not take.
-            return Err(connector_error(
-                &name,
-                "exactly-once in an instance group: the sink must be in the chain of a Kafka source of the group or of the stage a repartition topic feeds (after a key_by), whose transactions it writes in, not behind another exchange (a rebalance, another parallelism)",
-            ));
-        }
-        if self.guarantee == DeliveryGuarantee::ExactlyOnce
-            && origin.is_none()
-            && ctx.in_instance_group()
-        {
-            // Its own transactions commit at checkpoints, which a group does not take, and
-            // every instance has a subtask 0 (the same transactional id).
-            return Err(connector_error(
-                &name,
-                "exactly-once in an at-least-once instance group: run the group with `--processing-guarantee exactly-once` (the sink then writes in the group's transactions), or make the sink at-least-once",
-            ));
-        }
-        if self.guarantee == DeliveryGuarantee::ExactlyOnce
-            && origin.is_none()
-            && self.transactional_id_prefix.is_empty()
-        {
-            return Err(connector_error(
-                &name,
-                "exactly-once needs a transactional id prefix: call `.transactional_id_prefix(..)` (in an instance group the sink writes in the group's transactions and needs none)",
-            ));
+        if self.guarantee == DeliveryGuarantee::ExactlyOnce && origin.is_none() {
+            // Its own transactions, which commit at checkpoints: a group takes none (and every
+            // instance has a subtask 0, the same transactional id).
+            let refused = if super::origin::is_exactly_once(key.run) {
+                Some("exactly-once in an instance group: the sink must be in the chain of a Kafka source of the group or of the stage a repartition topic feeds (after a key_by), whose transactions it writes in, not behind another exchange (a rebalance, another parallelism)")
+            } else if ctx.in_instance_group() {
+                Some("exactly-once in an at-least-once instance group: run the group with `--processing-guarantee exactly-once` (the sink then writes in the group's transactions), or make the sink at-least-once")
+            } else if self.transactional_id_prefix.is_empty() {
+                Some("exactly-once needs a transactional id prefix: call `.transactional_id_prefix(..)` (in an instance group the sink writes in the group's transactions and needs none)")
+            } else {
+                None
+            };
+            if let Some(why) = refused {
+                return Err(connector_error(&name, why));
+            }
         }
         let transactional_id = match self.guarantee {
             DeliveryGuarantee::ExactlyOnce if origin.is_none() => Some(transactional_id(

@@ -899,6 +899,18 @@ impl ConsumerContext for SourceContext {
     }
 }
 
+/// A revocation deferred to a commit point, once it committed: the partitions go (the
+/// group's rebalance goes on).
+fn give_up_revoked(consumer: &ReaderConsumer, connector: &str) -> Result<()> {
+    let revoked = consumer.assignment().unwrap_or_default();
+    tracing::debug!(connector = %connector, partitions = revoked.count(), "committed the partitions given up");
+    consumer
+        .unassign()
+        .map_err(|e| connector_error(connector, format!("cannot give its partitions up: {e}")))?;
+    (consumer.context().rebalances).saw(&Rebalance::Revoke(&revoked));
+    Ok(())
+}
+
 /// The reader's input ended (or it left its group): with exactly-once, its last positions go
 /// to the final transaction, which its last writer's end record commits.
 fn end_reader(consumer: &ReaderConsumer, s: &mut ReaderState) -> Result<()> {
@@ -1455,12 +1467,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             let revoke = (self.consumer.context().revoke_pending).swap(false, Ordering::AcqRel);
             s.commit_positions(&self.consumer, revoke)?;
             if revoke {
-                let revoked = self.consumer.assignment().unwrap_or_default();
-                tracing::debug!(connector = %s.connector, partitions = revoked.count(), "committed the partitions given up");
-                self.consumer.unassign().map_err(|e| {
-                    connector_error(&s.connector, format!("cannot give its partitions up: {e}"))
-                })?;
-                (self.consumer.context().rebalances).saw(&Rebalance::Revoke(&revoked));
+                give_up_revoked(&self.consumer, &s.connector)?;
             }
             return Ok(());
         };
@@ -1477,12 +1484,8 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             s.leave_commit = LeaveCommit::Done;
         }
         if (self.consumer.context().revoke_pending).swap(false, Ordering::AcqRel) {
-            let revoked = self.consumer.assignment().unwrap_or_default();
-            tracing::debug!(connector = %s.connector, offsets = ?offsets, "committed the partitions given up");
-            self.consumer.unassign().map_err(|e| {
-                connector_error(&s.connector, format!("cannot give its partitions up: {e}"))
-            })?;
-            (self.consumer.context().rebalances).saw(&Rebalance::Revoke(&revoked));
+            tracing::debug!(connector = %s.connector, offsets = ?offsets, "the partitions given up committed in the transaction");
+            give_up_revoked(&self.consumer, &s.connector)?;
         }
         Ok(())
     }

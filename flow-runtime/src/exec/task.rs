@@ -287,9 +287,7 @@ where
     }
     #[cold]
     fn commit_point(&mut self) -> Result<()> {
-        let chain = self.chain();
-        crate::channel::flushing_all(|| chain.flush())?;
-        chain.commit_output()?;
+        output_durable(self.chain())?;
         self.reader.commit_point()
     }
     fn report(&self, metrics: &mut TaskMetrics, node: u32) {
@@ -727,6 +725,14 @@ fn second_rows_astray(ctx: &RuntimeContext) -> Error {
     ))
 }
 
+/// Before an instance group's commit of the positions of the rows `chain` was given: every
+/// exchange sends what it buffered, then each sink (and repartition writer) makes its output
+/// durable ([`Control::commit_output`]).
+fn output_durable(chain: &mut dyn Control) -> Result<()> {
+    crate::channel::flushing_all(|| chain.flush())?;
+    chain.commit_output()
+}
+
 /// A repartition reader's request before it commits its positions: the stage's output of
 /// the rows before the request made durable (flushed; into the reader's transaction,
 /// exactly-once; each sink's output committed), and its keyed state saved and handed to the
@@ -735,8 +741,7 @@ fn hand_over(ctx: &RuntimeContext, chain: &mut dyn Control, handover: Handover) 
     let clear = matches!(handover, Handover::Release(..));
     match handover {
         Handover::Release(reply, hold) | Handover::Save(reply, hold) => {
-            crate::channel::flushing_all(|| chain.flush())?;
-            chain.commit_output()?;
+            output_durable(chain)?;
             let mut state = ctx.released_state();
             chain.release(&mut state, clear)?;
             // A reader that went away (its job failing) needs no answer.
@@ -750,8 +755,7 @@ fn hand_over(ctx: &RuntimeContext, chain: &mut dyn Control, handover: Handover) 
         }
         Handover::Adopt(adopted) => chain.adopt(ctx, &adopted),
         Handover::Flush(reply, hold) => {
-            crate::channel::flushing_all(|| chain.flush())?;
-            chain.commit_output()?;
+            output_durable(chain)?;
             let _ = reply.send(Released::new(ctx.released_state()));
             if let Some(hold) = hold {
                 if !hold.wait(|| ctx.is_cancelled()) {

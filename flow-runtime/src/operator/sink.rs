@@ -165,14 +165,38 @@ pub trait SinkWriter<T> {
 /// job's metrics is the rows it wrote, which is every row it received.
 pub struct SinkOp<W> {
     writer: W,
-    /// The instance group's commits so far ([`Operator::commit_output`]).
-    commits: CheckpointId,
+    commits: GroupCommits,
 }
 
 impl<W> SinkOp<W> {
     /// The operator writing with `writer`.
     pub fn new(writer: W) -> Self {
-        SinkOp { writer, commits: 0 }
+        SinkOp {
+            writer,
+            commits: GroupCommits::default(),
+        }
+    }
+}
+
+/// A sink writer's commits in an instance group, which takes no checkpoints: each of the
+/// group's commits is a checkpoint of the writer's own (ids 1, 2, ..), prepared and completed
+/// at once, before the positions commit (at least once: the writer commits rows whose
+/// positions the instance may die before committing).
+#[derive(Debug, Default)]
+pub struct GroupCommits(CheckpointId);
+
+impl GroupCommits {
+    /// Makes what `writer` was given durable and visible now. A writer that declines
+    /// checkpoints cannot promise durability: its rows go as they go.
+    ///
+    /// # Errors
+    /// The writer cannot make its rows durable, or commit them.
+    pub fn commit<T, W: SinkWriter<T> + ?Sized>(&mut self, writer: &mut W) -> Result<()> {
+        self.0 += 1;
+        match writer.checkpoint(self.0, &mut StateWriter::detached())? {
+            Snapshot::Taken => writer.checkpoint_complete(self.0),
+            Snapshot::Declined(_) => Ok(()),
+        }
     }
 }
 
@@ -202,17 +226,9 @@ impl<T, W: SinkWriter<T>> Operator<T> for SinkOp<W> {
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
         self.writer.checkpoint_complete(id)
     }
-    /// An instance group has no checkpoints: each of its commits is one for its sinks,
-    /// prepared and completed at once, before the positions commit (at least once: a sink
-    /// commits rows whose positions the instance may die before committing). A writer that
-    /// declines checkpoints cannot promise durability: its rows go as they go.
+    /// An instance group has no checkpoints: see [`GroupCommits`].
     fn commit_output(&mut self) -> Result<()> {
-        self.commits += 1;
-        let id = self.commits;
-        match self.writer.checkpoint(id, &mut StateWriter::detached())? {
-            Snapshot::Taken => self.writer.checkpoint_complete(id),
-            Snapshot::Declined(_) => Ok(()),
-        }
+        self.commits.commit(&mut self.writer)
     }
     fn restore(&mut self, state: &StateReader) -> Result<()> {
         self.writer.restore(state)

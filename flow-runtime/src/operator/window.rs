@@ -1045,7 +1045,7 @@ where
             }
         }
         if self.fixed.len() < len {
-            self.fixed.fired();
+            self.fixed.dropped();
         }
     }
 

@@ -28,7 +28,7 @@ use crate::time::Timestamp;
 use std::collections::VecDeque;
 use std::hash::Hash;
 
-/// The emptied entry vectors [`Panes::fired`] keeps however few panes were made.
+/// The emptied entry vectors [`Panes::dropped`] keeps however few panes were made.
 const SPARE_MIN: usize = 16;
 
 /// One window's accumulators.
@@ -93,9 +93,9 @@ pub(crate) struct Panes<K, A> {
     /// a key's newest may hold the key or not: it is looked up there.)
     newest: FlowHashMap<K, (Timestamp, u32)>,
     /// Emptied entry vectors, reused with their capacity: at most as many as panes were
-    /// made between the operator's last two drops ([`Panes::fired`]).
+    /// made between the operator's last two drops ([`Panes::dropped`]).
     spare: Vec<Vec<(K, A)>>,
-    /// Panes made since the last [`Panes::fired`].
+    /// Panes made since the last [`Panes::dropped`].
     made: usize,
     /// The entries of all panes in memory.
     entries: usize,
@@ -635,7 +635,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
     /// each, and their vectors are reused; after a burst (windows that stayed open while the
     /// watermark held still, all firing at once) the memory goes back to the allocator at
     /// the next firing, rather than staying with the operator until it ends.
-    pub(crate) fn fired(&mut self) {
+    pub(crate) fn dropped(&mut self) {
         let keep = self.made.max(SPARE_MIN);
         if self.spare.len() > keep {
             self.spare.truncate(keep);
@@ -830,7 +830,7 @@ mod tests {
         while !panes.is_empty() {
             panes.remove(0);
         }
-        panes.fired();
+        panes.dropped();
         assert_eq!(panes.spare.len(), 100, "kept: as many were made");
         let burst = panes.heap_bytes();
         // Then a window at a time: each reuses a vector, and the rest go back.
@@ -839,7 +839,7 @@ mod tests {
                 add(&mut panes, end, key);
             }
             panes.remove(0);
-            panes.fired();
+            panes.dropped();
             assert_eq!(panes.spare.len(), SPARE_MIN);
         }
         assert!(
