@@ -15,7 +15,7 @@ use flow_runtime::{
     SourceReader, Watermarks, FINAL_CHECKPOINT, NO_TIMESTAMP,
 };
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::error::{KafkaError, KafkaResult, RDKafkaErrorCode};
 use rdkafka::message::Message;
 use rdkafka::types::RDKafkaRespErr;
 use rdkafka::ClientContext;
@@ -500,6 +500,7 @@ impl SourceConfig {
             eos,
             revoke_pending: AtomicBool::new(false),
             ended: AtomicBool::new(false),
+            commit_failed: AtomicBool::new(false),
         };
         self.settings
             .client_config(&defaults)
@@ -812,6 +813,9 @@ struct SourceContext {
     /// at-least-once revocation is committed at once (`pre_rebalance`), as the final
     /// commit's polls serve the group's rebalances ([`serve_rebalance`]).
     ended: AtomicBool,
+    /// An asynchronous commit failed (the broker answered later, say that the group was
+    /// rebalancing): an instance group's next commit point commits the positions again.
+    commit_failed: AtomicBool,
 }
 
 /// A source reader of an exactly-once instance group (see [`super::origin`]).
@@ -869,6 +873,18 @@ impl ConsumerContext for SourceContext {
 
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         self.rebalances.saw(rebalance);
+    }
+
+    /// An asynchronous commit's answer: `commit` only queued it. A failure left the group's
+    /// offsets behind the positions the reader took as committed; it commits them again.
+    fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
+        match result {
+            Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
+            Err(e) => {
+                tracing::warn!(connector = %self.connector, offsets = ?offsets, "cannot commit offsets (tries again at its next commit): {e}");
+                self.commit_failed.store(true, Ordering::Release);
+            }
+        }
     }
 
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -1771,6 +1787,12 @@ impl ReaderState {
             return;
         };
         if self.eos.is_some() || last.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        if (consumer.context().commit_failed).swap(false, Ordering::AcqRel) {
+            // Its last commit did not reach the group: nothing counts as committed.
+            self.commit_due = true;
+            self.caught_up = Some((*last, Vec::new()));
             return;
         }
         let moved = positions(consumer, |_, _| true).is_some_and(|tpl| {
