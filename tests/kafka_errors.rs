@@ -188,7 +188,7 @@ fn settings_that_cannot_work_are_refused_by_build() {
             .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
     };
     // Without a prefix it builds (in an instance group it writes in the group's
-    // transactions); outside one the job fails at start, before it connects.
+    // transactions); outside one the job fails when it is built, before a task starts.
     let sink = exactly_once().build().expect("builds without a prefix");
     let env = StreamEnv::new();
     flow! { env =>
@@ -197,16 +197,25 @@ fn settings_that_cannot_work_are_refused_by_build() {
     let m = env.execute("no prefix").unwrap_err().to_string();
     assert!(m.contains("needs a transactional id prefix"), "{m}");
     // In an at-least-once instance group (no transactions of the group's to write in, no
-    // checkpoints for its own): refused when it starts, before it connects.
+    // checkpoints for its own): refused when the job is built, before it joins the group.
     let sink = exactly_once()
         .transactional_id_prefix("job")
         .build()
         .unwrap();
-    let ctx = flow::RuntimeContext::standalone("sink", 0, 1).as_instance_member();
-    let m = flow::Sink::<Vec<u8>>::create_writer(&sink, &ctx)
-        .err()
-        .expect("refused")
-        .to_string();
+    let group = flow::instances::InstanceConfig::new(unique("g"), NOWHERE);
+    let env = StreamEnv::new().with_instance_group(group);
+    let src = KafkaSource::builder()
+        .bootstrap_servers(NOWHERE)
+        .topic("t")
+        .group_id("g")
+        .connect_timeout(Duration::from_secs(2))
+        .format(flow::connectors::format::Raw)
+        .build()
+        .unwrap();
+    flow! { env =>
+        source(src, Watermarks::no_watermarks()).sink_to(sink);
+    }
+    let m = env.execute("at-least-once group").unwrap_err().to_string();
     assert!(
         m.contains("exactly-once in an at-least-once instance group"),
         "{m}"

@@ -89,12 +89,6 @@ impl RuntimeContext {
         }
     }
 
-    /// The same context, in an instance group (tests of connectors).
-    #[doc(hidden)]
-    pub fn as_instance_member(mut self) -> Self {
-        self.instance_group = true;
-        self
-    }
     /// The name passed to `execute`.
     pub fn job_name(&self) -> &str {
         &self.job_name

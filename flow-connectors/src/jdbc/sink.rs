@@ -1,6 +1,7 @@
 //! The sink, its options and its per-subtask writer.
 
 use super::params::{values_of, Params, Value};
+use flow_runtime::instances::InstanceConfig;
 use flow_runtime::snapshot::{StateReader, StateWriter};
 use flow_runtime::{
     CheckpointId, Error, Result, Row, RuntimeContext, Sink, SinkWriter, Snapshot, Timestamp,
@@ -424,6 +425,19 @@ fn transient(e: &tokio_postgres::Error) -> bool {
 impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
     type Writer = JdbcSinkWriter<T>;
 
+    /// Exactly-once is refused in an instance group: its prepared transactions are named per
+    /// subtask, and each instance of a group has a subtask 0 (one instance's recovery would
+    /// roll another's back).
+    fn check(&self, instances: Option<&InstanceConfig>) -> Result<()> {
+        if self.exactly_once.is_some() && instances.is_some() {
+            return Err(Error::Connector {
+                connector: format!("JdbcSink({})", self.connection.display()),
+                message: "exactly-once is not supported in an instance group yet (its transaction ids are per subtask, which the group's instances share): use the at-least-once sink with an idempotent statement (an upsert), which writes its batch at each of the group's commits".into(),
+            });
+        }
+        Ok(())
+    }
+
     /// Connects and prepares the statement: a database that cannot be reached, a wrong
     /// password or a statement the server rejects (a missing table) fails the job here.
     fn create_writer(&self, ctx: &RuntimeContext) -> Result<JdbcSinkWriter<T>> {
@@ -432,14 +446,6 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
             return Err(Error::Connector {
                 connector: name,
                 message: e.clone(),
-            });
-        }
-        if self.exactly_once.is_some() && ctx.in_instance_group() {
-            // Its prepared transactions are named per subtask, and each instance of a group
-            // has a subtask 0: one instance's recovery would roll another's back.
-            return Err(Error::Connector {
-                connector: name,
-                message: "exactly-once is not supported in an instance group yet (its transaction ids are per subtask, which the group's instances share): use the at-least-once sink with an idempotent statement (an upsert), which writes its batch at each of the group's commits".into(),
             });
         }
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -941,8 +947,8 @@ mod tests {
             JdbcConnectionOptions::new("postgres://127.0.0.1:1/none"),
             JdbcExactlyOnceOptions::default(),
         );
-        let ctx = RuntimeContext::standalone("sink", 0, 1).as_instance_member();
-        let e = sink.create_writer(&ctx).err().expect("refused").to_string();
+        let group = InstanceConfig::new("g", "127.0.0.1:1");
+        let e = sink.check(Some(&group)).expect_err("refused").to_string();
         assert!(
             e.contains("exactly-once is not supported in an instance group"),
             "{e}"

@@ -5,6 +5,7 @@ use super::origin::SharedOrigin;
 use super::transactions::Transactions;
 use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions};
 use crate::format::{Encode, FormatError, Raw};
+use flow_runtime::instances::InstanceConfig;
 use flow_runtime::snapshot::{StateReader, StateWriter};
 use flow_runtime::{
     CheckpointId, Error, Result, RuntimeContext, Sink, SinkWriter, Snapshot, Timestamp,
@@ -355,6 +356,20 @@ impl<F: Encode> fmt::Debug for KafkaSink<F> {
 impl<F: Encode> Sink<F::Row> for KafkaSink<F> {
     type Writer = KafkaSinkWriter<F>;
 
+    /// Exactly-once needs the group's transactions in an instance group (`--processing-guarantee
+    /// exactly-once`) and, outside one, a transactional id prefix.
+    fn check(&self, instances: Option<&InstanceConfig>) -> Result<()> {
+        if self.guarantee != DeliveryGuarantee::ExactlyOnce {
+            return Ok(());
+        }
+        let refused = match instances {
+            Some(group) if !group.exactly_once => "exactly-once in an at-least-once instance group: run the group with `--processing-guarantee exactly-once` (the sink then writes in the group's transactions), or make the sink at-least-once",
+            None if self.transactional_id_prefix.is_empty() => "exactly-once needs a transactional id prefix: call `.transactional_id_prefix(..)` (in an instance group the sink writes in the group's transactions and needs none)",
+            _ => return Ok(()),
+        };
+        Err(connector_error(self.connector_name(), refused))
+    }
+
     /// Creates the subtask's idempotent producer (transactional, with the id
     /// `<prefix>-<subtask>`, when exactly-once) and checks that the broker answers and the
     /// (fixed) topic exists.
@@ -373,18 +388,10 @@ impl<F: Encode> Sink<F::Row> for KafkaSink<F> {
         };
         if self.guarantee == DeliveryGuarantee::ExactlyOnce && origin.is_none() {
             // Its own transactions, which commit at checkpoints: a group takes none (and every
-            // instance has a subtask 0, the same transactional id).
-            let refused = if super::origin::is_exactly_once(key.run) {
-                Some("exactly-once in an instance group: the sink must be in the chain of a Kafka source of the group or of the stage a repartition topic feeds (after a key_by), whose transactions it writes in, not behind another exchange (a rebalance, another parallelism)")
-            } else if ctx.in_instance_group() {
-                Some("exactly-once in an at-least-once instance group: run the group with `--processing-guarantee exactly-once` (the sink then writes in the group's transactions), or make the sink at-least-once")
-            } else if self.transactional_id_prefix.is_empty() {
-                Some("exactly-once needs a transactional id prefix: call `.transactional_id_prefix(..)` (in an instance group the sink writes in the group's transactions and needs none)")
-            } else {
-                None
-            };
-            if let Some(why) = refused {
-                return Err(connector_error(&name, why));
+            // instance has a subtask 0, the same transactional id). (`check` refused the
+            // other cases before the job started.)
+            if super::origin::is_exactly_once(key.run) {
+                return Err(connector_error(&name, "exactly-once in an instance group: the sink must be in the chain of a Kafka source of the group or of the stage a repartition topic feeds (after a key_by), whose transactions it writes in, not behind another exchange (a rebalance, another parallelism)"));
             }
         }
         let transactional_id = match self.guarantee {

@@ -36,6 +36,9 @@ pub fn expand(input: &FlowInput, g: &Graph, plan: &Plan) -> TokenStream {
         }
     });
     let sources = || g.nodes.iter().filter(|n| n.is_source()).map(Node::spec_var);
+    let sinks = (g.nodes.iter())
+        .filter(|n| n.spec.role == Role::Sink)
+        .map(Node::spec_var);
     let bounded = sources().map(|sv| quote!(&& #sv.is_bounded()));
     let event_time = sources().map(|sv| quote!(|| #sv.has_watermarks()));
     let fused = if plan.fusable {
@@ -55,6 +58,7 @@ pub fn expand(input: &FlowInput, g: &Graph, plan: &Plan) -> TokenStream {
             let __event_time = false #(#event_time)*;
             let mut __job = ::flow::__private::JobBuilder::new(&__PLAN, __par, __bounded);
             __job.join_instances(__env, ::flow::__private::TRANSPORT);
+            #(#sinks.check_job(&mut __job);)*
             if __job.fused() {
                 #fused
             } else {

@@ -4,7 +4,8 @@
 use super::{Operator, Output};
 use crate::chain::Snapshot;
 use crate::context::RuntimeContext;
-use crate::exec::CheckpointId;
+use crate::exec::{CheckpointId, JobBuilder};
+use crate::instances::InstanceConfig;
 use crate::port::{Checked, Stream};
 use crate::row::text::HasText;
 use crate::row::RowText;
@@ -27,6 +28,17 @@ pub trait Sink<T>: Send + Sync + 'static {
     fn parallelism(&self) -> Option<usize> {
         None
     }
+    /// Checks, when the job is built (before it joins its instance group or starts a task),
+    /// that the sink can run in it: `instances` configures the group when the job runs as one
+    /// instance of a group (`--instance-group`). The default accepts.
+    ///
+    /// # Errors
+    /// The sink cannot give its guarantee there (exactly-once in a group, say): the job fails
+    /// with this error before it starts.
+    fn check(&self, instances: Option<&InstanceConfig>) -> Result<()> {
+        let _ = instances;
+        Ok(())
+    }
     /// Opens the writer of subtask `ctx.subtask_index()`, in the subtask's thread.
     ///
     /// # Errors
@@ -41,6 +53,12 @@ impl<T, S: Sink<T>> Sink<T> for std::result::Result<S, crate::Error> {
     type Writer = S::Writer;
     fn parallelism(&self) -> Option<usize> {
         self.as_ref().ok().and_then(S::parallelism)
+    }
+    fn check(&self, instances: Option<&InstanceConfig>) -> Result<()> {
+        match self {
+            Ok(sink) => sink.check(instances),
+            Err(e) => Err(crate::Error::Config(e.to_string())),
+        }
     }
     fn create_writer(&self, ctx: &RuntimeContext) -> Result<S::Writer> {
         match self {
@@ -254,6 +272,13 @@ impl<T, S: Sink<T>> SinkSpec<S, T> {
     /// The sink cannot be opened.
     pub fn writer(&self, ctx: &RuntimeContext) -> Result<SinkOp<S::Writer>> {
         Ok(SinkOp::new(self.0.create_writer(ctx)?))
+    }
+    /// Has the sink check the job `job` builds ([`Sink::check`]): a refusal fails the job
+    /// before it starts.
+    pub fn check_job(&self, job: &mut JobBuilder) {
+        if let Err(e) = self.0.check(job.instances()) {
+            job.fail(e);
+        }
     }
 }
 
