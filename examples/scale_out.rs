@@ -24,7 +24,9 @@
 //!
 //! With `--output-dir DIR`, the window counts go to part files in `DIR` (a `FileSink`, text
 //! lines `start end word count`) instead of `--output`: in a group, its parts are committed
-//! at the group's commits.
+//! at the group's commits. With `--rebalance-output` too, they reach the sink through
+//! `rebalance()`: the sink is a stage of its own, behind an in-process exchange, and commits
+//! at the group's commits all the same.
 
 use flow::clap::{value_parser, Arg};
 use flow::connectors::format::{Json, Utf8};
@@ -148,6 +150,13 @@ fn run() -> flow::Result<()> {
                 .help("Write the window counts to part files in DIR instead of --output (a FileSink: text lines `start end word count`; in a group its parts commit at the group's commits)"),
         )
         .arg(
+            Arg::new("rebalance-output")
+                .long("rebalance-output")
+                .action(flow::clap::ArgAction::SetTrue)
+                .requires("output-dir")
+                .help("With --output-dir: send the window counts to the FileSink through rebalance() (the sink a stage of its own, behind an in-process exchange)"),
+        )
+        .arg(
             Arg::new("dead-letters")
                 .long("dead-letters")
                 .value_name("DIR")
@@ -197,7 +206,8 @@ fn run() -> flow::Result<()> {
         return join(env, lines, &brokers, &output, &kind);
     }
     if let Some(dir) = get("output-dir") {
-        return count_words(env, lines, FileSink::row_format(dir));
+        let rebalanced = args.get_flag("rebalance-output");
+        return count_words(env, lines, FileSink::row_format(dir), rebalanced);
     }
     let mut counts = KafkaSink::builder()
         .bootstrap_servers(&brokers)
@@ -209,33 +219,52 @@ fn run() -> flow::Result<()> {
         // id prefix: the readers' transactions have their ids).
         counts = counts.delivery_guarantee(DeliveryGuarantee::ExactlyOnce);
     }
-    count_words(env, lines, counts.build()?)
+    count_words(env, lines, counts.build()?, false)
+}
+
+/// The words of `line`.
+fn words(line: &str) -> impl Iterator<Item = Word> + '_ {
+    line.split_whitespace().map(|w| Word { word: w.to_owned() })
 }
 
 /// The word count: `lines` split into words, counted per word and 1-second window, into
-/// `counts`.
+/// `counts` (`rebalanced`: through `rebalance()`).
 fn count_words<S: Sink<WindowCount>>(
     env: StreamEnv,
     lines: KafkaSource<Utf8>,
     counts: S,
+    rebalanced: bool,
 ) -> flow::Result<()> {
-    flow! { env =>
-        source(lines, Watermarks::bounded_out_of_orderness(Duration::from_secs(1)))
-            .flat_map(|line: String, out: &mut Vec<Word>| {
-                out.extend(line.split_whitespace().map(|w| Word { word: w.to_owned() }))
-            })
-            .key_by(|w| w.word.clone())
-            .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
-            .process(|word: &String, window: &TimeWindow, rows: &[Word], out: &mut Vec<WindowCount>| {
-                out.push(WindowCount {
-                    start: window.start,
-                    end: window.end,
-                    word: word.clone(),
-                    count: rows.len() as u64,
-                })
-            })
-            .name("count per window")
-            .sink_to(counts);
+    let count = |word: &String, window: &TimeWindow, rows: &[Word], out: &mut Vec<WindowCount>| {
+        out.push(WindowCount {
+            start: window.start,
+            end: window.end,
+            word: word.clone(),
+            count: rows.len() as u64,
+        })
+    };
+    let watermarks = Watermarks::bounded_out_of_orderness(Duration::from_secs(1));
+    if rebalanced {
+        flow! { env =>
+            source(lines, watermarks)
+                .flat_map(|line: String, out: &mut Vec<Word>| out.extend(words(&line)))
+                .key_by(|w| w.word.clone())
+                .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+                .process(count)
+                .name("count per window")
+                .rebalance()
+                .sink_to(counts);
+        }
+    } else {
+        flow! { env =>
+            source(lines, watermarks)
+                .flat_map(|line: String, out: &mut Vec<Word>| out.extend(words(&line)))
+                .key_by(|w| w.word.clone())
+                .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+                .process(count)
+                .name("count per window")
+                .sink_to(counts);
+        }
     }
     let result = env.execute("scale_out")?;
     if let Some(m) = result.operator("count per window") {

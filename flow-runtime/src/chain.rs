@@ -99,8 +99,9 @@ pub trait Control {
     /// stage makes what it was given durable and visible now
     /// ([`Operator::commit_output`](crate::operator::Operator::commit_output)), so that no
     /// row before the positions is lost if the instance dies after the commit. Called after
-    /// a flush with every exchange sending its partial batches. Stops at the stage's end (an
-    /// exchange): the stages after it are not asked.
+    /// a flush with every exchange sending its partial batches. At the stage's end, a
+    /// repartition writer waits for its records' acknowledgements, and an in-process exchange
+    /// has each subtask of the next stage do the same and waits for their answers.
     ///
     /// # Errors
     /// A sink that cannot make its rows durable.

@@ -171,6 +171,39 @@ impl Outbox {
         self.check()
     }
 
+    /// In an instance group, before its commit: every downstream subtask, once it handled
+    /// what this exchange sent before, makes its own output durable (its sinks commit:
+    /// [`Handover::flush`](crate::instances::Handover::flush), as a repartition reader asks its
+    /// stage); waits for their answers. On a worker, its other tasks run meanwhile (a
+    /// downstream subtask may be one of them).
+    #[cold]
+    fn downstream_durable(&mut self) -> Result<()> {
+        let mut answers = Vec::with_capacity(self.senders.len());
+        for i in 0..self.senders.len() {
+            if self.skip != Some(i) {
+                let (request, answer) = crate::instances::Handover::flush();
+                self.send(i, Message::Handover(request));
+                answers.push(answer);
+            }
+        }
+        self.check()?;
+        for answer in answers {
+            loop {
+                match answer.try_recv() {
+                    Ok(_) => break,
+                    Err(crossbeam_channel::TryRecvError::Empty) => {
+                        worker::sleep(Duration::from_millis(1))
+                    }
+                    // It failed (the job is being cancelled), or ended.
+                    Err(crossbeam_channel::TryRecvError::Disconnected) => {
+                        return Err(Error::Cancelled(self.task.to_string()))
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Whether the receivers are still there (and the remote writer did not fail).
     pub(super) fn check(&mut self) -> Result<()> {
         if let Some(e) = self.failed.take() {
@@ -420,11 +453,12 @@ impl<T: Send + 'static, P> Control for Exchange<T, P> {
         Ok(())
     }
     /// The stage ends here: a repartition topic's writer waits until its records are
-    /// written; the stages after an in-process exchange are not asked.
+    /// written; the stages after an in-process exchange make their output durable.
     fn commit_output(&mut self) -> Result<()> {
+        self.send_all()?;
         match &mut self.out.remote {
             Some(remote) => remote.durable(),
-            None => Ok(()),
+            None => self.out.downstream_durable(),
         }
     }
     /// The next stage learns of it from its own task loop.

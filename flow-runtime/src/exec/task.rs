@@ -1011,6 +1011,11 @@ fn drive_two_gates(
             // first gate (`Message::SecondRows`): its handovers stay in order with the rows
             // of both.
             Side::First(GateEvent::Handover(h)) => hand_over(ctx, chain.control(), h)?,
+            // An upstream stage of the instance asks before its commit (in-process
+            // exchanges carry no state).
+            Side::Second(GateEvent::Handover(h @ Handover::Flush(..))) => {
+                hand_over(ctx, chain.control(), h)?
+            }
             Side::Second(GateEvent::Handover(_)) | Side::Second(GateEvent::SecondRows(_)) => {
                 return Err(second_rows_astray(ctx));
             }
