@@ -180,6 +180,36 @@ fn dead_letters_to_a_kafka_topic() {
     assert_eq!(offsets, bad.iter().map(|b| b.0).collect::<Vec<_>>());
 }
 
+/// A dead-letter sink is not a node of the job (flow! does not check it): it refuses what
+/// `Sink::check` refuses when its source opens. Here an exactly-once `KafkaSink` without a
+/// transactional id prefix (each subtask's id would be `-0`, the same in every job).
+#[test]
+fn a_dead_letter_sink_that_cannot_run_fails_the_job_when_its_source_opens() {
+    use flow::connectors::kafka::{DeliveryGuarantee, KafkaSink};
+    let t = topic("bad-dlq-eos-src", 1);
+    let dlq = topic("bad-dlq-eos-topic", 1);
+    let (values, _) = records();
+    produce_raw(&t, values);
+    let sink = KafkaSink::builder()
+        .bootstrap_servers(bootstrap())
+        .topic(&dlq)
+        .format(Json::<DeadLetter>::new())
+        .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
+        .build()
+        .unwrap();
+    let env = StreamEnv::new();
+    let src = source(&t, BadRecords::dead_letter(sink));
+    flow! { env =>
+        source(src, Watermarks::no_watermarks()).sink_to(flow::connectors::DiscardSink);
+    }
+    let e = env
+        .execute("dead letters, exactly-once")
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("needs a transactional id prefix"), "{e}");
+    assert!(kafka_common::read_all(&dlq, Json::<DeadLetter>::new(), 1).is_empty());
+}
+
 #[test]
 fn invalid_utf8_is_a_bad_record_for_text() {
     let t = topic("bad-utf8", 1);

@@ -1408,18 +1408,33 @@ fn assert_counted<R: Ord + std::fmt::Debug>(mut got: Vec<R>, expected: &[R], std
             .iter()
             .filter(|r| expected.binary_search(r).is_err())
             .collect();
+        // Expected rows written more often than expected (a row read twice, say).
+        let mut times = std::collections::BTreeMap::<&R, i64>::new();
+        for r in &got {
+            *times.entry(r).or_default() += 1;
+        }
+        for r in expected {
+            *times.entry(r).or_default() -= 1;
+        }
+        let more: Vec<&R> = (times.into_iter())
+            .filter(|&(r, n)| n > 0 && expected.binary_search(r).is_ok())
+            .map(|(r, _)| r)
+            .collect();
         let warnings: Vec<&str> = (stderrs.iter().flat_map(|s| s.lines()))
             .filter(|l| l.contains("WARN") || l.contains("ERROR") || l.starts_with("scale_out:"))
             .collect();
         panic!(
             "the group's rows differ from the expected ones: {} written, {} expected; \
-             {} missing, first {:#?}; {} not expected, first {:#?}; the instances' warnings: {:#?}",
+             {} missing, first {:#?}; {} not expected, first {:#?}; {} written too often, \
+             first {:#?}; the instances' warnings: {:#?}",
             got.len(),
             expected.len(),
             missing.len(),
             &missing[..missing.len().min(8)],
             extra.len(),
             &extra[..extra.len().min(8)],
+            more.len(),
+            &more[..more.len().min(8)],
             warnings,
         );
     }

@@ -491,8 +491,9 @@ pub trait RemoteOut: Send {
 
 /// What a reader of a repartition topic asks of the stage it feeds when the group moves
 /// partitions (with a checkpoint directory: state follows partitions, see
-/// [`PartitionStore`]), or when it commits under exactly-once. It travels in order with the
-/// rows.
+/// [`PartitionStore`]) or when it commits; an in-process exchange asks the next stage's
+/// subtasks a [`Handover::Flush`] before its own stage's commit. It travels in order with
+/// the rows.
 pub enum Handover {
     /// The reader's partitions were taken away: every operator saves its state, sends it
     /// here, and drops it (its keys are read elsewhere now). A stage that fails drops the
@@ -504,7 +505,8 @@ pub enum Handover {
     /// The reader got partitions: their saved state, to add before their first row.
     Adopt(Adopted),
     /// The reader commits its positions and wants no state (no checkpoint directory, or,
-    /// exactly-once, every partition ended): the stage makes its output of the rows before
+    /// exactly-once, every partition ended), or an upstream stage of the instance commits
+    /// (from an in-process exchange): the stage makes its output of the rows before
     /// durable (as for the others: [`Control::commit_output`](crate::chain::Control)),
     /// answers (no state) and, exactly-once, holds ([`Hold`]).
     Flush(crossbeam_channel::Sender<Released>, Option<Hold>),

@@ -359,6 +359,19 @@ fn insert_sql(table: &str, columns: &[&str]) -> String {
     )
 }
 
+impl<T> JdbcSink<T> {
+    /// [`Sink::check`]: exactly-once is refused in an instance group (`in_group`).
+    fn check_group(&self, in_group: bool) -> Result<()> {
+        if self.exactly_once.is_some() && in_group {
+            return Err(Error::Connector {
+                connector: format!("JdbcSink({})", self.connection.display()),
+                message: "exactly-once is not supported in an instance group yet (its transaction ids are per subtask, which the group's instances share): use the at-least-once sink with an idempotent statement (an upsert), which writes its batch at each of the group's commits".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
 impl<T> fmt::Debug for JdbcSink<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("JdbcSink")
@@ -429,13 +442,7 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
     /// subtask, and each instance of a group has a subtask 0 (one instance's recovery would
     /// roll another's back).
     fn check(&self, instances: Option<&InstanceConfig>) -> Result<()> {
-        if self.exactly_once.is_some() && instances.is_some() {
-            return Err(Error::Connector {
-                connector: format!("JdbcSink({})", self.connection.display()),
-                message: "exactly-once is not supported in an instance group yet (its transaction ids are per subtask, which the group's instances share): use the at-least-once sink with an idempotent statement (an upsert), which writes its batch at each of the group's commits".into(),
-            });
-        }
-        Ok(())
+        self.check_group(instances.is_some())
     }
 
     /// Connects and prepares the statement: a database that cannot be reached, a wrong
@@ -448,6 +455,8 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
                 message: e.clone(),
             });
         }
+        // Again, for a sink flow! does not check (a source's dead letters).
+        self.check_group(ctx.in_instance_group())?;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()

@@ -337,6 +337,19 @@ impl<F: Encode> KafkaSink<F> {
             None => "KafkaSink(<per-row topic>)".to_owned(),
         }
     }
+
+    /// Why the sink cannot run as configured, if it cannot: in an instance group
+    /// (`Some(exactly_once)`, whether the group has transactions to write in) or outside one.
+    fn refusal(&self, group: Option<bool>) -> Option<&'static str> {
+        if self.guarantee != DeliveryGuarantee::ExactlyOnce {
+            return None;
+        }
+        match group {
+            Some(false) => Some("exactly-once in an at-least-once instance group: run the group with `--processing-guarantee exactly-once` (the sink then writes in the group's transactions), or make the sink at-least-once"),
+            None if self.transactional_id_prefix.is_empty() => Some("exactly-once needs a transactional id prefix: call `.transactional_id_prefix(..)` (in an instance group the sink writes in the group's transactions and needs none)"),
+            _ => None,
+        }
+    }
 }
 
 impl<F: Encode> fmt::Debug for KafkaSink<F> {
@@ -359,15 +372,10 @@ impl<F: Encode> Sink<F::Row> for KafkaSink<F> {
     /// Exactly-once needs the group's transactions in an instance group (`--processing-guarantee
     /// exactly-once`) and, outside one, a transactional id prefix.
     fn check(&self, instances: Option<&InstanceConfig>) -> Result<()> {
-        if self.guarantee != DeliveryGuarantee::ExactlyOnce {
-            return Ok(());
+        match self.refusal(instances.map(|group| group.exactly_once)) {
+            Some(why) => Err(connector_error(self.connector_name(), why)),
+            None => Ok(()),
         }
-        let refused = match instances {
-            Some(group) if !group.exactly_once => "exactly-once in an at-least-once instance group: run the group with `--processing-guarantee exactly-once` (the sink then writes in the group's transactions), or make the sink at-least-once",
-            None if self.transactional_id_prefix.is_empty() => "exactly-once needs a transactional id prefix: call `.transactional_id_prefix(..)` (in an instance group the sink writes in the group's transactions and needs none)",
-            _ => return Ok(()),
-        };
-        Err(connector_error(self.connector_name(), refused))
     }
 
     /// Creates the subtask's idempotent producer (transactional, with the id
@@ -388,10 +396,14 @@ impl<F: Encode> Sink<F::Row> for KafkaSink<F> {
         };
         if self.guarantee == DeliveryGuarantee::ExactlyOnce && origin.is_none() {
             // Its own transactions, which commit at checkpoints: a group takes none (and every
-            // instance has a subtask 0, the same transactional id). (`check` refused the
-            // other cases before the job started.)
+            // instance has a subtask 0, the same transactional id).
             if super::origin::is_exactly_once(key.run) {
                 return Err(connector_error(&name, "exactly-once in an instance group: the sink must be in the chain of a Kafka source of the group or of the stage a repartition topic feeds (after a key_by), whose transactions it writes in, not behind another exchange (a rebalance, another parallelism)"));
+            }
+            // `check`'s refusals again, for a sink flow! does not check (a source's dead
+            // letters).
+            if let Some(why) = self.refusal(ctx.in_instance_group().then_some(false)) {
+                return Err(connector_error(&name, why));
             }
         }
         let transactional_id = match self.guarantee {

@@ -875,13 +875,15 @@ impl ConsumerContext for SourceContext {
         self.rebalances.saw(rebalance);
     }
 
-    /// An asynchronous commit's answer: `commit` only queued it. A failure left the group's
-    /// offsets behind the positions the reader took as committed; it commits them again.
+    /// A commit's answer (librdkafka reports synchronous ones here too): an asynchronous
+    /// `commit` only queued its request. A failure left the group's offsets behind the
+    /// positions the reader took as committed: in an instance group, it commits those of the
+    /// partitions it still holds again at its next commit point.
     fn commit_callback(&self, result: KafkaResult<()>, offsets: &TopicPartitionList) {
         match result {
             Ok(()) | Err(KafkaError::ConsumerCommit(RDKafkaErrorCode::NoOffset)) => {}
             Err(e) => {
-                tracing::warn!(connector = %self.connector, offsets = ?offsets, "cannot commit offsets (tries again at its next commit): {e}");
+                tracing::warn!(connector = %self.connector, offsets = ?offsets, "the broker refused a commit of offsets: {e}");
                 self.commit_failed.store(true, Ordering::Release);
             }
         }

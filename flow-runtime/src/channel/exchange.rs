@@ -55,6 +55,8 @@ pub(super) struct Outbox {
     /// Per channel: rows and watermarks held in order, to go as one [`Message::Many`] before
     /// anything else on that channel.
     packets: Vec<Vec<Message>>,
+    /// The job is being torn down (from the task's context, once open).
+    cancel: Option<std::sync::Arc<std::sync::atomic::AtomicBool>>,
 }
 
 impl Outbox {
@@ -187,10 +189,15 @@ impl Outbox {
             }
         }
         self.check()?;
+        let cancelled =
+            || (self.cancel.as_ref()).is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed));
         for answer in answers {
             loop {
                 match answer.try_recv() {
                     Ok(_) => break,
+                    Err(crossbeam_channel::TryRecvError::Empty) if cancelled() => {
+                        return Err(Error::Cancelled(self.task.to_string()))
+                    }
                     Err(crossbeam_channel::TryRecvError::Empty) => {
                         worker::sleep(Duration::from_millis(1))
                     }
@@ -275,6 +282,7 @@ impl<T: Send + 'static, P> Exchange<T, P> {
                 held: None,
                 watermark_sent: None,
                 packets: Vec::new(),
+                cancel: None,
                 task,
                 closed: false,
             },
@@ -374,6 +382,7 @@ impl<T: Send + 'static, P: Partition<T>> Collector<T> for Exchange<T, P> {
 
 impl<T: Send + 'static, P> Control for Exchange<T, P> {
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
+        self.out.cancel = Some(ctx.cancel.clone());
         match &mut self.out.remote {
             Some(remote) => remote.open(ctx),
             None => Ok(()),

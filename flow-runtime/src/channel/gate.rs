@@ -26,7 +26,8 @@ pub enum GateEvent {
     End,
     /// An input closed without ending: its sender failed.
     Broken,
-    /// A repartition reader's request (state following partitions).
+    /// A repartition reader's request (state following partitions, a commit), or an upstream
+    /// exchange's before its stage commits in an instance group (`Handover::Flush`).
     Handover(crate::instances::Handover),
 }
 

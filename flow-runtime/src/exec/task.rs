@@ -720,7 +720,7 @@ fn drive_gate(
 /// bug in how the job's channels were built.
 fn second_rows_astray(ctx: &RuntimeContext) -> Error {
     Error::Config(format!(
-        "{}: rows of a second input, or a handover, on a gate that takes none (a bug in flow)",
+        "{}: rows of a second input, or a handover of state, on a gate that takes none (a bug in flow)",
         ctx.task_name()
     ))
 }
