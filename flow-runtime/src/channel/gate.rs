@@ -528,6 +528,72 @@ mod tests {
         }
     }
 
+    /// In an instance group, an in-process exchange's commit asks each downstream subtask,
+    /// after the rows it sent, to make its output durable, and returns once every one
+    /// answered; a subtask that fails (drops the request) fails the commit.
+    #[test]
+    fn an_exchange_commits_once_every_downstream_subtask_answered() {
+        use crate::chain::{Collector, Control};
+        use crate::instances::{Handover, Released};
+        let mut edge = EdgeChannels::<u8>::new(1, 2, false);
+        let receivers: Vec<Receiver<Message>> = edge
+            .receivers
+            .drain(..)
+            .map(|mut r| r.pop().unwrap())
+            .collect();
+        let mut exchange = crate::channel::Exchange::new(
+            crate::operator::rebalance::RoundRobin::default(),
+            edge.senders.pop().unwrap(),
+            "test",
+            false,
+        );
+        let (answered, answered_rx) = crossbeam_channel::unbounded::<u64>();
+        // Each downstream subtask: its rows, then the request, answered after 50 ms (the
+        // second drops it in the second round).
+        let downstream =
+            |i: usize, r: Receiver<Message>, answered: crossbeam_channel::Sender<u64>| {
+                std::thread::spawn(move || {
+                    let mut rows = 0;
+                    for round in 0..2 {
+                        loop {
+                            match r.recv().unwrap() {
+                                Message::Rows(batch) => rows += batch.feed(|_: u8, _| {}),
+                                Message::Handover(Handover::Flush(reply, None)) => {
+                                    std::thread::sleep(Duration::from_millis(50));
+                                    if round == 1 && i == 1 {
+                                        drop(reply);
+                                    } else {
+                                        answered.send(rows).unwrap();
+                                        let ctx = crate::RuntimeContext::standalone("test", i, 2);
+                                        reply.send(Released::new(ctx.released_state())).unwrap();
+                                    }
+                                    break;
+                                }
+                                other => panic!("unexpected {other:?}"),
+                            }
+                        }
+                    }
+                })
+            };
+        let threads: Vec<_> = (receivers.into_iter().enumerate())
+            .map(|(i, r)| downstream(i, r, answered.clone()))
+            .collect();
+        for v in 0..10u8 {
+            exchange.collect(v, 0);
+        }
+        exchange.commit_output().unwrap();
+        // Both answered, each after its five rows (round robin), before the commit returned.
+        let mut got: Vec<u64> = answered_rx.try_iter().collect();
+        got.sort();
+        assert_eq!(got, [5, 5]);
+        exchange.collect(10, 0);
+        let e = exchange.commit_output().unwrap_err();
+        assert!(matches!(e, crate::Error::Cancelled(_)), "{e}");
+        for t in threads {
+            t.join().unwrap();
+        }
+    }
+
     #[test]
     fn the_last_input_s_end_is_an_event_of_its_own() {
         let mut edge = EdgeChannels::<u8>::new(1, 1, false);
