@@ -5,7 +5,9 @@
 mod kafka_common;
 
 use flow::connectors::format::{Json, Utf8};
-use flow::connectors::kafka::{BadRecords, DeadLetter, KafkaSource, StartingOffsets};
+use flow::connectors::kafka::{
+    BadRecords, DeadLetter, DeliveryGuarantee, KafkaSink, KafkaSource, StartingOffsets,
+};
 use flow::prelude::*;
 use flow::Error;
 use kafka_common::{bootstrap, produce_raw, topic, Person};
@@ -157,24 +159,8 @@ fn dead_letter_gets_the_bytes_and_the_error() {
 /// A dead-letter topic: the dead letters written as JSON by a Kafka sink.
 #[test]
 fn dead_letters_to_a_kafka_topic() {
-    use flow::connectors::kafka::KafkaSink;
-    let t = topic("bad-dlq-src", 1);
-    let dlq = topic("bad-dlq-topic", 1);
-    let (values, bad) = records();
-    produce_raw(&t, values);
-    let sink = KafkaSink::builder()
-        .bootstrap_servers(bootstrap())
-        .topic(&dlq)
-        .format(Json::<DeadLetter>::new())
-        .build()
-        .unwrap();
-    let env = StreamEnv::new();
-    let src = source(&t, BadRecords::dead_letter(sink));
-    flow! { env =>
-        source(src, Watermarks::no_watermarks()).sink_to(flow::connectors::DiscardSink);
-    }
-    env.execute("dead letter topic")
-        .expect("dead letters go on");
+    let (result, dlq, bad) = dead_letters_to_kafka("bad-dlq", DeliveryGuarantee::AtLeastOnce);
+    result.expect("dead letters go on");
     let dead = kafka_common::read_all(&dlq, Json::<DeadLetter>::new(), 1);
     let offsets: Vec<i64> = dead.iter().map(|d| d.offset).collect();
     assert_eq!(offsets, bad.iter().map(|b| b.0).collect::<Vec<_>>());
@@ -185,16 +171,32 @@ fn dead_letters_to_a_kafka_topic() {
 /// transactional id prefix (each subtask's id would be `-0`, the same in every job).
 #[test]
 fn a_dead_letter_sink_that_cannot_run_fails_the_job_when_its_source_opens() {
-    use flow::connectors::kafka::{DeliveryGuarantee, KafkaSink};
-    let t = topic("bad-dlq-eos-src", 1);
-    let dlq = topic("bad-dlq-eos-topic", 1);
-    let (values, _) = records();
+    let (result, dlq, _) = dead_letters_to_kafka("bad-dlq-eos", DeliveryGuarantee::ExactlyOnce);
+    let e = result.unwrap_err().to_string();
+    assert!(e.contains("needs a transactional id prefix"), "{e}");
+    assert!(kafka_common::read_all(&dlq, Json::<DeadLetter>::new(), 1).is_empty());
+}
+
+/// [`records`] read from topic `<name>-src` with their dead letters going to `<name>-topic`
+/// through a `KafkaSink` of `guarantee` (no transactional id prefix): the job's result, the
+/// dead-letter topic and the bad records.
+fn dead_letters_to_kafka(
+    name: &str,
+    guarantee: DeliveryGuarantee,
+) -> (
+    flow::Result<flow::JobResult>,
+    String,
+    Vec<(i64, &'static str)>,
+) {
+    let t = topic(&format!("{name}-src"), 1);
+    let dlq = topic(&format!("{name}-topic"), 1);
+    let (values, bad) = records();
     produce_raw(&t, values);
     let sink = KafkaSink::builder()
         .bootstrap_servers(bootstrap())
         .topic(&dlq)
         .format(Json::<DeadLetter>::new())
-        .delivery_guarantee(DeliveryGuarantee::ExactlyOnce)
+        .delivery_guarantee(guarantee)
         .build()
         .unwrap();
     let env = StreamEnv::new();
@@ -202,12 +204,7 @@ fn a_dead_letter_sink_that_cannot_run_fails_the_job_when_its_source_opens() {
     flow! { env =>
         source(src, Watermarks::no_watermarks()).sink_to(flow::connectors::DiscardSink);
     }
-    let e = env
-        .execute("dead letters, exactly-once")
-        .unwrap_err()
-        .to_string();
-    assert!(e.contains("needs a transactional id prefix"), "{e}");
-    assert!(kafka_common::read_all(&dlq, Json::<DeadLetter>::new(), 1).is_empty());
+    (env.execute(name), dlq, bad)
 }
 
 #[test]
