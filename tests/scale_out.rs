@@ -676,7 +676,26 @@ fn count_first_half(run: &GroupRun, mut instances: Vec<Instance>, lines: i64) ->
     await_assignment(&mut instances, 12);
     produce_range(&run.servers, &run.input, 0, lines / 2);
     await_quiet(counts, &instances[0]);
+    await_sources_committed(run, lines / 2);
     instances
+}
+
+/// Waits until the sources of `run`'s group committed the positions after all `lines` lines
+/// of its input (a commit the broker refused during a rebalance is made again): an instance
+/// that dies now leaves none of them to be read again.
+fn await_sources_committed(run: &GroupRun, lines: i64) {
+    let start = Instant::now();
+    loop {
+        let n = kafka_common::committed_sum(&run.servers, &run.group, &run.input, 12);
+        if n >= lines {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "the sources committed the positions of {n} of the {lines} lines"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
 }
 
 #[test]
