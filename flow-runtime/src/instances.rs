@@ -529,32 +529,55 @@ impl Hold {
     /// stops (`false`, asked every 200 ms). On a worker the worker's other tasks run
     /// meanwhile (a transaction's commit takes a round trip to the broker or more).
     pub fn wait(&self, cancelled: impl Fn() -> bool) -> bool {
-        const ASK: Duration = Duration::from_millis(200);
-        if !crate::exec::worker::cooperative() {
-            loop {
-                match self.0.recv_timeout(ASK) {
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) if cancelled() => {
-                        return false
-                    }
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
-                    _ => return true,
+        !matches!(await_answer(&self.0, cancelled), Awaited::Cancelled)
+    }
+}
+
+/// What [`await_answer`] got.
+pub enum Awaited<T> {
+    /// The answer.
+    Answered(T),
+    /// The sending side went away without an answer (it failed, or, for a [`Hold`], the
+    /// reader resumed the stage).
+    Gone,
+    /// `cancelled` said the job stops.
+    Cancelled,
+}
+
+/// Waits for `answer`'s one message while `cancelled` (asked every 200 ms) says the job goes
+/// on: a stage's answer to a [`Handover`], a [`Hold`]'s end. On a worker its other tasks run
+/// meanwhile (the one that answers may be among them); elsewhere the thread blocks.
+pub fn await_answer<T>(
+    answer: &crossbeam_channel::Receiver<T>,
+    cancelled: impl Fn() -> bool,
+) -> Awaited<T> {
+    const ASK: Duration = Duration::from_millis(200);
+    if !crate::exec::worker::cooperative() {
+        loop {
+            match answer.recv_timeout(ASK) {
+                Ok(t) => return Awaited::Answered(t),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) if cancelled() => {
+                    return Awaited::Cancelled
                 }
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => {}
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return Awaited::Gone,
             }
         }
-        let mut asked = std::time::Instant::now();
-        loop {
-            match self.0.try_recv() {
-                Err(crossbeam_channel::TryRecvError::Empty) => {
-                    if asked.elapsed() >= ASK {
-                        if cancelled() {
-                            return false;
-                        }
-                        asked = std::time::Instant::now();
+    }
+    let mut asked = std::time::Instant::now();
+    loop {
+        match answer.try_recv() {
+            Ok(t) => return Awaited::Answered(t),
+            Err(crossbeam_channel::TryRecvError::Empty) => {
+                if asked.elapsed() >= ASK {
+                    if cancelled() {
+                        return Awaited::Cancelled;
                     }
-                    crate::exec::worker::sleep(Duration::from_millis(1));
+                    asked = std::time::Instant::now();
                 }
-                _ => return true,
+                crate::exec::worker::sleep(Duration::from_millis(1));
             }
+            Err(crossbeam_channel::TryRecvError::Disconnected) => return Awaited::Gone,
         }
     }
 }

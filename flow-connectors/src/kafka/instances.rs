@@ -54,8 +54,8 @@ use super::origin::SharedOrigin;
 use super::sink::Output;
 use super::{connector_error, KafkaAdmin};
 use flow_runtime::instances::{
-    Answer, Handover, Inbox, InstanceConfig, Membership, Message, PartitionStore, Released,
-    RemoteEdge, RemoteOut, Resume, Transport,
+    await_answer, Answer, Awaited, Handover, Inbox, InstanceConfig, Membership, Message,
+    PartitionStore, Released, RemoteEdge, RemoteOut, Resume, Transport,
 };
 use flow_runtime::{Error, Result, RuntimeContext, TaskMetrics, Timestamp, NO_TIMESTAMP};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -796,23 +796,14 @@ fn ask_stage(
     (job.stage)
         .send(Message::Handover(request))
         .map_err(|_| HandoverError::Other("the stage it feeds is gone".to_owned()))?;
-    loop {
-        match answer.recv_timeout(Duration::from_millis(200)) {
-            Ok(released) => return Ok(released),
-            Err(e) if e.is_timeout() => {
-                if job.task.is_cancelled() {
-                    return Err(HandoverError::Other(
-                        "the job stopped while its stage made its output durable".into(),
-                    ));
-                }
-            }
-            Err(_) => {
-                return Err(HandoverError::Other(
-                    "the stage it feeds failed making its output durable or saving its state"
-                        .into(),
-                ))
-            }
-        }
+    match await_answer(&answer, || job.task.is_cancelled()) {
+        Awaited::Answered(released) => Ok(released),
+        Awaited::Cancelled => Err(HandoverError::Other(
+            "the job stopped while its stage made its output durable".into(),
+        )),
+        Awaited::Gone => Err(HandoverError::Other(
+            "the stage it feeds failed making its output durable or saving its state".into(),
+        )),
     }
 }
 
@@ -836,16 +827,12 @@ fn hold_stage(
     (job.stage)
         .send(Message::Handover(request))
         .map_err(|_| "the stage it feeds is gone")?;
-    let released = loop {
-        match answer.recv_timeout(Duration::from_millis(200)) {
-            Ok(released) => break released,
-            Err(e) if e.is_timeout() => {
-                if job.task.is_cancelled() {
-                    return Err("the job stopped while its stage flushed its records".into());
-                }
-            }
-            Err(_) => return Err("the stage it feeds failed flushing its records".into()),
+    let released = match await_answer(&answer, || job.task.is_cancelled()) {
+        Awaited::Answered(released) => released,
+        Awaited::Cancelled => {
+            return Err("the job stopped while its stage flushed its records".into())
         }
+        Awaited::Gone => return Err("the stage it feeds failed flushing its records".into()),
     };
     if let (Some(store), Some(_)) = (&job.store, state) {
         store

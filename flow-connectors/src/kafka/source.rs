@@ -818,6 +818,18 @@ struct SourceContext {
     commit_failed: AtomicBool,
 }
 
+impl SourceContext {
+    /// Whether a revocation waits for the next commit point ([`SourceContext::revoke_pending`]).
+    fn revoking(&self) -> bool {
+        self.revoke_pending.load(Ordering::Acquire)
+    }
+
+    /// Whether a revocation waited, which the caller now commits and carries out.
+    fn take_revoke(&self) -> bool {
+        self.revoke_pending.swap(false, Ordering::AcqRel)
+    }
+}
+
 /// A source reader of an exactly-once instance group (see [`super::origin`]).
 struct Eos {
     /// Its subtask's transactions, taken when the reader opens.
@@ -988,11 +1000,7 @@ impl Drop for Closing {
             // Leaving the group revokes the partitions: the end committed what a successful
             // job read, and a failed one commits nothing.
             consumer.context().closed.store(true, Ordering::Release);
-            if consumer
-                .context()
-                .revoke_pending
-                .swap(false, Ordering::AcqRel)
-            {
+            if consumer.context().take_revoke() {
                 // A revocation deferred to a commit point that never came (the job failed):
                 // librdkafka's close would wait for the unassign forever.
                 let _ = consumer.unassign();
@@ -1325,12 +1333,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         if s.finished {
             return Ok(Poll::Finished);
         }
-        if self
-            .consumer
-            .context()
-            .revoke_pending
-            .load(Ordering::Acquire)
-        {
+        if self.consumer.context().revoking() {
             // A revocation is committed at the commit point after this poll before anything
             // else (an end, a leave): the group's rebalance waits for it, and the partitions'
             // next owner for its commit.
@@ -1379,12 +1382,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         let mut rows = 0;
         let mut wait = s.poll_wait;
         while rows < max_rows {
-            if self
-                .consumer
-                .context()
-                .revoke_pending
-                .load(Ordering::Acquire)
-            {
+            if self.consumer.context().revoking() {
                 // The revoked partitions are paused until the commit point.
                 break;
             }
@@ -1457,13 +1455,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
     /// is due (every second; exactly-once, every 500 ms while rows flow).
     fn wants_commit_point(&self) -> bool {
         let s = &self.state;
-        if self
-            .consumer
-            .context()
-            .revoke_pending
-            .load(Ordering::Acquire)
-            || s.leave_commit == LeaveCommit::Wanted
-        {
+        if self.consumer.context().revoking() || s.leave_commit == LeaveCommit::Wanted {
             return true;
         }
         match &s.eos {
@@ -1482,7 +1474,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         s.bad_records.commit_output()?;
         let Some(eos) = &s.eos else {
             // A revocation waits for this commit: the next owner starts after it.
-            let revoke = (self.consumer.context().revoke_pending).swap(false, Ordering::AcqRel);
+            let revoke = self.consumer.context().take_revoke();
             s.commit_positions(&self.consumer, revoke)?;
             if revoke {
                 give_up_revoked(&self.consumer, &s.connector)?;
@@ -1501,7 +1493,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         if s.leave_commit == LeaveCommit::Wanted {
             s.leave_commit = LeaveCommit::Done;
         }
-        if (self.consumer.context().revoke_pending).swap(false, Ordering::AcqRel) {
+        if self.consumer.context().take_revoke() {
             tracing::debug!(connector = %s.connector, offsets = ?offsets, "the partitions given up committed in the transaction");
             give_up_revoked(&self.consumer, &s.connector)?;
         }

@@ -185,10 +185,10 @@ where
     fn adopt(&mut self, ctx: &RuntimeContext, state: &crate::snapshot::Adopted) -> Result<()> {
         self.exchange.adopt(ctx, state)
     }
-    /// The rows it holds go too, before the exchange's output is made durable.
+    /// The rows it holds go too: the exchange sends what it buffered before it makes its
+    /// output durable.
     fn commit_output(&mut self) -> Result<()> {
         self.send_held();
-        crate::channel::flushing_all(|| self.exchange.flush())?;
         self.exchange.commit_output()
     }
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {

@@ -192,20 +192,10 @@ impl Outbox {
         let cancelled =
             || (self.cancel.as_ref()).is_some_and(|c| c.load(std::sync::atomic::Ordering::Relaxed));
         for answer in answers {
-            loop {
-                match answer.try_recv() {
-                    Ok(_) => break,
-                    Err(crossbeam_channel::TryRecvError::Empty) if cancelled() => {
-                        return Err(Error::Cancelled(self.task.to_string()))
-                    }
-                    Err(crossbeam_channel::TryRecvError::Empty) => {
-                        worker::sleep(Duration::from_millis(1))
-                    }
-                    // It failed (the job is being cancelled), or ended.
-                    Err(crossbeam_channel::TryRecvError::Disconnected) => {
-                        return Err(Error::Cancelled(self.task.to_string()))
-                    }
-                }
+            // A subtask that failed drops the request (the job is being cancelled).
+            match crate::instances::await_answer(&answer, cancelled) {
+                crate::instances::Awaited::Answered(_) => {}
+                _ => return Err(Error::Cancelled(self.task.to_string())),
             }
         }
         Ok(())
