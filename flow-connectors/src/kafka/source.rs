@@ -1019,11 +1019,15 @@ impl Drop for Closing {
 ///
 /// Its writers' watermarks hold the repartition topics' readers back until they end. The
 /// others' sources, which take its partitions over, went on reading meanwhile: their
-/// watermarks are ahead of the rows after its positions. So it ends only once the others
-/// read past those positions, and those rows are not late where they are read.
+/// watermarks are ahead of the rows after its positions, which piled up until the group
+/// dealt the partitions anew. So it ends only once the others read (and committed) every
+/// row that was in those partitions when they began to read them, and those rows are not
+/// late where they are read.
 struct Leaving {
     /// The partitions it gave up, at the positions it committed.
     handed: TopicPartitionList,
+    /// How far the takeover of each partition of `handed` got (in its order).
+    taking: Vec<TakeOver>,
     since: Instant,
     checked: Option<Instant>,
     /// When every partition was found taken over.
@@ -1076,26 +1080,76 @@ fn member_id(consumer: &ReaderConsumer) -> Option<String> {
     }
 }
 
-/// Whether the consumer group of `consumer` took the partitions in `handed` over: on each, a
-/// member committed a position past the handed one (it read on from there), or, once the
-/// group was `regrouped` (a rebalance without the leaving member completed), nothing came
-/// after it (what comes later is read at once by its new owner).
-fn taken_over(consumer: &ReaderConsumer, handed: &TopicPartitionList, regrouped: bool) -> bool {
+/// Whether the consumer group of `consumer` took the partitions `leaving` handed over, and
+/// their new owners read the rows that were in them when they began ([`TakeOver`]).
+fn taken_over(consumer: &ReaderConsumer, leaving: &mut Leaving, regrouped: bool) -> bool {
     const ASK: Duration = Duration::from_secs(2);
-    let Ok(now) = consumer.committed_offsets(handed.clone(), ASK) else {
+    let Ok(now) = consumer.committed_offsets(leaving.handed.clone(), ASK) else {
         return false;
     };
-    handed.elements().iter().all(|e| {
-        let Offset::Offset(at) = e.offset() else {
-            return true;
+    let mut all = true;
+    for (e, take) in leaving.handed.elements().iter().zip(&mut leaving.taking) {
+        let committed =
+            (now.find_partition(e.topic(), e.partition())).and_then(|n| match n.offset() {
+                Offset::Offset(o) => Some(o),
+                _ => None,
+            });
+        let end = || {
+            (consumer.fetch_watermarks(e.topic(), e.partition(), ASK))
+                .ok()
+                .map(|(_, high)| high)
         };
-        let moved = (now.find_partition(e.topic(), e.partition()))
-            .is_some_and(|n| matches!(n.offset(), Offset::Offset(o) if o > at));
-        moved
-            || (regrouped
-                && (consumer.fetch_watermarks(e.topic(), e.partition(), ASK))
-                    .is_ok_and(|(_, high)| high <= at))
-    })
+        all &= take.done(committed, regrouped, end);
+    }
+    all
+}
+
+/// How far the takeover of one partition a leaving reader handed over got.
+///
+/// Its new owner's watermark may be ahead of the rows it reads there first: its other
+/// partitions moved on while these waited for the group to deal them anew. A commit just
+/// past the handed position says it began to read them, not that it passed those rows on;
+/// so the takeover is done once it committed where the partition ended when that commit
+/// was first seen. A partition to which nothing came after the handed position, once the
+/// group re-formed without the leaving member, is done too (what comes later is read at
+/// once by its new owner).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum TakeOver {
+    /// Handed over at this position (the next record to read), or at none (it read none).
+    Handed(Option<i64>),
+    /// Its new owner began: done once the group committed this position.
+    Reading(i64),
+    Done,
+}
+
+impl TakeOver {
+    /// Given the group's committed position now, whether the group `regrouped`, and the
+    /// partition's `end` (its high watermark, asked only when needed).
+    fn done(
+        &mut self,
+        committed: Option<i64>,
+        regrouped: bool,
+        end: impl FnOnce() -> Option<i64>,
+    ) -> bool {
+        *self = match *self {
+            TakeOver::Handed(None) | TakeOver::Done => TakeOver::Done,
+            TakeOver::Handed(Some(at)) => {
+                let began = committed.is_some_and(|c| c > at);
+                match (began || regrouped).then(end).flatten() {
+                    Some(end) if began => TakeOver::Reading(end),
+                    Some(end) if end <= at => TakeOver::Done,
+                    _ => TakeOver::Handed(Some(at)),
+                }
+            }
+            reading => reading,
+        };
+        if let TakeOver::Reading(to) = *self {
+            if committed.is_some_and(|c| c >= to) {
+                *self = TakeOver::Done;
+            }
+        }
+        *self == TakeOver::Done
+    }
 }
 
 /// A partition a reader reads and how far it got: the position a checkpoint stores.
@@ -1967,6 +2021,12 @@ impl ReaderState {
                     "the instance leaves its group: positions committed, waiting until the others took the partitions over"
                 );
                 self.leaving.insert(Leaving {
+                    taking: (handed.elements().iter())
+                        .map(|e| match e.offset() {
+                            Offset::Offset(at) => TakeOver::Handed(Some(at)),
+                            _ => TakeOver::Handed(None),
+                        })
+                        .collect(),
                     handed,
                     since: Instant::now(),
                     checked: None,
@@ -2020,7 +2080,7 @@ impl ReaderState {
                 leaving.since.elapsed() >= self.regroup + UNDESCRIBED_REGROUP,
             ),
         };
-        if alone || taken_over(consumer, &leaving.handed, regrouped) {
+        if alone || taken_over(consumer, leaving, regrouped) {
             tracing::info!(
                 connector = %self.connector,
                 "the partitions were taken over after {} ms{}",
@@ -2044,6 +2104,29 @@ impl ReaderState {
 mod tests {
     use super::*;
     use crate::format::Utf8;
+
+    #[test]
+    fn a_takeover_is_done_once_the_new_owner_committed_what_the_partition_held() {
+        let mut take = TakeOver::Handed(Some(100));
+        // Nobody committed past the handed position yet; the end is not asked.
+        assert!(!take.done(Some(100), false, || unreachable!()));
+        // Its new owner began: the partition holds rows up to 180 then.
+        assert!(!take.done(Some(101), false, || Some(180)));
+        assert_eq!(take, TakeOver::Reading(180));
+        assert!(!take.done(Some(179), true, || unreachable!()));
+        assert!(take.done(Some(180), false, || unreachable!()));
+        // Its new owner caught up at once.
+        let mut take = TakeOver::Handed(Some(100));
+        assert!(take.done(Some(180), false, || Some(180)));
+        // Nothing came after the handed position, and the group re-formed without it.
+        let mut quiet = TakeOver::Handed(Some(100));
+        assert!(!quiet.done(Some(100), false, || unreachable!()));
+        assert!(!quiet.done(Some(100), true, || Some(120)));
+        assert!(!quiet.done(Some(100), true, || None));
+        assert!(quiet.done(Some(100), true, || Some(100)));
+        // A partition it read nothing of.
+        assert!(TakeOver::Handed(None).done(None, false, || unreachable!()));
+    }
 
     #[test]
     fn a_source_rides_out_its_own_limit_else_its_instance_groups() {
