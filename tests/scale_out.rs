@@ -1419,11 +1419,11 @@ fn assert_counted<R: Ord + std::fmt::Debug>(mut got: Vec<R>, expected: &[R], std
     got.sort();
     dump(&got, expected, stderrs);
     let late: Vec<u64> = stderrs.iter().map(|s| late_rows(s)).collect();
-    if late.iter().any(|&n| n > 0) {
-        // The stderr of every instance, and below what the late rows did to the output.
-        eprintln!("late rows dropped: {stderrs:#?}");
-    }
     if got != expected || late.iter().any(|&n| n > 0) {
+        // Every instance's log (assignments, handovers, with their times), then what differs.
+        for (i, s) in stderrs.iter().enumerate() {
+            eprintln!("--- instance {i}:\n{s}");
+        }
         // What differs, and what the instances warned of: a rare failure in CI leaves no dump.
         let missing: Vec<&R> = expected
             .iter()

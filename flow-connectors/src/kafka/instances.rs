@@ -670,7 +670,10 @@ impl ConsumerContext for ReaderContext {
         // ended, the stage keeps its state and fires it at its own end: nothing moves.
         let state = (!self.finished.load(Ordering::Acquire)).then_some(StateAction::Release);
         match save_and_commit(consumer, &partitions, state) {
-            Ok(_) => revoked.partitions.extend(partitions),
+            Ok(at) => {
+                tracing::info!(connector = %self.topic, positions = ?at, "partitions given up at a rebalance: positions committed, state saved there");
+                revoked.partitions.extend(partitions);
+            }
             Err(HandoverError::Commit(e)) => {
                 revoked.uncommitted.get_or_insert(e);
                 revoked.lost.extend(partitions);
@@ -1990,7 +1993,7 @@ impl Reader {
             |e: Error| connector_error(&self.connector, format!("taking partitions over: {e}"));
         let adopted = store.load(at).map_err(failed)?;
         if !adopted.is_empty() {
-            tracing::debug!(reader = %self.connector, partitions = ?at, "adopting their state");
+            tracing::info!(reader = %self.connector, partitions = ?at, operators = adopted.operators(), "adopting the state saved at the committed positions");
             send(Message::Handover(Handover::Adopt(adopted)))?;
         }
         for &(partition, offset) in at {

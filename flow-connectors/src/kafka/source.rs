@@ -1110,13 +1110,16 @@ fn taken_over(consumer: &ReaderConsumer, leaving: &mut Leaving, regrouped: bool)
 /// partitions moved on while these waited for the group to deal them anew. A commit just
 /// past the handed position says it began to read them, not that it passed those rows on;
 /// so the takeover is done once it committed where the partition ended when that commit
-/// was first seen. A partition to which nothing came after the handed position, once the
+/// was first seen (its high watermark; for a `read_committed` reader, its last stable
+/// offset). A job far behind its input waits that long for its new owner (at most
+/// `TAKEOVER_LIMIT`): which of those rows are behind the new owner's watermark, the leaving
+/// reader cannot tell. A partition to which nothing came after the handed position, once the
 /// group re-formed without the leaving member, is done too (what comes later is read at
 /// once by its new owner).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum TakeOver {
-    /// Handed over at this position (the next record to read), or at none (it read none).
-    Handed(Option<i64>),
+    /// Handed over at this position (the next record to read).
+    Handed(i64),
     /// Its new owner began: done once the group committed this position.
     Reading(i64),
     Done,
@@ -1124,7 +1127,7 @@ enum TakeOver {
 
 impl TakeOver {
     /// Given the group's committed position now, whether the group `regrouped`, and the
-    /// partition's `end` (its high watermark, asked only when needed).
+    /// partition's `end` (as the leaving reader's consumer sees it; asked only when needed).
     fn done(
         &mut self,
         committed: Option<i64>,
@@ -1132,16 +1135,15 @@ impl TakeOver {
         end: impl FnOnce() -> Option<i64>,
     ) -> bool {
         *self = match *self {
-            TakeOver::Handed(None) | TakeOver::Done => TakeOver::Done,
-            TakeOver::Handed(Some(at)) => {
+            TakeOver::Handed(at) => {
                 let began = committed.is_some_and(|c| c > at);
                 match (began || regrouped).then(end).flatten() {
                     Some(end) if began => TakeOver::Reading(end),
                     Some(end) if end <= at => TakeOver::Done,
-                    _ => TakeOver::Handed(Some(at)),
+                    _ => TakeOver::Handed(at),
                 }
             }
-            reading => reading,
+            other => other,
         };
         if let TakeOver::Reading(to) = *self {
             if committed.is_some_and(|c| c >= to) {
@@ -2023,8 +2025,9 @@ impl ReaderState {
                 self.leaving.insert(Leaving {
                     taking: (handed.elements().iter())
                         .map(|e| match e.offset() {
-                            Offset::Offset(at) => TakeOver::Handed(Some(at)),
-                            _ => TakeOver::Handed(None),
+                            Offset::Offset(at) => TakeOver::Handed(at),
+                            // (A reader hands over only partitions it has a position of.)
+                            _ => TakeOver::Done,
                         })
                         .collect(),
                     handed,
@@ -2107,25 +2110,28 @@ mod tests {
 
     #[test]
     fn a_takeover_is_done_once_the_new_owner_committed_what_the_partition_held() {
-        let mut take = TakeOver::Handed(Some(100));
+        let mut take = TakeOver::Handed(100);
         // Nobody committed past the handed position yet; the end is not asked.
         assert!(!take.done(Some(100), false, || unreachable!()));
+        assert!(!take.done(None, false, || unreachable!()));
+        // Its new owner began, but the end is not known: asked again at the next check.
+        assert!(!take.done(Some(101), false, || None));
+        assert_eq!(take, TakeOver::Handed(100));
         // Its new owner began: the partition holds rows up to 180 then.
         assert!(!take.done(Some(101), false, || Some(180)));
         assert_eq!(take, TakeOver::Reading(180));
         assert!(!take.done(Some(179), true, || unreachable!()));
+        assert!(!take.done(None, true, || unreachable!()));
         assert!(take.done(Some(180), false, || unreachable!()));
         // Its new owner caught up at once.
-        let mut take = TakeOver::Handed(Some(100));
+        let mut take = TakeOver::Handed(100);
         assert!(take.done(Some(180), false, || Some(180)));
         // Nothing came after the handed position, and the group re-formed without it.
-        let mut quiet = TakeOver::Handed(Some(100));
+        let mut quiet = TakeOver::Handed(100);
         assert!(!quiet.done(Some(100), false, || unreachable!()));
         assert!(!quiet.done(Some(100), true, || Some(120)));
         assert!(!quiet.done(Some(100), true, || None));
         assert!(quiet.done(Some(100), true, || Some(100)));
-        // A partition it read nothing of.
-        assert!(TakeOver::Handed(None).done(None, false, || unreachable!()));
     }
 
     #[test]

@@ -179,6 +179,7 @@ impl PartitionStore {
         for (i, &(partition, offset)) in at.iter().enumerate() {
             let path = self.file(partition, offset);
             if !path.exists() {
+                self.note_saved_elsewhere(partition, offset);
                 continue;
             }
             let file: PartitionFile = decode_file(&path, "instance group")?;
@@ -219,6 +220,28 @@ impl PartitionStore {
                 .collect(),
             groups,
         })
+    }
+
+    /// A committed position without a file: the partition's readers committed without
+    /// saving state (the topic ended: its last owner fires what its keys hold), or a state
+    /// was lost. With files of other offsets there, said (the keys start afresh), for the
+    /// log of a group whose counts came out wrong.
+    fn note_saved_elsewhere(&self, partition: usize, offset: i64) {
+        let Ok(entries) = std::fs::read_dir(self.dir.join(format!("p{partition}"))) else {
+            return;
+        };
+        let others: Vec<String> = (entries.flatten())
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        if !others.is_empty() {
+            tracing::info!(
+                folder = %self.dir.display(),
+                partition,
+                offset,
+                files = ?others,
+                "no state saved at the committed position of a partition taken over, but at others: its keys start afresh"
+            );
+        }
     }
 
     /// Removes partition `partition`'s files of offsets before `offset` (all of them with
