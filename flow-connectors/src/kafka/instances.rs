@@ -620,6 +620,10 @@ struct ReaderContext {
     /// reader's commit of them ([`Reader::give_up_revoked`]).
     exactly_once: bool,
     revoke_pending: AtomicBool,
+    /// The group's committed positions of the partitions the last assignment dealt the
+    /// reader, read as they were assigned ([`ReaderContext::start_at_commits`]), or why they
+    /// could not be: the reader adopts the state saved there, and fetches from there.
+    dealt_at: Mutex<Option<Commits>>,
 }
 
 /// What ties a reader's consumer to its job. A consumer that stays in the group after its
@@ -637,6 +641,42 @@ struct JobLink {
 
 impl ClientContext for ReaderContext {}
 
+impl ReaderContext {
+    /// Sets the start of each partition of the assignment `tpl` that has a committed
+    /// position to that position, read here once: the state the reader adopts is the one
+    /// saved at it ([`Reader::adopt`]). Were librdkafka to read the commits again for its
+    /// fetch, a commit landing in between (an old owner's, late) would make the reader
+    /// read on from one position with the state of another: rows lost or counted twice.
+    fn start_at_commits(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
+        let dealt = read_commits(consumer, tpl);
+        for &(p, o) in dealt.iter().flatten() {
+            if let Err(e) = tpl.set_partition_offset(&self.topic, p, rdkafka::Offset::Offset(o)) {
+                tracing::warn!(connector = %self.topic, "{e}");
+            }
+        }
+        *self.dealt_at.lock().expect("not poisoned") = Some(dealt);
+    }
+}
+
+/// Committed positions (partition, offset), or why they could not be read.
+type Commits = std::result::Result<Vec<(i32, i64)>, String>;
+
+/// The group's committed positions of `partitions` (those that have one).
+fn read_commits(
+    consumer: &BaseConsumer<ReaderContext>,
+    partitions: &TopicPartitionList,
+) -> Commits {
+    let committed = consumer
+        .committed_offsets(partitions.clone(), Duration::from_secs(10))
+        .map_err(|e| format!("cannot read committed offsets: {e}"))?;
+    Ok((committed.elements().iter())
+        .filter_map(|e| match e.offset() {
+            rdkafka::Offset::Offset(o) => Some((e.partition(), o)),
+            _ => None,
+        })
+        .collect())
+}
+
 impl ConsumerContext for ReaderContext {
     /// librdkafka's rebalance, but that an exactly-once reader defers the unassign of revoked
     /// partitions until it committed them (librdkafka pauses them meanwhile; the group's
@@ -652,6 +692,9 @@ impl ConsumerContext for ReaderContext {
         if revoke && self.exactly_once && !self.closed.load(Ordering::Acquire) {
             self.revoke_pending.store(true, Ordering::Release);
             return;
+        }
+        if err == rdkafka::types::RDKafkaRespErr::RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS {
+            self.start_at_commits(consumer, tpl);
         }
         super::apply_rebalance(self, consumer, err, tpl, &self.topic);
     }
@@ -1320,6 +1363,7 @@ impl Reader {
                 rebalances: Rebalances::default(),
                 exactly_once: edge.config.exactly_once,
                 revoke_pending: AtomicBool::new(false),
+                dealt_at: Mutex::new(None),
             })
             .map_err(|e| connector_error(&connector, format!("cannot create a consumer: {e}")))?;
         consumer
@@ -1733,19 +1777,17 @@ impl Reader {
                 new.add_partition(&self.edge.topic, *p);
             }
             if new.count() > 0 {
-                let committed = (self.consumer)
-                    .committed_offsets(new, Duration::from_secs(10))
-                    .map_err(|e| {
-                        connector_error(
-                            &self.connector,
-                            format!("cannot read committed offsets: {e}"),
-                        )
-                    })?;
+                // Where the fetch of each starts: the commits read as they were assigned.
+                let dealt = (self.consumer.context().dealt_at.lock())
+                    .expect("not poisoned")
+                    .take()
+                    .unwrap_or_else(|| read_commits(&self.consumer, &new))
+                    .map_err(|e| connector_error(&self.connector, e))?;
                 let mut at = Vec::new();
-                for e in committed.elements() {
-                    if let rdkafka::Offset::Offset(o) = e.offset() {
-                        self.ledger.awaiting.insert(e.partition());
-                        at.push((e.partition() as usize, o));
+                for (p, o) in dealt {
+                    if new.find_partition(&self.edge.topic, p).is_some() {
+                        self.ledger.awaiting.insert(p);
+                        at.push((p as usize, o));
                     }
                 }
                 self.adopt(&at, send)?;
