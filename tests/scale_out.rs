@@ -870,15 +870,8 @@ fn exactly_once_an_instance_stopped_with_sigterm_mid_stream_resumes_where_it_com
 }
 
 /// Exactly-once members of `run` with the instance ids `ids` (ending `idle` seconds after
-/// their input went quiet), once they hold every partition, `secs` seconds into a burst of
-/// `lines` lines (its writing thread).
-///
-/// On noida-db, which these tests need (transactions), a group of static members that join
-/// together now and then never gets its partitions dealt (seen once in a CI run: the sources'
-/// group settled, the repartition readers' got nothing in 90 s); before any input, the
-/// instances then start over once in a group of a new name, with a new state folder: the
-/// abandoned group's instances are killed, and a killed instance leaves the state of the
-/// partitions it had for their next owner, which that group never gets.
+/// their input went quiet), once they hold every partition ([`settled_members`]), `secs`
+/// seconds into a burst of `lines` lines (its writing thread).
 fn exactly_once_mid_burst(
     run: &mut GroupRun,
     idle: u32,
@@ -886,11 +879,29 @@ fn exactly_once_mid_burst(
     lines: i64,
     secs: u64,
 ) -> (Vec<Instance>, std::thread::JoinHandle<()>) {
-    let start = |run: &GroupRun| -> Vec<Instance> {
+    let instances = settled_members(run, |run| {
         (ids.iter())
             .map(|id| exactly_once_member(run, idle, id))
             .collect()
-    };
+    });
+    let writing = burst(&run.servers, &run.input, lines);
+    std::thread::sleep(Duration::from_secs(secs));
+    (instances, writing)
+}
+
+/// The instances `start` starts in `run`, once they hold every partition of both groups.
+///
+/// On noida-db, which the exactly-once and broker outage tests need, a group that forms
+/// now and then never gets its partitions dealt (seen in CI runs: the sources' group
+/// settled, the repartition readers' got nothing in 90 s; with and without instance ids).
+/// Before any input, the instances then start over once in a group of a new name, with a
+/// new state folder: the abandoned group's instances are killed, and a killed instance
+/// leaves the state of the partitions it had for their next owner, which that group never
+/// gets.
+fn settled_members(
+    run: &mut GroupRun,
+    start: impl Fn(&GroupRun) -> Vec<Instance>,
+) -> Vec<Instance> {
     let mut instances = start(run);
     if let Err(e) = settled_within(&mut instances, 12, Duration::from_secs(60)) {
         eprintln!("{e}\n(noida-db's coordinator: starting over in a new group)");
@@ -900,9 +911,7 @@ fn exactly_once_mid_burst(
         instances = start(run);
         await_assignment(&mut instances, 12);
     }
-    let writing = burst(&run.servers, &run.input, lines);
-    std::thread::sleep(Duration::from_secs(secs));
-    (instances, writing)
+    instances
 }
 
 /// A member of `run` with instance id `id`, `--processing-guarantee exactly-once`, ending
@@ -1205,12 +1214,10 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
     let broker = OwnBroker::start(19292, "outage");
     let servers = broker.servers();
     const LINES: i64 = 12_100;
-    let run = GroupRun::new(&servers, "outage");
-    let (input, got_topic) = (&run.input, &run.output);
+    let mut run = GroupRun::new(&servers, "outage");
     // Quiet for the first half's windows, the outage and the group's re-forming (~30 s).
-    let instance = || run.member(75);
-    let mut instances = vec![instance(), instance()];
-    await_assignment(&mut instances, 12);
+    let mut instances = settled_members(&mut run, |run| vec![run.member(75), run.member(75)]);
+    let (input, got_topic) = (&run.input, &run.output);
     produce_range(&servers, input, 0, LINES / 2);
     await_quiet(
         || read_all_from(&servers, got_topic, Json::<WindowCount>::new(), 1).len(),

@@ -642,18 +642,39 @@ struct JobLink {
 impl ClientContext for ReaderContext {}
 
 impl ReaderContext {
-    /// Sets the start of each partition of the assignment `tpl` that has a committed
-    /// position to that position, read here once: the state the reader adopts is the one
-    /// saved at it ([`Reader::adopt`]). Were librdkafka to read the commits again for its
-    /// fetch, a commit landing in between (an old owner's, late) would make the reader
-    /// read on from one position with the state of another: rows lost or counted twice.
+    /// Sets the start of each partition of the assignment `tpl` to the group's committed
+    /// position, read here once (the beginning where none is): the state the reader adopts
+    /// is the one saved there ([`Reader::adopt`]). Were librdkafka to read the commits again
+    /// for its fetch, a commit landing in between (an old owner's, late) would make the
+    /// reader read on from one position with the state of another: rows lost or counted
+    /// twice. A commit that cannot be read is the reader's error, at its next look at its
+    /// assignment.
     fn start_at_commits(&self, consumer: &BaseConsumer<Self>, tpl: &mut TopicPartitionList) {
-        let dealt = read_commits(consumer, tpl);
-        for &(p, o) in dealt.iter().flatten() {
-            if let Err(e) = tpl.set_partition_offset(&self.topic, p, rdkafka::Offset::Offset(o)) {
-                tracing::warn!(connector = %self.topic, "{e}");
-            }
+        if tpl.count() == 0 {
+            *self.dealt_at.lock().expect("not poisoned") = Some(Ok(Vec::new()));
+            return;
         }
+        let dealt = read_commits(consumer, tpl).map(|mut dealt| {
+            // One without a commit starts at its beginning (as `auto.offset.reset`), not
+            // at a commit librdkafka would read later.
+            let starts: Vec<(i32, rdkafka::Offset)> = (tpl.elements().iter())
+                .map(|e| {
+                    let p = e.partition();
+                    match dealt.iter().find(|&&(d, _)| d == p) {
+                        Some(&(_, o)) => (p, rdkafka::Offset::Offset(o)),
+                        None => (p, rdkafka::Offset::Beginning),
+                    }
+                })
+                .collect();
+            for (p, start) in starts {
+                if let Err(e) = tpl.set_partition_offset(&self.topic, p, start) {
+                    // (Not seen: the partition is in the list.) Its state is not adopted.
+                    tracing::warn!(connector = %self.topic, partition = p, "{e}");
+                    dealt.retain(|&(d, _)| d != p);
+                }
+            }
+            dealt
+        });
         *self.dealt_at.lock().expect("not poisoned") = Some(dealt);
     }
 }
@@ -669,12 +690,19 @@ fn read_commits(
     let committed = consumer
         .committed_offsets(partitions.clone(), Duration::from_secs(10))
         .map_err(|e| format!("cannot read committed offsets: {e}"))?;
-    Ok((committed.elements().iter())
-        .filter_map(|e| match e.offset() {
-            rdkafka::Offset::Offset(o) => Some((e.partition(), o)),
-            _ => None,
-        })
-        .collect())
+    let mut at = Vec::new();
+    for e in committed.elements() {
+        e.error().map_err(|err| {
+            format!(
+                "cannot read the committed offset of partition {}: {err}",
+                e.partition()
+            )
+        })?;
+        if let rdkafka::Offset::Offset(o) = e.offset() {
+            at.push((e.partition(), o));
+        }
+    }
+    Ok(at)
 }
 
 impl ConsumerContext for ReaderContext {
@@ -1778,10 +1806,14 @@ impl Reader {
             }
             if new.count() > 0 {
                 // Where the fetch of each starts: the commits read as they were assigned.
-                let dealt = (self.consumer.context().dealt_at.lock())
+                let kept = (self.consumer.context().dealt_at.lock())
                     .expect("not poisoned")
-                    .take()
-                    .unwrap_or_else(|| read_commits(&self.consumer, &new))
+                    .take();
+                let dealt = kept
+                    .unwrap_or_else(|| {
+                        tracing::warn!(reader = %self.connector, "assigned partitions without their commits read in the assignment: read now (librdkafka read them for its fetch on its own)");
+                        read_commits(&self.consumer, &new)
+                    })
                     .map_err(|e| connector_error(&self.connector, e))?;
                 let mut at = Vec::new();
                 for (p, o) in dealt {
