@@ -895,9 +895,10 @@ fn exactly_once_mid_burst(
 /// now and then never gets its partitions dealt (seen in CI runs: the sources' group
 /// settled, the repartition readers' got nothing in 90 s; with and without instance ids).
 /// Before any input, the instances then start over once in a group of a new name, with a
-/// new state folder: the abandoned group's instances are killed, and a killed instance
+/// new state folder (the abandoned group's instances are killed, and a killed instance
 /// leaves the state of the partitions it had for their next owner, which that group never
-/// gets.
+/// gets) and new instance ids (a static member's id may still be held in the abandoned
+/// group: suspected when a retry failed as well in a CI run).
 fn settled_members(
     run: &mut GroupRun,
     start: impl Fn(&GroupRun) -> Vec<Instance>,
@@ -908,6 +909,7 @@ fn settled_members(
         instances.into_iter().for_each(Instance::kill);
         run.group = unique(&run.group);
         run.state = tempfile::tempdir().unwrap();
+        run.restarts += 1;
         instances = start(run);
         await_assignment(&mut instances, 12);
     }
@@ -917,11 +919,15 @@ fn settled_members(
 /// A member of `run` with instance id `id`, `--processing-guarantee exactly-once`, ending
 /// `idle` seconds after its input went quiet.
 fn exactly_once_member(run: &GroupRun, idle: u32, id: &str) -> Instance {
+    let id = match run.restarts {
+        0 => id.to_owned(),
+        n => format!("{id}-{n}"),
+    };
     run.member_with(
         idle,
         &[
             "--instance-id",
-            id,
+            &id,
             "--processing-guarantee",
             "exactly-once",
         ],
@@ -1380,6 +1386,9 @@ struct GroupRun {
     output: String,
     group: String,
     state: tempfile::TempDir,
+    /// How often the group started over ([`settled_members`]): the instance ids of a later
+    /// start differ from those the abandoned group's members held.
+    restarts: u32,
 }
 
 impl GroupRun {
@@ -1391,6 +1400,7 @@ impl GroupRun {
             output: topic_on(servers, &format!("scale-out-{name}"), 4),
             group: unique(&format!("wc-{name}")),
             state: tempfile::tempdir().unwrap(),
+            restarts: 0,
         }
     }
 
