@@ -655,18 +655,14 @@ impl ReaderContext {
             return;
         }
         let dealt = read_commits(consumer, tpl).map(|mut dealt| {
-            // One without a commit starts at its beginning (as `auto.offset.reset`), not
-            // at a commit librdkafka would read later.
-            let starts: Vec<(i32, rdkafka::Offset)> = (tpl.elements().iter())
-                .map(|e| {
-                    let p = e.partition();
-                    match dealt.iter().find(|&&(d, _)| d == p) {
-                        Some(&(_, o)) => (p, rdkafka::Offset::Offset(o)),
-                        None => (p, rdkafka::Offset::Beginning),
-                    }
-                })
-                .collect();
-            for (p, start) in starts {
+            let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+            for p in partitions {
+                // One without a commit starts at its beginning (as `auto.offset.reset`), not
+                // at a commit librdkafka would read later.
+                let start = (dealt.iter().find(|&&(d, _)| d == p))
+                    .map_or(rdkafka::Offset::Beginning, |&(_, o)| {
+                        rdkafka::Offset::Offset(o)
+                    });
                 if let Err(e) = tpl.set_partition_offset(&self.topic, p, start) {
                     // (Not seen: the partition is in the list.) Its state is not adopted.
                     tracing::warn!(connector = %self.topic, partition = p, "{e}");
