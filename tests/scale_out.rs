@@ -340,11 +340,17 @@ fn assigned_in(log: &str, consumer: &str) -> Option<usize> {
     (!last.is_empty()).then(|| last.values().sum())
 }
 
-/// Waits until the group re-formed after an outage: every instance logged a new assignment
-/// of its source and repartition readers since `marks` (the length of its stderr then), the
-/// instances hold all `partitions` of both topics, each some, and nothing changed for 5 s
-/// (a member that rejoins late makes the group deal its partitions once more).
-fn await_regrouped(instances: &[Instance], marks: &[usize], partitions: usize) {
+/// Whether the group re-formed after an outage within `limit`: every instance logged a new
+/// assignment of its source and repartition readers since `marks` (the length of its stderr
+/// then), the instances hold all `partitions` of both topics, each some, and nothing changed
+/// for 5 s (a member that rejoins late makes the group deal its partitions once more). Else
+/// the instances' logs.
+fn regrouped_within(
+    instances: &[Instance],
+    marks: &[usize],
+    partitions: usize,
+    limit: Duration,
+) -> Result<(), String> {
     let start = Instant::now();
     let (mut seen, mut since) = (Vec::new(), Instant::now());
     loop {
@@ -364,13 +370,11 @@ fn await_regrouped(instances: &[Instance], marks: &[usize], partitions: usize) {
         if now != seen {
             (seen, since) = (now, Instant::now());
         } else if settled && since.elapsed() >= Duration::from_secs(5) {
-            return;
+            return Ok(());
         }
-        assert!(
-            start.elapsed() < Duration::from_secs(120),
-            "the group did not re-form in 120 s:\n{}",
-            logs.join("\n---\n")
-        );
+        if start.elapsed() >= limit {
+            return Err(logs.join("\n---\n"));
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -894,7 +898,10 @@ fn exactly_once_mid_burst(
 /// On noida-db, which the exactly-once and broker outage tests need, a group that forms
 /// now and then never gets its partitions dealt (seen in CI runs: the sources' group
 /// settled, the repartition readers' got nothing in 90 s; with and without instance ids).
-/// Before any input, the instances then start over once in a group of a new name, with a
+/// A cause, found in its source: its coordinator can strand a JoinGroup until the rebalance
+/// timeout (5 min), when another member joins just as a round completes (see
+/// `a_broker_outage_of_seconds_is_ridden_out`). Before any input, the instances then start
+/// over once in a group of a new name, with a
 /// new state folder (the abandoned group's instances are killed, and a killed instance
 /// leaves the state of the partitions it had for their next owner, which that group never
 /// gets) and new instance ids (a static member's id may still be held in the abandoned
@@ -1245,7 +1252,22 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
     // is back, and a member whose commit the broker refuses as it gives partitions up hands
     // them over as a crashed one would. Rows that flowed meanwhile would be read again
     // (at-least-once): the input stays quiet until the group re-formed.
-    await_regrouped(&instances, &marks, 12);
+    if let Err(logs) = regrouped_within(&instances, &marks, 12, Duration::from_secs(60)) {
+        // noida-db 0.2.3 can strand a JoinGroup: a round that completed is started again by
+        // a member joining in the 20 ms before the waiting JoinGroup is answered, and that
+        // member then counts as not rejoined until the rebalance timeout (librdkafka's
+        // `max.poll.interval.ms`, 5 min). Its groups live in memory only: a second outage
+        // of the same length gives every member a new join (and this test a second outage
+        // to ride out).
+        eprintln!("the group did not re-form in 60 s; a second outage:\n{logs}");
+        let marks: Vec<usize> = instances.iter().map(|i| i.stderr().len()).collect();
+        broker.stop();
+        std::thread::sleep(Duration::from_secs(10));
+        broker.restart();
+        if let Err(logs) = regrouped_within(&instances, &marks, 12, Duration::from_secs(120)) {
+            panic!("the group did not re-form in 120 s after a second outage:\n{logs}");
+        }
+    }
     produce_range(&servers, input, LINES / 2, LINES);
     let stderrs = finished_all(instances);
     let expected = expected_counts(LINES);
