@@ -271,10 +271,15 @@ impl Instance {
     /// Waits for the end (at most `WAIT`, then kills it); panics with its stderr unless it
     /// succeeded.
     fn finished(self, what: &str) -> String {
-        let (status, stderr) = self.ended(WAIT);
+        self.finished_within(what, WAIT)
+    }
+
+    /// [`Instance::finished`], waiting at most `limit`.
+    fn finished_within(self, what: &str, limit: Duration) -> String {
+        let (status, stderr) = self.ended(limit);
         match status {
             Some(status) => assert!(status.success(), "{what} failed ({status}):\n{stderr}"),
-            None => panic!("{what} did not end within {WAIT:?}; killed it:\n{stderr}"),
+            None => panic!("{what} did not end within {limit:?}; killed it:\n{stderr}"),
         }
         stderr
     }
@@ -340,17 +345,19 @@ fn assigned_in(log: &str, consumer: &str) -> Option<usize> {
     (!last.is_empty()).then(|| last.values().sum())
 }
 
-/// Whether the group re-formed after an outage within `limit`: every instance logged a new
-/// assignment of its source and repartition readers since `marks` (the length of its stderr
-/// then), the instances hold all `partitions` of both topics, each some, and nothing changed
-/// for 5 s (a member that rejoins late makes the group deal its partitions once more). Else
-/// the instances' logs.
+/// Waits until the group re-formed after an outage: every instance logged a new assignment
+/// of its source and repartition readers since `marks` (the length of its stderr then), the
+/// instances hold all `partitions` of both topics, each some, and nothing changed for 5 s
+/// (a member that rejoins late makes the group deal its partitions once more). Gives up
+/// after `limit`, or after `stranded_after` if one of the two groups has dealt no instance
+/// any partition since `marks` by then ([`Regroup::stranded`]).
 fn regrouped_within(
     instances: &[Instance],
     marks: &[usize],
     partitions: usize,
     limit: Duration,
-) -> Result<(), String> {
+    stranded_after: Duration,
+) -> Result<(), Regroup> {
     let start = Instant::now();
     let (mut seen, mut since) = (Vec::new(), Instant::now());
     loop {
@@ -367,16 +374,28 @@ fn regrouped_within(
             c.iter().all(|n| n.is_some_and(|n| n > 0))
                 && c.iter().flatten().sum::<usize>() == partitions
         });
+        let stranded = now
+            .chunks(instances.len())
+            .any(|c| c.iter().all(Option::is_none));
         if now != seen {
             (seen, since) = (now, Instant::now());
         } else if settled && since.elapsed() >= Duration::from_secs(5) {
             return Ok(());
         }
-        if start.elapsed() >= limit {
-            return Err(logs.join("\n---\n"));
+        if start.elapsed() >= limit || (stranded && start.elapsed() >= stranded_after) {
+            let logs = logs.join("\n---\n");
+            return Err(Regroup { logs, stranded });
         }
         std::thread::sleep(Duration::from_millis(200));
     }
+}
+
+/// A group that did not re-form after an outage ([`regrouped_within`]).
+struct Regroup {
+    /// The instances' logs.
+    logs: String,
+    /// One of the groups dealt no instance any partition: its round never completed.
+    stranded: bool,
 }
 
 /// Waits until the group settled: the instances' source readers and repartition readers
@@ -912,7 +931,7 @@ fn settled_members(
     n: usize,
     start: impl Fn(&GroupRun, usize) -> Instance,
 ) -> Vec<Instance> {
-    match one_by_one(n, |i| start(run, i), Duration::from_secs(60)) {
+    match one_by_one(n, |i| start(run, i), Duration::from_secs(45)) {
         Ok(instances) => instances,
         Err((abandoned, e)) => {
             eprintln!("{e}\n(noida-db's coordinator: starting over in a new group)");
@@ -1229,6 +1248,25 @@ fn burst(servers: &str, input: &str, lines: i64) -> std::thread::JoinHandle<()> 
     })
 }
 
+/// Stops `broker` for 10 s while `instances` run, and starts it again on its data; the
+/// lengths of the instances' stderr before the restart (for [`regrouped_within`]). Panics
+/// if an instance ended meanwhile.
+fn outage(broker: &OwnBroker, instances: &mut [Instance]) -> Vec<usize> {
+    broker.stop();
+    std::thread::sleep(Duration::from_secs(10));
+    for (i, inst) in instances.iter_mut().enumerate() {
+        if let Some(status) = inst.child.try_wait().expect("try_wait") {
+            panic!(
+                "instance {i} ended ({status}) during a 10 s outage:\n{}",
+                inst.stderr()
+            );
+        }
+    }
+    let marks = instances.iter().map(|i| i.stderr().len()).collect();
+    broker.restart();
+    marks
+}
+
 /// Whether the broker at `servers` answers a metadata request within 2 s.
 fn answers(servers: &str) -> bool {
     use flow::connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
@@ -1252,49 +1290,53 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
     let broker = OwnBroker::start(19292, "outage");
     let servers = broker.servers();
     const LINES: i64 = 12_100;
+    // The sources end this long after their last record: beyond the first half's windows,
+    // the outage, the groups' re-forming (about 30 s), and a second outage with its
+    // re-forming should noida-db strand the first (below).
+    const IDLE: u32 = 150;
     let mut run = GroupRun::new(&servers, "outage");
-    // Quiet for the first half's windows, the outage and the group's re-forming (~30 s).
-    let mut instances = settled_members(&mut run, 2, |run, _| run.member(75));
+    let mut instances = settled_members(&mut run, 2, |run, _| run.member(IDLE));
     let (input, got_topic) = (&run.input, &run.output);
     produce_range(&servers, input, 0, LINES / 2);
     await_quiet(
         || read_all_from(&servers, got_topic, Json::<WindowCount>::new(), 1).len(),
         &instances[0],
     );
-    broker.stop();
-    std::thread::sleep(Duration::from_secs(10));
-    for (i, inst) in instances.iter_mut().enumerate() {
-        if let Some(status) = inst.child.try_wait().expect("try_wait") {
-            panic!(
-                "instance {i} ended ({status}) during a 10 s outage:\n{}",
-                inst.stderr()
-            );
-        }
-    }
-    let marks: Vec<usize> = instances.iter().map(|i| i.stderr().len()).collect();
-    broker.restart();
-    // The sessions expired meanwhile: the groups deal their partitions anew once the broker
-    // is back, and a member whose commit the broker refuses as it gives partitions up hands
-    // them over as a crashed one would. Rows that flowed meanwhile would be read again
+    // The sessions expire during the outage: the groups deal their partitions anew once the
+    // broker is back, and a member whose commit the broker refuses as it gives partitions up
+    // hands them over as a crashed one would. Rows that flowed meanwhile would be read again
     // (at-least-once): the input stays quiet until the group re-formed.
-    if let Err(logs) = regrouped_within(&instances, &marks, 12, Duration::from_secs(60)) {
-        // noida-db 0.2.3 can strand a JoinGroup: a round that completed is started again by
-        // a member joining in the 20 ms before the waiting JoinGroup is answered, and that
-        // member then counts as not rejoined until the rebalance timeout (librdkafka's
-        // `max.poll.interval.ms`, 5 min). Its groups live in memory only: a second outage
-        // of the same length gives every member a new join (and this test a second outage
-        // to ride out).
-        eprintln!("the group did not re-form in 60 s; a second outage:\n{logs}");
-        let marks: Vec<usize> = instances.iter().map(|i| i.stderr().len()).collect();
-        broker.stop();
-        std::thread::sleep(Duration::from_secs(10));
-        broker.restart();
-        if let Err(logs) = regrouped_within(&instances, &marks, 12, Duration::from_secs(120)) {
-            panic!("the group did not re-form in 120 s after a second outage:\n{logs}");
+    let marks = outage(&broker, &mut instances);
+    let (limit, stranded_after) = (Duration::from_secs(120), Duration::from_secs(45));
+    match regrouped_within(&instances, &marks, 12, limit, stranded_after) {
+        Ok(()) => {}
+        Err(Regroup {
+            logs,
+            stranded: true,
+        }) => {
+            // noida-db 0.2.3 can strand a member's JoinGroup: a member new to the group
+            // that joins in the 20 ms between a round's completion and the answer to the
+            // waiting JoinGroup starts the round again, and the waiting member, never
+            // answered, counts as not rejoined until the rebalance timeout (librdkafka's
+            // `max.poll.interval.ms`, 5 min): nobody in that group gets partitions. Its
+            // groups live in memory only: a second outage gives every member a new join
+            // (and this test a second outage to ride out).
+            eprintln!("a group dealt no partitions in 45 s; a second outage:\n{logs}");
+            let marks = outage(&broker, &mut instances);
+            if let Err(e) = regrouped_within(&instances, &marks, 12, limit, limit) {
+                panic!(
+                    "the group did not re-form in 120 s after a second outage:\n{}",
+                    e.logs
+                );
+            }
         }
+        Err(Regroup { logs, .. }) => panic!("the group did not re-form in 120 s:\n{logs}"),
     }
     produce_range(&servers, input, LINES / 2, LINES);
-    let stderrs = finished_all(instances);
+    let idle = Duration::from_secs(IDLE.into());
+    let stderrs: Vec<String> = (instances.into_iter().enumerate())
+        .map(|(i, c)| c.finished_within(&format!("instance {i}"), idle + WAIT))
+        .collect();
     let expected = expected_counts(LINES);
     let got = read_all_from(&servers, got_topic, Json::<WindowCount>::new(), 1);
     assert!(
