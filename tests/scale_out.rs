@@ -1314,13 +1314,9 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
             logs,
             stranded: true,
         }) => {
-            // noida-db 0.2.3 can strand a member's JoinGroup: a member new to the group
-            // that joins in the 20 ms between a round's completion and the answer to the
-            // waiting JoinGroup starts the round again, and the waiting member, never
-            // answered, counts as not rejoined until the rebalance timeout (librdkafka's
-            // `max.poll.interval.ms`, 5 min): nobody in that group gets partitions. Its
-            // groups live in memory only: a second outage gives every member a new join
-            // (and this test a second outage to ride out).
+            // noida-db's stranded round (see `settled_members`): nobody in that group gets
+            // partitions for 5 min. Its groups live in memory only: a second outage gives
+            // every member a new join (and this test a second outage to ride out).
             eprintln!("a group dealt no partitions in 30 s; a second outage:\n{logs}");
             let marks = outage(&broker, &mut instances);
             if let Err(e) = regrouped_within(&instances, &marks, 12, limit, limit) {
@@ -1333,10 +1329,7 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
         Err(Regroup { logs, .. }) => panic!("the group did not re-form in 120 s:\n{logs}"),
     }
     produce_range(&servers, input, LINES / 2, LINES);
-    let idle = Duration::from_secs(IDLE.into());
-    let stderrs: Vec<String> = (instances.into_iter().enumerate())
-        .map(|(i, c)| c.finished_within(&format!("instance {i}"), idle + WAIT))
-        .collect();
+    let stderrs = finished_all_within(instances, Duration::from_secs(IDLE.into()) + WAIT);
     let expected = expected_counts(LINES);
     let got = read_all_from(&servers, got_topic, Json::<WindowCount>::new(), 1);
     assert!(
@@ -1513,8 +1506,13 @@ impl GroupRun {
 
 /// Waits for every instance's end; their stderr, in order (panics as [`Instance::finished`]).
 fn finished_all(instances: Vec<Instance>) -> Vec<String> {
+    finished_all_within(instances, WAIT)
+}
+
+/// [`finished_all`], waiting at most `limit` for each.
+fn finished_all_within(instances: Vec<Instance>, limit: Duration) -> Vec<String> {
     (instances.into_iter().enumerate())
-        .map(|(i, c)| c.finished(&format!("instance {i}")))
+        .map(|(i, c)| c.finished_within(&format!("instance {i}"), limit))
         .collect()
 }
 
