@@ -646,7 +646,13 @@ fn state_follows_partitions_to_an_instance_that_joins_mid_stream() {
     let (input, got_topic) = (&run.input, &run.output);
     // Quiet for 20 s: the sources must not end while the third instance joins.
     let instance = || run.member(20);
-    let mut instances = vec![instance(), instance()];
+    // The first two keep their state in the disk backend, the joiner in memory: at the
+    // rebalance the first two save theirs from the store and drop it there, and all three
+    // adopt the partitions they get, into the store or into memory.
+    let stores = tempfile::tempdir().unwrap();
+    let store = stores.path().to_str().unwrap();
+    let on_disk = || run.member_with(20, &["--state-backend", "disk", "--state-dir", store]);
+    let mut instances = vec![on_disk(), on_disk()];
     await_assignment(&mut instances, 12);
     produce_range(group_bootstrap(), input, 0, LINES / 2);
     // The first half is counted (its windows fire while the instances run, the last ones stay
@@ -677,6 +683,7 @@ fn state_follows_partitions_to_an_instance_that_joins_mid_stream() {
     // The joiner counted a share after the rebalance.
     assert!(words_counted(&stderrs[2]) > 0, "{}", stderrs[2]);
     assert_no_state_left(run.state.path());
+    assert_no_state_left(stores.path());
 }
 
 /// How long the members of the crash tests wait for input before their sources end: the

@@ -481,6 +481,21 @@ impl<K: Hash + Eq + Clone, S: Clone> Cached<K, S> {
     }
 }
 
+impl<K: Hash + Eq + Clone, S: Clone> Cached<K, S> {
+    /// Drops every key's state, cached and stored (the keys moved to another instance of a
+    /// group): after the last checkpoint's write-back and snapshot (a release's snapshot
+    /// reads the states as they were), the structure's every entry is deleted.
+    ///
+    /// # Errors
+    /// The store's, or the first one a row met before.
+    pub(crate) fn clear(&mut self) -> Result<()> {
+        self.settle();
+        self.check()?;
+        self.map.clear();
+        self.store.remove_every()
+    }
+}
+
 /// Appends `key`'s and `state`'s bytes to `batch`, their ranges to `puts`.
 fn encode<K, S>(
     store: &Store,

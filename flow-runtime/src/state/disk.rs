@@ -354,6 +354,35 @@ impl Store {
             .map_err(|e| store_error(&self.operator, &self.dir, "write", e))
     }
 
+    /// Deletes every entry whose key starts with `prefix` (one of this structure's keys),
+    /// in batches of 4,096; `buf` is scratch space for their keys.
+    pub(crate) fn remove_prefixed(&self, prefix: &[u8], buf: &mut Vec<u8>) -> crate::Result<()> {
+        use std::ops::Bound;
+        const BATCH: usize = 4096;
+        let mut ranges = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            buf.clear();
+            ranges.clear();
+            let from = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
+            self.scan(prefix, from, |k, _| {
+                ranges.push((buf.len(), buf.len() + k.len()));
+                buf.extend_from_slice(k);
+                ranges.len() < BATCH
+            })?;
+            self.remove_all(buf, &ranges)?;
+            match ranges.last() {
+                Some(&(k, end)) if ranges.len() == BATCH => after = Some(buf[k..end].to_vec()),
+                _ => return Ok(()),
+            }
+        }
+    }
+
+    /// Deletes every entry of this structure (its keys moved to another instance of a group).
+    pub(crate) fn remove_every(&self) -> crate::Result<()> {
+        self.remove_prefixed(&self.prefix, &mut Vec::new())
+    }
+
     /// Writes the memtable to a table file (tests: to have something on disk to corrupt).
     #[cfg(test)]
     pub(crate) fn flush_to_disk(&self) {

@@ -104,26 +104,6 @@ impl<K, S> KeyedState<K, S> {
             None => Ok(()),
         }
     }
-    /// Drops every key's state: the keys moved to another instance of the group
-    /// ([`Operator::clear_state`](crate::operator::Operator::clear_state)).
-    ///
-    /// # Errors
-    /// The states live in the disk backend's store, which cannot be emptied yet.
-    pub fn clear(&mut self) -> crate::Result<()> {
-        if self.disk.is_some() {
-            return Err(on_disk_error());
-        }
-        *self = KeyedState::default();
-        Ok(())
-    }
-}
-
-/// The error of [`KeyedState::clear`] (and of panes and timers) with the disk backend.
-#[cold]
-pub(crate) fn on_disk_error() -> crate::Error {
-    crate::Error::Config(
-        "keyed state in the disk backend (`--state-backend disk`) cannot move between instances of a group yet: run the group with the memory backend".into(),
-    )
 }
 
 impl<K, S> KeyedState<K, S>
@@ -146,6 +126,22 @@ where
 }
 
 impl<K: Hash + Eq + Clone, S: Clone> KeyedState<K, S> {
+    /// Drops every key's state: the keys moved to another instance of the group
+    /// ([`Operator::clear_state`](crate::operator::Operator::clear_state)). With the disk
+    /// backend, the store's entries too, once the last snapshot's were written back.
+    ///
+    /// # Errors
+    /// The disk backend's store could not be written.
+    pub fn clear(&mut self) -> crate::Result<()> {
+        match self.disk.as_deref_mut() {
+            Some(disk) => disk.clear(),
+            None => {
+                *self = KeyedState::default();
+                Ok(())
+            }
+        }
+    }
+
     /// The state of `key`, if it has any.
     #[inline(always)]
     pub fn get_mut(&mut self, key: &K) -> Option<&mut S> {

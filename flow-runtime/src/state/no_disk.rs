@@ -77,6 +77,9 @@ impl<K, S> Cached<K, S> {
     pub(crate) fn drain(&mut self) -> Vec<(K, S)> {
         never!(self)
     }
+    pub(crate) fn clear(&mut self) -> Result<()> {
+        never!(self)
+    }
 }
 
 impl<K, S> StoreView<K, S> {
@@ -99,6 +102,9 @@ pub(crate) enum PaneStoreView<K, A> {
 
 impl<K, A> PaneStore<K, A> {
     pub(crate) fn check(&mut self) -> Result<()> {
+        never!(self)
+    }
+    pub(crate) fn clear(&mut self) -> Result<()> {
         never!(self)
     }
     pub(crate) fn cache_bytes(&self) -> u64 {

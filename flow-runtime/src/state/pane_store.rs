@@ -238,30 +238,20 @@ impl<K, A> PaneStore<K, A> {
     /// Deletes the window's accumulators.
     pub(crate) fn remove(&mut self, end: Timestamp, start: Timestamp) {
         self.window_key(end, start);
-        let prefix = std::mem::take(&mut self.key);
-        let (mut keys, mut ranges) = (std::mem::take(&mut self.batch), Vec::new());
-        let mut after: Option<Vec<u8>> = None;
-        loop {
-            keys.clear();
-            ranges.clear();
-            let from = after.as_deref().map_or(Bound::Unbounded, Bound::Excluded);
-            let r = self.store.scan(&prefix, from, |k, _| {
-                ranges.push((keys.len(), keys.len() + k.len()));
-                keys.extend_from_slice(k);
-                ranges.len() < 4096
-            });
-            let r = r.and_then(|()| self.store.remove_all(&keys, &ranges));
-            if let Err(e) = r {
-                self.fail(e);
-                break;
-            }
-            match ranges.last() {
-                Some(&(k, end)) if ranges.len() == 4096 => after = Some(keys[k..end].to_vec()),
-                _ => break,
-            }
+        let mut keys = std::mem::take(&mut self.batch);
+        if let Err(e) = self.store.remove_prefixed(&self.key, &mut keys) {
+            self.fail(e);
         }
-        self.key = prefix;
         self.batch = keys;
+    }
+
+    /// Deletes every window's accumulators (the keys moved to another instance of a group).
+    ///
+    /// # Errors
+    /// The store's, or the first one a row met before.
+    pub(crate) fn clear(&mut self) -> Result<()> {
+        self.check()?;
+        self.store.remove_every()
     }
 
     /// Deletes `key`'s accumulator in the window.

@@ -88,16 +88,19 @@ impl<K> Timers<K> {
         self.len
     }
 
-    /// Drops every timer (the keys moved to another instance of the group).
+    /// Drops every timer (the keys moved to another instance of the group), in the disk
+    /// backend's store too.
     ///
     /// # Errors
-    /// The timers live in the disk backend's store.
+    /// The store could not be written, or a timer met an error before.
     pub(crate) fn clear(&mut self) -> crate::Result<()> {
-        if self.disk.is_some() {
-            return Err(super::keyed::on_disk_error());
+        if let Some(disk) = self.disk.as_deref_mut() {
+            disk.clear()?;
         }
         *self = Timers {
             fifo: self.fifo,
+            disk: self.disk.take(),
+            budget: self.budget,
             ..Timers::default()
         };
         Ok(())
@@ -308,6 +311,41 @@ mod disk_tests {
         assert_eq!(a, b);
         assert_eq!((on_disk.len(), memory.len()), (0, 0));
         assert!(on_disk.check().is_ok());
+    }
+
+    #[test]
+    fn cleared_timers_leave_nothing_in_the_store_and_fill_it_again() {
+        let (_dir, ctx) = disk(1);
+        let mut timers = Timers::default();
+        timers.open(&ctx).expect("store opens");
+        fill(&mut timers);
+        let stored = timers.disk.as_deref().expect("on disk").snapshot();
+        let count = |view: &super::super::PaneStoreView<u32, ()>| {
+            let mut n = 0;
+            view.try_for_each(|_, _, _, ()| {
+                n += 1;
+                Ok(())
+            })
+            .expect("store readable");
+            n
+        };
+        assert!(count(&stored) > 0, "timers moved to the store");
+        // As a release does: the view taken before the clear still reads them.
+        timers.clear().expect("cleared");
+        assert_eq!(timers.len(), 0);
+        assert_eq!(drain(&mut timers, 5000), vec![]);
+        assert_eq!(count(&timers.disk.as_deref().unwrap().snapshot()), 0);
+        assert!(count(&stored) > 0);
+        // The same timers again (adopted ones, say) move to the store as before.
+        let mut memory = Timers::default();
+        fill(&mut timers);
+        fill(&mut memory);
+        assert!(timers.boundary < 1000, "timers moved to the store again");
+        let (mut a, mut b) = (drain(&mut timers, 5000), drain(&mut memory, 5000));
+        a.sort();
+        b.sort();
+        assert_eq!(a, b);
+        assert!(timers.check().is_ok());
     }
 
     #[test]
