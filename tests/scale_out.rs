@@ -651,7 +651,17 @@ fn state_follows_partitions_to_an_instance_that_joins_mid_stream() {
     // adopt the partitions they get, into the store or into memory.
     let stores = tempfile::tempdir().unwrap();
     let store = stores.path().to_str().unwrap();
-    let on_disk = || run.member_with(20, &["--state-backend", "disk", "--state-dir", store]);
+    let on_disk = || {
+        let disk = [
+            "--state-backend",
+            "disk",
+            "--state-dir",
+            store,
+            "--state-cache-mb",
+            "1",
+        ];
+        run.member_with(20, &disk)
+    };
     let mut instances = vec![on_disk(), on_disk()];
     await_assignment(&mut instances, 12);
     produce_range(group_bootstrap(), input, 0, LINES / 2);

@@ -608,7 +608,7 @@ pub trait KeyStates<In, S> {
     /// Drops every key's state ([`Operator::clear_state`]).
     ///
     /// # Errors
-    /// The states live in the disk backend's store.
+    /// The disk backend's store could not be written.
     fn clear(&mut self) -> Result<()>;
     /// The disk backend's first error since the last call.
     ///
