@@ -1007,9 +1007,13 @@ mod disk_tests {
 
     /// Every accumulator, as a checkpoint reads them: (end, start, fired, key, count), sorted.
     fn contents(panes: &Panes<u32, u64>) -> Contents {
+        read(&panes.snapshot())
+    }
+
+    /// Every accumulator of a snapshot, sorted as [`contents`].
+    fn read(snapshot: &PanesSnapshot<u32, u64>) -> Contents {
         let mut all = Vec::new();
-        panes
-            .snapshot()
+        snapshot
             .try_for_each(|k, end, start, fired, acc| {
                 all.push((end, start, fired, *k, *acc));
                 Ok(())
@@ -1135,15 +1139,7 @@ mod disk_tests {
             })
             .expect("store readable");
         assert_eq!(left, 0, "accumulators left in the store");
-        let mut at_release = Vec::new();
-        snapshot
-            .try_for_each(|k, end, start, fired, acc| {
-                at_release.push((end, start, fired, *k, *acc));
-                Ok(())
-            })
-            .expect("store readable");
-        at_release.sort();
-        assert_eq!(at_release, before);
+        assert_eq!(read(&snapshot), before);
         // Panes made again (adopted ones, say) move to the store as before, with the same
         // counts: nothing of the cleared ones is left to add to them.
         fill(&mut panes);
@@ -1168,15 +1164,7 @@ mod disk_tests {
         // Changes after the barrier: a stored pane written and one gone.
         add(&mut panes, 20, 7);
         panes.remove(0);
-        let mut at_barrier = Vec::new();
-        snapshot
-            .try_for_each(|k, end, start, fired, acc| {
-                at_barrier.push((end, start, fired, *k, *acc));
-                Ok(())
-            })
-            .expect("store readable");
-        at_barrier.sort();
-        assert_eq!(at_barrier, before);
+        assert_eq!(read(&snapshot), before);
         assert_ne!(contents(&panes), before);
     }
 
