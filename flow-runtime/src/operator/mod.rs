@@ -151,7 +151,7 @@ pub trait Operator<In> {
     /// a job whose operator saved state and cannot drop it fails, naming it.
     ///
     /// # Errors
-    /// The state lives in the disk backend's store, which could not be written.
+    /// The disk backend's store could not be written.
     fn clear_state(&mut self) -> Result<bool> {
         Ok(false)
     }

@@ -479,9 +479,7 @@ impl<K: Hash + Eq + Clone, S: Clone> Cached<K, S> {
         }
         all
     }
-}
 
-impl<K: Hash + Eq + Clone, S: Clone> Cached<K, S> {
     /// Drops every key's state, cached and stored (the keys moved to another instance of a
     /// group): after the last checkpoint's write-back and snapshot (a release's snapshot
     /// reads the states as they were), the structure's every entry is deleted.

@@ -354,6 +354,18 @@ impl<K, A> PaneStoreView<K, A> {
             f(end, start, key, acc)
         })
     }
+
+    /// How many accumulators (or timers) it holds.
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        let mut n = 0;
+        self.try_for_each(|_, _, _, _| {
+            n += 1;
+            Ok(())
+        })
+        .expect("store readable");
+        n
+    }
 }
 
 impl super::DiskBackend {

@@ -320,22 +320,13 @@ mod disk_tests {
         timers.open(&ctx).expect("store opens");
         fill(&mut timers);
         let stored = timers.disk.as_deref().expect("on disk").snapshot();
-        let count = |view: &super::super::PaneStoreView<u32, ()>| {
-            let mut n = 0;
-            view.try_for_each(|_, _, _, ()| {
-                n += 1;
-                Ok(())
-            })
-            .expect("store readable");
-            n
-        };
-        assert!(count(&stored) > 0, "timers moved to the store");
+        assert!(stored.len() > 0, "timers moved to the store");
         // As a release does: the view taken before the clear still reads them.
         timers.clear().expect("cleared");
         assert_eq!(timers.len(), 0);
         assert_eq!(drain(&mut timers, 5000), vec![]);
-        assert_eq!(count(&timers.disk.as_deref().unwrap().snapshot()), 0);
-        assert!(count(&stored) > 0);
+        assert_eq!(timers.disk.as_deref().unwrap().snapshot().len(), 0);
+        assert!(stored.len() > 0);
         // The same timers again (adopted ones, say) move to the store as before.
         let mut memory = Timers::default();
         fill(&mut timers);
