@@ -13,12 +13,16 @@
 //! subtask, which feeds both through the first input's channel ([`Message::SecondRows`]; the
 //! second input's channel stays idle until it ends with the first).
 
+mod splits;
+
 pub use crate::channel::{Batch, Message, Rows};
 use crate::context::RuntimeContext;
 use crate::exec::TaskMetrics;
 pub use crate::snapshot::{Adopted, PartitionStore, Released};
 use crate::time::Timestamp;
 use crate::{Error, Result};
+pub(crate) use splits::{register as register_source_splits, stage_split};
+pub use splits::{source_splits, split_name, SourceSplits, SplitState, SplitWatermark};
 use std::ops::RangeInclusive;
 use std::time::Duration;
 

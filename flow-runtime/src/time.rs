@@ -1,6 +1,8 @@
 //! Event time: timestamps, watermark strategies, timestamp assigners, and the per-split
 //! watermark generator sources run.
 
+use crate::instances::{stage_split, SourceSplits, SplitState, SplitWatermark};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Milliseconds since the Unix epoch, as in Flink.
@@ -136,6 +138,9 @@ pub(crate) struct SourceWatermarks {
     idleness: Option<Duration>,
     last_row: Instant,
     idle: bool,
+    /// In an instance group: where each named split's own watermark goes, for the
+    /// repartition writers of the chain ([`SourceSplits`]), and the source's stage.
+    published: Option<(Arc<SourceSplits>, usize)>,
 }
 
 impl SourceWatermarks {
@@ -151,7 +156,74 @@ impl SourceWatermarks {
             last_row: now,
             idle: false,
             splits: Vec::new(),
+            published: None,
         }
+    }
+
+    /// Publishes each named split's own watermark to `splits` (the source of stage `stage`
+    /// in an instance group), on every watermark interval and every change of its splits.
+    pub(crate) fn publish_splits(&mut self, splits: Arc<SourceSplits>, stage: usize) {
+        self.published = Some((splits, stage));
+    }
+
+    /// Split `split` is `id` in every instance of the group.
+    pub(crate) fn name_split(&mut self, split: usize, id: u64) {
+        if split >= self.splits.len() {
+            self.grow(split);
+        }
+        if self.splits[split].id != Some(id) {
+            self.splits[split].id = Some(id);
+            self.publish();
+        }
+    }
+
+    /// Split `split` went to another reader: it holds nothing back here, and is no longer
+    /// published (its new reader says what it holds back).
+    pub(crate) fn release_split(&mut self, split: usize) {
+        if split >= self.splits.len() {
+            self.grow(split);
+        }
+        let clock = &mut self.splits[split];
+        clock.done = true;
+        clock.holds = false;
+        clock.released = true;
+        self.publish();
+    }
+
+    /// Publishes the named splits that are not released (see [`SourceSplits`]).
+    fn publish(&self) {
+        let Some((to, stage)) = &self.published else {
+            return;
+        };
+        let now = Instant::now();
+        let splits: Vec<SplitWatermark> = (self.splits.iter())
+            .filter(|c| !c.released)
+            .filter_map(|c| {
+                let id = stage_split(*stage, c.id?);
+                let state = if c.done {
+                    SplitState::Finished
+                } else if c.holds
+                    && (c.seen
+                        || self
+                            .idleness
+                            .is_none_or(|t| now.duration_since(c.last_row) < t))
+                {
+                    SplitState::Active
+                } else {
+                    SplitState::Idle
+                };
+                let watermark = match c.max_ts {
+                    MIN_WATERMARK => MIN_WATERMARK,
+                    max_ts => self.watermark_after(max_ts).unwrap_or(MIN_WATERMARK),
+                };
+                Some(SplitWatermark {
+                    id,
+                    watermark,
+                    state,
+                })
+            })
+            .collect();
+        to.publish(&splits);
     }
 
     /// Records the timestamp of a row of split `split`; with a zero interval returns the
@@ -182,6 +254,7 @@ impl SourceWatermarks {
         let clock = &mut self.splits[split];
         clock.holds = !clock.done;
         clock.last_row = Instant::now();
+        self.publish();
     }
 
     /// Split `split`, ended or released, is read again: it holds the watermark back as a
@@ -193,7 +266,9 @@ impl SourceWatermarks {
         let clock = &mut self.splits[split];
         clock.done = false;
         clock.holds = true;
+        clock.released = false;
         clock.last_row = Instant::now();
+        self.publish();
     }
 
     /// Split `split` ended: it holds nothing back any more.
@@ -204,6 +279,8 @@ impl SourceWatermarks {
         let clock = &mut self.splits[split];
         clock.done = true;
         clock.holds = false;
+        clock.released = false;
+        self.publish();
     }
 
     #[cold]
@@ -216,6 +293,8 @@ impl SourceWatermarks {
             last_row: now,
             holds: false,
             done: false,
+            id: None,
+            released: false,
         });
     }
 
@@ -263,6 +342,9 @@ impl SourceWatermarks {
         }
         let wm = if now.duration_since(self.last_emit) >= self.interval {
             self.last_emit = now;
+            // Each split's own watermark moves on even when the reader's does not (a split
+            // behind the others, taken over from another instance).
+            self.publish();
             self.take_advance()
         } else {
             None
@@ -305,16 +387,23 @@ impl SourceWatermarks {
             })
     }
 
+    /// The watermark once rows up to `max_ts` came.
+    fn watermark_after(&self, max_ts: Timestamp) -> Option<Timestamp> {
+        match self.kind {
+            WatermarkKind::None => None,
+            WatermarkKind::Monotonous => Some(max_ts.saturating_sub(1)),
+            WatermarkKind::BoundedOutOfOrderness(d) => {
+                Some(max_ts.saturating_sub(d).saturating_sub(1))
+            }
+        }
+    }
+
     fn take_advance(&mut self) -> Option<Timestamp> {
         let max_ts = self.progress();
         if max_ts == MIN_WATERMARK || max_ts == Timestamp::MAX {
             return None;
         }
-        let wm = match self.kind {
-            WatermarkKind::None => return None,
-            WatermarkKind::Monotonous => max_ts.saturating_sub(1),
-            WatermarkKind::BoundedOutOfOrderness(d) => max_ts.saturating_sub(d).saturating_sub(1),
-        };
+        let wm = self.watermark_after(max_ts)?;
         (wm > self.emitted).then(|| {
             self.emitted = wm;
             wm
@@ -332,6 +421,10 @@ struct SplitClock {
     /// Whether it holds the watermark back: it delivered a row and has not ended.
     holds: bool,
     done: bool,
+    /// Its name in every instance of the group ([`SourceWatermarks::name_split`]).
+    id: Option<u64>,
+    /// It went to another reader of the group ([`SourceWatermarks::release_split`]).
+    released: bool,
 }
 
 /// Wall-clock milliseconds since the Unix epoch: processing time.
@@ -359,6 +452,58 @@ mod tests {
         assert_eq!(g.on_row(1001), Some(900));
         let mut m = SourceWatermarks::new(&Watermarks::monotonous(), Duration::ZERO);
         assert_eq!(m.on_row(5), Some(4));
+    }
+
+    #[test]
+    fn each_named_split_s_own_watermark_is_published_and_a_released_one_is_not() {
+        let w = Watermarks::bounded_out_of_orderness(Duration::from_millis(100));
+        let mut g = SourceWatermarks::new(&w, Duration::from_nanos(1));
+        let splits = Arc::new(SourceSplits::default());
+        g.publish_splits(splits.clone(), 3);
+        let published = |version: &mut u64| {
+            let (v, mut s) = splits.changed_since(*version).expect("a new version");
+            *version = v;
+            s.sort_by_key(|s| s.id);
+            s.iter()
+                .map(|s| (s.id, s.watermark, s.state))
+                .collect::<Vec<_>>()
+        };
+        let (a, b) = (stage_split(3, 70), stage_split(3, 71));
+        let (first, second) = if a < b { (0, 1) } else { (1, 0) };
+        let mut v = 0;
+        g.name_split(0, 70);
+        g.name_split(1, 71);
+        g.start_split(0);
+        g.start_split(1);
+        let both = |wm0, wm1| {
+            let mut s = [(a, wm0, SplitState::Active), (b, wm1, SplitState::Active)];
+            s.sort_by_key(|s| s.0);
+            s.to_vec()
+        };
+        assert_eq!(published(&mut v), both(MIN_WATERMARK, MIN_WATERMARK));
+        g.on_split_row(0, 5000);
+        g.on_split_row(1, 2000);
+        assert_eq!(g.on_poll(true).0, Some(1899), "the slowest split's");
+        assert_eq!(published(&mut v), both(4899, 1899), "each split's own");
+        g.on_split_row(1, 3000);
+        g.on_split_row(0, 4000);
+        g.on_poll(true);
+        assert_eq!(published(&mut v), both(4899, 2899));
+        g.on_split_row(0, 6000);
+        assert_eq!(g.on_poll(true).0, None, "held back by split 1");
+        assert_eq!(published(&mut v), both(5899, 2899), "split 0 moved on");
+        // Split 1 goes to another instance: what was published of it last stands there.
+        g.release_split(1);
+        assert_eq!(published(&mut v), vec![(a, 5899, SplitState::Active)]);
+        g.restart_split(1);
+        let again = published(&mut v);
+        assert_eq!(
+            again[second],
+            (b, 2899, SplitState::Active),
+            "back, as it was"
+        );
+        g.finish_split(0);
+        assert_eq!(published(&mut v)[first], (a, 5899, SplitState::Finished));
     }
 
     #[test]

@@ -163,10 +163,13 @@ impl<T, C: Collector<T>, A: TimestampAssigner<T>, const EVENT_TIME: bool> Source
         self.generator.finish_split(split);
     }
     fn split_released(&mut self, split: usize) {
-        self.generator.finish_split(split);
+        self.generator.release_split(split);
     }
     fn split_reacquired(&mut self, split: usize) {
         self.generator.restart_split(split);
+    }
+    fn split_identified(&mut self, split: usize, id: u64) {
+        self.generator.name_split(split, id);
     }
 }
 
@@ -342,12 +345,20 @@ fn drive_source(
     source_node: u32,
     watermarks: &Watermarks,
 ) -> Result<TaskMetrics> {
-    task.open(ctx, source_node)?;
-    let mut generator = SourceWatermarks::new(watermarks, ctx.watermark_interval());
-    let has_event_time = generator.active();
+    let has_event_time = watermarks.has_event_time();
     // Batch mode has no intermediate watermarks (as Flink's BATCH runtime mode): every window
     // and timer fires at the end of input, and no row is late.
     let event_time = has_event_time && ctx.mode() != crate::env::RuntimeMode::Batch;
+    // In an instance group each split's own watermark goes to the repartition topics the
+    // chain writes (registered before the chain's writers open, which look for it).
+    let splits = (event_time && ctx.instance_group)
+        .then(|| crate::instances::register_source_splits(ctx.subtask_key()));
+    task.open(ctx, source_node)?;
+    // Its clocks (idleness, the interval) start once the task opened.
+    let mut generator = SourceWatermarks::new(watermarks, ctx.watermark_interval());
+    if let Some(registered) = &splits {
+        generator.publish_splits(registered.splits.clone(), ctx.stage);
+    }
     // A checkpoint triggered while the task was opening (its writers connecting to a
     // broker, say) is taken at the first step: none completes without this source's barrier.
     let mut progress = SourceCheckpoints {

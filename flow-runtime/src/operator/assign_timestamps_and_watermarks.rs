@@ -207,6 +207,11 @@ where
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
         self.interval = ctx.watermark_interval();
         self.last_emit = Instant::now();
+        // Chained to a source of an instance group: the watermarks after this operator are
+        // its own, not the source splits'.
+        if let Some(splits) = crate::instances::source_splits(ctx.subtask_key()) {
+            splits.regenerated();
+        }
         Ok(())
     }
 

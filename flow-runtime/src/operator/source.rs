@@ -182,6 +182,13 @@ pub trait SourceOutput<T> {
     fn split_reacquired(&mut self, split: usize) {
         self.split_started(split);
     }
+    /// Split `split` is `id` wherever it is read (a Kafka partition:
+    /// [`split_name`](crate::instances::split_name) of its topic and number). In an instance
+    /// group each named split's own watermark goes to the repartition topics the stage
+    /// writes, and moves with the split to the instance that reads it next.
+    fn split_identified(&mut self, split: usize, id: u64) {
+        let _ = (split, id);
+    }
 }
 
 /// One subtask's share of a source.

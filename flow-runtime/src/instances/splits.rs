@@ -1,0 +1,200 @@
+//! Per-split watermarks of a source task, for the repartition topics its chain writes.
+//!
+//! A writer's watermark is the smallest over the source partitions (splits) its subtask
+//! reads. When the group deals a source partition to another instance, that instance's
+//! watermark may already be past the partition's next rows (its other partitions ran ahead):
+//! a writer's watermark never goes back, so with writers' watermarks alone those rows would
+//! be late where they are read once the partition's old owner ended. So a source task in an
+//! instance group also publishes each split's own watermark ([`SourceSplits`]), the
+//! repartition writers at the end of its chain write it to the topic, and a reader holds each
+//! partition of the topic at the smallest over the splits as well: a split's watermark
+//! travels with the split, from the last one its old reader wrote until its new reader's
+//! rows move it. (Flink needs none of this: a failure restarts every task from the
+//! checkpoint, each watermark from the start.)
+
+use crate::context::SubtaskKey;
+use crate::time::Timestamp;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+/// What one split of a source (a Kafka partition) last told of its event time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SplitWatermark {
+    /// The split's name, the same in every instance of the group: its source stage's and
+    /// its own (a Kafka partition's topic and number).
+    pub id: u64,
+    /// The split's own watermark: its rows to come are later ([`Timestamp::MIN`] before its
+    /// first row).
+    pub watermark: Timestamp,
+    /// Whether it holds a watermark back.
+    pub state: SplitState,
+}
+
+/// Whether a split holds a watermark back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SplitState {
+    /// It does, at its watermark.
+    Active,
+    /// No row came for the idleness timeout (or it never held one back: a split that
+    /// delivered no row and was not started): it does not.
+    Idle,
+    /// Its source reached its end, or ended reading it (a stop): it does not, until a
+    /// reader says otherwise (one the group dealt it to next).
+    Finished,
+}
+
+/// A source task's splits, as its watermark generator last published them; the repartition
+/// writers at the end of the task's chain read them ([`source_splits`]). A split the task
+/// gave up (the group dealt it to another reader) is not listed: what its reader said of it
+/// last stays where it was written.
+#[derive(Debug, Default)]
+pub struct SourceSplits {
+    inner: Mutex<Published>,
+}
+
+#[derive(Debug, Default)]
+struct Published {
+    /// Bumped on every change of `splits`.
+    version: u64,
+    splits: Vec<SplitWatermark>,
+    /// An operator of the chain assigns timestamps and watermarks of its own
+    /// (`assign_timestamps_and_watermarks`): the source's splits say nothing of them.
+    regenerated: bool,
+}
+
+impl SourceSplits {
+    fn lock(&self) -> MutexGuard<'_, Published> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Publishes `splits` (a new version if they changed).
+    pub(crate) fn publish(&self, splits: &[SplitWatermark]) {
+        let mut p = self.lock();
+        if p.splits != splits {
+            p.version += 1;
+            p.splits.clear();
+            p.splits.extend_from_slice(splits);
+        }
+    }
+
+    /// An operator of the chain makes watermarks of its own: the splits' go unused.
+    pub(crate) fn regenerated(&self) {
+        self.lock().regenerated = true;
+    }
+
+    /// The splits now; `None` when the chain's watermarks are not the source's.
+    pub fn current(&self) -> Option<Vec<SplitWatermark>> {
+        let p = self.lock();
+        (!p.regenerated).then(|| p.splits.clone())
+    }
+
+    /// The splits and their version, when they changed since `version` (the first
+    /// published ones: since `0`); `None` when they did not, or when the chain's watermarks
+    /// are not the source's.
+    pub fn changed_since(&self, version: u64) -> Option<(u64, Vec<SplitWatermark>)> {
+        let p = self.lock();
+        (!p.regenerated && p.version != version).then(|| (p.version, p.splits.clone()))
+    }
+}
+
+/// The source tasks of this process that publish their splits, by subtask.
+static TASKS: Mutex<Vec<(SubtaskKey, Arc<SourceSplits>)>> = Mutex::new(Vec::new());
+
+/// The splits the source task `key` publishes: a repartition writer in its chain (one with
+/// that key) asks when it opens. `None` for a task that is no source of an instance group
+/// with event time.
+pub fn source_splits(key: SubtaskKey) -> Option<Arc<SourceSplits>> {
+    let tasks = TASKS.lock().unwrap_or_else(|e| e.into_inner());
+    (tasks.iter())
+        .find(|(k, _)| *k == key)
+        .map(|(_, s)| s.clone())
+}
+
+/// A source task's entry in [`TASKS`] while it runs: removed when dropped.
+pub(crate) struct Registered {
+    key: SubtaskKey,
+    pub(crate) splits: Arc<SourceSplits>,
+}
+
+/// Registers the source task `key`'s splits, for its chain's writers to find.
+pub(crate) fn register(key: SubtaskKey) -> Registered {
+    let splits = Arc::new(SourceSplits::default());
+    let mut tasks = TASKS.lock().unwrap_or_else(|e| e.into_inner());
+    tasks.retain(|(k, _)| *k != key);
+    tasks.push((key, splits.clone()));
+    Registered { key, splits }
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        let mut tasks = TASKS.lock().unwrap_or_else(|e| e.into_inner());
+        tasks.retain(|(k, s)| !(*k == self.key && Arc::ptr_eq(s, &self.splits)));
+    }
+}
+
+/// A stable name for split `split` of the source of stage `stage` (a Kafka partition's:
+/// see [`split_name`]): the same in every instance of the group.
+pub(crate) fn stage_split(stage: usize, split: u64) -> u64 {
+    split ^ (stage as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+/// A stable name for partition `partition` of `topic` (FNV-1a), for
+/// [`SourceOutput::split_identified`](crate::SourceOutput::split_identified).
+pub fn split_name(topic: &str, partition: i32) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in topic.bytes().chain(partition.to_be_bytes()) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0000_0100_0000_01b3);
+    }
+    h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(stage: usize) -> SubtaskKey {
+        SubtaskKey {
+            run: u64::MAX - 7,
+            graph: 0,
+            stage,
+            subtask: 0,
+        }
+    }
+
+    #[test]
+    fn a_writer_finds_its_task_s_splits_while_the_task_runs() {
+        let registered = register(key(1));
+        assert!(source_splits(key(2)).is_none());
+        let found = source_splits(key(1)).expect("registered");
+        let split = SplitWatermark {
+            id: 9,
+            watermark: 100,
+            state: SplitState::Active,
+        };
+        assert_eq!(found.changed_since(0), None, "nothing published yet");
+        registered.splits.publish(&[split]);
+        let (v, splits) = found.changed_since(0).expect("published");
+        assert_eq!(splits, vec![split]);
+        assert_eq!(found.changed_since(v), None);
+        registered.splits.publish(&[split]);
+        assert_eq!(
+            found.changed_since(v),
+            None,
+            "the same splits: no new version"
+        );
+        found.regenerated();
+        registered.splits.publish(&[]);
+        assert_eq!(found.changed_since(v), None, "watermarks made in the chain");
+        drop(registered);
+        assert!(source_splits(key(1)).is_none());
+    }
+
+    #[test]
+    fn split_names_differ_by_topic_partition_and_stage() {
+        let a = split_name("lines", 1);
+        assert_eq!(a, split_name("lines", 1));
+        assert_ne!(a, split_name("lines", 2));
+        assert_ne!(a, split_name("lines2", 1));
+        assert_ne!(stage_split(0, a), stage_split(1, a));
+    }
+}
