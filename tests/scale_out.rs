@@ -102,9 +102,14 @@ fn base() -> i64 {
 /// What the example must write for lines `0..lines` (as [`produce_range`] writes them),
 /// computed here without flow: each word's count per 1-second window, sorted.
 fn expected_counts(lines: i64) -> Vec<WindowCount> {
+    expected_counts_at(lines, |n| base() + n * 5)
+}
+
+/// [`expected_counts`] with line `n` at event time `at(n)`.
+fn expected_counts_at(lines: i64, at: impl Fn(i64) -> i64) -> Vec<WindowCount> {
     let mut counts = std::collections::BTreeMap::<(i64, String), u64>::new();
     for n in 0..lines {
-        let t = base() + n * 5;
+        let t = at(n);
         let start = t - t.rem_euclid(1000);
         for word in line(n).split(' ') {
             *counts.entry((start, word.to_owned())).or_default() += 1;
@@ -374,9 +379,11 @@ fn regrouped_within(
             c.iter().all(|n| n.is_some_and(|n| n > 0))
                 && c.iter().flatten().sum::<usize>() == partitions
         });
+        // No instance got a partition of one of the groups since `marks` (each logged none,
+        // or only that it gave its partitions up).
         let stranded = now
             .chunks(instances.len())
-            .any(|c| c.iter().all(Option::is_none));
+            .any(|c| c.iter().all(|n| n.unwrap_or(0) == 0));
         if now != seen {
             (seen, since) = (now, Instant::now());
         } else if settled && since.elapsed() >= Duration::from_secs(5) {
@@ -1226,6 +1233,108 @@ fn one_leaves_with_sigterm_during_a_burst(name: &str, instances: usize, parallel
     assert_counted(got, &expected_counts(LINES), &all);
     assert!(words_counted(&all[instances]) > 0, "{}", all[instances]);
     assert_no_state_left(run.state.path());
+}
+
+#[test]
+fn partitions_behind_in_event_time_keep_their_watermark_when_they_move_to_an_instance_ahead() {
+    // The partitions of one instance are 10 s of event time behind the other's, so the other's
+    // watermark is 10 s ahead of them. When the one behind leaves (SIGTERM), the other reads
+    // its partitions on, but its own watermark cannot go back: the repartition readers hold
+    // the moved partitions at what the leaver wrote of each last, until the new reader's rows
+    // of each move it. Without that every row of them after the leaver ended was late.
+    const LINES: i64 = 8_000;
+    const SKEW: i64 = 10_000;
+    let servers = group_bootstrap();
+    let run = GroupRun::new(servers, "skew");
+    let mut running: Vec<Instance> = (0..2)
+        .map(|_| run.member_with(20, &["--parallelism", "1"]))
+        .collect();
+    await_assignment(&mut running, 12);
+    let behind = source_partitions(&running[1].stderr());
+    assert!(
+        !behind.is_empty() && behind.len() < 12,
+        "{behind:?}:\n{}",
+        running[1].stderr()
+    );
+    let at = {
+        let behind = behind.clone();
+        move |n: i64| skewed_time(n, &behind, SKEW)
+    };
+    let producer = produce_by_partition(servers, &run.input, LINES, at.clone());
+    std::thread::sleep(Duration::from_secs(5));
+    let leaving = running.remove(1);
+    leaving.terminate();
+    let (status, left) = leaving.ended(Duration::from_secs(90));
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "the instance stopped with SIGTERM did not end well ({status:?}):\n{left}"
+    );
+    assert!(
+        !producer.is_finished(),
+        "the input ended before the leaver was gone: its partitions moved after the burst"
+    );
+    producer.join().expect("producer");
+    let stderrs = finished_all(running);
+    let got = read_until_idle(servers, &run.output, Json::<WindowCount>::new());
+    let all: Vec<String> = std::iter::once(left).chain(stderrs).collect();
+    assert_counted(got, &expected_counts_at(LINES, at), &all);
+}
+
+/// The source partitions the last `kafka group assignment` of an instance's source reader
+/// (one subtask) in `log` gave it.
+fn source_partitions(log: &str) -> Vec<i32> {
+    let line = (log.lines())
+        .rfind(|l| l.contains("kafka group assignment") && l.contains("KafkaSource"))
+        .unwrap_or_else(|| panic!("no source assignment in:\n{log}"));
+    let list = (line.split("assigned=").nth(1))
+        .and_then(|l| l.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no partition list in {line}"));
+    list.split(',').filter_map(|p| p.parse().ok()).collect()
+}
+
+/// Line `n`'s event time when it goes to partition `n % 12`: `base + 5 n`, `skew` ms later
+/// unless its partition is one of `behind`.
+fn skewed_time(n: i64, behind: &[i32], skew: i64) -> i64 {
+    let t = base() + n * 5;
+    if behind.contains(&((n % 12) as i32)) {
+        t
+    } else {
+        t + skew
+    }
+}
+
+/// Writes lines `0..lines` to `topic`'s 12 partitions in the background, line `n` to
+/// partition `n % 12` at event time `at(n)`, 100 lines every 500 ms.
+fn produce_by_partition(
+    servers: &str,
+    topic: &str,
+    lines: i64,
+    at: impl Fn(i64) -> i64 + Send + 'static,
+) -> std::thread::JoinHandle<()> {
+    use flow::connectors::kafka::rdkafka::producer::{BaseRecord, DefaultProducerContext};
+    use flow::connectors::kafka::rdkafka::producer::{Producer, ThreadedProducer};
+    use flow::connectors::kafka::rdkafka::ClientConfig;
+    let producer: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("enable.idempotence", "true")
+        .create()
+        .expect("a producer");
+    let topic = topic.to_owned();
+    std::thread::spawn(move || {
+        for n in 0..lines {
+            if n > 0 && n % 100 == 0 {
+                producer.flush(Duration::from_secs(30)).expect("flushed");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            let line = line(n);
+            let record = BaseRecord::<str, str>::to(&topic)
+                .partition((n % 12) as i32)
+                .payload(&line)
+                .timestamp(at(n));
+            producer.send(record).map_err(|(e, _)| e).expect("queued");
+        }
+        producer.flush(Duration::from_secs(30)).expect("flushed");
+    })
 }
 
 #[test]

@@ -52,10 +52,13 @@ use super::downtime::Downtime;
 use super::leave_turns::{self, Rebalances};
 use super::origin::SharedOrigin;
 use super::sink::Output;
+use super::splits::{self, SplitLedger};
 use super::{connector_error, KafkaAdmin};
+use flow_runtime::instances::source_splits;
 use flow_runtime::instances::{
     await_answer, Answer, Awaited, Handover, Inbox, InstanceConfig, Membership, Message,
-    PartitionStore, Released, RemoteEdge, RemoteOut, Resume, Transport,
+    PartitionStore, Released, RemoteEdge, RemoteOut, Resume, SourceSplits, SplitWatermark,
+    Transport,
 };
 use flow_runtime::{Error, Result, RuntimeContext, TaskMetrics, Timestamp, NO_TIMESTAMP};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -63,7 +66,7 @@ use rdkafka::message::Message as _;
 use rdkafka::{ClientContext, TopicPartitionList};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How often a reader that is caught up commits the positions that moved.
@@ -93,6 +96,10 @@ const ALIVE: u8 = 8;
 /// Rows of a two-input operator's second input (its first input's are [`ROWS`]): both
 /// inputs share the operator's topic.
 const SECOND_ROWS: u8 = 9;
+/// What a writer's source knows of each partition (split) of its Kafka topics it reads
+/// ([`splits`](super::splits)), when that changed: before its idleness and end, and between
+/// watermarks (a [`WATERMARK`] record carries them too when they changed with it).
+const SPLITS: u8 = 10;
 
 /// How often a writer writes an [`ALIVE`] record.
 const ALIVE_EVERY: Duration = Duration::from_secs(5);
@@ -341,6 +348,7 @@ impl Transport for KafkaTransport {
             buf: Vec::new(),
             beat: Instant::now(),
             checked: false,
+            splits: None,
         }))
     }
 
@@ -388,6 +396,9 @@ struct Writer {
     beat: Instant,
     /// Exactly-once: whether it checked that a source commits its origin's transactions.
     checked: bool,
+    /// The source splits of its task's chain, and the version it wrote last: a writer in
+    /// a Kafka source's chain, with event time.
+    splits: Option<(Arc<SourceSplits>, u64)>,
 }
 
 /// Where a writer's records go.
@@ -417,6 +428,30 @@ impl Writer {
             self.send(p, value)?;
         }
         Ok(())
+    }
+
+    /// Writes its source's splits to every partition when they changed, or, as it `ends`,
+    /// those its source still reads, finished ([`SPLITS`]). After the rows before them.
+    fn write_splits(&mut self, ends: bool) -> Result<()> {
+        let splits = if ends {
+            (self.splits.as_ref()).and_then(|(from, _)| from.current())
+        } else {
+            self.changed_splits()
+        };
+        let Some(splits) = splits.filter(|s| !s.is_empty()) else {
+            return Ok(());
+        };
+        let mut value = vec![SPLITS];
+        splits::encode(&splits, ends, &mut value);
+        self.send_to_every_partition(&value)
+    }
+
+    /// Its source's splits, when they changed since it wrote them last.
+    fn changed_splits(&mut self) -> Option<Vec<SplitWatermark>> {
+        let (from, written) = self.splits.as_mut()?;
+        let (version, splits) = from.changed_since(*written)?;
+        *written = version;
+        Some(splits)
     }
 }
 
@@ -450,6 +485,7 @@ impl RemoteOut for Writer {
         });
         self.key[..8].copy_from_slice(&id.to_be_bytes());
         self.key[8..].copy_from_slice(&self.edge.fingerprint.to_be_bytes());
+        self.splits = source_splits(ctx.subtask_key()).map(|s| (s, 0));
         let mut hello = vec![HELLO];
         hello.extend_from_slice(self.edge.plan.as_bytes());
         self.send_to_every_partition(&hello)?;
@@ -489,11 +525,20 @@ impl RemoteOut for Writer {
     }
 
     fn event(&mut self, message: &Message) -> Result<()> {
+        if let Message::Idle(_) | Message::End = message {
+            self.write_splits(matches!(message, Message::End))?;
+        }
         self.buf.clear();
         match message {
             Message::Watermark(w) => {
+                // The splits travel with it when they changed (mostly: the source publishes
+                // them as it emits it).
+                let splits = self.changed_splits();
                 self.buf.push(WATERMARK);
                 self.buf.extend_from_slice(&w.to_be_bytes());
+                if let Some(splits) = splits {
+                    splits::encode(&splits, false, &mut self.buf);
+                }
             }
             Message::Idle(true) => self.buf.push(IDLE),
             Message::Idle(false) => self.buf.push(ACTIVE),
@@ -534,6 +579,8 @@ impl RemoteOut for Writer {
             self.beat = Instant::now();
             self.send_to_every_partition(&[ALIVE])?;
         }
+        // A split's own watermark may move on while the writer's does not.
+        self.write_splits(false)?;
         match self.out.as_mut().expect("checked above") {
             WriterOut::Own(out) => out.poll(),
             WriterOut::Origin(origin) => origin.lock().poll(),
@@ -963,6 +1010,8 @@ struct Ledger {
     gaps: Vec<(Timestamp, Timestamp)>,
     /// Writers taken as gone ([`Ledger::silent`]): they count as ended everywhere.
     gone: HashSet<u64>,
+    /// The source splits the writers read, on each partition.
+    splits: SplitLedger,
 }
 
 impl Ledger {
@@ -979,6 +1028,7 @@ impl Ledger {
             newest: Timestamp::MIN,
             gaps: Vec::new(),
             gone: HashSet::new(),
+            splits: SplitLedger::default(),
         }
     }
 
@@ -1004,7 +1054,9 @@ impl Ledger {
     }
 
     /// Where `assigned` stand: on each, every writer heard from anywhere counts (one whose
-    /// hello on it was not read yet holds it back).
+    /// hello on it was not read yet holds it back), and, while one of them is active there,
+    /// every source split its writers read (one that moved to another instance holds it
+    /// back until its new reader moves it on).
     fn progress(&self, assigned: &[i32]) -> Progress {
         if assigned.is_empty() || self.writers.is_empty() {
             return Progress::Waiting;
@@ -1017,6 +1069,7 @@ impl Ledger {
                 continue;
             }
             let on = self.partitions.get(p);
+            let mut active_here = false;
             for id in self.writers.difference(&self.gone) {
                 let w = on
                     .and_then(|m| m.get(id))
@@ -1025,9 +1078,15 @@ impl Ledger {
                 if !w.ended {
                     ended = false;
                     if !w.idle {
-                        active = true;
+                        active_here = true;
                         min = min.min(w.watermark);
                     }
+                }
+            }
+            if active_here {
+                active = true;
+                if let Some(hold) = self.splits.hold(*p) {
+                    min = min.min(hold);
                 }
             }
         }
@@ -1055,6 +1114,9 @@ impl Ledger {
             .copied()
             .collect();
         self.gone.extend(&gone);
+        for w in &gone {
+            self.splits.forget_early(*w);
+        }
         gone
     }
 
@@ -1089,15 +1151,20 @@ impl Ledger {
         self.topic_ended || (0..self.all as i32).all(|p| self.done.contains(&p))
     }
 
-    /// The [`STATE`] record for `partition`.
+    /// The [`STATE`] record for `partition`: whether the topic ended, the number of
+    /// writers, each writer's entry, then the source splits'.
     fn state_record(&self, partition: i32, topic_ended: bool) -> Vec<u8> {
         let mut value = vec![STATE, u8::from(topic_ended)];
-        for (writer, state) in self.partitions.get(&partition).into_iter().flatten() {
+        let writers = self.partitions.get(&partition);
+        let n = writers.map_or(0, HashMap::len) as u32;
+        value.extend_from_slice(&n.to_be_bytes());
+        for (writer, state) in writers.into_iter().flatten() {
             let mut state = *state;
             // The next reader need not find out again that it is gone.
             state.ended |= self.gone.contains(writer);
             state.encode(*writer, &mut value);
         }
+        splits::encode(&self.splits.on(partition), false, &mut value);
         value
     }
 
@@ -1149,9 +1216,11 @@ impl Ledger {
         let Some((&topic_ended, body)) = body.split_first() else {
             return Err("an empty state record".into());
         };
-        if body.len() % WriterState::ENTRY != 0 {
-            return Err("a state record of the wrong size".into());
-        }
+        let wrong = || "a state record of the wrong size".to_string();
+        let (n, body) = body.split_first_chunk::<4>().ok_or_else(wrong)?;
+        let writers = (u32::from_be_bytes(*n) as usize).checked_mul(WriterState::ENTRY);
+        let (body, sources) = (writers.and_then(|n| body.split_at_checked(n))).ok_or_else(wrong)?;
+        let sources = splits::decode(sources)?;
         self.awaiting.remove(&partition);
         let entries = body
             .chunks_exact(WriterState::ENTRY)
@@ -1173,6 +1242,12 @@ impl Ledger {
                     w.ended |= state.ended;
                 })
                 .or_insert(state);
+        }
+        // What an earlier run's readers knew of the source splits is not of this run. (What
+        // its writers wrote after its last commits is, until they are taken as gone:
+        // `SplitLedger::forget_early`.)
+        if this_run {
+            self.splits.merge_state(partition, &sources);
         }
         // The final state record of a reader that saw the whole topic end.
         self.topic_ended |= topic_ended == 1 && this_run;
@@ -1542,6 +1617,22 @@ impl Reader {
             }
             let at = msg.timestamp().to_millis().unwrap_or(Timestamp::MIN);
             self.moved |= kind != HELLO && kind != ALIVE;
+            if kind == SPLITS {
+                let sources = splits::decode(body).map_err(|e| {
+                    connector_error(
+                        &self.connector,
+                        format!("partition {partition} offset {}: {e}", msg.offset()),
+                    )
+                })?;
+                self.ledger.heard(partition, writer, at);
+                let early = at < self.ledger.started;
+                (self.ledger.splits).heard(partition, writer, early, &sources);
+                drop(msg);
+                if self.advance(&send)? {
+                    return self.end(send);
+                }
+                continue;
+            }
             let w = self.ledger.heard(partition, writer, at);
             match kind {
                 ROWS | SECOND_ROWS => {
@@ -1570,11 +1661,22 @@ impl Reader {
                     continue;
                 }
                 WATERMARK => {
-                    let bytes: [u8; 8] = body.try_into().map_err(|_| {
-                        connector_error(&self.connector, "a watermark record of the wrong size")
-                    })?;
-                    w.watermark = w.watermark.max(Timestamp::from_be_bytes(bytes));
+                    let wrong = |e: String| {
+                        connector_error(
+                            &self.connector,
+                            format!(
+                                "partition {partition} offset {}: a watermark record: {e}",
+                                msg.offset()
+                            ),
+                        )
+                    };
+                    let (bytes, rest) = (body.split_first_chunk::<8>())
+                        .ok_or_else(|| wrong("shorter than a timestamp".into()))?;
+                    let sources = splits::decode(rest).map_err(wrong)?;
+                    w.watermark = w.watermark.max(Timestamp::from_be_bytes(*bytes));
                     w.idle = false;
+                    let early = at < self.ledger.started;
+                    (self.ledger.splits).heard(partition, writer, early, &sources);
                 }
                 IDLE => w.idle = true,
                 ACTIVE => w.idle = false,
@@ -2234,6 +2336,7 @@ fn plan_difference(ours: &str, theirs: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::{plan_difference, Ledger, Progress, Timestamp, WriterState, DONE, SILENCE, STATE};
+    use flow_runtime::instances::{SplitState, SplitWatermark};
 
     const STARTED: i64 = 1_000;
 
@@ -2309,6 +2412,44 @@ mod tests {
             to.merge_state(1, &record[1..], STARTED).is_err(),
             "wrong size"
         );
+    }
+
+    fn split(id: u64, watermark: Timestamp) -> SplitWatermark {
+        SplitWatermark {
+            id,
+            watermark,
+            state: SplitState::Active,
+        }
+    }
+
+    #[test]
+    fn a_source_split_that_moved_holds_its_partitions_until_its_new_reader_moves_it() {
+        // Writer 1 read splits 10 and 11, writer 2 split 12. Writer 1 gave split 11 up (its
+        // instance left: it ended); writer 2, far ahead in event time, read none of it yet.
+        let mut l = two_writers();
+        let sources = [split(10, 9_000), split(11, 1_000), split(12, 9_500)];
+        l.splits.heard(0, 1, false, &sources);
+        l.heard(0, 1, 0).ended = true;
+        l.heard(0, 2, 0).watermark = 9_400;
+        assert!(matches!(l.progress(&[0]), Progress::Watermark(1_000)));
+        l.splits
+            .heard(0, 2, false, &[split(11, 1_500), split(12, 9_600)]);
+        assert!(matches!(l.progress(&[0]), Progress::Watermark(1_500)));
+        // A partition where every writer is idle stays idle.
+        l.heard(1, 1, 0).ended = true;
+        l.heard(1, 2, 0).idle = true;
+        l.splits.heard(1, 2, false, &[split(11, 1_500)]);
+        assert!(matches!(l.progress(&[1]), Progress::Idle));
+
+        // Handed over with the partition, in this run; not from an earlier one.
+        let record = body(l.state_record(0, false), STATE);
+        let mut next = Ledger::new(2, STARTED);
+        next.merge_state(0, &record, STARTED + 1).unwrap();
+        assert!(matches!(next.progress(&[0]), Progress::Watermark(1_500)));
+        let mut later = Ledger::new(2, STARTED);
+        later.heard(0, 7, 0).watermark = 20_000;
+        later.merge_state(0, &record, STARTED - 1).unwrap();
+        assert!(matches!(later.progress(&[0]), Progress::Watermark(20_000)));
     }
 
     #[test]

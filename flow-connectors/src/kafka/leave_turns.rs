@@ -55,6 +55,12 @@ impl Rebalances {
         }
     }
 
+    /// Whether the group took partitions away or dealt some after `t`.
+    pub(crate) fn moved_since(&self, t: Instant) -> bool {
+        let seen = *self.0.lock().expect("not poisoned");
+        seen.revoked.is_some_and(|r| r > t) || seen.assigned.is_some_and(|a| a > t)
+    }
+
     /// Whether the group re-formed after `t`, as this member saw it: its partitions were
     /// revoked after `t`, and assigned after that.
     fn regrouped_since(&self, t: Instant) -> bool {

@@ -46,6 +46,7 @@ mod leave_turns;
 mod origin;
 mod sink;
 mod source;
+mod splits;
 mod transactions;
 
 pub use crate::bad_records::{BadRecordCounts, BadRecords, DeadLetter, DeadLetterSink};

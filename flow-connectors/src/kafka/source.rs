@@ -8,7 +8,7 @@ use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions, Kaf
 use crate::bad_records::{BadRecordCounts, BadRecordHandler, BadRecords, DeadLetter};
 use crate::format::{Decode, Raw};
 use crate::StopHandle;
-use flow_runtime::instances::InstanceConfig;
+use flow_runtime::instances::{split_name, InstanceConfig};
 use flow_runtime::snapshot::{StateReader, StateWriter};
 use flow_runtime::{
     CheckpointId, Error, Poll, Result, RuntimeContext, Snapshot, Source, SourceOutput,
@@ -1409,6 +1409,9 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
                 s.leave_commit = LeaveCommit::Wanted;
                 return Ok(Poll::Hold);
             }
+            // Its partitions go to the others: what its writers said of each last holds
+            // the repartition topics' readers back until their new owners move it.
+            s.release_assigned(out);
             if !s.leave(&self.consumer)? {
                 return Ok(Poll::Hold);
             }
@@ -1425,6 +1428,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             s.announced = true;
             s.first_offsets = s.splits.iter().map(|s| s.next_offset).collect();
             for (i, split) in s.splits.iter().enumerate() {
+                out.split_identified(i, split_name(&split.topic, split.partition));
                 if split.is_done() {
                     out.split_finished(i);
                 } else {
@@ -1640,7 +1644,12 @@ impl ReaderState {
     /// not late); one revoked no longer does, until it comes back.
     fn track_assignment<R>(&mut self, consumer: &ReaderConsumer, out: &mut impl SourceOutput<R>) {
         const EVERY: Duration = Duration::from_millis(50);
-        if self.assignment_checked.is_some_and(|t| t.elapsed() < EVERY) {
+        // At once after a rebalance: a partition given up is no longer published as this
+        // reader's (its next reader's word on it must not be undone by a stale one).
+        if self
+            .assignment_checked
+            .is_some_and(|t| t.elapsed() < EVERY && !consumer.context().rebalances.moved_since(t))
+        {
             return;
         }
         self.assignment_checked = Some(Instant::now());
@@ -1659,14 +1668,22 @@ impl ReaderState {
         let seen = self.assigned.len();
         self.assigned.resize(self.splits.len(), false);
         if self.assigned != now {
+            let mut numbers: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+            numbers.sort_unstable();
+            let numbers: Vec<String> = numbers.iter().map(i32::to_string).collect();
             tracing::info!(
                 connector = %self.connector,
                 reader = self.reader,
                 partitions = tpl.count(),
+                assigned = %numbers.join(","),
                 "kafka group assignment"
             );
         }
         for (i, (&was, &is)) in self.assigned.iter().zip(&now).enumerate() {
+            if !was && is {
+                let split = &self.splits[i];
+                out.split_identified(i, split_name(&split.topic, split.partition));
+            }
             match (was, is) {
                 (false, true) if i < seen => out.split_reacquired(i),
                 (false, true) => out.split_started(i),
@@ -1675,6 +1692,15 @@ impl ReaderState {
             }
         }
         self.assigned = now;
+    }
+
+    /// Group mode: the reader no longer reads the partitions assigned to it (it leaves).
+    fn release_assigned<R>(&mut self, out: &mut impl SourceOutput<R>) {
+        for (i, assigned) in self.assigned.iter_mut().enumerate() {
+            if std::mem::take(assigned) {
+                out.split_released(i);
+            }
+        }
     }
 
     fn split_index(&mut self, topic: &str, partition: i32) -> usize {
