@@ -1242,26 +1242,8 @@ fn partitions_behind_in_event_time_keep_their_watermark_when_they_move_to_an_ins
     // its partitions on, but its own watermark cannot go back: the repartition readers hold
     // the moved partitions at what the leaver wrote of each last, until the new reader's rows
     // of each move it. Without that every row of them after the leaver ended was late.
-    const LINES: i64 = 8_000;
-    const SKEW: i64 = 10_000;
-    let servers = group_bootstrap();
-    let run = GroupRun::new(servers, "skew");
-    let mut running: Vec<Instance> = (0..2)
-        .map(|_| run.member_with(20, &["--parallelism", "1"]))
-        .collect();
-    await_assignment(&mut running, 12);
-    let behind = source_partitions(&running[1].stderr());
-    assert!(
-        !behind.is_empty() && behind.len() < 12,
-        "{behind:?}:\n{}",
-        running[1].stderr()
-    );
-    let at = {
-        let behind = behind.clone();
-        move |n: i64| skewed_time(n, &behind, SKEW)
-    };
-    let producer = produce_by_partition(servers, &run.input, LINES, at.clone());
-    std::thread::sleep(Duration::from_secs(5));
+    let run = GroupRun::new(group_bootstrap(), "skew");
+    let (mut running, at, producer) = skewed_burst(&run);
     let leaving = running.remove(1);
     leaving.terminate();
     let (status, left) = leaving.ended(Duration::from_secs(90));
@@ -1275,9 +1257,82 @@ fn partitions_behind_in_event_time_keep_their_watermark_when_they_move_to_an_ins
     );
     producer.join().expect("producer");
     let stderrs = finished_all(running);
-    let got = read_until_idle(servers, &run.output, Json::<WindowCount>::new());
+    let got = read_until_idle(&run.servers, &run.output, Json::<WindowCount>::new());
     let all: Vec<String> = std::iter::once(left).chain(stderrs).collect();
-    assert_counted(got, &expected_counts_at(LINES, at), &all);
+    assert_counted(got, &expected_counts_at(SKEWED_LINES, at), &all);
+}
+
+#[test]
+fn partitions_behind_in_event_time_keep_their_watermark_when_their_instance_crashes() {
+    // The same with SIGKILL: the group deals the dead instance's partitions to the other a
+    // session timeout (10 s) later, and its writers, silent, are taken as gone 20 s after
+    // their last record; the burst goes on for half a minute after that. What it wrote of
+    // its source partitions last holds them back until the survivor reads on in them. At
+    // least once: the rows after the dead one's last commits are read again, so counts may
+    // be higher than expected (a window counted before the crash and again after it), never
+    // lower, and no row may be late.
+    let run = GroupRun::new(group_bootstrap(), "skew-kill");
+    let (mut running, at, producer) = skewed_burst(&run);
+    running.remove(1).kill();
+    std::thread::sleep(Duration::from_secs(25));
+    assert!(
+        !producer.is_finished(),
+        "the input ended before the dead instance's writers were taken as gone"
+    );
+    producer.join().expect("producer");
+    let stderrs = finished_all(running);
+    let got = read_until_idle(&run.servers, &run.output, Json::<WindowCount>::new());
+    assert_eq!(late_rows(&stderrs[0]), 0, "{}", stderrs[0]);
+    let mut most = std::collections::BTreeMap::<(i64, String), u64>::new();
+    for c in got {
+        let n = most.entry((c.start, c.word)).or_default();
+        *n = (*n).max(c.count);
+    }
+    let short: Vec<(WindowCount, u64)> = expected_counts_at(SKEWED_LINES, at)
+        .into_iter()
+        .filter_map(|e| {
+            let got = most.get(&(e.start, e.word.clone())).copied().unwrap_or(0);
+            (got < e.count).then_some((e, got))
+        })
+        .collect();
+    assert!(
+        short.is_empty(),
+        "{} window counts below the input's, first {:#?}:\n{}",
+        short.len(),
+        &short[..short.len().min(8)],
+        stderrs[0]
+    );
+}
+
+/// How many lines [`skewed_burst`] writes: 40 s of them.
+const SKEWED_LINES: i64 = 8_000;
+
+/// Two instances of `run` (ending 20 s after their input went quiet), and a burst of
+/// [`SKEWED_LINES`] lines into the partitions the group dealt them (its writing thread), 5 s
+/// under way: the second instance's source partitions 10 s of event time behind the
+/// first's. Line `n`'s event time is `at(n)`.
+fn skewed_burst(
+    run: &GroupRun,
+) -> (
+    Vec<Instance>,
+    impl Fn(i64) -> i64 + Clone,
+    std::thread::JoinHandle<()>,
+) {
+    const SKEW: i64 = 10_000;
+    let mut running: Vec<Instance> = (0..2)
+        .map(|_| run.member_with(20, &["--parallelism", "1"]))
+        .collect();
+    await_assignment(&mut running, 12);
+    let behind = source_partitions(&running[1].stderr());
+    assert!(
+        !behind.is_empty() && behind.len() < 12,
+        "{behind:?}:\n{}",
+        running[1].stderr()
+    );
+    let at = move |n: i64| skewed_time(n, &behind, SKEW);
+    let producer = produce_by_partition(&run.servers, &run.input, SKEWED_LINES, at.clone());
+    std::thread::sleep(Duration::from_secs(5));
+    (running, at, producer)
 }
 
 /// The source partitions the last `kafka group assignment` of an instance's source reader
