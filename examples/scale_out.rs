@@ -157,6 +157,13 @@ fn run() -> flow::Result<()> {
                 .help("With --output-dir: send the window counts to the FileSink through rebalance() (the sink a stage of its own, behind an in-process exchange)"),
         )
         .arg(
+            Arg::new("rebalance-input")
+                .long("rebalance-input")
+                .action(flow::clap::ArgAction::SetTrue)
+                .conflicts_with_all(["rebalance-output", "join"])
+                .help("Send the lines to the word splitting through rebalance() (an in-process exchange before the key_by: the source's chain writes no repartition topic itself, and a leaving source waits for the others to read its partitions on)"),
+        )
+        .arg(
             Arg::new("dead-letters")
                 .long("dead-letters")
                 .value_name("DIR")
@@ -205,8 +212,14 @@ fn run() -> flow::Result<()> {
     if let Some(kind) = get("join") {
         return join(env, lines, &brokers, &output, &kind);
     }
+    let rebalanced = if args.get_flag("rebalance-input") {
+        Rebalanced::Input
+    } else if args.get_flag("rebalance-output") {
+        Rebalanced::Output
+    } else {
+        Rebalanced::No
+    };
     if let Some(dir) = get("output-dir") {
-        let rebalanced = args.get_flag("rebalance-output");
         return count_words(env, lines, FileSink::row_format(dir), rebalanced);
     }
     let mut counts = KafkaSink::builder()
@@ -219,7 +232,17 @@ fn run() -> flow::Result<()> {
         // id prefix: the readers' transactions have their ids).
         counts = counts.delivery_guarantee(DeliveryGuarantee::ExactlyOnce);
     }
-    count_words(env, lines, counts.build()?, false)
+    count_words(env, lines, counts.build()?, rebalanced)
+}
+
+/// Where the word count has an in-process exchange (`rebalance()`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rebalanced {
+    No,
+    /// Between the source and the word splitting.
+    Input,
+    /// Between the window counts and their sink.
+    Output,
 }
 
 /// The words of `line`.
@@ -228,12 +251,12 @@ fn words(line: &str) -> impl Iterator<Item = Word> + '_ {
 }
 
 /// The word count: `lines` split into words, counted per word and 1-second window, into
-/// `counts` (`rebalanced`: through `rebalance()`).
+/// `counts` (`rebalanced`: with a `rebalance()` where it says).
 fn count_words<S: Sink<WindowCount>>(
     env: StreamEnv,
     lines: KafkaSource<Utf8>,
     counts: S,
-    rebalanced: bool,
+    rebalanced: Rebalanced,
 ) -> flow::Result<()> {
     let count = |word: &String, window: &TimeWindow, rows: &[Word], out: &mut Vec<WindowCount>| {
         out.push(WindowCount {
@@ -244,7 +267,7 @@ fn count_words<S: Sink<WindowCount>>(
         })
     };
     let watermarks = Watermarks::bounded_out_of_orderness(Duration::from_secs(1));
-    if rebalanced {
+    if rebalanced == Rebalanced::Output {
         flow! { env =>
             source(lines, watermarks)
                 .flat_map(|line: String, out: &mut Vec<Word>| out.extend(words(&line)))
@@ -253,6 +276,17 @@ fn count_words<S: Sink<WindowCount>>(
                 .process(count)
                 .name("count per window")
                 .rebalance()
+                .sink_to(counts);
+        }
+    } else if rebalanced == Rebalanced::Input {
+        flow! { env =>
+            source(lines, watermarks)
+                .rebalance()
+                .flat_map(|line: String, out: &mut Vec<Word>| out.extend(words(&line)))
+                .key_by(|w| w.word.clone())
+                .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+                .process(count)
+                .name("count per window")
                 .sink_to(counts);
         }
     } else {

@@ -1121,7 +1121,10 @@ fn an_instance_stopped_with_sigterm_during_a_burst_hands_its_partitions_over() {
     // instances gets SIGTERM and leaves the group after handing its partitions over (positions
     // committed, state saved there); the two others go on with them (the group shrank: the
     // rows after the leaver's positions must not be late there), then a new instance joins.
-    one_leaves_with_sigterm_during_a_burst("leave", 3, 1);
+    // Its source's chain reaches the `key_by` through `rebalance()` (`--rebalance-input`):
+    // the repartition topic's writers are in other tasks and write no source partitions'
+    // watermarks, so the leaving source waits for the others to read its partitions on.
+    one_leaves_with_sigterm_during_a_burst("leave", 3, 1, &["--rebalance-input"]);
 }
 
 #[test]
@@ -1131,7 +1134,9 @@ fn instances_of_two_subtasks_share_the_work_and_one_leaves_with_sigterm_during_a
     // partitions; the one that leaves has two readers of each kind, which leave one after the
     // other (a second leave in the middle of the rebalance the first one started loses the
     // group's leader on tansu-main: nobody got partitions again).
-    one_leaves_with_sigterm_during_a_burst("leave-p2", 2, 2);
+    // The source's chain writes the repartition topic with its partitions' watermarks:
+    // each source reader ends a second after its leave.
+    one_leaves_with_sigterm_during_a_burst("leave-p2", 2, 2, &[]);
 }
 
 #[test]
@@ -1160,7 +1165,7 @@ fn an_instance_with_an_id_leaves_its_group_on_sigterm() {
     );
     assert!(
         left.contains("the instance leaves its group: partitions handed over")
-            && left.contains("the partitions were taken over after"),
+            && left.contains(WATERMARKS_GO_WITH_THEM),
         "{left}"
     );
     // The two others hold every partition of both groups.
@@ -1173,12 +1178,22 @@ fn an_instance_with_an_id_leaves_its_group_on_sigterm() {
 /// readers hands over, each of its source readers ends once the others took over); a new
 /// instance joins while the input still arrives; every window count right, no late row, no
 /// state left.
-fn one_leaves_with_sigterm_during_a_burst(name: &str, instances: usize, parallelism: usize) {
+/// What a leaving source reader logs when its chain writes its partitions' watermarks (it
+/// ends a second after its leave), and when not (it waits for the others to take them over).
+const WATERMARKS_GO_WITH_THEM: &str = "the partitions' watermarks go with them";
+const TAKEN_OVER: &str = "the partitions were taken over after";
+
+fn one_leaves_with_sigterm_during_a_burst(
+    name: &str,
+    instances: usize,
+    parallelism: usize,
+    extra: &[&str],
+) {
     let servers = group_bootstrap();
     const LINES: i64 = 12_100;
     let run = GroupRun::new(servers, name);
     let p = parallelism.to_string();
-    let instance = || run.member_with(20, &["--parallelism", &p]);
+    let instance = || run.member_with(20, &[&["--parallelism", &p], extra].concat());
     let mut running: Vec<Instance> = (0..instances).map(|_| instance()).collect();
     await_assignment(&mut running, 12);
     let producer = burst(servers, &run.input, LINES);
@@ -1209,10 +1224,15 @@ fn one_leaves_with_sigterm_during_a_burst(name: &str, instances: usize, parallel
         "the instance stopped with SIGTERM did not end well ({status:?}):\n{left}"
     );
     assert_eq!(handed(&left), parallelism, "{left}");
+    let (ends, what) = if extra.contains(&"--rebalance-input") {
+        (TAKEN_OVER, "once the others took its partitions over")
+    } else {
+        (WATERMARKS_GO_WITH_THEM, "a second after its leave")
+    };
     assert_eq!(
-        left.matches("the partitions were taken over after").count(),
+        left.matches(ends).count(),
         parallelism,
-        "each source reader ends once the others took its partitions over:\n{left}"
+        "each source reader ends {what}:\n{left}"
     );
     eprintln!("the instance left {:?} after SIGTERM", start.elapsed());
     await_assignment(&mut running, 12);
@@ -1394,7 +1414,8 @@ fn produce_by_partition(
 
 #[test]
 fn the_last_instance_of_a_group_leaves_at_once() {
-    // Nobody takes its partitions over: it does not wait for that.
+    // Its chain writes its partitions' watermarks: it does not wait for anyone to take them
+    // over (nobody would).
     let servers = group_bootstrap();
     let run = GroupRun::new(servers, "last");
     let mut instances = vec![run.member(60)];
@@ -1409,7 +1430,7 @@ fn the_last_instance_of_a_group_leaves_at_once() {
         status.is_some_and(|s| s.success()),
         "the last instance did not end well after SIGTERM ({status:?}):\n{stderr}"
     );
-    assert!(stderr.contains("(no other member)"), "{stderr}");
+    assert!(stderr.contains(WATERMARKS_GO_WITH_THEM), "{stderr}");
     assert!(
         start.elapsed() < Duration::from_secs(10),
         "the last instance took {:?} to leave:\n{stderr}",

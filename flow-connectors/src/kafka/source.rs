@@ -8,7 +8,7 @@ use super::{connector_error, fetch_metadata, fmt_duration, topic_partitions, Kaf
 use crate::bad_records::{BadRecordCounts, BadRecordHandler, BadRecords, DeadLetter};
 use crate::format::{Decode, Raw};
 use crate::StopHandle;
-use flow_runtime::instances::{split_name, InstanceConfig};
+use flow_runtime::instances::{source_splits, split_name, InstanceConfig, SourceSplits};
 use flow_runtime::snapshot::{StateReader, StateWriter};
 use flow_runtime::{
     CheckpointId, Error, Poll, Result, RuntimeContext, Snapshot, Source, SourceOutput,
@@ -771,6 +771,7 @@ impl<F: Decode> Source for KafkaSource<F> {
                     regroup: cfg.regroup_bound(),
                     leaving: None,
                     turn: leave_turns::Turn::default(),
+                    published: None,
                     assigned: Vec::new(),
                     assignment_checked: None,
                     first_offsets: Vec::new(),
@@ -1022,7 +1023,9 @@ impl Drop for Closing {
 /// watermarks are ahead of the rows after its positions, which piled up until the group
 /// dealt the partitions anew. So it ends only once the others read (and committed) every
 /// row that was in those partitions when they began to read them, and those rows are not
-/// late where they are read.
+/// late where they are read. Unless the watermarks its writers wrote of each partition
+/// hold the readers back ([`SourceSplits::cover_the_writers`]): then it ends a margin after
+/// its leave.
 struct Leaving {
     /// The partitions it gave up, at the positions it committed.
     handed: TopicPartitionList,
@@ -1218,6 +1221,9 @@ struct ReaderState {
     leaving: Option<Leaving>,
     /// Asked to leave, it waits for its turn ([`leave_turns`]).
     turn: leave_turns::Turn,
+    /// In an instance group with event time: its splits' watermarks, which the repartition
+    /// writers of its chain write.
+    published: Option<Arc<SourceSplits>>,
     /// Group mode: per split, whether the group assigns it to this reader now (it holds the
     /// watermark back), and when the assignment was last looked at.
     assigned: Vec<bool>,
@@ -1360,6 +1366,8 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         if ctx.shares_thread() {
             s.poll_wait = Duration::ZERO;
         }
+        // (Its chain opened first: its exchanges said what they write.)
+        s.published = source_splits(ctx.subtask_key());
         s.bad_records.open(ctx)?;
         if let Some(eos) = &s.eos {
             // The writers of its chain opened it (the chain opens first), or it is made here.
@@ -2070,6 +2078,18 @@ impl ReaderState {
             // leave counts from here ([`leave_turns`]).
             if let Some(group) = &self.group {
                 leave_turns::left(group);
+            }
+            if leaving.taken.is_none()
+                && (self.published.as_ref()).is_some_and(|s| s.cover_the_writers())
+            {
+                // What its writers wrote of each partition's watermark holds the readers
+                // back until the partition's next reader reads on in it.
+                tracing::info!(
+                    connector = %self.connector,
+                    "the partitions' watermarks go with them: not waiting for the others to take them over"
+                );
+                leaving.taken = Some(Instant::now());
+                leaving.checked = leaving.taken;
             }
         }
         if let Some(at) = leaving.taken {

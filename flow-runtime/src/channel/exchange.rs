@@ -373,6 +373,12 @@ impl<T: Send + 'static, P: Partition<T>> Collector<T> for Exchange<T, P> {
 impl<T: Send + 'static, P> Control for Exchange<T, P> {
     fn open(&mut self, ctx: &RuntimeContext) -> Result<()> {
         self.out.cancel = Some(ctx.cancel.clone());
+        if ctx.instance_group {
+            // In a source's chain: whether its splits reach every writer its rows reach.
+            if let Some(splits) = crate::instances::source_splits(ctx.subtask_key()) {
+                splits.exchange_opened(self.out.remote.is_some());
+            }
+        }
         match &mut self.out.remote {
             Some(remote) => remote.open(ctx),
             None => Ok(()),

@@ -59,6 +59,11 @@ struct Published {
     /// An operator of the chain assigns timestamps and watermarks of its own
     /// (`assign_timestamps_and_watermarks`): the source's splits say nothing of them.
     regenerated: bool,
+    /// The chain has an exchange that writes a repartition topic (which writes the splits).
+    remote: bool,
+    /// The chain has an in-process exchange: rows go on to writers in other tasks, which
+    /// write no splits.
+    local: bool,
 }
 
 impl SourceSplits {
@@ -79,6 +84,27 @@ impl SourceSplits {
     /// An operator of the chain makes watermarks of its own: the splits' go unused.
     pub(crate) fn regenerated(&self) {
         self.lock().regenerated = true;
+    }
+
+    /// An exchange of the chain opened: one that writes a repartition topic (`remote`), or
+    /// an in-process one.
+    pub(crate) fn exchange_opened(&self, remote: bool) {
+        let mut p = self.lock();
+        if remote {
+            p.remote = true;
+        } else {
+            p.local = true;
+        }
+    }
+
+    /// Whether every repartition topic the task's rows reach is written from its own chain
+    /// with the splits (no in-process exchange, no watermarks made in the chain): then the
+    /// splits' watermarks, not the writers', hold the readers back wherever the group deals
+    /// them (a source leaving its group need not keep its writers open until the others
+    /// read its partitions on).
+    pub fn cover_the_writers(&self) -> bool {
+        let p = self.lock();
+        p.remote && !p.local && !p.regenerated
     }
 
     /// The splits now; `None` when the chain's watermarks are not the source's.
@@ -182,11 +208,26 @@ mod tests {
             None,
             "the same splits: no new version"
         );
+        assert!(
+            !found.cover_the_writers(),
+            "no repartition topic written yet"
+        );
+        found.exchange_opened(true);
+        assert!(found.cover_the_writers());
         found.regenerated();
+        assert!(!found.cover_the_writers());
         registered.splits.publish(&[]);
         assert_eq!(found.changed_since(v), None, "watermarks made in the chain");
         drop(registered);
         assert!(source_splits(key(1)).is_none());
+    }
+
+    #[test]
+    fn an_in_process_exchange_in_the_chain_leaves_writers_the_splits_do_not_cover() {
+        let splits = SourceSplits::default();
+        splits.exchange_opened(true);
+        splits.exchange_opened(false);
+        assert!(!splits.cover_the_writers());
     }
 
     #[test]
