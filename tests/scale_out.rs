@@ -1173,16 +1173,16 @@ fn an_instance_with_an_id_leaves_its_group_on_sigterm() {
     finished_all(running);
 }
 
-/// `instances` instances of `parallelism` subtasks (run `name`) split the partitions; one
-/// gets SIGTERM during a burst of input and must leave cleanly (each of its repartition
-/// readers hands over, each of its source readers ends once the others took over); a new
-/// instance joins while the input still arrives; every window count right, no late row, no
-/// state left.
 /// What a leaving source reader logs when its chain writes its partitions' watermarks (it
 /// ends a second after its leave), and when not (it waits for the others to take them over).
 const WATERMARKS_GO_WITH_THEM: &str = "the partitions' watermarks go with them";
 const TAKEN_OVER: &str = "the partitions were taken over after";
 
+/// `instances` instances of `parallelism` subtasks (run `name`, with `extra` flags) split
+/// the partitions; one gets SIGTERM during a burst of input and must leave cleanly (each of
+/// its repartition readers hands over, each of its source readers ends a second after its
+/// leave, or, with `--rebalance-input`, once the others took over); a new instance joins
+/// while the input still arrives; every window count right, no late row, no state left.
 fn one_leaves_with_sigterm_during_a_burst(
     name: &str,
     instances: usize,
@@ -1217,7 +1217,8 @@ fn one_leaves_with_sigterm_during_a_burst(
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    // It ends once the others took its source partitions over (the group rebalanced).
+    // It ends a second after its sources left, or once the others took their partitions
+    // over (`--rebalance-input`).
     let (status, left) = leaving.ended(Duration::from_secs(60));
     assert!(
         status.is_some_and(|s| s.success()),

@@ -349,6 +349,7 @@ impl Transport for KafkaTransport {
             beat: Instant::now(),
             checked: false,
             splits: None,
+            written: Vec::new(),
         }))
     }
 
@@ -399,6 +400,8 @@ struct Writer {
     /// The source splits of its task's chain, and the version it wrote last: a writer in
     /// a Kafka source's chain, with event time.
     splits: Option<(Arc<SourceSplits>, u64)>,
+    /// The splits as it wrote them last.
+    written: Vec<SplitWatermark>,
 }
 
 /// Where a writer's records go.
@@ -430,28 +433,34 @@ impl Writer {
         Ok(())
     }
 
-    /// Writes its source's splits to every partition when they changed, or, as it `ends`,
-    /// those its source still reads, finished ([`SPLITS`]). After the rows before them.
-    fn write_splits(&mut self, ends: bool) -> Result<()> {
-        let splits = if ends {
-            (self.splits.as_ref()).and_then(|(from, _)| from.current())
-        } else {
-            self.changed_splits()
-        };
-        let Some(splits) = splits.filter(|s| !s.is_empty()) else {
+    /// Writes its source's splits to every partition ([`SPLITS`]) when they changed, or
+    /// `always` (with its signs of life: a reader that took a stale word of another writer
+    /// on one of them hears this one's again), or, as it `ends`, those its source still
+    /// reads, finished. After the rows before them.
+    fn write_splits(&mut self, always: bool, ends: bool) -> Result<()> {
+        let Some(splits) = self.changed_splits(always || ends, ends) else {
             return Ok(());
         };
         let mut value = vec![SPLITS];
-        splits::encode(&splits, ends, &mut value);
+        splits::encode(&splits, &mut value);
         self.send_to_every_partition(&value)
     }
 
-    /// Its source's splits, when they changed since it wrote them last.
-    fn changed_splits(&mut self) -> Option<Vec<SplitWatermark>> {
-        let (from, written) = self.splits.as_mut()?;
-        let (version, splits) = from.changed_since(*written)?;
-        *written = version;
-        Some(splits)
+    /// What to write of its source's splits ([`splits::to_write`]): when they changed since
+    /// it wrote them last, or `always`.
+    fn changed_splits(&mut self, always: bool, ends: bool) -> Option<Vec<SplitWatermark>> {
+        let (from, version) = self.splits.as_mut()?;
+        let now = match from.changed_since(*version) {
+            Some((changed, now)) => {
+                *version = changed;
+                now
+            }
+            None if always => from.current()?,
+            None => return None,
+        };
+        let splits = splits::to_write(&self.written, &now, ends);
+        self.written = now;
+        Some(splits).filter(|s| !s.is_empty())
     }
 }
 
@@ -526,18 +535,19 @@ impl RemoteOut for Writer {
 
     fn event(&mut self, message: &Message) -> Result<()> {
         if let Message::Idle(_) | Message::End = message {
-            self.write_splits(matches!(message, Message::End))?;
+            let ends = matches!(message, Message::End);
+            self.write_splits(ends, ends)?;
         }
         self.buf.clear();
         match message {
             Message::Watermark(w) => {
                 // The splits travel with it when they changed (mostly: the source publishes
                 // them as it emits it).
-                let splits = self.changed_splits();
+                let splits = self.changed_splits(false, false);
                 self.buf.push(WATERMARK);
                 self.buf.extend_from_slice(&w.to_be_bytes());
                 if let Some(splits) = splits {
-                    splits::encode(&splits, false, &mut self.buf);
+                    splits::encode(&splits, &mut self.buf);
                 }
             }
             Message::Idle(true) => self.buf.push(IDLE),
@@ -575,12 +585,13 @@ impl RemoteOut for Writer {
         if self.out.is_none() {
             return Ok(());
         }
-        if self.beat.elapsed() >= ALIVE_EVERY {
+        let beat = self.beat.elapsed() >= ALIVE_EVERY;
+        if beat {
             self.beat = Instant::now();
             self.send_to_every_partition(&[ALIVE])?;
         }
         // A split's own watermark may move on while the writer's does not.
-        self.write_splits(false)?;
+        self.write_splits(beat, false)?;
         match self.out.as_mut().expect("checked above") {
             WriterOut::Own(out) => out.poll(),
             WriterOut::Origin(origin) => origin.lock().poll(),
@@ -1164,7 +1175,7 @@ impl Ledger {
             state.ended |= self.gone.contains(writer);
             state.encode(*writer, &mut value);
         }
-        splits::encode(&self.splits.on(partition), false, &mut value);
+        splits::encode(&self.splits.on(partition), &mut value);
         value
     }
 

@@ -2054,7 +2054,7 @@ impl ReaderState {
                 tracing::info!(
                     connector = %self.connector,
                     partitions = handed.count(),
-                    "the instance leaves its group: positions committed, waiting until the others took the partitions over"
+                    "the instance leaves its group: positions committed"
                 );
                 self.leaving.insert(Leaving {
                     taking: (handed.elements().iter())

@@ -14,16 +14,38 @@ use std::collections::{BTreeMap, HashMap};
 /// One split in a record: its name, its watermark, its state (0 active, 1 idle, 2 finished).
 pub(super) const ENTRY: usize = 17;
 
-/// Appends `splits` to `out`; a writer that `ends` finishes each one it still reads.
-pub(super) fn encode(splits: &[SplitWatermark], ends: bool, out: &mut Vec<u8>) {
+/// What a writer writes of its source's splits, `now` as the source publishes them, having
+/// written `before` last: each of `now` (finished, when the writer `ends`), and each of
+/// `before` the source no longer reads, active at the watermark written of it. The group
+/// dealt that one to another reader, and rows may come to it while it moves: it holds the
+/// readers back until its next reader writes it moved on, though it was idle here.
+pub(super) fn to_write(
+    before: &[SplitWatermark],
+    now: &[SplitWatermark],
+    ends: bool,
+) -> Vec<SplitWatermark> {
+    let finished = |s: &SplitWatermark| SplitWatermark {
+        state: SplitState::Finished,
+        ..*s
+    };
+    let released = (before.iter())
+        .filter(|b| !now.iter().any(|n| n.id == b.id))
+        .map(|b| SplitWatermark {
+            state: SplitState::Active,
+            ..*b
+        });
+    (now.iter())
+        .map(|s| if ends { finished(s) } else { *s })
+        .chain(released)
+        .collect()
+}
+
+/// Appends `splits` to `out`.
+pub(super) fn encode(splits: &[SplitWatermark], out: &mut Vec<u8>) {
     for s in splits {
-        let state = match s.state {
-            _ if ends => SplitState::Finished,
-            state => state,
-        };
         out.extend_from_slice(&s.id.to_be_bytes());
         out.extend_from_slice(&s.watermark.to_be_bytes());
-        out.push(match state {
+        out.push(match s.state {
             SplitState::Active => 0,
             SplitState::Idle => 1,
             SplitState::Finished => 2,
@@ -167,22 +189,44 @@ mod tests {
     }
 
     #[test]
-    fn splits_cross_a_record_as_they_were_and_a_writer_that_ends_finishes_them() {
+    fn splits_cross_a_record_as_they_were() {
         let splits = [
             split(1, 100, SplitState::Active),
             split(2, Timestamp::MIN, SplitState::Idle),
             split(3, 7, SplitState::Finished),
         ];
         let mut bytes = Vec::new();
-        encode(&splits, false, &mut bytes);
+        encode(&splits, &mut bytes);
         assert_eq!(decode(&bytes), Ok(splits.to_vec()));
-        bytes.clear();
-        encode(&splits, true, &mut bytes);
-        let ended = decode(&bytes).unwrap();
-        assert!(ended.iter().all(|s| s.state == SplitState::Finished));
         assert!(decode(&bytes[1..]).is_err(), "a cut record");
         bytes[16] = 9;
         assert!(decode(&bytes).is_err(), "an unknown state");
+    }
+
+    #[test]
+    fn a_split_the_source_gave_up_is_written_active_once_and_an_end_finishes_the_rest() {
+        let before = [
+            split(1, 100, SplitState::Active),
+            split(2, 50, SplitState::Idle),
+        ];
+        let now = [split(1, 150, SplitState::Active)];
+        // Split 2 went to another reader while idle here: rows may come to it meanwhile.
+        assert_eq!(
+            to_write(&before, &now, false),
+            vec![
+                split(1, 150, SplitState::Active),
+                split(2, 50, SplitState::Active)
+            ]
+        );
+        assert_eq!(to_write(&now, &now, false), now.to_vec(), "once");
+        assert_eq!(
+            to_write(&before, &now, true),
+            vec![
+                split(1, 150, SplitState::Finished),
+                split(2, 50, SplitState::Active)
+            ],
+            "an end finishes what the source still reads, not what it gave up"
+        );
     }
 
     #[test]
