@@ -166,13 +166,19 @@ impl SourceWatermarks {
         self.published = Some((splits, stage));
     }
 
-    /// Split `split` is `id` in every instance of the group.
-    pub(crate) fn name_split(&mut self, split: usize, id: u64) {
+    /// The clock of split `split`, made if it is new (off the per-row path).
+    fn clock(&mut self, split: usize) -> &mut SplitClock {
         if split >= self.splits.len() {
             self.grow(split);
         }
-        if self.splits[split].id != Some(id) {
-            self.splits[split].id = Some(id);
+        &mut self.splits[split]
+    }
+
+    /// Split `split` is `id` in every instance of the group.
+    pub(crate) fn name_split(&mut self, split: usize, id: u64) {
+        let clock = self.clock(split);
+        if clock.id != Some(id) {
+            clock.id = Some(id);
             self.publish();
         }
     }
@@ -180,14 +186,7 @@ impl SourceWatermarks {
     /// Split `split` went to another reader: it holds nothing back here, and is no longer
     /// published (its new reader says what it holds back).
     pub(crate) fn release_split(&mut self, split: usize) {
-        if split >= self.splits.len() {
-            self.grow(split);
-        }
-        let clock = &mut self.splits[split];
-        clock.done = true;
-        clock.holds = false;
-        clock.released = true;
-        self.publish();
+        self.end_split(split, true);
     }
 
     /// Publishes the named splits that are not released (see [`SourceSplits`]).
@@ -195,19 +194,14 @@ impl SourceWatermarks {
         let Some((to, stage)) = &self.published else {
             return;
         };
-        let now = Instant::now();
+        let now = Some(Instant::now());
         let splits: Vec<SplitWatermark> = (self.splits.iter())
             .filter(|c| !c.released)
             .filter_map(|c| {
                 let id = stage_split(*stage, c.id?);
                 let state = if c.done {
                     SplitState::Finished
-                } else if c.holds
-                    && (c.seen
-                        || self
-                            .idleness
-                            .is_none_or(|t| now.duration_since(c.last_row) < t))
-                {
+                } else if c.holds_back(self.idleness, now) {
                     SplitState::Active
                 } else {
                     SplitState::Idle
@@ -248,10 +242,7 @@ impl SourceWatermarks {
 
     /// Split `split` is read from now on: it holds the watermark back until its rows move it.
     pub(crate) fn start_split(&mut self, split: usize) {
-        if split >= self.splits.len() {
-            self.grow(split);
-        }
-        let clock = &mut self.splits[split];
+        let clock = self.clock(split);
         clock.holds = !clock.done;
         clock.last_row = Instant::now();
         self.publish();
@@ -260,10 +251,7 @@ impl SourceWatermarks {
     /// Split `split`, ended or released, is read again: it holds the watermark back as a
     /// started one (from its last timestamp).
     pub(crate) fn restart_split(&mut self, split: usize) {
-        if split >= self.splits.len() {
-            self.grow(split);
-        }
-        let clock = &mut self.splits[split];
+        let clock = self.clock(split);
         clock.done = false;
         clock.holds = true;
         clock.released = false;
@@ -273,13 +261,16 @@ impl SourceWatermarks {
 
     /// Split `split` ended: it holds nothing back any more.
     pub(crate) fn finish_split(&mut self, split: usize) {
-        if split >= self.splits.len() {
-            self.grow(split);
-        }
-        let clock = &mut self.splits[split];
+        self.end_split(split, false);
+    }
+
+    /// Split `split` holds nothing back here any more: it ended, or it was `released` to
+    /// another reader.
+    fn end_split(&mut self, split: usize, released: bool) {
+        let clock = self.clock(split);
         clock.done = true;
         clock.holds = false;
-        clock.released = false;
+        clock.released = released;
         self.publish();
     }
 
@@ -362,14 +353,7 @@ impl SourceWatermarks {
         let now = self.idleness.map(|_| Instant::now());
         self.splits
             .iter()
-            .filter(|c| {
-                c.holds
-                    && (c.seen
-                        || match (self.idleness, now) {
-                            (Some(t), Some(now)) => now.duration_since(c.last_row) < t,
-                            _ => true,
-                        })
-            })
+            .filter(|c| c.holds_back(self.idleness, now))
             .map(|c| c.max_ts)
             .min()
             // Every split idle: no advance (the reader reports itself idle instead); every
@@ -425,6 +409,19 @@ struct SplitClock {
     id: Option<u64>,
     /// It went to another reader of the group ([`SourceWatermarks::release_split`]).
     released: bool,
+}
+
+impl SplitClock {
+    /// Whether it holds the watermark back: it holds, and a row came since the last poll or
+    /// within the `idleness` timeout (`now`, read when there is one).
+    fn holds_back(&self, idleness: Option<Duration>, now: Option<Instant>) -> bool {
+        self.holds
+            && (self.seen
+                || match (idleness, now) {
+                    (Some(t), Some(now)) => now.duration_since(self.last_row) < t,
+                    _ => true,
+                })
+    }
 }
 
 /// Wall-clock milliseconds since the Unix epoch: processing time.

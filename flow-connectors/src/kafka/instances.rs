@@ -1064,6 +1064,19 @@ impl Ledger {
             .or_insert(WriterState::NEW)
     }
 
+    /// A record of `writer` on `partition`, written at `at`, said this of the source
+    /// `splits` its source reads.
+    fn heard_splits(
+        &mut self,
+        partition: i32,
+        writer: u64,
+        at: Timestamp,
+        splits: &[SplitWatermark],
+    ) {
+        let early = at < self.started;
+        self.splits.heard(partition, writer, early, splits);
+    }
+
     /// Where `assigned` stand: on each, every writer heard from anywhere counts (one whose
     /// hello on it was not read yet holds it back), and, while one of them is active there,
     /// every source split its writers read (one that moved to another instance holds it
@@ -1636,8 +1649,7 @@ impl Reader {
                     )
                 })?;
                 self.ledger.heard(partition, writer, at);
-                let early = at < self.ledger.started;
-                (self.ledger.splits).heard(partition, writer, early, &sources);
+                self.ledger.heard_splits(partition, writer, at, &sources);
                 drop(msg);
                 if self.advance(&send)? {
                     return self.end(send);
@@ -1686,8 +1698,7 @@ impl Reader {
                     let sources = splits::decode(rest).map_err(wrong)?;
                     w.watermark = w.watermark.max(Timestamp::from_be_bytes(*bytes));
                     w.idle = false;
-                    let early = at < self.ledger.started;
-                    (self.ledger.splits).heard(partition, writer, early, &sources);
+                    self.ledger.heard_splits(partition, writer, at, &sources);
                 }
                 IDLE => w.idle = true,
                 ACTIVE => w.idle = false,

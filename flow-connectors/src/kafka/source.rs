@@ -1172,6 +1172,11 @@ pub struct KafkaSplit {
 }
 
 impl KafkaSplit {
+    /// Its name in every instance of a group ([`split_name`]).
+    fn name(&self) -> u64 {
+        split_name(&self.topic, self.partition)
+    }
+
     fn is_done(&self) -> bool {
         self.end_offset.is_some_and(|end| self.next_offset >= end)
     }
@@ -1436,7 +1441,7 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             s.announced = true;
             s.first_offsets = s.splits.iter().map(|s| s.next_offset).collect();
             for (i, split) in s.splits.iter().enumerate() {
-                out.split_identified(i, split_name(&split.topic, split.partition));
+                out.split_identified(i, split.name());
                 if split.is_done() {
                     out.split_finished(i);
                 } else {
@@ -1689,8 +1694,7 @@ impl ReaderState {
         }
         for (i, (&was, &is)) in self.assigned.iter().zip(&now).enumerate() {
             if !was && is {
-                let split = &self.splits[i];
-                out.split_identified(i, split_name(&split.topic, split.partition));
+                out.split_identified(i, self.splits[i].name());
             }
             match (was, is) {
                 (false, true) if i < seen => out.split_reacquired(i),
