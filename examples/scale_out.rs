@@ -27,6 +27,11 @@
 //! at the group's commits. With `--rebalance-output` too, they reach the sink through
 //! `rebalance()`: the sink is a stage of its own, behind an in-process exchange, and commits
 //! at the group's commits all the same.
+//!
+//! With `--table NAME`, the window counts go to the PostgreSQL table `NAME (window_start
+//! BIGINT, window_end BIGINT, word TEXT, count BIGINT)` of `--jdbc-url` (a `JdbcSink`; the
+//! table must exist): at least once, or, with `--processing-guarantee exactly-once`, an
+//! exactly-once sink whose prepared transactions commit with the group's Kafka transactions.
 
 use flow::clap::{value_parser, Arg};
 use flow::connectors::format::{Json, Utf8};
@@ -48,7 +53,7 @@ struct WindowCount {
     start: i64,
     end: i64,
     word: String,
-    count: u64,
+    count: i64,
 }
 
 /// With `--join`: a line whose first word is `word` and a line of the same 1-second window
@@ -150,6 +155,19 @@ fn run() -> flow::Result<()> {
                 .help("Write the window counts to part files in DIR instead of --output (a FileSink: text lines `start end word count`; in a group its parts commit at the group's commits)"),
         )
         .arg(
+            Arg::new("table")
+                .long("table")
+                .value_name("NAME")
+                .help("Write the window counts to the PostgreSQL table NAME (window_start BIGINT, window_end BIGINT, word TEXT, count BIGINT) of --jdbc-url instead of --output (a JdbcSink; exactly-once with --processing-guarantee exactly-once)"),
+        )
+        .arg(
+            Arg::new("jdbc-url")
+                .long("jdbc-url")
+                .value_name("URL")
+                .default_value("postgresql://flow:flow@127.0.0.1:15432/flow")
+                .help("The PostgreSQL database of --table"),
+        )
+        .arg(
             Arg::new("rebalance-output")
                 .long("rebalance-output")
                 .action(flow::clap::ArgAction::SetTrue)
@@ -222,6 +240,33 @@ fn run() -> flow::Result<()> {
     if let Some(dir) = get("output-dir") {
         return count_words(env, lines, FileSink::row_format(dir), rebalanced);
     }
+    if let Some(table) = get("table") {
+        #[cfg(feature = "postgres")]
+        {
+            use flow::connectors::jdbc::{
+                JdbcConnectionOptions, JdbcExactlyOnceOptions, JdbcExecutionOptions, JdbcSink,
+                Params,
+            };
+            let url = get("jdbc-url").expect("has a default");
+            let sql = format!(
+                "INSERT INTO {table} (window_start, window_end, word, count) VALUES ($1, $2, $3, $4)"
+            );
+            fn bind<'a>(c: &'a WindowCount, p: &mut Params<'a>) {
+                p.add(&c.start).add(&c.end).add(&c.word).add(&c.count);
+            }
+            let execution = JdbcExecutionOptions::default();
+            let mut sink = JdbcSink::sink(sql, bind, execution, JdbcConnectionOptions::new(url));
+            if env.instances().is_some_and(|i| i.exactly_once) {
+                // Prepared at each of the group's commits, committed with its Kafka transaction.
+                sink = sink.exactly_once(JdbcExactlyOnceOptions::default());
+            }
+            return count_words(env, lines, sink, rebalanced);
+        }
+        #[cfg(not(feature = "postgres"))]
+        return Err(flow::Error::Config(format!(
+            "--table {table} needs the `postgres` feature"
+        )));
+    }
     let mut counts = KafkaSink::builder()
         .bootstrap_servers(&brokers)
         .topic(output)
@@ -263,7 +308,7 @@ fn count_words<S: Sink<WindowCount>>(
             start: window.start,
             end: window.end,
             word: word.clone(),
-            count: rows.len() as u64,
+            count: rows.len() as i64,
         })
     };
     let watermarks = Watermarks::bounded_out_of_orderness(Duration::from_secs(1));

@@ -9,6 +9,8 @@
 #![cfg(feature = "kafka")]
 
 mod common;
+#[cfg(feature = "postgres")]
+mod jdbc_common;
 mod kafka_common;
 
 use flow::connectors::format::{Json, Utf8};
@@ -916,6 +918,160 @@ fn exactly_once_an_instance_stopped_with_sigterm_mid_stream_resumes_where_it_com
     assert_no_state_left(run.state.path());
 }
 
+#[cfg(feature = "postgres")]
+#[test]
+fn exactly_once_an_instance_killed_mid_stream_writes_every_window_count_to_postgres_once() {
+    // The window counts go to PostgreSQL through an exactly-once `JdbcSink` (`--table`): at
+    // each of a repartition reader's commits its stage's sink prepares the rows since the
+    // last (`PREPARE TRANSACTION`), the reader's Kafka transaction commits its positions
+    // with a marker that names that commit, and then the sink's transaction commits. Two
+    // instances with ids, the second killed with SIGKILL while the input flows and started
+    // again with its id: it commits or rolls back what its dead self left prepared by the
+    // marker, and reads on from the committed positions. The table holds each window count
+    // once and right, and no transaction is left prepared. On noida-db, which gives a static
+    // member its partitions back at once.
+    let servers = kafka_common::bootstrap();
+    const LINES: i64 = 4_000;
+    let (db, table) = counts_table("eos_jdbc");
+    let mut run = GroupRun::new(servers, "eos-jdbc");
+    let extra = ["--table", table.as_str()];
+    let instances = settled_members(&mut run, 2, |run, i| {
+        exactly_once_member_with(run, 10, ["a", "b"][i], &extra)
+    });
+    let writing = burst(&run.servers, &run.input, LINES);
+    std::thread::sleep(Duration::from_secs(2));
+    let mut instances = instances;
+    let before = instances[1].stderr();
+    instances.remove(1).kill();
+    instances.insert(1, exactly_once_member_with(&run, 10, "b", &extra));
+    writing.join().unwrap();
+    let stderrs = finished_all(instances);
+    if std::env::var("SCALE_OUT_DUMP").is_ok() {
+        std::fs::write("/tmp/eos-jdbc-killed.txt", &before).unwrap();
+    }
+    let got = table_counts(&db, &table);
+    let left = prepared_for(&db, &table);
+    assert!(words_counted(&stderrs[1]) > 0, "{}", stderrs[1]);
+    assert_counted(got, &expected_counts(LINES), &stderrs);
+    assert!(left.is_empty(), "transactions left prepared: {left:?}");
+    assert_no_state_left(run.state.path());
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn exactly_once_a_transaction_prepared_when_its_instance_died_is_finished_by_the_commit_marker() {
+    // The sink prepared its rows, and the instance died waiting for its Kafka transaction
+    // to commit: a broker of this test's own (noida-db) is frozen (SIGSTOP) so that the
+    // reader's commit waits, the test sees the prepared transaction in PostgreSQL and kills
+    // the instance. Most often the broker froze before the commit reached it; now and then
+    // it froze after it applied the commit and before it answered. Started again with its id (the broker thawed), the instance finds the
+    // transaction and its commit marker: when the marker did not reach the transaction's
+    // commit, it rolls the transaction back and reads the rows again from the committed
+    // positions (committed instead, 160 window counts of 800 were in the table twice in a
+    // run here); when it did, the positions after the rows were committed, and it commits the
+    // transaction. The table holds each window count once and right.
+    let broker = OwnBroker::start(19296, "eos-jdbc-frozen");
+    let servers = broker.servers();
+    const LINES: i64 = 4_000;
+    let (db, table) = counts_table("eos_jdbc_frozen");
+    let mut run = GroupRun::new(&servers, "eos-jdbc-frozen");
+    let extra = ["--table", table.as_str()];
+    let first = settled_members(&mut run, 1, |run, _| {
+        exactly_once_member_with(run, 10, "a", &extra)
+    });
+    let writing = burst(&run.servers, &run.input, LINES);
+    // Rows flow and commit; then the broker stops answering.
+    let flowing = Instant::now();
+    while db.value(&format!("SELECT count(*) FROM {table}")) == "0" {
+        assert!(
+            flowing.elapsed() < Duration::from_secs(60),
+            "no window count reached the table"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The reader's commit prepares a transaction only when rows came since its last commit
+    // and its stage fired window counts since: each try freezes the broker for 3 s.
+    let mut held = Vec::new();
+    for _ in 0..10 {
+        broker.freeze();
+        let frozen = Instant::now();
+        while held.is_empty() && frozen.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(50));
+            held = prepared_for(&db, &table);
+        }
+        if !held.is_empty() {
+            break;
+        }
+        broker.thaw();
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    assert!(
+        !held.is_empty(),
+        "no transaction was prepared while the broker was frozen:\n{}",
+        first[0].stderr()
+    );
+    first.into_iter().for_each(Instance::kill);
+    broker.thaw();
+    let again = exactly_once_member_with(&run, 10, "a", &extra);
+    writing.join().unwrap();
+    let stderrs = finished_all(vec![again]);
+    let got = table_counts(&db, &table);
+    let finished = (stderrs[0].lines())
+        .filter(|l| l.contains("of a transaction an earlier run of the instance prepared"))
+        .any(|l| l.contains(&held[0]));
+    assert!(
+        finished,
+        "the transaction {held:?} was not finished by the instance started again:\n{}",
+        stderrs[0]
+    );
+    assert_counted(got, &expected_counts(LINES), &stderrs);
+    let left = prepared_for(&db, &table);
+    assert!(left.is_empty(), "transactions left prepared: {left:?}");
+    assert_no_state_left(run.state.path());
+}
+
+/// A fresh schema `<name>-..` with the table `counts` that `scale_out --table` writes: the
+/// database and the table's name.
+#[cfg(feature = "postgres")]
+fn counts_table(name: &str) -> (jdbc_common::Db, String) {
+    let schema = unique(name).replace('-', "_");
+    let db = jdbc_common::Db::fresh(&schema);
+    let table = format!("{schema}.counts");
+    db.exec(&format!(
+        "CREATE TABLE {table} (window_start BIGINT, window_end BIGINT, word TEXT, count BIGINT)"
+    ));
+    (db, table)
+}
+
+/// The window counts in `table` (see [`counts_table`]).
+#[cfg(feature = "postgres")]
+fn table_counts(db: &jdbc_common::Db, table: &str) -> Vec<WindowCount> {
+    let rows = db.rows(&format!(
+        "SELECT window_start, window_end, word, count FROM {table}"
+    ));
+    (rows.into_iter())
+        .map(|r| WindowCount {
+            start: r[0].parse().unwrap(),
+            end: r[1].parse().unwrap(),
+            word: r[2].clone(),
+            count: r[3].parse().unwrap(),
+        })
+        .collect()
+}
+
+/// The ids of the transactions left prepared that wrote to `table` (a prepared transaction
+/// keeps its locks: its transaction id's, and the table's under the same virtual one).
+#[cfg(feature = "postgres")]
+fn prepared_for(db: &jdbc_common::Db, table: &str) -> Vec<String> {
+    let rows = db.rows(&format!(
+        "SELECT DISTINCT p.gid FROM pg_prepared_xacts p \
+         JOIN pg_locks x ON x.locktype = 'transactionid' AND x.transactionid = p.transaction \
+         JOIN pg_locks l ON l.virtualtransaction = x.virtualtransaction \
+         WHERE l.relation = '{table}'::regclass"
+    ));
+    rows.into_iter().map(|mut r| r.remove(0)).collect()
+}
+
 /// Exactly-once members of `run` with the instance ids `ids` (ending `idle` seconds after
 /// their input went quiet), once they hold every partition ([`settled_members`]), `secs`
 /// seconds into a burst of `lines` lines (its writing thread).
@@ -994,19 +1150,22 @@ fn started_one_by_one(n: usize, start: impl Fn(usize) -> Instance) -> Vec<Instan
 /// A member of `run` with instance id `id`, `--processing-guarantee exactly-once`, ending
 /// `idle` seconds after its input went quiet.
 fn exactly_once_member(run: &GroupRun, idle: u32, id: &str) -> Instance {
+    exactly_once_member_with(run, idle, id, &[])
+}
+
+/// [`exactly_once_member`] with `extra` flags.
+fn exactly_once_member_with(run: &GroupRun, idle: u32, id: &str, extra: &[&str]) -> Instance {
     let id = match run.restarts {
         0 => id.to_owned(),
         n => format!("{id}-{n}"),
     };
-    run.member_with(
-        idle,
-        &[
-            "--instance-id",
-            &id,
-            "--processing-guarantee",
-            "exactly-once",
-        ],
-    )
+    let flags = [
+        "--instance-id",
+        &id,
+        "--processing-guarantee",
+        "exactly-once",
+    ];
+    run.member_with(idle, &[&flags[..], extra].concat())
 }
 
 /// The rows (event time, word) of the committed `ROWS` records of the repartition topic
@@ -2401,6 +2560,63 @@ fn exactly_once_a_second_key_by_writes_in_the_readers_transactions() {
     env.execute("eos two key_bys").expect("the job");
     // One update of the first count per word: the second counts them all.
     assert_eq!(total_count(counts.take()), 3 * 400);
+}
+
+#[cfg(feature = "postgres")]
+#[test]
+fn exactly_once_refuses_a_jdbc_sink_behind_another_exchange_and_in_an_at_least_once_group() {
+    // An exactly-once `JdbcSink` prepares its transactions for the commits of the source or
+    // repartition reader that feeds its subtask: behind a `rebalance()` none does. In an
+    // at-least-once group no Kafka transaction would commit them.
+    use flow::connectors::jdbc::{
+        JdbcConnectionOptions, JdbcExactlyOnceOptions, JdbcExecutionOptions, JdbcSink,
+    };
+    let (_db, table) = counts_table("eos_jdbc_refused");
+    let servers = kafka_common::bootstrap();
+    let t = topic_on(servers, "scale-out-eos-jdbc-sink", 1);
+    let sink = || {
+        JdbcSink::sink(
+            format!("INSERT INTO {table} (word) VALUES ($1)"),
+            |w: &String, p| {
+                p.add(w);
+            },
+            JdbcExecutionOptions::default(),
+            JdbcConnectionOptions::new(jdbc_common::url()),
+        )
+        .exactly_once(JdbcExactlyOnceOptions::default())
+    };
+    let env = exactly_once("g-eos-jdbc-sink");
+    let src = lines_on(servers, &t, &unique("eos-jdbc-sink"));
+    let behind = sink();
+    flow! { env =>
+        source(src, Watermarks::no_watermarks())
+            .key_by(|l| l.clone())
+            .reduce(|a, _| a)
+            .rebalance()
+            .sink_to(behind);
+    }
+    let e = env.execute("eos jdbc sink").unwrap_err().to_string();
+    assert!(
+        e.contains("JdbcSink") && e.contains("not behind another exchange"),
+        "{e}"
+    );
+
+    let mut config = flow::instances::InstanceConfig::new(unique("g-alo-jdbc-sink"), servers);
+    config.partitions = 12;
+    let env = StreamEnv::new().with_instance_group(config);
+    let src = lines_on(servers, &t, &unique("alo-jdbc-sink"));
+    let in_chain = sink();
+    flow! { env =>
+        source(src, Watermarks::no_watermarks())
+            .key_by(|l| l.clone())
+            .reduce(|a, _| a)
+            .sink_to(in_chain);
+    }
+    let e = env.execute("alo jdbc sink").unwrap_err().to_string();
+    assert!(
+        e.contains("JdbcSink") && e.contains("needs --processing-guarantee exactly-once"),
+        "{e}"
+    );
 }
 
 #[test]

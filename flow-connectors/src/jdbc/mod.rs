@@ -18,10 +18,14 @@
 //!   transaction, *prepared* at the barrier (`PREPARE TRANSACTION`) and committed when the
 //!   checkpoint completes (`COMMIT PREPARED`), PostgreSQL's two-phase commit as Flink's XA sink
 //!   uses it. A restored job commits the prepared transactions of the checkpoint it restores and
-//!   rolls back later ones. The server needs `max_prepared_transactions` > 0.
+//!   rolls back later ones. The server needs `max_prepared_transactions` > 0. In an
+//!   exactly-once instance group the transactions commit with the group's Kafka
+//!   transactions instead (`group`, with the `kafka` feature).
 //! - **Start.** The writer connects and prepares its statement when the job starts: a wrong
 //!   password, a missing table or a bad statement fails the job then, with the server's message.
 
+#[cfg(feature = "kafka")]
+mod group;
 mod params;
 mod sink;
 

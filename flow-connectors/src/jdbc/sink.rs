@@ -360,15 +360,24 @@ fn insert_sql(table: &str, columns: &[&str]) -> String {
 }
 
 impl<T> JdbcSink<T> {
-    /// [`Sink::check`]: exactly-once is refused in an instance group (`in_group`).
-    fn check_group(&self, in_group: bool) -> Result<()> {
-        if self.exactly_once.is_some() && in_group {
-            return Err(Error::Connector {
-                connector: format!("JdbcSink({})", self.connection.display()),
-                message: "exactly-once is not supported in an instance group yet (its transaction ids are per subtask, which the group's instances share): use the at-least-once sink with an idempotent statement (an upsert), which writes its batch at each of the group's commits".into(),
-            });
-        }
-        Ok(())
+    /// [`Sink::check`]: exactly-once in an instance group needs an exactly-once group
+    /// (`exactly_once`: `--processing-guarantee exactly-once`), whose Kafka transactions
+    /// commit the sink's, and the `kafka` feature.
+    fn check_group(&self, group: Option<bool>) -> Result<()> {
+        let (Some(exactly_once), Some(_)) = (group, &self.exactly_once) else {
+            return Ok(());
+        };
+        let refused = if !cfg!(feature = "kafka") {
+            "exactly-once in an instance group needs flow's `kafka` feature (the group's Kafka transactions commit the sink's)"
+        } else if !exactly_once {
+            "exactly-once in an instance group needs --processing-guarantee exactly-once: the group's Kafka transactions commit the sink's prepared transactions (at least once, use the at-least-once sink with an idempotent statement, an upsert, which writes its batch at each of the group's commits)"
+        } else {
+            return Ok(());
+        };
+        Err(Error::Connector {
+            connector: format!("JdbcSink({})", self.connection.display()),
+            message: refused.into(),
+        })
     }
 }
 
@@ -438,11 +447,11 @@ fn transient(e: &tokio_postgres::Error) -> bool {
 impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
     type Writer = JdbcSinkWriter<T>;
 
-    /// Exactly-once is refused in an instance group: its prepared transactions are named per
-    /// subtask, and each instance of a group has a subtask 0 (one instance's recovery would
-    /// roll another's back).
+    /// Exactly-once in an instance group needs `--processing-guarantee exactly-once`: its
+    /// prepared transactions commit with the group's Kafka transactions (see
+    /// [`super::group`]).
     fn check(&self, instances: Option<&InstanceConfig>) -> Result<()> {
-        self.check_group(instances.is_some())
+        self.check_group(instances.map(|i| i.exactly_once))
     }
 
     /// Connects and prepares the statement: a database that cannot be reached, a wrong
@@ -456,14 +465,16 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
             });
         }
         // Again, for a sink flow! does not check (a source's dead letters).
-        self.check_group(ctx.in_instance_group())?;
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| Error::Connector {
-                connector: name.clone(),
-                message: format!("cannot start the client runtime: {e}"),
-            })?;
+        let exactly_once_group = ctx.in_instance_group().then(|| {
+            #[cfg(feature = "kafka")]
+            let eos = crate::kafka::origin::is_exactly_once(ctx.subtask_key().run);
+            #[cfg(not(feature = "kafka"))]
+            let eos = false;
+            eos
+        });
+        self.check_group(exactly_once_group)?;
+        let options = (self.connection.clone(), self.execution.clone());
+        let db = Db::new(name.clone(), self.sql.clone(), &options)?;
         let prefix = self.exactly_once.as_ref().map(|o| {
             o.prefix.clone().unwrap_or_else(|| {
                 let id = (ctx.job_name(), ctx.operator_name(), &self.sql);
@@ -485,14 +496,9 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
             }
         }
         let mut w = JdbcSinkWriter {
-            name,
-            sql: self.sql.clone(),
+            db,
             multi: self.multi.clone(),
             binder: self.binder.clone(),
-            execution: self.execution.clone(),
-            connection: self.connection.clone(),
-            rt,
-            conn: None,
             rows: Vec::new(),
             first_row: None,
             failed: None,
@@ -504,9 +510,19 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
             subtask: ctx.subtask_index(),
             parallelism: ctx.parallelism(),
             finished: false,
+            #[cfg(feature = "kafka")]
+            group: None,
         };
-        w.connect()
+        w.db.connect()
             .map_err(|e| w.error(format!("cannot start: {e}")))?;
+        #[cfg(feature = "kafka")]
+        if let (Some(true), Some(t)) = (exactly_once_group, &w.exactly_once) {
+            let finisher = Db::new(w.db.name.clone(), self.sql.clone(), &options)?;
+            let prefix = t.prefix.clone();
+            w.group = Some(super::group::InGroup::open(
+                ctx, &prefix, &mut w.db, finisher,
+            )?);
+        }
         Ok(w)
     }
 }
@@ -527,16 +543,23 @@ struct Transactions {
     recovered: bool,
 }
 
-/// One subtask's writer of a [`JdbcSink`].
-pub struct JdbcSinkWriter<T> {
+/// A connection to the database, reconnected and retried as the execution options say: the
+/// writer's; in an instance group also one that finishes its prepared transactions when the
+/// group's Kafka transaction committed ([`InGroup`]).
+pub(super) struct Db {
     name: String,
     sql: String,
-    multi: Option<MultiRow>,
-    binder: Binder<T>,
-    execution: JdbcExecutionOptions,
     connection: JdbcConnectionOptions,
+    execution: JdbcExecutionOptions,
     rt: tokio::runtime::Runtime,
     conn: Option<Connection>,
+}
+
+/// One subtask's writer of a [`JdbcSink`].
+pub struct JdbcSinkWriter<T> {
+    db: Db,
+    multi: Option<MultiRow>,
+    binder: Binder<T>,
     /// Rows not written yet (exactly once: since the last barrier).
     rows: Vec<T>,
     /// When the oldest row of `rows` arrived.
@@ -547,10 +570,40 @@ pub struct JdbcSinkWriter<T> {
     subtask: usize,
     parallelism: usize,
     finished: bool,
+    /// Exactly-once in an instance group: its transactions commit with the group's.
+    #[cfg(feature = "kafka")]
+    group: Option<super::group::InGroup>,
 }
 
-impl<T> JdbcSinkWriter<T> {
-    fn error(&self, message: String) -> Error {
+impl Db {
+    fn new(
+        name: String,
+        sql: String,
+        sink: &(JdbcConnectionOptions, JdbcExecutionOptions),
+    ) -> Result<Db> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| Error::Connector {
+                connector: name.clone(),
+                message: format!("cannot start the client runtime: {e}"),
+            })?;
+        Ok(Db {
+            name,
+            sql,
+            connection: sink.0.clone(),
+            execution: sink.1.clone(),
+            rt,
+            conn: None,
+        })
+    }
+
+    #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
+    pub(super) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(super) fn error(&self, message: String) -> Error {
         Error::Connector {
             connector: self.name.clone(),
             message,
@@ -640,6 +693,36 @@ impl<T> JdbcSinkWriter<T> {
         }
     }
 
+    /// Runs `sql` (a `COMMIT PREPARED` or `ROLLBACK PREPARED`) on transaction `gid`; one
+    /// already gone (committed before a crash) is fine.
+    pub(super) fn finish_prepared(&mut self, verb: &str, gid: &str) -> Result<()> {
+        let sql = format!("{verb} PREPARED '{gid}'");
+        self.with_retries(&format!("{verb} PREPARED `{gid}`"), |rt, c| {
+            match rt.block_on(c.client.batch_execute(&sql)) {
+                Err(e) if e.code() == Some(&SqlState::UNDEFINED_OBJECT) => Ok(()),
+                r => r,
+            }
+        })
+    }
+
+    /// The ids of the prepared transactions of this database that start with `head`.
+    pub(super) fn prepared_with(&mut self, head: &str) -> Result<Vec<String>> {
+        let pattern = format!("{}%", head.replace('%', "\\%").replace('_', "\\_"));
+        self.with_retries("listing prepared transactions", |rt, c| {
+            rt.block_on(c.client.query(
+                "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE $1 AND database = current_database()",
+                &[&pattern],
+            ))
+            .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect())
+        })
+    }
+}
+
+impl<T> JdbcSinkWriter<T> {
+    fn error(&self, message: String) -> Error {
+        self.db.error(message)
+    }
+
     /// Writes the buffered rows: one transaction, committed, or (exactly once) prepared as
     /// `prepare`.
     fn write_rows(&mut self, prepare: Option<&str>) -> Result<()> {
@@ -680,14 +763,14 @@ impl<T> JdbcSinkWriter<T> {
                 .collect(),
         };
         let multi = self.multi.clone();
-        let chunk = self.execution.batch_size;
+        let chunk = self.db.execution.batch_size;
         let n = rows.len();
         let what = match prepare {
             Some(gid) => format!("writing {n} rows as transaction `{gid}`"),
             None => format!("writing a batch of {n} rows"),
         };
         let mut tries = 0;
-        let result = self.with_retries(&what, |rt, c| {
+        let result = self.db.with_retries(&what, |rt, c| {
             tries += 1;
             rt.block_on(async {
                 if let (Some(gid), true) = (prepare, tries > 1) {
@@ -749,18 +832,6 @@ impl<T> JdbcSinkWriter<T> {
         }
     }
 
-    /// Runs `sql` (a `COMMIT PREPARED` or `ROLLBACK PREPARED`) on transaction `gid`; one
-    /// already gone (committed before a crash) is fine.
-    fn finish_prepared(&mut self, verb: &str, gid: &str) -> Result<()> {
-        let sql = format!("{verb} PREPARED '{gid}'");
-        self.with_retries(&format!("{verb} PREPARED `{gid}`"), |rt, c| {
-            match rt.block_on(c.client.batch_execute(&sql)) {
-                Err(e) if e.code() == Some(&SqlState::UNDEFINED_OBJECT) => Ok(()),
-                r => r,
-            }
-        })
-    }
-
     /// Rolls back the prepared transactions an earlier run of this sink left that this
     /// subtask owns (old subtask `j` with `j % parallelism == subtask`) and no checkpoint
     /// being restored holds.
@@ -771,27 +842,38 @@ impl<T> JdbcSinkWriter<T> {
         if t.recovered {
             return Ok(());
         }
-        let pattern = format!("{}-%", t.prefix.replace('%', "\\%").replace('_', "\\_"));
-        let prefix_len = t.prefix.len() + 1;
-        let gids: Vec<String> = self.with_retries("listing prepared transactions", |rt, c| {
-            rt.block_on(c.client.query(
-                "SELECT gid FROM pg_prepared_xacts WHERE gid LIKE $1 AND database = current_database()",
-                &[&pattern],
-            ))
-            .map(|rows| rows.iter().map(|r| r.get::<_, String>(0)).collect())
-        })?;
-        for gid in gids {
+        let head = format!("{}-", t.prefix);
+        let prefix_len = head.len();
+        for gid in self.db.prepared_with(&head)? {
             let owner = gid
                 .get(prefix_len..)
                 .and_then(|rest| rest.split('-').next())
                 .and_then(|j| j.parse::<usize>().ok());
             if owner.is_some_and(|j| j % self.parallelism == self.subtask) {
-                tracing::info!(connector = %self.name, gid, "rolling back a transaction an earlier run prepared");
-                self.finish_prepared("ROLLBACK", &gid)?;
+                tracing::info!(connector = %self.db.name, gid, "rolling back a transaction an earlier run prepared");
+                self.db.finish_prepared("ROLLBACK", &gid)?;
             }
         }
         if let Some(t) = &mut self.exactly_once {
             t.recovered = true;
+        }
+        Ok(())
+    }
+
+    /// In an instance group: prepares the rows since the last commit as one transaction and
+    /// enlists it in the origin's next commit.
+    #[cfg(feature = "kafka")]
+    fn prepare_for_group(&mut self) -> Result<()> {
+        let Some(g) = &mut self.group else {
+            return Ok(());
+        };
+        if self.rows.is_empty() {
+            return Ok(());
+        }
+        let gid = g.next_id(&self.db.name)?;
+        self.write_rows(Some(&gid))?;
+        if let Some(g) = &mut self.group {
+            g.enlist(gid);
         }
         Ok(())
     }
@@ -802,10 +884,10 @@ impl<T> JdbcSinkWriter<T> {
         if self.exactly_once.is_some() {
             return Ok(());
         }
-        let due = self.rows.len() >= self.execution.batch_size
+        let due = self.rows.len() >= self.db.execution.batch_size
             || self
                 .first_row
-                .is_some_and(|t| t.elapsed() >= self.execution.batch_interval);
+                .is_some_and(|t| t.elapsed() >= self.db.execution.batch_interval);
         if force || due {
             self.write_rows(None)?;
         }
@@ -862,7 +944,7 @@ impl<T: Send + Sync + 'static> SinkWriter<T> for JdbcSinkWriter<T> {
         }
         self.rows.push(row);
         if self.exactly_once.is_none()
-            && self.rows.len() >= self.execution.batch_size
+            && self.rows.len() >= self.db.execution.batch_size
             && self.failed.is_none()
         {
             if let Err(e) = self.write_rows(None) {
@@ -884,6 +966,12 @@ impl<T: Send + Sync + 'static> SinkWriter<T> for JdbcSinkWriter<T> {
             self.maybe_write(true)?;
             return Ok(Snapshot::Taken);
         }
+        #[cfg(feature = "kafka")]
+        if self.group.is_some() {
+            // A commit of the group: the state is not kept, the origin commits the rows.
+            self.prepare_for_group()?;
+            return Ok(Snapshot::Taken);
+        }
         self.recover()?;
         if !self.rows.is_empty() {
             let prefix = &self.exactly_once.as_ref().expect("exactly once").prefix;
@@ -899,7 +987,12 @@ impl<T: Send + Sync + 'static> SinkWriter<T> for JdbcSinkWriter<T> {
     }
 
     /// Exactly once: commits the transactions prepared for checkpoint `id` and earlier.
+    /// (In an instance group its origin commits them after its Kafka transaction.)
     fn checkpoint_complete(&mut self, id: CheckpointId) -> Result<()> {
+        #[cfg(feature = "kafka")]
+        if self.group.is_some() {
+            return Ok(());
+        }
         let Some(t) = &mut self.exactly_once else {
             return Ok(());
         };
@@ -911,7 +1004,7 @@ impl<T: Send + Sync + 'static> SinkWriter<T> for JdbcSinkWriter<T> {
             .collect();
         t.prepared.retain(|p| p.0 > id);
         for gid in done {
-            self.finish_prepared("COMMIT", &gid)?;
+            self.db.finish_prepared("COMMIT", &gid)?;
         }
         Ok(())
     }
@@ -923,7 +1016,7 @@ impl<T: Send + Sync + 'static> SinkWriter<T> for JdbcSinkWriter<T> {
             return Ok(());
         }
         for gid in state.list::<String>("prepared")? {
-            self.finish_prepared("COMMIT", &gid)?;
+            self.db.finish_prepared("COMMIT", &gid)?;
         }
         self.recover()
     }
@@ -934,6 +1027,12 @@ impl<T: Send + Sync + 'static> SinkWriter<T> for JdbcSinkWriter<T> {
         }
         self.finished = true;
         self.take_failure()?;
+        // In an instance group: the last rows go with the origin's final commit.
+        #[cfg(feature = "kafka")]
+        if self.group.is_some() {
+            self.prepare_for_group()?;
+            return self.group.as_mut().map_or(Ok(()), |g| g.end());
+        }
         // At least once: the last rows now. Exactly once: they are prepared by the final
         // checkpoint and committed when the job ended well.
         self.maybe_write(true)
@@ -944,10 +1043,8 @@ impl<T: Send + Sync + 'static> SinkWriter<T> for JdbcSinkWriter<T> {
 mod tests {
     use super::*;
 
-    /// Refused before it connects (the address is never reached).
-    #[test]
-    fn exactly_once_in_an_instance_group_is_refused() {
-        let sink = JdbcSink::<(i64,)>::exactly_once_sink(
+    fn sink() -> JdbcSink<(i64,)> {
+        JdbcSink::<(i64,)>::exactly_once_sink(
             "INSERT INTO t (v) VALUES ($1)",
             |row, p| {
                 p.add(&row.0);
@@ -955,13 +1052,22 @@ mod tests {
             JdbcExecutionOptions::default(),
             JdbcConnectionOptions::new("postgres://127.0.0.1:1/none"),
             JdbcExactlyOnceOptions::default(),
-        );
-        let group = InstanceConfig::new("g", "127.0.0.1:1");
-        let e = sink.check(Some(&group)).expect_err("refused").to_string();
+        )
+    }
+
+    /// Refused before it connects (the address is never reached).
+    #[test]
+    fn exactly_once_in_an_at_least_once_group_is_refused() {
+        let mut group = InstanceConfig::new("g", "127.0.0.1:1");
+        let e = sink().check(Some(&group)).expect_err("refused").to_string();
         assert!(
-            e.contains("exactly-once is not supported in an instance group"),
+            e.contains("needs --processing-guarantee exactly-once"),
             "{e}"
         );
+        group.exactly_once = true;
+        let accepted = sink().check(Some(&group));
+        assert_eq!(accepted.is_ok(), cfg!(feature = "kafka"), "{accepted:?}");
+        assert!(sink().check(None).is_ok());
     }
 
     #[test]

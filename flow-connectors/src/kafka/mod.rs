@@ -43,7 +43,7 @@ mod config;
 mod downtime;
 mod instances;
 mod leave_turns;
-mod origin;
+pub(crate) mod origin;
 mod sink;
 mod source;
 mod splits;

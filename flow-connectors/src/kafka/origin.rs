@@ -46,12 +46,13 @@
 use super::config::ClientSettings;
 use super::connector_error;
 use super::sink::Output;
+use super::transactions::{marker_group, marker_offset, read_marker};
 use flow_runtime::instances::InstanceConfig;
 use flow_runtime::{Error, Result, SubtaskKey, Timestamp, NO_TIMESTAMP};
-use rdkafka::consumer::ConsumerGroupMetadata;
+use rdkafka::consumer::{BaseConsumer, ConsumerGroupMetadata};
 use rdkafka::message::Message;
 use rdkafka::producer::Producer;
-use rdkafka::TopicPartitionList;
+use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
 use std::time::{Duration, Instant};
@@ -64,7 +65,7 @@ pub(super) const COMMIT_INTERVAL: Duration = Duration::from_millis(500);
 const NOT_IN_A_SOURCE_CHAIN: &str = "exactly-once (--processing-guarantee): no transactions were prepared for this subtask: it is not a Kafka source of the group, nor in the chain of one or of a repartition topic's reader, whose transactions it would write in (an exchange between a source and a repartition writer is not supported yet)";
 
 /// An origin's transactional producer, shared by the source and the writers of its chain.
-pub(super) struct Origin {
+pub(crate) struct Origin {
     out: Output,
     /// The instance brokers its transactions are on.
     brokers: String,
@@ -79,11 +80,53 @@ pub(super) struct Origin {
     /// end record.
     last: Option<(TopicPartitionList, ConsumerGroupMetadata)>,
     last_commit: Instant,
+    /// Its stable name ([`base_id`]) and the group's ledger topic.
+    base: String,
+    ledger: String,
+    /// Its commit marker, read when a transaction outside Kafka is first enlisted.
+    marker: Option<Marker>,
+    /// Transactions prepared outside Kafka for the next commit ([`Enlisted`]).
+    enlisted: Vec<Box<dyn Enlisted>>,
+}
+
+/// A transaction that a sink of an origin's chain prepared outside Kafka for the origin's
+/// next commit (a `JdbcSink`'s, with PostgreSQL's `PREPARE TRANSACTION`; two-phase commit with
+/// the Kafka transaction as coordinator). The origin commits it once its Kafka transaction,
+/// which carries the commit marker that names it, committed, and rolls it back when it
+/// aborts that transaction. An instance that dies between the two leaves it prepared: the
+/// instance started again with its `--instance-id` finds the marker
+/// ([`Origin::committed_through`]) and finishes it the same way.
+pub(crate) trait Enlisted: Send {
+    /// The Kafka transaction committed: commit this one.
+    ///
+    /// # Errors
+    /// It cannot be committed now (the job fails; its restart commits it).
+    fn commit(&mut self) -> Result<()>;
+    /// The Kafka transaction was aborted: roll this one back.
+    ///
+    /// # Errors
+    /// It cannot be rolled back now (the job fails; its restart rolls it back).
+    fn rollback(&mut self) -> Result<()>;
+}
+
+/// An origin's commit marker: the number of its last commit that carried transactions from
+/// outside Kafka ([`Enlisted`]), kept as the committed offset of partition 0 of the group's
+/// ledger topic in the consumer group `<base id>.commits`, and committed in the transaction
+/// (as the exactly-once `KafkaSink`'s marker: [`super::transactions`]).
+struct Marker {
+    _consumer: BaseConsumer,
+    group: ConsumerGroupMetadata,
+    committed: u64,
+}
+
+/// The consumer group of the commit marker of the origin `base`.
+fn marker_group_id(base: &str) -> String {
+    format!("{base}.commits")
 }
 
 /// An [`Origin`] shared by the connectors of one subtask.
 #[derive(Clone)]
-pub(super) struct SharedOrigin(Arc<Mutex<Origin>>);
+pub(crate) struct SharedOrigin(Arc<Mutex<Origin>>);
 
 /// The origins of running subtasks: each lives as long as its source or a writer holds it.
 static ORIGINS: Mutex<Vec<(SubtaskKey, Weak<Mutex<Origin>>)>> = Mutex::new(Vec::new());
@@ -102,6 +145,10 @@ struct Prepared {
     reader: bool,
     /// The instance brokers (a sink writes in the transactions only on them).
     brokers: String,
+    /// Its stable name ([`base_id`]) and the group's ledger topic: where its commit marker
+    /// is kept ([`Marker`]).
+    base: String,
+    ledger: String,
     out: Output,
 }
 
@@ -221,10 +268,10 @@ pub(super) fn prepare(
             id.as_bytes(),
             NO_TIMESTAMP,
         )?;
-        ids.push(((graph, stage, subtask), reader, id));
+        ids.push(((graph, stage, subtask), reader, base, id));
     }
     out.wait_for_acks()?;
-    for ((graph, stage, subtask), reader, id) in ids {
+    for ((graph, stage, subtask), reader, base, id) in ids {
         let out = connect(config, &id)?;
         begin(&out)?;
         tracing::debug!(transactional_id = %id, "exactly-once transactions initialised");
@@ -239,6 +286,8 @@ pub(super) fn prepare(
             subtask,
             reader,
             brokers: config.brokers.clone(),
+            base,
+            ledger: topic.clone(),
             out,
         });
     }
@@ -258,7 +307,7 @@ pub(super) fn forget(run: u64) {
 }
 
 /// Whether job run `run` is one of an exactly-once instance group.
-pub(super) fn is_exactly_once(run: u64) -> bool {
+pub(crate) fn is_exactly_once(run: u64) -> bool {
     RUNS.lock()
         .unwrap_or_else(|e| e.into_inner())
         .contains(&run)
@@ -294,7 +343,7 @@ impl SharedOrigin {
 
     /// The origin of subtask `key`, if it has transactions: in an exactly-once group, a
     /// source subtask or one fed by a repartition reader.
-    pub(super) fn find(key: SubtaskKey) -> Option<SharedOrigin> {
+    pub(crate) fn find(key: SubtaskKey) -> Option<SharedOrigin> {
         let mut all = ORIGINS.lock().unwrap_or_else(|e| e.into_inner());
         all.retain(|(_, o)| o.strong_count() > 0);
         if let Some(origin) = (all.iter())
@@ -306,6 +355,8 @@ impl SharedOrigin {
         let Prepared {
             reader,
             brokers,
+            base,
+            ledger,
             out,
             ..
         } = {
@@ -321,12 +372,16 @@ impl SharedOrigin {
             dirty: false,
             last: None,
             last_commit: Instant::now(),
+            base,
+            ledger,
+            marker: None,
+            enlisted: Vec::new(),
         }));
         all.push((key, Arc::downgrade(&origin)));
         Some(SharedOrigin(origin))
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, Origin> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Origin> {
         self.0.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
@@ -344,7 +399,7 @@ impl Origin {
 
     /// A writer of the subtask's chain opened (a repartition writer, or an exactly-once
     /// `KafkaSink`): the end of the last one commits the final transaction.
-    pub(super) fn writer_opened(&mut self) {
+    pub(crate) fn writer_opened(&mut self) {
         self.writers += 1;
     }
 
@@ -355,7 +410,7 @@ impl Origin {
     }
 
     /// Fails unless a source took the origin: `writer` is not in a Kafka source's chain.
-    pub(super) fn check_claimed(&self, writer: &str) -> Result<()> {
+    pub(crate) fn check_claimed(&self, writer: &str) -> Result<()> {
         if self.claimed {
             return Ok(());
         }
@@ -386,14 +441,85 @@ impl Origin {
         (moved || self.dirty) && self.last_commit.elapsed() >= COMMIT_INTERVAL
     }
 
+    /// The number the next commit's marker will have: a sink names the transaction it
+    /// prepares for that commit with it ([`Origin::enlist`]). Reads the marker first.
+    ///
+    /// # Errors
+    /// The marker cannot be read.
+    pub(crate) fn next_commit(&mut self) -> Result<u64> {
+        if self.marker.is_none() {
+            let id = marker_group_id(&self.base);
+            let settings = self.settings();
+            let (consumer, group) = marker_group(&settings, &self.out.connector, &id)?;
+            let committed = read_marker(
+                &consumer,
+                &self.ledger,
+                &self.out.connector,
+                self.out.wait(),
+            )?;
+            self.marker = Some(Marker {
+                _consumer: consumer,
+                group,
+                committed,
+            });
+        }
+        Ok(self.marker.as_ref().map_or(1, |m| m.committed + 1))
+    }
+
+    /// Enlists a transaction prepared outside Kafka for the next commit (numbered
+    /// [`Origin::next_commit`]): that commit carries the marker, then commits it.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // a JdbcSink's
+    pub(crate) fn enlist(&mut self, prepared: Box<dyn Enlisted>) {
+        self.dirty = true;
+        self.enlisted.push(prepared);
+    }
+
+    /// The number of the last commit with a marker of sibling `subtask` of this origin's stage
+    /// (this one's, or one an earlier run had at another parallelism): the transactions
+    /// prepared for a commit up to it committed in Kafka, and later ones never will (the
+    /// earlier runs' producers were fenced before this run started: [`prepare`]).
+    ///
+    /// # Errors
+    /// The marker cannot be read.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // a JdbcSink's
+    pub(crate) fn committed_through(&self, subtask: usize) -> Result<u64> {
+        let stage = self.base.rsplit_once('-').map_or("", |(stage, _)| stage);
+        let id = marker_group_id(&format!("{stage}-{subtask}"));
+        let (consumer, _) = marker_group(&self.settings(), &self.out.connector, &id)?;
+        read_marker(
+            &consumer,
+            &self.ledger,
+            &self.out.connector,
+            self.out.wait(),
+        )
+    }
+
+    /// A name for this origin's stage in this instance, for the names of transactions
+    /// outside Kafka: 16 hex digits of a hash of `<group>-<instance id>-eos-<block>-<stage>`.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // a JdbcSink's
+    pub(crate) fn stage_tag(&self) -> String {
+        let stage = self.base.rsplit_once('-').map_or("", |(stage, _)| stage);
+        format!("{:016x}", flow_runtime::hash::stable_hash(&stage))
+    }
+
+    fn settings(&self) -> ClientSettings {
+        let mut settings = ClientSettings::new();
+        settings.bootstrap_servers = self.brokers.clone();
+        settings
+    }
+
     /// Commits the open transaction with `offsets` (the source's positions, in its group
-    /// `group`) and begins the next. The records sent so far are in it.
+    /// `group`) and begins the next. The records sent so far are in it, and the commit marker
+    /// when transactions outside Kafka are enlisted, which are committed after it.
     pub(super) fn commit(
         &mut self,
         offsets: &TopicPartitionList,
         group: Option<&ConsumerGroupMetadata>,
     ) -> Result<()> {
         let wait = self.out.wait();
+        if !self.enlisted.is_empty() {
+            self.add_marker()?;
+        }
         if offsets.count() > 0 {
             let group = group.ok_or_else(|| {
                 connector_error(
@@ -415,10 +541,50 @@ impl Origin {
         // Committed: nothing to abort any more.
         self.dirty = false;
         self.last_commit = Instant::now();
+        let enlisted = self.finish_enlisted(true);
         self.out.wait_for_acks()?;
         begin(&self.out)?;
         tracing::trace!(connector = %self.out.connector, offsets = offsets.count(), "transaction committed");
+        enlisted
+    }
+
+    /// Adds the commit marker, numbered one past the last, to the open transaction.
+    fn add_marker(&mut self) -> Result<()> {
+        self.next_commit()?;
+        let marker = self.marker.as_ref().expect("read by next_commit");
+        let mut offsets = TopicPartitionList::new();
+        let at = Offset::Offset(marker_offset(marker.committed + 1));
+        offsets
+            .add_partition_offset(&self.ledger, 0, at)
+            .map_err(|e| connector_error(&self.out.connector, format!("commit marker: {e}")))?;
+        let wait = self.out.wait();
+        if let Err(e) =
+            (self.out.producer).send_offsets_to_transaction(&offsets, &marker.group, wait)
+        {
+            self.dirty = true;
+            return Err(self.failed("cannot add its commit marker to the transaction", e));
+        }
         Ok(())
+    }
+
+    /// The Kafka transaction committed (`committed`) or was aborted: so are the transactions
+    /// enlisted for it. The first error, after trying each.
+    fn finish_enlisted(&mut self, committed: bool) -> Result<()> {
+        if committed {
+            if let Some(m) = &mut self.marker {
+                if !self.enlisted.is_empty() {
+                    m.committed += 1;
+                }
+            }
+        }
+        let mut first = Ok(());
+        for mut e in self.enlisted.drain(..) {
+            let done = if committed { e.commit() } else { e.rollback() };
+            if first.is_ok() {
+                first = done;
+            }
+        }
+        first
     }
 
     /// Aborts the open transaction (its records are never read) and begins the next: the
@@ -431,7 +597,7 @@ impl Origin {
             self.dirty = false;
         }
         self.last_commit = Instant::now();
-        Ok(())
+        self.finish_enlisted(false)
     }
 
     /// The source ended at `offsets` of its group `group`: the end record of its last writer
@@ -449,7 +615,7 @@ impl Origin {
     }
 
     /// A writer wrote its end record: the last one commits the final transaction.
-    pub(super) fn writer_ended(&mut self) -> Result<()> {
+    pub(crate) fn writer_ended(&mut self) -> Result<()> {
         self.writers = self.writers.saturating_sub(1);
         if self.writers > 0 {
             return Ok(());
@@ -479,9 +645,16 @@ impl Drop for Origin {
     /// A job that failed aborts its open transaction: left open, it would hold back the
     /// `read_committed` readers of every partition it wrote to (its signs of life go to all)
     /// until the broker's transaction timeout.
+    /// Its enlisted transactions are rolled back once the abort succeeded; else the
+    /// instance's next run finishes them by the marker.
     fn drop(&mut self) {
         if self.dirty {
-            let _ = (self.out.producer).abort_transaction(Duration::from_secs(5));
+            let aborted = (self.out.producer).abort_transaction(Duration::from_secs(5));
+            if aborted.is_ok() {
+                if let Err(e) = self.finish_enlisted(false) {
+                    tracing::warn!(connector = %self.out.connector, "{e}");
+                }
+            }
         }
     }
 }

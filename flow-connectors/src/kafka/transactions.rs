@@ -455,7 +455,7 @@ fn commit_transaction(
 
 /// A consumer of the marker group `transactional_id` (never subscribed) and its metadata for
 /// `send_offsets_to_transaction`.
-fn marker_group(
+pub(super) fn marker_group(
     settings: &ClientSettings,
     connector: &str,
     transactional_id: &str,
@@ -478,7 +478,7 @@ fn marker_group(
 }
 
 /// The checkpoint the marker group's committed offset names (0: none).
-fn read_marker(
+pub(super) fn read_marker(
     reader: &BaseConsumer,
     topic: &str,
     connector: &str,
@@ -502,7 +502,7 @@ fn read_marker(
 }
 
 /// A checkpoint id as a marker offset ([`FINAL_CHECKPOINT`] as `i64::MAX`).
-fn marker_offset(id: CheckpointId) -> i64 {
+pub(super) fn marker_offset(id: CheckpointId) -> i64 {
     i64::try_from(id).unwrap_or(i64::MAX)
 }
 

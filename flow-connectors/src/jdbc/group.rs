@@ -1,0 +1,198 @@
+//! An exactly-once [`JdbcSink`](super::JdbcSink) in an instance group
+//! (`--processing-guarantee exactly-once`): two-phase commit with the group's Kafka
+//! transaction as the coordinator.
+//!
+//! A group takes no checkpoints; each subtask that reads Kafka for it (a Kafka source's, or
+//! the stage a repartition topic feeds) commits what it read and what came of it in one Kafka
+//! transaction, its *origin*'s (`kafka::origin`). A JDBC sink in that subtask's chain
+//! writes the rows before each of those commits as one PostgreSQL transaction and *prepares*
+//! it (`PREPARE TRANSACTION`), named after the number of the commit it waits for; the origin's
+//! Kafka transaction then carries a *commit marker* (that number, as a committed offset of a
+//! consumer group of the origin's own), and once it committed the origin commits the prepared
+//! transaction (`COMMIT PREPARED`, on a second connection of the sink's). An aborted Kafka
+//! transaction rolls it back.
+//!
+//! An instance that dies between the two commits leaves its last transaction prepared. Started
+//! again with its `--instance-id`, before the first row, its sink finds its stage's prepared
+//! transactions and compares each with its subtask's marker: one whose commit the marker
+//! reached is committed (the Kafka transaction committed its input's positions), a later one
+//! rolled back (its rows are read again). The instance's earlier producers are fenced before
+//! that (so the marker is final), and a sink at a lower parallelism finishes those of the
+//! subtasks it no longer has (`j % parallelism == subtask`).
+//!
+//! Transaction ids: `<prefix>-g<stage>-<subtask>-<commit>.<k>`, `<stage>` 16 hex digits of a
+//! hash of the group, the instance id, the block and the stage; `k` counts the transactions
+//! prepared for one commit (a sink's commit and its end may both come before the origin's).
+
+use super::sink::Db;
+use crate::kafka::origin::{Enlisted, SharedOrigin};
+use flow_runtime::{Result, RuntimeContext};
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+/// Why an exactly-once JDBC sink of a group cannot write in its group's transactions.
+const NO_ORIGIN: &str = "exactly-once in an instance group: the sink must be in the chain of a Kafka source of the group or of the stage a repartition topic feeds (after a key_by), whose Kafka transactions commit its prepared ones, not behind another exchange (a rebalance, another parallelism)";
+
+/// The longest transaction id PostgreSQL takes (`GIDSIZE` less its terminating zero).
+const MAX_GID: usize = 199;
+
+/// A writer's transactions in its group's Kafka transactions.
+pub(super) struct InGroup {
+    origin: SharedOrigin,
+    /// `<prefix>-g<stage>-<subtask>-`: its transactions' ids, before `<commit>.<k>`.
+    head: String,
+    /// The commit the last transaction was prepared for, and how many were.
+    last: (u64, u32),
+    /// The connection that finishes its transactions after the origin's commit (on the
+    /// thread that commits: a reader's, or the task's own).
+    finisher: Arc<Mutex<Db>>,
+    /// The source of the chain was checked to commit the origin's transactions.
+    claimed: bool,
+    ended: bool,
+}
+
+impl InGroup {
+    /// The writer of subtask `ctx` with the transaction id prefix `prefix`: finishes what its
+    /// instance's earlier runs left prepared (on `db`, see the [module](self) docs) and counts
+    /// itself a writer of the origin (the last writer's end commits the final transaction).
+    ///
+    /// # Errors
+    /// The subtask has no origin (the sink is not in the chain of a Kafka source or of a
+    /// repartition reader's stage), the commit marker cannot be read, or the database fails.
+    pub(super) fn open(
+        ctx: &RuntimeContext,
+        prefix: &str,
+        db: &mut Db,
+        finisher: Db,
+    ) -> Result<InGroup> {
+        let Some(origin) = SharedOrigin::find(ctx.subtask_key()) else {
+            return Err(db.error(NO_ORIGIN.into()));
+        };
+        let stage = format!("{prefix}-g{}-", origin.lock().stage_tag());
+        // The longest id: the subtask, a commit of 20 digits, a `k` of 10.
+        if stage.len() + 20 + 1 + 20 + 1 + 10 > MAX_GID {
+            return Err(db.error(format!(
+                "the transaction id prefix `{prefix}` is too long for an instance group: at most {} characters there",
+                MAX_GID - (stage.len() - prefix.len()) - 52
+            )));
+        }
+        let (subtask, parallelism) = (ctx.subtask_index(), ctx.parallelism());
+        let mut markers: HashMap<usize, u64> = HashMap::new();
+        for gid in db.prepared_with(&stage)? {
+            let Some((j, commit)) = parse(&gid[stage.len()..]) else {
+                continue;
+            };
+            if j % parallelism != subtask {
+                continue;
+            }
+            let marker = match markers.get(&j) {
+                Some(m) => *m,
+                None => {
+                    let m = origin.lock().committed_through(j)?;
+                    markers.insert(j, m);
+                    m
+                }
+            };
+            let verb = if commit <= marker {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            };
+            tracing::info!(connector = %db.name(), gid, commit, marker, "{verb} of a transaction an earlier run of the instance prepared");
+            db.finish_prepared(verb, &gid)?;
+        }
+        origin.lock().writer_opened();
+        Ok(InGroup {
+            origin,
+            head: format!("{stage}{subtask}-"),
+            last: (0, 0),
+            finisher: Arc::new(Mutex::new(finisher)),
+            claimed: false,
+            ended: false,
+        })
+    }
+
+    /// The id of the transaction to prepare for the origin's next commit.
+    ///
+    /// # Errors
+    /// No source commits the origin's transactions, or its marker cannot be read.
+    pub(super) fn next_id(&mut self, connector: &str) -> Result<String> {
+        let mut origin = self.origin.lock();
+        if !self.claimed {
+            origin.check_claimed(connector)?;
+            self.claimed = true;
+        }
+        let commit = origin.next_commit()?;
+        let k = if self.last.0 == commit {
+            self.last.1 + 1
+        } else {
+            0
+        };
+        self.last = (commit, k);
+        Ok(format!("{}{commit}.{k}", self.head))
+    }
+
+    /// Transaction `gid` was prepared: the origin's next commit commits it.
+    pub(super) fn enlist(&mut self, gid: String) {
+        let finisher = self.finisher.clone();
+        self.origin
+            .lock()
+            .enlist(Box::new(Prepared { finisher, gid }));
+    }
+
+    /// The writer's end (after its last rows were enlisted): the origin's last writer to end
+    /// commits the final transaction.
+    ///
+    /// # Errors
+    /// That commit failed.
+    pub(super) fn end(&mut self) -> Result<()> {
+        if std::mem::replace(&mut self.ended, true) {
+            return Ok(());
+        }
+        self.origin.lock().writer_ended()
+    }
+}
+
+/// `<subtask>-<commit>.<k>`: the subtask and the commit.
+fn parse(rest: &str) -> Option<(usize, u64)> {
+    let (j, rest) = rest.split_once('-')?;
+    let (commit, k) = rest.split_once('.')?;
+    k.parse::<u32>().ok()?;
+    Some((j.parse().ok()?, commit.parse().ok()?))
+}
+
+/// A prepared transaction enlisted in the origin's next commit.
+struct Prepared {
+    finisher: Arc<Mutex<Db>>,
+    gid: String,
+}
+
+impl Prepared {
+    fn finish(&mut self, verb: &str) -> Result<()> {
+        let mut db = self.finisher.lock().unwrap_or_else(|e| e.into_inner());
+        db.finish_prepared(verb, &self.gid)
+    }
+}
+
+impl Enlisted for Prepared {
+    fn commit(&mut self) -> Result<()> {
+        self.finish("COMMIT")
+    }
+    fn rollback(&mut self) -> Result<()> {
+        self.finish("ROLLBACK")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn transaction_ids_name_their_subtask_and_commit() {
+        assert_eq!(parse("3-17.0"), Some((3, 17)));
+        assert_eq!(parse("0-1.2"), Some((0, 1)));
+        assert_eq!(parse("3-17"), None);
+        assert_eq!(parse("x-17.0"), None);
+        assert_eq!(parse("3-17.y"), None);
+    }
+}
