@@ -31,7 +31,9 @@
 //! With `--table NAME`, the window counts go to the PostgreSQL table `NAME (window_start
 //! BIGINT, window_end BIGINT, word TEXT, count BIGINT)` of `--jdbc-url` (a `JdbcSink`; the
 //! table must exist): at least once, or, with `--processing-guarantee exactly-once`, an
-//! exactly-once sink whose prepared transactions commit with the group's Kafka transactions.
+//! exactly-once sink whose prepared transactions commit with the group's Kafka transactions
+//! (so not with `--rebalance-output` then: behind the exchange no Kafka transaction commits
+//! them, and the job is refused).
 
 use flow::clap::{value_parser, Arg};
 use flow::connectors::format::{Json, Utf8};

@@ -963,13 +963,14 @@ fn exactly_once_a_transaction_prepared_when_its_instance_died_is_finished_by_the
     // The sink prepared its rows, and the instance died waiting for its Kafka transaction
     // to commit: a broker of this test's own (noida-db) is frozen (SIGSTOP) so that the
     // reader's commit waits, the test sees the prepared transaction in PostgreSQL and kills
-    // the instance. Most often the broker froze before the commit reached it; now and then
-    // it froze after it applied the commit and before it answered. Started again with its id (the broker thawed), the instance finds the
-    // transaction and its commit marker: when the marker did not reach the transaction's
-    // commit, it rolls the transaction back and reads the rows again from the committed
-    // positions (committed instead, 160 window counts of 800 were in the table twice in a
-    // run here); when it did, the positions after the rows were committed, and it commits the
-    // transaction. The table holds each window count once and right.
+    // the instance. The broker froze before it applied the commit, or after it applied it
+    // and before it answered: both happen. Started again with its id (the broker thawed),
+    // the instance finds the transaction and its commit marker: when the marker did not
+    // reach the transaction's commit, it rolls the transaction back and reads the rows again
+    // from the committed positions (committed instead, 160 window counts of 800 were in the
+    // table twice in a run here); when it did, the positions after the rows were committed,
+    // and it commits the transaction. The test reads the marker too and checks the choice; the table holds each
+    // window count once and right.
     let broker = OwnBroker::start(19296, "eos-jdbc-frozen");
     let servers = broker.servers();
     const LINES: i64 = 4_000;
@@ -1016,13 +1017,42 @@ fn exactly_once_a_transaction_prepared_when_its_instance_died_is_finished_by_the
     writing.join().unwrap();
     let stderrs = finished_all(vec![again]);
     let got = table_counts(&db, &table);
+    // The instance started again finished the transaction, as its marker in Kafka says.
     let finished = (stderrs[0].lines())
-        .filter(|l| l.contains("of a transaction an earlier run of the instance prepared"))
-        .any(|l| l.contains(&held[0]));
+        .map(strip_ansi)
+        .find(|l| {
+            l.contains("of a transaction an earlier run of the instance prepared")
+                && l.contains(&held[0])
+        })
+        .unwrap_or_else(|| {
+            panic!(
+                "the transaction {held:?} was not finished by the instance started again:\n{}",
+                stderrs[0]
+            )
+        });
+    let field = |name: &str| {
+        let at = finished.find(&format!(" {name}=")).expect(name) + name.len() + 2;
+        finished[at..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .trim_matches('"')
+            .to_owned()
+    };
+    let commit: i64 = field("commit").parse().unwrap();
+    let marker = marker_in(
+        &servers,
+        &format!("{}-transactions", run.group),
+        &field("marker_group"),
+    );
+    let verb = if commit <= marker {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    };
     assert!(
-        finished,
-        "the transaction {held:?} was not finished by the instance started again:\n{}",
-        stderrs[0]
+        finished.contains(&format!("{verb} of a transaction")),
+        "commit {commit}, marker {marker}: {finished}"
     );
     assert_counted(got, &expected_counts(LINES), &stderrs);
     let left = prepared_for(&db, &table);
@@ -1057,6 +1087,30 @@ fn table_counts(db: &jdbc_common::Db, table: &str) -> Vec<WindowCount> {
             count: r[3].parse().unwrap(),
         })
         .collect()
+}
+
+/// The commit marker of an exactly-once origin: the offset of partition 0 of the ledger topic
+/// `ledger` committed in the consumer group `group` (0: none).
+#[cfg(feature = "postgres")]
+fn marker_in(servers: &str, ledger: &str, group: &str) -> i64 {
+    use flow::connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
+    use flow::connectors::kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .set("isolation.level", "read_committed")
+        .create()
+        .unwrap();
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition(ledger, 0);
+    let committed = consumer
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .unwrap();
+    match committed.find_partition(ledger, 0).map(|p| p.offset()) {
+        Some(Offset::Offset(n)) => n,
+        _ => 0,
+    }
 }
 
 /// The ids of the transactions left prepared that wrote to `table` (a prepared transaction

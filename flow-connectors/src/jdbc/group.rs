@@ -14,15 +14,18 @@
 //!
 //! An instance that dies between the two commits leaves its last transaction prepared. Started
 //! again with its `--instance-id`, before the first row, its sink finds its stage's prepared
-//! transactions and compares each with its subtask's marker: one whose commit the marker
-//! reached is committed (the Kafka transaction committed its input's positions), a later one
-//! rolled back (its rows are read again). The instance's earlier producers are fenced before
-//! that (so the marker is final), and a sink at a lower parallelism finishes those of the
-//! subtasks it no longer has (`j % parallelism == subtask`).
+//! transactions and compares each with the marker of the run and subtask that prepared it:
+//! one whose commit the marker reached is committed (the Kafka transaction committed its
+//! input's positions), a later one rolled back (its rows are read again). The instance's
+//! earlier runs' producers are fenced before that (so their markers are final), and a sink at
+//! a lower parallelism finishes those of the subtasks it no longer has
+//! (`j % parallelism == subtask`).
 //!
-//! Transaction ids: `<prefix>-g<stage>-<subtask>-<commit>.<k>`, `<stage>` 16 hex digits of a
-//! hash of the group, the instance id, the block and the stage; `k` counts the transactions
-//! prepared for one commit (a sink's commit and its end may both come before the origin's).
+//! Transaction ids: `<prefix>-g<stage>-<subtask>-<run>-<commit>.<k>`: `<stage>` 16 hex digits
+//! of a hash of the group, the instance id, the block and the stage; `<run>` the run's
+//! suffix of its transactional ids (a run's numbers start at its marker's 1, and a fenced
+//! run that lives on cannot take a later run's name); `k` counts the transactions prepared
+//! for one commit (a sink's commit and its end may both come before the origin's).
 
 use super::sink::Db;
 use crate::kafka::origin::{Enlisted, SharedOrigin};
@@ -39,7 +42,7 @@ const MAX_GID: usize = 199;
 /// A writer's transactions in its group's Kafka transactions.
 pub(super) struct InGroup {
     origin: SharedOrigin,
-    /// `<prefix>-g<stage>-<subtask>-`: its transactions' ids, before `<commit>.<k>`.
+    /// `<prefix>-g<stage>-<subtask>-<run>-`: its transactions' ids, before `<commit>.<k>`.
     head: String,
     /// The commit the last transaction was prepared for, and how many were.
     last: (u64, u32),
@@ -68,43 +71,52 @@ impl InGroup {
         let Some(origin) = SharedOrigin::find(ctx.subtask_key()) else {
             return Err(db.error(NO_ORIGIN.into()));
         };
-        let stage = format!("{prefix}-g{}-", origin.lock().stage_tag());
-        // The longest id: the subtask, a commit of 20 digits, a `k` of 10.
-        if stage.len() + 20 + 1 + 20 + 1 + 10 > MAX_GID {
+        let (tag, run) = origin.lock().stage_tag();
+        let stage = format!("{prefix}-g{tag}-");
+        // The longest id: a subtask of 20 digits, the run, a commit of 20 and a `k` of 10.
+        let longest = stage.len() + 20 + 1 + run.len() + 1 + 20 + 1 + 10;
+        if longest > MAX_GID {
             return Err(db.error(format!(
                 "the transaction id prefix `{prefix}` is too long for an instance group: at most {} characters there",
-                MAX_GID - (stage.len() - prefix.len()) - 52
+                MAX_GID - (longest - prefix.len())
             )));
         }
         let (subtask, parallelism) = (ctx.subtask_index(), ctx.parallelism());
-        let mut markers: HashMap<usize, u64> = HashMap::new();
+        let mut markers: HashMap<(usize, String), (u64, String)> = HashMap::new();
         for gid in db.prepared_with(&stage)? {
-            let Some((j, commit)) = parse(&gid[stage.len()..]) else {
+            let Some((j, dead, commit)) = parse(&gid[stage.len()..]) else {
                 continue;
             };
             if j % parallelism != subtask {
                 continue;
             }
-            let marker = match markers.get(&j) {
-                Some(m) => *m,
+            let key = (j, dead.to_owned());
+            let (marker, group) = match markers.get(&key) {
+                Some(m) => m.clone(),
                 None => {
-                    let m = origin.lock().committed_through(j)?;
-                    markers.insert(j, m);
+                    let m = origin.lock().committed_through(j, dead)?;
+                    markers.insert(key, m.clone());
                     m
                 }
             };
+            if marker == 0 && commit > 1 {
+                // Commit `commit - 1` carried the marker: it is gone.
+                return Err(db.error(format!(
+                    "the commit marker of transaction `{gid}` is gone (consumer group `{group}`: expired after the broker's offsets.retention.minutes?): whether its Kafka transaction committed is unknown; finish it by hand (COMMIT PREPARED or ROLLBACK PREPARED)"
+                )));
+            }
             let verb = if commit <= marker {
                 "COMMIT"
             } else {
                 "ROLLBACK"
             };
-            tracing::info!(connector = %db.name(), gid, commit, marker, "{verb} of a transaction an earlier run of the instance prepared");
+            tracing::info!(connector = %db.name(), gid, commit, marker, marker_group = %group, "{verb} of a transaction an earlier run of the instance prepared");
             db.finish_prepared(verb, &gid)?;
         }
         origin.lock().writer_opened();
         Ok(InGroup {
             origin,
-            head: format!("{stage}{subtask}-"),
+            head: format!("{stage}{subtask}-{run}-"),
             last: (0, 0),
             finisher: Arc::new(Mutex::new(finisher)),
             claimed: false,
@@ -112,11 +124,11 @@ impl InGroup {
         })
     }
 
-    /// The id of the transaction to prepare for the origin's next commit.
+    /// The id of the transaction to prepare for the origin's next commit, and that commit.
     ///
     /// # Errors
     /// No source commits the origin's transactions, or its marker cannot be read.
-    pub(super) fn next_id(&mut self, connector: &str) -> Result<String> {
+    pub(super) fn next_id(&mut self, connector: &str) -> Result<(String, u64)> {
         let mut origin = self.origin.lock();
         if !self.claimed {
             origin.check_claimed(connector)?;
@@ -129,15 +141,17 @@ impl InGroup {
             0
         };
         self.last = (commit, k);
-        Ok(format!("{}{commit}.{k}", self.head))
+        Ok((format!("{}{commit}.{k}", self.head), commit))
     }
 
-    /// Transaction `gid` was prepared: the origin's next commit commits it.
-    pub(super) fn enlist(&mut self, gid: String) {
+    /// Transaction `gid` was prepared for commit `commit`: the origin's next commit, which
+    /// has that number, commits it.
+    ///
+    /// # Errors
+    /// The origin committed with a marker since the number was taken (a bug in flow).
+    pub(super) fn enlist(&mut self, gid: String, commit: u64) -> Result<()> {
         let finisher = self.finisher.clone();
-        self.origin
-            .lock()
-            .enlist(Box::new(Prepared { finisher, gid }));
+        (self.origin.lock()).enlist(commit, Box::new(Prepared { finisher, gid }))
     }
 
     /// The writer's end (after its last rows were enlisted): the origin's last writer to end
@@ -153,12 +167,15 @@ impl InGroup {
     }
 }
 
-/// `<subtask>-<commit>.<k>`: the subtask and the commit.
-fn parse(rest: &str) -> Option<(usize, u64)> {
+/// `<subtask>-<run>-<commit>.<k>`: the subtask, the run and the commit.
+fn parse(rest: &str) -> Option<(usize, &str, u64)> {
     let (j, rest) = rest.split_once('-')?;
+    let (run, rest) = rest.split_once('-')?;
     let (commit, k) = rest.split_once('.')?;
     k.parse::<u32>().ok()?;
-    Some((j.parse().ok()?, commit.parse().ok()?))
+    let hex = !run.is_empty() && run.bytes().all(|b| b.is_ascii_hexdigit());
+    hex.then_some(())?;
+    Some((j.parse().ok()?, run, commit.parse().ok()?))
 }
 
 /// A prepared transaction enlisted in the origin's next commit.
@@ -189,10 +206,12 @@ mod tests {
 
     #[test]
     fn transaction_ids_name_their_subtask_and_commit() {
-        assert_eq!(parse("3-17.0"), Some((3, 17)));
-        assert_eq!(parse("0-1.2"), Some((0, 1)));
-        assert_eq!(parse("3-17"), None);
-        assert_eq!(parse("x-17.0"), None);
-        assert_eq!(parse("3-17.y"), None);
+        assert_eq!(parse("3-0a1b2c3d-17.0"), Some((3, "0a1b2c3d", 17)));
+        assert_eq!(parse("0-ffffffff-1.2"), Some((0, "ffffffff", 1)));
+        assert_eq!(parse("3-0a1b2c3d-17"), None);
+        assert_eq!(parse("3-17.0"), None);
+        assert_eq!(parse("x-0a1b2c3d-17.0"), None);
+        assert_eq!(parse("3-0a1b2c3d-17.y"), None);
+        assert_eq!(parse("3-run-17.0"), None);
     }
 }

@@ -870,12 +870,12 @@ impl<T> JdbcSinkWriter<T> {
         if self.rows.is_empty() {
             return Ok(());
         }
-        let gid = g.next_id(&self.db.name)?;
+        let (gid, commit) = g.next_id(&self.db.name)?;
         self.write_rows(Some(&gid))?;
-        if let Some(g) = &mut self.group {
-            g.enlist(gid);
+        match &mut self.group {
+            Some(g) => g.enlist(gid, commit),
+            None => Ok(()),
         }
-        Ok(())
     }
 
     /// Writes the buffered rows if the batch is full or old enough (at least once), keeping

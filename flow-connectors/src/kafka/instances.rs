@@ -2157,7 +2157,10 @@ impl Reader {
         }
         let group = self.consumer.group_metadata();
         let committed = origin.lock().commit(&tpl, group.as_ref());
-        if let (Err(e), true) = (&committed, release) {
+        // (A commit whose Kafka transaction committed, and a transaction enlisted in it
+        // could not, stops the instance: an abort cannot undo it.)
+        let kafka_failed = committed.is_err() && !origin.lock().enlisted_failed();
+        if let (Err(e), true, true) = (&committed, release, kafka_failed) {
             tracing::warn!(reader = %self.connector, "cannot commit the partitions it gives up: {e}");
             // Nothing of the aborted transaction is read; the stage dropped the state.
             origin.lock().abort()?;

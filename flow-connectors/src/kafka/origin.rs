@@ -24,6 +24,11 @@
 //! committed offsets say were read. Readers read `read_committed`: an aborted transaction's
 //! records are never read.
 //!
+//! **Outside Kafka.** A sink of the chain with transactions of its own (an exactly-once
+//! `JdbcSink`: `jdbc::group`) prepares them before the origin's commit and enlists them
+//! ([`Enlisted`]); that commit then carries a *commit marker* ([`Marker`]) and commits them
+//! after the Kafka transaction: two-phase commit, the Kafka transaction the coordinator.
+//!
 //! **When.** An origin commits every [`COMMIT_INTERVAL`] while it read rows or its writers
 //! wrote (watermarks, signs of life); before the group takes its partitions away (it defers
 //! librdkafka's unassign until its commit: the partitions' last rows go with it); before it
@@ -80,13 +85,18 @@ pub(crate) struct Origin {
     /// end record.
     last: Option<(TopicPartitionList, ConsumerGroupMetadata)>,
     last_commit: Instant,
-    /// Its stable name ([`base_id`]) and the group's ledger topic.
+    /// Its stable name ([`base_id`]), this run's transactional id (`<base>.<run>`) and the
+    /// group's ledger topic.
     base: String,
+    id: String,
     ledger: String,
     /// Its commit marker, read when a transaction outside Kafka is first enlisted.
     marker: Option<Marker>,
     /// Transactions prepared outside Kafka for the next commit ([`Enlisted`]).
     enlisted: Vec<Box<dyn Enlisted>>,
+    /// A Kafka transaction committed and a transaction enlisted in it could not: the
+    /// instance must stop (an abort cannot undo the commit).
+    enlisted_failed: bool,
 }
 
 /// A transaction that a sink of an origin's chain prepared outside Kafka for the origin's
@@ -111,17 +121,19 @@ pub(crate) trait Enlisted: Send {
 
 /// An origin's commit marker: the number of its last commit that carried transactions from
 /// outside Kafka ([`Enlisted`]), kept as the committed offset of partition 0 of the group's
-/// ledger topic in the consumer group `<base id>.commits`, and committed in the transaction
-/// (as the exactly-once `KafkaSink`'s marker: [`super::transactions`]).
+/// ledger topic in the consumer group `<transactional id>.commits` (one per run: a run's
+/// marker is final once the run's producer is fenced), and committed in the transaction (as
+/// the exactly-once `KafkaSink`'s marker: [`super::transactions`]).
 struct Marker {
     _consumer: BaseConsumer,
     group: ConsumerGroupMetadata,
     committed: u64,
 }
 
-/// The consumer group of the commit marker of the origin `base`.
-fn marker_group_id(base: &str) -> String {
-    format!("{base}.commits")
+/// The consumer group of the commit marker of the run of an origin whose transactional id
+/// is `id`.
+fn marker_group_id(id: &str) -> String {
+    format!("{id}.commits")
 }
 
 /// An [`Origin`] shared by the connectors of one subtask.
@@ -145,9 +157,10 @@ struct Prepared {
     reader: bool,
     /// The instance brokers (a sink writes in the transactions only on them).
     brokers: String,
-    /// Its stable name ([`base_id`]) and the group's ledger topic: where its commit marker
-    /// is kept ([`Marker`]).
+    /// Its stable name ([`base_id`]), this run's transactional id (`<base>.<run>`) and the
+    /// group's ledger topic: where its commit marker is kept ([`Marker`]).
     base: String,
+    id: String,
     ledger: String,
     out: Output,
 }
@@ -287,6 +300,7 @@ pub(super) fn prepare(
             reader,
             brokers: config.brokers.clone(),
             base,
+            id,
             ledger: topic.clone(),
             out,
         });
@@ -356,6 +370,7 @@ impl SharedOrigin {
             reader,
             brokers,
             base,
+            id,
             ledger,
             out,
             ..
@@ -373,9 +388,11 @@ impl SharedOrigin {
             last: None,
             last_commit: Instant::now(),
             base,
+            id,
             ledger,
             marker: None,
             enlisted: Vec::new(),
+            enlisted_failed: false,
         }));
         all.push((key, Arc::downgrade(&origin)));
         Some(SharedOrigin(origin))
@@ -448,7 +465,7 @@ impl Origin {
     /// The marker cannot be read.
     pub(crate) fn next_commit(&mut self) -> Result<u64> {
         if self.marker.is_none() {
-            let id = marker_group_id(&self.base);
+            let id = marker_group_id(&self.id);
             let settings = self.settings();
             let (consumer, group) = marker_group(&settings, &self.out.connector, &id)?;
             let committed = read_marker(
@@ -466,40 +483,64 @@ impl Origin {
         Ok(self.marker.as_ref().map_or(1, |m| m.committed + 1))
     }
 
-    /// Enlists a transaction prepared outside Kafka for the next commit (numbered
-    /// [`Origin::next_commit`]): that commit carries the marker, then commits it.
+    /// Enlists a transaction prepared outside Kafka for the next commit, whose number
+    /// ([`Origin::next_commit`]) it was named after: that commit carries the marker, then
+    /// commits it.
+    ///
+    /// # Errors
+    /// A commit with a marker came between: the transaction's name has a number the marker
+    /// says was committed before it (a bug in flow).
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // a JdbcSink's
-    pub(crate) fn enlist(&mut self, prepared: Box<dyn Enlisted>) {
+    pub(crate) fn enlist(&mut self, commit: u64, prepared: Box<dyn Enlisted>) -> Result<()> {
+        let next = self.next_commit()?;
+        if next != commit {
+            return Err(connector_error(
+                &self.out.connector,
+                format!("a transaction prepared for commit {commit} was enlisted at commit {next} (a bug in flow)"),
+            ));
+        }
         self.dirty = true;
         self.enlisted.push(prepared);
+        Ok(())
     }
 
-    /// The number of the last commit with a marker of sibling `subtask` of this origin's stage
-    /// (this one's, or one an earlier run had at another parallelism): the transactions
-    /// prepared for a commit up to it committed in Kafka, and later ones never will (the
-    /// earlier runs' producers were fenced before this run started: [`prepare`]).
+    /// The number of the last commit with a marker of run `run` of sibling `subtask` of this
+    /// origin's stage (an earlier run's, maybe at another parallelism), and the marker's
+    /// consumer group: the transactions prepared for a commit up to it committed in Kafka,
+    /// and later ones never will (the earlier runs' producers were fenced before this run
+    /// started: [`prepare`]).
     ///
     /// # Errors
     /// The marker cannot be read.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // a JdbcSink's
-    pub(crate) fn committed_through(&self, subtask: usize) -> Result<u64> {
+    pub(crate) fn committed_through(&self, subtask: usize, run: &str) -> Result<(u64, String)> {
         let stage = self.base.rsplit_once('-').map_or("", |(stage, _)| stage);
-        let id = marker_group_id(&format!("{stage}-{subtask}"));
+        let id = marker_group_id(&format!("{stage}-{subtask}.{run}"));
         let (consumer, _) = marker_group(&self.settings(), &self.out.connector, &id)?;
-        read_marker(
+        let marker = read_marker(
             &consumer,
             &self.ledger,
             &self.out.connector,
             self.out.wait(),
-        )
+        )?;
+        Ok((marker, id))
     }
 
     /// A name for this origin's stage in this instance, for the names of transactions
-    /// outside Kafka: 16 hex digits of a hash of `<group>-<instance id>-eos-<block>-<stage>`.
+    /// outside Kafka: 16 hex digits of a hash of `<group>-<instance id>-eos-<block>-<stage>`;
+    /// and this run's (the suffix of its transactional id).
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // a JdbcSink's
-    pub(crate) fn stage_tag(&self) -> String {
+    pub(crate) fn stage_tag(&self) -> (String, String) {
         let stage = self.base.rsplit_once('-').map_or("", |(stage, _)| stage);
-        format!("{:016x}", flow_runtime::hash::stable_hash(&stage))
+        let run = self.id.rsplit_once('.').map_or("", |(_, run)| run);
+        let tag = format!("{:016x}", flow_runtime::hash::stable_hash(&stage));
+        (tag, run.to_owned())
+    }
+
+    /// Whether a Kafka transaction committed and a transaction enlisted in it could not: the
+    /// error of that commit is no failed Kafka commit, and the instance must stop.
+    pub(super) fn enlisted_failed(&self) -> bool {
+        self.enlisted_failed
     }
 
     fn settings(&self) -> ClientSettings {
@@ -542,6 +583,7 @@ impl Origin {
         self.dirty = false;
         self.last_commit = Instant::now();
         let enlisted = self.finish_enlisted(true);
+        self.enlisted_failed = enlisted.is_err();
         self.out.wait_for_acks()?;
         begin(&self.out)?;
         tracing::trace!(connector = %self.out.connector, offsets = offsets.count(), "transaction committed");
