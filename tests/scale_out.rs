@@ -969,8 +969,8 @@ fn exactly_once_a_transaction_prepared_when_its_instance_died_is_finished_by_the
     // reach the transaction's commit, it rolls the transaction back and reads the rows again
     // from the committed positions (committed instead, 160 window counts of 800 were in the
     // table twice in a run here); when it did, the positions after the rows were committed,
-    // and it commits the transaction. The test reads the marker too and checks the choice; the table holds each
-    // window count once and right.
+    // and it commits the transaction. The test reads the marker too and checks the choice;
+    // the table holds each window count once and right.
     let broker = OwnBroker::start(19296, "eos-jdbc-frozen");
     let servers = broker.servers();
     const LINES: i64 = 4_000;
@@ -1040,11 +1040,15 @@ fn exactly_once_a_transaction_prepared_when_its_instance_died_is_finished_by_the
             .to_owned()
     };
     let commit: i64 = field("commit").parse().unwrap();
-    let marker = marker_in(
-        &servers,
-        &format!("{}-transactions", run.group),
-        &field("marker_group"),
+    // The marker of the run and subtask that prepared it: `<prefix>-g<stage>-<j>-<run>-..`.
+    let named: Vec<&str> = held[0].rsplitn(4, '-').collect();
+    let group = field("marker_group");
+    assert!(
+        group.ends_with(&format!("-{}.{}.commits", named[2], named[1])),
+        "{group} is not the marker of {}",
+        held[0]
     );
+    let marker = marker_in(&servers, &format!("{}-transactions", run.group), &group);
     let verb = if commit <= marker {
         "COMMIT"
     } else {

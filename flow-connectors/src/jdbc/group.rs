@@ -85,6 +85,7 @@ impl InGroup {
         let mut markers: HashMap<(usize, String), (u64, String)> = HashMap::new();
         for gid in db.prepared_with(&stage)? {
             let Some((j, dead, commit)) = parse(&gid[stage.len()..]) else {
+                tracing::warn!(connector = %db.name(), gid, "a prepared transaction of this stage's name whose id does not parse is left alone");
                 continue;
             };
             if j % parallelism != subtask {

@@ -558,6 +558,7 @@ impl Origin {
         group: Option<&ConsumerGroupMetadata>,
     ) -> Result<()> {
         let wait = self.out.wait();
+        self.enlisted_failed = false;
         if !self.enlisted.is_empty() {
             self.add_marker()?;
         }
