@@ -1048,7 +1048,9 @@ fn exactly_once_a_transaction_prepared_when_its_instance_died_is_finished_by_the
         "{group} is not the marker of {}",
         held[0]
     );
-    let marker = marker_in(&servers, &format!("{}-transactions", run.group), &group);
+    // The marker: the offset of partition 0 of the ledger topic the group committed.
+    let ledger = format!("{}-transactions", run.group);
+    let marker = kafka_common::committed_sum(&servers, &group, &ledger, 1);
     let verb = if commit <= marker {
         "COMMIT"
     } else {
@@ -1091,30 +1093,6 @@ fn table_counts(db: &jdbc_common::Db, table: &str) -> Vec<WindowCount> {
             count: r[3].parse().unwrap(),
         })
         .collect()
-}
-
-/// The commit marker of an exactly-once origin: the offset of partition 0 of the ledger topic
-/// `ledger` committed in the consumer group `group` (0: none).
-#[cfg(feature = "postgres")]
-fn marker_in(servers: &str, ledger: &str, group: &str) -> i64 {
-    use flow::connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
-    use flow::connectors::kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .set("group.id", group)
-        .set("enable.auto.commit", "false")
-        .set("isolation.level", "read_committed")
-        .create()
-        .unwrap();
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition(ledger, 0);
-    let committed = consumer
-        .committed_offsets(tpl, Duration::from_secs(10))
-        .unwrap();
-    match committed.find_partition(ledger, 0).map(|p| p.offset()) {
-        Some(Offset::Offset(n)) => n,
-        _ => 0,
-    }
 }
 
 /// The ids of the transactions left prepared that wrote to `table` (a prepared transaction

@@ -473,8 +473,12 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
             eos
         });
         self.check_group(exactly_once_group)?;
-        let options = (self.connection.clone(), self.execution.clone());
-        let db = Db::new(name.clone(), self.sql.clone(), &options)?;
+        let db = Db::new(
+            name.clone(),
+            self.sql.clone(),
+            &self.connection,
+            &self.execution,
+        )?;
         let prefix = self.exactly_once.as_ref().map(|o| {
             o.prefix.clone().unwrap_or_else(|| {
                 let id = (ctx.job_name(), ctx.operator_name(), &self.sql);
@@ -517,7 +521,8 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
             .map_err(|e| w.error(format!("cannot start: {e}")))?;
         #[cfg(feature = "kafka")]
         if let (Some(true), Some(t)) = (exactly_once_group, &w.exactly_once) {
-            let finisher = Db::new(w.db.name.clone(), self.sql.clone(), &options)?;
+            let (connection, execution) = (&self.connection, &self.execution);
+            let finisher = Db::new(w.db.name.clone(), self.sql.clone(), connection, execution)?;
             let prefix = t.prefix.clone();
             w.group = Some(super::group::InGroup::open(
                 ctx, &prefix, &mut w.db, finisher,
@@ -579,7 +584,8 @@ impl Db {
     fn new(
         name: String,
         sql: String,
-        sink: &(JdbcConnectionOptions, JdbcExecutionOptions),
+        connection: &JdbcConnectionOptions,
+        execution: &JdbcExecutionOptions,
     ) -> Result<Db> {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -591,8 +597,8 @@ impl Db {
         Ok(Db {
             name,
             sql,
-            connection: sink.0.clone(),
-            execution: sink.1.clone(),
+            connection: connection.clone(),
+            execution: execution.clone(),
             rt,
             conn: None,
         })

@@ -85,11 +85,8 @@ pub(crate) struct Origin {
     /// end record.
     last: Option<(TopicPartitionList, ConsumerGroupMetadata)>,
     last_commit: Instant,
-    /// Its stable name ([`base_id`]), this run's transactional id (`<base>.<run>`) and the
-    /// group's ledger topic.
-    base: String,
-    id: String,
-    ledger: String,
+    /// Where its commit markers are.
+    place: MarkerPlace,
     /// Its commit marker, read when a transaction outside Kafka is first enlisted.
     marker: Option<Marker>,
     /// Transactions prepared outside Kafka for the next commit ([`Enlisted`]).
@@ -130,10 +127,24 @@ struct Marker {
     committed: u64,
 }
 
-/// The consumer group of the commit marker of the run of an origin whose transactional id
-/// is `id`.
-fn marker_group_id(id: &str) -> String {
-    format!("{id}.commits")
+/// Where the commit markers of an origin's stage are ([`Marker`]).
+struct MarkerPlace {
+    /// The stage's stable name ([`stage_id`]).
+    stage: String,
+    /// The origin's subtask.
+    subtask: usize,
+    /// This run's suffix of its transactional ids (`<base>.<run>`).
+    run: String,
+    /// The group's ledger topic, whose partition 0 the markers are offsets of.
+    ledger: String,
+}
+
+impl MarkerPlace {
+    /// The consumer group of the marker of run `run` of subtask `subtask` of the stage:
+    /// `<its transactional id>.commits`.
+    fn group(&self, subtask: usize, run: &str) -> String {
+        format!("{}-{subtask}.{run}.commits", self.stage)
+    }
 }
 
 /// An [`Origin`] shared by the connectors of one subtask.
@@ -157,11 +168,8 @@ struct Prepared {
     reader: bool,
     /// The instance brokers (a sink writes in the transactions only on them).
     brokers: String,
-    /// Its stable name ([`base_id`]), this run's transactional id (`<base>.<run>`) and the
-    /// group's ledger topic: where its commit marker is kept ([`Marker`]).
-    base: String,
-    id: String,
-    ledger: String,
+    /// Where its commit markers are.
+    place: MarkerPlace,
     out: Output,
 }
 
@@ -169,16 +177,19 @@ struct Prepared {
 /// instance: `<group>-<instance id>-eos-<block>-<stage>-<subtask>`. A run writes with
 /// `<base>.<run>`, recorded in the group's ledger ([`ledger_topic`]).
 fn base_id(config: &InstanceConfig, graph: usize, stage: usize, subtask: usize) -> Result<String> {
+    Ok(format!("{}-{subtask}", stage_id(config, graph, stage)?))
+}
+
+/// The stable name of stage `stage` of block `graph` of this instance, the [`base_id`] of its
+/// subtasks without the subtask: `<group>-<instance id>-eos-<block>-<stage>`.
+fn stage_id(config: &InstanceConfig, graph: usize, stage: usize) -> Result<String> {
     let Some(id) = &config.id else {
         return Err(Error::Config(format!(
             "instance group `{}`: exactly-once needs an --instance-id (its transactional ids are named after it, so that the instance started again aborts what its dead self left open)",
             config.group
         )));
     };
-    Ok(format!(
-        "{}-{id}-eos-{graph}-{stage}-{subtask}",
-        config.group
-    ))
+    Ok(format!("{}-{id}-eos-{graph}-{stage}", config.group))
 }
 
 /// The topic `<group>-transactions` (one partition): per base id, the transactional id its
@@ -188,8 +199,13 @@ fn ledger_topic(config: &InstanceConfig) -> String {
 }
 
 fn instance_settings(config: &InstanceConfig) -> ClientSettings {
+    broker_settings(&config.brokers)
+}
+
+/// Client settings for the instance brokers `brokers`.
+fn broker_settings(brokers: &str) -> ClientSettings {
     let mut settings = ClientSettings::new();
-    settings.bootstrap_servers = config.brokers.clone();
+    settings.bootstrap_servers = brokers.to_owned();
     settings
 }
 
@@ -281,10 +297,10 @@ pub(super) fn prepare(
             id.as_bytes(),
             NO_TIMESTAMP,
         )?;
-        ids.push(((graph, stage, subtask), reader, base, id));
+        ids.push(((graph, stage, subtask), reader, id));
     }
     out.wait_for_acks()?;
-    for ((graph, stage, subtask), reader, base, id) in ids {
+    for ((graph, stage, subtask), reader, id) in ids {
         let out = connect(config, &id)?;
         begin(&out)?;
         tracing::debug!(transactional_id = %id, "exactly-once transactions initialised");
@@ -294,14 +310,18 @@ pub(super) fn prepare(
             stage,
             subtask,
         };
+        let place = MarkerPlace {
+            stage: stage_id(config, graph, stage)?,
+            subtask: subtask.subtask,
+            run: suffix.clone(),
+            ledger: topic.clone(),
+        };
         let mut prepared = PREPARED.lock().unwrap_or_else(|e| e.into_inner());
         prepared.push(Prepared {
             subtask,
             reader,
             brokers: config.brokers.clone(),
-            base,
-            id,
-            ledger: topic.clone(),
+            place,
             out,
         });
     }
@@ -369,9 +389,7 @@ impl SharedOrigin {
         let Prepared {
             reader,
             brokers,
-            base,
-            id,
-            ledger,
+            place,
             out,
             ..
         } = {
@@ -387,9 +405,7 @@ impl SharedOrigin {
             dirty: false,
             last: None,
             last_commit: Instant::now(),
-            base,
-            id,
-            ledger,
+            place,
             marker: None,
             enlisted: Vec::new(),
             enlisted_failed: false,
@@ -465,15 +481,9 @@ impl Origin {
     /// The marker cannot be read.
     pub(crate) fn next_commit(&mut self) -> Result<u64> {
         if self.marker.is_none() {
-            let id = marker_group_id(&self.id);
-            let settings = self.settings();
-            let (consumer, group) = marker_group(&settings, &self.out.connector, &id)?;
-            let committed = read_marker(
-                &consumer,
-                &self.ledger,
-                &self.out.connector,
-                self.out.wait(),
-            )?;
+            let place = &self.place;
+            let (consumer, group, committed) =
+                self.read_marker(&place.group(place.subtask, &place.run))?;
             self.marker = Some(Marker {
                 _consumer: consumer,
                 group,
@@ -481,6 +491,15 @@ impl Origin {
             });
         }
         Ok(self.marker.as_ref().map_or(1, |m| m.committed + 1))
+    }
+
+    /// A consumer of the marker group `group`, its metadata, and the marker (0: none).
+    fn read_marker(&self, group: &str) -> Result<(BaseConsumer, ConsumerGroupMetadata, u64)> {
+        let connector = &self.out.connector;
+        let settings = broker_settings(&self.brokers);
+        let (consumer, metadata) = marker_group(&settings, connector, group)?;
+        let marker = read_marker(&consumer, &self.place.ledger, connector, self.out.wait())?;
+        Ok((consumer, metadata, marker))
     }
 
     /// Enlists a transaction prepared outside Kafka for the next commit, whose number
@@ -514,16 +533,9 @@ impl Origin {
     /// The marker cannot be read.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // a JdbcSink's
     pub(crate) fn committed_through(&self, subtask: usize, run: &str) -> Result<(u64, String)> {
-        let stage = self.base.rsplit_once('-').map_or("", |(stage, _)| stage);
-        let id = marker_group_id(&format!("{stage}-{subtask}.{run}"));
-        let (consumer, _) = marker_group(&self.settings(), &self.out.connector, &id)?;
-        let marker = read_marker(
-            &consumer,
-            &self.ledger,
-            &self.out.connector,
-            self.out.wait(),
-        )?;
-        Ok((marker, id))
+        let group = self.place.group(subtask, run);
+        let (_, _, marker) = self.read_marker(&group)?;
+        Ok((marker, group))
     }
 
     /// A name for this origin's stage in this instance, for the names of transactions
@@ -531,22 +543,17 @@ impl Origin {
     /// and this run's (the suffix of its transactional id).
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // a JdbcSink's
     pub(crate) fn stage_tag(&self) -> (String, String) {
-        let stage = self.base.rsplit_once('-').map_or("", |(stage, _)| stage);
-        let run = self.id.rsplit_once('.').map_or("", |(_, run)| run);
-        let tag = format!("{:016x}", flow_runtime::hash::stable_hash(&stage));
-        (tag, run.to_owned())
+        let tag = format!(
+            "{:016x}",
+            flow_runtime::hash::stable_hash(&self.place.stage)
+        );
+        (tag, self.place.run.clone())
     }
 
     /// Whether a Kafka transaction committed and a transaction enlisted in it could not: the
     /// error of that commit is no failed Kafka commit, and the instance must stop.
     pub(super) fn enlisted_failed(&self) -> bool {
         self.enlisted_failed
-    }
-
-    fn settings(&self) -> ClientSettings {
-        let mut settings = ClientSettings::new();
-        settings.bootstrap_servers = self.brokers.clone();
-        settings
     }
 
     /// Commits the open transaction with `offsets` (the source's positions, in its group
@@ -598,7 +605,7 @@ impl Origin {
         let mut offsets = TopicPartitionList::new();
         let at = Offset::Offset(marker_offset(marker.committed + 1));
         offsets
-            .add_partition_offset(&self.ledger, 0, at)
+            .add_partition_offset(&self.place.ledger, 0, at)
             .map_err(|e| connector_error(&self.out.connector, format!("commit marker: {e}")))?;
         let wait = self.out.wait();
         if let Err(e) =
