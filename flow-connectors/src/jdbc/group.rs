@@ -39,6 +39,11 @@ const NO_ORIGIN: &str = "exactly-once in an instance group: the sink must be in 
 /// The longest transaction id PostgreSQL takes (`GIDSIZE` less its terminating zero).
 const MAX_GID: usize = 199;
 
+/// The longest transaction id prefix in a group: the rest of the longest id is `-g`, the
+/// stage's 16 hex digits, `-`, a subtask of 20 digits, `-`, the run's 8 hex digits, `-`, a
+/// commit of 20 digits, `.` and a `k` of 10.
+pub(super) const MAX_PREFIX: usize = MAX_GID - (2 + 16 + 1 + 20 + 1 + 8 + 1 + 20 + 1 + 10);
+
 /// A writer's transactions in its group's Kafka transactions.
 pub(super) struct InGroup {
     origin: SharedOrigin,
@@ -73,14 +78,6 @@ impl InGroup {
         };
         let (tag, run) = origin.lock().stage_tag();
         let stage = format!("{prefix}-g{tag}-");
-        // The longest id: a subtask of 20 digits, the run, a commit of 20 and a `k` of 10.
-        let longest = stage.len() + 20 + 1 + run.len() + 1 + 20 + 1 + 10;
-        if longest > MAX_GID {
-            return Err(db.error(format!(
-                "the transaction id prefix `{prefix}` is too long for an instance group: at most {} characters there",
-                MAX_GID - (longest - prefix.len())
-            )));
-        }
         let (subtask, parallelism) = (ctx.subtask_index(), ctx.parallelism());
         let mut markers: HashMap<(usize, String), (u64, String)> = HashMap::new();
         for gid in db.prepared_with(&stage)? {

@@ -364,19 +364,35 @@ impl<T> JdbcSink<T> {
     /// (`exactly_once`: `--processing-guarantee exactly-once`), whose Kafka transactions
     /// commit the sink's, and the `kafka` feature.
     fn check_group(&self, group: Option<bool>) -> Result<()> {
-        let (Some(exactly_once), Some(_)) = (group, &self.exactly_once) else {
+        let (Some(exactly_once), Some(options)) = (group, &self.exactly_once) else {
             return Ok(());
         };
         let refused = if !cfg!(feature = "kafka") {
-            "exactly-once in an instance group needs flow's `kafka` feature (the group's Kafka transactions commit the sink's)"
+            "exactly-once in an instance group needs flow's `kafka` feature (the group's Kafka transactions commit the sink's)".to_string()
         } else if !exactly_once {
-            "exactly-once in an instance group needs --processing-guarantee exactly-once: the group's Kafka transactions commit the sink's prepared transactions (at least once, use the at-least-once sink with an idempotent statement, an upsert, which writes its batch at each of the group's commits)"
+            "exactly-once in an instance group needs --processing-guarantee exactly-once: the group's Kafka transactions commit the sink's prepared transactions (at least once, use the at-least-once sink with an idempotent statement, an upsert, which writes its batch at each of the group's commits)".to_string()
         } else {
+            #[cfg(feature = "kafka")]
+            if let Some(p) = options
+                .prefix
+                .as_ref()
+                .filter(|p| p.len() > super::group::MAX_PREFIX)
+            {
+                return Err(Error::Connector {
+                    connector: format!("JdbcSink({})", self.connection.display()),
+                    message: format!(
+                        "the transaction id prefix `{p}` is too long for an instance group: at most {} characters there (the group's transaction ids name the instance's stage, the subtask, the run and the commit)",
+                        super::group::MAX_PREFIX
+                    ),
+                });
+            }
+            #[cfg(not(feature = "kafka"))]
+            let _ = options;
             return Ok(());
         };
         Err(Error::Connector {
             connector: format!("JdbcSink({})", self.connection.display()),
-            message: refused.into(),
+            message: refused,
         })
     }
 }
@@ -1074,6 +1090,32 @@ mod tests {
         let accepted = sink().check(Some(&group));
         assert_eq!(accepted.is_ok(), cfg!(feature = "kafka"), "{accepted:?}");
         assert!(sink().check(None).is_ok());
+    }
+
+    /// A group's transaction ids are longer than a checkpoint's: a prefix that fits outside
+    /// a group (at most 150) may not fit in one.
+    #[cfg(feature = "kafka")]
+    #[test]
+    fn a_transaction_id_prefix_too_long_for_a_group_is_refused() {
+        let mut group = InstanceConfig::new("g", "127.0.0.1:1");
+        group.exactly_once = true;
+        let long = |n| {
+            sink().exactly_once(
+                JdbcExactlyOnceOptions::default().transaction_id_prefix("p".repeat(n)),
+            )
+        };
+        let e = long(super::super::group::MAX_PREFIX + 1)
+            .check(Some(&group))
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            e.contains("too long for an instance group: at most 119 characters"),
+            "{e}"
+        );
+        assert!(long(super::super::group::MAX_PREFIX)
+            .check(Some(&group))
+            .is_ok());
+        assert!(long(150).check(None).is_ok(), "outside a group");
     }
 
     #[test]
