@@ -24,9 +24,10 @@
 //!
 //! With `--output-dir DIR`, the window counts go to part files in `DIR` (a `FileSink`, text
 //! lines `start end word count`) instead of `--output`: in a group, its parts are committed
-//! at the group's commits. With `--rebalance-output` too, they reach the sink through
+//! at the group's commits; with `--processing-guarantee exactly-once`, with the group's Kafka
+//! transactions (exactly once). With `--rebalance-output` too, they reach the sink through
 //! `rebalance()`: the sink is a stage of its own, behind an in-process exchange, and commits
-//! at the group's commits all the same.
+//! at the group's commits all the same (at least once: an exactly-once group refuses it).
 //!
 //! With `--table NAME`, the window counts go to the PostgreSQL table `NAME (window_start
 //! BIGINT, window_end BIGINT, word TEXT, count BIGINT)` of `--jdbc-url` (a `JdbcSink`; the
@@ -154,7 +155,7 @@ fn run() -> flow::Result<()> {
                 .long("output-dir")
                 .value_name("DIR")
                 .conflicts_with("join")
-                .help("Write the window counts to part files in DIR instead of --output (a FileSink: text lines `start end word count`; in a group its parts commit at the group's commits)"),
+                .help("Write the window counts to part files in DIR instead of --output (a FileSink: text lines `start end word count`; in a group its parts commit at the group's commits, with its Kafka transactions under --processing-guarantee exactly-once)"),
         )
         .arg(
             Arg::new("table")

@@ -991,26 +991,10 @@ fn exactly_once_a_transaction_prepared_when_its_instance_died_is_finished_by_the
         std::thread::sleep(Duration::from_millis(50));
     }
     // The reader's commit prepares a transaction only when rows came since its last commit
-    // and its stage fired window counts since: each try freezes the broker for 3 s.
-    let mut held = Vec::new();
-    for _ in 0..10 {
-        broker.freeze();
-        let frozen = Instant::now();
-        while held.is_empty() && frozen.elapsed() < Duration::from_secs(3) {
-            std::thread::sleep(Duration::from_millis(50));
-            held = prepared_for(&db, &table);
-        }
-        if !held.is_empty() {
-            break;
-        }
-        broker.thaw();
-        std::thread::sleep(Duration::from_millis(700));
-    }
-    assert!(
-        !held.is_empty(),
-        "no transaction was prepared while the broker was frozen:\n{}",
-        first[0].stderr()
-    );
+    // and its stage fired window counts since.
+    let held = frozen_until(&broker, &first[0], "transaction", || {
+        prepared_for(&db, &table)
+    });
     first.into_iter().for_each(Instance::kill);
     broker.thaw();
     let again = exactly_once_member_with(&run, 10, "a", &extra);
@@ -1018,39 +1002,13 @@ fn exactly_once_a_transaction_prepared_when_its_instance_died_is_finished_by_the
     let stderrs = finished_all(vec![again]);
     let got = table_counts(&db, &table);
     // The instance started again finished the transaction, as its marker in Kafka says.
-    let finished = (stderrs[0].lines())
-        .map(strip_ansi)
-        .find(|l| {
-            l.contains("of a transaction an earlier run of the instance prepared")
-                && l.contains(&held[0])
-        })
-        .unwrap_or_else(|| {
-            panic!(
-                "the transaction {held:?} was not finished by the instance started again:\n{}",
-                stderrs[0]
-            )
-        });
-    let field = |name: &str| {
-        let at = finished.find(&format!(" {name}=")).expect(name) + name.len() + 2;
-        finished[at..]
-            .split(' ')
-            .next()
-            .unwrap()
-            .trim_matches('"')
-            .to_owned()
-    };
-    let commit: i64 = field("commit").parse().unwrap();
-    // The marker of the run and subtask that prepared it: `<prefix>-g<stage>-<j>-<run>-..`.
-    let named: Vec<&str> = held[0].rsplitn(4, '-').collect();
-    let group = field("marker_group");
-    assert!(
-        group.ends_with(&format!("-{}.{}.commits", named[2], named[1])),
-        "{group} is not the marker of {}",
-        held[0]
+    let (finished, commit, marker) = finished_by_marker(
+        &stderrs[0],
+        "of a transaction an earlier run of the instance prepared",
+        &held[0],
+        &run,
+        &servers,
     );
-    // The marker: the offset of partition 0 of the ledger topic the group committed.
-    let ledger = format!("{}-transactions", run.group);
-    let marker = kafka_common::committed_sum(&servers, &group, &ledger, 1);
     let verb = if commit <= marker {
         "COMMIT"
     } else {
@@ -1064,6 +1022,170 @@ fn exactly_once_a_transaction_prepared_when_its_instance_died_is_finished_by_the
     let left = prepared_for(&db, &table);
     assert!(left.is_empty(), "transactions left prepared: {left:?}");
     assert_no_state_left(run.state.path());
+}
+
+/// Freezes `broker` (SIGSTOP) for up to 3 s at a time, 10 times at most, until `held()`
+/// shows what `watched` prepared for a commit that now waits (`what`, for the failure), and
+/// still shows it 300 ms later: it returns that, the broker still frozen. A commit prepares something only when rows came
+/// since the last and the stage fired window counts since.
+fn frozen_until(
+    broker: &OwnBroker,
+    watched: &Instance,
+    what: &str,
+    held: impl Fn() -> Vec<String>,
+) -> Vec<String> {
+    let mut seen = Vec::new();
+    for _ in 0..10 {
+        broker.freeze();
+        let frozen = Instant::now();
+        while seen.is_empty() && frozen.elapsed() < Duration::from_secs(3) {
+            std::thread::sleep(Duration::from_millis(50));
+            seen = held();
+        }
+        // What a commit finished just before the broker froze goes within milliseconds.
+        std::thread::sleep(Duration::from_millis(300));
+        let still = held();
+        seen.retain(|h| still.contains(h));
+        if !seen.is_empty() {
+            return seen;
+        }
+        broker.thaw();
+        std::thread::sleep(Duration::from_millis(700));
+    }
+    panic!(
+        "no {what} was prepared while the broker was frozen:\n{}",
+        watched.stderr()
+    )
+}
+
+/// The line of `stderr` that says (`says`) the instance finished `held`, an earlier run's
+/// leftover named `..-<subtask>-<run>-<commit>[.k]`, by its commit marker; the commit it was
+/// prepared for, and the marker, which the test reads from Kafka itself (after checking
+/// that the line names the marker of the run and subtask that prepared it).
+fn finished_by_marker(
+    stderr: &str,
+    says: &str,
+    held: &str,
+    run: &GroupRun,
+    servers: &str,
+) -> (String, i64, i64) {
+    let finished = (stderr.lines())
+        .map(strip_ansi)
+        .find(|l| l.contains(says) && l.contains(held))
+        .unwrap_or_else(|| {
+            panic!("{held} was not finished by the instance started again:\n{stderr}")
+        });
+    let field = |name: &str| {
+        let at = finished.find(&format!(" {name}=")).expect(name) + name.len() + 2;
+        finished[at..]
+            .split(' ')
+            .next()
+            .unwrap()
+            .trim_matches('"')
+            .to_owned()
+    };
+    let commit: i64 = field("commit").parse().unwrap();
+    // The marker of the run and subtask that prepared it: `..-g<stage>-<j>-<run>-<commit>..`.
+    let named: Vec<&str> = held.rsplitn(4, '-').collect();
+    let group = field("marker_group");
+    assert!(
+        group.ends_with(&format!("-{}.{}.commits", named[2], named[1])),
+        "{group} is not the marker of {held}"
+    );
+    // The marker: the offset of partition 0 of the ledger topic the group committed.
+    let ledger = format!("{}-transactions", run.group);
+    let marker = kafka_common::committed_sum(servers, &group, &ledger, 1);
+    (finished, commit, marker)
+}
+
+#[test]
+fn exactly_once_a_part_file_prepared_when_its_instance_died_is_finished_by_the_commit_marker() {
+    // The window counts go to part files (`--output-dir`) and the records that are not UTF-8
+    // to dead-letter part files (`--dead-letters`), both `FileSink`s: at each commit of the
+    // repartition reader (of the source, for the dead letters) its stage's sink renames its
+    // closed parts to pending names that carry the commit's number, and renames them to
+    // their finished names once the Kafka transaction committed. The broker of this test
+    // (noida-db) is frozen until a pending part shows, and the instance killed. Started
+    // again with its id (the broker thawed), the instance renames the part when its marker
+    // reached the part's commit (the Kafka transaction committed the positions after its
+    // rows), and removes it when not (the rows are read again). The test reads the marker
+    // too and checks the choice; the finished parts hold each window count and each dead
+    // letter once, and nothing hidden is left.
+    let broker = OwnBroker::start(19297, "eos-files-frozen");
+    let servers = broker.servers();
+    const LINES: i64 = 4_000;
+    const BAD: usize = 24;
+    let (dir, dead) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let out = dir.path().to_str().unwrap().to_owned();
+    let dead_out = dead.path().to_str().unwrap().to_owned();
+    let mut run = GroupRun::new(&servers, "eos-files-frozen");
+    let extra = ["--output-dir", out.as_str(), "--dead-letters", &dead_out];
+    let first = settled_members(&mut run, 1, |run, _| {
+        exactly_once_member_with(run, 10, "a", &extra)
+    });
+    let bad: Vec<Vec<u8>> = (0..BAD).map(|i| vec![0xff, 0xfe, b'a' + i as u8]).collect();
+    produce_raw_to(&run.servers, &run.input, bad);
+    let writing = burst(&run.servers, &run.input, LINES);
+    let flowing = Instant::now();
+    while finished_counts(dir.path()).is_empty() {
+        assert!(
+            flowing.elapsed() < Duration::from_secs(60),
+            "no window count reached a finished part:\n{}",
+            first[0].stderr()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let held = frozen_until(&broker, &first[0], "part file", || {
+        hidden_names(dir.path())
+            .into_iter()
+            .filter(|n| n.contains(".pending.g"))
+            .collect()
+    });
+    first.into_iter().for_each(Instance::kill);
+    broker.thaw();
+    let again = exactly_once_member_with(&run, 10, "a", &extra);
+    writing.join().unwrap();
+    let stderrs = finished_all(vec![again]);
+    let (finished, commit, marker) = finished_by_marker(
+        &stderrs[0],
+        "a part file an earlier run of the instance prepared",
+        &held[0],
+        &run,
+        &servers,
+    );
+    let verb = if commit <= marker {
+        "committed a part file"
+    } else {
+        "removed a part file"
+    };
+    assert!(
+        finished.contains(verb),
+        "commit {commit}, marker {marker}: {finished}"
+    );
+    assert_counted(
+        finished_counts(dir.path()),
+        &expected_counts(LINES),
+        &stderrs,
+    );
+    let letters = finished_lines(dead.path());
+    assert_eq!(letters.len(), BAD, "{letters:?}");
+    for d in [dir.path(), dead.path()] {
+        let left = hidden_names(d);
+        assert!(
+            left.is_empty(),
+            "hidden parts left in {}: {left:?}",
+            d.display()
+        );
+    }
+    assert_no_state_left(run.state.path());
+}
+
+/// The names of the hidden files in `dir`: parts in progress or pending.
+fn hidden_names(dir: &std::path::Path) -> Vec<String> {
+    (std::fs::read_dir(dir).unwrap())
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect()
 }
 
 /// A fresh schema `<name>-..` with the table `counts` that `scale_out --table` writes: the
@@ -2682,6 +2804,31 @@ fn exactly_once_refuses_a_sink_behind_another_exchange() {
     }
     let e = env.execute("eos sink").unwrap_err().to_string();
     assert!(e.contains("not behind another exchange"), "{e}");
+}
+
+#[test]
+fn exactly_once_refuses_a_file_sink_behind_another_exchange() {
+    // A `FileSink` in an exactly-once group prepares its parts for the commits of the source
+    // or repartition reader that feeds its subtask: behind a `rebalance()` none does, and
+    // its own commits would be at least once.
+    let servers = kafka_common::bootstrap();
+    let t = topic_on(servers, "scale-out-eos-file-sink", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let env = exactly_once("g-eos-file-sink");
+    let src = lines_on(servers, &t, &unique("eos-file-sink"));
+    let sink = flow::connectors::file::FileSink::row_format(dir.path());
+    flow! { env =>
+        source(src, Watermarks::no_watermarks())
+            .key_by(|l| l.clone())
+            .reduce(|a, _| a)
+            .rebalance()
+            .sink_to(sink);
+    }
+    let e = env.execute("eos file sink").unwrap_err().to_string();
+    assert!(
+        e.contains("FileSink(") && e.contains("not behind another exchange"),
+        "{e}"
+    );
 }
 
 /// A second instance whose plan differs joins a running group: it is refused, naming the

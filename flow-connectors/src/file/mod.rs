@@ -24,9 +24,14 @@
 //!   other hidden part an earlier run of the sink left in the directory: their rows come after
 //!   the checkpoint and are written again. So finished files hold each row exactly once; a
 //!   failed job leaves its uncommitted parts hidden.
+//! - **Instance groups.** A group takes no checkpoints: its commits are the sink's (README,
+//!   "Scaling out"). In an exactly-once group the parts commit with the group's Kafka
+//!   transactions (`group`, with the `kafka` feature).
 
 mod config;
 mod format;
+#[cfg(feature = "kafka")]
+mod group;
 mod sink;
 mod source;
 

@@ -191,6 +191,20 @@ impl<T: RowText + Send + 'static> Sink<T> for FileSink<T> {
             pending: Vec::new(),
             active: false,
             health: Health::Ok,
+            #[cfg(feature = "kafka")]
+            group: None,
+        };
+        // In an exactly-once instance group the parts commit with the group's Kafka
+        // transactions.
+        #[cfg(feature = "kafka")]
+        let parts = {
+            let mut parts = parts;
+            let run = ctx.subtask_key().run;
+            if ctx.in_instance_group() && crate::kafka::origin::is_exactly_once(run) {
+                let group = super::group::InGroup::open(ctx, &self.path, &parts.operator)?;
+                parts.group = Some(group);
+            }
+            parts
         };
         Ok(FileSinkWriter {
             parts,
@@ -229,13 +243,17 @@ struct PartWriter {
     /// so inactivity is measured at batch granularity.
     active: bool,
     health: Health,
+    /// In an exactly-once instance group: its parts commit with the group's Kafka
+    /// transactions.
+    #[cfg(feature = "kafka")]
+    group: Option<super::group::InGroup>,
 }
 
 /// A closed part waiting for its commit: its hidden and its final file name in the directory.
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-struct PendingPart {
-    hidden: String,
-    finished: String,
+pub(super) struct PendingPart {
+    pub(super) hidden: String,
+    pub(super) finished: String,
 }
 
 /// The part file being written.
@@ -328,6 +346,12 @@ impl PartWriter {
         let name = self
             .parts
             .part_name(&self.uuid, self.subtask, self.next_count);
+        #[cfg(feature = "kafka")]
+        let attempt = match &self.group {
+            Some(g) => g.attempt().to_owned(),
+            None => uuid::Uuid::new_v4().to_string(),
+        };
+        #[cfg(not(feature = "kafka"))]
         let attempt = uuid::Uuid::new_v4().to_string();
         let in_progress = self.dir.join(PartConfig::in_progress_name(&name, &attempt));
         let file = OpenOptions::new()
@@ -373,39 +397,17 @@ impl PartWriter {
         Ok(())
     }
 
-    /// Makes a pending part visible under its final name. Done already (a commit repeated
-    /// after a restore) when only the final name exists.
-    fn commit(&self, part: &PendingPart) -> Result<()> {
-        let hidden = self.dir.join(&part.hidden);
-        let finished = self.dir.join(&part.finished);
-        match fs::rename(&hidden, &finished) {
-            Ok(()) => {
-                if let Ok(d) = File::open(&self.dir) {
-                    let _ = d.sync_all();
-                }
-                tracing::debug!(operator = %self.operator, file = %finished.display(), "committed part file");
-                Ok(())
-            }
-            Err(e) if e.kind() == io::ErrorKind::NotFound && finished.exists() => Ok(()),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::Connector {
-                connector: self.operator.clone(),
-                message: format!(
-                    "the pending part `{}` of a completed checkpoint is gone, and its rows \
-                     with it (was the directory cleaned while the job was down?)",
-                    hidden.display()
-                ),
-            }),
-            Err(e) => Err(Error::io(&self.operator, "rename", &hidden, e)),
-        }
-    }
-
     /// Commits the parts prepared for checkpoint `id` and earlier ones.
     fn commit_through(&mut self, id: CheckpointId) -> Result<()> {
         let n = self.pending.partition_point(|(c, _)| *c <= id);
-        for (_, parts) in self.pending.drain(..n).collect::<Vec<_>>() {
-            for part in &parts {
-                self.commit(part)?;
+        let done: Vec<_> = self.pending.drain(..n).collect();
+        for (_, parts) in &done {
+            for part in parts {
+                commit_part(&self.operator, &self.dir, part)?;
             }
+        }
+        if !done.is_empty() {
+            let _ = sync_dir(&self.operator, &self.dir);
         }
         Ok(())
     }
@@ -452,7 +454,8 @@ impl<T: RowText> SinkWriter<T> for FileSinkWriter<T> {
 
     /// Prepares checkpoint `id` (Flink's pre-commit): closes the open part, and records every
     /// part not committed yet in `state`, to commit when the checkpoint completes (or when a
-    /// job restores it).
+    /// job restores it). In an exactly-once instance group (a commit of the group) the closed
+    /// parts are prepared for the origin's next commit instead, which commits them.
     fn checkpoint(&mut self, id: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
         self.parts.prepare(id, state)
     }
@@ -476,7 +479,8 @@ impl<T: RowText> SinkWriter<T> for FileSinkWriter<T> {
 
     /// Closes the open part; it is committed with the first checkpoint that completes after
     /// the task finished (which saves it as the task's final state), or at the job's end if
-    /// that comes first (a job that fails before either leaves it hidden).
+    /// that comes first (a job that fails before either leaves it hidden). In an exactly-once
+    /// instance group it is prepared for the origin's final commit.
     fn finish(&mut self) -> Result<()> {
         let w = &mut self.parts;
         w.check()?;
@@ -484,8 +488,53 @@ impl<T: RowText> SinkWriter<T> for FileSinkWriter<T> {
             w.fail(e);
             return w.check();
         }
+        // In an instance group: the last parts go with the origin's final commit.
+        #[cfg(feature = "kafka")]
+        if w.group.is_some() {
+            if let Err(e) = w.prepare_for_group() {
+                w.fail(e);
+                return w.check();
+            }
+            return w.group.as_mut().map_or(Ok(()), |g| g.end());
+        }
         Ok(())
     }
+}
+
+/// Makes a pending part in `dir` visible under its final name (`dir` is synced by the
+/// caller). Done already (a commit repeated after a restore) when only the final name exists.
+///
+/// # Errors
+/// The part is gone, or cannot be renamed.
+pub(super) fn commit_part(operator: &str, dir: &Path, part: &PendingPart) -> Result<()> {
+    let hidden = dir.join(&part.hidden);
+    let finished = dir.join(&part.finished);
+    match fs::rename(&hidden, &finished) {
+        Ok(()) => {
+            tracing::debug!(operator, file = %finished.display(), "committed part file");
+            Ok(())
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotFound && finished.exists() => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Err(Error::Connector {
+            connector: operator.to_owned(),
+            message: format!(
+                "the pending part `{}` of a completed commit is gone, and its rows with it \
+                 (was the directory cleaned while the job was down?)",
+                hidden.display()
+            ),
+        }),
+        Err(e) => Err(Error::io(operator, "rename", &hidden, e)),
+    }
+}
+
+/// Syncs the directory `dir`: the renames and removals in it outlive a crash of the machine.
+///
+/// # Errors
+/// It cannot be opened or synced.
+pub(super) fn sync_dir(operator: &str, dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io(operator, "sync", dir, e))
 }
 
 /// The checkpoint hooks, compiled once whatever the row type.
@@ -496,6 +545,14 @@ impl PartWriter {
             self.fail(e);
             return self.check().map(|()| Snapshot::Taken);
         }
+        #[cfg(feature = "kafka")]
+        if self.group.is_some() {
+            // A commit of the group: no state is kept, the origin commits the parts.
+            if let Err(e) = self.prepare_for_group() {
+                self.fail(e);
+            }
+            return self.check().map(|()| Snapshot::Taken);
+        }
         if !self.closed.is_empty() {
             let closed = mem::take(&mut self.closed);
             self.pending.push((id, closed));
@@ -504,10 +561,22 @@ impl PartWriter {
         Ok(Snapshot::Taken)
     }
 
+    /// In an exactly-once instance group: prepares the parts closed since the last commit
+    /// for the origin's next commit.
+    #[cfg(feature = "kafka")]
+    fn prepare_for_group(&mut self) -> Result<()> {
+        let closed = mem::take(&mut self.closed);
+        match &mut self.group {
+            Some(g) => g.prepare(&self.operator, &self.dir, closed),
+            None => Ok(()),
+        }
+    }
+
     fn restore(&mut self, state: &StateReader) -> Result<()> {
         for part in state.list::<PendingPart>("pending")? {
-            self.commit(&part)?;
+            commit_part(&self.operator, &self.dir, &part)?;
         }
+        let _ = sync_dir(&self.operator, &self.dir);
         let keep: std::collections::HashSet<String> = state
             .union::<PendingPart>("pending")?
             .into_iter()

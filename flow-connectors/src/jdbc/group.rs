@@ -28,9 +28,8 @@
 //! for one commit (a sink's commit and its end may both come before the origin's).
 
 use super::sink::Db;
-use crate::kafka::origin::{Enlisted, SharedOrigin};
+use crate::kafka::origin::{Enlisted, Leftovers, SharedOrigin, Verdict};
 use flow_runtime::{Result, RuntimeContext};
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 /// Why an exactly-once JDBC sink of a group cannot write in its group's transactions.
@@ -79,7 +78,7 @@ impl InGroup {
         let (tag, run) = origin.lock().stage_tag();
         let stage = format!("{prefix}-g{tag}-");
         let (subtask, parallelism) = (ctx.subtask_index(), ctx.parallelism());
-        let mut markers: HashMap<(usize, String), (u64, String)> = HashMap::new();
+        let mut leftovers = Leftovers::new(origin.clone());
         for gid in db.prepared_with(&stage)? {
             let Some((j, dead, commit)) = parse(&gid[stage.len()..]) else {
                 tracing::warn!(connector = %db.name(), gid, "a prepared transaction of this stage's name whose id does not parse is left alone");
@@ -88,26 +87,17 @@ impl InGroup {
             if j % parallelism != subtask {
                 continue;
             }
-            let key = (j, dead.to_owned());
-            let (marker, group) = match markers.get(&key) {
-                Some(m) => m.clone(),
-                None => {
-                    let m = origin.lock().committed_through(j, dead)?;
-                    markers.insert(key, m.clone());
-                    m
-                }
-            };
-            if marker == 0 && commit > 1 {
-                // Commit `commit - 1` carried the marker: it is gone.
+            let Verdict {
+                committed,
+                marker,
+                group,
+            } = leftovers.verdict(j, dead, commit)?;
+            let Some(committed) = committed else {
                 return Err(db.error(format!(
                     "the commit marker of transaction `{gid}` is gone (consumer group `{group}`: expired after the broker's offsets.retention.minutes?): whether its Kafka transaction committed is unknown; finish it by hand (COMMIT PREPARED or ROLLBACK PREPARED)"
                 )));
-            }
-            let verb = if commit <= marker {
-                "COMMIT"
-            } else {
-                "ROLLBACK"
             };
+            let verb = if committed { "COMMIT" } else { "ROLLBACK" };
             tracing::info!(connector = %db.name(), gid, commit, marker, marker_group = %group, "{verb} of a transaction an earlier run of the instance prepared");
             db.finish_prepared(verb, &gid)?;
         }
@@ -167,13 +157,9 @@ impl InGroup {
 
 /// `<subtask>-<run>-<commit>.<k>`: the subtask, the run and the commit.
 fn parse(rest: &str) -> Option<(usize, &str, u64)> {
-    let (j, rest) = rest.split_once('-')?;
-    let (run, rest) = rest.split_once('-')?;
-    let (commit, k) = rest.split_once('.')?;
+    let (name, k) = rest.rsplit_once('.')?;
     k.parse::<u32>().ok()?;
-    let hex = !run.is_empty() && run.bytes().all(|b| b.is_ascii_hexdigit());
-    hex.then_some(())?;
-    Some((j.parse().ok()?, run, commit.parse().ok()?))
+    Leftovers::parse(name)
 }
 
 /// A prepared transaction enlisted in the origin's next commit.

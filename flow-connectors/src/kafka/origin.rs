@@ -25,7 +25,7 @@
 //! records are never read.
 //!
 //! **Outside Kafka.** A sink of the chain with transactions of its own (an exactly-once
-//! `JdbcSink`: `jdbc::group`) prepares them before the origin's commit and enlists them
+//! `JdbcSink`: `jdbc::group`; a `FileSink`'s pending parts: `file::group`) prepares them before the origin's commit and enlists them
 //! ([`Enlisted`]); that commit then carries a *commit marker* ([`Marker`]) and commits them
 //! after the Kafka transaction: two-phase commit, the Kafka transaction the coordinator.
 //!
@@ -97,8 +97,8 @@ pub(crate) struct Origin {
 }
 
 /// A transaction that a sink of an origin's chain prepared outside Kafka for the origin's
-/// next commit (a `JdbcSink`'s, with PostgreSQL's `PREPARE TRANSACTION`; two-phase commit with
-/// the Kafka transaction as coordinator). The origin commits it once its Kafka transaction,
+/// next commit (a `JdbcSink`'s, with PostgreSQL's `PREPARE TRANSACTION`; a `FileSink`'s
+/// pending parts; two-phase commit with the Kafka transaction as coordinator). The origin commits it once its Kafka transaction,
 /// which carries the commit marker that names it, committed, and rolls it back when it
 /// aborts that transaction. An instance that dies between the two leaves it prepared: the
 /// instance started again with its `--instance-id` finds the marker
@@ -509,7 +509,6 @@ impl Origin {
     /// # Errors
     /// A commit with a marker came between: the transaction's name has a number the marker
     /// says was committed before it (a bug in flow).
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // a JdbcSink's
     pub(crate) fn enlist(&mut self, commit: u64, prepared: Box<dyn Enlisted>) -> Result<()> {
         let next = self.next_commit()?;
         if next != commit {
@@ -531,8 +530,7 @@ impl Origin {
     ///
     /// # Errors
     /// The marker cannot be read.
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // a JdbcSink's
-    pub(crate) fn committed_through(&self, subtask: usize, run: &str) -> Result<(u64, String)> {
+    fn committed_through(&self, subtask: usize, run: &str) -> Result<(u64, String)> {
         let group = self.place.group(subtask, run);
         let (_, _, marker) = self.read_marker(&group)?;
         Ok((marker, group))
@@ -541,7 +539,6 @@ impl Origin {
     /// A name for this origin's stage in this instance, for the names of transactions
     /// outside Kafka: 16 hex digits of a hash of `<group>-<instance id>-eos-<block>-<stage>`;
     /// and this run's (the suffix of its transactional id).
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))] // a JdbcSink's
     pub(crate) fn stage_tag(&self) -> (String, String) {
         let tag = format!(
             "{:016x}",
@@ -709,6 +706,70 @@ impl Drop for Origin {
     }
 }
 
+/// What became of the Kafka commits an instance's earlier runs prepared transactions outside
+/// Kafka for ([`Enlisted`]), read from the markers of their runs and subtasks, each once: a
+/// sink finds what its stage's earlier runs left prepared when it opens, and finishes each by
+/// its [`Verdict`].
+pub(crate) struct Leftovers {
+    origin: SharedOrigin,
+    markers: HashMap<(usize, String), (u64, String)>,
+}
+
+/// Whether a Kafka commit that a transaction outside Kafka was prepared for committed.
+pub(crate) struct Verdict {
+    /// `Some(true)`: it committed (commit the transaction); `Some(false)`: it never will (roll
+    /// the transaction back); `None`: unknown, its marker is gone (consumer-group offsets
+    /// expire after the broker's `offsets.retention.minutes`).
+    pub(crate) committed: Option<bool>,
+    /// The marker: the number of the run's last commit with one.
+    pub(crate) marker: u64,
+    /// The marker's consumer group.
+    pub(crate) group: String,
+}
+
+impl Leftovers {
+    pub(crate) fn new(origin: SharedOrigin) -> Leftovers {
+        Leftovers {
+            origin,
+            markers: HashMap::new(),
+        }
+    }
+
+    /// `<subtask>-<run>-<commit>` of a leftover's name (after the stage's tag): whose it is
+    /// and the commit it was prepared for.
+    pub(crate) fn parse(name: &str) -> Option<(usize, &str, u64)> {
+        let (j, rest) = name.split_once('-')?;
+        let (run, commit) = rest.split_once('-')?;
+        let hex = !run.is_empty() && run.bytes().all(|b| b.is_ascii_hexdigit());
+        hex.then_some(())?;
+        Some((j.parse().ok()?, run, commit.parse().ok()?))
+    }
+
+    /// What became of commit `commit` of run `run` of subtask `subtask` of the stage.
+    ///
+    /// # Errors
+    /// The marker cannot be read.
+    pub(crate) fn verdict(&mut self, subtask: usize, run: &str, commit: u64) -> Result<Verdict> {
+        let key = (subtask, run.to_owned());
+        let (marker, group) = match self.markers.get(&key) {
+            Some(m) => m.clone(),
+            None => {
+                let m = self.origin.lock().committed_through(subtask, run)?;
+                self.markers.insert(key, m.clone());
+                m
+            }
+        };
+        // A marker of 0 for a commit after the first: commit `commit - 1` carried a marker,
+        // which is gone.
+        let committed = (marker > 0 || commit <= 1).then_some(commit <= marker);
+        Ok(Verdict {
+            committed,
+            marker,
+            group,
+        })
+    }
+}
+
 fn begin(out: &Output) -> Result<()> {
     out.producer
         .begin_transaction()
@@ -718,6 +779,17 @@ fn begin(out: &Output) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn leftover_names_give_their_subtask_run_and_commit() {
+        assert_eq!(Leftovers::parse("3-0a1b2c3d-17"), Some((3, "0a1b2c3d", 17)));
+        assert_eq!(Leftovers::parse("0-ffffffff-1"), Some((0, "ffffffff", 1)));
+        assert_eq!(Leftovers::parse("3-17"), None);
+        assert_eq!(Leftovers::parse("x-0a1b2c3d-17"), None);
+        assert_eq!(Leftovers::parse("3-run-17"), None);
+        assert_eq!(Leftovers::parse("3--17"), None);
+        assert_eq!(Leftovers::parse("3-0a1b2c3d-17.0"), None);
+    }
 
     #[test]
     fn the_transaction_timeout_outlasts_the_delivery_timeout() {
