@@ -584,9 +584,25 @@ fn file_sink_in_a_group(name: &str, extra: &[&str]) {
     );
     let stderrs = finished_all(instances);
     assert_counted(finished_counts(dir.path()), &expected, &stderrs);
-    let letters = finished_lines(dead.path());
-    assert_eq!(letters.len(), BAD, "{letters:?}");
-    assert!(letters.iter().all(|l| l.starts_with(&input)), "{letters:?}");
+    assert_dead_letters(dead.path(), &input, BAD);
+}
+
+/// The finished dead-letter parts under `dir` hold `n` letters of records of `input`, each
+/// once (`topic partition offset error payload`).
+fn assert_dead_letters(dir: &std::path::Path, input: &str, n: usize) {
+    let letters = finished_lines(dir);
+    assert!(letters.iter().all(|l| l.starts_with(input)), "{letters:?}");
+    let records: std::collections::BTreeSet<(&str, &str)> = (letters.iter())
+        .map(|l| {
+            let f: Vec<&str> = l.splitn(4, ' ').collect();
+            (f[1], f[2])
+        })
+        .collect();
+    assert_eq!(
+        (letters.len(), records.len()),
+        (n, n),
+        "dead letters, and records among them: {letters:?}"
+    );
 }
 
 /// The window counts in the finished part files under `dir` (a `FileSink`'s text lines
@@ -1143,6 +1159,28 @@ fn exactly_once_a_part_file_prepared_when_its_instance_died_is_finished_by_the_c
     });
     first.into_iter().for_each(Instance::kill);
     broker.thaw();
+    // A marker that expired (consumer-group offsets go after the broker's
+    // offsets.retention.minutes; an offset of 0 reads as none): whether the part's commit
+    // happened is unknown, and the instance started again fails, naming the part. A part
+    // reached a finished name before the freeze, so the marker had a commit, and the held
+    // part is for a later one.
+    let (ledger, group) = (
+        format!("{}-transactions", run.group),
+        marker_group_of(&run, &held[0]),
+    );
+    let marker = kafka_common::committed_sum(&servers, &group, &ledger, 1);
+    assert!(marker >= 1, "{group}: {marker}");
+    kafka_common::commit_offset(&servers, &group, &ledger, 0, 0);
+    let (status, refused) =
+        exactly_once_member_with(&run, 10, "a", &extra).ended(Duration::from_secs(60));
+    assert!(
+        status.is_some_and(|s| !s.success())
+            && refused.contains("the commit marker of the pending part")
+            && refused.contains(&held[0]),
+        "{status:?}: {refused}"
+    );
+    // The marker back, as the broker had it: the next start finishes the part by it.
+    kafka_common::commit_offset(&servers, &group, &ledger, 0, marker);
     let again = exactly_once_member_with(&run, 10, "a", &extra);
     writing.join().unwrap();
     let stderrs = finished_all(vec![again]);
@@ -1167,8 +1205,7 @@ fn exactly_once_a_part_file_prepared_when_its_instance_died_is_finished_by_the_c
         &expected_counts(LINES),
         &stderrs,
     );
-    let letters = finished_lines(dead.path());
-    assert_eq!(letters.len(), BAD, "{letters:?}");
+    assert_dead_letters(dead.path(), &run.input, BAD);
     for d in [dir.path(), dead.path()] {
         let left = hidden_names(d);
         assert!(
@@ -1178,6 +1215,27 @@ fn exactly_once_a_part_file_prepared_when_its_instance_died_is_finished_by_the_c
         );
     }
     assert_no_state_left(run.state.path());
+}
+
+/// The consumer group of the commit marker of the run and subtask that prepared `held`, a
+/// pending part `..pending.g<stage>-<subtask>-<run>-<commit>` of `run`'s instance `a`:
+/// `<group>-<instance id>-eos-<block>-<stage>-<subtask>.<run>.commits`, `<stage>` in the
+/// part's name the stable hash of the id before the subtask.
+fn marker_group_of(run: &GroupRun, held: &str) -> String {
+    let id = match run.restarts {
+        0 => "a".to_owned(),
+        n => format!("a-{n}"),
+    };
+    let named: Vec<&str> = held.rsplitn(4, '-').collect();
+    let tag = named[3]
+        .rsplit_once(".pending.g")
+        .expect("a pending part")
+        .1;
+    let stages = (0..4).flat_map(|b| (0..16).map(move |s| (b, s)));
+    let stage = (stages.map(|(b, s)| format!("{}-{id}-eos-{b}-{s}", run.group)))
+        .find(|stage| format!("{:016x}", flow::hash::stable_hash(stage.as_str())) == tag)
+        .unwrap_or_else(|| panic!("no stage of {} has the tag of {held}", run.group));
+    format!("{stage}-{}.{}.commits", named[2], named[1])
 }
 
 /// The names of the hidden files in `dir`: parts in progress or pending.

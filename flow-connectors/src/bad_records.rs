@@ -286,7 +286,8 @@ impl BadRecordHandler {
 
     /// In an instance group, the reader commits its positions next: the dead letters of the
     /// records before them are made durable and visible now, as the group's sinks' output is
-    /// ([`GroupCommits`]).
+    /// ([`GroupCommits`]); in an exactly-once group a `FileSink` (or an exactly-once
+    /// `JdbcSink`) of them prepares them for the reader's transaction, which commits them.
     #[cfg_attr(not(feature = "kafka"), allow(dead_code))]
     pub(crate) fn commit_output(&mut self) -> Result<()> {
         match &mut self.dead_letters {

@@ -302,6 +302,24 @@ pub fn committed_sum(servers: &str, group: &str, topic: &str, partitions: i32) -
         .sum()
 }
 
+/// Commits `offset` for partition `partition` of `topic` in `group` (a group without members,
+/// as a tool would).
+pub fn commit_offset(servers: &str, group: &str, topic: &str, partition: i32, offset: i64) {
+    use flow::connectors::kafka::rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
+    use flow::connectors::kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
+    let mut tpl = TopicPartitionList::new();
+    tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
+        .expect("offset");
+    consumer
+        .commit(&tpl, CommitMode::Sync)
+        .unwrap_or_else(|e| panic!("cannot commit {offset} for {group}: {e}"));
+}
+
 /// The broker [`OwnBroker`] runs: noida-db, which keeps its data across a restart.
 const OWN_BROKER: &str = "noida";
 

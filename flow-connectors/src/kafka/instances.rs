@@ -2274,11 +2274,16 @@ impl Reader {
             self.assignment(&send)?;
         }
         let partitions = self.assigned.clone();
-        if self.origin.is_some() {
+        if let Some(origin) = self.origin.clone() {
             self.commit_exactly_once(true, false).map_err(|e| {
+                let next = if origin.lock().enlisted_failed() {
+                    "(the Kafka transaction committed, and their next reader starts after it; what the sinks prepared for it is finished when this instance starts again with its --instance-id)"
+                } else {
+                    "(their next reader starts at their last commit)"
+                };
                 connector_error(
                     &self.connector,
-                    format!("leaving the group, giving partitions {partitions:?} up: {e} (their next reader starts at their last commit)"),
+                    format!("leaving the group, giving partitions {partitions:?} up: {e} {next}"),
                 )
             })?;
             return self.left(&partitions, send);

@@ -636,6 +636,12 @@ impl Origin {
 
     /// Aborts the open transaction (its records are never read) and begins the next: the
     /// partitions whose rows made them were given up without their commit.
+    ///
+    /// # Errors
+    /// The abort, or the rollback of a transaction enlisted in it, failed. The caller must
+    /// stop the instance then: the next commit has the number the aborted one had, and a
+    /// transaction left prepared under that number would be committed with it when the
+    /// instance starts again.
     pub(super) fn abort(&mut self) -> Result<()> {
         if self.dirty {
             (self.out.producer.abort_transaction(self.out.wait()))

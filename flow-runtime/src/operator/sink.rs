@@ -199,7 +199,9 @@ impl<W> SinkOp<W> {
 /// A sink writer's commits in an instance group, which takes no checkpoints: each of the
 /// group's commits is a checkpoint of the writer's own (ids 1, 2, ..), prepared and completed
 /// at once, before the positions commit (at least once: the writer commits rows whose
-/// positions the instance may die before committing).
+/// positions the instance may die before committing). A writer with transactions of its own
+/// in an exactly-once group (a `FileSink`, an exactly-once `JdbcSink`) only prepares them at
+/// the checkpoint, for the group's Kafka transaction to commit.
 #[derive(Debug, Default)]
 pub struct GroupCommits(CheckpointId);
 
