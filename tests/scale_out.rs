@@ -1013,6 +1013,15 @@ fn exactly_once_a_transaction_prepared_when_its_instance_died_is_finished_by_the
     });
     first.into_iter().for_each(Instance::kill);
     broker.thaw();
+    // A count reached the table before the freeze, so the marker had a commit, and the held
+    // transaction is for a later one.
+    refused_without_its_marker(
+        &run,
+        &servers,
+        &held[0],
+        "the commit marker of transaction",
+        || exactly_once_member_with(&run, 10, "a", &extra),
+    );
     let again = exactly_once_member_with(&run, 10, "a", &extra);
     writing.join().unwrap();
     let stderrs = finished_all(vec![again]);
@@ -1159,28 +1168,15 @@ fn exactly_once_a_part_file_prepared_when_its_instance_died_is_finished_by_the_c
     });
     first.into_iter().for_each(Instance::kill);
     broker.thaw();
-    // A marker that expired (consumer-group offsets go after the broker's
-    // offsets.retention.minutes; an offset of 0 reads as none): whether the part's commit
-    // happened is unknown, and the instance started again fails, naming the part. A part
-    // reached a finished name before the freeze, so the marker had a commit, and the held
-    // part is for a later one.
-    let (ledger, group) = (
-        format!("{}-transactions", run.group),
-        marker_group_of(&run, &held[0]),
+    // A part reached a finished name before the freeze, so the marker had a commit, and the
+    // held part is for a later one.
+    refused_without_its_marker(
+        &run,
+        &servers,
+        &held[0],
+        "the commit marker of the pending part",
+        || exactly_once_member_with(&run, 10, "a", &extra),
     );
-    let marker = kafka_common::committed_sum(&servers, &group, &ledger, 1);
-    assert!(marker >= 1, "{group}: {marker}");
-    kafka_common::commit_offset(&servers, &group, &ledger, 0, 0);
-    let (status, refused) =
-        exactly_once_member_with(&run, 10, "a", &extra).ended(Duration::from_secs(60));
-    assert!(
-        status.is_some_and(|s| !s.success())
-            && refused.contains("the commit marker of the pending part")
-            && refused.contains(&held[0]),
-        "{status:?}: {refused}"
-    );
-    // The marker back, as the broker had it: the next start finishes the part by it.
-    kafka_common::commit_offset(&servers, &group, &ledger, 0, marker);
     let again = exactly_once_member_with(&run, 10, "a", &extra);
     writing.join().unwrap();
     let stderrs = finished_all(vec![again]);
@@ -1217,20 +1213,44 @@ fn exactly_once_a_part_file_prepared_when_its_instance_died_is_finished_by_the_c
     assert_no_state_left(run.state.path());
 }
 
+/// With the marker of `held` (what a killed instance of `run` left prepared) set to none, as
+/// when it expired (consumer-group offsets go after the broker's offsets.retention.minutes;
+/// an offset of 0 reads as none): whether its commit happened is unknown, and the instance
+/// started again (`start`) fails, saying `says` and naming `held`. Then the marker is put
+/// back as the broker had it, for the next start to finish `held` by it.
+fn refused_without_its_marker(
+    run: &GroupRun,
+    servers: &str,
+    held: &str,
+    says: &str,
+    start: impl Fn() -> Instance,
+) {
+    let (ledger, group) = (
+        format!("{}-transactions", run.group),
+        marker_group_of(run, held),
+    );
+    let marker = kafka_common::committed_sum(servers, &group, &ledger, 1);
+    assert!(marker >= 1, "{group}: {marker}");
+    kafka_common::commit_offset(servers, &group, &ledger, 0, 0);
+    let (status, refused) = start().ended(Duration::from_secs(60));
+    assert!(
+        status.is_some_and(|s| !s.success()) && refused.contains(says) && refused.contains(held),
+        "{status:?}: {refused}"
+    );
+    kafka_common::commit_offset(servers, &group, &ledger, 0, marker);
+}
+
 /// The consumer group of the commit marker of the run and subtask that prepared `held`, a
-/// pending part `..pending.g<stage>-<subtask>-<run>-<commit>` of `run`'s instance `a`:
-/// `<group>-<instance id>-eos-<block>-<stage>-<subtask>.<run>.commits`, `<stage>` in the
-/// part's name the stable hash of the id before the subtask.
+/// leftover `..g<stage>-<subtask>-<run>-<commit>[.k]` of `run`'s instance `a` (a pending part,
+/// a prepared transaction): `<group>-<instance id>-eos-<block>-<stage>-<subtask>.<run>.commits`,
+/// `<stage>` in the name 16 hex digits of the stable hash of the id before the subtask.
 fn marker_group_of(run: &GroupRun, held: &str) -> String {
     let id = match run.restarts {
         0 => "a".to_owned(),
         n => format!("a-{n}"),
     };
     let named: Vec<&str> = held.rsplitn(4, '-').collect();
-    let tag = named[3]
-        .rsplit_once(".pending.g")
-        .expect("a pending part")
-        .1;
+    let tag = &named[3][named[3].len() - 16..];
     let stages = (0..4).flat_map(|b| (0..16).map(move |s| (b, s)));
     let stage = (stages.map(|(b, s)| format!("{}-{id}-eos-{b}-{s}", run.group)))
         .find(|stage| format!("{:016x}", flow::hash::stable_hash(stage.as_str())) == tag)
