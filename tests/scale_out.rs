@@ -2796,6 +2796,13 @@ fn exactly_once_a_second_key_by_writes_in_the_readers_transactions() {
     env.execute("eos two key_bys").expect("the job");
     // One update of the first count per word: the second counts them all.
     assert_eq!(total_count(counts.take()), 3 * 400);
+    // The ledger of the runs' transactional ids is compacted: an id stays known to fence
+    // however long its instance was down.
+    let ledger = format!("{group}-transactions");
+    assert_eq!(
+        kafka_common::topic_config(servers, &ledger, "cleanup.policy").as_deref(),
+        Some("compact")
+    );
 }
 
 #[cfg(feature = "postgres")]

@@ -320,6 +320,30 @@ pub fn commit_offset(servers: &str, group: &str, topic: &str, partition: i32, of
         .unwrap_or_else(|e| panic!("cannot commit {offset} for {group}: {e}"));
 }
 
+/// The value of the configuration entry `name` of `topic`, as the broker describes it.
+pub fn topic_config(servers: &str, topic: &str, name: &str) -> Option<String> {
+    use flow::connectors::kafka::rdkafka::admin::{AdminClient, AdminOptions, ResourceSpecifier};
+    use flow::connectors::kafka::rdkafka::client::DefaultClientContext;
+    use flow::connectors::kafka::rdkafka::ClientConfig;
+    let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .create()
+        .expect("admin client");
+    let options = AdminOptions::new().request_timeout(Some(std::time::Duration::from_secs(10)));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .expect("a runtime");
+    let described = runtime
+        .block_on(admin.describe_configs([&ResourceSpecifier::Topic(topic)], &options))
+        .expect("describe configs");
+    let resource = described
+        .into_iter()
+        .next()
+        .expect("one resource")
+        .unwrap_or_else(|e| panic!("describe the configs of `{topic}`: {e}"));
+    resource.get(name).and_then(|e| e.value.clone())
+}
+
 /// The broker [`OwnBroker`] runs: noida-db, which keeps its data across a restart.
 const OWN_BROKER: &str = "noida";
 

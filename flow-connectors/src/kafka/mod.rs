@@ -108,7 +108,7 @@ impl KafkaAdmin {
     /// # Errors
     /// The broker is unreachable within the connect timeout, or refused (the topic exists).
     pub fn create_topic(&self, topic: &str, partitions: i32) -> Result<()> {
-        self.create_topic_inner(topic, partitions, false)
+        self.create_topic_inner(topic, partitions, false, &[])
     }
 
     /// Creates `topic` unless it exists.
@@ -116,11 +116,30 @@ impl KafkaAdmin {
     /// # Errors
     /// As for [`KafkaAdmin::create_topic`], except that an existing topic is no error.
     pub fn ensure_topic(&self, topic: &str, partitions: i32) -> Result<()> {
-        self.create_topic_inner(topic, partitions, true)
+        self.create_topic_inner(topic, partitions, true, &[])
     }
 
-    fn create_topic_inner(&self, topic: &str, partitions: i32, exists_ok: bool) -> Result<()> {
-        let new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+    /// Creates `topic` as a compacted topic (`cleanup.policy=compact`: the last record of each
+    /// key stays, whatever its age) unless it exists (an existing topic is left as it is).
+    ///
+    /// # Errors
+    /// As for [`KafkaAdmin::ensure_topic`].
+    pub(crate) fn ensure_compacted_topic(&self, topic: &str, partitions: i32) -> Result<()> {
+        let compact = [("cleanup.policy", "compact")];
+        self.create_topic_inner(topic, partitions, true, &compact)
+    }
+
+    fn create_topic_inner(
+        &self,
+        topic: &str,
+        partitions: i32,
+        exists_ok: bool,
+        configs: &[(&str, &str)],
+    ) -> Result<()> {
+        let mut new = NewTopic::new(topic, partitions, TopicReplication::Fixed(1));
+        for (key, value) in configs {
+            new = new.set(key, value);
+        }
         // A connection that drops while the request is out fails it at once (admin requests
         // are not retried by librdkafka): asked again until the connect timeout.
         let deadline = std::time::Instant::now() + self.settings.connect_timeout;

@@ -192,8 +192,8 @@ fn stage_id(config: &InstanceConfig, graph: usize, stage: usize) -> Result<Strin
     Ok(format!("{}-{id}-eos-{graph}-{stage}", config.group))
 }
 
-/// The topic `<group>-transactions` (one partition): per base id, the transactional id its
-/// latest run writes with (key the base id, value the transactional id).
+/// The topic `<group>-transactions` (one partition, compacted): per base id, the
+/// transactional id its latest run writes with (key the base id, value the transactional id).
 fn ledger_topic(config: &InstanceConfig) -> String {
     format!("{}-transactions", config.group)
 }
@@ -263,7 +263,8 @@ pub(super) fn prepare(
     let settings = instance_settings(config);
     let topic = ledger_topic(config);
     let connector = format!("exactly-once ledger `{topic}`");
-    super::KafkaAdmin::with_settings(settings.clone())?.ensure_topic(&topic, 1)?;
+    // Compacted: an id must stay known to fence however long its instance was down.
+    super::KafkaAdmin::with_settings(settings.clone())?.ensure_compacted_topic(&topic, 1)?;
     let ledger = read_ledger(&settings, &topic, &connector)?;
     let suffix = format!("{:08x}", uuid::Uuid::new_v4().as_u64_pair().0 as u32);
     let downtime = config.max_broker_downtime();
