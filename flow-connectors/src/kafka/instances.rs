@@ -57,8 +57,8 @@ use super::{connector_error, KafkaAdmin};
 use flow_runtime::instances::source_splits;
 use flow_runtime::instances::{
     await_answer, Answer, Awaited, Handover, Inbox, InstanceConfig, Membership, Message,
-    PartitionStore, Released, RemoteEdge, RemoteOut, Resume, SourceSplits, SplitWatermark,
-    Transport,
+    PartitionStore, Released, RemoteEdge, RemoteOut, Resume, SourceSplits, SplitState,
+    SplitWatermark, Transport,
 };
 use flow_runtime::{Error, Result, RuntimeContext, TaskMetrics, Timestamp, NO_TIMESTAMP};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
@@ -1077,40 +1077,21 @@ impl Ledger {
         self.splits.heard(partition, writer, early, splits);
     }
 
-    /// Where `assigned` stand: on each, every writer heard from anywhere counts (one whose
-    /// hello on it was not read yet holds it back), and, while one of them is active there,
-    /// every source split its writers read (one that moved to another instance holds it
-    /// back until its new reader moves it on).
+    /// Where `assigned` stand: the smallest watermark of those that hold one back
+    /// ([`Ledger::partition`]), else whether they all ended or are idle.
     fn progress(&self, assigned: &[i32]) -> Progress {
         if assigned.is_empty() || self.writers.is_empty() {
             return Progress::Waiting;
         }
         let mut min = Timestamp::MAX;
         let (mut ended, mut active) = (true, false);
-        for p in assigned {
-            if self.awaiting.contains(p) {
-                (ended, active, min) = (false, true, Timestamp::MIN);
-                continue;
-            }
-            let on = self.partitions.get(p);
-            let mut active_here = false;
-            for id in self.writers.difference(&self.gone) {
-                let w = on
-                    .and_then(|m| m.get(id))
-                    .copied()
-                    .unwrap_or(WriterState::NEW);
-                if !w.ended {
-                    ended = false;
-                    if !w.idle {
-                        active_here = true;
-                        min = min.min(w.watermark);
-                    }
-                }
-            }
-            if active_here {
-                active = true;
-                if let Some(hold) = self.splits.hold(*p) {
-                    min = min.min(hold);
+        for &p in assigned {
+            match self.partition(p) {
+                (SplitState::Finished, _) => {}
+                (SplitState::Idle, _) => ended = false,
+                (SplitState::Active, watermark) => {
+                    (ended, active) = (false, true);
+                    min = min.min(watermark);
                 }
             }
         }
@@ -1120,6 +1101,43 @@ impl Ledger {
             Progress::Idle
         } else {
             Progress::Watermark(min)
+        }
+    }
+
+    /// Where `partition` stands: every writer heard from anywhere counts (one whose hello on
+    /// it was not read yet holds it back), and, while one of them is active there, every
+    /// source split its writers read (one that moved to another instance holds it back
+    /// until its new reader moves it on). `Finished` when every writer ended on it; `Idle`
+    /// when none of the others is active (at the smallest of their watermarks); else
+    /// `Active` at the smallest watermark of the active ones and of the splits.
+    fn partition(&self, partition: i32) -> (SplitState, Timestamp) {
+        if self.awaiting.contains(&partition) {
+            return (SplitState::Active, Timestamp::MIN);
+        }
+        let on = self.partitions.get(&partition);
+        let (mut open, mut active) = (Timestamp::MAX, Timestamp::MAX);
+        let (mut ended, mut active_here) = (true, false);
+        for id in self.writers.difference(&self.gone) {
+            let w = on
+                .and_then(|m| m.get(id))
+                .copied()
+                .unwrap_or(WriterState::NEW);
+            if !w.ended {
+                ended = false;
+                open = open.min(w.watermark);
+                if !w.idle {
+                    active_here = true;
+                    active = active.min(w.watermark);
+                }
+            }
+        }
+        if ended {
+            (SplitState::Finished, Timestamp::MAX)
+        } else if !active_here {
+            (SplitState::Idle, open)
+        } else {
+            let hold = self.splits.hold(partition).unwrap_or(Timestamp::MAX);
+            (SplitState::Active, active.min(hold))
         }
     }
 
@@ -2403,6 +2421,32 @@ mod tests {
             }
         }
         assert!(matches!(l.progress(&[0, 1]), Progress::Ended));
+    }
+
+    #[test]
+    fn each_partition_stands_on_its_own_writers() {
+        let mut l = two_writers();
+        l.heard(0, 1, 0).watermark = 50;
+        l.heard(0, 2, 0).watermark = 70;
+        l.heard(1, 1, 0).watermark = 60;
+        l.heard(1, 2, 0).watermark = 40;
+        assert_eq!(l.partition(0), (SplitState::Active, 50));
+        assert_eq!(l.partition(1), (SplitState::Active, 40));
+        // An idle writer holds nothing back; every writer idle, the partition is idle at
+        // the smallest of their watermarks.
+        l.heard(1, 2, 0).idle = true;
+        assert_eq!(l.partition(1), (SplitState::Active, 60));
+        l.heard(1, 1, 0).idle = true;
+        assert_eq!(l.partition(1), (SplitState::Idle, 40));
+        assert!(matches!(l.progress(&[0, 1]), Progress::Watermark(50)));
+        assert!(matches!(l.progress(&[1]), Progress::Idle));
+        // An ended writer counts no more; every writer ended, the partition is finished.
+        l.heard(1, 2, 0).ended = true;
+        assert_eq!(l.partition(1), (SplitState::Idle, 60));
+        l.heard(1, 1, 0).ended = true;
+        assert_eq!(l.partition(1).0, SplitState::Finished);
+        assert!(matches!(l.progress(&[0, 1]), Progress::Watermark(50)));
+        assert!(matches!(l.progress(&[1]), Progress::Ended));
     }
 
     #[test]
