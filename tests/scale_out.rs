@@ -1051,8 +1051,8 @@ fn exactly_once_a_transaction_prepared_when_its_instance_died_is_finished_by_the
 
 /// Freezes `broker` (SIGSTOP) for up to 3 s at a time, 10 times at most, until `held()`
 /// shows what `watched` prepared for a commit that now waits (`what`, for the failure), and
-/// still shows it 300 ms later: it returns that, the broker still frozen. A commit prepares something only when rows came
-/// since the last and the stage fired window counts since.
+/// still shows it 300 ms later: it returns that, the broker still frozen. A commit prepares
+/// something only when rows came since the last and the stage fired window counts since.
 fn frozen_until(
     broker: &OwnBroker,
     watched: &Instance,

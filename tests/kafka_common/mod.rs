@@ -278,13 +278,9 @@ pub fn assert_at_least_once(mut ids: Vec<i32>, from: i32, to: i32) -> usize {
 /// The offsets `group` committed for `topic`'s partitions `0..partitions`, summed (a partition
 /// without a commit counts 0).
 pub fn committed_sum(servers: &str, group: &str, topic: &str, partitions: i32) -> i64 {
-    use flow::connectors::kafka::rdkafka::consumer::{BaseConsumer, Consumer};
-    use flow::connectors::kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .set("group.id", group)
-        .create()
-        .expect("consumer");
+    use flow::connectors::kafka::rdkafka::consumer::Consumer;
+    use flow::connectors::kafka::rdkafka::{Offset, TopicPartitionList};
+    let consumer = group_consumer(servers, group);
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition(topic, p);
@@ -305,19 +301,27 @@ pub fn committed_sum(servers: &str, group: &str, topic: &str, partitions: i32) -
 /// Commits `offset` for partition `partition` of `topic` in `group` (a group without members,
 /// as a tool would).
 pub fn commit_offset(servers: &str, group: &str, topic: &str, partition: i32, offset: i64) {
-    use flow::connectors::kafka::rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-    use flow::connectors::kafka::rdkafka::{ClientConfig, Offset, TopicPartitionList};
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", servers)
-        .set("group.id", group)
-        .create()
-        .expect("consumer");
+    use flow::connectors::kafka::rdkafka::consumer::{CommitMode, Consumer};
+    use flow::connectors::kafka::rdkafka::{Offset, TopicPartitionList};
+    let consumer = group_consumer(servers, group);
     let mut tpl = TopicPartitionList::new();
     tpl.add_partition_offset(topic, partition, Offset::Offset(offset))
         .expect("offset");
     consumer
         .commit(&tpl, CommitMode::Sync)
         .unwrap_or_else(|e| panic!("cannot commit {offset} for {group}: {e}"));
+}
+
+/// A consumer in `group` that subscribes to nothing: for the group's committed offsets.
+fn group_consumer(
+    servers: &str,
+    group: &str,
+) -> flow::connectors::kafka::rdkafka::consumer::BaseConsumer {
+    flow::connectors::kafka::rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", servers)
+        .set("group.id", group)
+        .create()
+        .expect("consumer")
 }
 
 /// The value of the configuration entry `name` of `topic`, as the broker describes it.

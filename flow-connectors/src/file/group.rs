@@ -25,7 +25,7 @@
 //! share a directory.
 
 use super::sink::{commit_part, sync_dir, PendingPart};
-use crate::kafka::origin::{Enlisted, Leftovers, SharedOrigin, Verdict};
+use crate::kafka::origin::{Enlisted, Leftovers, SharedOrigin};
 use flow_runtime::{Error, Result, RuntimeContext};
 use std::fs;
 use std::io;
@@ -39,8 +39,6 @@ pub(super) struct InGroup {
     origin: SharedOrigin,
     /// `g<stage>-<subtask>-<run>`: the suffix of its parts' hidden names in this run.
     attempt: String,
-    /// The source of the chain was checked to commit the origin's transactions.
-    claimed: bool,
     ended: bool,
 }
 
@@ -84,17 +82,14 @@ impl InGroup {
                 if j % parallelism != subtask || dead == run {
                     continue;
                 }
-                let Verdict {
-                    committed,
-                    marker,
-                    group,
-                } = leftovers.verdict(j, dead, commit)?;
-                let part = PendingPart {
-                    hidden: name.clone(),
-                    finished: finished.to_owned(),
-                };
-                match committed {
+                let v = leftovers.verdict(j, dead, commit)?;
+                let (marker, group) = (v.marker, &v.group);
+                match v.committed {
                     Some(true) => {
+                        let part = PendingPart {
+                            hidden: name.clone(),
+                            finished: finished.to_owned(),
+                        };
                         commit_part(operator, dir, &part)?;
                         tracing::info!(operator, file = %name, commit, marker, marker_group = %group, "committed a part file an earlier run of the instance prepared");
                     }
@@ -129,7 +124,6 @@ impl InGroup {
         Ok(InGroup {
             origin,
             attempt: format!("g{tag}-{subtask}-{run}"),
-            claimed: false,
             ended: false,
         })
     }
@@ -155,14 +149,7 @@ impl InGroup {
         if closed.is_empty() {
             return Ok(());
         }
-        let commit = {
-            let mut origin = self.origin.lock();
-            if !self.claimed {
-                origin.check_claimed(operator)?;
-                self.claimed = true;
-            }
-            origin.next_commit()?
-        };
+        let commit = self.origin.lock().writer_next_commit(operator)?;
         let mut parts = Vec::with_capacity(closed.len());
         for part in closed {
             let pending = format!(".{}.pending.{}-{commit}", part.finished, self.attempt);

@@ -178,6 +178,16 @@ impl<T: RowText + Send + 'static> Sink<T> for FileSink<T> {
         if let Err(e) = fs::create_dir_all(&self.path) {
             return Err(Error::io(operator, "create directory", &self.path, e));
         }
+        // In an exactly-once instance group the parts commit with the group's Kafka
+        // transactions.
+        #[cfg(feature = "kafka")]
+        let group = if ctx.in_instance_group()
+            && crate::kafka::origin::is_exactly_once(ctx.subtask_key().run)
+        {
+            Some(super::group::InGroup::open(ctx, &self.path, &operator)?)
+        } else {
+            None
+        };
         let parts = PartWriter {
             operator,
             dir: self.path.clone(),
@@ -192,19 +202,7 @@ impl<T: RowText + Send + 'static> Sink<T> for FileSink<T> {
             active: false,
             health: Health::Ok,
             #[cfg(feature = "kafka")]
-            group: None,
-        };
-        // In an exactly-once instance group the parts commit with the group's Kafka
-        // transactions.
-        #[cfg(feature = "kafka")]
-        let parts = {
-            let mut parts = parts;
-            let run = ctx.subtask_key().run;
-            if ctx.in_instance_group() && crate::kafka::origin::is_exactly_once(run) {
-                let group = super::group::InGroup::open(ctx, &self.path, &parts.operator)?;
-                parts.group = Some(group);
-            }
-            parts
+            group,
         };
         Ok(FileSinkWriter {
             parts,

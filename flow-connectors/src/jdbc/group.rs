@@ -28,7 +28,7 @@
 //! for one commit (a sink's commit and its end may both come before the origin's).
 
 use super::sink::Db;
-use crate::kafka::origin::{Enlisted, Leftovers, SharedOrigin, Verdict};
+use crate::kafka::origin::{Enlisted, Leftovers, SharedOrigin};
 use flow_runtime::{Result, RuntimeContext};
 use std::sync::{Arc, Mutex};
 
@@ -53,8 +53,6 @@ pub(super) struct InGroup {
     /// The connection that finishes its transactions after the origin's commit (on the
     /// thread that commits: a reader's, or the task's own).
     finisher: Arc<Mutex<Db>>,
-    /// The source of the chain was checked to commit the origin's transactions.
-    claimed: bool,
     ended: bool,
 }
 
@@ -87,18 +85,15 @@ impl InGroup {
             if j % parallelism != subtask {
                 continue;
             }
-            let Verdict {
-                committed,
-                marker,
-                group,
-            } = leftovers.verdict(j, dead, commit)?;
-            let Some(committed) = committed else {
+            let v = leftovers.verdict(j, dead, commit)?;
+            let Some(committed) = v.committed else {
                 return Err(db.error(format!(
-                    "the commit marker of transaction `{gid}` is gone (consumer group `{group}`: expired after the broker's offsets.retention.minutes?): whether its Kafka transaction committed is unknown; finish it by hand (COMMIT PREPARED or ROLLBACK PREPARED)"
+                    "the commit marker of transaction `{gid}` is gone (consumer group `{}`: expired after the broker's offsets.retention.minutes?): whether its Kafka transaction committed is unknown; finish it by hand (COMMIT PREPARED or ROLLBACK PREPARED)",
+                    v.group
                 )));
             };
             let verb = if committed { "COMMIT" } else { "ROLLBACK" };
-            tracing::info!(connector = %db.name(), gid, commit, marker, marker_group = %group, "{verb} of a transaction an earlier run of the instance prepared");
+            tracing::info!(connector = %db.name(), gid, commit, marker = v.marker, marker_group = %v.group, "{verb} of a transaction an earlier run of the instance prepared");
             db.finish_prepared(verb, &gid)?;
         }
         origin.lock().writer_opened();
@@ -107,7 +102,6 @@ impl InGroup {
             head: format!("{stage}{subtask}-{run}-"),
             last: (0, 0),
             finisher: Arc::new(Mutex::new(finisher)),
-            claimed: false,
             ended: false,
         })
     }
@@ -117,12 +111,7 @@ impl InGroup {
     /// # Errors
     /// No source commits the origin's transactions, or its marker cannot be read.
     pub(super) fn next_id(&mut self, connector: &str) -> Result<(String, u64)> {
-        let mut origin = self.origin.lock();
-        if !self.claimed {
-            origin.check_claimed(connector)?;
-            self.claimed = true;
-        }
-        let commit = origin.next_commit()?;
+        let commit = self.origin.lock().writer_next_commit(connector)?;
         let k = if self.last.0 == commit {
             self.last.1 + 1
         } else {

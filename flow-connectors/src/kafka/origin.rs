@@ -25,9 +25,10 @@
 //! records are never read.
 //!
 //! **Outside Kafka.** A sink of the chain with transactions of its own (an exactly-once
-//! `JdbcSink`: `jdbc::group`; a `FileSink`'s pending parts: `file::group`) prepares them before the origin's commit and enlists them
-//! ([`Enlisted`]); that commit then carries a *commit marker* ([`Marker`]) and commits them
-//! after the Kafka transaction: two-phase commit, the Kafka transaction the coordinator.
+//! `JdbcSink`: `jdbc::group`; a `FileSink`'s pending parts: `file::group`) prepares them
+//! before the origin's commit and enlists them ([`Enlisted`]); that commit then carries a
+//! *commit marker* ([`Marker`]) and commits them after the Kafka transaction: two-phase
+//! commit, the Kafka transaction the coordinator.
 //!
 //! **When.** An origin commits every [`COMMIT_INTERVAL`] while it read rows or its writers
 //! wrote (watermarks, signs of life); before the group takes its partitions away (it defers
@@ -98,11 +99,11 @@ pub(crate) struct Origin {
 
 /// A transaction that a sink of an origin's chain prepared outside Kafka for the origin's
 /// next commit (a `JdbcSink`'s, with PostgreSQL's `PREPARE TRANSACTION`; a `FileSink`'s
-/// pending parts; two-phase commit with the Kafka transaction as coordinator). The origin commits it once its Kafka transaction,
-/// which carries the commit marker that names it, committed, and rolls it back when it
-/// aborts that transaction. An instance that dies between the two leaves it prepared: the
-/// instance started again with its `--instance-id` finds the marker
-/// ([`Origin::committed_through`]) and finishes it the same way.
+/// pending parts; two-phase commit with the Kafka transaction as coordinator). The origin
+/// commits it once its Kafka transaction, which carries the commit marker that names it,
+/// committed, and rolls it back when it aborts that transaction. An instance that dies
+/// between the two leaves it prepared: the instance started again with its `--instance-id`
+/// finds the marker ([`Leftovers`]) and finishes it the same way.
 pub(crate) trait Enlisted: Send {
     /// The Kafka transaction committed: commit this one.
     ///
@@ -492,6 +493,17 @@ impl Origin {
             });
         }
         Ok(self.marker.as_ref().map_or(1, |m| m.committed + 1))
+    }
+
+    /// [`Origin::next_commit`] for `writer`, a sink of the chain that prepares a transaction
+    /// for it.
+    ///
+    /// # Errors
+    /// No source took the origin (`writer` is not in a Kafka source's chain), or the marker
+    /// cannot be read.
+    pub(crate) fn writer_next_commit(&mut self, writer: &str) -> Result<u64> {
+        self.check_claimed(writer)?;
+        self.next_commit()
     }
 
     /// A consumer of the marker group `group`, its metadata, and the marker (0: none).
