@@ -22,6 +22,11 @@
 //! join written by hand as a keyed co-process function over the connected streams. In a
 //! group both inputs cross instances through the operator's topic.
 //!
+//! With `--rekey map`, the words cross the instances twice: keyed, passed through a map,
+//! and keyed again before the window count; with `--rekey window`, counted per window, and
+//! the counts keyed again and summed per window (`--slow-rekey-ms MS` slows the stage between
+//! the two down, so that an instance falls behind in event time).
+//!
 //! With `--output-dir DIR`, the window counts go to part files in `DIR` (a `FileSink`, text
 //! lines `start end word count`) instead of `--output`: in a group, its parts are committed
 //! at the group's commits; with `--processing-guarantee exactly-once`, with the group's Kafka
@@ -204,6 +209,22 @@ fn run() -> flow::Result<()> {
                 .help("End once the input delivered nothing for SECS seconds (after its first record); without it the job runs until killed"),
         )
         .arg(
+            Arg::new("rekey")
+                .long("rekey")
+                .value_name("KIND")
+                .value_parser(["map", "window"])
+                .conflicts_with_all(["join", "rebalance-input", "rebalance-output"])
+                .help("Cross the instances twice, through a second key_by: the words keyed, then passed through a map and keyed again before the window count (map), or counted per window and the counts keyed again and summed per window (window)"),
+        )
+        .arg(
+            Arg::new("slow-rekey-ms")
+                .long("slow-rekey-ms")
+                .value_name("MS")
+                .value_parser(value_parser!(u64))
+                .requires("rekey")
+                .help("With --rekey: the stage between the two key_bys sleeps MS ms per word (the map per row; the window count per word it counts), so that the instance falls behind in event time (run it with --scheduling threads)"),
+        )
+        .arg(
             Arg::new("join")
                 .long("join")
                 .value_name("KIND")
@@ -233,10 +254,15 @@ fn run() -> flow::Result<()> {
     if let Some(kind) = get("join") {
         return join(env, lines, &brokers, &output, &kind);
     }
+    let slow = Duration::from_millis(*args.get_one::<u64>("slow-rekey-ms").unwrap_or(&0));
     let rebalanced = if args.get_flag("rebalance-input") {
         Rebalanced::Input
     } else if args.get_flag("rebalance-output") {
         Rebalanced::Output
+    } else if get("rekey").as_deref() == Some("map") {
+        Rebalanced::RekeyMap(slow)
+    } else if get("rekey").as_deref() == Some("window") {
+        Rebalanced::RekeyWindow(slow)
     } else {
         Rebalanced::No
     };
@@ -283,7 +309,7 @@ fn run() -> flow::Result<()> {
     count_words(env, lines, counts.build()?, rebalanced)
 }
 
-/// Where the word count has an in-process exchange (`rebalance()`).
+/// Where the word count has an in-process exchange (`rebalance()`), or a second `key_by`.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Rebalanced {
     No,
@@ -291,6 +317,18 @@ enum Rebalanced {
     Input,
     /// Between the window counts and their sink.
     Output,
+    /// The words keyed, passed through a map that sleeps this long per row, and keyed again.
+    RekeyMap(Duration),
+    /// The words counted per window (sleeping this long per word), the counts keyed again
+    /// and summed per window.
+    RekeyWindow(Duration),
+}
+
+/// Sleeps `slow` (when not zero): the map between two `key_by`s of `--slow-rekey-ms`.
+fn slow_down(slow: Duration) {
+    if !slow.is_zero() {
+        std::thread::sleep(slow);
+    }
 }
 
 /// The words of `line`.
@@ -337,6 +375,54 @@ fn count_words<S: Sink<WindowCount>>(
                 .name("count per window")
                 .sink_to(counts);
         }
+    } else if let Rebalanced::RekeyMap(slow) = rebalanced {
+        let pass = move |w: Word| {
+            slow_down(slow);
+            w
+        };
+        flow! { env =>
+            source(lines, watermarks)
+                .flat_map(|line: String, out: &mut Vec<Word>| out.extend(words(&line)))
+                .key_by(|w| w.word.clone())
+                .map(pass)
+                .name("rekey")
+                .key_by(|w| w.word.clone())
+                .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+                .process(count)
+                .name("count per window")
+                .sink_to(counts);
+        }
+    } else if let Rebalanced::RekeyWindow(slow) = rebalanced {
+        let count =
+            move |word: &String, window: &TimeWindow, rows: &[Word], out: &mut Vec<WindowCount>| {
+                slow_down(slow * rows.len() as u32);
+                count(word, window, rows, out)
+            };
+        // The counts of a window come out at its last millisecond, in the same window.
+        let sum = |word: &String,
+                   window: &TimeWindow,
+                   rows: &[WindowCount],
+                   out: &mut Vec<WindowCount>| {
+            out.push(WindowCount {
+                start: window.start,
+                end: window.end,
+                word: word.clone(),
+                count: rows.iter().map(|c| c.count).sum(),
+            })
+        };
+        flow! { env =>
+            source(lines, watermarks)
+                .flat_map(|line: String, out: &mut Vec<Word>| out.extend(words(&line)))
+                .key_by(|w| w.word.clone())
+                .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+                .process(count)
+                .name("count per window")
+                .key_by(|c| c.word.clone())
+                .window(TumblingEventTimeWindows::of(Duration::from_secs(1)))
+                .process(sum)
+                .name("sum per window")
+                .sink_to(counts);
+        }
     } else {
         flow! { env =>
             source(lines, watermarks)
@@ -350,9 +436,11 @@ fn count_words<S: Sink<WindowCount>>(
     }
     let result = env.execute("scale_out")?;
     if let Some(m) = result.operator("count per window") {
+        // With `--rekey window` the rows the sums drop as late count too.
+        let late = m.late_rows + result.operator("sum per window").map_or(0, |s| s.late_rows);
         eprintln!(
             "scale_out: {} words counted here, {} window counts, {} late rows dropped",
-            m.rows_in, m.rows_out, m.late_rows
+            m.rows_in, m.rows_out, late
         );
     }
     Ok(())

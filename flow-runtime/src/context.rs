@@ -39,6 +39,8 @@ pub struct RuntimeContext {
     pub(crate) run: u64,
     /// Whether the job runs as an instance of a group (`--instance-group`).
     pub(crate) instance_group: bool,
+    /// Whether a repartition reader feeds the task's stage (in an instance group).
+    pub(crate) fed_by_reader: bool,
 }
 
 /// One subtask of one stage of one running job, unique in the process: what the connectors
@@ -86,6 +88,7 @@ impl RuntimeContext {
             state_backend: None,
             run: next_run(),
             instance_group: false,
+            fed_by_reader: false,
         }
     }
 

@@ -21,7 +21,7 @@ use crate::exec::TaskMetrics;
 pub use crate::snapshot::{Adopted, PartitionStore, Released};
 use crate::time::Timestamp;
 use crate::{Error, Result};
-pub(crate) use splits::{register as register_source_splits, stage_split};
+pub(crate) use splits::{register as register_source_splits, stage_split, StageSplits};
 pub use splits::{source_splits, split_name, SourceSplits, SplitState, SplitWatermark};
 use std::ops::RangeInclusive;
 use std::time::Duration;
@@ -514,6 +514,12 @@ pub enum Handover {
     /// durable (as for the others: [`Control::commit_output`](crate::chain::Control)),
     /// answers (no state) and, exactly-once, holds ([`Hold`]).
     Flush(crossbeam_channel::Sender<Released>, Option<Hold>),
+    /// Where the reader's partitions stand, each as a split of the stage (each list replaces
+    /// the last: one left out was given up): the repartition writers of the stage's chain
+    /// write them, so that a second `key_by`'s readers hold each partition's rows back at
+    /// its own watermark wherever the group deals it ([`SourceSplits`], as for a source's
+    /// splits).
+    Splits(Vec<SplitWatermark>),
 }
 
 /// Where the stage's answer to a [`Handover`] arrives (nothing arrives when it failed).
@@ -629,6 +635,7 @@ impl std::fmt::Debug for Handover {
             Handover::Save(..) => f.write_str("Save"),
             Handover::Adopt(a) => write!(f, "Adopt({} operators)", a.operators()),
             Handover::Flush(..) => f.write_str("Flush"),
+            Handover::Splits(s) => write!(f, "Splits({} partitions)", s.len()),
         }
     }
 }

@@ -54,13 +54,15 @@ use super::origin::SharedOrigin;
 use super::sink::Output;
 use super::splits::{self, SplitLedger};
 use super::{connector_error, KafkaAdmin};
-use flow_runtime::instances::source_splits;
 use flow_runtime::instances::{
     await_answer, Answer, Awaited, Handover, Inbox, InstanceConfig, Membership, Message,
     PartitionStore, Released, RemoteEdge, RemoteOut, Resume, SourceSplits, SplitState,
     SplitWatermark, Transport,
 };
-use flow_runtime::{Error, Result, RuntimeContext, TaskMetrics, Timestamp, NO_TIMESTAMP};
+use flow_runtime::instances::{source_splits, split_name};
+use flow_runtime::{
+    Error, Result, RuntimeContext, SubtaskKey, TaskMetrics, Timestamp, NO_TIMESTAMP,
+};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::message::Message as _;
 use rdkafka::{ClientContext, TopicPartitionList};
@@ -682,6 +684,8 @@ struct ReaderContext {
     /// reader, read as they were assigned ([`ReaderContext::start_at_commits`]), or why they
     /// could not be: the reader adopts the state saved there, and fetches from there.
     dealt_at: Mutex<Option<Commits>>,
+    /// The partitions as the reader last sent them to the stage ([`Handover::Splits`]).
+    sent_splits: Mutex<Vec<SplitWatermark>>,
 }
 
 /// What ties a reader's consumer to its job. A consumer that stays in the group after its
@@ -790,6 +794,7 @@ impl ConsumerContext for ReaderContext {
         }
         let mut revoked = self.revoked.lock().expect("not poisoned");
         let partitions: Vec<i32> = tpl.elements().iter().map(|e| e.partition()).collect();
+        give_splits_up(consumer);
         // A state that could not be saved keeps the old commit: the next reader starts from
         // the state saved there (this reader's job fails). Once every partition it had
         // ended, the stage keeps its state and fires it at its own end: nothing moves.
@@ -860,6 +865,25 @@ fn positions_of(
             _ => None,
         })
         .collect())
+}
+
+/// Before a handover that gives the reader's partitions up: tells the stage that it reads
+/// none of them now (but those that ended), if it was told of any. Its chain's repartition
+/// writers then write them as moved: each holds the readers of their topic back at the
+/// watermark written of it last until its next reader writes it moved on, where without
+/// this its end would write it finished. (Eager rebalances take every partition: the next
+/// assignment's are sent anew.)
+fn give_splits_up(consumer: &BaseConsumer<ReaderContext>) {
+    let context = consumer.context();
+    let mut sent = context.sent_splits.lock().expect("not poisoned");
+    if !(sent.iter()).any(|s| s.state != SplitState::Finished) {
+        return;
+    }
+    sent.retain(|s| s.state == SplitState::Finished);
+    if let Some(job) = context.job.lock().expect("not poisoned").as_ref() {
+        // A stage that is gone fails the handover that follows.
+        let _ = (job.stage).send(Message::Handover(Handover::Splits(sent.clone())));
+    }
 }
 
 /// The broker answers a reader again after an outage that began at `down_from`: the outage,
@@ -1342,6 +1366,10 @@ struct Reader {
     run: u64,
     /// How many of this instance's writers it knows ([`Reader::know_local_writers`]).
     local: usize,
+    /// The stage it feeds (its subtask), and the splits the stage publishes for its chain's
+    /// writers once found ([`Reader::send_splits`]).
+    stage: SubtaskKey,
+    stage_splits: Option<Arc<SourceSplits>>,
 }
 
 /// A reader's consumer, a member of the topic's group.
@@ -1505,6 +1533,7 @@ impl Reader {
                 exactly_once: edge.config.exactly_once,
                 revoke_pending: AtomicBool::new(false),
                 dealt_at: Mutex::new(None),
+                sent_splits: Mutex::default(),
             })
             .map_err(|e| connector_error(&connector, format!("cannot create a consumer: {e}")))?;
         consumer
@@ -1546,6 +1575,8 @@ impl Reader {
             origin,
             run: task.subtask_key().run,
             local: 0,
+            stage: task.subtask_key(),
+            stage_splits: None,
         })
     }
 
@@ -1780,6 +1811,8 @@ impl Reader {
         if !self.know_local_writers() {
             return Ok(false);
         }
+        // Before the idleness or watermark they make.
+        self.send_splits(send)?;
         match self.ledger.progress(&self.assigned) {
             Progress::Ended => {
                 self.consumer
@@ -1805,6 +1838,36 @@ impl Reader {
             _ => {}
         }
         Ok(false)
+    }
+
+    /// Sends the stage where each of its partitions stands ([`Ledger::partition`]) when that
+    /// changed, if a repartition writer of its chain writes it on (a second `key_by`: see
+    /// [`SourceSplits`]). In order with the rows: what the stage publishes of a partition
+    /// is where the rows it took in stand.
+    fn send_splits(&mut self, send: &impl Fn(Message) -> Result<()>) -> Result<()> {
+        if self.stage_splits.is_none() {
+            // Registered as the stage opens.
+            self.stage_splits = source_splits(self.stage);
+        }
+        let written = (self.stage_splits.as_ref()).is_some_and(|s| s.written());
+        if !written || self.ledger.writers.is_empty() {
+            return Ok(());
+        }
+        let topic = &self.edge.topic;
+        let now = (self.assigned.iter()).map(|&p| {
+            let (state, watermark) = self.ledger.partition(p);
+            SplitWatermark {
+                id: split_name(topic, p),
+                watermark,
+                state,
+            }
+        });
+        let mut sent = (self.consumer.context().sent_splits.lock()).expect("not poisoned");
+        if sent.iter().copied().eq(now.clone()) {
+            return Ok(());
+        }
+        *sent = now.collect();
+        send(Message::Handover(Handover::Splits(sent.clone())))
     }
 
     /// Writes a [`DONE`] record to every partition for the assigned ones not announced yet
@@ -2165,6 +2228,9 @@ impl Reader {
         } else {
             StateAction::Save
         });
+        if release {
+            give_splits_up(&self.consumer);
+        }
         let resume = hold_stage(&self.consumer, &at, state).map_err(failed)?;
         // The final state records only at the end (`topic_ended`): this run's readers read on.
         self.write_states(&partitions, topic_ended)?;
@@ -2308,6 +2374,7 @@ impl Reader {
         }
         // Once every partition ended the stage keeps its state, and fires it at its end.
         let finished = self.consumer.context().finished.load(Ordering::Acquire);
+        give_splits_up(&self.consumer);
         save_and_commit(
             &self.consumer,
             &partitions,

@@ -508,6 +508,9 @@ pub(crate) fn run_job(
     let mut works: Vec<TaskWork> = Vec::new();
     for (g, graph) in graphs.into_iter().enumerate() {
         plans.push(graph.plan);
+        let fed_by_readers: Vec<usize> = (graph.remote.iter())
+            .map(|(node, _)| graph.plan.nodes[*node as usize].stage as usize)
+            .collect();
         for task in graph.tasks {
             let ctx = RuntimeContext {
                 job_name: job_name.to_string(),
@@ -528,6 +531,8 @@ pub(crate) fn run_job(
                 state_backend: state_backend.clone(),
                 run,
                 instance_group: graph.transport.is_some(),
+                // (Its readers' tasks are of the stage too, and run no gate.)
+                fed_by_reader: fed_by_readers.contains(&task.stage),
             };
             let this_task = task_index;
             task_index += 1;

@@ -14,7 +14,7 @@ use crate::exec::checkpoint::AfterFinish;
 use crate::exec::live::Publisher;
 use crate::exec::worker;
 use crate::exec::{CheckpointId, FINAL_CHECKPOINT};
-use crate::instances::Handover;
+use crate::instances::{Handover, StageSplits};
 use crate::operator::source::{PartitionLag, Poll, SourceOutput, SourceReader};
 use crate::operator::Either;
 use crate::operator::{restore_with, snapshot_with};
@@ -674,6 +674,8 @@ fn drive_gate(
     mut gate: Gate,
     stage: &mut dyn GateStage,
 ) -> Result<TaskMetrics> {
+    // Registered before the chain's writers open, which look for them.
+    let mut splits = StageSplits::register(ctx);
     stage.control().open(ctx)?;
     gate.set_aligned(ctx.aligned);
     let mut committed = ctx.checkpoints.completed();
@@ -698,6 +700,9 @@ fn drive_gate(
             }
             GateEvent::Watermark(w) => {
                 watermark = w;
+                if let Some(splits) = &mut splits {
+                    splits.watermark(w);
+                }
                 stage.control().watermark(w)?;
             }
             GateEvent::Barrier(id) => take_part(ctx, id, gate.alignment(), |state| {
@@ -716,7 +721,7 @@ fn drive_gate(
                 return Ok(report(stage.control(), received))
             }
             GateEvent::Broken => return Err(Error::Cancelled(ctx.task_name())),
-            GateEvent::Handover(h) => hand_over(ctx, stage.control(), h)?,
+            GateEvent::Handover(h) => hand_over(ctx, stage.control(), h, &mut splits)?,
             GateEvent::SecondRows(_) => return Err(second_rows_astray(ctx)),
         }
     }
@@ -747,8 +752,14 @@ fn output_durable(chain: &mut dyn Control) -> Result<()> {
 /// A repartition reader's request before it commits its positions: the stage's output of
 /// the rows before the request made durable (flushed; into the reader's transaction,
 /// exactly-once; each sink's output committed), and its keyed state saved and handed to the
-/// reader (and dropped, when released); or the state of partitions it got adopted.
-fn hand_over(ctx: &RuntimeContext, chain: &mut dyn Control, handover: Handover) -> Result<()> {
+/// reader (and dropped, when released); or the state of partitions it got adopted; or
+/// where its partitions stand (`splits`: published when the stage registered them).
+fn hand_over(
+    ctx: &RuntimeContext,
+    chain: &mut dyn Control,
+    handover: Handover,
+    splits: &mut Option<StageSplits>,
+) -> Result<()> {
     let clear = matches!(handover, Handover::Release(..));
     match handover {
         Handover::Release(reply, hold) | Handover::Save(reply, hold) => {
@@ -764,7 +775,18 @@ fn hand_over(ctx: &RuntimeContext, chain: &mut dyn Control, handover: Handover) 
             }
             Ok(())
         }
-        Handover::Adopt(adopted) => chain.adopt(ctx, &adopted),
+        Handover::Adopt(adopted) => {
+            if let Some(splits) = splits {
+                splits.adopted();
+            }
+            chain.adopt(ctx, &adopted)
+        }
+        Handover::Splits(partitions) => {
+            if let Some(splits) = splits {
+                splits.partitions(partitions);
+            }
+            Ok(())
+        }
         Handover::Flush(reply, hold) => {
             output_durable(chain)?;
             let _ = reply.send(Released::new(ctx.released_state()));
@@ -870,6 +892,7 @@ fn drive_two_gates(
     chain: &mut dyn TwoGateStage,
 ) -> Result<TaskMetrics> {
     use crossbeam_channel::Select;
+    let mut splits = StageSplits::register(ctx);
     chain.control().open(ctx)?;
     first.set_aligned(ctx.aligned);
     second.set_aligned(ctx.aligned);
@@ -1021,11 +1044,11 @@ fn drive_two_gates(
             // In an instance group one repartition reader feeds both inputs through the
             // first gate (`Message::SecondRows`): its handovers stay in order with the rows
             // of both.
-            Side::First(GateEvent::Handover(h)) => hand_over(ctx, chain.control(), h)?,
+            Side::First(GateEvent::Handover(h)) => hand_over(ctx, chain.control(), h, &mut splits)?,
             // An upstream stage of the instance asks before its commit (in-process
             // exchanges carry no state).
             Side::Second(GateEvent::Handover(h @ Handover::Flush(..))) => {
-                hand_over(ctx, chain.control(), h)?
+                hand_over(ctx, chain.control(), h, &mut splits)?
             }
             Side::Second(GateEvent::Handover(_)) | Side::Second(GateEvent::SecondRows(_)) => {
                 return Err(second_rows_astray(ctx));
@@ -1049,6 +1072,9 @@ fn drive_two_gates(
         };
         if min > current {
             current = min;
+            if let Some(splits) = &mut splits {
+                splits.watermark(min);
+            }
             chain.control().watermark(min)?;
         }
         if (idle_first && idle_second) != idle_out {

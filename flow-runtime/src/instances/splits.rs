@@ -107,6 +107,14 @@ impl SourceSplits {
         p.remote && !p.local && !p.regenerated
     }
 
+    /// Whether a repartition writer of the chain writes the splits: an exchange of the chain
+    /// writes a repartition topic, and the chain makes no watermarks of its own. (A
+    /// repartition reader sends the stage it feeds its partitions only then.)
+    pub fn written(&self) -> bool {
+        let p = self.lock();
+        p.remote && !p.regenerated
+    }
+
     /// The splits now; `None` when the chain's watermarks are not the source's.
     pub fn current(&self) -> Option<Vec<SplitWatermark>> {
         let p = self.lock();
@@ -157,6 +165,65 @@ impl Drop for Registered {
     }
 }
 
+/// The splits of a stage fed by a repartition reader in an instance group: the reader's
+/// partitions ([`Handover::Splits`](crate::instances::Handover::Splits)), published for the
+/// repartition writers of the stage's chain (a second `key_by`) as a source task publishes its
+/// own. A partition's watermark is published no higher than the last watermark the chain was
+/// given (its floor): an operator that holds rows (a window) emits them at that watermark or
+/// later, but below a partition's own when the partition is ahead of the others. After an
+/// adopt the floor is `MIN` until the next watermark: the adopted windows fire at it, below
+/// it.
+pub(crate) struct StageSplits {
+    registered: Registered,
+    /// The reader's partitions, as it last sent them.
+    partitions: Vec<SplitWatermark>,
+    floor: Timestamp,
+}
+
+impl StageSplits {
+    /// Registers the splits of `ctx`'s task when a repartition reader feeds it (before its
+    /// chain opens: its writers look for them).
+    pub(crate) fn register(ctx: &crate::RuntimeContext) -> Option<StageSplits> {
+        (ctx.instance_group && ctx.fed_by_reader).then(|| StageSplits {
+            registered: register(ctx.subtask_key()),
+            partitions: Vec::new(),
+            floor: Timestamp::MIN,
+        })
+    }
+
+    /// The reader's partitions now.
+    pub(crate) fn partitions(&mut self, partitions: Vec<SplitWatermark>) {
+        self.partitions = partitions;
+        self.publish();
+    }
+
+    /// The chain is given watermark `w` (published before the chain takes it in: its
+    /// writers write the splits after the rows it fires).
+    pub(crate) fn watermark(&mut self, w: Timestamp) {
+        self.floor = w;
+        if !self.partitions.is_empty() {
+            self.publish();
+        }
+    }
+
+    /// The chain adopted state.
+    pub(crate) fn adopted(&mut self) {
+        self.floor = Timestamp::MIN;
+        self.publish();
+    }
+
+    fn publish(&self) {
+        let floor = self.floor;
+        let capped: Vec<SplitWatermark> = (self.partitions.iter())
+            .map(|s| SplitWatermark {
+                watermark: s.watermark.min(floor),
+                ..*s
+            })
+            .collect();
+        self.registered.splits.publish(&capped);
+    }
+}
+
 /// A stable name for split `split` of the source of stage `stage` (a Kafka partition's:
 /// see [`split_name`]): the same in every instance of the group.
 pub(crate) fn stage_split(stage: usize, split: u64) -> u64 {
@@ -177,6 +244,7 @@ pub fn split_name(topic: &str, partition: i32) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::RuntimeContext;
 
     fn key(stage: usize) -> SubtaskKey {
         SubtaskKey {
@@ -220,6 +288,67 @@ mod tests {
         assert_eq!(found.changed_since(v), None, "watermarks made in the chain");
         drop(registered);
         assert!(source_splits(key(1)).is_none());
+    }
+
+    #[test]
+    fn a_stage_publishes_its_reader_s_partitions_no_higher_than_its_chain_s_watermark() {
+        let ctx = RuntimeContext {
+            instance_group: true,
+            fed_by_reader: true,
+            ..RuntimeContext::standalone("stage", 0, 1)
+        };
+        let mut stage = StageSplits::register(&ctx).expect("fed by a reader");
+        let found = source_splits(ctx.subtask_key()).expect("registered");
+        let partition = |id, watermark, state| SplitWatermark {
+            id,
+            watermark,
+            state,
+        };
+        let published = || found.current().expect("not regenerated");
+        stage.partitions(vec![
+            partition(1, 500, SplitState::Active),
+            partition(2, 100, SplitState::Idle),
+        ]);
+        assert_eq!(
+            published(),
+            vec![
+                partition(1, Timestamp::MIN, SplitState::Active),
+                partition(2, Timestamp::MIN, SplitState::Idle),
+            ],
+            "no watermark given to the chain yet"
+        );
+        stage.watermark(300);
+        assert_eq!(
+            published(),
+            vec![
+                partition(1, 300, SplitState::Active),
+                partition(2, 100, SplitState::Idle),
+            ]
+        );
+        stage.adopted();
+        assert_eq!(
+            published(),
+            vec![
+                partition(1, Timestamp::MIN, SplitState::Active),
+                partition(2, Timestamp::MIN, SplitState::Idle),
+            ],
+            "adopted windows fire at the next watermark, below any"
+        );
+        stage.watermark(600);
+        stage.partitions(vec![partition(2, 700, SplitState::Active)]);
+        assert_eq!(
+            published(),
+            vec![partition(2, 600, SplitState::Active)],
+            "the list replaces the last"
+        );
+        let standalone = RuntimeContext {
+            instance_group: true,
+            ..RuntimeContext::standalone("stage", 0, 1)
+        };
+        assert!(
+            StageSplits::register(&standalone).is_none(),
+            "no reader feeds it"
+        );
     }
 
     #[test]
