@@ -1746,8 +1746,8 @@ fn a_second_key_by_keeps_each_partition_s_watermark_when_an_instance_behind_cras
         "threads",
     ];
     let mut running = vec![
-        run.member_with(20, &[&flags[..], &["--slow-rekey-ms", "2"]].concat()),
-        run.member_with(20, &[&flags[..], &["--slow-rekey-ms", "5"]].concat()),
+        run.member_with(10, &[&flags[..], &["--slow-rekey-ms", "2"]].concat()),
+        run.member_with(10, &[&flags[..], &["--slow-rekey-ms", "5"]].concat()),
     ];
     await_rekeyed_assignment(&mut running);
     let at = |n| base() + n * 5;
@@ -1779,6 +1779,7 @@ fn a_second_key_by_after_windows_keeps_each_partition_s_watermark_when_an_instan
     // below its own partitions': what the stage publishes of a partition is never above the
     // last watermark its chain was given, nor anything after an adopt until the next.
     // Without either, rows of the moved partitions were late at the sums.
+    const LINES: i64 = SKEWED_LINES;
     let run = GroupRun::new(group_bootstrap(), "rekey-window");
     let flags = [
         "--parallelism",
@@ -1789,12 +1790,14 @@ fn a_second_key_by_after_windows_keeps_each_partition_s_watermark_when_an_instan
         "threads",
     ];
     let mut running = vec![
-        run.member_with(20, &flags),
-        run.member_with(20, &[&flags[..], &["--slow-rekey-ms", "5"]].concat()),
+        run.member_with(10, &flags),
+        run.member_with(10, &[&flags[..], &["--slow-rekey-ms", "5"]].concat()),
     ];
     await_rekeyed_assignment(&mut running);
-    let producer = produce_by_partition(&run.servers, &run.input, SKEWED_LINES, |n| base() + n * 5);
-    // 300 words a second reach each instance's map; the slow one passes 200.
+    let at = |n| base() + n * 5;
+    let producer = produce_by_partition(&run.servers, &run.input, LINES, at);
+    // 300 words a second reach each instance's window count; the slow one counts 200: it
+    // falls behind a third of a second of event time every second.
     std::thread::sleep(Duration::from_secs(20));
     let leaving = running.remove(1);
     leaving.terminate();
@@ -1807,11 +1810,7 @@ fn a_second_key_by_after_windows_keeps_each_partition_s_watermark_when_an_instan
     let stderrs = finished_all(running);
     let got = read_until_idle(&run.servers, &run.output, Json::<WindowCount>::new());
     let all: Vec<String> = std::iter::once(left).chain(stderrs).collect();
-    assert_counted(
-        got,
-        &expected_counts_at(SKEWED_LINES, |n| base() + n * 5),
-        &all,
-    );
+    assert_counted(got, &expected_counts_at(LINES, at), &all);
 }
 
 /// Waits until the group dealt both instances of a `--rekey` job partitions of the source

@@ -400,7 +400,8 @@ struct Writer {
     /// Exactly-once: whether it checked that a source commits its origin's transactions.
     checked: bool,
     /// The source splits of its task's chain, and the version it wrote last: a writer in
-    /// a Kafka source's chain, with event time.
+    /// a Kafka source's chain with event time, or in the chain of a stage a repartition
+    /// reader feeds (its partitions).
     splits: Option<(Arc<SourceSplits>, u64)>,
     /// The splits as it wrote them last.
     written: Vec<SplitWatermark>,
@@ -868,21 +869,22 @@ fn positions_of(
 }
 
 /// Before a handover that gives the reader's partitions up: tells the stage that it reads
-/// none of them now (but those that ended), if it was told of any. Its chain's repartition
-/// writers then write them as moved: each holds the readers of their topic back at the
-/// watermark written of it last until its next reader writes it moved on, where without
-/// this its end would write it finished. (Eager rebalances take every partition: the next
-/// assignment's are sent anew.)
+/// none of them now, if it was told of any. Its chain's repartition writers then write them
+/// as moved: each holds the readers of their topic back at the watermark written of it last
+/// until its next reader writes it moved on (the state of its keys moves too, and fires
+/// there), where without this the stage's end would write it finished. But once every
+/// partition ended the stage keeps its state, and fires it at its own end: nothing moves.
+/// (Eager rebalances take every partition: the next assignment's are sent anew.)
 fn give_splits_up(consumer: &BaseConsumer<ReaderContext>) {
     let context = consumer.context();
     let mut sent = context.sent_splits.lock().expect("not poisoned");
-    if !(sent.iter()).any(|s| s.state != SplitState::Finished) {
+    if sent.is_empty() || context.finished.load(Ordering::Acquire) {
         return;
     }
-    sent.retain(|s| s.state == SplitState::Finished);
+    sent.clear();
     if let Some(job) = context.job.lock().expect("not poisoned").as_ref() {
         // A stage that is gone fails the handover that follows.
-        let _ = (job.stage).send(Message::Handover(Handover::Splits(sent.clone())));
+        let _ = (job.stage).send(Message::Handover(Handover::Splits(Vec::new())));
     }
 }
 
@@ -1811,9 +1813,14 @@ impl Reader {
         if !self.know_local_writers() {
             return Ok(false);
         }
-        // Before the idleness or watermark they make.
-        self.send_splits(send)?;
-        match self.ledger.progress(&self.assigned) {
+        let progress = self.ledger.progress(&self.assigned);
+        // Before the idleness or watermark they make, no higher than that watermark.
+        let next = match progress {
+            Progress::Watermark(w) => w.max(self.watermark),
+            _ => self.watermark,
+        };
+        self.send_splits(next, send)?;
+        match progress {
             Progress::Ended => {
                 self.consumer
                     .context()
@@ -1840,25 +1847,29 @@ impl Reader {
         Ok(false)
     }
 
-    /// Sends the stage where each of its partitions stands ([`Ledger::partition`]) when that
-    /// changed, if a repartition writer of its chain writes it on (a second `key_by`: see
-    /// [`SourceSplits`]). In order with the rows: what the stage publishes of a partition
-    /// is where the rows it took in stand.
-    fn send_splits(&mut self, send: &impl Fn(Message) -> Result<()>) -> Result<()> {
+    /// Sends the stage where each of its partitions stands ([`Ledger::partition`]), no higher
+    /// than `watermark` (the stage publishes none higher than its chain's watermark: this
+    /// sends a list only when that can change), when that changed, if a repartition writer
+    /// of its chain writes it on (a second `key_by`: see [`SourceSplits`]). In order with
+    /// the rows: what the stage publishes of a partition is where the rows it took in stand.
+    fn send_splits(
+        &mut self,
+        watermark: Timestamp,
+        send: &impl Fn(Message) -> Result<()>,
+    ) -> Result<()> {
         if self.stage_splits.is_none() {
             // Registered as the stage opens.
             self.stage_splits = source_splits(self.stage);
         }
-        let written = (self.stage_splits.as_ref()).is_some_and(|s| s.written());
-        if !written || self.ledger.writers.is_empty() {
+        if !(self.stage_splits.as_ref()).is_some_and(|s| s.written()) {
             return Ok(());
         }
         let topic = &self.edge.topic;
         let now = (self.assigned.iter()).map(|&p| {
-            let (state, watermark) = self.ledger.partition(p);
+            let (state, at) = self.ledger.partition(p);
             SplitWatermark {
                 id: split_name(topic, p),
-                watermark,
+                watermark: at.min(watermark),
                 state,
             }
         });

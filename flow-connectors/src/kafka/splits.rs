@@ -3,9 +3,10 @@
 //! and what a reader knows of them on each partition.
 //!
 //! A reader holds a partition at the smallest watermark over its writers *and* over the
-//! source splits (partitions of the job's Kafka sources) its writers read: a split the group
-//! deals to another instance keeps the watermark its old reader wrote last until its new
-//! reader's rows move it, though the new reader's own watermark may be far ahead of them.
+//! source splits its writers read (partitions of the job's Kafka sources, or, for a second
+//! `key_by`, of the repartition topic their stage reads): a split the group deals to
+//! another instance keeps the watermark its old reader wrote last until its new reader's
+//! rows move it, though the new reader's own watermark may be far ahead of them.
 
 use flow_runtime::instances::{SplitState, SplitWatermark};
 use flow_runtime::Timestamp;

@@ -11,6 +11,10 @@
 //! travels with the split, from the last one its old reader wrote until its new reader's
 //! rows move it. (Flink needs none of this: a failure restarts every task from the
 //! checkpoint, each watermark from the start.)
+//!
+//! The same holds for a second `key_by`: the stage a repartition reader feeds publishes the
+//! reader's partitions as its splits ([`StageSplits`]), for the writers of the next
+//! repartition topic at the end of its chain.
 
 use crate::context::SubtaskKey;
 use crate::time::Timestamp;
@@ -42,8 +46,9 @@ pub enum SplitState {
     Finished,
 }
 
-/// A source task's splits, as its watermark generator last published them; the repartition
-/// writers at the end of the task's chain read them ([`source_splits`]). A split the task
+/// A source task's splits, as its watermark generator last published them (or a stage's a
+/// repartition reader feeds: [`StageSplits`]); the repartition writers at the end of the
+/// task's chain read them ([`source_splits`]). A split the task
 /// gave up (the group dealt it to another reader) is not listed: what its reader said of it
 /// last stays where it was written.
 #[derive(Debug, Default)]
@@ -130,12 +135,14 @@ impl SourceSplits {
     }
 }
 
-/// The source tasks of this process that publish their splits, by subtask.
+/// The tasks of this process that publish their splits, by subtask: sources, and stages a
+/// repartition reader feeds.
 static TASKS: Mutex<Vec<(SubtaskKey, Arc<SourceSplits>)>> = Mutex::new(Vec::new());
 
-/// The splits the source task `key` publishes: a repartition writer in its chain (one with
-/// that key) asks when it opens. `None` for a task that is no source of an instance group
-/// with event time.
+/// The splits the task `key` publishes: a repartition writer in its chain (one with that
+/// key) asks when it opens, and the repartition reader that feeds the stage (its task has
+/// the key too) asks whether to send them. `None` for a task that is neither a source of an
+/// instance group with event time nor a stage a repartition reader feeds.
 pub fn source_splits(key: SubtaskKey) -> Option<Arc<SourceSplits>> {
     let tasks = TASKS.lock().unwrap_or_else(|e| e.into_inner());
     (tasks.iter())
@@ -149,7 +156,7 @@ pub(crate) struct Registered {
     pub(crate) splits: Arc<SourceSplits>,
 }
 
-/// Registers the source task `key`'s splits, for its chain's writers to find.
+/// Registers the task `key`'s splits, for its chain's writers to find.
 pub(crate) fn register(key: SubtaskKey) -> Registered {
     let splits = Arc::new(SourceSplits::default());
     let mut tasks = TASKS.lock().unwrap_or_else(|e| e.into_inner());
@@ -170,9 +177,13 @@ impl Drop for Registered {
 /// repartition writers of the stage's chain (a second `key_by`) as a source task publishes its
 /// own. A partition's watermark is published no higher than the last watermark the chain was
 /// given (its floor): an operator that holds rows (a window) emits them at that watermark or
-/// later, but below a partition's own when the partition is ahead of the others. After an
-/// adopt the floor is `MIN` until the next watermark: the adopted windows fire at it, below
-/// it.
+/// later, but below a partition's own when the partition is ahead of the others.
+///
+/// Before the chain's first watermark, and after an adopt until the next (the adopted
+/// windows fire at it, below it), the floor is `MIN` and every partition is published active
+/// at it: the readers of the next topic then hold each at what was written of it before
+/// (they keep the highest), where an idle or finished one, as the reader may see a moved
+/// partition at its old commit, would hold nothing back.
 pub(crate) struct StageSplits {
     registered: Registered,
     /// The reader's partitions, as it last sent them.
@@ -217,6 +228,11 @@ impl StageSplits {
         let capped: Vec<SplitWatermark> = (self.partitions.iter())
             .map(|s| SplitWatermark {
                 watermark: s.watermark.min(floor),
+                state: if floor == Timestamp::MIN {
+                    SplitState::Active
+                } else {
+                    s.state
+                },
                 ..*s
             })
             .collect();
@@ -313,9 +329,9 @@ mod tests {
             published(),
             vec![
                 partition(1, Timestamp::MIN, SplitState::Active),
-                partition(2, Timestamp::MIN, SplitState::Idle),
+                partition(2, Timestamp::MIN, SplitState::Active),
             ],
-            "no watermark given to the chain yet"
+            "no watermark given to the chain yet: each holds at what was written of it"
         );
         stage.watermark(300);
         assert_eq!(
@@ -330,7 +346,7 @@ mod tests {
             published(),
             vec![
                 partition(1, Timestamp::MIN, SplitState::Active),
-                partition(2, Timestamp::MIN, SplitState::Idle),
+                partition(2, Timestamp::MIN, SplitState::Active),
             ],
             "adopted windows fire at the next watermark, below any"
         );
