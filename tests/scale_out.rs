@@ -1688,7 +1688,21 @@ fn partitions_behind_in_event_time_keep_their_watermark_when_their_instance_cras
     // be higher than expected (a window counted before the crash and again after it), never
     // lower, and no row may be late.
     let run = GroupRun::new(group_bootstrap(), "skew-kill");
-    let (mut running, at, producer) = skewed_burst(&run);
+    let (running, at, producer) = skewed_burst(&run);
+    let (got, survivor) = kill_the_second_mid_burst(&run, running, producer);
+    assert_eq!(late_rows(&survivor), 0, "{survivor}");
+    assert_none_below(got, &expected_counts_at(SKEWED_LINES, at), &survivor);
+}
+
+/// Kills the second of `running` (SIGKILL) while `producer` writes, which goes on for 25 s
+/// more (a session timeout until the group deals the dead one's partitions, and the
+/// silence after which its writers are taken as gone); then waits for the survivor's end.
+/// The window counts written, and the survivor's stderr.
+fn kill_the_second_mid_burst(
+    run: &GroupRun,
+    mut running: Vec<Instance>,
+    producer: std::thread::JoinHandle<()>,
+) -> (Vec<WindowCount>, String) {
     running.remove(1).kill();
     std::thread::sleep(Duration::from_secs(25));
     assert!(
@@ -1696,10 +1710,9 @@ fn partitions_behind_in_event_time_keep_their_watermark_when_their_instance_cras
         "the input ended before the dead instance's writers were taken as gone"
     );
     producer.join().expect("producer");
-    let stderrs = finished_all(running);
+    let survivor = finished_all(running).remove(0);
     let got = read_until_idle(&run.servers, &run.output, Json::<WindowCount>::new());
-    assert_eq!(late_rows(&stderrs[0]), 0, "{}", stderrs[0]);
-    assert_none_below(got, &expected_counts_at(SKEWED_LINES, at), &stderrs[0]);
+    (got, survivor)
 }
 
 /// Checks that no window count of `expected` is missing from `got` or below it there (at
@@ -1753,16 +1766,8 @@ fn a_second_key_by_keeps_each_partition_s_watermark_when_an_instance_behind_cras
     let at = |n| base() + n * 5;
     let producer = produce_by_partition(&run.servers, &run.input, SKEWED_LINES, at);
     std::thread::sleep(Duration::from_secs(12));
-    running.remove(1).kill();
-    std::thread::sleep(Duration::from_secs(25));
-    assert!(
-        !producer.is_finished(),
-        "the input ended before the dead instance's writers were taken as gone"
-    );
-    producer.join().expect("producer");
-    let stderrs = finished_all(running);
-    let got = read_until_idle(&run.servers, &run.output, Json::<WindowCount>::new());
-    assert_none_below(got, &expected_counts_at(SKEWED_LINES, at), &stderrs[0]);
+    let (got, survivor) = kill_the_second_mid_burst(&run, running, producer);
+    assert_none_below(got, &expected_counts_at(SKEWED_LINES, at), &survivor);
 }
 
 #[test]
