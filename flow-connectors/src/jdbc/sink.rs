@@ -491,7 +491,7 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
         self.check_group(exactly_once_group)?;
         let db = Db::new(
             name.clone(),
-            self.sql.clone(),
+            Some(self.sql.clone()),
             &self.connection,
             &self.execution,
         )?;
@@ -538,7 +538,7 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
         #[cfg(feature = "kafka")]
         if let (Some(true), Some(t)) = (exactly_once_group, &w.exactly_once) {
             let (connection, execution) = (&self.connection, &self.execution);
-            let finisher = Db::new(w.db.name.clone(), self.sql.clone(), connection, execution)?;
+            let finisher = Db::new(w.db.name.clone(), None, connection, execution)?;
             let prefix = t.prefix.clone();
             w.group = Some(super::group::InGroup::open(
                 ctx, &prefix, &mut w.db, finisher,
@@ -551,7 +551,8 @@ impl<T: Send + Sync + 'static> Sink<T> for JdbcSink<T> {
 /// An open connection with the prepared statement (and the multi-row ones, by row count).
 struct Connection {
     client: Client,
-    statement: Statement,
+    /// `None` on a connection that writes no rows ([`Db::sql`]).
+    statement: Option<Statement>,
     multi: std::cell::RefCell<std::collections::HashMap<usize, Statement>>,
 }
 
@@ -569,7 +570,9 @@ struct Transactions {
 /// group's Kafka transaction committed ([`InGroup`]).
 pub(super) struct Db {
     name: String,
-    sql: String,
+    /// The statement it writes rows with (`None` for one that only finishes prepared
+    /// transactions: nothing to prepare).
+    sql: Option<String>,
     connection: JdbcConnectionOptions,
     execution: JdbcExecutionOptions,
     rt: tokio::runtime::Runtime,
@@ -599,7 +602,7 @@ pub struct JdbcSinkWriter<T> {
 impl Db {
     fn new(
         name: String,
-        sql: String,
+        sql: Option<String>,
         connection: &JdbcConnectionOptions,
         execution: &JdbcExecutionOptions,
     ) -> Result<Db> {
@@ -647,7 +650,10 @@ impl Db {
             tokio::spawn(async move {
                 let _ = connection.await;
             });
-            let statement = client.prepare(&sql).await?;
+            let statement = match &sql {
+                Some(sql) => Some(client.prepare(sql).await?),
+                None => None,
+            };
             Ok::<_, tokio_postgres::Error>(Connection {
                 client,
                 statement,
@@ -821,7 +827,8 @@ impl<T> JdbcSinkWriter<T> {
                     // Pipelined: every statement is sent before the first answer is read.
                     try_join_all(part.iter().map(|(size, p)| {
                         let st = if *size == 0 {
-                            &c.statement
+                            (c.statement.as_ref())
+                                .expect("a writer's connection prepares its statement")
                         } else {
                             &prepared[size]
                         };
