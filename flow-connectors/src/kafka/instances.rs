@@ -1364,12 +1364,10 @@ struct Reader {
     /// Exactly-once (`--processing-guarantee exactly-once`): the transactions of the stage
     /// it feeds, which it commits with its positions (see [`super::origin`]).
     origin: Option<SharedOrigin>,
-    /// The job run ([`local_writers`]).
-    run: u64,
     /// How many of this instance's writers it knows ([`Reader::know_local_writers`]).
     local: usize,
-    /// The stage it feeds (its subtask), and the splits the stage publishes for its chain's
-    /// writers once found ([`Reader::send_splits`]).
+    /// The stage it feeds (its subtask, of the job run: [`local_writers`]), and the splits
+    /// the stage publishes for its chain's writers once found ([`Reader::send_splits`]).
     stage: SubtaskKey,
     stage_splits: Option<Arc<SourceSplits>>,
 }
@@ -1575,7 +1573,6 @@ impl Reader {
             down_from: None,
             turn: leave_turns::Turn::default(),
             origin,
-            run: task.subtask_key().run,
             local: 0,
             stage: task.subtask_key(),
             stage_splits: None,
@@ -2138,7 +2135,7 @@ impl Reader {
     fn know_local_writers(&mut self) -> bool {
         let wanted = self.edge.writers.max(1);
         if self.local < wanted {
-            let local = local_writers(self.run, &self.edge);
+            let local = local_writers(self.stage.run, &self.edge);
             self.local = local.len();
             let now = now_ms();
             for id in local {
