@@ -206,7 +206,7 @@ fn run() -> flow::Result<()> {
                 .long("stop-when-idle")
                 .value_name("SECS")
                 .value_parser(value_parser!(u64).range(1..))
-                .help("End once the input delivered nothing for SECS seconds (after its first record); without it the job runs until killed"),
+                .help("End once the input delivered nothing for SECS seconds (after its first record); without it the job runs until stopped: SIGTERM leaves the group (or stops the job), SIGUSR1 drains it (the input ends where it is, the last windows fire)"),
         )
         .arg(
             Arg::new("rekey")

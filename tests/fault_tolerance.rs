@@ -323,6 +323,60 @@ fn sigterm_stops_with_a_savepoint_that_restores_exactly() {
     }
 }
 
+/// SIGUSR1 drains a streaming job (Flink's `stop --drain`): its source ends where it is, as at
+/// the end of its input, so that every window of the rows it read fires, the part files are
+/// committed and the job ends well. The source reads 1, 2, 3, ... (one subtask), so the output
+/// must be the window counts of exactly the numbers 1 to the rows it counted.
+#[test]
+fn sigusr1_drains_a_job_and_every_window_of_the_rows_read_fires() {
+    let root = tempfile::tempdir().unwrap();
+    let out = root.path().join("out");
+    let checkpoints = root.path().join("checkpoints");
+    let job = Job {
+        name: "event-time-window",
+        rows: 600_000,
+        pace: 50,
+    };
+    let child = job.command(&out, &checkpoints, 1).spawn().unwrap();
+    // The job runs (its signal handlers are in place) once it took a checkpoint.
+    let started = Instant::now();
+    while !has_checkpoint(&checkpoints) {
+        assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let kill = Command::new("kill")
+        .args(["-USR1", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let drained = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&drained.stderr);
+    assert!(drained.status.success(), "{stderr}");
+    let got: Vec<(i64, i64, i64)> = finished_rows(&out)
+        .iter()
+        .map(|l| {
+            let f: Vec<i64> = l.split(' ').map(|f| f.parse().unwrap()).collect();
+            (f[0], f[1], f[2])
+        })
+        .collect();
+    let read: i64 = got.iter().map(|r| r.2).sum();
+    assert!(
+        read > 0 && read < job.rows as i64,
+        "the job counted {read} of {} rows: not drained mid-stream",
+        job.rows
+    );
+    let mut expected = std::collections::BTreeMap::new();
+    for n in 1..=read {
+        *expected.entry((n - n % 1000, n % 10)).or_insert(0) += 1;
+    }
+    let mut got = got;
+    got.sort_unstable();
+    let expected: Vec<(i64, i64, i64)> =
+        expected.into_iter().map(|((w, k), c)| (w, k, c)).collect();
+    assert_eq!(got, expected, "drained after {read} rows");
+}
+
 /// A keyed sum over `rows` with a collect sink, checkpointing to `dir` (restoring `restore`),
 /// for rows of type `$t`: the same plan whatever the type, so only the state's type differs.
 macro_rules! run_sum {

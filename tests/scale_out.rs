@@ -145,9 +145,11 @@ fn scale_out_on(
     extra: &[&str],
 ) -> std::process::Command {
     let mut cmd = common::example("scale_out");
-    cmd.args(["--brokers", servers, "--input", input, "--output", output])
-        .args(["--stop-when-idle", &idle.to_string()])
-        .args(extra)
+    cmd.args(["--brokers", servers, "--input", input, "--output", output]);
+    if idle != DRAINED {
+        cmd.args(["--stop-when-idle", &idle.to_string()]);
+    }
+    cmd.args(extra)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
@@ -242,6 +244,15 @@ impl Instance {
     fn kill(mut self) {
         self.child.kill().expect("SIGKILL an instance");
         let _ = self.child.wait();
+    }
+
+    /// SIGUSR1, as a request to drain.
+    fn drain(&self) {
+        let status = std::process::Command::new("kill")
+            .args(["-USR1", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill -USR1 failed");
     }
 
     /// SIGTERM, as a request to stop.
@@ -669,8 +680,7 @@ fn state_follows_partitions_to_an_instance_that_joins_mid_stream() {
     const LINES: i64 = 12_100;
     let run = GroupRun::new(group_bootstrap(), "join");
     let (input, got_topic) = (&run.input, &run.output);
-    // Quiet for 20 s: the sources must not end while the third instance joins.
-    let instance = || run.member(20);
+    let instance = || run.member(DRAINED);
     // The first two keep their state in the disk backend, the joiner in memory: at the
     // rebalance the first two save theirs from the store and drop it there, and all three
     // adopt the partitions they get, into the store or into memory.
@@ -685,7 +695,7 @@ fn state_follows_partitions_to_an_instance_that_joins_mid_stream() {
             "--state-cache-mb",
             "1",
         ];
-        run.member_with(20, &disk)
+        run.member_with(DRAINED, &disk)
     };
     let mut instances = vec![on_disk(), on_disk()];
     await_assignment(&mut instances, 12);
@@ -705,7 +715,7 @@ fn state_follows_partitions_to_an_instance_that_joins_mid_stream() {
     // Every instance holds partitions of the repartition topic, so state moved: the windows
     // open at the rebalance were counted in one piece.
     produce_range(group_bootstrap(), input, LINES / 2, LINES);
-    let stderrs = finished_all(instances);
+    let stderrs = drained_all(&run, instances, LINES);
     let expected = single_process(input);
     let words: u64 = expected.iter().map(|c| c.count).sum();
     assert_eq!(
@@ -721,9 +731,22 @@ fn state_follows_partitions_to_an_instance_that_joins_mid_stream() {
     assert_no_state_left(stores.path());
 }
 
-/// How long the members of the crash tests wait for input before their sources end: the
-/// group must replace the dead before that (their sessions expire in 10 s, then a rebalance).
-const QUIET_FOR_A_CRASH: u32 = 60;
+/// An `idle` of no `--stop-when-idle`: the sources run until the test drains the instances
+/// ([`drained_all`]), once they read all the input. The tests whose group must ride out a
+/// crash or an outage while the input is quiet end their instances so: they need not guess
+/// how long the group takes to re-form, nor wait that long again at their end.
+const DRAINED: u32 = 0;
+
+/// Once the sources of `run`'s group committed the positions after all `lines` lines of its
+/// input, drains every instance (SIGUSR1: the sources end there, as at the end of the input,
+/// and the last windows fire), then waits for their ends as [`finished_all`].
+fn drained_all(run: &GroupRun, instances: Vec<Instance>, lines: i64) -> Vec<String> {
+    await_sources_committed(run, lines);
+    for i in &instances {
+        i.drain();
+    }
+    finished_all(instances)
+}
 
 /// `n` members of `run` (with `--checkpoint-dir`) that counted the first half of `lines`:
 /// the group settled, the lines written, and the output quiet. The last windows are open,
@@ -731,7 +754,7 @@ const QUIET_FOR_A_CRASH: u32 = 60;
 /// position): what an instance killed now leaves is exactly its last commit and the state
 /// saved there.
 fn counted_first_half(run: &GroupRun, n: usize, lines: i64) -> Vec<Instance> {
-    let instances = (0..n).map(|_| run.member(QUIET_FOR_A_CRASH)).collect();
+    let instances = (0..n).map(|_| run.member(DRAINED)).collect();
     count_first_half(run, instances, lines)
 }
 
@@ -756,7 +779,7 @@ fn await_sources_committed(run: &GroupRun, lines: i64) {
             return;
         }
         assert!(
-            start.elapsed() < Duration::from_secs(30),
+            start.elapsed() < Duration::from_secs(60),
             "the sources committed the positions of {n} of the {lines} lines"
         );
         std::thread::sleep(Duration::from_millis(500));
@@ -771,7 +794,7 @@ fn an_instance_killed_while_the_input_is_quiet_is_replaced_without_losing_a_coun
     const LINES: i64 = 12_100;
     let run = GroupRun::new(servers, "crash");
     let (input, got_topic) = (&run.input, &run.output);
-    let instance = || run.member(QUIET_FOR_A_CRASH);
+    let instance = || run.member(DRAINED);
     let mut instances = counted_first_half(&run, 3, LINES);
     instances.remove(1).kill();
     let killed_at = Instant::now();
@@ -785,7 +808,7 @@ fn an_instance_killed_while_the_input_is_quiet_is_replaced_without_losing_a_coun
     instances.push(instance());
     await_assignment(&mut instances, 12);
     produce_range(servers, input, LINES / 2, LINES);
-    let stderrs = finished_all(instances);
+    let stderrs = drained_all(&run, instances, LINES);
     let expected = expected_counts(LINES);
     let got = read_until_idle(servers, got_topic, Json::<WindowCount>::new());
     assert_counted(got, &expected, &stderrs);
@@ -803,7 +826,7 @@ fn an_instance_killed_and_started_again_with_its_id_takes_its_partitions_back() 
     let servers = group_bootstrap();
     const LINES: i64 = 12_100;
     let run = GroupRun::new(servers, "static");
-    let instance = |id: &str| run.member_with(QUIET_FOR_A_CRASH, &["--instance-id", id]);
+    let instance = |id: &str| run.member_with(DRAINED, &["--instance-id", id]);
     let mut instances = count_first_half(&run, ["a", "b", "c"].map(instance).into(), LINES);
     let before: Vec<String> = instances.iter().map(Instance::stderr).collect();
     instances.remove(1).kill();
@@ -824,7 +847,7 @@ fn an_instance_killed_and_started_again_with_its_id_takes_its_partitions_back() 
         );
     }
     produce_range(servers, &run.input, LINES / 2, LINES);
-    let stderrs = finished_all(instances);
+    let stderrs = drained_all(&run, instances, LINES);
     let got = read_until_idle(servers, &run.output, Json::<WindowCount>::new());
     assert_counted(got, &expected_counts(LINES), &stderrs);
     assert!(words_counted(&stderrs[1]) > 0, "{}", stderrs[1]);
@@ -1459,7 +1482,7 @@ fn a_group_whose_every_instance_was_killed_resumes_from_its_commits() {
     const LINES: i64 = 12_100;
     let run = GroupRun::new(servers, "restart");
     let (input, got_topic) = (&run.input, &run.output);
-    let instance = || run.member(QUIET_FOR_A_CRASH);
+    let instance = || run.member(DRAINED);
     // Every instance dies at once.
     counted_first_half(&run, 2, LINES)
         .into_iter()
@@ -1474,7 +1497,7 @@ fn a_group_whose_every_instance_was_killed_resumes_from_its_commits() {
         killed_at.elapsed()
     );
     produce_range(servers, input, LINES / 2, LINES);
-    let stderrs = finished_all(instances);
+    let stderrs = drained_all(&run, instances, LINES);
     let got = read_until_idle(servers, got_topic, Json::<WindowCount>::new());
     assert_counted(got, &expected_counts(LINES), &stderrs);
     assert_no_state_left(run.state.path());
@@ -1488,7 +1511,7 @@ fn state_follows_partitions_to_an_instance_that_joins_during_a_burst() {
     const LINES: i64 = 12_100;
     let run = GroupRun::new(servers, "burst");
     let (input, got_topic) = (&run.input, &run.output);
-    let instance = || run.member(20);
+    let instance = || run.member(DRAINED);
     let mut instances = vec![instance(), instance()];
     await_assignment(&mut instances, 12);
     // The input arrives in about a minute, 100 lines every 500 ms; the third instance joins 3 s in,
@@ -1502,7 +1525,7 @@ fn state_follows_partitions_to_an_instance_that_joins_during_a_burst() {
         "the input ended before the third instance had its share: the rebalance was not during a burst"
     );
     producer.join().expect("producer");
-    let stderrs = finished_all(instances);
+    let stderrs = drained_all(&run, instances, LINES);
     let expected = expected_counts(LINES);
     let got = read_until_idle(servers, got_topic, Json::<WindowCount>::new());
     assert_counted(got, &expected, &stderrs);
@@ -1543,11 +1566,11 @@ fn an_instance_with_an_id_leaves_its_group_on_sigterm() {
     // here: the group re-forms only after the static members' sessions expired, and a CI run
     // with rows flowing saw 33 rows late; README, "Restarting an instance in place".) The
     // session timeout is 10 s, not the 30 s of instances with ids, so that the group settles
-    // again well before the sources end, 20 s after the input went quiet.
+    // again soon.
     let servers = group_bootstrap();
     let run = GroupRun::new(servers, "leave-ids");
     let instance =
-        |id: &str| run.member_with(20, &["--instance-id", id, "--session-timeout", "10"]);
+        |id: &str| run.member_with(DRAINED, &["--instance-id", id, "--session-timeout", "10"]);
     let mut running: Vec<Instance> = ["a", "b", "c"].map(instance).into();
     await_assignment(&mut running, 12);
     produce_range(servers, &run.input, 0, 1_000);
@@ -1565,7 +1588,7 @@ fn an_instance_with_an_id_leaves_its_group_on_sigterm() {
     );
     // The two others hold every partition of both groups.
     await_assignment(&mut running, 12);
-    finished_all(running);
+    drained_all(&run, running, 1_000);
 }
 
 /// What a leaving source reader logs when its chain writes its partitions' watermarks (it
@@ -1588,7 +1611,7 @@ fn one_leaves_with_sigterm_during_a_burst(
     const LINES: i64 = 12_100;
     let run = GroupRun::new(servers, name);
     let p = parallelism.to_string();
-    let instance = || run.member_with(20, &[&["--parallelism", &p], extra].concat());
+    let instance = || run.member_with(DRAINED, &[&["--parallelism", &p], extra].concat());
     let mut running: Vec<Instance> = (0..instances).map(|_| instance()).collect();
     await_assignment(&mut running, 12);
     let producer = burst(servers, &run.input, LINES);
@@ -1643,7 +1666,7 @@ fn one_leaves_with_sigterm_during_a_burst(
         start.elapsed()
     );
     producer.join().expect("producer");
-    let stderrs = finished_all(running);
+    let stderrs = drained_all(&run, running, LINES);
     let got = read_until_idle(servers, &run.output, Json::<WindowCount>::new());
     let all: Vec<String> = std::iter::once(left).chain(stderrs).collect();
     assert_counted(got, &expected_counts(LINES), &all);
@@ -1672,7 +1695,7 @@ fn partitions_behind_in_event_time_keep_their_watermark_when_they_move_to_an_ins
         "the input ended before the leaver was gone: its partitions moved after the burst"
     );
     producer.join().expect("producer");
-    let stderrs = finished_all(running);
+    let stderrs = drained_all(&run, running, SKEWED_LINES);
     let got = read_until_idle(&run.servers, &run.output, Json::<WindowCount>::new());
     let all: Vec<String> = std::iter::once(left).chain(stderrs).collect();
     assert_counted(got, &expected_counts_at(SKEWED_LINES, at), &all);
@@ -1696,8 +1719,9 @@ fn partitions_behind_in_event_time_keep_their_watermark_when_their_instance_cras
 
 /// Kills the second of `running` (SIGKILL) while `producer` writes, which goes on for 25 s
 /// more (a session timeout until the group deals the dead one's partitions, and the
-/// silence after which its writers are taken as gone); then waits for the survivor's end.
-/// The window counts written, and the survivor's stderr.
+/// silence after which its writers are taken as gone); then drains the survivor once it
+/// committed all [`SKEWED_LINES`] lines. The window counts written, and the survivor's
+/// stderr.
 fn kill_the_second_mid_burst(
     run: &GroupRun,
     mut running: Vec<Instance>,
@@ -1710,7 +1734,7 @@ fn kill_the_second_mid_burst(
         "the input ended before the dead instance's writers were taken as gone"
     );
     producer.join().expect("producer");
-    let survivor = finished_all(running).remove(0);
+    let survivor = drained_all(run, running, SKEWED_LINES).remove(0);
     let got = read_until_idle(&run.servers, &run.output, Json::<WindowCount>::new());
     (got, survivor)
 }
@@ -1759,8 +1783,8 @@ fn a_second_key_by_keeps_each_partition_s_watermark_when_an_instance_behind_cras
         "threads",
     ];
     let mut running = vec![
-        run.member_with(10, &[&flags[..], &["--slow-rekey-ms", "2"]].concat()),
-        run.member_with(10, &[&flags[..], &["--slow-rekey-ms", "5"]].concat()),
+        run.member_with(DRAINED, &[&flags[..], &["--slow-rekey-ms", "2"]].concat()),
+        run.member_with(DRAINED, &[&flags[..], &["--slow-rekey-ms", "5"]].concat()),
     ];
     await_rekeyed_assignment(&mut running);
     let at = |n| base() + n * 5;
@@ -1795,8 +1819,8 @@ fn a_second_key_by_after_windows_keeps_each_partition_s_watermark_when_an_instan
         "threads",
     ];
     let mut running = vec![
-        run.member_with(10, &flags),
-        run.member_with(10, &[&flags[..], &["--slow-rekey-ms", "5"]].concat()),
+        run.member_with(DRAINED, &flags),
+        run.member_with(DRAINED, &[&flags[..], &["--slow-rekey-ms", "5"]].concat()),
     ];
     await_rekeyed_assignment(&mut running);
     let at = |n| base() + n * 5;
@@ -1812,7 +1836,7 @@ fn a_second_key_by_after_windows_keeps_each_partition_s_watermark_when_an_instan
         "the instance stopped with SIGTERM did not end well ({status:?}):\n{left}"
     );
     producer.join().expect("producer");
-    let stderrs = finished_all(running);
+    let stderrs = drained_all(&run, running, LINES);
     let got = read_until_idle(&run.servers, &run.output, Json::<WindowCount>::new());
     let all: Vec<String> = std::iter::once(left).chain(stderrs).collect();
     assert_counted(got, &expected_counts_at(LINES, at), &all);
@@ -1849,7 +1873,7 @@ fn await_rekeyed_assignment(instances: &mut [Instance]) {
 /// How many lines [`skewed_burst`] writes: 40 s of them.
 const SKEWED_LINES: i64 = 8_000;
 
-/// Two instances of `run` (ending 20 s after their input went quiet), and a burst of
+/// Two instances of `run` (drained at the end: [`DRAINED`]), and a burst of
 /// [`SKEWED_LINES`] lines into the partitions the group dealt them (its writing thread), 5 s
 /// under way: the second instance's source partitions 10 s of event time behind the
 /// first's. Line `n`'s event time is `at(n)`.
@@ -1862,7 +1886,7 @@ fn skewed_burst(
 ) {
     const SKEW: i64 = 10_000;
     let mut running: Vec<Instance> = (0..2)
-        .map(|_| run.member_with(20, &["--parallelism", "1"]))
+        .map(|_| run.member_with(DRAINED, &["--parallelism", "1"]))
         .collect();
     await_assignment(&mut running, 12);
     let behind = source_partitions(&running[1].stderr());
@@ -1940,7 +1964,7 @@ fn the_last_instance_of_a_group_leaves_at_once() {
     // over (nobody would).
     let servers = group_bootstrap();
     let run = GroupRun::new(servers, "last");
-    let mut instances = vec![run.member(60)];
+    let mut instances = vec![run.member(DRAINED)];
     await_assignment(&mut instances, 12);
     let producer = burst(servers, &run.input, 2_000);
     std::thread::sleep(Duration::from_secs(2));
@@ -2014,12 +2038,8 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
     let broker = OwnBroker::start(19292, "outage");
     let servers = broker.servers();
     const LINES: i64 = 12_100;
-    // The sources end this long after their last record: beyond the first half's windows,
-    // the outage and the groups' re-forming (about 40 s in all), and, should noida-db strand
-    // the re-forming (below), 30 s more and a second outage with its re-forming (about 80 s).
-    const IDLE: u32 = 110;
     let mut run = GroupRun::new(&servers, "outage");
-    let mut instances = settled_members(&mut run, 2, |run, _| run.member(IDLE));
+    let mut instances = settled_members(&mut run, 2, |run, _| run.member(DRAINED));
     let (input, got_topic) = (&run.input, &run.output);
     produce_range(&servers, input, 0, LINES / 2);
     await_quiet(
@@ -2053,7 +2073,7 @@ fn a_broker_outage_of_seconds_is_ridden_out() {
         Err(Regroup { logs, .. }) => panic!("the group did not re-form in 120 s:\n{logs}"),
     }
     produce_range(&servers, input, LINES / 2, LINES);
-    let stderrs = finished_all_within(instances, Duration::from_secs(IDLE.into()) + WAIT);
+    let stderrs = drained_all(&run, instances, LINES);
     let expected = expected_counts(LINES);
     let got = read_all_from(&servers, got_topic, Json::<WindowCount>::new(), 1);
     assert!(
@@ -2120,7 +2140,7 @@ fn a_broker_outage_longer_than_the_limit_stops_every_instance_and_a_new_group_re
     let secs = LIMIT.as_secs().to_string();
     let flags = ["--max-broker-downtime", secs.as_str()];
     // One at a time, on noida-db (see `settled_members`).
-    let first = started_one_by_one(2, |_| run.member_with(600, &flags));
+    let first = started_one_by_one(2, |_| run.member_with(DRAINED, &flags));
     let instances = count_first_half(&run, first, LINES);
     broker.stop();
     let stopped = Instant::now();
@@ -2171,13 +2191,13 @@ fn a_broker_outage_longer_than_the_limit_stops_every_instance_and_a_new_group_re
         first.push(stderr);
     }
     broker.restart();
-    let instances = started_one_by_one(2, |_| run.member(QUIET_FOR_A_CRASH));
+    let instances = started_one_by_one(2, |_| run.member(DRAINED));
     eprintln!(
         "the new instances hold every partition {:?} after the broker stopped",
         stopped.elapsed()
     );
     produce_range(&servers, &run.input, LINES / 2, LINES);
-    let stderrs = finished_all(instances);
+    let stderrs = drained_all(&run, instances, LINES);
     let got = read_until_idle(&servers, &run.output, Json::<WindowCount>::new());
     dump_repartition_records(&servers, &run.group, &first);
     assert_counted(got, &expected_counts(LINES), &stderrs);
@@ -2230,13 +2250,8 @@ impl GroupRun {
 
 /// Waits for every instance's end; their stderr, in order (panics as [`Instance::finished`]).
 fn finished_all(instances: Vec<Instance>) -> Vec<String> {
-    finished_all_within(instances, WAIT)
-}
-
-/// [`finished_all`], waiting at most `limit` for each.
-fn finished_all_within(instances: Vec<Instance>, limit: Duration) -> Vec<String> {
     (instances.into_iter().enumerate())
-        .map(|(i, c)| c.finished_within(&format!("instance {i}"), limit))
+        .map(|(i, c)| c.finished(&format!("instance {i}")))
         .collect()
 }
 
@@ -2549,9 +2564,7 @@ fn join_across_instances(kind: &str, expected: fn(i64) -> Vec<Pair>) {
     let run = GroupRun::new(group_bootstrap(), &format!("{kind}-join"));
     let (input, got_topic) = (&run.input, &run.output);
     let dir = run.state.path().to_str().unwrap();
-    // Quiet for 40 s: the sources must not end while the third instance joins (two of
-    // these tests at once on two cores slow the rebalance down).
-    let instance = || run.spawn(40, &["--checkpoint-dir", dir, "--join", kind]);
+    let instance = || run.spawn(DRAINED, &["--checkpoint-dir", dir, "--join", kind]);
     let mut instances = vec![instance(), instance()];
     await_assignment(&mut instances, 12);
     produce_range(group_bootstrap(), input, 0, LINES / 2);
@@ -2560,7 +2573,7 @@ fn join_across_instances(kind: &str, expected: fn(i64) -> Vec<Pair>) {
     instances.push(instance());
     await_assignment(&mut instances, 12);
     produce_range(group_bootstrap(), input, LINES / 2, LINES);
-    let stderrs = finished_all(instances);
+    let stderrs = drained_all(&run, instances, LINES);
     let got = read_until_idle(group_bootstrap(), got_topic, Json::<Pair>::new());
     assert_counted(got, &expected(LINES), &stderrs);
     // Each line's two words went in once, somewhere; the joiner took a share.

@@ -107,6 +107,7 @@ impl StreamEnv {
     pub fn command(name: &'static str) -> Command {
         Command::new(name)
             .about("A flow job. Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=info) to see more.")
+            .after_help("Signals: SIGTERM or SIGINT (Ctrl-C) stops the job (with --savepoint-dir: with a savepoint; with --instance-group: by leaving the group); a second one exits at once. SIGUSR1 drains it: every source ends where it is, as at the end of its input, so windows and timers fire, the sinks commit and the job ends well (in an instance group, send it to every instance).")
             .arg(
                 Arg::new("parallelism")
                     .long("parallelism")

@@ -80,8 +80,8 @@ pub use env::{ExplainFormat, RuntimeMode, StreamEnv};
 pub use error::{Error, Result};
 pub use exec::worker::sleep;
 pub use exec::{
-    request_stop, CheckpointConfig, CheckpointId, CheckpointStats, CheckpointingMode, JobResult,
-    OperatorMetrics, Scheduling, TaskMetrics, FINAL_CHECKPOINT,
+    request_drain, request_stop, CheckpointConfig, CheckpointId, CheckpointStats,
+    CheckpointingMode, JobResult, OperatorMetrics, Scheduling, TaskMetrics, FINAL_CHECKPOINT,
 };
 pub use function::{
     FilterFunction, FlatMapFunction, Key, KeySelector, KeyedFilterFunction, KeyedFlatMapFunction,

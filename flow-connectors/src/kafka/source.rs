@@ -761,6 +761,7 @@ impl<F: Decode> Source for KafkaSource<F> {
                     stop: cfg.stop.clone(),
                     stop_when_idle: cfg.stop_when_idle,
                     last_record: None,
+                    draining: false,
                     downtime: Downtime::new(
                         cfg.max_broker_downtime(),
                         cfg.settings.connect_timeout,
@@ -1212,6 +1213,8 @@ struct ReaderState {
     stop_when_idle: Option<Duration>,
     /// When the last record arrived.
     last_record: Option<Instant>,
+    /// The job drains (SIGUSR1): end at the next poll, as when idle.
+    draining: bool,
     /// Whether, and since when, the broker is unreachable.
     downtime: Downtime,
     /// Positions recorded for checkpoints not yet known complete, oldest first.
@@ -1431,7 +1434,11 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
             end_reader(&self.consumer, s)?;
             return Ok(Poll::Finished);
         }
-        if s.stop.is_stopped() || quiet || (s.bounded && s.splits.iter().all(KafkaSplit::is_done)) {
+        if s.stop.is_stopped()
+            || quiet
+            || s.draining
+            || (s.bounded && s.splits.iter().all(KafkaSplit::is_done))
+        {
             end_reader(&self.consumer, s)?;
             return Ok(Poll::Finished);
         }
@@ -1541,6 +1548,13 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
     /// which handed them to the transaction), to its sinks, which made their output durable.
     /// Commits the positions after them (exactly-once, the transaction with them). Then the
     /// revoked partitions may go, or the reader leave.
+    fn drain(&mut self) -> bool {
+        // Ended at the next poll, as an idle reader: its positions committed (exactly-once:
+        // with its last transaction), after a rebalance under way.
+        self.state.draining = true;
+        true
+    }
+
     fn commit_point(&mut self) -> Result<()> {
         let s = &mut self.state;
         // Its dead letters too (at least once, as the sinks' output).

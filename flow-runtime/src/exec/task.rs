@@ -202,6 +202,8 @@ trait SourceStage {
     fn wants_commit_point(&self) -> bool;
     /// Flushes every exchange of the chain, then tells the reader: its commit point.
     fn commit_point(&mut self) -> Result<()>;
+    /// The job drains: whether the reader ends by itself ([`SourceReader::drain`]).
+    fn drain(&mut self) -> bool;
     /// The reader's counters under the source's node `node`, then the chain's.
     fn report(&self, metrics: &mut TaskMetrics, node: u32);
     /// How far the reader is (see [`SourceReader::progress`]).
@@ -293,6 +295,9 @@ where
         output_durable(self.chain())?;
         self.reader.commit_point()
     }
+    fn drain(&mut self) -> bool {
+        self.reader.drain()
+    }
     fn report(&self, metrics: &mut TaskMetrics, node: u32) {
         self.reader.report(metrics, node);
         if let Some(chain) = &self.chain {
@@ -369,6 +374,7 @@ fn drive_source(
     let mut publisher = Publisher::new(&ctx.live);
     let mut watermark = MIN_WATERMARK;
     let mut idle = Duration::ZERO;
+    let mut draining = false;
     loop {
         if ctx.is_cancelled() {
             return Err(Error::Cancelled(ctx.task_name()));
@@ -378,6 +384,15 @@ fn drive_source(
         }
         if progress.pending(ctx) {
             progress.step(ctx, task, source_node)?;
+        }
+        if !draining && super::signal::drain_requested() {
+            // The end of input, here (SIGUSR1): the reader ends now, or by itself.
+            draining = true;
+            super::signal::announce_drain();
+            tracing::debug!(task = %ctx.task_name(), "draining: the source ends here");
+            if !task.drain() {
+                break;
+            }
         }
         let stop = ctx.checkpoints.stop_at();
         if stop != 0 && progress.taken >= stop {

@@ -274,6 +274,17 @@ pub trait SourceReader: Send + 'static {
         Ok(())
     }
 
+    /// The job drains (SIGUSR1, [`request_drain`](crate::request_drain); Flink's `stop
+    /// --drain`): the reader ends where it is, as at the end of its input. Called once, between
+    /// polls. Returns whether the reader ends by itself: it then ends what it must (a Kafka
+    /// source commits its positions, or waits for a rebalance under way) and returns
+    /// [`Poll::Finished`] from a later poll. The default returns `false`: the run loop ends
+    /// the reader at once, as if its last poll had returned `Poll::Finished`, and its final
+    /// [`snapshot`](SourceReader::snapshot) records the position reached.
+    fn drain(&mut self) -> bool {
+        false
+    }
+
     /// How far a bounded reader is, as `(done, total)` in a unit of its choosing (rows of a
     /// sequence or a collection, bytes of files): what the progress bar of a bounded job shows.
     /// `None` (the default): it cannot tell.
