@@ -113,7 +113,7 @@ fn processing_time_timers(p: usize) {
 
 fn processing_time_timers_need_no_watermarks(p: usize) {
     // (A function that registers event-time timers on such a stream does not compile:
-    // tests/ui/keyed/event_timers_without_watermarks.rs.)
+    // flow-macros/tests/ui/keyed/event_timers_without_watermarks.rs.)
     let env = StreamEnv::new().with_parallelism(p);
     flow! { env =>
         let out = from_collection(vec![1i64, 2, 3]).key_by(|n| *n).process(Heartbeat::default()).collect();

@@ -1,6 +1,6 @@
 //! `flow.lock`, written by a job run: a debug build's job adds the state schema of each
 //! stateful operator with a `.uid(..)` (the build-time check has trybuild cases in
-//! `tests/ui-lock`).
+//! `flow-macros/tests/ui-lock`).
 
 use flow::prelude::*;
 use flow::snapshot::{fingerprint, record, StateSchema};
