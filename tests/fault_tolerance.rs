@@ -323,58 +323,142 @@ fn sigterm_stops_with_a_savepoint_that_restores_exactly() {
     }
 }
 
-/// SIGUSR1 drains a streaming job (Flink's `stop --drain`): its source ends where it is, as at
-/// the end of its input, so that every window of the rows it read fires, the part files are
-/// committed and the job ends well. The source reads 1, 2, 3, ... (one subtask), so the output
-/// must be the window counts of exactly the numbers 1 to the rows it counted.
-#[test]
-fn sigusr1_drains_a_job_and_every_window_of_the_rows_read_fires() {
-    let root = tempfile::tempdir().unwrap();
-    let out = root.path().join("out");
-    let checkpoints = root.path().join("checkpoints");
-    let job = Job {
-        name: "event-time-window",
-        rows: 600_000,
-        pace: 50,
-    };
-    let child = job.command(&out, &checkpoints, 1).spawn().unwrap();
-    // The job runs (its signal handlers are in place) once it took a checkpoint.
+/// The event-time window job of the drain tests: one subtask reads 1, 2, 3, ... (paced), so
+/// a run that ends early has counted exactly the numbers 1 to some `n`.
+const WINDOWS: Job<'static> = Job {
+    name: "event-time-window",
+    rows: 600_000,
+    pace: 50,
+};
+
+/// Starts [`WINDOWS`] at parallelism 1 under `root` (with `extra` flags) and waits until it
+/// runs: it took a checkpoint, so its signal handlers are in place.
+fn running_windows(root: &Path, extra: &[&str]) -> std::process::Child {
+    let checkpoints = root.join("checkpoints");
+    let child = (WINDOWS
+        .command(&root.join("out"), &checkpoints, 1)
+        .args(extra))
+    .spawn()
+    .unwrap();
     let started = Instant::now();
     while !has_checkpoint(&checkpoints) {
         assert!(started.elapsed() < Duration::from_secs(60), "no checkpoint");
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(300));
+    child
+}
+
+/// Sends `signal` (`USR1`, `TERM`) to `child`.
+fn signal(child: &std::process::Child, signal: &str) {
     let kill = Command::new("kill")
-        .args(["-USR1", &child.id().to_string()])
+        .args([&format!("-{signal}"), &child.id().to_string()])
         .status()
         .unwrap();
-    assert!(kill.success());
-    let drained = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&drained.stderr);
-    assert!(drained.status.success(), "{stderr}");
-    let got: Vec<(i64, i64, i64)> = finished_rows(&out)
+    assert!(kill.success(), "kill -{signal}");
+}
+
+/// The finished window counts under `out`, sorted, as `(start, key, count)`.
+fn window_counts(out: &Path) -> Vec<(i64, i64, i64)> {
+    let mut got: Vec<(i64, i64, i64)> = finished_rows(out)
         .iter()
         .map(|l| {
             let f: Vec<i64> = l.split(' ').map(|f| f.parse().unwrap()).collect();
             (f[0], f[1], f[2])
         })
         .collect();
+    got.sort_unstable();
+    got
+}
+
+/// What [`WINDOWS`] writes for the numbers 1 to `n`, sorted.
+fn windows_of(n: i64) -> Vec<(i64, i64, i64)> {
+    let mut counts = std::collections::BTreeMap::new();
+    for n in 1..=n {
+        *counts.entry((n - n % 1000, n % 10)).or_insert(0) += 1;
+    }
+    counts.into_iter().map(|((w, k), c)| (w, k, c)).collect()
+}
+
+/// Checks that the job drained mid-stream: the output under `out` holds every window of
+/// exactly the numbers 1 to those it counted, and those are fewer than its input.
+fn assert_drained(out: &Path, stderr: &str) {
+    let got = window_counts(out);
     let read: i64 = got.iter().map(|r| r.2).sum();
     assert!(
-        read > 0 && read < job.rows as i64,
-        "the job counted {read} of {} rows: not drained mid-stream",
-        job.rows
+        read > 0 && read < WINDOWS.rows as i64,
+        "the job counted {read} of {} rows: not drained mid-stream:\n{stderr}",
+        WINDOWS.rows
     );
-    let mut expected = std::collections::BTreeMap::new();
-    for n in 1..=read {
-        *expected.entry((n - n % 1000, n % 10)).or_insert(0) += 1;
-    }
-    let mut got = got;
-    got.sort_unstable();
-    let expected: Vec<(i64, i64, i64)> =
-        expected.into_iter().map(|((w, k), c)| (w, k, c)).collect();
-    assert_eq!(got, expected, "drained after {read} rows");
+    assert_eq!(got, windows_of(read), "drained after {read} rows");
+}
+
+/// SIGUSR1 drains a streaming job (as Flink's `stop --drain`): its source ends where it is, as
+/// at the end of its input, so that every window of the rows it read fires, the part files
+/// are committed and the job ends well.
+#[test]
+fn sigusr1_drains_a_job_and_every_window_of_the_rows_read_fires() {
+    let root = tempfile::tempdir().unwrap();
+    let child = running_windows(root.path(), &[]);
+    signal(&child, "USR1");
+    let drained = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&drained.stderr);
+    assert!(drained.status.success(), "{stderr}");
+    assert_drained(&root.path().join("out"), &stderr);
+}
+
+/// The first of a drain and a stop with a savepoint wins: a SIGTERM while the job drains is
+/// ignored (it drains, and writes no savepoint); a SIGUSR1 while it stops is ignored (its
+/// savepoint holds the open windows, none of which fired, so the job restored from it ends
+/// with the output of a run never stopped).
+#[test]
+fn the_first_of_a_drain_and_a_stop_with_a_savepoint_wins() {
+    let root = tempfile::tempdir().unwrap();
+    let savepoints = root.path().join("savepoints");
+    let sp = ["--savepoint-dir", savepoints.to_str().unwrap()];
+    let child = running_windows(root.path(), &sp);
+    signal(&child, "USR1");
+    std::thread::sleep(Duration::from_millis(50));
+    signal(&child, "TERM");
+    let drained = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&drained.stderr);
+    assert!(drained.status.success(), "{stderr}");
+    assert!(!stderr.contains("stopped with a savepoint"), "{stderr}");
+    assert_drained(&root.path().join("out"), &stderr);
+
+    let root = tempfile::tempdir().unwrap();
+    let savepoints = root.path().join("savepoints");
+    let sp = ["--savepoint-dir", savepoints.to_str().unwrap()];
+    let child = running_windows(root.path(), &sp);
+    signal(&child, "TERM");
+    std::thread::sleep(Duration::from_millis(50));
+    signal(&child, "USR1");
+    let stopped = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&stopped.stderr);
+    assert!(stopped.status.success(), "{stderr}");
+    let path = stderr
+        .lines()
+        .find_map(|l| l.split_once("stopped with a savepoint: ").map(|(_, p)| p))
+        .unwrap_or_else(|| panic!("no savepoint printed: {stderr}"));
+    let out = root.path().join("out");
+    assert!(
+        window_counts(&out).len() < windows_of(WINDOWS.rows as i64).len(),
+        "stopped too late"
+    );
+    let done = (WINDOWS.command(&out, &root.path().join("checkpoints"), 1))
+        .args(["--restore", path])
+        .output()
+        .unwrap();
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(
+        window_counts(&out),
+        windows_of(WINDOWS.rows as i64),
+        "restored from the savepoint"
+    );
 }
 
 /// A keyed sum over `rows` with a collect sink, checkpointing to `dir` (restoring `restore`),

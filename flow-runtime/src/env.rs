@@ -107,7 +107,7 @@ impl StreamEnv {
     pub fn command(name: &'static str) -> Command {
         Command::new(name)
             .about("A flow job. Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=info) to see more.")
-            .after_help("Signals: SIGTERM or SIGINT (Ctrl-C) stops the job (with --savepoint-dir: with a savepoint; with --instance-group: by leaving the group); a second one exits at once. SIGUSR1 drains it: every source ends where it is, as at the end of its input, so windows and timers fire, the sinks commit and the job ends well (in an instance group, send it to every instance).")
+            .after_help("Signals: with --savepoint-dir, SIGTERM or SIGINT (Ctrl-C) stops the job with a savepoint; with --instance-group, it makes the instance leave its group; a second one exits at once (without either flag they end the process). SIGUSR1 drains the job: every source ends where it is, as at the end of its input, so windows and timers fire, the sinks commit and the job ends well (in an instance group, send it to every instance). The first of a stop and a drain wins.")
             .arg(
                 Arg::new("parallelism")
                     .long("parallelism")
@@ -678,6 +678,9 @@ impl StreamEnv {
         if let Some(e) = graphs.iter_mut().find_map(|g| g.errors.drain(..).next()) {
             return Err(e);
         }
+        // SIGUSR1 drains the job from here on (an instance group's join takes broker round
+        // trips before the job runs).
+        crate::exec::install_drain();
         let bounded = graphs.iter().all(|g| g.bounded);
         let mode = match self.mode {
             RuntimeMode::Auto if bounded => RuntimeMode::Batch,

@@ -319,6 +319,7 @@ impl<F: LineFormat> Source for FileSource<F> {
                         stopped: false,
                     }),
                     finished: false,
+                    draining: false,
                     bytes_total: splits_bytes,
                     bytes_done: 0,
                 }
@@ -365,6 +366,8 @@ pub struct FileSourceReader<F> {
     bad_records: BadRecordHandler,
     monitor: Option<Monitor>,
     finished: bool,
+    /// The job drains (SIGUSR1): the next poll ends the reader where it is.
+    draining: bool,
     /// The bytes of the splits this reader had to read when it started (or restored), and
     /// of those it finished since: its progress.
     bytes_total: u64,
@@ -550,6 +553,11 @@ impl<F: LineFormat> SourceReader for FileSourceReader<F> {
         if self.finished {
             return Ok(Poll::Finished);
         }
+        if self.draining {
+            // Its dead letters made durable, as at the end of its splits.
+            self.bad_records.flush()?;
+            return self.end();
+        }
         // Lines read, rows or not (blank, bad): a run of bad lines does not hold a barrier back.
         let (mut rows, mut lines) = (0, 0);
         while lines < max_rows {
@@ -621,6 +629,11 @@ impl<F: LineFormat> SourceReader for FileSourceReader<F> {
 
     /// The splits still to read (the open one at its position) and, when monitoring, the
     /// files seen; the dead letters written so far made durable.
+    fn drain(&mut self) -> bool {
+        self.draining = true;
+        true
+    }
+
     fn snapshot(&mut self, id: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
         let current = self.current.as_ref().map(|o| FileSplit {
             line: o.split.line.map(|first| first + o.lines),

@@ -1544,17 +1544,18 @@ impl<F: Decode> SourceReader for KafkaSourceReader<F> {
         }
     }
 
-    /// Every row polled went through the chain: to the repartition writers (exactly-once,
-    /// which handed them to the transaction), to its sinks, which made their output durable.
-    /// Commits the positions after them (exactly-once, the transaction with them). Then the
-    /// revoked partitions may go, or the reader leave.
+    /// Ends at the next poll, as an idle reader does: its positions committed (exactly-once:
+    /// with its last transaction), after a revocation under way. A reader that has not had a
+    /// record yet ends too (the idle end waits for a first one).
     fn drain(&mut self) -> bool {
-        // Ended at the next poll, as an idle reader: its positions committed (exactly-once:
-        // with its last transaction), after a rebalance under way.
         self.state.draining = true;
         true
     }
 
+    /// Every row polled went through the chain: to the repartition writers (exactly-once,
+    /// which handed them to the transaction), to its sinks, which made their output durable.
+    /// Commits the positions after them (exactly-once, the transaction with them). Then the
+    /// revoked partitions may go, or the reader leave.
     fn commit_point(&mut self) -> Result<()> {
         let s = &mut self.state;
         // Its dead letters too (at least once, as the sinks' output).

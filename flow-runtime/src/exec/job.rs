@@ -482,7 +482,6 @@ pub(crate) fn run_job(
     if stoppable {
         super::signal::install();
     }
-    super::signal::install_drain();
     let checkpoints = Arc::new(Coordinator::with_storage(task_count, storage, last));
     let bounded = graphs.iter().all(|g| g.bounded);
     let live = Arc::new(Live::new(

@@ -23,7 +23,7 @@ pub(crate) use live::JobMetrics;
 pub(crate) use live::Live;
 pub(crate) use observe::parse_addr;
 pub use observe::Observe;
-pub(crate) use signal::{install as install_stop_signals, stop_requested};
+pub(crate) use signal::{install as install_stop_signals, install_drain, stop_requested};
 pub use signal::{request_drain, request_stop};
 pub(crate) use task::commit_completed;
 pub use task::{run_gate, run_source, run_two_gates, TaskMetrics};

@@ -2,33 +2,65 @@
 //! stop-with-savepoint), when the job has a `--savepoint-dir`; in an instance group, by
 //! leaving the group ([`crate::instances::leave_requested`]). A second signal exits at once.
 //!
-//! SIGUSR1 as a request to drain it (Flink's `stop --drain`): every source ends as at the end
-//! of its input, where it is, so that the event-time timers and windows fire, the sinks
-//! commit and the job ends well.
+//! SIGUSR1 as a request to drain it (like Flink's `stop --drain`, without a savepoint): every
+//! source ends as at the end of its input, where it is, so that the event-time timers and
+//! windows fire, the sinks commit and the job ends well.
+//!
+//! The first of the two requests wins: a drain asked while the job stops (its savepoint
+//! under way, or its instance leaving its group) is ignored, and so is a stop asked while it
+//! drains (a second stop signal still exits at once). Both are for the whole process, and
+//! stay asked until it exits.
 
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Once;
 
 /// How many stop signals arrived.
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 
-/// Whether a stop was requested (a signal, or [`request_stop`]).
+/// What the process was asked first: nothing yet, a stop, or a drain.
+struct First(AtomicU8);
+
+const NOTHING: u8 = 0;
+const STOP: u8 = 1;
+const DRAIN: u8 = 2;
+
+impl First {
+    const fn new() -> Self {
+        First(AtomicU8::new(NOTHING))
+    }
+
+    /// Records that `what` was asked, unless something was asked before (an atomic only:
+    /// async-signal-safe).
+    fn ask(&self, what: u8) {
+        let _ = (self.0).compare_exchange(NOTHING, what, Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    fn is(&self, what: u8) -> bool {
+        self.0.load(Ordering::Relaxed) == what
+    }
+}
+
+static FIRST: First = First::new();
+
+fn ask(what: u8) {
+    FIRST.ask(what);
+}
+
+/// Whether a stop was requested (a signal, or [`request_stop`]) before any drain.
 pub(crate) fn stop_requested() -> bool {
-    SIGNALS.load(Ordering::Relaxed) > 0
+    FIRST.is(STOP)
 }
 
 /// Asks the running job to stop as SIGTERM does: with a savepoint (`--savepoint-dir`), or, in
-/// an instance group, by leaving it.
+/// an instance group, by leaving it. Ignored once the job drains.
 pub fn request_stop() {
     SIGNALS.fetch_add(1, Ordering::Relaxed);
+    ask(STOP);
 }
 
-/// Whether the process was asked to drain its jobs (SIGUSR1, or [`request_drain`]).
-static DRAIN: AtomicBool = AtomicBool::new(false);
-
-/// Whether a drain was requested (SIGUSR1, or [`request_drain`]).
+/// Whether a drain was requested (SIGUSR1, or [`request_drain`]) before any stop.
 pub(crate) fn drain_requested() -> bool {
-    DRAIN.load(Ordering::Relaxed)
+    FIRST.is(DRAIN)
 }
 
 /// Logs, once per process, that the jobs drain.
@@ -40,14 +72,15 @@ pub(crate) fn announce_drain() {
 /// Asks the running jobs of this process to drain, as SIGUSR1 does: every source ends where
 /// it is as at the end of its input, so windows and timers fire and the jobs end well. In an
 /// instance group, drain every instance: an instance ends once every instance's sources
-/// ended.
+/// ended. Ignored once a job stops (see the module's doc); a job started later in the
+/// process drains at once.
 pub fn request_drain() {
-    DRAIN.store(true, Ordering::Relaxed);
+    ask(DRAIN);
 }
 
 #[cfg(unix)]
 extern "C" fn on_drain(_: libc::c_int) {
-    DRAIN.store(true, Ordering::Relaxed);
+    ask(DRAIN);
 }
 
 /// Routes SIGUSR1 to [`drain_requested`] (once per process).
@@ -82,6 +115,7 @@ extern "C" fn on_signal(_: libc::c_int) {
         // SAFETY: `_exit` is async-signal-safe and ends the process without unwinding.
         unsafe { libc::_exit(130) };
     }
+    ask(STOP);
 }
 
 /// Routes SIGTERM and SIGINT to [`stop_requested`] (once per process).
@@ -93,4 +127,23 @@ pub(crate) fn install() {
             handle(sig, on_signal);
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_first_of_a_stop_and_a_drain_wins() {
+        let first = First::new();
+        assert!(!first.is(STOP) && !first.is(DRAIN));
+        first.ask(DRAIN);
+        first.ask(STOP);
+        assert!(first.is(DRAIN) && !first.is(STOP));
+        let first = First::new();
+        first.ask(STOP);
+        first.ask(DRAIN);
+        first.ask(STOP);
+        assert!(first.is(STOP) && !first.is(DRAIN));
+    }
 }
