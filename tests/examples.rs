@@ -383,6 +383,56 @@ fn file_word_count_p2() {
     file_word_count(2);
 }
 
+/// `file_word_count --monitor` never ends by itself: SIGUSR1 drains it. It ends well, its
+/// part files holding every update of the lines it read, those of a file added while it ran
+/// too, each once.
+#[test]
+fn file_word_count_monitoring_a_directory_ends_when_drained() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("in");
+    std::fs::create_dir_all(&input).unwrap();
+    std::fs::write(input.join("a.txt"), "to be or not to be\n").unwrap();
+    let (out, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
+    let child = example("file_word_count")
+        .args(["--input".as_ref(), input.as_os_str()])
+        .args(["--output".as_ref(), out.as_os_str()])
+        .args(["--checkpoint-dir".as_ref(), checkpoints.as_os_str()])
+        .args(["--monitor", "20", "--checkpoint-interval", "50"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Committed at a checkpoint: the job runs, its signal handlers in place.
+    let committed = |row: &str| {
+        let start = std::time::Instant::now();
+        while !common::finished_rows(&out).iter().any(|r| r == row) {
+            assert!(
+                start.elapsed() < std::time::Duration::from_secs(60),
+                "`{row}` not committed in 60 s"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    };
+    committed("be 2");
+    // Named `.b.txt` (skipped) while it is written, then `b.txt`.
+    std::fs::write(input.join(".b.txt"), "be quick\n").unwrap();
+    std::fs::rename(input.join(".b.txt"), input.join("b.txt")).unwrap();
+    committed("quick 1");
+    let kill = Command::new("kill")
+        .args(["-USR1", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let drained = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&drained.stderr);
+    assert!(drained.status.success(), "{stderr}");
+    assert!(stderr.contains("2 lines read"), "{stderr}");
+    assert_eq!(
+        common::finished_rows(&out),
+        ["be 1", "be 2", "be 3", "not 1", "or 1", "quick 1", "to 1", "to 2"]
+    );
+}
+
 #[test]
 fn file_word_count_names_a_missing_input() {
     fails(
