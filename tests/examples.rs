@@ -383,6 +383,16 @@ fn file_word_count_p2() {
     file_word_count(2);
 }
 
+/// A child process killed when the test ends, failed or not.
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 /// `file_word_count --monitor` never ends by itself: SIGUSR1 drains it. It ends well, its
 /// part files holding every update of the lines it read, those of a file added while it ran
 /// too, each once.
@@ -393,15 +403,19 @@ fn file_word_count_monitoring_a_directory_ends_when_drained() {
     std::fs::create_dir_all(&input).unwrap();
     std::fs::write(input.join("a.txt"), "to be or not to be\n").unwrap();
     let (out, checkpoints) = (dir.path().join("out"), dir.path().join("checkpoints"));
-    let child = example("file_word_count")
-        .args(["--input".as_ref(), input.as_os_str()])
-        .args(["--output".as_ref(), out.as_os_str()])
-        .args(["--checkpoint-dir".as_ref(), checkpoints.as_os_str()])
-        .args(["--monitor", "20", "--checkpoint-interval", "50"])
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
+    // Its stderr goes to a file: a pipe nobody reads while it runs could fill up.
+    let log = dir.path().join("stderr");
+    let mut child = KillOnDrop(
+        example("file_word_count")
+            .args(["--input".as_ref(), input.as_os_str()])
+            .args(["--output".as_ref(), out.as_os_str()])
+            .args(["--checkpoint-dir".as_ref(), checkpoints.as_os_str()])
+            .args(["--monitor", "20", "--checkpoint-interval", "50"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap(),
+    );
     // Committed at a checkpoint: the job runs, its signal handlers in place.
     let committed = |row: &str| {
         let start = std::time::Instant::now();
@@ -419,14 +433,24 @@ fn file_word_count_monitoring_a_directory_ends_when_drained() {
     std::fs::rename(input.join(".b.txt"), input.join("b.txt")).unwrap();
     committed("quick 1");
     let kill = Command::new("kill")
-        .args(["-USR1", &child.id().to_string()])
+        .args(["-USR1", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(kill.success());
-    let drained = child.wait_with_output().unwrap();
-    let stderr = String::from_utf8_lossy(&drained.stderr);
-    assert!(drained.status.success(), "{stderr}");
-    assert!(stderr.contains("2 lines read"), "{stderr}");
+    let start = std::time::Instant::now();
+    let status = loop {
+        if let Some(status) = child.0.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            start.elapsed() < std::time::Duration::from_secs(60),
+            "not ended 60 s after SIGUSR1"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let stderr = std::fs::read_to_string(&log).unwrap();
+    assert!(status.success(), "{stderr}");
+    assert!(stderr.contains("file_word_count: 2 lines read"), "{stderr}");
     assert_eq!(
         common::finished_rows(&out),
         ["be 1", "be 2", "be 3", "not 1", "or 1", "quick 1", "to 1", "to 2"]

@@ -410,15 +410,17 @@ fn sigusr1_drains_a_job_and_every_window_of_the_rows_read_fires() {
 /// The first of a drain and a stop with a savepoint wins: a SIGTERM while the job drains is
 /// ignored (it drains, and writes no savepoint); a SIGUSR1 while it stops is ignored (its
 /// savepoint holds the open windows, none of which fired, so the job restored from it ends
-/// with the output of a run never stopped).
+/// with the output of a run never stopped). The signals come one after the other, so this
+/// shows the rule; the race of two at once is the unit test's (`exec::signal`).
 #[test]
 fn the_first_of_a_drain_and_a_stop_with_a_savepoint_wins() {
     let root = tempfile::tempdir().unwrap();
     let savepoints = root.path().join("savepoints");
     let sp = ["--savepoint-dir", savepoints.to_str().unwrap()];
     let child = running_windows(root.path(), &sp);
+    // At once: the job is still draining (were both pending together, the lower signal
+    // number, SIGUSR1, would be handled first all the same).
     signal(&child, "USR1");
-    std::thread::sleep(Duration::from_millis(50));
     signal(&child, "TERM");
     let drained = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&drained.stderr);
@@ -431,6 +433,7 @@ fn the_first_of_a_drain_and_a_stop_with_a_savepoint_wins() {
     let sp = ["--savepoint-dir", savepoints.to_str().unwrap()];
     let child = running_windows(root.path(), &sp);
     signal(&child, "TERM");
+    // Later, so that SIGTERM is handled first.
     std::thread::sleep(Duration::from_millis(50));
     signal(&child, "USR1");
     let stopped = child.wait_with_output().unwrap();

@@ -627,13 +627,15 @@ impl<F: LineFormat> SourceReader for FileSourceReader<F> {
         Ok(if lines > 0 { Poll::Ready } else { Poll::Idle })
     }
 
-    /// The splits still to read (the open one at its position) and, when monitoring, the
-    /// files seen; the dead letters written so far made durable.
+    /// Ends at the next poll, where it is, as at the end of its splits (its dead letters
+    /// finished); its final snapshot holds the splits it did not read.
     fn drain(&mut self) -> bool {
         self.draining = true;
         true
     }
 
+    /// The splits still to read (the open one at its position) and, when monitoring, the
+    /// files seen; the dead letters written so far made durable.
     fn snapshot(&mut self, id: CheckpointId, state: &mut StateWriter) -> Result<Snapshot> {
         let current = self.current.as_ref().map(|o| FileSplit {
             line: o.split.line.map(|first| first + o.lines),
@@ -769,6 +771,27 @@ mod tests {
             .into_readers(1, &Watermarks::no_watermarks())
             .unwrap();
         assert_eq!(monitoring[0].progress(), None);
+    }
+
+    #[test]
+    fn a_drained_reader_ends_at_its_next_poll_where_it_is() {
+        let dir = tempfile::tempdir().unwrap();
+        let text: String = (0..300).map(|i| format!("line {i}\n")).collect();
+        std::fs::write(dir.path().join("a.txt"), &text).unwrap();
+        let mut reader = FileSource::text_lines(dir.path())
+            .monitor_continuously(Duration::from_millis(1))
+            .into_readers(1, &Watermarks::no_watermarks())
+            .unwrap()
+            .remove(0);
+        let mut rows = Rows(Vec::new());
+        assert_eq!(reader.poll(&mut rows, 7).unwrap(), Poll::Ready);
+        assert_eq!(rows.0.len(), 7);
+        assert!(reader.drain(), "the reader ends by itself");
+        assert_eq!(reader.poll(&mut rows, 7).unwrap(), Poll::Finished);
+        assert_eq!(reader.poll(&mut rows, 7).unwrap(), Poll::Finished);
+        // Not a line more, though a monitoring reader never ends by itself.
+        assert_eq!(rows.0.len(), 7);
+        assert!(reader.finished);
     }
 
     #[test]

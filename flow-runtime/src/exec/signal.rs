@@ -14,7 +14,7 @@
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Once;
 
-/// How many stop signals arrived.
+/// How many stop signals arrived (a second one exits at once).
 static SIGNALS: AtomicUsize = AtomicUsize::new(0);
 
 /// What the process was asked first: nothing yet, a stop, or a drain.
@@ -52,9 +52,9 @@ pub(crate) fn stop_requested() -> bool {
 }
 
 /// Asks the running job to stop as SIGTERM does: with a savepoint (`--savepoint-dir`), or, in
-/// an instance group, by leaving it. Ignored once the job drains.
+/// an instance group, by leaving it. Ignored once the job drains. (Not a signal: a first
+/// SIGTERM after it does not exit at once.)
 pub fn request_stop() {
-    SIGNALS.fetch_add(1, Ordering::Relaxed);
     ask(STOP);
 }
 
