@@ -53,11 +53,22 @@ fn spawn_job(
 fn two_instances_in_one_group_split_the_partitions() {
     // On tansu-main: noida-db, the default test broker, answers the last member's commits
     // with ILLEGAL_GENERATION once the other left the group, and never deals it the
-    // partitions the other gave up.
+    // partitions the other gave up. tansu-main once left this group stuck in a CI run, with
+    // other tests loading the machine and the broker (no row of some partition arrived in
+    // 90 s): the test then starts over, once, with a new topic and group.
+    if let Err(e) = split_between_two("groups-split") {
+        eprintln!("{e}; starting over with a new topic and group");
+        split_between_two("groups-split-again").unwrap_or_else(|e| panic!("{e}"));
+    }
+}
+
+/// Two members of a new group reading a new topic `name`: every row once, each member some.
+/// An error when the rows did not all arrive in 60 s (the members are stopped then).
+fn split_between_two(name: &str) -> Result<(), String> {
     const N: i64 = 20_000;
     let servers = group_bootstrap();
-    let t = topic_on(servers, "groups-split", 4);
-    let group = unique("groups-split");
+    let t = topic_on(servers, name, 4);
+    let group = unique(name);
     let (a_rows, b_rows) = (SharedIds::default(), SharedIds::default());
     let a = group_source(servers, &t, &group);
     let b = group_source(servers, &t, &group);
@@ -67,9 +78,21 @@ fn two_instances_in_one_group_split_the_partitions() {
     // Let both members join before any record exists, so no rebalance happens mid-read.
     std::thread::sleep(Duration::from_secs(8));
     produce_people_to(servers, &t, 1, N);
-    wait_for("every row", Duration::from_secs(90), || {
-        a_rows.len() + b_rows.len() >= N as usize
-    });
+    let start = Instant::now();
+    while a_rows.len() + b_rows.len() < N as usize {
+        if start.elapsed() > Duration::from_secs(60) {
+            a_stop.stop();
+            b_stop.stop();
+            let _ = (a_job.join(), b_job.join());
+            return Err(format!(
+                "{} of {N} rows arrived in 60 s (a {}, b {})",
+                a_rows.len() + b_rows.len(),
+                a_rows.len(),
+                b_rows.len()
+            ));
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
     a_stop.stop();
     b_stop.stop();
     a_job.join().unwrap().expect("instance a");
@@ -84,6 +107,7 @@ fn two_instances_in_one_group_split_the_partitions() {
     let mut all = a_ids;
     all.extend(b_ids);
     assert_exactly_once(all, 1, N as i32);
+    Ok(())
 }
 
 /// A bounded run commits its end offsets; the next run of the same group reads only what was
