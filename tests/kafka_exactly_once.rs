@@ -20,10 +20,23 @@ use std::process::{Command, Stdio};
 /// slowed down by `pace`, with checkpoints every 25 ms into `checkpoints` (on storage slowed
 /// down, so that kills land while one is in flight too).
 fn chaos_job(job: &str, servers: &str, topic: &str, pace: &str, checkpoints: &Path) -> Command {
+    chaos_job_at(2, job, servers, topic, pace, checkpoints)
+}
+
+/// [`chaos_job`] at `parallelism`.
+fn chaos_job_at(
+    parallelism: usize,
+    job: &str,
+    servers: &str,
+    topic: &str,
+    pace: &str,
+    checkpoints: &Path,
+) -> Command {
     let mut cmd = common::example("fault_tolerance");
+    let p = parallelism.to_string();
     cmd.args(["--job", job, "--topic", topic])
         .args(["--bootstrap-servers", servers])
-        .args(["--pace", pace, "--parallelism", "2"])
+        .args(["--pace", pace, "--parallelism", &p])
         .args(["--checkpoint-interval", "25"])
         .env("FLOW_CHECKPOINT_STORAGE_DELAY_MS", "40")
         .arg("--checkpoint-dir")
@@ -83,10 +96,31 @@ struct KeyCount {
 }
 
 fn kafka_to_kafka(input: &str, output: &str, checkpoints: &Path) -> Command {
+    kafka_to_kafka_at(2, input, output, checkpoints)
+}
+
+/// [`kafka_to_kafka`] at `parallelism`.
+fn kafka_to_kafka_at(parallelism: usize, input: &str, output: &str, checkpoints: &Path) -> Command {
     let servers = bootstrap();
-    let mut cmd = chaos_job("kafka-to-kafka", servers, input, "5", checkpoints);
+    let mut cmd = chaos_job_at(
+        parallelism,
+        "kafka-to-kafka",
+        servers,
+        input,
+        "5",
+        checkpoints,
+    );
     cmd.args(["--output-topic", output]);
     cmd
+}
+
+/// The committed output of `kafka-to-kafka` over `rows` rows: the rolling count of each key
+/// `id % 100`, 1, 2, ..., its number of rows, once each, sorted.
+fn rolling_counts(rows: i64) -> Vec<KeyCount> {
+    let per_key = rows / 100;
+    (0..100)
+        .flat_map(|key| (1..=per_key).map(move |count| KeyCount { key, count }))
+        .collect()
 }
 
 #[test]
@@ -116,11 +150,7 @@ fn a_killed_kafka_to_kafka_job_commits_every_output_row_once() {
     );
     let mut got = read_committed(servers, &output, Json::<KeyCount>::new());
     got.sort();
-    // The rolling count of each key `id % 100`: 1, 2, ..., its number of rows.
-    let per_key = ROWS / 100;
-    let expected: Vec<KeyCount> = (0..100)
-        .flat_map(|key| (1..=per_key).map(move |count| KeyCount { key, count }))
-        .collect();
+    let expected = rolling_counts(ROWS);
     assert_eq!(
         got.len(),
         expected.len(),
@@ -134,5 +164,54 @@ fn a_killed_kafka_to_kafka_job_commits_every_output_row_once() {
     assert!(
         killed >= KILLS,
         "only {killed} runs were killed mid-way (the job ended first)"
+    );
+}
+
+/// The same job killed at one parallelism and restored at another each time (2, 3, 1, 4, 2,
+/// ...): a restore commits the transactions the checkpoint holds for every old subtask
+/// (those of subtasks the new run does not have too) and aborts what they left open, so a
+/// `read_committed` consumer sees every output row once.
+#[test]
+fn a_kafka_to_kafka_job_restored_at_other_parallelisms_commits_every_output_row_once() {
+    const ROWS: i64 = 60_000;
+    const KILLS: usize = 8;
+    const PARALLELISMS: [usize; 4] = [2, 3, 1, 4];
+    let servers = bootstrap();
+    let input = topic_on(servers, "k2k-rescale-in", 4);
+    let output = topic_on(servers, "k2k-rescale-out", 2);
+    produce_people_to(servers, &input, 0, ROWS - 1);
+    let root = tempfile::tempdir().unwrap();
+    let checkpoints = root.path().join("ck");
+    let runs = std::cell::Cell::new(0);
+    let killed = run_with_kills(
+        &|| {
+            let p = PARALLELISMS[runs.get() % PARALLELISMS.len()];
+            runs.set(runs.get() + 1);
+            kafka_to_kafka_at(p, &input, &output, &checkpoints)
+        },
+        &checkpoints,
+        &Kills {
+            kills: KILLS,
+            delay: (0, 300),
+            progress: &|| latest_checkpoint(&checkpoints),
+            needed: 2,
+        },
+        &mut Rng(0x0005_ca1e),
+    );
+    assert!(
+        killed >= KILLS,
+        "only {killed} runs were killed mid-way (the job ended first)"
+    );
+    let mut got = read_committed(servers, &output, Json::<KeyCount>::new());
+    got.sort();
+    let expected = rolling_counts(ROWS);
+    assert_eq!(
+        got.len(),
+        expected.len(),
+        "committed rows after {killed} kills at parallelisms {PARALLELISMS:?}"
+    );
+    assert!(
+        got == expected,
+        "the committed rows differ after {killed} kills"
     );
 }
