@@ -2324,12 +2324,33 @@ fn finished_all(instances: Vec<Instance>) -> Vec<String> {
 
 /// Checks a group's output `got` (window counts or pairs, in any order) against `expected`
 /// (sorted), and that no instance dropped a late row; with `SCALE_OUT_DUMP` set, first writes
-/// both and the instances' stderr to /tmp.
+/// both and the instances' stderr to /tmp. After a commit refused as partitions were given up
+/// ([`GAVE_UP_WITHOUT_COMMITTING`]), at least once: rows of `expected` written twice, and
+/// late rows, are allowed.
 fn assert_counted<R: Ord + std::fmt::Debug>(mut got: Vec<R>, expected: &[R], stderrs: &[String]) {
     got.sort();
     dump(&got, expected, stderrs);
     let late: Vec<u64> = stderrs.iter().map(|s| late_rows(s)).collect();
-    if got != expected || late.iter().any(|&n| n > 0) {
+    // A reader whose commit the broker refused as it gave partitions up handed them over as
+    // a crashed one would (README, "Scaling out"): the next owner read the rows after the
+    // last commit again, with the state saved there, so a window it fired again is written
+    // twice, with the same count, and a row read again behind the watermark is dropped as
+    // late. Only that is allowed then: nothing missing, no other count.
+    let refused = (stderrs.iter()).any(|s| s.contains(GAVE_UP_WITHOUT_COMMITTING));
+    let mut once: Vec<&R> = got.iter().collect();
+    once.dedup();
+    let right = if refused {
+        once == expected.iter().collect::<Vec<_>>()
+    } else {
+        got == expected
+    };
+    if refused && right && got.len() > expected.len() {
+        eprintln!(
+            "a commit was refused as partitions were given up: {} window counts written twice",
+            got.len() - expected.len()
+        );
+    }
+    if !right || (!refused && late.iter().any(|&n| n > 0)) {
         // Every instance's log (assignments, handovers, with their times), then what differs.
         for (i, s) in stderrs.iter().enumerate() {
             eprintln!("--- instance {i}:\n{s}");
@@ -2374,6 +2395,9 @@ fn assert_counted<R: Ord + std::fmt::Debug>(mut got: Vec<R>, expected: &[R], std
         );
     }
 }
+
+/// What a reader logs when it gave partitions up after the broker refused its commit.
+const GAVE_UP_WITHOUT_COMMITTING: &str = "gave partitions up without committing its positions";
 
 /// With `SCALE_OUT_DUMP` set: writes a run's rows `got`, the `expected` ones and the
 /// instances' stderr to /tmp, named after the test (its thread's name: tests run side by
