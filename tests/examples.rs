@@ -432,11 +432,7 @@ fn file_word_count_monitoring_a_directory_ends_when_drained() {
     std::fs::write(input.join(".b.txt"), "be quick\n").unwrap();
     std::fs::rename(input.join(".b.txt"), input.join("b.txt")).unwrap();
     committed("quick 1");
-    let kill = Command::new("kill")
-        .args(["-USR1", &child.0.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success());
+    common::signal(&child.0, "USR1");
     let start = std::time::Instant::now();
     let status = loop {
         if let Some(status) = child.0.try_wait().unwrap() {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{finished_rows, has_checkpoint, run_with_kills, Kills, Rng};
+use common::{finished_rows, has_checkpoint, run_with_kills, signal, Kills, Rng};
 use flow::prelude::*;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
@@ -282,11 +282,7 @@ fn sigterm_stops_with_a_savepoint_that_restores_exactly() {
             .spawn()
             .unwrap();
         std::thread::sleep(Duration::from_millis(500));
-        let kill = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(kill.success());
+        signal(&child, "TERM");
         let stopped = child.wait_with_output().unwrap();
         let stderr = String::from_utf8_lossy(&stopped.stderr);
         assert!(stopped.status.success(), "{}: {stderr}", job.name);
@@ -347,15 +343,6 @@ fn running_windows(root: &Path, extra: &[&str]) -> std::process::Child {
     }
     std::thread::sleep(Duration::from_millis(300));
     child
-}
-
-/// Sends `signal` (`USR1`, `TERM`) to `child`.
-fn signal(child: &std::process::Child, signal: &str) {
-    let kill = Command::new("kill")
-        .args([&format!("-{signal}"), &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(kill.success(), "kill -{signal}");
 }
 
 /// The finished window counts under `out`, sorted, as `(start, key, count)`.

@@ -248,20 +248,12 @@ impl Instance {
 
     /// SIGUSR1, as a request to drain.
     fn drain(&self) {
-        let status = std::process::Command::new("kill")
-            .args(["-USR1", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -USR1 failed");
+        common::signal(&self.child, "USR1");
     }
 
     /// SIGTERM, as a request to stop.
     fn terminate(&self) {
-        let status = std::process::Command::new("kill")
-            .args(["-TERM", &self.child.id().to_string()])
-            .status()
-            .expect("run kill");
-        assert!(status.success(), "kill -TERM failed");
+        common::signal(&self.child, "TERM");
     }
 
     fn stderr(&self) -> String {

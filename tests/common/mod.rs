@@ -166,3 +166,13 @@ impl Rng {
         lo + self.0 % (hi - lo)
     }
 }
+
+/// Sends `signal` (`TERM`, `USR1`, ...) to `child`, with `kill`.
+#[allow(dead_code)] // not every test binary sends signals
+pub fn signal(child: &std::process::Child, signal: &str) {
+    let kill = std::process::Command::new("kill")
+        .args([&format!("-{signal}"), &child.id().to_string()])
+        .status()
+        .expect("run kill");
+    assert!(kill.success(), "kill -{signal}");
+}

@@ -42,10 +42,6 @@ impl First {
 
 static FIRST: First = First::new();
 
-fn ask(what: u8) {
-    FIRST.ask(what);
-}
-
 /// Whether a stop was requested (a signal, or [`request_stop`]) before any drain.
 pub(crate) fn stop_requested() -> bool {
     FIRST.is(STOP)
@@ -55,7 +51,7 @@ pub(crate) fn stop_requested() -> bool {
 /// an instance group, by leaving it. Ignored once the job drains. (Not a signal: a first
 /// SIGTERM after it does not exit at once.)
 pub fn request_stop() {
-    ask(STOP);
+    FIRST.ask(STOP);
 }
 
 /// Whether a drain was requested (SIGUSR1, or [`request_drain`]) before any stop.
@@ -75,12 +71,12 @@ pub(crate) fn announce_drain() {
 /// ended. Ignored once a job stops (see the module's doc); a job started later in the
 /// process drains at once.
 pub fn request_drain() {
-    ask(DRAIN);
+    FIRST.ask(DRAIN);
 }
 
 #[cfg(unix)]
 extern "C" fn on_drain(_: libc::c_int) {
-    ask(DRAIN);
+    FIRST.ask(DRAIN);
 }
 
 /// Routes SIGUSR1 to [`drain_requested`] (once per process).
@@ -115,7 +111,7 @@ extern "C" fn on_signal(_: libc::c_int) {
         // SAFETY: `_exit` is async-signal-safe and ends the process without unwinding.
         unsafe { libc::_exit(130) };
     }
-    ask(STOP);
+    FIRST.ask(STOP);
 }
 
 /// Routes SIGTERM and SIGINT to [`stop_requested`] (once per process).
