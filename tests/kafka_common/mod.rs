@@ -144,6 +144,7 @@ pub fn produce_raw_to(servers: &str, topic: &str, values: Vec<Vec<u8>>) {
 }
 
 /// Every row of `topic` (bounded read from the earliest offsets, no group).
+#[track_caller]
 pub fn read_all<F>(topic: &str, format: F, parallelism: usize) -> Vec<F::Row>
 where
     F: Decode,
@@ -153,6 +154,7 @@ where
 }
 
 /// [`read_all`] from the broker at `servers`.
+#[track_caller]
 pub fn read_all_from<F>(servers: &str, topic: &str, format: F, parallelism: usize) -> Vec<F::Row>
 where
     F: Decode,
@@ -187,6 +189,7 @@ where
 
 /// Every committed row of `topic` (bounded `read_committed` read from the earliest offsets):
 /// what a consumer of an exactly-once sink's output sees.
+#[track_caller]
 pub fn read_committed<F>(servers: &str, topic: &str, format: F) -> Vec<F::Row>
 where
     F: Decode,
@@ -195,6 +198,7 @@ where
     read(servers, topic, format, 2, true)
 }
 
+#[track_caller]
 fn read<F>(
     servers: &str,
     topic: &str,
@@ -220,9 +224,27 @@ where
     flow! { env =>
         let rows = source(src, Watermarks::no_watermarks()).collect();
     }
-    env.execute("read all").expect("read all");
-    rows.take()
+    // A bounded read ends at each partition's end as it was when the read started; a
+    // `read_committed` one at its last stable offset, which an open transaction holds back
+    // for as long as it stays open (noida-db never aborts one). Bounded by a deadline, so
+    // that a transaction left open fails the test rather than hanging it.
+    let (done, ended) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = done.send(env.execute("read all").map(|_| rows.take()));
+    });
+    match ended.recv_timeout(READ_DEADLINE) {
+        Ok(Ok(rows)) => rows,
+        Ok(Err(e)) => panic!("reading `{topic}` failed: {e}"),
+        Err(_) if committed => panic!(
+            "reading `{topic}` read_committed did not reach its end in {READ_DEADLINE:?}: \
+             a transaction on it is still open (its last stable offset stays behind)"
+        ),
+        Err(_) => panic!("reading `{topic}` did not reach its end in {READ_DEADLINE:?}"),
+    }
 }
+
+/// How long a bounded read of a test's topic may take.
+const READ_DEADLINE: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// Panics unless `ids` is exactly `from..=to`, each once.
 pub fn assert_exactly_once(mut ids: Vec<i32>, from: i32, to: i32) {
