@@ -413,6 +413,10 @@ fn the_first_of_a_drain_and_a_stop_with_a_savepoint_wins() {
     let stderr = String::from_utf8_lossy(&drained.stderr);
     assert!(drained.status.success(), "{stderr}");
     assert!(!stderr.contains("stopped with a savepoint"), "{stderr}");
+    assert!(
+        stderr.contains("SIGTERM ignored: the job drains"),
+        "the ignored SIGTERM is not said: {stderr}"
+    );
     assert_drained(&root.path().join("out"), &stderr);
 
     let root = tempfile::tempdir().unwrap();
@@ -426,6 +430,10 @@ fn the_first_of_a_drain_and_a_stop_with_a_savepoint_wins() {
     let stopped = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&stopped.stderr);
     assert!(stopped.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("SIGUSR1 ignored: the job is stopping"),
+        "the ignored SIGUSR1 is not said: {stderr}"
+    );
     let path = stderr
         .lines()
         .find_map(|l| l.split_once("stopped with a savepoint: ").map(|(_, p)| p))

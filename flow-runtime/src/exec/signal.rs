@@ -8,8 +8,8 @@
 //!
 //! The first of the two requests wins: a drain asked while the job stops (its savepoint
 //! under way, or its instance leaving its group) is ignored, and so is a stop asked while it
-//! drains (a second stop signal still exits at once). Both are for the whole process, and
-//! stay asked until it exits.
+//! drains (a second stop signal still exits at once). A signal so ignored says so on stderr.
+//! Both are for the whole process, and stay asked until it exits.
 
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::sync::Once;
@@ -30,9 +30,12 @@ impl First {
     }
 
     /// Records that `what` was asked, unless something was asked before (an atomic only:
-    /// async-signal-safe).
-    fn ask(&self, what: u8) {
-        let _ = (self.0).compare_exchange(NOTHING, what, Ordering::Relaxed, Ordering::Relaxed);
+    /// async-signal-safe); whether it is ignored, something else having been asked first.
+    fn ask(&self, what: u8) -> bool {
+        match (self.0).compare_exchange(NOTHING, what, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => false,
+            Err(first) => first != what,
+        }
     }
 
     fn is(&self, what: u8) -> bool {
@@ -51,7 +54,9 @@ pub(crate) fn stop_requested() -> bool {
 /// an instance group, by leaving it. Ignored once the job drains. (Not a signal: a first
 /// SIGTERM after it does not exit at once.)
 pub fn request_stop() {
-    FIRST.ask(STOP);
+    if FIRST.ask(STOP) {
+        tracing::warn!("stop requested while the job drains: ignored");
+    }
 }
 
 /// Whether a drain was requested (SIGUSR1, or [`request_drain`]) before any stop.
@@ -71,12 +76,24 @@ pub(crate) fn announce_drain() {
 /// ended. Ignored once a job stops (see the module's doc); a job started later in the
 /// process drains at once.
 pub fn request_drain() {
-    FIRST.ask(DRAIN);
+    if FIRST.ask(DRAIN) {
+        tracing::warn!("drain requested while the job stops: ignored");
+    }
 }
 
 #[cfg(unix)]
 extern "C" fn on_drain(_: libc::c_int) {
-    FIRST.ask(DRAIN);
+    if FIRST.ask(DRAIN) {
+        say(b"flow: SIGUSR1 ignored: the job is stopping\n");
+    }
+}
+
+/// Writes `line` to stderr from a signal handler (`write` is async-signal-safe; a logger
+/// is not).
+#[cfg(unix)]
+fn say(line: &[u8]) {
+    // SAFETY: a plain write of a valid buffer to fd 2; a failed write is of no consequence.
+    let _ = unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
 }
 
 /// Routes SIGUSR1 to [`drain_requested`] (once per process).
@@ -105,13 +122,20 @@ fn handle(sig: libc::c_int, handler: extern "C" fn(libc::c_int)) {
 }
 
 #[cfg(unix)]
-extern "C" fn on_signal(_: libc::c_int) {
-    // Only async-signal-safe calls here: an atomic, and `_exit` on the second signal.
+extern "C" fn on_signal(sig: libc::c_int) {
+    // Only async-signal-safe calls here: an atomic, `write`, and `_exit` on the second signal.
     if SIGNALS.fetch_add(1, Ordering::Relaxed) >= 1 {
         // SAFETY: `_exit` is async-signal-safe and ends the process without unwinding.
         unsafe { libc::_exit(130) };
     }
-    FIRST.ask(STOP);
+    if FIRST.ask(STOP) {
+        say(match sig {
+            libc::SIGINT => {
+                b"flow: SIGINT ignored: the job drains (send it again to exit at once)\n"
+            }
+            _ => b"flow: SIGTERM ignored: the job drains (send it again to exit at once)\n",
+        });
+    }
 }
 
 /// Routes SIGTERM and SIGINT to [`stop_requested`] (once per process).
@@ -133,13 +157,16 @@ mod tests {
     fn the_first_of_a_stop_and_a_drain_wins() {
         let first = First::new();
         assert!(!first.is(STOP) && !first.is(DRAIN));
-        first.ask(DRAIN);
-        first.ask(STOP);
+        assert!(!first.ask(DRAIN), "the first request is not ignored");
+        assert!(first.ask(STOP), "a stop after a drain is ignored");
         assert!(first.is(DRAIN) && !first.is(STOP));
         let first = First::new();
-        first.ask(STOP);
-        first.ask(DRAIN);
-        first.ask(STOP);
+        assert!(!first.ask(STOP));
+        assert!(first.ask(DRAIN), "a drain after a stop is ignored");
+        assert!(
+            !first.ask(STOP),
+            "the same request again is not ignored: it is asked"
+        );
         assert!(first.is(STOP) && !first.is(DRAIN));
     }
 }
