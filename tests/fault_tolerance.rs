@@ -196,13 +196,13 @@ fn files_to_postgres_killed_and_restored_equals_a_clean_run() {
 /// duplicated.
 #[test]
 fn killed_jobs_restored_from_checkpoints_write_every_row_exactly_once() {
-    let seed = std::env::var("FLOW_CHAOS_SEED")
+    let seed: u64 = std::env::var("FLOW_CHAOS_SEED")
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(0x5eed_f10e);
-    eprintln!("chaos seed {seed} (set FLOW_CHAOS_SEED to replay)");
-    let mut rng = Rng(seed);
-    for job in &JOBS {
+    eprintln!("chaos seed {seed} (set FLOW_CHAOS_SEED to replay; job i draws from seed + i)");
+    for_each_job(|i, job| {
+        let mut rng = Rng(seed.wrapping_add(i as u64));
         let root = tempfile::tempdir().unwrap();
         let expected = job.reference(root.path(), 2);
         assert!(!expected.is_empty());
@@ -225,14 +225,14 @@ fn killed_jobs_restored_from_checkpoints_write_every_row_exactly_once() {
             "{}: rows differ after {killed} kills",
             job.name
         );
-    }
+    });
 }
 
 /// A checkpoint taken at parallelism 2 restored at 1 and at 4: keyed state moves with its key
 /// groups, source positions with their readers.
 #[test]
 fn a_checkpoint_restores_at_another_parallelism() {
-    for job in &JOBS {
+    for_each_job(|_, job| {
         let root = tempfile::tempdir().unwrap();
         let expected = job.reference(root.path(), 2);
         for p in [1, 4] {
@@ -263,7 +263,7 @@ fn a_checkpoint_restores_at_another_parallelism() {
                 job.name
             );
         }
-    }
+    });
 }
 
 /// SIGTERM stops a streaming job with a savepoint (Flink's stop-with-savepoint): it exits
@@ -271,7 +271,7 @@ fn a_checkpoint_restores_at_another_parallelism() {
 /// again from it ends with the rows of a run that was never stopped.
 #[test]
 fn sigterm_stops_with_a_savepoint_that_restores_exactly() {
-    for job in &JOBS {
+    for_each_job(|_, job| {
         let root = tempfile::tempdir().unwrap();
         let expected = job.reference(root.path(), 2);
         let out = root.path().join("out");
@@ -316,7 +316,24 @@ fn sigterm_stops_with_a_savepoint_that_restores_exactly() {
             "{}: restored from the savepoint, the rows differ",
             job.name
         );
-    }
+    });
+}
+
+/// Runs `test` on each job of [`JOBS`] (with its index), the three at once, each on a thread
+/// of its own: the jobs are paced (they mostly sleep), so together they take about as long
+/// as the longest. Fails as the first job that fails.
+fn for_each_job(test: impl Fn(usize, &Job<'static>) + Sync) {
+    std::thread::scope(|s| {
+        let test = &test;
+        let runs: Vec<_> = (JOBS.iter().enumerate())
+            .map(|(i, job)| s.spawn(move || test(i, job)))
+            .collect();
+        for run in runs {
+            if let Err(panic) = run.join() {
+                std::panic::resume_unwind(panic);
+            }
+        }
+    });
 }
 
 /// The event-time window job of the drain tests: one subtask reads 1, 2, 3, ... (paced), so
