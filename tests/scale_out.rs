@@ -934,16 +934,12 @@ fn exactly_once_an_instance_killed_mid_stream_writes_every_row_to_the_repartitio
     let servers = kafka_common::bootstrap();
     const LINES: i64 = 4_000;
     let mut run = GroupRun::new(servers, "eos");
-    let (mut first, writing) = exactly_once_mid_burst(&mut run, 10, &["a"], LINES, 2);
+    let (mut first, writing) = exactly_once_mid_burst(&mut run, DRAINED, &["a"], LINES, 2);
     let before = first[0].stderr();
     first.remove(0).kill();
-    let again = exactly_once_member(&run, 10, "a");
+    let again = exactly_once_member(&run, DRAINED, "a");
     writing.join().unwrap();
-    let (status, stderr) = again.ended(WAIT);
-    if !status.is_some_and(|s| s.success()) {
-        std::fs::write("/tmp/eos-before.txt", &before).unwrap();
-        panic!("the instance started again failed or hung ({status:?}):\n{stderr}");
-    }
+    let stderr = drained_all(&run, vec![again], LINES).remove(0);
     let topic = format!("{}-key_by-2-repartition", run.group);
     let mut got = committed_words(servers, &topic, 12);
     got.sort();
@@ -981,12 +977,13 @@ fn exactly_once_an_instance_killed_mid_stream_counts_every_word_once() {
     let servers = kafka_common::bootstrap();
     const LINES: i64 = 6_000;
     let mut run = GroupRun::new(servers, "eos-e2e");
-    let (mut instances, writing) = exactly_once_mid_burst(&mut run, 20, &["a", "b", "c"], LINES, 3);
+    let (mut instances, writing) =
+        exactly_once_mid_burst(&mut run, DRAINED, &["a", "b", "c"], LINES, 3);
     let before = instances[1].stderr();
     instances.remove(1).kill();
-    instances.insert(1, exactly_once_member(&run, 20, "b"));
+    instances.insert(1, exactly_once_member(&run, DRAINED, "b"));
     writing.join().unwrap();
-    let stderrs = finished_all(instances);
+    let stderrs = drained_all(&run, instances, LINES);
     let got = kafka_common::read_committed(servers, &run.output, Json::<WindowCount>::new());
     if std::env::var("SCALE_OUT_DUMP").is_ok() {
         std::fs::write("/tmp/eos-e2e-killed.txt", &before).unwrap();
@@ -1042,16 +1039,16 @@ fn exactly_once_an_instance_killed_mid_stream_writes_every_window_count_to_postg
     let mut run = GroupRun::new(servers, "eos-jdbc");
     let extra = ["--table", table.as_str()];
     let instances = settled_members(&mut run, 2, |run, i| {
-        exactly_once_member_with(run, 10, ["a", "b"][i], &extra)
+        exactly_once_member_with(run, DRAINED, ["a", "b"][i], &extra)
     });
     let writing = burst(&run.servers, &run.input, LINES);
     std::thread::sleep(Duration::from_secs(2));
     let mut instances = instances;
     let before = instances[1].stderr();
     instances.remove(1).kill();
-    instances.insert(1, exactly_once_member_with(&run, 10, "b", &extra));
+    instances.insert(1, exactly_once_member_with(&run, DRAINED, "b", &extra));
     writing.join().unwrap();
-    let stderrs = finished_all(instances);
+    let stderrs = drained_all(&run, instances, LINES);
     if std::env::var("SCALE_OUT_DUMP").is_ok() {
         std::fs::write("/tmp/eos-jdbc-killed.txt", &before).unwrap();
     }
@@ -1399,7 +1396,7 @@ fn prepared_for(db: &jdbc_common::Db, table: &str) -> Vec<String> {
 }
 
 /// Exactly-once members of `run` with the instance ids `ids` (ending `idle` seconds after
-/// their input went quiet), once they hold every partition ([`settled_members`]), `secs`
+/// their input went quiet, or drained: [`DRAINED`]), once they hold every partition ([`settled_members`]), `secs`
 /// seconds into a burst of `lines` lines (its writing thread).
 fn exactly_once_mid_burst(
     run: &mut GroupRun,
@@ -1474,7 +1471,7 @@ fn started_one_by_one(n: usize, start: impl Fn(usize) -> Instance) -> Vec<Instan
 }
 
 /// A member of `run` with instance id `id`, `--processing-guarantee exactly-once`, ending
-/// `idle` seconds after its input went quiet.
+/// `idle` seconds after its input went quiet (or drained: [`DRAINED`]).
 fn exactly_once_member(run: &GroupRun, idle: u32, id: &str) -> Instance {
     exactly_once_member_with(run, idle, id, &[])
 }
