@@ -266,7 +266,7 @@ impl Drop for PanicGuard<'_> {
     // sink's `black_box`, may read or write memory whose address escaped).
     #[inline(always)]
     fn drop(&mut self) {
-        unwound_through(*self.0);
+        unwound_through(self.0);
     }
 }
 
