@@ -2049,6 +2049,37 @@ fn the_last_instance_of_a_group_leaves_at_once() {
     producer.join().expect("producer");
 }
 
+#[test]
+fn an_instance_drained_alone_runs_until_every_instance_of_its_group_is_drained() {
+    // Draining one instance ends its sources' share at once, but its repartition readers
+    // read on until every instance's sources ended (README, "Draining: SIGUSR1"): it runs
+    // on while the other runs, and both end once the other is drained too, every window
+    // count right.
+    let servers = group_bootstrap();
+    const LINES: i64 = 2_000;
+    let run = GroupRun::new(servers, "drain-one");
+    let mut instances: Vec<Instance> = (0..2).map(|_| run.member(DRAINED)).collect();
+    await_assignment(&mut instances, 12);
+    produce_range(servers, &run.input, 0, LINES);
+    await_sources_committed(&run, LINES);
+    instances[0].drain();
+    std::thread::sleep(Duration::from_secs(5));
+    for (i, inst) in instances.iter_mut().enumerate() {
+        assert!(
+            inst.child.try_wait().unwrap().is_none(),
+            "instance {i} ended while the other was not drained:\n{}",
+            inst.stderr()
+        );
+    }
+    let drained = instances[0].stderr();
+    assert!(drained.contains("drain requested"), "{drained}");
+    instances[1].drain();
+    let stderrs = finished_all(instances);
+    let got = read_until_idle(servers, &run.output, Json::<WindowCount>::new());
+    assert_counted(got, &expected_counts(LINES), &stderrs);
+    assert_no_state_left(run.state.path());
+}
+
 /// Writes `lines` lines to `input` on `servers` in the background, 100 every 500 ms (12,100
 /// in about a minute), riding out a short broker outage ([`produce_paced`]).
 fn burst(servers: &str, input: &str, lines: i64) -> std::thread::JoinHandle<()> {
