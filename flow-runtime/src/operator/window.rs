@@ -785,6 +785,8 @@ pub struct Window<KS, K, F: WindowFunction<K, T>, T> {
     watermark: Timestamp,
     /// The tumbling window of the last row (empty at first).
     tumbling: TimeWindow,
+    /// When `tumbling` closes for good (see [`Window::expired`]), computed with it.
+    tumbling_expires: Timestamp,
     assigned: Vec<TimeWindow>,
     buf: Vec<F::Out>,
     late: u64,
@@ -837,6 +839,7 @@ where
             per_window: KeyedState::default(),
             watermark: MIN_WATERMARK,
             tumbling: TimeWindow { start: 0, end: 0 },
+            tumbling_expires: Timestamp::MIN,
             assigned: Vec::new(),
             buf: Vec::new(),
             late: 0,
@@ -1071,10 +1074,13 @@ where
                     start,
                     end: start + size,
                 };
-                self.tumbling
+                let w = self.tumbling;
+                self.tumbling_expires = w.max_timestamp().saturating_add(self.lateness);
+                w
             }
         };
-        if self.event_time && self.expired(&w, self.watermark) {
+        // (`expired`, with the bound computed with the window.)
+        if self.event_time && self.tumbling_expires <= self.watermark {
             self.on_late(row, time, out);
         } else {
             self.add_to(&key, &w, row, out);
@@ -1305,7 +1311,7 @@ where
     /// Inlined into the chain for tumbling windows, the common case: a row in order is a
     /// probe of the newest-pane map and an append (see `add_tumbling`); every other kind of
     /// window is a call.
-    #[inline]
+    #[inline(always)]
     fn process(&mut self, row: T, ts: Timestamp, out: &mut impl Output<F::Out>) {
         let key = self.key.key(&row);
         let time = if self.event_time {

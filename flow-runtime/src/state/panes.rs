@@ -106,6 +106,9 @@ pub(crate) struct Panes<K, A> {
     budget: usize,
     /// After a `make_room` that could move nothing: the entries at which to try again.
     retry_at: usize,
+    /// The larger of `budget` and `retry_at`: the entries at which to make room (one
+    /// compare in a row's path).
+    room_at: usize,
     /// The pane the last row not for the newest pane went to (see [`Panes::pane`]).
     hint: usize,
 }
@@ -122,6 +125,7 @@ impl<K, A> Default for Panes<K, A> {
             disk: None,
             budget: usize::MAX,
             retry_at: 0,
+            room_at: usize::MAX,
             hint: 0,
         }
     }
@@ -141,6 +145,7 @@ where
         if let Some(backend) = &ctx.state_backend {
             self.disk = Some(Box::new(backend.pane_store(ctx.task, ctx.operator_name())?));
             self.budget = self.budget_for(0);
+            self.room_at = self.budget;
         }
         Ok(())
     }
@@ -159,6 +164,7 @@ impl<K, A> Panes<K, A> {
         *self = Panes {
             disk: self.disk.take(),
             budget: self.budget,
+            room_at: self.budget,
             ..Panes::default()
         };
         Ok(())
@@ -264,11 +270,19 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         key: &K,
         create: impl FnOnce() -> A,
     ) -> Option<(&mut A, bool)> {
-        if self.entries >= self.budget && self.entries >= self.retry_at {
+        if self.entries >= self.room_at {
             self.make_room();
         }
-        let p = self.pane(end, start);
-        let pane = &mut self.panes[p];
+        // The newest pane without its index (rows in order), else found or made.
+        let newest =
+            matches!(self.panes.back(), Some(last) if last.end == end && last.start == start);
+        let pane = match newest {
+            true => self.panes.back_mut().expect("the newest pane"),
+            false => {
+                let p = self.other_pane(end, start);
+                &mut self.panes[p]
+            }
+        };
         if pane.stored.is_some() {
             return None;
         }
@@ -358,6 +372,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         } else {
             self.entries + self.entries / 8 + 64
         };
+        self.room_at = self.budget.max(self.retry_at);
         // Emptied vectors hold the memory of the panes they were.
         self.spare.clear();
     }
@@ -602,6 +617,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
             return;
         };
         self.retry_at = 0;
+        self.room_at = self.budget;
         if let Some(n) = pane.stored {
             self.stored -= n;
             if let Some(disk) = self.disk.as_deref_mut() {
@@ -661,7 +677,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         key: K,
         acc: A,
     ) {
-        if self.entries >= self.budget && self.entries >= self.retry_at {
+        if self.entries >= self.room_at {
             self.make_room();
         }
         let p = self.pane(end, start);
