@@ -441,8 +441,9 @@ fn the_first_of_a_drain_and_a_stop_with_a_savepoint_wins() {
     let sp = ["--savepoint-dir", savepoints.to_str().unwrap()];
     let child = running_windows(root.path(), &sp);
     signal(&child, "TERM");
-    // Later, so that SIGTERM is handled first.
-    std::thread::sleep(Duration::from_millis(50));
+    // Later, so that SIGTERM is handled first; soon, while the job still stops (its
+    // savepoint takes its storage delay, 40 ms), so that the ignored SIGUSR1 is said.
+    std::thread::sleep(Duration::from_millis(10));
     signal(&child, "USR1");
     let stopped = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&stopped.stderr);

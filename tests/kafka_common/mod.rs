@@ -229,17 +229,25 @@ where
     // for as long as it stays open (noida-db never aborts one). Bounded by a deadline, so
     // that a transaction left open fails the test rather than hanging it.
     let (done, ended) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
+    let reading = std::thread::spawn(move || {
         let _ = done.send(env.execute("read all").map(|_| rows.take()));
     });
+    use std::sync::mpsc::RecvTimeoutError;
     match ended.recv_timeout(READ_DEADLINE) {
         Ok(Ok(rows)) => rows,
         Ok(Err(e)) => panic!("reading `{topic}` failed: {e}"),
-        Err(_) if committed => panic!(
+        // The reading thread panicked: its panic, not a timeout.
+        Err(RecvTimeoutError::Disconnected) => match reading.join() {
+            Err(panic) => std::panic::resume_unwind(panic),
+            Ok(()) => panic!("reading `{topic}` ended without its rows"),
+        },
+        Err(RecvTimeoutError::Timeout) if committed => panic!(
             "reading `{topic}` read_committed did not reach its end in {READ_DEADLINE:?}: \
              a transaction on it is still open (its last stable offset stays behind)"
         ),
-        Err(_) => panic!("reading `{topic}` did not reach its end in {READ_DEADLINE:?}"),
+        Err(RecvTimeoutError::Timeout) => {
+            panic!("reading `{topic}` did not reach its end in {READ_DEADLINE:?}")
+        }
     }
 }
 

@@ -92,8 +92,13 @@ extern "C" fn on_drain(_: libc::c_int) {
 /// is not).
 #[cfg(unix)]
 fn say(line: &[u8]) {
-    // SAFETY: a plain write of a valid buffer to fd 2; a failed write is of no consequence.
-    let _ = unsafe { libc::write(2, line.as_ptr().cast(), line.len()) };
+    // SAFETY: a plain write of a valid buffer to fd 2; a failed write is of no consequence,
+    // and `errno`, which it may set, is the interrupted code's: put back.
+    unsafe {
+        let errno = *libc::__errno_location();
+        let _ = libc::write(2, line.as_ptr().cast(), line.len());
+        *libc::__errno_location() = errno;
+    }
 }
 
 /// Routes SIGUSR1 to [`drain_requested`] (once per process).
@@ -108,8 +113,8 @@ pub(crate) fn install_drain() {
 /// Makes `handler` the handler of `sig`.
 #[cfg(unix)]
 fn handle(sig: libc::c_int, handler: extern "C" fn(libc::c_int)) {
-    // SAFETY: the handlers only touch atomics (and `_exit`); `sigaction` is given a zeroed,
-    // then filled, struct of the right type.
+    // SAFETY: the handlers only touch atomics, `write` and `_exit` (async-signal-safe);
+    // `sigaction` is given a zeroed, then filled, struct of the right type.
     unsafe {
         let mut action: libc::sigaction = std::mem::zeroed();
         action.sa_sigaction = handler as usize;
