@@ -93,11 +93,16 @@ extern "C" fn on_drain(_: libc::c_int) {
 #[cfg(unix)]
 fn say(line: &[u8]) {
     // SAFETY: a plain write of a valid buffer to fd 2; a failed write is of no consequence,
-    // and `errno`, which it may set, is the interrupted code's: put back.
+    // and `errno`, which it may set, is the interrupted code's: put back (on Linux, where
+    // the thread's `errno` is at `__errno_location`).
     unsafe {
+        #[cfg(target_os = "linux")]
         let errno = *libc::__errno_location();
         let _ = libc::write(2, line.as_ptr().cast(), line.len());
-        *libc::__errno_location() = errno;
+        #[cfg(target_os = "linux")]
+        {
+            *libc::__errno_location() = errno;
+        }
     }
 }
 
