@@ -555,7 +555,7 @@ fn three_instances_count_what_one_process_counts() {
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    assert_all_running(&mut instances, "windows");
+    assert_all_running(&mut instances, "before its windows were seen");
     assert!(
         early >= 3_000,
         "only {early} window counts while the instances ran"
@@ -650,7 +650,7 @@ fn file_sink_in_a_group(name: &str, extra: &[&str]) {
         }
         std::thread::sleep(Duration::from_millis(500));
     };
-    assert_all_running(&mut instances, "parts");
+    assert_all_running(&mut instances, "before its parts were seen");
     assert!(
         early >= expected.len() * 3 / 4,
         "only {early} of {} window counts committed while the instances ran",
@@ -714,12 +714,12 @@ fn finished_lines(dir: &std::path::Path) -> Vec<String> {
     lines
 }
 
-/// Checks that every one of `instances` still runs once its output (`seen`) was seen.
-fn assert_all_running(instances: &mut [Instance], seen: &str) {
+/// Checks that every one of `instances` still runs (`when`: what the test waited for).
+fn assert_all_running(instances: &mut [Instance], when: &str) {
     for (i, inst) in instances.iter_mut().enumerate() {
         assert!(
             inst.child.try_wait().unwrap().is_none(),
-            "instance {i} ended before its {seen} were seen:\n{}",
+            "instance {i} ended {when}:\n{}",
             inst.stderr()
         );
     }
@@ -1396,8 +1396,8 @@ fn prepared_for(db: &jdbc_common::Db, table: &str) -> Vec<String> {
 }
 
 /// Exactly-once members of `run` with the instance ids `ids` (ending `idle` seconds after
-/// their input went quiet, or drained: [`DRAINED`]), once they hold every partition ([`settled_members`]), `secs`
-/// seconds into a burst of `lines` lines (its writing thread).
+/// their input went quiet, or drained: [`DRAINED`]), once they hold every partition
+/// ([`settled_members`]), `secs` seconds into a burst of `lines` lines (its writing thread).
 fn exactly_once_mid_burst(
     run: &mut GroupRun,
     idle: u32,
@@ -2064,13 +2064,7 @@ fn an_instance_drained_alone_runs_until_every_instance_of_its_group_is_drained()
     await_sources_committed(&run, LINES);
     instances[0].drain();
     std::thread::sleep(Duration::from_secs(5));
-    for (i, inst) in instances.iter_mut().enumerate() {
-        assert!(
-            inst.child.try_wait().unwrap().is_none(),
-            "instance {i} ended while the other was not drained:\n{}",
-            inst.stderr()
-        );
-    }
+    assert_all_running(&mut instances, "while the other was not drained");
     let drained = instances[0].stderr();
     assert!(drained.contains("drain requested"), "{drained}");
     instances[1].drain();

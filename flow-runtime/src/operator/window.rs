@@ -785,7 +785,7 @@ pub struct Window<KS, K, F: WindowFunction<K, T>, T> {
     watermark: Timestamp,
     /// The tumbling window of the last row (empty at first).
     tumbling: TimeWindow,
-    /// When `tumbling` closes for good (see [`Window::expired`]), computed with it.
+    /// When `tumbling` closes for good ([`Window::expires`]), computed with it.
     tumbling_expires: Timestamp,
     assigned: Vec<TimeWindow>,
     buf: Vec<F::Out>,
@@ -958,7 +958,12 @@ where
 
     /// Whether a window closes for good (its state may go) by `time`.
     fn expired(&self, w: &TimeWindow, time: Timestamp) -> bool {
-        w.max_timestamp().saturating_add(self.lateness) <= time
+        self.expires(w) <= time
+    }
+
+    /// When a window closes for good: its last timestamp and the allowed lateness.
+    fn expires(&self, w: &TimeWindow) -> Timestamp {
+        w.max_timestamp().saturating_add(self.lateness)
     }
 
     /// Fires and cleans up every window due at `time`. Only session windows have timers;
@@ -1075,7 +1080,7 @@ where
                     end: start + size,
                 };
                 let w = self.tumbling;
-                self.tumbling_expires = w.max_timestamp().saturating_add(self.lateness);
+                self.tumbling_expires = self.expires(&w);
                 w
             }
         };

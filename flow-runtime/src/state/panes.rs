@@ -104,10 +104,8 @@ pub(crate) struct Panes<K, A> {
     /// The disk backend's store, where panes move when memory holds `budget` entries.
     disk: Option<Box<PaneStore<K, A>>>,
     budget: usize,
-    /// After a `make_room` that could move nothing: the entries at which to try again.
-    retry_at: usize,
-    /// The larger of `budget` and `retry_at`: the entries at which to make room (one
-    /// compare in a row's path).
+    /// The entries at which to make room: `budget`, or, after a `make_room` that could move
+    /// nothing, more (one compare in a row's path).
     room_at: usize,
     /// The pane the last row not for the newest pane went to (see [`Panes::pane`]).
     hint: usize,
@@ -124,7 +122,6 @@ impl<K, A> Default for Panes<K, A> {
             stored: 0,
             disk: None,
             budget: usize::MAX,
-            retry_at: 0,
             room_at: usize::MAX,
             hint: 0,
         }
@@ -190,13 +187,18 @@ impl<K, A> Panes<K, A> {
 }
 
 impl<K: Hash + Eq + Clone, A> Panes<K, A> {
+    /// Whether `[start, end)` is the newest pane: rows in order, checked in the row's path.
+    #[inline]
+    fn is_newest(&self, end: Timestamp, start: Timestamp) -> bool {
+        matches!(self.panes.back(), Some(last) if (last.end, last.start) == (end, start))
+    }
+
     /// The index of the pane `[start, end)`, made (empty) if there is none.
     #[inline]
     fn pane(&mut self, end: Timestamp, start: Timestamp) -> usize {
-        match self.panes.back() {
-            // Rows in order: the newest pane, checked here, in the row's path.
-            Some(last) if (last.end, last.start) == (end, start) => self.panes.len() - 1,
-            _ => self.other_pane(end, start),
+        match self.is_newest(end, start) {
+            true => self.panes.len() - 1,
+            false => self.other_pane(end, start),
         }
     }
 
@@ -273,10 +275,8 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         if self.entries >= self.room_at {
             self.make_room();
         }
-        // The newest pane without its index (rows in order), else found or made.
-        let newest =
-            matches!(self.panes.back(), Some(last) if last.end == end && last.start == start);
-        let pane = match newest {
+        // The newest pane without its index computed twice, else found or made.
+        let pane = match self.is_newest(end, start) {
             true => self.panes.back_mut().expect("the newest pane"),
             false => {
                 let p = self.other_pane(end, start);
@@ -367,12 +367,10 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         self.budget = self.budget_for(heap);
         // Nothing could move (partly fired panes after a restore): not again on every row,
         // only after an eighth more, or a pane gone.
-        self.retry_at = if moved {
-            0
-        } else {
-            self.entries + self.entries / 8 + 64
+        self.room_at = match moved {
+            true => self.budget,
+            false => self.budget.max(self.entries + self.entries / 8 + 64),
         };
-        self.room_at = self.budget.max(self.retry_at);
         // Emptied vectors hold the memory of the panes they were.
         self.spare.clear();
     }
@@ -616,7 +614,6 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         let Some(mut pane) = self.panes.remove(i) else {
             return;
         };
-        self.retry_at = 0;
         self.room_at = self.budget;
         if let Some(n) = pane.stored {
             self.stored -= n;
