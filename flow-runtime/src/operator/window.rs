@@ -1160,13 +1160,22 @@ where
         // result fires again at once.
         if fired {
             let acc = std::mem::replace(acc, f.create());
-            self.emit(key, w, &acc, out);
-            let f = &mut self.f;
-            match self.fixed.get_or_insert(w.end, w.start, key, || f.create()) {
-                Some((a, _)) => *a = acc,
-                // Its pane moved to the store meanwhile (with the placeholder, counted).
-                None => self.fixed.stored_put(w.end, w.start, key, &acc, false),
-            }
+            self.fire_again(key, w, acc, out);
+        }
+    }
+
+    /// Emits `key`'s result in the fired window `w` again, with a late row added to `acc`,
+    /// and puts `acc` back. Out of the row's path: `get_or_insert` is inlined where it is
+    /// called, and this is the rare second call.
+    #[cold]
+    #[inline(never)]
+    fn fire_again(&mut self, key: &K, w: &TimeWindow, acc: F::Acc, out: &mut impl Output<F::Out>) {
+        self.emit(key, w, &acc, out);
+        let f = &mut self.f;
+        match self.fixed.get_or_insert(w.end, w.start, key, || f.create()) {
+            Some((a, _)) => *a = acc,
+            // Its pane moved to the store meanwhile (with the placeholder, counted).
+            None => self.fixed.stored_put(w.end, w.start, key, &acc, false),
         }
     }
 

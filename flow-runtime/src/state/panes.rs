@@ -72,13 +72,14 @@ impl<K: Hash + Eq + Clone, A> Pane<K, A> {
         index.get(key).map(|&i| i as usize)
     }
 
-    fn push(&mut self, key: K, acc: A) -> usize {
+    /// Adds `key`'s accumulator: its slot, and the accumulator.
+    #[inline(always)]
+    fn push(&mut self, key: K, acc: A) -> (usize, &mut A) {
         let slot = self.entries.len();
         if let Some(index) = &mut self.index {
             index.insert(key.clone(), slot as u32);
         }
-        self.entries.push((key, acc));
-        slot
+        (slot, &mut self.entries.push_mut((key, acc)).1)
     }
 }
 
@@ -264,7 +265,11 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
     /// `key`'s accumulator in the window `[start, end)`, made with `create` if it has none
     /// there; with whether the window already fired. `None` if the window's pane is in the
     /// store: [`Panes::stored_get`] and [`Panes::stored_put`] then.
-    #[inline]
+    ///
+    /// Inlined into the row's path (a window's row is this and an add): called, with the
+    /// late refire's second call inlined too, W4 ran about a tenth slower (BENCHMARKS.md,
+    /// session 42).
+    #[inline(always)]
     pub(crate) fn get_or_insert(
         &mut self,
         end: Timestamp,
@@ -304,16 +309,18 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
             // Its newest pane is older, or it has none: it is not here.
             _ => (None, false),
         };
-        let slot = match slot {
+        let fired = pane.fired;
+        let acc = match slot {
             Some(slot) => {
                 // (A slot gone stale when its pane came back from the store.)
                 if let (true, Some(n)) = (stale, newest) {
                     n.1 = slot as u32;
                 }
-                slot
+                &mut pane.entries[slot].1
             }
             None => {
-                let slot = pane.push(key.clone(), create());
+                // The accumulator as pushed, not indexed again.
+                let (slot, acc) = pane.push(key.clone(), create());
                 self.entries += 1;
                 match newest {
                     Some(n) if n.0 <= end => *n = (end, slot as u32),
@@ -322,10 +329,10 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
                         self.newest.insert(key.clone(), (end, slot as u32));
                     }
                 }
-                slot
+                acc
             }
         };
-        Some((&mut pane.entries[slot].1, pane.fired))
+        Some((acc, fired))
     }
 
     /// Moves panes to the store, those that fire first first, until memory holds a quarter
@@ -689,7 +696,7 @@ impl<K: Hash + Eq + Clone, A> Panes<K, A> {
         }
         let pane = &mut self.panes[p];
         self.entries += 1;
-        let slot = pane.push(key.clone(), acc);
+        let (slot, _) = pane.push(key.clone(), acc);
         pane.fired |= fired;
         if !fired {
             pane.unfired.push(slot as u32);
