@@ -294,6 +294,21 @@ impl SourceWatermarks {
         self.kind != WatermarkKind::None
     }
 
+    /// Whether each row's timestamp must come through [`SourceWatermarks::on_row`] (a zero
+    /// interval: the watermark follows every row); else a batch's newest timestamp may come
+    /// through [`SourceWatermarks::saw`] after it.
+    pub(crate) fn per_row(&self) -> bool {
+        self.interval.is_zero() && self.active()
+    }
+
+    /// Records the newest timestamp of rows whose watermark waits for the next interval.
+    #[inline]
+    pub(crate) fn saw(&mut self, ts: Timestamp) {
+        if ts > self.max_ts {
+            self.max_ts = ts;
+        }
+    }
+
     /// Records a row's timestamp; with a zero interval returns the watermark to emit now.
     #[inline(always)]
     pub(crate) fn on_row(&mut self, ts: Timestamp) -> Option<Timestamp> {

@@ -119,6 +119,12 @@ struct Emitter<'a, C, A, const EVENT_TIME: bool> {
     chain: &'a mut C,
     assigner: &'a mut A,
     generator: &'a mut SourceWatermarks,
+    /// Whether `generator` sees every row's timestamp (the watermark follows every row);
+    /// else the batch's newest timestamp is kept in `max_ts` and handed to it after the poll.
+    /// (Through `generator`, a row's timestamp was a load and a store per row: the chain's
+    /// own stores may alias it.)
+    per_row: bool,
+    max_ts: Timestamp,
     rows: u64,
     error: Option<Error>,
 }
@@ -136,7 +142,9 @@ impl<T, C: Collector<T>, A: TimestampAssigner<T>, const EVENT_TIME: bool> Source
         let ts = self.assigner.timestamp(&row, timestamp);
         self.chain.collect(row, ts);
         if EVENT_TIME {
-            if let Some(wm) = self.generator.on_row(ts) {
+            if !self.per_row {
+                self.max_ts = self.max_ts.max(ts);
+            } else if let Some(wm) = self.generator.on_row(ts) {
                 if let Err(e) = self.chain.watermark(wm) {
                     self.error.get_or_insert(e);
                 }
@@ -553,11 +561,17 @@ where
     let mut out = Emitter::<_, _, EVENT_TIME> {
         chain,
         assigner,
+        per_row: generator.per_row(),
         generator,
+        max_ts: MIN_WATERMARK,
         rows: 0,
         error: None,
     };
-    match (reader.poll(&mut out, BATCH_SIZE), out.error) {
+    let polled = reader.poll(&mut out, BATCH_SIZE);
+    if EVENT_TIME {
+        out.generator.saw(out.max_ts);
+    }
+    match (polled, out.error) {
         (Err(e), _) | (Ok(_), Some(e)) => Err(e),
         (Ok(poll), None) => Ok((poll, out.rows)),
     }
