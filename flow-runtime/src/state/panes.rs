@@ -12,8 +12,8 @@
 //! - a pane gets a key index of its own only when a key must be found in a pane that is not
 //!   its newest (a row out of order across windows, sliding windows), once, then kept.
 //!
-//! The panes are a `VecDeque` sorted by `(end, start)`: a row's window is nearly always the
-//! last one, and windows fire from the front.
+//! The panes are sorted by `(end, start)` in a vector (a [`Queue`]): a row's window is nearly
+//! always the last one, and windows fire from the front.
 //!
 //! With the disk state backend, the panes' accumulators in memory are bounded by the state
 //! cache (`--state-cache-mb`): beyond it, whole panes move to the store, those that fire first
@@ -25,7 +25,6 @@ use super::{PaneStore, PaneStoreView};
 use crate::context::RuntimeContext;
 use crate::hash::FlowHashMap;
 use crate::time::Timestamp;
-use std::collections::VecDeque;
 use std::hash::Hash;
 
 /// The emptied entry vectors [`Panes::dropped`] keeps however few panes were made.
@@ -83,10 +82,140 @@ impl<K: Hash + Eq + Clone, A> Pane<K, A> {
     }
 }
 
+impl<K, A> Default for Pane<K, A> {
+    /// An empty pane, without memory: what a pane taken out of the [`Queue`] leaves.
+    fn default() -> Self {
+        Pane {
+            end: 0,
+            start: 0,
+            fired: false,
+            entries: Vec::new(),
+            index: None,
+            unfired: Vec::new(),
+            stored: None,
+        }
+    }
+}
+
+/// The open panes in firing order: a `Vec` whose first `front` slots are panes already
+/// removed (emptied, their memory gone), dropped together once they are as many as the open
+/// ones. The newest pane, where a row in order goes, is then the vector's last: one address
+/// computation, where a `VecDeque`'s back was a wrap-around of its ring in every row's path.
+struct Queue<T> {
+    items: Vec<T>,
+    /// Removed slots at the start of `items`; `items` is empty when no pane is open, so its
+    /// last item is the newest open one.
+    front: usize,
+}
+
+impl<T> Default for Queue<T> {
+    fn default() -> Self {
+        Queue {
+            items: Vec::new(),
+            front: 0,
+        }
+    }
+}
+
+impl<T: Default> Queue<T> {
+    fn len(&self) -> usize {
+        self.items.len() - self.front
+    }
+
+    fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    #[cfg(test)]
+    fn capacity(&self) -> usize {
+        self.items.capacity()
+    }
+
+    #[inline(always)]
+    fn back(&self) -> Option<&T> {
+        self.items.last()
+    }
+
+    #[inline(always)]
+    fn back_mut(&mut self) -> Option<&mut T> {
+        self.items.last_mut()
+    }
+
+    fn get(&self, i: usize) -> Option<&T> {
+        self.items.get(self.front + i)
+    }
+
+    fn open(&self) -> &[T] {
+        &self.items[self.front..]
+    }
+
+    fn iter(&self) -> std::slice::Iter<'_, T> {
+        self.open().iter()
+    }
+
+    fn iter_mut(&mut self) -> std::slice::IterMut<'_, T> {
+        self.items[self.front..].iter_mut()
+    }
+
+    fn binary_search_by(&self, f: impl FnMut(&T) -> std::cmp::Ordering) -> Result<usize, usize> {
+        self.open().binary_search_by(f)
+    }
+
+    fn partition_point(&self, f: impl FnMut(&T) -> bool) -> usize {
+        self.open().partition_point(f)
+    }
+
+    fn insert(&mut self, i: usize, item: T) {
+        self.items.insert(self.front + i, item);
+    }
+
+    /// Takes out item `i`: the first leaves an empty slot (dropped with the others later),
+    /// any other is removed from the vector.
+    fn remove(&mut self, i: usize) -> Option<T> {
+        if i >= self.len() {
+            return None;
+        }
+        if i > 0 {
+            return Some(self.items.remove(self.front + i));
+        }
+        let item = std::mem::take(&mut self.items[self.front]);
+        self.front += 1;
+        if self.front == self.items.len() {
+            self.items.clear();
+            self.front = 0;
+        } else if self.front >= 16 && self.front >= self.len() {
+            self.items.drain(..self.front);
+            self.front = 0;
+        }
+        Some(item)
+    }
+}
+
+impl<T> std::ops::Index<usize> for Queue<T> {
+    type Output = T;
+    fn index(&self, i: usize) -> &T {
+        &self.items[self.front + i]
+    }
+}
+
+impl<T> std::ops::IndexMut<usize> for Queue<T> {
+    fn index_mut(&mut self, i: usize) -> &mut T {
+        &mut self.items[self.front + i]
+    }
+}
+
+impl<'a, T: Default> IntoIterator for &'a Queue<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.iter()
+    }
+}
+
 /// The open panes of a window operator.
 pub(crate) struct Panes<K, A> {
     /// Sorted by `(end, start)`.
-    panes: VecDeque<Pane<K, A>>,
+    panes: Queue<Pane<K, A>>,
     /// Each key's newest pane, by its end, and its slot there. An entry may point to a pane
     /// that is gone (the oldest go first): it is checked before use and swept now and then.
     /// (The end alone, to keep the map small: windows of one operator have one size, but
@@ -115,7 +244,7 @@ pub(crate) struct Panes<K, A> {
 impl<K, A> Default for Panes<K, A> {
     fn default() -> Self {
         Panes {
-            panes: VecDeque::new(),
+            panes: Queue::default(),
             newest: FlowHashMap::default(),
             spare: Vec::new(),
             made: 0,
