@@ -84,7 +84,7 @@ impl Job<'_> {
 /// How many times the chaos test kills each job.
 const KILLS: usize = 20;
 
-const JOBS: [Job<'static>; 3] = [
+static JOBS: [Job<'static>; 3] = [
     Job {
         name: "state-access",
         rows: 600_000,
@@ -202,7 +202,7 @@ fn killed_jobs_restored_from_checkpoints_write_every_row_exactly_once() {
         .unwrap_or(0x5eed_f10e);
     eprintln!("chaos seed {seed} (set FLOW_CHAOS_SEED to replay; job i draws from seed + i)");
     for_each_job(|i, job| {
-        let mut rng = Rng(seed.wrapping_add(i as u64));
+        let mut rng = Rng::new(seed.wrapping_add(i as u64));
         let root = tempfile::tempdir().unwrap();
         let expected = job.reference(root.path(), 2);
         assert!(!expected.is_empty());

@@ -158,6 +158,16 @@ pub fn run_with_kills(
 pub struct Rng(pub u64);
 
 impl Rng {
+    /// A generator from `seed`; a zero seed (which xorshift would keep at zero) is taken as
+    /// another.
+    pub fn new(seed: u64) -> Rng {
+        Rng(if seed == 0 {
+            0x9e37_79b9_7f4a_7c15
+        } else {
+            seed
+        })
+    }
+
     /// A number in `lo..hi`.
     pub fn between(&mut self, lo: u64, hi: u64) -> u64 {
         self.0 ^= self.0 << 13;

@@ -9,6 +9,7 @@ use flow::prelude::*;
 use flow::{Sink, SinkWriter, Timestamp};
 use std::process::Command;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::RecvTimeoutError;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -232,7 +233,6 @@ where
     let reading = std::thread::spawn(move || {
         let _ = done.send(env.execute("read all").map(|_| rows.take()));
     });
-    use std::sync::mpsc::RecvTimeoutError;
     match ended.recv_timeout(READ_DEADLINE) {
         Ok(Ok(rows)) => rows,
         Ok(Err(e)) => panic!("reading `{topic}` failed: {e}"),
