@@ -785,7 +785,9 @@ pub struct Window<KS, K, F: WindowFunction<K, T>, T> {
     watermark: Timestamp,
     /// The tumbling window of the last row (empty at first).
     tumbling: TimeWindow,
-    /// When `tumbling` closes for good ([`Window::expires`]), computed with it.
+    /// When `tumbling` closes for good ([`Window::expires`]), computed with it; in
+    /// processing-time windows, which are never late, the end of time (a watermark that high
+    /// comes after the last row).
     tumbling_expires: Timestamp,
     assigned: Vec<TimeWindow>,
     buf: Vec<F::Out>,
@@ -1080,12 +1082,15 @@ where
                     end: start + size,
                 };
                 let w = self.tumbling;
-                self.tumbling_expires = self.expires(&w);
+                self.tumbling_expires = match self.event_time {
+                    true => self.expires(&w),
+                    false => Timestamp::MAX,
+                };
                 w
             }
         };
         // (`expired`, with the bound computed with the window.)
-        if self.event_time && self.tumbling_expires <= self.watermark {
+        if self.tumbling_expires <= self.watermark {
             self.on_late(row, time, out);
         } else {
             self.add_to(&key, &w, row, out);
