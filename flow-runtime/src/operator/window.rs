@@ -1156,11 +1156,24 @@ where
     #[inline(always)]
     fn add_to(&mut self, key: &K, w: &TimeWindow, row: T, out: &mut impl Output<F::Out>) {
         let f = &mut self.f;
-        let Some((acc, fired)) = self.fixed.get_or_insert(w.end, w.start, key, || f.create())
-        else {
+        // A new accumulator is made with the row added: written once, not made and then
+        // read, added to and written again.
+        let mut row = Some(row);
+        let new = || {
+            let mut acc = f.create();
+            if let Some(row) = row.take() {
+                f.add(&mut acc, row);
+            }
+            acc
+        };
+        let Some((acc, fired)) = self.fixed.get_or_insert(w.end, w.start, key, new) else {
+            let row = row.expect("a stored pane's row was not added");
             return self.add_stored(key, w, row, out);
         };
-        f.add(acc, row);
+        let f = &mut self.f;
+        if let Some(row) = row {
+            f.add(acc, row);
+        }
         // Late but within the allowed lateness: the window already fired, so this key's
         // result fires again at once.
         if fired {
