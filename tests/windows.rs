@@ -734,6 +734,46 @@ fn many_windows_out_of_order_match_a_model(p: usize) {
     }
 }
 
+fn tumbling_windows_with_an_offset_over_negative_times_match_a_model(p: usize) {
+    // Rows at and next to every window's edges, before and after time 0, in order and then
+    // again out of order (within the out-of-orderness: none is late).
+    let (size, offset) = (1000i64, 300i64);
+    let mut times = Vec::new();
+    for k in -4..4 {
+        let start = k * size + offset;
+        times.extend([start - 1, start, start + 1, start + size - 1]);
+    }
+    let mut rows: Vec<(u32, i64)> = times.iter().map(|&t| (0, t)).collect();
+    rows.extend(times.iter().rev().map(|&t| (1, t)));
+    let mut want = std::collections::BTreeMap::new();
+    for &(k, t) in &rows {
+        let start = t - (t - offset).rem_euclid(size);
+        *want.entry((k, start, start + size)).or_insert(0u64) += 1;
+    }
+    let want: Vec<(u32, i64, i64, u64)> = want
+        .into_iter()
+        .map(|((k, s, e), n)| (k, s, e, n))
+        .collect();
+    let env = env(p);
+    flow! { env =>
+        let out = from_collection(rows, Watermarks::bounded_out_of_orderness(Duration::from_secs(10)))
+            .timestamps(|r| r.1)
+            .key_by(|r| r.0)
+            .window(TumblingEventTimeWindows::of_with_offset(
+                Duration::from_millis(size as u64),
+                Duration::from_millis(offset as u64),
+            ))
+            .process(|k: &u32, w: &TimeWindow, rows: &[(u32, i64)], out: &mut Vec<(u32, i64, i64, u64)>| {
+                out.push((*k, w.start, w.end, rows.len() as u64))
+            })
+            .name("windows")
+            .collect();
+    }
+    let result = env.execute("offset windows").unwrap();
+    assert_eq!(result.operator("windows").unwrap().late_rows, 0);
+    assert_eq!(sorted(out.take()), want);
+}
+
 /// Counts rows.
 #[derive(Clone)]
 struct Count;
@@ -816,6 +856,7 @@ at_parallelism!(
     processing_time_windows_count_every_row_once,
     event_time_windows_on_rows_without_timestamps_fail_clearly,
     zero_window_size_fails_at_job_start,
+    tumbling_windows_with_an_offset_over_negative_times_match_a_model,
 );
 
 /// (key, timestamp ms)

@@ -783,7 +783,8 @@ pub struct Window<KS, K, F: WindowFunction<K, T>, T> {
     /// The function's state per key and window ([`WindowContext::window_state`]).
     per_window: KeyedState<(K, TimeWindow), F::PerWindow>,
     watermark: Timestamp,
-    /// The tumbling window of the last row (empty at first).
+    /// The tumbling window of the last row (at first one at the start of time, which no row's
+    /// time is in).
     tumbling: TimeWindow,
     /// When `tumbling` closes for good ([`Window::expires`]), computed with it; in
     /// processing-time windows, which are never late, the end of time (a watermark that high
@@ -840,7 +841,11 @@ where
             global: KeyedState::default(),
             per_window: KeyedState::default(),
             watermark: MIN_WATERMARK,
-            tumbling: TimeWindow { start: 0, end: 0 },
+            // No time is in it (the first row's is far from the start of time).
+            tumbling: TimeWindow {
+                start: Timestamp::MIN,
+                end: Timestamp::MIN,
+            },
             tumbling_expires: Timestamp::MIN,
             assigned: Vec::new(),
             buf: Vec::new(),
@@ -1073,8 +1078,9 @@ where
     ) where
         T: 'static,
     {
+        // (`start <= time < start + size` in one compare.)
         let w = match self.tumbling {
-            w if w.start <= time && time < w.end => w,
+            w if (time.wrapping_sub(w.start) as u64) < size as u64 => w,
             _ => {
                 let start = time - (time - offset).rem_euclid(size);
                 self.tumbling = TimeWindow {
