@@ -715,23 +715,36 @@ fn many_windows_out_of_order_match_a_model(p: usize) {
             SlidingEventTimeWindows::of(size, slide)
         };
         // A watermark after every row: windows fire and go all along.
-        let env = env(p);
-        let input = rows.clone();
-        flow! { env =>
-            let out = from_collection(input, Watermarks::bounded_out_of_orderness(Duration::from_millis(300)))
-                .timestamps(|r| r.1)
-                .key_by(|r| r.0)
-                .window(assigner)
-                .process(|k: &u32, w: &TimeWindow, rows: &[(u32, i64)], out: &mut Vec<(u32, i64, i64, u64)>| {
-                    out.push((*k, w.start, w.end, rows.len() as u64))
-                })
-                .name("windows")
-                .collect();
-        }
-        let result = env.execute("many windows").unwrap();
-        assert_eq!(result.operator("windows").unwrap().late_rows, 0);
-        assert_eq!(sorted(out.take()), want, "size {size:?} slide {slide:?}");
+        let delay = Duration::from_millis(300);
+        let (got, late) = counts_per_window(p, rows.clone(), delay, assigner);
+        assert_eq!(late, 0);
+        assert_eq!(got, want, "size {size:?} slide {slide:?}");
     }
+}
+
+/// `rows` (key, time) counted per key and window of `windows`, with `delay` of out-of-order
+/// time: (key, start, end, rows) sorted, and how many rows were dropped as late.
+fn counts_per_window(
+    p: usize,
+    rows: Vec<(u32, i64)>,
+    delay: Duration,
+    windows: flow::window::Windows,
+) -> (Vec<(u32, i64, i64, u64)>, u64) {
+    let env = env(p);
+    flow! { env =>
+        let out = from_collection(rows, Watermarks::bounded_out_of_orderness(delay))
+            .timestamps(|r| r.1)
+            .key_by(|r| r.0)
+            .window(windows)
+            .process(|k: &u32, w: &TimeWindow, rows: &[(u32, i64)], out: &mut Vec<(u32, i64, i64, u64)>| {
+                out.push((*k, w.start, w.end, rows.len() as u64))
+            })
+            .name("windows")
+            .collect();
+    }
+    let result = env.execute("windows").unwrap();
+    let late = result.operator("windows").unwrap().late_rows;
+    (sorted(out.take()), late)
 }
 
 fn tumbling_windows_with_an_offset_over_negative_times_match_a_model(p: usize) {
@@ -754,24 +767,13 @@ fn tumbling_windows_with_an_offset_over_negative_times_match_a_model(p: usize) {
         .into_iter()
         .map(|((k, s, e), n)| (k, s, e, n))
         .collect();
-    let env = env(p);
-    flow! { env =>
-        let out = from_collection(rows, Watermarks::bounded_out_of_orderness(Duration::from_secs(10)))
-            .timestamps(|r| r.1)
-            .key_by(|r| r.0)
-            .window(TumblingEventTimeWindows::of_with_offset(
-                Duration::from_millis(size as u64),
-                Duration::from_millis(offset as u64),
-            ))
-            .process(|k: &u32, w: &TimeWindow, rows: &[(u32, i64)], out: &mut Vec<(u32, i64, i64, u64)>| {
-                out.push((*k, w.start, w.end, rows.len() as u64))
-            })
-            .name("windows")
-            .collect();
-    }
-    let result = env.execute("offset windows").unwrap();
-    assert_eq!(result.operator("windows").unwrap().late_rows, 0);
-    assert_eq!(sorted(out.take()), want);
+    let windows = TumblingEventTimeWindows::of_with_offset(
+        Duration::from_millis(size as u64),
+        Duration::from_millis(offset as u64),
+    );
+    let (got, late) = counts_per_window(p, rows, Duration::from_secs(10), windows);
+    assert_eq!(late, 0);
+    assert_eq!(got, want);
 }
 
 /// Counts rows.
