@@ -1129,3 +1129,49 @@ fn drive_two_gates(
     end_task(ctx, chain.control(), last)?;
     Ok(report(chain.control(), received))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::Discard;
+    use crate::time::Watermarks;
+
+    /// Reads its timestamps, all in one poll.
+    struct Timestamps(Vec<i64>);
+
+    impl SourceReader for Timestamps {
+        type Row = i64;
+        fn poll<O: SourceOutput<i64>>(&mut self, out: &mut O, _: usize) -> Result<Poll> {
+            for t in self.0.drain(..) {
+                out.collect(t);
+            }
+            Ok(Poll::Finished)
+        }
+    }
+
+    #[test]
+    fn a_batch_s_newest_timestamp_reaches_the_watermarks_after_the_poll() {
+        // An interval (the emitter keeps the batch's newest timestamp, out of order here, and
+        // hands it over after the poll), and none (every row goes to the generator).
+        for interval in [Duration::from_nanos(1), Duration::ZERO] {
+            let strategy = Watermarks::bounded_out_of_orderness(Duration::from_millis(10));
+            let mut generator = SourceWatermarks::new(&strategy, interval);
+            let mut reader = Timestamps(vec![5, 30, 12]);
+            let polled = poll_into::<_, _, _, true>(
+                &mut reader,
+                &mut Discard,
+                &mut |t: &i64| *t,
+                &mut generator,
+            );
+            assert_eq!(polled.unwrap(), (Poll::Finished, 3), "{interval:?}");
+            // The watermark follows the largest timestamp, 30.
+            std::thread::sleep(Duration::from_millis(1));
+            let expected = match interval.is_zero() {
+                // Emitted after the row of 30 already (none newer to emit now).
+                true => None,
+                false => Some(30 - 10 - 1),
+            };
+            assert_eq!(generator.on_poll(true).0, expected, "{interval:?}");
+        }
+    }
+}

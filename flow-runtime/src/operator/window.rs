@@ -783,12 +783,13 @@ pub struct Window<KS, K, F: WindowFunction<K, T>, T> {
     /// The function's state per key and window ([`WindowContext::window_state`]).
     per_window: KeyedState<(K, TimeWindow), F::PerWindow>,
     watermark: Timestamp,
-    /// The tumbling window of the last row (at first one at the start of time, which no row's
-    /// time is in).
+    /// What a row's window is late against: the watermark in event-time windows, the start
+    /// of time in processing-time ones (never late, whatever watermark passes: a gate may pass
+    /// on the largest while an idle input is still open). One compare per row.
+    late_clock: Timestamp,
+    /// The tumbling window of the last row (empty at first).
     tumbling: TimeWindow,
-    /// When `tumbling` closes for good ([`Window::expires`]), computed with it; in
-    /// processing-time windows, which are never late, the end of time (a watermark that high
-    /// comes after the last row).
+    /// When `tumbling` closes for good ([`Window::expires`]), computed with it.
     tumbling_expires: Timestamp,
     assigned: Vec<TimeWindow>,
     buf: Vec<F::Out>,
@@ -841,11 +842,8 @@ where
             global: KeyedState::default(),
             per_window: KeyedState::default(),
             watermark: MIN_WATERMARK,
-            // No time is in it (the first row's is far from the start of time).
-            tumbling: TimeWindow {
-                start: Timestamp::MIN,
-                end: Timestamp::MIN,
-            },
+            late_clock: MIN_WATERMARK,
+            tumbling: TimeWindow { start: 0, end: 0 },
             tumbling_expires: Timestamp::MIN,
             assigned: Vec::new(),
             buf: Vec::new(),
@@ -1078,9 +1076,9 @@ where
     ) where
         T: 'static,
     {
-        // (`start <= time < start + size` in one compare.)
+        // (`start <= time < end` in one compare; the empty window holds no time.)
         let w = match self.tumbling {
-            w if (time.wrapping_sub(w.start) as u64) < size as u64 => w,
+            w if (time.wrapping_sub(w.start) as u64) < (w.end.wrapping_sub(w.start) as u64) => w,
             _ => {
                 let start = time - (time - offset).rem_euclid(size);
                 self.tumbling = TimeWindow {
@@ -1088,15 +1086,12 @@ where
                     end: start + size,
                 };
                 let w = self.tumbling;
-                self.tumbling_expires = match self.event_time {
-                    true => self.expires(&w),
-                    false => Timestamp::MAX,
-                };
+                self.tumbling_expires = self.expires(&w);
                 w
             }
         };
         // (`expired`, with the bound computed with the window.)
-        if self.tumbling_expires <= self.watermark {
+        if self.tumbling_expires <= self.late_clock {
             self.on_late(row, time, out);
         } else {
             self.add_to(&key, &w, row, out);
@@ -1413,6 +1408,7 @@ where
     fn on_watermark(&mut self, watermark: Timestamp, out: &mut impl Output<F::Out>) -> Result<()> {
         if watermark > self.watermark {
             self.watermark = watermark;
+            self.late_clock = self.lateness_clock();
             if self.event_time {
                 self.advance(watermark, out);
             }
@@ -1514,6 +1510,7 @@ where
         })?;
         if let Some(w) = state.union::<Timestamp>("watermark")?.into_iter().min() {
             self.watermark = w;
+            self.late_clock = self.lateness_clock();
             // Every session that ended by it fired (its timers say so): the next snapshot
             // must not derive a firing for them again.
             if self.event_time {
@@ -1534,6 +1531,7 @@ where
         self.per_window.clear()?;
         self.advanced = MIN_WATERMARK;
         self.watermark = MIN_WATERMARK;
+        self.late_clock = MIN_WATERMARK;
         Ok(true)
     }
 

@@ -78,7 +78,11 @@ impl<K: Hash + Eq + Clone, A> Pane<K, A> {
         if let Some(index) = &mut self.index {
             index.insert(key.clone(), slot as u32);
         }
-        (slot, &mut self.entries.push_mut((key, acc)).1)
+        self.entries.push((key, acc));
+        match self.entries.last_mut() {
+            Some((_, acc)) => (slot, acc),
+            None => unreachable!("an entry was just pushed"),
+        }
     }
 }
 
@@ -98,8 +102,8 @@ impl<K, A> Default for Pane<K, A> {
 }
 
 /// The open panes in firing order: a `Vec` whose first `front` slots are panes already
-/// removed (emptied, their memory gone), dropped together once they are as many as the open
-/// ones. The newest pane, where a row in order goes, is then the vector's last: one address
+/// removed (emptied, their memory gone), dropped together once they are at least 16 and as
+/// many as the open ones. The newest pane, where a row in order goes, is then the vector's last: one address
 /// computation, where a `VecDeque`'s back was a wrap-around of its ring in every row's path.
 struct Queue<T> {
     items: Vec<T>,
@@ -972,6 +976,35 @@ mod tests {
 
     /// Emptied vectors are kept for as many new panes as were made between the last two
     /// drops: reused while windows come and go in step, given back after a burst.
+    #[test]
+    fn the_queue_of_panes_keeps_positions_across_removals_and_compaction() {
+        let mut q: Queue<u32> = Queue::default();
+        for n in 1..=40 {
+            q.insert(q.len(), n);
+        }
+        // The first 20 leave empty slots at the front (compacted on the way, once at least 16
+        // and as many as the open ones).
+        for n in 1..=20 {
+            assert_eq!(q.remove(0), Some(n));
+        }
+        assert_eq!((q.len(), q[0], q.back()), (20, 21, Some(&40)));
+        // A removal behind the front, and an insertion at the front, count from it.
+        assert_eq!(q.remove(3), Some(24));
+        q.insert(0, 7);
+        assert_eq!(
+            q.iter().copied().take(5).collect::<Vec<_>>(),
+            [7, 21, 22, 23, 25]
+        );
+        assert_eq!(q.binary_search_by(|n| n.cmp(&25)), Ok(4));
+        assert_eq!(q.get(q.len()), None);
+        // Emptied: no newest item, and new ones start afresh.
+        while q.remove(0).is_some() {}
+        assert!(q.is_empty() && q.back().is_none() && q.items.is_empty());
+        q.insert(0, 99);
+        assert_eq!((q.len(), q.back()), (1, Some(&99)));
+        assert_eq!(q.remove(1), None);
+    }
+
     #[test]
     fn spare_vectors_follow_how_many_panes_are_made() {
         let mut panes: Panes<u32, u64> = Panes::default();
