@@ -332,7 +332,8 @@ impl<In, Op, N, S> Chained<In, Op, N, S> {
 /// and the rows emitted (counted unless the operator is one-to-one). It lives in the
 /// `Chained`, so the operator gets a pointer into it; an output made per row of pointers to
 /// these fields was stored to the stack before every row whose path may call out of line (a
-/// window's rare paths: W4 ran 3-5 % slower).
+/// window's rare paths: four stores and three address computations per row, though W4 did
+/// not measurably slow down for them).
 struct Emit<In, Op, N, S> {
     next: N,
     side: S,
