@@ -312,9 +312,7 @@ impl SourceWatermarks {
     /// Records a row's timestamp; with a zero interval returns the watermark to emit now.
     #[inline(always)]
     pub(crate) fn on_row(&mut self, ts: Timestamp) -> Option<Timestamp> {
-        if ts > self.max_ts {
-            self.max_ts = ts;
-        }
+        self.saw(ts);
         if self.interval.is_zero() && self.active() {
             self.take_advance()
         } else {

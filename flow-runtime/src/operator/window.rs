@@ -952,13 +952,13 @@ where
         self.timers.add(&(key, window, cleanup), at);
     }
 
-    /// The watermark a row's lateness is judged by: none (the minimum) in processing time.
-    fn lateness_clock(&self) -> Timestamp {
-        if self.event_time {
-            self.watermark
-        } else {
-            MIN_WATERMARK
-        }
+    /// The watermark is `watermark` now, and with it the clock rows are late against.
+    fn set_watermark(&mut self, watermark: Timestamp) {
+        self.watermark = watermark;
+        self.late_clock = match self.event_time {
+            true => watermark,
+            false => MIN_WATERMARK,
+        };
     }
 
     /// Whether a window closes for good (its state may go) by `time`.
@@ -1128,7 +1128,7 @@ where
     where
         T: Clone + 'static,
     {
-        let wm = self.lateness_clock();
+        let wm = self.late_clock;
         self.assigned.clear();
         self.windows.assign(time, &mut self.assigned);
         let windows = std::mem::take(&mut self.assigned);
@@ -1227,7 +1227,7 @@ where
     ) where
         T: 'static,
     {
-        let wm = self.lateness_clock();
+        let wm = self.late_clock;
         let mut window = TimeWindow {
             start: time,
             end: time.saturating_add(gap),
@@ -1407,8 +1407,7 @@ where
 
     fn on_watermark(&mut self, watermark: Timestamp, out: &mut impl Output<F::Out>) -> Result<()> {
         if watermark > self.watermark {
-            self.watermark = watermark;
-            self.late_clock = self.lateness_clock();
+            self.set_watermark(watermark);
             if self.event_time {
                 self.advance(watermark, out);
             }
@@ -1509,8 +1508,7 @@ where
             self.timer(at, k, w, cleanup)
         })?;
         if let Some(w) = state.union::<Timestamp>("watermark")?.into_iter().min() {
-            self.watermark = w;
-            self.late_clock = self.lateness_clock();
+            self.set_watermark(w);
             // Every session that ended by it fired (its timers say so): the next snapshot
             // must not derive a firing for them again.
             if self.event_time {
@@ -1530,8 +1528,7 @@ where
         self.global.clear()?;
         self.per_window.clear()?;
         self.advanced = MIN_WATERMARK;
-        self.watermark = MIN_WATERMARK;
-        self.late_clock = MIN_WATERMARK;
+        self.set_watermark(MIN_WATERMARK);
         Ok(true)
     }
 

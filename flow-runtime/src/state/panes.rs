@@ -103,8 +103,9 @@ impl<K, A> Default for Pane<K, A> {
 
 /// The open panes in firing order: a `Vec` whose first `front` slots are panes already
 /// removed (emptied, their memory gone), dropped together once they are at least 16 and as
-/// many as the open ones. The newest pane, where a row in order goes, is then the vector's last: one address
-/// computation, where a `VecDeque`'s back was a wrap-around of its ring in every row's path.
+/// many as the open ones. The newest pane, where a row in order goes, is then the vector's
+/// last: one address computation, where a `VecDeque`'s back was a wrap-around of its ring in
+/// every row's path.
 struct Queue<T> {
     items: Vec<T>,
     /// Removed slots at the start of `items`; `items` is empty when no pane is open, so its
@@ -121,7 +122,7 @@ impl<T> Default for Queue<T> {
     }
 }
 
-impl<T: Default> Queue<T> {
+impl<T> Queue<T> {
     fn len(&self) -> usize {
         self.items.len() - self.front
     }
@@ -172,7 +173,9 @@ impl<T: Default> Queue<T> {
     fn insert(&mut self, i: usize, item: T) {
         self.items.insert(self.front + i, item);
     }
+}
 
+impl<T: Default> Queue<T> {
     /// Takes out item `i`: the first leaves an empty slot (dropped with the others later),
     /// any other is removed from the vector.
     fn remove(&mut self, i: usize) -> Option<T> {
@@ -208,7 +211,7 @@ impl<T> std::ops::IndexMut<usize> for Queue<T> {
     }
 }
 
-impl<'a, T: Default> IntoIterator for &'a Queue<T> {
+impl<'a, T> IntoIterator for &'a Queue<T> {
     type Item = &'a T;
     type IntoIter = std::slice::Iter<'a, T>;
     fn into_iter(self) -> Self::IntoIter {
@@ -974,8 +977,6 @@ mod tests {
         }
     }
 
-    /// Emptied vectors are kept for as many new panes as were made between the last two
-    /// drops: reused while windows come and go in step, given back after a burst.
     #[test]
     fn the_queue_of_panes_keeps_positions_across_removals_and_compaction() {
         let mut q: Queue<u32> = Queue::default();
@@ -1005,6 +1006,8 @@ mod tests {
         assert_eq!(q.remove(1), None);
     }
 
+    /// Emptied vectors are kept for as many new panes as were made between the last two
+    /// drops: reused while windows come and go in step, given back after a burst.
     #[test]
     fn spare_vectors_follow_how_many_panes_are_made() {
         let mut panes: Panes<u32, u64> = Panes::default();
